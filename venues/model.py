@@ -1,0 +1,385 @@
+"""Normalized value types shared by every venue, strategy and the agent.
+
+Every type here is a frozen, slotted dataclass. Conventions (DESIGN.md "Money and units"):
+
+- timestamps are integer epoch milliseconds UTC, named ``ts_*_ms``;
+- quantities are in **base-asset units** (an adapter converts contracts at its boundary),
+  signed where they describe a position (``> 0`` long, ``< 0`` short);
+- prices and quantities at the order boundary are ``Decimal`` (already rounded to the
+  instrument's tick / lot step); market-data prices are ``float`` (strategy math);
+- a funding rate is a fraction **per funding interval**, always carried together with that
+  interval in seconds; positive means longs pay shorts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+HOUR_S = 3_600
+HOUR_MS = 3_600_000
+YEAR_S = 365 * 24 * HOUR_S
+
+
+class InstrumentKind(StrEnum):
+    """Market type of an instrument."""
+
+    SPOT = "spot"
+    PERP = "perp"
+
+
+class Side(StrEnum):
+    """Order side."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        """``+1`` for a buy, ``-1`` for a sell."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        """The other side."""
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    """Order type. LIMIT orders are IOC unless the venue supports resting orders."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class TimeInForce(StrEnum):
+    """Time in force."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+
+
+class OrderStatus(StrEnum):
+    """Order lifecycle state, normalized over venues."""
+
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_final(self) -> bool:
+        """True when no further fill can happen."""
+        return self in (
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.REJECTED,
+            OrderStatus.EXPIRED,
+        )
+
+
+class Liquidity(StrEnum):
+    """Whether a fill added (maker) or removed (taker) liquidity."""
+
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InstrumentId:
+    """Key of one tradable instrument: venue, market kind and the venue's symbol.
+
+    Binance lists spot and perp under the same symbol (``BTCUSDT``), hence the kind.
+    ``str()`` gives ``"binance:perp:BTCUSDT"``; :meth:`parse` reverses it.
+    """
+
+    venue: str
+    kind: InstrumentKind
+    symbol: str
+
+    def __str__(self) -> str:
+        return f"{self.venue}:{self.kind.value}:{self.symbol}"
+
+    @classmethod
+    def parse(cls, text: str) -> InstrumentId:
+        """Parse ``"venue:kind:SYMBOL"``.
+
+        Raises
+        ------
+        ValueError
+            If the text does not have three ``:``-separated parts or the kind is unknown.
+        """
+        parts = text.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise ValueError(f"instrument id {text!r} is not of the form venue:kind:SYMBOL")
+        return cls(parts[0], InstrumentKind(parts[1]), parts[2])
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """Trading rules of one instrument.
+
+    Attributes
+    ----------
+    id : InstrumentId
+    base, quote : str
+        Asset codes (``BTC``, ``USDT``). P&L is accounted in USD; USDT and USDC count 1:1.
+    tick_size : Decimal
+        Price increment, quote units.
+    lot_step : Decimal
+        Quantity increment, base units.
+    min_qty : Decimal
+        Smallest order quantity, base units.
+    min_notional_usd : Decimal
+        Smallest order notional (qty × price), USD.
+    contract_multiplier : Decimal
+        Base units per venue contract (1 where the venue trades in base units).
+    funding_interval_s : int | None
+        Current funding interval in seconds for perps; ``None`` for spot.
+    """
+
+    id: InstrumentId
+    base: str
+    quote: str
+    tick_size: Decimal
+    lot_step: Decimal
+    min_qty: Decimal
+    min_notional_usd: Decimal
+    contract_multiplier: Decimal = Decimal(1)
+    funding_interval_s: int | None = None
+
+    @property
+    def is_perp(self) -> bool:
+        """True for a perpetual swap."""
+        return self.id.kind is InstrumentKind.PERP
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One OHLCV candle. The bar covers ``[ts_open_ms, ts_close_ms)``; prices in quote units,
+    ``volume`` in base units."""
+
+    instrument_id: InstrumentId
+    ts_open_ms: int
+    ts_close_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Best bid and ask, quote units, observed at ``ts_event_ms``."""
+
+    instrument_id: InstrumentId
+    bid: float
+    ask: float
+    ts_event_ms: int
+
+    @property
+    def mid(self) -> float:
+        """Mid price, quote units."""
+        return (self.bid + self.ask) / 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """Mark (and, where known, index) price of an instrument, quote units."""
+
+    instrument_id: InstrumentId
+    mark_price: float
+    ts_event_ms: int
+    index_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    """A funding rate for one settlement of a perp.
+
+    Attributes
+    ----------
+    rate : float
+        Fraction of position notional per funding interval (0.0001 = 1 bp per interval).
+        Positive: longs pay shorts.
+    interval_s : int
+        The funding interval this rate applies to, seconds (3600, 14400, 28800 all occur).
+    ts_funding_ms : int
+        Settlement time of this rate (past for a settled rate, future for a predicted one).
+    ts_next_funding_ms : int
+        The settlement after ``ts_funding_ms``, as the venue announced or as derived from
+        the interval.
+    mark_price : float | None
+        Mark price at settlement when the venue reported it, quote units.
+    """
+
+    instrument_id: InstrumentId
+    rate: float
+    interval_s: int
+    ts_funding_ms: int
+    ts_next_funding_ms: int
+    mark_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """A new order. ``qty`` is positive, base units, on the lot step; ``limit_price`` on tick.
+
+    ``client_order_id`` is required and deterministic (see ``agent.execution``); ``reference_price``
+    is the price the agent saw when it decided (mid or last close), used for slippage
+    attribution, quote units.
+    """
+
+    client_order_id: str
+    instrument_id: InstrumentId
+    side: Side
+    qty: Decimal
+    order_type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.IOC
+    reduce_only: bool = False
+    reference_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``qty`` positive base units; ``price`` quote units; ``fee_usd`` positive
+    when paid (a maker rebate is negative); ``reference_price`` is the price the agent saw when
+    it decided, so ``(price − reference_price) × qty × side.sign`` is the slippage cost."""
+
+    instrument_id: InstrumentId
+    client_order_id: str
+    venue_order_id: str
+    trade_id: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee_usd: Decimal
+    liquidity: Liquidity
+    ts_event_ms: int
+    reference_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """The venue's answer about one order: its state and any fills known at that moment.
+
+    ``filled_qty`` base units; ``avg_price`` quote units (``None`` before any fill);
+    ``reject_code``/``reject_reason`` set when ``status`` is REJECTED.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    instrument_id: InstrumentId
+    side: Side
+    status: OrderStatus
+    qty: Decimal
+    filled_qty: Decimal
+    avg_price: Decimal | None
+    ts_event_ms: int
+    fills: tuple[Fill, ...] = ()
+    reject_code: str | None = None
+    reject_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Net position on a venue. ``qty`` signed base units; prices quote units."""
+
+    instrument_id: InstrumentId
+    qty: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    ts_event_ms: int
+
+    @property
+    def notional_usd(self) -> Decimal:
+        """Signed notional at the mark price, USD."""
+        return self.qty * self.mark_price
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """Account balance of one asset on one venue.
+
+    ``total`` is wallet balance; ``available`` is what can be used for new orders (after
+    margin in use), both in units of ``asset``.
+    """
+
+    venue: str
+    asset: str
+    total: Decimal
+    available: Decimal
+    ts_event_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """Funding settled on one position.
+
+    ``amount_usd`` is signed from the account's view: positive received, negative paid.
+    By construction ``amount_usd == -rate × position_qty × mark_price`` (longs pay shorts when
+    the rate is positive).
+    """
+
+    instrument_id: InstrumentId
+    ts_funding_ms: int
+    rate: float
+    interval_s: int
+    position_qty: Decimal
+    mark_price: Decimal
+    amount_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class VenueFees:
+    """Fee schedule of a venue, fractions of notional (0.0005 = 5 bps)."""
+
+    maker_frac: Decimal
+    taker_frac: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """Margin view of one venue account, USD.
+
+    ``collateral_usd`` wallet balance incl. realized P&L; ``equity_usd`` adds unrealized P&L;
+    ``used_margin_usd`` initial margin of open perp positions; ``leverage`` gross perp + spot
+    notional over equity.
+    """
+
+    venue: str
+    collateral_usd: Decimal
+    equity_usd: Decimal
+    used_margin_usd: Decimal
+    gross_notional_usd: Decimal
+    leverage: float
+    ts_event_ms: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def funding_rate_per_hour(rate: float, interval_s: int) -> float:
+    """Normalize a per-interval funding rate to a rate per hour (fraction / h).
+
+    The one place where funding rates of different intervals are made comparable.
+
+    Raises
+    ------
+    ValueError
+        If ``interval_s`` is not positive.
+    """
+    if interval_s <= 0:
+        raise ValueError(f"funding interval_s must be positive, got {interval_s}")
+    return rate * HOUR_S / interval_s
+
+
+def funding_apr(rate: float, interval_s: int) -> float:
+    """Annualize a per-interval funding rate, simple (not compounded), 365-day year.
+
+    ``funding_apr(0.0001, 28_800) == 0.1095`` (0.01 % per 8h ≈ 10.95 % APR).
+    """
+    return funding_rate_per_hour(rate, interval_s) * (YEAR_S / HOUR_S)
