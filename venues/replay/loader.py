@@ -1,0 +1,374 @@
+"""Parse and validate the recorded market-data files the replay source is built from.
+
+Two file kinds, both CSV (optionally gzip-compressed, ``.csv.gz``), UTF-8, one header line:
+
+- 1h klines, header ``open_time_ms,open,high,low,close,volume``: bar **open** time in epoch ms
+  UTC (a multiple of 3 600 000), prices in quote units, volume in base units;
+- funding settlements, header ``funding_time_ms,funding_rate`` (Bybit, Hyperliquid) or
+  ``funding_time_ms,funding_rate,mark_price`` (Binance, ``mark_price`` may be empty): the
+  settlement time as the venue stamped it (a few ms of jitter after the hour), the rate per
+  funding interval as a fraction, the mark price at settlement in quote units.
+
+The bundled files and their provenance are described in ``venues/replay/data/PROVENANCE.md``.
+
+Parsing has a fast path (``numpy.loadtxt``) for clean files and an exact line-by-line pass
+that runs whenever the fast path cannot vouch for a file; a bad file always raises
+:class:`DataFileError` naming the file, the 1-based line (the header is line 1) and the reason.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from venues.model import HOUR_MS
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+_T = TypeVar("_T", bound=np.generic)
+
+KLINE_HEADER: Final = ("open_time_ms", "open", "high", "low", "close", "volume")
+FUNDING_HEADER: Final = ("funding_time_ms", "funding_rate")
+FUNDING_MARK_HEADER: Final = ("funding_time_ms", "funding_rate", "mark_price")
+
+_HALF_HOUR_MS: Final = HOUR_MS // 2
+# Any other character (letters of nan/inf, spaces, quotes ...) or an empty line sends a file
+# to the exact pass, which accepts exactly the same numbers as the fast path.
+_PLAIN_BYTES: Final = b"0123456789eE+-.,\n"
+_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
+_FLOAT_RE: Final = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+class DataFileError(ValueError):
+    """A recorded data file is malformed.
+
+    Parameters
+    ----------
+    path : Path | str
+        The offending file.
+    line : int
+        1-based line number (the header is line 1; 0 when the file as a whole is unreadable).
+    reason : str
+        What is wrong, with the offending value.
+
+    The message is ``"<path>:<line>: <reason>"``; the three parts are also attributes.
+    """
+
+    def __init__(self, path: Path | str, line: int, reason: str) -> None:
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path = Path(path)
+        self.line = line
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KlineSeries:
+    """1h OHLCV bars of one instrument, oldest first; every array has shape ``(n,)``, read-only.
+
+    Attributes
+    ----------
+    ts_open_ms : IntArray
+        Bar open time, epoch ms UTC, int64, strictly increasing multiples of 3 600 000; the bar
+        covers ``[ts_open_ms, ts_open_ms + 3_600_000)``.
+    open, high, low, close : FloatArray
+        Prices, quote units, float64, positive, ``low <= min(open, close)``,
+        ``high >= max(open, close)``.
+    volume : FloatArray
+        Traded volume, base units, float64, non-negative.
+    """
+
+    ts_open_ms: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.ts_open_ms.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FundingSeries:
+    """Funding settlements of one perp on one venue, oldest first; arrays ``(n,)``, read-only.
+
+    Attributes
+    ----------
+    venue : str
+        Venue the file belongs to (``binance``, ``bybit``, ``hyperliquid``).
+    ts_funding_ms : IntArray
+        Settlement time rounded to the nearest hour, ``(t + 1_800_000) // 3_600_000 *
+        3_600_000``, epoch ms UTC, int64, strictly increasing.
+    rate : FloatArray
+        Funding rate per interval, fraction, float64; positive: longs pay shorts.
+    mark_price : FloatArray
+        Mark price at settlement, quote units, float64; NaN where the file has none.
+    interval_s : IntArray
+        Funding interval of each settlement, seconds, int64: the time since the previous
+        settlement (the first row uses the time to the next one). 3600, 14400 and 28800 occur.
+    """
+
+    venue: str
+    ts_funding_ms: IntArray
+    rate: FloatArray
+    mark_price: FloatArray
+    interval_s: IntArray
+
+    def __len__(self) -> int:
+        return int(self.ts_funding_ms.shape[0])
+
+
+def bundled_data_dir() -> Path:
+    """Directory of the data bundled with the package (``venues/replay/data``).
+
+    Layout: ``binance/{perp,spot}/<SYM>USDT_1h.csv.gz``, ``binance/funding/<SYM>USDT.csv.gz``,
+    ``bybit/funding/<SYM>USDT.csv.gz``, ``hyperliquid/funding/<COIN>.csv.gz``.
+    """
+    return Path(__file__).resolve().parent / "data"
+
+
+def load_klines(path: Path | str) -> KlineSeries:
+    """Load and validate a 1h kline file.
+
+    Parameters
+    ----------
+    path : Path | str
+        ``.csv`` or ``.csv.gz`` file with header ``open_time_ms,open,high,low,close,volume``.
+
+    Returns
+    -------
+    KlineSeries
+
+    Raises
+    ------
+    DataFileError
+        Wrong header, wrong column count, a non-numeric or non-finite field, no data rows,
+        an open time that is not a multiple of 1 h, not strictly increasing or duplicated,
+        a non-positive price, ``low > min(open, close)``, ``high < max(open, close)`` or a
+        negative volume.
+    OSError
+        If the file cannot be read.
+    """
+    path = Path(path)
+    _, body = _split_header(path, _read_text(path), (KLINE_HEADER,))
+    ts, values = _parse_rows(path, body, KLINE_HEADER, optional_last=False)
+    _validate_klines(path, ts, values)
+    o, h, lo, c, v = (_frozen(values[:, i]) for i in range(5))
+    return KlineSeries(_frozen(ts), o, h, lo, c, v)
+
+
+def load_funding(path: Path | str, venue: str) -> FundingSeries:
+    """Load and validate a funding-settlement file.
+
+    Parameters
+    ----------
+    path : Path | str
+        ``.csv`` or ``.csv.gz`` file with header ``funding_time_ms,funding_rate`` or
+        ``funding_time_ms,funding_rate,mark_price`` (``mark_price`` may be empty).
+    venue : str
+        Venue the file belongs to; stored on the result.
+
+    Returns
+    -------
+    FundingSeries
+        Settlement times rounded to the hour; intervals derived from consecutive settlements
+        (never assumed: 1h, 4h and 8h all occur and a symbol's interval can change).
+
+    Raises
+    ------
+    DataFileError
+        Wrong header, wrong column count, a non-numeric field, a non-finite rate, a
+        non-positive mark price, fewer than two settlements (no interval can be derived),
+        settlement times not strictly increasing, or two settlements in the same hour.
+    OSError
+        If the file cannot be read.
+    """
+    path = Path(path)
+    header, body = _split_header(path, _read_text(path), (FUNDING_HEADER, FUNDING_MARK_HEADER))
+    with_mark = header == FUNDING_MARK_HEADER
+    ts, values = _parse_rows(path, body, header, optional_last=with_mark)
+    rounded = (ts + _HALF_HOUR_MS) // HOUR_MS * HOUR_MS
+    _validate_funding(path, ts, rounded, values)
+    mark = values[:, 1] if with_mark else np.full(ts.shape[0], np.nan)
+    return FundingSeries(
+        venue=venue,
+        ts_funding_ms=_frozen(rounded),
+        rate=_frozen(values[:, 0]),
+        mark_price=_frozen(mark),
+        interval_s=_frozen(_intervals_s(rounded)),
+    )
+
+
+def _intervals_s(rounded_ms: IntArray) -> IntArray:
+    gaps_s = np.diff(rounded_ms) // 1000
+    return np.concatenate((gaps_s[:1], gaps_s)).astype(np.int64)
+
+
+def _frozen(array: npt.NDArray[_T]) -> npt.NDArray[_T]:
+    out = np.ascontiguousarray(array)
+    out.flags.writeable = False
+    return out
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataFileError(path, 0, f"not a valid gzip file ({e})") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataFileError(path, line, "not UTF-8 text") from e
+    return text.replace("\r\n", "\n")
+
+
+def _split_header(
+    path: Path, text: str, headers: Sequence[tuple[str, ...]]
+) -> tuple[tuple[str, ...], str]:
+    head, _, body = text.partition("\n")
+    columns = tuple(head.split(","))
+    if columns not in headers:
+        expected = " or ".join(repr(",".join(h)) for h in headers)
+        raise DataFileError(path, 1, f"wrong header {head!r}, expected {expected}")
+    if not body.strip("\n"):
+        raise DataFileError(path, 1, "no data rows after the header")
+    return columns, body
+
+
+def _parse_rows(
+    path: Path, body: str, names: tuple[str, ...], *, optional_last: bool
+) -> tuple[IntArray, FloatArray]:
+    """Parse data rows: column 0 as int64, the rest as float64 ``(n, len(names) - 1)``."""
+    if _needs_exact_pass(body):
+        return _parse_exact(path, body, names, optional_last=optional_last)
+    text = body if body.endswith("\n") else body + "\n"
+    if optional_last:
+        text = text.replace(",\n", ",nan\n")
+    dtype = np.dtype([("ts", np.int64), *((n, np.float64) for n in names[1:])])
+    try:
+        rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, comments=None, ndmin=1)
+    except ValueError:
+        return _parse_exact(path, body, names, optional_last=optional_last)
+    values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64)
+    return rows["ts"].astype(np.int64), values
+
+
+def _needs_exact_pass(body: str) -> bool:
+    if not body.isascii() or "\n\n" in body or body.startswith("\n"):
+        return True
+    return bool(body.encode("ascii").translate(None, _PLAIN_BYTES))
+
+
+def _parse_exact(
+    path: Path, body: str, names: tuple[str, ...], *, optional_last: bool
+) -> tuple[IntArray, FloatArray]:
+    lines = body.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    ts: list[int] = []
+    values: list[list[float]] = []
+    for offset, line in enumerate(lines):
+        lineno = offset + 2
+        fields = line.split(",")
+        if line == "":
+            raise DataFileError(path, lineno, "empty line")
+        if len(fields) != len(names):
+            reason = f"expected {len(names)} columns ({','.join(names)}), got {len(fields)}"
+            raise DataFileError(path, lineno, reason)
+        ts.append(_parse_int(path, lineno, names[0], fields[0]))
+        last = len(names) - 1
+        values.append(
+            [
+                _parse_float(path, lineno, name, field, optional=optional_last and i == last)
+                for i, (name, field) in enumerate(zip(names, fields, strict=True))
+                if i > 0
+            ]
+        )
+    return np.array(ts, dtype=np.int64), np.array(values, dtype=np.float64)
+
+
+def _parse_int(path: Path, lineno: int, name: str, field: str) -> int:
+    if not _INT_RE.fullmatch(field):
+        raise DataFileError(path, lineno, f"{name} {field!r} is not an integer")
+    return int(field)
+
+
+def _parse_float(path: Path, lineno: int, name: str, field: str, *, optional: bool) -> float:
+    if optional and field == "":
+        return math.nan
+    if not _FLOAT_RE.fullmatch(field):
+        raise DataFileError(path, lineno, f"{name} {field!r} is not a number")
+    return float(field)
+
+
+Check = tuple[BoolArray, Callable[[int], str]]
+
+
+def _raise_first(path: Path, checks: Sequence[Check]) -> None:
+    """Raise for the earliest row failing any check (row ``i`` is line ``i + 2``)."""
+    first: tuple[int, str] | None = None
+    for mask, reason in checks:
+        if mask.any():
+            row = int(np.argmax(mask))
+            if first is None or row < first[0]:
+                first = (row, reason(row))
+    if first is not None:
+        raise DataFileError(path, first[0] + 2, first[1])
+
+
+def _order_checks(name: str, ts: IntArray) -> list[Check]:
+    step = np.diff(ts)
+    same = np.concatenate(([False], step == 0))
+    back = np.concatenate(([False], step < 0))
+    return [
+        (same, lambda i: f"duplicate {name} {ts[i]}"),
+        (back, lambda i: f"{name} {ts[i]} is before the previous row's {ts[i - 1]}"),
+    ]
+
+
+def _validate_klines(path: Path, ts: IntArray, values: FloatArray) -> None:
+    o, h, lo, c, v = (values[:, i] for i in range(5))
+    low_bound = np.minimum(o, c)
+    high_bound = np.maximum(o, c)
+    bad_value = np.asarray(~np.isfinite(values).all(axis=1), dtype=np.bool_)
+    bad_price = np.asarray((values[:, :4] <= 0).any(axis=1), dtype=np.bool_)
+    checks: list[Check] = [
+        (ts % HOUR_MS != 0, lambda i: f"open_time_ms {ts[i]} is not a multiple of 3600000"),
+        *_order_checks("open_time_ms", ts),
+        (bad_value, lambda i: f"non-finite value in row {values[i].tolist()}"),
+        (bad_price, lambda i: f"non-positive price in {values[i, :4].tolist()}"),
+        (lo > low_bound, lambda i: f"low {lo[i]} > min(open, close) {low_bound[i]}"),
+        (h < high_bound, lambda i: f"high {h[i]} < max(open, close) {high_bound[i]}"),
+        (v < 0, lambda i: f"negative volume {v[i]}"),
+    ]
+    _raise_first(path, checks)
+
+
+def _validate_funding(path: Path, ts: IntArray, rounded: IntArray, values: FloatArray) -> None:
+    if ts.shape[0] < 2:
+        raise DataFileError(path, 2, "need at least two settlements to derive the interval")
+    rate = values[:, 0]
+    mark = values[:, 1] if values.shape[1] > 1 else np.full(ts.shape[0], np.nan)
+    same_hour = np.concatenate(([False], np.diff(rounded) == 0))
+    checks: list[Check] = [
+        *_order_checks("funding_time_ms", ts),
+        (same_hour, lambda i: f"funding_time_ms {ts[i]} is in the same hour as the previous row"),
+        (~np.isfinite(rate), lambda i: f"non-finite funding_rate {rate[i]}"),
+        (np.isinf(mark), lambda i: f"non-finite mark_price {mark[i]}"),
+        (mark <= 0, lambda i: f"non-positive mark_price {mark[i]}"),
+    ]
+    _raise_first(path, checks)
