@@ -1,0 +1,86 @@
+"""Configuration of the funding harvester (the ``[strategies.funding_harvester]`` section).
+
+Defaults follow SEEDS.md ("Perpetual funding, basis and cash-and-carry"; agent defaults:
+hourly checks, a basis stop at 2× entry, a maximum holding period).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_SYMBOLS = [
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
+]
+
+
+class FundingHarvesterConfig(BaseModel):
+    """Settings of the cash-and-carry strategy (long spot + short perp, same venue).
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On unknown keys, out-of-range values, an empty or duplicated symbol list.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=True, description="Run the strategy.")
+    venue: str = Field(
+        default="binance", min_length=1, description="Venue holding both the spot and perp legs."
+    )
+    symbols: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS),
+        min_length=1,
+        description="Venue symbols listed as both spot and perp (e.g. BTCUSDT).",
+    )
+    position_notional_usd: float = Field(
+        default=4000.0, gt=0, description="Notional of each leg at entry, USD (spot price)."
+    )
+    max_positions: int = Field(default=3, ge=1, description="Most symbols held at once.")
+    min_net_apr_frac: float = Field(
+        default=0.05,
+        ge=0,
+        description="Minimum funding carry APR net of round-trip costs to enter (0.05 = 5 %).",
+    )
+    holding_horizon_h: float = Field(
+        default=720.0, gt=0, description="Horizon over which round-trip costs are amortized, h."
+    )
+    rate_lookback_settlements: int = Field(
+        default=9,
+        ge=1,
+        description=(
+            "Settled rates (each normalized per hour) averaged into the carry estimate; "
+            "no entry until this many have been seen."
+        ),
+    )
+    flip_exit_settlements: int = Field(
+        default=3, ge=1, description="Exit after this many consecutive adverse settlements."
+    )
+    basis_stop_mult: float = Field(
+        default=2.0, ge=1.0, description="Stop when the basis widens beyond this × entry basis."
+    )
+    basis_stop_floor_bps: float = Field(
+        default=50.0, ge=0, description="Minimum distance of the basis stop from entry, bps."
+    )
+    max_holding_h: float = Field(default=720.0, gt=0, description="Maximum holding period, h.")
+    cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_unique(cls, symbols: list[str]) -> list[str]:
+        """Reject blank or duplicated symbols."""
+        if any(not s.strip() for s in symbols):
+            raise ValueError(f"symbols must not contain blank entries: {symbols!r}")
+        duplicated = sorted({s for s in symbols if symbols.count(s) > 1})
+        if duplicated:
+            raise ValueError(f"symbols listed more than once: {duplicated!r}")
+        return symbols
