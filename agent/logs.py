@@ -1,0 +1,239 @@
+"""Structured logging: structlog configured once, JSON lines off a terminal.
+
+Every line is one event: a snake_case past-tense ``event`` name (``order_filled``) plus fields
+with units in their names (``latency_ms``). Off a terminal (or with ``fmt="json"``) each line
+is one JSON object whose first keys are ``ts`` (ISO 8601 UTC), ``level``, ``logger`` and
+``event``; exceptions logged with ``exc_info`` become a structured ``exception`` field. On a
+terminal (``fmt="auto"``) or with ``fmt="console"`` lines are rendered for people.
+
+Secrets never reach the output: :func:`redact_secrets` replaces every value whose key names a
+credential (``api_key``, ``secret``, ``passphrase``, ``token``, ``signature`` ...) and every
+pydantic ``SecretStr``/``SecretBytes`` value, at any nesting depth, with ``**********``.
+
+Records from the standard library's ``logging`` (httpx, websockets, asyncio) at WARNING or
+above go through the same redaction and renderer, so the stream stays one format.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping, MutableMapping
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from pydantic import SecretBytes, SecretStr
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "**********"
+SENSITIVE_KEY_PARTS = (
+    "secret",
+    "api_key",
+    "apikey",
+    "passphrase",
+    "password",
+    "token",
+    "signature",
+    "authorization",
+)
+LEVELS: Mapping[str, int] = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+}
+FORMATS = ("auto", "json", "console")
+_FIRST_KEYS = ("ts", "level", "logger", "event")
+_HANDLER_MARK = "_zerobeta_handler"
+_STDLIB_MIN_LEVEL = logging.WARNING
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Configure structlog (and route stdlib ``logging`` through it) for the whole process.
+
+    Parameters
+    ----------
+    level : str
+        Lowest level written: ``debug``, ``info``, ``warning``, ``error`` or ``critical``
+        (case-insensitive).
+    fmt : str
+        ``json`` (one JSON object per line), ``console`` (human-readable) or ``auto``
+        (console when ``stream`` is a terminal, JSON otherwise).
+    stream : TextIO or None
+        Where lines go; None = ``sys.stderr``.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` or ``fmt`` is not one of the values above.
+
+    Notes
+    -----
+    Calling it again replaces the previous configuration (tests do); loggers are not cached,
+    so loggers created earlier follow the new configuration.
+    """
+    level_no = _level_number(level)
+    if fmt not in FORMATS:
+        raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+    out = sys.stderr if stream is None else stream
+    as_json = fmt == "json" or (fmt == "auto" and not _is_tty(out))
+    shared = _shared_processors()
+    final = _final_processors(as_json, colors=_is_tty(out))
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, *shared, *final],
+        wrapper_class=structlog.make_filtering_bound_logger(level_no),
+        logger_factory=_NamedWriteLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    _route_stdlib(out, shared, final, max(level_no, _STDLIB_MIN_LEVEL))
+
+
+def get_logger(name: str) -> Any:
+    """A structlog logger whose lines carry ``logger=name`` (``zerobeta.execution``).
+
+    Returns
+    -------
+    structlog BoundLogger (lazy proxy)
+        Use ``log.info("event_name", field_unit=value)``; ``log.bind(...)`` once per scope.
+    """
+    return structlog.get_logger(name)
+
+
+def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: replace credential values with ``**********``.
+
+    A value is replaced when its key contains one of :data:`SENSITIVE_KEY_PARTS`
+    (case-insensitive) or when it is a pydantic ``SecretStr``/``SecretBytes``; dicts, lists
+    and tuples are searched recursively. ``None`` stays ``None`` (nothing to hide) and the
+    ``event`` name is never touched.
+    """
+    return {key: _redacted(key, value) for key, value in event_dict.items()}
+
+
+def _redacted(key: object, value: Any) -> Any:
+    if key != "event" and value is not None and _is_sensitive_key(key):
+        return REDACTED
+    if isinstance(value, SecretStr | SecretBytes):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redacted(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(None, v) for v in value]
+    return value
+
+
+def _is_sensitive_key(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    lowered = key.lower()
+    return any(part in lowered for part in SENSITIVE_KEY_PARTS)
+
+
+def _level_number(level: str) -> int:
+    try:
+        return LEVELS[level.lower()]
+    except (KeyError, AttributeError) as err:
+        raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}") from err
+
+
+def _is_tty(stream: TextIO) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
+def _shared_processors() -> list[Processor]:
+    """Processors for structlog and stdlib events alike, before rendering."""
+    return [
+        structlog.processors.add_log_level,
+        _add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="ts"),
+        structlog.processors.StackInfoRenderer(),
+        redact_secrets,
+    ]
+
+
+def _final_processors(as_json: bool, *, colors: bool) -> list[Processor]:
+    if as_json:
+        return [
+            # Frame locals can hold credentials: tracebacks carry code locations only.
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            _first_keys,
+            structlog.processors.JSONRenderer(default=_json_default, ensure_ascii=False),
+        ]
+    return [structlog.dev.ConsoleRenderer(colors=colors, timestamp_key="ts")]
+
+
+def _route_stdlib(
+    stream: TextIO, shared: list[Processor], final: list[Processor], level: int
+) -> None:
+    """Send stdlib log records at ``level`` and above through the same processors."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(stream)
+    setattr(handler, _HANDLER_MARK, True)
+    handler.setLevel(level)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        )
+    )
+    root.addHandler(handler)
+
+
+def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    record = event_dict.get("_record")
+    name = record.name if record is not None else getattr(logger, "name", None)
+    if name:
+        event_dict.setdefault("logger", name)
+    return event_dict
+
+
+def _first_keys(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """Put ``ts``, ``level``, ``logger``, ``event`` first so lines read well in a pager."""
+    ordered: MutableMapping[str, Any] = {k: event_dict[k] for k in _FIRST_KEYS if k in event_dict}
+    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
+    return dict(ordered)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON for the non-JSON types that appear in fields: Decimal and Path as text, etc."""
+    if isinstance(value, Decimal | Path):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    return repr(value)
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """``WriteLogger`` that remembers the name it was created with."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _NamedWriteLoggerFactory:
+    """Logger factory: ``structlog.get_logger("zerobeta.x")`` → a named write logger."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+
+    def __call__(self, *args: Any) -> _NamedWriteLogger:
+        name = str(args[0]) if args and args[0] is not None else "zerobeta"
+        return _NamedWriteLogger(self._file, name)
