@@ -7,7 +7,7 @@
     ├── RiskRejected           a pre-trade rule refused an intent (``rule``, ``limit``, ``value``)
     ├── ReconciliationError    journal and venue disagree in a way we cannot adopt
     ├── JournalError           the SQLite journal cannot be opened or written
-    ├── AccountingError        the ledger identity does not hold
+    ├── AccountingError        the ledger identity (equity change = Σ P&L streams) does not hold
     └── StrategyError          a strategy raised or returned something invalid
     ShutdownRequested          control flow: a stop signal arrived (not an error)
 
@@ -16,9 +16,70 @@ Each error carries its context as attributes, never secrets.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 class AgentError(Exception):
     """Base class of the agent's errors."""
+
+
+class ConfigError(AgentError):
+    """The configuration cannot be loaded or is invalid.
+
+    Attributes
+    ----------
+    errors : list[tuple[str, str]]
+        One ``(key_path, reason)`` per problem; ``key_path`` is dotted (``risk.max_leverage``,
+        ``venues.binance.api_key``) or the file path for file-level problems.
+
+    ``str(err)`` is one ``key_path: reason`` line per problem.
+    """
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(f"{path}: {reason}" for path, reason in self.errors))
+
+
+class JournalError(AgentError):
+    """The journal cannot be opened, read or written.
+
+    Attributes
+    ----------
+    path : str
+        Journal path (``":memory:"`` for an in-memory journal).
+    found_version : int | None
+        Schema version found in the file, when that was the problem.
+    """
+
+    def __init__(self, message: str, *, path: str, found_version: int | None = None) -> None:
+        super().__init__(f"journal {path}: {message}")
+        self.path = path
+        self.found_version = found_version
+
+
+class AccountingError(AgentError):
+    """The ledger identity ``equity − initial_equity == total P&L`` does not hold.
+
+    Attributes
+    ----------
+    equity_change_usd : Decimal
+        ``equity_usd() − initial_equity_usd``, USD.
+    total_pnl_usd : Decimal
+        ``pnl().total_usd``, USD.
+    tolerance_usd : Decimal
+        The tolerance that was exceeded, USD.
+    """
+
+    def __init__(
+        self, equity_change_usd: Decimal, total_pnl_usd: Decimal, tolerance_usd: Decimal
+    ) -> None:
+        super().__init__(
+            f"ledger identity broken: equity change {equity_change_usd} USD != total P&L "
+            f"{total_pnl_usd} USD (tolerance {tolerance_usd} USD)"
+        )
+        self.equity_change_usd = equity_change_usd
+        self.total_pnl_usd = total_pnl_usd
+        self.tolerance_usd = tolerance_usd
 
 
 class RiskRejected(AgentError):
@@ -35,7 +96,8 @@ class RiskRejected(AgentError):
     """
 
     def __init__(self, rule: str, limit: float, value: float, detail: str = "") -> None:
-        super().__init__(f"risk rule {rule} refused: value {value:.6g} > limit {limit:.6g} {detail}")
+        message = f"risk rule {rule} refused: value {value:.6g} > limit {limit:.6g}"
+        super().__init__(f"{message} {detail}".rstrip())
         self.rule = rule
         self.limit = limit
         self.value = value
@@ -54,5 +116,5 @@ class StrategyError(AgentError):
         self.strategy = strategy
 
 
-class ShutdownRequested(Exception):  # noqa: N818 - control flow, not an error
+class ShutdownRequested(Exception):
     """A stop signal arrived; unwinds the run loop to the graceful shutdown path."""

@@ -8,7 +8,7 @@
     ├── VenueUnavailable            HTTP 5xx / maintenance; outcome unknown for writes
     ├── RateLimited                 HTTP 429/418 or a venue rate-limit code; ``retry_after_s``
     ├── AuthError                   bad key/signature/permissions; fatal, never retried
-    ├── OrderRejected               the venue refused the order (``code``, ``reason``); never retried
+    ├── OrderRejected               venue refused the order (``code``, ``reason``); never retried
     │   ├── InsufficientMargin
     │   ├── InvalidOrder            below min qty / min notional, off lot step or tick
     │   └── DuplicateClientOrderId

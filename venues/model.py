@@ -88,20 +88,36 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class InstrumentId:
     """Key of one tradable instrument: venue, market kind and the venue's symbol.
 
     Binance lists spot and perp under the same symbol (``BTCUSDT``), hence the kind.
-    ``str()`` gives ``"binance:perp:BTCUSDT"``; :meth:`parse` reverses it.
+    ``str()`` gives ``"binance:perp:BTCUSDT"``; :meth:`parse` reverses it. Ids are dict keys
+    on every hot path, so equality, hashing and ordering use that string, computed once.
     """
 
     venue: str
     kind: InstrumentKind
     symbol: str
+    _key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_key", f"{self.venue}:{self.kind.value}:{self.symbol}")
 
     def __str__(self) -> str:
-        return f"{self.venue}:{self.kind.value}:{self.symbol}"
+        return self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, InstrumentId):
+            return self._key == other._key
+        return NotImplemented
+
+    def __lt__(self, other: InstrumentId) -> bool:
+        return self._key < other._key
 
     @classmethod
     def parse(cls, text: str) -> InstrumentId:

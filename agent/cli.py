@@ -1,0 +1,159 @@
+"""``zerobeta`` command line: run, backtest, check-config, summary.
+
+Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
+error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import structlog
+
+from agent.config import AgentConfig, load_config, redacted_dump
+from agent.errors import AgentError, ConfigError
+from agent.logs import configure_logging
+from agent.report import build_summary
+from agent.supervisor import Supervisor, progress_stream
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+DEFAULT_CONFIG = Path("agent.toml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zerobeta", description="Market-neutral crypto strategy daemon."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run", help="run the agent with a config (default: replay the bundled data)"
+    )
+    _config_args(run)
+    bt = sub.add_parser("backtest", help="replay a chosen window with the same engine")
+    _config_args(bt)
+    bt.add_argument("--from", dest="date_from", type=_parse_date, required=True, help="UTC date")
+    bt.add_argument("--to", dest="date_to", type=_parse_date, required=True, help="UTC date")
+    bt.add_argument("--strategy", action="append", default=None, help="only these (repeatable)")
+    bt.add_argument("--journal", type=Path, default=None, help="journal path for this backtest")
+    check = sub.add_parser("check-config", help="validate and print the effective config")
+    _config_args(check)
+    summary = sub.add_parser("summary", help="re-print a finished run's summary from its journal")
+    summary.add_argument(
+        "--journal", type=Path, default=None, help="default: journal.path of the config"
+    )
+    summary.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    summary.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="path to agent.toml")
+    parser.add_argument("--secrets-dir", type=Path, default=None, help="directory of secret files")
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).date()
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from err
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``zerobeta`` console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except ConfigError as err:
+        print(f"zerobeta: configuration error\n{err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AgentError as err:
+        structlog.get_logger("zerobeta").error("agent_failed", error=str(err), exc_info=True)
+        return EXIT_FAILURE
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "summary":
+        return _summary(args)
+    config = _load(args)
+    if args.command == "check-config":
+        print(redacted_dump(config))
+        return EXIT_OK
+    configure_logging(config.logging.level, config.logging.format)
+    return _run(config)
+
+
+def _load(args: argparse.Namespace) -> AgentConfig:
+    config = load_config(args.config, secrets_dir=args.secrets_dir)
+    if args.command != "backtest":
+        return config
+    if args.date_from >= args.date_to:
+        raise ConfigError([("--from/--to", "--from must be before --to")])
+    overrides: dict[str, object] = {
+        "market_data": {"start": args.date_from.isoformat(), "end": args.date_to.isoformat()}
+    }
+    if args.strategy:
+        known = set(type(config.strategies).model_fields)
+        unknown = sorted(set(args.strategy) - known)
+        if unknown:
+            raise ConfigError(
+                [
+                    (
+                        "--strategy",
+                        f"unknown strategy {', '.join(unknown)}; known: {', '.join(sorted(known))}",
+                    )
+                ]
+            )
+        overrides["strategies"] = {name: {"enabled": name in args.strategy} for name in known}
+    if args.journal is not None:
+        overrides["journal"] = {"path": str(args.journal)}
+    return load_config(args.config, secrets_dir=args.secrets_dir, overrides=overrides)
+
+
+def _run(config: AgentConfig) -> int:
+    if config.market_data.source != "replay" or config.mode != "paper":
+        raise ConfigError(
+            [
+                (
+                    "market_data.source",
+                    'only source = "replay" with mode = "paper" is available in this release',
+                )
+            ]
+        )
+    progress = progress_stream() if config.logging.progress else None
+    result = asyncio.run(Supervisor(config, progress).run())
+    summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)
+    from agent.analysis import format_summary
+
+    print(format_summary(summary))
+    if result.stopped_early:
+        print("(stopped early by signal; the journal holds everything up to the stop)")
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace) -> int:
+    path = args.journal
+    if path is None:
+        path = load_config(args.config).journal.path
+    if not Path(path).exists():
+        print(f"zerobeta: no journal at {path}", file=sys.stderr)
+        return EXIT_CONFIG
+    summary = build_summary(Path(path))
+    from agent.analysis import format_summary, summary_to_dict
+
+    if args.json:
+        print(json.dumps(summary_to_dict(summary), indent=2, sort_keys=True))
+    else:
+        print(format_summary(summary))
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

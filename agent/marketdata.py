@@ -1,0 +1,107 @@
+"""Latest market state and hourly close history, handed to strategies as immutable snapshots.
+
+Fed by the replay driver (or live streams): bar closes, mark prices and funding settlements.
+History is kept in growable float64 buffers so a snapshot hands out zero-copy views.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+import numpy as np
+
+from strategies.base import FloatArray, MarketSnapshot
+from venues.model import FundingRate, Instrument, InstrumentId
+
+_INITIAL_CAPACITY = 1024
+
+
+class _History:
+    """Append-only float64 buffer with amortized O(1) appends and view slicing."""
+
+    __slots__ = ("_buf", "_n")
+
+    def __init__(self) -> None:
+        self._buf = np.empty(_INITIAL_CAPACITY, dtype=np.float64)
+        self._n = 0
+
+    def append(self, value: float) -> None:
+        if self._n == self._buf.shape[0]:
+            self._buf = np.concatenate([self._buf, np.empty_like(self._buf)])
+        self._buf[self._n] = value
+        self._n += 1
+
+    def tail(self, n: int) -> FloatArray:
+        view = self._buf[max(0, self._n - n) : self._n]
+        view.flags.writeable = False
+        return view
+
+
+class MarketData:
+    """Latest prices, funding and close history per instrument.
+
+    Parameters
+    ----------
+    instruments : Mapping[InstrumentId, Instrument]
+        Every instrument the agent tracks.
+    stale_after_ms : int
+        A price older than this at snapshot time marks the instrument stale.
+    """
+
+    def __init__(self, instruments: Mapping[InstrumentId, Instrument], stale_after_ms: int) -> None:
+        self._instruments = MappingProxyType(dict(instruments))
+        self._stale_after_ms = stale_after_ms
+        self._prices: dict[InstrumentId, float] = {}
+        self._price_ts_ms: dict[InstrumentId, int] = {}
+        self._funding: dict[InstrumentId, FundingRate] = {}
+        self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
+
+    @property
+    def instruments(self) -> Mapping[InstrumentId, Instrument]:
+        """Every tracked instrument."""
+        return self._instruments
+
+    def on_close(self, instrument_id: InstrumentId, close: float, ts_ms: int) -> None:
+        """Record an hourly bar close (quote units) at ``ts_ms`` (bar close time)."""
+        self._prices[instrument_id] = close
+        self._price_ts_ms[instrument_id] = ts_ms
+        self._history[instrument_id].append(close)
+
+    def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
+        """Record an intra-bar price (mark or trade), quote units; history is not touched."""
+        self._prices[instrument_id] = price
+        self._price_ts_ms[instrument_id] = ts_ms
+
+    def on_funding(self, funding: FundingRate) -> None:
+        """Record a settled (or predicted) funding rate; keeps the newest per instrument."""
+        current = self._funding.get(funding.instrument_id)
+        if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
+            self._funding[funding.instrument_id] = funding
+
+    def price(self, instrument_id: InstrumentId) -> float | None:
+        """Latest price, quote units, or None before the first one."""
+        return self._prices.get(instrument_id)
+
+    @property
+    def prices(self) -> Mapping[InstrumentId, float]:
+        """Latest prices (read-only view)."""
+        return MappingProxyType(self._prices)
+
+    def snapshot(
+        self, ts_ms: int, instrument_ids: Iterable[InstrumentId], history_bars: int
+    ) -> MarketSnapshot:
+        """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each."""
+        ids = [i for i in instrument_ids if i in self._instruments]
+        prices = {i: self._prices[i] for i in ids if i in self._prices}
+        stale = frozenset(
+            i for i in ids if ts_ms - self._price_ts_ms.get(i, -(2**62)) > self._stale_after_ms
+        )
+        return MarketSnapshot(
+            ts_ms=ts_ms,
+            instruments={i: self._instruments[i] for i in ids},
+            prices=prices,
+            funding={i: self._funding[i] for i in ids if i in self._funding},
+            closes={i: self._history[i].tail(history_bars) for i in ids},
+            stale=stale,
+        )

@@ -1,0 +1,183 @@
+"""Pre-trade risk checks and drawdown circuit breakers.
+
+Every intent passes :meth:`RiskEngine.check` before any of its orders is sent. A rule refuses
+only when the intent *increases* the measured exposure beyond its limit, so orders that reduce
+risk (exits, unwinds) always pass. Limits (SEEDS.md "Risk management"):
+
+- ``max_order_notional_usd``: notional of any single order;
+- ``max_position_frac``: |net notional| of one instrument / equity;
+- ``max_leverage``: gross notional / equity;
+- ``max_venue_frac``: capital committed on one venue (spot holdings + perp notional / the
+  venue's perp leverage) / equity — counterparty exposure;
+- drawdown breakers: daily (from the UTC-day's opening equity) and total (from the equity
+  high-water mark). A tripped breaker blocks opening intents; config decides whether the
+  agent also flattens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from agent.config import RiskConfig
+from agent.errors import RiskRejected
+from venues.model import InstrumentId, InstrumentKind
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class LegDelta:
+    """One order of an intent as risk sees it: signed qty change (base units) at ``price_usd``."""
+
+    instrument_id: InstrumentId
+    delta_qty: Decimal
+    price_usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerEvent:
+    """A circuit breaker tripped (``rule``) at ``ts_ms`` with drawdown ``value`` ≥ ``limit``."""
+
+    rule: str
+    limit: float
+    value: float
+    ts_ms: int
+
+
+class RiskEngine:
+    """Stateful pre-trade checker.
+
+    Parameters
+    ----------
+    config : RiskConfig
+        Limits (fractions of equity, USD).
+    perp_leverage : Mapping[str, float]
+        Perp leverage per venue, used for the committed-capital measure.
+    initial_equity_usd : float
+        Starting equity; the first high-water mark and day-open equity.
+    """
+
+    def __init__(
+        self, config: RiskConfig, perp_leverage: Mapping[str, float], initial_equity_usd: float
+    ) -> None:
+        self._cfg = config
+        self._perp_leverage = dict(perp_leverage)
+        self._peak_equity_usd = initial_equity_usd
+        self._day_open_equity_usd = initial_equity_usd
+        self._day_index: int | None = None
+        self.daily_halted = False
+        self.total_halted = False
+
+    @property
+    def halted(self) -> bool:
+        """True while a breaker blocks opening intents."""
+        return self.daily_halted or self.total_halted
+
+    def update_equity(self, ts_ms: int, equity_usd: float) -> list[BreakerEvent]:
+        """Track day-open and peak equity; return breakers that tripped now."""
+        day = ts_ms // DAY_MS
+        if day != self._day_index:
+            self._day_index = day
+            self._day_open_equity_usd = equity_usd
+            self.daily_halted = False
+        self._peak_equity_usd = max(self._peak_equity_usd, equity_usd)
+        events: list[BreakerEvent] = []
+        daily_dd = 1.0 - equity_usd / self._day_open_equity_usd
+        if not self.daily_halted and daily_dd >= self._cfg.daily_drawdown_frac:
+            self.daily_halted = True
+            events.append(
+                BreakerEvent("daily_drawdown", self._cfg.daily_drawdown_frac, daily_dd, ts_ms)
+            )
+        total_dd = 1.0 - equity_usd / self._peak_equity_usd
+        if not self.total_halted and total_dd >= self._cfg.total_drawdown_frac:
+            self.total_halted = True
+            events.append(
+                BreakerEvent("total_drawdown", self._cfg.total_drawdown_frac, total_dd, ts_ms)
+            )
+        return events
+
+    def check(
+        self,
+        legs: Sequence[LegDelta],
+        positions: Mapping[InstrumentId, Decimal],
+        prices: Mapping[InstrumentId, float],
+        equity_usd: float,
+        opening: bool,
+    ) -> RiskRejected | None:
+        """Return the first rule the intent breaks, or None if it may be sent.
+
+        ``positions`` are the agent's net positions (all strategies), base units; ``prices``
+        quote units (USD). Rules only refuse increases of their measure.
+        """
+        if opening and self.halted:
+            rule = "total_drawdown" if self.total_halted else "daily_drawdown"
+            limit = (
+                self._cfg.total_drawdown_frac
+                if self.total_halted
+                else self._cfg.daily_drawdown_frac
+            )
+            return RiskRejected(rule, limit, limit, "circuit breaker active; opening blocked")
+        for leg in legs:
+            notional = abs(float(leg.delta_qty)) * leg.price_usd
+            if notional > self._cfg.max_order_notional_usd:
+                return RiskRejected(
+                    "max_order_notional_usd",
+                    self._cfg.max_order_notional_usd,
+                    notional,
+                    str(leg.instrument_id),
+                )
+        after = dict(positions)
+        for leg in legs:
+            after[leg.instrument_id] = after.get(leg.instrument_id, Decimal(0)) + leg.delta_qty
+        marks = dict(prices)
+        for leg in legs:
+            marks.setdefault(leg.instrument_id, leg.price_usd)
+        return self._exposure_rules(legs, positions, after, marks, max(equity_usd, 1e-9))
+
+    def _exposure_rules(
+        self,
+        legs: Sequence[LegDelta],
+        before: Mapping[InstrumentId, Decimal],
+        after: Mapping[InstrumentId, Decimal],
+        marks: Mapping[InstrumentId, float],
+        equity_usd: float,
+    ) -> RiskRejected | None:
+        for leg in legs:
+            iid = leg.instrument_id
+            pos_after = abs(float(after[iid])) * marks[iid] / equity_usd
+            pos_before = abs(float(before.get(iid, Decimal(0)))) * marks[iid] / equity_usd
+            if pos_after > self._cfg.max_position_frac and pos_after > pos_before:
+                return RiskRejected(
+                    "max_position_frac", self._cfg.max_position_frac, pos_after, str(iid)
+                )
+        lev_before = _gross(before, marks) / equity_usd
+        lev_after = _gross(after, marks) / equity_usd
+        if lev_after > self._cfg.max_leverage and lev_after > lev_before:
+            return RiskRejected("max_leverage", self._cfg.max_leverage, lev_after)
+        for venue in sorted({leg.instrument_id.venue for leg in legs}):
+            share_before = self._committed(before, marks, venue) / equity_usd
+            share_after = self._committed(after, marks, venue) / equity_usd
+            if share_after > self._cfg.max_venue_frac and share_after > share_before:
+                return RiskRejected("max_venue_frac", self._cfg.max_venue_frac, share_after, venue)
+        return None
+
+    def _committed(
+        self,
+        positions: Mapping[InstrumentId, Decimal],
+        marks: Mapping[InstrumentId, float],
+        venue: str,
+    ) -> float:
+        leverage = self._perp_leverage.get(venue, 1.0)
+        total = 0.0
+        for iid, qty in positions.items():
+            if iid.venue != venue or not qty:
+                continue
+            notional = abs(float(qty)) * marks.get(iid, 0.0)
+            total += notional / leverage if iid.kind is InstrumentKind.PERP else notional
+        return total
+
+
+def _gross(positions: Mapping[InstrumentId, Decimal], marks: Mapping[InstrumentId, float]) -> float:
+    return sum(abs(float(q)) * marks.get(i, 0.0) for i, q in positions.items())
