@@ -1,0 +1,140 @@
+"""Configuration of the cointegration stat-arb strategy (the ``[strategies.stat_arb]`` section).
+
+Defaults follow SEEDS.md ("Statistical arbitrage (pairs)", "Beta estimation and hedging"):
+entry at |z| > 2, exit at |z| < 0.5, stop at |z| > 3.5, p < 0.05, 5 < half-life < 120 bars,
+a 252-bar calibration window, a weekly re-test, 63-bar betas with at least 20 observations.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DEFAULT_SYMBOLS = [
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "AVAXUSDT",
+    "LINKUSDT",
+    "LTCUSDT",
+    "DOTUSDT",
+    "TRXUSDT",
+]
+
+
+class StatArbConfig(BaseModel):
+    """Settings of the Engle–Granger pairs strategy on one venue's perpetuals.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On unknown keys, out-of-range values, blank or duplicated symbols, a market symbol
+        not among the symbols, ``exit_z < entry_z < stop_z`` violated,
+        ``half_life_min_bars ≥ half_life_max_bars`` or ``beta_min_obs > beta_window_bars``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(default=True, description="Run the strategy.")
+    venue: str = Field(default="binance", min_length=1, description="Venue of every perp leg.")
+    symbols: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SYMBOLS),
+        min_length=2,
+        description="Perpetual symbols scanned for pairs (venue spelling, e.g. BTCUSDT).",
+    )
+    market_symbol: str = Field(
+        default="BTCUSDT", description="Market reference for betas; must be one of `symbols`."
+    )
+    calibration_bars: int = Field(
+        default=252,
+        ge=50,
+        le=20_000,
+        description="Hourly bars in the cointegration fit and in the z-score window.",
+    )
+    entry_z: float = Field(default=2.0, gt=0, description="Enter when |z| exceeds this.")
+    exit_z: float = Field(
+        default=0.5, ge=0, description="Exit (mean reverted) once z is back inside ±exit_z."
+    )
+    stop_z: float = Field(
+        default=3.5, gt=0, description="Stop-loss when |z| moves beyond this; never enter past it."
+    )
+    p_value_max: float = Field(
+        default=0.05, gt=0, le=1, description="Largest Engle–Granger p-value accepted (strict)."
+    )
+    half_life_min_bars: float = Field(
+        default=5.0, ge=0, description="Shortest accepted OU half-life, bars (exclusive)."
+    )
+    half_life_max_bars: float = Field(
+        default=120.0, gt=0, description="Longest accepted OU half-life, bars (exclusive)."
+    )
+    max_pairs: int = Field(default=3, ge=1, le=100, description="Most pairs open at once.")
+    one_pair_per_asset: bool = Field(
+        default=True, description="Select each asset in at most one candidate pair."
+    )
+    retest_every_h: int = Field(
+        default=168, ge=1, description="Re-run the cointegration scan every this many hours."
+    )
+    max_holding_h: int = Field(default=240, ge=1, description="Close a pair after this many h.")
+    leg_notional_usd: float = Field(
+        default=3000.0,
+        gt=0,
+        description="Notional of the larger leg at entry, USD; the legs are beta-weighted.",
+    )
+    beta_window_bars: int = Field(
+        default=63, ge=2, description="Hourly log returns in the beta-to-market window."
+    )
+    beta_min_obs: int = Field(
+        default=20, ge=2, description="Fewest returns for a beta; fewer means beta unknown."
+    )
+    beta_floor: float = Field(
+        default=0.1,
+        gt=0,
+        description="Do not enter a pair whose leg beta is unknown or at or below this.",
+    )
+    resize_band_frac: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description=(
+            "While holding, re-size leg B only when its beta-neutral size has moved more than "
+            "this fraction from the size held (hourly betas are noisy; re-sizing on every "
+            "move churns fees), fraction."
+        ),
+    )
+    cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols_unique(cls, symbols: list[str]) -> list[str]:
+        """Reject blank or duplicated symbols."""
+        if any(not s.strip() for s in symbols):
+            raise ValueError("symbols must not be blank")
+        duplicated = sorted({s for s in symbols if symbols.count(s) > 1})
+        if duplicated:
+            raise ValueError(f"symbols listed more than once: {duplicated}")
+        return symbols
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        """Cross-field rules: z thresholds ordered, market among symbols, windows coherent."""
+        if not self.exit_z < self.entry_z < self.stop_z:
+            raise ValueError(
+                f"need exit_z < entry_z < stop_z, got {self.exit_z}, {self.entry_z}, {self.stop_z}"
+            )
+        if self.market_symbol not in self.symbols:
+            raise ValueError(f"market_symbol {self.market_symbol!r} is not in symbols")
+        if self.half_life_min_bars >= self.half_life_max_bars:
+            raise ValueError(
+                f"half_life_min_bars {self.half_life_min_bars} must be < "
+                f"half_life_max_bars {self.half_life_max_bars}"
+            )
+        if self.beta_min_obs > self.beta_window_bars:
+            raise ValueError(
+                f"beta_min_obs {self.beta_min_obs} exceeds beta_window_bars {self.beta_window_bars}"
+            )
+        return self

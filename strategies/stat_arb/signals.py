@@ -1,0 +1,608 @@
+"""Pure signal math of the cointegration stat-arb strategy.
+
+The centre piece is :func:`scan_pairs`, an Engle–Granger (augmented, two-step) scan of every
+pair of a price panel at once that reproduces ``statsmodels.tsa.stattools.coint(y, x,
+trend="c", autolag="aic")`` (statsmodels 0.15) to rounding error:
+
+1. cointegrating regression ``y = c + γ x + ε`` by OLS (one Gram matrix of the centred panel
+   gives γ of every pair);
+2. ADF regression on ε without deterministic terms (``adfuller(ε, regression="n")``)::
+
+       Δε_t = ρ ε_{t-1} + Σ_{l=1..p} φ_l Δε_{t-l} + u_t
+
+   with ``p`` chosen by AIC over ``0..maxlag`` on the common sample of the ``maxlag`` model
+   (``maxlag = ceil(12 (n/100)^{1/4})`` capped at ``n // 2 - 1``), then refitted on its own,
+   longer sample; the statistic is the t-value of ρ;
+3. MacKinnon (1994, 2010 tables) approximate p-value for ``N = 2`` series with a constant
+   (``mackinnonp(stat, regression="c", N=2)``).
+
+How the batch stays cheap: the Gram matrix of every pair's ADF design is a quadratic form in
+γ of cross-moments of the per-asset lagged designs, so one BLAS product of the whole panel
+gives every pair's Gram; one batched Cholesky then gives the residual sum of squares of all
+nested lag models (the AIC comparison). Only the chosen model is refitted with a QR
+decomposition of the actual design, so the reported statistic has QR accuracy. Pairs whose
+two best AIC values lie within :data:`AIC_TIE_TOL` are re-scored exactly with QR before the
+choice, so rounding in the cheap path cannot change a lag statsmodels would pick.
+
+References
+----------
+Engle, R. F. and Granger, C. W. J. (1987), "Co-integration and error correction",
+Econometrica 55(2). MacKinnon, J. G. (1994), "Approximate asymptotic distribution functions
+for unit-root and cointegration tests", JBES 12(2); MacKinnon (2010), "Critical values for
+cointegration tests", Queen's University WP 1227. statsmodels 0.15 ``tsa.stattools.coint``,
+``adfuller``, ``_autolag`` and ``tsa.adfvalues.mackinnonp``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+#: Pairs whose two best AIC values differ by less than this are re-scored exactly (QR).
+AIC_TIE_TOL = 1e-6
+#: statsmodels' collinearity cut: R² ≥ 1 − 100·sqrt(eps) gives statistic −inf, p-value 0.
+_COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(float(np.finfo(np.float64).eps))
+#: Upper bound on floats held per chunk of pairs (about 32 MB).
+_CHUNK_FLOATS = 4_000_000
+
+# MacKinnon (1994) p-value surface, N = 2 series, constant ("c"), as in statsmodels
+# tsa/adfvalues.py (tau_c_smallp[1], tau_c_largep[1] with their scalings, cut-offs).
+_TAU_MAX = 0.92
+_TAU_MIN = -18.86
+_TAU_STAR = -2.62
+_TAU_SMALLP = np.array([2.92, 1.5012, 3.9796]) * np.array([1, 1, 1e-2])
+_TAU_LARGEP = np.array([2.1945, 6.4695, -2.9198, -4.2377]) * np.array([1, 1e-1, 1e-1, 1e-2])
+
+
+@dataclass(frozen=True, slots=True)
+class PairScan:
+    """Engle–Granger results for a set of pairs; every field has shape ``(n_pairs,)``.
+
+    Attributes
+    ----------
+    i, j : IntArray
+        Column indices of the dependent asset ``y`` (A) and the regressor ``x`` (B); ``i < j``
+        in a full scan.
+    hedge_ratio : FloatArray
+        γ of ``log A = c + γ log B + ε`` (units of log B per unit of log A).
+    intercept : FloatArray
+        c, log-price units.
+    adf_stat : FloatArray
+        ADF t-statistic on ε; ``-inf`` when A and B are (almost) perfectly collinear
+        (statsmodels' rule, R² ≥ 1 − 100·sqrt(eps)); ``0.0`` if the ADF regression was rank
+        deficient (no evidence of cointegration).
+    p_value : FloatArray
+        MacKinnon approximate asymptotic p-value (N = 2, constant), in ``[0, 1]``.
+    lags : IntArray
+        Lagged differences in the ADF regression; ``-1`` where no ADF ran (collinear).
+    half_life_bars : FloatArray
+        OU half-life of ε in bars (``inf`` when ε does not mean-revert).
+    """
+
+    i: IntArray
+    j: IntArray
+    hedge_ratio: FloatArray
+    intercept: FloatArray
+    adf_stat: FloatArray
+    p_value: FloatArray
+    lags: IntArray
+    half_life_bars: FloatArray
+
+    def __post_init__(self) -> None:
+        """Check that every field is 1-D with one common length and freeze the arrays."""
+        lengths = {getattr(self, f.name).shape for f in fields(self)}
+        if len(lengths) != 1 or len(next(iter(lengths))) != 1:
+            raise ValueError(f"PairScan fields must be 1-D of one length, got shapes {lengths}")
+        for f in fields(self):
+            getattr(self, f.name).setflags(write=False)
+
+    def __len__(self) -> int:
+        """Number of pairs."""
+        return int(self.i.shape[0])
+
+    def take(self, index: IntArray) -> PairScan:
+        """Return the pairs at ``index`` (integer positions, in that order)."""
+        return PairScan(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+def adf_default_maxlag(n_obs: int) -> int:
+    """Default largest ADF lag of ``adfuller`` for a series of ``n_obs`` values.
+
+    ``min(ceil(12 (n_obs/100)^{1/4}), n_obs // 2 - 1)`` (Schwert 1989 via Greene; the cap is
+    statsmodels' for ``regression="n"``).
+
+    Raises
+    ------
+    ValueError
+        If the result would be negative (``n_obs < 2``).
+    """
+    maxlag = int(np.ceil(12.0 * np.power(n_obs / 100.0, 1 / 4.0)))
+    maxlag = min(n_obs // 2 - 1, maxlag)
+    if maxlag < 0:
+        raise ValueError(f"series of {n_obs} values is too short for an ADF test")
+    return maxlag
+
+
+def mackinnon_pvalue_coint(adf_stat: FloatArray) -> FloatArray:
+    """MacKinnon approximate p-value of an Engle–Granger statistic, two series, constant.
+
+    Vectorized ``statsmodels.tsa.adfvalues.mackinnonp(stat, regression="c", N=2)``: a normal
+    CDF of a polynomial in the statistic (small-p branch at or below −2.62), 0 below −18.86
+    and 1 above 0.92.
+
+    Parameters
+    ----------
+    adf_stat : FloatArray
+        Statistics, any shape; ``±inf`` allowed.
+
+    Returns
+    -------
+    FloatArray
+        p-values in ``[0, 1]``, same shape.
+    """
+    stat = np.asarray(adf_stat, dtype=np.float64)
+    # Clipping only affects values the cut-offs below override; it keeps ±inf out of polyval.
+    inside = np.clip(stat, _TAU_MIN, _TAU_MAX)
+    small = ndtr(np.polyval(_TAU_SMALLP[::-1], inside))
+    large = ndtr(np.polyval(_TAU_LARGEP[::-1], inside))
+    p = np.where(stat <= _TAU_STAR, small, large)
+    p = np.where(stat < _TAU_MIN, 0.0, p)
+    return np.asarray(np.where(stat > _TAU_MAX, 1.0, p), dtype=np.float64)
+
+
+def half_life_bars(spread: FloatArray) -> FloatArray:
+    """Ornstein–Uhlenbeck half-life of a spread, in bars.
+
+    Fits ``ΔS_t = a + b S_{t-1}`` by OLS along the last axis; ``κ = −b``, half-life
+    ``ln 2 / κ`` (SEEDS.md, "Statistical arbitrage"). ``inf`` when ``b ≥ 0`` (no mean
+    reversion) or when ``S_{t-1}`` is constant.
+
+    Parameters
+    ----------
+    spread : FloatArray
+        Shape ``(n,)`` or ``(..., n)``, float64, ``n ≥ 3``, oldest first.
+
+    Returns
+    -------
+    FloatArray
+        Half-life in bars, shape ``spread.shape[:-1]`` (a 0-d array for 1-D input).
+
+    Raises
+    ------
+    ValueError
+        If the last axis has fewer than 3 values or the spread is not finite.
+    """
+    s = np.asarray(spread, dtype=np.float64)
+    if s.ndim == 0 or s.shape[-1] < 3:
+        raise ValueError(f"half_life_bars needs at least 3 values per spread, got {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("half_life_bars: spread contains NaN or inf")
+    lagged = s[..., :-1] - s[..., :-1].mean(axis=-1, keepdims=True)
+    delta = np.diff(s, axis=-1)
+    delta = delta - delta.mean(axis=-1, keepdims=True)
+    sxx = np.einsum("...t,...t->...", lagged, lagged)
+    sxy = np.einsum("...t,...t->...", lagged, delta)
+    kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    out = np.full_like(kappa, np.inf)
+    np.divide(math.log(2.0), kappa, out=out, where=kappa > 0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def scan_pairs(
+    log_prices: FloatArray, maxlag: int | None = None, autolag: str | None = "aic"
+) -> PairScan:
+    """Engle–Granger test of every pair ``(i, j)``, ``i < j``, of a log-price panel.
+
+    For each pair ``y = log_prices[:, i]``, ``x = log_prices[:, j]``: equals
+    ``statsmodels.tsa.stattools.coint(y, x, trend="c", maxlag=maxlag, autolag=autolag)``
+    (statistic and p-value) and the lag ``adfuller`` chose; see the module docstring.
+
+    Parameters
+    ----------
+    log_prices : FloatArray
+        Shape ``(n_bars, n_assets)``, float64, finite, oldest first, ``n_assets ≥ 2``.
+    maxlag : int | None
+        Largest (``autolag`` set) or fixed (``autolag=None``) number of lagged differences;
+        default :func:`adf_default_maxlag` of ``n_bars``.
+    autolag : {"aic", "bic", None}
+        Lag selection criterion (case-insensitive); None uses ``maxlag`` lags.
+
+    Returns
+    -------
+    PairScan
+        ``n_assets (n_assets − 1) / 2`` pairs in ``np.triu_indices`` order.
+
+    Raises
+    ------
+    ValueError
+        On a non-2-D or non-finite panel, fewer than 2 assets, a constant column, too few
+        bars for ``maxlag``, a negative or too large ``maxlag`` or an unknown ``autolag``.
+    """
+    panel = _validate_panel(log_prices)
+    n_bars = panel.shape[0]
+    maxlag = _validate_maxlag(maxlag, n_bars)
+    criterion = _validate_autolag(autolag)
+    centred = panel - panel.mean(axis=0)
+    gram = centred.T @ centred
+    ii, jj = np.triu_indices(panel.shape[1], k=1)
+    gamma = gram[ii, jj] / gram[jj, jj]
+    intercept = panel[:, ii].mean(axis=0) - gamma * panel[:, jj].mean(axis=0)
+    if criterion is None:
+        lags = np.full(ii.shape, maxlag, dtype=np.intp)
+    else:
+        lags = _select_lags(centred, ii, jj, gamma, maxlag, criterion)
+    stat, hl, rsq = _adf_and_half_life(centred, ii, jj, gamma, lags)
+    collinear = rsq >= _COLLINEAR_RSQ
+    stat = np.where(collinear, -np.inf, stat)
+    lags = np.where(collinear, -1, lags).astype(np.intp)
+    return PairScan(
+        i=ii.astype(np.intp),
+        j=jj.astype(np.intp),
+        hedge_ratio=gamma,
+        intercept=intercept,
+        adf_stat=stat,
+        p_value=mackinnon_pvalue_coint(stat),
+        lags=lags,
+        half_life_bars=hl,
+    )
+
+
+def _validate_panel(log_prices: FloatArray) -> FloatArray:
+    """Return the panel as float64 or raise ``ValueError`` naming the problem."""
+    panel = np.asarray(log_prices, dtype=np.float64)
+    if panel.ndim != 2 or panel.shape[1] < 2:
+        raise ValueError(f"log_prices must have shape (n_bars, n_assets >= 2), got {panel.shape}")
+    if not np.all(np.isfinite(panel)):
+        bad = np.flatnonzero(~np.all(np.isfinite(panel), axis=0)).tolist()
+        raise ValueError(f"log_prices has NaN or inf in columns {bad}")
+    constant = np.flatnonzero(np.ptp(panel, axis=0) == 0).tolist()
+    if constant:
+        raise ValueError(f"log_prices columns {constant} are constant; cannot regress on them")
+    return panel
+
+
+def _validate_maxlag(maxlag: int | None, n_bars: int) -> int:
+    """Resolve the default ``maxlag`` and check it against the sample size."""
+    if maxlag is None:
+        maxlag = adf_default_maxlag(n_bars)
+    elif not 0 <= maxlag <= n_bars // 2 - 1:
+        raise ValueError(
+            f"maxlag must be in [0, n_bars // 2 - 1 = {n_bars // 2 - 1}], got {maxlag}"
+        )
+    if n_bars - 2 - 2 * maxlag < 1:
+        raise ValueError(f"{n_bars} bars leave no residual degree of freedom at maxlag {maxlag}")
+    return maxlag
+
+
+def _validate_autolag(autolag: str | None) -> str | None:
+    """Lower-case the criterion; only AIC/BIC (or None) are supported."""
+    if autolag is None:
+        return None
+    criterion = autolag.lower()
+    if criterion not in ("aic", "bic"):
+        raise ValueError(f"autolag must be 'aic', 'bic' or None, got {autolag!r}")
+    return criterion
+
+
+def _pair_chunks(n_pairs: int, floats_per_pair: int) -> Iterator[slice]:
+    """Slices of pair indices whose working arrays stay under ``_CHUNK_FLOATS``."""
+    size = max(1, _CHUNK_FLOATS // max(1, floats_per_pair))
+    for start in range(0, n_pairs, size):
+        yield slice(start, min(start + size, n_pairs))
+
+
+def _residuals(centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray) -> FloatArray:
+    """Cointegration residuals ε = (y − ȳ) − γ (x − x̄), shape ``(n_pairs, n_bars)``."""
+    return np.asarray(centred[:, ii].T - gamma[:, None] * centred[:, jj].T, dtype=np.float64)
+
+
+def _lagged_design(resid: FloatArray, lags: int, sample_lags: int, level_first: bool) -> FloatArray:
+    """ADF design of each residual series, shape ``(n_pairs, n_bars − 1 − sample_lags, lags + 2)``.
+
+    Rows are ``t = sample_lags .. n_bars − 2`` (index of Δε); columns are the level
+    ``ε_t``, the lagged differences ``Δε_{t-1} .. Δε_{t-lags}`` and, last, the dependent
+    ``Δε_t``. ``level_first`` puts the level before the lags (nested-AIC order), else after.
+    """
+    n_pairs, n_bars = resid.shape
+    diff = np.diff(resid, axis=1)
+    nobs = n_bars - 1 - sample_lags
+    design = np.empty((n_pairs, nobs, lags + 2))
+    first_lag = 1 if level_first else 0
+    design[:, :, 0 if level_first else lags] = resid[:, sample_lags : n_bars - 1]
+    for lag in range(1, lags + 1):
+        design[:, :, first_lag + lag - 1] = diff[:, sample_lags - lag : n_bars - 1 - lag]
+    design[:, :, lags + 1] = diff[:, sample_lags:]
+    return design
+
+
+def _information_criterion(rss: FloatArray, nobs: int, criterion: str) -> FloatArray:
+    """AIC or BIC of nested models exactly as statsmodels' OLS results compute them.
+
+    ``rss`` has shape ``(n_pairs, maxlag + 1)``; column ``l`` is the model with the level and
+    ``l`` lagged differences (``l + 1`` parameters, no constant).
+    """
+    nobs2 = nobs / 2.0
+    with np.errstate(divide="ignore"):
+        llf = -nobs2 * np.log(2 * np.pi) - nobs2 * np.log(rss / nobs) - nobs2
+    k_params = np.arange(1, rss.shape[1] + 1, dtype=np.float64)
+    penalty = 2.0 * k_params if criterion == "aic" else np.log(nobs) * k_params
+    return np.asarray(-2 * llf + penalty, dtype=np.float64)
+
+
+def _nested_rss_from_r(r_factor: FloatArray) -> FloatArray:
+    """RSS of every nested model from the upper triangular factor of ``[level, lags, y]``.
+
+    Column ``l`` of the result: regression of ``y`` on the first ``l + 1`` columns,
+    ``Σ_{r > l} R[r, y]²``; shape ``(n_pairs, maxlag + 1)``.
+    """
+    tail = r_factor[:, 1:, -1] ** 2
+    return np.asarray(np.cumsum(tail[:, ::-1], axis=1)[:, ::-1], dtype=np.float64)
+
+
+def _qr_r(design: FloatArray) -> FloatArray:
+    """Upper triangular factor R of a batch of designs, shape ``(n_pairs, width, width)``."""
+    return np.asarray(np.linalg.qr(design, mode="r"), dtype=np.float64)
+
+
+def _lagged_moments(centred: FloatArray, maxlag: int) -> FloatArray:
+    """Cross-moments of every asset's ADF design on the common (``maxlag``) sample.
+
+    Returns shape ``(n_assets, maxlag + 2, n_assets, maxlag + 2)``; the Gram of pair
+    ``(i, j)``'s design is ``M_ii − γ (M_ij + M_ji) + γ² M_jj`` because every column of the
+    pair's design is (column of i) − γ (column of j).
+    """
+    per_asset = _lagged_design(centred.T, maxlag, maxlag, level_first=True)
+    n_assets, nobs, width = per_asset.shape
+    flat = per_asset.transpose(1, 0, 2).reshape(nobs, n_assets * width)
+    return np.asarray((flat.T @ flat).reshape(n_assets, width, n_assets, width), dtype=np.float64)
+
+
+def _select_lags(
+    centred: FloatArray,
+    ii: IntArray,
+    jj: IntArray,
+    gamma: FloatArray,
+    maxlag: int,
+    criterion: str,
+) -> IntArray:
+    """Lag minimizing AIC/BIC over ``0..maxlag`` on the common sample (statsmodels _autolag).
+
+    Cheap path: Gram from cross-moments, batched Cholesky, nested RSS. Pairs with a near tie
+    (or a Gram that is not numerically positive definite) are re-scored with QR.
+    """
+    nobs = centred.shape[0] - 1 - maxlag
+    moments = _lagged_moments(centred, maxlag)
+    g = gamma[:, None, None]
+    gram = moments[ii, :, ii, :] - g * (moments[ii, :, jj, :] + moments[jj, :, ii, :])
+    gram += g * g * moments[jj, :, jj, :]
+    try:
+        chol = np.asarray(np.linalg.cholesky(gram), dtype=np.float64)
+        ic = _information_criterion(_nested_rss_from_r(chol.transpose(0, 2, 1)), nobs, criterion)
+        refine = _near_ties(ic)
+    except np.linalg.LinAlgError:
+        ic = np.zeros((ii.shape[0], maxlag + 1))
+        refine = np.arange(ii.shape[0])
+    if refine.size:
+        ic[refine] = _exact_criterion(
+            centred, ii[refine], jj[refine], gamma[refine], maxlag, criterion
+        )
+    # argmin returns the first minimum: ties go to the smaller lag, as min((ic, lag)) does.
+    return np.asarray(np.argmin(ic, axis=1), dtype=np.intp)
+
+
+def _near_ties(ic: FloatArray) -> IntArray:
+    """Pairs whose best two criterion values differ by less than :data:`AIC_TIE_TOL`."""
+    if ic.shape[1] < 2:
+        return np.zeros(0, dtype=np.intp)
+    best_two = np.partition(ic, 1, axis=1)[:, :2]
+    gap = best_two[:, 1] - best_two[:, 0]
+    return np.flatnonzero(~(gap >= AIC_TIE_TOL)).astype(np.intp)
+
+
+def _exact_criterion(
+    centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray, maxlag: int, criterion: str
+) -> FloatArray:
+    """AIC/BIC of every nested lag model from a QR of each pair's actual design."""
+    n_bars = centred.shape[0]
+    out = np.empty((ii.shape[0], maxlag + 1))
+    for chunk in _pair_chunks(ii.shape[0], n_bars * (maxlag + 3)):
+        resid = _residuals(centred, ii[chunk], jj[chunk], gamma[chunk])
+        design = _lagged_design(resid, maxlag, maxlag, level_first=True)
+        r_factor = _qr_r(design)
+        out[chunk] = _information_criterion(
+            _nested_rss_from_r(r_factor), design.shape[1], criterion
+        )
+    return out
+
+
+def _adf_tstat(resid: FloatArray, lags: int) -> FloatArray:
+    """t-value of ρ in the ADF regression with ``lags`` lags on its own sample, via QR.
+
+    With the level ordered last among the regressors, its t-value is
+    ``R[k, y] sign(R[k, k]) / σ`` with ``σ = |R[y, y]| / sqrt(nobs − lags − 1)``.
+    """
+    design = _lagged_design(resid, lags, lags, level_first=False)
+    r_factor = _qr_r(design)
+    df_resid = design.shape[1] - lags - 1
+    num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
+    sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(df_resid)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = num / sigma
+    # 0/0 means a rank-deficient regression: report no evidence of cointegration.
+    return np.asarray(np.where(np.isnan(stat), 0.0, stat), dtype=np.float64)
+
+
+def _adf_and_half_life(
+    centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray, lags: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """ADF statistic (refit at each pair's lag), OU half-life and cointegration R²."""
+    n_pairs, n_bars = ii.shape[0], centred.shape[0]
+    stat = np.empty(n_pairs)
+    half_life = np.empty(n_pairs)
+    rsq = np.empty(n_pairs)
+    tss = np.einsum("tk,tk->k", centred, centred)
+    for chunk in _pair_chunks(n_pairs, n_bars * (int(lags.max()) + 3)):
+        resid = _residuals(centred, ii[chunk], jj[chunk], gamma[chunk])
+        half_life[chunk] = half_life_bars(resid)
+        rsq[chunk] = 1.0 - np.einsum("pt,pt->p", resid, resid) / tss[ii[chunk]]
+        for lag in np.unique(lags[chunk]).tolist():
+            rows = np.flatnonzero(lags[chunk] == lag)
+            stat[chunk.start + rows] = _adf_tstat(resid[rows], int(lag))
+    return stat, half_life, rsq
+
+
+def select_pairs(
+    scan: PairScan,
+    p_max: float = 0.05,
+    half_life_min: float = 5.0,
+    half_life_max: float = 120.0,
+    max_pairs: int = 20,
+    one_pair_per_asset: bool = True,
+) -> PairScan:
+    """Tradable pairs of a scan, best first.
+
+    Keeps pairs with a finite statistic, ``p_value < p_max`` and
+    ``half_life_min < half_life_bars < half_life_max``; ranks them by ADF statistic, most
+    negative first (ties keep scan order); takes at most ``max_pairs``, skipping a pair whose
+    asset is already used when ``one_pair_per_asset`` (SEEDS.md, "Statistical arbitrage").
+
+    Parameters
+    ----------
+    scan : PairScan
+    p_max : float
+        Largest p-value accepted (strict), in ``(0, 1]``.
+    half_life_min, half_life_max : float
+        Open interval of accepted half-lives, bars.
+    max_pairs : int
+        Most pairs returned, ``≥ 0``.
+    one_pair_per_asset : bool
+        Each asset in at most one selected pair.
+
+    Returns
+    -------
+    PairScan
+        The selected pairs in rank order.
+
+    Raises
+    ------
+    ValueError
+        If ``p_max`` is outside ``(0, 1]``, ``half_life_min ≥ half_life_max`` or
+        ``max_pairs < 0``.
+    """
+    if not 0.0 < p_max <= 1.0:
+        raise ValueError(f"p_max must be in (0, 1], got {p_max}")
+    if not half_life_min < half_life_max:
+        raise ValueError(f"half_life_min {half_life_min} must be < half_life_max {half_life_max}")
+    if max_pairs < 0:
+        raise ValueError(f"max_pairs must be >= 0, got {max_pairs}")
+    ok = np.isfinite(scan.adf_stat) & (scan.p_value < p_max)
+    ok &= (scan.half_life_bars > half_life_min) & (scan.half_life_bars < half_life_max)
+    ranked = np.flatnonzero(ok)[np.argsort(scan.adf_stat[ok], kind="stable")]
+    chosen: list[int] = []
+    used: set[int] = set()
+    for k in ranked.tolist():
+        if len(chosen) >= max_pairs:
+            break
+        a, b = int(scan.i[k]), int(scan.j[k])
+        if one_pair_per_asset and (a in used or b in used):
+            continue
+        chosen.append(k)
+        used.update((a, b))
+    return scan.take(np.asarray(chosen, dtype=np.intp))
+
+
+def spread_zscore(log_a: FloatArray, log_b: FloatArray, hedge_ratio: float, window: int) -> float:
+    """z-score of the latest spread value against the last ``window`` values.
+
+    ``S = log A − γ log B``; ``z = (S[-1] − mean(S_w)) / std(S_w, ddof=1)`` where ``S_w`` is
+    the last ``window`` values (including the latest). A constant window gives ``0.0``.
+
+    Parameters
+    ----------
+    log_a, log_b : FloatArray
+        Log prices, shape ``(n,)``, float64, finite, oldest first, same length.
+    hedge_ratio : float
+        γ, finite.
+    window : int
+        Values in the z-score window, ``2 ≤ window ≤ n``.
+
+    Returns
+    -------
+    float
+        The z-score, dimensionless.
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes, non-finite input or an invalid window.
+    """
+    a = np.asarray(log_a, dtype=np.float64)
+    b = np.asarray(log_b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"log_a and log_b must be 1-D of one length, got {a.shape}, {b.shape}")
+    if not 2 <= window <= a.shape[0]:
+        raise ValueError(f"window must be in [2, {a.shape[0]}], got {window}")
+    spread = a[-window:] - hedge_ratio * b[-window:]
+    if not np.all(np.isfinite(spread)):
+        raise ValueError("spread_zscore: log prices or hedge ratio are not finite")
+    std = float(np.std(spread, ddof=1))
+    if std == 0.0:
+        return 0.0
+    return float((spread[-1] - spread.mean()) / std)
+
+
+def betas_to_market(
+    log_returns: FloatArray, market_log_returns: FloatArray, min_obs: int = 20
+) -> FloatArray:
+    """Beta of each asset to the market: ``cov(r_i, r_m) / var(r_m)`` over the given rows.
+
+    Uses, per asset, the rows where both its return and the market return are finite
+    (SEEDS.md, "Beta estimation": rolling window of log returns, at least 20 observations).
+
+    Parameters
+    ----------
+    log_returns : FloatArray
+        Shape ``(n, k)``, float64 log returns (NaN marks a missing observation).
+    market_log_returns : FloatArray
+        Shape ``(n,)``, float64 log returns of the market (BTC).
+    min_obs : int
+        Fewest joint observations for a beta, ``≥ 2``.
+
+    Returns
+    -------
+    FloatArray
+        Shape ``(k,)``; NaN ("unknown") where fewer than ``min_obs`` observations or the
+        market did not move over them. Never a silent 1.0.
+
+    Raises
+    ------
+    ValueError
+        On mismatched shapes or ``min_obs < 2``.
+    """
+    r = np.asarray(log_returns, dtype=np.float64)
+    m = np.asarray(market_log_returns, dtype=np.float64)
+    if r.ndim != 2 or m.ndim != 1 or r.shape[0] != m.shape[0]:
+        raise ValueError(f"need log_returns (n, k) and market (n,), got {r.shape}, {m.shape}")
+    if min_obs < 2:
+        raise ValueError(f"min_obs must be >= 2, got {min_obs}")
+    mask = np.isfinite(r) & np.isfinite(m)[:, None]
+    count = mask.sum(axis=0)
+    safe_count = np.maximum(count, 1)
+    r0 = np.where(mask, r, 0.0)
+    m0 = np.where(mask, m[:, None], 0.0)
+    rc = np.where(mask, r0 - r0.sum(axis=0) / safe_count, 0.0)
+    mc = np.where(mask, m0 - m0.sum(axis=0) / safe_count, 0.0)
+    cov = np.einsum("tk,tk->k", rc, mc)
+    var = np.einsum("tk,tk->k", mc, mc)
+    known = (count >= min_obs) & (var > 0)
+    beta = np.full(r.shape[1], np.nan)
+    np.divide(cov, var, out=beta, where=known)
+    return beta

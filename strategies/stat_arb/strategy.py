@@ -1,0 +1,515 @@
+"""Cointegration stat arb: Engle–Granger pairs on one venue's perps, beta-neutral legs.
+
+:meth:`StatArbStrategy.refit` (every ``retest_every_h`` hours, in a worker thread) scans every
+pair of the configured symbols over the last ``calibration_bars`` hourly log closes
+(:func:`~strategies.stat_arb.signals.scan_pairs`), keeps those that pass the filters
+(``p < p_value_max``, ``half_life_min_bars < half-life < half_life_max_bars``), and stores the
+best-ranked candidates (:func:`~strategies.stat_arb.signals.select_pairs`) that share no
+symbol with an open pair. An open pair that no longer passes the filters (or whose data is
+missing) is marked ``retire``; one that still passes stays open even if it ranks lower now.
+
+:meth:`StatArbStrategy.decide` (hourly) computes the z-score of each open and candidate pair
+with its fitted hedge ratio γ over the last ``calibration_bars`` closes, then
+
+1. exits an open pair, first matching reason wins, with ``d = +1`` for a long spread
+   (long A / short B) and ``−1`` for a short spread: ``exit_stop_loss`` when
+   ``−d·z > stop_z``; ``exit_mean_reverted`` when ``−d·z < exit_z`` (z is back inside the
+   exit band, or beyond it on the other side); ``exit_max_holding`` after ``max_holding_h``;
+   ``exit_retired`` when the last re-test dropped it;
+2. re-emits the targets of every other open pair (``qty_a`` fixed at entry, ``qty_b``
+   re-sized to the current prices at the entry betas once it has moved more than
+   ``resize_band_frac``), so execution can correct drift;
+3. enters candidates while fewer than ``max_pairs`` are open: ``z < −entry_z`` long spread,
+   ``z > entry_z`` short spread, never beyond ``±stop_z``, never with a symbol that is in
+   another pair (targets are absolute per instrument), never when a leg's beta is unknown or
+   ``≤ beta_floor`` (an ``Alert`` says why).
+
+Leg sizing is beta-neutral (SEEDS.md, "Pair sizing"): ``qty_a = notional / P_A`` and
+``qty_b = qty_a · (β_A P_A) / (β_B P_B)``, both scaled down so that the larger leg's notional
+is ``leg_notional_usd``, so
+``Σ signed qty · P · β = 0``; betas to ``market_symbol`` from the last ``beta_window_bars``
+hourly log returns.
+
+State (JSON-serializable)::
+
+    {"fit": None | {"fitted_at_ms": int, "n_tested": int, "n_qualified": int,
+                    "excluded": {SYMBOL: reason},
+                    "pairs": [{"a": str, "b": str, "hedge_ratio": float, "intercept": float,
+                               "adf_stat": float, "p_value": float, "half_life_bars": float,
+                               "lags": int}, ...]},
+     "open": {"A-B": {"a": str, "b": str, "direction": 1 | -1, "entry_z": float,
+                      "entry_ms": int, "qty_a": float, "qty_b": float, "hedge_ratio": float,
+                      "intercept": float, "beta_a": float, "beta_b": float, "retire": bool}}}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from strategies.base import (
+    Alert,
+    Decision,
+    FloatArray,
+    MarketSnapshot,
+    PairIntent,
+    PortfolioView,
+    TargetPosition,
+)
+from strategies.stat_arb.config import StatArbConfig
+from strategies.stat_arb.signals import (
+    PairScan,
+    betas_to_market,
+    scan_pairs,
+    select_pairs,
+    spread_zscore,
+)
+from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
+
+State = dict[str, Any]
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _MarketView:
+    """What one cycle knows: usable symbols' prices (quote units), log closes, betas."""
+
+    prices: Mapping[str, float]
+    log_closes: Mapping[str, FloatArray]
+    betas: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """Outcome for one pair in one cycle."""
+
+    intent: PairIntent | None = None
+    record: Record | None = None
+    alert: Alert | None = None
+
+
+def pair_key(a: str, b: str) -> str:
+    """Key of the pair (A, B) in the strategy state: ``"A-B"``."""
+    return f"{a}-{b}"
+
+
+class StatArbStrategy:
+    """Engle–Granger pairs strategy implementing ``strategies.base.Strategy``.
+
+    Parameters
+    ----------
+    config : StatArbConfig
+        The ``[strategies.stat_arb]`` section.
+    """
+
+    name = "stat_arb"
+
+    def __init__(self, config: StatArbConfig) -> None:
+        self.config = config
+        self.cadence_s = config.cadence_s
+        self.refit_every_s: int | None = config.retest_every_h * HOUR_S
+        self.history_bars = max(config.calibration_bars, config.beta_window_bars) + 1
+        self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+
+    def instruments(self) -> Sequence[InstrumentId]:
+        """The perp of every configured symbol on the configured venue."""
+        return list(self._ids.values())
+
+    def initial_state(self) -> State:
+        """No fit yet, no open pair."""
+        return {"fit": None, "open": {}}
+
+    # ------------------------------------------------------------------ refit
+
+    def refit(self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int) -> State:
+        """Re-test cointegration of every pair and store the candidates; pure.
+
+        Parameters
+        ----------
+        snapshot : MarketSnapshot
+            Needs ``calibration_bars`` hourly closes per symbol; symbols with fewer, with a
+            non-positive or non-finite close, or with a constant window are left out
+            (listed under ``fit["excluded"]``).
+        state : Mapping[str, Any]
+            Current state; its open pairs get their ``retire`` flag updated.
+        now_ms : int
+            Time of the fit, epoch ms UTC.
+
+        Returns
+        -------
+        State
+            The new state (see the module docstring). When fewer than two symbols are
+            usable (e.g. history still warming up) nothing can be tested: the state is
+            returned unchanged, so ``fit`` stays None (no trading) or keeps the previous fit,
+            and open pairs are not retired on missing data alone.
+        """
+        symbols, panel, excluded = self._calibration_panel(snapshot)
+        if len(symbols) < 2:
+            return {**state, "open": _open_pairs(state)}
+        scan = scan_pairs(np.log(panel))
+        qualified = self._qualified(scan, symbols)
+        new_open = {
+            k: {**r, "retire": (r["a"], r["b"]) not in qualified}
+            for k, r in _open_pairs(state).items()
+        }
+        busy = {s for r in new_open.values() if not r["retire"] for s in (r["a"], r["b"])}
+        fit = {
+            "fitted_at_ms": int(now_ms),
+            "n_tested": len(scan),
+            "n_qualified": len(qualified),
+            "excluded": excluded,
+            "pairs": self._candidates(scan, symbols, busy),
+        }
+        return {**state, "fit": fit, "open": new_open}
+
+    def _calibration_panel(
+        self, snapshot: MarketSnapshot
+    ) -> tuple[list[str], FloatArray, dict[str, str]]:
+        """Closes of the usable symbols, shape ``(calibration_bars, n_usable)``, and why others
+        were left out."""
+        n = self.config.calibration_bars
+        symbols: list[str] = []
+        columns: list[FloatArray] = []
+        excluded: dict[str, str] = {}
+        for sym, iid in self._ids.items():
+            closes = snapshot.closes.get(iid)
+            window = None if closes is None else np.asarray(closes, dtype=np.float64)[-n:]
+            reason = _window_problem(window, n)
+            if reason is not None:
+                excluded[sym] = reason
+                continue
+            assert window is not None
+            symbols.append(sym)
+            columns.append(window)
+        panel = np.column_stack(columns) if columns else np.empty((n, 0))
+        return symbols, panel, excluded
+
+    def _qualified(self, scan: PairScan, symbols: list[str]) -> set[tuple[str, str]]:
+        """Symbol pairs passing the cointegration and half-life filters."""
+        passing = self._select(scan, max_pairs=len(scan), one_per_asset=False)
+        return {(symbols[i], symbols[j]) for i, j in zip(passing.i, passing.j, strict=True)}
+
+    def _candidates(self, scan: PairScan, symbols: list[str], busy: set[str]) -> list[Record]:
+        """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records."""
+        free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
+        chosen = self._select(
+            scan.take(np.asarray(free, dtype=np.intp)),
+            max_pairs=self.config.max_pairs,
+            one_per_asset=self.config.one_pair_per_asset,
+        )
+        return [_pair_record(chosen, k, symbols) for k in range(len(chosen))]
+
+    def _select(self, scan: PairScan, max_pairs: int, one_per_asset: bool) -> PairScan:
+        """:func:`select_pairs` with this configuration's filters."""
+        c = self.config
+        return select_pairs(
+            scan,
+            p_max=c.p_value_max,
+            half_life_min=c.half_life_min_bars,
+            half_life_max=c.half_life_max_bars,
+            max_pairs=max_pairs,
+            one_pair_per_asset=one_per_asset,
+        )
+
+    # ----------------------------------------------------------------- decide
+
+    def decide(
+        self,
+        snapshot: MarketSnapshot,
+        portfolio: PortfolioView,
+        state: Mapping[str, Any],
+        now_ms: int,
+    ) -> Decision:
+        """Exits, holds and entries for this cycle; pure (see the module docstring).
+
+        Parameters
+        ----------
+        snapshot : MarketSnapshot
+            Latest prices (sizing) and hourly closes (z-scores, betas); stale instruments are
+            treated as missing.
+        portfolio : PortfolioView
+            Used only for the ``open_pairs_unfilled`` diagnostic.
+        state : Mapping[str, Any]
+            State from :meth:`refit` / the previous decision.
+        now_ms : int
+            Decision time, epoch ms UTC.
+
+        Returns
+        -------
+        Decision
+            No intents until :meth:`refit` has stored a fit.
+        """
+        fit = state.get("fit")
+        opened, dropped = self._drop_unfilled(_open_pairs(state), portfolio, now_ms)
+        if not fit:
+            return Decision(intents=(), state={**state, "open": opened}, diagnostics={"fitted": 0})
+        view = self._market_view(snapshot)
+        steps, zscores = self._manage_open(opened, view, now_ms)
+        still_open = {k: s.record for k, s in steps.items() if s.record is not None}
+        busy = {sym for r in opened.values() for sym in (r["a"], r["b"])}
+        entries = self._enter(fit["pairs"], view, now_ms, busy, len(still_open), zscores)
+        for k, step in entries.items():
+            if step.record is not None:
+                still_open[k] = step.record
+        all_steps = [*dropped, *steps.values(), *entries.values()]
+        diagnostics: dict[str, float | int | str] = {
+            "fitted": 1,
+            "candidate_pairs": len(fit["pairs"]),
+            "open_pairs": len(still_open),
+            "open_pairs_unfilled": self._unfilled(still_open, portfolio),
+            **{f"z:{k}": round(z, 6) for k, z in sorted(zscores.items())},
+        }
+        return Decision(
+            intents=tuple(s.intent for s in all_steps if s.intent is not None),
+            state={**state, "open": still_open},
+            alerts=tuple(s.alert for s in all_steps if s.alert is not None),
+            diagnostics=diagnostics,
+        )
+
+    def _drop_unfilled(
+        self, opened: Mapping[str, Record], portfolio: PortfolioView, now_ms: int
+    ) -> tuple[dict[str, Record], list[_Step]]:
+        """Forget pairs entered in an earlier cycle whose legs the portfolio does not hold
+        (the entry was refused by risk or the venue), so they are not re-sent every cycle."""
+        kept: dict[str, Record] = {}
+        dropped: list[_Step] = []
+        for key, record in opened.items():
+            held = (portfolio.positions.get(self._ids[s], 0.0) for s in (record["a"], record["b"]))
+            if int(record["entry_ms"]) < now_ms and not any(held):
+                message = f"pair {key}: entry never filled (refused by risk or the venue); dropped"
+                dropped.append(
+                    _Step(alert=Alert("stat_arb_entry_unfilled", message, {"pair": key}))
+                )
+            else:
+                kept[key] = record
+        return kept, dropped
+
+    def _market_view(self, snapshot: MarketSnapshot) -> _MarketView:
+        """Usable prices and log closes (fresh, finite, positive, long enough) and betas."""
+        prices: dict[str, float] = {}
+        logs: dict[str, FloatArray] = {}
+        for sym, iid in self._ids.items():
+            price = snapshot.prices.get(iid)
+            closes = snapshot.closes.get(iid)
+            if iid in snapshot.stale or price is None or not (math.isfinite(price) and price > 0):
+                continue
+            window = None if closes is None else np.asarray(closes, dtype=np.float64)
+            if _window_problem(window, self.config.calibration_bars, check_constant=False):
+                continue
+            assert window is not None
+            prices[sym] = float(price)
+            logs[sym] = _safe_log(window[-self.history_bars :])
+        return _MarketView(prices=prices, log_closes=logs, betas=self._betas(logs))
+
+    def _betas(self, logs: Mapping[str, FloatArray]) -> dict[str, float]:
+        """Beta of every usable symbol to ``market_symbol``; NaN when unknown."""
+        window = self.config.beta_window_bars
+        market = logs.get(self.config.market_symbol)
+        if market is None or not logs:
+            return {sym: math.nan for sym in logs}
+        returns = np.column_stack([_tail_returns(logs[s], window) for s in logs])
+        betas = betas_to_market(
+            returns, _tail_returns(market, window), min_obs=self.config.beta_min_obs
+        )
+        return {sym: float(b) for sym, b in zip(logs, betas, strict=True)}
+
+    def _zscore(self, a: str, b: str, hedge_ratio: float, view: _MarketView) -> float | None:
+        """Spread z-score over ``calibration_bars`` closes; None when a leg's data is unusable."""
+        if a not in view.prices or b not in view.prices:
+            return None
+        n = self.config.calibration_bars
+        return spread_zscore(view.log_closes[a], view.log_closes[b], hedge_ratio, window=n)
+
+    def _manage_open(
+        self, opened: Mapping[str, Record], view: _MarketView, now_ms: int
+    ) -> tuple[dict[str, _Step], dict[str, float]]:
+        """Exit or hold every open pair; returns the steps and the z-scores computed."""
+        steps: dict[str, _Step] = {}
+        zscores: dict[str, float] = {}
+        for key, record in sorted(opened.items()):
+            z = self._zscore(record["a"], record["b"], record["hedge_ratio"], view)
+            if z is not None:
+                zscores[key] = z
+            steps[key] = self._manage_one(record, z, view, now_ms)
+        return steps, zscores
+
+    def _manage_one(self, record: Record, z: float | None, view: _MarketView, now_ms: int) -> _Step:
+        """Exit intent, hold intent, or (data missing) keep the record without an intent."""
+        a, b = record["a"], record["b"]
+        reason = self._exit_reason(record, z, now_ms)
+        if reason is not None:
+            legs = (TargetPosition(self._ids[a], 0.0), TargetPosition(self._ids[b], 0.0))
+            return _Step(PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=False))
+        if z is None:
+            message = f"open pair {a}-{b}: price or closes unusable; holding without targets"
+            return _Step(record=record, alert=Alert("stat_arb_data_missing", message))
+        # Hold at the entry betas: re-estimating hourly betas would move leg B on noise.
+        qty_b = (
+            float(record["qty_a"]) * float(record["beta_a"]) * view.prices[a]
+            / (float(record["beta_b"]) * view.prices[b])
+        )  # fmt: skip
+        held_b = float(record["qty_b"])
+        if abs(qty_b - held_b) <= self.config.resize_band_frac * abs(held_b):
+            qty_b = held_b
+        new_record = {**record, "qty_b": qty_b}
+        intent = self._pair_intent(new_record, now_ms, reason="hold")
+        return _Step(intent=intent, record=new_record)
+
+    def _exit_reason(self, record: Record, z: float | None, now_ms: int) -> str | None:
+        """First matching exit rule (stop, mean reversion, max holding, retired) or None."""
+        c = self.config
+        adverse = None if z is None else -int(record["direction"]) * z
+        if adverse is not None and adverse > c.stop_z:
+            return "exit_stop_loss"
+        if adverse is not None and adverse < c.exit_z:
+            return "exit_mean_reverted"
+        if now_ms - int(record["entry_ms"]) >= c.max_holding_h * HOUR_MS:
+            return "exit_max_holding"
+        if record.get("retire"):
+            return "exit_retired"
+        return None
+
+    def _enter(
+        self,
+        candidates: Sequence[Record],
+        view: _MarketView,
+        now_ms: int,
+        busy: set[str],
+        n_open: int,
+        zscores: dict[str, float],
+    ) -> dict[str, _Step]:
+        """Entry steps for candidates, best-ranked first, while slots and symbols are free."""
+        steps: dict[str, _Step] = {}
+        for cand in candidates:
+            a, b = cand["a"], cand["b"]
+            if n_open + sum(s.record is not None for s in steps.values()) >= self.config.max_pairs:
+                break
+            if a in busy or b in busy:
+                continue
+            z = self._zscore(a, b, cand["hedge_ratio"], view)
+            if z is None:
+                continue
+            zscores[pair_key(a, b)] = z
+            step = self._entry_step(cand, z, view, now_ms)
+            steps[pair_key(a, b)] = step
+            if step.record is not None:
+                busy.update((a, b))
+        return steps
+
+    def _entry_step(self, cand: Record, z: float, view: _MarketView, now_ms: int) -> _Step:
+        """Enter when ``entry_z < |z| ≤ stop_z`` and both betas are usable."""
+        c = self.config
+        if not c.entry_z < abs(z) <= c.stop_z:
+            return _Step()
+        a, b = cand["a"], cand["b"]
+        qty_a = c.leg_notional_usd / view.prices[a]
+        qty_b = self._leg_b_qty(qty_a, a, b, view)
+        if qty_b is None:
+            return _Step(alert=self._beta_alert(a, b, view, "not entering"))
+        # leg_notional_usd caps the larger leg: a low-beta B leg would otherwise be several
+        # times A's notional and break the order and position limits.
+        scale = min(1.0, c.leg_notional_usd / (qty_b * view.prices[b]))
+        qty_a, qty_b = qty_a * scale, qty_b * scale
+        record: Record = {
+            "a": a,
+            "b": b,
+            "direction": 1 if z < 0 else -1,
+            "entry_z": z,
+            "entry_ms": int(now_ms),
+            "qty_a": qty_a,
+            "qty_b": qty_b,
+            "hedge_ratio": float(cand["hedge_ratio"]),
+            "intercept": float(cand["intercept"]),
+            "beta_a": view.betas[a],
+            "beta_b": view.betas[b],
+            "retire": False,
+        }
+        return _Step(intent=self._pair_intent(record, now_ms, reason="enter"), record=record)
+
+    def _leg_b_qty(self, qty_a: float, a: str, b: str, view: _MarketView) -> float | None:
+        """Beta-neutral leg B size ``qty_a β_A P_A / (β_B P_B)``; None if a beta is unusable."""
+        beta_a = view.betas.get(a, math.nan)
+        beta_b = view.betas.get(b, math.nan)
+        floor = self.config.beta_floor
+        if not (beta_a > floor and beta_b > floor):  # NaN compares False: unknown beta
+            return None
+        return float(qty_a) * beta_a * view.prices[a] / (beta_b * view.prices[b])
+
+    def _beta_alert(self, a: str, b: str, view: _MarketView, action: str) -> Alert:
+        """Alert naming the unusable beta(s) of a pair."""
+        fields = {f"beta_{s}": _fmt_beta(view.betas.get(s, math.nan)) for s in (a, b)}
+        message = (
+            f"{action} {a}-{b}: a leg beta to {self.config.market_symbol} is unknown "
+            f"or <= {self.config.beta_floor}"
+        )
+        return Alert("stat_arb_beta_unusable", message, {**fields, "pair": pair_key(a, b)})
+
+    def _pair_intent(self, record: Record, now_ms: int, reason: str) -> PairIntent:
+        """Targets of a pair: A ``d·qty_a``, B ``−d·qty_b``."""
+        a, b, d = record["a"], record["b"], int(record["direction"])
+        legs = (
+            TargetPosition(self._ids[a], d * float(record["qty_a"])),
+            TargetPosition(self._ids[b], -d * float(record["qty_b"])),
+        )
+        return PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=True)
+
+    def _unfilled(self, still_open: Mapping[str, Record], portfolio: PortfolioView) -> int:
+        """Open pairs whose A leg the portfolio does not hold (entry not filled yet)."""
+        return sum(
+            1 for r in still_open.values() if portfolio.positions.get(self._ids[r["a"]], 0.0) == 0.0
+        )
+
+
+def _open_pairs(state: Mapping[str, Any]) -> dict[str, Record]:
+    """Copy of the open-pair records of a state (empty when absent)."""
+    return {str(k): dict(v) for k, v in (state.get("open") or {}).items()}
+
+
+def _window_problem(window: FloatArray | None, n: int, check_constant: bool = True) -> str | None:
+    """Why a close history cannot be used for a ``n``-bar fit, or None when it can."""
+    if window is None:
+        return "missing"
+    if window.shape[0] < n:
+        return "short_history"
+    tail = window[-n:]
+    if not np.all(np.isfinite(tail) & (tail > 0)):
+        return "non_positive_or_non_finite"
+    if check_constant and float(np.ptp(tail)) == 0.0:
+        return "constant"
+    return None
+
+
+def _safe_log(closes: FloatArray) -> FloatArray:
+    """Natural log of closes; NaN (a missing return for the betas) where not finite and > 0."""
+    return np.asarray(np.log(np.where(np.isfinite(closes) & (closes > 0), closes, np.nan)))
+
+
+def _tail_returns(log_closes: FloatArray, window: int) -> FloatArray:
+    """Last ``window`` log returns, NaN-padded at the front when the history is shorter."""
+    returns = np.diff(log_closes[-(window + 1) :])
+    if returns.shape[0] < window:
+        returns = np.concatenate([np.full(window - returns.shape[0], np.nan), returns])
+    return returns
+
+
+def _pair_record(scan: PairScan, k: int, symbols: Sequence[str]) -> Record:
+    """JSON-ready record of pair ``k`` of a scan."""
+    return {
+        "a": symbols[int(scan.i[k])],
+        "b": symbols[int(scan.j[k])],
+        "hedge_ratio": float(scan.hedge_ratio[k]),
+        "intercept": float(scan.intercept[k]),
+        "adf_stat": float(scan.adf_stat[k]),
+        "p_value": float(scan.p_value[k]),
+        "half_life_bars": float(scan.half_life_bars[k]),
+        "lags": int(scan.lags[k]),
+    }
+
+
+def _fmt_beta(beta: float) -> str:
+    """A beta for an alert field: ``"unknown"`` for NaN."""
+    return "unknown" if math.isnan(beta) else f"{beta:.4f}"
