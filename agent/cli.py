@@ -21,6 +21,7 @@ from agent.errors import AgentError, ConfigError
 from agent.logs import configure_logging
 from agent.report import build_summary
 from agent.supervisor import Supervisor, progress_stream
+from venues.replay.loader import DataFileError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -73,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _dispatch(args)
     except ConfigError as err:
         print(f"zerobeta: configuration error\n{err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except DataFileError as err:
+        print(f"zerobeta: market data error\n{err}", file=sys.stderr)
         return EXIT_CONFIG
     except AgentError as err:
         structlog.get_logger("zerobeta").error("agent_failed", error=str(err), exc_info=True)

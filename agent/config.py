@@ -283,7 +283,7 @@ class RiskConfig(BaseModel):
         default=10_000.0, gt=0.0, description="Max notional of a single order, USD."
     )
     daily_drawdown_frac: float = Field(
-        default=0.05, gt=0.0, lt=1.0, description="Breaker: loss from the day's high, fraction."
+        default=0.05, gt=0.0, lt=1.0, description="Breaker: loss from the UTC day's open, fraction."
     )
     total_drawdown_frac: float = Field(
         default=0.10, gt=0.0, lt=1.0, description="Breaker: loss from the all-time high, fraction."

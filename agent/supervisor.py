@@ -31,7 +31,7 @@ from agent.journal import Journal
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
-from strategies.base import Decision, PairIntent, Strategy, TargetPosition
+from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
@@ -141,8 +141,13 @@ class Supervisor:
                 engine = await _ReplayEngine.create(
                     self._cfg, self._strategies, stack, self._progress
                 )
-                async with asyncio.TaskGroup() as group:
-                    task = group.create_task(engine.run(self._stop), name="replay.driver")
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        task = group.create_task(engine.run(self._stop), name="replay.driver")
+                except ExceptionGroup as group_error:
+                    # One task failed: surface its own error (AgentError, DataFileError...)
+                    # so the CLI can map it to an exit code.
+                    raise group_error.exceptions[0] from group_error
                 return task.result()
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -319,7 +324,10 @@ class _ReplayEngine:
         snapshot = self.market.snapshot(ts_ms, strategy.instruments(), strategy.history_bars)
         if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
             slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
-            slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
+            if _history_complete(snapshot, strategy.history_bars):
+                # Until every instrument has its full history the fit is provisional: refit
+                # next cycle instead of waiting a whole refit period.
+                slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
         view = self.portfolio.to_view(strategy.name, 1.0)
         decision = strategy.decide(snapshot, view, slot.state, ts_ms)
         slot.state = decision.state
@@ -377,6 +385,10 @@ class _ReplayEngine:
             {"window_last_ms": str(ts_ms), "final_marks_json": json.dumps(marks, sort_keys=True)}
         )
         self.journal.flush()
+
+
+def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
+    return all(len(closes) >= history_bars for closes in snapshot.closes.values())
 
 
 def _flatten_decision(

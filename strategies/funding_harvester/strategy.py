@@ -170,6 +170,7 @@ class FundingHarvesterStrategy:
         markets = {s: self._market(snapshot, s, now_ms) for s in self.config.symbols}
         alerts: list[Alert] = []
         recorded = self._record_all(snapshot, new_state, alerts)
+        self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
         exits = self._exits(markets, new_state, alerts, now_ms)
         holds = self._holds(new_state, portfolio.positions, now_ms)
         estimates = self._estimates(markets, new_state["rates"])
@@ -305,6 +306,24 @@ class FundingHarvesterStrategy:
         if signals.max_holding_exit(int(position["entry_ms"]), now_ms, cfg.max_holding_h):
             return "exit_max_holding"
         return None
+
+    def _drop_unfilled(
+        self,
+        state: State,
+        held: Mapping[InstrumentId, float],
+        alerts: list[Alert],
+        now_ms: int,
+    ) -> None:
+        """Forget positions entered in an earlier cycle whose legs the portfolio does not hold
+        (risk or the venue refused the entry), so the entry is not re-sent every cycle."""
+        for symbol, position in sorted(state["positions"].items()):
+            spot_id, perp_id = self._ids(symbol)
+            if int(position["entry_ms"]) < now_ms and not (held.get(spot_id) or held.get(perp_id)):
+                del state["positions"][symbol]
+                message = f"{symbol}: entry never filled (refused by risk or the venue); dropped"
+                alerts.append(
+                    Alert("funding_harvester_entry_unfilled", message, {"symbol": symbol})
+                )
 
     def _holds(
         self, state: State, held: Mapping[InstrumentId, float], now_ms: int

@@ -78,6 +78,15 @@ def book(positions: Mapping[InstrumentId, float] | None = None) -> PortfolioView
     return PortfolioView(100_000.0, 100_000.0, dict(positions or {}))
 
 
+def filled(state: Mapping[str, Any]) -> PortfolioView:
+    """A portfolio holding both legs of every position in ``state`` (its entries filled)."""
+    held: dict[InstrumentId, float] = {}
+    for symbol, position in state.get("positions", {}).items():
+        held[sid(symbol)] = float(position["qty"])
+        held[pid(symbol)] = -float(position["qty"])
+    return book(held)
+
+
 def make(**overrides: Any) -> FundingHarvesterStrategy:
     settings: dict[str, Any] = {"symbols": ["BTCUSDT"], "rate_lookback_settlements": 1}
     settings.update(overrides)
@@ -319,7 +328,7 @@ def test_max_positions_respected_and_ranked_by_normalized_apr() -> None:
     # Next cycle (new settlements, same rates): both held, still no third entry.
     t1 = T0_MS + H_MS
     funding1 = {s: (r, i, t1) for s, (r, i, _) in funding.items()}
-    later = strategy.decide(snap(t1, prices, funding1), book(), decision.state, t1)
+    later = strategy.decide(snap(t1, prices, funding1), filled(decision.state), decision.state, t1)
     assert sorted((i.intent_id, i.reason) for i in later.intents) == [
         (f"BBBUSDT-{t1}", "hold"),
         (f"CCCUSDT-{t1}", "hold"),
@@ -366,7 +375,8 @@ def step(
     spot: float = 95_000.0,
 ) -> Decision:
     market = snap(ts_ms, {"BTCUSDT": (spot, perp)}, {"BTCUSDT": (rate_8h, H8_S, ts_funding_ms)})
-    return strategy.decide(market, book(positions), state, ts_ms)
+    book_ = filled(state) if positions is None else book(positions)
+    return strategy.decide(market, book_, state, ts_ms)
 
 
 def test_flip_exit_after_exactly_n_adverse_settlements() -> None:
@@ -511,3 +521,15 @@ def test_config_defaults_and_validation() -> None:
         FundingHarvesterConfig(basis_stop_mult=0.5)
     with pytest.raises(pydantic.ValidationError):
         cfg.max_positions = 5  # type: ignore[misc]
+
+
+def test_entry_refused_earlier_is_dropped_not_resent() -> None:
+    strategy = make()
+    entered = step(strategy, {}, T0_MS, 0.0003, T0_MS)
+    assert only(entered).reason == "enter"
+    # Next cycle the portfolio holds neither leg: risk or the venue refused the entry.
+    later = step(strategy, entered.state, T0_MS + H_MS, 0.0003, T0_MS, positions={})
+    assert "funding_harvester_entry_unfilled" in [a.kind for a in later.alerts]
+    assert all(i.reason != "hold" for i in later.intents)
+    # It may enter again (a fresh entry, not a hold of a position it does not have).
+    assert [i.reason for i in later.intents] == ["enter"]
