@@ -63,15 +63,38 @@ class MarketData:
         return self._instruments
 
     def on_close(self, instrument_id: InstrumentId, close: float, ts_ms: int) -> None:
-        """Record an hourly bar close (quote units) at ``ts_ms`` (bar close time)."""
+        """Record an hourly bar close (quote units) at ``ts_ms`` (bar close time, epoch ms).
+
+        Raises
+        ------
+        ValueError
+            If ``instrument_id`` is not tracked (nothing is recorded).
+        """
+        history = self._tracked_history(instrument_id)
         self._prices[instrument_id] = close
         self._price_ts_ms[instrument_id] = ts_ms
-        self._history[instrument_id].append(close)
+        history.append(close)
 
     def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
-        """Record an intra-bar price (mark or trade), quote units; history is not touched."""
+        """Record an intra-bar price (mark or trade), quote units; history is not touched.
+
+        Raises
+        ------
+        ValueError
+            If ``instrument_id`` is not tracked (nothing is recorded).
+        """
+        self._tracked_history(instrument_id)
         self._prices[instrument_id] = price
         self._price_ts_ms[instrument_id] = ts_ms
+
+    def _tracked_history(self, instrument_id: InstrumentId) -> _History:
+        history = self._history.get(instrument_id)
+        if history is None:
+            raise ValueError(
+                f"price for untracked instrument {instrument_id}; MarketData tracks "
+                f"{', '.join(sorted(map(str, self._instruments)))}"
+            )
+        return history
 
     def on_funding(self, funding: FundingRate) -> None:
         """Record a settled (or predicted) funding rate; keeps the newest per instrument."""

@@ -67,6 +67,7 @@ class RiskEngine:
         self._peak_equity_usd = initial_equity_usd
         self._day_open_equity_usd = initial_equity_usd
         self._day_index: int | None = None
+        self._tripped: dict[str, BreakerEvent] = {}
         self.daily_halted = False
         self.total_halted = False
 
@@ -76,26 +77,46 @@ class RiskEngine:
         return self.daily_halted or self.total_halted
 
     def update_equity(self, ts_ms: int, equity_usd: float) -> list[BreakerEvent]:
-        """Track day-open and peak equity; return breakers that tripped now."""
+        """Track day-open and peak equity; return the breakers that tripped now.
+
+        Parameters
+        ----------
+        ts_ms : int
+            Time of the equity mark, epoch ms UTC; a new UTC day (``ts_ms // 86_400_000``)
+            resets the day-open equity and releases the daily breaker. The first call keeps
+            ``initial_equity_usd`` as the day-open equity.
+        equity_usd : float
+            Portfolio equity, USD.
+
+        Returns
+        -------
+        list[BreakerEvent]
+            Daily then total breaker, each only on the update that trips it; ``value`` is the
+            drawdown (fraction) that tripped it.
+        """
         day = ts_ms // DAY_MS
-        if day != self._day_index:
+        if self._day_index is None:
+            self._day_index = day
+        elif day != self._day_index:
             self._day_index = day
             self._day_open_equity_usd = equity_usd
             self.daily_halted = False
+            self._tripped.pop("daily_drawdown", None)
         self._peak_equity_usd = max(self._peak_equity_usd, equity_usd)
         events: list[BreakerEvent] = []
-        daily_dd = 1.0 - equity_usd / self._day_open_equity_usd
+        daily_dd = _drawdown(equity_usd, self._day_open_equity_usd)
         if not self.daily_halted and daily_dd >= self._cfg.daily_drawdown_frac:
             self.daily_halted = True
             events.append(
                 BreakerEvent("daily_drawdown", self._cfg.daily_drawdown_frac, daily_dd, ts_ms)
             )
-        total_dd = 1.0 - equity_usd / self._peak_equity_usd
+        total_dd = _drawdown(equity_usd, self._peak_equity_usd)
         if not self.total_halted and total_dd >= self._cfg.total_drawdown_frac:
             self.total_halted = True
             events.append(
                 BreakerEvent("total_drawdown", self._cfg.total_drawdown_frac, total_dd, ts_ms)
             )
+        self._tripped.update((e.rule, e) for e in events)
         return events
 
     def check(
@@ -108,20 +129,36 @@ class RiskEngine:
     ) -> RiskRejected | None:
         """Return the first rule the intent breaks, or None if it may be sent.
 
-        ``positions`` are the agent's net positions (all strategies), base units; ``prices``
-        quote units (USD). Rules only refuse increases of their measure.
+        Parameters
+        ----------
+        legs : Sequence[LegDelta]
+            The intent's orders, signed base units at ``price_usd`` (USD).
+        positions : Mapping[InstrumentId, Decimal]
+            The agent's net positions (all strategies), signed base units.
+        prices : Mapping[InstrumentId, float]
+            Marks, quote units (USD); a leg's own price fills a missing mark.
+        equity_usd : float
+            Portfolio equity, USD (floored at 1e-9 so a wiped-out account rejects growth).
+        opening : bool
+            False for intents that only reduce exposure: the breakers let them through.
+
+        Returns
+        -------
+        RiskRejected | None
+            The first broken rule with its limit and the value the intent would produce (a
+            breaker reports the drawdown that tripped it); None if the intent may be sent.
+            Rules only refuse increases of their measure: an order that only reduces a
+            position (opposite side, not beyond flat) never breaks ``max_order_notional_usd``.
         """
         if opening and self.halted:
-            rule = "total_drawdown" if self.total_halted else "daily_drawdown"
-            limit = (
-                self._cfg.total_drawdown_frac
-                if self.total_halted
-                else self._cfg.daily_drawdown_frac
+            event = self._tripped["total_drawdown" if self.total_halted else "daily_drawdown"]
+            return RiskRejected(
+                event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
             )
-            return RiskRejected(rule, limit, limit, "circuit breaker active; opening blocked")
         for leg in legs:
             notional = abs(float(leg.delta_qty)) * leg.price_usd
-            if notional > self._cfg.max_order_notional_usd:
+            held = positions.get(leg.instrument_id, Decimal(0))
+            if notional > self._cfg.max_order_notional_usd and not _reduces(held, leg.delta_qty):
                 return RiskRejected(
                     "max_order_notional_usd",
                     self._cfg.max_order_notional_usd,
@@ -181,3 +218,13 @@ class RiskEngine:
 
 def _gross(positions: Mapping[InstrumentId, Decimal], marks: Mapping[InstrumentId, float]) -> float:
     return sum(abs(float(q)) * marks.get(i, 0.0) for i, q in positions.items())
+
+
+def _drawdown(equity_usd: float, reference_usd: float) -> float:
+    """Loss from ``reference_usd`` as a fraction of it (0 when the reference is not positive)."""
+    return 1.0 - equity_usd / reference_usd if reference_usd > 0 else 0.0
+
+
+def _reduces(held_qty: Decimal, delta_qty: Decimal) -> bool:
+    """True when an order of ``delta_qty`` only shrinks ``held_qty`` toward flat (base units)."""
+    return held_qty * delta_qty < 0 and abs(delta_qty) <= abs(held_qty)

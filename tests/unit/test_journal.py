@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import AgentError
-from agent.errors import JournalError
+from agent.errors import AgentError, JournalError
 from agent.journal import TABLES, Journal
 from agent.portfolio import Portfolio
 from strategies.base import Alert, PairIntent, TargetPosition
