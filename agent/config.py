@@ -56,6 +56,7 @@ from pydantic_settings import (
 )
 
 from agent.errors import ConfigError
+from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.stat_arb.config import StatArbConfig
 
@@ -373,6 +374,9 @@ class StrategiesConfig(BaseModel):
     )
     funding_harvester: FundingHarvesterConfig = Field(
         default_factory=FundingHarvesterConfig, description="Cash-and-carry funding harvest."
+    )
+    beta_hedger: BetaHedgerConfig = Field(
+        default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
     )
 
 

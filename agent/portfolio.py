@@ -547,12 +547,16 @@ class Portfolio:
             raise ValueError(f"no beta for held assets {missing}; refusing to assume 1.0")
         return sum(float(v) / gross * betas[bases[i]] for i, v in values.items())
 
-    def to_view(self, strategy: str, capital_frac: float) -> PortfolioView:
-        """Float view for ``strategy``: equity, its capital (equity × ``capital_frac``) and
-        its own positions, base units."""
+    def to_view(
+        self, strategy: str, capital_frac: float, blocked_bases: frozenset[str] = frozenset()
+    ) -> PortfolioView:
+        """Float view for ``strategy``: equity, its capital (equity × ``capital_frac``), its
+        own positions and the portfolio's net positions (base units), and the base assets it
+        must not open (``blocked_bases``)."""
         equity = float(self.equity_usd())
         positions = {iid: float(q) for iid, q in self.positions(strategy).items()}
-        return PortfolioView(equity, equity * capital_frac, positions)
+        net = {iid: float(q) for iid, q in self._net.items() if q}
+        return PortfolioView(equity, equity * capital_frac, positions, net, blocked_bases)
 
     # ---- internals -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from strategies.beta_hedger import BetaHedgerStrategy
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
@@ -89,6 +90,8 @@ def build_strategies(config: AgentConfig) -> list[Strategy]:
         strategies.append(FundingHarvesterStrategy(fh, costs))
     if config.strategies.stat_arb.enabled:
         strategies.append(StatArbStrategy(config.strategies.stat_arb))
+    if config.strategies.beta_hedger.enabled:  # last: it hedges what the others hold
+        strategies.append(BetaHedgerStrategy(config.strategies.beta_hedger))
     return strategies
 
 

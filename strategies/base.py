@@ -60,11 +60,19 @@ class PortfolioView:
         Capital allocated to this strategy, USD (equity × its allocation fraction).
     positions : Mapping[InstrumentId, float]
         This strategy's signed positions, base units.
+    net_positions : Mapping[InstrumentId, float]
+        Net signed positions of the whole portfolio (every strategy), base units; what a
+        portfolio-level strategy such as the beta hedger neutralizes.
+    blocked_bases : frozenset[str]
+        Base assets (``BTC``) this strategy must not open positions in right now (e.g. the
+        funding-flip monitor closed them and holds a cooldown).
     """
 
     equity_usd: float
     strategy_capital_usd: float
     positions: Mapping[InstrumentId, float]
+    net_positions: Mapping[InstrumentId, float] = field(default_factory=dict)
+    blocked_bases: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

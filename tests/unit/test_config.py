@@ -93,7 +93,7 @@ def _model_leaves(model: type[BaseModel], prefix: str = "") -> list[tuple[str, A
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             leaves.extend(_model_leaves(ann, f"{prefix}{name}."))
-        elif get_origin(ann) is dict:
+        elif get_origin(ann) is dict and issubclass(get_args(ann)[1], BaseModel):
             value_type = get_args(ann)[1]
             for venue in VENUE_NAMES:
                 leaves.extend(_model_leaves(value_type, f"{prefix}{name}.{venue}."))
@@ -269,7 +269,11 @@ def test_collateral_of_disabled_venues_does_not_count() -> None:
 
 def test_strategy_on_disabled_venue_is_refused() -> None:
     errors = _errors(FIXTURES / "strategy_venue_disabled.toml")
-    assert set(errors) == {"strategies.stat_arb.venue", "strategies.funding_harvester.venue"}
+    assert set(errors) == {
+        "strategies.stat_arb.venue",
+        "strategies.funding_harvester.venue",
+        "strategies.beta_hedger.venue",
+    }
     assert "venues.binance.enabled" in errors["strategies.stat_arb.venue"]
 
 
@@ -279,6 +283,7 @@ def test_disabled_strategy_may_name_a_disabled_venue() -> None:
         env={
             "ZEROBETA_STRATEGIES__STAT_ARB__ENABLED": "false",
             "ZEROBETA_STRATEGIES__FUNDING_HARVESTER__ENABLED": "false",
+            "ZEROBETA_STRATEGIES__BETA_HEDGER__ENABLED": "false",
         },
     )
     assert not config.venues["binance"].enabled
@@ -286,7 +291,11 @@ def test_disabled_strategy_may_name_a_disabled_venue() -> None:
 
 def test_strategy_on_venue_without_collateral_is_refused() -> None:
     errors = _errors(None, env={"ZEROBETA_VENUES__BINANCE__COLLATERAL_FRAC": "0"})
-    assert set(errors) == {"strategies.stat_arb.venue", "strategies.funding_harvester.venue"}
+    assert set(errors) == {
+        "strategies.stat_arb.venue",
+        "strategies.funding_harvester.venue",
+        "strategies.beta_hedger.venue",
+    }
 
 
 def test_window_and_drawdown_order_are_checked() -> None:

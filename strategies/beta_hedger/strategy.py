@@ -1,0 +1,213 @@
+"""Beta hedger: one BTC-perp hedge that neutralizes the whole portfolio's beta to BTC.
+
+Each cycle (SEEDS.md "Beta estimation and hedging"):
+
+1. rolling beta of every base asset in ``universe`` to the market (the hedge perp): cov/var of
+   the last ``beta_window_bars`` hourly log returns of the venue's ``<base>USDT`` perps, at
+   least ``beta_min_obs`` returns, else the beta is *unknown* — the asset is left out of the
+   hedge and an ``beta_unknown`` alert says so (never a silent 1.0);
+2. beta exposure of the portfolio, USD: ``E = Σ qty · P_base · β_base`` over the net positions of
+   every strategy (spot and perps on every venue, valued at the base asset's perp price);
+   portfolio beta = ``E / gross notional`` (signed market value / gross exposure, × β);
+3. when ``|portfolio beta| > rebalance_beta_frac``, the hedge target is the quantity of the
+   hedge perp that brings ``E`` to zero: ``h* = h − E / (P_hedge · β_hedge)`` with ``h`` the
+   hedger's current hedge. Otherwise the hedge is left alone (execution also ignores changes
+   below its drift threshold).
+
+``hedge_inventory`` mode (``inventory_usd`` not empty): the hedger also holds the configured
+perps for their expected alpha and hedges their market exposure with the same perp — the
+"dynamic delta hedge" of the source documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, PortfolioView
+from strategies.base import TargetPosition as Target
+from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.stat_arb.signals import betas_to_market
+from venues.model import InstrumentId, InstrumentKind
+
+_QUOTES = ("USDT", "USDC", "USD")
+
+
+def base_of(symbol: str) -> str:
+    """Base asset of a venue symbol (``BTCUSDT`` → ``BTC``; Hyperliquid ``BTC`` → ``BTC``)."""
+    for quote in _QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)]
+    return symbol
+
+
+class BetaHedgerStrategy:
+    """Nets the portfolio's beta exposure into one hedge-perp target (see module docstring).
+
+    Parameters
+    ----------
+    config : BetaHedgerConfig
+    """
+
+    name = "beta_hedger"
+    refit_every_s: int | None = None
+
+    def __init__(self, config: BetaHedgerConfig) -> None:
+        self.config = config
+        self.cadence_s = config.cadence_s
+        self.history_bars = config.beta_window_bars + 1
+        self._hedge = InstrumentId(config.venue, InstrumentKind.PERP, config.hedge_symbol)
+        self._market_base = base_of(config.hedge_symbol)
+        bases = sorted({*config.universe, self._market_base})
+        self._perps = {
+            b: InstrumentId(config.venue, InstrumentKind.PERP, f"{b}USDT") for b in bases
+        }
+        self._inventory = {
+            InstrumentId(config.venue, InstrumentKind.PERP, s): usd
+            for s, usd in sorted(config.inventory_usd.items())
+        }
+
+    def instruments(self) -> Sequence[InstrumentId]:
+        """The universe's perps (betas and prices), the hedge and the inventory perps."""
+        return sorted({*self._perps.values(), self._hedge, *self._inventory})
+
+    def initial_state(self) -> Mapping[str, Any]:
+        """The hedger keeps no state between cycles."""
+        return {}
+
+    def refit(
+        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
+    ) -> Mapping[str, Any]:
+        """No heavy fit: betas are cheap and re-estimated every cycle."""
+        return state
+
+    def decide(
+        self,
+        snapshot: MarketSnapshot,
+        portfolio: PortfolioView,
+        state: Mapping[str, Any],
+        now_ms: int,
+    ) -> Decision:
+        """Hedge (and inventory) targets for this cycle.
+
+        Uses ``portfolio.net_positions`` (every strategy) and ``portfolio.positions`` (the
+        hedger's own hedge and inventory). Returns no intent when the portfolio beta is
+        within ``rebalance_beta_frac`` and there is no inventory to hold.
+        """
+        betas = self._betas(snapshot)
+        prices = {b: snapshot.prices.get(i, math.nan) for b, i in self._perps.items()}
+        inventory = self._inventory_targets(snapshot)
+        own = dict(portfolio.positions)
+        others = {i: q - own.get(i, 0.0) for i, q in portfolio.net_positions.items()}
+        held = _merge(others, own)
+        exposure, gross, unknown = _exposure(held, betas, prices)
+        beta_frac = exposure / gross if gross > 0 else 0.0
+        target = self._hedge_target(others, inventory, own, betas, prices, beta_frac)
+        legs = [Target(i, q) for i, q in inventory.items()]
+        if target is not None:
+            legs.append(Target(self._hedge, target))
+        alerts = _unknown_alert(unknown)
+        intents = (PairIntent(f"hedge-{now_ms}", tuple(legs), "rebalance_hedge"),) if legs else ()
+        diagnostics: dict[str, float | int | str] = {
+            "portfolio_beta_frac": round(beta_frac, 6),
+            "beta_exposure_usd": round(exposure, 2),
+            "gross_notional_usd": round(gross, 2),
+            "unknown_betas": len(unknown),
+            "hedge_qty": own.get(self._hedge, 0.0),
+        }
+        if target is not None:
+            diagnostics["hedge_target_qty"] = target
+        return Decision(intents, dict(state), alerts, diagnostics)
+
+    def _hedge_target(
+        self,
+        others: Mapping[InstrumentId, float],
+        inventory: Mapping[InstrumentId, float],
+        own: Mapping[InstrumentId, float],
+        betas: Mapping[str, float],
+        prices: Mapping[str, float],
+        beta_frac: float,
+    ) -> float | None:
+        """``h*`` when a rebalance is due (or inventory is held), else None."""
+        if abs(beta_frac) <= self.config.rebalance_beta_frac and not inventory:
+            return None
+        current = own.get(self._hedge, 0.0)
+        if abs(beta_frac) <= self.config.rebalance_beta_frac:
+            return current
+        unhedged, _, _ = _exposure(_merge(others, inventory), betas, prices)
+        hedge_unit = prices[self._market_base] * betas.get(self._market_base, math.nan)
+        if not hedge_unit > 0:  # NaN or no price: cannot size the hedge
+            return current
+        return -unhedged / hedge_unit
+
+    def _inventory_targets(self, snapshot: MarketSnapshot) -> dict[InstrumentId, float]:
+        targets: dict[InstrumentId, float] = {}
+        for iid, usd in self._inventory.items():
+            price = snapshot.prices.get(iid)
+            if price is not None and price > 0:
+                targets[iid] = usd / price
+        return targets
+
+    def _betas(self, snapshot: MarketSnapshot) -> dict[str, float]:
+        """Beta of each base to the market base; NaN where unknown."""
+        window = self.config.beta_window_bars
+        bases = list(self._perps)
+        market = _log_returns(snapshot.closes.get(self._perps[self._market_base]), window)
+        if market is None:
+            return dict.fromkeys(bases, math.nan)
+        columns = []
+        for base in bases:
+            r = _log_returns(snapshot.closes.get(self._perps[base]), window)
+            columns.append(np.full(window, np.nan) if r is None else r)
+        betas = betas_to_market(np.column_stack(columns), market, self.config.beta_min_obs)
+        return {b: float(v) for b, v in zip(bases, betas, strict=True)}
+
+
+def _log_returns(closes: Any, window: int) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    """Last ``window`` hourly log returns, NaN-padded at the front; None without 2 closes."""
+    if closes is None or len(closes) < 2:
+        return None
+    c = np.asarray(closes[-(window + 1) :], dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(np.log(np.where(c > 0, c, np.nan)))
+    return np.concatenate([np.full(window - r.shape[0], np.nan), r])
+
+
+def _merge(
+    a: Mapping[InstrumentId, float], b: Mapping[InstrumentId, float]
+) -> dict[InstrumentId, float]:
+    merged = dict(a)
+    for iid, q in b.items():
+        merged[iid] = merged.get(iid, 0.0) + q
+    return merged
+
+
+def _exposure(
+    positions: Mapping[InstrumentId, float],
+    betas: Mapping[str, float],
+    prices: Mapping[str, float],
+) -> tuple[float, float, list[str]]:
+    """(beta exposure USD, gross notional USD, bases held with an unknown beta or price)."""
+    exposure = gross = 0.0
+    unknown: set[str] = set()
+    for iid, qty in positions.items():
+        if not qty:
+            continue
+        base = base_of(iid.symbol)
+        price, beta = prices.get(base, math.nan), betas.get(base, math.nan)
+        if not (price > 0 and math.isfinite(beta)):
+            unknown.add(base)
+            continue
+        exposure += qty * price * beta
+        gross += abs(qty) * price
+    return exposure, gross, sorted(unknown)
+
+
+def _unknown_alert(unknown: Sequence[str]) -> tuple[Alert, ...]:
+    if not unknown:
+        return ()
+    message = f"beta unknown (too few returns or no price) for {', '.join(unknown)}: not hedged"
+    return (Alert("beta_unknown", message, {"bases": ",".join(unknown)}),)

@@ -1,0 +1,161 @@
+"""Beta hedger: hand-built markets whose betas are known exactly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from strategies.base import MarketSnapshot, PortfolioView
+from strategies.beta_hedger import BetaHedgerConfig, BetaHedgerStrategy
+from venues.model import InstrumentId, InstrumentKind
+
+NOW_MS = 1_760_000_000_000
+N = 64  # closes: 63 returns, the default window
+
+
+def perp(symbol: str, venue: str = "binance") -> InstrumentId:
+    return InstrumentId(venue, InstrumentKind.PERP, symbol)
+
+
+def spot(symbol: str) -> InstrumentId:
+    return InstrumentId("binance", InstrumentKind.SPOT, symbol)
+
+
+def market(n: int = N) -> dict[InstrumentId, np.ndarray]:
+    """BTC a random walk; ETH log returns exactly 2 × BTC's (β = 2); SOL exactly 0.5 × (β = 0.5)."""
+    rng = np.random.default_rng(7)
+    log_btc = np.log(60_000.0) + np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.01, n - 1))])
+    step = log_btc - log_btc[0]
+    return {
+        perp("BTCUSDT"): np.exp(log_btc),
+        perp("ETHUSDT"): np.exp(np.log(3_000.0) + 2.0 * step),
+        perp("SOLUSDT"): np.exp(np.log(150.0) + 0.5 * step),
+    }
+
+
+def snapshot(closes: dict[InstrumentId, np.ndarray]) -> MarketSnapshot:
+    return MarketSnapshot(
+        ts_ms=NOW_MS,
+        instruments={},
+        prices={i: float(c[-1]) for i, c in closes.items()},
+        funding={},
+        closes=closes,
+    )
+
+
+def view(net: dict[InstrumentId, float], own: dict[InstrumentId, float]) -> PortfolioView:
+    return PortfolioView(100_000.0, 100_000.0, own, net)
+
+
+def hedger(**kw: object) -> BetaHedgerStrategy:
+    return BetaHedgerStrategy(BetaHedgerConfig(universe=["BTC", "ETH", "SOL"], **kw))
+
+
+def test_hedge_target_neutralizes_beta_exposure() -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    # Another strategy is long 2 ETH perp and long 1 ETH spot (same base): 3 ETH at β = 2.
+    net = {perp("ETHUSDT"): 2.0, spot("ETHUSDT"): 1.0}
+    decision = hedger().decide(snapshot(closes), view(net, {}), {}, NOW_MS)
+    (intent,) = decision.intents
+    (leg,) = intent.legs
+    assert leg.instrument_id == perp("BTCUSDT")
+    expected = -(3.0 * p[perp("ETHUSDT")] * 2.0) / p[perp("BTCUSDT")]
+    assert leg.target_qty == pytest.approx(expected, rel=1e-9)
+    assert decision.diagnostics["portfolio_beta_frac"] == pytest.approx(2.0, rel=1e-6)
+
+
+def test_no_rebalance_within_threshold() -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    # Long 1 ETH (β 2) and short ETH-notional × 2 / 0.5 ... of SOL: beta exposure ~0.
+    sol_qty = -(p[perp("ETHUSDT")] * 2.0) / (p[perp("SOLUSDT")] * 0.5) * 0.97
+    net = {perp("ETHUSDT"): 1.0, perp("SOLUSDT"): sol_qty}
+    exposure = p[perp("ETHUSDT")] * 2.0 + sol_qty * p[perp("SOLUSDT")] * 0.5
+    gross = p[perp("ETHUSDT")] + abs(sol_qty) * p[perp("SOLUSDT")]
+    assert abs(exposure / gross) < 0.10  # the hand-built book is inside the threshold
+    decision = hedger().decide(snapshot(closes), view(net, {}), {}, NOW_MS)
+    assert decision.intents == ()
+
+
+def test_existing_hedge_counts_and_is_resized() -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    own = {perp("BTCUSDT"): -0.01}  # an old, too small hedge
+    net = {perp("ETHUSDT"): 3.0, perp("BTCUSDT"): -0.01}
+    (intent,) = hedger().decide(snapshot(closes), view(net, own), {}, NOW_MS).intents
+    expected = -(3.0 * p[perp("ETHUSDT")] * 2.0) / p[perp("BTCUSDT")]
+    assert intent.legs[0].target_qty == pytest.approx(expected, rel=1e-9)
+
+
+def test_flat_portfolio_closes_a_leftover_hedge() -> None:
+    own = {perp("BTCUSDT"): -0.2}
+    (intent,) = hedger().decide(snapshot(market()), view(own, own), {}, NOW_MS).intents
+    assert intent.legs[0].target_qty == 0.0
+
+
+def test_unknown_beta_is_said_and_excluded() -> None:
+    closes = market()
+    closes[perp("SOLUSDT")] = closes[perp("SOLUSDT")][-10:]  # 9 returns < 20
+    net = {perp("SOLUSDT"): 100.0}
+    decision = hedger().decide(snapshot(closes), view(net, {}), {}, NOW_MS)
+    assert [a.kind for a in decision.alerts] == ["beta_unknown"]
+    assert "SOL" in decision.alerts[0].message
+    assert decision.intents == ()  # nothing with a known beta to hedge
+
+
+def test_hedge_inventory_mode_holds_and_hedges() -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    strategy = hedger(inventory_usd={"SOLUSDT": 6_000.0})
+    decision = strategy.decide(snapshot(closes), view({}, {}), {}, NOW_MS)
+    (intent,) = decision.intents
+    legs = {leg.instrument_id: leg.target_qty for leg in intent.legs}
+    sol_qty = 6_000.0 / p[perp("SOLUSDT")]
+    assert legs[perp("SOLUSDT")] == pytest.approx(sol_qty, rel=1e-12)
+    # Portfolio (empty) beta is 0 -> within threshold -> the hedge stays at its current 0...
+    assert legs[perp("BTCUSDT")] == 0.0
+    # ...next cycle, holding the inventory unhedged (β = 1 > 0.10), it hedges it.
+    own = {perp("SOLUSDT"): sol_qty}
+    (intent,) = strategy.decide(snapshot(closes), view(own, own), {}, NOW_MS).intents
+    legs = {leg.instrument_id: leg.target_qty for leg in intent.legs}
+    assert legs[perp("BTCUSDT")] == pytest.approx(-6_000.0 * 0.5 / p[perp("BTCUSDT")], rel=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    eth=st.floats(-50, 50),
+    sol=st.floats(-500, 500),
+    bybit_btc=st.floats(-2, 2),
+)
+def test_beta_exposure_is_zero_after_hedging(eth: float, sol: float, bybit_btc: float) -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    beta = {"BTC": 1.0, "ETH": 2.0, "SOL": 0.5}
+    net = {perp("ETHUSDT"): eth, perp("SOLUSDT"): sol, perp("BTCUSDT", "bybit"): bybit_btc}
+    decision = hedger().decide(snapshot(closes), view(net, {}), {}, NOW_MS)
+    hedge = decision.intents[0].legs[0].target_qty if decision.intents else 0.0
+    book = {**net, perp("BTCUSDT"): hedge}
+    price = {"BTC": p[perp("BTCUSDT")], "ETH": p[perp("ETHUSDT")], "SOL": p[perp("SOLUSDT")]}
+    base = {perp("ETHUSDT"): "ETH", perp("SOLUSDT"): "SOL"}
+    exposure = sum(
+        q * price[base.get(i, "BTC")] * beta[base.get(i, "BTC")] for i, q in book.items()
+    )
+    gross = sum(abs(q) * price[base.get(i, "BTC")] for i, q in book.items())
+    if decision.intents:
+        assert abs(exposure) <= 1e-6 * max(gross, 1.0)
+    else:
+        assert gross == 0 or abs(exposure / gross) <= 0.10 + 1e-12
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValidationError, match="beta_min_obs"):
+        BetaHedgerConfig(beta_min_obs=100, beta_window_bars=63)
+    with pytest.raises(ValidationError, match="USDT"):
+        BetaHedgerConfig(hedge_symbol="BTCUSD")
+    assert math.isclose(BetaHedgerConfig().rebalance_beta_frac, 0.10)
