@@ -57,6 +57,7 @@ from pydantic_settings import (
 
 from agent.errors import ConfigError
 from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.stat_arb.config import StatArbConfig
 
@@ -377,6 +378,10 @@ class StrategiesConfig(BaseModel):
     )
     beta_hedger: BetaHedgerConfig = Field(
         default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
+    )
+    funding_flip_monitor: FlipMonitorConfig = Field(
+        default_factory=FlipMonitorConfig,
+        description="Guardian closing funding positions once funding turns against them.",
     )
 
 

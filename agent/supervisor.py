@@ -27,12 +27,14 @@ import structlog
 from agent.clock import ReplayClock
 from agent.config import AgentConfig, config_hash
 from agent.execution import Executor
+from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.beta_hedger import BetaHedgerStrategy
+from strategies.flip_monitor import FundingFlipMonitor
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
@@ -93,6 +95,14 @@ def build_strategies(config: AgentConfig) -> list[Strategy]:
     if config.strategies.beta_hedger.enabled:  # last: it hedges what the others hold
         strategies.append(BetaHedgerStrategy(config.strategies.beta_hedger))
     return strategies
+
+
+def _flip_monitor(config: AgentConfig) -> FundingFlipMonitor | None:
+    section = config.strategies.funding_flip_monitor
+    if not section.enabled:
+        return None
+    cost_bps = {n: v.perp_taker_fee_bps + v.slippage_bps for n, v in config.venues.items()}
+    return FundingFlipMonitor(section, cost_bps)
 
 
 def _symbols_for(strategies: Sequence[Strategy], kind: InstrumentKind) -> list[str]:
@@ -174,6 +184,10 @@ class _ReplayEngine:
         self.slots: list[_StrategySlot]
         self.price_source: dict[InstrumentId, InstrumentId]
         self.progress: TextIO | None
+        self.monitor: FundingFlipMonitor | None
+        self.funding_schedule: FundingScheduleRegistry
+        self.monitor_state: Mapping[str, Any]
+        self.blocked: Mapping[str, frozenset[str]]
         self.funding_payments = 0
         self.last_snapshot_ms = 0
         self.pending_flatten = False
@@ -194,6 +208,10 @@ class _ReplayEngine:
         self.clock = ReplayClock(first_ms)
         self.instruments = dict(self.dataset.instruments())
         self.price_source = _price_sources(self.instruments)
+        self.funding_schedule = FundingScheduleRegistry()
+        for inst in self.instruments.values():
+            if inst.is_perp:
+                self.funding_schedule.register(inst, first_ms)
         self.venues = _paper_venues(cfg, self.instruments, self.clock)
         for venue in self.venues.values():
             await venue.open()
@@ -208,6 +226,9 @@ class _ReplayEngine:
             self.venues, self.instruments, self.portfolio, self.journal, self.risk, cfg.execution
         )
         self.slots = [_StrategySlot(s, s.initial_state()) for s in strategies]
+        self.monitor = _flip_monitor(cfg)
+        self.monitor_state = self.monitor.initial_state() if self.monitor else {}
+        self.blocked = {}
         self._write_meta(first_ms)
         return self
 
@@ -264,6 +285,7 @@ class _ReplayEngine:
             "orders_rejected": self.executor.orders_rejected,
             "risk_rejections": self.executor.risk_rejections,
             "funding_payments": self.funding_payments,
+            "funding_interval_changes": len(self.funding_schedule.changes),
         }
 
     async def _step(self, step: ReplayStep) -> None:
@@ -272,6 +294,7 @@ class _ReplayEngine:
         self._settle_funding(step)
         self._mark()
         self._check_breakers(step.ts_ms)
+        await self._guard(step.ts_ms)
         for slot in self.slots:
             if step.ts_ms >= slot.next_decide_ms:
                 await self._cycle(slot, step.ts_ms)
@@ -294,6 +317,11 @@ class _ReplayEngine:
 
     def _settle_funding(self, step: ReplayStep) -> None:
         for rate in step.funding:
+            change = self.funding_schedule.observe(rate)
+            if change is not None:
+                alert = to_alert(change)
+                log.warning(alert.kind, message=alert.message, **alert.fields)
+                self.journal.record_alert(change.ts_ms, "supervisor", alert)
             self.market.on_funding(rate)
             venue = self.venues.get(rate.instrument_id.venue)
             if venue is None:
@@ -321,6 +349,31 @@ class _ReplayEngine:
             if self.cfg.risk.flatten_on_breaker:
                 self.pending_flatten = True
 
+    async def _guard(self, ts_ms: int) -> None:
+        """Funding-flip monitor: close guarded positions whose funding turned against them,
+        on behalf of their owner strategies (their P&L stays theirs)."""
+        if self.monitor is None:
+            return
+        guarded = self.monitor.config.guarded_strategies
+        positions = {
+            name: {i: float(q) for i, q in self.portfolio.positions(name).items() if q}
+            for name in guarded
+        }
+        held = {i for p in positions.values() for i in p}
+        snapshot = self.market.snapshot(ts_ms, held, 1)
+        decision = self.monitor.review(positions, snapshot, self.monitor_state, ts_ms)
+        if decision.state != self.monitor_state:
+            self.journal.record_strategy_state(ts_ms, self.monitor.name, decision.state)
+        self.monitor_state = decision.state
+        self.blocked = decision.blocked
+        for alert in decision.alerts:
+            self.journal.record_alert(ts_ms, self.monitor.name, alert)
+            log.warning(
+                alert.kind, strategy=self.monitor.name, message=alert.message, **alert.fields
+            )
+        for owner, intent in decision.closes:
+            await self.executor.execute(owner, intent, snapshot.prices, ts_ms)
+
     async def _cycle(self, slot: _StrategySlot, ts_ms: int) -> None:
         strategy = slot.strategy
         slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
@@ -331,7 +384,9 @@ class _ReplayEngine:
                 # Until every instrument has its full history the fit is provisional: refit
                 # next cycle instead of waiting a whole refit period.
                 slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
-        view = self.portfolio.to_view(strategy.name, 1.0)
+        view = self.portfolio.to_view(
+            strategy.name, 1.0, self.blocked.get(strategy.name, frozenset())
+        )
         decision = strategy.decide(snapshot, view, slot.state, ts_ms)
         slot.state = decision.state
         slot.cycles += 1

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -174,7 +174,8 @@ class FundingHarvesterStrategy:
         exits = self._exits(markets, new_state, alerts, now_ms)
         holds = self._holds(new_state, portfolio.positions, now_ms)
         estimates = self._estimates(markets, new_state["rates"])
-        candidates = self._candidates(markets, estimates, new_state, exited=exits)
+        blocked = {s for s in self.config.symbols if self._base(s) in portfolio.blocked_bases}
+        candidates = self._candidates(markets, estimates, new_state, exited={*exits, *blocked})
         entries = self._enter(snapshot, markets, candidates, new_state, now_ms)
         diagnostics: dict[str, float | int | str] = {
             "open_positions": len(new_state["positions"]),
@@ -307,6 +308,10 @@ class FundingHarvesterStrategy:
             return "exit_max_holding"
         return None
 
+    def _base(self, symbol: str) -> str:
+        """Base asset of a symbol from the snapshot-free config (``BTCUSDT`` → ``BTC``)."""
+        return symbol.removesuffix("USDT")
+
     def _drop_unfilled(
         self,
         state: State,
@@ -320,7 +325,10 @@ class FundingHarvesterStrategy:
             spot_id, perp_id = self._ids(symbol)
             if int(position["entry_ms"]) < now_ms and not (held.get(spot_id) or held.get(perp_id)):
                 del state["positions"][symbol]
-                message = f"{symbol}: entry never filled (refused by risk or the venue); dropped"
+                message = (
+                    f"{symbol}: position not held (entry refused, or closed by the funding-flip "
+                    "monitor); dropped"
+                )
                 alerts.append(
                     Alert("funding_harvester_entry_unfilled", message, {"symbol": symbol})
                 )
@@ -361,9 +369,10 @@ class FundingHarvesterStrategy:
         markets: Mapping[str, _Market],
         estimates: Mapping[str, _Estimate],
         state: State,
-        exited: Mapping[str, PairIntent],
+        exited: Collection[str],
     ) -> list[_Estimate]:
-        """Symbols worth entering now, best net APR first (ties by symbol)."""
+        """Symbols worth entering now, best net APR first (ties by symbol); ``exited`` are
+        symbols not to enter this cycle (just exited, or blocked by the flip monitor)."""
         chosen: list[_Estimate] = []
         for symbol, estimate in estimates.items():
             market = markets[symbol]

@@ -280,7 +280,7 @@ class StatArbStrategy:
         for key, record in opened.items():
             held = (portfolio.positions.get(self._ids[s], 0.0) for s in (record["a"], record["b"]))
             if int(record["entry_ms"]) < now_ms and not any(held):
-                message = f"pair {key}: entry never filled (refused by risk or the venue); dropped"
+                message = f"pair {key}: legs not held (entry refused by risk or the venue); dropped"
                 dropped.append(
                     _Step(alert=Alert("stat_arb_entry_unfilled", message, {"pair": key}))
                 )

@@ -533,3 +533,11 @@ def test_entry_refused_earlier_is_dropped_not_resent() -> None:
     assert all(i.reason != "hold" for i in later.intents)
     # It may enter again (a fresh entry, not a hold of a position it does not have).
     assert [i.reason for i in later.intents] == ["enter"]
+
+
+def test_blocked_base_is_not_entered() -> None:
+    strategy = make()
+    market = snap(T0_MS, {"BTCUSDT": (95_000.0, 95_380.0)}, {"BTCUSDT": (0.0003, H8_S, T0_MS)})
+    blocked = PortfolioView(100_000.0, 100_000.0, {}, {}, frozenset({"BTC"}))
+    assert strategy.decide(market, blocked, {}, T0_MS).intents == ()
+    assert [i.reason for i in strategy.decide(market, book(), {}, T0_MS).intents] == ["enter"]
