@@ -9,19 +9,24 @@ For each :class:`~strategies.base.PairIntent` the executor
    minimum quantity or notional;
 3. asks :class:`~agent.risk.RiskEngine` about the whole intent (both legs or neither);
 4. sends the legs concurrently, each with a deterministic client order id;
-5. if a leg fails, retries it (new attempt id) when the failure was transient, otherwise
-   unwinds the legs that filled, so no unhedged leg is left; every step is journaled and logged.
+5. if a leg does not fill completely, retries what is left of it (new attempt id) when its
+   outcome is known and was not a rejection (not placed, or an IOC that expired unfilled or
+   part-filled); otherwise unwinds whatever every leg filled (reduce-only), so no unhedged
+   leg is left; every step is journaled and logged.
 
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
-anything else; it is never re-sent blindly.
+anything else; it is never re-sent blindly. If the lookup cannot answer either, the leg is
+not retried: the known fills are unwound and the intent ends ``partial`` for reconciliation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 
 import structlog
@@ -30,29 +35,43 @@ from agent.config import ExecutionConfig
 from agent.journal import Journal
 from agent.portfolio import Portfolio
 from agent.risk import LegDelta, RiskEngine
-from strategies.base import PairIntent
+from strategies.base import PairIntent, TargetPosition
 from venues.base import Venue
-from venues.errors import OrderNotFound, OrderRejected, VenueError
+from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
 from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus, Side
 
 log = structlog.get_logger("zerobeta.execution")
+
+LegResult = OrderAck | VenueError
+"""What one order attempt ended with: the venue's answer, or the error that stands for it."""
 
 
 def client_order_id(strategy: str, intent_id: str, leg: str, attempt: int) -> str:
     """Deterministic client order id: 32 lowercase hex characters (128 bits).
 
-    Valid on every venue's id rules (../shared/venues/README.md): Binance
-    ``^[.A-Z:/a-z0-9_-]{1,36}$``, Bybit ``orderLinkId`` ≤ 36 ``[A-Za-z0-9_-]``, OKX ``clOrdId``
-    ≤ 32 alphanumerics, Hyperliquid ``cloid`` = ``0x`` + 32 hex (the adapter adds ``0x``).
-    The journal maps it back to (strategy, intent, leg, attempt).
+    The first 32 hex digits of SHA-256 over the JSON array ``[strategy, intent_id, leg,
+    attempt]`` (JSON keeps the field boundaries, so ``("a|b", "c")`` and ``("a", "b|c")``
+    differ). Valid on every venue's id rules (../shared/venues/README.md): Binance USD-M
+    ``^[.A-Z:/a-z0-9_-]{1,36}$``, Binance spot ``^[a-zA-Z0-9-_]{1,36}$``, Bybit
+    ``orderLinkId`` ≤ 36 ``[A-Za-z0-9_-]``, OKX ``clOrdId`` ≤ 32 alphanumerics, Hyperliquid
+    ``cloid`` = ``0x`` + 32 hex (the adapter adds ``0x``). The journal maps it back to
+    (strategy, intent, leg, attempt).
+
+    Raises
+    ------
+    ValueError
+        If ``attempt`` is negative.
     """
-    digest = hashlib.sha256(f"{strategy}|{intent_id}|{leg}|{attempt}".encode()).hexdigest()
-    return digest[:32]
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, got {attempt}")
+    key = json.dumps([strategy, intent_id, leg, attempt], ensure_ascii=True)
+    return hashlib.sha256(key.encode("ascii")).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedLeg:
-    """One order to send: leg index within the intent, signed qty (base units), price seen."""
+    """One order to send: leg index within the intent, signed qty (base units), price seen
+    (quote units)."""
 
     leg: int
     instrument: Instrument
@@ -63,12 +82,35 @@ class PlannedLeg:
 @dataclass(frozen=True, slots=True)
 class IntentOutcome:
     """What happened to one intent: ``status`` is ``skipped`` (nothing to do), ``risk_rejected``,
-    ``filled``, ``unwound`` or ``partial`` (a leg could neither complete nor unwind)."""
+    ``filled``, ``unwound`` or ``partial`` (a leg could neither complete nor unwind, or its
+    outcome stayed unknown); ``orders_sent`` counts every order attempt, unwinds included."""
 
     intent_id: str
     status: str
     orders_sent: int
     detail: str = ""
+
+
+@dataclass(slots=True)
+class _LegRun:
+    """Progress of one planned leg over its attempts; ``filled_qty`` signed base units."""
+
+    planned: PlannedLeg
+    filled_qty: Decimal = Decimal(0)
+    result: LegResult | None = None
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.planned.delta_qty - self.filled_qty
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining_qty == 0
+
+    def record(self, result: LegResult) -> None:
+        self.result = result
+        if isinstance(result, OrderAck):
+            self.filled_qty += result.side.sign * result.filled_qty
 
 
 class Executor:
@@ -83,7 +125,8 @@ class Executor:
     journal : Journal
     risk : RiskEngine
     config : ExecutionConfig
-        ``drift_frac`` (fraction of target notional), ``max_attempts``, ``leg_timeout_s`` (s).
+        ``drift_frac`` (fraction of target notional), ``max_attempts`` (attempts per leg,
+        the first included), ``leg_timeout_s`` (s, per venue call).
     """
 
     def __init__(
@@ -101,43 +144,99 @@ class Executor:
         self._journal = journal
         self._risk = risk
         self._cfg = config
-        self._drift = Decimal(repr(config.drift_frac))
+        self._drift = _dec(config.drift_frac)
         self.orders_sent = 0
         self.orders_rejected = 0
         self.risk_rejections = 0
 
+    # ---- planning ----------------------------------------------------------------------
+
     def plan(
         self, strategy: str, intent: PairIntent, prices: Mapping[InstrumentId, float]
     ) -> list[PlannedLeg]:
-        """Orders needed for ``intent`` after the drift threshold, rounding and minimums."""
+        """Orders needed for ``intent`` after the drift threshold, rounding and minimums.
+
+        A leg trades when it is off target by more than ``drift_frac`` × |target| (a zero
+        target closes the whole position); its order is rounded toward zero to the lot step
+        and dropped below the minimum qty or notional (a close is sent whole). If a leg that
+        must trade has no finite positive price, the whole intent is skipped (both legs or
+        neither).
+
+        Parameters
+        ----------
+        strategy : str
+            Whose positions the targets are diffed against.
+        intent : PairIntent
+            Targets, signed base units.
+        prices : Mapping[InstrumentId, float]
+            Latest prices, quote units (USD).
+
+        Returns
+        -------
+        list[PlannedLeg]
+            Signed order quantities on the lot step, in leg order; empty if nothing to do.
+
+        Raises
+        ------
+        ValueError
+            If a leg's instrument is not loaded or its target is not finite.
+        """
         held = self._portfolio.positions(strategy)
         planned: list[PlannedLeg] = []
         for index, leg in enumerate(intent.legs):
-            instrument = self._instruments[leg.instrument_id]
-            price = prices.get(leg.instrument_id)
-            if price is None or price <= 0:
-                continue
+            instrument, target = self._checked_leg(intent, leg)
             current = held.get(leg.instrument_id, Decimal(0))
-            delta = self._order_qty(instrument, current, Decimal(repr(leg.target_qty)), price)
+            if not self._off_target(current, target):
+                continue
+            price = prices.get(leg.instrument_id)
+            if price is None or not math.isfinite(price) or price <= 0:
+                log.warning(
+                    "intent_skipped_no_price",
+                    strategy=strategy,
+                    intent_id=intent.intent_id,
+                    instrument=str(leg.instrument_id),
+                    price=price,
+                )
+                return []
+            delta = self._order_qty(instrument, current, target, float(price))
             if delta:
-                planned.append(PlannedLeg(index, instrument, delta, price))
+                planned.append(PlannedLeg(index, instrument, delta, float(price)))
         return planned
+
+    def _checked_leg(self, intent: PairIntent, leg: TargetPosition) -> tuple[Instrument, Decimal]:
+        instrument = self._instruments.get(leg.instrument_id)
+        if instrument is None:
+            raise ValueError(
+                f"intent {intent.intent_id}: instrument {leg.instrument_id} is not loaded"
+            )
+        if not math.isfinite(leg.target_qty):
+            raise ValueError(
+                f"intent {intent.intent_id}: target_qty of {leg.instrument_id} is "
+                f"{leg.target_qty!r}, not a finite number"
+            )
+        return instrument, _dec(leg.target_qty)
+
+    def _off_target(self, current: Decimal, target: Decimal) -> bool:
+        """Whether a leg drifted by more than ``drift_frac`` of its target (or must close)."""
+        if target == 0:
+            return current != 0
+        return abs(target - current) > self._drift * abs(target)
 
     def _order_qty(
         self, instrument: Instrument, current: Decimal, target: Decimal, price: float
     ) -> Decimal:
-        """Signed order qty on the lot step, or 0 when within drift or below the minimums."""
+        """Signed order qty on the lot step, or 0 when below the minimums (closes go whole)."""
         if target == 0:
             return -current
         delta = target - current
-        if abs(delta) <= self._drift * abs(target):
-            return Decimal(0)
         step = instrument.lot_step
         rounded = (abs(delta) / step).to_integral_value(rounding=ROUND_DOWN) * step
-        notional = rounded * Decimal(repr(price))
+        notional = rounded * _dec(price)
         if rounded < instrument.min_qty or notional < instrument.min_notional_usd:
             return Decimal(0)
         return rounded if delta > 0 else -rounded
+
+    # ---- execution ---------------------------------------------------------------------
 
     async def execute(
         self,
@@ -146,7 +245,22 @@ class Executor:
         prices: Mapping[InstrumentId, float],
         ts_ms: int,
     ) -> IntentOutcome:
-        """Plan, risk-check and send one intent; returns what happened."""
+        """Plan, risk-check and send one intent; returns what happened.
+
+        Parameters
+        ----------
+        strategy : str
+        intent : PairIntent
+        prices : Mapping[InstrumentId, float]
+            Latest prices, quote units (USD).
+        ts_ms : int
+            Agent clock time for the journal rows, epoch ms UTC.
+
+        Returns
+        -------
+        IntentOutcome
+            Never raises a ``VenueError``: venue failures end in ``unwound`` or ``partial``.
+        """
         planned = self.plan(strategy, intent, prices)
         if not planned:
             return IntentOutcome(intent.intent_id, "skipped", 0)
@@ -179,86 +293,87 @@ class Executor:
                 detail=rejection.detail,
             )
             return IntentOutcome(intent.intent_id, "risk_rejected", 0, rejection.rule)
-        return await self._send_pair(strategy, intent, planned, ts_ms)
+        return await self._send_pair(strategy, intent.intent_id, planned, ts_ms)
 
     async def _send_pair(
-        self, strategy: str, intent: PairIntent, planned: Sequence[PlannedLeg], ts_ms: int
+        self, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
     ) -> IntentOutcome:
+        """Send every leg; retry the incomplete ones while retrying is safe; else unwind."""
+        legs = [_LegRun(p) for p in planned]
+        sent = await self._send_round(strategy, intent_id, legs, 0, ts_ms)
+        for attempt in range(1, self._cfg.max_attempts):
+            incomplete = [leg for leg in legs if not leg.complete]
+            if not incomplete or not all(_retryable(leg.result) for leg in incomplete):
+                break
+            sent += await self._send_round(strategy, intent_id, incomplete, attempt, ts_ms)
+        if all(leg.complete for leg in legs):
+            detail = "" if sent == len(legs) else "completed_on_retry"
+            return IntentOutcome(intent_id, "filled", sent, detail)
+        return await self._abandon(strategy, intent_id, legs, sent, ts_ms)
+
+    async def _send_round(
+        self, strategy: str, intent_id: str, legs: Sequence[_LegRun], attempt: int, ts_ms: int
+    ) -> int:
+        """Send what is left of each leg concurrently as ``attempt``; returns orders sent."""
         results = await asyncio.gather(
-            *(self._send_leg(strategy, intent.intent_id, str(p.leg), p, 0, ts_ms) for p in planned)
+            *(
+                self._send_leg(
+                    strategy,
+                    intent_id,
+                    str(leg.planned.leg),
+                    replace(leg.planned, delta_qty=leg.remaining_qty),
+                    attempt,
+                    ts_ms,
+                )
+                for leg in legs
+            )
         )
-        failed = [p for p, ack in zip(planned, results, strict=True) if not _filled(ack)]
-        sent = len(planned)
-        if not failed:
-            return IntentOutcome(intent.intent_id, "filled", sent)
-        done = [(p, ack) for p, ack in zip(planned, results, strict=True) if _filled(ack)]
+        for leg, result in zip(legs, results, strict=True):
+            leg.record(result)
+        return len(legs)
+
+    async def _abandon(
+        self, strategy: str, intent_id: str, legs: Sequence[_LegRun], sent: int, ts_ms: int
+    ) -> IntentOutcome:
+        """A leg cannot complete: unwind every fill so no unhedged leg is left."""
+        failed = [leg for leg in legs if not leg.complete]
+        unknown = [leg for leg in failed if _outcome_unknown(leg.result)]
         log.warning(
             "pair_leg_failed",
             strategy=strategy,
-            intent_id=intent.intent_id,
-            failed_legs=[str(p.instrument.id) for p in failed],
-            filled_legs=len(done),
+            intent_id=intent_id,
+            failed_legs=[str(leg.planned.instrument.id) for leg in failed],
+            unknown_legs=[str(leg.planned.instrument.id) for leg in unknown],
+            filled_legs=sum(1 for leg in legs if leg.filled_qty != 0),
         )
-        completed, extra = await self._complete(strategy, intent.intent_id, failed, results, ts_ms)
-        sent += extra
-        if completed:
-            return IntentOutcome(intent.intent_id, "filled", sent, "completed_on_retry")
-        unwound, extra = await self._unwind(strategy, intent.intent_id, done, ts_ms)
-        sent += extra
-        status = "unwound" if unwound else "partial"
+        unwound, extra = await self._unwind(strategy, intent_id, legs, ts_ms)
+        ok = unwound and not unknown
         log.warning(
-            "pair_unwound" if unwound else "pair_unwind_failed",
+            "pair_unwound" if ok else "pair_unwind_failed",
             strategy=strategy,
-            intent_id=intent.intent_id,
-            legs=len(done),
+            intent_id=intent_id,
+            legs=len(legs),
         )
-        return IntentOutcome(intent.intent_id, status, sent, "leg_failed")
-
-    async def _complete(
-        self,
-        strategy: str,
-        intent_id: str,
-        failed: Sequence[PlannedLeg],
-        first: Sequence[OrderAck | VenueError],
-        ts_ms: int,
-    ) -> tuple[bool, int]:
-        """Retry failed legs whose error was not a rejection, up to ``max_attempts``."""
-        if any(isinstance(r, OrderRejected) for r in first):
-            return False, 0
-        sent = 0
-        for leg in failed:
-            ok = False
-            for attempt in range(1, self._cfg.max_attempts):
-                sent += 1
-                ack = await self._send_leg(strategy, intent_id, str(leg.leg), leg, attempt, ts_ms)
-                if _filled(ack):
-                    ok = True
-                    break
-                if isinstance(ack, OrderRejected):
-                    break
-            if not ok:
-                return False, sent
-        return True, sent
+        detail = "leg_outcome_unknown" if unknown else "leg_failed"
+        return IntentOutcome(intent_id, "unwound" if ok else "partial", sent + extra, detail)
 
     async def _unwind(
-        self,
-        strategy: str,
-        intent_id: str,
-        done: Sequence[tuple[PlannedLeg, OrderAck | VenueError]],
-        ts_ms: int,
+        self, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
     ) -> tuple[bool, int]:
-        """Reverse the filled quantity of every leg that filled (reduce-only market orders)."""
+        """Reverse the net filled qty of every leg (reduce-only market orders, leg ``<n>u``)."""
         sent = 0
         ok = True
-        for leg, ack in done:
-            assert isinstance(ack, OrderAck)
-            qty = ack.filled_qty if ack.side is Side.BUY else -ack.filled_qty
-            reverse = PlannedLeg(leg.leg, leg.instrument, -qty, leg.price)
+        for leg in legs:
+            if leg.filled_qty == 0:
+                continue
+            reverse = _LegRun(replace(leg.planned, delta_qty=-leg.filled_qty))
             sent += 1
-            result = await self._send_leg(
-                strategy, intent_id, f"{leg.leg}u", reverse, 0, ts_ms, True
+            reverse.record(
+                await self._send_leg(
+                    strategy, intent_id, f"{leg.planned.leg}u", reverse.planned, 0, ts_ms, True
+                )
             )
-            ok = ok and _filled(result)
+            ok = ok and reverse.complete
         return ok, sent
 
     async def _send_leg(
@@ -270,7 +385,7 @@ class Executor:
         attempt: int,
         ts_ms: int,
         reduce_only: bool = False,
-    ) -> OrderAck | VenueError:
+    ) -> LegResult:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
         ``VenueError`` (returned instead)."""
         side = Side.BUY if planned.delta_qty > 0 else Side.SELL
@@ -280,7 +395,7 @@ class Executor:
             side=side,
             qty=abs(planned.delta_qty),
             reduce_only=reduce_only,
-            reference_price=Decimal(repr(planned.price)),
+            reference_price=_dec(planned.price),
         )
         self._journal.record_order_request(ts_ms, strategy, intent_id, leg, attempt, request)
         self.orders_sent += 1
@@ -289,16 +404,7 @@ class Executor:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
                 ack = await venue.place_order(request)
         except OrderRejected as err:
-            self.orders_rejected += 1
-            self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
-            log.warning(
-                "order_rejected",
-                strategy=strategy,
-                client_order_id=request.client_order_id,
-                instrument=str(request.instrument_id),
-                code=err.code,
-                reason=err.reason,
-            )
+            self._rejected(strategy, request, err, ts_ms)
             return err
         except (VenueError, TimeoutError) as err:
             resolved = await self._lookup(venue, request, err)
@@ -308,10 +414,26 @@ class Executor:
         self._book(strategy, request, ack, ts_ms)
         return ack
 
-    async def _lookup(
-        self, venue: Venue, request: OrderRequest, cause: Exception
-    ) -> OrderAck | VenueError:
-        """An order's outcome is unknown: look it up by client order id, never re-send."""
+    def _rejected(
+        self, strategy: str, request: OrderRequest, err: OrderRejected, ts_ms: int
+    ) -> None:
+        self.orders_rejected += 1
+        self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
+        log.warning(
+            "order_rejected",
+            strategy=strategy,
+            client_order_id=request.client_order_id,
+            instrument=str(request.instrument_id),
+            code=err.code,
+            reason=err.reason,
+        )
+
+    async def _lookup(self, venue: Venue, request: OrderRequest, cause: Exception) -> LegResult:
+        """An order's outcome is unknown: look it up by client order id, never re-send.
+
+        Returns the venue's answer, ``OrderNotFound`` (known not placed), or another
+        ``VenueError`` (the lookup failed too: the outcome stays unknown).
+        """
         log.warning(
             "order_outcome_unknown",
             client_order_id=request.client_order_id,
@@ -321,13 +443,12 @@ class Executor:
         try:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
                 return await venue.fetch_order(request.instrument_id, request.client_order_id)
-        except OrderNotFound as err:
+        except VenueError as err:
             return err
-        except (VenueError, TimeoutError) as err:
-            return (
-                err
-                if isinstance(err, VenueError)
-                else OrderNotFound("lookup timed out", venue=venue.name)
+        except TimeoutError:
+            return RequestTimeout(
+                f"lookup of {request.client_order_id} timed out after {self._cfg.leg_timeout_s} s",
+                venue=venue.name,
             )
 
     def _book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
@@ -339,5 +460,26 @@ class Executor:
             self.orders_rejected += 1
 
 
-def _filled(result: OrderAck | VenueError) -> bool:
-    return isinstance(result, OrderAck) and result.status is OrderStatus.FILLED
+def _retryable(result: LegResult | None) -> bool:
+    """Safe to send the rest of a leg again: the venue never took the order, or the order
+    is final (an IOC that expired / was canceled, unfilled or part-filled)."""
+    if isinstance(result, OrderNotFound):
+        return True
+    return (
+        isinstance(result, OrderAck)
+        and result.status.is_final
+        and result.status is not OrderStatus.REJECTED
+    )
+
+
+def _outcome_unknown(result: LegResult | None) -> bool:
+    """The order may still fill: a lookup that failed, or an order not yet final."""
+    if isinstance(result, OrderAck):
+        return not result.status.is_final
+    return isinstance(result, VenueError) and not isinstance(result, OrderRejected | OrderNotFound)
+
+
+def _dec(value: float) -> Decimal:
+    """Exact shortest decimal of a float (``np.float64`` included, whose repr is not a
+    number under NumPy 2)."""
+    return Decimal(repr(float(value)))

@@ -1,0 +1,586 @@
+"""Execution: client order ids, drift/rounding, paired legs, leg risk and unknown outcomes.
+
+Real collaborators throughout (``PaperVenue``, ``Portfolio``, an in-memory ``Journal``,
+``RiskEngine``); failures are injected by :class:`ScriptedVenue`, a paper venue behind a
+script that counts every call. Fills are at the fed price (no slippage) with a 5 bp taker fee,
+so every expected quantity, price and fee below is worked out by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from decimal import Decimal as D
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.config import ExecutionConfig, RiskConfig
+from agent.execution import Executor, IntentOutcome, client_order_id
+from agent.journal import Journal
+from agent.portfolio import Portfolio
+from agent.risk import RiskEngine
+from strategies.base import PairIntent, TargetPosition
+from venues.errors import InsufficientMargin, RequestTimeout
+from venues.model import (
+    Fill,
+    Instrument,
+    InstrumentId,
+    InstrumentKind,
+    Liquidity,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    Side,
+    VenueFees,
+)
+from venues.paper import PaperVenue, PaperVenueConfig
+
+T0_MS = 1_700_006_400_000
+STRATEGY = "stat_arb"
+BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+ETH = InstrumentId("binance", InstrumentKind.PERP, "ETHUSDT")
+INSTRUMENTS = {
+    # tick 0.1, lot 0.001, min qty 0.001 BTC, min notional 100 USD
+    BTC: Instrument(BTC, "BTC", "USDT", D("0.1"), D("0.001"), D("0.001"), D("100"), D(1), 28_800),
+    # tick 0.01, lot 0.01, min qty 0.05 ETH, min notional 20 USD
+    ETH: Instrument(ETH, "ETH", "USDT", D("0.01"), D("0.01"), D("0.05"), D("20"), D(1), 28_800),
+}
+PRICES = {BTC: 50_000.0, ETH: 2_500.0}
+TAKER_FEE = D("0.0005")
+LOOSE_RISK = RiskConfig(
+    max_position_frac=1.0, max_leverage=10.0, max_venue_frac=1.0, max_order_notional_usd=1e9
+)
+
+ORDER_COLUMNS = (
+    "id", "ts_ms", "client_order_id", "strategy", "intent_id", "leg", "attempt", "instrument",
+    "side", "qty", "order_type", "limit_price", "reduce_only", "status", "venue_order_id",
+    "filled_qty", "avg_price", "reject_code", "reject_reason",
+)  # fmt: skip
+FILL_COLUMNS = (
+    "id", "seq", "ts_ms", "strategy", "client_order_id", "venue_order_id", "trade_id",
+    "instrument", "side", "qty", "price", "fee_usd", "reference_price", "liquidity",
+    "ts_event_ms",
+)  # fmt: skip
+RISK_COLUMNS = ("id", "ts_ms", "rule", "limit_value", "value", "strategy", "intent_id", "detail")
+
+# Client order id rules, from /work/shared/venues/README.md ("Client order id field").
+ID_RULES = {
+    "binance_usdm": re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$"),
+    "binance_spot": re.compile(r"^[a-zA-Z0-9-_]{1,36}$"),
+    "bybit": re.compile(r"^[A-Za-z0-9_-]{1,36}$"),
+    "okx": re.compile(r"^[A-Za-z0-9]{1,32}$"),
+}
+HYPERLIQUID_CLOID = re.compile(r"^0x[0-9a-f]{32}$")
+
+
+# ---- fakes and helpers ---------------------------------------------------------------------
+
+
+class ScriptedVenue:
+    """A :class:`PaperVenue` behind a per-instrument script of behaviours, counting calls.
+
+    ``place`` actions, consumed one per ``place_order`` call on that instrument (then
+    ``"fill"``): ``"fill"`` execute on the paper venue; ``"reject"`` raise
+    ``InsufficientMargin``; ``"lost"`` raise ``RequestTimeout`` without placing;
+    ``"timeout_after_fill"`` execute, then raise ``RequestTimeout``; ``"stalled_after_fill"``
+    execute, then raise ``TimeoutError`` (the executor's own deadline); ``"partial"`` execute
+    half the qty and answer EXPIRED (an IOC that filled in part). ``lookup`` actions, one per
+    ``fetch_order``: ``"answer"`` (default) ask the paper venue; ``"timeout"`` raise.
+    """
+
+    def __init__(self, paper: PaperVenue) -> None:
+        self.paper = paper
+        self.place: dict[InstrumentId, list[str]] = {}
+        self.lookup: dict[InstrumentId, list[str]] = {}
+        self.placed: list[OrderRequest] = []
+        self.fetched: list[str] = []
+
+    @property
+    def name(self) -> str:
+        return self.paper.name
+
+    def placed_on(self, iid: InstrumentId) -> list[OrderRequest]:
+        return [r for r in self.placed if r.instrument_id == iid]
+
+    async def place_order(self, request: OrderRequest) -> OrderAck:
+        self.placed.append(request)
+        action = _pop(self.place, request.instrument_id, "fill")
+        if action == "reject":
+            raise InsufficientMargin(
+                "scripted rejection",
+                venue=self.name,
+                client_order_id=request.client_order_id,
+                reason="insufficient margin",
+                code="-2019",
+            )
+        if action == "lost":
+            raise RequestTimeout("scripted timeout, order not placed", venue=self.name)
+        if action == "timeout_after_fill":
+            await self.paper.place_order(request)
+            raise RequestTimeout("scripted timeout after the fill", venue=self.name)
+        if action == "stalled_after_fill":  # what asyncio.timeout raises when the call hangs
+            await self.paper.place_order(request)
+            raise TimeoutError
+        if action == "partial":
+            ack = await self.paper.place_order(replace(request, qty=request.qty / 2))
+            return replace(ack, qty=request.qty, status=OrderStatus.EXPIRED)
+        return await self.paper.place_order(request)
+
+    async def fetch_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
+        self.fetched.append(client_order_id)
+        if _pop(self.lookup, instrument_id, "answer") == "timeout":
+            raise RequestTimeout("scripted lookup timeout", venue=self.name)
+        return await self.paper.fetch_order(instrument_id, client_order_id)
+
+
+def _pop(script: dict[InstrumentId, list[str]], iid: InstrumentId, default: str) -> str:
+    queue = script.get(iid)
+    return queue.pop(0) if queue else default
+
+
+@dataclass
+class Rig:
+    paper: PaperVenue
+    venue: ScriptedVenue
+    portfolio: Portfolio
+    journal: Journal
+    risk: RiskEngine
+    executor: Executor
+
+    async def run(self, intent: PairIntent, prices: dict[InstrumentId, float] | None = None):
+        return await self.executor.execute(STRATEGY, intent, prices or PRICES, T0_MS)
+
+    async def venue_positions(self) -> dict[InstrumentId, D]:
+        return {p.instrument_id: p.qty for p in await self.paper.fetch_positions()}
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        columns = {"orders": ORDER_COLUMNS, "fills": FILL_COLUMNS, "risk_events": RISK_COLUMNS}
+        dumped = self.journal.dump_rows(table)
+        return [dict(zip(columns[table], row, strict=True)) for row in dumped]
+
+
+def make_rig(
+    risk: RiskConfig = LOOSE_RISK,
+    execution: ExecutionConfig | None = None,
+    venue_collateral_usd: str = "100000",
+) -> Rig:
+    config = PaperVenueConfig(
+        name="binance",
+        initial_collateral_usd=D(venue_collateral_usd),
+        perp_fees=VenueFees(D("0.0002"), TAKER_FEE),
+        spot_fees=VenueFees(D("0.001"), D("0.001")),
+        slippage_bps=D(0),
+        perp_leverage=D(5),
+    )
+    paper = PaperVenue(config, INSTRUMENTS, lambda: T0_MS)
+    for iid, price in PRICES.items():
+        paper.update_price(iid, price)
+    venue = ScriptedVenue(paper)
+    portfolio = Portfolio({"binance": D(100_000)})
+    journal = Journal.open(":memory:")
+    engine = RiskEngine(risk, {"binance": 5.0}, 100_000.0)
+    executor = Executor(
+        {"binance": venue},  # type: ignore[dict-item]  # implements what Executor calls
+        INSTRUMENTS,
+        portfolio,
+        journal,
+        engine,
+        execution or ExecutionConfig(),
+    )
+    return Rig(paper, venue, portfolio, journal, engine, executor)
+
+
+def hold(iid: InstrumentId, qty: str, portfolio: Portfolio) -> None:
+    """Put ``qty`` (signed) of ``iid`` in the strategy's ledger at the test price, no fee."""
+    side = Side.BUY if D(qty) > 0 else Side.SELL
+    price = D(repr(PRICES[iid]))
+    fill = Fill(iid, "seed", "v0", "t0", side, abs(D(qty)), price, D(0), Liquidity.TAKER, T0_MS)
+    portfolio.apply_fill(STRATEGY, fill, iid.kind)
+
+
+def pair(btc_qty: float, eth_qty: float, intent_id: str = "i-1", opening: bool = True):
+    legs = (TargetPosition(BTC, btc_qty), TargetPosition(ETH, eth_qty))
+    return PairIntent(intent_id, legs, "enter", opening)
+
+
+def cid(intent_id: str, leg: str, attempt: int) -> str:
+    return client_order_id(STRATEGY, intent_id, leg, attempt)
+
+
+def planned(rig: Rig, intent: PairIntent, prices: dict[InstrumentId, float] | None = None):
+    legs = rig.executor.plan(STRATEGY, intent, PRICES if prices is None else prices)
+    return [(p.leg, p.instrument.id, p.delta_qty) for p in legs]
+
+
+# ---- client order ids ----------------------------------------------------------------------
+
+
+def test_client_order_id_is_deterministic() -> None:
+    assert client_order_id("stat_arb", "BTC-ETH-1700000000000", "0", 0) == client_order_id(
+        "stat_arb", "BTC-ETH-1700000000000", "0", 0
+    )
+
+
+def test_client_order_id_differs_by_strategy_intent_leg_and_attempt() -> None:
+    base = ("stat_arb", "i-1", "0", 0)
+    variants = [
+        base,
+        ("funding_harvester", "i-1", "0", 0),
+        ("stat_arb", "i-2", "0", 0),
+        ("stat_arb", "i-1", "1", 0),
+        ("stat_arb", "i-1", "0u", 0),
+        ("stat_arb", "i-1", "0", 1),
+    ]
+    ids = [client_order_id(*v) for v in variants]
+    assert len(set(ids)) == len(variants)
+
+
+def test_client_order_id_fields_cannot_bleed_into_each_other() -> None:
+    # The same characters split differently between fields are different orders.
+    assert client_order_id("a|b", "c", "0", 0) != client_order_id("a", "b|c", "0", 0)
+    assert client_order_id("a", "b|0", "1", 0) != client_order_id("a", "b", "0|1", 0)
+    assert client_order_id("s", "i", "1", 12) != client_order_id("s", "i", "11", 2)
+
+
+@given(
+    strategy=st.text(min_size=1, max_size=40),
+    intent_id=st.text(min_size=1, max_size=80),
+    leg=st.sampled_from(["0", "1", "2", "0u", "1u"]),
+    attempt=st.integers(min_value=0, max_value=9),
+)
+def test_client_order_id_meets_every_venue_rule(
+    strategy: str, intent_id: str, leg: str, attempt: int
+) -> None:
+    coid = client_order_id(strategy, intent_id, leg, attempt)
+    for venue, rule in ID_RULES.items():
+        assert rule.fullmatch(coid), f"{coid!r} breaks the {venue} client order id rule"
+    assert HYPERLIQUID_CLOID.fullmatch("0x" + coid)
+
+
+# ---- drift threshold, rounding, minimums ---------------------------------------------------
+
+
+def test_no_order_within_the_drift_threshold() -> None:
+    rig = make_rig()
+    hold(BTC, "0.992", rig.portfolio)
+    # |1.0 − 0.992| = 0.008 BTC = 0.8 % of the 1.0 BTC target: not more than the threshold.
+    assert planned(rig, PairIntent("i", (TargetPosition(BTC, 1.0),), "hold")) == []
+
+
+def test_an_order_past_the_drift_threshold() -> None:
+    rig = make_rig()
+    hold(BTC, "0.991", rig.portfolio)
+    hold(ETH, "-9.92", rig.portfolio)
+    # BTC off by 0.009 = 0.9 % of target → buy 0.009; ETH off by 0.08 = 0.8 % → no order.
+    result = planned(rig, pair(1.0, -10.0))
+    assert result == [(0, BTC, D("0.009"))]
+
+
+def test_drift_is_measured_against_the_target_for_a_short() -> None:
+    rig = make_rig()
+    hold(ETH, "-9.9", rig.portfolio)
+    # 0.1 ETH = 1 % of the −10 target → sell 0.1 more.
+    assert planned(rig, PairIntent("i", (TargetPosition(ETH, -10.0),), "hold")) == [
+        (0, ETH, D("-0.1"))
+    ]
+
+
+def test_a_zero_target_closes_the_whole_position() -> None:
+    rig = make_rig()
+    hold(BTC, "0.5", rig.portfolio)
+    # ETH −0.013 is below the min qty 0.05: a close still sends the whole position.
+    hold(ETH, "-0.013", rig.portfolio)
+    assert planned(rig, pair(0.0, 0.0)) == [(0, BTC, D("-0.5")), (1, ETH, D("0.013"))]
+
+
+def test_a_zero_target_on_a_flat_instrument_sends_nothing() -> None:
+    rig = make_rig()
+    assert planned(rig, pair(0.0, 0.0)) == []
+
+
+def test_orders_round_toward_zero_to_the_lot_step() -> None:
+    rig = make_rig()
+    # 0.0219 BTC → 0.021 (lot 0.001); −0.0219 → −0.021; ETH 3.459 → 3.45 (lot 0.01).
+    assert planned(rig, pair(0.0219, 3.459)) == [(0, BTC, D("0.021")), (1, ETH, D("3.45"))]
+    assert planned(rig, pair(-0.0219, -3.459)) == [(0, BTC, D("-0.021")), (1, ETH, D("-3.45"))]
+
+
+def test_a_reduction_rounds_toward_zero_too() -> None:
+    rig = make_rig()
+    hold(BTC, "0.5", rig.portfolio)
+    # 0.4789 − 0.5 = −0.0211 → −0.021 (never sells more than asked).
+    assert planned(rig, PairIntent("i", (TargetPosition(BTC, 0.4789),), "hold")) == [
+        (0, BTC, D("-0.021"))
+    ]
+
+
+def test_orders_below_min_qty_or_min_notional_are_dropped() -> None:
+    rig = make_rig()
+    # ETH 0.049 → 0.04 < min qty 0.05 (its notional 100 USD would be fine): dropped.
+    # BTC 0.0019 → 0.001 ≥ min qty, but 0.001 × 50,000 = 50 USD < min notional 100: dropped.
+    assert planned(rig, pair(0.0019, 0.049)) == []
+    # BTC 0.002 × 50,000 = 100 USD: exactly the min notional, kept.
+    assert planned(rig, pair(0.002, 0.05)) == [(0, BTC, D("0.002")), (1, ETH, D("0.05"))]
+
+
+def test_numpy_float_targets_and_prices_are_accepted() -> None:
+    rig = make_rig()
+    # np.float64 is a float; strategies computing sizes with numpy may hand one in.
+    legs = (TargetPosition(BTC, np.float64(0.0219)), TargetPosition(ETH, -3.459))
+    intent = PairIntent("i", legs, "enter")
+    prices = {BTC: np.float64(50_000.0), ETH: 2_500.0}
+    assert planned(rig, intent, prices) == [(0, BTC, D("0.021")), (1, ETH, D("-3.45"))]
+
+
+def test_a_pair_is_skipped_when_a_leg_that_must_trade_has_no_price() -> None:
+    rig = make_rig()
+    # Trading only the BTC leg would leave it unhedged: both or neither.
+    assert planned(rig, pair(0.1, -2.0), {BTC: 50_000.0}) == []
+    assert planned(rig, pair(0.1, -2.0), {BTC: 50_000.0, ETH: float("nan")}) == []
+    assert planned(rig, pair(0.1, -2.0), {BTC: 50_000.0, ETH: 0.0}) == []
+
+
+def test_a_leg_already_on_target_needs_no_price() -> None:
+    rig = make_rig()
+    hold(ETH, "-2", rig.portfolio)
+    assert planned(rig, pair(0.1, -2.0), {BTC: 50_000.0}) == [(0, BTC, D("0.1"))]
+
+
+def test_bad_legs_are_refused_with_a_clear_error() -> None:
+    rig = make_rig()
+    sol = InstrumentId("binance", InstrumentKind.PERP, "SOLUSDT")
+    with pytest.raises(ValueError, match="binance:perp:SOLUSDT is not loaded"):
+        rig.executor.plan(STRATEGY, PairIntent("i", (TargetPosition(sol, 1.0),), "x"), PRICES)
+    with pytest.raises(ValueError, match="not a finite number"):
+        planned(rig, pair(float("nan"), -2.0))
+
+
+def test_client_order_id_refuses_a_negative_attempt() -> None:
+    with pytest.raises(ValueError, match="attempt"):
+        client_order_id("s", "i", "0", -1)
+
+
+# ---- pair execution ------------------------------------------------------------------------
+
+
+async def test_both_legs_filled_are_booked_in_portfolio_and_journal() -> None:
+    rig = make_rig()
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome == IntentOutcome("i-1", "filled", 2)
+    expected = {BTC: D("0.1"), ETH: D("-2")}
+    assert rig.portfolio.positions(STRATEGY) == expected
+    assert await rig.venue_positions() == expected
+    fills = rig.rows("fills")
+    # Fee = 0.0005 × qty × price: 0.0005 × 0.1 × 50,000 = 2.5; 0.0005 × 2 × 2,500 = 2.5.
+    got = {
+        (f["client_order_id"], f["instrument"], f["side"], D(f["qty"]), D(f["price"]),
+         D(f["fee_usd"]), f["strategy"])
+        for f in fills
+    }  # fmt: skip
+    assert got == {
+        (cid("i-1", "0", 0), str(BTC), "buy", D("0.1"), D(50_000), D("2.5"), STRATEGY),
+        (cid("i-1", "1", 0), str(ETH), "sell", D("2"), D(2_500), D("2.5"), STRATEGY),
+    }
+    # Cash: 100,000 − 2.5 − 2.5 in fees (perp notional is not cash).
+    assert rig.portfolio.equity_usd() == D("99995")
+    orders = rig.rows("orders")
+    assert sorted((o["client_order_id"], o["leg"], o["attempt"], o["status"]) for o in orders) == (
+        sorted(
+            [
+                (cid("i-1", "0", 0), "0", 0, "pending_new"),
+                (cid("i-1", "0", 0), "0", 0, "filled"),
+                (cid("i-1", "1", 0), "1", 0, "pending_new"),
+                (cid("i-1", "1", 0), "1", 0, "filled"),
+            ]
+        )
+    )
+    intents = rig.journal.dump_rows("intents")
+    assert [(r[2], r[3], r[4]) for r in intents] == [(STRATEGY, "i-1", "enter")]
+    assert rig.executor.orders_sent == 2
+
+
+async def test_nothing_to_do_is_skipped_without_orders() -> None:
+    rig = make_rig()
+    hold(BTC, "0.1", rig.portfolio)
+    hold(ETH, "-2", rig.portfolio)
+    assert await rig.run(pair(0.1, -2.0)) == IntentOutcome("i-1", "skipped", 0)
+    assert rig.venue.placed == []
+
+
+async def test_a_rejected_leg_unwinds_the_filled_one() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["reject"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert (outcome.status, outcome.orders_sent) == ("unwound", 3)
+    # Net position back to the start, on the ledger and on the venue.
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+    # A rejection is never retried; the unwind is a reduce-only sell of the 0.1 BTC bought.
+    assert len(rig.venue.placed_on(ETH)) == 1
+    unwind = rig.venue.placed_on(BTC)[-1]
+    assert (unwind.client_order_id, unwind.side, unwind.qty, unwind.reduce_only) == (
+        cid("i-1", "0u", 0),
+        Side.SELL,
+        D("0.1"),
+        True,
+    )
+    rows = {(o["client_order_id"], o["status"], o["reduce_only"]) for o in rig.rows("orders")}
+    assert (cid("i-1", "1", 0), "rejected", 0) in rows
+    assert (cid("i-1", "0u", 0), "filled", 1) in rows
+    assert rig.executor.orders_rejected == 1
+
+
+async def test_a_real_margin_rejection_on_the_paper_venue_unwinds() -> None:
+    # The venue account holds 10,000 USD (risk sees 100,000 equity, so it lets the pair pass).
+    rig = make_rig(venue_collateral_usd="10000")
+    # BTC 0.1 × 50,000 / 5× = 1,000 margin fits; ETH 30 × 2,500 / 5× = 15,000 > 9,997.5
+    # available: the paper venue rejects it (-2019).
+    outcome = await rig.run(pair(0.1, -30.0))
+    assert outcome.status == "unwound"
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_a_lost_order_is_looked_up_then_retried_with_attempt_1() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["lost"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome == IntentOutcome("i-1", "filled", 3, "completed_on_retry")
+    assert [r.client_order_id for r in rig.venue.placed_on(ETH)] == [
+        cid("i-1", "1", 0),
+        cid("i-1", "1", 1),
+    ]
+    assert rig.venue.fetched == [cid("i-1", "1", 0)]  # looked up before the re-send
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D("-2")}
+    assert await rig.venue_positions() == {BTC: D("0.1"), ETH: D("-2")}
+    attempts = {(o["leg"], o["attempt"]) for o in rig.rows("orders")}
+    assert attempts == {("0", 0), ("1", 0), ("1", 1)}
+
+
+async def test_no_retry_when_max_attempts_is_1() -> None:
+    rig = make_rig(execution=ExecutionConfig(max_attempts=1))
+    rig.venue.place[ETH] = ["lost"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "unwound"
+    assert len(rig.venue.placed_on(ETH)) == 1
+    assert rig.portfolio.positions(STRATEGY) == {}
+
+
+async def test_a_timeout_after_the_fill_is_resolved_by_lookup_not_a_second_order() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert (outcome.status, outcome.orders_sent) == ("filled", 2)
+    eth_id = cid("i-1", "1", 0)
+    assert [r.client_order_id for r in rig.venue.placed_on(ETH)] == [eth_id]  # placed once
+    assert rig.venue.fetched == [eth_id]  # looked up by the same client order id
+    # The fill found by the lookup is booked exactly once.
+    assert [f["client_order_id"] for f in rig.rows("fills")].count(eth_id) == 1
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D("-2")}
+    assert await rig.venue_positions() == {BTC: D("0.1"), ETH: D("-2")}
+
+
+async def test_a_stalled_call_is_resolved_by_lookup_too() -> None:
+    rig = make_rig()
+    rig.venue.place[BTC] = ["stalled_after_fill"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert (outcome.status, outcome.orders_sent) == ("filled", 2)
+    assert len(rig.venue.placed_on(BTC)) == 1
+    assert rig.venue.fetched == [cid("i-1", "0", 0)]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D("-2")}
+
+
+async def test_an_unknown_outcome_is_never_re_sent() -> None:
+    rig = make_rig()
+    # The order lands, the answer is lost, and the lookup times out too: outcome unknown.
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert len(rig.venue.placed_on(ETH)) == 1  # a second ETH order would double the short
+    assert (outcome.status, outcome.orders_sent, outcome.detail) == (
+        "partial",
+        3,
+        "leg_outcome_unknown",
+    )
+    # The known BTC fill is unwound (reduce-only); the ETH order is left for reconciliation.
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {ETH: D("-2")}
+
+
+async def test_a_partial_fill_is_completed_with_the_remaining_qty() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["partial"]  # 1 of 2 ETH filled, then the IOC expired
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "filled"
+    # Attempt 0 asks for 2 ETH and gets 1; attempt 1 asks for the remaining 1, not 2 again.
+    assert [(r.qty, r.side) for r in rig.venue.placed_on(ETH)] == [
+        (D("2"), Side.SELL),
+        (D("1"), Side.SELL),
+    ]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D("-2")}
+    assert await rig.venue_positions() == {BTC: D("0.1"), ETH: D("-2")}
+
+
+async def test_a_partial_fill_is_unwound_when_the_other_leg_is_rejected() -> None:
+    rig = make_rig()
+    rig.venue.place[BTC] = ["reject"]
+    rig.venue.place[ETH] = ["partial"]  # sold 1 of 2 ETH
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "unwound"
+    unwind = rig.venue.placed_on(ETH)[-1]
+    assert (unwind.side, unwind.qty, unwind.reduce_only) == (Side.BUY, D("1"), True)
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_a_leg_filled_on_retry_is_unwound_when_the_other_cannot_complete() -> None:
+    rig = make_rig()
+    # Both first attempts are lost; on retry BTC fills and ETH is rejected.
+    rig.venue.place[BTC] = ["lost"]
+    rig.venue.place[ETH] = ["lost", "reject"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "unwound"
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_a_risk_rejected_intent_sends_nothing_and_is_journaled() -> None:
+    rig = make_rig(
+        risk=RiskConfig(
+            max_position_frac=1.0,
+            max_leverage=10.0,
+            max_venue_frac=1.0,
+            max_order_notional_usd=10_000.0,
+        )
+    )
+    # BTC 0.25 × 50,000 = 12,500 USD > 10,000.
+    outcome = await rig.run(pair(0.25, -5.0))
+    assert outcome == IntentOutcome("i-1", "risk_rejected", 0, "max_order_notional_usd")
+    assert rig.venue.placed == []
+    assert rig.rows("orders") == []
+    events = [
+        (e["ts_ms"], e["rule"], e["limit_value"], e["value"], e["strategy"], e["intent_id"],
+         e["detail"])
+        for e in rig.rows("risk_events")
+    ]  # fmt: skip
+    assert events == [
+        (T0_MS, "max_order_notional_usd", 10_000.0, 12_500.0, STRATEGY, "i-1", str(BTC))
+    ]
+    assert rig.executor.risk_rejections == 1
+    assert rig.portfolio.positions(STRATEGY) == {}
+
+
+async def test_a_tripped_breaker_blocks_entries_but_lets_exits_through() -> None:
+    rig = make_rig()
+    await rig.run(pair(0.1, -2.0))
+    rig.risk.update_equity(T0_MS, 100_000.0)
+    rig.risk.update_equity(T0_MS + 1, 90_000.0)  # 10 % drawdown: both breakers trip
+    blocked = await rig.run(pair(0.2, -4.0, "i-2"))
+    assert blocked.status == "risk_rejected"
+    exit_ = await rig.run(pair(0.0, 0.0, "i-3", opening=False))
+    assert exit_.status == "filled"
+    assert rig.portfolio.positions(STRATEGY) == {}

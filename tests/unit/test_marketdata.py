@@ -1,0 +1,167 @@
+"""Market data: close-history views, staleness, funding bookkeeping, snapshot scope."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+
+from agent.marketdata import MarketData
+from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind
+
+BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+ETH = InstrumentId("binance", InstrumentKind.PERP, "ETHUSDT")
+UNTRACKED = InstrumentId("bybit", InstrumentKind.PERP, "SOLUSDT")
+INSTRUMENTS = {
+    BTC: Instrument(BTC, "BTC", "USDT", D("0.1"), D("0.001"), D("0.001"), D("100"), D(1), 28_800),
+    ETH: Instrument(ETH, "ETH", "USDT", D("0.01"), D("0.001"), D("0.001"), D("20"), D(1), 14_400),
+}
+T0_MS = 1_700_006_400_000
+HOUR_MS = 3_600_000
+STALE_AFTER_MS = 2 * HOUR_MS
+
+
+def feed(md: MarketData, iid: InstrumentId, closes: list[float]) -> None:
+    for i, close in enumerate(closes):
+        md.on_close(iid, close, T0_MS + i * HOUR_MS)
+
+
+def rate(iid: InstrumentId, value: float, ts_funding_ms: int) -> FundingRate:
+    return FundingRate(iid, value, 28_800, ts_funding_ms, ts_funding_ms + 28_800_000)
+
+
+def test_history_tail_is_the_latest_n_closes_oldest_first() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [100.0, 101.0, 102.0, 103.0, 104.0])
+    snap = md.snapshot(T0_MS + 4 * HOUR_MS, [BTC], history_bars=3)
+    closes = snap.closes[BTC]
+    assert closes.dtype == np.float64
+    assert closes.shape == (3,)
+    assert closes.tolist() == [102.0, 103.0, 104.0]
+    assert snap.prices[BTC] == 104.0
+
+
+def test_history_tail_longer_than_history_returns_everything() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [1.0, 2.0])
+    snap = md.snapshot(T0_MS + HOUR_MS, [BTC, ETH], history_bars=10)
+    assert snap.closes[BTC].tolist() == [1.0, 2.0]
+    assert snap.closes[ETH].shape == (0,)  # tracked but no data yet
+
+
+def test_history_tail_is_a_read_only_view() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [1.0, 2.0, 3.0])
+    closes = md.snapshot(T0_MS + 2 * HOUR_MS, [BTC], history_bars=2).closes[BTC]
+    assert not closes.flags.writeable
+    assert not closes.flags.owndata  # a view into the buffer, not a copy
+    with pytest.raises(ValueError, match="read-only"):
+        closes[0] = 99.0
+
+
+def test_an_earlier_snapshot_is_unchanged_by_later_closes_and_buffer_growth() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [float(i) for i in range(10)])
+    early = md.snapshot(T0_MS + 9 * HOUR_MS, [BTC], history_bars=5).closes[BTC]
+    # 3,000 more closes force the buffer (initially 1,024 slots) to grow twice.
+    for i in range(10, 3_010):
+        md.on_close(BTC, float(i), T0_MS + i * HOUR_MS)
+    assert early.tolist() == [5.0, 6.0, 7.0, 8.0, 9.0]
+    late = md.snapshot(T0_MS + 3_009 * HOUR_MS, [BTC], history_bars=3_010).closes[BTC]
+    np.testing.assert_array_equal(late, np.arange(3_010, dtype=np.float64))
+
+
+def test_on_price_moves_the_price_but_not_the_history() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [100.0, 101.0])
+    md.on_price(BTC, 101.5, T0_MS + HOUR_MS + 60_000)
+    snap = md.snapshot(T0_MS + HOUR_MS + 60_000, [BTC], history_bars=5)
+    assert snap.prices[BTC] == 101.5
+    assert md.price(BTC) == 101.5
+    assert snap.closes[BTC].tolist() == [100.0, 101.0]
+
+
+def test_stale_when_the_latest_price_is_older_than_the_limit() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_close(BTC, 100.0, T0_MS)
+    md.on_close(ETH, 10.0, T0_MS + HOUR_MS)
+    # BTC exactly 2 h old is still fresh (stale means older than the limit); ETH is 1 h old.
+    assert md.snapshot(T0_MS + STALE_AFTER_MS, [BTC, ETH], 1).stale == frozenset()
+    # One ms past 2 h: BTC is stale, ETH (1 h + 1 ms old) is not.
+    assert md.snapshot(T0_MS + STALE_AFTER_MS + 1, [BTC, ETH], 1).stale == {BTC}
+    # A new price makes BTC fresh again.
+    md.on_price(BTC, 100.5, T0_MS + STALE_AFTER_MS + 1)
+    assert md.snapshot(T0_MS + STALE_AFTER_MS + 1, [BTC, ETH], 1).stale == frozenset()
+
+
+def test_an_instrument_without_any_price_is_stale_and_has_no_price() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_close(BTC, 100.0, T0_MS)
+    snap = md.snapshot(T0_MS, [BTC, ETH], 1)
+    assert snap.stale == {ETH}
+    assert ETH not in snap.prices
+    assert md.price(ETH) is None
+
+
+def test_funding_keeps_the_newest_settlement() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    newer = rate(BTC, 0.0003, T0_MS + 8 * HOUR_MS)
+    older = rate(BTC, -0.0001, T0_MS)
+    md.on_funding(newer)
+    md.on_funding(older)  # arrives late: must not replace the newer settlement
+    assert md.snapshot(T0_MS + 9 * HOUR_MS, [BTC], 1).funding[BTC] is newer
+    newest = rate(BTC, 0.0001, T0_MS + 16 * HOUR_MS)
+    md.on_funding(newest)
+    assert md.snapshot(T0_MS + 17 * HOUR_MS, [BTC], 1).funding[BTC] is newest
+
+
+def test_funding_is_kept_per_instrument() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    btc = rate(BTC, 0.0002, T0_MS)
+    eth = rate(ETH, -0.0004, T0_MS - 4 * HOUR_MS)
+    md.on_funding(btc)
+    md.on_funding(eth)
+    snap = md.snapshot(T0_MS, [BTC, ETH], 1)
+    assert dict(snap.funding) == {BTC: btc, ETH: eth}
+
+
+def test_snapshot_is_restricted_to_requested_tracked_instruments() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [100.0])
+    feed(md, ETH, [10.0])
+    md.on_funding(rate(ETH, 0.0001, T0_MS))
+    snap = md.snapshot(T0_MS, [BTC, UNTRACKED], 1)
+    assert snap.ts_ms == T0_MS
+    assert set(snap.instruments) == {BTC}
+    assert snap.instruments[BTC] is INSTRUMENTS[BTC]
+    assert dict(snap.prices) == {BTC: 100.0}
+    assert set(snap.closes) == {BTC}
+    assert dict(snap.funding) == {}
+
+
+def test_snapshot_prices_do_not_follow_later_updates() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_close(BTC, 100.0, T0_MS)
+    snap = md.snapshot(T0_MS, [BTC], 1)
+    md.on_close(BTC, 200.0, T0_MS + HOUR_MS)
+    assert snap.prices[BTC] == 100.0
+    assert md.prices[BTC] == 200.0
+
+
+def test_prices_view_is_read_only() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_close(BTC, 100.0, T0_MS)
+    with pytest.raises(TypeError):
+        md.prices[BTC] = 1.0  # type: ignore[index]
+
+
+def test_a_close_for_an_untracked_instrument_is_refused_without_side_effects() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    with pytest.raises(ValueError, match="bybit:perp:SOLUSDT"):
+        md.on_close(UNTRACKED, 5.0, T0_MS)
+    assert md.price(UNTRACKED) is None
+    with pytest.raises(ValueError, match="bybit:perp:SOLUSDT"):
+        md.on_price(UNTRACKED, 5.0, T0_MS)
+    assert md.price(UNTRACKED) is None
+    assert md.snapshot(T0_MS, [UNTRACKED], 1).prices == {}
