@@ -1,4 +1,4 @@
-"""``zerobeta`` command line: run, backtest, check-config, summary.
+"""``zerobeta`` command line: run, backtest, check-config, summary, report.
 
 Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
 error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
@@ -19,6 +19,11 @@ import structlog
 from agent.config import AgentConfig, load_config, redacted_dump
 from agent.errors import AgentError, ConfigError
 from agent.logs import configure_logging
+from agent.neutrality_report import (
+    build_neutrality_report,
+    format_neutrality_report,
+    neutrality_report_to_dict,
+)
 from agent.report import build_summary
 from agent.supervisor import Supervisor, progress_stream
 from venues.replay.loader import DataFileError
@@ -52,6 +57,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     summary.add_argument("--json", action="store_true", help="machine-readable output")
+    report = sub.add_parser(
+        "report", help="ex-post neutrality (beta to BTC) of the portfolio and each strategy"
+    )
+    report.add_argument(
+        "--journal", type=Path, default=None, help="default: journal.path of the config"
+    )
+    report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    report.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -86,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "summary":
         return _summary(args)
+    if args.command == "report":
+        return _report(args)
     config = _load(args)
     if args.command == "check-config":
         print(redacted_dump(config))
@@ -142,14 +157,34 @@ def _run(config: AgentConfig) -> int:
     return EXIT_OK
 
 
-def _summary(args: argparse.Namespace) -> int:
-    path = args.journal
-    if path is None:
-        path = load_config(args.config).journal.path
+def _journal_arg(args: argparse.Namespace) -> Path | None:
+    """The journal named on the command line, else the config's; None (and a message) if it
+    does not exist."""
+    path = Path(args.journal) if args.journal is not None else load_config(args.config).journal.path
     if not Path(path).exists():
         print(f"zerobeta: no journal at {path}", file=sys.stderr)
+        return None
+    return Path(path)
+
+
+def _report(args: argparse.Namespace) -> int:
+    path = _journal_arg(args)
+    if path is None:
         return EXIT_CONFIG
-    summary = build_summary(Path(path))
+    report = build_neutrality_report(path)
+    if args.json:
+        data = neutrality_report_to_dict(report)
+        print(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
+    else:
+        print(format_neutrality_report(report))
+    return EXIT_OK
+
+
+def _summary(args: argparse.Namespace) -> int:
+    path = _journal_arg(args)
+    if path is None:
+        return EXIT_CONFIG
+    summary = build_summary(path)
     from agent.analysis import format_summary, summary_to_dict
 
     if args.json:
