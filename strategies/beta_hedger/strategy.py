@@ -155,25 +155,17 @@ class BetaHedgerStrategy:
         """Beta of each base to the market base; NaN where unknown."""
         window = self.config.beta_window_bars
         bases = list(self._perps)
-        market = _log_returns(snapshot.closes.get(self._perps[self._market_base]), window)
-        if market is None:
-            return dict.fromkeys(bases, math.nan)
-        columns = []
-        for base in bases:
-            r = _log_returns(snapshot.closes.get(self._perps[base]), window)
-            columns.append(np.full(window, np.nan) if r is None else r)
-        betas = betas_to_market(np.column_stack(columns), market, self.config.beta_min_obs)
+        panel = np.full((window + 1, len(bases)), np.nan)
+        for k, base in enumerate(bases):
+            closes = snapshot.closes.get(self._perps[base])
+            if closes is not None and len(closes) > 0:
+                tail = closes[-(window + 1) :]
+                panel[window + 1 - len(tail) :, k] = tail
+        with np.errstate(divide="ignore", invalid="ignore"):
+            returns = np.diff(np.log(np.where(panel > 0, panel, np.nan)), axis=0)
+        market = returns[:, bases.index(self._market_base)]
+        betas = betas_to_market(returns, market, self.config.beta_min_obs)
         return {b: float(v) for b, v in zip(bases, betas, strict=True)}
-
-
-def _log_returns(closes: Any, window: int) -> np.ndarray[Any, np.dtype[np.float64]] | None:
-    """Last ``window`` hourly log returns, NaN-padded at the front; None without 2 closes."""
-    if closes is None or len(closes) < 2:
-        return None
-    c = np.asarray(closes[-(window + 1) :], dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.diff(np.log(np.where(c > 0, c, np.nan)))
-    return np.concatenate([np.full(window - r.shape[0], np.nan), r])
 
 
 def _merge(

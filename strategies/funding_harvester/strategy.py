@@ -20,7 +20,6 @@ State (JSON-serializable)::
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -112,13 +111,18 @@ class FundingHarvesterStrategy:
         self.config = config
         self.costs = costs
         self.cadence_s = config.cadence_s
+        self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {}
 
     def _ids(self, symbol: str) -> tuple[InstrumentId, InstrumentId]:
-        venue = self.config.venue
-        return (
-            InstrumentId(venue, InstrumentKind.SPOT, symbol),
-            InstrumentId(venue, InstrumentKind.PERP, symbol),
-        )
+        ids = self._id_cache.get(symbol)
+        if ids is None:
+            venue = self.config.venue
+            ids = (
+                InstrumentId(venue, InstrumentKind.SPOT, symbol),
+                InstrumentId(venue, InstrumentKind.PERP, symbol),
+            )
+            self._id_cache[symbol] = ids
+        return ids
 
     def instruments(self) -> Sequence[InstrumentId]:
         """Spot and perp of every configured symbol, in config order."""
@@ -164,8 +168,8 @@ class FundingHarvesterStrategy:
             ``settlements_recorded``.
         """
         new_state: State = {
-            "rates": copy.deepcopy(dict(state.get("rates", {}))),
-            "positions": copy.deepcopy(dict(state.get("positions", {}))),
+            "rates": _copy_records(state.get("rates", {})),
+            "positions": _copy_records(state.get("positions", {})),
         }
         markets = {s: self._market(snapshot, s, now_ms) for s in self.config.symbols}
         alerts: list[Alert] = []
@@ -449,3 +453,12 @@ def _basis_alert(symbol: str, entry_basis: float, basis: float, level: float) ->
             "threshold_frac": level,
         },
     )
+
+
+def _copy_records(records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Copy of a ``{symbol: {field: value}}`` state table; list values are copied too, so the
+    input state is never modified (cheaper than ``copy.deepcopy`` on the hourly hot path)."""
+    return {
+        symbol: {k: list(v) if isinstance(v, list) else v for k, v in record.items()}
+        for symbol, record in records.items()
+    }

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from strategies.base import (
     Alert,
@@ -289,20 +290,35 @@ class StatArbStrategy:
         return kept, dropped
 
     def _market_view(self, snapshot: MarketSnapshot) -> _MarketView:
-        """Usable prices and log closes (fresh, finite, positive, long enough) and betas."""
-        prices: dict[str, float] = {}
-        logs: dict[str, FloatArray] = {}
+        """Usable prices and log closes (fresh, finite, positive, long enough) and betas.
+
+        One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour.
+        """
+        n, depth = self.config.calibration_bars, self.history_bars
+        candidates: list[tuple[str, float, FloatArray]] = []
         for sym, iid in self._ids.items():
             price = snapshot.prices.get(iid)
             closes = snapshot.closes.get(iid)
             if iid in snapshot.stale or price is None or not (math.isfinite(price) and price > 0):
                 continue
-            window = None if closes is None else np.asarray(closes, dtype=np.float64)
-            if _window_problem(window, self.config.calibration_bars, check_constant=False):
+            if closes is None or len(closes) < n:
                 continue
-            assert window is not None
-            prices[sym] = float(price)
-            logs[sym] = _safe_log(window[-self.history_bars :])
+            candidates.append((sym, float(price), closes[-depth:]))
+        if not candidates:
+            return _MarketView(prices={}, log_closes={}, betas={})
+        panel = np.full((depth, len(candidates)), np.nan)
+        for k, (_, _, tail) in enumerate(candidates):
+            panel[depth - len(tail) :, k] = tail
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs_panel = np.log(np.where(np.isfinite(panel) & (panel > 0), panel, np.nan))
+        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(logs_panel[-n:]).all(axis=0))
+        usable = [bool(ok) for ok in finite]
+        prices = {sym: p for (sym, p, _), ok in zip(candidates, usable, strict=True) if ok}
+        logs = {
+            sym: logs_panel[depth - len(tail) :, k]
+            for k, (sym, _, tail) in enumerate(candidates)
+            if usable[k]
+        }
         return _MarketView(prices=prices, log_closes=logs, betas=self._betas(logs))
 
     def _betas(self, logs: Mapping[str, FloatArray]) -> dict[str, float]:
@@ -481,11 +497,6 @@ def _window_problem(window: FloatArray | None, n: int, check_constant: bool = Tr
     if check_constant and float(np.ptp(tail)) == 0.0:
         return "constant"
     return None
-
-
-def _safe_log(closes: FloatArray) -> FloatArray:
-    """Natural log of closes; NaN (a missing return for the betas) where not finite and > 0."""
-    return np.asarray(np.log(np.where(np.isfinite(closes) & (closes > 0), closes, np.nan)))
 
 
 def _tail_returns(log_closes: FloatArray, window: int) -> FloatArray:

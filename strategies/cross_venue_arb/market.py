@@ -1,0 +1,150 @@
+"""One cycle's view of the cross-venue arbitrage's market: per symbol, per venue, the perp's
+price and funding forecast, and the best pair to trade.
+
+Pure helpers of :mod:`strategies.cross_venue_arb.strategy`; no state is modified here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Final
+
+from strategies.base import MarketSnapshot
+from strategies.cross_venue_arb import rates, signals
+from venues.model import FundingRate, InstrumentId, InstrumentKind, funding_rate_per_hour
+
+HYPERLIQUID: Final = "hyperliquid"
+BINANCE: Final = "binance"
+_USDT: Final = "USDT"
+
+
+def perp_id(venue: str, base: str) -> InstrumentId:
+    """The perp of ``base`` on ``venue``: Hyperliquid coin names (``BTC``), else ``BTCUSDT``."""
+    symbol = base if venue == HYPERLIQUID else base + _USDT
+    return InstrumentId(venue, InstrumentKind.PERP, symbol)
+
+
+@dataclass(frozen=True, slots=True)
+class LegView:
+    """One venue's perp of one symbol this cycle.
+
+    ``latest_rate_per_hour`` is set when the funding is fresh; ``forecast`` (and its mean)
+    when it is also ready (a full lookback recorded); ``price`` when usable, quote units.
+    """
+
+    venue: str
+    instrument_id: InstrumentId
+    latest_rate_per_hour: float | None
+    forecast: signals.LegForecast | None
+    price: float | None
+
+    @property
+    def mean_rate_per_hour(self) -> float | None:
+        """Carry estimate, fraction / h, or ``None`` when not fresh or not ready."""
+        return None if self.forecast is None else self.forecast.mean_rate_per_hour
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """The pair a symbol would be entered with this cycle and the numbers behind the decision.
+
+    ``funding_frac`` is :func:`signals.expected_pair_funding_frac` over the horizon,
+    ``naive_funding_frac`` the mean spread × horizon (no settlement timing), both fractions of
+    one leg's notional; ``net_apr_frac`` is from ``funding_frac``.
+    """
+
+    symbol: str
+    long: LegView
+    short: LegView
+    spread_8h_frac: float
+    funding_frac: float
+    naive_funding_frac: float
+    cost_frac: float
+    net_apr_frac: float
+
+
+def usable_price(snapshot: MarketSnapshot, instrument_id: InstrumentId) -> float | None:
+    """Latest price of ``instrument_id`` if present, not stale, finite and > 0, quote units."""
+    price = snapshot.prices.get(instrument_id)
+    if price is None or instrument_id in snapshot.stale:
+        return None
+    return price if math.isfinite(price) and price > 0 else None
+
+
+def fresh_funding(
+    snapshot: MarketSnapshot, instrument_id: InstrumentId, now_ms: int
+) -> FundingRate | None:
+    """The perp's latest funding if it is usable: finite, positive interval, not stale."""
+    funding = snapshot.funding.get(instrument_id)
+    if funding is None or instrument_id in snapshot.stale:
+        return None
+    if not math.isfinite(funding.rate) or funding.interval_s <= 0:
+        return None
+    if signals.funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms):
+        return None
+    return funding
+
+
+def leg_view(
+    snapshot: MarketSnapshot,
+    book: rates.Book,
+    venue: str,
+    base: str,
+    now_ms: int,
+    lookback_ms: int,
+) -> LegView:
+    """Build the :class:`LegView` of ``base`` on ``venue`` from the snapshot and rate book.
+
+    The forecast's spacing is the announced gap ``ts_next_funding_ms − ts_funding_ms`` (it
+    reflects an interval change before the next settlement), else ``interval_s``.
+    """
+    iid = perp_id(venue, base)
+    price = usable_price(snapshot, iid)
+    funding = fresh_funding(snapshot, iid, now_ms)
+    if funding is None:
+        return LegView(venue, iid, None, None, price)
+    latest = funding_rate_per_hour(funding.rate, funding.interval_s)
+    mean = rates.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
+    if mean is None:
+        return LegView(venue, iid, latest, None, price)
+    gap_s = (funding.ts_next_funding_ms - funding.ts_funding_ms) // 1000
+    interval_s = gap_s if gap_s > 0 else funding.interval_s
+    forecast = signals.LegForecast(latest, mean, funding.ts_next_funding_ms, interval_s)
+    return LegView(venue, iid, latest, forecast, price)
+
+
+def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:
+    """``(long, short)``: the ready legs with the lowest and highest mean rate.
+
+    Ties go to the venue listed first. ``None`` with fewer than two ready legs.
+    """
+    ready = [leg for leg in legs if leg.forecast is not None]
+    if len(ready) < 2:
+        return None
+    order = {id(leg): k for k, leg in enumerate(ready)}
+    long = min(ready, key=lambda leg: (_mean(leg), order[id(leg)]))
+    short = max(ready, key=lambda leg: (_mean(leg), -order[id(leg)]))
+    return (long, short) if long is not short else None
+
+
+def _mean(leg: LegView) -> float:
+    mean = leg.mean_rate_per_hour
+    return math.nan if mean is None else mean
+
+
+def common_lot_qty(snapshot: MarketSnapshot, ids: Sequence[InstrumentId], raw_qty: float) -> float:
+    """Round ``raw_qty`` (base units) down to the coarsest lot step of ``ids``.
+
+    Both legs then trade the same base quantity after execution rounds each to its own step
+    (steps are powers of ten on the venues traded, so the coarsest is a multiple of the
+    others). Instruments missing from the snapshot are ignored; no step means no rounding.
+    """
+    steps = [snapshot.instruments[i].lot_step for i in ids if i in snapshot.instruments]
+    step = max(steps, default=Decimal(0))
+    if step <= 0:
+        return raw_qty
+    lots = (Decimal(repr(raw_qty)) / step).to_integral_value(rounding=ROUND_DOWN)
+    return float(lots * step)

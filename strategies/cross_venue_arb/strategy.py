@@ -1,0 +1,419 @@
+"""Cross-venue funding arbitrage: the same asset's perp long on the venue with the lowest
+funding and short on the venue with the highest, equal base quantity.
+
+Each cycle :meth:`CrossVenueArbStrategy.decide`
+
+1. records every funding settlement it has not seen yet (keyed by ``ts_funding_ms``), per
+   perp, normalized per hour, keeping the last ``rate_lookback_h`` hours (:mod:`.rates`);
+2. forgets positions entered in an earlier cycle of which the portfolio holds neither leg
+   (the entry never filled), with an alert;
+3. closes positions whose long leg's latest rate is above the short leg's
+   (``exit_spread_flipped``), whose mean spread fell below ``exit_spread_8h_frac``
+   (``exit_spread_collapsed``) or that were held ``max_holding_h`` (``exit_max_holding``);
+4. re-emits the holding targets of the other open positions, so execution can fix drift;
+5. opens new positions, widest mean spread first, while slots remain.
+
+**Entry rule.** For each symbol without a position (and not exited this cycle) the long leg
+is the venue with the lowest mean rate and the short leg the one with the highest (mean =
+interval-weighted average of the last ``rate_lookback_h`` hours of settlements, each
+normalized per hour; both legs need fresh funding, a full lookback and a price). It is
+entered when all of these hold:
+
+a. mean spread ``(short − long) × 8`` > ``entry_spread_8h_frac``;
+b. not already flipped: the long leg's latest rate ≤ the short leg's;
+c. settlement-aware carry covers costs: with ``F`` = expected funding of the pair over
+   ``(now, now + holding_horizon_h]`` counted settlement by settlement — each leg's next
+   settlement (its ``ts_next_funding_ms``) at its latest rate, every later one (each
+   interval after) at its mean rate, the short leg receiving and the long leg paying — and
+   ``C`` = round-trip taker fees and slippage of both legs,
+   ``(F − C) × 8760 / holding_horizon_h ≥ min_net_apr_frac``.
+
+Rule (c) refuses, for instance, an entry just before a large adverse settlement of one leg:
+that settlement is booked in full however briefly the position holds it, and if it costs
+more than the carry expected before the exit, ``F`` falls below the costs. The diagnostic
+``refused_settlement`` counts symbols that (a), (b) and the naive carry (mean spread × horizon)
+would have entered but (c) refused.
+
+State (JSON-serializable)::
+
+    {"rates": <rate book, see rates.py>,
+     "positions": {BASE: {"long": venue, "short": venue, "entry_ms": int, "qty": float,
+                          "entry_spread_8h_frac": float, "entry_net_apr_frac": float}}}
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from strategies.base import (
+    Alert,
+    Decision,
+    MarketSnapshot,
+    PairIntent,
+    PortfolioView,
+    TargetPosition,
+)
+from strategies.cross_venue_arb import rates, signals
+from strategies.cross_venue_arb.config import CrossVenueArbConfig
+from strategies.cross_venue_arb.market import (
+    BINANCE,
+    Candidate,
+    LegView,
+    common_lot_qty,
+    extreme_legs,
+    leg_view,
+    perp_id,
+    usable_price,
+)
+from venues.model import HOUR_MS, InstrumentId
+
+State = dict[str, Any]
+Legs = Mapping[str, Mapping[str, LegView]]  # symbol -> venue -> view
+
+
+def _is_opening(legs: Sequence[TargetPosition], held: Mapping[InstrumentId, float]) -> bool:
+    """True unless every leg only reduces |exposure| without crossing zero."""
+    for leg in legs:
+        current = held.get(leg.instrument_id, 0.0)
+        if abs(leg.target_qty) > abs(current) or leg.target_qty * current < 0:
+            return True
+    return False
+
+
+class CrossVenueArbStrategy:
+    """Cross-venue funding arbitrage implementing ``strategies.base.Strategy``.
+
+    Parameters
+    ----------
+    config : CrossVenueArbConfig
+        Strategy settings. With ``enabled=False`` no new position is opened; open ones are
+        still held and exited.
+    costs : Mapping[str, VenueCosts]
+        Perp taker fee and slippage per venue, bps, for the entry rule.
+
+    Raises
+    ------
+    ValueError
+        If ``costs`` lacks a venue of ``config.venues``.
+    """
+
+    name = "cross_venue_arb"
+    refit_every_s: int | None = None
+    history_bars = 1
+
+    def __init__(
+        self, config: CrossVenueArbConfig, costs: Mapping[str, signals.VenueCosts]
+    ) -> None:
+        missing = [v for v in config.venues if v not in costs]
+        if missing:
+            raise ValueError(f"no trading costs given for venue(s) {missing!r}")
+        self.config = config
+        self.costs = dict(costs)
+        self.cadence_s = config.cadence_s
+        self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
+
+    def instruments(self) -> Sequence[InstrumentId]:
+        """Per symbol, its Binance perp (the sizing price) then its perp on every venue."""
+        out: dict[InstrumentId, None] = {}
+        for base in self.config.symbols:
+            out[perp_id(BINANCE, base)] = None
+            out.update((perp_id(venue, base), None) for venue in self.config.venues)
+        return list(out)
+
+    def initial_state(self) -> Mapping[str, Any]:
+        """No rate history and no open position."""
+        return {"rates": {}, "positions": {}}
+
+    def refit(
+        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
+    ) -> Mapping[str, Any]:
+        """Nothing to fit: returns ``state`` unchanged."""
+        return state
+
+    def decide(
+        self,
+        snapshot: MarketSnapshot,
+        portfolio: PortfolioView,
+        state: Mapping[str, Any],
+        now_ms: int,
+    ) -> Decision:
+        """Targets for this cycle and the next state (see the module docstring).
+
+        Parameters
+        ----------
+        snapshot : MarketSnapshot
+            Prices and the latest funding of every perp in :meth:`instruments`.
+        portfolio : PortfolioView
+            This strategy's positions, base units (unfilled entries, opening flags).
+        state : Mapping[str, Any]
+            Previous state (``initial_state()`` on the first call); not modified.
+        now_ms : int
+            Decision time, epoch ms UTC.
+
+        Returns
+        -------
+        Decision
+            One intent per symbol exited, held or entered; alerts for flips and unfilled
+            entries; diagnostics ``open_positions``, ``entries``, ``exits``, ``candidates``,
+            ``refused_settlement``, ``settlements_recorded`` and, when any symbol has two
+            ready legs, ``best_spread_8h_frac``/``best_symbol``.
+        """
+        new_state: State = {
+            "rates": copy.deepcopy(dict(state.get("rates", {}))),
+            "positions": copy.deepcopy(dict(state.get("positions", {}))),
+        }
+        recorded = self._record_all(snapshot, new_state["rates"], now_ms)
+        legs = self._legs_view(snapshot, new_state["rates"], now_ms)
+        alerts: list[Alert] = []
+        self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
+        exits = self._exits(legs, new_state, alerts, now_ms)
+        holds = self._holds(new_state, portfolio.positions, now_ms)
+        pairs = self._pairs(legs, new_state, exits, now_ms)
+        chosen = [c for c in pairs if self._passes(c)]
+        entries = self._enter(snapshot, chosen, new_state, now_ms)
+        diagnostics: dict[str, float | int | str] = {
+            "open_positions": len(new_state["positions"]),
+            "entries": len(entries),
+            "exits": len(exits),
+            "candidates": len(chosen),
+            "refused_settlement": sum(1 for c in pairs if self._refused_by_settlement(c)),
+            "settlements_recorded": recorded,
+        }
+        diagnostics.update(_best_spread(legs))
+        intents = (*exits.values(), *holds, *entries)
+        return Decision(intents, new_state, tuple(alerts), diagnostics)
+
+    # -- funding -------------------------------------------------------------------------------
+
+    def _record_all(self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int) -> int:
+        """Record each unseen settlement of every traded perp once; returns how many."""
+        recorded = 0
+        for base in self.config.symbols:
+            for venue in self.config.venues:
+                funding = snapshot.funding.get(perp_id(venue, base))
+                if funding is None or funding.interval_s <= 0:
+                    continue
+                if math.isfinite(funding.rate):
+                    recorded += rates.record(book, funding, now_ms, self._lookback_ms)
+        return recorded
+
+    def _legs_view(
+        self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int
+    ) -> dict[str, dict[str, LegView]]:
+        return {
+            base: {
+                venue: leg_view(snapshot, book, venue, base, now_ms, self._lookback_ms)
+                for venue in self.config.venues
+            }
+            for base in self.config.symbols
+        }
+
+    # -- exits and holds -----------------------------------------------------------------------
+
+    def _drop_unfilled(
+        self,
+        state: State,
+        held: Mapping[InstrumentId, float],
+        alerts: list[Alert],
+        now_ms: int,
+    ) -> None:
+        """Forget positions entered in an earlier cycle of which the portfolio holds neither
+        leg (risk or a venue refused the entry), so the entry is not re-sent every cycle."""
+        for base, position in sorted(state["positions"].items()):
+            long_id, short_id = _position_ids(base, position)
+            if int(position["entry_ms"]) < now_ms and not (held.get(long_id) or held.get(short_id)):
+                del state["positions"][base]
+                message = f"{base}: entry never filled (refused by risk or a venue); dropped"
+                fields: dict[str, float | str] = {
+                    "symbol": base,
+                    "long_venue": position["long"],
+                    "short_venue": position["short"],
+                }
+                alerts.append(Alert("cross_venue_arb_entry_unfilled", message, fields))
+
+    def _exits(
+        self, legs: Legs, state: State, alerts: list[Alert], now_ms: int
+    ) -> dict[str, PairIntent]:
+        exits: dict[str, PairIntent] = {}
+        for base, position in sorted(state["positions"].items()):
+            long, short = _position_legs(legs, base, position)
+            long_rate = None if long is None else long.latest_rate_per_hour
+            short_rate = None if short is None else short.latest_rate_per_hour
+            held_h = (now_ms - int(position["entry_ms"])) / HOUR_MS
+            reason = signals.exit_reason(
+                long_rate,
+                short_rate,
+                _mean_spread(long, short),
+                self.config.exit_spread_8h_frac,
+                held_h,
+                self.config.max_holding_h,
+            )
+            if reason is None:
+                continue
+            flipped = reason == signals.EXIT_SPREAD_FLIPPED
+            if flipped and long_rate is not None and short_rate is not None:
+                alerts.append(_flip_alert(base, position, long_rate, short_rate))
+            ids = _position_ids(base, position)
+            zero = tuple(TargetPosition(i, 0.0) for i in ids)
+            exits[base] = PairIntent(f"{base}-{now_ms}", zero, reason, opening=False)
+        for base in exits:
+            del state["positions"][base]
+        return exits
+
+    def _holds(
+        self, state: State, held: Mapping[InstrumentId, float], now_ms: int
+    ) -> list[PairIntent]:
+        holds: list[PairIntent] = []
+        for base, position in sorted(state["positions"].items()):
+            long_id, short_id = _position_ids(base, position)
+            legs = _target_legs(long_id, short_id, float(position["qty"]))
+            holds.append(PairIntent(f"{base}-{now_ms}", legs, "hold", _is_opening(legs, held)))
+        return holds
+
+    # -- entries -------------------------------------------------------------------------------
+
+    def _pairs(
+        self, legs: Legs, state: State, exited: Mapping[str, PairIntent], now_ms: int
+    ) -> list[Candidate]:
+        """The extreme pair of every symbol not held and not exited this cycle, widest mean
+        spread first (ties by symbol)."""
+        pairs: list[Candidate] = []
+        for base, views in legs.items():
+            if base in state["positions"] or base in exited:
+                continue
+            extremes = extreme_legs([views[v] for v in self.config.venues])
+            if extremes is not None:
+                pairs.append(self._candidate(base, *extremes, now_ms))
+        return sorted(pairs, key=lambda c: (-c.spread_8h_frac, c.symbol))
+
+    def _candidate(self, base: str, long: LegView, short: LegView, now_ms: int) -> Candidate:
+        if long.forecast is None or short.forecast is None:  # extreme_legs returns ready legs
+            raise ValueError(f"{base}: a candidate leg has no funding forecast")
+        horizon_h = self.config.holding_horizon_h
+        spread = signals.spread_8h_frac(
+            short.forecast.mean_rate_per_hour, long.forecast.mean_rate_per_hour
+        )
+        funding = signals.expected_pair_funding_frac(
+            long.forecast, short.forecast, now_ms, horizon_h
+        )
+        cost = signals.round_trip_cost_frac(self.costs[long.venue], self.costs[short.venue])
+        naive = spread / signals.HOURS_PER_8H * horizon_h
+        net_apr = signals.net_apr_frac(funding, cost, horizon_h)
+        return Candidate(base, long, short, spread, funding, naive, cost, net_apr)
+
+    def _pre_checks(self, c: Candidate) -> bool:
+        """Rules (a) and (b) of the module docstring, plus a price on every leg."""
+        if c.spread_8h_frac <= self.config.entry_spread_8h_frac:
+            return False
+        if c.long.latest_rate_per_hour is None or c.short.latest_rate_per_hour is None:
+            return False
+        if signals.is_flipped(c.long.latest_rate_per_hour, c.short.latest_rate_per_hour):
+            return False
+        return c.long.price is not None and c.short.price is not None
+
+    def _passes(self, c: Candidate) -> bool:
+        """All entry rules, (c) included."""
+        return self._pre_checks(c) and c.net_apr_frac >= self.config.min_net_apr_frac
+
+    def _refused_by_settlement(self, c: Candidate) -> bool:
+        """(a), (b) and the naive carry would enter; the settlement-aware carry (c) refuses."""
+        horizon_h = self.config.holding_horizon_h
+        naive_apr = signals.net_apr_frac(c.naive_funding_frac, c.cost_frac, horizon_h)
+        naive_ok = naive_apr >= self.config.min_net_apr_frac
+        return self._pre_checks(c) and naive_ok and not self._passes(c)
+
+    def _enter(
+        self,
+        snapshot: MarketSnapshot,
+        chosen: Sequence[Candidate],
+        state: State,
+        now_ms: int,
+    ) -> list[PairIntent]:
+        if not self.config.enabled:
+            return []
+        entries: list[PairIntent] = []
+        for c in chosen:
+            if len(state["positions"]) >= self.config.max_positions:
+                break
+            price = usable_price(snapshot, perp_id(BINANCE, c.symbol))
+            if price is None:
+                continue
+            ids = (c.long.instrument_id, c.short.instrument_id)
+            qty = common_lot_qty(snapshot, ids, self.config.position_notional_usd / price)
+            if qty <= 0:
+                continue
+            state["positions"][c.symbol] = {
+                "long": c.long.venue,
+                "short": c.short.venue,
+                "entry_ms": now_ms,
+                "qty": qty,
+                "entry_spread_8h_frac": c.spread_8h_frac,
+                "entry_net_apr_frac": c.net_apr_frac,
+            }
+            legs = _target_legs(*ids, qty)
+            entries.append(PairIntent(f"{c.symbol}-{now_ms}", legs, "enter", opening=True))
+        return entries
+
+
+def _position_ids(base: str, position: Mapping[str, Any]) -> tuple[InstrumentId, InstrumentId]:
+    return perp_id(str(position["long"]), base), perp_id(str(position["short"]), base)
+
+
+def _position_legs(
+    legs: Legs, base: str, position: Mapping[str, Any]
+) -> tuple[LegView | None, LegView | None]:
+    """The views of a position's legs; ``None`` for a venue no longer configured."""
+    views = legs.get(base, {})
+    return views.get(str(position["long"])), views.get(str(position["short"]))
+
+
+def _mean_spread(long: LegView | None, short: LegView | None) -> float | None:
+    if long is None or short is None:
+        return None
+    long_mean, short_mean = long.mean_rate_per_hour, short.mean_rate_per_hour
+    if long_mean is None or short_mean is None:
+        return None
+    return signals.spread_8h_frac(short_mean, long_mean)
+
+
+def _target_legs(
+    long_id: InstrumentId, short_id: InstrumentId, qty: float
+) -> tuple[TargetPosition, TargetPosition]:
+    """Equal base quantity: ``+qty`` on the long venue's perp, ``−qty`` on the short one's."""
+    return TargetPosition(long_id, qty), TargetPosition(short_id, -qty)
+
+
+def _best_spread(legs: Legs) -> dict[str, float | int | str]:
+    best: tuple[float, str] | None = None
+    for base, views in legs.items():
+        extremes = extreme_legs(list(views.values()))
+        if extremes is None:
+            continue
+        spread = _mean_spread(*extremes)
+        if spread is not None and (best is None or (spread, base) > best):
+            best = (spread, base)
+    return {} if best is None else {"best_spread_8h_frac": best[0], "best_symbol": best[1]}
+
+
+def _flip_alert(
+    base: str, position: Mapping[str, Any], long_rate_ph: float, short_rate_ph: float
+) -> Alert:
+    long_8h = long_rate_ph * signals.HOURS_PER_8H
+    short_8h = short_rate_ph * signals.HOURS_PER_8H
+    return Alert(
+        kind="cross_venue_spread_flip",
+        message=(
+            f"{base}: long leg {position['long']} funding {long_8h:.4%}/8h now above short leg "
+            f"{position['short']} {short_8h:.4%}/8h; closing"
+        ),
+        fields={
+            "symbol": base,
+            "long_venue": str(position["long"]),
+            "short_venue": str(position["short"]),
+            "long_rate_8h_frac": long_8h,
+            "short_rate_8h_frac": short_8h,
+        },
+    )

@@ -1,0 +1,418 @@
+"""Factor-neutral long/short book over one venue's perps, re-optimized every rebalance period.
+
+:meth:`FactorNeutralStrategy.refit` (every ``rebalance_every_h`` hours, in a worker thread)
+builds the cross-section of usable perps, computes per asset
+
+- the alpha (``alpha_signal``): funding carry ``z(−funding/h)``, skip-momentum
+  ``z(log P[t−s] − log P[t−s−L])``, or their ``blend``;
+- the beta to ``market_symbol`` over ``beta_window_bars`` hourly log returns (at least
+  ``beta_min_obs``, else unknown and the asset is excluded — never a silent 1.0);
+- the z-scored exposures of ``neutral_factors`` (momentum, volatility; no size factor: the
+  snapshot has no volumes),
+
+and solves :func:`~strategies.factor_neutral.optimizer.solve_factor_neutral` for weights
+``w`` (fractions of ``capital_usd``): max ``α·w`` with ``w·β = 0``, ``Σw = 0``,
+``|w·F_f| ≤ factor_tol``, ``Σ|w| = gross_leverage``, ``|w_i| ≤ max_weight_frac``. The book
+is stored in the state. If the problem is infeasible the book is cleared, the strategy trades
+nothing until the next refit, and the next :meth:`decide` raises an ``Alert`` saying why.
+
+:meth:`FactorNeutralStrategy.decide` (every ``cadence_s``) turns the book into target
+quantities ``w_i · capital_usd / P_i`` at the current prices and re-emits them as one
+:class:`~strategies.base.PairIntent` (``rebalance-<now_ms>``) with every leg, plus a flat
+target for any held perp that left the book; execution trades only the legs past its drift
+threshold. A book leg without a usable price blocks the whole intent (a partial book would not
+be neutral).
+
+An asset is excluded from a refit (listed in ``state["excluded"]`` with the reason) when it is
+stale, has no positive price, no funding rate or a stale one (funding alphas; a settled rate
+older than two of its intervals), or an unknown beta, momentum or volatility (missing or
+non-positive closes in the window). Until ``market_symbol`` has ``history_bars`` closes the
+strategy is warming up: no book, no alert.
+
+State (JSON-serializable)::
+
+    {"book": None | {"fitted_at_ms": int, "weights": {SYMBOL: float},
+                     "betas": {SYMBOL: float}, "expected_alpha": float,
+                     "method": "lp" | "milp", "proven_optimal": bool},
+     "excluded": {SYMBOL: reason},
+     "pending_alerts": [{"kind": str, "message": str, "fields": {str: float | str}}]}
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from strategies.base import (
+    Alert,
+    Decision,
+    FloatArray,
+    MarketSnapshot,
+    PairIntent,
+    PortfolioView,
+    TargetPosition,
+)
+from strategies.factor_neutral.config import FactorNeutralConfig
+from strategies.factor_neutral.optimizer import (
+    InfeasibleError,
+    min_assets_for,
+    solve_factor_neutral,
+)
+from strategies.factor_neutral.signals import (
+    blend_alpha,
+    funding_carry_alpha,
+    log_momentum,
+    market_betas,
+    realized_vol,
+    zscore,
+)
+from strategies.funding_harvester.signals import funding_is_stale
+from venues.model import HOUR_S, InstrumentId, InstrumentKind, funding_rate_per_hour
+
+State = dict[str, Any]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True)
+class _CrossSection:
+    """Usable assets of one refit, in config order, with their raw per-asset inputs."""
+
+    symbols: list[str]
+    log_closes: FloatArray  # (history_bars, k), NaN where a close is missing or unusable
+    rates_per_hour: FloatArray  # (k,), NaN where no usable funding rate
+    excluded: dict[str, str]
+
+
+class FactorNeutralStrategy:
+    """Factor-neutral long/short perps book implementing ``strategies.base.Strategy``.
+
+    Parameters
+    ----------
+    config : FactorNeutralConfig
+        The ``[strategies.factor_neutral]`` section.
+    """
+
+    name = "factor_neutral"
+
+    def __init__(self, config: FactorNeutralConfig) -> None:
+        self.config = config
+        self.cadence_s = config.cadence_s
+        self.refit_every_s: int | None = config.rebalance_every_h * HOUR_S
+        self.history_bars = (
+            max(
+                config.momentum_bars + config.skip_bars,
+                config.beta_window_bars,
+                config.vol_window_bars,
+            )
+            + 1
+        )
+        self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+
+    def instruments(self) -> Sequence[InstrumentId]:
+        """The perp of every configured symbol on the configured venue."""
+        return list(self._ids.values())
+
+    def initial_state(self) -> State:
+        """No book, nothing excluded, no pending alert."""
+        return {"book": None, "excluded": {}, "pending_alerts": []}
+
+    # ------------------------------------------------------------------ refit
+
+    def refit(self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int) -> State:
+        """Re-optimize the book from the snapshot; pure (see the module docstring).
+
+        Parameters
+        ----------
+        snapshot : MarketSnapshot
+            Hourly closes (``history_bars``), prices and last settled funding rates.
+        state : Mapping[str, Any]
+            Current state; only its pending alerts are carried over.
+        now_ms : int
+            Time of the fit, epoch ms UTC.
+
+        Returns
+        -------
+        State
+            With the new book, or ``book=None`` and a pending alert when infeasible.
+        """
+        pending = list(state.get("pending_alerts") or [])
+        market = snapshot.closes.get(self._ids[self.config.market_symbol])
+        if market is None or len(market) < self.history_bars:
+            return {"book": None, "excluded": {}, "pending_alerts": pending}
+        cs = self._cross_section(snapshot, now_ms)
+        kept, betas, excluded = self._known_betas(cs)
+        if excluded:
+            pending.append(_excluded_alert(excluded))
+        try:
+            book = self._optimize(cs, kept, betas, now_ms)
+        except InfeasibleError as e:
+            pending.append(_alert_record("factor_neutral_infeasible", str(e), {"n": e.n_assets}))
+            book = None
+        return {"book": book, "excluded": excluded, "pending_alerts": pending}
+
+    def _cross_section(self, snapshot: MarketSnapshot, now_ms: int) -> _CrossSection:
+        """Usable symbols (fresh, priced, with funding when the alpha needs it) and inputs."""
+        symbols: list[str] = []
+        columns: list[FloatArray] = []
+        rates: list[float] = []
+        excluded: dict[str, str] = {}
+        for sym, iid in self._ids.items():
+            reason = self._price_problem(snapshot, iid)
+            rate = self._rate_per_hour(snapshot, iid, now_ms)
+            if reason is None and self.config.uses_funding_alpha and isinstance(rate, str):
+                reason = rate
+            if reason is not None:
+                excluded[sym] = reason
+                continue
+            symbols.append(sym)
+            columns.append(_log_window(snapshot.closes.get(iid), self.history_bars))
+            rates.append(rate if isinstance(rate, float) else math.nan)
+        panel = np.column_stack(columns) if columns else np.empty((self.history_bars, 0))
+        return _CrossSection(symbols, panel, np.asarray(rates, dtype=np.float64), excluded)
+
+    @staticmethod
+    def _price_problem(snapshot: MarketSnapshot, iid: InstrumentId) -> str | None:
+        """Why an instrument cannot be priced now (``stale``, ``no_price``), or None."""
+        if iid in snapshot.stale:
+            return "stale"
+        price = snapshot.prices.get(iid)
+        if price is None or not (math.isfinite(price) and price > 0):
+            return "no_price"
+        return None
+
+    @staticmethod
+    def _rate_per_hour(snapshot: MarketSnapshot, iid: InstrumentId, now_ms: int) -> float | str:
+        """Last settled funding rate per hour, or why there is none usable."""
+        funding = snapshot.funding.get(iid)
+        if funding is None or not math.isfinite(funding.rate) or funding.interval_s <= 0:
+            return "no_funding"
+        if funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms):
+            return "funding_stale"
+        return funding_rate_per_hour(funding.rate, funding.interval_s)
+
+    def _known_betas(self, cs: _CrossSection) -> tuple[IntArray, FloatArray, dict[str, str]]:
+        """Indices (into ``cs.symbols``) of assets whose beta and exposures are known, their
+        betas, and the exclusion reasons of all assets (earlier ones included)."""
+        c = self.config
+        excluded = dict(cs.excluded)
+        if c.market_symbol not in cs.symbols:
+            reason = excluded.get(c.market_symbol, "unusable")
+            for sym in cs.symbols:
+                excluded[sym] = f"market_{reason}"
+            return np.empty(0, dtype=np.intp), np.empty(0), excluded
+        market_col = cs.symbols.index(c.market_symbol)
+        betas = market_betas(cs.log_closes, market_col, c.beta_window_bars, c.beta_min_obs)
+        problems = {"beta_unknown": ~np.isfinite(betas)}
+        if c.uses_momentum_alpha or "momentum" in c.neutral_factors:
+            problems["momentum_unknown"] = ~np.isfinite(self._momentum(cs.log_closes))
+        if "volatility" in c.neutral_factors:
+            problems["volatility_unknown"] = ~np.isfinite(self._volatility(cs.log_closes))
+        keep = np.ones(len(cs.symbols), dtype=bool)
+        for reason, bad in problems.items():
+            for k in np.flatnonzero(bad & keep):
+                excluded[cs.symbols[k]] = reason
+            keep &= ~bad
+        kept = np.flatnonzero(keep)
+        return kept, betas[kept], excluded
+
+    def _momentum(self, log_closes: FloatArray) -> FloatArray:
+        return log_momentum(log_closes, self.config.momentum_bars, self.config.skip_bars)
+
+    def _volatility(self, log_closes: FloatArray) -> FloatArray:
+        c = self.config
+        return realized_vol(log_closes, c.vol_window_bars, min_obs=c.beta_min_obs)
+
+    def _alpha(self, log_closes: FloatArray, rates_per_hour: FloatArray) -> FloatArray:
+        """Alpha of ``alpha_signal`` over the kept cross-section, shape ``(k,)``."""
+        c = self.config
+        if c.alpha_signal == "funding_carry":
+            return funding_carry_alpha(rates_per_hour)
+        momentum = zscore(self._momentum(log_closes))
+        if c.alpha_signal == "momentum":
+            return momentum
+        carry = funding_carry_alpha(rates_per_hour)
+        return blend_alpha(carry, momentum, c.blend_carry_weight_frac)
+
+    def _factors(self, log_closes: FloatArray) -> FloatArray:
+        """z-scored exposures of ``neutral_factors``, shape ``(k, n_factors)``."""
+        columns = [
+            zscore(self._momentum(log_closes) if f == "momentum" else self._volatility(log_closes))
+            for f in self.config.neutral_factors
+        ]
+        return np.column_stack(columns) if columns else np.empty((log_closes.shape[1], 0))
+
+    def _optimize(
+        self, cs: _CrossSection, kept: IntArray, betas: FloatArray, now_ms: int
+    ) -> dict[str, Any]:
+        """Solve for the kept assets and return the JSON book record.
+
+        Raises
+        ------
+        InfeasibleError
+            As :func:`~strategies.factor_neutral.optimizer.solve_factor_neutral`.
+        """
+        c = self.config
+        if kept.size < min_assets_for(c.gross_leverage, c.max_weight_frac):
+            raise InfeasibleError(
+                f"only {kept.size} usable assets, at least "
+                f"{min_assets_for(c.gross_leverage, c.max_weight_frac)} needed",
+                n_assets=int(kept.size),
+                gross=c.gross_leverage,
+                max_weight=c.max_weight_frac,
+                factor_tol=c.factor_tol,
+                n_factors=len(c.neutral_factors),
+            )
+        panel = cs.log_closes[:, kept]
+        alpha = self._alpha(panel, cs.rates_per_hour[kept])
+        solution = solve_factor_neutral(
+            alpha,
+            betas,
+            self._factors(panel),
+            gross=c.gross_leverage,
+            max_weight=c.max_weight_frac,
+            factor_tol=c.factor_tol,
+        )
+        symbols = [cs.symbols[k] for k in kept]
+        return {
+            "fitted_at_ms": int(now_ms),
+            "weights": dict(zip(symbols, solution.weights.tolist(), strict=True)),
+            "betas": dict(zip(symbols, betas.tolist(), strict=True)),
+            "expected_alpha": solution.expected_alpha,
+            "method": solution.method,
+            "proven_optimal": solution.proven_optimal,
+        }
+
+    # ----------------------------------------------------------------- decide
+
+    def decide(
+        self,
+        snapshot: MarketSnapshot,
+        portfolio: PortfolioView,
+        state: Mapping[str, Any],
+        now_ms: int,
+    ) -> Decision:
+        """Target quantities of the stored book at the current prices; pure.
+
+        Parameters
+        ----------
+        snapshot : MarketSnapshot
+            Current prices (sizing) and funding (the carry diagnostic).
+        portfolio : PortfolioView
+            This strategy's positions: held perps that left the book get a flat target.
+        state : Mapping[str, Any]
+            State from :meth:`refit`.
+        now_ms : int
+            Decision time, epoch ms UTC.
+
+        Returns
+        -------
+        Decision
+            One ``rebalance`` intent with every leg, or none (no book, or a leg unpriced);
+            the refit's pending alerts, emitted once.
+        """
+        alerts = [_to_alert(a) for a in state.get("pending_alerts") or []]
+        new_state = {**state, "pending_alerts": []}
+        book = state.get("book")
+        if not book:
+            return Decision((), new_state, tuple(alerts), {"fitted": 0})
+        held = {iid.symbol: qty for iid, qty in portfolio.positions.items() if iid in self._id_set}
+        weights = {s: float(w) for s, w in book["weights"].items() if w != 0.0}
+        legs_syms = sorted(set(weights) | {s for s, q in held.items() if q})
+        prices = {s: snapshot.prices.get(self._ids[s]) for s in legs_syms}
+        unpriced = sorted(s for s in legs_syms if self._price_problem(snapshot, self._ids[s]))
+        if unpriced:
+            message = f"no usable price for {unpriced}; book not re-emitted this cycle"
+            alerts.append(
+                Alert("factor_neutral_price_missing", message, {"symbols": ",".join(unpriced)})
+            )
+            return Decision((), new_state, tuple(alerts), {"fitted": 1, "unpriced": len(unpriced)})
+        capital = self.config.capital_usd
+        targets = {s: weights.get(s, 0.0) * capital / float(prices[s] or 0.0) for s in legs_syms}
+        legs = tuple(TargetPosition(self._ids[s], q) for s, q in targets.items())
+        intent = PairIntent(f"rebalance-{now_ms}", legs, "rebalance", opening=True)
+        diagnostics = self._diagnostics(book, targets, held, prices, snapshot)
+        return Decision((intent,), new_state, tuple(alerts), diagnostics)
+
+    @property
+    def _id_set(self) -> frozenset[InstrumentId]:
+        return frozenset(self._ids.values())
+
+    def _diagnostics(
+        self,
+        book: Mapping[str, Any],
+        targets: Mapping[str, float],
+        held: Mapping[str, float],
+        prices: Mapping[str, float | None],
+        snapshot: MarketSnapshot,
+    ) -> dict[str, float | int | str]:
+        """Expected alpha, target gross / net / beta exposure, held gross, funding carry."""
+        capital = self.config.capital_usd
+        notional = {s: q * float(prices[s] or 0.0) for s, q in targets.items()}
+        betas = book["betas"]
+        diagnostics: dict[str, float | int | str] = {
+            "fitted": 1,
+            "fitted_at_ms": int(book["fitted_at_ms"]),
+            "method": str(book["method"]),
+            "expected_alpha": round(float(book["expected_alpha"]), 9),
+            "n_long": sum(1 for v in notional.values() if v > 0),
+            "n_short": sum(1 for v in notional.values() if v < 0),
+            "target_gross_frac": round(sum(abs(v) for v in notional.values()) / capital, 9),
+            "target_net_usd": round(math.fsum(notional.values()), 6),
+            "target_beta_usd": round(
+                math.fsum(v * float(betas.get(s, 0.0)) for s, v in notional.items()), 6
+            ),
+            "held_gross_frac": round(
+                sum(abs(q * float(prices.get(s) or 0.0)) for s, q in held.items()) / capital, 9
+            ),
+        }
+        carry = self._funding_usd_per_h(notional, snapshot)
+        if carry is not None:
+            diagnostics["target_funding_usd_per_h"] = round(carry, 6)
+        return diagnostics
+
+    def _funding_usd_per_h(
+        self, notional: Mapping[str, float], snapshot: MarketSnapshot
+    ) -> float | None:
+        """Funding the target book would receive per hour at the last settled rates, USD/h
+        (``−Σ notional · r/h``); None when a leg has no funding rate."""
+        total = 0.0
+        for sym, value in notional.items():
+            funding = snapshot.funding.get(self._ids[sym])
+            if funding is None or funding.interval_s <= 0:
+                return None
+            total -= value * funding_rate_per_hour(funding.rate, funding.interval_s)
+        return total
+
+
+def _log_window(closes: FloatArray | None, n: int) -> FloatArray:
+    """Last ``n`` log closes, NaN-padded at the front and NaN where not finite and > 0."""
+    out = np.full(n, np.nan)
+    if closes is None:
+        return out
+    tail = np.asarray(closes, dtype=np.float64)[-n:]
+    good = np.isfinite(tail) & (tail > 0)
+    out[n - tail.shape[0] :] = np.log(np.where(good, tail, 1.0))
+    out[n - tail.shape[0] :][~good] = np.nan
+    return out
+
+
+def _alert_record(kind: str, message: str, fields: Mapping[str, float | str]) -> dict[str, Any]:
+    return {"kind": kind, "message": message, "fields": dict(fields)}
+
+
+def _excluded_alert(excluded: Mapping[str, str]) -> dict[str, Any]:
+    listing = ", ".join(f"{s}: {r}" for s, r in sorted(excluded.items()))
+    return _alert_record(
+        "factor_neutral_excluded",
+        f"assets left out of the factor-neutral book: {listing}",
+        {"n_excluded": len(excluded)},
+    )
+
+
+def _to_alert(record: Mapping[str, Any]) -> Alert:
+    return Alert(str(record["kind"]), str(record["message"]), dict(record.get("fields") or {}))
