@@ -271,7 +271,9 @@ class Portfolio:
             flows.fees_usd += fill.fee_usd
             flows.slippage_usd += sign * fill.qty * (fill.price - reference)
             self.fees_paid_usd += fill.fee_usd
-        self._marks.setdefault(iid, reference)  # value a fresh position until the first mark
+        # The fill's reference price is the latest price seen; a position that was flat must
+        # not keep the mark it had when last held.
+        self._marks[iid] = reference
         self.fill_counts[strategy] = self.fill_counts.get(strategy, 0) + 1
         self._version += 1
 

@@ -239,6 +239,17 @@ def test_closing_to_flat_leaves_no_basis() -> None:
     assert p.pnl().unrealized_usd == D(0)
 
 
+def test_reopening_a_flat_instrument_values_it_at_the_fill_price_not_the_old_mark() -> None:
+    p = Portfolio({"binance": D(1_000)})
+    book(p, "s", fill(PERP, Side.BUY, "1", "50", "0"))
+    p.mark({PERP: D(60)})  # marked while held
+    book(p, "s", fill(PERP, Side.SELL, "1", "60", "0"))  # flat; the old mark 60 stays
+    book(p, "s", fill(PERP, Side.SELL, "2", "40", "0", ref="40"))  # reopened at 40, no mark yet
+    # Cash 1000 − 50 + 60 + 80 = 1090; the short of 2 at the latest price 40 is worth −80.
+    assert p.equity_usd() == D(1_010)
+    assert p.equity_usd() - p.initial_equity_usd == p.pnl().total_usd
+
+
 def test_identity_check_reports_both_numbers() -> None:
     p = Portfolio({"binance": D(100)})
     book(p, "s", fill(SPOT, Side.BUY, "1", "10", "0.5"))

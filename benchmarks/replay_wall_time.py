@@ -1,0 +1,160 @@
+"""Wall time of the default replay (``zerobeta run`` with the shipped ``agent.toml``).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/replay_wall_time.py               # one run
+    .venv/bin/python benchmarks/replay_wall_time.py --repeat 3    # three runs, best and median
+
+Each run loads the configuration (``agent.toml``; the process environment is not read), with
+two overrides only: the journal goes to a fresh temporary directory and logs are written at
+``warning`` to a throwaway sink, so the figure measures the engine, not a terminal. It then
+replays the whole bundled window through the supervisor exactly as ``zerobeta run`` does
+(``asyncio.run(Supervisor(config).run())``) and builds the summary from the journal
+(``agent.report.build_summary``), as the CLI does before printing.
+
+Printed per run: total wall time (load data + replay + journal flush), the process CPU time
+over the same span (on a shared machine, wall − CPU is time spent waiting for a core), the
+replay loop's own time (``RunResult.wall_time_s``), the summary build time, hourly steps per
+second (steps over the total) and the journal's row count; then the best and median total
+against the 60 s target for the full replay on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agent.config import load_config  # noqa: E402
+from agent.journal import TABLES  # noqa: E402
+from agent.logs import configure_logging  # noqa: E402
+from agent.report import build_summary  # noqa: E402
+from agent.supervisor import Supervisor  # noqa: E402
+
+TARGET_S = 60.0
+"""Target wall time of the full default replay on a 2-core machine, seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunFigures:
+    """Figures of one replay run.
+
+    Attributes
+    ----------
+    total_s : float
+        Wall time of ``Supervisor.run`` (data load, replay, journal flush and close), seconds.
+    cpu_s : float
+        CPU time of the process (all threads) over the same span, seconds; on a shared
+        machine it shows how much of ``total_s`` was waiting for a core.
+    loop_s : float
+        Wall time of the replay loop alone, as the supervisor measured it, seconds.
+    summary_s : float
+        Wall time of building the summary from the journal, seconds.
+    steps : int
+        Hourly steps replayed.
+    journal_rows : int
+        Rows over every journal table.
+    """
+
+    total_s: float
+    cpu_s: float
+    loop_s: float
+    summary_s: float
+    steps: int
+    journal_rows: int
+
+    @property
+    def steps_per_s(self) -> float:
+        """Hourly steps per second of total wall time."""
+        return self.steps / self.total_s if self.total_s > 0 else float("nan")
+
+
+def journal_row_count(path: Path) -> int:
+    """Rows over every journal table of the file at ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        return sum(
+            int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) for table in TABLES
+        )
+    finally:
+        conn.close()
+
+
+def run_once(config_path: Path) -> RunFigures:
+    """Replay the default configuration once with the journal in a temporary directory."""
+    with tempfile.TemporaryDirectory(prefix="zerobeta-bench-") as tmp:
+        journal = Path(tmp) / "journal.sqlite"
+        config = load_config(
+            config_path,
+            env={},
+            overrides={
+                "journal": {"path": str(journal)},
+                "logging": {"level": "warning", "progress": False},
+            },
+        )
+        configure_logging("warning", "json", io.StringIO())
+        start, cpu_start = time.perf_counter(), time.process_time()
+        result = asyncio.run(Supervisor(config).run())
+        total_s = time.perf_counter() - start
+        cpu_s = time.process_time() - cpu_start
+        start = time.perf_counter()
+        build_summary(result.journal_path, wall_time_s=result.wall_time_s)
+        summary_s = time.perf_counter() - start
+        return RunFigures(
+            total_s, cpu_s, result.wall_time_s, summary_s, result.steps, journal_row_count(journal)
+        )
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=1, help="number of runs (default 1)")
+    parser.add_argument(
+        "--config", type=Path, default=ROOT / "agent.toml", help="config file (default agent.toml)"
+    )
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its figures; returns the process exit code (always 0)."""
+    args = _parse_args(argv)
+    print(
+        f"replay wall time: {args.config}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, {platform.machine()}"
+    )
+    runs: list[RunFigures] = []
+    for k in range(1, args.repeat + 1):
+        fig = run_once(args.config)
+        runs.append(fig)
+        print(
+            f"run {k}: total {fig.total_s:7.2f} s  (cpu {fig.cpu_s:6.2f} s, "
+            f"replay loop {fig.loop_s:6.2f} s, "
+            f"summary {fig.summary_s:5.2f} s)  {fig.steps:,} steps  "
+            f"{fig.steps_per_s:7.1f} steps/s  {fig.journal_rows:,} journal rows"
+        )
+    totals = [r.total_s for r in runs]
+    best, median = min(totals), statistics.median(totals)
+    verdict = "within" if median <= TARGET_S else "OVER"
+    print(
+        f"best {best:.2f} s, median {median:.2f} s over {len(runs)} run(s): {verdict} the "
+        f"{TARGET_S:.0f} s target ({median / TARGET_S:.0%} of it)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
