@@ -28,7 +28,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -57,6 +57,7 @@ from pydantic_settings import (
 
 from agent.errors import ConfigError
 from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.cross_venue_arb.config import CrossVenueArbConfig
 from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.stat_arb.config import StatArbConfig
@@ -338,6 +339,12 @@ class JournalConfig(BaseModel):
     snapshot_every_s: int = Field(
         default=3600, gt=0, description="Equity snapshot interval, seconds (clock time)."
     )
+    state_every_s: int = Field(
+        default=86_400,
+        gt=0,
+        description="A strategy's changed state is journaled when it traded, else at most this "
+        "often, seconds (clock time); the last state is always journaled at the end.",
+    )
     overwrite: bool = Field(
         default=True,
         description="Replay: delete an existing journal first (true) or append (false); "
@@ -378,6 +385,9 @@ class StrategiesConfig(BaseModel):
     )
     beta_hedger: BetaHedgerConfig = Field(
         default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
+    )
+    cross_venue_arb: CrossVenueArbConfig = Field(
+        default_factory=CrossVenueArbConfig, description="Cross-venue funding arbitrage."
     )
     funding_flip_monitor: FlipMonitorConfig = Field(
         default_factory=FlipMonitorConfig,
@@ -521,22 +531,51 @@ def _collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str
 def _strategy_venue_errors(
     strategies: StrategiesConfig, venues: Mapping[str, VenueConfig]
 ) -> list[tuple[str, str]]:
+    """Every venue a strategy names (``venue``, or each of ``venues``) must be a known,
+    enabled venue with collateral."""
     errors: list[tuple[str, str]] = []
     for name in type(strategies).model_fields:
         section = getattr(strategies, name)
-        venue = getattr(section, "venue", None)
-        if not getattr(section, "enabled", False) or venue is None:
+        if not getattr(section, "enabled", False):
             continue
-        path = f"strategies.{name}.venue"
-        if venue not in venues:
-            errors.append((path, f"unknown venue {venue!r}; known: {', '.join(VENUE_NAMES)}"))
-        elif not venues[venue].enabled:
-            errors.append((path, f"venue {venue!r} is not enabled (venues.{venue}.enabled)"))
-        elif venues[venue].collateral_frac <= 0.0:
-            errors.append(
-                (path, f"venue {venue!r} has no collateral (venues.{venue}.collateral_frac)")
-            )
+        venue = getattr(section, "venue", None)
+        if venue is not None:
+            errors.extend(_venue_error(f"strategies.{name}.venue", venue, venues))
+        listed = getattr(section, "venues", None)
+        if listed is not None:
+            errors.extend(_venue_list_errors(f"strategies.{name}.venues", listed, venues))
     return errors
+
+
+def _venue_list_errors(
+    path: str, listed: Sequence[str], venues: Mapping[str, VenueConfig]
+) -> list[tuple[str, str]]:
+    """A multi-venue strategy uses the listed venues that are enabled with collateral (a
+    disabled one is skipped); unknown names are errors, and at least two must remain."""
+    unknown = [v for v in listed if v not in venues]
+    if unknown:
+        return [(path, f"unknown venue(s) {', '.join(unknown)}; known: {', '.join(VENUE_NAMES)}")]
+    usable = usable_venues(listed, venues)
+    if len(usable) < 2:
+        return [(path, f"needs at least 2 enabled venues with collateral, has {usable or 'none'}")]
+    return []
+
+
+def usable_venues(listed: Sequence[str], venues: Mapping[str, VenueConfig]) -> list[str]:
+    """The listed venues that are enabled and hold collateral, in the listed order."""
+    return [
+        v for v in listed if v in venues and venues[v].enabled and venues[v].collateral_frac > 0
+    ]
+
+
+def _venue_error(path: str, venue: str, venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]]:
+    if venue not in venues:
+        return [(path, f"unknown venue {venue!r}; known: {', '.join(VENUE_NAMES)}")]
+    if not venues[venue].enabled:
+        return [(path, f"venue {venue!r} is not enabled (venues.{venue}.enabled)")]
+    if venues[venue].collateral_frac <= 0.0:
+        return [(path, f"venue {venue!r} has no collateral (venues.{venue}.collateral_frac)")]
+    return []
 
 
 def _live_mode_errors(config: AgentConfig) -> list[tuple[str, str]]:

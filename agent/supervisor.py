@@ -25,7 +25,7 @@ from typing import Any, TextIO
 import structlog
 
 from agent.clock import ReplayClock
-from agent.config import AgentConfig, config_hash
+from agent.config import AgentConfig, config_hash, usable_venues
 from agent.execution import Executor
 from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
@@ -34,6 +34,7 @@ from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.beta_hedger import BetaHedgerStrategy
+from strategies.cross_venue_arb import CrossVenueArbStrategy, VenueCosts
 from strategies.flip_monitor import FundingFlipMonitor
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
@@ -63,6 +64,7 @@ class _StrategySlot:
     cycles: int = 0
     intents: int = 0
     journaled_state: Mapping[str, Any] | None = None
+    state_journaled_ms: int = -(2**62)
 
 
 @dataclass
@@ -92,6 +94,17 @@ def build_strategies(config: AgentConfig) -> list[Strategy]:
         strategies.append(FundingHarvesterStrategy(fh, costs))
     if config.strategies.stat_arb.enabled:
         strategies.append(StatArbStrategy(config.strategies.stat_arb))
+    xva = config.strategies.cross_venue_arb
+    if xva.enabled:
+        xva = xva.model_copy(update={"venues": usable_venues(xva.venues, config.venues)})
+        xva_costs = {
+            v: VenueCosts(
+                taker_fee_bps=config.venues[v].perp_taker_fee_bps,
+                slippage_bps=config.venues[v].slippage_bps,
+            )
+            for v in xva.venues
+        }
+        strategies.append(CrossVenueArbStrategy(xva, xva_costs))
     if config.strategies.beta_hedger.enabled:  # last: it hedges what the others hold
         strategies.append(BetaHedgerStrategy(config.strategies.beta_hedger))
     return strategies
@@ -398,7 +411,7 @@ class _ReplayEngine:
         ]
         traded = sum(1 for o in outcomes if o.orders_sent)
         slot.intents += traded
-        self._journal_decision(slot, decision, ts_ms)
+        self._journal_decision(slot, decision, ts_ms, traded > 0)
         log.info(
             "cycle_completed",
             strategy=strategy.name,
@@ -411,15 +424,24 @@ class _ReplayEngine:
     def _flatten_requested(self) -> bool:
         return self.pending_flatten and self.risk.halted
 
-    def _journal_decision(self, slot: _StrategySlot, decision: Decision, ts_ms: int) -> None:
+    def _journal_decision(
+        self, slot: _StrategySlot, decision: Decision, ts_ms: int, traded: bool
+    ) -> None:
         for alert in decision.alerts:
             self.journal.record_alert(ts_ms, slot.strategy.name, alert)
             log.warning(
                 alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields
             )
-        if decision.state != slot.journaled_state:  # journal state only when it changed
-            slot.journaled_state = decision.state
-            self.journal.record_strategy_state(ts_ms, slot.strategy.name, decision.state)
+        due = traded or ts_ms - slot.state_journaled_ms >= self.cfg.journal.state_every_s * 1000
+        if due:
+            self._journal_state(slot, ts_ms)
+
+    def _journal_state(self, slot: _StrategySlot, ts_ms: int) -> None:
+        """Journal the slot's state if it changed since it was last journaled."""
+        if slot.state != slot.journaled_state:
+            slot.journaled_state = slot.state
+            slot.state_journaled_ms = ts_ms
+            self.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state)
 
     def _snapshot(self, ts_ms: int) -> None:
         self.last_snapshot_ms = ts_ms
@@ -437,6 +459,8 @@ class _ReplayEngine:
         self.progress.flush()
 
     def _finish(self, ts_ms: int) -> None:
+        for slot in self.slots:
+            self._journal_state(slot, ts_ms)
         self._snapshot(ts_ms)
         marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
         self.journal.record_meta(

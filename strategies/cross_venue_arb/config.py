@@ -1,9 +1,9 @@
 """Configuration of the cross-venue funding arbitrage (``[strategies.cross_venue_arb]``).
 
 Defaults: the spread thresholds, horizon and holding limit come from the issue that added the
-strategy; the symbol list is every base asset with funding on all three venues in the bundled
-data (``venues/replay/data``: Binance, Bybit and Hyperliquid funding files for BTC ETH SOL BNB
-XRP DOGE AVAX LINK LTC TRX INJ TIA TON; ADA and DOT have Binance funding only).
+strategy. The default symbols are the ten majors with funding on all three venues in the
+bundled data (``venues/replay/data``); INJ, TIA and TON also have funding on all three from
+2025-08-21 and can be added (ADA and DOT have Binance funding only).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ DEFAULT_SYMBOLS: Final = (
     "LINK",
     "LTC",
     "TRX",
-    "INJ",
-    "TIA",
-    "TON",
 )
 _QUOTE_SUFFIXES: Final = ("USDT", "USDC", "USD")
 
@@ -46,7 +43,10 @@ class CrossVenueArbConfig(BaseModel):
 
     enabled: bool = Field(
         default=True,
-        description="Open new positions; when False open ones are still held and exited.",
+        description=(
+            "Run the strategy. An instance built with False opens nothing but still holds and "
+            "exits what it has."
+        ),
     )
     venues: list[str] = Field(
         default_factory=lambda: list(KNOWN_VENUES),

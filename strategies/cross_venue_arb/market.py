@@ -117,17 +117,20 @@ def leg_view(
 
 
 def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:
-    """``(long, short)``: the ready legs with the lowest and highest mean rate.
+    """``(long, short)``: the ready leg with the lowest mean rate and, among the others, the
+    one with the highest.
 
-    Ties go to the venue listed first. ``None`` with fewer than two ready legs.
+    Ties go to the venue listed first; equal means give a pair with a zero spread. ``None``
+    with fewer than two ready legs.
     """
     ready = [leg for leg in legs if leg.forecast is not None]
     if len(ready) < 2:
         return None
     order = {id(leg): k for k, leg in enumerate(ready)}
     long = min(ready, key=lambda leg: (_mean(leg), order[id(leg)]))
-    short = max(ready, key=lambda leg: (_mean(leg), -order[id(leg)]))
-    return (long, short) if long is not short else None
+    others = [leg for leg in ready if leg is not long]
+    short = max(others, key=lambda leg: (_mean(leg), -order[id(leg)]))
+    return long, short
 
 
 def _mean(leg: LegView) -> float:

@@ -6,14 +6,15 @@ Each cycle :meth:`CrossVenueArbStrategy.decide`
 1. records every funding settlement it has not seen yet (keyed by ``ts_funding_ms``), per
    perp, normalized per hour, keeping the last ``rate_lookback_h`` hours (:mod:`.rates`);
 2. forgets positions entered in an earlier cycle of which the portfolio holds neither leg
-   (the entry never filled), with an alert;
+   (the entry never filled), with an alert; such a symbol is not re-entered this cycle;
 3. closes positions whose long leg's latest rate is above the short leg's
    (``exit_spread_flipped``), whose mean spread fell below ``exit_spread_8h_frac``
    (``exit_spread_collapsed``) or that were held ``max_holding_h`` (``exit_max_holding``);
 4. re-emits the holding targets of the other open positions, so execution can fix drift;
 5. opens new positions, widest mean spread first, while slots remain.
 
-**Entry rule.** For each symbol without a position (and not exited this cycle) the long leg
+**Entry rule.** For each symbol without a position (and not exited or dropped this cycle:
+no exit and re-entry in one cycle) the long leg
 is the venue with the lowest mean rate and the short leg the one with the highest (mean =
 interval-weighted average of the last ``rate_lookback_h`` hours of settlements, each
 normalized per hour; both legs need fresh funding, a full lookback and a price). It is
@@ -28,9 +29,14 @@ c. settlement-aware carry covers costs: with ``F`` = expected funding of the pai
    ``C`` = round-trip taker fees and slippage of both legs,
    ``(F − C) × 8760 / holding_horizon_h ≥ min_net_apr_frac``.
 
-Rule (c) refuses, for instance, an entry just before a large adverse settlement of one leg:
-that settlement is booked in full however briefly the position holds it, and if it costs
-more than the carry expected before the exit, ``F`` falls below the costs. The diagnostic
+The latest rate is the venue's predicted rate live and the last settled rate in replay
+(persistence). Rule (c) refuses, for instance, an entry just before a large adverse
+settlement of one leg: that settlement is booked in full however briefly the position holds
+it. Rule (b) alone does not catch it when the intervals differ — an 8 h long leg about to
+settle at 0.3 %/8 h against an hourly short leg whose latest hour printed the same per-hour
+rate: the long pays eight hours of the spike at once, the short receives one, and if that
+costs more than the carry expected afterwards before the exit, ``F`` falls below ``C``. The
+diagnostic
 ``refused_settlement`` counts symbols that (a), (b) and the naive carry (mean spread × horizon)
 would have entered but (c) refused.
 
@@ -43,9 +49,8 @@ State (JSON-serializable)::
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from strategies.base import (
@@ -161,17 +166,14 @@ class CrossVenueArbStrategy:
             ``refused_settlement``, ``settlements_recorded`` and, when any symbol has two
             ready legs, ``best_spread_8h_frac``/``best_symbol``.
         """
-        new_state: State = {
-            "rates": copy.deepcopy(dict(state.get("rates", {}))),
-            "positions": copy.deepcopy(dict(state.get("positions", {}))),
-        }
+        new_state = _copy_state(state)
         recorded = self._record_all(snapshot, new_state["rates"], now_ms)
         legs = self._legs_view(snapshot, new_state["rates"], now_ms)
         alerts: list[Alert] = []
-        self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
+        dropped = self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
         exits = self._exits(legs, new_state, alerts, now_ms)
         holds = self._holds(new_state, portfolio.positions, now_ms)
-        pairs = self._pairs(legs, new_state, exits, now_ms)
+        pairs = self._pairs(legs, new_state, {*exits, *dropped}, now_ms)
         chosen = [c for c in pairs if self._passes(c)]
         entries = self._enter(snapshot, chosen, new_state, now_ms)
         diagnostics: dict[str, float | int | str] = {
@@ -219,13 +221,17 @@ class CrossVenueArbStrategy:
         held: Mapping[InstrumentId, float],
         alerts: list[Alert],
         now_ms: int,
-    ) -> None:
+    ) -> list[str]:
         """Forget positions entered in an earlier cycle of which the portfolio holds neither
-        leg (risk or a venue refused the entry), so the entry is not re-sent every cycle."""
+        leg (risk or a venue refused the entry); returns the symbols dropped, which are not
+        re-entered in the same cycle, so a refused entry is re-tried at most every other
+        cycle."""
+        dropped: list[str] = []
         for base, position in sorted(state["positions"].items()):
             long_id, short_id = _position_ids(base, position)
             if int(position["entry_ms"]) < now_ms and not (held.get(long_id) or held.get(short_id)):
                 del state["positions"][base]
+                dropped.append(base)
                 message = f"{base}: entry never filled (refused by risk or a venue); dropped"
                 fields: dict[str, float | str] = {
                     "symbol": base,
@@ -233,6 +239,7 @@ class CrossVenueArbStrategy:
                     "short_venue": position["short"],
                 }
                 alerts.append(Alert("cross_venue_arb_entry_unfilled", message, fields))
+        return dropped
 
     def _exits(
         self, legs: Legs, state: State, alerts: list[Alert], now_ms: int
@@ -276,13 +283,14 @@ class CrossVenueArbStrategy:
     # -- entries -------------------------------------------------------------------------------
 
     def _pairs(
-        self, legs: Legs, state: State, exited: Mapping[str, PairIntent], now_ms: int
+        self, legs: Legs, state: State, skip: Collection[str], now_ms: int
     ) -> list[Candidate]:
-        """The extreme pair of every symbol not held and not exited this cycle, widest mean
-        spread first (ties by symbol)."""
+        """The extreme pair of every symbol not held and not in ``skip`` (exited or dropped
+        this cycle: no exit and re-entry in one cycle), widest mean spread first (ties by
+        symbol)."""
         pairs: list[Candidate] = []
         for base, views in legs.items():
-            if base in state["positions"] or base in exited:
+            if base in state["positions"] or base in skip:
                 continue
             extremes = extreme_legs([views[v] for v in self.config.venues])
             if extremes is not None:
@@ -356,6 +364,19 @@ class CrossVenueArbStrategy:
             legs = _target_legs(*ids, qty)
             entries.append(PairIntent(f"{c.symbol}-{now_ms}", legs, "enter", opening=True))
         return entries
+
+
+def _copy_state(state: Mapping[str, Any]) -> State:
+    """A copy of ``state`` that ``decide`` may modify without touching the original.
+
+    Two levels are copied: the rate book's settlement rows and the position records are
+    never modified in place (:func:`rates.record` builds new lists), so sharing them is safe
+    and avoids a deep copy of every row each cycle.
+    """
+    return {
+        "rates": {k: dict(v) for k, v in state.get("rates", {}).items()},
+        "positions": {k: dict(v) for k, v in state.get("positions", {}).items()},
+    }
 
 
 def _position_ids(base: str, position: Mapping[str, Any]) -> tuple[InstrumentId, InstrumentId]:
