@@ -173,7 +173,8 @@ class CrossVenueArbStrategy:
         dropped = self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
         exits = self._exits(legs, new_state, alerts, now_ms)
         holds = self._holds(new_state, portfolio.positions, now_ms)
-        pairs = self._pairs(legs, new_state, {*exits, *dropped}, now_ms)
+        skip = {*exits, *dropped, *portfolio.blocked_bases}  # blocked: flip-monitor cooldown
+        pairs = self._pairs(legs, new_state, skip, now_ms)
         chosen = [c for c in pairs if self._passes(c)]
         entries = self._enter(snapshot, chosen, new_state, now_ms)
         diagnostics: dict[str, float | int | str] = {
@@ -232,7 +233,10 @@ class CrossVenueArbStrategy:
             if int(position["entry_ms"]) < now_ms and not (held.get(long_id) or held.get(short_id)):
                 del state["positions"][base]
                 dropped.append(base)
-                message = f"{base}: entry never filled (refused by risk or a venue); dropped"
+                message = (
+                    f"{base}: legs not held (entry refused by risk or a venue, or closed by "
+                    "the funding-flip monitor); dropped"
+                )
                 fields: dict[str, float | str] = {
                     "symbol": base,
                     "long_venue": position["long"],

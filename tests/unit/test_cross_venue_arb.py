@@ -639,3 +639,13 @@ def test_smoke_over_real_funding_enters_with_defaults() -> None:
         assert position["entry_spread_8h_frac"] == pytest.approx(spread, rel=1e-9)
         qtys = legs_of(intent)
         assert qtys[pid(position["long"], base)] == -qtys[pid(position["short"], base)] > 0
+
+
+def test_blocked_base_is_not_entered() -> None:
+    """A base the funding-flip monitor holds in cooldown is skipped like an exited one."""
+    strategy, market = make(), three_venue_market()
+    warmup = run(strategy, market, hours(T_MS - 7 * H_MS, T_MS - H_MS))
+    state = warmup[-1].state
+    blocked = PortfolioView(100_000.0, 100_000.0, {}, {}, frozenset({"BTC"}))
+    assert strategy.decide(market.snapshot(T_MS), blocked, state, T_MS).intents == ()
+    assert only(strategy.decide(market.snapshot(T_MS), book(), state, T_MS)).reason == "enter"
