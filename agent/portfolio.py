@@ -49,7 +49,7 @@ from types import MappingProxyType
 
 from agent.errors import AccountingError
 from strategies.base import PortfolioView
-from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind
+from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind, base_asset
 
 UNATTRIBUTED = "unattributed"
 """Pseudo-strategy that receives funding the ledger cannot attribute to a position."""
@@ -61,10 +61,6 @@ _MIN_EXPONENT = -40
 _MAX_ADJUSTED = 29
 _QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
 _ZERO = Decimal(0)
-_QUOTE_SUFFIXES = (
-    "-USDT-SWAP", "-USDC-SWAP", "-USD-SWAP", "-USDT", "-USDC", "-USD", "-PERP",
-    "USDT", "USDC", "BUSD", "USD",
-)  # fmt: skip
 
 
 def ledger_context() -> AbstractContextManager[Context]:
@@ -679,12 +675,3 @@ def _dec(value: float) -> Decimal:
     if not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return Decimal(repr(value))
-
-
-def base_asset(symbol: str) -> str:
-    """Base asset of a venue symbol: ``BTCUSDT`` → ``BTC``, ``ETH-USDT-SWAP`` → ``ETH``,
-    ``SOL`` (Hyperliquid) → ``SOL``."""
-    for suffix in _QUOTE_SUFFIXES:
-        if symbol.endswith(suffix) and len(symbol) > len(suffix):
-            return symbol[: -len(suffix)]
-    return symbol

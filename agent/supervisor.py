@@ -122,10 +122,6 @@ def _symbols_for(strategies: Sequence[Strategy], kind: InstrumentKind) -> list[s
     return sorted({i.symbol for s in strategies for i in s.instruments() if i.kind is kind})
 
 
-def _hl_coin(symbol: str) -> str:
-    return symbol.removesuffix("USDT")
-
-
 class Supervisor:
     """Runs one agent from a validated :class:`AgentConfig`.
 

@@ -399,3 +399,19 @@ def funding_apr(rate: float, interval_s: int) -> float:
     ``funding_apr(0.0001, 28_800) == 0.1095`` (0.01 % per 8h ≈ 10.95 % APR).
     """
     return funding_rate_per_hour(rate, interval_s) * (YEAR_S / HOUR_S)
+
+
+_QUOTE_SUFFIXES = (
+    "-USDT-SWAP", "-USDC-SWAP", "-USD-SWAP", "-USDT", "-USDC", "-USD", "-PERP",
+    "USDT", "USDC", "BUSD", "USD",
+)  # fmt: skip
+
+
+def base_asset(symbol: str) -> str:
+    """Base asset of a venue symbol: ``BTCUSDT`` → ``BTC``, ``ETH-USDT-SWAP`` → ``ETH``,
+    ``SOL`` (Hyperliquid coin) → ``SOL``. Use ``Instrument.base`` when the instrument is at
+    hand; this is for symbols alone."""
+    for suffix in _QUOTE_SUFFIXES:
+        if symbol.endswith(suffix) and len(symbol) > len(suffix):
+            return symbol[: -len(suffix)]
+    return symbol

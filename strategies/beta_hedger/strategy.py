@@ -31,17 +31,7 @@ from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, Portfol
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.stat_arb.signals import betas_to_market
-from venues.model import InstrumentId, InstrumentKind
-
-_QUOTES = ("USDT", "USDC", "USD")
-
-
-def base_of(symbol: str) -> str:
-    """Base asset of a venue symbol (``BTCUSDT`` → ``BTC``; Hyperliquid ``BTC`` → ``BTC``)."""
-    for quote in _QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)]
-    return symbol
+from venues.model import InstrumentId, InstrumentKind, base_asset
 
 
 class BetaHedgerStrategy:
@@ -60,7 +50,7 @@ class BetaHedgerStrategy:
         self.cadence_s = config.cadence_s
         self.history_bars = config.beta_window_bars + 1
         self._hedge = InstrumentId(config.venue, InstrumentKind.PERP, config.hedge_symbol)
-        self._market_base = base_of(config.hedge_symbol)
+        self._market_base = base_asset(config.hedge_symbol)
         bases = sorted({*config.universe, self._market_base})
         self._perps = {
             b: InstrumentId(config.venue, InstrumentKind.PERP, f"{b}USDT") for b in bases
@@ -188,7 +178,7 @@ def _exposure(
     for iid, qty in positions.items():
         if not qty:
             continue
-        base = base_of(iid.symbol)
+        base = base_asset(iid.symbol)
         price, beta = prices.get(base, math.nan), betas.get(base, math.nan)
         if not (price > 0 and math.isfinite(beta)):
             unknown.add(base)

@@ -30,7 +30,14 @@ from typing import Any
 
 from strategies.base import Alert, MarketSnapshot, PairIntent, TargetPosition
 from strategies.flip_monitor.config import FlipMonitorConfig
-from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, funding_rate_per_hour
+from venues.model import (
+    HOUR_MS,
+    FundingRate,
+    InstrumentId,
+    InstrumentKind,
+    base_asset,
+    funding_rate_per_hour,
+)
 
 _BPS = 1e-4
 
@@ -44,13 +51,6 @@ class MonitorDecision:
     state: Mapping[str, Any]
     alerts: tuple[Alert, ...]
     blocked: Mapping[str, frozenset[str]]
-
-
-def _base(symbol: str) -> str:
-    for quote in ("USDT", "USDC", "USD"):
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[: -len(quote)]
-    return symbol
 
 
 class FundingFlipMonitor:
@@ -206,7 +206,7 @@ def _groups(held: Mapping[InstrumentId, float]) -> dict[str, dict[InstrumentId, 
     """Positions grouped by base asset (the legs of one funding trade)."""
     groups: dict[str, dict[InstrumentId, float]] = {}
     for iid, qty in held.items():
-        groups.setdefault(_base(iid.symbol), {})[iid] = qty
+        groups.setdefault(base_asset(iid.symbol), {})[iid] = qty
     return groups
 
 

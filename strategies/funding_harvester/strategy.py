@@ -40,6 +40,7 @@ from venues.model import (
     FundingRate,
     InstrumentId,
     InstrumentKind,
+    base_asset,
     funding_apr,
     funding_rate_per_hour,
 )
@@ -178,7 +179,7 @@ class FundingHarvesterStrategy:
         exits = self._exits(markets, new_state, alerts, now_ms)
         holds = self._holds(new_state, portfolio.positions, now_ms)
         estimates = self._estimates(markets, new_state["rates"])
-        blocked = {s for s in self.config.symbols if self._base(s) in portfolio.blocked_bases}
+        blocked = {s for s in self.config.symbols if base_asset(s) in portfolio.blocked_bases}
         candidates = self._candidates(markets, estimates, new_state, exited={*exits, *blocked})
         entries = self._enter(snapshot, markets, candidates, new_state, now_ms)
         diagnostics: dict[str, float | int | str] = {
@@ -311,10 +312,6 @@ class FundingHarvesterStrategy:
         if signals.max_holding_exit(int(position["entry_ms"]), now_ms, cfg.max_holding_h):
             return "exit_max_holding"
         return None
-
-    def _base(self, symbol: str) -> str:
-        """Base asset of a symbol from the snapshot-free config (``BTCUSDT`` → ``BTC``)."""
-        return symbol.removesuffix("USDT")
 
     def _drop_unfilled(
         self,

@@ -18,10 +18,17 @@ from agent.portfolio import (
     AccountingError,
     PnlStreams,
     Portfolio,
-    base_asset,
     ledger_context,
 )
-from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind, Liquidity, Side
+from venues.model import (
+    Fill,
+    FundingPayment,
+    InstrumentId,
+    InstrumentKind,
+    Liquidity,
+    Side,
+    base_asset,
+)
 
 D = Decimal
 SPOT = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
