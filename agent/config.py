@@ -58,6 +58,7 @@ from pydantic_settings import (
 from agent.errors import ConfigError
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.cross_venue_arb.config import CrossVenueArbConfig
+from strategies.factor_neutral.config import FactorNeutralConfig
 from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.stat_arb.config import StatArbConfig
@@ -385,6 +386,10 @@ class StrategiesConfig(BaseModel):
     )
     beta_hedger: BetaHedgerConfig = Field(
         default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
+    )
+    factor_neutral: FactorNeutralConfig = Field(
+        default_factory=FactorNeutralConfig,
+        description="Beta-, dollar- and factor-neutral long/short book over perps.",
     )
     cross_venue_arb: CrossVenueArbConfig = Field(
         default_factory=CrossVenueArbConfig, description="Cross-venue funding arbitrage."

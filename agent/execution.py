@@ -264,12 +264,18 @@ class Executor:
         planned = self.plan(strategy, intent, prices)
         if not planned:
             return IntentOutcome(intent.intent_id, "skipped", 0)
+        own = self._portfolio.positions(strategy)
+        # Only an intent whose every order shrinks the strategy's own position toward flat is
+        # a close; whatever the strategy flagged, anything else is checked as opening.
+        closing = not intent.opening and all(
+            _shrinks(own.get(p.instrument.id, Decimal(0)), p.delta_qty) for p in planned
+        )
         rejection = self._risk.check(
             [LegDelta(p.instrument.id, p.delta_qty, p.price) for p in planned],
             self._portfolio.positions(),
             prices,
             float(self._portfolio.equity_usd()),
-            intent.opening,
+            not closing,
         )
         self._journal.record_intent(ts_ms, strategy, intent)
         if rejection is not None:
@@ -483,3 +489,8 @@ def _dec(value: float) -> Decimal:
     """Exact shortest decimal of a float (``np.float64`` included, whose repr is not a
     number under NumPy 2)."""
     return Decimal(repr(float(value)))
+
+
+def _shrinks(held_qty: Decimal, delta_qty: Decimal) -> bool:
+    """True when an order of ``delta_qty`` only moves ``held_qty`` toward flat (base units)."""
+    return held_qty * delta_qty < 0 and abs(delta_qty) <= abs(held_qty)

@@ -16,6 +16,7 @@ above go through the same redaction and renderer, so the stream stays one format
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -128,8 +129,12 @@ def _redacted(key: object, value: Any) -> Any:
 
 
 def _is_sensitive_key(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
+    return isinstance(key, str) and _is_sensitive_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_sensitive_name(key: str) -> bool:
+    """Cached: log keys repeat on every line, and this runs for every field of every line."""
     lowered = key.lower()
     return any(part in lowered for part in SENSITIVE_KEY_PARTS)
 

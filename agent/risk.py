@@ -140,7 +140,8 @@ class RiskEngine:
         equity_usd : float
             Portfolio equity, USD (floored at 1e-9 so a wiped-out account rejects growth).
         opening : bool
-            False for intents that only reduce exposure: the breakers let them through.
+            False for intents that only close the strategy's own positions: always allowed
+            (breakers and exposure rules apply to opening intents only).
 
         Returns
         -------
@@ -150,7 +151,12 @@ class RiskEngine:
             Rules only refuse increases of their measure: an order that only reduces a
             position (opposite side, not beyond flat) never breaks ``max_order_notional_usd``.
         """
-        if opening and self.halted:
+        if not opening:
+            # A strategy closing its own positions is never refused: with several strategies
+            # on one instrument, a close can raise the *net* exposure, and refusing it would
+            # leave the strategy's leg orphaned (unhedged, owned by no open trade).
+            return None
+        if self.halted:
             event = self._tripped["total_drawdown" if self.total_halted else "daily_drawdown"]
             return RiskRejected(
                 event.rule, event.limit, event.value, "circuit breaker active; opening blocked"

@@ -35,6 +35,7 @@ from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.beta_hedger import BetaHedgerStrategy
 from strategies.cross_venue_arb import CrossVenueArbStrategy, VenueCosts
+from strategies.factor_neutral import FactorNeutralStrategy
 from strategies.flip_monitor import FundingFlipMonitor
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
@@ -63,6 +64,7 @@ class _StrategySlot:
     next_refit_ms: int = 0
     cycles: int = 0
     intents: int = 0
+    instruments: tuple[InstrumentId, ...] = ()
     journaled_state: Mapping[str, Any] | None = None
     state_journaled_ms: int = -(2**62)
 
@@ -94,6 +96,8 @@ def build_strategies(config: AgentConfig) -> list[Strategy]:
         strategies.append(FundingHarvesterStrategy(fh, costs))
     if config.strategies.stat_arb.enabled:
         strategies.append(StatArbStrategy(config.strategies.stat_arb))
+    if config.strategies.factor_neutral.enabled:
+        strategies.append(FactorNeutralStrategy(config.strategies.factor_neutral))
     xva = config.strategies.cross_venue_arb
     if xva.enabled:
         xva = xva.model_copy(update={"venues": usable_venues(xva.venues, config.venues)})
@@ -234,7 +238,10 @@ class _ReplayEngine:
         self.executor = Executor(
             self.venues, self.instruments, self.portfolio, self.journal, self.risk, cfg.execution
         )
-        self.slots = [_StrategySlot(s, s.initial_state()) for s in strategies]
+        self.slots = [
+            _StrategySlot(s, s.initial_state(), instruments=tuple(s.instruments()))
+            for s in strategies
+        ]
         self.monitor = _flip_monitor(cfg)
         self.monitor_state = self.monitor.initial_state() if self.monitor else {}
         self.blocked = {}
@@ -386,7 +393,7 @@ class _ReplayEngine:
     async def _cycle(self, slot: _StrategySlot, ts_ms: int) -> None:
         strategy = slot.strategy
         slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
-        snapshot = self.market.snapshot(ts_ms, strategy.instruments(), strategy.history_bars)
+        snapshot = self.market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
         if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
             slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
             if _history_complete(snapshot, strategy.history_bars):

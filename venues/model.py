@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
 HOUR_S = 3_600
 HOUR_MS = 3_600_000
@@ -88,36 +89,63 @@ class Liquidity(StrEnum):
     TAKER = "taker"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class InstrumentId:
+class InstrumentId(str):
     """Key of one tradable instrument: venue, market kind and the venue's symbol.
 
-    Binance lists spot and perp under the same symbol (``BTCUSDT``), hence the kind.
-    ``str()`` gives ``"binance:perp:BTCUSDT"``; :meth:`parse` reverses it. Ids are dict keys
-    on every hot path, so equality, hashing and ordering use that string, computed once.
+    Binance lists spot and perp under the same symbol (``BTCUSDT``), hence the kind. The id
+    *is* the string ``"binance:perp:BTCUSDT"`` (a ``str`` subclass): ids are dict keys on every
+    hot path of the replay, and ``str`` hashing and equality run in C. Instances are immutable;
+    :meth:`parse` reverses ``str()``.
+
+    Parameters
+    ----------
+    venue : str
+        Venue name (``binance``), no ``:``.
+    kind : InstrumentKind
+    symbol : str
+        The venue's symbol (``BTCUSDT``, ``BTC`` on Hyperliquid), no ``:``.
+
+    Raises
+    ------
+    ValueError
+        If a part is empty or contains ``:``.
     """
 
-    venue: str
-    kind: InstrumentKind
-    symbol: str
-    _key: str = field(init=False, repr=False, compare=False)
+    __slots__ = ()
+    _parts: ClassVar[dict[str, tuple[str, InstrumentKind, str]]] = {}  # parts of each id
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_key", f"{self.venue}:{self.kind.value}:{self.symbol}")
+    def __new__(cls, venue: str, kind: InstrumentKind, symbol: str) -> InstrumentId:
+        kind = InstrumentKind(kind)
+        if not venue or not symbol or ":" in venue or ":" in symbol:
+            raise ValueError(f"bad instrument id parts: venue={venue!r} symbol={symbol!r}")
+        key = f"{venue}:{kind.value}:{symbol}"
+        self = super().__new__(cls, key)
+        cls._parts.setdefault(key, (venue, kind, symbol))
+        return self
+
+    def __getnewargs__(self) -> tuple[str, InstrumentKind, str]:  # type: ignore[override]
+        return self._parts[str.__str__(self)]
+
+    @property
+    def venue(self) -> str:
+        """Venue name."""
+        return self._parts[str.__str__(self)][0]
+
+    @property
+    def kind(self) -> InstrumentKind:
+        """Spot or perp."""
+        return self._parts[str.__str__(self)][1]
+
+    @property
+    def symbol(self) -> str:
+        """The venue's symbol."""
+        return self._parts[str.__str__(self)][2]
 
     def __str__(self) -> str:
-        return self._key
+        return str.__str__(self)
 
-    def __hash__(self) -> int:
-        return hash(self._key)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, InstrumentId):
-            return self._key == other._key
-        return NotImplemented
-
-    def __lt__(self, other: InstrumentId) -> bool:
-        return self._key < other._key
+    def __repr__(self) -> str:
+        return f"InstrumentId({self.venue!r}, {self.kind.value!r}, {self.symbol!r})"
 
     @classmethod
     def parse(cls, text: str) -> InstrumentId:

@@ -5,6 +5,12 @@ Defaults follow SEEDS.md ("Factor-neutral long/short construction": gross 2×, f
 with the 12 bundled perps a dollar-neutral book of gross 2 needs ``|w_i|`` up to at least
 ``2 / 12 ≈ 0.167`` on average, and at least ``2 · ceil(G / (2 M))`` assets, so 0.05 would be
 infeasible (it needs 40 assets). 0.25 needs 8 of the 12 and leaves the optimizer room.
+
+``enabled`` defaults to False so that adding the section to the agent changes no existing run.
+Sizing meets the agent's risk limits: one leg is at most ``max_weight_frac × capital_usd``
+(5,000 USD by default) and a leg that flips sign trades twice that in one order, which must
+stay under ``[risk] max_order_notional_usd`` (10,000 USD as shipped) or the whole rebalance
+intent is refused — ``max_weight_frac = 0.2`` or a larger order cap avoids it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,9 @@ class FactorNeutralConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: bool = Field(default=True, description="Run the strategy.")
+    enabled: bool = Field(
+        default=False, description="Run the strategy (off unless its section enables it)."
+    )
     venue: str = Field(default="binance", min_length=1, description="Venue of every perp leg.")
     symbols: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SYMBOLS),

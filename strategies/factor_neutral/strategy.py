@@ -13,15 +13,18 @@ builds the cross-section of usable perps, computes per asset
 and solves :func:`~strategies.factor_neutral.optimizer.solve_factor_neutral` for weights
 ``w`` (fractions of ``capital_usd``): max ``α·w`` with ``w·β = 0``, ``Σw = 0``,
 ``|w·F_f| ≤ factor_tol``, ``Σ|w| = gross_leverage``, ``|w_i| ≤ max_weight_frac``. The book
-is stored in the state. If the problem is infeasible the book is cleared, the strategy trades
-nothing until the next refit, and the next :meth:`decide` raises an ``Alert`` saying why.
+is stored in the state. If the problem is infeasible (or HiGHS fails) the book is cleared, the
+strategy trades nothing until the next refit, and the next :meth:`decide` raises an ``Alert``
+saying why (``factor_neutral_infeasible`` / ``factor_neutral_solver_failed``).
 
 :meth:`FactorNeutralStrategy.decide` (every ``cadence_s``) turns the book into target
-quantities ``w_i · capital_usd / P_i`` at the current prices and re-emits them as one
+quantities ``w_i · capital_usd / P_i`` at the prices of the first cycle after the refit (held
+until the next refit) and re-emits them as one
 :class:`~strategies.base.PairIntent` (``rebalance-<now_ms>``) with every leg, plus a flat
 target for any held perp that left the book; execution trades only the legs past its drift
-threshold. A book leg without a usable price blocks the whole intent (a partial book would not
-be neutral).
+threshold. The intent is ``opening`` unless every leg only shrinks toward flat (so a drawdown
+breaker, which blocks opening intents, still lets a pure reduction through). A book leg
+without a usable price blocks the whole intent (a partial book would not be neutral).
 
 An asset is excluded from a refit (listed in ``state["excluded"]`` with the reason) when it is
 stale, has no positive price, no funding rate or a stale one (funding alphas; a settled rate
@@ -60,6 +63,7 @@ from strategies.base import (
 from strategies.factor_neutral.config import FactorNeutralConfig
 from strategies.factor_neutral.optimizer import (
     InfeasibleError,
+    SolverError,
     min_assets_for,
     solve_factor_neutral,
 )
@@ -112,6 +116,7 @@ class FactorNeutralStrategy:
             + 1
         )
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+        self._id_set = frozenset(self._ids.values())
 
     def instruments(self) -> Sequence[InstrumentId]:
         """The perp of every configured symbol on the configured venue."""
@@ -152,6 +157,9 @@ class FactorNeutralStrategy:
             book = self._optimize(cs, kept, betas, now_ms)
         except InfeasibleError as e:
             pending.append(_alert_record("factor_neutral_infeasible", str(e), {"n": e.n_assets}))
+            book = None
+        except SolverError as e:
+            pending.append(_alert_record("factor_neutral_solver_failed", str(e), {}))
             book = None
         return {"book": book, "excluded": excluded, "pending_alerts": pending}
 
@@ -320,10 +328,9 @@ class FactorNeutralStrategy:
         book = state.get("book")
         if not book:
             return Decision((), new_state, tuple(alerts), {"fitted": 0})
-        held = {iid.symbol: qty for iid, qty in portfolio.positions.items() if iid in self._id_set}
+        held = {i.symbol: q for i, q in portfolio.positions.items() if i in self._id_set and q}
         weights = {s: float(w) for s, w in book["weights"].items() if w != 0.0}
-        legs_syms = sorted(set(weights) | {s for s, q in held.items() if q})
-        prices = {s: snapshot.prices.get(self._ids[s]) for s in legs_syms}
+        legs_syms = sorted(set(weights) | set(held))
         unpriced = sorted(s for s in legs_syms if self._price_problem(snapshot, self._ids[s]))
         if unpriced:
             message = f"no usable price for {unpriced}; book not re-emitted this cycle"
@@ -332,47 +339,52 @@ class FactorNeutralStrategy:
             )
             return Decision((), new_state, tuple(alerts), {"fitted": 1, "unpriced": len(unpriced)})
         capital = self.config.capital_usd
-        targets = {s: weights.get(s, 0.0) * capital / float(prices[s] or 0.0) for s in legs_syms}
+        prices = {s: float(snapshot.prices[self._ids[s]]) for s in legs_syms}
+        sized = state.get("sized") or {}
+        if sized.get("fitted_at_ms") != book["fitted_at_ms"]:
+            # Size the book once per refit, at the prices of its first cycle; re-sizing every
+            # hour to constant notional traded every price move past the drift threshold.
+            qty = {s: weights[s] * capital / prices[s] for s in weights}
+            sized = {"fitted_at_ms": book["fitted_at_ms"], "qty": qty}
+            new_state["sized"] = sized
+        targets = {s: float(sized["qty"].get(s, 0.0)) for s in legs_syms}
         legs = tuple(TargetPosition(self._ids[s], q) for s, q in targets.items())
-        intent = PairIntent(f"rebalance-{now_ms}", legs, "rebalance", opening=True)
+        opening = any(_grows(held.get(s, 0.0), q) for s, q in targets.items())
+        intent = PairIntent(f"rebalance-{now_ms}", legs, "rebalance", opening=opening)
         diagnostics = self._diagnostics(book, targets, held, prices, snapshot)
         return Decision((intent,), new_state, tuple(alerts), diagnostics)
-
-    @property
-    def _id_set(self) -> frozenset[InstrumentId]:
-        return frozenset(self._ids.values())
 
     def _diagnostics(
         self,
         book: Mapping[str, Any],
         targets: Mapping[str, float],
         held: Mapping[str, float],
-        prices: Mapping[str, float | None],
+        prices: Mapping[str, float],
         snapshot: MarketSnapshot,
     ) -> dict[str, float | int | str]:
         """Expected alpha, target gross / net / beta exposure, held gross, funding carry."""
         capital = self.config.capital_usd
-        notional = {s: q * float(prices[s] or 0.0) for s, q in targets.items()}
+        notional = {s: q * prices[s] for s, q in targets.items()}
         betas = book["betas"]
         diagnostics: dict[str, float | int | str] = {
             "fitted": 1,
             "fitted_at_ms": int(book["fitted_at_ms"]),
             "method": str(book["method"]),
-            "expected_alpha": round(float(book["expected_alpha"]), 9),
+            "expected_alpha": _round(float(book["expected_alpha"]), 9),
             "n_long": sum(1 for v in notional.values() if v > 0),
             "n_short": sum(1 for v in notional.values() if v < 0),
-            "target_gross_frac": round(sum(abs(v) for v in notional.values()) / capital, 9),
-            "target_net_usd": round(math.fsum(notional.values()), 6),
-            "target_beta_usd": round(
+            "target_gross_frac": _round(sum(abs(v) for v in notional.values()) / capital, 9),
+            "target_net_usd": _round(math.fsum(notional.values()), 6),
+            "target_beta_usd": _round(
                 math.fsum(v * float(betas.get(s, 0.0)) for s, v in notional.items()), 6
             ),
-            "held_gross_frac": round(
-                sum(abs(q * float(prices.get(s) or 0.0)) for s, q in held.items()) / capital, 9
+            "held_gross_frac": _round(
+                sum(abs(q * prices[s]) for s, q in held.items()) / capital, 9
             ),
         }
         carry = self._funding_usd_per_h(notional, snapshot)
         if carry is not None:
-            diagnostics["target_funding_usd_per_h"] = round(carry, 6)
+            diagnostics["target_funding_usd_per_h"] = _round(carry, 6)
         return diagnostics
 
     def _funding_usd_per_h(
@@ -399,6 +411,16 @@ def _log_window(closes: FloatArray | None, n: int) -> FloatArray:
     out[n - tail.shape[0] :] = np.log(np.where(good, tail, 1.0))
     out[n - tail.shape[0] :][~good] = np.nan
     return out
+
+
+def _grows(held_qty: float, target_qty: float) -> bool:
+    """Whether moving from ``held_qty`` to ``target_qty`` adds exposure (grows or flips)."""
+    return abs(target_qty) > abs(held_qty) or held_qty * target_qty < 0
+
+
+def _round(value: float, digits: int) -> float:
+    """``round`` without a negative zero (``-0.0`` reads as a sign in a log line)."""
+    return round(value, digits) + 0.0
 
 
 def _alert_record(kind: str, message: str, fields: Mapping[str, float | str]) -> dict[str, Any]:

@@ -574,6 +574,26 @@ async def test_a_risk_rejected_intent_sends_nothing_and_is_journaled() -> None:
     assert rig.portfolio.positions(STRATEGY) == {}
 
 
+async def test_a_close_goes_out_even_when_it_raises_the_net_exposure() -> None:
+    # Another strategy is long 0.25 BTC; ours is short 0.2. Our close (buy 0.2) takes the net
+    # from 0.05 to 0.25 BTC = 12.5 % of equity > 10 %: still sent, or our leg is orphaned.
+    rig = make_rig(risk=RiskConfig(max_position_frac=0.10))
+    other = Fill(BTC, "o", "v", "t", Side.BUY, D("0.25"), D(50_000), D(0), Liquidity.TAKER, T0_MS)
+    rig.portfolio.apply_fill("other", other, BTC.kind)
+    hold(BTC, "-0.2", rig.portfolio)
+    closed = await rig.run(PairIntent("c", (TargetPosition(BTC, 0.0),), "exit", opening=False))
+    assert closed.status == "filled"
+    assert rig.portfolio.positions(STRATEGY) == {}
+
+
+async def test_a_non_opening_intent_that_grows_a_position_is_checked_as_opening() -> None:
+    rig = make_rig(risk=RiskConfig(max_position_frac=0.10))
+    # Flagged opening=False but it opens 0.3 BTC = 15 % of equity: refused.
+    grows = await rig.run(PairIntent("g", (TargetPosition(BTC, 0.3),), "exit", opening=False))
+    assert grows.status == "risk_rejected"
+    assert rig.venue.placed == []
+
+
 async def test_a_tripped_breaker_blocks_entries_but_lets_exits_through() -> None:
     rig = make_rig()
     await rig.run(pair(0.1, -2.0))

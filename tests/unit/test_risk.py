@@ -174,11 +174,15 @@ def test_reducing_orders_pass_every_rule_even_over_the_limits() -> None:
     assert check(risk, [(BTC, "-1"), (ETH, "10")], held, opening=False) is None
 
 
-def test_an_order_that_adds_exposure_is_checked_even_if_the_intent_is_not_opening() -> None:
+def test_a_closing_intent_is_never_refused() -> None:
+    # opening=False means "closes the strategy's own position" (the executor checks that): a
+    # close that raises the NET exposure past a limit still goes out, or the leg is orphaned.
     risk = engine(max_order_notional_usd=10_000.0)
-    # opening=False only lifts the breakers; 0.3 BTC × 50,000 = 15,000 new exposure.
-    result = check(risk, [(BTC, "0.3")], opening=False)
-    assert_rejected(result, "max_order_notional_usd", 10_000.0, 15_000.0, str(BTC))
+    assert check(risk, [(BTC, "0.3")], opening=False) is None
+    assert_rejected(
+        check(risk, [(BTC, "0.3")], opening=True), "max_order_notional_usd", 10_000.0, 15_000.0,
+        str(BTC),
+    )  # fmt: skip
 
 
 # ---- circuit breakers ----------------------------------------------------------------------
