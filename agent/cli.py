@@ -149,7 +149,7 @@ def _run(config: AgentConfig) -> int:
     progress = progress_stream() if config.logging.progress else None
     result = asyncio.run(Supervisor(config, progress).run())
     summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)
-    from agent.analysis import format_summary
+    from agent.summary import format_summary
 
     print(format_summary(summary))
     if result.stopped_early:
@@ -185,7 +185,7 @@ def _summary(args: argparse.Namespace) -> int:
     if path is None:
         return EXIT_CONFIG
     summary = build_summary(path)
-    from agent.analysis import format_summary, summary_to_dict
+    from agent.summary import format_summary, summary_to_dict
 
     if args.json:
         print(json.dumps(summary_to_dict(summary), indent=2, sort_keys=True))

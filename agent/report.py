@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.analysis import RunCounts, RunSummary, performance_stats
+from agent.analysis import performance_stats
 from agent.errors import AgentError
 from agent.journal import Journal
 from agent.portfolio import PnlStreams, Portfolio
+from agent.summary import RunCounts, RunSummary
 from venues.model import InstrumentId
 
 

@@ -17,19 +17,16 @@ import statsmodels.api as sm
 from agent.analysis import (
     NeutralityStats,
     PerformanceStats,
-    RunCounts,
-    RunSummary,
     annualized_return,
     calmar,
     daily_series,
     ex_post_beta,
-    format_summary,
     max_drawdown,
     performance_stats,
     rolling_beta,
     sharpe_annualized,
-    summary_to_dict,
 )
+from agent.summary import RunCounts, RunSummary, format_summary, summary_to_dict
 
 HOUR_MS = 3_600_000
 
