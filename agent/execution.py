@@ -51,7 +51,7 @@ def client_order_id(strategy: str, intent_id: str, leg: str, attempt: int) -> st
 
     The first 32 hex digits of SHA-256 over the JSON array ``[strategy, intent_id, leg,
     attempt]`` (JSON keeps the field boundaries, so ``("a|b", "c")`` and ``("a", "b|c")``
-    differ). Valid on every venue's id rules (../shared/venues/README.md): Binance USD-M
+    differ). Valid on every venue's documented id rules (checked in test_execution): Binance USD-M
     ``^[.A-Z:/a-z0-9_-]{1,36}$``, Binance spot ``^[a-zA-Z0-9-_]{1,36}$``, Bybit
     ``orderLinkId`` ≤ 36 ``[A-Za-z0-9_-]``, OKX ``clOrdId`` ≤ 32 alphanumerics, Hyperliquid
     ``cloid`` = ``0x`` + 32 hex (the adapter adds ``0x``). The journal maps it back to
