@@ -1,0 +1,294 @@
+"""Binance USDⓈ-M futures REST endpoints over :class:`~venues.http.RestClient`.
+
+One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
+:mod:`venues.binance.parse`). SIGNED endpoints are signed here and only here
+(:func:`~venues.binance.auth.signed_query`); the API key header ``X-MBX-APIKEY`` is built from
+``SecretStr.get_secret_value()`` at request time and never stored as plain text, logged or put
+in an error. Endpoints, weights and error codes: ``/work/shared/venues/binance-usdm.md`` §2–§6;
+recorded payloads in ``tests/fixtures/binance-usdm/``.
+
+Error bodies ``{"code": <negative int>, "msg": ...}`` are mapped by :func:`classify_error`
+(plugged into the ``RestClient``) through :func:`~venues.binance.parse.error_from_payload`.
+Clock skew (``-1021``/``-5028``) resyncs the server time (``GET /fapi/v1/time``); a signed
+GET/DELETE is then re-signed and sent once more, while ``POST /fapi/v1/order`` raises the error
+(the caller looks the order up by its client order id: writes are never re-sent here).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+from pydantic import SecretStr
+
+from venues.binance import constants as c
+from venues.binance.auth import ParamValue, signed_query
+from venues.binance.parse import error_from_payload, is_error_payload
+from venues.errors import AuthError, ProtocolError, VenueError
+from venues.http import RestClient, parse_retry_after_s
+from venues.ratelimit import RateLimiter
+
+_CLIENT_ID_PARAMS = ("newClientOrderId", "origClientOrderId")
+
+
+def _client_order_id(response: httpx.Response) -> str | None:
+    try:
+        params = response.request.url.params
+    except RuntimeError:  # a Response built without a request (tests)
+        return None
+    for key in _CLIENT_ID_PARAMS:
+        if key in params:
+            return params[key]
+    return None
+
+
+def classify_error(response: httpx.Response) -> VenueError | None:
+    """Map a Binance error body to our error tree, or ``None`` when it is not one.
+
+    Only bodies shaped ``{"code": <negative int>, "msg": str}`` are errors; anything else
+    (including a non-JSON 5xx page) is left to :func:`venues.http.classify_status`.
+    ``Retry-After`` (seconds) feeds :class:`~venues.errors.RateLimited`; the client order id
+    (``newClientOrderId``/``origClientOrderId`` of the request's query) lets order rejections
+    become :class:`~venues.errors.DuplicateClientOrderId`, :class:`~venues.errors.InvalidOrder`
+    ... Source: binance-usdm.md §6; fixture ``errors.json``.
+    """
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        return None
+    if not is_error_payload(payload):
+        return None
+    header = response.headers.get(c.RETRY_AFTER_HEADER)
+    retry_after_s = None if header is None else parse_retry_after_s(header, c.DEFAULT_RETRY_AFTER_S)
+    return error_from_payload(
+        payload, c.VENUE, _client_order_id(response), retry_after_s=retry_after_s
+    )
+
+
+def make_rest_client(
+    base_url: str = c.USDM_REST_URL,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    limiter: RateLimiter | None = None,
+    **kwargs: Any,
+) -> RestClient:
+    """A :class:`RestClient` wired for fapi: Binance error mapping, used-weight header sync
+    and the documented 2400 weight/min bucket (unless ``limiter`` is given). ``kwargs`` go to
+    :class:`RestClient` (``sleep``, ``retry_attempts``, ``timeout_s`` ...)."""
+    return RestClient(
+        c.VENUE,
+        base_url,
+        limiter=limiter or RateLimiter(c.USDM_REQUEST_WEIGHT_PER_MIN, 60.0),
+        transport=transport,
+        classify_error=classify_error,
+        used_weight_header=c.USED_WEIGHT_HEADER,
+        **kwargs,
+    )
+
+
+def _server_time_ms(payload: Any) -> int:
+    value = payload.get("serverTime") if isinstance(payload, Mapping) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError(
+            f"time: field 'serverTime' must be an integer ms, got {value!r}", venue=c.VENUE
+        )
+    return value
+
+
+class BinanceUsdmRest:
+    """Raw USDⓈ-M REST calls (JSON in, JSON out).
+
+    Parameters
+    ----------
+    rest : RestClient
+        Transport, normally from :func:`make_rest_client` (it must use :func:`classify_error`).
+    api_key, api_secret : SecretStr | None
+        Credentials; ``None`` allows public endpoints only (signed ones raise ``AuthError``).
+    now_ms : Callable[[], int]
+        Local wall clock, epoch ms; corrected by the server offset found on clock skew.
+    recv_window_ms : int
+        ``recvWindow`` of signed requests, ms (docs advise ≤ 5000 on fapi).
+    """
+
+    def __init__(
+        self,
+        rest: RestClient,
+        api_key: SecretStr | None,
+        api_secret: SecretStr | None,
+        now_ms: Callable[[], int],
+        *,
+        recv_window_ms: int = c.DEFAULT_RECV_WINDOW_MS,
+    ) -> None:
+        self._rest = rest
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self._now_ms = now_ms
+        self._recv_window_ms = recv_window_ms
+        self.clock_offset_ms = 0
+        """Server time minus local time, ms, from the last :meth:`sync_time`."""
+
+    def __repr__(self) -> str:
+        return f"BinanceUsdmRest(rest={self._rest!r}, signed={self._api_secret is not None})"
+
+    async def aclose(self) -> None:
+        """Close the transport."""
+        await self._rest.aclose()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _public(
+        self, path: str, params: Mapping[str, ParamValue] | None = None, weight: int = 1
+    ) -> Any:
+        return await self._rest.request("GET", path, params=params, weight=weight, idempotent=True)
+
+    def _sign(self, params: Mapping[str, ParamValue]) -> tuple[dict[str, str], dict[str, str]]:
+        if self._api_key is None or self._api_secret is None:
+            raise AuthError("binance: signed endpoint needs an API key and secret", venue=c.VENUE)
+        query = signed_query(
+            params,
+            self._api_secret.get_secret_value(),
+            timestamp_ms=self._now_ms() + self.clock_offset_ms,
+            recv_window_ms=self._recv_window_ms,
+        )
+        # httpx re-encodes these pairs byte-identically for the characters Binance allows
+        # (tested against the signature in tests/unit/test_binance_client.py).
+        signed = dict(parse_qsl(query, keep_blank_values=True))
+        return signed, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
+
+    async def _send_signed(
+        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int
+    ) -> Any:
+        query, headers = self._sign(params)
+        return await self._rest.request(
+            method, path, params=query, headers=headers, weight=weight, idempotent=method == "GET"
+        )
+
+    async def _signed(
+        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int = 1
+    ) -> Any:
+        try:
+            return await self._send_signed(method, path, params, weight)
+        except VenueError as e:
+            if not self._is_clock_skew(e):
+                raise
+            await self.sync_time()  # so the caller's lookup / next order is signed right
+            if method == "POST":
+                raise  # writes are never re-sent here
+        return await self._send_signed(method, path, params, weight)
+
+    @staticmethod
+    def _is_clock_skew(error: VenueError) -> bool:
+        return error.code is not None and error.code in {str(x) for x in c.CLOCK_SKEW_CODES}
+
+    async def sync_time(self) -> int:
+        """``GET /fapi/v1/time`` → store ``serverTime - now_ms()`` as the clock offset, ms.
+
+        Returns the offset. Raises ``ProtocolError`` on a malformed body. Fixture
+        ``server_time.json``.
+        """
+        payload = await self._public(c.USDM_TIME, weight=c.USDM_WEIGHTS[c.USDM_TIME])
+        self.clock_offset_ms = _server_time_ms(payload) - self._now_ms()
+        return self.clock_offset_ms
+
+    # --- market data (public) ---------------------------------------------------------
+
+    async def get_exchange_info(self) -> Any:
+        """``GET /fapi/v1/exchangeInfo`` (weight 1). Fixture ``exchange_info_btc_eth.json``."""
+        return await self._public(c.USDM_EXCHANGE_INFO, weight=c.USDM_WEIGHTS[c.USDM_EXCHANGE_INFO])
+
+    async def get_premium_index(self, symbol: str | None = None) -> Any:
+        """``GET /fapi/v1/premiumIndex``: one object for ``symbol`` (weight 1), else an array
+        of every symbol (weight 10). Fixtures ``premium_index_btcusdt.json``, ``_all.json``."""
+        if symbol is None:
+            return await self._public(c.USDM_PREMIUM_INDEX, weight=c.USDM_PREMIUM_INDEX_WEIGHT_ALL)
+        return await self._public(
+            c.USDM_PREMIUM_INDEX, {"symbol": symbol}, c.USDM_PREMIUM_INDEX_WEIGHT_ONE
+        )
+
+    async def get_funding_rate(
+        self,
+        symbol: str,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+        limit: int = c.FUNDING_RATE_MAX_LIMIT,
+    ) -> Any:
+        """``GET /fapi/v1/fundingRate``: settled rates, ascending; times epoch ms inclusive,
+        ``limit`` ≤ 1000. Fixture ``funding_rate_history.json``."""
+        params: dict[str, ParamValue] = {"symbol": symbol, "limit": limit}
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        if end_ms is not None:
+            params["endTime"] = end_ms
+        return await self._public(c.USDM_FUNDING_RATE, params, c.USDM_WEIGHTS[c.USDM_FUNDING_RATE])
+
+    async def get_funding_info(self) -> Any:
+        """``GET /fapi/v1/fundingInfo``: symbols with adjusted interval/cap/floor. Fixture
+        ``funding_info.json``."""
+        return await self._public(c.USDM_FUNDING_INFO, weight=c.USDM_WEIGHTS[c.USDM_FUNDING_INFO])
+
+    async def get_klines(
+        self, symbol: str, interval: str, start_ms: int, end_ms: int, limit: int
+    ) -> Any:
+        """``GET /fapi/v1/klines``: ``interval`` a Binance code (``1h``), open times in
+        ``[start_ms, end_ms]`` (epoch ms, inclusive), ``limit`` ≤ 1500; weight by limit.
+        Fixture ``klines.json``."""
+        params: dict[str, ParamValue] = {
+            "symbol": symbol,
+            "interval": interval,
+            "startTime": start_ms,
+            "endTime": end_ms,
+            "limit": limit,
+        }
+        return await self._public(c.USDM_KLINES, params, c.usdm_klines_weight(limit))
+
+    # --- account and orders (SIGNED) --------------------------------------------------
+
+    async def post_order(self, params: Mapping[str, ParamValue]) -> Any:
+        """``POST /fapi/v1/order`` with the caller's order params; sent exactly once (a
+        timeout, 5xx or clock skew is raised: look the order up). Fixture
+        ``new_order_limit_recorded.json``."""
+        return await self._signed("POST", c.USDM_ORDER, params, c.USDM_WEIGHTS[c.USDM_ORDER])
+
+    async def get_order(self, symbol: str, orig_client_order_id: str) -> Any:
+        """``GET /fapi/v1/order`` by client order id. Unknown → ``OrderNotFound`` (-2013).
+        Fixture ``query_order.json``."""
+        params = {"symbol": symbol, "origClientOrderId": orig_client_order_id}
+        return await self._signed("GET", c.USDM_ORDER, params, c.USDM_WEIGHTS[c.USDM_ORDER])
+
+    async def delete_order(self, symbol: str, orig_client_order_id: str) -> Any:
+        """``DELETE /fapi/v1/order`` by client order id. Already final or unknown →
+        ``OrderNotFound`` (-2011). Fixture ``cancel_order.json``."""
+        params = {"symbol": symbol, "origClientOrderId": orig_client_order_id}
+        return await self._signed("DELETE", c.USDM_ORDER, params, c.USDM_WEIGHTS[c.USDM_ORDER])
+
+    async def get_position_risk(self) -> Any:
+        """``GET /fapi/v3/positionRisk`` (weight 5). Fixture ``position_risk_v3_one_way.json``."""
+        path = c.USDM_POSITION_RISK
+        return await self._signed("GET", path, {}, c.USDM_WEIGHTS[path])
+
+    async def get_balance(self) -> Any:
+        """``GET /fapi/v3/balance`` (weight 5). Fixture ``balance_v3.json``."""
+        return await self._signed("GET", c.USDM_BALANCE, {}, c.USDM_WEIGHTS[c.USDM_BALANCE])
+
+    async def get_income(
+        self,
+        income_type: str = "FUNDING_FEE",
+        start_ms: int | None = None,
+        limit: int = c.INCOME_MAX_LIMIT,
+    ) -> Any:
+        """``GET /fapi/v1/income`` (weight 30), oldest first from ``start_ms`` (epoch ms;
+        without it the venue returns only the last 7 days). Fixture ``income_history.json``."""
+        params: dict[str, ParamValue] = {"incomeType": income_type, "limit": limit}
+        if start_ms is not None:
+            params["startTime"] = start_ms
+        return await self._signed("GET", c.USDM_INCOME, params, c.USDM_WEIGHTS[c.USDM_INCOME])
+
+    async def get_open_orders(self, symbol: str | None = None) -> Any:
+        """``GET /fapi/v1/openOrders``: one symbol (weight 1) or all (weight 40)."""
+        if symbol is None:
+            return await self._signed("GET", c.USDM_OPEN_ORDERS, {}, c.USDM_OPEN_ORDERS_WEIGHT_ALL)
+        params = {"symbol": symbol}
+        return await self._signed("GET", c.USDM_OPEN_ORDERS, params, c.USDM_OPEN_ORDERS_WEIGHT_ONE)
