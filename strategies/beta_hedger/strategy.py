@@ -30,7 +30,7 @@ import numpy as np
 from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, PortfolioView
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
-from strategies.stat_arb.signals import betas_to_market
+from strategies.common import betas_to_market
 from venues.model import InstrumentId, InstrumentKind, base_asset
 
 

@@ -13,6 +13,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Final
 
 from strategies.base import MarketSnapshot
+from strategies.common import funding_is_stale
 from strategies.cross_venue_arb import rates, signals
 from venues.model import FundingRate, InstrumentId, InstrumentKind, funding_rate_per_hour
 
@@ -83,7 +84,7 @@ def fresh_funding(
         return None
     if not math.isfinite(funding.rate) or funding.interval_s <= 0:
         return None
-    if signals.funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms):
+    if funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms):
         return None
     return funding
 

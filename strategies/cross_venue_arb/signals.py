@@ -303,18 +303,3 @@ def exit_reason(
     if held_h >= max_holding_h:
         return EXIT_MAX_HOLDING
     return None
-
-
-def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:
-    """Whether a settled rate is too old to trade on: more than two intervals before now.
-
-    A settled rate is normally at most one interval old; two means a settlement was missed.
-
-    Raises
-    ------
-    ValueError
-        If ``interval_s`` is not positive.
-    """
-    if interval_s <= 0:
-        raise ValueError(f"funding interval_s must be positive, got {interval_s}")
-    return now_ms - ts_funding_ms > 2 * interval_s * 1000

@@ -10,7 +10,7 @@ Everything is cross-sectional over ``k`` assets observed on the same hourly bars
   not contaminate it), used both as an alpha and as a factor exposure;
 - **volatility** the sample standard deviation of hourly log returns;
 - **beta** to the market (BTC): ``cov(r_i, r_m) / var(r_m)`` of hourly log returns
-  (:func:`strategies.stat_arb.signals.betas_to_market`, the repository's one beta estimator),
+  (:func:`strategies.common.betas_to_market`, the repository's one beta estimator),
   NaN ("unknown") below ``min_obs`` observations — never a silent 1.0.
 
 Alphas and factor exposures are z-scored across the assets (population standard deviation,
@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from strategies.base import FloatArray
-from strategies.stat_arb.signals import betas_to_market
+from strategies.common import betas_to_market
 
 
 def zscore(values: FloatArray) -> FloatArray:

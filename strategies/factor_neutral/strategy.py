@@ -60,6 +60,7 @@ from strategies.base import (
     PortfolioView,
     TargetPosition,
 )
+from strategies.common import funding_is_stale
 from strategies.factor_neutral.config import FactorNeutralConfig
 from strategies.factor_neutral.optimizer import (
     InfeasibleError,
@@ -75,7 +76,6 @@ from strategies.factor_neutral.signals import (
     realized_vol,
     zscore,
 )
-from strategies.funding_harvester.signals import funding_is_stale
 from venues.model import HOUR_S, InstrumentId, InstrumentKind, funding_rate_per_hour
 
 State = dict[str, Any]

@@ -317,20 +317,3 @@ def max_holding_exit(entry_ms: int, now_ms: int, max_holding_h: float) -> bool:
     """
     _require_positive("max_holding_h", max_holding_h)
     return now_ms - entry_ms >= max_holding_h * HOUR_MS
-
-
-def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:
-    """Whether a funding rate is too old to trade on.
-
-    A settled rate is normally at most one interval old; older than two intervals means at
-    least one settlement was missed (feed gap). A predicted rate (settlement in the future)
-    is fresh.
-
-    Raises
-    ------
-    ValueError
-        If ``interval_s`` is not positive.
-    """
-    if interval_s <= 0:
-        raise ValueError(f"funding interval_s must be positive, got {interval_s}")
-    return now_ms - ts_funding_ms > 2 * interval_s * 1000

@@ -34,6 +34,7 @@ from strategies.base import (
     PortfolioView,
     TargetPosition,
 )
+from strategies.common import funding_is_stale
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from venues.model import (
@@ -205,7 +206,7 @@ class FundingHarvesterStrategy:
             funding is not None
             and perp_id not in snapshot.stale
             and math.isfinite(funding.rate)
-            and not signals.funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms)
+            and not funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms)
         )
         return _Market(
             spot_id=spot_id,

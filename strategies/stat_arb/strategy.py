@@ -61,10 +61,10 @@ from strategies.base import (
     PortfolioView,
     TargetPosition,
 )
+from strategies.common import betas_to_market
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.signals import (
     PairScan,
-    betas_to_market,
     scan_pairs,
     select_pairs,
     spread_zscore,

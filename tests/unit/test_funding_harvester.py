@@ -23,6 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strategies.base import Decision, MarketSnapshot, PairIntent, PortfolioView, Strategy
+from strategies.common import funding_is_stale
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.funding_harvester.signals import LegCosts
@@ -237,9 +238,9 @@ def test_flip_exit_and_max_holding() -> None:
 
 
 def test_funding_staleness() -> None:
-    assert not signals.funding_is_stale(T0_MS - 16 * H_MS, H8_S, T0_MS)
-    assert signals.funding_is_stale(T0_MS - 16 * H_MS - 1, H8_S, T0_MS)
-    assert not signals.funding_is_stale(T0_MS + H_MS, H8_S, T0_MS)  # predicted rate
+    assert not funding_is_stale(T0_MS - 16 * H_MS, H8_S, T0_MS)
+    assert funding_is_stale(T0_MS - 16 * H_MS - 1, H8_S, T0_MS)
+    assert not funding_is_stale(T0_MS + H_MS, H8_S, T0_MS)  # predicted rate
 
 
 # -- decide: entries ---------------------------------------------------------------------------

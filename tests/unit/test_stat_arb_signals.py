@@ -16,11 +16,11 @@ from hypothesis.extra.numpy import arrays
 from statsmodels.tsa.adfvalues import mackinnonp
 from statsmodels.tsa.stattools import adfuller, coint
 
+from strategies.common import betas_to_market
 from strategies.stat_arb import signals
 from strategies.stat_arb.signals import (
     PairScan,
     adf_default_maxlag,
-    betas_to_market,
     half_life_bars,
     mackinnon_pvalue_coint,
     scan_pairs,
