@@ -19,6 +19,7 @@ import pytest
 import respx
 from pydantic import SecretStr
 
+from tests.unit.conftest import FakeClock
 from venues.binance.auth import sign
 from venues.binance.client import BinanceUsdmVenue
 from venues.binance.rest import BinanceUsdmRest, make_rest_client
@@ -58,26 +59,6 @@ def load(name: str) -> Any:
 
 def error_body(code: int) -> dict[str, Any]:
     return next(e for e in load("errors.json") if e["code"] == code)
-
-
-class FakeClock:
-    """Monotonic clock in seconds whose async sleep advances it and records the wait."""
-
-    def __init__(self) -> None:
-        self.now_s = 1_000.0
-        self.sleeps_s: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps_s.append(seconds)
-        self.now_s += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

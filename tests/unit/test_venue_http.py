@@ -14,6 +14,7 @@ import pytest
 import respx
 from structlog.testing import capture_logs
 
+from tests.unit.conftest import FakeClock
 from venues.errors import (
     AuthError,
     InvalidOrder,
@@ -34,26 +35,6 @@ API_KEY = "k3y-VALUE-never-shown-0123456789"
 SIGNATURE = "5f1c0ffee0ddba11deadbeef0123456789abcdef"
 # Shape of Binance GET /fapi/v1/premiumIndex (binance-usdm.md), values written by hand.
 PAYLOAD = {"symbol": "BTCUSDT", "markPrice": "11793.63104562", "lastFundingRate": "0.00038246"}
-
-
-class FakeClock:
-    """Monotonic clock in seconds whose async sleep advances it and records the wait."""
-
-    def __init__(self) -> None:
-        self.now_s = 1_000.0
-        self.sleeps_s: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps_s.append(seconds)
-        self.now_s += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
