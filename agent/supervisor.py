@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -501,16 +502,9 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
     )
 
 
-def _to_ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    from datetime import UTC, datetime
-
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
+def _to_ms(value: datetime | None) -> int | None:
+    """Epoch ms of a config datetime (already made timezone-aware UTC by ``agent.config``)."""
+    return None if value is None else int(value.timestamp() * 1000)
 
 
 def _price_sources(
