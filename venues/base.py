@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Protocol, runtime_checkable
+
+from pydantic import SecretStr
 
 from venues.model import (
     Balance,
@@ -21,6 +25,99 @@ from venues.model import (
 )
 
 AccountEvent = OrderAck | Fill | FundingPayment
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Credentials:
+    """API credentials of one venue account; values stay ``SecretStr`` until the request
+    that needs them (never logged, never put in an error or the journal).
+
+    Attributes
+    ----------
+    api_key : SecretStr
+        Binance/Bybit/OKX API key; Hyperliquid: the account (master wallet) address;
+        Purple Flea: the bearer token (``pf_live_...``).
+    api_secret : SecretStr | None
+        HMAC secret; Hyperliquid: the API wallet's private key; Purple Flea: unused.
+    api_passphrase : SecretStr | None
+        OKX only.
+    """
+
+    api_key: SecretStr
+    api_secret: SecretStr | None = None
+    api_passphrase: SecretStr | None = None
+
+    def __repr__(self) -> str:
+        return "Credentials(**********)"
+
+
+@runtime_checkable
+class MarketDataSource(Protocol):
+    """Public market data of one venue: what paper-on-live, ``zerobeta data download`` and
+    the venue clients share. Needs no credentials.
+
+    All times epoch ms UTC, prices quote currency per base unit, rates per funding interval.
+    Methods raise subclasses of ``venues.errors.VenueError`` only.
+    """
+
+    @property
+    def name(self) -> str:
+        """Venue name, e.g. ``binance``."""
+        ...
+
+    async def open(self) -> None:
+        """Open connections / sessions."""
+        ...
+
+    async def close(self) -> None:
+        """Close connections; idempotent."""
+        ...
+
+    async def load_instruments(self) -> Mapping[InstrumentId, Instrument]:
+        """Trading rules of every instrument the venue lists (or is configured for)."""
+        ...
+
+    async def fetch_funding(self, instrument_ids: Sequence[InstrumentId]) -> list[FundingRate]:
+        """Current (predicted) funding rate and next settlement of each perp."""
+        ...
+
+    async def fetch_funding_history(
+        self, instrument_id: InstrumentId, start_ms: int, end_ms: int
+    ) -> list[FundingRate]:
+        """Settled funding rates with ``start_ms <= ts_funding_ms < end_ms``, oldest first,
+        each with the interval that applied to it. Pages through the venue's limit."""
+        ...
+
+    async def fetch_bars(
+        self, instrument_id: InstrumentId, start_ms: int, end_ms: int, interval_s: int
+    ) -> list[Bar]:
+        """Candles with ``start_ms <= ts_open_ms < end_ms``, oldest first. Pages through the
+        venue's limit."""
+        ...
+
+    def stream_marks(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarkPrice]:
+        """Mark prices as they change, reconnecting (and resyncing over REST) on its own;
+        per instrument never a duplicate or an older update than one already yielded."""
+        ...
+
+
+@runtime_checkable
+class AccountSetup(Protocol):
+    """A live venue that can check and set the account modes zerobeta trades with."""
+
+    async def prepare_account(
+        self, instrument_ids: Sequence[InstrumentId], leverage: Decimal
+    ) -> list[str]:
+        """Make the account trade ``instrument_ids`` in one-way position mode, cross margin
+        and ``leverage`` ×, setting what differs. Returns one line per change made.
+
+        Raises
+        ------
+        venues.errors.AccountSetupError
+            When a mode cannot be set (open positions/orders, a unified account that refuses
+            it ...), naming the instrument, the mode found and what the user must do.
+        """
+        ...
 
 
 @runtime_checkable

@@ -13,6 +13,7 @@
     │   ├── InvalidOrder            below min qty / min notional, off lot step or tick
     │   └── DuplicateClientOrderId
     ├── OrderNotFound               lookup/cancel of an id the venue does not know
+    ├── AccountSetupError           live start-up: position/margin mode or leverage wrong
     └── ProtocolError               a payload we could not parse; carries what was wrong
 
 Every error carries its context as attributes, not only in its message, and never carries
@@ -104,6 +105,11 @@ class DuplicateClientOrderId(OrderRejected):
 
 class OrderNotFound(VenueError):
     """The venue does not know the order (by client order id)."""
+
+
+class AccountSetupError(VenueError):
+    """The account is not in the mode zerobeta trades with and it could not be set: the
+    message names the instrument, what was found and what the user must change."""
 
 
 class ProtocolError(VenueError):

@@ -1,100 +1,45 @@
 """The contract every ``venues.base.Venue`` implementation honours, run against each of them.
 
-A venue joins the suite by adding a factory to ``HARNESS_FACTORIES``: an async function that
-builds the venue (for a real exchange: behind respx routes and a local websocket server that
-serve recorded payloads from ``tests/fixtures/<venue>/``) and returns a :class:`VenueHarness`
-whose hooks put it in the state each scenario needs. The scenarios assert only what every
-venue must do; venue-specific numbers belong in that venue's unit tests.
+A venue joins the suite by adding a module to ``tests/contract/harnesses/`` (see
+``tests/contract/harness.py``): it builds the venue behind respx routes serving recorded
+payloads from ``tests/fixtures/<venue>/`` and returns a :class:`VenueHarness` whose hooks put
+it in the state each scenario needs. The scenarios assert only what every venue must do;
+venue-specific numbers belong in that venue's unit tests.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
-from venues.base import Venue
-from venues.errors import DuplicateClientOrderId, InvalidOrder, OrderNotFound
-from venues.model import (
-    FundingRate,
-    Instrument,
-    InstrumentId,
-    InstrumentKind,
-    OrderRequest,
-    OrderStatus,
-    Side,
-    VenueFees,
+from tests.contract import harnesses
+from tests.contract.harness import VenueHarness
+from venues.base import MarketDataSource, Venue
+from venues.errors import (
+    AuthError,
+    DuplicateClientOrderId,
+    InvalidOrder,
+    OrderNotFound,
+    ProtocolError,
+    TransportError,
 )
-from venues.paper import PaperVenue, PaperVenueConfig
+from venues.model import InstrumentId, OrderRequest, OrderStatus, Side
 
 
-@dataclass
-class VenueHarness:
-    """A venue under test and the hooks that put it in a known state.
-
-    Attributes
-    ----------
-    venue : Venue
-    perp_id, spot_id : InstrumentId
-        A perp and a spot instrument the venue lists.
-    order_qty : Decimal
-        A perp order size valid on the venue (≥ min qty and min notional, on the lot step),
-        base units, that the account can afford.
-    seed_market : Callable[[], Awaitable[None]]
-        Makes prices available (quotes, marks) for both instruments.
-    settle_funding : Callable[[], Awaitable[None]]
-        Settles at least one funding rate on the perp (a payment if a position is open).
-    """
-
-    venue: Venue
-    perp_id: InstrumentId
-    spot_id: InstrumentId
-    order_qty: Decimal
-    seed_market: Callable[[], Awaitable[None]]
-    settle_funding: Callable[[], Awaitable[None]]
+def _discover() -> dict[str, Callable[[], Awaitable[VenueHarness]]]:
+    factories: dict[str, Callable[[], Awaitable[VenueHarness]]] = {}
+    for info in pkgutil.iter_modules(harnesses.__path__):
+        module = importlib.import_module(f"{harnesses.__name__}.{info.name}")
+        factories[module.NAME] = module.make_harness
+    return factories
 
 
-async def paper_harness() -> VenueHarness:
-    """Paper venue with Binance-like BTCUSDT rules, BTC at 60,000 USDT."""
-    perp = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
-    spot = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
-    instruments = {
-        perp: Instrument(
-            perp, "BTC", "USDT", Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal(100),
-            funding_interval_s=28_800,
-        ),
-        spot: Instrument(
-            spot, "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"),
-            Decimal(5),
-        ),
-    }  # fmt: skip
-    now_ms = 1_700_000_000_000
-    config = PaperVenueConfig(
-        name="binance",
-        initial_collateral_usd=Decimal(100_000),
-        perp_fees=VenueFees(Decimal("0.0002"), Decimal("0.0005")),
-        spot_fees=VenueFees(Decimal("0.001"), Decimal("0.001")),
-        slippage_bps=Decimal(1),
-        perp_leverage=Decimal(2),
-    )
-    venue = PaperVenue(config, instruments, lambda: now_ms)
-
-    async def seed_market() -> None:
-        venue.update_price(perp, 60_000.0)
-        venue.update_price(spot, 59_990.0)
-
-    async def settle_funding() -> None:
-        venue.settle_funding(FundingRate(perp, 0.0001, 28_800, now_ms, now_ms + 28_800_000))
-
-    return VenueHarness(venue, perp, spot, Decimal("0.01"), seed_market, settle_funding)
-
-
-HARNESS_FACTORIES: dict[str, Callable[[], Awaitable[VenueHarness]]] = {
-    "paper": paper_harness,
-}
+HARNESS_FACTORIES = _discover()
 
 
 @pytest.fixture(params=sorted(HARNESS_FACTORIES))
@@ -112,14 +57,25 @@ def _request(h: VenueHarness, client_order_id: str, side: Side = Side.BUY) -> Or
     return OrderRequest(client_order_id, h.perp_id, side, h.order_qty)
 
 
+def _ids(h: VenueHarness) -> list[InstrumentId]:
+    return [h.perp_id] if h.spot_id is None else [h.perp_id, h.spot_id]
+
+
+def _failing(h: VenueHarness) -> Callable[[str, int], None]:
+    if h.fail_next is None:
+        pytest.skip("a venue without a transport (paper) has nothing to fail")
+    return h.fail_next
+
+
 async def test_satisfies_the_protocol(harness: VenueHarness) -> None:
     assert isinstance(harness.venue, Venue)
-    assert harness.venue.name == harness.perp_id.venue == harness.spot_id.venue
+    assert isinstance(harness.venue, MarketDataSource)
+    assert {i.venue for i in _ids(harness)} == {harness.venue.name}
 
 
 async def test_load_instruments(harness: VenueHarness) -> None:
     instruments = await harness.venue.load_instruments()
-    assert {harness.perp_id, harness.spot_id} <= set(instruments)
+    assert set(_ids(harness)) <= set(instruments)
     for key, inst in instruments.items():
         assert key == inst.id
         assert inst.id.venue == harness.venue.name
@@ -134,7 +90,7 @@ async def test_load_instruments(harness: VenueHarness) -> None:
 
 async def test_fetch_quotes(harness: VenueHarness) -> None:
     await harness.seed_market()
-    ids = [harness.perp_id, harness.spot_id]
+    ids = _ids(harness)
     quotes = await harness.venue.fetch_quotes(ids)
     assert [q.instrument_id for q in quotes] == ids
     for quote in quotes:
@@ -212,3 +168,80 @@ async def test_funding_payments_follow_the_formula(harness: VenueHarness) -> Non
         expected = -Decimal(repr(p.rate)) * p.position_qty * p.mark_price
         # venues report funding rounded (Binance: 8 decimals); allow that, not a sign error
         assert abs(p.amount_usd - expected) <= Decimal("1e-6")
+
+
+async def test_funding_history_is_settled_and_ordered(harness: VenueHarness) -> None:
+    await harness.seed_market()
+    await harness.settle_funding()
+    history = await harness.venue.fetch_funding_history(harness.perp_id, 0, 2**62)
+    assert history
+    times = [r.ts_funding_ms for r in history]
+    assert times == sorted(set(times))
+    assert all(r.instrument_id == harness.perp_id and r.interval_s > 0 for r in history)
+
+
+# --- error paths: only venues with a transport (fail_next) ------------------------------
+
+
+async def test_connect_error_on_a_read_is_retried(harness: VenueHarness) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("connect", 1)
+    rates = await harness.venue.fetch_funding([harness.perp_id])
+    assert [r.instrument_id for r in rates] == [harness.perp_id]
+
+
+async def test_connect_errors_that_persist_surface_as_transport_error(
+    harness: VenueHarness,
+) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("connect", 1_000)
+    with pytest.raises(TransportError):
+        await harness.venue.fetch_funding([harness.perp_id])
+
+
+async def test_rate_limit_waits_retry_after_then_succeeds(harness: VenueHarness) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("rate_limit", 1)
+    rates = await harness.venue.fetch_funding([harness.perp_id])
+    assert [r.instrument_id for r in rates] == [harness.perp_id]
+    assert max(harness.slept_s, default=0.0) >= 2.0  # Retry-After: 2 honoured
+
+
+async def test_server_error_then_success(harness: VenueHarness) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("server_error", 1)
+    rates = await harness.venue.fetch_funding([harness.perp_id])
+    assert [r.instrument_id for r in rates] == [harness.perp_id]
+
+
+async def test_auth_failure_is_auth_error_and_not_retried(harness: VenueHarness) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("auth", 1)
+    with pytest.raises(AuthError):
+        await harness.venue.fetch_balances()
+    assert await harness.venue.fetch_balances() is not None  # only one request was failed
+
+
+async def test_malformed_payload_is_protocol_error(harness: VenueHarness) -> None:
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("malformed", 1)
+    with pytest.raises(ProtocolError):
+        await harness.venue.fetch_funding([harness.perp_id])
+
+
+async def test_order_timeout_is_never_resent(harness: VenueHarness) -> None:
+    """A connect error on an order POST surfaces (outcome unknown), the venue does not
+    send it again; the caller looks the order up by client order id."""
+    fail = _failing(harness)
+    await harness.seed_market()
+    fail("connect", 1)
+    with pytest.raises(TransportError):
+        await harness.venue.place_order(_request(harness, "contract-timeout"))
+    with pytest.raises(OrderNotFound):  # the failed POST never reached the venue
+        await harness.venue.fetch_order(harness.perp_id, "contract-timeout")

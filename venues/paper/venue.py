@@ -314,6 +314,7 @@ class PaperVenue:
         self._holdings: dict[InstrumentId, _Holding] = {}
         self._orders: dict[str, OrderAck] = {}
         self._funding_last: dict[InstrumentId, FundingRate] = {}
+        self._funding_history: dict[InstrumentId, list[FundingRate]] = {}
         self._funding_paid: list[FundingPayment] = []
         self._order_seq = 0
         self._trade_seq = 0
@@ -375,6 +376,7 @@ class PaperVenue:
         if last is not None and funding.ts_funding_ms <= last.ts_funding_ms:
             return None
         self._funding_last[iid] = funding
+        self._funding_history.setdefault(iid, []).append(funding)
         qty = self._holdings.get(iid, _Holding()).qty
         if qty == 0:
             return None
@@ -470,6 +472,24 @@ class PaperVenue:
             if iid in self._funding_last:
                 rates.append(self._funding_last[iid])
         return rates
+
+    async def fetch_funding_history(
+        self, instrument_id: InstrumentId, start_ms: int, end_ms: int
+    ) -> list[FundingRate]:
+        """Rates settled on this venue with ``start_ms <= ts_funding_ms < end_ms``, oldest
+        first (what :meth:`settle_funding` was given).
+
+        Raises
+        ------
+        VenueError
+            Code ``-1121`` for an instrument that is not a perp of this venue.
+        """
+        if not self._lookup(instrument_id).is_perp:
+            raise VenueError(
+                f"{instrument_id} is not a perp", venue=self._error_venue, code="-1121"
+            )
+        history = self._funding_history.get(instrument_id, [])
+        return [r for r in history if start_ms <= r.ts_funding_ms < end_ms]
 
     async def fetch_bars(
         self, instrument_id: InstrumentId, start_ms: int, end_ms: int, interval_s: int

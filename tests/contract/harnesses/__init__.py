@@ -1,0 +1,1 @@
+"""One module per venue in the contract suite; see ``tests/contract/harness.py``."""
