@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing, asynccontextmanager, suppress
+from contextlib import aclosing
 from http import HTTPStatus
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus, InvalidURI
-from websockets.http11 import Request, Response
 
+from tests.support.ws_server import ScriptedServer, running
 from venues.errors import AuthError, ProtocolError, RateLimited
 from venues.ws import Backoff, StreamConfig, StreamSilent, default_is_fatal, stream
 
@@ -28,50 +27,6 @@ pytestmark = pytest.mark.timeout(10)
 
 SUBSCRIBE = {"method": "SUBSCRIBE", "params": ["btcusdt@markPrice@1s"], "id": 1}
 FAST_BACKOFF = Backoff(initial_s=0.01, max_s=0.08, factor=2.0, jitter=0.0)
-
-Script = Callable[[ServerConnection, "ScriptedServer"], Awaitable[None]]
-
-
-class ScriptedServer:
-    """Runs ``scripts[i]`` for the i-th connection; records received frames per connection."""
-
-    def __init__(self, scripts: list[Script], *, refuse: dict[int, HTTPStatus] | None = None):
-        self.scripts = scripts
-        self.refuse = refuse or {}
-        self.handshakes = 0
-        self.connections = 0
-        self.received: list[list[str]] = []
-
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        index = self.handshakes
-        self.handshakes += 1
-        if index in self.refuse:
-            return connection.respond(self.refuse[index], "refused\n")
-        return None
-
-    async def handler(self, ws: ServerConnection) -> None:
-        index = self.connections
-        self.connections += 1
-        self.received.append([])
-        script = self.scripts[min(index, len(self.scripts) - 1)]
-        # The client may go away first (aclose at the end of a test); that is expected.
-        with suppress(ConnectionClosed):
-            await script(ws, self)
-
-    async def recv(self, ws: ServerConnection) -> str:
-        frame = await ws.recv()
-        assert isinstance(frame, str)
-        self.received[-1].append(frame)
-        return frame
-
-
-@asynccontextmanager
-async def running(server: ScriptedServer) -> AsyncIterator[str]:
-    async with serve(
-        server.handler, "127.0.0.1", 0, process_request=server.process_request
-    ) as ws_server:
-        port = next(iter(ws_server.sockets)).getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/ws?listenKey=secret-listen-key"
 
 
 def config_for(url: str, **overrides: Any) -> StreamConfig:

@@ -1,0 +1,1 @@
+"""Test doubles shared by unit, contract and integration tests (no network)."""
