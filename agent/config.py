@@ -67,9 +67,17 @@ ENV_PREFIX = "ZEROBETA_"
 NESTED_DELIMITER = "__"
 SECRETS_DIR_ENV = f"{ENV_PREFIX}SECRETS_DIR"
 REDACTED = "**********"
-VENUE_NAMES = ("binance", "bybit", "hyperliquid")
+VENUE_NAMES = ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "dydx")
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase")
-LIVE_REQUIRED_SECRETS = ("api_key", "api_secret")
+LIVE_REQUIRED_SECRETS: Mapping[str, tuple[str, ...]] = {
+    "binance": ("api_key", "api_secret"),
+    "bybit": ("api_key", "api_secret"),
+    "hyperliquid": ("api_key", "api_secret"),
+    "okx": ("api_key", "api_secret", "api_passphrase"),
+    "purpleflea": ("api_key",),
+}
+"""Credentials each venue needs to trade live (``dydx`` is market data only)."""
+MARKET_DATA_ONLY_VENUES = frozenset({"dydx"})
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -138,6 +146,26 @@ class MarketDataConfig(BaseModel):
     )
     stale_after_s: int = Field(
         default=7200, gt=0, description="A price older than this is stale, seconds."
+    )
+    live_bar_delay_s: int = Field(
+        default=15,
+        ge=0,
+        le=600,
+        description='source = "live": wait this long after each hour before fetching the '
+        "closed 1h bar and the settled funding, seconds.",
+    )
+    live_mark_every_s: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description='source = "live": mark positions to the streamed mark prices (and check '
+        "the breakers) this often between hourly bars, seconds.",
+    )
+    live_funding_history_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description='source = "live": settled funding loaded at start-up, days.',
     )
 
     @field_validator("start", "end", mode="before")
@@ -217,6 +245,16 @@ class VenueConfig(BaseModel):
     perp_leverage: float = Field(
         default=3.0, ge=1.0, le=125.0, description="Leverage set on perp positions, ×."
     )
+    rest_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="REST base URL override (testnet, a proxy); None = the venue's production URL.",
+    )
+    ws_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://\S+$",
+        description="Websocket URL override; None = the venue's production URL.",
+    )
     api_key: SecretStr | None = Field(default=None, description="API key (env/secrets only).")
     api_secret: SecretStr | None = Field(default=None, description="API secret (env/secrets).")
     api_passphrase: SecretStr | None = Field(
@@ -258,6 +296,33 @@ VENUE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "perp_taker_fee_bps": 4.5,
         "spot_maker_fee_bps": 4.0,
         "spot_taker_fee_bps": 7.0,
+    },
+    # OKX regular tier (swap 0.02 %/0.05 %, spot 0.08 %/0.10 %).
+    "okx": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 2.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 8.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    # Purple Flea publishes no fee schedule in the sources: conservative placeholders.
+    "purpleflea": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 5.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 10.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    # dYdX v4 base tier (maker 0.01 %, taker 0.05 %); perps only, market data only live.
+    "dydx": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 1.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 0.0,
+        "spot_taker_fee_bps": 0.0,
     },
 }
 
@@ -590,7 +655,12 @@ def _live_mode_errors(config: AgentConfig) -> list[tuple[str, str]]:
     if config.market_data.source != "live":
         errors.append(("market_data.source", 'must be "live" when mode = "live" (real orders)'))
     for name, venue in sorted(config.venues.items()):
-        for field in LIVE_REQUIRED_SECRETS:
+        if venue.enabled and name in MARKET_DATA_ONLY_VENUES:
+            errors.append(
+                (f"venues.{name}.enabled", f"{name} is market data only: it cannot trade live")
+            )
+            continue
+        for field in LIVE_REQUIRED_SECRETS.get(name, ()):
             if venue.enabled and getattr(venue, field) is None:
                 path = f"venues.{name}.{field}"
                 errors.append(

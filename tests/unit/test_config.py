@@ -181,8 +181,8 @@ def test_unknown_nested_key_is_named_with_allowed_keys() -> None:
 
 def test_unknown_venue_is_named() -> None:
     errors = _errors(FIXTURES / "unknown_venue.toml")
-    assert list(errors) == ["venues.okx"]
-    assert "binance, bybit, hyperliquid" in errors["venues.okx"]
+    assert list(errors) == ["venues.kraken"]
+    assert "binance, bybit, hyperliquid, okx, purpleflea, dydx" in errors["venues.kraken"]
 
 
 def test_wrong_types_are_named() -> None:
@@ -330,6 +330,38 @@ def test_live_mode_needs_live_market_data() -> None:
         "ZEROBETA_MARKET_DATA__SOURCE": "replay",
     }
     assert list(_errors(FIXTURES / "live_without_keys.toml", env=env)) == ["market_data.source"]
+
+
+def test_live_okx_needs_its_passphrase_and_dydx_cannot_trade_live() -> None:
+    env = {
+        "ZEROBETA_VENUES__BINANCE__API_KEY": KEY,
+        "ZEROBETA_VENUES__BINANCE__API_SECRET": SECRET,
+        "ZEROBETA_VENUES__OKX__ENABLED": "true",
+        "ZEROBETA_VENUES__OKX__API_KEY": KEY,
+        "ZEROBETA_VENUES__OKX__API_SECRET": SECRET,
+        "ZEROBETA_VENUES__DYDX__ENABLED": "true",
+    }
+    errors = _errors(FIXTURES / "live_without_keys.toml", env=env)
+    assert set(errors) == {"venues.okx.api_passphrase", "venues.dydx.enabled"}
+    assert "ZEROBETA_VENUES__OKX__API_PASSPHRASE" in errors["venues.okx.api_passphrase"]
+    assert "market data only" in errors["venues.dydx.enabled"]
+
+
+def test_venue_url_overrides_must_be_urls() -> None:
+    env = {
+        "ZEROBETA_VENUES__BYBIT__REST_URL": "api-testnet.bybit.com",
+        "ZEROBETA_VENUES__BYBIT__WS_URL": "https://stream.bybit.com",
+    }
+    errors = _errors(None, env=env)
+    assert set(errors) == {"venues.bybit.rest_url", "venues.bybit.ws_url"}
+    ok = load_config(
+        None,
+        env={
+            "ZEROBETA_VENUES__BYBIT__REST_URL": "https://api-testnet.bybit.com",
+            "ZEROBETA_VENUES__BYBIT__WS_URL": "wss://stream-testnet.bybit.com/v5/public/linear",
+        },
+    )
+    assert ok.venues["bybit"].rest_url == "https://api-testnet.bybit.com"
 
 
 def test_blank_secret_counts_as_missing() -> None:
