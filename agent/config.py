@@ -162,10 +162,11 @@ class MarketDataConfig(BaseModel):
         "the breakers) this often between hourly bars, seconds.",
     )
     live_funding_history_days: int = Field(
-        default=30,
+        default=7,
         ge=1,
         le=365,
-        description='source = "live": settled funding loaded at start-up, days.',
+        description='source = "live": settled funding read at start-up (funding interval '
+        "and latest rate of each perp), days.",
     )
 
     @field_validator("start", "end", mode="before")

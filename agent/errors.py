@@ -104,6 +104,12 @@ class RiskRejected(AgentError):
         self.detail = detail
 
 
+class LiveDataError(AgentError):
+    """Live market data cannot start: an instrument its venue does not list, a venue that does
+    not answer at start-up, no history to warm the strategies up with. The message names each
+    problem."""
+
+
 class ReconciliationError(AgentError):
     """Journal and venue state disagree in a way that cannot be adopted automatically."""
 

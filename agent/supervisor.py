@@ -1,73 +1,54 @@
 """The supervisor: wires config, journal, venues, market data, strategies, risk and execution,
 and runs them in one ``asyncio.TaskGroup`` until the data ends or a stop signal arrives.
 
-Replay mode (``[market_data] source = "replay"``) drives everything from the bundled real
-history with a :class:`~agent.clock.ReplayClock`: each hourly step updates prices, settles
-funding on the paper venues, marks the ledger, runs the strategies that are due, executes
-their intents and journals an equity snapshot. Nothing sleeps, so a 17-month replay takes
-seconds and two runs write identical journals.
+Two drivers feed the same :class:`~agent.engine.Engine`:
+
+- **replay** (``[market_data] source = "replay"``): the bundled real history on a simulated
+  clock. Nothing sleeps, so a 17-month replay takes seconds and two runs write identical
+  journals.
+- **paper on live data** (``source = "live"``, ``mode = "paper"``): the venues' public REST and
+  websockets (:mod:`agent.live_feed`) on the wall clock; fills are simulated by the paper
+  venues exactly as in a replay. No API keys are needed.
+
+``mode = "live"`` (real orders) is refused here until the live order path is wired: the config
+validates its keys, the venue clients exist, but the supervisor does not route orders to them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
-from agent.clock import ReplayClock
-from agent.config import AgentConfig, config_hash, usable_venues
-from agent.execution import Executor
-from agent.funding_schedule import FundingScheduleRegistry, to_alert
-from agent.journal import Journal
-from agent.marketdata import MarketData
-from agent.portfolio import Portfolio
-from agent.risk import RiskEngine
-from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from agent.clock import Clock, LiveClock
+from agent.config import AgentConfig, usable_venues
+from agent.engine import Engine, journal_path
+from agent.live_feed import LiveFeed, LiveStep, load_live_instruments
+from strategies.base import Strategy
 from strategies.beta_hedger import BetaHedgerStrategy
 from strategies.cross_venue_arb import CrossVenueArbStrategy, VenueCosts
 from strategies.factor_neutral import FactorNeutralStrategy
-from strategies.flip_monitor import FundingFlipMonitor
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
-from venues.model import (
-    Instrument,
-    InstrumentId,
-    InstrumentKind,
-    VenueFees,
-)
-from venues.paper import PaperVenue, PaperVenueConfig
-from venues.replay.source import ReplayDataset, ReplayStep
+from venues.base import MarketDataSource
+from venues.model import Instrument, InstrumentId, InstrumentKind
+from venues.replay.source import ReplayDataset
 
 log = structlog.get_logger("zerobeta.supervisor")
 
-RESERVE = "reserve"
-_BPS = Decimal("0.0001")
 _YIELD_EVERY_STEPS = 64
-
-
-@dataclass
-class _StrategySlot:
-    strategy: Strategy
-    state: Mapping[str, Any]
-    next_decide_ms: int = 0
-    next_refit_ms: int = 0
-    cycles: int = 0
-    intents: int = 0
-    instruments: tuple[InstrumentId, ...] = ()
-    journaled_state: Mapping[str, Any] | None = None
-    state_journaled_ms: int = -(2**62)
+MarketDataFactory = Callable[[str], MarketDataSource]
+"""Builds the public market-data client of a venue by name (``venues.registry``)."""
 
 
 @dataclass
@@ -115,14 +96,6 @@ def build_strategies(config: AgentConfig) -> list[Strategy]:
     return strategies
 
 
-def _flip_monitor(config: AgentConfig) -> FundingFlipMonitor | None:
-    section = config.strategies.funding_flip_monitor
-    if not section.enabled:
-        return None
-    cost_bps = {n: v.perp_taker_fee_bps + v.slippage_bps for n, v in config.venues.items()}
-    return FundingFlipMonitor(section, cost_bps)
-
-
 def _symbols_for(strategies: Sequence[Strategy], kind: InstrumentKind) -> list[str]:
     return sorted({i.symbol for s in strategies for i in s.instruments() if i.kind is kind})
 
@@ -135,17 +108,41 @@ class Supervisor:
     config : AgentConfig
     progress_stream : TextIO | None
         Where a progress line is drawn (a TTY); None for no progress.
+    market_data_factory : MarketDataFactory | None
+        ``source = "live"`` only: builds each venue's market-data client (default: the real
+        venues from ``venues.registry`` with the config's URL overrides). Tests pass clients
+        behind respx and a local websocket server.
+    clock : Clock | None
+        ``source = "live"`` only: the wall clock (default :class:`LiveClock`).
+    sleep : Callable[[float], Awaitable[None]] | None
+        ``source = "live"`` only: waits between events; the default returns early when a stop
+        is requested.
     """
 
-    def __init__(self, config: AgentConfig, progress_stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        progress_stream: TextIO | None = None,
+        *,
+        market_data_factory: MarketDataFactory | None = None,
+        clock: Clock | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self._cfg = config
         self._progress = progress_stream
         self._stop = asyncio.Event()
         self._strategies = build_strategies(config)
+        self._market_data_factory = market_data_factory
+        self._clock = clock or LiveClock()
+        self._sleep = sleep or self._sleep_unless_stopped
 
     def request_stop(self) -> None:
         """Ask the run to stop after the current step (signal-safe)."""
         self._stop.set()
+
+    async def _sleep_unless_stopped(self, seconds: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=max(seconds, 0.0))
 
     async def run(self) -> RunResult:
         """Run until the data ends or a stop is requested; returns the run's outcome.
@@ -154,9 +151,14 @@ class Supervisor:
         ------
         agent.errors.AgentError
             On any unrecoverable error (after the journal has been flushed and closed).
+        NotImplementedError
+            For ``mode = "live"`` (real orders are not routed yet).
         """
-        if self._cfg.market_data.source != "replay":
-            raise NotImplementedError("market_data.source = 'live' arrives with the venue adapters")
+        if self._cfg.mode == "live":
+            raise NotImplementedError(
+                'mode = "live" is not available yet: paper-trade live data with mode = "paper" '
+                'and [market_data] source = "live"'
+            )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -165,12 +167,14 @@ class Supervisor:
                 log.debug("signal_handler_unavailable", signal=sig.name)
         try:
             async with AsyncExitStack() as stack:
-                engine = await _ReplayEngine.create(
-                    self._cfg, self._strategies, stack, self._progress
-                )
+                if self._cfg.market_data.source == "live":
+                    driver = await self._live_driver(stack)
+                else:
+                    driver = await self._replay_driver(stack)
                 try:
                     async with asyncio.TaskGroup() as group:
-                        task = group.create_task(engine.run(self._stop), name="replay.driver")
+                        name = f"{self._cfg.market_data.source}.driver"
+                        task = group.create_task(driver, name=name)
                 except ExceptionGroup as group_error:
                     # One task failed: surface its own error (AgentError, DataFileError...)
                     # so the CLI can map it to an exit code.
@@ -180,311 +184,140 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
+    # ---- replay -----------------------------------------------------------------------------
 
-class _ReplayEngine:
-    """The replay driver: one hourly step at a time, every component in lockstep."""
-
-    def __init__(self) -> None:
-        self.cfg: AgentConfig
-        self.dataset: ReplayDataset
-        self.clock: ReplayClock
-        self.instruments: dict[InstrumentId, Instrument]
-        self.venues: dict[str, PaperVenue]
-        self.portfolio: Portfolio
-        self.journal: Journal
-        self.market: MarketData
-        self.risk: RiskEngine
-        self.executor: Executor
-        self.slots: list[_StrategySlot]
-        self.price_source: dict[InstrumentId, InstrumentId]
-        self.progress: TextIO | None
-        self.monitor: FundingFlipMonitor | None
-        self.funding_schedule: FundingScheduleRegistry
-        self.monitor_state: Mapping[str, Any]
-        self.blocked: Mapping[str, frozenset[str]]
-        self.funding_payments = 0
-        self.last_snapshot_ms = 0
-        self.pending_flatten = False
-
-    @classmethod
-    async def create(
-        cls,
-        cfg: AgentConfig,
-        strategies: Sequence[Strategy],
-        stack: AsyncExitStack,
-        progress: TextIO | None,
-    ) -> _ReplayEngine:
-        self = cls()
-        self.cfg = cfg
-        self.progress = progress
-        self.dataset = _load_dataset(cfg, strategies)
-        first_ms, _ = self.dataset.window_ms()
-        self.clock = ReplayClock(first_ms)
-        self.instruments = dict(self.dataset.instruments())
-        self.price_source = _price_sources(self.instruments)
-        self.funding_schedule = FundingScheduleRegistry()
-        for inst in self.instruments.values():
-            if inst.is_perp:
-                self.funding_schedule.register(inst, first_ms)
-        self.venues = _paper_venues(cfg, self.instruments, self.clock)
-        for venue in self.venues.values():
-            await venue.open()
-            stack.push_async_callback(venue.close)
-        self.portfolio = Portfolio(_initial_cash(cfg, self.venues))
-        self.journal = Journal.open(_prepare_journal_path(cfg))
-        stack.callback(self.journal.close)
-        self.market = MarketData(self.instruments, cfg.market_data.stale_after_s * 1000)
-        leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
-        self.risk = RiskEngine(cfg.risk, leverage, float(self.portfolio.initial_equity_usd))
-        self.executor = Executor(
-            self.venues, self.instruments, self.portfolio, self.journal, self.risk, cfg.execution
+    async def _replay_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
+        dataset = _load_dataset(self._cfg, self._strategies)
+        first_ms, _ = dataset.window_ms()
+        instruments = dict(dataset.instruments())
+        engine = await Engine.create(
+            self._cfg,
+            self._strategies,
+            stack,
+            instruments=instruments,
+            first_ms=first_ms,
+            price_source=_price_sources(instruments),
+            progress=self._progress,
         )
-        self.slots = [
-            _StrategySlot(s, s.initial_state(), instruments=tuple(s.instruments()))
-            for s in strategies
-        ]
-        self.monitor = _flip_monitor(cfg)
-        self.monitor_state = self.monitor.initial_state() if self.monitor else {}
-        self.blocked = {}
-        self._write_meta(first_ms)
-        return self
+        return _run_replay(engine, dataset, self._stop)
 
-    def _write_meta(self, first_ms: int) -> None:
-        meta = {
-            "mode": self.cfg.mode,
-            "source": self.cfg.market_data.source,
-            "config_hash": config_hash(self.cfg),
-            "initial_equity_usd": str(self.portfolio.initial_equity_usd),
-            "strategies": ",".join(s.strategy.name for s in self.slots),
-            "window_first_ms": str(first_ms),
-            "initial_cash_json": json.dumps(
-                {k: str(v) for k, v in sorted(self.portfolio.initial_cash_usd.items())}
-            ),
-        }
-        self.journal.record_meta(meta)
+    # ---- paper on live data -----------------------------------------------------------------
 
-    async def run(self, stop: asyncio.Event) -> RunResult:
-        """Replay every step; returns when the data ends or ``stop`` is set."""
-        wall_start = time.perf_counter()
-        steps = 0
-        first = last = self.clock.now_ms()
-        total = self.dataset.step_count()
-        log.info("replay_started", steps=total, strategies=[s.strategy.name for s in self.slots])
-        for step in self.dataset.steps():
-            if stop.is_set():
-                break
-            await self._step(step)
-            last = step.ts_ms
+    async def _live_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
+        factory = self._market_data_factory or _registry_factory(self._cfg)
+        venues = sorted(n for n, v in self._cfg.venues.items() if v.enabled)
+        sources: dict[str, MarketDataSource] = {}
+        for name in venues:
+            source = factory(name)
+            await source.open()
+            stack.push_async_callback(source.close)
+            sources[name] = source
+        wanted = _live_wanted(self._cfg, self._strategies)
+        instruments = await load_live_instruments(sources, wanted)
+        feed = LiveFeed(
+            sources,
+            instruments,
+            clock=self._clock,
+            sleep=self._sleep,
+            bar_delay_s=self._cfg.market_data.live_bar_delay_s,
+            mark_every_s=self._cfg.market_data.live_mark_every_s,
+        )
+        history_bars = max((s.history_bars for s in self._strategies), default=1)
+        warmup = await feed.warmup(history_bars, self._cfg.market_data.live_funding_history_days)
+        first_ms = warmup.steps[0].ts_ms if warmup.steps else self._clock.now_ms()
+        engine = await Engine.create(
+            self._cfg, self._strategies, stack, instruments=instruments, first_ms=first_ms
+        )
+        for step in warmup.steps:
+            engine.warm(step)
+        engine.warm(LiveStep(engine.clock.now_ms(), {}, warmup.funding))
+        return _run_live(engine, feed, self._stop)
+
+
+async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Event) -> RunResult:
+    """Replay every step; returns when the data ends or ``stop`` is set."""
+    wall_start = time.perf_counter()
+    steps = 0
+    first = last = engine.clock.now_ms()
+    total = dataset.step_count()
+    log.info("replay_started", steps=total, strategies=[s.strategy.name for s in engine.slots])
+    for step in dataset.steps():
+        if stop.is_set():
+            break
+        await engine.step(step)
+        last = step.ts_ms
+        steps += 1
+        if steps % _YIELD_EVERY_STEPS == 0:
+            engine.draw_progress(steps, total)
+            await asyncio.sleep(0)  # let signal handlers run
+    engine.finish(last)
+    wall = time.perf_counter() - wall_start
+    if engine.progress is not None:
+        engine.progress.write("\n")
+    log.info(
+        "replay_finished", steps=steps, wall_time_s=round(wall, 3), stopped_early=stop.is_set()
+    )
+    return RunResult(
+        journal_path=journal_path(engine.cfg),
+        start_ms=first,
+        end_ms=last,
+        steps=steps,
+        wall_time_s=wall,
+        stopped_early=stop.is_set(),
+        counters=engine.counters(),
+    )
+
+
+async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunResult:
+    """Run the live feed's events through the engine until ``stop`` is set."""
+    wall_start = time.perf_counter()
+    steps = 0
+    first = last = engine.clock.now_ms()
+    log.info("live_started", strategies=[s.strategy.name for s in engine.slots])
+    async for event in feed.events(stop):
+        if isinstance(event, LiveStep):
+            await engine.step(event)
             steps += 1
-            if steps % _YIELD_EVERY_STEPS == 0:
-                self._draw_progress(steps, total)
-                await asyncio.sleep(0)  # let signal handlers run
-        self._finish(last)
-        wall = time.perf_counter() - wall_start
-        if self.progress is not None:
-            self.progress.write("\n")
-        log.info(
-            "replay_finished", steps=steps, wall_time_s=round(wall, 3), stopped_early=stop.is_set()
-        )
-        return RunResult(
-            journal_path=_journal_path(self.cfg),
-            start_ms=first,
-            end_ms=last,
-            steps=steps,
-            wall_time_s=wall,
-            stopped_early=stop.is_set(),
-            counters=self._counters(),
-        )
-
-    def _counters(self) -> dict[str, int]:
-        return {
-            "orders_sent": self.executor.orders_sent,
-            "orders_rejected": self.executor.orders_rejected,
-            "risk_rejections": self.executor.risk_rejections,
-            "funding_payments": self.funding_payments,
-            "funding_interval_changes": len(self.funding_schedule.changes),
-        }
-
-    async def _step(self, step: ReplayStep) -> None:
-        self.clock.advance_to(step.ts_ms)
-        self._apply_prices(step)
-        self._settle_funding(step)
-        self._mark()
-        self._check_breakers(step.ts_ms)
-        await self._guard(step.ts_ms)
-        for slot in self.slots:
-            if step.ts_ms >= slot.next_decide_ms:
-                await self._cycle(slot, step.ts_ms)
-        if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
-            self._snapshot(step.ts_ms)
-
-    def _apply_prices(self, step: ReplayStep) -> None:
-        for iid, close in step.closes.items():
-            self.market.on_close(iid, close, step.ts_ms)
-            venue = self.venues.get(iid.venue)
-            if venue is not None:
-                venue.update_price(iid, close)
-        for iid, source in self.price_source.items():
-            price = step.closes.get(source)
-            if price is not None:
-                self.market.on_close(iid, price, step.ts_ms)
-                venue = self.venues.get(iid.venue)
-                if venue is not None:
-                    venue.update_price(iid, price)
-
-    def _settle_funding(self, step: ReplayStep) -> None:
-        for rate in step.funding:
-            change = self.funding_schedule.observe(rate)
-            if change is not None:
-                alert = to_alert(change)
-                log.warning(alert.kind, message=alert.message, **alert.fields)
-                self.journal.record_alert(change.ts_ms, "supervisor", alert)
-            self.market.on_funding(rate)
-            venue = self.venues.get(rate.instrument_id.venue)
-            if venue is None:
-                continue
-            payment = venue.settle_funding(rate)
-            if payment is None:
-                continue
-            self.funding_payments += 1
-            allocations = self.portfolio.apply_funding(payment)
-            self.journal.record_funding(step.ts_ms, payment, allocations)
-
-    def _mark(self) -> None:
-        held = self.portfolio.positions()
-        prices = self.market.prices
-        self.portfolio.mark({i: Decimal(repr(prices[i])) for i in held if i in prices})
-
-    def _check_breakers(self, ts_ms: int) -> None:
-        for event in self.risk.update_equity(ts_ms, float(self.portfolio.equity_usd())):
-            log.error(
-                "circuit_breaker_tripped", rule=event.rule, limit=event.limit, value=event.value
-            )
-            self.journal.record_risk_event(
-                ts_ms, event.rule, event.limit, event.value, "", "", "breaker"
-            )
-            if self.cfg.risk.flatten_on_breaker:
-                self.pending_flatten = True
-
-    async def _guard(self, ts_ms: int) -> None:
-        """Funding-flip monitor: close guarded positions whose funding turned against them,
-        on behalf of their owner strategies (their P&L stays theirs)."""
-        if self.monitor is None:
-            return
-        guarded = self.monitor.config.guarded_strategies
-        positions = {
-            name: {i: float(q) for i, q in self.portfolio.positions(name).items() if q}
-            for name in guarded
-        }
-        held = {i for p in positions.values() for i in p}
-        snapshot = self.market.snapshot(ts_ms, held, 1)
-        decision = self.monitor.review(positions, snapshot, self.monitor_state, ts_ms)
-        if decision.state != self.monitor_state:
-            self.journal.record_strategy_state(ts_ms, self.monitor.name, decision.state)
-        self.monitor_state = decision.state
-        self.blocked = decision.blocked
-        for alert in decision.alerts:
-            self.journal.record_alert(ts_ms, self.monitor.name, alert)
-            log.warning(
-                alert.kind, strategy=self.monitor.name, message=alert.message, **alert.fields
-            )
-        for owner, intent in decision.closes:
-            await self.executor.execute(owner, intent, snapshot.prices, ts_ms)
-
-    async def _cycle(self, slot: _StrategySlot, ts_ms: int) -> None:
-        strategy = slot.strategy
-        slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
-        snapshot = self.market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
-        if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
-            slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
-            if _history_complete(snapshot, strategy.history_bars):
-                # Until every instrument has its full history the fit is provisional: refit
-                # next cycle instead of waiting a whole refit period.
-                slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
-        view = self.portfolio.to_view(
-            strategy.name, 1.0, self.blocked.get(strategy.name, frozenset())
-        )
-        decision = strategy.decide(snapshot, view, slot.state, ts_ms)
-        slot.state = decision.state
-        slot.cycles += 1
-        if self._flatten_requested():
-            decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
-        outcomes = [
-            await self.executor.execute(strategy.name, intent, snapshot.prices, ts_ms)
-            for intent in decision.intents
-        ]
-        traded = sum(1 for o in outcomes if o.orders_sent)
-        slot.intents += traded
-        self._journal_decision(slot, decision, ts_ms, traded > 0)
-        log.info(
-            "cycle_completed",
-            strategy=strategy.name,
-            ts_ms=ts_ms,
-            intents=len(decision.intents),
-            intents_traded=traded,
-            **decision.diagnostics,
-        )
-
-    def _flatten_requested(self) -> bool:
-        return self.pending_flatten and self.risk.halted
-
-    def _journal_decision(
-        self, slot: _StrategySlot, decision: Decision, ts_ms: int, traded: bool
-    ) -> None:
-        for alert in decision.alerts:
-            self.journal.record_alert(ts_ms, slot.strategy.name, alert)
-            log.warning(
-                alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields
-            )
-        due = traded or ts_ms - slot.state_journaled_ms >= self.cfg.journal.state_every_s * 1000
-        if due:
-            self._journal_state(slot, ts_ms)
-
-    def _journal_state(self, slot: _StrategySlot, ts_ms: int) -> None:
-        """Journal the slot's state if it changed since it was last journaled."""
-        if slot.state != slot.journaled_state:
-            slot.journaled_state = slot.state
-            slot.state_journaled_ms = ts_ms
-            self.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state)
-
-    def _snapshot(self, ts_ms: int) -> None:
-        self.last_snapshot_ms = ts_ms
-        self.portfolio.check_identity()
-        btc = self.market.price(InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"))
-        self.journal.record_equity_snapshot(ts_ms, self.portfolio, btc)
-
-    def _draw_progress(self, steps: int, total: int) -> None:
-        if self.progress is None or total <= 0:
-            return
-        frac = steps / total
-        bar = "#" * int(frac * 30)
-        equity = float(self.portfolio.equity_usd())
-        self.progress.write(f"\rreplay [{bar:<30}] {frac:6.1%}  equity {equity:,.2f} USD")
-        self.progress.flush()
-
-    def _finish(self, ts_ms: int) -> None:
-        for slot in self.slots:
-            self._journal_state(slot, ts_ms)
-        self._snapshot(ts_ms)
-        marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
-        self.journal.record_meta(
-            {"window_last_ms": str(ts_ms), "final_marks_json": json.dumps(marks, sort_keys=True)}
-        )
-        self.journal.flush()
+        else:
+            engine.mark_tick(event)
+        last = engine.clock.now_ms()
+    engine.finish(last)
+    wall = time.perf_counter() - wall_start
+    counters = {
+        **engine.counters(),
+        "marks_received": feed.marks_received,
+        "marks_dropped": feed.marks_dropped,
+        "bars_missing": feed.bars_missing,
+    }
+    log.info("live_finished", steps=steps, wall_time_s=round(wall, 3), **counters)
+    return RunResult(
+        journal_path=journal_path(engine.cfg),
+        start_ms=first,
+        end_ms=last,
+        steps=steps,
+        wall_time_s=wall,
+        stopped_early=True,
+        counters=counters,
+    )
 
 
-def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
-    return all(len(closes) >= history_bars for closes in snapshot.closes.values())
+def _live_wanted(cfg: AgentConfig, strategies: Sequence[Strategy]) -> list[InstrumentId]:
+    """Instruments the strategies trade or read, plus the Binance BTC perp (beta reference,
+    equity snapshots) when Binance is enabled."""
+    wanted = [i for s in strategies for i in s.instruments()]
+    if cfg.venues["binance"].enabled:
+        wanted.append(InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"))
+    return list(dict.fromkeys(wanted))
 
 
-def _flatten_decision(
-    strategy: str, positions: Mapping[InstrumentId, float], ts_ms: int, decision: Decision
-) -> Decision:
-    legs = tuple(TargetPosition(i, 0.0) for i, q in sorted(positions.items()) if q)
-    if not legs:
-        return decision
-    intent = PairIntent(f"flatten-{ts_ms}", legs, "breaker_flatten", opening=False)
-    return Decision((intent,), decision.state, decision.alerts, decision.diagnostics)
+def _registry_factory(cfg: AgentConfig) -> MarketDataFactory:
+    from venues.registry import create_market_data
+
+    def build(name: str) -> MarketDataSource:
+        venue = cfg.venues[name]
+        return create_market_data(name, rest_url=venue.rest_url, ws_url=venue.ws_url)
+
+    return build
 
 
 def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDataset:
@@ -519,55 +352,6 @@ def _price_sources(
         if source in instruments:
             sources[iid] = source
     return sources
-
-
-def _paper_venues(
-    cfg: AgentConfig, instruments: Mapping[InstrumentId, Instrument], clock: ReplayClock
-) -> dict[str, PaperVenue]:
-    venues: dict[str, PaperVenue] = {}
-    equity = Decimal(repr(cfg.capital.initial_equity_usd))
-    for name, vcfg in sorted(cfg.venues.items()):
-        if not vcfg.enabled:
-            continue
-        pcfg = PaperVenueConfig(
-            name=name,
-            initial_collateral_usd=equity * Decimal(repr(vcfg.collateral_frac)),
-            perp_fees=VenueFees(
-                Decimal(repr(vcfg.perp_maker_fee_bps)) * _BPS,
-                Decimal(repr(vcfg.perp_taker_fee_bps)) * _BPS,
-            ),
-            spot_fees=VenueFees(
-                Decimal(repr(vcfg.spot_maker_fee_bps)) * _BPS,
-                Decimal(repr(vcfg.spot_taker_fee_bps)) * _BPS,
-            ),
-            slippage_bps=Decimal(repr(vcfg.slippage_bps)),
-            perp_leverage=Decimal(repr(vcfg.perp_leverage)),
-        )
-        own = {i: inst for i, inst in instruments.items() if i.venue == name}
-        venues[name] = PaperVenue(pcfg, own, clock.now_ms)
-    return venues
-
-
-def _initial_cash(cfg: AgentConfig, venues: Mapping[str, PaperVenue]) -> dict[str, Decimal]:
-    equity = Decimal(repr(cfg.capital.initial_equity_usd))
-    cash = {n: equity * Decimal(repr(cfg.venues[n].collateral_frac)) for n in venues}
-    cash[RESERVE] = equity - sum(cash.values(), Decimal(0))
-    return cash
-
-
-def _journal_path(cfg: AgentConfig) -> Path:
-    return Path(cfg.journal.path)
-
-
-def _prepare_journal_path(cfg: AgentConfig) -> Path:
-    """Create the journal's directory; with ``journal.overwrite`` start from an empty file
-    (replays), otherwise append to the existing journal."""
-    path = _journal_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.journal.overwrite:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return path
 
 
 def progress_stream() -> TextIO | None:

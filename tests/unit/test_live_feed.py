@@ -1,0 +1,157 @@
+"""agent.live_feed against in-memory venues on a fake wall clock (no network, no real sleeps).
+
+Expected closes come from ``tests.support.fake_market.price_at`` (a closed form), expected
+times from hour arithmetic written out here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.errors import LiveDataError
+from agent.live_feed import LiveEvent, LiveFeed, LiveStep, MarkTick, load_live_instruments
+from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
+from venues.errors import VenueUnavailable
+from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice
+
+pytestmark = pytest.mark.timeout(10)
+
+H = HOUR_MS
+T = 480_100 * H  # a whole hour, epoch ms
+PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+SPOT = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
+BYBIT = InstrumentId("bybit", InstrumentKind.PERP, "BTCUSDT")
+
+
+def _rate(ts_ms: int, rate: float = 1e-4) -> FundingRate:
+    return FundingRate(PERP, rate, 28_800, ts_ms, ts_ms + 8 * H)
+
+
+def _setup(now_ms: int, **feed_kwargs: float) -> tuple[FakeWall, FakeMarketData, LiveFeed]:
+    wall = FakeWall(now_ms)
+    source = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    settings: dict[str, float] = {"bar_delay_s": 15, "mark_every_s": 60, **feed_kwargs}
+    feed = LiveFeed(
+        {"binance": source},
+        {PERP: instrument(PERP), SPOT: instrument(SPOT)},
+        clock=wall,
+        sleep=wall.sleep,
+        bar_delay_s=settings["bar_delay_s"],
+        mark_every_s=settings["mark_every_s"],
+    )
+    return wall, source, feed
+
+
+async def _collect(feed: LiveFeed, steps: int) -> list[LiveEvent]:
+    stop = asyncio.Event()
+    events: list[LiveEvent] = []
+    async for event in feed.events(stop):
+        events.append(event)
+        if sum(isinstance(e, LiveStep) for e in events) == steps:
+            stop.set()
+    return events
+
+
+async def test_warmup_reads_only_closed_and_published_history() -> None:
+    # 5 s after T: T's bar is not due yet (15 s delay), so the last closed hour is T - 1h.
+    _, source, feed = _setup(T + 5_000)
+    source.settlements = [_rate(T - 16 * H, 2e-4), _rate(T - 8 * H, 1e-4), _rate(T, 3e-4)]
+    warm = await feed.warmup(history_bars=5, funding_days=1)
+    assert [s.ts_ms for s in warm.steps] == [T - 5 * H, T - 4 * H, T - 3 * H, T - 2 * H, T - H]
+    for step in warm.steps:
+        assert step.closes == {PERP: price_at(PERP, step.ts_ms), SPOT: price_at(SPOT, step.ts_ms)}
+    funding = [(r.ts_funding_ms, r.rate) for r in warm.funding]
+    assert funding == [(T - 16 * H, 2e-4), (T - 8 * H, 1e-4)]
+
+
+async def test_warmup_without_any_bar_names_the_instrument() -> None:
+    _, source, feed = _setup(T + 60_000)
+    source.missing_bars = {(SPOT, T - k * H) for k in range(0, 4)}
+    with pytest.raises(LiveDataError, match="binance:spot:BTCUSDT"):
+        await feed.warmup(history_bars=3, funding_days=1)
+
+
+async def test_events_need_a_warmup() -> None:
+    _, _, feed = _setup(T)
+    with pytest.raises(RuntimeError, match="warmup"):
+        await anext(feed.events(asyncio.Event()))
+
+
+async def test_steps_carry_the_closed_bar_and_new_settlements_marks_drop_stale_updates() -> None:
+    wall, source, feed = _setup(T + 5_000)
+    source.settlements = [_rate(T - 8 * H), _rate(T, 3e-4)]
+    await feed.warmup(history_bars=2, funding_days=1)
+    first = MarkPrice(PERP, 60_101.5, T + 1_000)
+    for mark in (
+        first,
+        first,  # duplicate after a reconnect
+        MarkPrice(PERP, 60_090.0, T + 500),  # older than one already seen
+        MarkPrice(SPOT, 60_080.0, T + 2_000),
+        MarkPrice(BYBIT, 1.0, T + 3_000),  # not followed: ignored
+    ):
+        source.marks.put_nowait(mark)
+
+    events = await _collect(feed, steps=2)
+
+    steps = [e for e in events if isinstance(e, LiveStep)]
+    ticks = [e for e in events if isinstance(e, MarkTick)]
+    assert [s.ts_ms for s in steps] == [T, T + H]
+    assert steps[0].closes == {PERP: price_at(PERP, T), SPOT: price_at(SPOT, T)}
+    assert [(r.ts_funding_ms, r.rate) for r in steps[0].funding] == [(T, 3e-4)]
+    assert steps[1].funding == ()  # T was delivered once, not again
+    assert len(ticks) == 1  # later ticks had nothing new and were not emitted
+    assert ticks[0].prices == {PERP: 60_101.5, SPOT: 60_080.0}
+    assert (feed.marks_received, feed.marks_dropped) == (2, 2)
+    # wall time: first step due at T + 15 s, the second at T + 1 h + 15 s
+    assert wall.now == T + H + 15_000
+
+
+async def test_a_settlement_published_late_arrives_with_the_next_step() -> None:
+    _, source, feed = _setup(T + 5_000)
+    source.settlements = [_rate(T - 8 * H), _rate(T, 5e-4)]
+    source.publish_delay_ms = 30 * 60_000  # the venue lists T's rate 30 min after T
+    await feed.warmup(history_bars=2, funding_days=1)
+    steps = [e for e in await _collect(feed, steps=2) if isinstance(e, LiveStep)]
+    assert steps[0].funding == ()
+    assert [(r.ts_funding_ms, r.rate) for r in steps[1].funding] == [(T, 5e-4)]
+
+
+async def test_a_missing_bar_is_retried_then_the_mark_stands_in() -> None:
+    wall, source, feed = _setup(T + 5_000)
+    await feed.warmup(history_bars=2, funding_days=1)
+    source.missing_bars = {(PERP, T), (SPOT, T)}
+    feed.on_mark(MarkPrice(PERP, 60_123.0, T - 10_000))  # during T's hour: usable
+    feed.on_mark(MarkPrice(SPOT, 60_000.0, T - H - 1))  # before T's hour: not usable
+    steps = [e for e in await _collect(feed, steps=1) if isinstance(e, LiveStep)]
+    assert steps[0].closes == {PERP: 60_123.0}
+    assert feed.bars_missing == 2
+    # 4 attempts per instrument, 5 s apart, both instruments in parallel
+    assert wall.sleeps_s.count(5.0) == 6
+
+
+async def test_venue_errors_during_a_step_are_not_fatal() -> None:
+    _, source, feed = _setup(T + 5_000)
+    await feed.warmup(history_bars=2, funding_days=1)
+
+    async def down(*args: object) -> list[FundingRate]:
+        raise VenueUnavailable("binance: 502", venue="binance")
+
+    source.fetch_funding_history = down  # type: ignore[method-assign]
+    steps = [e for e in await _collect(feed, steps=1) if isinstance(e, LiveStep)]
+    assert steps[0].funding == ()
+    assert steps[0].closes[PERP] == price_at(PERP, T)
+
+
+async def test_instruments_not_listed_are_named() -> None:
+    wall = FakeWall(T)
+    source = FakeMarketData("binance", {PERP: instrument(PERP)}, now_ms=wall.now_ms)
+    with pytest.raises(LiveDataError) as info:
+        await load_live_instruments({"binance": source}, [PERP, SPOT, BYBIT])
+    text = str(info.value)
+    assert "binance lists no spot 'BTCUSDT'" in text
+    assert "bybit: no market data client" in text
+    assert await load_live_instruments({"binance": source}, [PERP]) == {PERP: instrument(PERP)}
