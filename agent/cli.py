@@ -116,7 +116,11 @@ def _load(args: argparse.Namespace) -> AgentConfig:
     if args.date_from >= args.date_to:
         raise ConfigError([("--from/--to", "--from must be before --to")])
     overrides: dict[str, object] = {
-        "market_data": {"start": args.date_from.isoformat(), "end": args.date_to.isoformat()}
+        "market_data": {
+            "source": "replay",
+            "start": args.date_from.isoformat(),
+            "end": args.date_to.isoformat(),
+        }
     }
     if args.strategy:
         known = set(type(config.strategies).model_fields)
@@ -137,12 +141,13 @@ def _load(args: argparse.Namespace) -> AgentConfig:
 
 
 def _run(config: AgentConfig) -> int:
-    if config.market_data.source != "replay" or config.mode != "paper":
+    if config.mode != "paper":
         raise ConfigError(
             [
                 (
-                    "market_data.source",
-                    'only source = "replay" with mode = "paper" is available in this release',
+                    "mode",
+                    'mode = "live" (real orders) is not available in this release; paper-trade '
+                    'live data with mode = "paper" and [market_data] source = "live"',
                 )
             ]
         )

@@ -311,3 +311,22 @@ def test_sigterm_stops_the_run_gracefully(tmp_path: Path) -> None:
     assert last_ms < FULL_WINDOW_LAST_CLOSE_MS
     assert f"→ {_utc(last_ms)} UTC" in out
     _assert_final_snapshot_consistent(data)
+
+
+def test_live_mode_with_keys_is_refused_naming_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZEROBETA_VENUES__BINANCE__API_KEY", "k" * 16)
+    monkeypatch.setenv("ZEROBETA_VENUES__BINANCE__API_SECRET", "s" * 16)
+    toml = (
+        'mode = "live"\n[market_data]\nsource = "live"\n'
+        "[venues.bybit]\nenabled = false\n[venues.hyperliquid]\nenabled = false\n"
+        "[strategies.cross_venue_arb]\nenabled = false\n"
+    )
+    code = main(["run", "--config", str(_write_toml(tmp_path, toml))])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert re.search(r"^mode: .*not available", captured.err, re.MULTILINE), captured.err
+    assert "s" * 16 not in captured.err
+    assert not (tmp_path / "runs").exists()

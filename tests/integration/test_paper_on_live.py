@@ -1,0 +1,122 @@
+"""Paper trading on live data through the whole supervisor, with in-memory venues.
+
+The venues are ``tests.support.fake_market.FakeMarketData`` (closed-form prices) on a fake wall
+clock; the run is the real ``Supervisor`` with ``[market_data] source = "live"``. Expected
+fills and the funding payment are recomputed here from the price formula and the journal's
+raw rows (sqlite3), not taken from the code under test.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import load_config
+from agent.supervisor import Supervisor
+from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
+from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind
+
+pytestmark = pytest.mark.timeout(30)
+
+H = HOUR_MS
+T = 480_100 * H
+PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+SPOT = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
+RATE = 0.001  # per 8 h: far above the harvester's cost hurdle
+
+
+def _config(journal: Path) -> Any:
+    overrides = {
+        "market_data": {"source": "live", "live_bar_delay_s": 15, "live_mark_every_s": 60},
+        "venues": {
+            "bybit": {"enabled": False, "collateral_frac": 0.0},
+            "hyperliquid": {"enabled": False, "collateral_frac": 0.0},
+        },
+        "journal": {"path": str(journal)},
+        "strategies": {
+            "stat_arb": {"enabled": False},
+            "factor_neutral": {"enabled": False},
+            "cross_venue_arb": {"enabled": False},
+            "beta_hedger": {"enabled": False},
+            "funding_harvester": {
+                "symbols": ["BTCUSDT"],
+                "rate_lookback_settlements": 1,
+                "position_notional_usd": 4000.0,
+            },
+        },
+    }
+    return load_config(None, env={}, overrides=overrides)
+
+
+def _rows(journal: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(journal) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_paper_on_live_trades_settles_funding_and_marks(tmp_path: Path) -> None:
+    journal = tmp_path / "live.sqlite"
+    # Start 5 s into hour T - 1h: warm-up ends at T - 2h, steps at T - 1h and T follow.
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.settlements = [
+        FundingRate(PERP, RATE, 28_800, T - 16 * H, T - 8 * H),
+        FundingRate(PERP, RATE, 28_800, T - 8 * H, T),
+        FundingRate(PERP, RATE, 28_800, T, T + 8 * H),
+    ]
+    supervisor = Supervisor(
+        _config(journal),
+        market_data_factory=lambda name: {"binance": binance}[name],
+        clock=wall,
+        sleep=wall.sleep,
+    )
+
+    def stop_after_two_steps(clock: FakeWall) -> None:
+        if clock.now >= T + H:
+            supervisor.request_stop()
+
+    wall.on_sleep = stop_after_two_steps
+    result = await supervisor.run()
+
+    assert result.steps == 2
+    assert binance.opened and binance.closed
+    # The harvester entered at T - 1h: long spot, short perp, at that hour's closes.
+    fills = _rows(journal, "SELECT ts_ms, instrument, side, qty, price FROM fills ORDER BY seq")
+    assert {(r[0], r[1], r[2]) for r in fills} == {
+        (T - H, str(SPOT), "buy"),
+        (T - H, str(PERP), "sell"),
+    }
+    perp_qty = sum((Decimal(r[3]) for r in fills if r[1] == str(PERP)), Decimal(0))
+    spot_price = Decimal(repr(price_at(SPOT, T - H)))
+    assert abs(perp_qty * spot_price - Decimal(4000)) < spot_price * Decimal("0.001")
+    # The settlement at T paid the short: amount = -rate × (-qty) × mark(T).
+    payments = _rows(
+        journal,
+        "SELECT ts_funding_ms, rate, position_qty, mark_price, amount_usd FROM funding_payments",
+    )
+    assert len(payments) == 1
+    ts_funding, rate, position_qty, mark, amount = payments[0]
+    assert (ts_funding, rate) == (T, RATE)
+    assert Decimal(position_qty) == -perp_qty
+    assert Decimal(mark) == Decimal(repr(price_at(PERP, T)))
+    expected = Decimal(repr(RATE)) * perp_qty * Decimal(repr(price_at(PERP, T)))
+    assert Decimal(amount) == expected > 0
+    # The last snapshot's equity, rebuilt from fills, fees, funding and T's closes.
+    fills = _rows(journal, "SELECT instrument, side, qty, price, fee_usd FROM fills")
+    mtm = Decimal(0)
+    for instrument_text, side, qty, price, _ in fills:
+        last = Decimal(repr(price_at(InstrumentId.parse(instrument_text), T)))
+        sign = 1 if side == "buy" else -1
+        mtm += sign * Decimal(qty) * (last - Decimal(price))
+    fees = sum((Decimal(r[4]) for r in fills), Decimal(0))
+    last_equity = Decimal(
+        _rows(journal, "SELECT equity_usd FROM equity_snapshots ORDER BY id DESC LIMIT 1")[0][0]
+    )
+    assert last_equity == Decimal(100_000) + mtm - fees + expected
+    meta = dict(_rows(journal, "SELECT key, value FROM run_meta"))
+    assert meta["source"] == "live"
