@@ -84,7 +84,8 @@ async def test_paper_on_live_trades_settles_funding_and_marks(tmp_path: Path) ->
     result = await supervisor.run()
 
     assert result.steps == 2
-    assert binance.opened and binance.closed
+    assert binance.opened
+    assert binance.closed
     # The harvester entered at T - 1h: long spot, short perp, at that hour's closes.
     fills = _rows(journal, "SELECT ts_ms, instrument, side, qty, price FROM fills ORDER BY seq")
     assert {(r[0], r[1], r[2]) for r in fills} == {
