@@ -37,6 +37,7 @@ from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
+from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
 from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.flip_monitor import FundingFlipMonitor
@@ -137,6 +138,8 @@ class Engine:
         self.funding_payments = 0
         self.last_snapshot_ms = 0
         self.pending_flatten = False
+        self.resumable = False
+        self.resumed_from_ms: int | None = None
 
     @classmethod
     async def create(
@@ -174,9 +177,15 @@ class Engine:
         for venue in self.venues.values():
             await venue.open()
             stack.push_async_callback(venue.close)
-        self.portfolio = Portfolio(_initial_cash(cfg, self.venues))
         self.journal = Journal.open(_prepare_journal_path(cfg))
         stack.callback(self.journal.close)
+        self.resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
+        resumed = load_resume(self.journal, config_hash(cfg)) if self.resumable else None
+        self.resumed_from_ms = None if resumed is None else resumed.last_step_ms
+        if resumed is None:
+            self.portfolio = Portfolio(_initial_cash(cfg, self.venues))
+        else:
+            self.portfolio = resumed.portfolio
         self.market = MarketData(self.instruments, cfg.market_data.stale_after_s * 1000)
         leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
         self.risk = RiskEngine(cfg.risk, leverage, float(self.portfolio.initial_equity_usd))
@@ -190,7 +199,10 @@ class Engine:
         self.monitor = _flip_monitor(cfg)
         self.monitor_state = self.monitor.initial_state() if self.monitor else {}
         self.blocked = {}
-        self._write_meta(first_ms)
+        if resumed is None:
+            self._write_meta(first_ms)
+        else:
+            apply_checkpoint(self, resumed)
         return self
 
     def _write_meta(self, first_ms: int) -> None:
@@ -213,17 +225,28 @@ class Engine:
         self.clock.advance_to(max(ts_ms, self.clock.now_ms()))
 
     def warm(self, step: MarketStep) -> None:
-        """Feed one history step to the market data (live start-up): closes and funding are
-        recorded, paper venues priced, nothing settled or traded."""
+        """Feed one history step to the market data (live start-up, or the steps a resumed
+        run already processed): closes and funding are recorded, paper venues priced, nothing
+        settled, booked or traded."""
         self._advance(step.ts_ms)
-        for iid, close in step.closes.items():
-            self.market.on_close(iid, close, step.ts_ms)
-            venue = self.venues.get(iid.venue)
-            if venue is not None:
-                venue.update_price(iid, close)
+        self._apply_prices(step)
         for rate in step.funding:
             self.funding_schedule.observe(rate)
             self.market.on_funding(rate)
+
+    def catch_up(self, step: MarketStep) -> None:
+        """A step missed while a resumed live run was down: prices applied, the funding its
+        positions earned settled and booked, marks, breakers and snapshots as usual; the
+        strategies do not trade on the past."""
+        self._advance(step.ts_ms)
+        self._apply_prices(step)
+        self._settle_funding(step)
+        self._mark()
+        self._check_breakers(step.ts_ms)
+        if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
+            self._snapshot(step.ts_ms)
+        if self.resumable:
+            self._checkpoint(step.ts_ms)
 
     def mark_tick(self, update: MarksUpdate) -> None:
         """Streamed marks between hourly steps: price the paper venues, mark the ledger, check
@@ -241,6 +264,8 @@ class Engine:
         self._check_breakers(now_ms)
         if now_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
             self._snapshot(now_ms)
+        if self.resumable:
+            self.journal.flush()
 
     def counters(self) -> dict[str, int]:
         return {
@@ -264,6 +289,15 @@ class Engine:
                 await self._cycle(slot, step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
             self._snapshot(step.ts_ms)
+        if self.resumable:
+            self._checkpoint(step.ts_ms)
+
+    def _checkpoint(self, ts_ms: int) -> None:
+        """Journal changed strategy states and the resume checkpoint, and commit the step."""
+        for slot in self.slots:
+            self._journal_state(slot, ts_ms)
+        self.journal.record_meta({RESUME_KEY: json.dumps(checkpoint(self, ts_ms), sort_keys=True)})
+        self.journal.flush()
 
     def _apply_prices(self, step: MarketStep) -> None:
         for iid, close in step.closes.items():

@@ -99,11 +99,13 @@ LiveEvent = LiveStep | MarkTick
 
 @dataclass(frozen=True, slots=True)
 class Warmup:
-    """What :meth:`LiveFeed.warmup` read: hourly history steps (oldest first, the last one is
-    the most recent closed hour) and settled funding (oldest first)."""
+    """What :meth:`LiveFeed.warmup` read, oldest first: hourly history steps, settled funding
+    to record (not to settle), and — resuming a run — the ``pending`` steps it missed while
+    down (closes and the settlements to book)."""
 
     steps: tuple[LiveStep, ...]
     funding: tuple[FundingRate, ...]
+    pending: tuple[LiveStep, ...] = ()
 
 
 async def load_live_instruments(
@@ -217,9 +219,15 @@ class LiveFeed:
 
     # ---- start-up ---------------------------------------------------------------------------
 
-    async def warmup(self, history_bars: int, funding_days: int) -> Warmup:
+    async def warmup(
+        self, history_bars: int, funding_days: int, resume_after_ms: int | None = None
+    ) -> Warmup:
         """Read the last ``history_bars`` closed hourly bars of every instrument and the last
         ``funding_days`` of settled funding of every perp.
+
+        ``resume_after_ms`` (a resumed run: its last completed step) splits the hours read into
+        history (up to it) and :attr:`Warmup.pending` steps after it, which carry the
+        settlements published in between (the window is widened to reach back to it).
 
         Raises
         ------
@@ -231,16 +239,20 @@ class LiveFeed:
         if now_ms - last_close_ms < self._bar_delay_ms:
             last_close_ms -= HOUR_MS  # the hour that just ended may not be published yet
         start_ms = last_close_ms - max(history_bars, 1) * HOUR_MS
+        funding_start_ms = last_close_ms - funding_days * _DAY_MS
+        if resume_after_ms is not None:
+            start_ms = min(start_ms, resume_after_ms)
+            funding_start_ms = min(funding_start_ms, resume_after_ms)
         log.info(
             "live_warmup_started",
             instruments=len(self._instruments),
             history_bars=history_bars,
             funding_days=funding_days,
+            resume_after_ms=resume_after_ms,
         )
         ids = list(self._instruments)
         try:
             bars = await asyncio.gather(*(self._bars(i, start_ms, last_close_ms) for i in ids))
-            funding_start_ms = last_close_ms - funding_days * _DAY_MS
             history = await asyncio.gather(
                 *(self._funding_between(i, funding_start_ms, last_close_ms + 1) for i in self.perps)
             )
@@ -259,8 +271,34 @@ class LiveFeed:
         for perp, rows in zip(self.perps, history, strict=True):
             self._last_funding_ms[perp] = rows[-1].ts_funding_ms if rows else funding_start_ms
         self._next_step_ms = last_close_ms + HOUR_MS
-        log.info("live_warmup_finished", steps=len(steps), settlements=len(funding))
-        return Warmup(tuple(steps), tuple(funding))
+        warm = Warmup(tuple(steps), tuple(funding))
+        if resume_after_ms is not None:
+            warm = self._split_pending(warm, resume_after_ms)
+        log.info(
+            "live_warmup_finished",
+            steps=len(warm.steps),
+            settlements=len(warm.funding),
+            pending_steps=len(warm.pending),
+        )
+        return warm
+
+    def _split_pending(self, warm: Warmup, resume_after_ms: int) -> Warmup:
+        """History up to ``resume_after_ms``; later hours become pending steps, each carrying
+        the settlements up to its time that the previous one did not (a settlement after the
+        last pending step is left for the first live step)."""
+        history = tuple(s for s in warm.steps if s.ts_ms <= resume_after_ms)
+        later = [s for s in warm.steps if s.ts_ms > resume_after_ms]
+        old_funding = tuple(r for r in warm.funding if r.ts_funding_ms <= resume_after_ms)
+        new_funding = [r for r in warm.funding if r.ts_funding_ms > resume_after_ms]
+        pending: list[LiveStep] = []
+        for step in later:
+            due = [r for r in new_funding if r.ts_funding_ms <= step.ts_ms]
+            new_funding = [r for r in new_funding if r.ts_funding_ms > step.ts_ms]
+            pending.append(LiveStep(step.ts_ms, step.closes, tuple(due)))
+        for rate in new_funding:  # not settled yet: the first live step fetches them again
+            perp = rate.instrument_id
+            self._last_funding_ms[perp] = min(self._last_funding_ms[perp], rate.ts_funding_ms - 1)
+        return Warmup(history, old_funding, tuple(pending))
 
     # ---- running ----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from agent.config import RiskConfig
 from agent.errors import RiskRejected
@@ -75,6 +76,43 @@ class RiskEngine:
     def halted(self) -> bool:
         """True while a breaker blocks opening intents."""
         return self.daily_halted or self.total_halted
+
+    def state(self) -> dict[str, Any]:
+        """Everything :meth:`restore` needs to continue after a restart (JSON-able)."""
+        return {
+            "peak_equity_usd": self._peak_equity_usd,
+            "day_open_equity_usd": self._day_open_equity_usd,
+            "day_index": self._day_index,
+            "tripped": {
+                rule: [e.limit, e.value, e.ts_ms] for rule, e in sorted(self._tripped.items())
+            },
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state` of an earlier run (high-water mark, day-open equity,
+        tripped breakers stay tripped).
+
+        Raises
+        ------
+        ValueError
+            If ``state`` lacks a key or has a wrong type (a journal of another version).
+        """
+        try:
+            peak = float(state["peak_equity_usd"])
+            day_open = float(state["day_open_equity_usd"])
+            day_index = state["day_index"]
+            tripped = {
+                str(rule): BreakerEvent(str(rule), float(v[0]), float(v[1]), int(v[2]))
+                for rule, v in dict(state["tripped"]).items()
+            }
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ValueError(f"risk state cannot be restored: {err!r}") from err
+        self._peak_equity_usd = peak
+        self._day_open_equity_usd = day_open
+        self._day_index = None if day_index is None else int(day_index)
+        self._tripped = tripped
+        self.daily_halted = "daily_drawdown" in tripped
+        self.total_halted = "total_drawdown" in tripped
 
     def update_equity(self, ts_ms: int, equity_usd: float) -> list[BreakerEvent]:
         """Track day-open and peak equity; return the breakers that tripped now.

@@ -41,7 +41,7 @@ from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
 from venues.base import MarketDataSource
-from venues.model import Instrument, InstrumentId, InstrumentKind
+from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.replay.source import ReplayDataset
 
 log = structlog.get_logger("zerobeta.supervisor")
@@ -223,14 +223,29 @@ class Supervisor:
             mark_every_s=self._cfg.market_data.live_mark_every_s,
         )
         history_bars = max((s.history_bars for s in self._strategies), default=1)
-        warmup = await feed.warmup(history_bars, self._cfg.market_data.live_funding_history_days)
-        first_ms = warmup.steps[0].ts_ms if warmup.steps else self._clock.now_ms()
         engine = await Engine.create(
-            self._cfg, self._strategies, stack, instruments=instruments, first_ms=first_ms
+            self._cfg,
+            self._strategies,
+            stack,
+            instruments=instruments,
+            first_ms=self._clock.now_ms() - (history_bars + 1) * HOUR_MS,
+        )
+        warmup = await feed.warmup(
+            history_bars,
+            self._cfg.market_data.live_funding_history_days,
+            resume_after_ms=engine.resumed_from_ms,
         )
         for step in warmup.steps:
             engine.warm(step)
         engine.warm(LiveStep(engine.clock.now_ms(), {}, warmup.funding))
+        for step in warmup.pending:
+            engine.catch_up(step)
+        if warmup.pending:
+            log.warning(
+                "caught_up_after_restart",
+                steps=len(warmup.pending),
+                settlements=sum(len(s.funding) for s in warmup.pending),
+            )
         return _run_live(engine, feed, self._stop)
 
 
@@ -241,9 +256,14 @@ async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Even
     first = last = engine.clock.now_ms()
     total = dataset.step_count()
     log.info("replay_started", steps=total, strategies=[s.strategy.name for s in engine.slots])
+    resume_after_ms = engine.resumed_from_ms
     for step in dataset.steps():
         if stop.is_set():
             break
+        if resume_after_ms is not None and step.ts_ms <= resume_after_ms:
+            engine.warm(step)  # processed before the restart: market data only
+            last = step.ts_ms
+            continue
         await engine.step(step)
         last = step.ts_ms
         steps += 1

@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Generic, NoReturn, TypeVar
@@ -389,6 +389,36 @@ class PaperVenue:
         self._funding_paid.append(payment)
         self._publish(payment)
         return payment
+
+    def restore(self, events: Iterable[Fill | FundingPayment]) -> None:
+        """Rebuild holdings and collateral from this venue's journaled fills and funding
+        payments, in booking order (resuming a paper run after a restart).
+
+        Each fill is booked exactly as :meth:`place_order` booked it (realized P&L and fee on
+        perps, cash on spot); each payment credits ``amount_usd`` and is remembered so the same
+        settlement is not paid twice. Orders are not restored: the executor only resumes
+        between steps, when none is open.
+
+        Raises
+        ------
+        ValueError
+            If an event belongs to an instrument this venue does not list.
+        """
+        for event in events:
+            iid = event.instrument_id
+            inst = self._known(iid)
+            if isinstance(event, FundingPayment):
+                self._collateral_usd += event.amount_usd
+                self._funding_paid.append(event)
+                continue
+            signed_qty = event.side.sign * event.qty
+            realized = self._holdings.setdefault(iid, _Holding()).apply(signed_qty, event.price)
+            if inst.is_perp:
+                self._collateral_usd += realized - event.fee_usd
+            else:
+                self._collateral_usd -= signed_qty * event.price + event.fee_usd
+            self._trade_seq += 1
+            self._order_seq += 1
 
     def _funding_mark(self, funding: FundingRate) -> Decimal:
         if funding.mark_price is not None:
