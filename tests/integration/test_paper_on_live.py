@@ -121,3 +121,49 @@ async def test_paper_on_live_trades_settles_funding_and_marks(tmp_path: Path) ->
     assert last_equity == Decimal(100_000) + mtm - fees + expected
     meta = dict(_rows(journal, "SELECT key, value FROM run_meta"))
     assert meta["source"] == "live"
+
+
+async def test_a_restart_resumes_positions_and_settles_the_funding_missed(tmp_path: Path) -> None:
+    journal = tmp_path / "live.sqlite"
+    settlements = [
+        FundingRate(PERP, RATE, 28_800, T + k * 8 * H, T + (k + 1) * 8 * H) for k in (-2, -1, 0, 1)
+    ]
+
+    async def run(start_ms: int, stop_at_ms: int) -> Any:
+        wall = FakeWall(start_ms)
+        binance = FakeMarketData(
+            "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+        )
+        binance.settlements = settlements
+        supervisor = Supervisor(
+            _config(journal), market_data_factory=lambda _: binance, clock=wall, sleep=wall.sleep
+        )
+        wall.on_sleep = lambda clock: supervisor.request_stop() if clock.now >= stop_at_ms else None
+        return await supervisor.run()
+
+    await run(T - H + 5_000, T + H)  # entry at T - 1h, settlement at T; then down
+    entry = _rows(journal, "SELECT instrument, side, qty, price, fee_usd FROM fills")
+    # Back 10 h later: hours T+1h … T+9h are caught up (T+8h settles), T+10h runs live.
+    second = await run(T + 10 * H + 5_000, T + 11 * H)
+
+    assert second.steps == 1
+    assert _rows(journal, "SELECT instrument, side, qty, price, fee_usd FROM fills") == entry
+    perp_qty = sum((Decimal(r[2]) for r in entry if r[0] == str(PERP)), Decimal(0))
+    payments = _rows(
+        journal, "SELECT ts_funding_ms, position_qty, mark_price, amount_usd FROM funding_payments"
+    )
+    assert [p[0] for p in payments] == [T, T + 8 * H]  # T once, T+8h from the catch-up
+    _, qty, mark, amount = payments[1]
+    assert Decimal(qty) == -perp_qty
+    assert Decimal(mark) == Decimal(repr(price_at(PERP, T + 8 * H)))
+    assert Decimal(amount) == Decimal(repr(RATE)) * perp_qty * Decimal(mark)
+    funding_total = sum((Decimal(p[3]) for p in payments), Decimal(0))
+    mtm = Decimal(0)
+    for instrument_text, side, qty_text, price, _ in entry:
+        last = Decimal(repr(price_at(InstrumentId.parse(instrument_text), T + 10 * H)))
+        mtm += (1 if side == "buy" else -1) * Decimal(qty_text) * (last - Decimal(price))
+    fees = sum((Decimal(r[4]) for r in entry), Decimal(0))
+    last_equity = Decimal(
+        _rows(journal, "SELECT equity_usd FROM equity_snapshots ORDER BY id DESC LIMIT 1")[0][0]
+    )
+    assert last_equity == Decimal(100_000) + mtm - fees + funding_total
