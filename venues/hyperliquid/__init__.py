@@ -1,6 +1,10 @@
 """Hyperliquid perpetuals (HyperCore, first perp dex) adapter.
 
 ``constants`` URLs and limits, ``auth`` EIP-712 signing (optional extra
-``zerobeta[hyperliquid]``), ``parse`` raw payloads → ``venues.model`` value types.
+``zerobeta[hyperliquid]``, imported lazily), ``parse``/``parse_account``/``parse_extra`` raw
+payloads → ``venues.model`` value types, ``orders`` the order boundary (cloids, tick/lot,
+market orders as bounded IOC), ``rest`` the ``/info`` and ``/exchange`` requests, ``streams``
+the websocket, ``client`` the :class:`~venues.hyperliquid.client.HyperliquidVenue` and
+``create_venue``.
 Reference: ``/work/shared/venues/hyperliquid.md`` (offline pack).
 """
