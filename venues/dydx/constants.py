@@ -1,0 +1,72 @@
+"""dYdX v4 Indexer constants: URLs, paths, limits, candle resolutions, websocket policy.
+
+Source: ``/work/shared/venues/dydx-v4.md`` (§1 base URLs, §3 endpoints, §5 websocket,
+§6 rate limits and errors). Market data only: the Indexer needs no authentication.
+
+Symbols: an :class:`~venues.model.InstrumentId` of this venue keeps the dYdX **ticker** as its
+symbol (``InstrumentId("dydx", PERP, "BTC-USD")``), exactly as the Indexer spells it in paths,
+query strings and websocket maps; :func:`venues.model.base_asset` maps it to ``BTC`` (suffix
+``-USD``), which is how the agent matches it with ``BTCUSDT`` on other venues.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+VENUE: Final = "dydx"
+
+# --- §1 base URLs (the REST base is without /v4; paths carry it, as the official client) --
+REST_URL: Final = "https://indexer.dydx.trade"
+WS_URL: Final = "wss://indexer.dydx.trade/v4/ws"
+TESTNET_REST_URL: Final = "https://indexer.v4testnet.dydx.exchange"
+TESTNET_WS_URL: Final = "wss://indexer.v4testnet.dydx.exchange/v4/ws"
+
+# --- §3 endpoints ---------------------------------------------------------------------
+PERPETUAL_MARKETS: Final = "/v4/perpetualMarkets"
+HISTORICAL_FUNDING: Final = "/v4/historicalFunding/{ticker}"
+CANDLES: Final = "/v4/candles/perpetualMarkets/{ticker}"
+
+PAGE_LIMIT: Final = 1000
+"""Largest ``limit`` of historicalFunding and candles (§3; more → HTTP 400)."""
+
+FUNDING_INTERVAL_S: Final = 3_600
+"""Funding ticks at the start of every hour and every Indexer rate is a 1-hour rate (§3)."""
+
+USDC_ATOMIC_RESOLUTION: Final = -6
+"""Atomic resolution of the quote asset USDC, in the subtick formula (§3 quantums)."""
+
+QUOTE_ASSET: Final = "USDC"
+
+CANDLE_RESOLUTIONS: Final[dict[int, str]] = {
+    60: "1MIN",
+    300: "5MINS",
+    900: "15MINS",
+    1_800: "30MINS",
+    3_600: "1HOUR",
+    14_400: "4HOURS",
+    86_400: "1DAY",
+}
+"""Candle ``resolution`` code per bar length in seconds (§3 candles)."""
+
+LISTED_STATUSES: Final = frozenset({"ACTIVE", "PAUSED", "CANCEL_ONLY", "POST_ONLY"})
+"""Market statuses :meth:`load_instruments` keeps; ``INITIALIZING`` and ``FINAL_SETTLEMENT``
+markets have no live book and are left out (§3 markets)."""
+
+# --- §6 rate limits: one bucket per group, per IP -------------------------------------
+RATE_WINDOW_S: Final = 10.0
+DEFAULT_REQUESTS_PER_WINDOW: Final = 100  # markets and everything without its own bucket
+FUNDING_REQUESTS_PER_WINDOW: Final = 100  # historicalFunding has its own bucket
+CANDLES_REQUESTS_PER_WINDOW: Final = 1_000
+RETRY_AFTER_HEADER: Final = "Retry-After"  # milliseconds on the Indexer, not seconds
+DEFAULT_RETRY_AFTER_S: Final = 1.0
+
+# --- §5 websocket ---------------------------------------------------------------------
+MARKETS_CHANNEL: Final = "v4_markets"
+WATCHDOG_S: Final = 60.0
+"""No frame for this long → reconnect. ``v4_markets`` pushes oracle prices every few seconds
+and trading fields every 30 s (§3 funding mechanics), so a silent minute means a dead feed."""
+PROTOCOL_PING_INTERVAL_S: Final = 20.0
+PROTOCOL_PING_TIMEOUT_S: Final = 10.0
+"""The server pings every 30 s and closes without a pong within 10 s (code 1011); the
+``websockets`` library answers those pings itself. Our own ping frames detect a dead TCP path
+from the client side. A JSON ``{"type":"ping"}`` gets no reply, so none is sent (§5)."""
