@@ -14,6 +14,8 @@
     │   └── DuplicateClientOrderId
     ├── OrderNotFound               lookup/cancel of an id the venue does not know
     ├── AccountSetupError           live start-up: position/margin mode or leverage wrong
+    ├── UnsupportedByVenue          the venue's API has no endpoint for this (also a
+    │                               NotImplementedError)
     └── ProtocolError               a payload we could not parse; carries what was wrong
 
 Every error carries its context as attributes, not only in its message, and never carries
@@ -110,6 +112,11 @@ class OrderNotFound(VenueError):
 class AccountSetupError(VenueError):
     """The account is not in the mode zerobeta trades with and it could not be set: the
     message names the instrument, what was found and what the user must change."""
+
+
+class UnsupportedByVenue(VenueError, NotImplementedError):
+    """The venue's API has no endpoint for this operation (e.g. Purple Flea has no candles).
+    Both a ``VenueError`` and a ``NotImplementedError``, so either ``except`` catches it."""
 
 
 class ProtocolError(VenueError):

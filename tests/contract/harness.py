@@ -49,6 +49,9 @@ class VenueHarness:
         (one of :data:`FAILURE_KINDS`); None for venues without a transport (paper).
     slept_s : list[float]
         Every sleep the venue's transport asked for (its ``sleep`` is faked), seconds.
+    unsupported : frozenset[str]
+        Scenarios the venue's documented API cannot serve (``balances``, ``funding_history``,
+        ``funding_payments``); each must raise ``UnsupportedByVenue``, which the suite checks.
     """
 
     venue: Venue
@@ -59,3 +62,4 @@ class VenueHarness:
     settle_funding: Callable[[], Awaitable[None]]
     fail_next: Callable[[str, int], None] | None = None
     slept_s: list[float] = field(default_factory=list)
+    unsupported: frozenset[str] = frozenset()

@@ -307,5 +307,5 @@ async def make_harness() -> Any:
         venue, perp, spot, Decimal("0.01"), seed_market, settle_funding, fake.fail_next
     )
     harness.slept_s = fake.time.slept_s
-    harness.unsupported = UNSUPPORTED  # type: ignore[attr-defined]  # proposed field
+    harness.unsupported = UNSUPPORTED
     return harness

@@ -22,7 +22,7 @@ assumption is listed in ``venues/purpleflea/API_NOTES.md``. In short:
   5xx mapped as in :mod:`~venues.purpleflea.rest`; 120 requests/min per key; answer fields
   ``order_id``, ``filled_at``, pair ``legs[].fill_price``, the positions row shape; the
   pair's strategy tag field ``strategy_tag``; fees not reported (fills carry 0).
-- **Not supported** (:class:`~venues.purpleflea.orders.UnsupportedByVenue`, both a
+- **Not supported** (:class:`~venues.errors.UnsupportedByVenue`, both a
   ``VenueError`` and a ``NotImplementedError``): bars, funding history, funding payments,
   balances, streams, cancelling a live order.
 """

@@ -33,6 +33,7 @@ from venues.errors import (
     InvalidOrder,
     OrderRejected,
     RateLimited,
+    UnsupportedByVenue,
     VenueError,
 )
 from venues.model import (
@@ -49,11 +50,6 @@ from venues.purpleflea import constants as c
 
 _SIDES = {Side.BUY: c.SIDE_BUY, Side.SELL: c.SIDE_SELL}
 _TYPES = {OrderType.MARKET: c.ORDER_TYPE_MARKET, OrderType.LIMIT: c.ORDER_TYPE_LIMIT}
-
-
-class UnsupportedByVenue(VenueError, NotImplementedError):
-    """Purple Flea's documented API has no endpoint for this operation (both a
-    ``VenueError`` and a ``NotImplementedError``, so either ``except`` catches it)."""
 
 
 def unsupported(what: str) -> UnsupportedByVenue:
