@@ -147,3 +147,58 @@ INVALID_ORDER_CODES: Final = frozenset(
 )
 #: Cancel/query of an order that is done or unknown.
 ORDER_NOT_FOUND_CODES: Final = frozenset({"51400", "51503", "51603"})
+
+# --- Endpoints used by the client beyond the pack's tables ----------------------------------
+#: ``GET /api/v5/trade/fills`` (transaction details, last 3 days; 60 req / 2 s per user):
+#: rows ``instId, tradeId, ordId, clOrdId, billId, fillPx, fillSz, side, posSide, execType
+#: (T taker / M maker), feeCcy, fee (negative = charged), ts, fillTime``.
+PATH_FILLS: Final = "/api/v5/trade/fills"
+#: ``GET /api/v5/account/leverage-info?instId=..&mgnMode=cross`` (20 req / 2 s per user).
+PATH_LEVERAGE_INFO: Final = "/api/v5/account/leverage-info"
+FILLS_MAX_LIMIT: Final = 100
+ORDERS_PENDING_MAX_LIMIT: Final = 100
+#: ``/account/bills`` covers the last 7 days; older funding is in ``bills-archive`` (3 months).
+BILLS_RECENT_WINDOW_MS: Final = 7 * 24 * 3_600_000
+
+#: Account level (``GET /api/v5/account/config`` ``acctLv``): 1 = Spot mode (no swaps),
+#: 2 = Futures (single-currency margin), 3 = Multi-currency margin, 4 = Portfolio margin.
+ACCOUNT_LEVEL_SPOT: Final = "1"
+ACCOUNT_LEVEL_NAMES: Final[dict[str, str]] = {
+    "1": "Spot mode",
+    "2": "Futures mode",
+    "3": "Multi-currency margin mode",
+    "4": "Portfolio margin mode",
+}
+POS_MODE_NET: Final = "net_mode"
+MGN_MODE_CROSS: Final = "cross"
+TD_MODE_CASH: Final = "cash"
+
+#: Per-endpoint request limits ``(requests, window_s)`` keyed by ``(method, path)``
+#: (okx-v5.md §3, §4, §6: public ones per IP (+instId), private per user (+instId)).
+#: One bucket per endpoint here, shared over instruments: stricter than the venue's.
+ENDPOINT_LIMITS: Final[dict[tuple[str, str], tuple[int, float]]] = {
+    ("GET", PATH_SERVER_TIME): (10, 2.0),
+    ("GET", PATH_INSTRUMENTS): (20, 2.0),
+    ("GET", PATH_FUNDING_RATE): (10, 2.0),
+    ("GET", PATH_FUNDING_RATE_HISTORY): (10, 2.0),
+    ("GET", PATH_MARK_PRICE): (10, 2.0),
+    ("GET", PATH_TICKER): (20, 2.0),
+    ("GET", PATH_CANDLES): (40, 2.0),
+    ("GET", PATH_HISTORY_CANDLES): (20, 2.0),
+    ("POST", PATH_PLACE_ORDER): (60, 2.0),
+    ("GET", PATH_ORDER): (60, 2.0),
+    ("POST", PATH_CANCEL_ORDER): (60, 2.0),
+    ("GET", PATH_ORDERS_PENDING): (60, 2.0),
+    ("GET", PATH_FILLS): (60, 2.0),
+    ("GET", PATH_POSITIONS): (10, 2.0),
+    ("GET", PATH_BALANCE): (10, 2.0),
+    ("GET", PATH_ACCOUNT_CONFIG): (5, 2.0),
+    ("POST", PATH_SET_POSITION_MODE): (5, 2.0),
+    ("POST", PATH_SET_LEVERAGE): (20, 2.0),
+    ("GET", PATH_LEVERAGE_INFO): (20, 2.0),
+    ("GET", PATH_BILLS): (5, 1.0),
+    ("GET", PATH_BILLS_ARCHIVE): (5, 2.0),
+}
+#: The transport's own bucket only carries ``Retry-After`` penalties across endpoints; the
+#: per-endpoint buckets above do the throttling.
+GLOBAL_LIMIT: Final = (1_000, 2.0)

@@ -321,3 +321,33 @@ def parse_funding_payments(
         for row in _rows(payload)
         if row.get("type") == c.BILL_TYPE_FUNDING
     ]
+
+
+def parse_spot_holdings(payload: object, spot_ids: Mapping[str, InstrumentId]) -> list[Position]:
+    """Non-zero ``details[]`` of ``GET /api/v5/account/balance`` whose currency has a spot
+    instrument in ``spot_ids`` (currency → ``okx:spot:<CCY>-USDT``) as long positions.
+
+    ``qty`` = ``cashBal`` (base units); ``mark_price`` = ``eqUsd / eq`` (USD per unit, 0 when
+    ``eq`` is 0); ``entry_price`` = ``accAvgPx`` (OKX's average spot cost) when given, else
+    the mark. Fixture ``balance.json`` (its only row is USDT, the quote: no holding).
+
+    Raises
+    ------
+    ProtocolError
+        Missing or malformed field.
+    """
+    details = _one(payload).get("details")
+    if not isinstance(details, list):
+        raise _bad("field 'details' is not an array")
+    out = []
+    for i, item in enumerate(details):
+        row = _row(item, f"details[{i}]")
+        iid = spot_ids.get(_nonempty(row, "ccy"))
+        qty = _dec(row, "cashBal") if iid is not None else _ZERO
+        if iid is None or qty == 0:
+            continue
+        equity = _dec(row, "eq")
+        mark = _dec(row, "eqUsd") / equity if equity else _ZERO
+        entry = _opt_dec(row, "accAvgPx") if "accAvgPx" in row else None
+        out.append(Position(iid, qty, entry or mark, mark, _ms(row, "uTime")))
+    return out

@@ -1,0 +1,45 @@
+"""OKX v5 in the contract suite, behind the stateful respx fake of ``tests/fakes/okx.py``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import SecretStr
+
+from tests.contract.harness import VenueHarness
+from tests.fakes.okx import API_KEY, API_PASSPHRASE, API_SECRET, BASE_URL, OkxFake
+from venues.base import Credentials
+from venues.model import InstrumentId, InstrumentKind
+from venues.okx.client import create_venue
+
+NAME = "okx"
+
+
+async def make_harness() -> VenueHarness:
+    """``BTC-USDT-SWAP`` (1 contract = 0.01 BTC) and ``BTC-USDT`` spot, BTC at 60,000 USDT;
+    orders of 0.01 BTC (one contract)."""
+    fake = OkxFake()
+    credentials = Credentials(SecretStr(API_KEY), SecretStr(API_SECRET), SecretStr(API_PASSPHRASE))
+    venue = create_venue(credentials, rest_url=BASE_URL, transport=fake.transport, sleep=fake.sleep)
+    perp = InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP")
+    spot = InstrumentId("okx", InstrumentKind.SPOT, "BTC-USDT")
+    for inst_id in ("BTC-USDT-SWAP", "ETH-USDT-SWAP"):
+        fake.seed_price(inst_id, Decimal(60_000) if inst_id.startswith("BTC") else Decimal(3_000))
+
+    async def seed_market() -> None:
+        fake.seed_price("BTC-USDT-SWAP", Decimal(60_000))
+        fake.seed_price("BTC-USDT", Decimal(59_990))
+
+    async def settle_funding() -> None:
+        fake.settle_funding()
+
+    return VenueHarness(
+        venue,
+        perp,
+        spot,
+        Decimal("0.01"),
+        seed_market,
+        settle_funding,
+        fail_next=fake.fail_next,
+        slept_s=fake.slept_s,
+    )
