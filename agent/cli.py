@@ -1,4 +1,4 @@
-"""``zerobeta`` command line: run, backtest, check-config, summary, report.
+"""``zerobeta`` command line: run, backtest, check-config, summary, report, data download.
 
 Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
 error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
@@ -17,6 +17,8 @@ from pathlib import Path
 import structlog
 
 from agent.config import AgentConfig, load_config, redacted_dump
+from agent.download import register_cli as register_download_cli
+from agent.download import run_cli as run_download_cli
 from agent.errors import AgentError, ConfigError
 from agent.logs import configure_logging
 from agent.neutrality_report import (
@@ -26,6 +28,7 @@ from agent.neutrality_report import (
 )
 from agent.report import build_summary
 from agent.supervisor import Supervisor, progress_stream
+from venues.registry import create_market_data
 from venues.replay.loader import DataFileError
 
 EXIT_OK = 0
@@ -65,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    register_download_cli(sub)
     return parser
 
 
@@ -97,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "data":
+        configure_logging("info", "auto")
+        return run_download_cli(args, factory=create_market_data)
     if args.command == "summary":
         return _summary(args)
     if args.command == "report":

@@ -330,3 +330,10 @@ def test_live_mode_with_keys_is_refused_naming_mode(
     assert re.search(r"^mode: .*not available", captured.err, re.MULTILINE), captured.err
     assert "s" * 16 not in captured.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_data_download_unknown_venue_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["data", "download", "--venue", "kraken", "--symbols", "BTCUSDT"]
+    code = main([*argv, "--from", "2025-01-01", "--to", "2025-01-02"])
+    assert code == 2
+    assert "kraken" in capsys.readouterr().err
