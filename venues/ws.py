@@ -31,7 +31,7 @@ import asyncio
 import json
 import math
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +51,24 @@ Ping = tuple[float, Callable[[], Message]]
 """``(interval_s, make_ping)``: send ``make_ping()`` every ``interval_s`` seconds."""
 
 SleepFn = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Login:
+    """A login that must be acknowledged before subscribing (OKX refuses a private
+    ``subscribe`` that arrives before its ``login`` answer with ``60011``).
+
+    Parameters
+    ----------
+    messages : Callable[[], Sequence[Message]]
+        Built on every (re)connect (fresh timestamp and signature), sent first.
+    accepted : Callable[[Any], bool]
+        Called on each decoded frame until it returns ``True`` (the login ack, not yielded);
+        it raises (e.g. ``AuthError``) on a refusal, which goes through ``is_fatal``.
+    """
+
+    messages: Callable[[], Sequence[Message]]
+    accepted: Callable[[Any], bool]
 
 
 class StreamSilent(Exception):
@@ -120,6 +138,9 @@ class StreamConfig:
     subscribe_messages : Callable[[], Sequence[Message]]
         Called on every (re)connect; messages are sent in order (auth first, then subscribe).
         A callable so auth messages get a fresh timestamp/signature each time.
+    login : Login | None
+        A login sent and acknowledged (within ``open_timeout_s``) before
+        ``subscribe_messages``; frames before the ack are not yielded.
     ping : tuple[float, Callable[[], Message]] | None
         ``(interval_s, make_ping)`` application ping, or ``None`` if the venue needs none.
     watchdog_s : float
@@ -159,6 +180,7 @@ class StreamConfig:
     protocol_ping_timeout_s: float | None = 20.0
     max_message_bytes: int | None = 4 * 1024 * 1024
     proxy: str | Literal[True] | None = True
+    login: Login | None = None
 
 
 async def stream(
@@ -167,7 +189,7 @@ async def stream(
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
     ready: asyncio.Event | None = None,
     sleep: SleepFn = asyncio.sleep,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Yield decoded JSON messages from ``config.url`` forever, reconnecting as needed.
 
     Parameters
@@ -200,6 +222,8 @@ async def stream(
         reason = "max_lifetime"
         try:
             async with _connect(config) as ws:
+                if config.login is not None:
+                    await _log_in(ws, config, config.login)
                 await _send_all(ws, config.subscribe_messages())
                 if connections > 0 and on_reconnect is not None:
                     await on_reconnect()
@@ -236,6 +260,24 @@ def _connect(config: StreamConfig) -> connect:
         max_size=config.max_message_bytes,
         proxy=config.proxy,
     )
+
+
+async def _log_in(ws: ClientConnection, config: StreamConfig, login: Login) -> None:
+    """Send the login and wait for its ack.
+
+    Raises
+    ------
+    TimeoutError
+        No ack within ``open_timeout_s`` (retried like a drop).
+    """
+    await _send_all(ws, login.messages())
+    async with asyncio.timeout(config.open_timeout_s):
+        while True:
+            raw = await ws.recv()
+            if config.skip_frame is not None and config.skip_frame(raw):
+                continue
+            if login.accepted(_decode(raw, config.name)):
+                return
 
 
 async def _send_all(ws: ClientConnection, messages: Sequence[Message]) -> None:

@@ -198,8 +198,11 @@ async def test_account_stream_logs_in_subscribes_and_converts_contracts(fake: Ok
 
     async def private(ws: ServerConnection, server: ScriptedServer) -> None:
         await server.recv(ws)  # login
-        await server.recv(ws)  # subscribe
+        # Like OKX: a subscribe before the login answer would be refused (60011), so the
+        # client must wait for this ack; nothing else has arrived yet.
+        assert len(server.received[-1]) == 1
         await ws.send(json.dumps(load("ws_login_success.json")))
+        await server.recv(ws)  # subscribe, only after the ack
         await ws.send(orders_push(escaped, "744876980"))
         await ws.send(orders_push(escaped, "744876980"))  # duplicate push: dropped
         await idle_until_closed(ws, server)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
@@ -43,7 +43,7 @@ from venues.okx.parse import (
     parse_ws_tickers,
 )
 from venues.okx.rest import OkxRest
-from venues.ws import Backoff, SleepFn, StreamConfig, stream
+from venues.ws import Backoff, Login, SleepFn, StreamConfig, stream
 
 log = structlog.get_logger("zerobeta.venues.okx.ws")
 
@@ -262,9 +262,18 @@ class OkxStreams:
                 "op": "subscribe",
                 "args": [{"channel": c.CHANNEL_ORDERS, "instType": "ANY"}],
             }
-            return [self._rest.ws_login_message(), subscribe]
+            return [subscribe]
 
-        config = self._config(self._private_url, messages, "okx.ws.account")
+        def logged_in(message: object) -> bool:
+            """The ``login`` ack (raises on a refusal or an ``error`` event)."""
+            return _control(message, "okx.ws.account") and (
+                isinstance(message, Mapping) and message.get("event") == "login"
+            )
+
+        config = replace(
+            self._config(self._private_url, messages, "okx.ws.account"),
+            login=Login(lambda: [self._rest.ws_login_message()], logged_in),
+        )
         frames = stream(config, on_reconnect=on_reconnect, sleep=self._sleep)
         try:
             async for message in frames:
