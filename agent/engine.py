@@ -48,7 +48,7 @@ from venues.model import (
     InstrumentKind,
     VenueFees,
 )
-from venues.paper import PaperVenue, PaperVenueConfig
+from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
 
 log = structlog.get_logger("zerobeta.engine")
 
@@ -491,7 +491,9 @@ def _paper_venues(
             perp_leverage=Decimal(repr(vcfg.perp_leverage)),
         )
         own = {i: inst for i, inst in instruments.items() if i.venue == name}
-        venues[name] = PaperVenue(pcfg, own, clock.now_ms)
+        # Purple Flea has native atomic pair orders: its paper twin fills pairs atomically.
+        kind = PaperPairVenue if name == "purpleflea" else PaperVenue
+        venues[name] = kind(pcfg, own, clock.now_ms)
     return venues
 
 

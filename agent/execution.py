@@ -39,6 +39,7 @@ from strategies.base import PairIntent, TargetPosition
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
 from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus, Side
+from venues.pairs import PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
 
@@ -82,6 +83,7 @@ class PlannedLeg:
 @dataclass(frozen=True, slots=True)
 class IntentOutcome:
     """What happened to one intent: ``status`` is ``skipped`` (nothing to do), ``risk_rejected``,
+    ``rejected`` (a native pair order refused or provably not executed: nothing filled),
     ``filled``, ``unwound`` or ``partial`` (a leg could neither complete nor unwind, or its
     outcome stayed unknown); ``orders_sent`` counts every order attempt, unwinds included."""
 
@@ -304,7 +306,11 @@ class Executor:
     async def _send_pair(
         self, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
     ) -> IntentOutcome:
-        """Send every leg; retry the incomplete ones while retrying is safe; else unwind."""
+        """Send every leg; retry the incomplete ones while retrying is safe; else unwind.
+        Two opposite legs on a venue with native pair orders go as one atomic order."""
+        native = _native_pair_venue(self._venues, planned)
+        if native is not None:
+            return await self._send_native_pair(strategy, intent_id, planned, native, ts_ms)
         legs = [_LegRun(p) for p in planned]
         sent = await self._send_round(strategy, intent_id, legs, 0, ts_ms)
         for attempt in range(1, self._cfg.max_attempts):
@@ -382,6 +388,67 @@ class Executor:
             ok = ok and reverse.complete
         return ok, sent
 
+    async def _send_native_pair(
+        self,
+        strategy: str,
+        intent_id: str,
+        planned: Sequence[PlannedLeg],
+        venue: PairOrderVenue,
+        ts_ms: int,
+    ) -> IntentOutcome:
+        """Both legs as one atomic pair order (``venues.pairs``): sent once; refused → nothing
+        filled; outcome unknown → looked up by the pair's id, never re-sent."""
+        requests = [self._request(strategy, intent_id, str(p.leg), p, 0) for p in planned]
+        for leg, request in zip(planned, requests, strict=True):
+            self._journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
+        self.orders_sent += len(requests)
+        pair_client_id = client_order_id(strategy, intent_id, "pair", 0)
+        try:
+            async with asyncio.timeout(self._cfg.leg_timeout_s):
+                pair = await venue.place_pair(pair_client_id, requests, strategy)
+        except OrderRejected as err:
+            for request in requests:
+                self._rejected(strategy, request, err, ts_ms)
+            return IntentOutcome(intent_id, "rejected", len(requests), "pair_rejected")
+        except (VenueError, TimeoutError) as err:
+            log.warning(
+                "pair_outcome_unknown",
+                strategy=strategy,
+                intent_id=intent_id,
+                pair_client_id=pair_client_id,
+                error=type(err).__name__,
+            )
+            try:
+                async with asyncio.timeout(self._cfg.leg_timeout_s):
+                    pair = await venue.fetch_pair(pair_client_id)
+            except OrderNotFound:
+                return IntentOutcome(intent_id, "rejected", len(requests), "pair_not_executed")
+            except (VenueError, TimeoutError):
+                return IntentOutcome(intent_id, "partial", len(requests), "pair_outcome_unknown")
+        by_id = {r.client_order_id: r for r in requests}
+        for ack in pair.legs:
+            self._book(strategy, by_id[ack.client_order_id], ack, ts_ms)
+        log.info("native_pair_filled", strategy=strategy, intent_id=intent_id, pair_id=pair.pair_id)
+        return IntentOutcome(intent_id, "filled", len(requests), "native_pair")
+
+    def _request(
+        self,
+        strategy: str,
+        intent_id: str,
+        leg: str,
+        planned: PlannedLeg,
+        attempt: int,
+        reduce_only: bool = False,
+    ) -> OrderRequest:
+        return OrderRequest(
+            client_order_id=client_order_id(strategy, intent_id, leg, attempt),
+            instrument_id=planned.instrument.id,
+            side=Side.BUY if planned.delta_qty > 0 else Side.SELL,
+            qty=abs(planned.delta_qty),
+            reduce_only=reduce_only,
+            reference_price=_dec(planned.price),
+        )
+
     async def _send_leg(
         self,
         strategy: str,
@@ -394,15 +461,7 @@ class Executor:
     ) -> LegResult:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
         ``VenueError`` (returned instead)."""
-        side = Side.BUY if planned.delta_qty > 0 else Side.SELL
-        request = OrderRequest(
-            client_order_id=client_order_id(strategy, intent_id, leg, attempt),
-            instrument_id=planned.instrument.id,
-            side=side,
-            qty=abs(planned.delta_qty),
-            reduce_only=reduce_only,
-            reference_price=_dec(planned.price),
-        )
+        request = self._request(strategy, intent_id, leg, planned, attempt, reduce_only)
         self._journal.record_order_request(ts_ms, strategy, intent_id, leg, attempt, request)
         self.orders_sent += 1
         venue = self._venues[planned.instrument.id.venue]
@@ -464,6 +523,18 @@ class Executor:
             self._journal.record_fill(ts_ms, strategy, fill)
         if ack.status is OrderStatus.REJECTED:
             self.orders_rejected += 1
+
+
+def _native_pair_venue(
+    venues: Mapping[str, Venue], planned: Sequence[PlannedLeg]
+) -> PairOrderVenue | None:
+    """The venue, when both legs are on one venue with native pair orders and go opposite
+    ways (one long, one short); else None."""
+    if len(planned) != 2 or planned[0].delta_qty * planned[1].delta_qty >= 0:
+        return None
+    names = {p.instrument.id.venue for p in planned}
+    venue = venues.get(names.pop()) if len(names) == 1 else None
+    return venue if isinstance(venue, PairOrderVenue) else None
 
 
 def _retryable(result: LegResult | None) -> bool:
