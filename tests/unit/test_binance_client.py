@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from tests.unit.conftest import FakeClock
 from venues.binance.auth import sign
-from venues.binance.client import BinanceUsdmVenue
+from venues.binance.client import BinanceUsdmVenue, create_venue
 from venues.binance.rest import BinanceUsdmRest, make_rest_client
 from venues.errors import (
     AuthError,
@@ -439,3 +439,98 @@ def test_reprs_hold_no_secrets(rest: BinanceUsdmRest) -> None:
     text = repr(BinanceUsdmVenue(rest))
     assert API_KEY not in text
     assert API_SECRET not in text
+
+
+# --- funding history ---------------------------------------------------------------------------
+
+
+async def test_funding_history_one_page(venue: BinanceUsdmVenue, router: respx.MockRouter) -> None:
+    rows = load("funding_rate_history.json")
+    route = router.get("/fapi/v1/fundingRate").respond(json=rows)
+    router.get("/fapi/v1/fundingInfo").respond(json=load("funding_info.json"))
+    first_ms, second_ms = 1_570_608_000_000, 1_570_636_800_000  # from the fixture
+    rates = await venue.fetch_funding_history(BTC, first_ms, second_ms + 1)
+    assert [(r.ts_funding_ms, r.rate) for r in rates] == [
+        (first_ms, -0.0375),
+        (second_ms, 0.0001),
+    ]
+    assert [r.interval_s for r in rates] == [8 * 3600, 8 * 3600]  # 28 800 000 ms apart
+    assert rates[0].mark_price == 34287.54619963
+    params = sent_params(route.calls.last.request)
+    assert params == {
+        "symbol": "BTCUSDT",
+        "limit": "1000",
+        "startTime": str(first_ms),
+        "endTime": str(second_ms),
+    }
+
+
+async def test_funding_history_end_is_exclusive(
+    venue: BinanceUsdmVenue, router: respx.MockRouter
+) -> None:
+    router.get("/fapi/v1/fundingRate").respond(json=load("funding_rate_history.json"))
+    # BTCUSDT listed with a 4 h interval: a lone row takes it.
+    info = [{**load("funding_info.json")[0], "symbol": "BTCUSDT", "fundingIntervalHours": 4}]
+    router.get("/fapi/v1/fundingInfo").respond(json=info)
+    [rate] = await venue.fetch_funding_history(BTC, 1_570_608_000_000, 1_570_636_800_000)
+    assert rate.ts_funding_ms == 1_570_608_000_000
+    assert rate.interval_s == 4 * 3600
+
+
+async def test_funding_history_pages_forward_without_duplicates(
+    venue: BinanceUsdmVenue, router: respx.MockRouter
+) -> None:
+    template = load("funding_rate_history.json")[1]
+    start_ms, step_ms = 1_570_608_000_000, 8 * 3_600_000
+
+    def rows(first: int, count: int) -> list[dict[str, Any]]:
+        return [
+            {**template, "fundingTime": start_ms + i * step_ms, "fundingRate": f"0.000{i % 10}"}
+            for i in range(first, first + count)
+        ]
+
+    # The second page repeats the last row of the first (a venue answering inclusively).
+    route = router.get("/fapi/v1/fundingRate").mock(
+        side_effect=[
+            httpx.Response(200, json=rows(0, 1000)),
+            httpx.Response(200, json=rows(999, 3)),
+        ]
+    )
+    router.get("/fapi/v1/fundingInfo").respond(json=[])
+    rates = await venue.fetch_funding_history(BTC, start_ms, start_ms + 1002 * step_ms)
+    assert [r.ts_funding_ms for r in rates] == [start_ms + i * step_ms for i in range(1002)]
+    assert rates[1001].rate == 0.0001  # i = 1001 → "0.0001"
+    assert {r.interval_s for r in rates} == {8 * 3600}
+    second = sent_params(route.calls.last.request)
+    assert second["startTime"] == str(start_ms + 999 * step_ms + 1)
+
+
+# --- factory -----------------------------------------------------------------------------------
+
+
+async def test_create_venue_public_only(router: respx.MockRouter) -> None:
+    router.get("/fapi/v1/premiumIndex").respond(json=load("premium_index_btcusdt.json"))
+    router.get("/fapi/v1/fundingInfo").respond(json=[])
+    venue = create_venue(rest_url=BASE_URL, transport=httpx.MockTransport(router.handler))
+    try:
+        assert venue.name == "binance"
+        [rate] = await venue.fetch_funding([BTC])
+        assert rate.rate == 0.00038246
+        with pytest.raises(AuthError, match="API key"):
+            await venue.fetch_balances()
+        with pytest.raises(AuthError, match="API key"):
+            await anext(venue.stream_account())
+    finally:
+        await venue.close()
+
+
+async def test_funding_history_stuck_pages_are_a_protocol_error(
+    venue: BinanceUsdmVenue, router: respx.MockRouter
+) -> None:
+    template = load("funding_rate_history.json")[0]
+    start_ms, step_ms = 1_570_608_000_000, 8 * 3_600_000
+    page = [{**template, "fundingTime": start_ms + i * step_ms} for i in range(1000)]
+    router.get("/fapi/v1/fundingRate").respond(json=page)  # ignores startTime: same page again
+    router.get("/fapi/v1/fundingInfo").respond(json=[])
+    with pytest.raises(ProtocolError, match="did not advance"):
+        await venue.fetch_funding_history(BTC, start_ms, start_ms + 2000 * step_ms)

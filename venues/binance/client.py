@@ -1,8 +1,12 @@
-"""Binance USDⓈ-M perps as a :class:`~venues.base.Venue` (REST; websocket streams next).
+"""Binance USDⓈ-M perps as a :class:`~venues.base.Venue`, :class:`~venues.base.MarketDataSource`
+and :class:`~venues.base.AccountSetup`; :func:`create_venue` builds one.
 
-Built on :class:`~venues.binance.rest.BinanceUsdmRest` (endpoints, signing, error mapping) and
-:mod:`venues.binance.parse` (payload → value types; units and times converted only there).
-Source: ``/work/shared/venues/binance-usdm.md`` §3–§6; fixtures ``tests/fixtures/binance-usdm/``.
+Built on :class:`~venues.binance.rest.BinanceUsdmRest` (endpoints, signing, error mapping),
+:mod:`venues.binance.parse` (payload → value types; units and times converted only there),
+:mod:`venues.binance.streams` (mark price + funding websocket),
+:mod:`venues.binance.user_stream` (listenKey user data stream) and
+:mod:`venues.binance.account_setup`. Source: ``/work/shared/venues/binance-usdm.md`` §1–§7;
+fixtures ``tests/fixtures/binance-usdm/``.
 
 Quotes: Binance has no bid/ask in ``premiumIndex`` and no ``bookTicker`` fixture was recorded,
 so :meth:`BinanceUsdmVenue.fetch_quotes` returns the **mark price as bid = ask** (stamped with
@@ -11,13 +15,25 @@ the premiumIndex ``time``). Replace with ``GET /fapi/v1/ticker/bookTicker`` once
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from decimal import Decimal
 from typing import Any
 
-from venues.base import AccountEvent
+import httpx
+
+from venues.base import AccountEvent, Credentials
 from venues.binance import constants as c
-from venues.binance.auth import ParamValue
+from venues.binance.account_setup import prepare_usdm_account
+from venues.binance.funding import (
+    FUNDING_MATCH_TOLERANCE_MS,
+    funding_rate_rows,
+    income_time_ms,
+    nearest_rate,
+)
+from venues.binance.orders import order_params
 from venues.binance.parse import (
     funding_fee_rows,
     parse_exchange_info,
@@ -30,8 +46,11 @@ from venues.binance.parse import (
     parse_position_risk,
     parse_premium_index_list,
 )
-from venues.binance.rest import BinanceUsdmRest
-from venues.errors import InvalidOrder, OrderNotFound, ProtocolError, VenueError
+from venues.binance.parse_trades import attach_user_trades
+from venues.binance.rest import BinanceUsdmRest, make_rest_client
+from venues.binance.streams import FundingChanges, MarkUpdate, WsSettings, mark_updates
+from venues.binance.user_stream import UserDataStream
+from venues.errors import OrderNotFound, ProtocolError, VenueError
 from venues.model import (
     Balance,
     Bar,
@@ -43,69 +62,29 @@ from venues.model import (
     MarkPrice,
     OrderAck,
     OrderRequest,
-    OrderType,
     Position,
     Quote,
     Side,
 )
+from venues.ratelimit import RateLimiter
+from venues.ws import SleepFn
 
 PERP = InstrumentKind.PERP
 _SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _MS_PER_S = 1_000
-FUNDING_MATCH_TOLERANCE_MS = 60_000
-"""An income row is paired with the settled rate whose ``fundingTime`` is within this, ms."""
 
 
-def _decimal_text(value: Decimal) -> str:
-    """Plain notation (``0.001``, never ``1E-3``) for order params."""
-    return format(value.normalize(), "f")
+def _advance(cursor_ms: int, next_ms: int, where: str) -> int:
+    """Next page start; a full page that does not move forward would loop forever."""
+    if next_ms <= cursor_ms:
+        raise ProtocolError(
+            f"{where}: full page did not advance past {cursor_ms} ms", venue=c.VENUE
+        )
+    return next_ms
 
 
-def order_params(request: OrderRequest) -> dict[str, ParamValue]:
-    """``OrderRequest`` → ``POST /fapi/v1/order`` params (binance-usdm.md §4 "New order").
-
-    MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; ``quantity`` base units;
-    ``newClientOrderId`` = our id; ``newOrderRespType=RESULT`` so the answer carries status,
-    filled quantity and average price.
-
-    Raises
-    ------
-    InvalidOrder
-        If the client order id breaks the fapi pattern, the quantity is not positive, or a
-        LIMIT order has no positive price (checked here, never sent).
-    """
-    cid = request.client_order_id
-
-    def invalid(reason: str) -> InvalidOrder:
-        return InvalidOrder(f"binance: {reason}", venue=c.VENUE, client_order_id=cid, reason=reason)
-
-    if not c.USDM_CLIENT_ORDER_ID_RE.match(cid):
-        raise invalid("client order id does not match ^[.A-Z:/a-z0-9_-]{1,36}$")
-    if request.qty <= 0:
-        raise invalid(f"quantity must be positive, got {request.qty}")
-    params: dict[str, ParamValue] = {
-        "symbol": request.instrument_id.symbol,
-        "side": _SIDES[request.side],
-        "type": "MARKET" if request.order_type is OrderType.MARKET else "LIMIT",
-        "quantity": _decimal_text(request.qty),
-    }
-    if request.order_type is OrderType.LIMIT:
-        if request.limit_price is None or request.limit_price <= 0:
-            raise invalid("LIMIT order needs a positive limit_price")
-        params["timeInForce"] = request.time_in_force.value.upper()
-        params["price"] = _decimal_text(request.limit_price)
-    if request.reduce_only:
-        params["reduceOnly"] = True
-    params["newClientOrderId"] = cid
-    params["newOrderRespType"] = "RESULT"
-    return params
-
-
-def _nearest_rate(rates: Sequence[FundingRate], ts_ms: int, where: str) -> FundingRate:
-    best = min(rates, key=lambda r: abs(r.ts_funding_ms - ts_ms), default=None)
-    if best is None or abs(best.ts_funding_ms - ts_ms) > FUNDING_MATCH_TOLERANCE_MS:
-        raise ProtocolError(f"{where}: no settled funding rate at {ts_ms} ms", venue=c.VENUE)
-    return best
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 class BinanceUsdmVenue:
@@ -115,10 +94,26 @@ class BinanceUsdmVenue:
     ----------
     rest : BinanceUsdmRest
         Endpoint layer (owns the transport; closed by :meth:`close`).
+    ws : WsSettings | None
+        Websocket URL and timeouts (default: production, documented limits).
+    sleep : Callable[[float], Awaitable[None]]
+        Reconnect backoff sleep, seconds (tests inject a fake).
+    now_ms : Callable[[], int]
+        Wall clock, epoch ms.
     """
 
-    def __init__(self, rest: BinanceUsdmRest) -> None:
+    def __init__(
+        self,
+        rest: BinanceUsdmRest,
+        *,
+        ws: WsSettings | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        now_ms: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
         self._rest = rest
+        self._ws = ws or WsSettings()
+        self._sleep = sleep
+        self._now_ms = now_ms
         self._intervals_s: dict[str, int] | None = None
         self._closed = False
 
@@ -206,16 +201,98 @@ class BinanceUsdmVenue:
             bars.extend(b for b in page if b.ts_open_ms >= cursor_ms)
             if len(page) < limit:
                 break
-            cursor_ms = page[-1].ts_open_ms + interval_s * _MS_PER_S
+            cursor_ms = _advance(cursor_ms, page[-1].ts_open_ms + interval_s * _MS_PER_S, "klines")
         return bars
 
-    def stream_marks(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarkPrice]:
-        """Not yet: raises ``NotImplementedError`` (websocket streams are the next step)."""
-        raise NotImplementedError("websocket streams: next step")
+    async def fetch_funding_history(
+        self, instrument_id: InstrumentId, start_ms: int, end_ms: int
+    ) -> list[FundingRate]:
+        """Settled rates with ``start_ms <= ts_funding_ms < end_ms`` (epoch ms), oldest
+        first, no duplicates: ``GET /fapi/v1/fundingRate`` paged forward by ``startTime``
+        (1000 rows a page).
 
-    def stream_account(self) -> AsyncIterator[AccountEvent]:
-        """Not yet: raises ``NotImplementedError`` (websocket streams are the next step)."""
-        raise NotImplementedError("websocket streams: next step")
+        ``interval_s`` is the spacing to the previous settlement (right even where the
+        symbol's interval changed inside the window); the first row takes the spacing to the
+        second, a lone row the ``fundingInfo`` interval (8 h when not listed). See
+        :func:`~venues.binance.parse.parse_funding_history`; fixture
+        ``funding_rate_history.json``. Raises ``ProtocolError`` on a malformed page.
+        """
+        symbol = instrument_id.symbol
+        rows: list[Mapping[str, Any]] = []
+        cursor_ms = start_ms
+        while cursor_ms < end_ms:
+            page = funding_rate_rows(
+                await self._rest.get_funding_rate(symbol, cursor_ms, end_ms - 1)
+            )
+            rows.extend(r for r in page if cursor_ms <= r["fundingTime"] < end_ms)
+            if len(page) < c.FUNDING_RATE_MAX_LIMIT:
+                break
+            cursor_ms = _advance(cursor_ms, max(r["fundingTime"] for r in page) + 1, "fundingRate")
+        intervals = await self._funding_intervals_s()
+        default_s = intervals.get(symbol, c.DEFAULT_FUNDING_INTERVAL_S)
+        return parse_funding_history(rows, default_s) if rows else []
+
+    async def _mark_updates(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncGenerator[MarkUpdate, None]:
+        ids = list(instrument_ids)
+        if not ids:
+            return
+
+        async def resync() -> list[MarkUpdate]:
+            return [(mark, funding) for funding, mark in (await self._premium(ids)).values()]
+
+        updates = mark_updates(
+            ids,
+            settings=self._ws,
+            funding_intervals_s=await self._funding_intervals_s(),
+            resync=resync,
+            sleep=self._sleep,
+        )
+        async with aclosing(updates) as pairs:
+            async for pair in pairs:
+                yield pair
+
+    async def stream_marks(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncGenerator[MarkPrice, None]:
+        """Mark prices from ``<symbol>@markPrice@1s`` on the ``/market`` route, reconnecting
+        and resyncing over ``premiumIndex`` on its own; per instrument strictly newer
+        ``ts_event_ms`` only. See :mod:`venues.binance.streams`.
+
+        Raises ``ProtocolError`` (malformed frame, refused subscription) or a fatal
+        websocket error."""
+        async with aclosing(self._mark_updates(instrument_ids)) as pairs:
+            async for mark, _ in pairs:
+                yield mark
+
+    async def stream_funding(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncGenerator[FundingRate, None]:
+        """Predicted funding (rate settling at ``ts_funding_ms``) carried by the same mark
+        price stream, yielded when the rate or the settlement time changes."""
+        changes = FundingChanges()
+        async with aclosing(self._mark_updates(instrument_ids)) as pairs:
+            async for _, funding in pairs:
+                if changes.accept(funding):
+                    yield funding
+
+    async def stream_account(self) -> AsyncGenerator[AccountEvent, None]:
+        """Fills, order updates and funding payments from the listenKey user data stream,
+        with keepalive, key renewal and REST resync after reconnects (see
+        :mod:`venues.binance.user_stream`). Raises ``AuthError`` without an API key."""
+        user = UserDataStream(self._rest, self, self._ws, self._sleep, self._now_ms)
+        async with aclosing(user.events()) as events:
+            async for event in events:
+                yield event
+
+    async def prepare_account(
+        self, instrument_ids: Sequence[InstrumentId], leverage: Decimal
+    ) -> list[str]:
+        """One-way position mode, cross margin and ``leverage`` × for ``instrument_ids``;
+        one line per change. Raises ``AccountSetupError`` when Binance refuses a change
+        (see :mod:`venues.binance.account_setup`)."""
+        return await prepare_usdm_account(self._rest, instrument_ids, leverage)
 
     # --- orders -------------------------------------------------------------------------
 
@@ -227,12 +304,25 @@ class BinanceUsdmVenue:
         / clock-skew ``VenueError`` whose outcome is unknown: call :meth:`fetch_order`.
         """
         payload = await self._rest.post_order(order_params(request))
-        return parse_order(payload, PERP)
+        return await self._with_fills(parse_order(payload, PERP))
 
     async def fetch_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
-        """``GET /fapi/v1/order`` by client order id; unknown → ``OrderNotFound``."""
+        """``GET /fapi/v1/order`` by client order id, with its fills; unknown →
+        ``OrderNotFound``."""
         payload = await self._rest.get_order(instrument_id.symbol, client_order_id)
-        return parse_order(payload, PERP)
+        return await self._with_fills(parse_order(payload, PERP))
+
+    async def _with_fills(self, ack: OrderAck) -> OrderAck:
+        """fapi order answers carry no fills: read them from ``GET /fapi/v1/userTrades``.
+
+        If that read fails after an order POST, its error surfaces and the caller resolves the
+        order with :meth:`fetch_order` (which reads the fills again), so a fill is never
+        booked without its price and fee.
+        """
+        if ack.filled_qty == 0 or ack.fills:
+            return ack
+        trades = await self._rest.get_user_trades(ack.instrument_id.symbol, ack.venue_order_id)
+        return attach_user_trades(ack, trades)
 
     async def cancel_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         """``DELETE /fapi/v1/order``; an order already final (``-2011``) is looked up and
@@ -277,14 +367,14 @@ class BinanceUsdmVenue:
         for symbol, symbol_rows in by_symbol.items():
             rates = await self._settled_rates(symbol, symbol_rows)
             for row in symbol_rows:
-                rate = _nearest_rate(rates, _row_time_ms(row), f"income[{symbol}]")
+                rate = nearest_rate(rates, income_time_ms(row), f"income[{symbol}]")
                 payments.append(parse_funding_fee(row, rate))
         return sorted(payments, key=lambda p: p.ts_funding_ms)
 
     async def _settled_rates(
         self, symbol: str, rows: Sequence[Mapping[str, Any]]
     ) -> list[FundingRate]:
-        times_ms = [_row_time_ms(row) for row in rows]
+        times_ms = [income_time_ms(row) for row in rows]
         payload = await self._rest.get_funding_rate(
             symbol,
             min(times_ms) - FUNDING_MATCH_TOLERANCE_MS,
@@ -294,10 +384,39 @@ class BinanceUsdmVenue:
         return parse_funding_history(payload, intervals.get(symbol, c.DEFAULT_FUNDING_INTERVAL_S))
 
 
-def _row_time_ms(row: Mapping[str, Any]) -> int:
-    value = row.get("time")
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ProtocolError(
-            f"income: field 'time' must be integer ms, got {value!r}", venue=c.VENUE
-        )
-    return value
+def create_venue(
+    credentials: Credentials | None = None,
+    *,
+    rest_url: str | None = None,
+    ws_url: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> BinanceUsdmVenue:
+    """A :class:`BinanceUsdmVenue` on production URLs unless given.
+
+    Parameters
+    ----------
+    credentials : Credentials | None
+        API key + HMAC secret; ``None`` = public market data only (private calls raise
+        ``AuthError``).
+    rest_url : str | None
+        REST base, default ``https://fapi.binance.com``.
+    ws_url : str | None
+        Websocket base, default ``wss://fstream.binance.com`` (routes appended).
+    transport : httpx.AsyncBaseTransport | None
+        HTTP transport (tests: respx / ``httpx.MockTransport``).
+    sleep : Callable[[float], Awaitable[None]] | None
+        Async sleep, seconds, for rate limiting, retries and reconnect backoff.
+    """
+    sleep_fn = sleep or asyncio.sleep
+    client = make_rest_client(
+        rest_url or c.USDM_REST_URL,
+        transport=transport,
+        limiter=RateLimiter(c.USDM_REQUEST_WEIGHT_PER_MIN, 60.0, sleep=sleep_fn),
+        sleep=sleep_fn,
+    )
+    api_key = credentials.api_key if credentials else None
+    api_secret = credentials.api_secret if credentials else None
+    rest = BinanceUsdmRest(client, api_key, api_secret, _wall_clock_ms)
+    ws = WsSettings(base_url=ws_url or c.USDM_WS_URL)
+    return BinanceUsdmVenue(rest, ws=ws, sleep=sleep_fn, now_ms=_wall_clock_ms)

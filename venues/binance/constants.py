@@ -41,6 +41,7 @@ USDM_KLINES: Final = "/fapi/v1/klines"
 USDM_MARK_PRICE_KLINES: Final = "/fapi/v1/markPriceKlines"
 USDM_BOOK_TICKER: Final = "/fapi/v1/ticker/bookTicker"
 USDM_ORDER: Final = "/fapi/v1/order"  # POST new, GET query, DELETE cancel
+USDM_USER_TRADES: Final = "/fapi/v1/userTrades"  # fills of an order (official docs; not in pack)
 USDM_BATCH_ORDERS: Final = "/fapi/v1/batchOrders"
 USDM_OPEN_ORDERS: Final = "/fapi/v1/openOrders"
 USDM_ALL_OPEN_ORDERS: Final = "/fapi/v1/allOpenOrders"
@@ -119,6 +120,7 @@ USDM_WEIGHTS: Final[dict[str, int]] = {
     USDM_ACCOUNT: 5,
     USDM_INCOME: 30,
     USDM_POSITION_MODE: 30,
+    USDM_USER_TRADES: 5,
 }
 USDM_PREMIUM_INDEX_WEIGHT_ONE: Final = 1
 USDM_PREMIUM_INDEX_WEIGHT_ALL: Final = 10
@@ -218,3 +220,21 @@ ALREADY_SET_CODES: Final = frozenset({-4046, -4059})  # margin type / position m
 SPOT_DUPLICATE_MSG: Final = "duplicate order sent"
 SPOT_INSUFFICIENT_BALANCE_MSG: Final = "insufficient balance"
 FILTER_FAILURE_MSG: Final = "filter failure"
+
+# --- USD-M account setup and user data stream (binance-usdm.md §4, §6) -------------------
+USDM_SETUP_POST_WEIGHT: Final = 1  # POST marginType / leverage / positionSide/dual
+USDM_LISTEN_KEY_WEIGHT: Final = 1  # POST / PUT / DELETE listenKey
+USDM_MARGIN_TYPE_CROSSED: Final = "CROSSED"
+USDM_MAX_LEVERAGE: Final = 125
+LISTEN_KEY_KEEPALIVE_RETRY_S: Final = 60.0  # after a failed PUT; the key is valid 60 min
+LISTEN_KEY_MISSING_CODE: Final = -1125  # "This listenKey does not exist." → create a new one
+MARGIN_TYPE_BLOCKED_CODES: Final = frozenset({-4047, -4048})  # open orders / open position
+POSITION_MODE_BLOCKED_CODES: Final = frozenset({-4067, -4068})  # open orders / open position
+USDM_WS_SUBSCRIBE_ID: Final = 1  # id of the one SUBSCRIBE sent per connection
+MARK_STREAM_WATCHDOG_S: Final = 10.0  # ``@markPrice@1s``: ten missed updates → dead
+USER_STREAM_WATCHDOG_S: Final = 3_600.0  # a quiet account sends nothing for long; a dead
+# TCP connection is caught sooner by websocket ping frames
+USER_EVENT_LISTEN_KEY_EXPIRED: Final = "listenKeyExpired"
+USER_EVENT_ORDER: Final = "ORDER_TRADE_UPDATE"
+USER_EVENT_ACCOUNT: Final = "ACCOUNT_UPDATE"
+ACCOUNT_UPDATE_FUNDING_FEE: Final = "FUNDING_FEE"  # ``a.m`` reason of a funding settlement

@@ -10,8 +10,10 @@ recorded payloads in ``tests/fixtures/binance-usdm/``.
 Error bodies ``{"code": <negative int>, "msg": ...}`` are mapped by :func:`classify_error`
 (plugged into the ``RestClient``) through :func:`~venues.binance.parse.error_from_payload`.
 Clock skew (``-1021``/``-5028``) resyncs the server time (``GET /fapi/v1/time``); a signed
-GET/DELETE is then re-signed and sent once more, while ``POST /fapi/v1/order`` raises the error
-(the caller looks the order up by its client order id: writes are never re-sent here).
+GET/DELETE, and the idempotent account-setup POSTs (margin type, leverage, position mode), are
+then re-signed and sent once more, while ``POST /fapi/v1/order`` raises the error (the caller
+looks the order up by its client order id: orders are never re-sent here). USER_STREAM calls
+(``/fapi/v1/listenKey``) carry only the API key header; the listenKey is never logged.
 """
 
 from __future__ import annotations
@@ -159,25 +161,44 @@ class BinanceUsdmRest:
         return signed, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
 
     async def _send_signed(
-        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int
+        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int, resend: bool
     ) -> Any:
         query, headers = self._sign(params)
         return await self._rest.request(
-            method, path, params=query, headers=headers, weight=weight, idempotent=method == "GET"
+            method, path, params=query, headers=headers, weight=weight, idempotent=resend
         )
 
     async def _signed(
-        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int = 1
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, ParamValue],
+        weight: int = 1,
+        *,
+        idempotent: bool | None = None,
     ) -> Any:
+        """``idempotent`` (default: ``method == "GET"``) allows retries and a re-sign after
+        clock skew; account-setup POSTs (margin type, leverage, position mode) set it."""
+        resend = method == "GET" if idempotent is None else idempotent
         try:
-            return await self._send_signed(method, path, params, weight)
+            return await self._send_signed(method, path, params, weight, resend)
         except VenueError as e:
             if not self._is_clock_skew(e):
                 raise
             await self.sync_time()  # so the caller's lookup / next order is signed right
-            if method == "POST":
-                raise  # writes are never re-sent here
-        return await self._send_signed(method, path, params, weight)
+            if method == "POST" and not resend:
+                raise  # orders are never re-sent here
+        return await self._send_signed(method, path, params, weight, resend)
+
+    async def _keyed(self, method: str, path: str, weight: int) -> Any:
+        """USER_STREAM call: API key header only, no signature (binance-usdm.md §2)."""
+        if self._api_key is None:
+            raise AuthError("binance: user data stream needs an API key", venue=c.VENUE)
+        headers = {c.API_KEY_HEADER: self._api_key.get_secret_value()}
+        # Creating / extending the one listenKey of an account is idempotent (§4).
+        return await self._rest.request(
+            method, path, headers=headers, weight=weight, idempotent=True
+        )
 
     @staticmethod
     def _is_clock_skew(error: VenueError) -> bool:
@@ -258,6 +279,15 @@ class BinanceUsdmRest:
         params = {"symbol": symbol, "origClientOrderId": orig_client_order_id}
         return await self._signed("GET", c.USDM_ORDER, params, c.USDM_WEIGHTS[c.USDM_ORDER])
 
+    async def get_user_trades(self, symbol: str, order_id: str) -> Any:
+        """``GET /fapi/v1/userTrades`` of one order (``orderId``), weight 5: the fills with
+        price, qty, commission and its asset. Source: Binance USDⓈ-M "Account Trade List"
+        (official API docs; no recorded payload in the offline pack)."""
+        params = {"symbol": symbol, "orderId": order_id}
+        return await self._signed(
+            "GET", c.USDM_USER_TRADES, params, c.USDM_WEIGHTS[c.USDM_USER_TRADES]
+        )
+
     async def delete_order(self, symbol: str, orig_client_order_id: str) -> Any:
         """``DELETE /fapi/v1/order`` by client order id. Already final or unknown →
         ``OrderNotFound`` (-2011). Fixture ``cancel_order.json``."""
@@ -292,3 +322,51 @@ class BinanceUsdmRest:
             return await self._signed("GET", c.USDM_OPEN_ORDERS, {}, c.USDM_OPEN_ORDERS_WEIGHT_ALL)
         params = {"symbol": symbol}
         return await self._signed("GET", c.USDM_OPEN_ORDERS, params, c.USDM_OPEN_ORDERS_WEIGHT_ONE)
+
+    # --- account setup (SIGNED) ---------------------------------------------------------
+
+    async def get_position_mode(self) -> Any:
+        """``GET /fapi/v1/positionSide/dual`` (weight 30) → ``{"dualSidePosition": bool}``
+        (``true`` = hedge mode). Source: binance-usdm.md §4 "Leverage, margin mode, position
+        mode"."""
+        path = c.USDM_POSITION_MODE
+        return await self._signed("GET", path, {}, c.USDM_WEIGHTS[path])
+
+    async def post_position_mode(self, dual_side_position: bool) -> Any:
+        """``POST /fapi/v1/positionSide/dual`` ``dualSidePosition=true|false`` (whole
+        account). ``-4059`` (already set) is raised as a ``VenueError`` with that code."""
+        params = {"dualSidePosition": dual_side_position}
+        path = c.USDM_POSITION_MODE
+        return await self._signed("POST", path, params, c.USDM_SETUP_POST_WEIGHT, idempotent=True)
+
+    async def post_margin_type(self, symbol: str, margin_type: str) -> Any:
+        """``POST /fapi/v1/marginType`` ``marginType=CROSSED|ISOLATED`` →
+        ``{"code": 200, "msg": "success"}``; ``-4046`` (unchanged), ``-4047``/``-4048``
+        (open orders / position) are raised with their code. Fixture
+        ``change_margin_type.json``."""
+        params = {"symbol": symbol, "marginType": margin_type}
+        path = c.USDM_MARGIN_TYPE
+        return await self._signed("POST", path, params, c.USDM_SETUP_POST_WEIGHT, idempotent=True)
+
+    async def post_leverage(self, symbol: str, leverage: int) -> Any:
+        """``POST /fapi/v1/leverage`` ``leverage`` 1..125 → ``{leverage, maxNotionalValue,
+        symbol}``. Fixture ``change_leverage.json``."""
+        params: dict[str, ParamValue] = {"symbol": symbol, "leverage": leverage}
+        path = c.USDM_LEVERAGE
+        return await self._signed("POST", path, params, c.USDM_SETUP_POST_WEIGHT, idempotent=True)
+
+    # --- user data stream (USER_STREAM: API key only) -------------------------------------
+
+    async def post_listen_key(self) -> Any:
+        """``POST /fapi/v1/listenKey`` → ``{"listenKey": ...}``: a new key, or the active one
+        extended by 60 min. Fixture ``listen_key.json``. The key is never logged."""
+        return await self._keyed("POST", c.USDM_LISTEN_KEY, c.USDM_LISTEN_KEY_WEIGHT)
+
+    async def put_listen_key(self) -> Any:
+        """``PUT /fapi/v1/listenKey``: extend the active key by 60 min (send every ~30 min);
+        ``-1125`` when it no longer exists (raised with that code)."""
+        return await self._keyed("PUT", c.USDM_LISTEN_KEY, c.USDM_LISTEN_KEY_WEIGHT)
+
+    async def delete_listen_key(self) -> Any:
+        """``DELETE /fapi/v1/listenKey``: close the user data stream."""
+        return await self._keyed("DELETE", c.USDM_LISTEN_KEY, c.USDM_LISTEN_KEY_WEIGHT)

@@ -29,7 +29,6 @@ before a snapshot's receive time is dropped (the next one, within seconds, gets 
 from __future__ import annotations
 
 from collections.abc import (
-    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -37,7 +36,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any
 
 import structlog
 
@@ -203,10 +202,7 @@ async def stream_oracle_marks(
     yielded = False
     while True:
         try:
-            # venues.ws.stream is an async generator (annotated as an iterator): close it here.
-            frames_gen = cast(
-                AsyncGenerator[Any, None], stream(config, on_reconnect=resync, sleep=sleep)
-            )
+            frames_gen = stream(config, on_reconnect=resync, sleep=sleep)
             async with aclosing(frames_gen) as frames:
                 async for frame in frames:
                     marks = [(m, True) for m in pending]

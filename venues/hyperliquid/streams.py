@@ -26,7 +26,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from venues.base import AccountEvent
 from venues.hyperliquid import constants as c
@@ -174,9 +174,7 @@ class HyperliquidStreams:
     def _open(
         self, config: StreamConfig, on_reconnect: Callable[[], Awaitable[None]]
     ) -> AsyncGenerator[Any, None]:
-        # venues.ws.stream is an async generator (annotated as an iterator): close it for sure.
-        frames = stream(config, on_reconnect=on_reconnect, sleep=self._sleep)
-        return cast(AsyncGenerator[Any, None], frames)
+        return stream(config, on_reconnect=on_reconnect, sleep=self._sleep)
 
     async def marks(
         self, instrument_ids: Sequence[InstrumentId], resync: MarksResync

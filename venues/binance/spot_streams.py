@@ -1,0 +1,99 @@
+"""Binance spot market websocket: a mark price for spot from ``<symbol>@kline_1s``.
+
+Spot has no mark price (binance-spot.md §5). The stand-in is the **last trade price**: the
+close ``k.c`` of the running 1-second kline, pushed every second with its event time ``E``
+(epoch ms). One connection to ``<ws base>/stream`` (combined frames ``{"stream", "data"}``)
+carries every symbol; ``{"method": "SUBSCRIBE", "params": [...], "id": 1}`` is sent on each
+(re)connect and answered ``{"result": null, "id": 1}``. The server pings every 20 s (the
+``websockets`` library answers) and announces planned disconnects with ``serverShutdown``,
+which is skipped here: the close that follows triggers the reconnect. Source:
+``/work/shared/venues/binance-spot.md`` §1, §5; fixtures ``ws_kline.json``,
+``ws_subscribe_request.json``, ``ws_subscribe_response.json``, ``ws_server_shutdown.json``.
+
+After every reconnect the last close of each symbol is resynced over REST (``GET
+/api/v3/klines?interval=1s&limit=1``) and yielded before the new connection's frames. Per
+instrument nothing is yielded whose timestamp is not strictly newer than the last one yielded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+
+from venues.binance import constants as c
+from venues.binance.parse_spot import parse_ws_kline_mark
+from venues.binance.streams import LatestOnly, WsSettings, is_control_frame, subscribe_message
+from venues.model import InstrumentId, MarkPrice
+from venues.ws import SleepFn, stream
+
+SPOT_MARK_KLINE_INTERVAL = "1s"
+"""Kline interval of the spot mark stream (updates every 1 s; binance-spot.md §5)."""
+
+Resync = Callable[[], Awaitable[Sequence[MarkPrice]]]
+
+
+def spot_kline_stream(symbol: str) -> str:
+    """``btcusdt@kline_1s``: stream names are lower-case (binance-spot.md §5)."""
+    return f"{symbol.lower()}@kline_{SPOT_MARK_KLINE_INTERVAL}"
+
+
+def spot_stream_url(base_url: str = c.SPOT_WS_URL) -> str:
+    """``wss://stream.binance.com:9443/stream``: combined frames, streams by SUBSCRIBE."""
+    return f"{base_url}{c.WS_COMBINED_SUFFIX}"
+
+
+async def spot_marks(
+    instrument_ids: Sequence[InstrumentId],
+    *,
+    settings: WsSettings,
+    resync: Resync,
+    sleep: SleepFn,
+) -> AsyncGenerator[MarkPrice, None]:
+    """Yield spot marks (1 s kline close, quote units, stamped ``E`` ms) for as long as the
+    caller iterates.
+
+    Parameters
+    ----------
+    instrument_ids : Sequence[InstrumentId]
+        Spot instruments (≤ 1024 per connection).
+    settings : WsSettings
+        ``base_url`` (spot host), watchdog (``mark_watchdog_s``), lifetime, backoff.
+    resync : Callable[[], Awaitable[Sequence[MarkPrice]]]
+        REST snapshot awaited after every reconnect.
+    sleep : Callable[[float], Awaitable[None]]
+        Backoff sleep, seconds.
+
+    Raises
+    ------
+    ValueError
+        If more than 1024 instruments are asked for.
+    ProtocolError
+        On a malformed frame or a refused subscription.
+    """
+    if len(instrument_ids) > c.WS_MAX_STREAMS_PER_CONNECTION:
+        raise ValueError(f"at most {c.WS_MAX_STREAMS_PER_CONNECTION} streams per connection")
+    wanted = set(instrument_ids)
+    streams = [spot_kline_stream(i.symbol) for i in instrument_ids]
+    pending: list[MarkPrice] = []
+
+    async def on_reconnect() -> None:
+        pending.extend(await resync())
+
+    config = settings.stream_config(
+        spot_stream_url(settings.base_url),
+        "binance.ws.spot_marks",
+        settings.mark_watchdog_s,
+        lambda: [subscribe_message(streams)],
+    )
+    latest = LatestOnly()
+    async with aclosing(stream(config, on_reconnect=on_reconnect, sleep=sleep)) as frames:
+        async for frame in frames:
+            batch = [*pending]
+            pending.clear()
+            if not is_control_frame(frame):
+                mark = parse_ws_kline_mark(frame)
+                batch.extend([] if mark is None else [mark])
+            for mark in batch:
+                iid = mark.instrument_id
+                if iid in wanted and latest.accept(iid, mark.ts_event_ms):
+                    yield mark
