@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import structlog
+
+
+@pytest.fixture(autouse=True)
+def _default_logging() -> None:
+    """Each unit test starts from structlog's defaults (an earlier test may have configured a
+    level filter that would hide the events ``capture_logs`` looks for)."""
+    structlog.reset_defaults()
 
 
 class FakeClock:
