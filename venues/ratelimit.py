@@ -149,3 +149,31 @@ class RateLimiter:
         missing = weight - self._tokens
         # A tiny tolerance so float rounding after a wait cannot cause a second, tiny wait.
         return 0.0 if missing <= 1e-9 else missing / self.refill_per_s
+
+
+class SleptClock:
+    """Monotonic seconds plus every second waited through an injected sleep.
+
+    A venue built with a fake (instant) sleep — tests, the contract suite — hands its rate
+    limiter this clock and :meth:`sleep`, so a limiter penalty (``Retry-After``) is seen to pass
+    instead of being waited on forever. Venues use it only when a sleep is injected (with the
+    real ``asyncio.sleep`` the monotonic clock alone is right).
+
+    Parameters
+    ----------
+    sleep : Callable[[float], Awaitable[None]]
+        The injected sleep, seconds.
+    """
+
+    def __init__(self, sleep: SleepFn) -> None:
+        self._sleep = sleep
+        self._slept_s = 0.0
+
+    def __call__(self) -> float:
+        """Monotonic time plus the time slept through :meth:`sleep`, seconds."""
+        return time.monotonic() + self._slept_s
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep with the injected function and count the time as passed."""
+        self._slept_s += max(0.0, seconds)
+        await self._sleep(seconds)

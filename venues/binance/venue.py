@@ -54,7 +54,7 @@ from venues.model import (
     Position,
     Quote,
 )
-from venues.ratelimit import RateLimiter
+from venues.ratelimit import RateLimiter, SleptClock
 
 SleepFn = Callable[[float], Awaitable[None]]
 PERP = InstrumentKind.PERP
@@ -234,22 +234,6 @@ def merge_balances(balances: Sequence[Balance]) -> list[Balance]:
     return list(merged.values())
 
 
-class _SleptClock:
-    """Monotonic clock (s) that also advances by every wait of an injected ``sleep``, so a
-    test's instant fake sleep still lets the rate limiter's penalties expire."""
-
-    def __init__(self, sleep: SleepFn) -> None:
-        self._inner = sleep
-        self._slept_s = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self._slept_s
-
-    async def sleep(self, seconds: float) -> None:
-        self._slept_s += max(0.0, seconds)
-        await self._inner(seconds)
-
-
 def _wall_ms() -> int:
     return int(time.time() * 1_000)
 
@@ -296,7 +280,7 @@ def create_venue(
     clock: Callable[[], float] = time.monotonic
     wait: SleepFn = asyncio.sleep
     if sleep is not None:
-        slept = _SleptClock(sleep)
+        slept = SleptClock(sleep)
         clock, wait = slept, slept.sleep
     usdm = make_rest_client(
         rest_url or c.USDM_REST_URL,

@@ -60,7 +60,7 @@ from venues.model import (
     Position,
     Quote,
 )
-from venues.ratelimit import RateLimiter
+from venues.ratelimit import RateLimiter, SleptClock
 
 SleepFn = Callable[[float], Awaitable[None]]
 _T = TypeVar("_T")
@@ -342,25 +342,6 @@ def _pick(by_id: Mapping[InstrumentId, _T], iid: InstrumentId, where: str) -> _T
     return by_id[iid]
 
 
-class _SleepClock:
-    """Monotonic clock that also advances by what an injected sleep was asked to wait.
-
-    ``create_venue(sleep=...)`` is given a fake sleep in tests and replays (it returns at
-    once); the rate limiter must then see that time as passed or it would wait forever.
-    """
-
-    def __init__(self, sleep: SleepFn) -> None:
-        self._inner = sleep
-        self._slept_s = 0.0
-
-    def now_s(self) -> float:
-        return time.monotonic() + self._slept_s
-
-    async def sleep(self, seconds: float) -> None:
-        self._slept_s += max(0.0, seconds)
-        await self._inner(seconds)
-
-
 def create_venue(
     credentials: Credentials | None = None,
     *,
@@ -393,8 +374,8 @@ def create_venue(
         sleep_fn: SleepFn = asyncio.sleep
         clock: Callable[[], float] = time.monotonic
     else:
-        fake = _SleepClock(sleep)
-        sleep_fn, clock = fake.sleep, fake.now_s
+        fake = SleptClock(sleep)
+        sleep_fn, clock = fake.sleep, fake
 
     def now_ms() -> int:
         return time.time_ns() // 1_000_000

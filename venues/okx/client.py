@@ -77,7 +77,7 @@ from venues.okx.parse_account import parse_spot_holdings
 from venues.okx.rest import OkxRest, make_rest_client
 from venues.okx.setup import prepare_account
 from venues.okx.streams import OkxStreams, StreamSettings
-from venues.ratelimit import RateLimiter
+from venues.ratelimit import RateLimiter, SleptClock
 
 log = structlog.get_logger("zerobeta.venues.okx")
 
@@ -367,22 +367,6 @@ def _with_fills(ack: OrderAck, fills: tuple[Fill, ...]) -> OrderAck:
     return dataclasses.replace(ack, fills=fills)
 
 
-class _VirtualTime:
-    """Monotonic clock that advances by what an injected (fake) sleep was asked to sleep,
-    so the rate limiters of a venue built with a fake sleep never wait for real time."""
-
-    def __init__(self, sleep: SleepFn) -> None:
-        self._sleep = sleep
-        self._offset_s = 0.0
-
-    def clock(self) -> float:
-        return time.monotonic() + self._offset_s
-
-    async def sleep(self, seconds: float) -> None:
-        self._offset_s += max(0.0, seconds)
-        await self._sleep(seconds)
-
-
 def create_venue(
     credentials: Credentials | None = None,
     *,
@@ -407,7 +391,7 @@ def create_venue(
         Replaces the network (respx / ``MockTransport`` in tests).
     sleep : Callable[[float], Awaitable[None]] | None
         Async sleep (s) for retries, rate limits and reconnect backoff. When injected (tests),
-        the rate limiters run on a virtual clock advanced by it (see ``_VirtualTime``).
+        the rate limiters run on a virtual clock advanced by it (``venues.ratelimit.SleptClock``).
     private_ws_url : str | None
         Private websocket URL; ``None`` = production.
     stream_settings : StreamSettings | None
@@ -418,8 +402,8 @@ def create_venue(
     if sleep is None:
         clock, wait = time.monotonic, asyncio.sleep
     else:
-        virtual = _VirtualTime(sleep)
-        clock, wait = virtual.clock, virtual.sleep
+        virtual = SleptClock(sleep)
+        clock, wait = virtual, virtual.sleep
     capacity, window_s = c.GLOBAL_LIMIT
     client = make_rest_client(
         rest_url or c.REST_BASE_URL,

@@ -57,8 +57,8 @@ from venues.pairs import PairAck
 from venues.purpleflea import constants as c
 from venues.purpleflea import orders as o
 from venues.purpleflea import parse as p
-from venues.purpleflea.rest import PurpleFleaRest, SleptClock, make_rest_client, token_from
-from venues.ratelimit import RateLimiter
+from venues.purpleflea.rest import PurpleFleaRest, make_rest_client, token_from
+from venues.ratelimit import RateLimiter, SleptClock
 
 log = structlog.get_logger("zerobeta.venues.purpleflea")
 _MS_PER_S = 1_000

@@ -22,8 +22,7 @@ API_NOTES.md §5)::
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -257,19 +256,3 @@ class PurpleFleaRest:
         """``GET /portfolio/risk`` → risk metrics incl. ``portfolio_beta``. Fixture
         ``risk.json``."""
         return await self._get(c.PORTFOLIO_RISK, private=True)
-
-
-class SleptClock:
-    """Monotonic seconds plus every second slept through an injected (possibly fake) sleep,
-    so a rate limiter waiting on a fake sleep sees its wait pass instead of spinning."""
-
-    def __init__(self, sleep: Callable[[float], Awaitable[None]]) -> None:
-        self._sleep = sleep
-        self._slept_s = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self._slept_s
-
-    async def sleep(self, seconds: float) -> None:
-        self._slept_s += max(0.0, seconds)
-        await self._sleep(seconds)
