@@ -1,8 +1,9 @@
 """Binance USDⓈ-M futures REST endpoints over :class:`~venues.http.RestClient`.
 
 One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
-:mod:`venues.binance.parse`). SIGNED endpoints are signed here and only here
-(:func:`~venues.binance.auth.signed_query`); the API key header ``X-MBX-APIKEY`` is built from
+:mod:`venues.binance.parse`). SIGNED endpoints are signed by the shared
+:class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`); the
+API key header ``X-MBX-APIKEY`` is built from
 ``SecretStr.get_secret_value()`` at request time and never stored as plain text, logged or put
 in an error. Endpoints, weights and error codes: ``/work/shared/venues/binance-usdm.md`` §2–§6;
 recorded payloads in ``tests/fixtures/binance-usdm/``.
@@ -19,17 +20,16 @@ looks the order up by its client order id: orders are never re-sent here). USER_
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httpx
-from pydantic import SecretStr
 
 from venues.binance import constants as c
-from venues.binance.auth import ParamValue, signed_query
+from venues.binance.auth import ParamValue
 from venues.binance.parse import error_from_payload, is_error_payload
-from venues.errors import AuthError, ProtocolError, VenueError
+from venues.binance.rest_base import SignedRest, make_binance_client
+from venues.errors import AuthError, VenueError
 from venues.http import RestClient, parse_retry_after_s
 from venues.ratelimit import RateLimiter
 
@@ -80,27 +80,17 @@ def make_rest_client(
     """A :class:`RestClient` wired for fapi: Binance error mapping, used-weight header sync
     and the documented 2400 weight/min bucket (unless ``limiter`` is given). ``kwargs`` go to
     :class:`RestClient` (``sleep``, ``retry_attempts``, ``timeout_s`` ...)."""
-    return RestClient(
-        c.VENUE,
+    return make_binance_client(
         base_url,
-        limiter=limiter or RateLimiter(c.USDM_REQUEST_WEIGHT_PER_MIN, 60.0),
+        c.USDM_REQUEST_WEIGHT_PER_MIN,
+        classify_error,
         transport=transport,
-        classify_error=classify_error,
-        used_weight_header=c.USED_WEIGHT_HEADER,
+        limiter=limiter,
         **kwargs,
     )
 
 
-def _server_time_ms(payload: Any) -> int:
-    value = payload.get("serverTime") if isinstance(payload, Mapping) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ProtocolError(
-            f"time: field 'serverTime' must be an integer ms, got {value!r}", venue=c.VENUE
-        )
-    return value
-
-
-class BinanceUsdmRest:
+class BinanceUsdmRest(SignedRest):
     """Raw USDⓈ-M REST calls (JSON in, JSON out).
 
     Parameters
@@ -115,80 +105,11 @@ class BinanceUsdmRest:
         ``recvWindow`` of signed requests, ms (docs advise ≤ 5000 on fapi).
     """
 
-    def __init__(
-        self,
-        rest: RestClient,
-        api_key: SecretStr | None,
-        api_secret: SecretStr | None,
-        now_ms: Callable[[], int],
-        *,
-        recv_window_ms: int = c.DEFAULT_RECV_WINDOW_MS,
-    ) -> None:
-        self._rest = rest
-        self._api_key = api_key
-        self._api_secret = api_secret
-        self._now_ms = now_ms
-        self._recv_window_ms = recv_window_ms
-        self.clock_offset_ms = 0
-        """Server time minus local time, ms, from the last :meth:`sync_time`."""
-
-    def __repr__(self) -> str:
-        return f"BinanceUsdmRest(rest={self._rest!r}, signed={self._api_secret is not None})"
-
-    async def aclose(self) -> None:
-        """Close the transport."""
-        await self._rest.aclose()
+    LABEL = "binance"
+    TIME_PATH = c.USDM_TIME
+    TIME_WEIGHT = c.USDM_WEIGHTS[c.USDM_TIME]
 
     # --- plumbing ---------------------------------------------------------------------
-
-    async def _public(
-        self, path: str, params: Mapping[str, ParamValue] | None = None, weight: int = 1
-    ) -> Any:
-        return await self._rest.request("GET", path, params=params, weight=weight, idempotent=True)
-
-    def _sign(self, params: Mapping[str, ParamValue]) -> tuple[dict[str, str], dict[str, str]]:
-        if self._api_key is None or self._api_secret is None:
-            raise AuthError("binance: signed endpoint needs an API key and secret", venue=c.VENUE)
-        query = signed_query(
-            params,
-            self._api_secret.get_secret_value(),
-            timestamp_ms=self._now_ms() + self.clock_offset_ms,
-            recv_window_ms=self._recv_window_ms,
-        )
-        # httpx re-encodes these pairs byte-identically for the characters Binance allows
-        # (tested against the signature in tests/unit/test_binance_client.py).
-        signed = dict(parse_qsl(query, keep_blank_values=True))
-        return signed, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
-
-    async def _send_signed(
-        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int, resend: bool
-    ) -> Any:
-        query, headers = self._sign(params)
-        return await self._rest.request(
-            method, path, params=query, headers=headers, weight=weight, idempotent=resend
-        )
-
-    async def _signed(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, ParamValue],
-        weight: int = 1,
-        *,
-        idempotent: bool | None = None,
-    ) -> Any:
-        """``idempotent`` (default: ``method == "GET"``) allows retries and a re-sign after
-        clock skew; account-setup POSTs (margin type, leverage, position mode) set it."""
-        resend = method == "GET" if idempotent is None else idempotent
-        try:
-            return await self._send_signed(method, path, params, weight, resend)
-        except VenueError as e:
-            if not self._is_clock_skew(e):
-                raise
-            await self.sync_time()  # so the caller's lookup / next order is signed right
-            if method == "POST" and not resend:
-                raise  # orders are never re-sent here
-        return await self._send_signed(method, path, params, weight, resend)
 
     async def _keyed(self, method: str, path: str, weight: int) -> Any:
         """USER_STREAM call: API key header only, no signature (binance-usdm.md §2)."""
@@ -199,20 +120,6 @@ class BinanceUsdmRest:
         return await self._rest.request(
             method, path, headers=headers, weight=weight, idempotent=True
         )
-
-    @staticmethod
-    def _is_clock_skew(error: VenueError) -> bool:
-        return error.code is not None and error.code in {str(x) for x in c.CLOCK_SKEW_CODES}
-
-    async def sync_time(self) -> int:
-        """``GET /fapi/v1/time`` → store ``serverTime - now_ms()`` as the clock offset, ms.
-
-        Returns the offset. Raises ``ProtocolError`` on a malformed body. Fixture
-        ``server_time.json``.
-        """
-        payload = await self._public(c.USDM_TIME, weight=c.USDM_WEIGHTS[c.USDM_TIME])
-        self.clock_offset_ms = _server_time_ms(payload) - self._now_ms()
-        return self.clock_offset_ms
 
     # --- market data (public) ---------------------------------------------------------
 

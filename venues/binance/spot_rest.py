@@ -3,7 +3,8 @@
 
 One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
 :mod:`venues.binance.parse` / :mod:`venues.binance.parse_spot`). SIGNED endpoints are signed
-here and only here (:func:`~venues.binance.auth.signed_query`: percent-encoded payload, HMAC
+by :class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`:
+percent-encoded payload, HMAC
 hex, ``signature`` last, as spot enforces since 2026-01-15); the ``X-MBX-APIKEY`` header is
 built from ``SecretStr.get_secret_value()`` at request time and never stored in plain text,
 logged or put in an error. Source: ``/work/shared/venues/binance-spot.md`` §2–§6; recorded
@@ -22,17 +23,15 @@ is then re-signed and sent once more, ``POST /api/v3/order`` raises (writes are 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import httpx
-from pydantic import SecretStr
 
 from venues.binance import constants as c
-from venues.binance.auth import ParamValue, signed_query
+from venues.binance.auth import ParamValue
 from venues.binance.rest import classify_error
-from venues.errors import AuthError, ProtocolError, VenueError
+from venues.binance.rest_base import SignedRest, make_binance_client
 from venues.http import RestClient
 from venues.ratelimit import RateLimiter
 
@@ -55,27 +54,17 @@ def make_spot_rest_client(
     """A :class:`RestClient` wired for spot: Binance error mapping, ``X-MBX-USED-WEIGHT-1M``
     sync and the documented 6000 weight/min bucket (unless ``limiter`` is given). ``kwargs``
     go to :class:`RestClient` (``sleep``, ``retry_attempts``, ``timeout_s`` ...)."""
-    return RestClient(
-        c.VENUE,
+    return make_binance_client(
         base_url,
-        limiter=limiter or RateLimiter(c.SPOT_REQUEST_WEIGHT_PER_MIN, 60.0),
+        c.SPOT_REQUEST_WEIGHT_PER_MIN,
+        classify_error,
         transport=transport,
-        classify_error=classify_error,
-        used_weight_header=c.USED_WEIGHT_HEADER,
+        limiter=limiter,
         **kwargs,
     )
 
 
-def _server_time_ms(payload: Any) -> int:
-    value = payload.get("serverTime") if isinstance(payload, Mapping) else None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ProtocolError(
-            f"spot time: field 'serverTime' must be an integer ms, got {value!r}", venue=c.VENUE
-        )
-    return value
-
-
-class BinanceSpotRest:
+class BinanceSpotRest(SignedRest):
     """Raw spot REST calls (JSON in, JSON out).
 
     Parameters
@@ -90,85 +79,9 @@ class BinanceSpotRest:
         ``recvWindow`` of signed requests, ms (default 5000, spot max 60000).
     """
 
-    def __init__(
-        self,
-        rest: RestClient,
-        api_key: SecretStr | None,
-        api_secret: SecretStr | None,
-        now_ms: Callable[[], int],
-        *,
-        recv_window_ms: int = c.DEFAULT_RECV_WINDOW_MS,
-    ) -> None:
-        self._rest = rest
-        self._api_key = api_key
-        self._api_secret = api_secret
-        self._now_ms = now_ms
-        self._recv_window_ms = recv_window_ms
-        self.clock_offset_ms = 0
-        """Server time minus local time, ms, from the last :meth:`sync_time`."""
-
-    def __repr__(self) -> str:
-        return f"BinanceSpotRest(rest={self._rest!r}, signed={self._api_secret is not None})"
-
-    def server_now_ms(self) -> int:
-        """Local clock corrected by the last known server offset, epoch ms."""
-        return self._now_ms() + self.clock_offset_ms
-
-    async def aclose(self) -> None:
-        """Close the transport."""
-        await self._rest.aclose()
-
-    # --- plumbing ---------------------------------------------------------------------
-
-    async def _public(
-        self, path: str, params: Mapping[str, ParamValue] | None = None, weight: int = 1
-    ) -> Any:
-        return await self._rest.request("GET", path, params=params, weight=weight, idempotent=True)
-
-    def _sign(self, params: Mapping[str, ParamValue]) -> tuple[dict[str, str], dict[str, str]]:
-        if self._api_key is None or self._api_secret is None:
-            raise AuthError(
-                "binance spot: signed endpoint needs an API key and secret", venue=c.VENUE
-            )
-        query = signed_query(
-            params,
-            self._api_secret.get_secret_value(),
-            timestamp_ms=self.server_now_ms(),
-            recv_window_ms=self._recv_window_ms,
-        )
-        # httpx re-encodes these pairs byte-identically for the characters the spot client
-        # id charset and our params use (tested against the signature in test_binance_spot).
-        signed = dict(parse_qsl(query, keep_blank_values=True))
-        return signed, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
-
-    async def _send_signed(
-        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int
-    ) -> Any:
-        query, headers = self._sign(params)
-        return await self._rest.request(
-            method, path, params=query, headers=headers, weight=weight, idempotent=method == "GET"
-        )
-
-    async def _signed(
-        self, method: str, path: str, params: Mapping[str, ParamValue], weight: int
-    ) -> Any:
-        try:
-            return await self._send_signed(method, path, params, weight)
-        except VenueError as e:
-            if e.code is None or e.code not in {str(x) for x in c.CLOCK_SKEW_CODES}:
-                raise
-            await self.sync_time()  # so the caller's lookup / next order is signed right
-            if method == "POST":
-                raise  # writes are never re-sent here
-        return await self._send_signed(method, path, params, weight)
-
-    async def sync_time(self) -> int:
-        """``GET /api/v3/time`` (weight 1) → store ``serverTime - now_ms()`` as the clock
-        offset, ms, and return it. Raises ``ProtocolError`` on a malformed body. Fixture
-        ``server_time.json``."""
-        payload = await self._public(c.SPOT_TIME, weight=c.SPOT_WEIGHTS[c.SPOT_TIME])
-        self.clock_offset_ms = _server_time_ms(payload) - self._now_ms()
-        return self.clock_offset_ms
+    LABEL = "binance spot"
+    TIME_PATH = c.SPOT_TIME
+    TIME_WEIGHT = c.SPOT_WEIGHTS[c.SPOT_TIME]
 
     # --- market data (public) ---------------------------------------------------------
 
