@@ -19,7 +19,7 @@ import structlog
 from agent.config import AgentConfig, load_config, redacted_dump
 from agent.download import register_cli as register_download_cli
 from agent.download import run_cli as run_download_cli
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, LiveSetupError, ReconciliationError
 from agent.logs import configure_logging
 from agent.neutrality_report import (
     build_neutrality_report,
@@ -95,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataFileError as err:
         print(f"zerobeta: market data error\n{err}", file=sys.stderr)
         return EXIT_CONFIG
+    except (LiveSetupError, ReconciliationError) as err:
+        # A person must act (account modes, foreign positions): restarting cannot fix it.
+        print(f"zerobeta: live start refused\n{err}", file=sys.stderr)
+        return EXIT_CONFIG
     except AgentError as err:
         structlog.get_logger("zerobeta").error("agent_failed", error=str(err), exc_info=True)
         return EXIT_FAILURE
@@ -148,16 +152,6 @@ def _load(args: argparse.Namespace) -> AgentConfig:
 
 
 def _run(config: AgentConfig) -> int:
-    if config.mode != "paper":
-        raise ConfigError(
-            [
-                (
-                    "mode",
-                    'mode = "live" (real orders) is not available in this release; paper-trade '
-                    'live data with mode = "paper" and [market_data] source = "live"',
-                )
-            ]
-        )
     progress = progress_stream() if config.logging.progress else None
     result = asyncio.run(Supervisor(config, progress).run())
     summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)

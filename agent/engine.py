@@ -41,7 +41,10 @@ from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
 from agent.risk import RiskEngine
 from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.flip_monitor import FundingFlipMonitor
+from venues.base import Venue
+from venues.errors import VenueError
 from venues.model import (
+    FundingPayment,
     FundingRate,
     Instrument,
     InstrumentId,
@@ -122,7 +125,10 @@ class Engine:
         self.cfg: AgentConfig
         self.clock: ReplayClock
         self.instruments: dict[InstrumentId, Instrument]
-        self.venues: dict[str, PaperVenue]
+        self.venues: dict[str, Venue]
+        self.paper: dict[str, PaperVenue]
+        self.funding_since_ms: dict[str, int] = {}
+        self.funding_seen: set[tuple[str, int]] = set()
         self.portfolio: Portfolio
         self.journal: Journal
         self.market: MarketData
@@ -152,11 +158,17 @@ class Engine:
         first_ms: int,
         price_source: Mapping[InstrumentId, InstrumentId] | None = None,
         progress: TextIO | None = None,
+        live_venues: Mapping[str, Venue] | None = None,
+        live_cash_usd: Mapping[str, Decimal] | None = None,
     ) -> Engine:
         """Wire every component for ``instruments``, starting the clock at ``first_ms``.
 
         ``price_source`` maps an instrument to the one whose prices stand in for it (replay:
         Bybit/Hyperliquid perps follow the Binance perp); live runs price each on its own.
+
+        ``live_venues`` (``mode = "live"``): the opened, authenticated venue clients orders go
+        to instead of paper venues; funding then comes from each venue's payment history, and
+        a new run's cash is ``live_cash_usd`` (quote-asset balances per venue, USD).
 
         Raises
         ------
@@ -173,19 +185,26 @@ class Engine:
         for inst in self.instruments.values():
             if inst.is_perp:
                 self.funding_schedule.register(inst, first_ms)
-        self.venues = _paper_venues(cfg, self.instruments, self.clock)
-        for venue in self.venues.values():
-            await venue.open()
-            stack.push_async_callback(venue.close)
+        if live_venues is None:
+            self.paper = _paper_venues(cfg, self.instruments, self.clock)
+            for venue in self.paper.values():
+                await venue.open()
+                stack.push_async_callback(venue.close)
+            self.venues = dict(self.paper)
+        else:
+            self.paper = {}
+            self.venues = dict(live_venues)
         self.journal = Journal.open(_prepare_journal_path(cfg))
         stack.callback(self.journal.close)
         self.resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
         resumed = load_resume(self.journal, config_hash(cfg)) if self.resumable else None
         self.resumed_from_ms = None if resumed is None else resumed.last_step_ms
-        if resumed is None:
-            self.portfolio = Portfolio(_initial_cash(cfg, self.venues))
-        else:
+        if resumed is not None:
             self.portfolio = resumed.portfolio
+        elif live_cash_usd is not None:
+            self.portfolio = Portfolio({**live_cash_usd, RESERVE: Decimal(0)})
+        else:
+            self.portfolio = Portfolio(_initial_cash(cfg, self.paper))
         self.market = MarketData(self.instruments, cfg.market_data.stale_after_s * 1000)
         leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
         self.risk = RiskEngine(cfg.risk, leverage, float(self.portfolio.initial_equity_usd))
@@ -234,13 +253,15 @@ class Engine:
             self.funding_schedule.observe(rate)
             self.market.on_funding(rate)
 
-    def catch_up(self, step: MarketStep) -> None:
+    async def catch_up(self, step: MarketStep) -> None:
         """A step missed while a resumed live run was down: prices applied, the funding its
         positions earned settled and booked, marks, breakers and snapshots as usual; the
         strategies do not trade on the past."""
         self._advance(step.ts_ms)
         self._apply_prices(step)
         self._settle_funding(step)
+        if not self.paper:
+            await self._collect_live_funding(step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
@@ -257,7 +278,7 @@ class Engine:
             if iid not in self.instruments:
                 continue
             self.market.on_price(iid, price, now_ms)
-            venue = self.venues.get(iid.venue)
+            venue = self.paper.get(iid.venue)
             if venue is not None:
                 venue.update_price(iid, price)
         self._mark()
@@ -281,6 +302,8 @@ class Engine:
         self._advance(step.ts_ms)
         self._apply_prices(step)
         self._settle_funding(step)
+        if not self.paper:
+            await self._collect_live_funding(step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
         await self._guard(step.ts_ms)
@@ -302,14 +325,14 @@ class Engine:
     def _apply_prices(self, step: MarketStep) -> None:
         for iid, close in step.closes.items():
             self.market.on_close(iid, close, step.ts_ms)
-            venue = self.venues.get(iid.venue)
+            venue = self.paper.get(iid.venue)
             if venue is not None:
                 venue.update_price(iid, close)
         for iid, source in self.price_source.items():
             price = step.closes.get(source)
             if price is not None:
                 self.market.on_close(iid, price, step.ts_ms)
-                venue = self.venues.get(iid.venue)
+                venue = self.paper.get(iid.venue)
                 if venue is not None:
                     venue.update_price(iid, price)
 
@@ -321,15 +344,44 @@ class Engine:
                 log.warning(alert.kind, message=alert.message, **alert.fields)
                 self.journal.record_alert(change.ts_ms, "supervisor", alert)
             self.market.on_funding(rate)
-            venue = self.venues.get(rate.instrument_id.venue)
+            venue = self.paper.get(rate.instrument_id.venue)
             if venue is None:
                 continue
             payment = venue.settle_funding(rate)
-            if payment is None:
+            if payment is not None:
+                self._book_funding(step.ts_ms, payment)
+
+    def _book_funding(self, ts_ms: int, payment: FundingPayment) -> None:
+        self.funding_payments += 1
+        self.funding_seen.add((str(payment.instrument_id), payment.ts_funding_ms))
+        allocations = self.portfolio.apply_funding(payment)
+        self.journal.record_funding(ts_ms, payment, allocations)
+
+    async def _collect_live_funding(self, ts_ms: int) -> None:
+        """``mode = "live"``: book the funding each venue settled on the account since the last
+        look (its payment history: Binance income, Bybit transaction log, OKX bills,
+        Hyperliquid userFunding), each payment once. A venue error is logged and the same
+        window is read again at the next step."""
+        for name, venue in sorted(self.venues.items()):
+            if name in self.paper:
                 continue
-            self.funding_payments += 1
-            allocations = self.portfolio.apply_funding(payment)
-            self.journal.record_funding(step.ts_ms, payment, allocations)
+            since_ms = self.funding_since_ms.get(name, self.clock.now_ms())
+            try:
+                payments = await venue.fetch_funding_payments(since_ms)
+            except VenueError as error:
+                log.warning("funding_payments_unavailable", venue=name, error=str(error))
+                continue
+            for payment in sorted(payments, key=lambda p: (p.ts_funding_ms, p.instrument_id)):
+                key = (str(payment.instrument_id), payment.ts_funding_ms)
+                if key in self.funding_seen:
+                    continue
+                if payment.instrument_id not in self.instruments:
+                    log.warning("funding_on_untracked_position", payment=str(payment))
+                    self.funding_seen.add(key)
+                    continue
+                self._book_funding(ts_ms, payment)
+                since_ms = max(since_ms, payment.ts_funding_ms)
+            self.funding_since_ms[name] = since_ms
 
     def _mark(self) -> None:
         held = self.portfolio.positions()

@@ -110,6 +110,12 @@ class LiveDataError(AgentError):
     problem."""
 
 
+class LiveSetupError(AgentError):
+    """``mode = "live"`` cannot start: an account that cannot be put in the modes zerobeta
+    trades with, credentials or balances that cannot be read. The message names the venue and
+    the reason; a person must act (restarting does not help)."""
+
+
 class ReconciliationError(AgentError):
     """Journal and venue state disagree in a way that cannot be adopted automatically."""
 

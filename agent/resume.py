@@ -138,23 +138,7 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
         If the journal holds fills of an instrument the current configuration does not
         trade (a venue or symbol removed while positions were open).
     """
-    by_venue: dict[str, list[Fill | FundingPayment]] = {}
-    for event in resumed.events:
-        item = event if isinstance(event, FundingPayment) else event[1]
-        by_venue.setdefault(item.instrument_id.venue, []).append(item)
-    for venue_name, items in by_venue.items():
-        venue = engine.venues.get(venue_name)
-        unknown = sorted(
-            {str(e.instrument_id) for e in items if e.instrument_id not in engine.instruments}
-        )
-        if venue is None or unknown:
-            raise JournalError(
-                f"cannot resume: the journal holds {venue_name} positions "
-                f"({', '.join(unknown) or 'venue disabled'}) the configuration no longer "
-                "trades; re-enable them or move the journal away",
-                path=engine.journal.path,
-            )
-        venue.restore(items)
+    _restore_venues(engine, resumed)
     cp = resumed.checkpoint
     schedule = cp.get("schedule", {})
     for slot in engine.slots:
@@ -176,3 +160,32 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
     engine.pending_flatten = bool(cp.get("pending_flatten", False))
     engine.last_snapshot_ms = int(cp.get("last_snapshot_ms", 0))
     engine.funding_payments = int(cp.get("funding_payments", 0))
+
+
+def _restore_venues(engine: Engine, resumed: Resumed) -> None:
+    """Paper venues rebuilt from the journaled events; live runs only remember which funding
+    payments are booked (the venue holds the positions; the supervisor reconciles them)."""
+    by_venue: dict[str, list[Fill | FundingPayment]] = {}
+    for event in resumed.events:
+        item = event if isinstance(event, FundingPayment) else event[1]
+        by_venue.setdefault(item.instrument_id.venue, []).append(item)
+    for venue_name, items in by_venue.items():
+        for item in items:
+            if isinstance(item, FundingPayment):
+                engine.funding_seen.add((str(item.instrument_id), item.ts_funding_ms))
+                since = engine.funding_since_ms.get(venue_name, 0)
+                engine.funding_since_ms[venue_name] = max(since, item.ts_funding_ms)
+        if not engine.paper:
+            continue  # live: the venue holds the positions; the supervisor reconciles them
+        venue = engine.paper.get(venue_name)
+        unknown = sorted(
+            {str(e.instrument_id) for e in items if e.instrument_id not in engine.instruments}
+        )
+        if venue is None or unknown:
+            raise JournalError(
+                f"cannot resume: the journal holds {venue_name} positions "
+                f"({', '.join(unknown) or 'venue disabled'}) the configuration no longer "
+                "trades; re-enable them or move the journal away",
+                path=engine.journal.path,
+            )
+        venue.restore(items)

@@ -10,8 +10,11 @@ Two drivers feed the same :class:`~agent.engine.Engine`:
   websockets (:mod:`agent.live_feed`) on the wall clock; fills are simulated by the paper
   venues exactly as in a replay. No API keys are needed.
 
-``mode = "live"`` (real orders) is refused here until the live order path is wired: the config
-validates its keys, the venue clients exist, but the supervisor does not route orders to them.
+- **live** (``mode = "live"``, ``source = "live"``): the same live driver with the venues'
+  authenticated clients: at start each account is put in one-way / cross / configured leverage
+  (or the start is refused), its quote balances become the ledger's cash, and its positions are
+  reconciled with the journal (any difference refuses the start); orders go to the venues and
+  funding is booked from each venue's payment history (:mod:`agent.live_account`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +36,7 @@ import structlog
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, usable_venues
 from agent.engine import Engine, journal_path
+from agent.live_account import credentials_for, prepare_accounts, quote_cash_usd, reconcile
 from agent.live_feed import LiveFeed, LiveStep, load_live_instruments
 from strategies.base import Strategy
 from strategies.beta_hedger import BetaHedgerStrategy
@@ -40,7 +45,7 @@ from strategies.factor_neutral import FactorNeutralStrategy
 from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
-from venues.base import MarketDataSource
+from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.replay.source import ReplayDataset
 
@@ -112,6 +117,9 @@ class Supervisor:
         ``source = "live"`` only: builds each venue's market-data client (default: the real
         venues from ``venues.registry`` with the config's URL overrides). Tests pass clients
         behind respx and a local websocket server.
+    venue_factory : Callable[[str], Venue] | None
+        ``mode = "live"`` only: builds each venue's authenticated client (default: the real
+        venues from ``venues.registry`` with the config's credentials and URL overrides).
     clock : Clock | None
         ``source = "live"`` only: the wall clock (default :class:`LiveClock`).
     sleep : Callable[[float], Awaitable[None]] | None
@@ -125,6 +133,7 @@ class Supervisor:
         progress_stream: TextIO | None = None,
         *,
         market_data_factory: MarketDataFactory | None = None,
+        venue_factory: Callable[[str], Venue] | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
@@ -133,12 +142,17 @@ class Supervisor:
         self._stop = asyncio.Event()
         self._strategies = build_strategies(config)
         self._market_data_factory = market_data_factory
+        self._venue_factory = venue_factory
         self._clock = clock or LiveClock()
         self._sleep = sleep or self._sleep_unless_stopped
 
     def request_stop(self) -> None:
         """Ask the run to stop after the current step (signal-safe)."""
         self._stop.set()
+
+    def _trading_venue(self, name: str) -> Venue:
+        factory = self._venue_factory or _credentialed_factory(self._cfg)
+        return factory(name)
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with suppress(TimeoutError):
@@ -151,14 +165,7 @@ class Supervisor:
         ------
         agent.errors.AgentError
             On any unrecoverable error (after the journal has been flushed and closed).
-        NotImplementedError
-            For ``mode = "live"`` (real orders are not routed yet).
         """
-        if self._cfg.mode == "live":
-            raise NotImplementedError(
-                'mode = "live" is not available yet: paper-trade live data with mode = "paper" '
-                'and [market_data] source = "live"'
-            )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -204,16 +211,26 @@ class Supervisor:
     # ---- paper on live data -----------------------------------------------------------------
 
     async def _live_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
-        factory = self._market_data_factory or _registry_factory(self._cfg)
+        live = self._cfg.mode == "live"
         venues = sorted(n for n, v in self._cfg.venues.items() if v.enabled)
         sources: dict[str, MarketDataSource] = {}
+        trading: dict[str, Venue] = {}
         for name in venues:
-            source = factory(name)
+            if live:
+                client = self._trading_venue(name)
+                trading[name] = client
+                source: MarketDataSource = client
+            else:
+                source = (self._market_data_factory or _registry_factory(self._cfg))(name)
             await source.open()
             stack.push_async_callback(source.close)
             sources[name] = source
         wanted = _live_wanted(self._cfg, self._strategies)
         instruments = await load_live_instruments(sources, wanted)
+        cash: dict[str, Decimal] | None = None
+        if live:
+            await prepare_accounts(self._cfg, trading, instruments)
+            cash = await quote_cash_usd(trading, self._cfg.capital.quote_assets)
         feed = LiveFeed(
             sources,
             instruments,
@@ -223,13 +240,20 @@ class Supervisor:
             mark_every_s=self._cfg.market_data.live_mark_every_s,
         )
         history_bars = max((s.history_bars for s in self._strategies), default=1)
+        now_ms = self._clock.now_ms()
         engine = await Engine.create(
             self._cfg,
             self._strategies,
             stack,
             instruments=instruments,
             first_ms=self._clock.now_ms() - (history_bars + 1) * HOUR_MS,
+            live_venues=trading if live else None,
+            live_cash_usd=cash,
         )
+        if live:
+            await reconcile(trading, engine.portfolio, instruments, engine.journal, now_ms)
+            for name in trading:
+                engine.funding_since_ms.setdefault(name, now_ms)
         warmup = await feed.warmup(
             history_bars,
             self._cfg.market_data.live_funding_history_days,
@@ -239,7 +263,7 @@ class Supervisor:
             engine.warm(step)
         engine.warm(LiveStep(engine.clock.now_ms(), {}, warmup.funding))
         for step in warmup.pending:
-            engine.catch_up(step)
+            await engine.catch_up(step)
         if warmup.pending:
             log.warning(
                 "caught_up_after_restart",
@@ -319,6 +343,18 @@ async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunR
         stopped_early=True,
         counters=counters,
     )
+
+
+def _credentialed_factory(cfg: AgentConfig) -> Callable[[str], Venue]:
+    from venues.registry import create_trading_venue
+
+    def build(name: str) -> Venue:
+        venue = cfg.venues[name]
+        return create_trading_venue(
+            name, credentials_for(name, venue), rest_url=venue.rest_url, ws_url=venue.ws_url
+        )
+
+    return build
 
 
 def _live_wanted(cfg: AgentConfig, strategies: Sequence[Strategy]) -> list[InstrumentId]:

@@ -121,46 +121,16 @@ class AccountSetup(Protocol):
 
 
 @runtime_checkable
-class Venue(Protocol):
-    """Async interface to one trading venue.
+class Venue(MarketDataSource, Protocol):
+    """Async interface to one trading venue: its market data (:class:`MarketDataSource`) plus
+    quotes, the account stream, orders and the account.
 
     All quantities are base units and all times epoch ms UTC (see ``venues.model``). Methods
     raise subclasses of ``venues.errors.VenueError`` only.
     """
 
-    @property
-    def name(self) -> str:
-        """Venue name, e.g. ``binance``."""
-        ...
-
-    async def open(self) -> None:
-        """Open connections / sessions."""
-        ...
-
-    async def close(self) -> None:
-        """Close connections; idempotent."""
-        ...
-
-    async def load_instruments(self) -> Mapping[InstrumentId, Instrument]:
-        """Trading rules of every instrument the venue lists (or is configured for)."""
-        ...
-
     async def fetch_quotes(self, instrument_ids: Sequence[InstrumentId]) -> list[Quote]:
         """Best bid/ask for each instrument."""
-        ...
-
-    async def fetch_funding(self, instrument_ids: Sequence[InstrumentId]) -> list[FundingRate]:
-        """Current (predicted) funding rate and next settlement of each perp."""
-        ...
-
-    async def fetch_bars(
-        self, instrument_id: InstrumentId, start_ms: int, end_ms: int, interval_s: int
-    ) -> list[Bar]:
-        """Candles with ``start_ms <= ts_open_ms < end_ms``, oldest first."""
-        ...
-
-    def stream_marks(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarkPrice]:
-        """Mark prices as they change."""
         ...
 
     def stream_account(self) -> AsyncIterator[AccountEvent]:

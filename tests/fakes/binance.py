@@ -105,6 +105,9 @@ class BinanceFake:
         self.funding = FundingBook(self.now_ms)
         self.perp = PerpBook(load_fixture("usdm", "exchange_info_btc_eth.json"), self.funding)
         self.spot = SpotBook(load_fixture("spot", "exchange_info_btc_eth.json"))
+        self.dual_side_position = False
+        self.margin_type: dict[str, str] = {}
+        self.leverage: dict[str, int] = {}
         self.perp_klines: list[list[Any]] = load_fixture("usdm", "klines.json")
         self.spot_klines: list[list[Any]] = load_fixture("spot", "klines.json")
         """Kline rows served (recorded ones by default), filtered by the request's window."""
@@ -216,8 +219,37 @@ class BinanceFake:
             ("GET", "/fapi/v3/positionRisk"): lambda p, now: perp.position_risk(now),
             ("GET", "/fapi/v3/balance"): lambda p, now: perp.balance(now),
             ("GET", "/fapi/v1/income"): lambda p, now: funding.income_rows(p),
+            ("GET", "/fapi/v1/positionSide/dual"): self._position_mode,
+            ("POST", "/fapi/v1/positionSide/dual"): self._set_position_mode,
+            ("POST", "/fapi/v1/marginType"): self._set_margin_type,
+            ("POST", "/fapi/v1/leverage"): self._set_leverage,
         }
         self._route_all(base, public, signed)
+
+    # --- account setup (fapi): one-way/hedge mode, margin type and leverage per symbol ---
+
+    def _position_mode(self, params: Mapping[str, str], now_ms: int) -> httpx.Response:
+        return httpx.Response(200, json={"dualSidePosition": self.dual_side_position})
+
+    def _set_position_mode(self, params: Mapping[str, str], now_ms: int) -> httpx.Response:
+        wanted = params.get("dualSidePosition") == "true"
+        if wanted == self.dual_side_position:
+            return error(-4059, "No need to change position side.")
+        self.dual_side_position = wanted
+        return httpx.Response(200, json={"code": 200, "msg": "success"})
+
+    def _set_margin_type(self, params: Mapping[str, str], now_ms: int) -> httpx.Response:
+        symbol, wanted = params.get("symbol", ""), params.get("marginType", "")
+        if self.margin_type.get(symbol, "CROSSED") == wanted:
+            return error(-4046, "No need to change margin type.")
+        self.margin_type[symbol] = wanted
+        return httpx.Response(200, json={"code": 200, "msg": "success"})
+
+    def _set_leverage(self, params: Mapping[str, str], now_ms: int) -> httpx.Response:
+        symbol, leverage = params.get("symbol", ""), int(params.get("leverage", "0"))
+        self.leverage[symbol] = leverage
+        body = {"leverage": leverage, "maxNotionalValue": "1000000", "symbol": symbol}
+        return httpx.Response(200, json=body)
 
     def _route_spot(self, base: str) -> None:
         spot = self.spot

@@ -313,12 +313,20 @@ def test_sigterm_stops_the_run_gracefully(tmp_path: Path) -> None:
     _assert_final_snapshot_consistent(data)
 
 
-def test_live_mode_with_keys_is_refused_naming_mode(
+def test_a_refused_live_start_exits_2_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Account setup or reconciliation refusals need a person: exit 2 (no restart loop)."""
+    from agent.errors import ReconciliationError
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ZEROBETA_VENUES__BINANCE__API_KEY", "k" * 16)
     monkeypatch.setenv("ZEROBETA_VENUES__BINANCE__API_SECRET", "s" * 16)
+
+    async def refuse(self: object) -> None:
+        raise ReconciliationError("binance:perp:BTCUSDT: the venue holds -0.5, the journal 0")
+
+    monkeypatch.setattr("agent.cli.Supervisor.run", refuse)
     toml = (
         'mode = "live"\n[market_data]\nsource = "live"\n'
         "[venues.bybit]\nenabled = false\n[venues.hyperliquid]\nenabled = false\n"
@@ -327,9 +335,9 @@ def test_live_mode_with_keys_is_refused_naming_mode(
     code = main(["run", "--config", str(_write_toml(tmp_path, toml))])
     captured = capsys.readouterr()
     assert code == 2
-    assert re.search(r"^mode: .*not available", captured.err, re.MULTILINE), captured.err
-    assert "s" * 16 not in captured.err
-    assert not (tmp_path / "runs").exists()
+    assert "live start refused" in captured.err
+    assert "the venue holds -0.5" in captured.err
+    assert "s" * 16 not in captured.err + captured.out
 
 
 def test_data_download_unknown_venue_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

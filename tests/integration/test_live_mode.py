@@ -1,0 +1,216 @@
+"""``mode = "live"`` end to end against stateful Binance and Bybit fakes (respx) and a local
+websocket server: the registry's real clients with credentials from the environment, account
+setup, starting cash from balances, reconciliation, real orders and funding booked from the
+venue's own payment history.
+
+Expected values come from the fakes' state (their wallets, positions and income rows), never
+from the agent's own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import AgentConfig, load_config
+from agent.errors import LiveSetupError, ReconciliationError
+from agent.live_account import credentials_for
+from agent.supervisor import RunResult, Supervisor
+from tests.fakes import binance as binance_fake
+from tests.fakes import bybit as bybit_fake
+from tests.fakes.binance import BinanceFake
+from tests.fakes.bybit import FakeBybit
+from tests.support.fake_market import FakeWall
+from tests.support.live_venues import (
+    RATE,
+    H,
+    SeenMarks,
+    T,
+    WsVenues,
+    live_toml,
+    make_fakes,
+    no_wait,
+)
+from tests.support.ws_server import ScriptedServer, running
+from venues.base import Venue
+from venues.model import MarkPrice
+from venues.registry import create_trading_venue
+
+pytestmark = pytest.mark.timeout(60)
+
+SYMBOL = "BTCUSDT"
+KEYS = {
+    "ZEROBETA_VENUES__BINANCE__API_KEY": binance_fake.API_KEY,
+    "ZEROBETA_VENUES__BINANCE__API_SECRET": binance_fake.API_SECRET,
+    "ZEROBETA_VENUES__BYBIT__API_KEY": bybit_fake.API_KEY,
+    "ZEROBETA_VENUES__BYBIT__API_SECRET": bybit_fake.API_SECRET,
+}
+
+
+async def _run_live(
+    tmp_path: Path,
+    wall: FakeWall,
+    binance: BinanceFake,
+    bybit: FakeBybit,
+    *,
+    stop_at_ms: int = T + H,
+    settle: bool = True,
+) -> tuple[RunResult, Path]:
+    """Run ``mode = "live"`` until the wall clock reaches ``stop_at_ms``; with ``settle``,
+    Binance settles funding when the clock passes T."""
+    journal = tmp_path / "live.sqlite"
+    ws_venues = WsVenues(wall)
+    seen: asyncio.Queue[MarkPrice] = asyncio.Queue()
+    transports = {"binance": binance.transport, "bybit": bybit.transport()}
+    async with running(ScriptedServer([ws_venues.handler]), "") as ws_url:
+        path = tmp_path / "agent.toml"
+        path.write_text(live_toml(journal, ws_url, mode="live"), encoding="utf-8")
+        config: AgentConfig = load_config(path, env=KEYS)
+
+        def factory(name: str) -> Venue:
+            venue = config.venues[name]
+            client = create_trading_venue(
+                name,
+                credentials_for(name, venue),
+                rest_url=venue.rest_url,
+                ws_url=venue.ws_url,
+                transport=transports[name],
+                sleep=no_wait,
+            )
+            return SeenMarks(client, seen)  # type: ignore[return-value]
+
+        marks_seen: set[str] = set()
+        settled = False
+
+        async def sleep(seconds: float) -> None:
+            nonlocal settled
+            while len(marks_seen) < 3:
+                marks_seen.add(str((await asyncio.wait_for(seen.get(), timeout=20)).instrument_id))
+            await FakeWall.sleep(wall, seconds)
+            if settle and wall.now >= T and not settled:  # Binance settles funding at T
+                settled = True
+                binance.settle_funding(SYMBOL)
+            if wall.now >= stop_at_ms:
+                supervisor.request_stop()
+
+        supervisor = Supervisor(config, venue_factory=factory, clock=wall, sleep=sleep)
+        result = await supervisor.run()
+    return result, journal
+
+
+def _settled_history(binance: BinanceFake) -> None:
+    """Binance settled RATE at T - 16h and T - 8h (the harvester enters at T - 1h) and settles
+    next at T."""
+    binance.funding.rows[SYMBOL] = [
+        {"symbol": SYMBOL, "fundingRate": str(RATE), "fundingTime": ts, "markPrice": "60090.0"}
+        for ts in (T - 16 * H, T - 8 * H)
+    ]
+    binance.funding.next_ms[SYMBOL] = T
+
+
+def _rows(journal: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(journal) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def test_live_mode_sets_accounts_up_trades_and_books_venue_funding(tmp_path: Path) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    binance.dual_side_position = True  # hedge mode, no position: switched to one-way
+    _settled_history(binance)
+    binance_cash = binance.perp.wallet + binance.spot.wallet["USDT"]
+    bybit_cash = bybit.wallet_usdt
+
+    result, journal = await _run_live(tmp_path, wall, binance, bybit)
+
+    assert result.steps == 2
+    # account setup: one-way mode, 3× leverage on every traded perp
+    assert binance.dual_side_position is False
+    assert binance.leverage == {SYMBOL: 3}
+    assert bybit.leverage == {SYMBOL: "3"}
+    # the ledger started from the venues' quote balances, no reserve
+    cash = json.loads(dict(_rows(journal, "SELECT key, value FROM run_meta"))["initial_cash_json"])
+    assert {k: Decimal(v) for k, v in cash.items()} == {
+        "binance": binance_cash,
+        "bybit": bybit_cash,
+        "reserve": Decimal(0),
+    }
+    # the harvester's orders reached Binance: the venue's position is the journal's
+    sent = {(r.method, r.url.path) for r in binance.requests}
+    assert {("POST", "/fapi/v1/order"), ("POST", "/api/v3/order")} <= sent
+    fills = _rows(
+        journal, "SELECT instrument, side, qty FROM fills WHERE strategy = 'funding_harvester'"
+    )
+    journal_perp = sum(
+        (
+            Decimal(q) * (1 if s == "buy" else -1)
+            for i, s, q in fills
+            if i == f"binance:perp:{SYMBOL}"
+        ),
+        Decimal(0),
+    )
+    venue_perp = binance.perp.position_qty(SYMBOL)
+    assert journal_perp == venue_perp < 0
+    # funding: booked from Binance's income history, exactly the venue's amount
+    income = [r for r in binance.funding.income if r["incomeType"] == "FUNDING_FEE"]
+    assert len(income) == 1
+    expected = (-RATE * venue_perp * Decimal(60_100)).quantize(Decimal("1e-8"))
+    assert Decimal(income[0]["income"]) == expected > 0
+    payments = _rows(journal, "SELECT instrument, ts_funding_ms, amount_usd FROM funding_payments")
+    assert [(i, ts, Decimal(a)) for i, ts, a in payments] == [
+        (f"binance:perp:{SYMBOL}", T, expected)
+    ]
+
+
+async def test_live_start_refuses_positions_the_journal_did_not_open(tmp_path: Path) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    binance.perp.positions[SYMBOL] = (Decimal("-0.5"), Decimal(60_000), T - 10 * H)
+    with pytest.raises(ReconciliationError, match=r"binance:perp:BTCUSDT: the venue holds -0.5"):
+        await _run_live(tmp_path, wall, binance, bybit)
+    rows = _rows(
+        tmp_path / "live.sqlite",
+        "SELECT venue, instrument, journal_qty, venue_qty, action FROM reconciliation",
+    )
+    assert rows == [("binance", "binance:perp:BTCUSDT", "0", "-0.5", "refused_start")]
+    assert not [r for r in binance.requests if r.method == "POST" and "order" in r.url.path]
+
+
+async def test_live_start_refuses_an_account_it_cannot_set_up(tmp_path: Path) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    binance.dual_side_position = True  # hedge mode with a position open: cannot switch
+    binance.perp.positions[SYMBOL] = (Decimal("0.1"), Decimal(60_000), T - 10 * H)
+    with pytest.raises(LiveSetupError, match=r"binance: account cannot trade as configured"):
+        await _run_live(tmp_path, wall, binance, bybit)
+    assert binance.dual_side_position is True
+
+
+async def test_a_live_restart_reconciles_and_books_nothing_twice(tmp_path: Path) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    _settled_history(binance)
+    await _run_live(tmp_path, wall, binance, bybit)
+    journal = tmp_path / "live.sqlite"
+    fills_before = _rows(journal, "SELECT client_order_id FROM fills")
+    # Down for two hours: restarted at T + 3h on the same journal and the same accounts.
+    later = FakeWall(T + 3 * H + 5_000)
+    binance.now_ms = bybit.now_ms = later.now_ms
+    second, _ = await _run_live(tmp_path, later, binance, bybit, stop_at_ms=T + 4 * H, settle=False)
+    assert second.steps == 1  # T+1h and T+2h were caught up, T+3h ran live
+    assert _rows(journal, "SELECT count(*) FROM reconciliation") == [(0,)]
+    fills_after = _rows(journal, "SELECT client_order_id FROM fills")
+    assert fills_after[: len(fills_before)] == fills_before
+    harvest = {
+        ts
+        for (ts,) in _rows(journal, "SELECT ts_ms FROM fills WHERE strategy = 'funding_harvester'")
+    }
+    assert len(harvest) == 1  # one entry, in the first run: the restart did not enter again
+    assert max(harvest) <= T
+    assert _rows(journal, "SELECT ts_funding_ms FROM funding_payments") == [(T,)]
