@@ -534,3 +534,24 @@ async def test_funding_history_stuck_pages_are_a_protocol_error(
     router.get("/fapi/v1/fundingInfo").respond(json=[])
     with pytest.raises(ProtocolError, match="did not advance"):
         await venue.fetch_funding_history(BTC, start_ms, start_ms + 2000 * step_ms)
+
+
+async def test_a_bnb_commission_is_priced_at_the_bnb_mark(
+    venue: BinanceUsdmVenue, router: respx.MockRouter
+) -> None:
+    """With the BNB fee discount the commission is in BNB: it is valued at BNBUSDT's mark."""
+    filled = {**load("query_order.json"), "status": "FILLED", "executedQty": "0.002"}
+    filled.update(avgPrice="60000", side="SELL", clientOrderId="bnb-fee-1")
+    router.post(ORDER).respond(json=filled)
+    trade = {
+        "symbol": "BTCUSDT", "id": 9, "orderId": filled["orderId"], "side": "SELL",
+        "price": "60000", "qty": "0.002", "commission": "0.00009", "commissionAsset": "BNB",
+        "time": NOW_MS, "maker": False,
+    }  # fmt: skip
+    router.get("/fapi/v1/userTrades").respond(json=[trade])
+    premium = {**load("premium_index_btcusdt.json"), "symbol": "BNBUSDT", "markPrice": "600.5"}
+    index = router.get("/fapi/v1/premiumIndex").respond(json=premium)
+    ack = await venue.place_order(OrderRequest("bnb-fee-1", BTC, Side.SELL, Decimal("0.002")))
+    [fill] = ack.fills
+    assert fill.fee_usd == Decimal("0.00009") * Decimal("600.5")
+    assert sent_params(index.calls.last.request)["symbol"] == "BNBUSDT"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ import httpx
 
 from venues.base import AccountEvent, Credentials
 from venues.binance import constants as c
+from venues.binance._fields import USD_ASSETS
 from venues.binance.account_setup import prepare_usdm_account
 from venues.binance.funding import (
     FUNDING_MATCH_TOLERANCE_MS,
@@ -322,7 +323,23 @@ class BinanceUsdmVenue:
         if ack.filled_qty == 0 or ack.fills:
             return ack
         trades = await self._rest.get_user_trades(ack.instrument_id.symbol, ack.venue_order_id)
-        return attach_user_trades(ack, trades)
+        return attach_user_trades(ack, trades, await self._commission_prices_usd(trades))
+
+    async def _commission_prices_usd(self, trades: object) -> dict[str, Decimal]:
+        """USD price of each commission asset that is neither a USD stable nor the base (the
+        BNB fee discount): the mark of its ``<ASSET>USDT`` perp (``premiumIndex``)."""
+        assets = {
+            str(row.get("commissionAsset"))
+            for row in (trades if isinstance(trades, list) else [])
+            if isinstance(row, dict) and row.get("commissionAsset") not in USD_ASSETS
+        }
+        prices: dict[str, Decimal] = {}
+        for asset in sorted(assets):
+            payload = await self._rest.get_premium_index(f"{asset}USDT")
+            mark = payload.get("markPrice") if isinstance(payload, dict) else None
+            with suppress(ArithmeticError, TypeError):  # unpriced: attach_user_trades says so
+                prices[asset] = Decimal(mark)  # type: ignore[arg-type]
+        return prices
 
     async def cancel_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         """``DELETE /fapi/v1/order``; an order already final (``-2011``) is looked up and
