@@ -3,7 +3,9 @@
 Every venue package exposes ``create_venue(credentials=None, *, rest_url=None, ws_url=None,
 transport=None, sleep=None)``; this module is the one place that knows where each lives.
 Without credentials a client serves public market data only (its private methods raise
-``AuthError``), which is all paper trading on live data needs.
+``AuthError``), which is all paper trading on live data needs. OKX clients are wrapped so its
+instruments carry the common names (``BTCUSDT`` for the ``BTC-USDT-SWAP`` perp and the
+``BTC-USDT`` pair; :mod:`venues.symbols`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Final
 import httpx
 
 from venues.base import Credentials, MarketDataSource, Venue
+from venues.symbols import RenamedVenue, okx_common, okx_native
 
 FACTORIES: Final = {
     "binance": "venues.binance.venue",
@@ -42,9 +45,12 @@ def _create(
     if module_name is None:
         raise ValueError(f"unknown venue {name!r}; known: {', '.join(FACTORIES)}")
     module = importlib.import_module(module_name)
-    return module.create_venue(
+    client = module.create_venue(
         credentials, rest_url=rest_url, ws_url=ws_url, transport=transport, sleep=sleep
     )
+    if name == "okx":  # BTCUSDT for both BTC-USDT-SWAP and BTC-USDT, like the other venues
+        return RenamedVenue(client, okx_native, okx_common)
+    return client
 
 
 def create_market_data(

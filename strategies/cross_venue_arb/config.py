@@ -12,7 +12,8 @@ from typing import Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-KNOWN_VENUES: Final = ("binance", "bybit", "hyperliquid")
+KNOWN_VENUES: Final = ("binance", "bybit", "hyperliquid", "okx")
+DEFAULT_VENUES: Final = ("binance", "bybit", "hyperliquid")
 DEFAULT_SYMBOLS: Final = (
     "BTC",
     "ETH",
@@ -49,9 +50,9 @@ class CrossVenueArbConfig(BaseModel):
         ),
     )
     venues: list[str] = Field(
-        default_factory=lambda: list(KNOWN_VENUES),
+        default_factory=lambda: list(DEFAULT_VENUES),
         min_length=2,
-        description="Venues whose perps may be legs (binance, bybit, hyperliquid).",
+        description="Venues whose perps may be legs (binance, bybit, hyperliquid, okx).",
     )
     symbols: list[str] = Field(
         default_factory=lambda: list(DEFAULT_SYMBOLS),

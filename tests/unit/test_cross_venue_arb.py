@@ -551,7 +551,7 @@ def test_defaults() -> None:
     ("settings", "message"),
     [
         ({"venues": ["binance"]}, "at least 2"),
-        ({"venues": ["binance", "okx"]}, "unknown venue"),
+        ({"venues": ["binance", "kraken"]}, "unknown venue"),
         ({"venues": ["binance", "binance"]}, "more than once"),
         ({"symbols": ["BTCUSDT"]}, "base assets"),
         ({"symbols": ["BTC", "BTC"]}, "more than once"),

@@ -1,4 +1,6 @@
-"""OKX v5 in the contract suite, behind the stateful respx fake of ``tests/fakes/okx.py``."""
+"""OKX v5 in the contract suite, behind the stateful respx fake of ``tests/fakes/okx.py``, as
+the agent builds it (``venues.registry``: instruments renamed to ``BTCUSDT``, the venue
+receiving its own ``BTC-USDT-SWAP`` / ``BTC-USDT``)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from tests.contract.harness import VenueHarness
 from tests.fakes.okx import API_KEY, API_PASSPHRASE, API_SECRET, BASE_URL, OkxFake
 from venues.base import Credentials
 from venues.model import InstrumentId, InstrumentKind
-from venues.okx.client import create_venue
+from venues.registry import create_trading_venue
 
 NAME = "okx"
 
@@ -20,9 +22,11 @@ async def make_harness() -> VenueHarness:
     orders of 0.01 BTC (one contract)."""
     fake = OkxFake()
     credentials = Credentials(SecretStr(API_KEY), SecretStr(API_SECRET), SecretStr(API_PASSPHRASE))
-    venue = create_venue(credentials, rest_url=BASE_URL, transport=fake.transport, sleep=fake.sleep)
-    perp = InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP")
-    spot = InstrumentId("okx", InstrumentKind.SPOT, "BTC-USDT")
+    venue = create_trading_venue(
+        "okx", credentials, rest_url=BASE_URL, transport=fake.transport, sleep=fake.sleep
+    )
+    perp = InstrumentId("okx", InstrumentKind.PERP, "BTCUSDT")
+    spot = InstrumentId("okx", InstrumentKind.SPOT, "BTCUSDT")
     for inst_id in ("BTC-USDT-SWAP", "ETH-USDT-SWAP"):
         fake.seed_price(inst_id, Decimal(60_000) if inst_id.startswith("BTC") else Decimal(3_000))
 
