@@ -36,6 +36,7 @@ import structlog
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, usable_venues
 from agent.engine import Engine, journal_path
+from agent.errors import ConfigError
 from agent.live_account import credentials_for, prepare_accounts, quote_cash_usd, reconcile
 from agent.live_feed import LiveFeed, LiveStep, load_live_instruments
 from strategies.base import Strategy
@@ -47,7 +48,7 @@ from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
-from venues.replay.source import ReplayDataset
+from venues.replay.source import FUNDING_VENUES, ReplayDataset
 
 log = structlog.get_logger("zerobeta.supervisor")
 
@@ -380,6 +381,19 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
     perps = sorted({*_symbols_for(strategies, InstrumentKind.PERP), "BTCUSDT"})
     spots = _symbols_for(strategies, InstrumentKind.SPOT)
     funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
+    unsupported = [n for n in funding_venues if n not in FUNDING_VENUES]
+    if unsupported:
+        raise ConfigError(
+            [
+                (
+                    f"venues.{name}.enabled",
+                    f"the replay has no recorded data for {name} (it replays "
+                    f"{', '.join(FUNDING_VENUES)}); disable it for replays or use "
+                    '[market_data] source = "live"',
+                )
+                for name in unsupported
+            ]
+        )
     md = cfg.market_data
     return ReplayDataset.load(
         md.data_dir,

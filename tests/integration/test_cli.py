@@ -345,3 +345,17 @@ def test_data_download_unknown_venue_exits_2(capsys: pytest.CaptureFixture[str])
     code = main([*argv, "--from", "2025-01-01", "--to", "2025-01-02"])
     assert code == 2
     assert "kraken" in capsys.readouterr().err
+
+
+def test_replay_with_a_venue_it_has_no_data_for_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZEROBETA_VENUES__OKX__ENABLED", "true")
+    assert main(["run", "--config", str(AGENT_TOML)]) == 2
+    assert re.search(
+        r"^venues\.okx\.enabled: the replay has no recorded data",
+        capsys.readouterr().err,
+        re.MULTILINE,
+    )
+    assert not (tmp_path / "runs").exists()
