@@ -137,7 +137,15 @@ class PurpleFleaVenue:
     # --- market data --------------------------------------------------------------------
 
     async def load_instruments(self) -> Mapping[InstrumentId, Instrument]:
-        """The configured instruments (Purple Flea documents no instruments endpoint)."""
+        """The configured instruments (Purple Flea documents no instruments endpoint).
+
+        Raises
+        ------
+        UnsupportedByVenue
+            When none were configured: the trading rules cannot be read from the API.
+        """
+        if not self._instruments:
+            raise o.unsupported("instruments (trading rules) — pass them to create_venue")
         return dict(self._instruments)
 
     async def fetch_quotes(self, instrument_ids: Sequence[InstrumentId]) -> list[Quote]:
