@@ -35,11 +35,12 @@ from agent.config import AgentConfig, config_hash
 from agent.execution import Executor
 from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
+from agent.live_account import position_mismatches
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
-from agent.risk import RiskEngine
-from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from agent.risk import MANUAL_HALT, RiskEngine
+from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.flip_monitor import FundingFlipMonitor
 from venues.base import Venue
 from venues.errors import VenueError
@@ -128,6 +129,7 @@ class Engine:
         self.venues: dict[str, Venue]
         self.paper: dict[str, PaperVenue]
         self.funding_since_ms: dict[str, int] = {}
+        self.reported_mismatches: set[tuple[str, str]] = set()
         self.funding_seen: set[tuple[str, int]] = set()
         self.portfolio: Portfolio
         self.journal: Journal
@@ -310,6 +312,8 @@ class Engine:
         for slot in self.slots:
             if step.ts_ms >= slot.next_decide_ms:
                 await self._cycle(slot, step.ts_ms)
+        if not self.paper:
+            await self._check_live_positions(step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
             self._snapshot(step.ts_ms)
         if self.resumable:
@@ -356,6 +360,35 @@ class Engine:
         self.funding_seen.add((str(payment.instrument_id), payment.ts_funding_ms))
         allocations = self.portfolio.apply_funding(payment)
         self.journal.record_funding(ts_ms, payment, allocations)
+
+    async def _check_live_positions(self, ts_ms: int) -> None:
+        """``mode = "live"``: after each step's orders, every traded position on the venues
+        must equal the ledger's. A difference (a fill the executor could not confirm, a manual
+        trade) is journaled and alerted once and halts opening (closing stays allowed) until
+        a restart, whose start-up reconciliation then decides."""
+        live = {n: v for n, v in self.venues.items() if n not in self.paper}
+        for iid, ledger_qty, venue_qty in await position_mismatches(
+            live, self.portfolio, self.instruments
+        ):
+            key = (str(iid), str(venue_qty))
+            if key in self.reported_mismatches:
+                continue
+            self.reported_mismatches.add(key)
+            self.journal.record_reconciliation(
+                ts_ms, iid.venue, iid, ledger_qty, venue_qty, "halted_opening"
+            )
+            alert = Alert(
+                MANUAL_HALT,
+                f"{iid}: the venue holds {venue_qty}, the ledger {ledger_qty}; opening halted",
+                {
+                    "instrument": str(iid),
+                    "ledger_qty": str(ledger_qty),
+                    "venue_qty": str(venue_qty),
+                },
+            )
+            self.journal.record_alert(ts_ms, "supervisor", alert)
+            log.error(alert.kind, message=alert.message, **alert.fields)
+            self.risk.halt(ts_ms, float(venue_qty - ledger_qty))
 
     async def _collect_live_funding(self, ts_ms: int) -> None:
         """``mode = "live"``: book the funding each venue settled on the account since the last

@@ -149,6 +149,29 @@ async def reconcile(
     log.info("positions_reconciled", venues=sorted(venues), instruments=len(instruments))
 
 
+async def position_mismatches(
+    venues: Mapping[str, Venue],
+    portfolio: Portfolio,
+    instruments: Mapping[InstrumentId, Instrument],
+) -> list[tuple[InstrumentId, Decimal, Decimal]]:
+    """``(instrument, ledger_qty, venue_qty)`` for every traded instrument whose venue
+    position differs from the ledger (same tolerance as :func:`reconcile`); a venue whose
+    positions cannot be read is skipped (logged)."""
+    ledger = portfolio.positions()
+    out: list[tuple[InstrumentId, Decimal, Decimal]] = []
+    for name, venue in sorted(venues.items()):
+        try:
+            held = {p.instrument_id: p.qty for p in await venue.fetch_positions()}
+        except VenueError as error:
+            log.warning("positions_unavailable", venue=name, error=str(error))
+            continue
+        for iid in (i for i in instruments if i.venue == name):
+            venue_qty, ledger_qty = held.get(iid, Decimal(0)), ledger.get(iid, Decimal(0))
+            if not _matches(instruments[iid], venue_qty, ledger_qty):
+                out.append((iid, ledger_qty, venue_qty))
+    return out
+
+
 def _matches(inst: Instrument, venue_qty: Decimal, ledger_qty: Decimal) -> bool:
     if inst.is_perp:
         return venue_qty == ledger_qty

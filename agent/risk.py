@@ -26,6 +26,8 @@ from agent.errors import RiskRejected
 from venues.model import InstrumentId, InstrumentKind
 
 DAY_MS = 86_400_000
+MANUAL_HALT = "position_mismatch"
+"""Rule name of :meth:`RiskEngine.halt`: a live position differs from the ledger."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,17 @@ class RiskEngine:
 
     @property
     def halted(self) -> bool:
-        """True while a breaker blocks opening intents."""
-        return self.daily_halted or self.total_halted
+        """True while a breaker (or a manual halt, :meth:`halt`) blocks opening intents."""
+        return self.daily_halted or self.total_halted or MANUAL_HALT in self._tripped
+
+    def halt(self, ts_ms: int, value: float = 0.0) -> None:
+        """Block opening intents until :meth:`resume_opening` (a live position that differs
+        from the ledger: a person must look before zerobeta adds risk). Closing stays allowed."""
+        self._tripped.setdefault(MANUAL_HALT, BreakerEvent(MANUAL_HALT, 0.0, value, ts_ms))
+
+    def resume_opening(self) -> None:
+        """Lift a :meth:`halt` (the drawdown breakers are unaffected)."""
+        self._tripped.pop(MANUAL_HALT, None)
 
     def state(self) -> dict[str, Any]:
         """Everything :meth:`restore` needs to continue after a restart (JSON-able)."""
@@ -195,7 +206,14 @@ class RiskEngine:
             # leave the strategy's leg orphaned (unhedged, owned by no open trade).
             return None
         if self.halted:
-            event = self._tripped["total_drawdown" if self.total_halted else "daily_drawdown"]
+            rule = (
+                "total_drawdown"
+                if self.total_halted
+                else "daily_drawdown"
+                if self.daily_halted
+                else MANUAL_HALT
+            )
+            event = self._tripped[rule]
             return RiskRejected(
                 event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
             )

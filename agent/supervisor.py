@@ -253,6 +253,7 @@ class Supervisor:
         )
         if live:
             await reconcile(trading, engine.portfolio, instruments, engine.journal, now_ms)
+            engine.risk.resume_opening()  # positions match again: a mismatch halt is lifted
             for name in trading:
                 engine.funding_since_ms.setdefault(name, now_ms)
         warmup = await feed.warmup(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ async def _run_live(
     *,
     stop_at_ms: int = T + H,
     settle: bool = True,
+    during: Callable[[int], None] | None = None,
 ) -> tuple[RunResult, Path]:
     """Run ``mode = "live"`` until the wall clock reaches ``stop_at_ms``; with ``settle``,
     Binance settles funding when the clock passes T."""
@@ -93,6 +95,8 @@ async def _run_live(
             while len(marks_seen) < 3:
                 marks_seen.add(str((await asyncio.wait_for(seen.get(), timeout=20)).instrument_id))
             await FakeWall.sleep(wall, seconds)
+            if during is not None:
+                during(wall.now)
             if settle and wall.now >= T and not settled:  # Binance settles funding at T
                 settled = True
                 binance.settle_funding(SYMBOL)
@@ -214,3 +218,30 @@ async def test_a_live_restart_reconciles_and_books_nothing_twice(tmp_path: Path)
     assert len(harvest) == 1  # one entry, in the first run: the restart did not enter again
     assert max(harvest) <= T
     assert _rows(journal, "SELECT ts_funding_ms FROM funding_payments") == [(T,)]
+
+
+async def test_a_position_that_drifts_from_the_ledger_halts_opening(tmp_path: Path) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    _settled_history(binance)
+    touched = False
+
+    def manual_trade(now_ms: int) -> None:
+        """Someone trades the account by hand after the harvester's entry at T - 1h."""
+        nonlocal touched
+        if now_ms >= T - H + 120_000 and not touched:
+            touched = True
+            qty, entry, ts = binance.perp.positions[SYMBOL]
+            binance.perp.positions[SYMBOL] = (qty - Decimal("0.001"), entry, ts)
+
+    _, journal = await _run_live(tmp_path, wall, binance, bybit, during=manual_trade)
+    ledger_perp = binance.perp.position_qty(SYMBOL) + Decimal("0.001")
+    rows = _rows(
+        journal, "SELECT ts_ms, instrument, journal_qty, venue_qty, action FROM reconciliation"
+    )
+    assert rows == [
+        (T, f"binance:perp:{SYMBOL}", str(ledger_perp), str(ledger_perp - Decimal("0.001")),
+         "halted_opening"),
+    ]  # fmt: skip
+    alerts = _rows(journal, "SELECT ts_ms, kind FROM alerts WHERE kind = 'position_mismatch'")
+    assert alerts == [(T, "position_mismatch")]  # once, not every hour

@@ -286,3 +286,25 @@ def test_risk_rejected_message_names_rule_value_and_limit() -> None:
     assert "max_order_notional_usd" in str(result)
     assert "12500" in str(result)
     assert "10000" in str(result)
+
+
+def test_a_halt_blocks_opening_survives_a_restart_and_can_be_lifted() -> None:
+    risk = engine()
+    risk.halt(DAY0_MS, value=-0.001)
+    assert risk.halted
+    assert not risk.daily_halted
+    assert not risk.total_halted
+    assert_rejected(
+        check(risk, [(BTC, "0.01")]),
+        "position_mismatch",
+        0.0,
+        -0.001,
+        "circuit breaker active; opening blocked",
+    )
+    assert check(risk, [(BTC, "-0.01")], {BTC: D("0.01")}, opening=False) is None
+    restarted = engine()
+    restarted.restore(risk.state())
+    assert restarted.halted
+    restarted.resume_opening()
+    assert not restarted.halted
+    assert check(restarted, [(BTC, "0.01")]) is None
