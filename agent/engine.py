@@ -32,18 +32,17 @@ import structlog
 
 from agent.clock import ReplayClock
 from agent.config import AgentConfig, config_hash
+from agent.engine_live import check_live_positions, collect_live_funding
 from agent.execution import Executor
 from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
-from agent.live_account import position_mismatches
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
-from agent.risk import MANUAL_HALT, RiskEngine
-from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from agent.risk import RiskEngine
+from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
 from strategies.flip_monitor import FundingFlipMonitor
 from venues.base import Venue
-from venues.errors import VenueError
 from venues.model import (
     FundingPayment,
     FundingRate,
@@ -263,7 +262,7 @@ class Engine:
         self._apply_prices(step)
         self._settle_funding(step)
         if not self.paper:
-            await self._collect_live_funding(step.ts_ms)
+            await collect_live_funding(self, step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
@@ -305,7 +304,7 @@ class Engine:
         self._apply_prices(step)
         self._settle_funding(step)
         if not self.paper:
-            await self._collect_live_funding(step.ts_ms)
+            await collect_live_funding(self, step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
         await self._guard(step.ts_ms)
@@ -313,7 +312,7 @@ class Engine:
             if step.ts_ms >= slot.next_decide_ms:
                 await self._cycle(slot, step.ts_ms)
         if not self.paper:
-            await self._check_live_positions(step.ts_ms)
+            await check_live_positions(self, step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
             self._snapshot(step.ts_ms)
         if self.resumable:
@@ -353,68 +352,14 @@ class Engine:
                 continue
             payment = venue.settle_funding(rate)
             if payment is not None:
-                self._book_funding(step.ts_ms, payment)
+                self.book_funding(step.ts_ms, payment)
 
-    def _book_funding(self, ts_ms: int, payment: FundingPayment) -> None:
+    def book_funding(self, ts_ms: int, payment: FundingPayment) -> None:
+        """Book one funding payment into the ledger and the journal (counted once)."""
         self.funding_payments += 1
         self.funding_seen.add((str(payment.instrument_id), payment.ts_funding_ms))
         allocations = self.portfolio.apply_funding(payment)
         self.journal.record_funding(ts_ms, payment, allocations)
-
-    async def _check_live_positions(self, ts_ms: int) -> None:
-        """``mode = "live"``: after each step's orders, every traded position on the venues
-        must equal the ledger's. A difference (a fill the executor could not confirm, a manual
-        trade) is journaled and alerted once and halts opening (closing stays allowed) until
-        a restart, whose start-up reconciliation then decides."""
-        live = {n: v for n, v in self.venues.items() if n not in self.paper}
-        for iid, ledger_qty, venue_qty in await position_mismatches(
-            live, self.portfolio, self.instruments
-        ):
-            key = (str(iid), str(venue_qty))
-            if key in self.reported_mismatches:
-                continue
-            self.reported_mismatches.add(key)
-            self.journal.record_reconciliation(
-                ts_ms, iid.venue, iid, ledger_qty, venue_qty, "halted_opening"
-            )
-            alert = Alert(
-                MANUAL_HALT,
-                f"{iid}: the venue holds {venue_qty}, the ledger {ledger_qty}; opening halted",
-                {
-                    "instrument": str(iid),
-                    "ledger_qty": str(ledger_qty),
-                    "venue_qty": str(venue_qty),
-                },
-            )
-            self.journal.record_alert(ts_ms, "supervisor", alert)
-            log.error(alert.kind, message=alert.message, **alert.fields)
-            self.risk.halt(ts_ms, float(venue_qty - ledger_qty))
-
-    async def _collect_live_funding(self, ts_ms: int) -> None:
-        """``mode = "live"``: book the funding each venue settled on the account since the last
-        look (its payment history: Binance income, Bybit transaction log, OKX bills,
-        Hyperliquid userFunding), each payment once. A venue error is logged and the same
-        window is read again at the next step."""
-        for name, venue in sorted(self.venues.items()):
-            if name in self.paper:
-                continue
-            since_ms = self.funding_since_ms.get(name, self.clock.now_ms())
-            try:
-                payments = await venue.fetch_funding_payments(since_ms)
-            except VenueError as error:
-                log.warning("funding_payments_unavailable", venue=name, error=str(error))
-                continue
-            for payment in sorted(payments, key=lambda p: (p.ts_funding_ms, p.instrument_id)):
-                key = (str(payment.instrument_id), payment.ts_funding_ms)
-                if key in self.funding_seen:
-                    continue
-                if payment.instrument_id not in self.instruments:
-                    log.warning("funding_on_untracked_position", payment=str(payment))
-                    self.funding_seen.add(key)
-                    continue
-                self._book_funding(ts_ms, payment)
-                since_ms = max(since_ms, payment.ts_funding_ms)
-            self.funding_since_ms[name] = since_ms
 
     def _mark(self) -> None:
         held = self.portfolio.positions()
