@@ -63,12 +63,16 @@ class Login:
     messages : Callable[[], Sequence[Message]]
         Built on every (re)connect (fresh timestamp and signature), sent first.
     accepted : Callable[[Any], bool]
-        Called on each decoded frame until it returns ``True`` (the login ack, not yielded);
-        it raises (e.g. ``AuthError``) on a refusal, which goes through ``is_fatal``.
+        Called on each decoded frame until it returns ``True`` (the login ack); it raises
+        (e.g. ``AuthError``) on a refusal, which goes through ``is_fatal``.
+    yield_ack : bool
+        Also hand the ack to the consumer (after ``on_reconnect``), so a consumer holding
+        resync results can deliver them at once even if no other frame follows.
     """
 
     messages: Callable[[], Sequence[Message]]
     accepted: Callable[[Any], bool]
+    yield_ack: bool = False
 
 
 class StreamSilent(Exception):
@@ -222,12 +226,13 @@ async def stream(
         reason = "max_lifetime"
         try:
             async with _connect(config) as ws:
-                if config.login is not None:
-                    await _log_in(ws, config, config.login)
+                ack = None if config.login is None else await _log_in(ws, config, config.login)
                 await _send_all(ws, config.subscribe_messages())
                 if connections > 0 and on_reconnect is not None:
                     await on_reconnect()
                 connections += 1
+                if ack is not None and config.login is not None and config.login.yield_ack:
+                    yield ack
                 async for message in _read(ws, config):
                     delivered = True
                     if ready is not None:
@@ -262,8 +267,8 @@ def _connect(config: StreamConfig) -> connect:
     )
 
 
-async def _log_in(ws: ClientConnection, config: StreamConfig, login: Login) -> None:
-    """Send the login and wait for its ack.
+async def _log_in(ws: ClientConnection, config: StreamConfig, login: Login) -> Any:
+    """Send the login and wait for its ack; returns the decoded ack.
 
     Raises
     ------
@@ -276,8 +281,9 @@ async def _log_in(ws: ClientConnection, config: StreamConfig, login: Login) -> N
             raw = await ws.recv()
             if config.skip_frame is not None and config.skip_frame(raw):
                 continue
-            if login.accepted(_decode(raw, config.name)):
-                return
+            frame = _decode(raw, config.name)
+            if login.accepted(frame):
+                return frame
 
 
 async def _send_all(ws: ClientConnection, messages: Sequence[Message]) -> None:

@@ -182,8 +182,6 @@ async def test_spot_has_no_funding(venue: BinanceSpotVenue) -> None:
     assert await venue.fetch_funding([BTC]) == []
     assert await venue.fetch_funding_history(BTC, 0, 2**62) == []
     assert await venue.fetch_funding_payments(0) == []
-    with pytest.raises(NotImplementedError, match="stream_account"):
-        venue.stream_account()
 
 
 async def test_perp_id_is_refused(venue: BinanceSpotVenue) -> None:

@@ -51,6 +51,7 @@ from venues.binance.parse_spot import (
 )
 from venues.binance.spot_rest import BinanceSpotRest
 from venues.binance.spot_streams import SPOT_MARK_KLINE_INTERVAL, spot_marks
+from venues.binance.spot_user_stream import spot_account_events
 from venues.binance.streams import WsSettings
 from venues.errors import InvalidOrder, OrderNotFound, ProtocolError, VenueError
 from venues.model import (
@@ -150,9 +151,15 @@ class BinanceSpotVenue:
     """
 
     def __init__(
-        self, rest: BinanceSpotRest, *, ws: WsSettings | None = None, sleep: SleepFn = asyncio.sleep
+        self,
+        rest: BinanceSpotRest,
+        *,
+        ws: WsSettings | None = None,
+        sleep: SleepFn = asyncio.sleep,
+        ws_api_url: str = c.SPOT_WS_API_URL,
     ) -> None:
         self._rest = rest
+        self._ws_api_url = ws_api_url
         self._ws = ws or WsSettings(base_url=c.SPOT_WS_URL)
         self._sleep = sleep
         self._instruments: dict[InstrumentId, Instrument] | None = None
@@ -269,9 +276,17 @@ class BinanceSpotVenue:
         return parse_kline_mark(payload, instrument_id, now_ms)
 
     def stream_account(self) -> AsyncIterator[AccountEvent]:
-        """Not implemented: raises ``NotImplementedError``. The spot user data stream needs
-        the WebSocket API (``userDataStream.subscribe.signature``; binance-spot.md §4)."""
-        raise NotImplementedError("binance spot: stream_account (WS API) is not implemented yet")
+        """Fills and order updates over the WebSocket API user data subscription
+        (:mod:`venues.binance.spot_user_stream`); open orders resynced over REST after a
+        reconnect. Raises ``AuthError`` without credentials or when the subscription is
+        refused."""
+        return spot_account_events(
+            self._rest,
+            url=self._ws_api_url,
+            settings=self._ws,
+            open_orders=self.fetch_open_orders,
+            sleep=self._sleep,
+        )
 
     # --- orders -------------------------------------------------------------------------
 

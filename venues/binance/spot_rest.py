@@ -29,9 +29,10 @@ from typing import Any, Final
 import httpx
 
 from venues.binance import constants as c
-from venues.binance.auth import ParamValue
+from venues.binance.auth import ParamValue, ws_api_sign
 from venues.binance.rest import classify_error
 from venues.binance.rest_base import SignedRest, make_binance_client
+from venues.errors import AuthError
 from venues.http import RestClient
 from venues.ratelimit import RateLimiter
 
@@ -154,3 +155,31 @@ class BinanceSpotRest(SignedRest):
         ``account.json``."""
         params = {"omitZeroBalances": True}
         return await self._signed("GET", c.SPOT_ACCOUNT, params, c.SPOT_WEIGHTS[c.SPOT_ACCOUNT])
+
+    # --- user data stream (WebSocket API) ----------------------------------------------
+
+    def user_stream_subscribe_request(self, request_id: str) -> dict[str, Any]:
+        """The WebSocket API request ``userDataStream.subscribe.signature`` (HMAC key):
+        ``{apiKey, timestamp}`` signed over the sorted, unencoded params, fresh each call.
+        Source: binance-spot.md §4 "User data stream"; fixture
+        ``wsapi_user_data_subscribe_signature_request.json``.
+
+        Raises
+        ------
+        AuthError
+            Without an API key and secret.
+        """
+        if self._api_key is None or self._api_secret is None:
+            raise AuthError(
+                "binance spot: the account stream needs an API key and secret", venue=c.VENUE
+            )
+        params: dict[str, ParamValue] = {
+            "apiKey": self._api_key.get_secret_value(),
+            "timestamp": self.server_now_ms(),
+        }
+        signature = ws_api_sign(params, self._api_secret.get_secret_value())
+        return {
+            "id": request_id,
+            "method": "userDataStream.subscribe.signature",
+            "params": {**params, "signature": signature},
+        }

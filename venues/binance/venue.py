@@ -155,9 +155,10 @@ class BinanceVenue:
         return self.perp.stream_funding(perps)
 
     def stream_account(self) -> AsyncIterator[AccountEvent]:
-        """The USD-M user data stream (orders, fills, funding of perps). Spot account events
-        are not streamed (WebSocket API not implemented): poll spot orders by client id."""
-        return self.perp.stream_account()
+        """The USD-M user data stream (orders, fills, funding of perps) and the spot one
+        (WebSocket API subscription) interleaved as they arrive; raises the first error of
+        either."""
+        return merge_streams([self.perp.stream_account(), self.spot.stream_account()])
 
     async def prepare_account(
         self, instrument_ids: Sequence[InstrumentId], leverage: Decimal
@@ -302,6 +303,9 @@ def create_venue(
     )
     spot_ws = WsSettings(base_url=ws_url or c.SPOT_WS_URL)
     spot_venue = BinanceSpotVenue(
-        BinanceSpotRest(spot, key, secret, _wall_ms), ws=spot_ws, sleep=wait
+        BinanceSpotRest(spot, key, secret, _wall_ms),
+        ws=spot_ws,
+        sleep=wait,
+        ws_api_url=f"{ws_url}/ws-api/v3" if ws_url else c.SPOT_WS_API_URL,
     )
     return BinanceVenue(perp, spot_venue)
