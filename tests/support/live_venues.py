@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from decimal import Decimal
@@ -64,11 +65,16 @@ class WsVenues:
     def __init__(self, wall: FakeWall) -> None:
         self.wall = wall
         self.subscribed: dict[str, list[Any]] = {}
+        #: Set once each of the three public streams has subscribed (thread-safe: a test may
+        #: serve from another thread, see ``tests.support.ws_server.running_in_thread``).
+        self.all_subscribed = threading.Event()
 
     async def handler(self, ws: ServerConnection, server: ScriptedServer) -> None:
         path = ws.request.path if ws.request is not None else ""
         request = json.loads(await server.recv(ws))
         self.subscribed.setdefault(path.split("?")[0], []).append(request)
+        if len(self.subscribed) == 3:
+            self.all_subscribed.set()
         now = self.wall.now_ms()
         if path.startswith("/market/stream"):
             await ws.send(json.dumps({"result": None, "id": request["id"]}))

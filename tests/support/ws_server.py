@@ -7,8 +7,11 @@ are answered with that HTTP status. Used by the websocket tests of every venue.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -61,3 +64,35 @@ async def running(
     ) as ws_server:
         port = next(iter(ws_server.sockets)).getsockname()[1]
         yield f"ws://127.0.0.1:{port}{path}"
+
+
+@contextmanager
+def running_in_thread(server: ScriptedServer, path: str = "") -> Iterator[str]:
+    """Serve ``server`` on 127.0.0.1 from its own thread and event loop, for tests whose code
+    under test owns the main thread's loop (``zerobeta run`` calls ``asyncio.run``); yields
+    the URL like :func:`running`. The server stops when the block ends."""
+    urls: queue.Queue[str | OSError] = queue.Queue()
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve_until_stopped() -> None:
+        try:
+            async with running(server, path) as url:
+                urls.put(url)
+                await stop.wait()
+        except OSError as e:  # could not bind: reported to the test's thread
+            urls.put(e)
+
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve_until_stopped(),), daemon=True
+    )
+    thread.start()
+    first = urls.get(timeout=10)
+    if isinstance(first, OSError):
+        raise first
+    try:
+        yield first
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=10)
+        loop.close()
