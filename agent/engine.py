@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from decimal import Decimal
@@ -143,6 +143,8 @@ class Engine:
         self.monitor_state: Mapping[str, Any]
         self.blocked: Mapping[str, frozenset[str]]
         self.funding_payments = 0
+        self.closes_carried = 0
+        self._carried_last_step: frozenset[InstrumentId] = frozenset()
         self.last_snapshot_ms = 0
         self.pending_flatten = False
         self.resumable = False
@@ -250,7 +252,12 @@ class Engine:
         settled, booked or traded."""
         self._advance(step.ts_ms)
         self._apply_prices(step)
-        for rate in step.funding:
+        self.observe_funding(step.funding)
+
+    def observe_funding(self, rates: Iterable[FundingRate]) -> None:
+        """Record settled funding (live start-up history): the interval schedule and the
+        market data learn the rates; nothing is settled or booked."""
+        for rate in rates:
             self.funding_schedule.observe(rate)
             self.market.on_funding(rate)
 
@@ -296,6 +303,7 @@ class Engine:
             "risk_rejections": self.executor.risk_rejections,
             "funding_payments": self.funding_payments,
             "funding_interval_changes": len(self.funding_schedule.changes),
+            "closes_carried": self.closes_carried,
         }
 
     async def step(self, step: MarketStep) -> None:
@@ -338,6 +346,14 @@ class Engine:
                 venue = self.paper.get(iid.venue)
                 if venue is not None:
                     venue.update_price(iid, price)
+        # An hour without a close keeps every history hour-aligned by repeating the previous
+        # close (logged when an instrument starts missing, not every hour it stays missing).
+        carried = self.market.carry_closes(step.ts_ms)
+        self.closes_carried += len(carried)
+        started = [str(i) for i in carried if i not in self._carried_last_step]
+        if started:
+            log.warning("close_carried_forward", ts_ms=step.ts_ms, instruments=started)
+        self._carried_last_step = frozenset(carried)
 
     def _settle_funding(self, step: MarketStep) -> None:
         for rate in step.funding:

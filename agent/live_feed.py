@@ -19,8 +19,10 @@ hour — so the same strategy code trades recorded history, paper-on-live and li
 
 A bar that the venue has not closed yet is retried ``bar_retries`` times ``bar_retry_s`` apart;
 then the instrument's newest streamed mark stands in for its close (logged
-``bar_missing_used_mark``), or, with no mark either, the instrument sits the step out
-(``bar_missing``; the market data marks it stale after ``stale_after_s``).
+``bar_missing_used_mark``), or, with no mark either, the step has no close for it
+(``bar_missing``): the engine repeats its previous close in the history so every series stays
+hour-aligned, and the market data marks it stale after ``stale_after_s``. Gaps in the start-up
+history are filled the same way (every hour between the first and last bar is a step).
 
 Errors: :class:`~agent.errors.LiveDataError` when start-up cannot get what the strategies need
 (an instrument the venue does not list, no history); after start-up venue errors are logged
@@ -450,9 +452,27 @@ class LiveFeed:
 
 
 def _steps_from_bars(bars: Mapping[InstrumentId, Sequence[Bar]]) -> list[LiveStep]:
-    """History bars → one step per bar close time that any instrument has, oldest first."""
+    """History bars → one step per hour from the first bar close to the last, oldest first.
+
+    An hour no instrument has a bar for still gets a step (with no closes), so the engine
+    forward-fills every history across it (``MarketData.carry_closes``) and the series stay
+    hour-aligned; hours with missing bars are logged as ``history_gaps``.
+    """
     by_close: dict[int, dict[InstrumentId, float]] = {}
     for iid, rows in bars.items():
         for bar in rows:
             by_close.setdefault(bar.ts_open_ms + HOUR_MS, {})[iid] = bar.close
-    return [LiveStep(ts, closes, ()) for ts, closes in sorted(by_close.items())]
+    if not by_close:
+        return []
+    first_ms, last_ms = min(by_close), max(by_close)
+    hours = range(first_ms, last_ms + HOUR_MS, HOUR_MS)
+    missing: dict[str, int] = {}
+    for iid, rows in bars.items():
+        if rows:
+            start_ms = min(b.ts_open_ms for b in rows) + HOUR_MS
+            n = sum(1 for ts in hours if ts >= start_ms and iid not in by_close.get(ts, {}))
+            if n:
+                missing[str(iid)] = n
+    if missing:
+        log.warning("history_gaps", hours_missing=missing)
+    return [LiveStep(ts, by_close.get(ts, {}), ()) for ts in hours]

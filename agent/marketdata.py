@@ -2,6 +2,12 @@
 
 Fed by the replay driver (or live streams): bar closes, mark prices and funding settlements.
 History is kept in growable float64 buffers so a snapshot hands out zero-copy views.
+
+Histories stay **hour-aligned**: strategies right-align close series by their tails (the last
+``n`` closes of every instrument are taken to be the same ``n`` hours), so an hour in which an
+instrument that already has history gets no close is forward-filled with its previous close
+(:meth:`MarketData.carry_closes`). Its price timestamp does not move, so the instrument still
+turns stale after ``stale_after_ms``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class _History:
         self._buf[self._n] = value
         self._n += 1
 
+    def last(self) -> float:
+        """The newest value (the history is not empty)."""
+        return float(self._buf[self._n - 1])
+
     def tail(self, n: int) -> FloatArray:
         view = self._buf[max(0, self._n - n) : self._n]
         view.flags.writeable = False
@@ -54,6 +64,7 @@ class MarketData:
         self._stale_after_ms = stale_after_ms
         self._prices: dict[InstrumentId, float] = {}
         self._price_ts_ms: dict[InstrumentId, int] = {}
+        self._close_ts_ms: dict[InstrumentId, int] = {}
         self._funding: dict[InstrumentId, FundingRate] = {}
         self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
 
@@ -73,7 +84,29 @@ class MarketData:
         history = self._tracked_history(instrument_id)
         self._prices[instrument_id] = close
         self._price_ts_ms[instrument_id] = ts_ms
+        self._close_ts_ms[instrument_id] = ts_ms
         history.append(close)
+
+    def carry_closes(self, ts_ms: int) -> list[InstrumentId]:
+        """Forward-fill the hour ``ts_ms`` for every instrument that has history but no close
+        at ``ts_ms``: its previous close is appended again, its price and price time are left
+        alone (so it turns stale as usual). Instruments without any close yet are not touched.
+        Call once all of the hour's closes are recorded; calling again for the same hour
+        appends nothing.
+
+        Returns
+        -------
+        list[InstrumentId]
+            The instruments carried, in the order of their first close.
+        """
+        carried = []
+        for instrument_id, close_ts_ms in self._close_ts_ms.items():
+            if close_ts_ms < ts_ms:
+                history = self._history[instrument_id]
+                history.append(history.last())
+                self._close_ts_ms[instrument_id] = ts_ms
+                carried.append(instrument_id)
+        return carried
 
     def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
         """Record an intra-bar price (mark or trade), quote units; history is not touched.

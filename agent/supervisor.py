@@ -263,7 +263,7 @@ class Supervisor:
         )
         for step in warmup.steps:
             engine.warm(step)
-        engine.warm(LiveStep(engine.clock.now_ms(), {}, warmup.funding))
+        engine.observe_funding(warmup.funding)
         for step in warmup.pending:
             await engine.catch_up(step)
         if warmup.pending:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agent.config import load_config
-from agent.supervisor import Supervisor
+from agent.supervisor import Supervisor, build_strategies
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
 from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind
 
@@ -167,3 +167,59 @@ async def test_a_restart_resumes_positions_and_settles_the_funding_missed(tmp_pa
         _rows(journal, "SELECT equity_usd FROM equity_snapshots ORDER BY id DESC LIMIT 1")[0][0]
     )
     assert last_equity == Decimal(100_000) + mtm - fees + funding_total
+
+
+class _SeenHistories:
+    """Wraps a strategy; records the close history of every instrument it is shown."""
+
+    def __init__(self, inner: Any, history_bars: int) -> None:
+        self._inner = inner
+        self.history_bars = history_bars
+        self.seen: list[tuple[int, dict[InstrumentId, list[float]]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def decide(self, snapshot: Any, portfolio: Any, state: Any, now_ms: int) -> Any:
+        closes = {i: c.tolist() for i, c in snapshot.closes.items()}
+        self.seen.append((snapshot.ts_ms, closes))
+        return self._inner.decide(snapshot, portfolio, state, now_ms)
+
+
+async def test_hours_without_a_bar_keep_every_history_hour_aligned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wall = FakeWall(T - H + 5_000)  # warm-up ends at T - 2h; steps at T - 1h and T
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    # The spot has no bar at T - 4h (in the start-up history) nor at T (a live step, no mark).
+    binance.missing_bars = {(SPOT, T - 4 * H), (SPOT, T)}
+    spies: list[_SeenHistories] = []
+
+    def strategies(config: Any) -> list[Any]:
+        built = build_strategies(config)
+        spies.extend(_SeenHistories(s, 6) for s in built if s.name == "funding_harvester")
+        return [spies[0] if s.name == "funding_harvester" else s for s in built]
+
+    monkeypatch.setattr("agent.supervisor.build_strategies", strategies)
+    supervisor = Supervisor(
+        _config(tmp_path / "live.sqlite"),
+        market_data_factory=lambda _: binance,
+        clock=wall,
+        sleep=wall.sleep,
+    )
+    wall.on_sleep = lambda clock: supervisor.request_stop() if clock.now >= T + H else None
+    await supervisor.run()
+
+    (ts_first, first), (ts_second, second) = spies[0].seen
+    assert (ts_first, ts_second) == (T - H, T)
+    # Six hours ending at each step; the spot's missing hours repeat its previous close.
+    for ts, closes in ((T - H, first), (T, second)):
+        hours = [ts - k * H for k in range(5, -1, -1)]
+        assert closes[PERP] == [price_at(PERP, h) for h in hours]
+        expected_spot = [
+            price_at(SPOT, h - H) if (SPOT, h) in binance.missing_bars else price_at(SPOT, h)
+            for h in hours
+        ]
+        assert closes[SPOT] == expected_spot

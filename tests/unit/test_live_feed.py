@@ -68,6 +68,18 @@ async def test_warmup_reads_only_closed_and_published_history() -> None:
     assert funding == [(T - 16 * H, 2e-4), (T - 8 * H, 1e-4)]
 
 
+async def test_warmup_has_a_step_for_every_hour_even_one_no_instrument_has_a_bar() -> None:
+    _, source, feed = _setup(T + 5_000)
+    # T - 3h: neither instrument has a bar (a venue outage); T - 2h: only the spot is missing.
+    source.missing_bars = {(PERP, T - 3 * H), (SPOT, T - 3 * H), (SPOT, T - 2 * H)}
+    warm = await feed.warmup(history_bars=5, funding_days=1)
+    assert [s.ts_ms for s in warm.steps] == [T - 5 * H, T - 4 * H, T - 3 * H, T - 2 * H, T - H]
+    closes = {s.ts_ms: set(s.closes) for s in warm.steps}
+    assert closes[T - 3 * H] == set()
+    assert closes[T - 2 * H] == {PERP}
+    assert closes[T - H] == {PERP, SPOT}
+
+
 async def test_warmup_without_any_bar_names_the_instrument() -> None:
     _, source, feed = _setup(T + 60_000)
     source.missing_bars = {(SPOT, T - k * H) for k in range(0, 4)}

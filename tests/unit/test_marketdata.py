@@ -165,3 +165,31 @@ def test_a_close_for_an_untracked_instrument_is_refused_without_side_effects() -
         md.on_price(UNTRACKED, 5.0, T0_MS)
     assert md.price(UNTRACKED) is None
     assert md.snapshot(T0_MS, [UNTRACKED], 1).prices == {}
+
+
+def test_an_hour_without_a_close_repeats_the_previous_close_and_the_price_ages() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    feed(md, BTC, [100.0, 101.0, 102.0, 103.0])
+    feed(md, ETH, [10.0, 11.0])  # ETH's bars stop after T0 + 1h
+    for hour in (2, 3):
+        assert md.carry_closes(T0_MS + hour * HOUR_MS) == [ETH]
+    snap = md.snapshot(T0_MS + 3 * HOUR_MS, [BTC, ETH], history_bars=4)
+    # Both tails cover the same four hours: ETH's last two are its 11.0 repeated.
+    assert snap.closes[BTC].tolist() == [100.0, 101.0, 102.0, 103.0]
+    assert snap.closes[ETH].tolist() == [10.0, 11.0, 11.0, 11.0]
+    # The price is still the one at T0 + 1h: two hours old is fresh, a ms more is stale.
+    assert snap.stale == frozenset()
+    assert md.snapshot(T0_MS + 3 * HOUR_MS + 1, [ETH], 1).stale == {ETH}
+
+
+def test_carrying_is_once_per_hour_and_skips_instruments_without_history() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_close(BTC, 100.0, T0_MS)
+    assert md.carry_closes(T0_MS) == []  # BTC has its close for this hour; ETH has none ever
+    assert md.carry_closes(T0_MS + HOUR_MS) == [BTC]
+    assert md.carry_closes(T0_MS + HOUR_MS) == []  # the same hour again appends nothing
+    md.on_close(BTC, 104.0, T0_MS + 2 * HOUR_MS)
+    assert md.carry_closes(T0_MS + 2 * HOUR_MS) == []
+    snap = md.snapshot(T0_MS + 2 * HOUR_MS, [BTC, ETH], history_bars=10)
+    assert snap.closes[BTC].tolist() == [100.0, 100.0, 104.0]
+    assert snap.closes[ETH].shape == (0,)
