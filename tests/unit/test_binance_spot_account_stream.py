@@ -161,3 +161,31 @@ async def test_a_refused_subscription_is_an_auth_error_not_a_reconnect() -> None
     assert info.value.code == "-2015"
     assert API_SECRET not in str(info.value)
     assert server.connections == 1
+
+
+async def test_a_fill_charged_in_bnb_is_priced_at_the_bnbusdt_book_mid() -> None:
+    router = respx.MockRouter(assert_all_mocked=True, assert_all_called=False, base_url=BASE_URL)
+    book = {"symbol": "BNBUSDT", "bidPrice": "600.10000000", "bidQty": "3.0",
+            "askPrice": "600.30000000", "askQty": "2.0"}  # fmt: skip
+    books = router.get("/api/v3/ticker/bookTicker").respond(json=[book])
+    trade = report(x="TRADE", X="FILLED", l="1.00000000", z="1.00000000", L="3000.00",
+                   Z="3000.00", n="0.00375000", N="BNB", t=78, T=1_499_405_658_700)  # fmt: skip
+
+    async def bnb_fill(ws: ServerConnection, server: ScriptedServer) -> None:
+        request = check_subscription(await server.recv(ws))
+        await ws.send(answer(request))
+        await ws.send(json.dumps(trade))
+        await ws.wait_closed()
+
+    async with running(ScriptedServer([bnb_fill]), "") as url:
+        venue = make_venue(router, url)
+        async with aclosing(venue.stream_account()) as events:
+            fill, filled = [await anext(events) for _ in range(2)]
+        await venue.close()
+
+    assert isinstance(fill, Fill)
+    mid = (Decimal("600.10000000") + Decimal("600.30000000")) / 2
+    assert fill.fee_usd == Decimal("0.00375000") * mid
+    assert isinstance(filled, OrderAck)
+    assert filled.status is OrderStatus.FILLED
+    assert "BNBUSDT" in books.calls.last.request.url.query.decode()

@@ -390,6 +390,87 @@ async def test_listen_key_expiry_renews_key_reconnects_and_resyncs(
     assert KEY_2 not in str(logs)
 
 
+def bnb_fee_fill(cid: str, ts_ms: int) -> dict[str, Any]:
+    """A TRADE update: 0.002 BTC at 60,000, commission 0.00012 BNB (the BNB fee discount)."""
+    event = order_event(cid, "FILLED", ts_ms, filled="0.002")
+    event["o"].update(x="TRADE", q="0.002", l="0.002", L="60000", ap="60000", n="0.00012",
+                      N="BNB", t=88, m=False)  # fmt: skip
+    return event
+
+
+async def test_a_fill_charged_in_bnb_is_priced_at_the_bnbusdt_mark(
+    router: respx.MockRouter,
+) -> None:
+    ts_ms = 1_568_879_465_651
+
+    async def bnb_fill(ws: ServerConnection, server: ScriptedServer) -> None:
+        await send(ws, bnb_fee_fill("BNBFEE", ts_ms))
+        await ws.wait_closed()
+
+    router.post("/fapi/v1/listenKey").mock(side_effect=listen_key_answers(KEY_1))
+    bnb = router.get("/fapi/v1/premiumIndex", params={"symbol": "BNBUSDT"}).respond(
+        json=premium_row("BNBUSDT", ts_ms, "612.50000000")
+    )
+    async with running(PathServer([bnb_fill]), "") as url:
+        venue = make_venue(router, settings(url), Recorder(), now_ms=ts_ms)
+        fill, ack = await take(venue.stream_account(), 2, lambda n: None)
+        await venue.close()
+    assert isinstance(fill, Fill)
+    assert isinstance(ack, OrderAck)
+    assert (fill.qty, fill.price) == (Decimal("0.002"), Decimal("60000"))
+    assert fill.fee_usd == Decimal("0.00012") * Decimal("612.50000000")
+    assert ack.status is OrderStatus.FILLED
+    assert bnb.call_count == 1
+
+
+async def test_a_bnb_price_that_cannot_be_read_delays_the_fill_to_the_resync(
+    router: respx.MockRouter,
+) -> None:
+    ts_ms = 1_568_879_465_651
+
+    async def new_then_bnb_fill(ws: ServerConnection, server: ScriptedServer) -> None:
+        await send(ws, order_event("BNBFEE", "NEW", ts_ms), bnb_fee_fill("BNBFEE", ts_ms + 5))
+        await ws.wait_closed()
+
+    async def quiet(ws: ServerConnection, server: ScriptedServer) -> None:
+        await ws.wait_closed()
+
+    filled = {**load("query_order.json"), "clientOrderId": "BNBFEE", "status": "FILLED"}
+    filled.update(origQty="0.002", executedQty="0.002", avgPrice="60000", updateTime=ts_ms + 5)
+    trade = {
+        "symbol": "BTCUSDT", "id": 88, "orderId": filled["orderId"], "side": "BUY",
+        "price": "60000", "qty": "0.002", "commission": "0.00012", "commissionAsset": "BNB",
+        "time": ts_ms + 5, "maker": False,
+    }  # fmt: skip
+    router.post("/fapi/v1/listenKey").mock(side_effect=listen_key_answers(KEY_1, KEY_1))
+    # Down for the stream's read (and the REST client's own retries), back for the resync.
+    premium_answers = [httpx.Response(503, text="busy")] * 3
+    premium_answers.append(httpx.Response(200, json=premium_row("BNBUSDT", ts_ms, "612.5")))
+    bnb = router.get("/fapi/v1/premiumIndex", params={"symbol": "BNBUSDT"}).mock(
+        side_effect=premium_answers
+    )
+    router.get("/fapi/v1/openOrders").respond(json=[])
+    router.get("/fapi/v1/order").respond(json=filled)
+    router.get("/fapi/v1/userTrades").respond(json=[trade])
+    router.get("/fapi/v1/income").respond(json=[])
+    server = PathServer([new_then_bnb_fill, quiet])
+    async with running(server, "") as url:
+        venue = make_venue(router, settings(url), Recorder(), now_ms=ts_ms)
+        with capture_logs() as logs:
+            new, fill, done = await take(venue.stream_account(), 3, lambda n: None)
+        await venue.close()
+    assert isinstance(new, OrderAck)
+    assert new.status is OrderStatus.NEW
+    assert isinstance(fill, Fill)
+    assert fill.trade_id == "88"
+    assert fill.fee_usd == Decimal("0.00012") * Decimal("612.5")
+    assert isinstance(done, OrderAck)
+    assert done.status is OrderStatus.FILLED
+    assert bnb.call_count == 4
+    assert len(server.paths) == 2  # reconnected, then resynced over REST
+    assert any(entry["event"] == "fee_price_unavailable" for entry in logs)
+
+
 async def test_funding_fee_event_yields_payment_once(router: respx.MockRouter) -> None:
     settled = load("funding_rate_history.json")[1]  # 0.0001 at mark 34287.54619963
     update = load("ws_user_account_update.json")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import aclosing, suppress
 from decimal import Decimal
 from typing import Any
@@ -326,13 +326,20 @@ class BinanceUsdmVenue:
         return attach_user_trades(ack, trades, await self._commission_prices_usd(trades))
 
     async def _commission_prices_usd(self, trades: object) -> dict[str, Decimal]:
-        """USD price of each commission asset that is neither a USD stable nor the base (the
-        BNB fee discount): the mark of its ``<ASSET>USDT`` perp (``premiumIndex``)."""
+        """USD price of each commission asset of ``userTrades`` rows that is not a USD stable
+        (the BNB fee discount), see :meth:`fee_asset_prices_usd`."""
         assets = {
             str(row.get("commissionAsset"))
             for row in (trades if isinstance(trades, list) else [])
             if isinstance(row, dict) and row.get("commissionAsset") not in USD_ASSETS
         }
+        return await self.fee_asset_prices_usd(assets)
+
+    async def fee_asset_prices_usd(self, assets: Collection[str]) -> dict[str, Decimal]:
+        """USD price of each commission asset (BNB for the fee discount): the mark of its
+        ``<ASSET>USDT`` perp (``GET /fapi/v1/premiumIndex``). An asset without a usable mark
+        is left out (the fill's parse then names it). Raises ``VenueError`` from the REST
+        call."""
         prices: dict[str, Decimal] = {}
         for asset in sorted(assets):
             payload = await self._rest.get_premium_index(f"{asset}USDT")

@@ -37,6 +37,7 @@ from venues.binance._fields import (
 )
 from venues.binance.constants import DEFAULT_FUNDING_INTERVAL_S
 from venues.binance.parse_account import (
+    event_fee_assets,
     event_type,
     funding_fee_rows,
     parse_funding_fee,
@@ -53,6 +54,7 @@ __all__ = [
     "STATUS_MAP",
     "USD_ASSETS",
     "error_from_payload",
+    "event_fee_assets",
     "event_type",
     "funding_fee_rows",
     "is_error_payload",

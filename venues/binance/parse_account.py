@@ -26,6 +26,7 @@ from venues.binance._fields import (
     unwrap_stream,
 )
 from venues.binance.constants import VENUE
+from venues.errors import ProtocolError
 from venues.model import (
     Balance,
     Fill,
@@ -180,6 +181,31 @@ def _event_avg(body: Mapping[str, Any], filled: Decimal, where: str) -> Decimal 
     if "ap" in body:  # fapi average price
         return _dec(body, "ap", where)
     return _dec(body, "Z", where) / filled  # spot cumulative quote qty
+
+
+def event_fee_assets(frame: object) -> set[str]:
+    """Commission assets of an order event's fill that need a USD price from outside the
+    event: not a USD stable, not the symbol's base asset, a non-zero amount (the BNB fee
+    discount). ``set()`` for anything else, malformed frames included (the parse that
+    follows names the problem).
+
+    Source: binance-usdm.md §4 / binance-spot.md §4, fields ``x``, ``n``, ``N``, ``s``.
+    """
+    try:
+        body, _ = _order_event_body(frame)
+    except ProtocolError:
+        return set()
+    asset, symbol = body.get("N"), body.get("s")
+    if body.get("x") != "TRADE" or not isinstance(asset, str) or not isinstance(symbol, str):
+        return set()
+    if asset in USD_ASSETS or asset == base_asset(symbol):
+        return set()
+    try:
+        if Decimal(str(body.get("n"))) == 0:
+            return set()
+    except ArithmeticError:
+        pass  # malformed amount: let the parse say so
+    return {asset}
 
 
 def parse_order_event(

@@ -30,7 +30,7 @@ How spot maps onto the model:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import aclosing
 from decimal import Decimal
 
@@ -286,6 +286,7 @@ class BinanceSpotVenue:
             settings=self._ws,
             open_orders=self.fetch_open_orders,
             sleep=self._sleep,
+            fee_prices=self.fee_asset_prices_usd,
         )
 
     # --- orders -------------------------------------------------------------------------
@@ -320,7 +321,14 @@ class BinanceSpotVenue:
         """USD price of commission assets that are neither USD nor the base (BNB discount),
         from the ``<ASSET>USDT`` book mid; ``{}`` when none is needed."""
         base = base_asset(symbol)
-        needed = sorted(a for a in commission_assets(payload) if a not in USD_ASSETS | {base})
+        needed = {a for a in commission_assets(payload) if a not in USD_ASSETS | {base}}
+        return await self.fee_asset_prices_usd(needed)
+
+    async def fee_asset_prices_usd(self, assets: Collection[str]) -> dict[str, Decimal]:
+        """USD price of each commission asset (BNB for the fee discount): the mid of its
+        ``<ASSET>USDT`` book (``GET /api/v3/ticker/bookTicker``); ``{}`` for no assets.
+        Raises ``ProtocolError`` if a book is missing, ``VenueError`` from the REST call."""
+        needed = sorted(assets)
         if not needed:
             return {}
         books = await self._books([f"{a}{FEE_PRICE_QUOTE}" for a in needed])

@@ -20,7 +20,7 @@ library answers, and a quiet account is not mistaken for a dead one (long watchd
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from decimal import Decimal
@@ -28,7 +28,7 @@ from typing import Any
 
 from venues.base import AccountEvent
 from venues.binance import constants as c
-from venues.binance.parse import parse_order_event
+from venues.binance.parse import event_fee_assets, parse_order_event
 from venues.binance.spot_rest import BinanceSpotRest
 from venues.binance.streams import WsSettings
 from venues.errors import AuthError, TransportError
@@ -36,6 +36,9 @@ from venues.model import OrderAck
 from venues.ws import Login, SleepFn, stream
 
 _SUBSCRIBE_ID_PREFIX = "zerobeta-uds-"
+
+#: Commission assets → their USD prices (``BinanceSpotVenue.fee_asset_prices_usd``).
+FeePrices = Callable[[Collection[str]], Awaitable[Mapping[str, Decimal]]]
 
 
 def _login(rest: BinanceSpotRest) -> Login:
@@ -64,14 +67,17 @@ def _login(rest: BinanceSpotRest) -> Login:
     return Login(messages, accepted, yield_ack=True)
 
 
-def _acks(frame: object, prices: Mapping[str, Decimal] | None) -> list[AccountEvent]:
-    """Fill(s) then ack of an ``executionReport``; ``[]`` for other events."""
+async def _acks(frame: object, fee_prices: FeePrices | None) -> list[AccountEvent]:
+    """Fill(s) then ack of an ``executionReport``; ``[]`` for other events. A commission in
+    another asset (BNB) is priced through ``fee_prices`` first."""
     event = frame.get("event") if isinstance(frame, Mapping) else None
     kind = event.get("e") if isinstance(event, Mapping) else None
     if kind == "eventStreamTerminated":
         raise TransportError("binance spot: user data stream terminated", venue=c.VENUE)
     if kind != "executionReport":
         return []
+    assets = event_fee_assets(frame)
+    prices = await fee_prices(assets) if assets and fee_prices is not None else None
     ack = parse_order_event(frame, prices)
     return [*ack.fills, ack]
 
@@ -83,7 +89,7 @@ async def spot_account_events(
     settings: WsSettings,
     open_orders: Callable[[], Awaitable[Sequence[OrderAck]]],
     sleep: SleepFn,
-    asset_prices_usd: Mapping[str, Decimal] | None = None,
+    fee_prices: FeePrices | None = None,
 ) -> AsyncGenerator[AccountEvent, None]:
     """Yield the spot account's fills and order updates for as long as the caller iterates.
 
@@ -99,15 +105,18 @@ async def spot_account_events(
         REST resync after a reconnect (``GET /api/v3/openOrders``).
     sleep : Callable[[float], Awaitable[None]]
         Backoff sleep, seconds.
-    asset_prices_usd : Mapping[str, Decimal] | None
-        USD prices of commission assets other than USD stables and the base (BNB).
+    fee_prices : Callable[[Collection[str]], Awaitable[Mapping[str, Decimal]]] | None
+        USD prices of commission assets other than USD stables and the base (BNB), read
+        when a fill is charged in one (the client reads the ``BNBUSDT`` book).
 
     Raises
     ------
     AuthError
         When the subscription is refused (bad key or signature).
     ProtocolError
-        On a malformed event.
+        On a malformed event, or a fill charged in an asset ``fee_prices`` cannot price.
+    VenueError
+        When ``fee_prices`` fails after the REST client's own retries.
     """
     pending: list[AccountEvent] = []
     seen: dict[str, tuple[int, str, Decimal]] = {}
@@ -121,7 +130,7 @@ async def spot_account_events(
     )
     async with aclosing(stream(config, on_reconnect=on_reconnect, sleep=sleep)) as frames:
         async for frame in frames:
-            batch = [*pending, *_acks(frame, asset_prices_usd)]
+            batch = [*pending, *await _acks(frame, fee_prices)]
             pending.clear()
             for event in batch:
                 if isinstance(event, OrderAck):

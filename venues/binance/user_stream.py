@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Mapping
 from contextlib import aclosing
 from decimal import Decimal
 from typing import Any, Protocol
@@ -36,7 +36,7 @@ from websockets.exceptions import InvalidStatus
 
 from venues.base import AccountEvent
 from venues.binance import constants as c
-from venues.binance.parse import event_type, parse_order_event, unwrap_stream
+from venues.binance.parse import event_fee_assets, event_type, parse_order_event, unwrap_stream
 from venues.binance.rest import BinanceUsdmRest
 from venues.binance.streams import WsSettings
 from venues.errors import OrderNotFound, ProtocolError, VenueError, is_retryable
@@ -59,6 +59,8 @@ class AccountReads(Protocol):
     async def fetch_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck: ...
 
     async def fetch_funding_payments(self, since_ms: int) -> list[FundingPayment]: ...
+
+    async def fee_asset_prices_usd(self, assets: Collection[str]) -> dict[str, Decimal]: ...
 
 
 class _NewKey(Exception):
@@ -296,10 +298,25 @@ class UserDataStream:
             self._use_key(await self._post_key())
             raise _NewKey
         if name == c.USER_EVENT_ORDER:
-            return self._accept_all([parse_order_event(frame)])
+            return self._accept_all([parse_order_event(frame, await self._fee_prices(frame))])
         if name == c.USER_EVENT_ACCOUNT and _account_reason(frame) == c.ACCOUNT_UPDATE_FUNDING_FEE:
             return self._accept_all([*await self._funding_payments()])
         return []
+
+    async def _fee_prices(self, frame: Any) -> dict[str, Decimal] | None:
+        """USD prices for a fill whose commission is charged in another asset (BNB). If the
+        price cannot be read now, the connection is replaced and the resync reads the order
+        and its trades again, so the fill is delivered late rather than lost or unpriced."""
+        assets = event_fee_assets(frame)
+        if not assets:
+            return None
+        try:
+            return await self._account.fee_asset_prices_usd(assets)
+        except VenueError as e:
+            if not is_retryable(e):
+                raise
+            log.warning("fee_price_unavailable", stream="binance.ws.account", error=str(e))
+            raise _ResyncFailed from e
 
     # --- resync and de-duplication ----------------------------------------------------------
 
