@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from venues.bybit import book, parse, parse_account
+from venues.bybit._fields import field_side
 from venues.bybit.constants import NOT_MODIFIED_CODES
 from venues.errors import (
     AuthError,
@@ -598,3 +599,9 @@ def test_retry_after_from_reset_header() -> None:
 def test_error_from_success_payload_is_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="retCode is 0"):
         parse.error_from_payload(load("set_leverage.json"))
+
+
+@pytest.mark.parametrize("side", ["buy", "", None, [], {"Buy": 1}])
+def test_a_side_that_is_not_buy_or_sell_is_a_protocol_error(side: object) -> None:
+    with pytest.raises(ProtocolError, match="bybit payload order\\[0\\]: field 'side'"):
+        field_side({"side": side}, "side", "order[0]")

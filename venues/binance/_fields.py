@@ -1,15 +1,16 @@
-"""Typed field readers shared by the Binance parsers: each raises ``ProtocolError`` naming
-the payload place and the field, so no ``KeyError``/``ValueError`` escapes a parser."""
+"""Typed field readers shared by the Binance parsers, bound from
+:class:`venues.fields.FieldReader`: each raises ``ProtocolError`` naming the payload place and
+the field, so no ``KeyError``/``ValueError`` escapes a parser. Also the order status and side
+tables."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from venues.binance.constants import VENUE
-from venues.errors import ProtocolError
+from venues.fields import FieldReader
 from venues.model import InstrumentId, InstrumentKind, OrderStatus, Side
 
 USD_ASSETS = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD"})  # counted 1:1 as USD
@@ -29,61 +30,17 @@ STATUS_MAP: dict[str, OrderStatus] = {
 _SIDES = {"BUY": Side.BUY, "SELL": Side.SELL}
 
 
-# --- field helpers -----------------------------------------------------------------------
+# --- field readers (venues.fields.FieldReader): decimals as strings or JSON integers -------
 
-
-def _bad(where: str, what: str) -> ProtocolError:
-    return ProtocolError(f"binance payload {where}: {what}", venue=VENUE)
-
-
-def _obj(raw: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise _bad(where, f"expected an object, got {type(raw).__name__}")
-    return raw
-
-
-def _list(raw: object, where: str) -> Sequence[Any]:
-    if not isinstance(raw, list):
-        raise _bad(where, f"expected an array, got {type(raw).__name__}")
-    return raw
-
-
-def _get(raw: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in raw or raw[key] is None:
-        raise _bad(where, f"field {key!r} missing")
-    return raw[key]
-
-
-def _str(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = _get(raw, key, where)
-    if not isinstance(value, str) or not value:
-        raise _bad(where, f"field {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _int(raw: Mapping[str, Any], key: str, where: str) -> int:
-    value = _get(raw, key, where)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(where, f"field {key!r} must be an integer, got {value!r}")
-    return value
-
-
-def _dec(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
-    value = _get(raw, key, where)
-    try:
-        result = Decimal(str(value)) if isinstance(value, str | int) else None
-    except InvalidOperation:
-        result = None
-    if isinstance(value, bool) or result is None or not result.is_finite():
-        raise _bad(where, f"field {key!r} is not a decimal number: {value!r}")
-    return result
-
-
-def _float(raw: Mapping[str, Any], key: str, where: str) -> float:
-    value = float(_dec(raw, key, where))
-    if not math.isfinite(value):
-        raise _bad(where, f"field {key!r} overflows a float")
-    return value
+_READ = FieldReader(VENUE, decimal_types=(str, int))
+_bad = _READ.error
+_obj = _READ.obj
+_list = _READ.array
+_get = _READ.get
+_str = _READ.text
+_int = _READ.integer
+_dec = _READ.decimal
+_float = _READ.number
 
 
 def _side(raw: Mapping[str, Any], key: str, where: str) -> Side:

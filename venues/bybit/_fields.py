@@ -1,15 +1,16 @@
-"""Typed field readers shared by the Bybit parsers: each raises ``ProtocolError`` naming the
-payload place and the field, so no ``KeyError``/``ValueError`` escapes a parser."""
+"""Typed field readers shared by the Bybit parsers, bound from
+:class:`venues.fields.FieldReader`: each raises ``ProtocolError`` naming the payload place and
+the field, so no ``KeyError``/``ValueError`` escapes a parser. Also the order status, side and
+category tables."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from venues.bybit.constants import CATEGORY_LINEAR, CATEGORY_SPOT, VENUE
-from venues.errors import ProtocolError
+from venues.fields import FieldReader
 from venues.model import InstrumentId, InstrumentKind, OrderStatus, Side
 
 Row = Mapping[str, Any]
@@ -31,79 +32,37 @@ STATUS_MAP: dict[str, OrderStatus] = {
 }
 
 
-# --- field helpers -------------------------------------------------------------------------
+# --- field readers (venues.fields.FieldReader) --------------------------------------------
 
-
-def bad(where: str, what: str) -> ProtocolError:
-    """A :class:`ProtocolError` for ``where`` (payload place) and ``what`` was wrong."""
-    return ProtocolError(f"bybit payload {where}: {what}", venue=VENUE)
-
-
-def obj(raw: object, where: str) -> Row:
-    """``raw`` as a JSON object, else :class:`ProtocolError`."""
-    if not isinstance(raw, Mapping):
-        raise bad(where, f"expected an object, got {type(raw).__name__}")
-    return raw
-
-
-def arr(raw: object, where: str) -> Sequence[Any]:
-    """``raw`` as a JSON array, else :class:`ProtocolError`."""
-    if not isinstance(raw, list):
-        raise bad(where, f"expected an array, got {type(raw).__name__}")
-    return raw
-
-
-def field_str(row: Row, key: str, where: str) -> str:
-    """Non-empty string field ``key``."""
-    value = row.get(key)
-    if not isinstance(value, str) or not value:
-        raise bad(where, f"field {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _to_dec(value: object, key: str, where: str) -> Decimal:
-    try:
-        result = Decimal(value) if isinstance(value, str | int) else None
-    except InvalidOperation:
-        result = None
-    if isinstance(value, bool) or result is None or not result.is_finite():
-        raise bad(where, f"field {key!r} is not a decimal number: {value!r}")
-    return result
-
-
-def field_dec(row: Row, key: str, where: str) -> Decimal:
-    """Decimal field ``key`` (Bybit sends numbers as strings; ints accepted)."""
-    return _to_dec(row.get(key), key, where)
+# Bybit sends numbers as strings (ints accepted), ms times as digit strings, and blanks or
+# omits unused amounts.
+_READ = FieldReader(VENUE, decimal_types=(str, int), integer_text=True, absent_is_blank=True)
+bad = _READ.error
+obj = _READ.obj
+arr = _READ.array
+field_str = _READ.text
+field_dec = _READ.decimal
+field_float = _READ.number
+field_int = _READ.integer
 
 
 def field_dec_or_zero(row: Row, key: str, where: str) -> Decimal:
-    """Decimal field ``key``; ``""`` or absent counts as 0 (Bybit blanks unused amounts)."""
-    value = row.get(key)
-    return ZERO if value in (None, "") else _to_dec(value, key, where)
+    """Decimal field ``key``; ``""``, ``null`` or absent counts as 0 (Bybit blanks unused
+    amounts).
 
-
-def field_float(row: Row, key: str, where: str) -> float:
-    """Finite float field ``key``."""
-    value = float(field_dec(row, key, where))
-    if not math.isfinite(value):
-        raise bad(where, f"field {key!r} overflows a float")
-    return value
-
-
-def field_int(row: Row, key: str, where: str) -> int:
-    """Integer field ``key`` given as a JSON integer or a string of digits (ms times)."""
-    value = row.get(key)
-    if isinstance(value, str) and value.lstrip("-").isascii() and value.lstrip("-").isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise bad(where, f"field {key!r} must be an integer, got {value!r}")
+    Raises
+    ------
+    ProtocolError
+        If the field is neither blank nor a finite decimal string or JSON integer.
+    """
+    value = _READ.decimal_or_none(row, key, where)
+    return ZERO if value is None else value
 
 
 def field_side(row: Row, key: str, where: str) -> Side:
     """``Buy``/``Sell`` field ``key``."""
     text = row.get(key)
-    if text not in _SIDES:
+    if not isinstance(text, str) or text not in _SIDES:  # a list/dict is unhashable
         raise bad(where, f"field {key!r} has unknown side {text!r}")
     return _SIDES[text]
 

@@ -1,98 +1,34 @@
-"""Typed field readers for dYdX Indexer payloads: each raises ``ProtocolError`` naming the
-payload place and the field, so no ``KeyError``/``ValueError`` escapes a parser. Also the ISO
-time conversions (Indexer timestamps are ISO-8601 strings, dydx-v4.md key conventions)."""
+"""Typed field readers for dYdX Indexer payloads, bound from :class:`venues.fields.FieldReader`:
+each raises ``ProtocolError`` naming the payload place and the field, so no
+``KeyError``/``ValueError`` escapes a parser. Also the ISO time conversions (Indexer timestamps
+are ISO-8601 strings, dydx-v4.md key conventions)."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from venues.dydx.constants import VENUE
-from venues.errors import ProtocolError
+from venues.fields import FieldReader
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 
 
-def bad(where: str, what: str) -> ProtocolError:
-    """A ``ProtocolError`` for the dYdX payload place ``where``."""
-    return ProtocolError(f"dydx payload {where}: {what}", venue=VENUE)
-
-
-def obj(raw: object, where: str) -> Mapping[str, Any]:
-    """``raw`` as a JSON object, else ``ProtocolError``."""
-    if not isinstance(raw, Mapping):
-        raise bad(where, f"expected an object, got {type(raw).__name__}")
-    return raw
-
-
-def array(raw: object, where: str) -> Sequence[Any]:
-    """``raw`` as a JSON array, else ``ProtocolError``."""
-    if not isinstance(raw, list):
-        raise bad(where, f"expected an array, got {type(raw).__name__}")
-    return raw
-
-
-def get(raw: Mapping[str, Any], key: str, where: str) -> Any:
-    """Field ``key`` (present and not null), else ``ProtocolError``."""
-    if key not in raw or raw[key] is None:
-        raise bad(where, f"field {key!r} missing")
-    return raw[key]
-
-
-def text(raw: Mapping[str, Any], key: str, where: str) -> str:
-    """Non-empty string field."""
-    value = get(raw, key, where)
-    if not isinstance(value, str) or not value:
-        raise bad(where, f"field {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def integer(raw: Mapping[str, Any], key: str, where: str) -> int:
-    """JSON integer field (``atomicResolution``, ``subticksPerTick`` ...)."""
-    value = get(raw, key, where)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise bad(where, f"field {key!r} must be an integer, got {value!r}")
-    return value
-
-
-def int_text(raw: Mapping[str, Any], key: str, where: str) -> int:
-    """Integer sent as a decimal string (block heights, ``"66622979"``)."""
-    value = text(raw, key, where)
-    if not value.isdigit():
-        raise bad(where, f"field {key!r} must be a decimal integer string, got {value!r}")
-    return int(value)
-
-
-def dec(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
-    """Finite decimal from a decimal string (prices, sizes, rates)."""
-    value = get(raw, key, where)
-    try:
-        result = Decimal(value) if isinstance(value, str) else None
-    except InvalidOperation:
-        result = None
-    if result is None or not result.is_finite():
-        raise bad(where, f"field {key!r} is not a decimal string: {value!r}")
-    return result
-
-
-def num(raw: Mapping[str, Any], key: str, where: str) -> float:
-    """Finite float from a decimal string."""
-    value = float(dec(raw, key, where))
-    if not math.isfinite(value):
-        raise bad(where, f"field {key!r} overflows a float")
-    return value
-
-
-def positive(raw: Mapping[str, Any], key: str, where: str) -> float:
-    """Strictly positive float from a decimal string (prices)."""
-    value = num(raw, key, where)
-    if value <= 0:
-        raise bad(where, f"field {key!r} must be positive, got {value!r}")
-    return value
+# Field readers (venues.fields.FieldReader): the Indexer sends prices, sizes and rates as
+# decimal strings only, block heights as digit strings.
+_READ = FieldReader(VENUE, decimal_types=(str,))
+bad = _READ.error
+obj = _READ.obj
+array = _READ.array
+get = _READ.get
+text = _READ.text
+integer = _READ.integer
+int_text = _READ.digits
+dec = _READ.decimal
+num = _READ.number
+positive = _READ.positive_number
 
 
 def iso_ms(raw: Mapping[str, Any], key: str, where: str) -> int:

@@ -1,70 +1,29 @@
-"""Typed field readers and name helpers shared by the Hyperliquid parsers: each reader raises
-``ProtocolError`` naming the payload place and the field."""
+"""Typed field readers (bound from :class:`venues.fields.FieldReader`) and name helpers shared
+by the Hyperliquid parsers: each reader raises ``ProtocolError`` naming the payload place and
+the field."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any, NoReturn
+from collections.abc import Mapping
+from typing import Any
 
-from venues.errors import ProtocolError
+from venues.fields import FieldReader
 from venues.hyperliquid import constants as c
 from venues.model import InstrumentId, InstrumentKind, Side
 
 # ------------------------------------------------------------------------------ field access
 
-
-def _fail(where: str, what: str) -> NoReturn:
-    raise ProtocolError(f"hyperliquid {where}: {what}", venue=c.VENUE)
-
-
-def _obj(value: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        _fail(where, f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: object, where: str) -> Sequence[Any]:
-    if not isinstance(value, list):
-        _fail(where, f"expected an array, got {type(value).__name__}")
-    return value
-
-
-def _get(obj: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in obj:
-        _fail(where, f"missing field {key!r}")
-    return obj[key]
-
-
-def _str(obj: Mapping[str, Any], key: str, where: str) -> str:
-    value = _get(obj, key, where)
-    if not isinstance(value, str):
-        _fail(where, f"field {key!r} is not a string: {value!r}")
-    return value
-
-
-def _int(obj: Mapping[str, Any], key: str, where: str) -> int:
-    value = _get(obj, key, where)
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(where, f"field {key!r} is not an integer: {value!r}")
-    return value
-
-
-def _dec(obj: Mapping[str, Any], key: str, where: str) -> Decimal:
-    value = _get(obj, key, where)
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        _fail(where, f"field {key!r} is not a decimal string: {value!r}")
-    try:
-        result = Decimal(value)
-    except InvalidOperation:
-        _fail(where, f"field {key!r} is not a decimal: {value!r}")
-    if not result.is_finite():
-        _fail(where, f"field {key!r} is not finite: {value!r}")
-    return result
-
-
-def _float(obj: Mapping[str, Any], key: str, where: str) -> float:
-    return float(_dec(obj, key, where))
+# Numbers come as decimal strings (ints accepted); ``_get`` hands a ``null`` back to the caller
+# (``_str``/``_int``/``_dec`` refuse it as the wrong type).
+_READ = FieldReader(c.VENUE, decimal_types=(str, int), null_is_missing=False)
+_fail = _READ.fail
+_obj = _READ.obj
+_list = _READ.array
+_get = _READ.get
+_str = _READ.string
+_int = _READ.integer
+_dec = _READ.decimal
+_float = _READ.number
 
 
 def _side(obj: Mapping[str, Any], where: str) -> Side:

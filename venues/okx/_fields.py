@@ -1,13 +1,15 @@
-"""Typed field readers shared by the OKX parsers: envelope unwrapping, decimal/ms readers and
-contract-size conversion. Each raises ``ProtocolError`` naming the field."""
+"""Typed field readers shared by the OKX parsers (bound from :class:`venues.fields.FieldReader`),
+envelope unwrapping and contract-size conversion. Each raises ``ProtocolError`` naming the
+field."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from venues.errors import ProtocolError
+from venues.fields import FieldReader
 from venues.model import Instrument, InstrumentId, InstrumentKind
 from venues.okx import constants as c
 from venues.okx.parse_errors import error_from_payload
@@ -15,68 +17,55 @@ from venues.okx.parse_errors import error_from_payload
 Row = Mapping[str, Any]
 _ZERO = Decimal(0)
 
+# OKX sends every number as a string ("" meaning "not applicable"); its readers name the field
+# but take no payload place.
+_READ = FieldReader(c.VENUE, decimal_types=(str,))
+_NO_PLACE = ""
+
 
 def _bad(what: str) -> ProtocolError:
-    return ProtocolError(f"okx payload: {what}", venue=c.VENUE)
+    return _READ.error(_NO_PLACE, what)
 
 
-# --- field readers -----------------------------------------------------------------------
+# --- field readers (venues.fields.FieldReader) -------------------------------------------
 
 
 def _row(value: object, where: str) -> Row:
-    if not isinstance(value, Mapping):
-        raise _bad(f"{where} is {type(value).__name__}, expected an object")
-    return value
+    return _READ.obj(value, where)
 
 
 def _str(row: Row, key: str) -> str:
-    value = row.get(key)
-    if not isinstance(value, str):
-        raise _bad(f"field {key!r} is {value!r}, expected a string")
-    return value
+    return _READ.string(row, key, _NO_PLACE)
 
 
 def _nonempty(row: Row, key: str) -> str:
-    value = _str(row, key)
-    if not value:
-        raise _bad(f"field {key!r} is empty")
-    return value
+    return _READ.text(row, key, _NO_PLACE)
 
 
 def _dec_text(text: str, key: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise _bad(f"field {key!r} is {text!r}, expected a decimal number") from None
-    if not value.is_finite():
-        raise _bad(f"field {key!r} is {text!r}, expected a finite number")
-    return value
+    return _READ.to_decimal(text, key, _NO_PLACE)
 
 
 def _dec(row: Row, key: str) -> Decimal:
-    return _dec_text(_nonempty(row, key), key)
+    return _READ.decimal(row, key, _NO_PLACE)
 
 
 def _opt_dec(row: Row, key: str) -> Decimal | None:
     """``""`` (OKX's "not applicable") → ``None``."""
-    text = _str(row, key)
-    return _dec_text(text, key) if text else None
+    return _READ.decimal_or_none(row, key, _NO_PLACE)
 
 
 def _float(row: Row, key: str) -> float:
-    return float(_dec(row, key))
+    return _READ.number(row, key, _NO_PLACE)
 
 
 def _ms(row: Row, key: str) -> int:
-    text = _nonempty(row, key)
-    if not (text.isascii() and text.isdigit()):
-        raise _bad(f"field {key!r} is {text!r}, expected epoch milliseconds")
-    return int(text)
+    return _READ.digits(row, key, _NO_PLACE)
 
 
 def _rows(payload: object) -> list[Row]:
     """``data`` of a successful envelope; a non-zero ``code`` raises its venue error."""
-    envelope = _row(payload, "payload")
+    envelope = _row(payload, "envelope")
     if envelope.get("code") != c.CODE_OK:
         raise error_from_payload(envelope, c.VENUE)
     data = envelope.get("data")

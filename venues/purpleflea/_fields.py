@@ -1,5 +1,6 @@
-"""Typed field readers for Purple Flea payloads: each raises ``ProtocolError`` naming the
-payload place and the field, so no ``KeyError``/``TypeError``/``ValueError`` escapes a parser.
+"""Typed field readers for Purple Flea payloads, bound from :class:`venues.fields.FieldReader`:
+each raises ``ProtocolError`` naming the payload place and the field, so no
+``KeyError``/``TypeError``/``ValueError`` escapes a parser.
 
 Numbers are accepted as JSON numbers or numeric strings (SEEDS.md does not say which the API
 sends — API_NOTES.md §3); times as integer epoch ms or ISO-8601 strings with an offset.
@@ -7,74 +8,25 @@ sends — API_NOTES.md §3); times as integer epoch ms or ISO-8601 strings with 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from venues.errors import ProtocolError
+from venues.fields import FieldReader
 from venues.purpleflea.constants import VENUE
 
 _MS_PER_S = 1_000
 
 
-def bad(where: str, what: str) -> ProtocolError:
-    """A ``ProtocolError`` for ``where`` (payload place) and ``what`` is wrong."""
-    return ProtocolError(f"purpleflea payload {where}: {what}", venue=VENUE)
-
-
-def obj(raw: object, where: str) -> Mapping[str, Any]:
-    """``raw`` as a JSON object."""
-    if not isinstance(raw, Mapping):
-        raise bad(where, f"expected an object, got {type(raw).__name__}")
-    return raw
-
-
-def array(raw: Mapping[str, Any], key: str, where: str) -> Sequence[Any]:
-    """Field ``key`` as a JSON array."""
-    value = raw.get(key)
-    if not isinstance(value, list):
-        raise bad(where, f"field {key!r} must be an array, got {type(value).__name__}")
-    return value
-
-
-def text(raw: Mapping[str, Any], key: str, where: str) -> str:
-    """Field ``key`` as a non-empty string."""
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise bad(where, f"field {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def decimal(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
-    """Field ``key`` as a finite ``Decimal`` (JSON number or numeric string)."""
-    value = raw.get(key)
-    result: Decimal | None = None
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        try:
-            result = Decimal(str(value))
-        except InvalidOperation:
-            result = None
-    if result is None or not result.is_finite():
-        raise bad(where, f"field {key!r} is not a finite number: {value!r}")
-    return result
-
-
-def positive(raw: Mapping[str, Any], key: str, where: str) -> Decimal:
-    """Field ``key`` as a ``Decimal`` > 0."""
-    value = decimal(raw, key, where)
-    if value <= 0:
-        raise bad(where, f"field {key!r} must be positive, got {value}")
-    return value
-
-
-def number(raw: Mapping[str, Any], key: str, where: str) -> float:
-    """Field ``key`` as a finite float."""
-    value = float(decimal(raw, key, where))
-    if not math.isfinite(value):
-        raise bad(where, f"field {key!r} overflows a float")
-    return value
+# Field readers (venues.fields.FieldReader): numbers as JSON numbers or numeric strings.
+_READ = FieldReader(VENUE, decimal_types=(str, int, float))
+bad = _READ.error
+obj = _READ.obj
+array = _READ.field_array
+text = _READ.text
+decimal = _READ.decimal
+positive = _READ.positive_decimal
+number = _READ.number
 
 
 def time_ms(raw: Mapping[str, Any], key: str, where: str) -> int:
