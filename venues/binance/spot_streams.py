@@ -22,9 +22,9 @@ from contextlib import aclosing
 
 from venues.binance import constants as c
 from venues.binance.parse_spot import parse_ws_kline_mark
-from venues.binance.streams import LatestOnly, WsSettings, is_control_frame, subscribe_message
+from venues.binance.streams import WsSettings, newest_per_instrument, subscribe_message
 from venues.model import InstrumentId, MarkPrice
-from venues.ws import SleepFn, stream
+from venues.ws import SleepFn
 
 SPOT_MARK_KLINE_INTERVAL = "1s"
 """Kline interval of the spot mark stream (updates every 1 s; binance-spot.md §5)."""
@@ -70,30 +70,25 @@ async def spot_marks(
     ProtocolError
         On a malformed frame or a refused subscription.
     """
-    if len(instrument_ids) > c.WS_MAX_STREAMS_PER_CONNECTION:
-        raise ValueError(f"at most {c.WS_MAX_STREAMS_PER_CONNECTION} streams per connection")
-    wanted = set(instrument_ids)
-    streams = [spot_kline_stream(i.symbol) for i in instrument_ids]
-    pending: list[MarkPrice] = []
-
-    async def on_reconnect() -> None:
-        pending.extend(await resync())
-
     config = settings.stream_config(
         spot_stream_url(settings.base_url),
         "binance.ws.spot_marks",
         settings.mark_watchdog_s,
-        lambda: [subscribe_message(streams)],
+        lambda: [subscribe_message([spot_kline_stream(i.symbol) for i in instrument_ids])],
     )
-    latest = LatestOnly()
-    async with aclosing(stream(config, on_reconnect=on_reconnect, sleep=sleep)) as frames:
-        async for frame in frames:
-            batch = [*pending]
-            pending.clear()
-            if not is_control_frame(frame):
-                mark = parse_ws_kline_mark(frame)
-                batch.extend([] if mark is None else [mark])
-            for mark in batch:
-                iid = mark.instrument_id
-                if iid in wanted and latest.accept(iid, mark.ts_event_ms):
-                    yield mark
+    marks = newest_per_instrument(
+        config,
+        instrument_ids,
+        parse=_kline_marks,
+        mark_of=lambda mark: mark,
+        resync=resync,
+        sleep=sleep,
+    )
+    async with aclosing(marks) as updates:
+        async for mark in updates:
+            yield mark
+
+
+def _kline_marks(frame: object) -> list[MarkPrice]:
+    mark = parse_ws_kline_mark(frame)
+    return [] if mark is None else [mark]

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from venues.binance import constants as c
 from venues.binance.parse import parse_ws_mark_price
@@ -34,6 +34,7 @@ from venues.model import FundingRate, InstrumentId, MarkPrice
 from venues.ws import Backoff, Message, SleepFn, StreamConfig, default_is_fatal, stream
 
 MarkUpdate = tuple[MarkPrice, FundingRate]
+U = TypeVar("U")  # an update of a market stream (a MarkPrice, a MarkUpdate)
 """A mark price with the predicted funding rate it carried (``markPriceUpdate`` or
 ``premiumIndex``)."""
 
@@ -192,29 +193,65 @@ async def mark_updates(
     ProtocolError
         On a malformed frame or a refused subscription.
     """
-    if len(instrument_ids) > c.WS_MAX_STREAMS_PER_CONNECTION:
-        raise ValueError(f"at most {c.WS_MAX_STREAMS_PER_CONNECTION} streams per connection")
-    wanted = set(instrument_ids)
-    streams = [c.mark_price_stream(i.symbol) for i in instrument_ids]
-    pending: list[MarkUpdate] = []
-
-    async def on_reconnect() -> None:
-        pending.extend(await resync())
-
     config = settings.stream_config(
         market_stream_url(settings.base_url),
         "binance.ws.marks",
         settings.mark_watchdog_s,
-        lambda: [subscribe_message(streams)],
+        lambda: [subscribe_message([c.mark_price_stream(i.symbol) for i in instrument_ids])],
     )
+    updates = newest_per_instrument(
+        config,
+        instrument_ids,
+        parse=lambda frame: parse_ws_mark_price(frame, funding_intervals_s),
+        mark_of=lambda update: update[0],
+        resync=resync,
+        sleep=sleep,
+    )
+    async with aclosing(updates) as pairs:
+        async for pair in pairs:
+            yield pair
+
+
+async def newest_per_instrument(
+    config: StreamConfig,
+    instrument_ids: Sequence[InstrumentId],
+    *,
+    parse: Callable[[Any], Sequence[U]],
+    mark_of: Callable[[U], MarkPrice],
+    resync: Callable[[], Awaitable[Sequence[U]]],
+    sleep: SleepFn,
+) -> AsyncGenerator[U, None]:
+    """The updates of one subscribed combined market stream, for as long as the caller
+    iterates: after every reconnect the REST ``resync`` snapshot comes first, then the new
+    connection's frames (``parse``: frame → updates; control frames skipped); per instrument
+    only updates strictly newer (``mark_of(u).ts_event_ms``) than the last yielded pass, and
+    only for ``instrument_ids``.
+
+    Raises
+    ------
+    ValueError
+        If more than 1024 instruments are asked for (one connection's stream limit).
+    ProtocolError
+        From ``parse`` on a malformed frame, or a refused subscription.
+    """
+    if len(instrument_ids) > c.WS_MAX_STREAMS_PER_CONNECTION:
+        raise ValueError(f"at most {c.WS_MAX_STREAMS_PER_CONNECTION} streams per connection")
+    wanted = set(instrument_ids)
+    pending: list[U] = []
+
+    async def on_reconnect() -> None:
+        pending.extend(await resync())
+
     latest = LatestOnly()
     async with aclosing(stream(config, on_reconnect=on_reconnect, sleep=sleep)) as frames:
         async for frame in frames:
             batch = [*pending]
             pending.clear()
             if not is_control_frame(frame):
-                batch.extend(parse_ws_mark_price(frame, funding_intervals_s))
-            for mark, funding in batch:
-                iid = mark.instrument_id
-                if iid in wanted and latest.accept(iid, mark.ts_event_ms):
-                    yield mark, funding
+                batch.extend(parse(frame))
+            for update in batch:
+                mark = mark_of(update)
+                if mark.instrument_id in wanted and latest.accept(
+                    mark.instrument_id, mark.ts_event_ms
+                ):
+                    yield update
