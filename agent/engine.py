@@ -304,6 +304,7 @@ class Engine:
             "funding_payments": self.funding_payments,
             "funding_interval_changes": len(self.funding_schedule.changes),
             "closes_carried": self.closes_carried,
+            "unresolved_orders": len(self.executor.unresolved),
         }
 
     async def step(self, step: MarketStep) -> None:
@@ -315,6 +316,8 @@ class Engine:
             await collect_live_funding(self, step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
+        if self.executor.unresolved:
+            await self.executor.follow_up(step.ts_ms, self.market.prices)
         await self._guard(step.ts_ms)
         for slot in self.slots:
             if step.ts_ms >= slot.next_decide_ms:

@@ -16,7 +16,9 @@ For each :class:`~strategies.base.PairIntent` the executor
 
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
 anything else; it is never re-sent blindly. If the lookup cannot answer either, the leg is
-not retried: the known fills are unwound and the intent ends ``partial`` for reconciliation.
+not retried: the known fills are unwound and the intent ends ``partial``. The order is kept
+as *unresolved* (:mod:`agent.unresolved`) and :meth:`Executor.follow_up` looks it up again at
+every step until its outcome is known, books what it filled and reverses it reduce-only.
 """
 
 from __future__ import annotations
@@ -35,10 +37,19 @@ from agent.config import ExecutionConfig
 from agent.journal import Journal
 from agent.portfolio import Portfolio
 from agent.risk import LegDelta, RiskEngine
+from agent.unresolved import ZERO, UnresolvedOrder, UnresolvedOrders
 from strategies.base import PairIntent, TargetPosition
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
-from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus, Side
+from venues.model import (
+    Fill,
+    Instrument,
+    InstrumentId,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    Side,
+)
 from venues.pairs import PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
@@ -150,6 +161,7 @@ class Executor:
         self.orders_sent = 0
         self.orders_rejected = 0
         self.risk_rejections = 0
+        self.unresolved = UnresolvedOrders()
 
     # ---- planning ----------------------------------------------------------------------
 
@@ -474,10 +486,153 @@ class Executor:
         except (VenueError, TimeoutError) as err:
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
+                if not isinstance(resolved, OrderNotFound):  # may still have filled
+                    self._keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
                 return resolved
             ack = resolved
         self._book(strategy, request, ack, ts_ms)
+        if not ack.status.is_final:  # still working after an IOC should have ended
+            self._keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
         return ack
+
+    def _keep_unresolved(
+        self,
+        strategy: str,
+        intent_id: str,
+        leg: str,
+        request: OrderRequest,
+        ack: OrderAck | None,
+        ts_ms: int,
+    ) -> None:
+        fills = ack.fills if ack is not None else ()
+        self.unresolved.add(
+            UnresolvedOrder(
+                strategy=strategy,
+                intent_id=intent_id,
+                leg=leg,
+                request=request,
+                booked_trade_ids=frozenset(f.trade_id for f in fills),
+                booked_qty=sum((f.side.sign * f.qty for f in fills), Decimal(0)),
+                since_ms=ts_ms,
+            )
+        )
+        log.warning(
+            "order_unresolved",
+            strategy=strategy,
+            intent_id=intent_id,
+            client_order_id=request.client_order_id,
+            instrument=str(request.instrument_id),
+            reduce_only=request.reduce_only,
+        )
+
+    # ---- following up unresolved orders --------------------------------------------------
+
+    async def follow_up(
+        self, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+    ) -> None:
+        """Look up every unresolved order again (:mod:`agent.unresolved`): book the fills it
+        got since, then send the reduce-only order that reverses what it left (unwinding a
+        late fill of an opening leg, completing an unwind order). Without ``prices`` (live
+        start-up, before the position reconciliation) only lookups and booking happen; a
+        reverse waits for a step with a price. Never raises ``VenueError``: a failed lookup
+        or reverse is logged and tried again at the next step."""
+        for unresolved in self.unresolved:
+            venue = self._venues.get(unresolved.request.instrument_id.venue)
+            if venue is None:
+                continue  # the venue is not configured any more; kept in the checkpoint
+            order: UnresolvedOrder | None = unresolved
+            if unresolved.reverse_qty is None:
+                order = await self._resolve(venue, unresolved, ts_ms)
+            if order is None:
+                continue
+            price = None if prices is None else prices.get(order.request.instrument_id)
+            if price is not None:
+                await self._send_reverse(order, price, ts_ms)
+
+    async def _resolve(
+        self, venue: Venue, order: UnresolvedOrder, ts_ms: int
+    ) -> UnresolvedOrder | None:
+        """The order's final answer booked; returns it with ``reverse_qty`` set, or None
+        (dropped: never placed or nothing to reverse; kept: the venue could not answer)."""
+        iid, cid = order.request.instrument_id, order.client_order_id
+        try:
+            async with asyncio.timeout(self._cfg.leg_timeout_s):
+                ack = await venue.fetch_order(iid, cid)
+                if not ack.status.is_final:
+                    ack = await venue.cancel_order(iid, cid)
+        except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
+            return self._resolved(order, None, [])
+        except (VenueError, TimeoutError) as err:
+            failures = self.unresolved.failed_lookup(cid)
+            log.warning(
+                "unresolved_order_lookup_failed",
+                client_order_id=cid,
+                instrument=str(iid),
+                lookups=failures,
+                error=type(err).__name__,
+            )
+            return None
+        if not ack.status.is_final:  # the cancel answered without ending it: next step
+            self.unresolved.failed_lookup(cid)
+            return None
+        late = [f for f in ack.fills if f.trade_id not in order.booked_trade_ids]
+        self._book(order.strategy, order.request, replace(ack, fills=tuple(late)), ts_ms)
+        return self._resolved(order, ack, late)
+
+    def _resolved(
+        self, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
+    ) -> UnresolvedOrder | None:
+        """Record the outcome: dropped when nothing is left to reverse, else kept with
+        ``reverse_qty``."""
+        reverse_qty = order.reverse_after(late)
+        log.warning(
+            "unresolved_order_resolved",
+            strategy=order.strategy,
+            client_order_id=order.client_order_id,
+            instrument=str(order.request.instrument_id),
+            status="never_placed" if ack is None else ack.status.value,
+            late_fills=len(late),
+            reverse_qty=str(reverse_qty),
+        )
+        cid = order.client_order_id
+        if reverse_qty == 0:
+            self.unresolved.drop(cid)
+            return None
+        resolved = replace(order, reverse_qty=reverse_qty)
+        self.unresolved.add(resolved)
+        return resolved
+
+    async def _send_reverse(self, order: UnresolvedOrder, price: float, ts_ms: int) -> None:
+        """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
+        sent again at the next step, up to ``max_attempts``."""
+        assert order.reverse_qty is not None
+        instrument = self._instruments[order.request.instrument_id]
+        planned = PlannedLeg(0, instrument, order.reverse_qty, price)  # 0: leg index unused
+        result = await self._send_leg(
+            order.strategy,
+            order.intent_id,
+            f"{order.leg}f",
+            planned,
+            order.reverse_attempt,
+            ts_ms,
+            reduce_only=True,
+        )
+        self.unresolved.drop(order.client_order_id)
+        if _outcome_unknown(result):
+            return  # the reverse is unresolved itself: followed up under its own id
+        filled = result.side.sign * result.filled_qty if isinstance(result, OrderAck) else ZERO
+        left = order.reverse_qty - filled
+        attempt = order.reverse_attempt + 1
+        if left != 0 and _retryable(result) and attempt < self._cfg.max_attempts:
+            self.unresolved.add(replace(order, reverse_qty=left, reverse_attempt=attempt))
+        elif left != 0:  # refused, or out of attempts: the position check reports the rest
+            log.error(
+                "unresolved_order_reverse_incomplete",
+                strategy=order.strategy,
+                client_order_id=order.client_order_id,
+                instrument=str(order.request.instrument_id),
+                left_qty=str(left),
+            )
 
     def _rejected(
         self, strategy: str, request: OrderRequest, err: OrderRejected, ts_ms: int

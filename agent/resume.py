@@ -125,6 +125,7 @@ def checkpoint(engine: Engine, ts_ms: int) -> dict[str, Any]:
         "blocked": {k: sorted(v) for k, v in sorted(engine.blocked.items())},
         "pending_flatten": engine.pending_flatten,
         "funding_payments": engine.funding_payments,
+        "unresolved_orders": engine.executor.unresolved.state(),
     }
 
 
@@ -152,7 +153,8 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
             )
     try:
         engine.risk.restore(cp["risk"])
-    except (KeyError, ValueError) as err:
+        engine.executor.unresolved.restore(cp.get("unresolved_orders", []))
+    except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=engine.journal.path) from err
     if engine.monitor is not None and cp.get("monitor_state"):
         engine.monitor_state = cp["monitor_state"]

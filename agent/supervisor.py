@@ -252,6 +252,9 @@ class Supervisor:
             live_cash_usd=cash,
         )
         if live:
+            # Orders a previous run could not resolve: book what they filled first, so the
+            # reconciliation sees them (their reverse goes out at the first step with prices).
+            await engine.executor.follow_up(now_ms)
             await reconcile(trading, engine.portfolio, instruments, engine.journal, now_ms)
             engine.risk.resume_opening()  # positions match again: a mismatch halt is lifted
             for name in trading:

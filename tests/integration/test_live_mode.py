@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.config import AgentConfig, load_config
@@ -63,13 +64,14 @@ async def _run_live(
     stop_at_ms: int = T + H,
     settle: bool = True,
     during: Callable[[int], None] | None = None,
+    binance_transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[RunResult, Path]:
     """Run ``mode = "live"`` until the wall clock reaches ``stop_at_ms``; with ``settle``,
     Binance settles funding when the clock passes T."""
     journal = tmp_path / "live.sqlite"
     ws_venues = WsVenues(wall)
     seen: asyncio.Queue[MarkPrice] = asyncio.Queue()
-    transports = {"binance": binance.transport, "bybit": bybit.transport()}
+    transports = {"binance": binance_transport or binance.transport, "bybit": bybit.transport()}
     async with running(ScriptedServer([ws_venues.handler]), "") as ws_url:
         path = tmp_path / "agent.toml"
         path.write_text(live_toml(journal, ws_url, mode="live"), encoding="utf-8")
@@ -245,3 +247,79 @@ async def test_a_position_that_drifts_from_the_ledger_halts_opening(tmp_path: Pa
     ]  # fmt: skip
     alerts = _rows(journal, "SELECT ts_ms, kind FROM alerts WHERE kind = 'position_mismatch'")
     assert alerts == [(T, "position_mismatch")]  # once, not every hour
+
+
+class LostPerpAnswer(httpx.AsyncBaseTransport):
+    """Binance whose answer to the first perp order is lost after the order executed
+    (a 503 instead of it), and whose order lookups fail for the next half hour."""
+
+    def __init__(self, binance: BinanceFake, wall: FakeWall) -> None:
+        self.inner = binance.transport
+        self.wall = wall
+        self.lost: list[str] = []  # client order ids whose answer was lost
+        self.lost_at_ms: int | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        is_order = request.url.path == "/fapi/v1/order"
+        if (
+            is_order
+            and request.method == "GET"
+            and self.lost_at_ms is not None
+            and self.wall.now < self.lost_at_ms + H // 2
+        ):
+            return httpx.Response(503, text="lookups down")
+        response = await self.inner.handle_async_request(request)
+        if is_order and request.method == "POST" and not self.lost:
+            await response.aread()
+            self.lost.append(str(response.json()["clientOrderId"]))
+            self.lost_at_ms = self.wall.now
+            return httpx.Response(503, text="answer lost")
+        return response
+
+
+async def test_an_order_whose_outcome_was_unknown_is_booked_before_a_restart_reconciles(
+    tmp_path: Path,
+) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    _settled_history(binance)
+    lossy = LostPerpAnswer(binance, wall)
+    # First run: the harvester's perp short at T - 1h executes on Binance, but neither the
+    # answer nor the lookups get through; the run stops within the hour.
+    await _run_live(
+        tmp_path, wall, binance, bybit, stop_at_ms=T - H + 600_000, binance_transport=lossy
+    )
+    journal = tmp_path / "live.sqlite"
+    (lost_id,) = lossy.lost
+    short_qty = -binance.perp.position_qty(SYMBOL)
+    assert short_qty > 0
+    assert _rows(journal, f"SELECT count(*) FROM fills WHERE client_order_id = '{lost_id}'") == [
+        (0,)
+    ]
+    # Restart at T + 5 s with the lookups back: the late fill is booked before the
+    # reconciliation (which would otherwise refuse a short the journal never saw), and the
+    # first step buys it back reduce-only.
+    later = FakeWall(T + 5_000)
+    binance.now_ms = bybit.now_ms = later.now_ms
+    lossy.wall = later
+    await _run_live(
+        tmp_path,
+        later,
+        binance,
+        bybit,
+        stop_at_ms=T + H,
+        settle=False,
+        binance_transport=lossy,
+    )
+    booked = _rows(journal, f"SELECT side, qty FROM fills WHERE client_order_id = '{lost_id}'")
+    assert [(side, Decimal(qty)) for side, qty in booked] == [("sell", short_qty)]
+    # The first run's hourly check saw the unknown short (and halted opening); from the
+    # restart on, ledger and venue agree.
+    checks = _rows(journal, "SELECT ts_ms, instrument, action FROM reconciliation")
+    assert checks == [(T - H, f"binance:perp:{SYMBOL}", "halted_opening")]
+    orders = _rows(
+        journal,
+        "SELECT side, qty, reduce_only FROM orders WHERE instrument = 'binance:perp:BTCUSDT'"
+        " AND ts_ms >= " + str(T),
+    )
+    assert ("buy", str(short_qty), 1) in [(o[0], str(Decimal(o[1])), o[2]) for o in orders]

@@ -8,6 +8,7 @@ so every expected quantity, price and fee below is worked out by hand.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
 from decimal import Decimal as D
@@ -23,6 +24,7 @@ from agent.execution import Executor, IntentOutcome, client_order_id
 from agent.journal import Journal
 from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
+from agent.unresolved import UnresolvedOrders
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, RequestTimeout
 from venues.model import (
@@ -89,7 +91,8 @@ class ScriptedVenue:
     ``"timeout_after_fill"`` execute, then raise ``RequestTimeout``; ``"stalled_after_fill"``
     execute, then raise ``TimeoutError`` (the executor's own deadline); ``"partial"`` execute
     half the qty and answer EXPIRED (an IOC that filled in part). ``lookup`` actions, one per
-    ``fetch_order``: ``"answer"`` (default) ask the paper venue; ``"timeout"`` raise.
+    ``fetch_order``: ``"answer"`` (default) ask the paper venue; ``"timeout"`` raise;
+    ``"working"`` answer NEW without fills (``cancel_order`` then asks the paper venue).
     """
 
     def __init__(self, paper: PaperVenue) -> None:
@@ -98,6 +101,7 @@ class ScriptedVenue:
         self.lookup: dict[InstrumentId, list[str]] = {}
         self.placed: list[OrderRequest] = []
         self.fetched: list[str] = []
+        self.canceled: list[str] = []
 
     @property
     def name(self) -> str:
@@ -132,9 +136,17 @@ class ScriptedVenue:
 
     async def fetch_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         self.fetched.append(client_order_id)
-        if _pop(self.lookup, instrument_id, "answer") == "timeout":
+        action = _pop(self.lookup, instrument_id, "answer")
+        if action == "timeout":
             raise RequestTimeout("scripted lookup timeout", venue=self.name)
-        return await self.paper.fetch_order(instrument_id, client_order_id)
+        ack = await self.paper.fetch_order(instrument_id, client_order_id)
+        if action == "working":  # the venue still shows it open, fills not reported yet
+            return replace(ack, status=OrderStatus.NEW, filled_qty=D(0), avg_price=None, fills=())
+        return ack
+
+    async def cancel_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
+        self.canceled.append(client_order_id)
+        return await self.paper.cancel_order(instrument_id, client_order_id)
 
 
 def _pop(script: dict[InstrumentId, list[str]], iid: InstrumentId, default: str) -> str:
@@ -509,6 +521,134 @@ async def test_an_unknown_outcome_is_never_re_sent() -> None:
     # The known BTC fill is unwound (reduce-only); the ETH order is left for reconciliation.
     assert rig.portfolio.positions(STRATEGY) == {}
     assert await rig.venue_positions() == {ETH: D("-2")}
+
+
+# ---- following up unresolved orders ----------------------------------------------------
+
+LATER_MS = T0_MS + 3_600_000
+
+
+async def test_an_unresolved_order_is_followed_up_and_its_late_fill_unwound() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]  # the ETH short of 2 lands, unseen
+    rig.venue.lookup[ETH] = ["timeout"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "partial"
+    eth_id = cid("i-1", "1", 0)
+    assert [o.client_order_id for o in rig.executor.unresolved] == [eth_id]
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+
+    # The lookup found the fill: booked once, then bought back reduce-only (leg "1f").
+    fills = [(f["client_order_id"], f["side"], D(f["qty"])) for f in rig.rows("fills")]
+    assert fills.count((eth_id, "sell", D(2))) == 1
+    reverse = [r for r in rig.venue.placed_on(ETH) if r.client_order_id == cid("i-1", "1f", 0)]
+    assert [(r.side, r.qty, r.reduce_only) for r in reverse] == [(Side.BUY, D(2), True)]
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+    assert len(rig.executor.unresolved) == 0
+
+
+async def test_a_follow_up_lookup_that_fails_again_waits_for_the_next_step() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout", "timeout"]
+    await rig.run(pair(0.1, -2.0))
+    placed = len(rig.venue.placed)
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+    assert [o.lookups for o in rig.executor.unresolved] == [1]
+    assert len(rig.venue.placed) == placed  # nothing sent on a failed lookup
+
+    await rig.executor.follow_up(LATER_MS + 3_600_000, PRICES)
+    assert len(rig.executor.unresolved) == 0
+    assert await rig.venue_positions() == {}
+
+
+async def test_an_unresolved_order_never_placed_is_dropped_without_an_order() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["lost"]
+    rig.venue.lookup[ETH] = ["timeout"]  # so its outcome stays unknown
+    await rig.run(
+        pair(0.1, -2.0),
+    )
+    assert len(rig.executor.unresolved) == 1
+    placed = len(rig.venue.placed)
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+
+    assert len(rig.executor.unresolved) == 0
+    assert len(rig.venue.placed) == placed
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_an_unwind_order_that_was_never_placed_is_sent_again() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["reject"]  # BTC fills, ETH refused → BTC is unwound ...
+    rig.venue.place[BTC] = ["fill", "lost"]  # ... but the unwind order is lost
+    rig.venue.lookup[BTC] = ["timeout"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "partial"
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1")}
+    unwind_id = cid("i-1", "0u", 0)
+    assert [o.client_order_id for o in rig.executor.unresolved] == [unwind_id]
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+
+    resent = [r for r in rig.venue.placed_on(BTC) if r.client_order_id == cid("i-1", "0uf", 0)]
+    assert [(r.side, r.qty, r.reduce_only) for r in resent] == [(Side.SELL, D("0.1"), True)]
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_an_order_still_working_is_canceled_then_its_fills_booked() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout", "working"]
+    await rig.run(pair(0.1, -2.0))
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+
+    eth_id = cid("i-1", "1", 0)
+    assert rig.venue.canceled == [eth_id]
+    assert await rig.venue_positions() == {}
+    assert rig.portfolio.positions(STRATEGY) == {}
+
+
+async def test_without_prices_a_follow_up_books_but_sends_nothing() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"]
+    await rig.run(pair(0.1, -2.0))
+    placed = len(rig.venue.placed)
+
+    await rig.executor.follow_up(LATER_MS)  # live start-up, before the reconciliation
+
+    assert len(rig.venue.placed) == placed
+    # The ledger now matches the venue (what the reconciliation compares) ...
+    assert rig.portfolio.positions(STRATEGY) == {ETH: D(-2)} == await rig.venue_positions()
+    # ... and the reverse waits for a price.
+    assert [o.reverse_qty for o in rig.executor.unresolved] == [D(2)]
+    await rig.executor.follow_up(LATER_MS + 3_600_000, PRICES)
+    assert await rig.venue_positions() == {}
+    assert len(rig.executor.unresolved) == 0
+
+
+async def test_unresolved_orders_survive_the_checkpoint() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"]
+    await rig.run(pair(0.1, -2.0))
+    await rig.executor.follow_up(LATER_MS)  # resolved, reverse pending
+    state = json.loads(json.dumps(rig.executor.unresolved.state()))
+
+    restored = UnresolvedOrders()
+    restored.restore(state)
+
+    assert list(restored) == list(rig.executor.unresolved)
+    (order,) = restored
+    assert (order.request.side, order.request.qty, order.reverse_qty) == (Side.SELL, D(2), D(2))
 
 
 async def test_a_partial_fill_is_completed_with_the_remaining_qty() -> None:
