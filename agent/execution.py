@@ -50,7 +50,7 @@ from venues.model import (
     OrderStatus,
     Side,
 )
-from venues.pairs import PairOrderVenue
+from venues.pairs import PairAck, PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
 
@@ -436,6 +436,10 @@ class Executor:
             except OrderNotFound:
                 return IntentOutcome(intent_id, "rejected", len(requests), "pair_not_executed")
             except (VenueError, TimeoutError):
+                for leg, request in zip(planned, requests, strict=True):
+                    self._keep_unresolved(
+                        strategy, intent_id, str(leg.leg), request, None, ts_ms, pair_client_id
+                    )
                 return IntentOutcome(intent_id, "partial", len(requests), "pair_outcome_unknown")
         by_id = {r.client_order_id: r for r in requests}
         for ack in pair.legs:
@@ -503,6 +507,7 @@ class Executor:
         request: OrderRequest,
         ack: OrderAck | None,
         ts_ms: int,
+        pair_client_id: str | None = None,
     ) -> None:
         fills = ack.fills if ack is not None else ()
         self.unresolved.add(
@@ -514,6 +519,7 @@ class Executor:
                 booked_trade_ids=frozenset(f.trade_id for f in fills),
                 booked_qty=sum((f.side.sign * f.qty for f in fills), Decimal(0)),
                 since_ms=ts_ms,
+                pair_client_id=pair_client_id,
             )
         )
         log.warning(
@@ -557,7 +563,10 @@ class Executor:
         iid, cid = order.request.instrument_id, order.client_order_id
         try:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
-                ack = await venue.fetch_order(iid, cid)
+                if order.pair_client_id is not None and isinstance(venue, PairOrderVenue):
+                    ack = _pair_leg(await venue.fetch_pair(order.pair_client_id), cid, venue.name)
+                else:
+                    ack = await venue.fetch_order(iid, cid)
                 if not ack.status.is_final:
                     ack = await venue.cancel_order(iid, cid)
         except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
@@ -690,6 +699,20 @@ def _native_pair_venue(
     names = {p.instrument.id.venue for p in planned}
     venue = venues.get(names.pop()) if len(names) == 1 else None
     return venue if isinstance(venue, PairOrderVenue) else None
+
+
+def _pair_leg(pair: PairAck, client_order_id: str, venue: str) -> OrderAck:
+    """The leg of ``pair`` sent with ``client_order_id``.
+
+    Raises
+    ------
+    OrderNotFound
+        If the pair has no such leg (then it is not the pair that was sent).
+    """
+    for ack in pair.legs:
+        if ack.client_order_id == client_order_id:
+            return ack
+    raise OrderNotFound(f"pair {pair.pair_id} has no leg {client_order_id}", venue=venue)
 
 
 def _retryable(result: LegResult | None) -> bool:

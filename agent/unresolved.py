@@ -13,6 +13,9 @@ unwound. :meth:`agent.execution.Executor.follow_up` then looks each one up again
   order that filled less than it should have is completed (the *reverse* left to send);
 - the lookup fails again → kept for the next step.
 
+The legs of a native pair order whose outcome stayed unknown are kept the same way and looked
+up with their pair (``fetch_pair``): both filled or neither.
+
 The set is part of the resume checkpoint, so a restart keeps following up (and books late
 fills before the live position reconciliation, which would otherwise refuse a position the
 journal does not know).
@@ -52,6 +55,8 @@ class UnresolvedOrder:
         Once resolved: signed base units still to send reduce-only (None while unresolved).
     reverse_attempt : int
         Attempts of the reverse order so far (its client order id's ``attempt``).
+    pair_client_id : str | None
+        Set for a leg of a native pair order (:mod:`venues.pairs`): looked up with the pair.
     """
 
     strategy: str
@@ -64,6 +69,7 @@ class UnresolvedOrder:
     lookups: int = 0
     reverse_qty: Decimal | None = None
     reverse_attempt: int = 0
+    pair_client_id: str | None = None
 
     @property
     def client_order_id(self) -> str:
@@ -106,6 +112,7 @@ class UnresolvedOrder:
             "lookups": self.lookups,
             "reverse_qty": None if self.reverse_qty is None else str(self.reverse_qty),
             "reverse_attempt": self.reverse_attempt,
+            "pair_client_id": self.pair_client_id,
         }
 
     @classmethod
@@ -142,6 +149,7 @@ class UnresolvedOrder:
             lookups=int(raw["lookups"]),
             reverse_qty=None if reverse is None else Decimal(reverse),
             reverse_attempt=int(raw["reverse_attempt"]),
+            pair_client_id=raw.get("pair_client_id"),
         )
 
 

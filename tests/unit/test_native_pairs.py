@@ -17,7 +17,15 @@ from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, OrderNotFound, RequestTimeout
-from venues.model import Instrument, InstrumentId, InstrumentKind, OrderRequest, Side, VenueFees
+from venues.model import (
+    Instrument,
+    InstrumentId,
+    InstrumentKind,
+    OrderAck,
+    OrderRequest,
+    Side,
+    VenueFees,
+)
 from venues.pairs import PairAck, PairOrderVenue
 from venues.paper import PaperPairVenue, PaperVenueConfig
 
@@ -54,11 +62,13 @@ class FlakyPairVenue:
     """A pair venue whose ``place_pair`` times out; ``executed`` decides whether the pair
     was in fact filled (the paper venue behind it) before the timeout."""
 
-    def __init__(self, paper: PaperPairVenue, *, executed: bool) -> None:
+    def __init__(self, paper: PaperPairVenue, *, executed: bool, lookups_down: int = 0) -> None:
         self.paper = paper
         self.executed = executed
+        self.lookups_down = lookups_down  # this many fetch_pair calls time out first
         self.placed = 0
         self.fetched: list[str] = []
+        self.orders: list[OrderRequest] = []
 
     @property
     def name(self) -> str:
@@ -72,7 +82,14 @@ class FlakyPairVenue:
 
     async def fetch_pair(self, pair_client_id: str) -> PairAck:
         self.fetched.append(pair_client_id)
+        if self.lookups_down > 0:
+            self.lookups_down -= 1
+            raise RequestTimeout("lookup timed out", venue=VENUE)
         return await self.paper.fetch_pair(pair_client_id)
+
+    async def place_order(self, request: OrderRequest) -> OrderAck:
+        self.orders.append(request)
+        return await self.paper.place_order(request)
 
     async def close_pair(self, pair_id: str) -> PairAck:
         return await self.paper.close_pair(pair_id)
@@ -159,3 +176,32 @@ async def test_same_side_legs_are_sent_one_by_one() -> None:
     outcome = await executor.execute("stat_arb", _intent(0.1, 2.0), PRICES, T0_MS)
     assert (outcome.status, outcome.detail) == ("filled", "")
     assert portfolio.positions("stat_arb") == {BTC: D("0.1"), ETH: D(2)}
+
+
+async def test_an_unknown_pair_outcome_is_followed_up_and_both_legs_reversed() -> None:
+    paper = _paper()
+    flaky = FlakyPairVenue(paper, executed=True, lookups_down=3)  # one per leg below
+    executor, portfolio, journal = _executor(flaky)
+    outcome = await executor.execute("stat_arb", _intent(0.1, -2.0), PRICES, T0_MS)
+    assert (outcome.status, outcome.detail) == ("partial", "pair_outcome_unknown")
+    pair_id = client_order_id("stat_arb", "i-1", "pair", 0)
+    assert {o.pair_client_id for o in executor.unresolved} == {pair_id}
+
+    await executor.follow_up(T0_MS + 3_600_000, PRICES)  # the lookup fails once more
+    assert len(executor.unresolved) == 2
+    assert flaky.orders == []
+
+    await executor.follow_up(T0_MS + 7_200_000, PRICES)
+    # Both legs' fills booked (the pair filled), then each sold/bought back reduce-only.
+    booked = {(row[7], row[8], D(row[9])) for row in journal.dump_rows("fills")}
+    assert {
+        ("purpleflea:perp:BTC", "buy", D("0.1")),
+        ("purpleflea:perp:ETH", "sell", D(2)),
+    } <= booked
+    assert [(r.instrument_id, r.side, r.qty, r.reduce_only) for r in flaky.orders] == [
+        (BTC, Side.SELL, D("0.1"), True),
+        (ETH, Side.BUY, D(2), True),
+    ]
+    assert portfolio.positions("stat_arb") == {}
+    assert await paper.fetch_positions() == []
+    assert len(executor.unresolved) == 0
