@@ -37,12 +37,18 @@ from agent.config import ExecutionConfig
 from agent.journal import Journal
 from agent.portfolio import Portfolio
 from agent.risk import LegDelta, RiskEngine
-from agent.unresolved import ZERO, UnresolvedOrder, UnresolvedOrders
+from agent.unresolved import (
+    LegResult,
+    UnresolvedOrder,
+    UnresolvedOrders,
+    follow_up,
+    outcome_unknown,
+    retryable,
+)
 from strategies.base import PairIntent, TargetPosition
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
 from venues.model import (
-    Fill,
     Instrument,
     InstrumentId,
     OrderAck,
@@ -50,12 +56,9 @@ from venues.model import (
     OrderStatus,
     Side,
 )
-from venues.pairs import PairAck, PairOrderVenue
+from venues.pairs import PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
-
-LegResult = OrderAck | VenueError
-"""What one order attempt ended with: the venue's answer, or the error that stands for it."""
 
 
 def client_order_id(strategy: str, intent_id: str, leg: str, attempt: int) -> str:
@@ -327,7 +330,7 @@ class Executor:
         sent = await self._send_round(strategy, intent_id, legs, 0, ts_ms)
         for attempt in range(1, self._cfg.max_attempts):
             incomplete = [leg for leg in legs if not leg.complete]
-            if not incomplete or not all(_retryable(leg.result) for leg in incomplete):
+            if not incomplete or not all(retryable(leg.result) for leg in incomplete):
                 break
             sent += await self._send_round(strategy, intent_id, incomplete, attempt, ts_ms)
         if all(leg.complete for leg in legs):
@@ -361,7 +364,7 @@ class Executor:
     ) -> IntentOutcome:
         """A leg cannot complete: unwind every fill so no unhedged leg is left."""
         failed = [leg for leg in legs if not leg.complete]
-        unknown = [leg for leg in failed if _outcome_unknown(leg.result)]
+        unknown = [leg for leg in failed if outcome_unknown(leg.result)]
         log.warning(
             "pair_leg_failed",
             strategy=strategy,
@@ -443,7 +446,7 @@ class Executor:
                 return IntentOutcome(intent_id, "partial", len(requests), "pair_outcome_unknown")
         by_id = {r.client_order_id: r for r in requests}
         for ack in pair.legs:
-            self._book(strategy, by_id[ack.client_order_id], ack, ts_ms)
+            self.book(strategy, by_id[ack.client_order_id], ack, ts_ms)
         log.info("native_pair_filled", strategy=strategy, intent_id=intent_id, pair_id=pair.pair_id)
         return IntentOutcome(intent_id, "filled", len(requests), "native_pair")
 
@@ -494,7 +497,7 @@ class Executor:
                     self._keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
                 return resolved
             ack = resolved
-        self._book(strategy, request, ack, ts_ms)
+        self.book(strategy, request, ack, ts_ms)
         if not ack.status.is_final:  # still working after an IOC should have ended
             self._keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
         return ack
@@ -531,93 +534,39 @@ class Executor:
             reduce_only=request.reduce_only,
         )
 
-    # ---- following up unresolved orders --------------------------------------------------
+    # ---- following up unresolved orders (agent.unresolved) -------------------------------
 
     async def follow_up(
         self, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
     ) -> None:
-        """Look up every unresolved order again (:mod:`agent.unresolved`): book the fills it
-        got since, then send the reduce-only order that reverses what it left (unwinding a
-        late fill of an opening leg, completing an unwind order). Without ``prices`` (live
-        start-up, before the position reconciliation) only lookups and booking happen; a
-        reverse waits for a step with a price. Never raises ``VenueError``: a failed lookup
-        or reverse is logged and tried again at the next step."""
-        for unresolved in self.unresolved:
-            venue = self._venues.get(unresolved.request.instrument_id.venue)
-            if venue is None:
-                continue  # the venue is not configured any more; kept in the checkpoint
-            order: UnresolvedOrder | None = unresolved
-            if unresolved.reverse_qty is None:
-                order = await self._resolve(venue, unresolved, ts_ms)
-            if order is None:
-                continue
-            price = None if prices is None else prices.get(order.request.instrument_id)
-            if price is not None:
-                await self._send_reverse(order, price, ts_ms)
+        """Look up every unresolved order again, book what it filled and reverse it
+        reduce-only; see :func:`agent.unresolved.follow_up`."""
+        await follow_up(self, ts_ms, prices)
 
-    async def _resolve(
-        self, venue: Venue, order: UnresolvedOrder, ts_ms: int
-    ) -> UnresolvedOrder | None:
-        """The order's final answer booked; returns it with ``reverse_qty`` set, or None
-        (dropped: never placed or nothing to reverse; kept: the venue could not answer)."""
-        iid, cid = order.request.instrument_id, order.client_order_id
-        try:
-            async with asyncio.timeout(self._cfg.leg_timeout_s):
-                if order.pair_client_id is not None and isinstance(venue, PairOrderVenue):
-                    ack = _pair_leg(await venue.fetch_pair(order.pair_client_id), cid, venue.name)
-                else:
-                    ack = await venue.fetch_order(iid, cid)
-                if not ack.status.is_final:
-                    ack = await venue.cancel_order(iid, cid)
-        except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
-            return self._resolved(order, None, [])
-        except (VenueError, TimeoutError) as err:
-            failures = self.unresolved.failed_lookup(cid)
-            log.warning(
-                "unresolved_order_lookup_failed",
-                client_order_id=cid,
-                instrument=str(iid),
-                lookups=failures,
-                error=type(err).__name__,
-            )
-            return None
-        if not ack.status.is_final:  # the cancel answered without ending it: next step
-            self.unresolved.failed_lookup(cid)
-            return None
-        late = [f for f in ack.fills if f.trade_id not in order.booked_trade_ids]
-        self._book(order.strategy, order.request, replace(ack, fills=tuple(late)), ts_ms)
-        return self._resolved(order, ack, late)
+    @property
+    def venues(self) -> Mapping[str, Venue]:
+        """The venues orders go to, by name."""
+        return self._venues
 
-    def _resolved(
-        self, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
-    ) -> UnresolvedOrder | None:
-        """Record the outcome: dropped when nothing is left to reverse, else kept with
-        ``reverse_qty``."""
-        reverse_qty = order.reverse_after(late)
-        log.warning(
-            "unresolved_order_resolved",
-            strategy=order.strategy,
-            client_order_id=order.client_order_id,
-            instrument=str(order.request.instrument_id),
-            status="never_placed" if ack is None else ack.status.value,
-            late_fills=len(late),
-            reverse_qty=str(reverse_qty),
-        )
-        cid = order.client_order_id
-        if reverse_qty == 0:
-            self.unresolved.drop(cid)
-            return None
-        resolved = replace(order, reverse_qty=reverse_qty)
-        self.unresolved.add(resolved)
-        return resolved
+    @property
+    def leg_timeout_s(self) -> float:
+        """Deadline of one venue call, s."""
+        return self._cfg.leg_timeout_s
 
-    async def _send_reverse(self, order: UnresolvedOrder, price: float, ts_ms: int) -> None:
-        """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
-        sent again at the next step, up to ``max_attempts``."""
-        assert order.reverse_qty is not None
+    @property
+    def max_attempts(self) -> int:
+        """Attempts per leg, the first included."""
+        return self._cfg.max_attempts
+
+    async def send_reduce_only(
+        self, order: UnresolvedOrder, qty: Decimal, price: float, ts_ms: int
+    ) -> LegResult:
+        """Send ``qty`` (signed base units) of ``order``'s instrument reduce-only as leg
+        ``<leg>f``, attempt ``order.reverse_attempt``; booked like any leg. Never raises
+        ``VenueError`` (returned instead)."""
         instrument = self._instruments[order.request.instrument_id]
-        planned = PlannedLeg(0, instrument, order.reverse_qty, price)  # 0: leg index unused
-        result = await self._send_leg(
+        planned = PlannedLeg(0, instrument, qty, price)  # 0: the leg index is not used here
+        return await self._send_leg(
             order.strategy,
             order.intent_id,
             f"{order.leg}f",
@@ -626,22 +575,6 @@ class Executor:
             ts_ms,
             reduce_only=True,
         )
-        self.unresolved.drop(order.client_order_id)
-        if _outcome_unknown(result):
-            return  # the reverse is unresolved itself: followed up under its own id
-        filled = result.side.sign * result.filled_qty if isinstance(result, OrderAck) else ZERO
-        left = order.reverse_qty - filled
-        attempt = order.reverse_attempt + 1
-        if left != 0 and _retryable(result) and attempt < self._cfg.max_attempts:
-            self.unresolved.add(replace(order, reverse_qty=left, reverse_attempt=attempt))
-        elif left != 0:  # refused, or out of attempts: the position check reports the rest
-            log.error(
-                "unresolved_order_reverse_incomplete",
-                strategy=order.strategy,
-                client_order_id=order.client_order_id,
-                instrument=str(order.request.instrument_id),
-                left_qty=str(left),
-            )
 
     def _rejected(
         self, strategy: str, request: OrderRequest, err: OrderRejected, ts_ms: int
@@ -680,7 +613,8 @@ class Executor:
                 venue=venue.name,
             )
 
-    def _book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
+    def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
+        """Journal ``ack`` and book its fills in the ledger and the journal."""
         self._journal.record_order_ack(ts_ms, ack)
         for fill in ack.fills:
             self._portfolio.apply_fill(strategy, fill, request.instrument_id.kind)
@@ -699,39 +633,6 @@ def _native_pair_venue(
     names = {p.instrument.id.venue for p in planned}
     venue = venues.get(names.pop()) if len(names) == 1 else None
     return venue if isinstance(venue, PairOrderVenue) else None
-
-
-def _pair_leg(pair: PairAck, client_order_id: str, venue: str) -> OrderAck:
-    """The leg of ``pair`` sent with ``client_order_id``.
-
-    Raises
-    ------
-    OrderNotFound
-        If the pair has no such leg (then it is not the pair that was sent).
-    """
-    for ack in pair.legs:
-        if ack.client_order_id == client_order_id:
-            return ack
-    raise OrderNotFound(f"pair {pair.pair_id} has no leg {client_order_id}", venue=venue)
-
-
-def _retryable(result: LegResult | None) -> bool:
-    """Safe to send the rest of a leg again: the venue never took the order, or the order
-    is final (an IOC that expired / was canceled, unfilled or part-filled)."""
-    if isinstance(result, OrderNotFound):
-        return True
-    return (
-        isinstance(result, OrderAck)
-        and result.status.is_final
-        and result.status is not OrderStatus.REJECTED
-    )
-
-
-def _outcome_unknown(result: LegResult | None) -> bool:
-    """The order may still fill: a lookup that failed, or an order not yet final."""
-    if isinstance(result, OrderAck):
-        return not result.status.is_final
-    return isinstance(result, VenueError) and not isinstance(result, OrderRejected | OrderNotFound)
 
 
 def _dec(value: float) -> Decimal:

@@ -23,14 +23,34 @@ journal does not know).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from venues.model import Fill, InstrumentId, OrderRequest, OrderType, Side, TimeInForce
+import structlog
+
+from venues.base import Venue
+from venues.errors import OrderNotFound, OrderRejected, VenueError
+from venues.model import (
+    Fill,
+    InstrumentId,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from venues.pairs import PairAck, PairOrderVenue
+
+log = structlog.get_logger("zerobeta.execution")
 
 ZERO = Decimal(0)
+
+LegResult = OrderAck | VenueError
+"""What one order attempt ended with: the venue's answer, or the error that stands for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +206,163 @@ class UnresolvedOrders:
     def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Replace the set with a checkpoint's (see :meth:`state`)."""
         self._orders = {o.client_order_id: o for o in map(UnresolvedOrder.from_json, rows)}
+
+
+# ---- following up -------------------------------------------------------------------------
+
+
+class OrderDesk(Protocol):
+    """What the follow-up needs of the executor (:class:`agent.execution.Executor`)."""
+
+    unresolved: UnresolvedOrders
+
+    @property
+    def venues(self) -> Mapping[str, Venue]: ...
+
+    @property
+    def leg_timeout_s(self) -> float: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None: ...
+
+    async def send_reduce_only(
+        self, order: UnresolvedOrder, qty: Decimal, price: float, ts_ms: int
+    ) -> LegResult: ...
+
+
+async def follow_up(
+    desk: OrderDesk, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+) -> None:
+    """Look up every unresolved order of ``desk`` again: book the fills it got since, then
+    send the reduce-only order that reverses what it left (unwinding a late fill of an
+    opening leg, completing an unwind order). Without ``prices`` (live start-up, before the
+    position reconciliation) only lookups and booking happen; a reverse waits for a step
+    with a price (quote units). Never raises ``VenueError``: a failed lookup or reverse is
+    logged and tried again at the next step."""
+    for unresolved in desk.unresolved:
+        venue = desk.venues.get(unresolved.request.instrument_id.venue)
+        if venue is None:
+            continue  # the venue is not configured any more; kept in the checkpoint
+        order: UnresolvedOrder | None = unresolved
+        if unresolved.reverse_qty is None:
+            order = await _resolve(desk, venue, unresolved, ts_ms)
+        if order is None:
+            continue
+        price = None if prices is None else prices.get(order.request.instrument_id)
+        if price is not None:
+            await _send_reverse(desk, order, price, ts_ms)
+
+
+async def _resolve(
+    desk: OrderDesk, venue: Venue, order: UnresolvedOrder, ts_ms: int
+) -> UnresolvedOrder | None:
+    """The order's final answer booked; returns it with ``reverse_qty`` set, or None
+    (dropped: never placed or nothing to reverse; kept: the venue could not answer)."""
+    iid, cid = order.request.instrument_id, order.client_order_id
+    try:
+        async with asyncio.timeout(desk.leg_timeout_s):
+            if order.pair_client_id is not None and isinstance(venue, PairOrderVenue):
+                ack = _pair_leg(await venue.fetch_pair(order.pair_client_id), cid, venue.name)
+            else:
+                ack = await venue.fetch_order(iid, cid)
+            if not ack.status.is_final:
+                ack = await venue.cancel_order(iid, cid)
+    except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
+        return _resolved(desk, order, None, [])
+    except (VenueError, TimeoutError) as err:
+        failures = desk.unresolved.failed_lookup(cid)
+        log.warning(
+            "unresolved_order_lookup_failed",
+            client_order_id=cid,
+            instrument=str(iid),
+            lookups=failures,
+            error=type(err).__name__,
+        )
+        return None
+    if not ack.status.is_final:  # the cancel answered without ending it: next step
+        desk.unresolved.failed_lookup(cid)
+        return None
+    late = [f for f in ack.fills if f.trade_id not in order.booked_trade_ids]
+    desk.book(order.strategy, order.request, replace(ack, fills=tuple(late)), ts_ms)
+    return _resolved(desk, order, ack, late)
+
+
+def _resolved(
+    desk: OrderDesk, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
+) -> UnresolvedOrder | None:
+    """Record the outcome: dropped when nothing is left to reverse, else kept with
+    ``reverse_qty``."""
+    reverse_qty = order.reverse_after(late)
+    log.warning(
+        "unresolved_order_resolved",
+        strategy=order.strategy,
+        client_order_id=order.client_order_id,
+        instrument=str(order.request.instrument_id),
+        status="never_placed" if ack is None else ack.status.value,
+        late_fills=len(late),
+        reverse_qty=str(reverse_qty),
+    )
+    if reverse_qty == 0:
+        desk.unresolved.drop(order.client_order_id)
+        return None
+    resolved = replace(order, reverse_qty=reverse_qty)
+    desk.unresolved.add(resolved)
+    return resolved
+
+
+async def _send_reverse(desk: OrderDesk, order: UnresolvedOrder, price: float, ts_ms: int) -> None:
+    """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
+    sent again at the next step, up to ``max_attempts``."""
+    assert order.reverse_qty is not None
+    result = await desk.send_reduce_only(order, order.reverse_qty, price, ts_ms)
+    desk.unresolved.drop(order.client_order_id)
+    if outcome_unknown(result):
+        return  # the reverse is unresolved itself: followed up under its own id
+    filled = result.side.sign * result.filled_qty if isinstance(result, OrderAck) else ZERO
+    left = order.reverse_qty - filled
+    attempt = order.reverse_attempt + 1
+    if left != 0 and retryable(result) and attempt < desk.max_attempts:
+        desk.unresolved.add(replace(order, reverse_qty=left, reverse_attempt=attempt))
+    elif left != 0:  # refused, or out of attempts: the position check reports the rest
+        log.error(
+            "unresolved_order_reverse_incomplete",
+            strategy=order.strategy,
+            client_order_id=order.client_order_id,
+            instrument=str(order.request.instrument_id),
+            left_qty=str(left),
+        )
+
+
+def _pair_leg(pair: PairAck, client_order_id: str, venue: str) -> OrderAck:
+    """The leg of ``pair`` sent with ``client_order_id``.
+
+    Raises
+    ------
+    OrderNotFound
+        If the pair has no such leg (then it is not the pair that was sent).
+    """
+    for ack in pair.legs:
+        if ack.client_order_id == client_order_id:
+            return ack
+    raise OrderNotFound(f"pair {pair.pair_id} has no leg {client_order_id}", venue=venue)
+
+
+def retryable(result: LegResult | None) -> bool:
+    """Safe to send the rest of a leg again: the venue never took the order, or the order
+    is final (an IOC that expired / was canceled, unfilled or part-filled)."""
+    if isinstance(result, OrderNotFound):
+        return True
+    return (
+        isinstance(result, OrderAck)
+        and result.status.is_final
+        and result.status is not OrderStatus.REJECTED
+    )
+
+
+def outcome_unknown(result: LegResult | None) -> bool:
+    """The order may still fill: a lookup that failed, or an order not yet final."""
+    if isinstance(result, OrderAck):
+        return not result.status.is_final
+    return isinstance(result, VenueError) and not isinstance(result, OrderRejected | OrderNotFound)
