@@ -19,6 +19,7 @@ from agent.analysis import performance_stats
 from agent.errors import AgentError
 from agent.journal import Journal
 from agent.portfolio import PnlStreams, Portfolio
+from agent.resume import RESUME_KEY
 from agent.summary import RunCounts, RunSummary
 from venues.model import InstrumentId
 
@@ -69,6 +70,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             rejected_orders=counts["rejections"],
             risk_rejections=counts["risk_events"],
             funding_payments=counts["funding_payments"],
+            unresolved_orders=_unresolved_orders(meta),
         ),
         fees_paid_usd=portfolio.fees_paid_usd,
         funding_received_usd=portfolio.funding_received_usd,
@@ -88,3 +90,13 @@ def _signed(streams: PnlStreams) -> Mapping[str, Decimal]:
         "slippage_usd": -streams.slippage_usd,
         "total_usd": streams.total_usd,
     }
+
+
+def _unresolved_orders(meta: Mapping[str, str]) -> int:
+    """Unresolved orders in the run's last resume checkpoint (0 without one)."""
+    try:
+        checkpoint = json.loads(meta.get(RESUME_KEY, "{}"))
+    except json.JSONDecodeError:
+        return 0
+    rows = checkpoint.get("unresolved_orders", []) if isinstance(checkpoint, dict) else []
+    return len(rows) if isinstance(rows, list) else 0

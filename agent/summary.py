@@ -28,6 +28,8 @@ class RunCounts:
     rejected_orders: int
     risk_rejections: int
     funding_payments: int
+    unresolved_orders: int = 0
+    """Orders whose outcome was still unknown at the last checkpoint (live runs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,11 @@ def _activity_lines(s: RunSummary) -> list[str]:
                 ("rejected orders", f"{c.rejected_orders:,}"),
                 ("risk rejections", f"{c.risk_rejections:,}"),
                 ("funding payments", f"{c.funding_payments:,}"),
+                *(
+                    [("unresolved orders", f"{c.unresolved_orders:,} (looked up every step)")]
+                    if c.unresolved_orders
+                    else []
+                ),
                 ("fees paid", f"{_usd(s.fees_paid_usd)} USD"),
                 ("funding received", f"{_usd(s.funding_received_usd)} USD"),
                 ("funding paid", f"{_usd(s.funding_paid_usd)} USD"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from decimal import Decimal
@@ -23,6 +24,8 @@ import pytest
 from agent.config import AgentConfig, load_config
 from agent.errors import LiveSetupError, ReconciliationError
 from agent.live_account import credentials_for
+from agent.report import build_summary
+from agent.summary import format_summary
 from agent.supervisor import RunResult, Supervisor
 from tests.fakes import binance as binance_fake
 from tests.fakes import bybit as bybit_fake
@@ -296,6 +299,9 @@ async def test_an_order_whose_outcome_was_unknown_is_booked_before_a_restart_rec
     assert _rows(journal, f"SELECT count(*) FROM fills WHERE client_order_id = '{lost_id}'") == [
         (0,)
     ]
+    first = build_summary(journal)
+    assert first.counts.unresolved_orders == 1
+    assert re.search(r"\n  unresolved orders +1 \(looked up every step\)\n", format_summary(first))
     # Restart at T + 5 s with the lookups back: the late fill is booked before the
     # reconciliation (which would otherwise refuse a short the journal never saw), and the
     # first step buys it back reduce-only.
@@ -323,3 +329,6 @@ async def test_an_order_whose_outcome_was_unknown_is_booked_before_a_restart_rec
         " AND ts_ms >= " + str(T),
     )
     assert ("buy", str(short_qty), 1) in [(o[0], str(Decimal(o[1])), o[2]) for o in orders]
+    second = build_summary(journal)
+    assert second.counts.unresolved_orders == 0
+    assert "unresolved orders" not in format_summary(second)

@@ -442,6 +442,7 @@ def test_summary_to_dict_round_trips_decimals_as_strings() -> None:
         "rejected_orders": 4,
         "risk_rejections": 30,
         "funding_payments": 540,
+        "unresolved_orders": 0,
     }
     assert d["performance"]["sharpe"] == 1.8765  # type: ignore[index]
     assert d["wall_time_s"] == 12.34
