@@ -48,6 +48,8 @@ from venues.pairs import PairAck, PairOrderVenue
 log = structlog.get_logger("zerobeta.execution")
 
 ZERO = Decimal(0)
+STUCK_AFTER_LOOKUPS = 24
+"""Failed follow-up lookups (one per hourly step) after which an order is reported stuck."""
 
 LegResult = OrderAck | VenueError
 """What one order attempt ended with: the venue's answer, or the error that stands for it."""
@@ -280,6 +282,15 @@ async def _resolve(
             lookups=failures,
             error=type(err).__name__,
         )
+        if failures == STUCK_AFTER_LOOKUPS:  # once: a day of hourly steps without an answer
+            log.error(
+                "unresolved_order_stuck",
+                strategy=order.strategy,
+                client_order_id=cid,
+                instrument=str(iid),
+                since_ms=order.since_ms,
+                message=f"no answer about {cid} after {failures} lookups; check it on the venue",
+            )
         return None
     if not ack.status.is_final:  # the cancel answered without ending it: next step
         desk.unresolved.failed_lookup(cid)

@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from agent.config import ExecutionConfig, RiskConfig
 from agent.execution import Executor, IntentOutcome, client_order_id
 from agent.journal import Journal
 from agent.portfolio import Portfolio
 from agent.risk import RiskEngine
-from agent.unresolved import UnresolvedOrders
+from agent.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, RequestTimeout
 from venues.model import (
@@ -563,6 +564,19 @@ async def test_a_follow_up_lookup_that_fails_again_waits_for_the_next_step() -> 
     await rig.executor.follow_up(LATER_MS + 3_600_000, PRICES)
     assert len(rig.executor.unresolved) == 0
     assert await rig.venue_positions() == {}
+
+
+async def test_an_order_without_an_answer_for_a_day_is_reported_stuck_once() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"] * (1 + STUCK_AFTER_LOOKUPS + 1)
+    await rig.run(pair(0.1, -2.0))
+    with capture_logs() as logs:
+        for hour in range(1, STUCK_AFTER_LOOKUPS + 2):
+            await rig.executor.follow_up(T0_MS + hour * 3_600_000, PRICES)
+    stuck = [e for e in logs if e["event"] == "unresolved_order_stuck"]
+    assert [e["client_order_id"] for e in stuck] == [cid("i-1", "1", 0)]
+    assert [o.lookups for o in rig.executor.unresolved] == [STUCK_AFTER_LOOKUPS + 1]
 
 
 async def test_an_unresolved_order_never_placed_is_dropped_without_an_order() -> None:
