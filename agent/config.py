@@ -361,6 +361,12 @@ class RiskConfig(BaseModel):
     flatten_on_breaker: bool = Field(
         default=False, description="Close every position when a breaker trips (else only halt)."
     )
+    margin_alert_frac: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Alert (margin_low) when a venue's free margin / collateral falls below.",
+    )
 
     @model_validator(mode="after")
     def _daily_within_total(self) -> RiskConfig:

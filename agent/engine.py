@@ -36,6 +36,7 @@ from agent.engine_live import check_live_positions, collect_live_funding
 from agent.execution import Executor
 from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
+from agent.margin_watch import MarginWatch
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
 from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
@@ -134,6 +135,7 @@ class Engine:
         self.journal: Journal
         self.market: MarketData
         self.risk: RiskEngine
+        self.margin: MarginWatch
         self.executor: Executor
         self.slots: list[_StrategySlot]
         self.price_source: dict[InstrumentId, InstrumentId]
@@ -211,6 +213,7 @@ class Engine:
         self.market = MarketData(self.instruments, cfg.market_data.stale_after_s * 1000)
         leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
         self.risk = RiskEngine(cfg.risk, leverage, float(self.portfolio.initial_equity_usd))
+        self.margin = MarginWatch(cfg.risk.margin_alert_frac, cfg.capital.quote_assets)
         self.executor = Executor(
             self.venues, self.instruments, self.portfolio, self.journal, self.risk, cfg.execution
         )
@@ -324,6 +327,7 @@ class Engine:
                 await self._cycle(slot, step.ts_ms)
         if not self.paper:
             await check_live_positions(self, step.ts_ms)
+        await self._check_margin(step.ts_ms)
         if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
             self._snapshot(step.ts_ms)
         if self.resumable:
@@ -395,6 +399,11 @@ class Engine:
             )
             if self.cfg.risk.flatten_on_breaker:
                 self.pending_flatten = True
+
+    async def _check_margin(self, ts_ms: int) -> None:
+        for _, _, alert in await self.margin.check(self.venues, self.paper):
+            self.journal.record_alert(ts_ms, "supervisor", alert)
+            log.warning(alert.kind, message=alert.message, **alert.fields)
 
     async def _guard(self, ts_ms: int) -> None:
         """Funding-flip monitor: close guarded positions whose funding turned against them,

@@ -451,6 +451,26 @@ class PaperVenue:
             extra={"available_usd": str(self._available_usd())},
         )
 
+    def free_margin_frac(self) -> float | None:
+        """``available / equity`` at current prices (the figures of :meth:`account_summary`
+        in one pass over the holdings: the margin watch reads it every step); None when
+        equity ≤ 0."""
+        unrealized = spot = perp_notional = _ZERO
+        for iid, holding in self._holdings.items():
+            if holding.qty == 0:
+                continue
+            price = self._prices[iid]
+            if self._instruments[iid].is_perp:
+                unrealized += holding.qty * price - holding.cost_usd
+                perp_notional += abs(holding.qty) * price
+            else:
+                spot += holding.qty * price
+        equity = self._collateral_usd + spot + unrealized
+        if equity <= 0:
+            return None
+        used = perp_notional / self._config.perp_leverage
+        return float((self._collateral_usd + unrealized - used) / equity)
+
     # ------------------------------------------------------------------ Venue: lifecycle, data
 
     async def open(self) -> None:

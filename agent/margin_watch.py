@@ -1,0 +1,103 @@
+"""Margin watch: the free margin of every venue account, checked after each step.
+
+SEEDS.md (risk section): "keep a 25% capital buffer for margin; watch margin ratio (alert
+below 50%)". The *free margin fraction* of a venue account is what is still available for new
+positions over the account's collateral:
+
+- paper venues: available / equity (:meth:`PaperVenue.free_margin_frac`; available =
+  collateral + unrealized − initial margin in use);
+- live venues: Σ ``available`` / Σ ``total`` of the account's quote-asset balances
+  (``capital.quote_assets``, USD stables counted 1:1), as the venue reports them
+  (``fetch_balances``).
+
+When a venue's fraction falls below ``risk.margin_alert_frac`` a ``margin_low`` alert is
+journaled and logged once; it is journaled again only after the fraction has recovered to
+:data:`RECOVERY_BAND_FRAC` above the limit (``margin_recovered`` is logged), so a fraction
+hovering at the limit does not alert every hour. The watch alerts; it does not trade. A
+venue whose balances cannot be read is logged and skipped until the next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+
+import structlog
+
+from strategies.base import Alert
+from venues.base import Venue
+from venues.errors import VenueError
+from venues.model import Balance
+from venues.paper import PaperVenue
+
+log = structlog.get_logger("zerobeta.margin")
+
+MARGIN_LOW = "margin_low"
+RECOVERY_BAND_FRAC = 0.05
+"""How far above the alert level the free margin must come back before the next alert."""
+
+
+def balances_free_margin_frac(
+    balances: Iterable[Balance], quote_assets: Iterable[str]
+) -> float | None:
+    """Σ available / Σ total over the quote-asset balances; None when they total nothing."""
+    quotes = set(quote_assets)
+    rows = [b for b in balances if b.asset in quotes]
+    total = sum((b.total for b in rows), Decimal(0))
+    if total <= 0:
+        return None
+    return float(sum((b.available for b in rows), Decimal(0)) / total)
+
+
+class MarginWatch:
+    """Per-venue low-margin alerts with hysteresis (one alert per fall below the limit).
+
+    Parameters
+    ----------
+    alert_below_frac : float
+        ``risk.margin_alert_frac``: alert when free margin / collateral is below it.
+    quote_assets : Iterable[str]
+        ``capital.quote_assets``: the balances that count as collateral on live venues.
+    """
+
+    def __init__(self, alert_below_frac: float, quote_assets: Iterable[str]) -> None:
+        self.alert_below_frac = alert_below_frac
+        self.quote_assets = tuple(quote_assets)
+        self.low: set[str] = set()
+
+    async def check(
+        self, venues: Mapping[str, Venue], paper: Mapping[str, PaperVenue]
+    ) -> list[tuple[str, float, Alert]]:
+        """Free margin of every venue; returns ``(venue, fraction, alert)`` for each venue
+        that just fell below the limit (the caller journals them). Never raises
+        ``VenueError``."""
+        alerts: list[tuple[str, float, Alert]] = []
+        for name, venue in sorted(venues.items()):
+            frac = await self._free_frac(name, venue, paper.get(name))
+            if frac is None:
+                continue
+            if name in self.low:
+                if frac >= self.alert_below_frac + RECOVERY_BAND_FRAC:
+                    self.low.discard(name)
+                    log.info("margin_recovered", venue=name, free_margin_frac=round(frac, 4))
+                continue
+            if frac >= self.alert_below_frac:
+                continue
+            self.low.add(name)
+            message = (
+                f"{name}: free margin is {frac:.1%} of collateral, below the "
+                f"{self.alert_below_frac:.0%} alert level"
+            )
+            fields = {"venue": name, "free_margin_frac": f"{frac:.6f}"}
+            alerts.append((name, frac, Alert(MARGIN_LOW, message, fields)))
+        return alerts
+
+    async def _free_frac(self, name: str, venue: Venue, paper: PaperVenue | None) -> float | None:
+        if paper is not None:
+            return paper.free_margin_frac()
+        try:
+            balances = await venue.fetch_balances()
+        except VenueError as error:
+            log.warning("margin_unavailable", venue=name, error=str(error))
+            return None
+        return balances_free_margin_frac(balances, self.quote_assets)

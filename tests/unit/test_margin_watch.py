@@ -1,0 +1,109 @@
+"""Margin watch: the free margin fraction of paper and live accounts, and the low-margin alert
+with its recovery band. Expected fractions are worked out by hand below."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal as D
+
+import pytest
+
+from agent.margin_watch import RECOVERY_BAND_FRAC, MarginWatch, balances_free_margin_frac
+from venues.errors import VenueUnavailable
+from venues.model import (
+    Balance,
+    Instrument,
+    InstrumentId,
+    InstrumentKind,
+    OrderRequest,
+    Side,
+    VenueFees,
+)
+from venues.paper import PaperVenue, PaperVenueConfig
+
+T0_MS = 1_700_006_400_000
+BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+BTC_SPOT = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
+INSTRUMENTS = {
+    BTC: Instrument(BTC, "BTC", "USDT", D("0.1"), D("0.001"), D("0.001"), D(5), D(1), 28_800),
+    BTC_SPOT: Instrument(BTC_SPOT, "BTC", "USDT", D("0.01"), D("0.0001"), D("0.0001"), D(5), D(1)),
+}
+
+
+def _paper() -> PaperVenue:
+    config = PaperVenueConfig(
+        name="binance",
+        initial_collateral_usd=D(100_000),
+        perp_fees=VenueFees(D(0), D(0)),
+        spot_fees=VenueFees(D(0), D(0)),
+        slippage_bps=D(0),
+        perp_leverage=D(5),
+    )
+    venue = PaperVenue(config, INSTRUMENTS, lambda: T0_MS)
+    venue.update_price(BTC, 50_000.0)
+    venue.update_price(BTC_SPOT, 50_000.0)
+    return venue
+
+
+async def test_paper_free_margin_is_available_over_equity() -> None:
+    venue = _paper()
+    assert venue.free_margin_frac() == 1.0  # flat: everything is free
+    await venue.place_order(OrderRequest("long", BTC, Side.BUY, D(1)))
+    # used margin 50,000 / 5 = 10,000; available 90,000; equity 100,000
+    assert venue.free_margin_frac() == pytest.approx(0.9, abs=1e-12)
+    venue.update_price(BTC, 45_000.0)
+    # unrealized -5,000, used 9,000: available 86,000 over equity 95,000
+    assert venue.free_margin_frac() == pytest.approx(86_000 / 95_000, abs=1e-12)
+    summary = venue.account_summary()
+    expected = D(summary.extra["available_usd"]) / summary.equity_usd
+    assert venue.free_margin_frac() == pytest.approx(float(expected), abs=1e-12)
+
+
+async def test_paper_spot_holdings_count_in_equity_not_in_available() -> None:
+    venue = _paper()
+    await venue.place_order(OrderRequest("spot", BTC_SPOT, Side.BUY, D(1)))
+    # collateral 50,000 left, 1 BTC spot worth 50,000: available 50,000 / equity 100,000
+    assert venue.free_margin_frac() == pytest.approx(0.5, abs=1e-12)
+
+
+def test_live_free_margin_counts_only_quote_assets() -> None:
+    balances = [
+        Balance("bybit", "USDT", D(8_000), D(2_000), T0_MS),
+        Balance("bybit", "USDC", D(2_000), D(1_000), T0_MS),
+        Balance("bybit", "BTC", D(1), D(1), T0_MS),
+    ]
+    assert balances_free_margin_frac(balances, ("USDT", "USDC")) == pytest.approx(0.3)
+    assert balances_free_margin_frac(balances, ("FDUSD",)) is None  # nothing to measure
+
+
+class ScriptedBalances:
+    """A live venue whose quote balance is free by the scripted fractions, one per call
+    (``None``: the venue cannot answer)."""
+
+    def __init__(self, fracs: Sequence[float | None]) -> None:
+        self.fracs = list(fracs)
+
+    @property
+    def name(self) -> str:
+        return "bybit"
+
+    async def fetch_balances(self) -> list[Balance]:
+        frac = self.fracs.pop(0)
+        if frac is None:
+            raise VenueUnavailable("503", venue="bybit")
+        return [Balance("bybit", "USDT", D(1_000), D(repr(frac)) * 1_000, T0_MS)]
+
+
+async def test_one_alert_per_fall_below_the_level_with_a_recovery_band() -> None:
+    level = 0.5
+    just_below_band = level + RECOVERY_BAND_FRAC - 0.01
+    above_band = level + RECOVERY_BAND_FRAC + 0.01
+    fracs = [0.6, 0.45, None, 0.48, just_below_band, 0.44, above_band, 0.40]
+    venue = ScriptedBalances(fracs)
+    watch = MarginWatch(level, ("USDT",))
+    alerted = []
+    for step in range(len(fracs)):
+        for name, frac, alert in await watch.check({"bybit": venue}, {}):  # type: ignore[dict-item]
+            alerted.append((step, name, round(frac, 6), alert.kind))
+    # Alerts when it falls below 50% (step 1) and again only after it came back above 55%.
+    assert alerted == [(1, "bybit", 0.45, "margin_low"), (7, "bybit", 0.4, "margin_low")]
