@@ -43,7 +43,14 @@ def iso_ms(raw: Mapping[str, Any], key: str, where: str) -> int:
     return (parsed - _EPOCH) // _ONE_MS
 
 
+MAX_ISO_MS = 253_402_300_799_999
+"""The last epoch ms an ISO time can name (9999-12-31T23:59:59.999Z): window ends beyond it
+("until further notice", ``2**62``) are clamped to it before they are sent."""
+
+
 def ms_to_iso(ts_ms: int) -> str:
-    """Epoch ms UTC → the Indexer's ISO form ``2025-12-08T16:00:00.000Z``."""
+    """Epoch ms UTC → the Indexer's ISO form ``2025-12-08T16:00:00.000Z``; times past
+    :data:`MAX_ISO_MS` are clamped to it (``datetime`` ends at year 9999)."""
+    ts_ms = min(ts_ms, MAX_ISO_MS)
     moment = _EPOCH + ts_ms * _ONE_MS
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts_ms % 1000:03d}Z"

@@ -32,6 +32,7 @@ from venues.dydx.rest import DydxIndexerRest
 from venues.dydx.streams import markets_stream_config, stream_oracle_marks
 from venues.errors import ProtocolError, VenueError
 from venues.model import Bar, FundingRate, Instrument, InstrumentId, InstrumentKind, MarkPrice
+from venues.ratelimit import SleptClock
 
 SleepFn = Callable[[float], Awaitable[None]]
 
@@ -214,6 +215,13 @@ def create_venue(
     rate limiters' retries and the websocket backoff.
     """
     del credentials  # market data only
-    sleep_fn = sleep or asyncio.sleep
-    rest = DydxIndexerRest.create(rest_url or c.REST_URL, transport=transport, sleep=sleep_fn)
-    return DydxMarketData(rest, ws_url=ws_url or c.WS_URL, sleep=sleep_fn)
+    if sleep is None:
+        rest = DydxIndexerRest.create(rest_url or c.REST_URL, transport=transport)
+        return DydxMarketData(rest, ws_url=ws_url or c.WS_URL)
+    # An injected (fake) sleep: the rate limiters count the time it "slept" as passed, or a
+    # Retry-After penalty would be waited out on the real clock.
+    slept = SleptClock(sleep)
+    rest = DydxIndexerRest.create(
+        rest_url or c.REST_URL, transport=transport, clock=slept, sleep=slept.sleep
+    )
+    return DydxMarketData(rest, ws_url=ws_url or c.WS_URL, sleep=slept.sleep)
