@@ -1,9 +1,12 @@
-"""The contract every ``venues.base.Venue`` implementation honours, run against each of them.
+"""The contract every ``venues.base.MarketDataSource`` and ``venues.base.Venue`` implementation
+honours, run against each of them.
 
 A venue joins the suite by adding a module to ``tests/contract/harnesses/`` (see
 ``tests/contract/harness.py``): it builds the venue behind respx routes serving recorded
-payloads from ``tests/fixtures/<venue>/`` and returns a :class:`VenueHarness` whose hooks put
-it in the state each scenario needs. The scenarios assert only what every venue must do;
+payloads from ``tests/fixtures/<venue>/`` and returns a harness whose hooks put it in the state
+each scenario needs. The market-data scenarios (fixture ``source``) run against every harness;
+the trading scenarios (fixture ``harness``) against the trading venues only, not those whose
+module sets ``MARKET_DATA_ONLY = True``. The scenarios assert only what every venue must do;
 venue-specific numbers belong in that venue's unit tests.
 """
 
@@ -13,12 +16,13 @@ import importlib
 import math
 import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 
 from tests.contract import harnesses
-from tests.contract.harness import VenueHarness
+from tests.contract.harness import MarketDataHarness, VenueHarness
 from venues.base import MarketDataSource, Venue
 from venues.errors import (
     AuthError,
@@ -29,23 +33,54 @@ from venues.errors import (
     TransportError,
     UnsupportedByVenue,
 )
-from venues.model import InstrumentId, OrderRequest, OrderStatus, Side
+from venues.model import HOUR_MS, InstrumentId, OrderRequest, OrderStatus, Side
+
+AnyHarness = VenueHarness | MarketDataHarness
 
 
-def _discover() -> dict[str, Callable[[], Awaitable[VenueHarness]]]:
-    factories: dict[str, Callable[[], Awaitable[VenueHarness]]] = {}
+@dataclass(frozen=True)
+class _Module:
+    make_harness: Callable[[], Awaitable[AnyHarness]]
+    market_data_only: bool
+
+
+def _discover() -> dict[str, _Module]:
+    found: dict[str, _Module] = {}
     for info in pkgutil.iter_modules(harnesses.__path__):
         module = importlib.import_module(f"{harnesses.__name__}.{info.name}")
-        factories[module.NAME] = module.make_harness
-    return factories
+        only = getattr(module, "MARKET_DATA_ONLY", False)
+        found[module.NAME] = _Module(module.make_harness, only)
+    return found
 
 
-HARNESS_FACTORIES = _discover()
+HARNESSES = _discover()
+TRADING = sorted(name for name, m in HARNESSES.items() if not m.market_data_only)
 
 
-@pytest.fixture(params=sorted(HARNESS_FACTORIES))
+@pytest.fixture(params=sorted(HARNESSES))
+async def source(request: pytest.FixtureRequest) -> AsyncIterator[MarketDataHarness]:
+    """Every harness, as a market-data source."""
+    module = HARNESSES[request.param]
+    built = await module.make_harness()
+    if module.market_data_only:
+        assert isinstance(built, MarketDataHarness), "MARKET_DATA_ONLY: a MarketDataHarness"
+        md = built
+    else:
+        assert isinstance(built, VenueHarness), "a trading harness returns a VenueHarness"
+        md = built.market_data()
+    await md.venue.open()
+    try:
+        yield md
+    finally:
+        await md.venue.close()
+        await md.venue.close()  # idempotent
+
+
+@pytest.fixture(params=TRADING)
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[VenueHarness]:
-    built = await HARNESS_FACTORIES[request.param]()
+    """The trading harnesses."""
+    built = await HARNESSES[request.param].make_harness()
+    assert isinstance(built, VenueHarness), "a trading harness returns a VenueHarness"
     await built.venue.open()
     try:
         yield built
@@ -58,11 +93,11 @@ def _request(h: VenueHarness, client_order_id: str, side: Side = Side.BUY) -> Or
     return OrderRequest(client_order_id, h.perp_id, side, h.order_qty)
 
 
-def _ids(h: VenueHarness) -> list[InstrumentId]:
+def _ids(h: AnyHarness) -> list[InstrumentId]:
     return [h.perp_id] if h.spot_id is None else [h.perp_id, h.spot_id]
 
 
-async def _unsupported(h: VenueHarness, scenario: str, call: Awaitable[object]) -> bool:
+async def _unsupported(h: AnyHarness, scenario: str, call: Awaitable[object]) -> bool:
     """True (after checking the venue says so) when ``h`` declares ``scenario`` unsupported;
     otherwise the probe ``call`` is simply awaited."""
     if scenario not in h.unsupported:
@@ -73,24 +108,26 @@ async def _unsupported(h: VenueHarness, scenario: str, call: Awaitable[object]) 
     return True
 
 
-def _failing(h: VenueHarness) -> Callable[[str, int], None]:
+def _failing(h: AnyHarness) -> Callable[[str, int], None]:
     if h.fail_next is None:
         pytest.skip("a venue without a transport (paper) has nothing to fail")
     return h.fail_next
 
 
-async def test_satisfies_the_protocol(harness: VenueHarness) -> None:
-    assert isinstance(harness.venue, Venue)
-    assert isinstance(harness.venue, MarketDataSource)
-    assert {i.venue for i in _ids(harness)} == {harness.venue.name}
+# === market data: every harness (``source``) ============================================
 
 
-async def test_load_instruments(harness: VenueHarness) -> None:
-    instruments = await harness.venue.load_instruments()
-    assert set(_ids(harness)) <= set(instruments)
+async def test_satisfies_the_market_data_protocol(source: MarketDataHarness) -> None:
+    assert isinstance(source.venue, MarketDataSource)
+    assert {i.venue for i in _ids(source)} == {source.venue.name}
+
+
+async def test_load_instruments(source: MarketDataHarness) -> None:
+    instruments = await source.venue.load_instruments()
+    assert set(_ids(source)) <= set(instruments)
     for key, inst in instruments.items():
         assert key == inst.id
-        assert inst.id.venue == harness.venue.name
+        assert inst.id.venue == source.venue.name
         assert min(inst.tick_size, inst.lot_step, inst.min_qty, inst.contract_multiplier) > 0
         assert inst.min_notional_usd >= 0
         if inst.is_perp:
@@ -98,6 +135,113 @@ async def test_load_instruments(harness: VenueHarness) -> None:
             assert inst.funding_interval_s > 0
         else:
             assert inst.funding_interval_s is None
+
+
+async def test_fetch_funding(source: MarketDataHarness) -> None:
+    await source.seed_market()
+    await source.settle_funding()
+    rates = await source.venue.fetch_funding([source.perp_id])
+    assert [r.instrument_id for r in rates] == [source.perp_id]
+    for rate in rates:
+        assert math.isfinite(rate.rate)
+        assert rate.interval_s > 0
+        assert rate.ts_next_funding_ms > rate.ts_funding_ms
+
+
+async def test_funding_history_is_settled_and_ordered(source: MarketDataHarness) -> None:
+    await source.seed_market()
+    await source.settle_funding()
+    history_call = source.venue.fetch_funding_history(source.perp_id, 0, 2**62)
+    if await _unsupported(source, "funding_history", history_call):
+        return
+    history = await source.venue.fetch_funding_history(source.perp_id, 0, 2**62)
+    assert history
+    times = [r.ts_funding_ms for r in history]
+    assert times == sorted(set(times))
+    assert all(r.instrument_id == source.perp_id and r.interval_s > 0 for r in history)
+
+
+async def test_fetch_bars_returns_the_closed_hourly_bars_of_the_window(
+    source: MarketDataHarness,
+) -> None:
+    """``fetch_bars(perp, start, end, 3600)``: exactly the closed 1 h bars the fake holds in
+    ``[start, end)`` (it holds bars on both sides too), oldest first, OHLCV as the venue sent
+    them."""
+    if "bars" in source.unsupported:
+        with pytest.raises(UnsupportedByVenue):
+            await source.venue.fetch_bars(source.perp_id, 0, HOUR_MS, 3_600)
+        return
+    assert source.seed_bars is not None, "a venue serving bars seeds them"
+    window = await source.seed_bars()
+    start, end = window.start_ms, window.end_ms
+    bars = await source.venue.fetch_bars(source.perp_id, start, end, 3_600)
+    got = [(b.ts_open_ms, b.open, b.high, b.low, b.close, b.volume) for b in bars]
+    assert got == list(window.expected)  # the fake's state, oldest first
+    opens = [b.ts_open_ms for b in bars]
+    assert opens == sorted(set(opens))  # strictly increasing
+    for bar in bars:
+        assert bar.instrument_id == source.perp_id
+        assert start <= bar.ts_open_ms < end
+        assert bar.ts_open_ms % HOUR_MS == 0
+        assert bar.ts_close_ms == bar.ts_open_ms + HOUR_MS  # a whole hour: [open, close)
+        assert bar.low <= min(bar.open, bar.close)
+        assert max(bar.open, bar.close) <= bar.high
+        assert bar.volume >= 0
+
+
+# --- market-data error paths: venues with a transport (fail_next) ---------------------
+
+
+async def test_connect_error_on_a_read_is_retried(source: MarketDataHarness) -> None:
+    fail = _failing(source)
+    await source.seed_market()
+    fail("connect", 1)
+    rates = await source.venue.fetch_funding([source.perp_id])
+    assert [r.instrument_id for r in rates] == [source.perp_id]
+
+
+async def test_connect_errors_that_persist_surface_as_transport_error(
+    source: MarketDataHarness,
+) -> None:
+    fail = _failing(source)
+    await source.seed_market()
+    fail("connect", 1_000)
+    with pytest.raises(TransportError):
+        await source.venue.fetch_funding([source.perp_id])
+
+
+async def test_rate_limit_waits_retry_after_then_succeeds(source: MarketDataHarness) -> None:
+    fail = _failing(source)
+    await source.seed_market()
+    fail("rate_limit", 1)
+    rates = await source.venue.fetch_funding([source.perp_id])
+    assert [r.instrument_id for r in rates] == [source.perp_id]
+    assert max(source.slept_s, default=0.0) >= 2.0  # Retry-After: 2 honoured
+
+
+async def test_server_error_then_success(source: MarketDataHarness) -> None:
+    fail = _failing(source)
+    await source.seed_market()
+    fail("server_error", 1)
+    rates = await source.venue.fetch_funding([source.perp_id])
+    assert [r.instrument_id for r in rates] == [source.perp_id]
+
+
+async def test_malformed_payload_is_protocol_error(source: MarketDataHarness) -> None:
+    fail = _failing(source)
+    await source.seed_market()
+    fail("malformed", 1)
+    with pytest.raises(ProtocolError):
+        await source.venue.fetch_funding([source.perp_id])
+
+
+# === trading: trading venues only (``harness``) =========================================
+
+
+async def test_satisfies_the_protocol(harness: VenueHarness) -> None:
+    assert isinstance(harness.venue, Venue)
+    assert isinstance(harness.venue, MarketDataSource)
+    assert {i.venue for i in _ids(harness)} == {harness.venue.name}
 
 
 async def test_fetch_quotes(harness: VenueHarness) -> None:
@@ -109,17 +253,6 @@ async def test_fetch_quotes(harness: VenueHarness) -> None:
         assert 0 < quote.bid <= quote.ask
         assert math.isfinite(quote.ask)
         assert quote.ts_event_ms > 0
-
-
-async def test_fetch_funding(harness: VenueHarness) -> None:
-    await harness.seed_market()
-    await harness.settle_funding()
-    rates = await harness.venue.fetch_funding([harness.perp_id])
-    assert [r.instrument_id for r in rates] == [harness.perp_id]
-    for rate in rates:
-        assert math.isfinite(rate.rate)
-        assert rate.interval_s > 0
-        assert rate.ts_next_funding_ms > rate.ts_funding_ms
 
 
 async def test_place_query_cancel_by_client_order_id(harness: VenueHarness) -> None:
@@ -190,55 +323,7 @@ async def test_funding_payments_follow_the_formula(harness: VenueHarness) -> Non
         assert abs(p.amount_usd - expected) <= Decimal("1e-6")
 
 
-async def test_funding_history_is_settled_and_ordered(harness: VenueHarness) -> None:
-    await harness.seed_market()
-    await harness.settle_funding()
-    history_call = harness.venue.fetch_funding_history(harness.perp_id, 0, 2**62)
-    if await _unsupported(harness, "funding_history", history_call):
-        return
-    history = await harness.venue.fetch_funding_history(harness.perp_id, 0, 2**62)
-    assert history
-    times = [r.ts_funding_ms for r in history]
-    assert times == sorted(set(times))
-    assert all(r.instrument_id == harness.perp_id and r.interval_s > 0 for r in history)
-
-
-# --- error paths: only venues with a transport (fail_next) ------------------------------
-
-
-async def test_connect_error_on_a_read_is_retried(harness: VenueHarness) -> None:
-    fail = _failing(harness)
-    await harness.seed_market()
-    fail("connect", 1)
-    rates = await harness.venue.fetch_funding([harness.perp_id])
-    assert [r.instrument_id for r in rates] == [harness.perp_id]
-
-
-async def test_connect_errors_that_persist_surface_as_transport_error(
-    harness: VenueHarness,
-) -> None:
-    fail = _failing(harness)
-    await harness.seed_market()
-    fail("connect", 1_000)
-    with pytest.raises(TransportError):
-        await harness.venue.fetch_funding([harness.perp_id])
-
-
-async def test_rate_limit_waits_retry_after_then_succeeds(harness: VenueHarness) -> None:
-    fail = _failing(harness)
-    await harness.seed_market()
-    fail("rate_limit", 1)
-    rates = await harness.venue.fetch_funding([harness.perp_id])
-    assert [r.instrument_id for r in rates] == [harness.perp_id]
-    assert max(harness.slept_s, default=0.0) >= 2.0  # Retry-After: 2 honoured
-
-
-async def test_server_error_then_success(harness: VenueHarness) -> None:
-    fail = _failing(harness)
-    await harness.seed_market()
-    fail("server_error", 1)
-    rates = await harness.venue.fetch_funding([harness.perp_id])
-    assert [r.instrument_id for r in rates] == [harness.perp_id]
+# --- trading error paths: venues with a transport (fail_next) -------------------------
 
 
 async def test_auth_failure_is_auth_error_and_not_retried(harness: VenueHarness) -> None:
@@ -248,14 +333,6 @@ async def test_auth_failure_is_auth_error_and_not_retried(harness: VenueHarness)
     with pytest.raises(AuthError):
         await harness.venue.fetch_positions()
     assert await harness.venue.fetch_positions() is not None  # only one request was failed
-
-
-async def test_malformed_payload_is_protocol_error(harness: VenueHarness) -> None:
-    fail = _failing(harness)
-    await harness.seed_market()
-    fail("malformed", 1)
-    with pytest.raises(ProtocolError):
-        await harness.venue.fetch_funding([harness.perp_id])
 
 
 async def test_order_timeout_is_never_resent(harness: VenueHarness) -> None:

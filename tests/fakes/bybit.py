@@ -90,6 +90,9 @@ class FakeBybit:
         self.wallet_usdt = Decimal(100_000)
         self.funding: dict[str, list[tuple[int, str]]] = {}  # symbol → [(ts_ms, rate)]
         self.transactions: list[dict[str, Any]] = []
+        self.klines: dict[tuple[str, str, str], list[list[str]]] = {}
+        """(category, symbol, interval) → kline rows ``[startTime, open, high, low, close,
+        volume, turnover]`` (strings, as ``kline.json``), any order; served newest first."""
         self.position_mode = 3  # hedge: prepare_account must switch it
         self.leverage: dict[str, str] = {}
         self.margin_mode_refused = False
@@ -120,6 +123,7 @@ class FakeBybit:
             "/v5/market/instruments-info": self._instruments_info,
             "/v5/market/tickers": self._tickers,
             "/v5/market/funding/history": self._funding_history,
+            "/v5/market/kline": self._kline,
         }
         private_get = {
             "/v5/order/realtime": self._order_realtime,
@@ -277,6 +281,19 @@ class FakeBybit:
             {"symbol": symbol, "fundingRate": r, "fundingRateTimestamp": str(ts)}
             for ts, r in newest
         ]}  # fmt: skip
+
+    def _kline(self, args: dict[str, Any]) -> Any:
+        """``GET /v5/market/kline``: rows of ``klines`` with ``start <= startTime <= end``,
+        newest first, ``limit`` 1..1000 (default 200)."""
+        category, symbol = args.get("category", "linear"), args["symbol"]
+        start, end = int(args.get("start", 0)), int(args.get("end", 2**63))
+        limit = int(args.get("limit", 200))
+        if not 1 <= limit <= 1000:
+            raise Reject(10001)
+        rows = self.klines.get((category, symbol, args["interval"]), [])
+        inside = [r for r in rows if start <= int(r[0]) <= end]
+        newest = sorted(inside, key=lambda r: -int(r[0]))[:limit]
+        return {"symbol": symbol, "category": category, "list": newest}
 
     # --- orders --------------------------------------------------------------------------
 

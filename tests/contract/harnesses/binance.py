@@ -4,14 +4,22 @@ respx fake of ``tests/fakes/binance.py``, built through the registry's ``create_
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from pydantic import SecretStr
 
-from tests.contract.harness import VenueHarness
-from tests.fakes.binance import API_KEY, API_SECRET, DEFAULT_URL, BinanceFake, FakeSleep
+from tests.contract.harness import BarWindow, OhlcvRow, VenueHarness, hourly_rows, window_of
+from tests.fakes.binance import (
+    API_KEY,
+    API_SECRET,
+    DEFAULT_URL,
+    BinanceFake,
+    FakeSleep,
+    load_fixture,
+)
 from venues.base import Credentials
 from venues.binance.venue import create_venue
-from venues.model import InstrumentId, InstrumentKind
+from venues.model import HOUR_MS, InstrumentId, InstrumentKind
 
 NAME = "binance"
 
@@ -39,6 +47,11 @@ async def make_harness() -> VenueHarness:
     async def settle_funding() -> None:
         fake.settle_funding("BTCUSDT")
 
+    async def seed_bars() -> BarWindow:
+        rows = hourly_rows(48, Decimal(60_000))
+        fake.perp_klines = [_kline(row) for row in rows]
+        return window_of(rows, rows[12].ts_open_ms, rows[36].ts_open_ms)
+
     return VenueHarness(
         venue=venue,
         perp_id=InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"),
@@ -48,4 +61,15 @@ async def make_harness() -> VenueHarness:
         settle_funding=settle_funding,
         fail_next=fake.fail_next,
         slept_s=sleep.slept_s,
+        seed_bars=seed_bars,
     )
+
+
+def _kline(row: OhlcvRow) -> list[Any]:
+    """``row`` as a ``/fapi/v1/klines`` row (the recorded ``klines.json`` row as template):
+    ``[openTime, open, high, low, close, volume, closeTime (last ms), quoteVolume, ...]``."""
+    kline: list[Any] = list(load_fixture("usdm", "klines.json")[0])
+    kline[0:7] = [row.ts_open_ms, str(row.open), str(row.high), str(row.low), str(row.close),
+                  str(row.volume), row.ts_open_ms + HOUR_MS - 1]  # fmt: skip
+    kline[7] = str(row.volume * row.close)
+    return kline

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import SecretStr
 
-from tests.contract.harness import VenueHarness
+from tests.contract.harness import BarWindow, VenueHarness, hourly_rows, window_of
 from tests.fakes.bybit import API_KEY, API_SECRET, BASE_URL, FakeBybit
 from venues.base import Credentials
 from venues.bybit.client import create_venue
@@ -36,6 +36,15 @@ async def make_harness() -> VenueHarness:
     async def settle_funding() -> None:
         fake.settle_funding("BTCUSDT", "0.0001")
 
+    async def seed_bars() -> BarWindow:
+        rows = hourly_rows(48, Decimal(60_000))
+        fake.klines[("linear", "BTCUSDT", "60")] = [
+            [str(r.ts_open_ms), str(r.open), str(r.high), str(r.low), str(r.close),
+             str(r.volume), str(r.volume * r.close)]
+            for r in rows
+        ]  # fmt: skip
+        return window_of(rows, rows[12].ts_open_ms, rows[36].ts_open_ms)
+
     return VenueHarness(
         venue,
         perp,
@@ -45,4 +54,5 @@ async def make_harness() -> VenueHarness:
         settle_funding,
         fail_next=fake.fail_next,
         slept_s=fake.slept_s,
+        seed_bars=seed_bars,
     )

@@ -8,13 +8,14 @@ from decimal import Decimal
 import httpx
 from pydantic import SecretStr
 
-from tests.contract.harness import VenueHarness
+from tests.contract.harness import BarWindow, ExpectedBar, VenueHarness
 from tests.fakes.hyperliquid import (
     ACCOUNT_ADDRESS,
     API_WALLET_KEY,
     BASE_URL,
     FakeHyperliquid,
     FakeTime,
+    load,
 )
 from venues.base import Credentials
 from venues.hyperliquid.client import create_venue
@@ -45,6 +46,17 @@ async def make_harness() -> VenueHarness:
     async def settle_funding() -> None:
         fake.settle(Decimal("0.0000125"))
 
+    async def seed_bars() -> BarWindow:
+        """The recorded ``candle_snapshot_btc_1h.json`` (five 1 h candles) the fake serves;
+        the window leaves out the first and the last."""
+        rows = load("candle_snapshot_btc_1h.json")
+        expected = tuple(
+            ExpectedBar(r["t"], float(r["o"]), float(r["h"]), float(r["l"]), float(r["c"]),
+                        float(r["v"]))
+            for r in rows[1:4]
+        )  # fmt: skip
+        return BarWindow(rows[1]["t"], rows[4]["t"], expected)
+
     return VenueHarness(
         venue=venue,
         perp_id=perp,
@@ -54,4 +66,5 @@ async def make_harness() -> VenueHarness:
         settle_funding=settle_funding,
         fail_next=fake.fail_next,
         slept_s=time.slept_s,
+        seed_bars=seed_bars,
     )

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import SecretStr
 
-from tests.contract.harness import VenueHarness
+from tests.contract.harness import BarWindow, VenueHarness, hourly_rows, window_of
 from tests.fakes.okx import API_KEY, API_PASSPHRASE, API_SECRET, BASE_URL, OkxFake
 from venues.base import Credentials
 from venues.model import InstrumentId, InstrumentKind
@@ -37,6 +37,18 @@ async def make_harness() -> VenueHarness:
     async def settle_funding() -> None:
         fake.settle_funding()
 
+    async def seed_bars() -> BarWindow:
+        """Hourly ``history-candles`` rows ``[ts, o, h, l, c, vol (contracts), volCcy (BTC),
+        volCcyQuote, confirm]`` of the swap (1 contract = ``ctVal`` BTC)."""
+        ct_val = Decimal(fake.instruments["BTC-USDT-SWAP"]["ctVal"])
+        rows = hourly_rows(48, Decimal(60_000))
+        fake.candles["BTC-USDT-SWAP"] = [
+            [str(r.ts_open_ms), str(r.open), str(r.high), str(r.low), str(r.close),
+             str(r.volume / ct_val), str(r.volume), str(r.volume * r.close), "1"]
+            for r in rows
+        ]  # fmt: skip
+        return window_of(rows, rows[12].ts_open_ms, rows[36].ts_open_ms)
+
     return VenueHarness(
         venue,
         perp,
@@ -46,4 +58,5 @@ async def make_harness() -> VenueHarness:
         settle_funding,
         fail_next=fake.fail_next,
         slept_s=fake.slept_s,
+        seed_bars=seed_bars,
     )

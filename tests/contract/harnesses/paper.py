@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.contract.harness import VenueHarness
-from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind, VenueFees
+from tests.contract.harness import BARS_FROM_MS, BarWindow, VenueHarness
+from venues.model import HOUR_MS, FundingRate, Instrument, InstrumentId, InstrumentKind, VenueFees
 from venues.paper import PaperVenue, PaperVenueConfig
 
 NAME = "paper"
@@ -43,4 +43,11 @@ async def make_harness() -> VenueHarness:
     async def settle_funding() -> None:
         venue.settle_funding(FundingRate(perp, 0.0001, 28_800, now_ms, now_ms + 28_800_000))
 
-    return VenueHarness(venue, perp, spot, Decimal("0.01"), seed_market, settle_funding)
+    async def seed_bars() -> BarWindow:
+        """None: the paper venue keeps no history (``fetch_bars`` is always ``[]``; bars come
+        from the replay source or the real venue), so a window holds no bar."""
+        return BarWindow(BARS_FROM_MS, BARS_FROM_MS + 24 * HOUR_MS, ())
+
+    return VenueHarness(
+        venue, perp, spot, Decimal("0.01"), seed_market, settle_funding, seed_bars=seed_bars
+    )
