@@ -26,10 +26,12 @@ from tests.support.fake_market import FakeWall
 from tests.support.live_venues import (
     BINANCE_URL,
     BYBIT_URL,
+    MARK_AT_T,
     RATE,
     H,
     T,
     WsVenues,
+    binance_settles_at_t,
     live_toml,
     make_fakes,
 )
@@ -49,11 +51,7 @@ def test_zerobeta_run_paper_on_live_from_the_command_line(
 ) -> None:
     wall = FakeWall(T - H + 5_000)  # warm-up ends at T - 2h; steps at T - 1h and T
     binance, bybit = make_fakes(wall)
-    mark_at_t = Decimal("60098.12345678")
-    binance.funding.rows["BTCUSDT"] = [
-        {"symbol": "BTCUSDT", "fundingRate": str(RATE), "fundingTime": ts, "markPrice": mark}
-        for ts, mark in ((T - 16 * H, "60080.0"), (T - 8 * H, "60090.0"), (T, str(mark_at_t)))
-    ]
+    binance_settles_at_t(binance)
     ws_venues = WsVenues(wall)
     journal = tmp_path / "live.sqlite"
     waits: list[float] = []
@@ -102,7 +100,7 @@ def test_zerobeta_run_paper_on_live_from_the_command_line(
     binance_payments = [p for p in payments if p[0] == "binance:perp:BTCUSDT"]
     assert len(binance_payments) == 1
     _, ts_funding, qty, mark, amount = binance_payments[0]
-    assert (ts_funding, Decimal(mark)) == (T, mark_at_t)
+    assert (ts_funding, Decimal(mark)) == (T, MARK_AT_T)
     assert Decimal(amount) == -RATE * Decimal(qty) * Decimal(mark)
     # The printed summary counts what the journal holds.
     assert _printed_count(output, "fills") == len(fills)

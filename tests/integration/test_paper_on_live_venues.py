@@ -23,11 +23,13 @@ from agent.config import load_config
 from agent.supervisor import Supervisor
 from tests.support.fake_market import FakeWall
 from tests.support.live_venues import (
+    MARK_AT_T,
     RATE,
     H,
     SeenMarks,
     T,
     WsVenues,
+    binance_settles_at_t,
     live_toml,
     make_fakes,
     no_wait,
@@ -43,11 +45,7 @@ pytestmark = pytest.mark.timeout(60)
 async def test_zerobeta_runs_paper_on_live_binance_and_bybit(tmp_path: Path) -> None:
     wall = FakeWall(T - H + 5_000)  # warm-up ends at T - 2h; steps at T - 1h and T
     binance, bybit = make_fakes(wall)
-    mark_at_t = Decimal("60098.12345678")
-    binance.funding.rows["BTCUSDT"] = [
-        {"symbol": "BTCUSDT", "fundingRate": str(RATE), "fundingTime": ts, "markPrice": mark}
-        for ts, mark in ((T - 16 * H, "60080.0"), (T - 8 * H, "60090.0"), (T, str(mark_at_t)))
-    ]
+    binance_settles_at_t(binance)
 
     ws_venues = WsVenues(wall)
     seen: asyncio.Queue[MarkPrice] = asyncio.Queue()
@@ -125,6 +123,6 @@ async def test_zerobeta_runs_paper_on_live_binance_and_bybit(tmp_path: Path) -> 
     _, ts_funding, rate, qty, mark, amount = binance_payments[0]
     assert (ts_funding, Decimal(repr(rate))) == (T, RATE)
     assert Decimal(qty) == -short_qty
-    assert Decimal(mark) == mark_at_t  # Binance's settlement mark price, as served
-    assert Decimal(amount) == RATE * short_qty * mark_at_t
+    assert Decimal(mark) == MARK_AT_T  # Binance's settlement mark price, as served
+    assert Decimal(amount) == RATE * short_qty * MARK_AT_T
     assert meta["source"] == "live"

@@ -187,6 +187,19 @@ def make_fakes(wall: FakeWall) -> tuple[BinanceFake, FakeBybit]:
     return binance, bybit
 
 
+MARK_AT_T = Decimal("60098.12345678")
+"""Binance's settlement mark price of the funding at ``T`` (:func:`binance_settles_at_t`)."""
+
+
+def binance_settles_at_t(binance: BinanceFake) -> None:
+    """Binance's BTCUSDT funding history: ``RATE`` settled at T - 16h and T - 8h, and at T
+    (mark price :data:`MARK_AT_T`) once the clock passes it."""
+    binance.funding.rows["BTCUSDT"] = [
+        {"symbol": "BTCUSDT", "fundingRate": str(RATE), "fundingTime": ts, "markPrice": mark}
+        for ts, mark in ((T - 16 * H, "60080.0"), (T - 8 * H, "60090.0"), (T, str(MARK_AT_T)))
+    ]
+
+
 async def no_wait(_: float) -> None:
     """The venue clients' retry/limiter sleep: yields only."""
     await asyncio.sleep(0)
