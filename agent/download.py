@@ -344,7 +344,27 @@ def run_cli(
         out.write("\n")
     for r in results:
         print(f"{args.out / r.file}: {r.rows} rows (+{r.rows_added}), {_span(r)}")
+    print(replay_note(args.venue, args.kinds))
     return EXIT_OK
+
+
+def replay_note(venue: str, kinds: Sequence[InstrumentKind]) -> str:
+    """What the replay (:mod:`venues.replay.source`) makes of a download of ``venue``: it
+    reads Binance perp and spot klines and the funding of Binance, Bybit and Hyperliquid
+    (their perps priced with the Binance perp of the same base); other files are kept for
+    analysis only."""
+    if venue == "binance":
+        used = "klines and funding" if InstrumentKind.PERP in kinds else "klines"
+        return f"replay: point market_data.data_dir at the output directory to replay these {used}"
+    if venue in ("bybit", "hyperliquid"):
+        return (
+            f"replay: reads the {venue} funding files (priced with the Binance perp of the same "
+            "base, so download those klines too); its own klines are not used"
+        )
+    return (
+        f"replay: {venue} files are not replayed (the replay reads Binance klines and Binance, "
+        "Bybit and Hyperliquid funding); they are kept for analysis"
+    )
 
 
 async def _download_and_close(

@@ -26,7 +26,7 @@ import pytest
 import respx
 from structlog.testing import capture_logs
 
-from agent.download import DownloadProgress, download, register_cli, run_cli
+from agent.download import DownloadProgress, download, register_cli, replay_note, run_cli
 from tests.unit.conftest import FakeClock
 from venues.base import MarketDataSource
 from venues.dydx.client import DydxMarketData
@@ -375,6 +375,17 @@ def test_cli_downloads_and_logs_one_line_per_chunk(
     assert (tmp_path / "binance/spot/ETHUSDT_1h.csv.gz").is_file()
     out = capsys.readouterr().out
     assert "binance/perp/BTCUSDT_1h.csv.gz: 48 rows (+48)" in out
+    assert "replay: point market_data.data_dir at the output directory" in out
+
+
+@pytest.mark.parametrize(
+    ("venue", "replayed"),
+    [("binance", True), ("bybit", True), ("hyperliquid", True), ("okx", False), ("dydx", False)],
+)
+def test_the_cli_says_what_the_replay_reads_of_a_download(venue: str, replayed: bool) -> None:
+    note = replay_note(venue, (InstrumentKind.PERP,))
+    assert note.startswith("replay: ")
+    assert ("not replayed" in note and venue in note) is not replayed
 
 
 def test_cli_draws_a_bar_on_a_tty(tmp_path: Path) -> None:
