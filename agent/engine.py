@@ -401,7 +401,8 @@ class Engine:
                 self.pending_flatten = True
 
     async def _check_margin(self, ts_ms: int) -> None:
-        for _, _, alert in await self.margin.check(self.venues, self.paper):
+        checked = await self.margin.check(self.venues, self.paper, self.portfolio.venue_equity_usd)
+        for _, _, alert in checked:
             self.journal.record_alert(ts_ms, "supervisor", alert)
             log.warning(alert.kind, message=alert.message, **alert.fields)
 

@@ -6,9 +6,10 @@ positions over the account's collateral:
 
 - paper venues: available / equity (:meth:`PaperVenue.free_margin_frac`; available =
   collateral + unrealized − initial margin in use);
-- live venues: Σ ``available`` / Σ ``total`` of the account's quote-asset balances
-  (``capital.quote_assets``, USD stables counted 1:1), as the venue reports them
-  (``fetch_balances``).
+- live venues: Σ ``available`` of the account's quote-asset balances (``capital.quote_assets``,
+  USD stables counted 1:1, as the venue reports them: ``fetch_balances``) over the venue's
+  equity in the ledger (cash, spot holdings and perp P&L at the latest marks): the same
+  ratio as on paper, with the venue's own word for what is available.
 
 When a venue's fraction falls below ``risk.margin_alert_frac`` a ``margin_low`` alert is
 journaled and logged once; it is journaled again only after the fraction has recovered to
@@ -19,7 +20,7 @@ venue whose balances cannot be read is logged and skipped until the next step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -38,15 +39,14 @@ RECOVERY_BAND_FRAC = 0.05
 
 
 def balances_free_margin_frac(
-    balances: Iterable[Balance], quote_assets: Iterable[str]
+    balances: Iterable[Balance], quote_assets: Iterable[str], equity_usd: Decimal
 ) -> float | None:
-    """Σ available / Σ total over the quote-asset balances; None when they total nothing."""
-    quotes = set(quote_assets)
-    rows = [b for b in balances if b.asset in quotes]
-    total = sum((b.total for b in rows), Decimal(0))
-    if total <= 0:
+    """Σ available over the quote-asset balances / ``equity_usd``; None when equity ≤ 0."""
+    if equity_usd <= 0:
         return None
-    return float(sum((b.available for b in rows), Decimal(0)) / total)
+    quotes = set(quote_assets)
+    available = sum((b.available for b in balances if b.asset in quotes), Decimal(0))
+    return float(available / equity_usd)
 
 
 class MarginWatch:
@@ -66,14 +66,17 @@ class MarginWatch:
         self.low: set[str] = set()
 
     async def check(
-        self, venues: Mapping[str, Venue], paper: Mapping[str, PaperVenue]
+        self,
+        venues: Mapping[str, Venue],
+        paper: Mapping[str, PaperVenue],
+        equity_usd: Callable[[str], Decimal],
     ) -> list[tuple[str, float, Alert]]:
-        """Free margin of every venue; returns ``(venue, fraction, alert)`` for each venue
-        that just fell below the limit (the caller journals them). Never raises
-        ``VenueError``."""
+        """Free margin of every venue (``equity_usd(venue)``: the ledger's equity there, for
+        live venues); returns ``(venue, fraction, alert)`` for each venue that just fell
+        below the limit (the caller journals them). Never raises ``VenueError``."""
         alerts: list[tuple[str, float, Alert]] = []
         for name, venue in sorted(venues.items()):
-            frac = await self._free_frac(name, venue, paper.get(name))
+            frac = await self._free_frac(name, venue, paper.get(name), equity_usd)
             if frac is None:
                 continue
             if name in self.low:
@@ -92,7 +95,13 @@ class MarginWatch:
             alerts.append((name, frac, Alert(MARGIN_LOW, message, fields)))
         return alerts
 
-    async def _free_frac(self, name: str, venue: Venue, paper: PaperVenue | None) -> float | None:
+    async def _free_frac(
+        self,
+        name: str,
+        venue: Venue,
+        paper: PaperVenue | None,
+        equity_usd: Callable[[str], Decimal],
+    ) -> float | None:
         if paper is not None:
             return paper.free_margin_frac()
         try:
@@ -100,4 +109,4 @@ class MarginWatch:
         except VenueError as error:
             log.warning("margin_unavailable", venue=name, error=str(error))
             return None
-        return balances_free_margin_frac(balances, self.quote_assets)
+        return balances_free_margin_frac(balances, self.quote_assets, equity_usd(name))

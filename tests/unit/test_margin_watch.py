@@ -66,14 +66,16 @@ async def test_paper_spot_holdings_count_in_equity_not_in_available() -> None:
     assert venue.free_margin_frac() == pytest.approx(0.5, abs=1e-12)
 
 
-def test_live_free_margin_counts_only_quote_assets() -> None:
+def test_live_free_margin_is_available_quote_over_the_ledger_equity() -> None:
     balances = [
         Balance("bybit", "USDT", D(8_000), D(2_000), T0_MS),
         Balance("bybit", "USDC", D(2_000), D(1_000), T0_MS),
-        Balance("bybit", "BTC", D(1), D(1), T0_MS),
+        Balance("bybit", "BTC", D(1), D(1), T0_MS),  # not a quote asset: not counted
     ]
-    assert balances_free_margin_frac(balances, ("USDT", "USDC")) == pytest.approx(0.3)
-    assert balances_free_margin_frac(balances, ("FDUSD",)) is None  # nothing to measure
+    # 3,000 available of 12,000 equity (cash plus the BTC at its mark, per the ledger)
+    assert balances_free_margin_frac(balances, ("USDT", "USDC"), D(12_000)) == pytest.approx(0.25)
+    assert balances_free_margin_frac(balances, ("FDUSD",), D(12_000)) == 0.0
+    assert balances_free_margin_frac(balances, ("USDT",), D(0)) is None  # nothing to measure
 
 
 class ScriptedBalances:
@@ -103,7 +105,9 @@ async def test_one_alert_per_fall_below_the_level_with_a_recovery_band() -> None
     watch = MarginWatch(level, ("USDT",))
     alerted = []
     for step in range(len(fracs)):
-        for name, frac, alert in await watch.check({"bybit": venue}, {}):  # type: ignore[dict-item]
+        equity = {"bybit": D(1_000)}.__getitem__
+        checked = await watch.check({"bybit": venue}, {}, equity)  # type: ignore[dict-item]
+        for name, frac, alert in checked:
             alerted.append((step, name, round(frac, 6), alert.kind))
     # Alerts when it falls below 50% (step 1) and again only after it came back above 55%.
     assert alerted == [(1, "bybit", 0.45, "margin_low"), (7, "bybit", 0.4, "margin_low")]
