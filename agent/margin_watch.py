@@ -2,7 +2,7 @@
 
 SEEDS.md (risk section): "keep a 25% capital buffer for margin; watch margin ratio (alert
 below 50%)". The *free margin fraction* of a venue account is what is still available for new
-positions over the account's collateral:
+positions over the account's equity:
 
 - paper venues: available / equity (:meth:`PaperVenue.free_margin_frac`; available =
   collateral + unrealized − initial margin in use);
@@ -55,7 +55,7 @@ class MarginWatch:
     Parameters
     ----------
     alert_below_frac : float
-        ``risk.margin_alert_frac``: alert when free margin / collateral is below it.
+        ``risk.margin_alert_frac``: alert when free margin / equity is below it.
     quote_assets : Iterable[str]
         ``capital.quote_assets``: the balances that count as collateral on live venues.
     """
@@ -88,7 +88,7 @@ class MarginWatch:
                 continue
             self.low.add(name)
             message = (
-                f"{name}: free margin is {frac:.1%} of collateral, below the "
+                f"{name}: free margin is {frac:.1%} of equity, below the "
                 f"{self.alert_below_frac:.0%} alert level"
             )
             fields = {"venue": name, "free_margin_frac": f"{frac:.6f}"}
