@@ -1,5 +1,12 @@
 """Paper venue: simulated execution, funding and margin (see :mod:`venues.paper.venue`);
-:class:`PaperPairVenue` adds native atomic pair orders (:mod:`venues.paper.pairs`)."""
+:class:`PaperPairVenue` adds native atomic pair orders (:mod:`venues.paper.pairs`).
+
+Modules: ``venue`` (:class:`PaperVenue`, the ``Venue`` surface, delegating to the rest),
+``config`` (:class:`PaperVenueConfig`), ``rules`` (Binance error codes, order form and filter
+checks, taker price), ``orders`` (the order pipeline and the book of client order ids),
+``ledger`` (collateral, holdings and the margin arithmetic), ``funding`` (funding settlement),
+``streams`` (:class:`PaperStream`) and ``pairs``.
+"""
 
 from venues.paper.pairs import PaperPairVenue
 from venues.paper.venue import PaperStream, PaperVenue, PaperVenueConfig

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 
 from venues.errors import DuplicateClientOrderId, InvalidOrder, OrderNotFound, OrderRejected
 from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus, Side
 from venues.pairs import PairAck
+from venues.paper.ledger import Holding
 from venues.paper.venue import PaperVenue, PaperVenueConfig
 
 _CODE_INVALID = "-1013"
+
+_Books = tuple[Decimal, dict[InstrumentId, Holding], dict[str, OrderAck], int, int]
+"""Booking state saved for a rollback: collateral, holdings, orders, order and trade seqs."""
 
 
 class PaperPairVenue(PaperVenue):
@@ -67,21 +72,13 @@ class PaperPairVenue(PaperVenue):
                 reason="duplicate pair id",
             )
         long_leg, short_leg = sorted(legs, key=lambda r: r.side is not Side.BUY)
-        saved = copy.deepcopy(
-            (self._collateral_usd, self._holdings, self._orders, self._order_seq, self._trade_seq)
-        )
+        saved = self._save_books()
         subscribers = self._account_subs
         self._account_subs = {}  # hold events until both legs are in
         try:
             acks = [await self.place_order(long_leg), await self.place_order(short_leg)]
         except OrderRejected:
-            (
-                self._collateral_usd,
-                self._holdings,
-                self._orders,
-                self._order_seq,
-                self._trade_seq,
-            ) = saved
+            self._restore_books(saved)
             raise
         finally:
             self._account_subs = subscribers
@@ -125,6 +122,24 @@ class PaperPairVenue(PaperVenue):
             _reverse(opened.short_leg, f"{client_id}-cs"),
         ]
         return await self.place_pair(f"{client_id}-close", legs, "")
+
+    def _save_books(self) -> _Books:
+        """Deep copy of the booking state (collateral, holdings, orders, id counters)."""
+        ledger, desk = self._ledger, self._desk
+        return copy.deepcopy(
+            (ledger.collateral_usd, ledger.holdings, desk.orders, desk.order_seq, desk.trade_seq)
+        )
+
+    def _restore_books(self, books: _Books) -> None:
+        """Put back a state saved by :meth:`_save_books` (undo orders placed since)."""
+        ledger, desk = self._ledger, self._desk
+        (
+            ledger.collateral_usd,
+            ledger.holdings,
+            desk.orders,
+            desk.order_seq,
+            desk.trade_seq,
+        ) = books
 
 
 def _reverse(ack: OrderAck, client_order_id: str) -> OrderRequest:
