@@ -1,0 +1,398 @@
+"""The ``agent.toml`` section models, one per table, and the constants they are built on.
+
+Each model is frozen and rejects unknown keys. :class:`agent.config.AgentConfig` assembles
+them; import them from :mod:`agent.config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    DirectoryPath,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.cross_venue_arb.config import CrossVenueArbConfig
+from strategies.factor_neutral.config import FactorNeutralConfig
+from strategies.flip_monitor.config import FlipMonitorConfig
+from strategies.funding_harvester.config import FundingHarvesterConfig
+from strategies.stat_arb.config import StatArbConfig
+
+VENUE_NAMES = ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "dydx")
+SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase")
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class _FieldErrors(ValueError):
+    """Cross-field problems raised inside a validator, with paths relative to the model."""
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {reason}" for path, reason in errors))
+
+
+class MarketDataConfig(BaseModel):
+    """``[market_data]``: where prices and funding come from, and the replay window.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On an unknown source, a missing ``data_dir``, ``start >= end`` or a non-positive
+        staleness limit.
+    """
+
+    model_config = _FROZEN
+
+    source: Literal["replay", "live"] = Field(
+        default="replay",
+        description='"replay": bundled/recorded history on a simulated clock; "live": venues.',
+    )
+    data_dir: DirectoryPath | None = Field(
+        default=None,
+        description="Directory of recorded data in the bundled layout; None = bundled data.",
+    )
+    start: datetime | None = Field(
+        default=None,
+        description="Replay window start, UTC (a date means 00:00 UTC); None = first bar.",
+    )
+    end: datetime | None = Field(
+        default=None,
+        description="Replay window end (exclusive), UTC; None = last bar.",
+    )
+    stale_after_s: int = Field(
+        default=7200, gt=0, description="A price older than this is stale, seconds."
+    )
+    live_bar_delay_s: int = Field(
+        default=15,
+        ge=0,
+        le=600,
+        description='source = "live": wait this long after each hour before fetching the '
+        "closed 1h bar and the settled funding, seconds.",
+    )
+    live_mark_every_s: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description='source = "live": mark positions to the streamed mark prices (and check '
+        "the breakers) this often between hourly bars, seconds.",
+    )
+    live_funding_history_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description='source = "live": settled funding read at start-up (funding interval '
+        "and latest rate of each perp), days.",
+    )
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _date_is_midnight_utc(cls, value: Any) -> Any:
+        """Turn a bare date into 00:00 UTC of that day (TOML dates and CLI dates)."""
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        """Naive datetimes are UTC; aware ones are converted to UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @model_validator(mode="after")
+    def _window_ordered(self) -> MarketDataConfig:
+        """``start`` must come before ``end`` when both are set."""
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            order = f"{self.end.isoformat()} <= {self.start.isoformat()}"
+            raise _FieldErrors([("end", f"must be after start ({order})")])
+        return self
+
+
+class CapitalConfig(BaseModel):
+    """``[capital]``: starting equity and the assets counted as cash."""
+
+    model_config = _FROZEN
+
+    initial_equity_usd: float = Field(
+        default=100_000.0, gt=0, description="Equity at the start of a paper/replay run, USD."
+    )
+    quote_assets: tuple[str, ...] = Field(
+        default=("USDT", "USDC"),
+        min_length=1,
+        description="Stablecoins counted 1:1 as USD in equity.",
+    )
+
+    @field_validator("quote_assets")
+    @classmethod
+    def _assets_upper_unique(cls, assets: tuple[str, ...]) -> tuple[str, ...]:
+        """Upper-case asset codes, no blanks, no duplicates."""
+        cleaned = tuple(a.strip().upper() for a in assets)
+        if any(not a for a in cleaned):
+            raise ValueError("asset codes must not be blank")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError(f"asset codes listed more than once: {list(cleaned)}")
+        return cleaned
+
+
+class VenueConfig(BaseModel):
+    """``[venues.<name>]``: one venue's collateral, costs, leverage and credentials.
+
+    Defaults for each venue come from :data:`VENUE_DEFAULTS` (fee schedules of the base
+    tier: Binance USDⓈ-M and spot, Bybit derivatives and spot, Hyperliquid perps and spot fee
+    pages). Negative maker fees (rebates) are allowed.
+    """
+
+    model_config = _FROZEN
+
+    enabled: bool = Field(description="Trade on (and read funding from) this venue.")
+    collateral_frac: float = Field(
+        ge=0.0, le=1.0, description="Share of initial equity deposited on the venue, fraction."
+    )
+    perp_maker_fee_bps: float = Field(ge=-10.0, le=100.0, description="Perp maker fee, bps.")
+    perp_taker_fee_bps: float = Field(ge=0.0, le=100.0, description="Perp taker fee, bps.")
+    spot_maker_fee_bps: float = Field(ge=-10.0, le=100.0, description="Spot maker fee, bps.")
+    spot_taker_fee_bps: float = Field(ge=0.0, le=100.0, description="Spot taker fee, bps.")
+    slippage_bps: float = Field(
+        default=2.0, ge=0.0, le=500.0, description="Simulated fill slippage, bps."
+    )
+    perp_leverage: float = Field(
+        default=3.0, ge=1.0, le=125.0, description="Leverage set on perp positions, ×."
+    )
+    rest_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="REST base URL override (testnet, a proxy); None = the venue's production URL.",
+    )
+    ws_url: str | None = Field(
+        default=None,
+        pattern=r"^wss?://\S+$",
+        description="Websocket URL override; None = the venue's production URL.",
+    )
+    api_key: SecretStr | None = Field(default=None, description="API key (env/secrets only).")
+    api_secret: SecretStr | None = Field(default=None, description="API secret (env/secrets).")
+    api_passphrase: SecretStr | None = Field(
+        default=None, description="API passphrase where the venue has one (env/secrets)."
+    )
+
+    @field_validator(*SECRET_FIELDS, mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: Any) -> Any:
+        """An empty secret file or variable means "not set", never an empty credential."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
+# Base-tier fee schedules, bps. Hyperliquid's spot fees (4/7) are its spot schedule; the
+# bundled data has no Hyperliquid spot market, so they only matter on a live venue.
+VENUE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "binance": {
+        "enabled": True,
+        "collateral_frac": 0.5,
+        "perp_maker_fee_bps": 2.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 10.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    "bybit": {
+        "enabled": True,
+        "collateral_frac": 0.25,
+        "perp_maker_fee_bps": 2.0,
+        "perp_taker_fee_bps": 5.5,
+        "spot_maker_fee_bps": 10.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    "hyperliquid": {
+        "enabled": True,
+        "collateral_frac": 0.25,
+        "perp_maker_fee_bps": 1.5,
+        "perp_taker_fee_bps": 4.5,
+        "spot_maker_fee_bps": 4.0,
+        "spot_taker_fee_bps": 7.0,
+    },
+    # OKX regular tier (swap 0.02 %/0.05 %, spot 0.08 %/0.10 %).
+    "okx": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 2.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 8.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    # Purple Flea publishes no fee schedule in the sources: conservative placeholders.
+    "purpleflea": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 5.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 10.0,
+        "spot_taker_fee_bps": 10.0,
+    },
+    # dYdX v4 base tier (maker 0.01 %, taker 0.05 %); perps only, market data only live.
+    "dydx": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 1.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 0.0,
+        "spot_taker_fee_bps": 0.0,
+    },
+}
+
+
+def _default_venues() -> dict[str, VenueConfig]:
+    return {name: VenueConfig(**VENUE_DEFAULTS[name]) for name in VENUE_NAMES}
+
+
+class RiskConfig(BaseModel):
+    """``[risk]``: pre-trade limits and drawdown circuit breakers (SEEDS.md, risk section)."""
+
+    model_config = _FROZEN
+
+    max_position_frac: float = Field(
+        default=0.10, gt=0.0, le=1.0, description="Max |notional| per instrument / equity."
+    )
+    max_leverage: float = Field(
+        default=2.0, gt=0.0, le=10.0, description="Max gross notional / equity, ×."
+    )
+    max_venue_frac: float = Field(
+        default=0.30,
+        gt=0.0,
+        le=1.0,
+        description="Max capital committed on one venue (spot holdings + perp margin) / equity.",
+    )
+    max_order_notional_usd: float = Field(
+        default=10_000.0, gt=0.0, description="Max notional of a single order, USD."
+    )
+    daily_drawdown_frac: float = Field(
+        default=0.05, gt=0.0, lt=1.0, description="Breaker: loss from the UTC day's open, fraction."
+    )
+    total_drawdown_frac: float = Field(
+        default=0.10, gt=0.0, lt=1.0, description="Breaker: loss from the all-time high, fraction."
+    )
+    flatten_on_breaker: bool = Field(
+        default=False, description="Close every position when a breaker trips (else only halt)."
+    )
+    margin_alert_frac: float = Field(
+        default=0.5,
+        gt=0.0,
+        lt=1.0,
+        description="Alert (margin_low) when a venue's free margin / collateral falls below.",
+    )
+
+    @model_validator(mode="after")
+    def _daily_within_total(self) -> RiskConfig:
+        """The daily breaker must trip no later than the total one."""
+        if self.daily_drawdown_frac > self.total_drawdown_frac:
+            raise _FieldErrors(
+                [
+                    (
+                        "daily_drawdown_frac",
+                        f"must not exceed total_drawdown_frac ({self.daily_drawdown_frac} > "
+                        f"{self.total_drawdown_frac})",
+                    )
+                ]
+            )
+        return self
+
+
+class ExecutionConfig(BaseModel):
+    """``[execution]``: rebalancing threshold and pair-order handling."""
+
+    model_config = _FROZEN
+
+    drift_frac: float = Field(
+        default=0.008, gt=0.0, lt=1.0, description="Trade only when a leg is off target by more."
+    )
+    max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Attempts to complete a failed leg before unwinding."
+    )
+    leg_timeout_s: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="Wait for one leg's outcome, seconds."
+    )
+
+
+class JournalConfig(BaseModel):
+    """``[journal]``: the SQLite journal."""
+
+    model_config = _FROZEN
+
+    path: Path = Field(
+        default=Path("runs/zerobeta.sqlite"),
+        description="Journal file; relative paths are relative to the working directory.",
+    )
+    snapshot_every_s: int = Field(
+        default=3600, gt=0, description="Equity snapshot interval, seconds (clock time)."
+    )
+    state_every_s: int = Field(
+        default=86_400,
+        gt=0,
+        description="A strategy's changed state is journaled when it traded, else at most this "
+        "often, seconds (clock time); the last state is always journaled at the end.",
+    )
+    overwrite: bool = Field(
+        default=True,
+        description="Replay: delete an existing journal first (true) or append (false); "
+        "live runs always append.",
+    )
+
+
+class LoggingConfig(BaseModel):
+    """``[logging]``: structured log output (see ``agent.logs``)."""
+
+    model_config = _FROZEN
+
+    level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", description="Lowest level written."
+    )
+    format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto = console on a terminal, JSON lines otherwise."
+    )
+    progress: bool = Field(default=True, description="Progress bar on a terminal during replay.")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        """Accept ``INFO`` as well as ``info``."""
+        return value.lower() if isinstance(value, str) else value
+
+
+class StrategiesConfig(BaseModel):
+    """``[strategies.<name>]``: one section per strategy, each owned by its package."""
+
+    model_config = _FROZEN
+
+    stat_arb: StatArbConfig = Field(
+        default_factory=StatArbConfig, description="Cointegration pairs trading."
+    )
+    funding_harvester: FundingHarvesterConfig = Field(
+        default_factory=FundingHarvesterConfig, description="Cash-and-carry funding harvest."
+    )
+    beta_hedger: BetaHedgerConfig = Field(
+        default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
+    )
+    factor_neutral: FactorNeutralConfig = Field(
+        default_factory=FactorNeutralConfig,
+        description="Beta-, dollar- and factor-neutral long/short book over perps.",
+    )
+    cross_venue_arb: CrossVenueArbConfig = Field(
+        default_factory=CrossVenueArbConfig, description="Cross-venue funding arbitrage."
+    )
+    funding_flip_monitor: FlipMonitorConfig = Field(
+        default_factory=FlipMonitorConfig,
+        description="Guardian closing funding positions once funding turns against them.",
+    )
