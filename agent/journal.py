@@ -17,106 +17,38 @@ Nothing stored here takes a secret: the record methods accept only market, order
 P&L value types, strategy state and alert text, and run metadata (config hash, mode, window).
 
 Errors: :class:`JournalError` (cannot open, unknown schema version, write failed, closed).
+
+Layout: :mod:`agent.journal_schema` (tables and columns, creating and checking the schema),
+:mod:`agent.journal_store` (connection and batched commits), :mod:`agent.journal_write` (the
+``record_*`` writers); this module holds the readers (replay, resume, summary) and
+:class:`Journal` itself.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
-from types import TracebackType
-from typing import Any, NamedTuple, Self
+from typing import Any, NamedTuple
 
 from agent.errors import JournalError
-from agent.portfolio import PnlStreams, Portfolio
-from strategies.base import Alert, PairIntent
-from venues.model import (
-    Fill,
-    FundingPayment,
-    InstrumentId,
-    Liquidity,
-    OrderAck,
-    OrderRequest,
-    OrderStatus,
-    Side,
-)
+from agent.journal_schema import _SCHEMA, _STREAMS, MEMORY, SCHEMA_VERSION, TABLES
+from agent.journal_write import PENDING_NEW, JournalWriter
+from agent.portfolio import PnlStreams
+from venues.model import Fill, FundingPayment, InstrumentId, Liquidity, Side
 
-SCHEMA_VERSION = 1
-MEMORY = ":memory:"
-PENDING_NEW = "pending_new"
-"""Status of the row written just before an order is sent."""
-
-_DEC = "TEXT"  # exact Decimal as text
-_STREAMS = (
-    ("price_spot_usd", _DEC), ("price_perp_usd", _DEC), ("funding_usd", _DEC),
-    ("fees_usd", _DEC), ("slippage_usd", _DEC), ("total_pnl_usd", _DEC),
-    ("realized_usd", _DEC), ("unrealized_usd", _DEC),
-)  # fmt: skip
-_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
-    "run_meta": (("key", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")),
-    "intents": (
-        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"),
-        ("intent_id", "TEXT NOT NULL"), ("reason", "TEXT NOT NULL"),
-        ("opening", "INTEGER NOT NULL"), ("legs_json", "TEXT NOT NULL"),
-    ),
-    "orders": (
-        ("ts_ms", "INTEGER NOT NULL"), ("client_order_id", "TEXT NOT NULL"),
-        ("strategy", "TEXT NOT NULL"), ("intent_id", "TEXT NOT NULL"), ("leg", "TEXT NOT NULL"),
-        ("attempt", "INTEGER NOT NULL"), ("instrument", "TEXT NOT NULL"),
-        ("side", "TEXT NOT NULL"), ("qty", _DEC), ("order_type", "TEXT"),
-        ("limit_price", _DEC), ("reduce_only", "INTEGER"), ("status", "TEXT NOT NULL"),
-        ("venue_order_id", "TEXT"), ("filled_qty", _DEC), ("avg_price", _DEC),
-        ("reject_code", "TEXT"), ("reject_reason", "TEXT"),
-    ),
-    "fills": (
-        ("seq", "INTEGER NOT NULL"), ("ts_ms", "INTEGER NOT NULL"),
-        ("strategy", "TEXT NOT NULL"), ("client_order_id", "TEXT NOT NULL"),
-        ("venue_order_id", "TEXT NOT NULL"), ("trade_id", "TEXT NOT NULL"),
-        ("instrument", "TEXT NOT NULL"), ("side", "TEXT NOT NULL"), ("qty", _DEC),
-        ("price", _DEC), ("fee_usd", _DEC), ("reference_price", _DEC),
-        ("liquidity", "TEXT NOT NULL"), ("ts_event_ms", "INTEGER NOT NULL"),
-    ),
-    "funding_payments": (
-        ("seq", "INTEGER NOT NULL"), ("ts_ms", "INTEGER NOT NULL"),
-        ("instrument", "TEXT NOT NULL"), ("ts_funding_ms", "INTEGER NOT NULL"),
-        ("rate", "REAL NOT NULL"), ("interval_s", "INTEGER NOT NULL"),
-        ("position_qty", _DEC), ("mark_price", _DEC), ("amount_usd", _DEC),
-    ),
-    "funding_allocations": (
-        ("seq", "INTEGER NOT NULL"), ("ts_ms", "INTEGER NOT NULL"),
-        ("instrument", "TEXT NOT NULL"), ("strategy", "TEXT NOT NULL"), ("amount_usd", _DEC),
-    ),
-    "equity_snapshots": (
-        ("ts_ms", "INTEGER NOT NULL"), ("equity_usd", _DEC), ("initial_equity_usd", _DEC),
-        *_STREAMS, ("gross_notional_usd", _DEC), ("net_delta_usd", _DEC), ("btc_price", "REAL"),
-    ),
-    "strategy_pnl_snapshots": (
-        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"), *_STREAMS,
-    ),
-    "risk_events": (
-        ("ts_ms", "INTEGER NOT NULL"), ("rule", "TEXT NOT NULL"), ("limit_value", "REAL"),
-        ("value", "REAL"), ("strategy", "TEXT NOT NULL"), ("intent_id", "TEXT NOT NULL"),
-        ("detail", "TEXT NOT NULL"),
-    ),
-    "alerts": (
-        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"), ("kind", "TEXT NOT NULL"),
-        ("message", "TEXT NOT NULL"), ("fields_json", "TEXT NOT NULL"),
-    ),
-    "strategy_state": (
-        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"),
-        ("state_json", "TEXT NOT NULL"),
-    ),
-    "reconciliation": (
-        ("ts_ms", "INTEGER NOT NULL"), ("venue", "TEXT NOT NULL"),
-        ("instrument", "TEXT NOT NULL"), ("journal_qty", _DEC), ("venue_qty", _DEC),
-        ("action", "TEXT NOT NULL"),
-    ),
-}  # fmt: skip
-TABLES = tuple(_SCHEMA)
-"""Journal tables, in the order they are created and flushed."""
+__all__ = [
+    "MEMORY",
+    "PENDING_NEW",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "EquityPoint",
+    "Journal",
+    "JournalError",
+    "JournalFill",
+    "JournalFunding",
+]
 
 
 class JournalFill(NamedTuple):
@@ -155,20 +87,7 @@ class EquityPoint(NamedTuple):
     btc_price: float | None
 
 
-class _OrderContext(NamedTuple):
-    strategy: str
-    intent_id: str
-    leg: str
-    attempt: int
-    order_type: str | None
-    limit_price: str | None
-    reduce_only: int | None
-
-
-_UNKNOWN_ORDER = _OrderContext("", "", "", 0, None, None, None)
-
-
-class Journal:
+class Journal(JournalWriter):
     """Append-only SQLite journal; create with :meth:`open`.
 
     Parameters
@@ -180,242 +99,6 @@ class Journal:
     batch_rows : int
         Pending rows that trigger a commit.
     """
-
-    def __init__(self, connection: sqlite3.Connection, path: str, batch_rows: int) -> None:
-        self._conn: sqlite3.Connection | None = connection
-        self._path = path
-        self._batch_rows = batch_rows
-        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
-        self._pending_rows = 0
-        self._orders: dict[str, _OrderContext] = {}
-        self._seq = _max_seq(connection)
-
-    @classmethod
-    def open(cls, path: Path | str, *, batch_rows: int = 10_000) -> Journal:
-        """Open (creating if missing) the journal at ``path``; ``":memory:"`` for a test.
-
-        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema.
-
-        Raises
-        ------
-        JournalError
-            If the file cannot be opened, is not a zerobeta journal, has another schema
-            version, or WAL cannot be enabled on it.
-        ValueError
-            If ``batch_rows`` < 1.
-        """
-        if batch_rows < 1:
-            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
-        name = str(path)
-        try:
-            if name != MEMORY:
-                Path(name).parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(name, isolation_level=None)
-        except (OSError, sqlite3.Error) as err:
-            raise JournalError(f"cannot open: {err}", path=name) from err
-        try:
-            _configure(conn, name)
-            _ensure_schema(conn, name)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, name, batch_rows)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def path(self) -> str:
-        """Journal path (``":memory:"`` for an in-memory journal)."""
-        return self._path
-
-    @property
-    def journal_mode(self) -> str:
-        """SQLite journal mode in effect (``"wal"`` for a file, ``"memory"`` in memory)."""
-        return str(self._connection().execute("PRAGMA journal_mode").fetchone()[0])
-
-    # ---- writers -------------------------------------------------------------------------
-
-    def record_meta(self, items: Mapping[str, str]) -> None:
-        """Run metadata (config hash, mode, window ...); a later value for a key wins."""
-        for key, value in items.items():
-            self._append("run_meta", (key, str(value)))
-
-    def record_intent(self, ts_ms: int, strategy: str, intent: PairIntent) -> None:
-        """A pair intent, journaled before any of its orders is sent."""
-        legs = [{"instrument": str(leg.instrument_id), "target_qty": leg.target_qty}
-                for leg in intent.legs]  # fmt: skip
-        row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
-        self._append("intents", row)
-
-    def record_order_request(
-        self,
-        ts_ms: int,
-        strategy: str,
-        intent_id: str,
-        leg: str,
-        attempt: int,
-        request: OrderRequest,
-    ) -> None:
-        """An order about to be sent (status ``pending_new``); later rows for the same client
-        order id inherit its strategy, intent, leg and attempt."""
-        context = _OrderContext(
-            strategy,
-            intent_id,
-            leg,
-            attempt,
-            request.order_type.value,
-            _text(request.limit_price),
-            int(request.reduce_only),
-        )
-        self._orders[request.client_order_id] = context
-        self._order_row(ts_ms, request.client_order_id, context, request.instrument_id,
-                        request.side, request.qty, PENDING_NEW)  # fmt: skip
-
-    def record_order_ack(self, ts_ms: int, ack: OrderAck) -> None:
-        """The venue's answer about an order (one row per state change)."""
-        context = self._order_context(ack.client_order_id)
-        self._order_row(
-            ts_ms, ack.client_order_id, context, ack.instrument_id, ack.side, ack.qty,
-            ack.status.value, ack.venue_order_id, ack.filled_qty, ack.avg_price,
-            ack.reject_code, ack.reject_reason,
-        )  # fmt: skip
-
-    def record_order_rejected(
-        self, ts_ms: int, request: OrderRequest, code: str | None, reason: str
-    ) -> None:
-        """The venue refused an order (``OrderRejected``: venue ``code`` and ``reason``)."""
-        context = self._order_context(request.client_order_id)
-        self._order_row(
-            ts_ms, request.client_order_id, context, request.instrument_id, request.side,
-            request.qty, OrderStatus.REJECTED.value, None, Decimal(0), None, code, reason,
-        )  # fmt: skip
-
-    def record_fill(self, ts_ms: int, strategy: str, fill: Fill) -> None:
-        """A fill booked for ``strategy`` (same order as :meth:`Portfolio.apply_fill`)."""
-        self._seq += 1
-        row = (
-            self._seq, ts_ms, strategy, fill.client_order_id, fill.venue_order_id, fill.trade_id,
-            str(fill.instrument_id), fill.side.value, str(fill.qty), str(fill.price),
-            str(fill.fee_usd), _text(fill.reference_price), fill.liquidity.value,
-            fill.ts_event_ms,
-        )  # fmt: skip
-        self._append("fills", row)
-
-    def record_funding(
-        self, ts_ms: int, payment: FundingPayment, allocations: Mapping[str, Decimal]
-    ) -> None:
-        """A funding payment and its split per strategy (``Portfolio.apply_funding``'s result)."""
-        self._seq += 1
-        instrument = str(payment.instrument_id)
-        row = (
-            self._seq, ts_ms, instrument, payment.ts_funding_ms, payment.rate,
-            payment.interval_s, str(payment.position_qty), str(payment.mark_price),
-            str(payment.amount_usd),
-        )  # fmt: skip
-        self._append("funding_payments", row)
-        for strategy, amount in allocations.items():
-            self._append(
-                "funding_allocations", (self._seq, ts_ms, instrument, strategy, str(amount))
-            )
-
-    def record_equity_snapshot(
-        self, ts_ms: int, portfolio: Portfolio, btc_price: float | None, *, strategies: bool = True
-    ) -> None:
-        """Equity, P&L streams and exposures of ``portfolio`` (USD); per-strategy streams too
-        unless ``strategies`` is False. ``btc_price`` in USD, for the summary's beta."""
-        snap = portfolio.snapshot_rows()
-        pnl = snap.pnl
-        row = (ts_ms, str(snap.equity_usd), str(snap.initial_equity_usd), *_stream_texts(pnl),
-               str(snap.gross_notional_usd), str(snap.net_delta_usd), btc_price)  # fmt: skip
-        self._append("equity_snapshots", row)
-        if strategies:
-            for name, streams in pnl.by_strategy.items():
-                self._append("strategy_pnl_snapshots", (ts_ms, name, *_stream_texts(streams)))
-
-    def record_risk_event(
-        self,
-        ts_ms: int,
-        rule: str,
-        limit_value: float,
-        value: float,
-        strategy: str,
-        intent_id: str,
-        detail: str,
-    ) -> None:
-        """A risk rule refused an intent or a breaker tripped (limit and value in the rule's
-        unit)."""
-        self._append("risk_events", (ts_ms, rule, limit_value, value, strategy, intent_id, detail))
-
-    def record_alert(self, ts_ms: int, strategy: str, alert: Alert) -> None:
-        """An alert a strategy raised."""
-        row = (ts_ms, strategy, alert.kind, alert.message, _json(dict(alert.fields), strict=False))
-        self._append("alerts", row)
-
-    def record_strategy_state(
-        self, ts_ms: int, strategy: str, state: str | Mapping[str, Any]
-    ) -> None:
-        """Strategy state that must survive a restart: a JSON text or a JSON-able mapping."""
-        text = state if isinstance(state, str) else _json(state, strict=False)
-        self._append("strategy_state", (ts_ms, strategy, text))
-
-    def record_reconciliation(
-        self,
-        ts_ms: int,
-        venue: str,
-        instrument: InstrumentId,
-        journal_qty: Decimal,
-        venue_qty: Decimal,
-        action: str,
-    ) -> None:
-        """A startup discrepancy between the ledger and a venue (base units) and what was done."""
-        row = (ts_ms, venue, str(instrument), str(journal_qty), str(venue_qty), action)
-        self._append("reconciliation", row)
-
-    def flush(self) -> None:
-        """Commit every pending row in one transaction.
-
-        Raises
-        ------
-        JournalError
-            If the write fails (the rows stay pending) or the journal is closed.
-        """
-        conn = self._connection()
-        if not self._pending_rows:
-            return
-        try:
-            conn.execute("BEGIN")
-            for table, rows in self._pending.items():
-                if rows:
-                    conn.executemany(_insert_sql(table), rows)
-            conn.execute("COMMIT")
-        except sqlite3.Error as err:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise JournalError(f"write failed: {err}", path=self._path) from err
-        for rows in self._pending.values():
-            rows.clear()
-        self._pending_rows = 0
-
-    def close(self) -> None:
-        """Flush and close; idempotent."""
-        if self._conn is None:
-            return
-        try:
-            self.flush()
-        finally:
-            self._conn.close()
-            self._conn = None
-
-    # ---- readers -------------------------------------------------------------------------
 
     def iter_fills(self) -> Iterator[JournalFill]:
         """Every fill in booking order."""
@@ -505,131 +188,6 @@ class Journal:
             raise ValueError(f"unknown journal table {table!r}; known: {', '.join(TABLES)}")
         return [tuple(row) for row in self._read(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608 - checked above
 
-    # ---- internals -----------------------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError("journal is closed", path=self._path)
-        return self._conn
-
-    def _append(self, table: str, row: tuple[Any, ...]) -> None:
-        self._connection()
-        self._pending[table].append(row)
-        self._pending_rows += 1
-        if self._pending_rows >= self._batch_rows:
-            self.flush()
-
-    def _read(self, sql: str) -> list[Any]:
-        self.flush()
-        try:
-            return self._connection().execute(sql).fetchall()
-        except sqlite3.Error as err:
-            raise JournalError(f"read failed: {err}", path=self._path) from err
-
-    def _order_context(self, client_order_id: str) -> _OrderContext:
-        """Context of an order sent by this process or, after a restart, found in the file."""
-        context = self._orders.get(client_order_id)
-        if context is not None:
-            return context
-        self.flush()
-        row = (
-            self._connection()
-            .execute(
-                "SELECT strategy, intent_id, leg, attempt, order_type, limit_price, reduce_only"
-                " FROM orders WHERE client_order_id = ? ORDER BY id LIMIT 1",
-                (client_order_id,),
-            )
-            .fetchone()
-        )
-        context = _UNKNOWN_ORDER if row is None else _OrderContext(*row)
-        self._orders[client_order_id] = context
-        return context
-
-    def _order_row(
-        self,
-        ts_ms: int,
-        client_order_id: str,
-        context: _OrderContext,
-        instrument: InstrumentId,
-        side: Side,
-        qty: Decimal,
-        status: str,
-        venue_order_id: str | None = None,
-        filled_qty: Decimal | None = None,
-        avg_price: Decimal | None = None,
-        reject_code: str | None = None,
-        reject_reason: str | None = None,
-    ) -> None:
-        row = (
-            ts_ms, client_order_id, context.strategy, context.intent_id, context.leg,
-            context.attempt, str(instrument), side.value, str(qty), context.order_type,
-            context.limit_price, context.reduce_only, status, venue_order_id,
-            _text(filled_qty), _text(avg_price), reject_code, reject_reason,
-        )  # fmt: skip
-        self._append("orders", row)
-
-
-def _configure(conn: sqlite3.Connection, path: str) -> None:
-    try:
-        mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
-        conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error as err:
-        raise JournalError(f"not a usable SQLite database: {err}", path=path) from err
-    if path != MEMORY and mode != "wal":
-        raise JournalError(f"cannot enable WAL (journal_mode is {mode!r})", path=path)
-
-
-def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
-    """Create the schema in a new file; refuse a file with another schema version."""
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "schema_version" in tables:
-        found = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        if found != SCHEMA_VERSION:
-            newer = isinstance(found, int) and found > SCHEMA_VERSION
-            why = "is newer than this zerobeta supports" if newer else "has no migration path"
-            raise JournalError(
-                f"schema version {found} {why} (supported: {SCHEMA_VERSION}); "
-                "use a matching zerobeta or a new journal path",
-                path=path,
-                found_version=found if isinstance(found, int) else None,
-            )
-        return
-    if tables - {"sqlite_sequence"}:
-        raise JournalError(f"not a zerobeta journal (has tables {sorted(tables)})", path=path)
-    conn.execute("BEGIN")
-    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    for table, columns in _SCHEMA.items():
-        body = ", ".join(f"{name} {kind}" for name, kind in columns)
-        conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, {body})")
-    conn.execute("COMMIT")
-
-
-def _max_seq(conn: sqlite3.Connection) -> int:
-    row = conn.execute(
-        "SELECT coalesce(max(seq), 0) FROM"
-        " (SELECT seq FROM fills UNION ALL SELECT seq FROM funding_payments)"
-    ).fetchone()
-    return int(row[0])
-
-
-def _insert_sql(table: str) -> str:
-    names = [name for name, _ in _SCHEMA[table]]
-    marks = ", ".join("?" * len(names))
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 - constants
-
-
-def _stream_texts(streams: PnlStreams) -> tuple[str, ...]:
-    """The ``_STREAMS`` columns of ``streams`` as exact text."""
-    return tuple(
-        str(v)
-        for v in (
-            streams.price_spot_usd, streams.price_perp_usd, streams.funding_usd,
-            streams.fees_usd, streams.slippage_usd, streams.total_usd,
-            streams.realized_usd, streams.unrealized_usd,
-        )
-    )  # fmt: skip
-
 
 def _fill(row: tuple[Any, ...]) -> Fill:
     """A ``Fill`` from an ``iter_fills`` row (columns from ``seq`` on)."""
@@ -646,12 +204,3 @@ def _fill(row: tuple[Any, ...]) -> Fill:
         ts_event_ms=row[13],
         reference_price=None if row[11] is None else Decimal(row[11]),
     )
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _json(value: Any, *, strict: bool = True) -> str:
-    """Canonical JSON (sorted keys, compact); ``strict`` refuses NaN/inf with ValueError."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=not strict)
