@@ -30,6 +30,10 @@ is ``leg_notional_usd``, so
 ``Σ signed qty · P · β = 0``; betas to ``market_symbol`` from the last ``beta_window_bars``
 hourly log returns.
 
+The re-test lives in :mod:`strategies.stat_arb.fit` and the per-cycle market view (usable
+prices, log closes, betas) in :mod:`strategies.stat_arb.market`; this module holds the
+strategy object and the trading rules of :meth:`~StatArbStrategy.decide`.
+
 State (JSON-serializable)::
 
     {"fit": None | {"fitted_at_ms": int, "n_tested": int, "n_qualified": int,
@@ -49,39 +53,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from strategies.base import (
     Alert,
     Decision,
-    FloatArray,
     MarketSnapshot,
     PairIntent,
     PortfolioView,
     TargetPosition,
 )
-from strategies.common import betas_to_market
 from strategies.stat_arb.config import StatArbConfig
-from strategies.stat_arb.signals import (
-    PairScan,
-    scan_pairs,
-    select_pairs,
-    spread_zscore,
-)
+from strategies.stat_arb.fit import Record, State, open_pairs, refit_state
+from strategies.stat_arb.market import MarketView, market_view
+from strategies.stat_arb.signals import spread_zscore
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
 
-State = dict[str, Any]
-Record = dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _MarketView:
-    """What one cycle knows: usable symbols' prices (quote units), log closes, betas."""
-
-    prices: Mapping[str, float]
-    log_closes: Mapping[str, FloatArray]
-    betas: Mapping[str, float]
+__all__ = ["Record", "StatArbStrategy", "State", "pair_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,73 +134,7 @@ class StatArbStrategy:
             returned unchanged, so ``fit`` stays None (no trading) or keeps the previous fit,
             and open pairs are not retired on missing data alone.
         """
-        symbols, panel, excluded = self._calibration_panel(snapshot)
-        if len(symbols) < 2:
-            return {**state, "open": _open_pairs(state)}
-        scan = scan_pairs(np.log(panel))
-        qualified = self._qualified(scan, symbols)
-        new_open = {
-            k: {**r, "retire": (r["a"], r["b"]) not in qualified}
-            for k, r in _open_pairs(state).items()
-        }
-        busy = {s for r in new_open.values() if not r["retire"] for s in (r["a"], r["b"])}
-        fit = {
-            "fitted_at_ms": int(now_ms),
-            "n_tested": len(scan),
-            "n_qualified": len(qualified),
-            "excluded": excluded,
-            "pairs": self._candidates(scan, symbols, busy),
-        }
-        return {**state, "fit": fit, "open": new_open}
-
-    def _calibration_panel(
-        self, snapshot: MarketSnapshot
-    ) -> tuple[list[str], FloatArray, dict[str, str]]:
-        """Closes of the usable symbols, shape ``(calibration_bars, n_usable)``, and why others
-        were left out."""
-        n = self.config.calibration_bars
-        symbols: list[str] = []
-        columns: list[FloatArray] = []
-        excluded: dict[str, str] = {}
-        for sym, iid in self._ids.items():
-            closes = snapshot.closes.get(iid)
-            window = None if closes is None else np.asarray(closes, dtype=np.float64)[-n:]
-            reason = _window_problem(window, n)
-            if reason is not None:
-                excluded[sym] = reason
-                continue
-            assert window is not None
-            symbols.append(sym)
-            columns.append(window)
-        panel = np.column_stack(columns) if columns else np.empty((n, 0))
-        return symbols, panel, excluded
-
-    def _qualified(self, scan: PairScan, symbols: list[str]) -> set[tuple[str, str]]:
-        """Symbol pairs passing the cointegration and half-life filters."""
-        passing = self._select(scan, max_pairs=len(scan), one_per_asset=False)
-        return {(symbols[i], symbols[j]) for i, j in zip(passing.i, passing.j, strict=True)}
-
-    def _candidates(self, scan: PairScan, symbols: list[str], busy: set[str]) -> list[Record]:
-        """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records."""
-        free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
-        chosen = self._select(
-            scan.take(np.asarray(free, dtype=np.intp)),
-            max_pairs=self.config.max_pairs,
-            one_per_asset=self.config.one_pair_per_asset,
-        )
-        return [_pair_record(chosen, k, symbols) for k in range(len(chosen))]
-
-    def _select(self, scan: PairScan, max_pairs: int, one_per_asset: bool) -> PairScan:
-        """:func:`select_pairs` with this configuration's filters."""
-        c = self.config
-        return select_pairs(
-            scan,
-            p_max=c.p_value_max,
-            half_life_min=c.half_life_min_bars,
-            half_life_max=c.half_life_max_bars,
-            max_pairs=max_pairs,
-            one_pair_per_asset=one_per_asset,
-        )
+        return refit_state(self.config, self._ids, snapshot, state, now_ms)
 
     # ----------------------------------------------------------------- decide
 
@@ -245,10 +165,10 @@ class StatArbStrategy:
             No intents until :meth:`refit` has stored a fit.
         """
         fit = state.get("fit")
-        opened, dropped = self._drop_unfilled(_open_pairs(state), portfolio, now_ms)
+        opened, dropped = self._drop_unfilled(open_pairs(state), portfolio, now_ms)
         if not fit:
             return Decision(intents=(), state={**state, "open": opened}, diagnostics={"fitted": 0})
-        view = self._market_view(snapshot)
+        view = market_view(snapshot, self._ids, self.config, self.history_bars)
         steps, zscores = self._manage_open(opened, view, now_ms)
         still_open = {k: s.record for k, s in steps.items() if s.record is not None}
         busy = {sym for r in opened.values() for sym in (r["a"], r["b"])}
@@ -289,51 +209,7 @@ class StatArbStrategy:
                 kept[key] = record
         return kept, dropped
 
-    def _market_view(self, snapshot: MarketSnapshot) -> _MarketView:
-        """Usable prices and log closes (fresh, finite, positive, long enough) and betas.
-
-        One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour.
-        """
-        n, depth = self.config.calibration_bars, self.history_bars
-        candidates: list[tuple[str, float, FloatArray]] = []
-        for sym, iid in self._ids.items():
-            price = snapshot.prices.get(iid)
-            closes = snapshot.closes.get(iid)
-            if iid in snapshot.stale or price is None or not (math.isfinite(price) and price > 0):
-                continue
-            if closes is None or len(closes) < n:
-                continue
-            candidates.append((sym, float(price), closes[-depth:]))
-        if not candidates:
-            return _MarketView(prices={}, log_closes={}, betas={})
-        panel = np.full((depth, len(candidates)), np.nan)
-        for k, (_, _, tail) in enumerate(candidates):
-            panel[depth - len(tail) :, k] = tail
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logs_panel = np.log(np.where(np.isfinite(panel) & (panel > 0), panel, np.nan))
-        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(logs_panel[-n:]).all(axis=0))
-        usable = [bool(ok) for ok in finite]
-        prices = {sym: p for (sym, p, _), ok in zip(candidates, usable, strict=True) if ok}
-        logs = {
-            sym: logs_panel[depth - len(tail) :, k]
-            for k, (sym, _, tail) in enumerate(candidates)
-            if usable[k]
-        }
-        return _MarketView(prices=prices, log_closes=logs, betas=self._betas(logs))
-
-    def _betas(self, logs: Mapping[str, FloatArray]) -> dict[str, float]:
-        """Beta of every usable symbol to ``market_symbol``; NaN when unknown."""
-        window = self.config.beta_window_bars
-        market = logs.get(self.config.market_symbol)
-        if market is None or not logs:
-            return {sym: math.nan for sym in logs}
-        returns = np.column_stack([_tail_returns(logs[s], window) for s in logs])
-        betas = betas_to_market(
-            returns, _tail_returns(market, window), min_obs=self.config.beta_min_obs
-        )
-        return {sym: float(b) for sym, b in zip(logs, betas, strict=True)}
-
-    def _zscore(self, a: str, b: str, hedge_ratio: float, view: _MarketView) -> float | None:
+    def _zscore(self, a: str, b: str, hedge_ratio: float, view: MarketView) -> float | None:
         """Spread z-score over ``calibration_bars`` closes; None when a leg's data is unusable."""
         if a not in view.prices or b not in view.prices:
             return None
@@ -341,7 +217,7 @@ class StatArbStrategy:
         return spread_zscore(view.log_closes[a], view.log_closes[b], hedge_ratio, window=n)
 
     def _manage_open(
-        self, opened: Mapping[str, Record], view: _MarketView, now_ms: int
+        self, opened: Mapping[str, Record], view: MarketView, now_ms: int
     ) -> tuple[dict[str, _Step], dict[str, float]]:
         """Exit or hold every open pair; returns the steps and the z-scores computed."""
         steps: dict[str, _Step] = {}
@@ -353,7 +229,7 @@ class StatArbStrategy:
             steps[key] = self._manage_one(record, z, view, now_ms)
         return steps, zscores
 
-    def _manage_one(self, record: Record, z: float | None, view: _MarketView, now_ms: int) -> _Step:
+    def _manage_one(self, record: Record, z: float | None, view: MarketView, now_ms: int) -> _Step:
         """Exit intent, hold intent, or (data missing) keep the record without an intent."""
         a, b = record["a"], record["b"]
         reason = self._exit_reason(record, z, now_ms)
@@ -392,7 +268,7 @@ class StatArbStrategy:
     def _enter(
         self,
         candidates: Sequence[Record],
-        view: _MarketView,
+        view: MarketView,
         now_ms: int,
         busy: set[str],
         n_open: int,
@@ -416,7 +292,7 @@ class StatArbStrategy:
                 busy.update((a, b))
         return steps
 
-    def _entry_step(self, cand: Record, z: float, view: _MarketView, now_ms: int) -> _Step:
+    def _entry_step(self, cand: Record, z: float, view: MarketView, now_ms: int) -> _Step:
         """Enter when ``entry_z < |z| ≤ stop_z`` and both betas are usable."""
         c = self.config
         if not c.entry_z < abs(z) <= c.stop_z:
@@ -446,7 +322,7 @@ class StatArbStrategy:
         }
         return _Step(intent=self._pair_intent(record, now_ms, reason="enter"), record=record)
 
-    def _leg_b_qty(self, qty_a: float, a: str, b: str, view: _MarketView) -> float | None:
+    def _leg_b_qty(self, qty_a: float, a: str, b: str, view: MarketView) -> float | None:
         """Beta-neutral leg B size ``qty_a β_A P_A / (β_B P_B)``; None if a beta is unusable."""
         beta_a = view.betas.get(a, math.nan)
         beta_b = view.betas.get(b, math.nan)
@@ -455,7 +331,7 @@ class StatArbStrategy:
             return None
         return float(qty_a) * beta_a * view.prices[a] / (beta_b * view.prices[b])
 
-    def _beta_alert(self, a: str, b: str, view: _MarketView, action: str) -> Alert:
+    def _beta_alert(self, a: str, b: str, view: MarketView, action: str) -> Alert:
         """Alert naming the unusable beta(s) of a pair."""
         fields = {f"beta_{s}": _fmt_beta(view.betas.get(s, math.nan)) for s in (a, b)}
         message = (
@@ -478,47 +354,6 @@ class StatArbStrategy:
         return sum(
             1 for r in still_open.values() if portfolio.positions.get(self._ids[r["a"]], 0.0) == 0.0
         )
-
-
-def _open_pairs(state: Mapping[str, Any]) -> dict[str, Record]:
-    """Copy of the open-pair records of a state (empty when absent)."""
-    return {str(k): dict(v) for k, v in (state.get("open") or {}).items()}
-
-
-def _window_problem(window: FloatArray | None, n: int, check_constant: bool = True) -> str | None:
-    """Why a close history cannot be used for a ``n``-bar fit, or None when it can."""
-    if window is None:
-        return "missing"
-    if window.shape[0] < n:
-        return "short_history"
-    tail = window[-n:]
-    if not np.all(np.isfinite(tail) & (tail > 0)):
-        return "non_positive_or_non_finite"
-    if check_constant and float(np.ptp(tail)) == 0.0:
-        return "constant"
-    return None
-
-
-def _tail_returns(log_closes: FloatArray, window: int) -> FloatArray:
-    """Last ``window`` log returns, NaN-padded at the front when the history is shorter."""
-    returns = np.diff(log_closes[-(window + 1) :])
-    if returns.shape[0] < window:
-        returns = np.concatenate([np.full(window - returns.shape[0], np.nan), returns])
-    return returns
-
-
-def _pair_record(scan: PairScan, k: int, symbols: Sequence[str]) -> Record:
-    """JSON-ready record of pair ``k`` of a scan."""
-    return {
-        "a": symbols[int(scan.i[k])],
-        "b": symbols[int(scan.j[k])],
-        "hedge_ratio": float(scan.hedge_ratio[k]),
-        "intercept": float(scan.intercept[k]),
-        "adf_stat": float(scan.adf_stat[k]),
-        "p_value": float(scan.p_value[k]),
-        "half_life_bars": float(scan.half_life_bars[k]),
-        "lags": int(scan.lags[k]),
-    }
 
 
 def _fmt_beta(beta: float) -> str:

@@ -1,0 +1,88 @@
+"""One cycle's view of the stat-arb market, for :meth:`StatArbStrategy.decide`.
+
+From a snapshot: the prices (quote units) and log closes of the symbols that are fresh,
+finite, positive and have at least ``calibration_bars`` closes, and each such symbol's beta to
+``market_symbol`` over the last ``beta_window_bars`` hourly log returns
+(:func:`strategies.common.betas_to_market`). Pure helpers of
+:mod:`strategies.stat_arb.strategy`; no state is modified here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from strategies.base import FloatArray, MarketSnapshot
+from strategies.common import betas_to_market
+from strategies.stat_arb.config import StatArbConfig
+from venues.model import InstrumentId
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """What one cycle knows: usable symbols' prices (quote units), log closes, betas."""
+
+    prices: Mapping[str, float]
+    log_closes: Mapping[str, FloatArray]
+    betas: Mapping[str, float]
+
+
+def market_view(
+    snapshot: MarketSnapshot,
+    ids: Mapping[str, InstrumentId],
+    config: StatArbConfig,
+    history_bars: int,
+) -> MarketView:
+    """Usable prices and log closes (fresh, finite, positive, long enough) and betas.
+
+    One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour.
+    """
+    n, depth = config.calibration_bars, history_bars
+    candidates: list[tuple[str, float, FloatArray]] = []
+    for sym, iid in ids.items():
+        price = snapshot.prices.get(iid)
+        closes = snapshot.closes.get(iid)
+        if iid in snapshot.stale or price is None or not (math.isfinite(price) and price > 0):
+            continue
+        if closes is None or len(closes) < n:
+            continue
+        candidates.append((sym, float(price), closes[-depth:]))
+    if not candidates:
+        return MarketView(prices={}, log_closes={}, betas={})
+    panel = np.full((depth, len(candidates)), np.nan)
+    for k, (_, _, tail) in enumerate(candidates):
+        panel[depth - len(tail) :, k] = tail
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs_panel = np.log(np.where(np.isfinite(panel) & (panel > 0), panel, np.nan))
+    finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(logs_panel[-n:]).all(axis=0))
+    usable = [bool(ok) for ok in finite]
+    prices = {sym: p for (sym, p, _), ok in zip(candidates, usable, strict=True) if ok}
+    logs = {
+        sym: logs_panel[depth - len(tail) :, k]
+        for k, (sym, _, tail) in enumerate(candidates)
+        if usable[k]
+    }
+    return MarketView(prices=prices, log_closes=logs, betas=_betas(logs, config))
+
+
+def _betas(logs: Mapping[str, FloatArray], config: StatArbConfig) -> dict[str, float]:
+    """Beta of every usable symbol to ``market_symbol``; NaN when unknown."""
+    window = config.beta_window_bars
+    market = logs.get(config.market_symbol)
+    if market is None or not logs:
+        return {sym: math.nan for sym in logs}
+    returns = np.column_stack([_tail_returns(logs[s], window) for s in logs])
+    betas = betas_to_market(returns, _tail_returns(market, window), min_obs=config.beta_min_obs)
+    return {sym: float(b) for sym, b in zip(logs, betas, strict=True)}
+
+
+def _tail_returns(log_closes: FloatArray, window: int) -> FloatArray:
+    """Last ``window`` log returns, NaN-padded at the front when the history is shorter."""
+    returns = np.diff(log_closes[-(window + 1) :])
+    if returns.shape[0] < window:
+        returns = np.concatenate([np.full(window - returns.shape[0], np.nan), returns])
+    return returns
