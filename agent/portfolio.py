@@ -28,167 +28,58 @@ holds exactly, as Decimal, and so does its per-venue form. How exactness is kept
 
 Positions are kept per (strategy, instrument): strategies may trade the same instrument and
 the venue only sees the net, which the views aggregate.
+
+This module is the public face of the ledger: the exact arithmetic lives in
+``agent.portfolio_exact``, the records (:class:`PnlStreams`, :class:`PnlReport`, ...) and the
+P&L aggregation in ``agent.portfolio_pnl``, the position and exposure views in
+``agent.portfolio_positions`` (:class:`Portfolio`'s base class); import them all from here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from decimal import (
-    ROUND_HALF_EVEN,
-    Context,
-    Decimal,
-    DivisionByZero,
-    InvalidOperation,
-    Overflow,
-    localcontext,
-)
-from types import MappingProxyType
+from decimal import Decimal, localcontext
 
 from agent.errors import AccountingError
+from agent.portfolio_exact import (
+    _CTX,
+    _ZERO,
+    _booked,
+    _check_digits,
+    _Lot,
+    _trade,
+    ledger_context,
+)
+from agent.portfolio_pnl import (
+    FundingDiscrepancy,
+    PnlReport,
+    PnlStreams,
+    PortfolioSnapshot,
+    _cells,
+    _compute_pnl,
+    _Flows,
+)
+from agent.portfolio_positions import PositionBook
 from strategies.base import PortfolioView
-from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind, base_asset
+from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind
+
+__all__ = [
+    "UNATTRIBUTED",
+    "AccountingError",
+    "FundingDiscrepancy",
+    "PnlReport",
+    "PnlStreams",
+    "Portfolio",
+    "PortfolioSnapshot",
+    "ledger_context",
+]
 
 UNATTRIBUTED = "unattributed"
 """Pseudo-strategy that receives funding the ledger cannot attribute to a position."""
 
-_CTX = Context(
-    prec=150, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
-)
-_MIN_EXPONENT = -40
-_MAX_ADJUSTED = 29
-_QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
-_ZERO = Decimal(0)
 
-
-def ledger_context() -> AbstractContextManager[Context]:
-    """The ledger's 150-digit decimal context, for exact arithmetic on its numbers.
-
-    The default context rounds to 28 significant digits; compare or add ledger amounts inside
-    ``with ledger_context():`` when the result must be exact.
-    """
-    return localcontext(_CTX)
-
-
-@dataclass(frozen=True, slots=True)
-class PnlStreams:
-    """P&L by stream, USD. Costs (fees, slippage) are positive numbers.
-
-    Attributes
-    ----------
-    price_spot_usd, price_perp_usd : Decimal
-        Realized + unrealized price P&L of spot / perp positions at reference-price basis.
-    funding_usd : Decimal
-        Funding, positive when received.
-    fees_usd : Decimal
-        Trading fees, positive when paid (maker rebates reduce it).
-    slippage_usd : Decimal
-        Fill price versus reference price, positive when adverse.
-    realized_usd, unrealized_usd : Decimal
-        Split of ``price_spot_usd + price_perp_usd``.
-    total_usd : Decimal
-        ``price_spot + price_perp + funding − fees − slippage``, computed (not an argument).
-    """
-
-    price_spot_usd: Decimal
-    price_perp_usd: Decimal
-    funding_usd: Decimal
-    fees_usd: Decimal
-    slippage_usd: Decimal
-    realized_usd: Decimal
-    unrealized_usd: Decimal
-    total_usd: Decimal = field(init=False)
-
-    def __post_init__(self) -> None:
-        with localcontext(_CTX):
-            total = (
-                self.price_spot_usd
-                + self.price_perp_usd
-                + self.funding_usd
-                - self.fees_usd
-                - self.slippage_usd
-            )
-        object.__setattr__(self, "total_usd", total)  # frozen: set once, here
-
-
-@dataclass(frozen=True, slots=True)
-class PnlReport(PnlStreams):
-    """Portfolio P&L: the totals (inherited fields) plus breakdowns.
-
-    Attributes
-    ----------
-    by_strategy : Mapping[str, PnlStreams]
-        Per strategy (``"unattributed"`` holds funding no position explains).
-    by_venue : Mapping[str, PnlStreams]
-        Per venue, every venue with a cash account included. Both breakdowns sum to the
-        totals exactly. Both are read-only (the report is cached and shared).
-    """
-
-    by_strategy: Mapping[str, PnlStreams] = field(default_factory=dict)
-    by_venue: Mapping[str, PnlStreams] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class FundingDiscrepancy:
-    """Funding the ledger could not attribute to a strategy's position.
-
-    Attributes
-    ----------
-    instrument_id : InstrumentId
-    ts_funding_ms : int
-        Settlement time, epoch ms UTC.
-    ledger_qty : Decimal
-        Net position the ledger holds, base units.
-    venue_qty : Decimal
-        ``payment.position_qty``, base units.
-    residual_usd : Decimal
-        ``amount_usd − Σ strategy shares``, booked to ``"unattributed"``, USD.
-    """
-
-    instrument_id: InstrumentId
-    ts_funding_ms: int
-    ledger_qty: Decimal
-    venue_qty: Decimal
-    residual_usd: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioSnapshot:
-    """What the journal stores per equity snapshot (all USD, Decimal)."""
-
-    equity_usd: Decimal
-    initial_equity_usd: Decimal
-    pnl: PnlReport
-    gross_notional_usd: Decimal
-    net_delta_usd: Decimal
-
-
-@dataclass(slots=True)
-class _Lot:
-    """Open position of one strategy in one instrument. ``basis_usd`` is the signed cost of
-    the open quantity at reference prices (qty × avg_cost)."""
-
-    qty: Decimal = _ZERO
-    basis_usd: Decimal = _ZERO
-    realized_usd: Decimal = _ZERO
-
-
-@dataclass(slots=True)
-class _Flows:
-    """Non-price streams of one (strategy, venue), USD."""
-
-    fees_usd: Decimal = _ZERO
-    slippage_usd: Decimal = _ZERO
-    funding_usd: Decimal = _ZERO
-
-
-# Cell layout used while aggregating P&L: spot, perp, funding, fees, slippage, realized, unrealized.
-_Cell = list[Decimal]
-
-
-class Portfolio:
+class Portfolio(PositionBook):
     """The single source of truth for positions, cash and P&L.
 
     Parameters
@@ -213,10 +104,8 @@ class Portfolio:
         self._cash = dict(initial_cash_usd)
         with localcontext(_CTX):
             self.initial_equity_usd: Decimal = sum(self._cash.values(), _ZERO)
-        self._lots: dict[InstrumentId, dict[str, _Lot]] = {}
+        super().__init__()
         self._flows: dict[tuple[str, str], _Flows] = {}
-        self._marks: dict[InstrumentId, Decimal] = {}
-        self._net: dict[InstrumentId, Decimal] = {}
         self._version = 0  # bumped by every booking and mark; keys the cached P&L report
         self._pnl_cache: tuple[int, PnlReport] | None = None
         self._equity_cache: tuple[int, Decimal] | None = None
@@ -394,33 +283,9 @@ class Portfolio:
         Cached until the next fill, funding payment or mark.
         """
         if self._pnl_cache is None or self._pnl_cache[0] != self._version:
-            self._pnl_cache = (self._version, self._compute_pnl())
+            cells = _cells(self._lots, self._flows, self._marks)
+            self._pnl_cache = (self._version, _compute_pnl(cells, self._cash))
         return self._pnl_cache[1]
-
-    def _compute_pnl(self) -> PnlReport:
-        cells = self._cells()
-        with localcontext(_CTX):
-            by_strategy: dict[str, _Cell] = {}
-            by_venue: dict[str, _Cell] = {v: [_ZERO] * 7 for v in self._cash}
-            total: _Cell = [_ZERO] * 7
-            for (strategy, venue), cell in sorted(cells.items()):
-                of_strategy = by_strategy.setdefault(strategy, [_ZERO] * 7)
-                of_venue = by_venue.setdefault(venue, [_ZERO] * 7)
-                for i, value in enumerate(cell):
-                    of_strategy[i] += value
-                    of_venue[i] += value
-                    total[i] += value
-        return PnlReport(
-            price_spot_usd=total[0],
-            price_perp_usd=total[1],
-            funding_usd=total[2],
-            fees_usd=total[3],
-            slippage_usd=total[4],
-            realized_usd=total[5],
-            unrealized_usd=total[6],
-            by_strategy=MappingProxyType({s: _streams(c) for s, c in by_strategy.items()}),
-            by_venue=MappingProxyType({v: _streams(c) for v, c in sorted(by_venue.items())}),
-        )
 
     def check_identity(self, tolerance_usd: Decimal = Decimal("1e-6")) -> None:
         """Assert ``equity_usd() − initial_equity_usd == pnl().total_usd``.
@@ -453,97 +318,7 @@ class Portfolio:
         return self._snapshot_cache[1]
 
     # ---- views ---------------------------------------------------------------------------
-
-    def positions(self, strategy: str | None = None) -> dict[InstrumentId, Decimal]:
-        """Non-zero signed positions, base units: of ``strategy``, or net over all when None."""
-        if strategy is None:
-            return self._net_positions()
-        return {
-            iid: lot.qty
-            for iid, holders in self._lots.items()
-            if (lot := holders.get(strategy)) is not None and lot.qty != 0
-        }
-
-    def avg_cost(self, strategy: str, instrument_id: InstrumentId) -> Decimal | None:
-        """Average reference-price cost of the strategy's open position, USD/unit; None if flat."""
-        lot = self._lots.get(instrument_id, {}).get(strategy)
-        if lot is None or lot.qty == 0:
-            return None
-        with localcontext(_CTX):
-            return lot.basis_usd / lot.qty
-
-    def marks(self) -> dict[InstrumentId, Decimal]:
-        """Last mark price per instrument, quote units (a copy)."""
-        return dict(self._marks)
-
-    def gross_notional_usd(self) -> Decimal:
-        """Σ |net qty × mark| over instruments, USD."""
-        with localcontext(_CTX):
-            return sum((abs(v) for v in self._market_values().values()), _ZERO)
-
-    def net_delta_usd(self) -> Decimal:
-        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), USD."""
-        with localcontext(_CTX):
-            return sum(self._market_values().values(), _ZERO)
-
-    def notional_by_venue(self) -> dict[str, Decimal]:
-        """Gross notional Σ |net qty × mark| per venue with positions, USD."""
-        result: dict[str, Decimal] = {}
-        with localcontext(_CTX):
-            for iid, value in self._market_values().items():
-                result[iid.venue] = result.get(iid.venue, _ZERO) + abs(value)
-        return result
-
-    def venue_committed_usd(self, venue: str, perp_leverage: Decimal | float) -> Decimal:
-        """Capital a venue ties up: |spot holdings value| + |perp notional| / leverage, USD.
-
-        Raises
-        ------
-        ValueError
-            If ``perp_leverage`` is not positive.
-        """
-        leverage = perp_leverage if isinstance(perp_leverage, Decimal) else _dec(perp_leverage)
-        if not leverage > 0:
-            raise ValueError(f"perp_leverage must be positive, got {perp_leverage!r}")
-        committed = _ZERO
-        with localcontext(_CTX):
-            for iid, value in self._market_values().items():
-                if iid.venue == venue:
-                    perp = iid.kind is InstrumentKind.PERP
-                    committed += abs(value) / leverage if perp else abs(value)
-        return committed
-
-    def beta_to_btc(
-        self, betas: Mapping[str, float], base_assets: Mapping[InstrumentId, str] | None = None
-    ) -> float:
-        """Portfolio beta Σ (signed market value / gross exposure) × β (SEEDS "Neutrality").
-
-        Parameters
-        ----------
-        betas : Mapping[str, float]
-            Beta to BTC per base asset (``"ETH"``), dimensionless.
-        base_assets : Mapping[InstrumentId, str] | None
-            Base asset per instrument; by default parsed from the symbol (``ETHUSDT`` → ``ETH``).
-
-        Returns
-        -------
-        float
-            Dimensionless; 0.0 when there is no exposure.
-
-        Raises
-        ------
-        ValueError
-            If a held asset has no beta (an unknown beta is never assumed to be 1.0).
-        """
-        values = self._market_values()
-        gross = float(sum((abs(v) for v in values.values()), _ZERO))
-        if gross == 0.0:
-            return 0.0
-        bases = {i: (base_assets or {}).get(i) or base_asset(i.symbol) for i in values}
-        missing = sorted({b for b in bases.values() if b not in betas})
-        if missing:
-            raise ValueError(f"no beta for held assets {missing}; refusing to assume 1.0")
-        return sum(float(v) / gross * betas[bases[i]] for i, v in values.items())
+    # positions, avg_cost, marks and the exposure views are PositionBook's.
 
     def to_view(
         self, strategy: str, capital_frac: float, blocked_bases: frozenset[str] = frozenset()
@@ -588,57 +363,6 @@ class Portfolio:
             )
         )
 
-    def _net_positions(self) -> dict[InstrumentId, Decimal]:
-        return {iid: qty for iid, qty in self._net.items() if qty != 0}
-
-    def _market_values(self) -> dict[InstrumentId, Decimal]:
-        with localcontext(_CTX):
-            return {iid: q * self._marks[iid] for iid, q in self._net_positions().items()}
-
-    def _cells(self) -> dict[tuple[str, str], _Cell]:
-        """Stream values per (strategy, venue) in the ``_Cell`` layout."""
-        cells: dict[tuple[str, str], _Cell] = {}
-        with localcontext(_CTX):
-            for iid, holders in self._lots.items():
-                mark = self._marks[iid]
-                price_index = 1 if iid.kind is InstrumentKind.PERP else 0
-                for strategy, lot in holders.items():
-                    cell = cells.setdefault((strategy, iid.venue), [_ZERO] * 7)
-                    unrealized = lot.qty * mark - lot.basis_usd
-                    cell[price_index] += lot.realized_usd + unrealized
-                    cell[5] += lot.realized_usd
-                    cell[6] += unrealized
-            for key, flows in self._flows.items():
-                cell = cells.setdefault(key, [_ZERO] * 7)
-                cell[2] += flows.funding_usd
-                cell[3] += flows.fees_usd
-                cell[4] += flows.slippage_usd
-        return cells
-
-
-def _streams(cell: _Cell) -> PnlStreams:
-    return PnlStreams(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6])
-
-
-def _trade(lot: _Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
-    """Apply ``sign × qty`` at ``reference`` to ``lot`` with average-cost accounting.
-
-    Invariant: ``realized − basis`` changes by exactly ``−sign × qty × reference``.
-    """
-    held = lot.qty
-    if held == 0 or (held > 0) == (sign > 0):
-        lot.basis_usd += sign * qty * reference
-        lot.qty += sign * qty
-        return
-    closed = min(qty, abs(held))
-    if closed == abs(held):
-        removed = lot.basis_usd
-    else:
-        removed = (lot.basis_usd * closed / abs(held)).quantize(_QUANTUM)
-    lot.realized_usd += -sign * closed * reference - removed
-    lot.basis_usd += sign * (qty - closed) * reference - removed
-    lot.qty += sign * qty
-
 
 def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
     if strategy == UNATTRIBUTED or not strategy:
@@ -651,27 +375,3 @@ def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
         if not value > 0:
             raise ValueError(f"fill {fill.trade_id} on {fill.instrument_id}: {name} {value} <= 0")
     _check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)
-
-
-def _check_digits(what: str, value: Decimal) -> None:
-    """Refuse a number the exact ledger cannot hold (see the module docstring)."""
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
-    exponent = value.as_tuple().exponent
-    too_fine = isinstance(exponent, int) and exponent < _MIN_EXPONENT
-    if too_fine or value.adjusted() > _MAX_ADJUSTED:
-        raise ValueError(f"{what} {value} has more than 40 decimal places or is >= 1e30")
-
-
-def _booked(amount_usd: Decimal) -> Decimal:
-    """``amount_usd`` at the ledger's 1e-40 USD resolution (unchanged when already on it)."""
-    exponent = amount_usd.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < _MIN_EXPONENT:
-        return amount_usd.quantize(_QUANTUM)
-    return amount_usd
-
-
-def _dec(value: float) -> Decimal:
-    if not math.isfinite(value):
-        raise ValueError(f"expected a finite number, got {value!r}")
-    return Decimal(repr(value))
