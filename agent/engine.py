@@ -15,33 +15,36 @@ the strategies see the same shapes in a backtest and on live data:
 - :meth:`Engine.finish`: last states and snapshot, journal flushed.
 
 The engine's clock is the data's clock: it moves to each event's time and never back.
+
+Its wiring lives in :mod:`agent.engine_setup`, the strategies' turn in a step (flip guard,
+strategy cycles, state journaling) in :mod:`agent.engine_cycle`, and what ``mode = "live"``
+adds in :mod:`agent.engine_live`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import structlog
 
 from agent.clock import ReplayClock
-from agent.config import AgentConfig, config_hash
+from agent.config import AgentConfig
+from agent.engine_cycle import _StrategySlot, guard_funding_flips, journal_state, run_cycle
 from agent.engine_live import check_live_positions, collect_live_funding
+from agent.engine_setup import RESERVE, journal_path, wire
 from agent.execution import Executor
 from agent.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.journal import Journal
 from agent.margin_watch import MarginWatch
 from agent.marketdata import MarketData
 from agent.portfolio import Portfolio
-from agent.resume import RESUME_KEY, apply_checkpoint, checkpoint, load_resume
+from agent.resume import RESUME_KEY, checkpoint
 from agent.risk import RiskEngine
-from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from strategies.base import Strategy
 from strategies.flip_monitor import FundingFlipMonitor
 from venues.base import Venue
 from venues.model import (
@@ -50,14 +53,20 @@ from venues.model import (
     Instrument,
     InstrumentId,
     InstrumentKind,
-    VenueFees,
 )
-from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
+from venues.paper import PaperVenue
+
+__all__ = [
+    "BTC_PERP",
+    "RESERVE",
+    "Engine",
+    "MarketStep",
+    "MarksUpdate",
+    "journal_path",
+]
 
 log = structlog.get_logger("zerobeta.engine")
 
-RESERVE = "reserve"
-_BPS = Decimal("0.0001")
 BTC_PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
 
 
@@ -92,27 +101,6 @@ class MarksUpdate(Protocol):
     def prices(self) -> Mapping[InstrumentId, float]:
         """Mark prices, quote units."""
         ...
-
-
-@dataclass
-class _StrategySlot:
-    strategy: Strategy
-    state: Mapping[str, Any]
-    next_decide_ms: int = 0
-    next_refit_ms: int = 0
-    cycles: int = 0
-    intents: int = 0
-    instruments: tuple[InstrumentId, ...] = ()
-    journaled_state: Mapping[str, Any] | None = None
-    state_journaled_ms: int = -(2**62)
-
-
-def _flip_monitor(config: AgentConfig) -> FundingFlipMonitor | None:
-    section = config.strategies.funding_flip_monitor
-    if not section.enabled:
-        return None
-    cost_bps = {n: v.perp_taker_fee_bps + v.slippage_bps for n, v in config.venues.items()}
-    return FundingFlipMonitor(section, cost_bps)
 
 
 class Engine:
@@ -181,68 +169,19 @@ class Engine:
             If the journal cannot be opened.
         """
         self = cls()
-        self.cfg = cfg
-        self.progress = progress
-        self.clock = ReplayClock(first_ms)
-        self.instruments = dict(instruments)
-        self.price_source = dict(price_source or {})
-        self.funding_schedule = FundingScheduleRegistry()
-        for inst in self.instruments.values():
-            if inst.is_perp:
-                self.funding_schedule.register(inst, first_ms)
-        if live_venues is None:
-            self.paper = _paper_venues(cfg, self.instruments, self.clock)
-            for venue in self.paper.values():
-                await venue.open()
-                stack.push_async_callback(venue.close)
-            self.venues = dict(self.paper)
-        else:
-            self.paper = {}
-            self.venues = dict(live_venues)
-        self.journal = Journal.open(_prepare_journal_path(cfg))
-        stack.callback(self.journal.close)
-        self.resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
-        resumed = load_resume(self.journal, config_hash(cfg)) if self.resumable else None
-        self.resumed_from_ms = None if resumed is None else resumed.last_step_ms
-        if resumed is not None:
-            self.portfolio = resumed.portfolio
-        elif live_cash_usd is not None:
-            self.portfolio = Portfolio({**live_cash_usd, RESERVE: Decimal(0)})
-        else:
-            self.portfolio = Portfolio(_initial_cash(cfg, self.paper))
-        self.market = MarketData(self.instruments, cfg.market_data.stale_after_s * 1000)
-        leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
-        self.risk = RiskEngine(cfg.risk, leverage, float(self.portfolio.initial_equity_usd))
-        self.margin = MarginWatch(cfg.risk.margin_alert_frac, cfg.capital.quote_assets)
-        self.executor = Executor(
-            self.venues, self.instruments, self.portfolio, self.journal, self.risk, cfg.execution
+        await wire(
+            self,
+            cfg,
+            strategies,
+            stack,
+            instruments=instruments,
+            first_ms=first_ms,
+            price_source=price_source,
+            progress=progress,
+            live_venues=live_venues,
+            live_cash_usd=live_cash_usd,
         )
-        self.slots = [
-            _StrategySlot(s, s.initial_state(), instruments=tuple(s.instruments()))
-            for s in strategies
-        ]
-        self.monitor = _flip_monitor(cfg)
-        self.monitor_state = self.monitor.initial_state() if self.monitor else {}
-        self.blocked = {}
-        if resumed is None:
-            self._write_meta(first_ms)
-        else:
-            apply_checkpoint(self, resumed)
         return self
-
-    def _write_meta(self, first_ms: int) -> None:
-        meta = {
-            "mode": self.cfg.mode,
-            "source": self.cfg.market_data.source,
-            "config_hash": config_hash(self.cfg),
-            "initial_equity_usd": str(self.portfolio.initial_equity_usd),
-            "strategies": ",".join(s.strategy.name for s in self.slots),
-            "window_first_ms": str(first_ms),
-            "initial_cash_json": json.dumps(
-                {k: str(v) for k, v in sorted(self.portfolio.initial_cash_usd.items())}
-            ),
-        }
-        self.journal.record_meta(meta)
 
     def _advance(self, ts_ms: int) -> None:
         """Move the clock to ``ts_ms`` (never back: a live bar closes before the marks that
@@ -321,10 +260,10 @@ class Engine:
         self._check_breakers(step.ts_ms)
         if self.executor.unresolved:
             await self.executor.follow_up(step.ts_ms, self.market.prices)
-        await self._guard(step.ts_ms)
+        await guard_funding_flips(self, step.ts_ms)
         for slot in self.slots:
             if step.ts_ms >= slot.next_decide_ms:
-                await self._cycle(slot, step.ts_ms)
+                await run_cycle(self, slot, step.ts_ms)
         if not self.paper:
             await check_live_positions(self, step.ts_ms)
         await self._check_margin(step.ts_ms)
@@ -336,7 +275,7 @@ class Engine:
     def _checkpoint(self, ts_ms: int) -> None:
         """Journal changed strategy states and the resume checkpoint, and commit the step."""
         for slot in self.slots:
-            self._journal_state(slot, ts_ms)
+            journal_state(self, slot, ts_ms)
         self.journal.record_meta({RESUME_KEY: json.dumps(checkpoint(self, ts_ms), sort_keys=True)})
         self.journal.flush()
 
@@ -406,87 +345,6 @@ class Engine:
             self.journal.record_alert(ts_ms, "supervisor", alert)
             log.warning(alert.kind, message=alert.message, **alert.fields)
 
-    async def _guard(self, ts_ms: int) -> None:
-        """Funding-flip monitor: close guarded positions whose funding turned against them,
-        on behalf of their owner strategies (their P&L stays theirs)."""
-        if self.monitor is None:
-            return
-        guarded = self.monitor.config.guarded_strategies
-        positions = {
-            name: {i: float(q) for i, q in self.portfolio.positions(name).items() if q}
-            for name in guarded
-        }
-        held = {i for p in positions.values() for i in p}
-        snapshot = self.market.snapshot(ts_ms, held, 1)
-        decision = self.monitor.review(positions, snapshot, self.monitor_state, ts_ms)
-        if decision.state != self.monitor_state:
-            self.journal.record_strategy_state(ts_ms, self.monitor.name, decision.state)
-        self.monitor_state = decision.state
-        self.blocked = decision.blocked
-        for alert in decision.alerts:
-            self.journal.record_alert(ts_ms, self.monitor.name, alert)
-            log.warning(
-                alert.kind, strategy=self.monitor.name, message=alert.message, **alert.fields
-            )
-        for owner, intent in decision.closes:
-            await self.executor.execute(owner, intent, snapshot.prices, ts_ms)
-
-    async def _cycle(self, slot: _StrategySlot, ts_ms: int) -> None:
-        strategy = slot.strategy
-        slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
-        snapshot = self.market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
-        if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
-            slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
-            if _history_complete(snapshot, strategy.history_bars):
-                # Until every instrument has its full history the fit is provisional: refit
-                # next cycle instead of waiting a whole refit period.
-                slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
-        view = self.portfolio.to_view(
-            strategy.name, 1.0, self.blocked.get(strategy.name, frozenset())
-        )
-        decision = strategy.decide(snapshot, view, slot.state, ts_ms)
-        slot.state = decision.state
-        slot.cycles += 1
-        if self._flatten_requested():
-            decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
-        outcomes = [
-            await self.executor.execute(strategy.name, intent, snapshot.prices, ts_ms)
-            for intent in decision.intents
-        ]
-        traded = sum(1 for o in outcomes if o.orders_sent)
-        slot.intents += traded
-        self._journal_decision(slot, decision, ts_ms, traded > 0)
-        log.info(
-            "cycle_completed",
-            strategy=strategy.name,
-            ts_ms=ts_ms,
-            intents=len(decision.intents),
-            intents_traded=traded,
-            **decision.diagnostics,
-        )
-
-    def _flatten_requested(self) -> bool:
-        return self.pending_flatten and self.risk.halted
-
-    def _journal_decision(
-        self, slot: _StrategySlot, decision: Decision, ts_ms: int, traded: bool
-    ) -> None:
-        for alert in decision.alerts:
-            self.journal.record_alert(ts_ms, slot.strategy.name, alert)
-            log.warning(
-                alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields
-            )
-        due = traded or ts_ms - slot.state_journaled_ms >= self.cfg.journal.state_every_s * 1000
-        if due:
-            self._journal_state(slot, ts_ms)
-
-    def _journal_state(self, slot: _StrategySlot, ts_ms: int) -> None:
-        """Journal the slot's state if it changed since it was last journaled."""
-        if slot.state != slot.journaled_state:
-            slot.journaled_state = slot.state
-            slot.state_journaled_ms = ts_ms
-            self.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state)
-
     def _snapshot(self, ts_ms: int) -> None:
         self.last_snapshot_ms = ts_ms
         self.portfolio.check_identity()
@@ -504,76 +362,10 @@ class Engine:
 
     def finish(self, ts_ms: int) -> None:
         for slot in self.slots:
-            self._journal_state(slot, ts_ms)
+            journal_state(self, slot, ts_ms)
         self._snapshot(ts_ms)
         marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
         self.journal.record_meta(
             {"window_last_ms": str(ts_ms), "final_marks_json": json.dumps(marks, sort_keys=True)}
         )
         self.journal.flush()
-
-
-def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
-    return all(len(closes) >= history_bars for closes in snapshot.closes.values())
-
-
-def _flatten_decision(
-    strategy: str, positions: Mapping[InstrumentId, float], ts_ms: int, decision: Decision
-) -> Decision:
-    legs = tuple(TargetPosition(i, 0.0) for i, q in sorted(positions.items()) if q)
-    if not legs:
-        return decision
-    intent = PairIntent(f"flatten-{ts_ms}", legs, "breaker_flatten", opening=False)
-    return Decision((intent,), decision.state, decision.alerts, decision.diagnostics)
-
-
-def _paper_venues(
-    cfg: AgentConfig, instruments: Mapping[InstrumentId, Instrument], clock: ReplayClock
-) -> dict[str, PaperVenue]:
-    venues: dict[str, PaperVenue] = {}
-    equity = Decimal(repr(cfg.capital.initial_equity_usd))
-    for name, vcfg in sorted(cfg.venues.items()):
-        if not vcfg.enabled:
-            continue
-        pcfg = PaperVenueConfig(
-            name=name,
-            initial_collateral_usd=equity * Decimal(repr(vcfg.collateral_frac)),
-            perp_fees=VenueFees(
-                Decimal(repr(vcfg.perp_maker_fee_bps)) * _BPS,
-                Decimal(repr(vcfg.perp_taker_fee_bps)) * _BPS,
-            ),
-            spot_fees=VenueFees(
-                Decimal(repr(vcfg.spot_maker_fee_bps)) * _BPS,
-                Decimal(repr(vcfg.spot_taker_fee_bps)) * _BPS,
-            ),
-            slippage_bps=Decimal(repr(vcfg.slippage_bps)),
-            perp_leverage=Decimal(repr(vcfg.perp_leverage)),
-        )
-        own = {i: inst for i, inst in instruments.items() if i.venue == name}
-        # Purple Flea has native atomic pair orders: its paper twin fills pairs atomically.
-        kind = PaperPairVenue if name == "purpleflea" else PaperVenue
-        venues[name] = kind(pcfg, own, clock.now_ms)
-    return venues
-
-
-def _initial_cash(cfg: AgentConfig, venues: Mapping[str, PaperVenue]) -> dict[str, Decimal]:
-    equity = Decimal(repr(cfg.capital.initial_equity_usd))
-    cash = {n: equity * Decimal(repr(cfg.venues[n].collateral_frac)) for n in venues}
-    cash[RESERVE] = equity - sum(cash.values(), Decimal(0))
-    return cash
-
-
-def journal_path(cfg: AgentConfig) -> Path:
-    """The journal file of ``cfg``."""
-    return Path(cfg.journal.path)
-
-
-def _prepare_journal_path(cfg: AgentConfig) -> Path:
-    """Create the journal's directory; a replay with ``journal.overwrite`` starts from an empty
-    file, anything else appends to the existing journal."""
-    path = journal_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if cfg.journal.overwrite and cfg.market_data.source == "replay":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return path
