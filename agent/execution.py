@@ -185,7 +185,7 @@ class Executor:
             return IntentOutcome(intent.intent_id, "risk_rejected", 0, rejection.rule)
         return await send_pair(self, strategy, intent.intent_id, planned, ts_ms)
 
-    async def _send_leg(
+    async def send_leg(
         self,
         strategy: str,
         intent_id: str,
@@ -205,21 +205,21 @@ class Executor:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
                 ack = await venue.place_order(request)
         except OrderRejected as err:
-            self._rejected(strategy, request, err, ts_ms)
+            self.record_rejection(strategy, request, err, ts_ms)
             return err
         except (VenueError, TimeoutError) as err:
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
                 if not isinstance(resolved, OrderNotFound):  # may still have filled
-                    self._keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
+                    self.keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
                 return resolved
             ack = resolved
         self.book(strategy, request, ack, ts_ms)
         if not ack.status.is_final:  # still working after an IOC should have ended
-            self._keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
+            self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
         return ack
 
-    def _keep_unresolved(
+    def keep_unresolved(
         self,
         strategy: str,
         intent_id: str,
@@ -229,6 +229,8 @@ class Executor:
         ts_ms: int,
         pair_client_id: str | None = None,
     ) -> None:
+        """Keep an order whose outcome is unknown (``ack`` None, or its fills so far booked)
+        for :meth:`follow_up`; ``pair_client_id`` for a leg of a native pair order."""
         fills = ack.fills if ack is not None else ()
         self.unresolved.add(
             UnresolvedOrder(
@@ -261,6 +263,11 @@ class Executor:
         await follow_up(self, ts_ms, prices)
 
     @property
+    def journal(self) -> Journal:
+        """Where orders, fills and rejections are journaled."""
+        return self._journal
+
+    @property
     def venues(self) -> Mapping[str, Venue]:
         """The venues orders go to, by name."""
         return self._venues
@@ -283,7 +290,7 @@ class Executor:
         ``VenueError`` (returned instead)."""
         instrument = self._instruments[order.request.instrument_id]
         planned = PlannedLeg(0, instrument, qty, price)  # 0: the leg index is not used here
-        return await self._send_leg(
+        return await self.send_leg(
             order.strategy,
             order.intent_id,
             f"{order.leg}f",
@@ -293,9 +300,10 @@ class Executor:
             reduce_only=True,
         )
 
-    def _rejected(
+    def record_rejection(
         self, strategy: str, request: OrderRequest, err: OrderRejected, ts_ms: int
     ) -> None:
+        """Count, journal and log an order the venue refused."""
         self.orders_rejected += 1
         self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
         log.warning(

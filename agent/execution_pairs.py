@@ -101,7 +101,7 @@ async def _send_round(
     """Send what is left of each leg concurrently as ``attempt``; returns orders sent."""
     results = await asyncio.gather(
         *(
-            executor._send_leg(
+            executor.send_leg(
                 strategy,
                 intent_id,
                 str(leg.planned.leg),
@@ -160,7 +160,7 @@ async def _unwind(
         reverse = _LegRun(replace(leg.planned, delta_qty=-leg.filled_qty))
         sent += 1
         reverse.record(
-            await executor._send_leg(
+            await executor.send_leg(
                 strategy, intent_id, f"{leg.planned.leg}u", reverse.planned, 0, ts_ms, True
             )
         )
@@ -180,7 +180,7 @@ async def _send_native_pair(
     filled; outcome unknown → looked up by the pair's id, never re-sent."""
     requests = [order_request(strategy, intent_id, str(p.leg), p, 0) for p in planned]
     for leg, request in zip(planned, requests, strict=True):
-        executor._journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
+        executor.journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
     executor.orders_sent += len(requests)
     pair_client_id = client_order_id(strategy, intent_id, "pair", 0)
     try:
@@ -188,7 +188,7 @@ async def _send_native_pair(
             pair = await venue.place_pair(pair_client_id, requests, strategy)
     except OrderRejected as err:
         for request in requests:
-            executor._rejected(strategy, request, err, ts_ms)
+            executor.record_rejection(strategy, request, err, ts_ms)
         return IntentOutcome(intent_id, "rejected", len(requests), "pair_rejected")
     except (VenueError, TimeoutError) as err:
         log.warning(
@@ -205,7 +205,7 @@ async def _send_native_pair(
             return IntentOutcome(intent_id, "rejected", len(requests), "pair_not_executed")
         except (VenueError, TimeoutError):
             for leg, request in zip(planned, requests, strict=True):
-                executor._keep_unresolved(
+                executor.keep_unresolved(
                     strategy, intent_id, str(leg.leg), request, None, ts_ms, pair_client_id
                 )
             return IntentOutcome(intent_id, "partial", len(requests), "pair_outcome_unknown")
