@@ -21,6 +21,10 @@ A funding settlement is emitted at the step whose time equals its rounded settle
 Settlements before the first bar close, after the last one, or at a time with no Binance perp
 bar close (so no mark price fallback) are skipped. Iteration order is fixed (time, then
 instrument order of :meth:`ReplayDataset.instruments`), so two replays are identical.
+
+Layout: :mod:`venues.replay.catalog` (venue names, data files, instrument ids and trading
+rules), :mod:`venues.replay.grid` (bars and settlements on the hourly step grid); this module
+holds :class:`ReplayStep` and :class:`ReplayDataset`, the API the rest of the agent uses.
 """
 
 from __future__ import annotations
@@ -29,111 +33,42 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
 
 import numpy as np
 
 from venues.model import HOUR_MS, Bar, FundingRate, Instrument, InstrumentId, InstrumentKind
+from venues.replay.catalog import (
+    _USDT,
+    BINANCE,
+    BYBIT,
+    FUNDING_VENUES,
+    HYPERLIQUID,
+    _binance_id,
+    _check_venues,
+    _data_dir,
+    _instruments,
+    _klines,
+    _load_funding_files,
+    _resolve,
+    available_symbols,
+)
+from venues.replay.grid import _build_frame, _build_funding_table, _Frame, _FundingTable
 from venues.replay.loader import (
-    BoolArray,
     FloatArray,
     FundingSeries,
     IntArray,
     KlineSeries,
-    bundled_data_dir,
-    load_funding,
-    load_klines,
-)
-from venues.replay.rules import (
-    BINANCE_PERP_RULES,
-    BINANCE_SPOT_RULES,
-    BYBIT_LINEAR_RULES,
-    HYPERLIQUID_SZ_DECIMALS,
-    LotRules,
-    hyperliquid_rules,
 )
 
-BINANCE: Final = "binance"
-BYBIT: Final = "bybit"
-HYPERLIQUID: Final = "hyperliquid"
-FUNDING_VENUES: Final = (BINANCE, BYBIT, HYPERLIQUID)
-_QUOTE: Final = {BINANCE: "USDT", BYBIT: "USDT", HYPERLIQUID: "USDC"}
-_USDT: Final = "USDT"
-
-
-def available_symbols(
-    data_dir: Path | str | None = None, kind: InstrumentKind = InstrumentKind.PERP
-) -> tuple[str, ...]:
-    """Binance symbols with recorded 1h klines of ``kind`` in ``data_dir`` (default: bundled).
-
-    Returns
-    -------
-    tuple[str, ...]
-        Sorted symbols, e.g. ``("ADAUSDT", "AVAXUSDT", ...)``.
-    """
-    folder = _data_dir(data_dir) / BINANCE / kind.value
-    names = {p.name.split("_1h.csv")[0] for p in folder.glob("*_1h.csv*")}
-    return tuple(sorted(names))
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Frame:
-    """Recorded bars on the hourly close grid; matrices ``(n_steps, k)`` float64, NaN = no bar."""
-
-    ids: tuple[InstrumentId, ...]
-    ts_close_ms: IntArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
-    volume: FloatArray
-    present: BoolArray
-
-    def bars_at(self, row: int) -> tuple[Bar, ...]:
-        ts_close = int(self.ts_close_ms[row])
-        ts_open = ts_close - HOUR_MS
-        cols = zip(
-            self.ids,
-            self.present[row].tolist(),
-            self.open[row].tolist(),
-            self.high[row].tolist(),
-            self.low[row].tolist(),
-            self.close[row].tolist(),
-            self.volume[row].tolist(),
-            strict=True,
-        )
-        return tuple(
-            Bar(iid, ts_open, ts_close, o, h, lo, c, v) for iid, ok, o, h, lo, c, v in cols if ok
-        )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _FundingTable:
-    """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``."""
-
-    ids: tuple[InstrumentId, ...]
-    series: IntArray
-    rate: FloatArray
-    interval_s: IntArray
-    ts_next_ms: IntArray
-    mark_price: FloatArray
-    offsets: IntArray
-
-    def per_step(self, ts_close_ms: list[int]) -> Iterator[tuple[FundingRate, ...]]:
-        rows = zip(
-            [self.ids[s] for s in self.series.tolist()],
-            self.rate.tolist(),
-            self.interval_s.tolist(),
-            self.ts_next_ms.tolist(),
-            self.mark_price.tolist(),
-            strict=True,
-        )
-        offsets = np.diff(self.offsets).tolist()
-        for ts, count in zip(ts_close_ms, offsets, strict=True):
-            yield tuple(
-                FundingRate(iid, rate, interval, ts, ts_next, mark)
-                for iid, rate, interval, ts_next, mark in (next(rows) for _ in range(count))
-            )
+__all__ = [
+    "BINANCE",
+    "BYBIT",
+    "FUNDING_VENUES",
+    "HYPERLIQUID",
+    "ReplayDataset",
+    "ReplayStep",
+    "available_symbols",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,194 +289,3 @@ def _present_only(
     ids: Sequence[InstrumentId], closes: list[float], present: list[bool]
 ) -> dict[InstrumentId, float]:
     return {iid: c for iid, c, ok in zip(ids, closes, present, strict=True) if ok}
-
-
-def _data_dir(data_dir: Path | str | None) -> Path:
-    return bundled_data_dir() if data_dir is None else Path(data_dir)
-
-
-def _binance_id(symbol: str, kind: InstrumentKind) -> InstrumentId:
-    return InstrumentId(BINANCE, kind, symbol)
-
-
-def _find_file(folder: Path, stem: str) -> Path | None:
-    for suffix in (".csv.gz", ".csv"):
-        path = folder / (stem + suffix)
-        if path.is_file():
-            return path
-    return None
-
-
-def _check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
-    unknown = sorted(set(funding_venues) - set(FUNDING_VENUES))
-    if unknown:
-        raise ValueError(f"no replay funding data for venue(s) {unknown}; have {FUNDING_VENUES}")
-    return tuple(v for v in FUNDING_VENUES if v in funding_venues)
-
-
-def _resolve(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[str, ...]:
-    available = available_symbols(root, kind)
-    out: dict[str, None] = {}
-    for raw in symbols:
-        symbol = raw if raw.endswith(_USDT) else raw + _USDT
-        if symbol not in available:
-            raise ValueError(
-                f"no Binance {kind.value} klines for {raw!r} in {root}; have {list(available)}"
-            )
-        out[symbol] = None
-    return tuple(out)
-
-
-def _klines(root: Path, symbol: str, market: str) -> KlineSeries:
-    path = _find_file(root / BINANCE / market, f"{symbol}_1h")
-    assert path is not None  # checked by _resolve
-    return load_klines(path)
-
-
-def _build_frame(
-    klines: Mapping[InstrumentId, KlineSeries], start_ms: int | None, end_ms: int | None
-) -> _Frame:
-    if not klines:
-        raise ValueError("nothing to replay: no perp or spot symbols requested")
-    lo = min(int(k.ts_open_ms[0]) for k in klines.values()) + HOUR_MS
-    hi = max(int(k.ts_open_ms[-1]) for k in klines.values()) + HOUR_MS
-    if start_ms is not None:
-        lo = max(lo, -(-start_ms // HOUR_MS) * HOUR_MS)
-    if end_ms is not None:
-        hi = min(hi, end_ms // HOUR_MS * HOUR_MS)
-    if lo > hi:
-        raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
-    grid = np.arange(lo, hi + HOUR_MS, HOUR_MS, dtype=np.int64)
-    shape = (grid.shape[0], len(klines))
-    mats = [np.full(shape, np.nan) for _ in range(5)]
-    for col, series in enumerate(klines.values()):
-        close_ms = series.ts_open_ms + HOUR_MS
-        keep = (close_ms >= lo) & (close_ms <= hi)
-        rows = (close_ms[keep] - lo) // HOUR_MS
-        fields = (series.open, series.high, series.low, series.close, series.volume)
-        for mat, values in zip(mats, fields, strict=True):
-            mat[rows, col] = values[keep]
-    o, h, low, c, v = mats
-    return _Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c))
-
-
-def _load_funding_files(
-    root: Path, perps: Sequence[str], venues: Sequence[str]
-) -> dict[InstrumentId, FundingSeries]:
-    """Binance funding of every perp (always, for its interval) and Bybit/Hyperliquid files."""
-    out: dict[InstrumentId, FundingSeries] = {}
-    for venue in (BINANCE, *(v for v in venues if v != BINANCE)):
-        for symbol in perps:
-            iid = _venue_perp_id(venue, symbol)
-            path = _find_file(root / venue / "funding", iid.symbol)
-            if path is not None:
-                out[iid] = load_funding(path, venue)
-    return out
-
-
-def _venue_perp_id(venue: str, binance_symbol: str) -> InstrumentId:
-    symbol = binance_symbol.removesuffix(_USDT) if venue == HYPERLIQUID else binance_symbol
-    return InstrumentId(venue, InstrumentKind.PERP, symbol)
-
-
-def _base(iid: InstrumentId) -> str:
-    return iid.symbol.removesuffix(_USDT)
-
-
-def _build_funding_table(
-    frame: _Frame, series: Mapping[InstrumentId, FundingSeries], *, emit_binance: bool
-) -> _FundingTable:
-    ids = tuple(i for i in series if emit_binance or i.venue != BINANCE)
-    column = {iid: j for j, iid in enumerate(frame.ids)}
-    parts = [
-        _window_settlements(frame, series[iid], column[_perp_of(iid)], k)
-        for k, iid in enumerate(ids)
-    ]
-    merged = [np.concatenate([p[f] for p in parts]) for f in range(6)] if parts else None
-    n_steps = frame.ts_close_ms.shape[0]
-    if merged is None:
-        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
-        offsets = np.zeros(n_steps + 1, np.int64)
-        return _FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
-    row, ser, rate, interval, ts_next, mark = merged
-    order = np.lexsort((ser, row))
-    offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
-    return _FundingTable(
-        ids, ser[order], rate[order], interval[order], ts_next[order], mark[order], offsets
-    )
-
-
-def _perp_of(iid: InstrumentId) -> InstrumentId:
-    return _binance_id(_base(iid) + _USDT, InstrumentKind.PERP)
-
-
-def _window_settlements(
-    frame: _Frame, fs: FundingSeries, perp_col: int, series_idx: int
-) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray]:
-    """Settlements at a step with a Binance perp bar: (row, series, rate, interval, next, mark)."""
-    ts = fs.ts_funding_ms
-    ts_next = np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
-    lo = int(frame.ts_close_ms[0])
-    n_steps = frame.ts_close_ms.shape[0]
-    row = (ts - lo) // HOUR_MS
-    inside = (ts >= lo) & (row < n_steps)
-    row = np.where(inside, row, 0)
-    keep = inside & frame.present[row, perp_col]
-    mark = np.where(np.isnan(fs.mark_price), frame.close[row, perp_col], fs.mark_price)
-    series = np.full(int(keep.sum()), series_idx, dtype=np.int64)
-    return row[keep], series, fs.rate[keep], fs.interval_s[keep], ts_next[keep], mark[keep]
-
-
-def _instruments(
-    frame: _Frame, series: Mapping[InstrumentId, FundingSeries]
-) -> dict[InstrumentId, Instrument]:
-    start_ms = int(frame.ts_close_ms[0])
-    out: dict[InstrumentId, Instrument] = {}
-    for iid in frame.ids:
-        table = BINANCE_PERP_RULES if iid.kind is InstrumentKind.PERP else BINANCE_SPOT_RULES
-        interval = _interval_at(series.get(iid), start_ms)
-        out[iid] = _instrument(iid, _rules(table, iid), interval)
-    for iid, fs in series.items():
-        if iid.venue != BINANCE:
-            rules = _foreign_rules(frame, iid)
-            out[iid] = _instrument(iid, rules, _interval_at(fs, start_ms))
-    return out
-
-
-def _interval_at(fs: FundingSeries | None, start_ms: int) -> int | None:
-    if fs is None:
-        return None
-    idx = min(int(np.searchsorted(fs.ts_funding_ms, start_ms)), len(fs) - 1)
-    return int(fs.interval_s[idx])
-
-
-def _rules(table: Mapping[str, LotRules], iid: InstrumentId) -> LotRules:
-    try:
-        return table[iid.symbol]
-    except KeyError:
-        raise ValueError(f"no trading rules for {iid} in venues.replay.rules") from None
-
-
-def _foreign_rules(frame: _Frame, iid: InstrumentId) -> LotRules:
-    if iid.venue == BYBIT:
-        return _rules(BYBIT_LINEAR_RULES, iid)
-    sz_decimals = HYPERLIQUID_SZ_DECIMALS.get(iid.symbol)
-    if sz_decimals is None:
-        raise ValueError(f"no szDecimals for {iid} in venues.replay.rules")
-    closes = frame.close[:, frame.ids.index(_perp_of(iid))]
-    first = closes[~np.isnan(closes)]
-    ref_price = float(first[0]) if first.size else 1.0
-    return hyperliquid_rules(sz_decimals, ref_price)
-
-
-def _instrument(iid: InstrumentId, rules: LotRules, interval_s: int | None) -> Instrument:
-    return Instrument(
-        id=iid,
-        base=_base(iid),
-        quote=_QUOTE[iid.venue],
-        tick_size=rules.tick_size,
-        lot_step=rules.lot_step,
-        min_qty=rules.min_qty,
-        min_notional_usd=rules.min_notional_usd,
-        funding_interval_s=interval_s if iid.kind is InstrumentKind.PERP else None,
-    )

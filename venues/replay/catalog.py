@@ -1,0 +1,186 @@
+"""What a replay data folder holds, and the instruments made of it.
+
+Venue names (``BINANCE``, ``BYBIT``, ``HYPERLIQUID``; ``FUNDING_VENUES`` the ones with funding
+files); the file layout of ``data/PROVENANCE.md`` (``binance/{perp,spot}/<SYM>USDT_1h.csv[.gz]``,
+``<venue>/funding/<symbol>.csv[.gz]``, the ``.csv.gz`` preferred); resolving requested symbols
+to those files and loading them (:mod:`venues.replay.loader`); the instrument id of each venue's
+perp (Bybit ``BTCUSDT``, Hyperliquid the coin ``BTC``); and the :class:`~venues.model.Instrument`
+of every loaded series: trading rules from :mod:`venues.replay.rules` (a Hyperliquid perp's tick
+at the first close of the Binance perp of its base asset, as its tick depends on the price) and
+``funding_interval_s`` = the interval of the first settlement at or after the first bar close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from venues.model import Instrument, InstrumentId, InstrumentKind
+from venues.replay.loader import (
+    FundingSeries,
+    KlineSeries,
+    bundled_data_dir,
+    load_funding,
+    load_klines,
+)
+from venues.replay.rules import (
+    BINANCE_PERP_RULES,
+    BINANCE_SPOT_RULES,
+    BYBIT_LINEAR_RULES,
+    HYPERLIQUID_SZ_DECIMALS,
+    LotRules,
+    hyperliquid_rules,
+)
+
+if TYPE_CHECKING:
+    from venues.replay.grid import _Frame
+
+
+BINANCE: Final = "binance"
+BYBIT: Final = "bybit"
+HYPERLIQUID: Final = "hyperliquid"
+FUNDING_VENUES: Final = (BINANCE, BYBIT, HYPERLIQUID)
+_QUOTE: Final = {BINANCE: "USDT", BYBIT: "USDT", HYPERLIQUID: "USDC"}
+_USDT: Final = "USDT"
+
+
+def available_symbols(
+    data_dir: Path | str | None = None, kind: InstrumentKind = InstrumentKind.PERP
+) -> tuple[str, ...]:
+    """Binance symbols with recorded 1h klines of ``kind`` in ``data_dir`` (default: bundled).
+
+    Returns
+    -------
+    tuple[str, ...]
+        Sorted symbols, e.g. ``("ADAUSDT", "AVAXUSDT", ...)``.
+    """
+    folder = _data_dir(data_dir) / BINANCE / kind.value
+    names = {p.name.split("_1h.csv")[0] for p in folder.glob("*_1h.csv*")}
+    return tuple(sorted(names))
+
+
+def _data_dir(data_dir: Path | str | None) -> Path:
+    return bundled_data_dir() if data_dir is None else Path(data_dir)
+
+
+def _binance_id(symbol: str, kind: InstrumentKind) -> InstrumentId:
+    return InstrumentId(BINANCE, kind, symbol)
+
+
+def _find_file(folder: Path, stem: str) -> Path | None:
+    for suffix in (".csv.gz", ".csv"):
+        path = folder / (stem + suffix)
+        if path.is_file():
+            return path
+    return None
+
+
+def _check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
+    unknown = sorted(set(funding_venues) - set(FUNDING_VENUES))
+    if unknown:
+        raise ValueError(f"no replay funding data for venue(s) {unknown}; have {FUNDING_VENUES}")
+    return tuple(v for v in FUNDING_VENUES if v in funding_venues)
+
+
+def _resolve(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[str, ...]:
+    available = available_symbols(root, kind)
+    out: dict[str, None] = {}
+    for raw in symbols:
+        symbol = raw if raw.endswith(_USDT) else raw + _USDT
+        if symbol not in available:
+            raise ValueError(
+                f"no Binance {kind.value} klines for {raw!r} in {root}; have {list(available)}"
+            )
+        out[symbol] = None
+    return tuple(out)
+
+
+def _klines(root: Path, symbol: str, market: str) -> KlineSeries:
+    path = _find_file(root / BINANCE / market, f"{symbol}_1h")
+    assert path is not None  # checked by _resolve
+    return load_klines(path)
+
+
+def _load_funding_files(
+    root: Path, perps: Sequence[str], venues: Sequence[str]
+) -> dict[InstrumentId, FundingSeries]:
+    """Binance funding of every perp (always, for its interval) and Bybit/Hyperliquid files."""
+    out: dict[InstrumentId, FundingSeries] = {}
+    for venue in (BINANCE, *(v for v in venues if v != BINANCE)):
+        for symbol in perps:
+            iid = _venue_perp_id(venue, symbol)
+            path = _find_file(root / venue / "funding", iid.symbol)
+            if path is not None:
+                out[iid] = load_funding(path, venue)
+    return out
+
+
+def _venue_perp_id(venue: str, binance_symbol: str) -> InstrumentId:
+    symbol = binance_symbol.removesuffix(_USDT) if venue == HYPERLIQUID else binance_symbol
+    return InstrumentId(venue, InstrumentKind.PERP, symbol)
+
+
+def _base(iid: InstrumentId) -> str:
+    return iid.symbol.removesuffix(_USDT)
+
+
+def _perp_of(iid: InstrumentId) -> InstrumentId:
+    return _binance_id(_base(iid) + _USDT, InstrumentKind.PERP)
+
+
+def _instruments(
+    frame: _Frame, series: Mapping[InstrumentId, FundingSeries]
+) -> dict[InstrumentId, Instrument]:
+    start_ms = int(frame.ts_close_ms[0])
+    out: dict[InstrumentId, Instrument] = {}
+    for iid in frame.ids:
+        table = BINANCE_PERP_RULES if iid.kind is InstrumentKind.PERP else BINANCE_SPOT_RULES
+        interval = _interval_at(series.get(iid), start_ms)
+        out[iid] = _instrument(iid, _rules(table, iid), interval)
+    for iid, fs in series.items():
+        if iid.venue != BINANCE:
+            rules = _foreign_rules(frame, iid)
+            out[iid] = _instrument(iid, rules, _interval_at(fs, start_ms))
+    return out
+
+
+def _interval_at(fs: FundingSeries | None, start_ms: int) -> int | None:
+    if fs is None:
+        return None
+    idx = min(int(np.searchsorted(fs.ts_funding_ms, start_ms)), len(fs) - 1)
+    return int(fs.interval_s[idx])
+
+
+def _rules(table: Mapping[str, LotRules], iid: InstrumentId) -> LotRules:
+    try:
+        return table[iid.symbol]
+    except KeyError:
+        raise ValueError(f"no trading rules for {iid} in venues.replay.rules") from None
+
+
+def _foreign_rules(frame: _Frame, iid: InstrumentId) -> LotRules:
+    if iid.venue == BYBIT:
+        return _rules(BYBIT_LINEAR_RULES, iid)
+    sz_decimals = HYPERLIQUID_SZ_DECIMALS.get(iid.symbol)
+    if sz_decimals is None:
+        raise ValueError(f"no szDecimals for {iid} in venues.replay.rules")
+    closes = frame.close[:, frame.ids.index(_perp_of(iid))]
+    first = closes[~np.isnan(closes)]
+    ref_price = float(first[0]) if first.size else 1.0
+    return hyperliquid_rules(sz_decimals, ref_price)
+
+
+def _instrument(iid: InstrumentId, rules: LotRules, interval_s: int | None) -> Instrument:
+    return Instrument(
+        id=iid,
+        base=_base(iid),
+        quote=_QUOTE[iid.venue],
+        tick_size=rules.tick_size,
+        lot_step=rules.lot_step,
+        min_qty=rules.min_qty,
+        min_notional_usd=rules.min_notional_usd,
+        funding_interval_s=interval_s if iid.kind is InstrumentKind.PERP else None,
+    )

@@ -1,0 +1,152 @@
+"""The recorded bars and funding settlements laid on the replay's hourly step grid.
+
+:class:`_Frame`: the grid of bar close times (epoch ms UTC, hourly, from the first to the last
+close of the loaded klines, restricted to the requested window) and one ``(n_steps, k)`` float64
+matrix per OHLCV field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of
+its close ``t + 3_600_000``.
+
+:class:`_FundingTable`: the settlements inside the window as flat arrays sorted by (step,
+series), with per-step offsets, so the replay loop only walks them. A settlement sits on the step
+whose time equals its rounded settlement time (rounded by :mod:`venues.replay.loader`); it is
+skipped before the first close, after the last, or where the Binance perp of its base asset has
+no bar. Its ``mark_price`` is the recorded one where the file has it, else that perp's close;
+its ``ts_next_funding_ms`` the next settlement in the file (``ts + interval`` for the last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
+from venues.replay.catalog import BINANCE, _perp_of
+from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Frame:
+    """Recorded bars on the hourly close grid; matrices ``(n_steps, k)`` float64, NaN = no bar."""
+
+    ids: tuple[InstrumentId, ...]
+    ts_close_ms: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+    present: BoolArray
+
+    def bars_at(self, row: int) -> tuple[Bar, ...]:
+        ts_close = int(self.ts_close_ms[row])
+        ts_open = ts_close - HOUR_MS
+        cols = zip(
+            self.ids,
+            self.present[row].tolist(),
+            self.open[row].tolist(),
+            self.high[row].tolist(),
+            self.low[row].tolist(),
+            self.close[row].tolist(),
+            self.volume[row].tolist(),
+            strict=True,
+        )
+        return tuple(
+            Bar(iid, ts_open, ts_close, o, h, lo, c, v) for iid, ok, o, h, lo, c, v in cols if ok
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _FundingTable:
+    """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``."""
+
+    ids: tuple[InstrumentId, ...]
+    series: IntArray
+    rate: FloatArray
+    interval_s: IntArray
+    ts_next_ms: IntArray
+    mark_price: FloatArray
+    offsets: IntArray
+
+    def per_step(self, ts_close_ms: list[int]) -> Iterator[tuple[FundingRate, ...]]:
+        rows = zip(
+            [self.ids[s] for s in self.series.tolist()],
+            self.rate.tolist(),
+            self.interval_s.tolist(),
+            self.ts_next_ms.tolist(),
+            self.mark_price.tolist(),
+            strict=True,
+        )
+        offsets = np.diff(self.offsets).tolist()
+        for ts, count in zip(ts_close_ms, offsets, strict=True):
+            yield tuple(
+                FundingRate(iid, rate, interval, ts, ts_next, mark)
+                for iid, rate, interval, ts_next, mark in (next(rows) for _ in range(count))
+            )
+
+
+def _build_frame(
+    klines: Mapping[InstrumentId, KlineSeries], start_ms: int | None, end_ms: int | None
+) -> _Frame:
+    if not klines:
+        raise ValueError("nothing to replay: no perp or spot symbols requested")
+    lo = min(int(k.ts_open_ms[0]) for k in klines.values()) + HOUR_MS
+    hi = max(int(k.ts_open_ms[-1]) for k in klines.values()) + HOUR_MS
+    if start_ms is not None:
+        lo = max(lo, -(-start_ms // HOUR_MS) * HOUR_MS)
+    if end_ms is not None:
+        hi = min(hi, end_ms // HOUR_MS * HOUR_MS)
+    if lo > hi:
+        raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
+    grid = np.arange(lo, hi + HOUR_MS, HOUR_MS, dtype=np.int64)
+    shape = (grid.shape[0], len(klines))
+    mats = [np.full(shape, np.nan) for _ in range(5)]
+    for col, series in enumerate(klines.values()):
+        close_ms = series.ts_open_ms + HOUR_MS
+        keep = (close_ms >= lo) & (close_ms <= hi)
+        rows = (close_ms[keep] - lo) // HOUR_MS
+        fields = (series.open, series.high, series.low, series.close, series.volume)
+        for mat, values in zip(mats, fields, strict=True):
+            mat[rows, col] = values[keep]
+    o, h, low, c, v = mats
+    return _Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c))
+
+
+def _build_funding_table(
+    frame: _Frame, series: Mapping[InstrumentId, FundingSeries], *, emit_binance: bool
+) -> _FundingTable:
+    ids = tuple(i for i in series if emit_binance or i.venue != BINANCE)
+    column = {iid: j for j, iid in enumerate(frame.ids)}
+    parts = [
+        _window_settlements(frame, series[iid], column[_perp_of(iid)], k)
+        for k, iid in enumerate(ids)
+    ]
+    merged = [np.concatenate([p[f] for p in parts]) for f in range(6)] if parts else None
+    n_steps = frame.ts_close_ms.shape[0]
+    if merged is None:
+        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+        offsets = np.zeros(n_steps + 1, np.int64)
+        return _FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
+    row, ser, rate, interval, ts_next, mark = merged
+    order = np.lexsort((ser, row))
+    offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
+    return _FundingTable(
+        ids, ser[order], rate[order], interval[order], ts_next[order], mark[order], offsets
+    )
+
+
+def _window_settlements(
+    frame: _Frame, fs: FundingSeries, perp_col: int, series_idx: int
+) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray]:
+    """Settlements at a step with a Binance perp bar: (row, series, rate, interval, next, mark)."""
+    ts = fs.ts_funding_ms
+    ts_next = np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
+    lo = int(frame.ts_close_ms[0])
+    n_steps = frame.ts_close_ms.shape[0]
+    row = (ts - lo) // HOUR_MS
+    inside = (ts >= lo) & (row < n_steps)
+    row = np.where(inside, row, 0)
+    keep = inside & frame.present[row, perp_col]
+    mark = np.where(np.isnan(fs.mark_price), frame.close[row, perp_col], fs.mark_price)
+    series = np.full(int(keep.sum()), series_idx, dtype=np.int64)
+    return row[keep], series, fs.rate[keep], fs.interval_s[keep], ts_next[keep], mark[keep]
