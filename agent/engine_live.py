@@ -1,5 +1,6 @@
-"""What ``mode = "live"`` adds to the engine's hourly step: funding booked from the venues'
-payment history, and the running check of every traded position against the ledger.
+"""What ``mode = "live"`` adds to the engine: the start-up reconciliation (after booking what
+unresolved orders filled), and in the hourly step funding booked from the venues' payment
+history and the running check of every traded position against the ledger.
 
 Functions of :class:`agent.engine.Engine` kept apart from the paper/replay step (they touch
 only real venue clients).
@@ -11,13 +12,17 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from agent.live_account import position_mismatches
+from agent.live_account import position_mismatches, reconcile
 from agent.risk import MANUAL_HALT
 from strategies.base import Alert
 from venues.errors import VenueError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from agent.engine import Engine
+    from venues.base import Venue
+    from venues.model import Instrument, InstrumentId
 
 log = structlog.get_logger("zerobeta.engine")
 
@@ -77,3 +82,19 @@ async def collect_live_funding(engine: Engine, ts_ms: int) -> None:
             engine.book_funding(ts_ms, payment)
             since_ms = max(since_ms, payment.ts_funding_ms)
         engine.funding_since_ms[name] = since_ms
+
+
+async def reconcile_at_start(
+    engine: Engine,
+    trading: Mapping[str, Venue],
+    instruments: Mapping[InstrumentId, Instrument],
+    now_ms: int,
+) -> None:
+    """``mode = "live"`` start: book what orders a previous run could not resolve filled
+    (their reverse goes out at the first step with prices), then compare every position with
+    the venues (raises ``ReconciliationError`` on a difference); a mismatch halt is lifted."""
+    await engine.executor.follow_up(now_ms)
+    await reconcile(trading, engine.portfolio, instruments, engine.journal, now_ms)
+    engine.risk.resume_opening()
+    for name in trading:
+        engine.funding_since_ms.setdefault(name, now_ms)

@@ -36,8 +36,9 @@ import structlog
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, usable_venues
 from agent.engine import Engine, journal_path
+from agent.engine_live import reconcile_at_start
 from agent.errors import ConfigError
-from agent.live_account import credentials_for, prepare_accounts, quote_cash_usd, reconcile
+from agent.live_account import credentials_for, prepare_accounts, quote_cash_usd
 from agent.live_feed import LiveFeed, LiveStep, load_live_instruments
 from strategies.base import Strategy
 from strategies.beta_hedger import BetaHedgerStrategy
@@ -213,19 +214,7 @@ class Supervisor:
 
     async def _live_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
         live = self._cfg.mode == "live"
-        venues = sorted(n for n, v in self._cfg.venues.items() if v.enabled)
-        sources: dict[str, MarketDataSource] = {}
-        trading: dict[str, Venue] = {}
-        for name in venues:
-            if live:
-                client = self._trading_venue(name)
-                trading[name] = client
-                source: MarketDataSource = client
-            else:
-                source = (self._market_data_factory or _registry_factory(self._cfg))(name)
-            await source.open()
-            stack.push_async_callback(source.close)
-            sources[name] = source
+        sources, trading = await self._open_live_sources(stack, live)
         wanted = _live_wanted(self._cfg, self._strategies)
         instruments = await load_live_instruments(sources, wanted)
         cash: dict[str, Decimal] | None = None
@@ -247,18 +236,37 @@ class Supervisor:
             self._strategies,
             stack,
             instruments=instruments,
-            first_ms=self._clock.now_ms() - (history_bars + 1) * HOUR_MS,
+            first_ms=now_ms - (history_bars + 1) * HOUR_MS,
             live_venues=trading if live else None,
             live_cash_usd=cash,
         )
         if live:
-            # Orders a previous run could not resolve: book what they filled first, so the
-            # reconciliation sees them (their reverse goes out at the first step with prices).
-            await engine.executor.follow_up(now_ms)
-            await reconcile(trading, engine.portfolio, instruments, engine.journal, now_ms)
-            engine.risk.resume_opening()  # positions match again: a mismatch halt is lifted
-            for name in trading:
-                engine.funding_since_ms.setdefault(name, now_ms)
+            await reconcile_at_start(engine, trading, instruments, now_ms)
+        await self._warm(engine, feed, history_bars)
+        return _run_live(engine, feed, self._stop)
+
+    async def _open_live_sources(
+        self, stack: AsyncExitStack, live: bool
+    ) -> tuple[dict[str, MarketDataSource], dict[str, Venue]]:
+        """Open every enabled venue (closed by ``stack``): trading clients in live mode, where
+        they are the market data too, else public market-data clients."""
+        sources: dict[str, MarketDataSource] = {}
+        trading: dict[str, Venue] = {}
+        for name in sorted(n for n, v in self._cfg.venues.items() if v.enabled):
+            if live:
+                client = self._trading_venue(name)
+                trading[name] = client
+                source: MarketDataSource = client
+            else:
+                source = (self._market_data_factory or _registry_factory(self._cfg))(name)
+            await source.open()
+            stack.push_async_callback(source.close)
+            sources[name] = source
+        return sources, trading
+
+    async def _warm(self, engine: Engine, feed: LiveFeed, history_bars: int) -> None:
+        """Start-up history into the market data; a resumed run then catches up the hours
+        it missed (settling their funding)."""
         warmup = await feed.warmup(
             history_bars,
             self._cfg.market_data.live_funding_history_days,
@@ -275,7 +283,6 @@ class Supervisor:
                 steps=len(warmup.pending),
                 settlements=sum(len(s.funding) for s in warmup.pending),
             )
-        return _run_live(engine, feed, self._stop)
 
 
 async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Event) -> RunResult:
