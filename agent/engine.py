@@ -341,7 +341,7 @@ class Engine:
 
     async def _check_margin(self, ts_ms: int) -> None:
         checked = await self.margin.check(self.venues, self.paper, self.portfolio.venue_equity_usd)
-        for _, _, alert in checked:
+        for alert in checked:
             self.journal.record_alert(ts_ms, "supervisor", alert)
             log.warning(alert.kind, message=alert.message, **alert.fields)
 

@@ -70,11 +70,12 @@ class MarginWatch:
         venues: Mapping[str, Venue],
         paper: Mapping[str, PaperVenue],
         equity_usd: Callable[[str], Decimal],
-    ) -> list[tuple[str, float, Alert]]:
+    ) -> list[Alert]:
         """Free margin of every venue (``equity_usd(venue)``: the ledger's equity there, for
-        live venues); returns ``(venue, fraction, alert)`` for each venue that just fell
-        below the limit (the caller journals them). Never raises ``VenueError``."""
-        alerts: list[tuple[str, float, Alert]] = []
+        live venues); returns a ``margin_low`` alert (fields ``venue``, ``free_margin_frac``)
+        for each venue that just fell below the limit (the caller journals them). Never
+        raises ``VenueError``."""
+        alerts: list[Alert] = []
         for name, venue in sorted(venues.items()):
             frac = await self._free_frac(name, venue, paper.get(name), equity_usd)
             if frac is None:
@@ -92,7 +93,7 @@ class MarginWatch:
                 f"{self.alert_below_frac:.0%} alert level"
             )
             fields = {"venue": name, "free_margin_frac": f"{frac:.6f}"}
-            alerts.append((name, frac, Alert(MARGIN_LOW, message, fields)))
+            alerts.append(Alert(MARGIN_LOW, message, fields))
         return alerts
 
     async def _free_frac(

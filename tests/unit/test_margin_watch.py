@@ -107,7 +107,8 @@ async def test_one_alert_per_fall_below_the_level_with_a_recovery_band() -> None
     for step in range(len(fracs)):
         equity = {"bybit": D(1_000)}.__getitem__
         checked = await watch.check({"bybit": venue}, {}, equity)  # type: ignore[dict-item]
-        for name, frac, alert in checked:
-            alerted.append((step, name, round(frac, 6), alert.kind))
+        for alert in checked:
+            frac = float(alert.fields["free_margin_frac"])
+            alerted.append((step, alert.fields["venue"], round(frac, 6), alert.kind))
     # Alerts when it falls below 50% (step 1) and again only after it came back above 55%.
     assert alerted == [(1, "bybit", 0.45, "margin_low"), (7, "bybit", 0.4, "margin_low")]
