@@ -17,16 +17,16 @@ from pathlib import Path
 import structlog
 
 from agent.config import AgentConfig, load_config, redacted_dump
-from agent.download import register_cli as register_download_cli
-from agent.download import run_cli as run_download_cli
+from agent.data.download import register_cli as register_download_cli
+from agent.data.download import run_cli as run_download_cli
 from agent.errors import AgentError, ConfigError, LiveSetupError, ReconciliationError
 from agent.logs import configure_logging
-from agent.neutrality_report import (
+from agent.reporting.neutrality_report import (
     build_neutrality_report,
     format_neutrality_report,
     neutrality_report_to_dict,
 )
-from agent.report import build_summary
+from agent.reporting.report import build_summary
 from agent.supervisor import Supervisor, progress_stream
 from venues.registry import create_market_data
 from venues.replay.loader import DataFileError
@@ -155,7 +155,7 @@ def _run(config: AgentConfig) -> int:
     progress = progress_stream() if config.logging.progress else None
     result = asyncio.run(Supervisor(config, progress).run())
     summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)
-    from agent.summary import format_summary
+    from agent.reporting.summary import format_summary
 
     print(format_summary(summary))
     if result.stopped_early:
@@ -191,7 +191,7 @@ def _summary(args: argparse.Namespace) -> int:
     if path is None:
         return EXIT_CONFIG
     summary = build_summary(path)
-    from agent.summary import format_summary, summary_to_dict
+    from agent.reporting.summary import format_summary, summary_to_dict
 
     if args.json:
         print(json.dumps(summary_to_dict(summary), indent=2, sort_keys=True))

@@ -1,20 +1,20 @@
 """The supervisor: wires config, journal, venues, market data, strategies, risk and execution,
 and runs them in one ``asyncio.TaskGroup`` until the data ends or a stop signal arrives.
 
-Two drivers feed the same :class:`~agent.engine.Engine`:
+Two drivers feed the same :class:`~agent.engine.engine.Engine`:
 
 - **replay** (``[market_data] source = "replay"``): the bundled real history on a simulated
   clock. Nothing sleeps, so a 17-month replay takes seconds and two runs write identical
   journals.
 - **paper on live data** (``source = "live"``, ``mode = "paper"``): the venues' public REST and
-  websockets (:mod:`agent.live_feed`) on the wall clock; fills are simulated by the paper
+  websockets (:mod:`agent.live.feed`) on the wall clock; fills are simulated by the paper
   venues exactly as in a replay. No API keys are needed.
 
 - **live** (``mode = "live"``, ``source = "live"``): the same live driver with the venues'
   authenticated clients: at start each account is put in one-way / cross / configured leverage
   (or the start is refused), its quote balances become the ledger's cash, and its positions are
   reconciled with the journal (any difference refuses the start); orders go to the venues and
-  funding is booked from each venue's payment history (:mod:`agent.live_account`).
+  funding is booked from each venue's payment history (:mod:`agent.live.account`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import structlog
 
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, usable_venues
-from agent.engine import Engine, journal_path
-from agent.engine_live import reconcile_at_start
+from agent.engine.engine import Engine, journal_path
+from agent.engine.live import reconcile_at_start
 from agent.errors import ConfigError
-from agent.live_account import credentials_for, prepare_accounts, quote_cash_usd
-from agent.live_feed import LiveFeed, LiveStep, load_live_instruments
+from agent.live.account import credentials_for, prepare_accounts, quote_cash_usd
+from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
 from strategies.base import Strategy
 from strategies.beta_hedger import BetaHedgerStrategy
 from strategies.cross_venue_arb import CrossVenueArbStrategy, VenueCosts

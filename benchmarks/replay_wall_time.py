@@ -10,7 +10,7 @@ two overrides only: the journal goes to a fresh temporary directory and logs are
 ``warning`` to a throwaway sink, so the figure measures the engine, not a terminal. It then
 replays the whole bundled window through the supervisor exactly as ``zerobeta run`` does
 (``asyncio.run(Supervisor(config).run())``) and builds the summary from the journal
-(``agent.report.build_summary``), as the CLI does before printing.
+(``agent.reporting.report.build_summary``), as the CLI does before printing.
 
 Printed per run: total wall time (load data + replay + journal flush), the process CPU time
 over the same span (on a shared machine, wall − CPU is time spent waiting for a core), the
@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from agent.config import load_config  # noqa: E402
-from agent.journal import TABLES  # noqa: E402
+from agent.journal.journal import TABLES  # noqa: E402
 from agent.logs import configure_logging  # noqa: E402
-from agent.report import build_summary  # noqa: E402
+from agent.reporting.report import build_summary  # noqa: E402
 from agent.supervisor import Supervisor  # noqa: E402
 
 TARGET_S = 60.0

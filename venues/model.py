@@ -273,7 +273,8 @@ class FundingRate:
 class OrderRequest:
     """A new order. ``qty`` is positive, base units, on the lot step; ``limit_price`` on tick.
 
-    ``client_order_id`` is required and deterministic (see ``agent.execution``); ``reference_price``
+    ``client_order_id`` is required and deterministic (see ``agent.execution.executor``);
+    ``reference_price``
     is the price the agent saw when it decided (mid or last close), used for slippage
     attribution, quote units.
     """

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from agent.config import AgentConfig, load_config
-from agent.journal import TABLES, Journal
+from agent.journal.journal import TABLES, Journal
 from agent.logs import configure_logging
 from agent.supervisor import RunResult, Supervisor
 

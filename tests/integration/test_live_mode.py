@@ -23,9 +23,9 @@ import pytest
 
 from agent.config import AgentConfig, load_config
 from agent.errors import LiveSetupError, ReconciliationError
-from agent.live_account import credentials_for
-from agent.report import build_summary
-from agent.summary import format_summary
+from agent.live.account import credentials_for
+from agent.reporting.report import build_summary
+from agent.reporting.summary import format_summary
 from agent.supervisor import RunResult, Supervisor
 from tests.fakes import binance as binance_fake
 from tests.fakes import bybit as bybit_fake

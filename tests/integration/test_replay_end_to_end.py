@@ -31,7 +31,7 @@ import pytest
 
 from agent.cli import main
 from agent.config import AgentConfig
-from agent.journal import TABLES
+from agent.journal.journal import TABLES
 from agent.supervisor import RunResult
 from tests.integration.conftest import (
     AGENT_TOML,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from agent.analysis import (
+from agent.reporting.analysis import (
     NeutralityStats,
     PerformanceStats,
     annualized_return,
@@ -26,7 +26,7 @@ from agent.analysis import (
     rolling_beta,
     sharpe_annualized,
 )
-from agent.summary import RunCounts, RunSummary, format_summary, summary_to_dict
+from agent.reporting.summary import RunCounts, RunSummary, format_summary, summary_to_dict
 
 HOUR_MS = 3_600_000
 

@@ -1,4 +1,4 @@
-"""``zerobeta data download`` (agent.download): replay-format files, resume, manifest, CLI.
+"""``zerobeta data download`` (agent.data.download): replay-format files, resume, manifest, CLI.
 
 Most tests use an in-memory :class:`FakeSource` whose bars and settlements follow a formula
 the tests recompute by hand, and which counts every request; one test runs end to end through
@@ -26,7 +26,7 @@ import pytest
 import respx
 from structlog.testing import capture_logs
 
-from agent.download import DownloadProgress, download, register_cli, replay_note, run_cli
+from agent.data.download import DownloadProgress, download, register_cli, replay_note, run_cli
 from tests.unit.conftest import FakeClock
 from venues.base import MarketDataSource
 from venues.dydx.client import DydxMarketData
@@ -525,7 +525,7 @@ async def test_end_to_end_dydx_download_is_loadable(tmp_path: Path, clock: FakeC
 
 
 def test_missing_ranges_and_chunks() -> None:
-    from agent.download_files import chunked, missing_ranges
+    from agent.data.files import chunked, missing_ranges
 
     h = HOUR_MS
     assert missing_ranges(None, 0, 10 * h, h) == [(0, 10 * h)]
@@ -545,7 +545,7 @@ async def test_a_failed_rename_leaves_the_previous_file_whole(
     def crash(src: Any, dst: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("agent.download_files.os.replace", crash)
+    monkeypatch.setattr("agent.data.files.os.replace", crash)
     with pytest.raises(OSError, match="disk full"):
         await run(FakeSource(), tmp_path, T0, T0 + 2 * DAY_MS, kinds=[SPOT])
     assert path.read_bytes() == before

@@ -21,11 +21,11 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from agent.config import ExecutionConfig, RiskConfig
-from agent.execution import Executor, IntentOutcome, client_order_id
-from agent.journal import Journal
-from agent.portfolio import Portfolio
+from agent.execution.executor import Executor, IntentOutcome, client_order_id
+from agent.execution.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
-from agent.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, RequestTimeout
 from venues.model import (

@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import venues.replay
-from agent.funding_schedule import (
+from agent.engine.funding_schedule import (
     ALERT_KIND,
     FundingScheduleRegistry,
     IntervalChange,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from agent.errors import AgentError, JournalError
-from agent.journal import TABLES, Journal
-from agent.portfolio import Portfolio
+from agent.journal.journal import TABLES, Journal
+from agent.portfolio.ledger import Portfolio
 from strategies.base import Alert, PairIntent, TargetPosition
 from venues.model import (
     Fill,

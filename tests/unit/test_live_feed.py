@@ -1,4 +1,4 @@
-"""agent.live_feed against in-memory venues on a fake wall clock (no network, no real sleeps).
+"""agent.live.feed against in-memory venues on a fake wall clock (no network, no real sleeps).
 
 Expected closes come from ``tests.support.fake_market.price_at`` (a closed form), expected
 times from hour arithmetic written out here.
@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from agent.errors import LiveDataError
-from agent.live_feed import LiveEvent, LiveFeed, LiveStep, MarkTick, load_live_instruments
+from agent.live.feed import LiveEvent, LiveFeed, LiveStep, MarkTick, load_live_instruments
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
 from venues.errors import VenueUnavailable
 from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice

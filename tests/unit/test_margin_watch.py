@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from agent.margin_watch import RECOVERY_BAND_FRAC, MarginWatch, balances_free_margin_frac
+from agent.engine.margin_watch import RECOVERY_BAND_FRAC, MarginWatch, balances_free_margin_frac
 from venues.errors import VenueUnavailable
 from venues.model import (
     Balance,

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from agent.marketdata import MarketData
+from agent.engine.marketdata import MarketData
 from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind
 
 BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")

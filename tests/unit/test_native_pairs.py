@@ -11,9 +11,9 @@ from decimal import Decimal as D
 import pytest
 
 from agent.config import ExecutionConfig, RiskConfig
-from agent.execution import Executor, client_order_id
-from agent.journal import Journal
-from agent.portfolio import Portfolio
+from agent.execution.executor import Executor, client_order_id
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, OrderNotFound, RequestTimeout

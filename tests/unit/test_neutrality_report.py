@@ -23,10 +23,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from agent.analysis import NeutralityThresholds, daily_series
 from agent.errors import JournalError
-from agent.journal import Journal
-from agent.neutrality_report import (
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import Portfolio
+from agent.reporting.analysis import NeutralityThresholds, daily_series
+from agent.reporting.neutrality_report import (
     PORTFOLIO,
     NeutralityEntry,
     NeutralityReport,
@@ -34,8 +35,7 @@ from agent.neutrality_report import (
     format_neutrality_report,
     neutrality_report_to_dict,
 )
-from agent.portfolio import Portfolio
-from agent.strategy_returns import (
+from agent.reporting.strategy_returns import (
     StrategyPnl,
     day_close_indices,
     pnl_as_of,

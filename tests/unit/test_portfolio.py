@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.errors import AgentError
-from agent.portfolio import (
+from agent.portfolio.ledger import (
     UNATTRIBUTED,
     AccountingError,
     PnlStreams,

@@ -1,7 +1,7 @@
 """The order boundary: our ``OrderRequest`` → a Hyperliquid order wire, checked and rounded here.
 
 Client order ids (hyperliquid.md §4 "Place orders"): a cloid is ``"0x"`` + 32 hex digits
-(16 bytes). The agent's ids are 32 hex digits (``agent.execution.client_order_id``) and map
+(16 bytes). The agent's ids are 32 hex digits (``agent.execution.executor.client_order_id``) and map
 one-to-one (``0x`` + the id, lower case). Any other id (``"contract-1"``) is hashed:
 ``0x`` + the first 32 hex digits of its SHA-256 — deterministic, so a lookup after a restart
 finds the same order, but one-way: the venue echoes only the cloid, so the venue client keeps

@@ -1,7 +1,7 @@
 """Order boundary of the OKX adapter: client order ids, base units ↔ contracts, fills.
 
 * ``clOrdId`` allows only ``[A-Za-z0-9]{1,32}`` (okx-v5.md §4, §7). zerobeta's ids (32
-  lowercase hex, ``agent.execution.client_order_id``) are sent as they are; any other id is
+  lowercase hex, ``agent.execution.executor.client_order_id``) are sent as they are; any other id is
   sent as ``"Z" + base62(0x01 + utf-8)`` (:func:`encode_client_order_id`), which
   :func:`decode_client_order_id` reverses, so every order the venue reports maps back to the
   id the caller chose. Ids too long for that escape are refused before sending.

@@ -1,0 +1,111 @@
+"""Checks that span sections of the configuration, run by ``AgentConfig._cross_checks``.
+
+Each returns ``(key_path, reason)`` pairs (empty when the configuration is fine):
+collateral shares, the venues each enabled strategy names, live-mode requirements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from agent.config.sections import VENUE_NAMES, StrategiesConfig, VenueConfig
+from agent.config.sources import env_var_name, secret_file_name
+
+if TYPE_CHECKING:
+    from agent.config import AgentConfig
+
+LIVE_REQUIRED_SECRETS: Mapping[str, tuple[str, ...]] = {
+    "binance": ("api_key", "api_secret"),
+    "bybit": ("api_key", "api_secret"),
+    "hyperliquid": ("api_key", "api_secret"),
+    "okx": ("api_key", "api_secret", "api_passphrase"),
+    "purpleflea": ("api_key",),
+}
+"""Credentials each venue needs to trade live (``dydx`` is market data only)."""
+MARKET_DATA_ONLY_VENUES = frozenset({"dydx"})
+
+
+def _collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]]:
+    shares = {n: v.collateral_frac for n, v in sorted(venues.items()) if v.enabled}
+    total = sum(shares.values())
+    if total <= 1.0 + 1e-9:
+        return []
+    parts = " + ".join(f"{n} {f:g}" for n, f in shares.items())
+    reason = f"collateral_frac of enabled venues sums to {total:g} > 1 ({parts})"
+    return [("venues", reason)]
+
+
+def _strategy_venue_errors(
+    strategies: StrategiesConfig, venues: Mapping[str, VenueConfig]
+) -> list[tuple[str, str]]:
+    """Every venue a strategy names (``venue``, or each of ``venues``) must be a known,
+    enabled venue with collateral."""
+    errors: list[tuple[str, str]] = []
+    for name in type(strategies).model_fields:
+        section = getattr(strategies, name)
+        if not getattr(section, "enabled", False):
+            continue
+        venue = getattr(section, "venue", None)
+        if venue is not None:
+            errors.extend(_venue_error(f"strategies.{name}.venue", venue, venues))
+        listed = getattr(section, "venues", None)
+        if listed is not None:
+            errors.extend(_venue_list_errors(f"strategies.{name}.venues", listed, venues))
+    return errors
+
+
+def _venue_list_errors(
+    path: str, listed: Sequence[str], venues: Mapping[str, VenueConfig]
+) -> list[tuple[str, str]]:
+    """A multi-venue strategy uses the listed venues that are enabled with collateral (a
+    disabled one is skipped); unknown names are errors, and at least two must remain."""
+    unknown = [v for v in listed if v not in venues]
+    if unknown:
+        return [(path, f"unknown venue(s) {', '.join(unknown)}; known: {', '.join(VENUE_NAMES)}")]
+    usable = usable_venues(listed, venues)
+    if len(usable) < 2:
+        return [(path, f"needs at least 2 enabled venues with collateral, has {usable or 'none'}")]
+    return []
+
+
+def usable_venues(listed: Sequence[str], venues: Mapping[str, VenueConfig]) -> list[str]:
+    """The listed venues that are enabled and hold collateral, in the listed order."""
+    return [
+        v for v in listed if v in venues and venues[v].enabled and venues[v].collateral_frac > 0
+    ]
+
+
+def _venue_error(path: str, venue: str, venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]]:
+    if venue not in venues:
+        return [(path, f"unknown venue {venue!r}; known: {', '.join(VENUE_NAMES)}")]
+    if not venues[venue].enabled:
+        return [(path, f"venue {venue!r} is not enabled (venues.{venue}.enabled)")]
+    if venues[venue].collateral_frac <= 0.0:
+        return [(path, f"venue {venue!r} has no collateral (venues.{venue}.collateral_frac)")]
+    return []
+
+
+def _live_mode_errors(config: AgentConfig) -> list[tuple[str, str]]:
+    if config.mode != "live":
+        return []
+    errors: list[tuple[str, str]] = []
+    if config.market_data.source != "live":
+        errors.append(("market_data.source", 'must be "live" when mode = "live" (real orders)'))
+    for name, venue in sorted(config.venues.items()):
+        if venue.enabled and name in MARKET_DATA_ONLY_VENUES:
+            errors.append(
+                (f"venues.{name}.enabled", f"{name} is market data only: it cannot trade live")
+            )
+            continue
+        for field in LIVE_REQUIRED_SECRETS.get(name, ()):
+            if venue.enabled and getattr(venue, field) is None:
+                path = f"venues.{name}.{field}"
+                errors.append(
+                    (
+                        path,
+                        f'required when mode = "live": set {env_var_name(path)} or put it in '
+                        f"the secrets directory as {secret_file_name(path)}",
+                    )
+                )
+    return errors

@@ -1,0 +1,354 @@
+"""Agent configuration: ``agent.toml`` → frozen, validated pydantic-settings models.
+
+Sources, highest priority first (each later one only fills what the earlier ones left):
+
+1. ``overrides`` passed to :func:`load_config` (the CLI's ``backtest`` flags);
+2. the environment: ``ZEROBETA_`` prefix, ``__`` between nesting levels, case-insensitive
+   (``ZEROBETA_RISK__MAX_LEVERAGE=1.5``, ``ZEROBETA_VENUES__BINANCE__API_KEY=...``);
+3. a secrets directory (``--secrets-dir`` or ``ZEROBETA_SECRETS_DIR``): one file per value,
+   named like the variable without the prefix (``venues__binance__api_key``), content
+   stripped of surrounding whitespace;
+4. the TOML file;
+5. the model defaults (per-venue defaults for ``[venues.<name>]``).
+
+API keys (``api_key``, ``api_secret``, ``api_passphrase``) come only from 2 or 3; one written
+in the TOML file is refused. Every problem found is reported at once as a :class:`ConfigError`
+whose ``errors`` list names each key path (``risk.max_leverage``) with its reason.
+
+Constructing :class:`AgentConfig` directly reads only its keyword arguments and the defaults
+(no environment, no files), which keeps tests hermetic; :func:`load_config` is the one entry
+point that reads the outside world.
+
+This module is the public face of the configuration: the section models live in
+``agent.config.sections``, the sources and error reporting in ``agent.config.sources``,
+the cross-section checks in ``agent.config.checks``; import them all from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from agent.config.checks import (
+    LIVE_REQUIRED_SECRETS,
+    MARKET_DATA_ONLY_VENUES,
+    _collateral_errors,
+    _live_mode_errors,
+    _strategy_venue_errors,
+    usable_venues,
+)
+from agent.config.sections import (
+    SECRET_FIELDS,
+    VENUE_DEFAULTS,
+    VENUE_NAMES,
+    CapitalConfig,
+    ExecutionConfig,
+    JournalConfig,
+    LoggingConfig,
+    MarketDataConfig,
+    RiskConfig,
+    StrategiesConfig,
+    VenueConfig,
+    _default_venues,
+    _FieldErrors,
+)
+from agent.config.sources import (
+    _LOAD_CONTEXT,
+    ENV_PREFIX,
+    NESTED_DELIMITER,
+    SECRETS_DIR_ENV,
+    _LoadContext,
+    _MappingEnvSource,
+    _path_errors,
+    _secrets_dir_from,
+    _settings_error,
+    _TomlSource,
+    _unknown_env_errors,
+    _validation_errors,
+    env_var_name,
+    secret_file_name,
+)
+from agent.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "LIVE_REQUIRED_SECRETS",
+    "MARKET_DATA_ONLY_VENUES",
+    "NESTED_DELIMITER",
+    "REDACTED",
+    "SECRETS_DIR_ENV",
+    "SECRET_FIELDS",
+    "VENUE_DEFAULTS",
+    "VENUE_NAMES",
+    "AgentConfig",
+    "CapitalConfig",
+    "ConfigError",
+    "ExecutionConfig",
+    "JournalConfig",
+    "LoggingConfig",
+    "MarketDataConfig",
+    "RiskConfig",
+    "StrategiesConfig",
+    "VenueConfig",
+    "config_hash",
+    "env_var_name",
+    "load_config",
+    "redacted_dump",
+    "secret_file_name",
+    "usable_venues",
+]
+
+REDACTED = "**********"
+
+
+class AgentConfig(BaseSettings):
+    """The agent's whole configuration, one attribute per ``agent.toml`` section.
+
+    Frozen; unknown keys are rejected at every level. Build it with :func:`load_config`;
+    direct construction uses only keyword arguments and defaults.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On direct construction with invalid values (``load_config`` turns it into
+        :class:`ConfigError`).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        case_sensitive=False,
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+        allow_inf_nan=False,
+    )
+
+    mode: Literal["paper", "live"] = Field(
+        default="paper", description='"paper": simulated fills; "live": real orders.'
+    )
+    market_data: MarketDataConfig = Field(
+        default_factory=MarketDataConfig, description="Market data source and replay window."
+    )
+    capital: CapitalConfig = Field(default_factory=CapitalConfig, description="Starting capital.")
+    venues: dict[str, VenueConfig] = Field(
+        default_factory=_default_venues, description="Per-venue settings, keyed by venue name."
+    )
+    risk: RiskConfig = Field(default_factory=RiskConfig, description="Risk limits and breakers.")
+    execution: ExecutionConfig = Field(
+        default_factory=ExecutionConfig, description="Order execution settings."
+    )
+    journal: JournalConfig = Field(default_factory=JournalConfig, description="SQLite journal.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output.")
+    strategies: StrategiesConfig = Field(
+        default_factory=StrategiesConfig, description="Per-strategy settings."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Sources in priority order: init kwargs > env > secrets directory > TOML file."""
+        ctx = _LOAD_CONTEXT.get()
+        if ctx is None:
+            return (init_settings,)
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            _MappingEnvSource(settings_cls, ctx.env),
+        ]
+        if ctx.secrets_dir is not None:
+            sources.append(
+                NestedSecretsSettingsSource(
+                    file_secret_settings,
+                    secrets_dir=ctx.secrets_dir,
+                    secrets_dir_missing="error",
+                    secrets_prefix="",
+                    secrets_nested_delimiter=NESTED_DELIMITER,
+                )
+            )
+        if ctx.toml_path is not None:
+            sources.append(_TomlSource(settings_cls, ctx.toml_path, ctx.pending))
+        return tuple(sources)
+
+    @field_validator("venues", mode="before")
+    @classmethod
+    def _fill_venue_defaults(cls, value: Any) -> Any:
+        """Reject unknown venue names; fill each venue's unspecified keys from its defaults."""
+        if not isinstance(value, Mapping):
+            return value
+        unknown = sorted(set(value) - set(VENUE_NAMES))
+        if unknown:
+            known = ", ".join(VENUE_NAMES)
+            raise _FieldErrors([(str(name), f"unknown venue; known: {known}") for name in unknown])
+        merged: dict[str, Any] = {}
+        for name in VENUE_NAMES:
+            given = value.get(name, {})
+            merged[name] = (
+                {**VENUE_DEFAULTS[name], **given} if isinstance(given, Mapping) else given
+            )
+        return merged
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> AgentConfig:
+        """Checks that span sections: collateral, strategy venues, live-mode credentials."""
+        errors = [
+            *_collateral_errors(self.venues),
+            *_strategy_venue_errors(self.strategies, self.venues),
+            *_live_mode_errors(self),
+        ]
+        if errors:
+            raise _FieldErrors(errors)
+        return self
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_config(
+    path: Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+    secrets_dir: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> AgentConfig:
+    """Load and validate the configuration from every source.
+
+    Parameters
+    ----------
+    path : Path or None
+        The TOML file (``agent.toml``); None = defaults, environment and secrets only.
+    env : Mapping[str, str] or None
+        Environment variables to read; None = ``os.environ``. When given, ``os.environ`` is
+        not read at all (tests inject it).
+    secrets_dir : Path or None
+        Directory of secret files; None = ``$ZEROBETA_SECRETS_DIR`` if set, else none.
+    overrides : Mapping[str, Any] or None
+        Nested values that beat every other source (``{"journal": {"path": "x.sqlite"}}``).
+
+    Returns
+    -------
+    AgentConfig
+        The validated, frozen configuration.
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, each with its key path: missing or unreadable file,
+        TOML syntax error (with line and column), unknown key, bad type or value, secret
+        written in the file, cross-field violations, unknown ``ZEROBETA_*`` variable,
+        missing secrets directory.
+    """
+    environ = dict(os.environ if env is None else env)
+    secrets_dir = _secrets_dir_from(secrets_dir, environ)
+    early = _unknown_env_errors(environ, AgentConfig)
+    missing = _path_errors(path, secrets_dir)
+    if missing:
+        raise ConfigError([*early, *missing])
+    ctx = _LoadContext(path, environ, secrets_dir, [])
+    token = _LOAD_CONTEXT.set(ctx)
+    try:
+        config = AgentConfig(**dict(overrides or {}))
+    except ValidationError as err:
+        # ``from None``: a ValidationError's text can hold raw input values, secrets included.
+        raise ConfigError([*early, *ctx.pending, *_validation_errors(err, AgentConfig)]) from None
+    except SettingsError as err:
+        raise ConfigError([*early, _settings_error(err)]) from None
+    finally:
+        _LOAD_CONTEXT.reset(token)
+    if early or ctx.pending:
+        raise ConfigError([*early, *ctx.pending])
+    return config
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------------
+
+
+def redacted_dump(config: AgentConfig) -> str:
+    """The effective configuration as TOML text, secrets shown as ``**********``.
+
+    Parameters
+    ----------
+    config : AgentConfig
+
+    Returns
+    -------
+    str
+        TOML, one table per section (``[venues.binance]``...). Unset optional keys appear as
+        comments (``# data_dir = (not set)``) since TOML has no null. Without secrets the
+        text parses back to an equal configuration.
+    """
+    lines = ["# zerobeta effective configuration (secrets shown as **********)"]
+    lines.extend(_render_table((), config.model_dump()))
+    return "\n".join(lines) + "\n"
+
+
+def config_hash(config: AgentConfig) -> str:
+    """SHA-256 of the redacted canonical JSON of ``config`` (for the journal's run_meta).
+
+    Returns
+    -------
+    str
+        64 hex digits. Secrets contribute only whether they are set, never their value.
+    """
+    canonical = json.dumps(
+        config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _render_table(prefix: tuple[str, ...], table: Mapping[str, Any]) -> list[str]:
+    scalars = [(k, v) for k, v in table.items() if not isinstance(v, Mapping)]
+    lines: list[str] = []
+    if prefix and scalars:
+        lines.extend(["", f"[{'.'.join(prefix)}]"])
+    for key, value in scalars:
+        if value is None:
+            lines.append(f"# {key} = (not set)")
+        else:
+            lines.append(f"{key} = {_render_value(value)}")
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            lines.extend(_render_table((*prefix, key), value))
+    return lines
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return json.dumps(REDACTED)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):  # pragma: no cover
+            raise ValueError(f"cannot render non-finite number {value!r}")
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_render_value(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)

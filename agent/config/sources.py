@@ -1,0 +1,212 @@
+"""Where :func:`agent.config.load_config` reads from, and how its problems are reported.
+
+The environment, secrets-directory and TOML sources (priorities in :mod:`agent.config`), the
+naming of environment variables and secret files, and the turning of every problem found
+(missing paths, unknown variables, pydantic and pydantic-settings errors) into the
+``(key_path, reason)`` pairs of a :class:`~agent.errors.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from agent.config.sections import SECRET_FIELDS, _FieldErrors
+from agent.errors import ConfigError
+
+ENV_PREFIX = "ZEROBETA_"
+NESTED_DELIMITER = "__"
+SECRETS_DIR_ENV = f"{ENV_PREFIX}SECRETS_DIR"
+
+
+def env_var_name(key_path: str) -> str:
+    """Environment variable that sets ``key_path`` (``risk.max_leverage`` → ``ZEROBETA_RISK__…``).
+
+    Parameters
+    ----------
+    key_path : str
+        Dotted key path as written in ``agent.toml``.
+
+    Returns
+    -------
+    str
+        Upper-case variable name with the ``ZEROBETA_`` prefix and ``__`` nesting.
+    """
+    return ENV_PREFIX + key_path.replace(".", NESTED_DELIMITER).upper()
+
+
+def secret_file_name(key_path: str) -> str:
+    """File name in the secrets directory that sets ``key_path`` (``venues__binance__api_key``)."""
+    return key_path.replace(".", NESTED_DELIMITER)
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadContext:
+    """What :func:`load_config` hands to ``settings_customise_sources`` for one load."""
+
+    toml_path: Path | None
+    env: Mapping[str, str]
+    secrets_dir: Path | None
+    pending: list[tuple[str, str]]
+
+
+_LOAD_CONTEXT: ContextVar[_LoadContext | None] = ContextVar("zerobeta_config_load", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading a given mapping instead of ``os.environ``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self._given_env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self.case_sensitive:  # pragma: no cover - AgentConfig is case-insensitive
+            return dict(self._given_env)
+        return {
+            key.lower(): value
+            for key, value in self._given_env.items()
+            if not (self.env_ignore_empty and value == "")
+        }
+
+
+class _TomlSource(TomlConfigSettingsSource):
+    """TOML source that reports syntax errors with their line and refuses written secrets.
+
+    Raises
+    ------
+    ConfigError
+        On a syntax error or non-UTF-8 content. Secrets found in the file are appended to
+        ``pending`` so they are reported together with any validation errors.
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], path: Path, pending: list[tuple[str, str]]
+    ) -> None:
+        super().__init__(settings_cls, toml_file=path)
+        reason = (
+            "secrets must come from the environment or a secrets directory, "
+            f"not {path.name} (set {{env}})"
+        )
+        pending.extend(
+            (key_path, reason.format(env=env_var_name(key_path)))
+            for key_path in _secret_key_paths(self.toml_data)
+        )
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError([(str(file_path), f"TOML syntax error: {err}")]) from err
+        except UnicodeDecodeError as err:
+            raise ConfigError([(str(file_path), f"not UTF-8 text: {err}")]) from err
+
+
+def _secret_key_paths(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    """Dotted paths of every key named like a secret field, at any depth."""
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key in SECRET_FIELDS:
+            yield path
+        elif isinstance(value, Mapping):
+            yield from _secret_key_paths(value, f"{path}.")
+
+
+def _secrets_dir_from(secrets_dir: Path | None, environ: Mapping[str, str]) -> Path | None:
+    if secrets_dir is not None:
+        return secrets_dir
+    from_env = next((v for k, v in environ.items() if k.upper() == SECRETS_DIR_ENV), "")
+    return Path(from_env) if from_env else None
+
+
+def _path_errors(path: Path | None, secrets_dir: Path | None) -> list[tuple[str, str]]:
+    errors: list[tuple[str, str]] = []
+    if path is not None and not path.exists():
+        errors.append((str(path), "config file not found"))
+    elif path is not None and not path.is_file():
+        errors.append((str(path), "config path is not a regular file"))
+    if secrets_dir is not None and not secrets_dir.is_dir():
+        errors.append((str(secrets_dir), "secrets directory not found (or not a directory)"))
+    return errors
+
+
+def _unknown_env_errors(environ: Mapping[str, str], root: type[BaseModel]) -> list[tuple[str, str]]:
+    """``ZEROBETA_*`` variables whose first segment is no top-level key of ``root`` (typos)."""
+    known = set(root.model_fields)
+    errors: list[tuple[str, str]] = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper == SECRETS_DIR_ENV:
+            continue
+        head = upper.removeprefix(ENV_PREFIX).split(NESTED_DELIMITER)[0].lower()
+        if head not in known:
+            allowed = ", ".join(sorted(known))
+            errors.append((name, f"unknown setting {head!r}; top-level keys: {allowed}"))
+    return errors
+
+
+def _validation_errors(err: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
+    """One ``(key_path, reason)`` per pydantic error; cross-field errors expanded."""
+    out: list[tuple[str, str]] = []
+    for item in err.errors(include_url=False, include_input=False):
+        loc = tuple(item["loc"])
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, _FieldErrors):
+            out.extend((_join(loc + tuple(rel.split("."))), why) for rel, why in cause.errors)
+        else:
+            out.append((_join(loc) or "(top level)", _reason(item["type"], item["msg"], loc, root)))
+    return out
+
+
+def _settings_error(err: SettingsError) -> tuple[str, str]:
+    """pydantic-settings could not decode a value (a complex value that is not JSON)."""
+    text = str(err)
+    match = re.search(r'field "(\w+)"', text)
+    field = match.group(1) if match else "(unknown)"
+    where = "secrets directory" if "Secrets" in text else f"environment ({env_var_name(field)})"
+    return field, f"value from the {where} is not valid JSON"
+
+
+def _join(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
+
+
+def _reason(kind: str, msg: str, loc: tuple[str | int, ...], root: type[BaseModel]) -> str:
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], root)
+        return "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+    if kind == "missing":
+        return "required key is missing"
+    return msg.removeprefix("Value error, ")
+
+
+def _allowed_keys(parent: tuple[str | int, ...], root: type[BaseModel]) -> list[str]:
+    """Field names of the model at ``parent`` (a loc into ``root``), [] if not a model."""
+    node: Any = root
+    for part in parent:
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = node.model_fields.get(str(part))
+            node = field.annotation if field is not None else None
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        else:
+            return []
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return sorted(node.model_fields)
+    return []

@@ -1,0 +1,424 @@
+"""``zerobeta data download``: venue history (1h klines, funding) into the replay file format.
+
+Layout and format are those :mod:`venues.replay.loader` reads (see
+:mod:`agent.data.files`): ``<venue>/<kind>/<SYMBOL>_1h.csv.gz``,
+``<venue>/funding/<SYMBOL>.csv.gz`` and ``manifest.csv`` under the output dir; ``SYMBOL`` is
+the venue's own symbol (``BTCUSDT`` on Binance, ``BTC-USD`` on dYdX, ``BTC`` on Hyperliquid).
+
+Data comes through the :class:`~venues.base.MarketDataSource` protocol (``fetch_bars`` with
+``interval_s=3600`` and ``fetch_funding_history``; the venue client pages and rate-limits).
+The window is also cut into chunks (30 days by default) so progress can be reported and an
+interrupted download resumed: after each chunk the file is rewritten to ``<file>.part`` and
+atomically renamed, and the manifest updated the same way. A rerun fetches only what a file
+lacks: the range before its first row and the range after its last row (a file is always
+contiguous). Bars still forming (closing after ``now``) are never written, so a resumed file
+never keeps a partial bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Final, TextIO
+
+import structlog
+
+from agent.data.files import (
+    Dataset,
+    ReplayTable,
+    check_header,
+    chunked,
+    default_header,
+    file_path,
+    funding_line,
+    kline_line,
+    missing_ranges,
+    row_step_ms,
+    save_table,
+)
+from venues.base import MarketDataSource
+from venues.errors import VenueError
+from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
+
+log = structlog.get_logger("zerobeta.download")
+
+EXIT_OK: Final = 0
+EXIT_FAILURE: Final = 1
+EXIT_USAGE: Final = 2
+DAY_MS: Final = 24 * HOUR_MS
+DEFAULT_CHUNK_MS: Final = 30 * DAY_MS
+DEFAULT_OUT_DIR: Final = Path("data")
+_SYMBOL_RE: Final = re.compile(r"[A-Za-z0-9._-]+")
+
+ProgressFn = Callable[["DownloadProgress"], None]
+SourceFactory = Callable[[str], MarketDataSource]
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadProgress:
+    """Reported after every chunk. ``chunks_done``/``chunks_total`` count over the whole
+    download; ``file`` is relative to ``out_dir``; ``file_rows`` rows in it now; the chunk
+    covered ``[chunk_start_ms, chunk_end_ms)`` (epoch ms UTC) and added ``rows_added``."""
+
+    file: str
+    chunks_done: int
+    chunks_total: int
+    file_rows: int
+    rows_added: int
+    chunk_start_ms: int
+    chunk_end_ms: int
+
+    @property
+    def done_frac(self) -> float:
+        """Fraction of all chunks done, in [0, 1]."""
+        return self.chunks_done / self.chunks_total if self.chunks_total else 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """One file after the download: path relative to ``out_dir``, row count, first/last
+    timestamp (epoch ms, first column) and how many rows and chunks this run added/fetched."""
+
+    file: str
+    rows: int
+    first_ms: int | None
+    last_ms: int | None
+    rows_added: int
+    chunks_fetched: int
+
+
+@dataclass(slots=True)
+class _Plan:
+    instrument_id: InstrumentId
+    dataset: Dataset
+    file: str
+    chunks: list[tuple[int, int]]
+    table: ReplayTable
+
+
+def _plan(
+    out_dir: Path,
+    venue: str,
+    instrument_id: InstrumentId,
+    dataset: Dataset,
+    window: tuple[int, int],
+    chunk_ms: int,
+) -> _Plan:
+    file = file_path(venue, instrument_id, dataset)
+    table = ReplayTable.read(out_dir / file, default_header(venue, dataset))
+    check_header(table, dataset, out_dir / file)
+    ranges = missing_ranges(table.span_ms(), window[0], window[1], row_step_ms(dataset))
+    return _Plan(instrument_id, dataset, file, chunked(ranges, chunk_ms), table)
+
+
+async def _fetch_lines(
+    source: MarketDataSource, plan: _Plan, start_ms: int, end_ms: int
+) -> dict[int, str]:
+    iid = plan.instrument_id
+    if plan.dataset == "klines":
+        bars = await source.fetch_bars(iid, start_ms, end_ms, HOUR_S)
+        return {
+            b.ts_open_ms: kline_line(b)
+            for b in bars
+            if start_ms <= b.ts_open_ms < end_ms and b.ts_open_ms % HOUR_MS == 0
+        }
+    rates = await source.fetch_funding_history(iid, start_ms, end_ms)
+    with_mark = plan.table.with_mark
+    return {
+        r.ts_funding_ms: funding_line(r, with_mark=with_mark)
+        for r in rates
+        if start_ms <= r.ts_funding_ms < end_ms
+    }
+
+
+# --- the download -------------------------------------------------------------------------
+
+
+async def download(
+    source: MarketDataSource,
+    *,
+    venue: str,
+    symbols: Sequence[str],
+    kinds: Sequence[InstrumentKind] = (InstrumentKind.PERP,),
+    start_ms: int,
+    end_ms: int,
+    out_dir: Path,
+    progress: ProgressFn | None = None,
+    chunk_ms: int = DEFAULT_CHUNK_MS,
+    now_ms: Callable[[], int] | None = None,
+) -> list[FileResult]:
+    """Download 1h klines (every kind) and funding history (perps) of ``symbols`` for
+    ``[start_ms, end_ms)`` (epoch ms UTC) into ``out_dir``, resuming what is there.
+
+    Parameters
+    ----------
+    source : MarketDataSource
+        An opened source of ``venue`` (its ``name``).
+    symbols : Sequence[str]
+        The venue's symbols (``BTCUSDT``, ``BTC-USD`` ...).
+    kinds : Sequence[InstrumentKind]
+        Markets to fetch klines of; funding is fetched for perps.
+    chunk_ms : int
+        Largest window per request sequence, ms (progress and resume granularity).
+    now_ms : Callable[[], int] | None
+        Wall clock, epoch ms UTC; bars closing after it and later settlements are not fetched.
+
+    Returns
+    -------
+    list[FileResult]
+        One per file, in download order.
+
+    Raises
+    ------
+    ValueError
+        ``venue`` is not ``source.name``, an empty window, a non-positive chunk, or a symbol
+        that is not a plain file name.
+    venues.errors.VenueError
+        From the source; every chunk finished before it stays written (rerun to resume).
+    OSError
+        If a file cannot be written.
+    """
+    _check_args(source, venue, symbols, start_ms, end_ms, chunk_ms)
+    now = (now_ms or _wall_ms)()
+    bar_end = min(end_ms, now // HOUR_MS * HOUR_MS)
+    windows = {"klines": (start_ms, bar_end), "funding": (start_ms, min(end_ms, now))}
+    plans = [
+        _plan(out_dir, venue, iid, dataset, windows[dataset], chunk_ms)
+        for symbol in dict.fromkeys(symbols)
+        for kind in dict.fromkeys(kinds)
+        for iid in (InstrumentId(venue, kind, symbol),)
+        for dataset in (("klines", "funding") if kind is InstrumentKind.PERP else ("klines",))
+    ]
+    total = sum(len(p.chunks) for p in plans)
+    done = 0
+    results = []
+    for plan in plans:
+        added = 0
+        for chunk_start, chunk_end in plan.chunks:
+            new = await _fetch_lines(source, plan, chunk_start, chunk_end)
+            fresh = {ts: line for ts, line in new.items() if ts not in plan.table.lines}
+            if fresh:
+                plan.table.lines.update(fresh)
+                save_table(out_dir, plan.file, plan.table)
+            added += len(fresh)
+            done += 1
+            if progress is not None:
+                rows = len(plan.table.lines)
+                progress(
+                    DownloadProgress(
+                        plan.file, done, total, rows, len(fresh), chunk_start, chunk_end
+                    )
+                )
+        results.append(_result(plan, added))
+    return results
+
+
+def _result(plan: _Plan, added: int) -> FileResult:
+    first, last = plan.table.span_ms() or (None, None)
+    rows = len(plan.table.lines)
+    return FileResult(plan.file, rows, first, last, added, len(plan.chunks))
+
+
+def _check_args(
+    source: MarketDataSource,
+    venue: str,
+    symbols: Sequence[str],
+    start_ms: int,
+    end_ms: int,
+    chunk_ms: int,
+) -> None:
+    if source.name != venue:
+        raise ValueError(f"source is {source.name!r}, not venue {venue!r}")
+    if start_ms >= end_ms:
+        raise ValueError(f"empty window: start_ms {start_ms} >= end_ms {end_ms}")
+    if chunk_ms <= 0:
+        raise ValueError(f"chunk_ms must be positive, got {chunk_ms}")
+    bad = [s for s in symbols if not _SYMBOL_RE.fullmatch(s)]
+    if bad or not symbols:
+        raise ValueError(f"symbols must be plain names like BTCUSDT or BTC-USD, got {bad}")
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``data download`` to the ``zerobeta`` sub-commands (``args.command == "data"``,
+    ``args.data_command == "download"``)."""
+    data = subparsers.add_parser("data", help="market data tools")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    dl = data_sub.add_parser(
+        "download",
+        help="fetch 1h klines and funding history into the replay format (resumable)",
+    )
+    dl.add_argument("--venue", required=True, help="venue name, e.g. binance, dydx")
+    dl.add_argument("--symbols", required=True, type=_symbols, help="comma-separated venue symbols")
+    dl.add_argument("--from", dest="date_from", type=_parse_date, required=True, help="UTC date")
+    dl.add_argument(
+        "--to", dest="date_to", type=_parse_date, required=True, help="UTC date (exclusive)"
+    )
+    dl.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="data directory")
+    dl.add_argument(
+        "--kinds", type=_kinds, default=(InstrumentKind.PERP,), help="perp,spot (default perp)"
+    )
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC).date()
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from err
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    bad = [s for s in symbols if not _SYMBOL_RE.fullmatch(s)]
+    if not symbols or bad:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected symbols like BTCUSDT,ETHUSDT")
+    return symbols
+
+
+def _kinds(text: str) -> tuple[InstrumentKind, ...]:
+    try:
+        return tuple(dict.fromkeys(InstrumentKind(k.strip()) for k in text.split(",")))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: kinds are perp and/or spot") from err
+
+
+def _day_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1000
+
+
+def run_cli(
+    args: argparse.Namespace,
+    *,
+    factory: SourceFactory,
+    stream: TextIO | None = None,
+    now_ms: Callable[[], int] | None = None,
+) -> int:
+    """Run ``zerobeta data download`` from parsed ``args``; returns the exit code.
+
+    ``factory`` maps a venue name to its (unopened) :class:`MarketDataSource` and raises
+    ``KeyError`` or ``ValueError`` for an unknown venue. Progress goes to ``stream`` (default
+    stderr) as a bar on a TTY, else as one ``download_chunk_completed`` log line per chunk.
+
+    Returns 0 on success, 2 on a usage error (dates, unknown venue, bad symbols), 1 when the
+    venue or the disk fails (what was downloaded stays; rerun the command to resume).
+    """
+    out = stream if stream is not None else sys.stderr
+    start_ms, end_ms = _day_ms(args.date_from), _day_ms(args.date_to)
+    if start_ms >= end_ms:
+        print("zerobeta: --from must be before --to", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        source = factory(args.venue)
+    except (KeyError, ValueError) as err:
+        print(f"zerobeta: unknown venue {args.venue!r} ({err})", file=sys.stderr)
+        return EXIT_USAGE
+    draw = _bar_drawer(out) if out.isatty() else _log_progress
+    try:
+        results = asyncio.run(_download_and_close(source, args, start_ms, end_ms, draw, now_ms))
+    except ValueError as err:
+        print(f"zerobeta: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except (VenueError, OSError) as err:
+        if out.isatty():
+            out.write("\n")
+        print(
+            f"zerobeta: download failed: {type(err).__name__}: {err}\n"
+            "what was downloaded is kept; rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if out.isatty():
+        out.write("\n")
+    for r in results:
+        print(f"{args.out / r.file}: {r.rows} rows (+{r.rows_added}), {_span(r)}")
+    print(replay_note(args.venue, args.kinds))
+    return EXIT_OK
+
+
+def replay_note(venue: str, kinds: Sequence[InstrumentKind]) -> str:
+    """What the replay (:mod:`venues.replay.source`) makes of a download of ``venue``: it
+    reads Binance perp and spot klines and the funding of Binance, Bybit and Hyperliquid
+    (their perps priced with the Binance perp of the same base); other files are kept for
+    analysis only."""
+    if venue == "binance":
+        used = "klines and funding" if InstrumentKind.PERP in kinds else "klines"
+        return f"replay: point market_data.data_dir at the output directory to replay these {used}"
+    if venue in ("bybit", "hyperliquid"):
+        return (
+            f"replay: reads the {venue} funding files (priced with the Binance perp of the same "
+            "base, so download those klines too); its own klines are not used"
+        )
+    return (
+        f"replay: {venue} files are not replayed (the replay reads Binance klines and Binance, "
+        "Bybit and Hyperliquid funding); they are kept for analysis"
+    )
+
+
+async def _download_and_close(
+    source: MarketDataSource,
+    args: argparse.Namespace,
+    start_ms: int,
+    end_ms: int,
+    progress: ProgressFn,
+    now_ms: Callable[[], int] | None,
+) -> list[FileResult]:
+    try:
+        await source.open()
+        return await download(
+            source,
+            venue=args.venue,
+            symbols=args.symbols,
+            kinds=args.kinds,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            out_dir=args.out,
+            progress=progress,
+            now_ms=now_ms,
+        )
+    finally:
+        await source.close()
+
+
+def _span(result: FileResult) -> str:
+    if result.first_ms is None or result.last_ms is None:
+        return "no data in the window"
+    first, last = (
+        datetime.fromtimestamp(t / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        for t in (result.first_ms, result.last_ms)
+    )
+    return f"{first} → {last} UTC"
+
+
+def _bar_drawer(stream: TextIO) -> ProgressFn:
+    def draw(p: DownloadProgress) -> None:
+        bar = "#" * int(p.done_frac * 30)
+        stream.write(f"\rdownload [{bar:<30}] {p.done_frac:6.1%}  {p.file} ({p.file_rows} rows)")
+        stream.flush()
+
+    return draw
+
+
+def _log_progress(p: DownloadProgress) -> None:
+    log.info(
+        "download_chunk_completed",
+        file=p.file,
+        chunks_done=p.chunks_done,
+        chunks_total=p.chunks_total,
+        rows_added=p.rows_added,
+        file_rows=p.file_rows,
+        chunk_start_ms=p.chunk_start_ms,
+        chunk_end_ms=p.chunk_end_ms,
+    )

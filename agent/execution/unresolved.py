@@ -1,0 +1,380 @@
+"""Orders whose outcome stayed unknown, kept until a later lookup tells what happened.
+
+An order is *unresolved* when neither its answer nor the lookup by client order id that
+followed could say whether it filled (both timed out, a 5xx), or when the venue answered that
+it is still working (``NEW`` / ``PARTIALLY_FILLED`` after an IOC should have ended). The
+executor never re-sends such an order; the intent ends ``partial`` with the known fills
+unwound. :meth:`agent.execution.executor.Executor.follow_up` then looks each one up again every
+step:
+
+- the venue never took it (``OrderNotFound``) → dropped;
+- still working → canceled (an already-gone order is success), then as below;
+- final → the fills not booked yet are booked (ledger + journal), and the position they left
+  is reversed with a reduce-only order: a late fill of an opening leg is unwound; an unwind
+  order that filled less than it should have is completed (the *reverse* left to send);
+- the lookup fails again → kept for the next step.
+
+The legs of a native pair order whose outcome stayed unknown are kept the same way and looked
+up with their pair (``fetch_pair``): both filled or neither.
+
+The set is part of the resume checkpoint, so a restart keeps following up (and books late
+fills before the live position reconciliation, which would otherwise refuse a position the
+journal does not know).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from venues.base import Venue
+from venues.errors import OrderNotFound, OrderRejected, VenueError
+from venues.model import (
+    Fill,
+    InstrumentId,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from venues.pairs import PairAck, PairOrderVenue
+
+log = structlog.get_logger("zerobeta.execution")
+
+ZERO = Decimal(0)
+STUCK_AFTER_LOOKUPS = 24
+"""Failed follow-up lookups (one per hourly step) after which an order is reported stuck."""
+
+LegResult = OrderAck | VenueError
+"""What one order attempt ended with: the venue's answer, or the error that stands for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnresolvedOrder:
+    """One order with an unknown outcome, or a reverse still to send after it resolved.
+
+    Attributes
+    ----------
+    strategy, intent_id, leg : str
+        Where the order came from (``leg`` as in its client order id: ``"1"``, ``"0u"``).
+    request : OrderRequest
+        The order as sent; ``request.reduce_only`` marks an unwind order.
+    booked_trade_ids : frozenset[str]
+        Fills of this order already in the ledger (booked from an earlier answer).
+    booked_qty : Decimal
+        Signed base units of those fills.
+    since_ms : int
+        Step time the outcome became unknown, epoch ms.
+    lookups : int
+        Follow-up lookups that failed so far.
+    reverse_qty : Decimal | None
+        Once resolved: signed base units still to send reduce-only (None while unresolved).
+    reverse_attempt : int
+        Attempts of the reverse order so far (its client order id's ``attempt``).
+    pair_client_id : str | None
+        Set for a leg of a native pair order (:mod:`venues.pairs`): looked up with the pair.
+    """
+
+    strategy: str
+    intent_id: str
+    leg: str
+    request: OrderRequest
+    booked_trade_ids: frozenset[str]
+    booked_qty: Decimal
+    since_ms: int
+    lookups: int = 0
+    reverse_qty: Decimal | None = None
+    reverse_attempt: int = 0
+    pair_client_id: str | None = None
+
+    @property
+    def client_order_id(self) -> str:
+        """The unresolved order's client order id."""
+        return self.request.client_order_id
+
+    @property
+    def ordered_qty(self) -> Decimal:
+        """Signed base units the order asked for."""
+        return self.request.side.sign * self.request.qty
+
+    def reverse_after(self, late_fills: Iterable[Fill]) -> Decimal:
+        """Signed qty to send reduce-only once the order is final and ``late_fills`` (its
+        fills not booked before) are booked: an opening/adjusting leg's late fills are
+        unwound (``-late``); an unwind order is completed (``ordered - booked - late``)."""
+        late = sum((f.side.sign * f.qty for f in late_fills), ZERO)
+        if self.request.reduce_only:
+            return self.ordered_qty - self.booked_qty - late
+        return -late
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form for the resume checkpoint (decimals as strings)."""
+        r = self.request
+        return {
+            "strategy": self.strategy,
+            "intent_id": self.intent_id,
+            "leg": self.leg,
+            "client_order_id": r.client_order_id,
+            "instrument": str(r.instrument_id),
+            "side": r.side.value,
+            "qty": str(r.qty),
+            "order_type": r.order_type.value,
+            "limit_price": None if r.limit_price is None else str(r.limit_price),
+            "time_in_force": r.time_in_force.value,
+            "reduce_only": r.reduce_only,
+            "reference_price": None if r.reference_price is None else str(r.reference_price),
+            "booked_trade_ids": sorted(self.booked_trade_ids),
+            "booked_qty": str(self.booked_qty),
+            "since_ms": self.since_ms,
+            "lookups": self.lookups,
+            "reverse_qty": None if self.reverse_qty is None else str(self.reverse_qty),
+            "reverse_attempt": self.reverse_attempt,
+            "pair_client_id": self.pair_client_id,
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> UnresolvedOrder:
+        """Inverse of :meth:`to_json`.
+
+        Raises
+        ------
+        KeyError, ValueError
+            If ``raw`` is not what :meth:`to_json` wrote (the checkpoint loader reports it).
+        """
+        request = OrderRequest(
+            client_order_id=str(raw["client_order_id"]),
+            instrument_id=InstrumentId.parse(str(raw["instrument"])),
+            side=Side(raw["side"]),
+            qty=Decimal(raw["qty"]),
+            order_type=OrderType(raw["order_type"]),
+            limit_price=None if raw["limit_price"] is None else Decimal(raw["limit_price"]),
+            time_in_force=TimeInForce(raw["time_in_force"]),
+            reduce_only=bool(raw["reduce_only"]),
+            reference_price=(
+                None if raw["reference_price"] is None else Decimal(raw["reference_price"])
+            ),
+        )
+        reverse = raw["reverse_qty"]
+        return cls(
+            strategy=str(raw["strategy"]),
+            intent_id=str(raw["intent_id"]),
+            leg=str(raw["leg"]),
+            request=request,
+            booked_trade_ids=frozenset(str(t) for t in raw["booked_trade_ids"]),
+            booked_qty=Decimal(raw["booked_qty"]),
+            since_ms=int(raw["since_ms"]),
+            lookups=int(raw["lookups"]),
+            reverse_qty=None if reverse is None else Decimal(reverse),
+            reverse_attempt=int(raw["reverse_attempt"]),
+            pair_client_id=raw.get("pair_client_id"),
+        )
+
+
+class UnresolvedOrders:
+    """The executor's unresolved orders by client order id, oldest first."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, UnresolvedOrder] = {}
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __iter__(self) -> Iterator[UnresolvedOrder]:
+        return iter(list(self._orders.values()))
+
+    def add(self, order: UnresolvedOrder) -> None:
+        """Keep ``order`` (replacing an entry with the same client order id)."""
+        self._orders[order.client_order_id] = order
+
+    def drop(self, client_order_id: str) -> None:
+        """Forget an order (resolved and reversed, or never placed)."""
+        self._orders.pop(client_order_id, None)
+
+    def failed_lookup(self, client_order_id: str) -> int:
+        """Count one more failed lookup; returns the count."""
+        order = self._orders[client_order_id]
+        self._orders[client_order_id] = replace(order, lookups=order.lookups + 1)
+        return order.lookups + 1
+
+    def state(self) -> list[dict[str, Any]]:
+        """Checkpoint form, oldest first."""
+        return [o.to_json() for o in self._orders.values()]
+
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the set with a checkpoint's (see :meth:`state`)."""
+        self._orders = {o.client_order_id: o for o in map(UnresolvedOrder.from_json, rows)}
+
+
+# ---- following up -------------------------------------------------------------------------
+
+
+class OrderDesk(Protocol):
+    """What the follow-up needs of the executor (:class:`agent.execution.executor.Executor`)."""
+
+    unresolved: UnresolvedOrders
+
+    @property
+    def venues(self) -> Mapping[str, Venue]: ...
+
+    @property
+    def leg_timeout_s(self) -> float: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None: ...
+
+    async def send_reduce_only(
+        self, order: UnresolvedOrder, qty: Decimal, price: float, ts_ms: int
+    ) -> LegResult: ...
+
+
+async def follow_up(
+    desk: OrderDesk, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+) -> None:
+    """Look up every unresolved order of ``desk`` again: book the fills it got since, then
+    send the reduce-only order that reverses what it left (unwinding a late fill of an
+    opening leg, completing an unwind order). Without ``prices`` (live start-up, before the
+    position reconciliation) only lookups and booking happen; a reverse waits for a step
+    with a price (quote units). Never raises ``VenueError``: a failed lookup or reverse is
+    logged and tried again at the next step."""
+    for unresolved in desk.unresolved:
+        venue = desk.venues.get(unresolved.request.instrument_id.venue)
+        if venue is None:
+            continue  # the venue is not configured any more; kept in the checkpoint
+        order: UnresolvedOrder | None = unresolved
+        if unresolved.reverse_qty is None:
+            order = await _resolve(desk, venue, unresolved, ts_ms)
+        if order is None:
+            continue
+        price = None if prices is None else prices.get(order.request.instrument_id)
+        if price is not None:
+            await _send_reverse(desk, order, price, ts_ms)
+
+
+async def _resolve(
+    desk: OrderDesk, venue: Venue, order: UnresolvedOrder, ts_ms: int
+) -> UnresolvedOrder | None:
+    """The order's final answer booked; returns it with ``reverse_qty`` set, or None
+    (dropped: never placed or nothing to reverse; kept: the venue could not answer)."""
+    iid, cid = order.request.instrument_id, order.client_order_id
+    try:
+        async with asyncio.timeout(desk.leg_timeout_s):
+            if order.pair_client_id is not None and isinstance(venue, PairOrderVenue):
+                ack = _pair_leg(await venue.fetch_pair(order.pair_client_id), cid, venue.name)
+            else:
+                ack = await venue.fetch_order(iid, cid)
+            if not ack.status.is_final:
+                ack = await venue.cancel_order(iid, cid)
+    except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
+        return _resolved(desk, order, None, [])
+    except (VenueError, TimeoutError) as err:
+        failures = desk.unresolved.failed_lookup(cid)
+        log.warning(
+            "unresolved_order_lookup_failed",
+            client_order_id=cid,
+            instrument=str(iid),
+            lookups=failures,
+            error=type(err).__name__,
+        )
+        if failures == STUCK_AFTER_LOOKUPS:  # once: a day of hourly steps without an answer
+            log.error(
+                "unresolved_order_stuck",
+                strategy=order.strategy,
+                client_order_id=cid,
+                instrument=str(iid),
+                since_ms=order.since_ms,
+                message=f"no answer about {cid} after {failures} lookups; check it on the venue",
+            )
+        return None
+    if not ack.status.is_final:  # the cancel answered without ending it: next step
+        desk.unresolved.failed_lookup(cid)
+        return None
+    late = [f for f in ack.fills if f.trade_id not in order.booked_trade_ids]
+    desk.book(order.strategy, order.request, replace(ack, fills=tuple(late)), ts_ms)
+    return _resolved(desk, order, ack, late)
+
+
+def _resolved(
+    desk: OrderDesk, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
+) -> UnresolvedOrder | None:
+    """Record the outcome: dropped when nothing is left to reverse, else kept with
+    ``reverse_qty``."""
+    reverse_qty = order.reverse_after(late)
+    log.warning(
+        "unresolved_order_resolved",
+        strategy=order.strategy,
+        client_order_id=order.client_order_id,
+        instrument=str(order.request.instrument_id),
+        status="never_placed" if ack is None else ack.status.value,
+        late_fills=len(late),
+        reverse_qty=str(reverse_qty),
+    )
+    if reverse_qty == 0:
+        desk.unresolved.drop(order.client_order_id)
+        return None
+    resolved = replace(order, reverse_qty=reverse_qty)
+    desk.unresolved.add(resolved)
+    return resolved
+
+
+async def _send_reverse(desk: OrderDesk, order: UnresolvedOrder, price: float, ts_ms: int) -> None:
+    """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
+    sent again at the next step, up to ``max_attempts``."""
+    assert order.reverse_qty is not None
+    result = await desk.send_reduce_only(order, order.reverse_qty, price, ts_ms)
+    desk.unresolved.drop(order.client_order_id)
+    if outcome_unknown(result):
+        return  # the reverse is unresolved itself: followed up under its own id
+    filled = result.side.sign * result.filled_qty if isinstance(result, OrderAck) else ZERO
+    left = order.reverse_qty - filled
+    attempt = order.reverse_attempt + 1
+    if left != 0 and retryable(result) and attempt < desk.max_attempts:
+        desk.unresolved.add(replace(order, reverse_qty=left, reverse_attempt=attempt))
+    elif left != 0:  # refused, or out of attempts: the position check reports the rest
+        log.error(
+            "unresolved_order_reverse_incomplete",
+            strategy=order.strategy,
+            client_order_id=order.client_order_id,
+            instrument=str(order.request.instrument_id),
+            left_qty=str(left),
+        )
+
+
+def _pair_leg(pair: PairAck, client_order_id: str, venue: str) -> OrderAck:
+    """The leg of ``pair`` sent with ``client_order_id``.
+
+    Raises
+    ------
+    OrderNotFound
+        If the pair has no such leg (then it is not the pair that was sent).
+    """
+    for ack in pair.legs:
+        if ack.client_order_id == client_order_id:
+            return ack
+    raise OrderNotFound(f"pair {pair.pair_id} has no leg {client_order_id}", venue=venue)
+
+
+def retryable(result: LegResult | None) -> bool:
+    """Safe to send the rest of a leg again: the venue never took the order, or the order
+    is final (an IOC that expired / was canceled, unfilled or part-filled)."""
+    if isinstance(result, OrderNotFound):
+        return True
+    return (
+        isinstance(result, OrderAck)
+        and result.status.is_final
+        and result.status is not OrderStatus.REJECTED
+    )
+
+
+def outcome_unknown(result: LegResult | None) -> bool:
+    """The order may still fill: a lookup that failed, or an order not yet final."""
+    if isinstance(result, OrderAck):
+        return not result.status.is_final
+    return isinstance(result, VenueError) and not isinstance(result, OrderRejected | OrderNotFound)

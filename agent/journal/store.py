@@ -1,0 +1,139 @@
+"""Journal storage: the SQLite connection, opening it, and the buffered batch commits.
+
+:class:`JournalStore` is the base of :class:`agent.journal.journal.Journal`. It opens the file
+(``journal_mode=WAL``, ``synchronous=NORMAL``, schema from :mod:`agent.journal.schema`),
+holds rows pending per table, commits them in one transaction (:meth:`JournalStore.flush`,
+also whenever ``batch_rows`` rows are pending) and runs the readers' queries after a flush.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from agent.errors import JournalError
+from agent.journal.schema import MEMORY, TABLES, _configure, _ensure_schema, _insert_sql
+
+
+class JournalStore:
+    """A journal file's connection and its pending rows; create with :meth:`open`.
+
+    Parameters are those of :class:`agent.journal.journal.Journal`.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: str, batch_rows: int) -> None:
+        self._conn: sqlite3.Connection | None = connection
+        self._path = path
+        self._batch_rows = batch_rows
+        self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
+        self._pending_rows = 0
+
+    @classmethod
+    def open(cls, path: Path | str, *, batch_rows: int = 10_000) -> Self:
+        """Open (creating if missing) the journal at ``path``; ``":memory:"`` for a test.
+
+        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema.
+
+        Raises
+        ------
+        JournalError
+            If the file cannot be opened, is not a zerobeta journal, has another schema
+            version, or WAL cannot be enabled on it.
+        ValueError
+            If ``batch_rows`` < 1.
+        """
+        if batch_rows < 1:
+            raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+        name = str(path)
+        try:
+            if name != MEMORY:
+                Path(name).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(name, isolation_level=None)
+        except (OSError, sqlite3.Error) as err:
+            raise JournalError(f"cannot open: {err}", path=name) from err
+        try:
+            _configure(conn, name)
+            _ensure_schema(conn, name)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, name, batch_rows)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        """Journal path (``":memory:"`` for an in-memory journal)."""
+        return self._path
+
+    @property
+    def journal_mode(self) -> str:
+        """SQLite journal mode in effect (``"wal"`` for a file, ``"memory"`` in memory)."""
+        return str(self._connection().execute("PRAGMA journal_mode").fetchone()[0])
+
+    def flush(self) -> None:
+        """Commit every pending row in one transaction.
+
+        Raises
+        ------
+        JournalError
+            If the write fails (the rows stay pending) or the journal is closed.
+        """
+        conn = self._connection()
+        if not self._pending_rows:
+            return
+        try:
+            conn.execute("BEGIN")
+            for table, rows in self._pending.items():
+                if rows:
+                    conn.executemany(_insert_sql(table), rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise JournalError(f"write failed: {err}", path=self._path) from err
+        for rows in self._pending.values():
+            rows.clear()
+        self._pending_rows = 0
+
+    def close(self) -> None:
+        """Flush and close; idempotent."""
+        if self._conn is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("journal is closed", path=self._path)
+        return self._conn
+
+    def _append(self, table: str, row: tuple[Any, ...]) -> None:
+        self._connection()
+        self._pending[table].append(row)
+        self._pending_rows += 1
+        if self._pending_rows >= self._batch_rows:
+            self.flush()
+
+    def _read(self, sql: str) -> list[Any]:
+        self.flush()
+        try:
+            return self._connection().execute(sql).fetchall()
+        except sqlite3.Error as err:
+            raise JournalError(f"read failed: {err}", path=self._path) from err

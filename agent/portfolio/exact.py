@@ -1,0 +1,101 @@
+"""Exact decimal arithmetic of the ledger (:mod:`agent.portfolio.ledger`).
+
+What keeps ``equity − initial_equity == price_spot + price_perp + funding − fees − slippage``
+exact, as listed in the :mod:`agent.portfolio.ledger` docstring:
+
+- the 150-digit context every ledger sum and product runs in (:func:`ledger_context`);
+- the digit bounds every number entering the ledger must meet (at most 40 decimal places,
+  magnitude below 1e30), so those sums and products never round;
+- the 1e-40 USD resolution at which funding amounts and shares are booked;
+- the open lot of one strategy in one instrument with average-cost accounting, whose partial
+  close holds the ledger's only division (quantized to 1e-40 USD and moved from the cost basis
+  to realized P&L, so the identity holds).
+
+``_dec`` turns a finite float (a leverage) into the Decimal of its shortest repr.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from decimal import (
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+
+_CTX = Context(
+    prec=150, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+)
+_MIN_EXPONENT = -40
+_MAX_ADJUSTED = 29
+_QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
+_ZERO = Decimal(0)
+
+
+def ledger_context() -> AbstractContextManager[Context]:
+    """The ledger's 150-digit decimal context, for exact arithmetic on its numbers.
+
+    The default context rounds to 28 significant digits; compare or add ledger amounts inside
+    ``with ledger_context():`` when the result must be exact.
+    """
+    return localcontext(_CTX)
+
+
+@dataclass(slots=True)
+class _Lot:
+    """Open position of one strategy in one instrument. ``basis_usd`` is the signed cost of
+    the open quantity at reference prices (qty × avg_cost)."""
+
+    qty: Decimal = _ZERO
+    basis_usd: Decimal = _ZERO
+    realized_usd: Decimal = _ZERO
+
+
+def _trade(lot: _Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
+    """Apply ``sign × qty`` at ``reference`` to ``lot`` with average-cost accounting.
+
+    Invariant: ``realized − basis`` changes by exactly ``−sign × qty × reference``.
+    """
+    held = lot.qty
+    if held == 0 or (held > 0) == (sign > 0):
+        lot.basis_usd += sign * qty * reference
+        lot.qty += sign * qty
+        return
+    closed = min(qty, abs(held))
+    if closed == abs(held):
+        removed = lot.basis_usd
+    else:
+        removed = (lot.basis_usd * closed / abs(held)).quantize(_QUANTUM)
+    lot.realized_usd += -sign * closed * reference - removed
+    lot.basis_usd += sign * (qty - closed) * reference - removed
+    lot.qty += sign * qty
+
+
+def _check_digits(what: str, value: Decimal) -> None:
+    """Refuse a number the exact ledger cannot hold (see the module docstring)."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
+    exponent = value.as_tuple().exponent
+    too_fine = isinstance(exponent, int) and exponent < _MIN_EXPONENT
+    if too_fine or value.adjusted() > _MAX_ADJUSTED:
+        raise ValueError(f"{what} {value} has more than 40 decimal places or is >= 1e30")
+
+
+def _booked(amount_usd: Decimal) -> Decimal:
+    """``amount_usd`` at the ledger's 1e-40 USD resolution (unchanged when already on it)."""
+    exponent = amount_usd.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < _MIN_EXPONENT:
+        return amount_usd.quantize(_QUANTUM)
+    return amount_usd
+
+
+def _dec(value: float) -> Decimal:
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return Decimal(repr(value))

@@ -1,0 +1,377 @@
+"""The one ledger: positions, cash and P&L by stream, strategy and venue.
+
+Every fill and funding payment the agent books goes through :class:`Portfolio`; everything
+else (risk, execution, the journal's equity snapshots, the summary) reads it. Money is
+``Decimal`` and the accounting is exact:
+
+- cash (USD, per venue) moves by ``−side.sign × qty × price − fee_usd`` per fill and by
+  ``amount_usd`` per funding payment; this is valid for spot and linear (USDT-margined) perps
+  alike, a perp position simply being a signed quantity valued at its mark;
+- equity = Σ cash + Σ qty × mark;
+- price P&L uses the **reference price** (the price the agent saw when it decided) as cost
+  basis, with average-cost accounting: realized on reduce/close/flip, unrealized =
+  qty × (mark − avg_cost); slippage = side.sign × qty × (price − reference) (positive is a
+  cost); fees (positive is a cost); funding (positive is received).
+
+Then ``equity − initial_equity == price_spot + price_perp + funding − fees − slippage``
+holds exactly, as Decimal, and so does its per-venue form. How exactness is kept:
+
+- every number that enters (quantities, prices, fees, marks, initial cash) must have at most
+  40 decimal places and magnitude below 1e30 (``ValueError`` otherwise; venue data has far
+  fewer digits), and all arithmetic runs in a 150-digit context, so sums and products of
+  them never round;
+- funding amounts and shares (``Decimal(repr(rate))`` can have hundreds of places for an
+  absurdly small rate) are booked at a resolution of 1e-40 USD — a no-op for real rates;
+- the only division (the cost a partial close removes from the basis) is quantized to
+  1e-40 USD and *moved* from the open cost basis to realized P&L, so its rounding shifts P&L
+  between "realized" and "unrealized" by at most 1e-40 USD and never breaks the identity.
+
+Positions are kept per (strategy, instrument): strategies may trade the same instrument and
+the venue only sees the net, which the views aggregate.
+
+This module is the public face of the ledger: the exact arithmetic lives in
+``agent.portfolio.exact``, the records (:class:`PnlStreams`, :class:`PnlReport`, ...) and the
+P&L aggregation in ``agent.portfolio.pnl``, the position and exposure views in
+``agent.portfolio.positions`` (:class:`Portfolio`'s base class); import them all from here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, localcontext
+
+from agent.errors import AccountingError
+from agent.portfolio.exact import (
+    _CTX,
+    _ZERO,
+    _booked,
+    _check_digits,
+    _Lot,
+    _trade,
+    ledger_context,
+)
+from agent.portfolio.pnl import (
+    FundingDiscrepancy,
+    PnlReport,
+    PnlStreams,
+    PortfolioSnapshot,
+    _cells,
+    _compute_pnl,
+    _Flows,
+)
+from agent.portfolio.positions import PositionBook
+from strategies.base import PortfolioView
+from venues.model import Fill, FundingPayment, InstrumentId, InstrumentKind
+
+__all__ = [
+    "UNATTRIBUTED",
+    "AccountingError",
+    "FundingDiscrepancy",
+    "PnlReport",
+    "PnlStreams",
+    "Portfolio",
+    "PortfolioSnapshot",
+    "ledger_context",
+]
+
+UNATTRIBUTED = "unattributed"
+"""Pseudo-strategy that receives funding the ledger cannot attribute to a position."""
+
+
+class Portfolio(PositionBook):
+    """The single source of truth for positions, cash and P&L.
+
+    Parameters
+    ----------
+    initial_cash_usd : Mapping[str, Decimal]
+        Cash per venue name, USD (an off-venue reserve may be held under a name such as
+        ``"reserve"``). ``initial_equity_usd`` is their sum.
+
+    Raises
+    ------
+    ValueError
+        If no account is given or an amount is not a finite Decimal within the ledger's digit
+        bounds.
+    """
+
+    def __init__(self, initial_cash_usd: Mapping[str, Decimal]) -> None:
+        if not initial_cash_usd:
+            raise ValueError("initial_cash_usd must name at least one venue account")
+        for venue, cash in initial_cash_usd.items():
+            _check_digits(f"initial cash of {venue!r}", cash)
+        self._initial_cash = dict(initial_cash_usd)
+        self._cash = dict(initial_cash_usd)
+        with localcontext(_CTX):
+            self.initial_equity_usd: Decimal = sum(self._cash.values(), _ZERO)
+        super().__init__()
+        self._flows: dict[tuple[str, str], _Flows] = {}
+        self._version = 0  # bumped by every booking and mark; keys the cached P&L report
+        self._pnl_cache: tuple[int, PnlReport] | None = None
+        self._equity_cache: tuple[int, Decimal] | None = None
+        self._snapshot_cache: tuple[int, PortfolioSnapshot] | None = None
+        self.fill_counts: dict[str, int] = {}
+        self.fees_paid_usd = _ZERO
+        self.funding_received_usd = _ZERO
+        self.funding_paid_usd = _ZERO
+        self.funding_discrepancies: list[FundingDiscrepancy] = []
+
+    @property
+    def initial_cash_usd(self) -> dict[str, Decimal]:
+        """Initial cash per venue account, USD (a copy; journal it to allow a replay)."""
+        return dict(self._initial_cash)
+
+    # ---- booking -------------------------------------------------------------------------
+
+    def apply_fill(self, strategy: str, fill: Fill, kind: InstrumentKind) -> None:
+        """Book one execution for ``strategy``.
+
+        Parameters
+        ----------
+        strategy : str
+            Strategy that owns the order (not ``"unattributed"``).
+        fill : Fill
+            ``qty`` > 0 base units, ``price`` > 0 quote units (= USD), ``fee_usd`` USD.
+        kind : InstrumentKind
+            Must equal ``fill.instrument_id.kind`` (spot and perp P&L are kept apart).
+
+        Raises
+        ------
+        ValueError
+            On a non-positive qty or price, a number outside the ledger's digit bounds, a kind
+            that disagrees with the instrument, a venue without a cash account, or the
+            reserved strategy name.
+        """
+        _check_fill(strategy, fill, kind)
+        iid = fill.instrument_id
+        self._require_account(iid.venue)
+        reference = fill.price if fill.reference_price is None else fill.reference_price
+        sign = fill.side.sign
+        with localcontext(_CTX):
+            self._cash[iid.venue] -= sign * fill.qty * fill.price + fill.fee_usd
+            lot = self._lots.setdefault(iid, {}).setdefault(strategy, _Lot())
+            _trade(lot, sign, fill.qty, reference)
+            self._net[iid] = self._net.get(iid, _ZERO) + sign * fill.qty
+            flows = self._flow(strategy, iid.venue)
+            flows.fees_usd += fill.fee_usd
+            flows.slippage_usd += sign * fill.qty * (fill.price - reference)
+            self.fees_paid_usd += fill.fee_usd
+        # The fill's reference price is the latest price seen; a position that was flat must
+        # not keep the mark it had when last held.
+        self._marks[iid] = reference
+        self.fill_counts[strategy] = self.fill_counts.get(strategy, 0) + 1
+        self._version += 1
+
+    def apply_funding(self, payment: FundingPayment) -> dict[str, Decimal]:
+        """Book one funding settlement and split it across the strategies holding it.
+
+        Each holder's share is ``−Decimal(repr(rate)) × qty_s × mark_price`` (exact at a
+        resolution of 1e-40 USD, see the module docstring). Whatever the shares do not explain
+        (the venue's position differs from the ledger's, or the venue rounded the amount) is
+        booked to ``"unattributed"`` and recorded in :attr:`funding_discrepancies`, so the
+        shares always sum to ``amount_usd`` exactly.
+
+        Parameters
+        ----------
+        payment : FundingPayment
+            ``amount_usd`` signed (positive received), USD; ``rate`` per interval, fraction.
+
+        Returns
+        -------
+        dict[str, Decimal]
+            USD booked per strategy, strategies sorted by name, ``"unattributed"`` included
+            only when non-zero.
+
+        Raises
+        ------
+        ValueError
+            If the venue has no cash account, the rate or amount is not finite, or the mark
+            price is out of the ledger's digit bounds.
+        """
+        iid = payment.instrument_id
+        self._require_account(iid.venue)
+        if not math.isfinite(payment.rate) or not payment.amount_usd.is_finite():
+            raise ValueError(f"funding payment for {iid} has a non-finite rate or amount")
+        _check_digits(f"funding mark price of {iid}", payment.mark_price)
+        rate = Decimal(repr(payment.rate))
+        holders = self._lots.get(iid, {})
+        with localcontext(_CTX):
+            amount = _booked(payment.amount_usd)
+            shares = {
+                s: _booked(-rate * lot.qty * payment.mark_price)
+                for s, lot in sorted(holders.items())
+                if lot.qty != 0
+            }
+            residual = amount - sum(shares.values(), _ZERO)
+            if residual != 0:
+                shares[UNATTRIBUTED] = shares.get(UNATTRIBUTED, _ZERO) + residual
+                self._record_discrepancy(payment, residual)
+            self._book_funding(iid.venue, amount, shares)
+        self._version += 1
+        return shares
+
+    def mark(self, prices: Mapping[InstrumentId, Decimal]) -> None:
+        """Update mark prices (quote units = USD); the last mark per instrument is kept.
+
+        Raises
+        ------
+        ValueError
+            If a price is not positive or outside the ledger's digit bounds.
+        """
+        for iid, price in prices.items():
+            _check_digits(f"mark price of {iid}", price)
+            if not price > 0:
+                raise ValueError(f"mark price of {iid} must be positive, got {price}")
+        self._marks.update(prices)
+        self._version += 1
+
+    @classmethod
+    def replay(
+        cls,
+        initial_cash_usd: Mapping[str, Decimal],
+        events: Iterable[tuple[str, Fill] | FundingPayment],
+        marks: Mapping[InstrumentId, Decimal] | None = None,
+    ) -> Portfolio:
+        """Rebuild a ledger from journaled events (e.g. ``Journal.ledger_events()``).
+
+        Parameters
+        ----------
+        initial_cash_usd : Mapping[str, Decimal]
+            The same accounts the live ledger started with, USD.
+        events : Iterable[tuple[str, Fill] | FundingPayment]
+            ``(strategy, fill)`` pairs and funding payments, in the order they were booked.
+        marks : Mapping[InstrumentId, Decimal] | None
+            Marks to apply at the end (e.g. the journal's final marks).
+        """
+        portfolio = cls(initial_cash_usd)
+        for event in events:
+            if isinstance(event, FundingPayment):
+                portfolio.apply_funding(event)
+            else:
+                strategy, fill = event
+                portfolio.apply_fill(strategy, fill, fill.instrument_id.kind)
+        if marks:
+            portfolio.mark(marks)
+        return portfolio
+
+    # ---- P&L -----------------------------------------------------------------------------
+
+    def equity_usd(self) -> Decimal:
+        """Σ cash + Σ net qty × mark, USD (cached until the next booking or mark)."""
+        if self._equity_cache is None or self._equity_cache[0] != self._version:
+            with localcontext(_CTX):
+                value = sum(self._cash.values(), _ZERO) + sum(self._market_values().values(), _ZERO)
+            self._equity_cache = (self._version, value)
+        return self._equity_cache[1]
+
+    def venue_equity_usd(self, venue: str) -> Decimal:
+        """Cash of ``venue`` plus its positions at their marks, USD (0 for an unknown venue)."""
+        with localcontext(_CTX):
+            value = self._cash.get(venue, _ZERO)
+            for iid, qty in self._net_positions().items():
+                if iid.venue == venue:
+                    value += qty * self._marks[iid]
+            return value
+
+    def cash_usd(self) -> dict[str, Decimal]:
+        """Cash per venue account, USD (a copy)."""
+        return dict(self._cash)
+
+    def pnl(self) -> PnlReport:
+        """P&L by stream with per-strategy and per-venue breakdowns (see module docstring).
+
+        Cached until the next fill, funding payment or mark.
+        """
+        if self._pnl_cache is None or self._pnl_cache[0] != self._version:
+            cells = _cells(self._lots, self._flows, self._marks)
+            self._pnl_cache = (self._version, _compute_pnl(cells, self._cash))
+        return self._pnl_cache[1]
+
+    def check_identity(self, tolerance_usd: Decimal = Decimal("1e-6")) -> None:
+        """Assert ``equity_usd() − initial_equity_usd == pnl().total_usd``.
+
+        The identity is exact by construction; a difference means a bug or an input that
+        bypassed the ledger. ``tolerance_usd=Decimal(0)`` checks exact equality.
+
+        Raises
+        ------
+        AccountingError
+            With both numbers when they differ by more than ``tolerance_usd`` (USD).
+        """
+        with localcontext(_CTX):
+            change = self.equity_usd() - self.initial_equity_usd
+            total = self.pnl().total_usd
+            if abs(change - total) > tolerance_usd:
+                raise AccountingError(change, total, tolerance_usd)
+
+    def snapshot_rows(self) -> PortfolioSnapshot:
+        """Equity, P&L (with per-strategy streams) and exposures, as the journal stores them
+        (cached until the next booking or mark)."""
+        if self._snapshot_cache is None or self._snapshot_cache[0] != self._version:
+            values = self._market_values().values()
+            with localcontext(_CTX):
+                gross = sum((abs(v) for v in values), _ZERO)
+                net = sum(values, _ZERO)
+            equity = self.equity_usd()
+            snap = PortfolioSnapshot(equity, self.initial_equity_usd, self.pnl(), gross, net)
+            self._snapshot_cache = (self._version, snap)
+        return self._snapshot_cache[1]
+
+    # ---- views ---------------------------------------------------------------------------
+    # positions, avg_cost, marks and the exposure views are PositionBook's.
+
+    def to_view(
+        self, strategy: str, capital_frac: float, blocked_bases: frozenset[str] = frozenset()
+    ) -> PortfolioView:
+        """Float view for ``strategy``: equity, its capital (equity × ``capital_frac``), its
+        own positions and the portfolio's net positions (base units), and the base assets it
+        must not open (``blocked_bases``)."""
+        equity = float(self.equity_usd())
+        positions = {iid: float(q) for iid, q in self.positions(strategy).items()}
+        net = {iid: float(q) for iid, q in self._net.items() if q}
+        return PortfolioView(equity, equity * capital_frac, positions, net, blocked_bases)
+
+    # ---- internals -----------------------------------------------------------------------
+
+    def _require_account(self, venue: str) -> None:
+        if venue not in self._cash:
+            known = ", ".join(sorted(self._cash))
+            raise ValueError(f"venue {venue!r} has no cash account in the ledger (known: {known})")
+
+    def _flow(self, strategy: str, venue: str) -> _Flows:
+        return self._flows.setdefault((strategy, venue), _Flows())
+
+    def _book_funding(self, venue: str, amount_usd: Decimal, shares: Mapping[str, Decimal]) -> None:
+        self._cash[venue] += amount_usd
+        for strategy, share in shares.items():
+            self._flow(strategy, venue).funding_usd += share
+        if amount_usd > 0:
+            self.funding_received_usd += amount_usd
+        else:
+            self.funding_paid_usd -= amount_usd
+
+    def _record_discrepancy(self, payment: FundingPayment, residual_usd: Decimal) -> None:
+        ledger_qty = sum((lot.qty for lot in self._lots.get(payment.instrument_id, {}).values()),
+                         _ZERO)  # fmt: skip
+        self.funding_discrepancies.append(
+            FundingDiscrepancy(
+                payment.instrument_id,
+                payment.ts_funding_ms,
+                ledger_qty,
+                payment.position_qty,
+                residual_usd,
+            )
+        )
+
+
+def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
+    if strategy == UNATTRIBUTED or not strategy:
+        raise ValueError(f"strategy name {strategy!r} is reserved or empty")
+    if fill.instrument_id.kind is not kind:
+        raise ValueError(f"fill {fill.trade_id}: kind {kind} but instrument {fill.instrument_id}")
+    ref = fill.price if fill.reference_price is None else fill.reference_price
+    for name, value in (("qty", fill.qty), ("price", fill.price), ("reference_price", ref)):
+        _check_digits(f"fill {fill.trade_id} {name}", value)
+        if not value > 0:
+            raise ValueError(f"fill {fill.trade_id} on {fill.instrument_id}: {name} {value} <= 0")
+    _check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)

@@ -1,0 +1,102 @@
+"""Build a finished run's summary from its journal alone.
+
+``zerobeta run`` and ``zerobeta summary`` both call :func:`build_summary`, so the printed
+figures always come from what was journaled: the ledger is rebuilt from the journaled fills and
+funding payments (``Portfolio.replay``) and marked at the run's final marks, and the
+statistics come from the equity snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from agent.engine.resume import RESUME_KEY
+from agent.errors import AgentError
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import PnlStreams, Portfolio
+from agent.reporting.analysis import performance_stats
+from agent.reporting.summary import RunCounts, RunSummary
+from venues.model import InstrumentId
+
+
+def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSummary:
+    """Summary of the run journaled at ``journal_path``.
+
+    Raises
+    ------
+    AgentError
+        If the journal lacks the run metadata (not a finished zerobeta run) or its ledger
+        does not reproduce the last equity snapshot.
+    """
+    with Journal.open(journal_path) as journal:
+        meta = journal.meta()
+        if "initial_cash_json" not in meta:
+            raise AgentError(f"{journal_path}: no run metadata; is this a zerobeta journal?")
+        cash = {k: Decimal(v) for k, v in json.loads(meta["initial_cash_json"]).items()}
+        marks = {
+            InstrumentId.parse(k): Decimal(v)
+            for k, v in json.loads(meta.get("final_marks_json", "{}")).items()
+        }
+        portfolio = Portfolio.replay(cash, journal.ledger_events(), marks)
+        points = journal.equity_series()
+        counts = journal.counts()
+    if points and portfolio.equity_usd() != points[-1].equity_usd:
+        raise AgentError(
+            f"{journal_path}: ledger rebuilt from fills and funding gives equity "
+            f"{portfolio.equity_usd()} USD but the last snapshot says {points[-1].equity_usd} USD"
+        )
+    report = portfolio.pnl()
+    perf = performance_stats(
+        np.array([p.ts_ms for p in points], dtype=np.int64),
+        np.array([float(p.equity_usd) for p in points]),
+        np.array([p.btc_price if p.btc_price else np.nan for p in points]),
+    )
+    return RunSummary(
+        ts_start_ms=int(meta.get("window_first_ms", points[0].ts_ms if points else 0)),
+        ts_end_ms=points[-1].ts_ms if points else 0,
+        initial_equity_usd=portfolio.initial_equity_usd,
+        final_equity_usd=portfolio.equity_usd(),
+        pnl_usd=_signed(report),
+        pnl_by_strategy_usd={k: _signed(v) for k, v in sorted(report.by_strategy.items())},
+        pnl_by_venue_usd={k: _signed(v) for k, v in sorted(report.by_venue.items())},
+        counts=RunCounts(
+            orders=counts["orders"],
+            fills=counts["fills"],
+            rejected_orders=counts["rejections"],
+            risk_rejections=counts["risk_events"],
+            funding_payments=counts["funding_payments"],
+            unresolved_orders=_unresolved_orders(meta),
+        ),
+        fees_paid_usd=portfolio.fees_paid_usd,
+        funding_received_usd=portfolio.funding_received_usd,
+        funding_paid_usd=portfolio.funding_paid_usd,
+        performance=perf,
+        wall_time_s=wall_time_s,
+    )
+
+
+def _signed(streams: PnlStreams) -> Mapping[str, Decimal]:
+    """Streams with costs negative, so the columns add up to ``total_usd``."""
+    return {
+        "price_spot_usd": streams.price_spot_usd,
+        "price_perp_usd": streams.price_perp_usd,
+        "funding_usd": streams.funding_usd,
+        "fees_usd": -streams.fees_usd,
+        "slippage_usd": -streams.slippage_usd,
+        "total_usd": streams.total_usd,
+    }
+
+
+def _unresolved_orders(meta: Mapping[str, str]) -> int:
+    """Unresolved orders in the run's last resume checkpoint (0 without one)."""
+    try:
+        checkpoint = json.loads(meta.get(RESUME_KEY, "{}"))
+    except json.JSONDecodeError:
+        return 0
+    rows = checkpoint.get("unresolved_orders", []) if isinstance(checkpoint, dict) else []
+    return len(rows) if isinstance(rows, list) else 0

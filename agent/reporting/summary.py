@@ -1,0 +1,277 @@
+"""The run summary: what ``zerobeta run`` and ``zerobeta summary`` print (text or JSON).
+
+:class:`RunSummary` holds a finished run's figures (built from the journal by
+``agent.reporting.report.build_summary``); :func:`format_summary` renders fixed-width text tables
+(USD
+with thousands separators and 2 decimals, fractions as %, NaN as ``n/a`` with its reason) and
+:func:`summary_to_dict` a JSON-ready mapping (Decimals as strings, NaN as ``null``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from agent.reporting.analysis import MS_PER_DAY, PNL_STREAMS, NeutralityStats, PerformanceStats
+
+_KEY_WIDTH = 18  # label column of the summary's key/value sections
+
+
+@dataclass(frozen=True, slots=True)
+class RunCounts:
+    """Event counts of a run (all ``>= 0``)."""
+
+    orders: int
+    fills: int
+    rejected_orders: int
+    risk_rejections: int
+    funding_payments: int
+    unresolved_orders: int = 0
+    """Orders whose outcome was still unknown at the last checkpoint (live runs)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Everything ``zerobeta run`` / ``zerobeta summary`` prints about a finished run.
+
+    Attributes
+    ----------
+    ts_start_ms, ts_end_ms : int
+        First and last event of the run, epoch ms UTC.
+    initial_equity_usd, final_equity_usd : Decimal
+        Equity at start and end, USD.
+    pnl_usd : Mapping[str, Decimal]
+        Whole-run P&L by stream (:data:`PNL_STREAMS`; costs negative), USD.
+    pnl_by_strategy_usd, pnl_by_venue_usd : Mapping[str, Mapping[str, Decimal]]
+        The same streams per strategy name / per venue name, USD.
+    counts : RunCounts
+        Orders, fills, rejected orders, risk rejections, funding payments.
+    fees_paid_usd, funding_received_usd, funding_paid_usd : Decimal
+        Gross amounts, each ``>= 0``, USD.
+    performance : PerformanceStats
+        Drawdown, Sharpe, CAGR, Calmar and neutrality (:func:`performance_stats`).
+    wall_time_s : float or None
+        Wall-clock duration of the run, seconds, when known.
+    """
+
+    ts_start_ms: int
+    ts_end_ms: int
+    initial_equity_usd: Decimal
+    final_equity_usd: Decimal
+    pnl_usd: Mapping[str, Decimal]
+    pnl_by_strategy_usd: Mapping[str, Mapping[str, Decimal]]
+    pnl_by_venue_usd: Mapping[str, Mapping[str, Decimal]]
+    counts: RunCounts
+    fees_paid_usd: Decimal
+    funding_received_usd: Decimal
+    funding_paid_usd: Decimal
+    performance: PerformanceStats
+    wall_time_s: float | None = field(default=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+
+
+def _usd(amount: Decimal) -> str:
+    """``1234.5`` → ``1,234.50``; never prints ``-0.00``."""
+    text = f"{amount:,.2f}"
+    return text[1:] if text == "-0.00" else text
+
+
+def _pct(frac: float) -> str:
+    return f"{frac:.2%}" if math.isfinite(frac) else "n/a"
+
+
+def _signed(text: str) -> str:
+    """Prefix ``+`` to a formatted positive number (not to ``0.00``, ``-…`` or ``n/a``)."""
+    return "+" + text if text[0].isdigit() and text.strip("0.,%") else text
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _stream_columns(summary: RunSummary) -> list[str]:
+    rows = [summary.pnl_usd, *summary.pnl_by_strategy_usd.values()]
+    rows += summary.pnl_by_venue_usd.values()
+    extra = sorted({k for row in rows for k in row} - set(PNL_STREAMS))
+    return [*PNL_STREAMS, *extra]
+
+
+def _pnl_table(summary: RunSummary) -> list[str]:
+    """Fixed-width P&L table: one row per total / strategy / venue, one column per stream."""
+    columns = _stream_columns(summary)
+    rows: list[tuple[str, Mapping[str, Decimal]]] = [("total", summary.pnl_usd)]
+    rows += [(f"strategy {k}", v) for k, v in sorted(summary.pnl_by_strategy_usd.items())]
+    rows += [(f"venue {k}", v) for k, v in sorted(summary.pnl_by_venue_usd.items())]
+    cells = [[_usd(row[c]) if c in row else "-" for c in columns] for _, row in rows]
+    headers = [c.removesuffix("_usd").replace("_", " ") for c in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    names = ["P&L (USD)", *(name for name, _ in rows)]
+    name_w = max(len(name) for name in names)
+    return [
+        name.ljust(name_w) + "".join(f"  {c:>{w}}" for c, w in zip(line, widths, strict=True))
+        for name, line in zip(names, [headers, *cells], strict=True)
+    ]
+
+
+def _kv(pairs: list[tuple[str, str]]) -> list[str]:
+    """Indented ``key  value`` lines; keys padded to one width across all sections."""
+    width = max(_KEY_WIDTH, *(len(k) for k, _ in pairs))
+    return [f"  {k.ljust(width)}  {v}" for k, v in pairs]
+
+
+def _header_lines(s: RunSummary) -> list[str]:
+    days = (s.ts_end_ms - s.ts_start_ms) / MS_PER_DAY
+    change = s.final_equity_usd - s.initial_equity_usd
+    change_frac = float(change / s.initial_equity_usd) if s.initial_equity_usd else math.nan
+    pairs = [
+        ("period", f"{_utc(s.ts_start_ms)} → {_utc(s.ts_end_ms)} UTC ({days:.2f} days)"),
+        ("initial equity", f"{_usd(s.initial_equity_usd)} USD"),
+        ("final equity", f"{_usd(s.final_equity_usd)} USD"),
+        ("change", f"{_signed(_usd(change))} USD ({_signed(_pct(change_frac))})"),
+    ]
+    if s.wall_time_s is not None:
+        pairs.append(("wall time", f"{s.wall_time_s:.1f} s"))
+    return ["zerobeta run summary", *_kv(pairs)]
+
+
+def _activity_lines(s: RunSummary) -> list[str]:
+    c = s.counts
+    return [
+        "activity",
+        *_kv(
+            [
+                ("orders", f"{c.orders:,}"),
+                ("fills", f"{c.fills:,}"),
+                ("rejected orders", f"{c.rejected_orders:,}"),
+                ("risk rejections", f"{c.risk_rejections:,}"),
+                ("funding payments", f"{c.funding_payments:,}"),
+                *(
+                    [("unresolved orders", f"{c.unresolved_orders:,} (looked up every step)")]
+                    if c.unresolved_orders
+                    else []
+                ),
+                ("fees paid", f"{_usd(s.fees_paid_usd)} USD"),
+                ("funding received", f"{_usd(s.funding_received_usd)} USD"),
+                ("funding paid", f"{_usd(s.funding_paid_usd)} USD"),
+            ]
+        ),
+    ]
+
+
+def _performance_lines(p: PerformanceStats) -> list[str]:
+    dd = _pct(p.max_drawdown_frac)
+    peak_ms, trough_ms = p.drawdown_peak_ts_ms, p.drawdown_trough_ts_ms
+    if peak_ms is not None and trough_ms is not None and p.max_drawdown_frac > 0:
+        dd += f" ({_utc(peak_ms)} → {_utc(trough_ms)} UTC)"
+    lines = [
+        f"performance ({p.n_days} UTC days; ratios from daily returns, annualized × 365)",
+        *_kv(
+            [
+                ("total return", _pct(p.total_return_frac)),
+                ("CAGR", _pct(p.annualized_return_frac)),
+                ("max drawdown", dd),
+                ("Sharpe", _num(p.sharpe)),
+                ("Calmar", _num(p.calmar)),
+            ]
+        ),
+    ]
+    if p.reason:
+        lines.append(f"  note: {p.reason}")
+    return lines
+
+
+def _neutrality_lines(n: NeutralityStats) -> list[str]:
+    head = f"neutrality vs BTC (OLS of daily returns, n = {n.n_obs})"
+    if n.reason:
+        return [head, f"  n/a: {n.reason}"]
+    low, high = n.beta_ci95
+    pairs = [
+        (
+            "beta",
+            f"{n.beta:.3f} (t {n.beta_tstat:.2f}, p {n.beta_pvalue:.3f}, "
+            f"95% CI {low:.3f} … {high:.3f})",
+        ),
+        ("alpha (annual)", _pct(n.alpha_annualized)),
+        ("R²", f"{n.r_squared:.3f}"),
+        ("tracking error", f"{_pct(n.tracking_error_annualized)} (annualized)"),
+        ("information ratio", _num(n.information_ratio)),
+        (
+            f"rolling beta {n.rolling_window}d",
+            f"mean {_num(n.rolling_beta_mean, 3)}, "
+            f"std {_num(n.rolling_beta_std, 3)}, max |β| {_num(n.rolling_beta_max_abs, 3)}",
+        ),
+        ("truly neutral", "yes" if n.truly_neutral else "no"),
+    ]
+    lines = [head, *_kv(pairs)]
+    lines += [f"  diagnosis: {d}" for d in n.diagnoses]
+    return lines
+
+
+def format_summary(summary: RunSummary) -> str:
+    """Render a run summary as a plain, aligned text block for a terminal.
+
+    USD amounts have 2 decimals and thousands separators, fractions are printed as
+    percentages, NaN statistics as ``n/a`` (with the recorded reason).
+
+    Parameters
+    ----------
+    summary : RunSummary
+
+    Returns
+    -------
+    str
+        Several sections separated by blank lines, no trailing newline.
+    """
+    sections = [
+        _header_lines(summary),
+        _pnl_table(summary),
+        _activity_lines(summary),
+        _performance_lines(summary.performance),
+        _neutrality_lines(summary.performance.neutrality),
+    ]
+    return "\n\n".join("\n".join(lines) for lines in sections)
+
+
+def _jsonable(value: object) -> object:
+    """Decimal → str, non-finite float → None, dataclass/Mapping → dict, tuple → list."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def summary_to_dict(summary: RunSummary) -> dict[str, object]:
+    """JSON-ready dict of a run summary (for ``zerobeta summary --json``).
+
+    Field names follow :class:`RunSummary` (nested dataclasses become dicts); Decimals are
+    strings (exact), NaN/inf statistics are ``null``, tuples are lists.
+
+    Parameters
+    ----------
+    summary : RunSummary
+
+    Returns
+    -------
+    dict[str, object]
+        Serializable with ``json.dumps(..., allow_nan=False)``.
+    """
+    result = _jsonable(summary)
+    assert isinstance(result, dict)  # a dataclass always maps to a dict
+    return result
