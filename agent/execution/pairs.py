@@ -7,7 +7,7 @@ leg is left. Two opposite legs on one venue with native pair orders (``venues.pa
 instead as one atomic pair order: sent once, looked up by the pair's id when its outcome is
 unknown, never re-sent.
 
-Functions of :class:`agent.execution.executor.Executor` kept apart from its single-order steps
+Functions of :class:`agent.execution.desk.Executor` kept apart from its single-order steps
 (send one leg, register an unresolved order, book), which they call.
 """
 
@@ -17,19 +17,16 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 import structlog
 
+from agent.execution.desk import OrderDesk
 from agent.execution.plan import PlannedLeg, client_order_id, order_request
 from agent.execution.unresolved import LegResult, outcome_unknown, retryable
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
 from venues.model import OrderAck
 from venues.pairs import PairOrderVenue
-
-if TYPE_CHECKING:
-    from agent.execution.executor import Executor
 
 log = structlog.get_logger("zerobeta.execution")
 
@@ -70,28 +67,28 @@ class _LegRun:
 
 
 async def send_pair(
-    executor: Executor, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
+    desk: OrderDesk, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
 ) -> IntentOutcome:
     """Send every leg; retry the incomplete ones while retrying is safe; else unwind.
     Two opposite legs on a venue with native pair orders go as one atomic order."""
-    native = _native_pair_venue(executor.venues, planned)
+    native = _native_pair_venue(desk.venues, planned)
     if native is not None:
-        return await _send_native_pair(executor, strategy, intent_id, planned, native, ts_ms)
+        return await _send_native_pair(desk, strategy, intent_id, planned, native, ts_ms)
     legs = [_LegRun(p) for p in planned]
-    sent = await _send_round(executor, strategy, intent_id, legs, 0, ts_ms)
-    for attempt in range(1, executor.max_attempts):
+    sent = await _send_round(desk, strategy, intent_id, legs, 0, ts_ms)
+    for attempt in range(1, desk.max_attempts):
         incomplete = [leg for leg in legs if not leg.complete]
         if not incomplete or not all(retryable(leg.result) for leg in incomplete):
             break
-        sent += await _send_round(executor, strategy, intent_id, incomplete, attempt, ts_ms)
+        sent += await _send_round(desk, strategy, intent_id, incomplete, attempt, ts_ms)
     if all(leg.complete for leg in legs):
         detail = "" if sent == len(legs) else "completed_on_retry"
         return IntentOutcome(intent_id, "filled", sent, detail)
-    return await _abandon(executor, strategy, intent_id, legs, sent, ts_ms)
+    return await _abandon(desk, strategy, intent_id, legs, sent, ts_ms)
 
 
 async def _send_round(
-    executor: Executor,
+    desk: OrderDesk,
     strategy: str,
     intent_id: str,
     legs: Sequence[_LegRun],
@@ -101,7 +98,7 @@ async def _send_round(
     """Send what is left of each leg concurrently as ``attempt``; returns orders sent."""
     results = await asyncio.gather(
         *(
-            executor.send_leg(
+            desk.send_leg(
                 strategy,
                 intent_id,
                 str(leg.planned.leg),
@@ -118,7 +115,7 @@ async def _send_round(
 
 
 async def _abandon(
-    executor: Executor,
+    desk: OrderDesk,
     strategy: str,
     intent_id: str,
     legs: Sequence[_LegRun],
@@ -136,7 +133,7 @@ async def _abandon(
         unknown_legs=[str(leg.planned.instrument.id) for leg in unknown],
         filled_legs=sum(1 for leg in legs if leg.filled_qty != 0),
     )
-    unwound, extra = await _unwind(executor, strategy, intent_id, legs, ts_ms)
+    unwound, extra = await _unwind(desk, strategy, intent_id, legs, ts_ms)
     ok = unwound and not unknown
     log.warning(
         "pair_unwound" if ok else "pair_unwind_failed",
@@ -149,7 +146,7 @@ async def _abandon(
 
 
 async def _unwind(
-    executor: Executor, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
+    desk: OrderDesk, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
 ) -> tuple[bool, int]:
     """Reverse the net filled qty of every leg (reduce-only market orders, leg ``<n>u``)."""
     sent = 0
@@ -160,7 +157,7 @@ async def _unwind(
         reverse = _LegRun(replace(leg.planned, delta_qty=-leg.filled_qty))
         sent += 1
         reverse.record(
-            await executor.send_leg(
+            await desk.send_leg(
                 strategy, intent_id, f"{leg.planned.leg}u", reverse.planned, 0, ts_ms, True
             )
         )
@@ -169,7 +166,7 @@ async def _unwind(
 
 
 async def _send_native_pair(
-    executor: Executor,
+    desk: OrderDesk,
     strategy: str,
     intent_id: str,
     planned: Sequence[PlannedLeg],
@@ -180,15 +177,15 @@ async def _send_native_pair(
     filled; outcome unknown → looked up by the pair's id, never re-sent."""
     requests = [order_request(strategy, intent_id, str(p.leg), p, 0) for p in planned]
     for leg, request in zip(planned, requests, strict=True):
-        executor.journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
-    executor.orders_sent += len(requests)
+        desk.journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
+    desk.orders_sent += len(requests)
     pair_client_id = client_order_id(strategy, intent_id, "pair", 0)
     try:
-        async with asyncio.timeout(executor.leg_timeout_s):
+        async with asyncio.timeout(desk.leg_timeout_s):
             pair = await venue.place_pair(pair_client_id, requests, strategy)
     except OrderRejected as err:
         for request in requests:
-            executor.record_rejection(strategy, request, err, ts_ms)
+            desk.record_rejection(strategy, request, err, ts_ms)
         return IntentOutcome(intent_id, "rejected", len(requests), "pair_rejected")
     except (VenueError, TimeoutError) as err:
         log.warning(
@@ -199,19 +196,19 @@ async def _send_native_pair(
             error=type(err).__name__,
         )
         try:
-            async with asyncio.timeout(executor.leg_timeout_s):
+            async with asyncio.timeout(desk.leg_timeout_s):
                 pair = await venue.fetch_pair(pair_client_id)
         except OrderNotFound:
             return IntentOutcome(intent_id, "rejected", len(requests), "pair_not_executed")
         except (VenueError, TimeoutError):
             for leg, request in zip(planned, requests, strict=True):
-                executor.keep_unresolved(
+                desk.keep_unresolved(
                     strategy, intent_id, str(leg.leg), request, None, ts_ms, pair_client_id
                 )
             return IntentOutcome(intent_id, "partial", len(requests), "pair_outcome_unknown")
     by_id = {r.client_order_id: r for r in requests}
     for ack in pair.legs:
-        executor.book(strategy, by_id[ack.client_order_id], ack, ts_ms)
+        desk.book(strategy, by_id[ack.client_order_id], ack, ts_ms)
     log.info("native_pair_filled", strategy=strategy, intent_id=intent_id, pair_id=pair.pair_id)
     return IntentOutcome(intent_id, "filled", len(requests), "native_pair")
 

@@ -191,6 +191,6 @@ def _dec(value: float) -> Decimal:
     return Decimal(repr(float(value)))
 
 
-def _shrinks(held_qty: Decimal, delta_qty: Decimal) -> bool:
+def shrinks_position(held_qty: Decimal, delta_qty: Decimal) -> bool:
     """True when an order of ``delta_qty`` only moves ``held_qty`` toward flat (base units)."""
     return held_qty * delta_qty < 0 and abs(delta_qty) <= abs(held_qty)

@@ -214,8 +214,8 @@ class UnresolvedOrders:
 # ---- following up -------------------------------------------------------------------------
 
 
-class OrderDesk(Protocol):
-    """What the follow-up needs of the executor (:class:`agent.execution.executor.Executor`)."""
+class FollowUpDesk(Protocol):
+    """What the follow-up needs of the order desk (:class:`agent.execution.desk.OrderDesk`)."""
 
     unresolved: UnresolvedOrders
 
@@ -236,7 +236,7 @@ class OrderDesk(Protocol):
 
 
 async def follow_up(
-    desk: OrderDesk, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+    desk: FollowUpDesk, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
 ) -> None:
     """Look up every unresolved order of ``desk`` again: book the fills it got since, then
     send the reduce-only order that reverses what it left (unwinding a late fill of an
@@ -259,7 +259,7 @@ async def follow_up(
 
 
 async def _resolve(
-    desk: OrderDesk, venue: Venue, order: UnresolvedOrder, ts_ms: int
+    desk: FollowUpDesk, venue: Venue, order: UnresolvedOrder, ts_ms: int
 ) -> UnresolvedOrder | None:
     """The order's final answer booked; returns it with ``reverse_qty`` set, or None
     (dropped: never placed or nothing to reverse; kept: the venue could not answer)."""
@@ -302,7 +302,7 @@ async def _resolve(
 
 
 def _resolved(
-    desk: OrderDesk, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
+    desk: FollowUpDesk, order: UnresolvedOrder, ack: OrderAck | None, late: list[Fill]
 ) -> UnresolvedOrder | None:
     """Record the outcome: dropped when nothing is left to reverse, else kept with
     ``reverse_qty``."""
@@ -324,7 +324,9 @@ def _resolved(
     return resolved
 
 
-async def _send_reverse(desk: OrderDesk, order: UnresolvedOrder, price: float, ts_ms: int) -> None:
+async def _send_reverse(
+    desk: FollowUpDesk, order: UnresolvedOrder, price: float, ts_ms: int
+) -> None:
     """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
     sent again at the next step, up to ``max_attempts``."""
     assert order.reverse_qty is not None

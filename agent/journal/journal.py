@@ -33,7 +33,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from agent.errors import JournalError
-from agent.journal.schema import _SCHEMA, _STREAMS, MEMORY, SCHEMA_VERSION, TABLES
+from agent.journal.schema import MEMORY, SCHEMA, SCHEMA_VERSION, STREAM_COLUMNS, TABLES
 from agent.journal.write import PENDING_NEW, JournalWriter
 from agent.portfolio.ledger import PnlStreams
 from venues.model import Fill, FundingPayment, InstrumentId, Liquidity, Side
@@ -132,13 +132,13 @@ class Journal(JournalWriter):
 
     def equity_series(self) -> list[EquityPoint]:
         """Every equity snapshot, oldest first."""
-        names = [c for c, _ in _SCHEMA["equity_snapshots"]]
+        names = [c for c, _ in SCHEMA["equity_snapshots"]]
         rows = self._read(f"SELECT {', '.join(names)} FROM equity_snapshots ORDER BY id")  # noqa: S608 - column names are constants
         return [EquityPoint._make((row[0], *map(Decimal, row[1:-1]), row[-1])) for row in rows]
 
     def latest_strategy_pnl(self) -> dict[str, PnlStreams]:
         """Each strategy's P&L streams from its latest snapshot, USD."""
-        streams = ", ".join(c for c, _ in _STREAMS if c != "total_pnl_usd")
+        streams = ", ".join(c for c, _ in STREAM_COLUMNS if c != "total_pnl_usd")
         sql = f"SELECT strategy, {streams} FROM strategy_pnl_snapshots WHERE id IN"  # noqa: S608 - constants
         sql += " (SELECT max(id) FROM strategy_pnl_snapshots GROUP BY strategy) ORDER BY strategy"
         return {row[0]: PnlStreams(*(Decimal(v) for v in row[1:])) for row in self._read(sql)}
@@ -184,7 +184,7 @@ class Journal(JournalWriter):
         ValueError
             If ``table`` is not a journal table.
         """
-        if table not in _SCHEMA:
+        if table not in SCHEMA:
             raise ValueError(f"unknown journal table {table!r}; known: {', '.join(TABLES)}")
         return [tuple(row) for row in self._read(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608 - checked above
 

@@ -1,6 +1,6 @@
 """Journal schema: tables, columns and SQL types, and creating or checking it in a file.
 
-``_SCHEMA`` is the on-disk format of :mod:`agent.journal.journal` (schema version
+``SCHEMA`` is the on-disk format of :mod:`agent.journal.journal` (schema version
 ``SCHEMA_VERSION``): one table per record kind, each with ``id INTEGER PRIMARY KEY
 AUTOINCREMENT`` ahead of the columns listed here, in this order. Decimals are TEXT (exact).
 A file with another schema version, or one that is not a journal, is refused with
@@ -17,12 +17,12 @@ SCHEMA_VERSION = 1
 MEMORY = ":memory:"
 
 _DEC = "TEXT"  # exact Decimal as text
-_STREAMS = (
+STREAM_COLUMNS = (
     ("price_spot_usd", _DEC), ("price_perp_usd", _DEC), ("funding_usd", _DEC),
     ("fees_usd", _DEC), ("slippage_usd", _DEC), ("total_pnl_usd", _DEC),
     ("realized_usd", _DEC), ("unrealized_usd", _DEC),
 )  # fmt: skip
-_SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
+SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
     "run_meta": (("key", "TEXT NOT NULL"), ("value", "TEXT NOT NULL")),
     "intents": (
         ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"),
@@ -58,10 +58,11 @@ _SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "equity_snapshots": (
         ("ts_ms", "INTEGER NOT NULL"), ("equity_usd", _DEC), ("initial_equity_usd", _DEC),
-        *_STREAMS, ("gross_notional_usd", _DEC), ("net_delta_usd", _DEC), ("btc_price", "REAL"),
+        *STREAM_COLUMNS, ("gross_notional_usd", _DEC), ("net_delta_usd", _DEC),
+        ("btc_price", "REAL"),
     ),
     "strategy_pnl_snapshots": (
-        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"), *_STREAMS,
+        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"), *STREAM_COLUMNS,
     ),
     "risk_events": (
         ("ts_ms", "INTEGER NOT NULL"), ("rule", "TEXT NOT NULL"), ("limit_value", "REAL"),
@@ -82,11 +83,11 @@ _SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
         ("action", "TEXT NOT NULL"),
     ),
 }  # fmt: skip
-TABLES = tuple(_SCHEMA)
+TABLES = tuple(SCHEMA)
 """Journal tables, in the order they are created and flushed."""
 
 
-def _configure(conn: sqlite3.Connection, path: str) -> None:
+def configure_connection(conn: sqlite3.Connection, path: str) -> None:
     try:
         mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -96,7 +97,7 @@ def _configure(conn: sqlite3.Connection, path: str) -> None:
         raise JournalError(f"cannot enable WAL (journal_mode is {mode!r})", path=path)
 
 
-def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
+def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     """Create the schema in a new file; refuse a file with another schema version."""
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "schema_version" in tables:
@@ -116,13 +117,13 @@ def _ensure_schema(conn: sqlite3.Connection, path: str) -> None:
     conn.execute("BEGIN")
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    for table, columns in _SCHEMA.items():
+    for table, columns in SCHEMA.items():
         body = ", ".join(f"{name} {kind}" for name, kind in columns)
         conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, {body})")
     conn.execute("COMMIT")
 
 
-def _insert_sql(table: str) -> str:
-    names = [name for name, _ in _SCHEMA[table]]
+def insert_sql(table: str) -> str:
+    names = [name for name, _ in SCHEMA[table]]
     marks = ", ".join("?" * len(names))
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 - constants

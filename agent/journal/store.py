@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from agent.errors import JournalError
-from agent.journal.schema import MEMORY, TABLES, _configure, _ensure_schema, _insert_sql
+from agent.journal.schema import MEMORY, TABLES, configure_connection, ensure_schema, insert_sql
 
 
 class JournalStore:
@@ -54,8 +54,8 @@ class JournalStore:
         except (OSError, sqlite3.Error) as err:
             raise JournalError(f"cannot open: {err}", path=name) from err
         try:
-            _configure(conn, name)
-            _ensure_schema(conn, name)
+            configure_connection(conn, name)
+            ensure_schema(conn, name)
         except BaseException:
             conn.close()
             raise
@@ -97,7 +97,7 @@ class JournalStore:
             conn.execute("BEGIN")
             for table, rows in self._pending.items():
                 if rows:
-                    conn.executemany(_insert_sql(table), rows)
+                    conn.executemany(insert_sql(table), rows)
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             if conn.in_transaction:

@@ -11,7 +11,7 @@ exact, as listed in the :mod:`agent.portfolio.ledger` docstring:
   close holds the ledger's only division (quantized to 1e-40 USD and moved from the cost basis
   to realized P&L, so the identity holds).
 
-``_dec`` turns a finite float (a leverage) into the Decimal of its shortest repr.
+``exact_decimal`` turns a finite float (a leverage) into the Decimal of its shortest repr.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from decimal import (
     localcontext,
 )
 
-_CTX = Context(
+EXACT_CONTEXT = Context(
     prec=150, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
 )
 _MIN_EXPONENT = -40
 _MAX_ADJUSTED = 29
 _QUANTUM = Decimal(1).scaleb(_MIN_EXPONENT)
-_ZERO = Decimal(0)
+ZERO = Decimal(0)
 
 
 def ledger_context() -> AbstractContextManager[Context]:
@@ -44,20 +44,20 @@ def ledger_context() -> AbstractContextManager[Context]:
     The default context rounds to 28 significant digits; compare or add ledger amounts inside
     ``with ledger_context():`` when the result must be exact.
     """
-    return localcontext(_CTX)
+    return localcontext(EXACT_CONTEXT)
 
 
 @dataclass(slots=True)
-class _Lot:
+class Lot:
     """Open position of one strategy in one instrument. ``basis_usd`` is the signed cost of
     the open quantity at reference prices (qty × avg_cost)."""
 
-    qty: Decimal = _ZERO
-    basis_usd: Decimal = _ZERO
-    realized_usd: Decimal = _ZERO
+    qty: Decimal = ZERO
+    basis_usd: Decimal = ZERO
+    realized_usd: Decimal = ZERO
 
 
-def _trade(lot: _Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
+def trade_lot(lot: Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
     """Apply ``sign × qty`` at ``reference`` to ``lot`` with average-cost accounting.
 
     Invariant: ``realized − basis`` changes by exactly ``−sign × qty × reference``.
@@ -77,7 +77,7 @@ def _trade(lot: _Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
     lot.qty += sign * qty
 
 
-def _check_digits(what: str, value: Decimal) -> None:
+def check_digits(what: str, value: Decimal) -> None:
     """Refuse a number the exact ledger cannot hold (see the module docstring)."""
     if not isinstance(value, Decimal) or not value.is_finite():
         raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
@@ -87,7 +87,7 @@ def _check_digits(what: str, value: Decimal) -> None:
         raise ValueError(f"{what} {value} has more than 40 decimal places or is >= 1e30")
 
 
-def _booked(amount_usd: Decimal) -> Decimal:
+def at_booking_resolution(amount_usd: Decimal) -> Decimal:
     """``amount_usd`` at the ledger's 1e-40 USD resolution (unchanged when already on it)."""
     exponent = amount_usd.as_tuple().exponent
     if isinstance(exponent, int) and exponent < _MIN_EXPONENT:
@@ -95,7 +95,7 @@ def _booked(amount_usd: Decimal) -> Decimal:
     return amount_usd
 
 
-def _dec(value: float) -> Decimal:
+def exact_decimal(value: float) -> Decimal:
     if not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return Decimal(repr(value))

@@ -32,7 +32,8 @@ the venue only sees the net, which the views aggregate.
 This module is the public face of the ledger: the exact arithmetic lives in
 ``agent.portfolio.exact``, the records (:class:`PnlStreams`, :class:`PnlReport`, ...) and the
 P&L aggregation in ``agent.portfolio.pnl``, the position and exposure views in
-``agent.portfolio.positions`` (:class:`Portfolio`'s base class); import them all from here.
+``agent.portfolio.positions`` (the :class:`PositionBook` a :class:`Portfolio` owns); import
+them all from here.
 """
 
 from __future__ import annotations
@@ -43,22 +44,20 @@ from decimal import Decimal, localcontext
 
 from agent.errors import AccountingError
 from agent.portfolio.exact import (
-    _CTX,
-    _ZERO,
-    _booked,
-    _check_digits,
-    _Lot,
-    _trade,
+    EXACT_CONTEXT,
+    ZERO,
+    at_booking_resolution,
+    check_digits,
     ledger_context,
 )
 from agent.portfolio.pnl import (
+    Flows,
     FundingDiscrepancy,
     PnlReport,
     PnlStreams,
     PortfolioSnapshot,
-    _cells,
-    _compute_pnl,
-    _Flows,
+    compute_pnl,
+    pnl_cells,
 )
 from agent.portfolio.positions import PositionBook
 from strategies.base import PortfolioView
@@ -79,7 +78,7 @@ UNATTRIBUTED = "unattributed"
 """Pseudo-strategy that receives funding the ledger cannot attribute to a position."""
 
 
-class Portfolio(PositionBook):
+class Portfolio:
     """The single source of truth for positions, cash and P&L.
 
     Parameters
@@ -99,21 +98,21 @@ class Portfolio(PositionBook):
         if not initial_cash_usd:
             raise ValueError("initial_cash_usd must name at least one venue account")
         for venue, cash in initial_cash_usd.items():
-            _check_digits(f"initial cash of {venue!r}", cash)
+            check_digits(f"initial cash of {venue!r}", cash)
         self._initial_cash = dict(initial_cash_usd)
         self._cash = dict(initial_cash_usd)
-        with localcontext(_CTX):
-            self.initial_equity_usd: Decimal = sum(self._cash.values(), _ZERO)
-        super().__init__()
-        self._flows: dict[tuple[str, str], _Flows] = {}
+        with localcontext(EXACT_CONTEXT):
+            self.initial_equity_usd: Decimal = sum(self._cash.values(), ZERO)
+        self._book = PositionBook()
+        self._flows: dict[tuple[str, str], Flows] = {}
         self._version = 0  # bumped by every booking and mark; keys the cached P&L report
         self._pnl_cache: tuple[int, PnlReport] | None = None
         self._equity_cache: tuple[int, Decimal] | None = None
         self._snapshot_cache: tuple[int, PortfolioSnapshot] | None = None
         self.fill_counts: dict[str, int] = {}
-        self.fees_paid_usd = _ZERO
-        self.funding_received_usd = _ZERO
-        self.funding_paid_usd = _ZERO
+        self.fees_paid_usd = ZERO
+        self.funding_received_usd = ZERO
+        self.funding_paid_usd = ZERO
         self.funding_discrepancies: list[FundingDiscrepancy] = []
 
     @property
@@ -147,18 +146,15 @@ class Portfolio(PositionBook):
         self._require_account(iid.venue)
         reference = fill.price if fill.reference_price is None else fill.reference_price
         sign = fill.side.sign
-        with localcontext(_CTX):
+        with localcontext(EXACT_CONTEXT):
             self._cash[iid.venue] -= sign * fill.qty * fill.price + fill.fee_usd
-            lot = self._lots.setdefault(iid, {}).setdefault(strategy, _Lot())
-            _trade(lot, sign, fill.qty, reference)
-            self._net[iid] = self._net.get(iid, _ZERO) + sign * fill.qty
+            self._book.book_trade(strategy, iid, sign, fill.qty, reference)
             flows = self._flow(strategy, iid.venue)
             flows.fees_usd += fill.fee_usd
             flows.slippage_usd += sign * fill.qty * (fill.price - reference)
             self.fees_paid_usd += fill.fee_usd
-        # The fill's reference price is the latest price seen; a position that was flat must
-        # not keep the mark it had when last held.
-        self._marks[iid] = reference
+        # (The book marks the instrument at the fill's reference price, the latest price seen:
+        # a position that was flat must not keep the mark it had when last held.)
         self.fill_counts[strategy] = self.fill_counts.get(strategy, 0) + 1
         self._version += 1
 
@@ -192,19 +188,19 @@ class Portfolio(PositionBook):
         self._require_account(iid.venue)
         if not math.isfinite(payment.rate) or not payment.amount_usd.is_finite():
             raise ValueError(f"funding payment for {iid} has a non-finite rate or amount")
-        _check_digits(f"funding mark price of {iid}", payment.mark_price)
+        check_digits(f"funding mark price of {iid}", payment.mark_price)
         rate = Decimal(repr(payment.rate))
-        holders = self._lots.get(iid, {})
-        with localcontext(_CTX):
-            amount = _booked(payment.amount_usd)
+        holders = self._book.holders(iid)
+        with localcontext(EXACT_CONTEXT):
+            amount = at_booking_resolution(payment.amount_usd)
             shares = {
-                s: _booked(-rate * lot.qty * payment.mark_price)
+                s: at_booking_resolution(-rate * lot.qty * payment.mark_price)
                 for s, lot in sorted(holders.items())
                 if lot.qty != 0
             }
-            residual = amount - sum(shares.values(), _ZERO)
+            residual = amount - sum(shares.values(), ZERO)
             if residual != 0:
-                shares[UNATTRIBUTED] = shares.get(UNATTRIBUTED, _ZERO) + residual
+                shares[UNATTRIBUTED] = shares.get(UNATTRIBUTED, ZERO) + residual
                 self._record_discrepancy(payment, residual)
             self._book_funding(iid.venue, amount, shares)
         self._version += 1
@@ -219,10 +215,10 @@ class Portfolio(PositionBook):
             If a price is not positive or outside the ledger's digit bounds.
         """
         for iid, price in prices.items():
-            _check_digits(f"mark price of {iid}", price)
+            check_digits(f"mark price of {iid}", price)
             if not price > 0:
                 raise ValueError(f"mark price of {iid} must be positive, got {price}")
-        self._marks.update(prices)
+        self._book.set_marks(prices)
         self._version += 1
 
     @classmethod
@@ -259,18 +255,20 @@ class Portfolio(PositionBook):
     def equity_usd(self) -> Decimal:
         """Σ cash + Σ net qty × mark, USD (cached until the next booking or mark)."""
         if self._equity_cache is None or self._equity_cache[0] != self._version:
-            with localcontext(_CTX):
-                value = sum(self._cash.values(), _ZERO) + sum(self._market_values().values(), _ZERO)
+            with localcontext(EXACT_CONTEXT):
+                value = sum(self._cash.values(), ZERO) + sum(
+                    self._book.market_values().values(), ZERO
+                )
             self._equity_cache = (self._version, value)
         return self._equity_cache[1]
 
     def venue_equity_usd(self, venue: str) -> Decimal:
         """Cash of ``venue`` plus its positions at their marks, USD (0 for an unknown venue)."""
-        with localcontext(_CTX):
-            value = self._cash.get(venue, _ZERO)
-            for iid, qty in self._net_positions().items():
+        with localcontext(EXACT_CONTEXT):
+            value = self._cash.get(venue, ZERO)
+            for iid, qty in self._book.net_positions().items():
                 if iid.venue == venue:
-                    value += qty * self._marks[iid]
+                    value += qty * self._book.mark_of(iid)
             return value
 
     def cash_usd(self) -> dict[str, Decimal]:
@@ -283,8 +281,8 @@ class Portfolio(PositionBook):
         Cached until the next fill, funding payment or mark.
         """
         if self._pnl_cache is None or self._pnl_cache[0] != self._version:
-            cells = _cells(self._lots, self._flows, self._marks)
-            self._pnl_cache = (self._version, _compute_pnl(cells, self._cash))
+            cells = pnl_cells(self._book.lots(), self._flows, self._book.marks_view())
+            self._pnl_cache = (self._version, compute_pnl(cells, self._cash))
         return self._pnl_cache[1]
 
     def check_identity(self, tolerance_usd: Decimal = Decimal("1e-6")) -> None:
@@ -298,7 +296,7 @@ class Portfolio(PositionBook):
         AccountingError
             With both numbers when they differ by more than ``tolerance_usd`` (USD).
         """
-        with localcontext(_CTX):
+        with localcontext(EXACT_CONTEXT):
             change = self.equity_usd() - self.initial_equity_usd
             total = self.pnl().total_usd
             if abs(change - total) > tolerance_usd:
@@ -308,17 +306,50 @@ class Portfolio(PositionBook):
         """Equity, P&L (with per-strategy streams) and exposures, as the journal stores them
         (cached until the next booking or mark)."""
         if self._snapshot_cache is None or self._snapshot_cache[0] != self._version:
-            values = self._market_values().values()
-            with localcontext(_CTX):
-                gross = sum((abs(v) for v in values), _ZERO)
-                net = sum(values, _ZERO)
+            values = self._book.market_values().values()
+            with localcontext(EXACT_CONTEXT):
+                gross = sum((abs(v) for v in values), ZERO)
+                net = sum(values, ZERO)
             equity = self.equity_usd()
             snap = PortfolioSnapshot(equity, self.initial_equity_usd, self.pnl(), gross, net)
             self._snapshot_cache = (self._version, snap)
         return self._snapshot_cache[1]
 
-    # ---- views ---------------------------------------------------------------------------
-    # positions, avg_cost, marks and the exposure views are PositionBook's.
+    # ---- views (the position book's) ------------------------------------------------------
+
+    def positions(self, strategy: str | None = None) -> dict[InstrumentId, Decimal]:
+        """Non-zero signed positions, base units: of ``strategy``, or net over all when None."""
+        return self._book.positions(strategy)
+
+    def avg_cost(self, strategy: str, instrument_id: InstrumentId) -> Decimal | None:
+        """Average reference-price cost of the strategy's open position, USD/unit; None if flat."""
+        return self._book.avg_cost(strategy, instrument_id)
+
+    def marks(self) -> dict[InstrumentId, Decimal]:
+        """Last mark price per instrument, quote units (a copy)."""
+        return self._book.marks()
+
+    def gross_notional_usd(self) -> Decimal:
+        """Σ |net qty × mark| over instruments, USD."""
+        return self._book.gross_notional_usd()
+
+    def net_delta_usd(self) -> Decimal:
+        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), USD."""
+        return self._book.net_delta_usd()
+
+    def notional_by_venue(self) -> dict[str, Decimal]:
+        """Gross notional Σ |net qty × mark| per venue with positions, USD."""
+        return self._book.notional_by_venue()
+
+    def venue_committed_usd(self, venue: str, perp_leverage: Decimal | float) -> Decimal:
+        """Capital a venue ties up (see :meth:`PositionBook.venue_committed_usd`), USD."""
+        return self._book.venue_committed_usd(venue, perp_leverage)
+
+    def beta_to_btc(
+        self, betas: Mapping[str, float], base_assets: Mapping[InstrumentId, str] | None = None
+    ) -> float:
+        """Portfolio beta to BTC (see :meth:`PositionBook.beta_to_btc`), dimensionless."""
+        return self._book.beta_to_btc(betas, base_assets)
 
     def to_view(
         self, strategy: str, capital_frac: float, blocked_bases: frozenset[str] = frozenset()
@@ -328,7 +359,7 @@ class Portfolio(PositionBook):
         must not open (``blocked_bases``)."""
         equity = float(self.equity_usd())
         positions = {iid: float(q) for iid, q in self.positions(strategy).items()}
-        net = {iid: float(q) for iid, q in self._net.items() if q}
+        net = {iid: float(q) for iid, q in self._book.net_qty().items() if q}
         return PortfolioView(equity, equity * capital_frac, positions, net, blocked_bases)
 
     # ---- internals -----------------------------------------------------------------------
@@ -338,8 +369,8 @@ class Portfolio(PositionBook):
             known = ", ".join(sorted(self._cash))
             raise ValueError(f"venue {venue!r} has no cash account in the ledger (known: {known})")
 
-    def _flow(self, strategy: str, venue: str) -> _Flows:
-        return self._flows.setdefault((strategy, venue), _Flows())
+    def _flow(self, strategy: str, venue: str) -> Flows:
+        return self._flows.setdefault((strategy, venue), Flows())
 
     def _book_funding(self, venue: str, amount_usd: Decimal, shares: Mapping[str, Decimal]) -> None:
         self._cash[venue] += amount_usd
@@ -351,8 +382,8 @@ class Portfolio(PositionBook):
             self.funding_paid_usd -= amount_usd
 
     def _record_discrepancy(self, payment: FundingPayment, residual_usd: Decimal) -> None:
-        ledger_qty = sum((lot.qty for lot in self._lots.get(payment.instrument_id, {}).values()),
-                         _ZERO)  # fmt: skip
+        ledger_qty = sum((lot.qty for lot in self._book.holders(payment.instrument_id).values()),
+                         ZERO)  # fmt: skip
         self.funding_discrepancies.append(
             FundingDiscrepancy(
                 payment.instrument_id,
@@ -371,7 +402,7 @@ def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
         raise ValueError(f"fill {fill.trade_id}: kind {kind} but instrument {fill.instrument_id}")
     ref = fill.price if fill.reference_price is None else fill.reference_price
     for name, value in (("qty", fill.qty), ("price", fill.price), ("reference_price", ref)):
-        _check_digits(f"fill {fill.trade_id} {name}", value)
+        check_digits(f"fill {fill.trade_id} {name}", value)
         if not value > 0:
             raise ValueError(f"fill {fill.trade_id} on {fill.instrument_id}: {name} {value} <= 0")
-    _check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)
+    check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)

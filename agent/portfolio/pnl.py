@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from types import MappingProxyType
 
-from agent.portfolio.exact import _CTX, _ZERO, _Lot
+from agent.portfolio.exact import EXACT_CONTEXT, ZERO, Lot
 from venues.model import InstrumentId, InstrumentKind
 
 
@@ -50,7 +50,7 @@ class PnlStreams:
     total_usd: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
-        with localcontext(_CTX):
+        with localcontext(EXACT_CONTEXT):
             total = (
                 self.price_spot_usd
                 + self.price_perp_usd
@@ -114,53 +114,53 @@ class PortfolioSnapshot:
 
 
 @dataclass(slots=True)
-class _Flows:
+class Flows:
     """Non-price streams of one (strategy, venue), USD."""
 
-    fees_usd: Decimal = _ZERO
-    slippage_usd: Decimal = _ZERO
-    funding_usd: Decimal = _ZERO
+    fees_usd: Decimal = ZERO
+    slippage_usd: Decimal = ZERO
+    funding_usd: Decimal = ZERO
 
 
 # Cell layout used while aggregating P&L: spot, perp, funding, fees, slippage, realized, unrealized.
-_Cell = list[Decimal]
+Cell = list[Decimal]
 
 
-def _cells(
-    lots: Mapping[InstrumentId, Mapping[str, _Lot]],
-    flows: Mapping[tuple[str, str], _Flows],
+def pnl_cells(
+    lots: Mapping[InstrumentId, Mapping[str, Lot]],
+    flows: Mapping[tuple[str, str], Flows],
     marks: Mapping[InstrumentId, Decimal],
-) -> dict[tuple[str, str], _Cell]:
-    """Stream values per (strategy, venue) in the ``_Cell`` layout."""
-    cells: dict[tuple[str, str], _Cell] = {}
-    with localcontext(_CTX):
+) -> dict[tuple[str, str], Cell]:
+    """Stream values per (strategy, venue) in the ``Cell`` layout."""
+    cells: dict[tuple[str, str], Cell] = {}
+    with localcontext(EXACT_CONTEXT):
         for iid, holders in lots.items():
             mark = marks[iid]
             price_index = 1 if iid.kind is InstrumentKind.PERP else 0
             for strategy, lot in holders.items():
-                cell = cells.setdefault((strategy, iid.venue), [_ZERO] * 7)
+                cell = cells.setdefault((strategy, iid.venue), [ZERO] * 7)
                 unrealized = lot.qty * mark - lot.basis_usd
                 cell[price_index] += lot.realized_usd + unrealized
                 cell[5] += lot.realized_usd
                 cell[6] += unrealized
         for key, flow in flows.items():
-            cell = cells.setdefault(key, [_ZERO] * 7)
+            cell = cells.setdefault(key, [ZERO] * 7)
             cell[2] += flow.funding_usd
             cell[3] += flow.fees_usd
             cell[4] += flow.slippage_usd
     return cells
 
 
-def _compute_pnl(cells: Mapping[tuple[str, str], _Cell], venues: Iterable[str]) -> PnlReport:
+def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) -> PnlReport:
     """Sum ``cells`` into totals and per-strategy and per-venue breakdowns; every venue in
     ``venues`` (the cash accounts) appears in ``by_venue``."""
-    with localcontext(_CTX):
-        by_strategy: dict[str, _Cell] = {}
-        by_venue: dict[str, _Cell] = {v: [_ZERO] * 7 for v in venues}
-        total: _Cell = [_ZERO] * 7
+    with localcontext(EXACT_CONTEXT):
+        by_strategy: dict[str, Cell] = {}
+        by_venue: dict[str, Cell] = {v: [ZERO] * 7 for v in venues}
+        total: Cell = [ZERO] * 7
         for (strategy, venue), cell in sorted(cells.items()):
-            of_strategy = by_strategy.setdefault(strategy, [_ZERO] * 7)
-            of_venue = by_venue.setdefault(venue, [_ZERO] * 7)
+            of_strategy = by_strategy.setdefault(strategy, [ZERO] * 7)
+            of_venue = by_venue.setdefault(venue, [ZERO] * 7)
             for i, value in enumerate(cell):
                 of_strategy[i] += value
                 of_venue[i] += value
@@ -178,5 +178,5 @@ def _compute_pnl(cells: Mapping[tuple[str, str], _Cell], venues: Iterable[str]) 
     )
 
 
-def _streams(cell: _Cell) -> PnlStreams:
+def _streams(cell: Cell) -> PnlStreams:
     return PnlStreams(cell[0], cell[1], cell[2], cell[3], cell[4], cell[5], cell[6])

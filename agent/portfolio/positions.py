@@ -8,8 +8,9 @@ positions and average reference-price cost, gross notional Σ |net qty × mark|,
 a venue ties up (|spot value| + |perp notional| / leverage) and the portfolio beta to BTC
 Σ (signed market value / gross exposure) × β (SEEDS "Neutrality").
 
-:class:`agent.portfolio.ledger.Portfolio` is a :class:`PositionBook` that also holds cash and P&L
-flows and is the only code that books into these positions and marks.
+:class:`agent.portfolio.ledger.Portfolio` owns one :class:`PositionBook` beside its cash and P&L
+flows; it is the only code that books into it (:meth:`PositionBook.book_trade`,
+:meth:`PositionBook.set_marks`) and hands out the views.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal, localcontext
 
-from agent.portfolio.exact import _CTX, _ZERO, _dec, _Lot
+from agent.portfolio.exact import EXACT_CONTEXT, ZERO, Lot, exact_decimal, trade_lot
 from venues.model import InstrumentId, InstrumentKind, base_asset
 
 
@@ -27,15 +28,62 @@ class PositionBook:
     Starts empty; :class:`agent.portfolio.ledger.Portfolio` books fills and marks into it.
     """
 
+    __slots__ = ("_lots", "_marks", "_net")
+
     def __init__(self) -> None:
-        self._lots: dict[InstrumentId, dict[str, _Lot]] = {}
+        self._lots: dict[InstrumentId, dict[str, Lot]] = {}
         self._marks: dict[InstrumentId, Decimal] = {}
         self._net: dict[InstrumentId, Decimal] = {}
+
+    # ---- booking (the ledger's) ----------------------------------------------------------
+
+    def book_trade(
+        self,
+        strategy: str,
+        instrument_id: InstrumentId,
+        sign: int,
+        qty: Decimal,
+        reference: Decimal,
+    ) -> None:
+        """Apply ``sign × qty`` (base units) at ``reference`` (quote units) to the strategy's lot
+        and the net position, average-cost accounting (:func:`agent.portfolio.exact.trade_lot`);
+        the instrument's mark becomes ``reference``, the latest price seen. Call inside the
+        ledger's context."""
+        lot = self._lots.setdefault(instrument_id, {}).setdefault(strategy, Lot())
+        trade_lot(lot, sign, qty, reference)
+        self._net[instrument_id] = self._net.get(instrument_id, ZERO) + sign * qty
+        self._marks[instrument_id] = reference
+
+    def set_marks(self, prices: Mapping[InstrumentId, Decimal]) -> None:
+        """Replace the marks of ``prices``' instruments (quote units, checked by the ledger)."""
+        self._marks.update(prices)
+
+    def holders(self, instrument_id: InstrumentId) -> Mapping[str, Lot]:
+        """Each strategy's open lot in ``instrument_id`` (read-only use)."""
+        return self._lots.get(instrument_id, {})
+
+    def lots(self) -> Mapping[InstrumentId, Mapping[str, Lot]]:
+        """Every lot per instrument and strategy (read-only use: P&L aggregation)."""
+        return self._lots
+
+    def net_qty(self) -> Mapping[InstrumentId, Decimal]:
+        """Net signed position per instrument ever traded, zeros included, base units."""
+        return self._net
+
+    def marks_view(self) -> Mapping[InstrumentId, Decimal]:
+        """Last mark per instrument, quote units (not a copy: read-only use)."""
+        return self._marks
+
+    def mark_of(self, instrument_id: InstrumentId) -> Decimal:
+        """Last mark of a held instrument, quote units (KeyError if never marked)."""
+        return self._marks[instrument_id]
+
+    # ---- views ---------------------------------------------------------------------------
 
     def positions(self, strategy: str | None = None) -> dict[InstrumentId, Decimal]:
         """Non-zero signed positions, base units: of ``strategy``, or net over all when None."""
         if strategy is None:
-            return self._net_positions()
+            return self.net_positions()
         return {
             iid: lot.qty
             for iid, holders in self._lots.items()
@@ -47,7 +95,7 @@ class PositionBook:
         lot = self._lots.get(instrument_id, {}).get(strategy)
         if lot is None or lot.qty == 0:
             return None
-        with localcontext(_CTX):
+        with localcontext(EXACT_CONTEXT):
             return lot.basis_usd / lot.qty
 
     def marks(self) -> dict[InstrumentId, Decimal]:
@@ -56,20 +104,20 @@ class PositionBook:
 
     def gross_notional_usd(self) -> Decimal:
         """Σ |net qty × mark| over instruments, USD."""
-        with localcontext(_CTX):
-            return sum((abs(v) for v in self._market_values().values()), _ZERO)
+        with localcontext(EXACT_CONTEXT):
+            return sum((abs(v) for v in self.market_values().values()), ZERO)
 
     def net_delta_usd(self) -> Decimal:
         """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), USD."""
-        with localcontext(_CTX):
-            return sum(self._market_values().values(), _ZERO)
+        with localcontext(EXACT_CONTEXT):
+            return sum(self.market_values().values(), ZERO)
 
     def notional_by_venue(self) -> dict[str, Decimal]:
         """Gross notional Σ |net qty × mark| per venue with positions, USD."""
         result: dict[str, Decimal] = {}
-        with localcontext(_CTX):
-            for iid, value in self._market_values().items():
-                result[iid.venue] = result.get(iid.venue, _ZERO) + abs(value)
+        with localcontext(EXACT_CONTEXT):
+            for iid, value in self.market_values().items():
+                result[iid.venue] = result.get(iid.venue, ZERO) + abs(value)
         return result
 
     def venue_committed_usd(self, venue: str, perp_leverage: Decimal | float) -> Decimal:
@@ -80,12 +128,14 @@ class PositionBook:
         ValueError
             If ``perp_leverage`` is not positive.
         """
-        leverage = perp_leverage if isinstance(perp_leverage, Decimal) else _dec(perp_leverage)
+        leverage = (
+            perp_leverage if isinstance(perp_leverage, Decimal) else exact_decimal(perp_leverage)
+        )
         if not leverage > 0:
             raise ValueError(f"perp_leverage must be positive, got {perp_leverage!r}")
-        committed = _ZERO
-        with localcontext(_CTX):
-            for iid, value in self._market_values().items():
+        committed = ZERO
+        with localcontext(EXACT_CONTEXT):
+            for iid, value in self.market_values().items():
                 if iid.venue == venue:
                     perp = iid.kind is InstrumentKind.PERP
                     committed += abs(value) / leverage if perp else abs(value)
@@ -113,8 +163,8 @@ class PositionBook:
         ValueError
             If a held asset has no beta (an unknown beta is never assumed to be 1.0).
         """
-        values = self._market_values()
-        gross = float(sum((abs(v) for v in values.values()), _ZERO))
+        values = self.market_values()
+        gross = float(sum((abs(v) for v in values.values()), ZERO))
         if gross == 0.0:
             return 0.0
         bases = {i: (base_assets or {}).get(i) or base_asset(i.symbol) for i in values}
@@ -123,9 +173,11 @@ class PositionBook:
             raise ValueError(f"no beta for held assets {missing}; refusing to assume 1.0")
         return sum(float(v) / gross * betas[bases[i]] for i, v in values.items())
 
-    def _net_positions(self) -> dict[InstrumentId, Decimal]:
+    def net_positions(self) -> dict[InstrumentId, Decimal]:
+        """Non-zero net signed positions, base units."""
         return {iid: qty for iid, qty in self._net.items() if qty != 0}
 
-    def _market_values(self) -> dict[InstrumentId, Decimal]:
-        with localcontext(_CTX):
-            return {iid: q * self._marks[iid] for iid, q in self._net_positions().items()}
+    def market_values(self) -> dict[InstrumentId, Decimal]:
+        """Signed net qty × mark per held instrument, USD."""
+        with localcontext(EXACT_CONTEXT):
+            return {iid: q * self._marks[iid] for iid, q in self.net_positions().items()}

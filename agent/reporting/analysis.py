@@ -50,7 +50,7 @@ from agent.reporting.analysis_types import (
     NeutralityStats,
     NeutralityThresholds,
     PerformanceStats,
-    _snapshot_arrays,
+    snapshot_arrays,
 )
 from agent.reporting.neutrality import ex_post_beta, rolling_beta
 from agent.reporting.series import (
@@ -121,7 +121,7 @@ def performance_stats(
     ValueError
         Malformed snapshots (see :func:`daily_series`).
     """
-    ts, eq, btc = _snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
+    ts, eq, btc = snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
     daily = daily_series(ts, eq, btc)
     n_days = int(daily.ts_day_ms.size)
     neutrality = ex_post_beta(

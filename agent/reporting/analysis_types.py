@@ -210,7 +210,7 @@ class PerformanceStats:
 # Input validation
 
 
-def _as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
+def as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
@@ -221,7 +221,7 @@ def _as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
 
 
 def _as_positive_1d(values: npt.ArrayLike, name: str) -> FloatArray:
-    arr = _as_float_1d(values, name)
+    arr = as_float_1d(values, name)
     bad = np.flatnonzero(arr <= 0.0)
     if bad.size:
         raise ValueError(f"{name} must be > 0; index {bad[0]} holds {arr[bad[0]]}")
@@ -241,17 +241,17 @@ def _as_ts_ms(values: npt.ArrayLike) -> IntArray:
     return ts
 
 
-def _paired_returns(
+def paired_returns(
     portfolio_returns: npt.ArrayLike, market_returns: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
-    rp = _as_float_1d(portfolio_returns, "portfolio_returns")
-    rm = _as_float_1d(market_returns, "market_returns")
+    rp = as_float_1d(portfolio_returns, "portfolio_returns")
+    rm = as_float_1d(market_returns, "market_returns")
     if rp.shape != rm.shape:
         raise ValueError(f"portfolio_returns {rp.shape} and market_returns {rm.shape} differ")
     return rp, rm
 
 
-def _snapshot_arrays(
+def snapshot_arrays(
     ts_ms: npt.ArrayLike, equity_usd: npt.ArrayLike, btc_price_usd: npt.ArrayLike
 ) -> tuple[IntArray, FloatArray, FloatArray]:
     ts = _as_ts_ms(ts_ms)

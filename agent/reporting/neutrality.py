@@ -27,7 +27,7 @@ from agent.reporting.analysis_types import (
     FloatArray,
     NeutralityStats,
     NeutralityThresholds,
-    _paired_returns,
+    paired_returns,
 )
 
 
@@ -89,7 +89,7 @@ def rolling_beta(
     """
     if window < 2:
         raise ValueError(f"window must be >= 2, got {window}")
-    rp, rm = _paired_returns(portfolio_returns, market_returns)
+    rp, rm = paired_returns(portfolio_returns, market_returns)
     out = np.full(rp.size, np.nan)
     if rp.size < window:
         return out
@@ -169,7 +169,7 @@ def ex_post_beta(
     """
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
-    rp, rm = _paired_returns(portfolio_returns, market_returns)
+    rp, rm = paired_returns(portfolio_returns, market_returns)
     roll = rolling_beta(rp, rm, rolling_window)
     problem = _regression_problem(rp, rm)
     fit = _ols_fit(rp, rm) if problem is None else None

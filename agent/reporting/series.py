@@ -20,8 +20,8 @@ from agent.reporting.analysis_types import (
     DailySeries,
     FloatArray,
     IntArray,
-    _as_float_1d,
-    _snapshot_arrays,
+    as_float_1d,
+    snapshot_arrays,
 )
 
 _ArrayT = TypeVar("_ArrayT", FloatArray, IntArray)
@@ -59,7 +59,7 @@ def daily_series(
     ValueError
         Mismatched lengths, non-integer or decreasing timestamps, NaN/inf or values <= 0.
     """
-    ts, eq, btc = _snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
+    ts, eq, btc = snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
     day_ms = ts // MS_PER_DAY * MS_PER_DAY
     last = np.flatnonzero(np.append(day_ms[1:] != day_ms[:-1], ts.size > 0))
     eq_d, btc_d = eq[last], btc[last]
@@ -96,7 +96,7 @@ def max_drawdown(equity_usd: npt.ArrayLike) -> tuple[float, int, int]:
         Empty, not 1-D, NaN/inf, or ``equity_usd[0] <= 0`` (a fraction of a non-positive
         peak is meaningless).
     """
-    eq = _as_float_1d(equity_usd, "equity_usd")
+    eq = as_float_1d(equity_usd, "equity_usd")
     if eq.size == 0:
         raise ValueError("equity_usd is empty; a drawdown needs at least one value")
     if eq[0] <= 0.0:
@@ -137,7 +137,7 @@ def sharpe_annualized(
     """
     if periods_per_year <= 0:
         raise ValueError(f"periods_per_year must be > 0, got {periods_per_year}")
-    excess = _as_float_1d(daily_returns, "daily_returns") - risk_free_annual / periods_per_year
+    excess = as_float_1d(daily_returns, "daily_returns") - risk_free_annual / periods_per_year
     if excess.size < 2:
         return math.nan
     std = float(np.std(excess, ddof=1))
