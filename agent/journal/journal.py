@@ -18,25 +18,42 @@ P&L value types, strategy state and alert text, and run metadata (config hash, m
 
 Errors: :class:`JournalError` (cannot open, unknown schema version, write failed, closed).
 
+Writers: one ``record_*`` method per record kind, each row encoded exactly. Decimals become
+exact text, JSON is canonical (sorted keys, compact), fills and funding payments take the next
+booking ``seq`` (one counter over both tables, continued from the file on reopen), and order
+rows after the first inherit the context (strategy, intent, leg, attempt, order type) of their
+client order id. Readers serve the ledger replay, resume and the summary.
+
 Layout: :mod:`agent.journal.schema` (tables and columns, creating and checking the schema),
-:mod:`agent.journal.store` (connection and batched commits), :mod:`agent.journal.write` (the
-``record_*`` writers); this module holds the readers (replay, resume, summary) and
-:class:`Journal` itself.
+:mod:`agent.journal.store` (the SQLite connection and batched commits, a part each
+:class:`Journal` owns); this module holds :class:`Journal`, its writers and readers.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Any, NamedTuple
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple, Self
 
 from agent.errors import JournalError
 from agent.journal.schema import MEMORY, SCHEMA, SCHEMA_VERSION, STREAM_COLUMNS, TABLES
-from agent.journal.write import PENDING_NEW, JournalWriter
-from agent.portfolio.ledger import PnlStreams
-from venues.model import Fill, FundingPayment, InstrumentId, Liquidity, Side
+from agent.journal.store import JournalStore
+from agent.portfolio.ledger import PnlStreams, Portfolio
+from strategies.base import Alert, PairIntent
+from venues.model import (
+    Fill,
+    FundingPayment,
+    InstrumentId,
+    Liquidity,
+    OrderAck,
+    OrderRequest,
+    OrderStatus,
+    Side,
+)
 
 __all__ = [
     "MEMORY",
@@ -49,6 +66,23 @@ __all__ = [
     "JournalFill",
     "JournalFunding",
 ]
+
+
+PENDING_NEW = "pending_new"
+"""Status of the row written just before an order is sent."""
+
+
+class _OrderContext(NamedTuple):
+    strategy: str
+    intent_id: str
+    leg: str
+    attempt: int
+    order_type: str | None
+    limit_price: str | None
+    reduce_only: int | None
+
+
+_UNKNOWN_ORDER = _OrderContext("", "", "", 0, None, None, None)
 
 
 class JournalFill(NamedTuple):
@@ -87,31 +121,262 @@ class EquityPoint(NamedTuple):
     btc_price: float | None
 
 
-class Journal(JournalWriter):
+class Journal:
     """Append-only SQLite journal; create with :meth:`open`.
 
     Parameters
     ----------
-    connection : sqlite3.Connection
-        An open connection whose schema is current (as :meth:`open` leaves it).
-    path : str
-        For error messages.
-    batch_rows : int
-        Pending rows that trigger a commit.
+    store : JournalStore
+        The open file and its pending rows (:meth:`open` makes one).
     """
+
+    def __init__(self, store: JournalStore) -> None:
+        self._store = store
+        self._orders: dict[str, _OrderContext] = {}
+        self._seq = _max_seq(store)
+
+    @classmethod
+    def open(cls, path: Path | str, *, batch_rows: int = 10_000) -> Self:
+        """Open (creating if missing) the journal at ``path``; ``":memory:"`` for a test.
+
+        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema.
+
+        Raises
+        ------
+        JournalError
+            If the file cannot be opened, is not a zerobeta journal, has another schema
+            version, or WAL cannot be enabled on it.
+        ValueError
+            If ``batch_rows`` < 1.
+        """
+        return cls(JournalStore.open(path, batch_rows=batch_rows))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        """Journal path (``":memory:"`` for an in-memory journal)."""
+        return self._store.path
+
+    @property
+    def journal_mode(self) -> str:
+        """SQLite journal mode in effect (``"wal"`` for a file, ``"memory"`` in memory)."""
+        return self._store.journal_mode
+
+    def flush(self) -> None:
+        """Commit every pending row in one transaction (:meth:`JournalStore.flush`).
+
+        Raises
+        ------
+        JournalError
+            If the write fails (the rows stay pending) or the journal is closed.
+        """
+        self._store.flush()
+
+    def close(self) -> None:
+        """Flush and close; idempotent."""
+        self._store.close()
+
+    # ---- writers -------------------------------------------------------------------------
+
+    def record_meta(self, items: Mapping[str, str]) -> None:
+        """Run metadata (config hash, mode, window ...); a later value for a key wins."""
+        for key, value in items.items():
+            self._store.append("run_meta", (key, str(value)))
+
+    def record_intent(self, ts_ms: int, strategy: str, intent: PairIntent) -> None:
+        """A pair intent, journaled before any of its orders is sent."""
+        legs = [{"instrument": str(leg.instrument_id), "target_qty": leg.target_qty}
+                for leg in intent.legs]  # fmt: skip
+        row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
+        self._store.append("intents", row)
+
+    def record_order_request(
+        self,
+        ts_ms: int,
+        strategy: str,
+        intent_id: str,
+        leg: str,
+        attempt: int,
+        request: OrderRequest,
+    ) -> None:
+        """An order about to be sent (status ``pending_new``); later rows for the same client
+        order id inherit its strategy, intent, leg and attempt."""
+        context = _OrderContext(
+            strategy,
+            intent_id,
+            leg,
+            attempt,
+            request.order_type.value,
+            _text(request.limit_price),
+            int(request.reduce_only),
+        )
+        self._orders[request.client_order_id] = context
+        self._order_row(ts_ms, request.client_order_id, context, request.instrument_id,
+                        request.side, request.qty, PENDING_NEW)  # fmt: skip
+
+    def record_order_ack(self, ts_ms: int, ack: OrderAck) -> None:
+        """The venue's answer about an order (one row per state change)."""
+        context = self._order_context(ack.client_order_id)
+        self._order_row(
+            ts_ms, ack.client_order_id, context, ack.instrument_id, ack.side, ack.qty,
+            ack.status.value, ack.venue_order_id, ack.filled_qty, ack.avg_price,
+            ack.reject_code, ack.reject_reason,
+        )  # fmt: skip
+
+    def record_order_rejected(
+        self, ts_ms: int, request: OrderRequest, code: str | None, reason: str
+    ) -> None:
+        """The venue refused an order (``OrderRejected``: venue ``code`` and ``reason``)."""
+        context = self._order_context(request.client_order_id)
+        self._order_row(
+            ts_ms, request.client_order_id, context, request.instrument_id, request.side,
+            request.qty, OrderStatus.REJECTED.value, None, Decimal(0), None, code, reason,
+        )  # fmt: skip
+
+    def record_fill(self, ts_ms: int, strategy: str, fill: Fill) -> None:
+        """A fill booked for ``strategy`` (same order as :meth:`Portfolio.apply_fill`)."""
+        self._seq += 1
+        row = (
+            self._seq, ts_ms, strategy, fill.client_order_id, fill.venue_order_id, fill.trade_id,
+            str(fill.instrument_id), fill.side.value, str(fill.qty), str(fill.price),
+            str(fill.fee_usd), _text(fill.reference_price), fill.liquidity.value,
+            fill.ts_event_ms,
+        )  # fmt: skip
+        self._store.append("fills", row)
+
+    def record_funding(
+        self, ts_ms: int, payment: FundingPayment, allocations: Mapping[str, Decimal]
+    ) -> None:
+        """A funding payment and its split per strategy (``Portfolio.apply_funding``'s result)."""
+        self._seq += 1
+        instrument = str(payment.instrument_id)
+        row = (
+            self._seq, ts_ms, instrument, payment.ts_funding_ms, payment.rate,
+            payment.interval_s, str(payment.position_qty), str(payment.mark_price),
+            str(payment.amount_usd),
+        )  # fmt: skip
+        self._store.append("funding_payments", row)
+        for strategy, amount in allocations.items():
+            self._store.append(
+                "funding_allocations", (self._seq, ts_ms, instrument, strategy, str(amount))
+            )
+
+    def record_equity_snapshot(
+        self, ts_ms: int, portfolio: Portfolio, btc_price: float | None, *, strategies: bool = True
+    ) -> None:
+        """Equity, P&L streams and exposures of ``portfolio`` (USD); per-strategy streams too
+        unless ``strategies`` is False. ``btc_price`` in USD, for the summary's beta."""
+        snap = portfolio.snapshot_rows()
+        pnl = snap.pnl
+        row = (ts_ms, str(snap.equity_usd), str(snap.initial_equity_usd), *_stream_texts(pnl),
+               str(snap.gross_notional_usd), str(snap.net_delta_usd), btc_price)  # fmt: skip
+        self._store.append("equity_snapshots", row)
+        if strategies:
+            for name, streams in pnl.by_strategy.items():
+                self._store.append("strategy_pnl_snapshots", (ts_ms, name, *_stream_texts(streams)))
+
+    def record_risk_event(
+        self,
+        ts_ms: int,
+        rule: str,
+        limit_value: float,
+        value: float,
+        strategy: str,
+        intent_id: str,
+        detail: str,
+    ) -> None:
+        """A risk rule refused an intent or a breaker tripped (limit and value in the rule's
+        unit)."""
+        self._store.append(
+            "risk_events", (ts_ms, rule, limit_value, value, strategy, intent_id, detail)
+        )
+
+    def record_alert(self, ts_ms: int, strategy: str, alert: Alert) -> None:
+        """An alert a strategy raised."""
+        row = (ts_ms, strategy, alert.kind, alert.message, _json(dict(alert.fields), strict=False))
+        self._store.append("alerts", row)
+
+    def record_strategy_state(
+        self, ts_ms: int, strategy: str, state: str | Mapping[str, Any]
+    ) -> None:
+        """Strategy state that must survive a restart: a JSON text or a JSON-able mapping."""
+        text = state if isinstance(state, str) else _json(state, strict=False)
+        self._store.append("strategy_state", (ts_ms, strategy, text))
+
+    def record_reconciliation(
+        self,
+        ts_ms: int,
+        venue: str,
+        instrument: InstrumentId,
+        journal_qty: Decimal,
+        venue_qty: Decimal,
+        action: str,
+    ) -> None:
+        """A startup discrepancy between the ledger and a venue (base units) and what was done."""
+        row = (ts_ms, venue, str(instrument), str(journal_qty), str(venue_qty), action)
+        self._store.append("reconciliation", row)
+
+    def _order_context(self, client_order_id: str) -> _OrderContext:
+        """Context of an order sent by this process or, after a restart, found in the file."""
+        context = self._orders.get(client_order_id)
+        if context is not None:
+            return context
+        rows = self._store.query(
+            "SELECT strategy, intent_id, leg, attempt, order_type, limit_price, reduce_only"
+            " FROM orders WHERE client_order_id = ? ORDER BY id LIMIT 1",
+            (client_order_id,),
+        )
+        context = _OrderContext(*rows[0]) if rows else _UNKNOWN_ORDER
+        self._orders[client_order_id] = context
+        return context
+
+    def _order_row(
+        self,
+        ts_ms: int,
+        client_order_id: str,
+        context: _OrderContext,
+        instrument: InstrumentId,
+        side: Side,
+        qty: Decimal,
+        status: str,
+        venue_order_id: str | None = None,
+        filled_qty: Decimal | None = None,
+        avg_price: Decimal | None = None,
+        reject_code: str | None = None,
+        reject_reason: str | None = None,
+    ) -> None:
+        row = (
+            ts_ms, client_order_id, context.strategy, context.intent_id, context.leg,
+            context.attempt, str(instrument), side.value, str(qty), context.order_type,
+            context.limit_price, context.reduce_only, status, venue_order_id,
+            _text(filled_qty), _text(avg_price), reject_code, reject_reason,
+        )  # fmt: skip
+        self._store.append("orders", row)
+
+    # ---- readers -------------------------------------------------------------------------
 
     def iter_fills(self) -> Iterator[JournalFill]:
         """Every fill in booking order."""
         sql = "SELECT seq, ts_ms, strategy, client_order_id, venue_order_id, trade_id, instrument,"
         sql += " side, qty, price, fee_usd, reference_price, liquidity, ts_event_ms"
-        for row in self._read(sql + " FROM fills ORDER BY seq"):
+        for row in self._store.query(sql + " FROM fills ORDER BY seq"):
             yield JournalFill(row[0], row[1], row[2], _fill(row))
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""
         sql = "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty,"
         sql += " mark_price, amount_usd FROM funding_payments ORDER BY seq"
-        for row in self._read(sql):
+        for row in self._store.query(sql):
             payment = FundingPayment(
                 InstrumentId.parse(row[2]), row[3], row[4], row[5],
                 Decimal(row[6]), Decimal(row[7]), Decimal(row[8]),
@@ -133,7 +398,7 @@ class Journal(JournalWriter):
     def equity_series(self) -> list[EquityPoint]:
         """Every equity snapshot, oldest first."""
         names = [c for c, _ in SCHEMA["equity_snapshots"]]
-        rows = self._read(f"SELECT {', '.join(names)} FROM equity_snapshots ORDER BY id")  # noqa: S608 - column names are constants
+        rows = self._store.query(f"SELECT {', '.join(names)} FROM equity_snapshots ORDER BY id")  # noqa: S608 - column names are constants
         return [EquityPoint._make((row[0], *map(Decimal, row[1:-1]), row[-1])) for row in rows]
 
     def latest_strategy_pnl(self) -> dict[str, PnlStreams]:
@@ -141,18 +406,21 @@ class Journal(JournalWriter):
         streams = ", ".join(c for c, _ in STREAM_COLUMNS if c != "total_pnl_usd")
         sql = f"SELECT strategy, {streams} FROM strategy_pnl_snapshots WHERE id IN"  # noqa: S608 - constants
         sql += " (SELECT max(id) FROM strategy_pnl_snapshots GROUP BY strategy) ORDER BY strategy"
-        return {row[0]: PnlStreams(*(Decimal(v) for v in row[1:])) for row in self._read(sql)}
+        return {
+            row[0]: PnlStreams(*(Decimal(v) for v in row[1:])) for row in self._store.query(sql)
+        }
 
     def latest_strategy_states(self) -> dict[str, dict[str, Any]]:
         """Each strategy's latest journaled state (decoded JSON)."""
         sql = "SELECT strategy, state_json FROM strategy_state WHERE id IN"
         sql += " (SELECT max(id) FROM strategy_state GROUP BY strategy) ORDER BY strategy"
-        return {row[0]: json.loads(row[1]) for row in self._read(sql)}
+        return {row[0]: json.loads(row[1]) for row in self._store.query(sql)}
 
     def meta(self) -> dict[str, str]:
         """Run metadata; the latest value of each key."""
         return {
-            key: value for key, value in self._read("SELECT key, value FROM run_meta ORDER BY id")
+            key: value
+            for key, value in self._store.query("SELECT key, value FROM run_meta ORDER BY id")
         }
 
     def counts(self) -> dict[str, int]:
@@ -174,7 +442,7 @@ class Journal(JournalWriter):
             "reconciliation",
         ):
             queries[table] = f"SELECT count(*) FROM {table}"  # noqa: S608 - constant table names
-        return {name: int(self._read(sql)[0][0]) for name, sql in queries.items()}
+        return {name: int(self._store.query(sql)[0][0]) for name, sql in queries.items()}
 
     def dump_rows(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of ``table`` (including ``id``) in id order, for determinism tests.
@@ -186,7 +454,7 @@ class Journal(JournalWriter):
         """
         if table not in SCHEMA:
             raise ValueError(f"unknown journal table {table!r}; known: {', '.join(TABLES)}")
-        return [tuple(row) for row in self._read(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608 - checked above
+        return [tuple(row) for row in self._store.query(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608 - checked above
 
 
 def _fill(row: tuple[Any, ...]) -> Fill:
@@ -204,3 +472,32 @@ def _fill(row: tuple[Any, ...]) -> Fill:
         ts_event_ms=row[13],
         reference_price=None if row[11] is None else Decimal(row[11]),
     )
+
+
+def _max_seq(store: JournalStore) -> int:
+    rows = store.query(
+        "SELECT coalesce(max(seq), 0) FROM"
+        " (SELECT seq FROM fills UNION ALL SELECT seq FROM funding_payments)"
+    )
+    return int(rows[0][0])
+
+
+def _stream_texts(streams: PnlStreams) -> tuple[str, ...]:
+    """The ``STREAM_COLUMNS`` columns of ``streams`` as exact text."""
+    return tuple(
+        str(v)
+        for v in (
+            streams.price_spot_usd, streams.price_perp_usd, streams.funding_usd,
+            streams.fees_usd, streams.slippage_usd, streams.total_usd,
+            streams.realized_usd, streams.unrealized_usd,
+        )
+    )  # fmt: skip
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _json(value: Any, *, strict: bool = True) -> str:
+    """Canonical JSON (sorted keys, compact); ``strict`` refuses NaN/inf with ValueError."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=not strict)

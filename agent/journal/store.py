@@ -1,6 +1,7 @@
 """Journal storage: the SQLite connection, opening it, and the buffered batch commits.
 
-:class:`JournalStore` is the base of :class:`agent.journal.journal.Journal`. It opens the file
+:class:`JournalStore` is the part of :class:`agent.journal.journal.Journal` that touches SQLite. It
+opens the file
 (``journal_mode=WAL``, ``synchronous=NORMAL``, schema from :mod:`agent.journal.schema`),
 holds rows pending per table, commits them in one transaction (:meth:`JournalStore.flush`,
 also whenever ``batch_rows`` rows are pending) and runs the readers' queries after a flush.
@@ -20,7 +21,14 @@ from agent.journal.schema import MEMORY, TABLES, configure_connection, ensure_sc
 class JournalStore:
     """A journal file's connection and its pending rows; create with :meth:`open`.
 
-    Parameters are those of :class:`agent.journal.journal.Journal`.
+    Parameters
+    ----------
+    connection : sqlite3.Connection
+        An open connection whose schema is current (as :meth:`open` leaves it).
+    path : str
+        For error messages.
+    batch_rows : int
+        Pending rows that trigger a commit.
     """
 
     def __init__(self, connection: sqlite3.Connection, path: str, batch_rows: int) -> None:
@@ -117,23 +125,36 @@ class JournalStore:
             self._conn.close()
             self._conn = None
 
-    # ---- internals -----------------------------------------------------------------------
+    def append(self, table: str, row: tuple[Any, ...]) -> None:
+        """Queue ``row`` (the table's columns after ``id``) for the next commit; commits when
+        ``batch_rows`` rows are pending.
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise JournalError("journal is closed", path=self._path)
-        return self._conn
-
-    def _append(self, table: str, row: tuple[Any, ...]) -> None:
+        Raises
+        ------
+        JournalError
+            If the journal is closed, or the commit this triggers fails.
+        """
         self._connection()
         self._pending[table].append(row)
         self._pending_rows += 1
         if self._pending_rows >= self._batch_rows:
             self.flush()
 
-    def _read(self, sql: str) -> list[Any]:
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of ``sql`` after committing what is pending.
+
+        Raises
+        ------
+        JournalError
+            If the journal is closed or the query fails.
+        """
         self.flush()
         try:
-            return self._connection().execute(sql).fetchall()
+            return self._connection().execute(sql, params).fetchall()
         except sqlite3.Error as err:
             raise JournalError(f"read failed: {err}", path=self._path) from err
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise JournalError("journal is closed", path=self._path)
+        return self._conn
