@@ -49,7 +49,8 @@ from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from strategies.stat_arb.strategy import StatArbStrategy
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
-from venues.replay.source import FUNDING_VENUES, ReplayDataset
+from venues.registry import replay_funding_venues, venue_spec
+from venues.replay.source import BINANCE, ReplayDataset, available_symbols
 
 log = structlog.get_logger("zerobeta.supervisor")
 
@@ -370,11 +371,12 @@ def _credentialed_factory(cfg: AgentConfig) -> Callable[[str], Venue]:
 
 
 def _live_wanted(cfg: AgentConfig, strategies: Sequence[Strategy]) -> list[InstrumentId]:
-    """Instruments the strategies trade or read, plus the Binance BTC perp (beta reference,
-    equity snapshots) when Binance is enabled."""
+    """Instruments the strategies trade or read, plus ``[market_data] reference_instrument``
+    (beta reference, BTC price of equity snapshots) when its venue is enabled."""
     wanted = [i for s in strategies for i in s.instruments()]
-    if cfg.venues["binance"].enabled:
-        wanted.append(InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"))
+    reference = cfg.market_data.reference_instrument_id
+    if cfg.venues[reference.venue].enabled:
+        wanted.append(reference)
     return list(dict.fromkeys(wanted))
 
 
@@ -389,23 +391,29 @@ def _registry_factory(cfg: AgentConfig) -> MarketDataFactory:
 
 
 def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDataset:
-    perps = sorted({*_symbols_for(strategies, InstrumentKind.PERP), "BTCUSDT"})
-    spots = _symbols_for(strategies, InstrumentKind.SPOT)
-    funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
-    unsupported = [n for n in funding_venues if n not in FUNDING_VENUES]
-    if unsupported:
-        raise ConfigError(
-            [
-                (
-                    f"venues.{name}.enabled",
-                    f"the replay has no recorded data for {name} (it replays "
-                    f"{', '.join(FUNDING_VENUES)}); disable it for replays or use "
-                    '[market_data] source = "live"',
-                )
-                for name in unsupported
-            ]
-        )
+    """The replay data of the strategies' instruments and the reference instrument.
+
+    Raises
+    ------
+    ConfigError
+        For an enabled venue whose data the replay does not have, or a reference instrument
+        without recorded prices.
+    """
     md = cfg.market_data
+    reference = md.reference_instrument_id
+    funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
+    errors = [
+        *_replay_venue_errors(funding_venues),
+        *_replay_reference_errors(reference, md.data_dir),
+    ]
+    if errors:
+        raise ConfigError(errors)
+    perps = _symbols_for(strategies, InstrumentKind.PERP)
+    spots = _symbols_for(strategies, InstrumentKind.SPOT)
+    if reference.kind is InstrumentKind.PERP:
+        perps = sorted({*perps, reference.symbol})
+    else:
+        spots = sorted({*spots, reference.symbol})
     return ReplayDataset.load(
         md.data_dir,
         perp_symbols=perps,
@@ -414,6 +422,35 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         start_ms=_to_ms(md.start),
         end_ms=_to_ms(md.end),
     )
+
+
+def _replay_venue_errors(enabled: Sequence[str]) -> list[tuple[str, str]]:
+    """Enabled venues whose recorded data the replay does not read."""
+    replayed = ", ".join(replay_funding_venues())
+    return [
+        (
+            f"venues.{name}.enabled",
+            f"the replay has no recorded data for {name} (it replays {replayed}); disable it "
+            'for replays or use [market_data] source = "live"',
+        )
+        for name in enabled
+        if not venue_spec(name).replay_funding
+    ]
+
+
+def _replay_reference_errors(
+    reference: InstrumentId, data_dir: Path | None
+) -> list[tuple[str, str]]:
+    """The replay prices only instruments with recorded Binance klines of their kind."""
+    recorded = available_symbols(data_dir, reference.kind)
+    if reference.venue == BINANCE and reference.symbol in recorded:
+        return []
+    reason = (
+        f"the replay has no prices for {reference} (it has Binance {reference.kind.value} "
+        f"klines of {', '.join(recorded) or 'no symbol'}); pick one of those or use "
+        '[market_data] source = "live"'
+    )
+    return [("market_data.reference_instrument", reason)]
 
 
 def _to_ms(value: datetime | None) -> int | None:

@@ -1,36 +1,186 @@
-"""Venue name → client, built lazily so a run only imports the venues it uses.
+"""Every venue's facts in one place, and venue name → client, built lazily so a run only
+imports the venues it uses.
+
+:data:`VENUES` holds one :class:`VenueSpec` per venue: where its ``create_venue`` lives,
+whether it can trade or serves market data only, whether it has native pair orders, the
+credentials it needs, what its recorded funding files hold and whether the replay reads
+them. Config validation, the live credential checks, run setup, ``zerobeta data download``
+and the replay all read these facts here instead of keeping their own lists; a new venue is a
+package under ``venues/`` plus one entry below.
 
 Every venue package exposes ``create_venue(credentials=None, *, rest_url=None, ws_url=None,
-transport=None, sleep=None)``; this module is the one place that knows where each lives.
-Without credentials a client serves public market data only (its private methods raise
-``AuthError``), which is all paper trading on live data needs. OKX clients are wrapped so its
-instruments carry the common names (``BTCUSDT`` for the ``BTC-USDT-SWAP`` perp and the
-``BTC-USDT`` pair; :mod:`venues.symbols`).
+transport=None, sleep=None)``. Without credentials a client serves public market data only
+(its private methods raise ``AuthError``), which is all paper trading on live data needs. OKX
+clients are wrapped so its instruments carry the common names (``BTCUSDT`` for the
+``BTC-USDT-SWAP`` perp and the ``BTC-USDT`` pair; :mod:`venues.symbols`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
-
-import httpx
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 from venues.base import Credentials, MarketDataSource, Venue
-from venues.symbols import RenamedVenue, okx_common, okx_native
+from venues.symbols import Rename, RenamedVenue, okx_common, okx_native
 
-FACTORIES: Final = {
-    "binance": "venues.binance.venue",
-    "bybit": "venues.bybit.client",
-    "okx": "venues.okx.client",
-    "hyperliquid": "venues.hyperliquid.client",
-    "purpleflea": "venues.purpleflea.client",
-    "dydx": "venues.dydx.client",
-}
-"""Module holding each venue's ``create_venue``."""
+if TYPE_CHECKING:  # annotations only: the transport is built by the venue clients
+    import httpx
 
-TRADING_VENUES: Final = frozenset(FACTORIES) - {"dydx"}
-"""Venues with an order API (dYdX is market data only here)."""
+CREDENTIAL_FIELDS: Final = ("api_key", "api_secret", "api_passphrase")
+"""Every credential a venue may need, in :class:`~venues.base.Credentials` order."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSpec:
+    """What the rest of zerobeta needs to know about one venue.
+
+    Attributes
+    ----------
+    name : str
+        Venue name, as in ``InstrumentId.venue`` and ``[venues.<name>]`` (``"binance"``).
+    factory_module : str
+        Module holding the venue's ``create_venue`` (``"venues.binance.venue"``).
+    can_trade : bool
+        True when the venue has an order API here; False = market data only (paper trading
+        on its data works, ``mode = "live"`` does not).
+    native_pair_orders : bool
+        True when the venue fills a two-leg pair atomically in one order; its paper twin
+        (:class:`venues.paper.PaperPairVenue`) then does too.
+    credential_fields : tuple[str, ...]
+        The :class:`~venues.base.Credentials` fields the venue needs to trade, each one of
+        :data:`CREDENTIAL_FIELDS` (``api_key`` first); empty when it cannot trade.
+    funding_files_have_marks : bool
+        True when its recorded funding files carry the ``mark_price`` column
+        (``funding_time_ms,funding_rate,mark_price``); False = rate only.
+    replay_funding : bool
+        True when the replay (:mod:`venues.replay`) reads its recorded funding files.
+    renames : tuple[Rename, Rename] | None
+        ``(to_native, to_common)`` when the venue names instruments apart from the common
+        ``BTCUSDT`` form (OKX): its client is wrapped in :class:`~venues.symbols.RenamedVenue`.
+
+    Raises
+    ------
+    ValueError
+        On construction, if the credential fields are not as described.
+    """
+
+    name: str
+    factory_module: str
+    can_trade: bool
+    native_pair_orders: bool
+    credential_fields: tuple[str, ...]
+    funding_files_have_marks: bool
+    replay_funding: bool
+    renames: tuple[Rename, Rename] | None = None
+
+    def __post_init__(self) -> None:
+        fields = self.credential_fields
+        if self.can_trade and (not fields or fields[0] != "api_key"):
+            raise ValueError(f"{self.name}: a trading venue needs api_key first, got {fields}")
+        if not self.can_trade and fields:
+            raise ValueError(f"{self.name}: a market-data-only venue takes no credentials")
+        unknown = sorted(set(fields) - set(CREDENTIAL_FIELDS))
+        if unknown or len(set(fields)) != len(fields):
+            raise ValueError(f"{self.name}: bad credential fields {fields}")
+
+
+_KEY_SECRET: Final = ("api_key", "api_secret")
+
+VENUES: Final[Mapping[str, VenueSpec]] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            VenueSpec(
+                name="binance",
+                factory_module="venues.binance.venue",
+                can_trade=True,
+                native_pair_orders=False,
+                credential_fields=_KEY_SECRET,
+                funding_files_have_marks=True,
+                replay_funding=True,
+            ),
+            VenueSpec(
+                name="bybit",
+                factory_module="venues.bybit.client",
+                can_trade=True,
+                native_pair_orders=False,
+                credential_fields=_KEY_SECRET,
+                funding_files_have_marks=False,
+                replay_funding=True,
+            ),
+            VenueSpec(  # api_key: the account address; api_secret: the API wallet's key
+                name="hyperliquid",
+                factory_module="venues.hyperliquid.client",
+                can_trade=True,
+                native_pair_orders=False,
+                credential_fields=_KEY_SECRET,
+                funding_files_have_marks=False,
+                replay_funding=True,
+            ),
+            VenueSpec(
+                name="okx",
+                factory_module="venues.okx.client",
+                can_trade=True,
+                native_pair_orders=False,
+                credential_fields=(*_KEY_SECRET, "api_passphrase"),
+                funding_files_have_marks=True,
+                replay_funding=False,
+                renames=(okx_native, okx_common),
+            ),
+            VenueSpec(  # api_key: the bearer token
+                name="purpleflea",
+                factory_module="venues.purpleflea.client",
+                can_trade=True,
+                native_pair_orders=True,
+                credential_fields=("api_key",),
+                funding_files_have_marks=True,
+                replay_funding=False,
+            ),
+            VenueSpec(
+                name="dydx",
+                factory_module="venues.dydx.client",
+                can_trade=False,
+                native_pair_orders=False,
+                credential_fields=(),
+                funding_files_have_marks=True,
+                replay_funding=False,
+            ),
+        )
+    }
+)
+"""Every venue zerobeta knows, by name, in the order configuration lists them."""
+
+
+def venue_names() -> tuple[str, ...]:
+    """Every venue name, in :data:`VENUES` order."""
+    return tuple(VENUES)
+
+
+def venue_spec(name: str) -> VenueSpec:
+    """The facts of venue ``name``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown venue name (the message lists the known ones).
+    """
+    spec = VENUES.get(name)
+    if spec is None:
+        raise ValueError(f"unknown venue {name!r}; known: {', '.join(VENUES)}")
+    return spec
+
+
+def trading_venues() -> tuple[str, ...]:
+    """Venues with an order API, in :data:`VENUES` order (dYdX is market data only here)."""
+    return tuple(n for n, spec in VENUES.items() if spec.can_trade)
+
+
+def replay_funding_venues() -> tuple[str, ...]:
+    """Venues whose recorded funding the replay reads, in :data:`VENUES` order."""
+    return tuple(n for n, spec in VENUES.items() if spec.replay_funding)
 
 
 def _create(
@@ -41,15 +191,13 @@ def _create(
     transport: httpx.AsyncBaseTransport | None,
     sleep: Callable[[float], Awaitable[None]] | None,
 ) -> Any:
-    module_name = FACTORIES.get(name)
-    if module_name is None:
-        raise ValueError(f"unknown venue {name!r}; known: {', '.join(FACTORIES)}")
-    module = importlib.import_module(module_name)
+    spec = venue_spec(name)
+    module = importlib.import_module(spec.factory_module)
     client = module.create_venue(
         credentials, rest_url=rest_url, ws_url=ws_url, transport=transport, sleep=sleep
     )
-    if name == "okx":  # BTCUSDT for both BTC-USDT-SWAP and BTC-USDT, like the other venues
-        return RenamedVenue(client, okx_native, okx_common)
+    if spec.renames is not None:  # BTCUSDT for both BTC-USDT-SWAP and BTC-USDT, like the others
+        return RenamedVenue(client, *spec.renames)
     return client
 
 
@@ -66,7 +214,8 @@ def create_market_data(
     Parameters
     ----------
     name : str
-        ``binance``, ``bybit``, ``okx``, ``hyperliquid``, ``purpleflea`` or ``dydx``.
+        A name of :data:`VENUES`: ``binance``, ``bybit``, ``hyperliquid``, ``okx``,
+        ``purpleflea`` or ``dydx``.
     rest_url, ws_url : str | None
         Overrides of the production URLs (testnet, proxy, tests).
     transport : httpx.AsyncBaseTransport | None
@@ -105,8 +254,8 @@ def create_trading_venue(
     TypeError
         If the venue's client does not satisfy :class:`~venues.base.Venue`.
     """
-    if name not in TRADING_VENUES:
-        known = ", ".join(sorted(TRADING_VENUES))
+    if not venue_spec(name).can_trade:
+        known = ", ".join(sorted(trading_venues()))
         raise ValueError(f"{name!r} cannot trade; trading venues: {known}")
     client = _create(name, credentials, rest_url, ws_url, transport, sleep)
     if not isinstance(client, Venue):

@@ -1,32 +1,22 @@
 """Checks that span sections of the configuration, run by ``AgentConfig._cross_checks``.
 
-Each returns ``(key_path, reason)`` pairs (empty when the configuration is fine):
-collateral shares, the venues each enabled strategy names, live-mode requirements.
+Each takes the sections it reads and returns ``(key_path, reason)`` pairs (empty when the
+configuration is fine): collateral shares, the venues each enabled strategy names, live-mode
+requirements. What a venue can do and the credentials it needs come from the venue registry
+(:data:`venues.registry.VENUES`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
-from agent.config.sections import VENUE_NAMES, StrategiesConfig, VenueConfig
+from agent.config.sections import VENUE_NAMES, MarketDataConfig, StrategiesConfig, VenueConfig
 from agent.config.sources import env_var_name, secret_file_name
-
-if TYPE_CHECKING:
-    from agent.config import AgentConfig
-
-LIVE_REQUIRED_SECRETS: Mapping[str, tuple[str, ...]] = {
-    "binance": ("api_key", "api_secret"),
-    "bybit": ("api_key", "api_secret"),
-    "hyperliquid": ("api_key", "api_secret"),
-    "okx": ("api_key", "api_secret", "api_passphrase"),
-    "purpleflea": ("api_key",),
-}
-"""Credentials each venue needs to trade live (``dydx`` is market data only)."""
-MARKET_DATA_ONLY_VENUES = frozenset({"dydx"})
+from venues.registry import venue_spec
 
 
-def _collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]]:
+def collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]]:
+    """The ``collateral_frac`` of the enabled venues must not sum to more than 1."""
     shares = {n: v.collateral_frac for n, v in sorted(venues.items()) if v.enabled}
     total = sum(shares.values())
     if total <= 1.0 + 1e-9:
@@ -36,7 +26,7 @@ def _collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str
     return [("venues", reason)]
 
 
-def _strategy_venue_errors(
+def strategy_venue_errors(
     strategies: StrategiesConfig, venues: Mapping[str, VenueConfig]
 ) -> list[tuple[str, str]]:
     """Every venue a strategy names (``venue``, or each of ``venues``) must be a known,
@@ -86,26 +76,36 @@ def _venue_error(path: str, venue: str, venues: Mapping[str, VenueConfig]) -> li
     return []
 
 
-def _live_mode_errors(config: AgentConfig) -> list[tuple[str, str]]:
-    if config.mode != "live":
+def live_mode_errors(
+    mode: str, market_data: MarketDataConfig, venues: Mapping[str, VenueConfig]
+) -> list[tuple[str, str]]:
+    """With ``mode = "live"``: live market data, and each enabled venue able to trade with
+    every credential it needs (:attr:`venues.registry.VenueSpec.credential_fields`) set."""
+    if mode != "live":
         return []
     errors: list[tuple[str, str]] = []
-    if config.market_data.source != "live":
+    if market_data.source != "live":
         errors.append(("market_data.source", 'must be "live" when mode = "live" (real orders)'))
-    for name, venue in sorted(config.venues.items()):
-        if venue.enabled and name in MARKET_DATA_ONLY_VENUES:
+    for name, venue in sorted(venues.items()):
+        if not venue.enabled:
+            continue
+        spec = venue_spec(name)
+        if not spec.can_trade:
             errors.append(
                 (f"venues.{name}.enabled", f"{name} is market data only: it cannot trade live")
             )
             continue
-        for field in LIVE_REQUIRED_SECRETS.get(name, ()):
-            if venue.enabled and getattr(venue, field) is None:
-                path = f"venues.{name}.{field}"
-                errors.append(
-                    (
-                        path,
-                        f'required when mode = "live": set {env_var_name(path)} or put it in '
-                        f"the secrets directory as {secret_file_name(path)}",
-                    )
-                )
+        errors.extend(
+            _missing_secret(f"venues.{name}.{field}")
+            for field in spec.credential_fields
+            if getattr(venue, field) is None
+        )
     return errors
+
+
+def _missing_secret(path: str) -> tuple[str, str]:
+    return (
+        path,
+        f'required when mode = "live": set {env_var_name(path)} or put it in '
+        f"the secrets directory as {secret_file_name(path)}",
+    )

@@ -27,14 +27,18 @@ from strategies.factor_neutral.config import FactorNeutralConfig
 from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.stat_arb.config import StatArbConfig
+from venues.model import InstrumentId, InstrumentKind
+from venues.registry import CREDENTIAL_FIELDS, venue_names
 
-VENUE_NAMES = ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "dydx")
-SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase")
+VENUE_NAMES = venue_names()
+"""The venues a configuration may name, in the registry's order (:data:`venues.registry.VENUES`)."""
+SECRET_FIELDS = CREDENTIAL_FIELDS
+"""The credential keys of ``[venues.<name>]``: every credential a venue in the registry may need."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class _FieldErrors(ValueError):
+class FieldErrors(ValueError):
     """Cross-field problems raised inside a validator, with paths relative to the model."""
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:
@@ -48,8 +52,9 @@ class MarketDataConfig(BaseModel):
     Raises
     ------
     pydantic.ValidationError
-        On an unknown source, a missing ``data_dir``, ``start >= end`` or a non-positive
-        staleness limit.
+        On an unknown source, a missing ``data_dir``, ``start >= end``, a non-positive
+        staleness limit or a reference instrument that is not ``venue:kind:SYMBOL`` with a
+        known venue and kind perp or spot.
     """
 
     model_config = _FROZEN
@@ -72,6 +77,11 @@ class MarketDataConfig(BaseModel):
     )
     stale_after_s: int = Field(
         default=7200, gt=0, description="A price older than this is stale, seconds."
+    )
+    reference_instrument: str = Field(
+        default="binance:perp:BTCUSDT",
+        description='The market reference, "venue:kind:SYMBOL" (kind perp or spot): its price '
+        "is the BTC price of equity snapshots, its history is loaded for beta calculations.",
     )
     live_bar_delay_s: int = Field(
         default=15,
@@ -113,12 +123,34 @@ class MarketDataConfig(BaseModel):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    @field_validator("reference_instrument")
+    @classmethod
+    def _known_instrument(cls, value: str) -> str:
+        """``venue:kind:SYMBOL`` with a registry venue, kind perp or spot and a symbol."""
+        parts = value.split(":")
+        if len(parts) != 3 or any(not p or p != p.strip() for p in parts):
+            raise ValueError(
+                f'{value!r} is not of the form venue:kind:SYMBOL (e.g. "binance:perp:BTCUSDT")'
+            )
+        venue, kind, _ = parts
+        if venue not in VENUE_NAMES:
+            raise ValueError(f"unknown venue {venue!r}; known: {', '.join(VENUE_NAMES)}")
+        kinds = [k.value for k in InstrumentKind]
+        if kind not in kinds:
+            raise ValueError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
+        return value
+
+    @property
+    def reference_instrument_id(self) -> InstrumentId:
+        """:attr:`reference_instrument` as an :class:`~venues.model.InstrumentId`."""
+        return InstrumentId.parse(self.reference_instrument)
+
     @model_validator(mode="after")
     def _window_ordered(self) -> MarketDataConfig:
         """``start`` must come before ``end`` when both are set."""
         if self.start is not None and self.end is not None and self.start >= self.end:
             order = f"{self.end.isoformat()} <= {self.start.isoformat()}"
-            raise _FieldErrors([("end", f"must be after start ({order})")])
+            raise FieldErrors([("end", f"must be after start ({order})")])
         return self
 
 
@@ -197,8 +229,9 @@ class VenueConfig(BaseModel):
         return value
 
 
-# Base-tier fee schedules, bps. Hyperliquid's spot fees (4/7) are its spot schedule; the
-# bundled data has no Hyperliquid spot market, so they only matter on a live venue.
+# Base-tier fee schedules, bps, keyed by the registry's venue names (checked below at import).
+# Hyperliquid's spot fees (4/7) are its spot schedule; the bundled data has no Hyperliquid spot
+# market, so they only matter on a live venue.
 VENUE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
     "binance": {
         "enabled": True,
@@ -254,7 +287,24 @@ VENUE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
-def _default_venues() -> dict[str, VenueConfig]:
+def venue_defaults_mismatch(
+    defaults: Mapping[str, Mapping[str, Any]], names: tuple[str, ...]
+) -> str | None:
+    """Why ``defaults`` is not keyed by exactly the venue ``names``, or None when it is."""
+    missing = [n for n in names if n not in defaults]
+    extra = [n for n in defaults if n not in names]
+    if not missing and not extra:
+        return None
+    return f"VENUE_DEFAULTS and venues.registry.VENUES differ: missing {missing}, extra {extra}"
+
+
+_MISMATCH = venue_defaults_mismatch(VENUE_DEFAULTS, VENUE_NAMES)
+if _MISMATCH is not None:  # a programming error: fail at import, not on some later lookup
+    raise RuntimeError(_MISMATCH)
+
+
+def default_venues() -> dict[str, VenueConfig]:
+    """One :class:`VenueConfig` per registry venue, each with its :data:`VENUE_DEFAULTS`."""
     return {name: VenueConfig(**VENUE_DEFAULTS[name]) for name in VENUE_NAMES}
 
 
@@ -298,7 +348,7 @@ class RiskConfig(BaseModel):
     def _daily_within_total(self) -> RiskConfig:
         """The daily breaker must trip no later than the total one."""
         if self.daily_drawdown_frac > self.total_drawdown_frac:
-            raise _FieldErrors(
+            raise FieldErrors(
                 [
                     (
                         "daily_drawdown_frac",

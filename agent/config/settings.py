@@ -38,18 +38,15 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
-    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
 
 from agent.config.checks import (
-    LIVE_REQUIRED_SECRETS,
-    MARKET_DATA_ONLY_VENUES,
-    _collateral_errors,
-    _live_mode_errors,
-    _strategy_venue_errors,
+    collateral_errors,
+    live_mode_errors,
+    strategy_venue_errors,
     usable_venues,
 )
 from agent.config.sections import (
@@ -58,37 +55,35 @@ from agent.config.sections import (
     VENUE_NAMES,
     CapitalConfig,
     ExecutionConfig,
+    FieldErrors,
     JournalConfig,
     LoggingConfig,
     MarketDataConfig,
     RiskConfig,
     StrategiesConfig,
     VenueConfig,
-    _default_venues,
-    _FieldErrors,
+    default_venues,
 )
 from agent.config.sources import (
-    _LOAD_CONTEXT,
     ENV_PREFIX,
     NESTED_DELIMITER,
     SECRETS_DIR_ENV,
-    _LoadContext,
-    _MappingEnvSource,
-    _path_errors,
-    _secrets_dir_from,
-    _settings_error,
-    _TomlSource,
-    _unknown_env_errors,
-    _validation_errors,
+    LoadContext,
     env_var_name,
+    loading,
+    path_errors,
     secret_file_name,
+    secrets_dir_from,
+    settings_error,
+    settings_sources,
+    unknown_env_errors,
+    validation_errors,
 )
 from agent.errors import ConfigError
+from venues.registry import VenueSpec, venue_spec
 
 __all__ = [
     "ENV_PREFIX",
-    "LIVE_REQUIRED_SECRETS",
-    "MARKET_DATA_ONLY_VENUES",
     "NESTED_DELIMITER",
     "REDACTED",
     "SECRETS_DIR_ENV",
@@ -147,7 +142,7 @@ class AgentConfig(BaseSettings):
     )
     capital: CapitalConfig = Field(default_factory=CapitalConfig, description="Starting capital.")
     venues: dict[str, VenueConfig] = Field(
-        default_factory=_default_venues, description="Per-venue settings, keyed by venue name."
+        default_factory=default_venues, description="Per-venue settings, keyed by venue name."
     )
     risk: RiskConfig = Field(default_factory=RiskConfig, description="Risk limits and breakers.")
     execution: ExecutionConfig = Field(
@@ -169,26 +164,7 @@ class AgentConfig(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Sources in priority order: init kwargs > env > secrets directory > TOML file."""
-        ctx = _LOAD_CONTEXT.get()
-        if ctx is None:
-            return (init_settings,)
-        sources: list[PydanticBaseSettingsSource] = [
-            init_settings,
-            _MappingEnvSource(settings_cls, ctx.env),
-        ]
-        if ctx.secrets_dir is not None:
-            sources.append(
-                NestedSecretsSettingsSource(
-                    file_secret_settings,
-                    secrets_dir=ctx.secrets_dir,
-                    secrets_dir_missing="error",
-                    secrets_prefix="",
-                    secrets_nested_delimiter=NESTED_DELIMITER,
-                )
-            )
-        if ctx.toml_path is not None:
-            sources.append(_TomlSource(settings_cls, ctx.toml_path, ctx.pending))
-        return tuple(sources)
+        return settings_sources(settings_cls, init_settings, file_secret_settings)
 
     @field_validator("venues", mode="before")
     @classmethod
@@ -199,7 +175,7 @@ class AgentConfig(BaseSettings):
         unknown = sorted(set(value) - set(VENUE_NAMES))
         if unknown:
             known = ", ".join(VENUE_NAMES)
-            raise _FieldErrors([(str(name), f"unknown venue; known: {known}") for name in unknown])
+            raise FieldErrors([(str(name), f"unknown venue; known: {known}") for name in unknown])
         merged: dict[str, Any] = {}
         for name in VENUE_NAMES:
             given = value.get(name, {})
@@ -212,13 +188,25 @@ class AgentConfig(BaseSettings):
     def _cross_checks(self) -> AgentConfig:
         """Checks that span sections: collateral, strategy venues, live-mode credentials."""
         errors = [
-            *_collateral_errors(self.venues),
-            *_strategy_venue_errors(self.strategies, self.venues),
-            *_live_mode_errors(self),
+            *collateral_errors(self.venues),
+            *strategy_venue_errors(self.strategies, self.venues),
+            *live_mode_errors(self.mode, self.market_data, self.venues),
         ]
         if errors:
-            raise _FieldErrors(errors)
+            raise FieldErrors(errors)
         return self
+
+    @staticmethod
+    def venue_spec(name: str) -> VenueSpec:
+        """The registry's facts about venue ``name`` (:func:`venues.registry.venue_spec`):
+        whether it can trade, has native pair orders, which credentials it needs...
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a venue of the registry.
+        """
+        return venue_spec(name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,22 +249,20 @@ def load_config(
         missing secrets directory.
     """
     environ = dict(os.environ if env is None else env)
-    secrets_dir = _secrets_dir_from(secrets_dir, environ)
-    early = _unknown_env_errors(environ, AgentConfig)
-    missing = _path_errors(path, secrets_dir)
+    secrets_dir = secrets_dir_from(secrets_dir, environ)
+    early = unknown_env_errors(environ, AgentConfig)
+    missing = path_errors(path, secrets_dir)
     if missing:
         raise ConfigError([*early, *missing])
-    ctx = _LoadContext(path, environ, secrets_dir, [])
-    token = _LOAD_CONTEXT.set(ctx)
+    ctx = LoadContext(path, environ, secrets_dir, [])
     try:
-        config = AgentConfig(**dict(overrides or {}))
+        with loading(ctx):
+            config = AgentConfig(**dict(overrides or {}))
     except ValidationError as err:
         # ``from None``: a ValidationError's text can hold raw input values, secrets included.
-        raise ConfigError([*early, *ctx.pending, *_validation_errors(err, AgentConfig)]) from None
+        raise ConfigError([*early, *ctx.pending, *validation_errors(err, AgentConfig)]) from None
     except SettingsError as err:
-        raise ConfigError([*early, _settings_error(err)]) from None
-    finally:
-        _LOAD_CONTEXT.reset(token)
+        raise ConfigError([*early, settings_error(err)]) from None
     if early or ctx.pending:
         raise ConfigError([*early, *ctx.pending])
     return config

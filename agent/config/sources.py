@@ -1,9 +1,11 @@
 """Where :func:`agent.config.load_config` reads from, and how its problems are reported.
 
-The environment, secrets-directory and TOML sources (priorities in :mod:`agent.config`), the
-naming of environment variables and secret files, and the turning of every problem found
-(missing paths, unknown variables, pydantic and pydantic-settings errors) into the
-``(key_path, reason)`` pairs of a :class:`~agent.errors.ConfigError`.
+The environment, secrets-directory and TOML sources (priorities in :mod:`agent.config`) and
+the one load they serve (:class:`LoadContext`, made current by :func:`loading` and turned into
+pydantic-settings sources by :func:`settings_sources`), the naming of environment variables
+and secret files, and the turning of every problem found (missing paths, unknown variables,
+pydantic and pydantic-settings errors) into the ``(key_path, reason)`` pairs of a
+:class:`~agent.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +23,13 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
     SettingsError,
     TomlConfigSettingsSource,
 )
 
-from agent.config.sections import SECRET_FIELDS, _FieldErrors
+from agent.config.sections import SECRET_FIELDS, FieldErrors
 from agent.errors import ConfigError
 
 ENV_PREFIX = "ZEROBETA_"
@@ -54,8 +59,10 @@ def secret_file_name(key_path: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _LoadContext:
-    """What :func:`load_config` hands to ``settings_customise_sources`` for one load."""
+class LoadContext:
+    """What one :func:`~agent.config.load_config` reads: the TOML file, the environment and
+    the secrets directory; ``pending`` collects problems the sources find (secrets written in
+    the file) to be reported with the validation errors."""
 
     toml_path: Path | None
     env: Mapping[str, str]
@@ -63,7 +70,56 @@ class _LoadContext:
     pending: list[tuple[str, str]]
 
 
-_LOAD_CONTEXT: ContextVar[_LoadContext | None] = ContextVar("zerobeta_config_load", default=None)
+_LOAD_CONTEXT: ContextVar[LoadContext | None] = ContextVar("zerobeta_config_load", default=None)
+
+
+@contextmanager
+def loading(ctx: LoadContext) -> Iterator[LoadContext]:
+    """Make ``ctx`` the current load while the block runs (the settings model is built inside
+    it, so :func:`settings_sources` reads ``ctx``); restored on exit, also on error."""
+    token = _LOAD_CONTEXT.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _LOAD_CONTEXT.reset(token)
+
+
+def settings_sources(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The sources of ``settings_cls``, highest priority first: the keyword arguments, then,
+    inside :func:`loading`, the environment, the secrets directory and the TOML file of the
+    current load (outside it only the keyword arguments: direct construction is hermetic).
+
+    Parameters
+    ----------
+    settings_cls : type[BaseSettings]
+        The root settings model (``AgentConfig``).
+    init_settings, file_secret_settings : PydanticBaseSettingsSource
+        pydantic-settings' own keyword-argument and secrets-directory sources.
+    """
+    ctx = _LOAD_CONTEXT.get()
+    if ctx is None:
+        return (init_settings,)
+    sources: list[PydanticBaseSettingsSource] = [
+        init_settings,
+        _MappingEnvSource(settings_cls, ctx.env),
+    ]
+    if ctx.secrets_dir is not None:
+        sources.append(
+            NestedSecretsSettingsSource(
+                file_secret_settings,
+                secrets_dir=ctx.secrets_dir,
+                secrets_dir_missing="error",
+                secrets_prefix="",
+                secrets_nested_delimiter=NESTED_DELIMITER,
+            )
+        )
+    if ctx.toml_path is not None:
+        sources.append(_TomlSource(settings_cls, ctx.toml_path, ctx.pending))
+    return tuple(sources)
 
 
 class _MappingEnvSource(EnvSettingsSource):
@@ -125,14 +181,16 @@ def _secret_key_paths(data: Mapping[str, Any], prefix: str = "") -> Iterator[str
             yield from _secret_key_paths(value, f"{path}.")
 
 
-def _secrets_dir_from(secrets_dir: Path | None, environ: Mapping[str, str]) -> Path | None:
+def secrets_dir_from(secrets_dir: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """``secrets_dir`` if given, else ``$ZEROBETA_SECRETS_DIR`` from ``environ``, else None."""
     if secrets_dir is not None:
         return secrets_dir
     from_env = next((v for k, v in environ.items() if k.upper() == SECRETS_DIR_ENV), "")
     return Path(from_env) if from_env else None
 
 
-def _path_errors(path: Path | None, secrets_dir: Path | None) -> list[tuple[str, str]]:
+def path_errors(path: Path | None, secrets_dir: Path | None) -> list[tuple[str, str]]:
+    """A config file or secrets directory that is given but missing (or of the wrong type)."""
     errors: list[tuple[str, str]] = []
     if path is not None and not path.exists():
         errors.append((str(path), "config file not found"))
@@ -143,7 +201,7 @@ def _path_errors(path: Path | None, secrets_dir: Path | None) -> list[tuple[str,
     return errors
 
 
-def _unknown_env_errors(environ: Mapping[str, str], root: type[BaseModel]) -> list[tuple[str, str]]:
+def unknown_env_errors(environ: Mapping[str, str], root: type[BaseModel]) -> list[tuple[str, str]]:
     """``ZEROBETA_*`` variables whose first segment is no top-level key of ``root`` (typos)."""
     known = set(root.model_fields)
     errors: list[tuple[str, str]] = []
@@ -158,20 +216,20 @@ def _unknown_env_errors(environ: Mapping[str, str], root: type[BaseModel]) -> li
     return errors
 
 
-def _validation_errors(err: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
+def validation_errors(err: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
     """One ``(key_path, reason)`` per pydantic error; cross-field errors expanded."""
     out: list[tuple[str, str]] = []
     for item in err.errors(include_url=False, include_input=False):
         loc = tuple(item["loc"])
         cause = item.get("ctx", {}).get("error")
-        if isinstance(cause, _FieldErrors):
+        if isinstance(cause, FieldErrors):
             out.extend((_join(loc + tuple(rel.split("."))), why) for rel, why in cause.errors)
         else:
             out.append((_join(loc) or "(top level)", _reason(item["type"], item["msg"], loc, root)))
     return out
 
 
-def _settings_error(err: SettingsError) -> tuple[str, str]:
+def settings_error(err: SettingsError) -> tuple[str, str]:
     """pydantic-settings could not decode a value (a complex value that is not JSON)."""
     text = str(err)
     match = re.search(r'field "(\w+)"', text)

@@ -46,6 +46,8 @@ from agent.data.files import (
 from venues.base import MarketDataSource
 from venues.errors import VenueError
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
+from venues.registry import VENUES
+from venues.replay.source import BINANCE
 
 log = structlog.get_logger("zerobeta.download")
 
@@ -353,10 +355,11 @@ def replay_note(venue: str, kinds: Sequence[InstrumentKind]) -> str:
     reads Binance perp and spot klines and the funding of Binance, Bybit and Hyperliquid
     (their perps priced with the Binance perp of the same base); other files are kept for
     analysis only."""
-    if venue == "binance":
+    spec = VENUES.get(venue)
+    if venue == BINANCE:  # the replay's prices are Binance klines
         used = "klines and funding" if InstrumentKind.PERP in kinds else "klines"
         return f"replay: point market_data.data_dir at the output directory to replay these {used}"
-    if venue in ("bybit", "hyperliquid"):
+    if spec is not None and spec.replay_funding:
         return (
             f"replay: reads the {venue} funding files (priced with the Binance perp of the same "
             "base, so download those klines too); its own klines are not used"

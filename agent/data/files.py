@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Final, Literal
 
 from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
+from venues.registry import venue_spec
 from venues.replay.loader import FUNDING_HEADER, FUNDING_MARK_HEADER, KLINE_HEADER
 
 Dataset = Literal["klines", "funding"]
 MANIFEST: Final = "manifest.csv"
 MANIFEST_HEADER: Final = ("path", "rows", "first_ms", "last_ms", "sha256")
-FUNDING_WITHOUT_MARK: Final = frozenset({"bybit", "hyperliquid"})
-"""Venues whose bundled funding files have no ``mark_price`` column (new files match them)."""
 
 
 @dataclass(slots=True)
@@ -92,10 +91,14 @@ def file_path(venue: str, instrument_id: InstrumentId, dataset: Dataset) -> str:
 
 
 def default_header(venue: str, dataset: Dataset) -> tuple[str, ...]:
-    """Header of a new file of ``dataset`` on ``venue``."""
+    """Header of a new file of ``dataset`` on ``venue``: a funding file has the
+    ``mark_price`` column when the registry says the venue's funding files do
+    (``funding_files_have_marks``, as in the bundled files).
+
+    Raises ``ValueError`` for a venue the registry does not know."""
     if dataset == "klines":
         return KLINE_HEADER
-    return FUNDING_HEADER if venue in FUNDING_WITHOUT_MARK else FUNDING_MARK_HEADER
+    return FUNDING_MARK_HEADER if venue_spec(venue).funding_files_have_marks else FUNDING_HEADER
 
 
 def row_step_ms(dataset: Dataset) -> int:

@@ -3,7 +3,8 @@
 Before the first order, for every enabled venue:
 
 1. :func:`credentials_for` takes its keys from the configuration (environment or secrets
-   directory only; ``agent.config`` already refused a start without them);
+   directory only; ``agent.config`` already refused a start without the ones the venue
+   registry says it needs);
 2. :func:`prepare_accounts` makes each account trade the configured perps in one-way position
    mode, cross margin and the configured leverage (``venues.base.AccountSetup``), setting what
    differs, or refuses with the venue's reason;
@@ -24,13 +25,14 @@ from decimal import Decimal
 
 import structlog
 
-from agent.config import AgentConfig, VenueConfig
+from agent.config import AgentConfig, VenueConfig, env_var_name
 from agent.errors import LiveSetupError, ReconciliationError
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from venues.base import AccountSetup, Credentials, Venue
 from venues.errors import VenueError
 from venues.model import Instrument, InstrumentId
+from venues.registry import venue_spec
 
 log = structlog.get_logger("zerobeta.live_account")
 
@@ -45,10 +47,16 @@ def credentials_for(name: str, venue: VenueConfig) -> Credentials:
     Raises
     ------
     LiveSetupError
-        If the API key is missing (the configuration check normally catches it first).
+        If the API key or another credential the venue needs
+        (:attr:`venues.registry.VenueSpec.credential_fields`) is missing (the configuration
+        check normally catches it first).
     """
-    if venue.api_key is None:
-        raise LiveSetupError(f"{name}: no API key (set ZEROBETA_VENUES__{name.upper()}__API_KEY)")
+    needed = dict.fromkeys(("api_key", *venue_spec(name).credential_fields))
+    missing = [field for field in needed if getattr(venue, field) is None]
+    if missing or venue.api_key is None:  # the second test only narrows the type
+        what = " / ".join(field.replace("api_", "API ") for field in missing)
+        variables = ", ".join(env_var_name(f"venues.{name}.{field}") for field in missing)
+        raise LiveSetupError(f"{name}: no {what} (set {variables})")
     return Credentials(venue.api_key, venue.api_secret, venue.api_passphrase)
 
 

@@ -19,11 +19,13 @@ from agent.config import (
     VENUE_NAMES,
     AgentConfig,
     ConfigError,
+    MarketDataConfig,
     VenueConfig,
     config_hash,
     load_config,
     redacted_dump,
 )
+from venues.model import InstrumentId, InstrumentKind
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "agent.toml"
@@ -347,6 +349,23 @@ def test_live_okx_needs_its_passphrase_and_dydx_cannot_trade_live() -> None:
     assert "market data only" in errors["venues.dydx.enabled"]
 
 
+def test_live_purpleflea_needs_only_its_key_and_hyperliquid_its_key_and_secret() -> None:
+    env = {
+        "ZEROBETA_VENUES__BINANCE__API_KEY": KEY,
+        "ZEROBETA_VENUES__BINANCE__API_SECRET": SECRET,
+        "ZEROBETA_VENUES__PURPLEFLEA__ENABLED": "true",
+        "ZEROBETA_VENUES__PURPLEFLEA__API_KEY": KEY,
+        "ZEROBETA_VENUES__HYPERLIQUID__ENABLED": "true",
+        "ZEROBETA_VENUES__HYPERLIQUID__COLLATERAL_FRAC": "0.1",
+    }
+    errors = _errors(FIXTURES / "live_without_keys.toml", env=env)
+    assert set(errors) == {"venues.hyperliquid.api_key", "venues.hyperliquid.api_secret"}
+    env["ZEROBETA_VENUES__HYPERLIQUID__API_KEY"] = KEY
+    env["ZEROBETA_VENUES__HYPERLIQUID__API_SECRET"] = SECRET
+    config = load_config(FIXTURES / "live_without_keys.toml", env=env)
+    assert config.venues["purpleflea"].api_secret is None
+
+
 def test_venue_url_overrides_must_be_urls() -> None:
     env = {
         "ZEROBETA_VENUES__BYBIT__REST_URL": "api-testnet.bybit.com",
@@ -371,6 +390,45 @@ def test_blank_secret_counts_as_missing() -> None:
     }
     errors = _errors(FIXTURES / "live_without_keys.toml", env=env)
     assert list(errors) == ["venues.binance.api_key"]
+
+
+# --------------------------------------------------------------------------------------------
+# The market reference instrument
+# --------------------------------------------------------------------------------------------
+
+
+def test_reference_instrument_defaults_to_the_binance_btc_perp() -> None:
+    md = load_config(SHIPPED, env={}).market_data
+    assert md.reference_instrument == "binance:perp:BTCUSDT"
+    assert md.reference_instrument_id == InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+    assert MarketDataConfig().reference_instrument_id.symbol == "BTCUSDT"
+
+
+def test_reference_instrument_may_be_a_spot_pair_of_another_venue() -> None:
+    env = {"ZEROBETA_MARKET_DATA__REFERENCE_INSTRUMENT": "bybit:spot:ETHUSDT"}
+    reference = load_config(None, env=env).market_data.reference_instrument_id
+    assert (reference.venue, reference.kind, reference.symbol) == (
+        "bybit",
+        InstrumentKind.SPOT,
+        "ETHUSDT",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("kraken:perp:BTCUSDT", "unknown venue 'kraken'; known: binance, bybit, hyperliquid"),
+        ("binance:option:BTCUSDT", "unknown kind 'option'; known: spot, perp"),
+        ("binance:perp:", "is not of the form venue:kind:SYMBOL"),
+        ("binance:perp: BTCUSDT", "is not of the form venue:kind:SYMBOL"),
+        ("BTCUSDT", "is not of the form venue:kind:SYMBOL"),
+        ("binance:perp:BTC:USDT", "is not of the form venue:kind:SYMBOL"),
+    ],
+)
+def test_bad_reference_instrument_is_named(value: str, reason: str) -> None:
+    errors = _errors(None, env={"ZEROBETA_MARKET_DATA__REFERENCE_INSTRUMENT": value})
+    assert list(errors) == ["market_data.reference_instrument"]
+    assert reason in errors["market_data.reference_instrument"]
 
 
 # --------------------------------------------------------------------------------------------

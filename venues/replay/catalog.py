@@ -1,7 +1,8 @@
 """What a replay data folder holds, and the instruments made of it.
 
 Venue names (``BINANCE``, ``BYBIT``, ``HYPERLIQUID``; ``FUNDING_VENUES`` the ones with funding
-files); the file layout of ``data/PROVENANCE.md`` (``binance/{perp,spot}/<SYM>USDT_1h.csv[.gz]``,
+files, as the venue registry's ``replay_funding`` says); the file layout of
+``data/PROVENANCE.md`` (``binance/{perp,spot}/<SYM>USDT_1h.csv[.gz]``,
 ``<venue>/funding/<symbol>.csv[.gz]``, the ``.csv.gz`` preferred); resolving requested symbols
 to those files and loading them (:mod:`venues.replay.loader`); the instrument id of each venue's
 perp (Bybit ``BTCUSDT``, Hyperliquid the coin ``BTC``); and the :class:`~venues.model.Instrument`
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from venues.model import Instrument, InstrumentId, InstrumentKind
+from venues.registry import replay_funding_venues
 from venues.replay.loader import (
     FundingSeries,
     KlineSeries,
@@ -42,9 +44,12 @@ if TYPE_CHECKING:
 BINANCE: Final = "binance"
 BYBIT: Final = "bybit"
 HYPERLIQUID: Final = "hyperliquid"
-FUNDING_VENUES: Final = (BINANCE, BYBIT, HYPERLIQUID)
+FUNDING_VENUES: Final = replay_funding_venues()
+"""Venues whose funding files the replay reads, in registry order (``replay_funding``)."""
 _QUOTE: Final = {BINANCE: "USDT", BYBIT: "USDT", HYPERLIQUID: "USDC"}
 _USDT: Final = "USDT"
+if not set(FUNDING_VENUES) <= set(_QUOTE):  # the registry names a venue this module cannot load
+    raise RuntimeError(f"replay funding venues {FUNDING_VENUES} not all of {tuple(_QUOTE)}")
 
 
 def available_symbols(
