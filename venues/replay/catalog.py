@@ -15,14 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 import numpy as np
 
 from venues.model import Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues
 from venues.replay.loader import (
+    FloatArray,
     FundingSeries,
+    IntArray,
     KlineSeries,
     bundled_data_dir,
     load_funding,
@@ -37,8 +39,20 @@ from venues.replay.rules import (
     hyperliquid_rules,
 )
 
-if TYPE_CHECKING:
-    from venues.replay.grid import _Frame
+
+class PriceGrid(Protocol):
+    """What building the instruments reads of the price grid (:class:`venues.replay.grid.Frame`):
+    the instruments in column order, the bar close times (epoch ms UTC, shape ``(n,)``) and
+    the closes (quote units, shape ``(n, len(ids))``, NaN where a bar is missing)."""
+
+    @property
+    def ids(self) -> tuple[InstrumentId, ...]: ...
+
+    @property
+    def ts_close_ms(self) -> IntArray: ...
+
+    @property
+    def close(self) -> FloatArray: ...
 
 
 BINANCE: Final = "binance"
@@ -47,7 +61,7 @@ HYPERLIQUID: Final = "hyperliquid"
 FUNDING_VENUES: Final = replay_funding_venues()
 """Venues whose funding files the replay reads, in registry order (``replay_funding``)."""
 _QUOTE: Final = {BINANCE: "USDT", BYBIT: "USDT", HYPERLIQUID: "USDC"}
-_USDT: Final = "USDT"
+USDT: Final = "USDT"
 if not set(FUNDING_VENUES) <= set(_QUOTE):  # the registry names a venue this module cannot load
     raise RuntimeError(f"replay funding venues {FUNDING_VENUES} not all of {tuple(_QUOTE)}")
 
@@ -62,16 +76,16 @@ def available_symbols(
     tuple[str, ...]
         Sorted symbols, e.g. ``("ADAUSDT", "AVAXUSDT", ...)``.
     """
-    folder = _data_dir(data_dir) / BINANCE / kind.value
+    folder = resolve_data_dir(data_dir) / BINANCE / kind.value
     names = {p.name.split("_1h.csv")[0] for p in folder.glob("*_1h.csv*")}
     return tuple(sorted(names))
 
 
-def _data_dir(data_dir: Path | str | None) -> Path:
+def resolve_data_dir(data_dir: Path | str | None) -> Path:
     return bundled_data_dir() if data_dir is None else Path(data_dir)
 
 
-def _binance_id(symbol: str, kind: InstrumentKind) -> InstrumentId:
+def binance_id(symbol: str, kind: InstrumentKind) -> InstrumentId:
     return InstrumentId(BINANCE, kind, symbol)
 
 
@@ -83,18 +97,18 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
+def check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
     unknown = sorted(set(funding_venues) - set(FUNDING_VENUES))
     if unknown:
         raise ValueError(f"no replay funding data for venue(s) {unknown}; have {FUNDING_VENUES}")
     return tuple(v for v in FUNDING_VENUES if v in funding_venues)
 
 
-def _resolve(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[str, ...]:
+def resolve_symbols(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[str, ...]:
     available = available_symbols(root, kind)
     out: dict[str, None] = {}
     for raw in symbols:
-        symbol = raw if raw.endswith(_USDT) else raw + _USDT
+        symbol = raw if raw.endswith(USDT) else raw + USDT
         if symbol not in available:
             raise ValueError(
                 f"no Binance {kind.value} klines for {raw!r} in {root}; have {list(available)}"
@@ -103,13 +117,13 @@ def _resolve(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[
     return tuple(out)
 
 
-def _klines(root: Path, symbol: str, market: str) -> KlineSeries:
+def read_klines(root: Path, symbol: str, market: str) -> KlineSeries:
     path = _find_file(root / BINANCE / market, f"{symbol}_1h")
     assert path is not None  # checked by _resolve
     return load_klines(path)
 
 
-def _load_funding_files(
+def load_funding_files(
     root: Path, perps: Sequence[str], venues: Sequence[str]
 ) -> dict[InstrumentId, FundingSeries]:
     """Binance funding of every perp (always, for its interval) and Bybit/Hyperliquid files."""
@@ -124,20 +138,20 @@ def _load_funding_files(
 
 
 def _venue_perp_id(venue: str, binance_symbol: str) -> InstrumentId:
-    symbol = binance_symbol.removesuffix(_USDT) if venue == HYPERLIQUID else binance_symbol
+    symbol = binance_symbol.removesuffix(USDT) if venue == HYPERLIQUID else binance_symbol
     return InstrumentId(venue, InstrumentKind.PERP, symbol)
 
 
 def _base(iid: InstrumentId) -> str:
-    return iid.symbol.removesuffix(_USDT)
+    return iid.symbol.removesuffix(USDT)
 
 
-def _perp_of(iid: InstrumentId) -> InstrumentId:
-    return _binance_id(_base(iid) + _USDT, InstrumentKind.PERP)
+def binance_perp_of(iid: InstrumentId) -> InstrumentId:
+    return binance_id(_base(iid) + USDT, InstrumentKind.PERP)
 
 
-def _instruments(
-    frame: _Frame, series: Mapping[InstrumentId, FundingSeries]
+def build_instruments(
+    frame: PriceGrid, series: Mapping[InstrumentId, FundingSeries]
 ) -> dict[InstrumentId, Instrument]:
     start_ms = int(frame.ts_close_ms[0])
     out: dict[InstrumentId, Instrument] = {}
@@ -166,13 +180,13 @@ def _rules(table: Mapping[str, LotRules], iid: InstrumentId) -> LotRules:
         raise ValueError(f"no trading rules for {iid} in venues.replay.rules") from None
 
 
-def _foreign_rules(frame: _Frame, iid: InstrumentId) -> LotRules:
+def _foreign_rules(frame: PriceGrid, iid: InstrumentId) -> LotRules:
     if iid.venue == BYBIT:
         return _rules(BYBIT_LINEAR_RULES, iid)
     sz_decimals = HYPERLIQUID_SZ_DECIMALS.get(iid.symbol)
     if sz_decimals is None:
         raise ValueError(f"no szDecimals for {iid} in venues.replay.rules")
-    closes = frame.close[:, frame.ids.index(_perp_of(iid))]
+    closes = frame.close[:, frame.ids.index(binance_perp_of(iid))]
     first = closes[~np.isnan(closes)]
     ref_price = float(first[0]) if first.size else 1.0
     return hyperliquid_rules(sz_decimals, ref_price)

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
-from venues.replay.catalog import BINANCE, _perp_of
+from venues.replay.catalog import BINANCE, binance_perp_of
 from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Frame:
+class Frame:
     """Recorded bars on the hourly close grid; matrices ``(n_steps, k)`` float64, NaN = no bar."""
 
     ids: tuple[InstrumentId, ...]
@@ -57,7 +57,7 @@ class _Frame:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _FundingTable:
+class FundingTable:
     """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``."""
 
     ids: tuple[InstrumentId, ...]
@@ -85,9 +85,9 @@ class _FundingTable:
             )
 
 
-def _build_frame(
+def build_frame(
     klines: Mapping[InstrumentId, KlineSeries], start_ms: int | None, end_ms: int | None
-) -> _Frame:
+) -> Frame:
     if not klines:
         raise ValueError("nothing to replay: no perp or spot symbols requested")
     lo = min(int(k.ts_open_ms[0]) for k in klines.values()) + HOUR_MS
@@ -109,16 +109,16 @@ def _build_frame(
         for mat, values in zip(mats, fields, strict=True):
             mat[rows, col] = values[keep]
     o, h, low, c, v = mats
-    return _Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c))
+    return Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c))
 
 
-def _build_funding_table(
-    frame: _Frame, series: Mapping[InstrumentId, FundingSeries], *, emit_binance: bool
-) -> _FundingTable:
+def build_funding_table(
+    frame: Frame, series: Mapping[InstrumentId, FundingSeries], *, emit_binance: bool
+) -> FundingTable:
     ids = tuple(i for i in series if emit_binance or i.venue != BINANCE)
     column = {iid: j for j, iid in enumerate(frame.ids)}
     parts = [
-        _window_settlements(frame, series[iid], column[_perp_of(iid)], k)
+        _window_settlements(frame, series[iid], column[binance_perp_of(iid)], k)
         for k, iid in enumerate(ids)
     ]
     merged = [np.concatenate([p[f] for p in parts]) for f in range(6)] if parts else None
@@ -126,17 +126,17 @@ def _build_funding_table(
     if merged is None:
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
         offsets = np.zeros(n_steps + 1, np.int64)
-        return _FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
+        return FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
     row, ser, rate, interval, ts_next, mark = merged
     order = np.lexsort((ser, row))
     offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
-    return _FundingTable(
+    return FundingTable(
         ids, ser[order], rate[order], interval[order], ts_next[order], mark[order], offsets
     )
 
 
 def _window_settlements(
-    frame: _Frame, fs: FundingSeries, perp_col: int, series_idx: int
+    frame: Frame, fs: FundingSeries, perp_col: int, series_idx: int
 ) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray]:
     """Settlements at a step with a Binance perp bar: (row, series, rate, interval, next, mark)."""
     ts = fs.ts_funding_ms

@@ -38,21 +38,21 @@ import numpy as np
 
 from venues.model import HOUR_MS, Bar, FundingRate, Instrument, InstrumentId, InstrumentKind
 from venues.replay.catalog import (
-    _USDT,
     BINANCE,
     BYBIT,
     FUNDING_VENUES,
     HYPERLIQUID,
-    _binance_id,
-    _check_venues,
-    _data_dir,
-    _instruments,
-    _klines,
-    _load_funding_files,
-    _resolve,
+    USDT,
     available_symbols,
+    binance_id,
+    build_instruments,
+    check_venues,
+    load_funding_files,
+    read_klines,
+    resolve_data_dir,
+    resolve_symbols,
 )
-from venues.replay.grid import _build_frame, _build_funding_table, _Frame, _FundingTable
+from venues.replay.grid import Frame, FundingTable, build_frame, build_funding_table
 from venues.replay.loader import (
     FloatArray,
     FundingSeries,
@@ -93,7 +93,7 @@ class ReplayStep:
     ts_ms: int
     closes: Mapping[InstrumentId, float] = field(repr=False)
     funding: tuple[FundingRate, ...] = field(repr=False)
-    _frame: _Frame = field(repr=False, compare=False)
+    _frame: Frame = field(repr=False, compare=False)
     _row: int = field(repr=False, compare=False)
 
     @property
@@ -114,14 +114,14 @@ class ReplayDataset:
 
     def __init__(
         self,
-        frame: _Frame,
-        funding: _FundingTable,
+        frame: Frame,
+        funding: FundingTable,
         instruments: Mapping[InstrumentId, Instrument],
         funding_series: Mapping[InstrumentId, FundingSeries],
     ) -> None:
         self._frame = frame
         self._funding = funding
-        self._instruments = MappingProxyType(dict(instruments))
+        self.build_instruments = MappingProxyType(dict(instruments))
         self._funding_series = MappingProxyType(dict(funding_series))
         self._column = {iid: j for j, iid in enumerate(frame.ids)}
 
@@ -163,18 +163,18 @@ class ReplayDataset:
         venues.replay.loader.DataFileError
             A malformed data file.
         """
-        root = _data_dir(data_dir)
-        venues = _check_venues(funding_venues)
-        perps = _resolve(root, perp_symbols, InstrumentKind.PERP)
-        spots = _resolve(root, spot_symbols, InstrumentKind.SPOT)
+        root = resolve_data_dir(data_dir)
+        venues = check_venues(funding_venues)
+        perps = resolve_symbols(root, perp_symbols, InstrumentKind.PERP)
+        spots = resolve_symbols(root, spot_symbols, InstrumentKind.SPOT)
         klines = {
-            **{_binance_id(s, InstrumentKind.PERP): _klines(root, s, "perp") for s in perps},
-            **{_binance_id(s, InstrumentKind.SPOT): _klines(root, s, "spot") for s in spots},
+            **{binance_id(s, InstrumentKind.PERP): read_klines(root, s, "perp") for s in perps},
+            **{binance_id(s, InstrumentKind.SPOT): read_klines(root, s, "spot") for s in spots},
         }
-        frame = _build_frame(klines, start_ms, end_ms)
-        series = _load_funding_files(root, perps, venues)
-        table = _build_funding_table(frame, series, emit_binance=BINANCE in venues)
-        return cls(frame, table, _instruments(frame, series), series)
+        frame = build_frame(klines, start_ms, end_ms)
+        series = load_funding_files(root, perps, venues)
+        table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
+        return cls(frame, table, build_instruments(frame, series), series)
 
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
         """Trading rules of every loaded instrument (tables in ``venues.replay.rules``).
@@ -183,7 +183,7 @@ class ReplayDataset:
         the first bar close (the interval in force when the window starts). Order: Binance
         perps, Binance spot, then Bybit and Hyperliquid perps in ``funding_venues`` order.
         """
-        return self._instruments
+        return self.build_instruments
 
     def price_source(self, instrument_id: InstrumentId) -> InstrumentId:
         """The recorded series that prices ``instrument_id``.
@@ -199,7 +199,7 @@ class ReplayDataset:
         inst = self._instrument(instrument_id)
         if instrument_id.venue == BINANCE:
             return instrument_id
-        return _binance_id(inst.base + _USDT, InstrumentKind.PERP)
+        return binance_id(inst.base + USDT, InstrumentKind.PERP)
 
     def window_ms(self) -> tuple[int, int]:
         """``(first_bar_close_ms, last_bar_close_ms)``, epoch ms UTC, both inclusive."""
@@ -279,9 +279,9 @@ class ReplayDataset:
 
     def _instrument(self, instrument_id: InstrumentId) -> Instrument:
         try:
-            return self._instruments[instrument_id]
+            return self.build_instruments[instrument_id]
         except KeyError:
-            known = ", ".join(str(i) for i in self._instruments)
+            known = ", ".join(str(i) for i in self.build_instruments)
             raise KeyError(f"{instrument_id} is not in this replay dataset ({known})") from None
 
 
