@@ -1,7 +1,32 @@
 """Typed JSON field readers shared by every venue's parsers.
 
-Each venue's ``_fields.py`` binds one :class:`FieldReader` with its name and its tolerances,
-and exports the reader's methods under the names its parsers use. Every reader raises
+Each venue's ``fields`` module (``venues.<venue>.fields``) binds one :class:`FieldReader` with
+its name and its tolerances, and exports the methods its parsers use under public names that
+are the same in every venue: a reader of field ``key`` of ``row`` is ``<what>_field``, a check
+of a whole value is ``as_<what>``, and the error factory is ``payload_error``:
+
+====================  ========================  ====================================
+method                venue module name         reads
+====================  ========================  ====================================
+``error``             ``payload_error``         (builds the error; ``raise`` it)
+``obj``               ``as_object``             a value as a JSON object
+``array``             ``as_array``              a value as a JSON array
+``field_array``       ``array_field``           a field as a JSON array
+``get``               ``raw_field``             a field, untyped
+``string``            ``str_field``             a string field, possibly ``""``
+``text``              ``text_field``            a non-empty string field
+``integer``           ``int_field``             an integer field
+``digits``            ``digits_field``          a digit-string integer field
+``decimal``           ``dec_field``             a decimal field
+``decimal_or_none``   ``opt_dec_field``         a decimal field, ``None`` when blank
+``positive_decimal``  ``positive_dec_field``    a decimal field > 0
+``number``            ``float_field``           a float field
+``positive_number``   ``positive_float_field``  a float field > 0
+====================  ========================  ====================================
+
+A venue binds only the readers it uses; its own readers follow the same pattern
+(``side_field``, ``status_field``, ``iso_ms_field``, ``time_ms_field``). OKX's field readers
+take no payload place (``str_field(row, key)``). Every reader raises
 :class:`~venues.errors.ProtocolError` (``venue`` set) whose message names the venue, the
 payload place ``where`` and the field, so no ``KeyError``/``TypeError``/``ValueError``
 escapes a parser::

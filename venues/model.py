@@ -1,6 +1,7 @@
 """Normalized value types shared by every venue, strategy and the agent.
 
-Every type here is a frozen, slotted dataclass. Conventions (DESIGN.md "Money and units"):
+Every type here is a frozen, slotted dataclass. Conventions (the project's design notes,
+"Money and units"):
 
 - timestamps are integer epoch milliseconds UTC, named ``ts_*_ms``;
 - quantities are in **base-asset units** (an adapter converts contracts at its boundary),

@@ -1,10 +1,10 @@
 """Native two-leg (pair) orders: the protocol a venue with an atomic pair endpoint satisfies.
 
-Most venues have no atomic cross-symbol order (SEEDS.md "Execution and rebalancing"): the
-agent sends both legs itself and handles one leg failing. A venue that *does* offer one
-(Purple Flea ``POST /orders/pair`` with ``execution_mode: "atomic_pair"``, SEEDS.md "Purple
-Flea trading API") fills both legs or neither, at one timestamp. The executor can use it when
-both legs of a pair intent are on such a venue:
+Most venues have no atomic cross-symbol order (the project's SEEDS, "Execution and rebalancing"):
+the agent sends both legs itself and handles one leg failing. A venue that *does* offer one (Purple
+Flea ``POST /orders/pair`` with ``execution_mode: "atomic_pair"``; Purple Flea API as described in
+the project's SEEDS, see ``venues/purpleflea/API_NOTES.md``) fills both legs or neither, at one
+timestamp. The executor can use it when both legs of a pair intent are on such a venue:
 
 1. send the pair **once** with :meth:`PairOrderVenue.place_pair` (never re-sent blindly);
 2. on :class:`~venues.errors.OrderRejected` neither leg exists: nothing to unwind;

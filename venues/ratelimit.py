@@ -1,9 +1,10 @@
 """Client-side request-weight limiter shared by every REST adapter.
 
 One :class:`RateLimiter` is one token bucket: ``capacity_weight`` units of request weight that
-refill continuously over ``window_s`` seconds (Binance USDⓈ-M: 2400 weight / 60 s, see
-``binance-usdm.md`` § rate limits). A venue with several independent limits (per-IP weight and
-per-account order count) holds one limiter per limit and acquires from each.
+refill continuously over ``window_s`` seconds (Binance USDⓈ-M: 2400 weight / 60 s, see "LIMITS" in
+https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info). A venue with
+several independent limits (per-IP weight and per-account order count) holds one limiter per limit
+and acquires from each.
 
 Three inputs move the bucket:
 

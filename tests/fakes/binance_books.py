@@ -22,7 +22,9 @@ _ZERO = Decimal(0)
 
 
 def error(code: int, msg: str, status: int = 400) -> httpx.Response:
-    """Binance error body ``{"code", "msg"}`` (binance-usdm.md §6, binance-spot.md §6)."""
+    """Binance error body ``{"code", "msg"}`` (USD-M "Error Codes"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code, spot
+    https://github.com/binance/binance-spot-api-docs/blob/master/errors.md)."""
     return httpx.Response(status, json={"code": code, "msg": msg})
 
 

@@ -1,6 +1,6 @@
-"""Spot state and answers of :class:`tests.fakes.binance.BinanceFake`: books, orders by client
-order id and the spot wallet, answering in the recorded payload shapes of
-``tests/fixtures/binance-spot/`` (binance-spot.md §3–§6)."""
+"""Spot state and answers of :class:`tests.fakes.binance.BinanceFake`: books, orders by client order
+id and the spot wallet, answering in the recorded payload shapes of ``tests/fixtures/binance-spot/``
+(Binance spot https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ class SpotBook:
 
 
 def _answer(order: Mapping[str, Any], resp_type: str) -> dict[str, Any]:
-    """A new-order answer in the ACK / RESULT / FULL layout (binance-spot.md §4)."""
+    """A new-order answer in the ACK / RESULT / FULL layout (rest-api.md "New order (TRADE)")."""
     if resp_type == "ACK":
         keys = ("symbol", "orderId", "orderListId", "clientOrderId", "transactTime")
         return {k: order[k] for k in keys}

@@ -1,7 +1,10 @@
 """A stateful dYdX v4 Indexer fake on respx (market data only), answering in the recorded shapes.
 
-Every answer has the shape of a recorded payload of ``tests/fixtures/dydx-v4/`` (rows are copies
-of the fixture rows with the fields that matter replaced) and follows ``dydx-v4.md`` §3/§6:
+Every answer has the shape of a recorded payload of ``tests/fixtures/dydx-v4/`` (rows are copies of
+the fixture rows with the fields that matter replaced) and follows the Indexer API documentation
+https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/public/api-documentation.md
+and its rate limiter and error handler
+(https://github.com/dydxprotocol/v4-chain/tree/main/indexer/services/comlink/src):
 
 * ``GET /v4/perpetualMarkets[?ticker=|?market=]``: ``{"markets": {ticker: market}}``, the
   recorded BTC/ETH/SOL markets; :meth:`FakeDydx.seed_price` sets a market's ``oraclePrice`` and
@@ -18,7 +21,7 @@ Validation errors are the ``{"errors": [{"msg", ...}]}`` bodies of ``errors.json
 :meth:`FakeDydx.fail_next` injects the failure kinds of ``tests/contract/harness.py`` in dYdX's
 own shapes: 429 ``{"errors":[{"msg":"Too many requests"}]}`` with ``Retry-After`` in
 **milliseconds** (``2000``) and the ``RateLimit-*`` headers, 502 HTML, 200 bodies with the right
-top-level key and a row missing its fields. The Indexer has no authentication (§2), so there is
+top-level key and a row missing its fields. The Indexer has no authentication, so there is
 no ``auth`` answer to imitate: asking for one is a ``ValueError``. :meth:`FakeDydx.sleep` records
 every wait in ``slept_s`` and never waits.
 """
@@ -45,7 +48,7 @@ HOUR_MS = 3_600_000
 PAGE_LIMIT = 1000
 BLOCKS_PER_HOUR = 5_566  # 66622979 − 66617413 in historical_funding_btc.json
 EFFECTIVE_AFTER_HOUR_MS = 219  # "2025-12-08T16:00:00.219Z": a tick lands just after the hour
-RATE_STEP = Decimal("0.000000125")  # settled rates are ppm / 8 / 1e6 (§3 funding history)
+RATE_STEP = Decimal("0.000000125")  # settled rates are ppm / 8 / 1e6 (Indexer funding handler)
 RESOLUTION_MS = {
     "1MIN": 60_000,
     "5MINS": 300_000,
@@ -254,7 +257,7 @@ class FakeDydx:
             raise httpx.ConnectError("connection refused (fake)", request=request)
         if kind == "rate_limit":
             headers = {
-                "Retry-After": "2000",  # milliseconds on the Indexer (§6)
+                "Retry-After": "2000",  # milliseconds on the Indexer (lib/rate-limit.ts)
                 "RateLimit-Limit": "100",
                 "RateLimit-Remaining": "0",
                 "RateLimit-Reset": str(self.now_ms + 2_000),

@@ -8,12 +8,12 @@ orders, fills and funding settlements create.
 * ``/exchange`` checks the EIP-712 signature: the recovered signer must be the API wallet the
   fake was built with, else the venue's ``User or API Wallet … does not exist.`` refusal
   (``exchange_err_unknown_signer.json``); a nonce not above the last → ``Invalid nonce``.
-* Orders by cloid: IOC orders fill entirely at the seeded price when marketable (else the
-  venue's ``Order could not immediately match…`` error), GTC orders rest; an order value under
-  $10 gets ``Order must have minimum value of $10. asset=N``; a cloid already used gets
-  ``Order has duplicate cloid`` as the order's status error — hyperliquid.md §7 reports that
-  text from third-party clients (whether the venue sends it per order or for the whole action
-  is not documented; the parsers accept both).
+* Orders by cloid: IOC orders fill entirely at the seeded price when marketable (else the venue's
+  ``Order could not immediately match…`` error), GTC orders rest; an order value under $10 gets
+  ``Order must have minimum value of $10. asset=N``; a cloid already used gets ``Order has duplicate
+  cloid`` as the order's status error — third-party clients report that text; it is not in
+  Hyperliquid's "Error responses" table, and whether the venue sends it per order or for the
+  whole action is not documented (the parsers accept both).
 * Funding: :meth:`settle` books one hourly settlement: a ``fundingHistory`` row per seeded
   coin and a ``userFunding`` row per open position, ``usdc = −rate × szi × oracle`` (6 dp).
 * :meth:`fail_next` injects the failure kinds of ``tests/contract/harness.py``; the injected

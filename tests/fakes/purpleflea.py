@@ -1,6 +1,6 @@
 """A stateful Purple Flea behind respx, answering in the shapes of ``tests/fixtures/purpleflea/``
-— shapes **constructed from SEEDS.md, not recorded** (see that directory's README and
-``venues/purpleflea/API_NOTES.md``).
+— shapes **constructed from the Purple Flea API as described in the project's SEEDS, not
+recorded** (see that directory's README and ``venues/purpleflea/API_NOTES.md``).
 
 * Market: :meth:`FakePurpleFlea.seed` sets a ticker's spot price, its perp basis on each venue
   and its funding rate per venue; ``/prices``, ``/perps/basis`` and ``/perps/funding-rates``

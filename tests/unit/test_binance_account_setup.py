@@ -1,8 +1,11 @@
 """BinanceUsdmVenue.prepare_account against recorded payloads served by respx (no network).
 
 Fixtures ``change_margin_type.json``, ``change_leverage.json``, ``position_risk_v3_hedge.json``,
-``errors.json`` (``-4046``, ``-4059``). Bodies not recorded use the documented shapes
-(binance-usdm.md §4, §6): ``{"dualSidePosition": bool}`` and ``{"code", "msg"}`` errors.
+``errors.json`` (``-4046``, ``-4059``). Bodies not recorded use the documented shapes (Binance USD-M
+"Get Current Position Mode"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Current-Position-Mode,
+"Error Codes" https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code):
+``{"dualSidePosition": bool}`` and ``{"code", "msg"}`` errors.
 """
 
 from __future__ import annotations

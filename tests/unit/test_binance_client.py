@@ -1,8 +1,9 @@
 """BinanceUsdmVenue + BinanceUsdmRest against recorded payloads served by respx (no network).
 
-Payloads come from ``tests/fixtures/binance-usdm/``; expected values are read from the same
-JSON in the test or written by hand. Error bodies not in ``errors.json`` (``-2015``) use the
-documented shape ``{"code", "msg"}`` (binance-usdm.md §6).
+Payloads come from ``tests/fixtures/binance-usdm/``; expected values are read from the same JSON in
+the test or written by hand. Error bodies not in ``errors.json`` (``-2015``) use the documented
+shape ``{"code", "msg"}`` (Binance USD-M "Error Codes"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code).
 """
 
 from __future__ import annotations

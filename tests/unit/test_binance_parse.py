@@ -496,8 +496,10 @@ def test_spot_balances() -> None:
 
 
 def _funding_fee_row() -> dict[str, Any]:
-    # The doc sample has no FUNDING_FEE row; a FUNDING_FEE row has the same shape
-    # (binance-usdm.md §4), so take the COMMISSION row and change its type.
+    # The doc sample has no FUNDING_FEE row; a FUNDING_FEE row has the same shape (USD-M
+    # "Get Income History",
+    # https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Income-History),
+    # so take the COMMISSION row and change its type.
     row = dict(usdm("income_history")[1])
     row.update(incomeType="FUNDING_FEE", income="-0.40000000", time=1570636800000)
     return row

@@ -24,7 +24,6 @@ from websockets.asyncio.server import ServerConnection
 from tests.fakes.binance import API_KEY, API_SECRET, DEFAULT_URL, BinanceFake
 from tests.support.ws_server import ScriptedServer, running
 from venues.binance.client import BinanceUsdmVenue
-from venues.binance.merge import merge_streams
 from venues.binance.rest import BinanceUsdmRest, make_rest_client
 from venues.binance.spot_client import BinanceSpotVenue
 from venues.binance.spot_rest import BinanceSpotRest, make_spot_rest_client
@@ -32,6 +31,7 @@ from venues.binance.streams import WsSettings
 from venues.binance.venue import BinanceVenue
 from venues.errors import ProtocolError
 from venues.model import InstrumentId, InstrumentKind, MarkPrice
+from venues.streams import merge
 from venues.ws import Backoff
 
 pytestmark = pytest.mark.timeout(10)
@@ -187,7 +187,9 @@ async def _numbers(
 
 async def test_merge_streams_yields_all_and_closes_sources() -> None:
     closed: list[int] = []
-    got = [n async for n in merge_streams([_numbers(0, closed), _numbers(10, closed)])]
+    got = [
+        n async for n in merge([_numbers(0, closed), _numbers(10, closed)], name="binance.merge")
+    ]
     assert sorted(got) == [0, 1, 2, 10, 11, 12]
     assert sorted(closed) == [0, 10]
 
@@ -196,7 +198,9 @@ async def test_merge_streams_raises_the_first_error_unwrapped() -> None:
     closed: list[int] = []
 
     async def drain() -> list[int]:
-        merged = merge_streams([_numbers(0, closed), _numbers(10, closed, fail_at=11)])
+        merged = merge(
+            [_numbers(0, closed), _numbers(10, closed, fail_at=11)], name="binance.merge"
+        )
         async with aclosing(merged) as numbers:
             return [n async for n in numbers]
 
@@ -208,7 +212,9 @@ async def test_merge_streams_raises_the_first_error_unwrapped() -> None:
 
 async def test_merge_streams_stopped_early_leaves_no_task() -> None:
     closed: list[int] = []
-    async with aclosing(merge_streams([_numbers(0, closed), _numbers(10, closed)])) as merged:
+    async with aclosing(
+        merge([_numbers(0, closed), _numbers(10, closed)], name="binance.merge")
+    ) as merged:
         await anext(merged)
     assert sorted(closed) == [0, 10]
     assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -475,7 +475,7 @@ async def test_funding_fee_event_yields_payment_once(router: respx.MockRouter) -
     settled = load("funding_rate_history.json")[1]  # 0.0001 at mark 34287.54619963
     update = load("ws_user_account_update.json")
     update["a"]["m"] = "FUNDING_FEE"
-    del update["a"]["P"]  # cross margin: balance only (binance-usdm.md §4 user data stream)
+    del update["a"]["P"]  # cross margin: balance only (USD-M "Event: Balance and Position Update")
     update["a"]["B"][0]["bc"] = "-1.71437731"
     fee_row = {
         "symbol": "BTCUSDT", "incomeType": "FUNDING_FEE", "income": "-1.71437731",

@@ -1,8 +1,9 @@
 """Bybit v5 parsers on the doc fixtures in ``tests/fixtures/bybit-v5`` (expected values read
 from the JSON here), malformed variants, and the tickers snapshot/delta merge.
 
-Caveat (bybit-v5.md §8): ``tickers_inverse_btcusd.json``, ``kline.json`` and
-``position_list_inverse.json`` are **inverse** doc samples, used here as shape stand-ins for
+Caveat: ``tickers_inverse_btcusd.json``, ``kline.json`` and ``position_list_inverse.json`` are
+**inverse** doc samples (Bybit v5 "Get Tickers", "Get Kline", "Get Position Info" under
+https://bybit-exchange.github.io/docs/v5), used here as shape stand-ins for
 linear rows (same keys); the recorded linear ticker is held back for acceptance tests.
 """
 
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 
 from venues.bybit import book, parse, parse_account
-from venues.bybit._fields import field_side
 from venues.bybit.constants import NOT_MODIFIED_CODES
+from venues.bybit.fields import side_field
 from venues.errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -604,4 +605,4 @@ def test_error_from_success_payload_is_protocol_error() -> None:
 @pytest.mark.parametrize("side", ["buy", "", None, [], {"Buy": 1}])
 def test_a_side_that_is_not_buy_or_sell_is_a_protocol_error(side: object) -> None:
     with pytest.raises(ProtocolError, match="bybit payload order\\[0\\]: field 'side'"):
-        field_side({"side": side}, "side", "order[0]")
+        side_field({"side": side}, "side", "order[0]")

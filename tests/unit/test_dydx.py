@@ -1,8 +1,9 @@
 """DydxMarketData + DydxIndexerRest against recorded Indexer payloads served by respx.
 
-Payloads come from ``tests/fixtures/dydx-v4/`` (dydx-v4.md §8). Expected values are written by
-hand from the fixture (times converted to epoch ms by hand; tick/step from the quantum fields
-as dydx-v4.md §3 works them out). Paging tests build pages of the recorded row shape.
+Payloads come from ``tests/fixtures/dydx-v4/`` (Indexer recordings and doc samples). Expected values
+are written by hand from the fixture (times converted to epoch ms by hand; tick/step from the
+quantum fields as the dYdX docs "Quantums" define them, https://docs.dydx.exchange). Paging tests
+build pages of the recorded row shape.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def test_load_instruments_derives_tick_and_step_from_quantums(
     instruments = await venue.load_instruments()
     assert set(instruments) == {BTC, ETH, SOL}
     btc, eth, sol = instruments[BTC], instruments[ETH], instruments[SOL]
-    # BTC: 100000 × 10^(−9 + 10 − 6) = 1; 1000000 × 10^−10 = 0.0001 (dydx-v4.md §3).
+    # BTC: 100000 × 10^(−9 + 10 − 6) = 1; 1000000 × 10^−10 = 0.0001 (dYdX docs "Quantums").
     assert (btc.tick_size, btc.lot_step, btc.min_qty) == (
         Decimal(1),
         Decimal("0.0001"),

@@ -186,7 +186,9 @@ def user_fills_frame(rows: list[dict[str, Any]]) -> str:
     return json.dumps({"channel": "userFills", "data": data})
 
 
-FUNDING_EVENT = {  # userEvents funding shape of hyperliquid.md §5 (no recorded frame)
+# userEvents funding shape of Hyperliquid "Subscriptions" (no recorded frame):
+# https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions
+FUNDING_EVENT = {
     "channel": "user",
     "data": {"funding": {"time": 1_785_261_600_000, "coin": "BTC", "usdc": "-0.0105",
                          "szi": "0.01", "fundingRate": "0.0000125"}},

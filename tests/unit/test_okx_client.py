@@ -63,7 +63,7 @@ PERP = InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP")
 ETH = InstrumentId("okx", InstrumentKind.PERP, "ETH-USDT-SWAP")
 SPOT = InstrumentId("okx", InstrumentKind.SPOT, "BTC-USDT")
 CID = "0123456789abcdef0123456789abcdef"  # the agent's id shape: 32 lowercase hex
-NOT_FOUND = {"code": "51603", "msg": "Order does not exist", "data": []}  # okx-v5.md §6
+NOT_FOUND = {"code": "51603", "msg": "Order does not exist", "data": []}  # OKX "Error Code"
 
 
 def hmac_b64(message: str) -> str:

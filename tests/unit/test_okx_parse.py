@@ -379,7 +379,8 @@ def test_malformed_order_names_field(field: str, value: str) -> None:
 
 
 def _swap_position(raw: dict[str, Any], **changes: str) -> dict[str, Any]:
-    """The doc sample is a FUTURES row; SWAP rows share the keys (okx-v5.md §4)."""
+    """The doc sample is a FUTURES row; SWAP rows share the keys (OKX "Get positions",
+    https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions)."""
     row = raw["data"][0]
     row.update(instType="SWAP", instId="ETH-USDT-SWAP", **changes)
     return raw
@@ -438,7 +439,9 @@ def test_balance_missing_details() -> None:
 
 
 def _funding_bill(sub_type: str, pnl: str, sz: str = "2") -> dict[str, Any]:
-    """The bills doc sample is a SPOT trade; a funding bill shares the shape (okx-v5.md §4)."""
+    """The bills doc sample is a SPOT trade; a funding bill shares the shape (OKX "Get bills details
+    (last 7 days)",
+    https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-bills-details-last-7-days)."""
     raw = load("bills.json")
     trade_bill = copy.deepcopy(raw["data"][0])
     raw["data"][0].update(

@@ -1,4 +1,5 @@
-"""PurpleFleaVenue against respx serving payloads CONSTRUCTED from SEEDS.md (not recorded).
+"""PurpleFleaVenue against respx serving payloads CONSTRUCTED from the Purple Flea API as
+described in the project's SEEDS (see venues/purpleflea/API_NOTES.md), not recorded.
 
 Payloads come from ``tests/fixtures/purpleflea/`` (see its README: built from the documented
 shapes plus the assumptions of ``venues/purpleflea/API_NOTES.md``). Expected values are

@@ -308,42 +308,42 @@ def test_positive_number() -> None:
 
 
 def test_venue_bindings_keep_their_tolerances() -> None:
-    from venues.binance import _fields as binance
-    from venues.bybit import _fields as bybit
-    from venues.dydx import _fields as dydx
-    from venues.hyperliquid import _fields as hyperliquid
-    from venues.okx import _fields as okx
-    from venues.purpleflea import _fields as purpleflea
+    from venues.binance import fields as binance
+    from venues.bybit import fields as bybit
+    from venues.dydx import fields as dydx
+    from venues.hyperliquid import fields as hyperliquid
+    from venues.okx import fields as okx
+    from venues.purpleflea import fields as purpleflea
 
     # decimals: str+int (binance, bybit, hyperliquid), str only (dydx, okx), any (purpleflea)
-    assert binance._dec({"p": 7}, "p", "w") == Decimal(7)
-    assert bybit.field_dec({"p": 7}, "p", "w") == Decimal(7)
-    assert hyperliquid._dec({"p": 7}, "p", "w") == Decimal(7)
-    assert purpleflea.decimal({"p": 0.5}, "p", "w") == Decimal("0.5")
+    assert binance.dec_field({"p": 7}, "p", "w") == Decimal(7)
+    assert bybit.dec_field({"p": 7}, "p", "w") == Decimal(7)
+    assert hyperliquid.dec_field({"p": 7}, "p", "w") == Decimal(7)
+    assert purpleflea.dec_field({"p": 0.5}, "p", "w") == Decimal("0.5")
     with pytest.raises(ProtocolError, match=r"^dydx payload w: field 'p'"):
-        dydx.dec({"p": 7}, "p", "w")
+        dydx.dec_field({"p": 7}, "p", "w")
     with pytest.raises(ProtocolError, match=r"^okx payload: field 'p'"):
-        okx._dec({"p": 7}, "p")
+        okx.dec_field({"p": 7}, "p")
     with pytest.raises(ProtocolError, match=r"^binance payload w: field 'p'"):
-        binance._dec({"p": 0.5}, "p", "w")
+        binance.dec_field({"p": 0.5}, "p", "w")
     # integers as digit strings: bybit only (signed); okx/dydx through their digit readers
-    assert bybit.field_int({"t": "-3"}, "t", "w") == -3
+    assert bybit.int_field({"t": "-3"}, "t", "w") == -3
     with pytest.raises(ProtocolError, match=r"^binance payload w: field 't'"):
-        binance._int({"t": "3"}, "t", "w")
-    assert okx._ms({"ts": "1700000000000"}, "ts") == 1_700_000_000_000
-    assert dydx.int_text({"h": "66622979"}, "h", "w") == 66_622_979
+        binance.int_field({"t": "3"}, "t", "w")
+    assert okx.digits_field({"ts": "1700000000000"}, "ts") == 1_700_000_000_000
+    assert dydx.digits_field({"h": "66622979"}, "h", "w") == 66_622_979
     # missing vs null vs ""
-    assert hyperliquid._get({"c": None}, "c", "w") is None
+    assert hyperliquid.raw_field({"c": None}, "c", "w") is None
     with pytest.raises(ProtocolError, match=r"^dydx payload w: field 'c' missing"):
-        dydx.get({"c": None}, "c", "w")
-    assert hyperliquid._str({"c": ""}, "c", "w") == ""
-    assert okx._str({"c": ""}, "c") == ""
+        dydx.raw_field({"c": None}, "c", "w")
+    assert hyperliquid.str_field({"c": ""}, "c", "w") == ""
+    assert okx.str_field({"c": ""}, "c") == ""
     with pytest.raises(ProtocolError, match=r"^purpleflea payload w: field 'c'"):
-        purpleflea.text({"c": ""}, "c", "w")
-    assert okx._opt_dec({"m": ""}, "m") is None
+        purpleflea.text_field({"c": ""}, "c", "w")
+    assert okx.opt_dec_field({"m": ""}, "m") is None
     with pytest.raises(ProtocolError, match=r"^okx payload: field 'm' missing"):
-        okx._opt_dec({}, "m")
-    assert bybit.field_dec_or_zero({}, "m", "w") == Decimal(0)
-    assert bybit.field_dec_or_zero({"m": ""}, "m", "w") == Decimal(0)
+        okx.opt_dec_field({}, "m")
+    assert bybit.dec_or_zero_field({}, "m", "w") == Decimal(0)
+    assert bybit.dec_or_zero_field({"m": ""}, "m", "w") == Decimal(0)
     with pytest.raises(ProtocolError, match=r"^hyperliquid payload coin: "):
-        hyperliquid._fail("coin", "bad")
+        raise hyperliquid.payload_error("coin", "bad")

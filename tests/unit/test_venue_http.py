@@ -33,7 +33,9 @@ PATH = "/fapi/v1/premiumIndex"
 ORDER_PATH = "/fapi/v1/order"
 API_KEY = "k3y-VALUE-never-shown-0123456789"
 SIGNATURE = "5f1c0ffee0ddba11deadbeef0123456789abcdef"
-# Shape of Binance GET /fapi/v1/premiumIndex (binance-usdm.md), values written by hand.
+# Shape of Binance GET /fapi/v1/premiumIndex (USD-M "Mark Price",
+# https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price),
+# values written by hand.
 PAYLOAD = {"symbol": "BTCUSDT", "markPrice": "11793.63104562", "lastFundingRate": "0.00038246"}
 
 

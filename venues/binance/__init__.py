@@ -2,6 +2,8 @@
 
 Modules: ``constants`` (URLs, paths, weights, error-code sets), ``auth`` (pure HMAC signing),
 ``parse`` (raw payload → ``venues.model`` types; ``parse_account`` and ``parse_errors`` are
-re-exported from it). References: ``/work/shared/venues/binance-usdm.md``,
-``/work/shared/venues/binance-spot.md``.
+re-exported from it). References: Binance USDⓈ-M futures API docs
+https://developers.binance.com/docs/derivatives/usds-margined-futures and the spot API docs
+(official repository https://github.com/binance/binance-spot-api-docs); recorded payloads in
+``tests/fixtures/binance-usdm/`` and ``tests/fixtures/binance-spot/``.
 """

@@ -1,10 +1,12 @@
 """Binance USDⓈ-M account setup: one-way position mode, cross margin, leverage per symbol.
 
-Endpoints (``/work/shared/venues/binance-usdm.md`` §4 "Leverage, margin mode, position mode",
-§6 error codes): ``GET|POST /fapi/v1/positionSide/dual`` (``-4059`` = already set),
-``POST /fapi/v1/marginType`` (``-4046`` = already set, ``-4047``/``-4048`` = open orders /
-position block the change), ``POST /fapi/v1/leverage``. Fixtures ``change_margin_type.json``,
-``change_leverage.json``.
+Endpoints (Binance USDⓈ-M
+https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api pages "Change
+Position Mode", "Change Margin Type", "Change Initial Leverage", and "Error Codes"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code): ``GET|POST
+/fapi/v1/positionSide/dual`` (``-4059`` = already set), ``POST /fapi/v1/marginType`` (``-4046`` =
+already set, ``-4047``/``-4048`` = open orders / position block the change), ``POST
+/fapi/v1/leverage``. Fixtures ``change_margin_type.json``, ``change_leverage.json``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Binance request signing (HMAC-SHA256), pure functions.
 
-Rules (binance-usdm.md §2, binance-spot.md §2):
+Rules (Binance USDⓈ-M
+https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info "SIGNED (TRADE
+and USER_DATA) Endpoint Security"; spot
+https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "SIGNED (TRADE and
+USER_DATA) Endpoint security"):
 
 - the signed string (``totalParams``) is the query string concatenated **directly** (no
   ``&``) with the form body; the signature is lower-case hex and goes last as
@@ -118,8 +122,10 @@ def signed_query(
 def ws_api_payload(params: Mapping[str, ParamValue]) -> str:
     """WebSocket API signature payload: params sorted by name, ``k=v`` joined by ``&``.
 
-    Not percent-encoded (the WS API signs the UTF-8 bytes); ``signature`` is excluded.
-    Source: binance-spot.md §2 (WS API vectors).
+    Not percent-encoded (the WS API signs the UTF-8 bytes); ``signature`` is excluded. Source:
+    Binance spot WebSocket API
+    https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-api.md "SIGNED request
+    example (HMAC)" (its test vectors).
     """
     items = sorted((k, _value_text(v)) for k, v in params.items() if k != "signature")
     return "&".join(f"{key}={value}" for key, value in items)

@@ -3,10 +3,10 @@ and :class:`~venues.base.AccountSetup`; :func:`create_venue` builds one.
 
 Built on :class:`~venues.binance.rest.BinanceUsdmRest` (endpoints, signing, error mapping),
 :mod:`venues.binance.parse` (payload → value types; units and times converted only there),
-:mod:`venues.binance.streams` (mark price + funding websocket),
-:mod:`venues.binance.user_stream` (listenKey user data stream) and
-:mod:`venues.binance.account_setup`. Source: ``/work/shared/venues/binance-usdm.md`` §1–§7;
-fixtures ``tests/fixtures/binance-usdm/``.
+:mod:`venues.binance.streams` (mark price + funding websocket), :mod:`venues.binance.user_stream`
+(listenKey user data stream) and :mod:`venues.binance.account_setup`. Source: Binance USDⓈ-M futures
+API docs https://developers.binance.com/docs/derivatives/usds-margined-futures (the page of each
+endpoint is cited where it is used); fixtures ``tests/fixtures/binance-usdm/``.
 
 Quotes: Binance has no bid/ask in ``premiumIndex`` and no ``bookTicker`` fixture was recorded,
 so :meth:`BinanceUsdmVenue.fetch_quotes` returns the **mark price as bid = ask** (stamped with
@@ -26,8 +26,8 @@ import httpx
 
 from venues.base import AccountEvent, Credentials
 from venues.binance import constants as c
-from venues.binance._fields import USD_ASSETS
 from venues.binance.account_setup import prepare_usdm_account
+from venues.binance.fields import USD_ASSETS
 from venues.binance.funding import (
     FUNDING_MATCH_TOLERANCE_MS,
     funding_rate_rows,

@@ -1,9 +1,17 @@
 """Binance constants: base URLs, REST and WebSocket paths, weights, error-code sets.
 
 Two products share this package: USDⓈ-M futures (``fapi``, perps) and spot (``api``). Every
-value cites the offline pack: ``/work/shared/venues/binance-usdm.md`` (USD-M, §n) and
-``/work/shared/venues/binance-spot.md`` (spot, §n). Live rate limits come from
-``exchangeInfo.rateLimits`` at startup; the numbers here are the documented defaults.
+value cites Binance's public documentation, by page below the two roots:
+
+* ``<usdm>`` = https://developers.binance.com/docs/derivatives/usds-margined-futures
+  (``/general-info``: base URL, signing, limits, HTTP codes; ``/market-data/rest-api/...``,
+  ``/trade/rest-api/...``, ``/account/rest-api/...``, ``/user-data-streams``,
+  ``/websocket-market-streams``, ``/error-code``);
+* ``<spot>`` = https://github.com/binance/binance-spot-api-docs/blob/master
+  (``rest-api.md``, ``web-socket-streams.md``, ``web-socket-api.md``, ``errors.md``).
+
+Live rate limits come from ``exchangeInfo.rateLimits`` at startup; the numbers here are the
+documented defaults.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Final
 
 VENUE: Final = "binance"
 
-# --- USD-M futures base URLs (binance-usdm.md §1) ---------------------------------------
+# --- USD-M futures base URLs (<usdm>/general-info, /websocket-market-streams) ------------
 USDM_REST_URL: Final = "https://fapi.binance.com"
 USDM_REST_DEMO_URL: Final = "https://demo-fapi.binance.com"  # docs and SDK "DEMO"
 USDM_REST_TESTNET_URL: Final = "https://testnet.binancefuture.com"  # SDK "TESTNET"
@@ -31,7 +39,7 @@ USDM_WS_PRIVATE_PATH: Final = "/private"  # user data, ``?listenKey=<key>``
 WS_RAW_SUFFIX: Final = "/ws"  # ``<route>/ws/<stream>``: bare event frames
 WS_COMBINED_SUFFIX: Final = "/stream"  # ``<route>/stream?streams=a/b``: {"stream","data"}
 
-# --- USD-M REST paths (binance-usdm.md §3, §4) -------------------------------------------
+# --- USD-M REST paths (<usdm>/market-data/rest-api, /trade/rest-api, /account/rest-api) ---
 USDM_TIME: Final = "/fapi/v1/time"
 USDM_EXCHANGE_INFO: Final = "/fapi/v1/exchangeInfo"
 USDM_PREMIUM_INDEX: Final = "/fapi/v1/premiumIndex"
@@ -55,7 +63,7 @@ USDM_POSITION_MODE: Final = "/fapi/v1/positionSide/dual"
 USDM_INCOME: Final = "/fapi/v1/income"
 USDM_LISTEN_KEY: Final = "/fapi/v1/listenKey"
 
-# --- Spot base URLs and paths (binance-spot.md §1, §3, §4) --------------------------------
+# --- Spot base URLs and paths (<spot>/rest-api.md, web-socket-streams.md) ----------------
 SPOT_REST_URL: Final = "https://api.binance.com"
 SPOT_REST_TESTNET_URL: Final = "https://testnet.binance.vision"
 SPOT_REST_DEMO_URL: Final = "https://demo-api.binance.com"
@@ -74,7 +82,7 @@ SPOT_ORDER: Final = "/api/v3/order"
 SPOT_OPEN_ORDERS: Final = "/api/v3/openOrders"
 SPOT_ACCOUNT: Final = "/api/v3/account"
 
-# --- Signing and timing (binance-usdm.md §2, binance-spot.md §2) -------------------------
+# --- Signing and timing (<usdm>/general-info "SIGNED", <spot>/rest-api.md "SIGNED") ------
 API_KEY_HEADER: Final = "X-MBX-APIKEY"
 DEFAULT_RECV_WINDOW_MS: Final = 5_000
 MAX_RECV_WINDOW_MS: Final = 60_000  # spot maximum; keep ≤ 5000 on fapi (docs advice)
@@ -84,10 +92,10 @@ LISTEN_KEY_KEEPALIVE_S: Final = 30 * 60  # key valid 60 min; PUT every ~30 min
 USDM_CLIENT_ORDER_ID_RE: Final = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 SPOT_CLIENT_ORDER_ID_RE: Final = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")  # no . : /
 
-# --- Funding (binance-usdm.md §3 "Funding interval") -------------------------------------
+# --- Funding (<usdm>/market-data/rest-api/Get-Funding-Rate-Info) -------------------------
 DEFAULT_FUNDING_INTERVAL_S: Final = 8 * 3_600  # symbols absent from /fapi/v1/fundingInfo
 
-# --- Kline intervals: seconds → Binance code (binance-usdm.md §3, binance-spot.md §3) ---
+# --- Kline intervals: seconds → Binance code (<usdm>, <spot> "Kline/Candlestick data") ---
 # "1M" (calendar month) has no fixed length and is left out; "1s" exists on spot only.
 KLINE_INTERVALS_S: Final[dict[int, str]] = {
     60: "1m", 180: "3m", 300: "5m", 900: "15m", 1_800: "30m",
@@ -145,7 +153,9 @@ SPOT_QUERY_ORDER_WEIGHT: Final = 4
 def usdm_klines_weight(limit: int) -> int:
     """IP weight of ``GET /fapi/v1/klines`` (and mark/index klines) for ``limit`` rows.
 
-    Source: binance-usdm.md §3 "Klines": [1,100)→1, [100,500)→2, [500,1000]→5, >1000→10.
+    Source: Binance USDⓈ-M "Kline/Candlestick Data",
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data:
+    [1,100)→1, [100,500)→2, [500,1000]→5, >1000→10.
     """
     if limit < 100:
         return 1
@@ -156,13 +166,16 @@ def usdm_klines_weight(limit: int) -> int:
 
 def mark_price_stream(symbol: str, *, one_second: bool = True) -> str:
     """Stream name of one symbol's mark price + funding: ``btcusdt@markPrice@1s`` (1 s) or
-    ``btcusdt@markPrice`` (3 s). Route: ``/market`` (binance-usdm.md §5)."""
+    ``btcusdt@markPrice`` (3 s). Route: ``/market``. Source: Binance USDⓈ-M "Mark Price Stream",
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream."""
     return f"{symbol.lower()}@markPrice{'@1s' if one_second else ''}"
 
 
 def usdm_market_stream_url(streams: Sequence[str], base_url: str = USDM_WS_URL) -> str:
     """Combined-stream URL on the routed ``/market`` path:
-    ``wss://fstream.binance.com/market/stream?streams=a/b`` (binance-usdm.md §1).
+    ``wss://fstream.binance.com/market/stream?streams=a/b`` (Binance USDⓈ-M "Websocket Market
+    Streams",
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams).
 
     Raises
     ------
@@ -175,20 +188,21 @@ def usdm_market_stream_url(streams: Sequence[str], base_url: str = USDM_WS_URL) 
 
 
 def usdm_private_url(listen_key: str, base_url: str = USDM_WS_URL) -> str:
-    """User-data URL ``wss://fstream.binance.com/private/ws?listenKey=<key>`` (query-param
-    form mandatory since the 2026 migration; binance-usdm.md §4). The listenKey is not an
-    API secret but still should not be logged in full."""
+    """User-data URL ``wss://fstream.binance.com/private/ws?listenKey=<key>`` (query-param form
+    mandatory since the 2026 migration; Binance USDⓈ-M "User Data Streams",
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams). The
+    listenKey is not an API secret but still should not be logged in full."""
     return f"{base_url}{USDM_WS_PRIVATE_PATH}{WS_RAW_SUFFIX}?listenKey={listen_key}"
 
 
-# --- WebSocket limits (binance-usdm.md §5, binance-spot.md §5) ---------------------------
+# --- WebSocket limits (<usdm>/websocket-market-streams, <spot>/web-socket-streams.md) ----
 WS_MAX_STREAMS_PER_CONNECTION: Final = 1_024
 USDM_WS_MAX_INCOMING_MSG_PER_S: Final = 10
 SPOT_WS_MAX_INCOMING_MSG_PER_S: Final = 5
 WS_CONNECTION_LIFETIME_S: Final = 24 * 3_600
 MARK_PRICE_STREAM_PERIOD_S: Final = 3.0  # ``@markPrice``; ``@markPrice@1s`` is 1 s
 
-# --- Error codes (binance-usdm.md §6, binance-spot.md §6; fixtures errors.json) ----------
+# --- Error codes (<usdm>/error-code, <spot>/errors.md; fixtures errors.json) -------------
 RATE_LIMIT_CODES: Final = frozenset({-1003, -1008, -1015})  # -1015 too many new orders
 CLOCK_SKEW_CODES: Final = frozenset({-1021, -5028})  # resync clock, re-sign, retry
 OUTCOME_UNKNOWN_CODES: Final = frozenset({-1006, -1007})  # query by client order id
@@ -216,12 +230,12 @@ INVALID_ORDER_CODES: Final = frozenset(
 NEW_ORDER_REJECTED_CODE: Final = -2010  # spot (and fapi) matching-engine reject; read msg
 ALREADY_SET_CODES: Final = frozenset({-4046, -4059})  # margin type / position mode unchanged
 
-# Spot packs several reasons into -2010; the msg text tells them apart (binance-spot.md §6).
+# Spot packs several reasons into -2010; the msg text tells them apart (<spot>/errors.md).
 SPOT_DUPLICATE_MSG: Final = "duplicate order sent"
 SPOT_INSUFFICIENT_BALANCE_MSG: Final = "insufficient balance"
 FILTER_FAILURE_MSG: Final = "filter failure"
 
-# --- USD-M account setup and user data stream (binance-usdm.md §4, §6) -------------------
+# --- USD-M account setup, user data stream (<usdm>/trade/rest-api, /user-data-streams) ---
 USDM_SETUP_POST_WEIGHT: Final = 1  # POST marginType / leverage / positionSide/dual
 USDM_LISTEN_KEY_WEIGHT: Final = 1  # POST / PUT / DELETE listenKey
 USDM_MARGIN_TYPE_CROSSED: Final = "CROSSED"

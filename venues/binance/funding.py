@@ -1,5 +1,8 @@
 """Funding helpers of the USDⓈ-M client: ``fundingRate`` page rows and the pairing of
-``FUNDING_FEE`` income rows with settled rates (binance-usdm.md §3, §4)."""
+``FUNDING_FEE`` income rows with settled rates (Binance USDⓈ-M "Get Funding Rate History"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History,
+"Get Income History"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Income-History)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``OrderRequest`` → Binance USDⓈ-M order params (binance-usdm.md §4 "New order")."""
+"""``OrderRequest`` → Binance USDⓈ-M order params ("New Order",
+https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def order_params(request: OrderRequest) -> dict[str, ParamValue]:
-    """``OrderRequest`` → ``POST /fapi/v1/order`` params (binance-usdm.md §4 "New order").
+    """``OrderRequest`` → ``POST /fapi/v1/order`` params ("New Order", module docstring).
 
     MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; ``quantity`` base units;
     ``newClientOrderId`` = our id; ``newOrderRespType=RESULT`` so the answer carries status,

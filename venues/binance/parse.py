@@ -1,17 +1,20 @@
 """Binance raw payloads → ``venues.model`` types. Units and times are converted here only.
 
-Payload conventions (binance-usdm.md §3, binance-spot.md §3): prices and quantities are JSON
-strings (parsed to ``Decimal`` at the order boundary, ``float`` for market data), times are
-integer epoch ms, quantities are base-asset units on both products (no contract multiplier).
-Every parser raises :class:`~venues.errors.ProtocolError` naming the field when a payload
-does not match; no ``KeyError``/``ValueError`` escapes.
+Payload conventions (Binance USDⓈ-M "Common Definition"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/common-definition, spot
+https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "General API Information"):
+prices and quantities are JSON strings (parsed to ``Decimal`` at the order boundary, ``float`` for
+market data), times are integer epoch ms, quantities are base-asset units on both products (no
+contract multiplier). Every parser raises :class:`~venues.errors.ProtocolError` naming the field
+when a payload does not match; no ``KeyError``/``ValueError`` escapes.
 
-Funding semantics (binance-usdm.md §3): in ``/fapi/v1/premiumIndex`` and the
-``markPriceUpdate`` stream, ``lastFundingRate``/``r`` is the continuously updated **estimate
-of the rate that settles at** ``nextFundingTime``/``T``; it is therefore mapped to a
-predicted :class:`FundingRate` with ``ts_funding_ms = nextFundingTime``. In
-``/fapi/v1/fundingRate`` each row is a **settled** rate at ``fundingTime`` with the mark price
-used at settlement.
+Funding semantics (Binance USDⓈ-M "Mark Price"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price):
+in ``/fapi/v1/premiumIndex`` and the ``markPriceUpdate`` stream, ``lastFundingRate``/``r`` is the
+continuously updated **estimate of the rate that settles at** ``nextFundingTime``/``T``; it is
+therefore mapped to a predicted :class:`FundingRate` with ``ts_funding_ms = nextFundingTime``. In
+``/fapi/v1/fundingRate`` each row is a **settled** rate at ``fundingTime`` with the mark price used
+at settlement.
 """
 
 from __future__ import annotations
@@ -21,21 +24,21 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from venues.binance._fields import (
+from venues.binance.constants import DEFAULT_FUNDING_INTERVAL_S
+from venues.binance.fields import (
     STATUS_MAP,
     USD_ASSETS,
-    _bad,
-    _dec,
-    _float,
-    _get,
-    _instrument_id,
-    _int,
-    _list,
-    _obj,
-    _str,
+    as_array,
+    as_object,
+    dec_field,
+    float_field,
+    instrument_id,
+    int_field,
+    payload_error,
+    raw_field,
+    text_field,
     unwrap_stream,
 )
-from venues.binance.constants import DEFAULT_FUNDING_INTERVAL_S
 from venues.binance.parse_account import (
     event_fee_assets,
     event_type,
@@ -83,42 +86,43 @@ _MS_PER_S = 1_000
 
 def _filters(raw: Mapping[str, Any], where: str) -> dict[str, Mapping[str, Any]]:
     found: dict[str, Mapping[str, Any]] = {}
-    for item in _list(_get(raw, "filters", where), f"{where}.filters"):
-        entry = _obj(item, f"{where}.filters[]")
-        found[_str(entry, "filterType", f"{where}.filters[]")] = entry
+    for item in as_array(raw_field(raw, "filters", where), f"{where}.filters"):
+        entry = as_object(item, f"{where}.filters[]")
+        found[text_field(entry, "filterType", f"{where}.filters[]")] = entry
     return found
 
 
 def _filter(filters: Mapping[str, Mapping[str, Any]], name: str, where: str) -> Mapping[str, Any]:
     if name not in filters:
-        raise _bad(where, f"filter {name!r} missing")
+        raise payload_error(where, f"filter {name!r} missing")
     return filters[name]
 
 
 def _min_notional(filters: Mapping[str, Mapping[str, Any]], where: str) -> Decimal:
     # fapi: MIN_NOTIONAL {notional}; spot: NOTIONAL {minNotional}, legacy MIN_NOTIONAL
-    # {minNotional}. binance-usdm.md §3, binance-spot.md §3.
+    # {minNotional}. Sources: USD-M "Exchange Information" and spot filters.md (see
+    # parse_instruments).
     for name in ("MIN_NOTIONAL", "NOTIONAL"):
         if name in filters:
             entry = filters[name]
             key = "notional" if "notional" in entry else "minNotional"
-            return _dec(entry, key, f"{where}.{name}")
-    raise _bad(where, "filter 'MIN_NOTIONAL'/'NOTIONAL' missing")
+            return dec_field(entry, key, f"{where}.{name}")
+    raise payload_error(where, "filter 'MIN_NOTIONAL'/'NOTIONAL' missing")
 
 
 def _lot(filters: Mapping[str, Mapping[str, Any]], where: str) -> tuple[Decimal, Decimal]:
     """(lot_step, min_qty): LOT_SIZE, tightened by MARKET_LOT_SIZE where that is non-zero
     (spot reports zeros there), so one rule is valid for both limit and market orders."""
     lot = _filter(filters, "LOT_SIZE", where)
-    step = _dec(lot, "stepSize", f"{where}.LOT_SIZE")
-    min_qty = _dec(lot, "minQty", f"{where}.LOT_SIZE")
+    step = dec_field(lot, "stepSize", f"{where}.LOT_SIZE")
+    min_qty = dec_field(lot, "minQty", f"{where}.LOT_SIZE")
     if step <= 0:
-        raise _bad(f"{where}.LOT_SIZE", f"field 'stepSize' must be positive, got {step}")
+        raise payload_error(f"{where}.LOT_SIZE", f"field 'stepSize' must be positive, got {step}")
     market = filters.get("MARKET_LOT_SIZE")
     if market is not None:
         m_where = f"{where}.MARKET_LOT_SIZE"
-        step = max(step, _dec(market, "stepSize", m_where))
-        min_qty = max(min_qty, _dec(market, "minQty", m_where))
+        step = max(step, dec_field(market, "stepSize", m_where))
+        min_qty = max(min_qty, dec_field(market, "minQty", m_where))
     return step, min_qty
 
 
@@ -142,22 +146,27 @@ def parse_instrument(
         If a field or a required filter (PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL/NOTIONAL) is
         missing or malformed.
 
-    Source: binance-usdm.md §3 "Instrument metadata", binance-spot.md §3; fixtures
-    ``exchange_info_btc_eth.json`` of both products.
+    Source: Binance USDⓈ-M "Exchange Information"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information;
+    spot https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "Exchange
+    information" and https://github.com/binance/binance-spot-api-docs/blob/master/filters.md;
+    fixtures ``exchange_info_btc_eth.json`` of both products.
     """
-    entry = _obj(raw, "exchangeInfo.symbols[]")
-    symbol = _str(entry, "symbol", "exchangeInfo.symbols[]")
+    entry = as_object(raw, "exchangeInfo.symbols[]")
+    symbol = text_field(entry, "symbol", "exchangeInfo.symbols[]")
     where = f"exchangeInfo[{symbol}]"
     filters = _filters(entry, where)
-    tick = _dec(_filter(filters, "PRICE_FILTER", where), "tickSize", f"{where}.PRICE_FILTER")
+    tick = dec_field(_filter(filters, "PRICE_FILTER", where), "tickSize", f"{where}.PRICE_FILTER")
     if tick <= 0:
-        raise _bad(f"{where}.PRICE_FILTER", f"field 'tickSize' must be positive, got {tick}")
+        raise payload_error(
+            f"{where}.PRICE_FILTER", f"field 'tickSize' must be positive, got {tick}"
+        )
     step, min_qty = _lot(filters, where)
     is_perp = kind is InstrumentKind.PERP
     return Instrument(
-        id=_instrument_id(symbol, kind),
-        base=_str(entry, "baseAsset", where),
-        quote=_str(entry, "quoteAsset", where),
+        id=instrument_id(symbol, kind),
+        base=text_field(entry, "baseAsset", where),
+        quote=text_field(entry, "quoteAsset", where),
         tick_size=tick,
         lot_step=step,
         min_qty=min_qty,
@@ -183,13 +192,13 @@ def parse_exchange_info(
     symbols absent from it use the 8 h default. Raises ``ProtocolError`` as
     :func:`parse_instrument`.
     """
-    body = _obj(payload, "exchangeInfo")
+    body = as_object(payload, "exchangeInfo")
     intervals = funding_intervals_s or {}
     out = []
-    for item in _list(_get(body, "symbols", "exchangeInfo"), "exchangeInfo.symbols"):
-        entry = _obj(item, "exchangeInfo.symbols[]")
+    for item in as_array(raw_field(body, "symbols", "exchangeInfo"), "exchangeInfo.symbols"):
+        entry = as_object(item, "exchangeInfo.symbols[]")
         if _listed(entry, kind):
-            symbol = _str(entry, "symbol", "exchangeInfo.symbols[]")
+            symbol = text_field(entry, "symbol", "exchangeInfo.symbols[]")
             out.append(parse_instrument(entry, kind, intervals.get(symbol)))
     return out
 
@@ -201,12 +210,14 @@ def parse_funding_info(payload: object) -> dict[str, int]:
     ``funding_info.json``. Raises ``ProtocolError`` on a malformed row.
     """
     out: dict[str, int] = {}
-    for item in _list(payload, "fundingInfo"):
-        row = _obj(item, "fundingInfo[]")
-        hours = _int(row, "fundingIntervalHours", "fundingInfo[]")
+    for item in as_array(payload, "fundingInfo"):
+        row = as_object(item, "fundingInfo[]")
+        hours = int_field(row, "fundingIntervalHours", "fundingInfo[]")
         if hours <= 0:
-            raise _bad("fundingInfo[]", f"field 'fundingIntervalHours' not positive: {hours}")
-        out[_str(row, "symbol", "fundingInfo[]")] = hours * 3_600
+            raise payload_error(
+                "fundingInfo[]", f"field 'fundingIntervalHours' not positive: {hours}"
+            )
+        out[text_field(row, "symbol", "fundingInfo[]")] = hours * 3_600
     return out
 
 
@@ -232,27 +243,28 @@ def parse_premium_index(
     ProtocolError
         If a field is missing or malformed.
 
-    Source: binance-usdm.md §3; fixtures ``premium_index_btcusdt.json``,
-    ``premium_index_all.json``.
+    Source: Binance USDⓈ-M "Mark Price"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Mark-Price;
+    fixtures ``premium_index_btcusdt.json``, ``premium_index_all.json``.
     """
-    row = _obj(raw, "premiumIndex")
-    symbol = _str(row, "symbol", "premiumIndex")
+    row = as_object(raw, "premiumIndex")
+    symbol = text_field(row, "symbol", "premiumIndex")
     where = f"premiumIndex[{symbol}]"
-    iid = _instrument_id(symbol, InstrumentKind.PERP)
+    iid = instrument_id(symbol, InstrumentKind.PERP)
     interval_s = _interval(funding_intervals_s, symbol)
-    ts_funding_ms = _int(row, "nextFundingTime", where)
+    ts_funding_ms = int_field(row, "nextFundingTime", where)
     funding = FundingRate(
         instrument_id=iid,
-        rate=_float(row, "lastFundingRate", where),
+        rate=float_field(row, "lastFundingRate", where),
         interval_s=interval_s,
         ts_funding_ms=ts_funding_ms,
         ts_next_funding_ms=ts_funding_ms + interval_s * _MS_PER_S,
     )
     mark = MarkPrice(
         instrument_id=iid,
-        mark_price=_float(row, "markPrice", where),
-        ts_event_ms=_int(row, "time", where),
-        index_price=_float(row, "indexPrice", where),
+        mark_price=float_field(row, "markPrice", where),
+        ts_event_ms=int_field(row, "time", where),
+        index_price=float_field(row, "indexPrice", where),
     )
     return funding, mark
 
@@ -264,7 +276,7 @@ def parse_premium_index_list(
 
     Delivery contracts (``BTCUSDT_250627``; no funding) in the all-symbols array are skipped.
     """
-    rows = [payload] if isinstance(payload, Mapping) else _list(payload, "premiumIndex")
+    rows = [payload] if isinstance(payload, Mapping) else as_array(payload, "premiumIndex")
     return [
         parse_premium_index(row, funding_intervals_s)
         for row in rows
@@ -284,7 +296,7 @@ def _history_intervals_ms(times_ms: Sequence[int], default_ms: int) -> list[int]
         return [default_ms] * len(times_ms)
     gaps = [b - a for a, b in itertools.pairwise(times_ms)]
     if min(gaps) <= 0:
-        raise _bad("fundingRate", "field 'fundingTime' is not strictly ascending")
+        raise payload_error("fundingRate", "field 'fundingTime' is not strictly ascending")
     return [gaps[0], *gaps]
 
 
@@ -304,23 +316,25 @@ def parse_funding_history(
     ProtocolError
         If a row is malformed, rows are not ascending or symbols are mixed.
 
-    Source: binance-usdm.md §3 "Funding rate history"; fixture ``funding_rate_history.json``.
+    Source: Binance USDⓈ-M "Get Funding Rate History"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-History;
+    fixture ``funding_rate_history.json``.
     """
-    rows = [_obj(r, "fundingRate[]") for r in _list(payload, "fundingRate")]
-    symbols = {_str(r, "symbol", "fundingRate[]") for r in rows}
+    rows = [as_object(r, "fundingRate[]") for r in as_array(payload, "fundingRate")]
+    symbols = {text_field(r, "symbol", "fundingRate[]") for r in rows}
     if len(symbols) > 1:
-        raise _bad("fundingRate", f"field 'symbol' mixes {sorted(symbols)}")
-    times_ms = [_int(r, "fundingTime", "fundingRate[]") for r in rows]
+        raise payload_error("fundingRate", f"field 'symbol' mixes {sorted(symbols)}")
+    times_ms = [int_field(r, "fundingTime", "fundingRate[]") for r in rows]
     intervals_ms = _history_intervals_ms(times_ms, default_interval_s * _MS_PER_S)
     next_ms = [*times_ms[1:], times_ms[-1] + intervals_ms[-1]] if rows else []
     return [
         FundingRate(
-            instrument_id=_instrument_id(row["symbol"], InstrumentKind.PERP),
-            rate=_float(row, "fundingRate", f"fundingRate[{ts_ms}]"),
+            instrument_id=instrument_id(row["symbol"], InstrumentKind.PERP),
+            rate=float_field(row, "fundingRate", f"fundingRate[{ts_ms}]"),
             interval_s=interval_ms // _MS_PER_S,
             ts_funding_ms=ts_ms,
             ts_next_funding_ms=nxt_ms,
-            mark_price=_float(row, "markPrice", f"fundingRate[{ts_ms}]")
+            mark_price=float_field(row, "markPrice", f"fundingRate[{ts_ms}]")
             if row.get("markPrice")
             else None,
         )
@@ -345,8 +359,10 @@ def parse_ws_mark_price(
     ProtocolError
         If the frame is not a ``markPriceUpdate`` or a field is malformed.
 
-    Source: binance-usdm.md §5; fixtures ``ws_mark_price_btcusdt.json``,
-    ``ws_mark_price_all_market.json``, ``ws_mark_price_combined.json``.
+    Source: Binance USDⓈ-M "Mark Price Stream"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream;
+    fixtures ``ws_mark_price_btcusdt.json``, ``ws_mark_price_all_market.json``,
+    ``ws_mark_price_combined.json``.
     """
     data = unwrap_stream(frame)
     events = data if isinstance(data, list) else [data]
@@ -356,23 +372,25 @@ def parse_ws_mark_price(
 def _mark_event(
     raw: object, funding_intervals_s: Mapping[str, int] | None
 ) -> tuple[MarkPrice, FundingRate]:
-    event = _obj(raw, "markPriceUpdate")
+    event = as_object(raw, "markPriceUpdate")
     if event.get("e") != "markPriceUpdate":
-        raise _bad("markPriceUpdate", f"field 'e' is {event.get('e')!r}, not 'markPriceUpdate'")
-    symbol = _str(event, "s", "markPriceUpdate")
+        raise payload_error(
+            "markPriceUpdate", f"field 'e' is {event.get('e')!r}, not 'markPriceUpdate'"
+        )
+    symbol = text_field(event, "s", "markPriceUpdate")
     where = f"markPriceUpdate[{symbol}]"
-    iid = _instrument_id(symbol, InstrumentKind.PERP)
+    iid = instrument_id(symbol, InstrumentKind.PERP)
     interval_s = _interval(funding_intervals_s, symbol)
-    ts_funding_ms = _int(event, "T", where)
+    ts_funding_ms = int_field(event, "T", where)
     mark = MarkPrice(
         instrument_id=iid,
-        mark_price=_float(event, "p", where),
-        ts_event_ms=_int(event, "E", where),
-        index_price=_float(event, "i", where),
+        mark_price=float_field(event, "p", where),
+        ts_event_ms=int_field(event, "E", where),
+        index_price=float_field(event, "i", where),
     )
     funding = FundingRate(
         instrument_id=iid,
-        rate=_float(event, "r", where),
+        rate=float_field(event, "r", where),
         interval_s=interval_s,
         ts_funding_ms=ts_funding_ms,
         ts_next_funding_ms=ts_funding_ms + interval_s * _MS_PER_S,
@@ -395,25 +413,28 @@ def parse_klines(payload: object, instrument_id: InstrumentId) -> list[Bar]:
     ProtocolError
         If a row is short or a column is malformed.
 
-    Source: binance-usdm.md §3 "Klines", binance-spot.md §3; fixtures ``klines.json``.
+    Source: Binance USDⓈ-M "Kline/Candlestick Data"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Kline-Candlestick-Data,
+    spot https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "Kline/Candlestick
+    data"; fixtures ``klines.json``.
     """
-    return [_kline_row(row, instrument_id) for row in _list(payload, "klines")]
+    return [_kline_row(row, instrument_id) for row in as_array(payload, "klines")]
 
 
 def _kline_row(raw: object, instrument_id: InstrumentId) -> Bar:
-    row = _list(raw, "klines[]")
+    row = as_array(raw, "klines[]")
     if len(row) < 7:
-        raise _bad("klines[]", f"row has {len(row)} columns, expected ≥ 7")
+        raise payload_error("klines[]", f"row has {len(row)} columns, expected ≥ 7")
     names = ("openTime", "open", "high", "low", "close", "volume", "closeTime")
     cols = dict(zip(names, row[:7], strict=True))
     where = f"klines[{cols['openTime']}]"
     return Bar(
         instrument_id=instrument_id,
-        ts_open_ms=_int(cols, "openTime", where),
-        ts_close_ms=_int(cols, "closeTime", where) + 1,
-        open=_float(cols, "open", where),
-        high=_float(cols, "high", where),
-        low=_float(cols, "low", where),
-        close=_float(cols, "close", where),
-        volume=_float(cols, "volume", where),
+        ts_open_ms=int_field(cols, "openTime", where),
+        ts_close_ms=int_field(cols, "closeTime", where) + 1,
+        open=float_field(cols, "open", where),
+        high=float_field(cols, "high", where),
+        low=float_field(cols, "low", where),
+        close=float_field(cols, "close", where),
+        volume=float_field(cols, "volume", where),
     )

@@ -10,22 +10,22 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from venues.binance._fields import (
-    _ZERO,
+from venues.binance.constants import VENUE
+from venues.binance.fields import (
     USD_ASSETS,
-    _bad,
-    _dec,
-    _get,
-    _instrument_id,
-    _int,
-    _list,
-    _obj,
-    _side,
-    _status,
-    _str,
+    ZERO,
+    as_array,
+    as_object,
+    dec_field,
+    instrument_id,
+    int_field,
+    payload_error,
+    raw_field,
+    side_field,
+    status_field,
+    text_field,
     unwrap_stream,
 )
-from venues.binance.constants import VENUE
 from venues.errors import ProtocolError
 from venues.model import (
     Balance,
@@ -42,7 +42,7 @@ from venues.model import (
 # --- orders and fills --------------------------------------------------------------------
 
 
-def _fee_usd(
+def commission_usd(
     amount: Decimal,
     asset: str | None,
     price: Decimal,
@@ -50,8 +50,15 @@ def _fee_usd(
     asset_prices_usd: Mapping[str, Decimal] | None,
     where: str,
 ) -> Decimal:
-    """Commission → USD: USD stables 1:1; base asset × fill price when the quote is a USD
-    stable; else a caller-supplied USD price (e.g. BNB fee discount)."""
+    """Commission ``amount`` of ``asset`` → USD: USD stables 1:1; base asset × fill ``price``
+    when the quote of ``symbol`` is a USD stable; else the caller-supplied USD price in
+    ``asset_prices_usd`` (e.g. BNB fee discount).
+
+    Raises
+    ------
+    ProtocolError
+        If a non-zero commission's asset has no USD price (message names ``where``).
+    """
     if amount == 0 or asset in USD_ASSETS:
         return amount
     base = base_asset(symbol)
@@ -59,24 +66,24 @@ def _fee_usd(
         return amount * price
     if asset is not None and asset_prices_usd and asset in asset_prices_usd:
         return amount * asset_prices_usd[asset]
-    raise _bad(where, f"commission asset {asset!r} has no USD price")
+    raise payload_error(where, f"commission asset {asset!r} has no USD price")
 
 
 def _order_ts_ms(row: Mapping[str, Any], where: str) -> int:
     for key in ("updateTime", "transactTime", "workingTime", "time"):
         if isinstance(row.get(key), int) and not isinstance(row.get(key), bool):
             return int(row[key])
-    raise _bad(where, "field 'updateTime'/'transactTime' missing")
+    raise payload_error(where, "field 'updateTime'/'transactTime' missing")
 
 
 def _avg_price(row: Mapping[str, Any], filled: Decimal, where: str) -> Decimal | None:
     if filled == 0:
         return None
     if "avgPrice" in row:  # fapi new/query
-        return _dec(row, "avgPrice", where)
+        return dec_field(row, "avgPrice", where)
     if "cumQuote" in row:  # fapi cancel responses omit avgPrice
-        return _dec(row, "cumQuote", where) / filled
-    return _dec(row, "cummulativeQuoteQty", where) / filled  # spot (sic: Binance spelling)
+        return dec_field(row, "cumQuote", where) / filled
+    return dec_field(row, "cummulativeQuoteQty", where) / filled  # spot (sic: Binance spelling)
 
 
 def parse_order(
@@ -99,28 +106,31 @@ def parse_order(
         If a field is missing/malformed, the status is unknown, or a commission asset has no
         USD price.
 
-    Source: binance-usdm.md §4, binance-spot.md §4; fixtures ``new_order_limit_recorded.json``,
-    ``query_order.json``, ``cancel_order.json`` (usdm), ``new_order_full.json``,
-    ``new_order_result.json``, ``query_order.json`` (spot).
+    Source: Binance USDⓈ-M "New Order"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api, "Query
+    Order" and "Cancel Order" beside it; spot
+    https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "New order (TRADE)";
+    fixtures ``new_order_limit_recorded.json``, ``query_order.json``, ``cancel_order.json`` (usdm),
+    ``new_order_full.json``, ``new_order_result.json``, ``query_order.json`` (spot).
     """
-    row = _obj(raw, "order")
-    symbol = _str(row, "symbol", "order")
+    row = as_object(raw, "order")
+    symbol = text_field(row, "symbol", "order")
     where = f"order[{symbol}]"
-    filled = _dec(row, "executedQty", where)
+    filled = dec_field(row, "executedQty", where)
     ack = OrderAck(
-        client_order_id=_str(row, "clientOrderId", where),
-        venue_order_id=str(_int(row, "orderId", where)),
-        instrument_id=_instrument_id(symbol, kind),
-        side=_side(row, "side", where),
-        status=_status(row, "status", where),
-        qty=_dec(row, "origQty", where),
+        client_order_id=text_field(row, "clientOrderId", where),
+        venue_order_id=str(int_field(row, "orderId", where)),
+        instrument_id=instrument_id(symbol, kind),
+        side=side_field(row, "side", where),
+        status=status_field(row, "status", where),
+        qty=dec_field(row, "origQty", where),
         filled_qty=filled,
         avg_price=_avg_price(row, filled, where),
         ts_event_ms=_order_ts_ms(row, where),
     )
     fills = tuple(
         _spot_fill(item, ack, asset_prices_usd, f"{where}.fills[]")
-        for item in _list(row.get("fills", []), f"{where}.fills")
+        for item in as_array(row.get("fills", []), f"{where}.fills")
     )
     return replace(ack, fills=fills) if fills else ack
 
@@ -128,20 +138,20 @@ def parse_order(
 def _spot_fill(
     raw: object, ack: OrderAck, prices: Mapping[str, Decimal] | None, where: str
 ) -> Fill:
-    row = _obj(raw, where)
-    price = _dec(row, "price", where)
-    commission_asset = _str(row, "commissionAsset", where)
+    row = as_object(raw, where)
+    price = dec_field(row, "price", where)
+    commission_asset = text_field(row, "commissionAsset", where)
     symbol = ack.instrument_id.symbol
     return Fill(
         instrument_id=ack.instrument_id,
         client_order_id=ack.client_order_id,
         venue_order_id=ack.venue_order_id,
-        trade_id=str(_int(row, "tradeId", where)),
+        trade_id=str(int_field(row, "tradeId", where)),
         side=ack.side,
-        qty=_dec(row, "qty", where),
+        qty=dec_field(row, "qty", where),
         price=price,
-        fee_usd=_fee_usd(
-            _dec(row, "commission", where), commission_asset, price, symbol, prices, where
+        fee_usd=commission_usd(
+            dec_field(row, "commission", where), commission_asset, price, symbol, prices, where
         ),
         liquidity=Liquidity.TAKER,  # FULL fills are the immediate matches of the new order
         ts_event_ms=ack.ts_event_ms,
@@ -154,7 +164,7 @@ def event_type(frame: object) -> str:
     data = unwrap_stream(frame)
     if isinstance(data, Mapping) and "event" in data and "subscriptionId" in data:
         data = data["event"]
-    return _str(_obj(data, "user event"), "e", "user event")
+    return text_field(as_object(data, "user event"), "e", "user event")
 
 
 # Keys of the two order events: fapi ORDER_TRADE_UPDATE (inside "o"), spot executionReport.
@@ -165,22 +175,22 @@ def _order_event_body(frame: object) -> tuple[Mapping[str, Any], InstrumentKind]
     data = unwrap_stream(frame)
     if isinstance(data, Mapping) and "event" in data and "subscriptionId" in data:
         data = data["event"]
-    event = _obj(data, "order event")
+    event = as_object(data, "order event")
     name = event.get("e")
     if name not in _EVENT_KINDS:
-        raise _bad("order event", f"field 'e' is {name!r}, not an order event")
+        raise payload_error("order event", f"field 'e' is {name!r}, not an order event")
     kind = _EVENT_KINDS[name]
     if kind is InstrumentKind.SPOT:
         return event, kind
-    return _obj(_get(event, "o", "ORDER_TRADE_UPDATE"), "ORDER_TRADE_UPDATE.o"), kind
+    return as_object(raw_field(event, "o", "ORDER_TRADE_UPDATE"), "ORDER_TRADE_UPDATE.o"), kind
 
 
 def _event_avg(body: Mapping[str, Any], filled: Decimal, where: str) -> Decimal | None:
     if filled == 0:
         return None
     if "ap" in body:  # fapi average price
-        return _dec(body, "ap", where)
-    return _dec(body, "Z", where) / filled  # spot cumulative quote qty
+        return dec_field(body, "ap", where)
+    return dec_field(body, "Z", where) / filled  # spot cumulative quote qty
 
 
 def event_fee_assets(frame: object) -> set[str]:
@@ -189,7 +199,10 @@ def event_fee_assets(frame: object) -> set[str]:
     discount). ``set()`` for anything else, malformed frames included (the parse that
     follows names the problem).
 
-    Source: binance-usdm.md §4 / binance-spot.md §4, fields ``x``, ``n``, ``N``, ``s``.
+    Source: Binance USDⓈ-M "Event: Order Update"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update
+    / spot https://github.com/binance/binance-spot-api-docs/blob/master/user-data-stream.md "Order
+    Update", fields ``x``, ``n``, ``N``, ``s``.
     """
     try:
         body, _ = _order_event_body(frame)
@@ -224,24 +237,27 @@ def parse_order_event(
     ProtocolError
         If the frame is not an order event or a field is malformed.
 
-    Source: binance-usdm.md §4 "User data stream", binance-spot.md §4; fixtures
-    ``ws_user_order_update_new.json`` (usdm), ``user_data_execution_report.json`` (spot).
+    Source: Binance USDⓈ-M "Event: Order Update"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams/Event-Order-Update,
+    spot https://github.com/binance/binance-spot-api-docs/blob/master/user-data-stream.md "Order
+    Update"; fixtures ``ws_user_order_update_new.json`` (usdm), ``user_data_execution_report.json``
+    (spot).
     """
     body, kind = _order_event_body(frame)
-    symbol = _str(body, "s", "order event")
+    symbol = text_field(body, "s", "order event")
     where = f"order event[{symbol}]"
-    filled = _dec(body, "z", where)
+    filled = dec_field(body, "z", where)
     original_id = body.get("C")
     ack = OrderAck(
-        client_order_id=original_id if original_id else _str(body, "c", where),
-        venue_order_id=str(_int(body, "i", where)),
-        instrument_id=_instrument_id(symbol, kind),
-        side=_side(body, "S", where),
-        status=_status(body, "X", where),
-        qty=_dec(body, "q", where),
+        client_order_id=original_id if original_id else text_field(body, "c", where),
+        venue_order_id=str(int_field(body, "i", where)),
+        instrument_id=instrument_id(symbol, kind),
+        side=side_field(body, "S", where),
+        status=status_field(body, "X", where),
+        qty=dec_field(body, "q", where),
         filled_qty=filled,
         avg_price=_event_avg(body, filled, where),
-        ts_event_ms=_int(body, "T", where),
+        ts_event_ms=int_field(body, "T", where),
         reject_reason=_reject_reason(body),
     )
     if body.get("x") != "TRADE":
@@ -257,18 +273,18 @@ def _reject_reason(body: Mapping[str, Any]) -> str | None:
 def _event_fill(
     body: Mapping[str, Any], ack: OrderAck, prices: Mapping[str, Decimal] | None, where: str
 ) -> Fill:
-    price = _dec(body, "L", where)
-    commission = _dec(body, "n", where) if body.get("n") is not None else _ZERO
+    price = dec_field(body, "L", where)
+    commission = dec_field(body, "n", where) if body.get("n") is not None else ZERO
     asset = body.get("N")
     return Fill(
         instrument_id=ack.instrument_id,
         client_order_id=ack.client_order_id,
         venue_order_id=ack.venue_order_id,
-        trade_id=str(_int(body, "t", where)),
+        trade_id=str(int_field(body, "t", where)),
         side=ack.side,
-        qty=_dec(body, "l", where),
+        qty=dec_field(body, "l", where),
         price=price,
-        fee_usd=_fee_usd(
+        fee_usd=commission_usd(
             commission, asset if isinstance(asset, str) else None, price,
             ack.instrument_id.symbol, prices, where,
         ),
@@ -292,23 +308,24 @@ def parse_position_risk(payload: object) -> list[Position]:
     ProtocolError
         If a row is malformed.
 
-    Source: binance-usdm.md §4 "Positions"; fixtures ``position_risk_v3_one_way.json``,
-    ``position_risk_v3_hedge.json``.
+    Source: Binance USDⓈ-M "Position Information V3"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Position-Information-V3;
+    fixtures ``position_risk_v3_one_way.json``, ``position_risk_v3_hedge.json``.
     """
     out = []
-    for item in _list(payload, "positionRisk"):
-        row = _obj(item, "positionRisk[]")
-        symbol = _str(row, "symbol", "positionRisk[]")
+    for item in as_array(payload, "positionRisk"):
+        row = as_object(item, "positionRisk[]")
+        symbol = text_field(row, "symbol", "positionRisk[]")
         where = f"positionRisk[{symbol}]"
-        qty = _dec(row, "positionAmt", where)
+        qty = dec_field(row, "positionAmt", where)
         if qty != 0:
             out.append(
                 Position(
-                    instrument_id=_instrument_id(symbol, InstrumentKind.PERP),
+                    instrument_id=instrument_id(symbol, InstrumentKind.PERP),
                     qty=qty,
-                    entry_price=_dec(row, "entryPrice", where),
-                    mark_price=_dec(row, "markPrice", where),
-                    ts_event_ms=_int(row, "updateTime", where),
+                    entry_price=dec_field(row, "entryPrice", where),
+                    mark_price=dec_field(row, "markPrice", where),
+                    ts_event_ms=int_field(row, "updateTime", where),
                 )
             )
     return out
@@ -318,21 +335,22 @@ def parse_futures_balances(payload: object) -> list[Balance]:
     """``GET /fapi/v3/balance`` → balances: ``total`` = ``balance`` (wallet), ``available``
     = ``availableBalance``, asset units, stamped ``updateTime``.
 
-    Raises ``ProtocolError`` on a malformed row. Source: binance-usdm.md §4 "Balances";
+    Raises ``ProtocolError`` on a malformed row. Source: Binance USDⓈ-M "Futures Account Balance V3"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Futures-Account-Balance-V3;
     fixture ``balance_v3.json``.
     """
     out = []
-    for item in _list(payload, "balance"):
-        row = _obj(item, "balance[]")
-        asset = _str(row, "asset", "balance[]")
+    for item in as_array(payload, "balance"):
+        row = as_object(item, "balance[]")
+        asset = text_field(row, "asset", "balance[]")
         where = f"balance[{asset}]"
         out.append(
             Balance(
                 venue=VENUE,
                 asset=asset,
-                total=_dec(row, "balance", where),
-                available=_dec(row, "availableBalance", where),
-                ts_event_ms=_int(row, "updateTime", where),
+                total=dec_field(row, "balance", where),
+                available=dec_field(row, "availableBalance", where),
+                ts_event_ms=int_field(row, "updateTime", where),
             )
         )
     return out
@@ -342,18 +360,19 @@ def parse_spot_balances(payload: object) -> list[Balance]:
     """``GET /api/v3/account`` → balances: ``total`` = ``free + locked``, ``available`` =
     ``free``, asset units, stamped with the account ``updateTime``.
 
-    Raises ``ProtocolError`` on a malformed field. Source: binance-spot.md §4 "Balances";
-    fixture ``account.json``.
+    Raises ``ProtocolError`` on a malformed field. Source: Binance spot
+    https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "Account information
+    (USER_DATA)"; fixture ``account.json``.
     """
-    account = _obj(payload, "account")
-    ts_ms = _int(account, "updateTime", "account")
+    account = as_object(payload, "account")
+    ts_ms = int_field(account, "updateTime", "account")
     out = []
-    for item in _list(_get(account, "balances", "account"), "account.balances"):
-        row = _obj(item, "account.balances[]")
-        asset = _str(row, "asset", "account.balances[]")
+    for item in as_array(raw_field(account, "balances", "account"), "account.balances"):
+        row = as_object(item, "account.balances[]")
+        asset = text_field(row, "asset", "account.balances[]")
         where = f"account.balances[{asset}]"
-        free = _dec(row, "free", where)
-        total = free + _dec(row, "locked", where)
+        free = dec_field(row, "free", where)
+        total = free + dec_field(row, "locked", where)
         out.append(Balance(VENUE, asset, total=total, available=free, ts_event_ms=ts_ms))
     return out
 
@@ -364,7 +383,7 @@ def funding_fee_rows(payload: object) -> list[Mapping[str, Any]]:
     Dedupe key across pages is ``(incomeType, tranId)``. Raises ``ProtocolError`` if the
     payload is not an array of objects. Fixture ``income_history.json``.
     """
-    rows = [_obj(item, "income[]") for item in _list(payload, "income")]
+    rows = [as_object(item, "income[]") for item in as_array(payload, "income")]
     return [row for row in rows if row.get("incomeType") == "FUNDING_FEE"]
 
 
@@ -383,25 +402,29 @@ def parse_funding_fee(raw: object, funding: FundingRate) -> FundingPayment:
         If the row is malformed, is not a ``FUNDING_FEE``, its symbol or asset does not
         match, or ``funding`` has no mark price.
 
-    Source: binance-usdm.md §4 "Funding fees / income"; fixture ``income_history.json``.
+    Source: Binance USDⓈ-M "Get Income History"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Income-History;
+    fixture ``income_history.json``.
     """
-    row = _obj(raw, "income[]")
+    row = as_object(raw, "income[]")
     where = f"income[{row.get('tranId')}]"
     if row.get("incomeType") != "FUNDING_FEE":
-        raise _bad(where, f"field 'incomeType' is {row.get('incomeType')!r}, not FUNDING_FEE")
-    if _str(row, "symbol", where) != funding.instrument_id.symbol:
-        raise _bad(where, f"field 'symbol' does not match {funding.instrument_id.symbol}")
-    if _str(row, "asset", where) not in USD_ASSETS:
-        raise _bad(where, f"field 'asset' {row['asset']!r} is not a USD asset")
+        raise payload_error(
+            where, f"field 'incomeType' is {row.get('incomeType')!r}, not FUNDING_FEE"
+        )
+    if text_field(row, "symbol", where) != funding.instrument_id.symbol:
+        raise payload_error(where, f"field 'symbol' does not match {funding.instrument_id.symbol}")
+    if text_field(row, "asset", where) not in USD_ASSETS:
+        raise payload_error(where, f"field 'asset' {row['asset']!r} is not a USD asset")
     if funding.mark_price is None:
-        raise _bad(where, "settled funding rate has no mark price")
-    amount = _dec(row, "income", where)
+        raise payload_error(where, "settled funding rate has no mark price")
+    amount = dec_field(row, "income", where)
     mark = Decimal(str(funding.mark_price))
     per_unit = Decimal(str(funding.rate)) * mark
-    qty = (-amount / per_unit).quantize(Decimal("1e-8")) if per_unit != 0 else _ZERO
+    qty = (-amount / per_unit).quantize(Decimal("1e-8")) if per_unit != 0 else ZERO
     return FundingPayment(
         instrument_id=funding.instrument_id,
-        ts_funding_ms=_int(row, "time", where),
+        ts_funding_ms=int_field(row, "time", where),
         rate=funding.rate,
         interval_s=funding.interval_s,
         position_qty=qty,

@@ -1,14 +1,15 @@
 """Binance error bodies ``{"code": <int>, "msg": "..."}`` → the ``venues.errors`` tree.
 
-Re-exported by :mod:`venues.binance.parse`. Code sets live in
-:mod:`venues.binance.constants`; sources binance-usdm.md §6, binance-spot.md §6.
+Re-exported by :mod:`venues.binance.parse`. Code sets live in :mod:`venues.binance.constants`;
+sources Binance USDⓈ-M "Error Codes"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code and spot
+https://github.com/binance/binance-spot-api-docs/blob/master/errors.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from venues.binance._fields import _bad, _int, _obj
 from venues.binance.constants import (
     AUTH_CODES,
     DEFAULT_RETRY_AFTER_S,
@@ -25,6 +26,7 @@ from venues.binance.constants import (
     UNKNOWN_ORDER_CODES,
     VENUE,
 )
+from venues.binance.fields import as_object, int_field, payload_error
 from venues.errors import (
     AuthError,
     DuplicateClientOrderId,
@@ -40,11 +42,11 @@ from venues.errors import (
 
 
 def _error_fields(payload: object) -> tuple[int, str]:
-    body = _obj(payload, "error")
-    code = _int(body, "code", "error")
+    body = as_object(payload, "error")
+    code = int_field(body, "code", "error")
     msg = body.get("msg")
     if not isinstance(msg, str):
-        raise _bad("error", f"field 'msg' must be a string, got {msg!r}")
+        raise payload_error("error", f"field 'msg' must be a string, got {msg!r}")
     return code, msg
 
 
@@ -82,7 +84,7 @@ def error_from_payload(
 ) -> VenueError:
     """Binance error body ``{"code": <int>, "msg": "..."}`` → the matching ``VenueError``.
 
-    Mapping (constants' code sets; binance-usdm.md §6, binance-spot.md §6):
+    Mapping (constants' code sets; USD-M "Error Codes", spot errors.md, see the module):
     rate-limit codes → :class:`RateLimited` (``retry_after_s`` from the ``Retry-After``
     header, else 60 s); bad key/signature → :class:`AuthError`; ``-1006/-1007`` (status
     unknown) → :class:`RequestTimeout` (look the order up); ``-1001/-1016`` →

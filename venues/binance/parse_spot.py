@@ -2,9 +2,11 @@
 cancel response's original client order id, wallet holdings as positions, and the kline
 close used as a spot mark price.
 
-Units as everywhere in the package: quantities base units, prices quote units, times epoch ms
-UTC. Every parser raises :class:`~venues.errors.ProtocolError` naming the field when a payload
-does not match. Source: ``/work/shared/venues/binance-spot.md`` §3–§4.
+Units as everywhere in the package: quantities base units, prices quote units, times epoch ms UTC.
+Every parser raises :class:`~venues.errors.ProtocolError` naming the field when a payload does not
+match. Source: Binance spot API docs
+https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md (market data, trading and
+account endpoints).
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from venues.binance._fields import (
+from venues.binance.constants import VENUE
+from venues.binance.fields import (
     USD_ASSETS,
-    _bad,
-    _float,
-    _int,
-    _list,
-    _obj,
-    _str,
+    as_array,
+    as_object,
+    float_field,
+    int_field,
+    payload_error,
+    text_field,
     unwrap_stream,
 )
-from venues.binance.constants import VENUE
 from venues.binance.parse_account import parse_order
 from venues.model import (
     Balance,
@@ -52,17 +54,17 @@ def parse_book_tickers(payload: object) -> dict[str, tuple[float, float]]:
         If a row is not an object or ``symbol``/``bidPrice``/``askPrice`` is missing or not a
         decimal string.
 
-    Source: binance-spot.md §3 ("``GET /api/v3/ticker/bookTicker`` best bid/ask"); shape per
-    the official rest-api.md "Symbol order book ticker" (``symbol, bidPrice, bidQty,
-    askPrice, askQty``).
+    Source: ``GET /api/v3/ticker/bookTicker`` best bid/ask; shape per
+    https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "Symbol order book
+    ticker" (``symbol, bidPrice, bidQty, askPrice, askQty``).
     """
-    rows = [payload] if isinstance(payload, Mapping) else _list(payload, "bookTicker")
+    rows = [payload] if isinstance(payload, Mapping) else as_array(payload, "bookTicker")
     out: dict[str, tuple[float, float]] = {}
     for item in rows:
-        row = _obj(item, "bookTicker[]")
-        symbol = _str(row, "symbol", "bookTicker[]")
+        row = as_object(item, "bookTicker[]")
+        symbol = text_field(row, "symbol", "bookTicker[]")
         where = f"bookTicker[{symbol}]"
-        out[symbol] = (_float(row, "bidPrice", where), _float(row, "askPrice", where))
+        out[symbol] = (float_field(row, "bidPrice", where), float_field(row, "askPrice", where))
     return out
 
 
@@ -81,10 +83,11 @@ def parse_spot_order(
     ProtocolError
         As :func:`~venues.binance.parse.parse_order`.
 
-    Source: binance-spot.md §4; fixtures ``new_order_full.json``, ``query_order.json``,
-    ``cancel_order.json``.
+    Source: https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md "New order
+    (TRADE)", "Query order (USER_DATA)", "Cancel order (TRADE)"; fixtures ``new_order_full.json``,
+    ``query_order.json``, ``cancel_order.json``.
     """
-    row = _obj(raw, "order")
+    row = as_object(raw, "order")
     original = row.get("origClientOrderId")
     if isinstance(original, str) and original:
         row = {**row, "clientOrderId": original}
@@ -93,7 +96,7 @@ def parse_spot_order(
 
 def parse_spot_orders(payload: object) -> list[OrderAck]:
     """``GET /api/v3/openOrders`` → acks. Fixture ``open_orders.json``."""
-    return [parse_spot_order(row) for row in _list(payload, "openOrders")]
+    return [parse_spot_order(row) for row in as_array(payload, "openOrders")]
 
 
 def holding_instrument(
@@ -137,7 +140,7 @@ def holdings_as_positions(
             continue
         mid = mid_prices[inst.id.symbol]
         if not mid > 0:
-            raise _bad(f"bookTicker[{inst.id.symbol}]", f"mid price {mid} is not positive")
+            raise payload_error(f"bookTicker[{inst.id.symbol}]", f"mid price {mid} is not positive")
         price = Decimal(str(mid))
         out.append(Position(inst.id, balance.total, price, price, balance.ts_event_ms))
     return out
@@ -174,21 +177,22 @@ def parse_ws_kline_mark(frame: object) -> MarkPrice | None:
     ProtocolError
         If the frame is another event or a field is missing or malformed.
 
-    Source: binance-spot.md §5; fixtures ``ws_kline.json``, ``ws_server_shutdown.json``.
+    Source: https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-streams.md
+    "Kline/Candlestick Streams"; fixtures ``ws_kline.json``, ``ws_server_shutdown.json``.
     """
-    event = _obj(unwrap_stream(frame), "kline event")
+    event = as_object(unwrap_stream(frame), "kline event")
     name = event.get("e")
     if name == "serverShutdown":
         return None
     if name != "kline":
-        raise _bad("kline event", f"field 'e' is {name!r}, not 'kline'")
-    symbol = _str(event, "s", "kline event")
+        raise payload_error("kline event", f"field 'e' is {name!r}, not 'kline'")
+    symbol = text_field(event, "s", "kline event")
     where = f"kline[{symbol}]"
-    kline = _obj(event.get("k"), f"{where}.k")
+    kline = as_object(event.get("k"), f"{where}.k")
     return MarkPrice(
         instrument_id=InstrumentId(VENUE, SPOT, symbol),
-        mark_price=_float(kline, "c", f"{where}.k"),
-        ts_event_ms=_int(event, "E", where),
+        mark_price=float_field(kline, "c", f"{where}.k"),
+        ts_event_ms=int_field(event, "E", where),
     )
 
 
@@ -198,10 +202,10 @@ def parse_kline_mark(payload: object, instrument_id: InstrumentId, ts_ms: int) -
 
     Raises ``ProtocolError`` if the payload is empty or malformed. Fixture ``klines.json``.
     """
-    rows = _list(payload, "klines")
+    rows = as_array(payload, "klines")
     if not rows:
-        raise _bad("klines", f"no row for {instrument_id.symbol}")
-    row = _list(rows[-1], "klines[]")
+        raise payload_error("klines", f"no row for {instrument_id.symbol}")
+    row = as_array(rows[-1], "klines[]")
     if len(row) < 5:
-        raise _bad("klines[]", f"row has {len(row)} columns, expected ≥ 5")
-    return MarkPrice(instrument_id, _float({"close": row[4]}, "close", "klines[]"), ts_ms)
+        raise payload_error("klines[]", f"row has {len(row)} columns, expected ≥ 5")
+    return MarkPrice(instrument_id, float_field({"close": row[4]}, "close", "klines[]"), ts_ms)

@@ -2,11 +2,11 @@
 
 One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
 :mod:`venues.binance.parse`). SIGNED endpoints are signed by the shared
-:class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`); the
-API key header ``X-MBX-APIKEY`` is built from
-``SecretStr.get_secret_value()`` at request time and never stored as plain text, logged or put
-in an error. Endpoints, weights and error codes: ``/work/shared/venues/binance-usdm.md`` §2–§6;
-recorded payloads in ``tests/fixtures/binance-usdm/``.
+:class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`); the API
+key header ``X-MBX-APIKEY`` is built from ``SecretStr.get_secret_value()`` at request time and never
+stored as plain text, logged or put in an error. Endpoints, weights and error codes: Binance USDⓈ-M
+futures API docs https://developers.binance.com/docs/derivatives/usds-margined-futures ("General
+Info", each endpoint's page, "Error Codes"); recorded payloads in ``tests/fixtures/binance-usdm/``.
 
 Error bodies ``{"code": <negative int>, "msg": ...}`` are mapped by :func:`classify_error`
 (plugged into the ``RestClient``) through :func:`~venues.binance.parse.error_from_payload`.
@@ -50,12 +50,14 @@ def _client_order_id(response: httpx.Response) -> str | None:
 def classify_error(response: httpx.Response) -> VenueError | None:
     """Map a Binance error body to our error tree, or ``None`` when it is not one.
 
-    Only bodies shaped ``{"code": <negative int>, "msg": str}`` are errors; anything else
-    (including a non-JSON 5xx page) is left to :func:`venues.http.classify_status`.
-    ``Retry-After`` (seconds) feeds :class:`~venues.errors.RateLimited`; the client order id
-    (``newClientOrderId``/``origClientOrderId`` of the request's query) lets order rejections
-    become :class:`~venues.errors.DuplicateClientOrderId`, :class:`~venues.errors.InvalidOrder`
-    ... Source: binance-usdm.md §6; fixture ``errors.json``.
+    Only bodies shaped ``{"code": <negative int>, "msg": str}`` are errors; anything else (including
+    a non-JSON 5xx page) is left to :func:`venues.http.classify_status`. ``Retry-After`` (seconds)
+    feeds :class:`~venues.errors.RateLimited`; the client order id
+    (``newClientOrderId``/``origClientOrderId`` of the request's query) lets order rejections become
+    :class:`~venues.errors.DuplicateClientOrderId`, :class:`~venues.errors.InvalidOrder` ... Source:
+    Binance USDⓈ-M "Error Codes"
+    https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code; fixture
+    ``errors.json``.
     """
     try:
         payload = json.loads(response.content)
@@ -112,11 +114,12 @@ class BinanceUsdmRest(SignedRest):
     # --- plumbing ---------------------------------------------------------------------
 
     async def _keyed(self, method: str, path: str, weight: int) -> Any:
-        """USER_STREAM call: API key header only, no signature (binance-usdm.md §2)."""
+        """USER_STREAM call: API key header only, no signature (general-info "Endpoint
+        Security Type")."""
         if self._api_key is None:
             raise AuthError("binance: user data stream needs an API key", venue=c.VENUE)
         headers = {c.API_KEY_HEADER: self._api_key.get_secret_value()}
-        # Creating / extending the one listenKey of an account is idempotent (§4).
+        # Creating / extending the one listenKey of an account is idempotent ("User Data Streams").
         return await self._rest.request(
             method, path, headers=headers, weight=weight, idempotent=True
         )
@@ -187,9 +190,10 @@ class BinanceUsdmRest(SignedRest):
         return await self._signed("GET", c.USDM_ORDER, params, c.USDM_WEIGHTS[c.USDM_ORDER])
 
     async def get_user_trades(self, symbol: str, order_id: str) -> Any:
-        """``GET /fapi/v1/userTrades`` of one order (``orderId``), weight 5: the fills with
-        price, qty, commission and its asset. Source: Binance USDⓈ-M "Account Trade List"
-        (official API docs; no recorded payload in the offline pack)."""
+        """``GET /fapi/v1/userTrades`` of one order (``orderId``), weight 5: the fills with price,
+        qty, commission and its asset. Source: Binance USDⓈ-M "Account Trade List"
+        https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Account-Trade-List
+        (no recorded payload)."""
         params = {"symbol": symbol, "orderId": order_id}
         return await self._signed(
             "GET", c.USDM_USER_TRADES, params, c.USDM_WEIGHTS[c.USDM_USER_TRADES]
@@ -233,9 +237,9 @@ class BinanceUsdmRest(SignedRest):
     # --- account setup (SIGNED) ---------------------------------------------------------
 
     async def get_position_mode(self) -> Any:
-        """``GET /fapi/v1/positionSide/dual`` (weight 30) → ``{"dualSidePosition": bool}``
-        (``true`` = hedge mode). Source: binance-usdm.md §4 "Leverage, margin mode, position
-        mode"."""
+        """``GET /fapi/v1/positionSide/dual`` (weight 30) → ``{"dualSidePosition": bool}`` (``true``
+        = hedge mode). Source: Binance USDⓈ-M "Get Current Position Mode"
+        https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Current-Position-Mode."""
         path = c.USDM_POSITION_MODE
         return await self._signed("GET", path, {}, c.USDM_WEIGHTS[path])
 

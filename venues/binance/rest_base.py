@@ -1,12 +1,14 @@
 """What Binance's USDⓈ-M and spot REST layers share: HMAC-signed requests with the server
 clock offset, the clock-skew rule and the RestClient wiring.
 
-Signing lives here and only here (:func:`~venues.binance.auth.signed_query`); the API key
-header ``X-MBX-APIKEY`` is built from ``SecretStr.get_secret_value()`` at request time and never
-stored in plain text, logged or put in an error. Clock skew (``-1021``/``-5028``) resyncs the
-server time; an idempotent signed request is then re-signed and sent once more, a write (an
-order POST) raises so the caller looks it up: writes are never re-sent here.
-Source: ``/work/shared/venues/binance-usdm.md`` §2, ``binance-spot.md`` §2.
+Signing lives here and only here (:func:`~venues.binance.auth.signed_query`); the API key header
+``X-MBX-APIKEY`` is built from ``SecretStr.get_secret_value()`` at request time and never stored in
+plain text, logged or put in an error. Clock skew (``-1021``/``-5028``) resyncs the server time; an
+idempotent signed request is then re-signed and sent once more, a write (an order POST) raises so
+the caller looks it up: writes are never re-sent here. Source: Binance USDⓈ-M
+https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info "SIGNED (TRADE
+and USER_DATA) Endpoint Security" and "Timing security"; spot
+https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md (same sections).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Binance spot as a :class:`~venues.base.Venue` (REST), instruments ``binance:spot:<SYMBOL>``.
 
-Built on :class:`~venues.binance.spot_rest.BinanceSpotRest` (endpoints, signing, error mapping)
-and the parsers of :mod:`venues.binance.parse` / :mod:`venues.binance.parse_spot`. Source:
-``/work/shared/venues/binance-spot.md`` §3–§7; fixtures ``tests/fixtures/binance-spot/``.
+Built on :class:`~venues.binance.spot_rest.BinanceSpotRest` (endpoints, signing, error mapping) and
+the parsers of :mod:`venues.binance.parse` / :mod:`venues.binance.parse_spot`. Source: Binance spot
+API docs https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md; fixtures
+``tests/fixtures/binance-spot/``.
 
 How spot maps onto the model:
 
@@ -36,8 +37,8 @@ from decimal import Decimal
 
 from venues.base import AccountEvent
 from venues.binance import constants as c
-from venues.binance._fields import USD_ASSETS
 from venues.binance.auth import ParamValue
+from venues.binance.fields import USD_ASSETS
 from venues.binance.parse import parse_exchange_info, parse_klines, parse_spot_balances
 from venues.binance.parse_spot import (
     commission_assets,
@@ -77,7 +78,8 @@ SPOT = InstrumentKind.SPOT
 _SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
 _MS_PER_S = 1_000
 SPOT_KLINE_INTERVALS_S = {**c.KLINE_INTERVALS_S, **c.SPOT_ONLY_KLINE_INTERVALS_S}
-"""Kline interval seconds → Binance code on spot (adds ``1s``; binance-spot.md §3)."""
+"""Kline interval seconds → Binance code on spot (adds ``1s``; rest-api.md "Kline/Candlestick
+data")."""
 RESYNC_WINDOW_S = 60
 """Seconds of 1 s klines fetched to resync a spot mark after a reconnect (one page)."""
 FEE_PRICE_QUOTE = "USDT"
@@ -90,7 +92,8 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def spot_order_params(request: OrderRequest) -> dict[str, ParamValue]:
-    """``OrderRequest`` → ``POST /api/v3/order`` params (binance-spot.md §4 "New order").
+    """``OrderRequest`` → ``POST /api/v3/order`` params (Binance spot "New order (TRADE)",
+    https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md).
 
     MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; ``quantity`` base units;
     ``newClientOrderId`` = our id; ``newOrderRespType=FULL`` (fills with commissions).

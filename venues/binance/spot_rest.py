@@ -2,15 +2,17 @@
 :class:`~venues.http.RestClient`.
 
 One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
-:mod:`venues.binance.parse` / :mod:`venues.binance.parse_spot`). SIGNED endpoints are signed
-by :class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`:
-percent-encoded payload, HMAC
-hex, ``signature`` last, as spot enforces since 2026-01-15); the ``X-MBX-APIKEY`` header is
-built from ``SecretStr.get_secret_value()`` at request time and never stored in plain text,
-logged or put in an error. Source: ``/work/shared/venues/binance-spot.md`` §2–§6; recorded
-payloads in ``tests/fixtures/binance-spot/``.
+:mod:`venues.binance.parse` / :mod:`venues.binance.parse_spot`). SIGNED endpoints are signed by
+:class:`~venues.binance.rest_base.SignedRest` (:func:`~venues.binance.auth.signed_query`:
+percent-encoded payload, HMAC hex, ``signature`` last, as spot enforces since 2026-01-15); the
+``X-MBX-APIKEY`` header is built from ``SecretStr.get_secret_value()`` at request time and never
+stored in plain text, logged or put in an error. Source: Binance spot API docs
+https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md ("SIGNED (TRADE and
+USER_DATA) Endpoint security", "LIMITS", the endpoint sections) and
+https://github.com/binance/binance-spot-api-docs/blob/master/errors.md; recorded payloads in
+``tests/fixtures/binance-spot/``.
 
-Rate limit: one bucket of 6000 request weight per minute (binance-spot.md §6), synced with
+Rate limit: one bucket of 6000 request weight per minute (rest-api.md "LIMITS"), synced with
 ``X-MBX-USED-WEIGHT-1M``; ``Retry-After`` (seconds) on 429/418 blocks the bucket. Errors
 ``{"code", "msg"}`` are mapped by :func:`venues.binance.rest.classify_error` (shared with
 fapi): spot's ``-2010`` is told apart by its ``msg`` ("Duplicate order sent." →
@@ -161,7 +163,8 @@ class BinanceSpotRest(SignedRest):
     def user_stream_subscribe_request(self, request_id: str) -> dict[str, Any]:
         """The WebSocket API request ``userDataStream.subscribe.signature`` (HMAC key):
         ``{apiKey, timestamp}`` signed over the sorted, unencoded params, fresh each call.
-        Source: binance-spot.md §4 "User data stream"; fixture
+        Source: Binance spot WebSocket API "User Data Stream requests"
+        https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-api.md; fixture
         ``wsapi_user_data_subscribe_signature_request.json``.
 
         Raises

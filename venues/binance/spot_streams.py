@@ -1,13 +1,14 @@
 """Binance spot market websocket: a mark price for spot from ``<symbol>@kline_1s``.
 
-Spot has no mark price (binance-spot.md §5). The stand-in is the **last trade price**: the
-close ``k.c`` of the running 1-second kline, pushed every second with its event time ``E``
-(epoch ms). One connection to ``<ws base>/stream`` (combined frames ``{"stream", "data"}``)
+Spot has no mark price stream (web-socket-streams.md, below). The stand-in is the **last trade
+price**: the close ``k.c`` of the running 1-second kline, pushed every second with its event time
+``E`` (epoch ms). One connection to ``<ws base>/stream`` (combined frames ``{"stream", "data"}``)
 carries every symbol; ``{"method": "SUBSCRIBE", "params": [...], "id": 1}`` is sent on each
 (re)connect and answered ``{"result": null, "id": 1}``. The server pings every 20 s (the
-``websockets`` library answers) and announces planned disconnects with ``serverShutdown``,
-which is skipped here: the close that follows triggers the reconnect. Source:
-``/work/shared/venues/binance-spot.md`` §1, §5; fixtures ``ws_kline.json``,
+``websockets`` library answers) and announces planned disconnects with ``serverShutdown``, which is
+skipped here: the close that follows triggers the reconnect. Source: Binance spot
+https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-streams.md ("General WSS
+information", "Kline/Candlestick Streams"); fixtures ``ws_kline.json``,
 ``ws_subscribe_request.json``, ``ws_subscribe_response.json``, ``ws_server_shutdown.json``.
 
 After every reconnect the last close of each symbol is resynced over REST (``GET
@@ -27,13 +28,13 @@ from venues.model import InstrumentId, MarkPrice
 from venues.ws import SleepFn
 
 SPOT_MARK_KLINE_INTERVAL = "1s"
-"""Kline interval of the spot mark stream (updates every 1 s; binance-spot.md §5)."""
+"""Kline interval of the spot mark stream (updates every 1 s; web-socket-streams.md)."""
 
 Resync = Callable[[], Awaitable[Sequence[MarkPrice]]]
 
 
 def spot_kline_stream(symbol: str) -> str:
-    """``btcusdt@kline_1s``: stream names are lower-case (binance-spot.md §5)."""
+    """``btcusdt@kline_1s``: stream names are lower-case (web-socket-streams.md)."""
     return f"{symbol.lower()}@kline_{SPOT_MARK_KLINE_INTERVAL}"
 
 

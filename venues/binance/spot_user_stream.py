@@ -1,7 +1,10 @@
 """Binance spot account stream over the WebSocket API (``userDataStream.subscribe.signature``).
 
-Since 2026-02-20 spot has no listenKey: the user data stream is a subscription on a WebSocket
-API connection (binance-spot.md §4 "User data stream"). Per connection:
+Since 2026-02-20 spot has no listenKey: the user data stream is a subscription on a WebSocket API
+connection (Binance spot
+https://github.com/binance/binance-spot-api-docs/blob/master/web-socket-api.md "User Data Stream
+requests", events in
+https://github.com/binance/binance-spot-api-docs/blob/master/user-data-stream.md). Per connection:
 
 1. connect to ``wss://ws-api.binance.com:443/ws-api/v3``;
 2. send ``userDataStream.subscribe.signature`` (``apiKey``, ``timestamp``, HMAC signature over

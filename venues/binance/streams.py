@@ -1,10 +1,13 @@
 """Binance USDⓈ-M market websocket: mark price + funding over the routed ``/market`` path.
 
-One connection to ``<ws base>/market/stream`` (combined-stream frames
-``{"stream": "btcusdt@markPrice@1s", "data": {markPriceUpdate}}``) carries every requested
-symbol; the client sends ``{"method": "SUBSCRIBE", "params": [...], "id": 1}`` on each
-(re)connect and the venue answers ``{"result": null, "id": 1}``. Source:
-``/work/shared/venues/binance-usdm.md`` §1 (routed paths), §5 (mark price stream, limits);
+One connection to ``<ws base>/market/stream`` (combined-stream frames ``{"stream":
+"btcusdt@markPrice@1s", "data": {markPriceUpdate}}``) carries every requested symbol; the client
+sends ``{"method": "SUBSCRIBE", "params": [...], "id": 1}`` on each (re)connect and the venue
+answers ``{"result": null, "id": 1}``. Source: Binance USDⓈ-M "Websocket Market Streams" (routed
+paths, limits)
+https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams and
+"Mark Price Stream"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream;
 fixtures ``ws_mark_price_combined.json``, ``ws_subscribe_request.json``,
 ``ws_subscribe_response.json``.
 
@@ -105,7 +108,7 @@ class WsSettings:
 
 def market_stream_url(base_url: str) -> str:
     """``<base>/market/stream``: combined-stream frames, streams added by SUBSCRIBE
-    (binance-usdm.md §1: mark price lives on the ``/market`` route)."""
+    (mark price lives on the ``/market`` route, see the module docstring)."""
     return f"{base_url}{c.USDM_WS_MARKET_PATH}{c.WS_COMBINED_SUFFIX}"
 
 

@@ -1,6 +1,8 @@
 """Binance USDⓈ-M user data stream: listenKey, ``/private`` websocket, REST resync.
 
-Lifecycle (``/work/shared/venues/binance-usdm.md`` §4 "User data stream", §5 limits):
+Lifecycle (Binance USDⓈ-M "User Data Streams"
+https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams, "Start User
+Data Stream" and "Keepalive User Data Stream" there):
 
 * ``POST /fapi/v1/listenKey`` → key (valid 60 min; a POST while a key is active returns the
   same key, extended); connect ``<ws base>/private/ws?listenKey=<key>`` (no subscribe).
@@ -130,7 +132,7 @@ def listen_key(payload: object) -> str:
 
 
 def private_url(base_url: str, key: str) -> str:
-    """``<base>/private/ws?listenKey=<key>`` (query-param form, binance-usdm.md §1)."""
+    """``<base>/private/ws?listenKey=<key>`` (query-param form, "User Data Streams")."""
     return c.usdm_private_url(key, base_url)
 
 

@@ -7,7 +7,7 @@ and merges what spans both:
 
 * instruments, open orders: the union (keys differ by kind);
 * mark streams: perp ``markPrice@1s`` and spot ``kline_1s`` (last trade price) interleaved
-  (:func:`~venues.binance.merge.merge_streams`), one connection per product;
+  (:func:`venues.streams.merge`), one connection per product;
 * positions: perp positions plus spot holdings other than USD assets (long, see
   :mod:`venues.binance.spot_client`);
 * balances: Binance keeps the USD-M futures wallet and the spot wallet **apart** (moving
@@ -19,7 +19,9 @@ and merges what spans both:
   perp side only (spot has no funding and no modes; the spot user data stream needs the
   WebSocket API and is not implemented).
 
-Sources: ``/work/shared/venues/binance-usdm.md``, ``/work/shared/venues/binance-spot.md``.
+Sources: Binance USDⓈ-M futures API docs
+https://developers.binance.com/docs/derivatives/usds-margined-futures; spot API docs
+https://github.com/binance/binance-spot-api-docs.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ import httpx
 from venues.base import AccountEvent, Credentials
 from venues.binance import constants as c
 from venues.binance.client import BinanceUsdmVenue
-from venues.binance.merge import merge_streams
 from venues.binance.rest import BinanceUsdmRest, make_rest_client
 from venues.binance.spot_client import BinanceSpotVenue
 from venues.binance.spot_rest import BinanceSpotRest, make_spot_rest_client
@@ -55,10 +56,12 @@ from venues.model import (
     Quote,
 )
 from venues.ratelimit import RateLimiter, SleptClock
+from venues.streams import merge
 
 SleepFn = Callable[[float], Awaitable[None]]
 PERP = InstrumentKind.PERP
 SPOT = InstrumentKind.SPOT
+_MERGE_NAME = "binance.merge"  # reader tasks of the merged streams: binance.merge.<i>
 
 
 class BinanceVenue:
@@ -146,7 +149,7 @@ class BinanceVenue:
             *([self.perp.stream_marks(perps)] if perps else []),
             *([self.spot.stream_marks(spots)] if spots else []),
         ]
-        return sources[0] if len(sources) == 1 else merge_streams(sources)
+        return sources[0] if len(sources) == 1 else merge(sources, name=_MERGE_NAME)
 
     def stream_funding(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[FundingRate]:
         """Predicted funding of the perps among ``instrument_ids`` as it changes (carried by
@@ -158,7 +161,7 @@ class BinanceVenue:
         """The USD-M user data stream (orders, fills, funding of perps) and the spot one
         (WebSocket API subscription) interleaved as they arrive; raises the first error of
         either."""
-        return merge_streams([self.perp.stream_account(), self.spot.stream_account()])
+        return merge([self.perp.stream_account(), self.spot.stream_account()], name=_MERGE_NAME)
 
     async def prepare_account(
         self, instrument_ids: Sequence[InstrumentId], leverage: Decimal

@@ -1,7 +1,9 @@
 """Live start-up: put the Bybit unified account in the modes zerobeta trades with.
 
-Source: bybit-v5.md §4 "Leverage / margin mode / position mode" (``docs/v5/position/
-{position-mode,leverage}.mdx``, ``docs/v5/account/set-margin-mode.mdx``); fixtures
+Source: Bybit v5 "Switch Position Mode"
+https://bybit-exchange.github.io/docs/v5/position/position-mode, "Set Leverage"
+https://bybit-exchange.github.io/docs/v5/position/leverage, "Set Margin Mode"
+https://bybit-exchange.github.io/docs/v5/account/set-margin-mode; fixtures
 ``switch_position_mode.json``, ``set_leverage.json``, ``set_margin_mode_failed.json``.
 
 * Position mode: ``POST /v5/position/switch-mode`` ``{category: linear, coin: USDT, mode: 0}``

@@ -1,6 +1,7 @@
 """Bybit v5 request signing (HMAC-SHA256, lower-case hex), pure functions.
 
-Rules (bybit-v5.md §2, bybit-exchange/docs ``docs/v5/guide.mdx`` "Authentication"):
+Rules (Bybit v5 "Integration Guidance" https://bybit-exchange.github.io/docs/v5/guide,
+"Authentication"; websocket auth in "Connect" https://bybit-exchange.github.io/docs/v5/ws/connect):
 
 - REST string to sign: ``timestamp + apiKey + recvWindow + payload`` where ``payload`` is the
   query string for GET and the JSON body for POST, **byte-identical** to what is sent;
@@ -153,7 +154,8 @@ def ws_auth_request(
 ) -> dict[str, object]:
     """The WebSocket auth frame ``{"req_id", "op": "auth", "args": [key, expires, sign]}``.
 
-    Source: bybit-v5.md §2 "WebSocket auth"; fixture ``ws_auth_request.json``.
+    Source: Bybit v5 "Connect" https://bybit-exchange.github.io/docs/v5/ws/connect,
+    "Authentication"; fixture ``ws_auth_request.json``.
     """
     signature = ws_auth_signature(secret, expires_ms)
     return {"req_id": req_id, "op": WS_OP_AUTH, "args": [api_key, expires_ms, signature]}

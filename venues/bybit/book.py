@@ -1,12 +1,13 @@
 """Bybit v5 WebSocket frames: the ``tickers`` snapshot/delta merger, private ``order`` rows,
 and op acknowledgements (auth, subscribe, pong).
 
-Linear ``tickers.{symbol}`` sends one ``snapshot`` then ``delta`` frames carrying only the
-changed fields (absent key = unchanged), so a per-symbol state is merged here; spot tickers
-are snapshot-only. Source: bybit-v5.md §5 (``websocket/public/ticker.mdx``,
-``websocket/wss-authentication.mdx``); fixtures ``ws_tickers_linear_snapshot.json``,
-``ws_tickers_spot_snapshot.json``, ``ws_auth_success.json``, ``ws_pong_*.json``,
-``ws_subscribe_ack_*.json``.
+Linear ``tickers.{symbol}`` sends one ``snapshot`` then ``delta`` frames carrying only the changed
+fields (absent key = unchanged), so a per-symbol state is merged here; spot tickers are
+snapshot-only. Source: Bybit v5 "Ticker"
+https://bybit-exchange.github.io/docs/v5/websocket/public/ticker and "Connect"
+https://bybit-exchange.github.io/docs/v5/ws/connect (authentication, ping/pong); fixtures
+``ws_tickers_linear_snapshot.json``, ``ws_tickers_spot_snapshot.json``, ``ws_auth_success.json``,
+``ws_pong_*.json``, ``ws_subscribe_ack_*.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from venues.bybit._fields import Row, arr, bad, field_int, field_str, obj
 from venues.bybit.constants import (
     CATEGORY_LINEAR,
     CATEGORY_SPOT,
@@ -24,6 +24,7 @@ from venues.bybit.constants import (
     WS_OP_PONG,
     WS_TOPIC_ORDER,
 )
+from venues.bybit.fields import Row, as_array, as_object, int_field, payload_error, text_field
 from venues.bybit.parse import funding_from_ticker, mark_from_ticker
 from venues.bybit.parse_account import order_from_row
 from venues.errors import AuthError
@@ -48,12 +49,14 @@ class TickerMerger:
         self._state.clear()
 
     def _symbol(self, message: Row, data: Row) -> str:
-        topic = field_str(message, "topic", "ws.tickers")
+        topic = text_field(message, "topic", "ws.tickers")
         if not topic.startswith(_TICKERS_PREFIX) or len(topic) == len(_TICKERS_PREFIX):
-            raise bad("ws.tickers", f"field 'topic' is not a tickers topic: {topic!r}")
+            raise payload_error("ws.tickers", f"field 'topic' is not a tickers topic: {topic!r}")
         symbol = topic[len(_TICKERS_PREFIX) :]
         if data.get("symbol", symbol) != symbol:
-            raise bad("ws.tickers", f"data.symbol {data.get('symbol')!r} != topic {topic!r}")
+            raise payload_error(
+                "ws.tickers", f"data.symbol {data.get('symbol')!r} != topic {topic!r}"
+            )
         return symbol
 
     def apply(self, message: object) -> Row:
@@ -65,18 +68,18 @@ class TickerMerger:
             If the frame is malformed, its ``type`` is unknown, or a delta arrives before the
             symbol's snapshot.
         """
-        frame = obj(message, "ws.tickers")
-        data = obj(frame.get("data"), "ws.tickers.data")
+        frame = as_object(message, "ws.tickers")
+        data = as_object(frame.get("data"), "ws.tickers.data")
         symbol = self._symbol(frame, data)
         kind = frame.get("type")
         if kind == _SNAPSHOT:
             self._state[symbol] = {**data, "symbol": symbol}
         elif kind == _DELTA:
             if symbol not in self._state:
-                raise bad("ws.tickers", f"delta for {symbol!r} before its snapshot")
+                raise payload_error("ws.tickers", f"delta for {symbol!r} before its snapshot")
             self._state[symbol].update(data)
         else:
-            raise bad("ws.tickers", f"field 'type' has unknown value {kind!r}")
+            raise payload_error("ws.tickers", f"field 'type' has unknown value {kind!r}")
         return dict(self._state[symbol])
 
     def linear(self, message: object) -> tuple[FundingRate, MarkPrice]:
@@ -90,7 +93,7 @@ class TickerMerger:
             As :meth:`apply`, or if the merged state lacks a funding / mark field.
         """
         state = self.apply(message)
-        ts_ms = field_int(obj(message, "ws.tickers"), "ts", "ws.tickers")
+        ts_ms = int_field(as_object(message, "ws.tickers"), "ts", "ws.tickers")
         where = f"ws.tickers[{state['symbol']}]"
         return funding_from_ticker(state, where), mark_from_ticker(state, where, ts_ms)
 
@@ -105,12 +108,14 @@ def parse_ws_orders(message: object) -> list[OrderAck]:
     ProtocolError
         If the frame is not an ``order`` frame or a kept row is malformed.
     """
-    frame = obj(message, "ws.order")
+    frame = as_object(message, "ws.order")
     if frame.get("topic") != WS_TOPIC_ORDER:
-        raise bad("ws.order", f"field 'topic' is {frame.get('topic')!r}, expected 'order'")
+        raise payload_error(
+            "ws.order", f"field 'topic' is {frame.get('topic')!r}, expected 'order'"
+        )
     out = []
-    for i, raw in enumerate(arr(frame.get("data"), "ws.order.data")):
-        row = obj(raw, f"ws.order[{i}]")
+    for i, raw in enumerate(as_array(frame.get("data"), "ws.order.data")):
+        row = as_object(raw, f"ws.order[{i}]")
         category = row.get("category")
         if category in (CATEGORY_LINEAR, CATEGORY_SPOT):
             out.append(order_from_row(row, str(category), f"ws.order[{i}]"))
@@ -136,12 +141,12 @@ def check_ws_ack(message: object, op: str) -> None:
     ProtocolError
         If the frame is not the ack of ``op`` or a subscribe failed (``ret_msg`` names why).
     """
-    frame = obj(message, f"ws.{op}")
+    frame = as_object(message, f"ws.{op}")
     if frame.get("op") != op:
-        raise bad(f"ws.{op}", f"field 'op' is {frame.get('op')!r}, expected {op!r}")
+        raise payload_error(f"ws.{op}", f"field 'op' is {frame.get('op')!r}, expected {op!r}")
     if frame.get("success") is True:
         return
     reason = str(frame.get("ret_msg", ""))
     if op == WS_OP_AUTH:
         raise AuthError(f"bybit websocket auth failed: {reason}", venue=VENUE)
-    raise bad(f"ws.{op}", f"{op} failed: {reason!r}")
+    raise payload_error(f"ws.{op}", f"{op} failed: {reason!r}")

@@ -2,8 +2,9 @@
 
 Built on :class:`~venues.bybit.rest.BybitRest` (endpoints, signing, error mapping), the parse
 modules (payload → value types; units and times converted only there) and
-:class:`~venues.bybit.streams.BybitStreams` (websockets). Source:
-``/work/shared/venues/bybit-v5.md`` §3–§7; fixtures ``tests/fixtures/bybit-v5/``.
+:class:`~venues.bybit.streams.BybitStreams` (websockets). Source: Bybit v5 API docs
+https://bybit-exchange.github.io/docs/v5 (market, order, position and account pages); fixtures
+``tests/fixtures/bybit-v5/``.
 
 Orders carry our client order id in ``orderLinkId`` (``[0-9A-Za-z_-]{1,36}``). Bybit answers a
 create/cancel with an acknowledgement only, so :meth:`BybitVenue.place_order` and
@@ -65,7 +66,8 @@ from venues.ratelimit import RateLimiter, SleptClock
 SleepFn = Callable[[float], Awaitable[None]]
 _T = TypeVar("_T")
 FUNDING_LOG_HISTORY_MS = 730 * 24 * 3_600_000
-"""How far back the transaction log goes (2 years, bybit-v5.md §4), ms."""
+"""How far back the transaction log goes (2 years, Bybit v5 "Get Transaction Log"
+https://bybit-exchange.github.io/docs/v5/account/transaction-log), ms."""
 
 
 class BybitVenue:

@@ -1,9 +1,11 @@
 """Bybit v5 constants: URLs, paths, WebSocket heartbeat, limits and retCode sets.
 
-Source: the offline pack ``/work/shared/venues/bybit-v5.md`` (bybit-exchange/docs
-``docs/v5/guide.mdx``, ``websocket/wss-authentication.mdx``, ``rate-limit/rate-limit.mdx``,
-``error.mdx``, ``order/create-order.mdx``, ``market/instrument.mdx``) and pybit
-``_http_manager.py``. Scope: ``category=linear`` (USDT perps) and ``category=spot``.
+Source: the Bybit v5 API docs, by page below ``<v5>`` = https://bybit-exchange.github.io/docs/v5:
+``/guide`` ("Integration Guidance": base URLs, authentication), ``/ws/connect`` (websocket
+URLs, auth, heartbeat), ``/rate-limit``, ``/error``, ``/order/create-order``,
+``/market/instrument`` and the other endpoint pages; and the official SDK pybit
+(https://github.com/bybit-exchange/pybit, ``pybit/_http_manager.py``). Scope:
+``category=linear`` (USDT perps) and ``category=spot``.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from typing import Final
 
 VENUE: Final = "bybit"
 
-# --- REST base URLs (bybit-v5.md §1) -------------------------------------------------------
+# --- REST base URLs (<v5>/guide) -----------------------------------------------------------
 REST_BASE_URL: Final = "https://api.bybit.com"
 REST_BASE_URL_ALT: Final = "https://api.bytick.com"
 REST_BASE_URL_TESTNET: Final = "https://api-testnet.bybit.com"
 #: Demo trading (mainnet demo account); public market data comes from mainnet.
 REST_BASE_URL_DEMO: Final = "https://api-demo.bybit.com"
 
-# --- REST paths (bybit-v5.md §3, §4) -------------------------------------------------------
+# --- REST paths (<v5>/market/..., /order/..., /position, /account/...) ---------------------
 PATH_SERVER_TIME: Final = "/v5/market/time"
 PATH_INSTRUMENTS: Final = "/v5/market/instruments-info"
 PATH_TICKERS: Final = "/v5/market/tickers"
@@ -49,7 +51,7 @@ TRANSACTION_TYPE_SETTLEMENT: Final = "SETTLEMENT"
 CONTRACT_TYPE_LINEAR_PERPETUAL: Final = "LinearPerpetual"
 STATUS_TRADING: Final = "Trading"
 
-# --- Signing headers (bybit-v5.md §2) ------------------------------------------------------
+# --- Signing headers (<v5>/guide "Authentication") -----------------------------------------
 HEADER_API_KEY: Final = "X-BAPI-API-KEY"
 HEADER_TIMESTAMP: Final = "X-BAPI-TIMESTAMP"
 HEADER_SIGN: Final = "X-BAPI-SIGN"
@@ -61,7 +63,7 @@ DEFAULT_RECV_WINDOW_MS: Final = 5_000
 MAX_CLOCK_AHEAD_MS: Final = 1_000
 WS_AUTH_PREFIX: Final = "GET/realtime"
 
-# --- Rate limits (bybit-v5.md §6) ----------------------------------------------------------
+# --- Rate limits (<v5>/rate-limit) ---------------------------------------------------------
 HEADER_LIMIT_STATUS: Final = "X-Bapi-Limit-Status"  # requests remaining in the window
 HEADER_LIMIT: Final = "X-Bapi-Limit"  # limit of the window
 HEADER_LIMIT_RESET_MS: Final = "X-Bapi-Limit-Reset-Timestamp"  # epoch ms when it resets
@@ -76,7 +78,7 @@ ORDER_CREATE_PER_S_SPOT: Final = 20
 #: Batch orders per request: the docs disagree (20 vs 10); 10 is safe for linear and spot.
 MAX_BATCH_ORDERS: Final = 10
 
-# --- Pagination / query limits (bybit-v5.md §3, §4) ---------------------------------------
+# --- Pagination / query limits (each endpoint's page under <v5>) ---------------------------
 INSTRUMENTS_PAGE_LIMIT: Final = 1_000  # max ``limit``; linear has > 500 symbols: use cursor
 FUNDING_HISTORY_LIMIT: Final = 200
 KLINE_LIMIT: Final = 1_000
@@ -91,11 +93,11 @@ KLINE_INTERVALS_S: Final[dict[str, int]] = {
     "240": 14_400, "360": 21_600, "720": 43_200, "D": 86_400, "W": 604_800,
 }  # fmt: skip
 
-# --- Client order id (orderLinkId) rules (bybit-v5.md §4, §7) ------------------------------
+# --- Client order id (orderLinkId) rules (<v5>/order/create-order) -------------------------
 ORDER_LINK_ID_MAX_LEN: Final = 36
 ORDER_LINK_ID_RE: Final = re.compile(r"^[0-9A-Za-z_-]{1,36}$")
 
-# --- WebSocket (bybit-v5.md §1, §5) --------------------------------------------------------
+# --- WebSocket (<v5>/ws/connect, /websocket/public/ticker) ---------------------------------
 WS_PUBLIC_LINEAR_URL: Final = "wss://stream.bybit.com/v5/public/linear"
 WS_PUBLIC_SPOT_URL: Final = "wss://stream.bybit.com/v5/public/spot"
 WS_PRIVATE_URL: Final = "wss://stream.bybit.com/v5/private"
@@ -123,7 +125,7 @@ WS_MAX_ARGS_CHARS_PER_CONNECTION: Final = 21_000
 #: How far in the future the ``expires`` of a WS auth request is set, ms.
 WS_AUTH_EXPIRES_AFTER_MS: Final = 10_000
 
-# --- retCodes (bybit-v5.md §6, error.mdx; fixture errors.json) ----------------------------
+# --- retCodes (<v5>/error; fixture errors.json) --------------------------------------------
 RET_OK: Final = 0
 CLOCK_SKEW_CODES: Final = frozenset({10002})  # resync server time, re-sign
 RATE_LIMIT_CODES: Final = frozenset({10006})

@@ -1,9 +1,11 @@
 """Bybit v5 market history paged backwards: settled funding rates and klines.
 
-Both endpoints answer the newest rows of the requested window first (bybit-v5.md §3:
-``/v5/market/funding/history`` up to 200 rows up to ``endTime``; ``/v5/market/kline`` up to
-1000 rows, **newest first**), so the window's end moves back to one ms before the oldest row
-of each full page. Rows are keyed by time, so an overlap can never yield a duplicate.
+Both endpoints answer the newest rows of the requested window first (Bybit v5 "Get Funding Rate
+History" https://bybit-exchange.github.io/docs/v5/market/history-fund-rate:
+``/v5/market/funding/history`` up to 200 rows up to ``endTime``; "Get Kline"
+https://bybit-exchange.github.io/docs/v5/market/kline: ``/v5/market/kline`` up to 1000 rows,
+**newest first**), so the window's end moves back to one ms before the oldest row of each full page.
+Rows are keyed by time, so an overlap can never yield a duplicate.
 """
 
 from __future__ import annotations

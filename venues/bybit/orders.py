@@ -1,7 +1,7 @@
 """Bybit v5 order requests: our ``OrderRequest`` → the ``POST /v5/order/create`` body.
 
-Source: bybit-v5.md §4 "Place order" (``docs/v5/order/create-order.mdx``); the ``orderLinkId``
-rules (``[0-9A-Za-z_-]``, ≤ 36 chars) are §4/§7.
+Source: Bybit v5 "Place Order" https://bybit-exchange.github.io/docs/v5/order/create-order, which
+also states the ``orderLinkId`` rules (``[0-9A-Za-z_-]``, ≤ 36 chars).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _decimal_text(value: Decimal) -> str:
 
 
 def order_body(request: OrderRequest) -> dict[str, ParamValue]:
-    """``OrderRequest`` → ``POST /v5/order/create`` body (bybit-v5.md §4 "Place order").
+    """``OrderRequest`` → ``POST /v5/order/create`` body ("Place Order", module docstring).
 
     ``qty`` base units (spot market orders say so with ``marketUnit=baseCoin``; spot market
     buys would otherwise be a quote amount); ``Limit`` orders carry ``price`` and

@@ -1,10 +1,11 @@
 """Bybit v5 REST payloads → ``venues.model`` value types (units and time converted here).
 
 Every REST answer is an envelope ``{"retCode", "retMsg", "result", "retExtInfo", "time"}``;
-``retCode != 0`` is an error even with HTTP 200 (:func:`unwrap_result`). Numbers are strings;
-linear sizes are base coin. Malformed payloads raise :class:`~venues.errors.ProtocolError`
-naming the field. Source: the offline pack ``/work/shared/venues/bybit-v5.md``; fixtures in
-``tests/fixtures/bybit-v5/``.
+``retCode != 0`` is an error even with HTTP 200 (:func:`unwrap_result`). Numbers are strings; linear
+sizes are base coin. Malformed payloads raise :class:`~venues.errors.ProtocolError` naming the
+field. Source: Bybit v5 API docs https://bybit-exchange.github.io/docs/v5 ("Integration Guidance"
+https://bybit-exchange.github.io/docs/v5/guide for the envelope, each endpoint's page where it is
+parsed); fixtures in ``tests/fixtures/bybit-v5/``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from venues.bybit._fields import (
-    MS_PER_S,
-    S_PER_MIN,
-    Row,
-    arr,
-    bad,
-    check_category,
-    field_dec,
-    field_float,
-    field_int,
-    field_str,
-    instrument_id,
-    obj,
-)
 from venues.bybit.constants import (
     AUTH_CODES,
     CATEGORY_LINEAR,
@@ -42,6 +29,20 @@ from venues.bybit.constants import (
     STATUS_TRADING,
     UNAVAILABLE_CODES,
     VENUE,
+)
+from venues.bybit.fields import (
+    MS_PER_S,
+    S_PER_MIN,
+    Row,
+    as_array,
+    as_object,
+    check_category,
+    dec_field,
+    float_field,
+    instrument_id,
+    int_field,
+    payload_error,
+    text_field,
 )
 from venues.errors import (
     AuthError,
@@ -96,13 +97,14 @@ def error_from_payload(
 ) -> VenueError:
     """Envelope with ``retCode != 0`` → the matching ``VenueError`` (returned, not raised).
 
-    Mapping (constants' code sets; bybit-v5.md §6): 10006 → :class:`RateLimited`
-    (``retry_after_s`` from ``X-Bapi-Limit-Reset-Timestamp`` computed by the caller, else
-    1 s); 10003/10004/10005/10010 → :class:`AuthError`; 10016 → :class:`VenueUnavailable`;
-    110001/170213 → :class:`OrderNotFound`; with ``client_order_id``: insufficient balance →
-    :class:`InsufficientMargin`, 110072/170141 → :class:`DuplicateClientOrderId`, parameter /
-    qty / notional codes → :class:`InvalidOrder`. 10002 (clock skew; caller checks
-    ``CLOCK_SKEW_CODES``) and everything else → plain :class:`VenueError` with ``code``.
+    Mapping (constants' code sets; Bybit v5 "Error Codes"
+    https://bybit-exchange.github.io/docs/v5/error): 10006 → :class:`RateLimited` (``retry_after_s``
+    from ``X-Bapi-Limit-Reset-Timestamp`` computed by the caller, else 1 s); 10003/10004/10005/10010
+    → :class:`AuthError`; 10016 → :class:`VenueUnavailable`; 110001/170213 → :class:`OrderNotFound`;
+    with ``client_order_id``: insufficient balance → :class:`InsufficientMargin`, 110072/170141 →
+    :class:`DuplicateClientOrderId`, parameter / qty / notional codes → :class:`InvalidOrder`. 10002
+    (clock skew; caller checks ``CLOCK_SKEW_CODES``) and everything else → plain :class:`VenueError`
+    with ``code``.
 
     Raises
     ------
@@ -111,13 +113,13 @@ def error_from_payload(
 
     Fixture: ``errors.json``, ``set_margin_mode_failed.json``.
     """
-    body = obj(payload, "error")
-    code = field_int(body, "retCode", "error")
+    body = as_object(payload, "error")
+    code = int_field(body, "retCode", "error")
     msg = body.get("retMsg")
     if not isinstance(msg, str):
-        raise bad("error", f"field 'retMsg' must be a string, got {msg!r}")
+        raise payload_error("error", f"field 'retMsg' must be a string, got {msg!r}")
     if code == RET_OK:
-        raise bad("error", "retCode is 0: not an error payload")
+        raise payload_error("error", "retCode is 0: not an error payload")
     text = f"bybit error {code}: {msg}"
     if code in RATE_LIMIT_CODES:
         wait_s = DEFAULT_RETRY_AFTER_S if retry_after_s is None else retry_after_s
@@ -159,27 +161,27 @@ def unwrap_result(
     ProtocolError
         If the envelope is malformed.
     """
-    body = obj(payload, "envelope")
-    code = field_int(body, "retCode", "envelope")
+    body = as_object(payload, "envelope")
+    code = int_field(body, "retCode", "envelope")
     if code != RET_OK and code not in ok_codes:
         raise error_from_payload(body, VENUE, client_order_id)
     result = body.get("result")
-    return {} if code != RET_OK and not result else obj(result, "result")
+    return {} if code != RET_OK and not result else as_object(result, "result")
 
 
 def _time_ms(payload: object) -> int:
-    return field_int(obj(payload, "envelope"), "time", "envelope")
+    return int_field(as_object(payload, "envelope"), "time", "envelope")
 
 
 def _result_list(payload: object) -> Sequence[Any]:
-    return arr(unwrap_result(payload).get("list"), "result.list")
+    return as_array(unwrap_result(payload).get("list"), "result.list")
 
 
 def next_page_cursor(payload: object) -> str | None:
     """``result.nextPageCursor`` of a paginated answer, ``None`` when it is empty or absent."""
     cursor = unwrap_result(payload).get("nextPageCursor")
     if cursor is not None and not isinstance(cursor, str):
-        raise bad("result", f"field 'nextPageCursor' must be a string, got {cursor!r}")
+        raise payload_error("result", f"field 'nextPageCursor' must be a string, got {cursor!r}")
     return cursor or None
 
 
@@ -188,26 +190,28 @@ def parse_server_time_ms(payload: object) -> int:
 
     Fixture ``server_time.json``.
     """
-    return field_int(unwrap_result(payload), "timeNano", "result") // 1_000_000
+    return int_field(unwrap_result(payload), "timeNano", "result") // 1_000_000
 
 
 # --- instruments ---------------------------------------------------------------------------
 
 
 def _linear_instrument(row: Row, where: str) -> Instrument:
-    lot = obj(row.get("lotSizeFilter"), f"{where}.lotSizeFilter")
-    price = obj(row.get("priceFilter"), f"{where}.priceFilter")
-    interval_min = field_int(row, "fundingInterval", where)
+    lot = as_object(row.get("lotSizeFilter"), f"{where}.lotSizeFilter")
+    price = as_object(row.get("priceFilter"), f"{where}.priceFilter")
+    interval_min = int_field(row, "fundingInterval", where)
     if interval_min <= 0:
-        raise bad(where, f"field 'fundingInterval' must be positive minutes, got {interval_min}")
+        raise payload_error(
+            where, f"field 'fundingInterval' must be positive minutes, got {interval_min}"
+        )
     return Instrument(
-        id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-        base=field_str(row, "baseCoin", where),
-        quote=field_str(row, "quoteCoin", where),
-        tick_size=field_dec(price, "tickSize", f"{where}.priceFilter"),
-        lot_step=field_dec(lot, "qtyStep", f"{where}.lotSizeFilter"),
-        min_qty=field_dec(lot, "minOrderQty", f"{where}.lotSizeFilter"),
-        min_notional_usd=field_dec(lot, "minNotionalValue", f"{where}.lotSizeFilter"),
+        id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+        base=text_field(row, "baseCoin", where),
+        quote=text_field(row, "quoteCoin", where),
+        tick_size=dec_field(price, "tickSize", f"{where}.priceFilter"),
+        lot_step=dec_field(lot, "qtyStep", f"{where}.lotSizeFilter"),
+        min_qty=dec_field(lot, "minOrderQty", f"{where}.lotSizeFilter"),
+        min_notional_usd=dec_field(lot, "minNotionalValue", f"{where}.lotSizeFilter"),
         funding_interval_s=interval_min * S_PER_MIN,
     )
 
@@ -215,17 +219,17 @@ def _linear_instrument(row: Row, where: str) -> Instrument:
 def _spot_instrument(row: Row, where: str) -> Instrument:
     # minOrderQty is deprecated and no longer checked: the base precision is the smallest
     # quantity, and the real floor is the quote amount minOrderAmt.
-    lot = obj(row.get("lotSizeFilter"), f"{where}.lotSizeFilter")
-    price = obj(row.get("priceFilter"), f"{where}.priceFilter")
-    step = field_dec(lot, "basePrecision", f"{where}.lotSizeFilter")
+    lot = as_object(row.get("lotSizeFilter"), f"{where}.lotSizeFilter")
+    price = as_object(row.get("priceFilter"), f"{where}.priceFilter")
+    step = dec_field(lot, "basePrecision", f"{where}.lotSizeFilter")
     return Instrument(
-        id=instrument_id(CATEGORY_SPOT, field_str(row, "symbol", where)),
-        base=field_str(row, "baseCoin", where),
-        quote=field_str(row, "quoteCoin", where),
-        tick_size=field_dec(price, "tickSize", f"{where}.priceFilter"),
+        id=instrument_id(CATEGORY_SPOT, text_field(row, "symbol", where)),
+        base=text_field(row, "baseCoin", where),
+        quote=text_field(row, "quoteCoin", where),
+        tick_size=dec_field(price, "tickSize", f"{where}.priceFilter"),
         lot_step=step,
         min_qty=step,
-        min_notional_usd=field_dec(lot, "minOrderAmt", f"{where}.lotSizeFilter"),
+        min_notional_usd=dec_field(lot, "minOrderAmt", f"{where}.lotSizeFilter"),
     )
 
 
@@ -265,7 +269,7 @@ def parse_instruments(payload: object, category: str) -> tuple[list[Instrument],
     build = _linear_instrument if category == CATEGORY_LINEAR else _spot_instrument
     out: list[Instrument] = []
     for i, raw in enumerate(_result_list(payload)):
-        row = obj(raw, f"instruments[{i}]")
+        row = as_object(raw, f"instruments[{i}]")
         if _tradable(row, category):
             out.append(build(row, f"instruments[{i}]"))
     return out, next_page_cursor(payload)
@@ -276,7 +280,7 @@ def parse_instruments(payload: object, category: str) -> tuple[list[Instrument],
 
 def _ticker_rows(payload: object) -> list[tuple[Row, str]]:
     rows = _result_list(payload)
-    return [(obj(raw, f"tickers[{i}]"), f"tickers[{i}]") for i, raw in enumerate(rows)]
+    return [(as_object(raw, f"tickers[{i}]"), f"tickers[{i}]") for i, raw in enumerate(rows)]
 
 
 def funding_from_ticker(row: Row, where: str) -> FundingRate:
@@ -285,13 +289,13 @@ def funding_from_ticker(row: Row, where: str) -> FundingRate:
     ``fundingRate`` settles at ``nextFundingTime`` (ms); ``fundingIntervalHour`` (whole
     hours) → ``interval_s``; ``ts_next_funding_ms`` is one interval later.
     """
-    interval_s = field_int(row, "fundingIntervalHour", where) * HOUR_S
+    interval_s = int_field(row, "fundingIntervalHour", where) * HOUR_S
     if interval_s <= 0:
-        raise bad(where, "field 'fundingIntervalHour' must be positive")
-    ts_funding_ms = field_int(row, "nextFundingTime", where)
+        raise payload_error(where, "field 'fundingIntervalHour' must be positive")
+    ts_funding_ms = int_field(row, "nextFundingTime", where)
     return FundingRate(
-        instrument_id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-        rate=field_float(row, "fundingRate", where),
+        instrument_id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+        rate=float_field(row, "fundingRate", where),
         interval_s=interval_s,
         ts_funding_ms=ts_funding_ms,
         ts_next_funding_ms=ts_funding_ms + interval_s * MS_PER_S,
@@ -301,10 +305,10 @@ def funding_from_ticker(row: Row, where: str) -> FundingRate:
 def mark_from_ticker(row: Row, where: str, ts_event_ms: int) -> MarkPrice:
     """A linear ticker object → :class:`MarkPrice` (``markPrice``, ``indexPrice``)."""
     return MarkPrice(
-        instrument_id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-        mark_price=field_float(row, "markPrice", where),
+        instrument_id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+        mark_price=float_field(row, "markPrice", where),
         ts_event_ms=ts_event_ms,
-        index_price=field_float(row, "indexPrice", where),
+        index_price=float_field(row, "indexPrice", where),
     )
 
 
@@ -344,9 +348,9 @@ def parse_quotes(payload: object, category: str) -> list[Quote]:
     ts_ms = _time_ms(payload)
     return [
         Quote(
-            instrument_id=instrument_id(category, field_str(row, "symbol", where)),
-            bid=field_float(row, "bid1Price", where),
-            ask=field_float(row, "ask1Price", where),
+            instrument_id=instrument_id(category, text_field(row, "symbol", where)),
+            bid=float_field(row, "bid1Price", where),
+            ask=float_field(row, "ask1Price", where),
             ts_event_ms=ts_ms,
         )
         for row, where in _ticker_rows(payload)
@@ -369,12 +373,12 @@ def parse_funding_history(payload: object, interval_s: int) -> list[FundingRate]
     out = []
     for i, raw in enumerate(_result_list(payload)):
         where = f"funding[{i}]"
-        row = obj(raw, where)
-        ts_ms = field_int(row, "fundingRateTimestamp", where)
+        row = as_object(raw, where)
+        ts_ms = int_field(row, "fundingRateTimestamp", where)
         out.append(
             FundingRate(
-                instrument_id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-                rate=field_float(row, "fundingRate", where),
+                instrument_id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+                rate=float_field(row, "fundingRate", where),
                 interval_s=interval_s,
                 ts_funding_ms=ts_ms,
                 ts_next_funding_ms=ts_ms + interval_s * MS_PER_S,
@@ -384,20 +388,20 @@ def parse_funding_history(payload: object, interval_s: int) -> list[FundingRate]
 
 
 def _bar(raw: object, where: str, iid: InstrumentId, interval_ms: int) -> Bar:
-    cells = arr(raw, where)
+    cells = as_array(raw, where)
     if len(cells) < 5:
-        raise bad(where, f"expected at least 5 cells, got {len(cells)}")
+        raise payload_error(where, f"expected at least 5 cells, got {len(cells)}")
     row = dict(zip(("start", "open", "high", "low", "close", "volume"), cells, strict=False))
-    ts_open_ms = field_int(row, "start", where)
+    ts_open_ms = int_field(row, "start", where)
     return Bar(
         instrument_id=iid,
         ts_open_ms=ts_open_ms,
         ts_close_ms=ts_open_ms + interval_ms,
-        open=field_float(row, "open", where),
-        high=field_float(row, "high", where),
-        low=field_float(row, "low", where),
-        close=field_float(row, "close", where),
-        volume=field_float(row, "volume", where) if "volume" in row else 0.0,
+        open=float_field(row, "open", where),
+        high=float_field(row, "high", where),
+        low=float_field(row, "low", where),
+        close=float_field(row, "close", where),
+        volume=float_field(row, "volume", where) if "volume" in row else 0.0,
     )
 
 

@@ -1,7 +1,12 @@
 """Bybit v5 private REST payloads → order acks, positions, balances and funding payments.
 
-Source: bybit-v5.md §4 (bybit-exchange/docs ``docs/v5/order/*.mdx``,
-``position/position.mdx``, ``account/{wallet-balance,transaction-log}.mdx``); fixtures in
+Source: Bybit v5 "Place Order" https://bybit-exchange.github.io/docs/v5/order/create-order,
+"Batch Place Order" https://bybit-exchange.github.io/docs/v5/order/batch-place, "Cancel Order"
+https://bybit-exchange.github.io/docs/v5/order/cancel-order, "Get Open & Closed Orders"
+https://bybit-exchange.github.io/docs/v5/order/open-order, "Get Position Info"
+https://bybit-exchange.github.io/docs/v5/position, "Get Wallet Balance"
+https://bybit-exchange.github.io/docs/v5/account/wallet-balance, "Get Transaction Log"
+https://bybit-exchange.github.io/docs/v5/account/transaction-log; fixtures in
 ``tests/fixtures/bybit-v5/``. Sizes are base coin (linear has no contract multiplier).
 """
 
@@ -12,21 +17,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from venues.bybit._fields import (
+from venues.bybit.constants import CATEGORY_LINEAR, RET_OK, TRANSACTION_TYPE_SETTLEMENT, VENUE
+from venues.bybit.fields import (
     STATUS_MAP,
     ZERO,
     Row,
-    arr,
-    bad,
-    field_dec,
-    field_dec_or_zero,
-    field_int,
-    field_side,
-    field_str,
+    as_array,
+    as_object,
+    dec_field,
+    dec_or_zero_field,
     instrument_id,
-    obj,
+    int_field,
+    payload_error,
+    side_field,
+    text_field,
 )
-from venues.bybit.constants import CATEGORY_LINEAR, RET_OK, TRANSACTION_TYPE_SETTLEMENT, VENUE
 from venues.bybit.parse import error_from_payload, unwrap_result
 from venues.errors import VenueError
 from venues.model import (
@@ -63,8 +68,8 @@ def _link_id(row: Row) -> str:
 
 def _ack_ids(payload: object) -> tuple[str, str, int]:
     result = unwrap_result(payload)
-    ts_ms = field_int(obj(payload, "envelope"), "time", "envelope")
-    return field_str(result, "orderId", "result"), _link_id(result), ts_ms
+    ts_ms = int_field(as_object(payload, "envelope"), "time", "envelope")
+    return text_field(result, "orderId", "result"), _link_id(result), ts_ms
 
 
 def parse_create_order(payload: object, request: OrderRequest) -> OrderAck:
@@ -83,9 +88,11 @@ def parse_create_order(payload: object, request: OrderRequest) -> OrderAck:
     Fixture: ``create_order.json``.
     """
     result = unwrap_result(payload, client_order_id=request.client_order_id)
-    order_id = field_str(result, "orderId", "result")
+    order_id = text_field(result, "orderId", "result")
     if result.get("orderLinkId") != request.client_order_id:
-        raise bad("result", f"orderLinkId {result.get('orderLinkId')!r} is not the request's")
+        raise payload_error(
+            "result", f"orderLinkId {result.get('orderLinkId')!r} is not the request's"
+        )
     return OrderAck(
         client_order_id=request.client_order_id,
         venue_order_id=order_id,
@@ -95,7 +102,7 @@ def parse_create_order(payload: object, request: OrderRequest) -> OrderAck:
         qty=request.qty,
         filled_qty=ZERO,
         avg_price=None,
-        ts_event_ms=field_int(obj(payload, "envelope"), "time", "envelope"),
+        ts_event_ms=int_field(as_object(payload, "envelope"), "time", "envelope"),
     )
 
 
@@ -133,15 +140,15 @@ def parse_create_order_batch(
 
     Fixture: ``create_order_batch.json``.
     """
-    ts_ms = field_int(obj(payload, "envelope"), "time", "envelope")
+    ts_ms = int_field(as_object(payload, "envelope"), "time", "envelope")
     created = _list(payload)
-    ext = obj(obj(payload, "envelope").get("retExtInfo"), "retExtInfo")
-    codes = arr(ext.get("list"), "retExtInfo.list")
+    ext = as_object(as_object(payload, "envelope").get("retExtInfo"), "retExtInfo")
+    codes = as_array(ext.get("list"), "retExtInfo.list")
     if not len(created) == len(codes) == len(requests):
         counts = f"{len(created)} results, {len(codes)} codes, {len(requests)} requests"
-        raise bad("result.list", f"batch lengths differ: {counts}")
+        raise payload_error("result.list", f"batch lengths differ: {counts}")
     return [
-        _batch_item(obj(c, f"batch[{i}]"), obj(s, f"batchCodes[{i}]"), req, ts_ms)
+        _batch_item(as_object(c, f"batch[{i}]"), as_object(s, f"batchCodes[{i}]"), req, ts_ms)
         for i, (c, s, req) in enumerate(zip(created, codes, requests, strict=True))
     ]
 
@@ -149,15 +156,17 @@ def parse_create_order_batch(
 def _batch_item(
     created: Row, status: Row, request: OrderRequest, ts_ms: int
 ) -> OrderAck | VenueError:
-    code = field_int(status, "code", "batchCodes")
+    code = int_field(status, "code", "batchCodes")
     if code != RET_OK:
         body = {"retCode": code, "retMsg": str(status.get("msg", ""))}
         return error_from_payload(body, VENUE, request.client_order_id)
     if created.get("orderLinkId") != request.client_order_id:
-        raise bad("batch", f"orderLinkId {created.get('orderLinkId')!r} out of request order")
+        raise payload_error(
+            "batch", f"orderLinkId {created.get('orderLinkId')!r} out of request order"
+        )
     return OrderAck(
         client_order_id=request.client_order_id,
-        venue_order_id=field_str(created, "orderId", "batch"),
+        venue_order_id=text_field(created, "orderId", "batch"),
         instrument_id=request.instrument_id,
         side=request.side,
         status=OrderStatus.NEW,
@@ -170,13 +179,13 @@ def _batch_item(
 
 def _avg_price(row: Row, filled: Decimal, where: str) -> Decimal | None:
     # avgPrice is "0" or "" before the first fill.
-    return field_dec(row, "avgPrice", where) if filled > ZERO else None
+    return dec_field(row, "avgPrice", where) if filled > ZERO else None
 
 
 def _status(row: Row, where: str) -> OrderStatus:
     text = row.get("orderStatus")
     if text not in STATUS_MAP:
-        raise bad(where, f"field 'orderStatus' has unknown value {text!r}")
+        raise payload_error(where, f"field 'orderStatus' has unknown value {text!r}")
     return STATUS_MAP[text]
 
 
@@ -193,25 +202,25 @@ def order_from_row(row: Row, category: str, where: str = "order") -> OrderAck:
         If a field is missing or malformed, or the status is unknown.
     """
     status = _status(row, where)
-    filled = field_dec(row, "cumExecQty", where)
+    filled = dec_field(row, "cumExecQty", where)
     rejected = status is OrderStatus.REJECTED
     return OrderAck(
         client_order_id=_link_id(row),
-        venue_order_id=field_str(row, "orderId", where),
-        instrument_id=instrument_id(category, field_str(row, "symbol", where)),
-        side=field_side(row, "side", where),
+        venue_order_id=text_field(row, "orderId", where),
+        instrument_id=instrument_id(category, text_field(row, "symbol", where)),
+        side=side_field(row, "side", where),
         status=status,
-        qty=field_dec(row, "qty", where),
+        qty=dec_field(row, "qty", where),
         filled_qty=filled,
         avg_price=_avg_price(row, filled, where),
-        ts_event_ms=field_int(row, "updatedTime", where),
+        ts_event_ms=int_field(row, "updatedTime", where),
         reject_code=str(row.get("rejectReason")) if rejected else None,
         reject_reason=str(row.get("rejectReason")) if rejected else None,
     )
 
 
 def _list(payload: object) -> Sequence[Any]:
-    return arr(unwrap_result(payload).get("list"), "result.list")
+    return as_array(unwrap_result(payload).get("list"), "result.list")
 
 
 def parse_orders(payload: object, category: str) -> list[OrderAck]:
@@ -228,7 +237,8 @@ def parse_orders(payload: object, category: str) -> list[OrderAck]:
     """
     rows = _list(payload)
     return [
-        order_from_row(obj(r, f"orders[{i}]"), category, f"orders[{i}]") for i, r in enumerate(rows)
+        order_from_row(as_object(r, f"orders[{i}]"), category, f"orders[{i}]")
+        for i, r in enumerate(rows)
     ]
 
 
@@ -236,13 +246,13 @@ def _position(row: Row, where: str) -> Position | None:
     side = row.get("side")
     if side == "":  # flat (one-way mode keeps an empty row)
         return None
-    sign = field_side(row, "side", where).sign
+    sign = side_field(row, "side", where).sign
     return Position(
-        instrument_id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-        qty=sign * field_dec(row, "size", where),
-        entry_price=field_dec(row, "avgPrice", where),
-        mark_price=field_dec(row, "markPrice", where),
-        ts_event_ms=field_int(row, "updatedTime", where),
+        instrument_id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+        qty=sign * dec_field(row, "size", where),
+        entry_price=dec_field(row, "avgPrice", where),
+        mark_price=dec_field(row, "markPrice", where),
+        ts_event_ms=int_field(row, "updatedTime", where),
     )
 
 
@@ -262,24 +272,24 @@ def parse_positions(payload: object) -> list[Position]:
     """
     out = []
     for i, raw in enumerate(_list(payload)):
-        position = _position(obj(raw, f"positions[{i}]"), f"positions[{i}]")
+        position = _position(as_object(raw, f"positions[{i}]"), f"positions[{i}]")
         if position is not None:
             out.append(position)
     return out
 
 
 def _balance(row: Row, where: str, ts_ms: int) -> Balance:
-    total = field_dec(row, "walletBalance", where)
+    total = dec_field(row, "walletBalance", where)
     in_use = sum(
         (
-            field_dec_or_zero(row, key, where)
+            dec_or_zero_field(row, key, where)
             for key in ("locked", "totalOrderIM", "totalPositionIM")
         ),
         ZERO,
     )
     return Balance(
         venue=VENUE,
-        asset=field_str(row, "coin", where),
+        asset=text_field(row, "coin", where),
         total=total,
         available=max(total - in_use, ZERO),
         ts_event_ms=ts_ms,
@@ -302,29 +312,29 @@ def parse_wallet_balance(payload: object) -> list[Balance]:
     """
     accounts = _list(payload)
     if not accounts:
-        raise bad("result.list", "no account in wallet-balance answer")
-    account = obj(accounts[0], "wallet[0]")
-    ts_ms = field_int(obj(payload, "envelope"), "time", "envelope")
-    coins = arr(account.get("coin"), "wallet[0].coin")
-    return [_balance(obj(c, f"coin[{i}]"), f"coin[{i}]", ts_ms) for i, c in enumerate(coins)]
+        raise payload_error("result.list", "no account in wallet-balance answer")
+    account = as_object(accounts[0], "wallet[0]")
+    ts_ms = int_field(as_object(payload, "envelope"), "time", "envelope")
+    coins = as_array(account.get("coin"), "wallet[0].coin")
+    return [_balance(as_object(c, f"coin[{i}]"), f"coin[{i}]", ts_ms) for i, c in enumerate(coins)]
 
 
 def _funding_payment(row: Row, where: str, interval_s: int) -> FundingPayment:
-    sign = field_side(row, "side", where).sign
+    sign = side_field(row, "side", where).sign
     return FundingPayment(
-        instrument_id=instrument_id(CATEGORY_LINEAR, field_str(row, "symbol", where)),
-        ts_funding_ms=field_int(row, "transactionTime", where),
-        rate=float(field_dec(row, "feeRate", where)),
+        instrument_id=instrument_id(CATEGORY_LINEAR, text_field(row, "symbol", where)),
+        ts_funding_ms=int_field(row, "transactionTime", where),
+        rate=float(dec_field(row, "feeRate", where)),
         interval_s=interval_s,
-        position_qty=sign * field_dec(row, "size", where),
-        mark_price=field_dec(row, "tradePrice", where),
-        amount_usd=field_dec(row, "funding", where),
+        position_qty=sign * dec_field(row, "size", where),
+        mark_price=dec_field(row, "tradePrice", where),
+        amount_usd=dec_field(row, "funding", where),
     )
 
 
 def _interval_for(symbol: str, funding_intervals_s: Mapping[str, int], where: str) -> int:
     if symbol not in funding_intervals_s:
-        raise bad(where, f"no funding interval known for symbol {symbol!r}")
+        raise payload_error(where, f"no funding interval known for symbol {symbol!r}")
     return funding_intervals_s[symbol]
 
 
@@ -354,11 +364,11 @@ def parse_funding_payments(
     out: dict[tuple[str, str], FundingPayment] = {}
     for i, raw in enumerate(_list(payload)):
         where = f"transactions[{i}]"
-        row = obj(raw, where)
+        row = as_object(raw, where)
         if row.get("type") != TRANSACTION_TYPE_SETTLEMENT or row.get("category") != CATEGORY_LINEAR:
             continue
-        symbol = field_str(row, "symbol", where)
+        symbol = text_field(row, "symbol", where)
         interval_s = _interval_for(symbol, funding_intervals_s, where)
-        key = (field_str(row, "id", where), TRANSACTION_TYPE_SETTLEMENT)
+        key = (text_field(row, "id", where), TRANSACTION_TYPE_SETTLEMENT)
         out.setdefault(key, _funding_payment(row, where, interval_s))
     return sorted(out.values(), key=lambda payment: payment.ts_funding_ms)

@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from venues.bybit._fields import (
-    Row,
-    arr,
-    bad,
-    field_dec,
-    field_float,
-    field_int,
-    field_side,
-    field_str,
-    instrument_id,
-    obj,
-)
 from venues.bybit.constants import CATEGORY_LINEAR, CATEGORY_SPOT, WS_TOPIC_EXECUTION
+from venues.bybit.fields import (
+    Row,
+    as_array,
+    as_object,
+    dec_field,
+    float_field,
+    instrument_id,
+    int_field,
+    payload_error,
+    side_field,
+    text_field,
+)
 from venues.bybit.parse import unwrap_result
 from venues.model import Fill, Liquidity, MarkPrice
 
@@ -35,10 +35,10 @@ _USD_COINS = frozenset({"", "USDT", "USDC", "USD"})
 
 def _fee_usd(row: Row, price: Decimal, where: str) -> Decimal:
     # Spot buys pay the fee in the base coin: value it at the execution price.
-    fee = field_dec(row, "execFee", where)
+    fee = dec_field(row, "execFee", where)
     coin = row.get("feeCurrency", "")
     if not isinstance(coin, str):
-        raise bad(where, f"field 'feeCurrency' must be a string, got {coin!r}")
+        raise payload_error(where, f"field 'feeCurrency' must be a string, got {coin!r}")
     return fee if coin in _USD_COINS else fee * price
 
 
@@ -54,29 +54,29 @@ def fill_from_execution(row: Row, category: str, where: str = "execution") -> Fi
     ProtocolError
         If a field is missing or malformed, or ``isMaker`` is not a boolean.
     """
-    price = field_dec(row, "execPrice", where)
+    price = dec_field(row, "execPrice", where)
     maker = row.get("isMaker")
     if not isinstance(maker, bool):
-        raise bad(where, f"field 'isMaker' must be a boolean, got {maker!r}")
+        raise payload_error(where, f"field 'isMaker' must be a boolean, got {maker!r}")
     link_id = row.get("orderLinkId")
     return Fill(
-        instrument_id=instrument_id(category, field_str(row, "symbol", where)),
+        instrument_id=instrument_id(category, text_field(row, "symbol", where)),
         client_order_id=link_id if isinstance(link_id, str) else "",
-        venue_order_id=field_str(row, "orderId", where),
-        trade_id=field_str(row, "execId", where),
-        side=field_side(row, "side", where),
-        qty=field_dec(row, "execQty", where),
+        venue_order_id=text_field(row, "orderId", where),
+        trade_id=text_field(row, "execId", where),
+        side=side_field(row, "side", where),
+        qty=dec_field(row, "execQty", where),
         price=price,
         fee_usd=_fee_usd(row, price, where),
         liquidity=Liquidity.MAKER if maker else Liquidity.TAKER,
-        ts_event_ms=field_int(row, "execTime", where),
+        ts_event_ms=int_field(row, "execTime", where),
     )
 
 
 def _trade_fills(rows: Sequence[object], category: str | None, where: str) -> list[Fill]:
     fills = []
     for i, raw in enumerate(rows):
-        row = obj(raw, f"{where}[{i}]")
+        row = as_object(raw, f"{where}[{i}]")
         row_category = category if category is not None else row.get("category")
         if row.get("execType") != EXEC_TYPE_TRADE:
             continue
@@ -97,7 +97,7 @@ def parse_executions(payload: object, category: str) -> list[Fill]:
     ProtocolError
         If a kept row is malformed.
     """
-    rows = arr(unwrap_result(payload).get("list"), "result.list")
+    rows = as_array(unwrap_result(payload).get("list"), "result.list")
     return _trade_fills(rows, category, "executions")
 
 
@@ -109,10 +109,10 @@ def parse_ws_executions(message: object) -> list[Fill]:
     ProtocolError
         If the frame is not an ``execution`` frame or a kept row is malformed.
     """
-    frame = obj(message, "ws.execution")
+    frame = as_object(message, "ws.execution")
     if frame.get("topic") != WS_TOPIC_EXECUTION:
-        raise bad("ws.execution", f"field 'topic' is {frame.get('topic')!r}")
-    return _trade_fills(arr(frame.get("data"), "ws.execution.data"), None, "ws.execution")
+        raise payload_error("ws.execution", f"field 'topic' is {frame.get('topic')!r}")
+    return _trade_fills(as_array(frame.get("data"), "ws.execution.data"), None, "ws.execution")
 
 
 def spot_mark_from_ticker(row: Row, where: str, ts_event_ms: int) -> MarkPrice:
@@ -123,10 +123,10 @@ def spot_mark_from_ticker(row: Row, where: str, ts_event_ms: int) -> MarkPrice:
     """
     index = row.get("usdIndexPrice")
     return MarkPrice(
-        instrument_id=instrument_id(CATEGORY_SPOT, field_str(row, "symbol", where)),
-        mark_price=field_float(row, "lastPrice", where),
+        instrument_id=instrument_id(CATEGORY_SPOT, text_field(row, "symbol", where)),
+        mark_price=float_field(row, "lastPrice", where),
         ts_event_ms=ts_event_ms,
-        index_price=field_float(row, "usdIndexPrice", where) if index not in (None, "") else None,
+        index_price=float_field(row, "usdIndexPrice", where) if index not in (None, "") else None,
     )
 
 
@@ -136,9 +136,9 @@ def parse_spot_marks(payload: object) -> list[MarkPrice]:
 
     Fixture ``tickers_spot_btcusdt.json``.
     """
-    ts_ms = field_int(obj(payload, "envelope"), "time", "envelope")
-    rows = arr(unwrap_result(payload).get("list"), "result.list")
+    ts_ms = int_field(as_object(payload, "envelope"), "time", "envelope")
+    rows = as_array(unwrap_result(payload).get("list"), "result.list")
     return [
-        spot_mark_from_ticker(obj(raw, f"tickers[{i}]"), f"tickers[{i}]", ts_ms)
+        spot_mark_from_ticker(as_object(raw, f"tickers[{i}]"), f"tickers[{i}]", ts_ms)
         for i, raw in enumerate(rows)
     ]

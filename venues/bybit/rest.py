@@ -1,13 +1,16 @@
 """Bybit v5 REST endpoints over :class:`~venues.http.RestClient` (linear perps, spot, UTA).
 
-One method per endpoint, returning the decoded JSON envelope as the venue sent it (parsing
-lives in :mod:`venues.bybit.parse` / :mod:`venues.bybit.parse_account`). Private endpoints
-are signed here and only here with the ``X-BAPI-*`` headers of
-:func:`~venues.bybit.auth.rest_headers`: the string to sign is ``timestamp + apiKey +
-recvWindow + payload`` where ``payload`` is the GET query string (sorted ``k=v``, sent as is in
-the URL so the signed bytes are the sent bytes, cursors keep their ``%3D``) or the exact POST
-body. Keys are unwrapped from ``SecretStr`` at request time only. Source:
-``/work/shared/venues/bybit-v5.md`` §2–§6; payloads in ``tests/fixtures/bybit-v5/``.
+One method per endpoint, returning the decoded JSON envelope as the venue sent it (parsing lives in
+:mod:`venues.bybit.parse` / :mod:`venues.bybit.parse_account`). Private endpoints are signed here
+and only here with the ``X-BAPI-*`` headers of :func:`~venues.bybit.auth.rest_headers`: the string
+to sign is ``timestamp + apiKey + recvWindow + payload`` where ``payload`` is the GET query string
+(sorted ``k=v``, sent as is in the URL so the signed bytes are the sent bytes, cursors keep their
+``%3D``) or the exact POST body. Keys are unwrapped from ``SecretStr`` at request time only. Source:
+Bybit v5 API docs https://bybit-exchange.github.io/docs/v5 ("Integration Guidance"
+https://bybit-exchange.github.io/docs/v5/guide, "Rate Limit"
+https://bybit-exchange.github.io/docs/v5/rate-limit, "Error Codes"
+https://bybit-exchange.github.io/docs/v5/error, each endpoint's page); payloads in
+``tests/fixtures/bybit-v5/``.
 
 Errors: every envelope with ``retCode != 0`` (even under HTTP 200) is mapped by the
 classifier of :func:`make_rest_client` through :func:`~venues.bybit.parse.error_from_payload`:
@@ -15,12 +18,12 @@ classifier of :func:`make_rest_client` through :func:`~venues.bybit.parse.error_
 10003/10004/10005/10010 → ``AuthError``; 110007 … → ``InsufficientMargin``; 110072/170141 →
 ``DuplicateClientOrderId``; 110094/170140 … → ``InvalidOrder``; 110001/170213 →
 ``OrderNotFound``. HTTP 403 without an envelope is the IP ban ("access too frequent",
-§6) → ``RateLimited`` for 10 min (not retried). Clock skew (10002) resyncs the server time
+"Rate Limit") → ``RateLimited`` for 10 min (not retried). Clock skew (10002) resyncs the server time
 (``GET /v5/market/time``); a signed GET is then re-signed and sent once more, while a POST
 raises it (writes are never re-sent here: the caller looks the order up by ``orderLinkId``).
 
-Rate limits (§6): one bucket for the IP limit (600 requests / 5 s) in the ``RestClient``, plus
-the per-UID ``/v5/order/create`` limits (10/s linear, 20/s spot) held here.
+Rate limits ("Rate Limit"): one bucket for the IP limit (600 requests / 5 s) in the ``RestClient``,
+plus the per-UID ``/v5/order/create`` limits (10/s linear, 20/s spot) held here.
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ class BybitRest:
     now_ms : Callable[[], int]
         Local wall clock, epoch ms; corrected by the server offset found by :meth:`sync_time`.
     order_limiters : Mapping[str, RateLimiter] | None
-        Per-category ``/v5/order/create`` buckets; default 10/s linear, 20/s spot (§6).
+        Per-category ``/v5/order/create`` buckets; default 10/s linear, 20/s spot ("Rate Limit").
     recv_window_ms : int
         ``X-BAPI-RECV-WINDOW``, ms (default 5000).
     """
@@ -418,8 +421,9 @@ class BybitRest:
         return await self._signed("POST", c.PATH_SET_MARGIN_MODE, {"setMarginMode": mode})
 
     def ws_auth_message(self, expires_after_ms: int) -> dict[str, object]:
-        """The private websocket ``auth`` frame, signed now with ``expires`` =
-        server time + ``expires_after_ms`` (bybit-v5.md §2 "WebSocket auth").
+        """The private websocket ``auth`` frame, signed now with ``expires`` = server time +
+        ``expires_after_ms`` (Bybit v5 "Connect"
+        https://bybit-exchange.github.io/docs/v5/ws/connect, "Authentication").
 
         Raises ``AuthError`` without credentials."""
         if self._api_key is None or self._api_secret is None:

@@ -1,9 +1,11 @@
 """Bybit v5 websocket streams over :func:`venues.ws.stream`: marks and the private account.
 
-Source: bybit-v5.md §5 (``docs/v5/websocket/wss-authentication.mdx``,
-``websocket/public/ticker.mdx``, ``websocket/private/*.mdx``); fixtures
-``ws_tickers_*_snapshot.json``, ``ws_subscribe_ack_*.json``, ``ws_pong_*.json``,
-``ws_auth_*.json``.
+Source: Bybit v5 "Connect" https://bybit-exchange.github.io/docs/v5/ws/connect (authentication,
+heartbeat), "Ticker" https://bybit-exchange.github.io/docs/v5/websocket/public/ticker and the
+private topics "Order" https://bybit-exchange.github.io/docs/v5/websocket/private/order, "Execution"
+https://bybit-exchange.github.io/docs/v5/websocket/private/execution, "Wallet"
+https://bybit-exchange.github.io/docs/v5/websocket/private/wallet; fixtures
+``ws_tickers_*_snapshot.json``, ``ws_subscribe_ack_*.json``, ``ws_pong_*.json``, ``ws_auth_*.json``.
 
 * Marks: ``tickers.<symbol>`` on ``/v5/public/linear`` (one ``snapshot`` then ``delta`` frames
   with only the changed fields, merged by :class:`~venues.bybit.book.TickerMerger`) and on
@@ -29,19 +31,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from venues.base import AccountEvent
 from venues.bybit import constants as c
-from venues.bybit._fields import field_int, obj
 from venues.bybit.book import TickerMerger, check_ws_ack, is_pong, parse_ws_orders
+from venues.bybit.fields import as_object, int_field
 from venues.bybit.parse import mark_from_ticker
 from venues.bybit.parse_exec import parse_ws_executions, spot_mark_from_ticker
 from venues.bybit.rest import BybitRest
 from venues.model import Fill, InstrumentId, InstrumentKind, MarkPrice, OrderAck
+from venues.streams import merge
 from venues.ws import Backoff, Message, StreamConfig, stream
 
-_T = TypeVar("_T")
 SleepFn = Callable[[float], Awaitable[None]]
 MarksFetcher = Callable[[Sequence[InstrumentId]], Awaitable[list[MarkPrice]]]
 OrdersFetcher = Callable[[], Awaitable[list[OrderAck]]]
@@ -147,39 +149,6 @@ class _AccountGate:
         return True
 
 
-async def merge(streams: Sequence[AsyncIterator[_T]], name: str) -> AsyncIterator[_T]:
-    """Interleave async iterators as items arrive; the first error ends all of them.
-
-    Each source runs in a named task of one ``TaskGroup`` (``<name>.<i>``); closing the
-    merged iterator cancels them.
-    """
-    queue: asyncio.Queue[tuple[_T | None, Exception | None]] = asyncio.Queue()
-
-    async def pump(source: AsyncIterator[_T]) -> None:
-        try:
-            async for item in source:
-                await queue.put((item, None))
-        except Exception as e:  # noqa: BLE001  # not swallowed: re-raised by the consumer
-            await queue.put((None, e))
-
-    error: Exception | None = None
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(pump(s), name=f"{name}.{i}") for i, s in enumerate(streams)]
-        try:
-            while error is None:
-                item, error = await queue.get()
-                if error is None:
-                    try:
-                        yield item  # type: ignore[misc]  # None only travels with an error
-                    except GeneratorExit:
-                        break  # consumer closed us: leave the group cleanly, tasks cancelled
-        finally:
-            for task in tasks:
-                task.cancel()
-    if error is not None:
-        raise error
-
-
 class BybitStreams:
     """The Bybit websocket streams of one venue instance.
 
@@ -224,7 +193,11 @@ class BybitStreams:
             for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
             if any(i.kind is kind for i in instrument_ids)
         ]
-        return streams[0] if len(streams) == 1 else merge(streams, "bybit.ws.marks")
+        if len(streams) == 1:
+            return streams[0]
+        # Every source drained at once (no read-ahead bound), and no end of its own: with no
+        # instrument the merged stream waits until closed, as Bybit's marks always did.
+        return merge(streams, name="bybit.ws.marks", read_ahead=None, end_with_sources=False)
 
     async def _category_marks(
         self, kind: InstrumentKind, ids: Sequence[InstrumentId], resync: MarksFetcher
@@ -294,12 +267,12 @@ def _control(frame: Mapping[str, Any]) -> bool:
 
 
 def _frame_marks(message: object, merger: TickerMerger, spot: bool) -> list[MarkPrice]:
-    frame = obj(message, "ws.frame")
+    frame = as_object(message, "ws.frame")
     topic = frame.get("topic")
     if _control(frame) or not isinstance(topic, str) or not topic.startswith("tickers."):
         return []
     state = merger.apply(frame)
-    ts_ms = field_int(frame, "ts", "ws.tickers")
+    ts_ms = int_field(frame, "ts", "ws.tickers")
     where = f"ws.tickers[{state['symbol']}]"
     if spot:
         return [spot_mark_from_ticker(state, where, ts_ms)]
@@ -307,7 +280,7 @@ def _frame_marks(message: object, merger: TickerMerger, spot: bool) -> list[Mark
 
 
 def _account_events(message: object) -> list[AccountEvent]:
-    frame = obj(message, "ws.frame")
+    frame = as_object(message, "ws.frame")
     if _control(frame):
         return []
     topic = frame.get("topic")

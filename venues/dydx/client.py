@@ -1,7 +1,8 @@
 """dYdX v4 public market data as a :class:`~venues.base.MarketDataSource` (venue ``dydx``).
 
-Read-only: trading on dYdX v4 is a Cosmos transaction to a validator, not an HTTP API
-(dydx-v4.md §4), so this is not a :class:`~venues.base.Venue`. Built on
+Read-only: trading on dYdX v4 is a Cosmos transaction to a validator, not an HTTP API (dYdX docs
+https://docs.dydx.exchange, "Trading"; source https://github.com/dydxprotocol/v4-documentation
+``docs/pages/interaction/trading/``), so this is not a :class:`~venues.base.Venue`. Built on
 :class:`~venues.dydx.rest.DydxIndexerRest` (endpoints, buckets, errors), :mod:`venues.dydx.parse`
 (payload → value types) and :mod:`venues.dydx.streams` (``v4_markets``).
 
@@ -20,7 +21,7 @@ import httpx
 
 from venues.base import Credentials
 from venues.dydx import constants as c
-from venues.dydx._fields import ms_to_iso
+from venues.dydx.fields import ms_to_iso
 from venues.dydx.parse import (
     markets_map,
     parse_candles,
@@ -121,9 +122,10 @@ class DydxMarketData:
         first, de-duplicated on block height.
 
         ``GET /v4/historicalFunding/{ticker}`` pages newest first: the first page is bounded by
-        ``effectiveBeforeOrAt = end_ms − 1 ms``, the next ones by
-        ``effectiveBeforeOrAtHeight = oldest height − 1`` (dydx-v4.md §3), until a page is
-        short or reaches ``start_ms``."""
+        ``effectiveBeforeOrAt = end_ms − 1 ms``, the next ones by ``effectiveBeforeOrAtHeight =
+        oldest height − 1`` (Indexer API documentation
+        https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/public/api-documentation.md,
+        GetHistoricalFunding), until a page is short or reaches ``start_ms``."""
         self._check_perp(instrument_id)
         rows: dict[int, FundingRate] = {}
         height: int | None = None
@@ -210,7 +212,8 @@ def create_venue(
 ) -> DydxMarketData:
     """The venue factory of the registry: a :class:`DydxMarketData` on mainnet by default.
 
-    ``credentials`` are ignored (the Indexer is public; trading is out of scope, §4).
+    ``credentials`` are ignored (the Indexer is public; trading is out of scope, see the
+    module docstring).
     ``rest_url`` is the Indexer base **without** ``/v4``; ``sleep`` (seconds) is used by the
     rate limiters' retries and the websocket backoff.
     """

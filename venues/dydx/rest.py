@@ -1,14 +1,18 @@
 """dYdX v4 Indexer REST endpoints over :class:`~venues.http.RestClient` (public, no auth).
 
 One method per endpoint, returning the decoded JSON as the venue sent it (parsing lives in
-:mod:`venues.dydx.parse`). Source: ``/work/shared/venues/dydx-v4.md`` §3 (endpoints), §6
-(rate limits, errors); recorded payloads in ``tests/fixtures/dydx-v4/``.
+:mod:`venues.dydx.parse`). Source: the Indexer API documentation
+https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/public/api-documentation.md
+(endpoints) and the Indexer source
+https://github.com/dydxprotocol/v4-chain/tree/main/indexer/services/comlink/src
+(``lib/rate-limit.ts``, ``caches/rate-limiters.ts``, ``request-helpers/error-handler.ts``: rate
+limits, errors); recorded payloads in ``tests/fixtures/dydx-v4/``.
 
-Rate limits (§6) are per IP and per endpoint group, so there is one :class:`RestClient` (and one
-:class:`RateLimiter`) per group: markets and everything else 100 requests / 10 s, historical
-funding its own 100 / 10 s, candles 1000 / 10 s. Errors: :func:`classify_error` maps the
-Indexer's ``{"errors": [{"msg": ...}]}`` bodies; HTTP 429 carries ``Retry-After`` in
-**milliseconds** (converted to seconds here).
+Rate limits (Indexer source above) are per IP and per endpoint group, so there is one
+:class:`RestClient` (and one :class:`RateLimiter`) per group: markets and everything else 100
+requests / 10 s, historical funding its own 100 / 10 s, candles 1000 / 10 s. Errors:
+:func:`classify_error` maps the Indexer's ``{"errors": [{"msg": ...}]}`` bodies; HTTP 429 carries
+``Retry-After`` in **milliseconds** (converted to seconds here).
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ SleepFn = Callable[[float], Awaitable[None]]
 
 
 def retry_after_s(response: httpx.Response) -> float:
-    """Seconds to wait from the Indexer's ``Retry-After`` header, which is in **ms** (§6);
+    """Seconds to wait from the Indexer's ``Retry-After`` header, which is in **ms** (Indexer
+    source ``lib/rate-limit.ts``);
     ``DEFAULT_RETRY_AFTER_S`` when missing or not a non-negative number."""
     value = response.headers.get(c.RETRY_AFTER_HEADER)
     try:
@@ -51,11 +56,13 @@ def _request_path(response: httpx.Response) -> str:
 def classify_error(response: httpx.Response) -> VenueError | None:
     """Map an Indexer error response to our error tree, or ``None`` below HTTP 400.
 
-    429 → :class:`RateLimited` (``Retry-After`` ms → s); 5xx → :class:`VenueUnavailable`;
-    400 (validation: unknown ticker, bad limit ...) and 404 → :class:`VenueError` with
-    ``code="HTTP <status>"`` and the venue's ``msg`` (with the offending parameter). A body
-    that is not the documented error shape is left to :func:`venues.http.classify_status`.
-    Source: dydx-v4.md §6; fixture ``errors.json``.
+    429 → :class:`RateLimited` (``Retry-After`` ms → s); 5xx → :class:`VenueUnavailable`; 400
+    (validation: unknown ticker, bad limit ...) and 404 → :class:`VenueError` with ``code="HTTP
+    <status>"`` and the venue's ``msg`` (with the offending parameter). A body that is not the
+    documented error shape is left to :func:`venues.http.classify_status`. Source: the Indexer error
+    handler
+    https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/src/request-helpers/error-handler.ts;
+    fixture ``errors.json``.
     """
     status = response.status_code
     if status < 400:
@@ -98,7 +105,8 @@ def make_rest_client(
 
 
 class DydxIndexerRest:
-    """Raw Indexer REST calls (JSON in, JSON out), one rate-limit bucket per group (§6).
+    """Raw Indexer REST calls (JSON in, JSON out), one rate-limit bucket per group (module
+    docstring).
 
     Parameters
     ----------

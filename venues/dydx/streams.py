@@ -1,11 +1,12 @@
 """dYdX v4 Indexer websocket: oracle prices of the ``v4_markets`` channel as mark prices.
 
-Protocol (``/work/shared/venues/dydx-v4.md`` §5): connect → ``connected`` → send
-``{"type":"subscribe","channel":"v4_markets","batched":false}`` → ``subscribed`` whose
-``contents.markets`` is the full market map (the snapshot) → ``channel_data`` frames whose
-``contents.oraclePrices`` maps ticker → ``{oraclePrice, effectiveAt, effectiveAtHeight}`` and
-``contents.trading`` carries changed trading fields (ignored here: no price in them).
-``channel_batch_data`` (batched subscriptions) carries an array of such ``contents``.
+Protocol (dYdX Indexer websocket documentation
+https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/public/websocket-documentation.md):
+connect → ``connected`` → send ``{"type":"subscribe","channel":"v4_markets","batched":false}`` →
+``subscribed`` whose ``contents.markets`` is the full market map (the snapshot) → ``channel_data``
+frames whose ``contents.oraclePrices`` maps ticker → ``{oraclePrice, effectiveAt,
+effectiveAtHeight}`` and ``contents.trading`` carries changed trading fields (ignored here: no price
+in them). ``channel_batch_data`` (batched subscriptions) carries an array of such ``contents``.
 
 Heartbeat: the server pings every 30 s and closes a connection that does not pong within 10 s;
 the ``websockets`` library answers pings itself and sends its own ping frames
@@ -40,8 +41,8 @@ from typing import Any
 
 import structlog
 
-from venues.dydx import _fields as f
 from venues.dydx import constants as c
+from venues.dydx.fields import as_array, as_object, iso_ms_field, positive_float_field
 from venues.dydx.parse import markets_map, oracle_mark, perp_id
 from venues.errors import ProtocolError, VenueUnavailable
 from venues.model import InstrumentId, MarkPrice
@@ -61,8 +62,9 @@ SUBSCRIBE_MARKETS: dict[str, Any] = {
 
 
 def markets_stream_config(url: str = c.WS_URL, **overrides: Any) -> StreamConfig:
-    """:class:`StreamConfig` for ``v4_markets`` (watchdog, heartbeat per §5); ``overrides``
-    replace any field (tests: ``proxy=None``, a short ``watchdog_s``, a fast ``backoff``)."""
+    """:class:`StreamConfig` for ``v4_markets`` (watchdog, heartbeat: module docstring);
+    ``overrides`` replace any field (tests: ``proxy=None``, a short ``watchdog_s``, a fast
+    ``backoff``)."""
     settings: dict[str, Any] = {
         "url": url,
         "subscribe_messages": lambda: [SUBSCRIBE_MARKETS],
@@ -112,14 +114,16 @@ def oracle_updates(contents: Mapping[str, Any], tickers: Collection[str]) -> lis
     raw = contents.get("oraclePrices")
     if raw is None:
         return []
-    prices = f.obj(raw, "v4_markets.oraclePrices")
+    prices = as_object(raw, "v4_markets.oraclePrices")
     out = []
     for ticker in tickers:
         if ticker in prices:
             where = f"v4_markets.oraclePrices[{ticker}]"
-            row = f.obj(prices[ticker], where)
-            ts_ms = f.iso_ms(row, "effectiveAt", where)
-            out.append(MarkPrice(perp_id(ticker), f.positive(row, "oraclePrice", where), ts_ms))
+            row = as_object(prices[ticker], where)
+            ts_ms = iso_ms_field(row, "effectiveAt", where)
+            out.append(
+                MarkPrice(perp_id(ticker), positive_float_field(row, "oraclePrice", where), ts_ms)
+            )
     return out
 
 
@@ -144,7 +148,7 @@ def frame_marks(
     VenueUnavailable, ProtocolError
         For an ``error`` frame (see :func:`error_from_frame`) or a malformed frame.
     """
-    raw = f.obj(frame, "v4_markets frame")
+    raw = as_object(frame, "v4_markets frame")
     kind = raw.get("type")
     if kind == "error":
         raise error_from_frame(raw)
@@ -155,10 +159,12 @@ def frame_marks(
         markets = markets_map(contents, "v4_markets.subscribed")
         return [(m, True) for m in snapshot_marks(markets, tickers, now_ms)]
     if kind == "channel_data":
-        return [(m, False) for m in oracle_updates(f.obj(contents, "contents"), tickers)]
+        return [(m, False) for m in oracle_updates(as_object(contents, "contents"), tickers)]
     if kind == "channel_batch_data":
-        batch = f.array(contents, "v4_markets.channel_batch_data.contents")
-        return [(m, False) for item in batch for m in oracle_updates(f.obj(item, "item"), tickers)]
+        batch = as_array(contents, "v4_markets.channel_batch_data.contents")
+        return [
+            (m, False) for item in batch for m in oracle_updates(as_object(item, "item"), tickers)
+        ]
     return []
 
 

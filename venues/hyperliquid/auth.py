@@ -18,10 +18,12 @@ The signing dependencies (``eth-account``, ``msgpack``) live in the optional ext
 naming it. They are loaded through ``importlib`` so that type checking does not require the
 extra to be installed.
 
-Source: offline pack ``/work/shared/venues/hyperliquid.md`` §2 (GitBook "Signing", "Exchange
-endpoint"; SDK ``hyperliquid/utils/signing.py``); vectors in
-``fixtures/hyperliquid/signing_vectors.json``; request body in
-``fixtures/hyperliquid/exchange_order_request.json``.
+Source: Hyperliquid "Signing"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/signing, "Exchange endpoint"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint and the
+official SDK https://github.com/hyperliquid-dex/hyperliquid-python-sdk
+(``hyperliquid/utils/signing.py``); vectors in ``tests/fixtures/hyperliquid/signing_vectors.json``;
+request body in ``tests/fixtures/hyperliquid/exchange_order_request.json``.
 """
 
 from __future__ import annotations

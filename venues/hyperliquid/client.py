@@ -1,9 +1,10 @@
 """Hyperliquid perpetuals as a :class:`~venues.base.Venue`, venue name ``hyperliquid``.
 
 Built on :class:`~venues.hyperliquid.rest.HyperliquidRest` (requests, signing, error mapping),
-:mod:`venues.hyperliquid.parse` (payload → value types), :mod:`venues.hyperliquid.orders`
-(order boundary) and :mod:`venues.hyperliquid.streams` (websocket). Source:
-``/work/shared/venues/hyperliquid.md``; fixtures ``tests/fixtures/hyperliquid/``.
+:mod:`venues.hyperliquid.parse` (payload → value types), :mod:`venues.hyperliquid.orders` (order
+boundary) and :mod:`venues.hyperliquid.streams` (websocket). Source: the Hyperliquid API docs
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api (each page cited where it is
+used); fixtures ``tests/fixtures/hyperliquid/``.
 
 Symbols: an instrument is ``InstrumentId("hyperliquid", PERP, "<COIN>")`` — the venue's own
 coin name (``BTC``), as the replay data (``venues.replay.source``), ``venues.model.base_asset``
@@ -36,8 +37,8 @@ import httpx
 from venues.base import AccountEvent, Credentials
 from venues.errors import AccountSetupError, InvalidOrder, OrderNotFound, VenueError
 from venues.hyperliquid import constants as c
-from venues.hyperliquid._fields import _int, _list, _obj
 from venues.hyperliquid.auth import cancel_by_cloid_action, order_action, update_leverage_action
+from venues.hyperliquid.fields import as_array, as_object, int_field
 from venues.hyperliquid.orders import (
     DEFAULT_MARKET_SLIPPAGE_FRAC,
     CloidMap,
@@ -84,7 +85,9 @@ CANDLE_INTERVALS: Final[dict[int, str]] = {
     60: "1m", 180: "3m", 300: "5m", 900: "15m", 1_800: "30m", 3_600: "1h", 7_200: "2h",
     14_400: "4h", 28_800: "8h", 43_200: "12h", 86_400: "1d", 259_200: "3d", 604_800: "1w",
 }  # fmt: skip
-"""Bar length in seconds → ``candleSnapshot`` interval code (§3; ``1M`` is not fixed-length)."""
+"""Bar length in seconds → ``candleSnapshot`` interval code ("Info endpoint" → "Candle snapshot"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint; ``1M`` is not
+fixed-length)."""
 
 PAGE_ROWS: Final = c.FUNDING_HISTORY_MAX_ROWS  # every time-range query returns ≤ 500 rows
 _MS_PER_S: Final = 1_000
@@ -96,8 +99,8 @@ def _wall_ms() -> int:
 
 
 def _last_time_ms(payload: object, where: str) -> int:
-    rows = _list(payload, where)
-    return _int(_obj(rows[-1], f"{where}[-1]"), "time", f"{where}[-1]")
+    rows = as_array(payload, where)
+    return int_field(as_object(rows[-1], f"{where}[-1]"), "time", f"{where}[-1]")
 
 
 class HyperliquidVenue:
@@ -351,7 +354,7 @@ class HyperliquidVenue:
             page = parse_user_funding(payload)
             new = [p for p in page if (p.ts_funding_ms, p.instrument_id) not in payments]
             payments.update({(p.ts_funding_ms, p.instrument_id): p for p in new})
-            if len(_list(payload, "userFunding")) < PAGE_ROWS or not new:
+            if len(as_array(payload, "userFunding")) < PAGE_ROWS or not new:
                 break
             cursor_ms = _last_time_ms(payload, "userFunding")
         return sorted(payments.values(), key=lambda p: (p.ts_funding_ms, p.instrument_id))

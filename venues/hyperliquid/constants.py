@@ -1,9 +1,14 @@
 """Hyperliquid (HyperCore perpetuals) constants: URLs, limits, heartbeat, formats.
 
-Source: ``/work/shared/venues/hyperliquid.md`` (offline pack) §1 base URLs, §2 signing, §3
-market data, §5 WebSocket, §6 rate limits; upstream the GitBook pages "Info endpoint",
-"Exchange endpoint", "Websocket", "Rate limits and user limits", "Tick and lot size",
-"Trading → Funding" and the official SDK ``hyperliquid/utils/constants.py``.
+Source: the Hyperliquid GitBook, API pages below ``<api>`` =
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api: "Info endpoint"
+(``/info-endpoint``, ``/info-endpoint/perpetuals``), "Exchange endpoint" (``/exchange-endpoint``),
+"Signing" (``/signing``), "Nonces and API wallets" (``/nonces-and-api-wallets``), "Websocket"
+(``/websocket``, ``/websocket/timeouts-and-heartbeats``), "Rate limits and user limits"
+(``/rate-limits-and-user-limits``), "Error responses" (``/error-responses``), "Tick and lot size"
+(``/tick-and-lot-size``); "Trading → Funding"
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding; and the official SDK
+https://github.com/hyperliquid-dex/hyperliquid-python-sdk (``hyperliquid/utils/constants.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Final
 
 VENUE: Final = "hyperliquid"
 
-# --- base URLs (§1). The network also changes signing: phantom-agent source "a"/"b". ---
+# --- base URLs (<api>/websocket; SDK constants) ---
+# The network also changes signing: phantom-agent source "a"/"b".
 MAINNET_REST_URL: Final = "https://api.hyperliquid.xyz"
 TESTNET_REST_URL: Final = "https://api.hyperliquid-testnet.xyz"
 MAINNET_WS_URL: Final = "wss://api.hyperliquid.xyz/ws"
@@ -22,7 +28,7 @@ INFO_PATH: Final = "/info"
 EXCHANGE_PATH: Final = "/exchange"
 WS_PATH: Final = "/ws"
 
-# --- signing (§2) ---
+# --- signing (<api>/signing) ---
 PHANTOM_AGENT_SOURCE_MAINNET: Final = "a"
 PHANTOM_AGENT_SOURCE_TESTNET: Final = "b"
 L1_DOMAIN_NAME: Final = "Exchange"
@@ -33,16 +39,16 @@ USER_SIGNED_DOMAIN_NAME: Final = "HyperliquidSignTransaction"
 USER_SIGNED_CHAIN_ID_HEX: Final = "0x66eee"  # the SDK's ``signatureChainId``
 WIRE_DECIMALS: Final = 8  # float_to_wire: at most 8 decimals, trailing zeros stripped
 
-# --- nonces (§2 "Nonces"): ms timestamps, inside (block time − 2 d, block time + 1 d) ---
+# --- nonces (<api>/nonces-and-api-wallets): ms timestamps, inside (block time − 2 d, + 1 d) ---
 NONCE_MAX_PAST_MS: Final = 2 * 86_400_000
 NONCE_MAX_FUTURE_MS: Final = 86_400_000
 NONCES_KEPT_PER_SIGNER: Final = 100
 
-# --- client order ids (§4 "Place orders"): cloid = "0x" + 32 hex digits (128 bit) ---
+# --- client order ids (<api>/exchange-endpoint): cloid = "0x" + 32 hex digits (128 bit) ---
 CLOID_PREFIX: Final = "0x"
 CLOID_HEX_DIGITS: Final = 32
 
-# --- instruments and funding (§3) ---
+# --- instruments and funding (<api>/info-endpoint/perpetuals, /tick-and-lot-size, Funding) ---
 QUOTE_ASSET: Final = "USDC"  # every perp settles in USDC (collateralToken 0)
 PERP_PRICE_MAX_DECIMALS: Final = 6  # price decimals ≤ 6 − szDecimals
 PRICE_MAX_SIG_FIGS: Final = 5  # non-integer prices ≤ 5 significant figures
@@ -55,7 +61,7 @@ SPOT_KEY_PREFIX: Final = "@"  # allMids spot keys: "@107"; "PURR/USDC" also spot
 FUNDING_HISTORY_MAX_ROWS: Final = 500  # per response, page with startTime = last.time + 1
 CANDLES_MAX_AVAILABLE: Final = 5_000
 
-# --- IP rate limits, REST and WS together (§6) ---
+# --- IP rate limits, REST and WS together (<api>/rate-limits-and-user-limits) ---
 IP_WEIGHT_PER_MIN: Final = 1_200
 EXCHANGE_BASE_WEIGHT: Final = 1  # + floor(batch_length / 40)
 EXCHANGE_BATCH_WEIGHT_DIVISOR: Final = 40
@@ -71,12 +77,12 @@ INFO_WEIGHT: Final[dict[str, int]] = {
 }
 HTTP_STATUS_RATE_LIMITED: Final = 429
 
-# --- address (per-user) limits on actions (§6) ---
+# --- address (per-user) limits on actions (<api>/rate-limits-and-user-limits) ---
 ADDRESS_INITIAL_REQUEST_BUDGET: Final = 10_000  # + 1 request per USDC of cumulative volume
 ADDRESS_EXHAUSTED_INTERVAL_S: Final = 10.0  # one request per 10 s once the budget is spent
 MAX_OPEN_ORDERS_DEFAULT: Final = 1_000
 
-# --- WebSocket (§5, §6) ---
+# --- WebSocket (<api>/websocket, /websocket/timeouts-and-heartbeats, rate limits) ---
 WS_PING: Final[dict[str, str]] = {"method": "ping"}
 WS_PONG_CHANNEL: Final = "pong"
 WS_SERVER_IDLE_TIMEOUT_S: Final = 60.0  # server closes after 60 s without sending to us
@@ -89,7 +95,7 @@ WS_MAX_UNIQUE_USERS: Final = 10
 WS_MAX_MESSAGES_PER_MIN: Final = 2_000
 WS_MAX_INFLIGHT_POSTS: Final = 100
 
-# --- error text prefixes (§6 "Error shapes"; live strings carry suffixes like " asset=4") ---
+# --- error text prefixes (<api>/error-responses; live strings carry suffixes like " asset=4") ---
 ERR_RATE_LIMIT_PREFIXES: Final = ("Too many cumulative requests sent", "Too many requests")
 ERR_INSUFFICIENT_MARGIN_PREFIXES: Final = ("Insufficient margin",)
 ERR_DUPLICATE_CLOID_PREFIXES: Final = ("Order has duplicate cloid", "Duplicate cloid")

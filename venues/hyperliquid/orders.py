@@ -1,18 +1,22 @@
 """The order boundary: our ``OrderRequest`` → a Hyperliquid order wire, checked and rounded here.
 
-Client order ids (hyperliquid.md §4 "Place orders"): a cloid is ``"0x"`` + 32 hex digits
-(16 bytes). The agent's ids are 32 hex digits (``agent.execution.executor.client_order_id``) and map
-one-to-one (``0x`` + the id, lower case). Any other id (``"contract-1"``) is hashed:
-``0x`` + the first 32 hex digits of its SHA-256 — deterministic, so a lookup after a restart
-finds the same order, but one-way: the venue echoes only the cloid, so the venue client keeps
-the reverse map for ids it has seen (:class:`CloidMap`).
+Client order ids (Hyperliquid "Exchange endpoint" → "Place an order",
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint): a cloid is
+``"0x"`` + 32 hex digits (16 bytes). The agent's ids are 32 hex digits
+(``agent.execution.executor.client_order_id``) and map one-to-one (``0x`` + the id, lower case). Any
+other id (``"contract-1"``) is hashed: ``0x`` + the first 32 hex digits of its SHA-256 —
+deterministic, so a lookup after a restart finds the same order, but one-way: the venue echoes only
+the cloid, so the venue client keeps the reverse map for ids it has seen (:class:`CloidMap`).
 
-Tick and lot (§3 "Tick and lot rules"): a size has at most ``szDecimals`` decimals; a price at
-most 5 significant figures and ``6 − szDecimals`` decimals (integers always allowed); order
-value ≥ $10. Sizes and limit prices off those rules raise :class:`~venues.errors.InvalidOrder`
-before anything is sent (sizes are never rounded silently: the caller sized the hedge).
+Tick and lot ("Tick and lot size"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size): a size has at
+most ``szDecimals`` decimals; a price at most 5 significant figures and ``6 − szDecimals`` decimals
+(integers always allowed); order value ≥ $10. Sizes and limit prices off those rules raise
+:class:`~venues.errors.InvalidOrder` before anything is sent (sizes are never rounded silently: the
+caller sized the hedge).
 
-Market orders do not exist on Hyperliquid (§3): like the official SDK we send an **IOC limit
+Market orders do not exist on Hyperliquid (the order types of "Place an order" are limit and
+trigger orders): like the official SDK we send an **IOC limit
 order at mid × (1 ± slippage)**, rounded to the price rule towards the mid, so a market order
 never fills worse than ``slippage_frac`` from the mid it was priced from (default 5 %, the
 SDK's ``DEFAULT_SLIPPAGE``).

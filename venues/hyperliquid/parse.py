@@ -8,8 +8,15 @@ endpoints mix them in, so rows for anything but a first-dex perp are skipped (se
 naming the field; venue refusals map onto the ``venues.errors`` tree (:func:`exchange_error`,
 :func:`order_error`).
 
-Source: offline pack ``/work/shared/venues/hyperliquid.md`` §3 market data, §4 private
-endpoints, §5 WebSocket, §6 errors; fixtures in ``fixtures/hyperliquid/`` named per function.
+Source: Hyperliquid "Info endpoint"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint and its
+"Perpetuals" page
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals (market
+data, account state), "Exchange endpoint"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint, "Websocket"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket, "Error responses"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses; fixtures in
+``tests/fixtures/hyperliquid/`` named per function.
 """
 
 from __future__ import annotations
@@ -19,18 +26,18 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from venues.hyperliquid import constants as c
-from venues.hyperliquid._fields import (
-    _dec,
-    _fail,
-    _float,
-    _get,
-    _int,
-    _list,
-    _obj,
-    _str,
+from venues.hyperliquid.fields import (
+    as_array,
+    as_object,
     client_order_id_from_cloid,
+    dec_field,
+    float_field,
     instrument_id,
+    int_field,
     is_first_dex_perp,
+    payload_error,
+    raw_field,
+    str_field,
 )
 from venues.hyperliquid.parse_account import (
     AccountState,
@@ -157,11 +164,11 @@ class PerpAsset:
 
 def _perp_asset(index: int, raw: object) -> PerpAsset | None:
     where = f"meta.universe[{index}]"
-    entry = _obj(raw, where)
-    coin = _str(entry, "name", where)
-    sz_decimals = _int(entry, "szDecimals", where)
+    entry = as_object(raw, where)
+    coin = str_field(entry, "name", where)
+    sz_decimals = int_field(entry, "szDecimals", where)
     if not 0 <= sz_decimals <= c.PERP_PRICE_MAX_DECIMALS:
-        _fail(where, f"field 'szDecimals' out of range: {sz_decimals}")
+        raise payload_error(where, f"field 'szDecimals' out of range: {sz_decimals}")
     if not is_first_dex_perp(coin):
         return None
     lot = Decimal(1).scaleb(-sz_decimals)
@@ -176,7 +183,7 @@ def _perp_asset(index: int, raw: object) -> PerpAsset | None:
         funding_interval_s=c.FUNDING_INTERVAL_S,
     )
     delisted = entry.get("isDelisted", False) is True
-    leverage = _int(entry, "maxLeverage", where)
+    leverage = int_field(entry, "maxLeverage", where)
     return PerpAsset(index, coin, sz_decimals, leverage, delisted, instrument)
 
 
@@ -190,7 +197,7 @@ def parse_meta(payload: object) -> list[PerpAsset]:
     ProtocolError
         If ``universe`` or an entry is malformed.
     """
-    universe = _list(_get(_obj(payload, "meta"), "universe", "meta"), "meta.universe")
+    universe = as_array(raw_field(as_object(payload, "meta"), "universe", "meta"), "meta.universe")
     assets = (_perp_asset(i, raw) for i, raw in enumerate(universe))
     return [a for a in assets if a is not None]
 
@@ -218,14 +225,14 @@ def parse_asset_ctx(
     ProtocolError
         If a field is missing or not a decimal string, or ``coin`` is not a first-dex perp.
     """
-    fields = _obj(ctx, where)
+    fields = as_object(ctx, where)
     iid = instrument_id(coin)
-    mark_px = _float(fields, "markPx", where)
-    mark = MarkPrice(iid, mark_px, ts_event_ms, _float(fields, "oraclePx", where))
+    mark_px = float_field(fields, "markPx", where)
+    mark = MarkPrice(iid, mark_px, ts_event_ms, float_field(fields, "oraclePx", where))
     ts_funding_ms = next_funding_ms(ts_event_ms)
     funding = FundingRate(
         instrument_id=iid,
-        rate=_float(fields, "funding", where),
+        rate=float_field(fields, "funding", where),
         interval_s=c.FUNDING_INTERVAL_S,
         ts_funding_ms=ts_funding_ms,
         ts_next_funding_ms=ts_funding_ms + HOUR_MS,
@@ -247,13 +254,13 @@ def parse_meta_and_asset_ctxs(payload: object, ts_event_ms: int) -> MarketSnapsh
     ProtocolError
         If the payload is not ``[meta, ctxs]`` of equal lengths or a ctx is malformed.
     """
-    pair = _list(payload, "metaAndAssetCtxs")
+    pair = as_array(payload, "metaAndAssetCtxs")
     if len(pair) != 2:
-        _fail("metaAndAssetCtxs", f"expected [meta, ctxs], got {len(pair)} elements")
-    meta = _obj(pair[0], "metaAndAssetCtxs[0]")
-    ctxs = _list(pair[1], "metaAndAssetCtxs[1]")
-    if len(ctxs) != len(_list(_get(meta, "universe", "meta"), "meta.universe")):
-        _fail("metaAndAssetCtxs", "ctxs and universe differ in length")
+        raise payload_error("metaAndAssetCtxs", f"expected [meta, ctxs], got {len(pair)} elements")
+    meta = as_object(pair[0], "metaAndAssetCtxs[0]")
+    ctxs = as_array(pair[1], "metaAndAssetCtxs[1]")
+    if len(ctxs) != len(as_array(raw_field(meta, "universe", "meta"), "meta.universe")):
+        raise payload_error("metaAndAssetCtxs", "ctxs and universe differ in length")
     assets = parse_meta(meta)
     funding: dict[InstrumentId, FundingRate] = {}
     marks: dict[InstrumentId, MarkPrice] = {}
@@ -264,9 +271,9 @@ def parse_meta_and_asset_ctxs(payload: object, ts_event_ms: int) -> MarketSnapsh
         mark, rate = parse_asset_ctx(asset.coin, ctxs[asset.asset], ts_event_ms, where)
         marks[mark.instrument_id] = mark
         funding[rate.instrument_id] = rate
-        mark_px = _dec(_obj(ctxs[asset.asset], where), "markPx", where)
+        mark_px = dec_field(as_object(ctxs[asset.asset], where), "markPx", where)
         if mark_px <= 0:
-            _fail(where, f"field 'markPx' is not positive: {mark_px}")
+            raise payload_error(where, f"field 'markPx' is not positive: {mark_px}")
         tick = price_tick(mark_px, asset.sz_decimals)
         assets[i] = replace(asset, instrument=replace(asset.instrument, tick_size=tick))
     return MarketSnapshot(assets, funding, marks)
@@ -289,14 +296,14 @@ def parse_funding_history(payload: object) -> list[FundingRate]:
         If a row is malformed or names a HIP-3/spot coin.
     """
     rates = []
-    for i, raw in enumerate(_list(payload, "fundingHistory")):
+    for i, raw in enumerate(as_array(payload, "fundingHistory")):
         where = f"fundingHistory[{i}]"
-        row = _obj(raw, where)
-        ts_ms = _int(row, "time", where) // HOUR_MS * HOUR_MS
+        row = as_object(raw, where)
+        ts_ms = int_field(row, "time", where) // HOUR_MS * HOUR_MS
         rates.append(
             FundingRate(
-                instrument_id=instrument_id(_str(row, "coin", where)),
-                rate=_float(row, "fundingRate", where),
+                instrument_id=instrument_id(str_field(row, "coin", where)),
+                rate=float_field(row, "fundingRate", where),
                 interval_s=c.FUNDING_INTERVAL_S,
                 ts_funding_ms=ts_ms,
                 ts_next_funding_ms=ts_ms + HOUR_MS,
@@ -316,19 +323,19 @@ def parse_candle(raw: object, where: str = "candle") -> Bar:
     ProtocolError
         If a field is missing or malformed, or ``T < t``.
     """
-    row = _obj(raw, where)
-    ts_open_ms, ts_last_ms = _int(row, "t", where), _int(row, "T", where)
+    row = as_object(raw, where)
+    ts_open_ms, ts_last_ms = int_field(row, "t", where), int_field(row, "T", where)
     if ts_last_ms < ts_open_ms:
-        _fail(where, f"field 'T' {ts_last_ms} precedes 't' {ts_open_ms}")
+        raise payload_error(where, f"field 'T' {ts_last_ms} precedes 't' {ts_open_ms}")
     return Bar(
-        instrument_id=instrument_id(_str(row, "s", where)),
+        instrument_id=instrument_id(str_field(row, "s", where)),
         ts_open_ms=ts_open_ms,
         ts_close_ms=ts_last_ms + 1,
-        open=_float(row, "o", where),
-        high=_float(row, "h", where),
-        low=_float(row, "l", where),
-        close=_float(row, "c", where),
-        volume=_float(row, "v", where),
+        open=float_field(row, "o", where),
+        high=float_field(row, "h", where),
+        low=float_field(row, "l", where),
+        close=float_field(row, "c", where),
+        volume=float_field(row, "v", where),
     )
 
 
@@ -340,7 +347,7 @@ def parse_candle_snapshot(payload: object) -> list[Bar]:
     ProtocolError
         If the payload is not an array or a candle is malformed (see :func:`parse_candle`).
     """
-    rows = _list(payload, "candleSnapshot")
+    rows = as_array(payload, "candleSnapshot")
     return [parse_candle(raw, f"candleSnapshot[{i}]") for i, raw in enumerate(rows)]
 
 
@@ -355,10 +362,10 @@ def ws_channel(frame: object) -> tuple[str, Any]:
     ProtocolError
         If ``channel`` is missing, or for an ``error`` frame (its text in the message).
     """
-    body = _obj(frame, "ws frame")
-    channel = _str(body, "channel", "ws frame")
+    body = as_object(frame, "ws frame")
+    channel = str_field(body, "channel", "ws frame")
     if channel == "error":
-        _fail("ws frame", f"error frame: {body.get('data')!r}")
+        raise payload_error("ws frame", f"error frame: {body.get('data')!r}")
     return channel, body.get("data")
 
 
@@ -372,9 +379,11 @@ def parse_ws_active_asset_ctx(frame: object, ts_event_ms: int) -> tuple[MarkPric
     ProtocolError
         If the frame is malformed.
     """
-    data = _obj(_get(_obj(frame, "activeAssetCtx"), "data", "activeAssetCtx"), "activeAssetCtx")
-    coin = _str(data, "coin", "activeAssetCtx.data")
-    return parse_asset_ctx(coin, _get(data, "ctx", "activeAssetCtx.data"), ts_event_ms, "ctx")
+    data = as_object(
+        raw_field(as_object(frame, "activeAssetCtx"), "data", "activeAssetCtx"), "activeAssetCtx"
+    )
+    coin = str_field(data, "coin", "activeAssetCtx.data")
+    return parse_asset_ctx(coin, raw_field(data, "ctx", "activeAssetCtx.data"), ts_event_ms, "ctx")
 
 
 def parse_ws_all_mids(frame: object, ts_event_ms: int) -> list[MarkPrice]:
@@ -388,10 +397,10 @@ def parse_ws_all_mids(frame: object, ts_event_ms: int) -> list[MarkPrice]:
     ProtocolError
         If ``data.mids`` is not an object of decimal strings.
     """
-    data = _obj(_get(_obj(frame, "allMids"), "data", "allMids"), "allMids.data")
-    mids = _obj(_get(data, "mids", "allMids.data"), "allMids.data.mids")
+    data = as_object(raw_field(as_object(frame, "allMids"), "data", "allMids"), "allMids.data")
+    mids = as_object(raw_field(data, "mids", "allMids.data"), "allMids.data.mids")
     return [
-        MarkPrice(instrument_id(coin), _float(mids, coin, "allMids.data.mids"), ts_event_ms)
+        MarkPrice(instrument_id(coin), float_field(mids, coin, "allMids.data.mids"), ts_event_ms)
         for coin in mids
         if is_first_dex_perp(coin)
     ]
@@ -399,12 +408,14 @@ def parse_ws_all_mids(frame: object, ts_event_ms: int) -> list[MarkPrice]:
 
 def parse_ws_candle(frame: object) -> Bar:
     """``candle`` frame (one candle object) → :class:`Bar`. Fixture ``ws_candle_btc_1m.json``."""
-    return parse_candle(_get(_obj(frame, "candle"), "data", "candle"), "candle.data")
+    return parse_candle(raw_field(as_object(frame, "candle"), "data", "candle"), "candle.data")
 
 
 def parse_ws_order_updates(frame: object) -> list[OrderAck]:
     """``orderUpdates`` frame (an array) → acks. Fixtures ``ws_order_updates_*.json``."""
-    rows = _list(_get(_obj(frame, "orderUpdates"), "data", "orderUpdates"), "orderUpdates.data")
+    rows = as_array(
+        raw_field(as_object(frame, "orderUpdates"), "data", "orderUpdates"), "orderUpdates.data"
+    )
     return [parse_order_update(r, f"orderUpdates.data[{i}]") for i, r in enumerate(rows)]
 
 
@@ -414,7 +425,7 @@ def parse_ws_fills(frame: object) -> tuple[bool, list[Fill]]:
     A ``user`` frame without ``fills`` (funding, liquidation, nonUserCancel) gives no fills.
     Fixtures ``ws_user_events_fills.json``, ``ws_user_fills_snapshot_empty.json``.
     """
-    data = _obj(_get(_obj(frame, "ws fills"), "data", "ws fills"), "ws fills.data")
+    data = as_object(raw_field(as_object(frame, "ws fills"), "data", "ws fills"), "ws fills.data")
     snapshot = data.get("isSnapshot", False) is True
     if "fills" not in data:
         return snapshot, []

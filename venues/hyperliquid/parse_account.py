@@ -12,18 +12,18 @@ from typing import Any
 
 from venues.errors import OrderNotFound, VenueError
 from venues.hyperliquid import constants as c
-from venues.hyperliquid._fields import (
-    _dec,
-    _fail,
-    _get,
-    _int,
-    _list,
-    _obj,
-    _side,
-    _str,
+from venues.hyperliquid.fields import (
+    as_array,
+    as_object,
     client_order_id_from_cloid,
+    dec_field,
     instrument_id,
+    int_field,
     is_first_dex_perp,
+    payload_error,
+    raw_field,
+    side_field,
+    str_field,
 )
 from venues.hyperliquid.parse_errors import exchange_error, order_error
 from venues.model import (
@@ -48,11 +48,11 @@ def _statuses(payload: object, kind: str, expected: int) -> Sequence[Any]:
     if error is not None:
         raise error
     where = f"{kind} response"
-    response = _obj(_get(_obj(payload, where), "response", where), where)
-    data = _obj(_get(response, "data", where), where)
-    statuses = _list(_get(data, "statuses", where), f"{where}.statuses")
+    response = as_object(raw_field(as_object(payload, where), "response", where), where)
+    data = as_object(raw_field(response, "data", where), where)
+    statuses = as_array(raw_field(data, "statuses", where), f"{where}.statuses")
     if len(statuses) != expected:
-        _fail(where, f"{len(statuses)} statuses for {expected} requests")
+        raise payload_error(where, f"{len(statuses)} statuses for {expected} requests")
     return statuses
 
 
@@ -90,31 +90,35 @@ def _filled_status(order: OrderRequest, total: Decimal) -> OrderStatus:
 def _check_cloid(entry: Mapping[str, Any], order: OrderRequest, where: str) -> None:
     echoed = client_order_id_from_cloid(entry.get("cloid"))
     if echoed and echoed != order.client_order_id.lower().removeprefix(c.CLOID_PREFIX):
-        _fail(where, f"field 'cloid' {echoed!r} does not match {order.client_order_id!r}")
+        raise payload_error(
+            where, f"field 'cloid' {echoed!r} does not match {order.client_order_id!r}"
+        )
 
 
 def _order_outcome(raw: object, order: OrderRequest, ts_ms: int, where: str) -> OrderAck:
     if isinstance(raw, str):  # TP/SL children: "waitingForFill" / "waitingForTrigger"
         return _ack(order, "", OrderStatus.NEW, ts_ms)
-    entry = _obj(raw, where)
+    entry = as_object(raw, where)
     if "error" in entry:
-        text = _str(entry, "error", where)
+        text = str_field(entry, "error", where)
         error = order_error(text, order.client_order_id)
         code = error.code or type(error).__name__
         return _ack(order, "", OrderStatus.REJECTED, ts_ms, reject=(code, text))
     if "resting" in entry:
-        resting = _obj(entry["resting"], f"{where}.resting")
+        resting = as_object(entry["resting"], f"{where}.resting")
         _check_cloid(resting, order, f"{where}.resting")
-        return _ack(order, str(_int(resting, "oid", f"{where}.resting")), OrderStatus.NEW, ts_ms)
+        return _ack(
+            order, str(int_field(resting, "oid", f"{where}.resting")), OrderStatus.NEW, ts_ms
+        )
     if "filled" in entry:
         where = f"{where}.filled"
-        filled = _obj(entry["filled"], where)
+        filled = as_object(entry["filled"], where)
         _check_cloid(filled, order, where)
-        total = _dec(filled, "totalSz", where)
-        oid = str(_int(filled, "oid", where))
-        avg_px = _dec(filled, "avgPx", where)
+        total = dec_field(filled, "totalSz", where)
+        oid = str(int_field(filled, "oid", where))
+        avg_px = dec_field(filled, "avgPx", where)
         return _ack(order, oid, _filled_status(order, total), ts_ms, filled=(total, avg_px))
-    _fail(where, "status has none of 'resting', 'filled', 'error'")
+    raise payload_error(where, "status has none of 'resting', 'filled', 'error'")
 
 
 def parse_order_response(
@@ -171,7 +175,7 @@ def parse_cancel_response(
         if raw == "success":
             results.append(None)
         else:
-            results.append(order_error(_str(_obj(raw, where), "error", where), coid))
+            results.append(order_error(str_field(as_object(raw, where), "error", where), coid))
     return results
 
 
@@ -187,7 +191,7 @@ def _order_status(raw: str, remaining: Decimal, original: Decimal) -> OrderStatu
         return OrderStatus.REJECTED
     if raw.endswith(("Canceled", "Cancel")) or raw == "canceled":
         return OrderStatus.CANCELED
-    _fail("order status", f"unknown status {raw!r}")
+    raise payload_error("order status", f"unknown status {raw!r}")
 
 
 def parse_order_update(raw: object, where: str = "orderUpdate") -> OrderAck:
@@ -202,23 +206,23 @@ def parse_order_update(raw: object, where: str = "orderUpdate") -> OrderAck:
     ProtocolError
         If a field is missing/malformed, the status unknown or the coin not a first-dex perp.
     """
-    entry = _obj(raw, where)
-    order = _obj(_get(entry, "order", where), f"{where}.order")
-    remaining = _dec(order, "sz", f"{where}.order")
-    original = _dec(order, "origSz", f"{where}.order") if "origSz" in order else remaining
-    raw_status = _str(entry, "status", where)
+    entry = as_object(raw, where)
+    order = as_object(raw_field(entry, "order", where), f"{where}.order")
+    remaining = dec_field(order, "sz", f"{where}.order")
+    original = dec_field(order, "origSz", f"{where}.order") if "origSz" in order else remaining
+    raw_status = str_field(entry, "status", where)
     status = _order_status(raw_status, remaining, original)
     rejected = status is OrderStatus.REJECTED
     return OrderAck(
         client_order_id=client_order_id_from_cloid(order.get("cloid")),
-        venue_order_id=str(_int(order, "oid", f"{where}.order")),
-        instrument_id=instrument_id(_str(order, "coin", f"{where}.order")),
-        side=_side(order, f"{where}.order"),
+        venue_order_id=str(int_field(order, "oid", f"{where}.order")),
+        instrument_id=instrument_id(str_field(order, "coin", f"{where}.order")),
+        side=side_field(order, f"{where}.order"),
         status=status,
         qty=original,
         filled_qty=original - remaining,
         avg_price=None,
-        ts_event_ms=_int(entry, "statusTimestamp", where),
+        ts_event_ms=int_field(entry, "statusTimestamp", where),
         reject_code=raw_status if rejected else None,
         reject_reason=raw_status if rejected else None,
     )
@@ -237,13 +241,15 @@ def parse_order_status(payload: object, client_order_id: str = "") -> OrderAck:
     ProtocolError
         As :func:`parse_order_update`, or for another top-level ``status``.
     """
-    body = _obj(payload, "orderStatus")
-    status = _str(body, "status", "orderStatus")
+    body = as_object(payload, "orderStatus")
+    status = str_field(body, "status", "orderStatus")
     if status == "unknownOid":
         raise OrderNotFound(f"unknown order {client_order_id!r}", venue=c.VENUE)
     if status != "order":
-        _fail("orderStatus", f"field 'status' is {status!r}, expected 'order' or 'unknownOid'")
-    return parse_order_update(_get(body, "order", "orderStatus"), "orderStatus.order")
+        raise payload_error(
+            "orderStatus", f"field 'status' is {status!r}, expected 'order' or 'unknownOid'"
+        )
+    return parse_order_update(raw_field(body, "order", "orderStatus"), "orderStatus.order")
 
 
 # ------------------------------------------------------------------------------ account
@@ -257,21 +263,21 @@ def parse_fill(raw: object, where: str = "fill") -> Fill:
     ProtocolError
         If a field is missing or malformed.
     """
-    row = _obj(raw, where)
-    crossed = _get(row, "crossed", where)
+    row = as_object(raw, where)
+    crossed = raw_field(row, "crossed", where)
     if not isinstance(crossed, bool):
-        _fail(where, f"field 'crossed' is not a boolean: {crossed!r}")
+        raise payload_error(where, f"field 'crossed' is not a boolean: {crossed!r}")
     return Fill(
-        instrument_id=instrument_id(_str(row, "coin", where)),
+        instrument_id=instrument_id(str_field(row, "coin", where)),
         client_order_id=client_order_id_from_cloid(row.get("cloid")),
-        venue_order_id=str(_int(row, "oid", where)),
-        trade_id=str(_int(row, "tid", where)),
-        side=_side(row, where),
-        qty=_dec(row, "sz", where),
-        price=_dec(row, "px", where),
-        fee_usd=_dec(row, "fee", where),
+        venue_order_id=str(int_field(row, "oid", where)),
+        trade_id=str(int_field(row, "tid", where)),
+        side=side_field(row, where),
+        qty=dec_field(row, "sz", where),
+        price=dec_field(row, "px", where),
+        fee_usd=dec_field(row, "fee", where),
         liquidity=Liquidity.TAKER if crossed else Liquidity.MAKER,
-        ts_event_ms=_int(row, "time", where),
+        ts_event_ms=int_field(row, "time", where),
     )
 
 
@@ -282,24 +288,24 @@ def parse_user_fills(payload: object, where: str = "userFills") -> list[Fill]:
     Fixtures ``user_fills.json``, ``ws_user_events_fills.json``.
     """
     fills = []
-    for i, raw in enumerate(_list(payload, where)):
-        row = _obj(raw, f"{where}[{i}]")
-        if is_first_dex_perp(_str(row, "coin", f"{where}[{i}]")):
+    for i, raw in enumerate(as_array(payload, where)):
+        row = as_object(raw, f"{where}[{i}]")
+        if is_first_dex_perp(str_field(row, "coin", f"{where}[{i}]")):
             fills.append(parse_fill(row, f"{where}[{i}]"))
     return fills
 
 
 def _funding_payment(row: Mapping[str, Any], ts_ms: int, where: str) -> FundingPayment:
-    qty = _dec(row, "szi", where)
-    hourly = _dec(row, "fundingRate", where)
+    qty = dec_field(row, "szi", where)
+    hourly = dec_field(row, "fundingRate", where)
     samples = row.get("nSamples") or 1
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        _fail(where, f"field 'nSamples' is not a positive integer: {samples!r}")
-    amount = _dec(row, "usdc", where)
+        raise payload_error(where, f"field 'nSamples' is not a positive integer: {samples!r}")
+    amount = dec_field(row, "usdc", where)
     rate = hourly * samples
     oracle = -amount / (rate * qty) if rate and qty else Decimal(0)
     return FundingPayment(
-        instrument_id=instrument_id(_str(row, "coin", where)),
+        instrument_id=instrument_id(str_field(row, "coin", where)),
         ts_funding_ms=ts_ms,
         rate=float(rate),
         interval_s=c.FUNDING_INTERVAL_S * samples,
@@ -325,14 +331,18 @@ def parse_user_funding(payload: object) -> list[FundingPayment]:
         If a row is malformed or its delta is not of type ``funding``.
     """
     payments = []
-    for i, raw in enumerate(_list(payload, "userFunding")):
+    for i, raw in enumerate(as_array(payload, "userFunding")):
         where = f"userFunding[{i}]"
-        row = _obj(raw, where)
-        delta = _obj(_get(row, "delta", where), f"{where}.delta")
-        if _str(delta, "type", f"{where}.delta") != "funding":
-            _fail(f"{where}.delta", f"field 'type' is {delta['type']!r}, expected 'funding'")
-        if is_first_dex_perp(_str(delta, "coin", f"{where}.delta")):
-            payments.append(_funding_payment(delta, _int(row, "time", where), f"{where}.delta"))
+        row = as_object(raw, where)
+        delta = as_object(raw_field(row, "delta", where), f"{where}.delta")
+        if str_field(delta, "type", f"{where}.delta") != "funding":
+            raise payload_error(
+                f"{where}.delta", f"field 'type' is {delta['type']!r}, expected 'funding'"
+            )
+        if is_first_dex_perp(str_field(delta, "coin", f"{where}.delta")):
+            payments.append(
+                _funding_payment(delta, int_field(row, "time", where), f"{where}.delta")
+            )
     return payments
 
 
@@ -346,19 +356,19 @@ class AccountState:
 
 
 def _unrealized_pnl(raw: object, where: str) -> Decimal:
-    position = _obj(_get(_obj(raw, where), "position", where), f"{where}.position")
-    return _dec(position, "unrealizedPnl", f"{where}.position")
+    position = as_object(raw_field(as_object(raw, where), "position", where), f"{where}.position")
+    return dec_field(position, "unrealizedPnl", f"{where}.position")
 
 
 def _position(raw: object, ts_ms: int, where: str) -> Position | None:
-    position = _obj(_get(_obj(raw, where), "position", where), f"{where}.position")
+    position = as_object(raw_field(as_object(raw, where), "position", where), f"{where}.position")
     where = f"{where}.position"
-    coin = _str(position, "coin", where)
-    qty = _dec(position, "szi", where)
+    coin = str_field(position, "coin", where)
+    qty = dec_field(position, "szi", where)
     if not is_first_dex_perp(coin) or qty == 0:
         return None
-    mark = _dec(position, "positionValue", where) / abs(qty)
-    return Position(instrument_id(coin), qty, _dec(position, "entryPx", where), mark, ts_ms)
+    mark = dec_field(position, "positionValue", where) / abs(qty)
+    return Position(instrument_id(coin), qty, dec_field(position, "entryPx", where), mark, ts_ms)
 
 
 def parse_clearinghouse_state(payload: object) -> AccountState:
@@ -373,24 +383,24 @@ def parse_clearinghouse_state(payload: object) -> AccountState:
     ProtocolError
         If a field is missing or malformed.
     """
-    body = _obj(payload, "clearinghouseState")
-    ts_ms = _int(body, "time", "clearinghouseState")
-    rows = _list(_get(body, "assetPositions", "clearinghouseState"), "assetPositions")
+    body = as_object(payload, "clearinghouseState")
+    ts_ms = int_field(body, "time", "clearinghouseState")
+    rows = as_array(raw_field(body, "assetPositions", "clearinghouseState"), "assetPositions")
     upnl = sum((_unrealized_pnl(r, f"assetPositions[{i}]") for i, r in enumerate(rows)), Decimal(0))
     where = "clearinghouseState.marginSummary"
-    margin = _obj(_get(body, "marginSummary", "clearinghouseState"), where)
-    equity = _dec(margin, "accountValue", where)
-    gross = _dec(margin, "totalNtlPos", where)
+    margin = as_object(raw_field(body, "marginSummary", "clearinghouseState"), where)
+    equity = dec_field(margin, "accountValue", where)
+    gross = dec_field(margin, "totalNtlPos", where)
     summary = AccountSummary(
         venue=c.VENUE,
         collateral_usd=equity - upnl,
         equity_usd=equity,
-        used_margin_usd=_dec(margin, "totalMarginUsed", where),
+        used_margin_usd=dec_field(margin, "totalMarginUsed", where),
         gross_notional_usd=gross,
         leverage=float(gross / equity) if equity else 0.0,
         ts_event_ms=ts_ms,
     )
-    available = _dec(body, "withdrawable", "clearinghouseState")
+    available = dec_field(body, "withdrawable", "clearinghouseState")
     balance = Balance(c.VENUE, c.QUOTE_ASSET, equity - upnl, available, ts_ms)
     positions = (_position(r, ts_ms, f"assetPositions[{i}]") for i, r in enumerate(rows))
     return AccountState([p for p in positions if p is not None], balance, summary)

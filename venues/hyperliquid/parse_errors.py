@@ -2,7 +2,8 @@
 HTTP answers) → the ``venues.errors`` tree.
 
 Re-exported by :mod:`venues.hyperliquid.parse`. Error prefixes live in
-:mod:`venues.hyperliquid.constants`; source hyperliquid.md §6.
+:mod:`venues.hyperliquid.constants`; source Hyperliquid "Error responses"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from venues.errors import (
     VenueUnavailable,
 )
 from venues.hyperliquid import constants as c
-from venues.hyperliquid._fields import _fail, _obj, _str
+from venues.hyperliquid.fields import as_object, payload_error, str_field
 
 
 def _starts(text: str, prefixes: Sequence[str]) -> bool:
@@ -66,13 +67,13 @@ def exchange_error(payload: object, client_order_id: str | None = None) -> Venue
     ProtocolError
         If ``status`` is neither ``ok`` nor ``err`` or ``response`` is not a string.
     """
-    body = _obj(payload, "exchange")
-    status = _str(body, "status", "exchange")
+    body = as_object(payload, "exchange")
+    status = str_field(body, "status", "exchange")
     if status == "ok":
         return None
     if status != "err":
-        _fail("exchange", f"field 'status' is {status!r}, expected 'ok' or 'err'")
-    text = _str(body, "response", "exchange")
+        raise payload_error("exchange", f"field 'status' is {status!r}, expected 'ok' or 'err'")
+    text = str_field(body, "response", "exchange")
     if _starts(text, c.ERR_RATE_LIMIT_PREFIXES):
         return RateLimited(text, venue=c.VENUE, retry_after_s=c.ADDRESS_EXHAUSTED_INTERVAL_S)
     if _starts(text, c.ERR_AUTH_PREFIXES):

@@ -1,26 +1,35 @@
 """Hyperliquid REST: ``POST /info`` reads and signed ``POST /exchange`` actions.
 
-One method per request type, returning the decoded JSON as the venue sent it (parsing lives
-in :mod:`venues.hyperliquid.parse`). Source: ``/work/shared/venues/hyperliquid.md`` §3–§7;
-recorded payloads in ``tests/fixtures/hyperliquid/``.
+One method per request type, returning the decoded JSON as the venue sent it (parsing lives in
+:mod:`venues.hyperliquid.parse`). Source: Hyperliquid "Info endpoint"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint, "Exchange
+endpoint" https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint,
+"Nonces and API wallets"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/nonces-and-api-wallets, "Rate
+limits and user limits"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits,
+"Error responses"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses; recorded
+payloads in ``tests/fixtures/hyperliquid/``.
 
 * Reads need no key: every account query carries ``"user"``, the **master account address**
-  (``Credentials.api_key``), never the API wallet's address (§2).
+  (``Credentials.api_key``), never the API wallet's address ("Nonces and API wallets").
 * Actions are signed here and only here: EIP-712 over the msgpack action hash
   (:func:`~venues.hyperliquid.auth.sign_l1_action`) with the API wallet key
-  (``Credentials.api_secret``, unwrapped at request time); the nonce is the ms timestamp,
-  strictly increasing per process (§2 "Nonces"). The network (phantom-agent source ``a``/``b``)
+  (``Credentials.api_secret``, unwrapped at request time); the nonce is the ms timestamp, strictly
+  increasing per process ("Nonces and API wallets"). The network (phantom-agent source ``a``/``b``)
   is passed explicitly, never inferred from the URL.
-* Rate limit (§6): one bucket of 1200 weight/min per IP; ``/exchange`` weighs 1,
-  ``/info`` 2 or 20 (``constants.INFO_WEIGHT``) plus 1 per 20 rows returned by
-  ``fundingHistory``/``userFunding``/``userFills`` (per 60 for ``candleSnapshot``), charged
-  after the answer.
+* Rate limit ("Rate limits and user limits"): one bucket of 1200 weight/min per IP; ``/exchange``
+  weighs 1, ``/info`` 2 or 20 (``constants.INFO_WEIGHT``) plus 1 per 20 rows returned by
+  ``fundingHistory``/``userFunding``/``userFills`` (per 60 for ``candleSnapshot``), charged after
+  the answer.
 * Errors: :func:`classify_error` maps HTTP answers (429 honouring ``Retry-After``, else 60 s;
   422 on an account query → ``AuthError``; 5xx → ``VenueUnavailable``); an ``/exchange``
   ``{"status":"err"}`` body → :func:`~venues.hyperliquid.parse.exchange_error`. Per-order
   ``statuses[i].error`` are left to the client (``parse_order_response``).
 * An ``/exchange`` POST is sent exactly once (``idempotent=False``): after a timeout the caller
-  looks the order up by cloid (§7).
+  looks the order up by cloid (idempotency: the nonce rules of "Nonces and API wallets", the
+  cloid of "Exchange endpoint").
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ from venues.hyperliquid.parse import exchange_error, http_error
 from venues.ratelimit import RateLimiter
 
 RATE_LIMIT_DEFAULT_WAIT_S = 60.0
-"""Wait after a 429 without ``Retry-After``: the weight window (§6), seconds."""
+"""Wait after a 429 without ``Retry-After``: the weight window ("Rate limits and user
+limits"), seconds."""
 
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _PER_20_ROWS = frozenset({"fundingHistory", "userFunding", "userFills"})
@@ -59,10 +69,11 @@ def _request_has_user(response: httpx.Response) -> bool:
 def classify_error(response: httpx.Response) -> VenueError | None:
     """Map a non-200 Hyperliquid answer to our error tree (``None`` for HTTP 200).
 
-    429 → ``RateLimited`` (``Retry-After`` seconds, else 60 s); 422 on a request carrying
-    ``user`` → ``AuthError`` (the venue could not read the account address); other statuses
-    as :func:`~venues.hyperliquid.parse.http_error` (5xx → ``VenueUnavailable``, 4xx →
-    ``ProtocolError``). Source: hyperliquid.md §6 "Error shapes".
+    429 → ``RateLimited`` (``Retry-After`` seconds, else 60 s); 422 on a request carrying ``user`` →
+    ``AuthError`` (the venue could not read the account address); other statuses as
+    :func:`~venues.hyperliquid.parse.http_error` (5xx → ``VenueUnavailable``, 4xx →
+    ``ProtocolError``). Source: Hyperliquid "Error responses"
+    https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/error-responses.
     """
     status = response.status_code
     if status == 200:
@@ -204,7 +215,7 @@ class HyperliquidRest:
             raise error
         return payload
 
-    # --- market data (§3) --------------------------------------------------------------
+    # --- market data ("Info endpoint", "Perpetuals") -----------------------------------
 
     async def meta(self, *, retry: bool = True) -> Any:
         """``meta`` (weight 20): the perp universe. Fixture ``meta.json``."""
@@ -237,7 +248,7 @@ class HyperliquidRest:
         req = {"coin": coin, "interval": interval, "startTime": start_ms, "endTime": end_ms}
         return await self._info({"type": "candleSnapshot", "req": req})
 
-    # --- account (§4) --------------------------------------------------------------------
+    # --- account ("Info endpoint", "Perpetuals") ---------------------------------------
 
     async def clearinghouse_state(self) -> Any:
         """``clearinghouseState`` (weight 2). Fixture ``clearinghouse_state.json``."""
@@ -263,7 +274,7 @@ class HyperliquidRest:
         """``userFills``: the 2000 most recent fills. Fixture ``user_fills.json``."""
         return await self._info({"type": "userFills", "user": self.user()})
 
-    # --- actions (§4, signed) ------------------------------------------------------------
+    # --- actions ("Exchange endpoint", signed) -----------------------------------------
 
     async def order(self, action: dict[str, Any], client_order_id: str) -> Any:
         """``order`` action, sent once; a whole-action refusal raises its error tree class.

@@ -1,11 +1,17 @@
-"""Hyperliquid websocket streams over :func:`venues.ws.stream` (hyperliquid.md §5).
+"""Hyperliquid websocket streams over :func:`venues.ws.stream`.
+
+Source: Hyperliquid "Websocket"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket, "Subscriptions"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/subscriptions,
+"Timeouts and heartbeats"
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/timeouts-and-heartbeats.
 
 * Marks: one ``activeAssetCtx`` subscription per coin (mark price, oracle as index price,
   the hour's funding); frames are stamped with their receipt time (the venue sends none).
 * Account: ``orderUpdates``, ``userFills`` and ``userEvents`` for the account address —
-  subscriptions are keyed by the address and need **no signature** (§5). ``userEvents``
-  carries funding settlements; its fills duplicate ``userFills`` and are deduplicated on
-  ``(coin, tid, time)``.
+  subscriptions are keyed by the address and need **no signature** ("Subscriptions").
+  ``userEvents`` carries funding settlements; its fills duplicate ``userFills`` and are
+  deduplicated on ``(coin, tid, time)``.
 * Heartbeat: the server closes a connection it has sent nothing to for 60 s; we send
   ``{"method":"ping"}`` every 50 s (the SDK's interval) and the ``pong`` reply feeds the
   watchdog, which drops a connection silent for 60 s. The non-JSON text frame
@@ -48,7 +54,9 @@ OrdersResync = Callable[[], Awaitable[list[OrderAck]]]
 
 @dataclass(frozen=True)
 class StreamSettings:
-    """Websocket timing, seconds (defaults: the venue's heartbeat rules, §5/§6).
+    """Websocket timing, seconds (defaults: the venue's heartbeat rules, "Timeouts and heartbeats"
+    and "Rate limits and user limits"
+    https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/rate-limits-and-user-limits).
 
     ``ping_interval_s`` application ping; ``watchdog_s`` silence after which the connection
     is replaced; ``backoff`` reconnect delays; ``proxy`` as :class:`venues.ws.StreamConfig`.

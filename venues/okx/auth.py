@@ -1,6 +1,7 @@
 """OKX v5 request signing: pure functions, no I/O, no clock.
 
-Recipe (okx-v5.md §2, okx.com/docs-v5/en/#overview-rest-authentication)::
+Recipe (OKX API v5 "REST Authentication"
+https://www.okx.com/docs-v5/en/#overview-rest-authentication)::
 
     prehash   = timestamp + METHOD + requestPath(+ "?" + query for GET) + body
     signature = Base64(HMAC-SHA256(secret, prehash))
@@ -136,7 +137,8 @@ def rest_headers(
 def ws_login_message(
     *, api_key: str, secret: str, passphrase: str, timestamp_s: int
 ) -> dict[str, object]:
-    """The WebSocket ``login`` operation (okx-v5.md §2 "WebSocket login").
+    """The WebSocket ``login`` operation (OKX API v5 "WebSocket" → "Login",
+    https://www.okx.com/docs-v5/en/#overview-websocket).
 
     Parameters
     ----------

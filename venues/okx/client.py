@@ -1,9 +1,10 @@
 """OKX v5 USDT-margined perpetual swaps and spot as a :class:`~venues.base.Venue`.
 
 Built on :class:`~venues.okx.rest.OkxRest` (endpoints, signing, error mapping),
-:mod:`venues.okx.parse` (payload → value types), :mod:`venues.okx.orders` (order boundary,
-contracts ↔ base units), :mod:`venues.okx.history` (paging) and :mod:`venues.okx.streams`.
-Source: ``/work/shared/venues/okx-v5.md``; fixtures ``tests/fixtures/okx-v5/``.
+:mod:`venues.okx.parse` (payload → value types), :mod:`venues.okx.orders` (order boundary, contracts
+↔ base units), :mod:`venues.okx.history` (paging) and :mod:`venues.okx.streams`. Source: OKX API v5
+docs https://www.okx.com/docs-v5/en/ (the section of each endpoint is cited where it is used);
+fixtures ``tests/fixtures/okx-v5/``.
 
 Symbols: our instrument symbol **is OKX's ``instId``** (``okx:perp:BTC-USDT-SWAP``,
 ``okx:spot:BTC-USDT``). Quantities are base units everywhere in our model; SWAP sizes (which
@@ -51,7 +52,7 @@ from venues.model import (
 )
 from venues.okx import constants as c
 from venues.okx import history
-from venues.okx._fields import _ms, _rows, _str
+from venues.okx.fields import data_rows, digits_field, str_field
 from venues.okx.orders import (
     decoded,
     encode_client_order_id,
@@ -283,7 +284,7 @@ class OkxVenue:
         fills."""
         payload = await self._rest.get_orders_pending()
         multipliers = await self._multipliers()
-        return [decoded(order_from_row(row, multipliers)) for row in _rows(payload)]
+        return [decoded(order_from_row(row, multipliers)) for row in data_rows(payload)]
 
     # --- account ------------------------------------------------------------------------
 
@@ -321,8 +322,8 @@ class OkxVenue:
             return []
         rates: list[FundingRate] = []
         multipliers = await self._multipliers()
-        for symbol in sorted({_str(row, "instId") for row in rows}):
-            times = [_ms(r, "ts") for r in rows if r.get("instId") == symbol]
+        for symbol in sorted({str_field(row, "instId") for row in rows}):
+            times = [digits_field(r, "ts") for r in rows if r.get("instId") == symbol]
             iid = InstrumentId(c.VENUE, InstrumentKind.PERP, symbol)
             rates += await self.fetch_funding_history(
                 iid,
@@ -395,7 +396,8 @@ def create_venue(
     private_ws_url : str | None
         Private websocket URL; ``None`` = production.
     stream_settings : StreamSettings | None
-        Watchdog / ping / backoff of the streams (defaults follow okx-v5.md §5).
+        Watchdog / ping / backoff of the streams (defaults follow OKX's "WebSocket" section,
+        https://www.okx.com/docs-v5/en/#overview-websocket).
     """
     clock: Callable[[], float]
     wait: SleepFn

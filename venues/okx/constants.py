@@ -1,8 +1,10 @@
 """OKX API v5 constants: URLs, paths, WebSocket heartbeat, limits and error-code sets.
 
-Source: the offline pack ``/work/shared/venues/okx-v5.md`` (okx.com/docs-v5/en, sections
-"Overview", "Public data", "Order book trading", "Trading account", "Error code").
-Scope: USDT-margined perpetual swaps (``instType=SWAP``) and spot (``instType=SPOT``).
+Source: the OKX API v5 docs, ``<okx>`` = https://www.okx.com/docs-v5/en/, sections "Overview"
+(``#overview-...``: production and demo URLs, REST authentication, WebSocket, rate limits), "Public
+Data" (``#public-data-rest-api-...``), "Order Book Trading" (``#order-book-trading-...``), "Trading
+Account" (``#trading-account-rest-api-...``) and "Error Code" (``#error-code``). Scope:
+USDT-margined perpetual swaps (``instType=SWAP``) and spot (``instType=SPOT``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Final
 
 VENUE: Final = "okx"
 
-# --- REST (okx-v5.md §1) -------------------------------------------------------------------
+# --- REST (<okx>#overview-production-trading-services, #overview-demo-trading-services) ----
 REST_BASE_URL: Final = "https://www.okx.com"
 #: Demo trading uses the production host plus this header (value "1") and a demo API key.
 SIMULATED_TRADING_HEADER: Final = "x-simulated-trading"
@@ -25,7 +27,7 @@ HEADER_PASSPHRASE: Final = "OK-ACCESS-PASSPHRASE"  # noqa: S105 (a header name, 
 #: Optional place/amend header: epoch ms after which the server drops the request.
 HEADER_EXP_TIME: Final = "expTime"
 
-# Public market data (okx-v5.md §3)
+# Public market data (<okx>#public-data-rest-api-..., #order-book-trading-market-data-...)
 PATH_SERVER_TIME: Final = "/api/v5/public/time"
 PATH_INSTRUMENTS: Final = "/api/v5/public/instruments"
 PATH_FUNDING_RATE: Final = "/api/v5/public/funding-rate"
@@ -36,7 +38,7 @@ PATH_HISTORY_CANDLES: Final = "/api/v5/market/history-candles"
 PATH_MARK_PRICE_CANDLES: Final = "/api/v5/market/mark-price-candles"
 PATH_TICKER: Final = "/api/v5/market/ticker"
 
-# Private (okx-v5.md §4)
+# Private (<okx>#order-book-trading-trade-..., #trading-account-rest-api-...)
 PATH_PLACE_ORDER: Final = "/api/v5/trade/order"
 PATH_BATCH_ORDERS: Final = "/api/v5/trade/batch-orders"
 PATH_CANCEL_ORDER: Final = "/api/v5/trade/cancel-order"
@@ -51,7 +53,7 @@ PATH_SET_POSITION_MODE: Final = "/api/v5/account/set-position-mode"
 PATH_BILLS: Final = "/api/v5/account/bills"
 PATH_BILLS_ARCHIVE: Final = "/api/v5/account/bills-archive"
 
-# --- WebSocket (okx-v5.md §1, §5) --------------------------------------------------------
+# --- WebSocket (<okx>#overview-websocket) --------------------------------------------------
 WS_PUBLIC_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
 WS_PRIVATE_URL: Final = "wss://ws.okx.com:8443/ws/v5/private"
 WS_BUSINESS_URL: Final = "wss://ws.okx.com:8443/ws/v5/business"
@@ -110,12 +112,12 @@ BILL_TYPE_FUNDING: Final = "8"
 BILL_SUBTYPE_FUNDING_EXPENSE: Final = "173"
 BILL_SUBTYPE_FUNDING_INCOME: Final = "174"
 
-# --- Client order id (okx-v5.md §4, §7) ------------------------------------------------------
+# --- Client order id (<okx>#order-book-trading-trade-post-place-order) ---------------------
 CLIENT_ORDER_ID_MAX_LEN: Final = 32
 #: ``clOrdId``: case-sensitive alphanumerics only (no ``-`` / ``_``), 1..32 characters.
 CLIENT_ORDER_ID_PATTERN: Final = re.compile(r"\A[A-Za-z0-9]{1,32}\Z")
 
-# --- Error codes (okx-v5.md §6, fixture errors.json) ---------------------------------------
+# --- Error codes (<okx>#error-code, fixture errors.json) -----------------------------------
 CODE_OK: Final = "0"
 CODE_ALL_FAILED: Final = "1"
 CODE_PARTIAL: Final = "2"
@@ -174,7 +176,8 @@ MGN_MODE_CROSS: Final = "cross"
 TD_MODE_CASH: Final = "cash"
 
 #: Per-endpoint request limits ``(requests, window_s)`` keyed by ``(method, path)``
-#: (okx-v5.md §3, §4, §6: public ones per IP (+instId), private per user (+instId)).
+#: (each endpoint's section and <okx>#overview-rate-limits: public ones per IP (+instId),
+#: private per user (+instId)).
 #: One bucket per endpoint here, shared over instruments: stricter than the venue's.
 ENDPOINT_LIMITS: Final[dict[tuple[str, str], tuple[int, float]]] = {
     ("GET", PATH_SERVER_TIME): (10, 2.0),

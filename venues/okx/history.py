@@ -1,9 +1,14 @@
 """Paged OKX history reads: settled funding rates, candles and funding bills.
 
 OKX pages backwards: each endpoint returns the newest rows first and takes ``after`` (a
-``fundingTime``, a bar ``ts`` or a ``billId``) to return older ones. These functions walk the
-pages from ``end_ms`` back to ``start_ms`` and return rows oldest first, each row once.
-Source: okx-v5.md §3 "Funding rate history", "Candles", §4 "Funding fees".
+``fundingTime``, a bar ``ts`` or a ``billId``) to return older ones. These functions walk the pages
+from ``end_ms`` back to ``start_ms`` and return rows oldest first, each row once. Source: OKX API v5
+"Get funding rate history"
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-funding-rate-history, "Get candlesticks"
+https://www.okx.com/docs-v5/en/#order-book-trading-market-data-get-candlesticks (and its history
+endpoint https://www.okx.com/docs-v5/en/#order-book-trading-market-data-get-candlesticks-history),
+"Get bills details (last 7 days)"
+https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-bills-details-last-7-days.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 from venues.errors import VenueError
 from venues.model import Bar, FundingRate, InstrumentId
 from venues.okx import constants as c
-from venues.okx._fields import _bad, _ms, _rows, _str
+from venues.okx.fields import data_rows, digits_field, payload_error, str_field
 from venues.okx.parse import parse_candles, parse_funding_rate_history
 from venues.okx.rest import OkxRest
 
@@ -52,8 +57,8 @@ async def funding_history(
         payload = await rest.get_funding_rate_history(
             instrument_id.symbol, after_ms=after_ms, limit=c.FUNDING_HISTORY_MAX_LIMIT
         )
-        page = _rows(payload)
-        times = [_ms(row, "fundingTime") for row in page]
+        page = data_rows(payload)
+        times = [digits_field(row, "fundingTime") for row in page]
         rows.update((ts, row) for ts, row in zip(times, page, strict=True) if ts < after_ms)
         if len(page) < c.FUNDING_HISTORY_MAX_LIMIT or not times or min(times) >= after_ms:
             break
@@ -64,7 +69,9 @@ async def funding_history(
     rates = parse_funding_rate_history(_envelope(ordered), fallback_interval_s)
     for rate in rates:
         if rate.instrument_id != instrument_id:
-            raise _bad(f"funding history of {instrument_id} has a row of {rate.instrument_id}")
+            raise payload_error(
+                f"funding history of {instrument_id} has a row of {rate.instrument_id}"
+            )
     return [r for r in rates if start_ms <= r.ts_funding_ms < end_ms]
 
 
@@ -119,11 +126,13 @@ async def funding_bills(rest: OkxRest, since_ms: int, now_ms: int) -> list[Mappi
     by_id: dict[str, Mapping[str, Any]] = {}
     after: str | None = None
     for _ in range(MAX_PAGES):
-        page = _rows(await rest.get_bills(begin_ms=since_ms, after_bill_id=after, archive=archive))
-        new = [row for row in page if _str(row, "billId") not in by_id]
-        by_id.update((_str(row, "billId"), row) for row in new)
+        page = data_rows(
+            await rest.get_bills(begin_ms=since_ms, after_bill_id=after, archive=archive)
+        )
+        new = [row for row in page if str_field(row, "billId") not in by_id]
+        by_id.update((str_field(row, "billId"), row) for row in new)
         if len(page) < c.BILLS_MAX_LIMIT or not new:
             break
-        after = _str(page[-1], "billId")
-    rows = [row for row in by_id.values() if _ms(row, "ts") >= since_ms]
-    return sorted(rows, key=lambda row: (_ms(row, "ts"), _str(row, "billId")))
+        after = str_field(page[-1], "billId")
+    rows = [row for row in by_id.values() if digits_field(row, "ts") >= since_ms]
+    return sorted(rows, key=lambda row: (digits_field(row, "ts"), str_field(row, "billId")))

@@ -1,6 +1,7 @@
 """Order boundary of the OKX adapter: client order ids, base units ↔ contracts, fills.
 
-* ``clOrdId`` allows only ``[A-Za-z0-9]{1,32}`` (okx-v5.md §4, §7). zerobeta's ids (32
+* ``clOrdId`` allows only ``[A-Za-z0-9]{1,32}`` (OKX API v5 "Place order"
+  https://www.okx.com/docs-v5/en/#order-book-trading-trade-post-place-order). zerobeta's ids (32
   lowercase hex, ``agent.execution.executor.client_order_id``) are sent as they are; any other id is
   sent as ``"Z" + base62(0x01 + utf-8)`` (:func:`encode_client_order_id`), which
   :func:`decode_client_order_id` reverses, so every order the venue reports maps back to the
@@ -34,7 +35,16 @@ from venues.model import (
     base_asset,
 )
 from venues.okx import constants as c
-from venues.okx._fields import _bad, _base_qty, _dec, _ms, _nonempty, _row_id, _rows, _str
+from venues.okx.fields import (
+    base_qty_field,
+    data_rows,
+    dec_field,
+    digits_field,
+    payload_error,
+    row_instrument_id,
+    str_field,
+    text_field,
+)
 
 _ESCAPE = "Z"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -145,7 +155,7 @@ def order_size(request: OrderRequest, instrument: Instrument) -> Decimal:
 
 
 def order_body(request: OrderRequest, instrument: Instrument) -> dict[str, Any]:
-    """``OrderRequest`` → ``POST /api/v5/trade/order`` body (okx-v5.md §4 "Place order").
+    """``OrderRequest`` → ``POST /api/v5/trade/order`` body ("Place order", module docstring).
 
     SWAP: ``tdMode=cross``, ``sz`` contracts, ``reduceOnly`` when set (net mode). SPOT:
     ``tdMode=cash``, ``sz`` base units with ``tgtCcy=base_ccy``. MARKET → ``market``; LIMIT
@@ -183,12 +193,14 @@ def order_body(request: OrderRequest, instrument: Instrument) -> dict[str, Any]:
 
 def _fee_usd(row: Mapping[str, Any], base: str) -> Decimal:
     """Fee paid in USD (positive = paid). OKX ``fee`` is negative when charged."""
-    fee, ccy = _dec(row, "fee"), _nonempty(row, "feeCcy")
+    fee, ccy = dec_field(row, "fee"), text_field(row, "feeCcy")
     if ccy in _QUOTE_ASSETS:
         return -fee
     if ccy == base:
-        return -fee * _dec(row, "fillPx")
-    raise _bad(f"field 'feeCcy' is {ccy!r}; expected a USD asset or the base asset {base!r}")
+        return -fee * dec_field(row, "fillPx")
+    raise payload_error(
+        f"field 'feeCcy' is {ccy!r}; expected a USD asset or the base asset {base!r}"
+    )
 
 
 def push_fill(row: Mapping[str, Any], multipliers: Mapping[str, Decimal]) -> Fill | None:
@@ -202,28 +214,28 @@ def push_fill(row: Mapping[str, Any], multipliers: Mapping[str, Decimal]) -> Fil
         Malformed fill fields.
     """
     trade_id = row.get("tradeId")
-    if not trade_id or not row.get("fillSz") or _dec(row, "fillSz") == 0:
+    if not trade_id or not row.get("fillSz") or dec_field(row, "fillSz") == 0:
         return None
     fee_row = {
         "fee": row.get("fillFee"),
         "feeCcy": row.get("fillFeeCcy"),
         "fillPx": row.get("fillPx"),
     }
-    side = _str(row, "side")
+    side = str_field(row, "side")
     if side not in ("buy", "sell"):
-        raise _bad(f"field 'side' is {side!r}")
-    iid = _row_id(row)
+        raise payload_error(f"field 'side' is {side!r}")
+    iid = row_instrument_id(row)
     return Fill(
         instrument_id=iid,
-        client_order_id=decode_client_order_id(_str(row, "clOrdId")),
-        venue_order_id=_nonempty(row, "ordId"),
-        trade_id=_nonempty(row, "tradeId"),
+        client_order_id=decode_client_order_id(str_field(row, "clOrdId")),
+        venue_order_id=text_field(row, "ordId"),
+        trade_id=text_field(row, "tradeId"),
         side=Side(side),
-        qty=_base_qty(row, "fillSz", multipliers),
-        price=_dec(row, "fillPx"),
+        qty=base_qty_field(row, "fillSz", multipliers),
+        price=dec_field(row, "fillPx"),
         fee_usd=_fee_usd(fee_row, base_asset(iid.symbol)),
         liquidity=Liquidity.MAKER if row.get("execType") == "M" else Liquidity.TAKER,
-        ts_event_ms=_ms(row, "fillTime"),
+        ts_event_ms=digits_field(row, "fillTime"),
     )
 
 
@@ -242,26 +254,26 @@ def parse_fills(payload: object, instrument: Instrument) -> tuple[Fill, ...]:
     """
     multipliers = {instrument.id.symbol: instrument.contract_multiplier}
     fills = []
-    for row in _rows(payload):
-        iid = _row_id(row)
+    for row in data_rows(payload):
+        iid = row_instrument_id(row)
         if iid != instrument.id:
-            raise _bad(f"fill of {iid} in the fills of {instrument.id}")
-        side = _str(row, "side")
+            raise payload_error(f"fill of {iid} in the fills of {instrument.id}")
+        side = str_field(row, "side")
         if side not in ("buy", "sell"):
-            raise _bad(f"field 'side' is {side!r}")
-        liquidity = Liquidity.MAKER if _str(row, "execType") == "M" else Liquidity.TAKER
+            raise payload_error(f"field 'side' is {side!r}")
+        liquidity = Liquidity.MAKER if str_field(row, "execType") == "M" else Liquidity.TAKER
         fills.append(
             Fill(
                 instrument_id=iid,
-                client_order_id=decode_client_order_id(_str(row, "clOrdId")),
-                venue_order_id=_nonempty(row, "ordId"),
-                trade_id=_nonempty(row, "tradeId"),
+                client_order_id=decode_client_order_id(str_field(row, "clOrdId")),
+                venue_order_id=text_field(row, "ordId"),
+                trade_id=text_field(row, "tradeId"),
                 side=Side(side),
-                qty=_base_qty(row, "fillSz", multipliers),
-                price=_dec(row, "fillPx"),
+                qty=base_qty_field(row, "fillSz", multipliers),
+                price=dec_field(row, "fillPx"),
                 fee_usd=_fee_usd(row, instrument.base),
                 liquidity=liquidity,
-                ts_event_ms=_ms(row, "ts"),
+                ts_event_ms=digits_field(row, "ts"),
             )
         )
     return tuple(sorted(fills, key=lambda f: (f.ts_event_ms, f.trade_id)))

@@ -1,11 +1,13 @@
 """OKX v5 payloads → ``venues.model`` value types. Units and time are converted here only.
 
-Conventions of the raw payloads (okx-v5.md "Key conventions"): envelope
-``{"code": "0", "msg": "", "data": [...]}`` with ``code`` a string; numbers and epoch-ms
-timestamps are strings; **SWAP sizes count contracts** and are converted to base units here
-(base qty = contracts × ``ctVal`` × ``ctMult``); SPOT sizes are already base units.
-Functions that see SWAP sizes take ``contract_multipliers``: base units per contract keyed by
-``instId`` (``Instrument.contract_multiplier``, see :func:`contract_multipliers`).
+Conventions of the raw payloads (OKX API v5 "Overview" → "General Info"
+https://www.okx.com/docs-v5/en/#overview-general-info, and "Get instruments"
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments for ``ctVal``/``ctMult``):
+envelope ``{"code": "0", "msg": "", "data": [...]}`` with ``code`` a string; numbers and epoch-ms
+timestamps are strings; **SWAP sizes count contracts** and are converted to base units here (base
+qty = contracts × ``ctVal`` × ``ctMult``); SPOT sizes are already base units. Functions that see
+SWAP sizes take ``contract_multipliers``: base units per contract keyed by ``instId``
+(``Instrument.contract_multiplier``, see :func:`contract_multipliers`).
 
 Every malformed payload raises :class:`venues.errors.ProtocolError` naming the field; a
 non-zero ``code`` raises the error built by :func:`error_from_payload`. Only ``SWAP`` (linear)
@@ -29,21 +31,21 @@ from venues.model import (
     Quote,
 )
 from venues.okx import constants as c
-from venues.okx._fields import (
-    _ZERO,
+from venues.okx.fields import (
+    ZERO,
     Row,
-    _bad,
-    _dec,
-    _float,
-    _ms,
-    _nonempty,
-    _opt_dec,
-    _row,
-    _row_id,
-    _rows,
-    _str,
+    as_object,
     contract_multipliers,
+    data_rows,
+    dec_field,
+    digits_field,
+    float_field,
     instrument_id,
+    opt_dec_field,
+    payload_error,
+    row_instrument_id,
+    str_field,
+    text_field,
 )
 from venues.okx.parse_account import (
     FUNDING_MATCH_TOLERANCE_MS as FUNDING_MATCH_TOLERANCE_MS,
@@ -93,31 +95,35 @@ __all__ = [
 
 
 def _multiplier(row: Row) -> Decimal:
-    if _str(row, "ctType") != "linear":
-        raise _bad(f"field 'ctType' is {row.get('ctType')!r}; only linear swaps are supported")
-    ct_mult = _opt_dec(row, "ctMult")
-    multiplier = _dec(row, "ctVal") * (Decimal(1) if ct_mult is None else ct_mult)
+    if str_field(row, "ctType") != "linear":
+        raise payload_error(
+            f"field 'ctType' is {row.get('ctType')!r}; only linear swaps are supported"
+        )
+    ct_mult = opt_dec_field(row, "ctMult")
+    multiplier = dec_field(row, "ctVal") * (Decimal(1) if ct_mult is None else ct_mult)
     if multiplier <= 0:
-        raise _bad(f"fields 'ctVal' × 'ctMult' give a non-positive multiplier {multiplier}")
+        raise payload_error(
+            f"fields 'ctVal' × 'ctMult' give a non-positive multiplier {multiplier}"
+        )
     return multiplier
 
 
 def _instrument(row: Row, funding_intervals_s: Mapping[str, int]) -> Instrument:
-    iid = _row_id(row)
+    iid = row_instrument_id(row)
     is_perp = iid.kind is InstrumentKind.PERP
     if is_perp:
-        base, quote = _nonempty(row, "ctValCcy"), _nonempty(row, "settleCcy")
+        base, quote = text_field(row, "ctValCcy"), text_field(row, "settleCcy")
         step = _multiplier(row)
     else:
-        base, quote, step = _nonempty(row, "baseCcy"), _nonempty(row, "quoteCcy"), Decimal(1)
+        base, quote, step = text_field(row, "baseCcy"), text_field(row, "quoteCcy"), Decimal(1)
     return Instrument(
         id=iid,
         base=base,
         quote=quote,
-        tick_size=_dec(row, "tickSz"),
-        lot_step=_dec(row, "lotSz") * step,
-        min_qty=_dec(row, "minSz") * step,
-        min_notional_usd=_ZERO,  # OKX has no minimum notional, only minSz
+        tick_size=dec_field(row, "tickSz"),
+        lot_step=dec_field(row, "lotSz") * step,
+        min_qty=dec_field(row, "minSz") * step,
+        min_notional_usd=ZERO,  # OKX has no minimum notional, only minSz
         contract_multiplier=step,
         funding_interval_s=funding_intervals_s.get(iid.symbol) if is_perp else None,
     )
@@ -149,8 +155,8 @@ def parse_instruments(
     """
     intervals = funding_intervals_s or {}
     out: dict[InstrumentId, Instrument] = {}
-    for row in _rows(payload):
-        inst_type = _str(row, "instType")
+    for row in data_rows(payload):
+        inst_type = str_field(row, "instType")
         if inst_type == c.INST_TYPE_SWAP and row.get("ctType") != "linear":
             continue
         if inst_type in (c.INST_TYPE_SWAP, c.INST_TYPE_SPOT):
@@ -170,19 +176,19 @@ def funding_interval_s(row: Row) -> int:
     ProtocolError
         If the times are missing or ``nextFundingTime`` is not after ``fundingTime``.
     """
-    gap_ms = _ms(row, "nextFundingTime") - _ms(row, "fundingTime")
+    gap_ms = digits_field(row, "nextFundingTime") - digits_field(row, "fundingTime")
     if gap_ms <= 0 or gap_ms % 1000:
-        raise _bad(f"field 'nextFundingTime' gives funding interval {gap_ms} ms")
+        raise payload_error(f"field 'nextFundingTime' gives funding interval {gap_ms} ms")
     return gap_ms // 1000
 
 
 def _funding_rate(row: Row) -> FundingRate:
     return FundingRate(
-        instrument_id=_row_id(row),
-        rate=_float(row, "fundingRate"),
+        instrument_id=row_instrument_id(row),
+        rate=float_field(row, "fundingRate"),
         interval_s=funding_interval_s(row),
-        ts_funding_ms=_ms(row, "fundingTime"),
-        ts_next_funding_ms=_ms(row, "nextFundingTime"),
+        ts_funding_ms=digits_field(row, "fundingTime"),
+        ts_next_funding_ms=digits_field(row, "nextFundingTime"),
     )
 
 
@@ -198,7 +204,7 @@ def parse_funding_rates(payload: object) -> list[FundingRate]:
     ProtocolError
         Missing or malformed field.
     """
-    return [_funding_rate(row) for row in _rows(payload)]
+    return [_funding_rate(row) for row in data_rows(payload)]
 
 
 def parse_funding_rate_history(
@@ -222,21 +228,23 @@ def parse_funding_rate_history(
         Malformed field, rows of several instruments or duplicate times, or one row and no
         ``fallback_interval_s``.
     """
-    rows = sorted(_rows(payload), key=lambda row: _ms(row, "fundingTime"))
-    times = [_ms(row, "fundingTime") for row in rows]
-    if len({_str(row, "instId") for row in rows}) > 1 or len(set(times)) != len(times):
-        raise _bad("funding history rows mix instruments or repeat 'fundingTime'")
+    rows = sorted(data_rows(payload), key=lambda row: digits_field(row, "fundingTime"))
+    times = [digits_field(row, "fundingTime") for row in rows]
+    if len({str_field(row, "instId") for row in rows}) > 1 or len(set(times)) != len(times):
+        raise payload_error("funding history rows mix instruments or repeat 'fundingTime'")
     gaps_ms = [b - a for a, b in itertools.pairwise(times)]
     if gaps_ms:
         gaps_ms.append(gaps_ms[-1])
     elif rows:
         if fallback_interval_s is None:
-            raise _bad("one funding history row: interval unknown without fallback_interval_s")
+            raise payload_error(
+                "one funding history row: interval unknown without fallback_interval_s"
+            )
         gaps_ms = [fallback_interval_s * 1000]
     return [
         FundingRate(
-            instrument_id=_row_id(row),
-            rate=_float(row, "realizedRate"),
+            instrument_id=row_instrument_id(row),
+            rate=float_field(row, "realizedRate"),
             interval_s=gap_ms // 1000,
             ts_funding_ms=ts_ms,
             ts_next_funding_ms=ts_ms + gap_ms,
@@ -247,7 +255,9 @@ def parse_funding_rate_history(
 
 def _mark_price(row: Row) -> MarkPrice:
     return MarkPrice(
-        instrument_id=_row_id(row), mark_price=_float(row, "markPx"), ts_event_ms=_ms(row, "ts")
+        instrument_id=row_instrument_id(row),
+        mark_price=float_field(row, "markPx"),
+        ts_event_ms=digits_field(row, "ts"),
     )
 
 
@@ -259,15 +269,15 @@ def parse_mark_prices(payload: object) -> list[MarkPrice]:
     ProtocolError
         Missing or malformed field.
     """
-    return [_mark_price(row) for row in _rows(payload)]
+    return [_mark_price(row) for row in data_rows(payload)]
 
 
 def _quote(row: Row) -> Quote:
     return Quote(
-        instrument_id=_row_id(row),
-        bid=_float(row, "bidPx"),
-        ask=_float(row, "askPx"),
-        ts_event_ms=_ms(row, "ts"),
+        instrument_id=row_instrument_id(row),
+        bid=float_field(row, "bidPx"),
+        ask=float_field(row, "askPx"),
+        ts_event_ms=digits_field(row, "ts"),
     )
 
 
@@ -279,20 +289,20 @@ def parse_tickers(payload: object) -> list[Quote]:
     ProtocolError
         Missing or malformed field (an empty book side gives ``""`` and raises).
     """
-    return [_quote(row) for row in _rows(payload)]
+    return [_quote(row) for row in data_rows(payload)]
 
 
 def _candle(row: object, iid: InstrumentId, interval_ms: int, volume_index: int | None) -> Bar:
     min_len = 6 if volume_index is None else 9
     if not isinstance(row, list) or len(row) < min_len or not all(isinstance(x, str) for x in row):
-        raise _bad(f"candle row {row!r} is not an array of at least {min_len} strings")
+        raise payload_error(f"candle row {row!r} is not an array of at least {min_len} strings")
     named = dict(zip(("ts", "o", "h", "l", "c"), row, strict=False))
     volume = 0.0
     if volume_index is not None:
         named["vol"] = row[volume_index]
-        volume = _float(named, "vol")
-    ts_ms = _ms(named, "ts")
-    o, h, lo, cl = (_float(named, key) for key in ("o", "h", "l", "c"))
+        volume = float_field(named, "vol")
+    ts_ms = digits_field(named, "ts")
+    o, h, lo, cl = (float_field(named, key) for key in ("o", "h", "l", "c"))
     return Bar(iid, ts_ms, ts_ms + interval_ms, o, h, lo, cl, volume)
 
 
@@ -328,12 +338,12 @@ def parse_candles(
     ProtocolError
         Malformed row.
     """
-    envelope = _row(payload, "payload")
+    envelope = as_object(payload, "payload")
     if envelope.get("code") != c.CODE_OK:
         raise error_from_payload(envelope, c.VENUE)
     data = envelope.get("data")
     if not isinstance(data, list):
-        raise _bad("field 'data' of candles is not an array")
+        raise payload_error("field 'data' of candles is not an array")
     volume_index = None if mark_price else (6 if iid.kind is InstrumentKind.PERP else 5)
     bars = []
     for row in data:
@@ -347,14 +357,14 @@ def parse_candles(
 
 
 def _push_rows(message: object, channel: str) -> list[Row]:
-    push = _row(message, "push")
-    arg = _row(push.get("arg"), "field 'arg'")
+    push = as_object(message, "push")
+    arg = as_object(push.get("arg"), "field 'arg'")
     if arg.get("channel") != channel:
-        raise _bad(f"field 'arg.channel' is {arg.get('channel')!r}, expected {channel!r}")
+        raise payload_error(f"field 'arg.channel' is {arg.get('channel')!r}, expected {channel!r}")
     data = push.get("data")
     if not isinstance(data, list):
-        raise _bad("field 'data' of a push is not an array")
-    return [_row(item, f"data[{i}]") for i, item in enumerate(data)]
+        raise payload_error("field 'data' of a push is not an array")
+    return [as_object(item, f"data[{i}]") for i, item in enumerate(data)]
 
 
 def parse_ws_mark_prices(message: object) -> list[MarkPrice]:

@@ -22,20 +22,20 @@ from venues.model import (
     Side,
 )
 from venues.okx import constants as c
-from venues.okx._fields import (
-    _ZERO,
+from venues.okx.fields import (
+    ZERO,
     Row,
-    _bad,
-    _base_qty,
-    _dec,
-    _ms,
-    _nonempty,
-    _one,
-    _opt_dec,
-    _row,
-    _row_id,
-    _rows,
-    _str,
+    as_object,
+    base_qty_field,
+    data_rows,
+    dec_field,
+    digits_field,
+    first_data_row,
+    opt_dec_field,
+    payload_error,
+    row_instrument_id,
+    str_field,
+    text_field,
 )
 from venues.okx.parse_errors import error_from_payload
 
@@ -76,28 +76,30 @@ def parse_write_results(
     ProtocolError
         Malformed item; any other top-level code raises its venue error.
     """
-    envelope = _row(payload, "payload")
+    envelope = as_object(payload, "payload")
     data = envelope.get("data")
     if envelope.get("code") not in c.WRITE_RESULT_CODES:
         raise error_from_payload(envelope, c.VENUE)
     if not isinstance(data, list) or not data:
-        raise _bad(f"field 'data' of a write result is {data!r}, expected a non-empty array")
+        raise payload_error(
+            f"field 'data' of a write result is {data!r}, expected a non-empty array"
+        )
     results: list[WriteResult | VenueError] = []
     for i, item in enumerate(data):
-        row = _row(item, f"data[{i}]")
-        if _nonempty(row, "sCode") == c.CODE_OK:
-            ts_ms = _ms(row, "ts")
-            results.append(WriteResult(_nonempty(row, "ordId"), _str(row, "clOrdId"), ts_ms))
+        row = as_object(item, f"data[{i}]")
+        if text_field(row, "sCode") == c.CODE_OK:
+            ts_ms = digits_field(row, "ts")
+            results.append(WriteResult(text_field(row, "ordId"), str_field(row, "clOrdId"), ts_ms))
         else:
             sent = client_order_ids[i] if i < len(client_order_ids) else ""
-            single = {"code": _str(row, "sCode"), "msg": _str(row, "sMsg"), "data": []}
-            results.append(error_from_payload(single, c.VENUE, _str(row, "clOrdId") or sent))
+            single = {"code": str_field(row, "sCode"), "msg": str_field(row, "sMsg"), "data": []}
+            results.append(error_from_payload(single, c.VENUE, str_field(row, "clOrdId") or sent))
     return results
 
 
 def _new_ack(result: WriteResult, request: OrderRequest) -> OrderAck:
     if result.client_order_id not in ("", request.client_order_id):
-        raise _bad(f"field 'clOrdId' is {result.client_order_id!r}, sent a different id")
+        raise payload_error(f"field 'clOrdId' is {result.client_order_id!r}, sent a different id")
     return OrderAck(
         client_order_id=request.client_order_id,
         venue_order_id=result.venue_order_id,
@@ -105,7 +107,7 @@ def _new_ack(result: WriteResult, request: OrderRequest) -> OrderAck:
         side=request.side,
         status=OrderStatus.NEW,
         qty=request.qty,
-        filled_qty=_ZERO,
+        filled_qty=ZERO,
         avg_price=None,
         ts_event_ms=result.ts_event_ms,
     )
@@ -130,7 +132,7 @@ def parse_place_order(payload: object, request: OrderRequest) -> OrderAck:
 
 def _exactly(results: list[WriteResult | VenueError], n: int) -> list[WriteResult | VenueError]:
     if len(results) != n:
-        raise _bad(f"field 'data' has {len(results)} items, expected {n}")
+        raise payload_error(f"field 'data' has {len(results)} items, expected {n}")
     return results
 
 
@@ -180,21 +182,21 @@ def order_from_row(row: Row, multipliers: Mapping[str, Decimal]) -> OrderAck:
     ProtocolError
         Missing or malformed field, unknown ``state``/``side``.
     """
-    iid, state, side = _row_id(row), _str(row, "state"), _str(row, "side")
+    iid, state, side = row_instrument_id(row), str_field(row, "state"), str_field(row, "side")
     if state not in _STATUS or side not in ("buy", "sell"):
-        raise _bad(f"field 'state'/'side' is {state!r}/{side!r}")
-    filled = _base_qty(row, "accFillSz", multipliers)
+        raise payload_error(f"field 'state'/'side' is {state!r}/{side!r}")
+    filled = base_qty_field(row, "accFillSz", multipliers)
     quote_sized = row.get("tgtCcy") == "quote_ccy" and row.get("instType") == c.INST_TYPE_SPOT
     return OrderAck(
-        client_order_id=_str(row, "clOrdId"),
-        venue_order_id=_nonempty(row, "ordId"),
+        client_order_id=str_field(row, "clOrdId"),
+        venue_order_id=text_field(row, "ordId"),
         instrument_id=iid,
         side=Side(side),
         status=_STATUS[state],
-        qty=filled if quote_sized else _base_qty(row, "sz", multipliers),
+        qty=filled if quote_sized else base_qty_field(row, "sz", multipliers),
         filled_qty=filled,
-        avg_price=_opt_dec(row, "avgPx"),
-        ts_event_ms=_ms(row, "uTime"),
+        avg_price=opt_dec_field(row, "avgPx"),
+        ts_event_ms=digits_field(row, "uTime"),
     )
 
 
@@ -206,26 +208,26 @@ def parse_order(payload: object, multipliers: Mapping[str, Decimal]) -> OrderAck
     ProtocolError
         See :func:`order_from_row`; error envelope → its venue error (``51603`` not found).
     """
-    return order_from_row(_one(payload), multipliers)
+    return order_from_row(first_data_row(payload), multipliers)
 
 
 # --- account -----------------------------------------------------------------------------
 
 
 def _position(row: Row, multipliers: Mapping[str, Decimal]) -> Position:
-    iid = _row_id(row)
-    qty = _base_qty(row, "pos", multipliers)
-    pos_side = _str(row, "posSide")
+    iid = row_instrument_id(row)
+    qty = base_qty_field(row, "pos", multipliers)
+    pos_side = str_field(row, "posSide")
     if pos_side not in ("net", "long", "short"):
-        raise _bad(f"field 'posSide' is {pos_side!r}")
+        raise payload_error(f"field 'posSide' is {pos_side!r}")
     if pos_side != "net":
         qty = abs(qty) if pos_side == "long" else -abs(qty)
     return Position(
         instrument_id=iid,
         qty=qty,
-        entry_price=_opt_dec(row, "avgPx") or _ZERO,
-        mark_price=_opt_dec(row, "markPx") or _ZERO,
-        ts_event_ms=_ms(row, "uTime"),
+        entry_price=opt_dec_field(row, "avgPx") or ZERO,
+        mark_price=opt_dec_field(row, "markPx") or ZERO,
+        ts_event_ms=digits_field(row, "uTime"),
     )
 
 
@@ -241,7 +243,7 @@ def parse_positions(payload: object, multipliers: Mapping[str, Decimal]) -> list
     ProtocolError
         Missing or malformed field, unsupported ``instType``, unknown contract multiplier.
     """
-    return [_position(row, multipliers) for row in _rows(payload)]
+    return [_position(row, multipliers) for row in data_rows(payload)]
 
 
 def parse_balances(payload: object) -> list[Balance]:
@@ -255,20 +257,20 @@ def parse_balances(payload: object) -> list[Balance]:
     ProtocolError
         Missing or malformed field.
     """
-    details = _one(payload).get("details")
+    details = first_data_row(payload).get("details")
     if not isinstance(details, list):
-        raise _bad("field 'details' is not an array")
+        raise payload_error("field 'details' is not an array")
     out = []
     for i, item in enumerate(details):
-        row = _row(item, f"details[{i}]")
-        available = _opt_dec(row, "availBal")
+        row = as_object(item, f"details[{i}]")
+        available = opt_dec_field(row, "availBal")
         out.append(
             Balance(
                 venue=c.VENUE,
-                asset=_nonempty(row, "ccy"),
-                total=_dec(row, "cashBal"),
-                available=available if available is not None else _dec(row, "availEq"),
-                ts_event_ms=_ms(row, "uTime"),
+                asset=text_field(row, "ccy"),
+                total=dec_field(row, "cashBal"),
+                available=available if available is not None else dec_field(row, "availEq"),
+                ts_event_ms=digits_field(row, "uTime"),
             )
         )
     return out
@@ -279,23 +281,27 @@ def _find_rate(iid: InstrumentId, ts_ms: int, rates: Sequence[FundingRate]) -> F
         near = abs(rate.ts_funding_ms - ts_ms) <= FUNDING_MATCH_TOLERANCE_MS
         if rate.instrument_id == iid and near:
             return rate
-    raise _bad(f"no funding rate of {iid} settled near bill 'ts' {ts_ms}")
+    raise payload_error(f"no funding rate of {iid} settled near bill 'ts' {ts_ms}")
 
 
 def _funding_payment(
     row: Row, multipliers: Mapping[str, Decimal], rates: Sequence[FundingRate]
 ) -> FundingPayment:
-    sub_type, iid, ts_ms = _str(row, "subType"), _row_id(row), _ms(row, "ts")
+    sub_type, iid, ts_ms = (
+        str_field(row, "subType"),
+        row_instrument_id(row),
+        digits_field(row, "ts"),
+    )
     if sub_type not in (c.BILL_SUBTYPE_FUNDING_EXPENSE, c.BILL_SUBTYPE_FUNDING_INCOME):
-        raise _bad(f"field 'subType' is {sub_type!r} on a funding bill")
-    amount = abs(_dec(row, "pnl"))
+        raise payload_error(f"field 'subType' is {sub_type!r} on a funding bill")
+    amount = abs(dec_field(row, "pnl"))
     amount = -amount if sub_type == c.BILL_SUBTYPE_FUNDING_EXPENSE else amount
     rate = _find_rate(iid, ts_ms, rates)
-    size = abs(_base_qty(row, "sz", multipliers))
+    size = abs(base_qty_field(row, "sz", multipliers))
     rate_dec = Decimal(repr(rate.rate))
     # longs pay when the rate is positive: the position's sign is −sign(amount × rate)
     qty = -size if amount * rate_dec > 0 else size
-    mark = abs(amount) / (abs(rate_dec) * size) if rate_dec and size else _dec(row, "px")
+    mark = abs(amount) / (abs(rate_dec) * size) if rate_dec and size else dec_field(row, "px")
     return FundingPayment(iid, ts_ms, rate.rate, rate.interval_s, qty, mark, amount)
 
 
@@ -318,7 +324,7 @@ def parse_funding_payments(
     """
     return [
         _funding_payment(row, multipliers, rates)
-        for row in _rows(payload)
+        for row in data_rows(payload)
         if row.get("type") == c.BILL_TYPE_FUNDING
     ]
 
@@ -336,18 +342,18 @@ def parse_spot_holdings(payload: object, spot_ids: Mapping[str, InstrumentId]) -
     ProtocolError
         Missing or malformed field.
     """
-    details = _one(payload).get("details")
+    details = first_data_row(payload).get("details")
     if not isinstance(details, list):
-        raise _bad("field 'details' is not an array")
+        raise payload_error("field 'details' is not an array")
     out = []
     for i, item in enumerate(details):
-        row = _row(item, f"details[{i}]")
-        iid = spot_ids.get(_nonempty(row, "ccy"))
-        qty = _dec(row, "cashBal") if iid is not None else _ZERO
+        row = as_object(item, f"details[{i}]")
+        iid = spot_ids.get(text_field(row, "ccy"))
+        qty = dec_field(row, "cashBal") if iid is not None else ZERO
         if iid is None or qty == 0:
             continue
-        equity = _dec(row, "eq")
-        mark = _dec(row, "eqUsd") / equity if equity else _ZERO
-        entry = _opt_dec(row, "accAvgPx") if "accAvgPx" in row else None
-        out.append(Position(iid, qty, entry or mark, mark, _ms(row, "uTime")))
+        equity = dec_field(row, "eq")
+        mark = dec_field(row, "eqUsd") / equity if equity else ZERO
+        entry = opt_dec_field(row, "accAvgPx") if "accAvgPx" in row else None
+        out.append(Position(iid, qty, entry or mark, mark, digits_field(row, "uTime")))
     return out

@@ -1,7 +1,7 @@
 """OKX error envelopes (REST or WS ``event: error``) → the ``venues.errors`` tree.
 
 Re-exported by :mod:`venues.okx.parse`. Code sets live in :mod:`venues.okx.constants`;
-source okx-v5.md §6.
+source OKX API v5 "Error Code" https://www.okx.com/docs-v5/en/#error-code.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def error_from_payload(
     """Classify an OKX error envelope (REST or WS ``event: error``) as a ``VenueError``.
 
     For ``code`` "1"/"2" (write failed / partial) the first failed item's ``sCode``/``sMsg``
-    and ``clOrdId`` are used. Returned, not raised. Codes (okx-v5.md §6, fixture
-    ``errors.json``): 50011/50061/50013 → ``RateLimited`` (``retry_after_s`` 2);
+    and ``clOrdId`` are used. Returned, not raised. Codes ("Error Code", module docstring;
+    fixture ``errors.json``): 50011/50061/50013 → ``RateLimited`` (``retry_after_s`` 2);
     50100–50120, 60009 → ``AuthError`` (50102 = clock skew: resync with
     ``/api/v5/public/time``); 50001/50026 and outcome-unknown 50004/51149 →
     ``VenueUnavailable``; 51400/51503/51603 → ``OrderNotFound``; with a client order id

@@ -1,12 +1,14 @@
 """OKX v5 REST endpoints over :class:`~venues.http.RestClient`.
 
-One method per endpoint, returning the decoded JSON envelope as the venue sent it (parsing
-lives in :mod:`venues.okx.parse`). Private endpoints are signed here and only here
-(:func:`~venues.okx.auth.rest_headers`): the prehash covers the exact request path with its
-query string (GET) or the exact JSON body bytes sent with ``content=`` (POST). Credentials stay
-``SecretStr`` until the request that needs them and never reach a log or an error. Endpoints,
-limits and error codes: ``/work/shared/venues/okx-v5.md`` §2–§6; recorded payloads in
-``tests/fixtures/okx-v5/``.
+One method per endpoint, returning the decoded JSON envelope as the venue sent it (parsing lives in
+:mod:`venues.okx.parse`). Private endpoints are signed here and only here
+(:func:`~venues.okx.auth.rest_headers`): the prehash covers the exact request path with its query
+string (GET) or the exact JSON body bytes sent with ``content=`` (POST). Credentials stay
+``SecretStr`` until the request that needs them and never reach a log or an error. Endpoints, limits
+and error codes: OKX API v5 https://www.okx.com/docs-v5/en/ ("REST Authentication"
+https://www.okx.com/docs-v5/en/#overview-rest-authentication, "Rate Limits"
+https://www.okx.com/docs-v5/en/#overview-rate-limits, each endpoint's section, "Error Code"
+https://www.okx.com/docs-v5/en/#error-code); recorded payloads in ``tests/fixtures/okx-v5/``.
 
 Errors: a body whose ``code`` is not ``"0"`` is mapped by :func:`classify_error` (plugged into
 the ``RestClient``) through :func:`~venues.okx.parse.error_from_payload`; the write codes
@@ -61,8 +63,8 @@ def classify_error(response: httpx.Response) -> VenueError | None:
     ``50011``); ``"1"``/``"2"`` (write failed / partial) are left to the write parsers, and a
     non-JSON body (a 502 HTML page) to :func:`venues.http.classify_status`. A rate-limit code
     honours ``Retry-After`` (seconds) when present, else waits one 2 s window. The ``clOrdId``
-    of a POST body makes order rejections carry the client order id. Source: okx-v5.md §6;
-    fixture ``errors.json``.
+    of a POST body makes order rejections carry the client order id. Source: OKX API v5
+    "Error Code" https://www.okx.com/docs-v5/en/#error-code; fixture ``errors.json``.
     """
     try:
         payload = json.loads(response.content)
@@ -200,8 +202,8 @@ class OkxRest:
     def ws_login_message(self) -> dict[str, object]:
         """The private websocket ``login`` op, signed now (server time, unix seconds).
 
-        Raises ``AuthError`` naming missing credentials. Source: okx-v5.md §2 "WebSocket
-        login"; fixture ``ws_login_request.json``."""
+        Raises ``AuthError`` naming missing credentials. Source: OKX API v5 "WebSocket" → "Login"
+        https://www.okx.com/docs-v5/en/#overview-websocket; fixture ``ws_login_request.json``."""
         key, secret, passphrase = self._credentials()
         return ws_login_message(
             api_key=key.get_secret_value(),

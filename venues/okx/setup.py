@@ -1,6 +1,8 @@
 """Live start-up checks of an OKX account: account level, position mode, cross leverage.
 
-Source: okx-v5.md §4 "Leverage, margin mode, position mode". OKX has no per-symbol margin
+Source: OKX API v5 "Trading Account" → "Get account configuration", "Set position mode"
+https://www.okx.com/docs-v5/en/#trading-account-rest-api-set-position-mode, "Set leverage"
+https://www.okx.com/docs-v5/en/#trading-account-rest-api-set-leverage. OKX has no per-symbol margin
 mode switch: zerobeta sends ``tdMode=cross`` on every SWAP order, so only the account level
 (which must allow swaps), the position mode (``net_mode``) and the cross leverage per swap are
 checked here and set where they differ.
@@ -14,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from venues.errors import AccountSetupError, VenueError
 from venues.model import InstrumentId, InstrumentKind
 from venues.okx import constants as c
-from venues.okx._fields import _bad, _one, _rows, _str
+from venues.okx.fields import data_rows, first_data_row, payload_error, str_field
 from venues.okx.rest import OkxRest
 
 
@@ -23,8 +25,8 @@ def _fail(message: str) -> AccountSetupError:
 
 
 async def _check_account_level(rest: OkxRest) -> str:
-    config = _one(await rest.get_account_config())
-    level, pos_mode = _str(config, "acctLv"), _str(config, "posMode")
+    config = first_data_row(await rest.get_account_config())
+    level, pos_mode = str_field(config, "acctLv"), str_field(config, "posMode")
     if level == c.ACCOUNT_LEVEL_SPOT or level not in c.ACCOUNT_LEVEL_NAMES:
         name = c.ACCOUNT_LEVEL_NAMES.get(level, f"acctLv {level!r}")
         raise _fail(
@@ -39,7 +41,7 @@ async def _ensure_net_mode(rest: OkxRest, pos_mode: str) -> list[str]:
     if pos_mode == c.POS_MODE_NET:
         return []
     try:
-        _rows(await rest.post_set_position_mode(c.POS_MODE_NET))
+        data_rows(await rest.post_set_position_mode(c.POS_MODE_NET))
     except VenueError as e:
         raise _fail(
             f"position mode is {pos_mode!r} and could not be set to {c.POS_MODE_NET!r} "
@@ -49,13 +51,13 @@ async def _ensure_net_mode(rest: OkxRest, pos_mode: str) -> list[str]:
 
 
 def _current_leverage(payload: object) -> Decimal | None:
-    rows = _rows(payload)
+    rows = data_rows(payload)
     if not rows:
         return None
     try:
-        return Decimal(_str(rows[0], "lever"))
+        return Decimal(str_field(rows[0], "lever"))
     except InvalidOperation:
-        raise _bad(f"field 'lever' is {rows[0].get('lever')!r}") from None
+        raise payload_error(f"field 'lever' is {rows[0].get('lever')!r}") from None
 
 
 async def _ensure_leverage(rest: OkxRest, iid: InstrumentId, leverage: Decimal) -> list[str]:
@@ -64,7 +66,7 @@ async def _ensure_leverage(rest: OkxRest, iid: InstrumentId, leverage: Decimal) 
         return []
     lever = format(leverage.normalize(), "f")
     try:
-        _rows(await rest.post_set_leverage(iid.symbol, lever, c.MGN_MODE_CROSS))
+        data_rows(await rest.post_set_leverage(iid.symbol, lever, c.MGN_MODE_CROSS))
     except VenueError as e:
         raise _fail(
             f"{iid}: cross leverage is {current} and could not be set to {lever} ({e}); "

@@ -1,4 +1,10 @@
-"""OKX v5 websocket streams over :func:`venues.ws.stream` (okx-v5.md §5).
+"""OKX v5 websocket streams over :func:`venues.ws.stream`.
+
+Source: OKX API v5 "WebSocket" https://www.okx.com/docs-v5/en/#overview-websocket (connect, login,
+subscribe, heartbeat, limits) and the channel sections of https://www.okx.com/docs-v5/en/ ("Public
+Data" → "WebSocket" → "Mark price channel", "Funding rate channel"; "Order Book Trading" → "Market
+Data" → "WebSocket" → "Tickers channel"; "Order Book Trading" → "Trade" → "WebSocket" → "Order
+channel").
 
 * Public (``wss://ws.okx.com:8443/ws/v5/public``): ``mark-price`` for perps, ``tickers``
   for spot (mark = mid of best bid/ask), ``funding-rate`` for upcoming funding. One
@@ -30,7 +36,7 @@ from venues.base import AccountEvent
 from venues.errors import ProtocolError
 from venues.model import FundingRate, InstrumentId, InstrumentKind, MarkPrice, OrderAck, Quote
 from venues.okx import constants as c
-from venues.okx._fields import _rows
+from venues.okx.fields import data_rows
 from venues.okx.orders import decoded, push_fill
 from venues.okx.parse import (
     error_from_payload,
@@ -255,7 +261,7 @@ class OkxStreams:
 
         async def on_reconnect() -> None:
             payload = await self._rest.get_orders_pending()
-            pending.extend(decoded(order_from_row(row, contracts)) for row in _rows(payload))
+            pending.extend(decoded(order_from_row(row, contracts)) for row in data_rows(payload))
 
         def messages() -> list[Any]:
             subscribe = {
@@ -307,7 +313,7 @@ def _order_acks(message: Mapping[str, Any], contracts: Mapping[str, Decimal]) ->
     if not isinstance(data, list):
         raise ProtocolError("okx ws: field 'data' of an orders push is not an array", venue=c.VENUE)
     acks = []
-    for row in _rows({"code": c.CODE_OK, "msg": "", "data": data}):
+    for row in data_rows({"code": c.CODE_OK, "msg": "", "data": data}):
         ack, fill = decoded(order_from_row(row, contracts)), push_fill(row, contracts)
         acks.append(ack if fill is None else dataclasses.replace(ack, fills=(fill,)))
     return acks

@@ -2,9 +2,10 @@
 
 Built on :class:`~venues.purpleflea.rest.PurpleFleaRest` (endpoints, bearer auth, error
 mapping), :mod:`venues.purpleflea.parse` (payload → value types) and
-:mod:`venues.purpleflea.orders` (order bodies, our record of orders). Source: SEEDS.md §
-"Purple Flea trading API (as documented in the sources)" — the only documentation; every
-assumption is listed in ``venues/purpleflea/API_NOTES.md``. In short:
+:mod:`venues.purpleflea.orders` (order bodies, our record of orders). Source: the Purple Flea
+API as described in the project's SEEDS ("Purple Flea trading API (as documented in the
+sources)") — the only documentation, restated with every assumption in
+``venues/purpleflea/API_NOTES.md``. In short:
 
 - **Instruments** are configuration (no instruments endpoint): spot = ``/orders`` tickers,
   perp = ``/perps`` symbols routed to one downstream ``perp_venue``; a perp's funding
@@ -18,7 +19,7 @@ assumption is listed in ``venues/purpleflea/API_NOTES.md``. In short:
   (raising ``VenueError(code="outcome_unknown")`` with what the positions show, or
   ``OrderNotFound`` when it provably was never sent).
 - **Other assumptions** (API_NOTES.md §1–§5): base URL ``https://api.purpleflea.com/v1``
-  (SEEDS.md gives only ``…/v1``); error body ``{"error": "<message>"}`` with 401/429/402/400/
+  (the SEEDS give only ``…/v1``); error body ``{"error": "<message>"}`` with 401/429/402/400/
   5xx mapped as in :mod:`~venues.purpleflea.rest`; 120 requests/min per key; answer fields
   ``order_id``, ``filled_at``, pair ``legs[].fill_price``, the positions row shape; the
   pair's strategy tag field ``strategy_tag``; fees not reported (fills carry 0).

@@ -1,7 +1,8 @@
 """Purple Flea constants: base URL, paths, field values, rate limit and assumed defaults.
 
-The only source is ``/work/shared/SEEDS.md`` § "Purple Flea trading API (as documented in the
-sources)": a bearer-token HTTPS JSON API (keys prefixed ``pf_live_``), base ``…/v1``, and the
+The only source is the Purple Flea API as described in the project's SEEDS ("Purple Flea
+trading API (as documented in the sources)", restated in ``venues/purpleflea/API_NOTES.md``):
+a bearer-token HTTPS JSON API (keys prefixed ``pf_live_``), base ``…/v1``, and the
 endpoint table reproduced below. Everything that table does not state is an **assumption**,
 marked ``# ASSUMPTION`` here and listed in ``venues/purpleflea/API_NOTES.md``. No recorded
 payload exists; ``tests/fixtures/purpleflea/`` holds payloads *constructed* from the table.
@@ -14,16 +15,16 @@ from typing import Final
 VENUE: Final = "purpleflea"
 
 # --- base URL ---------------------------------------------------------------------------
-# ASSUMPTION: SEEDS.md gives only "…/v1". purpleflea.com/api-reference (Bearer auth,
+# ASSUMPTION: the SEEDS give only "…/v1". purpleflea.com/api-reference (Bearer auth,
 # pf_live_ keys) shows api.purpleflea.com; verify before trading live (API_NOTES.md §1).
 REST_URL: Final = "https://api.purpleflea.com/v1"
 
-# --- auth (SEEDS.md: bearer token, keys prefixed pf_live_) -------------------------------
+# --- auth (SEEDS: bearer token, keys prefixed pf_live_) ----------------------------------
 AUTH_HEADER: Final = "Authorization"
 AUTH_SCHEME: Final = "Bearer"
 API_KEY_PREFIX: Final = "pf_live_"
 
-# --- paths (SEEDS.md endpoint table; relative to the /v1 base) ---------------------------
+# --- paths (SEEDS endpoint table; relative to the /v1 base) ------------------------------
 ORDERS: Final = "/orders"  # POST single order
 ORDERS_PAIR: Final = "/orders/pair"  # POST atomic pair
 ORDERS_PAIR_CLOSE: Final = "/orders/pair/{pair_id}/close"  # POST close all legs
@@ -45,7 +46,7 @@ SIDE_SELL: Final = "sell"
 ORDER_TYPE_MARKET: Final = "market"
 ORDER_TYPE_LIMIT: Final = "limit"
 
-# --- assumed field names (not in SEEDS.md; API_NOTES.md §3) ------------------------------
+# --- assumed field names (not in the SEEDS; API_NOTES.md §3) -----------------------------
 STRATEGY_TAG_FIELD: Final = "strategy_tag"  # ASSUMPTION: "a strategy tag"
 METADATA_CLIENT_ORDER_ID: Final = "client_order_id"  # our key inside the free-form metadata
 ORDER_ID_FIELD: Final = "order_id"  # ASSUMPTION: optional in order answers
@@ -53,7 +54,7 @@ PAIR_FILLED_AT_FIELD: Final = "filled_at"  # ASSUMPTION: the one timestamp of bo
 PRICES_SYMBOLS_SEPARATOR: Final = ","  # ASSUMPTION: ?symbols=BTC,ETH
 
 # --- rate limit -----------------------------------------------------------------------------
-# ASSUMPTION: SEEDS.md states none. purpleflea.com/api-reference lists the trading API at
+# ASSUMPTION: the SEEDS state none. purpleflea.com/api-reference lists the trading API at
 # 120 requests/min per key (burst 200); every endpoint is taken as weight 1.
 REQUESTS_PER_MIN: Final = 120
 RATE_WINDOW_S: Final = 60.0

@@ -1,6 +1,7 @@
 """Purple Flea order bodies and our own record of the orders sent.
 
-Bodies follow SEEDS.md § "Purple Flea trading API" field for field:
+Bodies follow the Purple Flea API (as described in the project's SEEDS, see
+``venues/purpleflea/API_NOTES.md``) field for field:
 
 - ``POST /orders``: ``ticker, side (buy/sell), quantity, order_type (market/limit),
   limit_price, metadata``;

@@ -1,11 +1,11 @@
 """Purple Flea payloads → ``venues.model`` value types (units and times converted here only).
 
-Shapes documented in SEEDS.md § "Purple Flea trading API" are parsed as documented:
-``/prices`` → ``{prices: [{symbol, price}]}``, ``/perps/funding-rates`` →
-``{rates: [{symbol, venue, rate}]}``, ``/perps/basis`` → ``{spot_price, venues: [{venue,
-basis_pct}]}``, ``/perps/order`` → ``fill_price``, ``/orders/pair`` → ``pair_id``,
-``/portfolio/risk`` → ``portfolio_beta``. Every other field is an assumption listed in
-``venues/purpleflea/API_NOTES.md`` §3 (one place to change once real payloads are recorded).
+Shapes documented for the Purple Flea API (as described in the project's SEEDS, see
+``venues/purpleflea/API_NOTES.md``) are parsed as documented: ``/prices`` → ``{prices: [{symbol,
+price}]}``, ``/perps/funding-rates`` → ``{rates: [{symbol, venue, rate}]}``, ``/perps/basis`` →
+``{spot_price, venues: [{venue, basis_pct}]}``, ``/perps/order`` → ``fill_price``, ``/orders/pair``
+→ ``pair_id``, ``/portfolio/risk`` → ``portfolio_beta``. Every other field is an assumption listed
+in ``venues/purpleflea/API_NOTES.md`` §3 (one place to change once real payloads are recorded).
 Fixtures (constructed, not recorded): ``tests/fixtures/purpleflea/``.
 
 Every parser raises ``ProtocolError`` naming the place and field on malformed input.
@@ -32,8 +32,17 @@ from venues.model import (
     Side,
 )
 from venues.pairs import PairAck
-from venues.purpleflea import _fields as f
 from venues.purpleflea import constants as c
+from venues.purpleflea.fields import (
+    array_field,
+    as_object,
+    dec_field,
+    float_field,
+    payload_error,
+    positive_dec_field,
+    text_field,
+    time_ms_field,
+)
 
 _MS_PER_S = 1_000
 _ZERO = Decimal(0)
@@ -54,15 +63,15 @@ def parse_prices(payload: object) -> dict[str, float]:
 
     Fixture ``prices.json``. Raises ``ProtocolError`` on a malformed row or a price ≤ 0.
     """
-    rows = f.array(f.obj(payload, "prices"), "prices", "prices")
+    rows = array_field(as_object(payload, "prices"), "prices", "prices")
     prices: dict[str, float] = {}
     for i, raw in enumerate(rows):
         where = f"prices[{i}]"
-        row = f.obj(raw, where)
-        price = f.number(row, "price", where)
+        row = as_object(raw, where)
+        price = float_field(row, "price", where)
         if price <= 0:
-            raise f.bad(where, f"price must be positive, got {price}")
-        prices[f.text(row, "symbol", where)] = price
+            raise payload_error(where, f"price must be positive, got {price}")
+        prices[text_field(row, "symbol", where)] = price
     return prices
 
 
@@ -70,13 +79,13 @@ def parse_funding_rates(payload: object) -> dict[tuple[str, str], float]:
     """``GET /perps/funding-rates`` ``{rates: [{symbol, venue, rate}]}`` → ``(symbol,
     venue)`` → rate, a fraction per funding interval (ASSUMPTION: not a percentage; the
     interval is not reported — API_NOTES.md §4). Fixture ``funding_rates.json``."""
-    rows = f.array(f.obj(payload, "funding-rates"), "rates", "funding-rates")
+    rows = array_field(as_object(payload, "funding-rates"), "rates", "funding-rates")
     rates: dict[tuple[str, str], float] = {}
     for i, raw in enumerate(rows):
         where = f"funding-rates.rates[{i}]"
-        row = f.obj(raw, where)
-        key = (f.text(row, "symbol", where), f.text(row, "venue", where))
-        rates[key] = f.number(row, "rate", where)
+        row = as_object(raw, where)
+        key = (text_field(row, "symbol", where), text_field(row, "venue", where))
+        rates[key] = float_field(row, "rate", where)
     return rates
 
 
@@ -108,15 +117,15 @@ def parse_basis_perp_price(payload: object, venue: str) -> float:
     ASSUMPTION (API_NOTES.md §4): ``basis_pct`` = (perp − spot) / spot in percent. Fixture
     ``basis_btc.json``. Raises ``ProtocolError`` when ``venue`` has no row.
     """
-    body = f.obj(payload, "basis")
-    spot = f.number(body, "spot_price", "basis")
+    body = as_object(payload, "basis")
+    spot = float_field(body, "spot_price", "basis")
     if spot <= 0:
-        raise f.bad("basis", f"spot_price must be positive, got {spot}")
-    for i, raw in enumerate(f.array(body, "venues", "basis")):
-        row = f.obj(raw, f"basis.venues[{i}]")
+        raise payload_error("basis", f"spot_price must be positive, got {spot}")
+    for i, raw in enumerate(array_field(body, "venues", "basis")):
+        row = as_object(raw, f"basis.venues[{i}]")
         if row.get("venue") == venue:
-            return spot * (1.0 + f.number(row, "basis_pct", f"basis.venues[{i}]") / c.PERCENT)
-    raise f.bad("basis", f"no row for venue {venue!r}")
+            return spot * (1.0 + float_field(row, "basis_pct", f"basis.venues[{i}]") / c.PERCENT)
+    raise payload_error("basis", f"no row for venue {venue!r}")
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -127,7 +136,7 @@ def _optional_order_id(body: Mapping[str, Any], where: str) -> str:
     if value is None:
         return ""  # the documented answer carries no order id (API_NOTES.md §3)
     if not isinstance(value, str | int) or isinstance(value, bool):
-        raise f.bad(where, f"field {c.ORDER_ID_FIELD!r} must be a string, got {value!r}")
+        raise payload_error(where, f"field {c.ORDER_ID_FIELD!r} must be a string, got {value!r}")
     return str(value)
 
 
@@ -143,16 +152,16 @@ def parse_order_answer(payload: object, request: OrderRequest, ts_ms: int) -> Or
     Raises ``ProtocolError`` if ``fill_price`` is missing (or null on a market order).
     """
     where = f"order {request.client_order_id}"
-    body = f.obj(payload, where)
+    body = as_object(payload, where)
     if "fill_price" not in body:
-        raise f.bad(where, "field 'fill_price' missing")
+        raise payload_error(where, "field 'fill_price' missing")
     order_id = _optional_order_id(body, where)
     if body["fill_price"] is None and request.order_type is OrderType.LIMIT:
         return OrderAck(
             request.client_order_id, order_id, request.instrument_id, request.side,
             OrderStatus.NEW, request.qty, _ZERO, None, ts_ms,
         )  # fmt: skip
-    price = f.positive(body, "fill_price", where)
+    price = positive_dec_field(body, "fill_price", where)
     fill = Fill(
         request.instrument_id, request.client_order_id, order_id, order_id, request.side,
         request.qty, price, _ZERO, Liquidity.TAKER, ts_ms, request.reference_price,
@@ -172,21 +181,21 @@ class _Leg:
 
 
 def _pair_legs(body: Mapping[str, Any], where: str) -> dict[str, _Leg]:
-    rows = f.array(body, "legs", where)
+    rows = array_field(body, "legs", where)
     legs: dict[str, _Leg] = {}
     for i, raw in enumerate(rows):
         at = f"{where}.legs[{i}]"
-        row = f.obj(raw, at)
-        pair_leg = f.text(row, "pair_leg", at)
-        side = _SIDES.get(f.text(row, "side", at))
+        row = as_object(raw, at)
+        pair_leg = text_field(row, "pair_leg", at)
+        side = _SIDES.get(text_field(row, "side", at))
         if pair_leg not in _POSITION_SIGNS or side is None or pair_leg in legs:
-            raise f.bad(at, f"bad or repeated pair_leg/side: {row.get('pair_leg')!r}")
-        price = f.positive(row, "fill_price", at)
+            raise payload_error(at, f"bad or repeated pair_leg/side: {row.get('pair_leg')!r}")
+        price = positive_dec_field(row, "fill_price", at)
         legs[pair_leg] = _Leg(
-            f.text(row, "ticker", at), side, f.positive(row, "quantity", at), price
+            text_field(row, "ticker", at), side, positive_dec_field(row, "quantity", at), price
         )
     if set(legs) != set(_POSITION_SIGNS):
-        raise f.bad(where, f"expected one long and one short leg, got {sorted(legs)}")
+        raise payload_error(where, f"expected one long and one short leg, got {sorted(legs)}")
     return legs
 
 
@@ -206,7 +215,9 @@ def _check_leg(leg: _Leg, request: OrderRequest, where: str) -> None:
     sent = (request.instrument_id.symbol, request.side, request.qty)
     if (leg.ticker, leg.side, leg.qty) != sent:
         got = (leg.ticker, leg.side.value, leg.qty)
-        raise f.bad(where, f"leg {got} does not match the leg sent {sent}: not an atomic fill")
+        raise payload_error(
+            where, f"leg {got} does not match the leg sent {sent}: not an atomic fill"
+        )
 
 
 def parse_pair_answer(
@@ -227,9 +238,9 @@ def parse_pair_answer(
     (an atomic pair fills both legs in full or not at all).
     """
     where = f"pair {pair_client_id}"
-    body = f.obj(payload, where)
-    pair_id = f.text(body, "pair_id", where)
-    ts_ms = f.time_ms(body, c.PAIR_FILLED_AT_FIELD, where)
+    body = as_object(payload, where)
+    pair_id = text_field(body, "pair_id", where)
+    ts_ms = time_ms_field(body, c.PAIR_FILLED_AT_FIELD, where)
     legs = _pair_legs(body, where)
     _check_leg(legs[c.PAIR_LEG_LONG], long_request, where)
     _check_leg(legs[c.PAIR_LEG_SHORT], short_request, where)
@@ -258,13 +269,15 @@ def parse_pair_close(payload: object, pair_id: str, pair_client_id: str) -> Pair
     on the wrong side.
     """
     where = f"pair close {pair_id}"
-    body = f.obj(payload, where)
-    if f.text(body, "pair_id", where) != pair_id:
-        raise f.bad(where, f"answer is for pair {body.get('pair_id')!r}")
-    ts_ms = f.time_ms(body, c.PAIR_FILLED_AT_FIELD, where)
+    body = as_object(payload, where)
+    if text_field(body, "pair_id", where) != pair_id:
+        raise payload_error(where, f"answer is for pair {body.get('pair_id')!r}")
+    ts_ms = time_ms_field(body, c.PAIR_FILLED_AT_FIELD, where)
     legs = _pair_legs(body, where)
     if legs[c.PAIR_LEG_LONG].side is not Side.SELL or legs[c.PAIR_LEG_SHORT].side is not Side.BUY:
-        raise f.bad(where, "the long leg must close with a sell and the short leg with a buy")
+        raise payload_error(
+            where, "the long leg must close with a sell and the short leg with a buy"
+        )
     acks = [
         _leg_ack(legs[leg], close_client_order_id(pair_id, leg), f"{pair_id}/{leg}/close", ts_ms)
         for leg in (c.PAIR_LEG_LONG, c.PAIR_LEG_SHORT)
@@ -280,33 +293,35 @@ def parse_positions(
 ) -> tuple[list[Position], list[str]]:
     """``GET /portfolio/positions`` → (positions, venues of perp rows that were skipped).
 
-    ASSUMED shape (API_NOTES.md §3; SEEDS.md documents only "open positions"):
+    ASSUMED shape (API_NOTES.md §3; the project's SEEDS document only "open positions"):
     ``{positions: [{symbol, venue, side: long|short, size, entry_price, mark_price}]}``; a row
     whose ``venue`` is null is a spot holding, otherwise a perp on that venue. Perp rows of
     another venue than ``perp_venue`` cannot be named by our instrument ids and are skipped
     (their venues returned so the caller can warn). Quantities signed base units; ``ts_ms``
     our receipt time. Fixture ``positions.json``.
     """
-    rows = f.array(f.obj(payload, "positions"), "positions", "positions")
+    rows = array_field(as_object(payload, "positions"), "positions", "positions")
     positions: list[Position] = []
     skipped: list[str] = []
     for i, raw in enumerate(rows):
         where = f"positions[{i}]"
-        row = f.obj(raw, where)
+        row = as_object(raw, where)
         venue = row.get("venue")
         if venue is not None and venue != perp_venue:
             skipped.append(str(venue))
             continue
         kind = InstrumentKind.SPOT if venue is None else InstrumentKind.PERP
-        sign = _POSITION_SIGNS.get(f.text(row, "side", where))
+        sign = _POSITION_SIGNS.get(text_field(row, "side", where))
         if sign is None:
-            raise f.bad(where, f"field 'side' must be long or short, got {row.get('side')!r}")
+            raise payload_error(
+                where, f"field 'side' must be long or short, got {row.get('side')!r}"
+            )
         positions.append(
             Position(
-                instrument_id(kind, f.text(row, "symbol", where)),
-                sign * f.decimal(row, "size", where).copy_abs(),
-                f.decimal(row, "entry_price", where),
-                f.decimal(row, "mark_price", where),
+                instrument_id(kind, text_field(row, "symbol", where)),
+                sign * dec_field(row, "size", where).copy_abs(),
+                dec_field(row, "entry_price", where),
+                dec_field(row, "mark_price", where),
                 ts_ms,
             )
         )
@@ -329,8 +344,8 @@ def parse_portfolio_risk(payload: object, ts_ms: int) -> PortfolioRisk:
 
     Raises ``ProtocolError`` when ``portfolio_beta`` is missing or not a number.
     """
-    body = f.obj(payload, "risk")
-    beta = f.number(body, "portfolio_beta", "risk")
+    body = as_object(payload, "risk")
+    beta = float_field(body, "portfolio_beta", "risk")
     metrics = {
         key: float(value)
         for key, value in body.items()

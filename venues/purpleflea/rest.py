@@ -1,12 +1,12 @@
 """Purple Flea REST endpoints over :class:`~venues.http.RestClient` (JSON in, JSON out).
 
-One method per endpoint of SEEDS.md § "Purple Flea trading API" (no other endpoint exists
-here); parsing lives in :mod:`venues.purpleflea.parse`. Auth is ``Authorization: Bearer
-<token>`` (SEEDS.md), the token built from ``SecretStr.get_secret_value()`` at request time
-only, never stored as plain text, logged or put in an error. Writes (``POST``) are sent
-exactly once; reads are retried by the ``RestClient``.
+One method per endpoint of the Purple Flea API as described in the project's SEEDS (see
+``venues/purpleflea/API_NOTES.md``; no other endpoint exists here); parsing lives in
+:mod:`venues.purpleflea.parse`. Auth is ``Authorization: Bearer <token>`` (SEEDS), the token built
+from ``SecretStr.get_secret_value()`` at request time only, never stored as plain text, logged or
+put in an error. Writes (``POST``) are sent exactly once; reads are retried by the ``RestClient``.
 
-Error mapping (:func:`classify_error`, ASSUMED — SEEDS.md documents no error shape or codes;
+Error mapping (:func:`classify_error`, ASSUMED — the SEEDS document no error shape or codes;
 API_NOTES.md §5)::
 
     HTTP 401 / 403          → AuthError (body message, never the token)
@@ -54,7 +54,7 @@ def token_from(credentials: Credentials | None) -> SecretStr | None:
     Raises
     ------
     AuthError
-        If the key does not start with ``pf_live_`` (SEEDS.md) — the message says so and
+        If the key does not start with ``pf_live_`` (SEEDS) — the message says so and
         never contains the key.
     """
     if credentials is None:
@@ -158,7 +158,7 @@ class PurpleFleaRest:
         Transport, normally from :func:`make_rest_client`.
     token : SecretStr | None
         Bearer token (checked by :func:`token_from`); ``None`` = public data only: market
-        data is then sent without ``Authorization`` (ASSUMPTION: SEEDS.md does not say
+        data is then sent without ``Authorization`` (ASSUMPTION: the SEEDS do not say
         whether it needs the token) and every account/order call raises ``AuthError``.
     """
 

@@ -3,17 +3,22 @@
 The replay has no exchange to ask, so these tables stand in for ``exchangeInfo`` /
 ``instruments-info`` / ``meta``. Sources, in order of preference:
 
-- Binance USD-M BTCUSDT/ETHUSDT tick and lot: ``fixtures/binance-usdm/exchange_info_btc_eth.json``
-  (shared/venues/binance-usdm.md, "Instrument metadata"); BTCUSDT min notional 100 USDT as
-  traders reported from live ``-4164`` rejections (same page, [S15]) — the stricter of the two
-  published values; other symbols 5 USDT, Binance's usual futures minimum.
-- Binance spot BTCUSDT/ETHUSDT: ``fixtures/binance-spot/exchange_info_btc_eth.json``
-  (binance-spot.md): tick 0.01, steps 0.00001 / 0.0001, min notional 5.
-- Bybit linear BTCUSDT: ``fixtures/bybit-v5/instruments_linear_btcusdt.json`` (tick 0.10,
+- Binance USD-M BTCUSDT/ETHUSDT tick and lot:
+  ``tests/fixtures/binance-usdm/exchange_info_btc_eth.json`` (Binance USD-M "Exchange Information"
+  https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Exchange-Information);
+  BTCUSDT min notional 100 USDT as traders reported from live ``-4164`` rejections
+  (https://github.com/TheFourGreatErrors/alpha-rptr/issues/77) — the stricter of the two published
+  values; other symbols 5 USDT, Binance's usual futures minimum.
+- Binance spot BTCUSDT/ETHUSDT: ``tests/fixtures/binance-spot/exchange_info_btc_eth.json``
+  (Binance spot "Exchange information",
+  https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md): tick 0.01, steps
+  0.00001 / 0.0001, min notional 5.
+- Bybit linear BTCUSDT: ``tests/fixtures/bybit-v5/instruments_linear_btcusdt.json`` (tick 0.10,
   qtyStep 0.001, minNotionalValue 5).
-- Hyperliquid: ``szDecimals`` for BTC/ETH/SOL from ``fixtures/hyperliquid/meta.json``; price rule
-  (5 significant figures, at most ``6 - szDecimals`` decimals) and the $10 minimum from
-  hyperliquid.md, "Tick and lot rules".
+- Hyperliquid: ``szDecimals`` for BTC/ETH/SOL from ``tests/fixtures/hyperliquid/meta.json``;
+  price rule (5 significant figures, at most ``6 - szDecimals`` decimals) and the $10 minimum
+  from Hyperliquid "Tick and lot size"
+  https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size.
 - Every other entry is a plausible value consistent with the venue's published conventions and
   with the bundled data: each Binance tick is no coarser than the decimals the recorded prices
   use, each lot step no coarser than the recorded volumes. They are not authoritative; a live
@@ -129,8 +134,9 @@ def hyperliquid_rules(sz_decimals: int, ref_price: float) -> LotRules:
     """Hyperliquid perp rules at a reference price.
 
     Sizes have at most ``sz_decimals`` decimals; prices at most 5 significant figures and at
-    most ``6 - sz_decimals`` decimals (hyperliquid.md, "Tick and lot rules"), so the effective
-    tick depends on the price: ``max(10**-(6 - sz_decimals), 10**(floor(log10(price)) - 4))``.
+    most ``6 - sz_decimals`` decimals (Hyperliquid "Tick and lot size", module docstring), so
+    the effective tick depends on the price:
+    ``max(10**-(6 - sz_decimals), 10**(floor(log10(price)) - 4))``.
     ``Instrument`` has one fixed tick, so this returns the tick at ``ref_price``.
 
     Parameters

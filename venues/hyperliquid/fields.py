@@ -1,6 +1,6 @@
-"""Typed field readers (bound from :class:`venues.fields.FieldReader`) and name helpers shared
-by the Hyperliquid parsers: each reader raises ``ProtocolError`` naming the payload place and
-the field."""
+"""Typed field readers (bound from :class:`venues.fields.FieldReader` under the public names
+listed there) and name helpers shared by the Hyperliquid parsers: each reader raises
+``ProtocolError`` naming the payload place and the field."""
 
 from __future__ import annotations
 
@@ -13,23 +13,30 @@ from venues.model import InstrumentId, InstrumentKind, Side
 
 # ------------------------------------------------------------------------------ field access
 
-# Numbers come as decimal strings (ints accepted); ``_get`` hands a ``null`` back to the caller
-# (``_str``/``_int``/``_dec`` refuse it as the wrong type).
+# Numbers come as decimal strings (ints accepted); ``raw_field`` hands a ``null`` back to the
+# caller (``str_field``/``int_field``/``dec_field`` refuse it as the wrong type).
 _READ = FieldReader(c.VENUE, decimal_types=(str, int), null_is_missing=False)
-_fail = _READ.fail
-_obj = _READ.obj
-_list = _READ.array
-_get = _READ.get
-_str = _READ.string
-_int = _READ.integer
-_dec = _READ.decimal
-_float = _READ.number
+payload_error = _READ.error
+as_object = _READ.obj
+as_array = _READ.array
+raw_field = _READ.get
+str_field = _READ.string
+int_field = _READ.integer
+dec_field = _READ.decimal
+float_field = _READ.number
 
 
-def _side(obj: Mapping[str, Any], where: str) -> Side:
-    raw = _str(obj, "side", where)
+def side_field(obj: Mapping[str, Any], where: str) -> Side:
+    """Field ``side`` of ``obj``: ``"B"`` (bid) → buy, ``"A"`` (ask) → sell.
+
+    Raises
+    ------
+    ProtocolError
+        If the field is absent, not a string, or neither ``"B"`` nor ``"A"``.
+    """
+    raw = str_field(obj, "side", where)
     if raw not in ("B", "A"):
-        _fail(where, f"field 'side' is not 'B' or 'A': {raw!r}")
+        raise payload_error(where, f"field 'side' is not 'B' or 'A': {raw!r}")
     return Side.BUY if raw == "B" else Side.SELL
 
 
@@ -55,7 +62,7 @@ def instrument_id(coin: str) -> InstrumentId:
         If ``coin`` is not a first-dex perp name.
     """
     if not is_first_dex_perp(coin):
-        _fail("coin", f"{coin!r} is not a first-dex perp (HIP-3 or spot)")
+        raise payload_error("coin", f"{coin!r} is not a first-dex perp (HIP-3 or spot)")
     return InstrumentId(c.VENUE, InstrumentKind.PERP, coin)
 
 
@@ -70,5 +77,5 @@ def client_order_id_from_cloid(cloid: object) -> str:
     if cloid is None:
         return ""
     if not isinstance(cloid, str) or not cloid.startswith(c.CLOID_PREFIX):
-        _fail("cloid", f"not a 0x-prefixed cloid: {cloid!r}")
+        raise payload_error("cloid", f"not a 0x-prefixed cloid: {cloid!r}")
     return cloid[len(c.CLOID_PREFIX) :].lower()

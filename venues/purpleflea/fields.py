@@ -1,9 +1,10 @@
-"""Typed field readers for Purple Flea payloads, bound from :class:`venues.fields.FieldReader`:
-each raises ``ProtocolError`` naming the payload place and the field, so no
-``KeyError``/``TypeError``/``ValueError`` escapes a parser.
+"""Typed field readers for Purple Flea payloads, bound from :class:`venues.fields.FieldReader`
+under the public names listed there: each raises ``ProtocolError`` naming the payload place and
+the field, so no ``KeyError``/``TypeError``/``ValueError`` escapes a parser.
 
-Numbers are accepted as JSON numbers or numeric strings (SEEDS.md does not say which the API
-sends — API_NOTES.md §3); times as integer epoch ms or ISO-8601 strings with an offset.
+Numbers are accepted as JSON numbers or numeric strings (the project's SEEDS do not say which the
+API sends — ``venues/purpleflea/API_NOTES.md`` §3); times as integer epoch ms or ISO-8601 strings
+with an offset.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ _MS_PER_S = 1_000
 
 # Field readers (venues.fields.FieldReader): numbers as JSON numbers or numeric strings.
 _READ = FieldReader(VENUE, decimal_types=(str, int, float))
-bad = _READ.error
-obj = _READ.obj
-array = _READ.field_array
-text = _READ.text
-decimal = _READ.decimal
-positive = _READ.positive_decimal
-number = _READ.number
+payload_error = _READ.error
+as_object = _READ.obj
+array_field = _READ.field_array
+text_field = _READ.text
+dec_field = _READ.decimal
+positive_dec_field = _READ.positive_decimal
+float_field = _READ.number
 
 
-def time_ms(raw: Mapping[str, Any], key: str, where: str) -> int:
+def time_ms_field(raw: Mapping[str, Any], key: str, where: str) -> int:
     """Field ``key`` as epoch ms UTC: an integer (ms) or an ISO-8601 string with offset."""
     value = raw.get(key)
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -41,4 +42,6 @@ def time_ms(raw: Mapping[str, Any], key: str, where: str) -> int:
             parsed = None
         if parsed is not None and parsed.tzinfo is not None:
             return round(parsed.timestamp() * _MS_PER_S)
-    raise bad(where, f"field {key!r} is not epoch ms or an ISO-8601 time with offset: {value!r}")
+    raise payload_error(
+        where, f"field {key!r} is not epoch ms or an ISO-8601 time with offset: {value!r}"
+    )

@@ -1,7 +1,7 @@
 """Typed field readers shared by the Bybit parsers, bound from
-:class:`venues.fields.FieldReader`: each raises ``ProtocolError`` naming the payload place and
-the field, so no ``KeyError``/``ValueError`` escapes a parser. Also the order status, side and
-category tables."""
+:class:`venues.fields.FieldReader` under the public names listed there: each raises
+``ProtocolError`` naming the payload place and the field, so no ``KeyError``/``ValueError``
+escapes a parser. Also the order status, side and category tables."""
 
 from __future__ import annotations
 
@@ -37,16 +37,16 @@ STATUS_MAP: dict[str, OrderStatus] = {
 # Bybit sends numbers as strings (ints accepted), ms times as digit strings, and blanks or
 # omits unused amounts.
 _READ = FieldReader(VENUE, decimal_types=(str, int), integer_text=True, absent_is_blank=True)
-bad = _READ.error
-obj = _READ.obj
-arr = _READ.array
-field_str = _READ.text
-field_dec = _READ.decimal
-field_float = _READ.number
-field_int = _READ.integer
+payload_error = _READ.error
+as_object = _READ.obj
+as_array = _READ.array
+text_field = _READ.text
+dec_field = _READ.decimal
+float_field = _READ.number
+int_field = _READ.integer
 
 
-def field_dec_or_zero(row: Row, key: str, where: str) -> Decimal:
+def dec_or_zero_field(row: Row, key: str, where: str) -> Decimal:
     """Decimal field ``key``; ``""``, ``null`` or absent counts as 0 (Bybit blanks unused
     amounts).
 
@@ -59,11 +59,11 @@ def field_dec_or_zero(row: Row, key: str, where: str) -> Decimal:
     return ZERO if value is None else value
 
 
-def field_side(row: Row, key: str, where: str) -> Side:
+def side_field(row: Row, key: str, where: str) -> Side:
     """``Buy``/``Sell`` field ``key``."""
     text = row.get(key)
     if not isinstance(text, str) or text not in _SIDES:  # a list/dict is unhashable
-        raise bad(where, f"field {key!r} has unknown side {text!r}")
+        raise payload_error(where, f"field {key!r} has unknown side {text!r}")
     return _SIDES[text]
 
 
@@ -71,7 +71,7 @@ def check_category(category: str) -> InstrumentKind:
     """``linear`` → perp, ``spot`` → spot; else :class:`ProtocolError` (inverse, option are
     out of scope)."""
     if category not in _KINDS:
-        raise bad("category", f"unsupported category {category!r}")
+        raise payload_error("category", f"unsupported category {category!r}")
     return _KINDS[category]
 
 

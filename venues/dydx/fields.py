@@ -1,7 +1,8 @@
-"""Typed field readers for dYdX Indexer payloads, bound from :class:`venues.fields.FieldReader`:
-each raises ``ProtocolError`` naming the payload place and the field, so no
-``KeyError``/``ValueError`` escapes a parser. Also the ISO time conversions (Indexer timestamps
-are ISO-8601 strings, dydx-v4.md key conventions)."""
+"""Typed field readers for dYdX Indexer payloads, bound from :class:`venues.fields.FieldReader`
+under the public names listed there: each raises ``ProtocolError`` naming the payload place and the
+field, so no ``KeyError``/``ValueError`` escapes a parser. Also the ISO time conversions (Indexer
+timestamps are ISO-8601 strings, Indexer API documentation
+https://github.com/dydxprotocol/v4-chain/blob/main/indexer/services/comlink/public/api-documentation.md)."""
 
 from __future__ import annotations
 
@@ -19,27 +20,27 @@ _ONE_MS = timedelta(milliseconds=1)
 # Field readers (venues.fields.FieldReader): the Indexer sends prices, sizes and rates as
 # decimal strings only, block heights as digit strings.
 _READ = FieldReader(VENUE, decimal_types=(str,))
-bad = _READ.error
-obj = _READ.obj
-array = _READ.array
-get = _READ.get
-text = _READ.text
-integer = _READ.integer
-int_text = _READ.digits
-dec = _READ.decimal
-num = _READ.number
-positive = _READ.positive_number
+payload_error = _READ.error
+as_object = _READ.obj
+as_array = _READ.array
+raw_field = _READ.get
+text_field = _READ.text
+int_field = _READ.integer
+digits_field = _READ.digits
+dec_field = _READ.decimal
+float_field = _READ.number
+positive_float_field = _READ.positive_number
 
 
-def iso_ms(raw: Mapping[str, Any], key: str, where: str) -> int:
+def iso_ms_field(raw: Mapping[str, Any], key: str, where: str) -> int:
     """Epoch ms UTC of an ISO-8601 field (``"2025-12-08T16:00:00.219Z"``), exact to the ms."""
-    value = text(raw, key, where)
+    value = text_field(raw, key, where)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
-        raise bad(where, f"field {key!r} is not an ISO-8601 UTC time: {value!r}")
+        raise payload_error(where, f"field {key!r} is not an ISO-8601 UTC time: {value!r}")
     return (parsed - _EPOCH) // _ONE_MS
 
 
