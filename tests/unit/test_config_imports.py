@@ -1,4 +1,4 @@
-"""The configuration package's structure (STYLE.md, "Where things live"): no import cycle,
+"""The configuration package's structure (README "Layout"): no import cycle,
 not even behind ``TYPE_CHECKING``, and no private name imported across modules.
 
 Read from the source with ``ast``, so a cycle hidden from the interpreter is found too.

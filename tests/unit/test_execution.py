@@ -70,7 +70,14 @@ FILL_COLUMNS = (
 )  # fmt: skip
 RISK_COLUMNS = ("id", "ts_ms", "rule", "limit_value", "value", "strategy", "intent_id", "detail")
 
-# Client order id rules, from /work/shared/venues/README.md ("Client order id field").
+# Client order id rules of each venue's new-order endpoint (the "client order id" field):
+# Binance USD-M newClientOrderId
+#   https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api ,
+# Binance spot newClientOrderId
+#   https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md ,
+# Bybit orderLinkId https://bybit-exchange.github.io/docs/v5/order/create-order ,
+# OKX clOrdId https://www.okx.com/docs-v5/en/#order-book-trading-trade-post-place-order ,
+# Hyperliquid cloid https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint
 ID_RULES = {
     "binance_usdm": re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$"),
     "binance_spot": re.compile(r"^[a-zA-Z0-9-_]{1,36}$"),

@@ -199,7 +199,9 @@ def test_instruments_trading_rules(full: ReplayDataset) -> None:
 
 
 def test_hyperliquid_tick_rule() -> None:
-    # hyperliquid.md: ETH (szDecimals 4) 2124.6 valid / 2124.65 invalid -> tick 0.1;
+    # Hyperliquid "Tick and lot size"
+    # (https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/tick-and-lot-size):
+    # ETH (szDecimals 4) 2124.6 valid / 2124.65 invalid -> tick 0.1;
     # SOL (2) 86.148 valid / 86.1482 invalid -> tick 0.001.
     assert hyperliquid_rules(4, 2124.6).tick_size == Decimal("0.1")
     assert hyperliquid_rules(2, 86.148).tick_size == Decimal("0.001")
