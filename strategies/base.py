@@ -3,20 +3,43 @@
 A strategy is a pure object: ``decide(snapshot, portfolio, state, now_ms)`` returns a
 ``Decision`` holding target positions and the strategy's next state. It never places orders,
 sleeps, reads the clock or logs; the agent does all of that with what it returns.
+
+A strategy's state is a typed, immutable value (a frozen dataclass in the strategy's
+``state.py``) that the agent journals with :meth:`StrategyState.to_json` and decodes after a
+restart with :meth:`Strategy.load_state`. Each state module documents its JSON layout and how
+its versions are told apart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypeVar
 
 from venues.model import FundingRate, Instrument, InstrumentId
 
 FloatArray = npt.NDArray[np.float64]
+
+
+class StrategyState(Protocol):
+    """A strategy's state: immutable, compared with ``==``, journaled as JSON.
+
+    Equal states must give equal JSON (the agent journals a state only when it differs from
+    the one last journaled), and no state holds a NaN (which would compare unequal to itself).
+    """
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as a JSON-able dict in its current layout (what the journal stores)."""
+        ...
+
+
+StateT = TypeVar("StateT", bound=StrategyState, default=Any)
+"""A strategy's state type. The default (``Any``) lets code that holds strategies of
+different state types (the engine) write ``Strategy`` for ``Strategy[Any]``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +132,22 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(Generic[StateT]):
     """Output of one ``decide`` call.
 
     ``intents`` lists only what should change (or be held, for drift correction); instruments
     the strategy holds but does not mention keep their positions. ``state`` replaces the
-    strategy's state and is journaled; it must be JSON-serializable.
+    strategy's state and is journaled (:meth:`StrategyState.to_json`) when it changed.
     """
 
     intents: tuple[PairIntent, ...]
-    state: Mapping[str, Any]
+    state: StateT
     alerts: tuple[Alert, ...] = ()
     diagnostics: Mapping[str, float | int | str] = field(default_factory=dict)
 
 
-class Strategy(Protocol):
-    """A market-neutral strategy.
+class Strategy(Protocol[StateT]):
+    """A market-neutral strategy over a typed state ``StateT``.
 
     Attributes
     ----------
@@ -133,7 +156,7 @@ class Strategy(Protocol):
     cadence_s : int
         How often ``decide`` runs, seconds.
     refit_every_s : int | None
-        How often ``refit`` runs (heavy fits, in a worker thread); None if never.
+        How often ``refit`` runs (heavy fits, in a worker thread), seconds; None if never.
     history_bars : int
         How many hourly closes ``decide``/``refit`` need.
     """
@@ -147,22 +170,33 @@ class Strategy(Protocol):
         """Instruments whose prices/funding the strategy reads or trades."""
         ...
 
-    def initial_state(self) -> Mapping[str, Any]:
-        """State before the first decision (JSON-serializable)."""
+    def initial_state(self) -> StateT:
+        """State before the first decision."""
         ...
 
-    def refit(
-        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
-    ) -> Mapping[str, Any]:
-        """Heavy re-estimation; returns the new state. Pure; may run in a thread."""
+    def load_state(self, data: Mapping[str, Any]) -> StateT:
+        """Decode a journaled state (``StateT.to_json()`` of this or an earlier layout version).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version; the message names the
+            field.
+        """
+        ...
+
+    def refit(self, snapshot: MarketSnapshot, state: StateT, now_ms: int) -> StateT:
+        """Heavy re-estimation at ``now_ms`` (epoch ms UTC); returns the new state. Pure; may
+        run in a worker thread."""
         ...
 
     def decide(
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: StateT,
         now_ms: int,
-    ) -> Decision:
-        """Targets for this cycle and the next state. Pure: no I/O, clock or logging."""
+    ) -> Decision[StateT]:
+        """Targets for this cycle at ``now_ms`` (epoch ms UTC) and the next state. Pure: no
+        I/O, clock or logging."""
         ...

@@ -29,7 +29,7 @@ from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Strategy
-from strategies.flip_monitor import FundingFlipMonitor
+from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
 from venues.base import Venue
 from venues.model import Instrument, InstrumentId, VenueFees
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
@@ -101,7 +101,7 @@ async def wire(
         _StrategySlot(s, s.initial_state(), instruments=tuple(s.instruments())) for s in strategies
     ]
     engine.monitor = _flip_monitor(cfg)
-    engine.monitor_state = engine.monitor.initial_state() if engine.monitor else {}
+    engine.monitor_state = engine.monitor.initial_state() if engine.monitor else FlipMonitorState()
     engine.blocked = {}
     if resumed is None:
         _write_meta(engine, first_ms)
@@ -156,7 +156,7 @@ def _paper_venues(
         )
         own = {i: inst for i, inst in instruments.items() if i.venue == name}
         # Purple Flea has native atomic pair orders: its paper twin fills pairs atomically.
-        kind = PaperPairVenue if name == "purpleflea" else PaperVenue
+        kind = PaperPairVenue if cfg.venue_spec(name).native_pair_orders else PaperVenue
         venues[name] = kind(pcfg, own, clock.now_ms)
     return venues
 

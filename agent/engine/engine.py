@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 import structlog
 
@@ -45,7 +45,7 @@ from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Strategy
-from strategies.flip_monitor import FundingFlipMonitor
+from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
 from venues.base import Venue
 from venues.model import (
     FundingPayment,
@@ -130,7 +130,7 @@ class Engine:
         self.progress: TextIO | None
         self.monitor: FundingFlipMonitor | None
         self.funding_schedule: FundingScheduleRegistry
-        self.monitor_state: Mapping[str, Any]
+        self.monitor_state: FlipMonitorState
         self.blocked: Mapping[str, frozenset[str]]
         self.funding_payments = 0
         self.closes_carried = 0

@@ -121,7 +121,7 @@ def checkpoint(engine: Engine, ts_ms: int) -> dict[str, Any]:
             for s in engine.slots
         },
         "risk": engine.risk.state(),
-        "monitor_state": engine.monitor_state,
+        "monitor_state": engine.monitor_state.to_json() if engine.monitor else {},
         "blocked": {k: sorted(v) for k, v in sorted(engine.blocked.items())},
         "pending_flatten": engine.pending_flatten,
         "funding_payments": engine.funding_payments,
@@ -145,7 +145,10 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
     for slot in engine.slots:
         name = slot.strategy.name
         if name in resumed.states:
-            slot.state = resumed.states[name]
+            try:
+                slot.state = slot.strategy.load_state(resumed.states[name])
+            except ValueError as err:
+                raise JournalError(f"cannot resume: {err}", path=engine.journal.path) from err
             slot.journaled_state = slot.state
         if name in schedule:
             slot.next_decide_ms, slot.next_refit_ms, slot.cycles, slot.intents = (
@@ -154,10 +157,10 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
     try:
         engine.risk.restore(cp["risk"])
         engine.executor.unresolved.restore(cp.get("unresolved_orders", []))
+        if engine.monitor is not None and cp.get("monitor_state"):
+            engine.monitor_state = engine.monitor.load_state(cp["monitor_state"])
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=engine.journal.path) from err
-    if engine.monitor is not None and cp.get("monitor_state"):
-        engine.monitor_state = cp["monitor_state"]
     engine.blocked = {k: frozenset(v) for k, v in cp.get("blocked", {}).items()}
     engine.pending_flatten = bool(cp.get("pending_flatten", False))
     engine.last_snapshot_ms = int(cp.get("last_snapshot_ms", 0))

@@ -11,11 +11,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Generic
 
 import structlog
 
-from strategies.base import Decision, MarketSnapshot, PairIntent, Strategy, TargetPosition
+from strategies.base import (
+    Decision,
+    MarketSnapshot,
+    PairIntent,
+    StateT,
+    Strategy,
+    TargetPosition,
+)
 from venues.model import InstrumentId
 
 if TYPE_CHECKING:
@@ -25,18 +32,18 @@ log = structlog.get_logger("zerobeta.engine")
 
 
 @dataclass
-class _StrategySlot:
+class _StrategySlot(Generic[StateT]):
     """One strategy in the engine: its state, when it next decides and refits (epoch ms UTC),
     its cycle and traded-intent counts, and the state last journaled (and when)."""
 
-    strategy: Strategy
-    state: Mapping[str, Any]
+    strategy: Strategy[StateT]
+    state: StateT
     next_decide_ms: int = 0
     next_refit_ms: int = 0
     cycles: int = 0
     intents: int = 0
     instruments: tuple[InstrumentId, ...] = ()
-    journaled_state: Mapping[str, Any] | None = None
+    journaled_state: StateT | None = None
     state_journaled_ms: int = -(2**62)
 
 
@@ -54,7 +61,7 @@ async def guard_funding_flips(engine: Engine, ts_ms: int) -> None:
     snapshot = engine.market.snapshot(ts_ms, held, 1)
     decision = engine.monitor.review(positions, snapshot, engine.monitor_state, ts_ms)
     if decision.state != engine.monitor_state:
-        engine.journal.record_strategy_state(ts_ms, engine.monitor.name, decision.state)
+        engine.journal.record_strategy_state(ts_ms, engine.monitor.name, decision.state.to_json())
     engine.monitor_state = decision.state
     engine.blocked = decision.blocked
     for alert in decision.alerts:
@@ -117,11 +124,12 @@ def _journal_decision(
 
 
 def journal_state(engine: Engine, slot: _StrategySlot, ts_ms: int) -> None:
-    """Journal the slot's state if it changed since it was last journaled."""
+    """Journal the slot's state if it changed since it was last journaled (states are frozen
+    dataclasses without NaN: ``!=`` is a change of their JSON)."""
     if slot.state != slot.journaled_state:
         slot.journaled_state = slot.state
         slot.state_journaled_ms = ts_ms
-        engine.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state)
+        engine.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state.to_json())
 
 
 def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:

@@ -30,6 +30,7 @@ import numpy as np
 from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, PortfolioView
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.beta_hedger.state import BetaHedgerState
 from strategies.common import betas_to_market
 from venues.model import InstrumentId, InstrumentKind, base_asset
 
@@ -64,13 +65,23 @@ class BetaHedgerStrategy:
         """The universe's perps (betas and prices), the hedge and the inventory perps."""
         return sorted({*self._perps.values(), self._hedge, *self._inventory})
 
-    def initial_state(self) -> Mapping[str, Any]:
+    def initial_state(self) -> BetaHedgerState:
         """The hedger keeps no state between cycles."""
-        return {}
+        return BetaHedgerState()
+
+    def load_state(self, data: Mapping[str, Any]) -> BetaHedgerState:
+        """Decode a journaled state (:meth:`BetaHedgerState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return BetaHedgerState.from_json(data)
 
     def refit(
-        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
-    ) -> Mapping[str, Any]:
+        self, snapshot: MarketSnapshot, state: BetaHedgerState, now_ms: int
+    ) -> BetaHedgerState:
         """No heavy fit: betas are cheap and re-estimated every cycle."""
         return state
 
@@ -78,9 +89,9 @@ class BetaHedgerStrategy:
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: BetaHedgerState,
         now_ms: int,
-    ) -> Decision:
+    ) -> Decision[BetaHedgerState]:
         """Hedge (and inventory) targets for this cycle.
 
         Uses ``portfolio.net_positions`` (every strategy) and ``portfolio.positions`` (the
@@ -110,7 +121,7 @@ class BetaHedgerStrategy:
         }
         if target is not None:
             diagnostics["hedge_target_qty"] = target
-        return Decision(intents, dict(state), alerts, diagnostics)
+        return Decision(intents, state, alerts, diagnostics)
 
     def _hedge_target(
         self,

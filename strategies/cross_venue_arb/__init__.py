@@ -3,6 +3,7 @@ the highest, same asset, equal base quantity."""
 
 from strategies.cross_venue_arb.config import CrossVenueArbConfig
 from strategies.cross_venue_arb.signals import VenueCosts
+from strategies.cross_venue_arb.state import CrossVenueArbState
 from strategies.cross_venue_arb.strategy import CrossVenueArbStrategy
 
-__all__ = ["CrossVenueArbConfig", "CrossVenueArbStrategy", "VenueCosts"]
+__all__ = ["CrossVenueArbConfig", "CrossVenueArbState", "CrossVenueArbStrategy", "VenueCosts"]

@@ -7,7 +7,7 @@ Pure helpers of :mod:`strategies.cross_venue_arb.strategy`; no state is modified
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Final
@@ -15,6 +15,7 @@ from typing import Final
 from strategies.base import MarketSnapshot
 from strategies.common import funding_is_stale
 from strategies.cross_venue_arb import rates, signals
+from strategies.cross_venue_arb.state import PerpRates
 from venues.model import FundingRate, InstrumentId, InstrumentKind, funding_rate_per_hour
 
 HYPERLIQUID: Final = "hyperliquid"
@@ -91,7 +92,7 @@ def fresh_funding(
 
 def leg_view(
     snapshot: MarketSnapshot,
-    book: rates.Book,
+    book: Mapping[str, PerpRates],
     venue: str,
     base: str,
     now_ms: int,

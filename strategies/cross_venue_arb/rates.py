@@ -1,10 +1,6 @@
 """The funding-rate book of the cross-venue arbitrage: settled rates per perp, kept in the
-strategy's JSON state, each settlement counted once.
-
-Book layout (JSON-serializable), keyed by ``str(InstrumentId)``::
-
-    {"binance:perp:BTCUSDT": {"last_funding_ms": int, "history_start_ms": int,
-                              "settlements": [[ts_funding_ms, rate_per_hour, interval_h], ...]}}
+strategy's state (:class:`~strategies.cross_venue_arb.state.PerpRates` per perp, keyed by
+``str(InstrumentId)``), each settlement counted once.
 
 ``history_start_ms`` is the start of the accrual period of the first settlement ever recorded
 (``ts_funding_ms − interval``): an estimate is *ready* once the book reaches back a full
@@ -14,16 +10,19 @@ are kept.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from strategies.cross_venue_arb import signals
+from strategies.cross_venue_arb.state import PerpRates, Settlement
 from venues.model import HOUR_MS, HOUR_S, FundingRate, funding_rate_per_hour
 
-Book = dict[str, Any]
+Book = dict[str, PerpRates]
+"""A cycle's working copy of the rate book: entries are replaced, never mutated."""
 
 
 def record(book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> bool:
-    """Add ``funding`` to ``book`` (mutated) unless that settlement was already recorded.
+    """Add ``funding`` to ``book`` (its entry replaced) unless that settlement was already
+    recorded.
 
     A settlement is identified by its ``ts_funding_ms``: one not newer than the last recorded
     is ignored, so a rate seen in several cycles counts once.
@@ -31,7 +30,7 @@ def record(book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> b
     Parameters
     ----------
     book : Book
-        The rate book (see the module docstring); modified in place.
+        The rate book (see the module docstring); its entry for the perp is replaced.
     funding : FundingRate
         The latest settled rate of one perp; ``rate`` finite, ``interval_s`` > 0.
     now_ms : int
@@ -51,21 +50,27 @@ def record(book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> b
     """
     key = str(funding.instrument_id)
     entry = book.get(key)
-    if entry is not None and funding.ts_funding_ms <= int(entry["last_funding_ms"]):
+    if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
         return False
     rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
     start_ms = funding.ts_funding_ms - funding.interval_s * 1000
+    settlement = Settlement(funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
+    settlements: tuple[Settlement, ...]
     if entry is None:
-        entry = {"last_funding_ms": funding.ts_funding_ms, "history_start_ms": start_ms}
-        entry["settlements"] = []
-        book[key] = entry
-    settlement = [funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S]
-    entry["settlements"] = _window([*entry["settlements"], settlement], now_ms, lookback_ms)
-    entry["last_funding_ms"] = funding.ts_funding_ms
+        history_start_ms, settlements = start_ms, (settlement,)
+    else:
+        history_start_ms, settlements = entry.history_start_ms, (*entry.settlements, settlement)
+    book[key] = PerpRates(
+        last_funding_ms=funding.ts_funding_ms,
+        history_start_ms=history_start_ms,
+        settlements=_window(settlements, now_ms, lookback_ms),
+    )
     return True
 
 
-def mean_rate_per_hour(book: Book, key: str, now_ms: int, lookback_ms: int) -> float | None:
+def mean_rate_per_hour(
+    book: Mapping[str, PerpRates], key: str, now_ms: int, lookback_ms: int
+) -> float | None:
     """Carry estimate of the perp ``key`` at ``now_ms``, fraction / h, or ``None`` if not ready.
 
     The interval-weighted mean (:func:`signals.weighted_mean_rate_per_hour`) of the settlements
@@ -73,12 +78,14 @@ def mean_rate_per_hour(book: Book, key: str, now_ms: int, lookback_ms: int) -> f
     until the recorded history reaches back ``lookback_ms`` before ``now_ms``.
     """
     entry = book.get(key)
-    if entry is None or int(entry["history_start_ms"]) > now_ms - lookback_ms:
+    if entry is None or entry.history_start_ms > now_ms - lookback_ms:
         return None
-    window = _window(entry["settlements"], now_ms, lookback_ms)
+    window = _window(entry.settlements, now_ms, lookback_ms)
     if not window:
         return None
-    return signals.weighted_mean_rate_per_hour([s[1] for s in window], [s[2] for s in window])
+    return signals.weighted_mean_rate_per_hour(
+        [s.rate_per_hour for s in window], [s.interval_h for s in window]
+    )
 
 
 def lookback_ms(lookback_h: float) -> int:
@@ -86,7 +93,9 @@ def lookback_ms(lookback_h: float) -> int:
     return round(lookback_h * HOUR_MS)
 
 
-def _window(settlements: list[list[float]], now_ms: int, lookback_ms: int) -> list[list[float]]:
+def _window(
+    settlements: Sequence[Settlement], now_ms: int, lookback_ms: int
+) -> tuple[Settlement, ...]:
     """Settlements stamped after ``now_ms − lookback_ms``, or the latest one if none is."""
-    inside = [s for s in settlements if s[0] > now_ms - lookback_ms]
-    return inside or settlements[-1:]
+    inside = tuple(s for s in settlements if s.ts_funding_ms > now_ms - lookback_ms)
+    return inside or tuple(settlements[-1:])

@@ -40,11 +40,9 @@ diagnostic
 ``refused_settlement`` counts symbols that (a), (b) and the naive carry (mean spread × horizon)
 would have entered but (c) refused.
 
-State (JSON-serializable)::
-
-    {"rates": <rate book, see rates.py>,
-     "positions": {BASE: {"long": venue, "short": venue, "entry_ms": int, "qty": float,
-                          "entry_spread_8h_frac": float, "entry_net_apr_frac": float}}}
+The state (:class:`~strategies.cross_venue_arb.state.CrossVenueArbState`: the rate book of
+:mod:`.rates` and the open positions) and its JSON layout are in
+:mod:`strategies.cross_venue_arb.state`.
 """
 
 from __future__ import annotations
@@ -73,9 +71,11 @@ from strategies.cross_venue_arb.market import (
     perp_id,
     usable_price,
 )
+from strategies.cross_venue_arb.state import ArbPosition, CrossVenueArbState
 from venues.model import HOUR_MS, InstrumentId
 
-State = dict[str, Any]
+Positions = dict[str, ArbPosition]
+"""A cycle's working copy of the state's open positions, keyed by base asset."""
 Legs = Mapping[str, Mapping[str, LegView]]  # symbol -> venue -> view
 
 
@@ -128,13 +128,23 @@ class CrossVenueArbStrategy:
             out.update((perp_id(venue, base), None) for venue in self.config.venues)
         return list(out)
 
-    def initial_state(self) -> Mapping[str, Any]:
+    def initial_state(self) -> CrossVenueArbState:
         """No rate history and no open position."""
-        return {"rates": {}, "positions": {}}
+        return CrossVenueArbState()
+
+    def load_state(self, data: Mapping[str, Any]) -> CrossVenueArbState:
+        """Decode a journaled state (:meth:`CrossVenueArbState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return CrossVenueArbState.from_json(data)
 
     def refit(
-        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
-    ) -> Mapping[str, Any]:
+        self, snapshot: MarketSnapshot, state: CrossVenueArbState, now_ms: int
+    ) -> CrossVenueArbState:
         """Nothing to fit: returns ``state`` unchanged."""
         return state
 
@@ -142,9 +152,9 @@ class CrossVenueArbStrategy:
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: CrossVenueArbState,
         now_ms: int,
-    ) -> Decision:
+    ) -> Decision[CrossVenueArbState]:
         """Targets for this cycle and the next state (see the module docstring).
 
         Parameters
@@ -153,32 +163,33 @@ class CrossVenueArbStrategy:
             Prices and the latest funding of every perp in :meth:`instruments`.
         portfolio : PortfolioView
             This strategy's positions, base units (unfilled entries, opening flags).
-        state : Mapping[str, Any]
-            Previous state (``initial_state()`` on the first call); not modified.
+        state : CrossVenueArbState
+            Previous state (``initial_state()`` on the first call).
         now_ms : int
             Decision time, epoch ms UTC.
 
         Returns
         -------
-        Decision
+        Decision[CrossVenueArbState]
             One intent per symbol exited, held or entered; alerts for flips and unfilled
             entries; diagnostics ``open_positions``, ``entries``, ``exits``, ``candidates``,
             ``refused_settlement``, ``settlements_recorded`` and, when any symbol has two
             ready legs, ``best_spread_8h_frac``/``best_symbol``.
         """
-        new_state = _copy_state(state)
-        recorded = self._record_all(snapshot, new_state["rates"], now_ms)
-        legs = self._legs_view(snapshot, new_state["rates"], now_ms)
+        book: rates.Book = dict(state.rates)
+        positions: Positions = dict(state.positions)
+        recorded = self._record_all(snapshot, book, now_ms)
+        legs = self._legs_view(snapshot, book, now_ms)
         alerts: list[Alert] = []
-        dropped = self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
-        exits = self._exits(legs, new_state, alerts, now_ms)
-        holds = self._holds(new_state, portfolio.positions, now_ms)
+        dropped = self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
+        exits = self._exits(legs, positions, alerts, now_ms)
+        holds = self._holds(positions, portfolio.positions, now_ms)
         skip = {*exits, *dropped, *portfolio.blocked_bases}  # blocked: flip-monitor cooldown
-        pairs = self._pairs(legs, new_state, skip, now_ms)
+        pairs = self._pairs(legs, positions, skip, now_ms)
         chosen = [c for c in pairs if self._passes(c)]
-        entries = self._enter(snapshot, chosen, new_state, now_ms)
+        entries = self._enter(snapshot, chosen, positions, now_ms)
         diagnostics: dict[str, float | int | str] = {
-            "open_positions": len(new_state["positions"]),
+            "open_positions": len(positions),
             "entries": len(entries),
             "exits": len(exits),
             "candidates": len(chosen),
@@ -187,6 +198,7 @@ class CrossVenueArbStrategy:
         }
         diagnostics.update(_best_spread(legs))
         intents = (*exits.values(), *holds, *entries)
+        new_state = CrossVenueArbState(rates=book, positions=positions)
         return Decision(intents, new_state, tuple(alerts), diagnostics)
 
     # -- funding -------------------------------------------------------------------------------
@@ -218,7 +230,7 @@ class CrossVenueArbStrategy:
 
     def _drop_unfilled(
         self,
-        state: State,
+        positions: Positions,
         held: Mapping[InstrumentId, float],
         alerts: list[Alert],
         now_ms: int,
@@ -228,10 +240,10 @@ class CrossVenueArbStrategy:
         re-entered in the same cycle, so a refused entry is re-tried at most every other
         cycle."""
         dropped: list[str] = []
-        for base, position in sorted(state["positions"].items()):
+        for base, position in sorted(positions.items()):
             long_id, short_id = _position_ids(base, position)
-            if int(position["entry_ms"]) < now_ms and not (held.get(long_id) or held.get(short_id)):
-                del state["positions"][base]
+            if position.entry_ms < now_ms and not (held.get(long_id) or held.get(short_id)):
+                del positions[base]
                 dropped.append(base)
                 message = (
                     f"{base}: legs not held (entry refused by risk or a venue, or closed by "
@@ -239,21 +251,21 @@ class CrossVenueArbStrategy:
                 )
                 fields: dict[str, float | str] = {
                     "symbol": base,
-                    "long_venue": position["long"],
-                    "short_venue": position["short"],
+                    "long_venue": position.long,
+                    "short_venue": position.short,
                 }
                 alerts.append(Alert("cross_venue_arb_entry_unfilled", message, fields))
         return dropped
 
     def _exits(
-        self, legs: Legs, state: State, alerts: list[Alert], now_ms: int
+        self, legs: Legs, positions: Positions, alerts: list[Alert], now_ms: int
     ) -> dict[str, PairIntent]:
         exits: dict[str, PairIntent] = {}
-        for base, position in sorted(state["positions"].items()):
+        for base, position in sorted(positions.items()):
             long, short = _position_legs(legs, base, position)
             long_rate = None if long is None else long.latest_rate_per_hour
             short_rate = None if short is None else short.latest_rate_per_hour
-            held_h = (now_ms - int(position["entry_ms"])) / HOUR_MS
+            held_h = (now_ms - position.entry_ms) / HOUR_MS
             reason = signals.exit_reason(
                 long_rate,
                 short_rate,
@@ -271,30 +283,30 @@ class CrossVenueArbStrategy:
             zero = tuple(TargetPosition(i, 0.0) for i in ids)
             exits[base] = PairIntent(f"{base}-{now_ms}", zero, reason, opening=False)
         for base in exits:
-            del state["positions"][base]
+            del positions[base]
         return exits
 
     def _holds(
-        self, state: State, held: Mapping[InstrumentId, float], now_ms: int
+        self, positions: Positions, held: Mapping[InstrumentId, float], now_ms: int
     ) -> list[PairIntent]:
         holds: list[PairIntent] = []
-        for base, position in sorted(state["positions"].items()):
+        for base, position in sorted(positions.items()):
             long_id, short_id = _position_ids(base, position)
-            legs = _target_legs(long_id, short_id, float(position["qty"]))
+            legs = _target_legs(long_id, short_id, position.qty)
             holds.append(PairIntent(f"{base}-{now_ms}", legs, "hold", _is_opening(legs, held)))
         return holds
 
     # -- entries -------------------------------------------------------------------------------
 
     def _pairs(
-        self, legs: Legs, state: State, skip: Collection[str], now_ms: int
+        self, legs: Legs, positions: Positions, skip: Collection[str], now_ms: int
     ) -> list[Candidate]:
         """The extreme pair of every symbol not held and not in ``skip`` (exited or dropped
         this cycle: no exit and re-entry in one cycle), widest mean spread first (ties by
         symbol)."""
         pairs: list[Candidate] = []
         for base, views in legs.items():
-            if base in state["positions"] or base in skip:
+            if base in positions or base in skip:
                 continue
             extremes = extreme_legs([views[v] for v in self.config.venues])
             if extremes is not None:
@@ -341,14 +353,14 @@ class CrossVenueArbStrategy:
         self,
         snapshot: MarketSnapshot,
         chosen: Sequence[Candidate],
-        state: State,
+        positions: Positions,
         now_ms: int,
     ) -> list[PairIntent]:
         if not self.config.enabled:
             return []
         entries: list[PairIntent] = []
         for c in chosen:
-            if len(state["positions"]) >= self.config.max_positions:
+            if len(positions) >= self.config.max_positions:
                 break
             price = usable_price(snapshot, perp_id(BINANCE, c.symbol))
             if price is None:
@@ -357,42 +369,29 @@ class CrossVenueArbStrategy:
             qty = common_lot_qty(snapshot, ids, self.config.position_notional_usd / price)
             if qty <= 0:
                 continue
-            state["positions"][c.symbol] = {
-                "long": c.long.venue,
-                "short": c.short.venue,
-                "entry_ms": now_ms,
-                "qty": qty,
-                "entry_spread_8h_frac": c.spread_8h_frac,
-                "entry_net_apr_frac": c.net_apr_frac,
-            }
+            positions[c.symbol] = ArbPosition(
+                long=c.long.venue,
+                short=c.short.venue,
+                entry_ms=now_ms,
+                qty=qty,
+                entry_spread_8h_frac=c.spread_8h_frac,
+                entry_net_apr_frac=c.net_apr_frac,
+            )
             legs = _target_legs(*ids, qty)
             entries.append(PairIntent(f"{c.symbol}-{now_ms}", legs, "enter", opening=True))
         return entries
 
 
-def _copy_state(state: Mapping[str, Any]) -> State:
-    """A copy of ``state`` that ``decide`` may modify without touching the original.
-
-    Two levels are copied: the rate book's settlement rows and the position records are
-    never modified in place (:func:`rates.record` builds new lists), so sharing them is safe
-    and avoids a deep copy of every row each cycle.
-    """
-    return {
-        "rates": {k: dict(v) for k, v in state.get("rates", {}).items()},
-        "positions": {k: dict(v) for k, v in state.get("positions", {}).items()},
-    }
-
-
-def _position_ids(base: str, position: Mapping[str, Any]) -> tuple[InstrumentId, InstrumentId]:
-    return perp_id(str(position["long"]), base), perp_id(str(position["short"]), base)
+def _position_ids(base: str, position: ArbPosition) -> tuple[InstrumentId, InstrumentId]:
+    return perp_id(position.long, base), perp_id(position.short, base)
 
 
 def _position_legs(
-    legs: Legs, base: str, position: Mapping[str, Any]
+    legs: Legs, base: str, position: ArbPosition
 ) -> tuple[LegView | None, LegView | None]:
     """The views of a position's legs; ``None`` for a venue no longer configured."""
     views = legs.get(base, {})
-    return views.get(str(position["long"])), views.get(str(position["short"]))
+    return views.get(position.long), views.get(position.short)
 
 
 def _mean_spread(long: LegView | None, short: LegView | None) -> float | None:
@@ -424,20 +423,20 @@ def _best_spread(legs: Legs) -> dict[str, float | int | str]:
 
 
 def _flip_alert(
-    base: str, position: Mapping[str, Any], long_rate_ph: float, short_rate_ph: float
+    base: str, position: ArbPosition, long_rate_ph: float, short_rate_ph: float
 ) -> Alert:
     long_8h = long_rate_ph * signals.HOURS_PER_8H
     short_8h = short_rate_ph * signals.HOURS_PER_8H
     return Alert(
         kind="cross_venue_spread_flip",
         message=(
-            f"{base}: long leg {position['long']} funding {long_8h:.4%}/8h now above short leg "
-            f"{position['short']} {short_8h:.4%}/8h; closing"
+            f"{base}: long leg {position.long} funding {long_8h:.4%}/8h now above short leg "
+            f"{position.short} {short_8h:.4%}/8h; closing"
         ),
         fields={
             "symbol": base,
-            "long_venue": str(position["long"]),
-            "short_venue": str(position["short"]),
+            "long_venue": position.long,
+            "short_venue": position.short,
             "long_rate_8h_frac": long_8h,
             "short_rate_8h_frac": short_8h,
         },

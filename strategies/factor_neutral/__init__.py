@@ -7,11 +7,13 @@ from strategies.factor_neutral.optimizer import (
     SolverError,
     solve_factor_neutral,
 )
+from strategies.factor_neutral.state import FactorNeutralState
 from strategies.factor_neutral.strategy import FactorNeutralStrategy
 
 __all__ = [
     "FactorNeutralConfig",
     "FactorNeutralSolution",
+    "FactorNeutralState",
     "FactorNeutralStrategy",
     "InfeasibleError",
     "SolverError",

@@ -26,26 +26,22 @@ threshold. The intent is ``opening`` unless every leg only shrinks toward flat (
 breaker, which blocks opening intents, still lets a pure reduction through). A book leg
 without a usable price blocks the whole intent (a partial book would not be neutral).
 
-An asset is excluded from a refit (listed in ``state["excluded"]`` with the reason) when it is
+An asset is excluded from a refit (listed in ``state.excluded`` with the reason) when it is
 stale, has no positive price, no funding rate or a stale one (funding alphas; a settled rate
 older than two of its intervals), or an unknown beta, momentum or volatility (missing or
 non-positive closes in the window). Until ``market_symbol`` has ``history_bars`` closes the
 strategy is warming up: no book, no alert.
 
-State (JSON-serializable)::
-
-    {"book": None | {"fitted_at_ms": int, "weights": {SYMBOL: float},
-                     "betas": {SYMBOL: float}, "expected_alpha": float,
-                     "method": "lp" | "milp", "proven_optimal": bool},
-     "excluded": {SYMBOL: reason},
-     "pending_alerts": [{"kind": str, "message": str, "fields": {str: float | str}}]}
+The state (:class:`~strategies.factor_neutral.state.FactorNeutralState`: the book, its sizing,
+the exclusions and the refit's pending alerts) and its JSON layout are in
+:mod:`strategies.factor_neutral.state`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -76,9 +72,9 @@ from strategies.factor_neutral.signals import (
     realized_vol,
     zscore,
 )
+from strategies.factor_neutral.state import Book, FactorNeutralState, SizedBook
 from venues.model import HOUR_S, InstrumentId, InstrumentKind, funding_rate_per_hour
 
-State = dict[str, Any]
 IntArray = npt.NDArray[np.intp]
 
 
@@ -122,33 +118,46 @@ class FactorNeutralStrategy:
         """The perp of every configured symbol on the configured venue."""
         return list(self._ids.values())
 
-    def initial_state(self) -> State:
+    def initial_state(self) -> FactorNeutralState:
         """No book, nothing excluded, no pending alert."""
-        return {"book": None, "excluded": {}, "pending_alerts": []}
+        return FactorNeutralState()
+
+    def load_state(self, data: Mapping[str, Any]) -> FactorNeutralState:
+        """Decode a journaled state (:meth:`FactorNeutralState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return FactorNeutralState.from_json(data)
 
     # ------------------------------------------------------------------ refit
 
-    def refit(self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int) -> State:
+    def refit(
+        self, snapshot: MarketSnapshot, state: FactorNeutralState, now_ms: int
+    ) -> FactorNeutralState:
         """Re-optimize the book from the snapshot; pure (see the module docstring).
 
         Parameters
         ----------
         snapshot : MarketSnapshot
             Hourly closes (``history_bars``), prices and last settled funding rates.
-        state : Mapping[str, Any]
+        state : FactorNeutralState
             Current state; only its pending alerts are carried over.
         now_ms : int
             Time of the fit, epoch ms UTC.
 
         Returns
         -------
-        State
-            With the new book, or ``book=None`` and a pending alert when infeasible.
+        FactorNeutralState
+            With the new book (not sized yet), or ``book=None`` and a pending alert when
+            infeasible.
         """
-        pending = list(state.get("pending_alerts") or [])
+        pending = list(state.pending_alerts)
         market = snapshot.closes.get(self._ids[self.config.market_symbol])
         if market is None or len(market) < self.history_bars:
-            return {"book": None, "excluded": {}, "pending_alerts": pending}
+            return FactorNeutralState(book=None, excluded={}, pending_alerts=tuple(pending))
         cs = self._cross_section(snapshot, now_ms)
         kept, betas, excluded = self._known_betas(cs)
         if excluded:
@@ -156,12 +165,12 @@ class FactorNeutralStrategy:
         try:
             book = self._optimize(cs, kept, betas, now_ms)
         except InfeasibleError as e:
-            pending.append(_alert_record("factor_neutral_infeasible", str(e), {"n": e.n_assets}))
+            pending.append(Alert("factor_neutral_infeasible", str(e), {"n": e.n_assets}))
             book = None
         except SolverError as e:
-            pending.append(_alert_record("factor_neutral_solver_failed", str(e), {}))
+            pending.append(Alert("factor_neutral_solver_failed", str(e), {}))
             book = None
-        return {"book": book, "excluded": excluded, "pending_alerts": pending}
+        return FactorNeutralState(book=book, excluded=excluded, pending_alerts=tuple(pending))
 
     def _cross_section(self, snapshot: MarketSnapshot, now_ms: int) -> _CrossSection:
         """Usable symbols (fresh, priced, with funding when the alpha needs it) and inputs."""
@@ -254,10 +263,8 @@ class FactorNeutralStrategy:
         ]
         return np.column_stack(columns) if columns else np.empty((log_closes.shape[1], 0))
 
-    def _optimize(
-        self, cs: _CrossSection, kept: IntArray, betas: FloatArray, now_ms: int
-    ) -> dict[str, Any]:
-        """Solve for the kept assets and return the JSON book record.
+    def _optimize(self, cs: _CrossSection, kept: IntArray, betas: FloatArray, now_ms: int) -> Book:
+        """Solve for the kept assets and return the book.
 
         Raises
         ------
@@ -286,14 +293,14 @@ class FactorNeutralStrategy:
             factor_tol=c.factor_tol,
         )
         symbols = [cs.symbols[k] for k in kept]
-        return {
-            "fitted_at_ms": int(now_ms),
-            "weights": dict(zip(symbols, solution.weights.tolist(), strict=True)),
-            "betas": dict(zip(symbols, betas.tolist(), strict=True)),
-            "expected_alpha": solution.expected_alpha,
-            "method": solution.method,
-            "proven_optimal": solution.proven_optimal,
-        }
+        return Book(
+            fitted_at_ms=int(now_ms),
+            weights=dict(zip(symbols, solution.weights.tolist(), strict=True)),
+            betas=dict(zip(symbols, betas.tolist(), strict=True)),
+            expected_alpha=solution.expected_alpha,
+            method=solution.method,
+            proven_optimal=solution.proven_optimal,
+        )
 
     # ----------------------------------------------------------------- decide
 
@@ -301,9 +308,9 @@ class FactorNeutralStrategy:
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: FactorNeutralState,
         now_ms: int,
-    ) -> Decision:
+    ) -> Decision[FactorNeutralState]:
         """Target quantities of the stored book at the current prices; pure.
 
         Parameters
@@ -312,24 +319,24 @@ class FactorNeutralStrategy:
             Current prices (sizing) and funding (the carry diagnostic).
         portfolio : PortfolioView
             This strategy's positions: held perps that left the book get a flat target.
-        state : Mapping[str, Any]
+        state : FactorNeutralState
             State from :meth:`refit`.
         now_ms : int
             Decision time, epoch ms UTC.
 
         Returns
         -------
-        Decision
+        Decision[FactorNeutralState]
             One ``rebalance`` intent with every leg, or none (no book, or a leg unpriced);
             the refit's pending alerts, emitted once.
         """
-        alerts = [_to_alert(a) for a in state.get("pending_alerts") or []]
-        new_state = {**state, "pending_alerts": []}
-        book = state.get("book")
-        if not book:
+        alerts = list(state.pending_alerts)
+        new_state = replace(state, pending_alerts=())
+        book = state.book
+        if book is None:
             return Decision((), new_state, tuple(alerts), {"fitted": 0})
         held = {i.symbol: q for i, q in portfolio.positions.items() if i in self._id_set and q}
-        weights = {s: float(w) for s, w in book["weights"].items() if w != 0.0}
+        weights = {s: w for s, w in book.weights.items() if w != 0.0}
         legs_syms = sorted(set(weights) | set(held))
         unpriced = sorted(s for s in legs_syms if self._price_problem(snapshot, self._ids[s]))
         if unpriced:
@@ -340,14 +347,14 @@ class FactorNeutralStrategy:
             return Decision((), new_state, tuple(alerts), {"fitted": 1, "unpriced": len(unpriced)})
         capital = self.config.capital_usd
         prices = {s: float(snapshot.prices[self._ids[s]]) for s in legs_syms}
-        sized = state.get("sized") or {}
-        if sized.get("fitted_at_ms") != book["fitted_at_ms"]:
+        sized = state.sized
+        if sized is None or sized.fitted_at_ms != book.fitted_at_ms:
             # Size the book once per refit, at the prices of its first cycle; re-sizing every
             # hour to constant notional traded every price move past the drift threshold.
             qty = {s: weights[s] * capital / prices[s] for s in weights}
-            sized = {"fitted_at_ms": book["fitted_at_ms"], "qty": qty}
-            new_state["sized"] = sized
-        targets = {s: float(sized["qty"].get(s, 0.0)) for s in legs_syms}
+            sized = SizedBook(fitted_at_ms=book.fitted_at_ms, qty=qty)
+            new_state = replace(new_state, sized=sized)
+        targets = {s: sized.qty.get(s, 0.0) for s in legs_syms}
         legs = tuple(TargetPosition(self._ids[s], q) for s, q in targets.items())
         opening = any(_grows(held.get(s, 0.0), q) for s, q in targets.items())
         intent = PairIntent(f"rebalance-{now_ms}", legs, "rebalance", opening=opening)
@@ -356,7 +363,7 @@ class FactorNeutralStrategy:
 
     def _diagnostics(
         self,
-        book: Mapping[str, Any],
+        book: Book,
         targets: Mapping[str, float],
         held: Mapping[str, float],
         prices: Mapping[str, float],
@@ -365,18 +372,18 @@ class FactorNeutralStrategy:
         """Expected alpha, target gross / net / beta exposure, held gross, funding carry."""
         capital = self.config.capital_usd
         notional = {s: q * prices[s] for s, q in targets.items()}
-        betas = book["betas"]
+        betas = book.betas
         diagnostics: dict[str, float | int | str] = {
             "fitted": 1,
-            "fitted_at_ms": int(book["fitted_at_ms"]),
-            "method": str(book["method"]),
-            "expected_alpha": _round(float(book["expected_alpha"]), 9),
+            "fitted_at_ms": book.fitted_at_ms,
+            "method": book.method,
+            "expected_alpha": _round(float(book.expected_alpha), 9),
             "n_long": sum(1 for v in notional.values() if v > 0),
             "n_short": sum(1 for v in notional.values() if v < 0),
             "target_gross_frac": _round(sum(abs(v) for v in notional.values()) / capital, 9),
             "target_net_usd": _round(math.fsum(notional.values()), 6),
             "target_beta_usd": _round(
-                math.fsum(v * float(betas.get(s, 0.0)) for s, v in notional.items()), 6
+                math.fsum(v * betas.get(s, 0.0) for s, v in notional.items()), 6
             ),
             "held_gross_frac": _round(
                 sum(abs(q * prices[s]) for s, q in held.items()) / capital, 9
@@ -423,18 +430,10 @@ def _round(value: float, digits: int) -> float:
     return round(value, digits) + 0.0
 
 
-def _alert_record(kind: str, message: str, fields: Mapping[str, float | str]) -> dict[str, Any]:
-    return {"kind": kind, "message": message, "fields": dict(fields)}
-
-
-def _excluded_alert(excluded: Mapping[str, str]) -> dict[str, Any]:
+def _excluded_alert(excluded: Mapping[str, str]) -> Alert:
     listing = ", ".join(f"{s}: {r}" for s, r in sorted(excluded.items()))
-    return _alert_record(
+    return Alert(
         "factor_neutral_excluded",
         f"assets left out of the factor-neutral book: {listing}",
         {"n_excluded": len(excluded)},
     )
-
-
-def _to_alert(record: Mapping[str, Any]) -> Alert:
-    return Alert(str(record["kind"]), str(record["message"]), dict(record.get("fields") or {}))

@@ -3,5 +3,6 @@ them, when closing costs less than the adverse funding expected."""
 
 from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.flip_monitor.monitor import FundingFlipMonitor, MonitorDecision
+from strategies.flip_monitor.state import FlipMonitorState
 
-__all__ = ["FlipMonitorConfig", "FundingFlipMonitor", "MonitorDecision"]
+__all__ = ["FlipMonitorConfig", "FlipMonitorState", "FundingFlipMonitor", "MonitorDecision"]

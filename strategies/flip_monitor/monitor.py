@@ -19,7 +19,9 @@ owner may not reopen that asset for ``cooldown_h`` (``blocked``). Every decision
 an alert with the numbers behind it.
 
 The monitor is pure: the supervisor hands it every strategy's positions and executes the
-closes it returns on behalf of the owning strategy (the P&L stays the owner's).
+closes it returns on behalf of the owning strategy (the P&L stays the owner's). Its state
+(:class:`~strategies.flip_monitor.state.FlipMonitorState`) and the state's JSON layout are in
+:mod:`strategies.flip_monitor.state`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 
 from strategies.base import Alert, MarketSnapshot, PairIntent, TargetPosition
 from strategies.flip_monitor.config import FlipMonitorConfig
+from strategies.flip_monitor.state import AdverseCount, FlipMonitorState
 from venues.model import (
     HOUR_MS,
     FundingRate,
@@ -40,6 +43,7 @@ from venues.model import (
 )
 
 _BPS = 1e-4
+_NOTHING_SEEN = AdverseCount(last_ms=-1, adverse=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,7 @@ class MonitorDecision:
     alerts, and per owner the base assets it must not open."""
 
     closes: tuple[tuple[str, PairIntent], ...]
-    state: Mapping[str, Any]
+    state: FlipMonitorState
     alerts: tuple[Alert, ...]
     blocked: Mapping[str, frozenset[str]]
 
@@ -70,15 +74,25 @@ class FundingFlipMonitor:
         self._cost_bps = dict(close_cost_bps)
         self._predicted_per_h = funding_rate_per_hour(config.predicted_adverse_8h_frac, 8 * 3600)
 
-    def initial_state(self) -> Mapping[str, Any]:
+    def initial_state(self) -> FlipMonitorState:
         """Adverse counts and last seen settlement per (owner, perp); cooldowns per owner."""
-        return {"counts": {}, "cooldowns": {}}
+        return FlipMonitorState()
+
+    def load_state(self, data: Mapping[str, Any]) -> FlipMonitorState:
+        """Decode a journaled state (:meth:`FlipMonitorState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return FlipMonitorState.from_json(data)
 
     def review(
         self,
         positions: Mapping[str, Mapping[InstrumentId, float]],
         snapshot: MarketSnapshot,
-        state: Mapping[str, Any],
+        state: FlipMonitorState,
         now_ms: int,
     ) -> MonitorDecision:
         """Classify new settlements, decide closes, expire cooldowns.
@@ -89,15 +103,15 @@ class FundingFlipMonitor:
             Signed positions (base units) per strategy name; only guarded strategies count.
         snapshot : MarketSnapshot
             Prices (quote units) and the latest funding of every perp held.
-        state : Mapping[str, Any]
-            From :meth:`initial_state` or the previous review; not modified.
+        state : FlipMonitorState
+            From :meth:`initial_state` or the previous review.
         now_ms : int
             Review time, epoch ms UTC.
         """
-        counts: dict[str, Any] = {k: dict(v) for k, v in state.get("counts", {}).items()}
+        counts = dict(state.counts)
         cooldowns = {
             owner: {b: until for b, until in bases.items() if until > now_ms}
-            for owner, bases in state.get("cooldowns", {}).items()
+            for owner, bases in state.cooldowns.items()
         }
         closes: list[tuple[str, PairIntent]] = []
         alerts: list[Alert] = []
@@ -112,7 +126,7 @@ class FundingFlipMonitor:
         live = {_key(o, i) for o in positions for i, q in positions[o].items() if q}
         counts = {k: v for k, v in counts.items() if k in live}
         blocked = {o: frozenset(b) for o, b in cooldowns.items() if b}
-        new_state = {"counts": counts, "cooldowns": cooldowns}
+        new_state = FlipMonitorState(counts=counts, cooldowns=cooldowns)
         return MonitorDecision(tuple(closes), new_state, tuple(alerts), blocked)
 
     def _review_group(
@@ -121,7 +135,7 @@ class FundingFlipMonitor:
         base: str,
         group: Mapping[InstrumentId, float],
         snapshot: MarketSnapshot,
-        counts: dict[str, Any],
+        counts: dict[str, AdverseCount],
         alerts: list[Alert],
         now_ms: int,
     ) -> PairIntent | None:
@@ -146,21 +160,20 @@ class FundingFlipMonitor:
         iid: InstrumentId,
         qty: float,
         funding: FundingRate,
-        counts: dict[str, Any],
+        counts: dict[str, AdverseCount],
     ) -> str | None:
         """Count a new settlement once; the policy that triggers, if any."""
         key = _key(owner, iid)
-        record = counts.get(key, {"last_ms": -1, "adverse": 0})
-        if funding.ts_funding_ms <= record["last_ms"]:
+        record = counts.get(key, _NOTHING_SEEN)
+        if funding.ts_funding_ms <= record.last_ms:
             return None  # decided on this settlement already: no churn between settlements
         adverse = funding.rate * qty > 0
-        record = {
-            "last_ms": funding.ts_funding_ms,
-            "adverse": record["adverse"] + 1 if adverse else 0,
-        }
+        record = AdverseCount(
+            last_ms=funding.ts_funding_ms, adverse=record.adverse + 1 if adverse else 0
+        )
         counts[key] = record
         per_h = funding_rate_per_hour(funding.rate, funding.interval_s)
-        if record["adverse"] >= self.config.adverse_settlements:
+        if record.adverse >= self.config.adverse_settlements:
             return "consecutive_adverse_settlements"
         if adverse and abs(per_h) > self._predicted_per_h:
             return "adverse_rate_beyond_threshold"

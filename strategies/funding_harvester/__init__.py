@@ -2,6 +2,12 @@
 
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.funding_harvester.signals import LegCosts
+from strategies.funding_harvester.state import FundingHarvesterState
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 
-__all__ = ["FundingHarvesterConfig", "FundingHarvesterStrategy", "LegCosts"]
+__all__ = [
+    "FundingHarvesterConfig",
+    "FundingHarvesterState",
+    "FundingHarvesterStrategy",
+    "LegCosts",
+]

@@ -11,18 +11,16 @@ Each cycle :meth:`FundingHarvesterStrategy.decide`
 3. re-emits the holding targets of the other open positions, so execution can fix drift;
 4. opens the best-ranked new symbols by net carry APR while slots remain.
 
-State (JSON-serializable)::
-
-    {"rates": {SYMBOL: {"last_funding_ms": int, "rates_per_hour": [float, ...]}},
-     "positions": {SYMBOL: {"entry_ms": int, "entry_basis_frac": float, "qty": float,
-                            "entry_net_apr_frac": float, "adverse_count": int}}}
+The state (:class:`~strategies.funding_harvester.state.FundingHarvesterState`: rate histories
+and open positions per symbol) and its JSON layout are in
+:mod:`strategies.funding_harvester.state`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -37,6 +35,11 @@ from strategies.base import (
 from strategies.common import funding_is_stale
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
+from strategies.funding_harvester.state import (
+    FundingHarvesterState,
+    HarvestPosition,
+    RateHistory,
+)
 from venues.model import (
     FundingRate,
     InstrumentId,
@@ -46,7 +49,10 @@ from venues.model import (
     funding_rate_per_hour,
 )
 
-State = dict[str, Any]
+Rates = dict[str, RateHistory]
+"""A cycle's working copy of the state's rate histories (replaced, never mutated, entries)."""
+Positions = dict[str, HarvestPosition]
+"""A cycle's working copy of the state's open positions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,13 +136,23 @@ class FundingHarvesterStrategy:
         """Spot and perp of every configured symbol, in config order."""
         return [i for symbol in self.config.symbols for i in self._ids(symbol)]
 
-    def initial_state(self) -> Mapping[str, Any]:
+    def initial_state(self) -> FundingHarvesterState:
         """No rate history and no open position."""
-        return {"rates": {}, "positions": {}}
+        return FundingHarvesterState()
+
+    def load_state(self, data: Mapping[str, Any]) -> FundingHarvesterState:
+        """Decode a journaled state (:meth:`FundingHarvesterState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return FundingHarvesterState.from_json(data)
 
     def refit(
-        self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int
-    ) -> Mapping[str, Any]:
+        self, snapshot: MarketSnapshot, state: FundingHarvesterState, now_ms: int
+    ) -> FundingHarvesterState:
         """Nothing to fit: returns ``state`` unchanged."""
         return state
 
@@ -144,9 +160,9 @@ class FundingHarvesterStrategy:
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: FundingHarvesterState,
         now_ms: int,
-    ) -> Decision:
+    ) -> Decision[FundingHarvesterState]:
         """Targets for this cycle and the next state (see the module docstring).
 
         Parameters
@@ -156,35 +172,33 @@ class FundingHarvesterStrategy:
             in replay).
         portfolio : PortfolioView
             This strategy's positions, base units (used only to flag holds as opening).
-        state : Mapping[str, Any]
-            Previous state (``initial_state()`` on the first call); not modified.
+        state : FundingHarvesterState
+            Previous state (``initial_state()`` on the first call).
         now_ms : int
             Decision time, epoch ms UTC.
 
         Returns
         -------
-        Decision
+        Decision[FundingHarvesterState]
             One intent per symbol entered, exited or held; alerts for adverse funding and
             basis stops; diagnostics ``best_net_apr_frac``/``best_symbol`` (when any symbol
             has enough history), ``open_positions``, ``entries``, ``exits``, ``candidates``,
             ``settlements_recorded``.
         """
-        new_state: State = {
-            "rates": _copy_records(state.get("rates", {})),
-            "positions": _copy_records(state.get("positions", {})),
-        }
+        rates: Rates = dict(state.rates)
+        positions: Positions = dict(state.positions)
         markets = {s: self._market(snapshot, s, now_ms) for s in self.config.symbols}
         alerts: list[Alert] = []
-        recorded = self._record_all(snapshot, new_state, alerts)
-        self._drop_unfilled(new_state, portfolio.positions, alerts, now_ms)
-        exits = self._exits(markets, new_state, alerts, now_ms)
-        holds = self._holds(new_state, portfolio.positions, now_ms)
-        estimates = self._estimates(markets, new_state["rates"])
+        recorded = self._record_all(snapshot, rates, positions, alerts)
+        self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
+        exits = self._exits(markets, positions, alerts, now_ms)
+        holds = self._holds(positions, portfolio.positions, now_ms)
+        estimates = self._estimates(markets, rates)
         blocked = {s for s in self.config.symbols if base_asset(s) in portfolio.blocked_bases}
-        candidates = self._candidates(markets, estimates, new_state, exited={*exits, *blocked})
-        entries = self._enter(snapshot, markets, candidates, new_state, now_ms)
+        candidates = self._candidates(markets, estimates, positions, exited={*exits, *blocked})
+        entries = self._enter(snapshot, markets, candidates, positions, now_ms)
         diagnostics: dict[str, float | int | str] = {
-            "open_positions": len(new_state["positions"]),
+            "open_positions": len(positions),
             "entries": len(entries),
             "exits": len(exits),
             "candidates": len(candidates),
@@ -195,6 +209,7 @@ class FundingHarvesterStrategy:
             diagnostics["best_net_apr_frac"] = best.net_apr_frac
             diagnostics["best_symbol"] = best.symbol
         intents = (*exits.values(), *holds, *entries)
+        new_state = FundingHarvesterState(rates=rates, positions=positions)
         return Decision(intents, new_state, tuple(alerts), diagnostics)
 
     # -- market view -------------------------------------------------------------------------
@@ -218,41 +233,51 @@ class FundingHarvesterStrategy:
 
     # -- settlements ---------------------------------------------------------------------------
 
-    def _record_all(self, snapshot: MarketSnapshot, state: State, alerts: list[Alert]) -> int:
+    def _record_all(
+        self, snapshot: MarketSnapshot, rates: Rates, positions: Positions, alerts: list[Alert]
+    ) -> int:
         """Record each unseen settlement once; returns how many were recorded."""
         recorded = 0
         for symbol in self.config.symbols:
             funding = snapshot.funding.get(self._ids(symbol)[1])
             if funding is None or not math.isfinite(funding.rate):
                 continue
-            if self._record(symbol, funding, state, alerts):
+            if self._record(symbol, funding, rates, positions, alerts):
                 recorded += 1
         return recorded
 
-    def _record(self, symbol: str, funding: FundingRate, state: State, alerts: list[Alert]) -> bool:
-        entry = state["rates"].setdefault(symbol, {"last_funding_ms": None, "rates_per_hour": []})
-        last_ms = entry["last_funding_ms"]
-        if last_ms is not None and funding.ts_funding_ms <= last_ms:
+    def _record(
+        self,
+        symbol: str,
+        funding: FundingRate,
+        rates: Rates,
+        positions: Positions,
+        alerts: list[Alert],
+    ) -> bool:
+        entry = rates.get(symbol)
+        if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
             return False
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
         keep = self.config.rate_lookback_settlements
-        entry["rates_per_hour"] = [*entry["rates_per_hour"], rate_per_hour][-keep:]
-        entry["last_funding_ms"] = funding.ts_funding_ms
-        position = state["positions"].get(symbol)
+        history = () if entry is None else entry.rates_per_hour
+        rates[symbol] = RateHistory(funding.ts_funding_ms, (*history, rate_per_hour)[-keep:])
+        position = positions.get(symbol)
         if position is not None:
-            self._count_adverse(symbol, funding, position, alerts)
+            positions[symbol] = self._count_adverse(symbol, funding, position, alerts)
         return True
 
     def _count_adverse(
-        self, symbol: str, funding: FundingRate, position: State, alerts: list[Alert]
-    ) -> None:
+        self, symbol: str, funding: FundingRate, position: HarvestPosition, alerts: list[Alert]
+    ) -> HarvestPosition:
+        """The position with its adverse count updated by one settlement: reset by a positive
+        rate, unchanged by a zero rate, one more (and an alert) for a negative rate."""
         if funding.rate > 0:
-            position["adverse_count"] = 0
+            return replace(position, adverse_count=0)
         if funding.rate >= 0:
-            return
-        position["adverse_count"] = int(position.get("adverse_count", 0)) + 1
+            return position
+        position = replace(position, adverse_count=position.adverse_count + 1)
         policy_n = self.config.flip_exit_settlements
-        closing = signals.flip_exit(position["adverse_count"], policy_n)
+        closing = signals.flip_exit(position.adverse_count, policy_n)
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
         apr = funding_apr(funding.rate, funding.interval_s)
         alerts.append(
@@ -260,26 +285,31 @@ class FundingHarvesterStrategy:
                 kind="funding_flip",
                 message=(
                     f"{symbol}: funding {rate_per_hour:.3e}/h ({apr:.2%} APR) against the short "
-                    f"perp, {position['adverse_count']} of {policy_n} adverse settlements"
+                    f"perp, {position.adverse_count} of {policy_n} adverse settlements"
                     + ("; closing" if closing else "")
                 ),
                 fields={
                     "symbol": symbol,
                     "rate_per_hour": rate_per_hour,
                     "apr_frac": apr,
-                    "adverse_count": position["adverse_count"],
+                    "adverse_count": position.adverse_count,
                     "flip_exit_settlements": policy_n,
                 },
             )
         )
+        return position
 
     # -- exits and holds -------------------------------------------------------------------
 
     def _exits(
-        self, markets: Mapping[str, _Market], state: State, alerts: list[Alert], now_ms: int
+        self,
+        markets: Mapping[str, _Market],
+        positions: Positions,
+        alerts: list[Alert],
+        now_ms: int,
     ) -> dict[str, PairIntent]:
         exits: dict[str, PairIntent] = {}
-        for symbol, position in sorted(state["positions"].items()):
+        for symbol, position in sorted(positions.items()):
             reason = self._exit_reason(symbol, position, markets.get(symbol), alerts, now_ms)
             if reason is None:
                 continue
@@ -287,46 +317,46 @@ class FundingHarvesterStrategy:
             legs = (TargetPosition(spot_id, 0.0), TargetPosition(perp_id, 0.0))
             exits[symbol] = PairIntent(f"{symbol}-{now_ms}", legs, reason, opening=False)
         for symbol in exits:
-            del state["positions"][symbol]
+            del positions[symbol]
         return exits
 
     def _exit_reason(
         self,
         symbol: str,
-        position: Mapping[str, Any],
+        position: HarvestPosition,
         market: _Market | None,
         alerts: list[Alert],
         now_ms: int,
     ) -> str | None:
         cfg = self.config
-        if signals.flip_exit(int(position.get("adverse_count", 0)), cfg.flip_exit_settlements):
+        if signals.flip_exit(position.adverse_count, cfg.flip_exit_settlements):
             return "exit_funding_flip"
         basis = None if market is None else market.basis_frac
         if basis is not None:
-            entry_basis = float(position["entry_basis_frac"])
+            entry_basis = position.entry_basis_frac
             level = signals.basis_stop_level(
                 entry_basis, cfg.basis_stop_mult, cfg.basis_stop_floor_bps
             )
             if basis > level:
                 alerts.append(_basis_alert(symbol, entry_basis, basis, level))
                 return "exit_basis_stop"
-        if signals.max_holding_exit(int(position["entry_ms"]), now_ms, cfg.max_holding_h):
+        if signals.max_holding_exit(position.entry_ms, now_ms, cfg.max_holding_h):
             return "exit_max_holding"
         return None
 
     def _drop_unfilled(
         self,
-        state: State,
+        positions: Positions,
         held: Mapping[InstrumentId, float],
         alerts: list[Alert],
         now_ms: int,
     ) -> None:
         """Forget positions entered in an earlier cycle whose legs the portfolio does not hold
         (risk or the venue refused the entry), so the entry is not re-sent every cycle."""
-        for symbol, position in sorted(state["positions"].items()):
+        for symbol, position in sorted(positions.items()):
             spot_id, perp_id = self._ids(symbol)
-            if int(position["entry_ms"]) < now_ms and not (held.get(spot_id) or held.get(perp_id)):
-                del state["positions"][symbol]
+            if position.entry_ms < now_ms and not (held.get(spot_id) or held.get(perp_id)):
+                del positions[symbol]
                 message = (
                     f"{symbol}: position not held (entry refused, or closed by the funding-flip "
                     "monitor); dropped"
@@ -336,11 +366,11 @@ class FundingHarvesterStrategy:
                 )
 
     def _holds(
-        self, state: State, held: Mapping[InstrumentId, float], now_ms: int
+        self, positions: Positions, held: Mapping[InstrumentId, float], now_ms: int
     ) -> list[PairIntent]:
         holds: list[PairIntent] = []
-        for symbol, position in sorted(state["positions"].items()):
-            legs = self._legs(symbol, float(position["qty"]))
+        for symbol, position in sorted(positions.items()):
+            legs = self._legs(symbol, position.qty)
             holds.append(PairIntent(f"{symbol}-{now_ms}", legs, "hold", _is_opening(legs, held)))
         return holds
 
@@ -352,25 +382,26 @@ class FundingHarvesterStrategy:
     # -- entries -----------------------------------------------------------------------------
 
     def _estimates(
-        self, markets: Mapping[str, _Market], rates: Mapping[str, Any]
+        self, markets: Mapping[str, _Market], rates: Mapping[str, RateHistory]
     ) -> dict[str, _Estimate]:
         """Carry estimates of symbols with a full lookback of settled rates."""
         estimates: dict[str, _Estimate] = {}
         lookback = self.config.rate_lookback_settlements
         for symbol in markets:
-            history = rates.get(symbol, {}).get("rates_per_hour", [])
+            entry = rates.get(symbol)
+            history = () if entry is None else entry.rates_per_hour
             if len(history) < lookback:
                 continue
             mean = signals.mean_rate_per_hour(history[-lookback:])
             net_apr = signals.net_carry_apr(mean, self.config.holding_horizon_h, self.costs)
-            estimates[symbol] = _Estimate(symbol, mean, float(history[-1]), net_apr)
+            estimates[symbol] = _Estimate(symbol, mean, history[-1], net_apr)
         return estimates
 
     def _candidates(
         self,
         markets: Mapping[str, _Market],
         estimates: Mapping[str, _Estimate],
-        state: State,
+        positions: Positions,
         exited: Collection[str],
     ) -> list[_Estimate]:
         """Symbols worth entering now, best net APR first (ties by symbol); ``exited`` are
@@ -378,7 +409,7 @@ class FundingHarvesterStrategy:
         chosen: list[_Estimate] = []
         for symbol, estimate in estimates.items():
             market = markets[symbol]
-            if symbol in state["positions"] or symbol in exited or market.basis_frac is None:
+            if symbol in positions or symbol in exited or market.basis_frac is None:
                 continue
             if not market.funding_fresh:
                 continue
@@ -393,14 +424,14 @@ class FundingHarvesterStrategy:
         snapshot: MarketSnapshot,
         markets: Mapping[str, _Market],
         candidates: Sequence[_Estimate],
-        state: State,
+        positions: Positions,
         now_ms: int,
     ) -> list[PairIntent]:
         if not self.config.enabled:
             return []
         entries: list[PairIntent] = []
         for estimate in candidates:
-            if len(state["positions"]) >= self.config.max_positions:
+            if len(positions) >= self.config.max_positions:
                 break
             market = markets[estimate.symbol]
             spot_price, basis = market.spot_price, market.basis_frac
@@ -409,13 +440,13 @@ class FundingHarvesterStrategy:
             qty = _common_lot_qty(snapshot, market, self.config.position_notional_usd / spot_price)
             if qty <= 0:
                 continue
-            state["positions"][estimate.symbol] = {
-                "entry_ms": now_ms,
-                "entry_basis_frac": basis,
-                "qty": qty,
-                "entry_net_apr_frac": estimate.net_apr_frac,
-                "adverse_count": 0,
-            }
+            positions[estimate.symbol] = HarvestPosition(
+                entry_ms=now_ms,
+                entry_basis_frac=basis,
+                qty=qty,
+                entry_net_apr_frac=estimate.net_apr_frac,
+                adverse_count=0,
+            )
             legs = self._legs(estimate.symbol, qty)
             entries.append(PairIntent(f"{estimate.symbol}-{now_ms}", legs, "enter", opening=True))
         return entries
@@ -451,12 +482,3 @@ def _basis_alert(symbol: str, entry_basis: float, basis: float, level: float) ->
             "threshold_frac": level,
         },
     )
-
-
-def _copy_records(records: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Copy of a ``{symbol: {field: value}}`` state table; list values are copied too, so the
-    input state is never modified (cheaper than ``copy.deepcopy`` on the hourly hot path)."""
-    return {
-        symbol: {k: list(v) if isinstance(v, list) else v for k, v in record.items()}
-        for symbol, record in records.items()
-    }

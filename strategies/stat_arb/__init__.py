@@ -2,6 +2,14 @@
 
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.signals import PairScan, scan_pairs, select_pairs
+from strategies.stat_arb.state import StatArbState
 from strategies.stat_arb.strategy import StatArbStrategy
 
-__all__ = ["PairScan", "StatArbConfig", "StatArbStrategy", "scan_pairs", "select_pairs"]
+__all__ = [
+    "PairScan",
+    "StatArbConfig",
+    "StatArbState",
+    "StatArbStrategy",
+    "scan_pairs",
+    "select_pairs",
+]

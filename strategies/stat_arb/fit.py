@@ -3,58 +3,48 @@
 Every ``retest_every_h`` hours, from the last ``calibration_bars`` hourly closes of the usable
 symbols (the others are listed with the reason they were left out): the Engle–Granger scan of
 every pair (:func:`~strategies.stat_arb.signals.scan_pairs`), the filters and ranking
-(:func:`~strategies.stat_arb.signals.select_pairs`), the candidate records stored under
-``state["fit"]`` and the ``retire`` flag of every open pair. Also the state's record types and
-:func:`open_pairs`, which ``decide`` uses too. The state layout is in the docstring of
-:mod:`strategies.stat_arb.strategy`. Pure; no state is modified here.
+(:func:`~strategies.stat_arb.signals.select_pairs`), the candidates stored as the state's
+:class:`~strategies.stat_arb.state.PairFit` and the ``retire`` flag of every open pair. The
+state types are in :mod:`strategies.stat_arb.state`. Pure; no state is modified here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
 from strategies.base import FloatArray, MarketSnapshot
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.signals import PairScan, scan_pairs, select_pairs
+from strategies.stat_arb.state import PairCandidate, PairFit, StatArbState
 from venues.model import InstrumentId
-
-State = dict[str, Any]
-Record = dict[str, Any]
-
-
-def open_pairs(state: Mapping[str, Any]) -> dict[str, Record]:
-    """Copy of the open-pair records of a state (empty when absent)."""
-    return {str(k): dict(v) for k, v in (state.get("open") or {}).items()}
 
 
 def refit_state(
     config: StatArbConfig,
     ids: Mapping[str, InstrumentId],
     snapshot: MarketSnapshot,
-    state: Mapping[str, Any],
+    state: StatArbState,
     now_ms: int,
-) -> State:
+) -> StatArbState:
     """New state after re-testing every pair: :meth:`StatArbStrategy.refit` (see there)."""
     symbols, panel, excluded = _calibration_panel(config, ids, snapshot)
     if len(symbols) < 2:
-        return {**state, "open": open_pairs(state)}
+        return state
     scan = scan_pairs(np.log(panel))
     qualified = _qualified(config, scan, symbols)
-    new_open = {
-        k: {**r, "retire": (r["a"], r["b"]) not in qualified} for k, r in open_pairs(state).items()
-    }
-    busy = {s for r in new_open.values() if not r["retire"] for s in (r["a"], r["b"])}
-    fit = {
-        "fitted_at_ms": int(now_ms),
-        "n_tested": len(scan),
-        "n_qualified": len(qualified),
-        "excluded": excluded,
-        "pairs": _candidates(config, scan, symbols, busy),
-    }
-    return {**state, "fit": fit, "open": new_open}
+    new_open = {k: replace(r, retire=(r.a, r.b) not in qualified) for k, r in state.open.items()}
+    busy = {s for r in new_open.values() if not r.retire for s in (r.a, r.b)}
+    fit = PairFit(
+        fitted_at_ms=int(now_ms),
+        n_tested=len(scan),
+        n_qualified=len(qualified),
+        excluded=excluded,
+        pairs=_candidates(config, scan, symbols, busy),
+    )
+    return StatArbState(fit=fit, open=new_open)
 
 
 def _calibration_panel(
@@ -88,7 +78,7 @@ def _qualified(config: StatArbConfig, scan: PairScan, symbols: list[str]) -> set
 
 def _candidates(
     config: StatArbConfig, scan: PairScan, symbols: list[str], busy: set[str]
-) -> list[Record]:
+) -> tuple[PairCandidate, ...]:
     """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records."""
     free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
     chosen = _select(
@@ -97,7 +87,7 @@ def _candidates(
         max_pairs=config.max_pairs,
         one_per_asset=config.one_pair_per_asset,
     )
-    return [_pair_record(chosen, k, symbols) for k in range(len(chosen))]
+    return tuple(_pair_record(chosen, k, symbols) for k in range(len(chosen)))
 
 
 def _select(config: StatArbConfig, scan: PairScan, max_pairs: int, one_per_asset: bool) -> PairScan:
@@ -126,15 +116,15 @@ def _window_problem(window: FloatArray | None, n: int, check_constant: bool = Tr
     return None
 
 
-def _pair_record(scan: PairScan, k: int, symbols: Sequence[str]) -> Record:
-    """JSON-ready record of pair ``k`` of a scan."""
-    return {
-        "a": symbols[int(scan.i[k])],
-        "b": symbols[int(scan.j[k])],
-        "hedge_ratio": float(scan.hedge_ratio[k]),
-        "intercept": float(scan.intercept[k]),
-        "adf_stat": float(scan.adf_stat[k]),
-        "p_value": float(scan.p_value[k]),
-        "half_life_bars": float(scan.half_life_bars[k]),
-        "lags": int(scan.lags[k]),
-    }
+def _pair_record(scan: PairScan, k: int, symbols: Sequence[str]) -> PairCandidate:
+    """State record of pair ``k`` of a scan."""
+    return PairCandidate(
+        a=symbols[int(scan.i[k])],
+        b=symbols[int(scan.j[k])],
+        hedge_ratio=float(scan.hedge_ratio[k]),
+        intercept=float(scan.intercept[k]),
+        adf_stat=float(scan.adf_stat[k]),
+        p_value=float(scan.p_value[k]),
+        half_life_bars=float(scan.half_life_bars[k]),
+        lags=int(scan.lags[k]),
+    )

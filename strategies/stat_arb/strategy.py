@@ -32,25 +32,16 @@ hourly log returns.
 
 The re-test lives in :mod:`strategies.stat_arb.fit` and the per-cycle market view (usable
 prices, log closes, betas) in :mod:`strategies.stat_arb.market`; this module holds the
-strategy object and the trading rules of :meth:`~StatArbStrategy.decide`.
-
-State (JSON-serializable)::
-
-    {"fit": None | {"fitted_at_ms": int, "n_tested": int, "n_qualified": int,
-                    "excluded": {SYMBOL: reason},
-                    "pairs": [{"a": str, "b": str, "hedge_ratio": float, "intercept": float,
-                               "adf_stat": float, "p_value": float, "half_life_bars": float,
-                               "lags": int}, ...]},
-     "open": {"A-B": {"a": str, "b": str, "direction": 1 | -1, "entry_z": float,
-                      "entry_ms": int, "qty_a": float, "qty_b": float, "hedge_ratio": float,
-                      "intercept": float, "beta_a": float, "beta_b": float, "retire": bool}}}
+strategy object and the trading rules of :meth:`~StatArbStrategy.decide`. The state
+(:class:`~strategies.stat_arb.state.StatArbState`: the last fit and the open pairs) and its
+JSON layout are in :mod:`strategies.stat_arb.state`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from strategies.base import (
@@ -62,12 +53,13 @@ from strategies.base import (
     TargetPosition,
 )
 from strategies.stat_arb.config import StatArbConfig
-from strategies.stat_arb.fit import Record, State, open_pairs, refit_state
+from strategies.stat_arb.fit import refit_state
 from strategies.stat_arb.market import MarketView, market_view
 from strategies.stat_arb.signals import spread_zscore
+from strategies.stat_arb.state import OpenPair, PairCandidate, StatArbState
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
 
-__all__ = ["Record", "StatArbStrategy", "State", "pair_key"]
+__all__ = ["StatArbStrategy", "pair_key"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +67,7 @@ class _Step:
     """Outcome for one pair in one cycle."""
 
     intent: PairIntent | None = None
-    record: Record | None = None
+    record: OpenPair | None = None
     alert: Alert | None = None
 
 
@@ -106,13 +98,23 @@ class StatArbStrategy:
         """The perp of every configured symbol on the configured venue."""
         return list(self._ids.values())
 
-    def initial_state(self) -> State:
+    def initial_state(self) -> StatArbState:
         """No fit yet, no open pair."""
-        return {"fit": None, "open": {}}
+        return StatArbState()
+
+    def load_state(self, data: Mapping[str, Any]) -> StatArbState:
+        """Decode a journaled state (:meth:`StatArbState.from_json`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown layout version.
+        """
+        return StatArbState.from_json(data)
 
     # ------------------------------------------------------------------ refit
 
-    def refit(self, snapshot: MarketSnapshot, state: Mapping[str, Any], now_ms: int) -> State:
+    def refit(self, snapshot: MarketSnapshot, state: StatArbState, now_ms: int) -> StatArbState:
         """Re-test cointegration of every pair and store the candidates; pure.
 
         Parameters
@@ -120,15 +122,15 @@ class StatArbStrategy:
         snapshot : MarketSnapshot
             Needs ``calibration_bars`` hourly closes per symbol; symbols with fewer, with a
             non-positive or non-finite close, or with a constant window are left out
-            (listed under ``fit["excluded"]``).
-        state : Mapping[str, Any]
+            (listed under ``fit.excluded``).
+        state : StatArbState
             Current state; its open pairs get their ``retire`` flag updated.
         now_ms : int
             Time of the fit, epoch ms UTC.
 
         Returns
         -------
-        State
+        StatArbState
             The new state (see the module docstring). When fewer than two symbols are
             usable (e.g. history still warming up) nothing can be tested: the state is
             returned unchanged, so ``fit`` stays None (no trading) or keeps the previous fit,
@@ -142,9 +144,9 @@ class StatArbStrategy:
         self,
         snapshot: MarketSnapshot,
         portfolio: PortfolioView,
-        state: Mapping[str, Any],
+        state: StatArbState,
         now_ms: int,
-    ) -> Decision:
+    ) -> Decision[StatArbState]:
         """Exits, holds and entries for this cycle; pure (see the module docstring).
 
         Parameters
@@ -154,53 +156,54 @@ class StatArbStrategy:
             treated as missing.
         portfolio : PortfolioView
             Used only for the ``open_pairs_unfilled`` diagnostic.
-        state : Mapping[str, Any]
+        state : StatArbState
             State from :meth:`refit` / the previous decision.
         now_ms : int
             Decision time, epoch ms UTC.
 
         Returns
         -------
-        Decision
+        Decision[StatArbState]
             No intents until :meth:`refit` has stored a fit.
         """
-        fit = state.get("fit")
-        opened, dropped = self._drop_unfilled(open_pairs(state), portfolio, now_ms)
-        if not fit:
-            return Decision(intents=(), state={**state, "open": opened}, diagnostics={"fitted": 0})
+        fit = state.fit
+        opened, dropped = self._drop_unfilled(state.open, portfolio, now_ms)
+        if fit is None:
+            new_state = StatArbState(fit=None, open=opened)
+            return Decision(intents=(), state=new_state, diagnostics={"fitted": 0})
         view = market_view(snapshot, self._ids, self.config, self.history_bars)
         steps, zscores = self._manage_open(opened, view, now_ms)
         still_open = {k: s.record for k, s in steps.items() if s.record is not None}
-        busy = {sym for r in opened.values() for sym in (r["a"], r["b"])}
-        entries = self._enter(fit["pairs"], view, now_ms, busy, len(still_open), zscores)
+        busy = {sym for r in opened.values() for sym in (r.a, r.b)}
+        entries = self._enter(fit.pairs, view, now_ms, busy, len(still_open), zscores)
         for k, step in entries.items():
             if step.record is not None:
                 still_open[k] = step.record
         all_steps = [*dropped, *steps.values(), *entries.values()]
         diagnostics: dict[str, float | int | str] = {
             "fitted": 1,
-            "candidate_pairs": len(fit["pairs"]),
+            "candidate_pairs": len(fit.pairs),
             "open_pairs": len(still_open),
             "open_pairs_unfilled": self._unfilled(still_open, portfolio),
             **{f"z:{k}": round(z, 6) for k, z in sorted(zscores.items())},
         }
         return Decision(
             intents=tuple(s.intent for s in all_steps if s.intent is not None),
-            state={**state, "open": still_open},
+            state=StatArbState(fit=fit, open=still_open),
             alerts=tuple(s.alert for s in all_steps if s.alert is not None),
             diagnostics=diagnostics,
         )
 
     def _drop_unfilled(
-        self, opened: Mapping[str, Record], portfolio: PortfolioView, now_ms: int
-    ) -> tuple[dict[str, Record], list[_Step]]:
+        self, opened: Mapping[str, OpenPair], portfolio: PortfolioView, now_ms: int
+    ) -> tuple[dict[str, OpenPair], list[_Step]]:
         """Forget pairs entered in an earlier cycle whose legs the portfolio does not hold
         (the entry was refused by risk or the venue), so they are not re-sent every cycle."""
-        kept: dict[str, Record] = {}
+        kept: dict[str, OpenPair] = {}
         dropped: list[_Step] = []
         for key, record in opened.items():
-            held = (portfolio.positions.get(self._ids[s], 0.0) for s in (record["a"], record["b"]))
-            if int(record["entry_ms"]) < now_ms and not any(held):
+            held = (portfolio.positions.get(self._ids[s], 0.0) for s in (record.a, record.b))
+            if record.entry_ms < now_ms and not any(held):
                 message = f"pair {key}: legs not held (entry refused by risk or the venue); dropped"
                 dropped.append(
                     _Step(alert=Alert("stat_arb_entry_unfilled", message, {"pair": key}))
@@ -217,21 +220,23 @@ class StatArbStrategy:
         return spread_zscore(view.log_closes[a], view.log_closes[b], hedge_ratio, window=n)
 
     def _manage_open(
-        self, opened: Mapping[str, Record], view: MarketView, now_ms: int
+        self, opened: Mapping[str, OpenPair], view: MarketView, now_ms: int
     ) -> tuple[dict[str, _Step], dict[str, float]]:
         """Exit or hold every open pair; returns the steps and the z-scores computed."""
         steps: dict[str, _Step] = {}
         zscores: dict[str, float] = {}
         for key, record in sorted(opened.items()):
-            z = self._zscore(record["a"], record["b"], record["hedge_ratio"], view)
+            z = self._zscore(record.a, record.b, record.hedge_ratio, view)
             if z is not None:
                 zscores[key] = z
             steps[key] = self._manage_one(record, z, view, now_ms)
         return steps, zscores
 
-    def _manage_one(self, record: Record, z: float | None, view: MarketView, now_ms: int) -> _Step:
+    def _manage_one(
+        self, record: OpenPair, z: float | None, view: MarketView, now_ms: int
+    ) -> _Step:
         """Exit intent, hold intent, or (data missing) keep the record without an intent."""
-        a, b = record["a"], record["b"]
+        a, b = record.a, record.b
         reason = self._exit_reason(record, z, now_ms)
         if reason is not None:
             legs = (TargetPosition(self._ids[a], 0.0), TargetPosition(self._ids[b], 0.0))
@@ -241,33 +246,33 @@ class StatArbStrategy:
             return _Step(record=record, alert=Alert("stat_arb_data_missing", message))
         # Hold at the entry betas: re-estimating hourly betas would move leg B on noise.
         qty_b = (
-            float(record["qty_a"]) * float(record["beta_a"]) * view.prices[a]
-            / (float(record["beta_b"]) * view.prices[b])
+            record.qty_a * record.beta_a * view.prices[a]
+            / (record.beta_b * view.prices[b])
         )  # fmt: skip
-        held_b = float(record["qty_b"])
+        held_b = record.qty_b
         if abs(qty_b - held_b) <= self.config.resize_band_frac * abs(held_b):
             qty_b = held_b
-        new_record = {**record, "qty_b": qty_b}
+        new_record = replace(record, qty_b=qty_b)
         intent = self._pair_intent(new_record, now_ms, reason="hold")
         return _Step(intent=intent, record=new_record)
 
-    def _exit_reason(self, record: Record, z: float | None, now_ms: int) -> str | None:
+    def _exit_reason(self, record: OpenPair, z: float | None, now_ms: int) -> str | None:
         """First matching exit rule (stop, mean reversion, max holding, retired) or None."""
         c = self.config
-        adverse = None if z is None else -int(record["direction"]) * z
+        adverse = None if z is None else -record.direction * z
         if adverse is not None and adverse > c.stop_z:
             return "exit_stop_loss"
         if adverse is not None and adverse < c.exit_z:
             return "exit_mean_reverted"
-        if now_ms - int(record["entry_ms"]) >= c.max_holding_h * HOUR_MS:
+        if now_ms - record.entry_ms >= c.max_holding_h * HOUR_MS:
             return "exit_max_holding"
-        if record.get("retire"):
+        if record.retire:
             return "exit_retired"
         return None
 
     def _enter(
         self,
-        candidates: Sequence[Record],
+        candidates: Sequence[PairCandidate],
         view: MarketView,
         now_ms: int,
         busy: set[str],
@@ -277,12 +282,12 @@ class StatArbStrategy:
         """Entry steps for candidates, best-ranked first, while slots and symbols are free."""
         steps: dict[str, _Step] = {}
         for cand in candidates:
-            a, b = cand["a"], cand["b"]
+            a, b = cand.a, cand.b
             if n_open + sum(s.record is not None for s in steps.values()) >= self.config.max_pairs:
                 break
             if a in busy or b in busy:
                 continue
-            z = self._zscore(a, b, cand["hedge_ratio"], view)
+            z = self._zscore(a, b, cand.hedge_ratio, view)
             if z is None:
                 continue
             zscores[pair_key(a, b)] = z
@@ -292,12 +297,12 @@ class StatArbStrategy:
                 busy.update((a, b))
         return steps
 
-    def _entry_step(self, cand: Record, z: float, view: MarketView, now_ms: int) -> _Step:
+    def _entry_step(self, cand: PairCandidate, z: float, view: MarketView, now_ms: int) -> _Step:
         """Enter when ``entry_z < |z| ≤ stop_z`` and both betas are usable."""
         c = self.config
         if not c.entry_z < abs(z) <= c.stop_z:
             return _Step()
-        a, b = cand["a"], cand["b"]
+        a, b = cand.a, cand.b
         qty_a = c.leg_notional_usd / view.prices[a]
         qty_b = self._leg_b_qty(qty_a, a, b, view)
         if qty_b is None:
@@ -306,20 +311,20 @@ class StatArbStrategy:
         # times A's notional and break the order and position limits.
         scale = min(1.0, c.leg_notional_usd / (qty_b * view.prices[b]))
         qty_a, qty_b = qty_a * scale, qty_b * scale
-        record: Record = {
-            "a": a,
-            "b": b,
-            "direction": 1 if z < 0 else -1,
-            "entry_z": z,
-            "entry_ms": int(now_ms),
-            "qty_a": qty_a,
-            "qty_b": qty_b,
-            "hedge_ratio": float(cand["hedge_ratio"]),
-            "intercept": float(cand["intercept"]),
-            "beta_a": view.betas[a],
-            "beta_b": view.betas[b],
-            "retire": False,
-        }
+        record = OpenPair(
+            a=a,
+            b=b,
+            direction=1 if z < 0 else -1,
+            entry_z=z,
+            entry_ms=int(now_ms),
+            qty_a=qty_a,
+            qty_b=qty_b,
+            hedge_ratio=cand.hedge_ratio,
+            intercept=cand.intercept,
+            beta_a=view.betas[a],
+            beta_b=view.betas[b],
+            retire=False,
+        )
         return _Step(intent=self._pair_intent(record, now_ms, reason="enter"), record=record)
 
     def _leg_b_qty(self, qty_a: float, a: str, b: str, view: MarketView) -> float | None:
@@ -340,19 +345,19 @@ class StatArbStrategy:
         )
         return Alert("stat_arb_beta_unusable", message, {**fields, "pair": pair_key(a, b)})
 
-    def _pair_intent(self, record: Record, now_ms: int, reason: str) -> PairIntent:
+    def _pair_intent(self, record: OpenPair, now_ms: int, reason: str) -> PairIntent:
         """Targets of a pair: A ``d·qty_a``, B ``−d·qty_b``."""
-        a, b, d = record["a"], record["b"], int(record["direction"])
+        a, b, d = record.a, record.b, record.direction
         legs = (
-            TargetPosition(self._ids[a], d * float(record["qty_a"])),
-            TargetPosition(self._ids[b], -d * float(record["qty_b"])),
+            TargetPosition(self._ids[a], d * record.qty_a),
+            TargetPosition(self._ids[b], -d * record.qty_b),
         )
         return PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=True)
 
-    def _unfilled(self, still_open: Mapping[str, Record], portfolio: PortfolioView) -> int:
+    def _unfilled(self, still_open: Mapping[str, OpenPair], portfolio: PortfolioView) -> int:
         """Open pairs whose A leg the portfolio does not hold (entry not filled yet)."""
         return sum(
-            1 for r in still_open.values() if portfolio.positions.get(self._ids[r["a"]], 0.0) == 0.0
+            1 for r in still_open.values() if portfolio.positions.get(self._ids[r.a], 0.0) == 0.0
         )
 
 

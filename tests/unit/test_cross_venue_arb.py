@@ -25,11 +25,13 @@ import pytest
 from strategies.base import Decision, MarketSnapshot, PairIntent, PortfolioView, Strategy
 from strategies.cross_venue_arb import (
     CrossVenueArbConfig,
+    CrossVenueArbState,
     CrossVenueArbStrategy,
     VenueCosts,
     rates,
     signals,
 )
+from strategies.cross_venue_arb.state import ArbPosition
 from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind
 from venues.replay.loader import bundled_data_dir
 from venues.replay.source import ReplayDataset
@@ -98,12 +100,12 @@ def book(positions: Mapping[InstrumentId, float] | None = None) -> PortfolioView
     return PortfolioView(100_000.0, 100_000.0, dict(positions or {}))
 
 
-def filled(state: Mapping[str, Any]) -> PortfolioView:
+def filled(state: CrossVenueArbState) -> PortfolioView:
     """A portfolio holding both legs of every position in ``state`` (its entries filled)."""
     held: dict[InstrumentId, float] = {}
-    for base, p in state.get("positions", {}).items():
-        held[pid(p["long"], base)] = float(p["qty"])
-        held[pid(p["short"], base)] = -float(p["qty"])
+    for base, p in state.positions.items():
+        held[pid(p.long, base)] = p.qty
+        held[pid(p.short, base)] = -p.qty
     return book(held)
 
 
@@ -117,10 +119,10 @@ def run(
     strategy: CrossVenueArbStrategy,
     market: Market,
     times_ms: Iterable[int],
-    state: Mapping[str, Any] | None = None,
+    state: CrossVenueArbState | None = None,
     *,
     fill: bool = True,
-) -> list[Decision]:
+) -> list[Decision[CrossVenueArbState]]:
     """Decide at each time, feeding back the state; entries fill unless ``fill`` is False."""
     current = strategy.initial_state() if state is None else state
     decisions = []
@@ -137,7 +139,7 @@ def hours(start_ms: int, end_ms: int) -> range:
     return range(start_ms, end_ms + 1, H_MS)
 
 
-def only(decision: Decision) -> PairIntent:
+def only(decision: Decision[CrossVenueArbState]) -> PairIntent:
     assert len(decision.intents) == 1, decision.intents
     return decision.intents[0]
 
@@ -246,10 +248,10 @@ def test_rate_book_counts_each_settlement_once_and_waits_for_a_full_lookback() -
     assert rates.mean_rate_per_hour(book_, key, T_MS + 7 * H_MS, lookback) is None
     for k, f in enumerate(settlements(iid, [0.0] * 8, T_MS + H_MS, 3600)):
         assert rates.record(book_, f, T_MS + (k + 1) * H_MS, lookback)
-    assert len(book_[key]["settlements"]) == 9
+    assert len(book_[key].settlements) == 9
     mean = rates.mean_rate_per_hour(book_, key, T_MS + 8 * H_MS, lookback)
     assert mean == pytest.approx(0.0008 / 16, rel=1e-12)
-    json.dumps(book_)
+    json.dumps(CrossVenueArbState(rates=book_).to_json(), allow_nan=False)
 
 
 # -- decide: entries -------------------------------------------------------------------------
@@ -275,14 +277,14 @@ def test_enters_long_lowest_short_highest_with_equal_base_qty() -> None:
     assert intent.opening
     # 4000 USD at the Binance price 50 000 = 0.08 BTC on both legs.
     assert legs_of(intent) == {pid("binance"): 0.08, pid("hyperliquid"): -0.08}
-    position = decisions[-1].state["positions"]["BTC"]
-    assert (position["long"], position["short"]) == ("binance", "hyperliquid")
-    assert position["entry_spread_8h_frac"] == pytest.approx((8 - 1.25) * U * 8, rel=1e-9)
+    position = decisions[-1].state.positions["BTC"]
+    assert (position.long, position.short) == ("binance", "hyperliquid")
+    assert position.entry_spread_8h_frac == pytest.approx((8 - 1.25) * U * 8, rel=1e-9)
     # Over (T, T+72h]: Hyperliquid 72 × 8 U = 5.76e-3 received; Binance 9 × 1e-4 paid;
     # minus 27 bps: (0.00486 − 0.0027) × 8760 / 72.
-    assert position["entry_net_apr_frac"] == pytest.approx(0.00216 * 8760 / 72, rel=1e-9)
+    assert position.entry_net_apr_frac == pytest.approx(0.00216 * 8760 / 72, rel=1e-9)
     assert decisions[-1].diagnostics["best_symbol"] == "BTC"
-    json.dumps(decisions[-1].state)
+    json.dumps(decisions[-1].state.to_json(), allow_nan=False)
 
 
 def test_quantity_rounds_down_to_the_coarser_lot_step() -> None:
@@ -370,7 +372,7 @@ def test_same_spread_without_the_adverse_settlement_enters() -> None:
     decision = run(strategy, market, hours(n_ms - 23 * H_MS, n_ms))[-1]
     assert only(decision).reason == "enter"
     expected_apr = (443.125 * U - 0.0027) * 8760 / 72
-    net_apr = decision.state["positions"]["BTC"]["entry_net_apr_frac"]
+    net_apr = decision.state.positions["BTC"].entry_net_apr_frac
     assert net_apr == pytest.approx(expected_apr, rel=1e-9)
 
 
@@ -406,7 +408,7 @@ def test_stale_funding_leg_is_not_used() -> None:
 # -- decide: holds, exits, unfilled entries ----------------------------------------------------
 
 
-def entered_state() -> tuple[CrossVenueArbStrategy, Mapping[str, Any]]:
+def entered_state() -> tuple[CrossVenueArbStrategy, CrossVenueArbState]:
     strategy = make()
     decision = run(strategy, three_venue_market(), hours(T_MS - 7 * H_MS, T_MS))[-1]
     assert only(decision).reason == "enter"
@@ -445,7 +447,7 @@ def test_exit_on_spread_flip() -> None:
     assert not intent.opening
     assert legs_of(intent) == {pid("binance"): 0.0, pid("hyperliquid"): 0.0}
     assert [a.kind for a in decision.alerts] == ["cross_venue_spread_flip"]
-    assert decision.state["positions"] == {}
+    assert decision.state.positions == {}
 
 
 @pytest.mark.parametrize(
@@ -488,7 +490,7 @@ def test_drops_an_entry_that_never_filled() -> None:
     assert only(entry).reason == "enter"
     assert dropped.intents == ()  # neither held nor re-sent in the same cycle
     assert [a.kind for a in dropped.alerts] == ["cross_venue_arb_entry_unfilled"]
-    assert dropped.state["positions"] == {}
+    assert dropped.state.positions == {}
     assert only(retried).reason == "enter"
 
 
@@ -504,9 +506,9 @@ def test_keeps_a_position_with_one_leg_filled() -> None:
 
 def test_decide_does_not_modify_the_input_state() -> None:
     strategy, state = entered_state()
-    before = copy.deepcopy(state)
+    before = copy.deepcopy(state.to_json())
     run(strategy, three_venue_market(), [T_MS + H_MS], state)
-    assert state == before
+    assert state.to_json() == before
 
 
 def test_settlements_recorded_once() -> None:
@@ -613,7 +615,7 @@ def test_smoke_over_real_funding_enters_with_defaults() -> None:
     funding: dict[InstrumentId, FundingRate] = {}
     prices: dict[InstrumentId, float] = {}
     state = strategy.initial_state()
-    entries: list[tuple[int, PairIntent, Mapping[str, Any]]] = []
+    entries: list[tuple[int, PairIntent, ArbPosition]] = []
     exits: list[str] = []
     for step in data.steps():
         funding.update((f.instrument_id, f) for f in step.funding)
@@ -624,7 +626,7 @@ def test_smoke_over_real_funding_enters_with_defaults() -> None:
         for intent in decision.intents:
             if intent.reason == "enter":
                 base = intent.intent_id.split("-")[0]
-                entries.append((step.ts_ms, intent, state["positions"][base]))
+                entries.append((step.ts_ms, intent, state.positions[base]))
             elif intent.reason != "hold":
                 exits.append(intent.reason)
     assert entries, "no entry over 2025-08-21 → 2026-03-19 with default parameters"
@@ -632,13 +634,13 @@ def test_smoke_over_real_funding_enters_with_defaults() -> None:
     for ts_ms, intent, position in entries:
         base = intent.intent_id.split("-")[0]
         means = {v: _independent_mean_per_hour(_raw_funding(v, base), ts_ms) for v in cfg.venues}
-        assert position["long"] == min(means, key=lambda v: means[v])
-        assert position["short"] == max(means, key=lambda v: means[v])
-        spread = (means[position["short"]] - means[position["long"]]) * 8
+        assert position.long == min(means, key=lambda v: means[v])
+        assert position.short == max(means, key=lambda v: means[v])
+        spread = (means[position.short] - means[position.long]) * 8
         assert spread > cfg.entry_spread_8h_frac
-        assert position["entry_spread_8h_frac"] == pytest.approx(spread, rel=1e-9)
+        assert position.entry_spread_8h_frac == pytest.approx(spread, rel=1e-9)
         qtys = legs_of(intent)
-        assert qtys[pid(position["long"], base)] == -qtys[pid(position["short"], base)] > 0
+        assert qtys[pid(position.long, base)] == -qtys[pid(position.short, base)] > 0
 
 
 def test_blocked_base_is_not_entered() -> None:

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from scipy.optimize import linprog
 
-from strategies.base import MarketSnapshot, PortfolioView
+from strategies.base import Decision, MarketSnapshot, PortfolioView
 from strategies.factor_neutral import (
     FactorNeutralConfig,
     FactorNeutralStrategy,
@@ -41,6 +41,7 @@ from strategies.factor_neutral.signals import (
     realized_vol,
     zscore,
 )
+from strategies.factor_neutral.state import Book, FactorNeutralState
 from venues.model import FundingRate, InstrumentId, InstrumentKind
 
 ATOL = 1e-9
@@ -388,10 +389,15 @@ FLAT = PortfolioView(equity_usd=100_000.0, strategy_capital_usd=100_000.0, posit
 
 def run_once(
     strategy: FactorNeutralStrategy, snap: MarketSnapshot, portfolio: PortfolioView = FLAT
-) -> tuple[dict[str, Any], Any]:
+) -> tuple[FactorNeutralState, Decision[FactorNeutralState]]:
     state = strategy.refit(snap, strategy.initial_state(), NOW_MS)
-    json.dumps(state)  # JSON-serializable
+    json.dumps(state.to_json(), allow_nan=False)  # JSON-able, finite numbers only
     return state, strategy.decide(snap, portfolio, state, NOW_MS)
+
+
+def book_of(state: FactorNeutralState) -> Book:
+    assert state.book is not None
+    return state.book
 
 
 def test_strategy_contract_values() -> None:
@@ -470,7 +476,7 @@ def test_funding_carry_follows_the_hourly_rate_not_the_raw_rate() -> None:
     expected = dict.fromkeys(DEFAULT_SYMBOLS, 0.0)
     expected.update(dict.fromkeys(order[:4], 0.25))
     expected.update(dict.fromkeys(order[-4:], -0.25))
-    weights = state["book"]["weights"]
+    weights = book_of(state).weights
     for sym in DEFAULT_SYMBOLS:
         assert weights[sym] == pytest.approx(expected[sym], abs=ATOL)
     (intent,) = decision.intents
@@ -491,13 +497,13 @@ def test_exclusions_are_named_and_alerted_once() -> None:
     del rates["ADAUSDT"]
     snap = snapshot(closes, rates, stale=frozenset({"LTCUSDT"}))
     state, decision = run_once(strategy, snap)
-    assert state["excluded"] == {
+    assert state.excluded == {
         "DOTUSDT": "momentum_unknown",
         "XRPUSDT": "funding_stale",
         "ADAUSDT": "no_funding",
         "LTCUSDT": "stale",
     }
-    assert set(state["book"]["weights"]) == set(DEFAULT_SYMBOLS) - set(state["excluded"])
+    assert set(book_of(state).weights) == set(DEFAULT_SYMBOLS) - set(state.excluded)
     assert [a.kind for a in decision.alerts] == ["factor_neutral_excluded"]
     again = strategy.decide(snap, FLAT, decision.state, NOW_MS)
     assert again.alerts == ()
@@ -509,7 +515,7 @@ def test_infeasible_book_trades_nothing_and_says_why() -> None:
     closes = random_closes(strategy.history_bars)
     stale = frozenset(DEFAULT_SYMBOLS[5:])  # 5 usable assets, 8 needed
     state, decision = run_once(strategy, snapshot(closes, random_funding(), stale))
-    assert state["book"] is None
+    assert state.book is None
     assert decision.intents == ()
     kinds = [a.kind for a in decision.alerts]
     assert kinds == ["factor_neutral_excluded", "factor_neutral_infeasible"]
@@ -527,7 +533,7 @@ def test_solver_failure_trades_nothing_and_says_why(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(strategy_module, "solve_factor_neutral", failing)
     strategy = FactorNeutralStrategy(FactorNeutralConfig())
     state, decision = run_once(strategy, snapshot(random_closes(200), random_funding()))
-    assert state["book"] is None
+    assert state.book is None
     assert decision.intents == ()
     assert [a.kind for a in decision.alerts] == ["factor_neutral_solver_failed"]
     assert "numerical trouble" in decision.alerts[0].message
@@ -539,8 +545,8 @@ def test_market_unusable_excludes_everything() -> None:
     rates = random_funding()
     del rates["BTCUSDT"]
     state, decision = run_once(strategy, snapshot(closes, rates))
-    assert state["excluded"]["BTCUSDT"] == "no_funding"
-    assert state["excluded"]["ETHUSDT"] == "market_no_funding"
+    assert state.excluded["BTCUSDT"] == "no_funding"
+    assert state.excluded["ETHUSDT"] == "market_no_funding"
     assert decision.intents == ()
 
 
@@ -548,7 +554,7 @@ def test_warming_up_is_silent() -> None:
     strategy = FactorNeutralStrategy(FactorNeutralConfig())
     closes = random_closes(strategy.history_bars - 1)
     state, decision = run_once(strategy, snapshot(closes, random_funding()))
-    assert state["book"] is None
+    assert state.book is None
     assert decision.alerts == ()
     assert decision.intents == ()
     assert decision.diagnostics == {"fitted": 0}
@@ -559,7 +565,7 @@ def test_held_perp_out_of_the_book_gets_a_flat_target_and_unpriced_blocks() -> N
     closes = random_closes(strategy.history_bars)
     snap = snapshot(closes, random_funding())
     state = strategy.refit(snap, strategy.initial_state(), NOW_MS)
-    flat_sym = next(s for s, w in state["book"]["weights"].items() if w == 0.0)
+    flat_sym = next(s for s, w in book_of(state).weights.items() if w == 0.0)
     held = PortfolioView(100_000.0, 100_000.0, {iid(flat_sym): 3.0, iid("INJUSDT"): 1.0})
     (intent,) = strategy.decide(snap, held, state, NOW_MS).intents
     targets = {leg.instrument_id.symbol: leg.target_qty for leg in intent.legs}
@@ -570,7 +576,7 @@ def test_held_perp_out_of_the_book_gets_a_flat_target_and_unpriced_blocks() -> N
     double = {leg.instrument_id: 2.0 * leg.target_qty for leg in intent.legs}
     shrink = strategy.decide(snap, PortfolioView(1e5, 1e5, double), state, NOW_MS)
     assert not shrink.intents[0].opening
-    long_sym = next(s for s, w in state["book"]["weights"].items() if w > 0)
+    long_sym = next(s for s, w in book_of(state).weights.items() if w > 0)
     blocked = snapshot(closes, random_funding(), stale=frozenset({long_sym}))
     decision = strategy.decide(blocked, held, state, NOW_MS)
     assert decision.intents == ()
@@ -613,7 +619,7 @@ def test_real_data_book_is_beta_neutral(signal: str) -> None:
         closes={iid(s): c for s, c in closes.items()},
     )
     state = strategy.refit(snap, strategy.initial_state(), ts)
-    assert state["excluded"] == {}
+    assert state.excluded == {}
     (intent,) = strategy.decide(snap, FLAT, state, ts).intents
     r_m = np.diff(np.log(closes["BTCUSDT"]))[-168:]
     beta_usd = 0.0

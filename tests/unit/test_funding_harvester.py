@@ -27,6 +27,7 @@ from strategies.common import funding_is_stale
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.funding_harvester.signals import LegCosts
+from strategies.funding_harvester.state import FundingHarvesterState
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
 from venues.model import (
     FundingRate,
@@ -79,12 +80,12 @@ def book(positions: Mapping[InstrumentId, float] | None = None) -> PortfolioView
     return PortfolioView(100_000.0, 100_000.0, dict(positions or {}))
 
 
-def filled(state: Mapping[str, Any]) -> PortfolioView:
+def filled(state: FundingHarvesterState) -> PortfolioView:
     """A portfolio holding both legs of every position in ``state`` (its entries filled)."""
     held: dict[InstrumentId, float] = {}
-    for symbol, position in state.get("positions", {}).items():
-        held[sid(symbol)] = float(position["qty"])
-        held[pid(symbol)] = -float(position["qty"])
+    for symbol, position in state.positions.items():
+        held[sid(symbol)] = position.qty
+        held[pid(symbol)] = -position.qty
     return book(held)
 
 
@@ -94,7 +95,7 @@ def make(**overrides: Any) -> FundingHarvesterStrategy:
     return FundingHarvesterStrategy(FundingHarvesterConfig(**settings), COSTS)
 
 
-def only(decision: Decision) -> PairIntent:
+def only(decision: Decision[FundingHarvesterState]) -> PairIntent:
     assert len(decision.intents) == 1, decision.intents
     return decision.intents[0]
 
@@ -246,7 +247,9 @@ def test_funding_staleness() -> None:
 # -- decide: entries ---------------------------------------------------------------------------
 
 
-def enter_once(strategy: FundingHarvesterStrategy, rate_8h: float, **kw: Any) -> Decision:
+def enter_once(
+    strategy: FundingHarvesterStrategy, rate_8h: float, **kw: Any
+) -> Decision[FundingHarvesterState]:
     return strategy.decide(
         snap(T0_MS, {"BTCUSDT": (95_000.0, 95_380.0)}, {"BTCUSDT": (rate_8h, H8_S, T0_MS)}, **kw),
         book(),
@@ -289,9 +292,9 @@ def test_equal_base_qty_is_delta_neutral() -> None:
     # Net delta = q × 95,000 − q × 95,380 = −q × 380 = −4000 × 0.004 = −16 USD: basis only.
     delta_usd = legs[sid("BTCUSDT")] * 95_000 + legs[pid("BTCUSDT")] * 95_380
     assert delta_usd == pytest.approx(-16.0, rel=1e-9)
-    position = decision.state["positions"]["BTCUSDT"]
-    assert position["entry_basis_frac"] == pytest.approx(0.004, rel=1e-9)
-    assert position["entry_ms"] == T0_MS
+    position = decision.state.positions["BTCUSDT"]
+    assert position.entry_basis_frac == pytest.approx(0.004, rel=1e-9)
+    assert position.entry_ms == T0_MS
 
 
 def test_qty_rounded_to_coarser_lot_step_of_both_legs() -> None:
@@ -318,7 +321,9 @@ def test_max_positions_respected_and_ranked_by_normalized_apr() -> None:
         "DDDUSDT": (0.00015, 28_800, T0_MS),  # 1.875e-5 / h
     }
     prices = {s: (10.0, 10.01) for s in symbols}
-    decision = strategy.decide(snap(T0_MS, prices, funding), book(), {}, T0_MS)
+    decision = strategy.decide(
+        snap(T0_MS, prices, funding), book(), strategy.initial_state(), T0_MS
+    )
     assert [i.intent_id.split("-")[0] for i in decision.intents] == ["BBBUSDT", "CCCUSDT"]
     assert decision.diagnostics["best_symbol"] == "BBBUSDT"
     assert decision.diagnostics["best_net_apr_frac"] == pytest.approx(
@@ -338,7 +343,7 @@ def test_max_positions_respected_and_ranked_by_normalized_apr() -> None:
 
 def test_entry_uses_average_of_last_n_settlements() -> None:
     strategy = make(rate_lookback_settlements=3)
-    state: Mapping[str, Any] = strategy.initial_state()
+    state = strategy.initial_state()
     prices = {"BTCUSDT": (100.0, 100.1)}
     # 0.00001, 0.00001, 0.0002 per 8 h: mean 7.33e-5 < threshold 8.79e-5, latest alone above.
     for k, rate in enumerate((0.00001, 0.00001, 0.0002)):
@@ -348,14 +353,14 @@ def test_entry_uses_average_of_last_n_settlements() -> None:
         )
         assert decision.intents == ()
         state = decision.state
-    assert state["rates"]["BTCUSDT"]["rates_per_hour"] == pytest.approx(
+    assert state.rates["BTCUSDT"].rates_per_hour == pytest.approx(
         [0.00001 / 8, 0.00001 / 8, 0.0002 / 8], rel=1e-12
     )
     # A 4th settlement of 0.0002 drops the oldest: mean (0.00001 + 0.0002 + 0.0002) / 3 above.
     ts = T0_MS + 24 * H_MS
     decision = strategy.decide(snap(ts, prices, {"BTCUSDT": (0.0002, H8_S, ts)}), book(), state, ts)
     assert only(decision).reason == "enter"
-    assert len(decision.state["rates"]["BTCUSDT"]["rates_per_hour"]) == 3
+    assert len(decision.state.rates["BTCUSDT"].rates_per_hour) == 3
 
 
 def test_no_entry_before_lookback_is_full() -> None:
@@ -367,14 +372,14 @@ def test_no_entry_before_lookback_is_full() -> None:
 
 def step(
     strategy: FundingHarvesterStrategy,
-    state: Mapping[str, Any],
+    state: FundingHarvesterState,
     ts_ms: int,
     rate_8h: float,
     ts_funding_ms: int,
     perp: float = 95_380.0,
     positions: Mapping[InstrumentId, float] | None = None,
     spot: float = 95_000.0,
-) -> Decision:
+) -> Decision[FundingHarvesterState]:
     market = snap(ts_ms, {"BTCUSDT": (spot, perp)}, {"BTCUSDT": (rate_8h, H8_S, ts_funding_ms)})
     book_ = filled(state) if positions is None else book(positions)
     return strategy.decide(market, book_, state, ts_ms)
@@ -403,10 +408,10 @@ def test_flip_exit_after_exactly_n_adverse_settlements() -> None:
         assert intent.reason == reason, hour
         state = decision.state
         if reason == "hold":
-            assert state["positions"]["BTCUSDT"]["adverse_count"] == count
+            assert state.positions["BTCUSDT"].adverse_count == count
     assert not intent.opening
     assert set(legs_of(intent).values()) == {0.0}
-    assert state["positions"] == {}
+    assert state.positions == {}
     flip = decision.alerts[-1]
     assert flip.kind == "funding_flip"
     assert flip.fields["rate_per_hour"] == pytest.approx(-0.0001 / 8, rel=1e-12)
@@ -427,8 +432,8 @@ def test_adverse_alert_on_each_new_adverse_settlement_only() -> None:
 def test_basis_stop_exit_with_alert_numbers() -> None:
     strategy = make()
     # Entry basis 0.01 (spot 95,000, perp 95,950) → stop level 0.02 (perp 96,900).
-    state = step(strategy, {}, T0_MS, 0.0003, T0_MS, perp=95_950.0).state
-    assert state["positions"]["BTCUSDT"]["entry_basis_frac"] == pytest.approx(0.01, rel=1e-12)
+    state = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS, perp=95_950.0).state
+    assert state.positions["BTCUSDT"].entry_basis_frac == pytest.approx(0.01, rel=1e-12)
     held = step(strategy, state, T0_MS + H_MS, 0.0003, T0_MS, perp=96_890.0)  # basis 0.019895
     assert only(held).reason == "hold"
     assert held.alerts == ()
@@ -445,7 +450,7 @@ def test_basis_stop_exit_with_alert_numbers() -> None:
 
 def test_max_holding_exit_and_no_same_cycle_reentry() -> None:
     strategy = make(max_holding_h=24)
-    state = step(strategy, {}, T0_MS, 0.0003, T0_MS).state
+    state = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS).state
     held = step(strategy, state, T0_MS + 23 * H_MS, 0.0003, T0_MS + 16 * H_MS)
     assert only(held).reason == "hold"
     ts = T0_MS + 24 * H_MS
@@ -453,12 +458,12 @@ def test_max_holding_exit_and_no_same_cycle_reentry() -> None:
     intent = only(done)  # exited, and not re-entered in the same cycle
     assert intent.reason == "exit_max_holding"
     assert intent.intent_id == f"BTCUSDT-{ts}"
-    assert done.state["positions"] == {}
+    assert done.state.positions == {}
 
 
 def test_hold_reemits_same_qty_and_flags_opening_only_when_adding() -> None:
     strategy = make()
-    entered = step(strategy, {}, T0_MS, 0.0003, T0_MS)
+    entered = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS)
     q = 4000 / 95_000
     on_target = {sid("BTCUSDT"): q, pid("BTCUSDT"): -q}
     # Prices move (spot 97,000, perp 97,300: basis 0.0031, below the 0.009 stop): same q.
@@ -489,17 +494,18 @@ def test_protocol_surface_and_instruments() -> None:
         sid("ETHUSDT"),
         pid("ETHUSDT"),
     ]
-    state = {"rates": {}, "positions": {}}
+    state = FundingHarvesterState()
     assert strategy.refit(snap(T0_MS, {}, {}), state, T0_MS) is state
 
 
 def test_decide_does_not_mutate_input_and_state_is_json() -> None:
     strategy = make()
-    state = step(strategy, {}, T0_MS, 0.0003, T0_MS).state
-    frozen = copy.deepcopy(state)
+    state = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS).state
+    frozen = copy.deepcopy(state.to_json())
     decision = step(strategy, state, T0_MS + 8 * H_MS, -0.0001, T0_MS + 8 * H_MS)
-    assert state == frozen
-    assert json.loads(json.dumps(decision.state)) == decision.state
+    assert state.to_json() == frozen
+    data = json.loads(json.dumps(decision.state.to_json(), allow_nan=False))
+    assert FundingHarvesterState.from_json(data) == decision.state
 
 
 def test_config_defaults_and_validation() -> None:
@@ -526,7 +532,7 @@ def test_config_defaults_and_validation() -> None:
 
 def test_entry_refused_earlier_is_dropped_not_resent() -> None:
     strategy = make()
-    entered = step(strategy, {}, T0_MS, 0.0003, T0_MS)
+    entered = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS)
     assert only(entered).reason == "enter"
     # Next cycle the portfolio holds neither leg: risk or the venue refused the entry.
     later = step(strategy, entered.state, T0_MS + H_MS, 0.0003, T0_MS, positions={})
@@ -540,5 +546,6 @@ def test_blocked_base_is_not_entered() -> None:
     strategy = make()
     market = snap(T0_MS, {"BTCUSDT": (95_000.0, 95_380.0)}, {"BTCUSDT": (0.0003, H8_S, T0_MS)})
     blocked = PortfolioView(100_000.0, 100_000.0, {}, {}, frozenset({"BTC"}))
-    assert strategy.decide(market, blocked, {}, T0_MS).intents == ()
-    assert [i.reason for i in strategy.decide(market, book(), {}, T0_MS).intents] == ["enter"]
+    assert strategy.decide(market, blocked, strategy.initial_state(), T0_MS).intents == ()
+    free = strategy.decide(market, book(), strategy.initial_state(), T0_MS)
+    assert [i.reason for i in free.intents] == ["enter"]

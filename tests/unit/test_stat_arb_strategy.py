@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from typing import Any
@@ -15,6 +14,7 @@ from statsmodels.tsa.stattools import coint
 
 from strategies.base import Decision, MarketSnapshot, PairIntent, PortfolioView
 from strategies.stat_arb.config import DEFAULT_SYMBOLS, StatArbConfig
+from strategies.stat_arb.state import StatArbState
 from strategies.stat_arb.strategy import StatArbStrategy
 from tests.unit.test_stat_arb_signals import load_fixture_closes
 from venues.model import HOUR_MS, InstrumentId, InstrumentKind
@@ -140,14 +140,19 @@ def open_record(direction: int = 1, age_h: int = 1, retire: bool = False) -> dic
     }
 
 
+def typed(state: dict[str, Any]) -> StatArbState:
+    """The typed state of a version-1 JSON layout (what a journal holds)."""
+    return StatArbState.from_json(state)
+
+
 def decide(
     state: dict, closes: dict[str, np.ndarray], config: StatArbConfig | None = None
-) -> Decision:
+) -> Decision[StatArbState]:
     strategy = StatArbStrategy(config or small_config())
-    before = copy.deepcopy(state)
-    decision = strategy.decide(snapshot_of(closes), holding(state), state, NOW_MS)
-    assert state == before, "decide mutated its input state"
-    json.dumps(decision.state, allow_nan=False)  # JSON-serializable, finite numbers only
+    given = typed(state)
+    decision = strategy.decide(snapshot_of(closes), holding(state), given, NOW_MS)
+    assert given.to_json() == state, "decide mutated its input state"
+    json.dumps(decision.state.to_json(), allow_nan=False)  # JSON-able, finite numbers only
     return decision
 
 
@@ -235,12 +240,12 @@ def test_entry_is_beta_neutral(target_z: float, direction: int) -> None:
     beta_exposure = sum(q * price[s] * beta[s] for s, q in qty.items())
     assert abs(beta_exposure) < 1e-9 * 3000.0
     assert max(abs(q) * price[s] for s, q in qty.items()) == pytest.approx(3000.0, rel=1e-12)
-    record = decision.state["open"]["ETHUSDT-SOLUSDT"]
-    assert record["direction"] == direction
-    assert record["entry_z"] == pytest.approx(
+    record = decision.state.open["ETHUSDT-SOLUSDT"]
+    assert record.direction == direction
+    assert record.entry_z == pytest.approx(
         z_of(np.log(closes["ETHUSDT"]), np.log(closes["SOLUSDT"]), 1.0)
     )
-    assert record["entry_z"] == pytest.approx(target_z, abs=1e-6)
+    assert record.entry_z == pytest.approx(target_z, abs=1e-6)
     assert decision.diagnostics["open_pairs"] == 1
 
 
@@ -248,7 +253,7 @@ def test_entry_is_beta_neutral(target_z: float, direction: int) -> None:
 def test_no_entry_inside_entry_band_or_beyond_stop(target_z: float) -> None:
     decision = decide(fitted_state(), market_closes(target_z))
     assert decision.intents == ()
-    assert decision.state["open"] == {}
+    assert decision.state.open == {}
     assert decision.diagnostics["z:ETHUSDT-SOLUSDT"] == pytest.approx(target_z, abs=1e-5)
 
 
@@ -293,14 +298,14 @@ def test_no_entry_when_slots_or_symbols_are_taken() -> None:
     state = fitted_state(open_={"SOLUSDT-XRPUSDT": _held_pair("SOLUSDT", "XRPUSDT", closes)})
     shared = decide(state, closes, small_config(max_pairs=2, stop_z=100.0, exit_z=0.0))
     assert [i.intent_id for i in shared.intents] == [f"SOLUSDT-XRPUSDT-{NOW_MS}"]
-    assert "ETHUSDT-SOLUSDT" not in shared.state["open"]
+    assert "ETHUSDT-SOLUSDT" not in shared.state.open
 
 
 def test_stale_leg_blocks_entry() -> None:
     closes = market_closes(-2.5)
     strategy = StatArbStrategy(small_config())
     decision = strategy.decide(
-        snapshot_of(closes, stale=frozenset({"SOLUSDT"})), FLAT, fitted_state(), NOW_MS
+        snapshot_of(closes, stale=frozenset({"SOLUSDT"})), FLAT, typed(fitted_state()), NOW_MS
     )
     assert decision.intents == ()
 
@@ -320,7 +325,7 @@ def test_hold_re_emits_targets_with_beta_neutral_leg_b() -> None:
     # At the entry betas (1.0 and 1.0 in open_record), current prices.
     expected_b = 1.0 * price["ETHUSDT"] / (1.0 * price["SOLUSDT"])
     assert qty["SOLUSDT"] == pytest.approx(-expected_b, rel=1e-9)
-    assert decision.state["open"]["ETHUSDT-SOLUSDT"]["qty_b"] == pytest.approx(expected_b, rel=1e-9)
+    assert decision.state.open["ETHUSDT-SOLUSDT"].qty_b == pytest.approx(expected_b, rel=1e-9)
 
 
 def test_hold_keeps_leg_b_inside_the_resize_band() -> None:
@@ -339,14 +344,14 @@ def test_entry_refused_earlier_is_dropped_not_resent() -> None:
     closes = market_closes(-1.5)
     state = fitted_state(open_={"ETHUSDT-SOLUSDT": open_record(age_h=1)})
     strategy = StatArbStrategy(small_config())
-    decision = strategy.decide(snapshot_of(closes), FLAT, state, NOW_MS)
-    assert "ETHUSDT-SOLUSDT" not in decision.state["open"]
+    decision = strategy.decide(snapshot_of(closes), FLAT, typed(state), NOW_MS)
+    assert "ETHUSDT-SOLUSDT" not in decision.state.open
     assert [a.kind for a in decision.alerts] == ["stat_arb_entry_unfilled"]
     assert all(i.reason != "hold" for i in decision.intents)
     # Entered this very cycle: not judged yet (execution runs after decide).
     fresh = fitted_state(open_={"ETHUSDT-SOLUSDT": open_record(age_h=0)})
-    decision = strategy.decide(snapshot_of(closes), FLAT, fresh, NOW_MS)
-    assert "ETHUSDT-SOLUSDT" in decision.state["open"]
+    decision = strategy.decide(snapshot_of(closes), FLAT, typed(fresh), NOW_MS)
+    assert "ETHUSDT-SOLUSDT" in decision.state.open
 
 
 @pytest.mark.parametrize(
@@ -369,7 +374,7 @@ def test_exits(direction: int, target_z: float, age_h: int, retire: bool, reason
     assert intent.reason == reason
     assert not intent.opening
     assert legs(intent) == {"ETHUSDT": 0.0, "SOLUSDT": 0.0}
-    assert decision.state["open"] == {}
+    assert decision.state.open == {}
 
 
 @pytest.mark.parametrize(
@@ -389,7 +394,7 @@ def test_missing_data_keeps_open_pair_and_alerts() -> None:
     state = fitted_state(pairs=[], open_={"ETHUSDT-SOLUSDT": open_record()})
     decision = decide(state, closes)
     assert decision.intents == ()
-    assert decision.state["open"] == state["open"]
+    assert decision.state.to_json()["open"] == state["open"]
     assert [a.kind for a in decision.alerts] == ["stat_arb_data_missing"]
 
 
@@ -399,7 +404,7 @@ def test_exit_then_no_reentry_in_same_cycle() -> None:
     state = fitted_state(open_={"ETHUSDT-SOLUSDT": open_record(direction=-1)})
     decision = decide(state, market_closes(-2.5))
     assert [i.reason for i in decision.intents] == ["exit_mean_reverted"]
-    assert decision.state["open"] == {}
+    assert decision.state.open == {}
     assert decide(fitted_state(), market_closes(-2.5)).intents[0].reason == "enter"
 
 
@@ -432,13 +437,14 @@ def test_refit_on_real_closes_matches_independent_selection() -> None:
     strategy = StatArbStrategy(config)
     snapshot = snapshot_of({s: closes[:, k] for k, s in enumerate(symbols)})
     state = strategy.refit(snapshot, strategy.initial_state(), NOW_MS)
-    json.dumps(state, allow_nan=False)
+    json.dumps(state.to_json(), allow_nan=False)
     expected = _independent_selection(np.log(closes), p_max=0.1)
     assert len(expected) >= 2  # the fixture window has cointegrated pairs
-    got = [(p["a"], p["b"]) for p in state["fit"]["pairs"]]
+    assert state.fit is not None
+    got = [(p.a, p.b) for p in state.fit.pairs]
     assert got == [(symbols[i], symbols[j]) for i, j in expected]
-    assert state["fit"]["n_tested"] == 15
-    assert state["fit"]["fitted_at_ms"] == NOW_MS
+    assert state.fit.n_tested == 15
+    assert state.fit.fitted_at_ms == NOW_MS
 
 
 def test_refit_retires_open_pairs_that_no_longer_qualify() -> None:
@@ -449,11 +455,12 @@ def test_refit_retires_open_pairs_that_no_longer_qualify() -> None:
     keep = {**open_record(), "a": "BNBUSDT", "b": "DOGEUSDT"}  # p ≈ 0.02, half-life ≈ 18
     drop = {**open_record(), "a": "BTCUSDT", "b": "ETHUSDT"}  # p ≈ 0.91
     state = {"fit": None, "open": {"BNBUSDT-DOGEUSDT": keep, "BTCUSDT-ETHUSDT": drop}}
-    new = strategy.refit(snapshot, state, NOW_MS)
-    assert new["open"]["BNBUSDT-DOGEUSDT"]["retire"] is False
-    assert new["open"]["BTCUSDT-ETHUSDT"]["retire"] is True
+    new = strategy.refit(snapshot, typed(state), NOW_MS)
+    assert new.open["BNBUSDT-DOGEUSDT"].retire is False
+    assert new.open["BTCUSDT-ETHUSDT"].retire is True
     # BNB and DOGE are busy, so the best pair BNB-XRP is not a candidate; BTC-SOL is.
-    assert [(p["a"], p["b"]) for p in new["fit"]["pairs"]] == [("BTCUSDT", "SOLUSDT")]
+    assert new.fit is not None
+    assert [(p.a, p.b) for p in new.fit.pairs] == [("BTCUSDT", "SOLUSDT")]
 
 
 def test_refit_excludes_unusable_symbols() -> None:
@@ -462,8 +469,9 @@ def test_refit_excludes_unusable_symbols() -> None:
     closes["SOLUSDT"] = np.full(CAL + 1, 100.0)
     strategy = StatArbStrategy(small_config())
     state = strategy.refit(snapshot_of(closes), strategy.initial_state(), NOW_MS)
-    assert state["fit"]["excluded"] == {"SOLUSDT": "constant", "XRPUSDT": "short_history"}
-    assert state["fit"]["n_tested"] == 1
+    assert state.fit is not None
+    assert state.fit.excluded == {"SOLUSDT": "constant", "XRPUSDT": "short_history"}
+    assert state.fit.n_tested == 1
 
 
 def test_refit_without_enough_history_keeps_the_state() -> None:

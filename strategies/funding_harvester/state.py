@@ -1,0 +1,167 @@
+"""State of the funding harvester: settled funding rates per symbol and open carry positions.
+
+JSON layout, version 1 (the layout written before the state was typed; it has no
+``"version"`` key)::
+
+    {"rates": {SYMBOL: {"last_funding_ms": int, "rates_per_hour": [float, ...]}},
+     "positions": {SYMBOL: {"entry_ms": int, "entry_basis_frac": float, "qty": float,
+                            "entry_net_apr_frac": float, "adverse_count": int}}}
+
+:meth:`FundingHarvesterState.to_json` writes version 1 exactly (same keys in the same order,
+ints as ints, floats as floats), so a journal written by this code reads like one written
+before.
+
+Versioning: a future layout writes ``"version": 2`` (an integer) at the top level;
+:meth:`FundingHarvesterState.from_json` dispatches on ``data.get("version", 1)`` and keeps
+reading every earlier version, so a journal written by an older release still resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+from strategies.state_json import (
+    VERSION_KEY,
+    JsonObject,
+    as_float,
+    layout_version,
+    unsupported_version,
+)
+
+_ROOT = "funding_harvester state"
+
+
+@dataclass(frozen=True, slots=True)
+class RateHistory:
+    """Settled funding of one symbol's perp, normalized per hour.
+
+    Attributes
+    ----------
+    last_funding_ms : int
+        Settlement time of the latest rate recorded, epoch ms UTC (a settlement not newer is
+        not recorded again).
+    rates_per_hour : tuple[float, ...]
+        The last ``rate_lookback_settlements`` rates, oldest first, fraction of notional per
+        hour.
+    """
+
+    last_funding_ms: int
+    rates_per_hour: tuple[float, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """Version-1 record (see the module docstring)."""
+        return {
+            "last_funding_ms": self.last_funding_ms,
+            "rates_per_hour": list(self.rates_per_hour),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, path: str) -> Self:
+        """Decode a version-1 record at ``path``; ``ValueError`` naming the field if malformed."""
+        obj = JsonObject(data, path, ("last_funding_ms", "rates_per_hour"))
+        rates_path = obj.field_path("rates_per_hour")
+        return cls(
+            last_funding_ms=obj.int_field("last_funding_ms"),
+            rates_per_hour=tuple(
+                as_float(r, f"{rates_path}[{k}]")
+                for k, r in enumerate(obj.list_field("rates_per_hour"))
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HarvestPosition:
+    """An open cash-and-carry position: long spot ``qty``, short perp ``qty``.
+
+    Attributes
+    ----------
+    entry_ms : int
+        Entry decision time, epoch ms UTC.
+    entry_basis_frac : float
+        Perp premium over spot at entry, fraction of the spot price.
+    qty : float
+        Base quantity of each leg, base units, unsigned.
+    entry_net_apr_frac : float
+        Net carry expected at entry, fraction per year.
+    adverse_count : int
+        Consecutive settlements against the short perp (negative rates) since the last
+        favourable one.
+    """
+
+    entry_ms: int
+    entry_basis_frac: float
+    qty: float
+    entry_net_apr_frac: float
+    adverse_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Version-1 record (see the module docstring)."""
+        return {
+            "entry_ms": self.entry_ms,
+            "entry_basis_frac": self.entry_basis_frac,
+            "qty": self.qty,
+            "entry_net_apr_frac": self.entry_net_apr_frac,
+            "adverse_count": self.adverse_count,
+        }
+
+    @classmethod
+    def from_json(cls, data: object, path: str) -> Self:
+        """Decode a version-1 record at ``path``; ``ValueError`` naming the field if malformed."""
+        keys = ("entry_ms", "entry_basis_frac", "qty", "entry_net_apr_frac", "adverse_count")
+        obj = JsonObject(data, path, keys)
+        return cls(
+            entry_ms=obj.int_field("entry_ms"),
+            entry_basis_frac=obj.float_field("entry_basis_frac"),
+            qty=obj.float_field("qty"),
+            entry_net_apr_frac=obj.float_field("entry_net_apr_frac"),
+            adverse_count=obj.int_field("adverse_count"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FundingHarvesterState:
+    """State of :class:`~strategies.funding_harvester.strategy.FundingHarvesterStrategy`.
+
+    Attributes
+    ----------
+    rates : Mapping[str, RateHistory]
+        Recorded funding per symbol (``BTCUSDT``).
+    positions : Mapping[str, HarvestPosition]
+        Open positions per symbol.
+    """
+
+    rates: Mapping[str, RateHistory] = field(default_factory=dict)
+    positions: Mapping[str, HarvestPosition] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The state in layout version 1 (see the module docstring)."""
+        return {
+            "rates": {s: r.to_json() for s, r in self.rates.items()},
+            "positions": {s: p.to_json() for s, p in self.positions.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        """Decode a journaled state of any known layout version.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` is malformed or of an unknown version; the message names the field.
+        """
+        version = layout_version(data, _ROOT)
+        if version == 1:
+            return cls._from_v1(data)
+        raise unsupported_version(_ROOT, version)
+
+    @classmethod
+    def _from_v1(cls, data: Mapping[str, Any]) -> Self:
+        obj = JsonObject(data, _ROOT, ("rates", "positions"), optional=(VERSION_KEY,))
+        return cls(
+            rates={s: RateHistory.from_json(v, p) for s, v, p in obj.object_items("rates")},
+            positions={
+                s: HarvestPosition.from_json(v, p) for s, v, p in obj.object_items("positions")
+            },
+        )
