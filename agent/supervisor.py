@@ -35,8 +35,8 @@ import structlog
 
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, usable_venues
-from agent.engine.engine import Engine, journal_path
-from agent.engine.live import reconcile_at_start
+from agent.engine.builder import build_engine, journal_path
+from agent.engine.engine import Engine
 from agent.errors import ConfigError
 from agent.live.account import credentials_for, prepare_accounts, quote_cash_usd
 from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
@@ -200,7 +200,7 @@ class Supervisor:
         dataset = _load_dataset(self._cfg, self._strategies)
         first_ms, _ = dataset.window_ms()
         instruments = dict(dataset.instruments())
-        engine = await Engine.create(
+        engine = await build_engine(
             self._cfg,
             self._strategies,
             stack,
@@ -232,7 +232,7 @@ class Supervisor:
         )
         history_bars = max((s.history_bars for s in self._strategies), default=1)
         now_ms = self._clock.now_ms()
-        engine = await Engine.create(
+        engine = await build_engine(
             self._cfg,
             self._strategies,
             stack,
@@ -242,7 +242,7 @@ class Supervisor:
             live_cash_usd=cash,
         )
         if live:
-            await reconcile_at_start(engine, trading, instruments, now_ms)
+            await engine.reconcile_at_start(now_ms)
         await self._warm(engine, feed, history_bars)
         return _run_live(engine, feed, self._stop)
 
@@ -292,7 +292,7 @@ async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Even
     steps = 0
     first = last = engine.clock.now_ms()
     total = dataset.step_count()
-    log.info("replay_started", steps=total, strategies=[s.strategy.name for s in engine.slots])
+    log.info("replay_started", steps=total, strategies=engine.runner.names)
     resume_after_ms = engine.resumed_from_ms
     for step in dataset.steps():
         if stop.is_set():
@@ -330,7 +330,7 @@ async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunR
     wall_start = time.perf_counter()
     steps = 0
     first = last = engine.clock.now_ms()
-    log.info("live_started", strategies=[s.strategy.name for s in engine.slots])
+    log.info("live_started", strategies=engine.runner.names)
     async for event in feed.events(stop):
         if isinstance(event, LiveStep):
             await engine.step(event)

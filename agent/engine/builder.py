@@ -1,7 +1,7 @@
-"""Wiring an :class:`agent.engine.engine.Engine`: paper venues (or the live clients), journal,
-ledger,
-market data, risk, execution and the strategies, a new run's journal meta or a resumed run's
-checkpoint; and the journal's path.
+"""Assembling an :class:`agent.engine.engine.Engine` from its parts: paper venues (or the live
+clients), journal, ledger, market data, risk, execution, the funding desk, the strategy runner
+and the live position check; a new run's journal meta, or a resumed run's checkpoint handed to
+the parts that own each piece of it; and the journal's path.
 
 A new paper run's cash follows ``[capital]``: each enabled venue's paper account gets
 ``initial_equity_usd × collateral_frac``; what is left is the ``reserve``. The paper venues'
@@ -15,36 +15,36 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Any, TextIO
 
 from agent.clock import ReplayClock
 from agent.config import AgentConfig, config_hash
-from agent.engine.funding_schedule import FundingScheduleRegistry
+from agent.engine.engine import Engine, EngineParts
+from agent.engine.funding import FundingDesk
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
-from agent.engine.resume import apply_checkpoint, load_resume
-from agent.engine.runner import _StrategySlot
+from agent.engine.resume import Resumed, funding_payments, load_resume, restore_paper_venues
+from agent.engine.runner import StrategyRunner
+from agent.errors import JournalError
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
+from agent.live.reconcile import PositionCheck
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Strategy
-from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
+from strategies.flip_monitor import FundingFlipMonitor
 from venues.base import Venue
 from venues.model import Instrument, InstrumentId, VenueFees
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
-
-if TYPE_CHECKING:
-    from agent.engine.engine import Engine
+from venues.registry import venue_spec
 
 RESERVE = "reserve"
 _BPS = Decimal("0.0001")
 
 
-async def wire(
-    engine: Engine,
+async def build_engine(
     cfg: AgentConfig,
-    strategies: Sequence[Strategy],
+    strategies: Sequence[Strategy[Any]],
     stack: AsyncExitStack,
     *,
     instruments: Mapping[InstrumentId, Instrument],
@@ -53,75 +53,125 @@ async def wire(
     progress: TextIO | None = None,
     live_venues: Mapping[str, Venue] | None = None,
     live_cash_usd: Mapping[str, Decimal] | None = None,
-) -> None:
-    """Wire every component of ``engine`` (see :meth:`agent.engine.engine.Engine.create`); paper
-    venues and the journal are closed by ``stack``."""
-    engine.cfg = cfg
-    engine.progress = progress
-    engine.clock = ReplayClock(first_ms)
-    engine.instruments = dict(instruments)
-    engine.price_source = dict(price_source or {})
-    engine.funding_schedule = FundingScheduleRegistry()
-    for inst in engine.instruments.values():
-        if inst.is_perp:
-            engine.funding_schedule.register(inst, first_ms)
+) -> Engine:
+    """An engine for ``instruments``, its clock starting at ``first_ms`` (epoch ms UTC).
+
+    ``price_source`` maps an instrument to the one whose prices stand in for it (replay:
+    Bybit/Hyperliquid perps follow the Binance perp); live runs price each on its own.
+
+    ``live_venues`` (``mode = "live"``): the opened, authenticated venue clients orders go
+    to instead of paper venues; funding then comes from each venue's payment history, and
+    a new run's cash is ``live_cash_usd`` (quote-asset balances per venue, USD).
+
+    A resumable run (live, or a replay with ``journal.overwrite = false``) whose journal holds
+    a checkpoint continues from it. Paper venues and the journal are closed by ``stack``.
+
+    Raises
+    ------
+    agent.errors.JournalError
+        If the journal cannot be opened, or its checkpoint cannot be resumed.
+    """
+    clock = ReplayClock(first_ms)
+    instruments = dict(instruments)
     if live_venues is None:
-        engine.paper = _paper_venues(cfg, engine.instruments, engine.clock)
-        for venue in engine.paper.values():
+        paper = _paper_venues(cfg, instruments, clock)
+        for venue in paper.values():
             await venue.open()
             stack.push_async_callback(venue.close)
-        engine.venues = dict(engine.paper)
+        venues: Mapping[str, Venue] = dict(paper)
+        live: Mapping[str, Venue] = {}
     else:
-        engine.paper = {}
-        engine.venues = dict(live_venues)
-    engine.journal = Journal.open(_prepare_journal_path(cfg))
-    stack.callback(engine.journal.close)
-    engine.resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
-    resumed = load_resume(engine.journal, config_hash(cfg)) if engine.resumable else None
-    engine.resumed_from_ms = None if resumed is None else resumed.last_step_ms
+        paper = {}
+        venues = live = dict(live_venues)
+    journal = Journal.open(_prepare_journal_path(cfg))
+    stack.callback(journal.close)
+    resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
+    resumed = load_resume(journal, config_hash(cfg)) if resumable else None
     if resumed is not None:
-        engine.portfolio = resumed.portfolio
+        portfolio = resumed.portfolio
     elif live_cash_usd is not None:
-        engine.portfolio = Portfolio({**live_cash_usd, RESERVE: Decimal(0)})
+        portfolio = Portfolio({**live_cash_usd, RESERVE: Decimal(0)})
     else:
-        engine.portfolio = Portfolio(_initial_cash(cfg, engine.paper))
-    engine.market = MarketData(engine.instruments, cfg.market_data.stale_after_s * 1000)
+        portfolio = Portfolio(_initial_cash(cfg, paper))
+    market = MarketData(instruments, cfg.market_data.stale_after_s * 1000)
     leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
-    engine.risk = RiskEngine(cfg.risk, leverage, float(engine.portfolio.initial_equity_usd))
-    engine.margin = MarginWatch(cfg.risk.margin_alert_frac, cfg.capital.quote_assets)
-    engine.executor = Executor(
-        engine.venues,
-        engine.instruments,
-        engine.portfolio,
-        engine.journal,
-        engine.risk,
-        cfg.execution,
+    risk = RiskEngine(cfg.risk, leverage, float(portfolio.initial_equity_usd))
+    executor = Executor(venues, instruments, portfolio, journal, risk, cfg.execution)
+    parts = EngineParts(
+        cfg=cfg,
+        clock=clock,
+        instruments=instruments,
+        venues=venues,
+        paper=paper,
+        journal=journal,
+        portfolio=portfolio,
+        market=market,
+        risk=risk,
+        margin=MarginWatch(cfg.risk.margin_alert_frac, cfg.capital.quote_assets),
+        executor=executor,
+        funding=FundingDesk(
+            instruments, market, portfolio, journal, paper=paper, live=live, first_ms=first_ms
+        ),
+        runner=StrategyRunner(
+            strategies,
+            _flip_monitor(cfg),
+            market=market,
+            portfolio=portfolio,
+            executor=executor,
+            journal=journal,
+            risk=risk,
+            state_every_s=cfg.journal.state_every_s,
+        ),
+        positions=PositionCheck(live, instruments, portfolio, journal, risk),
     )
-    engine.slots = [
-        _StrategySlot(s, s.initial_state(), instruments=tuple(s.instruments())) for s in strategies
-    ]
-    engine.monitor = _flip_monitor(cfg)
-    engine.monitor_state = engine.monitor.initial_state() if engine.monitor else FlipMonitorState()
-    engine.blocked = {}
     if resumed is None:
-        _write_meta(engine, first_ms)
+        _write_meta(parts, first_ms)
     else:
-        apply_checkpoint(engine, resumed)
+        _resume(parts, resumed, rebuild_paper=live_venues is None)
+    engine = Engine(
+        parts,
+        price_source=price_source or {},
+        progress=progress,
+        resumable=resumable,
+        resumed_from_ms=None if resumed is None else resumed.last_step_ms,
+    )
+    if resumed is not None:
+        engine.restore(resumed.checkpoint)
+    return engine
 
 
-def _write_meta(engine: Engine, first_ms: int) -> None:
+def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> None:
+    """Hand each part its piece of the resumed journal (the ledger is ``resumed.portfolio``
+    already): paper venues rebuilt from the journaled events (a live venue holds its own
+    positions: the start-up reconciliation compares them), the payments booked, the
+    strategies, monitor and schedules, the risk engine, the unresolved orders."""
+    path = parts.journal.path
+    if rebuild_paper:
+        restore_paper_venues(parts.paper, parts.instruments, resumed, path)
+    parts.funding.remember(funding_payments(resumed))
+    checkpoint = resumed.checkpoint
+    parts.runner.restore(checkpoint, resumed.states, path)
+    try:
+        parts.risk.restore(checkpoint["risk"])
+        parts.executor.unresolved.restore(checkpoint.get("unresolved_orders", []))
+    except (KeyError, ValueError, TypeError) as err:
+        raise JournalError(f"cannot resume: {err}", path=path) from err
+    parts.funding.payments = int(checkpoint.get("funding_payments", 0))
+
+
+def _write_meta(parts: EngineParts, first_ms: int) -> None:
     meta = {
-        "mode": engine.cfg.mode,
-        "source": engine.cfg.market_data.source,
-        "config_hash": config_hash(engine.cfg),
-        "initial_equity_usd": str(engine.portfolio.initial_equity_usd),
-        "strategies": ",".join(s.strategy.name for s in engine.slots),
+        "mode": parts.cfg.mode,
+        "source": parts.cfg.market_data.source,
+        "config_hash": config_hash(parts.cfg),
+        "initial_equity_usd": str(parts.portfolio.initial_equity_usd),
+        "strategies": ",".join(parts.runner.names),
         "window_first_ms": str(first_ms),
         "initial_cash_json": json.dumps(
-            {k: str(v) for k, v in sorted(engine.portfolio.initial_cash_usd.items())}
+            {k: str(v) for k, v in sorted(parts.portfolio.initial_cash_usd.items())}
         ),
     }
-    engine.journal.record_meta(meta)
+    parts.journal.record_meta(meta)
 
 
 def _flip_monitor(config: AgentConfig) -> FundingFlipMonitor | None:
@@ -155,8 +205,9 @@ def _paper_venues(
             perp_leverage=Decimal(repr(vcfg.perp_leverage)),
         )
         own = {i: inst for i, inst in instruments.items() if i.venue == name}
-        # Purple Flea has native atomic pair orders: its paper twin fills pairs atomically.
-        kind = PaperPairVenue if cfg.venue_spec(name).native_pair_orders else PaperVenue
+        # A venue with native atomic pair orders (Purple Flea) gets a paper twin that fills
+        # pairs atomically.
+        kind = PaperPairVenue if venue_spec(name).native_pair_orders else PaperVenue
         venues[name] = kind(pcfg, own, clock.now_ms)
     return venues
 

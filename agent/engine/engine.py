@@ -1,73 +1,58 @@
-"""The engine every run shares: paper venues, ledger, journal, market data, risk, execution and
-the strategies, advanced one market event at a time.
+"""The engine every run shares: venues (paper or live), ledger, journal, market data, risk,
+execution and the strategies, advanced one market event at a time.
 
 A driver feeds it: the replay driver (recorded history, as fast as the CPU allows) or the live
 driver (``agent.live.feed``: the venues' public data on the wall clock). Both hand it the same
 hourly steps — the closes of the bars ending at ``ts_ms`` and the funding settled by then — so
 the strategies see the same shapes in a backtest and on live data:
 
-- :meth:`Engine.warm` (live start-up only): history into the market data, nothing traded;
-- :meth:`Engine.step`: prices → paper venues, funding settled (payments into the ledger),
-  marks, breakers, the funding-flip guard, the strategies that are due, an equity snapshot
-  when due;
+- :meth:`Engine.warm` (live start-up, and the steps a resumed run already processed): history
+  into the market data, nothing settled, booked or traded;
+- :meth:`Engine.step`: prices → market data and paper venues, funding settled and booked (the
+  :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), marks,
+  breakers, unresolved orders followed up, the strategies (the
+  :class:`~agent.engine.runner.StrategyRunner`), the live position check
+  (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
+  due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
   ledger, breakers, a snapshot when due;
 - :meth:`Engine.finish`: last states and snapshot, journal flushed.
 
-The engine's clock is the data's clock: it moves to each event's time and never back.
-
-Its wiring lives in :mod:`agent.engine.builder`, the strategies' turn in a step (flip guard,
-strategy cycles, state journaling) in :mod:`agent.engine.runner`, and what ``mode = "live"``
-adds in :mod:`agent.engine.live`.
+The engine's clock is the data's clock: it moves to each event's time and never back. Paper and
+live runs differ only in the parts :func:`agent.engine.builder.build_engine` hands the engine
+(paper venues or live clients; the desk's and the position check's venue maps), never by a
+branch here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 
 from agent.clock import ReplayClock
 from agent.config import AgentConfig
-from agent.engine.builder import RESERVE, journal_path, wire
-from agent.engine.funding_schedule import FundingScheduleRegistry, to_alert
-from agent.engine.live import check_live_positions, collect_live_funding
+from agent.engine.funding import SUPERVISOR, FundingDesk
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
-from agent.engine.resume import RESUME_KEY, checkpoint
-from agent.engine.runner import _StrategySlot, guard_funding_flips, journal_state, run_cycle
+from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
+from agent.engine.runner import StrategyRunner
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
+from agent.live.reconcile import PositionCheck
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
-from strategies.base import Strategy
-from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
 from venues.base import Venue
-from venues.model import (
-    FundingPayment,
-    FundingRate,
-    Instrument,
-    InstrumentId,
-    InstrumentKind,
-)
+from venues.model import FundingRate, Instrument, InstrumentId
 from venues.paper import PaperVenue
 
-__all__ = [
-    "BTC_PERP",
-    "RESERVE",
-    "Engine",
-    "MarketStep",
-    "MarksUpdate",
-    "journal_path",
-]
+__all__ = ["Engine", "EngineParts", "MarketStep", "MarksUpdate"]
 
 log = structlog.get_logger("zerobeta.engine")
-
-BTC_PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
 
 
 class MarketStep(Protocol):
@@ -103,90 +88,88 @@ class MarksUpdate(Protocol):
         ...
 
 
-class Engine:
-    """Every component of a run, in lockstep with the market events a driver feeds it.
+@dataclass(frozen=True, slots=True)
+class EngineParts:
+    """The parts an :class:`Engine` is made of (assembled by
+    :func:`agent.engine.builder.build_engine`).
 
-    Build it with :meth:`create`; the caller's ``AsyncExitStack`` closes the paper venues and
-    the journal.
+    Attributes
+    ----------
+    venues : Mapping[str, Venue]
+        Where orders go, by name: the paper venues, or the live clients.
+    paper : Mapping[str, PaperVenue]
+        The simulated venues (empty in live mode): priced by every close and mark.
     """
 
-    def __init__(self) -> None:
-        self.cfg: AgentConfig
-        self.clock: ReplayClock
-        self.instruments: dict[InstrumentId, Instrument]
-        self.venues: dict[str, Venue]
-        self.paper: dict[str, PaperVenue]
-        self.funding_since_ms: dict[str, int] = {}
-        self.reported_mismatches: set[tuple[str, str]] = set()
-        self.funding_seen: set[tuple[str, int]] = set()
-        self.portfolio: Portfolio
-        self.journal: Journal
-        self.market: MarketData
-        self.risk: RiskEngine
-        self.margin: MarginWatch
-        self.executor: Executor
-        self.slots: list[_StrategySlot]
-        self.price_source: dict[InstrumentId, InstrumentId]
-        self.progress: TextIO | None
-        self.monitor: FundingFlipMonitor | None
-        self.funding_schedule: FundingScheduleRegistry
-        self.monitor_state: FlipMonitorState
-        self.blocked: Mapping[str, frozenset[str]]
-        self.funding_payments = 0
-        self.closes_carried = 0
-        self._carried_last_step: frozenset[InstrumentId] = frozenset()
-        self.last_snapshot_ms = 0
-        self.pending_flatten = False
-        self.resumable = False
-        self.resumed_from_ms: int | None = None
+    cfg: AgentConfig
+    clock: ReplayClock
+    instruments: Mapping[InstrumentId, Instrument]
+    venues: Mapping[str, Venue]
+    paper: Mapping[str, PaperVenue]
+    journal: Journal
+    portfolio: Portfolio
+    market: MarketData
+    risk: RiskEngine
+    margin: MarginWatch
+    executor: Executor
+    funding: FundingDesk
+    runner: StrategyRunner
+    positions: PositionCheck
 
-    @classmethod
-    async def create(
-        cls,
-        cfg: AgentConfig,
-        strategies: Sequence[Strategy],
-        stack: AsyncExitStack,
+
+class Engine:
+    """Every part of a run, in lockstep with the market events a driver feeds it.
+
+    Parameters
+    ----------
+    parts : EngineParts
+        The assembled parts (:func:`agent.engine.builder.build_engine`); the caller's
+        ``AsyncExitStack`` closes the paper venues and the journal.
+    price_source : Mapping[InstrumentId, InstrumentId]
+        Instruments priced by another's closes (replay: Bybit/Hyperliquid perps follow the
+        Binance perp); empty live.
+    progress : TextIO | None
+        Where a replay draws its progress bar (a terminal), or None.
+    resumable : bool
+        Commit a checkpoint with every step (live runs; replays with ``overwrite = false``).
+    resumed_from_ms : int | None
+        The last step of the run this one resumes, epoch ms UTC; None for a new run.
+    """
+
+    def __init__(
+        self,
+        parts: EngineParts,
         *,
-        instruments: Mapping[InstrumentId, Instrument],
-        first_ms: int,
-        price_source: Mapping[InstrumentId, InstrumentId] | None = None,
-        progress: TextIO | None = None,
-        live_venues: Mapping[str, Venue] | None = None,
-        live_cash_usd: Mapping[str, Decimal] | None = None,
-    ) -> Engine:
-        """Wire every component for ``instruments``, starting the clock at ``first_ms``.
+        price_source: Mapping[InstrumentId, InstrumentId],
+        progress: TextIO | None,
+        resumable: bool,
+        resumed_from_ms: int | None,
+    ) -> None:
+        self.cfg = parts.cfg
+        self.clock = parts.clock
+        self.instruments = parts.instruments
+        self.venues = parts.venues
+        self.paper = parts.paper
+        self.journal = parts.journal
+        self.portfolio = parts.portfolio
+        self.market = parts.market
+        self.risk = parts.risk
+        self.margin = parts.margin
+        self.executor = parts.executor
+        self.funding = parts.funding
+        self.runner = parts.runner
+        self.positions = parts.positions
+        self.price_source = dict(price_source)
+        self.progress = progress
+        self.resumable = resumable
+        self.resumed_from_ms = resumed_from_ms
+        self.reference_instrument = self.cfg.market_data.reference_instrument_id
+        self.closes_carried = 0
+        self.last_snapshot_ms = 0
+        self._carried_last_step: frozenset[InstrumentId] = frozenset()
+        self._snapshot_every_ms = self.cfg.journal.snapshot_every_s * 1000
 
-        ``price_source`` maps an instrument to the one whose prices stand in for it (replay:
-        Bybit/Hyperliquid perps follow the Binance perp); live runs price each on its own.
-
-        ``live_venues`` (``mode = "live"``): the opened, authenticated venue clients orders go
-        to instead of paper venues; funding then comes from each venue's payment history, and
-        a new run's cash is ``live_cash_usd`` (quote-asset balances per venue, USD).
-
-        Raises
-        ------
-        agent.errors.JournalError
-            If the journal cannot be opened.
-        """
-        self = cls()
-        await wire(
-            self,
-            cfg,
-            strategies,
-            stack,
-            instruments=instruments,
-            first_ms=first_ms,
-            price_source=price_source,
-            progress=progress,
-            live_venues=live_venues,
-            live_cash_usd=live_cash_usd,
-        )
-        return self
-
-    def _advance(self, ts_ms: int) -> None:
-        """Move the clock to ``ts_ms`` (never back: a live bar closes before the marks that
-        arrived while it was being fetched)."""
-        self.clock.advance_to(max(ts_ms, self.clock.now_ms()))
+    # ---- events ------------------------------------------------------------------------------
 
     def warm(self, step: MarketStep) -> None:
         """Feed one history step to the market data (live start-up, or the steps a resumed
@@ -194,14 +177,21 @@ class Engine:
         settled, booked or traded."""
         self._advance(step.ts_ms)
         self._apply_prices(step)
-        self.observe_funding(step.funding)
+        self.funding.observe(step.funding)
 
     def observe_funding(self, rates: Iterable[FundingRate]) -> None:
         """Record settled funding (live start-up history): the interval schedule and the
         market data learn the rates; nothing is settled or booked."""
-        for rate in rates:
-            self.funding_schedule.observe(rate)
-            self.market.on_funding(rate)
+        self.funding.observe(rates)
+
+    async def reconcile_at_start(self, now_ms: int) -> None:
+        """``mode = "live"`` start: book what orders a previous run could not resolve filled
+        (their reverse goes out at the first step with prices), then compare every position with
+        the venues (raises ``ReconciliationError`` on a difference) and start reading the
+        venues' funding payment history."""
+        await self.executor.follow_up(now_ms)
+        await self.positions.reconcile_at_start(now_ms)
+        self.funding.start_collecting(now_ms)
 
     async def catch_up(self, step: MarketStep) -> None:
         """A step missed while a resumed live run was down: prices applied, the funding its
@@ -209,15 +199,31 @@ class Engine:
         strategies do not trade on the past."""
         self._advance(step.ts_ms)
         self._apply_prices(step)
-        self._settle_funding(step)
-        if not self.paper:
-            await collect_live_funding(self, step.ts_ms)
+        self.funding.settle(step.ts_ms, step.funding)
+        await self.funding.collect(step.ts_ms)
         self._mark()
         self._check_breakers(step.ts_ms)
-        if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
-            self._snapshot(step.ts_ms)
+        self._snapshot_when_due(step.ts_ms)
         if self.resumable:
             self._checkpoint(step.ts_ms)
+
+    async def step(self, step: MarketStep) -> None:
+        """Run one hourly step (see the module docstring)."""
+        ts_ms = step.ts_ms
+        self._advance(ts_ms)
+        self._apply_prices(step)
+        self.funding.settle(ts_ms, step.funding)
+        await self.funding.collect(ts_ms)
+        self._mark()
+        self._check_breakers(ts_ms)
+        if self.executor.unresolved:
+            await self.executor.follow_up(ts_ms, self.market.prices)
+        await self.runner.run_step(ts_ms)
+        await self.positions.check(ts_ms)
+        await self._check_margin(ts_ms)
+        self._snapshot_when_due(ts_ms)
+        if self.resumable:
+            self._checkpoint(ts_ms)
 
     def mark_tick(self, update: MarksUpdate) -> None:
         """Streamed marks between hourly steps: price the paper venues, mark the ledger, check
@@ -233,51 +239,77 @@ class Engine:
                 venue.update_price(iid, price)
         self._mark()
         self._check_breakers(now_ms)
-        if now_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
-            self._snapshot(now_ms)
+        self._snapshot_when_due(now_ms)
         if self.resumable:
             self.journal.flush()
 
+    def finish(self, ts_ms: int) -> None:
+        """End of the run at ``ts_ms``: last strategy states, a snapshot, the final marks; the
+        journal flushed."""
+        self.runner.journal_states(ts_ms)
+        self._snapshot(ts_ms)
+        marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
+        self.journal.record_meta(
+            {"window_last_ms": str(ts_ms), "final_marks_json": json.dumps(marks, sort_keys=True)}
+        )
+        self.journal.flush()
+
+    # ---- what the drivers read -------------------------------------------------------------
+
     def counters(self) -> dict[str, int]:
+        """Run counters for the end-of-run log line and :class:`~agent.supervisor.RunResult`."""
         return {
             "orders_sent": self.executor.orders_sent,
             "orders_rejected": self.executor.orders_rejected,
             "risk_rejections": self.executor.risk_rejections,
-            "funding_payments": self.funding_payments,
-            "funding_interval_changes": len(self.funding_schedule.changes),
+            "funding_payments": self.funding.payments,
+            "funding_interval_changes": len(self.funding.schedule.changes),
             "closes_carried": self.closes_carried,
             "unresolved_orders": len(self.executor.unresolved),
         }
 
-    async def step(self, step: MarketStep) -> None:
-        """Run one hourly step (see the module docstring)."""
-        self._advance(step.ts_ms)
-        self._apply_prices(step)
-        self._settle_funding(step)
-        if not self.paper:
-            await collect_live_funding(self, step.ts_ms)
-        self._mark()
-        self._check_breakers(step.ts_ms)
-        if self.executor.unresolved:
-            await self.executor.follow_up(step.ts_ms, self.market.prices)
-        await guard_funding_flips(self, step.ts_ms)
-        for slot in self.slots:
-            if step.ts_ms >= slot.next_decide_ms:
-                await run_cycle(self, slot, step.ts_ms)
-        if not self.paper:
-            await check_live_positions(self, step.ts_ms)
-        await self._check_margin(step.ts_ms)
-        if step.ts_ms - self.last_snapshot_ms >= self.cfg.journal.snapshot_every_s * 1000:
-            self._snapshot(step.ts_ms)
-        if self.resumable:
-            self._checkpoint(step.ts_ms)
+    def draw_progress(self, steps: int, total: int) -> None:
+        """Redraw the replay's progress line (when drawing to a terminal)."""
+        if self.progress is None or total <= 0:
+            return
+        frac = steps / total
+        bar = "#" * int(frac * 30)
+        equity = float(self.portfolio.equity_usd())
+        self.progress.write(f"\rreplay [{bar:<30}] {frac:6.1%}  equity {equity:,.2f} USD")
+        self.progress.flush()
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def checkpoint(self, ts_ms: int) -> dict[str, Any]:
+        """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
+        :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
+        monitor, the risk engine's state, the booked-payment count and the unresolved orders."""
+        return {
+            "version": CHECKPOINT_VERSION,
+            "last_step_ms": ts_ms,
+            "last_snapshot_ms": self.last_snapshot_ms,
+            **self.runner.checkpoint(),
+            "risk": self.risk.state(),
+            "funding_payments": self.funding.payments,
+            "unresolved_orders": self.executor.unresolved.state(),
+        }
+
+    def restore(self, checkpoint: Mapping[str, Any]) -> None:
+        """The engine's own part of a checkpoint (its parts restore theirs)."""
+        self.last_snapshot_ms = int(checkpoint.get("last_snapshot_ms", 0))
 
     def _checkpoint(self, ts_ms: int) -> None:
         """Journal changed strategy states and the resume checkpoint, and commit the step."""
-        for slot in self.slots:
-            journal_state(self, slot, ts_ms)
-        self.journal.record_meta({RESUME_KEY: json.dumps(checkpoint(self, ts_ms), sort_keys=True)})
+        self.runner.journal_states(ts_ms)
+        self.journal.record_meta({RESUME_KEY: json.dumps(self.checkpoint(ts_ms), sort_keys=True)})
         self.journal.flush()
+
+    # ---- one step's parts --------------------------------------------------------------------
+
+    def _advance(self, ts_ms: int) -> None:
+        """Move the clock to ``ts_ms`` (never back: a live bar closes before the marks that
+        arrived while it was being fetched)."""
+        self.clock.advance_to(max(ts_ms, self.clock.now_ms()))
 
     def _apply_prices(self, step: MarketStep) -> None:
         for iid, close in step.closes.items():
@@ -301,28 +333,6 @@ class Engine:
             log.warning("close_carried_forward", ts_ms=step.ts_ms, instruments=started)
         self._carried_last_step = frozenset(carried)
 
-    def _settle_funding(self, step: MarketStep) -> None:
-        for rate in step.funding:
-            change = self.funding_schedule.observe(rate)
-            if change is not None:
-                alert = to_alert(change)
-                log.warning(alert.kind, message=alert.message, **alert.fields)
-                self.journal.record_alert(change.ts_ms, "supervisor", alert)
-            self.market.on_funding(rate)
-            venue = self.paper.get(rate.instrument_id.venue)
-            if venue is None:
-                continue
-            payment = venue.settle_funding(rate)
-            if payment is not None:
-                self.book_funding(step.ts_ms, payment)
-
-    def book_funding(self, ts_ms: int, payment: FundingPayment) -> None:
-        """Book one funding payment into the ledger and the journal (counted once)."""
-        self.funding_payments += 1
-        self.funding_seen.add((str(payment.instrument_id), payment.ts_funding_ms))
-        allocations = self.portfolio.apply_funding(payment)
-        self.journal.record_funding(ts_ms, payment, allocations)
-
     def _mark(self) -> None:
         held = self.portfolio.positions()
         prices = self.market.prices
@@ -337,35 +347,20 @@ class Engine:
                 ts_ms, event.rule, event.limit, event.value, "", "", "breaker"
             )
             if self.cfg.risk.flatten_on_breaker:
-                self.pending_flatten = True
+                self.runner.request_flatten()
 
     async def _check_margin(self, ts_ms: int) -> None:
         checked = await self.margin.check(self.venues, self.paper, self.portfolio.venue_equity_usd)
         for alert in checked:
-            self.journal.record_alert(ts_ms, "supervisor", alert)
+            self.journal.record_alert(ts_ms, SUPERVISOR, alert)
             log.warning(alert.kind, message=alert.message, **alert.fields)
+
+    def _snapshot_when_due(self, ts_ms: int) -> None:
+        if ts_ms - self.last_snapshot_ms >= self._snapshot_every_ms:
+            self._snapshot(ts_ms)
 
     def _snapshot(self, ts_ms: int) -> None:
         self.last_snapshot_ms = ts_ms
         self.portfolio.check_identity()
-        btc = self.market.price(BTC_PERP)
-        self.journal.record_equity_snapshot(ts_ms, self.portfolio, btc)
-
-    def draw_progress(self, steps: int, total: int) -> None:
-        if self.progress is None or total <= 0:
-            return
-        frac = steps / total
-        bar = "#" * int(frac * 30)
-        equity = float(self.portfolio.equity_usd())
-        self.progress.write(f"\rreplay [{bar:<30}] {frac:6.1%}  equity {equity:,.2f} USD")
-        self.progress.flush()
-
-    def finish(self, ts_ms: int) -> None:
-        for slot in self.slots:
-            journal_state(self, slot, ts_ms)
-        self._snapshot(ts_ms)
-        marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
-        self.journal.record_meta(
-            {"window_last_ms": str(ts_ms), "final_marks_json": json.dumps(marks, sort_keys=True)}
-        )
-        self.journal.flush()
+        reference_price = self.market.price(self.reference_instrument)
+        self.journal.record_equity_snapshot(ts_ms, self.portfolio, reference_price)

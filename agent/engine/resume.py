@@ -22,17 +22,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from agent.errors import JournalError
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
-from venues.model import Fill, FundingPayment
-
-if TYPE_CHECKING:
-    from agent.engine.engine import Engine
+from venues.model import Fill, FundingPayment, Instrument, InstrumentId
+from venues.paper import PaperVenue
 
 log = structlog.get_logger("zerobeta.resume")
 
@@ -110,28 +108,20 @@ def load_resume(journal: Journal, config_hash: str) -> Resumed | None:
     return Resumed(portfolio, events, checkpoint, journal.latest_strategy_states())
 
 
-def checkpoint(engine: Engine, ts_ms: int) -> dict[str, Any]:
-    """The checkpoint of ``engine`` after the step at ``ts_ms`` (JSON-able)."""
-    return {
-        "version": CHECKPOINT_VERSION,
-        "last_step_ms": ts_ms,
-        "last_snapshot_ms": engine.last_snapshot_ms,
-        "schedule": {
-            s.strategy.name: [s.next_decide_ms, s.next_refit_ms, s.cycles, s.intents]
-            for s in engine.slots
-        },
-        "risk": engine.risk.state(),
-        "monitor_state": engine.monitor_state.to_json() if engine.monitor else {},
-        "blocked": {k: sorted(v) for k, v in sorted(engine.blocked.items())},
-        "pending_flatten": engine.pending_flatten,
-        "funding_payments": engine.funding_payments,
-        "unresolved_orders": engine.executor.unresolved.state(),
-    }
+def funding_payments(resumed: Resumed) -> list[FundingPayment]:
+    """The funding payments the resumed journal booked, in booking order."""
+    return [e for e in resumed.events if isinstance(e, FundingPayment)]
 
 
-def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
-    """Put ``engine``'s paper venues, strategies, risk and monitor where the earlier run left
-    them (its portfolio is ``resumed.portfolio`` already).
+def restore_paper_venues(
+    paper: Mapping[str, PaperVenue],
+    instruments: Mapping[InstrumentId, Instrument],
+    resumed: Resumed,
+    journal_path: str,
+) -> None:
+    """Rebuild each paper venue's holdings and collateral from the journaled fills and funding
+    payments (a live run's venues hold their own positions: the start-up reconciliation
+    compares them).
 
     Raises
     ------
@@ -139,58 +129,20 @@ def apply_checkpoint(engine: Engine, resumed: Resumed) -> None:
         If the journal holds fills of an instrument the current configuration does not
         trade (a venue or symbol removed while positions were open).
     """
-    _restore_venues(engine, resumed)
-    cp = resumed.checkpoint
-    schedule = cp.get("schedule", {})
-    for slot in engine.slots:
-        name = slot.strategy.name
-        if name in resumed.states:
-            try:
-                slot.state = slot.strategy.load_state(resumed.states[name])
-            except ValueError as err:
-                raise JournalError(f"cannot resume: {err}", path=engine.journal.path) from err
-            slot.journaled_state = slot.state
-        if name in schedule:
-            slot.next_decide_ms, slot.next_refit_ms, slot.cycles, slot.intents = (
-                int(v) for v in schedule[name]
-            )
-    try:
-        engine.risk.restore(cp["risk"])
-        engine.executor.unresolved.restore(cp.get("unresolved_orders", []))
-        if engine.monitor is not None and cp.get("monitor_state"):
-            engine.monitor_state = engine.monitor.load_state(cp["monitor_state"])
-    except (KeyError, ValueError, TypeError) as err:
-        raise JournalError(f"cannot resume: {err}", path=engine.journal.path) from err
-    engine.blocked = {k: frozenset(v) for k, v in cp.get("blocked", {}).items()}
-    engine.pending_flatten = bool(cp.get("pending_flatten", False))
-    engine.last_snapshot_ms = int(cp.get("last_snapshot_ms", 0))
-    engine.funding_payments = int(cp.get("funding_payments", 0))
-
-
-def _restore_venues(engine: Engine, resumed: Resumed) -> None:
-    """Paper venues rebuilt from the journaled events; live runs only remember which funding
-    payments are booked (the venue holds the positions; the supervisor reconciles them)."""
     by_venue: dict[str, list[Fill | FundingPayment]] = {}
     for event in resumed.events:
         item = event if isinstance(event, FundingPayment) else event[1]
         by_venue.setdefault(item.instrument_id.venue, []).append(item)
     for venue_name, items in by_venue.items():
-        for item in items:
-            if isinstance(item, FundingPayment):
-                engine.funding_seen.add((str(item.instrument_id), item.ts_funding_ms))
-                since = engine.funding_since_ms.get(venue_name, 0)
-                engine.funding_since_ms[venue_name] = max(since, item.ts_funding_ms)
-        if not engine.paper:
-            continue  # live: the venue holds the positions; the supervisor reconciles them
-        venue = engine.paper.get(venue_name)
+        venue = paper.get(venue_name)
         unknown = sorted(
-            {str(e.instrument_id) for e in items if e.instrument_id not in engine.instruments}
+            {str(e.instrument_id) for e in items if e.instrument_id not in instruments}
         )
         if venue is None or unknown:
             raise JournalError(
                 f"cannot resume: the journal holds {venue_name} positions "
                 f"({', '.join(unknown) or 'venue disabled'}) the configuration no longer "
                 "trades; re-enable them or move the journal away",
-                path=engine.journal.path,
+                path=journal_path,
             )
         venue.restore(items)

@@ -1,20 +1,33 @@
-"""The strategies' turn in an engine step: the funding-flip guard, then each strategy that is
-due (refit when due, decide, the breaker flatten, execute), and the journaling of their
-decisions and states.
+"""The strategy runner: the strategies' turn in an engine step.
 
-Functions of :class:`agent.engine.engine.Engine` kept apart from its market-data steps; they touch
-only its public components.
+:class:`StrategyRunner` owns everything about running the strategies: one
+:class:`StrategySlot` per strategy (its typed state, when it next decides and refits, its cycle
+and traded-intent counts, the state last journaled), the funding-flip monitor with its state and
+the base assets it blocks per owner strategy, and the breaker's flatten request. Each step it
+
+1. lets the funding-flip monitor close guarded positions whose funding turned against them, on
+   behalf of their owner strategies (their P&L stays theirs), and block the asset for a cooldown;
+2. runs each strategy that is due, in order: refit when due (in a worker thread), ``decide``,
+   replace the decision by a flatten when a tripped breaker asked for one, execute the intents,
+   journal alerts and the state (when it traded, else at most every ``state_every_s``); one
+   ``cycle_completed`` line per cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic
+from typing import Any, Generic
 
 import structlog
 
+from agent.engine.marketdata import MarketData
+from agent.errors import JournalError
+from agent.execution.executor import Executor
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import Portfolio
+from agent.risk import RiskEngine
 from strategies.base import (
     Decision,
     MarketSnapshot,
@@ -23,17 +36,17 @@ from strategies.base import (
     Strategy,
     TargetPosition,
 )
+from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
 from venues.model import InstrumentId
-
-if TYPE_CHECKING:
-    from agent.engine.engine import Engine
 
 log = structlog.get_logger("zerobeta.engine")
 
+_NEVER_MS = -(2**62)
+
 
 @dataclass
-class _StrategySlot(Generic[StateT]):
-    """One strategy in the engine: its state, when it next decides and refits (epoch ms UTC),
+class StrategySlot(Generic[StateT]):
+    """One strategy in the runner: its state, when it next decides and refits (epoch ms UTC),
     its cycle and traded-intent counts, and the state last journaled (and when)."""
 
     strategy: Strategy[StateT]
@@ -44,92 +57,194 @@ class _StrategySlot(Generic[StateT]):
     intents: int = 0
     instruments: tuple[InstrumentId, ...] = ()
     journaled_state: StateT | None = None
-    state_journaled_ms: int = -(2**62)
+    state_journaled_ms: int = _NEVER_MS
+
+    @classmethod
+    def of(cls, strategy: Strategy[StateT]) -> StrategySlot[StateT]:
+        """A new slot: the strategy's initial state, due at once."""
+        return cls(strategy, strategy.initial_state(), instruments=tuple(strategy.instruments()))
 
 
-async def guard_funding_flips(engine: Engine, ts_ms: int) -> None:
-    """Funding-flip monitor: close guarded positions whose funding turned against them,
-    on behalf of their owner strategies (their P&L stays theirs)."""
-    if engine.monitor is None:
-        return
-    guarded = engine.monitor.config.guarded_strategies
-    positions = {
-        name: {i: float(q) for i, q in engine.portfolio.positions(name).items() if q}
-        for name in guarded
-    }
-    held = {i for p in positions.values() for i in p}
-    snapshot = engine.market.snapshot(ts_ms, held, 1)
-    decision = engine.monitor.review(positions, snapshot, engine.monitor_state, ts_ms)
-    if decision.state != engine.monitor_state:
-        engine.journal.record_strategy_state(ts_ms, engine.monitor.name, decision.state.to_json())
-    engine.monitor_state = decision.state
-    engine.blocked = decision.blocked
-    for alert in decision.alerts:
-        engine.journal.record_alert(ts_ms, engine.monitor.name, alert)
-        log.warning(alert.kind, strategy=engine.monitor.name, message=alert.message, **alert.fields)
-    for owner, intent in decision.closes:
-        await engine.executor.execute(owner, intent, snapshot.prices, ts_ms)
+class StrategyRunner:
+    """Runs the strategies and the funding-flip monitor (see the module docstring).
 
+    Parameters
+    ----------
+    strategies : Sequence[Strategy[Any]]
+        In the order they run within a step.
+    monitor : FundingFlipMonitor | None
+        The funding-flip guardian, None when disabled.
+    market, portfolio, executor, journal, risk
+        The engine's parts the strategies read and act through.
+    state_every_s : int
+        Journal a strategy's unchanged-by-trading state at most this often, s.
+    """
 
-async def run_cycle(engine: Engine, slot: _StrategySlot, ts_ms: int) -> None:
-    """One cycle of ``slot``'s strategy at ``ts_ms``: refit when due, decide, flatten on a
-    tripped breaker, execute the intents, journal; one ``cycle_completed`` line."""
-    strategy = slot.strategy
-    slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
-    snapshot = engine.market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
-    if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
-        slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
-        if _history_complete(snapshot, strategy.history_bars):
-            # Until every instrument has its full history the fit is provisional: refit
-            # next cycle instead of waiting a whole refit period.
-            slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
-    view = engine.portfolio.to_view(
-        strategy.name, 1.0, engine.blocked.get(strategy.name, frozenset())
-    )
-    decision = strategy.decide(snapshot, view, slot.state, ts_ms)
-    slot.state = decision.state
-    slot.cycles += 1
-    if _flatten_requested(engine):
-        decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
-    outcomes = [
-        await engine.executor.execute(strategy.name, intent, snapshot.prices, ts_ms)
-        for intent in decision.intents
-    ]
-    traded = sum(1 for o in outcomes if o.orders_sent)
-    slot.intents += traded
-    _journal_decision(engine, slot, decision, ts_ms, traded > 0)
-    log.info(
-        "cycle_completed",
-        strategy=strategy.name,
-        ts_ms=ts_ms,
-        intents=len(decision.intents),
-        intents_traded=traded,
-        **decision.diagnostics,
-    )
+    def __init__(
+        self,
+        strategies: Sequence[Strategy[Any]],
+        monitor: FundingFlipMonitor | None,
+        *,
+        market: MarketData,
+        portfolio: Portfolio,
+        executor: Executor,
+        journal: Journal,
+        risk: RiskEngine,
+        state_every_s: int,
+    ) -> None:
+        self.slots: list[StrategySlot[Any]] = [StrategySlot.of(s) for s in strategies]
+        self.monitor = monitor
+        self.monitor_state = monitor.initial_state() if monitor else FlipMonitorState()
+        self.blocked: Mapping[str, frozenset[str]] = {}
+        self._flatten_requested = False
+        self._market = market
+        self._portfolio = portfolio
+        self._executor = executor
+        self._journal = journal
+        self._risk = risk
+        self._state_every_ms = state_every_s * 1000
 
+    @property
+    def names(self) -> list[str]:
+        """The strategies' names, in run order."""
+        return [slot.strategy.name for slot in self.slots]
 
-def _flatten_requested(engine: Engine) -> bool:
-    return engine.pending_flatten and engine.risk.halted
+    def request_flatten(self) -> None:
+        """A breaker tripped with ``flatten_on_breaker``: while opening stays halted, every
+        strategy's next cycle closes its positions instead of deciding."""
+        self._flatten_requested = True
 
+    async def run_step(self, ts_ms: int) -> None:
+        """The flip guard, then every strategy due at ``ts_ms``, in order."""
+        await self._guard_funding_flips(ts_ms)
+        for slot in self.slots:
+            if ts_ms >= slot.next_decide_ms:
+                await self._run_cycle(slot, ts_ms)
 
-def _journal_decision(
-    engine: Engine, slot: _StrategySlot, decision: Decision, ts_ms: int, traded: bool
-) -> None:
-    for alert in decision.alerts:
-        engine.journal.record_alert(ts_ms, slot.strategy.name, alert)
-        log.warning(alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields)
-    due = traded or ts_ms - slot.state_journaled_ms >= engine.cfg.journal.state_every_s * 1000
-    if due:
-        journal_state(engine, slot, ts_ms)
+    def journal_states(self, ts_ms: int) -> None:
+        """Journal every strategy state that changed since it was last journaled."""
+        for slot in self.slots:
+            self._journal_state(slot, ts_ms)
 
+    # ---- checkpoints -----------------------------------------------------------------------
 
-def journal_state(engine: Engine, slot: _StrategySlot, ts_ms: int) -> None:
-    """Journal the slot's state if it changed since it was last journaled (states are frozen
-    dataclasses without NaN: ``!=`` is a change of their JSON)."""
-    if slot.state != slot.journaled_state:
-        slot.journaled_state = slot.state
-        slot.state_journaled_ms = ts_ms
-        engine.journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state.to_json())
+    def checkpoint(self) -> dict[str, Any]:
+        """The runner's part of a resume checkpoint (JSON-able): ``schedule`` (per strategy
+        ``[next_decide_ms, next_refit_ms, cycles, intents]``), ``monitor_state``, ``blocked``
+        and ``pending_flatten``."""
+        return {
+            "schedule": {
+                s.strategy.name: [s.next_decide_ms, s.next_refit_ms, s.cycles, s.intents]
+                for s in self.slots
+            },
+            "monitor_state": self.monitor_state.to_json() if self.monitor else {},
+            "blocked": {k: sorted(v) for k, v in sorted(self.blocked.items())},
+            "pending_flatten": self._flatten_requested,
+        }
+
+    def restore(
+        self, checkpoint: Mapping[str, Any], states: Mapping[str, Any], journal_path: str
+    ) -> None:
+        """Put the strategies and the monitor where a checkpoint left them: each strategy's last
+        journaled state (decoded by its ``load_state``, any state layout version) and schedule.
+
+        Raises
+        ------
+        JournalError
+            If a journaled state or the monitor's cannot be decoded.
+        """
+        schedule = checkpoint.get("schedule", {})
+        try:
+            for slot in self.slots:
+                name = slot.strategy.name
+                if name in states:
+                    slot.state = slot.strategy.load_state(states[name])
+                    slot.journaled_state = slot.state
+                if name in schedule:
+                    slot.next_decide_ms, slot.next_refit_ms, slot.cycles, slot.intents = (
+                        int(v) for v in schedule[name]
+                    )
+            if self.monitor is not None and checkpoint.get("monitor_state"):
+                self.monitor_state = self.monitor.load_state(checkpoint["monitor_state"])
+        except (KeyError, ValueError, TypeError) as err:
+            raise JournalError(f"cannot resume: {err}", path=journal_path) from err
+        self.blocked = {k: frozenset(v) for k, v in checkpoint.get("blocked", {}).items()}
+        self._flatten_requested = bool(checkpoint.get("pending_flatten", False))
+
+    # ---- one step ----------------------------------------------------------------------------
+
+    async def _guard_funding_flips(self, ts_ms: int) -> None:
+        if self.monitor is None:
+            return
+        monitor = self.monitor
+        positions = {
+            name: {i: float(q) for i, q in self._portfolio.positions(name).items() if q}
+            for name in monitor.config.guarded_strategies
+        }
+        held = {i for p in positions.values() for i in p}
+        snapshot = self._market.snapshot(ts_ms, held, 1)
+        decision = monitor.review(positions, snapshot, self.monitor_state, ts_ms)
+        if decision.state != self.monitor_state:
+            self._journal.record_strategy_state(ts_ms, monitor.name, decision.state.to_json())
+        self.monitor_state = decision.state
+        self.blocked = decision.blocked
+        for alert in decision.alerts:
+            self._journal.record_alert(ts_ms, monitor.name, alert)
+            log.warning(alert.kind, strategy=monitor.name, message=alert.message, **alert.fields)
+        for owner, intent in decision.closes:
+            await self._executor.execute(owner, intent, snapshot.prices, ts_ms)
+
+    async def _run_cycle(self, slot: StrategySlot[Any], ts_ms: int) -> None:
+        strategy = slot.strategy
+        slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
+        snapshot = self._market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
+        if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
+            slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
+            if _history_complete(snapshot, strategy.history_bars):
+                # Until every instrument has its full history the fit is provisional: refit
+                # next cycle instead of waiting a whole refit period.
+                slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
+        blocked = self.blocked.get(strategy.name, frozenset())
+        view = self._portfolio.to_view(strategy.name, 1.0, blocked)
+        decision = strategy.decide(snapshot, view, slot.state, ts_ms)
+        slot.state = decision.state
+        slot.cycles += 1
+        if self._flatten_requested and self._risk.halted:
+            decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
+        outcomes = [
+            await self._executor.execute(strategy.name, intent, snapshot.prices, ts_ms)
+            for intent in decision.intents
+        ]
+        traded = sum(1 for o in outcomes if o.orders_sent)
+        slot.intents += traded
+        self._journal_decision(slot, decision, ts_ms, traded > 0)
+        log.info(
+            "cycle_completed",
+            strategy=strategy.name,
+            ts_ms=ts_ms,
+            intents=len(decision.intents),
+            intents_traded=traded,
+            **decision.diagnostics,
+        )
+
+    def _journal_decision(
+        self, slot: StrategySlot[Any], decision: Decision[Any], ts_ms: int, traded: bool
+    ) -> None:
+        for alert in decision.alerts:
+            self._journal.record_alert(ts_ms, slot.strategy.name, alert)
+            log.warning(
+                alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields
+            )
+        if traded or ts_ms - slot.state_journaled_ms >= self._state_every_ms:
+            self._journal_state(slot, ts_ms)
+
+    def _journal_state(self, slot: StrategySlot[Any], ts_ms: int) -> None:
+        """Journal the slot's state if it changed since it was last journaled (states are frozen
+        dataclasses without NaN: ``!=`` is a change of their JSON)."""
+        if slot.state != slot.journaled_state:
+            slot.journaled_state = slot.state
+            slot.state_journaled_ms = ts_ms
+            self._journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state.to_json())
 
 
 def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
@@ -137,8 +252,8 @@ def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
 
 
 def _flatten_decision(
-    strategy: str, positions: Mapping[InstrumentId, float], ts_ms: int, decision: Decision
-) -> Decision:
+    strategy: str, positions: Mapping[InstrumentId, float], ts_ms: int, decision: Decision[Any]
+) -> Decision[Any]:
     legs = tuple(TargetPosition(i, 0.0) for i, q in sorted(positions.items()) if q)
     if not legs:
         return decision

@@ -1,4 +1,4 @@
-"""Start-up of ``mode = "live"``: credentials, account modes, starting cash, reconciliation.
+"""Start-up of ``mode = "live"``: credentials, account modes, starting cash.
 
 Before the first order, for every enabled venue:
 
@@ -9,13 +9,10 @@ Before the first order, for every enabled venue:
    mode, cross margin and the configured leverage (``venues.base.AccountSetup``), setting what
    differs, or refuses with the venue's reason;
 3. :func:`quote_cash_usd` reads the quote-asset balances a new run starts with;
-4. :func:`reconcile` compares every traded instrument's position on the venue with the
-   journal's ledger; any difference is journaled (``reconciliation``) and refuses the start —
-   an account holding positions zerobeta did not open, or a journal that lost fills, must be
-   looked at by a person, not traded over.
+4. then :mod:`agent.live.reconcile` compares every traded position with the journal's ledger.
 
-Errors: :class:`~agent.errors.LiveSetupError` and :class:`~agent.errors.ReconciliationError`,
-whose messages name the venue, the instrument and what to do.
+Errors: :class:`~agent.errors.LiveSetupError`, whose messages name the venue, the instrument and
+what to do.
 """
 
 from __future__ import annotations
@@ -26,19 +23,13 @@ from decimal import Decimal
 import structlog
 
 from agent.config import AgentConfig, VenueConfig, env_var_name
-from agent.errors import LiveSetupError, ReconciliationError
-from agent.journal.journal import Journal
-from agent.portfolio.ledger import Portfolio
+from agent.errors import LiveSetupError
 from venues.base import AccountSetup, Credentials, Venue
 from venues.errors import VenueError
 from venues.model import Instrument, InstrumentId
 from venues.registry import venue_spec
 
 log = structlog.get_logger("zerobeta.live_account")
-
-SPOT_TOLERANCE_FRAC = Decimal("0.005")
-"""A spot holding may differ from the ledger by this share (commission taken in the bought
-asset, dust) or one lot step, whichever is larger; perps must match exactly."""
 
 
 def credentials_for(name: str, venue: VenueConfig) -> Credentials:
@@ -113,75 +104,3 @@ async def quote_cash_usd(
             raise LiveSetupError(f"{name}: balances cannot be read: {error}") from error
         cash[name] = sum((b.total for b in balances if b.asset in quotes), Decimal(0))
     return cash
-
-
-async def reconcile(
-    venues: Mapping[str, Venue],
-    portfolio: Portfolio,
-    instruments: Mapping[InstrumentId, Instrument],
-    journal: Journal,
-    ts_ms: int,
-) -> None:
-    """Check every traded instrument's venue position against the ledger (all strategies).
-
-    Raises
-    ------
-    ReconciliationError
-        Listing each difference (also journaled, with action ``refused_start``); positions the
-        venue reports must have been opened by zerobeta and recorded in this journal.
-    LiveSetupError
-        If a venue's positions cannot be read.
-    """
-    ledger = portfolio.positions()
-    problems: list[str] = []
-    for name, venue in sorted(venues.items()):
-        try:
-            held = {p.instrument_id: p.qty for p in await venue.fetch_positions()}
-        except VenueError as error:
-            raise LiveSetupError(f"{name}: positions cannot be read: {error}") from error
-        traded = [i for i in instruments if i.venue == name]
-        for iid in traded:
-            venue_qty = held.get(iid, Decimal(0))
-            ledger_qty = ledger.get(iid, Decimal(0))
-            if _matches(instruments[iid], venue_qty, ledger_qty):
-                continue
-            journal.record_reconciliation(ts_ms, name, iid, ledger_qty, venue_qty, "refused_start")
-            problems.append(f"{iid}: the venue holds {venue_qty}, the journal {ledger_qty}")
-    journal.flush()
-    if problems:
-        raise ReconciliationError(
-            "live start refused — venue positions differ from the journal (close or move "
-            "positions zerobeta did not open, or start with the journal that opened them):\n  "
-            + "\n  ".join(problems)
-        )
-    log.info("positions_reconciled", venues=sorted(venues), instruments=len(instruments))
-
-
-async def position_mismatches(
-    venues: Mapping[str, Venue],
-    portfolio: Portfolio,
-    instruments: Mapping[InstrumentId, Instrument],
-) -> list[tuple[InstrumentId, Decimal, Decimal]]:
-    """``(instrument, ledger_qty, venue_qty)`` for every traded instrument whose venue
-    position differs from the ledger (same tolerance as :func:`reconcile`); a venue whose
-    positions cannot be read is skipped (logged)."""
-    ledger = portfolio.positions()
-    out: list[tuple[InstrumentId, Decimal, Decimal]] = []
-    for name, venue in sorted(venues.items()):
-        try:
-            held = {p.instrument_id: p.qty for p in await venue.fetch_positions()}
-        except VenueError as error:
-            log.warning("positions_unavailable", venue=name, error=str(error))
-            continue
-        for iid in (i for i in instruments if i.venue == name):
-            venue_qty, ledger_qty = held.get(iid, Decimal(0)), ledger.get(iid, Decimal(0))
-            if not _matches(instruments[iid], venue_qty, ledger_qty):
-                out.append((iid, ledger_qty, venue_qty))
-    return out
-
-
-def _matches(inst: Instrument, venue_qty: Decimal, ledger_qty: Decimal) -> bool:
-    if inst.is_perp:
-        return venue_qty == ledger_qty
-    tolerance = max(inst.lot_step, abs(ledger_qty) * SPOT_TOLERANCE_FRAC)
-    return abs(venue_qty - ledger_qty) <= tolerance
