@@ -12,6 +12,11 @@ replays the whole bundled window through the supervisor exactly as ``zerobeta ru
 (``asyncio.run(Supervisor(config).run())``) and builds the summary from the journal
 (``agent.reporting.report.build_summary``), as the CLI does before printing.
 
+With ``--compare REV`` it measures this tree and git revision ``REV`` (checked out in a
+temporary worktree) in the same run, alternating, each as a ``zerobeta run`` process of its own
+tree on its own shipped ``agent.toml`` (journal in a temporary directory, logs at ``warning``):
+a before/after of a change on the same machine state, e.g. ``--compare 6c79ba9 --repeat 3``.
+
 Printed per run: total wall time (load data + replay + journal flush), the process CPU time
 over the same span (on a shared machine, wall − CPU is time spent waiting for a core), the
 replay loop's own time (``RunResult.wall_time_s``), the summary build time, hourly steps per
@@ -26,11 +31,15 @@ import asyncio
 import io
 import os
 import platform
+import resource
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,11 +126,77 @@ def run_once(config_path: Path) -> RunFigures:
         )
 
 
+@contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A detached git worktree of ``rev`` in a temporary directory, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="zerobeta-rev-") as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), rev],
+            check=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+            )
+
+
+def run_process(tree: Path) -> tuple[float, float]:
+    """Wall and CPU time (s) of one ``zerobeta run`` of ``tree``'s code on its ``agent.toml``,
+    in a process of its own (``PYTHONPATH`` = the tree, journal in a temporary directory)."""
+    with tempfile.TemporaryDirectory(prefix="zerobeta-bench-") as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "ZEROBETA_JOURNAL__PATH": str(Path(tmp) / "journal.sqlite"),
+            "ZEROBETA_LOGGING__LEVEL": "warning",
+        }
+        cmd = [sys.executable, "-m", "agent.cli", "run", "--config", str(tree / "agent.toml")]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run(
+            cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True
+        )
+        wall_s = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        return wall_s, cpu_s
+
+
+def compare(rev: str, repeat: int) -> None:
+    """Alternate runs of this tree and of ``rev``; print each pair and the medians."""
+    this: list[tuple[float, float]] = []
+    other: list[tuple[float, float]] = []
+    with worktree(rev) as tree:
+        for k in range(1, repeat + 1):
+            this.append(run_process(ROOT))
+            other.append(run_process(tree))
+            print(
+                f"run {k}: this tree {this[-1][0]:6.2f} s wall ({this[-1][1]:6.2f} s cpu)   "
+                f"{rev} {other[-1][0]:6.2f} s wall ({other[-1][1]:6.2f} s cpu)"
+            )
+    for label, runs in (("this tree", this), (rev, other)):
+        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        print(
+            f"{label}: median {statistics.median(walls):.2f} s wall, "
+            f"{statistics.median(cpus):.2f} s cpu, best {min(walls):.2f} s"
+        )
+    ratio = statistics.median(w for w, _ in this) / statistics.median(w for w, _ in other)
+    print(f"this tree / {rev}: {ratio:.3f} (median wall; < 1 is faster)")
+
+
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1, help="number of runs (default 1)")
     parser.add_argument(
         "--config", type=Path, default=ROOT / "agent.toml", help="config file (default agent.toml)"
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also time git revision REV (a temporary worktree), alternating with this tree",
     )
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -136,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         f"replay wall time: {args.config}, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.machine()}"
     )
+    if args.compare:
+        compare(args.compare, args.repeat)
+        return 0
     runs: list[RunFigures] = []
     for k in range(1, args.repeat + 1):
         fig = run_once(args.config)
