@@ -22,8 +22,13 @@ Retries live here and only here (tenacity, jittered exponential, capped, honouri
 :func:`~venues.errors.is_retryable` accepts. Writes (``idempotent=False``) are sent exactly
 once: after a timeout or 5xx the caller looks the order up by its client order id.
 
-Signing is the caller's job (it passes the signed ``params``/``headers``/``content``). This
-module never logs header values or query strings and never puts them into an error message.
+Signing is the caller's job (it passes the signed ``query``/``headers``/``content``). A signed
+query string goes in ``query``, already percent-encoded, and is put on the URL verbatim: httpx
+sends exactly those bytes (a ``params`` mapping would be re-encoded by httpx, differently across
+versions — a space is ``%20`` up to 0.27 and ``+`` from 0.28 — so the signed bytes would not be
+the sent bytes). A ``query`` that httpx would alter is refused with ``ValueError`` before anything
+is sent. This module never logs header values or query strings and never puts them into an
+error message.
 """
 
 from __future__ import annotations
@@ -202,6 +207,7 @@ class RestClient:
         path: str,
         *,
         params: Mapping[str, Any] | None = None,
+        query: str | None = None,
         json_body: Any = None,
         content: str | bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -217,7 +223,10 @@ class RestClient:
         path : str
             Path relative to ``base_url`` (``/fapi/v1/premiumIndex``).
         params : Mapping[str, Any] | None
-            Query parameters (already signed if the venue signs the query).
+            Query parameters of an unsigned request, encoded by httpx.
+        query : str | None
+            The percent-encoded query string (without ``?``), sent byte for byte: what a venue
+            that signs the query signed (exclusive with ``params``).
         json_body : Any
             Body serialized by httpx as compact JSON. Use ``content`` instead when the venue
             signs the body bytes, so the signed bytes are exactly the sent bytes.
@@ -242,13 +251,19 @@ class RestClient:
         VenueError
             Whatever ``classify_error`` returns, or a plain one for another HTTP 4xx.
         ValueError
-            If both ``json_body`` and ``content`` are given.
+            If both ``json_body`` and ``content``, or both ``params`` and ``query``, are given,
+            or if ``query`` is not sent verbatim (not fully percent-encoded ASCII).
         """
         if json_body is not None and content is not None:
             raise ValueError("pass json_body or content, not both")
+        if params is not None and query is not None:
+            raise ValueError("pass params or query, not both")
+        target = self._verbatim_target(method, path, query) if query else path
 
         async def send() -> Any:
-            return await self._send_once(method, path, params, json_body, content, headers, weight)
+            return await self._send_once(
+                method, path, target, params, json_body, content, headers, weight
+            )
 
         if not idempotent:
             return await send()
@@ -277,10 +292,23 @@ class RestClient:
     ) -> None:
         await self.aclose()
 
+    def _verbatim_target(self, method: str, path: str, query: str) -> str:
+        """``path?query``, checked to leave httpx with ``query``'s exact bytes."""
+        target = f"{path}?{query}"
+        try:
+            sent = self._client.build_request(method, target).url.query
+        except httpx.InvalidURL:
+            sent = b""
+        if sent != query.encode():
+            # The message leaves the query out: it may carry a signature.
+            raise ValueError(f"{method} {path}: query is not percent-encoded; httpx would alter it")
+        return target
+
     async def _send_once(
         self,
         method: str,
         path: str,
+        target: str,
         params: Mapping[str, Any] | None,
         json_body: Any,
         content: str | bytes | None,
@@ -290,7 +318,7 @@ class RestClient:
         await self._limiter.acquire(weight)
         try:
             response = await self._client.request(
-                method, path, params=params, json=json_body, content=content, headers=headers
+                method, target, params=params, json=json_body, content=content, headers=headers
             )
         except httpx.TimeoutException as e:
             message = f"{method} {path}: no answer within {self._timeout_s} s"

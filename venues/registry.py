@@ -60,6 +60,12 @@ class VenueSpec:
     renames : tuple[Rename, Rename] | None
         ``(to_native, to_common)`` when the venue names instruments apart from the common
         ``BTCUSDT`` form (OKX): its client is wrapped in :class:`~venues.symbols.RenamedVenue`.
+    reports_balances : bool
+        True when the venue's API reports account balances (``Venue.fetch_balances``); False
+        (Purple Flea: no balances endpoint) makes a live run start that venue's cash at the
+        configured capital instead (``capital.initial_equity_usd ×
+        venues.<name>.collateral_frac``, :func:`agent.live.account.quote_cash_usd`) and leaves
+        it out of the margin watch.
 
     Raises
     ------
@@ -75,6 +81,7 @@ class VenueSpec:
     funding_files_have_marks: bool
     replay_funding: bool
     renames: tuple[Rename, Rename] | None = None
+    reports_balances: bool = True
 
     def __post_init__(self) -> None:
         fields = self.credential_fields
@@ -138,6 +145,7 @@ VENUES: Final[Mapping[str, VenueSpec]] = MappingProxyType(
                 credential_fields=("api_key",),
                 funding_files_have_marks=True,
                 replay_funding=False,
+                reports_balances=False,  # no balances endpoint (venues/purpleflea/API_NOTES.md §6)
             ),
             VenueSpec(
                 name="dydx",

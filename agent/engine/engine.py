@@ -283,7 +283,8 @@ class Engine:
     def checkpoint(self, ts_ms: int) -> dict[str, Any]:
         """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
         :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
-        monitor, the risk engine's state, the booked-payment count and the unresolved orders."""
+        monitor, the risk engine's state, the booked-payment count, the unresolved orders and
+        the venues the margin watch has alerted."""
         return {
             "version": CHECKPOINT_VERSION,
             "last_step_ms": ts_ms,
@@ -292,11 +293,15 @@ class Engine:
             "risk": self.risk.state(),
             "funding_payments": self.funding.payments,
             "unresolved_orders": self.executor.unresolved.state(),
+            "margin_watch": self.margin.state(),
         }
 
     def restore(self, checkpoint: Mapping[str, Any]) -> None:
-        """The engine's own part of a checkpoint (its parts restore theirs)."""
+        """The engine's own part of a checkpoint (its parts restore theirs) and the margin
+        watch's (a checkpoint written before it was kept: nothing alerted). Raises
+        ``ValueError`` on a malformed ``margin_watch``."""
         self.last_snapshot_ms = int(checkpoint.get("last_snapshot_ms", 0))
+        self.margin.restore(checkpoint.get("margin_watch", {}))
 
     def _checkpoint(self, ts_ms: int) -> None:
         """Journal changed strategy states and the resume checkpoint, and commit the step."""

@@ -14,14 +14,19 @@ positions over the account's equity:
 When a venue's fraction falls below ``risk.margin_alert_frac`` a ``margin_low`` alert is
 journaled and logged once; it is journaled again only after the fraction has recovered to
 :data:`RECOVERY_BAND_FRAC` above the limit (``margin_recovered`` is logged), so a fraction
-hovering at the limit does not alert every hour. The watch alerts; it does not trade. A
-venue whose balances cannot be read is logged and skipped until the next step.
+hovering at the limit does not alert every hour. Which venues are alerted is part of the resume
+checkpoint (:meth:`MarginWatch.state` / :meth:`MarginWatch.restore`), so a resumed run does not
+alert again for a venue that stayed low. The watch alerts; it does not trade. A venue whose
+balances cannot be read is logged and skipped until the next step; a live venue whose API
+reports no balances (:attr:`venues.registry.VenueSpec.reports_balances` false: Purple Flea) is
+not watched (logged once, ``margin_unwatched``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -30,6 +35,7 @@ from venues.base import Venue
 from venues.errors import VenueError
 from venues.model import Balance
 from venues.paper import PaperVenue
+from venues.registry import VENUES
 
 log = structlog.get_logger("zerobeta.margin")
 
@@ -64,6 +70,27 @@ class MarginWatch:
         self.alert_below_frac = alert_below_frac
         self.quote_assets = tuple(quote_assets)
         self.low: set[str] = set()
+        """Venues alerted and not yet recovered (:data:`RECOVERY_BAND_FRAC` above the limit)."""
+        self._unwatched: set[str] = set()
+
+    def state(self) -> dict[str, Any]:
+        """The resume checkpoint's part (JSON-able): ``{"low_venues": [names, sorted]}``, the
+        venues alerted and not yet recovered."""
+        return {"low_venues": sorted(self.low)}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state` returned; an empty mapping (a checkpoint written before
+        the watch kept state) means nothing alerted.
+
+        Raises
+        ------
+        ValueError
+            If ``low_venues`` is not a list of venue names.
+        """
+        names = state.get("low_venues", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"margin_watch.low_venues must be a list of venue names: {names!r}")
+        self.low = set(names)
 
     async def check(
         self,
@@ -105,6 +132,12 @@ class MarginWatch:
     ) -> float | None:
         if paper is not None:
             return paper.free_margin_frac()
+        spec = VENUES.get(name)
+        if spec is not None and not spec.reports_balances:
+            if name not in self._unwatched:
+                self._unwatched.add(name)
+                log.warning("margin_unwatched", venue=name, reason="the venue reports no balances")
+            return None
         try:
             balances = await venue.fetch_balances()
         except VenueError as error:

@@ -8,7 +8,11 @@ Before the first order, for every enabled venue:
 2. :func:`prepare_accounts` makes each account trade the configured perps in one-way position
    mode, cross margin and the configured leverage (``venues.base.AccountSetup``), setting what
    differs, or refuses with the venue's reason;
-3. :func:`quote_cash_usd` reads the quote-asset balances a new run starts with;
+3. :func:`quote_cash_usd` reads the quote-asset balances a new run starts with; a venue whose
+   API reports no balances (:attr:`venues.registry.VenueSpec.reports_balances` false: Purple
+   Flea) starts with its configured capital instead, ``capital.initial_equity_usd ×
+   venues.<name>.collateral_frac`` (:func:`configured_capital_usd`), once its positions have
+   been read (the token works; what it holds is compared in step 4);
 4. then :mod:`agent.live.reconcile` compares every traded position with the journal's ledger.
 
 Errors: :class:`~agent.errors.LiveSetupError`, whose messages name the venue, the instrument and
@@ -22,12 +26,12 @@ from decimal import Decimal
 
 import structlog
 
-from agent.config import AgentConfig, VenueConfig, env_var_name
+from agent.config import AgentConfig, CapitalConfig, VenueConfig, env_var_name
 from agent.errors import LiveSetupError
 from venues.base import AccountSetup, Credentials, Venue
 from venues.errors import VenueError
 from venues.model import Instrument, InstrumentId
-from venues.registry import venue_spec
+from venues.registry import VENUES, venue_spec
 
 log = structlog.get_logger("zerobeta.live_account")
 
@@ -84,23 +88,82 @@ async def prepare_accounts(
     return changes
 
 
-async def quote_cash_usd(
-    venues: Mapping[str, Venue], quote_assets: Sequence[str]
+def configured_capital_usd(
+    capital: CapitalConfig, venues: Mapping[str, VenueConfig]
 ) -> dict[str, Decimal]:
-    """Each venue's total balance of the quote assets (USDT, USDC ... counted 1:1), USD: the
-    cash a new live run starts its ledger with.
+    """Each venue's configured capital, USD: ``capital.initial_equity_usd ×
+    venues.<name>.collateral_frac`` (the paper accounts' starting collateral too)."""
+    equity_usd = Decimal(repr(capital.initial_equity_usd))
+    return {name: equity_usd * Decimal(repr(v.collateral_frac)) for name, v in venues.items()}
+
+
+async def quote_cash_usd(
+    venues: Mapping[str, Venue],
+    quote_assets: Sequence[str],
+    *,
+    capital_usd: Mapping[str, Decimal] | None = None,
+) -> dict[str, Decimal]:
+    """The cash a new live run starts its ledger with, per venue, USD.
+
+    A venue that reports balances: its total balance of the quote assets (USDT, USDC ...
+    counted 1:1). A venue whose API has none (:attr:`~venues.registry.VenueSpec.reports_balances`
+    false, Purple Flea): its configured capital ``capital_usd[name]``, once
+    ``Venue.fetch_positions`` has answered (the credentials work; the start-up reconciliation
+    then compares what it holds with the ledger). The configured capital must then be what was
+    deposited there: nothing on the venue checks it.
+
+    Parameters
+    ----------
+    venues : Mapping[str, Venue]
+        The live venues by name.
+    quote_assets : Sequence[str]
+        ``capital.quote_assets``.
+    capital_usd : Mapping[str, Decimal] | None
+        Configured capital per venue, USD (:func:`configured_capital_usd`); needed only for a
+        venue without balances.
 
     Raises
     ------
     LiveSetupError
-        If a venue's balances cannot be read.
+        If a venue's balances (or, without balances, its positions) cannot be read, or a venue
+        without balances has no configured capital (``collateral_frac`` 0 or not passed).
     """
     quotes = set(quote_assets)
     cash: dict[str, Decimal] = {}
     for name, venue in sorted(venues.items()):
+        spec = VENUES.get(name)
+        if spec is not None and not spec.reports_balances:
+            cash[name] = await _configured_cash_usd(name, venue, capital_usd)
+            continue
         try:
             balances = await venue.fetch_balances()
         except VenueError as error:
             raise LiveSetupError(f"{name}: balances cannot be read: {error}") from error
         cash[name] = sum((b.total for b in balances if b.asset in quotes), Decimal(0))
     return cash
+
+
+async def _configured_cash_usd(
+    name: str, venue: Venue, capital_usd: Mapping[str, Decimal] | None
+) -> Decimal:
+    if capital_usd is None:  # a caller that does not pass the configuration
+        raise LiveSetupError(f"{name}: its API reports no balances and no capital was configured")
+    cash_usd = capital_usd.get(name, Decimal(0))
+    if cash_usd <= 0:
+        raise LiveSetupError(
+            f"{name}: its API reports no balances, so a live run starts with the configured "
+            f"capital; set venues.{name}.collateral_frac to the share of "
+            "capital.initial_equity_usd deposited there"
+        )
+    try:
+        positions = await venue.fetch_positions()
+    except VenueError as error:
+        raise LiveSetupError(f"{name}: positions cannot be read: {error}") from error
+    log.warning(
+        "cash_from_config",
+        venue=name,
+        cash_usd=float(cash_usd),
+        positions=len(positions),
+        reason="the venue reports no balances",
+    )
+    return cash_usd

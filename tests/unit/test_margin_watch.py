@@ -3,10 +3,12 @@ with its recovery band. Expected fractions are worked out by hand below."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal as D
 
 import pytest
+from structlog.testing import capture_logs
 
 from agent.engine.margin_watch import RECOVERY_BAND_FRAC, MarginWatch, balances_free_margin_frac
 from venues.errors import VenueUnavailable
@@ -112,3 +114,61 @@ async def test_one_alert_per_fall_below_the_level_with_a_recovery_band() -> None
             alerted.append((step, alert.fields["venue"], round(frac, 6), alert.kind))
     # Alerts when it falls below 50% (step 1) and again only after it came back above 55%.
     assert alerted == [(1, "bybit", 0.45, "margin_low"), (7, "bybit", 0.4, "margin_low")]
+
+
+async def _alerts(watch: MarginWatch, venue: ScriptedBalances, steps: int) -> list[str]:
+    equity = {"bybit": D(1_000)}.__getitem__
+    kinds = []
+    for _ in range(steps):
+        checked = await watch.check({"bybit": venue}, {}, equity)  # type: ignore[dict-item]
+        kinds += [f"{a.kind}:{a.fields['venue']}" for a in checked]
+    return kinds
+
+
+async def test_a_restored_watch_does_not_alert_again_for_a_venue_still_low() -> None:
+    before = MarginWatch(0.5, ("USDT",))
+    assert await _alerts(before, ScriptedBalances([0.45]), 1) == ["margin_low:bybit"]
+    saved = json.loads(json.dumps(before.state()))  # as the checkpoint stores it
+    assert saved == {"low_venues": ["bybit"]}
+
+    resumed = MarginWatch(0.5, ("USDT",))
+    resumed.restore(saved)
+    still_low, recovered, low_again = 0.40, 0.5 + RECOVERY_BAND_FRAC + 0.01, 0.30
+    venue = ScriptedBalances([still_low, still_low, recovered, low_again])
+    # silent while it stays low; alerts again only after a recovery and a new fall
+    assert await _alerts(resumed, venue, 2) == []
+    assert await _alerts(resumed, venue, 2) == ["margin_low:bybit"]
+
+
+async def test_a_checkpoint_without_the_watch_restores_to_nothing_alerted() -> None:
+    resumed = MarginWatch(0.5, ("USDT",))
+    resumed.restore({})  # written before the watch kept state
+    assert resumed.state() == {"low_venues": []}
+    assert await _alerts(resumed, ScriptedBalances([0.45]), 1) == ["margin_low:bybit"]
+
+
+@pytest.mark.parametrize("state", [{"low_venues": "bybit"}, {"low_venues": [1]}])
+def test_a_malformed_state_is_refused(state: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="low_venues"):
+        MarginWatch(0.5, ("USDT",)).restore(state)
+
+
+class NoBalances:
+    """A live Purple Flea account: its API has no balances endpoint."""
+
+    @property
+    def name(self) -> str:
+        return "purpleflea"
+
+    async def fetch_balances(self) -> list[Balance]:
+        raise AssertionError("the watch must not ask a venue without balances")
+
+
+async def test_a_venue_without_balances_is_not_watched_and_logged_once() -> None:
+    watch = MarginWatch(0.5, ("USDT",))
+    equity = {"purpleflea": D(1_000)}.__getitem__
+    with capture_logs() as logs:
+        for _ in range(3):
+            venues = {"purpleflea": NoBalances()}
+            assert await watch.check(venues, {}, equity) == []  # type: ignore[dict-item]
+    assert [e["event"] for e in logs] == ["margin_unwatched"]

@@ -12,6 +12,7 @@ import ast
 import importlib
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -19,6 +20,7 @@ from agent.config import SECRET_FIELDS, VENUE_DEFAULTS, VENUE_NAMES, AgentConfig
 from agent.config.sections import venue_defaults_mismatch
 from agent.data.files import default_header
 from venues.base import Credentials
+from venues.errors import UnsupportedByVenue, VenueError
 from venues.registry import (
     VENUES,
     VenueSpec,
@@ -157,3 +159,37 @@ def test_no_venues_module_imports_agent_or_strategies() -> None:
                 if n.split(".")[0] in {"agent", "strategies"}
             ]
     assert offenders == []
+
+
+def test_only_purple_flea_reports_no_balances() -> None:
+    assert [n for n, s in VENUES.items() if not s.reports_balances] == ["purpleflea"]
+
+
+_DUMMY_CREDENTIALS = {  # shaped as each venue checks them; never sent anywhere (no network)
+    "hyperliquid": Credentials(SecretStr("0x" + "ab" * 20), SecretStr("0x" + "11" * 32)),
+    "okx": Credentials(SecretStr("k"), SecretStr("s"), SecretStr("p")),
+    "purpleflea": Credentials(SecretStr("pf_live_0123456789")),
+}
+
+
+@pytest.mark.parametrize("name", trading_venues())
+async def test_reports_balances_agrees_with_the_client(name: str) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("no network in this test", request=request)
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    credentials = _DUMMY_CREDENTIALS.get(name, Credentials(SecretStr("k"), SecretStr("s")))
+    venue = create_trading_venue(
+        name, credentials, transport=httpx.MockTransport(refuse), sleep=no_wait
+    )
+    try:
+        await venue.fetch_balances()
+    except UnsupportedByVenue:
+        unsupported = True
+    except VenueError:  # it has an endpoint: it tried it
+        unsupported = False
+    finally:
+        await venue.close()
+    assert unsupported is not VENUES[name].reports_balances

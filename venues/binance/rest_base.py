@@ -1,11 +1,15 @@
 """What Binance's USDⓈ-M and spot REST layers share: HMAC-signed requests with the server
 clock offset, the clock-skew rule and the RestClient wiring.
 
-Signing lives here and only here (:func:`~venues.binance.auth.signed_query`); the API key header
-``X-MBX-APIKEY`` is built from ``SecretStr.get_secret_value()`` at request time and never stored in
-plain text, logged or put in an error. Clock skew (``-1021``/``-5028``) resyncs the server time; an
-idempotent signed request is then re-signed and sent once more, a write (an order POST) raises so
-the caller looks it up: writes are never re-sent here. Source: Binance USDⓈ-M
+Signing lives here and only here (:func:`~venues.binance.auth.signed_query`): the query string is
+percent-encoded once, signed, and put on the URL verbatim (``RestClient.request(query=...)``), so
+the bytes Binance receives are the bytes signed whatever httpx version encodes URLs (non-ASCII
+symbols must go percent-encoded and be signed that way: USDⓈ-M change log
+https://developers.binance.com/docs/derivatives/change-log); public queries use the same encoder.
+The API key header ``X-MBX-APIKEY`` is built from ``SecretStr.get_secret_value()`` at request time
+and never stored in plain text, logged or put in an error. Clock skew (``-1021``/``-5028``) resyncs
+the server time; an idempotent signed request is then re-signed and sent once more, a write (an
+order POST) raises so the caller looks it up: writes are never re-sent here. Source: Binance USDⓈ-M
 https://developers.binance.com/docs/derivatives/usds-margined-futures/general-info "SIGNED (TRADE
 and USER_DATA) Endpoint Security" and "Timing security"; spot
 https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md (same sections).
@@ -15,13 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
 
 import httpx
 from pydantic import SecretStr
 
 from venues.binance import constants as c
-from venues.binance.auth import ParamValue, signed_query
+from venues.binance.auth import ParamValue, encode_params, signed_query
 from venues.errors import AuthError, ProtocolError, VenueError
 from venues.http import ClassifyError, RestClient
 from venues.ratelimit import RateLimiter
@@ -116,9 +119,10 @@ class SignedRest:
     async def _public(
         self, path: str, params: Mapping[str, ParamValue] | None = None, weight: int = 1
     ) -> Any:
-        return await self._rest.request("GET", path, params=params, weight=weight, idempotent=True)
+        query = encode_params(params) if params else None
+        return await self._rest.request("GET", path, query=query, weight=weight, idempotent=True)
 
-    def _sign(self, params: Mapping[str, ParamValue]) -> tuple[dict[str, str], dict[str, str]]:
+    def _sign(self, params: Mapping[str, ParamValue]) -> tuple[str, dict[str, str]]:
         if self._api_key is None or self._api_secret is None:
             raise AuthError(
                 f"{self.LABEL}: signed endpoint needs an API key and secret", venue=c.VENUE
@@ -129,17 +133,16 @@ class SignedRest:
             timestamp_ms=self.server_now_ms(),
             recv_window_ms=self._recv_window_ms,
         )
-        # httpx re-encodes these pairs byte-identically for the characters Binance allows
-        # (tested against the signature in tests/unit/test_binance_client.py and _spot.py).
-        signed = dict(parse_qsl(query, keep_blank_values=True))
-        return signed, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
+        # Sent verbatim (RestClient ``query``): a dict would be re-encoded by httpx (a space is
+        # "+" from httpx 0.28, a lone "%" stays raw in 0.27) and no longer match the signature.
+        return query, {c.API_KEY_HEADER: self._api_key.get_secret_value()}
 
     async def _send_signed(
         self, method: str, path: str, params: Mapping[str, ParamValue], weight: int, resend: bool
     ) -> Any:
         query, headers = self._sign(params)
         return await self._rest.request(
-            method, path, params=query, headers=headers, weight=weight, idempotent=resend
+            method, path, query=query, headers=headers, weight=weight, idempotent=resend
         )
 
     async def _signed(

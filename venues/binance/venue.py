@@ -15,9 +15,11 @@ and merges what spans both:
   asset summed over both wallets** (``total`` and ``available`` added, the newer timestamp)
   so that equity is complete; ``available`` is then an upper bound for either product. Use
   ``venue.perp.fetch_balances()`` / ``venue.spot.fetch_balances()`` for one wallet;
-* funding (current, history, payments, stream), account setup and the account stream: the
-  perp side only (spot has no funding and no modes; the spot user data stream needs the
-  WebSocket API and is not implemented).
+* funding (current, history, payments, stream) and account setup: the perp side only (spot
+  has no funding and no modes);
+* the account stream: the USD-M user data stream (listenKey) and the spot one (a WebSocket API
+  ``userDataStream.subscribe.signature`` subscription, :mod:`venues.binance.spot_user_stream`)
+  interleaved as events arrive.
 
 Sources: Binance USDⓈ-M futures API docs
 https://developers.binance.com/docs/derivatives/usds-margined-futures; spot API docs

@@ -5,8 +5,8 @@ Rules (Bybit v5 "Integration Guidance" https://bybit-exchange.github.io/docs/v5/
 
 - REST string to sign: ``timestamp + apiKey + recvWindow + payload`` where ``payload`` is the
   query string for GET and the JSON body for POST, **byte-identical** to what is sent;
-- GET query strings are built from alphabetically sorted ``k=v`` pairs (as pybit does);
-  POST bodies are compact JSON;
+- GET query strings are built from alphabetically sorted ``k=v`` pairs (as pybit does),
+  percent-encoded before signing and sent verbatim; POST bodies are compact JSON;
 - WebSocket auth signs ``"GET/realtime" + expires`` (expires: a future epoch ms).
 
 Fixture: ``tests/fixtures/bybit-v5/signing_vectors.json`` (derived vectors: doc plaintext,
@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from urllib.parse import quote, urlencode
 
 from venues.bybit.constants import (
     DEFAULT_RECV_WINDOW_MS,
@@ -68,19 +69,24 @@ def _text(value: ParamValue) -> str:
 
 
 def query_string(params: Mapping[str, ParamValue | None]) -> str:
-    """GET query string: ``k=v`` pairs sorted by key, joined by ``&``, ``None`` values dropped.
+    """GET query string: ``k=v`` pairs sorted by key, joined by ``&``, ``None`` values dropped,
+    keys and values percent-encoded (UTF-8; every reserved character, space → ``%20``).
 
-    Not percent-encoded (Bybit symbols and codes are ASCII ``[0-9A-Za-z_-]``); send exactly
-    this string. Source: pybit ``_http_manager.prepare_payload``.
+    Send exactly this string (``RestClient.request(query=...)``): it is what
+    :func:`rest_headers` signs, and httpx leaves a fully encoded query untouched, whereas a raw
+    one would be encoded on the wire (non-ASCII, space) or cut (``#``, ``&``/``=`` in a value)
+    after signing. Values are plain text: a ``nextPageCursor`` is URL-encoded by Bybit and is
+    decoded by :func:`venues.bybit.parse.next_page_cursor`, so it goes back as Bybit sent it.
+    Sorted pairs as pybit's ``_http_manager.prepare_payload``.
     """
     pairs = sorted((k, _text(v)) for k, v in params.items() if v is not None)
-    return "&".join(f"{key}={value}" for key, value in pairs)
+    return urlencode(pairs, quote_via=quote, safe="")
 
 
 def json_body(params: Mapping[str, object]) -> str:
     """POST body: compact JSON (``,`` and ``:`` separators) in insertion order.
 
-    Send exactly this string as the body; it is what :func:`rest_signature` signs.
+    Send exactly this string as the body; it is what :func:`rest_headers` signs.
     """
     return json.dumps(params, separators=(",", ":"))
 

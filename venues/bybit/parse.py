@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import unquote
 
 from venues.bybit.constants import (
     AUTH_CODES,
@@ -178,11 +179,18 @@ def _result_list(payload: object) -> Sequence[Any]:
 
 
 def next_page_cursor(payload: object) -> str | None:
-    """``result.nextPageCursor`` of a paginated answer, ``None`` when it is empty or absent."""
+    """``result.nextPageCursor`` of a paginated answer, URL-decoded; ``None`` when it is empty
+    or absent.
+
+    Bybit sends the cursor URL-encoded (``page_args%3D...%26symbol%3D6%26``, fixture
+    ``order_realtime.json``) for the client to paste into the next query, which percent-encodes
+    its values (:func:`venues.bybit.auth.query_string`): decoding it here makes it go back byte for
+    byte as Bybit sent it, not encoded twice.
+    """
     cursor = unwrap_result(payload).get("nextPageCursor")
     if cursor is not None and not isinstance(cursor, str):
         raise payload_error("result", f"field 'nextPageCursor' must be a string, got {cursor!r}")
-    return cursor or None
+    return unquote(cursor) if cursor else None
 
 
 def parse_server_time_ms(payload: object) -> int:

@@ -4,9 +4,10 @@ One method per endpoint, returning the decoded JSON envelope as the venue sent i
 :mod:`venues.bybit.parse` / :mod:`venues.bybit.parse_account`). Private endpoints are signed here
 and only here with the ``X-BAPI-*`` headers of :func:`~venues.bybit.auth.rest_headers`: the string
 to sign is ``timestamp + apiKey + recvWindow + payload`` where ``payload`` is the GET query string
-(sorted ``k=v``, sent as is in the URL so the signed bytes are the sent bytes, cursors keep their
-``%3D``) or the exact POST body. Keys are unwrapped from ``SecretStr`` at request time only. Source:
-Bybit v5 API docs https://bybit-exchange.github.io/docs/v5 ("Integration Guidance"
+(sorted ``k=v``, percent-encoded, put on the URL verbatim by ``RestClient.request(query=...)`` so
+the signed bytes are the sent bytes; a cursor goes back as Bybit sent it) or the exact POST body.
+Keys are unwrapped from ``SecretStr`` at request time only. Source: Bybit v5 API docs
+https://bybit-exchange.github.io/docs/v5 ("Integration Guidance"
 https://bybit-exchange.github.io/docs/v5/guide, "Rate Limit"
 https://bybit-exchange.github.io/docs/v5/rate-limit, "Error Codes"
 https://bybit-exchange.github.io/docs/v5/error, each endpoint's page); payloads in
@@ -133,11 +134,6 @@ def make_rest_client(
     )
 
 
-def _path_with_query(path: str, params: Params) -> tuple[str, str]:
-    query = query_string(params)
-    return (f"{path}?{query}" if query else path), query
-
-
 class BybitRest:
     """Raw Bybit v5 REST calls (JSON envelope in, JSON envelope out).
 
@@ -196,8 +192,9 @@ class BybitRest:
     # --- plumbing ---------------------------------------------------------------------
 
     async def _public(self, path: str, params: Params) -> Any:
-        url, _ = _path_with_query(path, params)
-        return await self._rest.request("GET", url, idempotent=True)
+        return await self._rest.request(
+            "GET", path, query=query_string(params) or None, idempotent=True
+        )
 
     def _headers(self, payload: str) -> dict[str, str]:
         if self._api_key is None or self._api_secret is None:
@@ -212,9 +209,11 @@ class BybitRest:
 
     async def _send_signed(self, method: str, path: str, params: Params) -> Any:
         if method == "GET":
-            url, query = _path_with_query(path, params)
+            query = query_string(params)
             headers = self._headers(query)
-            return await self._rest.request("GET", url, headers=headers, idempotent=True)
+            return await self._rest.request(
+                "GET", path, query=query or None, headers=headers, idempotent=True
+            )
         body = json_body({k: v for k, v in params.items() if v is not None})
         headers = self._headers(body)
         return await self._rest.request(
