@@ -182,11 +182,19 @@ class OkxRest:
         limiter = self._limiters.get((method, path))
         if limiter is not None:
             await limiter.acquire(1)
-        request_path = f"{path}?{urlencode(params)}" if params else path
+        # The prehash covers path?query: build the query once and send those exact bytes (the
+        # query stays out of the transport's error messages and retry logs).
+        query = urlencode(params) if params else None
+        request_path = f"{path}?{query}" if query else path
         content = None if body is None else json.dumps(body, separators=(",", ":"))
         headers = self._sign(method, request_path, content or "") if signed else None
         return await self._rest.request(
-            method, request_path, content=content, headers=headers, idempotent=method == "GET"
+            method,
+            path,
+            query=query,
+            content=content,
+            headers=headers,
+            idempotent=method == "GET",
         )
 
     def _credentials(self) -> tuple[SecretStr, SecretStr, SecretStr]:
