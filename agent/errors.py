@@ -7,6 +7,7 @@
     ├── RiskRejected           a pre-trade rule refused an intent (``rule``, ``limit``, ``value``)
     ├── ReconciliationError    journal and venue disagree in a way we cannot adopt
     ├── JournalError           the SQLite journal cannot be opened or written
+    │   └── JournalRefused     its path cannot be used for a run: a person must act
     ├── AccountingError        the ledger identity (equity change = Σ P&L streams) does not hold
     └── StrategyError          a strategy raised or returned something invalid
     ShutdownRequested          control flow: a stop signal arrived (not an error)
@@ -55,6 +56,26 @@ class JournalError(AgentError):
         super().__init__(f"journal {path}: {message}")
         self.path = path
         self.found_version = found_version
+
+
+class JournalRefused(JournalError):
+    """A run cannot use the journal at ``path``, and restarting cannot fix it: another process
+    holds its lock, the path names something that is not a zerobeta journal (a text file,
+    another SQLite database, a directory), it is empty, or its directory cannot be created or
+    written. The CLI exits 2.
+
+    Attributes
+    ----------
+    path : str
+        The journal path as configured.
+    holder_pid : int | None
+        Process id recorded by the process holding the journal's lock, when that was the
+        problem and the holder recorded it (the host may be another one: see the message).
+    """
+
+    def __init__(self, message: str, *, path: str, holder_pid: int | None = None) -> None:
+        super().__init__(message, path=path)
+        self.holder_pid = holder_pid
 
 
 class AccountingError(AgentError):

@@ -1,7 +1,8 @@
 """The append-only SQLite journal (WAL): what a run did, and what a restart reads back.
 
 Owns the on-disk schema (:mod:`.schema`), the connection and write batching (:mod:`.store`),
-the ``record_*`` writers (:mod:`.write`) and :class:`~agent.journal.journal.Journal` with its
-readers (:mod:`.journal`). May import ``agent.errors``, ``strategies.base`` and
-``venues.model`` only.
+:class:`~agent.journal.journal.Journal` with its ``record_*`` writers and its readers
+(:mod:`.journal`), and a run's claim on its journal: the one-process lock (:mod:`.lock`) and
+checking the path, recognizing a journal and moving an old one aside (:mod:`.files`). May
+import ``agent.errors``, ``strategies.base`` and ``venues.model`` only.
 """

@@ -10,8 +10,16 @@ sorted keys. Fills and funding payments also carry ``seq``, one counter over bot
 
 Writes are buffered and committed in batches: :meth:`Journal.flush` (also called by
 :meth:`Journal.close`, by every reader, and whenever ``batch_rows`` rows are pending). A
-caller that needs a row durable before acting (live mode: an intent before its orders are
-sent) calls :meth:`Journal.flush` or opens the journal with ``batch_rows=1``.
+replay's rows not yet committed are lost if the process is killed; the run is then redone or
+resumed from its last committed step.
+
+A **durable** journal (``Journal.open(..., durable=True)``; the builder opens one for
+``mode = "live"``) commits the write-ahead rows as they are recorded, before the method returns,
+with ``synchronous=FULL``: an intent and each order request before the order is sent (the
+caller records them first), each order state, fill and funding payment (with its allocations)
+as it arrives. Each such commit is fsynced: neither a killed process nor a power loss (on a disk
+that honours fsync) loses a row the agent acted on. The other rows (snapshots, alerts, strategy
+state, risk events) ride along with the next commit.
 
 Nothing stored here takes a secret: the record methods accept only market, order, fill and
 P&L value types, strategy state and alert text, and run metadata (config hash, mode, window).
@@ -136,10 +144,12 @@ class Journal:
         self._seq = _max_seq(store)
 
     @classmethod
-    def open(cls, path: Path | str, *, batch_rows: int = 10_000) -> Self:
+    def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
         """Open (creating if missing) the journal at ``path``; ``":memory:"`` for a test.
 
-        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema.
+        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema. A
+        ``durable`` journal (live trading) commits intents, orders, fills and funding payments as
+        they are recorded, with ``synchronous=FULL`` (module docstring).
 
         Raises
         ------
@@ -149,7 +159,7 @@ class Journal:
         ValueError
             If ``batch_rows`` < 1.
         """
-        return cls(JournalStore.open(path, batch_rows=batch_rows))
+        return cls(JournalStore.open(path, batch_rows=batch_rows, durable=durable))
 
     def __enter__(self) -> Self:
         return self
@@ -171,6 +181,11 @@ class Journal:
     def journal_mode(self) -> str:
         """SQLite journal mode in effect (``"wal"`` for a file, ``"memory"`` in memory)."""
         return self._store.journal_mode
+
+    @property
+    def durable(self) -> bool:
+        """True if intents, orders, fills and funding payments are committed as recorded."""
+        return self._store.durable
 
     def flush(self) -> None:
         """Commit every pending row in one transaction (:meth:`JournalStore.flush`).
@@ -194,11 +209,13 @@ class Journal:
             self._store.append("run_meta", (key, str(value)))
 
     def record_intent(self, ts_ms: int, strategy: str, intent: PairIntent) -> None:
-        """A pair intent, journaled before any of its orders is sent."""
+        """A pair intent, journaled before any of its orders is sent (committed on return if
+        durable)."""
         legs = [{"instrument": str(leg.instrument_id), "target_qty": leg.target_qty}
                 for leg in intent.legs]  # fmt: skip
         row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
         self._store.append("intents", row)
+        self._store.commit_ahead()
 
     def record_order_request(
         self,
@@ -209,8 +226,9 @@ class Journal:
         attempt: int,
         request: OrderRequest,
     ) -> None:
-        """An order about to be sent (status ``pending_new``); later rows for the same client
-        order id inherit its strategy, intent, leg and attempt."""
+        """An order about to be sent (status ``pending_new``; committed on return if durable);
+        later rows for the same client order id inherit its strategy, intent, leg and
+        attempt."""
         context = _OrderContext(
             strategy,
             intent_id,
@@ -253,6 +271,7 @@ class Journal:
             fill.ts_event_ms,
         )  # fmt: skip
         self._store.append("fills", row)
+        self._store.commit_ahead()
 
     def record_funding(
         self, ts_ms: int, payment: FundingPayment, allocations: Mapping[str, Decimal]
@@ -270,6 +289,7 @@ class Journal:
             self._store.append(
                 "funding_allocations", (self._seq, ts_ms, instrument, strategy, str(amount))
             )
+        self._store.commit_ahead()  # the payment with its split: one transaction
 
     def record_equity_snapshot(
         self, ts_ms: int, portfolio: Portfolio, btc_price: float | None, *, strategies: bool = True
@@ -362,6 +382,7 @@ class Journal:
             _text(filled_qty), _text(avg_price), reject_code, reject_reason,
         )  # fmt: skip
         self._store.append("orders", row)
+        self._store.commit_ahead()
 
     # ---- readers -------------------------------------------------------------------------
 

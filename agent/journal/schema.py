@@ -3,15 +3,27 @@
 ``SCHEMA`` is the on-disk format of :mod:`agent.journal.journal` (schema version
 ``SCHEMA_VERSION``): one table per record kind, each with ``id INTEGER PRIMARY KEY
 AUTOINCREMENT`` ahead of the columns listed here, in this order. Decimals are TEXT (exact).
-A file with another schema version, or one that is not a journal, is refused with
-:class:`JournalError`.
+
+Migrations: a journal written by an earlier release (an older ``schema_version``) is brought to
+``SCHEMA_VERSION`` when it is opened, one step at a time (:data:`MIGRATIONS`: the statements
+that take version ``k`` to ``k + 1``), all steps in one transaction, so a journal is either
+migrated completely or left as it was. A step only ever adds (tables, columns with defaults):
+rows already written keep their meaning. A file with a newer schema version, one with no
+migration path, or one that is not a journal is refused with :class:`JournalError`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import structlog
 
 from agent.errors import JournalError
+
+log = structlog.get_logger("zerobeta.journal")
 
 SCHEMA_VERSION = 1
 MEMORY = ":memory:"
@@ -87,40 +99,111 @@ TABLES = tuple(SCHEMA)
 """Journal tables, in the order they are created and flushed."""
 
 
-def configure_connection(conn: sqlite3.Connection, path: str) -> None:
+def configure_connection(conn: sqlite3.Connection, path: str, *, durable: bool = False) -> None:
+    """WAL, with ``synchronous=FULL`` when ``durable`` (every commit fsynced: it survives a
+    power loss), else ``NORMAL`` (a commit survives the process being killed, not a power
+    loss; faster)."""
     try:
         mode = str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
     except sqlite3.Error as err:
         raise JournalError(f"not a usable SQLite database: {err}", path=path) from err
     if path != MEMORY and mode != "wal":
         raise JournalError(f"cannot enable WAL (journal_mode is {mode!r})", path=path)
 
 
-def ensure_schema(conn: sqlite3.Connection, path: str) -> None:
-    """Create the schema in a new file; refuse a file with another schema version."""
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """The step from schema version ``to_version - 1`` to ``to_version``: what it adds, and
+    the SQL statements that add it (run in order, inside the migration's transaction)."""
+
+    to_version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: Mapping[int, Migration] = MappingProxyType({})
+"""Migration steps by the version they lead to (2, 3, ...); version 1 is the first release's
+schema. A new step is added here together with its ``SCHEMA`` change and ``SCHEMA_VERSION``
+bump; ``tests/unit/test_journal_migrations.py`` checks that migrating the kept version-1
+journal gives exactly the schema of a new file."""
+
+
+def create_table_sql(table: str) -> str:
+    """``CREATE TABLE`` for ``table`` as :data:`SCHEMA` lists it (for new files and
+    migrations that add a table)."""
+    body = ", ".join(f"{name} {kind}" for name, kind in SCHEMA[table])
+    return f"CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, {body})"
+
+
+def ensure_schema(
+    conn: sqlite3.Connection,
+    path: str,
+    *,
+    version: int | None = None,
+    migrations: Mapping[int, Migration] | None = None,
+) -> None:
+    """Create the schema in a new file, or migrate an older journal to ``version`` (default
+    :data:`SCHEMA_VERSION`, with :data:`MIGRATIONS`; tests pass their own).
+
+    Raises
+    ------
+    JournalError
+        For a newer schema version, a version without a migration path, or a file that is not
+        a zerobeta journal.
+    """
+    target = SCHEMA_VERSION if version is None else version
+    steps = MIGRATIONS if migrations is None else migrations
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "schema_version" in tables:
         found = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
-        if found != SCHEMA_VERSION:
-            newer = isinstance(found, int) and found > SCHEMA_VERSION
+        if found == target:
+            return
+        path_ok = isinstance(found, int) and all(v in steps for v in range(found + 1, target + 1))
+        if not isinstance(found, int) or found > target or not path_ok:
+            newer = isinstance(found, int) and found > target
             why = "is newer than this zerobeta supports" if newer else "has no migration path"
             raise JournalError(
-                f"schema version {found} {why} (supported: {SCHEMA_VERSION}); "
+                f"schema version {found} {why} (supported: {target}); "
                 "use a matching zerobeta or a new journal path",
                 path=path,
                 found_version=found if isinstance(found, int) else None,
             )
+        _migrate(conn, path, found, target, steps)
         return
     if tables - {"sqlite_sequence"}:
         raise JournalError(f"not a zerobeta journal (has tables {sorted(tables)})", path=path)
     conn.execute("BEGIN")
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    for table, columns in SCHEMA.items():
-        body = ", ".join(f"{name} {kind}" for name, kind in columns)
-        conn.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, {body})")
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
+    for table in SCHEMA:
+        conn.execute(create_table_sql(table))
     conn.execute("COMMIT")
+
+
+def _migrate(
+    conn: sqlite3.Connection, path: str, found: int, target: int, steps: Mapping[int, Migration]
+) -> None:
+    """Apply the steps ``found + 1 .. target`` in one transaction (all or nothing)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for version in range(found + 1, target + 1):
+            for statement in steps[version].statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute("COMMIT")
+    except sqlite3.Error as err:
+        conn.execute("ROLLBACK")
+        raise JournalError(
+            f"migrating schema version {found} to {target} failed: {err}", path=path
+        ) from err
+    log.info(
+        "journal_migrated",
+        journal=path,
+        from_version=found,
+        to_version=target,
+        steps=[steps[v].description for v in range(found + 1, target + 1)],
+    )
 
 
 def insert_sql(table: str) -> str:

@@ -2,9 +2,11 @@
 
 :class:`JournalStore` is the part of :class:`agent.journal.journal.Journal` that touches SQLite. It
 opens the file
-(``journal_mode=WAL``, ``synchronous=NORMAL``, schema from :mod:`agent.journal.schema`),
-holds rows pending per table, commits them in one transaction (:meth:`JournalStore.flush`,
-also whenever ``batch_rows`` rows are pending) and runs the readers' queries after a flush.
+(``journal_mode=WAL``, ``synchronous=NORMAL`` — ``FULL`` when ``durable`` —, schema from
+:mod:`agent.journal.schema`), holds rows pending per table, commits them in one transaction
+(:meth:`JournalStore.flush`, also whenever ``batch_rows`` rows are pending, and after each
+write-ahead row of a durable journal: :meth:`JournalStore.commit_ahead`) and runs the readers'
+queries after a flush.
 """
 
 from __future__ import annotations
@@ -29,20 +31,27 @@ class JournalStore:
         For error messages.
     batch_rows : int
         Pending rows that trigger a commit.
+    durable : bool
+        Commit write-ahead rows at once (:meth:`commit_ahead`); the connection is set to
+        ``synchronous=FULL`` by :meth:`open`.
     """
 
-    def __init__(self, connection: sqlite3.Connection, path: str, batch_rows: int) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: str, batch_rows: int, *, durable: bool = False
+    ) -> None:
         self._conn: sqlite3.Connection | None = connection
         self._path = path
         self._batch_rows = batch_rows
+        self._durable = durable
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self._pending_rows = 0
 
     @classmethod
-    def open(cls, path: Path | str, *, batch_rows: int = 10_000) -> Self:
+    def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
         """Open (creating if missing) the journal at ``path``; ``":memory:"`` for a test.
 
-        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` and creates the schema.
+        Sets ``journal_mode=WAL`` and ``synchronous=NORMAL`` (``FULL`` if ``durable``) and
+        creates the schema.
 
         Raises
         ------
@@ -62,12 +71,12 @@ class JournalStore:
         except (OSError, sqlite3.Error) as err:
             raise JournalError(f"cannot open: {err}", path=name) from err
         try:
-            configure_connection(conn, name)
+            configure_connection(conn, name, durable=durable)
             ensure_schema(conn, name)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, name, batch_rows)
+        return cls(conn, name, batch_rows, durable=durable)
 
     def __enter__(self) -> Self:
         return self
@@ -84,6 +93,11 @@ class JournalStore:
     def path(self) -> str:
         """Journal path (``":memory:"`` for an in-memory journal)."""
         return self._path
+
+    @property
+    def durable(self) -> bool:
+        """True if write-ahead rows are committed at once (:meth:`commit_ahead`)."""
+        return self._durable
 
     @property
     def journal_mode(self) -> str:
@@ -114,6 +128,18 @@ class JournalStore:
         for rows in self._pending.values():
             rows.clear()
         self._pending_rows = 0
+
+    def commit_ahead(self) -> None:
+        """A write-ahead row was just appended: commit now if the journal is durable (with every
+        other pending row, one transaction), else leave it to the batch.
+
+        Raises
+        ------
+        JournalError
+            If the write fails (the rows stay pending) or the journal is closed.
+        """
+        if self._durable:
+            self.flush()
 
     def close(self) -> None:
         """Flush and close; idempotent."""

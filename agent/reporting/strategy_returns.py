@@ -105,9 +105,11 @@ def _check_schema(conn: sqlite3.Connection, path: str) -> None:
         found = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0]
     except sqlite3.Error as err:
         raise JournalError(f"not a zerobeta journal ({err})", path=path) from err
-    if found != SCHEMA_VERSION:
+    # Migrations only add, so a journal of an earlier release reads the same (read-only here:
+    # it is migrated when a run opens it for writing).
+    if not isinstance(found, int) or found > SCHEMA_VERSION:
         raise JournalError(
-            f"schema version {found}, this zerobeta reads {SCHEMA_VERSION}",
+            f"schema version {found}, this zerobeta reads up to {SCHEMA_VERSION}",
             path=path,
             found_version=found if isinstance(found, int) else None,
         )
