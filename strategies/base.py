@@ -8,16 +8,25 @@ A strategy's state is a typed, immutable value (a frozen dataclass in the strate
 ``state.py``) that the agent journals with :meth:`StrategyState.to_json` and decodes after a
 restart with :meth:`Strategy.load_state`. Each state module documents its JSON layout and how
 its versions are told apart.
+
+Built-in and user strategies are plugged in the same way (:class:`ConfigurableStrategy`): a
+``[strategies.<name>]`` section of ``agent.toml`` names a strategy class
+(``class = "package.module:ClassName"``; a built-in's is found by its section name in
+:data:`strategies.builtin.BUILTIN_STRATEGIES`), the class's ``config_model`` validates the
+section's parameters, and the agent builds the strategy with
+``from_config(name, params, context)``, the :class:`StrategyContext` holding what a strategy
+needs from outside its own section (venue costs, the market reference).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol
+from typing import Any, ClassVar, Generic, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeVar
 
 from venues.model import FundingRate, Instrument, InstrumentId
@@ -152,7 +161,8 @@ class Strategy(Protocol[StateT]):
     Attributes
     ----------
     name : str
-        Unique snake_case name (``funding_harvester``); used in client order ids and logs.
+        Unique snake_case name: the name of the ``[strategies.<name>]`` section it was built
+        from (``funding_harvester``); used in client order ids, the journal and logs.
     cadence_s : int
         How often ``decide`` runs, seconds.
     refit_every_s : int | None
@@ -199,4 +209,132 @@ class Strategy(Protocol[StateT]):
     ) -> Decision[StateT]:
         """Targets for this cycle at ``now_ms`` (epoch ms UTC) and the next state. Pure: no
         I/O, clock or logging."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------
+# Plugging a strategy in: its parameters, what the agent hands it, the class contract
+# --------------------------------------------------------------------------------------------
+
+
+class StrategyParams(BaseModel):
+    """A convenient base for a strategy's ``config_model``: frozen, unknown keys refused, no
+    NaN or infinity, with the two keys every strategy section has.
+
+    Subclass it and add the strategy's own parameters as pydantic fields (each with a
+    default, a unit in its name and a ``description``). Built-in strategies declare the same
+    two fields themselves.
+
+    Attributes
+    ----------
+    enabled : bool
+        Run the strategy. A disabled section is checked for form only (its keys must be
+        fields of the model; their values are not validated).
+    cadence_s : int
+        How often ``decide`` runs, seconds (> 0).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    enabled: bool = Field(default=True, description="Run the strategy.")
+    cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
+
+
+@dataclass(frozen=True, slots=True)
+class TradingCosts:
+    """One venue's trading costs as configured in ``[venues.<name>]``, basis points of
+    notional (a negative maker fee is a rebate).
+
+    Attributes
+    ----------
+    perp_maker_fee_bps, perp_taker_fee_bps : float
+        Perpetual maker / taker fee, bps.
+    spot_maker_fee_bps, spot_taker_fee_bps : float
+        Spot maker / taker fee, bps.
+    slippage_bps : float
+        Slippage assumed on a fill (simulated on paper fills), bps.
+    """
+
+    perp_maker_fee_bps: float
+    perp_taker_fee_bps: float
+    spot_maker_fee_bps: float
+    spot_taker_fee_bps: float
+    slippage_bps: float
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyContext:
+    """What the agent hands ``from_config`` besides the strategy's own section.
+
+    Attributes
+    ----------
+    costs : Mapping[str, TradingCosts]
+        Trading costs of every enabled venue, keyed by venue name (``binance``), in the venue
+        registry's order.
+    trading_venues : tuple[str, ...]
+        The enabled venues that hold collateral (``collateral_frac > 0``), registry order:
+        the only venues a strategy can hold positions on. A strategy parameter named
+        ``venue`` (a name) or ``venues`` (a list) is checked against them by the agent.
+    reference_instrument : InstrumentId
+        The market reference (``[market_data] reference_instrument``, default the Binance BTC
+        perp): its history is always loaded, and it is what "beta to the market" means in
+        the agent's reports.
+    """
+
+    costs: Mapping[str, TradingCosts]
+    trading_venues: tuple[str, ...]
+    reference_instrument: InstrumentId
+
+
+class ConfigurableStrategy(Strategy[StateT], Protocol[StateT]):
+    """A strategy class that ``agent.toml`` can name: ``class = "package.module:ClassName"``.
+
+    Besides the :class:`Strategy` members, the class has its parameters' model and a
+    constructor from them; the agent checks both when it loads the configuration and refuses
+    (naming ``strategies.<name>.class``) a class without them.
+
+    Attributes
+    ----------
+    config_model : ClassVar[type[pydantic.BaseModel]]
+        The model of the section's parameters (every key but ``class``): frozen, unknown keys
+        rejected (``ConfigDict(frozen=True, extra="forbid")``), with an ``enabled: bool``
+        field and by convention ``cadence_s``; :class:`StrategyParams` is such a base. Its
+        validation errors are reported as ``strategies.<name>.<key>: <reason>``.
+    hedges_portfolio : ClassVar[bool], optional
+        True for a strategy that hedges what the others hold (the beta hedger): it runs after
+        every other strategy in each step. Absent means False.
+
+    Notes
+    -----
+    Strategies run in each step in the order of their sections in ``agent.toml`` (see
+    :meth:`agent.config.StrategiesConfig.run_order`), hedging strategies last.
+    """
+
+    config_model: ClassVar[type[BaseModel]]
+
+    @classmethod
+    def from_config(cls, name: str, config: Any, context: StrategyContext) -> Self:
+        """Build the strategy of section ``[strategies.<name>]``.
+
+        Parameters
+        ----------
+        name : str
+            The section name; the returned strategy's ``name`` must equal it (it names the
+            strategy in client order ids, the journal and the summary).
+        config : config_model
+            The section's validated parameters, an instance of ``cls.config_model`` (only
+            enabled sections are built).
+        context : StrategyContext
+            Venue costs, trading venues and the market reference.
+
+        Returns
+        -------
+        Self
+
+        Raises
+        ------
+        ValueError
+            If the parameters cannot make a strategy in this context; the agent reports it as
+            a configuration error on ``strategies.<name>``.
+        """
         ...

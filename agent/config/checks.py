@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agent.config.sections import VENUE_NAMES, MarketDataConfig, StrategiesConfig, VenueConfig
+from agent.config.sections import VENUE_NAMES, MarketDataConfig, VenueConfig
 from agent.config.sources import env_var_name, secret_file_name
+from agent.config.strategy_sections import StrategiesConfig
 from venues.registry import venue_spec
 
 
@@ -29,18 +30,19 @@ def collateral_errors(venues: Mapping[str, VenueConfig]) -> list[tuple[str, str]
 def strategy_venue_errors(
     strategies: StrategiesConfig, venues: Mapping[str, VenueConfig]
 ) -> list[tuple[str, str]]:
-    """Every venue a strategy names (``venue``, or each of ``venues``) must be a known,
-    enabled venue with collateral."""
+    """Every venue an enabled strategy names (a parameter ``venue``, or each of a parameter
+    ``venues``) must be a known, enabled venue with collateral; disabled strategies are not
+    checked."""
     errors: list[tuple[str, str]] = []
-    for name in type(strategies).model_fields:
-        section = getattr(strategies, name)
-        if not getattr(section, "enabled", False):
+    for section in strategies.sections:
+        if not section.enabled:
             continue
-        venue = getattr(section, "venue", None)
-        if venue is not None:
+        name, params = section.name, section.params
+        venue = getattr(params, "venue", None)
+        if isinstance(venue, str):
             errors.extend(_venue_error(f"strategies.{name}.venue", venue, venues))
-        listed = getattr(section, "venues", None)
-        if listed is not None:
+        listed = getattr(params, "venues", None)
+        if isinstance(listed, list | tuple) and all(isinstance(v, str) for v in listed):
             errors.extend(_venue_list_errors(f"strategies.{name}.venues", listed, venues))
     return errors
 

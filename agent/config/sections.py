@@ -1,11 +1,14 @@
 """The ``agent.toml`` section models, one per table, and the constants they are built on.
 
 Each model is frozen and rejects unknown keys. :class:`agent.config.AgentConfig` assembles
-them; import them from :mod:`agent.config`.
+them; import them from :mod:`agent.config`. The ``[strategies.*]`` sections, whose models are
+the strategies' own, are read by :mod:`agent.config.strategy_sections`.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,12 +24,6 @@ from pydantic import (
     model_validator,
 )
 
-from strategies.beta_hedger.config import BetaHedgerConfig
-from strategies.cross_venue_arb.config import CrossVenueArbConfig
-from strategies.factor_neutral.config import FactorNeutralConfig
-from strategies.flip_monitor.config import FlipMonitorConfig
-from strategies.funding_harvester.config import FundingHarvesterConfig
-from strategies.stat_arb.config import StatArbConfig
 from venues.model import InstrumentId, InstrumentKind
 from venues.registry import CREDENTIAL_FIELDS, venue_names
 
@@ -34,6 +31,8 @@ VENUE_NAMES = venue_names()
 """The venues a configuration may name, in the registry's order (:data:`venues.registry.VENUES`)."""
 SECRET_FIELDS = CREDENTIAL_FIELDS
 """The credential keys of ``[venues.<name>]``: every credential a venue in the registry may need."""
+SECRET_KEY_PATHS = ("alerts.urls",)
+"""Other secrets, by key path: environment or secrets directory only, like the credentials."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
@@ -421,28 +420,186 @@ class LoggingConfig(BaseModel):
         return value.lower() if isinstance(value, str) else value
 
 
-class StrategiesConfig(BaseModel):
-    """``[strategies.<name>]``: one section per strategy, each owned by its package."""
+class ControlConfig(BaseModel):
+    """``[control]``: the HTTP control surface (``/healthz``, ``/status``, ``/metrics``; see
+    :mod:`agent.control`).
+
+    ``http = "auto"`` serves it for runs on live data (paper on live, live) and not for replays;
+    ``"on"`` / ``"off"`` force it. It listens on ``http_bind``, a loopback address unless
+    ``allow_public_bind`` says otherwise: the endpoint has no authentication.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On a bind address that is not an IP address (or ``localhost``), or one that is not
+        loopback while ``allow_public_bind`` is false.
+    """
 
     model_config = _FROZEN
 
-    stat_arb: StatArbConfig = Field(
-        default_factory=StatArbConfig, description="Cointegration pairs trading."
+    http: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description='Serve the HTTP endpoint: "auto" = on for source = "live", off for replays.',
     )
-    funding_harvester: FundingHarvesterConfig = Field(
-        default_factory=FundingHarvesterConfig, description="Cash-and-carry funding harvest."
+    http_bind: str = Field(
+        default="127.0.0.1",
+        description="Address the endpoint listens on: an IP address or localhost.",
     )
-    beta_hedger: BetaHedgerConfig = Field(
-        default_factory=BetaHedgerConfig, description="Portfolio beta hedge on the BTC perp."
+    http_port: int = Field(
+        default=9108, ge=0, le=65535, description="TCP port; 0 = any free port (tests)."
     )
-    factor_neutral: FactorNeutralConfig = Field(
-        default_factory=FactorNeutralConfig,
-        description="Beta-, dollar- and factor-neutral long/short book over perps.",
+    allow_public_bind: bool = Field(
+        default=False,
+        description="Allow a non-loopback http_bind (0.0.0.0, a LAN address): no authentication.",
     )
-    cross_venue_arb: CrossVenueArbConfig = Field(
-        default_factory=CrossVenueArbConfig, description="Cross-venue funding arbitrage."
+    heartbeat_s: float = Field(
+        default=1.0, gt=0.0, le=60.0, description="Event-loop heartbeat interval, seconds."
     )
-    funding_flip_monitor: FlipMonitorConfig = Field(
-        default_factory=FlipMonitorConfig,
-        description="Guardian closing funding positions once funding turns against them.",
+    heartbeat_timeout_s: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        description="/healthz fails when the heartbeat is older than this, seconds.",
     )
+
+    def http_enabled(self, source: str) -> bool:
+        """Whether a run reading ``source`` (``[market_data] source``) serves the endpoint."""
+        return self.http == "on" or (self.http == "auto" and source == "live")
+
+    @model_validator(mode="after")
+    def _loopback_unless_allowed(self) -> ControlConfig:
+        """A public bind address needs ``allow_public_bind``; heartbeat within its timeout."""
+        errors: list[tuple[str, str]] = []
+        bind = self.http_bind
+        try:
+            loopback = bind == "localhost" or ipaddress.ip_address(bind).is_loopback
+        except ValueError:
+            errors.append(("http_bind", f"{bind!r} is not an IP address or localhost"))
+        else:
+            if not loopback and not self.allow_public_bind:
+                reason = (
+                    f"{bind} is not a loopback address and the endpoint has no authentication; "
+                    "set allow_public_bind = true to serve it there"
+                )
+                errors.append(("http_bind", reason))
+        if self.heartbeat_s >= self.heartbeat_timeout_s:
+            reason = f"must exceed heartbeat_s ({self.heartbeat_timeout_s} <= {self.heartbeat_s})"
+            errors.append(("heartbeat_timeout_s", reason))
+        if errors:
+            raise FieldErrors(errors)
+        return self
+
+
+DEFAULT_ALERT_KINDS = (
+    "circuit_breaker_tripped",
+    "kill_switch",
+    "position_mismatch",
+    "margin_low",
+    "funding_flip_close",
+    "funding_interval_changed",
+    "unresolved_order_stuck",
+    "unresolved_order_reverse_incomplete",
+    "pair_unwind_failed",
+    "agent_failed",
+    "start_refused",
+)
+"""The alert kinds sent to a person by default (:mod:`agent.notify` names each one)."""
+_URL_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")
+_KIND_FORM = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class AlertsConfig(BaseModel):
+    """``[alerts]``: notifications to a person (:mod:`agent.notify`, through apprise).
+
+    ``urls`` holds the apprise URLs (Telegram, Slack, Discord, e-mail, webhooks...) separated
+    by whitespace; they carry tokens, so like API keys they come only from the environment
+    (``ZEROBETA_ALERTS__URLS``) or the secrets directory (``alerts__urls``). Unset = no
+    notifications. Validation messages never repeat a URL.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        On a URL not of the form ``scheme://...``, or a kind that is not snake_case or is
+        listed twice.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, hide_input_in_errors=True
+    )
+
+    urls: SecretStr | None = Field(
+        default=None,
+        description="Apprise URLs separated by whitespace (environment/secrets directory only).",
+    )
+    kinds: tuple[str, ...] = Field(
+        default=DEFAULT_ALERT_KINDS,
+        description="Alert kinds sent (a strategy's own alert kinds may be added).",
+    )
+    in_replay: bool = Field(
+        default=False, description="Also send from replays and backtests (default: never)."
+    )
+    dedup_window_s: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 86_400,
+        description="The same kind and key is sent once per this window, seconds (0 = always).",
+    )
+    max_per_minute: int = Field(
+        default=10, ge=1, le=600, description="Notifications sent per minute at most (count)."
+    )
+    queue_size: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Notifications waiting to be sent; beyond it the oldest is dropped (count).",
+    )
+    send_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=120.0,
+        description="Longest wait for one notification to be sent, seconds.",
+    )
+    title_prefix: str = Field(
+        default="zerobeta",
+        max_length=64,
+        description="Start of every notification title (names the process to the reader).",
+    )
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """An empty secret file or variable means "not set"."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_have_a_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        """Every URL of the list is ``scheme://...`` (apprise checks the rest at start)."""
+        if value is None:
+            return None
+        urls = value.get_secret_value().split()
+        bad = [i for i, url in enumerate(urls, 1) if not _URL_FORM.match(url)]
+        if bad:
+            which = ", ".join(str(i) for i in bad)
+            raise ValueError(
+                f"URL {which} of {len(urls)} is not of the form scheme://... (apprise URLs "
+                "separated by whitespace: https://github.com/caronc/apprise/wiki)"
+            )
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _snake_case_unique(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        """Kinds are snake_case names (``margin_low``), each listed once."""
+        bad = [k for k in kinds if not _KIND_FORM.match(k)]
+        if bad:
+            raise ValueError(f"not snake_case alert kinds: {bad}")
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"alert kinds listed more than once: {list(kinds)}")
+        return kinds
+
+    def url_list(self) -> list[str]:
+        """The URLs, in order (empty when unset). Secrets: never log them."""
+        return [] if self.urls is None else self.urls.get_secret_value().split()

@@ -11,17 +11,23 @@ Sources, highest priority first (each later one only fills what the earlier ones
 4. the TOML file;
 5. the model defaults (per-venue defaults for ``[venues.<name>]``).
 
-API keys (``api_key``, ``api_secret``, ``api_passphrase``) come only from 2 or 3; one written
-in the TOML file is refused. Every problem found is reported at once as a :class:`ConfigError`
+API keys (``api_key``, ``api_secret``, ``api_passphrase``) and the alert URLs
+(``alerts.urls``, which carry tokens) come only from 2 or 3; one written in the TOML file is
+refused. Every problem found is reported at once as a :class:`ConfigError`
 whose ``errors`` list names each key path (``risk.max_leverage``) with its reason.
 
 Constructing :class:`AgentConfig` directly reads only its keyword arguments and the defaults
 (no environment, no files), which keeps tests hermetic; :func:`load_config` is the one entry
 point that reads the outside world.
 
+Strategy sections (``[strategies.<name>]``) name a strategy class and carry its parameters,
+validated by the class's own model (``agent.config.strategy_sections``); a class named in the
+TOML file is also looked for in the file's folder (``agent.config.strategy_classes``).
+
 This module is the public face of the configuration: the section models live in
-``agent.config.sections``, the sources and error reporting in ``agent.config.sources``,
-the cross-section checks in ``agent.config.checks``; import them all from here.
+``agent.config.sections`` and ``agent.config.strategy_sections``, the sources and error
+reporting in ``agent.config.sources``, the cross-section checks in ``agent.config.checks``;
+import them all from here.
 """
 
 from __future__ import annotations
@@ -50,17 +56,19 @@ from agent.config.checks import (
     usable_venues,
 )
 from agent.config.sections import (
+    DEFAULT_ALERT_KINDS,
     SECRET_FIELDS,
     VENUE_DEFAULTS,
     VENUE_NAMES,
+    AlertsConfig,
     CapitalConfig,
+    ControlConfig,
     ExecutionConfig,
     FieldErrors,
     JournalConfig,
     LoggingConfig,
     MarketDataConfig,
     RiskConfig,
-    StrategiesConfig,
     VenueConfig,
     default_venues,
 )
@@ -79,11 +87,15 @@ from agent.config.sources import (
     unknown_env_errors,
     validation_errors,
 )
+from agent.config.strategy_sections import MONITOR_SECTION, StrategiesConfig, StrategySection
 from agent.errors import ConfigError
+from strategies.base import StrategyContext, TradingCosts
 from venues.registry import VenueSpec, venue_spec
 
 __all__ = [
+    "DEFAULT_ALERT_KINDS",
     "ENV_PREFIX",
+    "MONITOR_SECTION",
     "NESTED_DELIMITER",
     "REDACTED",
     "SECRETS_DIR_ENV",
@@ -91,14 +103,17 @@ __all__ = [
     "VENUE_DEFAULTS",
     "VENUE_NAMES",
     "AgentConfig",
+    "AlertsConfig",
     "CapitalConfig",
     "ConfigError",
+    "ControlConfig",
     "ExecutionConfig",
     "JournalConfig",
     "LoggingConfig",
     "MarketDataConfig",
     "RiskConfig",
     "StrategiesConfig",
+    "StrategySection",
     "VenueConfig",
     "config_hash",
     "env_var_name",
@@ -132,6 +147,8 @@ class AgentConfig(BaseSettings):
         frozen=True,
         extra="forbid",
         allow_inf_nan=False,
+        # A ValidationError's text would otherwise repeat raw values: API keys, alert URLs.
+        hide_input_in_errors=True,
     )
 
     mode: Literal["paper", "live"] = Field(
@@ -150,8 +167,16 @@ class AgentConfig(BaseSettings):
     )
     journal: JournalConfig = Field(default_factory=JournalConfig, description="SQLite journal.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output.")
+    control: ControlConfig = Field(
+        default_factory=ControlConfig, description="HTTP health, status and metrics endpoint."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Notifications to a person (apprise URLs)."
+    )
     strategies: StrategiesConfig = Field(
-        default_factory=StrategiesConfig, description="Per-strategy settings."
+        default_factory=StrategiesConfig,
+        description="One section per strategy (its class and parameters), and the "
+        "funding-flip monitor's.",
     )
 
     @classmethod
@@ -195,6 +220,27 @@ class AgentConfig(BaseSettings):
         if errors:
             raise FieldErrors(errors)
         return self
+
+    def strategy_context(self) -> StrategyContext:
+        """What every strategy's ``from_config`` receives besides its own section: the costs
+        of each enabled venue, the venues that can hold positions (enabled, with collateral)
+        and the market reference instrument."""
+        costs = {
+            name: TradingCosts(
+                perp_maker_fee_bps=v.perp_maker_fee_bps,
+                perp_taker_fee_bps=v.perp_taker_fee_bps,
+                spot_maker_fee_bps=v.spot_maker_fee_bps,
+                spot_taker_fee_bps=v.spot_taker_fee_bps,
+                slippage_bps=v.slippage_bps,
+            )
+            for name, v in self.venues.items()
+            if v.enabled
+        }
+        return StrategyContext(
+            costs=costs,
+            trading_venues=tuple(usable_venues(list(self.venues), self.venues)),
+            reference_instrument=self.market_data.reference_instrument_id,
+        )
 
     @staticmethod
     def venue_spec(name: str) -> VenueSpec:

@@ -29,7 +29,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from agent.config.sections import SECRET_FIELDS, FieldErrors
+from agent.config.sections import SECRET_FIELDS, SECRET_KEY_PATHS, FieldErrors
 from agent.errors import ConfigError
 
 ENV_PREFIX = "ZEROBETA_"
@@ -71,6 +71,16 @@ class LoadContext:
 
 
 _LOAD_CONTEXT: ContextVar[LoadContext | None] = ContextVar("zerobeta_config_load", default=None)
+
+
+def config_dir() -> Path | None:
+    """The folder of the TOML file of the current load (absolute), or None outside
+    :func:`loading` or when the load reads no file. Strategy classes named in the file are
+    also looked for there."""
+    ctx = _LOAD_CONTEXT.get()
+    if ctx is None or ctx.toml_path is None:
+        return None
+    return ctx.toml_path.resolve().parent
 
 
 @contextmanager
@@ -132,9 +142,12 @@ class _MappingEnvSource(EnvSettingsSource):
     def _load_env_vars(self) -> Mapping[str, str | None]:
         if self.case_sensitive:  # pragma: no cover - AgentConfig is case-insensitive
             return dict(self._given_env)
+        # Sorted by name (a stable sort: the same winner as before when two variables differ
+        # only in case), so sections named only in the environment come in a fixed order.
+        items = sorted(self._given_env.items(), key=lambda item: item[0].lower())
         return {
             key.lower(): value
-            for key, value in self._given_env.items()
+            for key, value in items
             if not (self.env_ignore_empty and value == "")
         }
 
@@ -172,10 +185,11 @@ class _TomlSource(TomlConfigSettingsSource):
 
 
 def _secret_key_paths(data: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
-    """Dotted paths of every key named like a secret field, at any depth."""
+    """Dotted paths of every key named like a secret field, at any depth, and of every
+    other secret (``alerts.urls``)."""
     for key, value in data.items():
         path = f"{prefix}{key}"
-        if key in SECRET_FIELDS:
+        if key in SECRET_FIELDS or path in SECRET_KEY_PATHS:
             yield path
         elif isinstance(value, Mapping):
             yield from _secret_key_paths(value, f"{path}.")
@@ -216,17 +230,43 @@ def unknown_env_errors(environ: Mapping[str, str], root: type[BaseModel]) -> lis
     return errors
 
 
-def validation_errors(err: ValidationError, root: type[BaseModel]) -> list[tuple[str, str]]:
-    """One ``(key_path, reason)`` per pydantic error; cross-field errors expanded."""
+def validation_errors(
+    err: ValidationError, root: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    """One ``(key_path, reason)`` per pydantic error; cross-field errors expanded.
+
+    Parameters
+    ----------
+    err : ValidationError
+        Raised by validating ``root``.
+    root : type[BaseModel]
+        The model validated (it names the keys allowed where a key is unknown).
+    prefix : tuple[str, ...]
+        Key path of ``root`` in ``agent.toml`` (``("stat_arb",)`` for a strategy section
+        validated on its own); the paths returned start with it.
+    """
     out: list[tuple[str, str]] = []
     for item in err.errors(include_url=False, include_input=False):
         loc = tuple(item["loc"])
         cause = item.get("ctx", {}).get("error")
         if isinstance(cause, FieldErrors):
-            out.extend((_join(loc + tuple(rel.split("."))), why) for rel, why in cause.errors)
+            out.extend(
+                (_join(prefix + loc + tuple(rel.split("."))), why) for rel, why in cause.errors
+            )
         else:
-            out.append((_join(loc) or "(top level)", _reason(item["type"], item["msg"], loc, root)))
+            path = _join(prefix + loc) or "(top level)"
+            out.append((path, _reason(item["type"], item["msg"], loc, root)))
     return out
+
+
+def unknown_key_reason(model: type[BaseModel]) -> str:
+    """Why a key that is no field of ``model`` is refused, naming the keys allowed there
+    (the reason pydantic's own unknown-key errors get)."""
+    return _unknown_key(sorted(model.model_fields))
+
+
+def _unknown_key(allowed: list[str]) -> str:
+    return "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
 
 
 def settings_error(err: SettingsError) -> tuple[str, str]:
@@ -247,8 +287,7 @@ def _join(loc: tuple[str | int, ...]) -> str:
 
 def _reason(kind: str, msg: str, loc: tuple[str | int, ...], root: type[BaseModel]) -> str:
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1], root)
-        return "unknown key" + (f"; allowed here: {', '.join(allowed)}" if allowed else "")
+        return _unknown_key(_allowed_keys(loc[:-1], root))
     if kind == "missing":
         return "required key is missing"
     return msg.removeprefix("Value error, ")

@@ -23,11 +23,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
+from pydantic import BaseModel
 
-from strategies.base import Alert, Decision, MarketSnapshot, PairIntent, PortfolioView
+from strategies.base import (
+    Alert,
+    Decision,
+    MarketSnapshot,
+    PairIntent,
+    PortfolioView,
+    StrategyContext,
+)
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.beta_hedger.state import BetaHedgerState
@@ -36,17 +44,25 @@ from venues.model import InstrumentId, InstrumentKind, base_asset
 
 
 class BetaHedgerStrategy:
-    """Nets the portfolio's beta exposure into one hedge-perp target (see module docstring).
+    """Nets the portfolio's beta exposure into one hedge-perp target (see module docstring);
+    implements ``strategies.base.ConfigurableStrategy``.
+
+    It hedges what the other strategies hold (``hedges_portfolio``), so the agent runs it
+    after them in each step.
 
     Parameters
     ----------
     config : BetaHedgerConfig
+    name : str
+        Its section name (``[strategies.<name>]``).
     """
 
-    name = "beta_hedger"
+    config_model: ClassVar[type[BaseModel]] = BetaHedgerConfig
+    hedges_portfolio: ClassVar[bool] = True
     refit_every_s: int | None = None
 
-    def __init__(self, config: BetaHedgerConfig) -> None:
+    def __init__(self, config: BetaHedgerConfig, name: str = "beta_hedger") -> None:
+        self.name = name
         self.config = config
         self.cadence_s = config.cadence_s
         self.history_bars = config.beta_window_bars + 1
@@ -60,6 +76,11 @@ class BetaHedgerStrategy:
             InstrumentId(config.venue, InstrumentKind.PERP, s): usd
             for s, usd in sorted(config.inventory_usd.items())
         }
+
+    @classmethod
+    def from_config(cls, name: str, config: BetaHedgerConfig, context: StrategyContext) -> Self:
+        """The hedger of section ``name`` (it needs nothing from ``context``)."""
+        return cls(config, name=name)
 
     def instruments(self) -> Sequence[InstrumentId]:
         """The universe's perps (betas and prices), the hedge and the inventory perps."""

@@ -49,7 +49,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel
 
 from strategies.base import (
     Alert,
@@ -57,6 +59,7 @@ from strategies.base import (
     MarketSnapshot,
     PairIntent,
     PortfolioView,
+    StrategyContext,
     TargetPosition,
 )
 from strategies.cross_venue_arb import rates, signals
@@ -89,7 +92,7 @@ def _is_opening(legs: Sequence[TargetPosition], held: Mapping[InstrumentId, floa
 
 
 class CrossVenueArbStrategy:
-    """Cross-venue funding arbitrage implementing ``strategies.base.Strategy``.
+    """Cross-venue funding arbitrage implementing ``strategies.base.ConfigurableStrategy``.
 
     Parameters
     ----------
@@ -98,6 +101,8 @@ class CrossVenueArbStrategy:
         still held and exited.
     costs : Mapping[str, VenueCosts]
         Perp taker fee and slippage per venue, bps, for the entry rule.
+    name : str
+        Its section name (``[strategies.<name>]``).
 
     Raises
     ------
@@ -105,20 +110,47 @@ class CrossVenueArbStrategy:
         If ``costs`` lacks a venue of ``config.venues``.
     """
 
-    name = "cross_venue_arb"
+    config_model: ClassVar[type[BaseModel]] = CrossVenueArbConfig
     refit_every_s: int | None = None
     history_bars = 1
 
     def __init__(
-        self, config: CrossVenueArbConfig, costs: Mapping[str, signals.VenueCosts]
+        self,
+        config: CrossVenueArbConfig,
+        costs: Mapping[str, signals.VenueCosts],
+        name: str = "cross_venue_arb",
     ) -> None:
         missing = [v for v in config.venues if v not in costs]
         if missing:
             raise ValueError(f"no trading costs given for venue(s) {missing!r}")
+        self.name = name
         self.config = config
         self.costs = dict(costs)
         self.cadence_s = config.cadence_s
         self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
+
+    @classmethod
+    def from_config(cls, name: str, config: CrossVenueArbConfig, context: StrategyContext) -> Self:
+        """The arbitrage of section ``name`` over the listed venues that can trade
+        (``context.trading_venues``; a disabled one is skipped), in the listed order, each
+        costed with its perp taker fee and slippage.
+
+        Raises
+        ------
+        ValueError
+            If fewer than two of the listed venues can trade.
+        """
+        usable = [v for v in config.venues if v in context.trading_venues]
+        if len(usable) < 2:
+            raise ValueError(f"needs at least 2 enabled venues with collateral, has {usable}")
+        costs = {
+            v: signals.VenueCosts(
+                taker_fee_bps=context.costs[v].perp_taker_fee_bps,
+                slippage_bps=context.costs[v].slippage_bps,
+            )
+            for v in usable
+        }
+        return cls(config.model_copy(update={"venues": usable}), costs, name=name)
 
     def instruments(self) -> Sequence[InstrumentId]:
         """Per symbol, its Binance perp (the sizing price) then its perp on every venue."""

@@ -42,10 +42,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from strategies.base import (
     Alert,
@@ -54,6 +55,7 @@ from strategies.base import (
     MarketSnapshot,
     PairIntent,
     PortfolioView,
+    StrategyContext,
     TargetPosition,
 )
 from strategies.common import funding_is_stale
@@ -89,17 +91,21 @@ class _CrossSection:
 
 
 class FactorNeutralStrategy:
-    """Factor-neutral long/short perps book implementing ``strategies.base.Strategy``.
+    """Factor-neutral long/short perps book implementing
+    ``strategies.base.ConfigurableStrategy``.
 
     Parameters
     ----------
     config : FactorNeutralConfig
         The ``[strategies.factor_neutral]`` section.
+    name : str
+        Its section name (``[strategies.<name>]``).
     """
 
-    name = "factor_neutral"
+    config_model: ClassVar[type[BaseModel]] = FactorNeutralConfig
 
-    def __init__(self, config: FactorNeutralConfig) -> None:
+    def __init__(self, config: FactorNeutralConfig, name: str = "factor_neutral") -> None:
+        self.name = name
         self.config = config
         self.cadence_s = config.cadence_s
         self.refit_every_s: int | None = config.rebalance_every_h * HOUR_S
@@ -113,6 +119,11 @@ class FactorNeutralStrategy:
         )
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
         self._id_set = frozenset(self._ids.values())
+
+    @classmethod
+    def from_config(cls, name: str, config: FactorNeutralConfig, context: StrategyContext) -> Self:
+        """The book of section ``name`` (it needs nothing from ``context``)."""
+        return cls(config, name=name)
 
     def instruments(self) -> Sequence[InstrumentId]:
         """The perp of every configured symbol on the configured venue."""

@@ -22,7 +22,9 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel
 
 from strategies.base import (
     Alert,
@@ -30,6 +32,7 @@ from strategies.base import (
     MarketSnapshot,
     PairIntent,
     PortfolioView,
+    StrategyContext,
     TargetPosition,
 )
 from strategies.common import funding_is_stale
@@ -100,7 +103,8 @@ def _is_opening(legs: Sequence[TargetPosition], held: Mapping[InstrumentId, floa
 
 
 class FundingHarvesterStrategy:
-    """Cash-and-carry funding harvester implementing ``strategies.base.Strategy``.
+    """Cash-and-carry funding harvester implementing
+    ``strategies.base.ConfigurableStrategy``.
 
     Parameters
     ----------
@@ -109,17 +113,47 @@ class FundingHarvesterStrategy:
         still held and exited.
     costs : LegCosts
         Taker fees and slippage of the venue, bps, used for the entry threshold.
+    name : str
+        Its section name (``[strategies.<name>]``).
     """
 
-    name = "funding_harvester"
+    config_model: ClassVar[type[BaseModel]] = FundingHarvesterConfig
     refit_every_s: int | None = None
     history_bars = 2
 
-    def __init__(self, config: FundingHarvesterConfig, costs: signals.LegCosts) -> None:
+    def __init__(
+        self,
+        config: FundingHarvesterConfig,
+        costs: signals.LegCosts,
+        name: str = "funding_harvester",
+    ) -> None:
+        self.name = name
         self.config = config
         self.costs = costs
         self.cadence_s = config.cadence_s
         self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {}
+
+    @classmethod
+    def from_config(
+        cls, name: str, config: FundingHarvesterConfig, context: StrategyContext
+    ) -> Self:
+        """The harvester of section ``name``, costed with its venue's spot and perp taker fees
+        and slippage.
+
+        Raises
+        ------
+        ValueError
+            If ``config.venue`` is not an enabled venue (``context.costs``).
+        """
+        costs = context.costs.get(config.venue)
+        if costs is None:
+            raise ValueError(f"venue {config.venue!r} is not an enabled venue")
+        leg_costs = signals.LegCosts(
+            spot_taker_fee_bps=costs.spot_taker_fee_bps,
+            perp_taker_fee_bps=costs.perp_taker_fee_bps,
+            slippage_bps=costs.slippage_bps,
+        )
+        return cls(config, leg_costs, name=name)
 
     def _ids(self, symbol: str) -> tuple[InstrumentId, InstrumentId]:
         ids = self._id_cache.get(symbol)

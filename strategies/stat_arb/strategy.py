@@ -42,7 +42,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel
 
 from strategies.base import (
     Alert,
@@ -50,6 +52,7 @@ from strategies.base import (
     MarketSnapshot,
     PairIntent,
     PortfolioView,
+    StrategyContext,
     TargetPosition,
 )
 from strategies.stat_arb.config import StatArbConfig
@@ -77,22 +80,30 @@ def pair_key(a: str, b: str) -> str:
 
 
 class StatArbStrategy:
-    """Engle–Granger pairs strategy implementing ``strategies.base.Strategy``.
+    """Engle–Granger pairs strategy implementing ``strategies.base.ConfigurableStrategy``.
 
     Parameters
     ----------
     config : StatArbConfig
         The ``[strategies.stat_arb]`` section.
+    name : str
+        Its section name (``[strategies.<name>]``).
     """
 
-    name = "stat_arb"
+    config_model: ClassVar[type[BaseModel]] = StatArbConfig
 
-    def __init__(self, config: StatArbConfig) -> None:
+    def __init__(self, config: StatArbConfig, name: str = "stat_arb") -> None:
+        self.name = name
         self.config = config
         self.cadence_s = config.cadence_s
         self.refit_every_s: int | None = config.retest_every_h * HOUR_S
         self.history_bars = max(config.calibration_bars, config.beta_window_bars) + 1
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+
+    @classmethod
+    def from_config(cls, name: str, config: StatArbConfig, context: StrategyContext) -> Self:
+        """The strategy of section ``name`` (it needs nothing from ``context``)."""
+        return cls(config, name=name)
 
     def instruments(self) -> Sequence[InstrumentId]:
         """The perp of every configured symbol on the configured venue."""

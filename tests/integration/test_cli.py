@@ -75,8 +75,10 @@ def _utc(ts_ms: int) -> str:
         ("[risk]\nmax_levrage = 1.5\n", "risk.max_levrage"),
         ("[risk]\nmax_leverage = -1.0\n", "risk.max_leverage"),
         (f'[venues.binance]\napi_key = "{SECRET_IN_FILE}"\n', "venues.binance.api_key"),
+        ('[strategies.mine]\nclass = "zb_cli_no_such_module:Mine"\n', "strategies.mine.class"),
+        ("[strategies.stat_arb]\nentry_z = 9.0\n", "strategies.stat_arb"),
     ],
-    ids=["unknown_key", "bad_value", "secret_in_toml"],
+    ids=["unknown_key", "bad_value", "secret_in_toml", "strategy_class", "strategy_param"],
 )
 def test_config_error_exits_2_naming_the_key_path(
     tmp_path: Path,

@@ -25,6 +25,7 @@ from agent.config import (
     load_config,
     redacted_dump,
 )
+from strategies.builtin import BUILTIN_STRATEGIES
 from venues.model import InstrumentId, InstrumentKind
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,8 +66,8 @@ def test_shipped_config_loads_as_paper_replay_of_whole_window() -> None:
     assert config.market_data.start is None
     assert config.market_data.end is None
     assert config.market_data.data_dir is None
-    assert config.strategies.stat_arb.enabled
-    assert config.strategies.funding_harvester.enabled
+    assert config.strategies.section("stat_arb").enabled
+    assert config.strategies.section("funding_harvester").enabled
     assert all(v.api_key is None and v.api_secret is None for v in config.venues.values())
 
 
@@ -121,11 +122,24 @@ def _keys_in_file(text: str) -> tuple[set[str], set[str]]:
     return written, commented
 
 
+def _strategy_leaves() -> list[tuple[str, Any]]:
+    """The leaves of every built-in strategy's parameter model, under its section."""
+    strategies = AgentConfig().strategies
+    return [
+        leaf
+        for name in BUILTIN_STRATEGIES
+        for leaf in _model_leaves(
+            strategies.section(name).strategy_class.config_model, f"strategies.{name}."
+        )
+    ]
+
+
 def test_every_model_field_appears_in_shipped_config() -> None:
     text = SHIPPED.read_text(encoding="utf-8")
     written, commented = _keys_in_file(text)
-    leaves = _model_leaves(AgentConfig)
-    assert len(leaves) > 70
+    strategy_leaves = _strategy_leaves()
+    assert len(strategy_leaves) > 70
+    leaves = [*_model_leaves(AgentConfig), *strategy_leaves]
     missing = []
     for path, default in leaves:
         name = path.rsplit(".", 1)[-1]
