@@ -1,4 +1,4 @@
-"""``zerobeta`` command line: run, backtest, check-config, summary, report, data download.
+"""``zerobeta`` command line: run, backtest, check-config, summary, report, status, data download.
 
 Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
 error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
@@ -16,10 +16,18 @@ from pathlib import Path
 
 import structlog
 
-from agent.config import AgentConfig, load_config, redacted_dump
+from agent.config import MONITOR_SECTION, AgentConfig, load_config, redacted_dump
+from agent.control.cli import register_cli as register_status_cli
+from agent.control.cli import run_cli as run_status_cli
 from agent.data.download import register_cli as register_download_cli
 from agent.data.download import run_cli as run_download_cli
-from agent.errors import AgentError, ConfigError, LiveSetupError, ReconciliationError
+from agent.errors import (
+    AgentError,
+    ConfigError,
+    JournalRefused,
+    LiveSetupError,
+    ReconciliationError,
+)
 from agent.logs import configure_logging
 from agent.reporting.neutrality_report import (
     build_neutrality_report,
@@ -68,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    register_status_cli(sub)
     register_download_cli(sub)
     return parser
 
@@ -99,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A person must act (account modes, foreign positions): restarting cannot fix it.
         print(f"zerobeta: live start refused\n{err}", file=sys.stderr)
         return EXIT_CONFIG
+    except JournalRefused as err:
+        # Held by another run, or not a journal: a person must act, restarting cannot fix it.
+        print(f"zerobeta: journal refused\n{err}", file=sys.stderr)
+        return EXIT_CONFIG
     except AgentError as err:
         structlog.get_logger("zerobeta").error("agent_failed", error=str(err), exc_info=True)
         return EXIT_FAILURE
@@ -108,6 +121,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "data":
         configure_logging("info", "auto")
         return run_download_cli(args, factory=create_market_data)
+    if args.command == "status":
+        return run_status_cli(args)
     if args.command == "summary":
         return _summary(args)
     if args.command == "report":
@@ -134,21 +149,28 @@ def _load(args: argparse.Namespace) -> AgentConfig:
         }
     }
     if args.strategy:
-        known = set(type(config.strategies).model_fields)
-        unknown = sorted(set(args.strategy) - known)
-        if unknown:
-            raise ConfigError(
-                [
-                    (
-                        "--strategy",
-                        f"unknown strategy {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-                    )
-                ]
-            )
-        overrides["strategies"] = {name: {"enabled": name in args.strategy} for name in known}
+        overrides["strategies"] = _only_strategies(config, args.strategy)
     if args.journal is not None:
         overrides["journal"] = {"path": str(args.journal)}
     return load_config(args.config, secrets_dir=args.secrets_dir, overrides=overrides)
+
+
+def _only_strategies(config: AgentConfig, wanted: Sequence[str]) -> dict[str, object]:
+    """Overrides enabling the ``[strategies.*]`` sections named in ``wanted`` (built-in or
+    the user's own, and the funding-flip monitor) and disabling every other one, in the
+    configuration's order.
+
+    Raises
+    ------
+    ConfigError
+        If a name is not a section of the configuration.
+    """
+    known = [*config.strategies.names(), MONITOR_SECTION]
+    unknown = sorted(set(wanted) - set(known))
+    if unknown:
+        reason = f"unknown strategy {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        raise ConfigError([("--strategy", reason)])
+    return {name: {"enabled": name in wanted} for name in known}
 
 
 def _run(config: AgentConfig) -> int:

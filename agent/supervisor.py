@@ -34,19 +34,16 @@ from typing import Any, TextIO
 import structlog
 
 from agent.clock import Clock, LiveClock
-from agent.config import AgentConfig, usable_venues
-from agent.engine.builder import build_engine, journal_path
+from agent.config import AgentConfig, StrategySection
+from agent.control.server import ControlSurface
+from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
 from agent.errors import ConfigError
+from agent.journal.lock import JournalLock
 from agent.live.account import credentials_for, prepare_accounts, quote_cash_usd
 from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
-from strategies.base import Strategy
-from strategies.beta_hedger import BetaHedgerStrategy
-from strategies.cross_venue_arb import CrossVenueArbStrategy, VenueCosts
-from strategies.factor_neutral import FactorNeutralStrategy
-from strategies.funding_harvester.signals import LegCosts
-from strategies.funding_harvester.strategy import FundingHarvesterStrategy
-from strategies.stat_arb.strategy import StatArbStrategy
+from agent.notify import AlertDispatcher, build_dispatcher
+from strategies.base import Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues, venue_spec
@@ -73,35 +70,33 @@ class RunResult:
 
 
 def build_strategies(config: AgentConfig) -> list[Strategy]:
-    """Instantiate every enabled strategy with its own config section."""
-    strategies: list[Strategy] = []
-    fh = config.strategies.funding_harvester
-    if fh.enabled:
-        venue = config.venues[fh.venue]
-        costs = LegCosts(
-            spot_taker_fee_bps=venue.spot_taker_fee_bps,
-            perp_taker_fee_bps=venue.perp_taker_fee_bps,
-            slippage_bps=venue.slippage_bps,
+    """One strategy per enabled ``[strategies.<name>]`` section, built by its class's
+    ``from_config`` with the section's parameters and :meth:`AgentConfig.strategy_context`,
+    in the order they run in each step (:meth:`agent.config.StrategiesConfig.run_order`).
+
+    Raises
+    ------
+    ConfigError
+        If a class's ``from_config`` refuses its section (``ValueError``), or returns a
+        strategy not named after its section.
+    """
+    context = config.strategy_context()
+    return [_build_strategy(section, context) for section in config.strategies.run_order()]
+
+
+def _build_strategy(section: StrategySection, context: StrategyContext) -> Strategy:
+    try:
+        strategy = section.strategy_class.from_config(section.name, section.params, context)
+    except ValueError as err:
+        reason = f"{section.class_path} cannot run with this section: {err}"
+        raise ConfigError([(f"strategies.{section.name}", reason)]) from err
+    if strategy.name != section.name:
+        reason = (
+            f"{section.class_path}.from_config returned a strategy named {strategy.name!r}; "
+            f"it must carry its section name {section.name!r}"
         )
-        strategies.append(FundingHarvesterStrategy(fh, costs))
-    if config.strategies.stat_arb.enabled:
-        strategies.append(StatArbStrategy(config.strategies.stat_arb))
-    if config.strategies.factor_neutral.enabled:
-        strategies.append(FactorNeutralStrategy(config.strategies.factor_neutral))
-    xva = config.strategies.cross_venue_arb
-    if xva.enabled:
-        xva = xva.model_copy(update={"venues": usable_venues(xva.venues, config.venues)})
-        xva_costs = {
-            v: VenueCosts(
-                taker_fee_bps=config.venues[v].perp_taker_fee_bps,
-                slippage_bps=config.venues[v].slippage_bps,
-            )
-            for v in xva.venues
-        }
-        strategies.append(CrossVenueArbStrategy(xva, xva_costs))
-    if config.strategies.beta_hedger.enabled:  # last: it hedges what the others hold
-        strategies.append(BetaHedgerStrategy(config.strategies.beta_hedger))
-    return strategies
+        raise ConfigError([(f"strategies.{section.name}.class", reason)])
+    return strategy
 
 
 def _symbols_for(strategies: Sequence[Strategy], kind: InstrumentKind) -> list[str]:
@@ -148,6 +143,10 @@ class Supervisor:
         self._venue_factory = venue_factory
         self._clock = clock or LiveClock()
         self._sleep = sleep or self._sleep_unless_stopped
+        self.control: ControlSurface | None = None
+        """The HTTP control surface while the run serves it (``[control]``), else None."""
+        self.alerts = AlertDispatcher.disabled()
+        """Notifications to a person (``[alerts]``), built by :meth:`run` for the run."""
 
     def request_stop(self) -> None:
         """Ask the run to stop after the current step (signal-safe)."""
@@ -164,11 +163,18 @@ class Supervisor:
     async def run(self) -> RunResult:
         """Run until the data ends or a stop is requested; returns the run's outcome.
 
+        A start refused (:data:`agent.notify.START_REFUSALS`) or any other error ending the
+        run is also notified (``[alerts]``: ``start_refused``, ``agent_failed``) before it is
+        raised; what the alert dispatcher still holds is sent within ``send_timeout_s``.
+
         Raises
         ------
         agent.errors.AgentError
             On any unrecoverable error (after the journal has been flushed and closed).
+        agent.errors.ConfigError
+            Also when apprise cannot use an ``[alerts] urls`` entry (before anything starts).
         """
+        self.alerts = build_dispatcher(self._cfg)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -176,15 +182,22 @@ class Supervisor:
             except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
                 log.debug("signal_handler_unavailable", signal=sig.name)
         try:
-            async with AsyncExitStack() as stack:
+            async with self.alerts.reporting(self._clock.now_ms), AsyncExitStack() as stack:
+                if self._cfg.market_data.source == "replay":
+                    _check_replay_config(self._cfg)  # config errors leave nothing behind
+                lock = claim_journal(self._cfg, stack)  # then: before any data or venue
+                self.control = await ControlSurface.open(self._cfg, stack)
                 if self._cfg.market_data.source == "live":
-                    driver = await self._live_driver(stack)
+                    driver = await self._live_driver(stack, lock)
                 else:
-                    driver = await self._replay_driver(stack)
+                    driver = await self._replay_driver(stack, lock)
                 try:
                     async with asyncio.TaskGroup() as group:
                         name = f"{self._cfg.market_data.source}.driver"
                         task = group.create_task(driver, name=name)
+                        if self.control is not None:
+                            group.create_task(self.control.serve(task), name="control.http")
+                        group.create_task(self.alerts.run(task), name="alerts.dispatcher")
                 except ExceptionGroup as group_error:
                     # One task failed: surface its own error (AgentError, DataFileError...)
                     # so the CLI can map it to an exit code.
@@ -196,7 +209,9 @@ class Supervisor:
 
     # ---- replay -----------------------------------------------------------------------------
 
-    async def _replay_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
+    async def _replay_driver(
+        self, stack: AsyncExitStack, lock: JournalLock
+    ) -> Coroutine[Any, Any, RunResult]:
         dataset = _load_dataset(self._cfg, self._strategies)
         first_ms, _ = dataset.window_ms()
         instruments = dict(dataset.instruments())
@@ -206,14 +221,20 @@ class Supervisor:
             stack,
             instruments=instruments,
             first_ms=first_ms,
+            journal_lock=lock,
             price_source=_price_sources(instruments),
             progress=self._progress,
+            alerts=self.alerts,
         )
+        if self.control is not None:
+            self.control.attach(engine)
         return _run_replay(engine, dataset, self._stop)
 
     # ---- paper on live data -----------------------------------------------------------------
 
-    async def _live_driver(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
+    async def _live_driver(
+        self, stack: AsyncExitStack, lock: JournalLock
+    ) -> Coroutine[Any, Any, RunResult]:
         live = self._cfg.mode == "live"
         sources, trading = await self._open_live_sources(stack, live)
         wanted = _live_wanted(self._cfg, self._strategies)
@@ -238,11 +259,15 @@ class Supervisor:
             stack,
             instruments=instruments,
             first_ms=now_ms - (history_bars + 1) * HOUR_MS,
+            journal_lock=lock,
             live_venues=trading if live else None,
             live_cash_usd=cash,
+            alerts=self.alerts,
         )
         if live:
             await engine.reconcile_at_start(now_ms)
+        if self.control is not None:
+            self.control.attach(engine, feed, self._clock)
         await self._warm(engine, feed, history_bars)
         return _run_live(engine, feed, self._stop)
 
@@ -399,15 +424,10 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         For an enabled venue whose data the replay does not have, or a reference instrument
         without recorded prices.
     """
+    _check_replay_config(cfg)
     md = cfg.market_data
     reference = md.reference_instrument_id
     funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
-    errors = [
-        *_replay_venue_errors(funding_venues),
-        *_replay_reference_errors(reference, md.data_dir),
-    ]
-    if errors:
-        raise ConfigError(errors)
     perps = _symbols_for(strategies, InstrumentKind.PERP)
     spots = _symbols_for(strategies, InstrumentKind.SPOT)
     if reference.kind is InstrumentKind.PERP:
@@ -422,6 +442,26 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         start_ms=_to_ms(md.start),
         end_ms=_to_ms(md.end),
     )
+
+
+def _check_replay_config(cfg: AgentConfig) -> None:
+    """Refuse a replay whose data cannot be: an enabled venue the replay has no data for, a
+    reference instrument without recorded prices. Reads nothing but the data directory's
+    listing.
+
+    Raises
+    ------
+    ConfigError
+        Naming each such key.
+    """
+    md = cfg.market_data
+    funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
+    errors = [
+        *_replay_venue_errors(funding_venues),
+        *_replay_reference_errors(md.reference_instrument_id, md.data_dir),
+    ]
+    if errors:
+        raise ConfigError(errors)
 
 
 def _replay_venue_errors(enabled: Sequence[str]) -> list[tuple[str, str]]:

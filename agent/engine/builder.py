@@ -1,7 +1,8 @@
 """Assembling an :class:`agent.engine.engine.Engine` from its parts: paper venues (or the live
 clients), journal, ledger, market data, risk, execution, the funding desk, the strategy runner
 and the live position check; a new run's journal meta, or a resumed run's checkpoint handed to
-the parts that own each piece of it; and the journal's path.
+the parts that own each piece of it; and claiming the journal for the run
+(:func:`claim_journal`: its lock, its path checked, an old journal moved aside).
 
 A new paper run's cash follows ``[capital]``: each enabled venue's paper account gets
 ``initial_equity_usd × collateral_frac``; what is left is the ``reserve``. The paper venues'
@@ -17,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+import structlog
+
 from agent.clock import ReplayClock
 from agent.config import AgentConfig, config_hash
 from agent.engine.engine import Engine, EngineParts
@@ -27,8 +30,11 @@ from agent.engine.resume import Resumed, funding_payments, load_resume, restore_
 from agent.engine.runner import StrategyRunner
 from agent.errors import JournalError
 from agent.execution.executor import Executor
+from agent.journal.files import check_run_path, journal_exists, move_aside
 from agent.journal.journal import Journal
+from agent.journal.lock import JournalLock
 from agent.live.reconcile import PositionCheck
+from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Strategy
@@ -37,6 +43,8 @@ from venues.base import Venue
 from venues.model import Instrument, InstrumentId, VenueFees
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
 from venues.registry import venue_spec
+
+log = structlog.get_logger("zerobeta.engine")
 
 RESERVE = "reserve"
 _BPS = Decimal("0.0001")
@@ -49,10 +57,12 @@ async def build_engine(
     *,
     instruments: Mapping[InstrumentId, Instrument],
     first_ms: int,
+    journal_lock: JournalLock,
     price_source: Mapping[InstrumentId, InstrumentId] | None = None,
     progress: TextIO | None = None,
     live_venues: Mapping[str, Venue] | None = None,
     live_cash_usd: Mapping[str, Decimal] | None = None,
+    alerts: AlertSink = DISCARD,
 ) -> Engine:
     """An engine for ``instruments``, its clock starting at ``first_ms`` (epoch ms UTC).
 
@@ -66,10 +76,18 @@ async def build_engine(
     A resumable run (live, or a replay with ``journal.overwrite = false``) whose journal holds
     a checkpoint continues from it. Paper venues and the journal are closed by ``stack``.
 
+    ``journal_lock`` is :func:`claim_journal`'s, taken before anything was loaded; the journal
+    is opened durable (intents, orders, fills and funding committed as recorded) when
+    ``mode = "live"``.
+
+    ``alerts`` (the supervisor's :class:`~agent.notify.AlertDispatcher`) is handed to every
+    part that raises an alert a person must see.
+
     Raises
     ------
     agent.errors.JournalError
-        If the journal cannot be opened, or its checkpoint cannot be resumed.
+        If the journal cannot be opened, its lock is not held, or its checkpoint cannot be
+        resumed.
     """
     clock = ReplayClock(first_ms)
     instruments = dict(instruments)
@@ -83,7 +101,7 @@ async def build_engine(
     else:
         paper = {}
         venues = live = dict(live_venues)
-    journal = Journal.open(_prepare_journal_path(cfg))
+    journal = _open_journal(cfg, journal_lock)
     stack.callback(journal.close)
     resumable = cfg.market_data.source == "live" or not cfg.journal.overwrite
     resumed = load_resume(journal, config_hash(cfg)) if resumable else None
@@ -96,7 +114,7 @@ async def build_engine(
     market = MarketData(instruments, cfg.market_data.stale_after_s * 1000)
     leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
     risk = RiskEngine(cfg.risk, leverage, float(portfolio.initial_equity_usd))
-    executor = Executor(venues, instruments, portfolio, journal, risk, cfg.execution)
+    executor = Executor(venues, instruments, portfolio, journal, risk, cfg.execution, alerts)
     parts = EngineParts(
         cfg=cfg,
         clock=clock,
@@ -110,7 +128,14 @@ async def build_engine(
         margin=MarginWatch(cfg.risk.margin_alert_frac, cfg.capital.quote_assets),
         executor=executor,
         funding=FundingDesk(
-            instruments, market, portfolio, journal, paper=paper, live=live, first_ms=first_ms
+            instruments,
+            market,
+            portfolio,
+            journal,
+            paper=paper,
+            live=live,
+            first_ms=first_ms,
+            alerts=alerts,
         ),
         runner=StrategyRunner(
             strategies,
@@ -121,8 +146,10 @@ async def build_engine(
             journal=journal,
             risk=risk,
             state_every_s=cfg.journal.state_every_s,
+            alerts=alerts,
         ),
-        positions=PositionCheck(live, instruments, portfolio, journal, risk),
+        positions=PositionCheck(live, instruments, portfolio, journal, risk, alerts),
+        alerts=alerts,
     )
     if resumed is None:
         _write_meta(parts, first_ms)
@@ -224,12 +251,34 @@ def journal_path(cfg: AgentConfig) -> Path:
     return Path(cfg.journal.path)
 
 
-def _prepare_journal_path(cfg: AgentConfig) -> Path:
-    """Create the journal's directory; a replay with ``journal.overwrite`` starts from an empty
-    file, anything else appends to the existing journal."""
-    path = journal_path(cfg)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def claim_journal(cfg: AgentConfig, stack: AsyncExitStack) -> JournalLock:
+    """Claim ``cfg``'s journal for this run, before any data is loaded or venue opened: check
+    its path (creating its directory) and that it is missing or holds a zerobeta journal, take
+    its lock (held until ``stack`` closes), then — a replay with ``journal.overwrite`` — move an
+    old journal aside. Returns the lock, for :func:`build_engine`.
+
+    Raises
+    ------
+    agent.errors.JournalRefused
+        If another process holds the journal, or its path is empty, a directory, under a file,
+        not writable, or holds something that is not a zerobeta journal.
+    """
+    path = check_run_path(journal_path(cfg))
+    journal_exists(path)  # refuse a foreign file before leaving a lock file beside it
+    lock = stack.enter_context(JournalLock.acquire(path))
     if cfg.journal.overwrite and cfg.market_data.source == "replay":
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return path
+        moved = move_aside(path)  # checks again, under the lock
+        if moved is not None:
+            log.info("journal_moved_aside", journal=str(path), moved_to=str(moved))
+    return lock
+
+
+def _open_journal(cfg: AgentConfig, lock: JournalLock) -> Journal:
+    """The run's journal: durable in live trading, where an order leaves the process. Paper
+    runs, on live data too, keep batching: their venues are rebuilt from the same journal, so
+    rows lost with a killed process are lost on both sides alike and the run resumes from its
+    last committed step."""
+    path = journal_path(cfg)
+    if not lock.held or lock.journal != path:
+        raise JournalError("opened without its lock (claim_journal)", path=str(path))
+    return Journal.open(path, durable=cfg.mode == "live")

@@ -11,7 +11,8 @@ outcome is known, books what it filled and reverses it reduce-only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -25,6 +26,7 @@ from agent.execution.unresolved import (
     follow_up,
 )
 from agent.journal.journal import Journal
+from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
@@ -53,6 +55,13 @@ class OrderDesk:
         Orders sent (every attempt, unwinds and reverses included) and refused by a venue.
     unresolved : UnresolvedOrders
         Orders whose outcome is still unknown.
+    alerts : AlertSink
+        Where a pair whose unwind failed and an unresolved order that stays stuck are also
+        handed, for a person (set by the executor; :data:`agent.notify.DISCARD` by default).
+    on_order_latency : Callable[[str, float], None] | None
+        Called with the venue name and the seconds from sending an order to the venue's
+        answer (accepted or rejected; not when the outcome is unknown); set by the control
+        surface's metrics (:mod:`agent.control.metrics`), None = not timed.
     """
 
     def __init__(
@@ -71,6 +80,8 @@ class OrderDesk:
         self.orders_sent = 0
         self.orders_rejected = 0
         self.unresolved = UnresolvedOrders()
+        self.alerts: AlertSink = DISCARD
+        self.on_order_latency: Callable[[str, float], None] | None = None
 
     async def send_leg(
         self,
@@ -85,13 +96,17 @@ class OrderDesk:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
         ``VenueError`` (returned instead)."""
         request = order_request(strategy, intent_id, leg, planned, attempt, reduce_only)
+        # Write-ahead: a durable (live) journal has committed this row when the call returns,
+        # so a crash after the order left still finds it; if the commit fails, nothing is sent.
         self._journal.record_order_request(ts_ms, strategy, intent_id, leg, attempt, request)
         self.orders_sent += 1
         venue = self._venues[planned.instrument.id.venue]
+        sent_s = time.perf_counter()
         try:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
                 ack = await venue.place_order(request)
         except OrderRejected as err:
+            self._answered(planned.instrument.id.venue, sent_s)
             self.record_rejection(strategy, request, err, ts_ms)
             return err
         except (VenueError, TimeoutError) as err:
@@ -101,6 +116,8 @@ class OrderDesk:
                     self.keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
                 return resolved
             ack = resolved
+        else:
+            self._answered(planned.instrument.id.venue, sent_s)
         self.book(strategy, request, ack, ts_ms)
         if not ack.status.is_final:  # still working after an IOC should have ended
             self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
@@ -199,6 +216,11 @@ class OrderDesk:
             code=err.code,
             reason=err.reason,
         )
+
+    def _answered(self, venue: str, sent_s: float) -> None:
+        """Hand the send → answer time to :attr:`on_order_latency`, if set."""
+        if self.on_order_latency is not None:
+            self.on_order_latency(venue, time.perf_counter() - sent_s)
 
     async def _lookup(self, venue: Venue, request: OrderRequest, cause: Exception) -> LegResult:
         """An order's outcome is unknown: look it up by client order id, never re-send.

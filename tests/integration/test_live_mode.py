@@ -17,6 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -332,3 +333,46 @@ async def test_an_order_whose_outcome_was_unknown_is_booked_before_a_restart_rec
     second = build_summary(journal)
     assert second.counts.unresolved_orders == 0
     assert "unresolved orders" not in format_summary(second)
+
+
+class WriteAheadProbe(httpx.AsyncBaseTransport):
+    """Binance that, as each order arrives, reads the journal through a connection of its own
+    (it sees committed rows only) for the order's ``pending_new`` row and its intent."""
+
+    ORDER_PATHS = ("/fapi/v1/order", "/api/v3/order")
+
+    def __init__(self, binance: BinanceFake, journal: Path) -> None:
+        self.inner = binance.transport
+        self.journal = journal
+        self.seen: list[tuple[str, int, int]] = []  # (client order id, order rows, intent rows)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path in self.ORDER_PATHS:
+            params = dict(request.url.params)
+            params.update(parse_qsl(request.content.decode()))
+            cid = params["newClientOrderId"]
+            with sqlite3.connect(self.journal) as conn:
+                intents = conn.execute(
+                    "SELECT intent_id FROM orders WHERE client_order_id = ?"
+                    " AND status = 'pending_new'",
+                    (cid,),
+                ).fetchall()
+                sql = "SELECT count(*) FROM intents WHERE intent_id = ?"
+                known = sum(conn.execute(sql, i).fetchone()[0] for i in intents)
+            conn.close()
+            self.seen.append((cid, len(intents), known))
+        return await self.inner.handle_async_request(request)
+
+
+async def test_live_orders_are_committed_to_the_journal_before_they_reach_the_venue(
+    tmp_path: Path,
+) -> None:
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    _settled_history(binance)
+    probe = WriteAheadProbe(binance, tmp_path / "live.sqlite")
+
+    await _run_live(tmp_path, wall, binance, bybit, binance_transport=probe)
+
+    assert len(probe.seen) >= 2  # the harvester's spot and perp legs
+    assert all(rows == 1 and intents >= 1 for _, rows, intents in probe.seen), probe.seen

@@ -37,6 +37,7 @@ def _config(journal: Path) -> Any:
             "hyperliquid": {"enabled": False, "collateral_frac": 0.0},
         },
         "journal": {"path": str(journal)},
+        "control": {"http_port": 0},  # any free port: 9108 could be taken here
         "strategies": {
             "stat_arb": {"enabled": False},
             "factor_neutral": {"enabled": False},

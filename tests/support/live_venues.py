@@ -152,6 +152,9 @@ collateral_frac = 0.0
 path = "{journal}"
 [logging]
 level = "warning"
+[control]
+# any free port: a fixed one (9108) could be taken on the machine running the tests
+http_port = 0
 [strategies.stat_arb]
 enabled = false
 [strategies.factor_neutral]
