@@ -44,6 +44,7 @@ from agent.engine.runner import StrategyRunner
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
 from agent.live.reconcile import PositionCheck
+from agent.notify import DISCARD, AlertSink, Notice, Severity, breaker_notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from venues.base import Venue
@@ -99,6 +100,9 @@ class EngineParts:
         Where orders go, by name: the paper venues, or the live clients.
     paper : Mapping[str, PaperVenue]
         The simulated venues (empty in live mode): priced by every close and mark.
+    alerts : AlertSink
+        Where the engine's alerts (breakers, margin) are handed for a person (the
+        supervisor's :class:`~agent.notify.AlertDispatcher`); by default nowhere.
     """
 
     cfg: AgentConfig
@@ -115,6 +119,7 @@ class EngineParts:
     funding: FundingDesk
     runner: StrategyRunner
     positions: PositionCheck
+    alerts: AlertSink = DISCARD
 
 
 class Engine:
@@ -159,6 +164,7 @@ class Engine:
         self.funding = parts.funding
         self.runner = parts.runner
         self.positions = parts.positions
+        self.alerts = parts.alerts
         self.price_source = dict(price_source)
         self.progress = progress
         self.resumable = resumable
@@ -351,6 +357,10 @@ class Engine:
             self.journal.record_risk_event(
                 ts_ms, event.rule, event.limit, event.value, "", "", "breaker"
             )
+            flattening = self.cfg.risk.flatten_on_breaker
+            self.alerts.notify(
+                breaker_notice(event.rule, event.limit, event.value, ts_ms, flattening)
+            )
             if self.cfg.risk.flatten_on_breaker:
                 self.runner.request_flatten()
 
@@ -359,6 +369,7 @@ class Engine:
         for alert in checked:
             self.journal.record_alert(ts_ms, SUPERVISOR, alert)
             log.warning(alert.kind, message=alert.message, **alert.fields)
+            self.alerts.notify(Notice.from_alert(alert, ts_ms, Severity.WARNING))
 
     def _snapshot_when_due(self, ts_ms: int) -> None:
         if ts_ms - self.last_snapshot_ms >= self._snapshot_every_ms:

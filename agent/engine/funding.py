@@ -29,6 +29,7 @@ import structlog
 from agent.engine.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.engine.marketdata import MarketData
 from agent.journal.journal import Journal
+from agent.notify import DISCARD, AlertSink, Notice
 from agent.portfolio.ledger import Portfolio
 from venues.base import Venue
 from venues.errors import VenueError
@@ -61,6 +62,8 @@ class FundingDesk:
     first_ms : int
         Start of the run, epoch ms UTC: every perp's listed funding interval is registered
         with the schedule at this time.
+    alerts : AlertSink
+        Where an interval change is also handed, for a person.
 
     Attributes
     ----------
@@ -80,6 +83,7 @@ class FundingDesk:
         paper: Mapping[str, PaperVenue],
         live: Mapping[str, Venue],
         first_ms: int,
+        alerts: AlertSink = DISCARD,
     ) -> None:
         self._instruments = instruments
         self._market = market
@@ -87,6 +91,7 @@ class FundingDesk:
         self._journal = journal
         self._paper = paper
         self._live = live
+        self._alerts = alerts
         self._booked: set[tuple[InstrumentId, int]] = set()
         self._since_ms: dict[str, int] = {}
         self.schedule = FundingScheduleRegistry()
@@ -111,6 +116,7 @@ class FundingDesk:
                 alert = to_alert(change)
                 log.warning(alert.kind, message=alert.message, **alert.fields)
                 self._journal.record_alert(change.ts_ms, SUPERVISOR, alert)
+                self._alerts.notify(Notice.from_alert(alert, change.ts_ms))
             self._market.on_funding(rate)
             venue = self._paper.get(rate.instrument_id.venue)
             if venue is None:

@@ -26,6 +26,7 @@ from agent.engine.marketdata import MarketData
 from agent.errors import JournalError
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
+from agent.notify import DISCARD, AlertSink, Notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import (
@@ -78,6 +79,9 @@ class StrategyRunner:
         The engine's parts the strategies read and act through.
     state_every_s : int
         Journal a strategy's unchanged-by-trading state at most this often, s.
+    alerts : AlertSink
+        Where every journaled alert is also handed (the dispatcher sends the kinds of
+        ``[alerts] kinds``: the monitor's ``funding_flip_close`` by default).
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class StrategyRunner:
         journal: Journal,
         risk: RiskEngine,
         state_every_s: int,
+        alerts: AlertSink = DISCARD,
     ) -> None:
         self.slots: list[StrategySlot[Any]] = [StrategySlot.of(s) for s in strategies]
         self.monitor = monitor
@@ -103,6 +108,7 @@ class StrategyRunner:
         self._journal = journal
         self._risk = risk
         self._state_every_ms = state_every_s * 1000
+        self._alerts = alerts
 
     @property
     def names(self) -> list[str]:
@@ -191,6 +197,7 @@ class StrategyRunner:
         for alert in decision.alerts:
             self._journal.record_alert(ts_ms, monitor.name, alert)
             log.warning(alert.kind, strategy=monitor.name, message=alert.message, **alert.fields)
+            self._alerts.notify(Notice.from_alert(alert, ts_ms, source=monitor.name))
         for owner, intent in decision.closes:
             await self._executor.execute(owner, intent, snapshot.prices, ts_ms)
 
@@ -235,6 +242,7 @@ class StrategyRunner:
             log.warning(
                 alert.kind, strategy=slot.strategy.name, message=alert.message, **alert.fields
             )
+            self._alerts.notify(Notice.from_alert(alert, ts_ms, source=slot.strategy.name))
         if traded or ts_ms - slot.state_journaled_ms >= self._state_every_ms:
             self._journal_state(slot, ts_ms)
 

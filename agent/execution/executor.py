@@ -39,6 +39,7 @@ from agent.execution.pairs import IntentOutcome, send_pair
 from agent.execution.plan import IntentPlanner, PlannedLeg, client_order_id, shrinks_position
 from agent.execution.unresolved import UnresolvedOrders
 from agent.journal.journal import Journal
+from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
 from agent.risk import LegDelta, RiskEngine
 from strategies.base import PairIntent
@@ -67,6 +68,8 @@ class Executor:
     config : ExecutionConfig
         ``drift_frac`` (fraction of target notional), ``max_attempts`` (attempts per leg,
         the first included), ``leg_timeout_s`` (s, per venue call).
+    alerts : AlertSink
+        Where the desk hands a failed unwind and a stuck unresolved order, for a person.
     """
 
     def __init__(
@@ -77,12 +80,14 @@ class Executor:
         journal: Journal,
         risk: RiskEngine,
         config: ExecutionConfig,
+        alerts: AlertSink = DISCARD,
     ) -> None:
         self._portfolio = portfolio
         self._journal = journal
         self._risk = risk
         self._planner = IntentPlanner(instruments, portfolio, config.drift_frac)
         self.desk = OrderDesk(venues, instruments, portfolio, journal, config)
+        self.desk.alerts = alerts
         self.risk_rejections = 0
 
     @property

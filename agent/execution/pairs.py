@@ -23,6 +23,7 @@ import structlog
 from agent.execution.desk import OrderDesk
 from agent.execution.plan import PlannedLeg, client_order_id, order_request
 from agent.execution.unresolved import LegResult, outcome_unknown, retryable
+from agent.notify import unwind_failed_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
 from venues.model import OrderAck
@@ -141,6 +142,9 @@ async def _abandon(
         intent_id=intent_id,
         legs=len(legs),
     )
+    if not ok:
+        legs_failed = [str(leg.planned.instrument.id) for leg in failed]
+        desk.alerts.notify(unwind_failed_notice(strategy, intent_id, legs_failed, ts_ms))
     detail = "leg_outcome_unknown" if unknown else "leg_failed"
     return IntentOutcome(intent_id, "unwound" if ok else "partial", sent + extra, detail)
 

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from agent.notify import AlertSink, reverse_incomplete_notice, stuck_order_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
 from venues.model import (
@@ -218,6 +219,7 @@ class FollowUpDesk(Protocol):
     """What the follow-up needs of the order desk (:class:`agent.execution.desk.OrderDesk`)."""
 
     unresolved: UnresolvedOrders
+    alerts: AlertSink
 
     @property
     def venues(self) -> Mapping[str, Venue]: ...
@@ -292,6 +294,7 @@ async def _resolve(
                 since_ms=order.since_ms,
                 message=f"no answer about {cid} after {failures} lookups; check it on the venue",
             )
+            desk.alerts.notify(stuck_order_notice(order.strategy, cid, str(iid), failures, ts_ms))
         return None
     if not ack.status.is_final:  # the cancel answered without ending it: next step
         desk.unresolved.failed_lookup(cid)
@@ -347,6 +350,8 @@ async def _send_reverse(
             instrument=str(order.request.instrument_id),
             left_qty=str(left),
         )
+        iid, cid = str(order.request.instrument_id), order.client_order_id
+        desk.alerts.notify(reverse_incomplete_notice(order.strategy, cid, iid, str(left), ts_ms))
 
 
 def _pair_leg(pair: PairAck, client_order_id: str, venue: str) -> OrderAck:

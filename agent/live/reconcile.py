@@ -27,6 +27,7 @@ import structlog
 
 from agent.errors import LiveSetupError, ReconciliationError
 from agent.journal.journal import Journal
+from agent.notify import DISCARD, AlertSink, Notice, Severity
 from agent.portfolio.ledger import Portfolio
 from agent.risk import MANUAL_HALT, RiskEngine
 from strategies.base import Alert
@@ -55,6 +56,8 @@ class PositionCheck:
         What the run trades.
     portfolio, journal, risk
         The ledger compared, where differences are journaled, what halts opening.
+    alerts : AlertSink
+        Where a mismatch is also handed, for a person.
     """
 
     def __init__(
@@ -64,12 +67,14 @@ class PositionCheck:
         portfolio: Portfolio,
         journal: Journal,
         risk: RiskEngine,
+        alerts: AlertSink = DISCARD,
     ) -> None:
         self._venues = venues
         self._instruments = instruments
         self._portfolio = portfolio
         self._journal = journal
         self._risk = risk
+        self._alerts = alerts
         self._reported: set[tuple[InstrumentId, str]] = set()
 
     async def reconcile_at_start(self, now_ms: int) -> None:
@@ -108,6 +113,7 @@ class PositionCheck:
             )
             self._journal.record_alert(ts_ms, SUPERVISOR, alert)
             log.error(alert.kind, message=alert.message, **alert.fields)
+            self._alerts.notify(Notice.from_alert(alert, ts_ms, Severity.ERROR))
             self._risk.halt(ts_ms, float(venue_qty - ledger_qty))
 
 
