@@ -40,9 +40,15 @@ from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
 from agent.errors import ConfigError
 from agent.journal.lock import JournalLock
-from agent.live.account import credentials_for, prepare_accounts, quote_cash_usd
+from agent.live.account import (
+    configured_capital_usd,
+    credentials_for,
+    prepare_accounts,
+    quote_cash_usd,
+)
 from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
 from agent.notify import AlertDispatcher, build_dispatcher
+from agent.systemd import SystemdNotifier, watchdog_pings
 from strategies.base import Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
@@ -144,12 +150,18 @@ class Supervisor:
         self._clock = clock or LiveClock()
         self._sleep = sleep or self._sleep_unless_stopped
         self.control: ControlSurface | None = None
+        self._engine: Engine | None = None
         """The HTTP control surface while the run serves it (``[control]``), else None."""
         self.alerts = AlertDispatcher.disabled()
         """Notifications to a person (``[alerts]``), built by :meth:`run` for the run."""
 
     def request_stop(self) -> None:
-        """Ask the run to stop after the current step (signal-safe)."""
+        """Ask the run to stop after the current step (signal-safe); under systemd
+        ``Type=notify`` it is told the agent is stopping."""
+        if not self._stop.is_set():
+            systemd = SystemdNotifier.from_env()
+            if systemd is not None:
+                systemd.stopping("stop requested: finishing the current step")
         self._stop.set()
 
     def _trading_venue(self, name: str) -> Venue:
@@ -175,6 +187,7 @@ class Supervisor:
             Also when apprise cannot use an ``[alerts] urls`` entry (before anything starts).
         """
         self.alerts = build_dispatcher(self._cfg)
+        systemd = SystemdNotifier.from_env()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -191,10 +204,16 @@ class Supervisor:
                     driver = await self._live_driver(stack, lock)
                 else:
                     driver = await self._replay_driver(stack, lock)
+                if systemd is not None:
+                    systemd.ready(self._ready_status())
                 try:
                     async with asyncio.TaskGroup() as group:
                         name = f"{self._cfg.market_data.source}.driver"
                         task = group.create_task(driver, name=name)
+                        if systemd is not None and systemd.watchdog_interval_s is not None:
+                            group.create_task(
+                                self._watchdog(systemd, task), name="systemd.watchdog"
+                            )
                         if self.control is not None:
                             group.create_task(self.control.serve(task), name="control.http")
                         group.create_task(self.alerts.run(task), name="alerts.dispatcher")
@@ -206,6 +225,32 @@ class Supervisor:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+    def _ready_status(self) -> str:
+        cfg = self._cfg
+        names = ", ".join(s.name for s in self._strategies)
+        return f"{cfg.mode} on {cfg.market_data.source} data: {names}"
+
+    async def _watchdog(self, systemd: SystemdNotifier, driver: asyncio.Task[Any]) -> None:
+        """Watchdog pings while the run is healthy, until the driver ends (``agent.systemd``)."""
+
+        async def until_driver_ends(seconds: float) -> object:
+            return await asyncio.wait({driver}, timeout=seconds)
+
+        await watchdog_pings(systemd, self._healthy, until_driver_ends, driver.done)
+
+    def _healthy(self) -> bool:
+        """The engine is built and, on live data, its clock (moved by every step and mark) is
+        no further behind the wall clock than the staleness limit (a mark interval at least).
+        A replay that keeps stepping is healthy; a blocked loop sends no ping anyway."""
+        engine = self._engine
+        if engine is None:
+            return False
+        md = self._cfg.market_data
+        if md.source != "live":
+            return True
+        limit_ms = max(md.stale_after_s, 2 * md.live_mark_every_s) * 1000
+        return self._clock.now_ms() - engine.clock.now_ms() <= limit_ms
 
     # ---- replay -----------------------------------------------------------------------------
 
@@ -228,6 +273,7 @@ class Supervisor:
         )
         if self.control is not None:
             self.control.attach(engine)
+        self._engine = engine
         return _run_replay(engine, dataset, self._stop)
 
     # ---- paper on live data -----------------------------------------------------------------
@@ -242,7 +288,11 @@ class Supervisor:
         cash: dict[str, Decimal] | None = None
         if live:
             await prepare_accounts(self._cfg, trading, instruments)
-            cash = await quote_cash_usd(trading, self._cfg.capital.quote_assets)
+            cash = await quote_cash_usd(
+                trading,
+                self._cfg.capital.quote_assets,
+                capital_usd=configured_capital_usd(self._cfg.capital, self._cfg.venues),
+            )
         feed = LiveFeed(
             sources,
             instruments,
@@ -269,6 +319,7 @@ class Supervisor:
         if self.control is not None:
             self.control.attach(engine, feed, self._clock)
         await self._warm(engine, feed, history_bars)
+        self._engine = engine
         return _run_live(engine, feed, self._stop)
 
     async def _open_live_sources(

@@ -58,10 +58,13 @@ module.exports = {
       // or a configuration error (2: a restart cannot fix it).
       autorestart: true,
       stop_exit_codes: [0, 2],
+      // 10 s between restarts. Not exp_backoff_restart_delay: when set, PM2 uses it instead of
+      // restart_delay (https://pm2.keymetrics.io/docs/usage/restart-strategies/).
       restart_delay: 10000,
-      exp_backoff_restart_delay: 1000,
+      // A start that fails within min_uptime counts as unstable; PM2 stops restarting after
+      // max_restarts of them. A network outage at boot must not end the bot: keep trying.
       min_uptime: "60s",
-      max_restarts: 10,
+      max_restarts: 1000,
       // PM2 stops a process with SIGINT (PM2 has no per-app signal setting; only the daemon's
       // PM2_KILL_SIGNAL changes it). zerobeta treats SIGINT exactly like SIGTERM: it finishes
       // the current step, flushes the journal and closes venues. SIGKILL follows after
@@ -69,7 +72,11 @@ module.exports = {
       kill_timeout: 60000,
       // Never restart on file changes: a trading process restarts only on purpose.
       watch: false,
-      // Log lines already carry an ISO UTC `ts`.
+      // One log: the agent writes its JSON lines to stderr and the end-of-run summary to
+      // stdout; both go to the same file (PM2 would otherwise put every JSON line in the
+      // "error" log). Log lines already carry an ISO UTC `ts`.
+      out_file: "/var/log/zerobeta/zerobeta.log",
+      error_file: "/var/log/zerobeta/zerobeta.log",
       time: false,
       merge_logs: true,
     },
