@@ -1,4 +1,5 @@
-"""``zerobeta`` command line: run, backtest, check-config, summary, report, status, data download.
+"""``zerobeta`` command line: run, backtest, check-config, init, summary, report, status, data
+download; ``--version``.
 
 Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
 error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
@@ -12,31 +13,28 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import structlog
 
 from agent.config import MONITOR_SECTION, AgentConfig, load_config, redacted_dump
+from agent.config.default_file import write_default_config
 from agent.control.cli import register_cli as register_status_cli
 from agent.control.cli import run_cli as run_status_cli
+from agent.control.halt_cli import register_cli as register_halt_cli
+from agent.control.halt_cli import run_cli as run_halt_cli
 from agent.data.download import register_cli as register_download_cli
 from agent.data.download import run_cli as run_download_cli
 from agent.errors import (
-    AgentError,
     ConfigError,
     JournalRefused,
     LiveSetupError,
     ReconciliationError,
+    ShutdownRequested,
 )
-from agent.logs import configure_logging
-from agent.reporting.neutrality_report import (
-    build_neutrality_report,
-    format_neutrality_report,
-    neutrality_report_to_dict,
-)
-from agent.reporting.report import build_summary
-from agent.supervisor import Supervisor, progress_stream
-from venues.registry import create_market_data
+from agent.logs import configure_logging, is_journal_stream, is_json_logging
+from agent.signals import StopSignals
 from venues.replay.loader import DataFileError
 
 EXIT_OK = 0
@@ -49,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zerobeta", description="Market-neutral crypto strategy daemon."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="write the documented default agent.toml into DIR")
+    init.add_argument("dir", nargs="?", type=Path, default=Path(), help="default: .")
+    init.add_argument("--force", action="store_true", help="replace an existing agent.toml")
     run = sub.add_parser(
         "run", help="run the agent with a config (default: replay the bundled data)"
     )
@@ -77,8 +79,17 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     report.add_argument("--json", action="store_true", help="machine-readable output")
     register_status_cli(sub)
+    register_halt_cli(sub)
     register_download_cli(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (``unknown`` when run from an uninstalled tree)."""
+    try:
+        return version("zerobeta")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
@@ -96,8 +107,14 @@ def _parse_date(text: str) -> date:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``zerobeta`` console script; returns the process exit code."""
     args = _parser().parse_args(argv)
+    signals = StopSignals()
+    if args.command in ("run", "backtest"):
+        signals.install()  # from here SIGTERM/SIGINT stop the run gracefully (exit 0)
+    # Until a command configures its own logging, every line (an error of `summary`, `report`,
+    # `check-config`...) goes to stderr: stdout carries only the command's output.
+    configure_logging("warning", "auto")
     try:
-        return _dispatch(args)
+        return _dispatch(args, signals)
     except ConfigError as err:
         print(f"zerobeta: configuration error\n{err}", file=sys.stderr)
         return EXIT_CONFIG
@@ -112,17 +129,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Held by another run, or not a journal: a person must act, restarting cannot fix it.
         print(f"zerobeta: journal refused\n{err}", file=sys.stderr)
         return EXIT_CONFIG
-    except AgentError as err:
-        structlog.get_logger("zerobeta").error("agent_failed", error=str(err), exc_info=True)
+    except Exception as err:  # noqa: BLE001 - the last resort: log it with its traceback, exit 1
+        # Anything else (an AgentError, a venue's error, a bug): one `agent_failed` event with
+        # the traceback as a field (JSON logs) or below it (console), never a bare traceback.
+        structlog.get_logger("zerobeta").error(
+            "agent_failed", error_type=type(err).__name__, error=str(err), exc_info=err
+        )
         return EXIT_FAILURE
 
 
-def _dispatch(args: argparse.Namespace) -> int:
+def _dispatch(args: argparse.Namespace, signals: StopSignals) -> int:
+    if args.command == "init":
+        return _init(args)
     if args.command == "data":
+        from venues.registry import create_market_data  # heavy imports: only for the command
+
         configure_logging("info", "auto")
         return run_download_cli(args, factory=create_market_data)
     if args.command == "status":
         return run_status_cli(args)
+    if args.command in ("halt", "resume"):
+        return run_halt_cli(args)
     if args.command == "summary":
         return _summary(args)
     if args.command == "report":
@@ -132,10 +159,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(redacted_dump(config))
         return EXIT_OK
     configure_logging(config.logging.level, config.logging.format)
-    return _run(config)
+    return _run(config, signals)
 
 
 def _load(args: argparse.Namespace) -> AgentConfig:
+    _require_config_file(args.config)
     config = load_config(args.config, secrets_dir=args.secrets_dir)
     if args.command != "backtest":
         return config
@@ -153,6 +181,30 @@ def _load(args: argparse.Namespace) -> AgentConfig:
     if args.journal is not None:
         overrides["journal"] = {"path": str(args.journal)}
     return load_config(args.config, secrets_dir=args.secrets_dir, overrides=overrides)
+
+
+def _require_config_file(path: Path) -> None:
+    """Refuse the default ``./agent.toml`` when it is missing, saying how to create it."""
+    if path == DEFAULT_CONFIG and not path.exists():
+        reason = (
+            "no ./agent.toml here and no --config given; run `zerobeta init` to write the "
+            "documented default configuration into this directory (or pass --config PATH)"
+        )
+        raise ConfigError([(str(path), reason)])
+
+
+def _init(args: argparse.Namespace) -> int:
+    try:
+        target = write_default_config(args.dir, force=args.force)
+    except FileExistsError:
+        path = args.dir / "agent.toml"
+        print(f"zerobeta: {path} exists; not overwritten (--force replaces it)", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as err:
+        print(f"zerobeta: cannot write {args.dir / 'agent.toml'}: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"wrote {target}; check it with `zerobeta check-config`, then `zerobeta run`")
+    return EXIT_OK
 
 
 def _only_strategies(config: AgentConfig, wanted: Sequence[str]) -> dict[str, object]:
@@ -173,12 +225,30 @@ def _only_strategies(config: AgentConfig, wanted: Sequence[str]) -> dict[str, ob
     return {name: {"enabled": name in wanted} for name in known}
 
 
-def _run(config: AgentConfig) -> int:
-    progress = progress_stream() if config.logging.progress else None
-    result = asyncio.run(Supervisor(config, progress).run())
-    summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)
-    from agent.reporting.summary import format_summary
+def _run(config: AgentConfig, signals: StopSignals) -> int:
+    from agent.reporting.report import build_summary  # heavy imports (scipy, statsmodels):
+    from agent.supervisor import Supervisor, progress_stream  # only for the commands using them
 
+    progress = progress_stream() if config.logging.progress else None
+    try:
+        result = asyncio.run(Supervisor(config, progress, signals=signals).run())
+    except ShutdownRequested:
+        print("zerobeta: stopped by signal before the run started", file=sys.stderr)
+        return EXIT_OK
+    summary = build_summary(result.journal_path, wall_time_s=result.wall_time_s)
+    from agent.reporting.summary import format_summary, summary_to_dict
+
+    # JSON logs: the summary is also one `run_summary` event of the log stream. The text for
+    # people goes to stdout, except where stdout is systemd's journal stream: a service's
+    # journal stays JSON only (deploy/README's jq filters).
+    if is_json_logging():
+        structlog.get_logger("zerobeta").info(
+            "run_summary",
+            stopped_early=result.stopped_early,
+            **summary_to_dict(summary, exact=False),
+        )
+    if is_journal_stream(sys.stdout):
+        return EXIT_OK
     print(format_summary(summary))
     if result.stopped_early:
         print("(stopped early by signal; the journal holds everything up to the stop)")
@@ -199,6 +269,12 @@ def _report(args: argparse.Namespace) -> int:
     path = _journal_arg(args)
     if path is None:
         return EXIT_CONFIG
+    from agent.reporting.neutrality_report import (
+        build_neutrality_report,
+        format_neutrality_report,
+        neutrality_report_to_dict,
+    )
+
     report = build_neutrality_report(path)
     if args.json:
         data = neutrality_report_to_dict(report)
@@ -212,8 +288,10 @@ def _summary(args: argparse.Namespace) -> int:
     path = _journal_arg(args)
     if path is None:
         return EXIT_CONFIG
-    summary = build_summary(path)
+    from agent.reporting.report import build_summary
     from agent.reporting.summary import format_summary, summary_to_dict
+
+    summary = build_summary(path)
 
     if args.json:
         print(json.dumps(summary_to_dict(summary), indent=2, sort_keys=True))

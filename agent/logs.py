@@ -12,23 +12,35 @@ pydantic ``SecretStr``/``SecretBytes`` value, at any nesting depth, with ``*****
 
 Records from the standard library's ``logging`` (httpx, websockets, asyncio) at WARNING or
 above go through the same redaction and renderer, so the stream stays one format.
+
+Numbers are JSON numbers: a ``Decimal`` field is written as a float (the journal keeps exact
+values; the log is for reading). Under systemd (``JOURNAL_STREAM`` names the log stream) each
+line starts with its syslog priority, ``<3>`` error, ``<4>`` warning, ``<6>`` info, ``<7>``
+debug (sd-daemon(3)), which journald strips and stores, so ``journalctl -p warning`` works;
+``journalctl -o cat`` shows the bare JSON. On a terminal in console format, lines are printed
+through one ``rich`` console (:func:`terminal_console`), which a progress bar shares, so the
+bar stays below the lines instead of being torn by them.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 from pydantic import SecretBytes, SecretStr
 from structlog.typing import EventDict, Processor, WrappedLogger
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 REDACTED = "**********"
 SENSITIVE_KEY_PARTS = (
@@ -52,6 +64,18 @@ FORMATS = ("auto", "json", "console")
 _FIRST_KEYS = ("ts", "level", "logger", "event")
 _HANDLER_MARK = "_zerobeta_handler"
 _STDLIB_MIN_LEVEL = logging.WARNING
+SYSLOG_PRIORITIES: Mapping[str, int] = {
+    "critical": 2,
+    "exception": 3,
+    "error": 3,
+    "warning": 4,
+    "warn": 4,
+    "info": 6,
+    "debug": 7,
+}
+"""sd-daemon(3) line prefixes by structlog method / level name (``<4>`` = SD_WARNING)."""
+_console: Console | None = None
+_json = False
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -81,17 +105,34 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     level_no = _level_number(level)
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
+    global _console, _json  # one logging configuration per process
     out = sys.stderr if stream is None else stream
-    as_json = fmt == "json" or (fmt == "auto" and not _is_tty(out))
+    tty = _is_tty(out)
+    as_json = fmt == "json" or (fmt == "auto" and not tty)
+    _json = as_json
     shared = _shared_processors()
-    final = _final_processors(as_json, colors=_is_tty(out))
+    final = _final_processors(as_json, colors=tty)
+    if is_journal_stream(out):
+        final = [*final, _syslog_prefix]
+    _console = _rich_console(out) if tty and not as_json else None
     structlog.configure(
         processors=[structlog.contextvars.merge_contextvars, *shared, *final],
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
-        logger_factory=_NamedWriteLoggerFactory(out),
+        logger_factory=_NamedWriteLoggerFactory(out, _console),
         cache_logger_on_first_use=False,
     )
     _route_stdlib(out, shared, final, max(level_no, _STDLIB_MIN_LEVEL))
+
+
+def is_json_logging() -> bool:
+    """True when the last :func:`configure_logging` chose JSON lines."""
+    return _json
+
+
+def terminal_console() -> Console | None:
+    """The ``rich`` console log lines are printed through (console format on a terminal),
+    else None: a progress bar drawn on it stays below the log lines."""
+    return _console
 
 
 def get_logger(name: str) -> Any:
@@ -154,6 +195,30 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+def is_journal_stream(stream: TextIO) -> bool:
+    """True when ``stream`` is the journald stream systemd named in ``JOURNAL_STREAM``
+    (``<device>:<inode>``, sd-daemon(3)); a child whose stream was redirected elsewhere
+    inherits the variable but does not match."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        stat = os.fstat(stream.fileno())
+        return (stat.st_dev, stat.st_ino) == (int(device), int(inode))
+    except (AttributeError, OSError, ValueError):  # no fd (StringIO), closed, malformed
+        return False
+
+
+def _syslog_prefix(_logger: WrappedLogger, method: str, rendered: Any) -> Any:
+    """Last processor under journald: ``<N>`` + the rendered line (N = syslog priority)."""
+    return f"<{SYSLOG_PRIORITIES.get(method, 6)}>{rendered}"
+
+
+def _rich_console(out: TextIO) -> Console:
+    from rich.console import Console  # a terminal only: off the import path of services
+
+    return Console(file=out, soft_wrap=True, highlight=False)
+
+
 def _shared_processors() -> list[Processor]:
     """Processors for structlog and stdlib events alike, before rendering."""
     return [
@@ -214,7 +279,9 @@ def _first_keys(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> 
 
 def _json_default(value: Any) -> Any:
     """JSON for the non-JSON types that appear in fields: Decimal and Path as text, etc."""
-    if isinstance(value, Decimal | Path):
+    if isinstance(value, Decimal):
+        return float(value)  # a number in the log; the journal keeps the exact value
+    if isinstance(value, Path):
         return str(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -233,12 +300,32 @@ class _NamedWriteLogger(structlog.WriteLogger):
         self.name = name
 
 
+class _ConsoleLogger:
+    """Prints rendered lines through a ``rich`` console (above its live progress bar)."""
+
+    def __init__(self, console: Console, name: str) -> None:
+        self._console = console
+        self.name = name
+
+    def msg(self, message: str) -> None:
+        from rich.text import Text
+
+        self._console.print(Text.from_ansi(message))
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
+
+
 class _NamedWriteLoggerFactory:
-    """Logger factory: ``structlog.get_logger("zerobeta.x")`` → a named write logger."""
+    """Logger factory: ``structlog.get_logger("zerobeta.x")`` → a named write logger (or a
+    console logger when lines go through a ``rich`` console)."""
 
-    def __init__(self, file: TextIO) -> None:
+    def __init__(self, file: TextIO, console: Console | None = None) -> None:
         self._file = file
+        self._console = console
 
-    def __call__(self, *args: Any) -> _NamedWriteLogger:
+    def __call__(self, *args: Any) -> _NamedWriteLogger | _ConsoleLogger:
         name = str(args[0]) if args and args[0] is not None else "zerobeta"
+        if self._console is not None:
+            return _ConsoleLogger(self._console, name)
         return _NamedWriteLogger(self._file, name)

@@ -28,6 +28,9 @@ from venues.model import InstrumentId, InstrumentKind
 DAY_MS = 86_400_000
 MANUAL_HALT = "position_mismatch"
 """Rule name of :meth:`RiskEngine.halt`: a live position differs from the ledger."""
+KILL_SWITCH = "kill_switch"
+"""Rule name of an operator's ``zerobeta halt`` (:meth:`RiskEngine.halt` with this rule)."""
+_HALT_RULES = (KILL_SWITCH, MANUAL_HALT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +80,27 @@ class RiskEngine:
     @property
     def halted(self) -> bool:
         """True while a breaker (or a manual halt, :meth:`halt`) blocks opening intents."""
-        return self.daily_halted or self.total_halted or MANUAL_HALT in self._tripped
+        return (
+            self.daily_halted
+            or self.total_halted
+            or any(rule in self._tripped for rule in _HALT_RULES)
+        )
 
-    def halt(self, ts_ms: int, value: float = 0.0) -> None:
-        """Block opening intents until :meth:`resume_opening` (a live position that differs
-        from the ledger: a person must look before zerobeta adds risk). Closing stays allowed."""
-        self._tripped.setdefault(MANUAL_HALT, BreakerEvent(MANUAL_HALT, 0.0, value, ts_ms))
+    def halt(self, ts_ms: int, value: float = 0.0, rule: str = MANUAL_HALT) -> None:
+        """Block opening intents until :meth:`resume_opening` of the same ``rule``: a live
+        position that differs from the ledger (:data:`MANUAL_HALT`: a person must look before
+        zerobeta adds risk) or an operator's kill switch (:data:`KILL_SWITCH`). Closing stays
+        allowed."""
+        self._tripped.setdefault(rule, BreakerEvent(rule, 0.0, value, ts_ms))
 
-    def resume_opening(self) -> None:
-        """Lift a :meth:`halt` (the drawdown breakers are unaffected)."""
-        self._tripped.pop(MANUAL_HALT, None)
+    def is_halted_by(self, rule: str) -> bool:
+        """True while :meth:`halt` of ``rule`` is in force."""
+        return rule in self._tripped
+
+    def resume_opening(self, rule: str = MANUAL_HALT) -> None:
+        """Lift a :meth:`halt` of ``rule`` (the drawdown breakers and the other halt are
+        unaffected)."""
+        self._tripped.pop(rule, None)
 
     def state(self) -> dict[str, Any]:
         """Everything :meth:`restore` needs to continue after a restart (JSON-able)."""
@@ -211,7 +225,7 @@ class RiskEngine:
                 if self.total_halted
                 else "daily_drawdown"
                 if self.daily_halted
-                else MANUAL_HALT
+                else next(r for r in _HALT_RULES if r in self._tripped)
             )
             event = self._tripped[rule]
             return RiskRejected(

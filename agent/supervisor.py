@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import structlog
 
@@ -38,7 +38,7 @@ from agent.config import AgentConfig, StrategySection
 from agent.control.server import ControlSurface
 from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ShutdownRequested
 from agent.journal.lock import JournalLock
 from agent.live.account import (
     configured_capital_usd,
@@ -47,17 +47,21 @@ from agent.live.account import (
     quote_cash_usd,
 )
 from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
+from agent.live.retry import DEFAULT_START_RETRY, StartRetry, retry_at_start
 from agent.notify import AlertDispatcher, build_dispatcher
+from agent.signals import StopSignals
 from agent.systemd import SystemdNotifier, watchdog_pings
 from strategies.base import Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues, venue_spec
+from venues.replay.loader import DataFileError
 from venues.replay.source import BINANCE, ReplayDataset, available_symbols
 
 log = structlog.get_logger("zerobeta.supervisor")
 
 _YIELD_EVERY_STEPS = 64
+_T = TypeVar("_T")
 MarketDataFactory = Callable[[str], MarketDataSource]
 """Builds the public market-data client of a venue by name (``venues.registry``)."""
 
@@ -127,8 +131,14 @@ class Supervisor:
     clock : Clock | None
         ``source = "live"`` only: the wall clock (default :class:`LiveClock`).
     sleep : Callable[[float], Awaitable[None]] | None
-        ``source = "live"`` only: waits between events; the default returns early when a stop
-        is requested.
+        ``source = "live"`` only: waits between events and between start-up retries; the
+        default returns early when a stop is requested.
+    signals : StopSignals | None
+        The process's stop-signal recorder (:mod:`agent.signals`, installed by the CLI before
+        the config was loaded): a signal it already received stops the run at once, and it
+        takes the signals back when the run's loop handlers are removed.
+    start_retry : StartRetry
+        ``source = "live"`` only: backoff of the start-up reads (:mod:`agent.live.retry`).
     """
 
     def __init__(
@@ -140,8 +150,12 @@ class Supervisor:
         venue_factory: Callable[[str], Venue] | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        signals: StopSignals | None = None,
+        start_retry: StartRetry = DEFAULT_START_RETRY,
     ) -> None:
         self._cfg = config
+        self._signals = signals
+        self._start_retry = start_retry
         self._progress = progress_stream
         self._stop = asyncio.Event()
         self._strategies = build_strategies(config)
@@ -185,46 +199,85 @@ class Supervisor:
             On any unrecoverable error (after the journal has been flushed and closed).
         agent.errors.ConfigError
             Also when apprise cannot use an ``[alerts] urls`` entry (before anything starts).
+        agent.errors.ShutdownRequested
+            When a stop was requested before the run started stepping (during start-up:
+            nothing to summarize; a graceful stop all the same).
         """
-        self.alerts = build_dispatcher(self._cfg)
-        systemd = SystemdNotifier.from_env()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, self.request_stop)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - non-main thread
                 log.debug("signal_handler_unavailable", signal=sig.name)
+        if self._signals is not None and self._signals.received is not None:
+            self.request_stop()  # arrived while the config was being loaded
+        log.info(
+            "agent_starting",
+            mode=self._cfg.mode,
+            source=self._cfg.market_data.source,
+            strategies=[s.name for s in self._strategies],
+        )
+        driver: Coroutine[Any, Any, RunResult] | None
         try:
+            self.alerts = build_dispatcher(self._cfg)
+            systemd = SystemdNotifier.from_env()
             async with self.alerts.reporting(self._clock.now_ms), AsyncExitStack() as stack:
-                if self._cfg.market_data.source == "replay":
-                    _check_replay_config(self._cfg)  # config errors leave nothing behind
-                lock = claim_journal(self._cfg, stack)  # then: before any data or venue
-                self.control = await ControlSurface.open(self._cfg, stack)
-                if self._cfg.market_data.source == "live":
-                    driver = await self._live_driver(stack, lock)
-                else:
-                    driver = await self._replay_driver(stack, lock)
-                if systemd is not None:
-                    systemd.ready(self._ready_status())
                 try:
-                    async with asyncio.TaskGroup() as group:
-                        name = f"{self._cfg.market_data.source}.driver"
-                        task = group.create_task(driver, name=name)
-                        if systemd is not None and systemd.watchdog_interval_s is not None:
-                            group.create_task(
-                                self._watchdog(systemd, task), name="systemd.watchdog"
-                            )
-                        if self.control is not None:
-                            group.create_task(self.control.serve(task), name="control.http")
-                        group.create_task(self.alerts.run(task), name="alerts.dispatcher")
-                except ExceptionGroup as group_error:
-                    # One task failed: surface its own error (AgentError, DataFileError...)
-                    # so the CLI can map it to an exit code.
-                    raise group_error.exceptions[0] from group_error
-                return task.result()
+                    driver = await self._start(stack)
+                except ShutdownRequested:
+                    driver = None  # not a failure: leave the alert scope without an alert
+                if driver is not None:
+                    return await self._serve(driver, systemd)
+            log.info("stopped_during_start")
+            raise ShutdownRequested("stop requested before the run started")
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+            if self._signals is not None:
+                self._signals.install()  # a late signal still ends in a graceful exit
+
+    async def _start(self, stack: AsyncExitStack) -> Coroutine[Any, Any, RunResult]:
+        """Everything before the first step: config checks, journal, control surface, data
+        or venues; returns the driver.
+
+        Raises
+        ------
+        agent.errors.ShutdownRequested
+            If a stop is requested before the driver is returned.
+        """
+        self._raise_if_stopped("before start-up")
+        if self._cfg.market_data.source == "replay":
+            _check_replay_config(self._cfg, self._strategies)  # config errors: nothing left
+        lock = claim_journal(self._cfg, stack)  # then: before any data or venue
+        self.control = await ControlSurface.open(self._cfg, stack)
+        if self._cfg.market_data.source == "live":
+            return await self._live_driver(stack, lock)
+        return await self._replay_driver(stack, lock)
+
+    def _raise_if_stopped(self, where: str) -> None:
+        if self._stop.is_set():
+            raise ShutdownRequested(f"stop requested {where}")
+
+    async def _serve(
+        self, driver: Coroutine[Any, Any, RunResult], systemd: SystemdNotifier | None
+    ) -> RunResult:
+        """Run the driver and the run's other long-lived tasks in one task group."""
+        if systemd is not None:
+            systemd.ready(self._ready_status())
+        try:
+            async with asyncio.TaskGroup() as group:
+                name = f"{self._cfg.market_data.source}.driver"
+                task = group.create_task(driver, name=name)
+                if systemd is not None and systemd.watchdog_interval_s is not None:
+                    group.create_task(self._watchdog(systemd, task), name="systemd.watchdog")
+                if self.control is not None:
+                    group.create_task(self.control.serve(task), name="control.http")
+                group.create_task(self.alerts.run(task), name="alerts.dispatcher")
+        except ExceptionGroup as group_error:
+            # One task failed: surface its own error (AgentError, DataFileError...)
+            # so the CLI can map it to an exit code.
+            raise group_error.exceptions[0] from group_error
+        return task.result()
 
     def _ready_status(self) -> str:
         cfg = self._cfg
@@ -258,6 +311,8 @@ class Supervisor:
         self, stack: AsyncExitStack, lock: JournalLock
     ) -> Coroutine[Any, Any, RunResult]:
         dataset = _load_dataset(self._cfg, self._strategies)
+        await asyncio.sleep(0)  # a signal that arrived during the (blocking) load is handled
+        self._raise_if_stopped("while the data was loaded")
         first_ms, _ = dataset.window_ms()
         instruments = dict(dataset.instruments())
         engine = await build_engine(
@@ -284,7 +339,9 @@ class Supervisor:
         live = self._cfg.mode == "live"
         sources, trading = await self._open_live_sources(stack, live)
         wanted = _live_wanted(self._cfg, self._strategies)
-        instruments = await load_live_instruments(sources, wanted)
+        instruments = await self._retrying(
+            "load_instruments", lambda: load_live_instruments(sources, wanted)
+        )
         cash: dict[str, Decimal] | None = None
         if live:
             await prepare_accounts(self._cfg, trading, instruments)
@@ -336,18 +393,28 @@ class Supervisor:
                 source: MarketDataSource = client
             else:
                 source = (self._market_data_factory or _registry_factory(self._cfg))(name)
-            await source.open()
+            await self._retrying(f"open {name}", source.open)
             stack.push_async_callback(source.close)
             sources[name] = source
         return sources, trading
 
+    async def _retrying(self, what: str, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """A start-up read retried while the network or the venue is down
+        (:mod:`agent.live.retry`); a stop request ends the wait (``ShutdownRequested``)."""
+        return await retry_at_start(
+            operation, what=what, stop=self._stop, sleep=self._sleep, policy=self._start_retry
+        )
+
     async def _warm(self, engine: Engine, feed: LiveFeed, history_bars: int) -> None:
         """Start-up history into the market data; a resumed run then catches up the hours
         it missed (settling their funding)."""
-        warmup = await feed.warmup(
-            history_bars,
-            self._cfg.market_data.live_funding_history_days,
-            resume_after_ms=engine.resumed_from_ms,
+        warmup = await self._retrying(
+            "warmup",
+            lambda: feed.warmup(
+                history_bars,
+                self._cfg.market_data.live_funding_history_days,
+                resume_after_ms=engine.resumed_from_ms,
+            ),
         )
         for step in warmup.steps:
             engine.warm(step)
@@ -383,6 +450,8 @@ async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Even
         if steps % _YIELD_EVERY_STEPS == 0:
             engine.draw_progress(steps, total)
             await asyncio.sleep(0)  # let signal handlers run
+    if stop.is_set():
+        await engine.shutdown(last)  # [execution] on_shutdown
     engine.finish(last)
     wall = time.perf_counter() - wall_start
     if engine.progress is not None:
@@ -413,7 +482,9 @@ async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunR
             steps += 1
         else:
             engine.mark_tick(event)
+            await engine.flatten_on_halt()  # zerobeta halt --flatten: now, not at the next hour
         last = engine.clock.now_ms()
+    await engine.shutdown(last)  # [execution] on_shutdown: only a stop ends a live run
     engine.finish(last)
     wall = time.perf_counter() - wall_start
     counters = {
@@ -475,7 +546,7 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         For an enabled venue whose data the replay does not have, or a reference instrument
         without recorded prices.
     """
-    _check_replay_config(cfg)
+    _check_replay_config(cfg, strategies)
     md = cfg.market_data
     reference = md.reference_instrument_id
     funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
@@ -485,19 +556,30 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         perps = sorted({*perps, reference.symbol})
     else:
         spots = sorted({*spots, reference.symbol})
-    return ReplayDataset.load(
-        md.data_dir,
-        perp_symbols=perps,
-        spot_symbols=spots,
-        funding_venues=funding_venues,
-        start_ms=_to_ms(md.start),
-        end_ms=_to_ms(md.end),
-    )
+    try:
+        return ReplayDataset.load(
+            md.data_dir,
+            perp_symbols=perps,
+            spot_symbols=spots,
+            funding_venues=funding_venues,
+            start_ms=_to_ms(md.start),
+            end_ms=_to_ms(md.end),
+        )
+    except DataFileError:
+        raise  # names the file and line: the CLI exits 2
+    except OSError as err:  # a data file that cannot be read
+        where = err.filename or str(md.data_dir or "market_data.data_dir")
+        raise ConfigError([(str(where), f"data file cannot be read: {err.strerror}")]) from err
+    except ValueError as err:  # the window holds no data, or data the replay cannot use
+        window = f"{md.start or 'start of data'} to {md.end or 'end of data'}"
+        reason = f"{err} (window {window}; see `zerobeta data download` for more)"
+        raise ConfigError([("market_data.start/end", reason)]) from err
 
 
-def _check_replay_config(cfg: AgentConfig) -> None:
-    """Refuse a replay whose data cannot be: an enabled venue the replay has no data for, a
-    reference instrument without recorded prices. Reads nothing but the data directory's
+def _check_replay_config(cfg: AgentConfig, strategies: Sequence[Strategy] = ()) -> None:
+    """Refuse a replay whose data cannot be: a data directory that is missing, an enabled
+    venue the replay has no data for, a reference instrument without recorded prices, a
+    symbol of ``strategies`` without recorded klines. Reads nothing but the data directory's
     listing.
 
     Raises
@@ -507,9 +589,13 @@ def _check_replay_config(cfg: AgentConfig) -> None:
     """
     md = cfg.market_data
     funding_venues = tuple(n for n, v in sorted(cfg.venues.items()) if v.enabled)
+    if md.data_dir is not None and not md.data_dir.is_dir():
+        reason = f"data directory {md.data_dir} not found (or not a directory)"
+        raise ConfigError([("market_data.data_dir", reason)])
     errors = [
         *_replay_venue_errors(funding_venues),
         *_replay_reference_errors(md.reference_instrument_id, md.data_dir),
+        *_replay_symbol_errors(strategies, md.data_dir),
     ]
     if errors:
         raise ConfigError(errors)
@@ -527,6 +613,33 @@ def _replay_venue_errors(enabled: Sequence[str]) -> list[tuple[str, str]]:
         for name in enabled
         if not venue_spec(name).replay_funding
     ]
+
+
+def _replay_symbol_errors(
+    strategies: Sequence[Strategy], data_dir: Path | None
+) -> list[tuple[str, str]]:
+    """Symbols the strategies trade or read that have no recorded Binance klines of their
+    kind (every replayed price comes from them), one per strategy and kind."""
+    errors: list[tuple[str, str]] = []
+    for kind in (InstrumentKind.PERP, InstrumentKind.SPOT):
+        recorded = set(available_symbols(data_dir, kind))
+        for strategy in strategies:
+            wanted = {i.symbol for i in strategy.instruments() if i.kind is kind}
+            missing = sorted({_binance_symbol(s) for s in wanted} - recorded)
+            if missing:
+                where = data_dir or "the bundled data"
+                reason = (
+                    f"no recorded Binance {kind.value} klines for {', '.join(missing)} in "
+                    f"{where} (it has {', '.join(sorted(recorded)) or 'no symbol'}); fetch them "
+                    "with `zerobeta data download` or remove them"
+                )
+                errors.append((f"strategies.{strategy.name}.symbols", reason))
+    return errors
+
+
+def _binance_symbol(symbol: str) -> str:
+    """The Binance symbol a replayed instrument is priced from (``BTC`` → ``BTCUSDT``)."""
+    return symbol if symbol.endswith("USDT") else symbol + "USDT"
 
 
 def _replay_reference_errors(

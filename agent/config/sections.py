@@ -342,6 +342,17 @@ class RiskConfig(BaseModel):
         lt=1.0,
         description="Alert (margin_low) when a venue's free margin / collateral falls below.",
     )
+    funding_gap_alert_bps: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Alert (funding_gap) when a live funding payment differs from −rate × "
+        "position × mark by more than this share of the position's notional, bps ...",
+    )
+    funding_gap_alert_floor_usd: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="... and by more than this amount, USD (rounding on small positions).",
+    )
 
     @model_validator(mode="after")
     def _daily_within_total(self) -> RiskConfig:
@@ -372,6 +383,13 @@ class ExecutionConfig(BaseModel):
     )
     leg_timeout_s: float = Field(
         default=10.0, gt=0.0, le=300.0, description="Wait for one leg's outcome, seconds."
+    )
+    on_shutdown: Literal["leave", "cancel_orders", "flatten"] = Field(
+        default="leave",
+        description="On SIGTERM/SIGINT: leave positions, cancel resting orders, or flatten.",
+    )
+    on_shutdown_timeout_s: float = Field(
+        default=30.0, gt=0.0, le=600.0, description="Deadline of the on_shutdown flatten, s."
     )
 
 

@@ -212,6 +212,28 @@ def path_errors(path: Path | None, secrets_dir: Path | None) -> list[tuple[str, 
         errors.append((str(path), "config path is not a regular file"))
     if secrets_dir is not None and not secrets_dir.is_dir():
         errors.append((str(secrets_dir), "secrets directory not found (or not a directory)"))
+    elif secrets_dir is not None:
+        errors.extend(_unreadable_secrets(secrets_dir))
+    return errors
+
+
+def _unreadable_secrets(secrets_dir: Path) -> list[tuple[str, str]]:
+    """The secrets directory if it cannot be listed, else each entry in it (not hidden) that
+    cannot be read: pydantic-settings would take an unlistable directory for an empty one and
+    fail on an unreadable file with a bare ``PermissionError``."""
+    try:
+        entries = sorted(p for p in secrets_dir.iterdir() if not p.name.startswith("."))
+    except OSError as err:
+        return [(str(secrets_dir), f"secrets directory cannot be read: {err.strerror}")]
+    errors: list[tuple[str, str]] = []
+    for entry in entries:
+        if entry.is_dir():
+            continue
+        try:
+            with entry.open("rb"):
+                pass
+        except OSError as err:
+            errors.append((str(entry), f"secret file cannot be read: {err.strerror}"))
     return errors
 
 

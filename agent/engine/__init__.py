@@ -2,8 +2,9 @@
 
 Owns the hourly step and the mark tick (:mod:`.engine`), its assembly (:mod:`.builder`), the
 strategy runner (:mod:`.runner`), funding settled and booked, paper and live, the margin watch,
-the market data view the strategies read, the funding-interval schedule and checkpoints with
-resume. May import ``agent.config``, ``agent.execution``, ``agent.portfolio``,
-``agent.journal``, ``agent.live``, ``agent.risk``, ``agent.clock``, ``agent.errors``,
-``strategies`` and ``venues``; nothing in ``agent`` but the supervisor imports it.
+the market data view the strategies read, the funding-interval schedule, checkpoints with
+resume and the operator's kill switch (:mod:`.kill_switch`). May import ``agent.config``,
+``agent.execution``, ``agent.portfolio``, ``agent.journal``, ``agent.live``, ``agent.risk``,
+``agent.notify``, ``agent.clock``, ``agent.errors``, ``strategies`` and ``venues``; nothing in
+``agent`` but the supervisor imports it.
 """

@@ -136,6 +136,8 @@ async def build_engine(
             live=live,
             first_ms=first_ms,
             alerts=alerts,
+            gap_alert_bps=cfg.risk.funding_gap_alert_bps,
+            gap_alert_floor_usd=cfg.risk.funding_gap_alert_floor_usd,
         ),
         runner=StrategyRunner(
             strategies,
@@ -164,6 +166,9 @@ async def build_engine(
     )
     if resumed is not None:
         engine.restore(resumed.checkpoint)
+    # An operator's halt survives a restart: applied before the first step (journaled at the
+    # resumed run's last step, the start of a new one).
+    engine.kill_switch.poll(first_ms if resumed is None else resumed.last_step_ms)
     return engine
 
 

@@ -10,12 +10,14 @@ the strategies see the same shapes in a backtest and on live data:
   into the market data, nothing settled, booked or traded;
 - :meth:`Engine.step`: prices → market data and paper venues, funding settled and booked (the
   :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), marks,
-  breakers, unresolved orders followed up, the strategies (the
-  :class:`~agent.engine.runner.StrategyRunner`), the live position check
+  breakers, the operator's kill switch (:class:`~agent.engine.kill_switch.KillSwitch`: a new
+  ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
+  strategies (the :class:`~agent.engine.runner.StrategyRunner`), the live position check
   (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
   due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
-  ledger, breakers, a snapshot when due;
+  ledger, breakers, the kill switch, a snapshot when due;
+- :meth:`Engine.shutdown` (a stop was requested): ``[execution] on_shutdown``;
 - :meth:`Engine.finish`: last states and snapshot, journal flushed.
 
 The engine's clock is the data's clock: it moves to each event's time and never back. Paper and
@@ -26,6 +28,7 @@ branch here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ import structlog
 from agent.clock import ReplayClock
 from agent.config import AgentConfig
 from agent.engine.funding import SUPERVISOR, FundingDesk
+from agent.engine.kill_switch import KillSwitch
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
@@ -165,6 +169,7 @@ class Engine:
         self.runner = parts.runner
         self.positions = parts.positions
         self.alerts = parts.alerts
+        self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
         self.progress = progress
         self.resumable = resumable
@@ -216,12 +221,16 @@ class Engine:
     async def step(self, step: MarketStep) -> None:
         """Run one hourly step (see the module docstring)."""
         ts_ms = step.ts_ms
+        # Every line logged during the step (alerts included) carries the agent's clock.
+        structlog.contextvars.bind_contextvars(ts_ms=ts_ms)
         self._advance(ts_ms)
         self._apply_prices(step)
         self.funding.settle(ts_ms, step.funding)
         await self.funding.collect(ts_ms)
         self._mark()
         self._check_breakers(ts_ms)
+        self.kill_switch.poll(ts_ms)
+        self.kill_switch.flatten_pending = False  # the runner flattens in this step
         if self.executor.unresolved:
             await self.executor.follow_up(ts_ms, self.market.prices)
         await self.runner.run_step(ts_ms)
@@ -245,9 +254,50 @@ class Engine:
                 venue.update_price(iid, price)
         self._mark()
         self._check_breakers(now_ms)
+        self.kill_switch.poll(now_ms)
         self._snapshot_when_due(now_ms)
         if self.resumable:
             self.journal.flush()
+
+    async def flatten_on_halt(self) -> None:
+        """Between hourly steps (live, after a mark tick): a ``zerobeta halt --flatten`` noticed
+        since the last step closes every strategy's positions now, once, at the latest marks,
+        instead of waiting up to an hour for the next step (which flattens what is left)."""
+        if not self.kill_switch.flatten_pending or not self.risk.halted:
+            return
+        self.kill_switch.flatten_pending = False
+        now_ms = self.clock.now_ms()
+        await self.runner.flatten_all(now_ms, "kill_switch_flatten")
+        if self.resumable:
+            self.journal.flush()
+
+    async def shutdown(self, ts_ms: int) -> None:
+        """A stop was requested (SIGTERM/SIGINT): apply ``[execution] on_shutdown`` before the
+        run ends — ``leave`` keeps positions (and the strategies' orders: IOC, none rests);
+        ``cancel_orders`` cancels resting orders the agent placed: every order is IOC today, so
+        there are none and this is logged only; ``flatten`` closes every strategy's positions
+        (closing intents, through the executor and risk like any close), within
+        ``on_shutdown_timeout_s`` seconds, then the run ends. Each is logged
+        (``shutdown_policy_applied``)."""
+        policy = self.cfg.execution.on_shutdown
+        traded = 0
+        if policy == "flatten":
+            try:
+                async with asyncio.timeout(self.cfg.execution.on_shutdown_timeout_s):
+                    traded = await self.runner.flatten_all(ts_ms, "shutdown_flatten")
+            except TimeoutError:
+                log.error(
+                    "shutdown_flatten_timed_out",
+                    timeout_s=self.cfg.execution.on_shutdown_timeout_s,
+                    positions_left=sum(1 for q in self.portfolio.positions().values() if q),
+                )
+        log.warning(
+            "shutdown_policy_applied",
+            on_shutdown=policy,
+            intents_traded=traded,
+            resting_orders_cancelled=0,
+            positions_left=sum(1 for q in self.portfolio.positions().values() if q),
+        )
 
     def finish(self, ts_ms: int) -> None:
         """End of the run at ``ts_ms``: last strategy states, a snapshot, the final marks; the

@@ -18,6 +18,11 @@ Booking a payment puts it into the ledger (split per strategy holding the positi
 ``Portfolio.apply_funding``) and the journal. One guard, :meth:`FundingDesk.book`, refuses a
 payment whose (instrument, settlement time) was booked before — by this run or, after a
 restart, by the run whose journal it resumed (:meth:`FundingDesk.remember`).
+
+Each payment collected from a live venue is also reconciled against the replay's formula
+(−rate × position × mark, from the settled rate, the ledger's position and the mark at
+settlement) and the gap journaled, and alerted past ``[risk] funding_gap_alert_bps``
+(:mod:`agent.engine.funding_reconcile`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from collections.abc import Iterable, Mapping
 
 import structlog
 
+from agent.engine.funding_reconcile import FundingReconciler
 from agent.engine.funding_schedule import FundingScheduleRegistry, to_alert
 from agent.engine.marketdata import MarketData
+from agent.execution import events
 from agent.journal.journal import Journal
 from agent.notify import DISCARD, AlertSink, Notice
 from agent.portfolio.ledger import Portfolio
@@ -84,6 +91,8 @@ class FundingDesk:
         live: Mapping[str, Venue],
         first_ms: int,
         alerts: AlertSink = DISCARD,
+        gap_alert_bps: float = 1.0,
+        gap_alert_floor_usd: float = 1.0,
     ) -> None:
         self._instruments = instruments
         self._market = market
@@ -99,6 +108,15 @@ class FundingDesk:
             if inst.is_perp:
                 self.schedule.register(inst, first_ms)
         self.payments = 0
+        self.reconciler = FundingReconciler(
+            portfolio,
+            journal,
+            live,
+            alert_bps=gap_alert_bps,
+            alert_floor_usd=gap_alert_floor_usd,
+            alerts=alerts,
+            strategy=SUPERVISOR,
+        )
 
     def observe(self, rates: Iterable[FundingRate]) -> None:
         """Settled funding seen before the run's first step (live start-up history): the
@@ -106,10 +124,14 @@ class FundingDesk:
         for rate in rates:
             self.schedule.observe(rate)
             self._market.on_funding(rate)
+            self.reconciler.note_rate(rate)
 
     def settle(self, ts_ms: int, rates: Iterable[FundingRate]) -> None:
         """The rates settled by ``ts_ms`` (oldest first): schedule and market data learn them,
-        an interval change is alerted, and each paper venue settles its perps' positions."""
+        an interval change is alerted, and each paper venue settles its perps' positions. Live:
+        positions and prices at this step are remembered and the payments booked earlier
+        whose settled rate is now known are reconciled (:mod:`agent.engine.funding_reconcile`)."""
+        self.reconciler.note_step(ts_ms, self._market.prices)
         for rate in rates:
             change = self.schedule.observe(rate)
             if change is not None:
@@ -118,12 +140,14 @@ class FundingDesk:
                 self._journal.record_alert(change.ts_ms, SUPERVISOR, alert)
                 self._alerts.notify(Notice.from_alert(alert, change.ts_ms))
             self._market.on_funding(rate)
+            self.reconciler.note_rate(rate)
             venue = self._paper.get(rate.instrument_id.venue)
             if venue is None:
                 continue
             payment = venue.settle_funding(rate)
             if payment is not None:
                 self.book(ts_ms, payment)
+        self.reconciler.reconcile(ts_ms)
 
     async def collect(self, ts_ms: int) -> None:
         """Book the funding each live venue paid or charged the account since the last look,
@@ -142,8 +166,10 @@ class FundingDesk:
                         log.warning("funding_on_untracked_position", payment=str(payment))
                     continue
                 if self.book(ts_ms, payment):
+                    self.reconciler.add(payment)
                     since_ms = max(since_ms, payment.ts_funding_ms)
             self._since_ms[name] = since_ms
+        self.reconciler.reconcile(ts_ms)
 
     def book(self, ts_ms: int, payment: FundingPayment) -> bool:
         """Book ``payment`` into the ledger and the journal at agent time ``ts_ms`` unless its
@@ -153,6 +179,7 @@ class FundingDesk:
         self.payments += 1
         allocations = self._portfolio.apply_funding(payment)
         self._journal.record_funding(ts_ms, payment, allocations)
+        events.funding_settled(payment, allocations, ts_ms)
         return True
 
     def start_collecting(self, now_ms: int) -> None:

@@ -10,7 +10,8 @@ the base assets it blocks per owner strategy, and the breaker's flatten request.
 2. runs each strategy that is due, in order: refit when due (in a worker thread), ``decide``,
    replace the decision by a flatten when a tripped breaker asked for one, execute the intents,
    journal alerts and the state (when it traded, else at most every ``state_every_s``); one
-   ``cycle_completed`` line per cycle.
+   ``cycle_completed`` line per cycle at debug (the strategy's diagnostics nested in its
+   ``diagnostics`` field).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class StrategyRunner:
         self.monitor_state = monitor.initial_state() if monitor else FlipMonitorState()
         self.blocked: Mapping[str, frozenset[str]] = {}
         self._flatten_requested = False
+        self._flatten_at_once = False
         self._market = market
         self._portfolio = portfolio
         self._executor = executor
@@ -115,17 +117,50 @@ class StrategyRunner:
         """The strategies' names, in run order."""
         return [slot.strategy.name for slot in self.slots]
 
-    def request_flatten(self) -> None:
-        """A breaker tripped with ``flatten_on_breaker``: while opening stays halted, every
-        strategy's next cycle closes its positions instead of deciding."""
+    def request_flatten(self, *, at_once: bool = False) -> None:
+        """While opening stays halted, every strategy's next cycle closes its positions instead
+        of deciding: a breaker tripped with ``flatten_on_breaker``. ``at_once`` (an operator's
+        ``zerobeta halt --flatten``): a strategy not due at the next step is flattened at that
+        step too, without deciding."""
         self._flatten_requested = True
+        self._flatten_at_once = self._flatten_at_once or at_once
+
+    def cancel_flatten(self) -> None:
+        """Forget a flatten request (the kill switch was lifted and no breaker holds)."""
+        self._flatten_requested = False
+        self._flatten_at_once = False
 
     async def run_step(self, ts_ms: int) -> None:
-        """The flip guard, then every strategy due at ``ts_ms``, in order."""
+        """The flip guard, then every strategy due at ``ts_ms``, in order (and, after
+        ``request_flatten(at_once=True)``, the flatten of every strategy not due)."""
         await self._guard_funding_flips(ts_ms)
+        flatten_all = self._flatten_at_once and self._flatten_requested and self._risk.halted
         for slot in self.slots:
             if ts_ms >= slot.next_decide_ms:
                 await self._run_cycle(slot, ts_ms)
+            elif flatten_all:
+                await self.flatten(slot.strategy.name, ts_ms, "kill_switch_flatten")
+
+    async def flatten_all(self, ts_ms: int, reason: str) -> int:
+        """Close every strategy's positions now, at the market data's latest prices, without
+        deciding (a stop with ``[execution] on_shutdown = "flatten"``); returns the intents
+        traded."""
+        traded = 0
+        for slot in self.slots:
+            traded += await self.flatten(slot.strategy.name, ts_ms, reason)
+        return traded
+
+    async def flatten(self, strategy: str, ts_ms: int, reason: str) -> int:
+        """Close ``strategy``'s positions now (one closing intent, journaled like any);
+        returns 1 if it traded, else 0."""
+        view = self._portfolio.to_view(strategy, 1.0)
+        legs = tuple(TargetPosition(i, 0.0) for i, q in sorted(view.positions.items()) if q)
+        if not legs:
+            return 0
+        intent = PairIntent(f"{reason}-{ts_ms}", legs, reason, opening=False)
+        outcome = await self._executor.execute(strategy, intent, self._market.prices, ts_ms)
+        log.warning("strategy_flattened", strategy=strategy, reason=reason, legs=len(legs))
+        return 1 if outcome.orders_sent else 0
 
     def journal_states(self, ts_ms: int) -> None:
         """Journal every strategy state that changed since it was last journaled."""
@@ -225,13 +260,13 @@ class StrategyRunner:
         traded = sum(1 for o in outcomes if o.orders_sent)
         slot.intents += traded
         self._journal_decision(slot, decision, ts_ms, traded > 0)
-        log.info(
+        log.debug(
             "cycle_completed",
             strategy=strategy.name,
             ts_ms=ts_ms,
             intents=len(decision.intents),
             intents_traded=traded,
-            **decision.diagnostics,
+            diagnostics=decision.diagnostics,
         )
 
     def _journal_decision(

@@ -18,6 +18,7 @@ from decimal import Decimal
 import structlog
 
 from agent.config import ExecutionConfig
+from agent.execution import events
 from agent.execution.plan import PlannedLeg, order_request
 from agent.execution.unresolved import (
     LegResult,
@@ -99,6 +100,7 @@ class OrderDesk:
         # Write-ahead: a durable (live) journal has committed this row when the call returns,
         # so a crash after the order left still finds it; if the commit fails, nothing is sent.
         self._journal.record_order_request(ts_ms, strategy, intent_id, leg, attempt, request)
+        events.order_sent(strategy, request, ts_ms)
         self.orders_sent += 1
         venue = self._venues[planned.instrument.id.venue]
         sent_s = time.perf_counter()
@@ -248,8 +250,14 @@ class OrderDesk:
     def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
         """Journal ``ack`` and book its fills in the ledger and the journal."""
         self._journal.record_order_ack(ts_ms, ack)
+        events.order_updated(strategy, ack, ts_ms)
+        iid = request.instrument_id
         for fill in ack.fills:
-            self._portfolio.apply_fill(strategy, fill, request.instrument_id.kind)
+            before = self._portfolio.position_qty(strategy, iid)
+            self._portfolio.apply_fill(strategy, fill, iid.kind)
             self._journal.record_fill(ts_ms, strategy, fill)
+            events.order_filled(strategy, fill, ts_ms)
+            after = self._portfolio.position_qty(strategy, iid)
+            events.position_changed(strategy, iid, before, after, fill.price, ts_ms)
         if ack.status is OrderStatus.REJECTED:
             self.orders_rejected += 1

@@ -20,6 +20,7 @@ from decimal import Decimal
 
 import structlog
 
+from agent.execution import events
 from agent.execution.desk import OrderDesk
 from agent.execution.plan import PlannedLeg, client_order_id, order_request
 from agent.execution.unresolved import LegResult, outcome_unknown, retryable
@@ -182,6 +183,7 @@ async def _send_native_pair(
     requests = [order_request(strategy, intent_id, str(p.leg), p, 0) for p in planned]
     for leg, request in zip(planned, requests, strict=True):
         desk.journal.record_order_request(ts_ms, strategy, intent_id, str(leg.leg), 0, request)
+        events.order_sent(strategy, request, ts_ms)
     desk.orders_sent += len(requests)
     pair_client_id = client_order_id(strategy, intent_id, "pair", 0)
     try:

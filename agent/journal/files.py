@@ -2,7 +2,8 @@
 old one aside.
 
 A run writes only to a path that is missing or holds a zerobeta journal, recognized by its
-schema (a ``schema_version`` table and every table of :data:`agent.journal.schema.TABLES`). A
+schema (a ``schema_version`` table and the tables every version has,
+:data:`agent.journal.schema.BASE_TABLES`, so a journal of an earlier release is one too). A
 fresh run (a replay with ``journal.overwrite``) moves an old journal aside with its ``-wal`` and
 ``-shm`` files — renamed to ``<name>.<UTC time>.bak`` (``-wal``, ``-shm``), never deleted;
 anything else at the path (a text file, an empty file, another SQLite database, a directory) is
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.errors import JournalRefused
-from agent.journal.schema import TABLES
+from agent.journal.schema import BASE_TABLES
 
 SIDE_SUFFIXES = ("-wal", "-shm")
 """SQLite's files beside a WAL database, named ``<database><suffix>``."""
@@ -81,7 +82,7 @@ def journal_exists(path: Path) -> bool:
     if header != _SQLITE_HEADER:
         raise JournalRefused(_foreign("is not an SQLite database"), path=name)
     tables = _table_names(path) - {"sqlite_sequence"}
-    if not {"schema_version", *TABLES} <= tables:
+    if not {"schema_version", *BASE_TABLES} <= tables:
         what = f"is an SQLite database with tables {', '.join(sorted(tables)) or '(none)'}"
         raise JournalRefused(_foreign(what), path=name)
     return True

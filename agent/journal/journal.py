@@ -346,6 +346,27 @@ class Journal:
         row = (ts_ms, venue, str(instrument), str(journal_qty), str(venue_qty), action)
         self._store.append("reconciliation", row)
 
+    def record_funding_reconciliation(
+        self,
+        ts_ms: int,
+        payment: FundingPayment,
+        *,
+        rate: float,
+        position_qty: Decimal,
+        mark_price: Decimal,
+        expected_usd: Decimal,
+        gap_bps: float | None,
+    ) -> None:
+        """A venue's funding payment against the expected ``−rate × position_qty ×
+        mark_price`` (the ledger's position, the settled rate and mark): ``gap_usd = paid −
+        expected``, ``gap_bps`` of the position's notional (None when flat)."""
+        gap = payment.amount_usd - expected_usd
+        row = (
+            ts_ms, str(payment.instrument_id), payment.ts_funding_ms, rate, str(position_qty),
+            str(mark_price), str(expected_usd), str(payment.amount_usd), str(gap), gap_bps,
+        )  # fmt: skip
+        self._store.append("funding_reconciliation", row)
+
     def _order_context(self, client_order_id: str) -> _OrderContext:
         """Context of an order sent by this process or, after a restart, found in the file."""
         context = self._orders.get(client_order_id)
@@ -443,6 +464,18 @@ class Journal:
             key: value
             for key, value in self._store.query("SELECT key, value FROM run_meta ORDER BY id")
         }
+
+    def latest_meta_row(self, key: str) -> tuple[int, str] | None:
+        """``(row id, value)`` of the latest ``run_meta`` row of ``key``, or None."""
+        rows = self._store.query(
+            "SELECT id, value FROM run_meta WHERE key = ? ORDER BY id DESC LIMIT 1", (key,)
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def data_version(self) -> int:
+        """Changes whenever another connection committed to the file
+        (:meth:`JournalStore.data_version`); cheap, commits nothing."""
+        return self._store.data_version()
 
     def counts(self) -> dict[str, int]:
         """Row counts for the summary: ``orders`` (distinct client order ids), ``order_events``,

@@ -25,7 +25,7 @@ from agent.errors import JournalError
 
 log = structlog.get_logger("zerobeta.journal")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MEMORY = ":memory:"
 
 _DEC = "TEXT"  # exact Decimal as text
@@ -94,8 +94,22 @@ SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
         ("instrument", "TEXT NOT NULL"), ("journal_qty", _DEC), ("venue_qty", _DEC),
         ("action", "TEXT NOT NULL"),
     ),
+    "funding_reconciliation": (
+        ("ts_ms", "INTEGER NOT NULL"), ("instrument", "TEXT NOT NULL"),
+        ("ts_funding_ms", "INTEGER NOT NULL"), ("rate", "REAL NOT NULL"),
+        ("position_qty", _DEC), ("mark_price", _DEC), ("expected_usd", _DEC),
+        ("paid_usd", _DEC), ("gap_usd", _DEC), ("gap_bps", "REAL"),
+    ),
 }  # fmt: skip
 TABLES = tuple(SCHEMA)
+
+BASE_TABLES = (
+    "run_meta", "intents", "orders", "fills", "funding_payments", "funding_allocations",
+    "equity_snapshots", "strategy_pnl_snapshots", "risk_events", "alerts", "strategy_state",
+    "reconciliation",
+)  # fmt: skip
+"""The tables of schema version 1, which every zerobeta journal of any version holds (migrations
+only add): what recognizes a journal written by an earlier release."""
 """Journal tables, in the order they are created and flushed."""
 
 
@@ -122,7 +136,21 @@ class Migration:
     statements: tuple[str, ...]
 
 
-MIGRATIONS: Mapping[int, Migration] = MappingProxyType({})
+MIGRATIONS: Mapping[int, Migration] = MappingProxyType(
+    {
+        2: Migration(
+            2,
+            "funding_reconciliation: each live funding payment against its expected amount",
+            (  # literal, not create_table_sql: a later step may change SCHEMA's columns
+                "CREATE TABLE funding_reconciliation (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " ts_ms INTEGER NOT NULL, instrument TEXT NOT NULL,"
+                " ts_funding_ms INTEGER NOT NULL, rate REAL NOT NULL, position_qty TEXT,"
+                " mark_price TEXT, expected_usd TEXT, paid_usd TEXT, gap_usd TEXT,"
+                " gap_bps REAL)",
+            ),
+        ),
+    }
+)
 """Migration steps by the version they lead to (2, 3, ...); version 1 is the first release's
 schema. A new step is added here together with its ``SCHEMA`` change and ``SCHEMA_VERSION``
 bump; ``tests/unit/test_journal_migrations.py`` checks that migrating the kept version-1

@@ -180,6 +180,21 @@ class JournalStore:
         except sqlite3.Error as err:
             raise JournalError(f"read failed: {err}", path=self._path) from err
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version`` of this connection: it changes when another
+        connection (``zerobeta halt``) commits to the file; this one's own commits leave it.
+        Nothing pending is committed.
+
+        Raises
+        ------
+        JournalError
+            If the journal is closed or the pragma fails.
+        """
+        try:
+            return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.Error as err:
+            raise JournalError(f"read failed: {err}", path=self._path) from err
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             raise JournalError("journal is closed", path=self._path)

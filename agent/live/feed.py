@@ -54,7 +54,7 @@ from agent.live.steps import (
     steps_from_bars,
 )
 from venues.base import MarketDataSource
-from venues.errors import VenueError
+from venues.errors import VenueError, is_retryable
 from venues.model import (
     HOUR_MS,
     Bar,
@@ -161,7 +161,9 @@ class LiveFeed:
         Raises
         ------
         LiveDataError
-            If a venue fails to answer or an instrument has no bar in the window.
+            If a venue refuses a read or an instrument has no bar in the window.
+        venues.errors.VenueError
+            A retryable one (the venue did not answer), as raised, for the start-up to retry.
         """
         now_ms = self._clock.now_ms()
         last_close_ms = now_ms - now_ms % HOUR_MS
@@ -186,6 +188,8 @@ class LiveFeed:
                 *(self._funding_between(i, funding_start_ms, last_close_ms + 1) for i in self.perps)
             )
         except VenueError as error:
+            if is_retryable(error):
+                raise  # the network or the venue is down: the start-up waits and retries
             raise LiveDataError(f"live warm-up failed: {error}") from error
         empty = [str(i) for i, rows in zip(ids, bars, strict=True) if not rows]
         if empty:

@@ -19,7 +19,7 @@ import structlog
 
 from agent.errors import LiveDataError
 from venues.base import MarketDataSource
-from venues.errors import VenueError
+from venues.errors import VenueError, is_retryable
 from venues.model import HOUR_MS, Bar, FundingRate, Instrument, InstrumentId
 
 log = structlog.get_logger("zerobeta.live_feed")
@@ -99,6 +99,9 @@ async def load_live_instruments(
     LiveDataError
         Naming every instrument its venue does not list and every venue that could not be
         read (with the venue's error).
+    venues.errors.VenueError
+        A retryable one (:func:`~venues.errors.is_retryable`: the venue did not answer), as
+        raised, for the start-up to retry (:mod:`agent.live.retry`).
     """
     ids = list(dict.fromkeys(wanted))
     venues = sorted({i.venue for i in ids})
@@ -112,6 +115,8 @@ async def load_live_instruments(
         try:
             listed.update(await source.load_instruments())
         except VenueError as error:
+            if is_retryable(error):
+                raise  # the network or the venue is down: the start-up waits and retries
             problems.append(f"{venue}: instruments could not be loaded: {error}")
     readable = {v for v in venues if v in sources} - {p.split(":", 1)[0] for p in problems}
     missing = [i for i in ids if i.venue in readable and i not in listed]

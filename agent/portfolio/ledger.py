@@ -321,6 +321,11 @@ class Portfolio:
         """Non-zero signed positions, base units: of ``strategy``, or net over all when None."""
         return self._book.positions(strategy)
 
+    def position_qty(self, strategy: str, instrument_id: InstrumentId) -> Decimal:
+        """``strategy``'s signed position in ``instrument_id``, base units (0 when flat)."""
+        lot = self._book.holders(instrument_id).get(strategy)
+        return ZERO if lot is None else lot.qty
+
     def avg_cost(self, strategy: str, instrument_id: InstrumentId) -> Decimal | None:
         """Average reference-price cost of the strategy's open position, USD/unit; None if flat."""
         return self._book.avg_cost(strategy, instrument_id)

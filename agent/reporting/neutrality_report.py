@@ -4,7 +4,8 @@
 of daily returns on daily BTC returns (SEEDS.md "Measuring neutrality after the fact"): beta
 with its t-statistic, p-value and 95 % interval, annualized alpha (× 365), tracking error,
 information ratio, Sharpe, R², the 21-day rolling beta's mean / std / max |β|, the "truly
-neutral" verdict and the SEEDS.md diagnoses. The statistics are
+neutral" verdict and the SEEDS.md diagnoses; for a live run also the funding gaps per perp
+(:mod:`agent.reporting.funding_gaps`). The statistics are
 :func:`agent.reporting.analysis.ex_post_beta` and
 :func:`agent.reporting.analysis.sharpe_annualized`, so the
 portfolio block equals the neutrality section of ``zerobeta summary``.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,6 +51,7 @@ from agent.reporting.analysis import (
     ex_post_beta,
     sharpe_annualized,
 )
+from agent.reporting.funding_gaps import FundingGapStats, format_funding_gaps
 from agent.reporting.strategy_returns import (
     FloatArray,
     IntArray,
@@ -121,6 +124,9 @@ class NeutralityReport:
         Whole portfolio (daily equity returns).
     strategies : tuple[NeutralityEntry, ...]
         One per strategy named in the run metadata or owning P&L rows, sorted by name.
+    funding_gaps : tuple[FundingGapStats, ...]
+        Live runs: each perp's funding payments against −rate × position × mark (count, sum
+        and worst gap), sorted by instrument; empty for a replay or paper run.
     """
 
     journal_path: str
@@ -130,6 +136,7 @@ class NeutralityReport:
     risk_free_annual: float
     portfolio: NeutralityEntry
     strategies: tuple[NeutralityEntry, ...]
+    funding_gaps: tuple[FundingGapStats, ...] = ()
 
 
 class _Settings(NamedTuple):
@@ -209,6 +216,7 @@ def build_neutrality_report(
         risk_free_annual=risk_free_annual,
         portfolio=portfolio,
         strategies=strategies,
+        funding_gaps=data.funding_gaps,
     )
 
 
@@ -342,7 +350,8 @@ def format_neutrality_report(report: NeutralityReport) -> str:
     """Render a report as aligned plain text for a terminal.
 
     Sections, separated by blank lines: a header (journal, period, method), an overview
-    table (one row per series), then one block for the portfolio and one per strategy.
+    table (one row per series), then one block for the portfolio and one per strategy, and
+    the funding gaps of a live run (count, sum, worst per perp).
     Fractions print as percentages, NaN as ``n/a`` with the recorded reason.
 
     Parameters
@@ -356,6 +365,7 @@ def format_neutrality_report(report: NeutralityReport) -> str:
     """
     sections = [_header_lines(report), _overview_lines(report)]
     sections += [_entry_lines(e) for e in (report.portfolio, *report.strategies)]
+    sections.append(format_funding_gaps(report.funding_gaps))
     return "\n\n".join("\n".join(lines) for lines in sections)
 
 
@@ -363,6 +373,8 @@ def _jsonable(value: object) -> object:
     """Non-finite float → None, dataclass → dict, tuple → list; recursively."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return str(value)
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
@@ -374,7 +386,9 @@ def neutrality_report_to_dict(report: NeutralityReport) -> dict[str, object]:
     """JSON-ready dict of a report (``zerobeta report --json``).
 
     Keys follow :class:`NeutralityReport`, except ``strategies``, a mapping from strategy
-    name to its entry; plus ``periods_per_year`` (365) and ``strategy_return_definition``.
+    name to its entry, and ``funding_gaps``, a mapping from instrument to its gap statistics
+    (USD amounts as exact decimal strings); plus ``periods_per_year`` (365) and
+    ``strategy_return_definition``.
     NaN/inf statistics are ``null``; tuples (the confidence interval, diagnoses) are lists.
 
     Parameters
@@ -387,9 +401,12 @@ def neutrality_report_to_dict(report: NeutralityReport) -> dict[str, object]:
         Serializable with ``json.dumps(..., allow_nan=False)``.
     """
     result: dict[str, object] = {
-        f.name: _jsonable(getattr(report, f.name)) for f in fields(report) if f.name != "strategies"
+        f.name: _jsonable(getattr(report, f.name))
+        for f in fields(report)
+        if f.name not in ("strategies", "funding_gaps")
     }
     result["strategies"] = {e.name: _jsonable(e) for e in report.strategies}
+    result["funding_gaps"] = {g.instrument: _jsonable(g) for g in report.funding_gaps}
     result["periods_per_year"] = DAYS_PER_YEAR
     result["strategy_return_definition"] = STRATEGY_RETURN_DEFINITION
     return result

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from agent.errors import JournalError
 from agent.journal.journal import SCHEMA_VERSION
 from agent.reporting.analysis import MS_PER_DAY
+from agent.reporting.funding_gaps import FundingGapStats, read_funding_gaps
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,7 +56,8 @@ class JournalSeries(NamedTuple):
     ``ts_ms`` (int64), ``equity_usd`` and ``btc_price_usd`` (float64, NaN where the snapshot
     has no BTC price) have shape (n,), one per equity snapshot in journal order;
     ``initial_equity_usd`` is that of the last snapshot (NaN without snapshots);
-    ``strategies`` the run metadata's strategy names.
+    ``strategies`` the run metadata's strategy names; ``funding_gaps`` the live run's
+    funding reconciliation per perp (:mod:`agent.reporting.funding_gaps`).
     """
 
     strategies: tuple[str, ...]
@@ -64,6 +66,7 @@ class JournalSeries(NamedTuple):
     btc_price_usd: FloatArray
     initial_equity_usd: float
     strategy_pnl: Mapping[str, StrategyPnl]
+    funding_gaps: tuple[FundingGapStats, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -139,6 +142,7 @@ def _read_series(conn: sqlite3.Connection) -> JournalSeries:
         btc_price_usd=np.array([math.nan if r[3] is None else r[3] for r in snaps], dtype=float),
         initial_equity_usd=float(snaps[-1][2]) if snaps else math.nan,
         strategy_pnl=pnl,
+        funding_gaps=read_funding_gaps(conn),
     )
 
 

@@ -242,22 +242,23 @@ def format_summary(summary: RunSummary) -> str:
     return "\n\n".join("\n".join(lines) for lines in sections)
 
 
-def _jsonable(value: object) -> object:
-    """Decimal → str, non-finite float → None, dataclass/Mapping → dict, tuple → list."""
+def _jsonable(value: object, exact: bool = True) -> object:
+    """Decimal → str (float unless ``exact``), non-finite float → None, dataclass/Mapping →
+    dict, tuple → list."""
     if isinstance(value, Decimal):
-        return str(value)
+        return str(value) if exact else float(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: _jsonable(getattr(value, f.name), exact) for f in fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, exact) for k, v in value.items()}
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v, exact) for v in value]
     return value
 
 
-def summary_to_dict(summary: RunSummary) -> dict[str, object]:
+def summary_to_dict(summary: RunSummary, *, exact: bool = True) -> dict[str, object]:
     """JSON-ready dict of a run summary (for ``zerobeta summary --json``).
 
     Field names follow :class:`RunSummary` (nested dataclasses become dicts); Decimals are
@@ -266,12 +267,14 @@ def summary_to_dict(summary: RunSummary) -> dict[str, object]:
     Parameters
     ----------
     summary : RunSummary
+    exact : bool
+        False: Decimals become floats (the log's ``run_summary`` event, numbers as numbers).
 
     Returns
     -------
     dict[str, object]
         Serializable with ``json.dumps(..., allow_nan=False)``.
     """
-    result = _jsonable(summary)
+    result = _jsonable(summary, exact)
     assert isinstance(result, dict)  # a dataclass always maps to a dict
     return result

@@ -192,6 +192,9 @@ def test_summary_reprints_the_figures_of_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ZEROBETA_LOGGING__LEVEL", "warning")
+    # Console logs: the run prints the summary for people (with JSON logs off a terminal it is
+    # the `run_summary` event instead; tests/integration/test_log_events.py).
+    monkeypatch.setenv("ZEROBETA_LOGGING__FORMAT", "console")
     journal = tmp_path / "bt.sqlite"
     assert main(_backtest_argv(journal)) == 0
     run_out = capsys.readouterr().out
@@ -306,8 +309,9 @@ def test_sigterm_stops_the_run_gracefully(tmp_path: Path) -> None:
     finished = [e for e in _events(rest) if e.get("event") == "replay_finished"]
     assert len(finished) == 1
     assert finished[0]["stopped_early"] is True
-    assert out.startswith("zerobeta run summary")
-    assert "stopped early by signal" in out
+    # JSON logs: the summary is also one `run_summary` log event; the text is on stdout.
+    (summary,) = [e for e in _events(rest) if e.get("event") == "run_summary"]
+    assert summary["stopped_early"] is True
     data = read_journal(journal)
     last_ms = data.snapshots[-1].ts_ms
     assert last_ms < FULL_WINDOW_LAST_CLOSE_MS
@@ -328,7 +332,7 @@ def test_a_refused_live_start_exits_2_with_the_reason(
     async def refuse(self: object) -> None:
         raise ReconciliationError("binance:perp:BTCUSDT: the venue holds -0.5, the journal 0")
 
-    monkeypatch.setattr("agent.cli.Supervisor.run", refuse)
+    monkeypatch.setattr("agent.supervisor.Supervisor.run", refuse)
     toml = (
         'mode = "live"\n[market_data]\nsource = "live"\n'
         "[venues.bybit]\nenabled = false\n[venues.hyperliquid]\nenabled = false\n"

@@ -238,6 +238,9 @@ async def test_zerobeta_status_merges_the_running_agents_live_part(
     )
     # the CLI is synchronous: run it in a thread while this loop serves the endpoint
     code = await asyncio.to_thread(main, ["status", "--config", str(config_file), "--json"])
+    # main() pointed the logs at this test's captured stderr; the agent keeps running (and
+    # logging) until the fixture stops it, after capsys has closed that stream
+    configure_logging("warning", "json", io.StringIO())
     assert code == 0
     status = json.loads(capsys.readouterr().out)
     assert status["live_error"] is None

@@ -25,6 +25,11 @@ import pytest
 from agent.config import AgentConfig, load_config
 from agent.errors import LiveSetupError, ReconciliationError
 from agent.live.account import credentials_for
+from agent.reporting.neutrality_report import (
+    build_neutrality_report,
+    format_neutrality_report,
+    neutrality_report_to_dict,
+)
 from agent.reporting.report import build_summary
 from agent.reporting.summary import format_summary
 from agent.supervisor import RunResult, Supervisor
@@ -376,3 +381,77 @@ async def test_live_orders_are_committed_to_the_journal_before_they_reach_the_ve
 
     assert len(probe.seen) >= 2  # the harvester's spot and perp legs
     assert all(rows == 1 and intents >= 1 for _, rows, intents in probe.seen), probe.seen
+
+
+async def test_each_live_funding_payment_is_reconciled_and_a_gap_alerted(tmp_path: Path) -> None:
+    """Binance settles at T (paid as its formula says) and again at T + 30 min, where its
+    income row is off by a known 2.5 USD: both settlements are reconciled against −rate ×
+    the ledger's position × the settlement mark, and only the second is alerted."""
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    _settled_history(binance)
+    off_usd = Decimal("2.5")
+    second_ms = T + H // 2
+    state = {"second": False}
+
+    def second_settlement(now_ms: int) -> None:
+        """Binance settles again at T + 30 min (its settlement at T was made minutes ago)."""
+        if now_ms >= second_ms and not state["second"]:
+            state["second"] = True
+            binance.funding.next_ms[SYMBOL] = second_ms
+            binance.settle_funding(SYMBOL)
+            row = binance.funding.income[-1]
+            row["income"] = str(Decimal(row["income"]) + off_usd)
+
+    _, journal = await _run_live(
+        tmp_path, wall, binance, bybit, stop_at_ms=T + 2 * H, during=second_settlement
+    )
+    venue_perp = binance.perp.position_qty(SYMBOL)
+    assert venue_perp < 0
+    rows = _rows(
+        journal,
+        "SELECT instrument, ts_funding_ms, rate, position_qty, mark_price, expected_usd,"
+        " paid_usd, gap_usd, gap_bps FROM funding_reconciliation ORDER BY id",
+    )
+    income = {r["time"]: Decimal(r["income"]) for r in binance.funding.income}
+    assert [(r[0], r[1]) for r in rows] == [
+        (f"binance:perp:{SYMBOL}", T),
+        (f"binance:perp:{SYMBOL}", second_ms),
+    ]
+    marks = {int(r["fundingTime"]): Decimal(r["markPrice"]) for r in binance.funding.rows[SYMBOL]}
+    for _, ts, rate, qty, mark, expected, paid, gap, gap_bps in rows:
+        assert Decimal(qty) == venue_perp  # the ledger's position agrees with the venue's
+        assert Decimal(mark) == marks[ts]
+        assert Decimal(expected) == -Decimal(repr(rate)) * venue_perp * marks[ts]
+        assert Decimal(paid) == income[ts]
+        assert Decimal(gap) == Decimal(paid) - Decimal(expected)
+        assert gap_bps == pytest.approx(float(Decimal(gap) / abs(venue_perp * marks[ts]) * 10_000))
+    first_gap, second_gap = (Decimal(r[7]) for r in rows)
+    assert abs(first_gap) <= Decimal("5e-9")  # the venue's rounding to 8 dp
+    assert abs(second_gap - off_usd) <= Decimal("5e-9")
+    alerts = _rows(
+        journal, "SELECT ts_ms, kind, fields_json FROM alerts WHERE kind = 'funding_gap'"
+    )
+    assert len(alerts) == 1
+    ts_ms, _, fields_json = alerts[0]
+    fields = json.loads(fields_json)
+    assert (ts_ms, fields["instrument"], fields["ts_funding_ms"]) == (
+        T + H,
+        f"binance:perp:{SYMBOL}",
+        second_ms,
+    )
+    assert fields["gap_usd"] == pytest.approx(2.5, abs=1e-6)
+    # ``zerobeta report`` (text and JSON) shows them: count, sum and worst per instrument
+    report = build_neutrality_report(journal)
+    (stats,) = report.funding_gaps
+    assert (stats.instrument, stats.count, stats.worst_ts_funding_ms) == (
+        f"binance:perp:{SYMBOL}",
+        2,
+        second_ms,
+    )
+    assert stats.sum_gap_usd == first_gap + second_gap
+    assert stats.worst_gap_usd == second_gap
+    assert f"binance:perp:{SYMBOL}" in format_neutrality_report(report).split("funding gaps")[1]
+    data = json.loads(json.dumps(neutrality_report_to_dict(report), allow_nan=False))
+    assert data["funding_gaps"][f"binance:perp:{SYMBOL}"]["count"] == 2
+    assert Decimal(data["funding_gaps"][f"binance:perp:{SYMBOL}"]["worst_gap_usd"]) == second_gap

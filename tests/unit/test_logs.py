@@ -53,7 +53,7 @@ def test_json_lines_have_ts_level_logger_event_and_fields() -> None:
     assert first["logger"] == "zerobeta.test"
     assert first["event"] == "order_filled"
     assert first["notional_usd"] == 1234.5
-    assert first["qty"] == "0.125"
+    assert first["qty"] == 0.125
     assert first["ts"].endswith("Z")
     ts = datetime.fromisoformat(first["ts"])
     assert ts.utcoffset() == timedelta(0)
