@@ -12,8 +12,10 @@ NaN and ±inf are accepted as floats (the journal writes states with ``allow_nan
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 VERSION_KEY = "version"
 """Key of a state layout's version; absent in version 1 (the layout before it was typed)."""
@@ -38,6 +40,26 @@ def layout_version(data: object, root: str) -> int:
 def unsupported_version(root: str, version: int) -> ValueError:
     """The error for a layout version this code cannot read (written by a newer release)."""
     return ValueError(f"{root}.{VERSION_KEY}: unsupported state layout version {version}")
+
+
+def decode_layout(
+    data: object, root: str, decoders: Mapping[int, Callable[[Mapping[str, Any]], T]]
+) -> T:
+    """Decode a journaled state with the decoder of its layout version (:func:`layout_version`):
+    ``decoders`` maps each version this code reads to its decoder.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a JSON object, its version is not an integer or has no decoder
+        (written by a newer release), or the decoder refuses it (naming the field).
+    """
+    version = layout_version(data, root)
+    decoder = decoders.get(version)
+    if decoder is None:
+        raise unsupported_version(root, version)
+    assert isinstance(data, Mapping)  # layout_version refused anything else
+    return decoder(data)
 
 
 class JsonObject:

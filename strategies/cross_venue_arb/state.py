@@ -31,8 +31,7 @@ from strategies.state_json import (
     as_float,
     as_int,
     as_list,
-    layout_version,
-    unsupported_version,
+    decode_layout,
 )
 
 _ROOT = "cross_venue_arb state"
@@ -197,10 +196,7 @@ class CrossVenueArbState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        version = layout_version(data, _ROOT)
-        if version == 1:
-            return cls._from_v1(data)
-        raise unsupported_version(_ROOT, version)
+        return decode_layout(data, _ROOT, {1: cls._from_v1})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:

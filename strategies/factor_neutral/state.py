@@ -32,10 +32,9 @@ from strategies.state_json import (
     JsonObject,
     as_float,
     as_str,
+    decode_layout,
     float_map,
-    layout_version,
     str_map,
-    unsupported_version,
 )
 
 _ROOT = "factor_neutral state"
@@ -161,10 +160,7 @@ class FactorNeutralState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        version = layout_version(data, _ROOT)
-        if version == 1:
-            return cls._from_v1(data)
-        raise unsupported_version(_ROOT, version)
+        return decode_layout(data, _ROOT, {1: cls._from_v1})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:

@@ -25,9 +25,8 @@ from strategies.state_json import (
     VERSION_KEY,
     JsonObject,
     as_int,
-    layout_version,
+    decode_layout,
     object_entries,
-    unsupported_version,
 )
 
 _ROOT = "funding_flip_monitor state"
@@ -92,10 +91,7 @@ class FlipMonitorState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        version = layout_version(data, _ROOT)
-        if version == 1:
-            return cls._from_v1(data)
-        raise unsupported_version(_ROOT, version)
+        return decode_layout(data, _ROOT, {1: cls._from_v1})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:

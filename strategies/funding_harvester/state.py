@@ -26,8 +26,7 @@ from strategies.state_json import (
     VERSION_KEY,
     JsonObject,
     as_float,
-    layout_version,
-    unsupported_version,
+    decode_layout,
 )
 
 _ROOT = "funding_harvester state"
@@ -151,10 +150,7 @@ class FundingHarvesterState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        version = layout_version(data, _ROOT)
-        if version == 1:
-            return cls._from_v1(data)
-        raise unsupported_version(_ROOT, version)
+        return decode_layout(data, _ROOT, {1: cls._from_v1})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:

@@ -29,9 +29,8 @@ from typing import Any, Self
 from strategies.state_json import (
     VERSION_KEY,
     JsonObject,
-    layout_version,
+    decode_layout,
     str_map,
-    unsupported_version,
 )
 
 _ROOT = "stat_arb state"
@@ -274,10 +273,7 @@ class StatArbState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        version = layout_version(data, _ROOT)
-        if version == 1:
-            return cls._from_v1(data)
-        raise unsupported_version(_ROOT, version)
+        return decode_layout(data, _ROOT, {1: cls._from_v1})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:
