@@ -76,6 +76,7 @@ SYSLOG_PRIORITIES: Mapping[str, int] = {
 """sd-daemon(3) line prefixes by structlog method / level name (``<4>`` = SD_WARNING)."""
 _console: Console | None = None
 _json = False
+_level_no = logging.INFO
 
 
 def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -105,11 +106,12 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     level_no = _level_number(level)
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
-    global _console, _json  # one logging configuration per process
+    global _console, _json, _level_no  # one logging configuration per process
     out = sys.stderr if stream is None else stream
     tty = _is_tty(out)
     as_json = fmt == "json" or (fmt == "auto" and not tty)
     _json = as_json
+    _level_no = level_no
     shared = _shared_processors()
     final = _final_processors(as_json, colors=tty)
     if is_journal_stream(out):
@@ -122,6 +124,12 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     _route_stdlib(out, shared, final, max(level_no, _STDLIB_MIN_LEVEL))
+
+
+def info_enabled() -> bool:
+    """True when the last :func:`configure_logging` lets info lines through: callers that
+    build a line's fields (number conversions, ids) skip the work when it would be dropped."""
+    return _level_no <= logging.INFO
 
 
 def is_json_logging() -> bool:
