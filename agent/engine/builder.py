@@ -176,7 +176,8 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
     """Hand each part its piece of the resumed journal (the ledger is ``resumed.portfolio``
     already): paper venues rebuilt from the journaled events (a live venue holds its own
     positions: the start-up reconciliation compares them), the payments booked, the
-    strategies, monitor and schedules, the risk engine, the unresolved orders."""
+    strategies, monitor and schedules, the risk engine, the unresolved orders, the venues the
+    margin watch had alerted (a checkpoint written before it was kept: nothing alerted)."""
     path = parts.journal.path
     if rebuild_paper:
         restore_paper_venues(parts.paper, parts.instruments, resumed, path)
@@ -186,6 +187,7 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
     try:
         parts.risk.restore(checkpoint["risk"])
         parts.executor.unresolved.restore(checkpoint.get("unresolved_orders", []))
+        parts.margin.restore(checkpoint.get("margin_watch", {}))
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=path) from err
     parts.funding.payments = int(checkpoint.get("funding_payments", 0))

@@ -353,11 +353,9 @@ class Engine:
         }
 
     def restore(self, checkpoint: Mapping[str, Any]) -> None:
-        """The engine's own part of a checkpoint (its parts restore theirs) and the margin
-        watch's (a checkpoint written before it was kept: nothing alerted). Raises
-        ``ValueError`` on a malformed ``margin_watch``."""
+        """The engine's own part of a checkpoint: its snapshot clock (its parts restore theirs,
+        :func:`agent.engine.builder.build_engine`)."""
         self.last_snapshot_ms = int(checkpoint.get("last_snapshot_ms", 0))
-        self.margin.restore(checkpoint.get("margin_watch", {}))
 
     def _checkpoint(self, ts_ms: int) -> None:
         """Journal changed strategy states and the resume checkpoint, and commit the step."""
