@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import JournalError
+from agent.journal.journal import FILLS_IN_BOOKING_ORDER_SQL, JournalFill, fill_from_row
 from agent.journal.schema import STREAM_COLUMNS
 from agent.portfolio.ledger import ledger_context
-from venues.model import Fill, FundingPayment, InstrumentId, Liquidity, Side
+from venues.model import Fill, FundingPayment, InstrumentId
 
 DAY_MS = 86_400_000
 RESUME_KEY = "resume_json"
@@ -358,38 +359,8 @@ def _strategy_streams(
     }
 
 
-@dataclass(frozen=True, slots=True)
-class _FillRow:
-    seq: int
-    ts_ms: int
-    strategy: str
-    fill: Fill
-
-
-def _fills(conn: sqlite3.Connection) -> list[_FillRow]:
-    sql = "SELECT seq, ts_ms, strategy, client_order_id, venue_order_id, trade_id, instrument,"
-    sql += " side, qty, price, fee_usd, reference_price, liquidity, ts_event_ms"
-    return [
-        _FillRow(
-            row[0],
-            row[1],
-            row[2],
-            Fill(
-                instrument_id=InstrumentId.parse(row[6]),
-                client_order_id=row[3],
-                venue_order_id=row[4],
-                trade_id=row[5],
-                side=Side(row[7]),
-                qty=Decimal(row[8]),
-                price=Decimal(row[9]),
-                fee_usd=Decimal(row[10]),
-                liquidity=Liquidity(row[12]),
-                ts_event_ms=row[13],
-                reference_price=None if row[11] is None else Decimal(row[11]),
-            ),
-        )
-        for row in conn.execute(sql + " FROM fills ORDER BY seq")
-    ]
+def _fills(conn: sqlite3.Connection) -> list[JournalFill]:
+    return [fill_from_row(row) for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL)]
 
 
 def _payments(conn: sqlite3.Connection) -> list[tuple[int, int, FundingPayment]]:
@@ -414,7 +385,7 @@ def _payments(conn: sqlite3.Connection) -> list[tuple[int, int, FundingPayment]]
 
 
 def _merge(
-    fills: list[_FillRow], payments: list[tuple[int, int, FundingPayment]]
+    fills: list[JournalFill], payments: list[tuple[int, int, FundingPayment]]
 ) -> list[LedgerEvent]:
     """Fills and payments in booking order (``seq``: one counter over both tables)."""
     keyed: list[tuple[int, LedgerEvent]] = [(f.seq, (f.strategy, f.fill)) for f in fills]
@@ -423,7 +394,7 @@ def _merge(
     return [event for _, event in keyed]
 
 
-def _open_legs(conn: sqlite3.Connection, fills: list[_FillRow]) -> list[OpenLeg]:
+def _open_legs(conn: sqlite3.Connection, fills: list[JournalFill]) -> list[OpenLeg]:
     """Walk the fills in booking order per (strategy, instrument): the open quantity, and the
     intent and fill that opened it from flat (or flipped it); then the funding booked to it
     since."""
@@ -478,7 +449,7 @@ def _latest_funding(conn: sqlite3.Connection) -> dict[InstrumentId, LatestFundin
 
 def _prices(
     meta: Mapping[str, str],
-    fills: list[_FillRow],
+    fills: list[JournalFill],
     payments: list[tuple[int, int, FundingPayment]],
 ) -> dict[InstrumentId, PriceSeen]:
     """The newest price per instrument: a fill's reference price, a settlement's mark, or the

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -409,10 +409,8 @@ class Journal:
 
     def iter_fills(self) -> Iterator[JournalFill]:
         """Every fill in booking order."""
-        sql = "SELECT seq, ts_ms, strategy, client_order_id, venue_order_id, trade_id, instrument,"
-        sql += " side, qty, price, fee_usd, reference_price, liquidity, ts_event_ms"
-        for row in self._store.query(sql + " FROM fills ORDER BY seq"):
-            yield JournalFill(row[0], row[1], row[2], _fill(row))
+        for row in self._store.query(FILLS_IN_BOOKING_ORDER_SQL):
+            yield fill_from_row(row)
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""
@@ -511,7 +509,20 @@ class Journal:
         return [tuple(row) for row in self._store.query(f"SELECT * FROM {table} ORDER BY id")]  # noqa: S608 - checked above
 
 
-def _fill(row: tuple[Any, ...]) -> Fill:
+FILLS_IN_BOOKING_ORDER_SQL = (
+    "SELECT seq, ts_ms, strategy, client_order_id, venue_order_id, trade_id, instrument,"
+    " side, qty, price, fee_usd, reference_price, liquidity, ts_event_ms FROM fills ORDER BY seq"
+)
+"""Every fill in booking order, in the column order :func:`fill_from_row` reads (a read-only
+reader of the file, ``zerobeta status``, runs the same query on its own connection)."""
+
+
+def fill_from_row(row: Sequence[Any]) -> JournalFill:
+    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`."""
+    return JournalFill(row[0], row[1], row[2], _fill(row))
+
+
+def _fill(row: Sequence[Any]) -> Fill:
     """A ``Fill`` from an ``iter_fills`` row (columns from ``seq`` on)."""
     return Fill(
         instrument_id=InstrumentId.parse(row[6]),
