@@ -227,11 +227,11 @@ def _only_strategies(config: AgentConfig, wanted: Sequence[str]) -> dict[str, ob
 
 def _run(config: AgentConfig, signals: StopSignals) -> int:
     from agent.reporting.report import build_summary  # heavy imports (scipy, statsmodels):
-    from agent.supervisor import Supervisor, progress_stream  # only for the commands using them
+    from agent.supervisor import Supervisor  # only for the commands using them
 
-    progress = progress_stream() if config.logging.progress else None
+    supervisor = Supervisor(config, show_progress=config.logging.progress, signals=signals)
     try:
-        result = asyncio.run(Supervisor(config, progress, signals=signals).run())
+        result = asyncio.run(supervisor.run())
     except ShutdownRequested:
         print("zerobeta: stopped by signal before the run started", file=sys.stderr)
         return EXIT_OK

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextlib import AsyncExitStack, suppress
+from contextlib import AsyncExitStack, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -49,6 +48,7 @@ from agent.live.account import (
 from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
 from agent.live.retry import DEFAULT_START_RETRY, StartRetry, retry_at_start
 from agent.notify import AlertDispatcher, build_dispatcher
+from agent.progress import TerminalProgress, terminal_progress
 from agent.signals import StopSignals
 from agent.systemd import SystemdNotifier, watchdog_pings
 from strategies.base import Strategy, StrategyContext
@@ -119,8 +119,8 @@ class Supervisor:
     Parameters
     ----------
     config : AgentConfig
-    progress_stream : TextIO | None
-        Where a progress line is drawn (a TTY); None for no progress.
+    show_progress : bool
+        Draw the replay's progress bar when log lines go to a terminal (:mod:`agent.progress`).
     market_data_factory : MarketDataFactory | None
         ``source = "live"`` only: builds each venue's market-data client (default: the real
         venues from ``venues.registry`` with the config's URL overrides). Tests pass clients
@@ -144,8 +144,8 @@ class Supervisor:
     def __init__(
         self,
         config: AgentConfig,
-        progress_stream: TextIO | None = None,
         *,
+        show_progress: bool = False,
         market_data_factory: MarketDataFactory | None = None,
         venue_factory: Callable[[str], Venue] | None = None,
         clock: Clock | None = None,
@@ -156,7 +156,7 @@ class Supervisor:
         self._cfg = config
         self._signals = signals
         self._start_retry = start_retry
-        self._progress = progress_stream
+        self._show_progress = show_progress
         self._stop = asyncio.Event()
         self._strategies = build_strategies(config)
         self._market_data_factory = market_data_factory
@@ -323,13 +323,12 @@ class Supervisor:
             first_ms=first_ms,
             journal_lock=lock,
             price_source=_price_sources(instruments),
-            progress=self._progress,
             alerts=self.alerts,
         )
         if self.control is not None:
             self.control.attach(engine)
         self._engine = engine
-        return _run_replay(engine, dataset, self._stop)
+        return _run_replay(engine, dataset, self._stop, show_progress=self._show_progress)
 
     # ---- paper on live data -----------------------------------------------------------------
 
@@ -429,33 +428,17 @@ class Supervisor:
             )
 
 
-async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Event) -> RunResult:
-    """Replay every step; returns when the data ends or ``stop`` is set."""
+async def _run_replay(
+    engine: Engine, dataset: ReplayDataset, stop: asyncio.Event, *, show_progress: bool = False
+) -> RunResult:
+    """Replay every step; returns when the data ends or ``stop`` is set. With
+    ``show_progress`` a bar is drawn on the terminal's log console (:mod:`agent.progress`)."""
     wall_start = time.perf_counter()
-    steps = 0
-    first = last = engine.clock.now_ms()
     total = dataset.step_count()
-    log.info("replay_started", steps=total, strategies=engine.runner.names)
-    resume_after_ms = engine.resumed_from_ms
-    for step in dataset.steps():
-        if stop.is_set():
-            break
-        if resume_after_ms is not None and step.ts_ms <= resume_after_ms:
-            engine.warm(step)  # processed before the restart: market data only
-            last = step.ts_ms
-            continue
-        await engine.step(step)
-        last = step.ts_ms
-        steps += 1
-        if steps % _YIELD_EVERY_STEPS == 0:
-            engine.draw_progress(steps, total)
-            await asyncio.sleep(0)  # let signal handlers run
-    if stop.is_set():
-        await engine.shutdown(last)  # [execution] on_shutdown
-    engine.finish(last)
+    bar = terminal_progress("replay", total) if show_progress else None
+    with bar if bar is not None else nullcontext():
+        first, last, steps = await _replay_steps(engine, dataset, stop, bar)
     wall = time.perf_counter() - wall_start
-    if engine.progress is not None:
-        engine.progress.write("\n")
     log.info(
         "replay_finished", steps=steps, wall_time_s=round(wall, 3), stopped_early=stop.is_set()
     )
@@ -468,6 +451,41 @@ async def _run_replay(engine: Engine, dataset: ReplayDataset, stop: asyncio.Even
         stopped_early=stop.is_set(),
         counters=engine.counters(),
     )
+
+
+async def _replay_steps(
+    engine: Engine, dataset: ReplayDataset, stop: asyncio.Event, bar: TerminalProgress | None
+) -> tuple[int, int, int]:
+    """The replay loop: (first step ms, last step ms, steps run)."""
+    steps = done = 0
+    first = last = engine.clock.now_ms()
+    log.info("replay_started", steps=dataset.step_count(), strategies=engine.runner.names)
+    resume_after_ms = engine.resumed_from_ms
+    for step in dataset.steps():
+        if stop.is_set():
+            break
+        done += 1
+        if resume_after_ms is not None and step.ts_ms <= resume_after_ms:
+            engine.warm(step)  # processed before the restart: market data only
+            last = step.ts_ms
+            continue
+        await engine.step(step)
+        last = step.ts_ms
+        steps += 1
+        if steps % _YIELD_EVERY_STEPS == 0:
+            if bar is not None:
+                bar.update(done, _equity_detail(engine))
+            await asyncio.sleep(0)  # let signal handlers run
+    if stop.is_set():
+        await engine.shutdown(last)  # [execution] on_shutdown
+    engine.finish(last)
+    if bar is not None:
+        bar.update(done, _equity_detail(engine))
+    return first, last, steps
+
+
+def _equity_detail(engine: Engine) -> str:
+    return f"equity {float(engine.portfolio.equity_usd()):,.2f} USD"
 
 
 async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunResult:
@@ -674,8 +692,3 @@ def _price_sources(
         if source in instruments:
             sources[iid] = source
     return sources
-
-
-def progress_stream() -> TextIO | None:
-    """stderr when it is a terminal (progress bar), else None."""
-    return sys.stderr if sys.stderr.isatty() else None

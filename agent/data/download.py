@@ -23,6 +23,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from agent.data.files import (
     row_step_ms,
     save_table,
 )
+from agent.progress import TerminalProgress, terminal_progress
 from venues.base import MarketDataSource
 from venues.errors import VenueError
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
@@ -327,23 +329,21 @@ def run_cli(
     except (KeyError, ValueError) as err:
         print(f"zerobeta: unknown venue {args.venue!r} ({err})", file=sys.stderr)
         return EXIT_USAGE
-    draw = _bar_drawer(out) if out.isatty() else _log_progress
+    bar = terminal_progress("download", 1.0, out)
+    draw = _log_progress if bar is None else _bar_drawer(bar)
     try:
-        results = asyncio.run(_download_and_close(source, args, start_ms, end_ms, draw, now_ms))
+        with bar if bar is not None else nullcontext():
+            results = asyncio.run(_download_and_close(source, args, start_ms, end_ms, draw, now_ms))
     except ValueError as err:
         print(f"zerobeta: {err}", file=sys.stderr)
         return EXIT_USAGE
     except (VenueError, OSError) as err:
-        if out.isatty():
-            out.write("\n")
         print(
             f"zerobeta: download failed: {type(err).__name__}: {err}\n"
             "what was downloaded is kept; rerun the same command to resume",
             file=sys.stderr,
         )
         return EXIT_FAILURE
-    if out.isatty():
-        out.write("\n")
     for r in results:
         print(f"{args.out / r.file}: {r.rows} rows (+{r.rows_added}), {_span(r)}")
     print(replay_note(args.venue, args.kinds))
@@ -405,11 +405,9 @@ def _span(result: FileResult) -> str:
     return f"{first} → {last} UTC"
 
 
-def _bar_drawer(stream: TextIO) -> ProgressFn:
+def _bar_drawer(bar: TerminalProgress) -> ProgressFn:
     def draw(p: DownloadProgress) -> None:
-        bar = "#" * int(p.done_frac * 30)
-        stream.write(f"\rdownload [{bar:<30}] {p.done_frac:6.1%}  {p.file} ({p.file_rows} rows)")
-        stream.flush()
+        bar.update(p.done_frac, f"{p.file} ({p.file_rows} rows)")
 
     return draw
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import structlog
 
@@ -59,7 +59,6 @@ async def build_engine(
     first_ms: int,
     journal_lock: JournalLock,
     price_source: Mapping[InstrumentId, InstrumentId] | None = None,
-    progress: TextIO | None = None,
     live_venues: Mapping[str, Venue] | None = None,
     live_cash_usd: Mapping[str, Decimal] | None = None,
     alerts: AlertSink = DISCARD,
@@ -160,7 +159,6 @@ async def build_engine(
     engine = Engine(
         parts,
         price_source=price_source or {},
-        progress=progress,
         resumable=resumable,
         resumed_from_ms=None if resumed is None else resumed.last_step_ms,
     )

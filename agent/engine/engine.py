@@ -33,7 +33,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 import structlog
 
@@ -137,8 +137,6 @@ class Engine:
     price_source : Mapping[InstrumentId, InstrumentId]
         Instruments priced by another's closes (replay: Bybit/Hyperliquid perps follow the
         Binance perp); empty live.
-    progress : TextIO | None
-        Where a replay draws its progress bar (a terminal), or None.
     resumable : bool
         Commit a checkpoint with every step (live runs; replays with ``overwrite = false``).
     resumed_from_ms : int | None
@@ -150,7 +148,6 @@ class Engine:
         parts: EngineParts,
         *,
         price_source: Mapping[InstrumentId, InstrumentId],
-        progress: TextIO | None,
         resumable: bool,
         resumed_from_ms: int | None,
     ) -> None:
@@ -171,7 +168,6 @@ class Engine:
         self.alerts = parts.alerts
         self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
-        self.progress = progress
         self.resumable = resumable
         self.resumed_from_ms = resumed_from_ms
         self.reference_instrument = self.cfg.market_data.reference_instrument_id
@@ -323,16 +319,6 @@ class Engine:
             "closes_carried": self.closes_carried,
             "unresolved_orders": len(self.executor.unresolved),
         }
-
-    def draw_progress(self, steps: int, total: int) -> None:
-        """Redraw the replay's progress line (when drawing to a terminal)."""
-        if self.progress is None or total <= 0:
-            return
-        frac = steps / total
-        bar = "#" * int(frac * 30)
-        equity = float(self.portfolio.equity_usd())
-        self.progress.write(f"\rreplay [{bar:<30}] {frac:6.1%}  equity {equity:,.2f} USD")
-        self.progress.flush()
 
     # ---- checkpoints -------------------------------------------------------------------------
 

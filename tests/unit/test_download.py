@@ -394,9 +394,13 @@ def test_cli_draws_a_bar_on_a_tty(tmp_path: Path) -> None:
         "2024-01-02", "--out", str(tmp_path),
     )  # fmt: skip
     tty = Tty()
-    assert run_cli(args, factory=FakeSource, stream=tty, now_ms=lambda: FAR_MS) == 0
-    assert "\rdownload [" in tty.getvalue()
-    assert "100.0%" in tty.getvalue()
+    with capture_logs() as logs:
+        assert run_cli(args, factory=FakeSource, stream=tty, now_ms=lambda: FAR_MS) == 0
+    drawn = tty.getvalue()
+    assert "download" in drawn
+    assert "100%" in drawn  # the bar's last state: every chunk done
+    assert "binance/funding/BTCUSDT.csv.gz" in drawn or "BTCUSDT" in drawn
+    assert not [e for e in logs if e["event"] == "download_chunk_completed"]  # bar, not lines
 
 
 def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
