@@ -23,6 +23,10 @@ Timeouts, all in seconds:
   the ``websockets`` library itself (``None`` disables them).
 
 URLs are logged without their query string (a Binance listenKey lives there).
+
+Every reconnect is also counted, per stream name and reason, for the life of the process
+(:func:`reconnect_counts`; the agent's ``/metrics`` serves them as
+``zerobeta_ws_reconnects_total``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import asyncio
 import json
 import math
 import random
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -187,6 +192,18 @@ class StreamConfig:
     login: Login | None = None
 
 
+_RECONNECTS: Counter[tuple[str, str]] = Counter()
+
+
+def reconnect_counts() -> dict[tuple[str, str], int]:
+    """Reconnects of every :func:`stream` in this process since it started, by
+    ``(stream name, reason)``; reason is ``max_lifetime`` (a planned replacement) or the name of
+    the error class that dropped the connection (``ConnectionClosedError``, ``TimeoutError``
+    for a silent connection past its watchdog, ...). A copy: later reconnects do not change it.
+    """
+    return dict(_RECONNECTS)
+
+
 async def stream(
     config: StreamConfig,
     *,
@@ -245,6 +262,7 @@ async def stream(
         if delivered:
             delays = config.backoff.delays()
         delay_s = 0.0 if reason == "max_lifetime" else next(delays)
+        _RECONNECTS[(config.name, reason)] += 1
         log.info(
             "ws_reconnecting",
             stream=config.name,

@@ -37,9 +37,10 @@ Metrics (USD amounts as floats; ``instrument`` is ``venue:kind:SYMBOL``):
   mark), counters ``zerobeta_marks_received_total``, ``zerobeta_marks_dropped_total``
   (duplicates or older marks, as after a reconnect), ``zerobeta_bars_missing_total``.
 
-Websocket reconnects are not counted: they happen inside each venue's stream
-(:func:`venues.ws.stream`), which reports them only in its log (``ws_reconnecting``); the
-marks they drop on resync show in ``zerobeta_marks_dropped_total``.
+- ``zerobeta_ws_reconnects_total{stream,reason}``: websocket reconnects of every venue stream
+  in the process (:func:`venues.ws.reconnect_counts`; ``stream`` as ``binance.ws.marks``,
+  ``reason`` ``max_lifetime`` or the error that dropped the connection); the marks a reconnect
+  drops on resync show in ``zerobeta_marks_dropped_total``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from prometheus_client.registry import Collector
 from agent.control.health import Health
 from agent.control.probe import EngineNow, Heartbeat
 from venues.model import InstrumentId
+from venues.ws import reconnect_counts
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format served by ``/metrics``."""
@@ -140,6 +142,14 @@ def _process_metrics(reading: Reading) -> Iterator[Metric]:
     yield from _gauge(
         "zerobeta_healthy", "1 when /healthz answers 200, else 0.", float(reading.health.ok)
     )
+    reconnects = CounterMetricFamily(
+        "zerobeta_ws_reconnects",
+        "Websocket reconnects of the venue streams, by stream and reason.",
+        labels=["stream", "reason"],
+    )
+    for (stream, reason), count in sorted(reconnect_counts().items()):
+        reconnects.add_metric([stream, reason], count)
+    yield reconnects
 
 
 def _ledger_metrics(now: EngineNow) -> Iterator[Metric]:

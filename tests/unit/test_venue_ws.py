@@ -21,7 +21,14 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Inval
 
 from tests.support.ws_server import ScriptedServer, running
 from venues.errors import AuthError, ProtocolError, RateLimited
-from venues.ws import Backoff, StreamConfig, StreamSilent, default_is_fatal, stream
+from venues.ws import (
+    Backoff,
+    StreamConfig,
+    StreamSilent,
+    default_is_fatal,
+    reconnect_counts,
+    stream,
+)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -128,8 +135,16 @@ async def test_backoff_grows_on_failures_and_resets_after_data() -> None:
         [subscribe_then_abort, subscribe_then_abort, third, subscribe_send_one_then_idle]
     )
     recorder = Recorder()
+    before = reconnect_counts()
     async with running(server) as url:
-        got = await take(config_for(url), recorder, 2)
+        got = await take(config_for(url, name="test.ws.counted"), recorder, 2)
+    counted = {
+        key: n - before.get(key, 0)
+        for key, n in reconnect_counts().items()
+        if key[0] == "test.ws.counted" and n != before.get(key, 0)
+    }
+    assert sum(counted.values()) == 3  # every reconnect counted once, by its reason
+    assert counted.get(("test.ws.counted", "ConnectionClosedOK"), 0) == 1  # the 1001 close
     assert got == [{"seq": 1}, {"seq": 4}]
     # 0.01, then ×2 after a second empty connection, then back to 0.01 after one with data.
     assert recorder.sleeps_s == [0.01, 0.02, 0.01]
