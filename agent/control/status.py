@@ -28,6 +28,8 @@ What the journal provides (as of its last committed transaction):
   the run writes one (live runs, replays with ``journal.overwrite = false``), else from the
   snapshots (approximate: the risk engine also sees the marks between snapshots). Limits come
   from the configuration given (None without one);
+- ``kill_switch``: the latest ``zerobeta halt`` / ``resume`` (halted or not, mode, when, by
+  whom); a halt stays in force across restarts until a resume; None if there was none;
 - ``orders``: orders sent, rejected by a venue, unresolved (latest state not final) and
   intents refused by a risk rule;
 - ``last_step_ms`` / ``last_step_age_s``: the newest step (checkpoint, else last snapshot) and
@@ -61,6 +63,7 @@ from agent.control.journal_view import (
     read_facts,
 )
 from agent.errors import JournalError
+from agent.journal.halt import HALT_KEY, HaltRecord
 from agent.portfolio.ledger import Portfolio, ledger_context
 from venues.model import InstrumentKind, funding_rate_per_hour
 
@@ -163,6 +166,19 @@ class RiskStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class KillSwitchStatus:
+    """The latest ``zerobeta halt`` / ``resume`` written to the journal
+    (:class:`agent.journal.halt.HaltRecord`): ``halted`` while a halt is in force (it survives
+    restarts until a resume), its ``mode`` (``reduce_only`` or ``flatten``; ``""`` after a
+    resume), when (epoch ms UTC, wall clock of the command) and by whom (user, pid, host)."""
+
+    halted: bool
+    mode: str
+    at_ms: int
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrdersStatus:
     """Order counts (see :class:`agent.control.journal_view.OrderCounts`)."""
 
@@ -214,6 +230,7 @@ class Status:
     exposure: ExposureStatus | None
     positions: tuple[PairStatus, ...]
     risk: RiskStatus | None
+    kill_switch: KillSwitchStatus | None
     orders: OrdersStatus
     last_step_ms: int | None
     last_step_age_s: float | None
@@ -272,6 +289,7 @@ def build_status(facts: JournalFacts, limits: RiskLimits | None) -> Status:
         else ExposureStatus(latest.net_delta_usd, latest.gross_notional_usd, latest.ts_ms),
         positions=_positions(facts),
         risk=_risk(facts, limits),
+        kill_switch=_kill_switch(facts),
         orders=OrdersStatus(
             facts.orders.sent,
             facts.orders.rejected,
@@ -419,6 +437,20 @@ def funding_status(latest: LatestFunding, now_ms: int) -> FundingStatus:
 
 
 # ---- risk --------------------------------------------------------------------------------
+
+
+def _kill_switch(facts: JournalFacts) -> KillSwitchStatus | None:
+    """The latest halt or resume record; None if the journal has none (or only a malformed
+    one, which the running agent refuses the same way)."""
+    text = facts.meta.get(HALT_KEY)
+    if text is None:
+        return None
+    try:
+        record = HaltRecord.from_json(text)
+    except ValueError:
+        return None
+    by = f"{record.user or '?'}, pid {record.pid} on host {record.host or '?'}"
+    return KillSwitchStatus(record.halted, record.mode, record.at_ms, by)
 
 
 def _risk(facts: JournalFacts, limits: RiskLimits | None) -> RiskStatus | None:

@@ -115,7 +115,7 @@ def _drawdown(name: str, d: DrawdownStatus) -> str:
 
 def _risk(s: Status) -> list[str]:
     if s.risk is None:
-        return ["risk", "  no equity snapshot yet"]
+        return ["risk", "  no equity snapshot yet", *_kill_switch(s)]
     r = s.risk
     state = "HALTED (opening blocked): " if r.halted else "ok"
     if r.halted:
@@ -124,7 +124,20 @@ def _risk(s: Status) -> list[str]:
         f"risk ({r.source})",
         f"  {state}",
         f"  {_drawdown('daily', r.daily_drawdown)}; {_drawdown('total', r.total_drawdown)}",
+        *_kill_switch(s),
     ]
+
+
+def _kill_switch(s: Status) -> list[str]:
+    k = s.kill_switch
+    if k is None:
+        return []
+    if k.halted:
+        return [
+            f"  KILL SWITCH: halted ({k.mode}) at {_utc(k.at_ms)} by {k.by}"
+            " (`zerobeta resume` lifts it)"
+        ]
+    return [f"  kill switch: resumed at {_utc(k.at_ms)} by {k.by}"]
 
 
 def _pnl(s: Status) -> list[str]:

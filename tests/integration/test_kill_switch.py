@@ -22,6 +22,8 @@ import pytest
 
 from agent.cli import main
 from agent.config import AgentConfig, load_config
+from agent.control.status import read_status
+from agent.control.status_text import format_status
 from agent.engine.engine import Engine
 from agent.logs import configure_logging
 from agent.supervisor import RunResult, Supervisor
@@ -167,8 +169,17 @@ def test_halt_survives_a_restart_until_resume(
     assert _opening_orders(journal, HALT_AT_MS) == 0
     _fills_only_reduce(journal, HALT_AT_MS)
 
+    halted = read_status(journal, limits=None, wall_ms=None)
+    assert halted.kill_switch is not None
+    assert (halted.kill_switch.halted, halted.kill_switch.mode) == (True, "reduce_only")
+    assert "KILL SWITCH: halted (reduce_only)" in format_status(halted)  # `zerobeta status`
+
     end_halted = _last_order_ms(journal)
     assert _cli("resume", "--journal", str(journal)) == 0
+    resumed = read_status(journal, limits=None, wall_ms=None).kill_switch
+    assert resumed is not None
+    assert (resumed.halted, resumed.mode) == (False, "")
+    assert resumed.at_ms >= halted.kill_switch.at_ms
     run_replay(_config(journal, date(2025, 10, 10), overwrite=False))
     assert _opening_orders(journal, end_halted + 1) > 0  # opening again after the resume
     messages = [m for _, m in _kill_switch_alerts(journal)]

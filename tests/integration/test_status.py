@@ -259,6 +259,7 @@ def test_risk_and_orders(
     assert risk["source"] == "snapshots"  # overwrite = true: no checkpoint
     assert risk["halted"] is False
     assert risk["breakers"] == []
+    assert status["kill_switch"] is None  # no halt or resume was ever written
     assert risk["total_drawdown"]["value_frac"] == pytest.approx(total_dd, abs=1e-12)
     assert risk["total_drawdown"]["limit_frac"] == 0.10
     assert risk["total_drawdown"]["headroom_frac"] == pytest.approx(0.10 - total_dd, abs=1e-12)
