@@ -29,11 +29,13 @@ import traceback
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import structlog
 
 from agent.config import AgentConfig, AlertsConfig
+from agent.notify.failure_memory import SUFFIX, FailureMemory
 from agent.notify.gate import NoticeGate, Verdict
 from agent.notify.notice import Notice, failure_notice, render
 from agent.notify.sender import AppriseSender, NoticeSender
@@ -97,8 +99,10 @@ class AlertDispatcher:
         config: AlertsConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
+        failure_memory: FailureMemory | None = None,
     ) -> None:
         self._sender = sender
+        self._failure_memory = failure_memory
         self._gate = NoticeGate(config.kinds, config.dedup_window_s, config.max_per_minute, clock)
         self._capacity = config.queue_size
         # One place more than the notices it holds: the marker close() wakes the drain with.
@@ -229,13 +233,24 @@ class AlertDispatcher:
         except Exception as error:
             final = None
             if self._sender is not None:
-                final = self._admit(failure_notice(error, now_ms()), limit=False)
+                final = self._final_notice(failure_notice(error, now_ms()))
             await self.flush(first=final)
             raise
         else:  # not after CancelledError / KeyboardInterrupt: they pass straight through
             await self.flush()
         finally:
             self.shutdown()
+
+    def _final_notice(self, notice: Notice) -> Notice | None:
+        """The run-ending notice to send first: held back when the same failure was notified
+        within the dedup window by an earlier start (:class:`FailureMemory`), then past the
+        gate's kinds and deduplication (not its rate limit)."""
+        if self._failure_memory is not None and notice.kind in self._gate.kinds:
+            admitted = self._failure_memory.admit(notice, int(time.time() * 1000))
+            if admitted is None:
+                return None
+            notice = admitted
+        return self._admit(notice, limit=False)
 
     async def _next(self) -> Notice | None:
         """The next queued notice, or the rate limit's summary when it falls due first
@@ -319,4 +334,5 @@ def build_dispatcher(
         schemes=list(sender.schemes),
         kinds=list(section.kinds),
     )
-    return AlertDispatcher(sender, section, clock=clock)
+    memory = FailureMemory(Path(f"{config.journal.path}{SUFFIX}"), section.dedup_window_s)
+    return AlertDispatcher(sender, section, clock=clock, failure_memory=memory)

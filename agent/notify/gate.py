@@ -78,6 +78,11 @@ class NoticeGate:
         self.suppressed: Counter[str] = Counter()
         """Kinds suppressed by the rate limit since the last summary, with their counts."""
 
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds sent (``[alerts] kinds``)."""
+        return self._kinds
+
     def admit(self, notice: Notice, *, limit: bool = True) -> tuple[Verdict, Notice]:
         """The verdict on ``notice`` and, when it is :attr:`Verdict.SEND`, the notice to send
         (with a note of its repeats and of what the rate limit suppressed before it);

@@ -6,6 +6,7 @@ through apprise (a real webhook on 127.0.0.1), exactly once, before the error le
 from __future__ import annotations
 
 import io
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,6 +71,60 @@ async def test_a_refused_live_start_pages_once_before_the_error_is_raised(
     assert received[0].payload["type"] == "failure"
     assert "binance:perp:BTCUSDT: the venue holds -0.5, the journal 0" in received[0].message
     assert supervisor.alerts.counts.sent == 1
+
+
+async def test_a_crash_loop_pages_once_per_dedup_window(tmp_path: Path) -> None:
+    """Restarted by its service manager after the same refusal, the agent pages once; the
+    starts held back are counted beside the journal and told with the next page."""
+    wall = FakeWall(T - H + 5_000)
+    async with WebhookServer() as server:
+        path = tmp_path / "agent.toml"
+        path.write_text(live_toml(tmp_path / "live.sqlite", "ws://127.0.0.1:9", mode="live"))
+        env = {**KEYS, "ZEROBETA_ALERTS__URLS": server.url(TOKEN)}
+        config = load_config(path, env=env)
+
+        async def start_once() -> None:
+            binance, bybit = make_fakes(wall)  # a fresh process: fresh venue answers
+            binance.perp.positions["BTCUSDT"] = (Decimal("-0.5"), Decimal(60_000), T - 10 * H)
+            transports = {"binance": binance.transport, "bybit": bybit.transport()}
+
+            def factory(name: str) -> Venue:
+                venue = config.venues[name]
+                return create_trading_venue(
+                    name,
+                    credentials_for(name, venue),
+                    rest_url=venue.rest_url,
+                    ws_url=venue.ws_url,
+                    transport=transports[name],
+                    sleep=no_wait,
+                )
+
+            with pytest.raises(ReconciliationError):
+                await Supervisor(config, venue_factory=factory, clock=wall).run()
+
+        for _ in range(3):
+            await start_once()
+        assert [r.kind for r in server.received_so_far()] == ["start_refused"]
+        memory_file = Path(f"{tmp_path / 'live.sqlite'}.last-failure.json")
+        text = _read(memory_file)
+        assert "BTCUSDT" not in text  # a digest, never the error's text
+        memory = json.loads(text)
+        assert memory["held_back"] == 2
+        # the dedup window has passed since that page:
+        memory["sent_ms"] -= int(config.alerts.dedup_window_s * 1000) + 1
+        _write(memory_file, json.dumps(memory))
+        await start_once()
+        received = server.received_so_far()
+    assert [r.kind for r in received] == ["start_refused"]  # the page after the window
+    assert "ended 2 more start(s) since the last notification" in received[0].message
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
 
 
 def _failing_replay(
