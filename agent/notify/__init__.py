@@ -4,8 +4,9 @@ a webhook (through apprise), while the journal keeps the record and the log the 
 Owns what a notification says (:mod:`.notice`: :class:`Notice`, :class:`Severity`, the kinds
 sent by default), which ones go out (:mod:`.gate`: kinds, deduplication, rate limit), the
 queue and the task that sends them off the trading path (:mod:`.dispatcher`:
-:class:`AlertDispatcher`, built by :func:`build_dispatcher` from ``[alerts]``), and the
-boundary to apprise with the redaction of its URLs, which carry tokens (:mod:`.sender`).
+:class:`AlertDispatcher`, built by :func:`build_dispatcher` from ``[alerts]``), the memory
+of the last run-ending notice that keeps a crash loop from paging at every restart
+(:mod:`.failure_memory`), and the boundary to apprise with the redaction of its URLs, which carry tokens (:mod:`.sender`).
 
 May import ``agent.config`` (``[alerts]``), ``agent.errors`` and ``strategies.base`` (the
 ``Alert`` a notice copies); the parts that raise alerts import this package, never the
