@@ -34,7 +34,7 @@ from agent.errors import (
     ShutdownRequested,
 )
 from agent.logs import configure_logging, is_journal_stream, is_json_logging
-from agent.signals import StopSignals
+from agent.signals import AGENT_COMMANDS, StopSignals
 from venues.replay.loader import DataFileError
 
 EXIT_OK = 0
@@ -104,12 +104,17 @@ def _parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date of the form YYYY-MM-DD") from err
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``zerobeta`` console script; returns the process exit code."""
+def main(argv: Sequence[str] | None = None, *, signals: StopSignals | None = None) -> int:
+    """The command line's work (the console script enters through :mod:`agent.entry`, which
+    installs ``signals`` before importing this module); returns the process exit code.
+
+    ``signals``: the stop signals already taken for ``run``/``backtest``; None takes them
+    here (``python -m agent.cli``, tests)."""
     args = _parser().parse_args(argv)
-    signals = StopSignals()
-    if args.command in ("run", "backtest"):
-        signals.install()  # from here SIGTERM/SIGINT stop the run gracefully (exit 0)
+    if signals is None:
+        signals = StopSignals()
+        if args.command in AGENT_COMMANDS:
+            signals.install()  # from here SIGTERM/SIGINT stop the run gracefully (exit 0)
     # Until a command configures its own logging, every line (an error of `summary`, `report`,
     # `check-config`...) goes to stderr: stdout carries only the command's output.
     configure_logging("warning", "auto")

@@ -15,6 +15,9 @@ import signal
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+AGENT_COMMANDS = frozenset({"run", "backtest"})
+"""The ``zerobeta`` commands that run the agent: their stop signals are graceful from the
+first instant (:mod:`agent.entry`)."""
 
 
 class StopSignals:

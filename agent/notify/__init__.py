@@ -6,7 +6,8 @@ sent by default), which ones go out (:mod:`.gate`: kinds, deduplication, rate li
 queue and the task that sends them off the trading path (:mod:`.dispatcher`:
 :class:`AlertDispatcher`, built by :func:`build_dispatcher` from ``[alerts]``), the memory
 of the last run-ending notice that keeps a crash loop from paging at every restart
-(:mod:`.failure_memory`), and the boundary to apprise with the redaction of its URLs, which carry tokens (:mod:`.sender`).
+(:mod:`.failure_memory`), and the boundary to apprise with the redaction of its URLs, which
+carry tokens (:mod:`.sender`).
 
 May import ``agent.config`` (``[alerts]``), ``agent.errors`` and ``strategies.base`` (the
 ``Alert`` a notice copies); the parts that raise alerts import this package, never the

@@ -62,6 +62,61 @@ def test_a_signal_right_after_start_stops_gracefully(tmp_path: Path, sig: signal
     assert "stopped_during_start" in events or "replay_finished" in events
 
 
+def _handles(pid: int, sig: signal.Signals) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``sig`` (``SigCgt`` of
+    ``/proc/<pid>/status``: the caught-signals bit mask, bit ``sig - 1``)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = next(line for line in status.splitlines() if line.startswith("SigCgt:"))
+    return bool(int(caught.split()[1], 16) >> (sig - 1) & 1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_console_script_imports_stops_gracefully(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The console script's entry (agent.entry) takes the signals before importing the
+    command line (~0.5 s): a signal the moment the handler exists lands during those imports,
+    long before the first log line, and still ends in exit 0 without a traceback."""
+    env = {**os.environ, "ZEROBETA_JOURNAL__PATH": str(tmp_path / "run.sqlite")}
+    env["ZEROBETA_LOGGING__FORMAT"] = "json"
+    env.pop("NOTIFY_SOCKET", None)
+    script = "import sys; from agent.entry import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "run", "--config", str(REPO / "agent.toml")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Python catches SIGINT itself from its start; SIGTERM is caught only once StopSignals
+    # installed both (SIGINT first): wait for that, busy-waiting on /proc (no fixed delay).
+    while not _handles(proc.pid, signal.SIGTERM):
+        assert proc.poll() is None, "the process ended before taking the signal"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in out + err
+    assert "stopped by signal before the run started" in err
+    assert not (tmp_path / "run.sqlite").exists()  # stopped before the journal was claimed
+
+
+def test_the_console_script_entry_imports_nothing_slow() -> None:
+    """What the signal test above relies on: until its handlers are installed the entry has
+    imported no project module but itself (and, in main, the signal handlers), and nothing of
+    the third-party stack."""
+    probe = (
+        "import sys; from agent.entry import main; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('agent', 'strategies', 'venues', 'structlog', 'pydantic', 'numpy', 'httpx')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.strip() == "['agent', 'agent.entry']"  # main() adds only agent.signals
+
+
 def test_a_signal_once_stepping_stops_with_a_summary(tmp_path: Path) -> None:
     proc = _start_run(tmp_path)
     out, err = _stop_when(proc, signal.SIGTERM, "replay_started")
