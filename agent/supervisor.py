@@ -343,11 +343,15 @@ class Supervisor:
         )
         cash: dict[str, Decimal] | None = None
         if live:
-            await prepare_accounts(self._cfg, trading, instruments)
-            cash = await quote_cash_usd(
-                trading,
-                self._cfg.capital.quote_assets,
-                capital_usd=configured_capital_usd(self._cfg.capital, self._cfg.venues),
+            await self._retrying(
+                "account_setup", lambda: prepare_accounts(self._cfg, trading, instruments)
+            )
+            capital_usd = configured_capital_usd(self._cfg.capital, self._cfg.venues)
+            cash = await self._retrying(
+                "balances",
+                lambda: quote_cash_usd(
+                    trading, self._cfg.capital.quote_assets, capital_usd=capital_usd
+                ),
             )
         feed = LiveFeed(
             sources,
@@ -371,7 +375,7 @@ class Supervisor:
             alerts=self.alerts,
         )
         if live:
-            await engine.reconcile_at_start(now_ms)
+            await self._retrying("reconcile", lambda: engine.reconcile_at_start(now_ms))
         if self.control is not None:
             self.control.attach(engine, feed, self._clock)
         await self._warm(engine, feed, history_bars)

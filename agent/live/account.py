@@ -29,7 +29,7 @@ import structlog
 from agent.config import AgentConfig, CapitalConfig, VenueConfig, env_var_name
 from agent.errors import LiveSetupError
 from venues.base import AccountSetup, Credentials, Venue
-from venues.errors import VenueError
+from venues.errors import VenueError, is_retryable
 from venues.model import Instrument, InstrumentId
 from venues.registry import VENUES, venue_spec
 
@@ -70,7 +70,11 @@ async def prepare_accounts(
     Raises
     ------
     LiveSetupError
-        Naming the venue and its reason (``AccountSetupError`` and any other venue error).
+        Naming the venue and its reason (``AccountSetupError`` and any other venue error a
+        person must act on).
+    venues.errors.VenueError
+        A retryable one (:func:`venues.errors.is_retryable`: transport, timeout, 5xx, rate
+        limit), unchanged: the supervisor retries the start-up step.
     """
     changes: list[str] = []
     for name, venue in sorted(venues.items()):
@@ -81,6 +85,8 @@ async def prepare_accounts(
         try:
             made = await venue.prepare_account(perps, leverage)
         except VenueError as error:
+            if is_retryable(error):  # the network or the venue is down: the caller retries
+                raise
             raise LiveSetupError(f"{name}: account cannot trade as configured: {error}") from error
         changes.extend(f"{name}: {change}" for change in made)
     for change in changes:
@@ -138,6 +144,8 @@ async def quote_cash_usd(
         try:
             balances = await venue.fetch_balances()
         except VenueError as error:
+            if is_retryable(error):  # the network or the venue is down: the caller retries
+                raise
             raise LiveSetupError(f"{name}: balances cannot be read: {error}") from error
         cash[name] = sum((b.total for b in balances if b.asset in quotes), Decimal(0))
     return cash
@@ -158,6 +166,8 @@ async def _configured_cash_usd(
     try:
         positions = await venue.fetch_positions()
     except VenueError as error:
+        if is_retryable(error):  # the network or the venue is down: the caller retries
+            raise
         raise LiveSetupError(f"{name}: positions cannot be read: {error}") from error
     log.warning(
         "cash_from_config",

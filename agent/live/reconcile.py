@@ -32,7 +32,7 @@ from agent.portfolio.ledger import Portfolio
 from agent.risk import MANUAL_HALT, RiskEngine
 from strategies.base import Alert
 from venues.base import Venue
-from venues.errors import VenueError
+from venues.errors import VenueError, is_retryable
 from venues.model import Instrument, InstrumentId
 
 log = structlog.get_logger("zerobeta.reconcile")
@@ -132,15 +132,20 @@ async def reconcile(
         Listing each difference (also journaled, with action ``refused_start``); positions the
         venue reports must have been opened by zerobeta and recorded in this journal.
     LiveSetupError
-        If a venue's positions cannot be read.
+        If a venue's positions cannot be read (a retryable ``VenueError`` — transport,
+        timeout, 5xx, rate limit — goes through unchanged: the supervisor retries).
     """
     ledger = portfolio.positions()
-    problems: list[str] = []
-    for name, venue in sorted(venues.items()):
+    held_by_venue: dict[str, dict[InstrumentId, Decimal]] = {}
+    for name, venue in sorted(venues.items()):  # every read first: a retry journals nothing twice
         try:
-            held = {p.instrument_id: p.qty for p in await venue.fetch_positions()}
+            held_by_venue[name] = {p.instrument_id: p.qty for p in await venue.fetch_positions()}
         except VenueError as error:
+            if is_retryable(error):  # the network or the venue is down: the caller retries
+                raise
             raise LiveSetupError(f"{name}: positions cannot be read: {error}") from error
+    problems: list[str] = []
+    for name, held in held_by_venue.items():
         traded = [i for i in instruments if i.venue == name]
         for iid in traded:
             venue_qty = held.get(iid, Decimal(0))

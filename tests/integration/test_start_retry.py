@@ -7,19 +7,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog
 
 from agent.config import load_config
-from agent.errors import ShutdownRequested
+from agent.errors import ReconciliationError, ShutdownRequested
+from agent.live.account import credentials_for
 from agent.live.retry import StartRetry, retry_at_start
 from agent.supervisor import Supervisor
+from tests.fakes import binance as binance_fake
+from tests.fakes import bybit as bybit_fake
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument
+from tests.support.live_venues import live_toml, make_fakes, no_wait
+from venues.base import Venue
 from venues.errors import AuthError, RateLimited, TransportError, VenueUnavailable
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
+from venues.registry import create_trading_venue
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,6 +36,12 @@ T = 480_100 * H
 PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
 SPOT = InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT")
 FAST = StartRetry(initial_s=0.01, max_s=0.05)
+LIVE_KEYS = {
+    "ZEROBETA_VENUES__BINANCE__API_KEY": binance_fake.API_KEY,
+    "ZEROBETA_VENUES__BINANCE__API_SECRET": binance_fake.API_SECRET,
+    "ZEROBETA_VENUES__BYBIT__API_KEY": bybit_fake.API_KEY,
+    "ZEROBETA_VENUES__BYBIT__API_SECRET": bybit_fake.API_SECRET,
+}
 
 
 def _config(journal: Path) -> Any:
@@ -187,3 +201,61 @@ async def test_a_stop_already_requested_makes_no_attempt() -> None:
 
     with pytest.raises(ShutdownRequested):
         await retry_at_start(read, what="x", stop=stop, sleep=_never_sleep)
+
+
+class FailingPaths(httpx.AsyncBaseTransport):
+    """A venue's transport whose first ``failures`` requests to each path answer HTTP 503."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, failures: Mapping[str, int]) -> None:
+        self.inner = inner
+        self.left = dict(failures)
+        self.failed: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if self.left.get(path, 0) > 0:
+            self.left[path] -= 1
+            self.failed.append(path)
+            return httpx.Response(503, text="Service Unavailable", request=request)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_live_account_setup_balances_and_reconciliation_are_retried(
+    tmp_path: Path,
+) -> None:
+    """Account setup, the balance read and the start-up reconciliation wait for a venue that
+    answers 503 like the other start-up reads; the start then goes on — here to the refusal
+    a foreign position must cause (a person must act: not retried)."""
+    wall = FakeWall(T - H + 5_000)
+    binance, bybit = make_fakes(wall)
+    binance.perp.positions["BTCUSDT"] = (Decimal("-0.5"), Decimal(60_000), T - 10 * H)
+    paths = {"/fapi/v1/positionSide/dual": 6, "/fapi/v3/balance": 6, "/fapi/v3/positionRisk": 6}
+    flaky = FailingPaths(binance.transport, paths)
+    transports: dict[str, httpx.AsyncBaseTransport] = {
+        "binance": flaky,
+        "bybit": bybit.transport(),
+    }
+    path = tmp_path / "agent.toml"
+    path.write_text(live_toml(tmp_path / "live.sqlite", "ws://127.0.0.1:9", mode="live"))
+    config = load_config(path, env=LIVE_KEYS)
+
+    def factory(name: str) -> Venue:
+        venue = config.venues[name]
+        return create_trading_venue(
+            name,
+            credentials_for(name, venue),
+            rest_url=venue.rest_url,
+            ws_url=venue.ws_url,
+            transport=transports[name],
+            sleep=no_wait,
+        )
+
+    supervisor = Supervisor(
+        config, venue_factory=factory, clock=wall, sleep=wall.sleep, start_retry=FAST
+    )
+    with structlog.testing.capture_logs() as logs, pytest.raises(ReconciliationError):
+        await supervisor.run()
+    assert all(n == 0 for n in flaky.left.values()), flaky.left  # every 503 was served
+    retried = {e["operation"] for e in logs if e["event"] == "venue_unreachable_at_start"}
+    assert {"account_setup", "balances", "reconcile"} <= retried
+    assert not [e for e in logs if e["event"] == "live_setup_failed"]
