@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack, nullcontext, suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -310,7 +310,7 @@ class Supervisor:
     async def _replay_driver(
         self, stack: AsyncExitStack, lock: JournalLock
     ) -> Coroutine[Any, Any, RunResult]:
-        dataset = _load_dataset(self._cfg, self._strategies)
+        dataset, trade_from_ms = _load_dataset(self._cfg, self._strategies)
         await asyncio.sleep(0)  # a signal that arrived during the (blocking) load is handled
         self._raise_if_stopped("while the data was loaded")
         first_ms, _ = dataset.window_ms()
@@ -321,6 +321,7 @@ class Supervisor:
             stack,
             instruments=instruments,
             first_ms=first_ms,
+            window_first_ms=trade_from_ms,
             journal_lock=lock,
             price_source=_price_sources(instruments),
             alerts=self.alerts,
@@ -328,7 +329,13 @@ class Supervisor:
         if self.control is not None:
             self.control.attach(engine)
         self._engine = engine
-        return _run_replay(engine, dataset, self._stop, show_progress=self._show_progress)
+        return _run_replay(
+            engine,
+            dataset,
+            self._stop,
+            trade_from_ms=trade_from_ms,
+            show_progress=self._show_progress,
+        )
 
     # ---- paper on live data -----------------------------------------------------------------
 
@@ -433,15 +440,25 @@ class Supervisor:
 
 
 async def _run_replay(
-    engine: Engine, dataset: ReplayDataset, stop: asyncio.Event, *, show_progress: bool = False
+    engine: Engine,
+    dataset: ReplayDataset,
+    stop: asyncio.Event,
+    *,
+    trade_from_ms: int | None = None,
+    show_progress: bool = False,
 ) -> RunResult:
-    """Replay every step; returns when the data ends or ``stop`` is set. With
+    """Replay every step; returns when the data ends or ``stop`` is set. Steps before
+    ``trade_from_ms`` (the warm-up loaded before the window) only feed the market data. With
     ``show_progress`` a bar is drawn on the terminal's log console (:mod:`agent.progress`)."""
     wall_start = time.perf_counter()
     total = dataset.step_count()
     bar = terminal_progress("replay", total) if show_progress else None
+    warm_until_ms = max(
+        -1 if engine.resumed_from_ms is None else engine.resumed_from_ms,
+        -1 if trade_from_ms is None else trade_from_ms - 1,
+    )
     with bar if bar is not None else nullcontext():
-        first, last, steps = await _replay_steps(engine, dataset, stop, bar)
+        first, last, steps = await _replay_steps(engine, dataset, stop, bar, warm_until_ms)
     wall = time.perf_counter() - wall_start
     log.info(
         "replay_finished", steps=steps, wall_time_s=round(wall, 3), stopped_early=stop.is_set()
@@ -458,21 +475,29 @@ async def _run_replay(
 
 
 async def _replay_steps(
-    engine: Engine, dataset: ReplayDataset, stop: asyncio.Event, bar: TerminalProgress | None
+    engine: Engine,
+    dataset: ReplayDataset,
+    stop: asyncio.Event,
+    bar: TerminalProgress | None,
+    warm_until_ms: int,
 ) -> tuple[int, int, int]:
-    """The replay loop: (first step ms, last step ms, steps run)."""
+    """The replay loop: (first step traded ms, last step ms, steps run). Steps at or before
+    ``warm_until_ms`` — the warm-up history, or what a resumed run already processed — feed
+    the market data only (:meth:`Engine.warm`)."""
     steps = done = 0
-    first = last = engine.clock.now_ms()
+    first: int | None = None
+    last = engine.clock.now_ms()
     log.info("replay_started", steps=dataset.step_count(), strategies=engine.runner.names)
-    resume_after_ms = engine.resumed_from_ms
     for step in dataset.steps():
         if stop.is_set():
             break
         done += 1
-        if resume_after_ms is not None and step.ts_ms <= resume_after_ms:
-            engine.warm(step)  # processed before the restart: market data only
+        if step.ts_ms <= warm_until_ms:
+            engine.warm(step)  # warm-up or processed before a restart: market data only
             last = step.ts_ms
             continue
+        if first is None:
+            first = step.ts_ms
         await engine.step(step)
         last = step.ts_ms
         steps += 1
@@ -485,7 +510,7 @@ async def _replay_steps(
     engine.finish(last)
     if bar is not None:
         bar.update(done, _equity_detail(engine))
-    return first, last, steps
+    return (last if first is None else first), last, steps
 
 
 def _equity_detail(engine: Engine) -> str:
@@ -559,8 +584,17 @@ def _registry_factory(cfg: AgentConfig) -> MarketDataFactory:
     return build
 
 
-def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDataset:
-    """The replay data of the strategies' instruments and the reference instrument.
+def _load_dataset(
+    cfg: AgentConfig, strategies: Sequence[Strategy]
+) -> tuple[ReplayDataset, int | None]:
+    """The replay data of the strategies' instruments and the reference instrument, and the
+    first bar close to trade at (epoch ms; None: from the first bar of the data).
+
+    With ``[market_data] start`` set, the history the strategies ask for (the largest
+    ``history_bars``, hours) is loaded before it as warm-up: those steps feed the market data
+    and are not traded, so a strategy trades from the window's first day instead of spending
+    its first days collecting history. Where the data starts later than that, the warm-up is
+    shorter (logged ``replay_warmup`` with the hours loaded and asked for).
 
     Raises
     ------
@@ -578,13 +612,15 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         perps = sorted({*perps, reference.symbol})
     else:
         spots = sorted({*spots, reference.symbol})
+    start_ms = _to_ms(md.start)
+    warmup_h = max((s.history_bars for s in strategies), default=0) if md.warmup else 0
     try:
-        return ReplayDataset.load(
+        dataset = ReplayDataset.load(
             md.data_dir,
             perp_symbols=perps,
             spot_symbols=spots,
             funding_venues=funding_venues,
-            start_ms=_to_ms(md.start),
+            start_ms=None if start_ms is None else start_ms - warmup_h * HOUR_MS,
             end_ms=_to_ms(md.end),
         )
     except DataFileError:
@@ -596,6 +632,22 @@ def _load_dataset(cfg: AgentConfig, strategies: Sequence[Strategy]) -> ReplayDat
         window = f"{md.start or 'start of data'} to {md.end or 'end of data'}"
         reason = f"{err} (window {window}; see `zerobeta data download` for more)"
         raise ConfigError([("market_data.start/end", reason)]) from err
+    if start_ms is None:
+        return dataset, None
+    first_ms, last_ms = dataset.window_ms()
+    if start_ms > last_ms:
+        reason = f"the data ends at {_utc(last_ms)}, before the window starts ({md.start})"
+        raise ConfigError([("market_data.start", reason)])
+    loaded_h = max(0, (start_ms - first_ms) // HOUR_MS)
+    log.info("replay_warmup", hours_loaded=loaded_h, hours_asked=warmup_h, trade_from=md.start)
+    if loaded_h < warmup_h:
+        log.warning(
+            "replay_warmup_short",
+            hours_loaded=loaded_h,
+            hours_asked=warmup_h,
+            reason="the data starts after the warm-up would",
+        )
+    return dataset, start_ms
 
 
 def _check_replay_config(cfg: AgentConfig, strategies: Sequence[Strategy] = ()) -> None:
@@ -677,6 +729,10 @@ def _replay_reference_errors(
         '[market_data] source = "live"'
     )
     return [("market_data.reference_instrument", reason)]
+
+
+def _utc(ts_ms: int) -> str:
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _to_ms(value: datetime | None) -> int | None:

@@ -74,6 +74,13 @@ class MarketDataConfig(BaseModel):
         default=None,
         description="Replay window end (exclusive), UTC; None = last bar.",
     )
+    warmup: bool = Field(
+        default=True,
+        description=(
+            "Replay with a start: load the history the strategies ask for (their largest "
+            "history_bars, hours) before the window and do not trade in it; false starts cold."
+        ),
+    )
     stale_after_s: int = Field(
         default=7200, gt=0, description="A price older than this is stale, seconds."
     )

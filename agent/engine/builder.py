@@ -58,12 +58,17 @@ async def build_engine(
     instruments: Mapping[InstrumentId, Instrument],
     first_ms: int,
     journal_lock: JournalLock,
+    window_first_ms: int | None = None,
     price_source: Mapping[InstrumentId, InstrumentId] | None = None,
     live_venues: Mapping[str, Venue] | None = None,
     live_cash_usd: Mapping[str, Decimal] | None = None,
     alerts: AlertSink = DISCARD,
 ) -> Engine:
     """An engine for ``instruments``, its clock starting at ``first_ms`` (epoch ms UTC).
+
+    ``window_first_ms``: the first step traded, journaled as the run's window start
+    (``run_meta.window_first_ms``; a replay warms up from ``first_ms`` before it); None means
+    ``first_ms``.
 
     ``price_source`` maps an instrument to the one whose prices stand in for it (replay:
     Bybit/Hyperliquid perps follow the Binance perp); live runs price each on its own.
@@ -153,7 +158,7 @@ async def build_engine(
         alerts=alerts,
     )
     if resumed is None:
-        _write_meta(parts, first_ms)
+        _write_meta(parts, first_ms if window_first_ms is None else window_first_ms)
     else:
         _resume(parts, resumed, rebuild_paper=live_venues is None)
     engine = Engine(

@@ -231,7 +231,14 @@ def test_on_shutdown_flatten_closes_every_position_before_exit(
     assert result.end_ms < HALT_AT_MS
     assert _positions(journal, result.end_ms - 1)  # open before the stop
     assert _positions(journal) == {}  # flat when the run ended
-    assert _fills_only_reduce(journal, result.end_ms) > 0
+    # the last step traded as usual (it may open), then the stop closed everything: every
+    # intent of the shutdown is a close, and they are the last ones
+    with sqlite3.connect(journal) as conn:
+        rows = conn.execute("SELECT reason, opening FROM intents ORDER BY id").fetchall()
+    flatten = [i for i, (reason, _) in enumerate(rows) if reason == "shutdown_flatten"]
+    assert flatten
+    assert flatten == list(range(len(rows) - len(flatten), len(rows)))
+    assert all(rows[i][1] == 0 for i in flatten)
 
 
 def test_on_shutdown_leave_keeps_positions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,4 +272,7 @@ def test_flatten_between_steps_closes_at_once(
     assert flat_before_step == [True]
     assert _positions(journal, HALT_AT_MS - 1) == {}  # closed at the previous step's time
     assert _positions(journal) == {}
-    assert _opening_orders(journal, HALT_AT_MS - HOUR_MS) == 0
+    assert _opening_orders(journal, HALT_AT_MS) == 0  # nothing opened once halted
+    with sqlite3.connect(journal) as conn:
+        sql = "SELECT DISTINCT opening FROM intents WHERE reason = 'kill_switch_flatten'"
+        assert conn.execute(sql).fetchall() == [(0,)]  # the flatten only closed

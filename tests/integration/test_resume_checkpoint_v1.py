@@ -37,7 +37,8 @@ def _config(journal: Path, *, overwrite: bool) -> AgentConfig:
     overrides: dict[str, Any] = {
         "journal": {"path": str(journal), "overwrite": overwrite},
         "logging": {"level": "warning", "progress": False},
-        "market_data": {"start": START.isoformat(), "end": END.isoformat()},
+        # cold, as the fixture's run was (written before backtests warmed up)
+        "market_data": {"start": START.isoformat(), "end": END.isoformat(), "warmup": False},
     }
     return load_config(AGENT_TOML, env={}, overrides=overrides)
 

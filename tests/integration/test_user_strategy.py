@@ -81,16 +81,17 @@ def _lot_floor(qty: Decimal) -> Decimal:
 
 def _expected_trades(params: dict[str, Any], market: RawMarket) -> list[Trade]:
     """The README's rule over the raw hourly closes of the replay window (bar close times
-    from ``START`` to ``END`` inclusive): z of the last ``window_bars`` log spreads; flat and
-    |z| > entry: short the rich leg, long the cheap one, ``leg_notional_usd`` each; open and
-    |z| < exit: flat."""
+    from ``START`` to ``END`` inclusive), after the warm-up the backtest loads before it (its
+    ``history_bars`` = ``window_bars`` hours, not traded): z of the last ``window_bars`` log
+    spreads; flat and |z| > entry: short the rich leg, long the cheap one, ``leg_notional_usd``
+    each; open and |z| < exit: flat."""
     n, notional = params["window_bars"], Decimal(str(params["leg_notional_usd"]))
     spreads: list[float] = []
     side, trades = 0, []
-    for ts in range(_utc_ms(START), _utc_ms(END) + HOUR_MS, HOUR_MS):
+    for ts in range(_utc_ms(START) - n * HOUR_MS, _utc_ms(END) + HOUR_MS, HOUR_MS):
         close_a, close_b = market.close(A, ts), market.close(B, ts)
         spreads.append(math.log(close_a) - math.log(close_b))
-        if len(spreads) < n:
+        if len(spreads) < n or ts < _utc_ms(START):
             continue
         window = spreads[-n:]
         mean = math.fsum(window) / n
