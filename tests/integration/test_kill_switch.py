@@ -27,7 +27,7 @@ from agent.control.status_text import format_status
 from agent.engine.engine import Engine
 from agent.logs import configure_logging
 from agent.supervisor import RunResult, Supervisor
-from tests.integration.conftest import AGENT_TOML, HOUR_MS, run_replay
+from tests.integration.conftest import AGENT_TOML, run_replay
 from venues.replay.source import ReplayDataset, ReplayStep
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
