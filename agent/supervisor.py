@@ -55,6 +55,7 @@ from strategies.base import Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues, venue_spec
+from venues.replay.catalog import has_funding_file, missing_rules, resolve_data_dir
 from venues.replay.loader import DataFileError
 from venues.replay.source import BINANCE, ReplayDataset, available_symbols
 
@@ -671,6 +672,8 @@ def _check_replay_config(cfg: AgentConfig, strategies: Sequence[Strategy] = ()) 
         *_replay_reference_errors(md.reference_instrument_id, md.data_dir),
         *_replay_symbol_errors(strategies, md.data_dir),
     ]
+    if not errors:  # the rules of symbols that have data
+        errors = _replay_rules_errors(strategies, md.data_dir, funding_venues)
     if errors:
         raise ConfigError(errors)
 
@@ -708,6 +711,37 @@ def _replay_symbol_errors(
                     "with `zerobeta data download` or remove them"
                 )
                 errors.append((f"strategies.{strategy.name}.symbols", reason))
+    return errors
+
+
+def _replay_rules_errors(
+    strategies: Sequence[Strategy], data_dir: Path | None, funding_venues: Sequence[str]
+) -> list[tuple[str, str]]:
+    """Instruments the strategies trade that have recorded data but no trading rules in
+    their venue's ``instruments.csv`` (:mod:`venues.replay.instruments_file`), one error per
+    strategy naming each instrument and file. Reads only the small rules files.
+
+    Raises
+    ------
+    venues.replay.loader.DataFileError
+        A malformed ``instruments.csv`` (the CLI exits 2 naming its line).
+    """
+    root = resolve_data_dir(data_dir)
+    errors: list[tuple[str, str]] = []
+    for strategy in strategies:
+        ids = [
+            i if i.venue == BINANCE else InstrumentId(i.venue, i.kind, i.symbol)
+            for i in strategy.instruments()
+            if i.venue == BINANCE or (i.venue in funding_venues and has_funding_file(root, i))
+        ]
+        missing = missing_rules(root, ids)
+        if missing:
+            named = "; ".join(f"{iid} (no row in {path})" for iid, path in missing)
+            reason = (
+                f"no trading rules for {named}: `zerobeta data download` writes them, or add "
+                "the rows (format: venues/replay/instruments_file.py)"
+            )
+            errors.append((f"strategies.{strategy.name}.symbols", reason))
     return errors
 
 

@@ -66,6 +66,11 @@ class VenueSpec:
         configured capital instead (``capital.initial_equity_usd ×
         venues.<name>.collateral_frac``, :func:`agent.live.account.quote_cash_usd`) and leaves
         it out of the margin watch.
+    funding_cap_frac : str | None
+        The cap on the absolute funding rate per interval the venue documents for every
+        instrument, a decimal fraction (Hyperliquid: ``"0.04"``, 4 % per hour, "Funding" in
+        its docs); None where the cap differs per instrument or is not published. Written to
+        the ``instruments.csv`` of ``zerobeta data download``.
 
     Raises
     ------
@@ -82,6 +87,7 @@ class VenueSpec:
     replay_funding: bool
     renames: tuple[Rename, Rename] | None = None
     reports_balances: bool = True
+    funding_cap_frac: str | None = None
 
     def __post_init__(self) -> None:
         fields = self.credential_fields
@@ -126,6 +132,7 @@ VENUES: Final[Mapping[str, VenueSpec]] = MappingProxyType(
                 credential_fields=_KEY_SECRET,
                 funding_files_have_marks=False,
                 replay_funding=True,
+                funding_cap_frac="0.04",
             ),
             VenueSpec(
                 name="okx",

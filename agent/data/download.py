@@ -2,7 +2,9 @@
 
 Layout and format are those :mod:`venues.replay.loader` reads (see
 :mod:`agent.data.files`): ``<venue>/<kind>/<SYMBOL>_1h.csv.gz``,
-``<venue>/funding/<SYMBOL>.csv.gz`` and ``manifest.csv`` under the output dir; ``SYMBOL`` is
+``<venue>/funding/<SYMBOL>.csv.gz``, ``<venue>/instruments.csv`` (each downloaded instrument's
+trading rules and funding interval from the venue's instrument endpoint, merged into the file:
+:mod:`venues.replay.instruments_file`) and ``manifest.csv`` under the output dir; ``SYMBOL`` is
 the venue's own symbol (``BTCUSDT`` on Binance, ``BTC-USD`` on dYdX, ``BTC`` on Hyperliquid).
 
 Data comes through the :class:`~venues.base.MarketDataSource` protocol (``fetch_bars`` with
@@ -26,6 +28,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -49,6 +52,13 @@ from venues.base import MarketDataSource
 from venues.errors import VenueError
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
 from venues.registry import VENUES
+from venues.replay.catalog import HYPERLIQUID
+from venues.replay.instruments_file import (
+    InstrumentRules,
+    instruments_path,
+    read_rules,
+    write_rules,
+)
 from venues.replay.source import BINANCE
 
 log = structlog.get_logger("zerobeta.download")
@@ -177,7 +187,8 @@ async def download(
     Returns
     -------
     list[FileResult]
-        One per file, in download order.
+        One per file, in download order, the venue's ``instruments.csv`` last (its ``rows``
+        the instruments it lists, ``rows_added`` the ones new to it).
 
     Raises
     ------
@@ -221,7 +232,49 @@ async def download(
                     )
                 )
         results.append(_result(plan, added))
+    results.append(await _save_rules(source, venue, symbols, kinds, out_dir))
     return results
+
+
+async def _save_rules(
+    source: MarketDataSource,
+    venue: str,
+    symbols: Sequence[str],
+    kinds: Sequence[InstrumentKind],
+    out_dir: Path,
+) -> FileResult:
+    """Merge the downloaded instruments' trading rules, as the venue's instrument endpoint
+    gives them now, into ``<venue>/instruments.csv`` (rows of other instruments are kept). An
+    instrument the venue does not list (delisted) is logged; the replay then names it."""
+    listed = await source.load_instruments()
+    path = instruments_path(out_dir, venue)
+    rows = read_rules(path)
+    before = len(rows)
+    spec = VENUES.get(venue)
+    cap = None if spec is None or spec.funding_cap_frac is None else Decimal(spec.funding_cap_frac)
+    endpoint = f"{venue} instrument endpoint, {datetime.now(UTC).date().isoformat()}"
+    for symbol in dict.fromkeys(symbols):
+        for kind in dict.fromkeys(kinds):
+            iid = InstrumentId(venue, kind, symbol)
+            inst = listed.get(iid)
+            if inst is None:
+                log.warning("download_rules_missing", instrument=str(iid), file=str(path))
+                continue
+            rows[(kind, symbol)] = InstrumentRules(
+                kind=kind,
+                symbol=symbol,
+                tick_size=None if venue == HYPERLIQUID else inst.tick_size,
+                lot_step=inst.lot_step,
+                min_qty=inst.min_qty,
+                min_notional_usd=inst.min_notional_usd,
+                funding_interval_s=inst.funding_interval_s if inst.is_perp else None,
+                funding_cap_frac=cap if inst.is_perp else None,
+                price_rule="hyperliquid" if venue == HYPERLIQUID else "tick",
+                source=endpoint,
+            )
+    write_rules(path, rows.values())
+    file = str(path.relative_to(out_dir))
+    return FileResult(file, len(rows), None, None, len(rows) - before, 1)
 
 
 def _result(plan: _Plan, added: int) -> FileResult:

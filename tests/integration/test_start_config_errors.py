@@ -97,3 +97,23 @@ def test_an_unreadable_secrets_directory_exits_2_naming_it(
         secrets.chmod(0o700)
     assert code == 2
     assert f"{secrets}: secrets directory cannot be read" in capsys.readouterr().err
+
+
+def test_a_symbol_with_klines_but_no_trading_rules_exits_2_naming_symbol_and_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A copy of the bundled data whose Binance rules file lost the ETHUSDT perp row."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(REPO / "venues" / "replay" / "data", data)
+    rules = data / "binance" / "instruments.csv"
+    kept = [line for line in rules.read_text().splitlines() if not line.startswith("perp,ETHUSDT,")]
+    rules.write_text("\n".join(kept) + "\n")
+    code = _run(monkeypatch, tmp_path, ZEROBETA_MARKET_DATA__DATA_DIR=str(data))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no trading rules for binance:perp:ETHUSDT" in err
+    assert str(rules) in err
+    assert "replay_started" not in err
+    assert not (tmp_path / "run.sqlite").exists()  # refused before anything was written

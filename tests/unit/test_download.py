@@ -17,6 +17,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,21 @@ def price(ts_open_ms: int, kind: InstrumentKind) -> float:
     return 30_000.0 + (ts_open_ms - T0) // HOUR_MS * 0.5 - (3.0 if kind is SPOT else 0.0)
 
 
+REPO = Path(__file__).resolve().parents[2]
+RULES = {
+    InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"): Instrument(
+        InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT"), "BTC", "USDT",
+        Decimal("0.1"), Decimal("0.001"), Decimal("0.001"), Decimal("100"),
+        funding_interval_s=28_800,
+    ),
+    InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT"): Instrument(
+        InstrumentId("binance", InstrumentKind.SPOT, "BTCUSDT"), "BTC", "USDT",
+        Decimal("0.01"), Decimal("0.00001"), Decimal("0.00001"), Decimal("5"),
+    ),
+}  # fmt: skip
+"""What the fake venue's instrument endpoint lists."""
+
+
 class FakeSource:
     """In-memory MarketDataSource: hourly bars and 8-hourly settlements by formula; counts calls
     and can fail on the n-th ``fetch_bars``."""
@@ -79,7 +95,7 @@ class FakeSource:
         self.closed = True
 
     async def load_instruments(self) -> Mapping[InstrumentId, Instrument]:
-        return {}
+        return {iid: inst for iid, inst in RULES.items() if iid.venue == self._name}
 
     async def fetch_funding(self, instrument_ids: Sequence[InstrumentId]) -> list[FundingRate]:
         return []
@@ -150,6 +166,7 @@ async def test_download_writes_files_replay_dataset_loads(tmp_path: Path) -> Non
         "binance/perp/BTCUSDT_1h.csv.gz",
         "binance/funding/BTCUSDT.csv.gz",
         "binance/spot/BTCUSDT_1h.csv.gz",
+        "binance/instruments.csv",
     ]
     # 30 + 30 + 10 days per file.
     thirty = 30 * DAY_MS
@@ -165,6 +182,11 @@ async def test_download_writes_files_replay_dataset_loads(tmp_path: Path) -> Non
         tmp_path, perp_symbols=["BTCUSDT"], spot_symbols=["BTCUSDT"], funding_venues=["binance"]
     )
     assert dataset.step_count() == 70 * 24
+    for iid, listed in RULES.items():  # the replay trades with the rules the venue listed
+        got = dataset.instruments()[iid]
+        assert (got.tick_size, got.lot_step, got.min_qty, got.min_notional_usd) == (
+            listed.tick_size, listed.lot_step, listed.min_qty, listed.min_notional_usd,
+        )  # fmt: skip
     assert dataset.window_ms() == (T0 + HOUR_MS, end)
     closes = dataset.closes_matrix([perp, InstrumentId("binance", SPOT, "BTCUSDT")])
     hours = np.arange(70 * 24)
@@ -239,7 +261,8 @@ async def test_interrupted_download_resumes_with_only_the_missing_chunks(tmp_pat
     perp = InstrumentId("binance", PERP, "BTCUSDT")
     assert resumed.bar_calls == [(perp, T0 + 60 * DAY_MS, end)]  # continued from the last row
     assert len(resumed.funding_calls) == 3  # funding had not started
-    assert [r.rows_added for r in results] == [10 * 24, 210]
+    # the interrupted run stopped before writing the rules file: this run adds its one row
+    assert [r.rows_added for r in results] == [10 * 24, 210, 1]
 
     fresh = FakeSource()
     await run(fresh, tmp_path / "b", T0, end)
@@ -257,7 +280,7 @@ async def test_rerun_of_a_complete_download_refetches_no_bar(tmp_path: Path) -> 
     last_settlement = T0 + 29 * EIGHT_H_MS + JITTER_MS
     perp = InstrumentId("binance", PERP, "BTCUSDT")
     assert again.funding_calls == [(perp, last_settlement + 1, end)]  # only the unsettled tail
-    assert [r.rows_added for r in results] == [0, 0]
+    assert [r.rows_added for r in results] == [0, 0, 0]
     assert (tmp_path / "binance/perp/BTCUSDT_1h.csv.gz").read_bytes() == before
 
 
@@ -492,6 +515,10 @@ async def test_end_to_end_dydx_download_is_loadable(tmp_path: Path, clock: FakeC
     funding = router.get("/v4/historicalFunding/BTC-USD").mock(
         side_effect=indexer.historical_funding
     )
+    markets = json.loads(
+        (REPO / "tests/fixtures/dydx-v4/perpetual_markets_btc_eth_sol.json").read_text()
+    )
+    router.get("/v4/perpetualMarkets").mock(return_value=httpx.Response(200, json=markets))
     rest = DydxIndexerRest.create(
         BASE_URL, transport=httpx.MockTransport(router.handler), clock=clock, sleep=clock.sleep
     )
@@ -507,6 +534,7 @@ async def test_end_to_end_dydx_download_is_loadable(tmp_path: Path, clock: FakeC
     assert [r.file for r in results] == [
         "dydx/perp/BTC-USD_1h.csv.gz",
         "dydx/funding/BTC-USD.csv.gz",
+        "dydx/instruments.csv",
     ]
     assert candles.call_count == 2  # 1200 candles: a page of 1000, then 200
     assert funding.call_count == 2

@@ -310,8 +310,15 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def _bundled_rules(root: Path) -> None:
+    """The bundled data's ``<venue>/instruments.csv`` files into ``root``."""
+    for src in bundled_data_dir().glob("*/instruments.csv"):
+        _write(root / src.parent.name / src.name, src.read_text())
+
+
 def test_missing_bar_drops_close_and_its_settlement(tmp_path: Path) -> None:
     t0 = ms("2025-09-01T00:00:00")
+    _bundled_rules(tmp_path)
     rows = [f"{t0 + i * HOUR_MS},100,110,99,{100 + i},5" for i in range(6) if i != 2]
     _write(
         tmp_path / "binance/perp/BTCUSDT_1h.csv",

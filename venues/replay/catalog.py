@@ -6,9 +6,10 @@ files, as the venue registry's ``replay_funding`` says); the file layout of
 ``<venue>/funding/<symbol>.csv[.gz]``, the ``.csv.gz`` preferred); resolving requested symbols
 to those files and loading them (:mod:`venues.replay.loader`); the instrument id of each venue's
 perp (Bybit ``BTCUSDT``, Hyperliquid the coin ``BTC``); and the :class:`~venues.model.Instrument`
-of every loaded series: trading rules from :mod:`venues.replay.rules` (a Hyperliquid perp's tick
-at the first close of the Binance perp of its base asset, as its tick depends on the price) and
-``funding_interval_s`` = the interval of the first settlement at or after the first bar close.
+of every loaded series: trading rules from the data folder's ``<venue>/instruments.csv``
+(:mod:`venues.replay.instruments_file`; a Hyperliquid perp's tick at the first close of the
+Binance perp of its base asset, as its tick depends on the price) and ``funding_interval_s`` =
+the interval of the first settlement at or after the first bar close.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from venues.model import Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues
+from venues.replay.instruments_file import InstrumentRules, instruments_path, read_rules
 from venues.replay.loader import (
     FloatArray,
     FundingSeries,
@@ -30,14 +32,7 @@ from venues.replay.loader import (
     load_funding,
     load_klines,
 )
-from venues.replay.rules import (
-    BINANCE_PERP_RULES,
-    BINANCE_SPOT_RULES,
-    BYBIT_LINEAR_RULES,
-    HYPERLIQUID_SZ_DECIMALS,
-    LotRules,
-    hyperliquid_rules,
-)
+from venues.replay.rules import LotRules, hyperliquid_rules
 
 
 class PriceGrid(Protocol):
@@ -97,6 +92,11 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def has_funding_file(root: Path, iid: InstrumentId) -> bool:
+    """Whether ``root`` holds a funding file of perp ``iid`` (``<venue>/funding/<symbol>``)."""
+    return _find_file(root / iid.venue / "funding", iid.symbol) is not None
+
+
 def check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
     unknown = sorted(set(funding_venues) - set(FUNDING_VENUES))
     if unknown:
@@ -151,19 +151,84 @@ def binance_perp_of(iid: InstrumentId) -> InstrumentId:
 
 
 def build_instruments(
-    frame: PriceGrid, series: Mapping[InstrumentId, FundingSeries]
+    root: Path, frame: PriceGrid, series: Mapping[InstrumentId, FundingSeries]
 ) -> dict[InstrumentId, Instrument]:
+    """The instrument of every loaded series, its trading rules from ``root``'s
+    ``<venue>/instruments.csv``.
+
+    Raises
+    ------
+    ValueError
+        An instrument without a row in its venue's file (naming the instrument and the file).
+    venues.replay.loader.DataFileError
+        A malformed ``instruments.csv``.
+    """
     start_ms = int(frame.ts_close_ms[0])
+    tables: dict[str, dict[tuple[InstrumentKind, str], InstrumentRules]] = {}
     out: dict[InstrumentId, Instrument] = {}
     for iid in frame.ids:
-        table = BINANCE_PERP_RULES if iid.kind is InstrumentKind.PERP else BINANCE_SPOT_RULES
         interval = _interval_at(series.get(iid), start_ms)
-        out[iid] = _instrument(iid, _rules(table, iid), interval)
+        out[iid] = _instrument(iid, rules_for(root, iid, frame, tables), interval)
     for iid, fs in series.items():
         if iid.venue != BINANCE:
-            rules = _foreign_rules(frame, iid)
+            rules = rules_for(root, iid, frame, tables)
             out[iid] = _instrument(iid, rules, _interval_at(fs, start_ms))
     return out
+
+
+def missing_rules(root: Path, ids: Sequence[InstrumentId]) -> list[tuple[InstrumentId, Path]]:
+    """The instruments of ``ids`` without a row in their venue's ``instruments.csv`` under
+    ``root``, each with that file (checked before any price file is read).
+
+    Raises
+    ------
+    venues.replay.loader.DataFileError
+        A malformed ``instruments.csv``.
+    """
+    tables: dict[str, dict[tuple[InstrumentKind, str], InstrumentRules]] = {}
+    missing = []
+    for iid in ids:
+        if iid.venue not in tables:
+            tables[iid.venue] = read_rules(instruments_path(root, iid.venue))
+        if (iid.kind, iid.symbol) not in tables[iid.venue]:
+            missing.append((iid, instruments_path(root, iid.venue)))
+    return missing
+
+
+def rules_for(
+    root: Path,
+    iid: InstrumentId,
+    frame: PriceGrid,
+    tables: dict[str, dict[tuple[InstrumentKind, str], InstrumentRules]],
+) -> LotRules:
+    """``iid``'s lot rules from its venue's file (read once into ``tables``); a
+    ``hyperliquid`` price rule gives the tick at the first close of the Binance perp of the
+    same base asset.
+
+    Raises
+    ------
+    ValueError
+        No row for ``iid`` (naming the file).
+    """
+    if iid.venue not in tables:
+        tables[iid.venue] = read_rules(instruments_path(root, iid.venue))
+    row = tables[iid.venue].get((iid.kind, iid.symbol))
+    path = instruments_path(root, iid.venue)
+    if row is None:
+        raise ValueError(
+            f"no trading rules for {iid} in {path} (a row kind={iid.kind.value}, "
+            f"symbol={iid.symbol}; `zerobeta data download` writes them)"
+        )
+    if row.price_rule == "hyperliquid":
+        exponent = row.lot_step.normalize().as_tuple().exponent
+        sz_decimals = max(0, -exponent) if isinstance(exponent, int) else 0
+        closes = frame.close[:, frame.ids.index(binance_perp_of(iid))]
+        first = closes[~np.isnan(closes)]
+        ref_price = float(first[0]) if first.size else 1.0
+        rules = hyperliquid_rules(sz_decimals, ref_price)
+        return LotRules(rules.tick_size, row.lot_step, row.min_qty, row.min_notional_usd)
+    assert row.tick_size is not None  # the file's tick rule requires one
+    return LotRules(row.tick_size, row.lot_step, row.min_qty, row.min_notional_usd)
 
 
 def _interval_at(fs: FundingSeries | None, start_ms: int) -> int | None:
@@ -171,25 +236,6 @@ def _interval_at(fs: FundingSeries | None, start_ms: int) -> int | None:
         return None
     idx = min(int(np.searchsorted(fs.ts_funding_ms, start_ms)), len(fs) - 1)
     return int(fs.interval_s[idx])
-
-
-def _rules(table: Mapping[str, LotRules], iid: InstrumentId) -> LotRules:
-    try:
-        return table[iid.symbol]
-    except KeyError:
-        raise ValueError(f"no trading rules for {iid} in venues.replay.rules") from None
-
-
-def _foreign_rules(frame: PriceGrid, iid: InstrumentId) -> LotRules:
-    if iid.venue == BYBIT:
-        return _rules(BYBIT_LINEAR_RULES, iid)
-    sz_decimals = HYPERLIQUID_SZ_DECIMALS.get(iid.symbol)
-    if sz_decimals is None:
-        raise ValueError(f"no szDecimals for {iid} in venues.replay.rules")
-    closes = frame.close[:, frame.ids.index(binance_perp_of(iid))]
-    first = closes[~np.isnan(closes)]
-    ref_price = float(first[0]) if first.size else 1.0
-    return hyperliquid_rules(sz_decimals, ref_price)
 
 
 def _instrument(iid: InstrumentId, rules: LotRules, interval_s: int | None) -> Instrument:

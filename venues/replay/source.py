@@ -174,7 +174,7 @@ class ReplayDataset:
         frame = build_frame(klines, start_ms, end_ms)
         series = load_funding_files(root, perps, venues)
         table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
-        return cls(frame, table, build_instruments(frame, series), series)
+        return cls(frame, table, build_instruments(root, frame, series), series)
 
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
         """Trading rules of every loaded instrument (tables in ``venues.replay.rules``).
