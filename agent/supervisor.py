@@ -529,7 +529,7 @@ async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunR
             await engine.step(event)
             steps += 1
         else:
-            engine.mark_tick(event)
+            await engine.mark_tick(event)
             await engine.flatten_on_halt()  # zerobeta halt --flatten: now, not at the next hour
         last = engine.clock.now_ms()
     await engine.shutdown(last)  # [execution] on_shutdown: only a stop ends a live run

@@ -400,6 +400,47 @@ class ExecutionConfig(BaseModel):
     )
 
 
+DEFAULT_NAKED_BUDGET_USD_S = 3600.0
+"""Default ``naked_budget_usd_s``: one minute (the live mark tick, ``live_mark_every_s``) of
+60 USD unhedged, or one second of 3,600 USD. Far below any real pair's notional × one tick, so
+a leg left naked by a failed unwind or an unknown order is completed or unwound at the first
+check after it shows (a mark tick, or the hourly step) instead of staying naked until a
+person acts; a residual of a few dollars may ride a few ticks."""
+
+LegPolicy = Literal["simultaneous", "sequential"]
+"""How a pair's legs go out: ``simultaneous`` (all at once, today's default) or
+``sequential`` (the less liquid leg first, the others sized to what it filled)."""
+
+
+class LegRiskConfig(BaseModel):
+    """Leg-risk settings every ``[strategies.<name>]`` section may hold besides its strategy's
+    own parameters (``leg_policy``, ``naked_budget_usd_s``): read by
+    :mod:`agent.config.strategy_sections`, used by :mod:`agent.execution.exposure`.
+
+    Attributes
+    ----------
+    leg_policy : LegPolicy
+        ``"simultaneous"`` (default): every leg at once; ``"sequential"``: the less liquid leg
+        first, the others only once it filled and sized to what it filled.
+    naked_budget_usd_s : float
+        Unhedged notional integrated over time a pair may accumulate while unbalanced before
+        the engine completes or unwinds it with aggressive orders, USD·s (>= 0; 0 = act at the
+        first check that finds it unbalanced). Default :data:`DEFAULT_NAKED_BUDGET_USD_S`.
+    """
+
+    model_config = _FROZEN
+
+    leg_policy: LegPolicy = Field(
+        default="simultaneous",
+        description="simultaneous (every leg at once) or sequential (less liquid leg first).",
+    )
+    naked_budget_usd_s: float = Field(
+        default=DEFAULT_NAKED_BUDGET_USD_S,
+        ge=0.0,
+        description="Unhedged USD·s a pair may accumulate before it is completed or unwound.",
+    )
+
+
 class JournalConfig(BaseModel):
     """``[journal]``: the SQLite journal."""
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from agent.config.sections import LegRiskConfig
 from strategies.base import ConfigurableStrategy
 
 CLASS_PATH_FORM = '"package.module:ClassName"'
@@ -82,8 +83,10 @@ def contract_problems(cls: type) -> list[str]:
     """What ``cls`` lacks to be a strategy class agent.toml can name ([] when nothing).
 
     Checked: ``config_model`` is a pydantic model class, frozen, refusing unknown keys, with an
-    ``enabled: bool`` field; ``from_config`` and the :class:`~strategies.base.Strategy`
-    methods are callable; ``hedges_portfolio``, when present, is a bool.
+    ``enabled: bool`` field and none of the agent's per-strategy keys (``leg_policy``,
+    ``naked_budget_usd_s``: :class:`agent.config.sections.LegRiskConfig`); ``from_config``
+    and the :class:`~strategies.base.Strategy` methods are callable; ``hedges_portfolio``,
+    when present, is a bool.
     """
     problems: list[str] = []
     model = getattr(cls, "config_model", None)
@@ -111,6 +114,12 @@ def _model_problems(model: type[BaseModel]) -> list[str]:
         problems.append(
             "its config_model must be frozen and refuse unknown keys "
             '(model_config = ConfigDict(frozen=True, extra="forbid"))'
+        )
+    taken = [key for key in LegRiskConfig.model_fields if key in model.model_fields]
+    if taken:
+        problems.append(
+            f"its config_model has a field {', '.join(taken)}: a key the agent reads in every "
+            "strategy section (leg risk), not the strategy's"
         )
     return problems
 

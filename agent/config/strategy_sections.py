@@ -3,8 +3,11 @@ the order the strategies run in.
 
 A section is named in snake_case (``^[a-z][a-z0-9_]{0,39}$``) and holds an optional
 ``class = "package.module:ClassName"`` key (:mod:`agent.config.strategy_classes`; required
-for a name that is not a built-in of :data:`strategies.builtin.BUILTIN_STRATEGIES`) and the
-strategy's parameters, validated by the class's ``config_model``:
+for a name that is not a built-in of :data:`strategies.builtin.BUILTIN_STRATEGIES`), the
+agent's leg-risk keys every section may hold (:data:`LEG_RISK_KEYS`: ``leg_policy``,
+``naked_budget_usd_s``, validated by :class:`agent.config.sections.LegRiskConfig`; a strategy's
+own model may not use these names) and the strategy's parameters, validated by the class's
+``config_model``:
 
 - an **enabled** section is validated in full, its errors reported under its path
   (``strategies.stat_arb.entry_z: ...``);
@@ -26,6 +29,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -43,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from agent.config.sections import FieldErrors
+from agent.config.sections import FieldErrors, LegRiskConfig
 from agent.config.sources import config_dir, unknown_key_reason, validation_errors
 from agent.config.strategy_classes import CLASS_PATH_FORM, load_strategy_class
 from strategies.base import ConfigurableStrategy
@@ -55,6 +59,9 @@ SECTION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MONITOR_SECTION = "funding_flip_monitor"
 """The guardian's section: not a strategy."""
 CLASS_KEY = "class"
+LEG_RISK_KEYS = tuple(LegRiskConfig.model_fields)
+"""The agent's per-strategy keys (``leg_policy``, ``naked_budget_usd_s``): read here, not by
+the strategy's model."""
 _RESERVED = {"unattributed": "the ledger's owner of positions that no strategy claims"}
 _ENABLED = TypeAdapter(bool)
 
@@ -79,6 +86,8 @@ class StrategySection:
     params : pydantic.BaseModel
         An instance of ``strategy_class.config_model``: validated when ``enabled``; for a
         disabled section, the values as written over the model's defaults, *not* validated.
+    leg_risk : LegRiskConfig
+        The section's ``leg_policy`` and ``naked_budget_usd_s`` (validated like ``params``).
     """
 
     name: str
@@ -86,6 +95,7 @@ class StrategySection:
     strategy_class: type[ConfigurableStrategy[Any]]
     enabled: bool
     params: BaseModel
+    leg_risk: LegRiskConfig = dataclass_field(default_factory=LegRiskConfig)
 
     @property
     def hedges_portfolio(self) -> bool:
@@ -94,11 +104,12 @@ class StrategySection:
 
     def dump(self, mode: str) -> dict[str, Any]:
         """The section as ``agent.toml`` would write it: ``class`` first, then every
-        parameter (``mode`` as in ``BaseModel.model_dump``)."""
+        parameter, then the leg-risk keys (``mode`` as in ``BaseModel.model_dump``)."""
         # A disabled section's values are unvalidated: dump them as they are, without
         # pydantic's warnings about values of an unexpected type.
         values = self.params.model_dump(mode=mode, warnings=self.enabled)
-        return {CLASS_KEY: self.class_path, **values}
+        leg_risk = self.leg_risk.model_dump(mode=mode, warnings=self.enabled)
+        return {CLASS_KEY: self.class_path, **values, **leg_risk}
 
 
 class StrategiesConfig(BaseModel):
@@ -241,10 +252,26 @@ def read_section(name: str, raw: Any, search_dir: Path | None) -> StrategySectio
     model = strategy_class.config_model
     if not isinstance(raw, Mapping):  # the model's own error ("a valid dictionary")
         return StrategySection(name, class_path, strategy_class, True, _validate(name, model, raw))
-    given = _decode_json_values(model, {k: v for k, v in raw.items() if k != CLASS_KEY})
+    own = {k: v for k, v in raw.items() if k != CLASS_KEY and k not in LEG_RISK_KEYS}
+    given = _decode_json_values(model, own)
+    leg_risk_given = {k: raw[k] for k in LEG_RISK_KEYS if k in raw}
     enabled = _is_enabled(model, given)
-    params = _validate(name, model, given) if enabled else _check_form(name, model, given)
-    return StrategySection(name, class_path, strategy_class, enabled, params)
+    if not enabled:
+        params = _check_form(name, model, given)
+        leg_risk = LegRiskConfig.model_construct(**leg_risk_given)
+        return StrategySection(name, class_path, strategy_class, False, params, leg_risk)
+    errors: list[tuple[str, str]] = []
+    try:
+        params = _validate(name, model, given)
+    except FieldErrors as err:
+        errors.extend(err.errors)
+    try:
+        leg_risk = LegRiskConfig.model_validate(leg_risk_given)
+    except ValidationError as err:
+        errors.extend(validation_errors(err, LegRiskConfig, (name,)))
+    if errors:
+        raise FieldErrors(errors)
+    return StrategySection(name, class_path, strategy_class, True, params, leg_risk)
 
 
 def _check_name(name: str) -> None:
@@ -295,16 +322,25 @@ def _validate(name: str, model: type[BaseModel], given: Any) -> BaseModel:
     try:
         return model.model_validate(given)
     except ValidationError as err:
-        raise FieldErrors(validation_errors(err, model, (name,))) from None
+        errors = validation_errors(err, model, (name,))
+        plain, section = unknown_key_reason(model), _unknown_key_reason(model)
+        raise FieldErrors([(p, section if r == plain else r) for p, r in errors]) from None
 
 
 def _check_form(name: str, model: type[BaseModel], given: Mapping[str, Any]) -> BaseModel:
     """A disabled section: every key a field of ``model``; values kept unvalidated."""
     unknown = [k for k in given if k not in model.model_fields]
     if unknown:
-        reason = unknown_key_reason(model)
+        reason = _unknown_key_reason(model)
         raise FieldErrors([(f"{name}.{key}", reason) for key in unknown])
     return model.model_construct(**{**given, "enabled": False})
+
+
+def _unknown_key_reason(model: type[BaseModel]) -> str:
+    """Why a key is refused in a section of ``model``: the model's keys and the agent's
+    leg-risk keys are allowed there."""
+    allowed = sorted({*model.model_fields, *LEG_RISK_KEYS})
+    return f"unknown key; allowed here: {', '.join(allowed)}"
 
 
 def _decode_json_values(model: type[BaseModel], given: dict[str, Any]) -> dict[str, Any]:

@@ -118,7 +118,17 @@ async def build_engine(
     market = MarketData(instruments, cfg.market_data.stale_after_s * 1000)
     leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
     risk = RiskEngine(cfg.risk, leverage, float(portfolio.initial_equity_usd))
-    executor = Executor(venues, instruments, portfolio, journal, risk, cfg.execution, alerts)
+    executor = Executor(
+        venues,
+        instruments,
+        portfolio,
+        journal,
+        risk,
+        cfg.execution,
+        alerts,
+        leg_risk={s.name: s.leg_risk for s in cfg.strategies.sections},
+        reference_instrument=cfg.market_data.reference_instrument_id,
+    )
     parts = EngineParts(
         cfg=cfg,
         clock=clock,

@@ -12,13 +12,14 @@ the strategies see the same shapes in a backtest and on live data:
   :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), marks,
   breakers, the operator's kill switch (:class:`~agent.engine.kill_switch.KillSwitch`: a new
   ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
+  pairs' naked budgets (:meth:`~agent.execution.executor.Executor.check_exposure`), the
   strategies (the :class:`~agent.engine.runner.StrategyRunner`), the live position check
   (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
   due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
-  ledger, breakers, the kill switch, a snapshot when due;
+  ledger, breakers, the kill switch, the pairs' naked budgets, a snapshot when due;
 - :meth:`Engine.shutdown` (a stop was requested): ``[execution] on_shutdown``;
-- :meth:`Engine.finish`: last states and snapshot, journal flushed.
+- :meth:`Engine.finish`: last states, pairs still unbalanced and snapshot, journal flushed.
 
 The engine's clock is the data's clock: it moves to each event's time and never back. Paper and
 live runs differ only in the parts :func:`agent.engine.builder.build_engine` hands the engine
@@ -229,6 +230,7 @@ class Engine:
         self.kill_switch.flatten_pending = False  # the runner flattens in this step
         if self.executor.unresolved:
             await self.executor.follow_up(ts_ms, self.market.prices)
+        await self.executor.check_exposure(ts_ms, self.market.prices)  # naked budget
         await self.runner.run_step(ts_ms)
         await self.positions.check(ts_ms)
         await self._check_margin(ts_ms)
@@ -236,9 +238,10 @@ class Engine:
         if self.resumable:
             self._checkpoint(ts_ms)
 
-    def mark_tick(self, update: MarksUpdate) -> None:
+    async def mark_tick(self, update: MarksUpdate) -> None:
         """Streamed marks between hourly steps: price the paper venues, mark the ledger, check
-        the breakers, snapshot when due. History and strategies are untouched."""
+        the breakers and the pairs' naked budgets, snapshot when due. History and strategies
+        are untouched."""
         self._advance(update.ts_ms)
         now_ms = self.clock.now_ms()
         for iid, price in update.prices.items():
@@ -251,6 +254,7 @@ class Engine:
         self._mark()
         self._check_breakers(now_ms)
         self.kill_switch.poll(now_ms)
+        await self.executor.check_exposure(now_ms, self.market.prices)  # naked budget
         self._snapshot_when_due(now_ms)
         if self.resumable:
             self.journal.flush()
@@ -299,6 +303,7 @@ class Engine:
         """End of the run at ``ts_ms``: last strategy states, a snapshot, the final marks; the
         journal flushed."""
         self.runner.journal_states(ts_ms)
+        self.executor.close_exposure(ts_ms)  # pairs still unbalanced
         self._snapshot(ts_ms)
         marks = {str(i): str(p) for i, p in sorted(self.portfolio.marks().items())}
         self.journal.record_meta(

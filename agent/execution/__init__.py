@@ -1,8 +1,10 @@
 """Orders: from a strategy's target positions to venue orders and fills.
 
 Owns client order ids and the drift / lot / minimum planning (:mod:`.plan`), the executor that
-sends single legs and books fills (:mod:`.executor`), paired legs with retries and unwinds and
-native pair orders (:mod:`.pairs`) and orders whose outcome is unknown (:mod:`.unresolved`).
+sends single legs and books fills (:mod:`.executor`), paired legs under each strategy's leg
+policy with retries and unwinds and native pair orders (:mod:`.pairs`), orders whose outcome is
+unknown (:mod:`.unresolved`), each pair's unhedged exposure over time (:mod:`.exposure`) and the
+naked budget that completes or unwinds a pair left unbalanced (:mod:`.budget`).
 May import ``agent.portfolio``, ``agent.journal``, ``agent.risk``, ``agent.config`` sections,
 ``agent.errors``, ``strategies.base`` and ``venues``.
 """

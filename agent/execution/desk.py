@@ -19,6 +19,7 @@ import structlog
 
 from agent.config import ExecutionConfig
 from agent.execution import events
+from agent.execution.exposure import ExposureBook
 from agent.execution.plan import PlannedLeg, order_request
 from agent.execution.unresolved import (
     LegResult,
@@ -56,6 +57,9 @@ class OrderDesk:
         Orders sent (every attempt, unwinds and reverses included) and refused by a venue.
     unresolved : UnresolvedOrders
         Orders whose outcome is still unknown.
+    exposure : ExposureBook
+        The pairs being sent or still unbalanced: every order sent and every answer booked
+        here is reported to it (:mod:`agent.execution.exposure`).
     alerts : AlertSink
         Where a pair whose unwind failed and an unresolved order that stays stuck are also
         handed, for a person (set by the executor; :data:`agent.notify.DISCARD` by default).
@@ -81,6 +85,7 @@ class OrderDesk:
         self.orders_sent = 0
         self.orders_rejected = 0
         self.unresolved = UnresolvedOrders()
+        self.exposure = ExposureBook(journal)
         self.alerts: AlertSink = DISCARD
         self.on_order_latency: Callable[[str, float], None] | None = None
 
@@ -97,6 +102,7 @@ class OrderDesk:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
         ``VenueError`` (returned instead)."""
         request = order_request(strategy, intent_id, leg, planned, attempt, reduce_only)
+        self.exposure.on_order(strategy, intent_id, request.client_order_id)
         # Write-ahead: a durable (live) journal has committed this row when the call returns,
         # so a crash after the order left still finds it; if the commit fails, nothing is sent.
         self._journal.record_order_request(ts_ms, strategy, intent_id, leg, attempt, request)
@@ -160,11 +166,15 @@ class OrderDesk:
         )
 
     async def follow_up(
-        self, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+        self,
+        ts_ms: int,
+        prices: Mapping[InstrumentId, float] | None = None,
+        intent: tuple[str, str] | None = None,
     ) -> None:
-        """Look up every unresolved order again, book what it filled and reverse it
-        reduce-only; see :func:`agent.execution.unresolved.follow_up`."""
-        await follow_up(self, ts_ms, prices)
+        """Look up every unresolved order again (only those of ``intent``, ``(strategy,
+        intent_id)``, when given), book what it filled and reverse it reduce-only; see
+        :func:`agent.execution.unresolved.follow_up`."""
+        await follow_up(self, ts_ms, prices, intent)
 
     @property
     def journal(self) -> Journal:
@@ -209,6 +219,7 @@ class OrderDesk:
     ) -> None:
         """Count, journal and log an order the venue refused."""
         self.orders_rejected += 1
+        self.exposure.on_rejected(request.client_order_id, request.instrument_id)
         self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
         log.warning(
             "order_rejected",
@@ -251,6 +262,7 @@ class OrderDesk:
         """Journal ``ack`` and book its fills in the ledger and the journal."""
         self._journal.record_order_ack(ts_ms, ack)
         events.order_updated(strategy, ack, ts_ms)
+        self.exposure.on_ack(request.client_order_id, ack, ts_ms)
         iid = request.instrument_id
         for fill in ack.fills:
             before = self._portfolio.position_qty(strategy, iid)

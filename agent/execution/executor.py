@@ -8,11 +8,18 @@ For each :class:`~strategies.base.PairIntent` the executor
 2. rounds each order toward zero to the lot step and drops what falls below the venue's
    minimum quantity or notional;
 3. asks :class:`~agent.risk.RiskEngine` about the whole intent (both legs or neither);
-4. sends the legs concurrently, each with a deterministic client order id;
+4. sends the legs under the strategy's leg policy (``leg_policy``): concurrently
+   (``simultaneous``), or the less liquid leg first and the others sized to what it filled
+   (``sequential``), each with a deterministic client order id;
 5. if a leg does not fill completely, retries what is left of it (new attempt id) when its
    outcome is known and was not a rejection (not placed, or an IOC that expired unfilled or
-   part-filled); otherwise unwinds whatever every leg filled (reduce-only), so no unhedged
-   leg is left; every step is journaled and logged.
+   part-filled); otherwise unwinds whatever every leg filled (reduce-only; ``sequential``:
+   back to the least complete leg's fraction), so no unhedged leg is left; every step is
+   journaled and logged;
+6. tracks each pair's unhedged notional over time until it is balanced
+   (:mod:`agent.execution.exposure`); at each check (:meth:`Executor.check_exposure`, every
+   step and mark tick) a pair past its ``naked_budget_usd_s`` is completed or unwound with
+   aggressive orders (:mod:`agent.execution.budget`).
 
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
 anything else; it is never re-sent blindly. If the lookup cannot answer either, the leg is
@@ -21,7 +28,8 @@ as *unresolved* (:mod:`agent.execution.unresolved`) and :meth:`Executor.follow_u
 again at every step until its outcome is known, books what it filled and reverses it reduce-only.
 
 Steps 1–2 (planning, client order ids) live in :mod:`agent.execution.plan`, steps 4–5 (paired
-legs, retries, unwinds, native pair orders) in :mod:`agent.execution.pairs`, single orders
+legs, retries, unwinds, native pair orders) in :mod:`agent.execution.pairs`, step 6 in
+:mod:`agent.execution.exposure` and :mod:`agent.execution.budget`, single orders
 (send, look up, keep unresolved, book) in the :class:`~agent.execution.desk.OrderDesk` the
 executor owns; this module keeps the executor and its risk check.
 """
@@ -34,7 +42,10 @@ from decimal import Decimal
 import structlog
 
 from agent.config import ExecutionConfig
+from agent.config.sections import LegRiskConfig
+from agent.execution.budget import enforce_budgets
 from agent.execution.desk import OrderDesk
+from agent.execution.exposure import DEFAULT_LEG_RISK, ExposureBook
 from agent.execution.pairs import IntentOutcome, send_pair
 from agent.execution.plan import IntentPlanner, PlannedLeg, client_order_id, shrinks_position
 from agent.execution.unresolved import UnresolvedOrders
@@ -70,6 +81,14 @@ class Executor:
         the first included), ``leg_timeout_s`` (s, per venue call).
     alerts : AlertSink
         Where the desk hands a failed unwind and a stuck unresolved order, for a person.
+    leg_risk : Mapping[str, LegRiskConfig] | None
+        Each strategy's ``leg_policy`` and ``naked_budget_usd_s`` by strategy name; a strategy
+        not in it gets the defaults (simultaneous, :data:`~agent.config.sections.
+        DEFAULT_NAKED_BUDGET_USD_S`).
+    reference_instrument : InstrumentId | None
+        The market reference (``[market_data] reference_instrument``): ranked most liquid
+        when a sequential pair picks its first leg
+        (:func:`agent.execution.pairs.less_liquid_first`).
     """
 
     def __init__(
@@ -81,11 +100,15 @@ class Executor:
         risk: RiskEngine,
         config: ExecutionConfig,
         alerts: AlertSink = DISCARD,
+        leg_risk: Mapping[str, LegRiskConfig] | None = None,
+        reference_instrument: InstrumentId | None = None,
     ) -> None:
         self._portfolio = portfolio
         self._journal = journal
         self._risk = risk
         self._planner = IntentPlanner(instruments, portfolio, config.drift_frac)
+        self._leg_risk = dict(leg_risk or {})
+        self._reference = reference_instrument
         self.desk = OrderDesk(venues, instruments, portfolio, journal, config)
         self.desk.alerts = alerts
         self.risk_rejections = 0
@@ -104,6 +127,41 @@ class Executor:
     def unresolved(self) -> UnresolvedOrders:
         """Orders whose outcome is still unknown."""
         return self.desk.unresolved
+
+    @property
+    def exposure(self) -> ExposureBook:
+        """The pairs being sent or still unbalanced (:mod:`agent.execution.exposure`)."""
+        return self.desk.exposure
+
+    @property
+    def unhedged_usd_s_total(self) -> float:
+        """Unhedged notional integrated over time of every pair of this process, USD·s."""
+        return self.desk.exposure.unhedged_usd_s_total
+
+    @property
+    def pairs_past_budget(self) -> int:
+        """Pairs of this process that went past their naked budget."""
+        return self.desk.exposure.pairs_past_budget
+
+    @property
+    def open_pairs(self) -> int:
+        """Pairs not balanced yet, or with an order still unresolved."""
+        return len(self.desk.exposure)
+
+    def leg_risk(self, strategy: str) -> LegRiskConfig:
+        """``strategy``'s leg policy and naked budget (the defaults when not configured)."""
+        return self._leg_risk.get(strategy, DEFAULT_LEG_RISK)
+
+    async def check_exposure(self, now_ms: int, prices: Mapping[InstrumentId, float]) -> None:
+        """At ``now_ms`` (epoch ms, agent clock) with the latest ``prices`` (quote units):
+        integrate every open pair's unhedged notional, complete or unwind those past their
+        budget, journal those balanced; see :mod:`agent.execution.budget`. Cheap when no
+        pair is open. Never raises ``VenueError``."""
+        await enforce_budgets(self.desk, now_ms, prices)
+
+    def close_exposure(self, ts_ms: int) -> None:
+        """End of the run at ``ts_ms``: journal every pair still open (outcome ``open``)."""
+        self.desk.exposure.close_all(ts_ms)
 
     async def follow_up(
         self, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
@@ -191,4 +249,12 @@ class Executor:
                 detail=rejection.detail,
             )
             return IntentOutcome(intent.intent_id, "risk_rejected", 0, rejection.rule)
-        return await send_pair(self.desk, strategy, intent.intent_id, planned, ts_ms)
+        return await send_pair(
+            self.desk,
+            strategy,
+            intent.intent_id,
+            planned,
+            ts_ms,
+            self.leg_risk(strategy),
+            self._reference,
+        )

@@ -1,11 +1,20 @@
-"""Sending a planned intent's legs as a pair (steps 4–5 of :mod:`agent.execution.executor`).
+"""Sending a planned intent's legs as a pair (steps 4–5 of :mod:`agent.execution.executor`),
+under the strategy's leg policy (``leg_policy``, :class:`agent.config.sections.LegRiskConfig`):
 
-The legs go out concurrently, each with a deterministic client order id; a leg that does not
-fill completely is retried (new attempt id) while its outcome is known and was not a
-rejection, and once a leg cannot complete every fill is unwound reduce-only, so no unhedged
-leg is left. Two opposite legs on one venue with native pair orders (``venues.pairs``) go
-instead as one atomic pair order: sent once, looked up by the pair's id when its outcome is
-unknown, never re-sent.
+- ``simultaneous`` (the default): the legs go out concurrently, each with a deterministic
+  client order id; a leg that does not fill completely is retried (new attempt id) while its
+  outcome is known and was not a rejection, and once a leg cannot complete every fill is
+  unwound reduce-only, so no unhedged leg is left;
+- ``sequential``: the less liquid leg (:func:`less_liquid_first`) goes first, retried the same
+  way; the other legs go out only once it has filled, sized to what it filled (its filled
+  fraction of the plan, rounded toward zero to each leg's lot step). If one of them cannot
+  complete, the pair is balanced leg against leg: every leg is brought back reduce-only to the
+  fraction the least complete leg reached (all the way to flat when that is 0).
+
+Two opposite legs on one venue with native pair orders (``venues.pairs``) go instead as one
+atomic pair order whatever the policy: sent once, looked up by the pair's id when its outcome
+is unknown, never re-sent. Every other pair of two or more legs is tracked by the desk's
+:class:`~agent.execution.exposure.ExposureBook` from its first order until it is balanced.
 
 Functions of :class:`agent.execution.desk.Executor` kept apart from its single-order steps
 (send one leg, register an unresolved order, book), which they call.
@@ -16,18 +25,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 import structlog
 
+from agent.config.sections import LegRiskConfig
 from agent.execution import events
 from agent.execution.desk import OrderDesk
+from agent.execution.exposure import DEFAULT_LEG_RISK
 from agent.execution.plan import PlannedLeg, client_order_id, order_request
 from agent.execution.unresolved import LegResult, outcome_unknown, retryable
 from agent.notify import unwind_failed_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
-from venues.model import OrderAck
+from venues.model import InstrumentId, InstrumentKind, OrderAck
 from venues.pairs import PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
@@ -36,9 +47,11 @@ log = structlog.get_logger("zerobeta.execution")
 @dataclass(frozen=True, slots=True)
 class IntentOutcome:
     """What happened to one intent: ``status`` is ``skipped`` (nothing to do), ``risk_rejected``,
-    ``rejected`` (a native pair order refused or provably not executed: nothing filled),
-    ``filled``, ``unwound`` or ``partial`` (a leg could neither complete nor unwind, or its
-    outcome stayed unknown); ``orders_sent`` counts every order attempt, unwinds included."""
+    ``rejected`` (a native pair order refused or provably not executed, or a sequential pair's
+    first leg refused or expired: nothing filled), ``filled``, ``scaled`` (sequential: every
+    leg filled in the planned ratio, less than planned), ``unwound`` or ``partial`` (a leg
+    could neither complete nor unwind, or its outcome stayed unknown); ``orders_sent`` counts
+    every order attempt, unwinds included."""
 
     intent_id: str
     status: str
@@ -69,24 +82,185 @@ class _LegRun:
 
 
 async def send_pair(
-    desk: OrderDesk, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
+    desk: OrderDesk,
+    strategy: str,
+    intent_id: str,
+    planned: Sequence[PlannedLeg],
+    ts_ms: int,
+    leg_risk: LegRiskConfig = DEFAULT_LEG_RISK,
+    reference: InstrumentId | None = None,
 ) -> IntentOutcome:
-    """Send every leg; retry the incomplete ones while retrying is safe; else unwind.
-    Two opposite legs on a venue with native pair orders go as one atomic order."""
+    """Send every leg under ``leg_risk.leg_policy`` (see the module docstring). Two opposite
+    legs on a venue with native pair orders go as one atomic order. ``reference`` is the
+    market reference instrument (``[market_data] reference_instrument``) that
+    :func:`less_liquid_first` ranks as the most liquid."""
     native = _native_pair_venue(desk.venues, planned)
     if native is not None:
         return await _send_native_pair(desk, strategy, intent_id, planned, native, ts_ms)
+    if len(planned) < 2:  # one order: nothing to hedge against
+        return await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms)
+    desk.exposure.open(strategy, intent_id, planned, leg_risk, ts_ms)
+    if leg_risk.leg_policy == "sequential":
+        outcome = await _send_sequential(desk, strategy, intent_id, planned, ts_ms, reference)
+    else:
+        outcome = await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms)
+    pending = (strategy, intent_id) in desk.unresolved.intents()
+    desk.exposure.sent(strategy, intent_id, outcome.status, ts_ms, pending)
+    return outcome
+
+
+def less_liquid_first(
+    planned: Sequence[PlannedLeg], reference: InstrumentId | None
+) -> list[PlannedLeg]:
+    """``planned`` from the least to the most liquid leg, as far as the engine can tell.
+
+    The hourly steps carry bar closes only (no traded volume reaches the engine), so
+    liquidity is ranked by what is known of each instrument, in this order: a **spot** leg
+    before a perp (spot books are thinner than the perps on the venues zerobeta trades); a
+    leg on a venue other than the market reference's (``[market_data]
+    reference_instrument``, by default the Binance BTC perp: the deepest market configured)
+    before one on it; any instrument before the reference instrument itself; ties in the
+    plan's leg order.
+    """
+
+    def rank(p: PlannedLeg) -> tuple[bool, bool, bool, int]:
+        iid = p.instrument.id
+        on_reference_venue = reference is not None and iid.venue == reference.venue
+        return (iid.kind is not InstrumentKind.SPOT, on_reference_venue, iid == reference, p.leg)
+
+    return sorted(planned, key=rank)
+
+
+async def _send_simultaneous(
+    desk: OrderDesk, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
+) -> IntentOutcome:
+    """Send every leg at once; retry the incomplete ones while retrying is safe; else unwind
+    every fill."""
     legs = [_LegRun(p) for p in planned]
+    sent = await _complete(desk, strategy, intent_id, legs, ts_ms)
+    if all(leg.complete for leg in legs):
+        detail = "" if sent == len(legs) else "completed_on_retry"
+        return IntentOutcome(intent_id, "filled", sent, detail)
+    return await _abandon(desk, strategy, intent_id, legs, sent, ts_ms)
+
+
+async def _send_sequential(
+    desk: OrderDesk,
+    strategy: str,
+    intent_id: str,
+    planned: Sequence[PlannedLeg],
+    ts_ms: int,
+    reference: InstrumentId | None,
+) -> IntentOutcome:
+    """The less liquid leg first; the others once it filled, sized to what it filled; if one
+    of them cannot complete, every leg back to the least complete one's fraction."""
+    first, *others = less_liquid_first(planned, reference)
+    lead = _LegRun(first)
+    sent = await _complete(desk, strategy, intent_id, [lead], ts_ms)
+    frac = lead.filled_qty / first.delta_qty
+    if frac == 0:
+        unknown = outcome_unknown(lead.result)
+        log.warning(
+            "pair_first_leg_unfilled",
+            strategy=strategy,
+            intent_id=intent_id,
+            instrument=str(first.instrument.id),
+            outcome_unknown=unknown,
+        )
+        if unknown:
+            return IntentOutcome(intent_id, "partial", sent, "leg_outcome_unknown")
+        return IntentOutcome(intent_id, "rejected", sent, "first_leg_unfilled")
+    hedges = [_LegRun(replace(p, delta_qty=_scaled_qty(p, frac))) for p in others]
+    to_send = [leg for leg in hedges if leg.planned.delta_qty != 0]
+    sent += await _complete(desk, strategy, intent_id, to_send, ts_ms)
+    legs = [lead, *hedges]
+    unknown = any(outcome_unknown(leg.result) for leg in legs)
+    if all(leg.complete for leg in hedges) and all(leg.planned.delta_qty for leg in hedges):
+        if unknown:
+            return IntentOutcome(intent_id, "partial", sent, "leg_outcome_unknown")
+        if frac == 1:
+            return IntentOutcome(intent_id, "filled", sent, "sequential")
+        return IntentOutcome(intent_id, "scaled", sent, "first_leg_partial")
+    return await _balance(desk, strategy, intent_id, [first, *others], legs, sent, ts_ms)
+
+
+async def _balance(
+    desk: OrderDesk,
+    strategy: str,
+    intent_id: str,
+    plan: Sequence[PlannedLeg],
+    legs: Sequence[_LegRun],
+    sent: int,
+    ts_ms: int,
+) -> IntentOutcome:
+    """A sequential hedge leg cannot complete: bring every leg back reduce-only (leg
+    ``<n>u``) to the fraction of ``plan`` the least complete leg reached."""
+    least = min(leg.filled_qty / p.delta_qty for leg, p in zip(legs, plan, strict=True))
+    frac = max(least, Decimal(0))
+    unknown = [leg for leg in legs if outcome_unknown(leg.result)]
+    log.warning(
+        "pair_leg_failed",
+        strategy=strategy,
+        intent_id=intent_id,
+        failed_legs=[str(leg.planned.instrument.id) for leg in legs if not leg.complete],
+        unknown_legs=[str(leg.planned.instrument.id) for leg in unknown],
+        balanced_frac=str(frac),
+    )
+    ok = True
+    for leg, p in zip(legs, plan, strict=True):
+        qty = _toward_zero(frac * p.delta_qty - leg.filled_qty, p.instrument.lot_step)
+        if qty == 0:
+            continue
+        sent += 1
+        trim = _LegRun(replace(p, delta_qty=qty))
+        trim.record(
+            await desk.send_leg(strategy, intent_id, f"{p.leg}u", trim.planned, 0, ts_ms, True)
+        )
+        ok = ok and trim.complete
+    if not ok:
+        legs_failed = [str(p.instrument.id) for p in plan]
+        desk.alerts.notify(unwind_failed_notice(strategy, intent_id, legs_failed, ts_ms))
+    if not ok or unknown:
+        detail = "leg_outcome_unknown" if unknown else "unwind_failed"
+        return IntentOutcome(intent_id, "partial", sent, detail)
+    if frac == 0:
+        return IntentOutcome(intent_id, "unwound", sent, "leg_failed")
+    return IntentOutcome(intent_id, "scaled", sent, "leg_failed")
+
+
+def _scaled_qty(planned: PlannedLeg, frac: Decimal) -> Decimal:
+    """``frac`` of ``planned``'s qty, rounded toward zero to its lot step; 0 below the
+    instrument's minimum quantity or notional (the whole qty when ``frac`` is 1)."""
+    if frac == 1:
+        return planned.delta_qty
+    instrument = planned.instrument
+    qty = _toward_zero(frac * planned.delta_qty, instrument.lot_step)
+    notional = abs(qty) * Decimal(repr(planned.price))
+    if abs(qty) < instrument.min_qty or notional < instrument.min_notional_usd:
+        return Decimal(0)
+    return qty
+
+
+def _toward_zero(qty: Decimal, step: Decimal) -> Decimal:
+    """``qty`` (signed) rounded toward zero to a multiple of ``step``."""
+    lots = (abs(qty) / step).to_integral_value(rounding=ROUND_DOWN)
+    return lots * step if qty > 0 else -lots * step
+
+
+async def _complete(
+    desk: OrderDesk, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
+) -> int:
+    """Send ``legs`` concurrently, then what is left of the incomplete ones again (new
+    attempt) while every one of them may safely be re-sent; returns orders sent."""
+    if not legs:
+        return 0
     sent = await _send_round(desk, strategy, intent_id, legs, 0, ts_ms)
     for attempt in range(1, desk.max_attempts):
         incomplete = [leg for leg in legs if not leg.complete]
         if not incomplete or not all(retryable(leg.result) for leg in incomplete):
             break
         sent += await _send_round(desk, strategy, intent_id, incomplete, attempt, ts_ms)
-    if all(leg.complete for leg in legs):
-        detail = "" if sent == len(legs) else "completed_on_retry"
-        return IntentOutcome(intent_id, "filled", sent, detail)
-    return await _abandon(desk, strategy, intent_id, legs, sent, ts_ms)
+    return sent
 
 
 async def _send_round(

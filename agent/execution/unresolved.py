@@ -197,6 +197,19 @@ class UnresolvedOrders:
         """Forget an order (resolved and reversed, or never placed)."""
         self._orders.pop(client_order_id, None)
 
+    def intents(self) -> set[tuple[str, str]]:
+        """``(strategy, intent_id)`` of every order kept."""
+        return {(o.strategy, o.intent_id) for o in self._orders.values()}
+
+    def unknown_instruments(self, strategy: str, intent_id: str) -> set[InstrumentId]:
+        """Instruments of ``intent_id``'s orders whose outcome is still unknown (not yet
+        resolved: they may still fill)."""
+        return {
+            o.request.instrument_id
+            for o in self._orders.values()
+            if (o.strategy, o.intent_id) == (strategy, intent_id) and o.reverse_qty is None
+        }
+
     def failed_lookup(self, client_order_id: str) -> int:
         """Count one more failed lookup; returns the count."""
         order = self._orders[client_order_id]
@@ -238,15 +251,21 @@ class FollowUpDesk(Protocol):
 
 
 async def follow_up(
-    desk: FollowUpDesk, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+    desk: FollowUpDesk,
+    ts_ms: int,
+    prices: Mapping[InstrumentId, float] | None = None,
+    intent: tuple[str, str] | None = None,
 ) -> None:
-    """Look up every unresolved order of ``desk`` again: book the fills it got since, then
-    send the reduce-only order that reverses what it left (unwinding a late fill of an
-    opening leg, completing an unwind order). Without ``prices`` (live start-up, before the
-    position reconciliation) only lookups and booking happen; a reverse waits for a step
-    with a price (quote units). Never raises ``VenueError``: a failed lookup or reverse is
-    logged and tried again at the next step."""
+    """Look up every unresolved order of ``desk`` again (only those of ``intent``,
+    ``(strategy, intent_id)``, when given): book the fills it got since, then send the
+    reduce-only order that reverses what it left (unwinding a late fill of an opening leg,
+    completing an unwind order). Without ``prices`` (live start-up, before the position
+    reconciliation) only lookups and booking happen; a reverse waits for a step with a price
+    (quote units). Never raises ``VenueError``: a failed lookup or reverse is logged and
+    tried again at the next step."""
     for unresolved in desk.unresolved:
+        if intent is not None and (unresolved.strategy, unresolved.intent_id) != intent:
+            continue
         venue = desk.venues.get(unresolved.request.instrument_id.venue)
         if venue is None:
             continue  # the venue is not configured any more; kept in the checkpoint

@@ -73,6 +73,7 @@ __all__ = [
     "JournalError",
     "JournalFill",
     "JournalFunding",
+    "PairExposureTotals",
 ]
 
 
@@ -108,6 +109,20 @@ class JournalFunding(NamedTuple):
     seq: int
     ts_ms: int
     payment: FundingPayment
+
+
+class PairExposureTotals(NamedTuple):
+    """One strategy's ``pair_exposure`` rows summed up: pairs journaled, their unhedged
+    notional integrated over time (USD·s), the longest time one stayed unhedged (ms), the
+    largest unhedged notional seen (USD), how many went past their naked budget, and how many
+    were still unbalanced when the run ended (``outcome = 'open'``)."""
+
+    pairs: int
+    unhedged_usd_s: float
+    longest_unhedged_ms: int
+    max_unhedged_usd: float
+    pairs_past_budget: int
+    pairs_open: int
 
 
 class EquityPoint(NamedTuple):
@@ -367,6 +382,33 @@ class Journal:
         )  # fmt: skip
         self._store.append("funding_reconciliation", row)
 
+    def record_pair_exposure(
+        self,
+        ts_ms: int,
+        strategy: str,
+        intent_id: str,
+        *,
+        leg_policy: str,
+        legs: int,
+        ts_opened_ms: int,
+        unhedged_usd_s: float,
+        longest_unhedged_ms: int,
+        max_unhedged_usd: float,
+        naked_budget_usd_s: float,
+        past_budget: bool,
+        outcome: str,
+    ) -> None:
+        """A pair's leg risk once it balanced or finished (or was still open at the end of the
+        run): its unhedged notional integrated over time (USD·s), longest unhedged stretch
+        (ms), largest unhedged notional (USD), the budget it ran under (USD·s), whether it went
+        past it, and how it ended (see :mod:`agent.execution.exposure`)."""
+        row = (
+            ts_ms, strategy, intent_id, leg_policy, legs, ts_opened_ms, unhedged_usd_s,
+            longest_unhedged_ms, max_unhedged_usd, naked_budget_usd_s, int(past_budget),
+            outcome,
+        )  # fmt: skip
+        self._store.append("pair_exposure", row)
+
     def _order_context(self, client_order_id: str) -> _OrderContext:
         """Context of an order sent by this process or, after a restart, found in the file."""
         context = self._orders.get(client_order_id)
@@ -455,6 +497,21 @@ class Journal:
         sql = "SELECT strategy, state_json FROM strategy_state WHERE id IN"
         sql += " (SELECT max(id) FROM strategy_state GROUP BY strategy) ORDER BY strategy"
         return {row[0]: json.loads(row[1]) for row in self._store.query(sql)}
+
+    def pair_exposure_by_strategy(self) -> dict[str, PairExposureTotals]:
+        """Each strategy's ``pair_exposure`` rows summed up (strategies without a row absent),
+        by strategy name."""
+        sql = (
+            "SELECT strategy, count(*), total(unhedged_usd_s), max(longest_unhedged_ms),"
+            " max(max_unhedged_usd), total(past_budget), total(outcome = 'open')"
+            " FROM pair_exposure GROUP BY strategy ORDER BY strategy"
+        )
+        return {
+            row[0]: PairExposureTotals(
+                int(row[1]), float(row[2]), int(row[3]), float(row[4]), int(row[5]), int(row[6])
+            )
+            for row in self._store.query(sql)
+        }
 
     def meta(self) -> dict[str, str]:
         """Run metadata; the latest value of each key."""

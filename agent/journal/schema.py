@@ -25,7 +25,7 @@ from agent.errors import JournalError
 
 log = structlog.get_logger("zerobeta.journal")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MEMORY = ":memory:"
 
 _DEC = "TEXT"  # exact Decimal as text
@@ -100,6 +100,14 @@ SCHEMA: dict[str, tuple[tuple[str, str], ...]] = {
         ("position_qty", _DEC), ("mark_price", _DEC), ("expected_usd", _DEC),
         ("paid_usd", _DEC), ("gap_usd", _DEC), ("gap_bps", "REAL"),
     ),
+    "pair_exposure": (
+        ("ts_ms", "INTEGER NOT NULL"), ("strategy", "TEXT NOT NULL"),
+        ("intent_id", "TEXT NOT NULL"), ("leg_policy", "TEXT NOT NULL"),
+        ("legs", "INTEGER NOT NULL"), ("ts_opened_ms", "INTEGER NOT NULL"),
+        ("unhedged_usd_s", "REAL NOT NULL"), ("longest_unhedged_ms", "INTEGER NOT NULL"),
+        ("max_unhedged_usd", "REAL NOT NULL"), ("naked_budget_usd_s", "REAL NOT NULL"),
+        ("past_budget", "INTEGER NOT NULL"), ("outcome", "TEXT NOT NULL"),
+    ),
 }  # fmt: skip
 TABLES = tuple(SCHEMA)
 
@@ -147,6 +155,19 @@ MIGRATIONS: Mapping[int, Migration] = MappingProxyType(
                 " ts_funding_ms INTEGER NOT NULL, rate REAL NOT NULL, position_qty TEXT,"
                 " mark_price TEXT, expected_usd TEXT, paid_usd TEXT, gap_usd TEXT,"
                 " gap_bps REAL)",
+            ),
+        ),
+        3: Migration(
+            3,
+            "pair_exposure: each pair's unhedged USD·s, longest unhedged time and outcome",
+            (
+                "CREATE TABLE pair_exposure (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " ts_ms INTEGER NOT NULL, strategy TEXT NOT NULL, intent_id TEXT NOT NULL,"
+                " leg_policy TEXT NOT NULL, legs INTEGER NOT NULL,"
+                " ts_opened_ms INTEGER NOT NULL, unhedged_usd_s REAL NOT NULL,"
+                " longest_unhedged_ms INTEGER NOT NULL, max_unhedged_usd REAL NOT NULL,"
+                " naked_budget_usd_s REAL NOT NULL, past_budget INTEGER NOT NULL,"
+                " outcome TEXT NOT NULL)",
             ),
         ),
     }

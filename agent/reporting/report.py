@@ -20,7 +20,7 @@ from agent.errors import AgentError
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import PnlStreams, Portfolio
 from agent.reporting.analysis import performance_stats
-from agent.reporting.summary import RunCounts, RunSummary
+from agent.reporting.summary import LegRiskStats, RunCounts, RunSummary
 from venues.model import InstrumentId
 
 
@@ -45,6 +45,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
         portfolio = Portfolio.replay(cash, journal.ledger_events(), marks)
         points = journal.equity_series()
         counts = journal.counts()
+        exposure = journal.pair_exposure_by_strategy()
     if points and portfolio.equity_usd() != points[-1].equity_usd:
         raise AgentError(
             f"{journal_path}: ledger rebuilt from fills and funding gives equity "
@@ -77,6 +78,17 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
         funding_paid_usd=portfolio.funding_paid_usd,
         performance=perf,
         wall_time_s=wall_time_s,
+        leg_risk={
+            name: LegRiskStats(
+                pairs=t.pairs,
+                unhedged_usd_s=t.unhedged_usd_s,
+                longest_unhedged_s=t.longest_unhedged_ms / 1000,
+                max_unhedged_usd=t.max_unhedged_usd,
+                pairs_past_budget=t.pairs_past_budget,
+                pairs_open=t.pairs_open,
+            )
+            for name, t in exposure.items()
+        },
     )
 
 

@@ -34,6 +34,36 @@ class RunCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class LegRiskStats:
+    """One strategy's leg risk over a run, from its ``pair_exposure`` rows
+    (:mod:`agent.execution.exposure`).
+
+    Attributes
+    ----------
+    pairs : int
+        Pairs journaled (sent as two or more separate orders).
+    unhedged_usd_s : float
+        Their unhedged notional integrated over time, summed, USD·s.
+    longest_unhedged_s : float
+        The longest time one of them stayed unhedged, s.
+    max_unhedged_usd : float
+        The largest unhedged notional one of them reached, USD.
+    pairs_past_budget : int
+        Pairs whose unhedged USD·s went past ``naked_budget_usd_s`` (completed or unwound by
+        the engine).
+    pairs_open : int
+        Pairs still unbalanced when the run ended.
+    """
+
+    pairs: int
+    unhedged_usd_s: float
+    longest_unhedged_s: float
+    max_unhedged_usd: float
+    pairs_past_budget: int
+    pairs_open: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """Everything ``zerobeta run`` / ``zerobeta summary`` prints about a finished run.
 
@@ -55,6 +85,9 @@ class RunSummary:
         Drawdown, Sharpe, CAGR, Calmar and neutrality (:func:`performance_stats`).
     wall_time_s : float or None
         Wall-clock duration of the run, seconds, when known.
+    leg_risk : Mapping[str, LegRiskStats]
+        Per strategy name (strategies that sent pairs), sorted by name; empty for a journal
+        without ``pair_exposure`` rows.
     """
 
     ts_start_ms: int
@@ -70,6 +103,7 @@ class RunSummary:
     funding_paid_usd: Decimal
     performance: PerformanceStats
     wall_time_s: float | None = field(default=None)
+    leg_risk: Mapping[str, LegRiskStats] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +202,33 @@ def _activity_lines(s: RunSummary) -> list[str]:
     ]
 
 
+def _leg_risk_lines(s: RunSummary) -> list[str]:
+    """Fixed-width table: one row per strategy that sent pairs (empty without any)."""
+    if not s.leg_risk:
+        return []
+    headers = ["pairs", "unhedged USD·s", "longest unhedged", "max unhedged USD", "past budget"]
+    rows = [
+        (
+            f"  {name}",
+            [
+                f"{r.pairs:,}",
+                f"{r.unhedged_usd_s:,.2f}",
+                f"{r.longest_unhedged_s:,.1f} s",
+                _usd(Decimal(repr(r.max_unhedged_usd))),
+                f"{r.pairs_past_budget:,}" + (f" ({r.pairs_open:,} open)" if r.pairs_open else ""),
+            ],
+        )
+        for name, r in sorted(s.leg_risk.items())
+    ]
+    widths = [max(len(h), *(len(cells[i]) for _, cells in rows)) for i, h in enumerate(headers)]
+    title = "leg risk (per strategy)"
+    name_w = max(len(title), *(len(name) for name, _ in rows))
+    return [
+        name.ljust(name_w) + "".join(f"  {c:>{w}}" for c, w in zip(cells, widths, strict=True))
+        for name, cells in [(title, headers), *rows]
+    ]
+
+
 def _performance_lines(p: PerformanceStats) -> list[str]:
     dd = _pct(p.max_drawdown_frac)
     peak_ms, trough_ms = p.drawdown_peak_ts_ms, p.drawdown_trough_ts_ms
@@ -221,7 +282,9 @@ def format_summary(summary: RunSummary) -> str:
     """Render a run summary as a plain, aligned text block for a terminal.
 
     USD amounts have 2 decimals and thousands separators, fractions are printed as
-    percentages, NaN statistics as ``n/a`` (with the recorded reason).
+    percentages, NaN statistics as ``n/a`` (with the recorded reason). The leg-risk table
+    (per strategy: pairs, unhedged USD·s, longest unhedged time, largest unhedged notional,
+    pairs past their naked budget) is left out when no pair was journaled.
 
     Parameters
     ----------
@@ -236,10 +299,11 @@ def format_summary(summary: RunSummary) -> str:
         _header_lines(summary),
         _pnl_table(summary),
         _activity_lines(summary),
+        _leg_risk_lines(summary),
         _performance_lines(summary.performance),
         _neutrality_lines(summary.performance.neutrality),
     ]
-    return "\n\n".join("\n".join(lines) for lines in sections)
+    return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
 
 def _jsonable(value: object, exact: bool = True) -> object:

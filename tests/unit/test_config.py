@@ -25,6 +25,7 @@ from agent.config import (
     load_config,
     redacted_dump,
 )
+from agent.config.sections import LegRiskConfig
 from strategies.builtin import BUILTIN_STRATEGIES
 from venues.model import InstrumentId, InstrumentKind
 
@@ -123,14 +124,14 @@ def _keys_in_file(text: str) -> tuple[set[str], set[str]]:
 
 
 def _strategy_leaves() -> list[tuple[str, Any]]:
-    """The leaves of every built-in strategy's parameter model, under its section."""
+    """The leaves of every built-in strategy's parameter model and of the agent's leg-risk
+    keys, under its section."""
     strategies = AgentConfig().strategies
     return [
         leaf
         for name in BUILTIN_STRATEGIES
-        for leaf in _model_leaves(
-            strategies.section(name).strategy_class.config_model, f"strategies.{name}."
-        )
+        for model in (strategies.section(name).strategy_class.config_model, LegRiskConfig)
+        for leaf in _model_leaves(model, f"strategies.{name}.")
     ]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.errors import AgentError, JournalError
-from agent.journal.journal import SCHEMA_VERSION, TABLES, Journal
+from agent.journal.journal import SCHEMA_VERSION, TABLES, Journal, PairExposureTotals
 from agent.portfolio.ledger import Portfolio
 from strategies.base import Alert, PairIntent, TargetPosition
 from venues.model import (
@@ -91,6 +91,32 @@ def run_scenario(journal: Journal, portfolio: Portfolio) -> None:
     journal.record_alert(7_000, "carry", Alert("funding_flip", "rate turned", {"rate": -0.0003}))
     journal.record_risk_event(7_000, "max_leverage", 2.0, 2.5, "carry", "i2", "gross 2.5x")
     journal.record_reconciliation(8_000, "bybit", ETH, D(-1), D("-0.5"), "adopted_venue")
+    for intent_id, usd_s, longest_ms, past, outcome in (
+        ("i1", 0.0, 0, False, "filled"),
+        ("i2", 4_500.0, 90_000, True, "unwound"),
+        ("i3", 12.5, 2_500, False, "open"),
+    ):
+        journal.record_pair_exposure(
+            9_000, "carry", intent_id, leg_policy="sequential", legs=2, ts_opened_ms=1_000,
+            unhedged_usd_s=usd_s, longest_unhedged_ms=longest_ms, max_unhedged_usd=usd_s / 10,
+            naked_budget_usd_s=3_600.0, past_budget=past, outcome=outcome,
+        )  # fmt: skip
+
+
+def test_pair_exposure_rows_sum_up_per_strategy() -> None:
+    with Journal.open(":memory:") as journal:
+        run_scenario(journal, Portfolio(CASH))
+        journal.record_pair_exposure(
+            9_500, "statarb", "s1", leg_policy="simultaneous", legs=2, ts_opened_ms=9_000,
+            unhedged_usd_s=1.0, longest_unhedged_ms=500, max_unhedged_usd=2.0,
+            naked_budget_usd_s=0.0, past_budget=True, outcome="completed",
+        )  # fmt: skip
+        totals = journal.pair_exposure_by_strategy()
+    # carry: 0 + 4,500 + 12.5 USD·s; longest 90 s; largest 450 USD; one past budget, one open.
+    assert totals == {
+        "carry": PairExposureTotals(3, 4_512.5, 90_000, 450.0, 1, 1),
+        "statarb": PairExposureTotals(1, 1.0, 500, 2.0, 1, 0),
+    }
 
 
 def test_round_trip_of_fills_funding_and_readers() -> None:

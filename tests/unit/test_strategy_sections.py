@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from agent.cli import main
 from agent.config import (
     AgentConfig,
     ConfigError,
@@ -23,6 +24,7 @@ from agent.config import (
     load_config,
     redacted_dump,
 )
+from agent.config.sections import DEFAULT_NAKED_BUDGET_USD_S, LegRiskConfig
 from agent.config.strategy_classes import contract_problems, load_strategy_class
 from agent.supervisor import build_strategies
 from strategies.base import StrategyContext
@@ -236,8 +238,8 @@ def test_bad_and_unknown_parameters_of_a_user_section_name_their_key(
     errors = _errors(_toml(tmp_path, toml))
     assert errors == {
         "strategies.my_toy.threshold_frac": "Input should be greater than 0",
-        "strategies.my_toy.treshold": "unknown key; allowed here: cadence_s, enabled, symbol, "
-        "threshold_frac, venue",
+        "strategies.my_toy.treshold": "unknown key; allowed here: cadence_s, enabled, "
+        "leg_policy, naked_budget_usd_s, symbol, threshold_frac, venue",
     }
 
 
@@ -460,6 +462,8 @@ def test_dump_shows_every_section_with_its_class_and_parses_back(
         "venue": "binance",
         "symbol": "BTCUSDT",
         "threshold_frac": -3.0,
+        "leg_policy": "simultaneous",  # the agent's leg-risk keys, with their defaults
+        "naked_budget_usd_s": 3600.0,
     }
     again = tmp_path / "again"
     again.mkdir()
@@ -535,3 +539,77 @@ def test_disabled_section_from_the_environment_keeps_a_boolean(tmp_path: Path) -
     env = {"ZEROBETA_STRATEGIES__STAT_ARB__ENABLED": "false"}
     params = load_config(None, env=env).strategies.params("stat_arb", StatArbConfig)
     assert params.enabled is False
+
+
+# --------------------------------------------------------------------------------------------
+# The agent's leg-risk keys, in every section
+# --------------------------------------------------------------------------------------------
+
+
+def test_leg_risk_keys_default_to_simultaneous_and_the_documented_budget() -> None:
+    config = load_config(None, env={})
+    for section in config.strategies.sections:
+        assert section.leg_risk == LegRiskConfig(
+            leg_policy="simultaneous", naked_budget_usd_s=3600.0
+        )
+    assert DEFAULT_NAKED_BUDGET_USD_S == 3600.0
+
+
+def test_leg_risk_keys_are_read_beside_the_strategy_parameters(tmp_path: Path) -> None:
+    toml = (
+        '[strategies.stat_arb]\nleg_policy = "sequential"\nnaked_budget_usd_s = 500\n'
+        "entry_z = 2.5\n"
+    )
+    config = load_config(
+        _toml(tmp_path, toml),
+        env={"ZEROBETA_STRATEGIES__FUNDING_HARVESTER__NAKED_BUDGET_USD_S": "0"},
+    )
+    stat_arb = config.strategies.section("stat_arb")
+    assert stat_arb.leg_risk == LegRiskConfig(leg_policy="sequential", naked_budget_usd_s=500.0)
+    assert config.strategies.params("stat_arb", StatArbConfig).entry_z == 2.5
+    harvester = config.strategies.section("funding_harvester").leg_risk
+    assert (harvester.leg_policy, harvester.naked_budget_usd_s) == ("simultaneous", 0.0)
+    dumped = tomllib.loads(redacted_dump(config))["strategies"]["stat_arb"]
+    assert (dumped["leg_policy"], dumped["naked_budget_usd_s"]) == ("sequential", 500.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "reason"),
+    [
+        ('leg_policy = "both"', "leg_policy", "Input should be 'simultaneous' or 'sequential'"),
+        ("naked_budget_usd_s = -1", "naked_budget_usd_s", "greater than or equal to 0"),
+        ("naked_budget_usd_s = inf", "naked_budget_usd_s", "finite number"),
+        ('naked_budget_usd_s = "lots"', "naked_budget_usd_s", "valid number"),
+    ],
+)
+def test_bad_leg_risk_values_are_config_errors_naming_the_key(
+    tmp_path: Path, text: str, key: str, reason: str
+) -> None:
+    errors = _errors(_toml(tmp_path, f"[strategies.cross_venue_arb]\n{text}\n"))
+    assert list(errors) == [f"strategies.cross_venue_arb.{key}"]
+    assert reason in errors[f"strategies.cross_venue_arb.{key}"]
+
+
+def test_bad_leg_risk_values_exit_2_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _toml(tmp_path, '[strategies.stat_arb]\nleg_policy = "sometimes"\n')
+    assert main(["check-config", "--config", str(path)]) == 2
+    assert "strategies.stat_arb.leg_policy" in capsys.readouterr().err
+
+
+def test_a_disabled_section_keeps_its_leg_risk_values_unvalidated(tmp_path: Path) -> None:
+    toml = '[strategies.stat_arb]\nenabled = false\nleg_policy = "later"\n'
+    section = load_config(_toml(tmp_path, toml), env={}).strategies.section("stat_arb")
+    assert (section.enabled, section.leg_risk.leg_policy) == (False, "later")
+
+
+def test_a_strategy_model_may_not_take_a_leg_risk_key(tmp_path: Path, module_name: str) -> None:
+    extra = '    class config_model(Params):\n        leg_policy: str = "mine"\n'
+    _module(tmp_path, module_name, extra=extra)
+    errors = _errors(_toml(tmp_path, f'[strategies.my_toy]\nclass = "{module_name}:Toy"\n'))
+    assert list(errors) == ["strategies.my_toy.class"]
+    assert (
+        "its config_model has a field leg_policy: a key the agent reads in every"
+        in (errors["strategies.my_toy.class"])
+    )
