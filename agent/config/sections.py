@@ -566,6 +566,7 @@ DEFAULT_ALERT_KINDS = (
     "unresolved_order_stuck",
     "unresolved_order_reverse_incomplete",
     "pair_unwind_failed",
+    "pair_past_budget",
     "agent_failed",
     "start_refused",
 )

@@ -27,6 +27,10 @@ Metrics (USD amounts as floats; ``instrument`` is ``venue:kind:SYMBOL``):
   (intents a risk rule refused), ``zerobeta_funding_payments_total``;
 - ``zerobeta_unresolved_orders``; ``zerobeta_order_latency_seconds{venue}`` (histogram, send →
   answer);
+- leg risk (:mod:`agent.execution.exposure`): counter ``zerobeta_unhedged_usd_seconds_total``
+  (unhedged notional integrated over time, every pair), counter
+  ``zerobeta_pairs_past_budget_total`` (pairs past their ``naked_budget_usd_s``), gauge
+  ``zerobeta_open_pairs`` (pairs tracked now, not yet balanced);
 - ``zerobeta_risk_halted`` and ``zerobeta_breaker_tripped{rule}`` (1 while opening is blocked),
   ``zerobeta_drawdown_frac{window}`` and ``zerobeta_drawdown_limit_frac{window}`` (``daily``,
   ``total``);
@@ -220,6 +224,18 @@ def _order_metrics(now: EngineNow) -> Iterator[Metric]:
         "Orders whose outcome is unknown (looked up every step).",
         float(now.counters.get("unresolved_orders", 0)),
     )
+    legs = now.leg_risk
+    yield CounterMetricFamily(
+        "zerobeta_unhedged_usd_seconds",
+        "Unhedged notional of the pairs integrated over time, USD·s.",
+        value=legs.unhedged_usd_s_total,
+    )
+    yield CounterMetricFamily(
+        "zerobeta_pairs_past_budget",
+        "Pairs whose unhedged USD·s passed their naked_budget_usd_s.",
+        value=legs.pairs_past_budget,
+    )
+    yield from _gauge("zerobeta_open_pairs", "Pairs not yet balanced.", float(legs.open_pairs))
 
 
 def _risk_metrics(now: EngineNow) -> Iterator[Metric]:

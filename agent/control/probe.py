@@ -83,6 +83,21 @@ class ExecutorView(Protocol):
         """Its order desk."""
         ...
 
+    @property
+    def unhedged_usd_s_total(self) -> float:
+        """Unhedged notional integrated over time, every pair of the run, USD·s."""
+        ...
+
+    @property
+    def pairs_past_budget(self) -> int:
+        """Pairs whose unhedged USD·s passed their strategy's ``naked_budget_usd_s``."""
+        ...
+
+    @property
+    def open_pairs(self) -> int:
+        """Pairs tracked now (sent and not yet balanced or closed)."""
+        ...
+
 
 class EngineView(Protocol):
     """What the control surface reads of :class:`agent.engine.engine.Engine`."""
@@ -295,6 +310,17 @@ class EngineNow:
     risk: RiskNow
     counters: Mapping[str, int]
     feed: FeedHealth | None
+    leg_risk: LegRiskNow
+
+
+@dataclass(frozen=True, slots=True)
+class LegRiskNow:
+    """The pairs' naked exposure (:class:`agent.execution.exposure.ExposureBook`): unhedged
+    USD·s over the run, pairs past their budget, pairs tracked now."""
+
+    unhedged_usd_s_total: float
+    pairs_past_budget: int
+    open_pairs: int
 
 
 def pnl_streams(streams: PnlStreams) -> dict[str, Decimal]:
@@ -332,6 +358,11 @@ def engine_now(engine: EngineView, feed: FeedView | None, wall_ms: int) -> Engin
         risk=_risk(engine),
         counters=dict(engine.counters()),
         feed=None if feed is None else _feed(feed, wall_ms),
+        leg_risk=LegRiskNow(
+            engine.executor.unhedged_usd_s_total,
+            engine.executor.pairs_past_budget,
+            engine.executor.open_pairs,
+        ),
     )
 
 

@@ -34,7 +34,7 @@ import structlog
 from agent.execution.desk import OrderDesk
 from agent.execution.exposure import ExposureLeg, PairExposure
 from agent.execution.plan import PlannedLeg
-from agent.notify import unwind_failed_notice
+from agent.notify import past_budget_notice, unwind_failed_notice
 from venues.model import InstrumentId
 
 log = structlog.get_logger("zerobeta.execution")
@@ -71,6 +71,16 @@ async def _force(
             unhedged_usd_s=round(pair.unhedged_usd_s, 3),
             naked_budget_usd_s=pair.leg_risk.naked_budget_usd_s,
             unhedged_usd=round(pair.unhedged_usd, 2),
+        )
+        desk.alerts.notify(
+            past_budget_notice(
+                pair.strategy,
+                pair.intent_id,
+                pair.unhedged_usd_s,
+                pair.leg_risk.naked_budget_usd_s,
+                pair.unhedged_usd,
+                now_ms,
+            )
         )
         if pair.key in desk.unresolved.intents():
             await desk.follow_up(now_ms, prices, pair.key)

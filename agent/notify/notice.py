@@ -28,6 +28,7 @@ FUNDING_INTERVAL_CHANGED: Final = "funding_interval_changed"
 UNRESOLVED_ORDER_STUCK: Final = "unresolved_order_stuck"
 UNRESOLVED_ORDER_REVERSE_INCOMPLETE: Final = "unresolved_order_reverse_incomplete"
 PAIR_UNWIND_FAILED: Final = "pair_unwind_failed"
+PAIR_PAST_BUDGET: Final = "pair_past_budget"
 AGENT_FAILED: Final = "agent_failed"
 START_REFUSED: Final = "start_refused"
 ALERTS_SUPPRESSED: Final = "alerts_suppressed"
@@ -43,6 +44,7 @@ PAGED_KINDS: Final = (
     UNRESOLVED_ORDER_STUCK,
     UNRESOLVED_ORDER_REVERSE_INCOMPLETE,
     PAIR_UNWIND_FAILED,
+    PAIR_PAST_BUDGET,
     AGENT_FAILED,
     START_REFUSED,
 )
@@ -176,6 +178,32 @@ def reverse_incomplete_notice(
     fields = {"strategy": strategy, "instrument": instrument, "left_qty": left_qty}
     kind = UNRESOLVED_ORDER_REVERSE_INCOMPLETE
     return Notice(kind, client_order_id, message, Severity.ERROR, fields, ts_ms)
+
+
+def past_budget_notice(
+    strategy: str,
+    intent_id: str,
+    unhedged_usd_s: float,
+    naked_budget_usd_s: float,
+    unhedged_usd: float,
+    ts_ms: int,
+) -> Notice:
+    """``pair_past_budget``: a pair stayed unbalanced past its strategy's
+    ``naked_budget_usd_s`` (the engine completes or unwinds it now); keyed by strategy and
+    intent. Amounts: USD·s integrated so far, the budget, USD unhedged now."""
+    message = (
+        f"{strategy} {intent_id}: unhedged {unhedged_usd:,.2f} USD, {unhedged_usd_s:,.0f} USD·s "
+        f"past the budget of {naked_budget_usd_s:,.0f} USD·s; completing or unwinding it"
+    )
+    fields: dict[str, float | int | str] = {
+        "strategy": strategy,
+        "intent_id": intent_id,
+        "unhedged_usd_s": round(unhedged_usd_s, 3),
+        "naked_budget_usd_s": naked_budget_usd_s,
+        "unhedged_usd": round(unhedged_usd, 2),
+    }
+    key = f"{strategy}:{intent_id}"
+    return Notice(PAIR_PAST_BUDGET, key, message, Severity.WARNING, fields, ts_ms)
 
 
 def unwind_failed_notice(

@@ -168,6 +168,9 @@ async def test_metrics_are_the_engines_ledger(running: Running) -> None:
     assert _sample(families, "zerobeta_orders_rejected") == executor.orders_rejected
     assert _sample(families, "zerobeta_risk_rejections") == executor.risk_rejections
     assert _sample(families, "zerobeta_unresolved_orders") == len(executor.unresolved)
+    assert _sample(families, "zerobeta_unhedged_usd_seconds") == executor.unhedged_usd_s_total
+    assert _sample(families, "zerobeta_pairs_past_budget") == executor.pairs_past_budget
+    assert _sample(families, "zerobeta_open_pairs") == executor.open_pairs
     latency = families["zerobeta_order_latency_seconds"]
     counts = [s.value for s in latency.samples if s.name.endswith("_count")]
     # every order was answered by a paper venue (filled or rejected) and timed

@@ -493,7 +493,13 @@ async def test_a_pair_that_cannot_be_balanced_is_reported_once_and_journaled_ope
     await rig.executor.check_exposure(T0_MS + 2_000, PRICES)
 
     assert len(rig.venue.placed) == placed  # nothing safe to send: BTC may have been sold
-    assert [(n.kind, n.key) for n in notices.got] == [("pair_unwind_failed", "stat_arb:i-1")]
+    assert [(n.kind, n.key) for n in notices.got] == [
+        ("pair_past_budget", "stat_arb:i-1"),  # once, when it passed the budget
+        ("pair_unwind_failed", "stat_arb:i-1"),
+    ]
+    past = notices.got[0]
+    assert past.fields["unhedged_usd_s"] == pytest.approx(5_000.0)  # 1 s × 0.1 BTC × 50,000
+    assert past.fields["naked_budget_usd_s"] == 100.0
     rig.executor.close_exposure(T0_MS + 3_000)
     (row,) = rig.pair_rows()
     assert (row["outcome"], row["past_budget"], row["longest_unhedged_ms"]) == ("open", 1, 3_000)
