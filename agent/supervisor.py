@@ -51,11 +51,12 @@ from agent.notify import AlertDispatcher, build_dispatcher
 from agent.progress import TerminalProgress, terminal_progress
 from agent.signals import StopSignals
 from agent.systemd import SystemdNotifier, watchdog_pings
-from strategies.base import Strategy, StrategyContext
+from strategies.base import Alert, Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues, venue_spec
 from venues.replay.catalog import has_funding_file, missing_rules, resolve_data_dir
+from venues.replay.guards import DataGuards, DataNote
 from venues.replay.loader import DataFileError
 from venues.replay.source import BINANCE, ReplayDataset, available_symbols
 
@@ -327,6 +328,7 @@ class Supervisor:
             price_source=_price_sources(instruments),
             alerts=self.alerts,
         )
+        _journal_data_notes(engine, dataset.notes)
         if self.control is not None:
             self.control.attach(engine)
         self._engine = engine
@@ -623,6 +625,11 @@ def _load_dataset(
             funding_venues=funding_venues,
             start_ms=None if start_ms is None else start_ms - warmup_h * HOUR_MS,
             end_ms=_to_ms(md.end),
+            guards=DataGuards(
+                funding_cap_default_frac=md.funding_cap_default_frac,
+                price_jump_max_sigmas=md.price_jump_max_sigmas,
+                price_jump_policy=md.price_jump_policy,
+            ),
         )
     except DataFileError:
         raise  # names the file and line: the CLI exits 2
@@ -763,6 +770,19 @@ def _replay_reference_errors(
         '[market_data] source = "live"'
     )
     return [("market_data.reference_instrument", reason)]
+
+
+def _journal_data_notes(engine: Engine, notes: Sequence[DataNote]) -> None:
+    """What the data guards changed or found (:mod:`venues.replay.guards`): one warning line
+    and one journal alert (``kind`` the note's, e.g. ``settlement_without_bar``) each, at the
+    data time it concerns. A resumed run journaled them already."""
+    for note in notes:
+        log.warning("data_guard", kind=note.kind, instrument=note.instrument, message=note.message)
+        if engine.resumed_from_ms is None:
+            alert = Alert(note.kind, note.message, {"instrument": note.instrument})
+            engine.journal.record_alert(note.ts_ms, "", alert)
+    if notes:
+        engine.journal.flush()
 
 
 def _utc(ts_ms: int) -> str:

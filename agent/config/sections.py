@@ -74,6 +74,27 @@ class MarketDataConfig(BaseModel):
         default=None,
         description="Replay window end (exclusive), UTC; None = last bar.",
     )
+    funding_cap_default_frac: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Replay data guard: a recorded funding rate beyond this per interval is refused "
+            "(file and line) where the instrument's instruments.csv gives no cap, fraction."
+        ),
+    )
+    price_jump_max_sigmas: float = Field(
+        default=100.0,
+        ge=0.0,
+        description=(
+            "Replay data guard: a close moving more than this many times its recent robust "
+            "hourly volatility is flagged; 0 disables."
+        ),
+    )
+    price_jump_policy: Literal["refuse", "missing"] = Field(
+        default="refuse",
+        description='A flagged close: "refuse" the file (file and line) or replay it as missing.',
+    )
     warmup: bool = Field(
         default=True,
         description=(

@@ -316,7 +316,7 @@ def _bundled_rules(root: Path) -> None:
         _write(root / src.parent.name / src.name, src.read_text())
 
 
-def test_missing_bar_drops_close_and_its_settlement(tmp_path: Path) -> None:
+def test_missing_bar_drops_close_but_keeps_its_settlement(tmp_path: Path) -> None:
     t0 = ms("2025-09-01T00:00:00")
     _bundled_rules(tmp_path)
     rows = [f"{t0 + i * HOUR_MS},100,110,99,{100 + i},5" for i in range(6) if i != 2]
@@ -335,14 +335,21 @@ def test_missing_bar_drops_close_and_its_settlement(tmp_path: Path) -> None:
     assert missing.ts_ms == t0 + 3 * HOUR_MS
     assert dict(missing.closes) == {}
     assert missing.bars == ()
-    assert missing.funding == ()
+    # the settlement of that hour is kept, marked with the last close before it (101)
+    assert [(f.instrument_id.symbol, f.mark_price) for f in missing.funding] == [("BTC", 101.0)]
     marks = [(f.ts_funding_ms, f.mark_price) for s in steps for f in s.funding]
     assert marks == [
         (t0 + HOUR_MS, 100.0),
         (t0 + 2 * HOUR_MS, 101.0),
+        (t0 + 3 * HOUR_MS, 101.0),
         (t0 + 4 * HOUR_MS, 103.0),
         (t0 + 5 * HOUR_MS, 104.0),
         (t0 + 6 * HOUR_MS, 105.0),
     ]
     assert np.isnan(ds.closes_matrix([BTC_PERP])[2, 0])
     assert ds.instruments()[BTC_PERP].funding_interval_s is None  # no Binance funding file
+    (note,) = ds.notes
+    assert (note.ts_ms, note.kind, note.instrument) == (
+        t0 + 3 * HOUR_MS, "settlement_without_bar", "hyperliquid:perp:BTC",
+    )  # fmt: skip
+    assert "101.0 (the last close before it)" in note.message

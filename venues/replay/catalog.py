@@ -117,24 +117,39 @@ def resolve_symbols(root: Path, symbols: Sequence[str], kind: InstrumentKind) ->
     return tuple(out)
 
 
-def read_klines(root: Path, symbol: str, market: str) -> KlineSeries:
+def kline_path(root: Path, symbol: str, market: str) -> Path:
+    """The Binance kline file of ``symbol`` in ``market`` (``perp``/``spot``) under ``root``."""
     path = _find_file(root / BINANCE / market, f"{symbol}_1h")
-    assert path is not None  # checked by _resolve
-    return load_klines(path)
+    assert path is not None  # checked by resolve_symbols
+    return path
+
+
+def read_klines(root: Path, symbol: str, market: str) -> KlineSeries:
+    return load_klines(kline_path(root, symbol, market))
 
 
 def load_funding_files(
     root: Path, perps: Sequence[str], venues: Sequence[str]
-) -> dict[InstrumentId, FundingSeries]:
-    """Binance funding of every perp (always, for its interval) and Bybit/Hyperliquid files."""
-    out: dict[InstrumentId, FundingSeries] = {}
+) -> dict[InstrumentId, tuple[Path, FundingSeries]]:
+    """Binance funding of every perp (always, for its interval) and Bybit/Hyperliquid files,
+    each with its path."""
+    out: dict[InstrumentId, tuple[Path, FundingSeries]] = {}
     for venue in (BINANCE, *(v for v in venues if v != BINANCE)):
         for symbol in perps:
             iid = _venue_perp_id(venue, symbol)
             path = _find_file(root / venue / "funding", iid.symbol)
             if path is not None:
-                out[iid] = load_funding(path, venue)
+                out[iid] = (path, load_funding(path, venue))
     return out
+
+
+def funding_cap_frac(root: Path, iid: InstrumentId, default_frac: float) -> float:
+    """The cap on ``|funding rate|`` per interval of perp ``iid``: its ``instruments.csv``
+    ``funding_cap_frac``, else ``default_frac``."""
+    row = read_rules(instruments_path(root, iid.venue)).get((iid.kind, iid.symbol))
+    if row is None or row.funding_cap_frac is None:
+        return default_frac
+    return float(row.funding_cap_frac)
 
 
 def _venue_perp_id(venue: str, binance_symbol: str) -> InstrumentId:

@@ -22,6 +22,7 @@ import numpy as np
 
 from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
 from venues.replay.catalog import BINANCE, binance_perp_of
+from venues.replay.guards import DataNote
 from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
 
 
@@ -67,6 +68,7 @@ class FundingTable:
     ts_next_ms: IntArray
     mark_price: FloatArray
     offsets: IntArray
+    notes: tuple[DataNote, ...] = ()
 
     def per_step(self, ts_close_ms: list[int]) -> Iterator[tuple[FundingRate, ...]]:
         rows = zip(
@@ -117,8 +119,12 @@ def build_funding_table(
 ) -> FundingTable:
     ids = tuple(i for i in series if emit_binance or i.venue != BINANCE)
     column = {iid: j for j, iid in enumerate(frame.ids)}
+    last_close = _last_close(frame)
+    notes: list[DataNote] = []
     parts = [
-        _window_settlements(frame, series[iid], column[binance_perp_of(iid)], k)
+        _window_settlements(
+            frame, last_close, iid, series[iid], column[binance_perp_of(iid)], k, notes
+        )
         for k, iid in enumerate(ids)
     ]
     merged = [np.concatenate([p[f] for p in parts]) for f in range(6)] if parts else None
@@ -131,14 +137,39 @@ def build_funding_table(
     order = np.lexsort((ser, row))
     offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
     return FundingTable(
-        ids, ser[order], rate[order], interval[order], ts_next[order], mark[order], offsets
+        ids,
+        ser[order],
+        rate[order],
+        interval[order],
+        ts_next[order],
+        mark[order],
+        offsets,
+        tuple(notes),
     )
 
 
+def _last_close(frame: Frame) -> FloatArray:
+    """Each column's close carried forward over missing bars (NaN before its first bar)."""
+    n = frame.close.shape[0]
+    idx = np.where(frame.present, np.arange(n)[:, None], -1)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(frame.close, np.maximum(idx, 0), axis=0)
+    out: FloatArray = np.where(idx >= 0, filled, np.nan)
+    return out
+
+
 def _window_settlements(
-    frame: Frame, fs: FundingSeries, perp_col: int, series_idx: int
+    frame: Frame,
+    last_close: FloatArray,
+    iid: InstrumentId,
+    fs: FundingSeries,
+    perp_col: int,
+    series_idx: int,
+    notes: list[DataNote],
 ) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray]:
-    """Settlements at a step with a Binance perp bar: (row, series, rate, interval, next, mark)."""
+    """Settlements inside the window: (row, series, rate, interval, next, mark); one at an
+    hour without a Binance perp bar is kept with the recorded mark or the last close (noted);
+    skipped only when neither exists (no close before it yet)."""
     ts = fs.ts_funding_ms
     ts_next = np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
     lo = int(frame.ts_close_ms[0])
@@ -146,7 +177,24 @@ def _window_settlements(
     row = (ts - lo) // HOUR_MS
     inside = (ts >= lo) & (row < n_steps)
     row = np.where(inside, row, 0)
-    keep = inside & frame.present[row, perp_col]
-    mark = np.where(np.isnan(fs.mark_price), frame.close[row, perp_col], fs.mark_price)
+    present = frame.present[row, perp_col]
+    recorded = ~np.isnan(fs.mark_price)
+    mark = np.where(
+        recorded,
+        fs.mark_price,
+        np.where(present, frame.close[row, perp_col], last_close[row, perp_col]),
+    )
+    keep = inside & ~np.isnan(mark)
+    for i in np.flatnonzero(keep & ~present).tolist():
+        source = "the recorded mark price" if recorded[i] else "the last close before it"
+        notes.append(
+            DataNote(
+                int(ts[i]),
+                "settlement_without_bar",
+                str(iid),
+                f"{iid}: settlement at an hour without a {frame.ids[perp_col]} bar kept, "
+                f"marked {float(mark[i])} ({source})",
+            )
+        )
     series = np.full(int(keep.sum()), series_idx, dtype=np.int64)
     return row[keep], series, fs.rate[keep], fs.interval_s[keep], ts_next[keep], mark[keep]

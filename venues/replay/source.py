@@ -18,9 +18,12 @@ in :meth:`ReplayDataset.closes_matrix` / :meth:`ReplayDataset.kline_series`. ``R
 carries only the recorded series; the consumer maps the others through ``price_source``.
 
 A funding settlement is emitted at the step whose time equals its rounded settlement time.
-Settlements before the first bar close, after the last one, or at a time with no Binance perp
-bar close (so no mark price fallback) are skipped. Iteration order is fixed (time, then
-instrument order of :meth:`ReplayDataset.instruments`), so two replays are identical.
+Settlements before the first bar close or after the last one are skipped; one at an hour with
+no Binance perp bar is kept, marked with the recorded mark price or else the last close before
+it (a :class:`~venues.replay.guards.DataNote` says so). The data guards of
+:mod:`venues.replay.guards` run as the files load (:attr:`ReplayDataset.notes`). Iteration
+order is fixed (time, then instrument order of :meth:`ReplayDataset.instruments`), so two
+replays are identical.
 
 Layout: :mod:`venues.replay.catalog` (venue names, data files, instrument ids and trading
 rules), :mod:`venues.replay.grid` (bars and settlements on the hourly step grid); this module
@@ -47,17 +50,26 @@ from venues.replay.catalog import (
     binance_id,
     build_instruments,
     check_venues,
+    funding_cap_frac,
+    kline_path,
     load_funding_files,
-    read_klines,
     resolve_data_dir,
     resolve_symbols,
 )
 from venues.replay.grid import Frame, FundingTable, build_frame, build_funding_table
+from venues.replay.guards import (
+    DataGuards,
+    DataNote,
+    check_funding_cap,
+    funding_start_notes,
+    guard_prices,
+)
 from venues.replay.loader import (
     FloatArray,
     FundingSeries,
     IntArray,
     KlineSeries,
+    load_klines,
 )
 
 __all__ = [
@@ -124,6 +136,8 @@ class ReplayDataset:
         self.build_instruments = MappingProxyType(dict(instruments))
         self._funding_series = MappingProxyType(dict(funding_series))
         self._column = {iid: j for j, iid in enumerate(frame.ids)}
+        self.notes: tuple[DataNote, ...] = ()
+        """What the data guards changed or found (:mod:`venues.replay.guards`), by time."""
 
     @classmethod
     def load(
@@ -135,6 +149,7 @@ class ReplayDataset:
         funding_venues: Sequence[str] = FUNDING_VENUES,
         start_ms: int | None = None,
         end_ms: int | None = None,
+        guards: DataGuards | None = None,
     ) -> ReplayDataset:
         """Load what is asked from ``data_dir`` (default: the bundled data).
 
@@ -154,27 +169,42 @@ class ReplayDataset:
             this says; their settlements are emitted only if ``"binance"`` is listed.
         start_ms, end_ms : int | None
             Inclusive bounds on the bar close time, epoch ms UTC.
+        guards : DataGuards | None
+            The data guards' settings (:mod:`venues.replay.guards`); None = their defaults.
 
         Raises
         ------
         ValueError
             Unknown venue or symbol (the message lists what exists), an empty window, or no
-            trading rules for a symbol in ``venues.replay.rules``.
+            trading rules for a symbol in its venue's ``instruments.csv``.
         venues.replay.loader.DataFileError
-            A malformed data file.
+            A malformed data file, a funding rate beyond its cap, or (``price_jump_policy =
+            "refuse"``) a price jump — naming the file and line.
         """
         root = resolve_data_dir(data_dir)
+        guards = guards or DataGuards()
         venues = check_venues(funding_venues)
         perps = resolve_symbols(root, perp_symbols, InstrumentKind.PERP)
         spots = resolve_symbols(root, spot_symbols, InstrumentKind.SPOT)
-        klines = {
-            **{binance_id(s, InstrumentKind.PERP): read_klines(root, s, "perp") for s in perps},
-            **{binance_id(s, InstrumentKind.SPOT): read_klines(root, s, "spot") for s in spots},
-        }
+        notes: list[DataNote] = []
+        klines: dict[InstrumentId, KlineSeries] = {}
+        for kind, symbols in ((InstrumentKind.PERP, perps), (InstrumentKind.SPOT, spots)):
+            for symbol in symbols:
+                iid = binance_id(symbol, kind)
+                path = kline_path(root, symbol, kind.value)
+                klines[iid] = guard_prices(path, load_klines(path), iid, guards, notes)
         frame = build_frame(klines, start_ms, end_ms)
-        series = load_funding_files(root, perps, venues)
+        files = load_funding_files(root, perps, venues)
+        for iid, (path, fs) in files.items():
+            cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
+            check_funding_cap(path, fs, cap)
+        series = {iid: fs for iid, (_, fs) in files.items()}
+        notes += funding_start_notes(int(frame.ts_close_ms[0]), series)
         table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
-        return cls(frame, table, build_instruments(root, frame, series), series)
+        notes += table.notes
+        dataset = cls(frame, table, build_instruments(root, frame, series), series)
+        dataset.notes = tuple(sorted(notes, key=lambda n: (n.ts_ms, n.instrument, n.kind)))
+        return dataset
 
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
         """Trading rules of every loaded instrument (tables in ``venues.replay.rules``).

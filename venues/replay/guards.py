@@ -1,0 +1,220 @@
+"""Guards against wrong but well-formed recorded data, applied when a replay loads its files.
+
+A file can parse cleanly and still be wrong: one mistyped funding rate, one close off by a
+factor of 100, a bar the recorder missed. Each of those silently changed a replay's P&L; these
+guards refuse or repair them, and say so:
+
+1. **Funding rate beyond the cap** (:func:`check_funding_cap`): a settlement whose absolute rate
+   exceeds the instrument's cap — ``funding_cap_frac`` of its venue's ``instruments.csv``, else
+   ``[market_data] funding_cap_default_frac`` — is refused: :class:`DataFileError` naming the
+   file and line. No venue settles beyond its cap, so such a row is a recording error.
+2. **Price jump** (:func:`price_jumps`): a close whose log return from the last accepted close
+   exceeds ``price_jump_max_sigmas`` times the instrument's recent volatility — a robust
+   estimate, ``1.4826 × median |log return|`` over the previous ``vol_window_bars`` hours (the
+   median ignores the jump itself) — is flagged. By ``price_jump_policy`` the file is refused
+   (``refuse``, the default: :class:`DataFileError` with file and line) or the bar is dropped
+   and replayed as missing (``missing``: the previous close is carried, a settlement in that
+   hour is kept by guard 3). Returns are taken from the last *accepted* close, so the bar after
+   a one-hour spike, which returns to the old level, is not flagged too. On the bundled data the
+   largest move is 48 such sigmas (2025-10-10); the default, 100, leaves real crashes alone and
+   catches a 100× close (≈ 800 sigmas) or a decimal-point slip.
+3. **Missing bar at a settlement hour** (:mod:`venues.replay.grid`): the settlement is kept,
+   marked with the recorded mark price, else the last close before it, and a
+   :class:`DataNote` (``settlement_without_bar``) says so — the replay journals it as an alert.
+4. **Funding that starts after the prices** (:func:`funding_start_notes`): a funding file whose
+   first settlement comes more than one interval after the window's first bar leaves positions
+   opened before it paying nothing; a :class:`DataNote` (``funding_starts_late``) names the
+   instrument, the first settlement and the hours without funding.
+
+Errors: :class:`~venues.replay.loader.DataFileError` (the CLI exits 2 naming file and line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, Literal
+
+import numpy as np
+
+from venues.model import HOUR_MS, InstrumentId
+from venues.replay.loader import DataFileError, FundingSeries, KlineSeries
+
+MAD_TO_SIGMA: Final = 1.4826
+"""Scales the median absolute deviation of a normal sample to its standard deviation."""
+_MIN_VOL_BARS: Final = 24
+"""Bars of history needed before a jump can be judged (earlier bars are not checked)."""
+SIGMA_FLOOR: Final = 1e-4
+"""Smallest hourly volatility assumed (log units): a series whose closes barely move (median
+move 0) still lets through moves under ``price_jump_max_sigmas × 0.01 %``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataGuards:
+    """The guards' settings (``[market_data]`` keys of the same names).
+
+    Attributes
+    ----------
+    funding_cap_default_frac : float
+        Cap on ``|funding rate|`` per interval where the rules file gives none, fraction.
+    price_jump_max_sigmas : float
+        Largest accepted move in units of recent volatility; 0 disables guard 2.
+    price_jump_policy : {"refuse", "missing"}
+        What a flagged bar does: refuse the file, or be replayed as a missing bar.
+    vol_window_bars : int
+        Hours of history the volatility is estimated over.
+    """
+
+    funding_cap_default_frac: float = 0.05
+    price_jump_max_sigmas: float = 100.0
+    price_jump_policy: Literal["refuse", "missing"] = "refuse"
+    vol_window_bars: int = 168
+
+
+@dataclass(frozen=True, slots=True)
+class DataNote:
+    """Something a guard changed or found in the data, for the journal (an alert row).
+
+    ``ts_ms``: the data time it concerns, epoch ms UTC; ``kind``: ``settlement_without_bar``,
+    ``funding_starts_late`` or ``price_jump_dropped``; ``instrument`` as ``venue:kind:SYMBOL``.
+    """
+
+    ts_ms: int
+    kind: str
+    instrument: str
+    message: str
+
+
+def check_funding_cap(path: Path, series: FundingSeries, cap_frac: float) -> None:
+    """Guard 1: refuse a settlement beyond ``cap_frac`` (module docstring).
+
+    Raises
+    ------
+    DataFileError
+        At the first such row (line = row + 2: the header is line 1).
+    """
+    beyond = np.abs(series.rate) > cap_frac
+    if beyond.any():
+        row = int(np.argmax(beyond))
+        rate = float(series.rate[row])
+        reason = (
+            f"funding_rate {rate} is beyond the instrument's cap of ±{cap_frac} per interval "
+            "(instruments.csv funding_cap_frac, else [market_data] funding_cap_default_frac): "
+            "no venue settles beyond its cap, so the row is a recording error"
+        )
+        raise DataFileError(path, row + 2, reason)
+
+
+def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
+    """Guard 2: the rows whose close jumps more than ``price_jump_max_sigmas`` times the
+    recent robust volatility from the last accepted close (module docstring), oldest first."""
+    k = guards.price_jump_max_sigmas
+    n = len(series)
+    if k <= 0 or n <= _MIN_VOL_BARS + 1:
+        return []
+    log_close = np.log(series.close)
+    abs_ret = np.abs(np.diff(log_close))  # abs_ret[j] is the move into row j + 1
+    window = guards.vol_window_bars
+    # Only a move beyond k × the floor can be a jump: the local volatility (a median over the
+    # window before the row) is computed for those rows alone.
+    screen = np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1
+    flagged: list[int] = []
+    for row in screen.tolist():
+        if row <= _MIN_VOL_BARS:
+            continue  # too little history to judge
+        before = abs_ret[max(0, row - 1 - window) : row - 1]  # moves into the rows before
+        sigma = max(MAD_TO_SIGMA * float(np.median(before)), SIGMA_FLOOR)
+        ref = row - 1  # the last accepted close: a flagged bar is no reference
+        while ref in flagged:
+            ref -= 1
+        if abs(float(log_close[row] - log_close[ref])) > k * sigma:
+            flagged.append(row)
+    return flagged
+
+
+def drop_rows(series: KlineSeries, rows: Sequence[int]) -> KlineSeries:
+    """``series`` without ``rows`` (their bars become missing on the replay grid)."""
+    keep = np.ones(len(series), dtype=bool)
+    keep[list(rows)] = False
+
+    def cut(values: np.ndarray) -> np.ndarray:
+        out = np.ascontiguousarray(values[keep])
+        out.flags.writeable = False
+        return out
+
+    return replace(
+        series,
+        ts_open_ms=cut(series.ts_open_ms),
+        open=cut(series.open),
+        high=cut(series.high),
+        low=cut(series.low),
+        close=cut(series.close),
+        volume=cut(series.volume),
+    )
+
+
+def guard_prices(
+    path: Path,
+    series: KlineSeries,
+    iid: InstrumentId,
+    guards: DataGuards,
+    notes: list[DataNote],
+) -> KlineSeries:
+    """Guard 2 on one kline file: refuse it, or drop the flagged bars (each noted).
+
+    Raises
+    ------
+    DataFileError
+        ``price_jump_policy = "refuse"`` and a bar was flagged (its line).
+    """
+    rows = price_jumps(series, guards)
+    if not rows:
+        return series
+    if guards.price_jump_policy == "refuse":
+        row = rows[0]
+        close = float(series.close[row])
+        reason = (
+            f"close {close} jumps more than {guards.price_jump_max_sigmas:g}× the recent "
+            f"volatility from the previous close {float(series.close[row - 1])} "
+            '([market_data] price_jump_max_sigmas; price_jump_policy = "missing" replays '
+            "such a bar as missing)"
+        )
+        raise DataFileError(path, row + 2, reason)
+    for row in rows:
+        ts_close = int(series.ts_open_ms[row]) + HOUR_MS
+        notes.append(
+            DataNote(
+                ts_close,
+                "price_jump_dropped",
+                str(iid),
+                f"{path}:{row + 2}: close {float(series.close[row])} dropped as a price jump "
+                "(replayed as a missing bar)",
+            )
+        )
+    return drop_rows(series, rows)
+
+
+def funding_start_notes(
+    first_bar_close_ms: int, series: dict[InstrumentId, FundingSeries]
+) -> list[DataNote]:
+    """Guard 4: a note per funding series whose first settlement comes more than one interval
+    after the first bar close of the window (positions before it pay no funding)."""
+    notes = []
+    for iid, fs in series.items():
+        first = int(fs.ts_funding_ms[0])
+        interval_ms = int(fs.interval_s[0]) * 1000
+        if first - first_bar_close_ms > interval_ms:
+            hours = (first - first_bar_close_ms) // HOUR_MS
+            when = datetime.fromtimestamp(first / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            notes.append(
+                DataNote(
+                    first_bar_close_ms,
+                    "funding_starts_late",
+                    str(iid),
+                    f"{iid}: funding data starts {when}, {hours} h after its prices; a position "
+                    "held before then pays and earns no funding in this replay",
+                )
+            )
+    return notes
