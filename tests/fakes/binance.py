@@ -108,6 +108,9 @@ class BinanceFake:
         self.dual_side_position = False
         self.margin_type: dict[str, str] = {}
         self.leverage: dict[str, int] = {}
+        self.recv_window_slack_ms = 0
+        """Added to every request's ``recvWindow`` (a sped-up clock amplifies the client's
+        pauses; the chaos harness allows for them)."""
         self.perp_klines: list[list[Any]] = load_fixture("usdm", "klines.json")
         self.spot_klines: list[list[Any]] = load_fixture("spot", "klines.json")
         """Kline rows served (recorded ones by default), filtered by the request's window."""
@@ -186,7 +189,7 @@ class BinanceFake:
         if not signature or not hmac.compare_digest(signature.lower(), expected):
             return error(-1022, "Signature for this request is not valid.")
         timestamp_ms = int(params.get("timestamp", "0"))
-        window_ms = int(params.get("recvWindow", "5000"))
+        window_ms = int(params.get("recvWindow", "5000")) + self.recv_window_slack_ms
         now_ms = self.now_ms()
         if timestamp_ms >= now_ms + 1_000 or now_ms - timestamp_ms > window_ms:
             return error(-1021, "Timestamp for this request is outside of the recvWindow.")

@@ -134,6 +134,10 @@ class PerpBook:
         self.positions: dict[str, tuple[Decimal, Decimal, int]] = {}  # qty, entry, time
         self.trades: list[dict[str, Any]] = []
         self.wallet = Decimal(100_000)
+        self.fill_qty: Callable[[str, Decimal], Decimal] | None = None
+        """Hook (chaos tests): the part of a marketable order (client order id, qty) that fills
+        at once; the rest expires, as a MARKET order beyond the book's depth does (``EXPIRED``
+        with ``executedQty`` < ``origQty``). None = everything fills."""
         self._trade_ids = itertools.count(2_059_192)
         self._order_ids = itertools.count(4_087_922_044)
 
@@ -192,7 +196,11 @@ class PerpBook:
             "selfTradePreventionMode": "NONE", "goodTillDate": 0, "updateTime": now_ms,
         }  # fmt: skip
         if price is None or (sign > 0 and price >= mark) or (sign < 0 and price <= mark):
-            self._fill(order, qty, sign, mark, now_ms)
+            filled = qty if self.fill_qty is None else self.fill_qty(cid, qty)
+            if filled > 0:
+                self._fill(order, filled, sign, mark, now_ms)
+            if filled < qty:
+                order["status"] = "EXPIRED"
         elif order["timeInForce"] == "IOC":
             order["status"] = "EXPIRED"
         self.orders[cid] = {**order, "time": now_ms}

@@ -1,0 +1,126 @@
+"""The chaos suite, bounded for CI: the real ``zerobeta run`` in live mode against the chaos
+exchange (faults on every kind of request, websocket drops and silence), killed with SIGKILL and
+restarted, under libfaketime at 600 × real time (an hourly step every 6 s).
+
+One run of ~2 minutes (:func:`survived`: kills between steps and during start-up) is shared by
+the invariant tests; each computes its figure from the journal and the exchange's own books
+(:mod:`tests.chaos.invariants`), never from what the agent printed. A second, short run kills the
+agent between the two legs of a pair. ``benchmarks/chaos.py`` runs the same harness long
+(>= 10,000 paired orders, >= 50 kills of every kind).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.driver import ChaosConfig, faketime_available, run_chaos
+from tests.chaos.invariants import Figures
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.timeout(600),
+    pytest.mark.skipif(
+        not faketime_available() or not sys.platform.startswith("linux"),
+        reason="libfaketime is not installed (Debian package `faketime`): the chaos harness "
+        "runs the agent sped up under it",
+    ),
+]
+
+PENDING_NEW_NOT_RESOLVED = (
+    "agent bug: an order the agent wrote ahead (journal status pending_new) and sent, whose "
+    "answer it never received because it was killed, is not looked up at the next start: "
+    "the executed leg is missing from the ledger and the start-up reconciliation refuses the "
+    "start ('venue positions differ from the journal'); only the checkpoint's unresolved "
+    "orders are followed up (agent/engine/engine.py reconcile_at_start)"
+)
+HALT_AFTER_UNRESOLVED = (
+    "agent behaviour: the position check after a step (agent/live/reconcile.py "
+    "PositionCheck.check) counts the fills of that step's still-unresolved orders as a "
+    "mismatch and halts opening; the halt is lifted only by a restart, so a pair left "
+    "one-legged then stays so (its repair is an opening intent, refused)"
+)
+
+
+@pytest.fixture(scope="module")
+def survived(tmp_path_factory: pytest.TempPathFactory) -> Figures:
+    """Faults everywhere, 5 SIGKILLs (between steps, during start-up), >= 150 paired orders."""
+    workdir = tmp_path_factory.mktemp("chaos")
+    config = ChaosConfig(
+        workdir=workdir,
+        seed=7,
+        pairs=150,
+        kills=5,
+        speed=600.0,
+        flips_per_step=10,
+        kill_kinds=("idle", "startup"),
+        operator_repair=False,
+        max_wall_s=120.0,
+    )
+    figures, table = run_chaos(config)
+    print(f"\nchaos run (workdir {workdir}):\n{table}")  # shown with -s / on failure
+    return figures
+
+
+def test_the_run_traded_pairs_through_faults_and_restarts(survived: Figures) -> None:
+    assert survived.kills == 5
+    assert survived.restarts == 5
+    # at least the first step's pairs (10 flips); more unless opening was halted (see the
+    # xfail below), which stops the run after 8 steps without a pair
+    assert survived.paired_orders >= 20
+    assert sum(survived.faults.values()) >= 50
+    assert not survived.refused_starts
+
+
+def test_no_order_is_sent_twice(survived: Figures) -> None:
+    assert survived.duplicate_orders == 0
+
+
+def test_every_exchange_fill_is_in_the_journal(survived: Figures) -> None:
+    assert survived.lost_fills == 0
+
+
+def test_no_intent_is_left_unresolved(survived: Figures) -> None:
+    assert survived.unresolved_intents == 0
+
+
+def test_journal_positions_equal_the_exchange_after_every_restart(survived: Figures) -> None:
+    # every start that went live (the first, one after each kill between steps) and the end
+    assert len(survived.position_checks) == 2 + survived.kills_by_kind.get("idle", 0)
+    assert [c.when for c in survived.position_checks if not c.equal] == []
+
+
+@pytest.mark.xfail(reason=HALT_AFTER_UNRESOLVED, strict=False)
+def test_no_pair_is_left_unbalanced(survived: Figures) -> None:
+    assert survived.unbalanced_at_end == 0
+    assert survived.opening_halts == 0
+
+
+def test_reaction_times_are_measured(survived: Figures) -> None:
+    """Printed, not asserted: unknown outcome -> lookup (the desk looks up at once) and mark
+    breach -> order (today the next hourly step)."""
+    assert survived.lookup_reaction_s
+    assert survived.never_looked_up == 0
+
+
+@pytest.mark.xfail(reason=PENDING_NEW_NOT_RESOLVED, strict=True)
+def test_a_kill_between_the_legs_of_a_pair_is_recovered(tmp_path: Path) -> None:
+    config = ChaosConfig(
+        workdir=tmp_path,
+        seed=11,
+        pairs=0,
+        kills=1,
+        speed=600.0,
+        flips_per_step=2,
+        kill_kinds=("between_legs",),
+        operator_repair=False,
+        max_wall_s=60.0,
+    )
+    figures, table = run_chaos(config)
+    print(f"\nchaos run (workdir {tmp_path}):\n{table}")
+    assert figures.kills_between_legs == 1
+    assert not figures.refused_starts, figures.notes
+    assert figures.lost_fills == 0
+    assert all(c.equal for c in figures.position_checks)
