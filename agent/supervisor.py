@@ -389,6 +389,7 @@ class Supervisor:
         if self.control is not None:
             self.control.attach(engine, feed, self._clock)
         await self._warm(engine, feed, history_bars)
+        engine.checkpoint_start()  # a kill during the first step resumes from here
         self._engine = engine
         return _run_live(engine, feed, self._stop)
 

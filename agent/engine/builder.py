@@ -30,6 +30,7 @@ from agent.engine.resume import Resumed, funding_payments, load_resume, restore_
 from agent.engine.runner import StrategyRunner
 from agent.errors import JournalError
 from agent.execution.executor import Executor
+from agent.execution.unresolved import UnresolvedOrder
 from agent.journal.files import check_run_path, journal_exists, move_aside
 from agent.journal.journal import Journal
 from agent.journal.lock import JournalLock
@@ -40,7 +41,14 @@ from agent.risk import RiskEngine
 from strategies.base import Strategy
 from strategies.flip_monitor import FundingFlipMonitor
 from venues.base import Venue
-from venues.model import Instrument, InstrumentId, VenueFees
+from venues.model import (
+    Instrument,
+    InstrumentId,
+    OrderRequest,
+    OrderType,
+    TimeInForce,
+    VenueFees,
+)
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
 from venues.registry import venue_spec
 
@@ -164,7 +172,15 @@ async def build_engine(
             state_every_s=cfg.journal.state_every_s,
             alerts=alerts,
         ),
-        positions=PositionCheck(live, instruments, portfolio, journal, risk, alerts),
+        positions=PositionCheck(
+            live,
+            instruments,
+            portfolio,
+            journal,
+            risk,
+            alerts,
+            pending=lambda: {o.request.instrument_id for o in executor.unresolved},
+        ),
         alerts=alerts,
     )
     if resumed is None:
@@ -203,7 +219,50 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
         parts.margin.restore(checkpoint.get("margin_watch", {}))
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=path) from err
+    _unanswered_orders(parts, resumed.last_step_ms)
     parts.funding.payments = int(checkpoint.get("funding_payments", 0))
+
+
+def _unanswered_orders(parts: EngineParts, last_step_ms: int) -> None:
+    """Orders the earlier run journaled (written ahead, durable) but never saw answered — it
+    was killed between sending and booking, possibly between the two legs of a pair — join
+    the unresolved orders, so the start looks them up before reconciling positions: a fill is
+    booked (and, as for every late fill, reversed reduce-only at the first step), an order the
+    venue never received is dropped. The checkpoint's own unresolved orders are kept as they
+    are."""
+    known = {o.client_order_id for o in parts.executor.unresolved}
+    for row in parts.journal.orders_without_outcome():
+        if row.client_order_id in known:
+            continue
+        request = OrderRequest(
+            client_order_id=row.client_order_id,
+            instrument_id=row.instrument_id,
+            side=row.side,
+            qty=row.qty,
+            order_type=OrderType(row.order_type),
+            limit_price=row.limit_price,
+            time_in_force=TimeInForce.IOC,  # every order the agent sends is IOC
+            reduce_only=row.reduce_only,
+        )
+        order = UnresolvedOrder(
+            strategy=row.strategy,
+            intent_id=row.intent_id,
+            leg=row.leg,
+            request=request,
+            booked_trade_ids=row.booked_trade_ids,
+            booked_qty=row.booked_qty,
+            since_ms=max(row.ts_ms, last_step_ms),
+        )
+        parts.executor.unresolved.add(order)
+        log.warning(
+            "unanswered_order_resumed",
+            client_order_id=row.client_order_id,
+            strategy=row.strategy,
+            intent_id=row.intent_id,
+            instrument=str(row.instrument_id),
+            status=row.status,
+            message="sent before the restart without a journaled answer; looked up now",
+        )
 
 
 def _write_meta(parts: EngineParts, first_ms: int) -> None:

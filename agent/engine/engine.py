@@ -343,6 +343,14 @@ class Engine:
             "margin_watch": self.margin.state(),
         }
 
+    def checkpoint_start(self) -> None:
+        """A new resumable run's first checkpoint, at the engine's clock, before any order can
+        leave: a run killed during its first step then resumes — and looks up the orders it
+        wrote ahead and never saw answered — instead of starting over without them. Nothing
+        for a resumed run (it has one) or a run that is not resumable."""
+        if self.resumable and self.resumed_from_ms is None:
+            self._checkpoint(self.clock.now_ms())
+
     def restore(self, checkpoint: Mapping[str, Any]) -> None:
         """The engine's own part of a checkpoint: its snapshot clock (its parts restore theirs,
         :func:`agent.engine.builder.build_engine`)."""

@@ -42,6 +42,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
@@ -78,6 +79,14 @@ __all__ = [
 
 
 PENDING_NEW = "pending_new"
+ORDERS_WITHOUT_OUTCOME_SQL = (
+    "SELECT o.ts_ms, o.client_order_id, o.strategy, o.intent_id, o.leg, o.attempt,"
+    " o.instrument, o.side, o.qty, o.order_type, o.limit_price, o.reduce_only, o.status"
+    " FROM orders o JOIN (SELECT client_order_id, max(id) AS id FROM orders"
+    " GROUP BY client_order_id) latest ON o.id = latest.id"
+    " WHERE o.status NOT IN (?, ?, ?, ?) ORDER BY o.id"
+)
+"""Each order's latest row when its status is not one of the four final ones (parameters)."""
 """Status of the row written just before an order is sent."""
 
 
@@ -92,6 +101,29 @@ class _OrderContext(NamedTuple):
 
 
 _UNKNOWN_ORDER = _OrderContext("", "", "", 0, None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderRow:
+    """An order whose latest journaled state is not final
+    (:meth:`Journal.orders_without_outcome`); quantities in base units, ``booked_qty``
+    signed."""
+
+    ts_ms: int
+    client_order_id: str
+    strategy: str
+    intent_id: str
+    leg: str
+    attempt: int
+    instrument_id: InstrumentId
+    side: Side
+    qty: Decimal
+    order_type: str
+    limit_price: Decimal | None
+    reduce_only: bool
+    status: str
+    booked_trade_ids: frozenset[str]
+    booked_qty: Decimal
 
 
 class JournalFill(NamedTuple):
@@ -453,6 +485,40 @@ class Journal:
         """Every fill in booking order."""
         for row in self._store.query(FILLS_IN_BOOKING_ORDER_SQL):
             yield fill_from_row(row)
+
+    def orders_without_outcome(self) -> list[OpenOrderRow]:
+        """Orders whose latest journaled state is not final (``pending_new`` written ahead of
+        the send, or ``new`` / ``partially_filled``): each with its request as journaled and the
+        trade ids and signed qty of its fills already booked. A run killed between sending an
+        order and booking its answer leaves such rows; the next start looks them up."""
+        final = tuple(s.value for s in OrderStatus if s.is_final)
+        out = []
+        for row in self._store.query(ORDERS_WITHOUT_OUTCOME_SQL, final):
+            fills = self._store.query(
+                "SELECT trade_id, side, qty FROM fills WHERE client_order_id = ? ORDER BY seq",
+                (row[1],),
+            )
+            booked_qty = sum((Side(side).sign * Decimal(qty) for _, side, qty in fills), Decimal(0))
+            out.append(
+                OpenOrderRow(
+                    ts_ms=int(row[0]),
+                    client_order_id=str(row[1]),
+                    strategy=str(row[2]),
+                    intent_id=str(row[3]),
+                    leg=str(row[4]),
+                    attempt=int(row[5]),
+                    instrument_id=InstrumentId.parse(str(row[6])),
+                    side=Side(row[7]),
+                    qty=Decimal(row[8]),
+                    order_type=str(row[9] or "market"),
+                    limit_price=None if row[10] is None else Decimal(row[10]),
+                    reduce_only=bool(row[11]),
+                    status=str(row[12]),
+                    booked_trade_ids=frozenset(str(t) for t, _, _ in fills),
+                    booked_qty=booked_qty,
+                )
+            )
+        return out
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""

@@ -20,7 +20,7 @@ Errors: :class:`~agent.errors.ReconciliationError` (the start is refused) and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from decimal import Decimal
 
 import structlog
@@ -58,6 +58,10 @@ class PositionCheck:
         The ledger compared, where differences are journaled, what halts opening.
     alerts : AlertSink
         Where a mismatch is also handed, for a person.
+    pending : Callable[[], Collection[InstrumentId]]
+        Instruments with an order whose outcome is unknown (the executor's unresolved orders):
+        their venue position may hold fills the ledger books only once the order is looked
+        up, so they are compared at a later check instead of halting opening now.
     """
 
     def __init__(
@@ -68,6 +72,7 @@ class PositionCheck:
         journal: Journal,
         risk: RiskEngine,
         alerts: AlertSink = DISCARD,
+        pending: Callable[[], Collection[InstrumentId]] = tuple,
     ) -> None:
         self._venues = venues
         self._instruments = instruments
@@ -75,6 +80,7 @@ class PositionCheck:
         self._journal = journal
         self._risk = risk
         self._alerts = alerts
+        self._pending = pending
         self._reported: set[tuple[InstrumentId, str]] = set()
 
     async def reconcile_at_start(self, now_ms: int) -> None:
@@ -91,11 +97,22 @@ class PositionCheck:
 
     async def check(self, ts_ms: int) -> None:
         """After a step's orders: journal, alert once and halt opening for every position that
-        differs from the ledger (a venue whose positions cannot be read is skipped, logged)."""
+        differs from the ledger (a venue whose positions cannot be read is skipped, logged; an
+        instrument with an order of unknown outcome is compared once it is resolved)."""
         if not self._venues:
             return
         found = await position_mismatches(self._venues, self._portfolio, self._instruments)
+        pending = set(self._pending())
         for iid, ledger_qty, venue_qty in found:
+            if iid in pending:
+                log.info(
+                    "position_check_deferred",
+                    instrument=str(iid),
+                    ledger_qty=str(ledger_qty),
+                    venue_qty=str(venue_qty),
+                    reason="an order of this instrument has an unknown outcome",
+                )
+                continue
             if (iid, str(venue_qty)) in self._reported:
                 continue
             self._reported.add((iid, str(venue_qty)))

@@ -291,3 +291,28 @@ async def test_a_late_fill_that_cannot_be_reversed_notifies(clock: FakeClock) ->
     [(title, body, _)] = sender.taken()
     assert title.endswith("unresolved_order_reverse_incomplete")
     assert "binance:perp:ETHUSDT: 2.0 of a late fill could not be reversed" in body
+
+
+async def test_an_instrument_with_an_unresolved_order_is_compared_once_resolved() -> None:
+    """The venue holds the fill of an order whose answer was lost: no halt while the order
+    is unresolved; the same difference once it is resolved (and still unbooked) halts."""
+    venue = HeldVenue()
+    venue.qty = D("0.1")
+    journal = Journal.open(":memory:")
+    risk = RiskEngine(RiskConfig(), {"binance": 3.0}, 100_000.0)
+    pending: set[InstrumentId] = {BTC}
+    check = PositionCheck(
+        {"binance": venue},  # type: ignore[dict-item]  # what PositionCheck calls
+        {BTC: INSTRUMENTS[BTC]},
+        Portfolio({"binance": D(100_000)}),
+        journal,
+        risk,
+        pending=lambda: pending,
+    )
+    await check.check(T)
+    assert not risk.halted
+    assert journal.dump_rows("reconciliation") == []
+    pending.clear()
+    await check.check(T + H)
+    assert risk.halted
+    assert [r[6] for r in journal.dump_rows("reconciliation")] == ["halted_opening"]
