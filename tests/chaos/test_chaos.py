@@ -53,9 +53,8 @@ def survived(tmp_path_factory: pytest.TempPathFactory) -> Figures:
 def test_the_run_traded_pairs_through_faults_and_restarts(survived: Figures) -> None:
     assert survived.kills == 5
     assert survived.restarts == 5
-    # at least the first step's pairs (10 flips); more unless opening was halted (see the
-    # xfail below), which stops the run after 8 steps without a pair
-    assert survived.paired_orders >= 20
+    # ~150 asked for in the time allowed; the run stops after 8 steps without a new pair
+    assert survived.paired_orders >= 100
     assert sum(survived.faults.values()) >= 50
     assert not survived.refused_starts
 
