@@ -2,7 +2,9 @@
 
 Owns client order ids and the drift / lot / minimum planning (:mod:`.plan`), the executor that
 sends single legs and books fills (:mod:`.executor`), paired legs with retries and unwinds and
-native pair orders (:mod:`.pairs`) and orders whose outcome is unknown (:mod:`.unresolved`).
+native pair orders (:mod:`.pairs`), orders whose outcome is unknown (:mod:`.unresolved`), the
+account streams' fills and order updates booked once (:mod:`.streamed`) and the targets that
+stand between steps, with the pairs that drifted from them (:mod:`.standing`).
 May import ``agent.portfolio``, ``agent.journal``, ``agent.risk``, ``agent.config`` sections,
 ``agent.errors``, ``strategies.base`` and ``venues``.
 """
