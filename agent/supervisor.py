@@ -14,7 +14,15 @@ Two drivers feed the same :class:`~agent.engine.engine.Engine`:
   authenticated clients: at start each account is put in one-way / cross / configured leverage
   (or the start is refused), its quote balances become the ledger's cash, and its positions are
   reconciled with the journal (any difference refuses the start); orders go to the venues and
-  funding is booked from each venue's payment history (:mod:`agent.live.account`).
+  funding is booked from each venue's payment history (:mod:`agent.live.account`). The
+  venues' account streams are opened (:mod:`agent.live.account_feed`: the Binance listenKey
+  user data stream and spot subscription, the Bybit private stream ...): fills and order
+  updates are booked as they arrive, the order answers and lookups stay the fallback, and
+  unresolved orders are looked up on timers within seconds (:mod:`agent.live.timers`).
+
+On live data the strategies keep their hourly cadence while the engine reacts to events as
+they come (:func:`_run_live`): mark ticks, the venues' predicted funding, account-stream fills
+and order updates, follow-up timers.
 """
 
 from __future__ import annotations
@@ -45,8 +53,17 @@ from agent.live.account import (
     prepare_accounts,
     quote_cash_usd,
 )
-from agent.live.feed import LiveFeed, LiveStep, load_live_instruments
+from agent.live.account_feed import AccountFeed
+from agent.live.feed import (
+    AccountTick,
+    FundingTick,
+    LiveFeed,
+    LiveStep,
+    MarkTick,
+    load_live_instruments,
+)
 from agent.live.retry import DEFAULT_START_RETRY, StartRetry, retry_at_start
+from agent.live.timers import FollowUpTimers
 from agent.notify import AlertDispatcher, build_dispatcher
 from agent.progress import TerminalProgress, terminal_progress
 from agent.signals import StopSignals
@@ -391,7 +408,9 @@ class Supervisor:
         await self._warm(engine, feed, history_bars)
         engine.checkpoint_start()  # a kill during the first step resumes from here
         self._engine = engine
-        return _run_live(engine, feed, self._stop)
+        account = AccountFeed(trading) if live else None
+        timers = FollowUpTimers(engine.unresolved_order_ids)
+        return _run_live(engine, feed, self._stop, account=account, timers=timers)
 
     async def _open_live_sources(
         self, stack: AsyncExitStack, live: bool
@@ -521,28 +540,46 @@ def _equity_detail(engine: Engine) -> str:
     return f"equity {float(engine.portfolio.equity_usd()):,.2f} USD"
 
 
-async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunResult:
-    """Run the live feed's events through the engine until ``stop`` is set."""
+async def _run_live(
+    engine: Engine,
+    feed: LiveFeed,
+    stop: asyncio.Event,
+    *,
+    account: AccountFeed | None = None,
+    timers: FollowUpTimers | None = None,
+) -> RunResult:
+    """Run the live feed's events through the engine until ``stop`` is set: hourly steps (the
+    strategies' cadence) and, between them, each event as it comes — mark ticks, predicted
+    funding, account-stream events (``account``, ``mode = "live"``) and follow-up timers."""
     wall_start = time.perf_counter()
     steps = 0
     first = last = engine.clock.now_ms()
     log.info("live_started", strategies=engine.runner.names)
-    async for event in feed.events(stop):
+    async for event in feed.events(stop, account=account, timers=timers):
         if isinstance(event, LiveStep):
             await engine.step(event)
             steps += 1
-        else:
+        elif isinstance(event, MarkTick):
             await engine.mark_tick(event)
-            await engine.flatten_on_halt()  # zerobeta halt --flatten: now, not at the next hour
+            await engine.after_marks()  # breaker/halt flatten, drift: now, not at the next hour
+        elif isinstance(event, FundingTick):
+            await engine.on_predicted_funding(event)
+        elif isinstance(event, AccountTick):
+            await engine.on_account(event)
+        else:
+            await engine.on_timer(event)
         last = engine.clock.now_ms()
     await engine.shutdown(last)  # [execution] on_shutdown: only a stop ends a live run
     engine.finish(last)
     wall = time.perf_counter() - wall_start
     counters = {
         **engine.counters(),
+        **engine.between_steps.as_dict(),
         "marks_received": feed.marks_received,
         "marks_dropped": feed.marks_dropped,
         "bars_missing": feed.bars_missing,
+        "predicted_funding_received": feed.predicted_funding_received,
+        **({} if account is None else {"account_events_received": account.total_received}),
     }
     log.info("live_finished", steps=steps, wall_time_s=round(wall, 3), **counters)
     return RunResult(

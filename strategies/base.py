@@ -63,13 +63,19 @@ class MarketSnapshot:
     prices : Mapping[InstrumentId, float]
         Latest price (mark or last close), quote units.
     funding : Mapping[InstrumentId, FundingRate]
-        Latest funding rate known for each perp: the predicted rate on a live venue, the last
-        settled rate in replay. Never a rate that was not yet known at ``ts_ms``.
+        Latest **settled** funding rate of each perp (``ts_funding_ms <= ts_ms``), in a
+        replay and live alike: what a strategy records as a settlement. Never a rate that was
+        not yet known at ``ts_ms``.
     closes : Mapping[InstrumentId, FloatArray]
         Hourly close history, oldest first, shape ``(n,)``, float64, last element the latest
         close; all arrays end at the same bar.
     stale : frozenset[InstrumentId]
         Instruments whose data is older than the staleness limit.
+    predicted_funding : Mapping[InstrumentId, FundingRate]
+        Live only (empty in a replay, which has no predicted rates): the venue's latest
+        predicted rate of each perp's next settlement, streamed between hourly steps
+        (``ts_funding_ms`` the settlement it will apply to, usually after ``ts_ms``). It is
+        an estimate that moves until the settlement: never book or record it as one.
     """
 
     ts_ms: int
@@ -78,6 +84,18 @@ class MarketSnapshot:
     funding: Mapping[InstrumentId, FundingRate]
     closes: Mapping[InstrumentId, FloatArray]
     stale: frozenset[InstrumentId] = frozenset()
+    predicted_funding: Mapping[InstrumentId, FundingRate] = field(default_factory=dict)
+
+    def latest_funding(self, instrument_id: InstrumentId) -> FundingRate | None:
+        """The newest rate known for ``instrument_id``: its predicted rate when one settles
+        after the last settled rate (live), else the last settled rate (None if neither)."""
+        settled = self.funding.get(instrument_id)
+        predicted = self.predicted_funding.get(instrument_id)
+        if predicted is not None and (
+            settled is None or predicted.ts_funding_ms > settled.ts_funding_ms
+        ):
+            return predicted
+        return settled
 
 
 @dataclass(frozen=True, slots=True)

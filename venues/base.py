@@ -101,6 +101,29 @@ class MarketDataSource(Protocol):
         ...
 
 
+MarketUpdate = MarkPrice | FundingRate
+"""One update of a venue's market stream: a mark price, or the **predicted** funding rate of
+the next settlement (``ts_funding_ms`` in the future) that the same stream carries."""
+
+
+@runtime_checkable
+class MarketStreamSource(Protocol):
+    """A venue whose mark stream also carries the predicted funding rate (Binance
+    ``markPriceUpdate`` ``r``/``T``, Bybit linear ``tickers`` ``fundingRate``/
+    ``nextFundingTime``, Hyperliquid ``activeAssetCtx`` ``funding``, OKX ``funding-rate``).
+    The live feed reads this instead of :meth:`MarketDataSource.stream_marks` when a venue
+    has it, so predicted rates reach the engine between hourly steps."""
+
+    def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """Marks of ``instrument_ids`` exactly as :meth:`MarketDataSource.stream_marks`
+        yields them, interleaved with the predicted funding of the perps among them whenever
+        its rate or settlement time changes (never an older settlement than one yielded, per
+        instrument). A predicted rate is never a settlement: nothing may book it."""
+        ...
+
+
 @runtime_checkable
 class AccountSetup(Protocol):
     """A live venue that can check and set the account modes zerobeta trades with."""

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from venues.base import AccountEvent, AccountSetup, Venue
+from venues.base import AccountEvent, AccountSetup, MarketStreamSource, Venue
 from venues.model import (
     Balance,
     Bar,
@@ -148,6 +148,21 @@ class RenamedVenue:
         """Inner mark stream, renamed."""
         async for mark in self.inner.stream_marks(self._ids(instrument_ids)):
             yield self._out(mark)
+
+    async def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """Inner marks and predicted funding (:class:`~venues.base.MarketStreamSource`; the
+        inner marks alone when it has no such stream), renamed."""
+        ids = self._ids(instrument_ids)
+        inner = self.inner
+        updates: AsyncIterator[MarkPrice | FundingRate] = (
+            inner.stream_market(ids)
+            if isinstance(inner, MarketStreamSource)
+            else inner.stream_marks(ids)
+        )
+        async for update in updates:
+            yield self._out(update)
 
     async def stream_account(self) -> AsyncIterator[AccountEvent]:
         """Inner account stream, renamed."""

@@ -382,7 +382,9 @@ def _positions(portfolio: Portfolio, strategies: list[str]) -> tuple[LivePositio
 
 def _funding(engine: EngineView, now_ms: int) -> tuple[LiveFunding, ...]:
     perps = [i for i in engine.market.instruments if i.kind is InstrumentKind.PERP]
-    rates = engine.market.snapshot(now_ms, perps, 1).funding
+    snapshot = engine.market.snapshot(now_ms, perps, 1)
+    latest = ((i, snapshot.latest_funding(i)) for i in perps)
+    rates = {iid: rate for iid, rate in latest if rate is not None}
     out = []
     for iid, rate in sorted(rates.items()):
         out.append(

@@ -206,10 +206,14 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
     already): paper venues rebuilt from the journaled events (a live venue holds its own
     positions: the start-up reconciliation compares them), the payments booked, the
     strategies, monitor and schedules, the risk engine, the unresolved orders, the venues the
-    margin watch had alerted (a checkpoint written before it was kept: nothing alerted)."""
+    margin watch had alerted (a checkpoint written before it was kept: nothing alerted); live,
+    the trades booked (never booked twice when a venue's stream sends one again)."""
     path = parts.journal.path
     if rebuild_paper:
         restore_paper_venues(parts.paper, parts.instruments, resumed, path)
+    else:  # live: an account stream may send a trade the resumed run booked
+        fills = (event[1] for event in resumed.events if isinstance(event, tuple))
+        parts.executor.desk.booked_trades.remember(fills)
     parts.funding.remember(funding_payments(resumed))
     checkpoint = resumed.checkpoint
     parts.runner.restore(checkpoint, resumed.states, path)

@@ -17,7 +17,15 @@ the strategies see the same shapes in a backtest and on live data:
   (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
   due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
-  ledger, breakers, the kill switch, the pairs' naked budgets, a snapshot when due;
+  ledger, breakers, the kill switch, the pairs' naked budgets, a snapshot when due; then
+  :meth:`Engine.after_marks`: a breaker tripped with ``[risk] flatten_on_breaker`` flattens at
+  once, a ``zerobeta halt --flatten`` too, and pairs whose legs drifted beyond ``drift_frac``
+  are rebalanced;
+- between steps, live: :meth:`Engine.on_predicted_funding` (the venues' predicted rates →
+  market data, the funding-flip monitor acts before the settlement),
+  :meth:`Engine.on_account` (account-stream fills and order updates booked as they arrive,
+  each trade once) and :meth:`Engine.on_timer` (unresolved orders looked up on their
+  follow-up timers);
 - :meth:`Engine.shutdown` (a stop was requested): ``[execution] on_shutdown``;
 - :meth:`Engine.finish`: last states, pairs still unbalanced and snapshot, journal flushed.
 
@@ -32,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -47,8 +55,10 @@ from agent.engine.marketdata import MarketData
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
 from agent.engine.runner import StrategyRunner
 from agent.execution.executor import Executor
+from agent.execution.streamed import StreamBooking
 from agent.journal.journal import Journal
 from agent.live.reconcile import PositionCheck
+from agent.live.steps import AccountTick, FundingTick, TimerTick
 from agent.notify import DISCARD, AlertSink, Notice, Severity, breaker_notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
@@ -56,7 +66,7 @@ from venues.base import Venue
 from venues.model import FundingRate, Instrument, InstrumentId
 from venues.paper import PaperVenue
 
-__all__ = ["Engine", "EngineParts", "MarketStep", "MarksUpdate"]
+__all__ = ["BetweenSteps", "Engine", "EngineParts", "MarketStep", "MarksUpdate"]
 
 log = structlog.get_logger("zerobeta.engine")
 
@@ -92,6 +102,30 @@ class MarksUpdate(Protocol):
     def prices(self) -> Mapping[InstrumentId, float]:
         """Mark prices, quote units."""
         ...
+
+
+@dataclass(slots=True)
+class BetweenSteps:
+    """What the live engine did between hourly steps (run counters; a replay leaves them 0)."""
+
+    predicted_funding: int = 0
+    account_fills_booked: int = 0
+    account_fills_known: int = 0
+    account_fills_unknown: int = 0
+    account_updates: int = 0
+    timed_lookups: int = 0
+    drift_rebalances: int = 0
+
+    def count(self, booking: StreamBooking) -> None:
+        """Add one batch of account-stream events."""
+        self.account_fills_booked += booking.fills_booked
+        self.account_fills_known += booking.fills_known
+        self.account_fills_unknown += booking.fills_unknown
+        self.account_updates += booking.updates_journaled
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +210,9 @@ class Engine:
         self.last_snapshot_ms = 0
         self._carried_last_step: frozenset[InstrumentId] = frozenset()
         self._snapshot_every_ms = self.cfg.journal.snapshot_every_s * 1000
+        self._last_step_ms: int | None = None  # of the last checkpoint written
+        self._breaker_flatten_pending = False
+        self.between_steps = BetweenSteps()
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -226,6 +263,7 @@ class Engine:
         await self.funding.collect(ts_ms)
         self._mark()
         self._check_breakers(ts_ms)
+        await self.flatten_on_breaker()
         self.kill_switch.poll(ts_ms)
         self.kill_switch.flatten_pending = False  # the runner flattens in this step
         if self.executor.unresolved:
@@ -269,6 +307,98 @@ class Engine:
         now_ms = self.clock.now_ms()
         await self.runner.flatten_all(now_ms, "kill_switch_flatten")
         if self.resumable:
+            self.journal.flush()
+
+    # ---- between hourly steps (live) ----------------------------------------------------------
+
+    async def after_marks(self) -> None:
+        """After a mark tick (live): :meth:`flatten_on_breaker`, :meth:`flatten_on_halt`, then
+        :meth:`rebalance_drift`, each at the latest marks."""
+        structlog.contextvars.bind_contextvars(ts_ms=self.clock.now_ms())
+        traded = await self.flatten_on_breaker()
+        await self.flatten_on_halt()
+        traded += await self.rebalance_drift()
+        if traded:
+            self._commit_between_steps()
+
+    async def flatten_on_breaker(self) -> int:
+        """A drawdown breaker that tripped with ``[risk] flatten_on_breaker`` (at a step or a
+        mark tick) closes every strategy's positions now, once, instead of each at its next
+        cycle; returns the intents traded."""
+        if not self._breaker_flatten_pending:
+            return 0
+        self._breaker_flatten_pending = False
+        if not self.risk.halted:
+            return 0
+        return await self.runner.flatten_all(self.clock.now_ms(), "breaker_flatten")
+
+    async def rebalance_drift(self) -> int:
+        """Standing pairs (the targets of the last intents that reached them) with a leg off
+        its target by more than ``[execution] drift_frac`` — a fill the account stream
+        brought — are traded back now (:meth:`~agent.execution.executor.Executor.drifted`);
+        returns the intents that sent orders."""
+        now_ms = self.clock.now_ms()
+        traded = 0
+        for strategy, intent in self.executor.drifted(self.market.prices, now_ms):
+            log.warning("drift_rebalance", strategy=strategy, intent_id=intent.intent_id)
+            outcome = await self.executor.execute(strategy, intent, self.market.prices, now_ms)
+            traded += 1 if outcome.orders_sent else 0
+        self.between_steps.drift_rebalances += traded
+        return traded
+
+    async def on_predicted_funding(self, tick: FundingTick) -> None:
+        """The venues' predicted funding rates (live): into the market data apart from the
+        settled ones (never settled or booked), then the funding-flip monitor's review, which
+        may close a guarded position before the settlement."""
+        self._between_steps_at(tick.ts_ms)
+        for rate in tick.rates:
+            if rate.instrument_id in self.instruments:
+                self.market.on_predicted_funding(rate)
+        self.between_steps.predicted_funding += len(tick.rates)
+        if await self.runner.guard_funding_flips(self.clock.now_ms()):
+            self._commit_between_steps()
+
+    async def on_account(self, tick: AccountTick) -> None:
+        """Account-stream events (live): fills booked as they arrive (each trade once, however
+        it came), order updates journaled when they say more; an unresolved order they are
+        about is looked up at once; then the drift check (a late fill moves a leg)."""
+        now_ms = self._between_steps_at(tick.ts_ms)
+        booking = self.executor.book_streamed(tick.events, now_ms)
+        self.between_steps.count(booking)
+        if booking.touched:
+            await self.executor.follow_up(now_ms, self.market.prices, only=booking.touched)
+        traded = await self.rebalance_drift()
+        if traded or booking.fills_booked or booking.updates_journaled or booking.touched:
+            self._commit_between_steps()
+
+    async def on_timer(self, tick: TimerTick) -> None:
+        """Follow-up timers fell due (live, :mod:`agent.live.timers`): those unresolved orders
+        are looked up again now, their fills booked and their reverse sent."""
+        now_ms = self._between_steps_at(tick.ts_ms)
+        self.between_steps.timed_lookups += len(tick.order_ids)
+        await self.executor.follow_up(now_ms, self.market.prices, only=tick.order_ids)
+        self._commit_between_steps()
+
+    def unresolved_order_ids(self) -> list[str]:
+        """Client order ids of the orders whose outcome is still unknown (the follow-up
+        timers' schedule follows them)."""
+        return [order.client_order_id for order in self.executor.unresolved]
+
+    def _between_steps_at(self, ts_ms: int) -> int:
+        """Move the clock to an event between steps; every line logged while it is handled
+        carries the agent's clock. Returns the clock's time."""
+        self._advance(ts_ms)
+        now_ms = self.clock.now_ms()
+        structlog.contextvars.bind_contextvars(ts_ms=now_ms)
+        return now_ms
+
+    def _commit_between_steps(self) -> None:
+        """Make what changed between steps durable: a resumable run writes its checkpoint again
+        (still naming the last step, with the unresolved orders, monitor and risk state as they
+        are now), any other run flushes the journal."""
+        if self.resumable and self._last_step_ms is not None:
+            self._checkpoint(self._last_step_ms)
+        else:
             self.journal.flush()
 
     async def shutdown(self, ts_ms: int) -> None:
@@ -355,9 +485,11 @@ class Engine:
         """The engine's own part of a checkpoint: its snapshot clock (its parts restore theirs,
         :func:`agent.engine.builder.build_engine`)."""
         self.last_snapshot_ms = int(checkpoint.get("last_snapshot_ms", 0))
+        self._last_step_ms = int(checkpoint["last_step_ms"])
 
     def _checkpoint(self, ts_ms: int) -> None:
         """Journal changed strategy states and the resume checkpoint, and commit the step."""
+        self._last_step_ms = ts_ms
         self.runner.journal_states(ts_ms)
         self.journal.record_meta({RESUME_KEY: json.dumps(self.checkpoint(ts_ms), sort_keys=True)})
         self.journal.flush()
@@ -410,6 +542,7 @@ class Engine:
             )
             if self.cfg.risk.flatten_on_breaker:
                 self.runner.request_flatten()
+                self._breaker_flatten_pending = True  # flatten_on_breaker: at once
 
     async def _check_margin(self, ts_ms: int) -> None:
         checked = await self.margin.check(self.venues, self.paper, self.portfolio.venue_equity_usd)

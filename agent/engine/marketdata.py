@@ -1,6 +1,7 @@
 """Latest market state and hourly close history, handed to strategies as immutable snapshots.
 
-Fed by the replay driver (or live streams): bar closes, mark prices and funding settlements.
+Fed by the replay driver (or live streams): bar closes, mark prices, funding settlements and,
+live, the venues' predicted funding rates (kept apart from the settled ones).
 History is kept in growable float64 buffers so a snapshot hands out zero-copy views.
 
 Histories stay **hour-aligned**: strategies right-align close series by their tails (the last
@@ -66,6 +67,7 @@ class MarketData:
         self._price_ts_ms: dict[InstrumentId, int] = {}
         self._close_ts_ms: dict[InstrumentId, int] = {}
         self._funding: dict[InstrumentId, FundingRate] = {}
+        self._predicted: dict[InstrumentId, FundingRate] = {}
         self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
 
     @property
@@ -130,10 +132,27 @@ class MarketData:
         return history
 
     def on_funding(self, funding: FundingRate) -> None:
-        """Record a settled (or predicted) funding rate; keeps the newest per instrument."""
+        """Record a settled funding rate; keeps the newest per instrument
+        (``MarketSnapshot.funding``)."""
         current = self._funding.get(funding.instrument_id)
         if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
             self._funding[funding.instrument_id] = funding
+
+    def on_predicted_funding(self, funding: FundingRate) -> None:
+        """Record a venue's predicted rate of a coming settlement (live streams; settlement
+        ``ts_funding_ms`` usually in the future), kept apart from the settled rates: the newest
+        per instrument, a later update of the same settlement replacing the earlier one
+        (``MarketSnapshot.predicted_funding``). Nothing is settled or booked from it.
+
+        Raises
+        ------
+        ValueError
+            If ``funding.instrument_id`` is not tracked (nothing is recorded).
+        """
+        self._tracked_history(funding.instrument_id)
+        current = self._predicted.get(funding.instrument_id)
+        if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
+            self._predicted[funding.instrument_id] = funding
 
     def price(self, instrument_id: InstrumentId) -> float | None:
         """Latest price, quote units, or None before the first one."""
@@ -160,4 +179,9 @@ class MarketData:
             funding={i: self._funding[i] for i in ids if i in self._funding},
             closes={i: self._history[i].tail(history_bars) for i in ids},
             stale=stale,
+            predicted_funding=(
+                {i: self._predicted[i] for i in ids if i in self._predicted}
+                if self._predicted
+                else {}
+            ),
         )

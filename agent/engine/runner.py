@@ -6,7 +6,9 @@ and traded-intent counts, the state last journaled), the funding-flip monitor wi
 the base assets it blocks per owner strategy, and the breaker's flatten request. Each step it
 
 1. lets the funding-flip monitor close guarded positions whose funding turned against them, on
-   behalf of their owner strategies (their P&L stays theirs), and block the asset for a cooldown;
+   behalf of their owner strategies (their P&L stays theirs), and block the asset for a cooldown
+   (live also between steps, on the venues' predicted rates: :meth:`StrategyRunner.
+   guard_funding_flips`);
 2. runs each strategy that is due, in order: refit when due (in a worker thread), ``decide``,
    replace the decision by a flatten when a tripped breaker asked for one, execute the intents,
    journal alerts and the state (when it traded, else at most every ``state_every_s``); one
@@ -133,7 +135,7 @@ class StrategyRunner:
     async def run_step(self, ts_ms: int) -> None:
         """The flip guard, then every strategy due at ``ts_ms``, in order (and, after
         ``request_flatten(at_once=True)``, the flatten of every strategy not due)."""
-        await self._guard_funding_flips(ts_ms)
+        await self.guard_funding_flips(ts_ms)
         flatten_all = self._flatten_at_once and self._flatten_requested and self._risk.halted
         for slot in self.slots:
             if ts_ms >= slot.next_decide_ms:
@@ -214,9 +216,13 @@ class StrategyRunner:
 
     # ---- one step ----------------------------------------------------------------------------
 
-    async def _guard_funding_flips(self, ts_ms: int) -> None:
+    async def guard_funding_flips(self, ts_ms: int) -> bool:
+        """The funding-flip monitor's review at ``ts_ms`` (each step, and live on every
+        predicted-funding update between steps): its alerts journaled, the closes it orders
+        executed for their owners, the assets it blocks updated. True when its state changed
+        (a settlement counted, a prediction acted on, a cooldown set or expired)."""
         if self.monitor is None:
-            return
+            return False
         monitor = self.monitor
         positions = {
             name: {i: float(q) for i, q in self._portfolio.positions(name).items() if q}
@@ -225,7 +231,8 @@ class StrategyRunner:
         held = {i for p in positions.values() for i in p}
         snapshot = self._market.snapshot(ts_ms, held, 1)
         decision = monitor.review(positions, snapshot, self.monitor_state, ts_ms)
-        if decision.state != self.monitor_state:
+        changed = decision.state != self.monitor_state
+        if changed:
             self._journal.record_strategy_state(ts_ms, monitor.name, decision.state.to_json())
         self.monitor_state = decision.state
         self.blocked = decision.blocked
@@ -235,6 +242,7 @@ class StrategyRunner:
             self._alerts.notify(Notice.from_alert(alert, ts_ms, source=monitor.name))
         for owner, intent in decision.closes:
             await self._executor.execute(owner, intent, snapshot.prices, ts_ms)
+        return changed
 
     async def _run_cycle(self, slot: StrategySlot[Any], ts_ms: int) -> None:
         strategy = slot.strategy

@@ -83,7 +83,7 @@ async def _force(
             )
         )
         if pair.key in desk.unresolved.intents():
-            await desk.follow_up(now_ms, prices, pair.key)
+            await desk.follow_up(now_ms, prices, intent=pair.key)
             desk.exposure.observe(now_ms, prices)
             if pair.balanced:
                 return

@@ -5,14 +5,16 @@ the follow-up of unresolved orders (:mod:`agent.execution.unresolved`).
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
 anything else; it is never re-sent blindly. If the lookup cannot answer either, the order is
 kept as *unresolved* and :meth:`OrderDesk.follow_up` looks it up again at every step until its
-outcome is known, books what it filled and reverses it reduce-only.
+outcome is known, books what it filled and reverses it reduce-only. Live, the account streams'
+fills and order updates are booked through it as they arrive
+(:mod:`agent.execution.streamed`); every trade is booked once, whichever way it came first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -21,6 +23,12 @@ from agent.config import ExecutionConfig
 from agent.execution import events
 from agent.execution.exposure import ExposureBook
 from agent.execution.plan import PlannedLeg, order_request
+from agent.execution.streamed import (
+    BookedTrades,
+    OrderStates,
+    StreamBooking,
+    book_account_events,
+)
 from agent.execution.unresolved import (
     LegResult,
     UnresolvedOrder,
@@ -30,9 +38,9 @@ from agent.execution.unresolved import (
 from agent.journal.journal import Journal
 from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
-from venues.base import Venue
+from venues.base import AccountEvent, Venue
 from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
-from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus
+from venues.model import Fill, Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus
 
 log = structlog.get_logger("zerobeta.execution")
 
@@ -60,6 +68,12 @@ class OrderDesk:
     exposure : ExposureBook
         The pairs being sent or still unbalanced: every order sent and every answer booked
         here is reported to it (:mod:`agent.execution.exposure`).
+    booked_trades : BookedTrades
+        Every trade booked (by ``(instrument, trade id)``): none is booked twice, whether it
+        came in an answer, a lookup or the account stream.
+    order_states : OrderStates
+        The last journaled state of each order (an account-stream update is journaled only
+        when it says more).
     alerts : AlertSink
         Where a pair whose unwind failed and an unresolved order that stays stuck are also
         handed, for a person (set by the executor; :data:`agent.notify.DISCARD` by default).
@@ -86,6 +100,8 @@ class OrderDesk:
         self.orders_rejected = 0
         self.unresolved = UnresolvedOrders()
         self.exposure = ExposureBook(journal)
+        self.booked_trades = BookedTrades()
+        self.order_states = OrderStates()
         self.alerts: AlertSink = DISCARD
         self.on_order_latency: Callable[[str, float], None] | None = None
 
@@ -170,11 +186,12 @@ class OrderDesk:
         ts_ms: int,
         prices: Mapping[InstrumentId, float] | None = None,
         intent: tuple[str, str] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         """Look up every unresolved order again (only those of ``intent``, ``(strategy,
-        intent_id)``, when given), book what it filled and reverse it reduce-only; see
-        :func:`agent.execution.unresolved.follow_up`."""
-        await follow_up(self, ts_ms, prices, intent)
+        intent_id)``, or of ``only``, client order ids, when given), book what it filled and
+        reverse it reduce-only; see :func:`agent.execution.unresolved.follow_up`."""
+        await follow_up(self, ts_ms, prices, intent, only)
 
     @property
     def journal(self) -> Journal:
@@ -259,17 +276,37 @@ class OrderDesk:
             )
 
     def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
-        """Journal ``ack`` and book its fills in the ledger and the journal."""
-        self._journal.record_order_ack(ts_ms, ack)
-        events.order_updated(strategy, ack, ts_ms)
+        """Journal ``ack`` and book its fills in the ledger and the journal (each trade once:
+        one the account stream booked already is skipped)."""
+        self.record_update(strategy, ack, ts_ms)
         self.exposure.on_ack(request.client_order_id, ack, ts_ms)
-        iid = request.instrument_id
         for fill in ack.fills:
-            before = self._portfolio.position_qty(strategy, iid)
-            self._portfolio.apply_fill(strategy, fill, iid.kind)
-            self._journal.record_fill(ts_ms, strategy, fill)
-            events.order_filled(strategy, fill, ts_ms)
-            after = self._portfolio.position_qty(strategy, iid)
-            events.position_changed(strategy, iid, before, after, fill.price, ts_ms)
+            self.book_fill(strategy, fill, ts_ms)
         if ack.status is OrderStatus.REJECTED:
             self.orders_rejected += 1
+
+    def record_update(self, strategy: str, ack: OrderAck, ts_ms: int) -> None:
+        """Journal and log the venue's word about an order (its fills are booked apart)."""
+        self._journal.record_order_ack(ts_ms, ack)
+        self.order_states.note(ack)
+        events.order_updated(strategy, ack, ts_ms)
+
+    def book_fill(self, strategy: str, fill: Fill, ts_ms: int) -> bool:
+        """Book ``fill`` for ``strategy`` in the ledger and the journal unless its trade was
+        booked before (:class:`~agent.execution.streamed.BookedTrades`); True if booked now."""
+        if not self.booked_trades.first_time(fill):
+            return False
+        iid = fill.instrument_id
+        before = self._portfolio.position_qty(strategy, iid)
+        self._portfolio.apply_fill(strategy, fill, iid.kind)
+        self._journal.record_fill(ts_ms, strategy, fill)
+        self.exposure.on_fill(fill, ts_ms)
+        events.order_filled(strategy, fill, ts_ms)
+        after = self._portfolio.position_qty(strategy, iid)
+        events.position_changed(strategy, iid, before, after, fill.price, ts_ms)
+        return True
+
+    def book_streamed(self, stream_events: Iterable[AccountEvent], ts_ms: int) -> StreamBooking:
+        """Book a batch of account-stream events as they arrived (fills once, order updates
+        that move an order forward); see :func:`agent.execution.streamed.book_account_events`."""
+        return book_account_events(self, stream_events, ts_ms)

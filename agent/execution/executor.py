@@ -21,6 +21,10 @@ For each :class:`~strategies.base.PairIntent` the executor
    step and mark tick) a pair past its ``naked_budget_usd_s`` is completed or unwound with
    aggressive orders (:mod:`agent.execution.budget`).
 
+The targets an intent reached stand until the strategy's next intent on them
+(:mod:`agent.execution.standing`); live, between steps, a pair whose legs drifted from them
+(a fill that arrived on the account stream) is rebalanced at once (:meth:`Executor.drifted`).
+
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
 anything else; it is never re-sent blindly. If the lookup cannot answer either, the leg is
 not retried: the known fills are unwound and the intent ends ``partial``. The order is kept
@@ -36,7 +40,7 @@ executor owns; this module keeps the executor and its risk check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -48,13 +52,15 @@ from agent.execution.desk import OrderDesk
 from agent.execution.exposure import DEFAULT_LEG_RISK, ExposureBook
 from agent.execution.pairs import IntentOutcome, send_pair
 from agent.execution.plan import IntentPlanner, PlannedLeg, client_order_id, shrinks_position
+from agent.execution.standing import DRIFT_REASON, StandingTargets
+from agent.execution.streamed import StreamBooking
 from agent.execution.unresolved import UnresolvedOrders
 from agent.journal.journal import Journal
 from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
 from agent.risk import LegDelta, RiskEngine
 from strategies.base import PairIntent
-from venues.base import Venue
+from venues.base import AccountEvent, Venue
 from venues.model import (
     Instrument,
     InstrumentId,
@@ -112,6 +118,7 @@ class Executor:
         self.desk = OrderDesk(venues, instruments, portfolio, journal, config)
         self.desk.alerts = alerts
         self.risk_rejections = 0
+        self.standing = StandingTargets()
 
     @property
     def orders_sent(self) -> int:
@@ -164,11 +171,20 @@ class Executor:
         self.desk.exposure.close_all(ts_ms)
 
     async def follow_up(
-        self, ts_ms: int, prices: Mapping[InstrumentId, float] | None = None
+        self,
+        ts_ms: int,
+        prices: Mapping[InstrumentId, float] | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
-        """Look up every unresolved order again, book what it filled and reverse it
-        reduce-only; see :meth:`agent.execution.desk.OrderDesk.follow_up`."""
-        await self.desk.follow_up(ts_ms, prices)
+        """Look up every unresolved order (or those of ``only``, client order ids) again, book
+        what it filled and reverse it reduce-only; see
+        :meth:`agent.execution.desk.OrderDesk.follow_up`."""
+        await self.desk.follow_up(ts_ms, prices, only=only)
+
+    def book_streamed(self, events: Iterable[AccountEvent], ts_ms: int) -> StreamBooking:
+        """Book account-stream events as they arrived (each trade once); see
+        :meth:`agent.execution.desk.OrderDesk.book_streamed`."""
+        return self.desk.book_streamed(events, ts_ms)
 
     # ---- planning (agent.execution.plan) -----------------------------------------------
 
@@ -195,7 +211,8 @@ class Executor:
         prices: Mapping[InstrumentId, float],
         ts_ms: int,
     ) -> IntentOutcome:
-        """Plan, risk-check and send one intent; returns what happened.
+        """Plan, risk-check and send one intent; returns what happened. Targets it reached
+        stand until the strategy's next intent on them (:attr:`standing`).
 
         Parameters
         ----------
@@ -211,6 +228,35 @@ class Executor:
         IntentOutcome
             Never raises a ``VenueError``: venue failures end in ``unwound`` or ``partial``.
         """
+        outcome = await self._execute(strategy, intent, prices, ts_ms)
+        self.standing.record(strategy, intent, outcome.status, prices)
+        return outcome
+
+    def drifted(
+        self, prices: Mapping[InstrumentId, float], ts_ms: int
+    ) -> list[tuple[str, PairIntent]]:
+        """Between steps: for every standing pair (:class:`~agent.execution.standing.
+        StandingTargets`) with a leg off its target by more than ``drift_frac`` (the hourly
+        rule, :meth:`plan`) and no unresolved order on its legs, the intent (owner strategy,
+        ``drift_rebalance`` intent) that takes it back; execute each with :meth:`execute`."""
+        busy = {order.request.instrument_id for order in self.unresolved}
+        out: list[tuple[str, PairIntent]] = []
+        for strategy, legs in self.standing.pairs():
+            probe = PairIntent("drift-check", legs, DRIFT_REASON, opening=False)
+            if not self.plan(strategy, probe, prices):
+                continue
+            intent = self.standing.rebalance_intent(legs, busy, ts_ms)
+            if intent is not None:
+                out.append((strategy, intent))
+        return out
+
+    async def _execute(
+        self,
+        strategy: str,
+        intent: PairIntent,
+        prices: Mapping[InstrumentId, float],
+        ts_ms: int,
+    ) -> IntentOutcome:
         planned = self.plan(strategy, intent, prices)
         if not planned:
             return IntentOutcome(intent.intent_id, "skipped", 0)

@@ -45,7 +45,7 @@ import structlog
 from agent.config.sections import LegRiskConfig
 from agent.execution.plan import PlannedLeg
 from agent.journal.journal import Journal
-from venues.model import Instrument, InstrumentId, OrderAck, OrderStatus
+from venues.model import Fill, Instrument, InstrumentId, OrderAck, OrderStatus
 
 __all__ = ["DEFAULT_LEG_RISK", "ExposureBook", "ExposureLeg", "PairExposure", "PairKey"]
 
@@ -289,7 +289,8 @@ class ExposureBook:
             self._by_order[client_order_id] = pair
 
     def on_ack(self, client_order_id: str, ack: OrderAck, ts_ms: int) -> None:
-        """A venue answer booked at ``ts_ms``: its fills move the pair's legs."""
+        """A venue answer booked at ``ts_ms``: whether the venue refused the leg (its fills
+        are counted one by one, :meth:`on_fill`, as the desk books each trade once)."""
         pair = self._by_order.get(client_order_id)
         if pair is None:
             return
@@ -298,9 +299,20 @@ class ExposureBook:
             return
         pair.advance(ts_ms)
         leg.refused = ack.status is OrderStatus.REJECTED
-        for fill in ack.fills:
-            leg.filled_qty += fill.side.sign * fill.qty
-            leg.price = float(fill.price)
+        pair.relevel(ts_ms)
+
+    def on_fill(self, fill: Fill, ts_ms: int) -> None:
+        """A trade booked at ``ts_ms`` (from an answer, a lookup or the account stream, once):
+        it moves its pair's leg."""
+        pair = self._by_order.get(fill.client_order_id)
+        if pair is None:
+            return
+        leg = pair.legs.get(fill.instrument_id)
+        if leg is None:
+            return
+        pair.advance(ts_ms)
+        leg.filled_qty += fill.side.sign * fill.qty
+        leg.price = float(fill.price)
         pair.relevel(ts_ms)
 
     def on_rejected(self, client_order_id: str, instrument_id: InstrumentId) -> None:

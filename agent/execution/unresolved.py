@@ -5,7 +5,7 @@ followed could say whether it filled (both timed out, a 5xx), or when the venue 
 it is still working (``NEW`` / ``PARTIALLY_FILLED`` after an IOC should have ended). The
 executor never re-sends such an order; the intent ends ``partial`` with the known fills
 unwound. :meth:`agent.execution.executor.Executor.follow_up` then looks each one up again every
-step:
+step (and live within seconds, on the follow-up timers of :mod:`agent.live.timers`):
 
 - the venue never took it (``OrderNotFound``) → dropped;
 - still working → canceled (an already-gone order is success), then as below;
@@ -25,7 +25,7 @@ journal does not know).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -51,7 +51,9 @@ log = structlog.get_logger("zerobeta.execution")
 
 ZERO = Decimal(0)
 STUCK_AFTER_LOOKUPS = 24
-"""Failed follow-up lookups (one per hourly step) after which an order is reported stuck."""
+"""Failed follow-up lookups after which an order is reported stuck: one per hourly step, and
+live also one per follow-up timer between steps (:mod:`agent.live.timers`: 1, 2, 4 ... 60 s
+apart), so about 20 minutes of a venue that cannot answer."""
 
 LegResult = OrderAck | VenueError
 """What one order attempt ended with: the venue's answer, or the error that stands for it."""
@@ -255,16 +257,20 @@ async def follow_up(
     ts_ms: int,
     prices: Mapping[InstrumentId, float] | None = None,
     intent: tuple[str, str] | None = None,
+    only: Collection[str] | None = None,
 ) -> None:
-    """Look up every unresolved order of ``desk`` again (only those of ``intent``,
-    ``(strategy, intent_id)``, when given): book the fills it got since, then send the
-    reduce-only order that reverses what it left (unwinding a late fill of an opening leg,
-    completing an unwind order). Without ``prices`` (live start-up, before the position
-    reconciliation) only lookups and booking happen; a reverse waits for a step with a price
-    (quote units). Never raises ``VenueError``: a failed lookup or reverse is logged and
-    tried again at the next step."""
+    """Look up every unresolved order of ``desk`` again — only those of ``intent``
+    (``(strategy, intent_id)``, the naked budget) or whose client order id is in ``only`` (the
+    live follow-up timers, :mod:`agent.live.timers`) when given: book the fills it got since,
+    then send the reduce-only order that reverses what it left (unwinding a late fill of an
+    opening leg, completing an unwind order). Without ``prices`` (live start-up, before the
+    position reconciliation) only lookups and booking happen; a reverse waits for a step with a
+    price (quote units). Never raises ``VenueError``: a failed lookup or reverse is logged and
+    tried again at the next follow-up."""
     for unresolved in desk.unresolved:
         if intent is not None and (unresolved.strategy, unresolved.intent_id) != intent:
+            continue
+        if only is not None and unresolved.client_order_id not in only:
             continue
         venue = desk.venues.get(unresolved.request.instrument_id.venue)
         if venue is None:
@@ -304,7 +310,7 @@ async def _resolve(
             lookups=failures,
             error=type(err).__name__,
         )
-        if failures == STUCK_AFTER_LOOKUPS:  # once: a day of hourly steps without an answer
+        if failures == STUCK_AFTER_LOOKUPS:  # once (see STUCK_AFTER_LOOKUPS)
             log.error(
                 "unresolved_order_stuck",
                 strategy=order.strategy,

@@ -441,6 +441,12 @@ class Journal:
         )  # fmt: skip
         self._store.append("pair_exposure", row)
 
+    def order_strategy(self, client_order_id: str) -> str | None:
+        """The strategy that sent ``client_order_id`` (this process, or a run the journal holds);
+        None for an order the journal does not know (placed by someone else)."""
+        context = self._order_context(client_order_id)
+        return None if context is _UNKNOWN_ORDER else context.strategy
+
     def _order_context(self, client_order_id: str) -> _OrderContext:
         """Context of an order sent by this process or, after a restart, found in the file."""
         context = self._orders.get(client_order_id)

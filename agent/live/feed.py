@@ -15,7 +15,20 @@ hour — so the same strategy code trades recorded history, paper-on-live and li
   from the venues' websocket streams (``stream_marks``) so positions are marked and the
   drawdown breakers checked within a minute, not an hour. Marks are kept per instrument only
   when newer than the last one: a reconnect's replayed or resynced update never moves a
-  price back.
+  price back;
+- the same streams carry the venues' **predicted** funding rates where the venue sends them
+  (``venues.base.MarketStreamSource.stream_market``: Binance ``markPriceUpdate`` ``r``/``T``,
+  Bybit linear tickers, Hyperliquid ``activeAssetCtx``, OKX ``funding-rate``): a
+  :class:`FundingTick` hands the changed ones to the engine as they arrive (at most one tick
+  every ``FUNDING_TICK_MIN_S``), so the funding-flip monitor can act before a settlement. They
+  are estimates: only the settled rates of a :class:`LiveStep` are ever settled or booked;
+- ``mode = "live"``: the account streams' fills and order updates (:mod:`agent.live.account_feed`)
+  as an :class:`AccountTick` as soon as they arrive, and the follow-up timers of unresolved
+  orders (:mod:`agent.live.timers`) as a :class:`TimerTick` when due.
+
+The loop (:meth:`LiveFeed.events`) sleeps until the next step, mark tick or timer is due, and
+wakes at once when predicted funding or an account event arrives. When several are ready it
+hands out the step first, then account events, timers, predicted funding and the mark tick.
 
 A bar that the venue has not closed yet is retried ``bar_retries`` times ``bar_retry_s`` apart;
 then the instrument's newest streamed mark stands in for its close (logged
@@ -37,23 +50,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from types import MappingProxyType
 
 import structlog
 
 from agent.clock import Clock
 from agent.errors import LiveDataError
+from agent.live.account_feed import AccountFeed
 from agent.live.steps import (
+    AccountTick,
+    FundingTick,
     LiveEvent,
     LiveStep,
     MarkTick,
+    TimerTick,
     Warmup,
     load_live_instruments,
     split_pending,
     steps_from_bars,
 )
-from venues.base import MarketDataSource
+from agent.live.timers import FollowUpTimers
+from venues.base import MarketDataSource, MarketStreamSource
 from venues.errors import VenueError, is_retryable
 from venues.model import (
     HOUR_MS,
@@ -65,12 +84,16 @@ from venues.model import (
 )
 
 __all__ = [
+    "FUNDING_TICK_MIN_S",
     "HOUR_S",
+    "AccountTick",
+    "FundingTick",
     "LiveEvent",
     "LiveFeed",
     "LiveStep",
     "MarkTick",
     "SleepFn",
+    "TimerTick",
     "Warmup",
     "load_live_instruments",
 ]
@@ -80,6 +103,18 @@ log = structlog.get_logger("zerobeta.live_feed")
 SleepFn = Callable[[float], Awaitable[None]]
 HOUR_S = 3_600
 _DAY_MS = 86_400_000
+FUNDING_TICK_MIN_S = 1.0
+"""At most one :class:`FundingTick` per this many seconds (Binance sends a new predicted rate
+with every 1 s mark of every perp; the changes in between are kept, the newest per perp)."""
+
+
+@dataclass(slots=True)
+class _Due:
+    """When the loop's next mark tick and (with predicted funding waiting) funding tick are
+    due, epoch ms."""
+
+    tick_ms: int
+    funding_ms: int
 
 
 class LiveFeed:
@@ -130,11 +165,14 @@ class LiveFeed:
         self._marks: dict[InstrumentId, MarkPrice] = {}
         self._ticked: dict[InstrumentId, int] = {}
         self._last_funding_ms: dict[InstrumentId, int] = {}
+        self._predicted: dict[InstrumentId, FundingRate] = {}
         self._next_step_ms: int | None = None
         self.marks_received = 0
         self.marks_dropped = 0
         self.bars_missing = 0
+        self.predicted_funding_received = 0
         self.marks_arrived = asyncio.Event()
+        self.funding_arrived = asyncio.Event()
 
     @property
     def perps(self) -> list[InstrumentId]:
@@ -217,9 +255,18 @@ class LiveFeed:
 
     # ---- running ----------------------------------------------------------------------------
 
-    async def events(self, stop: asyncio.Event) -> AsyncIterator[LiveEvent]:
-        """Yield a :class:`LiveStep` after each full hour and :class:`MarkTick` between, until
-        ``stop`` is set. Runs one mark-stream task per venue while iterating.
+    async def events(
+        self,
+        stop: asyncio.Event,
+        *,
+        account: AccountFeed | None = None,
+        timers: FollowUpTimers | None = None,
+    ) -> AsyncIterator[LiveEvent]:
+        """Yield a :class:`LiveStep` after each full hour and, between steps, :class:`MarkTick`,
+        :class:`FundingTick` and — with ``account`` and ``timers`` (``mode = "live"``) —
+        :class:`AccountTick` and :class:`TimerTick` (see the module docstring), until ``stop``
+        is set. Runs one market-stream task per venue (and ``account``'s streams) while
+        iterating.
 
         Raises
         ------
@@ -228,31 +275,97 @@ class LiveFeed:
         """
         if self._next_step_ms is None:
             raise RuntimeError("LiveFeed.warmup() must run before events()")
+        wakers = [self.funding_arrived, *([account.arrived] if account is not None else [])]
+        now_ms = self._clock.now_ms()
+        due = _Due(tick_ms=now_ms + self._mark_every_ms, funding_ms=now_ms)
+        async with self._streaming(account):
+            while not stop.is_set():
+                for waker in wakers:
+                    waker.clear()  # whatever arrives from here on wakes the next wait
+                now_ms = self._clock.now_ms()
+                if now_ms >= self._next_step_ms + self._bar_delay_ms:
+                    yield await self._step(self._next_step_ms)
+                    self._next_step_ms += HOUR_MS
+                elif (ready := self._ready(now_ms, account, timers, due)) is not None:
+                    yield ready
+                elif now_ms >= due.tick_ms:
+                    due.tick_ms = now_ms + self._mark_every_ms
+                    if (tick := self._tick(now_ms)).prices:
+                        yield tick
+                else:
+                    await self._wait(self._wait_s(now_ms, timers, due), wakers)
+
+    @asynccontextmanager
+    async def _streaming(self, account: AccountFeed | None) -> AsyncIterator[None]:
+        """One market-stream task per venue (and ``account``'s streams) while the block runs;
+        all cancelled and awaited when it ends."""
         tasks = [
             asyncio.create_task(self._pump(v, ids), name=f"live_feed.marks.{v}")
             for v, ids in self._ids_by_venue().items()
         ]
+        if account is not None:
+            account.start()
         try:
-            next_tick_ms = self._clock.now_ms() + self._mark_every_ms
-            while not stop.is_set():
-                now_ms = self._clock.now_ms()
-                step_due_ms = self._next_step_ms + self._bar_delay_ms
-                if now_ms >= step_due_ms:
-                    yield await self._step(self._next_step_ms)
-                    self._next_step_ms += HOUR_MS
-                elif now_ms >= next_tick_ms:
-                    next_tick_ms = now_ms + self._mark_every_ms
-                    tick = self._tick(now_ms)
-                    if tick.prices:
-                        yield tick
-                else:
-                    await self._sleep((min(step_due_ms, next_tick_ms) - now_ms) / 1000)
+            yield
         finally:
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with suppress(asyncio.CancelledError):
                     await task
+            if account is not None:
+                await account.stop()
+
+    def _ready(
+        self,
+        now_ms: int,
+        account: AccountFeed | None,
+        timers: FollowUpTimers | None,
+        due: _Due,
+    ) -> LiveEvent | None:
+        """The between-steps event ready at ``now_ms``, by priority: account events, due
+        timers, predicted funding (not before ``due.funding_ms``); None if none is."""
+        if account is not None and (events := account.take()):
+            return AccountTick(now_ms, events)
+        if timers is not None and (order_ids := timers.take(now_ms)):
+            return TimerTick(now_ms, order_ids)
+        if self._predicted and now_ms >= due.funding_ms:
+            due.funding_ms = now_ms + round(FUNDING_TICK_MIN_S * 1000)
+            rates, self._predicted = tuple(self._predicted.values()), {}
+            return FundingTick(now_ms, rates)
+        return None
+
+    def _wait_s(self, now_ms: int, timers: FollowUpTimers | None, due: _Due) -> float:
+        """Seconds until the next step, mark tick, follow-up timer or (with predicted funding
+        waiting) funding tick is due."""
+        assert self._next_step_ms is not None
+        deadlines = [self._next_step_ms + self._bar_delay_ms, due.tick_ms]
+        timer_ms = None if timers is None else timers.next_due_ms(now_ms)
+        if timer_ms is not None:
+            deadlines.append(timer_ms)
+        if self._predicted:
+            deadlines.append(due.funding_ms)
+        return (min(deadlines) - now_ms) / 1000
+
+    async def _wait(self, seconds: float, wakers: Sequence[asyncio.Event]) -> None:
+        """Sleep ``seconds`` (the injected sleep: the supervisor's returns early on a stop), or
+        less if one of ``wakers`` is set first."""
+        await asyncio.sleep(0)  # a stream task that is ready hands over what it has first
+        if any(w.is_set() for w in wakers):
+            return
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        waits = [asyncio.ensure_future(w.wait()) for w in wakers]
+        try:
+            await asyncio.wait([sleeper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            if not sleeper.done():
+                sleeper.cancel()
+            await asyncio.wait([sleeper, *waits])
+        error = None if sleeper.cancelled() else sleeper.exception()
+        if error is not None:
+            raise error
 
     def _ids_by_venue(self) -> dict[str, list[InstrumentId]]:
         grouped: dict[str, list[InstrumentId]] = {}
@@ -266,8 +379,16 @@ class LiveFeed:
         source = self._sources[venue]
         while True:
             try:
-                async for mark in source.stream_marks(ids):
-                    self.on_mark(mark)
+                updates: AsyncIterator[MarkPrice | FundingRate] = (
+                    source.stream_market(ids)
+                    if isinstance(source, MarketStreamSource)
+                    else source.stream_marks(ids)
+                )
+                async for update in updates:
+                    if isinstance(update, FundingRate):
+                        self.on_predicted_funding(update)
+                    else:
+                        self.on_mark(update)
                 log.warning("marks_stream_ended", venue=venue)
             except NotImplementedError as error:
                 log.warning("marks_stream_unavailable", venue=venue, reason=str(error))
@@ -289,6 +410,20 @@ class LiveFeed:
         self._marks[iid] = mark
         self.marks_received += 1
         self.marks_arrived.set()
+
+    def on_predicted_funding(self, rate: FundingRate) -> None:
+        """Keep a venue's predicted rate of a followed perp for the next :class:`FundingTick`
+        (the newest per perp: a later settlement, or a new rate of the same one)."""
+        iid = rate.instrument_id
+        instrument = self._instruments.get(iid)
+        if instrument is None or not instrument.is_perp:
+            return
+        last = self._predicted.get(iid)
+        if last is not None and rate.ts_funding_ms < last.ts_funding_ms:
+            return
+        self._predicted[iid] = rate
+        self.predicted_funding_received += 1
+        self.funding_arrived.set()
 
     def _tick(self, now_ms: int) -> MarkTick:
         prices: dict[InstrumentId, float] = {}

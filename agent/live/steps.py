@@ -1,7 +1,9 @@
 """The values :mod:`agent.live.feed` hands out and the pure start-up work around them.
 
 - :class:`LiveStep` (one hour: closed 1h bars and settled funding, shaped like the replay's
-  step), :class:`MarkTick` (streamed marks between steps), :data:`LiveEvent` (either) and
+  step), and between steps :class:`MarkTick` (streamed marks), :class:`FundingTick` (the
+  venues' predicted funding rates), :class:`AccountTick` (account-stream fills, order updates,
+  payments) and :class:`TimerTick` (follow-ups due); :data:`LiveEvent` (any of them) and
   :class:`Warmup` (what start-up read);
 - :func:`load_live_instruments`: the trading rules of the followed instruments from each
   venue's own listing, refused naming every one a venue does not list;
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from agent.errors import LiveDataError
-from venues.base import MarketDataSource
+from venues.base import AccountEvent, MarketDataSource
 from venues.errors import VenueError, is_retryable
 from venues.model import HOUR_MS, Bar, FundingRate, Instrument, InstrumentId
 
@@ -62,7 +64,56 @@ class MarkTick:
     prices: Mapping[InstrumentId, float] = field(repr=False)
 
 
-LiveEvent = LiveStep | MarkTick
+@dataclass(frozen=True, slots=True)
+class FundingTick:
+    """The venues' predicted funding rates that changed since the previous tick.
+
+    Attributes
+    ----------
+    ts_ms : int
+        Wall time of the tick, epoch ms UTC.
+    rates : tuple[FundingRate, ...]
+        The newest prediction per perp: ``ts_funding_ms`` is the settlement it will apply to
+        (usually after ``ts_ms``). Estimates: never settled or booked.
+    """
+
+    ts_ms: int
+    rates: tuple[FundingRate, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTick:
+    """Events of the live venues' account streams since the previous tick, in arrival order.
+
+    Attributes
+    ----------
+    ts_ms : int
+        Wall time of the tick, epoch ms UTC.
+    events : tuple[AccountEvent, ...]
+        Fills, order updates and funding payments (each names its instrument, hence venue).
+    """
+
+    ts_ms: int
+    events: tuple[AccountEvent, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerTick:
+    """Follow-up timers that fell due (:mod:`agent.live.timers`).
+
+    Attributes
+    ----------
+    ts_ms : int
+        Wall time of the tick, epoch ms UTC.
+    order_ids : tuple[str, ...]
+        Client order ids of the unresolved orders to look up again now.
+    """
+
+    ts_ms: int
+    order_ids: tuple[str, ...]
+
+
+LiveEvent = LiveStep | MarkTick | FundingTick | AccountTick | TimerTick
 
 
 @dataclass(frozen=True, slots=True)

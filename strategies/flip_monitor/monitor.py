@@ -6,15 +6,21 @@ position pays (``rate × qty > 0``: a long pays a positive rate, a short a negat
 monitor orders the owner's whole position in that base asset closed when
 
 - ``adverse_settlements`` consecutive settlements were adverse, or
-- the latest rate (the venue's predicted rate on a live venue) is adverse by more than
-  ``predicted_adverse_8h_frac`` per 8h equivalent (normalized with
-  ``venues.model.funding_rate_per_hour``, never assuming 8h),
+- the latest settled rate is adverse by more than ``predicted_adverse_8h_frac`` per 8h
+  equivalent (normalized with ``venues.model.funding_rate_per_hour``, never assuming 8h), or
+- live, the venue's **predicted** rate of the coming settlement
+  (``MarketSnapshot.predicted_funding``, streamed between hourly steps) is adverse by more
+  than that: the monitor acts on it before the settlement (a prediction for a settlement
+  already past is ignored; the settled rate decides then),
 
 and only if closing is cheaper than staying (fee-aware, SEEDS.md "do not churn on one noisy
 settlement"): the adverse funding expected over ``horizon_h`` at the latest rate,
 ``|rate/h| × horizon_h × |notional|``, must exceed the cost of closing every leg,
 ``Σ |notional| × (taker fee + slippage)``. Otherwise it holds and says so. Each settlement
-is decided once; nothing is re-decided between settlements. After a close the
+is decided once; nothing is re-decided between settlements. A predicted rate is only an
+estimate: it is never counted as a settlement, and the predictions of one settlement are acted
+on (closed or held) at most once — the first that is adverse beyond the threshold; until then
+every new prediction is looked at. After a close the
 owner may not reopen that asset for ``cooldown_h`` (``blocked``). Every decision comes back as
 an alert with the numbers behind it.
 
@@ -27,7 +33,7 @@ closes it returns on behalf of the owning strategy (the P&L stays the owner's). 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from strategies.base import Alert, MarketSnapshot, PairIntent, TargetPosition
@@ -142,11 +148,17 @@ class FundingFlipMonitor:
         """Update the counts of the group's perps; a close intent when a policy triggers."""
         triggered: list[tuple[InstrumentId, str, float]] = []
         for iid, qty in sorted(group.items()):
-            funding = snapshot.funding.get(iid)
-            if funding is None or iid.kind is not InstrumentKind.PERP:
+            if iid.kind is not InstrumentKind.PERP:
                 continue
-            reason = self._classify(owner, iid, qty, funding, counts)
-            if reason is not None:
+            funding = snapshot.funding.get(iid)
+            reason = None
+            if funding is not None:
+                reason = self._classify(owner, iid, qty, funding, counts)
+            predicted = snapshot.predicted_funding.get(iid)
+            if reason is None and predicted is not None:
+                reason = self._classify_predicted(owner, iid, qty, predicted, counts, now_ms)
+                funding = predicted if reason is not None else funding
+            if reason is not None and funding is not None:
                 triggered.append(
                     (iid, reason, funding_rate_per_hour(funding.rate, funding.interval_s))
                 )
@@ -164,12 +176,14 @@ class FundingFlipMonitor:
     ) -> str | None:
         """Count a new settlement once; the policy that triggers, if any."""
         key = _key(owner, iid)
-        record = counts.get(key, _NOTHING_SEEN)
-        if funding.ts_funding_ms <= record.last_ms:
+        seen = counts.get(key, _NOTHING_SEEN)
+        if funding.ts_funding_ms <= seen.last_ms:
             return None  # decided on this settlement already: no churn between settlements
         adverse = funding.rate * qty > 0
         record = AdverseCount(
-            last_ms=funding.ts_funding_ms, adverse=record.adverse + 1 if adverse else 0
+            last_ms=funding.ts_funding_ms,
+            adverse=seen.adverse + 1 if adverse else 0,
+            predicted_ms=seen.predicted_ms,
         )
         counts[key] = record
         per_h = funding_rate_per_hour(funding.rate, funding.interval_s)
@@ -178,6 +192,29 @@ class FundingFlipMonitor:
         if adverse and abs(per_h) > self._predicted_per_h:
             return "adverse_rate_beyond_threshold"
         return None
+
+    def _classify_predicted(
+        self,
+        owner: str,
+        iid: InstrumentId,
+        qty: float,
+        predicted: FundingRate,
+        counts: dict[str, AdverseCount],
+        now_ms: int,
+    ) -> str | None:
+        """A predicted rate of a settlement still to come (after ``now_ms`` and after the last
+        settlement classified), adverse beyond the threshold and not acted on before: the
+        policy, recorded so no later prediction of that settlement triggers again."""
+        key = _key(owner, iid)
+        record = counts.get(key, _NOTHING_SEEN)
+        ts_ms = predicted.ts_funding_ms
+        if ts_ms <= now_ms or ts_ms <= record.last_ms or ts_ms <= record.predicted_ms:
+            return None
+        per_h = funding_rate_per_hour(predicted.rate, predicted.interval_s)
+        if predicted.rate * qty <= 0 or abs(per_h) <= self._predicted_per_h:
+            return None
+        counts[key] = replace(record, predicted_ms=ts_ms)
+        return "predicted_adverse_rate"
 
     def _fee_aware_close(
         self,

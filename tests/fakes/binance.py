@@ -28,6 +28,7 @@ next requests before any state changes (a failed order never reaches the book), 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -111,11 +112,26 @@ class BinanceFake:
         self.recv_window_slack_ms = 0
         """Added to every request's ``recvWindow`` (a sped-up clock amplifies the client's
         pauses; the chaos harness allows for them)."""
+        self.listen_keys: list[str] = []
+        """The method of each ``/fapi/v1/listenKey`` request (``POST`` creates or extends the
+        key, ``PUT`` keeps it alive, ``DELETE`` closes it)."""
+        self.user_events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        """USD-M user-data events (``ORDER_TRADE_UPDATE``) for the ``/private/ws`` stream."""
+        self.spot_user_events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        """Spot ``executionReport`` events for the WebSocket API subscription."""
+        self.user_stream_drops = False
+        """True: the account streams lose every event (the REST answers are all there is)."""
         self.perp_klines: list[list[Any]] = load_fixture("usdm", "klines.json")
         self.spot_klines: list[list[Any]] = load_fixture("spot", "klines.json")
         """Kline rows served (recorded ones by default), filtered by the request's window."""
+        self.perp.publish = lambda event: self._publish(self.user_events, event)
+        self.spot.publish = lambda event: self._publish(self.spot_user_events, event)
         self._route_fapi(fapi_url.rstrip("/"))
         self._route_spot(spot_url.rstrip("/"))
+
+    def _publish(self, queue: asyncio.Queue[dict[str, Any]], event: dict[str, Any]) -> None:
+        if not self.user_stream_drops:
+            queue.put_nowait(event)
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -228,6 +244,23 @@ class BinanceFake:
             ("POST", "/fapi/v1/leverage"): self._set_leverage,
         }
         self._route_all(base, public, signed)
+        for method in ("POST", "PUT", "DELETE"):
+            url = f"{base}/fapi/v1/listenKey"
+            self.router.route(method=method, url=url).mock(side_effect=self._listen_key)
+
+    # --- user data stream (fapi) listenKey: "Start / Keepalive / Close User Data Stream"
+    # https://developers.binance.com/docs/derivatives/usds-margined-futures/user-data-streams
+
+    LISTEN_KEY = "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1"
+
+    def _listen_key(self, request: httpx.Request) -> httpx.Response:
+        """API key only (no signature); the one key of the account, extended by each POST."""
+        self.requests.append(request)
+        if request.headers.get("X-MBX-APIKEY") != API_KEY:
+            return httpx.Response(401, json=AUTH_BODY)
+        self.listen_keys.append(request.method)
+        body = {"listenKey": self.LISTEN_KEY} if request.method == "POST" else {}
+        return httpx.Response(200, json=body)
 
     # --- account setup (fapi): one-way/hedge mode, margin type and leverage per symbol ---
 

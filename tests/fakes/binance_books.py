@@ -123,8 +123,37 @@ class FundingBook:
         return ok(_window(rows, "time", params))
 
 
+Publish = Callable[[dict[str, Any]], None]
+"""Hands one user-data event (a frame of the account stream) to whoever streams it."""
+
+
+def order_trade_update(
+    order: Mapping[str, Any], now_ms: int, trade: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``ORDER_TRADE_UPDATE`` user-data event of ``order`` (USD-M "Event: Order Update",
+    fixture ``ws_user_order_update_new.json``): execution type ``TRADE`` with ``trade`` (a
+    ``userTrades`` row), else ``NEW``."""
+    body = {
+        "s": order["symbol"], "c": order["clientOrderId"], "S": order["side"],
+        "o": order["type"], "f": order["timeInForce"], "q": order["origQty"],
+        "p": order["price"], "ap": order["avgPrice"], "sp": "0",
+        "x": "TRADE" if trade else "NEW", "X": order["status"] if trade else "NEW",
+        "i": order["orderId"], "l": trade["qty"] if trade else "0",
+        "z": order["executedQty"] if trade else "0", "L": trade["price"] if trade else "0",
+        "N": "USDT", "n": trade["commission"] if trade else "0", "T": now_ms,
+        "t": trade["id"] if trade else 0, "b": "0", "a": "0", "m": False,
+        "R": order["reduceOnly"], "wt": "CONTRACT_PRICE", "ot": order["type"], "ps": "BOTH",
+        "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "NONE",
+    }  # fmt: skip
+    return {"e": "ORDER_TRADE_UPDATE", "T": now_ms, "E": now_ms, "o": body}
+
+
 class PerpBook:
-    """USD-M orders (by client order id), one-way positions and the USDT futures wallet."""
+    """USD-M orders (by client order id), one-way positions and the USDT futures wallet.
+
+    ``publish`` (set by the fake) receives the ``ORDER_TRADE_UPDATE`` events of every order:
+    ``NEW`` when it is accepted, ``TRADE`` for each fill.
+    """
 
     def __init__(self, exchange_info: Mapping[str, Any], funding: FundingBook) -> None:
         self.rules = rules_of(exchange_info)
@@ -138,6 +167,7 @@ class PerpBook:
         """Hook (chaos tests): the part of a marketable order (client order id, qty) that fills
         at once; the rest expires, as a MARKET order beyond the book's depth does (``EXPIRED``
         with ``executedQty`` < ``origQty``). None = everything fills."""
+        self.publish: Publish | None = None
         self._trade_ids = itertools.count(2_059_192)
         self._order_ids = itertools.count(4_087_922_044)
 
@@ -195,6 +225,8 @@ class PerpBook:
             "priceProtect": False, "origType": p["type"], "priceMatch": "NONE",
             "selfTradePreventionMode": "NONE", "goodTillDate": 0, "updateTime": now_ms,
         }  # fmt: skip
+        if self.publish is not None:
+            self.publish(order_trade_update(order, now_ms))
         if price is None or (sign > 0 and price >= mark) or (sign < 0 and price <= mark):
             filled = qty if self.fill_qty is None else self.fill_qty(cid, qty)
             if filled > 0:
@@ -206,11 +238,29 @@ class PerpBook:
         self.orders[cid] = {**order, "time": now_ms}
         return ok(order)
 
+    def fill_again(self, cid: str, qty: Decimal, now_ms: int) -> dict[str, Any]:
+        """Execute ``qty`` more of order ``cid`` at the mark (a fill the order's answer did not
+        report: the venue's own late fill), as ``_fill`` does; returns the trade row."""
+        order = self.orders[cid]
+        sign = 1 if order["side"] == "BUY" else -1
+        executed = Decimal(order["executedQty"]) + qty
+        self._fill(order, qty, sign, self.marks[order["symbol"]], now_ms, executed)
+        return self.trades[-1]
+
     def _fill(
-        self, order: dict[str, Any], qty: Decimal, sign: int, price: Decimal, now_ms: int
+        self,
+        order: dict[str, Any],
+        qty: Decimal,
+        sign: int,
+        price: Decimal,
+        now_ms: int,
+        executed: Decimal | None = None,
     ) -> None:
-        order.update(status="FILLED", avgPrice=text(price), executedQty=text(qty))
-        order.update(cumQty=text(qty), cumQuote=text(qty * price))
+        """Fill ``qty`` of ``order`` at ``price``; ``executed`` its filled qty after (all of
+        ``qty`` when None)."""
+        done = qty if executed is None else executed
+        order.update(status="FILLED", avgPrice=text(price), executedQty=text(done))
+        order.update(cumQty=text(done), cumQuote=text(done * price))
         fee = (qty * price * PERP_TAKER_FRAC).quantize(Decimal("1e-8"))
         self.wallet -= fee
         self.trades.append(
@@ -229,6 +279,8 @@ class PerpBook:
         elif qty > abs(held):
             entry = price  # flipped through zero
         self.positions[order["symbol"]] = (new, entry if new != 0 else _ZERO, now_ms)
+        if self.publish is not None:
+            self.publish(order_trade_update(order, now_ms, self.trades[-1]))
 
     def query_order(self, p: Mapping[str, str]) -> httpx.Response:
         """``GET /fapi/v1/order`` by ``origClientOrderId``; unknown → ``-2013``."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,8 @@ class SpotBook:
         self.books: dict[str, tuple[Decimal, Decimal]] = {}
         self.wallet: dict[str, Decimal] = {"USDT": Decimal(100_000)}
         self.orders: dict[str, dict[str, Any]] = {}
+        self.publish: Callable[[dict[str, Any]], None] | None = None
+        """Receives each fill's ``executionReport`` (WebSocket API user data event)."""
         self._trade_ids = itertools.count(56)
         self._order_ids = itertools.count(28)
 
@@ -81,6 +83,8 @@ class SpotBook:
         }  # fmt: skip
         if fills:
             self._fill(order, rules, qty, touch, buy)
+            if self.publish is not None:
+                self.publish(execution_report(order, now_ms))
         elif order["timeInForce"] == "IOC":
             order["status"] = "EXPIRED"
         self.orders[cid] = order
@@ -172,3 +176,21 @@ def _queried(order: Mapping[str, Any]) -> dict[str, Any]:
         updateTime=order["transactTime"], isWorking=order["status"] in OPEN,
     )  # fmt: skip
     return body
+
+
+def execution_report(order: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+    """The ``executionReport`` (``TRADE``) of a filled order's one fill, wrapped as the WebSocket
+    API sends it (fixture ``user_data_execution_report.json``; spot user-data-stream.md)."""
+    (fill,) = order["fills"]
+    event = {
+        "e": "executionReport", "E": now_ms, "s": order["symbol"], "c": order["clientOrderId"],
+        "S": order["side"], "o": order["type"], "f": order["timeInForce"],
+        "q": order["origQty"], "p": order["price"], "P": "0.00000000", "F": "0.00000000",
+        "g": -1, "C": "", "x": "TRADE", "X": order["status"], "r": "NONE",
+        "i": order["orderId"], "l": fill["qty"], "z": order["executedQty"], "L": fill["price"],
+        "n": fill["commission"], "N": fill["commissionAsset"], "T": now_ms,
+        "t": fill["tradeId"], "v": 3, "I": 1, "w": False, "m": False, "M": True, "O": now_ms,
+        "Z": order["cummulativeQuoteQty"], "Y": order["cummulativeQuoteQty"],
+        "Q": "0.00000000", "W": now_ms, "V": "NONE",
+    }  # fmt: skip
+    return {"subscriptionId": 0, "event": event}

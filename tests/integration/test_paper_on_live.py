@@ -8,6 +8,7 @@ raw rows (sqlite3), not taken from the code under test.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from agent.config import load_config
 from agent.supervisor import Supervisor, build_strategies
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
-from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind
+from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -30,7 +31,11 @@ RATE = 0.001  # per 8 h: far above the harvester's cost hurdle
 
 
 def _config(journal: Path) -> Any:
-    overrides = {
+    return load_config(None, env={}, overrides=_overrides(journal))
+
+
+def _overrides(journal: Path) -> dict[str, Any]:
+    return {
         "market_data": {"source": "live", "live_bar_delay_s": 15, "live_mark_every_s": 60},
         "venues": {
             "bybit": {"enabled": False, "collateral_frac": 0.0},
@@ -50,7 +55,6 @@ def _config(journal: Path) -> Any:
             },
         },
     }
-    return load_config(None, env={}, overrides=overrides)
 
 
 def _rows(journal: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -224,3 +228,160 @@ async def test_hours_without_a_bar_keep_every_history_hour_aligned(
             for h in hours
         ]
         assert closes[SPOT] == expected_spot
+
+
+def _positions(journal: Path) -> dict[str, Decimal]:
+    """Net position per instrument from the journal's fills, base units."""
+    held: dict[str, Decimal] = {}
+    for name, side, qty in _rows(journal, "SELECT instrument, side, qty FROM fills"):
+        held[name] = held.get(name, Decimal(0)) + (Decimal(qty) if side == "buy" else -Decimal(qty))
+    return held
+
+
+async def test_a_predicted_adverse_rate_closes_the_position_before_the_settlement(
+    tmp_path: Path,
+) -> None:
+    """The harvester shorts the perp at T - 1h (settled rate +0.001 per 8 h). Two minutes later
+    Binance's mark stream predicts -0.003 for the settlement at T: the short would pay
+    0.003/8 × 24 h × ~4,000 USD = ~36 USD over the monitor's horizon, far more than the ~5.6 USD
+    it costs to close both legs. The funding-flip monitor closes the pair at once, between the
+    hourly steps, and nothing is paid at T; the prediction itself is never booked."""
+    journal = tmp_path / "live.sqlite"
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.settlements = [
+        FundingRate(PERP, RATE, 28_800, T - 16 * H, T - 8 * H),
+        FundingRate(PERP, RATE, 28_800, T - 8 * H, T),
+        FundingRate(PERP, RATE, 28_800, T, T + 8 * H),  # what T settles at: never paid here
+    ]
+    predicted = FundingRate(PERP, -0.003, 28_800, T, T + 8 * H)
+    injected: list[int] = []
+    supervisor = Supervisor(
+        _config(journal),
+        market_data_factory=lambda name: {"binance": binance}[name],
+        clock=wall,
+        sleep=wall.sleep,
+    )
+
+    def predict_then_stop(clock: FakeWall) -> None:
+        if clock.now >= T - H + 120_000 and not injected:
+            injected.append(clock.now)
+            binance.marks.put_nowait(predicted)
+        if clock.now >= T + H:
+            supervisor.request_stop()
+
+    wall.on_sleep = predict_then_stop
+    await supervisor.run()
+
+    entry = _rows(journal, "SELECT ts_ms FROM intents WHERE reason = 'enter'")
+    closes = _rows(
+        journal, "SELECT ts_ms, legs_json FROM intents WHERE reason = 'exit_funding_flip_monitor'"
+    )
+    assert [ts for (ts,) in entry] == [T - H]
+    assert [ts for ts, _ in closes] == injected  # at the prediction, before the settlement
+    assert injected[0] < T
+    fills = _rows(journal, "SELECT ts_ms, instrument, side FROM fills ORDER BY seq")
+    assert {(ts, i, s) for ts, i, s in fills if ts == injected[0]} == {
+        (injected[0], str(SPOT), "sell"),
+        (injected[0], str(PERP), "buy"),
+    }
+    assert all(qty == 0 for qty in _positions(journal).values())
+    assert _rows(journal, "SELECT count(*) FROM funding_payments") == [(0,)]
+    alerts = _rows(
+        journal, "SELECT ts_ms, kind, fields_json FROM alerts WHERE kind LIKE 'funding_flip%'"
+    )
+    assert [(ts, kind) for ts, kind, _ in alerts] == [(injected[0], "funding_flip_close")]
+    fields = json.loads(alerts[0][2])
+    assert fields["policy"] == "predicted_adverse_rate"
+    (perp_qty,) = (
+        Decimal(q)
+        for i, side, q in _rows(journal, "SELECT instrument, side, qty FROM fills")
+        if i == str(PERP) and side == "sell"
+    )
+    short_usd = float(perp_qty) * price_at(PERP, T - H)
+    assert fields["expected_adverse_usd"] == pytest.approx(0.003 / 8 * 24 * short_usd, rel=1e-6)
+
+
+async def test_a_favourable_prediction_is_not_booked_the_settled_rate_is(tmp_path: Path) -> None:
+    """A predicted +0.002 (favourable to the short) streams before T: nothing closes, and the
+    payment at T is booked at the settled rate (+0.001), never at the prediction."""
+    journal = tmp_path / "live.sqlite"
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.settlements = [
+        FundingRate(PERP, RATE, 28_800, T + k * 8 * H, T + (k + 1) * 8 * H) for k in (-2, -1, 0)
+    ]
+    supervisor = Supervisor(
+        _config(journal), market_data_factory=lambda _: binance, clock=wall, sleep=wall.sleep
+    )
+    sent: list[int] = []
+
+    def predict_then_stop(clock: FakeWall) -> None:
+        if clock.now >= T - H + 120_000 and not sent:
+            sent.append(clock.now)
+            binance.marks.put_nowait(FundingRate(PERP, 0.002, 28_800, T, T + 8 * H))
+        if clock.now >= T + H:
+            supervisor.request_stop()
+
+    wall.on_sleep = predict_then_stop
+    result = await supervisor.run()
+
+    assert result.counters["predicted_funding"] == 1  # it reached the engine
+    assert _rows(journal, "SELECT count(*) FROM intents WHERE reason LIKE 'exit%'") == [(0,)]
+    payments = _rows(journal, "SELECT ts_funding_ms, rate FROM funding_payments")
+    assert payments == [(T, RATE)]
+
+
+async def test_a_breaker_tripped_by_a_mark_flattens_at_once_when_configured(
+    tmp_path: Path,
+) -> None:
+    """``[risk] flatten_on_breaker = true`` with a 0.1 % total-drawdown breaker: a mark of the
+    spot 6 % down between steps (the perp's unchanged) costs the long spot leg ~240 USD, 0.24 %
+    of equity. The breaker trips on that mark tick and every position is closed right there,
+    not at the next step."""
+    journal = tmp_path / "live.sqlite"
+    config = load_config(
+        None,
+        env={},
+        overrides={
+            **_overrides(journal),
+            "risk": {"flatten_on_breaker": True, "total_drawdown_frac": 0.001,
+                     "daily_drawdown_frac": 0.001},
+        },
+    )  # fmt: skip
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.settlements = [
+        FundingRate(PERP, RATE, 28_800, T + k * 8 * H, T + (k + 1) * 8 * H) for k in (-2, -1)
+    ]
+    supervisor = Supervisor(
+        config, market_data_factory=lambda _: binance, clock=wall, sleep=wall.sleep
+    )
+    marked: list[int] = []
+
+    def drop_then_stop(clock: FakeWall) -> None:
+        if clock.now >= T - H + 120_000 and not marked:
+            marked.append(clock.now)
+            spot_price = price_at(SPOT, T - H) * 0.94
+            binance.marks.put_nowait(MarkPrice(SPOT, spot_price, clock.now))
+        if clock.now >= T + H:
+            supervisor.request_stop()
+
+    wall.on_sleep = drop_then_stop
+    await supervisor.run()
+
+    breakers = _rows(journal, "SELECT ts_ms FROM risk_events WHERE detail = 'breaker'")
+    assert breakers, "the breaker did not trip"
+    tripped_ms = breakers[0][0]
+    assert marked[0] <= tripped_ms < T  # on a mark tick between the steps
+    flattened = _rows(journal, "SELECT ts_ms, reason FROM intents WHERE opening = 0")
+    assert flattened == [(tripped_ms, "breaker_flatten")]
+    assert all(qty == 0 for qty in _positions(journal).values())
+    last_fill_ms = _rows(journal, "SELECT max(ts_ms) FROM fills")[0][0]
+    assert last_fill_ms == tripped_ms

@@ -52,8 +52,9 @@ class FakeMarketData:
     ----------
     settlements : list[FundingRate]
         Returned by ``fetch_funding_history`` once ``published(rate)`` says so.
-    marks : asyncio.Queue[MarkPrice | None]
-        ``stream_marks`` yields what the test puts here (``None`` ends the stream).
+    marks : asyncio.Queue[MarkPrice | FundingRate | None]
+        ``stream_market`` yields what the test puts here — marks and predicted funding rates
+        (``stream_marks`` the marks only); ``None`` ends the stream.
     missing_bars : set[tuple[InstrumentId, int]]
         ``(instrument, ts_close_ms)`` bars the venue does not return.
     calls : list[str]
@@ -72,7 +73,7 @@ class FakeMarketData:
         self._now_ms = now_ms
         self.settlements: list[FundingRate] = []
         self.publish_delay_ms = 0
-        self.marks: asyncio.Queue[MarkPrice | None] = asyncio.Queue()
+        self.marks: asyncio.Queue[MarkPrice | FundingRate | None] = asyncio.Queue()
         self.missing_bars: set[tuple[InstrumentId, int]] = set()
         self.calls: list[str] = []
         self.opened = self.closed = False
@@ -127,8 +128,16 @@ class FakeMarketData:
         self, instrument_ids: Sequence[InstrumentId]
     ) -> AsyncIterator[MarkPrice]:
         self.calls.append("stream_marks")
-        while (mark := await self.marks.get()) is not None:
-            yield mark
+        while (update := await self.marks.get()) is not None:
+            if isinstance(update, MarkPrice):
+                yield update
+
+    async def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        self.calls.append("stream_market")
+        while (update := await self.marks.get()) is not None:
+            yield update
 
 
 class FakeWall:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from websockets.asyncio.server import ServerConnection
@@ -23,13 +23,14 @@ from tests.fakes.binance import BinanceFake
 from tests.fakes.bybit import FakeBybit
 from tests.support.fake_market import FakeWall
 from tests.support.ws_server import ScriptedServer
-from venues.model import HOUR_MS, MarkPrice
+from venues.model import HOUR_MS, Fill, FundingRate, MarkPrice
 
 H = HOUR_MS
 T = 480_100 * H  # a whole hour
 BINANCE_URL = "https://binance.test"
 BYBIT_URL = "https://bybit.test"
 RATE = Decimal("0.00100000")  # per 8 h on Binance: the harvester enters
+_T = TypeVar("_T")
 
 
 def close_at(ts_close_ms: int, offset: float = 0.0) -> float:
@@ -60,17 +61,36 @@ def bybit_klines(request: httpx.Request) -> httpx.Response:
 
 
 class WsVenues:
-    """Websocket script per path: subscribe ack, then one update per subscribed stream."""
+    """Websocket script per path: the public streams (subscribe ack, then one update per
+    subscribed stream) and the account streams — Binance USD-M ``/private/ws?listenKey=``
+    (no subscribe; the ``binance`` fake's ``user_events`` as they come), the spot WebSocket API
+    ``/ws-api/v3`` (``userDataStream.subscribe.signature`` acknowledged, then the fake's
+    ``spot_user_events``) and Bybit ``/v5/private`` (``auth`` and ``subscribe`` acknowledged,
+    pings answered)."""
 
-    def __init__(self, wall: FakeWall) -> None:
+    def __init__(self, wall: FakeWall, binance: BinanceFake | None = None) -> None:
         self.wall = wall
+        self.binance = binance
         self.subscribed: dict[str, list[Any]] = {}
         #: Set once each of the three public streams has subscribed (thread-safe: a test may
         #: serve from another thread, see ``tests.support.ws_server.running_in_thread``).
         self.all_subscribed = threading.Event()
+        #: Path (with query) of every account-stream connection, and what each sent first.
+        self.account_paths: list[str] = []
+        self.account_requests: list[Any] = []
+        #: Set when the predicted funding of the Binance mark stream should change (the next
+        #: ``markPriceUpdate`` carries ``binance_rate``, settling at ``binance_funding_ms``).
+        self.binance_rate = "0.00100000"
+        self.binance_funding_ms = T + 8 * H
+        self.mark_updates: asyncio.Queue[bool] = asyncio.Queue()
+        """Put ``True``: every open Binance mark stream sends one more update now."""
 
     async def handler(self, ws: ServerConnection, server: ScriptedServer) -> None:
         path = ws.request.path if ws.request is not None else ""
+        if path.startswith(("/private/ws", "/ws-api/v3", "/v5/private")):
+            self.account_paths.append(path)
+            await self._account(path, ws, server)
+            return
         request = json.loads(await server.recv(ws))
         self.subscribed.setdefault(path.split("?")[0], []).append(request)
         if len(self.subscribed) == 3:
@@ -78,11 +98,11 @@ class WsVenues:
         now = self.wall.now_ms()
         if path.startswith("/market/stream"):
             await ws.send(json.dumps({"result": None, "id": request["id"]}))
-            for name in request["params"]:
-                data = {"e": "markPriceUpdate", "E": now, "s": name.split("@")[0].upper(),
-                        "p": "60100.50000000", "i": "60100.0", "P": "60100.0",
-                        "r": "0.00100000", "T": T + 8 * H}  # fmt: skip
-                await ws.send(json.dumps({"stream": name, "data": data}))
+            await self._binance_marks(ws, request["params"], now)
+            # a new update whenever the test asks for one, until the client leaves
+            while await _next_or_closed(ws, self.mark_updates) is not None:
+                await self._binance_marks(ws, request["params"], self.wall.now_ms())
+            return
         elif path.startswith("/stream"):
             await ws.send(json.dumps({"result": None, "id": request["id"]}))
             for name in request["params"]:
@@ -100,23 +120,91 @@ class WsVenues:
                 data = {"symbol": topic.split(".")[1], "markPrice": "60105.00",
                         "lastPrice": "60105.00", "indexPrice": "60100.00",
                         "fundingRate": "0.0001", "nextFundingTime": str(T + 8 * H),
+                        "fundingIntervalHour": "8",
                         "bid1Price": "60104.90", "ask1Price": "60105.10"}  # fmt: skip
                 frame = {"topic": topic, "type": "snapshot", "data": data, "cs": 1, "ts": now}
                 await ws.send(json.dumps(frame))
-        with suppress(ConnectionClosed):
-            async for raw in ws:  # answer Bybit's application pings
-                message = json.loads(raw)
-                if isinstance(message, dict) and message.get("op") == "ping":
-                    await ws.send(json.dumps({"success": True, "ret_msg": "pong",
-                                              "conn_id": "c1", "op": "ping"}))  # fmt: skip
+        await _answer_pings(ws)
+
+    async def _binance_marks(self, ws: ServerConnection, streams: list[str], now: int) -> None:
+        for name in streams:
+            data = {"e": "markPriceUpdate", "E": now, "s": name.split("@")[0].upper(),
+                    "p": "60100.50000000", "i": "60100.0", "P": "60100.0",
+                    "r": self.binance_rate, "T": self.binance_funding_ms}  # fmt: skip
+            await ws.send(json.dumps({"stream": name, "data": data}))
+
+    async def _account(self, path: str, ws: ServerConnection, server: ScriptedServer) -> None:
+        binance = self.binance
+        if path.startswith("/private/ws"):  # no subscribe: the listenKey is in the URL
+            await _send_each(ws, None if binance is None else binance.user_events)
+        elif path.startswith("/ws-api/v3"):
+            request = json.loads(await server.recv(ws))
+            self.account_requests.append(request)
+            answer = {"id": request["id"], "status": 200, "result": {"subscriptionId": 0}}
+            await ws.send(json.dumps(answer))
+            await _send_each(ws, None if binance is None else binance.spot_user_events)
+        else:  # Bybit /v5/private: auth, then the subscription
+            for op in ("auth", "subscribe"):
+                self.account_requests.append(json.loads(await server.recv(ws)))
+                await ws.send(json.dumps({"success": True, "ret_msg": "", "op": op,
+                                          "conn_id": "p1"}))  # fmt: skip
+            await _answer_pings(ws)
+
+
+async def _send_each(ws: ServerConnection, events: asyncio.Queue[dict[str, Any]] | None) -> None:
+    """Send each event of ``events`` as it comes (none: keep the connection open) until the
+    connection closes."""
+    with suppress(ConnectionClosed):
+        while (event := await _next_or_closed(ws, events)) is not None:
+            await ws.send(json.dumps(event))
+
+
+async def _next_or_closed(ws: ServerConnection, queue: asyncio.Queue[_T] | None) -> _T | None:
+    """The next item of ``queue``, or None once the connection closed first (so the server
+    can shut down while a handler waits for something to send)."""
+    closed = asyncio.ensure_future(ws.wait_closed())
+    tasks: set[asyncio.Future[Any]] = {closed}
+    if queue is not None:
+        tasks.add(asyncio.ensure_future(queue.get()))
+    done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    got = [t for t in done if t is not closed]
+    if got:
+        result: _T = got[0].result()
+        return result
+    return None
+
+
+async def _answer_pings(ws: ServerConnection) -> None:
+    """Answer Bybit's application pings (public and private shapes) until the client leaves."""
+    with suppress(ConnectionClosed):
+        async for raw in ws:
+            message = json.loads(raw)
+            if isinstance(message, dict) and message.get("op") == "ping":
+                await ws.send(json.dumps({"success": True, "ret_msg": "pong",
+                                          "conn_id": "c1", "op": "ping"}))  # fmt: skip
 
 
 class SeenMarks:
-    """A venue client whose mark stream reports each mark to the test."""
+    """A venue client whose mark stream reports each mark to the test (and, with
+    ``fills_seen``, whose account stream reports each fill)."""
 
-    def __init__(self, inner: Any, seen: asyncio.Queue[MarkPrice]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        seen: asyncio.Queue[MarkPrice],
+        fills_seen: asyncio.Queue[Fill] | None = None,
+    ) -> None:
         self._inner = inner
         self._seen = seen
+        self._fills_seen = fills_seen
+
+    async def stream_account(self) -> AsyncIterator[Any]:
+        async for event in self._inner.stream_account():
+            if isinstance(event, Fill) and self._fills_seen is not None:
+                self._fills_seen.put_nowait(event)
+            yield event
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -125,6 +213,14 @@ class SeenMarks:
         async for mark in self._inner.stream_marks(instrument_ids):
             self._seen.put_nowait(mark)
             yield mark
+
+    async def stream_market(
+        self, instrument_ids: Sequence[Any]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        async for update in self._inner.stream_market(instrument_ids):
+            if isinstance(update, MarkPrice):
+                self._seen.put_nowait(update)
+            yield update
 
 
 def live_toml(journal: Path, ws_url: str, *, mode: str = "paper") -> str:

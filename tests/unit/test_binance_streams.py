@@ -37,8 +37,10 @@ from venues.errors import ProtocolError
 from venues.model import (
     Fill,
     FundingPayment,
+    FundingRate,
     InstrumentId,
     InstrumentKind,
+    MarkPrice,
     OrderAck,
     OrderStatus,
 )
@@ -298,6 +300,43 @@ async def test_funding_from_mark_stream_only_on_change(router: respx.MockRouter)
         (0.0002, next_funding_ms),
     ]
     assert funding[0].ts_next_funding_ms == next_funding_ms + 8 * 3_600_000
+
+
+async def test_market_stream_interleaves_marks_and_predicted_funding_from_one_connection(
+    router: respx.MockRouter,
+) -> None:
+    """``stream_market``: every mark, each followed by its frame's predicted funding when the
+    rate changed — from one connection (one subscription), not two."""
+
+    async def rates(ws: ServerConnection, server: ScriptedServer) -> None:
+        await subscribed(ws, server)
+        await send(
+            ws,
+            mark_frame("BTCUSDT", T0_MS + 1000, "100.1", rate="0.00010000"),
+            mark_frame("BTCUSDT", T0_MS + 2000, "100.2", rate="0.00010000"),
+            mark_frame("BTCUSDT", T0_MS + 3000, "100.3", rate="-0.00030000"),
+        )
+        await ws.wait_closed()
+
+    router.get("/fapi/v1/fundingInfo").respond(json=[])
+    server = PathServer([rates])
+    async with running(server, "") as url:
+        venue = make_venue(router, settings(url), Recorder())
+        updates = await take(venue.stream_market([BTC]), 5, lambda n: None)
+        await venue.close()
+    next_funding_ms = 1_562_306_400_000  # ``T`` of the recorded frame
+    shown = [
+        ("mark", u.mark_price) if isinstance(u, MarkPrice) else ("funding", u.rate) for u in updates
+    ]
+    assert shown == [
+        ("mark", 100.1),
+        ("funding", 0.0001),
+        ("mark", 100.2),  # same rate: no funding update
+        ("mark", 100.3),
+        ("funding", -0.0003),
+    ]
+    assert {u.ts_funding_ms for u in updates if isinstance(u, FundingRate)} == {next_funding_ms}
+    assert server.connections == 1
 
 
 async def test_refused_subscription_is_protocol_error(router: respx.MockRouter) -> None:

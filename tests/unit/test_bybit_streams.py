@@ -31,6 +31,7 @@ from venues.bybit.streams import BybitStreams, StreamSettings, subscribe_message
 from venues.errors import AuthError
 from venues.model import (
     Fill,
+    FundingRate,
     InstrumentId,
     InstrumentKind,
     MarkPrice,
@@ -140,6 +141,44 @@ async def test_recorded_snapshot_and_deltas_merge() -> None:
         (66670.10, 115418.19, T0 + 200),  # index kept from the snapshot
     ]
     assert sent(server, 0) == [SUBSCRIBE_BTC]
+
+
+async def test_market_stream_adds_the_tickers_predicted_funding_on_change() -> None:
+    """``stream_market``: the recorded snapshot's ``fundingRate`` -0.005 settling at
+    ``nextFundingTime`` (8 h interval) comes after its mark; a delta moving only the mark
+    brings no funding, one moving ``fundingRate`` brings the new rate after its mark."""
+
+    async def script(ws: ServerConnection, server: ScriptedServer) -> None:
+        await server.recv(ws)
+        await send(
+            ws,
+            load("ws_subscribe_ack_public_linear.json"),
+            SNAPSHOT,
+            delta(T0 + 100, markPrice="66670.10"),
+            delta(T0 + 200, markPrice="66671.20", fundingRate="-0.0061"),
+        )
+        await ws.wait_closed()
+
+    server, recorder, fake = ScriptedServer([script]), Recorder(), FakeBybit()
+    async with running(server, "") as url:
+        venue = make_venue(url, fake, recorder)
+        updates = await take(venue.stream_market([PERP]), 5)
+        await venue.close()
+    settles_ms = int(SNAPSHOT["data"]["nextFundingTime"])
+    shown = [
+        (type(u).__name__, u.mark_price if isinstance(u, MarkPrice) else u.rate) for u in updates
+    ]
+    assert shown == [
+        ("MarkPrice", 66666.60),
+        ("FundingRate", -0.005),
+        ("MarkPrice", 66670.10),
+        ("MarkPrice", 66671.20),
+        ("FundingRate", -0.0061),
+    ]
+    funding = [u for u in updates if isinstance(u, FundingRate)]
+    assert {(f.ts_funding_ms, f.interval_s, f.instrument_id) for f in funding} == {
+        (settles_ms, 8 * 3600, PERP)
+    }
 
 
 async def test_drop_reconnects_resubscribes_resyncs_without_duplicates() -> None:

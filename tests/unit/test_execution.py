@@ -765,3 +765,140 @@ async def test_a_tripped_breaker_blocks_entries_but_lets_exits_through() -> None
     exit_ = await rig.run(pair(0.0, 0.0, "i-3", opening=False))
     assert exit_.status == "filled"
     assert rig.portfolio.positions(STRATEGY) == {}
+
+
+# ---- account-stream fills and order updates (agent.execution.streamed) -----------------------
+
+
+async def test_a_streamed_fill_is_booked_once_and_the_lookup_then_reverses_it() -> None:
+    """The ETH short's answer and lookup are lost; the account stream reports its fill: booked
+    at once for the strategy (with the order's reference price). The next lookup answers with
+    the same fill: not booked again, and the late short is bought back reduce-only."""
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"]
+    await rig.run(pair(0.1, -2.0))
+    eth_id = cid("i-1", "1", 0)
+    (venue_fill,) = (await rig.paper.fetch_order(ETH, eth_id)).fills
+    streamed = replace(venue_fill, reference_price=None)  # a stream does not know it
+
+    booking = rig.executor.book_streamed([streamed], LATER_MS)
+
+    assert (booking.fills_booked, booking.fills_known, booking.touched) == (1, 0, {eth_id})
+    assert rig.portfolio.positions(STRATEGY) == {ETH: D(-2)}
+    (row,) = [f for f in rig.rows("fills") if f["client_order_id"] == eth_id]
+    assert (row["ts_ms"], row["strategy"], D(row["reference_price"])) == (
+        LATER_MS, STRATEGY, D("2500.0")
+    )  # fmt: skip
+    assert rig.executor.book_streamed([streamed], LATER_MS).fills_known == 1  # sent twice
+
+    await rig.executor.follow_up(LATER_MS, PRICES, only={eth_id})
+
+    fills = [(f["client_order_id"], f["side"], D(f["qty"])) for f in rig.rows("fills")]
+    assert fills.count((eth_id, "sell", D(2))) == 1
+    reverse = [r for r in rig.venue.placed_on(ETH) if r.client_order_id == cid("i-1", "1f", 0)]
+    assert [(r.side, r.qty, r.reduce_only) for r in reverse] == [(Side.BUY, D(2), True)]
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_fills_and_updates_the_answer_reported_are_not_booked_again() -> None:
+    rig = make_rig()
+    await rig.run(pair(0.1, -2.0))
+    acks = [await rig.paper.fetch_order(i, cid("i-1", n, 0)) for i, n in ((BTC, "0"), (ETH, "1"))]
+    orders, fills = len(rig.rows("orders")), len(rig.rows("fills"))
+    streamed = [*acks[0].fills, acks[0], *acks[1].fills, acks[1]]
+
+    booking = rig.executor.book_streamed(streamed, LATER_MS)
+
+    assert (booking.fills_booked, booking.fills_known, booking.updates_journaled) == (0, 2, 0)
+    assert (len(rig.rows("orders")), len(rig.rows("fills"))) == (orders, fills)
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D(-2)}
+
+
+async def test_an_update_that_moves_an_order_forward_is_journaled_once() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]
+    rig.venue.lookup[ETH] = ["timeout"]
+    await rig.run(pair(0.1, -2.0))
+    eth_id = cid("i-1", "1", 0)
+    final = await rig.paper.fetch_order(ETH, eth_id)  # FILLED: the journal has pending_new only
+    working = replace(final, status=OrderStatus.NEW, filled_qty=D(0), fills=())
+
+    first = rig.executor.book_streamed([working, replace(final, fills=())], LATER_MS)
+    again = rig.executor.book_streamed([replace(final, fills=()), working], LATER_MS)
+
+    assert (first.updates_journaled, again.updates_journaled) == (2, 0)
+    statuses = [r["status"] for r in rig.rows("orders") if r["client_order_id"] == eth_id]
+    assert statuses == ["pending_new", "new", "filled"]
+
+
+async def test_a_streamed_fill_of_an_order_the_journal_does_not_know_is_not_booked() -> None:
+    rig = make_rig()
+    manual = Fill(
+        ETH, "placed-by-hand", "v9", "t9", Side.BUY, D(1), D(2500), D(0), Liquidity.TAKER, T0_MS
+    )
+    with capture_logs() as logs:
+        booking = rig.executor.book_streamed([manual], LATER_MS)
+    assert (booking.fills_booked, booking.fills_unknown) == (0, 1)
+    assert rig.rows("fills") == []
+    assert rig.portfolio.positions() == {}
+    assert [e["client_order_id"] for e in logs if e["event"] == "account_fill_unknown_order"] == [
+        "placed-by-hand"
+    ]
+
+
+# ---- standing targets and drift between steps (agent.execution.standing) -------------------
+
+
+async def test_a_leg_that_drifted_from_a_standing_target_is_rebalanced() -> None:
+    """A filled pair's targets stand; a late 0.5 ETH short (booked from a stream) leaves the ETH
+    leg 25 % off its -2.0 target, past drift_frac: the rebalancing intent buys back exactly the
+    0.5 (the BTC leg is on target), and then nothing is off any more."""
+    rig = make_rig()
+    entry = pair(0.1, -2.0)
+    await rig.run(entry)
+    assert rig.executor.drifted(PRICES, LATER_MS) == []
+    hold(ETH, "-0.5", rig.portfolio)
+
+    ((strategy, intent),) = rig.executor.drifted(PRICES, LATER_MS)
+
+    assert (strategy, intent.legs, intent.reason, intent.opening) == (
+        STRATEGY, entry.legs, "drift_rebalance", False
+    )  # fmt: skip
+    outcome = await rig.executor.execute(strategy, intent, PRICES, LATER_MS)
+    assert outcome.status == "filled"
+    ids = {cid(intent.intent_id, leg, 0) for leg in ("0", "1")}
+    sent = [(r.instrument_id, r.side, r.qty) for r in rig.venue.placed if r.client_order_id in ids]
+    assert sent == [(ETH, Side.BUY, D("0.5"))]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D(-2)}
+    assert rig.executor.drifted(PRICES, LATER_MS + 1) == []
+
+
+async def test_targets_an_intent_did_not_reach_do_not_stand() -> None:
+    rig = make_rig()
+    rig.venue.place[ETH] = ["reject"]  # the pair is unwound
+    assert (await rig.run(pair(0.1, -2.0))).status == "unwound"
+    hold(ETH, "-0.5", rig.portfolio)
+    assert rig.executor.drifted(PRICES, LATER_MS) == []
+
+
+async def test_a_pair_with_an_unresolved_leg_is_left_to_the_follow_up() -> None:
+    rig = make_rig()
+    await rig.run(pair(0.1, -2.0))
+    request = rig.venue.placed_on(ETH)[0]
+    rig.executor.desk.keep_unresolved(STRATEGY, "i-x", "1", request, None, LATER_MS)
+    hold(ETH, "-0.5", rig.portfolio)
+    assert rig.executor.drifted(PRICES, LATER_MS) == []
+
+
+async def test_a_later_intent_replaces_the_standing_targets_and_a_close_clears_them() -> None:
+    rig = make_rig()
+    await rig.run(pair(0.1, -2.0, "i-1"))
+    await rig.run(pair(0.2, -4.0, "i-2"))
+    hold(ETH, "-0.5", rig.portfolio)
+    ((_, intent),) = rig.executor.drifted(PRICES, LATER_MS)
+    assert [leg.target_qty for leg in intent.legs] == [0.2, -4.0]
+    await rig.executor.execute(STRATEGY, pair(0.0, 0.0, "i-3", opening=False), PRICES, LATER_MS)
+    hold(ETH, "-0.5", rig.portfolio)
+    assert rig.executor.drifted(PRICES, LATER_MS) == []

@@ -113,3 +113,105 @@ def test_cooldown_blocks_the_owner_then_expires() -> None:
 def test_unguarded_strategies_are_left_alone() -> None:
     positions = {"stat_arb": {PERP: -1.0}}
     assert all(d.closes == () for d in run(monitor(adverse_settlements=1), [-0.01], positions))
+
+
+def predicted_snap(
+    settled: FundingRate | None, predicted: FundingRate, now_ms: int
+) -> MarketSnapshot:
+    """A live view at ``now_ms``: the last settled rate and the venue's predicted rate."""
+    return MarketSnapshot(
+        ts_ms=now_ms,
+        instruments={},
+        prices={PERP: PRICE, SPOT: PRICE, HL: PRICE},
+        funding={} if settled is None else {PERP: settled},
+        closes={},
+        predicted_funding={PERP: predicted},
+    )
+
+
+def _rate(rate: float, ts_ms: int) -> FundingRate:
+    return FundingRate(PERP, rate, H8, ts_ms, ts_ms + H8 * 1000)
+
+
+def test_a_predicted_adverse_rate_closes_before_the_settlement_once() -> None:
+    """The short perp last settled at +1 bp (favourable); the venue's prediction of the next
+    settlement (T0 + 8h) turns to -0.001 per 8h, beyond the 0.0005 threshold. Expected adverse
+    funding over 24 h: 0.001/8 × 24 × 60,000 = 180 USD > 84 USD to close: the monitor closes
+    at the prediction, 2 h before the settlement, and not again on later predictions of it."""
+    m = monitor()
+    settled = _rate(0.0001, T0)
+    state = m.initial_state()
+    snapshot = predicted_snap(settled, _rate(-0.0004, T0 + 8 * HOUR_MS), T0)
+    calm = m.review(HARVEST, snapshot, state, T0)
+    assert calm.closes == ()  # -0.0004 is not beyond the threshold
+    now = T0 + 6 * HOUR_MS
+    decision = m.review(
+        HARVEST, predicted_snap(settled, _rate(-0.001, T0 + 8 * HOUR_MS), now), calm.state, now
+    )
+    ((owner, intent),) = decision.closes
+    assert owner == "funding_harvester"
+    assert {leg.instrument_id: leg.target_qty for leg in intent.legs} == {SPOT: 0.0, PERP: 0.0}
+    (alert,) = decision.alerts
+    assert alert.kind == "funding_flip_close"
+    assert alert.fields["policy"] == "predicted_adverse_rate"
+    assert alert.fields["expected_adverse_usd"] == pytest.approx(0.001 / 8 * 24 * PRICE)
+    # the settled count is untouched: the prediction is not a settlement
+    (record,) = decision.state.counts.values()
+    assert (record.last_ms, record.adverse, record.predicted_ms) == (T0, 0, T0 + 8 * HOUR_MS)
+    later = now + HOUR_MS
+    again = m.review(
+        HARVEST, predicted_snap(settled, _rate(-0.002, T0 + 8 * HOUR_MS), later), decision.state,
+        later,
+    )  # fmt: skip
+    assert again.closes == ()
+    assert again.alerts == ()
+
+
+def test_a_predicted_rate_that_costs_less_than_closing_is_held_once() -> None:
+    # -0.00052/8h is beyond the 0.0005 threshold; over a 12 h horizon the adverse funding
+    # expected is 0.00052/8 × 12 × 60,000 = 46.8 USD < 84 USD to close: held, said once for
+    # this settlement although three hourly predictions show it.
+    m = monitor(horizon_h=12.0)
+    settled = _rate(0.0001, T0)
+    state = m.initial_state()
+    alerts = []
+    for hour in (5, 6, 7):
+        now = T0 + hour * HOUR_MS
+        snapshot = predicted_snap(settled, _rate(-0.00052, T0 + 8 * HOUR_MS), now)
+        decision = m.review(HARVEST, snapshot, state, now)
+        state = decision.state
+        assert decision.closes == ()
+        alerts.extend(decision.alerts)
+    assert [a.kind for a in alerts] == ["funding_flip_hold"]
+    assert alerts[0].fields["expected_adverse_usd"] == pytest.approx(0.00052 / 8 * 12 * PRICE)
+
+
+def test_a_prediction_of_a_settlement_already_past_is_ignored() -> None:
+    """At T0 + 8h + 10 s the venue still shows its prediction of the T0 + 8h settlement (the
+    settled rate is not published yet): the settlement is past, so the settled rate decides
+    when it arrives."""
+    m = monitor()
+    now = T0 + 8 * HOUR_MS + 10_000
+    decision = m.review(
+        HARVEST, predicted_snap(_rate(0.0001, T0), _rate(-0.01, T0 + 8 * HOUR_MS), now),
+        m.initial_state(), now,
+    )  # fmt: skip
+    assert decision.closes == ()
+    assert decision.alerts == ()
+
+
+def test_settled_rates_are_counted_as_before_when_predictions_are_present() -> None:
+    """Predictions do not count as settlements: two adverse *settled* rates still close under
+    ``adverse_settlements = 2`` (-0.0005/8h is not beyond the predicted-rate threshold)."""
+    m = monitor(adverse_settlements=2)
+    state = m.initial_state()
+    closes = []
+    for k in (0, 1):
+        ts = T0 + k * H8 * 1000
+        snapshot = predicted_snap(_rate(-0.0005, ts), _rate(-0.0004, ts + H8 * 1000), ts + 1)
+        decision = m.review(HARVEST, snapshot, state, ts + 1)
+        state = decision.state
+        closes.append(decision.closes)
+    assert closes[0] == ()
+    assert len(closes[1]) == 1
+    assert closes[1][0][1].reason == "exit_funding_flip_monitor"

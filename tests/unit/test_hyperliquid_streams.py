@@ -37,6 +37,7 @@ from venues.hyperliquid.streams import StreamSettings
 from venues.model import (
     Fill,
     FundingPayment,
+    FundingRate,
     InstrumentId,
     InstrumentKind,
     MarkPrice,
@@ -260,3 +261,38 @@ async def test_marks_stream_ignores_other_coins(time: FakeTime, fake: FakeHyperl
     assert [(m.instrument_id, m.mark_price, m.ts_event_ms) for m in marks] == [
         (BTC, 83757.0, START_MS)
     ]
+
+
+async def test_market_stream_adds_the_hours_predicted_funding_on_change(
+    time: FakeTime, fake: FakeHyperliquid
+) -> None:
+    """``stream_market``: each ``activeAssetCtx`` mark, followed by the hour's predicted funding
+    (settling at the next full UTC hour, 1 h interval) when it changed."""
+    changed = copy.deepcopy(load("ws_active_asset_ctx_btc.json"))
+    changed["data"]["ctx"].update(markPx="83760.0", funding="-0.0000400")
+
+    async def frames(ws: ServerConnection, server: ScriptedServer) -> None:
+        await server.recv(ws)
+        await ws.send(ctx_frame("83757.0"))
+        await ws.send(ctx_frame("83758.0"))  # same funding
+        await ws.send(json.dumps(changed))
+        await ws.wait_closed()
+
+    server = ScriptedServer([frames])
+    async with running(server, "/ws") as url:
+        venue = make_venue(url, time, fake)
+        updates = await take(venue.stream_market([BTC]), 5)
+    shown = [
+        ("mark", u.mark_price) if isinstance(u, MarkPrice) else ("funding", u.rate) for u in updates
+    ]
+    assert shown == [
+        ("mark", 83757.0),
+        ("funding", 0.0000125),
+        ("mark", 83758.0),
+        ("mark", 83760.0),
+        ("funding", -0.00004),
+    ]
+    next_hour_ms = (START_MS // 3_600_000 + 1) * 3_600_000
+    assert {(u.ts_funding_ms, u.interval_s) for u in updates if isinstance(u, FundingRate)} == {
+        (next_hour_ms, 3600)
+    }

@@ -321,6 +321,13 @@ def _ack(iid: InstrumentId, side: Side, qty: str, price: str, ts_ms: int, n: int
     )
 
 
+def _answer(book: ExposureBook, cid: str, ack: OrderAck, ts_ms: int) -> None:
+    """What the desk does with an answer: the answer, then each of its trades booked once."""
+    book.on_ack(cid, ack, ts_ms)
+    for fill in ack.fills:
+        book.on_fill(replace(fill, client_order_id=cid), ts_ms)
+
+
 def test_the_unhedged_integral_follows_a_scripted_fill_timeline() -> None:
     journal = Journal.open(":memory:")
     book = ExposureBook(journal)
@@ -336,17 +343,17 @@ def test_the_unhedged_integral_follows_a_scripted_fill_timeline() -> None:
         return T0_MS + seconds * 1000
 
     # t=0 s: BTC bought 0.1 @ 50,000, ETH not yet → 0.1 × 50,000 = 5,000 USD unhedged.
-    book.on_ack("c0", _ack(BTC, Side.BUY, "0.1", "50000", at(0), 0), at(0))
+    _answer(book, "c0", _ack(BTC, Side.BUY, "0.1", "50000", at(0), 0), at(0))
     # t=1 s: BTC marked at 51,000 → 5,100 USD.
     book.observe(at(1), {BTC: 51_000.0, ETH: 2_500.0})
     # t=3 s: ETH sold 2 @ 2,500 → balanced; first unhedged stretch 3 s.
-    book.on_ack("c1", _ack(ETH, Side.SELL, "2", "2500", at(3), 1), at(3))
+    _answer(book, "c1", _ack(ETH, Side.SELL, "2", "2500", at(3), 1), at(3))
     # t=4 s: BTC sold back (an unwind) → ETH's 2 × 2,500 = 5,000 USD unhedged again.
-    book.on_ack("c2", _ack(BTC, Side.SELL, "0.1", "51000", at(4), 2), at(4))
+    _answer(book, "c2", _ack(BTC, Side.SELL, "0.1", "51000", at(4), 2), at(4))
     # t=7 s: ETH marked at 2,400 → 4,800 USD.
     book.observe(at(7), {BTC: 51_000.0, ETH: 2_400.0})
     # t=10 s: ETH bought back → flat; second stretch 6 s.
-    book.on_ack("c3", _ack(ETH, Side.BUY, "2", "2400", at(10), 3), at(10))
+    _answer(book, "c3", _ack(ETH, Side.BUY, "2", "2400", at(10), 3), at(10))
     book.sent(STRATEGY, "i-1", "unwound", at(10), pending=False)
 
     expected_usd_s = 5_000 * 1 + 5_100 * 2 + 0 * 1 + 5_000 * 3 + 4_800 * 3  # = 44,600
@@ -369,12 +376,12 @@ def test_a_residual_below_one_lot_step_is_not_unhedged() -> None:
     pair_ = book.open(STRATEGY, "i-1", planned, LegRiskConfig(), T0_MS)
     book.on_order(STRATEGY, "i-1", "c0")
     book.on_order(STRATEGY, "i-1", "c1")
-    book.on_ack("c0", _ack(ETH, Side.SELL, "1.99", "2500", T0_MS, 1), T0_MS)
-    book.on_ack("c1", _ack(BTC, Side.BUY, "0.1", "50000", T0_MS, 0), T0_MS)
+    _answer(book, "c0", _ack(ETH, Side.SELL, "1.99", "2500", T0_MS, 1), T0_MS)
+    _answer(book, "c1", _ack(BTC, Side.BUY, "0.1", "50000", T0_MS, 0), T0_MS)
     # ETH is 0.995 of its plan: BTC's excess 0.1 − 0.0995 = 0.0005 BTC is below its 0.001 lot.
     assert pair_.balanced
     # One more lot short on ETH (0.99 filled → 1.98 of 2): BTC's excess 0.001 counts, 50 USD.
-    book.on_ack("c0", _ack(ETH, Side.BUY, "0.01", "2500", T0_MS, 2), T0_MS)
+    _answer(book, "c0", _ack(ETH, Side.BUY, "0.01", "2500", T0_MS, 2), T0_MS)
     assert pair_.unhedged_usd == pytest.approx(0.001 * 50_000)
 
 

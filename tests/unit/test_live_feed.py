@@ -7,11 +7,25 @@ times from hour arithmetic written out here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from agent.errors import LiveDataError
-from agent.live.feed import LiveEvent, LiveFeed, LiveStep, MarkTick, load_live_instruments
+from agent.live.account_feed import AccountFeed
+from agent.live.feed import (
+    AccountTick,
+    FundingTick,
+    LiveEvent,
+    LiveFeed,
+    LiveStep,
+    MarkTick,
+    SleepFn,
+    TimerTick,
+    load_live_instruments,
+)
+from agent.live.timers import FollowUpTimers
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
 from venues.errors import VenueUnavailable
 from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice
@@ -29,17 +43,25 @@ def _rate(ts_ms: int, rate: float = 1e-4) -> FundingRate:
     return FundingRate(PERP, rate, 28_800, ts_ms, ts_ms + 8 * H)
 
 
-def _setup(now_ms: int, **feed_kwargs: float) -> tuple[FakeWall, FakeMarketData, LiveFeed]:
+def _setup(
+    now_ms: int, sleeps: list[SleepFn] | None = None, **feed_kwargs: float
+) -> tuple[FakeWall, FakeMarketData, LiveFeed]:
+    """A feed on a fake wall at ``now_ms``; it sleeps with ``wall.sleep``, or with the first of
+    ``sleeps`` once the test has put one there."""
     wall = FakeWall(now_ms)
     source = FakeMarketData(
         "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
     )
     settings: dict[str, float] = {"bar_delay_s": 15, "mark_every_s": 60, **feed_kwargs}
+
+    async def sleep(seconds: float) -> None:
+        await (sleeps[0] if sleeps else wall.sleep)(seconds)
+
     feed = LiveFeed(
         {"binance": source},
         {PERP: instrument(PERP), SPOT: instrument(SPOT)},
         clock=wall,
-        sleep=wall.sleep,
+        sleep=sleep,
         bar_delay_s=settings["bar_delay_s"],
         mark_every_s=settings["mark_every_s"],
     )
@@ -167,3 +189,107 @@ async def test_instruments_not_listed_are_named() -> None:
     assert "binance lists no spot 'BTCUSDT'" in text
     assert "bybit: no market data client" in text
     assert await load_live_instruments({"binance": source}, [PERP]) == {PERP: instrument(PERP)}
+
+
+# ---- between steps: predicted funding, account events, follow-up timers --------------------
+
+
+async def _until(
+    feed: LiveFeed,
+    done: Callable[[list[LiveEvent]], bool],
+    **sources: Any,
+) -> list[LiveEvent]:
+    """Events until ``done`` says so (or the first step)."""
+    stop = asyncio.Event()
+    events: list[LiveEvent] = []
+    async for event in feed.events(stop, **sources):
+        events.append(event)
+        if done(events) or isinstance(event, LiveStep):
+            stop.set()
+    return events
+
+
+class ArrivalDuringSleep:
+    """A sleep on ``wall`` during which ``arrive`` is called at ``at_ms``: the clock moves to
+    ``at_ms`` and the sleep then lasts until cancelled (only the loop's wake-up on the arrival
+    ends it; without one the test times out)."""
+
+    def __init__(self, wall: FakeWall, at_ms: int, arrive: Callable[[], None]) -> None:
+        self.wall = wall
+        self.at_ms = at_ms
+        self.arrive: Callable[[], None] | None = arrive
+
+    async def __call__(self, seconds: float) -> None:
+        if self.arrive is not None and self.wall.now + round(seconds * 1000) > self.at_ms:
+            self.wall.now = self.at_ms
+            arrive, self.arrive = self.arrive, None
+            arrive()
+            await asyncio.Event().wait()  # the rest of the sleep
+        await self.wall.sleep(seconds)
+
+
+async def test_predicted_funding_is_handed_over_as_it_arrives_newest_per_perp() -> None:
+    """Two predictions of one settlement arrive together, a third in the middle of the loop's
+    sleep towards the next mark tick: a FundingTick at once with the newer of the two, then
+    one the moment the third arrives (not at the minute's tick)."""
+    sleeps: list[SleepFn] = []
+    wall, source, feed = _setup(T + 20_000, sleeps)
+    await feed.warmup(history_bars=2, funding_days=1)
+    source.marks.put_nowait(_rate(T + 8 * H, -0.0002))
+    source.marks.put_nowait(_rate(T + 8 * H, -0.0003))  # the same settlement, newer
+    third = _rate(T + 8 * H, -0.0009)
+    sleeps.append(ArrivalDuringSleep(wall, T + 50_000, lambda: source.marks.put_nowait(third)))
+
+    events = await _until(feed, lambda es: sum(isinstance(e, FundingTick) for e in es) == 2)
+
+    ticks = [e for e in events if isinstance(e, FundingTick)]
+    assert [(t.ts_ms, [r.rate for r in t.rates]) for t in ticks] == [
+        (T + 20_000, [-0.0003]),
+        (T + 50_000, [-0.0009]),
+    ]
+    assert feed.predicted_funding_received == 3
+    assert "stream_market" in source.calls
+
+
+async def test_account_events_wake_the_loop_at_once() -> None:
+    """An account event arriving while the loop sleeps towards the next mark tick is handed
+    over the moment it arrives."""
+    sleeps: list[SleepFn] = []
+    wall, _, feed = _setup(T + 20_000, sleeps)
+    await feed.warmup(history_bars=2, funding_days=1)
+    events_in: asyncio.Queue[Any] = asyncio.Queue()
+
+    class Account:
+        name = "binance"
+
+        async def stream_account(self) -> AsyncIterator[Any]:
+            while True:
+                yield await events_in.get()
+
+    account = AccountFeed({"binance": Account()})  # type: ignore[dict-item]
+    ack = object()
+    sleeps.append(ArrivalDuringSleep(wall, T + 50_000, lambda: events_in.put_nowait(ack)))
+
+    events = await _until(
+        feed, lambda es: any(isinstance(e, AccountTick) for e in es), account=account
+    )
+    (tick,) = [e for e in events if isinstance(e, AccountTick)]
+    assert (tick.ts_ms, tick.events) == (T + 50_000, (ack,))
+    assert account.events_received == {"binance": 1}
+
+
+async def test_follow_up_timers_wake_the_loop_on_their_schedule() -> None:
+    wall, _, feed = _setup(T + 20_000)
+    await feed.warmup(history_bars=2, funding_days=1)
+    timers = FollowUpTimers(lambda: ["order-1"])
+    events = await _until(
+        feed, lambda es: sum(isinstance(e, TimerTick) for e in es) == 4, timers=timers
+    )
+    ticks = [e for e in events if isinstance(e, TimerTick)]
+    assert [(t.ts_ms - (T + 20_000), t.order_ids) for t in ticks] == [
+        (1_000, ("order-1",)),
+        (3_000, ("order-1",)),
+        (7_000, ("order-1",)),
+        (15_000, ("order-1",)),
+    ]
+    assert wall.sleeps_s[:4] == [1.0, 2.0, 4.0, 8.0]

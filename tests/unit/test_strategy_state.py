@@ -357,13 +357,44 @@ def test_malformed_input_raises_value_error_naming_the_field(
         type(state).from_json(data)
 
 
+NEWEST_VERSION = {FlipMonitorState: 2}
+"""Layout versions past 1, per state type (the others read version 1 only)."""
+
+
 @pytest.mark.parametrize("cls", STATE_TYPES.values(), ids=lambda c: c.__name__)
 def test_versions_dispatch_on_the_version_key(cls: Any) -> None:
     data = cls().to_json()
     assert cls.from_json({**data, "version": 1}) == cls()  # explicit version 1 reads as 1
-    with pytest.raises(ValueError, match=r"\.version: unsupported state layout version 2"):
-        cls.from_json({**data, "version": 2})
+    unknown = NEWEST_VERSION.get(cls, 1) + 1
+    with pytest.raises(ValueError, match=rf"\.version: unsupported state layout version {unknown}"):
+        cls.from_json({**data, "version": unknown})
     with pytest.raises(ValueError, match=r"\.version: expected an integer"):
         cls.from_json({**data, "version": "1"})
     with pytest.raises(ValueError, match="expected a JSON object"):
         cls.from_json([])
+
+
+def test_monitor_state_writes_version_2_only_with_a_predicted_decision() -> None:
+    """A state whose records carry no predicted decision (every replay) is written in layout
+    version 1 exactly; one with ``predicted_ms`` as version 2, read back unchanged; a
+    version-1 record may not carry ``predicted_ms``."""
+    key = "funding_harvester|binance:perp:BTCUSDT"
+    settled_only = FlipMonitorState(counts={key: AdverseCount(last_ms=5, adverse=1)})
+    assert settled_only.to_json() == {
+        "counts": {key: {"last_ms": 5, "adverse": 1}},
+        "cooldowns": {},
+    }
+    predicted = FlipMonitorState(
+        counts={key: AdverseCount(last_ms=5, adverse=1, predicted_ms=9)},
+        cooldowns={"funding_harvester": {"BTC": 100}},
+    )
+    data = predicted.to_json()
+    assert data == {
+        "counts": {key: {"last_ms": 5, "adverse": 1, "predicted_ms": 9}},
+        "cooldowns": {"funding_harvester": {"BTC": 100}},
+        "version": 2,
+    }
+    assert round_trip(predicted) == predicted
+    data.pop("version")
+    with pytest.raises(ValueError, match=r"\.predicted_ms: unknown field"):
+        FlipMonitorState.from_json(data)

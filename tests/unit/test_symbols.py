@@ -3,10 +3,12 @@ contract suite: tests/contract/harnesses/okx.py)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
-from venues.model import InstrumentId, InstrumentKind
-from venues.symbols import okx_common, okx_native
+from venues.model import FundingRate, InstrumentId, InstrumentKind, MarkPrice
+from venues.symbols import RenamedVenue, okx_common, okx_native
 
 PERP, SPOT = InstrumentKind.PERP, InstrumentKind.SPOT
 
@@ -31,3 +33,44 @@ def test_names_already_native_or_unknown_pass_through() -> None:
     odd = InstrumentId("okx", PERP, "BTC-USD-250328")  # a dated future: not renamed
     assert okx_common(odd) == odd
     assert okx_native(InstrumentId("okx", PERP, "XYZ")) == InstrumentId("okx", PERP, "XYZ")
+
+
+class _Inner:
+    """A venue client in OKX names whose market stream yields what it is given."""
+
+    name = "okx"
+
+    def __init__(self, updates: list[MarkPrice | FundingRate], with_funding: bool) -> None:
+        self.updates = updates
+        self.asked: list[list[InstrumentId]] = []
+        if with_funding:
+            self.stream_market = self._stream
+
+    async def _stream(self, ids: list[InstrumentId]) -> AsyncIterator[MarkPrice | FundingRate]:
+        self.asked.append(ids)
+        for update in self.updates:
+            yield update
+
+    async def stream_marks(self, ids: list[InstrumentId]) -> AsyncIterator[MarkPrice]:
+        self.asked.append(ids)
+        for update in self.updates:
+            if isinstance(update, MarkPrice):
+                yield update
+
+
+async def test_a_renamed_market_stream_speaks_common_names_both_ways() -> None:
+    """``stream_market`` asks the inner venue in its own names and hands marks and predicted
+    funding back in the common ones; an inner venue without predicted funding gives marks."""
+    native = InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP")
+    common = InstrumentId("okx", InstrumentKind.PERP, "BTCUSDT")
+    updates: list[MarkPrice | FundingRate] = [
+        MarkPrice(native, 60_000.0, 1),
+        FundingRate(native, -0.0002, 28_800, 8 * 3_600_000, 16 * 3_600_000),
+    ]
+    for with_funding, kinds in ((True, ["MarkPrice", "FundingRate"]), (False, ["MarkPrice"])):
+        inner = _Inner(updates, with_funding)
+        venue = RenamedVenue(inner, okx_native, okx_common)  # type: ignore[arg-type]
+        got = [u async for u in venue.stream_market([common])]
+        assert inner.asked == [[native]]
+        assert [type(u).__name__ for u in got] == kinds
+        assert {u.instrument_id for u in got} == {common}

@@ -278,6 +278,21 @@ class BinanceUsdmVenue:
                 if changes.accept(funding):
                     yield funding
 
+    async def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncGenerator[MarkPrice | FundingRate, None]:
+        """:meth:`stream_marks` and :meth:`stream_funding` from **one** connection
+        (:class:`~venues.base.MarketStreamSource`): each ``markPriceUpdate`` yields its mark,
+        then its predicted funding (``r`` settling at ``T``) when the rate or the settlement
+        time changed. "Mark Price Stream"
+        https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream"""
+        changes = FundingChanges()
+        async with aclosing(self._mark_updates(instrument_ids)) as pairs:
+            async for mark, funding in pairs:
+                yield mark
+                if changes.accept(funding):
+                    yield funding
+
     async def stream_account(self) -> AsyncGenerator[AccountEvent, None]:
         """Fills, order updates and funding payments from the listenKey user data stream,
         with keepalive, key renewal and REST resync after reconnects (see

@@ -153,6 +153,20 @@ class BinanceVenue:
         ]
         return sources[0] if len(sources) == 1 else merge(sources, name=_MERGE_NAME)
 
+    def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """:meth:`stream_marks` with the perps' predicted funding interleaved
+        (:class:`~venues.base.MarketStreamSource`): the USD-M ``markPrice@1s`` connection
+        carries both (:meth:`BinanceUsdmVenue.stream_market`), spot marks come as in
+        :meth:`stream_marks`."""
+        perps, spots = _split(instrument_ids)
+        sources: list[AsyncIterator[MarkPrice | FundingRate]] = [
+            *([self.perp.stream_market(perps)] if perps else []),
+            *([self.spot.stream_marks(spots)] if spots else []),
+        ]
+        return sources[0] if len(sources) == 1 else merge(sources, name=_MERGE_NAME)
+
     def stream_funding(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[FundingRate]:
         """Predicted funding of the perps among ``instrument_ids`` as it changes (carried by
         the USD-M mark price stream); spot ids are skipped (no funding)."""

@@ -209,6 +209,14 @@ class BybitVenue:
         endpoints), see :meth:`venues.bybit.streams.BybitStreams.marks`."""
         return self._streams.marks(instrument_ids, self.fetch_marks)
 
+    def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """:meth:`stream_marks` with the linear tickers' predicted funding interleaved
+        (:class:`~venues.base.MarketStreamSource`), see
+        :meth:`venues.bybit.streams.BybitStreams.market`."""
+        return self._streams.market(instrument_ids, self.fetch_marks)
+
     def stream_account(self) -> AsyncIterator[AccountEvent]:
         """Order updates and fills from the private stream, see
         :meth:`venues.bybit.streams.BybitStreams.account`."""

@@ -17,6 +17,10 @@ https://bybit-exchange.github.io/docs/v5/websocket/private/wallet; fixtures
   and the current marks (or open orders) are fetched over REST, so nothing changed during the
   gap is missed. Per instrument, a mark is yielded only when its ``ts`` is newer than the last
   one yielded and the mark or index changed: never a duplicate, never an older update.
+* Predicted funding (:meth:`BybitStreams.market`): the same linear ``tickers`` state carries
+  ``fundingRate`` settling at ``nextFundingTime`` (``fundingIntervalHour``); it is yielded
+  after the mark whenever the rate or the settlement time changed, per instrument never one
+  settling before the last yielded.
 * Account: ``/v5/private`` with the ``auth`` op (``expires`` + HMAC of ``GET/realtime`` +
   expires, fresh on every connect), then ``order``, ``execution`` and ``wallet``. Orders →
   :class:`~venues.model.OrderAck` (an update is yielded when ``updatedTime`` or the filled
@@ -31,16 +35,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from venues.base import AccountEvent
 from venues.bybit import constants as c
 from venues.bybit.book import TickerMerger, check_ws_ack, is_pong, parse_ws_orders
 from venues.bybit.fields import as_object, int_field
-from venues.bybit.parse import mark_from_ticker
+from venues.bybit.parse import funding_from_ticker, mark_from_ticker
 from venues.bybit.parse_exec import parse_ws_executions, spot_mark_from_ticker
 from venues.bybit.rest import BybitRest
-from venues.model import Fill, InstrumentId, InstrumentKind, MarkPrice, OrderAck
+from venues.model import Fill, FundingRate, InstrumentId, InstrumentKind, MarkPrice, OrderAck
 from venues.streams import merge
 from venues.ws import Backoff, Message, StreamConfig, stream
 
@@ -128,6 +132,22 @@ class _MarkGate:
         return True
 
 
+class _FundingGate:
+    """Lets a predicted funding rate through only when its rate or settlement time changed,
+    and never one settling before the last passed (per instrument)."""
+
+    def __init__(self) -> None:
+        self._last: dict[InstrumentId, tuple[int, float]] = {}
+
+    def accept(self, funding: FundingRate) -> bool:
+        key = (funding.ts_funding_ms, funding.rate)
+        last = self._last.get(funding.instrument_id)
+        if last is not None and (key == last or key[0] < last[0]):
+            return False
+        self._last[funding.instrument_id] = key
+        return True
+
+
 class _AccountGate:
     """Order updates that move forward (time or filled qty) and each fill once."""
 
@@ -188,8 +208,25 @@ class BybitStreams:
         ``resync`` fetches current marks over REST after a reconnect. Raises
         ``ProtocolError`` on a malformed frame or a refused subscription.
         """
+        marks = self._marks(instrument_ids, resync, with_funding=False)
+        return cast(AsyncIterator[MarkPrice], marks)  # without funding: marks only
+
+    def market(
+        self, instrument_ids: Sequence[InstrumentId], resync: MarksFetcher
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """:meth:`marks`, with each linear ticker's predicted funding (``fundingRate``
+        settling at ``nextFundingTime``, interval ``fundingIntervalHour``) yielded after its
+        mark whenever the rate or the settlement time changed (see the module docstring). A
+        ticker state without those three fields yields its mark only."""
+        return self._marks(instrument_ids, resync, with_funding=True)
+
+    def _marks(
+        self, instrument_ids: Sequence[InstrumentId], resync: MarksFetcher, *, with_funding: bool
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
         streams = [
-            self._category_marks(kind, [i for i in instrument_ids if i.kind is kind], resync)
+            self._category_marks(
+                kind, [i for i in instrument_ids if i.kind is kind], resync, with_funding
+            )
             for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
             if any(i.kind is kind for i in instrument_ids)
         ]
@@ -200,8 +237,12 @@ class BybitStreams:
         return merge(streams, name="bybit.ws.marks", read_ahead=None, end_with_sources=False)
 
     async def _category_marks(
-        self, kind: InstrumentKind, ids: Sequence[InstrumentId], resync: MarksFetcher
-    ) -> AsyncIterator[MarkPrice]:
+        self,
+        kind: InstrumentKind,
+        ids: Sequence[InstrumentId],
+        resync: MarksFetcher,
+        with_funding: bool = False,
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
         spot = kind is InstrumentKind.SPOT
         topics = [c.WS_TOPIC_TICKERS.format(symbol=s) for s in sorted({i.symbol for i in ids})]
         max_args = c.WS_SPOT_MAX_ARGS_PER_SUBSCRIBE if spot else None
@@ -210,6 +251,7 @@ class BybitStreams:
             url, f"bybit.ws.marks.{kind.value}", lambda: subscribe_messages(topics, max_args)
         )
         merger, gate, wanted = TickerMerger(), _MarkGate(), set(ids)
+        funding_gate = _FundingGate()
         pending: list[MarkPrice] = []
 
         async def on_reconnect() -> None:
@@ -217,10 +259,16 @@ class BybitStreams:
             pending.extend(await resync(ids))
 
         async for frame in stream(config, on_reconnect=on_reconnect, sleep=self._sleep):
-            marks, pending[:] = [*pending, *_frame_marks(frame, merger, spot)], []
-            for mark in marks:
-                if mark.instrument_id in wanted and gate.accept(mark):
-                    yield mark
+            updates = _frame_updates(frame, merger, spot, with_funding)
+            batch, pending[:] = [*pending, *updates], []
+            for update in batch:
+                if update.instrument_id not in wanted:
+                    continue
+                if isinstance(update, FundingRate):
+                    if funding_gate.accept(update):
+                        yield update
+                elif gate.accept(update):
+                    yield update
 
     async def account(self, rest: BybitRest, resync: OrdersFetcher) -> AsyncIterator[AccountEvent]:
         """Order updates and fills of the account (see the module docstring).
@@ -266,7 +314,14 @@ def _control(frame: Mapping[str, Any]) -> bool:
     return True
 
 
-def _frame_marks(message: object, merger: TickerMerger, spot: bool) -> list[MarkPrice]:
+_FUNDING_FIELDS = ("fundingRate", "nextFundingTime", "fundingIntervalHour")
+
+
+def _frame_updates(
+    message: object, merger: TickerMerger, spot: bool, with_funding: bool
+) -> list[MarkPrice | FundingRate]:
+    """A ``tickers`` frame → its mark (and, linear ``with_funding``, the predicted funding of
+    the merged state when it has the funding fields); ``[]`` for control frames."""
     frame = as_object(message, "ws.frame")
     topic = frame.get("topic")
     if _control(frame) or not isinstance(topic, str) or not topic.startswith("tickers."):
@@ -276,7 +331,10 @@ def _frame_marks(message: object, merger: TickerMerger, spot: bool) -> list[Mark
     where = f"ws.tickers[{state['symbol']}]"
     if spot:
         return [spot_mark_from_ticker(state, where, ts_ms)]
-    return [mark_from_ticker(state, where, ts_ms)]
+    mark = mark_from_ticker(state, where, ts_ms)
+    if not with_funding or any(state.get(k) in (None, "") for k in _FUNDING_FIELDS):
+        return [mark]
+    return [mark, funding_from_ticker(state, where)]
 
 
 def _account_events(message: object) -> list[AccountEvent]:

@@ -244,6 +244,13 @@ class HyperliquidVenue:
         """Mark prices from ``activeAssetCtx`` (see :meth:`HyperliquidStreams.marks`)."""
         return self._streams.marks(instrument_ids, self.fetch_marks)
 
+    def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """Marks and the hour's predicted funding from ``activeAssetCtx``
+        (:class:`~venues.base.MarketStreamSource`, see :meth:`HyperliquidStreams.market`)."""
+        return self._streams.market(instrument_ids, self.fetch_marks)
+
     def stream_account(self) -> AsyncIterator[AccountEvent]:
         """Order updates, fills, funding (see :meth:`HyperliquidStreams.account`)."""
         return self._streams.account(self._rest.user(), self._account_resync, self._cloids)

@@ -8,6 +8,7 @@ https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/websocket/tim
 
 * Marks: one ``activeAssetCtx`` subscription per coin (mark price, oracle as index price,
   the hour's funding); frames are stamped with their receipt time (the venue sends none).
+  :meth:`HyperliquidStreams.market` also yields the hour's predicted funding from them.
 * Account: ``orderUpdates``, ``userFills`` and ``userEvents`` for the account address —
   subscriptions are keyed by the address and need **no signature** ("Subscriptions").
   ``userEvents`` carries funding settlements; its fills duplicate ``userFills`` and are
@@ -44,7 +45,7 @@ from venues.hyperliquid.parse import (
     ws_channel,
 )
 from venues.hyperliquid.parse_extra import parse_ws_user_event_funding
-from venues.model import Fill, FundingPayment, InstrumentId, MarkPrice, OrderAck
+from venues.model import Fill, FundingPayment, FundingRate, InstrumentId, MarkPrice, OrderAck
 from venues.ws import Backoff, StreamConfig, stream
 
 SleepFn = Callable[[float], Awaitable[None]]
@@ -92,6 +93,22 @@ class _MarkGate:
         ):
             return False
         self._last[mark.instrument_id] = mark
+        return True
+
+
+class _FundingGate:
+    """Per instrument: pass a predicted rate only if its rate or settlement hour changed, and
+    never one settling before the last passed."""
+
+    def __init__(self) -> None:
+        self._last: dict[InstrumentId, tuple[int, float]] = {}
+
+    def accept(self, funding: FundingRate) -> bool:
+        key = (funding.ts_funding_ms, funding.rate)
+        last = self._last.get(funding.instrument_id)
+        if last is not None and (key == last or key[0] < last[0]):
+            return False
+        self._last[funding.instrument_id] = key
         return True
 
 
@@ -191,8 +208,25 @@ class HyperliquidStreams:
 
         Raises ``ProtocolError`` on a malformed or ``error`` frame (fatal: config is wrong).
         """
+        async with aclosing(self._updates(instrument_ids, resync, False)) as updates:
+            async for update in updates:
+                if isinstance(update, MarkPrice):
+                    yield update
+
+    def market(
+        self, instrument_ids: Sequence[InstrumentId], resync: MarksResync
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """:meth:`marks` with the hour's predicted funding of each coin (``activeAssetCtx``
+        ``funding``, settling at the next full UTC hour) yielded after its mark whenever the
+        rate or the settlement hour changed (never an earlier hour than one yielded)."""
+        return self._updates(instrument_ids, resync, True)
+
+    async def _updates(
+        self, instrument_ids: Sequence[InstrumentId], resync: MarksResync, with_funding: bool
+    ) -> AsyncGenerator[MarkPrice | FundingRate, None]:
         wanted = set(instrument_ids)
         gate = _MarkGate()
+        funding_gate = _FundingGate()
         pending: list[MarkPrice] = []
 
         async def on_reconnect() -> None:
@@ -202,18 +236,23 @@ class HyperliquidStreams:
         config = self._config("hyperliquid.ws.marks", subs)
         async with aclosing(self._open(config, on_reconnect)) as frames:
             async for frame in frames:
-                batch = [*pending, *self._marks_of(frame, wanted)]
+                batch: list[MarkPrice | FundingRate] = [*pending, *self._updates_of(frame, wanted)]
                 pending.clear()
-                for mark in batch:
-                    if gate.accept(mark):
-                        yield mark
+                for update in batch:
+                    if isinstance(update, MarkPrice):
+                        if gate.accept(update):
+                            yield update
+                    elif with_funding and funding_gate.accept(update):
+                        yield update
 
-    def _marks_of(self, frame: object, wanted: set[InstrumentId]) -> list[MarkPrice]:
+    def _updates_of(
+        self, frame: object, wanted: set[InstrumentId]
+    ) -> list[MarkPrice | FundingRate]:
         channel, _ = ws_channel(frame)
         if channel != "activeAssetCtx":
             return []  # subscriptionResponse, pong
-        mark, _funding = parse_ws_active_asset_ctx(frame, self._now_ms())
-        return [mark] if mark.instrument_id in wanted else []
+        mark, funding = parse_ws_active_asset_ctx(frame, self._now_ms())
+        return [mark, funding] if mark.instrument_id in wanted else []
 
     async def account(
         self, user: str, resync: OrdersResync, cloids: CloidMap

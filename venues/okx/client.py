@@ -79,6 +79,7 @@ from venues.okx.rest import OkxRest, make_rest_client
 from venues.okx.setup import prepare_account
 from venues.okx.streams import OkxStreams, StreamSettings
 from venues.ratelimit import RateLimiter, SleptClock
+from venues.streams import merge
 
 log = structlog.get_logger("zerobeta.venues.okx")
 
@@ -199,6 +200,18 @@ class OkxVenue:
         """Upcoming funding of ``instrument_ids`` (public ``funding-rate`` channel); see
         :meth:`venues.okx.streams.OkxStreams.funding`."""
         return self._streams.funding(instrument_ids)
+
+    def stream_market(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncIterator[MarkPrice | FundingRate]:
+        """:meth:`stream_marks` and :meth:`stream_funding` of the perps among
+        ``instrument_ids`` interleaved as they arrive (:class:`~venues.base.MarketStreamSource`;
+        OKX sends funding on its own ``funding-rate`` channel, so two connections)."""
+        perps = [i for i in instrument_ids if i.kind is InstrumentKind.PERP]
+        sources: list[AsyncIterator[MarkPrice | FundingRate]] = [self.stream_marks(instrument_ids)]
+        if perps:
+            sources.append(self.stream_funding(perps))
+        return sources[0] if len(sources) == 1 else merge(sources, name="okx.ws.market")
 
     def stream_account(self) -> AsyncIterator[AccountEvent]:
         """Order updates with their latest fill (private ``orders`` channel after login);

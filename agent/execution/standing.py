@@ -1,0 +1,100 @@
+"""The targets a strategy's executed intents left standing, and the pairs whose legs drifted
+from them between hourly steps.
+
+The hourly drift rule (:class:`agent.execution.plan.IntentPlanner`): a leg trades when it is
+off its target by more than ``[execution] drift_frac`` of the target; a strategy re-emits the
+targets of the positions it holds every cycle, so execution can fix drift. Between cycles the
+targets of the last intent that reached them **stand**: :class:`StandingTargets` keeps, per
+strategy, the legs of every intent whose outcome was ``filled`` (or ``skipped`` with a price
+for every leg: nothing needed trading), and forgets a pair when a later intent of the same
+strategy names one of its instruments (it replaces it, or closes it: all-zero targets stand for
+nothing), or when an intent on them did not reach its targets (``unwound``, ``partial``,
+``rejected``, ``risk_rejected``, or no price): execution does not chase targets it could not
+reach; the strategy decides again at its next cycle.
+
+:meth:`StandingTargets.drifted` lists the pairs whose position (the ledger's, moved by a fill
+that arrived since: the account stream, a late fill) is off a standing target by more than
+``drift_frac`` as a rebalancing intent (``reason`` ``drift_rebalance``, checked as a close by
+risk when every order shrinks a position, else as opening), so the live engine trades it within
+seconds instead of at the next cycle. A pair with a leg whose order is unresolved is left to
+the follow-up (:mod:`agent.execution.unresolved`), which books and reverses that order itself.
+Nothing is kept across a restart: the strategies' next cycle sets the targets again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterator, Mapping
+
+from strategies.base import PairIntent, TargetPosition
+from venues.model import InstrumentId
+
+__all__ = ["DRIFT_REASON", "REACHED", "StandingTargets"]
+
+DRIFT_REASON = "drift_rebalance"
+"""The ``reason`` of a rebalancing intent (journaled with it)."""
+
+REACHED = frozenset({"filled", "skipped"})
+"""Intent outcomes after which the targets stand (``skipped``: only with every leg priced)."""
+
+Legs = tuple[TargetPosition, ...]
+
+
+class StandingTargets:
+    """Per strategy, the legs of the intents whose targets stand (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[str, dict[frozenset[InstrumentId], Legs]] = {}
+        self._rebalances = 0
+
+    def __len__(self) -> int:
+        return sum(len(pairs) for pairs in self._pairs.values())
+
+    def record(
+        self,
+        strategy: str,
+        intent: PairIntent,
+        status: str,
+        prices: Mapping[InstrumentId, float],
+    ) -> None:
+        """``strategy``'s ``intent`` ended with ``status`` (``IntentOutcome.status``) at
+        ``prices`` (quote units): its targets stand if it reached them, and any earlier pair
+        naming one of its instruments no longer does."""
+        named = {leg.instrument_id for leg in intent.legs}
+        pairs = self._pairs.get(strategy)
+        if pairs is not None:
+            for key in [k for k in pairs if not k.isdisjoint(named)]:
+                del pairs[key]
+        reached = status in REACHED and (status == "filled" or _priced(intent.legs, prices))
+        if reached and any(leg.target_qty != 0 for leg in intent.legs):
+            self._pairs.setdefault(strategy, {})[frozenset(named)] = intent.legs
+        elif pairs is not None and not pairs:
+            del self._pairs[strategy]
+
+    def pairs(self) -> Iterator[tuple[str, Legs]]:
+        """Every standing pair as (strategy, legs), in the order recorded."""
+        for strategy, pairs in list(self._pairs.items()):
+            for legs in list(pairs.values()):
+                yield strategy, legs
+
+    def rebalance_intent(
+        self, legs: Legs, busy: Collection[InstrumentId], ts_ms: int
+    ) -> PairIntent | None:
+        """The intent that takes ``legs`` back to their standing targets at ``ts_ms`` (a new
+        intent id each time: ``rebalance-<ts_ms>-<n>``), or None when one of them is in
+        ``busy`` (an unresolved order on it)."""
+        if any(leg.instrument_id in busy for leg in legs):
+            return None
+        self._rebalances += 1
+        intent_id = f"rebalance-{ts_ms}-{self._rebalances}"
+        return PairIntent(intent_id, legs, DRIFT_REASON, opening=False)
+
+
+def _priced(legs: Legs, prices: Mapping[InstrumentId, float]) -> bool:
+    """Every leg has a finite positive price (else a skipped intent may have been skipped for
+    the want of one, its targets not reached)."""
+    for leg in legs:
+        price = prices.get(leg.instrument_id)
+        if price is None or not math.isfinite(price) or price <= 0:
+            return False
+    return True
