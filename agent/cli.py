@@ -71,13 +71,23 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     summary.add_argument("--json", action="store_true", help="machine-readable output")
     report = sub.add_parser(
-        "report", help="ex-post neutrality (beta to BTC) of the portfolio and each strategy"
+        "report",
+        help="neutrality (beta to BTC), P&L per stream, strategy, venue and leg, funding and "
+        "trades of a run; --html writes a tearsheet",
     )
     report.add_argument(
         "--journal", type=Path, default=None, help="default: journal.path of the config"
     )
     report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     report.add_argument("--json", action="store_true", help="machine-readable output")
+    report.add_argument(
+        "--html", type=Path, default=None, metavar="OUT.html",
+        help="also write the tearsheet: one self-contained HTML file with plots",
+    )  # fmt: skip
+    report.add_argument(
+        "--png-dir", type=Path, default=None, metavar="DIR",
+        help="also write the tearsheet's plots as PNG files into DIR",
+    )  # fmt: skip
     register_status_cli(sub)
     register_halt_cli(sub)
     register_download_cli(sub)
@@ -271,21 +281,31 @@ def _journal_arg(args: argparse.Namespace) -> Path | None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    """The report as text or JSON on stdout; with ``--html``/``--png-dir`` the tearsheet
+    files instead of the text (their paths on stdout, or on stderr beside ``--json``)."""
     path = _journal_arg(args)
     if path is None:
         return EXIT_CONFIG
-    from agent.reporting.neutrality_report import (
-        build_neutrality_report,
-        format_neutrality_report,
-        neutrality_report_to_dict,
-    )
+    from agent.reporting.run_report import build_run_report, format_run_report, run_report_to_dict
 
-    report = build_neutrality_report(path)
+    report = build_run_report(path)
+    if args.html is not None or args.png_dir is not None:
+        from agent.reporting.tearsheet import write_tearsheet  # matplotlib: only for this path
+
+        try:
+            written = write_tearsheet(path, report, html_path=args.html, png_dir=args.png_dir)
+        except OSError as err:
+            print(f"zerobeta: cannot write the tearsheet: {err}", file=sys.stderr)
+            return EXIT_CONFIG
+        for target in written:
+            print(f"wrote {target}", file=sys.stderr if args.json else sys.stdout)
+        if not args.json:
+            return EXIT_OK
     if args.json:
-        data = neutrality_report_to_dict(report)
+        data = run_report_to_dict(report)
         print(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
     else:
-        print(format_neutrality_report(report))
+        print(format_run_report(report))
     return EXIT_OK
 
 

@@ -1,4 +1,4 @@
-"""The ledger: cash, positions, marks and P&L by stream, strategy and venue, in exact decimals.
+"""The ledger: cash, positions, marks and P&L by stream, strategy, venue and leg, in exact decimals.
 
 Owns the exact-arithmetic rules and lots (:mod:`.exact`), positions and marks
 (:mod:`.positions`), P&L records and their aggregation (:mod:`.pnl`) and the

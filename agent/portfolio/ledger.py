@@ -1,4 +1,4 @@
-"""The one ledger: positions, cash and P&L by stream, strategy and venue.
+"""The one ledger: positions, cash and P&L by stream, strategy, venue and leg.
 
 Every fill and funding payment the agent books goes through :class:`Portfolio`; everything
 else (risk, execution, the journal's equity snapshots, the summary) reads it. Money is
@@ -57,6 +57,8 @@ from agent.portfolio.pnl import (
     PnlStreams,
     PortfolioSnapshot,
     compute_pnl,
+    leg_cells,
+    leg_streams,
     pnl_cells,
 )
 from agent.portfolio.positions import PositionBook
@@ -104,7 +106,7 @@ class Portfolio:
         with localcontext(EXACT_CONTEXT):
             self.initial_equity_usd: Decimal = sum(self._cash.values(), ZERO)
         self._book = PositionBook()
-        self._flows: dict[tuple[str, str], Flows] = {}
+        self._flows: dict[tuple[str, InstrumentId], Flows] = {}  # per leg
         self._version = 0  # bumped by every booking and mark; keys the cached P&L report
         self._pnl_cache: tuple[int, PnlReport] | None = None
         self._equity_cache: tuple[int, Decimal] | None = None
@@ -149,7 +151,7 @@ class Portfolio:
         with localcontext(EXACT_CONTEXT):
             self._cash[iid.venue] -= sign * fill.qty * fill.price + fill.fee_usd
             self._book.book_trade(strategy, iid, sign, fill.qty, reference)
-            flows = self._flow(strategy, iid.venue)
+            flows = self._flow(strategy, iid)
             flows.fees_usd += fill.fee_usd
             flows.slippage_usd += sign * fill.qty * (fill.price - reference)
             self.fees_paid_usd += fill.fee_usd
@@ -202,7 +204,7 @@ class Portfolio:
             if residual != 0:
                 shares[UNATTRIBUTED] = shares.get(UNATTRIBUTED, ZERO) + residual
                 self._record_discrepancy(payment, residual)
-            self._book_funding(iid.venue, amount, shares)
+            self._book_funding(iid, amount, shares)
         self._version += 1
         return shares
 
@@ -284,6 +286,20 @@ class Portfolio:
             cells = pnl_cells(self._book.lots(), self._flows, self._book.marks_view())
             self._pnl_cache = (self._version, compute_pnl(cells, self._cash))
         return self._pnl_cache[1]
+
+    def pnl_by_leg(self) -> dict[str, dict[InstrumentId, PnlStreams]]:
+        """P&L by stream of each leg: per strategy, per instrument it traded or was paid
+        funding on (``"unattributed"`` included when it holds funding), USD.
+
+        The legs hold the lots and flows :meth:`pnl` sums (exactly), so for every strategy and
+        stream the legs add up to ``pnl().by_strategy[strategy]`` exactly (Decimal equality),
+        and the legs of a venue's instruments to ``pnl().by_venue[venue]``. A leg's price P&L is
+        the realized + unrealized P&L of the strategy's lot in that instrument at
+        reference-price basis, its fees and slippage those of its fills, its funding the
+        strategy's shares of the instrument's payments. Not cached (reports call it once).
+        """
+        cells = leg_cells(self._book.lots(), self._flows, self._book.marks_view())
+        return leg_streams(cells)
 
     def check_identity(self, tolerance_usd: Decimal = Decimal("1e-6")) -> None:
         """Assert ``equity_usd() − initial_equity_usd == pnl().total_usd``.
@@ -374,13 +390,15 @@ class Portfolio:
             known = ", ".join(sorted(self._cash))
             raise ValueError(f"venue {venue!r} has no cash account in the ledger (known: {known})")
 
-    def _flow(self, strategy: str, venue: str) -> Flows:
-        return self._flows.setdefault((strategy, venue), Flows())
+    def _flow(self, strategy: str, instrument_id: InstrumentId) -> Flows:
+        return self._flows.setdefault((strategy, instrument_id), Flows())
 
-    def _book_funding(self, venue: str, amount_usd: Decimal, shares: Mapping[str, Decimal]) -> None:
-        self._cash[venue] += amount_usd
+    def _book_funding(
+        self, instrument_id: InstrumentId, amount_usd: Decimal, shares: Mapping[str, Decimal]
+    ) -> None:
+        self._cash[instrument_id.venue] += amount_usd
         for strategy, share in shares.items():
-            self._flow(strategy, venue).funding_usd += share
+            self._flow(strategy, instrument_id).funding_usd += share
         if amount_usd > 0:
             self.funding_received_usd += amount_usd
         else:

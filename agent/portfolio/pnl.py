@@ -6,15 +6,18 @@ stream, with ``total_usd = price_spot + price_perp + funding − fees − slippa
 :class:`FundingDiscrepancy` and :class:`PortfolioSnapshot`; and the aggregation behind
 ``Portfolio.pnl()``: price P&L of each open lot at reference-price basis (realized +
 ``qty × mark − basis``) and its non-price flows (fees, slippage, funding), collected per
-(strategy, venue) and summed in the ledger's exact context.
+leg — (strategy, instrument) — and summed in the ledger's exact context into the strategy,
+venue and portfolio totals; the legs of a strategy add up to its P&L exactly
+(:func:`leg_streams`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from types import MappingProxyType
+from typing import TypeVar
 
 from agent.portfolio.exact import EXACT_CONTEXT, ZERO, Lot
 from venues.model import InstrumentId, InstrumentKind
@@ -115,7 +118,7 @@ class PortfolioSnapshot:
 
 @dataclass(slots=True)
 class Flows:
-    """Non-price streams of one (strategy, venue), USD."""
+    """Non-price streams of one leg (strategy, instrument), USD."""
 
     fees_usd: Decimal = ZERO
     slippage_usd: Decimal = ZERO
@@ -124,36 +127,69 @@ class Flows:
 
 # Cell layout used while aggregating P&L: spot, perp, funding, fees, slippage, realized, unrealized.
 Cell = list[Decimal]
+Leg = tuple[str, InstrumentId]
+"""One leg of the ledger: (strategy, instrument)."""
 
 
-def pnl_cells(
+_Where = TypeVar("_Where", bound=str)
+
+
+def _venue(instrument_id: InstrumentId) -> str:
+    return instrument_id.venue
+
+
+def _instrument(instrument_id: InstrumentId) -> InstrumentId:
+    return instrument_id
+
+
+def _cells(
     lots: Mapping[InstrumentId, Mapping[str, Lot]],
-    flows: Mapping[tuple[str, str], Flows],
+    flows: Mapping[Leg, Flows],
     marks: Mapping[InstrumentId, Decimal],
-) -> dict[tuple[str, str], Cell]:
-    """Stream values per (strategy, venue) in the ``Cell`` layout."""
-    cells: dict[tuple[str, str], Cell] = {}
+    where: Callable[[InstrumentId], _Where],
+) -> dict[tuple[str, _Where], Cell]:
+    """Stream values per (strategy, ``where(instrument)``) in the ``Cell`` layout."""
+    cells: dict[tuple[str, _Where], Cell] = {}
     with localcontext(EXACT_CONTEXT):
         for iid, holders in lots.items():
             mark = marks[iid]
             price_index = 1 if iid.kind is InstrumentKind.PERP else 0
             for strategy, lot in holders.items():
-                cell = cells.setdefault((strategy, iid.venue), [ZERO] * 7)
+                cell = cells.setdefault((strategy, where(iid)), [ZERO] * 7)
                 unrealized = lot.qty * mark - lot.basis_usd
                 cell[price_index] += lot.realized_usd + unrealized
                 cell[5] += lot.realized_usd
                 cell[6] += unrealized
-        for key, flow in flows.items():
-            cell = cells.setdefault(key, [ZERO] * 7)
+        for (strategy, iid), flow in flows.items():
+            cell = cells.setdefault((strategy, where(iid)), [ZERO] * 7)
             cell[2] += flow.funding_usd
             cell[3] += flow.fees_usd
             cell[4] += flow.slippage_usd
     return cells
 
 
+def pnl_cells(
+    lots: Mapping[InstrumentId, Mapping[str, Lot]],
+    flows: Mapping[Leg, Flows],
+    marks: Mapping[InstrumentId, Decimal],
+) -> dict[tuple[str, str], Cell]:
+    """Stream values per (strategy, venue) in the ``Cell`` layout: the legs' lots and flows,
+    summed per venue (fewer cells for :func:`compute_pnl`, which runs at every snapshot)."""
+    return _cells(lots, flows, marks, _venue)
+
+
+def leg_cells(
+    lots: Mapping[InstrumentId, Mapping[str, Lot]],
+    flows: Mapping[Leg, Flows],
+    marks: Mapping[InstrumentId, Decimal],
+) -> dict[Leg, Cell]:
+    """Stream values per leg (strategy, instrument) in the ``Cell`` layout."""
+    return _cells(lots, flows, marks, _instrument)
+
+
 def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) -> PnlReport:
-    """Sum ``cells`` into totals and per-strategy and per-venue breakdowns; every venue in
-    ``venues`` (the cash accounts) appears in ``by_venue``."""
+    """Sum ``cells`` (per strategy and venue) into totals and per-strategy and per-venue
+    breakdowns; every venue in ``venues`` (the cash accounts) appears in ``by_venue``."""
     with localcontext(EXACT_CONTEXT):
         by_strategy: dict[str, Cell] = {}
         by_venue: dict[str, Cell] = {v: [ZERO] * 7 for v in venues}
@@ -176,6 +212,18 @@ def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) ->
         by_strategy=MappingProxyType({s: _streams(c) for s, c in by_strategy.items()}),
         by_venue=MappingProxyType({v: _streams(c) for v, c in sorted(by_venue.items())}),
     )
+
+
+def leg_streams(cells: Mapping[Leg, Cell]) -> dict[str, dict[InstrumentId, PnlStreams]]:
+    """P&L streams of each leg (:func:`leg_cells`), per strategy then instrument, both sorted.
+
+    The legs hold the same lots and flows :func:`pnl_cells` adds up per venue, and every sum
+    is exact (150-digit context, inputs of at most 40 decimal places), so a strategy's legs
+    add up to its ``by_strategy`` row exactly, stream by stream."""
+    result: dict[str, dict[InstrumentId, PnlStreams]] = {}
+    for (strategy, iid), cell in sorted(cells.items()):
+        result.setdefault(strategy, {})[iid] = _streams(cell)
+    return result
 
 
 def _streams(cell: Cell) -> PnlStreams:

@@ -2,8 +2,9 @@
 
 ``zerobeta run`` and ``zerobeta summary`` both call :func:`build_summary`, so the printed
 figures always come from what was journaled: the ledger is rebuilt from the journaled fills and
-funding payments (``Portfolio.replay``) and marked at the run's final marks, and the
-statistics come from the equity snapshots.
+funding payments (``Portfolio.replay``) and marked at the run's final marks (its P&L by
+stream, strategy, venue and leg: :mod:`agent.reporting.pnl_breakdown`), and the statistics
+come from the equity snapshots.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import numpy as np
 from agent.engine.resume import RESUME_KEY
 from agent.errors import AgentError
 from agent.journal.journal import Journal
-from agent.portfolio.ledger import PnlStreams, Portfolio
+from agent.portfolio.ledger import Portfolio
 from agent.reporting.analysis import performance_stats
+from agent.reporting.pnl_breakdown import pnl_breakdown
 from agent.reporting.summary import LegRiskStats, RunCounts, RunSummary
 from venues.model import InstrumentId
 
@@ -51,7 +53,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             f"{journal_path}: ledger rebuilt from fills and funding gives equity "
             f"{portfolio.equity_usd()} USD but the last snapshot says {points[-1].equity_usd} USD"
         )
-    report = portfolio.pnl()
+    pnl = pnl_breakdown(portfolio)
     perf = performance_stats(
         np.array([p.ts_ms for p in points], dtype=np.int64),
         np.array([float(p.equity_usd) for p in points]),
@@ -62,9 +64,10 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
         ts_end_ms=points[-1].ts_ms if points else 0,
         initial_equity_usd=portfolio.initial_equity_usd,
         final_equity_usd=portfolio.equity_usd(),
-        pnl_usd=_signed(report),
-        pnl_by_strategy_usd={k: _signed(v) for k, v in sorted(report.by_strategy.items())},
-        pnl_by_venue_usd={k: _signed(v) for k, v in sorted(report.by_venue.items())},
+        pnl_usd=pnl.total_usd,
+        pnl_by_strategy_usd=pnl.by_strategy_usd,
+        pnl_by_venue_usd=pnl.by_venue_usd,
+        pnl_by_leg_usd=pnl.by_leg_usd,
         counts=RunCounts(
             orders=counts["orders"],
             fills=counts["fills"],
@@ -90,18 +93,6 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             for name, t in exposure.items()
         },
     )
-
-
-def _signed(streams: PnlStreams) -> Mapping[str, Decimal]:
-    """Streams with costs negative, so the columns add up to ``total_usd``."""
-    return {
-        "price_spot_usd": streams.price_spot_usd,
-        "price_perp_usd": streams.price_perp_usd,
-        "funding_usd": streams.funding_usd,
-        "fees_usd": -streams.fees_usd,
-        "slippage_usd": -streams.slippage_usd,
-        "total_usd": streams.total_usd,
-    }
 
 
 def _unresolved_orders(meta: Mapping[str, str]) -> int:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from agent.reporting.analysis import MS_PER_DAY, PNL_STREAMS, NeutralityStats, PerformanceStats
+from agent.reporting.pnl_breakdown import format_leg_table
 
 _KEY_WIDTH = 18  # label column of the summary's key/value sections
 
@@ -77,6 +78,9 @@ class RunSummary:
         Whole-run P&L by stream (:data:`PNL_STREAMS`; costs negative), USD.
     pnl_by_strategy_usd, pnl_by_venue_usd : Mapping[str, Mapping[str, Decimal]]
         The same streams per strategy name / per venue name, USD.
+    pnl_by_leg_usd : Mapping[str, Mapping[str, Mapping[str, Decimal]]]
+        The same streams per strategy, per instrument id it traded (its legs); a strategy's
+        legs sum to its ``pnl_by_strategy_usd`` row exactly, USD.
     counts : RunCounts
         Orders, fills, rejected orders, risk rejections, funding payments.
     fees_paid_usd, funding_received_usd, funding_paid_usd : Decimal
@@ -104,6 +108,7 @@ class RunSummary:
     performance: PerformanceStats
     wall_time_s: float | None = field(default=None)
     leg_risk: Mapping[str, LegRiskStats] = field(default_factory=dict)
+    pnl_by_leg_usd: Mapping[str, Mapping[str, Mapping[str, Decimal]]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,10 +286,12 @@ def _neutrality_lines(n: NeutralityStats) -> list[str]:
 def format_summary(summary: RunSummary) -> str:
     """Render a run summary as a plain, aligned text block for a terminal.
 
-    USD amounts have 2 decimals and thousands separators, fractions are printed as
-    percentages, NaN statistics as ``n/a`` (with the recorded reason). The leg-risk table
-    (per strategy: pairs, unhedged USD·s, longest unhedged time, largest unhedged notional,
-    pairs past their naked budget) is left out when no pair was journaled.
+    Sections: header, P&L by stream per total / strategy / venue, P&L per leg (each
+    instrument of each strategy, with the strategy's total), activity, performance,
+    neutrality, leg risk. USD amounts have 2 decimals and thousands separators, fractions are
+    printed as percentages, NaN statistics as ``n/a`` (with the recorded reason). The leg-risk
+    table (per strategy: pairs, unhedged USD·s, longest unhedged time, largest unhedged
+    notional, pairs past their naked budget) is left out when no pair was journaled.
 
     Parameters
     ----------
@@ -298,6 +305,7 @@ def format_summary(summary: RunSummary) -> str:
     sections = [
         _header_lines(summary),
         _pnl_table(summary),
+        *([format_leg_table(summary.pnl_by_leg_usd)] if summary.pnl_by_leg_usd else []),
         _activity_lines(summary),
         _leg_risk_lines(summary),
         _performance_lines(summary.performance),

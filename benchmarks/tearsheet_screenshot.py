@@ -1,0 +1,240 @@
+"""Render a run's tearsheet in headless Chromium: screenshot, console errors, numbers vs JSON.
+
+Usage (from the repository root; needs Debian's ``chromium``: ``apt-get install -y chromium``)::
+
+    python benchmarks/tearsheet_screenshot.py                       # short backtest, then check
+    python benchmarks/tearsheet_screenshot.py --journal runs/zerobeta.sqlite --out /tmp/ts
+
+Steps:
+
+1. without ``--journal``, a short backtest (2025-08-20 → 2025-09-20: all five strategies, three
+   venues) journals into ``OUT/backtest.sqlite`` through ``zerobeta backtest``;
+2. ``zerobeta report --journal J --html OUT/tearsheet.html --json`` writes the page and prints
+   the JSON (kept as ``OUT/report.json``);
+3. static checks of the page: no ``<script>``, every ``src``/``href`` a ``data:`` URI (the file
+   is self-contained), and every number cell (``data-path``/``data-value``/``data-format``,
+   :mod:`agent.reporting.tearsheet`) equal to the value at that path of the JSON and printed
+   as its format says; the per-leg, funding and trip amounts of the JSON all have a cell;
+4. headless Chromium opens ``file://OUT/tearsheet.html`` with console logging to stderr and
+   saves ``OUT/tearsheet.png`` (``--window-size``, default 1400,3000); any console message
+   (``:CONSOLE`` lines: ``console.*`` calls, uncaught exceptions) is a failure.
+
+Prints what it checked and the wall time of each step; exits 1 on any failure, 2 when Chromium
+is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from agent.cli import main  # noqa: E402 - after the path set-up
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--enable-logging=stderr",
+    "--v=0",
+)
+WINDOW = ("2025-08-20", "2025-09-20")
+
+
+class _Cells(HTMLParser):
+    """Collects number cells, ``src``/``href`` values and script tags of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[tuple[list[Any], Any, str, str]] = []
+        self.links: list[str] = []
+        self.scripts = 0
+        self._open: tuple[list[Any], Any, str] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.scripts += tag == "script"
+        self.links += [v for k, v in attrs if k in ("src", "href") and v is not None]
+        if "data-path" in a:
+            path = json.loads(a["data-path"] or "null")
+            self._open = (path, json.loads(a["data-value"] or "null"), a.get("data-format") or "")
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._open is not None:
+            path, value, fmt = self._open
+            self.cells.append((path, value, fmt, "".join(self._text)))
+            self._open = None
+
+
+def _expected_text(value: Any, fmt: str) -> str:
+    """The printed form of a JSON value, written here apart from the tearsheet's code."""
+    if value is None:
+        return "n/a"
+    if fmt == "usd":
+        text = f"{Decimal(str(value)):,.2f}"
+        return "0.00" if text == "-0.00" else text
+    if fmt == "int":
+        return f"{int(value):,}"
+    if fmt == "pct":
+        return f"{float(value) * 100:.2f}%"
+    if fmt.startswith("num"):
+        return f"{float(value):.{int(fmt[3:])}f}"
+    return str(value)
+
+
+def _at(data: Any, path: list[Any]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _required_paths(data: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """Paths of the amounts the page must show: every leg stream, funding row, trip total."""
+    paths: set[tuple[Any, ...]] = set()
+    for strategy, legs in data["pnl"]["by_leg_usd"].items():
+        for iid, streams in legs.items():
+            paths |= {("pnl", "by_leg_usd", strategy, iid, s) for s in streams}
+    for iid in data["funding"]:
+        paths |= {("funding", iid, k) for k in ("received_usd", "paid_usd", "net_usd")}
+    for strategy, of in data["trades"].items():
+        for i, pair in enumerate(of["pairs"]):
+            for t in range(len(pair["trips"])):
+                paths.add(("trades", strategy, "pairs", i, "trips", t, "total_usd"))
+    return paths
+
+
+def check_page(page: str, data: dict[str, Any]) -> list[str]:
+    """Problems of a tearsheet page against the report's JSON (empty when none)."""
+    parser = _Cells()
+    parser.feed(page)
+    problems = [f"{parser.scripts} <script> element(s)"] if parser.scripts else []
+    problems += [
+        f"external resource {link[:60]!r}" for link in parser.links if not link.startswith("data:")
+    ]
+    for path, value, fmt, text in parser.cells:
+        if _at(data, path) != value:
+            problems.append(f"{path}: page says {value!r}, JSON says {_at(data, path)!r}")
+        if text != _expected_text(value, fmt):
+            problems.append(f"{path}: printed {text!r}, expected {_expected_text(value, fmt)!r}")
+    shown = {tuple(p) for p, _, _, _ in parser.cells}
+    missing = sorted(map(str, _required_paths(data) - shown))
+    problems += [f"no cell for {p}" for p in missing[:10]]
+    if not parser.cells:
+        problems.append("no number cells")
+    return problems
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Console lines of Chromium's stderr log (``console.*`` calls, uncaught exceptions)."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+def screenshot(chromium: str, page: Path, png: Path, window: str) -> tuple[int, str]:
+    """Run headless Chromium on ``page``; its exit code and stderr."""
+    with tempfile.TemporaryDirectory(prefix="zb-chromium-") as profile:
+        proc = subprocess.run(
+            [
+                chromium,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--screenshot={png}",
+                f"--window-size={window}",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    return proc.returncode, proc.stderr
+
+
+def _cli(argv: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    if code != 0:
+        raise SystemExit(f"zerobeta {' '.join(argv)} exited {code}")
+    return out.getvalue()
+
+
+def run(journal: Path | None, out: Path, window: str, chromium: str) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if journal is None:
+        os.environ.setdefault("ZEROBETA_LOGGING__LEVEL", "warning")  # not the per-fill lines
+        journal = out / "backtest.sqlite"
+        journal.unlink(missing_ok=True)
+        _cli(["backtest", "--config", str(REPO_ROOT / "agent.toml"), "--from", WINDOW[0],
+              "--to", WINDOW[1], "--journal", str(journal)])  # fmt: skip
+        print(f"backtest {WINDOW[0]} → {WINDOW[1]}: {time.perf_counter() - started:.1f} s")
+    page = out / "tearsheet.html"
+    t0 = time.perf_counter()
+    text = _cli(["report", "--journal", str(journal), "--html", str(page), "--json"])
+    (out / "report.json").write_text(text, encoding="utf-8")
+    data = json.loads(text)
+    print(f"report --html --json: {time.perf_counter() - t0:.1f} s, {page.stat().st_size:,} bytes")
+    problems = check_page(page.read_text(encoding="utf-8"), data)
+    print(f"static checks and numbers vs JSON: {len(problems)} problem(s)")
+    png = out / "tearsheet.png"
+    png.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    code, stderr = screenshot(chromium, page, png, window)
+    (out / "chromium.log").write_text(stderr, encoding="utf-8")
+    console = console_messages(stderr)
+    took_s = time.perf_counter() - t0
+    print(f"chromium: exit {code}, {len(console)} console message(s), {took_s:.1f} s")
+    if code != 0:
+        problems.append(f"chromium exited {code} (log: {out / 'chromium.log'})")
+    problems += [f"console: {line}" for line in console]
+    if not png.is_file() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        problems.append(f"no screenshot at {png}")
+    else:
+        print(f"screenshot: {png} ({png.stat().st_size:,} bytes)")
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print("OK" if not problems else f"{len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--journal", type=Path, default=None, help="default: a short backtest")
+    parser.add_argument("--out", type=Path, default=None, help="default: a new temporary dir")
+    parser.add_argument("--window-size", default="1400,3000", help="WIDTH,HEIGHT in px")
+    parser.add_argument("--chromium", default=None, help="default: chromium on the PATH")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    args = _args()
+    browser = args.chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        print("chromium not found: apt-get install -y chromium", file=sys.stderr)
+        raise SystemExit(2)
+    target = args.out or Path(tempfile.mkdtemp(prefix="zb-tearsheet-"))
+    raise SystemExit(run(args.journal, target, args.window_size, browser))
