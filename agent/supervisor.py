@@ -38,6 +38,7 @@ from agent.config import AgentConfig, StrategySection
 from agent.control.server import ControlSurface
 from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
+from agent.engine.venue_health import newest_mark_ms
 from agent.errors import ConfigError, ShutdownRequested
 from agent.journal.lock import JournalLock
 from agent.live.account import (
@@ -370,7 +371,10 @@ class Supervisor:
             live_venues=trading if live else None,
             live_cash_usd=cash,
             alerts=self.alerts,
+            wall_clock=self._clock,
         )
+        feed.on_rest_result = engine.safety.health.record
+        engine.safety.health.watch_streams(lambda: newest_mark_ms(feed.latest_marks))
         if live:
             await engine.reconcile_at_start(now_ms)
         if self.control is not None:
@@ -483,6 +487,7 @@ async def _run_live(engine: Engine, feed: LiveFeed, stop: asyncio.Event) -> RunR
         else:
             engine.mark_tick(event)
             await engine.flatten_on_halt()  # zerobeta halt --flatten: now, not at the next hour
+            await engine.review_safety()  # venue health, liquidation distances at these marks
         last = engine.clock.now_ms()
     await engine.shutdown(last)  # [execution] on_shutdown: only a stop ends a live run
     engine.finish(last)

@@ -13,10 +13,13 @@ the strategies see the same shapes in a backtest and on live data:
   breakers, the operator's kill switch (:class:`~agent.engine.kill_switch.KillSwitch`: a new
   ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
   strategies (the :class:`~agent.engine.runner.StrategyRunner`), the live position check
-  (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
-  due, the resume checkpoint;
+  (:class:`~agent.live.reconcile.PositionCheck`), the safety guard (venue health and
+  liquidation distances: :class:`~agent.engine.safety.SafetyGuard`), the margin watch, an
+  equity snapshot when due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
   ledger, breakers, the kill switch, a snapshot when due;
+- :meth:`Engine.review_safety` (live only, after a mark tick): the safety guard at the latest
+  marks;
 - :meth:`Engine.shutdown` (a stop was requested): ``[execution] on_shutdown``;
 - :meth:`Engine.finish`: last states and snapshot, journal flushed.
 
@@ -45,6 +48,7 @@ from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
 from agent.engine.runner import StrategyRunner
+from agent.engine.safety import SafetyGuard
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
 from agent.live.reconcile import PositionCheck
@@ -123,6 +127,7 @@ class EngineParts:
     funding: FundingDesk
     runner: StrategyRunner
     positions: PositionCheck
+    safety: SafetyGuard
     alerts: AlertSink = DISCARD
 
 
@@ -168,6 +173,7 @@ class Engine:
         self.funding = parts.funding
         self.runner = parts.runner
         self.positions = parts.positions
+        self.safety = parts.safety
         self.alerts = parts.alerts
         self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
@@ -235,6 +241,7 @@ class Engine:
             await self.executor.follow_up(ts_ms, self.market.prices)
         await self.runner.run_step(ts_ms)
         await self.positions.check(ts_ms)
+        await self.safety.review(ts_ms)
         await self._check_margin(ts_ms)
         self._snapshot_when_due(ts_ms)
         if self.resumable:
@@ -268,6 +275,14 @@ class Engine:
         self.kill_switch.flatten_pending = False
         now_ms = self.clock.now_ms()
         await self.runner.flatten_all(now_ms, "kill_switch_flatten")
+        if self.resumable:
+            self.journal.flush()
+
+    async def review_safety(self) -> None:
+        """Between hourly steps (live, after a mark tick): venue health and the liquidation
+        distances at the latest marks (:class:`~agent.engine.safety.SafetyGuard`: alerts,
+        refusals, pair reductions)."""
+        await self.safety.review(self.clock.now_ms())
         if self.resumable:
             self.journal.flush()
 
@@ -339,8 +354,8 @@ class Engine:
     def checkpoint(self, ts_ms: int) -> dict[str, Any]:
         """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
         :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
-        monitor, the risk engine's state, the booked-payment count, the unresolved orders and
-        the venues the margin watch has alerted."""
+        monitor, the risk engine's state, the booked-payment count, the unresolved orders,
+        the venues the margin watch has alerted and the safety guard's state."""
         return {
             "version": CHECKPOINT_VERSION,
             "last_step_ms": ts_ms,
@@ -350,6 +365,7 @@ class Engine:
             "funding_payments": self.funding.payments,
             "unresolved_orders": self.executor.unresolved.state(),
             "margin_watch": self.margin.state(),
+            "safety": self.safety.state(),
         }
 
     def restore(self, checkpoint: Mapping[str, Any]) -> None:

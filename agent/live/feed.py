@@ -39,6 +39,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from types import MappingProxyType
+from typing import TypeVar
 
 import structlog
 
@@ -79,6 +80,7 @@ log = structlog.get_logger("zerobeta.live_feed")
 
 SleepFn = Callable[[float], Awaitable[None]]
 HOUR_S = 3_600
+_T = TypeVar("_T")
 _DAY_MS = 86_400_000
 
 
@@ -103,6 +105,12 @@ class LiveFeed:
         Attempts to get a bar the venue has not closed yet, and the wait between, seconds.
     max_concurrent_requests : int
         REST requests in flight at once while building a step.
+
+    Attributes
+    ----------
+    on_rest_result : Callable[[str, BaseException | None], None] | None
+        Called with the venue name and None after each bar or funding read that succeeded, or
+        with its ``VenueError``; set by the supervisor to the engine's venue health.
     """
 
     def __init__(
@@ -135,6 +143,7 @@ class LiveFeed:
         self.marks_dropped = 0
         self.bars_missing = 0
         self.marks_arrived = asyncio.Event()
+        self.on_rest_result: Callable[[str, BaseException | None], None] | None = None
 
     @property
     def perps(self) -> list[InstrumentId]:
@@ -346,15 +355,31 @@ class LiveFeed:
         return rates
 
     async def _bars(self, iid: InstrumentId, start_ms: int, end_ms: int) -> list[Bar]:
-        async with self._gate:
-            bars = await self._sources[iid.venue].fetch_bars(iid, start_ms, end_ms, HOUR_S)
+        source = self._sources[iid.venue]
+        bars = await self._rest(iid.venue, lambda: source.fetch_bars(iid, start_ms, end_ms, HOUR_S))
         return [b for b in bars if b.ts_open_ms + HOUR_MS <= end_ms]
+
+    async def _rest(self, venue: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """One REST read (``call()``) under the concurrency gate, its outcome reported to
+        :attr:`on_rest_result`."""
+        async with self._gate:
+            try:
+                result = await call()
+            except VenueError as error:
+                if self.on_rest_result is not None:
+                    self.on_rest_result(venue, error)
+                raise
+        if self.on_rest_result is not None:
+            self.on_rest_result(venue, None)
+        return result
 
     async def _funding_between(
         self, perp: InstrumentId, start_ms: int, end_ms: int
     ) -> list[FundingRate]:
-        async with self._gate:
-            rates = await self._sources[perp.venue].fetch_funding_history(perp, start_ms, end_ms)
+        source = self._sources[perp.venue]
+        rates = await self._rest(
+            perp.venue, lambda: source.fetch_funding_history(perp, start_ms, end_ms)
+        )
         seen: set[int] = set()
         unique = []
         for rate in sorted(rates, key=lambda r: r.ts_funding_ms):

@@ -30,6 +30,9 @@ UNRESOLVED_ORDER_REVERSE_INCOMPLETE: Final = "unresolved_order_reverse_incomplet
 PAIR_UNWIND_FAILED: Final = "pair_unwind_failed"
 AGENT_FAILED: Final = "agent_failed"
 START_REFUSED: Final = "start_refused"
+LIQUIDATION_DISTANCE_LOW: Final = "liquidation_distance_low"
+VENUE_UNHEALTHY: Final = "venue_unhealthy"
+VENUE_RECOVERED: Final = "venue_recovered"
 ALERTS_SUPPRESSED: Final = "alerts_suppressed"
 """The rate limit's summary ("k more suppressed"); always sent, whatever ``[alerts] kinds``."""
 
@@ -45,6 +48,9 @@ PAGED_KINDS: Final = (
     PAIR_UNWIND_FAILED,
     AGENT_FAILED,
     START_REFUSED,
+    LIQUIDATION_DISTANCE_LOW,
+    VENUE_UNHEALTHY,
+    VENUE_RECOVERED,
 )
 """Every kind the agent itself hands over; ``[alerts] kinds`` sends them all by default."""
 

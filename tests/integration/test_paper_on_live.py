@@ -8,6 +8,7 @@ raw rows (sqlite3), not taken from the code under test.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from agent.config import load_config
 from agent.supervisor import Supervisor, build_strategies
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
-from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind
+from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -224,3 +225,27 @@ async def test_hours_without_a_bar_keep_every_history_hour_aligned(
             for h in hours
         ]
         assert closes[SPOT] == expected_spot
+
+
+async def test_a_mark_stream_gone_silent_marks_the_venue_unhealthy(tmp_path: Path) -> None:
+    """The feed's marks and REST reads reach the engine's venue health: a stream that stops
+    after one mark is judged at the next step (no mark tick comes while every stream is
+    silent) and alerted once, with what failed."""
+    journal = tmp_path / "live.sqlite"
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.marks.put_nowait(MarkPrice(PERP, price_at(PERP, T - H), T - H + 6_000))
+    supervisor = Supervisor(
+        _config(journal), market_data_factory=lambda _: binance, clock=wall, sleep=wall.sleep
+    )
+    wall.on_sleep = lambda clock: supervisor.request_stop() if clock.now >= T + H else None
+    await supervisor.run()
+
+    alerts = _rows(journal, "SELECT ts_ms, kind, fields_json FROM alerts WHERE kind LIKE 'venue_%'")
+    assert [(ts, kind) for ts, kind, _ in alerts] == [(T, "venue_unhealthy")]
+    fields = json.loads(alerts[0][2])
+    assert (fields["venue"], fields["channel"]) == ("binance", "marks")
+    # Silent since the mark at T - 1h + 6 s, judged at the step at T (its bar 15 s late).
+    assert fields["failing_s"] == pytest.approx((T + 15_000 - (T - H + 6_000)) / 1000, abs=1)

@@ -97,3 +97,12 @@ def test_an_unreadable_secrets_directory_exits_2_naming_it(
         secrets.chmod(0o700)
     assert code == 2
     assert f"{secrets}: secrets directory cannot be read" in capsys.readouterr().err
+
+
+def test_an_unknown_unhealthy_venue_policy_exits_2_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(monkeypatch, tmp_path, ZEROBETA_RISK__UNHEALTHY_VENUE_POLICY="flatten")
+    assert code == 2
+    assert "risk.unhealthy_venue_policy" in capsys.readouterr().err
+    assert not (tmp_path / "run.sqlite").exists()
