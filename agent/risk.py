@@ -11,7 +11,11 @@ risk (exits, unwinds) always pass. Limits (SEEDS.md "Risk management"):
   venue's perp leverage) / equity — counterparty exposure;
 - drawdown breakers: daily (from the UTC-day's opening equity) and total (from the equity
   high-water mark). A tripped breaker blocks opening intents; config decides whether the
-  agent also flattens.
+  agent also flattens;
+- refusals the engine's safety guard sets and lifts (:meth:`RiskEngine.refuse_opening_on`):
+  ``venue_unhealthy`` (an opening intent with a leg on a venue that stopped answering) and
+  ``liquidation_distance_low`` (an opening intent growing a position whose leg is near its
+  liquidation price).
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ MANUAL_HALT = "position_mismatch"
 KILL_SWITCH = "kill_switch"
 """Rule name of an operator's ``zerobeta halt`` (:meth:`RiskEngine.halt` with this rule)."""
 _HALT_RULES = (KILL_SWITCH, MANUAL_HALT)
+VENUE_UNHEALTHY = "venue_unhealthy"
+"""Rule of an opening intent refused for a leg on an unhealthy venue (target: the venue)."""
+LIQUIDATION_DISTANCE_LOW = "liquidation_distance_low"
+"""Rule of an opening intent refused for growing a position near its liquidation price
+(target: the instrument id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +83,10 @@ class RiskEngine:
         self._day_open_equity_usd = initial_equity_usd
         self._day_index: int | None = None
         self._tripped: dict[str, BreakerEvent] = {}
+        self._refused: dict[str, dict[str, tuple[float, float]]] = {
+            VENUE_UNHEALTHY: {},
+            LIQUIDATION_DISTANCE_LOW: {},
+        }
         self.daily_halted = False
         self.total_halted = False
 
@@ -96,6 +109,30 @@ class RiskEngine:
     def is_halted_by(self, rule: str) -> bool:
         """True while :meth:`halt` of ``rule`` is in force."""
         return rule in self._tripped
+
+    def refuse_opening_on(self, rule: str, target: str, limit: float, value: float) -> None:
+        """Refuse opening intents with a leg on ``target`` until :meth:`allow_opening_on`:
+        a venue name for :data:`VENUE_UNHEALTHY`; an instrument id for
+        :data:`LIQUIDATION_DISTANCE_LOW`, where only a leg that grows the net position
+        refuses. ``limit`` and ``value`` are reported in the refusal (the rule's threshold and
+        the measure now). Closing intents always pass.
+
+        Raises
+        ------
+        ValueError
+            If ``rule`` is neither of those.
+        """
+        if rule not in self._refused:
+            raise ValueError(f"unknown refusal rule {rule!r}")
+        self._refused[rule][target] = (limit, value)
+
+    def allow_opening_on(self, rule: str, target: str) -> None:
+        """Lift :meth:`refuse_opening_on` of ``rule`` on ``target`` (nothing if not set)."""
+        self._refused.get(rule, {}).pop(target, None)
+
+    def refused_targets(self, rule: str) -> dict[str, tuple[float, float]]:
+        """The targets ``rule`` refuses now: target → (limit, value) (a copy)."""
+        return dict(self._refused.get(rule, {}))
 
     def resume_opening(self, rule: str = MANUAL_HALT) -> None:
         """Lift a :meth:`halt` of ``rule`` (the drawdown breakers and the other halt are
@@ -231,6 +268,9 @@ class RiskEngine:
             return RiskRejected(
                 event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
             )
+        refused = self._refused_leg(legs, positions)
+        if refused is not None:
+            return refused
         for leg in legs:
             notional = abs(float(leg.delta_qty)) * leg.price_usd
             held = positions.get(leg.instrument_id, Decimal(0))
@@ -248,6 +288,22 @@ class RiskEngine:
         for leg in legs:
             marks.setdefault(leg.instrument_id, leg.price_usd)
         return self._exposure_rules(legs, positions, after, marks, max(equity_usd, 1e-9))
+
+    def _refused_leg(
+        self, legs: Sequence[LegDelta], positions: Mapping[InstrumentId, Decimal]
+    ) -> RiskRejected | None:
+        venues = self._refused[VENUE_UNHEALTHY]
+        near = self._refused[LIQUIDATION_DISTANCE_LOW]
+        for leg in legs:
+            iid = leg.instrument_id
+            if iid.venue in venues:
+                limit, value = venues[iid.venue]
+                return RiskRejected(VENUE_UNHEALTHY, limit, value, iid.venue)
+            held = positions.get(iid, Decimal(0))
+            if str(iid) in near and not _reduces(held, leg.delta_qty):
+                limit, value = near[str(iid)]
+                return RiskRejected(LIQUIDATION_DISTANCE_LOW, limit, value, str(iid))
+        return None
 
     def _exposure_rules(
         self,

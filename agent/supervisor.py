@@ -45,6 +45,7 @@ from agent.config import AgentConfig, StrategySection
 from agent.control.server import ControlSurface
 from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
+from agent.engine.venue_health import newest_mark_ms
 from agent.errors import ConfigError, ShutdownRequested
 from agent.journal.lock import JournalLock
 from agent.live.account import (
@@ -400,7 +401,10 @@ class Supervisor:
             live_venues=trading if live else None,
             live_cash_usd=cash,
             alerts=self.alerts,
+            wall_clock=self._clock,
         )
+        feed.on_rest_result = engine.safety.health.record
+        engine.safety.health.watch_streams(lambda: newest_mark_ms(feed.latest_marks))
         if live:
             await self._retrying("reconcile", lambda: engine.reconcile_at_start(now_ms))
         if self.control is not None:
@@ -562,6 +566,7 @@ async def _run_live(
         elif isinstance(event, MarkTick):
             await engine.mark_tick(event)
             await engine.after_marks()  # breaker/halt flatten, drift: now, not at the next hour
+            await engine.review_safety()  # venue health, liquidation distances at these marks
         elif isinstance(event, FundingTick):
             await engine.on_predicted_funding(event)
         elif isinstance(event, AccountTick):

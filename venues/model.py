@@ -334,13 +334,21 @@ class OrderAck:
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Net position on a venue. ``qty`` signed base units; prices quote units."""
+    """Net position on a venue. ``qty`` signed base units; prices quote units.
+
+    ``liquidation_price`` is the mark price at which the venue would liquidate the position,
+    quote units, as the venue reports it (cross margin: it moves with the account's other
+    positions); None when the venue reports none — a spot holding, a position that cannot be
+    liquidated (Binance reports ``"0"``, Bybit ``""``, Hyperliquid ``null``) or a venue whose
+    API does not say (Purple Flea). The paper venue models it (:mod:`venues.paper.ledger`).
+    """
 
     instrument_id: InstrumentId
     qty: Decimal
     entry_price: Decimal
     mark_price: Decimal
     ts_event_ms: int
+    liquidation_price: Decimal | None = None
 
     @property
     def notional_usd(self) -> Decimal:
@@ -406,6 +414,12 @@ class AccountSummary:
     leverage: float
     ts_event_ms: int
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def liquidation_price_or_none(price: Decimal | None) -> Decimal | None:
+    """A venue's liquidation price field as :attr:`Position.liquidation_price`: ``None`` for
+    no price or one ≤ 0 (venues report ``0`` for a position that cannot be liquidated)."""
+    return price if price is not None and price > 0 else None
 
 
 def funding_rate_per_hour(rate: float, interval_s: int) -> float:

@@ -231,6 +231,13 @@ class VenueConfig(BaseModel):
     perp_leverage: float = Field(
         default=3.0, ge=1.0, le=125.0, description="Leverage set on perp positions, ×."
     )
+    maintenance_margin_frac: float = Field(
+        default=0.005,
+        ge=0.0,
+        lt=1.0,
+        description="Paper venue: maintenance margin rate of every perp (flat), fraction of "
+        "notional; it sets the modelled liquidation prices (live venues report their own).",
+    )
     rest_url: str | None = Field(
         default=None,
         pattern=r"^https?://\S+$",
@@ -254,6 +261,18 @@ class VenueConfig(BaseModel):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @model_validator(mode="after")
+    def _maintenance_below_initial(self) -> VenueConfig:
+        """A position opened at ``perp_leverage`` must hold more than its maintenance margin
+        (else the paper venue would model it liquidated as it opens)."""
+        if self.maintenance_margin_frac * self.perp_leverage >= 1.0:
+            reason = (
+                f"must be below 1 / perp_leverage ({self.maintenance_margin_frac} × "
+                f"{self.perp_leverage} ≥ 1)"
+            )
+            raise FieldErrors([("maintenance_margin_frac", reason)])
+        return self
 
 
 # Base-tier fee schedules, bps, keyed by the registry's venue names (checked below at import).
@@ -380,6 +399,31 @@ class RiskConfig(BaseModel):
         default=1.0,
         ge=0.0,
         description="... and by more than this amount, USD (rounding on small positions).",
+    )
+    liquidation_distance_frac: float = Field(
+        default=0.10,
+        ge=0.0,
+        lt=1.0,
+        description="Reduce a pair together (alert liquidation_distance_low) when one of its "
+        "perp legs is closer than this to its liquidation price (|mark − liq| / mark); 0 = off.",
+    )
+    liquidation_reduce_frac: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="Share of every leg of such a pair closed at each check it stays below.",
+    )
+    venue_unhealthy_after_s: float = Field(
+        default=120.0,
+        gt=0.0,
+        le=86_400.0,
+        description="A venue whose REST calls or mark stream fail for this long is unhealthy: "
+        "no new positions there, alert venue_unhealthy, s.",
+    )
+    unhealthy_venue_policy: Literal["hold", "reduce"] = Field(
+        default="hold",
+        description='The other legs of pairs with a leg on an unhealthy venue: "hold" keeps '
+        'them; "reduce" closes them (closing intents).',
     )
 
     @model_validator(mode="after")
@@ -590,6 +634,9 @@ DEFAULT_ALERT_KINDS = (
     "pair_past_budget",
     "agent_failed",
     "start_refused",
+    "liquidation_distance_low",
+    "venue_unhealthy",
+    "venue_recovered",
 )
 """The alert kinds sent to a person by default (:mod:`agent.notify` names each one)."""
 _URL_FORM = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S+$")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -99,6 +99,111 @@ class ExecutorView(Protocol):
         ...
 
 
+class VenueHealthView(Protocol):
+    """One venue's health (:class:`agent.engine.venue_health.VenueHealthStatus`)."""
+
+    @property
+    def venue(self) -> str:
+        """Venue name."""
+        ...
+
+    @property
+    def healthy(self) -> bool:
+        """False while the venue is unhealthy (opening there refused)."""
+        ...
+
+    @property
+    def failing_s(self) -> float:
+        """How long its worst channel has failed, s (0: none fails)."""
+        ...
+
+    @property
+    def channel(self) -> str:
+        """That channel (``rest``, ``marks``), empty when none fails."""
+        ...
+
+    @property
+    def rest_failures(self) -> int:
+        """Consecutive failed REST calls."""
+        ...
+
+    @property
+    def last_error(self) -> str:
+        """The last REST failure, empty after a success."""
+        ...
+
+    @property
+    def last_rest_ok_ms(self) -> int | None:
+        """Last successful REST call, epoch ms UTC."""
+        ...
+
+    @property
+    def last_mark_ms(self) -> int | None:
+        """Newest streamed mark, epoch ms UTC."""
+        ...
+
+
+class LegDistanceView(Protocol):
+    """One held perp's distance to liquidation (:class:`agent.engine.liquidation.LegDistance`)."""
+
+    @property
+    def instrument_id(self) -> InstrumentId:
+        """The perp."""
+        ...
+
+    @property
+    def qty(self) -> Decimal:
+        """The venue's net position, signed base units."""
+        ...
+
+    @property
+    def mark_price(self) -> Decimal:
+        """Mark, quote units."""
+        ...
+
+    @property
+    def liquidation_price(self) -> Decimal | None:
+        """Liquidation price, quote units (None: the venue reports none)."""
+        ...
+
+    @property
+    def distance_frac(self) -> float | None:
+        """``|mark − liquidation| / mark``."""
+        ...
+
+    @property
+    def ts_ms(self) -> int:
+        """When it was read, epoch ms UTC."""
+        ...
+
+
+class SafetyStatusView(Protocol):
+    """The safety guard now (:class:`agent.engine.safety.SafetyStatus`)."""
+
+    @property
+    def venues(self) -> Sequence[VenueHealthView]:
+        """Each venue's health."""
+        ...
+
+    @property
+    def legs(self) -> Sequence[LegDistanceView]:
+        """Each held perp's latest distance."""
+        ...
+
+    @property
+    def low_instruments(self) -> Sequence[str]:
+        """Instruments near liquidation now (opening more refused)."""
+        ...
+
+
+class SafetyView(Protocol):
+    """The engine's safety guard (:class:`agent.engine.safety.SafetyGuard`)."""
+
+    def status(self) -> SafetyStatusView:
+        """Its state now."""
+        ...
+
+
 class EngineView(Protocol):
     """What the control surface reads of :class:`agent.engine.engine.Engine`."""
 
@@ -130,6 +235,11 @@ class EngineView(Protocol):
     @property
     def executor(self) -> ExecutorView:
         """The executor."""
+        ...
+
+    @property
+    def safety(self) -> SafetyView:
+        """The safety guard (venue health, liquidation distances)."""
         ...
 
     def counters(self) -> dict[str, int]:
@@ -293,6 +403,37 @@ class RiskNow:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueNow:
+    """A venue's health now: ``healthy`` (False: opening there refused), how long its worst
+    channel (``rest`` or ``marks``) has failed (s), consecutive REST failures and the last
+    error, the last successful REST call and the newest mark (epoch ms UTC; None: none)."""
+
+    venue: str
+    healthy: bool
+    failing_s: float
+    channel: str
+    rest_failures: int
+    last_error: str
+    last_rest_ok_ms: int | None
+    last_mark_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationNow:
+    """A held perp's distance to liquidation at its last reading: the venue's net position
+    (base units), mark and liquidation price (USD per unit; None: none reported), the distance
+    ``|mark − liquidation| / mark`` and whether it is low (opening more refused)."""
+
+    instrument: str
+    qty: Decimal
+    mark_usd: Decimal
+    liquidation_price_usd: Decimal | None
+    distance_frac: float | None
+    low: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class EngineNow:
     """The engine's state at ``engine_clock_ms`` (all money exact, USD)."""
 
@@ -311,6 +452,8 @@ class EngineNow:
     counters: Mapping[str, int]
     feed: FeedHealth | None
     leg_risk: LegRiskNow
+    venue_health: tuple[VenueNow, ...]
+    liquidation: tuple[LiquidationNow, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +485,7 @@ def engine_now(engine: EngineView, feed: FeedView | None, wall_ms: int) -> Engin
     portfolio = engine.portfolio
     pnl = portfolio.pnl()
     now_ms = engine.clock.now_ms()
+    safety = engine.safety.status()
     marks = portfolio.marks()
     return EngineNow(
         engine_clock_ms=now_ms,
@@ -363,7 +507,26 @@ def engine_now(engine: EngineView, feed: FeedView | None, wall_ms: int) -> Engin
             engine.executor.pairs_past_budget,
             engine.executor.open_pairs,
         ),
+        venue_health=_venue_health(safety),
+        liquidation=_liquidation(safety),
     )
+
+
+def _venue_health(status: SafetyStatusView) -> tuple[VenueNow, ...]:
+    return tuple(
+        VenueNow(v.venue, v.healthy, v.failing_s, v.channel, v.rest_failures, v.last_error,
+                 v.last_rest_ok_ms, v.last_mark_ms)
+        for v in status.venues
+    )  # fmt: skip
+
+
+def _liquidation(status: SafetyStatusView) -> tuple[LiquidationNow, ...]:
+    low = set(status.low_instruments)
+    return tuple(
+        LiquidationNow(str(d.instrument_id), d.qty, d.mark_price, d.liquidation_price,
+                       d.distance_frac, str(d.instrument_id) in low, d.ts_ms)
+        for d in status.legs
+    )  # fmt: skip
 
 
 def _positions(portfolio: Portfolio, strategies: list[str]) -> tuple[LivePosition, ...]:

@@ -33,13 +33,18 @@ What the journal provides (as of its last committed transaction):
 - ``orders``: orders sent, rejected by a venue, unresolved (latest state not final) and
   intents refused by a risk rule;
 - ``last_step_ms`` / ``last_step_age_s``: the newest step (checkpoint, else last snapshot) and
-  its age on the status clock.
+  its age on the status clock;
+- ``safety``: from the resume checkpoint (None without one: a replay with ``overwrite``): the
+  venues held unhealthy (opening there refused), the perps near liquidation (opening more
+  refused) and each held perp's distance to its liquidation price at that step
+  (:mod:`agent.engine.safety`).
 
 What only the running agent knows comes from its HTTP endpoint (``/status``, :mod:`.server`)
 under ``live``: the engine's ledger now (equity, positions with current marks), the latest
 funding rates the market data holds (settled; predicted where the venue streams them), stream
 health (newest mark per venue and its age, marks received and dropped), health checks, process
-uptime. A journal read without a running agent has ``live: null``.
+uptime, and the safety guard now (each venue's health, each held perp's distance to
+liquidation). A journal read without a running agent has ``live: null``.
 
 Money is exact Decimal, printed as a string (``"1234.5"``); rates, fractions and seconds are
 JSON numbers; times are integer epoch ms UTC (``*_ms``).
@@ -207,6 +212,32 @@ class ExposureStatus:
     ts_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class LegLiquidationStatus:
+    """A held perp's distance to liquidation at the checkpoint's step: the venue's net position
+    (base units), mark and liquidation price (USD per unit; None: the venue reports none), the
+    distance ``|mark − liquidation| / mark`` and whether it is low (opening more refused)."""
+
+    instrument: str
+    qty: Decimal
+    mark_usd: Decimal
+    liquidation_price_usd: Decimal | None
+    distance_frac: float | None
+    low: bool
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyStatus:
+    """The safety guard at the checkpoint's step (``ts_ms``): venues held unhealthy,
+    instruments near liquidation, each held perp's distance."""
+
+    ts_ms: int
+    unhealthy_venues: tuple[str, ...]
+    low_instruments: tuple[str, ...]
+    legs: tuple[LegLiquidationStatus, ...]
+
+
 @dataclass(frozen=True)
 class Status:
     """A run's state from its journal (module docstring); ``live`` is filled by the running
@@ -237,6 +268,7 @@ class Status:
     status_version: int = STATUS_VERSION
     live: Mapping[str, Any] | None = field(default=None)
     live_error: str | None = None
+    safety: SafetyStatus | None = None
 
 
 def read_status(path: Path, *, limits: RiskLimits | None, wall_ms: int | None) -> Status:
@@ -298,6 +330,7 @@ def build_status(facts: JournalFacts, limits: RiskLimits | None) -> Status:
         ),
         last_step_ms=last_step_ms,
         last_step_age_s=None if last_step_ms is None else (facts.now_ms - last_step_ms) / 1000,
+        safety=_safety(facts.checkpoint),
     )
 
 
@@ -511,6 +544,40 @@ def _drawdown(equity: Decimal, reference: Decimal, limit: float | None) -> Drawd
     value = 1.0 - float(equity / reference) if reference > 0 else 0.0
     headroom = None if limit is None else limit - value
     return DrawdownStatus(value, limit, headroom, reference)
+
+
+# ---- safety -------------------------------------------------------------------------------
+
+
+def _safety(checkpoint: Mapping[str, Any] | None) -> SafetyStatus | None:
+    """The checkpoint's ``safety`` part (:meth:`agent.engine.safety.SafetyGuard.state`); None
+    without one or when it cannot be read (a checkpoint of another release)."""
+    part = (checkpoint or {}).get("safety")
+    if not isinstance(part, Mapping):
+        return None
+    try:
+        venues = tuple(sorted(str(v) for v in part["venue_health"]["unhealthy_venues"]))
+        liquidation = part["liquidation"]
+        low = tuple(sorted(str(i) for i in liquidation["low_instruments"]))
+        rows = liquidation["legs"].items()
+        legs = tuple(_leg_liquidation(str(i), row, i in low) for i, row in rows)
+        ts_ms = int((checkpoint or {})["last_step_ms"])
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+    return SafetyStatus(ts_ms, venues, low, tuple(sorted(legs, key=lambda leg: leg.instrument)))
+
+
+def _leg_liquidation(instrument: str, row: Sequence[Any], low: bool) -> LegLiquidationStatus:
+    qty, mark, liquidation, distance, ts_ms = row
+    return LegLiquidationStatus(
+        instrument=instrument,
+        qty=Decimal(qty),
+        mark_usd=Decimal(mark),
+        liquidation_price_usd=None if liquidation is None else Decimal(liquidation),
+        distance_frac=None if distance is None else float(distance),
+        low=low,
+        ts_ms=int(ts_ms),
+    )
 
 
 # ---- JSON --------------------------------------------------------------------------------

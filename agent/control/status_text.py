@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from agent.control.status import DrawdownStatus, LegStatus, PairStatus, Status
+from agent.control.status import DrawdownStatus, LegStatus, PairStatus, SafetyStatus, Status
 
 _STREAM_COLUMNS = (
     ("total_usd", "total"),
@@ -181,6 +181,51 @@ def _positions(pairs: Sequence[PairStatus]) -> list[str]:
             *_table(headers, rows, left=2), note]  # fmt: skip
 
 
+def _distance(frac: float | None) -> str:
+    return "-" if frac is None else f"{frac:.1%}"
+
+
+def _safety(safety: SafetyStatus | None) -> list[str]:
+    if safety is None:
+        return ["venues and liquidation", "  no checkpoint (written by live and resumable runs)"]
+    unhealthy = ", ".join(safety.unhealthy_venues)
+    lines = [
+        f"venues and liquidation (checkpoint {_utc(safety.ts_ms)} UTC)",
+        f"  venues: {'UNHEALTHY (opening there refused): ' + unhealthy if unhealthy else 'ok'}",
+    ]
+    if not safety.legs:
+        return [*lines, "  no perp held"]
+    headers = ["instrument", "qty", "mark", "liquidation", "distance", ""]
+    rows = [
+        [leg.instrument, _qty(leg.qty), _price(leg.mark_usd),
+         "-" if leg.liquidation_price_usd is None else _price(leg.liquidation_price_usd),
+         _distance(leg.distance_frac), "LOW: opening refused" if leg.low else ""]
+        for leg in safety.legs
+    ]  # fmt: skip
+    return [*lines, *(f"  {line}" for line in _table(headers, rows))]
+
+
+def _live_safety(engine: Mapping[str, Any]) -> list[str]:
+    venues = [
+        f"{v['venue']} ok"
+        if v["healthy"]
+        else f"{v['venue']} UNHEALTHY ({v['channel']} failing {_age(v['failing_s'])})"
+        for v in engine.get("venue_health", [])
+    ]
+    legs = sorted(
+        (leg for leg in engine.get("liquidation", []) if leg["distance_frac"] is not None),
+        key=lambda leg: leg["distance_frac"],
+    )
+    nearest = ", ".join(
+        f"{leg['instrument']} {_distance(leg['distance_frac'])}{' LOW' if leg['low'] else ''}"
+        for leg in legs[:3]
+    )
+    return [
+        f"  venues: {', '.join(venues) or 'no call yet'}",
+        f"  nearest liquidation: {nearest or 'none (no perp with a liquidation price)'}",
+    ]
+
+
 def _live(live: Mapping[str, Any] | None, error: str | None) -> list[str]:
     if live is None:
         return ["live", f"  not available: {error or 'no running agent'}"]
@@ -200,6 +245,8 @@ def _live(live: Mapping[str, Any] | None, error: str | None) -> list[str]:
     if feed:
         streams = ", ".join(f"{v['venue']} {_age(v['age_s'])}" for v in feed.get("venues", []))
         lines.append(f"  newest mark per venue: {streams or 'none yet'}")
+    if engine:
+        lines += _live_safety(engine)
     return lines
 
 
@@ -210,6 +257,7 @@ def format_status(status: Status) -> str:
         _risk(status),
         _pnl(status),
         _positions(status.positions),
+        _safety(status.safety),
         _live(status.live, status.live_error),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections)

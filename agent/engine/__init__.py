@@ -3,7 +3,9 @@
 Owns the hourly step and the mark tick (:mod:`.engine`), its assembly (:mod:`.builder`), the
 strategy runner (:mod:`.runner`), funding settled and booked, paper and live, the margin watch,
 the market data view the strategies read, the funding-interval schedule, checkpoints with
-resume and the operator's kill switch (:mod:`.kill_switch`). May import ``agent.config``,
+resume, the operator's kill switch (:mod:`.kill_switch`) and the safety guard (:mod:`.safety`:
+venue health, :mod:`.venue_health`; liquidation distances, :mod:`.liquidation`; the pairs it
+reduces together, :mod:`.pair_book`). May import ``agent.config``,
 ``agent.execution``, ``agent.portfolio``, ``agent.journal``, ``agent.live``, ``agent.risk``,
 ``agent.notify``, ``agent.clock``, ``agent.errors``, ``strategies`` and ``venues``; nothing in
 ``agent`` but the supervisor imports it.

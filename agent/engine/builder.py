@@ -20,14 +20,17 @@ from typing import Any
 
 import structlog
 
-from agent.clock import ReplayClock
+from agent.clock import Clock, ReplayClock
 from agent.config import AgentConfig, config_hash
 from agent.engine.engine import Engine, EngineParts
 from agent.engine.funding import FundingDesk
+from agent.engine.liquidation import LiquidationWatch
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.resume import Resumed, funding_payments, load_resume, restore_paper_venues
 from agent.engine.runner import StrategyRunner
+from agent.engine.safety import SafetyGuard
+from agent.engine.venue_health import VenueHealth
 from agent.errors import JournalError
 from agent.execution.executor import Executor
 from agent.execution.unresolved import UnresolvedOrder
@@ -71,6 +74,7 @@ async def build_engine(
     live_venues: Mapping[str, Venue] | None = None,
     live_cash_usd: Mapping[str, Decimal] | None = None,
     alerts: AlertSink = DISCARD,
+    wall_clock: Clock | None = None,
 ) -> Engine:
     """An engine for ``instruments``, its clock starting at ``first_ms`` (epoch ms UTC).
 
@@ -94,6 +98,9 @@ async def build_engine(
 
     ``alerts`` (the supervisor's :class:`~agent.notify.AlertDispatcher`) is handed to every
     part that raises an alert a person must see.
+
+    ``wall_clock`` (live data): what venue health times failures and stream silence by; the
+    engine's clock when None (a replay, where nothing fails).
 
     Raises
     ------
@@ -137,6 +144,35 @@ async def build_engine(
         leg_risk={s.name: s.leg_risk for s in cfg.strategies.sections},
         reference_instrument=cfg.market_data.reference_instrument_id,
     )
+    health = VenueHealth(cfg.risk.venue_unhealthy_after_s, (wall_clock or clock).now_ms)
+    # Only a real venue's answers tell its health (a paper venue always answers); on paper the
+    # live feed's reads and streams report it (the supervisor wires those).
+    on_venue_result = None if live_venues is None else health.record
+    executor.desk.on_venue_result = on_venue_result
+    runner = StrategyRunner(
+        strategies,
+        _flip_monitor(cfg),
+        market=market,
+        portfolio=portfolio,
+        executor=executor,
+        journal=journal,
+        risk=risk,
+        state_every_s=cfg.journal.state_every_s,
+        alerts=alerts,
+    )
+    safety = SafetyGuard(
+        cfg.risk,
+        health=health,
+        liquidation=LiquidationWatch(cfg.risk.liquidation_distance_frac, on_venue_result),
+        pairs=runner.pairs,
+        venues=venues,
+        executor=executor,
+        market=market,
+        portfolio=portfolio,
+        risk=risk,
+        journal=journal,
+        alerts=alerts,
+    )
     parts = EngineParts(
         cfg=cfg,
         clock=clock,
@@ -161,17 +197,7 @@ async def build_engine(
             gap_alert_bps=cfg.risk.funding_gap_alert_bps,
             gap_alert_floor_usd=cfg.risk.funding_gap_alert_floor_usd,
         ),
-        runner=StrategyRunner(
-            strategies,
-            _flip_monitor(cfg),
-            market=market,
-            portfolio=portfolio,
-            executor=executor,
-            journal=journal,
-            risk=risk,
-            state_every_s=cfg.journal.state_every_s,
-            alerts=alerts,
-        ),
+        runner=runner,
         positions=PositionCheck(
             live,
             instruments,
@@ -181,6 +207,7 @@ async def build_engine(
             alerts,
             pending=lambda: {o.request.instrument_id for o in executor.unresolved},
         ),
+        safety=safety,
         alerts=alerts,
     )
     if resumed is None:
@@ -206,8 +233,9 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
     already): paper venues rebuilt from the journaled events (a live venue holds its own
     positions: the start-up reconciliation compares them), the payments booked, the
     strategies, monitor and schedules, the risk engine, the unresolved orders, the venues the
-    margin watch had alerted (a checkpoint written before it was kept: nothing alerted); live,
-    the trades booked (never booked twice when a venue's stream sends one again)."""
+    margin watch had alerted (a checkpoint written before it was kept: nothing alerted), the
+    safety guard's unhealthy venues and low instruments (likewise: none); live, the trades
+    booked (never booked twice when a venue's stream sends one again)."""
     path = parts.journal.path
     if rebuild_paper:
         restore_paper_venues(parts.paper, parts.instruments, resumed, path)
@@ -221,6 +249,7 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
         parts.risk.restore(checkpoint["risk"])
         parts.executor.unresolved.restore(checkpoint.get("unresolved_orders", []))
         parts.margin.restore(checkpoint.get("margin_watch", {}))
+        parts.safety.restore(checkpoint.get("safety", {}))
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=path) from err
     _unanswered_orders(parts, resumed.last_step_ms)
@@ -313,6 +342,7 @@ def _paper_venues(
             ),
             slippage_bps=Decimal(repr(vcfg.slippage_bps)),
             perp_leverage=Decimal(repr(vcfg.perp_leverage)),
+            maintenance_margin_frac=Decimal(repr(vcfg.maintenance_margin_frac)),
         )
         own = {i: inst for i, inst in instruments.items() if i.venue == name}
         # A venue with native atomic pair orders (Purple Flea) gets a paper twin that fills

@@ -14,8 +14,9 @@ the strategies see the same shapes in a backtest and on live data:
   ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
   pairs' naked budgets (:meth:`~agent.execution.executor.Executor.check_exposure`), the
   strategies (the :class:`~agent.engine.runner.StrategyRunner`), the live position check
-  (:class:`~agent.live.reconcile.PositionCheck`), the margin watch, an equity snapshot when
-  due, the resume checkpoint;
+  (:class:`~agent.live.reconcile.PositionCheck`), the safety guard (venue health and
+  liquidation distances: :class:`~agent.engine.safety.SafetyGuard`), the margin watch, an
+  equity snapshot when due, the resume checkpoint;
 - :meth:`Engine.mark_tick` (live only, between steps): streamed marks → paper venues and the
   ledger, breakers, the kill switch, the pairs' naked budgets, a snapshot when due; then
   :meth:`Engine.after_marks`: a breaker tripped with ``[risk] flatten_on_breaker`` flattens at
@@ -26,6 +27,8 @@ the strategies see the same shapes in a backtest and on live data:
   :meth:`Engine.on_account` (account-stream fills and order updates booked as they arrive,
   each trade once) and :meth:`Engine.on_timer` (unresolved orders looked up on their
   follow-up timers);
+- :meth:`Engine.review_safety` (live only, after a mark tick): the safety guard (venue health,
+  liquidation distances) at the latest marks;
 - :meth:`Engine.shutdown` (a stop was requested): ``[execution] on_shutdown``;
 - :meth:`Engine.finish`: last states, pairs still unbalanced and snapshot, journal flushed.
 
@@ -54,6 +57,7 @@ from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
 from agent.engine.runner import StrategyRunner
+from agent.engine.safety import SafetyGuard
 from agent.execution.executor import Executor
 from agent.execution.streamed import StreamBooking
 from agent.journal.journal import Journal
@@ -158,6 +162,7 @@ class EngineParts:
     funding: FundingDesk
     runner: StrategyRunner
     positions: PositionCheck
+    safety: SafetyGuard
     alerts: AlertSink = DISCARD
 
 
@@ -200,6 +205,7 @@ class Engine:
         self.funding = parts.funding
         self.runner = parts.runner
         self.positions = parts.positions
+        self.safety = parts.safety
         self.alerts = parts.alerts
         self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
@@ -271,6 +277,7 @@ class Engine:
         await self.executor.check_exposure(ts_ms, self.market.prices)  # naked budget
         await self.runner.run_step(ts_ms)
         await self.positions.check(ts_ms)
+        await self.safety.review(ts_ms)
         await self._check_margin(ts_ms)
         self._snapshot_when_due(ts_ms)
         if self.resumable:
@@ -401,6 +408,14 @@ class Engine:
         else:
             self.journal.flush()
 
+    async def review_safety(self) -> None:
+        """Between hourly steps (live, after a mark tick): venue health and the liquidation
+        distances at the latest marks (:class:`~agent.engine.safety.SafetyGuard`: alerts,
+        refusals, pair reductions)."""
+        await self.safety.review(self.clock.now_ms())
+        if self.resumable:
+            self.journal.flush()
+
     async def shutdown(self, ts_ms: int) -> None:
         """A stop was requested (SIGTERM/SIGINT): apply ``[execution] on_shutdown`` before the
         run ends — ``leave`` keeps positions (and the strategies' orders: IOC, none rests);
@@ -460,8 +475,8 @@ class Engine:
     def checkpoint(self, ts_ms: int) -> dict[str, Any]:
         """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
         :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
-        monitor, the risk engine's state, the booked-payment count, the unresolved orders and
-        the venues the margin watch has alerted."""
+        monitor, the risk engine's state, the booked-payment count, the unresolved orders,
+        the venues the margin watch has alerted and the safety guard's state."""
         return {
             "version": CHECKPOINT_VERSION,
             "last_step_ms": ts_ms,
@@ -471,6 +486,7 @@ class Engine:
             "funding_payments": self.funding.payments,
             "unresolved_orders": self.executor.unresolved.state(),
             "margin_watch": self.margin.state(),
+            "safety": self.safety.state(),
         }
 
     def checkpoint_start(self) -> None:

@@ -10,6 +10,7 @@ the base assets it blocks per owner strategy, and the breaker's flatten request.
    (live also between steps, on the venues' predicted rates: :meth:`StrategyRunner.
    guard_funding_flips`);
 2. runs each strategy that is due, in order: refit when due (in a worker thread), ``decide``,
+   record which legs its intents trade together (:class:`~agent.engine.pair_book.PairBook`),
    replace the decision by a flatten when a tripped breaker asked for one, execute the intents,
    journal alerts and the state (when it traded, else at most every ``state_every_s``); one
    ``cycle_completed`` line per cycle at debug (the strategy's diagnostics nested in its
@@ -26,6 +27,7 @@ from typing import Any, Generic
 import structlog
 
 from agent.engine.marketdata import MarketData
+from agent.engine.pair_book import PairBook
 from agent.errors import JournalError
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
@@ -104,6 +106,9 @@ class StrategyRunner:
         self.monitor = monitor
         self.monitor_state = monitor.initial_state() if monitor else FlipMonitorState()
         self.blocked: Mapping[str, frozenset[str]] = {}
+        self.pairs = PairBook()
+        """Which legs each strategy's intents trade together (the safety guard reduces and
+        closes by pair)."""
         self._flatten_requested = False
         self._flatten_at_once = False
         self._market = market
@@ -259,6 +264,7 @@ class StrategyRunner:
         decision = strategy.decide(snapshot, view, slot.state, ts_ms)
         slot.state = decision.state
         slot.cycles += 1
+        self.pairs.record(strategy.name, decision.intents)
         if self._flatten_requested and self._risk.halted:
             decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
         outcomes = [

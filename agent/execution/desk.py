@@ -81,6 +81,10 @@ class OrderDesk:
         Called with the venue name and the seconds from sending an order to the venue's
         answer (accepted or rejected; not when the outcome is unknown); set by the control
         surface's metrics (:mod:`agent.control.metrics`), None = not timed.
+    on_venue_result : Callable[[str, BaseException | None], None] | None
+        Called with the venue name and None after every order and lookup the venue answered
+        (a rejection is an answer), or with the error when it did not (timeout, transport,
+        5xx...); set by the engine's venue health (:mod:`agent.engine.venue_health`).
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class OrderDesk:
         self.order_states = OrderStates()
         self.alerts: AlertSink = DISCARD
         self.on_order_latency: Callable[[str, float], None] | None = None
+        self.on_venue_result: Callable[[str, BaseException | None], None] | None = None
 
     async def send_leg(
         self,
@@ -134,6 +139,7 @@ class OrderDesk:
             self.record_rejection(strategy, request, err, ts_ms)
             return err
         except (VenueError, TimeoutError) as err:
+            self._venue_result(planned.instrument.id.venue, err)
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
                 if not isinstance(resolved, OrderNotFound):  # may still have filled
@@ -248,9 +254,15 @@ class OrderDesk:
         )
 
     def _answered(self, venue: str, sent_s: float) -> None:
-        """Hand the send → answer time to :attr:`on_order_latency`, if set."""
+        """Hand the send → answer time to :attr:`on_order_latency`, if set (and the answer to
+        :attr:`on_venue_result`)."""
         if self.on_order_latency is not None:
             self.on_order_latency(venue, time.perf_counter() - sent_s)
+        self._venue_result(venue, None)
+
+    def _venue_result(self, venue: str, error: BaseException | None) -> None:
+        if self.on_venue_result is not None:
+            self.on_venue_result(venue, error)
 
     async def _lookup(self, venue: Venue, request: OrderRequest, cause: Exception) -> LegResult:
         """An order's outcome is unknown: look it up by client order id, never re-send.
@@ -266,14 +278,19 @@ class OrderDesk:
         )
         try:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
-                return await venue.fetch_order(request.instrument_id, request.client_order_id)
+                ack = await venue.fetch_order(request.instrument_id, request.client_order_id)
         except VenueError as err:
+            self._venue_result(request.instrument_id.venue, err)  # not found: an answer
             return err
         except TimeoutError:
-            return RequestTimeout(
+            timeout = RequestTimeout(
                 f"lookup of {request.client_order_id} timed out after {self._cfg.leg_timeout_s} s",
                 venue=venue.name,
             )
+            self._venue_result(request.instrument_id.venue, timeout)
+            return timeout
+        self._venue_result(request.instrument_id.venue, None)
+        return ack
 
     def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
         """Journal ``ack`` and book its fills in the ledger and the journal (each trade once:

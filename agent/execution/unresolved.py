@@ -300,6 +300,14 @@ async def _resolve(
             if not ack.status.is_final:
                 ack = await venue.cancel_order(iid, cid)
     except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
+        # journaled as final (expired, nothing filled), so a restart does not take the order
+        # for one sent without an answer and resolve it — and send its reverse — again
+        req = order.request
+        never = OrderAck(
+            cid, "", iid, req.side, OrderStatus.EXPIRED, req.qty, Decimal(0), None, ts_ms,
+            reject_reason="not found at the venue: never placed",
+        )  # fmt: skip
+        desk.book(order.strategy, req, never, ts_ms)
         return _resolved(desk, order, None, [])
     except (VenueError, TimeoutError) as err:
         failures = desk.unresolved.failed_lookup(cid)

@@ -53,6 +53,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TypeVar
 
 import structlog
 
@@ -102,6 +103,7 @@ log = structlog.get_logger("zerobeta.live_feed")
 
 SleepFn = Callable[[float], Awaitable[None]]
 HOUR_S = 3_600
+_T = TypeVar("_T")
 _DAY_MS = 86_400_000
 FUNDING_TICK_MIN_S = 1.0
 """At most one :class:`FundingTick` per this many seconds (Binance sends a new predicted rate
@@ -138,6 +140,12 @@ class LiveFeed:
         Attempts to get a bar the venue has not closed yet, and the wait between, seconds.
     max_concurrent_requests : int
         REST requests in flight at once while building a step.
+
+    Attributes
+    ----------
+    on_rest_result : Callable[[str, BaseException | None], None] | None
+        Called with the venue name and None after each bar or funding read that succeeded, or
+        with its ``VenueError``; set by the supervisor to the engine's venue health.
     """
 
     def __init__(
@@ -173,6 +181,7 @@ class LiveFeed:
         self.predicted_funding_received = 0
         self.marks_arrived = asyncio.Event()
         self.funding_arrived = asyncio.Event()
+        self.on_rest_result: Callable[[str, BaseException | None], None] | None = None
 
     @property
     def perps(self) -> list[InstrumentId]:
@@ -481,15 +490,31 @@ class LiveFeed:
         return rates
 
     async def _bars(self, iid: InstrumentId, start_ms: int, end_ms: int) -> list[Bar]:
-        async with self._gate:
-            bars = await self._sources[iid.venue].fetch_bars(iid, start_ms, end_ms, HOUR_S)
+        source = self._sources[iid.venue]
+        bars = await self._rest(iid.venue, lambda: source.fetch_bars(iid, start_ms, end_ms, HOUR_S))
         return [b for b in bars if b.ts_open_ms + HOUR_MS <= end_ms]
+
+    async def _rest(self, venue: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """One REST read (``call()``) under the concurrency gate, its outcome reported to
+        :attr:`on_rest_result`."""
+        async with self._gate:
+            try:
+                result = await call()
+            except VenueError as error:
+                if self.on_rest_result is not None:
+                    self.on_rest_result(venue, error)
+                raise
+        if self.on_rest_result is not None:
+            self.on_rest_result(venue, None)
+        return result
 
     async def _funding_between(
         self, perp: InstrumentId, start_ms: int, end_ms: int
     ) -> list[FundingRate]:
-        async with self._gate:
-            rates = await self._sources[perp.venue].fetch_funding_history(perp, start_ms, end_ms)
+        source = self._sources[perp.venue]
+        rates = await self._rest(
+            perp.venue, lambda: source.fetch_funding_history(perp, start_ms, end_ms)
+        )
         seen: set[int] = set()
         unique = []
         for rate in sorted(rates, key=lambda r: r.ts_funding_ms):

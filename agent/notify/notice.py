@@ -31,6 +31,9 @@ PAIR_UNWIND_FAILED: Final = "pair_unwind_failed"
 PAIR_PAST_BUDGET: Final = "pair_past_budget"
 AGENT_FAILED: Final = "agent_failed"
 START_REFUSED: Final = "start_refused"
+LIQUIDATION_DISTANCE_LOW: Final = "liquidation_distance_low"
+VENUE_UNHEALTHY: Final = "venue_unhealthy"
+VENUE_RECOVERED: Final = "venue_recovered"
 ALERTS_SUPPRESSED: Final = "alerts_suppressed"
 """The rate limit's summary ("k more suppressed"); always sent, whatever ``[alerts] kinds``."""
 
@@ -47,6 +50,9 @@ PAGED_KINDS: Final = (
     PAIR_PAST_BUDGET,
     AGENT_FAILED,
     START_REFUSED,
+    LIQUIDATION_DISTANCE_LOW,
+    VENUE_UNHEALTHY,
+    VENUE_RECOVERED,
 )
 """Every kind the agent itself hands over; ``[alerts] kinds`` sends them all by default."""
 

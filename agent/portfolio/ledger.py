@@ -342,6 +342,10 @@ class Portfolio:
         lot = self._book.holders(instrument_id).get(strategy)
         return ZERO if lot is None else lot.qty
 
+    def holders(self, instrument_id: InstrumentId) -> dict[str, Decimal]:
+        """Each strategy's non-zero signed position in ``instrument_id``, base units."""
+        return {s: lot.qty for s, lot in self._book.holders(instrument_id).items() if lot.qty}
+
     def avg_cost(self, strategy: str, instrument_id: InstrumentId) -> Decimal | None:
         """Average reference-price cost of the strategy's open position, USD/unit; None if flat."""
         return self._book.avg_cost(strategy, instrument_id)

@@ -248,6 +248,7 @@ def evaluate(
     counts: Mapping[str, int] = snapshot["post_counts"]
     figures.orders_received = sum(counts.values())
     figures.duplicate_orders = sum(n - 1 for n in counts.values() if n > 1)
+    figures.notes.extend(f"sent {n} times: {cid}" for cid, n in sorted(counts.items()) if n > 1)
     exchange_ids = {str(t["id"]) for t in snapshot["trades"]}
     figures.lost_fills = len(exchange_ids - journal.trade_ids)
     figures.paired_orders = journal.pairs_sent

@@ -385,3 +385,27 @@ async def test_a_breaker_tripped_by_a_mark_flattens_at_once_when_configured(
     assert all(qty == 0 for qty in _positions(journal).values())
     last_fill_ms = _rows(journal, "SELECT max(ts_ms) FROM fills")[0][0]
     assert last_fill_ms == tripped_ms
+
+
+async def test_a_mark_stream_gone_silent_marks_the_venue_unhealthy(tmp_path: Path) -> None:
+    """The feed's marks and REST reads reach the engine's venue health: a stream that stops
+    after one mark is judged at the next step (no mark tick comes while every stream is
+    silent) and alerted once, with what failed."""
+    journal = tmp_path / "live.sqlite"
+    wall = FakeWall(T - H + 5_000)
+    binance = FakeMarketData(
+        "binance", {PERP: instrument(PERP), SPOT: instrument(SPOT)}, now_ms=wall.now_ms
+    )
+    binance.marks.put_nowait(MarkPrice(PERP, price_at(PERP, T - H), T - H + 6_000))
+    supervisor = Supervisor(
+        _config(journal), market_data_factory=lambda _: binance, clock=wall, sleep=wall.sleep
+    )
+    wall.on_sleep = lambda clock: supervisor.request_stop() if clock.now >= T + H else None
+    await supervisor.run()
+
+    alerts = _rows(journal, "SELECT ts_ms, kind, fields_json FROM alerts WHERE kind LIKE 'venue_%'")
+    assert [(ts, kind) for ts, kind, _ in alerts] == [(T, "venue_unhealthy")]
+    fields = json.loads(alerts[0][2])
+    assert (fields["venue"], fields["channel"]) == ("binance", "marks")
+    # Silent since the mark at T - 1h + 6 s, judged at the step at T (its bar 15 s late).
+    assert fields["failing_s"] == pytest.approx((T + 15_000 - (T - H + 6_000)) / 1000, abs=1)

@@ -117,3 +117,12 @@ def test_a_symbol_with_klines_but_no_trading_rules_exits_2_naming_symbol_and_fil
     assert str(rules) in err
     assert "replay_started" not in err
     assert not (tmp_path / "run.sqlite").exists()  # refused before anything was written
+
+
+def test_an_unknown_unhealthy_venue_policy_exits_2_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = _run(monkeypatch, tmp_path, ZEROBETA_RISK__UNHEALTHY_VENUE_POLICY="flatten")
+    assert code == 2
+    assert "risk.unhealthy_venue_policy" in capsys.readouterr().err
+    assert not (tmp_path / "run.sqlite").exists()

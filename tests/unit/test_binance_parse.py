@@ -462,6 +462,23 @@ def test_position_risk(name: str) -> None:
         assert pos.ts_event_ms == row["updateTime"]
 
 
+def test_position_risk_liquidation_price() -> None:
+    """``liquidationPrice`` of the recorded rows: ``"0"`` (no liquidation price: the ADA long
+    on a cross account) → None; the COMP short's ``"2260.56757210"``."""
+    ada, comp = parse.parse_position_risk(usdm("position_risk_v3_hedge"))
+    assert ada.liquidation_price is None
+    assert comp.liquidation_price == Decimal("2260.56757210")
+    (one_way,) = parse.parse_position_risk(usdm("position_risk_v3_one_way"))
+    assert one_way.liquidation_price is None
+    row = usdm("position_risk_v3_one_way")[0]
+    (absent,) = parse.parse_position_risk(
+        [{k: v for k, v in row.items() if k != "liquidationPrice"}]
+    )
+    assert absent.liquidation_price is None
+    with pytest.raises(ProtocolError, match="liquidationPrice"):
+        parse.parse_position_risk([{**row, "liquidationPrice": "x"}])
+
+
 def test_position_risk_skips_flat_and_rejects_malformed() -> None:
     rows = usdm("position_risk_v3_one_way")
     assert parse.parse_position_risk([{**rows[0], "positionAmt": "0.000"}]) == []

@@ -387,6 +387,17 @@ def test_positions_signed_by_side() -> None:
     assert position.ts_event_ms == int(raw["updatedTime"])
 
 
+def test_position_liquidation_price() -> None:
+    """The recorded row's ``liqPrice`` is ``""`` (none) → None; a linear row's price is read."""
+    payload = load("position_list_inverse.json")
+    assert payload["result"]["list"][0]["liqPrice"] == ""
+    (position,) = parse_account.parse_positions(payload)
+    assert position.liquidation_price is None
+    payload["result"]["list"][0]["liqPrice"] = "31250.5"
+    (position,) = parse_account.parse_positions(payload)
+    assert position.liquidation_price == Decimal("31250.5")
+
+
 def test_position_bad_side() -> None:
     payload = load("position_list_inverse.json")
     payload["result"]["list"][0]["side"] = "Long"

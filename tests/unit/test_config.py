@@ -641,3 +641,41 @@ def test_every_variable_in_the_example_env_file_is_accepted() -> None:
     config = load_config(SHIPPED, env=env)
     assert config.risk.max_leverage == 1.5
     assert _plain(config.venues["hyperliquid"].api_secret).startswith("replace-with-")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("ZEROBETA_RISK__LIQUIDATION_DISTANCE_FRAC", "1", "risk.liquidation_distance_frac"),
+        ("ZEROBETA_RISK__LIQUIDATION_DISTANCE_FRAC", "-0.1", "risk.liquidation_distance_frac"),
+        ("ZEROBETA_RISK__LIQUIDATION_REDUCE_FRAC", "0", "risk.liquidation_reduce_frac"),
+        ("ZEROBETA_RISK__LIQUIDATION_REDUCE_FRAC", "1.5", "risk.liquidation_reduce_frac"),
+        ("ZEROBETA_RISK__VENUE_UNHEALTHY_AFTER_S", "0", "risk.venue_unhealthy_after_s"),
+        ("ZEROBETA_RISK__UNHEALTHY_VENUE_POLICY", "close", "risk.unhealthy_venue_policy"),
+        # 0.4 × perp_leverage 3 ≥ 1: a position would be modelled liquidated as it opens
+        (
+            "ZEROBETA_VENUES__BINANCE__MAINTENANCE_MARGIN_FRAC",
+            "0.4",
+            "venues.binance.maintenance_margin_frac",
+        ),
+        (
+            "ZEROBETA_VENUES__BYBIT__MAINTENANCE_MARGIN_FRAC",
+            "-0.01",
+            "venues.bybit.maintenance_margin_frac",
+        ),
+    ],
+)
+def test_safety_keys_are_validated_naming_the_key(variable: str, value: str, key: str) -> None:
+    errors = _errors(SHIPPED, env={variable: value})
+    assert set(errors) == {key}
+
+
+def test_safety_keys_defaults_and_the_shipped_values() -> None:
+    risk = load_config(None, env={}).risk
+    assert (risk.liquidation_distance_frac, risk.liquidation_reduce_frac) == (0.10, 0.5)
+    assert (risk.venue_unhealthy_after_s, risk.unhealthy_venue_policy) == (120.0, "hold")
+    shipped = load_config(SHIPPED, env={})
+    assert shipped.risk == risk
+    assert {v.maintenance_margin_frac for v in shipped.venues.values()} == {0.005}
+    off = load_config(None, env={"ZEROBETA_RISK__LIQUIDATION_DISTANCE_FRAC": "0"}).risk
+    assert off.liquidation_distance_frac == 0.0

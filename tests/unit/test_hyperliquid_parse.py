@@ -498,6 +498,17 @@ def test_clearinghouse_state() -> None:
     assert state.summary.gross_notional_usd == Decimal(raw["marginSummary"]["totalNtlPos"])
 
 
+def test_clearinghouse_state_liquidation_price() -> None:
+    """``liquidationPx`` of the recorded isolated ETH long; ``null`` → None."""
+    raw = load("clearinghouse_state.json")
+    (position,) = parse.parse_clearinghouse_state(raw).positions
+    assert position.liquidation_price == Decimal("2866.26936529")
+    assert position.liquidation_price < position.entry_price  # a long: below its entry
+    raw["assetPositions"][0]["position"]["liquidationPx"] = None
+    (none,) = parse.parse_clearinghouse_state(raw).positions
+    assert none.liquidation_price is None
+
+
 def test_clearinghouse_state_malformed() -> None:
     raw = load("clearinghouse_state.json")
     del raw["assetPositions"][0]["position"]["szi"]

@@ -180,6 +180,25 @@ async def test_venue_errors_during_a_step_are_not_fatal() -> None:
     assert steps[0].closes[PERP] == price_at(PERP, T)
 
 
+async def test_every_rest_read_reports_its_outcome_to_venue_health() -> None:
+    _, source, feed = _setup(T + 5_000)
+    seen: list[tuple[str, str | None]] = []
+    feed.on_rest_result = lambda v, e: seen.append((v, None if e is None else type(e).__name__))
+    await feed.warmup(history_bars=2, funding_days=1)
+    assert seen == [("binance", None)] * 3  # bars of 2 instruments, funding of the perp
+    seen.clear()
+
+    async def down(*args: object) -> list[FundingRate]:
+        raise VenueUnavailable("binance: 502", venue="binance")
+
+    source.fetch_funding_history = down  # type: ignore[method-assign]
+    await _collect(feed, steps=1)
+    # the step's two bars answered; its funding read failed
+    assert seen.count(("binance", None)) == 2
+    assert seen.count(("binance", "VenueUnavailable")) == 1
+    assert len(seen) == 3
+
+
 async def test_instruments_not_listed_are_named() -> None:
     wall = FakeWall(T)
     source = FakeMarketData("binance", {PERP: instrument(PERP)}, now_ms=wall.now_ms)

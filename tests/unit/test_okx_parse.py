@@ -402,6 +402,14 @@ def test_long_position_in_base_units() -> None:
     assert pos.ts_event_ms == int(row["uTime"])
 
 
+def test_position_liquidation_price() -> None:
+    """``liqPx`` of the recorded row (quote units, not scaled by the contract value)."""
+    (pos,) = parse.parse_positions(_swap_position(load("positions.json")), MULTIPLIERS)
+    assert pos.liquidation_price == Decimal("2352.8496681818233")
+    (none,) = parse.parse_positions(_swap_position(load("positions.json"), liqPx=""), MULTIPLIERS)
+    assert none.liquidation_price is None
+
+
 @pytest.mark.parametrize(
     ("pos_side", "pos", "expected"),
     [("short", "2", Decimal("-0.2")), ("net", "-3", Decimal("-0.3")), ("net", "5", Decimal("0.5"))],

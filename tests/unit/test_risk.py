@@ -13,7 +13,13 @@ import pytest
 
 from agent.config import RiskConfig
 from agent.errors import RiskRejected
-from agent.risk import DAY_MS, LegDelta, RiskEngine
+from agent.risk import (
+    DAY_MS,
+    LIQUIDATION_DISTANCE_LOW,
+    VENUE_UNHEALTHY,
+    LegDelta,
+    RiskEngine,
+)
 from venues.model import InstrumentId, InstrumentKind
 
 BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
@@ -308,3 +314,34 @@ def test_a_halt_blocks_opening_survives_a_restart_and_can_be_lifted() -> None:
     restarted.resume_opening()
     assert not restarted.halted
     assert check(restarted, [(BTC, "0.01")]) is None
+
+
+# ---- refusals set by the safety guard ------------------------------------------------------
+
+
+def test_an_unhealthy_venue_refuses_opening_intents_with_a_leg_there() -> None:
+    risk = engine()
+    risk.refuse_opening_on(VENUE_UNHEALTHY, "bybit", 120.0, 185.0)
+    held = {BYBIT_BTC: D("0.5")}
+    # A pair with a leg on Bybit: refused, whichever way that leg goes.
+    refused = check(risk, [(BTC, "0.1"), (BYBIT_BTC, "-0.1")], held)
+    assert_rejected(refused, VENUE_UNHEALTHY, 120.0, 185.0, "bybit")
+    assert check(risk, [(BTC, "0.1"), (ETH, "-2")]) is None  # no leg there
+    assert check(risk, [(BYBIT_BTC, "-0.5")], held, opening=False) is None  # closing passes
+    risk.allow_opening_on(VENUE_UNHEALTHY, "bybit")
+    assert check(risk, [(BTC, "0.1"), (BYBIT_BTC, "-0.1")], held) is None
+    assert risk.refused_targets(VENUE_UNHEALTHY) == {}
+
+
+def test_a_leg_near_liquidation_refuses_only_what_grows_it() -> None:
+    risk = engine()
+    risk.refuse_opening_on(LIQUIDATION_DISTANCE_LOW, str(BTC), 0.10, 0.07)
+    short = {BTC: D("-1"), ETH: D("20")}
+    grows = check(risk, [(BTC, "-0.5"), (ETH, "10")], short)
+    assert_rejected(grows, LIQUIDATION_DISTANCE_LOW, 0.10, 0.07, str(BTC))
+    flips = check(risk, [(BTC, "2.5")], short)  # past flat to a larger long: grows it
+    assert_rejected(flips, LIQUIDATION_DISTANCE_LOW, 0.10, 0.07, str(BTC))
+    assert check(risk, [(BTC, "0.5"), (ETH, "-10")], short) is None  # shrinks the short
+    assert check(risk, [(BYBIT_BTC, "1")], short) is None  # another instrument
+    with pytest.raises(ValueError, match="unknown refusal rule"):
+        risk.refuse_opening_on("kill_switch", "binance", 0.0, 0.0)

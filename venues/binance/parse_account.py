@@ -37,6 +37,7 @@ from venues.model import (
     OrderAck,
     Position,
     base_asset,
+    liquidation_price_or_none,
 )
 
 # --- orders and fills --------------------------------------------------------------------
@@ -301,7 +302,9 @@ def parse_position_risk(payload: object) -> list[Position]:
 
     ``positionAmt`` is signed base units. In hedge mode a symbol has a ``LONG`` and a
     ``SHORT`` row and yields two positions (summing ``qty`` gives the net); the agent
-    expects one-way mode (``positionSide`` ``BOTH``).
+    expects one-way mode (``positionSide`` ``BOTH``). ``liquidationPrice`` (USDT) becomes
+    ``Position.liquidation_price``; Binance sends ``"0"`` when the position cannot be
+    liquidated (None then, and when the field is absent).
 
     Raises
     ------
@@ -326,9 +329,16 @@ def parse_position_risk(payload: object) -> list[Position]:
                     entry_price=dec_field(row, "entryPrice", where),
                     mark_price=dec_field(row, "markPrice", where),
                     ts_event_ms=int_field(row, "updateTime", where),
+                    liquidation_price=_liquidation_price(row, where),
                 )
             )
     return out
+
+
+def _liquidation_price(row: Mapping[str, Any], where: str) -> Decimal | None:
+    if row.get("liquidationPrice") is None:
+        return None
+    return liquidation_price_or_none(dec_field(row, "liquidationPrice", where))
 
 
 def parse_futures_balances(payload: object) -> list[Balance]:

@@ -41,6 +41,7 @@ from venues.model import (
     OrderRequest,
     OrderStatus,
     Position,
+    liquidation_price_or_none,
 )
 
 #: Per-coin amounts not available for new orders (wallet-balance ``coin[]``).
@@ -253,6 +254,7 @@ def _position(row: Row, where: str) -> Position | None:
         entry_price=dec_field(row, "avgPrice", where),
         mark_price=dec_field(row, "markPrice", where),
         ts_event_ms=int_field(row, "updatedTime", where),
+        liquidation_price=liquidation_price_or_none(dec_or_zero_field(row, "liqPrice", where)),
     )
 
 
@@ -260,7 +262,9 @@ def parse_positions(payload: object) -> list[Position]:
     """``GET /v5/position/list?category=linear`` → signed positions (flat rows dropped).
 
     ``size`` is always positive; ``side`` ``Buy`` → long (``qty > 0``), ``Sell`` → short.
-    Hedge mode (two rows per symbol) is not netted here: run one-way mode.
+    Hedge mode (two rows per symbol) is not netted here: run one-way mode. ``liqPrice`` is the
+    position's liquidation price (USDT; ``""`` when there is none → None; Bybit V5 "Get
+    Position Info", https://bybit-exchange.github.io/docs/v5/position).
 
     Raises
     ------

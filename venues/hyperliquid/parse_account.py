@@ -38,6 +38,7 @@ from venues.model import (
     OrderType,
     Position,
     TimeInForce,
+    liquidation_price_or_none,
 )
 
 # ------------------------------------------------------------------------------ orders
@@ -368,13 +369,21 @@ def _position(raw: object, ts_ms: int, where: str) -> Position | None:
     if not is_first_dex_perp(coin) or qty == 0:
         return None
     mark = dec_field(position, "positionValue", where) / abs(qty)
-    return Position(instrument_id(coin), qty, dec_field(position, "entryPx", where), mark, ts_ms)
+    entry = dec_field(position, "entryPx", where)
+    liquidation = None
+    if position.get("liquidationPx") is not None:  # null or absent: cannot be liquidated
+        liquidation = liquidation_price_or_none(dec_field(position, "liquidationPx", where))
+    return Position(instrument_id(coin), qty, entry, mark, ts_ms, liquidation)
 
 
 def parse_clearinghouse_state(payload: object) -> AccountState:
     """``POST /info {"type":"clearinghouseState"}`` → :class:`AccountState`.
 
-    Position mark = ``positionValue / |szi|`` (USDC); balance ``total`` = account value minus
+    Position mark = ``positionValue / |szi|`` (USDC), liquidation price ``liquidationPx``
+    (USDC; ``null`` when the position cannot be liquidated → None; GitBook "Info endpoint →
+    Perpetuals → Retrieve user's perpetuals account summary",
+    https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals);
+    balance ``total`` = account value minus
     unrealized P&L (collateral), ``available`` = ``withdrawable``; summary from
     ``marginSummary``. Missing coins are flat. Fixture ``clearinghouse_state.json``.
 

@@ -20,6 +20,7 @@ from venues.model import (
     OrderStatus,
     Position,
     Side,
+    liquidation_price_or_none,
 )
 from venues.okx import constants as c
 from venues.okx.fields import (
@@ -228,6 +229,7 @@ def _position(row: Row, multipliers: Mapping[str, Decimal]) -> Position:
         entry_price=opt_dec_field(row, "avgPx") or ZERO,
         mark_price=opt_dec_field(row, "markPx") or ZERO,
         ts_event_ms=digits_field(row, "uTime"),
+        liquidation_price=liquidation_price_or_none(opt_dec_field(row, "liqPx")),
     )
 
 
@@ -235,8 +237,10 @@ def parse_positions(payload: object, multipliers: Mapping[str, Decimal]) -> list
     """``GET /api/v5/account/positions`` → signed base-unit positions.
 
     ``pos`` counts contracts (signed in net mode); in long/short mode the sign comes from
-    ``posSide``. Empty ``avgPx``/``markPx`` (flat) give 0. Fixture ``positions.json`` (doc
-    sample is a FUTURES row; SWAP rows share the keys).
+    ``posSide``. Empty ``avgPx``/``markPx`` (flat) give 0; ``liqPx`` is the estimated
+    liquidation price (quote units; ``""`` → None). Fixture ``positions.json`` (doc sample is
+    a FUTURES row; SWAP rows share the keys; OKX "Get positions",
+    https://www.okx.com/docs-v5/en/#trading-account-rest-api-get-positions).
 
     Raises
     ------

@@ -31,6 +31,13 @@ class PaperVenueConfig:
         Slippage against the taker on every fill, basis points, in ``[0, 10000)``.
     perp_leverage : Decimal
         Initial margin = |perp notional| / leverage; > 0.
+    maintenance_margin_frac : Decimal
+        Maintenance margin rate of every perp, fraction of notional (flat: one rate for every
+        position size), in ``[0, 1 / perp_leverage)``: a position opened at the configured
+        leverage holds more than its maintenance margin. Default 0.005 (0.5 %): Binance's
+        first-bracket rate of the majors is 0.4–0.5 % ("Leverage and Margin of USDⓈ-M
+        Futures", https://www.binance.com/en/futures/trading-rules/perpetual/leverage-margin);
+        larger positions reach higher brackets there, which the flat rate does not model.
     stream_queue_size : int
         Capacity of each stream subscriber's queue, events; > 0 (see
         :meth:`PaperVenue.stream_marks`, :meth:`PaperVenue.stream_account`).
@@ -48,6 +55,7 @@ class PaperVenueConfig:
     slippage_bps: Decimal
     perp_leverage: Decimal
     stream_queue_size: int = 4096
+    maintenance_margin_frac: Decimal = Decimal("0.005")
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)
@@ -71,6 +79,16 @@ def _config_problems(cfg: PaperVenueConfig) -> list[str]:
             f"perp_leverage must be > 0, got {cfg.perp_leverage}",
         ),
         (cfg.stream_queue_size > 0, f"stream_queue_size must be > 0, got {cfg.stream_queue_size}"),
+        (
+            cfg.maintenance_margin_frac.is_finite()
+            and cfg.maintenance_margin_frac >= 0
+            and (
+                not (cfg.perp_leverage.is_finite() and cfg.perp_leverage > 0)  # reported above
+                or cfg.maintenance_margin_frac * cfg.perp_leverage < 1
+            ),
+            f"maintenance_margin_frac must be in [0, 1 / perp_leverage), got "
+            f"{cfg.maintenance_margin_frac}",
+        ),
     ]
     checks += [
         (frac.is_finite() and -1 < frac < 1, f"{label} {frac} not in (-1, 1)")

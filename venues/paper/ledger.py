@@ -1,11 +1,19 @@
 """Account of the paper venue: the USD collateral pool, the holdings booked against it and the
-margin arithmetic over them (equity, unrealized P&L, used margin, available, gross notional).
+margin arithmetic over them (equity, unrealized P&L, used margin, available, gross notional,
+maintenance margin and each perp's liquidation price).
 
 Moved from :mod:`venues.paper.venue`, whose "Accounting" section states the model: exact
 ``Decimal``; spot holdings are not margin collateral (as in Binance's separate spot and futures
 wallets); used margin is Σ |perp notional| / leverage at current prices. :class:`Ledger` owns
 the collateral and the holdings and reads the venue's instrument and price maps (shared with
 the venue, never copied).
+
+Liquidation (one cross-margin account, as zerobeta sets live accounts up): the account is
+liquidated when its margin balance (collateral + Σ perp unrealized P&L) falls to its
+maintenance margin (Σ |perp notional| × the flat maintenance margin rate). A perp's
+liquidation price is the mark price at which that happens with every other position at its
+current price — Binance's USDⓈ-M cross-margin formula with a flat rate (maintenance amount 0),
+:func:`cross_liquidation_price`. The paper venue reports the price; it does not liquidate.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from decimal import Decimal
 
 from venues.model import AccountSummary, Balance, Instrument, InstrumentId, Position
 
-__all__ = ["COLLATERAL_ASSET", "Holding", "Ledger"]
+__all__ = ["COLLATERAL_ASSET", "Holding", "Ledger", "cross_liquidation_price"]
 
 COLLATERAL_ASSET = "USDT"
 """Asset code of the USD collateral in :meth:`PaperVenue.fetch_balances`."""
@@ -62,6 +70,47 @@ class Holding:
         return self.cost_usd / self.qty if self.qty else _ZERO
 
 
+def cross_liquidation_price(
+    qty: Decimal, price: Decimal, excess_margin_usd: Decimal, maintenance_margin_frac: Decimal
+) -> Decimal | None:
+    """Liquidation price of one perp in a cross-margin account, quote units.
+
+    Binance USDⓈ-M, cross margin, one-way mode ("How to Calculate Liquidation Price of USDⓈ-M
+    Futures Contracts", https://www.binance.com/en/support/faq/b3c689c1f50a44cabb3a84e663b81d93):
+    ``LP = (WB − TMM1 + UPNL1 + cumB − Side1 × Position1 × EP1) / (Position1 × MMR1 − Side1 ×
+    Position1)`` with a flat rate (maintenance amount ``cumB = 0``). Writing the other
+    contracts' terms and this one's at the current price ``P`` as the account's *excess
+    margin* ``E = WB + Σ unrealized − Σ maintenance margin`` (all at current prices), the same
+    equation reads ``LP = P − Side1 × E / (Position1 × (1 − Side1 × MMR1))``: the price move of
+    this contract alone that takes the margin balance down to the maintenance margin. One pass
+    over the account gives ``E``, then each contract's price.
+
+    Parameters
+    ----------
+    qty : Decimal
+        Signed position, base units (> 0 long).
+    price : Decimal
+        Its current (mark) price, quote units.
+    excess_margin_usd : Decimal
+        ``E``: collateral + Σ perp unrealized P&L − Σ |perp notional| × rate, USD, at current
+        prices (≤ 0: the account is at or past its liquidation).
+    maintenance_margin_frac : Decimal
+        The flat maintenance margin rate, fraction of notional, in ``[0, 1)``.
+
+    Returns
+    -------
+    Decimal | None
+        The price, or None when flat or when it is ≤ 0 (a long the account can carry to a zero
+        price: it cannot be liquidated).
+    """
+    if qty == 0:
+        return None
+    side = 1 if qty > 0 else -1
+    move = excess_margin_usd / (abs(qty) * (1 - side * maintenance_margin_frac))
+    liquidation = price - side * move
+    return liquidation if liquidation > 0 else None
+
+
 class Ledger:
     """USD collateral and holdings of one paper venue, valued at its current prices.
 
@@ -70,11 +119,13 @@ class Ledger:
     collateral_usd : Decimal
         Starting collateral, USD.
     instruments : Mapping[InstrumentId, Instrument]
-        The venue's instruments (read, not copied).
+        The venue's instruments (read, not copied; fixed once the ledger is built).
     prices : Mapping[InstrumentId, Decimal]
         The venue's current prices, quote units (read, not copied: the venue updates them).
     perp_leverage : Decimal
         Initial margin = |perp notional| / leverage; > 0.
+    maintenance_margin_frac : Decimal
+        Maintenance margin rate of every perp, fraction of notional (the module docstring).
     """
 
     def __init__(
@@ -83,12 +134,15 @@ class Ledger:
         instruments: Mapping[InstrumentId, Instrument],
         prices: Mapping[InstrumentId, Decimal],
         perp_leverage: Decimal,
+        maintenance_margin_frac: Decimal = _ZERO,
     ) -> None:
         self.collateral_usd = collateral_usd
         self.holdings: dict[InstrumentId, Holding] = {}
         self._instruments = instruments
         self._prices = prices
         self._perp_leverage = perp_leverage
+        self._mmr = maintenance_margin_frac
+        self._perp_ids = frozenset(i for i, inst in instruments.items() if inst.is_perp)
 
     def qty(self, instrument_id: InstrumentId) -> Decimal:
         """Signed quantity held, base units (0 when nothing is held)."""
@@ -106,12 +160,39 @@ class Ledger:
             self.collateral_usd -= signed_qty * price + fee_usd
 
     def positions(self, now_ms: int) -> list[Position]:
-        """Non-zero holdings; entry = average cost, mark = current price, sorted by id."""
+        """Non-zero holdings; entry = average cost, mark = current price, sorted by id; a perp's
+        liquidation price from :meth:`liquidation_prices` (None for spot)."""
+        liquidation = self.liquidation_prices()
         return [
-            Position(iid, h.qty, h.entry_price(), self._prices[iid], now_ms)
+            Position(iid, h.qty, h.entry_price(), self._prices[iid], now_ms, liquidation.get(iid))
             for iid, h in sorted(self.holdings.items())
             if h.qty != 0
         ]
+
+    def liquidation_prices(self) -> dict[InstrumentId, Decimal]:
+        """Each open perp's liquidation price at current prices (:func:`cross_liquidation_price`
+        with this account's excess margin); perps that cannot be liquidated are left out.
+        Quote units."""
+        perps: list[tuple[InstrumentId, Decimal, Decimal]] = []
+        excess = self.collateral_usd
+        for iid, holding in self.holdings.items():
+            qty = holding.qty
+            if qty == 0 or iid not in self._perp_ids:
+                continue
+            price = self._prices[iid]
+            excess += qty * price - holding.cost_usd - abs(qty) * price * self._mmr
+            perps.append((iid, qty, price))
+        out: dict[InstrumentId, Decimal] = {}
+        for iid, qty, price in perps:
+            liquidation = cross_liquidation_price(qty, price, excess, self._mmr)
+            if liquidation is not None:
+                out[iid] = liquidation
+        return out
+
+    def maintenance_margin_usd(self) -> Decimal:
+        """Σ |perp notional| × maintenance margin rate at current prices, USD."""
+        notional = sum((abs(h.qty) * price for h, price in self._perps()), _ZERO)
+        return notional * self._mmr
 
     def balances(self, venue: str, now_ms: int) -> list[Balance]:
         """USD collateral as ``COLLATERAL_ASSET`` (available = max(0, available USD)), then
@@ -140,7 +221,10 @@ class Ledger:
             gross_notional_usd=gross,
             leverage=leverage,
             ts_event_ms=now_ms,
-            extra={"available_usd": str(self.available_usd())},
+            extra={
+                "available_usd": str(self.available_usd()),
+                "maintenance_margin_usd": str(self.maintenance_margin_usd()),
+            },
         )
 
     def free_margin_frac(self) -> float | None:

@@ -25,6 +25,10 @@ Accounting (one USD collateral pool, exact ``Decimal``)
 - available = collateral + perp unrealized P&L − used margin (Σ |perp notional| / leverage at
   current prices). Spot holdings are not margin collateral (as in Binance's separate spot and
   futures wallets), which is conservative for cash-and-carry.
+- Maintenance margin = Σ |perp notional| × ``maintenance_margin_frac`` (flat); each perp's
+  liquidation price (cross margin, Binance's formula: :mod:`venues.paper.ledger`) is reported
+  in :meth:`PaperVenue.fetch_positions`. The paper venue does not liquidate: the agent's
+  liquidation-distance guard reduces before (``agent.engine.liquidation``).
 
 Rejections raise a ``venues.errors.OrderRejected`` subclass with a Binance-style ``code``
 (Binance spot and USD-M "Error Codes" pages) and keep a REJECTED :class:`OrderAck` retrievable
@@ -98,7 +102,11 @@ class PaperVenue:
         self._error_venue = f"paper:{config.name}"
         self._prices: dict[InstrumentId, Decimal] = {}
         self._ledger = Ledger(
-            config.initial_collateral_usd, self._instruments, self._prices, config.perp_leverage
+            config.initial_collateral_usd,
+            self._instruments,
+            self._prices,
+            config.perp_leverage,
+            config.maintenance_margin_frac,
         )
         self._funding = FundingBook()
         self._desk = OrderDesk(
@@ -198,7 +206,8 @@ class PaperVenue:
         ``equity = collateral + Σ spot qty × price + Σ perp unrealized``; ``used_margin =
         Σ |perp notional| / leverage``; ``gross = Σ |spot and perp notional|``;
         ``leverage = gross / equity`` (``inf`` when equity ≤ 0 with exposure, 0 when flat).
-        ``extra["available_usd"]`` is collateral + unrealized − used margin.
+        ``extra["available_usd"]`` is collateral + unrealized − used margin,
+        ``extra["maintenance_margin_usd"]`` Σ |perp notional| × the maintenance margin rate.
         """
         return self._ledger.summary(self.name, self._now_ms())
 
@@ -370,7 +379,8 @@ class PaperVenue:
 
     async def fetch_positions(self) -> list[Position]:
         """Non-zero perp positions and spot holdings; entry = average cost, mark = current
-        price, sorted by instrument id."""
+        price, a perp's modelled liquidation price (module docstring), sorted by instrument
+        id."""
         return self._ledger.positions(self._now_ms())
 
     async def fetch_balances(self) -> list[Balance]:

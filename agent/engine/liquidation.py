@@ -1,0 +1,192 @@
+"""Liquidation distance: how far each perp leg's mark is from its liquidation price.
+
+``liquidation_distance_frac = |mark − liquidation price| / mark`` (:func:`distance_frac`; 0 once
+the mark is past it), per instrument the agent holds, from the venue's own positions
+(``Venue.fetch_positions``):
+
+- live: the venue's figure (:attr:`venues.model.Position.liquidation_price`: Binance
+  ``liquidationPrice``, Bybit ``liqPrice``, OKX ``liqPx``, Hyperliquid ``liquidationPx``) and
+  mark; a venue that reports none (Purple Flea; a position that cannot be liquidated) gives no
+  distance;
+- paper and replay: the paper venue's model (cross margin, Binance's formula with the venue's
+  flat ``maintenance_margin_frac``: :mod:`venues.paper.ledger`) at its current price.
+
+The venues are cross-margin accounts: a liquidation price belongs to the venue's net position
+in an instrument (every strategy's share of it). :class:`LiquidationWatch` keeps the latest
+distance of every held perp and which instruments are *low*: one enters when its distance
+falls below ``[risk] liquidation_distance_frac`` and leaves when it is back at
+:data:`RECOVERY_MULT` × that limit or more (or no longer held), so a leg reduced just above the
+limit does not grow back into it. The :class:`~agent.engine.safety.SafetyGuard` alerts an
+instrument once as it enters (``liquidation_distance_low``), reduces the pairs holding it at
+every check it is below the limit, and refuses opening more of it while it is low. The low
+instruments are part of the resume checkpoint (:meth:`LiquidationWatch.state`), so a restart
+does not alert again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from venues.base import Venue
+from venues.errors import VenueError
+from venues.model import InstrumentId, InstrumentKind, Position
+
+log = structlog.get_logger("zerobeta.liquidation")
+
+RECOVERY_MULT = 2.0
+"""An instrument stays low until its distance is back at this multiple of the limit."""
+
+VenueResult = Callable[[str, BaseException | None], None]
+"""Told the outcome of each position read, by venue (:meth:`VenueHealth.record`)."""
+
+
+def distance_frac(
+    qty: Decimal, mark_price: Decimal, liquidation_price: Decimal | None
+) -> float | None:
+    """``|mark − liquidation| / mark``, fraction, for a liquidation price on the position's
+    losing side (below the mark for a long, above it for a short); 0 when the mark is already
+    past it; None without a liquidation price, a position or a positive mark."""
+    if liquidation_price is None or mark_price <= 0 or qty == 0:
+        return None
+    gap = mark_price - liquidation_price if qty > 0 else liquidation_price - mark_price
+    return max(0.0, float(gap / mark_price))
+
+
+@dataclass(frozen=True, slots=True)
+class LegDistance:
+    """One perp the agent holds: the venue's net position (signed base units), its mark and
+    liquidation price (quote units, as the venue reports them; None: none), the distance
+    (fraction; None without a liquidation price) and when it was read (epoch ms UTC)."""
+
+    instrument_id: InstrumentId
+    qty: Decimal
+    mark_price: Decimal
+    liquidation_price: Decimal | None
+    distance_frac: float | None
+    ts_ms: int
+
+    @classmethod
+    def of(cls, position: Position, ts_ms: int) -> LegDistance:
+        """The distance of a venue position read at ``ts_ms``."""
+        iid, qty, mark = position.instrument_id, position.qty, position.mark_price
+        liquidation = position.liquidation_price
+        return cls(iid, qty, mark, liquidation, distance_frac(qty, mark, liquidation), ts_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class LiquidationReview:
+    """One check: the instruments that just became low (to alert), those below the limit now
+    (to reduce) and those that left the low set (recovered, or no longer held)."""
+
+    entered: tuple[LegDistance, ...]
+    below: tuple[LegDistance, ...]
+    left: tuple[InstrumentId, ...]
+
+
+class LiquidationWatch:
+    """The distance to liquidation of every held perp, with the low set's hysteresis.
+
+    Parameters
+    ----------
+    limit_frac : float
+        ``[risk] liquidation_distance_frac`` (> 0; 0 turns the guard off before this).
+    on_venue_result : VenueResult | None
+        Told every position read's outcome (the venue health), or None.
+    """
+
+    def __init__(self, limit_frac: float, on_venue_result: VenueResult | None = None) -> None:
+        self.limit_frac = limit_frac
+        self.on_venue_result = on_venue_result
+        self.distances: dict[InstrumentId, LegDistance] = {}
+        """The latest distance of every held perp (a venue that could not be read keeps its
+        previous ones)."""
+        self.low: dict[InstrumentId, float] = {}
+        """Low instruments → the distance that made them low (fraction)."""
+        self._unread: set[str] = set()
+
+    async def measure(
+        self, venues: Mapping[str, Venue], held: Mapping[InstrumentId, Decimal], ts_ms: int
+    ) -> None:
+        """Read the positions of every venue where ``held`` (the ledger's net positions) has a
+        perp, into :attr:`distances` (the perps held). Never raises ``VenueError`` (logged,
+        the venue's readings kept as they were)."""
+        perps = {i for i, q in held.items() if q and i.kind is InstrumentKind.PERP}
+        read: set[str] = set()
+        fresh: dict[InstrumentId, LegDistance] = {}
+        self._unread = set()
+        for name in sorted({i.venue for i in perps}):
+            venue = venues.get(name)
+            if venue is None:
+                continue
+            try:
+                positions = await venue.fetch_positions()
+            except VenueError as error:
+                self._unread.add(name)
+                self._report(name, error)
+                log.warning("liquidation_positions_unavailable", venue=name, error=str(error))
+                continue
+            self._report(name, None)
+            read.add(name)
+            for position in positions:
+                if position.instrument_id in perps:
+                    fresh[position.instrument_id] = LegDistance.of(position, ts_ms)
+        kept = {i: d for i, d in self.distances.items() if i in perps and i.venue not in read}
+        self.distances = kept | fresh
+
+    def review(self) -> LiquidationReview:
+        """Update the low set from :attr:`distances` (module docstring)."""
+        below = tuple(
+            d
+            for _, d in sorted(self.distances.items())
+            if d.distance_frac is not None and d.distance_frac < self.limit_frac
+        )
+        entered = tuple(d for d in below if d.instrument_id not in self.low)
+        for leg in entered:
+            self.low[leg.instrument_id] = leg.distance_frac or 0.0
+        left = tuple(iid for iid in sorted(self.low) if self._recovered(iid))
+        for iid in left:
+            del self.low[iid]
+        return LiquidationReview(entered, below, left)
+
+    def state(self) -> dict[str, Any]:
+        """The resume checkpoint's part (JSON-able): ``low_instruments`` (id → the distance
+        that made it low) and ``legs`` (each held perp's latest reading, for ``zerobeta
+        status``: ``[qty, mark, liquidation or null, distance or null, ts_ms]``)."""
+        legs = {str(i): _reading(d) for i, d in sorted(self.distances.items())}
+        return {"low_instruments": {str(i): d for i, d in sorted(self.low.items())}, "legs": legs}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back :meth:`state`'s low instruments (readings are taken again); an empty
+        mapping (a checkpoint written before the watch) means none.
+
+        Raises
+        ------
+        ValueError
+            If ``low_instruments`` is not a mapping of instrument ids to fractions.
+        """
+        low = state.get("low_instruments", {})
+        if not isinstance(low, Mapping):
+            raise ValueError(f"liquidation.low_instruments must be a mapping: {low!r}")
+        self.low = {InstrumentId.parse(str(i)): float(d) for i, d in low.items()}
+
+    def _recovered(self, iid: InstrumentId) -> bool:
+        reading = self.distances.get(iid)
+        if reading is None:
+            return iid.venue not in self._unread  # no longer held (unless unread: keep)
+        if reading.distance_frac is None:
+            return True  # the venue reports no liquidation price any more
+        return reading.distance_frac >= RECOVERY_MULT * self.limit_frac
+
+    def _report(self, venue: str, error: BaseException | None) -> None:
+        if self.on_venue_result is not None:
+            self.on_venue_result(venue, error)
+
+
+def _reading(leg: LegDistance) -> list[Any]:
+    liquidation = None if leg.liquidation_price is None else str(leg.liquidation_price)
+    return [str(leg.qty), str(leg.mark_price), liquidation, leg.distance_frac, leg.ts_ms]
