@@ -1,5 +1,5 @@
-"""``zerobeta`` command line: run, backtest, check-config, init, summary, report, status, data
-download; ``--version``.
+"""``zerobeta`` command line: run, backtest, sweep, check-config, init, summary, report, status,
+data download; ``--version``.
 
 Exit codes: 0 success (also after a graceful SIGINT/SIGTERM stop), 2 configuration or usage
 error (printed before anything starts), 1 any other failure (systemd/PM2 restart the process).
@@ -34,6 +34,8 @@ from agent.errors import (
     ShutdownRequested,
 )
 from agent.logs import configure_logging, is_journal_stream, is_json_logging
+from agent.research.cli import register_cli as register_sweep_cli
+from agent.research.cli import run_cli as run_sweep_cli
 from agent.signals import AGENT_COMMANDS, StopSignals
 from venues.replay.loader import DataFileError
 
@@ -91,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     register_status_cli(sub)
     register_halt_cli(sub)
     register_download_cli(sub)
+    register_sweep_cli(sub)
     return parser
 
 
@@ -163,6 +166,8 @@ def _dispatch(args: argparse.Namespace, signals: StopSignals) -> int:
         return run_download_cli(args, factory=create_market_data)
     if args.command == "status":
         return run_status_cli(args)
+    if args.command == "sweep":
+        return run_sweep_cli(args)
     if args.command in ("halt", "resume"):
         return run_halt_cli(args)
     if args.command == "summary":
