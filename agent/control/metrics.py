@@ -41,6 +41,10 @@ Metrics (USD amounts as floats; ``instrument`` is ``venue:kind:SYMBOL``):
   mark), counters ``zerobeta_marks_received_total``, ``zerobeta_marks_dropped_total``
   (duplicates or older marks, as after a reconnect), ``zerobeta_bars_missing_total``.
 
+- venue health and liquidation (:mod:`agent.engine.safety`): ``zerobeta_venue_healthy{venue}``
+  (0 while opening there is refused), ``zerobeta_venue_failing_seconds{venue}``,
+  ``zerobeta_liquidation_distance_frac{instrument}`` (``|mark − liquidation| / mark`` of each
+  held perp with a liquidation price), ``zerobeta_liquidation_price_usd{instrument}``;
 - ``zerobeta_ws_reconnects_total{stream,reason}``: websocket reconnects of every venue stream
   in the process (:func:`venues.ws.reconnect_counts`; ``stream`` as ``binance.ws.marks``,
   ``reason`` ``max_lifetime`` or the error that dropped the connection); the marks a reconnect
@@ -121,6 +125,7 @@ class _EngineCollector(Collector):
             yield from _risk_metrics(reading.engine)
             yield from _funding_metrics(reading.engine)
             yield from _feed_metrics(reading.engine)
+            yield from _safety_metrics(reading.engine)
 
 
 def _gauge(name: str, doc: str, value: float | None) -> Iterator[Metric]:
@@ -285,6 +290,36 @@ def _funding_metrics(now: EngineNow) -> Iterator[Metric]:
         for family, value in zip(families, values, strict=True):
             family.add_metric([f.instrument], value)
     yield from families
+
+
+def _safety_metrics(now: EngineNow) -> Iterator[Metric]:
+    healthy = GaugeMetricFamily(
+        "zerobeta_venue_healthy",
+        "1 while the venue is healthy (0: no new positions).",
+        labels=["venue"],
+    )
+    failing = GaugeMetricFamily(
+        "zerobeta_venue_failing_seconds",
+        "How long the venue's worst channel has failed, s.",
+        labels=["venue"],
+    )
+    for venue in now.venue_health:
+        healthy.add_metric([venue.venue], float(venue.healthy))
+        failing.add_metric([venue.venue], venue.failing_s)
+    distance = GaugeMetricFamily(
+        "zerobeta_liquidation_distance_frac",
+        "Distance of a held perp's mark to its liquidation price, fraction of the mark.",
+        labels=["instrument"],
+    )
+    price = GaugeMetricFamily(
+        "zerobeta_liquidation_price_usd", "Liquidation price of a held perp.", labels=["instrument"]
+    )
+    for leg in now.liquidation:
+        if leg.distance_frac is not None:
+            distance.add_metric([leg.instrument], leg.distance_frac)
+        if leg.liquidation_price_usd is not None:
+            price.add_metric([leg.instrument], float(leg.liquidation_price_usd))
+    yield from (healthy, failing, distance, price)
 
 
 def _feed_metrics(now: EngineNow) -> Iterator[Metric]:

@@ -171,6 +171,19 @@ async def test_metrics_are_the_engines_ledger(running: Running) -> None:
     assert _sample(families, "zerobeta_unhedged_usd_seconds") == executor.unhedged_usd_s_total
     assert _sample(families, "zerobeta_pairs_past_budget") == executor.pairs_past_budget
     assert _sample(families, "zerobeta_open_pairs") == executor.open_pairs
+    status = (await running.client.get("/status")).json()["live"]["engine"]
+    for venue in status["venue_health"]:  # the safety guard's readings, as /status shows them
+        healthy = _sample(families, "zerobeta_venue_healthy", venue=venue["venue"])
+        assert healthy == float(venue["healthy"])
+    legs = [leg for leg in status["liquidation"] if leg["distance_frac"] is not None]
+    assert legs  # the paper venues model the held perps' liquidation prices
+    for leg in legs:
+        distance = _sample(
+            families, "zerobeta_liquidation_distance_frac", instrument=leg["instrument"]
+        )
+        price = _sample(families, "zerobeta_liquidation_price_usd", instrument=leg["instrument"])
+        mark = float(leg["mark_usd"])
+        assert distance == pytest.approx(abs(mark - price) / mark, rel=1e-9)
     latency = families["zerobeta_order_latency_seconds"]
     counts = [s.value for s in latency.samples if s.name.endswith("_count")]
     # every order was answered by a paper venue (filled or rejected) and timed
@@ -342,6 +355,7 @@ async def test_paper_on_live_serves_stream_health(
         age_s = (wall.now - mark_ms) / 1000
         assert _sample(metrics, "zerobeta_stream_staleness_seconds", venue="binance") == age_s
         assert _sample(metrics, "zerobeta_marks_received") == 1.0
+        assert _sample(metrics, "zerobeta_venue_healthy", venue="binance") == 1.0  # reads answer
         assert _sample(metrics, "zerobeta_marks_dropped") == 0.0
         rate = _sample(metrics, "zerobeta_funding_rate", instrument=str(PERP))
         assert rate == 0.001
