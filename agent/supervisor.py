@@ -63,6 +63,7 @@ from agent.live.feed import (
     MarkTick,
     load_live_instruments,
 )
+from agent.live.input_guard import LiveInputGuard
 from agent.live.retry import DEFAULT_START_RETRY, StartRetry, retry_at_start
 from agent.live.timers import FollowUpTimers
 from agent.notify import AlertDispatcher, build_dispatcher
@@ -409,12 +410,20 @@ class Supervisor:
             await self._retrying("reconcile", lambda: engine.reconcile_at_start(now_ms))
         if self.control is not None:
             self.control.attach(engine, feed, self._clock)
-        await self._warm(engine, feed, history_bars)
+        md = self._cfg.market_data
+        guard = LiveInputGuard(
+            DataGuards(
+                funding_cap_default_frac=md.funding_cap_default_frac,
+                price_jump_max_sigmas=md.price_jump_max_sigmas,
+            ),
+            report=engine.safety.health.record,
+        )
+        await self._warm(engine, feed, history_bars, guard)
         engine.checkpoint_start()  # a kill during the first step resumes from here
         self._engine = engine
         account = AccountFeed(trading) if live else None
         timers = FollowUpTimers(engine.unresolved_order_ids)
-        return _run_live(engine, feed, self._stop, account=account, timers=timers)
+        return _run_live(engine, feed, self._stop, account=account, timers=timers, guard=guard)
 
     async def _open_live_sources(
         self, stack: AsyncExitStack, live: bool
@@ -442,9 +451,11 @@ class Supervisor:
             operation, what=what, stop=self._stop, sleep=self._sleep, policy=self._start_retry
         )
 
-    async def _warm(self, engine: Engine, feed: LiveFeed, history_bars: int) -> None:
-        """Start-up history into the market data; a resumed run then catches up the hours
-        it missed (settling their funding)."""
+    async def _warm(
+        self, engine: Engine, feed: LiveFeed, history_bars: int, guard: LiveInputGuard
+    ) -> None:
+        """Start-up history into the market data (and the input guard's volatility history);
+        a resumed run then catches up the hours it missed (settling their funding)."""
         warmup = await self._retrying(
             "warmup",
             lambda: feed.warmup(
@@ -455,6 +466,7 @@ class Supervisor:
         )
         for step in warmup.steps:
             engine.warm(step)
+            guard.learn(step.closes)
         engine.observe_funding(warmup.funding)
         for step in warmup.pending:
             await engine.catch_up(step)
@@ -551,24 +563,26 @@ async def _run_live(
     *,
     account: AccountFeed | None = None,
     timers: FollowUpTimers | None = None,
+    guard: LiveInputGuard | None = None,
 ) -> RunResult:
     """Run the live feed's events through the engine until ``stop`` is set: hourly steps (the
     strategies' cadence) and, between them, each event as it comes — mark ticks, predicted
-    funding, account-stream events (``account``, ``mode = "live"``) and follow-up timers."""
+    funding, account-stream events (``account``, ``mode = "live"``) and follow-up timers.
+    Closes, marks and funding rates pass ``guard`` first (:mod:`agent.live.input_guard`)."""
     wall_start = time.perf_counter()
     steps = 0
     first = last = engine.clock.now_ms()
     log.info("live_started", strategies=engine.runner.names)
     async for event in feed.events(stop, account=account, timers=timers):
         if isinstance(event, LiveStep):
-            await engine.step(event)
+            await engine.step(event if guard is None else guard.step(event))
             steps += 1
         elif isinstance(event, MarkTick):
-            await engine.mark_tick(event)
+            await engine.mark_tick(event if guard is None else guard.marks(event))
             await engine.after_marks()  # breaker/halt flatten, drift: now, not at the next hour
             await engine.review_safety()  # venue health, liquidation distances at these marks
         elif isinstance(event, FundingTick):
-            await engine.on_predicted_funding(event)
+            await engine.on_predicted_funding(event if guard is None else guard.funding(event))
         elif isinstance(event, AccountTick):
             await engine.on_account(event)
         else:
@@ -583,6 +597,7 @@ async def _run_live(
         "marks_received": feed.marks_received,
         "marks_dropped": feed.marks_dropped,
         "bars_missing": feed.bars_missing,
+        "live_inputs_rejected": 0 if guard is None else guard.rejected,
         "predicted_funding_received": feed.predicted_funding_received,
         **({} if account is None else {"account_events_received": account.total_received}),
     }
