@@ -92,8 +92,11 @@ def build_frame(
 ) -> Frame:
     if not klines:
         raise ValueError("nothing to replay: no perp or spot symbols requested")
-    lo = min(int(k.ts_open_ms[0]) for k in klines.values()) + HOUR_MS
-    hi = max(int(k.ts_open_ms[-1]) for k in klines.values()) + HOUR_MS
+    nonempty = [k for k in klines.values() if len(k)]
+    if not nonempty:  # every file was cut to the window and none has a bar in it
+        raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
+    lo = min(int(k.ts_open_ms[0]) for k in nonempty) + HOUR_MS
+    hi = max(int(k.ts_open_ms[-1]) for k in nonempty) + HOUR_MS
     if start_ms is not None:
         lo = max(lo, -(-start_ms // HOUR_MS) * HOUR_MS)
     if end_ms is not None:

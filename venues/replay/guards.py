@@ -161,15 +161,25 @@ def guard_prices(
     iid: InstrumentId,
     guards: DataGuards,
     notes: list[DataNote],
+    window_ms: tuple[int | None, int | None] = (None, None),
 ) -> KlineSeries:
-    """Guard 2 on one kline file: refuse it, or drop the flagged bars (each noted).
+    """Guard 2 on one kline file: refuse it, or drop the flagged bars (each noted). Only bars
+    closing inside ``window_ms`` (inclusive bar close times, epoch ms; None: unbounded) are
+    judged — a jump outside the replayed window does not refuse the file — though the
+    volatility before them is read from the whole file.
 
     Raises
     ------
     DataFileError
         ``price_jump_policy = "refuse"`` and a bar was flagged (its line).
     """
-    rows = price_jumps(series, guards)
+    lo, hi = window_ms
+    close_ms = series.ts_open_ms + HOUR_MS
+    rows = [
+        r
+        for r in price_jumps(series, guards)
+        if (lo is None or close_ms[r] >= lo) and (hi is None or close_ms[r] <= hi)
+    ]
     if not rows:
         return series
     if guards.price_jump_policy == "refuse":

@@ -210,6 +210,47 @@ def load_funding(path: Path | str, venue: str) -> FundingSeries:
     )
 
 
+def klines_between(series: KlineSeries, lo_ms: int | None, hi_ms: int | None) -> KlineSeries:
+    """The bars of ``series`` closing in ``[lo_ms, hi_ms]`` (epoch ms UTC; None: unbounded),
+    as copies, so the rest of the file's arrays can be freed: a replay keeps only its window."""
+    close_ms = series.ts_open_ms + HOUR_MS
+    first = 0 if lo_ms is None else int(np.searchsorted(close_ms, lo_ms, side="left"))
+    last = len(series) if hi_ms is None else int(np.searchsorted(close_ms, hi_ms, side="right"))
+    if first == 0 and last == len(series):
+        return series
+    part = slice(first, last)
+    return KlineSeries(
+        _frozen(series.ts_open_ms[part].copy()),
+        _frozen(series.open[part].copy()),
+        _frozen(series.high[part].copy()),
+        _frozen(series.low[part].copy()),
+        _frozen(series.close[part].copy()),
+        _frozen(series.volume[part].copy()),
+    )
+
+
+def funding_between(
+    series: FundingSeries, lo_ms: int | None, hi_ms: int | None, margin_ms: int = 7 * 24 * HOUR_MS
+) -> FundingSeries:
+    """The settlements of ``series`` in ``[lo_ms - margin_ms, hi_ms + margin_ms]`` (epoch ms
+    UTC; None: unbounded), as copies; the margin keeps the interval in force at the window's
+    start and the settlement after its end (their times and intervals were derived from the
+    whole file)."""
+    ts = series.ts_funding_ms
+    first = 0 if lo_ms is None else int(np.searchsorted(ts, lo_ms - margin_ms, side="left"))
+    last = len(series) if hi_ms is None else int(np.searchsorted(ts, hi_ms + margin_ms, "right"))
+    if first == 0 and last == len(series):
+        return series
+    part = slice(first, last)
+    return FundingSeries(
+        series.venue,
+        _frozen(series.ts_funding_ms[part].copy()),
+        _frozen(series.rate[part].copy()),
+        _frozen(series.mark_price[part].copy()),
+        _frozen(series.interval_s[part].copy()),
+    )
+
+
 def _intervals_s(rounded_ms: IntArray) -> IntArray:
     gaps_s = np.diff(rounded_ms) // 1000
     return np.concatenate((gaps_s[:1], gaps_s)).astype(np.int64)

@@ -69,6 +69,8 @@ from venues.replay.loader import (
     FundingSeries,
     IntArray,
     KlineSeries,
+    funding_between,
+    klines_between,
     load_klines,
 )
 
@@ -192,13 +194,24 @@ class ReplayDataset:
             for symbol in symbols:
                 iid = binance_id(symbol, kind)
                 path = kline_path(root, symbol, kind.value)
-                klines[iid] = guard_prices(path, load_klines(path), iid, guards, notes)
+                window = (start_ms, end_ms)
+                guarded = guard_prices(path, load_klines(path), iid, guards, notes, window)
+                klines[iid] = klines_between(guarded, start_ms, end_ms)  # the window only
         frame = build_frame(klines, start_ms, end_ms)
         files = load_funding_files(root, perps, venues)
         for iid, (path, fs) in files.items():
             cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
             check_funding_cap(path, fs, cap)
-        series = {iid: fs for iid, (_, fs) in files.items()}
+        series = {}
+        for iid, (path, fs) in files.items():
+            cut = funding_between(fs, start_ms, end_ms)  # the window (and a margin) only
+            if len(cut):
+                series[iid] = cut
+            else:
+                message = f"{iid}: {path} has no settlement near the window; it pays no funding"
+                notes.append(
+                    DataNote(int(frame.ts_close_ms[0]), "funding_starts_late", str(iid), message)
+                )
         notes += funding_start_notes(int(frame.ts_close_ms[0]), series)
         table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
         notes += table.notes
