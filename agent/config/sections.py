@@ -238,6 +238,27 @@ class VenueConfig(BaseModel):
         description="Paper venue: maintenance margin rate of every perp (flat), fraction of "
         "notional; it sets the modelled liquidation prices (live venues report their own).",
     )
+    fault_reject_frac: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Paper venue: share of orders refused (injected leg fault; 0 = off).",
+    )
+    fault_partial_frac: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Paper venue: share of orders filling only half (the rest expires).",
+    )
+    fault_unknown_frac: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Paper venue: share of orders that fill but whose answer is lost.",
+    )
+    fault_seed: int = Field(
+        default=0, description="Paper venue: seed of the injected faults' choice (deterministic)."
+    )
     rest_url: str | None = Field(
         default=None,
         pattern=r"^https?://\S+$",
@@ -272,6 +293,10 @@ class VenueConfig(BaseModel):
                 f"{self.perp_leverage} ≥ 1)"
             )
             raise FieldErrors([("maintenance_margin_frac", reason)])
+        shares = self.fault_reject_frac + self.fault_partial_frac + self.fault_unknown_frac
+        if shares > 1.0:
+            reason = f"fault_reject_frac + fault_partial_frac + fault_unknown_frac = {shares} > 1"
+            raise FieldErrors([("fault_reject_frac", reason)])
         return self
 
 

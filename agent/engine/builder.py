@@ -53,6 +53,7 @@ from venues.model import (
     VenueFees,
 )
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
+from venues.paper.faults import LegFaults
 from venues.registry import venue_spec
 
 log = structlog.get_logger("zerobeta.engine")
@@ -343,6 +344,12 @@ def _paper_venues(
             slippage_bps=Decimal(repr(vcfg.slippage_bps)),
             perp_leverage=Decimal(repr(vcfg.perp_leverage)),
             maintenance_margin_frac=Decimal(repr(vcfg.maintenance_margin_frac)),
+            faults=LegFaults(
+                vcfg.fault_reject_frac,
+                vcfg.fault_partial_frac,
+                vcfg.fault_unknown_frac,
+                vcfg.fault_seed,
+            ),
         )
         own = {i: inst for i, inst in instruments.items() if i.venue == name}
         # A venue with native atomic pair orders (Purple Flea) gets a paper twin that fills

@@ -15,7 +15,11 @@ later one until it is balanced (at most ``[execution] max_attempts`` rounds of o
    of any lagging leg (below the most complete leg's fraction of the plan). The lagging legs
    are then sent up to the leading leg's fraction (leg ``<n>bc``). Otherwise it is
    **unwound**: every leading leg (above the least complete leg's fraction) without an order
-   of unknown outcome is sent back reduce-only to that fraction (leg ``<n>bu``).
+   of unknown outcome is sent back reduce-only to that fraction (leg ``<n>bu``). An **exit**
+   (every order of the pair shrinks its strategy's position) is only ever completed, even
+   after a refusal: unwinding a close would reopen the leg it closed. Its completion is not
+   sent reduce-only — a venue's position nets every strategy's, so a strategy's close may
+   look like an increase there — it only ever shrinks the strategy's own position.
 
 Both are market IOC orders (aggressive: they take liquidity), with the round as the client
 order id's attempt, booked like any leg. A pair that cannot be balanced (every leg blocked,
@@ -91,10 +95,16 @@ async def _force(
         _cannot_balance(desk, pair, now_ms, "out_of_rounds")
         return
     blocked = desk.unresolved.unknown_instruments(pair.strategy, pair.intent_id)
-    orders = _completion(pair, blocked)
-    action, reduce_only = COMPLETED, False
-    if not orders:
-        orders, action, reduce_only = _unwind(pair, blocked), UNWOUND, True
+    if pair.closing:  # an exit: finish closing what lags; never reopen a leg
+        orders = _completion(pair, blocked, refused_ok=True)
+        # not reduce-only: the venue's position nets every strategy's, so a strategy's close
+        # can be refused as "would increase" there; the completion only shrinks its own
+        action, reduce_only = COMPLETED, False
+    else:
+        orders = _completion(pair, blocked)
+        action, reduce_only = COMPLETED, False
+        if not orders:
+            orders, action, reduce_only = _unwind(pair, blocked), UNWOUND, True
     if not orders:
         _cannot_balance(desk, pair, now_ms, "legs_blocked")
         return
@@ -124,11 +134,11 @@ async def _force(
 
 
 def _completion(
-    pair: PairExposure, blocked: set[InstrumentId]
+    pair: PairExposure, blocked: set[InstrumentId], *, refused_ok: bool = False
 ) -> list[tuple[ExposureLeg, Decimal]]:
     """Orders bringing every lagging leg up to the leading fraction; [] when the pair cannot
-    be completed (an order of unknown outcome, a lagging leg refused) or nothing of a lot
-    step is missing."""
+    be completed (an order of unknown outcome, a lagging leg refused — unless ``refused_ok``:
+    an exit's reduce-only completion is tried again) or nothing of a lot step is missing."""
     if blocked:
         return []
     target = pair.leading_frac
@@ -137,7 +147,7 @@ def _completion(
         qty = leg.qty_at(target)
         if qty == 0:
             continue
-        if leg.refused:
+        if leg.refused and not refused_ok:
             return []
         orders.append((leg, qty))
     return orders

@@ -303,4 +303,5 @@ class Executor:
             ts_ms,
             self.leg_risk(strategy),
             self._reference,
+            closing,
         )

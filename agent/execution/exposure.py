@@ -133,6 +133,9 @@ class PairExposure:
         Rounds of budget orders sent (their client order ids' ``attempt``).
     action : str | None
         ``completed`` or ``unwound``: what the last budget round did.
+    closing : bool
+        Every order of the pair shrinks its strategy's position (an exit): the budget only
+        completes it, reduce-only — unwinding a close would reopen what it closed.
     alerted : bool
         A person was told the pair cannot be balanced (once).
     """
@@ -152,6 +155,7 @@ class PairExposure:
     forced: int = 0
     action: str | None = None
     alerted: bool = False
+    closing: bool = False
     last_ms: int = 0
     span_start_ms: int | None = None
     client_order_ids: set[str] = field(default_factory=set)
@@ -264,9 +268,11 @@ class ExposureBook:
         planned: Sequence[PlannedLeg],
         leg_risk: LegRiskConfig,
         ts_ms: int,
+        closing: bool = False,
     ) -> PairExposure:
         """Start tracking the pair of ``planned`` (two or more legs) as its legs go out at
-        ``ts_ms``. A pair still open under the same id is journaled first (``replaced``)."""
+        ``ts_ms`` (``closing``: every leg shrinks the position). A pair still open under the
+        same id is journaled first (``replaced``)."""
         old = self._pairs.get((strategy, intent_id))
         if old is not None:
             self._finish(old, ts_ms, "replaced")
@@ -277,7 +283,9 @@ class ExposureBook:
                 legs[p.instrument.id] = ExposureLeg(p.leg, p.instrument, p.delta_qty, p.price)
             else:  # the same instrument twice: one leg of the summed plan
                 leg.planned_qty += p.delta_qty
-        pair = PairExposure(strategy, intent_id, leg_risk, legs, ts_ms, last_ms=ts_ms)
+        pair = PairExposure(
+            strategy, intent_id, leg_risk, legs, ts_ms, closing=closing, last_ms=ts_ms
+        )
         self._pairs[pair.key] = pair
         return pair
 

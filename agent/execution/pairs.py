@@ -89,6 +89,7 @@ async def send_pair(
     ts_ms: int,
     leg_risk: LegRiskConfig = DEFAULT_LEG_RISK,
     reference: InstrumentId | None = None,
+    closing: bool = False,
 ) -> IntentOutcome:
     """Send every leg under ``leg_risk.leg_policy`` (see the module docstring). Two opposite
     legs on a venue with native pair orders go as one atomic order. ``reference`` is the
@@ -99,7 +100,7 @@ async def send_pair(
         return await _send_native_pair(desk, strategy, intent_id, planned, native, ts_ms)
     if len(planned) < 2:  # one order: nothing to hedge against
         return await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms)
-    desk.exposure.open(strategy, intent_id, planned, leg_risk, ts_ms)
+    desk.exposure.open(strategy, intent_id, planned, leg_risk, ts_ms, closing)
     if leg_risk.leg_policy == "sequential":
         outcome = await _send_sequential(desk, strategy, intent_id, planned, ts_ms, reference)
     else:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from venues.model import VenueFees
+from venues.paper.faults import LegFaults
 
 __all__ = ["PaperVenueConfig"]
 
@@ -38,6 +39,8 @@ class PaperVenueConfig:
         first-bracket rate of the majors is 0.4–0.5 % ("Leverage and Margin of USDⓈ-M
         Futures", https://www.binance.com/en/futures/trading-rules/perpetual/leverage-margin);
         larger positions reach higher brackets there, which the flat rate does not model.
+    faults : LegFaults | None
+        Leg faults to inject (:mod:`venues.paper.faults`); None: every order fills.
     stream_queue_size : int
         Capacity of each stream subscriber's queue, events; > 0 (see
         :meth:`PaperVenue.stream_marks`, :meth:`PaperVenue.stream_account`).
@@ -56,6 +59,7 @@ class PaperVenueConfig:
     perp_leverage: Decimal
     stream_queue_size: int = 4096
     maintenance_margin_frac: Decimal = Decimal("0.005")
+    faults: LegFaults | None = None
 
     def __post_init__(self) -> None:
         problems = _config_problems(self)

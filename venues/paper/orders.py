@@ -11,6 +11,7 @@ fills and acks to the venue's ``publish`` callback.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import NoReturn
 
@@ -21,6 +22,7 @@ from venues.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    RequestTimeout,
 )
 from venues.model import (
     Fill,
@@ -105,8 +107,22 @@ class OrderDesk:
                 reason="duplicate client order id",
                 code=CODE_DUPLICATE_ID,
             )
+        faults = self._config.faults
+        fault = None if faults is None else faults.fault_for(request.client_order_id)
+        if fault == "reject":
+            err = OrderRejected(
+                "injected rejection ([venues] fault_reject_frac)",
+                venue=self._error_venue,
+                client_order_id=request.client_order_id,
+                reason="injected fault",
+                code="fault",
+            )
+            self.orders[request.client_order_id] = self._ack(
+                request, OrderStatus.REJECTED, reject=err
+            )
+            raise err
         try:
-            ack = self._execute(request)
+            ack = self._execute_faulted(request, fault)
         except OrderRejected as err:
             self.orders[request.client_order_id] = self._ack(
                 request, OrderStatus.REJECTED, reject=err
@@ -114,7 +130,29 @@ class OrderDesk:
             raise
         self.orders[request.client_order_id] = ack
         self._publish(ack)
+        if fault == "unknown":  # executed; the answer is lost on its way back
+            raise RequestTimeout(
+                f"injected: the answer to {request.client_order_id} was lost "
+                "([venues] fault_unknown_frac)",
+                venue=self._error_venue,
+            )
         return ack
+
+    def _execute_faulted(self, request: OrderRequest, fault: str | None) -> OrderAck:
+        """Execute ``request``; a ``partial`` fault fills half of it (rounded down to the lot
+        step; nothing below the instrument's minimums) and expires the rest."""
+        if fault != "partial":
+            return self._execute(request)
+        step = self._instruments[request.instrument_id].lot_step
+        half = (request.qty / 2 // step) * step
+        if half > 0:
+            try:
+                part = self._execute(replace(request, qty=half))
+            except InvalidOrder:  # half is below a minimum: nothing fills
+                pass
+            else:
+                return replace(part, qty=request.qty, status=OrderStatus.EXPIRED)
+        return self._ack(request, OrderStatus.EXPIRED)
 
     def find(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         """The order with this client order id; ``OrderNotFound`` if none on ``instrument_id``."""
