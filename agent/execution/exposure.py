@@ -272,10 +272,19 @@ class ExposureBook:
     ) -> PairExposure:
         """Start tracking the pair of ``planned`` (two or more legs) as its legs go out at
         ``ts_ms`` (``closing``: every leg shrinks the position). A pair still open under the
-        same id is journaled first (``replaced``)."""
+        same id is journaled first (``replaced``), and so is every open pair of the strategy
+        sharing an instrument with it (``superseded``: the new intent's orders are planned from
+        the positions it left)."""
         old = self._pairs.get((strategy, intent_id))
         if old is not None:
             self._finish(old, ts_ms, "replaced")
+        # A new intent of the strategy on any of the same instruments re-plans them from the
+        # strategy's positions now: what an older pair left unbalanced is folded into its
+        # orders, so the older pair ends here (``superseded``).
+        instruments = {p.instrument.id for p in planned}
+        for other in [p for p in self._pairs.values() if p.strategy == strategy]:
+            if other.intent_id != intent_id and instruments & set(other.legs):
+                self._finish(other, ts_ms, "superseded")
         legs: dict[InstrumentId, ExposureLeg] = {}
         for p in planned:
             leg = legs.get(p.instrument.id)
