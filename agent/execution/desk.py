@@ -121,7 +121,23 @@ class OrderDesk:
         reduce_only: bool = False,
     ) -> LegResult:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
-        ``VenueError`` (returned instead)."""
+        ``VenueError`` (returned instead).
+
+        ``reduce_only`` (the order only shrinks ``strategy``'s own position: an unwind, a
+        reverse) goes to the venue only where the venue can honour it: a venue's reduce-only
+        check is against its net position, every strategy's together, and refuses an order
+        that would not reduce that (Binance ``-2022``) even when it reduces the strategy's own.
+        Otherwise the order goes without the flag (logged ``reduce_only_dropped``)."""
+        if reduce_only and not self._venue_can_reduce(planned):
+            log.info(
+                "reduce_only_dropped",
+                strategy=strategy,
+                intent_id=intent_id,
+                instrument=str(planned.instrument.id),
+                qty=str(planned.delta_qty),
+                reason="the venue's net position (every strategy's) would not shrink",
+            )
+            reduce_only = False
         request = order_request(strategy, intent_id, leg, planned, attempt, reduce_only)
         self.exposure.on_order(strategy, intent_id, request.client_order_id)
         # Write-ahead: a durable (live) journal has committed this row when the call returns,
@@ -218,6 +234,13 @@ class OrderDesk:
     def max_attempts(self) -> int:
         """Attempts per leg, the first included."""
         return self._cfg.max_attempts
+
+    def _venue_can_reduce(self, planned: PlannedLeg) -> bool:
+        """Whether ``planned`` shrinks the net position of its instrument over every strategy
+        (what a venue's reduce-only flag is checked against) without flipping it."""
+        net = self._portfolio.positions().get(planned.instrument.id, Decimal(0))
+        delta = planned.delta_qty
+        return net != 0 and (net > 0) != (delta > 0) and abs(delta) <= abs(net)
 
     async def send_reduce_only(
         self, order: UnresolvedOrder, qty: Decimal, price: float, ts_ms: int

@@ -101,10 +101,14 @@ def test_no_pair_is_left_unbalanced_and_the_identity_holds(runs: tuple[Path, Pat
             assert abs(snap.equity_usd - snap.initial_equity_usd - streams) <= Decimal("1e-6")
 
 
-def test_the_faults_cost_leg_risk_against_the_clean_run(runs: tuple[Path, Path]) -> None:
+def test_the_faults_cost_unwinds_against_the_clean_run(runs: tuple[Path, Path]) -> None:
+    """In a replay the clock does not move while a pair is sent, so a failed leg is unwound
+    (or a lost answer looked up) at once: the faults show as unwound pairs and their extra
+    orders, not as unhedged time."""
     clean, faulty = runs
-    total = "SELECT coalesce(sum(unhedged_usd_s), 0), count(*) FROM pair_exposure"
-    clean_usd_s, _ = _rows(clean, total)[0]
-    faulty_usd_s, _ = _rows(faulty, total)[0]
-    assert clean_usd_s == 0  # paper fills are immediate: no leg risk without faults
-    assert faulty_usd_s > 0  # lost answers leave legs unhedged until looked up
+    outcomes = "SELECT outcome, count(*) FROM pair_exposure GROUP BY outcome"
+    assert set(dict(_rows(clean, outcomes))) == {"filled"}
+    assert dict(_rows(faulty, outcomes)).get("unwound", 0) > 0
+    unwinds = "SELECT count(*) FROM orders WHERE status = 'pending_new' AND leg LIKE '%u'"
+    assert _rows(clean, unwinds)[0][0] == 0
+    assert _rows(faulty, unwinds)[0][0] > 0
