@@ -286,6 +286,7 @@ def _unanswered_orders(parts: EngineParts, last_step_ms: int) -> None:
             booked_trade_ids=row.booked_trade_ids,
             booked_qty=row.booked_qty,
             since_ms=max(row.ts_ms, last_step_ms),
+            attempt=row.attempt,
         )
         parts.executor.unresolved.add(order)
         log.warning(

@@ -159,14 +159,16 @@ class OrderDesk:
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
                 if not isinstance(resolved, OrderNotFound):  # may still have filled
-                    self.keep_unresolved(strategy, intent_id, leg, request, None, ts_ms)
+                    self.keep_unresolved(
+                        strategy, intent_id, leg, request, None, ts_ms, attempt=attempt
+                    )
                 return resolved
             ack = resolved
         else:
             self._answered(planned.instrument.id.venue, sent_s)
         self.book(strategy, request, ack, ts_ms)
         if not ack.status.is_final:  # still working after an IOC should have ended
-            self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms)
+            self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms, attempt=attempt)
         return ack
 
     def keep_unresolved(
@@ -178,9 +180,11 @@ class OrderDesk:
         ack: OrderAck | None,
         ts_ms: int,
         pair_client_id: str | None = None,
+        attempt: int = 0,
     ) -> None:
         """Keep an order whose outcome is unknown (``ack`` None, or its fills so far booked)
-        for :meth:`follow_up`; ``pair_client_id`` for a leg of a native pair order."""
+        for :meth:`follow_up`; ``pair_client_id`` for a leg of a native pair order;
+        ``attempt`` the order's own (it names the order's reverse)."""
         fills = ack.fills if ack is not None else ()
         self.unresolved.add(
             UnresolvedOrder(
@@ -192,6 +196,7 @@ class OrderDesk:
                 booked_qty=sum((f.side.sign * f.qty for f in fills), Decimal(0)),
                 since_ms=ts_ms,
                 pair_client_id=pair_client_id,
+                attempt=attempt,
             )
         )
         log.warning(
@@ -246,14 +251,15 @@ class OrderDesk:
         self, order: UnresolvedOrder, qty: Decimal, price: float, ts_ms: int
     ) -> LegResult:
         """Send ``qty`` (signed base units) of ``order``'s instrument reduce-only as leg
-        ``<leg>f``, attempt ``order.reverse_attempt``; booked like any leg. Never raises
+        ``order.reverse_leg`` (``<leg>f``; ``<leg>~<attempt>f`` for a later attempt of the
+        order), attempt ``order.reverse_attempt``; booked like any leg. Never raises
         ``VenueError`` (returned instead)."""
         instrument = self._instruments[order.request.instrument_id]
         planned = PlannedLeg(0, instrument, qty, price)  # 0: the leg index is not used here
         return await self.send_leg(
             order.strategy,
             order.intent_id,
-            f"{order.leg}f",
+            order.reverse_leg,
             planned,
             order.reverse_attempt,
             ts_ms,

@@ -83,6 +83,9 @@ class UnresolvedOrder:
         Attempts of the reverse order so far (its client order id's ``attempt``).
     pair_client_id : str | None
         Set for a leg of a native pair order (:mod:`venues.pairs`): looked up with the pair.
+    attempt : int
+        The order's own attempt (its client order id's): with ``leg`` it names the reverse
+        (:attr:`reverse_leg`), so two attempts of one leg never share a reverse's id.
     """
 
     strategy: str
@@ -96,6 +99,13 @@ class UnresolvedOrder:
     reverse_qty: Decimal | None = None
     reverse_attempt: int = 0
     pair_client_id: str | None = None
+    attempt: int = 0
+
+    @property
+    def reverse_leg(self) -> str:
+        """The leg of the reduce-only order that reverses this one: ``<leg>f`` for an attempt
+        0 (as before), ``<leg>~<attempt>f`` for a later attempt."""
+        return f"{self.leg}f" if self.attempt == 0 else f"{self.leg}~{self.attempt}f"
 
     @property
     def client_order_id(self) -> str:
@@ -139,6 +149,7 @@ class UnresolvedOrder:
             "reverse_qty": None if self.reverse_qty is None else str(self.reverse_qty),
             "reverse_attempt": self.reverse_attempt,
             "pair_client_id": self.pair_client_id,
+            "attempt": self.attempt,
         }
 
     @classmethod
@@ -176,6 +187,7 @@ class UnresolvedOrder:
             reverse_qty=None if reverse is None else Decimal(reverse),
             reverse_attempt=int(raw["reverse_attempt"]),
             pair_client_id=raw.get("pair_client_id"),
+            attempt=int(raw.get("attempt", 0)),  # a checkpoint written before it: 0
         )
 
 
