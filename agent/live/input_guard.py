@@ -11,9 +11,9 @@ feed and the engine:
   funding_cap_default_frac`` — is dropped;
 - a **price** (an hourly close or a streamed mark) that moves more than ``[market_data]
   price_jump_max_sigmas`` times the instrument's recent robust hourly volatility
-  (``1.4826 × median |log return|`` of the last 168 accepted hourly closes, at least
-  :data:`venues.replay.guards.SIGMA_FLOOR`) from the last accepted price is dropped; the
-  instrument keeps its last price (a close is carried like a missing bar).
+  (:func:`venues.replay.guards.robust_sigma` of the last 168 accepted hourly closes) from the
+  last accepted price is dropped; the instrument keeps its last price (a close is carried like
+  a missing bar).
 
 Each dropped value is logged (``live_input_rejected``: venue, instrument, what, why) and
 reported to the venue's health as a failure of its ``data:<instrument>`` channel
@@ -27,7 +27,6 @@ their files passed the same rules at load.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
@@ -40,7 +39,7 @@ from agent.live.steps import FundingTick, LiveStep, MarkTick
 from venues.errors import ProtocolError
 from venues.model import FundingRate, InstrumentId
 from venues.registry import VENUES
-from venues.replay.guards import MAD_TO_SIGMA, SIGMA_FLOOR, DataGuards
+from venues.replay.guards import DataGuards, robust_sigma
 
 log = structlog.get_logger("zerobeta.live_feed")
 
@@ -136,8 +135,7 @@ class LiveInputGuard:
         history = self._closes.get(iid)
         last = self._last.get(iid)
         if k > 0 and last is not None and history is not None and len(history) > _MIN_HISTORY:
-            median = statistics.median(abs(math.log(b / a)) for a, b in pairwise(history))
-            sigma = max(MAD_TO_SIGMA * median, SIGMA_FLOOR)
+            sigma = robust_sigma(abs(math.log(b / a)) for a, b in pairwise(history))
             move = abs(math.log(price / last))
             if move > k * sigma:
                 reason = (

@@ -15,17 +15,14 @@ import pytest
 from agent.config import AgentConfig, load_config
 from agent.engine.runner import StrategyRunner
 from agent.errors import ReconciliationError
-from agent.live.account import credentials_for
 from agent.logs import configure_logging
 from agent.supervisor import Supervisor
 from tests.fakes import binance as binance_fake
 from tests.fakes import bybit as bybit_fake
 from tests.integration.conftest import AGENT_TOML
 from tests.support.fake_market import FakeWall
-from tests.support.live_venues import H, T, live_toml, make_fakes, no_wait
+from tests.support.live_venues import H, T, live_toml, make_fakes, venue_factory
 from tests.support.webhook import WebhookServer
-from venues.base import Venue
-from venues.registry import create_trading_venue
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,16 +49,7 @@ async def test_a_refused_live_start_pages_once_before_the_error_is_raised(
         env = {**KEYS, "ZEROBETA_ALERTS__URLS": server.url(TOKEN)}
         config = load_config(path, env=env)
 
-        def factory(name: str) -> Venue:
-            venue = config.venues[name]
-            return create_trading_venue(
-                name,
-                credentials_for(name, venue),
-                rest_url=venue.rest_url,
-                ws_url=venue.ws_url,
-                transport=transports[name],
-                sleep=no_wait,
-            )
+        factory = venue_factory(config, transports)
 
         supervisor = Supervisor(config, venue_factory=factory, clock=wall)
         with pytest.raises(ReconciliationError):
@@ -88,16 +76,7 @@ async def test_a_crash_loop_pages_once_per_dedup_window(tmp_path: Path) -> None:
             binance.perp.positions["BTCUSDT"] = (Decimal("-0.5"), Decimal(60_000), T - 10 * H)
             transports = {"binance": binance.transport, "bybit": bybit.transport()}
 
-            def factory(name: str) -> Venue:
-                venue = config.venues[name]
-                return create_trading_venue(
-                    name,
-                    credentials_for(name, venue),
-                    rest_url=venue.rest_url,
-                    ws_url=venue.ws_url,
-                    transport=transports[name],
-                    sleep=no_wait,
-                )
+            factory = venue_factory(config, transports)
 
             with pytest.raises(ReconciliationError):
                 await Supervisor(config, venue_factory=factory, clock=wall).run()

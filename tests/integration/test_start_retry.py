@@ -17,17 +17,14 @@ import structlog
 
 from agent.config import load_config
 from agent.errors import ReconciliationError, ShutdownRequested
-from agent.live.account import credentials_for
 from agent.live.retry import StartRetry, retry_at_start
 from agent.supervisor import Supervisor
 from tests.fakes import binance as binance_fake
 from tests.fakes import bybit as bybit_fake
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument
-from tests.support.live_venues import live_toml, make_fakes, no_wait
-from venues.base import Venue
+from tests.support.live_venues import live_toml, make_fakes, venue_factory
 from venues.errors import AuthError, RateLimited, TransportError, VenueUnavailable
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
-from venues.registry import create_trading_venue
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -239,16 +236,7 @@ async def test_live_account_setup_balances_and_reconciliation_are_retried(
     path.write_text(live_toml(tmp_path / "live.sqlite", "ws://127.0.0.1:9", mode="live"))
     config = load_config(path, env=LIVE_KEYS)
 
-    def factory(name: str) -> Venue:
-        venue = config.venues[name]
-        return create_trading_venue(
-            name,
-            credentials_for(name, venue),
-            rest_url=venue.rest_url,
-            ws_url=venue.ws_url,
-            transport=transports[name],
-            sleep=no_wait,
-        )
+    factory = venue_factory(config, transports)
 
     supervisor = Supervisor(
         config, venue_factory=factory, clock=wall, sleep=wall.sleep, start_retry=FAST

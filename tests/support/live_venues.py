@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
@@ -19,11 +19,15 @@ import httpx
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from agent.config import AgentConfig
+from agent.live.account import credentials_for
 from tests.fakes.binance import BinanceFake
 from tests.fakes.bybit import FakeBybit
 from tests.support.fake_market import FakeWall
 from tests.support.ws_server import ScriptedServer
+from venues.base import Venue
 from venues.model import HOUR_MS, Fill, FundingRate, MarkPrice
+from venues.registry import create_trading_venue
 
 H = HOUR_MS
 T = 480_100 * H  # a whole hour
@@ -302,3 +306,24 @@ def binance_settles_at_t(binance: BinanceFake) -> None:
 async def no_wait(_: float) -> None:
     """The venue clients' retry/limiter sleep: yields only."""
     await asyncio.sleep(0)
+
+
+def venue_factory(
+    config: AgentConfig, transports: Mapping[str, httpx.AsyncBaseTransport]
+) -> Callable[[str], Venue]:
+    """The supervisor's ``venue_factory`` for a live config: each enabled venue's real
+    client with the config's credentials and URLs, over the given fake transport, without
+    waiting on retries."""
+
+    def factory(name: str) -> Venue:
+        venue = config.venues[name]
+        return create_trading_venue(
+            name,
+            credentials_for(name, venue),
+            rest_url=venue.rest_url,
+            ws_url=venue.ws_url,
+            transport=transports[name],
+            sleep=no_wait,
+        )
+
+    return factory

@@ -31,13 +31,14 @@ Errors: :class:`~venues.replay.loader.DataFileError` (the CLI exits 2 naming fil
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from venues.model import HOUR_MS, InstrumentId
 from venues.replay.loader import DataFileError, FundingSeries, KlineSeries
@@ -107,6 +108,22 @@ def check_funding_cap(path: Path, series: FundingSeries, cap_frac: float) -> Non
         raise DataFileError(path, row + 2, reason)
 
 
+def robust_sigma(abs_log_moves: Iterable[float] | npt.NDArray[np.float64]) -> float:
+    """An hourly volatility, log units, robust to the jump being judged: ``1.4826 × median``
+    of the absolute log returns given, at least :data:`SIGMA_FLOOR` (shared by the replay's
+    guard and the live one, :mod:`agent.live.input_guard`).
+
+    Raises
+    ------
+    ValueError
+        If no move is given.
+    """
+    moves = np.fromiter(abs_log_moves, dtype=np.float64)
+    if moves.size == 0:
+        raise ValueError("robust_sigma needs at least one move")
+    return max(MAD_TO_SIGMA * float(np.median(moves)), SIGMA_FLOOR)
+
+
 def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
     """Guard 2: the rows whose close jumps more than ``price_jump_max_sigmas`` times the
     recent robust volatility from the last accepted close (module docstring), oldest first."""
@@ -125,7 +142,7 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
         if row <= _MIN_VOL_BARS:
             continue  # too little history to judge
         before = abs_ret[max(0, row - 1 - window) : row - 1]  # moves into the rows before
-        sigma = max(MAD_TO_SIGMA * float(np.median(before)), SIGMA_FLOOR)
+        sigma = robust_sigma(before)
         ref = row - 1  # the last accepted close: a flagged bar is no reference
         while ref in flagged:
             ref -= 1
