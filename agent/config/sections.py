@@ -481,6 +481,13 @@ class ExecutionConfig(BaseModel):
     leg_timeout_s: float = Field(
         default=10.0, gt=0.0, le=300.0, description="Wait for one leg's outcome, seconds."
     )
+    not_found_grace_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="An order the venue says it does not know within this time of its send "
+        "may still be in flight: kept unresolved and looked up again; after it, never placed.",
+    )
     on_shutdown: Literal["leave", "cancel_orders", "flatten"] = Field(
         default="leave",
         description="On SIGTERM/SIGINT: leave positions, cancel resting orders, or flatten.",

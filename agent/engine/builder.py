@@ -33,7 +33,7 @@ from agent.engine.safety import SafetyGuard
 from agent.engine.venue_health import VenueHealth
 from agent.errors import JournalError
 from agent.execution.executor import Executor
-from agent.execution.unresolved import UnresolvedOrder
+from agent.execution.unresolved import UnresolvedOrder, settle_with_journal
 from agent.journal.files import check_run_path, journal_exists, move_aside
 from agent.journal.journal import Journal
 from agent.journal.lock import JournalLock
@@ -253,6 +253,7 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
         parts.safety.restore(checkpoint.get("safety", {}))
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=path) from err
+    settle_with_journal(parts.executor.unresolved, parts.journal, parts.cfg.execution.max_attempts)
     _unanswered_orders(parts, resumed.last_step_ms)
     parts.funding.payments = int(checkpoint.get("funding_payments", 0))
 

@@ -158,10 +158,18 @@ class OrderDesk:
             self._venue_result(planned.instrument.id.venue, err)
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
-                if not isinstance(resolved, OrderNotFound):  # may still have filled
+                # An unknown outcome may still have filled. "Not found" right after a failed
+                # send is taken as not placed (the leg may be sent again, under the next
+                # attempt's id) but is not conclusive: the request may still be processed
+                # after the lookup (Binance documents -1007 "execution status unknown"), so
+                # the order is watched until ``not_found_grace_s`` has passed and a late
+                # fill is booked and reversed like any other.
+                not_found = isinstance(resolved, OrderNotFound)
+                if not not_found or self._cfg.not_found_grace_s > 0:
                     self.keep_unresolved(
-                        strategy, intent_id, leg, request, None, ts_ms, attempt=attempt
-                    )
+                        strategy, intent_id, leg, request, None, ts_ms, attempt=attempt,
+                        watch_only=not_found,
+                    )  # fmt: skip
                 return resolved
             ack = resolved
         else:
@@ -181,10 +189,12 @@ class OrderDesk:
         ts_ms: int,
         pair_client_id: str | None = None,
         attempt: int = 0,
+        watch_only: bool = False,
     ) -> None:
         """Keep an order whose outcome is unknown (``ack`` None, or its fills so far booked)
         for :meth:`follow_up`; ``pair_client_id`` for a leg of a native pair order;
-        ``attempt`` the order's own (it names the order's reverse)."""
+        ``attempt`` the order's own (it names the order's reverse); ``watch_only`` for one the
+        venue did not know right after its send failed (:attr:`UnresolvedOrder.watch_only`)."""
         fills = ack.fills if ack is not None else ()
         self.unresolved.add(
             UnresolvedOrder(
@@ -197,10 +207,11 @@ class OrderDesk:
                 since_ms=ts_ms,
                 pair_client_id=pair_client_id,
                 attempt=attempt,
+                watch_only=watch_only,
             )
         )
         log.warning(
-            "order_unresolved",
+            "order_watched" if watch_only else "order_unresolved",
             strategy=strategy,
             intent_id=intent_id,
             client_order_id=request.client_order_id,
@@ -234,6 +245,12 @@ class OrderDesk:
     def leg_timeout_s(self) -> float:
         """Deadline of one venue call, s."""
         return self._cfg.leg_timeout_s
+
+    @property
+    def not_found_grace_s(self) -> float:
+        """Time after an order's send during which a venue's "not found" is not taken as
+        never placed, s."""
+        return self._cfg.not_found_grace_s
 
     @property
     def max_attempts(self) -> int:
@@ -323,11 +340,13 @@ class OrderDesk:
 
     def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None:
         """Journal ``ack`` and book its fills in the ledger and the journal (each trade once:
-        one the account stream booked already is skipped)."""
-        self.record_update(strategy, ack, ts_ms)
-        self.exposure.on_ack(request.client_order_id, ack, ts_ms)
-        for fill in ack.fills:
-            self.book_fill(strategy, fill, ts_ms)
+        one the account stream booked already is skipped), committed together: a kill can not
+        leave the order journaled final without its fills."""
+        with self._journal.atomic():  # the order's state and its fills: one commit
+            self.record_update(strategy, ack, ts_ms)
+            self.exposure.on_ack(request.client_order_id, ack, ts_ms)
+            for fill in ack.fills:
+                self.book_fill(strategy, fill, ts_ms)
         if ack.status is OrderStatus.REJECTED:
             self.orders_rejected += 1
 

@@ -137,16 +137,17 @@ def book_account_events(
     done."""
     booking = StreamBooking()
     unresolved = {o.client_order_id: o for o in desk.unresolved}
-    for event in events:
-        if isinstance(event, Fill | OrderAck) and event.client_order_id in unresolved:
-            booking.touched.add(event.client_order_id)
-        if isinstance(event, Fill):
-            _book_fill(desk, event, unresolved, booking, ts_ms)
-        elif isinstance(event, OrderAck):
-            strategy = desk.journal.order_strategy(event.client_order_id)
-            if strategy is not None and desk.order_states.moves_forward(event):
-                desk.record_update(strategy, event, ts_ms)
-                booking.updates_journaled += 1
+    with desk.journal.atomic():  # an order update and the fills of the batch: one commit
+        for event in events:
+            if isinstance(event, Fill | OrderAck) and event.client_order_id in unresolved:
+                booking.touched.add(event.client_order_id)
+            if isinstance(event, Fill):
+                _book_fill(desk, event, unresolved, booking, ts_ms)
+            elif isinstance(event, OrderAck):
+                strategy = desk.journal.order_strategy(event.client_order_id)
+                if strategy is not None and desk.order_states.moves_forward(event):
+                    desk.record_update(strategy, event, ts_ms)
+                    booking.updates_journaled += 1
     return booking
 
 

@@ -7,7 +7,8 @@ executor never re-sends such an order; the intent ends ``partial`` with the know
 unwound. :meth:`agent.execution.executor.Executor.follow_up` then looks each one up again every
 step (and live within seconds, on the follow-up timers of :mod:`agent.live.timers`):
 
-- the venue never took it (``OrderNotFound``) → dropped;
+- the venue never took it (``OrderNotFound`` once ``[execution] not_found_grace_s`` has
+  passed since the send; earlier, the request may still be on its way) → dropped;
 - still working → canceled (an already-gone order is success), then as below;
 - final → the fills not booked yet are booked (ledger + journal), and the position they left
   is reversed with a reduce-only order: a late fill of an opening leg is unwound; an unwind
@@ -32,6 +33,8 @@ from typing import Any, Protocol
 
 import structlog
 
+from agent.execution.plan import client_order_id
+from agent.journal.journal import OrderRecord
 from agent.notify import AlertSink, reverse_incomplete_notice, stuck_order_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
@@ -56,6 +59,9 @@ live also one per follow-up timer between steps (:mod:`agent.live.timers`: 1, 2,
 apart), so about 20 minutes of a venue that cannot answer."""
 
 LegResult = OrderAck | VenueError
+FINAL_STATES = frozenset(s.value for s in OrderStatus if s.is_final)
+"""Journaled statuses that end an order (``pending_new``, ``new``, ``partially_filled`` do
+not)."""
 """What one order attempt ended with: the venue's answer, or the error that stands for it."""
 
 
@@ -86,6 +92,12 @@ class UnresolvedOrder:
     attempt : int
         The order's own attempt (its client order id's): with ``leg`` it names the reverse
         (:attr:`reverse_leg`), so two attempts of one leg never share a reverse's id.
+    watch_only : bool
+        The venue said it does not know the order right after its send failed: execution
+        took it as not placed (and may have sent the leg again), but the request may still be
+        processed late, so it is looked up until ``[execution] not_found_grace_s`` has passed.
+        Not an unknown outcome for the pair's decisions (:meth:`UnresolvedOrders.intents`);
+        a late fill is reversed whole (:meth:`reverse_after_qty`).
     """
 
     strategy: str
@@ -100,6 +112,7 @@ class UnresolvedOrder:
     reverse_attempt: int = 0
     pair_client_id: str | None = None
     attempt: int = 0
+    watch_only: bool = False
 
     @property
     def reverse_leg(self) -> str:
@@ -121,10 +134,15 @@ class UnresolvedOrder:
         """Signed qty to send reduce-only once the order is final and ``late_fills`` (its
         fills not booked before) are booked: an opening/adjusting leg's late fills are
         unwound (``-late``); an unwind order is completed (``ordered - booked - late``)."""
-        late = sum((f.side.sign * f.qty for f in late_fills), ZERO)
-        if self.request.reduce_only:
-            return self.ordered_qty - self.booked_qty - late
-        return -late
+        return self.reverse_after_qty(sum((f.side.sign * f.qty for f in late_fills), ZERO))
+
+    def reverse_after_qty(self, late_qty: Decimal) -> Decimal:
+        """:meth:`reverse_after` from the signed base units of the late fills (a watched
+        order's late fill is reversed whole: execution already acted as if it was not
+        placed)."""
+        if self.request.reduce_only and not self.watch_only:
+            return self.ordered_qty - self.booked_qty - late_qty
+        return -late_qty
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able form for the resume checkpoint (decimals as strings)."""
@@ -150,6 +168,7 @@ class UnresolvedOrder:
             "reverse_attempt": self.reverse_attempt,
             "pair_client_id": self.pair_client_id,
             "attempt": self.attempt,
+            "watch_only": self.watch_only,
         }
 
     @classmethod
@@ -188,6 +207,7 @@ class UnresolvedOrder:
             reverse_attempt=int(raw["reverse_attempt"]),
             pair_client_id=raw.get("pair_client_id"),
             attempt=int(raw.get("attempt", 0)),  # a checkpoint written before it: 0
+            watch_only=bool(raw.get("watch_only", False)),
         )
 
 
@@ -212,8 +232,9 @@ class UnresolvedOrders:
         self._orders.pop(client_order_id, None)
 
     def intents(self) -> set[tuple[str, str]]:
-        """``(strategy, intent_id)`` of every order kept."""
-        return {(o.strategy, o.intent_id) for o in self._orders.values()}
+        """``(strategy, intent_id)`` of every order kept (watched ones aside: their pair went
+        on as if they were never placed)."""
+        return {(o.strategy, o.intent_id) for o in self._orders.values() if not o.watch_only}
 
     def unknown_instruments(self, strategy: str, intent_id: str) -> set[InstrumentId]:
         """Instruments of ``intent_id``'s orders whose outcome is still unknown (not yet
@@ -221,7 +242,9 @@ class UnresolvedOrders:
         return {
             o.request.instrument_id
             for o in self._orders.values()
-            if (o.strategy, o.intent_id) == (strategy, intent_id) and o.reverse_qty is None
+            if (o.strategy, o.intent_id) == (strategy, intent_id)
+            and o.reverse_qty is None
+            and not o.watch_only
         }
 
     def failed_lookup(self, client_order_id: str) -> int:
@@ -237,6 +260,94 @@ class UnresolvedOrders:
     def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Replace the set with a checkpoint's (see :meth:`state`)."""
         self._orders = {o.client_order_id: o for o in map(UnresolvedOrder.from_json, rows)}
+
+
+# ---- resuming: what the killed run did after its checkpoint -------------------------------
+
+
+class OrderRecords(Protocol):
+    """The journal's word on one order (:meth:`agent.journal.journal.Journal.order_record`)."""
+
+    def order_record(self, client_order_id: str) -> OrderRecord | None: ...
+
+
+def settle_with_journal(orders: UnresolvedOrders, records: OrderRecords, max_attempts: int) -> None:
+    """Bring a resumed checkpoint's unresolved orders up to what the journal says happened.
+
+    The checkpoint is written once per step, the journal row by row (durable, live): a run
+    killed after its checkpoint may have resolved an order, booked its late fills and sent
+    the reverse — under a client order id that is a function of (strategy, intent, leg,
+    attempt), so sending it again would be a duplicate the venue refuses (Binance ``-4116``)
+    and its fill would not be reversed twice anyway. For each order kept:
+
+    - still without a final state in the journal → kept, looked up as before;
+    - final in the journal (resolved after the checkpoint) → its reverse is owed: the
+      order's fills journaled since the checkpoint are its late fills
+      (:meth:`UnresolvedOrder.reverse_after_qty`); nothing to reverse → dropped;
+    - an owed reverse whose client order id the journal holds was sent: not final there →
+      dropped here (it is followed up under its own id, :meth:`Journal.orders_without_outcome`);
+      final → what it filled is taken off, the rest owed as the next attempt (as
+      :func:`_send_reverse` does), or reported incomplete when refused or out of attempts;
+    - an owed reverse the journal does not know → kept, sent at the first step with a price.
+    """
+    for order in list(orders):
+        settled = _settled(order, records, max_attempts)
+        if settled is None:
+            orders.drop(order.client_order_id)
+        elif settled is not order:
+            orders.add(settled)
+            log.warning(
+                "unresolved_order_settled_from_journal",
+                strategy=order.strategy,
+                client_order_id=order.client_order_id,
+                reverse_qty=str(settled.reverse_qty),
+                reverse_attempt=settled.reverse_attempt,
+            )
+
+
+def _settled(
+    order: UnresolvedOrder, records: OrderRecords, max_attempts: int
+) -> UnresolvedOrder | None:
+    if order.reverse_qty is None:
+        record = records.order_record(order.client_order_id)
+        if record is None or record.status not in FINAL_STATES:
+            return order
+        late_qty = sum(
+            (q for t, q in record.fills_by_trade.items() if t not in order.booked_trade_ids), ZERO
+        )
+        reverse_qty = order.reverse_after_qty(late_qty)
+        if reverse_qty == 0:
+            log.warning(
+                "unresolved_order_resolved_before_restart",
+                client_order_id=order.client_order_id,
+                status=record.status,
+            )
+            return None
+        order = replace(order, reverse_qty=reverse_qty)
+    while True:
+        assert order.reverse_qty is not None
+        reverse_id = client_order_id(
+            order.strategy, order.intent_id, order.reverse_leg, order.reverse_attempt
+        )
+        record = records.order_record(reverse_id)
+        if record is None:
+            return order
+        if record.status not in FINAL_STATES:
+            return None
+        left = order.reverse_qty - record.filled_qty
+        attempt = order.reverse_attempt + 1
+        if left == 0:
+            return None
+        if record.status == OrderStatus.REJECTED.value or attempt >= max_attempts:
+            log.error(
+                "unresolved_order_reverse_incomplete",
+                strategy=order.strategy,
+                client_order_id=order.client_order_id,
+                instrument=str(order.request.instrument_id),
+                left_qty=str(left),
+            )
+            return None
+        order = replace(order, reverse_qty=left, reverse_attempt=attempt)
 
 
 # ---- following up -------------------------------------------------------------------------
@@ -256,6 +367,9 @@ class FollowUpDesk(Protocol):
 
     @property
     def max_attempts(self) -> int: ...
+
+    @property
+    def not_found_grace_s(self) -> float: ...
 
     def book(self, strategy: str, request: OrderRequest, ack: OrderAck, ts_ms: int) -> None: ...
 
@@ -312,6 +426,12 @@ async def _resolve(
             if not ack.status.is_final:
                 ack = await venue.cancel_order(iid, cid)
     except OrderNotFound:  # never placed: nothing filled (an unwind is still owed)
+        if ts_ms - order.since_ms < desk.not_found_grace_s * 1000:
+            # too early to tell: the request may still be on its way (see OrderDesk.send_leg)
+            desk.unresolved.failed_lookup(cid)
+            return None
+        if order.watch_only:  # its pair went on without it; nothing to journal but the end
+            log.info("watched_order_never_placed", client_order_id=cid, instrument=str(iid))
         # journaled as final (expired, nothing filled), so a restart does not take the order
         # for one sent without an answer and resolve it — and send its reverse — again
         req = order.request

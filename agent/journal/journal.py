@@ -42,6 +42,7 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -74,6 +75,7 @@ __all__ = [
     "JournalError",
     "JournalFill",
     "JournalFunding",
+    "OrderRecord",
     "PairExposureTotals",
 ]
 
@@ -124,6 +126,21 @@ class OpenOrderRow:
     status: str
     booked_trade_ids: frozenset[str]
     booked_qty: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """What the journal holds about one client order id (:meth:`Journal.order_record`): its
+    latest status and its fills (trade ids, signed base units)."""
+
+    status: str
+    trade_ids: frozenset[str]
+    fills_by_trade: Mapping[str, Decimal]
+
+    @property
+    def filled_qty(self) -> Decimal:
+        """Signed base units of the fills booked for the order."""
+        return sum(self.fills_by_trade.values(), Decimal(0))
 
 
 class JournalFill(NamedTuple):
@@ -243,6 +260,11 @@ class Journal:
             If the write fails (the rows stay pending) or the journal is closed.
         """
         self._store.flush()
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """Commit the rows recorded in the ``with`` block together (see
+        :meth:`JournalStore.atomic`): an order's state with its fills."""
+        return self._store.atomic()
 
     def close(self) -> None:
         """Flush and close; idempotent."""
@@ -525,6 +547,22 @@ class Journal:
                 )
             )
         return out
+
+    def order_record(self, client_order_id: str) -> OrderRecord | None:
+        """The latest state and the fills of one order, None if the journal has no row for
+        ``client_order_id`` (commits what is pending first)."""
+        rows = self._store.query(
+            "SELECT status FROM orders WHERE client_order_id = ? ORDER BY id DESC LIMIT 1",
+            (client_order_id,),
+        )
+        if not rows:
+            return None
+        fills = self._store.query(
+            "SELECT trade_id, side, qty FROM fills WHERE client_order_id = ? ORDER BY seq",
+            (client_order_id,),
+        )
+        by_trade = {str(t): Side(side).sign * Decimal(qty) for t, side, qty in fills}
+        return OrderRecord(str(rows[0][0]), frozenset(by_trade), by_trade)
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""

@@ -12,6 +12,8 @@ queries after a flush.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -43,6 +45,7 @@ class JournalStore:
         self._path = path
         self._batch_rows = batch_rows
         self._durable = durable
+        self._atomic_depth = 0
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self._pending_rows = 0
 
@@ -138,8 +141,28 @@ class JournalStore:
         JournalError
             If the write fails (the rows stay pending) or the journal is closed.
         """
-        if self._durable:
+        if self._durable and not self._atomic_depth:
             self.flush()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Hold the write-ahead commits of the block back and commit its rows together on a
+        normal exit (durable journals; a batching journal batches as ever): an order's final
+        state and its fills then reach the file in one transaction, so a process killed between
+        the two never leaves an order journaled final without its fills. Nests; on an exception
+        the rows stay pending and ride along with the next commit.
+
+        Raises
+        ------
+        JournalError
+            If the commit at the end fails (the rows stay pending).
+        """
+        self._atomic_depth += 1
+        try:
+            yield
+        finally:
+            self._atomic_depth -= 1
+        self.commit_ahead()
 
     def close(self) -> None:
         """Flush and close; idempotent."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from dataclasses import dataclass, replace
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,7 +97,8 @@ class ScriptedVenue:
 
     ``place`` actions, consumed one per ``place_order`` call on that instrument (then
     ``"fill"``): ``"fill"`` execute on the paper venue; ``"reject"`` raise
-    ``InsufficientMargin``; ``"lost"`` raise ``RequestTimeout`` without placing;
+    ``InsufficientMargin``; ``"lost"`` raise ``RequestTimeout`` without placing; ``"late"`` the same, but
+    the order is processed when the test calls :meth:`land`;
     ``"timeout_after_fill"`` execute, then raise ``RequestTimeout``; ``"stalled_after_fill"``
     execute, then raise ``TimeoutError`` (the executor's own deadline); ``"partial"`` execute
     half the qty and answer EXPIRED (an IOC that filled in part). ``lookup`` actions, one per
@@ -110,6 +113,11 @@ class ScriptedVenue:
         self.placed: list[OrderRequest] = []
         self.fetched: list[str] = []
         self.canceled: list[str] = []
+        self.in_flight: dict[str, OrderRequest] = {}
+
+    async def land(self, client_order_id: str) -> None:
+        """Process a ``"late"`` order now (it fills on the paper venue)."""
+        await self.paper.place_order(self.in_flight.pop(client_order_id))
 
     @property
     def name(self) -> str:
@@ -131,6 +139,9 @@ class ScriptedVenue:
             )
         if action == "lost":
             raise RequestTimeout("scripted timeout, order not placed", venue=self.name)
+        if action == "late":  # not placed yet: processed later, when the test lands it
+            self.in_flight[request.client_order_id] = request
+            raise RequestTimeout("scripted timeout, order still in flight", venue=self.name)
         if action == "timeout_after_fill":
             await self.paper.place_order(request)
             raise RequestTimeout("scripted timeout after the fill", venue=self.name)
@@ -187,6 +198,7 @@ def make_rig(
     risk: RiskConfig = LOOSE_RISK,
     execution: ExecutionConfig | None = None,
     venue_collateral_usd: str = "100000",
+    journal: Journal | None = None,
 ) -> Rig:
     config = PaperVenueConfig(
         name="binance",
@@ -201,7 +213,7 @@ def make_rig(
         paper.update_price(iid, price)
     venue = ScriptedVenue(paper)
     portfolio = Portfolio({"binance": D(100_000)})
-    journal = Journal.open(":memory:")
+    journal = journal or Journal.open(":memory:")
     engine = RiskEngine(risk, {"binance": 5.0}, 100_000.0)
     executor = Executor(
         {"binance": venue},  # type: ignore[dict-item]  # implements what Executor calls
@@ -421,6 +433,86 @@ async def test_both_legs_filled_are_booked_in_portfolio_and_journal() -> None:
     intents = rig.journal.dump_rows("intents")
     assert [(r[2], r[3], r[4]) for r in intents] == [(STRATEGY, "i-1", "enter")]
     assert rig.executor.orders_sent == 2
+
+
+async def test_an_answer_and_its_fills_reach_a_durable_journal_in_one_commit(
+    tmp_path: Path,
+) -> None:
+    """A kill between committing an order's final state and its fills would leave the order
+    journaled ``filled`` without them (never looked up again, the fill lost): at the moment
+    each fill is recorded, no final state of its order may be visible to another reader."""
+    path = tmp_path / "live.sqlite"
+    rig = make_rig(journal=Journal.open(path, durable=True))
+    other = sqlite3.connect(path)  # sees committed rows only
+    record_fill = rig.journal.record_fill
+    seen_at_fill: list[int] = []
+
+    def spying_record_fill(ts_ms: int, strategy: str, fill: Fill) -> None:
+        (finals,) = other.execute(
+            "SELECT count(*) FROM orders WHERE client_order_id = ? AND status = 'filled'",
+            (fill.client_order_id,),
+        ).fetchone()
+        seen_at_fill.append(int(finals))
+        record_fill(ts_ms, strategy, fill)
+
+    rig.journal.record_fill = spying_record_fill  # type: ignore[method-assign]
+    try:
+        assert (await rig.run(pair(0.1, -2.0))).status == "filled"
+        assert seen_at_fill == [0, 0]
+        committed = other.execute(
+            "SELECT client_order_id, count(*) FROM fills GROUP BY client_order_id"
+        ).fetchall()
+        assert sorted(committed) == sorted([(cid("i-1", "0", 0), 1), (cid("i-1", "1", 0), 1)])
+    finally:
+        other.close()
+        rig.journal.close()
+
+
+async def test_an_order_not_found_after_its_send_failed_is_watched_and_its_late_fill_reversed() -> (
+    None
+):
+    """ETH's send times out and the lookup finds nothing, so the leg goes again (attempt 1,
+    fills); the first request is processed late after all. Watched, it is found at the next
+    look-up: its 2 ETH fill is booked and sold back whole, reduce-only."""
+    rig = make_rig()
+    rig.venue.place[ETH] = ["late"]
+    outcome = await rig.run(pair(0.1, -2.0))
+    assert outcome.status == "filled"
+    (watched,) = rig.executor.unresolved
+    assert (watched.client_order_id, watched.watch_only) == (cid("i-1", "1", 0), True)
+    assert rig.executor.unresolved.intents() == set()  # the pair went on without it
+
+    await rig.venue.land(cid("i-1", "1", 0))
+    assert (await rig.venue_positions())[ETH] == D(-4)
+    await rig.executor.follow_up(T0_MS + 5_000, PRICES)
+
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D(-2)}
+    assert await rig.venue_positions() == {BTC: D("0.1"), ETH: D(-2)}
+    last = rig.venue.placed[-1]
+    assert (last.client_order_id, last.side, last.qty, last.reduce_only) == (
+        cid("i-1", "1f", 0),
+        Side.BUY,
+        D(2),
+        True,
+    )
+    assert len(rig.executor.unresolved) == 0
+
+
+async def test_a_watched_order_still_unknown_after_the_grace_was_never_placed() -> None:
+    rig = make_rig(execution=ExecutionConfig(not_found_grace_s=30.0))
+    rig.venue.place[ETH] = ["late"]
+    assert (await rig.run(pair(0.1, -2.0))).status == "filled"
+    watched = cid("i-1", "1", 0)
+
+    await rig.executor.follow_up(T0_MS + 29_000, PRICES)  # within the grace: still watched
+    assert [o.client_order_id for o in rig.executor.unresolved] == [watched]
+    await rig.executor.follow_up(T0_MS + 30_000, PRICES)  # past it: never placed
+
+    assert len(rig.executor.unresolved) == 0
+    statuses = [o["status"] for o in rig.rows("orders") if o["client_order_id"] == watched]
+    assert statuses == ["pending_new", "expired"]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1"), ETH: D(-2)}
+    assert rig.venue.fetched.count(watched) == 3  # after the send, then at each follow-up
 
 
 async def test_nothing_to_do_is_skipped_without_orders() -> None:

@@ -163,3 +163,44 @@ def test_a_batched_journal_commits_nothing_before_its_batch_or_flush(tmp_path: P
     finally:
         journal.close()
         other.close()
+
+
+def test_atomic_commits_the_block_together_and_nests(tmp_path: Path) -> None:
+    path = tmp_path / "live.sqlite"
+    journal = Journal.open(path, durable=True)
+    other = sqlite3.connect(path)
+
+    def visible() -> tuple[int, int]:
+        orders = other.execute("SELECT count(*) FROM orders").fetchone()[0]
+        fills = other.execute("SELECT count(*) FROM fills").fetchone()[0]
+        return int(orders), int(fills)
+
+    try:
+        journal.record_intent(
+            1_000, "carry", PairIntent("i1", (TargetPosition(PERP, -0.5),), "enter")
+        )
+        request = OrderRequest("cid-1", PERP, Side.SELL, Decimal("0.5"))
+        journal.record_order_request(1_000, "carry", "i1", "1", 0, request)
+        assert visible() == (1, 0)
+        ack = OrderAck("cid-1", "v1", PERP, Side.SELL, OrderStatus.FILLED, Decimal("0.5"),
+                       Decimal("0.5"), Decimal(100), 2_000, (_fill(),))  # fmt: skip
+        with journal.atomic():
+            journal.record_order_ack(2_000, ack)
+            with journal.atomic():
+                journal.record_fill(2_000, "carry", _fill())
+            assert visible() == (1, 0)  # the inner block's end commits nothing
+        assert visible() == (2, 1)
+
+        def failing_booking() -> None:
+            with journal.atomic():
+                journal.record_order_rejected(2_500, request, "-2019", "margin")
+                raise RuntimeError("booking failed")
+
+        with pytest.raises(RuntimeError):
+            failing_booking()
+        assert visible() == (2, 1)  # left pending ...
+        journal.record_fill(3_000, "carry", _fill())
+        assert visible() == (3, 2)  # ... and committed with the next write-ahead row
+    finally:
+        journal.close()
+        other.close()
