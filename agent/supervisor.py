@@ -74,10 +74,15 @@ from strategies.base import Alert, Strategy, StrategyContext
 from venues.base import MarketDataSource, Venue
 from venues.model import HOUR_MS, Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues, venue_spec
-from venues.replay.catalog import has_funding_file, missing_rules, resolve_data_dir
+from venues.replay.catalog import (
+    available_intervals,
+    has_funding_file,
+    missing_rules,
+    resolve_data_dir,
+)
 from venues.replay.guards import DataGuards, DataNote
 from venues.replay.loader import DataFileError
-from venues.replay.source import BINANCE, ReplayDataset, available_symbols
+from venues.replay.source import BINANCE, ReplayDataset, ReplayStep, available_symbols
 
 log = structlog.get_logger("zerobeta.supervisor")
 
@@ -488,7 +493,8 @@ async def _run_replay(
 ) -> RunResult:
     """Replay every step; returns when the data ends or ``stop`` is set. Steps before
     ``trade_from_ms`` (the warm-up loaded before the window) only feed the market data. With
-    ``show_progress`` a bar is drawn on the terminal's log console (:mod:`agent.progress`)."""
+    ``show_progress`` a bar is drawn on the terminal's log console (:mod:`agent.progress`),
+    advanced by bars replayed (a 1m replay of a day is 1 440 of them)."""
     wall_start = time.perf_counter()
     total = dataset.step_count()
     bar = terminal_progress("replay", total) if show_progress else None
@@ -509,7 +515,7 @@ async def _run_replay(
         steps=steps,
         wall_time_s=wall,
         stopped_early=stop.is_set(),
-        counters=engine.counters(),
+        counters={**engine.counters(), "drift_rebalances": engine.between_steps.drift_rebalances},
     )
 
 
@@ -522,7 +528,10 @@ async def _replay_steps(
 ) -> tuple[int, int, int]:
     """The replay loop: (first step traded ms, last step ms, steps run). Steps at or before
     ``warm_until_ms`` — the warm-up history, or what a resumed run already processed — feed
-    the market data only (:meth:`Engine.warm`)."""
+    the market data only (:meth:`Engine.warm`). A step on the hour is an engine step (the
+    strategies' cadence, funding); with a sub-hour ``[market_data] bar_interval`` the bars
+    between the hours are :meth:`Engine.replay_bar` (marks, breakers, drift, safety, margin);
+    ``steps`` counts both."""
     steps = done = 0
     first: int | None = None
     last = engine.clock.now_ms()
@@ -531,14 +540,10 @@ async def _replay_steps(
         if stop.is_set():
             break
         done += 1
-        if step.ts_ms <= warm_until_ms:
-            engine.warm(step)  # warm-up or processed before a restart: market data only
-            last = step.ts_ms
-            continue
-        if first is None:
-            first = step.ts_ms
-        await engine.step(step)
         last = step.ts_ms
+        if not await _replay_step(engine, step, warm_until_ms):
+            continue
+        first = step.ts_ms if first is None else first
         steps += 1
         if steps % _YIELD_EVERY_STEPS == 0:
             if bar is not None:
@@ -550,6 +555,22 @@ async def _replay_steps(
     if bar is not None:
         bar.update(done, _equity_detail(engine))
     return (last if first is None else first), last, steps
+
+
+async def _replay_step(engine: Engine, step: ReplayStep, warm_until_ms: int) -> bool:
+    """One replayed bar; False when it was only warm-up (at or before ``warm_until_ms``)."""
+    on_hour = step.ts_ms % HOUR_MS == 0
+    if step.ts_ms <= warm_until_ms:  # warm-up or processed before a restart: market data only
+        if on_hour:
+            engine.warm(step)
+        else:
+            engine.warm_marks(step)
+        return False
+    if on_hour:
+        await engine.step(step)
+    else:
+        await engine.replay_bar(step)  # a sub-hour bar: per-bar work, no strategies
+    return True
 
 
 def _equity_detail(engine: Engine) -> str:
@@ -683,6 +704,7 @@ def _load_dataset(
             funding_venues=funding_venues,
             start_ms=None if start_ms is None else start_ms - warmup_h * HOUR_MS,
             end_ms=_to_ms(md.end),
+            bar_interval=md.bar_interval,
             guards=DataGuards(
                 funding_cap_default_frac=md.funding_cap_default_frac,
                 price_jump_max_sigmas=md.price_jump_max_sigmas,
@@ -734,8 +756,8 @@ def _check_replay_config(cfg: AgentConfig, strategies: Sequence[Strategy] = ()) 
         raise ConfigError([("market_data.data_dir", reason)])
     errors = [
         *_replay_venue_errors(funding_venues),
-        *_replay_reference_errors(md.reference_instrument_id, md.data_dir),
-        *_replay_symbol_errors(strategies, md.data_dir),
+        *_replay_reference_errors(md.reference_instrument_id, md.data_dir, md.bar_interval),
+        *_replay_symbol_errors(strategies, md.data_dir, md.bar_interval),
     ]
     if not errors:  # the rules of symbols that have data
         errors = _replay_rules_errors(strategies, md.data_dir, funding_venues)
@@ -758,22 +780,25 @@ def _replay_venue_errors(enabled: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _replay_symbol_errors(
-    strategies: Sequence[Strategy], data_dir: Path | None
+    strategies: Sequence[Strategy], data_dir: Path | None, interval: str = "1h"
 ) -> list[tuple[str, str]]:
     """Symbols the strategies trade or read that have no recorded Binance klines of their
-    kind (every replayed price comes from them), one per strategy and kind."""
+    kind and of the bar ``interval`` (every replayed price comes from them), one per strategy
+    and kind."""
     errors: list[tuple[str, str]] = []
     for kind in (InstrumentKind.PERP, InstrumentKind.SPOT):
-        recorded = set(available_symbols(data_dir, kind))
+        recorded = set(available_symbols(data_dir, kind, interval))
         for strategy in strategies:
             wanted = {i.symbol for i in strategy.instruments() if i.kind is kind}
             missing = sorted({_binance_symbol(s) for s in wanted} - recorded)
             if missing:
                 where = data_dir or "the bundled data"
+                has = ", ".join(sorted(recorded)) or "no symbol"
+                others = _other_intervals(data_dir, kind, interval)
                 reason = (
-                    f"no recorded Binance {kind.value} klines for {', '.join(missing)} in "
-                    f"{where} (it has {', '.join(sorted(recorded)) or 'no symbol'}); fetch them "
-                    "with `zerobeta data download` or remove them"
+                    f"no recorded Binance {kind.value} {interval} klines for "
+                    f"{', '.join(missing)} in {where} (it has {has}{others}); fetch them with "
+                    f"`zerobeta data download --interval {interval}` or remove them"
                 )
                 errors.append((f"strategies.{strategy.name}.symbols", reason))
     return errors
@@ -810,21 +835,28 @@ def _replay_rules_errors(
     return errors
 
 
+def _other_intervals(data_dir: Path | None, kind: InstrumentKind, interval: str) -> str:
+    """``"; other bar intervals: 1m"`` naming the kline files of other intervals, or ``""``."""
+    others = [i for i in available_intervals(data_dir, kind) if i != interval]
+    return f"; [market_data] bar_interval could be {', '.join(others)}" if others else ""
+
+
 def _binance_symbol(symbol: str) -> str:
     """The Binance symbol a replayed instrument is priced from (``BTC`` → ``BTCUSDT``)."""
     return symbol if symbol.endswith("USDT") else symbol + "USDT"
 
 
 def _replay_reference_errors(
-    reference: InstrumentId, data_dir: Path | None
+    reference: InstrumentId, data_dir: Path | None, interval: str = "1h"
 ) -> list[tuple[str, str]]:
-    """The replay prices only instruments with recorded Binance klines of their kind."""
-    recorded = available_symbols(data_dir, reference.kind)
+    """The replay prices only instruments with recorded Binance klines of their kind (and
+    of the replay's bar ``interval``)."""
+    recorded = available_symbols(data_dir, reference.kind, interval)
     if reference.venue == BINANCE and reference.symbol in recorded:
         return []
     reason = (
         f"the replay has no prices for {reference} (it has Binance {reference.kind.value} "
-        f"klines of {', '.join(recorded) or 'no symbol'}); pick one of those or use "
+        f"{interval} klines of {', '.join(recorded) or 'no symbol'}); pick one of those or use "
         '[market_data] source = "live"'
     )
     return [("market_data.reference_instrument", reason)]

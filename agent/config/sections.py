@@ -95,6 +95,14 @@ class MarketDataConfig(BaseModel):
         default="refuse",
         description='A flagged close: "refuse" the file (file and line) or replay it as missing.',
     )
+    bar_interval: Literal["1m", "3m", "5m", "15m", "30m", "1h"] = Field(
+        default="1h",
+        description=(
+            "Replay: bar interval of the kline files read (<SYMBOL>_<bar_interval>.csv.gz) and "
+            "of the replay clock; below 1h the bars between hours mark positions, check the "
+            "breakers, margin and the pairs' drift, and the strategies still decide hourly."
+        ),
+    )
     warmup: bool = Field(
         default=True,
         description=(
@@ -178,6 +186,17 @@ class MarketDataConfig(BaseModel):
         if self.start is not None and self.end is not None and self.start >= self.end:
             order = f"{self.end.isoformat()} <= {self.start.isoformat()}"
             raise FieldErrors([("end", f"must be after start ({order})")])
+        return self
+
+    @model_validator(mode="after")
+    def _bar_interval_is_replay_only(self) -> MarketDataConfig:
+        """A live feed steps hourly with marks every ``live_mark_every_s``: no bar interval."""
+        if self.source == "live" and self.bar_interval != "1h":
+            reason = (
+                f'is {self.bar_interval!r}, but it applies to source = "replay" only (live '
+                "runs step hourly and mark every live_mark_every_s); leave it at 1h"
+            )
+            raise FieldErrors([("bar_interval", reason)])
         return self
 
 
@@ -474,6 +493,15 @@ class ExecutionConfig(BaseModel):
 
     drift_frac: float = Field(
         default=0.008, gt=0.0, lt=1.0, description="Trade only when a leg is off target by more."
+    )
+    drift_check: Literal["position", "ratio"] = Field(
+        default="position",
+        description=(
+            'Between strategy cycles, "position": a standing pair is traded back when a leg\'s '
+            'position left its target (a fill); "ratio": also when prices moved the legs\' '
+            "notional ratio more than drift_frac from the ratio their targets were set at "
+            "(checked every step, every sub-hour replay bar and every live mark tick)."
+        ),
     )
     max_attempts: int = Field(
         default=2, ge=1, le=10, description="Attempts to complete a failed leg before unwinding."

@@ -1,14 +1,17 @@
-"""``zerobeta data download``: venue history (1h klines, funding) into the replay file format.
+"""``zerobeta data download``: venue history (klines of one bar interval — 1h by default —,
+funding) into the replay file format.
 
 Layout and format are those :mod:`venues.replay.loader` reads (see
-:mod:`agent.data.files`): ``<venue>/<kind>/<SYMBOL>_1h.csv.gz``,
+:mod:`agent.data.files`): ``<venue>/<kind>/<SYMBOL>_<interval>.csv.gz`` (``BTCUSDT_1h``,
+``BTCUSDT_1m`` ...: files of several intervals of one symbol coexist),
 ``<venue>/funding/<SYMBOL>.csv.gz``, ``<venue>/instruments.csv`` (each downloaded instrument's
 trading rules and funding interval from the venue's instrument endpoint, merged into the file:
 :mod:`venues.replay.instruments_file`) and ``manifest.csv`` under the output dir; ``SYMBOL`` is
 the venue's own symbol (``BTCUSDT`` on Binance, ``BTC-USD`` on dYdX, ``BTC`` on Hyperliquid).
 
 Data comes through the :class:`~venues.base.MarketDataSource` protocol (``fetch_bars`` with
-``interval_s=3600`` and ``fetch_funding_history``; the venue client pages and rate-limits).
+the interval's length, ``interval_s=3600`` for ``1h``, and ``fetch_funding_history``; the
+venue client pages and rate-limits).
 The window is also cut into chunks (30 days by default) so progress can be reported and an
 interrupted download resumed: after each chunk the file is rewritten to ``<file>.part`` and
 atomically renamed, and the manifest updated the same way. A rerun fetches only what a file
@@ -50,7 +53,7 @@ from agent.data.files import (
 from agent.progress import TerminalProgress, terminal_progress
 from venues.base import MarketDataSource
 from venues.errors import VenueError
-from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
+from venues.model import HOUR_MS, InstrumentId, InstrumentKind
 from venues.registry import VENUES
 from venues.replay.catalog import HYPERLIQUID
 from venues.replay.instruments_file import (
@@ -59,6 +62,7 @@ from venues.replay.instruments_file import (
     read_rules,
     write_rules,
 )
+from venues.replay.intervals import BAR_INTERVALS_S, DEFAULT_INTERVAL, interval_ms, interval_s
 from venues.replay.source import BINANCE
 
 log = structlog.get_logger("zerobeta.download")
@@ -115,6 +119,7 @@ class _Plan:
     file: str
     chunks: list[tuple[int, int]]
     table: ReplayTable
+    interval: str = DEFAULT_INTERVAL
 
 
 def _plan(
@@ -124,12 +129,14 @@ def _plan(
     dataset: Dataset,
     window: tuple[int, int],
     chunk_ms: int,
+    interval: str,
 ) -> _Plan:
-    file = file_path(venue, instrument_id, dataset)
+    file = file_path(venue, instrument_id, dataset, interval)
     table = ReplayTable.read(out_dir / file, default_header(venue, dataset))
     check_header(table, dataset, out_dir / file)
-    ranges = missing_ranges(table.span_ms(), window[0], window[1], row_step_ms(dataset))
-    return _Plan(instrument_id, dataset, file, chunked(ranges, chunk_ms), table)
+    step_ms = row_step_ms(dataset, interval)
+    ranges = missing_ranges(table.span_ms(), window[0], window[1], step_ms)
+    return _Plan(instrument_id, dataset, file, chunked(ranges, chunk_ms), table, interval)
 
 
 async def _fetch_lines(
@@ -137,11 +144,12 @@ async def _fetch_lines(
 ) -> dict[int, str]:
     iid = plan.instrument_id
     if plan.dataset == "klines":
-        bars = await source.fetch_bars(iid, start_ms, end_ms, HOUR_S)
+        bar_ms = interval_ms(plan.interval)
+        bars = await source.fetch_bars(iid, start_ms, end_ms, interval_s(plan.interval))
         return {
             b.ts_open_ms: kline_line(b)
             for b in bars
-            if start_ms <= b.ts_open_ms < end_ms and b.ts_open_ms % HOUR_MS == 0
+            if start_ms <= b.ts_open_ms < end_ms and b.ts_open_ms % bar_ms == 0
         }
     rates = await source.fetch_funding_history(iid, start_ms, end_ms)
     with_mark = plan.table.with_mark
@@ -167,9 +175,11 @@ async def download(
     progress: ProgressFn | None = None,
     chunk_ms: int = DEFAULT_CHUNK_MS,
     now_ms: Callable[[], int] | None = None,
+    interval: str = DEFAULT_INTERVAL,
 ) -> list[FileResult]:
-    """Download 1h klines (every kind) and funding history (perps) of ``symbols`` for
-    ``[start_ms, end_ms)`` (epoch ms UTC) into ``out_dir``, resuming what is there.
+    """Download klines of bar ``interval`` (every kind) and funding history (perps) of
+    ``symbols`` for ``[start_ms, end_ms)`` (epoch ms UTC) into ``out_dir``, resuming what is
+    there.
 
     Parameters
     ----------
@@ -183,6 +193,9 @@ async def download(
         Largest window per request sequence, ms (progress and resume granularity).
     now_ms : Callable[[], int] | None
         Wall clock, epoch ms UTC; bars closing after it and later settlements are not fetched.
+    interval : str
+        Bar interval name (:data:`venues.replay.intervals.BAR_INTERVALS_S`: ``"1m"``,
+        ``"1h"`` ...); the klines go to ``<SYMBOL>_<interval>.csv.gz``.
 
     Returns
     -------
@@ -193,19 +206,20 @@ async def download(
     Raises
     ------
     ValueError
-        ``venue`` is not ``source.name``, an empty window, a non-positive chunk, or a symbol
-        that is not a plain file name.
+        ``venue`` is not ``source.name``, an empty window, a non-positive chunk, a symbol
+        that is not a plain file name, or an unknown ``interval``.
     venues.errors.VenueError
         From the source; every chunk finished before it stays written (rerun to resume).
     OSError
         If a file cannot be written.
     """
     _check_args(source, venue, symbols, start_ms, end_ms, chunk_ms)
+    bar_ms = interval_ms(interval)
     now = (now_ms or _wall_ms)()
-    bar_end = min(end_ms, now // HOUR_MS * HOUR_MS)
+    bar_end = min(end_ms, now // bar_ms * bar_ms)
     windows = {"klines": (start_ms, bar_end), "funding": (start_ms, min(end_ms, now))}
     plans = [
-        _plan(out_dir, venue, iid, dataset, windows[dataset], chunk_ms)
+        _plan(out_dir, venue, iid, dataset, windows[dataset], chunk_ms, interval)
         for symbol in dict.fromkeys(symbols)
         for kind in dict.fromkeys(kinds)
         for iid in (InstrumentId(venue, kind, symbol),)
@@ -316,7 +330,8 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     data_sub = data.add_subparsers(dest="data_command", required=True)
     dl = data_sub.add_parser(
         "download",
-        help="fetch 1h klines and funding history into the replay format (resumable)",
+        help="fetch klines (1h unless --interval) and funding history into the replay format "
+        "(resumable)",
     )
     dl.add_argument("--venue", required=True, help="venue name, e.g. binance, dydx")
     dl.add_argument("--symbols", required=True, type=_symbols, help="comma-separated venue symbols")
@@ -327,6 +342,13 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     dl.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="data directory")
     dl.add_argument(
         "--kinds", type=_kinds, default=(InstrumentKind.PERP,), help="perp,spot (default perp)"
+    )
+    dl.add_argument(
+        "--interval",
+        type=_interval,
+        default=DEFAULT_INTERVAL,
+        help=f"kline bar interval, one of {', '.join(BAR_INTERVALS_S)} (default 1h); files "
+        "are named <SYMBOL>_<interval>.csv.gz",
     )
 
 
@@ -343,6 +365,14 @@ def _symbols(text: str) -> tuple[str, ...]:
     if not symbols or bad:
         raise argparse.ArgumentTypeError(f"{text!r}: expected symbols like BTCUSDT,ETHUSDT")
     return symbols
+
+
+def _interval(text: str) -> str:
+    try:
+        interval_s(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def _kinds(text: str) -> tuple[InstrumentKind, ...]:
@@ -443,6 +473,7 @@ async def _download_and_close(
             out_dir=args.out,
             progress=progress,
             now_ms=now_ms,
+            interval=getattr(args, "interval", DEFAULT_INTERVAL),
         )
     finally:
         await source.close()

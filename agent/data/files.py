@@ -4,10 +4,12 @@ atomic gzip writes and the manifest.
 Format and layout are those :mod:`venues.replay.loader` reads (``venues/replay/data/
 PROVENANCE.md``)::
 
-    <venue>/<kind>/<SYMBOL>_1h.csv.gz   open_time_ms,open,high,low,close,volume
+    <venue>/<kind>/<SYMBOL>_<interval>.csv.gz   open_time_ms,open,high,low,close,volume
     <venue>/funding/<SYMBOL>.csv.gz     funding_time_ms,funding_rate[,mark_price]
     manifest.csv                        path,rows,first_ms,last_ms,sha256 (uncompressed text)
 
+``<interval>`` is a bar interval name of :mod:`venues.replay.intervals` (``1h`` — the bundled
+files —, ``1m``, ``5m`` ...), so files of several intervals of one symbol sit side by side.
 Rows sorted by their first column, one per timestamp, floats in Python's shortest round-trip
 form (``66838.0``, ``1.205e-05``), ``\\n`` line ends with a final newline, gzip level 9 with
 mtime 0 and no file name (byte-identical to the bundle's compression settings).
@@ -27,6 +29,7 @@ from typing import Final, Literal
 
 from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
 from venues.registry import venue_spec
+from venues.replay.intervals import DEFAULT_INTERVAL, interval_ms, kline_stem
 from venues.replay.loader import FUNDING_HEADER, FUNDING_MARK_HEADER, KLINE_HEADER
 
 Dataset = Literal["klines", "funding"]
@@ -83,11 +86,14 @@ def check_header(table: ReplayTable, dataset: Dataset, path: Path) -> None:
         raise ValueError(f"{path}: header {','.join(table.header)!r} is not a {dataset} header")
 
 
-def file_path(venue: str, instrument_id: InstrumentId, dataset: Dataset) -> str:
-    """Path of a file relative to the data dir (module doc layout)."""
+def file_path(
+    venue: str, instrument_id: InstrumentId, dataset: Dataset, interval: str = DEFAULT_INTERVAL
+) -> str:
+    """Path of a file relative to the data dir (module doc layout); ``interval`` names the
+    klines' bar interval (``"1h"``, ``"1m"`` ...; not used for funding)."""
     if dataset == "funding":
         return f"{venue}/funding/{instrument_id.symbol}.csv.gz"
-    return f"{venue}/{instrument_id.kind.value}/{instrument_id.symbol}_1h.csv.gz"
+    return f"{venue}/{instrument_id.kind.value}/{kline_stem(instrument_id.symbol, interval)}.csv.gz"
 
 
 def default_header(venue: str, dataset: Dataset) -> tuple[str, ...]:
@@ -101,9 +107,10 @@ def default_header(venue: str, dataset: Dataset) -> tuple[str, ...]:
     return FUNDING_MARK_HEADER if venue_spec(venue).funding_files_have_marks else FUNDING_HEADER
 
 
-def row_step_ms(dataset: Dataset) -> int:
-    """Smallest gap between two rows: 1 h for klines, 1 ms for funding (times as stamped)."""
-    return HOUR_MS if dataset == "klines" else 1
+def row_step_ms(dataset: Dataset, interval: str = DEFAULT_INTERVAL) -> int:
+    """Smallest gap between two rows: the bar interval for klines (1 h by default), 1 ms for
+    funding (times as stamped)."""
+    return interval_ms(interval) if dataset == "klines" else 1
 
 
 def missing_ranges(
@@ -112,10 +119,12 @@ def missing_ranges(
     """Half-open ranges of ``[start_ms, end_ms)`` a file spanning ``span_ms`` (first, last
     row time, inclusive) still lacks: all of it when empty, else what lies before the hour of
     the first row (settlements are stamped a few ms after the hour they belong to) and after
-    the last row (``last + step_ms`` is the earliest next row)."""
+    the last row (``last + step_ms`` is the earliest next row). Kline rows (``step_ms`` > 1,
+    the bar interval) are on their grid already: a 1m file starting at 10:05 lacks 10:00–10:05."""
     if span_ms is None:
         return [(start_ms, end_ms)] if start_ms < end_ms else []
-    first_ms, last_ms = span_ms[0] // HOUR_MS * HOUR_MS, span_ms[1]
+    anchor_ms = HOUR_MS if step_ms == 1 else step_ms
+    first_ms, last_ms = span_ms[0] // anchor_ms * anchor_ms, span_ms[1]
     ranges = []
     if start_ms < min(first_ms, end_ms):
         ranges.append((start_ms, min(first_ms, end_ms)))

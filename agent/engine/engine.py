@@ -4,7 +4,9 @@ execution and the strategies, advanced one market event at a time.
 A driver feeds it: the replay driver (recorded history, as fast as the CPU allows) or the live
 driver (``agent.live.feed``: the venues' public data on the wall clock). Both hand it the same
 hourly steps — the closes of the bars ending at ``ts_ms`` and the funding settled by then — so
-the strategies see the same shapes in a backtest and on live data:
+the strategies see the same shapes in a backtest and on live data; a replay of sub-hour bars
+(``[market_data] bar_interval``) hands it the bars between the hours as
+:meth:`Engine.replay_bar`, the replay's counterpart of a live mark tick:
 
 - :meth:`Engine.warm` (live start-up, and the steps a resumed run already processed): history
   into the market data, nothing settled, booked or traded;
@@ -22,6 +24,10 @@ the strategies see the same shapes in a backtest and on live data:
   :meth:`Engine.after_marks`: a breaker tripped with ``[risk] flatten_on_breaker`` flattens at
   once, a ``zerobeta halt --flatten`` too, and pairs whose legs drifted beyond ``drift_frac``
   are rebalanced;
+- :meth:`Engine.replay_bar` (replay, a bar between two hourly steps): the bar's closes as marks
+  (:meth:`Engine.mark_tick`), then :meth:`Engine.after_marks` (flattens, the drift check of
+  the standing pairs), the safety guard and the margin watch — the engine's per-bar work —
+  while the strategies keep deciding on the hourly steps and funding settles on them;
 - between steps, live: :meth:`Engine.on_predicted_funding` (the venues' predicted rates →
   market data, the funding-flip monitor acts before the settlement),
   :meth:`Engine.on_account` (account-stream fills and order updates booked as they arrive,
@@ -108,9 +114,19 @@ class MarksUpdate(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """A replay bar's closes as a :class:`MarksUpdate`."""
+
+    ts_ms: int
+    prices: Mapping[InstrumentId, float]
+
+
 @dataclass(slots=True)
 class BetweenSteps:
-    """What the live engine did between hourly steps (run counters; a replay leaves them 0)."""
+    """What the engine did between hourly steps (run counters): live, and in a replay of
+    sub-hour bars the drift rebalances (``drift_rebalances`` also counts those of the hourly
+    steps with ``drift_check = "ratio"``); the other counters stay 0 in a replay."""
 
     predicted_funding: int = 0
     account_fills_booked: int = 0
@@ -218,6 +234,7 @@ class Engine:
         self._snapshot_every_ms = self.cfg.journal.snapshot_every_s * 1000
         self._last_step_ms: int | None = None  # of the last checkpoint written
         self._breaker_flatten_pending = False
+        self._ratio_drift = self.cfg.execution.drift_check == "ratio"
         self.between_steps = BetweenSteps()
 
     # ---- events ------------------------------------------------------------------------------
@@ -276,6 +293,8 @@ class Engine:
             await self.executor.follow_up(ts_ms, self.market.prices)
         await self.executor.check_exposure(ts_ms, self.market.prices)  # naked budget
         await self.runner.run_step(ts_ms)
+        if self._ratio_drift:  # pairs the strategies did not restate this cycle
+            await self.rebalance_drift()
         await self.positions.check(ts_ms)
         await self.safety.review(ts_ms)
         await self._check_margin(ts_ms)
@@ -289,13 +308,7 @@ class Engine:
         are untouched."""
         self._advance(update.ts_ms)
         now_ms = self.clock.now_ms()
-        for iid, price in update.prices.items():
-            if iid not in self.instruments:
-                continue
-            self.market.on_price(iid, price, now_ms)
-            venue = self.paper.get(iid.venue)
-            if venue is not None:
-                venue.update_price(iid, price)
+        self._apply_marks(update.prices, now_ms)
         self._mark()
         self._check_breakers(now_ms)
         self.kill_switch.poll(now_ms)
@@ -303,6 +316,37 @@ class Engine:
         self._snapshot_when_due(now_ms)
         if self.resumable:
             self.journal.flush()
+
+    async def replay_bar(self, step: MarketStep) -> None:
+        """A replay bar between two hourly steps (``[market_data] bar_interval`` below 1h):
+        its closes (and those of the instruments priced by them, ``price_source``) as marks
+        (:meth:`mark_tick`: paper venues, the ledger, breakers, kill switch, naked budgets),
+        then :meth:`after_marks` (breaker/halt flatten, the standing pairs' drift check),
+        the safety guard and the margin watch. The market data's hourly history and the
+        strategies wait for the hour; a settlement comes only on the hour (a bar that carries
+        one is settled all the same)."""
+        prices = dict(step.closes)
+        for iid, source in self.price_source.items():
+            price = step.closes.get(source)
+            if price is not None:
+                prices[iid] = price
+        if step.funding:
+            self._advance(step.ts_ms)
+            self.funding.settle(step.ts_ms, step.funding)
+        await self.mark_tick(_Marks(step.ts_ms, prices))
+        await self.after_marks()
+        await self.review_safety()
+        await self._check_margin(self.clock.now_ms())
+
+    def warm_marks(self, step: MarketStep) -> None:
+        """A replay bar between two hourly steps of the warm-up (or of what a resumed run
+        already processed): its closes become the latest prices; no history, nothing booked."""
+        self._advance(step.ts_ms)
+        self._apply_marks(step.closes, self.clock.now_ms())
+        for iid, source in self.price_source.items():
+            price = step.closes.get(source)
+            if price is not None:
+                self._apply_marks({iid: price}, self.clock.now_ms())
 
     async def flatten_on_halt(self) -> None:
         """Between hourly steps (live, after a mark tick): a ``zerobeta halt --flatten`` noticed
@@ -516,6 +560,17 @@ class Engine:
         """Move the clock to ``ts_ms`` (never back: a live bar closes before the marks that
         arrived while it was being fetched)."""
         self.clock.advance_to(max(ts_ms, self.clock.now_ms()))
+
+    def _apply_marks(self, prices: Mapping[InstrumentId, float], now_ms: int) -> None:
+        """Intra-hour prices (quote units) into the market data and the paper venues; prices
+        of instruments the run does not track are ignored."""
+        for iid, price in prices.items():
+            if iid not in self.instruments:
+                continue
+            self.market.on_price(iid, price, now_ms)
+            venue = self.paper.get(iid.venue)
+            if venue is not None:
+                venue.update_price(iid, price)
 
     def _apply_prices(self, step: MarketStep) -> None:
         for iid, close in step.closes.items():

@@ -23,7 +23,9 @@ For each :class:`~strategies.base.PairIntent` the executor
 
 The targets an intent reached stand until the strategy's next intent on them
 (:mod:`agent.execution.standing`); live, between steps, a pair whose legs drifted from them
-(a fill that arrived on the account stream) is rebalanced at once (:meth:`Executor.drifted`).
+(a fill that arrived on the account stream) is rebalanced at once (:meth:`Executor.drifted`);
+with ``drift_check = "ratio"`` also a pair whose legs' notional ratio prices moved more than
+``drift_frac`` (checked at every step, sub-hour replay bar and live mark tick).
 
 An order whose outcome is unknown (timeout, 5xx) is looked up by client order id before
 anything else; it is never re-sent blindly. If the lookup cannot answer either, the leg is
@@ -52,7 +54,7 @@ from agent.execution.desk import OrderDesk
 from agent.execution.exposure import DEFAULT_LEG_RISK, ExposureBook
 from agent.execution.pairs import IntentOutcome, send_pair
 from agent.execution.plan import IntentPlanner, PlannedLeg, client_order_id, shrinks_position
-from agent.execution.standing import DRIFT_REASON, StandingTargets
+from agent.execution.standing import DRIFT_REASON, StandingTargets, ratio_legs
 from agent.execution.streamed import StreamBooking
 from agent.execution.unresolved import UnresolvedOrders
 from agent.journal.journal import Journal
@@ -83,8 +85,9 @@ class Executor:
     journal : Journal
     risk : RiskEngine
     config : ExecutionConfig
-        ``drift_frac`` (fraction of target notional), ``max_attempts`` (attempts per leg,
-        the first included), ``leg_timeout_s`` (s, per venue call).
+        ``drift_frac`` (fraction of target notional), ``drift_check`` (what drifts a
+        standing pair: its positions, or also its legs' notional ratio), ``max_attempts``
+        (attempts per leg, the first included), ``leg_timeout_s`` (s, per venue call).
     alerts : AlertSink
         Where the desk hands a failed unwind and a stuck unresolved order, for a person.
     leg_risk : Mapping[str, LegRiskConfig] | None
@@ -113,6 +116,7 @@ class Executor:
         self._journal = journal
         self._risk = risk
         self._planner = IntentPlanner(instruments, portfolio, config.drift_frac)
+        self._ratio_drift = config.drift_check == "ratio"
         self._leg_risk = dict(leg_risk or {})
         self._reference = reference_instrument
         self.desk = OrderDesk(venues, instruments, portfolio, journal, config)
@@ -238,10 +242,13 @@ class Executor:
         """Between steps: for every standing pair (:class:`~agent.execution.standing.
         StandingTargets`) with a leg off its target by more than ``drift_frac`` (the hourly
         rule, :meth:`plan`) and no unresolved order on its legs, the intent (owner strategy,
-        ``drift_rebalance`` intent) that takes it back; execute each with :meth:`execute`."""
+        ``drift_rebalance`` intent) that takes it back; execute each with :meth:`execute`.
+        With ``drift_check = "ratio"`` the targets are first restated at ``prices`` to the
+        notional ratio they were set at (:func:`~agent.execution.standing.ratio_legs`)."""
         busy = {order.request.instrument_id for order in self.unresolved}
         out: list[tuple[str, PairIntent]] = []
-        for strategy, legs in self.standing.pairs():
+        for strategy, pair in self.standing.pairs():
+            legs = ratio_legs(pair, prices) if self._ratio_drift else pair.legs
             probe = PairIntent("drift-check", legs, DRIFT_REASON, opening=False)
             if not self.plan(strategy, probe, prices):
                 continue

@@ -19,17 +19,28 @@ risk when every order shrinks a position, else as opening), so the live engine t
 seconds instead of at the next cycle. A pair with a leg whose order is unresolved is left to
 the follow-up (:mod:`agent.execution.unresolved`), which books and reverses that order itself.
 Nothing is kept across a restart: the strategies' next cycle sets the targets again.
+
+With ``[execution] drift_check = "ratio"`` a pair also drifts when prices move its legs apart:
+each standing pair keeps the prices its targets were set at, and :func:`ratio_legs` restates
+the targets at today's prices so that the legs' notional ratio is the one they were set at,
+the first leg's quantity kept (the anchor) and every other leg resized by
+``(p0_now / p0_set) / (pi_now / pi_set)``. A leg held at its old target is then off the new
+one by ``|1 - qi / qi_new| = |D|`` of it, ``D = (pi_now / pi_set) / (p0_now / p0_set) - 1``
+being how far the legs' notional ratio moved, so the hourly drift rule
+(:class:`agent.execution.plan.IntentPlanner`) trades it exactly when ``|D| > drift_frac``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from strategies.base import PairIntent, TargetPosition
 from venues.model import InstrumentId
 
-__all__ = ["DRIFT_REASON", "REACHED", "StandingTargets"]
+__all__ = ["DRIFT_REASON", "REACHED", "StandingPair", "StandingTargets", "ratio_legs"]
 
 DRIFT_REASON = "drift_rebalance"
 """The ``reason`` of a rebalancing intent (journaled with it)."""
@@ -40,11 +51,20 @@ REACHED = frozenset({"filled", "skipped"})
 Legs = tuple[TargetPosition, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StandingPair:
+    """The legs of an intent whose targets stand and the prices (quote units) of its legs when
+    they were set (empty when a leg had no price)."""
+
+    legs: Legs
+    prices_set: Mapping[InstrumentId, float] = field(default_factory=dict)
+
+
 class StandingTargets:
     """Per strategy, the legs of the intents whose targets stand (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._pairs: dict[str, dict[frozenset[InstrumentId], Legs]] = {}
+        self._pairs: dict[str, dict[frozenset[InstrumentId], StandingPair]] = {}
         self._rebalances = 0
 
     def __len__(self) -> int:
@@ -65,17 +85,20 @@ class StandingTargets:
         if pairs is not None:
             for key in [k for k in pairs if not k.isdisjoint(named)]:
                 del pairs[key]
-        reached = status in REACHED and (status == "filled" or _priced(intent.legs, prices))
+        priced = _priced(intent.legs, prices)
+        reached = status in REACHED and (status == "filled" or priced)
         if reached and any(leg.target_qty != 0 for leg in intent.legs):
-            self._pairs.setdefault(strategy, {})[frozenset(named)] = intent.legs
+            seen = {leg.instrument_id: prices[leg.instrument_id] for leg in intent.legs}
+            standing = StandingPair(intent.legs, MappingProxyType(seen) if priced else {})
+            self._pairs.setdefault(strategy, {})[frozenset(named)] = standing
         elif pairs is not None and not pairs:
             del self._pairs[strategy]
 
-    def pairs(self) -> Iterator[tuple[str, Legs]]:
-        """Every standing pair as (strategy, legs), in the order recorded."""
+    def pairs(self) -> Iterator[tuple[str, StandingPair]]:
+        """Every standing pair as (strategy, pair), in the order recorded."""
         for strategy, pairs in list(self._pairs.items()):
-            for legs in list(pairs.values()):
-                yield strategy, legs
+            for pair in list(pairs.values()):
+                yield strategy, pair
 
     def rebalance_intent(
         self, legs: Legs, busy: Collection[InstrumentId], ts_ms: int
@@ -88,6 +111,27 @@ class StandingTargets:
         self._rebalances += 1
         intent_id = f"rebalance-{ts_ms}-{self._rebalances}"
         return PairIntent(intent_id, legs, DRIFT_REASON, opening=False)
+
+
+def ratio_legs(pair: StandingPair, prices: Mapping[InstrumentId, float]) -> Legs:
+    """``pair``'s targets restated at ``prices`` (quote units) so that the legs' notional ratio
+    is the one they were set at (module docstring): the first leg with a non-zero target keeps
+    its quantity, every other non-zero leg ``i`` becomes ``qi × (p0 / p0_set) / (pi /
+    pi_set)``. The legs unchanged when there is no second leg, or a leg lacks a price then or
+    now."""
+    legs = pair.legs
+    anchor = next((leg for leg in legs if leg.target_qty != 0), None)
+    if anchor is None or len(legs) < 2 or not pair.prices_set or not _priced(legs, prices):
+        return legs
+    anchor_move = prices[anchor.instrument_id] / pair.prices_set[anchor.instrument_id]
+    out = []
+    for leg in legs:
+        if leg is anchor or leg.target_qty == 0:
+            out.append(leg)
+            continue
+        move = prices[leg.instrument_id] / pair.prices_set[leg.instrument_id]
+        out.append(TargetPosition(leg.instrument_id, leg.target_qty * anchor_move / move))
+    return tuple(out)
 
 
 def _priced(legs: Legs, prices: Mapping[InstrumentId, float]) -> bool:

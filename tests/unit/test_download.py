@@ -74,14 +74,16 @@ RULES = {
 
 
 class FakeSource:
-    """In-memory MarketDataSource: hourly bars and 8-hourly settlements by formula; counts calls
-    and can fail on the n-th ``fetch_bars``."""
+    """In-memory MarketDataSource: bars of the interval asked (hourly by default) and 8-hourly
+    settlements by formula; counts calls, records the intervals asked and can fail on the n-th
+    ``fetch_bars``."""
 
     def __init__(self, name: str = "binance", *, fail_on_bar_call: int | None = None) -> None:
         self._name = name
         self.fail_on_bar_call = fail_on_bar_call
         self.bar_calls: list[tuple[InstrumentId, int, int]] = []
         self.funding_calls: list[tuple[InstrumentId, int, int]] = []
+        self.bar_intervals_s: set[int] = set()
         self.opened = self.closed = False
 
     @property
@@ -118,15 +120,16 @@ class FakeSource:
     async def fetch_bars(
         self, instrument_id: InstrumentId, start_ms: int, end_ms: int, interval_s: int
     ) -> list[Bar]:
-        assert interval_s == 3600
         self.bar_calls.append((instrument_id, start_ms, end_ms))
+        self.bar_intervals_s.add(interval_s)
         if self.fail_on_bar_call == len(self.bar_calls):
             raise TransportError("connection reset", venue=self._name)
-        first = max(T0, -(-start_ms // HOUR_MS) * HOUR_MS)
+        step = interval_s * 1000
+        first = max(T0, -(-start_ms // step) * step)
         out = []
-        for ts in range(first, end_ms, HOUR_MS):
+        for ts in range(first, end_ms, step):
             o = price(ts, instrument_id.kind)
-            out.append(Bar(instrument_id, ts, ts + HOUR_MS, o, o + 2.0, o - 1.0, o + 0.5, 10.25))
+            out.append(Bar(instrument_id, ts, ts + step, o, o + 2.0, o - 1.0, o + 0.5, 10.25))
         return out
 
     def stream_marks(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarkPrice]:
@@ -586,3 +589,43 @@ async def test_a_failed_rename_leaves_the_previous_file_whole(
     await run(resumed, tmp_path, T0, T0 + 2 * DAY_MS, kinds=[SPOT])
     assert len(load_klines(path)) == 48
     assert not part_files(tmp_path)
+
+
+# --- bar intervals -------------------------------------------------------------------------
+
+
+async def test_a_1m_download_sits_beside_the_1h_file_and_loads_as_1m(tmp_path: Path) -> None:
+    """``interval="1m"`` writes ``BTCUSDT_1m.csv.gz`` next to the 1h file, one row a minute,
+    the forming minute left out; a rerun fetches only the minutes after the last row."""
+    hourly, minute = FakeSource(), FakeSource()
+    await run(hourly, tmp_path, T0, T0 + 2 * HOUR_MS)
+    now = T0 + 2 * HOUR_MS + 30_000  # half-way through 02:00's first minute
+    await run(minute, tmp_path, T0, T0 + DAY_MS, interval="1m", now_ms=lambda: now)
+    assert (hourly.bar_intervals_s, minute.bar_intervals_s) == ({3_600}, {60})
+    rows = read_text(tmp_path / "binance/perp/BTCUSDT_1m.csv.gz").splitlines()[1:]
+    assert [int(r.split(",")[0]) for r in rows] == list(range(T0, T0 + 2 * HOUR_MS, 60_000))
+    assert len(load_klines(tmp_path / "binance/perp/BTCUSDT_1h.csv.gz")) == 2
+    assert len(load_klines(tmp_path / "binance/perp/BTCUSDT_1m.csv.gz", 60_000)) == 120
+    assert manifest(tmp_path)["binance/perp/BTCUSDT_1m.csv.gz"]["rows"] == "120"
+    again = FakeSource()
+    later = T0 + 2 * HOUR_MS + 5 * 60_000
+    await run(again, tmp_path, T0, T0 + DAY_MS, interval="1m", now_ms=lambda: later)
+    assert [c[1:] for c in again.bar_calls] == [(T0 + 2 * HOUR_MS, later)]
+
+
+async def test_an_unknown_interval_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown bar interval '2m'; one of 1m, 3m"):
+        await run(FakeSource(), tmp_path, T0, T0 + DAY_MS, interval="2m")
+
+
+def test_cli_interval_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--venue", "binance", "--symbols", "BTCUSDT", "--out", str(tmp_path)]
+    dates = ["--from", "2024-01-01", "--to", "2024-01-02"]
+    assert parse(*base, *dates).interval == "1h"
+    args = parse(*base, *dates, "--interval", "15m")
+    assert run_cli(args, factory=FakeSource, stream=io.StringIO(), now_ms=lambda: FAR_MS) == 0
+    assert "binance/perp/BTCUSDT_15m.csv.gz: 96 rows (+96)" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        parse(*base, *dates, "--interval", "1M")
+    assert info.value.code == 2
+    assert "unknown bar interval '1M'; one of 1m, 3m, 5m, 15m, 30m, 1h" in capsys.readouterr().err

@@ -994,3 +994,30 @@ async def test_a_later_intent_replaces_the_standing_targets_and_a_close_clears_t
     await rig.executor.execute(STRATEGY, pair(0.0, 0.0, "i-3", opening=False), PRICES, LATER_MS)
     hold(ETH, "-0.5", rig.portfolio)
     assert rig.executor.drifted(PRICES, LATER_MS) == []
+
+
+async def test_prices_do_not_drift_a_pair_unless_drift_check_is_ratio() -> None:
+    """1 BTC long / 20 ETH short set at 50 000 / 2 500; ETH then 1 % up against BTC: the
+    legs' notional ratio moved 1 % — no drift by position (the default), a drift by ratio."""
+    moved = {BTC: 50_000.0, ETH: 2_525.0}
+    by_position = make_rig()
+    await by_position.run(pair(1.0, -20.0))
+    assert by_position.executor.drifted(moved, LATER_MS) == []
+    by_ratio = make_rig(execution=ExecutionConfig(drift_check="ratio"))
+    await by_ratio.run(pair(1.0, -20.0))
+    assert by_ratio.executor.drifted(PRICES, LATER_MS) == []
+    ((strategy, intent),) = by_ratio.executor.drifted(moved, LATER_MS)
+    assert (strategy, intent.reason, intent.opening) == (STRATEGY, "drift_rebalance", False)
+    # BTC kept; ETH resized by (50 000 / 50 000) / (2 525 / 2 500) = 1 / 1.01
+    assert [leg.target_qty for leg in intent.legs] == [1.0, -20.0 * 1.0 / (2_525.0 / 2_500.0)]
+
+
+async def test_a_ratio_move_within_drift_frac_is_left_alone() -> None:
+    """ETH 0.4 % up alone: the ratio moved 0.4 % < drift_frac 0.8 %, nothing trades; ETH 0.5 %
+    up and BTC 0.3 % down: 1.005 / 0.997 - 1 = 0.802 %, just past it: ETH is resized."""
+    rig = make_rig(execution=ExecutionConfig(drift_check="ratio"))
+    await rig.run(pair(1.0, -20.0))
+    assert rig.executor.drifted({BTC: 50_000.0, ETH: 2_510.0}, LATER_MS) == []
+    ((_, intent),) = rig.executor.drifted({BTC: 49_850.0, ETH: 2_512.5}, LATER_MS)
+    expected_eth = -20.0 * (49_850.0 / 50_000.0) / (2_512.5 / 2_500.0)
+    assert [leg.target_qty for leg in intent.legs] == [1.0, expected_eth]

@@ -273,7 +273,7 @@ def test_manifest_matches_bundled_files() -> None:
 
     with open(DATA / "manifest.csv", newline="") as fh:
         manifest = list(csv.DictReader(fh))
-    assert len(manifest) == 25 + 15 + 13 + 13
+    assert len(manifest) == 25 + 2 + 15 + 13 + 13  # 1h klines, 1m klines, funding
     for entry in manifest:
         raw = gzip.decompress((DATA / entry["path"]).read_bytes())
         assert hashlib.sha256(raw).hexdigest() == entry["sha256"]

@@ -2,7 +2,8 @@
 
 Venue names (``BINANCE``, ``BYBIT``, ``HYPERLIQUID``; ``FUNDING_VENUES`` the ones with funding
 files, as the venue registry's ``replay_funding`` says); the file layout of
-``data/PROVENANCE.md`` (``binance/{perp,spot}/<SYM>USDT_1h.csv[.gz]``,
+``data/PROVENANCE.md`` (``binance/{perp,spot}/<SYM>USDT_<interval>.csv[.gz]``, the interval a
+name of :mod:`venues.replay.intervals` — ``1h`` for the bundled files, ``1m`` ...;
 ``<venue>/funding/<symbol>.csv[.gz]``, the ``.csv.gz`` preferred); resolving requested symbols
 to those files and loading them (:mod:`venues.replay.loader`); the instrument id of each venue's
 perp (Bybit ``BTCUSDT``, Hyperliquid the coin ``BTC``); and the :class:`~venues.model.Instrument`
@@ -23,6 +24,7 @@ import numpy as np
 from venues.model import Instrument, InstrumentId, InstrumentKind
 from venues.registry import replay_funding_venues
 from venues.replay.instruments_file import InstrumentRules, instruments_path, read_rules
+from venues.replay.intervals import BAR_INTERVALS_S, DEFAULT_INTERVAL, interval_ms, kline_stem
 from venues.replay.loader import (
     FloatArray,
     FundingSeries,
@@ -62,9 +64,12 @@ if not set(FUNDING_VENUES) <= set(_QUOTE):  # the registry names a venue this mo
 
 
 def available_symbols(
-    data_dir: Path | str | None = None, kind: InstrumentKind = InstrumentKind.PERP
+    data_dir: Path | str | None = None,
+    kind: InstrumentKind = InstrumentKind.PERP,
+    interval: str = DEFAULT_INTERVAL,
 ) -> tuple[str, ...]:
-    """Binance symbols with recorded 1h klines of ``kind`` in ``data_dir`` (default: bundled).
+    """Binance symbols with recorded klines of ``kind`` and bar ``interval`` (``"1h"``,
+    ``"1m"`` ...) in ``data_dir`` (default: bundled).
 
     Returns
     -------
@@ -72,8 +77,17 @@ def available_symbols(
         Sorted symbols, e.g. ``("ADAUSDT", "AVAXUSDT", ...)``.
     """
     folder = resolve_data_dir(data_dir) / BINANCE / kind.value
-    names = {p.name.split("_1h.csv")[0] for p in folder.glob("*_1h.csv*")}
+    suffix = f"_{interval}.csv"
+    names = {p.name.split(suffix)[0] for p in folder.glob(f"*{suffix}*")}
     return tuple(sorted(names))
+
+
+def available_intervals(
+    data_dir: Path | str | None = None, kind: InstrumentKind = InstrumentKind.PERP
+) -> tuple[str, ...]:
+    """The bar intervals of the Binance ``kind`` kline files in ``data_dir`` (default:
+    bundled), shortest first (``("1m", "1h")``)."""
+    return tuple(i for i in BAR_INTERVALS_S if available_symbols(data_dir, kind, i))
 
 
 def resolve_data_dir(data_dir: Path | str | None) -> Path:
@@ -104,28 +118,35 @@ def check_venues(funding_venues: Sequence[str]) -> tuple[str, ...]:
     return tuple(v for v in FUNDING_VENUES if v in funding_venues)
 
 
-def resolve_symbols(root: Path, symbols: Sequence[str], kind: InstrumentKind) -> tuple[str, ...]:
-    available = available_symbols(root, kind)
+def resolve_symbols(
+    root: Path, symbols: Sequence[str], kind: InstrumentKind, interval: str = DEFAULT_INTERVAL
+) -> tuple[str, ...]:
+    available = available_symbols(root, kind, interval)
     out: dict[str, None] = {}
     for raw in symbols:
         symbol = raw if raw.endswith(USDT) else raw + USDT
         if symbol not in available:
             raise ValueError(
-                f"no Binance {kind.value} klines for {raw!r} in {root}; have {list(available)}"
+                f"no Binance {kind.value} klines for {raw!r} at bar interval {interval} in "
+                f"{root}; have "
+                f"{list(available)} ({interval} files {kline_stem('<SYMBOL>', interval)}.csv.gz)"
             )
         out[symbol] = None
     return tuple(out)
 
 
-def kline_path(root: Path, symbol: str, market: str) -> Path:
-    """The Binance kline file of ``symbol`` in ``market`` (``perp``/``spot``) under ``root``."""
-    path = _find_file(root / BINANCE / market, f"{symbol}_1h")
+def kline_path(root: Path, symbol: str, market: str, interval: str = DEFAULT_INTERVAL) -> Path:
+    """The Binance kline file of ``symbol`` in ``market`` (``perp``/``spot``) with bars of
+    ``interval`` under ``root``."""
+    path = _find_file(root / BINANCE / market, kline_stem(symbol, interval))
     assert path is not None  # checked by resolve_symbols
     return path
 
 
-def read_klines(root: Path, symbol: str, market: str) -> KlineSeries:
-    return load_klines(kline_path(root, symbol, market))
+def read_klines(
+    root: Path, symbol: str, market: str, interval: str = DEFAULT_INTERVAL
+) -> KlineSeries:
+    return load_klines(kline_path(root, symbol, market, interval), interval_ms(interval))
 
 
 def load_funding_files(

@@ -1,9 +1,10 @@
-"""The recorded bars and funding settlements laid on the replay's hourly step grid.
+"""The recorded bars and funding settlements laid on the replay's step grid.
 
-:class:`_Frame`: the grid of bar close times (epoch ms UTC, hourly, from the first to the last
-close of the loaded klines, restricted to the requested window) and one ``(n_steps, k)`` float64
-matrix per OHLCV field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of
-its close ``t + 3_600_000``.
+:class:`_Frame`: the grid of bar close times (epoch ms UTC, one step per bar interval — hourly
+for the bundled 1h files, every minute for 1m files — from the first to the last close of the
+loaded klines, restricted to the requested window) and one ``(n_steps, k)`` float64 matrix per
+OHLCV field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of its close
+``t + interval``.
 
 :class:`_FundingTable`: the settlements inside the window as flat arrays sorted by (step,
 series), with per-step offsets, so the replay loop only walks them. A settlement sits on the step
@@ -28,7 +29,8 @@ from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray,
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Frame:
-    """Recorded bars on the hourly close grid; matrices ``(n_steps, k)`` float64, NaN = no bar."""
+    """Recorded bars on the close grid (a step every ``interval_ms``); matrices
+    ``(n_steps, k)`` float64, NaN = no bar."""
 
     ids: tuple[InstrumentId, ...]
     ts_close_ms: IntArray
@@ -38,10 +40,11 @@ class Frame:
     close: FloatArray
     volume: FloatArray
     present: BoolArray
+    interval_ms: int = HOUR_MS
 
     def bars_at(self, row: int) -> tuple[Bar, ...]:
         ts_close = int(self.ts_close_ms[row])
-        ts_open = ts_close - HOUR_MS
+        ts_open = ts_close - self.interval_ms
         cols = zip(
             self.ids,
             self.present[row].tolist(),
@@ -88,33 +91,40 @@ class FundingTable:
 
 
 def build_frame(
-    klines: Mapping[InstrumentId, KlineSeries], start_ms: int | None, end_ms: int | None
+    klines: Mapping[InstrumentId, KlineSeries],
+    start_ms: int | None,
+    end_ms: int | None,
+    interval_ms: int = HOUR_MS,
 ) -> Frame:
+    """The close grid of ``klines`` (bars ``interval_ms`` long) inside ``[start_ms, end_ms]``.
+
+    Raises ``ValueError`` when nothing is requested or no bar closes in the window."""
     if not klines:
         raise ValueError("nothing to replay: no perp or spot symbols requested")
     nonempty = [k for k in klines.values() if len(k)]
     if not nonempty:  # every file was cut to the window and none has a bar in it
         raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
-    lo = min(int(k.ts_open_ms[0]) for k in nonempty) + HOUR_MS
-    hi = max(int(k.ts_open_ms[-1]) for k in nonempty) + HOUR_MS
+    step = interval_ms
+    lo = min(int(k.ts_open_ms[0]) for k in nonempty) + step
+    hi = max(int(k.ts_open_ms[-1]) for k in nonempty) + step
     if start_ms is not None:
-        lo = max(lo, -(-start_ms // HOUR_MS) * HOUR_MS)
+        lo = max(lo, -(-start_ms // step) * step)
     if end_ms is not None:
-        hi = min(hi, end_ms // HOUR_MS * HOUR_MS)
+        hi = min(hi, end_ms // step * step)
     if lo > hi:
         raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
-    grid = np.arange(lo, hi + HOUR_MS, HOUR_MS, dtype=np.int64)
+    grid = np.arange(lo, hi + step, step, dtype=np.int64)
     shape = (grid.shape[0], len(klines))
     mats = [np.full(shape, np.nan) for _ in range(5)]
     for col, series in enumerate(klines.values()):
-        close_ms = series.ts_open_ms + HOUR_MS
+        close_ms = series.ts_open_ms + step
         keep = (close_ms >= lo) & (close_ms <= hi)
-        rows = (close_ms[keep] - lo) // HOUR_MS
+        rows = (close_ms[keep] - lo) // step
         fields = (series.open, series.high, series.low, series.close, series.volume)
         for mat, values in zip(mats, fields, strict=True):
             mat[rows, col] = values[keep]
     o, h, low, c, v = mats
-    return Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c))
+    return Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c), step)
 
 
 def build_funding_table(
@@ -177,7 +187,7 @@ def _window_settlements(
     ts_next = np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
     lo = int(frame.ts_close_ms[0])
     n_steps = frame.ts_close_ms.shape[0]
-    row = (ts - lo) // HOUR_MS
+    row = (ts - lo) // frame.interval_ms  # settlements fall on the hour, a step of every grid
     inside = (ts >= lo) & (row < n_steps)
     row = np.where(inside, row, 0)
     present = frame.present[row, perp_col]

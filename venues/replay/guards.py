@@ -10,14 +10,15 @@ guards refuse or repair them, and say so:
    file and line. No venue settles beyond its cap, so such a row is a recording error.
 2. **Price jump** (:func:`price_jumps`): a close whose log return from the last accepted close
    exceeds ``price_jump_max_sigmas`` times the instrument's recent volatility — a robust
-   estimate, ``1.4826 × median |log return|`` over the previous ``vol_window_bars`` hours (the
-   median ignores the jump itself) — is flagged. By ``price_jump_policy`` the file is refused
-   (``refuse``, the default: :class:`DataFileError` with file and line) or the bar is dropped
-   and replayed as missing (``missing``: the previous close is carried, a settlement in that
-   hour is kept by guard 3). Returns are taken from the last *accepted* close, so the bar after
-   a one-hour spike, which returns to the old level, is not flagged too. On the bundled data the
-   largest move is 48 such sigmas (2025-10-10); the default, 100, leaves real crashes alone and
-   catches a 100× close (≈ 800 sigmas) or a decimal-point slip.
+   estimate, ``1.4826 × median |log return|`` over the previous ``vol_window_bars`` bars (hours
+   of the 1h files, minutes of 1m files; the median ignores the jump itself) — is flagged. By
+   ``price_jump_policy`` the file is refused (``refuse``, the default: :class:`DataFileError`
+   with file and line) or the bar is dropped and replayed as missing (``missing``: the previous
+   close is carried, a settlement in that hour is kept by guard 3). Returns are taken from the
+   last *accepted* close, so the bar after a one-hour spike, which returns to the old level, is
+   not flagged too. On the bundled data the largest move is 48 such sigmas (2025-10-10); the
+   default, 100, leaves real crashes alone and catches a 100× close (≈ 800 sigmas) or a
+   decimal-point slip.
 3. **Missing bar at a settlement hour** (:mod:`venues.replay.grid`): the settlement is kept,
    marked with the recorded mark price, else the last close before it, and a
    :class:`DataNote` (``settlement_without_bar``) says so — the replay journals it as an alert.
@@ -65,7 +66,7 @@ class DataGuards:
     price_jump_policy : {"refuse", "missing"}
         What a flagged bar does: refuse the file, or be replayed as a missing bar.
     vol_window_bars : int
-        Hours of history the volatility is estimated over.
+        Bars of history the volatility is estimated over (hours for 1h files).
     """
 
     funding_cap_default_frac: float = 0.05
@@ -191,7 +192,7 @@ def guard_prices(
         ``price_jump_policy = "refuse"`` and a bar was flagged (its line).
     """
     lo, hi = window_ms
-    close_ms = series.ts_open_ms + HOUR_MS
+    close_ms = series.ts_open_ms + series.interval_ms
     rows = [
         r
         for r in price_jumps(series, guards)
@@ -210,7 +211,7 @@ def guard_prices(
         )
         raise DataFileError(path, row + 2, reason)
     for row in rows:
-        ts_close = int(series.ts_open_ms[row]) + HOUR_MS
+        ts_close = int(series.ts_open_ms[row]) + series.interval_ms
         notes.append(
             DataNote(
                 ts_close,

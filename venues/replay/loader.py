@@ -2,8 +2,9 @@
 
 Two file kinds, both CSV (optionally gzip-compressed, ``.csv.gz``), UTF-8, one header line:
 
-- 1h klines, header ``open_time_ms,open,high,low,close,volume``: bar **open** time in epoch ms
-  UTC (a multiple of 3 600 000), prices in quote units, volume in base units;
+- klines, header ``open_time_ms,open,high,low,close,volume``: bar **open** time in epoch ms
+  UTC (a multiple of the bar interval: 3 600 000 for the bundled 1h files, 60 000 for 1m
+  files; :mod:`venues.replay.intervals`), prices in quote units, volume in base units;
 - funding settlements, header ``funding_time_ms,funding_rate`` (Bybit, Hyperliquid) or
   ``funding_time_ms,funding_rate,mark_price`` (Binance, ``mark_price`` may be empty): the
   settlement time as the venue stamped it (a few ms of jitter after the hour), the rate per
@@ -74,18 +75,20 @@ class DataFileError(ValueError):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class KlineSeries:
-    """1h OHLCV bars of one instrument, oldest first; every array has shape ``(n,)``, read-only.
+    """OHLCV bars of one instrument, oldest first; every array has shape ``(n,)``, read-only.
 
     Attributes
     ----------
     ts_open_ms : IntArray
-        Bar open time, epoch ms UTC, int64, strictly increasing multiples of 3 600 000; the bar
-        covers ``[ts_open_ms, ts_open_ms + 3_600_000)``.
+        Bar open time, epoch ms UTC, int64, strictly increasing multiples of ``interval_ms``;
+        the bar covers ``[ts_open_ms, ts_open_ms + interval_ms)``.
     open, high, low, close : FloatArray
         Prices, quote units, float64, positive, ``low <= min(open, close)``,
         ``high >= max(open, close)``.
     volume : FloatArray
         Traded volume, base units, float64, non-negative.
+    interval_ms : int
+        Bar length, ms (3 600 000: hourly bars).
     """
 
     ts_open_ms: IntArray
@@ -94,6 +97,7 @@ class KlineSeries:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
+    interval_ms: int = HOUR_MS
 
     def __len__(self) -> int:
         return int(self.ts_open_ms.shape[0])
@@ -138,13 +142,15 @@ def bundled_data_dir() -> Path:
     return Path(__file__).resolve().parent / "data"
 
 
-def load_klines(path: Path | str) -> KlineSeries:
-    """Load and validate a 1h kline file.
+def load_klines(path: Path | str, interval_ms: int = HOUR_MS) -> KlineSeries:
+    """Load and validate a kline file of bars ``interval_ms`` long (default 1 h).
 
     Parameters
     ----------
     path : Path | str
         ``.csv`` or ``.csv.gz`` file with header ``open_time_ms,open,high,low,close,volume``.
+    interval_ms : int
+        Bar length, ms (``venues.replay.intervals.interval_ms("1m")`` = 60 000).
 
     Returns
     -------
@@ -154,18 +160,18 @@ def load_klines(path: Path | str) -> KlineSeries:
     ------
     DataFileError
         Wrong header, wrong column count, a non-numeric or non-finite field, no data rows,
-        an open time that is not a multiple of 1 h, not strictly increasing or duplicated,
-        a non-positive price, ``low > min(open, close)``, ``high < max(open, close)`` or a
-        negative volume.
+        an open time that is not a multiple of ``interval_ms``, not strictly increasing or
+        duplicated, a non-positive price, ``low > min(open, close)``, ``high < max(open,
+        close)`` or a negative volume.
     OSError
         If the file cannot be read.
     """
     path = Path(path)
     _, body = _split_header(path, _read_text(path), (KLINE_HEADER,))
     ts, values = _parse_rows(path, body, KLINE_HEADER, optional_last=False)
-    _validate_klines(path, ts, values)
+    _validate_klines(path, ts, values, interval_ms)
     o, h, lo, c, v = (_frozen(values[:, i]) for i in range(5))
-    return KlineSeries(_frozen(ts), o, h, lo, c, v)
+    return KlineSeries(_frozen(ts), o, h, lo, c, v, interval_ms)
 
 
 def load_funding(path: Path | str, venue: str) -> FundingSeries:
@@ -213,7 +219,7 @@ def load_funding(path: Path | str, venue: str) -> FundingSeries:
 def klines_between(series: KlineSeries, lo_ms: int | None, hi_ms: int | None) -> KlineSeries:
     """The bars of ``series`` closing in ``[lo_ms, hi_ms]`` (epoch ms UTC; None: unbounded),
     as copies, so the rest of the file's arrays can be freed: a replay keeps only its window."""
-    close_ms = series.ts_open_ms + HOUR_MS
+    close_ms = series.ts_open_ms + series.interval_ms
     first = 0 if lo_ms is None else int(np.searchsorted(close_ms, lo_ms, side="left"))
     last = len(series) if hi_ms is None else int(np.searchsorted(close_ms, hi_ms, side="right"))
     if first == 0 and last == len(series):
@@ -226,6 +232,7 @@ def klines_between(series: KlineSeries, lo_ms: int | None, hi_ms: int | None) ->
         _frozen(series.low[part].copy()),
         _frozen(series.close[part].copy()),
         _frozen(series.volume[part].copy()),
+        series.interval_ms,
     )
 
 
@@ -381,14 +388,17 @@ def _order_checks(name: str, ts: IntArray) -> list[Check]:
     ]
 
 
-def _validate_klines(path: Path, ts: IntArray, values: FloatArray) -> None:
+def _validate_klines(path: Path, ts: IntArray, values: FloatArray, interval_ms: int) -> None:
     o, h, lo, c, v = (values[:, i] for i in range(5))
     low_bound = np.minimum(o, c)
     high_bound = np.maximum(o, c)
     bad_value = np.asarray(~np.isfinite(values).all(axis=1), dtype=np.bool_)
     bad_price = np.asarray((values[:, :4] <= 0).any(axis=1), dtype=np.bool_)
     checks: list[Check] = [
-        (ts % HOUR_MS != 0, lambda i: f"open_time_ms {ts[i]} is not a multiple of 3600000"),
+        (
+            ts % interval_ms != 0,
+            lambda i: f"open_time_ms {ts[i]} is not a multiple of {interval_ms}",
+        ),
         *_order_checks("open_time_ms", ts),
         (bad_value, lambda i: f"non-finite value in row {values[i].tolist()}"),
         (bad_price, lambda i: f"non-positive price in {values[i, :4].tolist()}"),

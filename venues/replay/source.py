@@ -1,9 +1,12 @@
-"""The replay source: recorded real market history served as hourly steps.
+"""The replay source: recorded real market history served as steps, one per bar.
 
-A :class:`ReplayDataset` loads Binance USD-M perp and Binance spot 1h klines plus funding
-settlements of Binance, Bybit and Hyperliquid (files described in ``data/PROVENANCE.md``) and
-serves them as one :class:`ReplayStep` per hour: the bars that **close** at the step's time and
-the funding settlements stamped at that time, for every venue.
+A :class:`ReplayDataset` loads Binance USD-M perp and Binance spot klines of one bar interval
+(``1h`` by default, the bundled files; ``1m``, ``5m`` ... from ``<SYMBOL>_<interval>.csv.gz``
+files, :mod:`venues.replay.intervals`) plus funding settlements of Binance, Bybit and
+Hyperliquid (files described in ``data/PROVENANCE.md``) and serves them as one
+:class:`ReplayStep` per bar interval: the bars that **close** at the step's time and the funding
+settlements stamped at that time, for every venue (settlements fall on the hour, so on a
+sub-hour grid only the steps on the hour carry funding).
 
 Instruments::
 
@@ -26,7 +29,7 @@ order is fixed (time, then instrument order of :meth:`ReplayDataset.instruments`
 replays are identical.
 
 Layout: :mod:`venues.replay.catalog` (venue names, data files, instrument ids and trading
-rules), :mod:`venues.replay.grid` (bars and settlements on the hourly step grid); this module
+rules), :mod:`venues.replay.grid` (bars and settlements on the step grid); this module
 holds :class:`ReplayStep` and :class:`ReplayDataset`, the API the rest of the agent uses.
 """
 
@@ -39,7 +42,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from venues.model import HOUR_MS, Bar, FundingRate, Instrument, InstrumentId, InstrumentKind
+from venues.model import Bar, FundingRate, Instrument, InstrumentId, InstrumentKind
 from venues.replay.catalog import (
     BINANCE,
     BYBIT,
@@ -64,6 +67,7 @@ from venues.replay.guards import (
     funding_start_notes,
     guard_prices,
 )
+from venues.replay.intervals import DEFAULT_INTERVAL, REPLAY_INTERVALS, interval_ms
 from venues.replay.loader import (
     FloatArray,
     FundingSeries,
@@ -87,16 +91,17 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ReplayStep:
-    """One hour of replay: everything that became known at ``ts_ms``.
+    """One bar interval of replay (an hour by default): everything that became known at
+    ``ts_ms``.
 
     Attributes
     ----------
     ts_ms : int
-        Epoch ms UTC; the close time of this step's bars (they opened at ``ts_ms - 3_600_000``)
+        Epoch ms UTC; the close time of this step's bars (they opened one bar interval before)
         and the settlement time of its funding.
     closes : Mapping[InstrumentId, float]
         Close of every recorded bar (Binance perp and spot) closing at ``ts_ms``, quote units;
-        an instrument with no bar this hour is absent. Read-only.
+        an instrument with no bar this step is absent. Read-only.
     funding : tuple[FundingRate, ...]
         Settlements at ``ts_ms`` on every loaded venue: ``rate`` per ``interval_s`` (the time
         since the previous settlement in the file), ``ts_next_funding_ms`` the next settlement
@@ -122,8 +127,8 @@ class ReplayStep:
 class ReplayDataset:
     """Recorded klines and funding of chosen symbols over a window, ready to replay.
 
-    Build with :meth:`load`. The window is the hourly grid of bar close times from the first to
-    the last close of the loaded klines, restricted to ``[start_ms, end_ms]``.
+    Build with :meth:`load`. The window is the grid of bar close times (one per bar interval)
+    from the first to the last close of the loaded klines, restricted to ``[start_ms, end_ms]``.
     """
 
     def __init__(
@@ -152,6 +157,7 @@ class ReplayDataset:
         start_ms: int | None = None,
         end_ms: int | None = None,
         guards: DataGuards | None = None,
+        bar_interval: str = DEFAULT_INTERVAL,
     ) -> ReplayDataset:
         """Load what is asked from ``data_dir`` (default: the bundled data).
 
@@ -173,12 +179,17 @@ class ReplayDataset:
             Inclusive bounds on the bar close time, epoch ms UTC.
         guards : DataGuards | None
             The data guards' settings (:mod:`venues.replay.guards`); None = their defaults.
+        bar_interval : str
+            Bar interval of the kline files read and of the step grid, one of
+            :data:`~venues.replay.intervals.REPLAY_INTERVALS` (``"1h"``: the bundled
+            ``<SYMBOL>_1h`` files; ``"1m"``: ``<SYMBOL>_1m`` files, a step per minute).
 
         Raises
         ------
         ValueError
-            Unknown venue or symbol (the message lists what exists), an empty window, or no
-            trading rules for a symbol in its venue's ``instruments.csv``.
+            Unknown venue, symbol or bar interval (the message lists what exists), a symbol
+            without klines of ``bar_interval``, an empty window, or no trading rules for a
+            symbol in its venue's ``instruments.csv``.
         venues.replay.loader.DataFileError
             A malformed data file, a funding rate beyond its cap, or (``price_jump_policy =
             "refuse"``) a price jump — naming the file and line.
@@ -186,18 +197,25 @@ class ReplayDataset:
         root = resolve_data_dir(data_dir)
         guards = guards or DataGuards()
         venues = check_venues(funding_venues)
-        perps = resolve_symbols(root, perp_symbols, InstrumentKind.PERP)
-        spots = resolve_symbols(root, spot_symbols, InstrumentKind.SPOT)
+        if bar_interval not in REPLAY_INTERVALS:
+            raise ValueError(
+                f"a replay steps at a bar interval that divides the hour, one of "
+                f"{', '.join(REPLAY_INTERVALS)}; got {bar_interval!r}"
+            )
+        bar_ms = interval_ms(bar_interval)
+        perps = resolve_symbols(root, perp_symbols, InstrumentKind.PERP, bar_interval)
+        spots = resolve_symbols(root, spot_symbols, InstrumentKind.SPOT, bar_interval)
         notes: list[DataNote] = []
         klines: dict[InstrumentId, KlineSeries] = {}
         for kind, symbols in ((InstrumentKind.PERP, perps), (InstrumentKind.SPOT, spots)):
             for symbol in symbols:
                 iid = binance_id(symbol, kind)
-                path = kline_path(root, symbol, kind.value)
+                path = kline_path(root, symbol, kind.value, bar_interval)
                 window = (start_ms, end_ms)
-                guarded = guard_prices(path, load_klines(path), iid, guards, notes, window)
+                loaded = load_klines(path, bar_ms)
+                guarded = guard_prices(path, loaded, iid, guards, notes, window)
                 klines[iid] = klines_between(guarded, start_ms, end_ms)  # the window only
-        frame = build_frame(klines, start_ms, end_ms)
+        frame = build_frame(klines, start_ms, end_ms, bar_ms)
         files = load_funding_files(root, perps, venues)
         for iid, (path, fs) in files.items():
             cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
@@ -244,21 +262,28 @@ class ReplayDataset:
             return instrument_id
         return binance_id(inst.base + USDT, InstrumentKind.PERP)
 
+    @property
+    def bar_interval_ms(self) -> int:
+        """Spacing of the steps (the bar length), ms: 3 600 000 for the 1h files."""
+        return self._frame.interval_ms
+
     def window_ms(self) -> tuple[int, int]:
         """``(first_bar_close_ms, last_bar_close_ms)``, epoch ms UTC, both inclusive."""
         ts = self._frame.ts_close_ms
         return int(ts[0]), int(ts[-1])
 
     def step_count(self) -> int:
-        """Number of hourly steps :meth:`steps` yields (12 299 for the full bundled window)."""
+        """Number of steps :meth:`steps` yields (12 299 hourly ones for the full bundled
+        window)."""
         return int(self._frame.ts_close_ms.shape[0])
 
     def step_times_ms(self) -> IntArray:
-        """Close time of every step, epoch ms UTC, int64, shape ``(n_steps,)``, hourly."""
+        """Close time of every step, epoch ms UTC, int64, shape ``(n_steps,)``, one per bar
+        interval."""
         return self._frame.ts_close_ms.copy()
 
     def steps(self) -> Iterator[ReplayStep]:
-        """Yield one :class:`ReplayStep` per hour of the window, oldest first.
+        """Yield one :class:`ReplayStep` per bar interval of the window, oldest first.
 
         The full bundled window (12 299 steps, 25 series, ~85 000 settlements) iterates in well
         under a second; ``ReplayStep.bars`` is built only when accessed.
@@ -303,9 +328,10 @@ class ReplayDataset:
         f = self._frame
         col = self._column[self.price_source(instrument_id)]
         rows = f.present[:, col]
-        ts_open = f.ts_close_ms[rows] - HOUR_MS
+        ts_open = f.ts_close_ms[rows] - f.interval_ms
         mats = (f.open, f.high, f.low, f.close, f.volume)
-        return KlineSeries(ts_open, *(m[rows, col] for m in mats))
+        o, h, low, c, v = (m[rows, col] for m in mats)
+        return KlineSeries(ts_open, o, h, low, c, v, f.interval_ms)
 
     def funding_series(self, instrument_id: InstrumentId) -> FundingSeries:
         """Every settlement of the perp's funding file, untrimmed by the window.
