@@ -97,8 +97,8 @@ class ScriptedVenue:
 
     ``place`` actions, consumed one per ``place_order`` call on that instrument (then
     ``"fill"``): ``"fill"`` execute on the paper venue; ``"reject"`` raise
-    ``InsufficientMargin``; ``"lost"`` raise ``RequestTimeout`` without placing; ``"late"`` the same, but
-    the order is processed when the test calls :meth:`land`;
+    ``InsufficientMargin``; ``"lost"`` raise ``RequestTimeout`` without placing; ``"late"``
+    the same, but the order is processed when the test calls :meth:`land`;
     ``"timeout_after_fill"`` execute, then raise ``RequestTimeout``; ``"stalled_after_fill"``
     execute, then raise ``TimeoutError`` (the executor's own deadline); ``"partial"`` execute
     half the qty and answer EXPIRED (an IOC that filled in part). ``lookup`` actions, one per
