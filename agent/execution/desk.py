@@ -159,12 +159,15 @@ class OrderDesk:
             resolved = await self._lookup(venue, request, err)
             if isinstance(resolved, VenueError):
                 # An unknown outcome may still have filled. "Not found" right after a failed
-                # send is taken as not placed (the leg may be sent again, under the next
-                # attempt's id) but is not conclusive: the request may still be processed
-                # after the lookup (Binance documents -1007 "execution status unknown"), so
-                # the order is watched until ``not_found_grace_s`` has passed and a late
-                # fill is booked and reversed like any other.
+                # send is not conclusive: the request may still be processed after the
+                # lookup (Binance documents -1007 "execution status unknown"). An opening or
+                # adjusting leg is taken as not placed (sent again under the next attempt's
+                # id) and watched until ``not_found_grace_s`` has passed, a late fill booked
+                # and reversed whole; an order that reduces (an unwind, a reverse) stays an
+                # unknown outcome until then: its late fill is what was wanted.
                 not_found = isinstance(resolved, OrderNotFound)
+                if not_found and self._cfg.not_found_grace_s > 0 and reducing(leg, request):
+                    resolved, not_found = _unknown(err, venue.name), False
                 if not not_found or self._cfg.not_found_grace_s > 0:
                     self.keep_unresolved(
                         strategy, intent_id, leg, request, None, ts_ms, attempt=attempt,
@@ -375,3 +378,17 @@ class OrderDesk:
         """Book a batch of account-stream events as they arrived (fills once, order updates
         that move an order forward); see :func:`agent.execution.streamed.book_account_events`."""
         return book_account_events(self, stream_events, ts_ms)
+
+
+def reducing(leg: str, request: OrderRequest) -> bool:
+    """Whether the order is meant to reduce a position: sent reduce-only, or an unwind
+    (leg ``<i>u``, budget ``<i>bu``) or reverse (``<leg>f``) sent without the flag (the venue's
+    net position could not honour it)."""
+    return request.reduce_only or leg.endswith(("u", "f"))
+
+
+def _unknown(cause: BaseException, venue: str) -> VenueError:
+    """The send's own failure as the unknown outcome (a deadline becomes ``RequestTimeout``)."""
+    if isinstance(cause, VenueError):
+        return cause
+    return RequestTimeout(f"no answer: {type(cause).__name__}", venue=venue)

@@ -229,6 +229,7 @@ daily_drawdown_frac = 0.5
 total_drawdown_frac = 0.9
 [execution]
 leg_timeout_s = 30.0
+drift_check = "ratio"
 [journal]
 path = "{journal}"
 [logging]

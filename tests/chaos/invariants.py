@@ -11,7 +11,8 @@ exchange's own books, and the figures the harness prints.
   account's net notional (Σ qty × mark) exceeds half a flip leg — one leg of a pair filled, the
   other not; each stretch is attributed to the intent of the trade that opened it;
 * **reaction times**: unknown outcome → the first lookup of that order; mark jump → the first
-  ``core`` order after it (virtual seconds; the agent runs ``speed`` × real time).
+  order re-hedging the standing pair after it (``rebalance-`` or ``core-``; virtual seconds;
+  the agent runs ``speed`` × real time).
 """
 
 from __future__ import annotations
@@ -187,9 +188,13 @@ def never_looked_up(records: Records) -> int:
 def breach_reactions_s(
     records: Records, jumps: Iterable[MarkJump], context: Mapping[str, tuple[str, str, str, int]]
 ) -> list[float]:
-    """Virtual seconds from each mark jump to the first order of a ``core`` intent after it."""
+    """Virtual seconds from each mark jump to the first order after it that re-hedges the
+    standing pair: a ``drift_rebalance`` intent (``rebalance-``: the agent's ``drift_check =
+    "ratio"`` at a mark tick) or the churn's hourly ``core`` intent."""
     core_posts = sorted(
-        p.ts_ms for p in records.posts if context.get(p.cid, ("", "", "", 0))[1].startswith("core-")
+        p.ts_ms
+        for p in records.posts
+        if context.get(p.cid, ("", "", "", 0))[1].startswith(("core-", "rebalance-"))
     )
     out = []
     for jump in jumps:

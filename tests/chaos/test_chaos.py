@@ -92,7 +92,7 @@ def test_no_pair_is_left_unbalanced(survived: Figures) -> None:
 
 def test_reaction_times_are_measured(survived: Figures) -> None:
     """Printed, not asserted: unknown outcome -> lookup (the desk looks up at once) and mark
-    breach -> order (today the next hourly step)."""
+    breach -> order (the next mark tick: drift_check = "ratio")."""
     assert survived.lookup_reaction_s
     assert survived.never_looked_up == 0
 

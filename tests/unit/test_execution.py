@@ -498,6 +498,30 @@ async def test_an_order_not_found_after_its_send_failed_is_watched_and_its_late_
     assert len(rig.executor.unresolved) == 0
 
 
+async def test_a_reverse_not_found_after_its_send_failed_stays_unknown_not_sent_again() -> None:
+    """The reverse of a late ETH fill times out and is not found: a reverse is not sent again
+    on "not found" within the grace (it may still land, and then it did what was wanted). It
+    lands; the next look-up books it and nothing more is sent."""
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill", "late"]  # the leg lands unseen; its reverse
+    rig.venue.lookup[ETH] = ["timeout"]
+    assert (await rig.run(pair(0.1, -2.0))).status == "partial"
+    await rig.executor.follow_up(T0_MS + 1_000, PRICES)  # ETH found filled: reversed, lost
+    reverse_id = cid("i-1", "1f", 0)
+    assert rig.venue.placed[-1].client_order_id == reverse_id
+    (kept,) = rig.executor.unresolved
+    assert (kept.client_order_id, kept.watch_only, kept.reverse_qty) == (reverse_id, False, None)
+    placed = len(rig.venue.placed)
+
+    await rig.venue.land(reverse_id)
+    await rig.executor.follow_up(T0_MS + 5_000, PRICES)
+
+    assert len(rig.venue.placed) == placed  # nothing sent again
+    assert len(rig.executor.unresolved) == 0
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
 async def test_a_watched_order_still_unknown_after_the_grace_was_never_placed() -> None:
     rig = make_rig(execution=ExecutionConfig(not_found_grace_s=30.0))
     rig.venue.place[ETH] = ["late"]
