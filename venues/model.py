@@ -416,6 +416,98 @@ class AccountSummary:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+# --- options (venue-reported values; no pricing model here) -----------------------------
+
+
+class OptionType(StrEnum):
+    """Call or put."""
+
+    CALL = "call"
+    PUT = "put"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionGreeks:
+    """Greeks of one option contract **as the venue reports them** (Deribit: Black–Scholes on
+    the forward ``underlying_price``, per 1 contract; nothing is recomputed here).
+
+    Attributes
+    ----------
+    delta : float
+        Change of the option price per 1 unit of underlying price move, in underlying units
+        per contract (0.71 = 0.71 BTC per BTC option). Not premium-adjusted.
+    gamma : float
+        Change of ``delta`` per 1 USD move of the underlying.
+    vega : float
+        Change of the option value, USD, per 1 volatility point (1 % IV).
+    theta : float
+        Change of the option value, USD, per day.
+    rho : float | None
+        Change of the option value, USD, per 1 % rate; None where the venue omits it.
+    """
+
+    delta: float
+    gamma: float
+    vega: float
+    theta: float
+    rho: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OptionTicker:
+    """Market state of one option, as the venue reports it.
+
+    Prices are in the option's **quote currency** (the coin for inverse BTC/ETH options:
+    ``0.2425`` = 0.2425 BTC per contract); ``index_price`` and ``underlying_price`` are USD.
+    Implied volatilities are **fractions** (0.4543 = 45.43 %), converted from the venue's
+    percent at its parser. ``best_bid``/``best_ask`` (and their IVs) are None when that side of
+    the book is empty, never 0.
+
+    Attributes
+    ----------
+    symbol : str
+        The venue's instrument name (``BTC-26JUN26-100000-C``).
+    ts_event_ms : int
+    mark_price, index_price, underlying_price : float
+    underlying_index : str
+        What ``underlying_price`` is (a future's name, or ``index_price``).
+    mark_iv_frac : float
+    bid_iv_frac, ask_iv_frac : float | None
+    best_bid, best_ask : float | None
+    interest_rate : float
+        Rate the venue used in its IV calculation (fraction).
+    open_interest : float
+        In contracts.
+    greeks : OptionGreeks
+    """
+
+    symbol: str
+    ts_event_ms: int
+    mark_price: float
+    index_price: float
+    underlying_price: float
+    underlying_index: str
+    mark_iv_frac: float
+    bid_iv_frac: float | None
+    ask_iv_frac: float | None
+    best_bid: float | None
+    best_ask: float | None
+    interest_rate: float
+    open_interest: float
+    greeks: OptionGreeks
+
+
+@dataclass(frozen=True, slots=True)
+class OptionMark:
+    """Mark price and mark IV (fraction) of one option, from a venue's option-mark stream;
+    ``mark_price`` in the option's quote currency."""
+
+    symbol: str
+    mark_price: float
+    mark_iv_frac: float
+    ts_event_ms: int
+
+
 def liquidation_price_or_none(price: Decimal | None) -> Decimal | None:
     """A venue's liquidation price field as :attr:`Position.liquidation_price`: ``None`` for
     no price or one ≤ 0 (venues report ``0`` for a position that cannot be liquidated)."""

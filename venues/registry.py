@@ -154,6 +154,15 @@ VENUES: Final[Mapping[str, VenueSpec]] = MappingProxyType(
                 replay_funding=False,
                 reports_balances=False,  # no balances endpoint (venues/purpleflea/API_NOTES.md §6)
             ),
+            VenueSpec(  # api_key: the client id; api_secret: the client secret
+                name="deribit",
+                factory_module="venues.deribit.client",
+                can_trade=True,
+                native_pair_orders=False,
+                credential_fields=_KEY_SECRET,
+                funding_files_have_marks=False,
+                replay_funding=False,
+            ),
             VenueSpec(
                 name="dydx",
                 factory_module="venues.dydx.client",
@@ -230,7 +239,7 @@ def create_market_data(
     ----------
     name : str
         A name of :data:`VENUES`: ``binance``, ``bybit``, ``hyperliquid``, ``okx``,
-        ``purpleflea`` or ``dydx``.
+        ``purpleflea``, ``deribit`` or ``dydx``.
     rest_url, ws_url : str | None
         Overrides of the production URLs (testnet, proxy, tests).
     transport : httpx.AsyncBaseTransport | None

@@ -173,6 +173,10 @@ class StreamConfig:
         Largest frame accepted, in bytes.
     proxy : str | Literal[True] | None
         ``True`` uses the environment's proxy settings, ``None`` connects directly.
+    answer : Callable[[Any], Message | None] | None
+        Server requests the stream answers itself: called on every decoded frame, a message it
+        returns is sent at once (Deribit's heartbeat ``test_request`` → ``public/test``); the
+        frame is still yielded.
     """
 
     url: str
@@ -190,6 +194,7 @@ class StreamConfig:
     max_message_bytes: int | None = 4 * 1024 * 1024
     proxy: str | Literal[True] | None = True
     login: Login | None = None
+    answer: Callable[[Any], Message | None] | None = None
 
 
 _RECONNECTS: Counter[tuple[str, str]] = Counter()
@@ -335,7 +340,11 @@ async def _read(ws: ClientConnection, config: StreamConfig) -> AsyncIterator[Any
         except TimeoutError:
             continue
         if config.skip_frame is None or not config.skip_frame(raw):
-            yield _decode(raw, config.name)
+            frame = _decode(raw, config.name)
+            reply = None if config.answer is None else config.answer(frame)
+            if reply is not None:
+                await ws.send(_encode(reply))
+            yield frame
         idle_since_s = loop.time()
 
 

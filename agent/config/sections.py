@@ -365,6 +365,15 @@ VENUE_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
         "spot_maker_fee_bps": 10.0,
         "spot_taker_fee_bps": 10.0,
     },
+    # Deribit linear (USDC) perpetuals: maker 0 %, taker 0.05 % (its fee page); off by default.
+    "deribit": {
+        "enabled": False,
+        "collateral_frac": 0.0,
+        "perp_maker_fee_bps": 0.0,
+        "perp_taker_fee_bps": 5.0,
+        "spot_maker_fee_bps": 0.0,
+        "spot_taker_fee_bps": 0.0,
+    },
     # dYdX v4 base tier (maker 0.01 %, taker 0.05 %); perps only, market data only live.
     "dydx": {
         "enabled": False,

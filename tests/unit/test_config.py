@@ -199,7 +199,7 @@ def test_unknown_nested_key_is_named_with_allowed_keys() -> None:
 def test_unknown_venue_is_named() -> None:
     errors = _errors(FIXTURES / "unknown_venue.toml")
     assert list(errors) == ["venues.kraken"]
-    assert "binance, bybit, hyperliquid, okx, purpleflea, dydx" in errors["venues.kraken"]
+    assert "binance, bybit, hyperliquid, okx, purpleflea, deribit, dydx" in errors["venues.kraken"]
 
 
 def test_wrong_types_are_named() -> None:

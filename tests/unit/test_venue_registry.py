@@ -61,7 +61,7 @@ def test_each_spec_names_a_module_of_its_package_with_create_venue(name: str) ->
 
 
 def test_venues_are_listed_in_the_configuration_order() -> None:
-    order = ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "dydx")
+    order = ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "deribit", "dydx")
     assert tuple(VENUES) == venue_names() == VENUE_NAMES == order
 
 
@@ -75,6 +75,7 @@ def test_the_facts_of_each_venue() -> None:
         "hyperliquid": (True, False, key_secret, False, True),
         "okx": (True, False, (*key_secret, "api_passphrase"), True, False),
         "purpleflea": (True, True, ("api_key",), True, False),
+        "deribit": (True, False, key_secret, False, False),
         "dydx": (False, False, (), True, False),
     }
     actual = {
@@ -88,7 +89,7 @@ def test_the_facts_of_each_venue() -> None:
         for n, s in VENUES.items()
     }
     assert actual == expected
-    assert trading_venues() == ("binance", "bybit", "hyperliquid", "okx", "purpleflea")
+    assert trading_venues() == ("binance", "bybit", "hyperliquid", "okx", "purpleflea", "deribit")
     assert replay_funding_venues() == ("binance", "bybit", "hyperliquid")
     assert [n for n, s in VENUES.items() if s.renames is not None] == ["okx"]
 
