@@ -1,0 +1,19 @@
+"""Option pricing math for an options book hedged with a perpetual (issue 13, Deribit options).
+
+Pure functions and frozen results, no venue I/O and no state. One idea per module:
+
+* :mod:`strategies.options.black_scholes` — Black-76 price, delta, gamma, vega and theta of
+  European calls and puts on the forward, in USD, with Deribit's units (vega per vol point,
+  theta per day on a 365-day year) and its time-to-expiry convention;
+* :mod:`strategies.options.inverse` — coin-settled (inverse) options: the price in coin and the
+  premium-adjusted ("Net Transaction") delta;
+* :mod:`strategies.options.implied_vol` — implied volatility from a price (Brent's method);
+* :mod:`strategies.options.portfolio_greeks` — a book's greeks, Σ qty × contract size × greek,
+  plus the perpetual hedge;
+* :mod:`strategies.options.delta_hedge` — the hedge decision: band, lot rounding, minimum trade;
+* :mod:`strategies.options.pnl_attribution` — a step's P&L split into delta, gamma, theta, vega
+  and the residual.
+
+The strategy and the Deribit venue client live elsewhere (``strategies/<name>/``,
+``venues/deribit/``).
+"""
