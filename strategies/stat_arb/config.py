@@ -3,6 +3,7 @@
 Defaults follow SEEDS.md ("Statistical arbitrage (pairs)", "Beta estimation and hedging"):
 entry at |z| > 2, exit at |z| < 0.5, stop at |z| > 3.5, p < 0.05, 5 < half-life < 120 bars,
 a 252-bar calibration window, a weekly re-test, 63-bar betas with at least 20 observations.
+The ``health_*`` keys set the between-re-test health check (:mod:`strategies.stat_arb.health`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ class StatArbConfig(BaseModel):
     pydantic.ValidationError
         On unknown keys, out-of-range values, blank or duplicated symbols, a market symbol
         not among the symbols, ``exit_z < entry_z < stop_z`` violated,
-        ``half_life_min_bars ≥ half_life_max_bars`` or ``beta_min_obs > beta_window_bars``.
+        ``half_life_min_bars ≥ half_life_max_bars``, ``health_p_value_max < p_value_max`` or
+        ``beta_min_obs > beta_window_bars``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -83,7 +85,10 @@ class StatArbConfig(BaseModel):
     leg_notional_usd: float = Field(
         default=3000.0,
         gt=0,
-        description="Notional of the larger leg at entry, USD; the legs are beta-weighted.",
+        description=(
+            "Notional of the larger leg at entry, USD; leg B's notional is γ × leg A's "
+            "(the position is the traded spread)."
+        ),
     )
     beta_window_bars: int = Field(
         default=63, ge=2, description="Hourly log returns in the beta-to-market window."
@@ -94,19 +99,64 @@ class StatArbConfig(BaseModel):
     beta_floor: float = Field(
         default=0.1,
         gt=0,
-        description="Do not enter a pair whose leg beta is unknown or at or below this.",
+        description=(
+            "Do not enter a pair whose leg beta is unknown or at or below this (its residual "
+            "beta exposure, left to the beta hedger, could not be measured)."
+        ),
     )
     resize_band_frac: float = Field(
         default=0.05,
         ge=0,
         lt=1,
         description=(
-            "While holding, re-size leg B only when its beta-neutral size has moved more than "
-            "this fraction from the size held (hourly betas are noisy; re-sizing on every "
-            "move churns fees), fraction."
+            "While holding, re-size leg B only when its spread-holding size "
+            "(γ · qty_A · P_A / P_B) has moved more than this fraction from the size held "
+            "(re-sizing on every price move churns fees), fraction."
         ),
     )
     cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
+    health_check: bool = Field(
+        default=True,
+        description=(
+            "Watch every open pair's cointegration each bar (rolling Engle–Granger p-value, "
+            "half-life drift, Kalman hedge-ratio drift) and retire a broken pair before its "
+            "re-test; also gates entries."
+        ),
+    )
+    health_p_value_max: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description=(
+            "Retire when the rolling Engle–Granger p-value (last calibration_bars, the "
+            "re-test's ADF lags) exceeds this, probability."
+        ),
+    )
+    health_half_life_ratio_max: float = Field(
+        default=4.0,
+        gt=1,
+        description=(
+            "Retire when the held spread's half-life over the last calibration_bars exceeds "
+            "this multiple of the fitted half-life (or it no longer mean-reverts), ratio."
+        ),
+    )
+    health_hedge_drift_max_sigma: float = Field(
+        default=1.0,
+        gt=0,
+        description=(
+            "Retire when |γ_kalman − γ_fit| · sd(log B) exceeds this many spread standard "
+            "deviations (the mis-hedge's swing in units of the spread's own), sigma."
+        ),
+    )
+    health_kalman_memory_bars: int = Field(
+        default=72,
+        ge=2,
+        le=20_000,
+        description=(
+            "Memory of the Kalman hedge-ratio filter: discount factor 1 − 1/memory "
+            "(observations weigh discount^age), hourly bars."
+        ),
+    )
 
     @field_validator("symbols")
     @classmethod
@@ -132,6 +182,11 @@ class StatArbConfig(BaseModel):
             raise ValueError(
                 f"half_life_min_bars {self.half_life_min_bars} must be < "
                 f"half_life_max_bars {self.half_life_max_bars}"
+            )
+        if self.health_p_value_max < self.p_value_max:
+            raise ValueError(
+                f"health_p_value_max {self.health_p_value_max} must be >= p_value_max "
+                f"{self.p_value_max} (a pair just qualified would be retired at once)"
             )
         if self.beta_min_obs > self.beta_window_bars:
             raise ValueError(

@@ -64,6 +64,7 @@ from strategies.stat_arb.adf import (
 
 __all__ = [
     "AIC_TIE_TOL",
+    "COLLINEAR_RSQ",
     "FloatArray",
     "IntArray",
     "PairScan",
@@ -78,7 +79,7 @@ __all__ = [
 #: Pairs whose two best AIC values differ by less than this are re-scored exactly (QR).
 AIC_TIE_TOL = 1e-6
 #: statsmodels' collinearity cut: R² ≥ 1 − 100·sqrt(eps) gives statistic −inf, p-value 0.
-_COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(float(np.finfo(np.float64).eps))
+COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(float(np.finfo(np.float64).eps))
 #: Upper bound on floats held per chunk of pairs (about 32 MB).
 _CHUNK_FLOATS = 4_000_000
 
@@ -178,7 +179,7 @@ def scan_pairs(
     else:
         lags = _select_lags(centred, ii, jj, gamma, maxlag, criterion)
     stat, hl, rsq = _adf_and_half_life(centred, ii, jj, gamma, lags)
-    collinear = rsq >= _COLLINEAR_RSQ
+    collinear = rsq >= COLLINEAR_RSQ
     stat = np.where(collinear, -np.inf, stat)
     lags = np.where(collinear, -1, lags).astype(np.intp)
     return PairScan(

@@ -12,12 +12,22 @@ JSON layout, version 1 (the layout written before the state was typed; it has no
                       "entry_ms": int, "qty_a": float, "qty_b": float, "hedge_ratio": float,
                       "intercept": float, "beta_a": float, "beta_b": float, "retire": bool}}}
 
-:meth:`StatArbState.to_json` writes version 1 exactly (same keys in the same order, ints as
-ints, floats as floats), so a journal written by this code reads like one written before.
+Version 2 is version 1 plus ``"version": 2`` at the top level and, in an open pair's
+record, an optional ``"watch"`` object (its health reference and Kalman hedge-ratio filter,
+:class:`~strategies.stat_arb.health.PairWatch`)::
 
-Versioning: a future layout writes ``"version": 2`` (an integer) at the top level;
-:meth:`StatArbState.from_json` dispatches on ``data.get("version", 1)`` and keeps reading
-every earlier version, so a journal written by an older release still resumes.
+    "watch": {"lags": int, "half_life_bars": float,
+              "kalman": {"bar_h": int, "alpha": float, "gamma": float, "p_aa": float,
+                         "p_ag": float, "p_gg": float, "center_log_b": float,
+                         "obs_var": float, "sd_log_b": float, "discount": float}}
+
+:meth:`StatArbState.to_json` writes version 2 when an open pair has a watch record and
+version 1 exactly otherwise (same keys in the same order, ints as ints, floats as floats),
+so a state without one reads like one written before.
+
+Versioning: :meth:`StatArbState.from_json` dispatches on ``data.get("version", 1)`` and keeps
+reading every earlier version, so a journal written by an older release still resumes (its
+open pairs get a watch record at the next decision).
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from strategies.stat_arb.health import PairWatch
 from strategies.state_json import (
     VERSION_KEY,
     JsonObject,
@@ -181,6 +192,9 @@ class OpenPair:
         Betas of the legs to the market symbol at entry, dimensionless.
     retire : bool
         The last re-test no longer qualifies the pair: exit at the next decision.
+    watch : PairWatch | None
+        Health reference and hedge-ratio filter (None: not started yet, e.g. a pair read
+        from a version-1 state).
     """
 
     a: str
@@ -195,10 +209,11 @@ class OpenPair:
     beta_a: float
     beta_b: float
     retire: bool = False
+    watch: PairWatch | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Version-1 record (see the module docstring)."""
-        return {
+        """Version-1 record, plus ``watch`` (version 2) when set (see the module docstring)."""
+        record: dict[str, Any] = {
             "a": self.a,
             "b": self.b,
             "direction": self.direction,
@@ -212,11 +227,16 @@ class OpenPair:
             "beta_b": self.beta_b,
             "retire": self.retire,
         }
+        if self.watch is not None:
+            record["watch"] = self.watch.to_json()
+        return record
 
     @classmethod
-    def from_json(cls, data: object, path: str) -> Self:
-        """Decode a version-1 record at ``path``; ``ValueError`` naming the field if malformed."""
-        obj = JsonObject(data, path, _OPEN_KEYS)
+    def from_json(cls, data: object, path: str, version: int = 1) -> Self:
+        """Decode a record of layout ``version`` at ``path``; ``ValueError`` naming the field
+        if malformed (``watch`` is refused in version 1)."""
+        obj = JsonObject(data, path, _OPEN_KEYS, optional=("watch",) if version >= 2 else ())
+        watch = obj.raw("watch")
         direction = obj.int_field("direction")
         if direction not in (1, -1):
             raise ValueError(f"{obj.field_path('direction')}: expected 1 or -1, got {direction}")
@@ -233,6 +253,7 @@ class OpenPair:
             beta_a=obj.float_field("beta_a"),
             beta_b=obj.float_field("beta_b"),
             retire=obj.bool_field("retire"),
+            watch=None if watch is None else PairWatch.from_json(watch, obj.field_path("watch")),
         )
 
 
@@ -258,11 +279,15 @@ class StatArbState:
     open: Mapping[str, OpenPair] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The state in layout version 1 (see the module docstring)."""
-        return {
+        """The state in layout version 2 when an open pair has a watch record, else version 1
+        (see the module docstring)."""
+        data: dict[str, Any] = {
             "fit": None if self.fit is None else self.fit.to_json(),
             "open": {k: p.to_json() for k, p in self.open.items()},
         }
+        if any(p.watch is not None for p in self.open.values()):
+            data = {VERSION_KEY: 2, **data}
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
@@ -273,13 +298,23 @@ class StatArbState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        return decode_layout(data, _ROOT, {1: cls._from_v1})
+        return decode_layout(data, _ROOT, {1: cls._from_v1, 2: cls._from_v2})
 
     @classmethod
     def _from_v1(cls, data: Mapping[str, Any]) -> Self:
+        return cls._decode(data, version=1)
+
+    @classmethod
+    def _from_v2(cls, data: Mapping[str, Any]) -> Self:
+        return cls._decode(data, version=2)
+
+    @classmethod
+    def _decode(cls, data: Mapping[str, Any], version: int) -> Self:
         obj = JsonObject(data, _ROOT, ("fit", "open"), optional=(VERSION_KEY,))
         fit = obj.raw("fit")
         return cls(
             fit=None if fit is None else PairFit.from_json(fit, obj.field_path("fit")),
-            open={k: OpenPair.from_json(v, path) for k, v, path in obj.object_items("open")},
+            open={
+                k: OpenPair.from_json(v, path, version) for k, v, path in obj.object_items("open")
+            },
         )

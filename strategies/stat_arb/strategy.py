@@ -1,4 +1,4 @@
-"""Cointegration stat arb: Engle–Granger pairs on one venue's perps, beta-neutral legs.
+"""Cointegration stat arb: Engle–Granger pairs on one venue's perps, holding the traded spread.
 
 :meth:`StatArbStrategy.refit` (every ``retest_every_h`` hours, in a worker thread) scans every
 pair of the configured symbols over the last ``calibration_bars`` hourly log closes
@@ -9,32 +9,63 @@ symbol with an open pair. An open pair that no longer passes the filters (or who
 missing) is marked ``retire``; one that still passes stays open even if it ranks lower now.
 
 :meth:`StatArbStrategy.decide` (hourly) computes the z-score of each open and candidate pair
-with its fitted hedge ratio γ over the last ``calibration_bars`` closes, then
+with its fitted hedge ratio γ over the last ``calibration_bars`` closes, checks the health of
+every open pair (:mod:`strategies.stat_arb.health`, when ``health_check``), then
 
 1. exits an open pair, first matching reason wins, with ``d = +1`` for a long spread
    (long A / short B) and ``−1`` for a short spread: ``exit_stop_loss`` when
    ``−d·z > stop_z``; ``exit_mean_reverted`` when ``−d·z < exit_z`` (z is back inside the
    exit band, or beyond it on the other side); ``exit_max_holding`` after ``max_holding_h``;
-   ``exit_retired`` when the last re-test dropped it;
+   ``exit_retired`` when the last re-test dropped it; ``exit_health`` when its relationship
+   broke since (rolling Engle–Granger p-value, half-life drift or Kalman hedge-ratio drift
+   past the ``health_*`` thresholds; a ``stat_arb_pair_retired`` alert carries the numbers
+   and the pair leaves the candidates until the next re-test);
 2. re-emits the targets of every other open pair (``qty_a`` fixed at entry, ``qty_b``
-   re-sized to the current prices at the entry betas once it has moved more than
+   re-sized to hold the spread at the current prices once it has moved more than
    ``resize_band_frac``), so execution can correct drift;
 3. enters candidates while fewer than ``max_pairs`` are open: ``z < −entry_z`` long spread,
    ``z > entry_z`` short spread, never beyond ``±stop_z``, never with a symbol that is in
    another pair (targets are absolute per instrument), never when a leg's beta is unknown or
-   ``≤ beta_floor`` (an ``Alert`` says why).
+   ``≤ beta_floor`` (an ``Alert`` says why), never when the candidate fails the health check
+   (a ``stat_arb_candidate_retired`` alert; it leaves the candidates until the next re-test).
 
-Leg sizing is beta-neutral (SEEDS.md, "Pair sizing"): ``qty_a = notional / P_A`` and
-``qty_b = qty_a · (β_A P_A) / (β_B P_B)``, both scaled down so that the larger leg's notional
-is ``leg_notional_usd``, so
-``Σ signed qty · P · β = 0``; betas to ``market_symbol`` from the last ``beta_window_bars``
-hourly log returns.
+Leg sizing: the position is the spread the signal trades. The signal is the log spread
+``S = log A − γ log B``; over one bar ``dS = dA/A − γ dB/B`` to first order (Itô/Taylor:
+``d log P = dP/P − (dP/P)²/2 + …``). A position of ``q_A`` of A and ``−q_B`` of B (long
+spread) earns ``q_A dA − q_B dB = N_A (dA/A) − N_B (dB/B)`` with ``N = q P`` the legs' dollar
+notionals, which equals ``N_A dS`` exactly when ``N_B = γ N_A``. So::
 
-The re-test lives in :mod:`strategies.stat_arb.fit` and the per-cycle market view (usable
-prices, log closes, betas) in :mod:`strategies.stat_arb.market`; this module holds the
-strategy object and the trading rules of :meth:`~StatArbStrategy.decide`. The state
-(:class:`~strategies.stat_arb.state.StatArbState`: the last fit and the open pairs) and its
-JSON layout are in :mod:`strategies.stat_arb.state`.
+    qty_a = N / P_A,        qty_b = γ · qty_a · P_A / P_B   (N_B = γ · N_A)
+
+scaled down so the larger leg's notional is ``leg_notional_usd``, with ``qty_a`` fixed and
+``qty_b`` re-sized as prices move (``resize_band_frac``). The P&L of a bar is then
+``N_A,t (ΔS_t + ε_t)`` with ``ε_t = (e^{Δa} − 1 − Δa) − γ (e^{Δb} − 1 − Δb)``, ``|ε_t| ≤
+(Δa² e^{|Δa|} + |γ| Δb² e^{|Δb|}) / 2``, ``Δa``/``Δb`` the bar's log returns: about
+``10⁻⁴`` of the notional for a 1 % hourly move, against ``ΔS`` of order ``10⁻²``.
+
+The earlier beta-neutral sizing (``N_B = (β_A/β_B) N_A``) held a different combination
+``log A − (β_A/β_B) log B``: with γ = 1.45 and β_A/β_B = 2.13 the position carried
+``0.68 N_A`` of un-spread exposure to B, and since only ``log A − γ log B`` is stationary (any
+other combination of two I(1) prices with one cointegrating vector is I(1)), its P&L was not
+the mean-reverting spread's. Computing the signal on the held beta-neutral combination instead
+would trade a z-score of a series the Engle–Granger test never found stationary (and whose
+weights move with hourly betas), so the sizing follows the test, not the other way round.
+
+Market neutrality: a pair now carries a beta-to-market exposure of
+``d · N_A · (β_A − γ β_B)`` (USD of market per unit move; ``beta_exposure_usd`` in the
+diagnostics, at the entry betas). The strategy does not hedge it itself (a BTC leg would
+collide with pairs that trade BTC, targets being absolute per instrument): the portfolio's
+beta hedger (``[strategies.beta_hedger]``) nets every strategy's beta-to-BTC exposure into one
+BTC-perp hedge whenever the portfolio's beta exceeds its ``rebalance_beta_frac``; the betas
+still gate entries (``beta_floor``) so the residual is measurable.
+
+The re-test lives in :mod:`strategies.stat_arb.fit`, the per-cycle market view (usable
+prices, log closes, betas) in :mod:`strategies.stat_arb.market` and the health check in
+:mod:`strategies.stat_arb.health` (its Kalman filter in :mod:`strategies.stat_arb.kalman`);
+this module holds the strategy object and the trading rules of
+:meth:`~StatArbStrategy.decide`. The state (:class:`~strategies.stat_arb.state.StatArbState`:
+the last fit and the open pairs with their watch records) and its JSON layout are in
+:mod:`strategies.stat_arb.state`.
 """
 
 from __future__ import annotations
@@ -57,9 +88,11 @@ from strategies.base import (
 )
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.fit import refit_state
+from strategies.stat_arb.health import HealthReport
 from strategies.stat_arb.market import MarketView, market_view
 from strategies.stat_arb.signals import spread_zscore
 from strategies.stat_arb.state import OpenPair, PairCandidate, StatArbState
+from strategies.stat_arb.watch import check_candidate, watch_open_pairs
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
 
 __all__ = ["StatArbStrategy", "pair_key"]
@@ -72,6 +105,7 @@ class _Step:
     intent: PairIntent | None = None
     record: OpenPair | None = None
     alert: Alert | None = None
+    retired: bool = False  # relationship broke: leaves the candidates until the re-test
 
 
 def pair_key(a: str, b: str) -> str:
@@ -163,14 +197,15 @@ class StatArbStrategy:
         Parameters
         ----------
         snapshot : MarketSnapshot
-            Latest prices (sizing) and hourly closes (z-scores, betas); stale instruments are
-            treated as missing.
+            Latest prices (sizing) and hourly closes (z-scores, betas, health); stale
+            instruments are treated as missing.
         portfolio : PortfolioView
             Used only for the ``open_pairs_unfilled`` diagnostic.
         state : StatArbState
             State from :meth:`refit` / the previous decision.
         now_ms : int
-            Decision time, epoch ms UTC.
+            Decision time, epoch ms UTC; ``now_ms // HOUR_MS`` is the bar the health watch
+            advances to.
 
         Returns
         -------
@@ -183,7 +218,10 @@ class StatArbStrategy:
             new_state = StatArbState(fit=None, open=opened)
             return Decision(intents=(), state=new_state, diagnostics={"fitted": 0})
         view = market_view(snapshot, self._ids, self.config, self.history_bars)
-        steps, zscores = self._manage_open(opened, view, now_ms)
+        health: dict[str, HealthReport] = {}
+        if self.config.health_check:
+            opened, health = watch_open_pairs(self.config, opened, view, now_ms // HOUR_MS)
+        steps, zscores = self._manage_open(opened, view, now_ms, health)
         still_open = {k: s.record for k, s in steps.items() if s.record is not None}
         busy = {sym for r in opened.values() for sym in (r.a, r.b)}
         entries = self._enter(fit.pairs, view, now_ms, busy, len(still_open), zscores)
@@ -191,12 +229,18 @@ class StatArbStrategy:
             if step.record is not None:
                 still_open[k] = step.record
         all_steps = [*dropped, *steps.values(), *entries.values()]
+        retired = {k for k, s in [*steps.items(), *entries.items()] if s.retired}
+        if retired:
+            kept = tuple(p for p in fit.pairs if pair_key(p.a, p.b) not in retired)
+            fit = replace(fit, pairs=kept)
         diagnostics: dict[str, float | int | str] = {
             "fitted": 1,
             "candidate_pairs": len(fit.pairs),
             "open_pairs": len(still_open),
             "open_pairs_unfilled": self._unfilled(still_open, portfolio),
+            "beta_exposure_usd": round(self._beta_exposure_usd(still_open, view), 2),
             **{f"z:{k}": round(z, 6) for k, z in sorted(zscores.items())},
+            **{f"p:{k}": round(h.p_value, 6) for k, h in sorted(health.items())},
         }
         return Decision(
             intents=tuple(s.intent for s in all_steps if s.intent is not None),
@@ -231,7 +275,11 @@ class StatArbStrategy:
         return spread_zscore(view.log_closes[a], view.log_closes[b], hedge_ratio, window=n)
 
     def _manage_open(
-        self, opened: Mapping[str, OpenPair], view: MarketView, now_ms: int
+        self,
+        opened: Mapping[str, OpenPair],
+        view: MarketView,
+        now_ms: int,
+        health: Mapping[str, HealthReport],
     ) -> tuple[dict[str, _Step], dict[str, float]]:
         """Exit or hold every open pair; returns the steps and the z-scores computed."""
         steps: dict[str, _Step] = {}
@@ -240,26 +288,37 @@ class StatArbStrategy:
             z = self._zscore(record.a, record.b, record.hedge_ratio, view)
             if z is not None:
                 zscores[key] = z
-            steps[key] = self._manage_one(record, z, view, now_ms)
+            step = self._manage_one(record, z, view, now_ms, health.get(key))
+            report = health.get(key)
+            if report is not None and report.breaches:
+                message = (
+                    f"pair {key}: cointegration broke before the re-test "
+                    f"({', '.join(report.breaches)}); retired, closing"
+                )
+                alert = Alert("stat_arb_pair_retired", message, report.alert_fields(key))
+                step = replace(step, alert=alert, retired=True)
+            steps[key] = step
         return steps, zscores
 
     def _manage_one(
-        self, record: OpenPair, z: float | None, view: MarketView, now_ms: int
+        self,
+        record: OpenPair,
+        z: float | None,
+        view: MarketView,
+        now_ms: int,
+        report: HealthReport | None,
     ) -> _Step:
         """Exit intent, hold intent, or (data missing) keep the record without an intent."""
         a, b = record.a, record.b
-        reason = self._exit_reason(record, z, now_ms)
+        reason = self._exit_reason(record, z, now_ms, report)
         if reason is not None:
             legs = (TargetPosition(self._ids[a], 0.0), TargetPosition(self._ids[b], 0.0))
             return _Step(PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=False))
         if z is None:
             message = f"open pair {a}-{b}: price or closes unusable; holding without targets"
             return _Step(record=record, alert=Alert("stat_arb_data_missing", message))
-        # Hold at the entry betas: re-estimating hourly betas would move leg B on noise.
-        qty_b = (
-            record.qty_a * record.beta_a * view.prices[a]
-            / (record.beta_b * view.prices[b])
-        )  # fmt: skip
+        # Hold the spread: N_B = γ N_A at the current prices (module docstring).
+        qty_b = record.hedge_ratio * record.qty_a * view.prices[a] / view.prices[b]
         held_b = record.qty_b
         if abs(qty_b - held_b) <= self.config.resize_band_frac * abs(held_b):
             qty_b = held_b
@@ -267,8 +326,10 @@ class StatArbStrategy:
         intent = self._pair_intent(new_record, now_ms, reason="hold")
         return _Step(intent=intent, record=new_record)
 
-    def _exit_reason(self, record: OpenPair, z: float | None, now_ms: int) -> str | None:
-        """First matching exit rule (stop, mean reversion, max holding, retired) or None."""
+    def _exit_reason(
+        self, record: OpenPair, z: float | None, now_ms: int, report: HealthReport | None
+    ) -> str | None:
+        """First matching exit rule (stop, mean reversion, max holding, retired, health)."""
         c = self.config
         adverse = None if z is None else -record.direction * z
         if adverse is not None and adverse > c.stop_z:
@@ -279,6 +340,8 @@ class StatArbStrategy:
             return "exit_max_holding"
         if record.retire:
             return "exit_retired"
+        if report is not None and report.breaches:
+            return "exit_health"
         return None
 
     def _enter(
@@ -309,19 +372,26 @@ class StatArbStrategy:
         return steps
 
     def _entry_step(self, cand: PairCandidate, z: float, view: MarketView, now_ms: int) -> _Step:
-        """Enter when ``entry_z < |z| ≤ stop_z`` and both betas are usable."""
+        """Enter when ``entry_z < |z| ≤ stop_z``, both betas are usable and (with
+        ``health_check``) the candidate is healthy."""
         c = self.config
         if not c.entry_z < abs(z) <= c.stop_z:
             return _Step()
         a, b = cand.a, cand.b
-        qty_a = c.leg_notional_usd / view.prices[a]
-        qty_b = self._leg_b_qty(qty_a, a, b, view)
-        if qty_b is None:
+        if not self._betas_usable(a, b, view):
             return _Step(alert=self._beta_alert(a, b, view, "not entering"))
-        # leg_notional_usd caps the larger leg: a low-beta B leg would otherwise be several
-        # times A's notional and break the order and position limits.
-        scale = min(1.0, c.leg_notional_usd / (qty_b * view.prices[b]))
-        qty_a, qty_b = qty_a * scale, qty_b * scale
+        watch = None
+        if c.health_check:
+            watch, report = check_candidate(c, cand, view, now_ms // HOUR_MS)
+            if report.breaches:
+                key = pair_key(a, b)
+                message = (
+                    f"candidate {key}: cointegration broke since the re-test "
+                    f"({', '.join(report.breaches)}); not entering until the next re-test"
+                )
+                alert = Alert("stat_arb_candidate_retired", message, report.alert_fields(key))
+                return _Step(alert=alert, retired=True)
+        qty_a, qty_b = self._spread_legs(cand.hedge_ratio, view.prices[a], view.prices[b])
         record = OpenPair(
             a=a,
             b=b,
@@ -335,17 +405,34 @@ class StatArbStrategy:
             beta_a=view.betas[a],
             beta_b=view.betas[b],
             retire=False,
+            watch=watch,
         )
         return _Step(intent=self._pair_intent(record, now_ms, reason="enter"), record=record)
 
-    def _leg_b_qty(self, qty_a: float, a: str, b: str, view: MarketView) -> float | None:
-        """Beta-neutral leg B size ``qty_a β_A P_A / (β_B P_B)``; None if a beta is unusable."""
-        beta_a = view.betas.get(a, math.nan)
-        beta_b = view.betas.get(b, math.nan)
+    def _spread_legs(self, gamma: float, price_a: float, price_b: float) -> tuple[float, float]:
+        """Leg sizes holding the spread: ``N_B = γ N_A``, the larger notional capped at
+        ``leg_notional_usd``; ``qty_b`` carries γ's sign (module docstring)."""
+        notional = self.config.leg_notional_usd
+        # The cap applies to the larger leg: with |γ| > 1 leg B is the larger one.
+        notional_a = notional / max(1.0, abs(gamma))
+        qty_a = notional_a / price_a
+        return qty_a, gamma * notional_a / price_b
+
+    def _betas_usable(self, a: str, b: str, view: MarketView) -> bool:
+        """Both legs' betas known and above ``beta_floor`` (NaN compares False)."""
         floor = self.config.beta_floor
-        if not (beta_a > floor and beta_b > floor):  # NaN compares False: unknown beta
-            return None
-        return float(qty_a) * beta_a * view.prices[a] / (beta_b * view.prices[b])
+        return view.betas.get(a, math.nan) > floor and view.betas.get(b, math.nan) > floor
+
+    def _beta_exposure_usd(self, still_open: Mapping[str, OpenPair], view: MarketView) -> float:
+        """Σ over open pairs of ``d (β_A N_A − β_B N_B)`` at the entry betas and current
+        prices, USD: the exposure the strategy leaves to the beta hedger."""
+        total = 0.0
+        for r in still_open.values():
+            if r.a in view.prices and r.b in view.prices:
+                notional_a = r.qty_a * view.prices[r.a]
+                notional_b = r.qty_b * view.prices[r.b]
+                total += r.direction * (r.beta_a * notional_a - r.beta_b * notional_b)
+        return total
 
     def _beta_alert(self, a: str, b: str, view: MarketView, action: str) -> Alert:
         """Alert naming the unusable beta(s) of a pair."""

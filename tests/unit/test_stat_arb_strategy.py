@@ -69,7 +69,7 @@ def beta_of(closes: np.ndarray, market: np.ndarray) -> float:
 
 
 def market_closes(
-    target_z: float, n: int = CAL + 1, sol_beta: float = 1.0
+    target_z: float, n: int = CAL + 1, sol_beta: float = 1.0, gamma: float = 1.0
 ) -> dict[str, np.ndarray]:
     """BTC, SOL (beta ≈ sol_beta to BTC), ETH = SOL × 30 × exp(spread), XRP unrelated.
 
@@ -89,7 +89,7 @@ def market_closes(
             lo = spread[-1]
         else:
             hi = spread[-1]
-    log_eth = log_sol + math.log(30.0) + spread
+    log_eth = gamma * log_sol + math.log(30.0) + spread
     log_xrp = math.log(2.0) + np.cumsum(rng.normal(0, 0.01, n))
     return {
         "BTCUSDT": np.exp(log_btc),
@@ -224,29 +224,36 @@ def test_no_intents_before_the_first_fit() -> None:
     assert decision.intents == ()
 
 
-@pytest.mark.parametrize(("target_z", "direction"), [(-2.5, 1), (2.5, -1)])
-def test_entry_is_beta_neutral(target_z: float, direction: int) -> None:
-    closes = market_closes(target_z)
-    decision = decide(fitted_state(), closes)
+@pytest.mark.parametrize(
+    ("target_z", "direction", "gamma"), [(-2.5, 1, 1.0), (2.5, -1, 1.0), (-2.5, 1, 1.6)]
+)
+def test_entry_holds_the_traded_spread(target_z: float, direction: int, gamma: float) -> None:
+    closes = market_closes(target_z, gamma=gamma)
+    decision = decide(fitted_state(pairs=[{**candidate(), "hedge_ratio": gamma}]), closes)
     (intent,) = decision.intents
     assert intent.reason == "enter"
     assert intent.opening
     assert intent.intent_id == f"ETHUSDT-SOLUSDT-{NOW_MS}"
     qty = legs(intent)
     price = {s: float(c[-1]) for s, c in closes.items()}
-    assert qty["ETHUSDT"] == pytest.approx(direction * 3000.0 / price["ETHUSDT"], rel=1e-12)
-    assert np.sign(qty["SOLUSDT"]) == -direction
-    beta = {s: beta_of(closes[s], closes["BTCUSDT"]) for s in ("ETHUSDT", "SOLUSDT")}
-    beta_exposure = sum(q * price[s] * beta[s] for s, q in qty.items())
-    assert abs(beta_exposure) < 1e-9 * 3000.0
-    assert max(abs(q) * price[s] for s, q in qty.items()) == pytest.approx(3000.0, rel=1e-12)
+    notional = {s: q * price[s] for s, q in qty.items()}
+    # Dollar notional of B = γ × that of A, opposite sides: the position is N_A·(log A − γ log B).
+    assert notional["SOLUSDT"] == pytest.approx(-gamma * notional["ETHUSDT"], rel=1e-12)
+    assert np.sign(qty["ETHUSDT"]) == direction
+    # The larger leg carries leg_notional_usd (B when γ > 1).
+    assert max(abs(n) for n in notional.values()) == pytest.approx(3000.0, rel=1e-12)
     record = decision.state.open["ETHUSDT-SOLUSDT"]
     assert record.direction == direction
     assert record.entry_z == pytest.approx(
-        z_of(np.log(closes["ETHUSDT"]), np.log(closes["SOLUSDT"]), 1.0)
+        z_of(np.log(closes["ETHUSDT"]), np.log(closes["SOLUSDT"]), gamma)
     )
     assert record.entry_z == pytest.approx(target_z, abs=1e-6)
     assert decision.diagnostics["open_pairs"] == 1
+    # The residual beta exposure left to the beta hedger: d·(β_A N_A − β_B N_B) at entry betas.
+    beta = {s: beta_of(closes[s], closes["BTCUSDT"]) for s in ("ETHUSDT", "SOLUSDT")}
+    exposure = sum(notional[s] * beta[s] for s in notional)
+    assert decision.diagnostics["beta_exposure_usd"] == pytest.approx(exposure, abs=0.01)
+    assert record.watch is not None  # the health watch starts at entry
 
 
 @pytest.mark.parametrize("target_z", [-1.9, 1.9, -3.6, 3.6])
@@ -284,7 +291,8 @@ def _held_pair(a: str, b: str, closes: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def test_no_entry_when_slots_or_symbols_are_taken() -> None:
     closes = market_closes(-2.5)
-    wide = small_config(max_pairs=1, stop_z=100.0, exit_z=0.0)
+    # BTC-XRP is unrelated noise: its health watch would retire it; this test is about slots.
+    wide = small_config(max_pairs=1, stop_z=100.0, exit_z=0.0, health_check=False)
     # BTC-XRP is open; max_pairs 1 leaves no slot for ETH-SOL.
     state = fitted_state(open_={"BTCUSDT-XRPUSDT": _held_pair("BTCUSDT", "XRPUSDT", closes)})
     full = decide(state, closes, wide)
@@ -292,11 +300,15 @@ def test_no_entry_when_slots_or_symbols_are_taken() -> None:
         (f"BTCUSDT-XRPUSDT-{NOW_MS}", "hold")
     ]
     # With a free slot ETH-SOL enters: the same set-up is otherwise valid.
-    roomy = decide(state, closes, small_config(max_pairs=2, stop_z=100.0, exit_z=0.0))
+    roomy = decide(
+        state, closes, small_config(max_pairs=2, stop_z=100.0, exit_z=0.0, health_check=False)
+    )
     assert sorted(i.reason for i in roomy.intents) == ["enter", "hold"]
     # A candidate sharing SOL with an open pair is skipped even with free slots.
     state = fitted_state(open_={"SOLUSDT-XRPUSDT": _held_pair("SOLUSDT", "XRPUSDT", closes)})
-    shared = decide(state, closes, small_config(max_pairs=2, stop_z=100.0, exit_z=0.0))
+    shared = decide(
+        state, closes, small_config(max_pairs=2, stop_z=100.0, exit_z=0.0, health_check=False)
+    )
     assert [i.intent_id for i in shared.intents] == [f"SOLUSDT-XRPUSDT-{NOW_MS}"]
     assert "ETHUSDT-SOLUSDT" not in shared.state.open
 
@@ -313,17 +325,18 @@ def test_stale_leg_blocks_entry() -> None:
 # -------------------------------------------------------------------------- open pairs
 
 
-def test_hold_re_emits_targets_with_beta_neutral_leg_b() -> None:
+def test_hold_re_emits_targets_holding_the_spread() -> None:
     closes = market_closes(-1.5)
-    record = {**open_record(), "qty_b": 20.0}  # far outside the resize band
+    # Betas 2 and 1: beta-neutral sizing would differ from the spread's γ = 1 sizing.
+    record = {**open_record(), "qty_b": 20.0, "beta_a": 2.0}  # far outside the resize band
     decision = decide(fitted_state(open_={"ETHUSDT-SOLUSDT": record}), closes)
     (intent,) = decision.intents
     assert intent.reason == "hold"
     qty = legs(intent)
     assert qty["ETHUSDT"] == 1.0  # qty_a fixed at entry
     price = {s: float(c[-1]) for s, c in closes.items()}
-    # At the entry betas (1.0 and 1.0 in open_record), current prices.
-    expected_b = 1.0 * price["ETHUSDT"] / (1.0 * price["SOLUSDT"])
+    # N_B = γ N_A at the current prices (γ = 1.0 in open_record), whatever the betas.
+    expected_b = 1.0 * 1.0 * price["ETHUSDT"] / price["SOLUSDT"]
     assert qty["SOLUSDT"] == pytest.approx(-expected_b, rel=1e-9)
     assert decision.state.open["ETHUSDT-SOLUSDT"].qty_b == pytest.approx(expected_b, rel=1e-9)
 
@@ -331,7 +344,7 @@ def test_hold_re_emits_targets_with_beta_neutral_leg_b() -> None:
 def test_hold_keeps_leg_b_inside_the_resize_band() -> None:
     closes = market_closes(-1.5)
     price = {s: float(c[-1]) for s, c in closes.items()}
-    neutral_b = price["ETHUSDT"] / price["SOLUSDT"]  # entry betas 1.0 / 1.0
+    neutral_b = price["ETHUSDT"] / price["SOLUSDT"]  # γ = 1.0: N_B = N_A
     inside = {**open_record(), "qty_b": neutral_b * 1.04}  # 4 % off: inside the 5 % band
     (intent,) = decide(fitted_state(open_={"ETHUSDT-SOLUSDT": inside}), closes).intents
     assert legs(intent)["SOLUSDT"] == -neutral_b * 1.04

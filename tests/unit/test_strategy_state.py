@@ -35,6 +35,8 @@ from strategies.funding_harvester.state import (
     HarvestPosition,
     RateHistory,
 )
+from strategies.stat_arb.health import PairWatch
+from strategies.stat_arb.kalman import KalmanHedge
 from strategies.stat_arb.state import OpenPair, PairCandidate, PairFit, StatArbState
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "checkpoints"
@@ -77,6 +79,16 @@ STAT_ARB_OPEN = StatArbState(
         )
     },
 )
+STAT_ARB_WATCHED = StatArbState(
+    fit=STAT_ARB_OPEN.fit,
+    open={
+        "BNBUSDT-DOTUSDT": OpenPair(
+            "BNBUSDT", "DOTUSDT", -1, 2.31, T_MS, 3.1, 812.0, 0.43, 6.18, 0.49, 1.17, False,
+            PairWatch(3, 7.5, KalmanHedge(488_000, 6.2, 0.45, 1e-6, -2e-8, 3e-4, 1.1, 4e-4,
+                                          0.08, 0.986)),
+        )
+    },
+)  # fmt: skip
 HARVESTER_OPEN = FundingHarvesterState(
     rates={"ADAUSDT": RateHistory(T_MS, (1.25e-05, 4.04125e-06, -0.0))},
     positions={"ADAUSDT": HarvestPosition(T_MS - 3_600_000, -0.00048, 4795.0, 0.055, 2)},
@@ -103,7 +115,14 @@ MONITOR_OPEN = FlipMonitorState(
 )
 
 EMPTY_STATES = [cls() for cls in STATE_TYPES.values()]
-OPEN_STATES = [STAT_ARB_OPEN, HARVESTER_OPEN, CROSS_VENUE_OPEN, FACTOR_NEUTRAL_OPEN, MONITOR_OPEN]
+OPEN_STATES = [
+    STAT_ARB_OPEN,
+    STAT_ARB_WATCHED,
+    HARVESTER_OPEN,
+    CROSS_VENUE_OPEN,
+    FACTOR_NEUTRAL_OPEN,
+    MONITOR_OPEN,
+]
 
 
 @pytest.mark.parametrize("state", EMPTY_STATES + OPEN_STATES, ids=lambda s: type(s).__name__)
@@ -111,6 +130,13 @@ def test_hand_built_states_round_trip(state: Any) -> None:
     again = round_trip(state)
     assert again == state
     assert canonical(again.to_json()) == canonical(state.to_json())
+
+
+def test_stat_arb_writes_version_2_only_with_a_watch_record() -> None:
+    assert "version" not in STAT_ARB_OPEN.to_json()  # no watch: version 1 exactly
+    data = STAT_ARB_WATCHED.to_json()
+    assert data["version"] == 2
+    assert data["open"]["BNBUSDT-DOTUSDT"]["watch"]["kalman"]["bar_h"] == 488_000
 
 
 def test_initial_states_write_the_version_1_layout() -> None:
@@ -209,9 +235,13 @@ counts_ = st.integers(min_value=0, max_value=10_000)
 reals = st.floats(allow_nan=False, allow_infinity=False)
 
 pair_candidates = st.builds(PairCandidate, names, names, reals, reals, reals, reals, reals, counts_)
+kalman_hedges = st.builds(
+    KalmanHedge, ms, reals, reals, reals, reals, reals, reals, reals, reals, reals
+)
+pair_watches = st.builds(PairWatch, counts_, reals, kalman_hedges)
 open_pairs = st.builds(
     OpenPair, names, names, st.sampled_from([1, -1]), reals, ms, reals, reals, reals, reals,
-    reals, reals, st.booleans(),
+    reals, reals, st.booleans(), st.none() | pair_watches,
 )  # fmt: skip
 pair_fits = st.builds(
     PairFit,
@@ -324,6 +354,9 @@ MALFORMED = [
     (STAT_ARB_OPEN, _set(["fit", "excluded"], []), r"fit\.excluded: expected a JSON object"),
     (STAT_ARB_OPEN, _set(["fit", "surprise"], 1), r"fit\.surprise: unknown field"),
     (STAT_ARB_OPEN, _drop(["open"]), r"stat_arb state\.open: missing"),
+    (STAT_ARB_WATCHED, _set([*PAIR, "watch", "kalman", "bar_h"], 1.5),
+     r"open\['BNBUSDT-DOTUSDT'\]\.watch\.kalman\.bar_h: expected an integer"),
+    (STAT_ARB_WATCHED, _drop(["version"]), r"open\['BNBUSDT-DOTUSDT'\]\.watch: unknown field"),
     (HARVESTER_OPEN, _set(["rates", "ADAUSDT", "rates_per_hour", 1], "x"),
      r"rates\['ADAUSDT'\]\.rates_per_hour\[1\]: expected a number"),
     (HARVESTER_OPEN, _set(["positions", "ADAUSDT", "adverse_count"], None),
@@ -357,7 +390,7 @@ def test_malformed_input_raises_value_error_naming_the_field(
         type(state).from_json(data)
 
 
-NEWEST_VERSION = {FlipMonitorState: 2}
+NEWEST_VERSION = {FlipMonitorState: 2, StatArbState: 2}
 """Layout versions past 1, per state type (the others read version 1 only)."""
 
 
