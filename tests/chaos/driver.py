@@ -43,6 +43,7 @@ from tests.chaos.clock import LIBFAKETIME, VirtualClock
 from tests.chaos.exchange import ChaosExchange, ExchangeThread
 from tests.chaos.faults import FaultPlan
 from tests.chaos.invariants import (
+    FINAL,
     Figures,
     evaluate,
     executed_but_pending,
@@ -63,6 +64,8 @@ between steps (after a step's checkpoint); ``startup``: shortly after a start.""
 STALLED_STEPS = 8
 """Steps without a new paired order (kills all delivered) after which the run stops."""
 UNBALANCED_USD = Decimal(250)
+SETTLE_MAX_STEPS = 12
+"""Hourly steps the calm end of a run may take for every pending order to resolve."""
 """Net notional above which the account is one-legged: half a churn flip leg (500 USD)."""
 
 
@@ -286,6 +289,7 @@ class ChaosDriver:
     def run(self) -> Figures:
         self.cfg.workdir.mkdir(parents=True, exist_ok=True)
         self._started_s = time.monotonic()
+        snapshot: dict[str, Any] = {}
         try:
             with ExchangeThread(self.exchange) as ex:
                 self.ex = ex
@@ -296,7 +300,7 @@ class ChaosDriver:
         finally:
             self._keep_journal()
         r = self.exchange.records
-        self._dump_records()
+        self._dump_records(snapshot.get("trades", []))
         self.figures.kills_between_legs = r.kills_between_legs
         self.figures.notes.append(
             f"exchange: {r.ws_connections} websocket connections, {r.ws_drops} cut,"
@@ -336,11 +340,12 @@ class ChaosDriver:
             jumps_from_ms=self._first_live_ms or 0,
         )
 
-    def _dump_records(self) -> None:
-        """The exchange's order POSTs, lookups and unknown outcomes as JSON in ``workdir``, for
-        reading a failure after the run."""
+    def _dump_records(self, trades: list[dict[str, Any]]) -> None:
+        """The exchange's order POSTs, lookups, unknown outcomes and trades as JSON in
+        ``workdir``, for reading a failure after the run."""
         r = self.exchange.records
         data = {
+            "trades": trades,
             "posts": [{**vars(p), "qty": str(p.qty)} for p in r.posts],
             "lookups": r.lookups,
             "unknown": [vars(u) for u in r.unknown],
@@ -534,16 +539,29 @@ class ChaosDriver:
         return True
 
     def _settle(self) -> None:
-        """No more faults; two more steps so that every pending order resolves; then a
+        """No more faults; steps until every pending order has resolved (two at least, at most
+        ``SETTLE_MAX_STEPS``: a loaded machine makes calls time out at ``speed`` x real time,
+        and an order whose outcome is still unknown at the stop is counted as lost); then a
         graceful stop (SIGTERM)."""
         assert self.agent is not None
         self.plan.calm = True
         if self.agent.proc.poll() is None:
             self._agent_exited(2.5 * self.step_real_s)
+        for _ in range(SETTLE_MAX_STEPS - 2):
+            if self.agent.proc.poll() is not None or not self._pending_orders():
+                break
+            self._agent_exited(self.step_real_s)
         if self.agent.proc.poll() is None:
             self.agent.proc.send_signal(signal.SIGTERM)
             if self.agent.wait(60) is None:
                 self.figures.notes.append("the agent did not stop within 60 s of SIGTERM")
+
+    def _pending_orders(self) -> bool:
+        """Whether the journal still has an order without a final state or the last
+        checkpoint an unresolved one."""
+        view = read_journal(self.journal)
+        unanswered = any(status not in FINAL for status in view.last_status.values())
+        return unanswered or bool(view.unresolved_cids)
 
     def _out_of_time(self) -> bool:
         if time.monotonic() - self._started_s < self.cfg.max_wall_s:

@@ -278,7 +278,11 @@ def evaluate(
         figures.longest_unbalanced_s = durations[longest]
         figures.longest_unbalanced_intent = episodes[longest].intent
     if budget_s is not None:
-        figures.unbalanced_past_budget = sum(1 for d in durations if d > budget_s)
+        over = [(e, d) for e, d in zip(episodes, durations, strict=True) if d > budget_s]
+        figures.unbalanced_past_budget = len(over)
+        figures.notes.extend(
+            f"unbalanced {d:,.0f} s from {e.start_ms} ({e.intent})" for e, d in over[:20]
+        )
     figures.faults = dict(sorted(records.faults.items()))
     figures.lookup_reaction_s = lookup_reactions_s(records)
     figures.never_looked_up = never_looked_up(records)
