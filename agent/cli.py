@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -38,6 +39,9 @@ from agent.research.cli import register_cli as register_sweep_cli
 from agent.research.cli import run_cli as run_sweep_cli
 from agent.signals import AGENT_COMMANDS, StopSignals
 from venues.replay.loader import DataFileError
+
+if TYPE_CHECKING:
+    from agent.reporting.fault_cost import FaultCost
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -72,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     summary.add_argument("--json", action="store_true", help="machine-readable output")
+    summary.add_argument(
+        "--against", type=Path, default=None, metavar="CLEAN",
+        help="also compare with CLEAN, the journal of the same run without leg faults: what "
+        "the faults cost (equity, P&L, fees, slippage, pairs unwound, unhedged USD·s)",
+    )  # fmt: skip
     report = sub.add_parser(
         "report",
         help="neutrality (beta to BTC), P&L per stream, strategy, venue and leg, funding and "
@@ -83,12 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     report.add_argument("--json", action="store_true", help="machine-readable output")
     report.add_argument(
+        "--against", type=Path, default=None, metavar="CLEAN",
+        help="also compare with CLEAN, the journal of the same run without leg faults",
+    )  # fmt: skip
+    report.add_argument(
         "--html", type=Path, default=None, metavar="OUT.html",
         help="also write the tearsheet: one self-contained HTML file with plots",
     )  # fmt: skip
     report.add_argument(
         "--png-dir", type=Path, default=None, metavar="DIR",
         help="also write the tearsheet's plots as PNG files into DIR",
+    )  # fmt: skip
+    report.add_argument(
+        "--sweep", type=Path, default=None, metavar="TABLE",
+        help="instead of a journal: the run table of `zerobeta sweep` (.csv/.parquet); with "
+        "--html, a page with the heatmap of its grid",
+    )  # fmt: skip
+    report.add_argument(
+        "--metric", default="sharpe",
+        help="with --sweep: the table's column the heatmaps show (default: sharpe)",
     )  # fmt: skip
     register_status_cli(sub)
     register_halt_cli(sub)
@@ -287,7 +309,10 @@ def _journal_arg(args: argparse.Namespace) -> Path | None:
 
 def _report(args: argparse.Namespace) -> int:
     """The report as text or JSON on stdout; with ``--html``/``--png-dir`` the tearsheet
-    files instead of the text (their paths on stdout, or on stderr beside ``--json``)."""
+    files instead of the text (their paths on stdout, or on stderr beside ``--json``);
+    with ``--sweep TABLE --html OUT.html`` the sweep's page."""
+    if args.sweep is not None:
+        return _sweep_page(args)
     path = _journal_arg(args)
     if path is None:
         return EXIT_CONFIG
@@ -306,11 +331,67 @@ def _report(args: argparse.Namespace) -> int:
             print(f"wrote {target}", file=sys.stderr if args.json else sys.stdout)
         if not args.json:
             return EXIT_OK
+    cost = _fault_cost(path, args.against)
     if args.json:
         data = run_report_to_dict(report)
+        if cost is not None:
+            from agent.reporting.fault_cost import fault_cost_to_dict
+
+            data["against_clean"] = fault_cost_to_dict(cost)
         print(json.dumps(data, indent=2, sort_keys=True, allow_nan=False))
     else:
         print(format_run_report(report))
+        _print_fault_cost(cost)
+    return EXIT_OK
+
+
+def _fault_cost(path: Path, clean: Path | None) -> FaultCost | None:
+    """The run at ``path`` against the clean run journaled at ``clean`` (``--against``), or
+    None without one."""
+    if clean is None:
+        return None
+    from agent.reporting.fault_cost import build_fault_cost
+    from agent.reporting.report import build_summary
+
+    return build_fault_cost(build_summary(path), path, clean)
+
+
+def _print_fault_cost(cost: FaultCost | None) -> None:
+    if cost is not None:
+        from agent.reporting.fault_cost import format_fault_cost
+
+        print()
+        print(format_fault_cost(cost))
+
+
+def _sweep_page(args: argparse.Namespace) -> int:
+    """``report --sweep TABLE --html OUT.html``: the sweep's page
+    (:mod:`agent.research.sweep_page`), its path on stdout.
+
+    Raises
+    ------
+    ConfigError
+        ``--sweep`` without ``--html`` or with ``--json``/``--png-dir``/``--journal``; a table
+        that is not a sweep's; ``--metric`` not one of its columns.
+    """
+    others = [
+        flag
+        for flag, given in (("--json", args.json), ("--png-dir", args.png_dir is not None))
+        if given
+    ]
+    if args.journal is not None:
+        others.append("--journal")
+    if args.html is None or others:
+        reason = "needs --html OUT.html" if args.html is None else f"not with {', '.join(others)}"
+        raise ConfigError([("--sweep", reason)])
+    from agent.research.sweep_page import write_sweep_page  # matplotlib: only for this path
+
+    try:
+        written = write_sweep_page(args.sweep, args.html, metric=args.metric)
+    except OSError as err:
+        print(f"zerobeta: cannot write the sweep page: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"wrote {written}")
     return EXIT_OK
 
 
@@ -322,11 +403,21 @@ def _summary(args: argparse.Namespace) -> int:
     from agent.reporting.summary import format_summary, summary_to_dict
 
     summary = build_summary(path)
+    cost = None
+    if args.against is not None:
+        from agent.reporting.fault_cost import build_fault_cost
 
+        cost = build_fault_cost(summary, path, args.against)
     if args.json:
-        print(json.dumps(summary_to_dict(summary), indent=2, sort_keys=True))
+        data = summary_to_dict(summary)
+        if cost is not None:
+            from agent.reporting.fault_cost import fault_cost_to_dict
+
+            data["against_clean"] = fault_cost_to_dict(cost)
+        print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print(format_summary(summary))
+        _print_fault_cost(cost)
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ Usage (from the repository root; needs Debian's ``chromium``: ``apt-get install 
 
     python benchmarks/tearsheet_screenshot.py                       # short backtest, then check
     python benchmarks/tearsheet_screenshot.py --journal runs/zerobeta.sqlite --out /tmp/ts
+    python benchmarks/tearsheet_screenshot.py --sweep runs/sweep.csv          # also a sweep
 
 Steps:
 
@@ -17,7 +18,14 @@ Steps:
    as its format says; the per-leg, funding and trip amounts of the JSON all have a cell;
 4. headless Chromium opens ``file://OUT/tearsheet.html`` with console logging to stderr and
    saves ``OUT/tearsheet.png`` (``--window-size``, default 1400,3000); any console message
-   (``:CONSOLE`` lines: ``console.*`` calls, uncaught exceptions) is a failure.
+   (``:CONSOLE`` lines: ``console.*`` calls, uncaught exceptions) is a failure;
+5. with ``--sweep TABLE`` (a run table of ``zerobeta sweep``), or without it when Ray is
+   installed (then a 2×2 grid of the funding harvester on 2025-09-01 → 09-15 through
+   ``zerobeta sweep --html``, table ``OUT/sweep.csv``): ``zerobeta report --sweep TABLE
+   --html OUT/sweep.html``, the same static checks against the table (every number cell's
+   ``data-value`` equal to the table's cell at ``data-run-id``/``data-column`` and printed as
+   its format says; one heatmap image per selection) and a screenshot ``OUT/sweep.png``
+   without console messages.
 
 Prints what it checked and the wall time of each step; exits 1 on any failure, 2 when Chromium
 is not installed.
@@ -27,6 +35,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
+import importlib.util
 import io
 import json
 import os
@@ -148,6 +158,66 @@ def check_page(page: str, data: dict[str, Any]) -> list[str]:
     return problems
 
 
+class _SweepCells(HTMLParser):
+    """Number cells (``data-run-id``), images and script tags of a sweep page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[tuple[str, str, str, str, str]] = []
+        self.links: list[str] = []
+        self.images = 0
+        self.scripts = 0
+        self._open: tuple[str, str, str, str] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.scripts += tag == "script"
+        self.images += tag == "img"
+        self.links += [v for k, v in attrs if k in ("src", "href") and v is not None]
+        if "data-run-id" in a:
+            self._open = (a["data-run-id"], a["data-column"], a["data-value"], a["data-format"])
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._open is not None:
+            self.cells.append((*self._open, "".join(self._text)))
+            self._open = None
+
+
+def _cell_text(text: str, fmt: str) -> str:
+    """The printed form of a run table's cell, written here apart from the page's code."""
+    return "n/a" if text == "" else _expected_text(text, fmt)
+
+
+def check_sweep_page(page: str, table: Path) -> list[str]:
+    """Problems of a sweep page against its run table (CSV) (empty when none)."""
+    with table.open(newline="", encoding="utf-8") as f:
+        runs = {r["run_id"]: r for r in csv.DictReader(f)}
+    parser = _SweepCells()
+    parser.feed(page)
+    problems = [f"{parser.scripts} <script> element(s)"] if parser.scripts else []
+    problems += [
+        f"external resource {link[:60]!r}" for link in parser.links if not link.startswith("data:")
+    ]
+    for run_id, column, value, fmt, text in parser.cells:
+        cell = runs[run_id][column]
+        if value != cell:
+            problems.append(f"run {run_id} {column}: page says {value!r}, table says {cell!r}")
+        if text != _cell_text(cell, fmt):
+            want = _cell_text(cell, fmt)
+            problems.append(f"run {run_id} {column}: printed {text!r}, expected {want!r}")
+    if {r for r, *_ in parser.cells} != set(runs):
+        problems.append("not every run of the table has a cell")
+    if not parser.images:
+        problems.append("no heatmap")
+    return problems
+
+
 def console_messages(stderr: str) -> list[str]:
     """Console lines of Chromium's stderr log (``console.*`` calls, uncaught exceptions)."""
     return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
@@ -221,12 +291,68 @@ def run(journal: Path | None, out: Path, window: str, chromium: str) -> int:
     return 0 if not problems else 1
 
 
+def _sweep_table(out: Path) -> Path | None:
+    """A 2×2 sweep through ``zerobeta sweep --html`` (None without Ray)."""
+    if importlib.util.find_spec("ray") is None:
+        print("sweep page: skipped (Ray not installed; or pass --sweep TABLE)")
+        return None
+    grid = out / "grid.toml"
+    grid.write_text(
+        '[sweep]\nstrategies = ["funding_harvester"]\nstart = 2025-09-01\nend = 2025-09-15\n'
+        "pbo_blocks = 4\n\n[grid.funding_harvester]\nmin_net_apr_frac = [0.02, 0.05]\n"
+        "max_positions = [1, 3]\n",
+        encoding="utf-8",
+    )
+    table = out / "sweep.csv"
+    t0 = time.perf_counter()
+    _cli(["sweep", "--grid", str(grid), "--config", str(REPO_ROOT / "agent.toml"),
+          "--out", str(table), "--workers", "2",
+          "--html", str(out / "sweep-from-sweep.html")])  # fmt: skip
+    print(f"sweep 2x2: {time.perf_counter() - t0:.1f} s")
+    return table
+
+
+def run_sweep(table: Path | None, out: Path, window: str, chromium: str) -> int:
+    """Step 5 of the module docstring; 0 when the page passes every check."""
+    out.mkdir(parents=True, exist_ok=True)
+    table = table if table is not None else _sweep_table(out)
+    if table is None:
+        return 0
+    page = out / "sweep.html"
+    _cli(["report", "--sweep", str(table), "--html", str(page)])
+    problems = check_sweep_page(page.read_text(encoding="utf-8"), table)
+    print(f"sweep page vs {table.name}: {len(problems)} problem(s)")
+    png = out / "sweep.png"
+    png.unlink(missing_ok=True)
+    code, stderr = screenshot(chromium, page, png, window)
+    (out / "chromium-sweep.log").write_text(stderr, encoding="utf-8")
+    console = console_messages(stderr)
+    print(f"chromium (sweep page): exit {code}, {len(console)} console message(s)")
+    if code != 0:
+        problems.append(f"chromium exited {code} on the sweep page")
+    problems += [f"console: {line}" for line in console]
+    if not png.is_file() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        problems.append(f"no screenshot at {png}")
+    else:
+        print(f"screenshot: {png} ({png.stat().st_size:,} bytes)")
+    for problem in problems:
+        print(f"FAIL {problem}")
+    print("sweep OK" if not problems else f"sweep: {len(problems)} problem(s)")
+    return 0 if not problems else 1
+
+
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journal", type=Path, default=None, help="default: a short backtest")
     parser.add_argument("--out", type=Path, default=None, help="default: a new temporary dir")
     parser.add_argument("--window-size", default="1400,3000", help="WIDTH,HEIGHT in px")
     parser.add_argument("--chromium", default=None, help="default: chromium on the PATH")
+    parser.add_argument(
+        "--sweep", type=Path, default=None, metavar="TABLE",
+        help="a sweep's run table (CSV) for the sweep page (default: a 2x2 sweep if Ray is "
+        "installed)",
+    )  # fmt: skip
+    parser.add_argument("--no-sweep", action="store_true", help="skip the sweep page")
     return parser.parse_args()
 
 
@@ -237,4 +363,7 @@ if __name__ == "__main__":
         print("chromium not found: apt-get install -y chromium", file=sys.stderr)
         raise SystemExit(2)
     target = args.out or Path(tempfile.mkdtemp(prefix="zb-tearsheet-"))
-    raise SystemExit(run(args.journal, target, args.window_size, browser))
+    code = run(args.journal, target, args.window_size, browser)
+    if not args.no_sweep:
+        code = max(code, run_sweep(args.sweep, target, args.window_size, browser))
+    raise SystemExit(code)

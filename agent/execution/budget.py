@@ -13,7 +13,13 @@ later one until it is balanced (at most ``[execution] max_attempts`` rounds of o
 2. if it is still unbalanced, it is **completed** when it can be: no order of the pair has an
    unknown outcome (another fill may still come) and the venue did not refuse the last order
    of any lagging leg (below the most complete leg's fraction of the plan). The lagging legs
-   are then sent up to the leading leg's fraction (leg ``<n>bc``). Otherwise it is
+   are then sent up to the leading leg's fraction (leg ``<n>bc``), rounded *up* to a whole
+   lot: rounded down, a lagging leg with a coarse lot (0.001 BTC, about 100 USD) would stay
+   short of the fraction by up to a lot, the leading leg (0.1 XRP lots) would keep an excess
+   of many of its own lots, and the pair would stay "unbalanced" with nothing left a round
+   could send (a faulty replay kept such a 28 USD residual for 67 h). Rounded up, every
+   completed leg ends less than one of its own lots past the leading fraction, which is
+   balanced. Otherwise it is
    **unwound**: every leading leg (above the least complete leg's fraction) without an order
    of unknown outcome is sent back reduce-only to that fraction (leg ``<n>bu``). An **exit**
    (every order of the pair shrinks its strategy's position) is only ever completed, even
@@ -136,7 +142,8 @@ async def _force(
 def _completion(
     pair: PairExposure, blocked: set[InstrumentId], *, refused_ok: bool = False
 ) -> list[tuple[ExposureLeg, Decimal]]:
-    """Orders bringing every lagging leg up to the leading fraction; [] when the pair cannot
+    """Orders bringing every lagging leg up to the leading fraction (rounded up to a lot:
+    module docstring); [] when the pair cannot
     be completed (an order of unknown outcome, a lagging leg refused — unless ``refused_ok``:
     an exit's reduce-only completion is tried again) or nothing of a lot step is missing."""
     if blocked:
@@ -144,7 +151,7 @@ def _completion(
     target = pair.leading_frac
     orders = []
     for leg in pair.legs.values():
-        qty = leg.qty_at(target)
+        qty = leg.qty_at(target, whole_lot=True)
         if qty == 0:
             continue
         if leg.refused and not refused_ok:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 import structlog
 
@@ -53,6 +53,8 @@ log = structlog.get_logger("zerobeta.execution")
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+LOT_TOLERANCE = Decimal("1e-9")
+"""Lots below this are rounding noise of ``filled / planned`` (``qty_at(whole_lot=True)``)."""
 DEFAULT_LEG_RISK = LegRiskConfig()
 """A strategy without its own settings: simultaneous legs, the default budget."""
 
@@ -91,12 +93,17 @@ class ExposureLeg:
         """``filled_qty / planned_qty`` (1 = the leg as planned, 0 = nothing held)."""
         return self.filled_qty / self.planned_qty
 
-    def qty_at(self, frac: Decimal) -> Decimal:
+    def qty_at(self, frac: Decimal, *, whole_lot: bool = False) -> Decimal:
         """Signed base units that bring the leg to ``frac`` of its plan, rounded toward zero to
-        the lot step (0 when less than a lot)."""
+        the lot step (0 when less than a lot); ``whole_lot``: rounded away from zero instead,
+        so the leg reaches ``frac`` (by less than a lot beyond it)."""
         step = self.instrument.lot_step
         delta = frac * self.planned_qty - self.filled_qty
-        lots = (abs(delta) / step).to_integral_value(rounding=ROUND_DOWN)
+        lots = abs(delta) / step
+        if whole_lot:  # a completion's division leaves ~1e-28 where the leg is at ``frac``
+            lots = lots.quantize(LOT_TOLERANCE).to_integral_value(rounding=ROUND_UP)
+        else:
+            lots = lots.to_integral_value(rounding=ROUND_DOWN)
         return lots * step if delta > 0 else -lots * step
 
 

@@ -11,6 +11,13 @@ under the strategy's leg policy (``leg_policy``, :class:`agent.config.sections.L
   complete, the pair is balanced leg against leg: every leg is brought back reduce-only to the
   fraction the least complete leg reached (all the way to flat when that is 0).
 
+An **exit** (``closing``: every order shrinks the strategy's position) is never unwound or
+brought back under either policy: undoing a leg that closed would reopen it (the paired leg
+that failed is still open, so the strategy would hold both again, one of them without the
+close it asked for). A refused leg of an exit is retried like a leg that expired (the
+budget retries it anyway: an exit is only ever completed); if it still cannot complete, its
+filled legs stay closed and the pair is left to the naked budget (:mod:`agent.execution.budget`).
+
 Two opposite legs on one venue with native pair orders (``venues.pairs``) go instead as one
 atomic pair order whatever the policy: sent once, looked up by the pair's id when its outcome
 is unknown, never re-sent. Every other pair of two or more legs is tracked by the desk's
@@ -38,7 +45,7 @@ from agent.execution.unresolved import LegResult, outcome_unknown, retryable
 from agent.notify import unwind_failed_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
-from venues.model import InstrumentId, InstrumentKind, OrderAck
+from venues.model import InstrumentId, InstrumentKind, OrderAck, OrderStatus
 from venues.pairs import PairOrderVenue
 
 log = structlog.get_logger("zerobeta.execution")
@@ -102,9 +109,11 @@ async def send_pair(
         return await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms)
     desk.exposure.open(strategy, intent_id, planned, leg_risk, ts_ms, closing)
     if leg_risk.leg_policy == "sequential":
-        outcome = await _send_sequential(desk, strategy, intent_id, planned, ts_ms, reference)
+        outcome = await _send_sequential(
+            desk, strategy, intent_id, planned, ts_ms, reference, closing
+        )
     else:
-        outcome = await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms)
+        outcome = await _send_simultaneous(desk, strategy, intent_id, planned, ts_ms, closing)
     pending = (strategy, intent_id) in desk.unresolved.intents()
     desk.exposure.sent(strategy, intent_id, outcome.status, ts_ms, pending)
     return outcome
@@ -133,15 +142,22 @@ def less_liquid_first(
 
 
 async def _send_simultaneous(
-    desk: OrderDesk, strategy: str, intent_id: str, planned: Sequence[PlannedLeg], ts_ms: int
+    desk: OrderDesk,
+    strategy: str,
+    intent_id: str,
+    planned: Sequence[PlannedLeg],
+    ts_ms: int,
+    closing: bool = False,
 ) -> IntentOutcome:
     """Send every leg at once; retry the incomplete ones while retrying is safe; else unwind
-    every fill."""
+    every fill (an exit: leave it to the budget)."""
     legs = [_LegRun(p) for p in planned]
-    sent = await _complete(desk, strategy, intent_id, legs, ts_ms)
+    sent = await _complete(desk, strategy, intent_id, legs, ts_ms, closing)
     if all(leg.complete for leg in legs):
         detail = "" if sent == len(legs) else "completed_on_retry"
         return IntentOutcome(intent_id, "filled", sent, detail)
+    if closing:
+        return _exit_incomplete(strategy, intent_id, legs, sent)
     return await _abandon(desk, strategy, intent_id, legs, sent, ts_ms)
 
 
@@ -152,12 +168,14 @@ async def _send_sequential(
     planned: Sequence[PlannedLeg],
     ts_ms: int,
     reference: InstrumentId | None,
+    closing: bool = False,
 ) -> IntentOutcome:
     """The less liquid leg first; the others once it filled, sized to what it filled; if one
-    of them cannot complete, every leg back to the least complete one's fraction."""
+    of them cannot complete, every leg back to the least complete one's fraction (an exit:
+    left to the budget)."""
     first, *others = less_liquid_first(planned, reference)
     lead = _LegRun(first)
-    sent = await _complete(desk, strategy, intent_id, [lead], ts_ms)
+    sent = await _complete(desk, strategy, intent_id, [lead], ts_ms, closing)
     frac = lead.filled_qty / first.delta_qty
     if frac == 0:
         unknown = outcome_unknown(lead.result)
@@ -173,7 +191,7 @@ async def _send_sequential(
         return IntentOutcome(intent_id, "rejected", sent, "first_leg_unfilled")
     hedges = [_LegRun(replace(p, delta_qty=_scaled_qty(p, frac))) for p in others]
     to_send = [leg for leg in hedges if leg.planned.delta_qty != 0]
-    sent += await _complete(desk, strategy, intent_id, to_send, ts_ms)
+    sent += await _complete(desk, strategy, intent_id, to_send, ts_ms, closing)
     legs = [lead, *hedges]
     unknown = any(outcome_unknown(leg.result) for leg in legs)
     if all(leg.complete for leg in hedges) and all(leg.planned.delta_qty for leg in hedges):
@@ -182,7 +200,26 @@ async def _send_sequential(
         if frac == 1:
             return IntentOutcome(intent_id, "filled", sent, "sequential")
         return IntentOutcome(intent_id, "scaled", sent, "first_leg_partial")
+    if closing:
+        return _exit_incomplete(strategy, intent_id, legs, sent)
     return await _balance(desk, strategy, intent_id, [first, *others], legs, sent, ts_ms)
+
+
+def _exit_incomplete(
+    strategy: str, intent_id: str, legs: Sequence[_LegRun], sent: int
+) -> IntentOutcome:
+    """An exit's leg cannot complete: nothing is unwound (module docstring); the pair stays
+    tracked unbalanced and the budget completes its lagging legs."""
+    log.warning(
+        "pair_exit_incomplete",
+        strategy=strategy,
+        intent_id=intent_id,
+        failed_legs=[str(leg.planned.instrument.id) for leg in legs if not leg.complete],
+        unknown_legs=[
+            str(leg.planned.instrument.id) for leg in legs if outcome_unknown(leg.result)
+        ],
+    )
+    return IntentOutcome(intent_id, "partial", sent, "exit_incomplete")
 
 
 async def _balance(
@@ -249,19 +286,34 @@ def _toward_zero(qty: Decimal, step: Decimal) -> Decimal:
 
 
 async def _complete(
-    desk: OrderDesk, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
+    desk: OrderDesk,
+    strategy: str,
+    intent_id: str,
+    legs: Sequence[_LegRun],
+    ts_ms: int,
+    closing: bool = False,
 ) -> int:
     """Send ``legs`` concurrently, then what is left of the incomplete ones again (new
-    attempt) while every one of them may safely be re-sent; returns orders sent."""
+    attempt) while every one of them may safely be re-sent (``closing``: a refused leg
+    too); returns orders sent."""
     if not legs:
         return 0
     sent = await _send_round(desk, strategy, intent_id, legs, 0, ts_ms)
     for attempt in range(1, desk.max_attempts):
         incomplete = [leg for leg in legs if not leg.complete]
-        if not incomplete or not all(retryable(leg.result) for leg in incomplete):
+        if not incomplete or not all(
+            retryable(leg.result) or (closing and _refused(leg.result)) for leg in incomplete
+        ):
             break
         sent += await _send_round(desk, strategy, intent_id, incomplete, attempt, ts_ms)
     return sent
+
+
+def _refused(result: LegResult | None) -> bool:
+    """The venue refused the order (nothing filled, nothing left that may fill)."""
+    if isinstance(result, OrderAck):
+        return result.status is OrderStatus.REJECTED
+    return isinstance(result, OrderRejected)
 
 
 async def _send_round(

@@ -623,6 +623,19 @@ class Journal:
             for row in self._store.query(sql)
         }
 
+    def pair_outcomes_by_strategy(self) -> dict[str, dict[str, int]]:
+        """How each strategy's journaled pairs ended (``pair_exposure.outcome``: ``filled``,
+        ``unwound``, ``completed``, ``superseded``, ``open``...) → count, by strategy name;
+        both sorted by name."""
+        sql = (
+            "SELECT strategy, outcome, count(*) FROM pair_exposure"
+            " GROUP BY strategy, outcome ORDER BY strategy, outcome"
+        )
+        result: dict[str, dict[str, int]] = {}
+        for strategy, outcome, n in self._store.query(sql):
+            result.setdefault(str(strategy), {})[str(outcome)] = int(n)
+        return result
+
     def meta(self) -> dict[str, str]:
         """Run metadata; the latest value of each key."""
         return {

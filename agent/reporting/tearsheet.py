@@ -109,7 +109,8 @@ def _table(head: Iterable[str], rows: Iterable[str], css: str = "") -> str:
     return f'<table class="{css}"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _img(name: str, png: bytes, alt: str) -> str:
+def figure_html(name: str, png: bytes, alt: str) -> str:
+    """A ``<figure id="fig-<name>">`` holding the PNG bytes ``png`` as a ``data:`` URI."""
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure id="fig-{name}"><img alt="{html.escape(alt)}" '
@@ -334,7 +335,9 @@ details{margin:4px 0 4px 12px}summary{cursor:pointer}
 """
 
 
-def _page(title: str, intro: str, sections: Iterable[str]) -> str:
+def page_html(title: str, intro: str, sections: Iterable[str]) -> str:
+    """A whole self-contained page (the tearsheet's inline styles, no script): ``title`` as
+    its title and heading, then ``intro`` and ``sections`` (HTML, already escaped)."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -400,7 +403,7 @@ def render_tearsheet(report: RunReport, series: TearsheetSeries) -> Tearsheet:
         f"({data['n_days']} days){html.escape(valued)}. Numbers as in "
         "<code>zerobeta report --json</code>.</p>"
     )
-    page = _page(title, intro, _sections(cells, lambda n: _img(n, *figures[n])))
+    page = page_html(title, intro, _sections(cells, lambda n: figure_html(n, *figures[n])))
     return Tearsheet(page, {name: png for name, (png, _) in figures.items()})
 
 

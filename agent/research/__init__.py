@@ -6,7 +6,8 @@ against the configuration (:mod:`.plan`), one backtest as a pure function of its
 (:mod:`.task`), the walk-forward folds and out-of-sample series (:mod:`.walk_forward`), running
 the backtests on Ray (:mod:`.ray_runner`, the only module importing Ray), the deflated Sharpe
 ratio and the probability of backtest overfitting (:mod:`.overfitting`), the report
-(:mod:`.report`) and the tables (:mod:`.table`).
+(:mod:`.report`), the tables (:mod:`.table`) and the table's HTML page with the heatmap of
+its grid (:mod:`.sweep_page`, also ``zerobeta report --sweep``).
 
 May import ``agent.config``, ``agent.errors``, ``agent.journal``, ``agent.logs``,
 ``agent.progress``, ``agent.reporting``, ``agent.supervisor`` (a backtest is a supervisor run),

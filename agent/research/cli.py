@@ -4,14 +4,15 @@
 
     zerobeta sweep --grid GRID.toml [--config agent.toml] [--out runs/sweep.csv]
                    [--walk-forward K [--anchored]] [--workers N | --address ADDR]
-                   [--keep-journals DIR] [--json]
+                   [--keep-journals DIR] [--html OUT.html] [--json]
 
 Checks the grid against the configuration (exit 2 naming the key), runs every backtest as a
 Ray task (:mod:`agent.research.ray_runner`; a progress bar on a terminal), writes the run table
-(``--out``, CSV or Parquet; a walk-forward adds ``<out>.folds`` and ``<out>.oos_returns``)
-and prints the report: the best run of each window or training fold with its deflated Sharpe
-ratio and the probability of backtest overfitting, and the walk-forward's out-of-sample
-result (:mod:`agent.research.report`).
+(``--out``, CSV or Parquet; a walk-forward adds ``<out>.folds`` and ``<out>.oos_returns``),
+with ``--html`` a page of that table with the heatmap of the grid
+(:mod:`agent.research.sweep_page`), and prints the report: the best run of each window or
+training fold with its deflated Sharpe ratio and the probability of backtest overfitting, and
+the walk-forward's out-of-sample result (:mod:`agent.research.report`).
 
 This module is imported by ``agent.cli`` for every command, so it imports only the standard
 library at the top; the sweep's own modules (and Ray) are imported when the command runs.
@@ -63,6 +64,10 @@ def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "--keep-journals", dest="keep_journals", type=Path, default=None, metavar="DIR",
         help="keep each run's journal as DIR/run-NNNN.sqlite",
     )  # fmt: skip
+    sweep.add_argument(
+        "--html", type=Path, default=None, metavar="OUT.html",
+        help="also write a page with the heatmap of the grid and the run table",
+    )  # fmt: skip
     sweep.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -95,6 +100,10 @@ def run_cli(args: argparse.Namespace, *, stream: TextIO | None = None) -> int:
         print("zerobeta: sweep interrupted; nothing written", file=sys.stderr)
         return EXIT_INTERRUPTED
     tables = _write_tables(report, args.out)
+    if args.html is not None:
+        from agent.research.sweep_page import write_sweep_page  # matplotlib: only now
+
+        tables.append(str(write_sweep_page(args.out, args.html, metric=plan.grid.metric)))
     if args.json:
         data = report_to_dict(report, tables)
         print(json.dumps(data, indent=2, sort_keys=True, default=str), file=out)

@@ -5,6 +5,7 @@ leg risk against the clean run."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from agent.cli import main
 from agent.config import load_config
 from tests.integration.conftest import AGENT_TOML, read_journal, run_replay
 from venues.paper.faults import LegFaults
@@ -112,3 +114,90 @@ def test_the_faults_cost_unwinds_against_the_clean_run(runs: tuple[Path, Path]) 
     unwinds = "SELECT count(*) FROM orders WHERE status = 'pending_new' AND leg LIKE '%u'"
     assert _rows(clean, unwinds)[0][0] == 0
     assert _rows(faulty, unwinds)[0][0] > 0
+
+
+def test_summary_against_the_clean_run_shows_what_the_faults_cost(
+    runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``zerobeta summary --against CLEAN --json`` (and the text): every figure worked out
+    here from the two journals' rows."""
+    clean, faulty = runs
+    assert main(["summary", "--journal", str(faulty), "--against", str(clean), "--json"]) == 0
+    cost = json.loads(capsys.readouterr().out)["against_clean"]
+
+    def last_equity(journal: Path) -> Decimal:
+        return Decimal(_rows(journal, "SELECT equity_usd FROM equity_snapshots ORDER BY id")[-1][0])
+
+    def strategy_rows(journal: Path) -> dict[str, tuple[Decimal, Decimal, Decimal]]:
+        """Each strategy's fees, slippage and total P&L at its last snapshot."""
+        rows = _rows(
+            journal,
+            "SELECT strategy, fees_usd, slippage_usd, total_pnl_usd FROM strategy_pnl_snapshots"
+            " ORDER BY id",
+        )
+        return {s: (Decimal(f), Decimal(sl), Decimal(t)) for s, f, sl, t in rows}
+
+    def fees_by_strategy(journal: Path) -> dict[str, Decimal]:
+        fees: dict[str, Decimal] = {}
+        for strategy, fee in _rows(journal, "SELECT strategy, fee_usd FROM fills"):
+            fees[strategy] = fees.get(strategy, Decimal(0)) + Decimal(fee)
+        return fees
+
+    run_eq, clean_eq = last_equity(faulty), last_equity(clean)
+    assert Decimal(cost["final_equity_usd"]["run"]) == run_eq
+    assert Decimal(cost["final_equity_usd"]["clean"]) == clean_eq
+    assert Decimal(cost["final_equity_usd"]["difference"]) == run_eq - clean_eq
+    run_fees, clean_fees = fees_by_strategy(faulty), fees_by_strategy(clean)
+    run_snap, clean_snap = strategy_rows(faulty), strategy_rows(clean)
+    assert set(cost["by_strategy"]) == set(run_snap) | set(clean_snap)
+    for name, s in cost["by_strategy"].items():
+        pnl = s["pnl"]
+        assert -Decimal(pnl["run_usd"]["fees_usd"]) == run_fees.get(name, Decimal(0))
+        assert -Decimal(pnl["clean_usd"]["fees_usd"]) == clean_fees.get(name, Decimal(0))
+        fee_diff = clean_fees.get(name, Decimal(0)) - run_fees.get(name, Decimal(0))
+        assert Decimal(pnl["difference_usd"]["fees_usd"]) == fee_diff
+        slip_diff = clean_snap[name][1] - run_snap[name][1]
+        assert abs(Decimal(pnl["difference_usd"]["slippage_usd"]) - slip_diff) < Decimal("1e-9")
+        total_diff = run_snap[name][2] - clean_snap[name][2]
+        assert abs(Decimal(pnl["difference_usd"]["total_usd"]) - total_diff) < Decimal("1e-6")
+        for side, journal in (("run", faulty), ("clean", clean)):
+            outcomes = dict(
+                _rows(
+                    journal,
+                    "SELECT outcome, count(*) FROM pair_exposure WHERE strategy = '"
+                    + name
+                    + "' GROUP BY outcome",
+                )
+            )
+            assert s["pair_outcomes"][side] == outcomes
+            (usd_s,) = _rows(
+                journal,
+                f"SELECT total(unhedged_usd_s) FROM pair_exposure WHERE strategy = '{name}'",
+            )[0]
+            assert s["leg_risk"][side]["unhedged_usd_s"] == pytest.approx(usd_s)
+    unwound = sum(s["pair_outcomes"]["run"].get("unwound", 0) for s in cost["by_strategy"].values())
+    assert unwound > 0
+    assert Decimal(cost["final_equity_usd"]["difference"]) < 0  # the faults cost money here
+    assert cost["rejected_orders"]["clean"] == 0 < cost["rejected_orders"]["run"]
+
+    assert main(["summary", "--journal", str(faulty), "--against", str(clean)]) == 0
+    text = capsys.readouterr().out
+    assert f"against the clean run {clean}" in text
+    assert f"{run_eq - clean_eq:,.2f} USD" in text
+    assert main(["report", "--journal", str(faulty), "--against", str(clean), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["against_clean"] == cost
+
+
+def test_against_a_run_of_another_window_exits_2(
+    runs: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, faulty = runs
+    other = tmp_path / "other.sqlite"
+    overrides = {
+        "journal": {"path": str(other)},
+        "logging": {"level": "warning", "progress": False},
+        "market_data": {"start": "2025-09-01", "end": "2025-09-04"},  # a shorter window
+    }
+    run_replay(load_config(AGENT_TOML, env={}, overrides=overrides))
+    assert main(["summary", "--journal", str(faulty), "--against", str(other)]) == 2
+    assert f"--against: {other} covers another window than this run" in capsys.readouterr().err

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 import io
 import json
 import math
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -150,7 +152,7 @@ def test_a_2x2_grid_gives_the_rows_of_the_same_backtests_run_directly(
     terminal = Tty()
     monkeypatch.setattr(sys, "stderr", terminal)
 
-    assert _sweep(tmp_path, grid, "--json") == 0
+    assert _sweep(tmp_path, grid, "--json", "--html", str(tmp_path / "sweep.html")) == 0
 
     rows = _read(tmp_path / "sweep.csv")
     assert [r["run_id"] for r in rows] == ["0", "1", "2", "3"]
@@ -171,10 +173,46 @@ def test_a_2x2_grid_gives_the_rows_of_the_same_backtests_run_directly(
     assert window["deflated_sharpe_ratio"]["n_trials"] == 4
     assert window["deflated_sharpe_ratio"]["n_obs"] == 14  # days of the window
     assert window["probability_of_backtest_overfitting"]["n_combinations"] == 6
-    assert report["tables"] == [str(tmp_path / "sweep.csv")]
+    assert report["tables"] == [str(tmp_path / "sweep.csv"), str(tmp_path / "sweep.html")]
+    _assert_page_shows_the_table(tmp_path / "sweep.html", rows)
     drawn = terminal.getvalue()  # the progress bar, on a terminal
     assert "sweep" in drawn
     assert "100%" in drawn
+
+
+def _screenshot_script() -> Any:
+    """``benchmarks/tearsheet_screenshot.py`` as a module (benchmarks/ is not a package)."""
+    path = REPO_ROOT / "benchmarks" / "tearsheet_screenshot.py"
+    spec = importlib.util.spec_from_file_location("tearsheet_screenshot", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _assert_page_shows_the_table(page: Path, rows: list[dict[str, str]]) -> None:
+    """``sweep --html``: the heatmap's grid table holds each run's Sharpe ratio at its
+    parameters, every number cell equals the table (the screenshot script's check), and,
+    where Chromium is installed, the page renders without console messages."""
+    html = page.read_text(encoding="utf-8")
+    by_id = {r["run_id"]: r for r in rows}
+    grid = html[html.index('<table class="grid">') : html.index("</table>")]
+    cells = re.findall(r'data-run-id="(\d+)" data-column="sharpe" data-value="([^"]*)"', grid)
+    assert sorted(run_id for run_id, _ in cells) == sorted(by_id)
+    for run_id, value in cells:
+        assert value == by_id[run_id]["sharpe"]
+    # across: min_net_apr_frac 0.02, 0.05; down: max_positions=1, max_positions=3
+    assert [run_id for run_id, _ in cells] == ["0", "2", "1", "3"]
+    module = _screenshot_script()
+    assert module.check_sweep_page(html, page.with_suffix(".csv")) == []
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        return
+    code, stderr = module.screenshot(chromium, page, page.with_suffix(".png"), "1200,900")
+    assert code == 0
+    assert module.console_messages(stderr) == []
+    assert page.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_same_grid_gives_the_same_table(local_ray: None, tmp_path: Path) -> None:

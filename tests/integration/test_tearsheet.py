@@ -345,7 +345,7 @@ def test_chromium_renders_the_page_without_console_errors(journal: Path, tmp_pat
     script = REPO_ROOT / "benchmarks" / "tearsheet_screenshot.py"
     proc = subprocess.run(
         [sys.executable, str(script), "--journal", str(journal), "--out", str(tmp_path),
-         "--chromium", chromium],
+         "--no-sweep", "--chromium", chromium],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr

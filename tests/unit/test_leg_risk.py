@@ -541,6 +541,83 @@ async def test_a_follow_up_that_resolves_an_order_lets_the_pair_be_journaled() -
     assert row["max_unhedged_usd"] == 0.0  # each leg unwound the instant it was booked
 
 
+# ---- exits and lot steps ---------------------------------------------------------------------
+
+
+def exit_pair(intent_id: str = "x-1") -> PairIntent:
+    legs = (TargetPosition(BTC, 0.0), TargetPosition(ETH, 0.0))
+    return PairIntent(intent_id, legs, "exit", False)
+
+
+async def test_an_exit_whose_leg_is_refused_retries_it_and_never_reopens_the_other() -> None:
+    rig = make_rig()
+    await rig.run(pair())  # hold 0.1 BTC / -2 ETH
+    placed = len(rig.venue.placed)
+    rig.venue.place[BTC] = ["reject"]  # the BTC close refused once
+
+    outcome = await rig.executor.execute(STRATEGY, exit_pair(), PRICES, T0_MS)
+
+    sent = [(r.client_order_id, r.side, r.qty) for r in rig.venue.placed[placed:]]
+    assert sorted(sent) == sorted(
+        [
+            (cid("0", 0, "x-1"), Side.SELL, D("0.1")),
+            (cid("1", 0, "x-1"), Side.BUY, D(2)),
+            (cid("0", 1, "x-1"), Side.SELL, D("0.1")),  # the refused close, again
+        ]
+    )
+    assert outcome.status == "filled"
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
+async def test_an_exit_that_cannot_complete_stays_closed_and_the_budget_completes_it() -> None:
+    """Before: the ETH close was unwound (ETH bought back... sold again: reopened) while BTC
+    stayed open — the strategy held again a pair it had asked to close."""
+    rig = make_rig(LegRiskConfig(naked_budget_usd_s=1_000.0))
+    await rig.run(pair())
+    placed = len(rig.venue.placed)
+    rig.venue.place[BTC] = ["reject", "reject"]  # both attempts of the BTC close refused
+
+    outcome = await rig.executor.execute(STRATEGY, exit_pair(), PRICES, T0_MS)
+
+    assert (outcome.status, outcome.detail) == ("partial", "exit_incomplete")
+    assert not [r for r in rig.venue.placed[placed:] if r.client_order_id.endswith("u")]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1")}  # ETH closed, and stays so
+    # 1 s × 0.1 BTC × 50,000 = 5,000 USD·s > 1,000: the BTC close is completed (after the
+    # refusals too: an exit is only ever completed).
+    await rig.executor.check_exposure(T0_MS + 1_000, PRICES)
+    last = rig.venue.placed[-1]
+    completion = (cid("0bc", 0, "x-1"), Side.SELL, D("0.1"))
+    assert (last.client_order_id, last.side, last.qty) == completion
+    assert rig.portfolio.positions(STRATEGY) == {}
+    (_, row) = rig.pair_rows()  # the entry's row, then the exit's
+    assert (row["intent_id"], row["outcome"], row["past_budget"]) == ("x-1", "completed", 1)
+    assert row["unhedged_usd_s"] == pytest.approx(5_000.0)
+
+
+async def test_a_completion_rounds_the_lagging_leg_up_to_a_whole_lot() -> None:
+    """BTC (lot 0.001 = 50 USD) lags ETH (lot 0.01 = 25 USD) at half its plan: 0.0025 BTC is
+    missing. Rounded down (0.002) ETH would keep 0.02 ETH (two lots) beyond BTC's 0.4 and the
+    pair would stay unbalanced with nothing left to complete; rounded up (0.003) BTC ends
+    0.0005 BTC (half a lot) past ETH's half, which is balanced."""
+    rig = make_rig(LegRiskConfig(naked_budget_usd_s=0.0))
+    rig.venue.place[BTC] = ["lost", "lost"]  # never placed, twice: known, not refused
+    rig.venue.place[ETH] = ["fill", "partial"]  # ETH sells 0.2, its unwind buys back half
+    outcome = await rig.run(pair(btc_qty=0.005, eth_qty=-0.2))
+    assert outcome.status == "partial"
+    assert rig.portfolio.positions(STRATEGY) == {ETH: D("-0.1")}
+    placed = len(rig.venue.placed)
+
+    await rig.executor.check_exposure(T0_MS + 1, PRICES)
+
+    forced = [(r.client_order_id, r.side, r.qty) for r in rig.venue.placed[placed:]]
+    assert forced == [(cid("0bc", 0), Side.BUY, D("0.003"))]
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.003"), ETH: D("-0.1")}
+    (row,) = rig.pair_rows()
+    assert (row["outcome"], row["past_budget"]) == ("completed", 1)
+    assert row["unhedged_usd_s"] == pytest.approx(0.1 * 2_500 * 0.001)  # 250 USD for 1 ms
+
+
 # ---- the summary -----------------------------------------------------------------------------
 
 
