@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeVar
 
 from venues.model import FundingRate, Instrument, InstrumentId
+
+if TYPE_CHECKING:  # the chain's module imports scipy: not at CLI start-up (zerobeta --help)
+    from strategies.options.chain import OptionChain
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -76,6 +79,11 @@ class MarketSnapshot:
         predicted rate of each perp's next settlement, streamed between hourly steps
         (``ts_funding_ms`` the settlement it will apply to, usually after ``ts_ms``). It is
         an estimate that moves until the settlement: never book or record it as one.
+    option_chains : Mapping[InstrumentId, OptionChain]
+        The options listed on each requested underlying perp (keyed by that perp), with their
+        implied volatilities and prices; empty unless ``[option_chain]`` is enabled (a replay
+        lists model-priced options, :mod:`strategies.options.chain`). The prices of listed
+        options the portfolio holds or traded are in ``prices`` too.
     """
 
     ts_ms: int
@@ -85,6 +93,7 @@ class MarketSnapshot:
     closes: Mapping[InstrumentId, FloatArray]
     stale: frozenset[InstrumentId] = frozenset()
     predicted_funding: Mapping[InstrumentId, FundingRate] = field(default_factory=dict)
+    option_chains: Mapping[InstrumentId, OptionChain] = field(default_factory=dict)
 
     def latest_funding(self, instrument_id: InstrumentId) -> FundingRate | None:
         """The newest rate known for ``instrument_id``: its predicted rate when one settles

@@ -21,6 +21,7 @@ BUILTIN_STRATEGIES: Final[Mapping[str, str]] = MappingProxyType(
         "factor_neutral": "strategies.factor_neutral:FactorNeutralStrategy",
         "cross_venue_arb": "strategies.cross_venue_arb:CrossVenueArbStrategy",
         "beta_hedger": "strategies.beta_hedger:BetaHedgerStrategy",
+        "options_delta_hedger": "strategies.options_hedger:OptionsDeltaHedgerStrategy",
     }
 )
 """Section name → import path of the built-in strategy class it runs by default."""

@@ -15,6 +15,7 @@ Every type here is a frozen, slotted dataclass. Conventions (the project's desig
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
@@ -29,6 +30,10 @@ class InstrumentKind(StrEnum):
 
     SPOT = "spot"
     PERP = "perp"
+    OPTION = "option"
+    """A European option (:class:`OptionSpec`: underlying, expiry, strike, call/put), held
+    outright like spot: premium paid or received in cash, valued at its mark, settled in cash at
+    intrinsic value on expiry."""
 
 
 class Side(StrEnum):
@@ -200,6 +205,11 @@ class Instrument:
     def is_perp(self) -> bool:
         """True for a perpetual swap."""
         return self.id.kind is InstrumentKind.PERP
+
+    @property
+    def is_option(self) -> bool:
+        """True for an option (its terms: ``OptionSpec.parse(id.symbol)``)."""
+        return self.id.kind is InstrumentKind.OPTION
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,6 +516,89 @@ class OptionMark:
     mark_price: float
     mark_iv_frac: float
     ts_event_ms: int
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+OPTION_EXPIRY_HOUR_UTC = 8
+"""Options expire at 08:00 UTC (Deribit's expiry time; https://docs.deribit.com/,
+``public/get_instruments``: ``expiration_timestamp``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """Terms of a European option, named as Deribit names its options:
+    ``<BASE>-<DMMMYY>-<STRIKE>-<C|P>`` (``BTC-26JUN26-100000-C``: a BTC call struck at
+    100 000 USD expiring 26 June 2026 at 08:00 UTC; https://docs.deribit.com/, "Instrument
+    naming"). The symbol of an :class:`InstrumentId` of kind ``OPTION`` is this name; its
+    :class:`Instrument` holds the contract size (``contract_multiplier``, coins per contract;
+    quantities stay in base units, i.e. coins of underlying).
+
+    Attributes
+    ----------
+    base : str
+        Underlying asset (``BTC``).
+    expiry_ms : int
+        Expiry, epoch ms UTC (08:00 UTC of the expiry day).
+    strike_usd : Decimal
+        Strike, USD per coin, > 0.
+    option_type : OptionType
+    """
+
+    base: str
+    expiry_ms: int
+    strike_usd: Decimal
+    option_type: OptionType
+
+    @property
+    def is_call(self) -> bool:
+        """True for a call."""
+        return self.option_type is OptionType.CALL
+
+    @property
+    def symbol(self) -> str:
+        """The option's name, ``BTC-26JUN26-100000-C``."""
+        day = _utc_date(self.expiry_ms)
+        expiry = f"{day.day}{_MONTHS[day.month - 1]}{day.year % 100:02d}"
+        strike = format(self.strike_usd.normalize(), "f")
+        return f"{self.base}-{expiry}-{strike}-{'C' if self.is_call else 'P'}"
+
+    def intrinsic_usd(self, underlying_usd: Decimal) -> Decimal:
+        """Value at expiry per coin: ``max(S − K, 0)`` for a call, ``max(K − S, 0)`` for a put,
+        USD (``underlying_usd`` the settlement price, USD per coin)."""
+        payoff = underlying_usd - self.strike_usd
+        return max(payoff if self.is_call else -payoff, Decimal(0))
+
+    @classmethod
+    def parse(cls, symbol: str) -> OptionSpec:
+        """Read an option name (see the class docstring).
+
+        Raises
+        ------
+        ValueError
+            A name that is not ``BASE-DMMMYY-STRIKE-C|P``, an unknown month or day, or a
+            strike that is not a positive number; the message quotes the name.
+        """
+        parts = symbol.split("-")
+        try:
+            base, expiry, strike_text, kind = parts
+            day, month, year = int(expiry[:-5]), _MONTHS.index(expiry[-5:-2]), int(expiry[-2:])
+            strike = Decimal(strike_text)
+            expiry_ms = _expiry_ms(2000 + year, month + 1, day)
+        except (ValueError, ArithmeticError) as err:
+            raise ValueError(f"option symbol {symbol!r} is not BASE-DMMMYY-STRIKE-C|P") from err
+        if not base or kind not in ("C", "P") or not (strike.is_finite() and strike > 0):
+            raise ValueError(f"option symbol {symbol!r} is not BASE-DMMMYY-STRIKE-C|P")
+        option_type = OptionType.CALL if kind == "C" else OptionType.PUT
+        return cls(base, expiry_ms, strike, option_type)
+
+
+def _utc_date(ts_ms: int) -> date:
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).date()
+
+
+def _expiry_ms(year: int, month: int, day: int) -> int:
+    expiry = datetime(year, month, day, OPTION_EXPIRY_HOUR_UTC, tzinfo=UTC)
+    return int(expiry.timestamp()) * 1000
 
 
 def liquidation_price_or_none(price: Decimal | None) -> Decimal | None:

@@ -170,7 +170,7 @@ class MarketDataConfig(BaseModel):
         venue, kind, _ = parts
         if venue not in VENUE_NAMES:
             raise ValueError(f"unknown venue {venue!r}; known: {', '.join(VENUE_NAMES)}")
-        kinds = [k.value for k in InstrumentKind]
+        kinds = [InstrumentKind.SPOT.value, InstrumentKind.PERP.value]  # no option reference
         if kind not in kinds:
             raise ValueError(f"unknown kind {kind!r}; known: {', '.join(kinds)}")
         return value
@@ -573,6 +573,76 @@ class LegRiskConfig(BaseModel):
         ge=0.0,
         description="Unhedged USD·s a pair may accumulate before it is completed or unwound.",
     )
+
+
+class OptionChainConfig(BaseModel):
+    """``[option_chain]``: model-priced options for a replay (no recorded option prices exist).
+
+    Each hourly step lists, for every underlying perp, weekly expiries and a strike grid
+    (:mod:`strategies.options.chain`) priced by Black-76 with the forward = the perp's close and
+    rate 0, at the implied volatility ``iv_source`` gives; held options are marked the same way
+    and settle at intrinsic value at their expiry (08:00 UTC).
+    """
+
+    model_config = _FROZEN
+
+    enabled: bool = Field(default=False, description="List and price model options.")
+    venue: str = Field(
+        default="binance", description="Paper venue that lists and holds the options."
+    )
+    underlyings: list[str] = Field(
+        default_factory=lambda: ["BTCUSDT"],
+        min_length=1,
+        description="Perps of `venue` whose closes are the options' forwards.",
+    )
+    iv_source: Literal["flat", "term", "realized_spread"] = Field(
+        default="flat",
+        description='"flat": flat_iv_frac; "term": term_iv_points; "realized_spread": '
+        "realized volatility of the last realized_window_bars hourly returns + "
+        "realized_spread_frac.",
+    )
+    flat_iv_frac: float = Field(default=0.55, gt=0, le=5, description="Flat implied vol.")
+    term_iv_points: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(7.0, 0.50), (30.0, 0.55), (90.0, 0.60)],
+        min_length=1,
+        description="(days to expiry, implied vol) points; total variance interpolated.",
+    )
+    realized_window_bars: int = Field(
+        default=720, ge=2, description="Hourly returns in the realized-volatility window."
+    )
+    realized_spread_frac: float = Field(
+        default=0.05, ge=-1, le=5, description="Added to realized volatility (0.05 = 5 points)."
+    )
+    strike_step_usd: dict[str, float] = Field(
+        default_factory=lambda: {"BTC": 1000.0, "ETH": 50.0},
+        description="Strike grid per base asset, USD.",
+    )
+    strike_range_frac: float = Field(
+        default=0.3, gt=0, lt=1, description="Strikes within forward × (1 ± this)."
+    )
+    listing_days: float = Field(default=120.0, gt=0, description="Expiries listed ahead, days.")
+    expiry_weekday: int = Field(default=4, ge=0, le=6, description="Expiry weekday, Monday = 0.")
+    price_tick_usd: float = Field(default=0.01, gt=0, description="Option price tick, USD.")
+    lot_step_coin: float = Field(
+        default=0.1, gt=0, description="Option quantity step = minimum, coins."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> OptionChainConfig:
+        bases = {_perp_base(s) for s in self.underlyings}
+        missing = sorted(b for b in bases if b not in self.strike_step_usd)
+        if missing:
+            raise ValueError(f"strike_step_usd has no step for {', '.join(missing)}")
+        if any(v <= 0 for v in self.strike_step_usd.values()):
+            raise ValueError("strike_step_usd values must be > 0")
+        return self
+
+
+def _perp_base(symbol: str) -> str:
+    for quote in ("USDT", "USDC"):
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)]
+    raise ValueError(f"underlying {symbol!r} is not a USDT or USDC perp symbol")
 
 
 class JournalConfig(BaseModel):

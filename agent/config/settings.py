@@ -68,6 +68,7 @@ from agent.config.sections import (
     JournalConfig,
     LoggingConfig,
     MarketDataConfig,
+    OptionChainConfig,
     RiskConfig,
     VenueConfig,
     default_venues,
@@ -111,6 +112,7 @@ __all__ = [
     "JournalConfig",
     "LoggingConfig",
     "MarketDataConfig",
+    "OptionChainConfig",
     "RiskConfig",
     "StrategiesConfig",
     "StrategySection",
@@ -164,6 +166,9 @@ class AgentConfig(BaseSettings):
     risk: RiskConfig = Field(default_factory=RiskConfig, description="Risk limits and breakers.")
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="Order execution settings."
+    )
+    option_chain: OptionChainConfig = Field(
+        default_factory=OptionChainConfig, description="Model-priced options (replay)."
     )
     journal: JournalConfig = Field(default_factory=JournalConfig, description="SQLite journal.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log output.")

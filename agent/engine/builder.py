@@ -27,6 +27,7 @@ from agent.engine.funding import FundingDesk
 from agent.engine.liquidation import LiquidationWatch
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
+from agent.engine.options import OptionMarket
 from agent.engine.resume import Resumed, funding_payments, load_resume, restore_paper_venues
 from agent.engine.runner import StrategyRunner
 from agent.engine.safety import SafetyGuard
@@ -150,6 +151,16 @@ async def build_engine(
     # live feed's reads and streams report it (the supervisor wires those).
     on_venue_result = None if live_venues is None else health.record
     executor.desk.on_venue_result = on_venue_result
+    options = None
+    if cfg.option_chain.enabled and live_venues is None:
+        options = OptionMarket(
+            cfg.option_chain,
+            instruments=instruments,
+            market=market,
+            paper=paper,
+            portfolio=portfolio,
+            journal=journal,
+        )
     runner = StrategyRunner(
         strategies,
         _flip_monitor(cfg),
@@ -160,6 +171,7 @@ async def build_engine(
         risk=risk,
         state_every_s=cfg.journal.state_every_s,
         alerts=alerts,
+        options=options,
     )
     safety = SafetyGuard(
         cfg.risk,
@@ -210,6 +222,7 @@ async def build_engine(
         ),
         safety=safety,
         alerts=alerts,
+        options=options,
     )
     if resumed is None:
         _write_meta(parts, first_ms if window_first_ms is None else window_first_ms)

@@ -11,7 +11,9 @@ the strategies see the same shapes in a backtest and on live data; a replay of s
 - :meth:`Engine.warm` (live start-up, and the steps a resumed run already processed): history
   into the market data, nothing settled, booked or traded;
 - :meth:`Engine.step`: prices → market data and paper venues, funding settled and booked (the
-  :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), marks,
+  :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), with
+  ``[option_chain]`` the model option market's expiries, chains and option prices
+  (:class:`~agent.engine.options.OptionMarket`), marks,
   breakers, the operator's kill switch (:class:`~agent.engine.kill_switch.KillSwitch`: a new
   ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
   pairs' naked budgets (:meth:`~agent.execution.executor.Executor.check_exposure`), the
@@ -61,6 +63,7 @@ from agent.engine.funding import SUPERVISOR, FundingDesk
 from agent.engine.kill_switch import KillSwitch
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
+from agent.engine.options import OptionMarket
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
 from agent.engine.runner import StrategyRunner
 from agent.engine.safety import SafetyGuard
@@ -180,6 +183,8 @@ class EngineParts:
     positions: PositionCheck
     safety: SafetyGuard
     alerts: AlertSink = DISCARD
+    options: OptionMarket | None = None
+    """The model-priced option market (``[option_chain] enabled``, paper only), else None."""
 
 
 class Engine:
@@ -223,6 +228,7 @@ class Engine:
         self.positions = parts.positions
         self.safety = parts.safety
         self.alerts = parts.alerts
+        self.options = parts.options
         self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
         self.resumable = resumable
@@ -284,6 +290,8 @@ class Engine:
         self._apply_prices(step)
         self.funding.settle(ts_ms, step.funding)
         await self.funding.collect(ts_ms)
+        if self.options is not None:  # option expiries, chains and marks
+            self.options.on_step(ts_ms)
         self._mark()
         self._check_breakers(ts_ms)
         await self.flatten_on_breaker()

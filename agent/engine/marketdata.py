@@ -19,7 +19,8 @@ from types import MappingProxyType
 import numpy as np
 
 from strategies.base import FloatArray, MarketSnapshot
-from venues.model import FundingRate, Instrument, InstrumentId
+from strategies.options.chain import OptionChain
+from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec
 
 _INITIAL_CAPACITY = 1024
 
@@ -61,7 +62,8 @@ class MarketData:
     """
 
     def __init__(self, instruments: Mapping[InstrumentId, Instrument], stale_after_ms: int) -> None:
-        self._instruments = MappingProxyType(dict(instruments))
+        self._instrument_map = dict(instruments)
+        self._instruments = MappingProxyType(self._instrument_map)
         self._stale_after_ms = stale_after_ms
         self._prices: dict[InstrumentId, float] = {}
         self._price_ts_ms: dict[InstrumentId, int] = {}
@@ -69,6 +71,8 @@ class MarketData:
         self._funding: dict[InstrumentId, FundingRate] = {}
         self._predicted: dict[InstrumentId, FundingRate] = {}
         self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
+        self._chains: dict[InstrumentId, OptionChain] = {}
+        self._listed_options: dict[InstrumentId, list[Instrument]] = {}
 
     @property
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
@@ -154,6 +158,33 @@ class MarketData:
         if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
             self._predicted[funding.instrument_id] = funding
 
+    # ---- options (``[option_chain]``; see agent.engine.options) ------------------------------
+
+    def set_option_chain(self, chain: OptionChain) -> None:
+        """The options listed on ``chain.underlying`` now (replaces the previous chain): handed
+        to the strategies that read that underlying (``MarketSnapshot.option_chains``)."""
+        self._chains[chain.underlying] = chain
+
+    def list_option(self, underlying: InstrumentId, instrument: Instrument) -> None:
+        """Track an option on ``underlying`` from now on (its prices via :meth:`on_price`; it has
+        no close history). Its price appears in the snapshots of strategies that read the
+        underlying until it expires. Listing it again does nothing."""
+        if instrument.id in self._instrument_map:
+            return
+        self._instrument_map[instrument.id] = instrument
+        self._history[instrument.id] = _History()
+        self._listed_options.setdefault(underlying, []).append(instrument)
+
+    def _with_options(self, ids: list[InstrumentId], ts_ms: int) -> list[InstrumentId]:
+        """``ids`` plus the unexpired listed options of the underlyings among them."""
+        extra = [
+            inst.id
+            for i in ids
+            for inst in self._listed_options.get(i, ())
+            if OptionSpec.parse(inst.id.symbol).expiry_ms > ts_ms
+        ]
+        return ids + [i for i in extra if i not in ids]
+
     def price(self, instrument_id: InstrumentId) -> float | None:
         """Latest price, quote units, or None before the first one."""
         return self._prices.get(instrument_id)
@@ -168,6 +199,8 @@ class MarketData:
     ) -> MarketSnapshot:
         """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each."""
         ids = [i for i in instrument_ids if i in self._instruments]
+        if self._listed_options:
+            ids = self._with_options(ids, ts_ms)
         prices = {i: self._prices[i] for i in ids if i in self._prices}
         stale = frozenset(
             i for i in ids if ts_ms - self._price_ts_ms.get(i, -(2**62)) > self._stale_after_ms
@@ -183,5 +216,8 @@ class MarketData:
                 {i: self._predicted[i] for i in ids if i in self._predicted}
                 if self._predicted
                 else {}
+            ),
+            option_chains=(
+                {i: self._chains[i] for i in ids if i in self._chains} if self._chains else {}
             ),
         )

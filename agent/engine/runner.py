@@ -27,6 +27,7 @@ from typing import Any, Generic
 import structlog
 
 from agent.engine.marketdata import MarketData
+from agent.engine.options import OptionMarket
 from agent.engine.pair_book import PairBook
 from agent.errors import JournalError
 from agent.execution.executor import Executor
@@ -87,6 +88,9 @@ class StrategyRunner:
     alerts : AlertSink
         Where every journaled alert is also handed (the dispatcher sends the kinds of
         ``[alerts] kinds``: the monitor's ``funding_flip_close`` by default).
+    options : OptionMarket | None
+        The model option market (``[option_chain]``): lists the options a decision names
+        before its intents are executed; None without it.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class StrategyRunner:
         risk: RiskEngine,
         state_every_s: int,
         alerts: AlertSink = DISCARD,
+        options: OptionMarket | None = None,
     ) -> None:
         self.slots: list[StrategySlot[Any]] = [StrategySlot.of(s) for s in strategies]
         self.monitor = monitor
@@ -118,6 +123,7 @@ class StrategyRunner:
         self._risk = risk
         self._state_every_ms = state_every_s * 1000
         self._alerts = alerts
+        self._options = options
 
     @property
     def names(self) -> list[str]:
@@ -267,8 +273,11 @@ class StrategyRunner:
         self.pairs.record(strategy.name, decision.intents)
         if self._flatten_requested and self._risk.halted:
             decision = _flatten_decision(strategy.name, view.positions, ts_ms, decision)
+        prices = snapshot.prices
+        if self._options is not None:  # options first named now become instruments
+            prices = self._options.list_for(decision.intents, prices, ts_ms)
         outcomes = [
-            await self._executor.execute(strategy.name, intent, snapshot.prices, ts_ms)
+            await self._executor.execute(strategy.name, intent, prices, ts_ms)
             for intent in decision.intents
         ]
         traded = sum(1 for o in outcomes if o.orders_sent)

@@ -13,6 +13,14 @@ else (risk, execution, the journal's equity snapshots, the summary) reads it. Mo
   qty × (mark − avg_cost); slippage = side.sign × qty × (price − reference) (positive is a
   cost); fees (positive is a cost); funding (positive is received).
 
+Options (``InstrumentKind.OPTION``) are held outright, like spot: the premium moves cash as any
+fill does (paid on a buy, received on a sell — a short option is a negative quantity), the
+position is worth qty × mark (the option's price per coin), and expiry is a fill at intrinsic
+value (price 0 allowed for an option: it expired worthless), which closes the lot. Their price
+P&L is therefore booked in ``price_spot`` (the stream of instruments held outright; a report
+that wants the options alone reads their legs, :meth:`Portfolio.pnl_by_leg`), and the identity
+below needs no stream of its own.
+
 Then ``equity − initial_equity == price_spot + price_perp + funding − fees − slippage``
 holds exactly, as Decimal, and so does its per-venue form. How exactness is kept:
 
@@ -214,11 +222,13 @@ class Portfolio:
         Raises
         ------
         ValueError
-            If a price is not positive or outside the ledger's digit bounds.
+            If a price is not positive (an option's may be 0) or outside the ledger's digit
+            bounds.
         """
         for iid, price in prices.items():
             check_digits(f"mark price of {iid}", price)
-            if not price > 0:
+            # an expired option's last mark is its settlement at intrinsic value, possibly 0
+            if not (price > 0 or (price == 0 and iid.kind is InstrumentKind.OPTION)):
                 raise ValueError(f"mark price of {iid} must be positive, got {price}")
         self._book.set_marks(prices)
         self._version += 1
@@ -430,6 +440,7 @@ def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
     ref = fill.price if fill.reference_price is None else fill.reference_price
     for name, value in (("qty", fill.qty), ("price", fill.price), ("reference_price", ref)):
         check_digits(f"fill {fill.trade_id} {name}", value)
-        if not value > 0:
+        # An option's price may be 0: a worthless option settled at expiry (intrinsic 0).
+        if not (value > 0 or (value == 0 and name != "qty" and kind is InstrumentKind.OPTION)):
             raise ValueError(f"fill {fill.trade_id} on {fill.instrument_id}: {name} {value} <= 0")
     check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)

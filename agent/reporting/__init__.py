@@ -6,8 +6,9 @@ figures), performance statistics (:mod:`.analysis`, :mod:`.series`, :mod:`.analy
 ex-post neutrality (:mod:`.neutrality`, :mod:`.neutrality_report`), per-strategy returns
 (:mod:`.strategy_returns`), funding gaps (:mod:`.funding_gaps`), the ledger rebuilt read-only
 from a journal (:mod:`.run_ledger`), P&L by stream, strategy, venue and leg
-(:mod:`.pnl_breakdown`), each pair's round trips (:mod:`.trades`), what leg faults cost
-against a clean run (:mod:`.fault_cost`, ``--against``) and the HTML tearsheet
+(:mod:`.pnl_breakdown`), an options book's P&L by greek (:mod:`.greeks_attribution`), each
+pair's round trips (:mod:`.trades`), what leg faults cost against a clean run
+(:mod:`.fault_cost`, ``--against``) and the HTML tearsheet
 (:mod:`.tearsheet`, its series :mod:`.tearsheet_series` and matplotlib figures :mod:`.plots`,
 imported only to write one). Reads journals only; may import ``agent.journal``,
 ``agent.portfolio``, ``agent.errors`` and ``venues.model``.

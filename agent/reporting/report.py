@@ -21,6 +21,7 @@ from agent.errors import AgentError
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from agent.reporting.analysis import performance_stats
+from agent.reporting.greeks_attribution import greeks_attribution
 from agent.reporting.pnl_breakdown import pnl_breakdown
 from agent.reporting.summary import LegRiskStats, RunCounts, RunSummary
 from venues.model import InstrumentId
@@ -48,6 +49,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
         points = journal.equity_series()
         counts = journal.counts()
         exposure = journal.pair_exposure_by_strategy()
+        greeks = greeks_attribution(journal.latest_strategy_states())
     if points and portfolio.equity_usd() != points[-1].equity_usd:
         raise AgentError(
             f"{journal_path}: ledger rebuilt from fills and funding gives equity "
@@ -92,6 +94,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             )
             for name, t in exposure.items()
         },
+        greeks_attribution_usd=greeks,
     )
 
 

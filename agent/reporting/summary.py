@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from agent.reporting.analysis import MS_PER_DAY, PNL_STREAMS, NeutralityStats, PerformanceStats
+from agent.reporting.greeks_attribution import format_greeks_attribution
 from agent.reporting.pnl_breakdown import format_leg_table
 
 _KEY_WIDTH = 18  # label column of the summary's key/value sections
@@ -92,6 +93,9 @@ class RunSummary:
     leg_risk : Mapping[str, LegRiskStats]
         Per strategy name (strategies that sent pairs), sorted by name; empty for a journal
         without ``pair_exposure`` rows.
+    greeks_attribution_usd : Mapping[str, Mapping[str, float]]
+        Per options strategy, its book's price P&L split by greek over the run, USD
+        (:mod:`agent.reporting.greeks_attribution`); empty without one.
     """
 
     ts_start_ms: int
@@ -109,6 +113,7 @@ class RunSummary:
     wall_time_s: float | None = field(default=None)
     leg_risk: Mapping[str, LegRiskStats] = field(default_factory=dict)
     pnl_by_leg_usd: Mapping[str, Mapping[str, Mapping[str, Decimal]]] = field(default_factory=dict)
+    greeks_attribution_usd: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,6 +311,7 @@ def format_summary(summary: RunSummary) -> str:
         _header_lines(summary),
         _pnl_table(summary),
         *([format_leg_table(summary.pnl_by_leg_usd)] if summary.pnl_by_leg_usd else []),
+        format_greeks_attribution(summary.greeks_attribution_usd),
         _activity_lines(summary),
         _leg_risk_lines(summary),
         _performance_lines(summary.performance),

@@ -12,8 +12,12 @@ Pure functions and frozen results, no venue I/O and no state. One idea per modul
   plus the perpetual hedge;
 * :mod:`strategies.options.delta_hedge` — the hedge decision: band, lot rounding, minimum trade;
 * :mod:`strategies.options.pnl_attribution` — a step's P&L split into delta, gamma, theta, vega
-  and the residual.
+  and the residual;
+* :mod:`strategies.options.chain` — an option chain (what a strategy reads in
+  ``MarketSnapshot.option_chains``) and the model chain a replay lists;
+* :mod:`strategies.options.vol_input` — implied-volatility inputs of a model chain: flat,
+  term structure, realized volatility (plus a spread).
 
-The strategy and the Deribit venue client live elsewhere (``strategies/<name>/``,
-``venues/deribit/``).
+The strategy (``strategies/options_hedger/``) and the Deribit venue client
+(``venues/deribit/``) live elsewhere.
 """

@@ -152,7 +152,8 @@ def test_missing_class_for_a_name_that_is_not_built_in_is_refused(tmp_path: Path
     assert list(errors) == ["strategies.my_carry.class"]
     assert errors["strategies.my_carry.class"] == (
         "required: 'my_carry' is not a built-in strategy (beta_hedger, cross_venue_arb, "
-        "factor_neutral, funding_harvester, stat_arb); name the strategy class as "
+        "factor_neutral, funding_harvester, options_delta_hedger, stat_arb); name the "
+        "strategy class as "
         '"package.module:ClassName"'
     )
 
@@ -385,6 +386,7 @@ def test_default_sections_run_in_todays_order() -> None:
         "factor_neutral",
         "cross_venue_arb",
         "beta_hedger",
+        "options_delta_hedger",  # built in, off by default
     )
     # factor_neutral is off by default; the beta hedger hedges, so it runs last.
     assert [s.name for s in build_strategies(config)] == [
@@ -531,6 +533,7 @@ def test_sections_named_only_in_the_environment_follow_the_files_alphabetically(
         "funding_harvester",
         "factor_neutral",
         "cross_venue_arb",
+        "options_delta_hedger",
     )
     assert config.strategies.params("stat_arb", StatArbConfig).entry_z == 2.5
 

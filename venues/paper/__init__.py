@@ -5,6 +5,7 @@ Modules: ``venue`` (:class:`PaperVenue`, the ``Venue`` surface, delegating to th
 ``config`` (:class:`PaperVenueConfig`), ``rules`` (Binance error codes, order form and filter
 checks, taker price), ``orders`` (the order pipeline and the book of client order ids),
 ``ledger`` (collateral, holdings and the margin arithmetic), ``funding`` (funding settlement),
+``options`` (options listed as first traded and settled at intrinsic value at expiry),
 ``streams`` (:class:`PaperStream`) and ``pairs``.
 """
 

@@ -201,7 +201,8 @@ class Ledger:
         balances = [Balance(venue, COLLATERAL_ASSET, self.collateral_usd, available, now_ms)]
         assets: dict[str, Decimal] = {}
         for iid, holding in sorted(self.holdings.items()):
-            if not self._instruments[iid].is_perp and holding.qty != 0:
+            inst = self._instruments[iid]
+            if not (inst.is_perp or inst.is_option) and holding.qty != 0:
                 base = self._instruments[iid].base
                 assets[base] = assets.get(base, _ZERO) + holding.qty
         balances += [Balance(venue, a, q, q, now_ms) for a, q in sorted(assets.items())]

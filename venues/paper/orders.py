@@ -207,7 +207,7 @@ class OrderDesk:
     ) -> None:
         if inst.is_perp:
             self._check_perp_margin(request, price, fee)
-        elif request.side is Side.SELL:
+        elif request.side is Side.SELL and not inst.is_option:  # options may be sold short
             held = self._ledger.qty(inst.id)
             if request.qty > held:
                 reason = f"insufficient {inst.base}: sell {request.qty} > held {held} (no short)"

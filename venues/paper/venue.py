@@ -63,6 +63,7 @@ from venues.model import (
 from venues.paper.config import PaperVenueConfig
 from venues.paper.funding import FundingBook
 from venues.paper.ledger import COLLATERAL_ASSET, Ledger
+from venues.paper.options import settle_expired
 from venues.paper.orders import OrderDesk
 from venues.paper.rules import CODE_BAD_SYMBOL
 from venues.paper.streams import PaperStream
@@ -177,6 +178,41 @@ class PaperVenue:
             self._ledger.collateral_usd += payment.amount_usd
             self._publish(payment)
         return payment
+
+    # ---- options (venues.paper.options: listing and expiry; fills go through the desk) ----
+
+    def list_option(self, instrument: Instrument) -> None:
+        """List an option (kind ``OPTION``) on this venue from now on; listing it again does
+        nothing.
+
+        Raises
+        ------
+        ValueError
+            If the instrument is not an option of this venue.
+        """
+        if not instrument.is_option or instrument.id.venue != self._config.name:
+            raise ValueError(f"{instrument.id} is not an option of venue {self._config.name}")
+        self._instruments.setdefault(instrument.id, instrument)
+
+    def settle_option_expiry(
+        self, instrument_id: InstrumentId, settlement_usd: Decimal
+    ) -> Fill | None:
+        """Settle this venue's holding of an expired option at intrinsic value against the
+        underlying's ``settlement_usd`` (:func:`venues.paper.options.settle_expired`); returns
+        the settlement fill (published on the account stream), or None when nothing is held.
+
+        Raises
+        ------
+        ValueError
+            If the instrument is not an option listed on this venue.
+        """
+        instrument = self._known(instrument_id)
+        if not instrument.is_option:
+            raise ValueError(f"{instrument_id} is not an option")
+        fill = settle_expired(self._ledger, instrument, settlement_usd, self._now_ms())
+        if fill is not None:
+            self._publish(fill)
+        return fill
 
     def restore(self, events: Iterable[Fill | FundingPayment]) -> None:
         """Rebuild holdings and collateral from this venue's journaled fills and funding
