@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agent.config.sections import VENUE_NAMES, MarketDataConfig, VenueConfig
+from agent.config.sections import VENUE_NAMES, MarketDataConfig, OptionChainConfig, VenueConfig
 from agent.config.sources import env_var_name, secret_file_name
 from agent.config.strategy_sections import StrategiesConfig
 from venues.registry import venue_spec
@@ -76,6 +76,16 @@ def _venue_error(path: str, venue: str, venues: Mapping[str, VenueConfig]) -> li
     if venues[venue].collateral_frac <= 0.0:
         return [(path, f"venue {venue!r} has no collateral (venues.{venue}.collateral_frac)")]
     return []
+
+
+def option_chain_errors(
+    option_chain: OptionChainConfig, venues: Mapping[str, VenueConfig]
+) -> list[tuple[str, str]]:
+    """``[option_chain] venue`` must be an enabled venue with collateral (the paper venue that
+    lists and holds the options) when the chain is on."""
+    if not option_chain.enabled:
+        return []
+    return _venue_error("option_chain.venue", option_chain.venue, venues)
 
 
 def live_mode_errors(

@@ -52,6 +52,7 @@ from pydantic_settings import (
 from agent.config.checks import (
     collateral_errors,
     live_mode_errors,
+    option_chain_errors,
     strategy_venue_errors,
     usable_venues,
 )
@@ -221,6 +222,7 @@ class AgentConfig(BaseSettings):
             *collateral_errors(self.venues),
             *strategy_venue_errors(self.strategies, self.venues),
             *live_mode_errors(self.mode, self.market_data, self.venues),
+            *option_chain_errors(self.option_chain, self.venues),
         ]
         if errors:
             raise FieldErrors(errors)

@@ -679,3 +679,12 @@ def test_safety_keys_defaults_and_the_shipped_values() -> None:
     assert {v.maintenance_margin_frac for v in shipped.venues.values()} == {0.005}
     off = load_config(None, env={"ZEROBETA_RISK__LIQUIDATION_DISTANCE_FRAC": "0"}).risk
     assert off.liquidation_distance_frac == 0.0
+
+
+def test_option_chain_venue_must_be_an_enabled_venue() -> None:
+    env = {"ZEROBETA_OPTION_CHAIN__ENABLED": "true", "ZEROBETA_OPTION_CHAIN__VENUE": "okx"}
+    errors = _errors(None, env=env)  # okx is off by default
+    assert list(errors) == ["option_chain.venue"]
+    assert "venues.okx.enabled" in errors["option_chain.venue"]
+    env["ZEROBETA_OPTION_CHAIN__VENUE"] = "binance"
+    assert load_config(None, env=env).option_chain.venue == "binance"
