@@ -84,6 +84,12 @@ class MarketSnapshot:
         implied volatilities and prices; empty unless ``[option_chain]`` is enabled (a replay
         lists model-priced options, :mod:`strategies.options.chain`). The prices of listed
         options the portfolio holds or traded are in ``prices`` too.
+    volumes : Mapping[InstrumentId, FloatArray]
+        Hourly traded volume, **base units**, aligned with ``closes`` (same length, same
+        hours; an hour without a bar counts 0), for the instruments whose bars carry a
+        volume: the recorded klines in a replay (the Binance spot and perp files' ``volume``
+        column). An instrument absent here has no volume known (live steps carry none yet;
+        an instrument priced by another's closes in a replay has none of its own).
     """
 
     ts_ms: int
@@ -94,6 +100,7 @@ class MarketSnapshot:
     stale: frozenset[InstrumentId] = frozenset()
     predicted_funding: Mapping[InstrumentId, FundingRate] = field(default_factory=dict)
     option_chains: Mapping[InstrumentId, OptionChain] = field(default_factory=dict)
+    volumes: Mapping[InstrumentId, FloatArray] = field(default_factory=dict)
 
     def latest_funding(self, instrument_id: InstrumentId) -> FundingRate | None:
         """The newest rate known for ``instrument_id``: its predicted rate when one settles
@@ -149,13 +156,27 @@ class PairIntent:
     ``intent_id`` is deterministic and unique within the strategy (it becomes part of every
     client order id); ``reason`` is a snake_case word (``enter``, ``exit_mean_reverted``...).
     ``opening`` is False when every leg only reduces exposure, so risk limits that block new
-    exposure let it through.
+    exposure let it through. ``drift_frac`` overrides ``[execution] drift_frac`` for this
+    intent's legs (fraction of a leg's target it may drift before it trades, in ``(0, 1)``;
+    None = the global value): a strategy sets it per pair (e.g. noisy vs stable pairs).
+
+    Raises
+    ------
+    ValueError
+        If ``drift_frac`` is given and not in ``(0, 1)``.
     """
 
     intent_id: str
     legs: tuple[TargetPosition, ...]
     reason: str
     opening: bool = True
+    drift_frac: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.drift_frac is not None and not 0.0 < self.drift_frac < 1.0:
+            raise ValueError(
+                f"intent {self.intent_id}: drift_frac must be in (0, 1), got {self.drift_frac!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

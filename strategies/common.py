@@ -1,12 +1,30 @@
 """Pure helpers shared by several strategies (one place, so each estimate means the same
-thing everywhere): rolling beta to the market and funding-rate staleness."""
+thing everywhere): rolling beta to the market, funding-rate staleness, the fee-aware
+funding-flip close rule, average daily volume and the short-size cap, stressed-correlation
+sizing and the net delta of a hedged book.
+
+Sources (SEEDS.md): "Funding-flip monitor ... fee-aware: do not churn on one noisy
+settlement"; "Short-side risks: cap short size (e.g. 2% of average daily volume)"; "Size for
+stressed correlation (e.g. assume 0.4 when pairs normally show 0.8)"; "rebalance when |delta|
+> 5% of the position value".
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from strategies.base import MarketSnapshot
+from venues.model import InstrumentId
+
 FloatArray = npt.NDArray[np.float64]
+
+HOURS_PER_DAY = 24
+_BPS = 1e-4
 
 
 def betas_to_market(
@@ -73,3 +91,202 @@ def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:
     if interval_s <= 0:
         raise ValueError(f"funding interval_s must be positive, got {interval_s}")
     return now_ms - ts_funding_ms > 2 * interval_s * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class FlipCloseCheck:
+    """The fee-aware funding-flip rule's numbers (:func:`flip_close_check`).
+
+    Attributes
+    ----------
+    expected_adverse_usd : float
+        Adverse funding expected over the horizon if the position stays, USD (≥ 0).
+    close_cost_usd : float
+        Cost of closing every leg now (taker fee + slippage), USD (≥ 0).
+    """
+
+    expected_adverse_usd: float
+    close_cost_usd: float
+
+    @property
+    def close(self) -> bool:
+        """Close only when staying is expected to cost more than closing."""
+        return self.expected_adverse_usd > self.close_cost_usd
+
+
+def flip_close_check(
+    adverse: Iterable[tuple[float, float]],
+    horizon_h: float,
+    close_legs: Iterable[tuple[float, float]],
+) -> FlipCloseCheck:
+    """Whether closing a position whose funding turned against it beats staying: the one rule
+    the funding-flip monitor and the harvester's own flip exit both apply.
+
+    ``expected = Σ |rate/h| × horizon_h × |notional|`` over the adverse perps, against
+    ``cost = Σ |notional| × cost_bps / 1e4`` over every leg to close.
+
+    Parameters
+    ----------
+    adverse : Iterable[tuple[float, float]]
+        Per adverse perp: (funding rate normalized per hour, fraction / h; notional, USD).
+    horizon_h : float
+        Horizon over which the adverse rate is expected to persist, hours, > 0.
+    close_legs : Iterable[tuple[float, float]]
+        Per leg to close: (notional, USD; taker fee + slippage of the closing order, bps).
+
+    Raises
+    ------
+    ValueError
+        If ``horizon_h`` is not a positive finite number.
+    """
+    if not (math.isfinite(horizon_h) and horizon_h > 0):
+        raise ValueError(f"horizon_h must be finite and > 0, got {horizon_h!r}")
+    expected = math.fsum(abs(r) * horizon_h * abs(n) for r, n in adverse)
+    cost = math.fsum(abs(n) * bps * _BPS for n, bps in close_legs)
+    return FlipCloseCheck(expected, cost)
+
+
+def adv_usd(closes: FloatArray, volumes: FloatArray, window_h: int) -> float | None:
+    """Average daily traded value over the last ``window_h`` hours, USD.
+
+    ``Σ volume_t × close_t × 24 / window_h`` over the last ``window_h`` hourly bars (volume in
+    base units, closes in quote units ≈ USD for USDT-quoted instruments).
+
+    Parameters
+    ----------
+    closes, volumes : FloatArray
+        Hourly closes and base volumes, shape ``(n,)``, aligned (same hours, newest last).
+    window_h : int
+        Hours averaged, ≥ 24.
+
+    Returns
+    -------
+    float | None
+        USD per day; None ("unknown") when fewer than ``window_h`` aligned hours are known or
+        a value in the window is not finite.
+
+    Raises
+    ------
+    ValueError
+        If ``window_h`` < 24.
+    """
+    if window_h < HOURS_PER_DAY:
+        raise ValueError(f"adv window_h must be >= 24, got {window_h}")
+    n = min(len(closes), len(volumes))
+    if n < window_h:
+        return None
+    c = np.asarray(closes[-window_h:], dtype=np.float64)
+    v = np.asarray(volumes[-window_h:], dtype=np.float64)
+    traded = c * v
+    if not np.isfinite(traded).all():
+        return None
+    return float(traded.sum()) * HOURS_PER_DAY / window_h
+
+
+def snapshot_adv_usd(
+    snapshot: MarketSnapshot, instrument_id: InstrumentId, window_h: int
+) -> float | None:
+    """:func:`adv_usd` of ``instrument_id`` from a snapshot's closes and volumes (USD per day),
+    None when the snapshot has no volume for it or too little history.
+
+    Raises
+    ------
+    ValueError
+        If ``window_h`` < 24.
+    """
+    volumes = snapshot.volumes.get(instrument_id)
+    closes = snapshot.closes.get(instrument_id)
+    if volumes is None or closes is None:
+        return None
+    return adv_usd(closes, volumes, window_h)
+
+
+def short_qty_cap(adv_usd_value: float, price: float, adv_frac: float) -> float:
+    """Largest short, base units, allowed by the ADV rule: ``adv_frac × ADV / price``.
+
+    Raises
+    ------
+    ValueError
+        If ``price`` is not positive or ``adv_frac``/``adv_usd_value`` is negative or not
+        finite.
+    """
+    if not (math.isfinite(price) and price > 0):
+        raise ValueError(f"price must be finite and > 0, got {price!r}")
+    if not (math.isfinite(adv_frac) and adv_frac >= 0):
+        raise ValueError(f"adv_frac must be finite and >= 0, got {adv_frac!r}")
+    if not (math.isfinite(adv_usd_value) and adv_usd_value >= 0):
+        raise ValueError(f"ADV must be finite and >= 0, got {adv_usd_value!r}")
+    return adv_frac * adv_usd_value / price
+
+
+def stressed_corr_scale(
+    weights: tuple[float, float],
+    vols: tuple[float, float],
+    corr: float,
+    stressed_corr: float,
+) -> float:
+    """Notional scale that keeps a two-asset book's volatility at its normal level if the
+    correlation moves to ``stressed_corr``: ``min(1, σ(ρ) / σ(ρ_stressed))``.
+
+    ``σ(ρ)² = w_a² σ_a² + w_b² σ_b² + 2 ρ w_a w_b σ_a σ_b`` with signed weights (a long A /
+    short B pair has ``w_b < 0``, so a lower correlation raises its risk). SEEDS example:
+    equal weights ±1, equal vols, ρ 0.8 → 0.4: ``σ² = 0.4`` → ``1.2``, scale ``√(1/3) ≈
+    0.577``. Never above 1 (a stress that lowers the risk does not enlarge the book).
+
+    Parameters
+    ----------
+    weights : tuple[float, float]
+        Signed notionals (or weights) of the two assets.
+    vols : tuple[float, float]
+        Their return volatilities (same period), ≥ 0.
+    corr, stressed_corr : float
+        Measured and stressed correlation, in ``[-1, 1]``.
+
+    Returns
+    -------
+    float
+        In ``(0, 1]``; 1 when either variance is 0.
+
+    Raises
+    ------
+    ValueError
+        If a correlation is outside ``[-1, 1]`` or a volatility is negative or not finite.
+    """
+    for name, rho in (("corr", corr), ("stressed_corr", stressed_corr)):
+        if not (math.isfinite(rho) and -1.0 <= rho <= 1.0):
+            raise ValueError(f"{name} must be in [-1, 1], got {rho!r}")
+    if not all(math.isfinite(v) and v >= 0 for v in vols):
+        raise ValueError(f"vols must be finite and >= 0, got {vols!r}")
+    (wa, wb), (sa, sb) = weights, vols
+
+    def variance(rho: float) -> float:
+        return wa * wa * sa * sa + wb * wb * sb * sb + 2.0 * rho * wa * wb * sa * sb
+
+    normal, stressed = variance(corr), variance(stressed_corr)
+    if normal <= 0 or stressed <= 0:
+        return 1.0
+    return min(1.0, math.sqrt(normal / stressed))
+
+
+def net_delta_frac(legs: Iterable[tuple[float, float]]) -> tuple[float, float]:
+    """Net delta of a hedged book and its size relative to the position value.
+
+    ``delta = Σ qty × price`` (linear perps and spot: ±1 per unit); position value = the
+    mean of the legs' ``|qty × price|`` (one leg's notional for a two-leg hedge).
+
+    Parameters
+    ----------
+    legs : Iterable[tuple[float, float]]
+        Per leg: (signed qty, base units; price, quote units).
+
+    Returns
+    -------
+    tuple[float, float]
+        (net delta, USD; ``|delta| / position value``, 0 for an empty book).
+    """
+    pairs = list(legs)
+    delta = math.fsum(q * p for q, p in pairs)
+    if not pairs:
+        return 0.0, 0.0
+    value = math.fsum(abs(q * p) for q, p in pairs) / len(pairs)
+    return delta, (abs(delta) / value if value > 0 else 0.0)

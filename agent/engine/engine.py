@@ -102,6 +102,12 @@ class MarketStep(Protocol):
         """Funding settled by ``ts_ms``, oldest first."""
         ...
 
+    @property
+    def volumes(self) -> Mapping[InstrumentId, float]:
+        """Traded volume of the bars ending at ``ts_ms``, base units (instruments whose bars
+        carry one; empty when none do)."""
+        ...
+
 
 class MarksUpdate(Protocol):
     """Intra-hour prices (``LiveStep``'s companion ``MarkTick``)."""
@@ -338,6 +344,9 @@ class Engine:
             price = step.closes.get(source)
             if price is not None:
                 prices[iid] = price
+        for iid, volume in step.volumes.items():  # the hour's volume sums its bars
+            if iid in self.instruments:
+                self.market.on_volume(iid, volume)
         if step.funding:
             self._advance(step.ts_ms)
             self.funding.settle(step.ts_ms, step.funding)
@@ -348,9 +357,13 @@ class Engine:
 
     def warm_marks(self, step: MarketStep) -> None:
         """A replay bar between two hourly steps of the warm-up (or of what a resumed run
-        already processed): its closes become the latest prices; no history, nothing booked."""
+        already processed): its closes become the latest prices (its volumes count toward the
+        hour's); no history, nothing booked."""
         self._advance(step.ts_ms)
         self._apply_marks(step.closes, self.clock.now_ms())
+        for iid, volume in step.volumes.items():  # the hour's volume sums its bars
+            if iid in self.instruments:
+                self.market.on_volume(iid, volume)
         for iid, source in self.price_source.items():
             price = step.closes.get(source)
             if price is not None:
@@ -593,9 +606,13 @@ class Engine:
                 venue = self.paper.get(iid.venue)
                 if venue is not None:
                     venue.update_price(iid, price)
+        for iid, volume in step.volumes.items():
+            if iid in self.instruments:
+                self.market.on_volume(iid, volume)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
         carried = self.market.carry_closes(step.ts_ms)
+        self.market.close_volumes()
         self.closes_carried += len(carried)
         started = [str(i) for i in carried if i not in self._carried_last_step]
         if started:

@@ -9,10 +9,16 @@ Histories stay **hour-aligned**: strategies right-align close series by their ta
 instrument that already has history gets no close is forward-filled with its previous close
 (:meth:`MarketData.carry_closes`). Its price timestamp does not move, so the instrument still
 turns stale after ``stale_after_ms``.
+
+Traded volume (base units) is kept the same way for the instruments whose bars carry one
+(:meth:`MarketData.on_volume` adds a bar's volume to the hour, sub-hour replay bars included;
+:meth:`MarketData.close_volumes` appends the hour's total, 0 for an hour without a bar, after
+the hour's closes), aligned with the closes: hours before an instrument's first volume are NaN.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
@@ -39,6 +45,9 @@ class _History:
             self._buf = np.concatenate([self._buf, np.empty_like(self._buf)])
         self._buf[self._n] = value
         self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
 
     def last(self) -> float:
         """The newest value (the history is not empty)."""
@@ -73,6 +82,8 @@ class MarketData:
         self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
+        self._volume_pending: dict[InstrumentId, float] = {}
+        self._volumes: dict[InstrumentId, _History] = {}
 
     @property
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
@@ -113,6 +124,36 @@ class MarketData:
                 self._close_ts_ms[instrument_id] = ts_ms
                 carried.append(instrument_id)
         return carried
+
+    def on_volume(self, instrument_id: InstrumentId, volume: float) -> None:
+        """Add a bar's traded volume (base units, finite, ≥ 0) to the current hour of
+        ``instrument_id``; :meth:`close_volumes` closes the hour.
+
+        Raises
+        ------
+        ValueError
+            If ``instrument_id`` is not tracked or ``volume`` is negative or not finite
+            (nothing is recorded).
+        """
+        self._tracked_history(instrument_id)
+        if not (math.isfinite(volume) and volume >= 0):
+            raise ValueError(f"volume of {instrument_id} must be finite and >= 0, got {volume!r}")
+        self._volume_pending[instrument_id] = self._volume_pending.get(instrument_id, 0.0) + volume
+
+    def close_volumes(self) -> None:
+        """Append the hour's volume (the sum :meth:`on_volume` gathered, 0 without a bar) to the
+        volume history of every instrument that has one, aligned with its close history (call
+        after the hour's closes and :meth:`carry_closes`); a first volume is preceded by NaN
+        for the hours before it."""
+        for instrument_id in self._volume_pending.keys() - self._volumes.keys():
+            self._volumes[instrument_id] = _History()
+        for instrument_id, history in self._volumes.items():
+            n_closes = len(self._history[instrument_id])
+            while len(history) < n_closes - 1:
+                history.append(math.nan)
+            if len(history) < n_closes:
+                history.append(self._volume_pending.get(instrument_id, 0.0))
+        self._volume_pending.clear()
 
     def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
         """Record an intra-bar price (mark or trade), quote units; history is not touched.
@@ -220,4 +261,5 @@ class MarketData:
             option_chains=(
                 {i: self._chains[i] for i in ids if i in self._chains} if self._chains else {}
             ),
+            volumes={i: self._volumes[i].tail(history_bars) for i in ids if i in self._volumes},
         )

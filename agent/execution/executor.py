@@ -240,7 +240,8 @@ class Executor:
         self, prices: Mapping[InstrumentId, float], ts_ms: int
     ) -> list[tuple[str, PairIntent]]:
         """Between steps: for every standing pair (:class:`~agent.execution.standing.
-        StandingTargets`) with a leg off its target by more than ``drift_frac`` (the hourly
+        StandingTargets`) with a leg off its target by more than ``drift_frac`` (the pair's own
+        when its intent carried one; the hourly
         rule, :meth:`plan`) and no unresolved order on its legs, the intent (owner strategy,
         ``drift_rebalance`` intent) that takes it back; execute each with :meth:`execute`.
         With ``drift_check = "ratio"`` the targets are first restated at ``prices`` to the
@@ -249,10 +250,12 @@ class Executor:
         out: list[tuple[str, PairIntent]] = []
         for strategy, pair in self.standing.pairs():
             legs = ratio_legs(pair, prices) if self._ratio_drift else pair.legs
-            probe = PairIntent("drift-check", legs, DRIFT_REASON, opening=False)
+            probe = PairIntent(
+                "drift-check", legs, DRIFT_REASON, opening=False, drift_frac=pair.drift_frac
+            )
             if not self.plan(strategy, probe, prices):
                 continue
-            intent = self.standing.rebalance_intent(legs, busy, ts_ms)
+            intent = self.standing.rebalance_intent(legs, busy, ts_ms, pair.drift_frac)
             if intent is not None:
                 out.append((strategy, intent))
         return out

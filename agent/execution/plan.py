@@ -85,7 +85,8 @@ class IntentPlanner:
     ) -> list[PlannedLeg]:
         """Orders needed for ``intent`` after the drift threshold, rounding and minimums.
 
-        A leg trades when it is off target by more than ``drift_frac`` × |target| (a zero
+        A leg trades when it is off target by more than ``drift_frac`` × |target| (the
+        intent's own ``PairIntent.drift_frac`` when it carries one, else the planner's; a zero
         target closes the whole position); its order is rounded toward zero to the lot step
         and dropped below the minimum qty or notional (a close is sent whole). If a leg that
         must trade has no finite positive price, the whole intent is skipped (both legs or
@@ -111,11 +112,12 @@ class IntentPlanner:
             If a leg's instrument is not loaded or its target is not finite.
         """
         held = self._portfolio.positions(strategy)
+        drift = self._drift if intent.drift_frac is None else _dec(intent.drift_frac)
         planned: list[PlannedLeg] = []
         for index, leg in enumerate(intent.legs):
             instrument, target = self._checked_leg(intent, leg)
             current = held.get(leg.instrument_id, Decimal(0))
-            if not self._off_target(current, target):
+            if not _off_target(current, target, drift):
                 continue
             price = prices.get(leg.instrument_id)
             if price is None or not math.isfinite(price) or price <= 0:
@@ -145,12 +147,6 @@ class IntentPlanner:
             )
         return instrument, _dec(leg.target_qty)
 
-    def _off_target(self, current: Decimal, target: Decimal) -> bool:
-        """Whether a leg drifted by more than ``drift_frac`` of its target (or must close)."""
-        if target == 0:
-            return current != 0
-        return abs(target - current) > self._drift * abs(target)
-
     def _order_qty(
         self, instrument: Instrument, current: Decimal, target: Decimal, price: float
     ) -> Decimal:
@@ -164,6 +160,13 @@ class IntentPlanner:
         if rounded < instrument.min_qty or notional < instrument.min_notional_usd:
             return Decimal(0)
         return rounded if delta > 0 else -rounded
+
+
+def _off_target(current: Decimal, target: Decimal, drift: Decimal) -> bool:
+    """Whether a leg drifted by more than ``drift`` (fraction) of its target (or must close)."""
+    if target == 0:
+        return current != 0
+    return abs(target - current) > drift * abs(target)
 
 
 def order_request(

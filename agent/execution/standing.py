@@ -53,11 +53,13 @@ Legs = tuple[TargetPosition, ...]
 
 @dataclass(frozen=True, slots=True)
 class StandingPair:
-    """The legs of an intent whose targets stand and the prices (quote units) of its legs when
-    they were set (empty when a leg had no price)."""
+    """The legs of an intent whose targets stand, the prices (quote units) of its legs when
+    they were set (empty when a leg had no price) and the intent's own drift threshold
+    (``PairIntent.drift_frac``; None = ``[execution] drift_frac``)."""
 
     legs: Legs
     prices_set: Mapping[InstrumentId, float] = field(default_factory=dict)
+    drift_frac: float | None = None
 
 
 class StandingTargets:
@@ -89,7 +91,9 @@ class StandingTargets:
         reached = status in REACHED and (status == "filled" or priced)
         if reached and any(leg.target_qty != 0 for leg in intent.legs):
             seen = {leg.instrument_id: prices[leg.instrument_id] for leg in intent.legs}
-            standing = StandingPair(intent.legs, MappingProxyType(seen) if priced else {})
+            standing = StandingPair(
+                intent.legs, MappingProxyType(seen) if priced else {}, intent.drift_frac
+            )
             self._pairs.setdefault(strategy, {})[frozenset(named)] = standing
         elif pairs is not None and not pairs:
             del self._pairs[strategy]
@@ -101,16 +105,21 @@ class StandingTargets:
                 yield strategy, pair
 
     def rebalance_intent(
-        self, legs: Legs, busy: Collection[InstrumentId], ts_ms: int
+        self,
+        legs: Legs,
+        busy: Collection[InstrumentId],
+        ts_ms: int,
+        drift_frac: float | None = None,
     ) -> PairIntent | None:
         """The intent that takes ``legs`` back to their standing targets at ``ts_ms`` (a new
-        intent id each time: ``rebalance-<ts_ms>-<n>``), or None when one of them is in
-        ``busy`` (an unresolved order on it)."""
+        intent id each time: ``rebalance-<ts_ms>-<n>``; ``drift_frac`` the standing pair's
+        own threshold), or None when one of them is in ``busy`` (an unresolved order on
+        it)."""
         if any(leg.instrument_id in busy for leg in legs):
             return None
         self._rebalances += 1
         intent_id = f"rebalance-{ts_ms}-{self._rebalances}"
-        return PairIntent(intent_id, legs, DRIFT_REASON, opening=False)
+        return PairIntent(intent_id, legs, DRIFT_REASON, opening=False, drift_frac=drift_frac)
 
 
 def ratio_legs(pair: StandingPair, prices: Mapping[InstrumentId, float]) -> Legs:

@@ -41,11 +41,15 @@ class LiveStep:
     funding : tuple[FundingRate, ...]
         Settlements published since the previous step (``ts_funding_ms <= ts_ms``), oldest
         first.
+    volumes : Mapping[InstrumentId, float]
+        Traded volume of the hour's bars, base units; empty (the live feed does not carry
+        volume into the steps yet, so strategies see no volume live).
     """
 
     ts_ms: int
     closes: Mapping[InstrumentId, float] = field(repr=False)
     funding: tuple[FundingRate, ...] = field(repr=False)
+    volumes: Mapping[InstrumentId, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ monitor orders the owner's whole position in that base asset closed when
 and only if closing is cheaper than staying (fee-aware, SEEDS.md "do not churn on one noisy
 settlement"): the adverse funding expected over ``horizon_h`` at the latest rate,
 ``|rate/h| × horizon_h × |notional|``, must exceed the cost of closing every leg,
-``Σ |notional| × (taker fee + slippage)``. Otherwise it holds and says so. Each settlement
+``Σ |notional| × (taker fee + slippage)`` (:func:`strategies.common.flip_close_check`, the rule
+the funding harvester's own flip exit applies too). Otherwise it holds and says so. Each settlement
 is decided once; nothing is re-decided between settlements. A predicted rate is only an
 estimate: it is never counted as a settlement, and the predictions of one settlement are acted
 on (closed or held) at most once — the first that is adverse beyond the threshold; until then
@@ -37,6 +38,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from strategies.base import Alert, MarketSnapshot, PairIntent, TargetPosition
+from strategies.common import flip_close_check
 from strategies.flip_monitor.config import FlipMonitorConfig
 from strategies.flip_monitor.state import AdverseCount, FlipMonitorState
 from venues.model import (
@@ -48,7 +50,6 @@ from venues.model import (
     funding_rate_per_hour,
 )
 
-_BPS = 1e-4
 _NOTHING_SEEN = AdverseCount(last_ms=-1, adverse=0)
 
 
@@ -228,11 +229,12 @@ class FundingFlipMonitor:
     ) -> PairIntent | None:
         """Close only when the adverse funding expected over the horizon beats closing costs."""
         notional = {i: abs(q) * snapshot.prices.get(i, 0.0) for i, q in group.items()}
-        close_cost = sum(n * self._cost_bps.get(i.venue, 0.0) * _BPS for i, n in notional.items())
-        expected = sum(
-            abs(per_h) * self.config.horizon_h * notional.get(iid, 0.0)
-            for iid, _, per_h in triggered
+        check = flip_close_check(
+            adverse=((per_h, notional.get(iid, 0.0)) for iid, _, per_h in triggered),
+            horizon_h=self.config.horizon_h,
+            close_legs=((n, self._cost_bps.get(i.venue, 0.0)) for i, n in notional.items()),
         )
+        expected, close_cost = check.expected_adverse_usd, check.close_cost_usd
         fields: dict[str, float | str] = {
             "owner": owner,
             "base": base,
@@ -242,7 +244,7 @@ class FundingFlipMonitor:
             "close_cost_usd": round(close_cost, 6),
             "horizon_h": self.config.horizon_h,
         }
-        if expected <= close_cost:
+        if not check.close:
             message = f"{owner} {base}: funding against the position, but closing costs more"
             alerts.append(Alert("funding_flip_hold", message, fields))
             return None

@@ -63,7 +63,94 @@ class FundingHarvesterConfig(BaseModel):
         ),
     )
     flip_exit_settlements: int = Field(
-        default=3, ge=1, description="Exit after this many consecutive adverse settlements."
+        default=3,
+        ge=1,
+        description=(
+            "After this many consecutive adverse settlements, exit if the adverse funding "
+            "expected over flip_exit_horizon_h costs more than closing both legs."
+        ),
+    )
+    flip_exit_horizon_h: float = Field(
+        default=24.0,
+        gt=0,
+        description=(
+            "Horizon of the adverse funding weighed against the closing cost in the flip "
+            "exit (the funding-flip monitor's rule), h."
+        ),
+    )
+    basis_take_enabled: bool = Field(
+        default=True,
+        description="Take the basis once it has converged (basis_take_frac), net of costs.",
+    )
+    basis_take_frac: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description=(
+            "Exit a position entered at a positive basis once the basis is at or below this "
+            "× the entry basis and the compression (entry − now) exceeds the round-trip cost."
+        ),
+    )
+    high_funding_8h_frac: float = Field(
+        default=0.0005,
+        gt=0,
+        description=(
+            "An entry whose latest settled rate (8h equivalent) is above this, its carry "
+            "estimate above funding_normal_mult × its trailing median, is a high-funding "
+            "entry, exited when funding normalizes (0.0005 = 0.05 %/8h)."
+        ),
+    )
+    funding_normal_mult: float = Field(
+        default=1.5,
+        ge=0,
+        description=(
+            "A high-funding entry exits once the carry estimate falls to this × the trailing "
+            "median rate recorded at entry (0 disables the exit)."
+        ),
+    )
+    funding_median_settlements: int = Field(
+        default=90,
+        ge=1,
+        description=(
+            "Settled rates in the trailing median of the funding-normalized exit (fewer early "
+            "in a run: every rate recorded)."
+        ),
+    )
+    max_short_adv_frac: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description=(
+            "Cap the short perp at this fraction of its average daily volume (no cap while "
+            "the ADV is unknown)."
+        ),
+    )
+    adv_window_h: int = Field(
+        default=168,
+        ge=0,
+        description=(
+            "Hours of volume averaged into the ADV, h, 0 or >= 24 (raises history_bars to it: "
+            "keep it within the history the strategy loads); 0: no ADV cap (live steps carry "
+            "no volume yet)."
+        ),
+    )
+
+    @field_validator("adv_window_h")
+    @classmethod
+    def _adv_window(cls, hours: int) -> int:
+        """0 (no ADV cap) or at least a day."""
+        if 0 < hours < 24:
+            raise ValueError(f"adv_window_h must be 0 (no ADV cap) or >= 24, got {hours}")
+        return hours
+
+    delta_rebalance_frac: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Rebalance a position's legs when |net delta| exceeds this fraction of the "
+            "position value; legs are otherwise left to drift."
+        ),
     )
     basis_stop_mult: float = Field(
         default=2.0, ge=1.0, description="Stop when the basis widens beyond this × entry basis."

@@ -317,3 +317,55 @@ def max_holding_exit(entry_ms: int, now_ms: int, max_holding_h: float) -> bool:
     """
     _require_positive("max_holding_h", max_holding_h)
     return now_ms - entry_ms >= max_holding_h * HOUR_MS
+
+
+def basis_converged(
+    entry_basis_frac: float, basis: float, take_frac: float, round_trip_cost: float
+) -> bool:
+    """Whether a cash-and-carry's basis has converged enough to take (SEEDS: "earn basis
+    compression"; exit when the basis compressed).
+
+    True when the entry basis was positive, the basis is at or below ``take_frac`` × entry
+    (``take_frac`` 0.25: three quarters of the premium captured) and the compression
+    ``entry − basis`` exceeds ``round_trip_cost`` (the whole round trip's fees and slippage,
+    :func:`round_trip_cost_frac`), so taking it pays for the trade.
+
+    Parameters
+    ----------
+    entry_basis_frac, basis : float
+        Basis at entry and now, fraction of spot.
+    take_frac : float
+        In ``[0, 1)``.
+    round_trip_cost : float
+        Fraction of notional, ≥ 0.
+
+    Raises
+    ------
+    ValueError
+        If ``take_frac`` is outside ``[0, 1)`` or an input is not finite.
+    """
+    values = (entry_basis_frac, basis, take_frac, round_trip_cost)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"basis_converged inputs must be finite, got {values!r}")
+    if not 0.0 <= take_frac < 1.0:
+        raise ValueError(f"take_frac must be in [0, 1), got {take_frac!r}")
+    if entry_basis_frac <= 0:
+        return False
+    return basis <= take_frac * entry_basis_frac and entry_basis_frac - basis > round_trip_cost
+
+
+def normalized_rate_level(normal_rate_per_hour: float, mult: float) -> float:
+    """Rate (fraction / h) at or below which funding counts as normalized:
+    ``mult × max(normal, 0)`` (a negative trailing median counts as 0: funding has normalized
+    once the short perp is no longer paid more than nothing).
+
+    Raises
+    ------
+    ValueError
+        If an input is not finite or ``mult`` < 0.
+    """
+    if not (math.isfinite(normal_rate_per_hour) and math.isfinite(mult)) or mult < 0:
+        raise ValueError(
+            f"need finite normal rate and mult >= 0, got {normal_rate_per_hour!r}, {mult!r}"
+        )
+    return mult * max(normal_rate_per_hour, 0.0)

@@ -7,11 +7,14 @@ JSON layout, version 1 (the layout written before the state was typed; it has no
      "positions": {SYMBOL: {"entry_ms": int, "entry_basis_frac": float, "qty": float,
                             "entry_net_apr_frac": float, "adverse_count": int}}}
 
-:meth:`FundingHarvesterState.to_json` writes version 1 exactly (same keys in the same order,
-ints as ints, floats as floats), so a journal written by this code reads like one written
-before.
+Version 2 (``"version": 2``) is version 1 where a position record may also carry
+``"entry_rate_per_hour": float`` and ``"normal_rate_per_hour": float``: a high-funding entry's
+latest settled rate and the trailing median rate at entry (the funding-normalized exit).
+:meth:`FundingHarvesterState.to_json` writes version 2 only when a position has them; a state
+without is written as version 1 exactly (same keys in the same order, ints as ints, floats as
+floats), so a journal written by this code reads like one written before.
 
-Versioning: a future layout writes ``"version": 2`` (an integer) at the top level;
+Versioning: a layout after 1 writes ``"version": N`` (an integer) at the top level;
 :meth:`FundingHarvesterState.from_json` dispatches on ``data.get("version", 1)`` and keeps
 reading every earlier version, so a journal written by an older release still resumes.
 """
@@ -42,8 +45,8 @@ class RateHistory:
         Settlement time of the latest rate recorded, epoch ms UTC (a settlement not newer is
         not recorded again).
     rates_per_hour : tuple[float, ...]
-        The last ``rate_lookback_settlements`` rates, oldest first, fraction of notional per
-        hour.
+        The last ``max(rate_lookback_settlements, funding_median_settlements)`` rates, oldest
+        first, fraction of notional per hour.
     """
 
     last_funding_ms: int
@@ -87,6 +90,10 @@ class HarvestPosition:
     adverse_count : int
         Consecutive settlements against the short perp (negative rates) since the last
         favourable one.
+    entry_rate_per_hour, normal_rate_per_hour : float | None
+        A high-funding entry's latest settled rate and the trailing median rate at entry,
+        fraction / h (both None for an ordinary entry): the funding-normalized exit's
+        reference.
     """
 
     entry_ms: int
@@ -94,28 +101,48 @@ class HarvestPosition:
     qty: float
     entry_net_apr_frac: float
     adverse_count: int = 0
+    entry_rate_per_hour: float | None = None
+    normal_rate_per_hour: float | None = None
+
+    @property
+    def high_funding(self) -> bool:
+        """Entered on an unusually high rate (has a normal-rate reference)."""
+        return self.normal_rate_per_hour is not None
 
     def to_json(self) -> dict[str, Any]:
-        """Version-1 record (see the module docstring)."""
-        return {
+        """Version-1 record, plus the version-2 rate keys of a high-funding entry."""
+        record: dict[str, Any] = {
             "entry_ms": self.entry_ms,
             "entry_basis_frac": self.entry_basis_frac,
             "qty": self.qty,
             "entry_net_apr_frac": self.entry_net_apr_frac,
             "adverse_count": self.adverse_count,
         }
+        if self.entry_rate_per_hour is not None and self.normal_rate_per_hour is not None:
+            record["entry_rate_per_hour"] = self.entry_rate_per_hour
+            record["normal_rate_per_hour"] = self.normal_rate_per_hour
+        return record
 
     @classmethod
-    def from_json(cls, data: object, path: str) -> Self:
-        """Decode a version-1 record at ``path``; ``ValueError`` naming the field if malformed."""
+    def from_json(cls, data: object, path: str, version: int = 1) -> Self:
+        """Decode a record of layout ``version`` at ``path``; ``ValueError`` naming the field
+        if malformed."""
         keys = ("entry_ms", "entry_basis_frac", "qty", "entry_net_apr_frac", "adverse_count")
-        obj = JsonObject(data, path, keys)
+        optional = ("entry_rate_per_hour", "normal_rate_per_hour") if version >= 2 else ()
+        obj = JsonObject(data, path, keys, optional=optional)
+        if obj.has("entry_rate_per_hour") != obj.has("normal_rate_per_hour"):
+            raise ValueError(
+                f"{path}: entry_rate_per_hour and normal_rate_per_hour go together, got one"
+            )
+        high = obj.has("normal_rate_per_hour")
         return cls(
             entry_ms=obj.int_field("entry_ms"),
             entry_basis_frac=obj.float_field("entry_basis_frac"),
             qty=obj.float_field("qty"),
             entry_net_apr_frac=obj.float_field("entry_net_apr_frac"),
             adverse_count=obj.int_field("adverse_count"),
+            entry_rate_per_hour=obj.float_field("entry_rate_per_hour") if high else None,
+            normal_rate_per_hour=obj.float_field("normal_rate_per_hour") if high else None,
         )
 
 
@@ -135,11 +162,15 @@ class FundingHarvesterState:
     positions: Mapping[str, HarvestPosition] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        """The state in layout version 1 (see the module docstring)."""
-        return {
+        """The state in layout version 1, or 2 when a position is a high-funding entry (see the
+        module docstring)."""
+        data: dict[str, Any] = {
             "rates": {s: r.to_json() for s, r in self.rates.items()},
             "positions": {s: p.to_json() for s, p in self.positions.items()},
         }
+        if any(p.high_funding for p in self.positions.values()):
+            data[VERSION_KEY] = 2
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:
@@ -150,14 +181,19 @@ class FundingHarvesterState:
         ValueError
             If ``data`` is malformed or of an unknown version; the message names the field.
         """
-        return decode_layout(data, _ROOT, {1: cls._from_v1})
+        return decode_layout(data, _ROOT, {1: cls._from_v1, 2: cls._from_v2})
 
     @classmethod
-    def _from_v1(cls, data: Mapping[str, Any]) -> Self:
+    def _from_v1(cls, data: Mapping[str, Any], version: int = 1) -> Self:
         obj = JsonObject(data, _ROOT, ("rates", "positions"), optional=(VERSION_KEY,))
         return cls(
             rates={s: RateHistory.from_json(v, p) for s, v, p in obj.object_items("rates")},
             positions={
-                s: HarvestPosition.from_json(v, p) for s, v, p in obj.object_items("positions")
+                s: HarvestPosition.from_json(v, p, version)
+                for s, v, p in obj.object_items("positions")
             },
         )
+
+    @classmethod
+    def _from_v2(cls, data: Mapping[str, Any]) -> Self:
+        return cls._from_v1(data, version=2)

@@ -3,13 +3,33 @@
 Each cycle :meth:`FundingHarvesterStrategy.decide`
 
 1. records every funding settlement it has not seen yet (``ts_funding_ms`` newer than the
-   last one recorded), normalized per hour, keeping the last ``rate_lookback_settlements``;
-   for an open position a negative settlement adds to its adverse count, a positive one
-   resets it and a zero rate leaves it unchanged (no evidence either way);
-2. closes positions on a funding flip (``flip_exit_settlements`` consecutive adverse
-   settlements), a basis stop or the maximum holding period;
-3. re-emits the holding targets of the other open positions, so execution can fix drift;
-4. opens the best-ranked new symbols by net carry APR while slots remain.
+   last one recorded), normalized per hour, keeping the last ``max(rate_lookback_settlements,
+   funding_median_settlements)``; for an open position a negative settlement adds to its
+   adverse count, a positive one resets it and a zero rate leaves it unchanged (no evidence
+   either way);
+2. closes positions, first matching reason wins:
+
+   - ``exit_funding_flip``: ``flip_exit_settlements`` consecutive adverse settlements **and**
+     the adverse funding expected over ``flip_exit_horizon_h`` at the latest rate costs more
+     than closing both legs (:func:`strategies.common.flip_close_check`, the funding-flip
+     monitor's rule); decided once per settlement, a ``funding_flip_close`` or
+     ``funding_flip_hold`` alert carrying the numbers;
+   - ``exit_basis_stop``: the basis widened beyond ``basis_stop_mult`` × entry;
+   - ``exit_basis_converged``: a position entered at a positive basis whose basis fell to
+     ``basis_take_frac`` × entry or below, the compression ``entry − now`` exceeding the
+     round-trip cost (:func:`~strategies.funding_harvester.signals.basis_converged`);
+   - ``exit_funding_normalized``: a high-funding entry (latest rate above
+     ``high_funding_8h_frac`` per 8h at entry) whose carry estimate fell to
+     ``funding_normal_mult`` × the trailing median rate recorded at entry;
+   - ``exit_max_holding`` after ``max_holding_h``;
+
+3. re-emits the holding targets of the other open positions with ``drift_frac =
+   delta_rebalance_frac`` (a leg may drift that much), and as ``rebalance_delta`` (traded back
+   at the global drift threshold, a ``delta_rebalance`` alert) when the held legs' net delta
+   exceeds ``delta_rebalance_frac`` of the position value (SEEDS: rebalance when |delta| > 5 %);
+4. opens the best-ranked new symbols by net carry APR while slots remain, the short perp capped
+   at ``max_short_adv_frac`` of its average daily volume over ``adv_window_h`` (a
+   ``short_adv_cap`` alert when it binds).
 
 The state (:class:`~strategies.funding_harvester.state.FundingHarvesterState`: rate histories
 and open positions per symbol) and its JSON layout are in
@@ -19,6 +39,7 @@ and open positions per symbol) and its JSON layout are in
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
@@ -35,7 +56,13 @@ from strategies.base import (
     StrategyContext,
     TargetPosition,
 )
-from strategies.common import funding_is_stale
+from strategies.common import (
+    flip_close_check,
+    funding_is_stale,
+    net_delta_frac,
+    short_qty_cap,
+    snapshot_adv_usd,
+)
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
 from strategies.funding_harvester.state import (
@@ -74,6 +101,18 @@ class _Market:
         if self.spot_price is None or self.perp_price is None:
             return None
         return signals.basis_frac(self.perp_price, self.spot_price)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cycle:
+    """What one ``decide`` call works with: market views, the rate histories after recording,
+    the symbols that recorded a settlement this cycle, the alerts raised and the time."""
+
+    markets: Mapping[str, _Market]
+    rates: Mapping[str, RateHistory]
+    recorded: frozenset[str]
+    alerts: list[Alert]
+    now_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +158,6 @@ class FundingHarvesterStrategy:
 
     config_model: ClassVar[type[BaseModel]] = FundingHarvesterConfig
     refit_every_s: int | None = None
-    history_bars = 2
 
     def __init__(
         self,
@@ -131,6 +169,7 @@ class FundingHarvesterStrategy:
         self.config = config
         self.costs = costs
         self.cadence_s = config.cadence_s
+        self.history_bars = max(2, config.adv_window_h)
         self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {}
 
     @classmethod
@@ -225,18 +264,19 @@ class FundingHarvesterStrategy:
         alerts: list[Alert] = []
         recorded = self._record_all(snapshot, rates, positions, alerts)
         self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
-        exits = self._exits(markets, positions, alerts, now_ms)
-        holds = self._holds(positions, portfolio.positions, now_ms)
+        cycle = _Cycle(markets, rates, recorded, alerts, now_ms)
+        exits = self._exits(cycle, positions)
+        holds = self._holds(positions, portfolio.positions, markets, alerts, now_ms)
         estimates = self._estimates(markets, rates)
         blocked = {s for s in self.config.symbols if base_asset(s) in portfolio.blocked_bases}
         candidates = self._candidates(markets, estimates, positions, exited={*exits, *blocked})
-        entries = self._enter(snapshot, markets, candidates, positions, now_ms)
+        entries = self._enter(snapshot, cycle, candidates, positions)
         diagnostics: dict[str, float | int | str] = {
             "open_positions": len(positions),
             "entries": len(entries),
             "exits": len(exits),
             "candidates": len(candidates),
-            "settlements_recorded": recorded,
+            "settlements_recorded": len(recorded),
         }
         if estimates:
             best = max(estimates.values(), key=lambda e: (e.net_apr_frac, e.symbol))
@@ -269,16 +309,16 @@ class FundingHarvesterStrategy:
 
     def _record_all(
         self, snapshot: MarketSnapshot, rates: Rates, positions: Positions, alerts: list[Alert]
-    ) -> int:
-        """Record each unseen settlement once; returns how many were recorded."""
-        recorded = 0
+    ) -> frozenset[str]:
+        """Record each unseen settlement once; returns the symbols that recorded one."""
+        recorded: set[str] = set()
         for symbol in self.config.symbols:
             funding = snapshot.funding.get(self._ids(symbol)[1])
             if funding is None or not math.isfinite(funding.rate):
                 continue
             if self._record(symbol, funding, rates, positions, alerts):
-                recorded += 1
-        return recorded
+                recorded.add(symbol)
+        return frozenset(recorded)
 
     def _record(
         self,
@@ -292,7 +332,7 @@ class FundingHarvesterStrategy:
         if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
             return False
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
-        keep = self.config.rate_lookback_settlements
+        keep = max(self.config.rate_lookback_settlements, self.config.funding_median_settlements)
         history = () if entry is None else entry.rates_per_hour
         rates[symbol] = RateHistory(funding.ts_funding_ms, (*history, rate_per_hour)[-keep:])
         position = positions.get(symbol)
@@ -311,7 +351,7 @@ class FundingHarvesterStrategy:
             return position
         position = replace(position, adverse_count=position.adverse_count + 1)
         policy_n = self.config.flip_exit_settlements
-        closing = signals.flip_exit(position.adverse_count, policy_n)
+        weighing = signals.flip_exit(position.adverse_count, policy_n)
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
         apr = funding_apr(funding.rate, funding.interval_s)
         alerts.append(
@@ -320,7 +360,7 @@ class FundingHarvesterStrategy:
                 message=(
                     f"{symbol}: funding {rate_per_hour:.3e}/h ({apr:.2%} APR) against the short "
                     f"perp, {position.adverse_count} of {policy_n} adverse settlements"
-                    + ("; closing" if closing else "")
+                    + ("; weighing a close against its cost" if weighing else "")
                 ),
                 fields={
                     "symbol": symbol,
@@ -335,35 +375,23 @@ class FundingHarvesterStrategy:
 
     # -- exits and holds -------------------------------------------------------------------
 
-    def _exits(
-        self,
-        markets: Mapping[str, _Market],
-        positions: Positions,
-        alerts: list[Alert],
-        now_ms: int,
-    ) -> dict[str, PairIntent]:
+    def _exits(self, cycle: _Cycle, positions: Positions) -> dict[str, PairIntent]:
         exits: dict[str, PairIntent] = {}
         for symbol, position in sorted(positions.items()):
-            reason = self._exit_reason(symbol, position, markets.get(symbol), alerts, now_ms)
+            reason = self._exit_reason(symbol, position, cycle)
             if reason is None:
                 continue
             spot_id, perp_id = self._ids(symbol)
             legs = (TargetPosition(spot_id, 0.0), TargetPosition(perp_id, 0.0))
-            exits[symbol] = PairIntent(f"{symbol}-{now_ms}", legs, reason, opening=False)
+            exits[symbol] = PairIntent(f"{symbol}-{cycle.now_ms}", legs, reason, opening=False)
         for symbol in exits:
             del positions[symbol]
         return exits
 
-    def _exit_reason(
-        self,
-        symbol: str,
-        position: HarvestPosition,
-        market: _Market | None,
-        alerts: list[Alert],
-        now_ms: int,
-    ) -> str | None:
+    def _exit_reason(self, symbol: str, position: HarvestPosition, cycle: _Cycle) -> str | None:
         cfg = self.config
-        if signals.flip_exit(position.adverse_count, cfg.flip_exit_settlements):
+        market = cycle.markets.get(symbol)
+        if self._flip_exit(symbol, position, market, cycle):
             return "exit_funding_flip"
         basis = None if market is None else market.basis_frac
         if basis is not None:
@@ -372,11 +400,97 @@ class FundingHarvesterStrategy:
                 entry_basis, cfg.basis_stop_mult, cfg.basis_stop_floor_bps
             )
             if basis > level:
-                alerts.append(_basis_alert(symbol, entry_basis, basis, level))
+                cycle.alerts.append(_basis_alert(symbol, entry_basis, basis, level))
                 return "exit_basis_stop"
-        if signals.max_holding_exit(position.entry_ms, now_ms, cfg.max_holding_h):
+            if cfg.basis_take_enabled:
+                cost = signals.round_trip_cost_frac(self.costs)
+                if signals.basis_converged(entry_basis, basis, cfg.basis_take_frac, cost):
+                    cycle.alerts.append(
+                        _converged_alert(symbol, entry_basis, basis, cfg.basis_take_frac, cost)
+                    )
+                    return "exit_basis_converged"
+        if self._funding_normalized(symbol, position, cycle):
+            return "exit_funding_normalized"
+        if signals.max_holding_exit(position.entry_ms, cycle.now_ms, cfg.max_holding_h):
             return "exit_max_holding"
         return None
+
+    def _flip_exit(
+        self, symbol: str, position: HarvestPosition, market: _Market | None, cycle: _Cycle
+    ) -> bool:
+        """The fee-aware flip exit: after ``flip_exit_settlements`` consecutive adverse
+        settlements, close when the adverse funding expected over ``flip_exit_horizon_h`` at
+        the latest rate costs more than closing both legs; decided once per settlement (the
+        cycle that recorded it) and alerted with the numbers either way."""
+        cfg = self.config
+        if not signals.flip_exit(position.adverse_count, cfg.flip_exit_settlements):
+            return False
+        history = cycle.rates.get(symbol)
+        if symbol not in cycle.recorded or history is None or not history.rates_per_hour:
+            return False
+        if market is None or market.spot_price is None or market.perp_price is None:
+            return False  # cannot cost the close; the next settlement decides
+        rate_per_hour = history.rates_per_hour[-1]
+        spot_notional = position.qty * market.spot_price
+        perp_notional = position.qty * market.perp_price
+        costs = self.costs
+        check = flip_close_check(
+            adverse=((rate_per_hour, perp_notional),),
+            horizon_h=cfg.flip_exit_horizon_h,
+            close_legs=(
+                (spot_notional, costs.spot_taker_fee_bps + costs.slippage_bps),
+                (perp_notional, costs.perp_taker_fee_bps + costs.slippage_bps),
+            ),
+        )
+        fields: dict[str, float | str] = {
+            "symbol": symbol,
+            "policy": "consecutive_adverse_settlements",
+            "adverse_count": position.adverse_count,
+            "rate_per_hour": rate_per_hour,
+            "expected_adverse_usd": round(check.expected_adverse_usd, 6),
+            "close_cost_usd": round(check.close_cost_usd, 6),
+            "horizon_h": cfg.flip_exit_horizon_h,
+        }
+        if check.close:
+            message = f"{symbol}: funding turned against the short perp; closing"
+            cycle.alerts.append(Alert("funding_flip_close", message, fields))
+        else:
+            message = f"{symbol}: funding against the short perp, but closing costs more; holding"
+            cycle.alerts.append(Alert("funding_flip_hold", message, fields))
+        return check.close
+
+    def _funding_normalized(self, symbol: str, position: HarvestPosition, cycle: _Cycle) -> bool:
+        """A high-funding entry whose carry estimate (mean of the last
+        ``rate_lookback_settlements`` rates) fell to ``funding_normal_mult`` × the trailing
+        median at entry; alerted with the numbers."""
+        cfg = self.config
+        normal = position.normal_rate_per_hour
+        if normal is None or cfg.funding_normal_mult <= 0:
+            return False
+        history = cycle.rates.get(symbol)
+        if history is None or len(history.rates_per_hour) < cfg.rate_lookback_settlements:
+            return False
+        carry = signals.mean_rate_per_hour(history.rates_per_hour[-cfg.rate_lookback_settlements :])
+        level = signals.normalized_rate_level(normal, cfg.funding_normal_mult)
+        if carry > level:
+            return False
+        entry_rate = position.entry_rate_per_hour
+        message = (
+            f"{symbol}: funding normalized, carry {carry:.3e}/h <= {level:.3e}/h "
+            f"({cfg.funding_normal_mult} x trailing median {normal:.3e}/h at entry; "
+            f"entered at {entry_rate if entry_rate is not None else math.nan:.3e}/h); closing"
+        )
+        fields: dict[str, float | str] = {
+            "symbol": symbol,
+            "carry_rate_per_hour": carry,
+            "threshold_rate_per_hour": level,
+            "normal_rate_per_hour": normal,
+            "funding_normal_mult": cfg.funding_normal_mult,
+        }
+        if entry_rate is not None:
+            fields["entry_rate_per_hour"] = entry_rate
+        cycle.alerts.append(Alert("funding_normalized", message, fields))
+        return True
 
     def _drop_unfilled(
         self,
@@ -400,13 +514,41 @@ class FundingHarvesterStrategy:
                 )
 
     def _holds(
-        self, positions: Positions, held: Mapping[InstrumentId, float], now_ms: int
+        self,
+        positions: Positions,
+        held: Mapping[InstrumentId, float],
+        markets: Mapping[str, _Market],
+        alerts: list[Alert],
+        now_ms: int,
     ) -> list[PairIntent]:
+        """Holding targets of the open positions: ``drift_frac = delta_rebalance_frac`` while
+        the held legs' net delta is within it, ``rebalance_delta`` (global drift) beyond."""
         holds: list[PairIntent] = []
+        band = self.config.delta_rebalance_frac
         for symbol, position in sorted(positions.items()):
             legs = self._legs(symbol, position.qty)
-            holds.append(PairIntent(f"{symbol}-{now_ms}", legs, "hold", _is_opening(legs, held)))
+            opening = _is_opening(legs, held)
+            delta = self._held_delta(symbol, held, markets.get(symbol))
+            intent_id = f"{symbol}-{now_ms}"
+            if delta is not None and delta[1] > band:
+                alerts.append(_delta_alert(symbol, delta[0], delta[1], band))
+                holds.append(PairIntent(intent_id, legs, "rebalance_delta", opening))
+            else:
+                holds.append(PairIntent(intent_id, legs, "hold", opening, drift_frac=band))
         return holds
+
+    def _held_delta(
+        self, symbol: str, held: Mapping[InstrumentId, float], market: _Market | None
+    ) -> tuple[float, float] | None:
+        """(net delta USD, |delta| / position value) of the legs held, None without prices or
+        without a held leg."""
+        if market is None or market.spot_price is None or market.perp_price is None:
+            return None
+        spot_id, perp_id = self._ids(symbol)
+        spot_qty, perp_qty = held.get(spot_id, 0.0), held.get(perp_id, 0.0)
+        if not (spot_qty or perp_qty):
+            return None
+        return net_delta_frac(((spot_qty, market.spot_price), (perp_qty, market.perp_price)))
 
     def _legs(self, symbol: str, qty: float) -> tuple[TargetPosition, TargetPosition]:
         """Equal base quantity on both legs: spot ``+qty``, perp ``−qty`` (delta-neutral)."""
@@ -456,34 +598,78 @@ class FundingHarvesterStrategy:
     def _enter(
         self,
         snapshot: MarketSnapshot,
-        markets: Mapping[str, _Market],
+        cycle: _Cycle,
         candidates: Sequence[_Estimate],
         positions: Positions,
-        now_ms: int,
     ) -> list[PairIntent]:
         if not self.config.enabled:
             return []
         entries: list[PairIntent] = []
+        now_ms = cycle.now_ms
         for estimate in candidates:
             if len(positions) >= self.config.max_positions:
                 break
-            market = markets[estimate.symbol]
-            spot_price, basis = market.spot_price, market.basis_frac
-            if spot_price is None or basis is None:  # candidates have both; for the type checker
+            market = cycle.markets[estimate.symbol]
+            spot_price, perp_price, basis = market.spot_price, market.perp_price, market.basis_frac
+            if spot_price is None or perp_price is None or basis is None:  # for the type checker
                 continue
-            qty = _common_lot_qty(snapshot, market, self.config.position_notional_usd / spot_price)
+            raw_qty = self.config.position_notional_usd / spot_price
+            raw_qty = self._adv_capped(snapshot, estimate.symbol, raw_qty, perp_price, cycle)
+            qty = _common_lot_qty(snapshot, market, raw_qty)
             if qty <= 0:
                 continue
+            entry_rate, normal = self._high_funding(estimate, cycle.rates.get(estimate.symbol))
             positions[estimate.symbol] = HarvestPosition(
                 entry_ms=now_ms,
                 entry_basis_frac=basis,
                 qty=qty,
                 entry_net_apr_frac=estimate.net_apr_frac,
                 adverse_count=0,
+                entry_rate_per_hour=entry_rate,
+                normal_rate_per_hour=normal,
             )
             legs = self._legs(estimate.symbol, qty)
             entries.append(PairIntent(f"{estimate.symbol}-{now_ms}", legs, "enter", opening=True))
         return entries
+
+    def _adv_capped(
+        self, snapshot: MarketSnapshot, symbol: str, qty: float, perp_price: float, cycle: _Cycle
+    ) -> float:
+        """``qty`` capped at ``max_short_adv_frac`` of the perp's ADV (alerted when it binds);
+        unchanged while the ADV is unknown or the cap is off (``adv_window_h = 0``)."""
+        perp_id = self._ids(symbol)[1]
+        if self.config.adv_window_h == 0:
+            return qty
+        adv = snapshot_adv_usd(snapshot, perp_id, self.config.adv_window_h)
+        if adv is None:
+            return qty
+        cap = short_qty_cap(adv, perp_price, self.config.max_short_adv_frac)
+        if qty <= cap:
+            return qty
+        cycle.alerts.append(
+            short_adv_alert(str(perp_id), qty, cap, adv, perp_price, self.config.max_short_adv_frac)
+        )
+        return cap
+
+    def _high_funding(
+        self, estimate: _Estimate, history: RateHistory | None
+    ) -> tuple[float | None, float | None]:
+        """(entry rate, trailing median) per hour for a high-funding entry — latest rate above
+        ``high_funding_8h_frac`` per 8h and the carry estimate above ``funding_normal_mult`` ×
+        the median of the last ``funding_median_settlements`` rates recorded (fewer early in a
+        run: every one recorded), so the rate is unusual against its own history and the exit
+        does not fire at once — else (None, None)."""
+        cfg = self.config
+        latest = estimate.latest_rate_per_hour
+        window = cfg.funding_median_settlements
+        if history is None or len(history.rates_per_hour) < cfg.rate_lookback_settlements:
+            return None, None
+        if latest <= funding_rate_per_hour(cfg.high_funding_8h_frac, 8 * 3600):
+            return None, None
+        median = statistics.median(history.rates_per_hour[-window:])
+        if estimate.rate_per_hour <= signals.normalized_rate_level(median, cfg.funding_normal_mult):
+            return None, None  # not unusual against its own trailing median (e.g. no history)
+        return latest, median
 
 
 def _common_lot_qty(snapshot: MarketSnapshot, market: _Market, raw_qty: float) -> float:
@@ -514,5 +700,63 @@ def _basis_alert(symbol: str, entry_basis: float, basis: float, level: float) ->
             "basis_frac": basis,
             "entry_basis_frac": entry_basis,
             "threshold_frac": level,
+        },
+    )
+
+
+def short_adv_alert(
+    instrument: str, qty: float, cap_qty: float, adv: float, price: float, adv_frac: float
+) -> Alert:
+    """The ``short_adv_cap`` alert: a short of ``qty`` cut to ``cap_qty`` (base units) =
+    ``adv_frac`` × ``adv`` (USD/day) / ``price``."""
+    return Alert(
+        kind="short_adv_cap",
+        message=(
+            f"{instrument}: short {qty:.6g} capped at {cap_qty:.6g} "
+            f"({adv_frac:.2%} of ADV {adv:,.0f} USD/day at {price:.6g})"
+        ),
+        fields={
+            "instrument": instrument,
+            "qty": qty,
+            "cap_qty": cap_qty,
+            "adv_usd": adv,
+            "price": price,
+            "max_short_adv_frac": adv_frac,
+        },
+    )
+
+
+def _converged_alert(
+    symbol: str, entry_basis: float, basis: float, take_frac: float, cost: float
+) -> Alert:
+    return Alert(
+        kind="basis_converged",
+        message=(
+            f"{symbol}: basis {basis:.4%} converged from entry {entry_basis:.4%} "
+            f"(<= {take_frac} x entry; compression {entry_basis - basis:.4%} > round-trip "
+            f"cost {cost:.4%}); taking it"
+        ),
+        fields={
+            "symbol": symbol,
+            "basis_frac": basis,
+            "entry_basis_frac": entry_basis,
+            "basis_take_frac": take_frac,
+            "round_trip_cost_frac": cost,
+        },
+    )
+
+
+def _delta_alert(symbol: str, delta_usd: float, delta_frac: float, band: float) -> Alert:
+    return Alert(
+        kind="delta_rebalance",
+        message=(
+            f"{symbol}: net delta {delta_usd:,.2f} USD is {delta_frac:.2%} of the position "
+            f"value (> {band:.2%}); rebalancing the legs"
+        ),
+        fields={
+            "symbol": symbol,
+            "net_delta_usd": delta_usd,
+            "net_delta_frac": delta_frac,
+            "delta_rebalance_frac": band,
         },
     )

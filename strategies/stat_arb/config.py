@@ -115,6 +115,60 @@ class StatArbConfig(BaseModel):
         ),
     )
     cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
+    stress_sizing: bool = Field(
+        default=True, description="Size pairs for stressed correlation (stressed_correlation)."
+    )
+    stressed_correlation: float = Field(
+        default=0.4,
+        ge=-1,
+        le=1,
+        description=(
+            "Size each pair as if its legs' correlation moved to this value: notional × "
+            "σ(measured ρ) / σ(stressed ρ) when that is below 1."
+        ),
+    )
+    max_short_adv_frac: float = Field(
+        default=0.02,
+        gt=0,
+        le=1,
+        description=(
+            "Cap the short leg at this fraction of its average daily volume, both legs scaled "
+            "alike (no cap while the ADV is unknown)."
+        ),
+    )
+    adv_window_h: int = Field(
+        default=168,
+        ge=0,
+        description=(
+            "Hours of volume averaged into the ADV, h, 0 or >= 24 (raises history_bars to it: "
+            "keep it within the history the strategy loads); 0: no ADV cap (live steps carry "
+            "no volume yet)."
+        ),
+    )
+
+    @field_validator("adv_window_h")
+    @classmethod
+    def _adv_window(cls, hours: int) -> int:
+        """0 (no ADV cap) or at least a day."""
+        if 0 < hours < 24:
+            raise ValueError(f"adv_window_h must be 0 (no ADV cap) or >= 24, got {hours}")
+        return hours
+
+    drift_noisy_spread_vol_h_frac: float = Field(
+        default=0.006,
+        ge=0,
+        description=(
+            "A pair whose spread's hourly volatility (std of ΔS over calibration_bars) is above "
+            "this is noisy (drift_frac_noisy), else stable (drift_frac_stable); 0: every pair "
+            "uses [execution] drift_frac."
+        ),
+    )
+    drift_frac_noisy: float = Field(
+        default=0.005, gt=0, lt=1, description="Drift threshold of a noisy pair's legs."
+    )
+    drift_frac_stable: float = Field(
+        default=0.012, gt=0, lt=1, description="Drift threshold of a stable pair's legs."
+    )
     health_check: bool = Field(
         default=True,
         description=(

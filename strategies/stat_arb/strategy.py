@@ -75,6 +75,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
+import numpy as np
 from pydantic import BaseModel
 
 from strategies.base import (
@@ -86,6 +87,7 @@ from strategies.base import (
     StrategyContext,
     TargetPosition,
 )
+from strategies.common import short_qty_cap, snapshot_adv_usd, stressed_corr_scale
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.fit import refit_state
 from strategies.stat_arb.health import HealthReport
@@ -131,7 +133,8 @@ class StatArbStrategy:
         self.config = config
         self.cadence_s = config.cadence_s
         self.refit_every_s: int | None = config.retest_every_h * HOUR_S
-        self.history_bars = max(config.calibration_bars, config.beta_window_bars) + 1
+        self._view_bars = max(config.calibration_bars, config.beta_window_bars) + 1
+        self.history_bars = max(self._view_bars, config.adv_window_h)
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
 
     @classmethod
@@ -217,14 +220,14 @@ class StatArbStrategy:
         if fit is None:
             new_state = StatArbState(fit=None, open=opened)
             return Decision(intents=(), state=new_state, diagnostics={"fitted": 0})
-        view = market_view(snapshot, self._ids, self.config, self.history_bars)
+        view = market_view(snapshot, self._ids, self.config, self._view_bars)
         health: dict[str, HealthReport] = {}
         if self.config.health_check:
             opened, health = watch_open_pairs(self.config, opened, view, now_ms // HOUR_MS)
         steps, zscores = self._manage_open(opened, view, now_ms, health)
         still_open = {k: s.record for k, s in steps.items() if s.record is not None}
         busy = {sym for r in opened.values() for sym in (r.a, r.b)}
-        entries = self._enter(fit.pairs, view, now_ms, busy, len(still_open), zscores)
+        entries = self._enter(fit.pairs, view, now_ms, busy, len(still_open), zscores, snapshot)
         for k, step in entries.items():
             if step.record is not None:
                 still_open[k] = step.record
@@ -323,7 +326,8 @@ class StatArbStrategy:
         if abs(qty_b - held_b) <= self.config.resize_band_frac * abs(held_b):
             qty_b = held_b
         new_record = replace(record, qty_b=qty_b)
-        intent = self._pair_intent(new_record, now_ms, reason="hold")
+        drift = self._drift_class(record.a, record.b, record.hedge_ratio, view)[1]
+        intent = self._pair_intent(new_record, now_ms, reason="hold", drift_frac=drift)
         return _Step(intent=intent, record=new_record)
 
     def _exit_reason(
@@ -352,6 +356,7 @@ class StatArbStrategy:
         busy: set[str],
         n_open: int,
         zscores: dict[str, float],
+        snapshot: MarketSnapshot,
     ) -> dict[str, _Step]:
         """Entry steps for candidates, best-ranked first, while slots and symbols are free."""
         steps: dict[str, _Step] = {}
@@ -365,15 +370,24 @@ class StatArbStrategy:
             if z is None:
                 continue
             zscores[pair_key(a, b)] = z
-            step = self._entry_step(cand, z, view, now_ms)
+            step = self._entry_step(cand, z, view, now_ms, snapshot)
             steps[pair_key(a, b)] = step
             if step.record is not None:
                 busy.update((a, b))
         return steps
 
-    def _entry_step(self, cand: PairCandidate, z: float, view: MarketView, now_ms: int) -> _Step:
+    def _entry_step(
+        self,
+        cand: PairCandidate,
+        z: float,
+        view: MarketView,
+        now_ms: int,
+        snapshot: MarketSnapshot,
+    ) -> _Step:
         """Enter when ``entry_z < |z| ≤ stop_z``, both betas are usable and (with
-        ``health_check``) the candidate is healthy."""
+        ``health_check``) the candidate is healthy; sized by :meth:`_spread_legs`, then
+        :meth:`_sizing` (stressed correlation, the short leg's ADV cap), the numbers in a
+        ``stat_arb_entry_sizing`` alert."""
         c = self.config
         if not c.entry_z < abs(z) <= c.stop_z:
             return _Step()
@@ -392,10 +406,13 @@ class StatArbStrategy:
                 alert = Alert("stat_arb_candidate_retired", message, report.alert_fields(key))
                 return _Step(alert=alert, retired=True)
         qty_a, qty_b = self._spread_legs(cand.hedge_ratio, view.prices[a], view.prices[b])
+        direction = 1 if z < 0 else -1
+        sizing = self._sizing(cand, direction, qty_a, qty_b, view, snapshot)
+        qty_a, qty_b = qty_a * sizing.scale, qty_b * sizing.scale
         record = OpenPair(
             a=a,
             b=b,
-            direction=1 if z < 0 else -1,
+            direction=direction,
             entry_z=z,
             entry_ms=int(now_ms),
             qty_a=qty_a,
@@ -407,7 +424,70 @@ class StatArbStrategy:
             retire=False,
             watch=watch,
         )
-        return _Step(intent=self._pair_intent(record, now_ms, reason="enter"), record=record)
+        intent = self._pair_intent(record, now_ms, reason="enter", drift_frac=sizing.drift_frac)
+        return _Step(intent=intent, record=record, alert=sizing.alert(pair_key(a, b)))
+
+    def _sizing(
+        self,
+        cand: PairCandidate,
+        direction: int,
+        qty_a: float,
+        qty_b: float,
+        view: MarketView,
+        snapshot: MarketSnapshot,
+    ) -> EntrySizing:
+        """The entry's scale: stressed correlation (``stressed_correlation``) times the ADV cap
+        of the short leg (``max_short_adv_frac``), and the pair's drift class."""
+        c = self.config
+        a, b = cand.a, cand.b
+        ra = np.diff(view.log_closes[a][-c.calibration_bars :])
+        rb = np.diff(view.log_closes[b][-c.calibration_bars :])
+        vol_a, vol_b = float(np.std(ra, ddof=1)), float(np.std(rb, ddof=1))
+        corr = float(np.corrcoef(ra, rb)[0, 1]) if vol_a > 0 and vol_b > 0 else math.nan
+        stress = 1.0
+        if c.stress_sizing and math.isfinite(corr):
+            weights = (direction * qty_a * view.prices[a], -direction * qty_b * view.prices[b])
+            stress = stressed_corr_scale(weights, (vol_a, vol_b), corr, c.stressed_correlation)
+        short_sym, short_qty = (b, abs(qty_b)) if direction == 1 else (a, abs(qty_a))
+        price = view.prices[short_sym]
+        adv = None
+        if c.adv_window_h:
+            adv = snapshot_adv_usd(snapshot, self._ids[short_sym], c.adv_window_h)
+        adv_scale = 1.0
+        if adv is not None and short_qty * stress > 0:
+            cap = short_qty_cap(adv, price, c.max_short_adv_frac)
+            adv_scale = min(1.0, cap / (short_qty * stress))
+        spread_vol, drift = self._drift_class(a, b, cand.hedge_ratio, view)
+        return EntrySizing(
+            corr=corr,
+            stressed_corr=c.stressed_correlation if c.stress_sizing else None,
+            stress_scale=stress,
+            short_symbol=short_sym,
+            adv_usd=adv,
+            adv_scale=adv_scale,
+            max_short_adv_frac=c.max_short_adv_frac,
+            spread_vol_h=spread_vol,
+            drift_frac=drift,
+            noisy=drift is not None and drift == c.drift_frac_noisy,
+        )
+
+    def _drift_class(
+        self, a: str, b: str, gamma: float, view: MarketView
+    ) -> tuple[float, float | None]:
+        """(hourly volatility of the spread ``ΔS``, the pair's drift threshold): noisy pairs
+        (spread volatility above ``drift_noisy_spread_vol_h_frac``) ``drift_frac_noisy``, stable
+        ones ``drift_frac_stable``; None (the global ``[execution] drift_frac``) when the
+        classification is off (threshold 0) or the data is missing."""
+        c = self.config
+        if a not in view.log_closes or b not in view.log_closes:
+            return math.nan, None
+        n = c.calibration_bars
+        spread = view.log_closes[a][-n:] - gamma * view.log_closes[b][-n:]
+        vol = float(np.std(np.diff(spread), ddof=1))
+        if c.drift_noisy_spread_vol_h_frac == 0 or not math.isfinite(vol):
+            return vol, None
+        noisy = vol > c.drift_noisy_spread_vol_h_frac
+        return vol, c.drift_frac_noisy if noisy else c.drift_frac_stable
 
     def _spread_legs(self, gamma: float, price_a: float, price_b: float) -> tuple[float, float]:
         """Leg sizes holding the spread: ``N_B = γ N_A``, the larger notional capped at
@@ -443,20 +523,76 @@ class StatArbStrategy:
         )
         return Alert("stat_arb_beta_unusable", message, {**fields, "pair": pair_key(a, b)})
 
-    def _pair_intent(self, record: OpenPair, now_ms: int, reason: str) -> PairIntent:
-        """Targets of a pair: A ``d·qty_a``, B ``−d·qty_b``."""
+    def _pair_intent(
+        self, record: OpenPair, now_ms: int, reason: str, drift_frac: float | None = None
+    ) -> PairIntent:
+        """Targets of a pair: A ``d·qty_a``, B ``−d·qty_b``; ``drift_frac`` the pair's own
+        drift threshold (None: the global one)."""
         a, b, d = record.a, record.b, record.direction
         legs = (
             TargetPosition(self._ids[a], d * record.qty_a),
             TargetPosition(self._ids[b], -d * record.qty_b),
         )
-        return PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=True)
+        return PairIntent(f"{a}-{b}-{now_ms}", legs, reason, opening=True, drift_frac=drift_frac)
 
     def _unfilled(self, still_open: Mapping[str, OpenPair], portfolio: PortfolioView) -> int:
         """Open pairs whose A leg the portfolio does not hold (entry not filled yet)."""
         return sum(
             1 for r in still_open.values() if portfolio.positions.get(self._ids[r.a], 0.0) == 0.0
         )
+
+
+@dataclass(frozen=True, slots=True)
+class EntrySizing:
+    """How an entry was sized beyond the spread rule, with the numbers behind it.
+
+    ``scale`` (= ``stress_scale × adv_scale``, in ``(0, 1]``) multiplies both legs: the
+    stressed-correlation scale ``σ(corr) / σ(stressed_corr)`` (1 when off or not riskier) and the
+    ADV cap of the short leg (1 while its ADV is unknown). ``spread_vol_h`` is the spread's
+    hourly volatility and ``drift_frac`` the pair's drift threshold (None: the global one).
+    """
+
+    corr: float
+    stressed_corr: float | None
+    stress_scale: float
+    short_symbol: str
+    adv_usd: float | None
+    adv_scale: float
+    max_short_adv_frac: float
+    spread_vol_h: float
+    drift_frac: float | None
+    noisy: bool
+
+    @property
+    def scale(self) -> float:
+        """Factor applied to both legs."""
+        return self.stress_scale * self.adv_scale
+
+    def alert(self, key: str) -> Alert:
+        """The ``stat_arb_entry_sizing`` alert of pair ``key``."""
+        fields: dict[str, float | str] = {
+            "pair": key,
+            "scale": round(self.scale, 6),
+            "stress_scale": round(self.stress_scale, 6),
+            "corr": "unknown" if math.isnan(self.corr) else round(self.corr, 6),
+            "stressed_corr": "off" if self.stressed_corr is None else self.stressed_corr,
+            "short_symbol": self.short_symbol,
+            "adv_usd": "unknown" if self.adv_usd is None else round(self.adv_usd, 2),
+            "adv_scale": round(self.adv_scale, 6),
+            "max_short_adv_frac": self.max_short_adv_frac,
+            "spread_vol_h": "unknown" if math.isnan(self.spread_vol_h) else self.spread_vol_h,
+            "drift_class": (
+                "global" if self.drift_frac is None else ("noisy" if self.noisy else "stable")
+            ),
+            "drift_frac": "global" if self.drift_frac is None else self.drift_frac,
+        }
+        capped = " (short leg ADV-capped)" if self.adv_scale < 1 else ""
+        message = (
+            f"pair {key}: entered at {self.scale:.1%} of the spread size{capped}; "
+            f"stress {self.stress_scale:.3f}, ADV {self.adv_scale:.3f}, "
+            f"drift {fields['drift_class']}"
+        )
+        return Alert("stat_arb_entry_sizing", message, fields)
 
 
 def _fmt_beta(beta: float) -> str:

@@ -52,6 +52,7 @@ def _overrides(journal: Path) -> dict[str, Any]:
                 "symbols": ["BTCUSDT"],
                 "rate_lookback_settlements": 1,
                 "position_notional_usd": 4000.0,
+                "adv_window_h": 0,  # live steps carry no volume: no ADV cap, warm-up as before
             },
         },
     }

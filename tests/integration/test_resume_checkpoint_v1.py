@@ -39,6 +39,12 @@ def _config(journal: Path, *, overwrite: bool) -> AgentConfig:
         "logging": {"level": "warning", "progress": False},
         # cold, as the fixture's run was (written before backtests warmed up)
         "market_data": {"start": START.isoformat(), "end": END.isoformat(), "warmup": False},
+        # the fixture's run traded before issue 13 item 4's exits and limits: switched off (or
+        # made inert) here so both runs trade the same rules from the same checkpoint
+        "strategies": {
+            "stat_arb": {"stress_sizing": False, "drift_noisy_spread_vol_h_frac": 0.0},
+            "funding_harvester": {"flip_exit_horizon_h": 1e9, "basis_take_enabled": False},
+        },
     }
     return load_config(AGENT_TOML, env={}, overrides=overrides)
 

@@ -342,7 +342,7 @@ def test_max_positions_respected_and_ranked_by_normalized_apr() -> None:
 
 
 def test_entry_uses_average_of_last_n_settlements() -> None:
-    strategy = make(rate_lookback_settlements=3)
+    strategy = make(rate_lookback_settlements=3, funding_median_settlements=3)
     state = strategy.initial_state()
     prices = {"BTCUSDT": (100.0, 100.1)}
     # 0.00001, 0.00001, 0.0002 per 8 h: mean 7.33e-5 < threshold 8.79e-5, latest alone above.
@@ -386,7 +386,9 @@ def step(
 
 
 def test_flip_exit_after_exactly_n_adverse_settlements() -> None:
-    strategy = make(flip_exit_settlements=3)
+    # A 720 h horizon makes the adverse funding (0.0001/8h × 720 h = 0.9 %) outweigh the close
+    # (2 legs: 12 + 7 bps = 0.19 %), so the fee-aware rule closes at exactly N.
+    strategy = make(flip_exit_settlements=3, flip_exit_horizon_h=720.0)
     decision = step(strategy, strategy.initial_state(), T0_MS, 0.0003, T0_MS)
     assert only(decision).reason == "enter"
     # (cycle hour, rate, settlement hour, adverse count after, expected reason)
@@ -412,8 +414,8 @@ def test_flip_exit_after_exactly_n_adverse_settlements() -> None:
     assert not intent.opening
     assert set(legs_of(intent).values()) == {0.0}
     assert state.positions == {}
-    flip = decision.alerts[-1]
-    assert flip.kind == "funding_flip"
+    assert [a.kind for a in decision.alerts] == ["funding_flip", "funding_flip_close"]
+    flip = decision.alerts[0]
     assert flip.fields["rate_per_hour"] == pytest.approx(-0.0001 / 8, rel=1e-12)
     assert flip.fields["apr_frac"] == pytest.approx(-0.1095, rel=1e-12)
     assert flip.fields["adverse_count"] == 3
@@ -487,7 +489,7 @@ def test_protocol_surface_and_instruments() -> None:
     assert strategy.name == "funding_harvester"
     assert strategy.cadence_s == 900
     assert strategy.refit_every_s is None
-    assert strategy.history_bars == 2
+    assert strategy.history_bars == 168  # adv_window_h of volume and closes for the ADV cap
     assert list(strategy.instruments()) == [
         sid("BTCUSDT"),
         pid("BTCUSDT"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ class Step:
     ts_ms: int
     closes: Mapping[InstrumentId, float]
     funding: Sequence[FundingRate] = ()
+    volumes: Mapping[InstrumentId, float] = field(default_factory=dict)
 
 
 def prices(ts_ms: int, btc: float = 60_000.0) -> Step:

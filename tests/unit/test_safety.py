@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ class Step:
     ts_ms: int
     closes: Mapping[InstrumentId, float]
     funding: Sequence[FundingRate] = ()
+    volumes: Mapping[InstrumentId, float] = field(default_factory=dict)
 
 
 def prices(ts_ms: int, btc: float = 60_000.0, sol: float = 150.0) -> Step:

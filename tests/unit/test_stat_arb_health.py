@@ -74,7 +74,13 @@ def test_position_pnl_is_the_spread_pnl_on_real_bars(band: float) -> None:
     """
     symbols = ["BTCUSDT", "SOLUSDT", "BNBUSDT"]
     ts, closes = real_closes(symbols)
-    config = StatArbConfig(symbols=symbols, resize_band_frac=band, health_check=False, max_pairs=1)
+    config = StatArbConfig(
+        symbols=symbols,
+        resize_band_frac=band,
+        health_check=False,
+        max_pairs=1,
+        stress_sizing=False,  # full spread size: the bound below is for that notional
+    )
     strategy = StatArbStrategy(config)
     t0 = CAL - 1
     state = strategy.refit(snapshot_at(closes, t0, int(ts[t0])), StatArbState(), int(ts[t0]))

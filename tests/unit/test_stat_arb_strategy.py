@@ -210,7 +210,7 @@ def test_strategy_declares_its_needs() -> None:
     assert s.name == "stat_arb"
     assert s.cadence_s == 3600
     assert s.refit_every_s == 168 * 3600
-    assert s.history_bars == 253
+    assert s.history_bars == 253  # adv_window_h (168) of the short leg's ADV fits within
     assert s.instruments()[0] == iid("BTCUSDT")
     assert len(s.instruments()) == 12
 
@@ -222,6 +222,24 @@ def test_no_intents_before_the_first_fit() -> None:
     closes = market_closes(-2.5)
     decision = decide({"fit": None, "open": {}}, closes)
     assert decision.intents == ()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "want"), [(1e-9, 0.005), (0.5, 0.012), (0.0, None)]
+)  # fmt: skip
+def test_entry_carries_the_pairs_drift_class(threshold: float, want: float | None) -> None:
+    """The spread's hourly volatility (std of ΔS over the calibration window, computed here)
+    against drift_noisy_spread_vol_h_frac picks the intent's drift_frac (0: the global one)."""
+    closes = market_closes(-2.5)
+    spread = np.log(closes["ETHUSDT"][-CAL:]) - np.log(closes["SOLUSDT"][-CAL:])
+    vol = float(np.std(np.diff(spread), ddof=1))
+    assert 1e-9 < vol < 0.5
+    config = small_config(drift_noisy_spread_vol_h_frac=threshold)
+    decision = decide(fitted_state(pairs=[candidate()]), closes, config)
+    (intent,) = decision.intents
+    assert intent.drift_frac == want
+    (sizing,) = [a for a in decision.alerts if a.kind == "stat_arb_entry_sizing"]
+    assert sizing.fields["spread_vol_h"] == pytest.approx(vol, rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -240,8 +258,21 @@ def test_entry_holds_the_traded_spread(target_z: float, direction: int, gamma: f
     # Dollar notional of B = γ × that of A, opposite sides: the position is N_A·(log A − γ log B).
     assert notional["SOLUSDT"] == pytest.approx(-gamma * notional["ETHUSDT"], rel=1e-12)
     assert np.sign(qty["ETHUSDT"]) == direction
-    # The larger leg carries leg_notional_usd (B when γ > 1).
-    assert max(abs(n) for n in notional.values()) == pytest.approx(3000.0, rel=1e-12)
+    # The larger leg carries leg_notional_usd (B when γ > 1) times the stressed-correlation
+    # scale σ(ρ)/σ(0.4) of the legs' hourly log returns over the calibration window.
+    ra = np.diff(np.log(closes["ETHUSDT"][-CAL:]))
+    rb = np.diff(np.log(closes["SOLUSDT"][-CAL:]))
+    sa, sb, rho = np.std(ra, ddof=1), np.std(rb, ddof=1), np.corrcoef(ra, rb)[0, 1]
+    wa = direction * 3000.0 / max(1.0, abs(gamma))
+    wb = -gamma * wa
+
+    def var(r: float) -> float:
+        return float(wa**2 * sa**2 + wb**2 * sb**2 + 2 * r * wa * wb * sa * sb)
+
+    scale = min(1.0, math.sqrt(var(rho) / var(0.4)))
+    assert max(abs(n) for n in notional.values()) == pytest.approx(3000.0 * scale, rel=1e-9)
+    (sizing,) = [a for a in decision.alerts if a.kind == "stat_arb_entry_sizing"]
+    assert sizing.fields["stress_scale"] == pytest.approx(scale, abs=1e-6)
     record = decision.state.open["ETHUSDT-SOLUSDT"]
     assert record.direction == direction
     assert record.entry_z == pytest.approx(

@@ -390,7 +390,7 @@ def test_malformed_input_raises_value_error_naming_the_field(
         type(state).from_json(data)
 
 
-NEWEST_VERSION = {FlipMonitorState: 2, StatArbState: 2}
+NEWEST_VERSION = {FlipMonitorState: 2, StatArbState: 2, FundingHarvesterState: 2}
 """Layout versions past 1, per state type (the others read version 1 only)."""
 
 

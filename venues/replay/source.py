@@ -116,6 +116,18 @@ class ReplayStep:
     _row: int = field(repr=False, compare=False)
 
     @property
+    def volumes(self) -> Mapping[InstrumentId, float]:
+        """Traded volume of each recorded bar closing at ``ts_ms`` (the klines' ``volume``
+        column), base units; an instrument with no bar this step is absent. Built on each
+        access."""
+        frame, row = self._frame, self._row
+        present = frame.present[row].tolist()
+        values = frame.volume[row].tolist()
+        return MappingProxyType(
+            {iid: v for iid, ok, v in zip(frame.ids, present, values, strict=True) if ok}
+        )
+
+    @property
     def bars(self) -> tuple[Bar, ...]:
         """The recorded bars closing at ``ts_ms``, in instrument order.
 
