@@ -262,6 +262,7 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
     try:
         parts.risk.restore(checkpoint["risk"])
         parts.executor.unresolved.restore(checkpoint.get("unresolved_orders", []))
+        parts.executor.standing.restore(checkpoint.get("standing_targets", {}))
         parts.margin.restore(checkpoint.get("margin_watch", {}))
         parts.safety.restore(checkpoint.get("safety", {}))
     except (KeyError, ValueError, TypeError) as err:

@@ -540,8 +540,9 @@ class Engine:
     def checkpoint(self, ts_ms: int) -> dict[str, Any]:
         """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
         :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
-        monitor, the risk engine's state, the booked-payment count, the unresolved orders,
-        the venues the margin watch has alerted and the safety guard's state."""
+        monitor, the risk engine's state, the booked-payment count, the unresolved orders, the
+        standing targets, the venues the margin watch has alerted and the safety guard's
+        state."""
         return {
             "version": CHECKPOINT_VERSION,
             "last_step_ms": ts_ms,
@@ -550,6 +551,7 @@ class Engine:
             "risk": self.risk.state(),
             "funding_payments": self.funding.payments,
             "unresolved_orders": self.executor.unresolved.state(),
+            "standing_targets": self.executor.standing.state(),
             "margin_watch": self.margin.state(),
             "safety": self.safety.state(),
         }

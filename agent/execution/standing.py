@@ -18,7 +18,9 @@ that arrived since: the account stream, a late fill) is off a standing target by
 risk when every order shrinks a position, else as opening), so the live engine trades it within
 seconds instead of at the next cycle. A pair with a leg whose order is unresolved is left to
 the follow-up (:mod:`agent.execution.unresolved`), which books and reverses that order itself.
-Nothing is kept across a restart: the strategies' next cycle sets the targets again.
+The targets are part of the resume checkpoint, so the first mark tick after a restart can
+re-hedge a pair the restart left off target (unwinding the late fill of an order the killed run
+never saw answered) instead of waiting for the strategy's next cycle.
 
 With ``[execution] drift_check = "ratio"`` a pair also drifts when prices move its legs apart:
 each standing pair keeps the prices its targets were set at, and :func:`ratio_legs` restates
@@ -36,6 +38,7 @@ import math
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from strategies.base import PairIntent, TargetPosition
 from venues.model import InstrumentId
@@ -97,6 +100,45 @@ class StandingTargets:
             self._pairs.setdefault(strategy, {})[frozenset(named)] = standing
         elif pairs is not None and not pairs:
             del self._pairs[strategy]
+
+    def state(self) -> dict[str, Any]:
+        """Checkpoint form (JSON-able): every standing pair in the order recorded, with its
+        legs' targets (base units), the prices they were set at and its drift threshold, and
+        the rebalance counter (it names rebalancing intents)."""
+        pairs = [
+            {
+                "strategy": strategy,
+                "legs": [[str(leg.instrument_id), leg.target_qty] for leg in pair.legs],
+                "prices_set": {str(iid): price for iid, price in pair.prices_set.items()},
+                "drift_frac": pair.drift_frac,
+            }
+            for strategy, pair in self.pairs()
+        ]
+        return {"pairs": pairs, "rebalances": self._rebalances}
+
+    def restore(self, raw: Mapping[str, Any]) -> None:
+        """Replace the targets with a checkpoint's (:meth:`state`; an empty mapping — a
+        checkpoint written before targets were kept — stands for none).
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            If ``raw`` is not what :meth:`state` wrote (the checkpoint loader reports it).
+        """
+        self._pairs = {}
+        for item in raw.get("pairs", []):
+            legs = tuple(
+                TargetPosition(InstrumentId.parse(str(iid)), float(qty))
+                for iid, qty in item["legs"]
+            )
+            prices = {InstrumentId.parse(str(k)): float(v) for k, v in item["prices_set"].items()}
+            drift = item["drift_frac"]
+            pair = StandingPair(
+                legs, MappingProxyType(prices), None if drift is None else float(drift)
+            )
+            named = frozenset(leg.instrument_id for leg in legs)
+            self._pairs.setdefault(str(item["strategy"]), {})[named] = pair
+        self._rebalances = int(raw.get("rebalances", 0))
 
     def pairs(self) -> Iterator[tuple[str, StandingPair]]:
         """Every standing pair as (strategy, pair), in the order recorded."""

@@ -24,6 +24,7 @@ from structlog.testing import capture_logs
 
 from agent.config import ExecutionConfig, RiskConfig
 from agent.execution.executor import Executor, IntentOutcome, client_order_id
+from agent.execution.standing import StandingTargets
 from agent.execution.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
@@ -1077,3 +1078,31 @@ async def test_a_ratio_move_within_drift_frac_is_left_alone() -> None:
     ((_, intent),) = rig.executor.drifted({BTC: 49_850.0, ETH: 2_512.5}, LATER_MS)
     expected_eth = -20.0 * (49_850.0 / 50_000.0) / (2_512.5 / 2_500.0)
     assert [leg.target_qty for leg in intent.legs] == [1.0, expected_eth]
+
+
+def test_standing_targets_survive_a_checkpoint_round_trip() -> None:
+    """The standing targets are in the resume checkpoint: restored from its JSON they are the
+    same pairs (legs, prices set, drift threshold) and the rebalance ids carry on."""
+    standing = StandingTargets()
+    intent = replace(pair(0.1, -2.0), drift_frac=0.005)
+    standing.record(STRATEGY, intent, "filled", PRICES)
+    standing.record("other", PairIntent("j", (TargetPosition(BTC, 0.3),), "hold"), "filled", PRICES)
+    first = standing.rebalance_intent(intent.legs, set(), T0_MS)
+    assert first is not None
+
+    restored = StandingTargets()
+    restored.restore(json.loads(json.dumps(standing.state())))
+
+    assert list(restored.pairs()) == list(standing.pairs())
+    (_, kept), _ = restored.pairs()
+    assert (kept.legs, dict(kept.prices_set), kept.drift_frac) == (
+        intent.legs,
+        {BTC: PRICES[BTC], ETH: PRICES[ETH]},
+        0.005,
+    )
+    again = restored.rebalance_intent(intent.legs, set(), T0_MS)
+    assert again is not None
+    assert again.intent_id != first.intent_id
+    empty = StandingTargets()
+    empty.restore({})  # a checkpoint written before targets were kept
+    assert len(empty) == 0
