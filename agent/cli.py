@@ -62,8 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         "run", help="run the agent with a config (default: replay the bundled data)"
     )
     _config_args(run)
+    _execution_args(run)
+    run.add_argument("--journal", type=Path, default=None, help="journal path for this run")
     bt = sub.add_parser("backtest", help="replay a chosen window with the same engine")
     _config_args(bt)
+    _execution_args(bt)
     bt.add_argument("--from", dest="date_from", type=_parse_date, required=True, help="UTC date")
     bt.add_argument("--to", dest="date_to", type=_parse_date, required=True, help="UTC date")
     bt.add_argument("--strategy", action="append", default=None, help="only these (repeatable)")
@@ -130,6 +133,15 @@ def _version() -> str:
 def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="path to agent.toml")
     parser.add_argument("--secrets-dir", type=Path, default=None, help="directory of secret files")
+
+
+def _execution_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--execution-style",
+        choices=("taker", "maker_first"),
+        default=None,
+        help="override every strategy's execution_style for this run",
+    )
 
 
 def _parse_date(text: str) -> date:
@@ -207,21 +219,27 @@ def _dispatch(args: argparse.Namespace, signals: StopSignals) -> int:
 def _load(args: argparse.Namespace) -> AgentConfig:
     _require_config_file(args.config)
     config = load_config(args.config, secrets_dir=args.secrets_dir)
-    if args.command != "backtest":
-        return config
-    if args.date_from >= args.date_to:
-        raise ConfigError([("--from/--to", "--from must be before --to")])
-    overrides: dict[str, object] = {
-        "market_data": {
+    overrides: dict[str, object] = {}
+    if args.command == "backtest":
+        if args.date_from >= args.date_to:
+            raise ConfigError([("--from/--to", "--from must be before --to")])
+        overrides["market_data"] = {
             "source": "replay",
             "start": args.date_from.isoformat(),
             "end": args.date_to.isoformat(),
         }
-    }
-    if args.strategy:
-        overrides["strategies"] = _only_strategies(config, args.strategy)
-    if args.journal is not None:
+        if args.strategy:
+            overrides["strategies"] = _only_strategies(config, args.strategy)
+    if getattr(args, "journal", None) is not None:
         overrides["journal"] = {"path": str(args.journal)}
+    style = getattr(args, "execution_style", None)
+    if style is not None:
+        sections = overrides.setdefault("strategies", {})
+        assert isinstance(sections, dict)
+        for name in config.strategies.names():
+            sections.setdefault(name, {})["execution_style"] = style
+    if not overrides:
+        return config
     return load_config(args.config, secrets_dir=args.secrets_dir, overrides=overrides)
 
 

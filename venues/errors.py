@@ -105,6 +105,15 @@ class DuplicateClientOrderId(OrderRejected):
     """An order with this client order id already exists."""
 
 
+class PostOnlyWouldCross(InvalidOrder):
+    """A post-only order was refused because it would have matched on arrival (taken
+    liquidity): the price moved through it. Not a refusal of the order as such: re-quote at
+    the new touch (Binance USD-M ``-5022``, Binance spot ``-2010`` "Order would immediately
+    match and take.", Hyperliquid "Post only order would have immediately matched", Deribit
+    ``11054`` ``post_only_reject``; Bybit and OKX accept the order and cancel it at once,
+    which the order's state says)."""
+
+
 class OrderNotFound(VenueError):
     """The venue does not know the order (by client order id)."""
 

@@ -61,10 +61,15 @@ class OrderType(StrEnum):
 
 
 class TimeInForce(StrEnum):
-    """Time in force."""
+    """Time in force. ``POST_ONLY`` is a resting (GTC) LIMIT order that may only add
+    liquidity: a venue refuses it (or cancels it at once, unfilled) when it would match on
+    arrival, instead of filling it as taker (Binance USD-M ``GTX``, Binance spot
+    ``LIMIT_MAKER``, Bybit ``PostOnly``, OKX ``post_only``, Hyperliquid ``Alo``, Deribit
+    ``post_only`` + ``reject_post_only``; each adapter's order builder)."""
 
     GTC = "gtc"
     IOC = "ioc"
+    POST_ONLY = "post_only"
 
 
 class OrderStatus(StrEnum):

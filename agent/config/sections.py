@@ -257,6 +257,13 @@ class VenueConfig(BaseModel):
         description="Paper venue: maintenance margin rate of every perp (flat), fraction of "
         "notional; it sets the modelled liquidation prices (live venues report their own).",
     )
+    maker_fill_volume_frac: float = Field(
+        default=0.1,
+        gt=0.0,
+        le=1.0,
+        description="Paper venue: most of a bar's traded volume a resting (maker) order may "
+        "fill, fraction (it fills only when the bar trades through its limit by a tick).",
+    )
     fault_reject_frac: float = Field(
         default=0.0,
         ge=0.0,
@@ -545,6 +552,14 @@ LegPolicy = Literal["simultaneous", "sequential"]
 """How a pair's legs go out: ``simultaneous`` (all at once, today's default) or
 ``sequential`` (the less liquid leg first, the others sized to what it filled)."""
 
+ExecutionStyle = Literal["taker", "maker_first"]
+"""How a strategy's orders meet the book: ``taker`` (IOC/market, today's default) or
+``maker_first`` (post-only limits at the touch, re-quoted, the rest as taker after
+``maker_deadline_s``: :mod:`agent.execution.maker`)."""
+
+DEFAULT_MAKER_DEADLINE_S = 3600.0
+"""Default ``maker_deadline_s``: one hour, i.e. one bar of the default (hourly) replay."""
+
 
 class LegRiskConfig(BaseModel):
     """Leg-risk settings every ``[strategies.<name>]`` section may hold besides its strategy's
@@ -560,6 +575,14 @@ class LegRiskConfig(BaseModel):
         Unhedged notional integrated over time a pair may accumulate while unbalanced before
         the engine completes or unwinds it with aggressive orders, USD·s (>= 0; 0 = act at the
         first check that finds it unbalanced). Default :data:`DEFAULT_NAKED_BUDGET_USD_S`.
+    execution_style : ExecutionStyle
+        ``"taker"`` (default): IOC/market orders; ``"maker_first"``: post-only limit orders at
+        the touch, re-quoted as it moves, the rest sent as taker after ``maker_deadline_s``
+        (sequential pairs: the less liquid leg passive, the others hedged as taker on its
+        fills; :mod:`agent.execution.maker`).
+    maker_deadline_s : float
+        How long a ``maker_first`` order may rest before the rest goes as taker, s (> 0;
+        counted on the agent's clock: in a replay a multiple of the bar interval).
     """
 
     model_config = _FROZEN
@@ -572,6 +595,15 @@ class LegRiskConfig(BaseModel):
         default=DEFAULT_NAKED_BUDGET_USD_S,
         ge=0.0,
         description="Unhedged USD·s a pair may accumulate before it is completed or unwound.",
+    )
+    execution_style: ExecutionStyle = Field(
+        default="taker",
+        description="taker (IOC/market) or maker_first (post-only at the touch, then taker).",
+    )
+    maker_deadline_s: float = Field(
+        default=DEFAULT_MAKER_DEADLINE_S,
+        gt=0.0,
+        description="maker_first: seconds an order may rest before the rest goes as taker.",
     )
 
 

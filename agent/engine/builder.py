@@ -360,6 +360,7 @@ def _paper_venues(
             slippage_bps=Decimal(repr(vcfg.slippage_bps)),
             perp_leverage=Decimal(repr(vcfg.perp_leverage)),
             maintenance_margin_frac=Decimal(repr(vcfg.maintenance_margin_frac)),
+            maker_fill_volume_frac=Decimal(repr(vcfg.maker_fill_volume_frac)),
             faults=LegFaults(
                 vcfg.fault_reject_frac,
                 vcfg.fault_partial_frac,

@@ -51,9 +51,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -76,7 +76,7 @@ from agent.notify import DISCARD, AlertSink, Notice, Severity, breaker_notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from venues.base import Venue
-from venues.model import FundingRate, Instrument, InstrumentId
+from venues.model import Bar, FundingRate, Instrument, InstrumentId
 from venues.paper import PaperVenue
 
 __all__ = ["BetweenSteps", "Engine", "EngineParts", "MarketStep", "MarksUpdate"]
@@ -106,6 +106,17 @@ class MarketStep(Protocol):
     def volumes(self) -> Mapping[InstrumentId, float]:
         """Traded volume of the bars ending at ``ts_ms``, base units (instruments whose bars
         carry one; empty when none do)."""
+        ...
+
+
+@runtime_checkable
+class BarsStep(Protocol):
+    """A step that carries its bars (``ReplayStep``): high, low and volume for the paper
+    venues' resting orders."""
+
+    @property
+    def bars(self) -> tuple[Bar, ...]:
+        """The bars closing at the step's time."""
         ...
 
 
@@ -293,7 +304,9 @@ class Engine:
         # Every line logged during the step (alerts included) carries the agent's clock.
         structlog.contextvars.bind_contextvars(ts_ms=ts_ms)
         self._advance(ts_ms)
+        self._fill_resting(step)
         self._apply_prices(step)
+        await self.executor.sync_makers(ts_ms)  # maker fills booked before funding settles
         self.funding.settle(ts_ms, step.funding)
         await self.funding.collect(ts_ms)
         if self.options is not None:  # option expiries, chains and marks
@@ -305,6 +318,7 @@ class Engine:
         self.kill_switch.flatten_pending = False  # the runner flattens in this step
         if self.executor.unresolved:
             await self.executor.follow_up(ts_ms, self.market.prices)
+        await self.executor.work_makers(ts_ms)  # maker-first orders: fills, re-quotes
         await self.executor.check_exposure(ts_ms, self.market.prices)  # naked budget
         await self.runner.run_step(ts_ms)
         if self._ratio_drift:  # pairs the strategies did not restate this cycle
@@ -326,6 +340,7 @@ class Engine:
         self._mark()
         self._check_breakers(now_ms)
         self.kill_switch.poll(now_ms)
+        await self.executor.work_makers(now_ms)  # maker-first orders: fills, re-quotes
         await self.executor.check_exposure(now_ms, self.market.prices)  # naked budget
         self._snapshot_when_due(now_ms)
         if self.resumable:
@@ -347,6 +362,10 @@ class Engine:
         for iid, volume in step.volumes.items():  # the hour's volume sums its bars
             if iid in self.instruments:
                 self.market.on_volume(iid, volume)
+        if any(venue.has_resting for venue in self.paper.values()):
+            self._advance(step.ts_ms)
+            self._fill_resting(step)
+            await self.executor.sync_makers(self.clock.now_ms())
         if step.funding:
             self._advance(step.ts_ms)
             self.funding.settle(step.ts_ms, step.funding)
@@ -483,14 +502,19 @@ class Engine:
 
     async def shutdown(self, ts_ms: int) -> None:
         """A stop was requested (SIGTERM/SIGINT): apply ``[execution] on_shutdown`` before the
-        run ends — ``leave`` keeps positions (and the strategies' orders: IOC, none rests);
-        ``cancel_orders`` cancels resting orders the agent placed: every order is IOC today, so
-        there are none and this is logged only; ``flatten`` closes every strategy's positions
+        run ends — ``leave`` keeps positions (and any maker-first order resting: a resumed run
+        does not follow it up);
+        ``cancel_orders`` cancels the resting orders the agent placed (maker-first
+        orders, :mod:`agent.execution.maker`; every other order is IOC), booking what they
+        filled; ``flatten`` closes every strategy's positions
         (closing intents, through the executor and risk like any close), within
         ``on_shutdown_timeout_s`` seconds, then the run ends. Each is logged
         (``shutdown_policy_applied``)."""
         policy = self.cfg.execution.on_shutdown
         traded = 0
+        cancelled = 0
+        if policy == "cancel_orders":
+            cancelled = await self.executor.maker.cancel_all(ts_ms)
         if policy == "flatten":
             try:
                 async with asyncio.timeout(self.cfg.execution.on_shutdown_timeout_s):
@@ -505,7 +529,7 @@ class Engine:
             "shutdown_policy_applied",
             on_shutdown=policy,
             intents_traded=traded,
-            resting_orders_cancelled=0,
+            resting_orders_cancelled=cancelled,
             positions_left=sum(1 for q in self.portfolio.positions().values() if q),
         )
 
@@ -594,6 +618,24 @@ class Engine:
             venue = self.paper.get(iid.venue)
             if venue is not None:
                 venue.update_price(iid, price)
+
+    def _fill_resting(self, step: MarketStep) -> None:
+        """Resting (maker-first) paper orders fill from the step's bars before the prices
+        move to their closes (:meth:`PaperVenue.fill_resting`); instruments priced by
+        another's closes (``price_source``) fill from its bar. A step without bars (live
+        data: closes and marks only) fills nothing: live-paper maker orders end at their
+        deadline as taker."""
+        if not any(v.has_resting for v in self.paper.values()) or not isinstance(step, BarsStep):
+            return
+        bars = {bar.instrument_id: bar for bar in step.bars}
+        for iid, source in self.price_source.items():
+            bar = bars.get(source)
+            if bar is not None:
+                bars[iid] = replace(bar, instrument_id=iid)
+        for iid, bar in bars.items():
+            venue = self.paper.get(iid.venue)
+            if venue is not None and venue.has_resting and iid in self.instruments:
+                venue.fill_resting(bar)
 
     def _apply_prices(self, step: MarketStep) -> None:
         for iid, close in step.closes.items():

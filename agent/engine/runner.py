@@ -171,7 +171,9 @@ class StrategyRunner:
         if not legs:
             return 0
         intent = PairIntent(f"{reason}-{ts_ms}", legs, reason, opening=False)
-        outcome = await self._executor.execute(strategy, intent, self._market.prices, ts_ms)
+        outcome = await self._executor.execute(
+            strategy, intent, self._market.prices, ts_ms, urgent=True
+        )
         log.warning("strategy_flattened", strategy=strategy, reason=reason, legs=len(legs))
         return 1 if outcome.orders_sent else 0
 
@@ -252,7 +254,7 @@ class StrategyRunner:
             log.warning(alert.kind, strategy=monitor.name, message=alert.message, **alert.fields)
             self._alerts.notify(Notice.from_alert(alert, ts_ms, source=monitor.name))
         for owner, intent in decision.closes:
-            await self._executor.execute(owner, intent, snapshot.prices, ts_ms)
+            await self._executor.execute(owner, intent, snapshot.prices, ts_ms, urgent=True)
         return changed
 
     async def _run_cycle(self, slot: StrategySlot[Any], ts_ms: int) -> None:
@@ -277,7 +279,13 @@ class StrategyRunner:
         if self._options is not None:  # options first named now become instruments
             prices = self._options.list_for(decision.intents, prices, ts_ms)
         outcomes = [
-            await self._executor.execute(strategy.name, intent, prices, ts_ms)
+            await self._executor.execute(
+                strategy.name,
+                intent,
+                prices,
+                ts_ms,
+                urgent=intent.reason == FLATTEN_REASON,  # a breaker flatten goes as taker
+            )
             for intent in decision.intents
         ]
         traded = sum(1 for o in outcomes if o.orders_sent)
@@ -313,6 +321,10 @@ class StrategyRunner:
             self._journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state.to_json())
 
 
+FLATTEN_REASON = "breaker_flatten"
+"""Reason of the intent that flattens a strategy halted by a breaker."""
+
+
 def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
     return all(len(closes) >= history_bars for closes in snapshot.closes.values())
 
@@ -323,5 +335,5 @@ def _flatten_decision(
     legs = tuple(TargetPosition(i, 0.0) for i, q in sorted(positions.items()) if q)
     if not legs:
         return decision
-    intent = PairIntent(f"flatten-{ts_ms}", legs, "breaker_flatten", opening=False)
+    intent = PairIntent(f"flatten-{ts_ms}", legs, FLATTEN_REASON, opening=False)
     return Decision((intent,), decision.state, decision.alerts, decision.diagnostics)

@@ -268,7 +268,9 @@ class SafetyGuard:
         self._intents += 1
         intent_id = f"{reason}-{ts_ms}-{self._intents}"
         intent = PairIntent(intent_id, targets, reason, opening=False)
-        outcome = await self._executor.execute(strategy, intent, self._market.prices, ts_ms)
+        outcome = await self._executor.execute(
+            strategy, intent, self._market.prices, ts_ms, urgent=True
+        )
         log.warning(
             "pair_reduced_near_liquidation" if reason == REDUCE_REASON else "pair_leg_closed",
             strategy=strategy,

@@ -39,7 +39,13 @@ from agent.journal.journal import Journal
 from agent.notify import DISCARD, AlertSink
 from agent.portfolio.ledger import Portfolio
 from venues.base import AccountEvent, Venue
-from venues.errors import OrderNotFound, OrderRejected, RequestTimeout, VenueError
+from venues.errors import (
+    OrderNotFound,
+    OrderRejected,
+    PostOnlyWouldCross,
+    RequestTimeout,
+    VenueError,
+)
 from venues.model import Fill, Instrument, InstrumentId, OrderAck, OrderRequest, OrderStatus
 
 log = structlog.get_logger("zerobeta.execution")
@@ -119,9 +125,15 @@ class OrderDesk:
         attempt: int,
         ts_ms: int,
         reduce_only: bool = False,
+        post_only_price: Decimal | None = None,
     ) -> LegResult:
         """Send one order; resolve an unknown outcome by lookup; book fills. Never raises
         ``VenueError`` (returned instead).
+
+        With ``post_only_price`` (quote units) the order is a post-only limit there
+        (:mod:`agent.execution.maker`): it may rest (not kept as unresolved), and a
+        ``PostOnlyWouldCross`` refusal is journaled but not counted as a rejection (the
+        caller re-quotes).
 
         ``reduce_only`` (the order only shrinks ``strategy``'s own position: an unwind, a
         reverse) goes to the venue only where the venue can honour it: a venue's reduce-only
@@ -138,7 +150,9 @@ class OrderDesk:
                 reason="the venue's net position (every strategy's) would not shrink",
             )
             reduce_only = False
-        request = order_request(strategy, intent_id, leg, planned, attempt, reduce_only)
+        request = order_request(
+            strategy, intent_id, leg, planned, attempt, reduce_only, post_only_price
+        )
         self.exposure.on_order(strategy, intent_id, request.client_order_id)
         # Write-ahead: a durable (live) journal has committed this row when the call returns,
         # so a crash after the order left still finds it; if the commit fails, nothing is sent.
@@ -150,6 +164,13 @@ class OrderDesk:
         try:
             async with asyncio.timeout(self._cfg.leg_timeout_s):
                 ack = await venue.place_order(request)
+        except PostOnlyWouldCross as err:
+            self._answered(planned.instrument.id.venue, sent_s)
+            self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
+            log.info(
+                "post_only_would_cross", strategy=strategy, instrument=str(request.instrument_id)
+            )
+            return err
         except OrderRejected as err:
             self._answered(planned.instrument.id.venue, sent_s)
             self.record_rejection(strategy, request, err, ts_ms)
@@ -178,7 +199,7 @@ class OrderDesk:
         else:
             self._answered(planned.instrument.id.venue, sent_s)
         self.book(strategy, request, ack, ts_ms)
-        if not ack.status.is_final:  # still working after an IOC should have ended
+        if not ack.status.is_final and post_only_price is None:  # an IOC still working
             self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms, attempt=attempt)
         return ack
 

@@ -21,6 +21,10 @@ For each :class:`~strategies.base.PairIntent` the executor
    step and mark tick) a pair past its ``naked_budget_usd_s`` is completed or unwound with
    aggressive orders (:mod:`agent.execution.budget`).
 
+A strategy with ``execution_style = "maker_first"`` sends its intents' orders post-only at the
+touch instead (:mod:`agent.execution.maker`): they rest, are re-quoted at every step and mark
+tick (:meth:`Executor.work_makers`) and go as taker after ``maker_deadline_s``.
+
 The targets an intent reached stand until the strategy's next intent on them
 (:mod:`agent.execution.standing`); live, between steps, a pair whose legs drifted from them
 (a fill that arrived on the account stream) is rebalanced at once (:meth:`Executor.drifted`);
@@ -52,7 +56,8 @@ from agent.config.sections import LegRiskConfig
 from agent.execution.budget import enforce_budgets
 from agent.execution.desk import OrderDesk
 from agent.execution.exposure import DEFAULT_LEG_RISK, ExposureBook
-from agent.execution.pairs import IntentOutcome, send_pair
+from agent.execution.maker import WORKING, MakerDesk
+from agent.execution.pairs import IntentOutcome, native_pair_venue, send_pair
 from agent.execution.plan import IntentPlanner, PlannedLeg, client_order_id, shrinks_position
 from agent.execution.standing import DRIFT_REASON, StandingTargets, ratio_legs
 from agent.execution.streamed import StreamBooking
@@ -123,6 +128,8 @@ class Executor:
         self.desk.alerts = alerts
         self.risk_rejections = 0
         self.standing = StandingTargets()
+        self.maker = MakerDesk(self.desk, reference_instrument)
+        self._decided: dict[str, dict[InstrumentId, float]] = {}
 
     @property
     def orders_sent(self) -> int:
@@ -208,15 +215,41 @@ class Executor:
 
     # ---- execution ---------------------------------------------------------------------
 
+    async def work_makers(self, now_ms: int) -> None:
+        """One pass over the working maker-first intents (:mod:`agent.execution.maker`):
+        fills booked, re-quotes, past their deadline the rest as taker; the targets of those
+        that ended stand (:attr:`standing`). Cheap when none works."""
+        if not len(self.maker):
+            return
+        for strategy, intent, outcome in await self.maker.work(now_ms):
+            self.standing.record(strategy, intent, outcome.status, self.maker_prices(intent))
+
+    async def sync_makers(self, now_ms: int) -> None:
+        """Book what the resting maker-first orders filled (before funding settles on the
+        positions); see :meth:`agent.execution.maker.MakerDesk.sync`."""
+        if len(self.maker):
+            await self.maker.sync(now_ms)
+
+    def maker_prices(self, intent: PairIntent) -> Mapping[InstrumentId, float]:
+        """The prices an intent was decided at (kept by the maker desk)."""
+        return self._decided.pop(intent.intent_id, {})
+
     async def execute(
         self,
         strategy: str,
         intent: PairIntent,
         prices: Mapping[InstrumentId, float],
         ts_ms: int,
+        urgent: bool = False,
     ) -> IntentOutcome:
         """Plan, risk-check and send one intent; returns what happened. Targets it reached
         stand until the strategy's next intent on them (:attr:`standing`).
+
+        A strategy with ``execution_style = "maker_first"`` sends post-only orders
+        (:mod:`agent.execution.maker`; outcome ``working`` until they are done), unless the
+        intent is ``urgent`` (a flatten or risk reduction by the engine: always taker). A
+        working maker-first intent of the strategy on one of the intent's instruments is
+        finished first (the rest as taker), so the new plan starts from settled positions.
 
         Parameters
         ----------
@@ -232,8 +265,15 @@ class Executor:
         IntentOutcome
             Never raises a ``VenueError``: venue failures end in ``unwound`` or ``partial``.
         """
-        outcome = await self._execute(strategy, intent, prices, ts_ms)
-        self.standing.record(strategy, intent, outcome.status, prices)
+        if len(self.maker):
+            named = {leg.instrument_id for leg in intent.legs}
+            for owner, old, done in await self.maker.finish(strategy, named, ts_ms):
+                self.standing.record(owner, old, done.status, self.maker_prices(old))
+        outcome = await self._execute(strategy, intent, prices, ts_ms, urgent)
+        if outcome.status == WORKING:
+            self._decided[intent.intent_id] = dict(prices)
+        else:
+            self.standing.record(strategy, intent, outcome.status, prices)
         return outcome
 
     def drifted(
@@ -247,6 +287,7 @@ class Executor:
         With ``drift_check = "ratio"`` the targets are first restated at ``prices`` to the
         notional ratio they were set at (:func:`~agent.execution.standing.ratio_legs`)."""
         busy = {order.request.instrument_id for order in self.unresolved}
+        busy |= self.maker.busy_instruments()
         out: list[tuple[str, PairIntent]] = []
         for strategy, pair in self.standing.pairs():
             legs = ratio_legs(pair, prices) if self._ratio_drift else pair.legs
@@ -266,6 +307,7 @@ class Executor:
         intent: PairIntent,
         prices: Mapping[InstrumentId, float],
         ts_ms: int,
+        urgent: bool,
     ) -> IntentOutcome:
         planned = self.plan(strategy, intent, prices)
         if not planned:
@@ -305,6 +347,12 @@ class Executor:
                 detail=rejection.detail,
             )
             return IntentOutcome(intent.intent_id, "risk_rejected", 0, rejection.rule)
+        leg_risk = self.leg_risk(strategy)
+        maker = leg_risk.execution_style == "maker_first" and not urgent
+        if maker and native_pair_venue(self.desk.venues, planned) is None:
+            return await self.maker.start(
+                strategy, intent, planned, prices, ts_ms, leg_risk, closing
+            )
         return await send_pair(
             self.desk,
             strategy,

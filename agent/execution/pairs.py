@@ -67,7 +67,7 @@ class IntentOutcome:
 
 
 @dataclass(slots=True)
-class _LegRun:
+class LegRun:
     """Progress of one planned leg over its attempts; ``filled_qty`` signed base units."""
 
     planned: PlannedLeg
@@ -102,7 +102,7 @@ async def send_pair(
     legs on a venue with native pair orders go as one atomic order. ``reference`` is the
     market reference instrument (``[market_data] reference_instrument``) that
     :func:`less_liquid_first` ranks as the most liquid."""
-    native = _native_pair_venue(desk.venues, planned)
+    native = native_pair_venue(desk.venues, planned)
     if native is not None:
         return await _send_native_pair(desk, strategy, intent_id, planned, native, ts_ms)
     if len(planned) < 2:  # one order: nothing to hedge against
@@ -151,14 +151,14 @@ async def _send_simultaneous(
 ) -> IntentOutcome:
     """Send every leg at once; retry the incomplete ones while retrying is safe; else unwind
     every fill (an exit: leave it to the budget)."""
-    legs = [_LegRun(p) for p in planned]
+    legs = [LegRun(p) for p in planned]
     sent = await _complete(desk, strategy, intent_id, legs, ts_ms, closing)
     if all(leg.complete for leg in legs):
         detail = "" if sent == len(legs) else "completed_on_retry"
         return IntentOutcome(intent_id, "filled", sent, detail)
     if closing:
         return _exit_incomplete(strategy, intent_id, legs, sent)
-    return await _abandon(desk, strategy, intent_id, legs, sent, ts_ms)
+    return await abandon_legs(desk, strategy, intent_id, legs, sent, ts_ms)
 
 
 async def _send_sequential(
@@ -174,7 +174,7 @@ async def _send_sequential(
     of them cannot complete, every leg back to the least complete one's fraction (an exit:
     left to the budget)."""
     first, *others = less_liquid_first(planned, reference)
-    lead = _LegRun(first)
+    lead = LegRun(first)
     sent = await _complete(desk, strategy, intent_id, [lead], ts_ms, closing)
     frac = lead.filled_qty / first.delta_qty
     if frac == 0:
@@ -189,7 +189,7 @@ async def _send_sequential(
         if unknown:
             return IntentOutcome(intent_id, "partial", sent, "leg_outcome_unknown")
         return IntentOutcome(intent_id, "rejected", sent, "first_leg_unfilled")
-    hedges = [_LegRun(replace(p, delta_qty=_scaled_qty(p, frac))) for p in others]
+    hedges = [LegRun(replace(p, delta_qty=scaled_qty(p, frac))) for p in others]
     to_send = [leg for leg in hedges if leg.planned.delta_qty != 0]
     sent += await _complete(desk, strategy, intent_id, to_send, ts_ms, closing)
     legs = [lead, *hedges]
@@ -202,11 +202,11 @@ async def _send_sequential(
         return IntentOutcome(intent_id, "scaled", sent, "first_leg_partial")
     if closing:
         return _exit_incomplete(strategy, intent_id, legs, sent)
-    return await _balance(desk, strategy, intent_id, [first, *others], legs, sent, ts_ms)
+    return await balance_legs(desk, strategy, intent_id, [first, *others], legs, sent, ts_ms)
 
 
 def _exit_incomplete(
-    strategy: str, intent_id: str, legs: Sequence[_LegRun], sent: int
+    strategy: str, intent_id: str, legs: Sequence[LegRun], sent: int
 ) -> IntentOutcome:
     """An exit's leg cannot complete: nothing is unwound (module docstring); the pair stays
     tracked unbalanced and the budget completes its lagging legs."""
@@ -222,12 +222,12 @@ def _exit_incomplete(
     return IntentOutcome(intent_id, "partial", sent, "exit_incomplete")
 
 
-async def _balance(
+async def balance_legs(
     desk: OrderDesk,
     strategy: str,
     intent_id: str,
     plan: Sequence[PlannedLeg],
-    legs: Sequence[_LegRun],
+    legs: Sequence[LegRun],
     sent: int,
     ts_ms: int,
 ) -> IntentOutcome:
@@ -250,7 +250,7 @@ async def _balance(
         if qty == 0:
             continue
         sent += 1
-        trim = _LegRun(replace(p, delta_qty=qty))
+        trim = LegRun(replace(p, delta_qty=qty))
         trim.record(
             await desk.send_leg(strategy, intent_id, f"{p.leg}u", trim.planned, 0, ts_ms, True)
         )
@@ -266,7 +266,7 @@ async def _balance(
     return IntentOutcome(intent_id, "scaled", sent, "leg_failed")
 
 
-def _scaled_qty(planned: PlannedLeg, frac: Decimal) -> Decimal:
+def scaled_qty(planned: PlannedLeg, frac: Decimal) -> Decimal:
     """``frac`` of ``planned``'s qty, rounded toward zero to its lot step; 0 below the
     instrument's minimum quantity or notional (the whole qty when ``frac`` is 1)."""
     if frac == 1:
@@ -289,7 +289,7 @@ async def _complete(
     desk: OrderDesk,
     strategy: str,
     intent_id: str,
-    legs: Sequence[_LegRun],
+    legs: Sequence[LegRun],
     ts_ms: int,
     closing: bool = False,
 ) -> int:
@@ -320,7 +320,7 @@ async def _send_round(
     desk: OrderDesk,
     strategy: str,
     intent_id: str,
-    legs: Sequence[_LegRun],
+    legs: Sequence[LegRun],
     attempt: int,
     ts_ms: int,
 ) -> int:
@@ -343,11 +343,11 @@ async def _send_round(
     return len(legs)
 
 
-async def _abandon(
+async def abandon_legs(
     desk: OrderDesk,
     strategy: str,
     intent_id: str,
-    legs: Sequence[_LegRun],
+    legs: Sequence[LegRun],
     sent: int,
     ts_ms: int,
 ) -> IntentOutcome:
@@ -378,7 +378,7 @@ async def _abandon(
 
 
 async def _unwind(
-    desk: OrderDesk, strategy: str, intent_id: str, legs: Sequence[_LegRun], ts_ms: int
+    desk: OrderDesk, strategy: str, intent_id: str, legs: Sequence[LegRun], ts_ms: int
 ) -> tuple[bool, int]:
     """Reverse the net filled qty of every leg (reduce-only market orders, leg ``<n>u``)."""
     sent = 0
@@ -386,7 +386,7 @@ async def _unwind(
     for leg in legs:
         if leg.filled_qty == 0:
             continue
-        reverse = _LegRun(replace(leg.planned, delta_qty=-leg.filled_qty))
+        reverse = LegRun(replace(leg.planned, delta_qty=-leg.filled_qty))
         sent += 1
         reverse.record(
             await desk.send_leg(
@@ -446,7 +446,7 @@ async def _send_native_pair(
     return IntentOutcome(intent_id, "filled", len(requests), "native_pair")
 
 
-def _native_pair_venue(
+def native_pair_venue(
     venues: Mapping[str, Venue], planned: Sequence[PlannedLeg]
 ) -> PairOrderVenue | None:
     """The venue, when both legs are on one venue with native pair orders and go opposite

@@ -21,7 +21,7 @@ import structlog
 
 from agent.portfolio.ledger import Portfolio
 from strategies.base import PairIntent, TargetPosition
-from venues.model import Instrument, InstrumentId, OrderRequest, Side
+from venues.model import Instrument, InstrumentId, OrderRequest, OrderType, Side, TimeInForce
 
 log = structlog.get_logger("zerobeta.execution")
 
@@ -176,12 +176,28 @@ def order_request(
     planned: PlannedLeg,
     attempt: int,
     reduce_only: bool = False,
+    post_only_price: Decimal | None = None,
 ) -> OrderRequest:
-    """The market order for ``attempt`` of ``planned`` (leg ``leg`` of ``intent_id``)."""
+    """The market order for ``attempt`` of ``planned`` (leg ``leg`` of ``intent_id``), or,
+    with ``post_only_price`` (quote units, on the tick), a post-only limit order there."""
+    side = Side.BUY if planned.delta_qty > 0 else Side.SELL
+    cid = client_order_id(strategy, intent_id, leg, attempt)
+    if post_only_price is not None:
+        return OrderRequest(
+            client_order_id=cid,
+            instrument_id=planned.instrument.id,
+            side=side,
+            qty=abs(planned.delta_qty),
+            order_type=OrderType.LIMIT,
+            limit_price=post_only_price,
+            time_in_force=TimeInForce.POST_ONLY,
+            reduce_only=reduce_only,
+            reference_price=_dec(planned.price),
+        )
     return OrderRequest(
-        client_order_id=client_order_id(strategy, intent_id, leg, attempt),
+        client_order_id=cid,
         instrument_id=planned.instrument.id,
-        side=Side.BUY if planned.delta_qty > 0 else Side.SELL,
+        side=side,
         qty=abs(planned.delta_qty),
         reduce_only=reduce_only,
         reference_price=_dec(planned.price),

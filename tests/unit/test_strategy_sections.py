@@ -240,7 +240,8 @@ def test_bad_and_unknown_parameters_of_a_user_section_name_their_key(
     assert errors == {
         "strategies.my_toy.threshold_frac": "Input should be greater than 0",
         "strategies.my_toy.treshold": "unknown key; allowed here: cadence_s, enabled, "
-        "leg_policy, naked_budget_usd_s, symbol, threshold_frac, venue",
+        "execution_style, leg_policy, maker_deadline_s, naked_budget_usd_s, symbol, "
+        "threshold_frac, venue",
     }
 
 
@@ -466,6 +467,8 @@ def test_dump_shows_every_section_with_its_class_and_parses_back(
         "threshold_frac": -3.0,
         "leg_policy": "simultaneous",  # the agent's leg-risk keys, with their defaults
         "naked_budget_usd_s": 3600.0,
+        "execution_style": "taker",
+        "maker_deadline_s": 3600.0,
     }
     again = tmp_path / "again"
     again.mkdir()

@@ -227,6 +227,9 @@ INVALID_ORDER_CODES: Final = frozenset(
         -5021, -5022,  # FOK / post-only rejected
     }
 )  # fmt: skip
+# A post-only order that would have taken liquidity: USD-M GTX -5022 (<usdm>/error-code);
+# spot LIMIT_MAKER -2010 with SPOT_POST_ONLY_MSG (<spot>/errors.md).
+POST_ONLY_CROSS_CODES: Final = frozenset({-5022})
 NEW_ORDER_REJECTED_CODE: Final = -2010  # spot (and fapi) matching-engine reject; read msg
 ALREADY_SET_CODES: Final = frozenset({-4046, -4059})  # margin type / position mode unchanged
 
@@ -234,6 +237,7 @@ ALREADY_SET_CODES: Final = frozenset({-4046, -4059})  # margin type / position m
 SPOT_DUPLICATE_MSG: Final = "duplicate order sent"
 SPOT_INSUFFICIENT_BALANCE_MSG: Final = "insufficient balance"
 FILTER_FAILURE_MSG: Final = "filter failure"
+SPOT_POST_ONLY_MSG: Final = "order would immediately match and take"
 
 # --- USD-M account setup, user data stream (<usdm>/trade/rest-api, /user-data-streams) ---
 USDM_SETUP_POST_WEIGHT: Final = 1  # POST marginType / leverage / positionSide/dual

@@ -1,5 +1,9 @@
 """``OrderRequest`` → Binance USDⓈ-M order params ("New Order",
-https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api)."""
+https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api).
+
+A post-only order (``TimeInForce.POST_ONLY``) is ``type=LIMIT`` with ``timeInForce=GTX``
+("Good Till Crossing", the USD-M post-only; refused with ``-5022`` when it would take,
+https://developers.binance.com/docs/derivatives/usds-margined-futures/error-code)."""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from decimal import Decimal
 from venues.binance import constants as c
 from venues.binance.auth import ParamValue
 from venues.errors import InvalidOrder
-from venues.model import OrderRequest, OrderType, Side
+from venues.model import OrderRequest, OrderType, Side, TimeInForce
 
 _SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
+_TIME_IN_FORCE = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.POST_ONLY: "GTX"}
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -21,9 +26,9 @@ def _decimal_text(value: Decimal) -> str:
 def order_params(request: OrderRequest) -> dict[str, ParamValue]:
     """``OrderRequest`` → ``POST /fapi/v1/order`` params ("New Order", module docstring).
 
-    MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; ``quantity`` base units;
-    ``newClientOrderId`` = our id; ``newOrderRespType=RESULT`` so the answer carries status,
-    filled quantity and average price.
+    MARKET, or LIMIT with ``timeInForce`` (IOC/GTC; ``GTX`` for post-only) and ``price``;
+    ``quantity`` base units; ``newClientOrderId`` = our id; ``newOrderRespType=RESULT`` so
+    the answer carries status, filled quantity and average price.
 
     Raises
     ------
@@ -49,7 +54,7 @@ def order_params(request: OrderRequest) -> dict[str, ParamValue]:
     if request.order_type is OrderType.LIMIT:
         if request.limit_price is None or request.limit_price <= 0:
             raise invalid("LIMIT order needs a positive limit_price")
-        params["timeInForce"] = request.time_in_force.value.upper()
+        params["timeInForce"] = _TIME_IN_FORCE[request.time_in_force]
         params["price"] = _decimal_text(request.limit_price)
     if request.reduce_only:
         params["reduceOnly"] = True

@@ -19,9 +19,11 @@ from venues.binance.constants import (
     INVALID_ORDER_CODES,
     NEW_ORDER_REJECTED_CODE,
     OUTCOME_UNKNOWN_CODES,
+    POST_ONLY_CROSS_CODES,
     RATE_LIMIT_CODES,
     SPOT_DUPLICATE_MSG,
     SPOT_INSUFFICIENT_BALANCE_MSG,
+    SPOT_POST_ONLY_MSG,
     UNAVAILABLE_CODES,
     UNKNOWN_ORDER_CODES,
     VENUE,
@@ -34,6 +36,7 @@ from venues.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    PostOnlyWouldCross,
     RateLimited,
     RequestTimeout,
     VenueError,
@@ -52,6 +55,8 @@ def _error_fields(payload: object) -> tuple[int, str]:
 
 def _rejection_class(code: int, msg: str) -> type[OrderRejected] | None:
     text = msg.lower()
+    if code in POST_ONLY_CROSS_CODES or SPOT_POST_ONLY_MSG in text:
+        return PostOnlyWouldCross
     if code in INSUFFICIENT_MARGIN_CODES or SPOT_INSUFFICIENT_BALANCE_MSG in text:
         return InsufficientMargin
     if code in DUPLICATE_CLIENT_ORDER_ID_CODES or SPOT_DUPLICATE_MSG in text:

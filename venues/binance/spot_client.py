@@ -70,6 +70,7 @@ from venues.model import (
     Position,
     Quote,
     Side,
+    TimeInForce,
     base_asset,
 )
 from venues.ws import SleepFn
@@ -95,8 +96,11 @@ def spot_order_params(request: OrderRequest) -> dict[str, ParamValue]:
     """``OrderRequest`` → ``POST /api/v3/order`` params (Binance spot "New order (TRADE)",
     https://github.com/binance/binance-spot-api-docs/blob/master/rest-api.md).
 
-    MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; ``quantity`` base units;
-    ``newClientOrderId`` = our id; ``newOrderRespType=FULL`` (fills with commissions).
+    MARKET, or LIMIT with ``timeInForce`` (IOC/GTC) and ``price``; a post-only order
+    (``TimeInForce.POST_ONLY``) is ``type=LIMIT_MAKER`` with ``price`` and no
+    ``timeInForce`` (refused with ``-2010`` "Order would immediately match and take." when it
+    would take); ``quantity`` base units; ``newClientOrderId`` = our id;
+    ``newOrderRespType=FULL`` (fills with commissions).
 
     Raises
     ------
@@ -127,7 +131,10 @@ def spot_order_params(request: OrderRequest) -> dict[str, ParamValue]:
     if request.order_type is OrderType.LIMIT:
         if request.limit_price is None or request.limit_price <= 0:
             raise invalid("LIMIT order needs a positive limit_price")
-        params["timeInForce"] = request.time_in_force.value.upper()
+        if request.time_in_force is TimeInForce.POST_ONLY:
+            params["type"] = "LIMIT_MAKER"
+        else:
+            params["timeInForce"] = request.time_in_force.value.upper()
         params["price"] = _decimal_text(request.limit_price)
     params["newClientOrderId"] = cid
     params["newOrderRespType"] = "FULL"

@@ -11,9 +11,15 @@ from decimal import Decimal
 from venues.bybit import constants as c
 from venues.bybit.auth import ParamValue
 from venues.errors import InvalidOrder
-from venues.model import InstrumentId, InstrumentKind, OrderRequest, OrderType, Side
+from venues.model import InstrumentId, InstrumentKind, OrderRequest, OrderType, Side, TimeInForce
 
 _SIDES = {Side.BUY: "Buy", Side.SELL: "Sell"}
+
+
+# Post-only is ``timeInForce=PostOnly`` (linear and spot); Bybit accepts such an order and
+# cancels it at once when it would take liquidity ("Place Order",
+# https://bybit-exchange.github.io/docs/v5/order/create-order).
+_TIME_IN_FORCE = {TimeInForce.GTC: "GTC", TimeInForce.IOC: "IOC", TimeInForce.POST_ONLY: "PostOnly"}
 
 
 def category_of(instrument_id: InstrumentId) -> str:
@@ -31,8 +37,8 @@ def order_body(request: OrderRequest) -> dict[str, ParamValue]:
 
     ``qty`` base units (spot market orders say so with ``marketUnit=baseCoin``; spot market
     buys would otherwise be a quote amount); ``Limit`` orders carry ``price`` and
-    ``timeInForce`` (``IOC``/``GTC``); linear orders ``positionIdx=0`` (one-way mode) and
-    ``reduceOnly``; ``orderLinkId`` = our client order id.
+    ``timeInForce`` (``IOC``/``GTC``/``PostOnly``); linear orders ``positionIdx=0`` (one-way
+    mode) and ``reduceOnly``; ``orderLinkId`` = our client order id.
 
     Raises
     ------
@@ -61,7 +67,7 @@ def order_body(request: OrderRequest) -> dict[str, ParamValue]:
         if request.limit_price is None or request.limit_price <= 0:
             raise invalid("LIMIT order needs a positive limit_price")
         body["price"] = _decimal_text(request.limit_price)
-        body["timeInForce"] = request.time_in_force.value.upper()
+        body["timeInForce"] = _TIME_IN_FORCE[request.time_in_force]
     elif category == c.CATEGORY_SPOT:
         body["marketUnit"] = "baseCoin"
     if category == c.CATEGORY_LINEAR:

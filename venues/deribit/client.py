@@ -74,7 +74,13 @@ log = structlog.get_logger("zerobeta.venues.deribit")
 
 SleepFn = Callable[[float], Awaitable[None]]
 _HISTORY_WINDOW_MS = 30 * 24 * HOUR_MS
-_TIME_IN_FORCE = {TimeInForce.GTC: "good_til_cancelled", TimeInForce.IOC: "immediate_or_cancel"}
+# Post-only is ``good_til_cancelled`` with ``post_only`` and ``reject_post_only`` (refused
+# with 11054 instead of repriced inside the spread; https://docs.deribit.com/#private-buy).
+_TIME_IN_FORCE = {
+    TimeInForce.GTC: "good_til_cancelled",
+    TimeInForce.IOC: "immediate_or_cancel",
+    TimeInForce.POST_ONLY: "good_til_cancelled",
+}
 
 
 class DeribitVenue:
@@ -314,6 +320,7 @@ class DeribitVenue:
             order_type=request.order_type,
             price=request.limit_price,
             time_in_force=_TIME_IN_FORCE[request.time_in_force],
+            post_only=request.time_in_force is TimeInForce.POST_ONLY,
             reduce_only=request.reduce_only,
         )
         return await self._submit(order, instrument.id)
@@ -343,6 +350,7 @@ class DeribitVenue:
             "label": order.label,
             "time_in_force": order.time_in_force,
             "post_only": order.post_only,
+            "reject_post_only": order.post_only,
             "reduce_only": order.reduce_only,
         }
         if order.price is not None and order.order_type is OrderType.LIMIT:

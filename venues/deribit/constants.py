@@ -127,6 +127,7 @@ CODE_TOO_MANY_REQUESTS: Final = 10028
 CODE_ORDER_NOT_FOUND: Final = 10004
 CODE_UNAUTHORIZED: Final = 13009
 CODE_NON_UNIQUE_LABEL: Final = 13032
+CODE_POST_ONLY_REJECT: Final = 11054  # post_only_reject: reject_post_only hit (a re-quote)
 CODE_TIMED_OUT: Final = 13888
 #: 10028 too_many_requests, 10047 matching_engine_queue_full, 10066 too_many_concurrent.
 RATE_LIMIT_CODES: Final = frozenset({CODE_TOO_MANY_REQUESTS, 10047, 10066})

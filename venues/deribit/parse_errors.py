@@ -20,6 +20,7 @@ from venues.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    PostOnlyWouldCross,
     ProtocolError,
     RateLimited,
     VenueError,
@@ -27,6 +28,7 @@ from venues.errors import (
 )
 
 _REJECTIONS: tuple[tuple[frozenset[int], type[OrderRejected]], ...] = (
+    (frozenset({c.CODE_POST_ONLY_REJECT}), PostOnlyWouldCross),
     (c.INSUFFICIENT_MARGIN_CODES, InsufficientMargin),
     (frozenset({c.CODE_NON_UNIQUE_LABEL}), DuplicateClientOrderId),
     (c.INVALID_ORDER_CODES, InvalidOrder),
@@ -52,7 +54,8 @@ def classify(
     10028/10047/10066 → ``RateLimited`` (``retry_after_s``); 10000/13004/13009/13021/13403 →
     ``AuthError``; 10040/10041/11051/13028 → ``VenueUnavailable`` (a write's outcome unknown);
     10004/10010/11008/11044 → ``OrderNotFound``; with an order ``label`` (a write or a by-label
-    call): 10009 → ``InsufficientMargin``, 13032 → ``DuplicateClientOrderId``, the rule
+    call): 10009 → ``InsufficientMargin``, 11054 (``post_only_reject``) →
+    ``PostOnlyWouldCross``, 13032 → ``DuplicateClientOrderId``, the rule
     violations of :data:`~venues.deribit.constants.INVALID_ORDER_CODES` → ``InvalidOrder``,
     any other (e.g. 13888 ``timed_out``: not placed) → ``OrderRejected``; without a label,
     anything else → ``VenueError``. The error's ``code`` is the code as text.

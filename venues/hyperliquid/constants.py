@@ -99,13 +99,13 @@ WS_MAX_INFLIGHT_POSTS: Final = 100
 ERR_RATE_LIMIT_PREFIXES: Final = ("Too many cumulative requests sent", "Too many requests")
 ERR_INSUFFICIENT_MARGIN_PREFIXES: Final = ("Insufficient margin",)
 ERR_DUPLICATE_CLOID_PREFIXES: Final = ("Order has duplicate cloid", "Duplicate cloid")
+ERR_POST_ONLY_CROSS_PREFIXES: Final = ("Post only order would have immediately matched",)
 ERR_INVALID_ORDER_PREFIXES: Final = (
     "Price must be divisible by tick size",
     "Order must have minimum value",
     "Order has invalid price",
     "Order has invalid size",
     "Reduce only order would increase position",
-    "Post only order would have immediately matched",
     "Order could not immediately match",
     "Invalid TP/SL price",
     "No liquidity available for market order",

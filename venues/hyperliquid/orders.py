@@ -42,6 +42,13 @@ DEFAULT_MARKET_SLIPPAGE_FRAC: Final = Decimal("0.05")
 _HEX32_RE = re.compile(r"^(0x)?[0-9a-fA-F]{32}$")
 
 
+_TIFS: dict[TimeInForce, Tif] = {
+    TimeInForce.GTC: "Gtc",
+    TimeInForce.IOC: "Ioc",
+    TimeInForce.POST_ONLY: "Alo",
+}
+
+
 def cloid_for(client_order_id: str) -> str:
     """The cloid (``"0x"`` + 32 lower-case hex digits) sent for ``client_order_id``.
 
@@ -144,7 +151,9 @@ def build_order_wire(
     Parameters
     ----------
     request : OrderRequest
-        MARKET (sent as IOC at the slippage bound) or LIMIT (IOC or GTC at ``limit_price``).
+        MARKET (sent as IOC at the slippage bound) or LIMIT (IOC, GTC or post-only ``Alo``,
+        "add liquidity only", at ``limit_price``; "Exchange endpoint",
+        https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/exchange-endpoint).
     asset : PerpAsset
         The coin's universe entry (asset index, ``szDecimals``).
     cloid : str
@@ -173,7 +182,7 @@ def build_order_wire(
         if request.limit_price is None:
             raise _invalid(request, "a LIMIT order needs limit_price")
         price = value_px = request.limit_price
-        tif = "Ioc" if request.time_in_force is TimeInForce.IOC else "Gtc"
+        tif = _TIFS[request.time_in_force]
     check_price(request, price, asset)
     if request.qty * value_px < c.MIN_ORDER_NOTIONAL_USD and not request.reduce_only:
         raise _invalid(

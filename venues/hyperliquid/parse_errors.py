@@ -18,6 +18,7 @@ from venues.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    PostOnlyWouldCross,
     ProtocolError,
     RateLimited,
     VenueError,
@@ -34,7 +35,8 @@ def _starts(text: str, prefixes: Sequence[str]) -> bool:
 def order_error(text: str, client_order_id: str) -> VenueError:
     """Classify a per-order error string (live strings carry suffixes such as ``asset=4``).
 
-    Returns ``InsufficientMargin``, ``DuplicateClientOrderId``, ``InvalidOrder``,
+    Returns ``InsufficientMargin``, ``DuplicateClientOrderId``, ``PostOnlyWouldCross`` (an
+    ``Alo`` order that would have matched), ``InvalidOrder``,
     ``OrderNotFound`` (cancel of an unknown order), ``RateLimited`` or a plain
     ``OrderRejected``; the venue text is kept as ``reason``. Fixture ``errors.json``.
     """
@@ -43,6 +45,8 @@ def order_error(text: str, client_order_id: str) -> VenueError:
         return InsufficientMargin(text, reason=text, code="margin", **kwargs)
     if _starts(text, c.ERR_DUPLICATE_CLOID_PREFIXES):
         return DuplicateClientOrderId(text, reason=text, code="duplicate_cloid", **kwargs)
+    if _starts(text, c.ERR_POST_ONLY_CROSS_PREFIXES):  # an Alo order: re-quote
+        return PostOnlyWouldCross(text, reason=text, code="post_only_cross", **kwargs)
     if _starts(text, c.ERR_INVALID_ORDER_PREFIXES):
         return InvalidOrder(text, reason=text, code="invalid_order", **kwargs)
     if _starts(text, c.ERR_ORDER_NOT_FOUND_PREFIXES):

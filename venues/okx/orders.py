@@ -118,6 +118,9 @@ def decoded(ack: OrderAck) -> OrderAck:
     return with_client_order_id(ack, decode_client_order_id(ack.client_order_id))
 
 
+_ORD_TYPES = {TimeInForce.GTC: "limit", TimeInForce.IOC: "ioc", TimeInForce.POST_ONLY: "post_only"}
+
+
 def _text(value: Decimal) -> str:
     """Plain notation (``0.001``, never ``1E-3``)."""
     return format(value.normalize(), "f")
@@ -159,7 +162,10 @@ def order_body(request: OrderRequest, instrument: Instrument) -> dict[str, Any]:
 
     SWAP: ``tdMode=cross``, ``sz`` contracts, ``reduceOnly`` when set (net mode). SPOT:
     ``tdMode=cash``, ``sz`` base units with ``tgtCcy=base_ccy``. MARKET → ``market``; LIMIT
-    GTC → ``limit``, LIMIT IOC → ``ioc``, both with ``px``. ``clOrdId`` per
+    GTC → ``limit``, LIMIT IOC → ``ioc``, LIMIT post-only → ``post_only`` (OKX cancels it at
+    once when it would take liquidity, "Place order",
+    https://www.okx.com/docs-v5/en/#order-book-trading-trade-post-place-order), each with
+    ``px``. ``clOrdId`` per
     :func:`encode_client_order_id`.
 
     Raises
@@ -182,7 +188,7 @@ def order_body(request: OrderRequest, instrument: Instrument) -> dict[str, Any]:
     if request.order_type is OrderType.LIMIT:
         if request.limit_price is None or request.limit_price <= 0:
             raise _invalid(request, "LIMIT order needs a positive limit_price")
-        body["ordType"] = "ioc" if request.time_in_force is TimeInForce.IOC else "limit"
+        body["ordType"] = _ORD_TYPES[request.time_in_force]
         body["px"] = _text(request.limit_price)
     if request.reduce_only:
         if not is_perp:

@@ -3,7 +3,8 @@
 
 Modules: ``venue`` (:class:`PaperVenue`, the ``Venue`` surface, delegating to the rest),
 ``config`` (:class:`PaperVenueConfig`), ``rules`` (Binance error codes, order form and filter
-checks, taker price), ``orders`` (the order pipeline and the book of client order ids),
+checks, taker price, the resting orders' fill rule), ``orders`` (the order pipeline, the
+book of client order ids and the resting post-only orders),
 ``ledger`` (collateral, holdings and the margin arithmetic), ``funding`` (funding settlement),
 ``options`` (options listed as first traded and settled at intrinsic value at expiry),
 ``streams`` (:class:`PaperStream`) and ``pairs``.

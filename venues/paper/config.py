@@ -27,7 +27,8 @@ class PaperVenueConfig:
         Starting USD collateral (reported as ``USDT``), ≥ 0.
     perp_fees, spot_fees : VenueFees
         Fee fractions of notional (Binance VIP0: perp maker 0.0002 / taker 0.0005, spot
-        0.001 / 0.001). Only ``taker_frac`` is charged: every paper fill is a taker fill.
+        0.001 / 0.001). ``taker_frac`` is charged on market and IOC fills, ``maker_frac`` on
+        the fills of resting post-only orders.
     slippage_bps : Decimal
         Slippage against the taker on every fill, basis points, in ``[0, 10000)``.
     perp_leverage : Decimal
@@ -39,6 +40,9 @@ class PaperVenueConfig:
         first-bracket rate of the majors is 0.4–0.5 % ("Leverage and Margin of USDⓈ-M
         Futures", https://www.binance.com/en/futures/trading-rules/perpetual/leverage-margin);
         larger positions reach higher brackets there, which the flat rate does not model.
+    maker_fill_volume_frac : Decimal
+        Most of one bar's traded volume (base units) the resting orders of an instrument may
+        fill together, fraction in ``(0, 1]``; default 0.1 (:meth:`PaperVenue.fill_resting`).
     faults : LegFaults | None
         Leg faults to inject (:mod:`venues.paper.faults`); None: every order fills.
     stream_queue_size : int
@@ -59,6 +63,7 @@ class PaperVenueConfig:
     perp_leverage: Decimal
     stream_queue_size: int = 4096
     maintenance_margin_frac: Decimal = Decimal("0.005")
+    maker_fill_volume_frac: Decimal = Decimal("0.1")
     faults: LegFaults | None = None
 
     def __post_init__(self) -> None:
@@ -81,6 +86,10 @@ def _config_problems(cfg: PaperVenueConfig) -> list[str]:
         (
             cfg.perp_leverage.is_finite() and cfg.perp_leverage > 0,
             f"perp_leverage must be > 0, got {cfg.perp_leverage}",
+        ),
+        (
+            cfg.maker_fill_volume_frac.is_finite() and 0 < cfg.maker_fill_volume_frac <= 1,
+            f"maker_fill_volume_frac must be in (0, 1], got {cfg.maker_fill_volume_frac}",
         ),
         (cfg.stream_queue_size > 0, f"stream_queue_size must be > 0, got {cfg.stream_queue_size}"),
         (

@@ -11,7 +11,7 @@ fills and acks to the venue's ``publish`` callback.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import NoReturn
 
@@ -22,9 +22,11 @@ from venues.errors import (
     InvalidOrder,
     OrderNotFound,
     OrderRejected,
+    PostOnlyWouldCross,
     RequestTimeout,
 )
 from venues.model import (
+    Bar,
     Fill,
     Instrument,
     InstrumentId,
@@ -33,6 +35,7 @@ from venues.model import (
     OrderRequest,
     OrderStatus,
     Side,
+    TimeInForce,
     VenueFees,
 )
 from venues.paper.config import PaperVenueConfig
@@ -42,16 +45,35 @@ from venues.paper.rules import (
     CODE_BALANCE,
     CODE_DUPLICATE_ID,
     CODE_MARGIN,
+    CODE_POST_ONLY_CROSS,
+    maker_fill_qty,
     notional_problem,
+    post_only_crosses,
     reduce_only_problem,
     shape_problem,
     taker_price,
     within_limit,
 )
 
-__all__ = ["OrderDesk"]
+__all__ = ["OrderDesk", "RestingOrder"]
 
 _ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class RestingOrder:
+    """A post-only order resting on the paper book: its request, when it was placed (epoch
+    ms; only bars opening at or after it can fill it), its venue order id and its fills."""
+
+    request: OrderRequest
+    placed_ms: int
+    venue_order_id: str
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def filled_qty(self) -> Decimal:
+        """Filled so far, base units."""
+        return sum((f.qty for f in self.fills), _ZERO)
 
 
 class OrderDesk:
@@ -94,6 +116,7 @@ class OrderDesk:
         self._publish = publish
         self._error_venue = error_venue
         self.orders: dict[str, OrderAck] = {}
+        self.resting: dict[str, RestingOrder] = {}
         self.order_seq = 0
         self.trade_seq = 0
 
@@ -139,8 +162,11 @@ class OrderDesk:
         return ack
 
     def _execute_faulted(self, request: OrderRequest, fault: str | None) -> OrderAck:
-        """Execute ``request``; a ``partial`` fault fills half of it (rounded down to the lot
-        step; nothing below the instrument's minimums) and expires the rest."""
+        """Execute ``request`` (a post-only one rests, :meth:`_rest`); a ``partial`` fault
+        fills half of it (rounded down to the lot step; nothing below the instrument's
+        minimums) and expires the rest."""
+        if request.time_in_force is TimeInForce.POST_ONLY:
+            return self._rest(request)
         if fault != "partial":
             return self._execute(request)
         step = self._instruments[request.instrument_id].lot_step
@@ -153,6 +179,97 @@ class OrderDesk:
             else:
                 return replace(part, qty=request.qty, status=OrderStatus.EXPIRED)
         return self._ack(request, OrderStatus.EXPIRED)
+
+    def _rest(self, request: OrderRequest) -> OrderAck:
+        """Check a post-only ``request`` like any order and put it on the book (``NEW``);
+        refused with ``PostOnlyWouldCross`` (``-5022``) when its limit is through the current
+        price. Funds are checked when it fills (:meth:`fill_from_bar`)."""
+        inst = self._instrument_for(request)
+        self._check(InvalidOrder, request, shape_problem(request, inst))
+        ref_price = self._price_for(request)
+        self._check(InvalidOrder, request, notional_problem(request, inst, ref_price))
+        held = self._ledger.qty(request.instrument_id)
+        self._check(InvalidOrder, request, reduce_only_problem(request, held))
+        if post_only_crosses(request, ref_price):
+            reason = f"post-only {request.side} at {request.limit_price} would take at {ref_price}"
+            self._reject(PostOnlyWouldCross, request, CODE_POST_ONLY_CROSS, reason)
+        order = RestingOrder(request, self._now_ms(), self._next_order_id())
+        self.resting[request.client_order_id] = order
+        return self._resting_ack(order, OrderStatus.NEW)
+
+    def cancel(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
+        """Cancel a resting order (``CANCELED``, its fills kept) and publish the ack; an order
+        no longer resting is returned unchanged. ``OrderNotFound`` if unknown."""
+        ack = self.find(instrument_id, client_order_id)
+        order = self.resting.pop(client_order_id, None)
+        if order is None:
+            return ack
+        ack = self._resting_ack(order, OrderStatus.CANCELED)
+        self.orders[client_order_id] = ack
+        self._publish(ack)
+        return ack
+
+    def fill_from_bar(self, bar: Bar, volume_frac: Decimal) -> None:
+        """Fill the resting orders of ``bar.instrument_id`` placed at or before the bar opened
+        (:func:`~venues.paper.rules.maker_fill_qty`: only through the limit by more than a
+        tick), at their limit, as maker, oldest first, together at most ``volume_frac`` of
+        the bar's volume (base units, rounded down to the lot step). A fill the account cannot
+        fund ends the order ``EXPIRED``."""
+        waiting = [
+            o
+            for o in self.resting.values()
+            if o.request.instrument_id == bar.instrument_id and o.placed_ms <= bar.ts_open_ms
+        ]
+        if not waiting:
+            return
+        inst = self._instruments[bar.instrument_id]
+        capacity = Decimal(repr(float(bar.volume))) * volume_frac
+        low, high = Decimal(repr(float(bar.low))), Decimal(repr(float(bar.high)))
+        for order in waiting:
+            request = order.request
+            remaining = request.qty - order.filled_qty
+            qty = maker_fill_qty(request, remaining, low, high, capacity, inst)
+            if qty <= 0:
+                continue
+            price = request.limit_price
+            assert price is not None
+            fee = self._fees(inst).maker_frac * qty * price
+            part = replace(request, qty=qty)
+            try:
+                self._check_funds(part, inst, price, fee)
+            except OrderRejected:
+                del self.resting[request.client_order_id]
+                ack = self._resting_ack(order, OrderStatus.EXPIRED)
+                self.orders[request.client_order_id] = ack
+                self._publish(ack)
+                continue
+            capacity -= qty
+            ref = request.reference_price if request.reference_price is not None else price
+            fill = self._fill(part, price, ref, fee, Liquidity.MAKER, order.venue_order_id)
+            order.fills.append(fill)
+            done = order.filled_qty == request.qty
+            status = OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED
+            ack = self._resting_ack(order, status)
+            self.orders[request.client_order_id] = ack
+            if done:
+                del self.resting[request.client_order_id]
+            self._publish(ack)
+
+    def _resting_ack(self, order: RestingOrder, status: OrderStatus) -> OrderAck:
+        filled = order.filled_qty
+        avg = sum((f.qty * f.price for f in order.fills), _ZERO) / filled if filled > 0 else None
+        return OrderAck(
+            client_order_id=order.request.client_order_id,
+            venue_order_id=order.venue_order_id,
+            instrument_id=order.request.instrument_id,
+            side=order.request.side,
+            status=status,
+            qty=order.request.qty,
+            filled_qty=filled,
+            avg_price=avg,
+            ts_event_ms=self._now_ms(),
+            fills=tuple(order.fills),
+        )
 
     def find(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         """The order with this client order id; ``OrderNotFound`` if none on ``instrument_id``."""
@@ -181,7 +298,7 @@ class OrderDesk:
             return self._ack(request, OrderStatus.EXPIRED)
         fee = self._fees(inst).taker_frac * request.qty * price
         self._check_funds(request, inst, price, fee)
-        fill = self._fill(request, price, ref_price, fee)
+        fill = self._fill(request, price, ref_price, fee, Liquidity.TAKER, self._next_order_id())
         return self._ack(request, OrderStatus.FILLED, fill=fill)
 
     def _instrument_for(self, request: OrderRequest) -> Instrument:
@@ -231,20 +348,26 @@ class OrderDesk:
             self._reject(InsufficientMargin, request, CODE_MARGIN, reason)
 
     def _fill(
-        self, request: OrderRequest, price: Decimal, ref_price: Decimal, fee: Decimal
+        self,
+        request: OrderRequest,
+        price: Decimal,
+        ref_price: Decimal,
+        fee: Decimal,
+        liquidity: Liquidity,
+        venue_order_id: str,
     ) -> Fill:
         self._ledger.book(request.instrument_id, request.side.sign * request.qty, price, fee)
         self.trade_seq += 1
         fill = Fill(
             request.instrument_id,
             request.client_order_id,
-            self._next_order_id(),
+            venue_order_id,
             str(self.trade_seq),
             request.side,
             request.qty,
             price,
             fee,
-            Liquidity.TAKER,
+            liquidity,
             self._now_ms(),
             reference_price=ref_price,
         )

@@ -29,6 +29,7 @@ CODE_BALANCE = "-2010"  # spot: account has insufficient balance
 CODE_MARGIN = "-2019"  # futures: margin is insufficient
 CODE_REDUCE_ONLY = "-2022"
 CODE_DUPLICATE_ID = "-4116"
+CODE_POST_ONLY_CROSS = "-5022"  # USD-M: GTX (post-only) order would take liquidity
 
 
 def shape_problem(request: OrderRequest, inst: Instrument) -> tuple[str, str] | None:
@@ -38,8 +39,8 @@ def shape_problem(request: OrderRequest, inst: Instrument) -> tuple[str, str] | 
     if request.order_type is OrderType.MARKET and request.limit_price is not None:
         return CODE_NOT_REQUIRED, "limit_price sent with a market order"
     if request.order_type is OrderType.LIMIT:
-        if request.time_in_force is not TimeInForce.IOC:
-            return CODE_BAD_TIF, "GTC is not supported: the paper venue does not rest orders"
+        if request.time_in_force is TimeInForce.GTC:
+            return CODE_BAD_TIF, "GTC is not supported: the paper venue rests post-only orders only"
         if request.limit_price is None:
             return CODE_MANDATORY_PARAM, "limit order without limit_price"
         if request.limit_price <= 0 or request.limit_price % inst.tick_size != 0:
@@ -79,6 +80,38 @@ def taker_price(side: Side, ref_price: Decimal, slippage_bps: Decimal, tick: Dec
     rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR
     ticks = (slipped / tick).to_integral_value(rounding=rounding)
     return max(ticks, Decimal(1)) * tick
+
+
+def post_only_crosses(request: OrderRequest, price: Decimal) -> bool:
+    """Whether a post-only ``request`` would take liquidity at the current ``price`` (the
+    paper book has no spread: bid = ask = price): a buy limit above it, a sell limit below
+    it. A limit at the price joins the touch."""
+    assert request.limit_price is not None  # checked by shape_problem
+    if request.side is Side.BUY:
+        return request.limit_price > price
+    return request.limit_price < price
+
+
+def maker_fill_qty(
+    request: OrderRequest,
+    remaining_qty: Decimal,
+    low: Decimal,
+    high: Decimal,
+    capacity_qty: Decimal,
+    inst: Instrument,
+) -> Decimal:
+    """Base units a resting limit ``request`` fills from one later bar: none unless the bar
+    traded THROUGH the limit by more than one tick (``low < limit − tick`` for a buy,
+    ``high > limit + tick`` for a sell); then ``min(remaining_qty, capacity_qty)`` rounded
+    down to the lot step (``capacity_qty``: the bar's volume share still free for makers)."""
+    limit = request.limit_price
+    assert limit is not None
+    tick = inst.tick_size
+    through = low < limit - tick if request.side is Side.BUY else high > limit + tick
+    if not through or capacity_qty <= 0:
+        return Decimal(0)
+    qty = min(remaining_qty, capacity_qty)
+    return (qty / inst.lot_step).to_integral_value(rounding=ROUND_FLOOR) * inst.lot_step
 
 
 def within_limit(request: OrderRequest, price: Decimal) -> bool:

@@ -11,7 +11,20 @@ Execution model
 - MARKET orders and IOC LIMIT orders fill at once and in full, as taker, at the current price
   slipped by ``slippage_bps`` against the taker and rounded to the tick against the taker (up
   for buys, down for sells). An IOC limit whose slipped price is beyond its limit EXPIRES with
-  no fill. GTC orders are rejected: the paper venue does not rest orders.
+  no fill. GTC orders are rejected.
+- Post-only LIMIT orders (``TimeInForce.POST_ONLY``) rest: refused with ``PostOnlyWouldCross``
+  (``-5022``, as Binance USD-M's GTX) when the limit is through the current price (the paper
+  book has no spread: a buy above it, a sell below it), else ``NEW``. A resting order fills
+  only from a bar that opened at or after it was placed (:meth:`PaperVenue.fill_resting`,
+  fed by the driver) and traded THROUGH its limit by more than one tick (``low < limit −
+  tick`` for a buy, ``high > limit + tick`` for a sell), at its limit price, as maker
+  (``maker_frac``), at most ``maker_fill_volume_frac`` of the bar's volume for all resting
+  orders of the instrument together (oldest first), rounded down to the lot step; it may fill
+  over several bars (``PARTIALLY_FILLED``) until cancelled. Not modelled: queue position (a
+  through-by-a-tick bar is taken to have reached the whole queue at the limit), adverse
+  selection beyond that rule (a bar that only touches the limit fills nothing, one that
+  trades through fills however far it went), hidden or partially visible liquidity, and
+  trades inside the bar before the order was placed.
 - ``Fill.reference_price`` is the current (unslipped) price, so
   ``(fill.price − reference_price) × qty × side.sign`` is the simulated slippage cost (≥ 0).
 - Fee = ``taker_frac × qty × fill price`` (exact ``Decimal``), debited from collateral.
@@ -148,6 +161,25 @@ class PaperVenue:
         for stream, wanted in list(self._mark_subs.items()):
             if instrument_id in wanted:
                 stream.push(mark)
+
+    @property
+    def has_resting(self) -> bool:
+        """Whether any post-only order rests on the book (the driver then feeds its bars)."""
+        return bool(self._desk.resting)
+
+    def fill_resting(self, bar: Bar) -> None:
+        """Fill the resting orders of ``bar.instrument_id`` from ``bar`` (a bar of traded
+        prices, quote units, and volume, base units; see the module docstring's execution
+        model). Call it with each new bar before :meth:`update_price` moves the price to its
+        close. Fills and acks are published on the account streams.
+
+        Raises
+        ------
+        ValueError
+            If the instrument is not on this venue.
+        """
+        self._known(bar.instrument_id)
+        self._desk.fill_from_bar(bar, self._config.maker_fill_volume_frac)
 
     def settle_funding(self, funding: FundingRate) -> FundingPayment | None:
         """Settle one funding rate on the perp position, crediting collateral.
@@ -373,7 +405,8 @@ class PaperVenue:
         Returns
         -------
         OrderAck
-            FILLED with one taker fill, or EXPIRED (IOC limit not reachable) with none.
+            FILLED with one taker fill, EXPIRED (IOC limit not reachable) with none, or NEW
+            (a post-only order resting).
 
         Raises
         ------
@@ -383,7 +416,8 @@ class PaperVenue:
             Unknown instrument (-1121), bad client id (-1100), GTC or a missing / unexpected
             limit price (-1115 / -1102 / -1106), qty or price off lot / tick, below min qty or
             min notional (-1013), no price fed yet, reduce-only that would increase or flip
-            the position (-2022).
+            the position (-2022); ``PostOnlyWouldCross`` (-5022) for a post-only order whose
+            limit is through the current price.
         InsufficientMargin
             Spot sell above the holding or spot buy above available USD (-2010: a balance
             shortfall, which more funds would cure, not an invalid order); perp order whose
@@ -392,14 +426,15 @@ class PaperVenue:
         return self._desk.place(request)
 
     async def cancel_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
-        """Every paper order is final at once, so the order is returned unchanged.
+        """Cancel a resting post-only order (``CANCELED`` with its fills so far, published on
+        the account streams); any other order is final already and returned unchanged.
 
         Raises
         ------
         OrderNotFound
             If no order with this id exists on ``instrument_id``.
         """
-        return self._desk.find(instrument_id, client_order_id)
+        return self._desk.cancel(instrument_id, client_order_id)
 
     async def fetch_order(self, instrument_id: InstrumentId, client_order_id: str) -> OrderAck:
         """The order with this client order id, rejected ones included.
@@ -425,8 +460,8 @@ class PaperVenue:
         return self._ledger.balances(self.name, self._now_ms())
 
     async def fetch_open_orders(self) -> list[OrderAck]:
-        """Always ``[]``: paper orders never rest."""
-        return []
+        """The resting post-only orders, oldest first."""
+        return [self._desk.orders[cid] for cid in self._desk.resting]
 
     async def fetch_funding_payments(self, since_ms: int) -> list[FundingPayment]:
         """Payments with ``ts_funding_ms >= since_ms``, oldest first."""
