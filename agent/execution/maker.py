@@ -46,6 +46,7 @@ from agent.execution.pairs import (
     LegRun,
     abandon_legs,
     balance_legs,
+    exit_incomplete,
     less_liquid_first,
     scaled_qty,
 )
@@ -115,6 +116,7 @@ class _Working:
     makers: list[_Leg]
     hedges: list[_Leg] = field(default_factory=list)
     sent: int = 0
+    closing: bool = False
 
     @property
     def instruments(self) -> set[InstrumentId]:
@@ -173,8 +175,9 @@ class MakerDesk:
             hedges = []
         deadline_ms = ts_ms + round(leg_risk.maker_deadline_s * 1000)
         work = _Working(
-            strategy, intent, dict(prices), plan, sequential, pair, deadline_ms, makers, hedges
-        )
+            strategy, intent, dict(prices), plan, sequential, pair, deadline_ms, makers, hedges,
+            closing=closing,
+        )  # fmt: skip
         self._working[(strategy, intent.intent_id)] = work
         for leg in makers:
             await self._post(work, leg, ts_ms)
@@ -425,6 +428,8 @@ class MakerDesk:
                 if runs[0].filled_qty != 0 and not unknown:
                     status = "scaled"
                 return IntentOutcome(intent_id, status, work.sent, detail)
+            if work.closing:  # an exit is never unwound: that would reopen what it closed
+                return exit_incomplete(work.strategy, intent_id, runs, work.sent)
             return await abandon_legs(desk, work.strategy, intent_id, runs, work.sent, now_ms)
         lead = work.makers[0]
         frac = lead.run.filled_qty / lead.run.planned.delta_qty
@@ -437,6 +442,8 @@ class MakerDesk:
         if hedged and not any(leg.failed for leg in work.hedges):
             status = "filled" if frac == 1 else "scaled"
             return IntentOutcome(intent_id, status, work.sent, "maker_first_sequential")
+        if work.closing:
+            return exit_incomplete(work.strategy, intent_id, runs, work.sent)
         return await balance_legs(
             desk, work.strategy, intent_id, work.plan, runs, work.sent, now_ms
         )

@@ -157,7 +157,7 @@ async def _send_simultaneous(
         detail = "" if sent == len(legs) else "completed_on_retry"
         return IntentOutcome(intent_id, "filled", sent, detail)
     if closing:
-        return _exit_incomplete(strategy, intent_id, legs, sent)
+        return exit_incomplete(strategy, intent_id, legs, sent)
     return await abandon_legs(desk, strategy, intent_id, legs, sent, ts_ms)
 
 
@@ -201,11 +201,11 @@ async def _send_sequential(
             return IntentOutcome(intent_id, "filled", sent, "sequential")
         return IntentOutcome(intent_id, "scaled", sent, "first_leg_partial")
     if closing:
-        return _exit_incomplete(strategy, intent_id, legs, sent)
+        return exit_incomplete(strategy, intent_id, legs, sent)
     return await balance_legs(desk, strategy, intent_id, [first, *others], legs, sent, ts_ms)
 
 
-def _exit_incomplete(
+def exit_incomplete(
     strategy: str, intent_id: str, legs: Sequence[LegRun], sent: int
 ) -> IntentOutcome:
     """An exit's leg cannot complete: nothing is unwound (module docstring); the pair stays
