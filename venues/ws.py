@@ -177,6 +177,10 @@ class StreamConfig:
         Server requests the stream answers itself: called on every decoded frame, a message it
         returns is sent at once (Deribit's heartbeat ``test_request`` → ``public/test``); the
         frame is still yielded.
+    decode : Callable[[str | bytes], Any] | None
+        Decoder of each frame instead of :func:`json.loads` (a typed decoder at the boundary:
+        Binance marks, :func:`venues.binance.decode.decode_mark_frame`); a ``ValueError`` it
+        raises is reported as for ``json.loads``.
     """
 
     url: str
@@ -195,6 +199,7 @@ class StreamConfig:
     proxy: str | Literal[True] | None = True
     login: Login | None = None
     answer: Callable[[Any], Message | None] | None = None
+    decode: Callable[[str | bytes], Any] | None = None
 
 
 _RECONNECTS: Counter[tuple[str, str]] = Counter()
@@ -304,7 +309,7 @@ async def _log_in(ws: ClientConnection, config: StreamConfig, login: Login) -> A
             raw = await ws.recv()
             if config.skip_frame is not None and config.skip_frame(raw):
                 continue
-            frame = _decode(raw, config.name)
+            frame = _decode(raw, config.name, config.decode)
             if login.accepted(frame):
                 return frame
 
@@ -340,7 +345,7 @@ async def _read(ws: ClientConnection, config: StreamConfig) -> AsyncIterator[Any
         except TimeoutError:
             continue
         if config.skip_frame is None or not config.skip_frame(raw):
-            frame = _decode(raw, config.name)
+            frame = _decode(raw, config.name, config.decode)
             reply = None if config.answer is None else config.answer(frame)
             if reply is not None:
                 await ws.send(_encode(reply))
@@ -352,9 +357,9 @@ def _encode(message: Message) -> str:
     return message if isinstance(message, str) else json.dumps(message, separators=(",", ":"))
 
 
-def _decode(raw: str | bytes, name: str) -> Any:
+def _decode(raw: str | bytes, name: str, decode: Callable[[str | bytes], Any] | None = None) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw) if decode is None else decode(raw)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError both subclass it
         raise ProtocolError(f"{name}: frame is not JSON: {raw[:200]!r}", venue=name) from e
 

@@ -7,10 +7,12 @@ each working on a batch of residual series ε (shape ``(n_pairs, n_bars)``) at o
 
       Δε_t = ρ ε_{t-1} + Σ_{l=1..p} φ_l Δε_{t-l} + u_t
 
-  its design (:func:`lagged_design`, and the per-asset cross-moments of that design,
-  :func:`lagged_moments`), the RSS of every nested lag model from one triangular factor
-  (:func:`nested_rss_from_r`), their AIC/BIC as statsmodels' OLS results compute them
-  (:func:`information_criterion`) and the t-value of ρ (:func:`adf_tstat`);
+  its design (:func:`lagged_design`), the Gram of every pair's design from per-asset moments
+  (:func:`lagged_moments`, :func:`pair_grams`), the RSS of every nested lag model from one
+  triangular factor (:func:`nested_rss_from_r`; batched over Grams,
+  :func:`nested_rss_from_grams`), their AIC/BIC as statsmodels' OLS results compute them
+  (:func:`information_criterion`) and the t-value of ρ (:func:`adf_tstat` by QR,
+  :func:`adf_tstat_from_gram` from the normal equations);
 - the default largest lag of ``adfuller`` (:func:`adf_default_maxlag`);
 - the MacKinnon approximate p-value for ``N = 2`` series with a constant
   (:func:`mackinnon_pvalue_coint`);
@@ -28,6 +30,7 @@ tests", Queen's University WP 1227. statsmodels 0.15 ``tsa.stattools.adfuller``,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -181,17 +184,192 @@ def qr_r(design: FloatArray) -> FloatArray:
     return np.asarray(np.linalg.qr(design, mode="r"), dtype=np.float64)
 
 
-def lagged_moments(centred: FloatArray, maxlag: int) -> FloatArray:
-    """Cross-moments of every asset's ADF design on the common (``maxlag``) sample.
+@dataclass(frozen=True, slots=True)
+class LaggedMoments:
+    """Per-asset moments :func:`pair_grams` builds every pair's design Gram from.
 
-    Returns shape ``(n_assets, maxlag + 2, n_assets, maxlag + 2)``; the Gram of pair
-    ``(i, j)``'s design is ``M_ii − γ (M_ij + M_ji) + γ² M_jj`` because every column of the
-    pair's design is (column of i) − γ (column of j).
+    Attributes
+    ----------
+    diff_diff : FloatArray
+        ``[s, j, i] = Σ_t Δc_i[t] Δc_j[t − s]``, shape ``(maxlag + 1, n_assets, n_assets)``.
+    level_level : FloatArray
+        ``[i, j] = Σ_t c_i[t] c_j[t]``, shape ``(n_assets, n_assets)``.
+    level_diff : FloatArray
+        ``[i, j] = Σ_t c_i[t] Δc_j[t]``, shape ``(n_assets, n_assets)``.
+
+    Sums over the common sample ``t = maxlag .. n_bars − 2`` of the centred panel ``c``.
     """
-    per_asset = lagged_design(centred.T, maxlag, maxlag, level_first=True)
-    n_assets, nobs, width = per_asset.shape
-    flat = per_asset.transpose(1, 0, 2).reshape(nobs, n_assets * width)
-    return np.asarray((flat.T @ flat).reshape(n_assets, width, n_assets, width), dtype=np.float64)
+
+    diff_diff: FloatArray
+    level_level: FloatArray
+    level_diff: FloatArray
+
+
+def lagged_moments(centred: FloatArray, maxlag: int) -> LaggedMoments:
+    """The :class:`LaggedMoments` of a centred panel, shape ``(n_bars, n_assets)``: one
+    ``((maxlag + 1) n_assets, nobs) @ (nobs, n_assets)`` product and two ``n_assets²`` ones."""
+    n_bars, n_assets = centred.shape
+    nobs = n_bars - 1 - maxlag
+    diff = np.diff(centred, axis=0)  # diff[t] = Δc[t] = c[t + 1] − c[t]
+    level, dep = centred[maxlag : n_bars - 1], diff[maxlag:]
+    windows = np.lib.stride_tricks.sliding_window_view(diff.T, nobs, axis=1)[:, ::-1]
+    lagged = np.ascontiguousarray(windows.transpose(1, 0, 2))  # [s, j, t] = Δc_j[t − s]
+    cross = (lagged.reshape(-1, nobs) @ dep).reshape(maxlag + 1, n_assets, n_assets)
+    return LaggedMoments(cross, level.T @ level, level.T @ dep)
+
+
+def pair_grams(
+    centred: FloatArray,
+    moments: LaggedMoments,
+    ii: IntArray,
+    jj: IntArray,
+    gamma: FloatArray,
+) -> FloatArray:
+    """Gram ``DᵀD`` of every pair's ADF design on the common (``maxlag``) sample.
+
+    ``D`` is :func:`lagged_design` of ``ε = c_i − γ c_j`` with ``maxlag`` lags, ``level_first``:
+    columns ``ε_t``, ``Δε_{t−1} .. Δε_{t−maxlag}``, ``Δε_t`` over the rows
+    ``t = maxlag .. n_bars − 2``. Nothing of size ``n_pairs × n_bars`` is formed:
+
+    - the entries ``Σ_t Δε_t Δε_{t−s}`` (``s = 0..maxlag``), ``Σ_t ε_t²`` and ``Σ_t ε_t Δε_t``
+      are quadratic forms in γ of the per-asset :class:`LaggedMoments`;
+    - every other difference–difference entry follows along its diagonal:
+      ``Σ_t Δε_{t−a−1} Δε_{t−b−1} = Σ_t Δε_{t−a} Δε_{t−b}`` plus the product entering at the
+      head of the sample minus the one leaving at its tail;
+    - the level–difference entries the same way from ``ε_t = ε_{t−1} + Δε_{t−1}``.
+
+    Parameters
+    ----------
+    centred : FloatArray
+        Column-centred log prices, shape ``(n_bars, n_assets)``, ``n_bars ≥ 2 maxlag + 3``.
+    moments : LaggedMoments
+        :func:`lagged_moments` of ``centred``; its ``maxlag`` is the design's.
+    ii, jj : IntArray
+        Columns of y and x of each pair, shape ``(n_pairs,)``.
+    gamma : FloatArray
+        Hedge ratio of each pair, shape ``(n_pairs,)``.
+
+    Returns
+    -------
+    FloatArray
+        Shape ``(n_pairs, maxlag + 2, maxlag + 2)``, symmetric (a view of a
+        ``(maxlag + 2, maxlag + 2, n_pairs)`` array).
+    """
+    cross = moments.diff_diff
+    maxlag, n_assets = cross.shape[0] - 1, cross.shape[1]
+    y_col = maxlag + 1
+    g, g2 = gamma, gamma * gamma
+    # Built as (w, w, n_pairs) so that every step below works on contiguous rows of pairs.
+    out = np.empty((maxlag + 2, maxlag + 2, ii.shape[0]))
+    own = cross[:, np.arange(n_assets), np.arange(n_assets)]
+    # Σ_t Δε_t Δε_{t−s}, shape (maxlag + 1, n_pairs)
+    root = own[:, ii] - g * (cross[:, jj, ii] + cross[:, ii, jj]) + g2 * own[:, jj]
+    out[y_col, y_col] = root[0]
+    out[y_col, 1:y_col] = out[1:y_col, y_col] = root[1:]
+    lev_lev, lev_dep = moments.level_level, moments.level_diff
+    out[0, 0] = lev_lev[ii, ii] - 2.0 * g * lev_lev[ii, jj] + g2 * lev_lev[jj, jj]
+    level_diff = lev_dep[ii, ii] - g * (lev_dep[ii, jj] + lev_dep[jj, ii]) + g2 * lev_dep[jj, jj]
+    out[0, y_col] = out[y_col, 0] = level_diff
+    if maxlag > 0:
+        _diagonal_recurrences(centred, ii, jj, gamma, maxlag, out, level_diff)
+    return out.transpose(2, 0, 1)
+
+
+def _diagonal_recurrences(
+    centred: FloatArray,
+    ii: IntArray,
+    jj: IntArray,
+    gamma: FloatArray,
+    maxlag: int,
+    out: FloatArray,
+    level_diff: FloatArray,
+) -> None:
+    """Fill the lagged-difference rows of :func:`pair_grams`' ``out`` (shape ``(w, w, n)``)."""
+    n_bars, y_col = centred.shape[0], maxlag + 1
+    edge = np.r_[0 : maxlag + 1, n_bars - 1 - maxlag : n_bars]
+    eps = centred[edge][:, ii] - gamma * centred[edge][:, jj]  # (2 maxlag + 2, n_pairs)
+    d_head = np.diff(eps[: maxlag + 1], axis=0)  # Δε[0 .. maxlag − 1]
+    d_tail = np.diff(eps[maxlag + 1 :], axis=0)  # Δε[n − 1 − maxlag .. n − 2]
+    head, tail = d_head[::-1], d_tail[::-1]  # head[a] = Δε[maxlag − 1 − a], tail[a] = Δε[n − 2 − a]
+    entering = np.empty((maxlag, ii.shape[0]))
+    leaving = np.empty((maxlag, ii.shape[0]))
+    for a in range(1, maxlag + 1):
+        n_cols = y_col - a
+        step = np.multiply(head[a - 1], head[a - 1 :], out=entering[:n_cols])
+        step -= np.multiply(tail[a - 1], tail[a - 1 :], out=leaving[:n_cols])
+        row = out[a, a:y_col]
+        if a == 1:
+            np.add(out[y_col, y_col], step[0], out=row[0])
+            np.add(out[y_col, 1:maxlag], step[1:], out=row[1:])
+        else:
+            np.add(out[a - 1, a - 1 : maxlag], step, out=row)
+        out[a + 1 : y_col, a] = row[1:]
+    # Σ_t ε_t Δε_{t−s} = Σ_t ε_{t−1} Δε_{t−s} + Σ_t Δε_{t−1} Δε_{t−s}, the first sum one shift
+    # lower on a sample moved back by one row.
+    eps_first, eps_last = eps[maxlag - 1], eps[2 * maxlag]  # ε[maxlag − 1], ε[n − 2]
+    for shift in range(1, maxlag + 1):
+        level_diff = level_diff + out[1, shift]
+        level_diff += eps_first * d_head[maxlag - shift]
+        level_diff -= eps_last * d_tail[maxlag - shift]
+        out[0, shift] = out[shift, 0] = level_diff
+
+
+def nested_rss_from_grams(grams: FloatArray) -> FloatArray:
+    """RSS of every nested lag model from the design Grams of :func:`pair_grams`.
+
+    A Cholesky factorization ``G = C Cᵀ`` vectorized across the pairs (column by column,
+    each step one ``einsum`` over every pair; faster than a LAPACK call per 22 × 22 matrix);
+    the RSS of ``y`` on the first ``l + 1`` columns is ``Σ_{r > l} C[y, r]²``
+    (:func:`nested_rss_from_r` with ``R = Cᵀ``).
+
+    Parameters
+    ----------
+    grams : FloatArray
+        Shape ``(n_pairs, w, w)``, columns ``[level, lags 1..w − 2, y]``.
+
+    Returns
+    -------
+    FloatArray
+        Shape ``(n_pairs, w − 1)``; NaN or ``−inf`` entries where a Gram is not numerically
+        positive definite.
+    """
+    grams_wwp = grams.transpose(1, 2, 0)
+    width = grams_wwp.shape[0]
+    chol = np.empty_like(grams_wwp)  # only the lower triangle is written and read
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in range(width):
+            col = chol[k:, k]
+            if k:
+                np.subtract(
+                    grams_wwp[k:, k], np.einsum("jmp,mp->jp", chol[k:, :k], chol[k, :k]), out=col
+                )
+            else:
+                col[...] = grams_wwp[k:, k]
+            np.sqrt(col[0], out=col[0])
+            col[1:] /= col[0]
+    tail = chol[-1, 1:] ** 2  # C[y, r]², r = 1 .. w − 1 (the last is C[y, y])
+    rss = np.cumsum(tail[::-1], axis=0)[::-1]
+    return np.ascontiguousarray(rss.T)
+
+
+def adf_tstat_from_gram(gram: FloatArray, lags: int, nobs: int) -> FloatArray:
+    """t-value of ρ from the Gram of ADF designs ordered ``[lags, level, y]``, via Cholesky.
+
+    ``gram`` has shape ``(n_pairs, lags + 2, lags + 2)``: the Gram of the design
+    :func:`adf_tstat` factors by QR (``lagged_design(..., level_first=False)``, ``nobs``
+    rows). With the lower Cholesky factor ``C`` (``Cᵀ`` is that QR's ``R`` with a positive
+    diagonal) the t-value is ``C[y, k] / (C[y, y] / sqrt(nobs − lags − 1))``, ``k = lags``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a Gram is not numerically positive definite.
+    """
+    chol = np.linalg.cholesky(gram)
+    sigma = chol[:, lags + 1, lags + 1] / math.sqrt(nobs - lags - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = chol[:, lags + 1, lags] / sigma
+    return np.asarray(np.where(np.isnan(stat), 0.0, stat), dtype=np.float64)
 
 
 def adf_tstat(resid: FloatArray, lags: int) -> FloatArray:

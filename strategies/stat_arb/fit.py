@@ -17,7 +17,7 @@ import numpy as np
 
 from strategies.base import FloatArray, MarketSnapshot
 from strategies.stat_arb.config import StatArbConfig
-from strategies.stat_arb.signals import PairScan, scan_pairs, select_pairs
+from strategies.stat_arb.signals import PairScan, refit_exact, scan_pairs, select_pairs
 from strategies.stat_arb.state import PairCandidate, PairFit, StatArbState
 from venues.model import InstrumentId
 
@@ -33,7 +33,8 @@ def refit_state(
     symbols, panel, excluded = _calibration_panel(config, ids, snapshot)
     if len(symbols) < 2:
         return state
-    scan = scan_pairs(np.log(panel))
+    log_panel = np.log(panel)
+    scan = scan_pairs(log_panel)
     qualified = _qualified(config, scan, symbols)
     new_open = {k: replace(r, retire=(r.a, r.b) not in qualified) for k, r in state.open.items()}
     busy = {s for r in new_open.values() if not r.retire for s in (r.a, r.b)}
@@ -42,7 +43,7 @@ def refit_state(
         n_tested=len(scan),
         n_qualified=len(qualified),
         excluded=excluded,
-        pairs=_candidates(config, scan, symbols, busy),
+        pairs=_candidates(config, scan, symbols, busy, log_panel),
     )
     return StatArbState(fit=fit, open=new_open)
 
@@ -77,9 +78,14 @@ def _qualified(config: StatArbConfig, scan: PairScan, symbols: list[str]) -> set
 
 
 def _candidates(
-    config: StatArbConfig, scan: PairScan, symbols: list[str], busy: set[str]
+    config: StatArbConfig,
+    scan: PairScan,
+    symbols: list[str],
+    busy: set[str],
+    log_panel: FloatArray,
 ) -> tuple[PairCandidate, ...]:
-    """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records."""
+    """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records (their
+    statistics recomputed by QR, :func:`refit_exact`, so stored values are reproducible)."""
     free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
     chosen = _select(
         config,
@@ -87,6 +93,7 @@ def _candidates(
         max_pairs=config.max_pairs,
         one_per_asset=config.one_pair_per_asset,
     )
+    chosen = refit_exact(log_panel, chosen)
     return tuple(_pair_record(chosen, k, symbols) for k in range(len(chosen)))
 
 

@@ -16,13 +16,20 @@ trend="c", autolag="aic")`` (statsmodels 0.15) to rounding error:
 3. MacKinnon (1994, 2010 tables) approximate p-value for ``N = 2`` series with a constant
    (``mackinnonp(stat, regression="c", N=2)``).
 
-How the batch stays cheap: the Gram matrix of every pair's ADF design is a quadratic form in
-γ of cross-moments of the per-asset lagged designs, so one BLAS product of the whole panel
-gives every pair's Gram; one batched Cholesky then gives the residual sum of squares of all
-nested lag models (the AIC comparison). Only the chosen model is refitted with a QR
-decomposition of the actual design, so the reported statistic has QR accuracy. Pairs whose
-two best AIC values lie within :data:`AIC_TIE_TOL` are re-scored exactly with QR before the
-choice, so rounding in the cheap path cannot change a lag statsmodels would pick.
+How the batch stays cheap (no array of size pairs × bars is formed): the Gram matrix of every
+pair's ADF design is a quadratic form in γ of per-asset moments (one BLAS product of the
+panel's lagged differences, :func:`~strategies.stat_arb.adf.lagged_moments`) plus, along each
+diagonal, the products entering and leaving the sample
+(:func:`~strategies.stat_arb.adf.pair_grams`); a Cholesky factorization vectorized across the
+pairs gives the residual sum of squares of all nested lag models (the AIC comparison); the
+chosen model's Gram on its own, longer sample is the matching block plus the few rows it
+adds, and its t-statistic comes from that Gram's Cholesky factor (the normal equations).
+Pairs are processed in chunks whose Grams stay in cache. Pairs whose two best AIC values lie
+within :data:`AIC_TIE_TOL` are re-scored exactly with QR before the choice, so rounding
+cannot change a lag statsmodels would pick; pairs with ``1 − R² <``
+:data:`EXACT_BELOW_1_MINUS_RSQ` (where the quadratic forms lose digits to cancellation) get
+their statistic from a QR of their actual design. :func:`refit_exact` recomputes chosen
+pairs by QR from the residuals themselves, for values that are stored.
 
 This module holds the pair-level work: :class:`PairScan`, the scan itself (validation, the
 cointegrating regressions, lag selection, chunking of the pairs), the selection of tradable
@@ -43,7 +50,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -52,12 +59,15 @@ from strategies.stat_arb.adf import (
     IntArray,
     adf_default_maxlag,
     adf_tstat,
+    adf_tstat_from_gram,
     half_life_bars,
     information_criterion,
     lagged_design,
     lagged_moments,
     mackinnon_pvalue_coint,
+    nested_rss_from_grams,
     nested_rss_from_r,
+    pair_grams,
     qr_r,
     residuals,
 )
@@ -65,12 +75,14 @@ from strategies.stat_arb.adf import (
 __all__ = [
     "AIC_TIE_TOL",
     "COLLINEAR_RSQ",
+    "EXACT_BELOW_1_MINUS_RSQ",
     "FloatArray",
     "IntArray",
     "PairScan",
     "adf_default_maxlag",
     "half_life_bars",
     "mackinnon_pvalue_coint",
+    "refit_exact",
     "scan_pairs",
     "select_pairs",
     "spread_zscore",
@@ -80,8 +92,12 @@ __all__ = [
 AIC_TIE_TOL = 1e-6
 #: statsmodels' collinearity cut: R² ≥ 1 − 100·sqrt(eps) gives statistic −inf, p-value 0.
 COLLINEAR_RSQ = 1.0 - 100.0 * math.sqrt(float(np.finfo(np.float64).eps))
+#: Pairs with ``1 − R² <`` this get their ADF statistic by QR, not from the Gram matrices.
+EXACT_BELOW_1_MINUS_RSQ = 1e-4
 #: Upper bound on floats held per chunk of pairs (about 32 MB).
 _CHUNK_FLOATS = 4_000_000
+#: Upper bound on the floats of one chunk of design Grams (about 4 MB: stays in cache).
+_GRAM_CHUNK_FLOATS = 500_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,12 +189,22 @@ def scan_pairs(
     gram = centred.T @ centred
     ii, jj = np.triu_indices(panel.shape[1], k=1)
     gamma = gram[ii, jj] / gram[jj, jj]
-    intercept = panel[:, ii].mean(axis=0) - gamma * panel[:, jj].mean(axis=0)
-    if criterion is None:
-        lags = np.full(ii.shape, maxlag, dtype=np.intp)
-    else:
-        lags = _select_lags(centred, ii, jj, gamma, maxlag, criterion)
-    stat, hl, rsq = _adf_and_half_life(centred, ii, jj, gamma, lags)
+    # Row sums of the transposed panel: the summation order of the column means of panel[:, ii].
+    means = np.ascontiguousarray(panel.T).mean(axis=1)
+    intercept = means[ii] - gamma * means[jj]
+    rsq = (gamma * gram[ii, jj]) / gram[ii, ii]  # 1 − RSS/TSS with RSS = G_ii − γ G_ij
+    moments = lagged_moments(centred, maxlag)
+    lags = np.full(ii.shape, maxlag, dtype=np.intp)
+    stat = np.empty(ii.shape)
+    # Pairs in chunks whose Grams stay in cache between their three passes.
+    for chunk in _pair_chunks(ii.shape[0], (maxlag + 2) ** 2, _GRAM_CHUNK_FLOATS):
+        c_ii, c_jj, c_gamma = ii[chunk], jj[chunk], gamma[chunk]
+        design_grams = pair_grams(centred, moments, c_ii, c_jj, c_gamma)
+        if criterion is not None:
+            lags[chunk] = _select_lags(centred, c_ii, c_jj, c_gamma, design_grams, criterion)
+        stat[chunk] = _adf_stats(
+            centred, c_ii, c_jj, c_gamma, design_grams, lags[chunk], rsq[chunk]
+        )
     collinear = rsq >= COLLINEAR_RSQ
     stat = np.where(collinear, -np.inf, stat)
     lags = np.where(collinear, -1, lags).astype(np.intp)
@@ -190,7 +216,51 @@ def scan_pairs(
         adf_stat=stat,
         p_value=mackinnon_pvalue_coint(stat),
         lags=lags,
-        half_life_bars=hl,
+        half_life_bars=_half_lives(centred, ii, jj, gamma),
+    )
+
+
+def refit_exact(log_prices: FloatArray, pairs: PairScan) -> PairScan:
+    """The pairs of a scan with ADF statistic, p-value and half-life recomputed by QR.
+
+    :func:`scan_pairs` gets every statistic from Gram matrices (equal to statsmodels within
+    1e-8); this recomputes the given pairs (same panel, hedge ratios and lags) from the
+    residual series themselves: a QR of each pair's ADF design and the half-life regression
+    on ε, with the summation order of one batch of at least two pairs, so the values a
+    strategy stores do not depend on how many pairs are refitted with them.
+
+    Parameters
+    ----------
+    log_prices : FloatArray
+        The panel the scan ran on, shape ``(n_bars, n_assets)``.
+    pairs : PairScan
+        Pairs of that scan (any subset, any order).
+
+    Returns
+    -------
+    PairScan
+        ``pairs`` with ``adf_stat``, ``p_value`` and ``half_life_bars`` replaced.
+
+    Raises
+    ------
+    ValueError
+        On an invalid panel (see :func:`scan_pairs`).
+    """
+    if len(pairs) == 0:
+        return pairs
+    panel = _validate_panel(log_prices)
+    centred = panel - panel.mean(axis=0)
+    # One pair alone would be summed pairwise (a contiguous row), a batch row by row.
+    take = np.r_[np.arange(len(pairs)), 0] if len(pairs) == 1 else np.arange(len(pairs))
+    ii, jj, gamma = pairs.i[take], pairs.j[take], pairs.hedge_ratio[take]
+    lags = np.maximum(pairs.lags[take], 0)
+    stat, half_life = _exact_adf_and_half_life(centred, ii, jj, gamma, lags)
+    stat = np.where(pairs.lags[take] < 0, -np.inf, stat)[: len(pairs)]
+    return replace(
+        pairs,
+        adf_stat=stat,
+        p_value=mackinnon_pvalue_coint(stat),
+        half_life_bars=half_life[: len(pairs)],
     )
 
 
@@ -231,9 +301,10 @@ def _validate_autolag(autolag: str | None) -> str | None:
     return criterion
 
 
-def _pair_chunks(n_pairs: int, floats_per_pair: int) -> Iterator[slice]:
-    """Slices of pair indices whose working arrays stay under ``_CHUNK_FLOATS``."""
-    size = max(1, _CHUNK_FLOATS // max(1, floats_per_pair))
+def _pair_chunks(n_pairs: int, floats_per_pair: int, max_floats: int = 0) -> Iterator[slice]:
+    """Slices of pair indices whose working arrays stay under ``max_floats`` (default
+    ``_CHUNK_FLOATS``)."""
+    size = max(1, (max_floats or _CHUNK_FLOATS) // max(1, floats_per_pair))
     for start in range(0, n_pairs, size):
         yield slice(start, min(start + size, n_pairs))
 
@@ -243,26 +314,18 @@ def _select_lags(
     ii: IntArray,
     jj: IntArray,
     gamma: FloatArray,
-    maxlag: int,
+    design_grams: FloatArray,
     criterion: str,
 ) -> IntArray:
     """Lag minimizing AIC/BIC over ``0..maxlag`` on the common sample (statsmodels _autolag).
 
-    Cheap path: Gram from cross-moments, batched Cholesky, nested RSS. Pairs with a near tie
-    (or a Gram that is not numerically positive definite) are re-scored with QR.
+    Cheap path: batched Cholesky of the design Grams, nested RSS. Pairs with a near tie or a
+    non-finite criterion (a Gram not numerically positive definite) are re-scored with QR.
     """
+    maxlag = design_grams.shape[1] - 2
     nobs = centred.shape[0] - 1 - maxlag
-    moments = lagged_moments(centred, maxlag)
-    g = gamma[:, None, None]
-    gram = moments[ii, :, ii, :] - g * (moments[ii, :, jj, :] + moments[jj, :, ii, :])
-    gram += g * g * moments[jj, :, jj, :]
-    try:
-        chol = np.asarray(np.linalg.cholesky(gram), dtype=np.float64)
-        ic = information_criterion(nested_rss_from_r(chol.transpose(0, 2, 1)), nobs, criterion)
-        refine = _near_ties(ic)
-    except np.linalg.LinAlgError:
-        ic = np.zeros((ii.shape[0], maxlag + 1))
-        refine = np.arange(ii.shape[0])
+    ic = information_criterion(nested_rss_from_grams(design_grams), nobs, criterion)
+    refine = _near_ties(ic)
     if refine.size:
         ic[refine] = _exact_criterion(
             centred, ii[refine], jj[refine], gamma[refine], maxlag, criterion
@@ -272,12 +335,13 @@ def _select_lags(
 
 
 def _near_ties(ic: FloatArray) -> IntArray:
-    """Pairs whose best two criterion values differ by less than :data:`AIC_TIE_TOL`."""
-    if ic.shape[1] < 2:
-        return np.zeros(0, dtype=np.intp)
-    best_two = np.partition(ic, 1, axis=1)[:, :2]
-    gap = best_two[:, 1] - best_two[:, 0]
-    return np.flatnonzero(~(gap >= AIC_TIE_TOL)).astype(np.intp)
+    """Pairs with a non-finite criterion or whose best two values differ by less than
+    :data:`AIC_TIE_TOL`."""
+    bad = ~np.all(np.isfinite(ic), axis=1)
+    if ic.shape[1] >= 2:
+        best_two = np.partition(ic, 1, axis=1)[:, :2]
+        bad |= ~(best_two[:, 1] - best_two[:, 0] >= AIC_TIE_TOL)
+    return np.flatnonzero(bad).astype(np.intp)
 
 
 def _exact_criterion(
@@ -294,23 +358,76 @@ def _exact_criterion(
     return out
 
 
-def _adf_and_half_life(
+def _adf_stats(
+    centred: FloatArray,
+    ii: IntArray,
+    jj: IntArray,
+    gamma: FloatArray,
+    design_grams: FloatArray,
+    lags: IntArray,
+    rsq: FloatArray,
+) -> FloatArray:
+    """ADF statistic of every pair refitted at its lag on its own sample, from the Grams.
+
+    The lag-``p`` model's sample is the common one plus the rows ``t = p .. maxlag − 1``:
+    its Gram is the matching block of ``design_grams`` plus the Gram of those rows, built
+    from the first ``maxlag + 1`` residuals only. Pairs with ``R² > 1 −``
+    :data:`EXACT_BELOW_1_MINUS_RSQ` (where the Gram loses digits to cancellation) and lag
+    groups whose Gram is not numerically positive definite are refitted by QR instead.
+    """
+    n_bars = centred.shape[0]
+    maxlag = design_grams.shape[1] - 2
+    stat = np.empty(ii.shape[0])
+    exact = ~(1.0 - rsq >= EXACT_BELOW_1_MINUS_RSQ)
+    head = (centred[: maxlag + 1, ii] - gamma * centred[: maxlag + 1, jj]).T
+    for lag in np.unique(lags[~exact]).tolist():
+        rows = np.flatnonzero((lags == lag) & ~exact)
+        order = [*range(1, lag + 1), 0, maxlag + 1]
+        gram = design_grams[rows[:, None, None], order, np.asarray(order)[:, None]]
+        extra = lagged_design(head[rows], lag, lag, level_first=False)
+        gram += np.einsum("prk,prl->pkl", extra, extra)
+        try:
+            stat[rows] = adf_tstat_from_gram(gram, lag, n_bars - 1 - lag)
+        except np.linalg.LinAlgError:
+            exact[rows] = True
+    refit = np.flatnonzero(exact)
+    if refit.size:
+        stat[refit] = _exact_adf_and_half_life(
+            centred, ii[refit], jj[refit], gamma[refit], lags[refit]
+        )[0]
+    return stat
+
+
+def _half_lives(centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray) -> FloatArray:
+    """OU half-life of every pair's ε (:func:`half_life_bars`) from per-asset moments."""
+    lagged = centred[:-1] - centred[:-1].mean(axis=0)
+    delta = np.diff(centred, axis=0)
+    delta -= delta.mean(axis=0)
+    lag_lag = lagged.T @ lagged
+    lag_delta = lagged.T @ delta
+    g, g2 = gamma, gamma * gamma
+    sxx = lag_lag[ii, ii] - 2.0 * g * lag_lag[ii, jj] + g2 * lag_lag[jj, jj]
+    sxy = lag_delta[ii, ii] - g * (lag_delta[ii, jj] + lag_delta[jj, ii]) + g2 * lag_delta[jj, jj]
+    kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    out = np.full_like(kappa, np.inf)
+    np.divide(math.log(2.0), kappa, out=out, where=kappa > 0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _exact_adf_and_half_life(
     centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray, lags: IntArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ADF statistic (refit at each pair's lag), OU half-life and cointegration R²."""
+) -> tuple[FloatArray, FloatArray]:
+    """ADF statistic (QR of each pair's design at its lag) and OU half-life, from ε itself."""
     n_pairs, n_bars = ii.shape[0], centred.shape[0]
     stat = np.empty(n_pairs)
     half_life = np.empty(n_pairs)
-    rsq = np.empty(n_pairs)
-    tss = np.einsum("tk,tk->k", centred, centred)
     for chunk in _pair_chunks(n_pairs, n_bars * (int(lags.max()) + 3)):
         resid = residuals(centred, ii[chunk], jj[chunk], gamma[chunk])
         half_life[chunk] = half_life_bars(resid)
-        rsq[chunk] = 1.0 - np.einsum("pt,pt->p", resid, resid) / tss[ii[chunk]]
         for lag in np.unique(lags[chunk]).tolist():
             rows = np.flatnonzero(lags[chunk] == lag)
             stat[chunk.start + rows] = adf_tstat(resid[rows], int(lag))
-    return stat, half_life, rsq
+    return stat, half_life
 
 
 def select_pairs(

@@ -18,11 +18,14 @@ from statsmodels.tsa.stattools import adfuller, coint
 
 from strategies.common import betas_to_market
 from strategies.stat_arb import signals
+from strategies.stat_arb.adf import lagged_moments, pair_grams
 from strategies.stat_arb.signals import (
+    EXACT_BELOW_1_MINUS_RSQ,
     PairScan,
     adf_default_maxlag,
     half_life_bars,
     mackinnon_pvalue_coint,
+    refit_exact,
     scan_pairs,
     select_pairs,
     spread_zscore,
@@ -111,6 +114,7 @@ def test_chunking_and_exact_rescoring_do_not_change_results(
 ) -> None:
     reference = scan_pairs(log_closes)
     monkeypatch.setattr(signals, "_CHUNK_FLOATS", 1)  # one pair per chunk
+    monkeypatch.setattr(signals, "_GRAM_CHUNK_FLOATS", 1)  # and per chunk of Grams
     monkeypatch.setattr(signals, "AIC_TIE_TOL", math.inf)  # every pair re-scored by QR
     other = scan_pairs(log_closes)
     np.testing.assert_array_equal(other.lags, reference.lags)
@@ -374,3 +378,101 @@ def test_scan_equals_statsmodels_on_every_bundled_perp() -> None:
         stat, pvalue, _ = coint(panel[:, i], panel[:, j], trend="c", autolag="aic")
         assert abs(scan.adf_stat[k] - stat) < 1e-8, (symbols[i], symbols[j])
         assert abs(scan.p_value[k] - pvalue) < 1e-10, (symbols[i], symbols[j])
+
+
+# ------------------------------------------------- Gram formulation vs QR, refit for records
+
+
+@pytest.mark.parametrize("maxlag", [0, 1, 2, 7, 20])
+def test_pair_grams_equal_the_gram_of_each_pairs_design(
+    log_closes: np.ndarray, maxlag: int
+) -> None:
+    # Independent: the Gram of the explicit ADF design of ε = (y − ȳ) − γ (x − x̄).
+    centred = log_closes - log_closes.mean(axis=0)
+    ii, jj = np.triu_indices(6, k=1)
+    gamma = np.linspace(-1.5, 2.5, ii.shape[0])
+    grams = pair_grams(centred, lagged_moments(centred, maxlag), ii, jj, gamma)
+    for k, (i, j) in enumerate(zip(ii.tolist(), jj.tolist(), strict=True)):
+        eps = centred[:, i] - gamma[k] * centred[:, j]
+        d_eps = np.diff(eps)
+        rows = range(maxlag, 719)
+        design = np.array(
+            [[eps[t], *(d_eps[t - lag] for lag in range(1, maxlag + 1)), d_eps[t]] for t in rows]
+        )
+        expected = design.T @ design
+        np.testing.assert_allclose(grams[k], expected, rtol=1e-10, atol=1e-12 * expected.max())
+
+
+def test_gram_statistics_equal_qr_statistics_on_every_bundled_perp(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batched Gram path against the QR path on all 105 pairs of the bundled perps (the
+    QR path is itself equal to statsmodels, test_scan_equals_statsmodels_on_every_bundled_perp)."""
+    panel = _bundled_panel()
+    fast = scan_pairs(panel)
+    monkeypatch.setattr(signals, "EXACT_BELOW_1_MINUS_RSQ", math.inf)  # every pair by QR
+    exact = scan_pairs(panel)
+    np.testing.assert_array_equal(fast.lags, exact.lags)
+    np.testing.assert_allclose(fast.adf_stat, exact.adf_stat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.half_life_bars, exact.half_life_bars, rtol=1e-9)
+    refit = refit_exact(panel, fast)
+    np.testing.assert_array_equal(refit.adf_stat, exact.adf_stat)
+    np.testing.assert_array_equal(refit.half_life_bars, _qr_half_lives(panel, fast))
+
+
+def test_refit_exact_does_not_depend_on_how_many_pairs_are_refitted() -> None:
+    # The journal stores refitted records: one pair alone must give the bits of a batch.
+    panel = _bundled_panel()
+    scan = scan_pairs(panel)
+    batch = refit_exact(panel, scan)
+    for k in (0, 17, 104):
+        alone = refit_exact(panel, scan.take(np.array([k])))
+        assert alone.adf_stat[0] == batch.adf_stat[k]
+        assert alone.half_life_bars[0] == batch.half_life_bars[k]
+        assert alone.p_value[0] == batch.p_value[k]
+    pair = refit_exact(panel, scan.take(np.array([104, 3])))
+    assert pair.adf_stat.tolist() == [batch.adf_stat[104], batch.adf_stat[3]]
+    assert len(refit_exact(panel, scan.take(np.zeros(0, dtype=np.intp)))) == 0
+
+
+def test_nearly_collinear_pairs_take_the_qr_path_and_equal_statsmodels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_gram_path(*args: object) -> None:
+        raise AssertionError("a nearly collinear pair must not take the Gram path")
+
+    monkeypatch.setattr(signals, "adf_tstat_from_gram", no_gram_path)
+    rng = np.random.default_rng(11)
+    x = math.log(100.0) + np.cumsum(rng.normal(0.0, 0.01, 720))
+    noise = np.zeros(720)
+    for t in range(1, 720):
+        noise[t] = 0.9 * noise[t - 1] + rng.normal(0.0, 1e-4)  # 1 − R² ≈ 6e-6
+    y = 1.5 * x + 0.3 + noise
+    scan = scan_pairs(np.column_stack([y, x]))
+    centred = np.column_stack([y - y.mean(), x - x.mean()])
+    eps = centred[:, 0] - scan.hedge_ratio[0] * centred[:, 1]
+    assert 1.5e-6 < (eps @ eps) / (centred[:, 0] @ centred[:, 0]) < EXACT_BELOW_1_MINUS_RSQ
+    stat, pvalue, _ = coint(y, x, trend="c", autolag="aic")
+    assert abs(scan.adf_stat[0] - stat) < 1e-8
+    assert abs(scan.p_value[0] - pvalue) < 1e-10
+
+
+def _bundled_panel() -> np.ndarray:
+    """Log closes of the 15 bundled Binance perps over their last 720 hourly bars."""
+    from venues.model import InstrumentId, InstrumentKind
+    from venues.replay.source import ReplayDataset
+
+    symbols = [
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT", "ADAUSDT",
+        "AVAXUSDT", "LINKUSDT", "LTCUSDT", "DOTUSDT", "TRXUSDT", "INJUSDT", "TIAUSDT", "TONUSDT",
+    ]  # fmt: skip
+    data = ReplayDataset.load(perp_symbols=symbols, spot_symbols=[], funding_venues=())
+    ids = [InstrumentId("binance", InstrumentKind.PERP, s) for s in symbols]
+    return np.asarray(np.log(data.closes_matrix(ids)[-720:]), dtype=np.float64)
+
+
+def _qr_half_lives(panel: np.ndarray, scan: PairScan) -> np.ndarray:
+    """half_life_bars of every pair's ε as one batch (the reference the records store)."""
+    centred = panel - panel.mean(axis=0)
+    resid = centred[:, scan.i].T - scan.hedge_ratio[:, None] * centred[:, scan.j].T
+    return np.asarray(half_life_bars(resid))

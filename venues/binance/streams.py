@@ -11,6 +11,10 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 fixtures ``ws_mark_price_combined.json``, ``ws_subscribe_request.json``,
 ``ws_subscribe_response.json``.
 
+Frames are decoded at the boundary by :func:`venues.binance.decode.decode_mark_frame` (msgspec,
+typed; any frame it cannot vouch for goes through ``json.loads`` and
+:func:`~venues.binance.parse.parse_ws_mark_price` as before).
+
 Why a watchdog matters here: since 2026-04-23 the legacy unrouted ``/stream`` path accepts the
 SUBSCRIBE and then stays silent for market streams, so a connection without a frame for
 ``mark_watchdog_s`` is treated as dead (:class:`venues.ws.StreamSilent`) and replaced.
@@ -31,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from venues.binance import constants as c
-from venues.binance.parse import parse_ws_mark_price
+from venues.binance.decode import decode_mark_frame, mark_updates_of
 from venues.errors import ProtocolError
 from venues.model import FundingRate, InstrumentId, MarkPrice
 from venues.ws import Backoff, Message, SleepFn, StreamConfig, default_is_fatal, stream
@@ -89,8 +93,10 @@ class WsSettings:
         watchdog_s: float,
         subscribe_messages: Callable[[], Sequence[Message]],
         is_fatal: Callable[[BaseException], bool] = default_is_fatal,
+        decode: Callable[[str | bytes], Any] | None = None,
     ) -> StreamConfig:
-        """:class:`StreamConfig` for one Binance connection with these settings."""
+        """:class:`StreamConfig` for one Binance connection with these settings (``decode``:
+        a typed frame decoder instead of ``json.loads``)."""
         return StreamConfig(
             url=url,
             subscribe_messages=subscribe_messages,
@@ -103,6 +109,7 @@ class WsSettings:
             protocol_ping_interval_s=self.protocol_ping_interval_s,
             protocol_ping_timeout_s=self.protocol_ping_interval_s,
             proxy=self.proxy,
+            decode=decode,
         )
 
 
@@ -201,11 +208,12 @@ async def mark_updates(
         "binance.ws.marks",
         settings.mark_watchdog_s,
         lambda: [subscribe_message([c.mark_price_stream(i.symbol) for i in instrument_ids])],
+        decode=lambda raw: decode_mark_frame(raw, funding_intervals_s),
     )
     updates = newest_per_instrument(
         config,
         instrument_ids,
-        parse=lambda frame: parse_ws_mark_price(frame, funding_intervals_s),
+        parse=lambda frame: mark_updates_of(frame, funding_intervals_s),
         mark_of=lambda update: update[0],
         resync=resync,
         sleep=sleep,

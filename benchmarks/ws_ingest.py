@@ -1,0 +1,182 @@
+"""Binance markPrice websocket ingest on one core: raw frames → (MarkPrice, FundingRate).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/ws_ingest.py                 # 200k frames, best of 5
+    .venv/bin/python benchmarks/ws_ingest.py --frames 1000000 --repeat 3
+
+Frames: ``<symbol>@markPrice@1s`` events in the combined-stream envelope, as the live client
+receives them (``tests/fixtures/binance-usdm/ws_mark_price_combined.json`` layout), for
+``--symbols`` symbols with prices, rates and times varying per frame (seed ``--seed``), as
+``bytes``. Paths timed, each over the same frames:
+
+- ``reference``: ``json.loads`` + :func:`venues.binance.parse.parse_ws_mark_price` (every
+  number validated as a ``Decimal``, then converted to float) — the path before msgspec;
+- ``json.loads alone``: the JSON decoding only, no value types;
+- ``typed (msgspec)``: :func:`venues.binance.decode.decode_mark_frame` +
+  :func:`~venues.binance.decode.mark_updates_of` — the path the live client uses;
+- ``msgspec struct only``: the typed decoding into the wire struct alone (no float
+  conversion, no value types): the floor of the typed path;
+- ``value types only``: building each message's ``MarkPrice`` and ``FundingRate`` (frozen
+  slotted dataclasses) from ready fields, no decoding: the other floor of the typed path.
+
+Times are CPU time of this process (``time.process_time``), best of ``--repeat`` runs, so
+other load on the machine inflates them less than wall time; the load average is printed.
+The typed path's results are checked equal to the reference path's on every frame first.
+The goal (zerobeta issue 14, goal 5) is 1,000,000 messages/s on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import msgspec  # noqa: E402
+
+from venues.binance import decode  # noqa: E402
+from venues.binance.decode import decode_mark_frame, mark_updates_of  # noqa: E402
+from venues.binance.parse import parse_ws_mark_price  # noqa: E402
+from venues.model import FundingRate, MarkPrice  # noqa: E402
+
+GOAL_MSGS_S = 1_000_000
+
+
+def make_frames(n_frames: int, n_symbols: int, seed: int) -> list[bytes]:
+    """``n_frames`` combined-stream markPriceUpdate frames over ``n_symbols`` symbols."""
+    rng = random.Random(seed)
+    symbols = [f"SYM{k}USDT" for k in range(n_symbols)]
+    base = {s: rng.uniform(0.01, 60_000.0) for s in symbols}
+    frames = []
+    ts_ms = 1_700_000_000_000
+    for k in range(n_frames):
+        symbol = symbols[k % n_symbols]
+        mark = base[symbol] * (1.0 + rng.gauss(0.0, 1e-3))
+        event = {
+            "e": "markPriceUpdate",
+            "E": ts_ms + k,
+            "s": symbol,
+            "p": f"{mark:.8f}",
+            "i": f"{mark * (1.0 + rng.gauss(0.0, 1e-4)):.8f}",
+            "P": f"{mark * (1.0 + rng.gauss(0.0, 1e-4)):.8f}",
+            "r": f"{rng.gauss(1e-4, 1e-4):.8f}",
+            "T": 1_700_006_400_000,
+        }
+        frame = {"stream": f"{symbol.lower()}@markPrice@1s", "data": event}
+        frames.append(json.dumps(frame, separators=(",", ":")).encode())
+    return frames
+
+
+def best_rate(run: Callable[[list[bytes]], object], frames: list[bytes], repeat: int) -> float:
+    """Messages per CPU second, best of ``repeat`` runs over ``frames``."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        run(frames)
+        best = min(best, time.process_time() - start)
+    return len(frames) / best
+
+
+def reference(frames: list[bytes]) -> None:
+    """json.loads + the Decimal-validating parser."""
+    loads, parse = json.loads, parse_ws_mark_price
+    for raw in frames:
+        parse(loads(raw))
+
+
+def json_only(frames: list[bytes]) -> None:
+    """json.loads alone."""
+    loads = json.loads
+    for raw in frames:
+        loads(raw)
+
+
+def typed(frames: list[bytes]) -> None:
+    """The typed path of the live client."""
+    dec, updates_of = decode_mark_frame, mark_updates_of
+    for raw in frames:
+        updates_of(dec(raw))
+
+
+def struct_only(frames: list[bytes]) -> None:
+    """msgspec into the wire struct, nothing else."""
+    dec = msgspec.json.Decoder(decode._Frame | list[decode._MarkEvent]).decode
+    for raw in frames:
+        dec(raw)
+
+
+def value_types_only(frames: list[bytes]) -> None:
+    """The two frozen dataclasses of each message built from ready fields, nothing else."""
+    iid = decode_mark_frame(frames[0])[0][0].instrument_id  # type: ignore[index]
+    for k in range(len(frames)):
+        MarkPrice(iid, 1.0, k, 1.0)
+        FundingRate(iid, 1e-4, 28_800, k, k + 28_800_000)
+
+
+def profile_typed(frames: list[bytes]) -> str:
+    """Top of a cProfile of the typed path (where its time goes)."""
+    profiler = cProfile.Profile()
+    profiler.runcall(typed, frames)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(8)
+    return out.getvalue()
+
+
+def main() -> None:
+    """Build frames, check equality, time every path, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=200_000)
+    parser.add_argument("--symbols", type=int, default=300)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", action="store_true", help="print a profile of the typed path")
+    args = parser.parse_args()
+
+    frames = make_frames(args.frames, args.symbols, args.seed)
+    for raw in frames[: min(len(frames), 20_000)]:
+        assert mark_updates_of(decode_mark_frame(raw)) == parse_ws_mark_price(json.loads(raw))
+
+    print(
+        f"frames            : {len(frames)} combined-stream markPriceUpdate, "
+        f"{args.symbols} symbols, {sum(map(len, frames)) / len(frames):.0f} bytes mean"
+    )
+    print(f"cpu count         : {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
+    print(f"timing            : CPU time, best of {args.repeat}")
+    rates = {
+        "reference (json + Decimal)": best_rate(reference, frames, args.repeat),
+        "json.loads alone": best_rate(json_only, frames, args.repeat),
+        "typed (msgspec)": best_rate(typed, frames, args.repeat),
+        "msgspec struct only": best_rate(struct_only, frames, args.repeat),
+        "value types only": best_rate(value_types_only, frames, args.repeat),
+    }
+    for name, rate in rates.items():
+        print(f"{name:<27}: {rate / 1e3:8.0f}k msgs/s  {1e9 / rate:6.0f} ns/msg")
+    new = rates["typed (msgspec)"]
+    print(f"typed vs reference: {new / rates['reference (json + Decimal)']:.1f}x")
+    print(
+        f"goal              : {GOAL_MSGS_S / 1e3:.0f}k msgs/s -> "
+        f"{'reached' if new >= GOAL_MSGS_S else f'not reached ({new / GOAL_MSGS_S:.2f} of it)'}"
+    )
+    floor = 1.0 / (1.0 / rates["msgspec struct only"] + 1.0 / rates["value types only"])
+    print(
+        f"typed-path floor  : {floor / 1e3:.0f}k msgs/s (struct decoding + value types, "
+        "no Python glue)"
+    )
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    if args.profile:
+        print(profile_typed(frames))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The typed (msgspec) mark-frame decoder against the reference path, json.loads + parser.
+
+The reference is ``parse_ws_mark_price(json.loads(raw))`` (itself tested against the
+fixtures in test_binance_parse.py). For every frame, valid or not, the typed path must give
+the same updates or raise the same error with the same message; valid frames must take the
+typed path (a ``MarkFrame`` straight from ``decode_mark_frame``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from venues.binance.decode import MarkFrame, decode_mark_frame, mark_updates_of
+from venues.binance.parse import parse_ws_mark_price
+from venues.errors import ProtocolError
+from venues.model import InstrumentId, InstrumentKind
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "binance-usdm"
+INTERVALS = {"BTCUSDT": 14_400}
+EVENT: dict[str, Any] = json.loads((FIXTURES / "ws_mark_price_btcusdt.json").read_text())
+
+
+def reference(raw: str | bytes) -> tuple[str, object]:
+    """("ok", updates) or ("error", (type, message)) of the reference path."""
+    try:
+        return "ok", parse_ws_mark_price(json.loads(raw), INTERVALS)
+    except (ProtocolError, ValueError) as e:
+        return "error", (type(e), str(e))
+
+
+def typed(raw: str | bytes) -> tuple[str, object]:
+    """The same for the typed path, as the live stream runs it (decode, then updates)."""
+    try:
+        return "ok", list(mark_updates_of(decode_mark_frame(raw, INTERVALS), INTERVALS))
+    except (ProtocolError, ValueError) as e:
+        return "error", (type(e), str(e))
+
+
+@pytest.mark.parametrize(
+    "name", ["ws_mark_price_btcusdt", "ws_mark_price_all_market", "ws_mark_price_combined"]
+)
+def test_fixture_frames_take_the_typed_path_and_equal_the_reference(name: str) -> None:
+    raw = (FIXTURES / f"{name}.json").read_bytes()
+    decoded = decode_mark_frame(raw, INTERVALS)
+    assert type(decoded) is MarkFrame
+    assert list(decoded) == parse_ws_mark_price(json.loads(raw), INTERVALS)
+    ((mark, funding),) = decoded
+    # Independent of both parsers: the fixture's numbers and the 4 h interval given.
+    assert mark.instrument_id == InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
+    assert mark.ts_event_ms == 1562305380000
+    assert funding.ts_funding_ms == 1562306400000
+    assert funding.interval_s == 14_400
+    assert funding.ts_next_funding_ms == 1562306400000 + 14_400_000
+
+
+def test_many_events_and_default_interval() -> None:
+    events = [{**EVENT, "s": f"S{k}USDT", "p": f"{k}.5", "E": EVENT["E"] + k} for k in range(1, 50)]
+    raw = json.dumps({"stream": "!markPrice@arr@1s", "data": events})
+    decoded = decode_mark_frame(raw)
+    assert type(decoded) is MarkFrame
+    assert [m.mark_price for m, _ in decoded] == [k + 0.5 for k in range(1, 50)]
+    assert {f.interval_s for _, f in decoded} == {8 * 3600}
+
+
+def _variant(**changes: object) -> dict[str, Any]:
+    event = dict(EVENT)
+    for key, value in changes.items():
+        if value is _ABSENT:
+            del event[key]
+        else:
+            event[key] = value
+    return event
+
+
+_ABSENT = object()
+
+MALFORMED_OR_UNUSUAL = {
+    "wrong event type": _variant(e="kline"),
+    "no mark": _variant(p=_ABSENT),
+    "no time": _variant(E=_ABSENT),
+    "null rate": _variant(r=None),
+    "empty mark": _variant(p=""),
+    "text mark": _variant(p="abc"),
+    "nan mark": _variant(p="NaN"),
+    "infinite index": _variant(i="Infinity"),
+    "overflowing rate": _variant(r="1e400"),
+    "bool mark": _variant(p=True),
+    "integer mark (valid)": _variant(p=11794),
+    "float time": _variant(E=1562305380000.0),
+    "string time": _variant(E="1562305380000"),
+    "bool time": _variant(T=True),
+    "huge time (valid)": _variant(E=10**30),
+    "empty symbol": _variant(s=""),
+    "symbol with colon": _variant(s="BTC:USDT"),
+    "delivery symbol, malformed (skipped)": _variant(s="BTCUSDT_240628", p="x"),
+    "numeric symbol": _variant(s=5),
+    "extra fields (valid)": {**EVENT, "x": [1, {"y": None}]},
+    "underscored digits (valid)": _variant(p="11_794.5"),
+    "spaces around a number (valid)": _variant(p=" 11794.5 "),
+}
+
+
+def _frames() -> dict[str, str]:
+    frames: dict[str, str] = {}
+    for name, event in MALFORMED_OR_UNUSUAL.items():
+        frames[name] = json.dumps(event)
+        frames[f"{name}, combined"] = json.dumps({"stream": "s", "data": event})
+        frames[f"{name}, in an array"] = json.dumps([EVENT, event])
+    frames.update(
+        {
+            "not JSON": '{"e": "markPriceUpdate",',
+            "a number": "5",
+            "an object without e": '{"a": 1}',
+            "envelope without data": json.dumps({"stream": "s", **EVENT}),
+            "envelope with null stream": json.dumps({"stream": None, "data": EVENT}),
+            "envelope with null data": json.dumps({"stream": "s", "data": None}),
+            "data is a string": json.dumps({"stream": "s", "data": "x"}),
+            "duplicate key, last wins": '{"e":"x",' + json.dumps(EVENT)[1:],
+            "null envelope around a valid event": json.dumps(
+                {"stream": None, "data": None, **EVENT}
+            ),
+            "null field in a bare event": json.dumps(_variant(i=None)),
+        }
+    )
+    return frames
+
+
+@pytest.mark.parametrize(("name", "raw"), list(_frames().items()))
+def test_every_frame_gives_the_reference_outcome(name: str, raw: str) -> None:
+    expected = reference(raw)
+    assert typed(raw) == expected
+    assert typed(raw.encode()) == expected
+
+
+def test_malformed_frames_raise_protocol_error_naming_the_field() -> None:
+    with pytest.raises(ProtocolError, match="field 'p' is not a finite decimal number: 'abc'"):
+        mark_updates_of(decode_mark_frame(json.dumps(_variant(p="abc"))))
+    with pytest.raises(ProtocolError, match="field 'e' is 'kline'"):
+        mark_updates_of(decode_mark_frame(json.dumps(_variant(e="kline"))))
+
+
+def test_a_subscription_answer_is_left_as_json() -> None:
+    assert decode_mark_frame(b'{"result":null,"id":1}') == {"result": None, "id": 1}
+
+
+_NUMBER_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.from_regex(r"\A[ +\-]?[0-9_]{0,6}(\.[0-9_]{0,6})?([eE][+\-]?[0-9]{1,4})?\Z"),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(p=_NUMBER_TEXT, i=_NUMBER_TEXT, r=_NUMBER_TEXT, t=st.integers(-(2**70), 2**70))
+def test_any_number_text_gives_the_reference_outcome(p: str, i: str, r: str, t: int) -> None:
+    raw = json.dumps({"stream": "s", "data": _variant(p=p, i=i, r=r, T=t)})
+    assert typed(raw) == reference(raw)
