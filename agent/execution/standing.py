@@ -8,9 +8,12 @@ targets of the last intent that reached them **stand**: :class:`StandingTargets`
 strategy, the legs of every intent whose outcome was ``filled`` (or ``skipped`` with a price
 for every leg: nothing needed trading), and forgets a pair when a later intent of the same
 strategy names one of its instruments (it replaces it, or closes it: all-zero targets stand for
-nothing), or when an intent on them did not reach its targets (``unwound``, ``partial``,
-``rejected``, ``risk_rejected``, or no price): execution does not chase targets it could not
-reach; the strategy decides again at its next cycle.
+nothing), or when an exit on them did not reach its targets: execution does not chase targets
+it could not reach; the strategy decides again at its next cycle. An opening or adjusting
+intent (or a drift rebalance) that failed at the venue (``unwound``, ``partial``,
+``rejected``) leaves the earlier targets standing, so the legs it left off them are taken back
+at the next mark tick; one refused by risk, or a maker-first intent still working, leaves
+none.
 
 :meth:`StandingTargets.drifted` lists the pairs whose position (the ledger's, moved by a fill
 that arrived since: the account stream, a late fill) is off a standing target by more than
@@ -51,6 +54,10 @@ DRIFT_REASON = "drift_rebalance"
 REACHED = frozenset({"filled", "skipped"})
 """Intent outcomes after which the targets stand (``skipped``: only with every leg priced)."""
 
+KEEP_NOTHING = frozenset({"risk_rejected", "working"})
+"""Outcomes of a failed intent after which no earlier targets stand (risk would refuse the
+rebalance too; a working maker-first intent is left to its deadline)."""
+
 Legs = tuple[TargetPosition, ...]
 
 
@@ -84,14 +91,23 @@ class StandingTargets:
     ) -> None:
         """``strategy``'s ``intent`` ended with ``status`` (``IntentOutcome.status``) at
         ``prices`` (quote units): its targets stand if it reached them, and any earlier pair
-        naming one of its instruments no longer does."""
+        naming one of its instruments no longer does — unless it failed as an opening or
+        adjusting intent, or as a drift rebalance, at the venue (not refused by risk, not
+        still working): then the earlier targets keep standing, so the drift check takes the
+        legs it left off them back at the next mark tick instead of at the next cycle (an
+        exit that failed keeps nothing: that would reopen what it closed)."""
         named = {leg.instrument_id for leg in intent.legs}
-        pairs = self._pairs.get(strategy)
-        if pairs is not None:
-            for key in [k for k in pairs if not k.isdisjoint(named)]:
-                del pairs[key]
         priced = _priced(intent.legs, prices)
         reached = status in REACHED and (status == "filled" or priced)
+        keep_earlier = (
+            not reached
+            and status not in KEEP_NOTHING
+            and (intent.opening or intent.reason == DRIFT_REASON)
+        )
+        pairs = self._pairs.get(strategy)
+        if pairs is not None and not keep_earlier:
+            for key in [k for k in pairs if not k.isdisjoint(named)]:
+                del pairs[key]
         if reached and any(leg.target_qty != 0 for leg in intent.legs):
             seen = {leg.instrument_id: prices[leg.instrument_id] for leg in intent.legs}
             standing = StandingPair(

@@ -1106,3 +1106,34 @@ def test_standing_targets_survive_a_checkpoint_round_trip() -> None:
     empty = StandingTargets()
     empty.restore({})  # a checkpoint written before targets were kept
     assert len(empty) == 0
+
+
+@pytest.mark.parametrize(
+    ("opening", "reason", "status", "kept"),
+    [
+        (True, "enter", "unwound", True),  # an adjustment failed at the venue: earlier stands
+        (True, "enter", "rejected", True),
+        (False, "drift_rebalance", "partial", True),  # a failed rebalance is tried again
+        (False, "exit", "partial", False),  # a failed exit keeps nothing (would reopen)
+        (True, "enter", "risk_rejected", False),  # risk would refuse the rebalance too
+        (True, "enter", "working", False),  # a maker-first intent: left to its deadline
+        (True, "enter", "filled", False),  # reached: replaced by the new targets
+    ],
+)
+def test_a_failed_intent_leaves_the_earlier_targets_standing_unless_it_was_an_exit(
+    opening: bool, reason: str, status: str, kept: bool
+) -> None:
+    standing = StandingTargets()
+    earlier = pair(0.1, -2.0, "i-1")
+    standing.record(STRATEGY, earlier, "filled", PRICES)
+    later = PairIntent(
+        "i-2", (TargetPosition(BTC, 0.2), TargetPosition(ETH, -4.0)), reason, opening
+    )
+    standing.record(STRATEGY, later, status, PRICES)
+    legs = [p.legs for _, p in standing.pairs()]
+    if kept:
+        assert legs == [earlier.legs]
+    elif status == "filled":
+        assert legs == [later.legs]
+    else:
+        assert legs == []
