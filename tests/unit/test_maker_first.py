@@ -31,7 +31,7 @@ from venues.binance.parse_errors import error_from_payload
 from venues.binance.spot_client import spot_order_params
 from venues.bybit.orders import order_body as bybit_body
 from venues.deribit.parse_errors import classify as deribit_classify
-from venues.errors import InvalidOrder, PostOnlyWouldCross
+from venues.errors import InsufficientMargin, InvalidOrder, PostOnlyWouldCross
 from venues.hyperliquid.orders import build_order_wire
 from venues.hyperliquid.parse import PerpAsset
 from venues.hyperliquid.parse_errors import order_error
@@ -41,6 +41,7 @@ from venues.model import (
     InstrumentId,
     InstrumentKind,
     Liquidity,
+    OrderAck,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -436,3 +437,42 @@ def test_cancel_all_books_partial_fills_and_sends_no_taker() -> None:
     assert not venue.has_resting
     assert len(executor.maker) == 0
     assert {f.liquidity for f in _fills(venue)} == {Liquidity.MAKER}
+
+
+def test_a_maker_first_exit_that_cannot_complete_is_not_unwound() -> None:
+    """An exit's BTC leg closes as maker; ETH never trades through and its taker rest is
+    refused. Unwinding would buy the closed BTC back (reopen the pair): the exit is left
+    incomplete for the budget instead, BTC stays closed."""
+    clock, venue, portfolio, journal, executor = rig(
+        LegRiskConfig(execution_style="maker_first", maker_deadline_s=3600.0)
+    )
+    opened = asyncio_run(executor.execute(STRATEGY, intent(0.2, -4.0), PRICES, T0, urgent=True))
+    assert opened.status == "filled"
+    exit_intent = PairIntent(
+        "x-1", (TargetPosition(BTC, 0.0), TargetPosition(ETH, 0.0)), "exit", opening=False
+    )
+    clock.ms = T0 + H
+    outcome = asyncio_run(executor.execute(STRATEGY, exit_intent, PRICES, clock.ms))
+    assert outcome.status == WORKING
+    place = venue.place_order
+
+    async def refuse_eth_taker(request: OrderRequest) -> OrderAck:
+        if request.instrument_id == ETH and request.time_in_force is not TimeInForce.POST_ONLY:
+            raise InsufficientMargin(
+                "scripted",
+                venue="binance",
+                client_order_id=request.client_order_id,
+                code="-2019",
+                reason="margin",
+            )
+        return await place(request)
+
+    venue.place_order = refuse_eth_taker  # type: ignore[method-assign]
+    clock.ms = T0 + 2 * H
+    venue.fill_resting(bar(BTC, T0 + H, 50_010.0, 50_100.0, 100.0))  # the BTC sell goes through
+    venue.fill_resting(bar(ETH, T0 + H, 2_499.99, 2_500.0, 1_000.0))  # ETH never does
+    asyncio_run(executor.work_makers(clock.ms))  # deadline: ETH's rest as taker, refused
+
+    assert portfolio.positions(STRATEGY) == {ETH: D("-4.00")}  # BTC closed stays closed
+    legs = [row[4] for row in journal.dump_rows("orders")]
+    assert not [leg for leg in legs if str(leg).endswith("u")]  # nothing unwound
