@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import AfterValidator, Field
 
 from strategies.base import MarketSnapshot
 from venues.model import InstrumentId
@@ -144,6 +146,28 @@ def flip_close_check(
     expected = math.fsum(abs(r) * horizon_h * abs(n) for r, n in adverse)
     cost = math.fsum(abs(n) * bps * _BPS for n, bps in close_legs)
     return FlipCloseCheck(expected, cost)
+
+
+def _adv_window_h(hours: int) -> int:
+    """0 (no ADV cap) or at least a day."""
+    if 0 < hours < 24:
+        raise ValueError(f"adv_window_h must be 0 (no ADV cap) or >= 24, got {hours}")
+    return hours
+
+
+AdvWindowH = Annotated[
+    int,
+    Field(
+        ge=0,
+        description=(
+            "Hours of volume averaged into the ADV, h, 0 or >= 24 (raises history_bars to it: "
+            "keep it within the history the strategy loads); 0: no ADV cap (live steps carry "
+            "no volume yet)."
+        ),
+    ),
+    AfterValidator(_adv_window_h),
+]
+"""The ``adv_window_h`` config field the strategies with an ADV cap share (:func:`adv_usd`)."""
 
 
 def adv_usd(closes: FloatArray, volumes: FloatArray, window_h: int) -> float | None:

@@ -12,6 +12,8 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from strategies.common import AdvWindowH
+
 DEFAULT_SYMBOLS = [
     "BTCUSDT",
     "ETHUSDT",
@@ -136,23 +138,7 @@ class StatArbConfig(BaseModel):
             "alike (no cap while the ADV is unknown)."
         ),
     )
-    adv_window_h: int = Field(
-        default=168,
-        ge=0,
-        description=(
-            "Hours of volume averaged into the ADV, h, 0 or >= 24 (raises history_bars to it: "
-            "keep it within the history the strategy loads); 0: no ADV cap (live steps carry "
-            "no volume yet)."
-        ),
-    )
-
-    @field_validator("adv_window_h")
-    @classmethod
-    def _adv_window(cls, hours: int) -> int:
-        """0 (no ADV cap) or at least a day."""
-        if 0 < hours < 24:
-            raise ValueError(f"adv_window_h must be 0 (no ADV cap) or >= 24, got {hours}")
-        return hours
+    adv_window_h: AdvWindowH = 168
 
     drift_noisy_spread_vol_h_frac: float = Field(
         default=0.006,
