@@ -22,7 +22,7 @@ import structlog
 from agent.config import ExecutionConfig
 from agent.execution import events
 from agent.execution.exposure import ExposureBook
-from agent.execution.plan import PlannedLeg, order_request
+from agent.execution.plan import PlannedLeg, order_request, reducing
 from agent.execution.streamed import (
     BookedTrades,
     OrderStates,
@@ -399,13 +399,6 @@ class OrderDesk:
         """Book a batch of account-stream events as they arrived (fills once, order updates
         that move an order forward); see :func:`agent.execution.streamed.book_account_events`."""
         return book_account_events(self, stream_events, ts_ms)
-
-
-def reducing(leg: str, request: OrderRequest) -> bool:
-    """Whether the order is meant to reduce a position: sent reduce-only, or an unwind
-    (leg ``<i>u``, budget ``<i>bu``) or reverse (``<leg>f``) sent without the flag (the venue's
-    net position could not honour it)."""
-    return request.reduce_only or leg.endswith(("u", "f"))
 
 
 def _unknown(cause: BaseException, venue: str) -> VenueError:

@@ -213,3 +213,10 @@ def _dec(value: float) -> Decimal:
 def shrinks_position(held_qty: Decimal, delta_qty: Decimal) -> bool:
     """True when an order of ``delta_qty`` only moves ``held_qty`` toward flat (base units)."""
     return held_qty * delta_qty < 0 and abs(delta_qty) <= abs(held_qty)
+
+
+def reducing(leg: str, request: OrderRequest) -> bool:
+    """Whether the order is meant to reduce a position: sent reduce-only, or an unwind
+    (leg ``<i>u``, budget ``<i>bu``) or reverse (``<leg>f``) sent without the flag (the venue's
+    net position could not honour it)."""
+    return request.reduce_only or leg.endswith(("u", "f"))

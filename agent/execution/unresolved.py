@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from agent.execution.plan import client_order_id
+from agent.execution.plan import client_order_id, reducing
 from agent.journal.journal import OrderRecord
 from agent.notify import AlertSink, reverse_incomplete_notice, stuck_order_notice
 from venues.base import Venue
@@ -74,7 +74,8 @@ class UnresolvedOrder:
     strategy, intent_id, leg : str
         Where the order came from (``leg`` as in its client order id: ``"1"``, ``"0u"``).
     request : OrderRequest
-        The order as sent; ``request.reduce_only`` marks an unwind order.
+        The order as sent; ``request.reduce_only`` or an unwind/reverse leg (``u``/``f``,
+        :func:`agent.execution.plan.reducing`) marks an order that reduces.
     booked_trade_ids : frozenset[str]
         Fills of this order already in the ledger (booked from an earlier answer).
     booked_qty : Decimal
@@ -140,7 +141,7 @@ class UnresolvedOrder:
         """:meth:`reverse_after` from the signed base units of the late fills (a watched
         order's late fill is reversed whole: execution already acted as if it was not
         placed)."""
-        if self.request.reduce_only and not self.watch_only:
+        if reducing(self.leg, self.request) and not self.watch_only:
             return self.ordered_qty - self.booked_qty - late_qty
         return -late_qty
 

@@ -772,6 +772,32 @@ async def test_an_unwind_order_that_was_never_placed_is_sent_again() -> None:
     assert await rig.venue_positions() == {}
 
 
+async def test_an_unwind_sent_without_the_reduce_only_flag_and_never_placed_is_sent_again() -> None:
+    """Another strategy holds 0.3 BTC short, so unwinding our 0.1 BTC long would not shrink the
+    venue's net position: the unwind goes without the reduce-only flag. It is lost; once it is
+    known never placed, the unwind is still owed (a reducing leg, ``0u``, whatever its flag) —
+    before, it was taken for an opening order with nothing to reverse and the pair stayed
+    unbalanced until the strategy's next step."""
+    rig = make_rig()
+    short = Fill(BTC, "other", "v0", "t-other", Side.SELL, D("0.3"), D(repr(PRICES[BTC])), D(0),
+                 Liquidity.TAKER, T0_MS)  # fmt: skip
+    rig.portfolio.apply_fill("other", short, BTC.kind)
+    rig.venue.place[ETH] = ["reject"]  # BTC fills, ETH refused → BTC is unwound ...
+    rig.venue.place[BTC] = ["fill", "lost"]  # ... but the unwind order is lost
+    rig.venue.lookup[BTC] = ["timeout"]
+    assert (await rig.run(pair(0.1, -2.0))).status == "partial"
+    unwind = [r for r in rig.venue.placed_on(BTC) if r.client_order_id == cid("i-1", "0u", 0)]
+    assert [(r.side, r.qty, r.reduce_only) for r in unwind] == [(Side.SELL, D("0.1"), False)]
+
+    await rig.executor.follow_up(LATER_MS, PRICES)
+
+    resent = [r for r in rig.venue.placed_on(BTC) if r.client_order_id == cid("i-1", "0uf", 0)]
+    assert [(r.side, r.qty) for r in resent] == [(Side.SELL, D("0.1"))]
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+    assert len(rig.executor.unresolved) == 0
+
+
 async def test_an_order_still_working_is_canceled_then_its_fills_booked() -> None:
     rig = make_rig()
     rig.venue.place[ETH] = ["timeout_after_fill"]
