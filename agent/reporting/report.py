@@ -56,6 +56,9 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             f"{portfolio.equity_usd()} USD but the last snapshot says {points[-1].equity_usd} USD"
         )
     pnl = pnl_breakdown(portfolio)
+    # In time order: a live run resumed after a kill re-runs a step whose time is before the
+    # killed run's last mark-tick snapshot (the rows are in the order written).
+    points = sorted(points, key=lambda p: p.ts_ms)
     perf = performance_stats(
         np.array([p.ts_ms for p in points], dtype=np.int64),
         np.array([float(p.equity_usd) for p in points]),

@@ -123,10 +123,11 @@ def _read_series(conn: sqlite3.Connection) -> JournalSeries:
         "SELECT value FROM run_meta WHERE key = 'strategies' ORDER BY id DESC LIMIT 1"
     ).fetchone()
     snaps = conn.execute(
-        "SELECT ts_ms, equity_usd, initial_equity_usd, btc_price FROM equity_snapshots ORDER BY id"
+        "SELECT ts_ms, equity_usd, initial_equity_usd, btc_price FROM equity_snapshots"
+        " ORDER BY ts_ms, id"  # a resumed live run may write a step before its killed run's tick
     ).fetchall()
     rows: dict[str, list[tuple[int, float]]] = {}
-    sql = "SELECT strategy, ts_ms, total_pnl_usd FROM strategy_pnl_snapshots ORDER BY id"
+    sql = "SELECT strategy, ts_ms, total_pnl_usd FROM strategy_pnl_snapshots ORDER BY ts_ms, id"
     for strategy, ts_ms, total in conn.execute(sql):
         rows.setdefault(strategy, []).append((ts_ms, float(total)))
     pnl = {

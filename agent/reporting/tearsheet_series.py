@@ -46,7 +46,7 @@ STREAM_LABELS = {
 _COSTS = ("fees_usd", "slippage_usd")  # journaled positive, plotted negative
 _STREAM_SQL = (
     "SELECT price_spot_usd, price_perp_usd, funding_usd, fees_usd, slippage_usd, total_pnl_usd"
-    " FROM equity_snapshots ORDER BY id"
+    " FROM equity_snapshots ORDER BY ts_ms, id"  # as read_journal_series: in time order
 )
 _FUNDING_SQL = "SELECT ts_ms, instrument, amount_usd FROM funding_payments ORDER BY seq"
 
