@@ -281,6 +281,9 @@ class ChaosDriver:
         self._last_progress_s = 0.0
         self._killed_by_us = False
         self._first_live_ms: int | None = None
+        self._down_ms: list[tuple[int, int | None]] = []
+        """Virtual stretches the agent was down: from a kill to the restarted agent's position
+        check (when the exchange stops holding its orders); the last one open while down."""
 
     @property
     def step_real_s(self) -> float:
@@ -338,6 +341,7 @@ class ChaosDriver:
             threshold_usd=UNBALANCED_USD,
             budget_s=self.cfg.leg_budget_s,
             jumps_from_ms=self._first_live_ms or 0,
+            down_ms=self._down_ms,
         )
 
     def _dump_records(self, trades: list[dict[str, Any]]) -> None:
@@ -413,6 +417,7 @@ class ChaosDriver:
                     if self._first_live_ms is None:
                         self._first_live_ms = self.clock.now_ms()
                     self._check_positions(f"after start {self._generation}")
+                    self._came_up()
                     return True
                 code = agent.wait(0.05)
                 if code is not None:
@@ -459,6 +464,7 @@ class ChaosDriver:
     def _kill_from_exchange(self, reason: str) -> None:
         """The exchange's kill (between legs), on the exchange's loop."""
         self._killed_by_us = True
+        self._went_down()
         if self.agent is not None:
             self.agent.kill()
 
@@ -466,7 +472,18 @@ class ChaosDriver:
         self.figures.kills += 1
         self.figures.kills_by_kind[kind] = self.figures.kills_by_kind.get(kind, 0) + 1
         self._killed_by_us = True
+        self._went_down()
         self.ex.call(lambda: self.exchange.kill(kind))
+
+    def _went_down(self) -> None:
+        """Open a down stretch at the kill (unless one is open: a kill during a start-up)."""
+        if not self._down_ms or self._down_ms[-1][1] is not None:
+            self._down_ms.append((self.clock.now_ms(), None))
+
+    def _came_up(self) -> None:
+        """Close the open down stretch: the restarted agent is checked and may trade."""
+        if self._down_ms and self._down_ms[-1][1] is None:
+            self._down_ms[-1] = (self._down_ms[-1][0], self.clock.now_ms())
 
     def _chaos(self) -> None:
         """Kill and restart until both targets are met (or the wall-time limit)."""

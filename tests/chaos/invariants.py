@@ -225,6 +225,8 @@ class Figures:
     unbalanced_at_end: int = 0
     longest_unbalanced_s: float = 0.0
     longest_unbalanced_intent: str = ""
+    longest_unbalanced_up_s: float = 0.0
+    down_s: float = 0.0
     faults: dict[str, int] = field(default_factory=dict)
     lookup_reaction_s: list[float] = field(default_factory=list)
     never_looked_up: int = 0
@@ -248,8 +250,14 @@ def evaluate(
     threshold_usd: Decimal,
     budget_s: float | None,
     jumps_from_ms: int = 0,
+    down_ms: Sequence[tuple[int, int | None]] = (),
 ) -> Figures:
-    """Fill the end-of-run figures of ``figures`` from the final journal and exchange."""
+    """Fill the end-of-run figures of ``figures`` from the final journal and exchange.
+
+    ``down_ms`` are the virtual stretches the agent was down (a kill to the restarted agent's
+    position check; an open one runs to the end): no process can act on a pair then, so an
+    episode's time against the budget is its time with the agent up. The longest episode is
+    also printed with the down time in it."""
     counts: Mapping[str, int] = snapshot["post_counts"]
     figures.orders_received = sum(counts.values())
     figures.duplicate_orders = sum(n - 1 for n in counts.values() if n > 1)
@@ -271,17 +279,30 @@ def evaluate(
     timeline = [*snapshot["trades"], *adjustments]
     episodes = unbalanced_episodes(timeline, prices, journal.order_context, threshold_usd)
     end_ms = int(snapshot["ts_ms"])
+    down = [(start, end_ms if stop is None else stop) for start, stop in down_ms]
+    figures.down_s = sum(stop - start for start, stop in down) / 1000
     durations = [((e.end_ms or end_ms) - e.start_ms) / 1000 for e in episodes]
+    up_durations = [
+        d - overlap_ms(e.start_ms, e.end_ms or end_ms, down) / 1000
+        for e, d in zip(episodes, durations, strict=True)
+    ]
     figures.unbalanced_at_end = sum(1 for e in episodes if e.end_ms is None)
     if durations:
         longest = max(range(len(durations)), key=durations.__getitem__)
         figures.longest_unbalanced_s = durations[longest]
         figures.longest_unbalanced_intent = episodes[longest].intent
+        figures.longest_unbalanced_up_s = max(up_durations)
     if budget_s is not None:
-        over = [(e, d) for e, d in zip(episodes, durations, strict=True) if d > budget_s]
+        over = [
+            (e, d, up)
+            for e, d, up in zip(episodes, durations, up_durations, strict=True)
+            if up > budget_s
+        ]
         figures.unbalanced_past_budget = len(over)
         figures.notes.extend(
-            f"unbalanced {d:,.0f} s from {e.start_ms} ({e.intent})" for e, d in over[:20]
+            f"unbalanced {up:,.0f} s with the agent up ({d:,.0f} s in all) from {e.start_ms}"
+            f" ({e.intent})"
+            for e, d, up in over[:20]
         )
     figures.faults = dict(sorted(records.faults.items()))
     figures.lookup_reaction_s = lookup_reactions_s(records)
@@ -289,6 +310,11 @@ def evaluate(
     end_jumps = [j for j in prices.jumps_until(end_ms) if j.ts_ms >= jumps_from_ms]
     figures.breach_reaction_s = breach_reactions_s(records, end_jumps, journal.order_context)
     return figures
+
+
+def overlap_ms(start_ms: int, end_ms: int, windows: Iterable[tuple[int, int]]) -> int:
+    """Milliseconds of ``[start_ms, end_ms)`` inside the (disjoint) ``windows``."""
+    return sum(max(0, min(end_ms, stop) - max(start_ms, start)) for start, stop in windows)
 
 
 def executed_but_pending(journal: JournalView, snapshot: Mapping[str, Any]) -> list[str]:
@@ -331,12 +357,14 @@ def format_table(figures: Figures) -> str:
         ("duplicate orders", f"{figures.duplicate_orders}"),
         ("lost fills", f"{figures.lost_fills}"),
         ("unresolved intents at the end", f"{figures.unresolved_intents}"),
-        ("pairs unbalanced past their budget", budget),
+        ("pairs unbalanced past their budget", f"{budget} (time with the agent up)"),
         ("pairs unbalanced at the end", f"{figures.unbalanced_at_end}"),
         (
             "longest unbalanced pair",
-            f"{figures.longest_unbalanced_s:,.0f} s virtual ({figures.longest_unbalanced_intent})",
+            f"{figures.longest_unbalanced_s:,.0f} s virtual ({figures.longest_unbalanced_intent});"
+            f" with the agent up {figures.longest_unbalanced_up_s:,.0f} s",
         ),
+        ("agent down (kill to checked restart)", f"{figures.down_s:,.0f} s virtual"),
         (
             "journal positions == exchange's",
             f"{len(figures.position_checks) - figures.position_mismatches}"
