@@ -10,8 +10,11 @@ order updates are booked as they arrive, the venues' order answers and lookups s
 fallback (the engine books each trade once, whichever way it came first).
 
 The streams reconnect and resync on their own (each client's documented behaviour); a stream
-that gives up with an error is logged (``account_stream_failed``) and opened again after
-``retry_s``; a venue without an account stream (``UnsupportedByVenue`` /
+that gives up with an error is logged (``account_stream_failed``, with the attempt and the wait)
+and opened again after a wait that starts at ``retry_s`` and doubles with each failure in a row
+up to ``retry_max_s`` (exponential backoff: a venue refusing the subscription is asked again
+every 10 minutes, not every 30 s, and a stream that delivered an event starts over at
+``retry_s``); a venue without an account stream (``UnsupportedByVenue`` /
 ``NotImplementedError``: Purple Flea) is logged once (``account_stream_unavailable``) and left
 to the REST answers. Nothing here books anything.
 """
@@ -19,7 +22,7 @@ to the REST answers. Nothing here books anything.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 
 import structlog
@@ -40,7 +43,11 @@ class AccountFeed:
     venues : Mapping[str, Venue]
         The live trading clients by name (opened and closed by the supervisor).
     retry_s : float
-        Wait before opening a stream again after it failed, seconds.
+        Wait before opening a stream again after its first failure in a row, seconds.
+    retry_max_s : float
+        Longest wait: each failure in a row doubles the previous wait up to this, seconds.
+    sleep : Callable[[float], Awaitable[None]]
+        Waits (``asyncio.sleep``; tests pass a recorder).
 
     Attributes
     ----------
@@ -50,9 +57,18 @@ class AccountFeed:
         Events received per venue.
     """
 
-    def __init__(self, venues: Mapping[str, Venue], *, retry_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        venues: Mapping[str, Venue],
+        *,
+        retry_s: float = 30.0,
+        retry_max_s: float = 600.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._venues = dict(venues)
         self._retry_s = retry_s
+        self._retry_max_s = retry_max_s
+        self._sleep = sleep
         self._inbox: list[AccountEvent] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.arrived = asyncio.Event()
@@ -94,17 +110,35 @@ class AccountFeed:
 
     async def _pump(self, name: str, venue: Venue) -> None:
         """Keep ``venue``'s account stream running; it reconnects on its own, this only opens
-        it again after an error it gave up on."""
+        it again after an error it gave up on, with exponential backoff (module docstring)."""
+        failures = 0
         while True:
+            error_text = ""
             try:
                 async for event in venue.stream_account():
+                    failures = 0  # it worked: the next failure starts over at retry_s
                     self.on_event(name, event)
                 log.warning("account_stream_ended", venue=name)
             except (NotImplementedError, UnsupportedByVenue) as error:
                 log.warning("account_stream_unavailable", venue=name, reason=str(error))
                 return
             except VenueError as error:
-                log.error("account_stream_failed", venue=name, error=str(error))
+                error_text = str(error)
             except Exception as error:  # noqa: BLE001 - a refused handshake must not end the run
-                log.error("account_stream_failed", venue=name, error=type(error).__name__)
-            await asyncio.sleep(self._retry_s)
+                error_text = type(error).__name__
+            wait_s = self.retry_wait_s(failures)
+            failures += 1
+            if error_text:
+                log.error(
+                    "account_stream_failed",
+                    venue=name,
+                    error=error_text,
+                    attempt=failures,
+                    retry_in_s=wait_s,
+                )
+            await self._sleep(wait_s)
+
+    def retry_wait_s(self, failures: int) -> float:
+        """Wait before opening a stream again after ``failures`` earlier failures in a row,
+        seconds: ``min(retry_max_s, retry_s × 2 ** failures)``."""
+        return min(self._retry_max_s, self._retry_s * 2.0 ** min(failures, 60))

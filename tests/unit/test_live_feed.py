@@ -27,7 +27,7 @@ from agent.live.feed import (
 )
 from agent.live.timers import FollowUpTimers
 from tests.support.fake_market import FakeMarketData, FakeWall, instrument, price_at
-from venues.errors import VenueUnavailable
+from venues.errors import VenueError, VenueUnavailable
 from venues.model import HOUR_MS, FundingRate, InstrumentId, InstrumentKind, MarkPrice
 
 pytestmark = pytest.mark.timeout(10)
@@ -312,3 +312,37 @@ async def test_follow_up_timers_wake_the_loop_on_their_schedule() -> None:
         (15_000, ("order-1",)),
     ]
     assert wall.sleeps_s[:4] == [1.0, 2.0, 4.0, 8.0]
+
+
+async def test_an_account_stream_that_keeps_failing_is_reopened_with_backoff() -> None:
+    """The subscription is refused four times, then the stream delivers one event and fails
+    again: waits 30, 60, 120, 240 s (doubling from retry_s), then 30 s again (an event
+    reset the backoff). The cap: 30 × 2**5 = 960 > 600."""
+    opened = 0
+    waits_s: list[float] = []
+    delivered = asyncio.Event()
+
+    class Refusing:
+        name = "binance"
+
+        async def stream_account(self) -> AsyncIterator[Any]:
+            nonlocal opened
+            opened += 1
+            if opened == 5:
+                yield "fill"
+            raise VenueError("user data subscription refused", venue="binance")
+
+    async def sleep(wait_s: float) -> None:
+        waits_s.append(wait_s)
+        if len(waits_s) == 5:
+            delivered.set()
+            await asyncio.Event().wait()  # park the pump here
+
+    account = AccountFeed({"binance": Refusing()}, sleep=sleep)  # type: ignore[dict-item]
+    account.start()
+    await delivered.wait()
+    await account.stop()
+
+    assert waits_s == [30.0, 60.0, 120.0, 240.0, 30.0]
+    assert account.take() == ("fill",)
+    assert [account.retry_wait_s(n) for n in (4, 5, 200)] == [480.0, 600.0, 600.0]
