@@ -35,6 +35,7 @@ from contextlib import AsyncExitStack, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -428,6 +429,7 @@ class Supervisor:
         self._engine = engine
         account = AccountFeed(trading) if live else None
         timers = FollowUpTimers(engine.unresolved_order_ids)
+        engine.executor.between_intents = partial(engine.follow_up_due, timers.take)
         return _run_live(engine, feed, self._stop, account=account, timers=timers, guard=guard)
 
     async def _open_live_sources(

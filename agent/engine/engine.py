@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -469,6 +469,17 @@ class Engine:
         self.between_steps.timed_lookups += len(tick.order_ids)
         await self.executor.follow_up(now_ms, self.market.prices, only=tick.order_ids)
         self._commit_between_steps()
+
+    async def follow_up_due(self, due: Callable[[int], Sequence[str]]) -> None:
+        """During a step (live, :attr:`agent.execution.executor.Executor.between_intents`):
+        the unresolved orders ``due(now_ms)`` names (the follow-up timers that fell due,
+        :meth:`agent.live.timers.FollowUpTimers.take`) are looked up between two intents, their
+        fills booked and their reverse sent, instead of after the step."""
+        now_ms = self.clock.now_ms()
+        order_ids = due(now_ms)
+        if order_ids:
+            self.between_steps.timed_lookups += len(order_ids)
+            await self.executor.follow_up(now_ms, self.market.prices, only=order_ids)
 
     def unresolved_order_ids(self) -> list[str]:
         """Client order ids of the orders whose outcome is still unknown (the follow-up

@@ -46,7 +46,7 @@ executor owns; this module keeps the executor and its risk check.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from decimal import Decimal
 
 import structlog
@@ -103,6 +103,14 @@ class Executor:
         The market reference (``[market_data] reference_instrument``): ranked most liquid
         when a sequential pair picks its first leg
         (:func:`agent.execution.pairs.less_liquid_first`).
+
+    Attributes
+    ----------
+    between_intents : Callable[[], Awaitable[None]] | None
+        Awaited before each intent is planned (None: nothing; a replay). A live run sets it
+        to look up the unresolved orders whose follow-up timer fell due
+        (:meth:`agent.engine.engine.Engine.follow_up_due`), so a step that sends many intents
+        does not hold those lookups (and the reverse of a late fill) until it ends.
     """
 
     def __init__(
@@ -130,6 +138,8 @@ class Executor:
         self.standing = StandingTargets()
         self.maker = MakerDesk(self.desk, reference_instrument)
         self._decided: dict[str, dict[InstrumentId, float]] = {}
+        self.between_intents: Callable[[], Awaitable[None]] | None = None
+        self._in_between = False
 
     @property
     def orders_sent(self) -> int:
@@ -265,6 +275,12 @@ class Executor:
         IntentOutcome
             Never raises a ``VenueError``: venue failures end in ``unwound`` or ``partial``.
         """
+        if self.between_intents is not None and not self._in_between:
+            self._in_between = True
+            try:
+                await self.between_intents()
+            finally:
+                self._in_between = False
         if len(self.maker):
             named = {leg.instrument_id for leg in intent.legs}
             for owner, old, done in await self.maker.finish(strategy, named, ts_ms):

@@ -27,6 +27,7 @@ from agent.execution.executor import Executor, IntentOutcome, client_order_id
 from agent.execution.standing import StandingTargets
 from agent.execution.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
 from agent.journal.journal import Journal
+from agent.live.timers import FollowUpTimers
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import PairIntent, TargetPosition
@@ -704,6 +705,40 @@ async def test_an_unresolved_order_is_followed_up_and_its_late_fill_unwound() ->
     assert rig.portfolio.positions(STRATEGY) == {}
     assert await rig.venue_positions() == {}
     assert len(rig.executor.unresolved) == 0
+
+
+async def test_follow_ups_that_fell_due_run_between_the_intents_of_a_step() -> None:
+    """Live, the follow-up timers' lookups run before the next intent of a step
+    (``Executor.between_intents``), not after the step: i-1's ETH leg landed unseen; one second
+    later, before i-2 is planned, it is looked up, booked and bought back — the reverse goes
+    out before i-2's orders."""
+    rig = make_rig()
+    rig.venue.place[ETH] = ["timeout_after_fill"]  # the ETH short of 2 lands, unseen
+    rig.venue.lookup[ETH] = ["timeout"]
+    assert (await rig.run(pair(0.1, -2.0))).status == "partial"
+    timers = FollowUpTimers(lambda: [o.client_order_id for o in rig.executor.unresolved])
+    assert timers.next_due_ms(T0_MS) == T0_MS + 1_000  # first_s after it was first seen
+    now_ms = T0_MS + 1_000
+    looked_up: list[tuple[str, ...]] = []
+
+    async def due_follow_ups() -> None:
+        order_ids = timers.take(now_ms)
+        looked_up.append(order_ids)
+        if order_ids:
+            await rig.executor.follow_up(now_ms, PRICES, only=order_ids)
+
+    rig.executor.between_intents = due_follow_ups
+    await rig.run(pair(0.2, -2.0, intent_id="i-2"))
+
+    assert looked_up == [(cid("i-1", "1", 0),)]
+    sent = [r.client_order_id for r in rig.venue.placed]
+    reverse = cid("i-1", "1f", 0)
+    i2_orders = {cid("i-2", "0", 0), cid("i-2", "1", 0)}
+    assert i2_orders <= set(sent)
+    assert sent.index(reverse) < min(sent.index(c) for c in i2_orders)
+    assert len(rig.executor.unresolved) == 0
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.2"), ETH: D(-2)}
+    assert await rig.venue_positions() == {BTC: D("0.2"), ETH: D(-2)}
 
 
 async def test_a_follow_up_lookup_that_fails_again_waits_for_the_next_step() -> None:
