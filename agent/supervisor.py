@@ -429,7 +429,7 @@ class Supervisor:
         self._engine = engine
         account = AccountFeed(trading) if live else None
         timers = FollowUpTimers(engine.unresolved_order_ids)
-        engine.executor.between_intents = partial(engine.follow_up_due, timers.take)
+        engine.executor.between_intents = partial(engine.work_between_intents, timers.take)
         return _run_live(engine, feed, self._stop, account=account, timers=timers, guard=guard)
 
     async def _open_live_sources(

@@ -470,16 +470,19 @@ class Engine:
         await self.executor.follow_up(now_ms, self.market.prices, only=tick.order_ids)
         self._commit_between_steps()
 
-    async def follow_up_due(self, due: Callable[[int], Sequence[str]]) -> None:
-        """During a step (live, :attr:`agent.execution.executor.Executor.between_intents`):
-        the unresolved orders ``due(now_ms)`` names (the follow-up timers that fell due,
-        :meth:`agent.live.timers.FollowUpTimers.take`) are looked up between two intents, their
-        fills booked and their reverse sent, instead of after the step."""
+    async def work_between_intents(self, due: Callable[[int], Sequence[str]]) -> None:
+        """During a step (live, :attr:`agent.execution.executor.Executor.between_intents`),
+        before each intent: the unresolved orders ``due(now_ms)`` names (the follow-up timers
+        that fell due, :meth:`agent.live.timers.FollowUpTimers.take`) are looked up, their
+        fills booked and their reverse sent, and the pairs past their naked budget are
+        completed or unwound — instead of after the step, which may send intents for a long
+        time."""
         now_ms = self.clock.now_ms()
         order_ids = due(now_ms)
         if order_ids:
             self.between_steps.timed_lookups += len(order_ids)
             await self.executor.follow_up(now_ms, self.market.prices, only=order_ids)
+        await self.executor.check_exposure(now_ms, self.market.prices)
 
     def unresolved_order_ids(self) -> list[str]:
         """Client order ids of the orders whose outcome is still unknown (the follow-up

@@ -108,9 +108,9 @@ class Executor:
     ----------
     between_intents : Callable[[], Awaitable[None]] | None
         Awaited before each intent is planned (None: nothing; a replay). A live run sets it
-        to look up the unresolved orders whose follow-up timer fell due
-        (:meth:`agent.engine.engine.Engine.follow_up_due`), so a step that sends many intents
-        does not hold those lookups (and the reverse of a late fill) until it ends.
+        to look up the unresolved orders whose follow-up timer fell due and enforce the naked
+        budgets (:meth:`agent.engine.engine.Engine.work_between_intents`), so a step that sends
+        many intents does not hold those (and the reverse of a late fill) until it ends.
     """
 
     def __init__(

@@ -420,6 +420,28 @@ async def test_past_the_budget_a_naked_leg_is_unwound_and_journaled() -> None:
     assert rig.executor.unhedged_usd_s_total == pytest.approx(1_500.0)
 
 
+async def test_past_the_budget_a_naked_leg_is_unwound_before_the_next_intent_of_the_step() -> None:
+    """Live, a step's next intent first runs ``Executor.between_intents`` (the engine's
+    ``work_between_intents``: due lookups, then the naked budgets), so a leg left naked by one
+    intent is unwound before the next is sent — not after the step."""
+    rig = make_rig(LegRiskConfig(naked_budget_usd_s=1_000.0))
+    rig.venue.place[ETH] = ["reject"]  # ETH refused ...
+    rig.venue.place[BTC] = ["fill", "reject"]  # ... and BTC's unwind refused: 0.1 BTC naked
+    assert (await rig.run(pair())).status == "partial"
+
+    async def between_intents() -> None:  # 300 ms later: 1,500 USD·s > 1,000
+        await rig.executor.check_exposure(T0_MS + 300, PRICES)
+
+    rig.executor.between_intents = between_intents
+    await rig.run(pair(0.2, -4.0, intent_id="i-2"))
+
+    sent = [r.client_order_id for r in rig.venue.placed]
+    i2_orders = {cid("0", 0, "i-2"), cid("1", 0, "i-2")}
+    assert i2_orders <= set(sent)
+    assert sent.index(cid("0bu", 0)) < min(sent.index(c) for c in i2_orders)
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.2"), ETH: D(-4)}
+
+
 async def test_past_the_budget_a_missing_leg_that_can_fill_is_completed() -> None:
     rig = make_rig(LegRiskConfig(naked_budget_usd_s=0.0))
     rig.venue.place[ETH] = ["lost", "lost"]  # never placed, twice: known, not refused
