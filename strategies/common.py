@@ -1,7 +1,8 @@
 """Pure helpers shared by several strategies (one place, so each estimate means the same
 thing everywhere): rolling beta to the market, funding-rate staleness, the fee-aware
 funding-flip close rule, average daily volume and the short-size cap, stressed-correlation
-sizing and the net delta of a hedged book.
+sizing and the net delta of a hedged book (with the alerts the ADV cap and the delta rule
+journal, one layout for every strategy that applies them).
 
 Sources (SEEDS.md): "Funding-flip monitor ... fee-aware: do not churn on one noisy
 settlement"; "Short-side risks: cap short size (e.g. 2% of average daily volume)"; "Size for
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import AfterValidator, Field
 
-from strategies.base import MarketSnapshot
+from strategies.base import Alert, MarketSnapshot
 from venues.model import InstrumentId
 
 FloatArray = npt.NDArray[np.float64]
@@ -155,6 +156,20 @@ def _adv_window_h(hours: int) -> int:
     return hours
 
 
+MaxShortAdvFrac = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=1,
+        description=(
+            "Cap the short leg at this fraction of its average daily volume (no cap while the "
+            "ADV is unknown)."
+        ),
+    ),
+]
+"""The ``max_short_adv_frac`` config field of the strategies with an ADV cap (SEEDS: 2 %)."""
+
+
 AdvWindowH = Annotated[
     int,
     Field(
@@ -243,6 +258,60 @@ def short_qty_cap(adv_usd_value: float, price: float, adv_frac: float) -> float:
     return adv_frac * adv_usd_value / price
 
 
+def adv_capped_short_qty(
+    snapshot: MarketSnapshot,
+    short_id: InstrumentId,
+    qty: float,
+    price: float,
+    adv_frac: float,
+    window_h: int,
+) -> tuple[float, Alert | None]:
+    """``qty`` (base units, ≥ 0) capped at ``adv_frac`` of ``short_id``'s average daily
+    volume over ``window_h`` hours (:func:`snapshot_adv_usd`, :func:`short_qty_cap`), with the
+    ``short_adv_cap`` alert (:func:`short_adv_alert`) when the cap binds.
+
+    Unchanged (no alert) when ``window_h`` is 0 (the cap is off) or the snapshot carries no
+    volume or too little history for ``short_id`` (the ADV is unknown).
+
+    Raises
+    ------
+    ValueError
+        As :func:`short_qty_cap` (a non-positive price, a negative ``adv_frac``) or
+        :func:`adv_usd` (``0 < window_h < 24``).
+    """
+    if window_h == 0:
+        return qty, None
+    adv = snapshot_adv_usd(snapshot, short_id, window_h)
+    if adv is None:
+        return qty, None
+    cap = short_qty_cap(adv, price, adv_frac)
+    if qty <= cap:
+        return qty, None
+    return cap, short_adv_alert(str(short_id), qty, cap, adv, price, adv_frac)
+
+
+def short_adv_alert(
+    instrument: str, qty: float, cap_qty: float, adv: float, price: float, adv_frac: float
+) -> Alert:
+    """The ``short_adv_cap`` alert: a short of ``qty`` cut to ``cap_qty`` (base units) =
+    ``adv_frac`` × ``adv`` (USD/day) / ``price``."""
+    return Alert(
+        kind="short_adv_cap",
+        message=(
+            f"{instrument}: short {qty:.6g} capped at {cap_qty:.6g} "
+            f"({adv_frac:.2%} of ADV {adv:,.0f} USD/day at {price:.6g})"
+        ),
+        fields={
+            "instrument": instrument,
+            "qty": qty,
+            "cap_qty": cap_qty,
+            "adv_usd": adv,
+            "price": price,
+            "max_short_adv_frac": adv_frac,
+        },
+    )
+
+
 def stressed_corr_scale(
     weights: tuple[float, float],
     vols: tuple[float, float],
@@ -314,3 +383,21 @@ def net_delta_frac(legs: Iterable[tuple[float, float]]) -> tuple[float, float]:
         return 0.0, 0.0
     value = math.fsum(abs(q * p) for q, p in pairs) / len(pairs)
     return delta, (abs(delta) / value if value > 0 else 0.0)
+
+
+def delta_rebalance_alert(symbol: str, delta_usd: float, delta_frac: float, band: float) -> Alert:
+    """The ``delta_rebalance`` alert: the held legs of ``symbol`` (a position, or a whole
+    book) net ``delta_usd`` USD, ``delta_frac`` of the position value, beyond ``band``."""
+    return Alert(
+        kind="delta_rebalance",
+        message=(
+            f"{symbol}: net delta {delta_usd:,.2f} USD is {delta_frac:.2%} of the position "
+            f"value (> {band:.2%}); rebalancing the legs"
+        ),
+        fields={
+            "symbol": symbol,
+            "net_delta_usd": delta_usd,
+            "net_delta_frac": delta_frac,
+            "delta_rebalance_frac": band,
+        },
+    )

@@ -12,7 +12,7 @@ fees come from ``[venues.<name>]`` in bps (× 0.0001 to a fraction); slippage st
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +48,7 @@ from venues.base import Venue
 from venues.model import (
     Instrument,
     InstrumentId,
+    InstrumentKind,
     OrderRequest,
     OrderType,
     TimeInForce,
@@ -244,13 +245,22 @@ async def build_engine(
 
 def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> None:
     """Hand each part its piece of the resumed journal (the ledger is ``resumed.portfolio``
-    already): paper venues rebuilt from the journaled events (a live venue holds its own
+    already): the options it traded listed again (``[option_chain]``), paper venues rebuilt
+    from the journaled events (a live venue holds its own
     positions: the start-up reconciliation compares them), the payments booked, the
     strategies, monitor and schedules, the risk engine, the unresolved orders, the venues the
     margin watch had alerted (a checkpoint written before it was kept: nothing alerted), the
-    safety guard's unhealthy venues and low instruments (likewise: none); live, the trades
-    booked (never booked twice when a venue's stream sends one again)."""
+    safety guard's unhealthy venues and low instruments (likewise: none), the working
+    maker-first intents (re-adopted, their resting orders rested again on a paper venue); live,
+    the trades booked (never booked twice when a venue's stream sends one again)."""
     path = parts.journal.path
+    if parts.options is not None:  # options the journal traded are instruments again
+        traded = (e[1].instrument_id for e in resumed.events if isinstance(e, tuple))
+        options = [i for i in traded if i.kind is InstrumentKind.OPTION]
+        try:
+            parts.options.restore(options, resumed.last_step_ms)
+        except ValueError as err:
+            raise JournalError(f"cannot resume: {err}", path=path) from err
     if rebuild_paper:
         restore_paper_venues(parts.paper, parts.instruments, resumed, path)
     else:  # live: an account stream may send a trade the resumed run booked
@@ -265,21 +275,39 @@ def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> Non
         parts.executor.standing.restore(checkpoint.get("standing_targets", {}))
         parts.margin.restore(checkpoint.get("margin_watch", {}))
         parts.safety.restore(checkpoint.get("safety", {}))
+        adopted = parts.executor.restore_makers(
+            checkpoint.get("maker_working", []), parts.instruments, parts.journal
+        )
     except (KeyError, ValueError, TypeError) as err:
         raise JournalError(f"cannot resume: {err}", path=path) from err
+    if rebuild_paper:
+        _rest_again(parts, resumed, adopted)
     settle_with_journal(parts.executor.unresolved, parts.journal, parts.cfg.execution.max_attempts)
-    _unanswered_orders(parts, resumed.last_step_ms)
+    _unanswered_orders(parts, resumed.last_step_ms, {r.client_order_id for r, _ in adopted})
     parts.funding.payments = int(checkpoint.get("funding_payments", 0))
 
 
-def _unanswered_orders(parts: EngineParts, last_step_ms: int) -> None:
+def _rest_again(
+    parts: EngineParts, resumed: Resumed, adopted: Sequence[tuple[OrderRequest, int]]
+) -> None:
+    """Rest the re-adopted post-only orders again on the rebuilt paper venues, each with its
+    journaled fills (remembered as booked: the venue's answers repeat an order's fills)."""
+    journaled = [event[1] for event in resumed.events if isinstance(event, tuple)]
+    for request, placed_ms in adopted:
+        fills = [f for f in journaled if f.client_order_id == request.client_order_id]
+        parts.executor.desk.booked_trades.remember(fills)
+        parts.paper[request.instrument_id.venue].restore_resting(request, placed_ms, fills)
+
+
+def _unanswered_orders(parts: EngineParts, last_step_ms: int, adopted: Set[str]) -> None:
     """Orders the earlier run journaled (written ahead, durable) but never saw answered — it
     was killed between sending and booking, possibly between the two legs of a pair — join
     the unresolved orders, so the start looks them up before reconciling positions: a fill is
     booked (and, as for every late fill, reversed reduce-only at the first step), an order the
     venue never received is dropped. The checkpoint's own unresolved orders are kept as they
-    are."""
-    known = {o.client_order_id for o in parts.executor.unresolved}
+    are, and the post-only orders the maker desk re-adopted (``adopted``, client order ids)
+    are its own to follow."""
+    known = {o.client_order_id for o in parts.executor.unresolved} | adopted
     for row in parts.journal.orders_without_outcome():
         if row.client_order_id in known:
             continue

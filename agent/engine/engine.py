@@ -579,8 +579,8 @@ class Engine:
         """The resume checkpoint after the step at ``ts_ms`` (JSON-able; see
         :mod:`agent.engine.resume`): the engine's snapshot clock, the runner's schedule and
         monitor, the risk engine's state, the booked-payment count, the unresolved orders, the
-        standing targets, the venues the margin watch has alerted and the safety guard's
-        state."""
+        standing targets, the working maker-first intents, the venues the margin watch has
+        alerted and the safety guard's state."""
         return {
             "version": CHECKPOINT_VERSION,
             "last_step_ms": ts_ms,
@@ -590,6 +590,7 @@ class Engine:
             "funding_payments": self.funding.payments,
             "unresolved_orders": self.executor.unresolved.state(),
             "standing_targets": self.executor.standing.state(),
+            "maker_working": self.executor.maker.state(),
             "margin_watch": self.margin.state(),
             "safety": self.safety.state(),
         }

@@ -16,17 +16,24 @@ before the ledger is marked and the strategies decide):
    strategies through the market data (``MarketSnapshot.option_chains``);
 3. **marks**: every listed, unexpired option is priced the same way (its chain price, or the
    model price when its strike has left the chain's range) into the market data and the paper
-   venue; the engine's usual marking then values the ledger's holdings.
+   venue; the engine's usual marking then values the ledger's holdings. Its delta from the same
+   chain (:func:`strategies.options.held_delta.held_option_delta`) × the forward goes to the
+   ledger (:meth:`agent.portfolio.ledger.Portfolio.set_option_deltas`), so the journal's
+   ``net_delta_usd`` counts the option at its delta, not at its premium.
 
 An option becomes an instrument of the run the first time a strategy's intent names it
 (:meth:`OptionMarket.list_for`): added to the run's instrument map (the executor's), the market
-data and the paper venue, priced from the current chain. Nothing here runs live or with the
+data and the paper venue, priced from the current chain. A resumed run lists again every option
+its journal traded (:meth:`OptionMarket.restore`, before the paper venues are rebuilt from the
+fills): the instrument is rebuilt from its symbol alone (the terms are in it, the lot and tick
+from ``[option_chain]``), an unexpired one is marked and settled at expiry as before, so the
+resumed run books what an uninterrupted one books. Nothing here runs live or with the
 option chain disabled (the default), so a run without it is unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import structlog
@@ -43,6 +50,7 @@ from strategies.options.chain import (
     model_chain,
     model_price_usd,
 )
+from strategies.options.held_delta import held_option_delta
 from strategies.options.vol_input import FlatVol, TermStructureVol, realized_vol_frac
 from venues.model import Fill, Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
 from venues.paper import PaperVenue
@@ -51,6 +59,8 @@ from venues.paper.options import expiry_fill
 __all__ = ["OptionMarket"]
 
 log = structlog.get_logger("zerobeta.engine")
+
+_DELTA_QUANTUM = Decimal("1e-12")
 
 
 class OptionMarket:
@@ -147,6 +157,7 @@ class OptionMarket:
             for iid, (owner, spec) in self._live.items():
                 if owner == underlying:
                     self._price(iid, self._price_of(iid, spec, chain), ts_ms)
+            self._set_deltas(chain, ts_ms)
 
     def list_for(
         self, intents: Sequence[PairIntent], prices: Mapping[InstrumentId, float], ts_ms: int
@@ -174,6 +185,39 @@ class OptionMarket:
             return prices
         return {**prices, **added}
 
+    def restore(self, option_ids: Iterable[InstrumentId], last_step_ms: int) -> None:
+        """List again, after a restart, the options a resumed journal traded (before the paper
+        venues are rebuilt from its fills): each in the run's instrument map and the paper
+        venue; one unexpired at ``last_step_ms`` (the last step the earlier run completed) also
+        in the market data and among the options marked and settled at expiry. Its price comes
+        with the next step's chain.
+
+        Raises
+        ------
+        ValueError
+            An option of another venue, with an unreadable symbol, or whose underlying is not
+            among ``[option_chain] underlyings`` (the message names it).
+        """
+        for iid in sorted(set(option_ids), key=str):
+            if iid.venue != self._config.venue or iid.kind is not InstrumentKind.OPTION:
+                raise ValueError(f"{iid} is not an option of the [option_chain] venue")
+            spec = OptionSpec.parse(iid.symbol)
+            underlying = next(
+                (u for u in self._underlyings if base_asset(u.symbol) == spec.base), None
+            )
+            if underlying is None:
+                raise ValueError(
+                    f"option {iid} has no underlying among [option_chain] underlyings "
+                    f"{[u.symbol for u in self._underlyings]}"
+                )
+            instrument = self._instrument(iid, spec)
+            self._instruments[iid] = instrument
+            self._venue.list_option(instrument)
+            if spec.expiry_ms > last_step_ms:  # else settled at or before that step
+                self._market.list_option(underlying, instrument)
+                self._live[iid] = (underlying, spec)
+        log.info("options_restored", options=len(set(option_ids)), live=len(self._live))
+
     # ---- parts -----------------------------------------------------------------------------
 
     def _vol(self, underlying: InstrumentId) -> VolInput | None:
@@ -191,17 +235,37 @@ class OptionMarket:
         if chain is None:
             raise ValueError(f"option {iid} is not listed in any current option chain")
         spec = OptionSpec.parse(iid.symbol)
-        step = Decimal(repr(self._config.lot_step_coin))
-        tick = Decimal(repr(self._config.price_tick_usd))
-        instrument = Instrument(
-            iid, spec.base, "USD", tick, step, step, Decimal(0), contract_multiplier=Decimal(1)
-        )
+        instrument = self._instrument(iid, spec)
         self._instruments[iid] = instrument
         self._market.list_option(chain.underlying, instrument)
         self._venue.list_option(instrument)
         self._live[iid] = (chain.underlying, spec)
         self._price(iid, self._price_of(iid, spec, chain), ts_ms)
+        self._set_deltas(chain, ts_ms)
         log.debug("option_listed", instrument=str(iid))
+
+    def _set_deltas(self, chain: OptionChain, ts_ms: int) -> None:
+        """The ledger's USD delta per coin (Δ × forward) of every live option of the chain's
+        underlying."""
+        deltas: dict[InstrumentId, Decimal] = {}
+        for iid, (owner, _) in self._live.items():
+            if owner != chain.underlying:
+                continue
+            value = held_option_delta(chain, iid, self._market.price(iid), ts_ms)
+            if value is not None:
+                # to 1e-12 USD: a far out-of-the-money delta may be a float below the ledger's
+                # 1e-40 resolution
+                deltas[iid] = Decimal(repr(value * chain.forward_usd)).quantize(_DELTA_QUANTUM)
+        if deltas:
+            self._portfolio.set_option_deltas(deltas)
+
+    def _instrument(self, iid: InstrumentId, spec: OptionSpec) -> Instrument:
+        """The option's instrument: USD-quoted, the configured tick and lot, 1 coin a unit."""
+        step = Decimal(repr(self._config.lot_step_coin))
+        tick = Decimal(repr(self._config.price_tick_usd))
+        return Instrument(
+            iid, spec.base, "USD", tick, step, step, Decimal(0), contract_multiplier=Decimal(1)
+        )
 
     def _price_of(self, iid: InstrumentId, spec: OptionSpec, chain: OptionChain) -> float:
         k = chain.find(iid)

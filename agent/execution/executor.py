@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 import structlog
 
@@ -71,6 +72,7 @@ from venues.base import AccountEvent, Venue
 from venues.model import (
     Instrument,
     InstrumentId,
+    OrderRequest,
 )
 
 __all__ = ["Executor", "IntentOutcome", "PlannedLeg", "client_order_id"]
@@ -239,6 +241,25 @@ class Executor:
         positions); see :meth:`agent.execution.maker.MakerDesk.sync`."""
         if len(self.maker):
             await self.maker.sync(now_ms)
+
+    def restore_makers(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        instruments: Mapping[InstrumentId, Instrument],
+        journal: Journal,
+    ) -> list[tuple[OrderRequest, int]]:
+        """Re-adopt a resume checkpoint's working maker-first intents
+        (:meth:`agent.execution.maker.MakerDesk.restore`, whose return this is), with the
+        prices each was decided at (their targets stand at them once done).
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            As :meth:`~agent.execution.maker.MakerDesk.restore`.
+        """
+        adopted = self.maker.restore(rows, instruments, journal)
+        self._decided.update(self.maker.decided_prices())
+        return adopted
 
     def maker_prices(self, intent: PairIntent) -> Mapping[InstrumentId, float]:
         """The prices an intent was decided at (kept by the maker desk)."""

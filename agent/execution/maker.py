@@ -33,14 +33,16 @@ liquidation-distance reductions) always go as taker.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any
 
 import structlog
 
 from agent.config.sections import LegRiskConfig
 from agent.execution.desk import OrderDesk
+from agent.execution.maker_work import MakerLeg, WorkingIntent, settle_leg_with_journal
 from agent.execution.pairs import (
     IntentOutcome,
     LegRun,
@@ -52,9 +54,10 @@ from agent.execution.pairs import (
 )
 from agent.execution.plan import PlannedLeg, order_request
 from agent.execution.unresolved import LegResult, outcome_unknown, retryable
+from agent.journal.journal import Journal
 from strategies.base import PairIntent
 from venues.errors import PostOnlyWouldCross, VenueError
-from venues.model import InstrumentId, OrderAck, OrderRequest, Side
+from venues.model import Instrument, InstrumentId, OrderAck, OrderRequest, Side
 
 __all__ = ["WORKING", "MakerDesk", "MakerStats", "touch_price"]
 
@@ -89,40 +92,6 @@ class MakerStats:
     taker_notional_usd: Decimal = Decimal(0)
 
 
-@dataclass(slots=True)
-class _Leg:
-    """One leg of a working intent: its run (planned signed qty, filled), the label its
-    orders carry, the next attempt number, the resting order (client id and price) and what
-    that order filled so far (base units, unsigned)."""
-
-    run: LegRun
-    label: str
-    attempt: int = 0
-    resting: OrderRequest | None = None
-    resting_filled: Decimal = Decimal(0)
-    failed: bool = False
-    last_result: LegResult | None = None
-
-
-@dataclass(slots=True)
-class _Working:
-    strategy: str
-    intent: PairIntent
-    prices: Mapping[InstrumentId, float]
-    plan: list[PlannedLeg]  # sequential: [first, *others]; else the plan's order
-    sequential: bool
-    pair: bool
-    deadline_ms: int
-    makers: list[_Leg]
-    hedges: list[_Leg] = field(default_factory=list)
-    sent: int = 0
-    closing: bool = False
-
-    @property
-    def instruments(self) -> set[InstrumentId]:
-        return {p.instrument.id for p in self.plan}
-
-
 class MakerDesk:
     """The working maker-first intents of one executor (see the module docstring).
 
@@ -138,11 +107,58 @@ class MakerDesk:
     def __init__(self, desk: OrderDesk, reference: InstrumentId | None) -> None:
         self._desk = desk
         self._reference = reference
-        self._working: dict[tuple[str, str], _Working] = {}
+        self._working: dict[tuple[str, str], WorkingIntent] = {}
         self.stats = MakerStats()
 
     def __len__(self) -> int:
         return len(self._working)
+
+    def state(self) -> list[dict[str, Any]]:
+        """Checkpoint form: every working intent, oldest first
+        (:meth:`~agent.execution.maker_work.WorkingIntent.to_json`)."""
+        return [work.to_json() for work in self._working.values()]
+
+    def restore(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        instruments: Mapping[InstrumentId, Instrument],
+        journal: Journal,
+    ) -> list[tuple[OrderRequest, int]]:
+        """Re-adopt a checkpoint's working intents after a restart (:meth:`state`): each leg
+        settled with the journal (:func:`~agent.execution.maker_work.settle_leg_with_journal`),
+        the intents then worked as before — looked up, re-quoted, sent as taker at their
+        deadline. Returns the post-only orders they re-adopt as resting (request, placed at,
+        epoch ms): the start leaves them out of the unanswered-order follow-up, and a paper
+        run rests them again on its rebuilt paper venue.
+
+        Raises
+        ------
+        KeyError, ValueError, TypeError
+            ``rows`` not what :meth:`state` wrote, or an instrument the run does not trade
+            (the checkpoint loader reports it).
+        """
+        open_orders = {row.client_order_id: row for row in journal.orders_without_outcome()}
+        self._working = {}
+        adopted: list[tuple[OrderRequest, int]] = []
+        for raw in rows:
+            work = WorkingIntent.from_json(raw, instruments)
+            for leg in (*work.makers, *work.hedges):
+                settle_leg_with_journal(work, leg, journal, open_orders)
+                if leg.resting is not None:
+                    adopted.append((leg.resting, leg.resting_placed_ms))
+            self._working[(work.strategy, work.intent.intent_id)] = work
+            log.info(
+                "maker_intent_readopted",
+                strategy=work.strategy,
+                intent_id=work.intent.intent_id,
+                resting=sum(leg.resting is not None for leg in work.makers),
+                deadline_ms=work.deadline_ms,
+            )
+        return adopted
+
+    def decided_prices(self) -> dict[str, dict[InstrumentId, float]]:
+        """The prices each working intent was decided at, by intent id."""
+        return {w.intent.intent_id: dict(w.prices) for w in self._working.values()}
 
     def busy_instruments(self) -> set[InstrumentId]:
         """Instruments of every working intent."""
@@ -167,16 +183,18 @@ class MakerDesk:
         sequential = pair and leg_risk.leg_policy == "sequential"
         if sequential:
             plan = less_liquid_first(planned, self._reference)
-            makers = [_Leg(LegRun(plan[0]), str(plan[0].leg))]
-            hedges = [_Leg(LegRun(replace(p, delta_qty=Decimal(0))), str(p.leg)) for p in plan[1:]]
+            makers = [MakerLeg(LegRun(plan[0]), str(plan[0].leg))]
+            hedges = [
+                MakerLeg(LegRun(replace(p, delta_qty=Decimal(0))), str(p.leg)) for p in plan[1:]
+            ]
         else:
             plan = list(planned)
-            makers = [_Leg(LegRun(p), str(p.leg)) for p in plan]
+            makers = [MakerLeg(LegRun(p), str(p.leg)) for p in plan]
             hedges = []
         deadline_ms = ts_ms + round(leg_risk.maker_deadline_s * 1000)
-        work = _Working(
+        work = WorkingIntent(
             strategy, intent, dict(prices), plan, sequential, pair, deadline_ms, makers, hedges,
-            closing=closing,
+            closing=closing, started_ms=ts_ms,
         )  # fmt: skip
         self._working[(strategy, intent.intent_id)] = work
         for leg in makers:
@@ -234,7 +252,7 @@ class MakerDesk:
 
     # ---- one pass ------------------------------------------------------------------------
 
-    async def _work(self, work: _Working, now_ms: int, *, force: bool) -> IntentOutcome | None:
+    async def _work(self, work: WorkingIntent, now_ms: int, *, force: bool) -> IntentOutcome | None:
         for leg in work.makers:
             if leg.resting is not None:
                 await self._look_up(work, leg, now_ms)
@@ -254,7 +272,7 @@ class MakerDesk:
                 await self._requote(work, leg, now_ms)
         return None
 
-    async def _look_up(self, work: _Working, leg: _Leg, now_ms: int) -> None:
+    async def _look_up(self, work: WorkingIntent, leg: MakerLeg, now_ms: int) -> None:
         """Book what the resting order filled since the last pass."""
         assert leg.resting is not None
         cid, iid = leg.resting.client_order_id, leg.resting.instrument_id
@@ -266,7 +284,7 @@ class MakerDesk:
             return
         self._take(work, leg, ack, now_ms)
 
-    def _take(self, work: _Working, leg: _Leg, ack: OrderAck, now_ms: int) -> bool:
+    def _take(self, work: WorkingIntent, leg: MakerLeg, ack: OrderAck, now_ms: int) -> bool:
         """Book ``ack`` of the leg's resting order; count its new fills on the leg. True
         while the order still rests."""
         assert leg.resting is not None
@@ -283,7 +301,7 @@ class MakerDesk:
             leg.resting_filled = Decimal(0)
         return leg.resting is not None
 
-    async def _cancel(self, work: _Working, leg: _Leg, now_ms: int) -> bool:
+    async def _cancel(self, work: WorkingIntent, leg: MakerLeg, now_ms: int) -> bool:
         """Cancel the leg's resting order and book its final state; False when the venue's
         answer is unknown (the leg then counts as failed)."""
         assert leg.resting is not None
@@ -300,7 +318,7 @@ class MakerDesk:
             return False
         return True
 
-    async def _requote(self, work: _Working, leg: _Leg, now_ms: int) -> None:
+    async def _requote(self, work: WorkingIntent, leg: MakerLeg, now_ms: int) -> None:
         price = await self._touch(leg)
         resting = leg.resting
         if price is None or (resting is not None and price == resting.limit_price):
@@ -313,7 +331,7 @@ class MakerDesk:
             await self._post(work, leg, now_ms, price)
 
     async def _post(
-        self, work: _Working, leg: _Leg, now_ms: int, price: Decimal | None = None
+        self, work: WorkingIntent, leg: MakerLeg, now_ms: int, price: Decimal | None = None
     ) -> None:
         """Send what is left of ``leg`` post-only at ``price`` (the touch when None)."""
         if price is None:
@@ -345,9 +363,10 @@ class MakerDesk:
             work.strategy, work.intent.intent_id, leg.label, planned, attempt, False, price
         )
         leg.resting_filled = Decimal(0)
+        leg.resting_placed_ms = now_ms
         self._take(work, leg, result, now_ms)
 
-    async def _touch(self, leg: _Leg) -> Decimal | None:
+    async def _touch(self, leg: MakerLeg) -> Decimal | None:
         """The post-only price for the leg now (venue quotes), None when they cannot be read."""
         instrument = leg.run.planned.instrument
         try:
@@ -361,7 +380,7 @@ class MakerDesk:
         side = Side.BUY if leg.run.planned.delta_qty > 0 else Side.SELL
         return touch_price(side, quotes[0].bid, quotes[0].ask, instrument.tick_size)
 
-    async def _go_taker(self, work: _Working, now_ms: int) -> None:
+    async def _go_taker(self, work: WorkingIntent, now_ms: int) -> None:
         """Cancel every incomplete maker leg's resting order; send its rest as taker."""
         for leg in work.makers:
             if leg.run.complete:
@@ -381,7 +400,7 @@ class MakerDesk:
                 )
                 await self._taker(work, leg, now_ms)
 
-    async def _taker(self, work: _Working, leg: _Leg, now_ms: int) -> None:
+    async def _taker(self, work: WorkingIntent, leg: MakerLeg, now_ms: int) -> None:
         """Send the rest of ``leg`` as IOC/market, retried while safe."""
         for _ in range(self._desk.max_attempts):
             if leg.run.complete:
@@ -402,7 +421,7 @@ class MakerDesk:
                 leg.failed = True
                 return
 
-    async def _hedge(self, work: _Working, now_ms: int) -> None:
+    async def _hedge(self, work: WorkingIntent, now_ms: int) -> None:
         """Sequential: bring every other leg to the fraction the passive leg filled."""
         lead = work.makers[0]
         frac = lead.run.filled_qty / lead.run.planned.delta_qty
@@ -415,7 +434,7 @@ class MakerDesk:
             hedge.run.planned = replace(plan, delta_qty=target)
             await self._taker(work, hedge, now_ms)
 
-    async def _outcome(self, work: _Working, now_ms: int) -> IntentOutcome:
+    async def _outcome(self, work: WorkingIntent, now_ms: int) -> IntentOutcome:
         desk, intent_id = self._desk, work.intent.intent_id
         if not work.sequential:
             runs = [leg.run for leg in work.makers]
@@ -448,7 +467,7 @@ class MakerDesk:
             desk, work.strategy, intent_id, work.plan, runs, work.sent, now_ms
         )
 
-    def _end(self, work: _Working, outcome: IntentOutcome, now_ms: int) -> IntentOutcome:
+    def _end(self, work: WorkingIntent, outcome: IntentOutcome, now_ms: int) -> IntentOutcome:
         key = (work.strategy, work.intent.intent_id)
         self._working.pop(key, None)
         if work.pair:

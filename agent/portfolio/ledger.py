@@ -233,6 +233,23 @@ class Portfolio:
         self._book.set_marks(prices)
         self._version += 1
 
+    def set_option_deltas(self, delta_usd: Mapping[InstrumentId, Decimal]) -> None:
+        """Set the USD delta per unit of options (Black-76 Δ × forward, USD per coin of
+        option; :func:`strategies.options.held_delta.held_option_delta`), what
+        :meth:`net_delta_usd` counts them at instead of their market value.
+
+        Raises
+        ------
+        ValueError
+            If an instrument is not an option or a value is outside the ledger's digit bounds.
+        """
+        for iid, value in delta_usd.items():
+            if iid.kind is not InstrumentKind.OPTION:
+                raise ValueError(f"{iid} is not an option: its delta is 1 per unit")
+            check_digits(f"delta of {iid}", value)
+        self._book.set_option_deltas(delta_usd)
+        self._version += 1
+
     @classmethod
     def replay(
         cls,
@@ -335,7 +352,7 @@ class Portfolio:
             values = self._book.market_values().values()
             with localcontext(EXACT_CONTEXT):
                 gross = sum((abs(v) for v in values), ZERO)
-                net = sum(values, ZERO)
+            net = self._book.net_delta_usd()
             equity = self.equity_usd()
             snap = PortfolioSnapshot(equity, self.initial_equity_usd, self.pnl(), gross, net)
             self._snapshot_cache = (self._version, snap)
@@ -369,7 +386,8 @@ class Portfolio:
         return self._book.gross_notional_usd()
 
     def net_delta_usd(self) -> Decimal:
-        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), USD."""
+        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), plus options
+        at qty × their USD delta per unit (:meth:`set_option_deltas`), USD."""
         return self._book.net_delta_usd()
 
     def notional_by_venue(self) -> dict[str, Decimal]:

@@ -4,7 +4,8 @@
 each instrument, the net position per instrument (base units) and the last mark per
 instrument (quote units = USD). Its views are exact Decimal sums in the ledger's context:
 positions and average reference-price cost, gross notional Σ |net qty × mark|, net delta
-Σ net qty × mark (spot and linear perps, delta ±1 per unit), notional per venue, the capital
+Σ net qty × mark (spot and linear perps, delta ±1 per unit; an option at its delta-equivalent
+value qty × Δ × forward, :meth:`PositionBook.set_option_deltas`), notional per venue, the capital
 a venue ties up (|spot value| + |perp notional| / leverage) and the portfolio beta to BTC
 Σ (signed market value / gross exposure) × β (SEEDS "Neutrality").
 
@@ -28,12 +29,13 @@ class PositionBook:
     Starts empty; :class:`agent.portfolio.ledger.Portfolio` books fills and marks into it.
     """
 
-    __slots__ = ("_lots", "_marks", "_net")
+    __slots__ = ("_lots", "_marks", "_net", "_option_delta_usd")
 
     def __init__(self) -> None:
         self._lots: dict[InstrumentId, dict[str, Lot]] = {}
         self._marks: dict[InstrumentId, Decimal] = {}
         self._net: dict[InstrumentId, Decimal] = {}
+        self._option_delta_usd: dict[InstrumentId, Decimal] = {}
 
     # ---- booking (the ledger's) ----------------------------------------------------------
 
@@ -57,6 +59,11 @@ class PositionBook:
     def set_marks(self, prices: Mapping[InstrumentId, Decimal]) -> None:
         """Replace the marks of ``prices``' instruments (quote units, checked by the ledger)."""
         self._marks.update(prices)
+
+    def set_option_deltas(self, delta_usd: Mapping[InstrumentId, Decimal]) -> None:
+        """Replace the USD delta per unit (Δ × forward, USD per coin of option) of
+        ``delta_usd``'s options (the ledger's; checked by it)."""
+        self._option_delta_usd.update(delta_usd)
 
     def holders(self, instrument_id: InstrumentId) -> Mapping[str, Lot]:
         """Each strategy's open lot in ``instrument_id`` (read-only use)."""
@@ -108,9 +115,18 @@ class PositionBook:
             return sum((abs(v) for v in self.market_values().values()), ZERO)
 
     def net_delta_usd(self) -> Decimal:
-        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), USD."""
+        """Σ signed net qty × mark over spot and linear perps (delta ±1 per unit), plus each
+        option's net qty × its USD delta per unit (:meth:`set_option_deltas`: Δ × forward), USD.
+        An option whose delta was never set counts at its market value (qty × mark)."""
+        deltas = self._option_delta_usd
         with localcontext(EXACT_CONTEXT):
-            return sum(self.market_values().values(), ZERO)
+            return sum(
+                (
+                    self._net[iid] * deltas[iid] if iid in deltas else value
+                    for iid, value in self.market_values().items()
+                ),
+                ZERO,
+            )
 
     def notional_by_venue(self) -> dict[str, Decimal]:
         """Gross notional Σ |net qty × mark| per venue with positions, USD."""

@@ -6,9 +6,13 @@ Each cycle (SEEDS.md "Beta estimation and hedging"):
    the last ``beta_window_bars`` hourly log returns of the venue's ``<base>USDT`` perps, at
    least ``beta_min_obs`` returns, else the beta is *unknown* — the asset is left out of the
    hedge and an ``beta_unknown`` alert says so (never a silent 1.0);
-2. beta exposure of the portfolio, USD: ``E = Σ qty · P_base · β_base`` over the net positions of
-   every strategy (spot and perps on every venue, valued at the base asset's perp price);
-   portfolio beta = ``E / gross notional`` (signed market value / gross exposure, × β);
+2. beta exposure of the portfolio, USD: ``E = Σ qty · Δ · P_base · β_base`` over the net
+   positions of every strategy (spot and perps on every venue, ``Δ = 1``, valued at the base
+   asset's perp price; an option at its Black-76 delta per coin × its contract multiplier from
+   the chain its underlying lists, ``MarketSnapshot.option_chains`` —
+   :func:`strategies.options.held_delta.held_option_delta` —, its delta unknown without one);
+   portfolio beta = ``E / gross notional`` (signed delta-equivalent value / gross exposure
+   ``Σ |qty · Δ| · P_base``, × β);
 3. when ``|portfolio beta| > rebalance_beta_frac``, the hedge target is the quantity of the
    hedge perp that brings ``E`` to zero: ``h* = h − E / (P_hedge · β_hedge)`` with ``h`` the
    hedger's current hedge. Otherwise the hedge is left alone (execution also ignores changes
@@ -40,7 +44,8 @@ from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.beta_hedger.state import BetaHedgerState
 from strategies.common import betas_to_market
-from venues.model import InstrumentId, InstrumentKind, base_asset
+from strategies.options.held_delta import chain_for, held_option_delta
+from venues.model import InstrumentId, InstrumentKind, OptionSpec, base_asset
 
 
 class BetaHedgerStrategy:
@@ -125,9 +130,10 @@ class BetaHedgerStrategy:
         own = dict(portfolio.positions)
         others = {i: q - own.get(i, 0.0) for i, q in portfolio.net_positions.items()}
         held = _merge(others, own)
-        exposure, gross, unknown = _exposure(held, betas, prices)
+        deltas = _option_deltas(snapshot, held, now_ms)
+        exposure, gross, unknown = _exposure(held, betas, prices, deltas)
         beta_frac = exposure / gross if gross > 0 else 0.0
-        target = self._hedge_target(others, inventory, own, betas, prices, beta_frac)
+        target = self._hedge_target(others, inventory, own, betas, prices, beta_frac, deltas)
         legs = [Target(i, q) for i, q in inventory.items()]
         if target is not None:
             legs.append(Target(self._hedge, target))
@@ -152,6 +158,7 @@ class BetaHedgerStrategy:
         betas: Mapping[str, float],
         prices: Mapping[str, float],
         beta_frac: float,
+        deltas: Mapping[InstrumentId, float],
     ) -> float | None:
         """``h*`` when a rebalance is due (or inventory is held), else None."""
         if abs(beta_frac) <= self.config.rebalance_beta_frac and not inventory:
@@ -159,7 +166,7 @@ class BetaHedgerStrategy:
         current = own.get(self._hedge, 0.0)
         if abs(beta_frac) <= self.config.rebalance_beta_frac:
             return current
-        unhedged, _, _ = _exposure(_merge(others, inventory), betas, prices)
+        unhedged, _, _ = _exposure(_merge(others, inventory), betas, prices, deltas)
         hedge_unit = prices[self._market_base] * betas.get(self._market_base, math.nan)
         if not hedge_unit > 0:  # NaN or no price: cannot size the hedge
             return current
@@ -199,29 +206,70 @@ def _merge(
     return merged
 
 
+def _option_deltas(
+    snapshot: MarketSnapshot, held: Mapping[InstrumentId, float], now_ms: int
+) -> dict[InstrumentId, float]:
+    """Coins of underlying per unit held of every held option whose delta the snapshot's
+    chains give: Black-76 delta × the instrument's contract multiplier (1 coin when the
+    snapshot does not carry the instrument: the model chain's and Deribit's options)."""
+    chains = list(snapshot.option_chains.values())
+    deltas: dict[InstrumentId, float] = {}
+    for iid, qty in held.items():
+        chain = chain_for(chains, iid) if qty else None
+        if chain is None:
+            continue
+        value = held_option_delta(chain, iid, snapshot.prices.get(iid), now_ms)
+        if value is not None:
+            instrument = snapshot.instruments.get(iid)
+            multiplier = 1.0 if instrument is None else float(instrument.contract_multiplier)
+            deltas[iid] = value * multiplier
+    return deltas
+
+
+def _base_of(iid: InstrumentId) -> str:
+    """The underlying asset: an option's base from its terms, else from the symbol."""
+    if iid.kind is InstrumentKind.OPTION:
+        try:
+            return OptionSpec.parse(iid.symbol).base
+        except ValueError:
+            return iid.symbol
+    return base_asset(iid.symbol)
+
+
 def _exposure(
     positions: Mapping[InstrumentId, float],
     betas: Mapping[str, float],
     prices: Mapping[str, float],
+    option_deltas: Mapping[InstrumentId, float],
 ) -> tuple[float, float, list[str]]:
-    """(beta exposure USD, gross notional USD, bases held with an unknown beta or price)."""
+    """(beta exposure USD, gross delta-equivalent notional USD, bases held with an unknown
+    beta or price, or options with an unknown delta — by symbol)."""
     exposure = gross = 0.0
     unknown: set[str] = set()
     for iid, qty in positions.items():
         if not qty:
             continue
-        base = base_asset(iid.symbol)
+        base = _base_of(iid)
         price, beta = prices.get(base, math.nan), betas.get(base, math.nan)
+        unit_delta = 1.0
+        if iid.kind is InstrumentKind.OPTION:
+            if iid not in option_deltas:
+                unknown.add(iid.symbol)
+                continue
+            unit_delta = option_deltas[iid]
         if not (price > 0 and math.isfinite(beta)):
             unknown.add(base)
             continue
-        exposure += qty * price * beta
-        gross += abs(qty) * price
+        exposure += qty * unit_delta * price * beta
+        gross += abs(qty * unit_delta) * price
     return exposure, gross, sorted(unknown)
 
 
 def _unknown_alert(unknown: Sequence[str]) -> tuple[Alert, ...]:
     if not unknown:
         return ()
-    message = f"beta unknown (too few returns or no price) for {', '.join(unknown)}: not hedged"
+    message = (
+        f"beta unknown (too few returns or no price), or an option's delta unknown (no chain), "
+        f"for {', '.join(unknown)}: not hedged"
+    )
     return (Alert("beta_unknown", message, {"bases": ",".join(unknown)}),)

@@ -12,6 +12,8 @@ from typing import Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from strategies.common import AdvWindowH, MaxShortAdvFrac
+
 KNOWN_VENUES: Final = ("binance", "bybit", "hyperliquid", "okx")
 DEFAULT_VENUES: Final = ("binance", "bybit", "hyperliquid")
 DEFAULT_SYMBOLS: Final = (
@@ -98,6 +100,17 @@ class CrossVenueArbConfig(BaseModel):
     )
     max_positions: int = Field(default=3, ge=1, description="Most symbols held at once.")
     max_holding_h: float = Field(default=168.0, gt=0, description="Maximum holding period, h.")
+    max_short_adv_frac: MaxShortAdvFrac = 0.02
+    adv_window_h: AdvWindowH = 168
+    delta_rebalance_frac: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description=(
+            "Rebalance a position's legs when |net delta| of the held legs exceeds this "
+            "fraction of the position value; legs are otherwise left to drift that much."
+        ),
+    )
     cadence_s: int = Field(default=3600, gt=0, description="Decision cadence, seconds.")
 
     @field_validator("venues")

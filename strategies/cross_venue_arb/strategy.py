@@ -10,8 +10,16 @@ Each cycle :meth:`CrossVenueArbStrategy.decide`
 3. closes positions whose long leg's latest rate is above the short leg's
    (``exit_spread_flipped``), whose mean spread fell below ``exit_spread_8h_frac``
    (``exit_spread_collapsed``) or that were held ``max_holding_h`` (``exit_max_holding``);
-4. re-emits the holding targets of the other open positions, so execution can fix drift;
-5. opens new positions, widest mean spread first, while slots remain.
+4. re-emits the holding targets of the other open positions with ``drift_frac =
+   delta_rebalance_frac`` (a leg may drift that much), and as ``rebalance_delta`` (traded back
+   at the global drift threshold, a ``delta_rebalance`` alert) when the held legs' net delta
+   (:func:`strategies.common.net_delta_frac` at each leg's own price) exceeds
+   ``delta_rebalance_frac`` of the position value (SEEDS: rebalance when |delta| > 5 %);
+5. opens new positions, widest mean spread first, while slots remain; the common quantity is
+   capped at ``max_short_adv_frac`` of the short leg's average daily volume over
+   ``adv_window_h`` (:func:`strategies.common.adv_capped_short_qty`, a ``short_adv_cap``
+   alert when it binds; no cap while that perp's volume is unknown — a replay carries the
+   volume of Binance klines only, so a short on another venue is not capped there).
 
 **Entry rule.** For each symbol without a position (and not exited or dropped this cycle:
 no exit and re-entry in one cycle) the long leg
@@ -62,6 +70,7 @@ from strategies.base import (
     StrategyContext,
     TargetPosition,
 )
+from strategies.common import adv_capped_short_qty, delta_rebalance_alert, net_delta_frac
 from strategies.cross_venue_arb import rates, signals
 from strategies.cross_venue_arb.config import CrossVenueArbConfig
 from strategies.cross_venue_arb.market import (
@@ -128,6 +137,7 @@ class CrossVenueArbStrategy:
         self.costs = dict(costs)
         self.cadence_s = config.cadence_s
         self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
+        self.history_bars = max(1, config.adv_window_h)  # the ADV window's closes and volumes
 
     @classmethod
     def from_config(cls, name: str, config: CrossVenueArbConfig, context: StrategyContext) -> Self:
@@ -215,11 +225,11 @@ class CrossVenueArbStrategy:
         alerts: list[Alert] = []
         dropped = self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
         exits = self._exits(legs, positions, alerts, now_ms)
-        holds = self._holds(positions, portfolio.positions, now_ms)
+        holds = self._holds(positions, portfolio.positions, legs, alerts, now_ms)
         skip = {*exits, *dropped, *portfolio.blocked_bases}  # blocked: flip-monitor cooldown
         pairs = self._pairs(legs, positions, skip, now_ms)
         chosen = [c for c in pairs if self._passes(c)]
-        entries = self._enter(snapshot, chosen, positions, now_ms)
+        entries = self._enter(snapshot, chosen, positions, alerts, now_ms)
         diagnostics: dict[str, float | int | str] = {
             "open_positions": len(positions),
             "entries": len(entries),
@@ -319,13 +329,28 @@ class CrossVenueArbStrategy:
         return exits
 
     def _holds(
-        self, positions: Positions, held: Mapping[InstrumentId, float], now_ms: int
+        self,
+        positions: Positions,
+        held: Mapping[InstrumentId, float],
+        views: Legs,
+        alerts: list[Alert],
+        now_ms: int,
     ) -> list[PairIntent]:
+        """Holding targets of the open positions: ``drift_frac = delta_rebalance_frac`` while
+        the held legs' net delta is within it, ``rebalance_delta`` (global drift) beyond."""
         holds: list[PairIntent] = []
+        band = self.config.delta_rebalance_frac
         for base, position in sorted(positions.items()):
             long_id, short_id = _position_ids(base, position)
             legs = _target_legs(long_id, short_id, position.qty)
-            holds.append(PairIntent(f"{base}-{now_ms}", legs, "hold", _is_opening(legs, held)))
+            opening = _is_opening(legs, held)
+            delta = _held_delta(held, _position_legs(views, base, position))
+            intent_id = f"{base}-{now_ms}"
+            if delta is not None and delta[1] > band:
+                alerts.append(delta_rebalance_alert(base, delta[0], delta[1], band))
+                holds.append(PairIntent(intent_id, legs, "rebalance_delta", opening))
+            else:
+                holds.append(PairIntent(intent_id, legs, "hold", opening, drift_frac=band))
         return holds
 
     # -- entries -------------------------------------------------------------------------------
@@ -386,6 +411,7 @@ class CrossVenueArbStrategy:
         snapshot: MarketSnapshot,
         chosen: Sequence[Candidate],
         positions: Positions,
+        alerts: list[Alert],
         now_ms: int,
     ) -> list[PairIntent]:
         if not self.config.enabled:
@@ -398,7 +424,8 @@ class CrossVenueArbStrategy:
             if price is None:
                 continue
             ids = (c.long.instrument_id, c.short.instrument_id)
-            qty = common_lot_qty(snapshot, ids, self.config.position_notional_usd / price)
+            qty = self._adv_capped(snapshot, c, self.config.position_notional_usd / price, alerts)
+            qty = common_lot_qty(snapshot, ids, qty)
             if qty <= 0:
                 continue
             positions[c.symbol] = ArbPosition(
@@ -412,6 +439,42 @@ class CrossVenueArbStrategy:
             legs = _target_legs(*ids, qty)
             entries.append(PairIntent(f"{c.symbol}-{now_ms}", legs, "enter", opening=True))
         return entries
+
+    def _adv_capped(
+        self, snapshot: MarketSnapshot, c: Candidate, qty: float, alerts: list[Alert]
+    ) -> float:
+        """``qty`` capped at ``max_short_adv_frac`` of the short perp's ADV (both legs alike:
+        equal base quantity), alerted when it binds; unchanged while that ADV is unknown or
+        the cap is off (``adv_window_h = 0``)."""
+        if c.short.price is None:  # _pre_checks requires it
+            return qty
+        cfg = self.config
+        capped, alert = adv_capped_short_qty(
+            snapshot,
+            c.short.instrument_id,
+            qty,
+            c.short.price,
+            cfg.max_short_adv_frac,
+            cfg.adv_window_h,
+        )
+        if alert is not None:
+            alerts.append(alert)
+        return capped
+
+
+def _held_delta(
+    held: Mapping[InstrumentId, float], views: tuple[LegView | None, LegView | None]
+) -> tuple[float, float] | None:
+    """(net delta USD, |delta| / position value) of a position's held legs at their own
+    prices, None without a price or without a held leg."""
+    legs: list[tuple[float, float]] = []
+    for view in views:
+        if view is None or view.price is None:
+            return None
+        legs.append((held.get(view.instrument_id, 0.0), view.price))
+    if not any(q for q, _ in legs):
+        return None
+    return net_delta_frac(legs)
 
 
 def _position_ids(base: str, position: ArbPosition) -> tuple[InstrumentId, InstrumentId]:

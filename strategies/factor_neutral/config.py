@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from strategies.common import AdvWindowH, MaxShortAdvFrac
 from strategies.factor_neutral.optimizer import min_assets_for
 
 DEFAULT_SYMBOLS = (
@@ -94,6 +95,18 @@ class FactorNeutralConfig(BaseModel):
     )
     rebalance_every_h: int = Field(
         default=24, ge=1, description="Re-optimize the book every this many hours."
+    )
+    max_short_adv_frac: MaxShortAdvFrac = 0.02
+    adv_window_h: AdvWindowH = 168
+    delta_rebalance_frac: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description=(
+            "Re-size the book at the current prices when the held legs' net delta (long "
+            "notional + short notional) exceeds this fraction of the position value (half the "
+            "gross notional); 0: the book keeps its refit's quantities until the next refit."
+        ),
     )
     cadence_s: int = Field(
         default=3600, gt=0, description="Decision cadence (targets re-emitted), seconds."

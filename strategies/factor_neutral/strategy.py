@@ -21,9 +21,17 @@ saying why (``factor_neutral_infeasible`` / ``factor_neutral_solver_failed``).
 quantities ``w_i · capital_usd / P_i`` at the prices of the first cycle after the refit (held
 until the next refit) and re-emits them as one
 :class:`~strategies.base.PairIntent` (``rebalance-<now_ms>``) with every leg, plus a flat
-target for any held perp that left the book; execution trades only the legs past its drift
-threshold. The intent is ``opening`` unless every leg only shrinks toward flat (so a drawdown
-breaker, which blocks opening intents, still lets a pure reduction through). A book leg
+target for any held perp that left the book. Sizing caps each short at ``max_short_adv_frac``
+of its average daily volume over ``adv_window_h`` by scaling the whole book alike (so it stays
+beta-, dollar- and factor-neutral; a ``short_adv_cap`` alert names the binding short; no cap
+while a volume is unknown). With ``delta_rebalance_frac`` > 0, a held book whose net delta
+(long notional + short notional at the current prices) exceeds that fraction of the position
+value (half the gross notional: :func:`strategies.common.net_delta_frac` of the long and the
+short side) is re-sized at the current prices (reason ``rebalance_delta``, a
+``delta_rebalance`` alert with the numbers; SEEDS: rebalance when |delta| > 5 %). Execution
+trades only the legs past its drift threshold. The intent is ``opening`` unless every leg only
+shrinks toward flat (so a drawdown breaker, which blocks opening intents, still lets a pure
+reduction through). A book leg
 without a usable price blocks the whole intent (a partial book would not be neutral).
 
 An asset is excluded from a refit (listed in ``state.excluded`` with the reason) when it is
@@ -58,7 +66,12 @@ from strategies.base import (
     StrategyContext,
     TargetPosition,
 )
-from strategies.common import funding_is_stale
+from strategies.common import (
+    adv_capped_short_qty,
+    delta_rebalance_alert,
+    funding_is_stale,
+    net_delta_frac,
+)
 from strategies.factor_neutral.config import FactorNeutralConfig
 from strategies.factor_neutral.optimizer import (
     InfeasibleError,
@@ -117,6 +130,7 @@ class FactorNeutralStrategy:
             )
             + 1
         )
+        self.history_bars = max(self.history_bars, config.adv_window_h)
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
         self._id_set = frozenset(self._ids.values())
 
@@ -356,21 +370,67 @@ class FactorNeutralStrategy:
                 Alert("factor_neutral_price_missing", message, {"symbols": ",".join(unpriced)})
             )
             return Decision((), new_state, tuple(alerts), {"fitted": 1, "unpriced": len(unpriced)})
-        capital = self.config.capital_usd
         prices = {s: float(snapshot.prices[self._ids[s]]) for s in legs_syms}
         sized = state.sized
+        reason = "rebalance"
         if sized is None or sized.fitted_at_ms != book.fitted_at_ms:
             # Size the book once per refit, at the prices of its first cycle; re-sizing every
             # hour to constant notional traded every price move past the drift threshold.
-            qty = {s: weights[s] * capital / prices[s] for s in weights}
-            sized = SizedBook(fitted_at_ms=book.fitted_at_ms, qty=qty)
+            sized = self._size(book, weights, prices, snapshot, alerts)
             new_state = replace(new_state, sized=sized)
+        elif self._delta_breached(held, prices, alerts):
+            sized = self._size(book, weights, prices, snapshot, alerts)
+            new_state = replace(new_state, sized=sized)
+            reason = "rebalance_delta"
         targets = {s: sized.qty.get(s, 0.0) for s in legs_syms}
         legs = tuple(TargetPosition(self._ids[s], q) for s, q in targets.items())
         opening = any(_grows(held.get(s, 0.0), q) for s, q in targets.items())
-        intent = PairIntent(f"rebalance-{now_ms}", legs, "rebalance", opening=opening)
+        intent = PairIntent(f"rebalance-{now_ms}", legs, reason, opening=opening)
         diagnostics = self._diagnostics(book, targets, held, prices, snapshot)
         return Decision((intent,), new_state, tuple(alerts), diagnostics)
+
+    def _size(
+        self,
+        book: Book,
+        weights: Mapping[str, float],
+        prices: Mapping[str, float],
+        snapshot: MarketSnapshot,
+        alerts: list[Alert],
+    ) -> SizedBook:
+        """``w_i · capital_usd / P_i`` per symbol, the whole book scaled by the most binding
+        short's ADV cap (cap / qty, alerted) so it stays neutral; unscaled while no cap binds."""
+        cfg = self.config
+        qty = {s: weights[s] * cfg.capital_usd / prices[s] for s in weights}
+        scale, binding = 1.0, None
+        for sym, q in sorted(qty.items()):
+            if q >= 0:
+                continue
+            capped, alert = adv_capped_short_qty(
+                snapshot, self._ids[sym], -q, prices[sym], cfg.max_short_adv_frac, cfg.adv_window_h
+            )
+            if alert is not None and capped / -q < scale:
+                scale, binding = capped / -q, alert
+        if binding is not None:
+            alerts.append(binding)
+            qty = {s: q * scale for s, q in qty.items()}
+        return SizedBook(fitted_at_ms=book.fitted_at_ms, qty=qty)
+
+    def _delta_breached(
+        self, held: Mapping[str, float], prices: Mapping[str, float], alerts: list[Alert]
+    ) -> bool:
+        """Whether the held book's net delta is beyond ``delta_rebalance_frac`` (alerted);
+        False when the rule is off (0) or nothing is held."""
+        band = self.config.delta_rebalance_frac
+        if band == 0 or not held:
+            return False
+        notional = [q * prices[s] for s, q in held.items()]
+        long_usd = math.fsum(v for v in notional if v > 0)
+        short_usd = math.fsum(v for v in notional if v < 0)
+        delta, frac = net_delta_frac(((long_usd, 1.0), (short_usd, 1.0)))
+        if frac <= band:
+            return False
+        alerts.append(delta_rebalance_alert(self.name, delta, frac, band))
+        return True
 
     def _diagnostics(
         self,

@@ -57,11 +57,11 @@ from strategies.base import (
     TargetPosition,
 )
 from strategies.common import (
+    adv_capped_short_qty,
+    delta_rebalance_alert,
     flip_close_check,
     funding_is_stale,
     net_delta_frac,
-    short_qty_cap,
-    snapshot_adv_usd,
 )
 from strategies.funding_harvester import signals
 from strategies.funding_harvester.config import FundingHarvesterConfig
@@ -531,7 +531,7 @@ class FundingHarvesterStrategy:
             delta = self._held_delta(symbol, held, markets.get(symbol))
             intent_id = f"{symbol}-{now_ms}"
             if delta is not None and delta[1] > band:
-                alerts.append(_delta_alert(symbol, delta[0], delta[1], band))
+                alerts.append(delta_rebalance_alert(symbol, delta[0], delta[1], band))
                 holds.append(PairIntent(intent_id, legs, "rebalance_delta", opening))
             else:
                 holds.append(PairIntent(intent_id, legs, "hold", opening, drift_frac=band))
@@ -638,18 +638,13 @@ class FundingHarvesterStrategy:
         """``qty`` capped at ``max_short_adv_frac`` of the perp's ADV (alerted when it binds);
         unchanged while the ADV is unknown or the cap is off (``adv_window_h = 0``)."""
         perp_id = self._ids(symbol)[1]
-        if self.config.adv_window_h == 0:
-            return qty
-        adv = snapshot_adv_usd(snapshot, perp_id, self.config.adv_window_h)
-        if adv is None:
-            return qty
-        cap = short_qty_cap(adv, perp_price, self.config.max_short_adv_frac)
-        if qty <= cap:
-            return qty
-        cycle.alerts.append(
-            short_adv_alert(str(perp_id), qty, cap, adv, perp_price, self.config.max_short_adv_frac)
+        cfg = self.config
+        capped, alert = adv_capped_short_qty(
+            snapshot, perp_id, qty, perp_price, cfg.max_short_adv_frac, cfg.adv_window_h
         )
-        return cap
+        if alert is not None:
+            cycle.alerts.append(alert)
+        return capped
 
     def _high_funding(
         self, estimate: _Estimate, history: RateHistory | None
@@ -704,28 +699,6 @@ def _basis_alert(symbol: str, entry_basis: float, basis: float, level: float) ->
     )
 
 
-def short_adv_alert(
-    instrument: str, qty: float, cap_qty: float, adv: float, price: float, adv_frac: float
-) -> Alert:
-    """The ``short_adv_cap`` alert: a short of ``qty`` cut to ``cap_qty`` (base units) =
-    ``adv_frac`` × ``adv`` (USD/day) / ``price``."""
-    return Alert(
-        kind="short_adv_cap",
-        message=(
-            f"{instrument}: short {qty:.6g} capped at {cap_qty:.6g} "
-            f"({adv_frac:.2%} of ADV {adv:,.0f} USD/day at {price:.6g})"
-        ),
-        fields={
-            "instrument": instrument,
-            "qty": qty,
-            "cap_qty": cap_qty,
-            "adv_usd": adv,
-            "price": price,
-            "max_short_adv_frac": adv_frac,
-        },
-    )
-
-
 def _converged_alert(
     symbol: str, entry_basis: float, basis: float, take_frac: float, cost: float
 ) -> Alert:
@@ -742,21 +715,5 @@ def _converged_alert(
             "entry_basis_frac": entry_basis,
             "basis_take_frac": take_frac,
             "round_trip_cost_frac": cost,
-        },
-    )
-
-
-def _delta_alert(symbol: str, delta_usd: float, delta_frac: float, band: float) -> Alert:
-    return Alert(
-        kind="delta_rebalance",
-        message=(
-            f"{symbol}: net delta {delta_usd:,.2f} USD is {delta_frac:.2%} of the position "
-            f"value (> {band:.2%}); rebalancing the legs"
-        ),
-        fields={
-            "symbol": symbol,
-            "net_delta_usd": delta_usd,
-            "net_delta_frac": delta_frac,
-            "delta_rebalance_frac": band,
         },
     )

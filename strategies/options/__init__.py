@@ -16,7 +16,9 @@ Pure functions and frozen results, no venue I/O and no state. One idea per modul
 * :mod:`strategies.options.chain` — an option chain (what a strategy reads in
   ``MarketSnapshot.option_chains``) and the model chain a replay lists;
 * :mod:`strategies.options.vol_input` — implied-volatility inputs of a model chain: flat,
-  term structure, realized volatility (plus a spread).
+  term structure, realized volatility (plus a spread);
+* :mod:`strategies.options.held_delta` — a held option's delta from its chain (what the net
+  delta and the beta hedger count it as).
 
 The strategy (``strategies/options_hedger/``) and the Deribit venue client
 (``venues/deribit/``) live elsewhere.

@@ -32,7 +32,6 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar, Self
 
-import numpy as np
 from pydantic import BaseModel
 
 from strategies.base import (
@@ -54,7 +53,7 @@ from strategies.options.black_scholes import (
 )
 from strategies.options.chain import OptionChain
 from strategies.options.delta_hedge import HedgeDecision, decide_hedge
-from strategies.options.implied_vol import implied_vol_frac
+from strategies.options.held_delta import chain_iv_frac
 from strategies.options.pnl_attribution import Mark, StartGreeks, attribute_pnl
 from strategies.options_hedger.config import OptionsHedgerConfig
 from strategies.options_hedger.state import (
@@ -245,7 +244,7 @@ class OptionsDeltaHedgerStrategy:
             price = float(chain.price_usd[k])
         if price is None:
             raise ValueError(f"no price for held option {iid}")
-        iv = _iv_of(chain, spec, price, forward, now_ms)
+        iv = chain_iv_frac(chain, spec, price, forward, now_ms)
         return option_mark(spec, qty, price, forward, iv, now_ms)
 
     def _hedge(self, book_delta: float, snapshot: MarketSnapshot, forward: float) -> HedgeDecision:
@@ -278,19 +277,6 @@ def _perp_minimums(instrument: Instrument | None, forward: float) -> tuple[Decim
     return lot, max(instrument.min_qty, by_notional)
 
 
-def _iv_of(
-    chain: OptionChain, spec: OptionSpec, price: float, forward: float, now_ms: int
-) -> float:
-    """Implied volatility of an option: the chain's at its expiry and strike (nearest listed
-    strike of that expiry), else implied from its price."""
-    same = np.flatnonzero(chain.expiry_ms == spec.expiry_ms)
-    if same.size:
-        nearest = same[np.argmin(np.abs(chain.strike_usd[same] - float(spec.strike_usd)))]
-        return float(chain.iv_frac[nearest])
-    t = float(years_to_expiry(now_ms, spec.expiry_ms))
-    return implied_vol_frac(price, forward, float(spec.strike_usd), t, spec.is_call)
-
-
 def _attribute(
     state: OptionsHedgerState,
     snapshot: MarketSnapshot,
@@ -312,7 +298,7 @@ def _attribute(
             end_iv = m.iv_frac
         else:
             end_price = snapshot.prices.get(iid, m.price_usd)
-            end_iv = _iv_of(chain, spec, end_price, forward, now_ms)
+            end_iv = chain_iv_frac(chain, spec, end_price, forward, now_ms)
         greeks = StartGreeks(
             m.qty * m.delta,
             m.qty * m.gamma_per_usd,

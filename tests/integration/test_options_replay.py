@@ -9,12 +9,15 @@ Checked from the journal with ``sqlite3`` only (``conftest``), values rebuilt he
   fills, not read from the strategy;
 * the P&L identity holds at every snapshot, and the final equity rebuilt from the fills,
   funding and model marks of the options matches the journal;
+* the journal's ``net_delta_usd`` counts the options at their delta (× the forward), not at
+  their premium;
 * the greeks attribution journaled in the strategy's state adds up (actual = delta + gamma +
   theta + vega + residual) and its "actual" equals the ledger's price P&L of the book.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -161,3 +164,42 @@ def test_the_greeks_attribution_adds_up_to_the_book_price_pnl(journal: Path) -> 
     # A straddle's P&L is gamma against theta: both terms are material, the residual is not.
     assert total["gamma_usd"] > 0 > total["theta_usd"]
     assert abs(total["residual_usd"]) < 0.1 * (abs(total["gamma_usd"]) + abs(total["theta_usd"]))
+
+
+@pytest.mark.slow
+def test_the_journaled_net_delta_counts_options_at_their_delta(journal: Path) -> None:
+    """``net_delta_usd`` of every snapshot = perp qty × close + Σ option qty × Black-76 delta
+    × forward (rebuilt here from the fills and the recorded closes), not the options' premium
+    as a delta-one value."""
+    with sqlite3.connect(journal) as conn:
+        rows = conn.execute("SELECT ts_ms, net_delta_usd FROM equity_snapshots ORDER BY id")
+        snapshots = [(int(ts), Decimal(v)) for ts, v in rows]
+    fills = read_journal(journal).fills
+    market = RawMarket()
+    positions: dict[str, Decimal] = {}
+    k = checked = 0
+    for ts_ms, journaled in snapshots:
+        while k < len(fills) and fills[k].ts_ms <= ts_ms:
+            fill = fills[k]
+            positions[fill.instrument] = (
+                positions.get(fill.instrument, Decimal(0)) + fill.signed_qty
+            )
+            k += 1
+        options = {i: q for i, q in positions.items() if ":option:" in i and q}
+        if not options:
+            continue
+        forward = float(market.close(PERP, ts_ms))
+        want = float(positions.get(PERP, Decimal(0))) * forward
+        premium = want
+        for instrument, qty in options.items():
+            spec = OptionSpec.parse(instrument.split(":")[2])
+            t = float(years_to_expiry(ts_ms, spec.expiry_ms))
+            strike = float(spec.strike_usd)
+            want += float(qty) * float(delta(forward, strike, t, IV_FRAC, spec.is_call)) * forward
+            model = round(float(price_usd(forward, strike, t, IV_FRAC, spec.is_call)), 2)
+            premium += float(qty) * model
+        assert float(journaled) == pytest.approx(want, abs=1e-6), ts_ms
+        # the old figure (options at their premium) differs by far more than the tolerance
+        assert abs(premium - want) > 1.0
+        checked += 1
+    assert checked >= 24 * 55

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from strategies.base import MarketSnapshot, PortfolioView
 from strategies.beta_hedger import BetaHedgerConfig, BetaHedgerStrategy
+from strategies.options.chain import ChainListing, model_chain
+from strategies.options.vol_input import FlatVol
 from venues.model import InstrumentId, InstrumentKind
 
 NOW_MS = 1_760_000_000_000
@@ -159,3 +161,50 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValidationError, match="USDT"):
         BetaHedgerConfig(hedge_symbol="BTCUSD")
     assert math.isclose(BetaHedgerConfig().rebalance_beta_frac, 0.10)
+
+
+# ---- options at their delta ----------------------------------------------------------------
+
+
+def _black_delta(forward: float, strike: float, t_years: float, iv: float, call: bool) -> float:
+    """Black-76 delta (rate 0) by hand: N(d1) for a call, N(d1) − 1 for a put."""
+    d1 = (math.log(forward / strike) + 0.5 * iv * iv * t_years) / (iv * math.sqrt(t_years))
+    n_d1 = 0.5 * (1.0 + math.erf(d1 / math.sqrt(2.0)))
+    return n_d1 if call else n_d1 - 1.0
+
+
+def test_options_count_at_their_black_delta_from_the_chain_not_as_unknown_assets() -> None:
+    closes = market()
+    p = {i: float(c[-1]) for i, c in closes.items()}
+    btc = perp("BTCUSDT")
+    chain = model_chain(
+        btc, "binance", "BTC", NOW_MS, p[btc], FlatVol(0.6), ChainListing(strike_step_usd=1000.0)
+    )
+    k_call = next(k for k in range(len(chain)) if chain.is_call[k] and chain.strike_usd[k] > p[btc])
+    k_put = next(
+        k for k in range(len(chain)) if not chain.is_call[k] and chain.strike_usd[k] < p[btc] - 5000
+    )
+    call, put = chain.instrument_id(k_call), chain.instrument_id(k_put)
+    prices = {**p, call: float(chain.price_usd[k_call]), put: float(chain.price_usd[k_put])}
+    snap = MarketSnapshot(NOW_MS, {}, prices, {}, closes, option_chains={btc: chain})
+    # Another strategy: long 2 calls, short 3 puts, long 1 ETH perp (β = 2).
+    net = {call: 2.0, put: -3.0, perp("ETHUSDT"): 1.0}
+    decision = hedger().decide(snap, view(net, {}), {}, NOW_MS)
+    t_call = (int(chain.expiry_ms[k_call]) - NOW_MS) / (365 * 86_400_000)
+    t_put = (int(chain.expiry_ms[k_put]) - NOW_MS) / (365 * 86_400_000)
+    d_call = _black_delta(p[btc], float(chain.strike_usd[k_call]), t_call, 0.6, True)
+    d_put = _black_delta(p[btc], float(chain.strike_usd[k_put]), t_put, 0.6, False)
+    coins = 2.0 * d_call - 3.0 * d_put  # BTC-equivalent of the options, β 1 against BTC
+    exposure = coins * p[btc] + 1.0 * p[perp("ETHUSDT")] * 2.0
+    gross = abs(2.0 * d_call) * p[btc] + abs(3.0 * d_put) * p[btc] + p[perp("ETHUSDT")]
+    assert decision.alerts == ()  # no option is an unknown asset any more
+    assert decision.diagnostics["beta_exposure_usd"] == pytest.approx(exposure, abs=0.01)
+    assert decision.diagnostics["gross_notional_usd"] == pytest.approx(gross, abs=0.01)
+    (intent,) = decision.intents
+    (leg,) = intent.legs
+    assert leg.target_qty == pytest.approx(-exposure / p[btc], rel=1e-9)
+    # Without the chain the options' delta is unknown: said, and left out.
+    bare = MarketSnapshot(NOW_MS, {}, prices, {}, closes)
+    unknown = hedger().decide(bare, view(net, {}), {}, NOW_MS)
+    assert [a.kind for a in unknown.alerts] == ["beta_unknown"]
+    assert call.symbol in unknown.alerts[0].fields["bases"]

@@ -500,8 +500,12 @@ def test_keeps_a_position_with_one_leg_filled() -> None:
     decision = strategy.decide(
         three_venue_market().snapshot(T_MS + H_MS), one_leg, state, T_MS + H_MS
     )
-    assert only(decision).reason == "hold"
-    assert decision.alerts == ()
+    # Kept (not dropped); one leg alone is a net delta of the whole position value, beyond the
+    # 5 % band: its targets are re-sent as a delta rebalance.
+    intent = only(decision)
+    assert intent.reason == "rebalance_delta"
+    assert [leg.target_qty for leg in intent.legs] == [state.positions["BTC"].qty, -0.08]
+    assert [a.kind for a in decision.alerts] == ["delta_rebalance"]
 
 
 def test_decide_does_not_modify_the_input_state() -> None:

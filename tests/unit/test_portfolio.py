@@ -370,3 +370,21 @@ def test_random_sequences_keep_identity_and_breakdowns_exact(events: list[tuple]
     # funding attribution never loses a cent: Σ streams == Σ cash movements
     with ledger_context():
         assert p.pnl().funding_usd == p.funding_received_usd - p.funding_paid_usd
+
+
+def test_net_delta_counts_an_option_at_its_delta_not_its_premium() -> None:
+    call = InstrumentId("binance", InstrumentKind.OPTION, "BTC-31JAN25-94000-C")
+    p = Portfolio({"binance": D(100_000)})
+    book(p, "opt", fill(call, Side.BUY, "0.2", "5703.70", "0"))
+    book(p, "opt", fill(PERP, Side.SELL, "0.1", "94000", "0"))
+    # Without a delta the option counts at its market value, the figure before deltas came in.
+    assert p.net_delta_usd() == D("0.2") * D("5703.70") - D("0.1") * D(94000)
+    before = p.snapshot_rows()
+    # Δ 0.53 at a forward of 94,000: 0.2 × 49,820 − 9,400 = 564 USD.
+    p.set_option_deltas({call: D("0.53") * D(94000)})
+    assert p.net_delta_usd() == D(564)
+    assert p.snapshot_rows().net_delta_usd == D(564)  # the journaled figure, not a stale cache
+    assert before.net_delta_usd != D(564)
+    assert p.gross_notional_usd() == D("0.2") * D("5703.70") + D("0.1") * D(94000)  # unchanged
+    with pytest.raises(ValueError, match="not an option"):
+        p.set_option_deltas({PERP: D(1)})

@@ -286,6 +286,16 @@ class OrderDesk:
         self.trade_seq += 1
         self.order_seq += 1
 
+    def restore_resting(self, request: OrderRequest, placed_ms: int, fills: list[Fill]) -> None:
+        """Rest a post-only order again after a restart (its ``fills`` so far already booked by
+        :meth:`restore_fill`): on the book as placed at ``placed_ms``, its venue order id that
+        of its fills (a new one without)."""
+        order_id = fills[0].venue_order_id if fills else self._next_order_id()
+        order = RestingOrder(request, placed_ms, order_id, list(fills))
+        self.resting[request.client_order_id] = order
+        status = OrderStatus.PARTIALLY_FILLED if fills else OrderStatus.NEW
+        self.orders[request.client_order_id] = self._resting_ack(order, status)
+
     def _execute(self, request: OrderRequest) -> OrderAck:
         inst = self._instrument_for(request)
         self._check(InvalidOrder, request, shape_problem(request, inst))

@@ -72,6 +72,7 @@ from venues.model import (
     OrderRequest,
     Position,
     Quote,
+    TimeInForce,
 )
 from venues.paper.config import PaperVenueConfig
 from venues.paper.funding import FundingBook
@@ -267,6 +268,24 @@ class PaperVenue:
                 self._funding.paid.append(event)
                 continue
             self._desk.restore_fill(event)
+
+    def restore_resting(
+        self, request: OrderRequest, placed_ms: int, fills: Iterable[Fill] = ()
+    ) -> None:
+        """Rest again, after :meth:`restore`, a post-only order the resumed run re-adopts
+        (:meth:`agent.execution.maker.MakerDesk.restore`): placed at ``placed_ms`` (epoch ms;
+        only bars opening at or after it fill it), ``fills`` its fills so far (booked by
+        :meth:`restore` already; they count toward its filled quantity only).
+
+        Raises
+        ------
+        ValueError
+            If the request is not a post-only limit order of an instrument this venue lists.
+        """
+        self._known(request.instrument_id)
+        if request.time_in_force is not TimeInForce.POST_ONLY or request.limit_price is None:
+            raise ValueError(f"{request.client_order_id} is not a post-only limit order")
+        self._desk.restore_resting(request, placed_ms, list(fills))
 
     def account_summary(self) -> AccountSummary:
         """Margin view, USD, at current prices.
