@@ -132,6 +132,12 @@ def info_enabled() -> bool:
     return _level_no <= logging.INFO
 
 
+def debug_enabled() -> bool:
+    """True when the last :func:`configure_logging` lets debug lines through: a hot path's
+    debug line (one per strategy cycle) is skipped before structlog binds a logger for it."""
+    return _level_no <= logging.DEBUG
+
+
 def is_json_logging() -> bool:
     """True when the last :func:`configure_logging` chose JSON lines."""
     return _json
@@ -165,9 +171,17 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return {key: _redacted(key, value) for key, value in event_dict.items()}
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+"""Value types that hold no nested value (exact types: a subclass takes the full path);
+under a key that is not sensitive they are returned as they are, without the checks below
+(most fields of most lines: ids, numbers, names)."""
+
+
 def _redacted(key: object, value: Any) -> Any:
     if key != "event" and value is not None and _is_sensitive_key(key):
         return REDACTED
+    if type(value) in _PLAIN_TYPES:
+        return value
     if isinstance(value, SecretStr | SecretBytes):
         return REDACTED
     if isinstance(value, Mapping):

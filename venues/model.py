@@ -14,6 +14,7 @@ Every type here is a frozen, slotted dataclass. Conventions (the project's desig
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -140,17 +141,17 @@ class InstrumentId(str):
     @property
     def venue(self) -> str:
         """Venue name."""
-        return self._parts[str.__str__(self)][0]
+        return self._parts[self][0]
 
     @property
     def kind(self) -> InstrumentKind:
         """Spot or perp."""
-        return self._parts[str.__str__(self)][1]
+        return self._parts[self][1]
 
     @property
     def symbol(self) -> str:
         """The venue's symbol."""
-        return self._parts[str.__str__(self)][2]
+        return self._parts[self][2]
 
     def __str__(self) -> str:
         return str.__str__(self)
@@ -641,10 +642,12 @@ _QUOTE_SUFFIXES = (
 )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def base_asset(symbol: str) -> str:
     """Base asset of a venue symbol: ``BTCUSDT`` → ``BTC``, ``ETH-USDT-SWAP`` → ``ETH``,
     ``SOL`` (Hyperliquid coin) → ``SOL``. Use ``Instrument.base`` when the instrument is at
-    hand; this is for symbols alone."""
+    hand; this is for symbols alone. Memoized (a pure function of the symbol, asked for
+    every held instrument on every cycle)."""
     for suffix in _QUOTE_SUFFIXES:
         if symbol.endswith(suffix) and len(symbol) > len(suffix):
             return symbol[: -len(suffix)]

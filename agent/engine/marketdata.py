@@ -32,17 +32,23 @@ _INITIAL_CAPACITY = 1024
 
 
 class _History:
-    """Append-only float64 buffer with amortized O(1) appends and view slicing."""
+    """Append-only float64 buffer with amortized O(1) appends and view slicing.
 
-    __slots__ = ("_buf", "_n")
+    ``_ro`` is a read-only view of the whole buffer (remade when the buffer grows): a slice
+    of it is read-only too, so :meth:`tail` hands out views without setting flags on each.
+    """
+
+    __slots__ = ("_buf", "_n", "_ro")
 
     def __init__(self) -> None:
         self._buf = np.empty(_INITIAL_CAPACITY, dtype=np.float64)
         self._n = 0
+        self._ro = _read_only(self._buf)
 
     def append(self, value: float) -> None:
         if self._n == self._buf.shape[0]:
             self._buf = np.concatenate([self._buf, np.empty_like(self._buf)])
+            self._ro = _read_only(self._buf)
         self._buf[self._n] = value
         self._n += 1
 
@@ -54,9 +60,15 @@ class _History:
         return float(self._buf[self._n - 1])
 
     def tail(self, n: int) -> FloatArray:
-        view = self._buf[max(0, self._n - n) : self._n]
-        view.flags.writeable = False
-        return view
+        """The last ``n`` values (all when fewer), oldest first: a read-only view."""
+        end = self._n
+        return self._ro[max(0, end - n) : end]
+
+
+def _read_only(buf: FloatArray) -> FloatArray:
+    view = buf.view()
+    view.flags.writeable = False
+    return view
 
 
 class MarketData:
@@ -239,19 +251,21 @@ class MarketData:
         self, ts_ms: int, instrument_ids: Iterable[InstrumentId], history_bars: int
     ) -> MarketSnapshot:
         """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each."""
-        ids = [i for i in instrument_ids if i in self._instruments]
+        instruments = self._instrument_map
+        ids = [i for i in instrument_ids if i in instruments]
         if self._listed_options:
             ids = self._with_options(ids, ts_ms)
-        prices = {i: self._prices[i] for i in ids if i in self._prices}
-        stale = frozenset(
-            i for i in ids if ts_ms - self._price_ts_ms.get(i, -(2**62)) > self._stale_after_ms
-        )
+        all_prices, histories = self._prices, self._history
+        prices = {i: all_prices[i] for i in ids if i in all_prices}
+        fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
+        price_ts_ms = self._price_ts_ms
+        stale = frozenset(i for i in ids if price_ts_ms.get(i, -(2**62)) < fresh_from_ms)
         return MarketSnapshot(
             ts_ms=ts_ms,
-            instruments={i: self._instruments[i] for i in ids},
+            instruments={i: instruments[i] for i in ids},
             prices=prices,
             funding={i: self._funding[i] for i in ids if i in self._funding},
-            closes={i: self._history[i].tail(history_bars) for i in ids},
+            closes={i: histories[i].tail(history_bars) for i in ids},
             stale=stale,
             predicted_funding=(
                 {i: self._predicted[i] for i in ids if i in self._predicted}

@@ -32,6 +32,7 @@ from agent.engine.pair_book import PairBook
 from agent.errors import JournalError
 from agent.execution.executor import Executor
 from agent.journal.journal import Journal
+from agent.logs import debug_enabled
 from agent.notify import DISCARD, AlertSink, Notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
@@ -291,14 +292,15 @@ class StrategyRunner:
         traded = sum(1 for o in outcomes if o.orders_sent)
         slot.intents += traded
         self._journal_decision(slot, decision, ts_ms, traded > 0)
-        log.debug(
-            "cycle_completed",
-            strategy=strategy.name,
-            ts_ms=ts_ms,
-            intents=len(decision.intents),
-            intents_traded=traded,
-            diagnostics=decision.diagnostics,
-        )
+        if debug_enabled():  # binding a logger for a dropped line costs more than the cycle
+            log.debug(
+                "cycle_completed",
+                strategy=strategy.name,
+                ts_ms=ts_ms,
+                intents=len(decision.intents),
+                intents_traded=traded,
+                diagnostics=decision.diagnostics,
+            )
 
     def _journal_decision(
         self, slot: StrategySlot[Any], decision: Decision[Any], ts_ms: int, traded: bool

@@ -119,6 +119,9 @@ class Portfolio:
         self._pnl_cache: tuple[int, PnlReport] | None = None
         self._equity_cache: tuple[int, Decimal] | None = None
         self._snapshot_cache: tuple[int, PortfolioSnapshot] | None = None
+        # to_view's float positions (per strategy, None = net) as of _book.trades trades
+        self._float_views: dict[str | None, dict[InstrumentId, float]] = {}
+        self._float_views_at = -1
         self.fill_counts: dict[str, int] = {}
         self.fees_paid_usd = ZERO
         self.funding_received_usd = ZERO
@@ -411,9 +414,20 @@ class Portfolio:
         own positions and the portfolio's net positions (base units), and the base assets it
         must not open (``blocked_bases``)."""
         equity = float(self.equity_usd())
-        positions = {iid: float(q) for iid, q in self.positions(strategy).items()}
-        net = {iid: float(q) for iid, q in self._book.net_qty().items() if q}
-        return PortfolioView(equity, equity * capital_frac, positions, net, blocked_bases)
+        if self._float_views_at != self._book.trades:  # positions change only with a trade
+            self._float_views.clear()
+            self._float_views_at = self._book.trades
+        net = self._float_views.get(None)
+        if net is None:
+            net = {iid: float(q) for iid, q in self._book.net_qty().items() if q}
+            self._float_views[None] = net
+        positions = self._float_views.get(strategy)
+        if positions is None:
+            positions = {iid: float(q) for iid, q in self.positions(strategy).items()}
+            self._float_views[strategy] = positions
+        return PortfolioView(
+            equity, equity * capital_frac, dict(positions), dict(net), blocked_bases
+        )
 
     # ---- internals -----------------------------------------------------------------------
 

@@ -29,13 +29,18 @@ class PositionBook:
     Starts empty; :class:`agent.portfolio.ledger.Portfolio` books fills and marks into it.
     """
 
-    __slots__ = ("_lots", "_marks", "_net", "_option_delta_usd")
+    __slots__ = ("_lots", "_marks", "_net", "_option_delta_usd", "_positions_of", "trades")
 
     def __init__(self) -> None:
         self._lots: dict[InstrumentId, dict[str, Lot]] = {}
         self._marks: dict[InstrumentId, Decimal] = {}
         self._net: dict[InstrumentId, Decimal] = {}
         self._option_delta_usd: dict[InstrumentId, Decimal] = {}
+        # positions(strategy) until the next trade: every strategy's cycle, plan and risk
+        # check asks, and only a trade changes them.
+        self._positions_of: dict[str, dict[InstrumentId, Decimal]] = {}
+        self.trades = 0
+        """Trades booked so far: positions (own and net) change only when it does."""
 
     # ---- booking (the ledger's) ----------------------------------------------------------
 
@@ -51,6 +56,8 @@ class PositionBook:
         and the net position, average-cost accounting (:func:`agent.portfolio.exact.trade_lot`);
         the instrument's mark becomes ``reference``, the latest price seen. Call inside the
         ledger's context."""
+        self._positions_of.clear()
+        self.trades += 1
         lot = self._lots.setdefault(instrument_id, {}).setdefault(strategy, Lot())
         trade_lot(lot, sign, qty, reference)
         self._net[instrument_id] = self._net.get(instrument_id, ZERO) + sign * qty
@@ -91,11 +98,15 @@ class PositionBook:
         """Non-zero signed positions, base units: of ``strategy``, or net over all when None."""
         if strategy is None:
             return self.net_positions()
-        return {
-            iid: lot.qty
-            for iid, holders in self._lots.items()
-            if (lot := holders.get(strategy)) is not None and lot.qty != 0
-        }
+        own = self._positions_of.get(strategy)
+        if own is None:
+            own = {
+                iid: lot.qty
+                for iid, holders in self._lots.items()
+                if (lot := holders.get(strategy)) is not None and lot.qty != 0
+            }
+            self._positions_of[strategy] = own
+        return dict(own)
 
     def avg_cost(self, strategy: str, instrument_id: InstrumentId) -> Decimal | None:
         """Average reference-price cost of the strategy's open position, USD/unit; None if flat."""

@@ -6,6 +6,7 @@ Pure helpers of :mod:`strategies.cross_venue_arb.strategy`; no state is modified
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +24,12 @@ BINANCE: Final = "binance"
 _USDT: Final = "USDT"
 
 
+@functools.cache
 def perp_id(venue: str, base: str) -> InstrumentId:
-    """The perp of ``base`` on ``venue``: Hyperliquid coin names (``BTC``), else ``BTCUSDT``."""
+    """The perp of ``base`` on ``venue``: Hyperliquid coin names (``BTC``), else ``BTCUSDT``.
+
+    Memoized (ids are immutable): every cycle asks for every symbol on every venue.
+    """
     symbol = base if venue == HYPERLIQUID else base + _USDT
     return InstrumentId(venue, InstrumentKind.PERP, symbol)
 
@@ -97,11 +102,13 @@ def leg_view(
     base: str,
     now_ms: int,
     lookback_ms: int,
+    means: rates.MeanRateCache | None = None,
 ) -> LegView:
     """Build the :class:`LegView` of ``base`` on ``venue`` from the snapshot and rate book.
 
     The forecast's spacing is the announced gap ``ts_next_funding_ms − ts_funding_ms`` (it
-    reflects an interval change before the next settlement), else ``interval_s``.
+    reflects an interval change before the next settlement), else ``interval_s``. ``means``
+    (optional) memoizes the mean rates across cycles; the view is the same without it.
     """
     iid = perp_id(venue, base)
     price = usable_price(snapshot, iid)
@@ -109,7 +116,10 @@ def leg_view(
     if funding is None:
         return LegView(venue, iid, None, None, price)
     latest = funding_rate_per_hour(funding.rate, funding.interval_s)
-    mean = rates.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
+    if means is None:
+        mean = rates.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
+    else:
+        mean = means.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
     if mean is None:
         return LegView(venue, iid, latest, None, price)
     gap_s = (funding.ts_next_funding_ms - funding.ts_funding_ms) // 1000

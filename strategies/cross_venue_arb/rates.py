@@ -11,6 +11,7 @@ are kept.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from strategies.cross_venue_arb import signals
 from strategies.cross_venue_arb.state import PerpRates, Settlement
@@ -80,12 +81,78 @@ def mean_rate_per_hour(
     entry = book.get(key)
     if entry is None or entry.history_start_ms > now_ms - lookback_ms:
         return None
-    window = _window(entry.settlements, now_ms, lookback_ms)
+    return _weighted_mean(_window(entry.settlements, now_ms, lookback_ms))
+
+
+def _weighted_mean(window: Sequence[Settlement]) -> float | None:
+    """:func:`signals.weighted_mean_rate_per_hour` of ``window``; None when it is empty."""
     if not window:
         return None
     return signals.weighted_mean_rate_per_hour(
         [s.rate_per_hour for s in window], [s.interval_h for s in window]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedMean:
+    """A mean of one book entry, valid while the window's cut ``now − lookback`` stays in
+    ``[cut_from_ms, cut_until_ms)`` (no settlement enters or leaves the window there)."""
+
+    entry: PerpRates
+    cut_from_ms: int
+    cut_until_ms: int
+    mean: float | None
+
+
+class MeanRateCache:
+    """Memo of :func:`mean_rate_per_hour` over the cycles of one strategy instance.
+
+    A perp's estimate changes only when its book entry is replaced (a new settlement) or a
+    settlement leaves the lookback window; in between, a cycle reuses the previous cycle's
+    value instead of re-filtering and re-summing the window (the arbitrage asks for every
+    symbol on every venue every hour). Entries are immutable, so the memo holds the entry it
+    was computed from and is used only for that very object: results are exactly those of
+    :func:`mean_rate_per_hour`. Not part of the strategy's state (nothing to journal).
+    """
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[str, _CachedMean] = {}
+
+    def mean_rate_per_hour(
+        self, book: Mapping[str, PerpRates], key: str, now_ms: int, lookback_ms: int
+    ) -> float | None:
+        """:func:`mean_rate_per_hour` of ``book[key]`` at ``now_ms``, memoized (same value)."""
+        entry = book.get(key)
+        if entry is None or entry.history_start_ms > now_ms - lookback_ms:
+            return None
+        cut_ms = now_ms - lookback_ms
+        cached = self._memo.get(key)
+        if (
+            cached is not None
+            and cached.entry is entry
+            and cached.cut_from_ms <= cut_ms < cached.cut_until_ms
+        ):
+            return cached.mean
+        # One pass: the window {s : ts > cut} (as _window) and the cuts it holds for — every
+        # cut at or above the newest stamp outside it and below the oldest stamp inside it.
+        inside: list[Settlement] = []
+        cut_from_ms, cut_until_ms = -_FOREVER_MS, _FOREVER_MS
+        for s in entry.settlements:
+            if s.ts_funding_ms > cut_ms:
+                inside.append(s)
+                cut_until_ms = min(cut_until_ms, s.ts_funding_ms)
+            else:
+                cut_from_ms = max(cut_from_ms, s.ts_funding_ms)
+        window = inside or list(entry.settlements[-1:])
+        mean = _weighted_mean(window)
+        self._memo[key] = _CachedMean(entry, cut_from_ms, cut_until_ms, mean)
+        return mean
+
+
+_FOREVER_MS = 2**63
+"""A cut no window reaches."""
 
 
 def lookback_ms(lookback_h: float) -> int:

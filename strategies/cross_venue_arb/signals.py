@@ -25,6 +25,7 @@ Funding Rates", Bybit "Funding Fee Calculation", Hyperliquid "Funding").
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -143,10 +144,15 @@ def weighted_mean_rate_per_hour(
             f"need n >= 1 rates and as many intervals, got {len(rates_per_hour)} rates and "
             f"{len(intervals_h)} intervals"
         )
-    for rate, hours in zip(rates_per_hour, intervals_h, strict=True):
-        _require_finite("rate_per_hour", rate)
-        _require_positive("interval_h", hours)
-    paid = math.fsum(r * h for r, h in zip(rates_per_hour, intervals_h, strict=True))
+    if not (
+        all(map(math.isfinite, rates_per_hour))
+        and all(map(math.isfinite, intervals_h))
+        and min(intervals_h) > 0
+    ):  # the slow path names the first bad value
+        for rate, hours in zip(rates_per_hour, intervals_h, strict=True):
+            _require_finite("rate_per_hour", rate)
+            _require_positive("interval_h", hours)
+    paid = math.fsum(map(operator.mul, rates_per_hour, intervals_h))
     return paid / math.fsum(intervals_h)
 
 

@@ -138,6 +138,7 @@ class CrossVenueArbStrategy:
         self.cadence_s = config.cadence_s
         self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
         self.history_bars = max(1, config.adv_window_h)  # the ADV window's closes and volumes
+        self._means = rates.MeanRateCache()
 
     @classmethod
     def from_config(cls, name: str, config: CrossVenueArbConfig, context: StrategyContext) -> Self:
@@ -262,7 +263,7 @@ class CrossVenueArbStrategy:
     ) -> dict[str, dict[str, LegView]]:
         return {
             base: {
-                venue: leg_view(snapshot, book, venue, base, now_ms, self._lookback_ms)
+                venue: leg_view(snapshot, book, venue, base, now_ms, self._lookback_ms, self._means)
                 for venue in self.config.venues
             }
             for base in self.config.symbols

@@ -66,7 +66,28 @@ def market_view(
         for k, (sym, _, tail) in enumerate(candidates)
         if usable[k]
     }
-    return MarketView(prices=prices, log_closes=logs, betas=_betas(logs, config))
+    window = config.beta_window_bars
+    if window + 1 <= depth:
+        betas = _panel_betas(logs_panel[-(window + 1) :, finite], list(logs), config)
+    else:
+        betas = _betas(logs, config)
+    return MarketView(prices=prices, log_closes=logs, betas=betas)
+
+
+def _panel_betas(
+    logs_window: FloatArray, symbols: list[str], config: StatArbConfig
+) -> dict[str, float]:
+    """:func:`_betas` from the usable columns of the log panel's last ``beta_window_bars + 1``
+    rows (``symbols`` in column order): one ``diff`` for every symbol. A column's rows before
+    its history are NaN, so its returns are NaN-padded at the front exactly as
+    :func:`_tail_returns` pads them, and every return is the same float."""
+    if config.market_symbol not in symbols:
+        return {sym: math.nan for sym in symbols}
+    # C order, as the column_stack of _betas: betas_to_market's sums run in memory order.
+    returns = np.ascontiguousarray(np.diff(logs_window, axis=0))
+    market = np.ascontiguousarray(returns[:, symbols.index(config.market_symbol)])
+    betas = betas_to_market(returns, market, min_obs=config.beta_min_obs)
+    return {sym: float(b) for sym, b in zip(symbols, betas, strict=True)}
 
 
 def _betas(logs: Mapping[str, FloatArray], config: StatArbConfig) -> dict[str, float]:

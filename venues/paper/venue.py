@@ -158,6 +158,8 @@ class PaperVenue:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"price for {instrument_id} must be finite and > 0, got {price!r}")
         self._prices[instrument_id] = Decimal(repr(value))
+        if not self._mark_subs:
+            return  # nobody listens (a replay): no mark to build
         mark = MarkPrice(instrument_id, value, self._now_ms())
         for stream, wanted in list(self._mark_subs.items()):
             if instrument_id in wanted:

@@ -137,19 +137,37 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
     window = guards.vol_window_bars
     # Only a move beyond k × the floor can be a jump: the local volatility (a median over the
     # window before the row) is computed for those rows alone.
-    screen = np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1
+    candidates = (np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1).tolist()
+    screen = [r for r in candidates if r > _MIN_VOL_BARS]  # else too little history to judge
+    sigmas = _window_sigmas(abs_ret, screen, window)
     flagged: list[int] = []
-    for row in screen.tolist():
-        if row <= _MIN_VOL_BARS:
-            continue  # too little history to judge
-        before = abs_ret[max(0, row - 1 - window) : row - 1]  # moves into the rows before
-        sigma = robust_sigma(before)
+    for row, sigma in zip(screen, sigmas, strict=True):
         ref = row - 1  # the last accepted close: a flagged bar is no reference
         while ref in flagged:
             ref -= 1
         if abs(float(log_close[row] - log_close[ref])) > k * sigma:
             flagged.append(row)
     return flagged
+
+
+def _window_sigmas(abs_ret: npt.NDArray[np.float64], rows: list[int], window: int) -> list[float]:
+    """:func:`robust_sigma` of the moves into the ``window`` rows before each of ``rows``
+    (``abs_ret[max(0, row − 1 − window) : row − 1]``), the full windows' medians taken in one
+    batch (``np.median`` along an axis: the same partition and the same mean of the middle
+    values as one by one, so the same floats)."""
+    sigmas = [0.0] * len(rows)
+    full = [k for k, row in enumerate(rows) if row - 1 - window >= 0]
+    if full and window > 0:
+        windows = np.lib.stride_tricks.sliding_window_view(abs_ret, window)
+        starts = np.fromiter((rows[k] - 1 - window for k in full), dtype=np.intp, count=len(full))
+        medians = np.median(windows[starts], axis=1)
+        for k, median in zip(full, medians.tolist(), strict=True):
+            sigmas[k] = max(MAD_TO_SIGMA * median, SIGMA_FLOOR)
+    done = set(full) if window > 0 else set()
+    for k, row in enumerate(rows):
+        if k not in done:
+            sigmas[k] = robust_sigma(abs_ret[max(0, row - 1 - window) : row - 1])
+    return sigmas
 
 
 def drop_rows(series: KlineSeries, rows: Sequence[int]) -> KlineSeries:
