@@ -409,6 +409,7 @@ class Supervisor:
             live_cash_usd=cash,
             alerts=self.alerts,
             wall_clock=self._clock,
+            option_sources=sources,
         )
         feed.on_rest_result = engine.safety.health.record
         engine.safety.health.watch_streams(lambda: newest_mark_ms(feed.latest_marks))

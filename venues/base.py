@@ -18,6 +18,7 @@ from venues.model import (
     Instrument,
     InstrumentId,
     MarkPrice,
+    OptionTicker,
     OrderAck,
     OrderRequest,
     Position,
@@ -121,6 +122,29 @@ class MarketStreamSource(Protocol):
         yields them, interleaved with the predicted funding of the perps among them whenever
         its rate or settlement time changes (never an older settlement than one yielded, per
         instrument). A predicted rate is never a settlement: nothing may book it."""
+        ...
+
+
+@runtime_checkable
+class OptionChainSource(Protocol):
+    """A venue that lists options on a perpetual's underlying and reports their marks, implied
+    volatilities and greeks (Deribit). Paper-on-live and live runs build the option chains the
+    strategies read from it (:mod:`agent.engine.live_options`) instead of a model."""
+
+    async def fetch_option_chain(
+        self, underlying: InstrumentId, max_expiry_ms: int, strike_range_frac: float
+    ) -> list[tuple[Instrument, OptionTicker]]:
+        """Every listed option on ``underlying``'s coin expiring by ``max_expiry_ms`` (epoch
+        ms UTC) with a strike within ``± strike_range_frac`` of the current index, each as
+        its common :class:`~venues.model.Instrument` (id of kind ``OPTION``: lot step,
+        contract size) and its ticker **as the venue reports it** (mark price in the option's
+        quote currency, ``index_price`` USD, IVs as fractions, the venue's greeks).
+
+        Raises
+        ------
+        VenueError
+            As any read of the venue; ``ValueError`` if ``underlying`` is not one of its perps.
+        """
         ...
 
 

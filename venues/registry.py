@@ -156,7 +156,7 @@ VENUES: Final[Mapping[str, VenueSpec]] = MappingProxyType(
             ),
             VenueSpec(  # api_key: the client id; api_secret: the client secret
                 name="deribit",
-                factory_module="venues.deribit.client",
+                factory_module="venues.deribit.venue",
                 can_trade=True,
                 native_pair_orders=False,
                 credential_fields=_KEY_SECRET,

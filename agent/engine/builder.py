@@ -25,6 +25,7 @@ from agent.config import AgentConfig, config_hash
 from agent.engine.engine import Engine, EngineParts
 from agent.engine.funding import FundingDesk
 from agent.engine.liquidation import LiquidationWatch
+from agent.engine.live_options import LiveOptionChains
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.options import OptionMarket
@@ -44,7 +45,7 @@ from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
 from strategies.base import Strategy
 from strategies.flip_monitor import FundingFlipMonitor
-from venues.base import Venue
+from venues.base import MarketDataSource, OptionChainSource, Venue
 from venues.model import (
     Instrument,
     InstrumentId,
@@ -78,6 +79,7 @@ async def build_engine(
     live_cash_usd: Mapping[str, Decimal] | None = None,
     alerts: AlertSink = DISCARD,
     wall_clock: Clock | None = None,
+    option_sources: Mapping[str, MarketDataSource] | None = None,
 ) -> Engine:
     """An engine for ``instruments``, its clock starting at ``first_ms`` (epoch ms UTC).
 
@@ -104,6 +106,12 @@ async def build_engine(
 
     ``wall_clock`` (live data): what venue health times failures and stream silence by; the
     engine's clock when None (a replay, where nothing fails).
+
+    ``option_sources`` (live data): the opened venue clients by name; the perpetuals that
+    strategies reading option chains trade on a venue among them that lists options
+    (:class:`~venues.base.OptionChainSource`: Deribit) get that venue's own chain each step
+    (:class:`~agent.engine.live_options.LiveOptionChains`, within ``[option_chain]
+    listing_days`` and ``strike_range_frac``), and the model chain is then not built.
 
     Raises
     ------
@@ -152,8 +160,11 @@ async def build_engine(
     # live feed's reads and streams report it (the supervisor wires those).
     on_venue_result = None if live_venues is None else health.record
     executor.desk.on_venue_result = on_venue_result
+    live_options = _live_option_chains(
+        cfg, strategies, option_sources or {}, instruments, market, paper, portfolio, journal
+    )
     options = None
-    if cfg.option_chain.enabled and live_venues is None:
+    if cfg.option_chain.enabled and live_venues is None and live_options is None:
         options = OptionMarket(
             cfg.option_chain,
             instruments=instruments,
@@ -172,7 +183,7 @@ async def build_engine(
         risk=risk,
         state_every_s=cfg.journal.state_every_s,
         alerts=alerts,
-        options=options,
+        options=options if live_options is None else live_options,
     )
     safety = SafetyGuard(
         cfg.risk,
@@ -224,6 +235,7 @@ async def build_engine(
         safety=safety,
         alerts=alerts,
         options=options,
+        live_options=live_options,
     )
     if resumed is None:
         _write_meta(parts, first_ms if window_first_ms is None else window_first_ms)
@@ -241,6 +253,42 @@ async def build_engine(
     # resumed run's last step, the start of a new one).
     engine.kill_switch.poll(first_ms if resumed is None else resumed.last_step_ms)
     return engine
+
+
+def _live_option_chains(
+    cfg: AgentConfig,
+    strategies: Sequence[Strategy[Any]],
+    sources: Mapping[str, object],
+    instruments: dict[InstrumentId, Instrument],
+    market: MarketData,
+    paper: Mapping[str, PaperVenue],
+    portfolio: Portfolio,
+    journal: Journal,
+) -> LiveOptionChains | None:
+    """The venues' option chains of a live-data run (``build_engine``'s ``option_sources``),
+    or None when no strategy that reads chains trades a perpetual of a venue that lists
+    options."""
+    chains: dict[InstrumentId, OptionChainSource] = {}
+    for strategy in strategies:
+        if not getattr(strategy, "reads_option_chains", False):
+            continue
+        for iid in strategy.instruments():
+            source = sources.get(iid.venue)
+            if iid.kind is InstrumentKind.PERP and isinstance(source, OptionChainSource):
+                chains[iid] = source
+    if not chains:
+        return None
+    log.info("live_option_chains", underlyings=[str(i) for i in chains])
+    return LiveOptionChains(
+        chains,
+        instruments=instruments,
+        market=market,
+        paper=paper,
+        portfolio=portfolio,
+        journal=journal,
+        listing_days=cfg.option_chain.listing_days,
+        strike_range_frac=cfg.option_chain.strike_range_frac,
+    )
 
 
 def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> None:

@@ -13,7 +13,9 @@ the strategies see the same shapes in a backtest and on live data; a replay of s
 - :meth:`Engine.step`: prices → market data and paper venues, funding settled and booked (the
   :class:`~agent.engine.funding.FundingDesk`: paper settlements, live payment history), with
   ``[option_chain]`` the model option market's expiries, chains and option prices
-  (:class:`~agent.engine.options.OptionMarket`), marks,
+  (:class:`~agent.engine.options.OptionMarket`) — on live data with a venue that lists
+  options, that venue's own chains instead (:class:`~agent.engine.live_options.LiveOptionChains`)
+  —, marks,
   breakers, the operator's kill switch (:class:`~agent.engine.kill_switch.KillSwitch`: a new
   ``zerobeta halt`` or ``resume`` in the journal), unresolved orders followed up, the
   pairs' naked budgets (:meth:`~agent.execution.executor.Executor.check_exposure`), the
@@ -61,6 +63,7 @@ from agent.clock import ReplayClock
 from agent.config import AgentConfig
 from agent.engine.funding import SUPERVISOR, FundingDesk
 from agent.engine.kill_switch import KillSwitch
+from agent.engine.live_options import LiveOptionChains
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
 from agent.engine.options import OptionMarket
@@ -202,6 +205,9 @@ class EngineParts:
     alerts: AlertSink = DISCARD
     options: OptionMarket | None = None
     """The model-priced option market (``[option_chain] enabled``, paper only), else None."""
+    live_options: LiveOptionChains | None = None
+    """The venues' own option chains (live data, a strategy reading chains on a venue that
+    lists options: Deribit), else None."""
 
 
 class Engine:
@@ -246,6 +252,7 @@ class Engine:
         self.safety = parts.safety
         self.alerts = parts.alerts
         self.options = parts.options
+        self.live_options = parts.live_options
         self.kill_switch = KillSwitch(parts.journal, parts.risk, parts.runner, parts.alerts)
         self.price_source = dict(price_source)
         self.resumable = resumable
@@ -311,6 +318,8 @@ class Engine:
         await self.funding.collect(ts_ms)
         if self.options is not None:  # option expiries, chains and marks
             self.options.on_step(ts_ms)
+        if self.live_options is not None:  # the venues' chains and the listed options' marks
+            await self.live_options.on_step(ts_ms)
         self._mark()
         self._check_breakers(ts_ms)
         await self.flatten_on_breaker()

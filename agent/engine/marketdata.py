@@ -211,12 +211,17 @@ class MarketData:
         if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
             self._predicted[funding.instrument_id] = funding
 
-    # ---- options (``[option_chain]``; see agent.engine.options) ------------------------------
+    # ---- options (``[option_chain]``, agent.engine.options; live: agent.engine.live_options) --
 
     def set_option_chain(self, chain: OptionChain) -> None:
         """The options listed on ``chain.underlying`` now (replaces the previous chain): handed
         to the strategies that read that underlying (``MarketSnapshot.option_chains``)."""
         self._chains[chain.underlying] = chain
+
+    def drop_option_chain(self, underlying: InstrumentId) -> None:
+        """Forget ``underlying``'s chain (a live chain that could not be read this step): the
+        strategies see none rather than an old one. Nothing when it has none."""
+        self._chains.pop(underlying, None)
 
     def list_option(self, underlying: InstrumentId, instrument: Instrument) -> None:
         """Track an option on ``underlying`` from now on (its prices via :meth:`on_price`; it has

@@ -52,11 +52,11 @@ from strategies.options.chain import (
 )
 from strategies.options.held_delta import held_option_delta
 from strategies.options.vol_input import FlatVol, TermStructureVol, realized_vol_frac
-from venues.model import Fill, Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
+from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
 from venues.paper import PaperVenue
 from venues.paper.options import expiry_fill
 
-__all__ = ["OptionMarket"]
+__all__ = ["OptionMarket", "settle_option_expiries"]
 
 log = structlog.get_logger("zerobeta.engine")
 
@@ -286,31 +286,63 @@ class OptionMarket:
             for iid, (owner, spec) in self._live.items()
             if owner == underlying and spec.expiry_ms <= ts_ms
         ]
-        settlement = Decimal(repr(forward))
-        for iid, spec in sorted(expired, key=lambda e: str(e[0])):
+        for iid, _ in expired:
             del self._live[iid]
-            self._venue.settle_option_expiry(iid, settlement)
-            holders = self._portfolio.holders(iid)
-            for strategy, qty in sorted(holders.items()):
-                suffix = "" if len(holders) == 1 else f"-{strategy}"
-                fill = expiry_fill(
-                    self._instruments[iid],
-                    qty,
-                    settlement,
-                    ts_ms,
-                    client_order_id=f"expiry-{iid.symbol}",
-                    trade_id=f"expiry-{iid.symbol}{suffix}",
-                )
-                self._book(strategy, fill, ts_ms)
-            (log.info if holders else log.debug)(
-                "option_expired",
-                instrument=str(iid),
-                settlement_usd=forward,
-                intrinsic_usd=float(spec.intrinsic_usd(settlement)),
-                holders=len(holders),
-            )
+        self.settlements += settle_option_expiries(
+            expired,
+            forward,
+            ts_ms,
+            venue=self._venue,
+            instruments=self._instruments,
+            portfolio=self._portfolio,
+            journal=self._journal,
+        )
 
-    def _book(self, strategy: str, fill: Fill, ts_ms: int) -> None:
-        self._portfolio.apply_fill(strategy, fill, InstrumentKind.OPTION)
-        self._journal.record_fill(ts_ms, strategy, fill)
-        self.settlements += 1
+
+def settle_option_expiries(
+    expired: Sequence[tuple[InstrumentId, OptionSpec]],
+    settlement_usd: float,
+    ts_ms: int,
+    *,
+    venue: PaperVenue,
+    instruments: Mapping[InstrumentId, Instrument],
+    portfolio: Portfolio,
+    journal: Journal,
+) -> int:
+    """Settle expired options on a paper venue at intrinsic value against
+    ``settlement_usd`` (the underlying's price, USD): the venue closes its holding
+    (:meth:`venues.paper.PaperVenue.settle_option_expiry`) and the ledger books one settlement
+    fill per strategy that held it (price = intrinsic, possibly 0, fee 0; journaled like any
+    fill, so a rebuilt ledger books it too), in instrument order. Returns the fills booked.
+
+    Raises
+    ------
+    ValueError
+        If an option is not listed on ``venue``.
+    """
+    settlement = Decimal(repr(settlement_usd))
+    booked = 0
+    for iid, spec in sorted(expired, key=lambda e: str(e[0])):
+        venue.settle_option_expiry(iid, settlement)
+        holders = portfolio.holders(iid)
+        for strategy, qty in sorted(holders.items()):
+            suffix = "" if len(holders) == 1 else f"-{strategy}"
+            fill = expiry_fill(
+                instruments[iid],
+                qty,
+                settlement,
+                ts_ms,
+                client_order_id=f"expiry-{iid.symbol}",
+                trade_id=f"expiry-{iid.symbol}{suffix}",
+            )
+            portfolio.apply_fill(strategy, fill, InstrumentKind.OPTION)
+            journal.record_fill(ts_ms, strategy, fill)
+            booked += 1
+        (log.info if holders else log.debug)(
+            "option_expired",
+            instrument=str(iid),
+            settlement_usd=settlement_usd,
+            intrinsic_usd=float(spec.intrinsic_usd(settlement)),
+            holders=len(holders),
+        )
+    return booked

@@ -26,6 +26,7 @@ from typing import Any, Generic
 
 import structlog
 
+from agent.engine.live_options import LiveOptionChains
 from agent.engine.marketdata import MarketData
 from agent.engine.options import OptionMarket
 from agent.engine.pair_book import PairBook
@@ -89,9 +90,10 @@ class StrategyRunner:
     alerts : AlertSink
         Where every journaled alert is also handed (the dispatcher sends the kinds of
         ``[alerts] kinds``: the monitor's ``funding_flip_close`` by default).
-    options : OptionMarket | None
-        The model option market (``[option_chain]``): lists the options a decision names
-        before its intents are executed; None without it.
+    options : OptionMarket | LiveOptionChains | None
+        The model option market (``[option_chain]``) or, on live data, the venue's option
+        chains: lists the options a decision names before its intents are executed; None
+        without either.
     """
 
     def __init__(
@@ -106,7 +108,7 @@ class StrategyRunner:
         risk: RiskEngine,
         state_every_s: int,
         alerts: AlertSink = DISCARD,
-        options: OptionMarket | None = None,
+        options: OptionMarket | LiveOptionChains | None = None,
     ) -> None:
         self.slots: list[StrategySlot[Any]] = [StrategySlot.of(s) for s in strategies]
         self.monitor = monitor

@@ -2,10 +2,12 @@
 
 :class:`OptionChain` is what a strategy reads (``MarketSnapshot.option_chains``, keyed by the
 underlying's perpetual): for each listed option its expiry, strike, call/put, implied
-volatility and price in USD per coin. :func:`model_chain` builds one the way a replay does —
-there are no recorded option prices in the bundled history, so every price is **model-priced**:
-Black-76 (:mod:`strategies.options.black_scholes`) with the forward = the underlying perp's
-price, rate 0, and an implied volatility from :mod:`strategies.options.vol_input`.
+volatility and price in USD per coin. :func:`venue_chain` builds one from a venue's own option
+tickers (paper-on-live and live with Deribit: its marks, mark IVs and greeks, no model);
+:func:`model_chain` builds one the way a replay does — there are no recorded option prices in
+the bundled history, so every price is **model-priced**: Black-76
+(:mod:`strategies.options.black_scholes`) with the forward = the underlying perp's price, rate
+0, and an implied volatility from :mod:`strategies.options.vol_input`.
 
 Listing rule of a model chain (:class:`ChainListing`), after Deribit's BTC/ETH listings
 (https://docs.deribit.com/, ``public/get_instruments``): weekly expiries on one weekday at
@@ -18,6 +20,7 @@ below one tick (a listed option always has a price; expiry settles at intrinsic 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -31,6 +34,7 @@ from venues.model import (
     InstrumentId,
     InstrumentKind,
     OptionSpec,
+    OptionTicker,
     OptionType,
 )
 
@@ -48,6 +52,33 @@ class VolInput(Protocol):
     def iv_at(self, t_years: npt.ArrayLike) -> FloatArray:
         """Volatility per time to expiry, fraction; the shape of ``t_years``."""
         ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VenueGreeks:
+    """Greeks of a chain's options **as the venue reports them** (Deribit: Black–Scholes on
+    each expiry's forward ``underlying_price``, per 1 coin, not premium-adjusted;
+    https://docs.deribit.com/#public-ticker), aligned with the chain's arrays, shape ``(n,)``.
+
+    Attributes
+    ----------
+    delta : FloatArray
+        Coins of underlying per coin of option.
+    gamma : FloatArray
+        Change of delta per 1 USD of the underlying.
+    vega_usd : FloatArray
+        USD per 1 volatility point.
+    theta_usd_per_day : FloatArray
+        USD per day.
+    underlying_usd : FloatArray
+        The forward each option was valued on (its expiry's future, or the index), USD.
+    """
+
+    delta: FloatArray
+    gamma: FloatArray
+    vega_usd: FloatArray
+    theta_usd_per_day: FloatArray
+    underlying_usd: FloatArray
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -78,6 +109,9 @@ class OptionChain:
         Price, USD per coin.
     lot_step_coin : float
         Quantity step (= minimum) of every option, coins.
+    greeks : VenueGreeks | None
+        The venue's own greeks of each option (a live chain, :func:`venue_chain`); None for a
+        model chain.
     """
 
     underlying: InstrumentId
@@ -91,6 +125,7 @@ class OptionChain:
     iv_frac: FloatArray
     price_usd: FloatArray
     lot_step_coin: float = 0.1
+    greeks: VenueGreeks | None = None
 
     def __len__(self) -> int:
         return int(self.expiry_ms.shape[0])
@@ -249,6 +284,85 @@ def model_chain(
         underlying, venue, base, ts_ms, float(forward_usd), expiry_ms, strike_usd, is_call, iv,
         np.asarray(price, dtype=np.float64), listing.lot_step_coin,
     )  # fmt: skip
+
+
+def venue_chain(
+    underlying: InstrumentId,
+    venue: str,
+    base: str,
+    ts_ms: int,
+    forward_usd: float,
+    tickers: Sequence[OptionTicker],
+    lot_step_coin: float,
+) -> OptionChain:
+    """A live chain from the venue's option tickers (Deribit: ``public/ticker`` of each
+    listed option, :class:`venues.base.OptionChainSource`): no model anywhere.
+
+    Each option's price is the venue's **mark** in USD per coin — ``mark_price`` × the
+    ticker's ``index_price`` for an inverse (coin-quoted) option, the USD value of the coin
+    premium; its implied volatility the venue's ``mark_iv`` (a fraction); its greeks the
+    venue's (:class:`VenueGreeks`). ``forward_usd`` is the underlying perpetual's price (what
+    the strategy hedges with); each option's own forward is in ``greeks.underlying_usd``.
+
+    Parameters
+    ----------
+    underlying : InstrumentId
+        The perpetual the chain is keyed by.
+    venue, base : str
+        Venue of the options; underlying coin (``BTC``).
+    ts_ms : int
+        Time of the chain, epoch ms UTC (the step's).
+    forward_usd : float
+        The underlying perpetual's price, USD, > 0.
+    tickers : Sequence[OptionTicker]
+        One per option, symbols ``BASE-DMMMYY-STRIKE-C|P``; ordered here by expiry, strike,
+        calls first.
+    lot_step_coin : float
+        Quantity step (= minimum) of the options, coins.
+
+    Raises
+    ------
+    ValueError
+        A ticker whose symbol is not an option of ``base`` or whose price is not finite and
+        > 0, or a forward that is not.
+    """
+    if not (math.isfinite(forward_usd) and forward_usd > 0):
+        raise ValueError(f"forward_usd must be finite and > 0, got {forward_usd!r}")
+    rows = []
+    for ticker in tickers:
+        spec = OptionSpec.parse(ticker.symbol)
+        if spec.base != base:
+            raise ValueError(f"option {ticker.symbol} is not on {base}")
+        price = ticker.mark_price * ticker.index_price
+        if not (math.isfinite(price) and price > 0):
+            raise ValueError(f"option {ticker.symbol} has no positive mark: {price!r}")
+        rows.append((spec.expiry_ms, float(spec.strike_usd), not spec.is_call, price, ticker))
+    rows.sort(key=lambda r: r[:3])
+
+    def column(values: list[float]) -> FloatArray:
+        return np.asarray(values, dtype=np.float64)
+
+    greeks = [r[4].greeks for r in rows]
+    return OptionChain(
+        underlying,
+        venue,
+        base,
+        ts_ms,
+        float(forward_usd),
+        np.asarray([r[0] for r in rows], dtype=np.int64),
+        column([r[1] for r in rows]),
+        np.asarray([not r[2] for r in rows], dtype=np.bool_),
+        column([r[4].mark_iv_frac for r in rows]),
+        column([r[3] for r in rows]),
+        lot_step_coin,
+        VenueGreeks(
+            delta=column([g.delta for g in greeks]),
+            gamma=column([g.gamma for g in greeks]),
+            vega_usd=column([g.vega for g in greeks]),
+            theta_usd_per_day=column([g.theta for g in greeks]),
+            underlying_usd=column([r[4].underlying_price for r in rows]),
+        ),
+    )
 
 
 def model_price_usd(

@@ -11,7 +11,9 @@ class OptionsHedgerConfig(BaseModel):
     """Options delta hedger settings: the structure held, its roll, and the delta band.
 
     Off by default: it needs options, which a replay lists only with ``[option_chain]
-    enabled = true`` (model-priced, see README "Options replay").
+    enabled = true`` (model-priced, see README "Options replay"); on live data with
+    ``venue = "deribit"`` and a Deribit perpetual (``BTC-PERPETUAL``) it reads Deribit's own
+    chain instead (README "Deribit: perpetuals and options").
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)

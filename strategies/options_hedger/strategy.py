@@ -106,6 +106,9 @@ class OptionsDeltaHedgerStrategy:
     """
 
     config_model: ClassVar[type[BaseModel]] = OptionsHedgerConfig
+    reads_option_chains: ClassVar[bool] = True
+    """On live data the engine reads the venue's own option chain of the hedge perpetual when
+    its venue lists options (Deribit; :mod:`agent.engine.live_options`)."""
     refit_every_s: int | None = None
 
     def __init__(self, config: OptionsHedgerConfig, name: str = "options_delta_hedger") -> None:

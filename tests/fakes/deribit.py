@@ -10,6 +10,13 @@ the mark price), trades, positions in base units, the account summary. ``public/
 a ``client_signature`` grant against the secret (or the ``client_credentials`` secret) and issues
 a bearer token; private methods without that token answer ``13009 unauthorized``.
 
+Inverse contracts are kept in venue units: ``BTC-PERPETUAL`` orders and positions in USD
+(``size_currency`` = USD / mark, fees in BTC), option orders in coin with coin prices (the
+ticker's ``index_price`` = the seeded ``BTC-PERPETUAL`` price, or ``index_usd``). Funding
+settlements (:meth:`DeribitFake.settle_funding`) also write a ``settlement`` row of the
+transaction log for each open perpetual position (``interest_pl`` = −funding_8h / 8 × the coin
+position × the mark, in the settlement currency).
+
 ``fail_next(kind, times)`` injects the failures of ``tests/contract/harness.py``; ``sleep``
 records every wait in ``slept_s`` and never waits.
 """
@@ -38,6 +45,7 @@ HOUR_MS = 3_600_000
 #: of the current hour.
 NOW_MS = time.time_ns() // 1_000_000 // HOUR_MS * HOUR_MS
 PERP = "BTC_USDC-PERPETUAL"
+INVERSE = "BTC-PERPETUAL"
 
 
 def load(name: str) -> Any:
@@ -112,6 +120,8 @@ class DeribitFake:
         self.trades: dict[str, list[dict[str, Any]]] = {}
         self.positions: dict[str, tuple[Decimal, Decimal]] = {}  # name → (signed size, avg)
         self.tokens: set[str] = set()
+        self.settlements: list[dict[str, Any]] = []  # transaction-log settlement rows
+        self.index_usd = Decimal(60_000)
         self._failures: list[str] = []
         options = load("get_instruments_btc_option.json")["result"]
         self.instruments: dict[str, list[dict[str, Any]]] = {
@@ -146,9 +156,41 @@ class DeribitFake:
         )
 
     def settle_funding(self) -> None:
-        """One more hourly settlement (``interest_1h`` = funding_8h / 8) per seeded perp."""
+        """One more hourly settlement (``interest_1h`` = funding_8h / 8) per seeded perp, and a
+        transaction-log ``settlement`` row per open perpetual position."""
         for name, rows in self.funding_history.items():
             rows.append((rows[-1][0] + HOUR_MS, float(self.funding_8h[name] / 8)))
+        template = load("get_transaction_log.json")["result"]["logs"][1]
+        for name, (size, _) in self.positions.items():
+            if size == 0 or name not in self.funding_8h:
+                continue
+            mark = self.prices[name]
+            inverse = self._row(name)["instrument_type"] == "reversed"
+            coins = size / mark if inverse else size
+            paid_quote = self.funding_8h[name] / 8 * coins * mark  # USD; longs pay
+            interest = -paid_quote / mark if inverse else -paid_quote
+            self.settlements.append(
+                {
+                    **template,
+                    "id": 70_000 + len(self.settlements),
+                    "timestamp": self.now_ms,
+                    "instrument_name": name,
+                    "side": "long" if size > 0 else "short",
+                    "position": _num(abs(size)),
+                    "amount": _num(abs(size)),
+                    "price": _num(mark),
+                    "interest_pl": float(interest),
+                    "currency": self._row(name)["settlement_currency"],
+                }
+            )
+
+    def _row(self, name: str) -> dict[str, Any]:
+        return next(
+            r for rows in self.instruments.values() for r in rows if r["instrument_name"] == name
+        )
+
+    def _is_option(self, name: str) -> bool:
+        return self._row(name)["kind"] == "option"
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -218,6 +260,18 @@ class DeribitFake:
         if name not in self.prices:
             return _error(0, 10020, "invalid_or_unsupported_instrument", 400)
         price = self.prices[name]
+        if self._is_option(name):
+            row = copy.deepcopy(load("ticker_btc_option.json")["result"])
+            tick = Decimal("0.0005")
+            row.update(
+                instrument_name=name,
+                timestamp=self.now_ms,
+                mark_price=_num(price),
+                index_price=_num(self._index()),
+                best_bid_price=_num(price - tick),
+                best_ask_price=_num(price + tick),
+            )
+            return row
         row = copy.deepcopy(load("ticker_btc_perpetual.json")["result"])
         row.update(
             instrument_name=name,
@@ -229,6 +283,13 @@ class DeribitFake:
             funding_8h=_num(self.funding_8h[name]),
         )
         return row
+
+    def _index(self) -> Decimal:
+        return self.prices.get(INVERSE, self.index_usd)
+
+    def _public_get_index_price(self, params: dict[str, Any]) -> Any:
+        index = _num(self._index())
+        return {"index_price": index, "estimated_delivery_price": index}
 
     def _public_get_funding_rate_history(self, params: dict[str, Any]) -> Any:
         template = load("get_funding_rate_history.json")["result"][0]
@@ -260,6 +321,9 @@ class DeribitFake:
             return _error(0, 10020, "invalid_or_unsupported_instrument", 400)
         amount = Decimal(repr(params["amount"]))
         price = self.prices[name]
+        row = self._row(name)
+        if amount <= 0 or amount % Decimal(repr(row["min_trade_amount"])):
+            return _error(0, 10002, "qty_too_low", 400)
         order = copy.deepcopy(load("buy_response_recorded_linear_perp.json")["result"]["order"])
         order_id = f"USDC-{len(self.orders) + 1}"
         order.update(
@@ -286,10 +350,10 @@ class DeribitFake:
             direction=direction,
             amount=_num(amount),
             price=_num(price),
-            index_price=_num(price),
+            index_price=_num(self._index() if self._is_option(name) else price),
             mark_price=_num(price),
-            fee=_num(amount * price * Decimal("0.0005")),
-            fee_currency="USDC",
+            fee=_num(self._fee(name, amount, price)),
+            fee_currency=row["settlement_currency"],
             liquidity="T",
             timestamp=self.now_ms,
             label=order["label"],
@@ -300,6 +364,15 @@ class DeribitFake:
         signed = amount if direction == "buy" else -amount
         self.positions[name] = (size + signed, price if size == 0 else avg)
         return {"order": order, "trades": [trade]}
+
+    def _fee(self, name: str, amount: Decimal, price: Decimal) -> Decimal:
+        """0.05 % of the notional, in the settlement currency (coin for inverse contracts)."""
+        row = self._row(name)
+        if row["kind"] == "option":
+            return amount * Decimal("0.0003")
+        if row["instrument_type"] == "reversed":
+            return amount / price * Decimal("0.0005")
+        return amount * price * Decimal("0.0005")
 
     def _private_buy(self, params: dict[str, Any]) -> Any:
         return self._place(params, "buy")
@@ -322,7 +395,12 @@ class DeribitFake:
         return count
 
     def _private_get_open_orders_by_currency(self, params: dict[str, Any]) -> Any:
-        return [o for o in self.orders if o["order_state"] == "open"]
+        return [
+            o
+            for o in self.orders
+            if o["order_state"] == "open"
+            and self._row(o["instrument_name"])["settlement_currency"] == params["currency"]
+        ]
 
     # --- private: account -----------------------------------------------------------------
 
@@ -330,23 +408,45 @@ class DeribitFake:
         template = load("get_positions.json")["result"][0]
         rows = []
         for name, (size, avg) in self.positions.items():
-            if size == 0:
+            if size == 0 or self._row(name)["settlement_currency"] != params["currency"]:
                 continue
             mark = self.prices[name]
+            inverse = self._row(name)["instrument_type"] == "reversed"
+            coins = (size / mark).quantize(Decimal("1e-9")) if inverse else size
             rows.append(
                 {
                     **template,
+                    "kind": self._row(name)["kind"],
                     "instrument_name": name,
                     "direction": "buy" if size > 0 else "sell",
-                    "size": _num(size),
-                    "size_currency": _num(size),
+                    "size": _num(abs(size)),
+                    "size_currency": _num(abs(coins)),
                     "average_price": _num(avg),
                     "mark_price": _num(mark),
                     "index_price": _num(mark),
                     "estimated_liquidation_price": None,
                 }
             )
+            if self._is_option(name):
+                index = self._index()
+                rows[-1].update(
+                    index_price=_num(index),
+                    average_price_usd=_num(avg * index),
+                    gamma=0.0,
+                    vega=0.0,
+                    theta=0.0,
+                )
+                rows[-1].pop("size_currency")
         return rows
+
+    def _private_get_transaction_log(self, params: dict[str, Any]) -> Any:
+        start, end = params["start_timestamp"], params["end_timestamp"]
+        rows = [
+            r
+            for r in self.settlements
+            if r["currency"] == params["currency"] and start <= r["timestamp"] <= end
+        ]
+        return {"logs": sorted(rows, key=lambda r: -r["timestamp"]), "continuation": None}
 
     def _private_get_account_summary(self, params: dict[str, Any]) -> Any:
         result = copy.deepcopy(load("get_account_summary.json")["result"])

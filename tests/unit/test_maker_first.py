@@ -124,7 +124,7 @@ def test_hyperliquid_post_only_matches_the_documented_alo_order() -> None:
 
 
 def test_deribit_post_only_sends_reject_post_only() -> None:
-    from venues.deribit.client import DeribitVenue as DeribitClient
+    from venues.deribit.client import DeribitClient
     from venues.deribit.types import DeribitOrderRequest
 
     sent: list[dict[str, Any]] = []
@@ -136,7 +136,7 @@ def test_deribit_post_only_sends_reject_post_only() -> None:
             return response["result"]
 
     client = DeribitClient.__new__(DeribitClient)
-    client._rest = Rest()  # type: ignore[assignment]
+    client.rest = Rest()  # type: ignore[assignment]
     order = DeribitOrderRequest(
         label=CID, instrument_name="BTC-PERPETUAL", side=Side.BUY, amount=D(10),
         price=D("60000"), post_only=True,

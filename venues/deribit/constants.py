@@ -43,6 +43,7 @@ GET_USER_TRADES_BY_ORDER: Final = "private/get_user_trades_by_order"
 GET_USER_TRADES_BY_CURRENCY: Final = "private/get_user_trades_by_currency"
 GET_POSITIONS: Final = "private/get_positions"
 GET_ACCOUNT_SUMMARY: Final = "private/get_account_summary"
+GET_TRANSACTION_LOG: Final = "private/get_transaction_log"
 
 #: Methods that change nothing (sent again on a retryable error); every other is sent once.
 READ_ONLY_PREFIXES: Final = ("public/", "private/get_")
@@ -99,6 +100,7 @@ SUBSCRIPTION_METHOD: Final = "subscription"
 CHANNEL_TICKER: Final = "ticker.{instrument}.{interval}"
 CHANNEL_MARKPRICE_OPTIONS: Final = "markprice.options.{index_name}"
 CHANNEL_USER_ORDERS: Final = "user.orders.{kind}.{currency}.{interval}"
+CHANNEL_USER_TRADES: Final = "user.trades.{kind}.{currency}.{interval}"
 CHANNEL_USER_PORTFOLIO: Final = "user.portfolio.{currency}"
 #: ``raw`` needs an authorised connection; public streams use ``100ms``.
 INTERVAL_PUBLIC: Final = "100ms"
@@ -116,7 +118,12 @@ MATCHING_ENGINE_RATE_S: Final = 5.0
 MATCHING_ENGINE_BURST: Final = 20
 MATCHING_ENGINE_METHODS: Final = frozenset({BUY, SELL, CANCEL_BY_LABEL})
 #: Methods with a limit of their own: ``(requests, window_s)``.
-METHOD_LIMITS: Final[dict[str, tuple[int, float]]] = {GET_INSTRUMENTS: (1, 1.0)}
+METHOD_LIMITS: Final[dict[str, tuple[int, float]]] = {
+    GET_INSTRUMENTS: (1, 1.0),
+    GET_TRANSACTION_LOG: (1, 1.0),
+}
+#: ``private/get_transaction_log`` rows per page (its maximum).
+TRANSACTION_LOG_PAGE: Final = 250
 #: ``10028`` carries no wait: credits refill within a second.
 RATE_LIMIT_RETRY_AFTER_S: Final = 1.0
 

@@ -196,6 +196,7 @@ def parse_deribit_position(row: Row, where: str) -> DeribitPosition:
         total_profit_loss=dec_field(row, "total_profit_loss", where),
         realized_funding=opt_dec_field(row, "realized_funding", where),
         estimated_liquidation_price=opt_dec_field(row, "estimated_liquidation_price", where),
+        average_price_usd=opt_dec_field(row, "average_price_usd", where),
     )
 
 

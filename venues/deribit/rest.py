@@ -426,6 +426,31 @@ class DeribitRest:
         """``private/get_account_summary {currency}``. Fixture ``get_account_summary.json``."""
         return await self.call(c.GET_ACCOUNT_SUMMARY, {"currency": currency})
 
+    async def get_transaction_log(
+        self,
+        currency: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        query: str | None = None,
+        continuation: int | None = None,
+    ) -> Any:
+        """``private/get_transaction_log {currency, start_timestamp, end_timestamp, query?,
+        count, continuation?}`` → ``{logs, continuation}`` (own limit 1 req/s;
+        https://docs.deribit.com/#private-get_transaction_log). Fixture
+        ``get_transaction_log.json``."""
+        params: dict[str, Any] = {
+            "currency": currency,
+            "start_timestamp": start_ms,
+            "end_timestamp": end_ms,
+            "count": c.TRANSACTION_LOG_PAGE,
+        }
+        if query is not None:
+            params["query"] = query
+        if continuation is not None:
+            params["continuation"] = continuation
+        return await self.call(c.GET_TRANSACTION_LOG, params)
+
 
 def _label(params: Params) -> str | None:
     label = params.get("label")

@@ -28,7 +28,15 @@ first; per instrument (per order) an update is yielded only if newer than the la
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,7 +49,7 @@ from venues.deribit.parse_account import order_rows, parse_account_summary, pars
 from venues.deribit.parse_errors import error_from_envelope
 from venues.deribit.rest import DeribitRest
 from venues.deribit.types import DeribitAccountSummary
-from venues.model import InstrumentId, MarkPrice, OptionMark, OptionTicker, OrderAck
+from venues.model import Fill, InstrumentId, MarkPrice, OptionMark, OptionTicker, OrderAck
 from venues.ws import Backoff, Login, Message, SleepFn, StreamConfig, stream
 
 log = structlog.get_logger("zerobeta.venues.deribit.ws")
@@ -53,6 +61,12 @@ _FIRST_TEST_ID = 100  # answers to test_request: ids of their own
 
 ResolveId = Callable[[str], InstrumentId | None]
 """Our id of a Deribit instrument name, None for one the common model does not trade."""
+OrderOf = Callable[[Mapping[str, Any], str], OrderAck | None]
+"""An order object (``where`` for messages) as an ack in common units, None when the common
+model does not trade its instrument."""
+FillOf = Callable[[Mapping[str, Any], str], Fill | None]
+"""A trade object as a fill in common units, None when the common model does not trade its
+instrument."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +255,9 @@ class DeribitStreams:
 
     # --- public ---------------------------------------------------------------------------
 
-    async def marks(self, instrument_ids: Sequence[InstrumentId]) -> AsyncIterator[MarkPrice]:
+    async def marks(
+        self, instrument_ids: Sequence[InstrumentId]
+    ) -> AsyncGenerator[MarkPrice, None]:
         """Mark (and index) prices from ``ticker.{instrument}.100ms``; after a reconnect the
         tickers are read over HTTP (``public/ticker``) first. Per instrument never a duplicate
         or an older update. Fixture ``ws_ticker_btc_perpetual.json``."""
@@ -323,6 +339,59 @@ class DeribitStreams:
                 state = (ack.status.value, ack.filled_qty)
                 if latest.is_new(ack.venue_order_id, ack.ts_event_ms, state):
                     yield ack
+
+    async def account(
+        self, order_of: OrderOf, fill_of: FillOf, currencies: Sequence[str]
+    ) -> AsyncGenerator[OrderAck | Fill, None]:
+        """Order updates and own trades of the account, on one authenticated connection
+        (``user.orders.any.any.raw`` and ``user.trades.any.any.raw``,
+        https://docs.deribit.com/#user-orders-kind-currency-interval,
+        https://docs.deribit.com/#user-trades-kind-currency-interval), converted by
+        ``order_of`` / ``fill_of``. After a reconnect the open orders
+        (``private/get_open_orders_by_currency``) and the recent trades
+        (``private/get_user_trades_by_currency``) of each of ``currencies`` are yielded first.
+        Per order never a duplicate or an older state; each trade once (by ``trade_id``).
+        Fixture ``ws_user_orders.json``. Raises ``AuthError`` if the login is refused."""
+        channels = [
+            ch.format(kind="any", currency="any", interval=c.INTERVAL_RAW)
+            for ch in (c.CHANNEL_USER_ORDERS, c.CHANNEL_USER_TRADES)
+        ]
+        latest, seen, pending = _Latest(same_time_ok=True), set[str](), list[OrderAck | Fill]()
+
+        def events(rows: Sequence[Mapping[str, Any]], where: str, trades: bool) -> list[Any]:
+            convert = fill_of if trades else order_of
+            found = (convert(row, f"{where}[{i}]") for i, row in enumerate(rows))
+            return [e for e in found if e is not None]
+
+        async def resync() -> None:
+            for currency in currencies:
+                rows = order_rows(await self._rest.get_open_orders_by_currency(currency), "open")
+                pending.extend(events(rows, "get_open_orders_by_currency", trades=False))
+                result = as_object(
+                    await self._rest.get_user_trades_by_currency(currency), "user_trades"
+                )
+                rows = order_rows(result.get("trades"), "get_user_trades_by_currency")
+                pending.extend(events(rows, "get_user_trades_by_currency", trades=True))
+
+        updates = self._notifications(
+            channels, "deribit.ws.account", private=True, on_reconnect=resync
+        )
+        async for item in updates:
+            found = list(pending)
+            pending.clear()
+            if item is not None:
+                channel, data = item
+                trades = channel.startswith("user.trades.")
+                found += events(order_rows(data, channel), channel, trades)
+            for event in found:
+                if isinstance(event, Fill):
+                    if event.trade_id not in seen:
+                        seen.add(event.trade_id)
+                        yield event
+                elif latest.is_new(
+                    event.venue_order_id, event.ts_event_ms, (event.status.value, event.filled_qty)
+                ):
+                    yield event
 
     async def portfolio(self, currency: str) -> AsyncIterator[DeribitAccountSummary]:
         """Account summary pushes of ``user.portfolio.{currency}`` (``any`` for all), after

@@ -127,7 +127,8 @@ class DeribitPosition:
     ``size`` signed venue units (USD for inverse futures, coin for options/linear; > 0 long);
     ``size_currency`` signed coin equivalent (futures only); prices quote units; ``delta`` as
     the venue reports it (coin); ``greeks`` for options (``delta``, ``gamma``, ``vega``,
-    ``theta`` of the whole position), else None; P&L fields in the settlement currency.
+    ``theta`` of the whole position), else None; P&L fields in the settlement currency;
+    ``average_price_usd`` the entry price in USD (options only; None elsewhere).
     """
 
     instrument_name: str
@@ -144,6 +145,7 @@ class DeribitPosition:
     total_profit_loss: Decimal
     realized_funding: Decimal | None
     estimated_liquidation_price: Decimal | None
+    average_price_usd: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

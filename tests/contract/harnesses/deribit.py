@@ -31,6 +31,7 @@ async def make_harness() -> VenueHarness:
     )
     perp = InstrumentId("deribit", InstrumentKind.PERP, PERP)
     fake.seed_price(PERP, Decimal(60_000))
+    fake.seed_price("BTC-PERPETUAL", Decimal(60_000))  # sizes the inverse perp's lot step
 
     async def seed_market() -> None:
         fake.seed_price(PERP, Decimal(60_000))
@@ -56,6 +57,5 @@ async def make_harness() -> VenueHarness:
         settle_funding,
         fail_next=fake.fail_next,
         slept_s=fake.slept_s,
-        unsupported=frozenset({"funding_payments"}),
         seed_bars=seed_bars,
     )

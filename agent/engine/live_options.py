@@ -1,0 +1,217 @@
+"""The venue's own option chain in paper-on-live and live runs (Deribit), instead of a model.
+
+When a strategy that reads option chains (``reads_option_chains``: the options delta hedger)
+trades a perpetual of a venue that lists options (:class:`venues.base.OptionChainSource`:
+Deribit), each hourly step, before the ledger is marked and the strategies decide
+(:meth:`LiveOptionChains.on_step`):
+
+1. **chain**: the venue's options on the perpetual's coin expiring within
+   ``[option_chain] listing_days`` with strikes within ``± strike_range_frac`` of the index —
+   each with the venue's ticker: mark price, mark IV, greeks
+   (:meth:`venues.deribit.venue.DeribitVenue.fetch_option_chain`) — become the
+   :class:`~strategies.options.chain.OptionChain` the strategies read
+   (``MarketSnapshot.option_chains``; :func:`strategies.options.chain.venue_chain`: price =
+   the venue's mark in USD, IV = its mark IV, greeks its own). A failed read drops the chain
+   for that step (logged ``option_chain_unavailable``): a strategy then waits rather than
+   trade on an hour-old chain;
+2. **marks**: every option the run has listed and the new chain prices gets that price in the
+   market data and, on paper, in the paper venue;
+3. **expiry** (paper on live data): a listed option whose expiry (08:00 UTC) has come is settled
+   at intrinsic value against the underlying perpetual's price of that step
+   (:func:`agent.engine.options.settle_option_expiries`, as the replay does; Deribit itself
+   delivers against a 30-minute average of its index, which this does not model). Live, the
+   venue delivers; the option then stops being priced here, and booking Deribit's delivery
+   into the ledger is not done yet (the position check reports the difference).
+
+An option becomes an instrument of the run the first time a strategy's intent names it
+(:meth:`LiveOptionChains.list_for`, as the replay's :class:`agent.engine.options.OptionMarket`
+does): its venue :class:`~venues.model.Instrument` (lot step, contract size) is added to the
+run's instrument map, the market data and the paper venue.
+
+Nothing here runs in a replay (the model-priced chain, :mod:`agent.engine.options`, stays as
+it was).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import structlog
+
+from agent.engine.marketdata import MarketData
+from agent.engine.options import settle_option_expiries
+from agent.journal.journal import Journal
+from agent.portfolio.ledger import Portfolio
+from strategies.base import PairIntent
+from strategies.options.black_scholes import MS_PER_DAY
+from strategies.options.chain import OptionChain, venue_chain
+from venues.base import OptionChainSource
+from venues.errors import VenueError
+from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec
+from venues.paper import PaperVenue
+
+__all__ = ["LiveOptionChains"]
+
+log = structlog.get_logger("zerobeta.engine")
+
+
+class LiveOptionChains:
+    """The venues' option chains of a live-data run (see the module docstring).
+
+    Parameters
+    ----------
+    sources : Mapping[InstrumentId, OptionChainSource]
+        Per underlying perpetual, the venue client that lists its options.
+    instruments : dict[InstrumentId, Instrument]
+        The run's instrument map, shared with the executor: listed options are added to it.
+    market : MarketData
+    paper : Mapping[str, PaperVenue]
+        The paper venues (empty live): a listed option is listed on its venue's twin too, and
+        settled there at expiry.
+    portfolio : Portfolio
+    journal : Journal
+        Where a paper expiry's settlement fills are booked.
+    listing_days : float
+        Expiries within this many days are read, > 0.
+    strike_range_frac : float
+        Strikes within ``index × (1 ± this)`` are read, in (0, 1).
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[InstrumentId, OptionChainSource],
+        *,
+        instruments: dict[InstrumentId, Instrument],
+        market: MarketData,
+        paper: Mapping[str, PaperVenue],
+        portfolio: Portfolio,
+        journal: Journal,
+        listing_days: float,
+        strike_range_frac: float,
+    ) -> None:
+        self._sources = dict(sources)
+        self._instruments = instruments
+        self._market = market
+        self._paper = paper
+        self._portfolio = portfolio
+        self._journal = journal
+        self.settlements = 0
+        self._window_ms = int(listing_days * MS_PER_DAY)
+        self._strike_range_frac = strike_range_frac
+        self._chains: dict[InstrumentId, OptionChain] = {}
+        self._terms: dict[InstrumentId, dict[InstrumentId, Instrument]] = {}
+        self._listed: dict[InstrumentId, InstrumentId] = {}  # option → underlying
+
+    def underlyings(self) -> list[InstrumentId]:
+        """The perpetuals whose option chains are read."""
+        return list(self._sources)
+
+    async def on_step(self, ts_ms: int) -> None:
+        """Read every underlying's chain and price the listed options (module docstring)."""
+        for underlying, source in self._sources.items():
+            forward = self._market.price(underlying)
+            if forward is None:
+                continue
+            self._settle_expired(underlying, forward, ts_ms)
+            try:
+                options = await source.fetch_option_chain(
+                    underlying, ts_ms + self._window_ms, self._strike_range_frac
+                )
+                if not options:
+                    raise ValueError("the venue lists no option in the window")
+                first = options[0][0]
+                chain = venue_chain(
+                    underlying,
+                    underlying.venue,
+                    first.base,
+                    ts_ms,
+                    forward,
+                    [ticker for _, ticker in options],
+                    float(first.lot_step),
+                )
+            except (VenueError, ValueError) as err:
+                self._chains.pop(underlying, None)
+                self._market.drop_option_chain(underlying)
+                log.warning(
+                    "option_chain_unavailable",
+                    underlying=str(underlying),
+                    error_type=type(err).__name__,
+                    error=str(err),
+                )
+                continue
+            self._chains[underlying] = chain
+            self._terms[underlying] = {inst.id: inst for inst, _ in options}
+            self._market.set_option_chain(chain)
+            for iid, owner in self._listed.items():
+                k = chain.find(iid) if owner == underlying else None
+                if k is not None:
+                    self._price(iid, float(chain.price_usd[k]), ts_ms)
+            log.debug("option_chain_read", underlying=str(underlying), options=len(chain))
+
+    def list_for(
+        self, intents: Sequence[PairIntent], prices: Mapping[InstrumentId, float], ts_ms: int
+    ) -> Mapping[InstrumentId, float]:
+        """List the options ``intents`` name that the run does not know yet (priced from the
+        current chain); returns ``prices`` with every option leg's price.
+
+        Raises
+        ------
+        ValueError
+            An option leg that no current chain lists.
+        """
+        added: dict[InstrumentId, float] = {}
+        for intent in intents:
+            for leg in intent.legs:
+                iid = leg.instrument_id
+                if iid.kind is not InstrumentKind.OPTION or iid in prices:
+                    continue
+                if iid not in self._listed:
+                    self._list(iid, ts_ms)
+                price = self._market.price(iid)
+                if price is not None:
+                    added[iid] = price
+        return {**prices, **added} if added else prices
+
+    def _list(self, iid: InstrumentId, ts_ms: int) -> None:
+        for underlying, chain in self._chains.items():
+            k = chain.find(iid)
+            instrument = self._terms[underlying].get(iid)
+            if k is None or instrument is None:
+                continue
+            self._instruments.setdefault(iid, instrument)
+            self._market.list_option(underlying, instrument)
+            paper = self._paper.get(iid.venue)
+            if paper is not None:
+                paper.list_option(instrument)
+            self._listed[iid] = underlying
+            self._price(iid, float(chain.price_usd[k]), ts_ms)
+            log.debug("option_listed", instrument=str(iid), source="venue")
+            return
+        raise ValueError(f"option {iid} is not listed in any current option chain")
+
+    def _settle_expired(self, underlying: InstrumentId, forward: float, ts_ms: int) -> None:
+        expired = [
+            (iid, OptionSpec.parse(iid.symbol))
+            for iid, owner in self._listed.items()
+            if owner == underlying and OptionSpec.parse(iid.symbol).expiry_ms <= ts_ms
+        ]
+        for iid, _ in expired:
+            del self._listed[iid]
+        paper = self._paper.get(underlying.venue)
+        if paper is None or not expired:
+            return  # live: the venue delivers
+        self.settlements += settle_option_expiries(
+            expired,
+            forward,
+            ts_ms,
+            venue=paper,
+            instruments=self._instruments,
+            portfolio=self._portfolio,
+            journal=self._journal,
+        )
+
+    def _price(self, iid: InstrumentId, price: float, ts_ms: int) -> None:
+        self._market.on_price(iid, price, ts_ms)
+        paper = self._paper.get(iid.venue)
+        if paper is not None:
+            paper.update_price(iid, price)
