@@ -266,6 +266,7 @@ class Engine:
         self._breaker_flatten_pending = False
         self._ratio_drift = self.cfg.execution.drift_check == "ratio"
         self.between_steps = BetweenSteps()
+        self._paper_of = _PaperOf(self.paper)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -440,9 +441,15 @@ class Engine:
         now_ms = self.clock.now_ms()
         traded = 0
         for strategy, intent in self.executor.drifted(self.market.prices, now_ms):
-            log.warning("drift_rebalance", strategy=strategy, intent_id=intent.intent_id)
             outcome = await self.executor.execute(strategy, intent, self.market.prices, now_ms)
             traded += 1 if outcome.orders_sent else 0
+            # logged once the orders are out: the line is not on the mark-to-order path
+            log.warning(
+                "drift_rebalance",
+                strategy=strategy,
+                intent_id=intent.intent_id,
+                status=outcome.status,
+            )
         self.between_steps.drift_rebalances += traded
         return traded
 
@@ -639,7 +646,7 @@ class Engine:
             if iid not in self.instruments:
                 continue
             self.market.on_price(iid, price, now_ms)
-            venue = self.paper.get(iid.venue)
+            venue = self._paper_of[iid]
             if venue is not None:
                 venue.update_price(iid, price)
 
@@ -662,21 +669,23 @@ class Engine:
                 venue.fill_resting(bar)
 
     def _apply_prices(self, step: MarketStep) -> None:
+        ts_ms, market, paper_of = step.ts_ms, self.market, self._paper_of
         for iid, close in step.closes.items():
-            self.market.on_close(iid, close, step.ts_ms)
-            venue = self.paper.get(iid.venue)
+            market.on_close(iid, close, ts_ms)
+            venue = paper_of[iid]
             if venue is not None:
                 venue.update_price(iid, close)
         for iid, source in self.price_source.items():
             price = step.closes.get(source)
             if price is not None:
-                self.market.on_close(iid, price, step.ts_ms)
-                venue = self.paper.get(iid.venue)
+                market.on_close(iid, price, ts_ms)
+                venue = paper_of[iid]
                 if venue is not None:
                     venue.update_price(iid, price)
+        instruments = self.instruments
         for iid, volume in step.volumes.items():
-            if iid in self.instruments:
-                self.market.on_volume(iid, volume)
+            if iid in instruments:
+                market.on_volume(iid, volume)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
         carried = self.market.carry_closes(step.ts_ms)
@@ -724,3 +733,17 @@ class Engine:
         self.portfolio.check_identity()
         reference_price = self.market.price(self.reference_instrument)
         self.journal.record_equity_snapshot(ts_ms, self.portfolio, reference_price)
+
+
+class _PaperOf(dict[InstrumentId, PaperVenue | None]):
+    """Each instrument's paper venue (None live, or for a venue without one), looked up once
+    per instrument instead of by venue name on every close and mark (the per-bar path): index
+    it (``paper_of[iid]``), ``get`` does not fill it."""
+
+    def __init__(self, paper: Mapping[str, PaperVenue]) -> None:
+        super().__init__()
+        self._paper = paper
+
+    def __missing__(self, iid: InstrumentId) -> PaperVenue | None:
+        venue = self[iid] = self._paper.get(iid.venue)
+        return venue

@@ -136,16 +136,21 @@ class VenueHealth:
         """One call to ``venue`` ended: successfully (``error`` None, or an error that is not a
         failure: :func:`is_venue_failure`), or failing with ``error``."""
         now = self.now_ms()
+        key = (venue, channel)
+        record = self._channels.get(key)
+        if record is None:
+            record = self._channels[key] = _Channel()
         if error is not None and is_venue_failure(error):
-            record = self._channels.setdefault((venue, channel), _Channel())
             if record.failing_since_ms is None:
                 record.failing_since_ms = now
             record.last_failure_ms = now
             record.failures += 1
             record.last_error = f"{type(error).__name__}: {error}"[:200]
             return
-        record = self._channels.setdefault((venue, channel), _Channel())
         record.last_ok_ms = now
+        healthy = record.failures == 0 and record.failing_since_ms is None
+        if healthy and (venue, RESTORED) not in self._channels:
+            return  # nothing to clear (every live mark reports here, through the input guard)
         record.failing_since_ms = record.last_failure_ms = None
         record.failures = 0
         record.last_error = ""

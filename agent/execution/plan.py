@@ -111,12 +111,14 @@ class IntentPlanner:
         ValueError
             If a leg's instrument is not loaded or its target is not finite.
         """
-        held = self._portfolio.positions(strategy)
+        # Each leg's own position (not the strategy's whole book: the drift check plans every
+        # standing pair at every mark tick).
+        position_qty = self._portfolio.position_qty
         drift = self._drift if intent.drift_frac is None else _dec(intent.drift_frac)
         planned: list[PlannedLeg] = []
         for index, leg in enumerate(intent.legs):
             instrument, target = self._checked_leg(intent, leg)
-            current = held.get(leg.instrument_id, Decimal(0))
+            current = position_qty(strategy, leg.instrument_id) or Decimal(0)
             if not _off_target(current, target, drift):
                 continue
             price = prices.get(leg.instrument_id)

@@ -73,6 +73,10 @@ class LiveInputGuard:
         self._report = report
         self._closes: dict[InstrumentId, deque[float]] = {}
         self._last: dict[InstrumentId, float] = {}
+        self._channels: dict[InstrumentId, str] = {}  # ``data:<instrument>``, formatted once
+        self._sigma: dict[InstrumentId, float] = {}
+        """Robust sigma of each instrument's closes, until its next close (marks between two
+        closes are judged against the same history: computed once, not per mark)."""
         self.rejected = 0
         """Values dropped so far."""
 
@@ -83,6 +87,7 @@ class LiveInputGuard:
         for iid, close in closes.items():
             if math.isfinite(close) and close > 0:
                 self._history(iid).append(close)
+                self._sigma.pop(iid, None)
                 self._last[iid] = close
 
     # ---- filters ---------------------------------------------------------------------------
@@ -93,6 +98,7 @@ class LiveInputGuard:
         closes = {iid: p for iid, p in step.closes.items() if self._price_ok(iid, p, "close")}
         for iid, close in closes.items():
             self._history(iid).append(close)
+            self._sigma.pop(iid, None)
         funding = tuple(self._rates_ok(step.funding, "settled funding rate"))
         if len(closes) == len(step.closes) and len(funding) == len(step.funding):
             return step
@@ -135,7 +141,10 @@ class LiveInputGuard:
         history = self._closes.get(iid)
         last = self._last.get(iid)
         if k > 0 and last is not None and history is not None and len(history) > _MIN_HISTORY:
-            sigma = robust_sigma(abs(math.log(b / a)) for a, b in pairwise(history))
+            sigma = self._sigma.get(iid)
+            if sigma is None:
+                moves = (abs(math.log(b / a)) for a, b in pairwise(history))
+                sigma = self._sigma[iid] = robust_sigma(moves)
             move = abs(math.log(price / last))
             if move > k * sigma:
                 reason = (
@@ -165,4 +174,7 @@ class LiveInputGuard:
         """One health channel per instrument (``data:<instrument>``): one instrument whose
         values stay implausible makes its venue unhealthy, whatever the others send."""
         if self._report is not None:
-            self._report(iid.venue, error, f"{DATA}:{iid}")
+            channel = self._channels.get(iid)
+            if channel is None:
+                channel = self._channels[iid] = f"{DATA}:{iid}"
+            self._report(iid.venue, error, channel)

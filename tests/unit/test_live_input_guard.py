@@ -95,3 +95,28 @@ def test_a_venue_whose_data_stays_implausible_turns_unhealthy_then_recovers() ->
     now[0] += 1_000
     guard.marks(MarkTick(now[0], {BTC: _history()[-1]}))  # plausible again
     assert [(c.venue, c.unhealthy) for c in health.review()] == [("binance", False)]
+
+
+def test_marks_are_judged_against_the_newest_closes_learned_or_stepped() -> None:
+    # sigma is computed once per history (not per mark) — and again after every new close:
+    # 25 moves of ~1 % (sigma 1.47 %, limit 3 sigmas = 4.4 %) refuse a 10 % mark; once the
+    # history holds mostly ~6 % moves (sigma 8.9 %) the same mark is within the limit.
+    guard = LiveInputGuard(DataGuards(price_jump_max_sigmas=3.0), report=None)
+    for close in _history(26):
+        guard.learn({BTC: close})
+    last = _history(26)[-1]
+    assert guard.marks(MarkTick(T, {BTC: last * 1.10})).prices == {}
+    wide = [60_000.0 * (1.03 if i % 2 else 0.97) for i in range(40)]  # |log move| ~6 %
+    for close in wide[:30]:
+        guard.learn({BTC: close})
+    assert guard.marks(MarkTick(T + 1, {BTC: wide[29] * 1.10})).prices == {BTC: wide[29] * 1.10}
+    # a stepped close counts too: back to calm closes, the limit tightens again
+    calm = LiveInputGuard(DataGuards(price_jump_max_sigmas=3.0), report=None)
+    for close in wide[:26]:
+        calm.learn({BTC: close})
+    assert calm.marks(MarkTick(T, {BTC: wide[25] * 1.10})).prices == {BTC: wide[25] * 1.10}
+    for k, close in enumerate(_history(60)):  # ~1 % moves, each within 3 × the wide sigma
+        assert calm.step(LiveStep(T + k * HOUR_MS, {BTC: close}, ())).closes == {BTC: close}
+    last = _history(60)[-1]
+    assert calm.marks(MarkTick(T + 61 * HOUR_MS, {BTC: last * 1.10})).prices == {}
+    assert calm.rejected == 1

@@ -39,6 +39,7 @@ from venues.model import (
     VenueFees,
 )
 from venues.paper import PaperVenue, PaperVenueConfig
+from venues.paper.funding import FUNDING_RETENTION_S, FundingBook
 
 T0_MS = 1_700_000_000_000
 PERP = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
@@ -356,6 +357,35 @@ async def test_funding_settlement_is_idempotent_per_time() -> None:
     collateral = venue.account_summary().collateral_usd
     assert venue.settle_funding(funding(PERP, 0.0001, T0_MS)) is None
     assert venue.account_summary().collateral_usd == collateral
+
+
+async def test_funding_history_and_payments_are_kept_for_the_retention_only() -> None:
+    # A year of hourly settlements while long: what the venue answers for is the last
+    # FUNDING_RETENTION_S before the newest settlement, every settlement of it, in order, and
+    # the payments of the same span; nothing older is held (issue 14: unbounded growth).
+    venue = make_venue(slippage_bps="0")
+    venue.update_price(PERP, 60000.0)
+    await venue.place_order(order(PERP, Side.BUY, "0.5"))
+    hour_ms = 3_600_000
+    settled = [funding(PERP, 1e-5, T0_MS + k * hour_ms, interval_s=3600) for k in range(8760)]
+    for rate in settled:
+        assert venue.settle_funding(rate) is not None
+    newest_ms = settled[-1].ts_funding_ms
+    horizon_ms = newest_ms - FUNDING_RETENTION_S * 1000
+    kept = [r for r in settled if r.ts_funding_ms >= horizon_ms]
+    assert len(kept) == FUNDING_RETENTION_S // 3600 + 1
+    assert await venue.fetch_funding_history(PERP, 0, 2**62) == kept
+    window = await venue.fetch_funding_history(PERP, newest_ms - 2 * hour_ms, newest_ms)
+    assert window == settled[-3:-1]
+    payments = await venue.fetch_funding_payments(0)
+    assert [p.ts_funding_ms for p in payments] == [r.ts_funding_ms for r in kept]
+    assert all(p.amount_usd == D("-0.300000") for p in payments)  # −1e-5 × 0.5 × 60000
+    assert await venue.fetch_funding([PERP]) == [settled[-1]]
+
+
+def test_funding_retention_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="retention_s"):
+        FundingBook(0)
 
 
 def test_funding_rejects_spot_and_bad_interval() -> None:

@@ -153,7 +153,8 @@ class PaperVenue:
         ValueError
             If the instrument is not on this venue or the price is not finite and > 0.
         """
-        self._known(instrument_id)
+        if instrument_id not in self._instruments:
+            self._known(instrument_id)  # raises
         value = float(price)
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"price for {instrument_id} must be finite and > 0, got {price!r}")
@@ -267,7 +268,7 @@ class PaperVenue:
             self._known(event.instrument_id)
             if isinstance(event, FundingPayment):
                 self._ledger.collateral_usd += event.amount_usd
-                self._funding.paid.append(event)
+                self._funding.remember_paid(event)
                 continue
             self._desk.restore_fill(event)
 
@@ -362,7 +363,8 @@ class PaperVenue:
         self, instrument_id: InstrumentId, start_ms: int, end_ms: int
     ) -> list[FundingRate]:
         """Rates settled on this venue with ``start_ms <= ts_funding_ms < end_ms``, oldest
-        first (what :meth:`settle_funding` was given).
+        first (what :meth:`settle_funding` was given), as far back as the venue keeps them:
+        :data:`~venues.paper.funding.FUNDING_RETENTION_S` before the perp's newest settlement.
 
         Raises
         ------
@@ -485,7 +487,8 @@ class PaperVenue:
         return [self._desk.orders[cid] for cid in self._desk.resting]
 
     async def fetch_funding_payments(self, since_ms: int) -> list[FundingPayment]:
-        """Payments with ``ts_funding_ms >= since_ms``, oldest first."""
+        """Payments with ``ts_funding_ms >= since_ms``, oldest first, as far back as the venue
+        keeps them: :data:`~venues.paper.funding.FUNDING_RETENTION_S` before the newest."""
         return self._funding.paid_since(since_ms)
 
     # ------------------------------------------------------------------ helpers

@@ -137,11 +137,11 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
     window = guards.vol_window_bars
     # Only a move beyond k × the floor can be a jump: the local volatility (a median over the
     # window before the row) is computed for those rows alone.
-    candidates = (np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1).tolist()
-    screen = [r for r in candidates if r > _MIN_VOL_BARS]  # else too little history to judge
+    screen = np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1
+    screen = screen[screen > _MIN_VOL_BARS]  # too little history to judge before
     sigmas = _window_sigmas(abs_ret, screen, window)
     flagged: list[int] = []
-    for row, sigma in zip(screen, sigmas, strict=True):
+    for row, sigma in zip(screen.tolist(), sigmas.tolist(), strict=True):
         ref = row - 1  # the last accepted close: a flagged bar is no reference
         while ref in flagged:
             ref -= 1
@@ -150,24 +150,32 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
     return flagged
 
 
-def _window_sigmas(abs_ret: npt.NDArray[np.float64], rows: list[int], window: int) -> list[float]:
+_SIGMA_BLOCK_ROWS: Final = 4096
+"""Rows whose windows are gathered at once by :func:`_window_sigmas` (bounds its copy to
+``4096 × vol_window_bars`` floats)."""
+
+
+def _window_sigmas(
+    abs_ret: npt.NDArray[np.float64], rows: npt.NDArray[np.intp], window: int
+) -> npt.NDArray[np.float64]:
     """:func:`robust_sigma` of the moves into the ``window`` rows before each of ``rows``
-    (``abs_ret[max(0, row − 1 − window) : row − 1]``), the full windows' medians taken in one
-    batch (``np.median`` along an axis: the same partition and the same mean of the middle
-    values as one by one, so the same floats)."""
-    sigmas = [0.0] * len(rows)
-    full = [k for k, row in enumerate(rows) if row - 1 - window >= 0]
-    if full and window > 0:
+    (``abs_ret[max(0, row - 1 - window) : row - 1]``), the same numbers, computed as one
+    median per block of rows instead of one call per row (a file of synthetic or volatile
+    series screens most of its rows)."""
+    out = np.empty(len(rows), dtype=np.float64)
+    full = (rows - 1 >= window) & (window > 0)  # a whole window of moves before the row
+    for i in np.flatnonzero(~full).tolist():
+        row = int(rows[i])
+        out[i] = robust_sigma(abs_ret[max(0, row - 1 - window) : row - 1])
+    starts = rows[full] - 1 - window
+    if len(starts):
         windows = np.lib.stride_tricks.sliding_window_view(abs_ret, window)
-        starts = np.fromiter((rows[k] - 1 - window for k in full), dtype=np.intp, count=len(full))
-        medians = np.median(windows[starts], axis=1)
-        for k, median in zip(full, medians.tolist(), strict=True):
-            sigmas[k] = max(MAD_TO_SIGMA * median, SIGMA_FLOOR)
-    done = set(full) if window > 0 else set()
-    for k, row in enumerate(rows):
-        if k not in done:
-            sigmas[k] = robust_sigma(abs_ret[max(0, row - 1 - window) : row - 1])
-    return sigmas
+        medians = np.empty(len(starts), dtype=np.float64)
+        for lo in range(0, len(starts), _SIGMA_BLOCK_ROWS):
+            block = starts[lo : lo + _SIGMA_BLOCK_ROWS]
+            medians[lo : lo + len(block)] = np.median(windows[block], axis=1)
+        out[full] = np.maximum(MAD_TO_SIGMA * medians, SIGMA_FLOOR)
+    return out
 
 
 def drop_rows(series: KlineSeries, rows: Sequence[int]) -> KlineSeries:
