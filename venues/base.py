@@ -149,6 +149,26 @@ class OptionChainSource(Protocol):
 
 
 @runtime_checkable
+class DeliveryPriceSource(Protocol):
+    """A venue that publishes the price its expired options were delivered (cash-settled)
+    against (Deribit). A live run books a held option's expiry at that price
+    (:mod:`agent.engine.live_options`)."""
+
+    async def fetch_delivery_price(
+        self, underlying: InstrumentId, expiry_ms: int
+    ) -> Decimal | None:
+        """The delivery price, USD per coin, of the options on ``underlying``'s coin that
+        expired at ``expiry_ms`` (epoch ms UTC); ``None`` while the venue has not published it.
+
+        Raises
+        ------
+        VenueError
+            As any read of the venue; ``ValueError`` if ``underlying`` is not one of its perps.
+        """
+        ...
+
+
+@runtime_checkable
 class AccountSetup(Protocol):
     """A live venue that can check and set the account modes zerobeta trades with."""
 

@@ -230,7 +230,10 @@ async def build_engine(
             journal,
             risk,
             alerts,
-            pending=lambda: {o.request.instrument_id for o in executor.unresolved},
+            pending=lambda: (
+                {o.request.instrument_id for o in executor.unresolved}
+                | (live_options.awaiting_delivery() if live_options is not None else set())
+            ),
         ),
         safety=safety,
         alerts=alerts,

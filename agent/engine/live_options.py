@@ -16,12 +16,20 @@ Deribit), each hourly step, before the ledger is marked and the strategies decid
    trade on an hour-old chain;
 2. **marks**: every option the run has listed and the new chain prices gets that price in the
    market data and, on paper, in the paper venue;
-3. **expiry** (paper on live data): a listed option whose expiry (08:00 UTC) has come is settled
-   at intrinsic value against the underlying perpetual's price of that step
-   (:func:`agent.engine.options.settle_option_expiries`, as the replay does; Deribit itself
-   delivers against a 30-minute average of its index, which this does not model). Live, the
-   venue delivers; the option then stops being priced here, and booking Deribit's delivery
-   into the ledger is not done yet (the position check reports the difference).
+3. **expiry**: a listed option whose expiry (08:00 UTC) has come stops being priced here and
+   is settled at intrinsic value, one settlement fill per strategy that held it, booked in the
+   ledger and the journal (:func:`agent.engine.option_expiry.book_option_expiry`):
+
+   * on paper (live data), against the underlying perpetual's price of that step
+     (:func:`agent.engine.options.settle_option_expiries`, as the replay does; Deribit itself
+     delivers against a 30-minute average of its index, which this does not model);
+   * live, the venue delivers it (the venue position disappears) and the ledger books it at
+     the venue's own delivery price (:class:`~venues.base.DeliveryPriceSource`: Deribit's
+     ``public/get_delivery_prices``), never a guess from the mark. Until that price is
+     published (or while it cannot be read) the option waits, logged
+     ``option_delivery_pending``, and is asked again at the next step; meanwhile it is
+     among :meth:`LiveOptionChains.awaiting_delivery`, which the position check leaves out
+     (the venue has delivered what the ledger has yet to book).
 
 An option becomes an instrument of the run the first time a strategy's intent names it
 (:meth:`LiveOptionChains.list_for`, as the replay's :class:`agent.engine.options.OptionMarket`
@@ -35,17 +43,19 @@ it was).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 import structlog
 
 from agent.engine.marketdata import MarketData
+from agent.engine.option_expiry import book_option_expiry
 from agent.engine.options import settle_option_expiries
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from strategies.base import PairIntent
 from strategies.options.black_scholes import MS_PER_DAY
 from strategies.options.chain import OptionChain, venue_chain
-from venues.base import OptionChainSource
+from venues.base import DeliveryPriceSource, OptionChainSource
 from venues.errors import VenueError
 from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec
 from venues.paper import PaperVenue
@@ -67,10 +77,12 @@ class LiveOptionChains:
     market : MarketData
     paper : Mapping[str, PaperVenue]
         The paper venues (empty live): a listed option is listed on its venue's twin too, and
-        settled there at expiry.
+        settled there at expiry. Live, a source that is also a
+        :class:`~venues.base.DeliveryPriceSource` gives the delivery prices expiries are
+        booked at.
     portfolio : Portfolio
     journal : Journal
-        Where a paper expiry's settlement fills are booked.
+        Where an expiry's settlement fills are booked.
     listing_days : float
         Expiries within this many days are read, > 0.
     strike_range_frac : float
@@ -101,18 +113,26 @@ class LiveOptionChains:
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._terms: dict[InstrumentId, dict[InstrumentId, Instrument]] = {}
         self._listed: dict[InstrumentId, InstrumentId] = {}  # option → underlying
+        # live: held options past expiry awaiting the venue's delivery price → (underlying, terms)
+        self._delivering: dict[InstrumentId, tuple[InstrumentId, OptionSpec]] = {}
 
     def underlyings(self) -> list[InstrumentId]:
         """The perpetuals whose option chains are read."""
         return list(self._sources)
 
+    def awaiting_delivery(self) -> set[InstrumentId]:
+        """Held options past their expiry whose delivery (live) the ledger has not booked yet:
+        the venue no longer shows them, the ledger still does."""
+        return set(self._delivering)
+
     async def on_step(self, ts_ms: int) -> None:
         """Read every underlying's chain and price the listed options (module docstring)."""
         for underlying, source in self._sources.items():
             forward = self._market.price(underlying)
+            self._settle_expired(underlying, forward, ts_ms)
+            await self._book_deliveries(underlying, source, ts_ms)
             if forward is None:
                 continue
-            self._settle_expired(underlying, forward, ts_ms)
             try:
                 options = await source.fetch_option_chain(
                     underlying, ts_ms + self._window_ms, self._strike_range_frac
@@ -189,17 +209,23 @@ class LiveOptionChains:
             return
         raise ValueError(f"option {iid} is not listed in any current option chain")
 
-    def _settle_expired(self, underlying: InstrumentId, forward: float, ts_ms: int) -> None:
+    def _settle_expired(self, underlying: InstrumentId, forward: float | None, ts_ms: int) -> None:
+        """Paper: settle the expired options at ``forward`` (waits for a price). Live: the
+        held ones await the venue's delivery price (:meth:`_book_deliveries`)."""
+        paper = self._paper.get(underlying.venue)
+        if paper is not None and forward is None:
+            return  # settled at the first step with a price
         expired = [
             (iid, OptionSpec.parse(iid.symbol))
             for iid, owner in self._listed.items()
             if owner == underlying and OptionSpec.parse(iid.symbol).expiry_ms <= ts_ms
         ]
-        for iid, _ in expired:
+        for iid, spec in expired:
             del self._listed[iid]
-        paper = self._paper.get(underlying.venue)
-        if paper is None or not expired:
-            return  # live: the venue delivers
+            if paper is None and self._portfolio.holders(iid):
+                self._delivering[iid] = (underlying, spec)
+        if paper is None or forward is None or not expired:
+            return
         self.settlements += settle_option_expiries(
             expired,
             forward,
@@ -209,6 +235,70 @@ class LiveOptionChains:
             portfolio=self._portfolio,
             journal=self._journal,
         )
+
+    async def _book_deliveries(
+        self, underlying: InstrumentId, source: OptionChainSource, ts_ms: int
+    ) -> None:
+        """Live: book each held expired option of ``underlying`` at the venue's delivery price
+        of its expiry, once published (module docstring)."""
+        expiries = sorted(
+            {spec.expiry_ms for owner, spec in self._delivering.values() if owner == underlying}
+        )
+        for expiry_ms in expiries:
+            options = sorted(
+                (
+                    (iid, spec)
+                    for iid, (owner, spec) in self._delivering.items()
+                    if owner == underlying and spec.expiry_ms == expiry_ms
+                ),
+                key=lambda option: str(option[0]),
+            )
+            price = await self._delivery_price(underlying, source, expiry_ms)
+            if price is None:
+                log.info(
+                    "option_delivery_pending",
+                    underlying=str(underlying),
+                    expiry_ms=expiry_ms,
+                    options=[str(iid) for iid, _ in options],
+                )
+                continue
+            for iid, spec in options:
+                del self._delivering[iid]
+                self.settlements += book_option_expiry(
+                    iid,
+                    spec,
+                    price,
+                    ts_ms,
+                    instruments=self._instruments,
+                    portfolio=self._portfolio,
+                    journal=self._journal,
+                    source="delivery_price",
+                )
+
+    async def _delivery_price(
+        self, underlying: InstrumentId, source: OptionChainSource, expiry_ms: int
+    ) -> Decimal | None:
+        """The venue's delivery price of ``expiry_ms``, or None (not published, unreadable,
+        or a venue that publishes none: logged)."""
+        if not isinstance(source, DeliveryPriceSource):
+            log.warning(
+                "option_delivery_unavailable",
+                underlying=str(underlying),
+                expiry_ms=expiry_ms,
+                error="the venue publishes no delivery price",
+            )
+            return None
+        try:
+            return await source.fetch_delivery_price(underlying, expiry_ms)
+        except VenueError as err:
+            log.warning(
+                "option_delivery_unavailable",
+                underlying=str(underlying),
+                expiry_ms=expiry_ms,
+                error_type=type(err).__name__,
+                error=str(err),
+            )
+            return None
 
     def _price(self, iid: InstrumentId, price: float, ts_ms: int) -> None:
         self._market.on_price(iid, price, ts_ms)

@@ -40,6 +40,7 @@ import structlog
 
 from agent.config.sections import OptionChainConfig
 from agent.engine.marketdata import MarketData
+from agent.engine.option_expiry import book_option_expiry
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from strategies.base import PairIntent
@@ -54,7 +55,6 @@ from strategies.options.held_delta import held_option_delta
 from strategies.options.vol_input import FlatVol, TermStructureVol, realized_vol_frac
 from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
 from venues.paper import PaperVenue
-from venues.paper.options import expiry_fill
 
 __all__ = ["OptionMarket", "settle_option_expiries"]
 
@@ -312,8 +312,9 @@ def settle_option_expiries(
     """Settle expired options on a paper venue at intrinsic value against
     ``settlement_usd`` (the underlying's price, USD): the venue closes its holding
     (:meth:`venues.paper.PaperVenue.settle_option_expiry`) and the ledger books one settlement
-    fill per strategy that held it (price = intrinsic, possibly 0, fee 0; journaled like any
-    fill, so a rebuilt ledger books it too), in instrument order. Returns the fills booked.
+    fill per strategy that held it (:func:`agent.engine.option_expiry.book_option_expiry`:
+    price = intrinsic, possibly 0, fee 0; journaled like any fill, so a rebuilt ledger books it
+    too), in instrument order. Returns the fills booked.
 
     Raises
     ------
@@ -324,25 +325,14 @@ def settle_option_expiries(
     booked = 0
     for iid, spec in sorted(expired, key=lambda e: str(e[0])):
         venue.settle_option_expiry(iid, settlement)
-        holders = portfolio.holders(iid)
-        for strategy, qty in sorted(holders.items()):
-            suffix = "" if len(holders) == 1 else f"-{strategy}"
-            fill = expiry_fill(
-                instruments[iid],
-                qty,
-                settlement,
-                ts_ms,
-                client_order_id=f"expiry-{iid.symbol}",
-                trade_id=f"expiry-{iid.symbol}{suffix}",
-            )
-            portfolio.apply_fill(strategy, fill, InstrumentKind.OPTION)
-            journal.record_fill(ts_ms, strategy, fill)
-            booked += 1
-        (log.info if holders else log.debug)(
-            "option_expired",
-            instrument=str(iid),
-            settlement_usd=settlement_usd,
-            intrinsic_usd=float(spec.intrinsic_usd(settlement)),
-            holders=len(holders),
+        booked += book_option_expiry(
+            iid,
+            spec,
+            settlement,
+            ts_ms,
+            instruments=instruments,
+            portfolio=portfolio,
+            journal=journal,
+            source="perp_price",
         )
     return booked

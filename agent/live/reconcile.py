@@ -59,9 +59,12 @@ class PositionCheck:
     alerts : AlertSink
         Where a mismatch is also handed, for a person.
     pending : Callable[[], Collection[InstrumentId]]
-        Instruments with an order whose outcome is unknown (the executor's unresolved orders):
-        their venue position may hold fills the ledger books only once the order is looked
-        up, so they are compared at a later check instead of halting opening now.
+        Instruments whose venue position holds what the ledger books only later, compared at
+        a later check instead of halting opening now: those with an order whose outcome is
+        unknown (the executor's unresolved orders: fills booked once the order is looked up)
+        and held options the venue has delivered at expiry before publishing the delivery
+        price the ledger books them at (:meth:`agent.engine.live_options.LiveOptionChains.
+        awaiting_delivery`).
     """
 
     def __init__(
@@ -98,7 +101,8 @@ class PositionCheck:
     async def check(self, ts_ms: int) -> None:
         """After a step's orders: journal, alert once and halt opening for every position that
         differs from the ledger (a venue whose positions cannot be read is skipped, logged; an
-        instrument with an order of unknown outcome is compared once it is resolved)."""
+        instrument with an order of unknown outcome, or an option awaiting its delivery price,
+        is compared once that is booked)."""
         if not self._venues:
             return
         found = await position_mismatches(self._venues, self._portfolio, self._instruments)
@@ -110,7 +114,7 @@ class PositionCheck:
                     instrument=str(iid),
                     ledger_qty=str(ledger_qty),
                     venue_qty=str(venue_qty),
-                    reason="an order of this instrument has an unknown outcome",
+                    reason="an order of unknown outcome or a delivery not yet booked",
                 )
                 continue
             if (iid, str(venue_qty)) in self._reported:

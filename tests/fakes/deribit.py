@@ -15,7 +15,9 @@ Inverse contracts are kept in venue units: ``BTC-PERPETUAL`` orders and position
 ticker's ``index_price`` = the seeded ``BTC-PERPETUAL`` price, or ``index_usd``). Funding
 settlements (:meth:`DeribitFake.settle_funding`) also write a ``settlement`` row of the
 transaction log for each open perpetual position (``interest_pl`` = −funding_8h / 8 × the coin
-position × the mark, in the settlement currency).
+position × the mark, in the settlement currency). An option expiry (:meth:`DeribitFake.deliver`)
+publishes the day's ``btc_usd`` delivery price (``public/get_delivery_prices``, seeded with the
+recorded history) and removes the positions in the expired options.
 
 ``fail_next(kind, times)`` injects the failures of ``tests/contract/harness.py``; ``sleep``
 records every wait in ``slept_s`` and never waits.
@@ -27,6 +29,7 @@ import asyncio
 import copy
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,14 @@ class DeribitFake:
         self.tokens: set[str] = set()
         self.settlements: list[dict[str, Any]] = []  # transaction-log settlement rows
         self.index_usd = Decimal(60_000)
+        #: Per index, ``(UTC day, delivery price)`` newest first: the recorded history (2019-20).
+        self.delivery_prices: dict[str, list[tuple[str, Decimal]]] = {
+            "btc_usd": [
+                (r["date"], Decimal(repr(r["delivery_price"])))
+                for r in load("get_delivery_prices.json")["result"]["data"]
+            ],
+            "eth_usd": [],
+        }
         self._failures: list[str] = []
         options = load("get_instruments_btc_option.json")["result"]
         self.instruments: dict[str, list[dict[str, Any]]] = {
@@ -183,6 +194,17 @@ class DeribitFake:
                     "currency": self._row(name)["settlement_currency"],
                 }
             )
+
+    def deliver(self, expiry_ms: int, delivery_price_usd: Decimal) -> None:
+        """Deribit's 08:00 UTC delivery of the options expiring at ``expiry_ms``: the day's
+        ``btc_usd`` delivery price is published (``public/get_delivery_prices``, newest first)
+        and every position in those options disappears (cash-settled)."""
+        day = datetime.fromtimestamp(expiry_ms / 1000, tz=UTC).date().isoformat()
+        self.delivery_prices["btc_usd"].insert(0, (day, delivery_price_usd))
+        for name in list(self.positions):
+            row = self._row(name)
+            if row["kind"] == "option" and row["expiration_timestamp"] == expiry_ms:
+                del self.positions[name]
 
     def _row(self, name: str) -> dict[str, Any]:
         return next(
@@ -290,6 +312,15 @@ class DeribitFake:
     def _public_get_index_price(self, params: dict[str, Any]) -> Any:
         index = _num(self._index())
         return {"index_price": index, "estimated_delivery_price": index}
+
+    def _public_get_delivery_prices(self, params: dict[str, Any]) -> Any:
+        rows = self.delivery_prices.get(params["index_name"])
+        if rows is None:
+            return _error(0, 11050, "bad_request", 400)
+        offset, count = params.get("offset", 0), params.get("count", 10)
+        page = rows[offset : offset + count]
+        data = [{"date": day, "delivery_price": _num(price)} for day, price in page]
+        return {"data": data, "records_total": len(rows)}
 
     def _public_get_funding_rate_history(self, params: dict[str, Any]) -> Any:
         template = load("get_funding_rate_history.json")["result"][0]

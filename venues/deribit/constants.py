@@ -32,6 +32,7 @@ PRIVATE_SUBSCRIBE: Final = "private/subscribe"
 GET_INSTRUMENTS: Final = "public/get_instruments"
 TICKER: Final = "public/ticker"
 GET_INDEX_PRICE: Final = "public/get_index_price"
+GET_DELIVERY_PRICES: Final = "public/get_delivery_prices"
 GET_FUNDING_RATE_HISTORY: Final = "public/get_funding_rate_history"
 GET_CHART_DATA: Final = "public/get_tradingview_chart_data"
 BUY: Final = "private/buy"
@@ -122,6 +123,10 @@ METHOD_LIMITS: Final[dict[str, tuple[int, float]]] = {
     GET_INSTRUMENTS: (1, 1.0),
     GET_TRANSACTION_LOG: (1, 1.0),
 }
+#: ``public/get_delivery_prices`` rows per page (one a day, newest first; the maximum is 1000).
+DELIVERY_PRICES_PAGE: Final = 31
+#: The inverse options' delivery index (their ``price_index``) of a base coin: ``btc_usd``.
+OPTION_INDEX_FORMAT: Final = "{base}_usd"
 #: ``private/get_transaction_log`` rows per page (its maximum).
 TRANSACTION_LOG_PAGE: Final = 250
 #: ``10028`` carries no wait: credits refill within a second.

@@ -4,7 +4,7 @@ Units and times are converted here and nowhere else: IVs percent → fraction (t
 ``markprice.options`` channel already sends a fraction), numbers → ``Decimal`` at the order
 boundary and ``float`` for market data, ``null`` prices → ``None`` (never 0). Sources: the
 method pages of https://docs.deribit.com/ (``#public-get_instruments``, ``#public-ticker``,
-``#public-get_index_price``, ``#public-get_funding_rate_history``,
+``#public-get_index_price``, ``#public-get_delivery_prices``, ``#public-get_funding_rate_history``,
 ``#public-get_tradingview_chart_data``) and the channel pages (``#ticker-instrument_name-
 interval``, ``#markprice-options-index_name``); fixtures in ``tests/fixtures/deribit-v2/``.
 """
@@ -273,6 +273,24 @@ def parse_index_price(result: object) -> tuple[float, float]:
     return float_field(row, "index_price", where), float_field(
         row, "estimated_delivery_price", where
     )
+
+
+def parse_delivery_prices(result: object) -> tuple[list[tuple[str, Decimal]], int]:
+    """``public/get_delivery_prices`` → ``([(date, delivery_price), ...], records_total)``:
+    ``date`` the UTC day ``YYYY-MM-DD`` of the delivery (08:00 UTC), ``delivery_price`` USD
+    (> 0), in the venue's order (newest first). Fixture ``get_delivery_prices.json``.
+
+    Raises ``ProtocolError`` naming a missing or malformed field."""
+    where = "get_delivery_prices"
+    row = as_object(result, where)
+    prices = []
+    for i, item in enumerate(array_field(row, "data", where)):
+        at = f"{where}.data[{i}]"
+        entry = as_object(item, at)
+        prices.append(
+            (text_field(entry, "date", at), positive_dec_field(entry, "delivery_price", at))
+        )
+    return prices, int_field(row, "records_total", where)
 
 
 # --- history ----------------------------------------------------------------------------

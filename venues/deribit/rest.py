@@ -337,6 +337,13 @@ class DeribitRest:
         ``get_index_price.json``."""
         return await self.call(c.GET_INDEX_PRICE, {"index_name": index_name})
 
+    async def get_delivery_prices(self, index_name: str, offset: int, count: int) -> Any:
+        """``public/get_delivery_prices {index_name, offset, count}`` (newest first, ``count``
+        ≤ 1000; https://docs.deribit.com/#public-get_delivery_prices). Fixture
+        ``get_delivery_prices.json``."""
+        params = {"index_name": index_name, "offset": offset, "count": count}
+        return await self.call(c.GET_DELIVERY_PRICES, params)
+
     async def get_funding_rate_history(
         self, instrument_name: str, start_ms: int, end_ms: int
     ) -> Any:

@@ -23,6 +23,8 @@ units) and converts at this boundary only (:mod:`venues.deribit.units`):
   then find exactly our order. Post-only = ``post_only: true`` + ``reject_post_only: true``;
 * **account stream**: ``user.orders.any.any.raw`` and ``user.trades.any.any.raw`` on one
   authenticated websocket (:meth:`venues.deribit.streams.DeribitStreams.account`);
+* **option expiry**: :meth:`DeribitVenue.fetch_delivery_price` reads the delivery price an
+  expired option was cash-settled against (``public/get_delivery_prices``);
 * **balances** one per currency (``get_account_summary``: ``balance``, ``available_funds``)
   in that currency's units (BTC, ETH, USDC).
 
@@ -37,6 +39,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -275,6 +278,20 @@ class DeribitVenue:
             page_start = page_end
         return [bars[k] for k in sorted(bars)]
 
+    async def _perp_contract(self, underlying: InstrumentId) -> DeribitInstrument:
+        """The loaded contract of a Deribit perpetual (instruments loaded when not yet).
+
+        Raises ``ValueError`` if ``underlying`` is not a listed Deribit perpetual."""
+        if underlying.venue != c.VENUE or underlying.kind is not InstrumentKind.PERP:
+            raise ValueError(f"deribit: {underlying} is not a Deribit perpetual")
+        perp = self.client.contract(underlying.symbol)
+        if perp is None:
+            await self.load_instruments()
+            perp = self.client.contract(underlying.symbol)
+        if perp is None:
+            raise ValueError(f"deribit: {underlying} is not a listed perpetual")
+        return perp
+
     async def fetch_option_chain(
         self, underlying: InstrumentId, max_expiry_ms: int, strike_range_frac: float
     ) -> list[tuple[Instrument, OptionTicker]]:
@@ -293,14 +310,7 @@ class DeribitVenue:
         VenueError
             As any read.
         """
-        if underlying.venue != c.VENUE or underlying.kind is not InstrumentKind.PERP:
-            raise ValueError(f"deribit: {underlying} is not a Deribit perpetual")
-        perp = self.client.contract(underlying.symbol)
-        if perp is None:
-            await self.load_instruments()
-            perp = self.client.contract(underlying.symbol)
-        if perp is None:
-            raise ValueError(f"deribit: {underlying} is not a listed perpetual")
+        perp = await self._perp_contract(underlying)
         now_ms = self._now_ms()
         contracts = [
             k
@@ -329,6 +339,42 @@ class DeribitVenue:
                 self._instruments.setdefault(instrument.id, instrument)
             found.append((instrument, await self.client.fetch_option_ticker(contract.name)))
         return found
+
+    async def fetch_delivery_price(
+        self, underlying: InstrumentId, expiry_ms: int
+    ) -> Decimal | None:
+        """:class:`~venues.base.DeliveryPriceSource`: the price, USD per coin, that Deribit
+        cash-settled the inverse options on ``underlying``'s coin expiring at ``expiry_ms``
+        (epoch ms UTC, 08:00 UTC of the delivery day) against: the 30-minute average of the
+        index before expiry, published per UTC day by ``public/get_delivery_prices`` of the
+        options' index (``btc_usd``, ``eth_usd``;
+        https://docs.deribit.com/#public-get_delivery_prices), read newest first in pages of
+        :data:`~venues.deribit.constants.DELIVERY_PRICES_PAGE` days down to the expiry's day.
+        ``None`` while that day's price is not published (no row dated that day). Fixture
+        ``get_delivery_prices.json``.
+
+        Raises
+        ------
+        ValueError
+            If ``underlying`` is not a Deribit perpetual.
+        VenueError
+            As any read.
+        """
+        perp = await self._perp_contract(underlying)
+        index_name = c.OPTION_INDEX_FORMAT.format(base=perp.base.lower())
+        day = datetime.fromtimestamp(expiry_ms // 1000, tz=UTC).date().isoformat()
+        offset = 0
+        while True:
+            payload = await self.client.rest.get_delivery_prices(
+                index_name, offset, c.DELIVERY_PRICES_PAGE
+            )
+            rows, total = p.parse_delivery_prices(payload)
+            for date, price in rows:
+                if date == day:
+                    return price
+            offset += len(rows)
+            if not rows or rows[-1][0] < day or offset >= total:
+                return None  # not published yet (or older than the venue keeps)
 
     async def stream_marks(
         self, instrument_ids: Sequence[InstrumentId]
