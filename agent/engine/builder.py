@@ -291,25 +291,29 @@ def _live_option_chains(
         journal=journal,
         listing_days=cfg.option_chain.listing_days,
         strike_range_frac=cfg.option_chain.strike_range_frac,
+        lot_step_coin=Decimal(repr(cfg.option_chain.lot_step_coin)),
+        price_tick_usd=Decimal(repr(cfg.option_chain.price_tick_usd)),
     )
 
 
 def _resume(parts: EngineParts, resumed: Resumed, *, rebuild_paper: bool) -> None:
     """Hand each part its piece of the resumed journal (the ledger is ``resumed.portfolio``
-    already): the options it traded listed again (``[option_chain]``), paper venues rebuilt
-    from the journaled events (a live venue holds its own
-    positions: the start-up reconciliation compares them), the payments booked, the
-    strategies, monitor and schedules, the risk engine, the unresolved orders, the venues the
-    margin watch had alerted (a checkpoint written before it was kept: nothing alerted), the
-    safety guard's unhealthy venues and low instruments (likewise: none), the working
-    maker-first intents (re-adopted, their resting orders rested again on a paper venue); live,
-    the trades booked (never booked twice when a venue's stream sends one again)."""
+    already): the options it traded listed again (``[option_chain]``; on live data with a
+    venue's chain, those still held), paper venues rebuilt from the journaled events (a live
+    venue holds its own positions: the start-up reconciliation compares them), the payments
+    booked, the strategies, monitor and schedules, the risk engine, the unresolved orders, the
+    venues the margin watch had alerted (a checkpoint written before it was kept: nothing
+    alerted), the safety guard's unhealthy venues and low instruments (likewise: none), the
+    working maker-first intents (re-adopted, their resting orders rested again on a paper
+    venue); live, the trades booked (never booked twice when a venue's stream sends one
+    again)."""
     path = parts.journal.path
-    if parts.options is not None:  # options the journal traded are instruments again
+    chains = parts.options if parts.options is not None else parts.live_options
+    if chains is not None:  # options the journal traded are instruments again
         traded = (e[1].instrument_id for e in resumed.events if isinstance(e, tuple))
         options = [i for i in traded if i.kind is InstrumentKind.OPTION]
         try:
-            parts.options.restore(options, resumed.last_step_ms)
+            chains.restore(options, resumed.last_step_ms)
         except ValueError as err:
             raise JournalError(f"cannot resume: {err}", path=path) from err
     if rebuild_paper:

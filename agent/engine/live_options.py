@@ -36,13 +36,22 @@ An option becomes an instrument of the run the first time a strategy's intent na
 does): its venue :class:`~venues.model.Instrument` (lot step, contract size) is added to the
 run's instrument map, the market data and the paper venue.
 
+A restarted run (a resumed journal) lists again every option its journal's fills traded that
+is still held (:meth:`LiveOptionChains.restore`, as :meth:`agent.engine.options.OptionMarket.
+restore` does on a replay): in the instrument map, the market data and the paper venue, its
+terms from the symbol (:meth:`venues.model.OptionSpec.parse`) with ``[option_chain]
+lot_step_coin`` / ``price_tick_usd`` until the venue's chain lists it (its own lot step and
+contract size replace them then, before any strategy decides); priced again from the next
+step's chain, and settled or delivered at expiry as if the run had never stopped. One whose
+expiry had come by the earlier run's last step is, live, awaiting delivery at once.
+
 Nothing here runs in a replay (the model-priced chain, :mod:`agent.engine.options`, stays as
 it was).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import structlog
@@ -57,7 +66,7 @@ from strategies.options.black_scholes import MS_PER_DAY
 from strategies.options.chain import OptionChain, venue_chain
 from venues.base import DeliveryPriceSource, OptionChainSource
 from venues.errors import VenueError
-from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec
+from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
 from venues.paper import PaperVenue
 
 __all__ = ["LiveOptionChains"]
@@ -87,6 +96,9 @@ class LiveOptionChains:
         Expiries within this many days are read, > 0.
     strike_range_frac : float
         Strikes within ``index × (1 ± this)`` are read, in (0, 1).
+    lot_step_coin, price_tick_usd : Decimal
+        Terms of an option listed again after a restart (:meth:`restore`) until the venue's
+        chain gives its own: quantity step = minimum, coins; price tick, USD.
     """
 
     def __init__(
@@ -100,6 +112,8 @@ class LiveOptionChains:
         journal: Journal,
         listing_days: float,
         strike_range_frac: float,
+        lot_step_coin: Decimal = Decimal("0.1"),
+        price_tick_usd: Decimal = Decimal("0.01"),
     ) -> None:
         self._sources = dict(sources)
         self._instruments = instruments
@@ -110,6 +124,10 @@ class LiveOptionChains:
         self.settlements = 0
         self._window_ms = int(listing_days * MS_PER_DAY)
         self._strike_range_frac = strike_range_frac
+        self._lot_step_coin = lot_step_coin
+        self._price_tick_usd = price_tick_usd
+        # restored options whose terms are still the symbol's, until a chain lists them
+        self._provisional: set[InstrumentId] = set()
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._terms: dict[InstrumentId, dict[InstrumentId, Instrument]] = {}
         self._listed: dict[InstrumentId, InstrumentId] = {}  # option → underlying
@@ -165,6 +183,7 @@ class LiveOptionChains:
             for iid, owner in self._listed.items():
                 k = chain.find(iid) if owner == underlying else None
                 if k is not None:
+                    self._adopt_terms(iid, self._terms[underlying].get(iid))
                     self._price(iid, float(chain.price_usd[k]), ts_ms)
             log.debug("option_chain_read", underlying=str(underlying), options=len(chain))
 
@@ -208,6 +227,69 @@ class LiveOptionChains:
             log.debug("option_listed", instrument=str(iid), source="venue")
             return
         raise ValueError(f"option {iid} is not listed in any current option chain")
+
+    def restore(self, option_ids: Iterable[InstrumentId], last_step_ms: int) -> None:
+        """List again, after a restart, the options a resumed journal's fills traded that the
+        ledger still holds (module docstring; before the paper venues are rebuilt from the
+        fills): each in the run's instrument map, the paper venue and, unexpired at
+        ``last_step_ms`` (epoch ms, the last step the earlier run completed), the market data
+        and the options priced each step and settled at expiry; live, one expired by then
+        awaits the venue's delivery price (:meth:`awaiting_delivery`). Prices come with the
+        next step's chain.
+
+        Raises
+        ------
+        ValueError
+            An option with an unreadable symbol, or of a coin whose perpetual is not among
+            the underlyings read here (the message names it).
+        """
+        held = sorted({i for i in option_ids if self._portfolio.holders(i)}, key=str)
+        for iid in held:
+            spec = OptionSpec.parse(iid.symbol)
+            underlying = next(
+                (u for u in self._sources if u.venue == iid.venue and self._base(u) == spec.base),
+                None,
+            )
+            if underlying is None:
+                raise ValueError(
+                    f"option {iid} has no underlying among the option chains read "
+                    f"{[str(u) for u in self._sources]}"
+                )
+            instrument = self._instruments.get(iid)
+            if instrument is None:
+                instrument = Instrument(
+                    iid, spec.base, "USD", self._price_tick_usd, self._lot_step_coin,
+                    self._lot_step_coin, Decimal(0), contract_multiplier=Decimal(1),
+                )  # fmt: skip
+                self._instruments[iid] = instrument
+                self._provisional.add(iid)
+            paper = self._paper.get(iid.venue)
+            if paper is not None:
+                paper.list_option(instrument)
+            if paper is None and spec.expiry_ms <= last_step_ms:
+                self._delivering[iid] = (underlying, spec)
+                continue
+            self._market.list_option(underlying, instrument)
+            self._listed[iid] = underlying
+        log.info(
+            "options_restored",
+            options=len(held),
+            listed=sum(1 for i in held if i in self._listed),
+            awaiting_delivery=sum(1 for i in held if i in self._delivering),
+        )
+
+    def _base(self, underlying: InstrumentId) -> str:
+        """The perpetual's base coin: its instrument's (``BTC-PERPETUAL`` → ``BTC``)."""
+        instrument = self._instruments.get(underlying)
+        return instrument.base if instrument is not None else base_asset(underlying.symbol)
+
+    def _adopt_terms(self, iid: InstrumentId, instrument: Instrument | None) -> None:
+        """A restored option's venue terms replace the symbol's once a chain lists it."""
+        if instrument is None or iid not in self._provisional:
+            return
+        self._provisional.discard(iid)
+        self._instruments[iid] = instrument
+        log.debug("option_terms_read", instrument=str(iid), lot_step=str(instrument.lot_step))
 
     def _settle_expired(self, underlying: InstrumentId, forward: float | None, ts_ms: int) -> None:
         """Paper: settle the expired options at ``forward`` (waits for a price). Live: the

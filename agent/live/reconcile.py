@@ -12,7 +12,10 @@
 Positions come from ``Venue.fetch_positions`` (Binance ``GET /fapi/v3/positionRisk`` and spot
 balances, Bybit ``GET /v5/position/list``, OKX ``GET /api/v5/account/positions``, Hyperliquid
 ``clearinghouseState``). Perps must match exactly; a spot holding may differ by
-:data:`SPOT_TOLERANCE_FRAC` or one lot step.
+:data:`SPOT_TOLERANCE_FRAC` or one lot step. At start, an option the ledger holds past its
+expiry that the venue no longer shows is left out: the venue delivered it while the run was
+down, and the resumed run books it at the venue's delivery price
+(:meth:`agent.engine.live_options.LiveOptionChains.restore`).
 
 Errors: :class:`~agent.errors.ReconciliationError` (the start is refused) and
 :class:`~agent.errors.LiveSetupError` (positions cannot be read at start).
@@ -33,7 +36,7 @@ from agent.risk import MANUAL_HALT, RiskEngine
 from strategies.base import Alert
 from venues.base import Venue
 from venues.errors import VenueError, is_retryable
-from venues.model import Instrument, InstrumentId
+from venues.model import Instrument, InstrumentId, OptionSpec
 
 log = structlog.get_logger("zerobeta.reconcile")
 
@@ -173,6 +176,15 @@ async def reconcile(
             ledger_qty = ledger.get(iid, Decimal(0))
             if _matches(instruments[iid], venue_qty, ledger_qty):
                 continue
+            if _delivered(instruments[iid], venue_qty, ts_ms):
+                log.info(
+                    "position_check_deferred",
+                    instrument=str(iid),
+                    ledger_qty=str(ledger_qty),
+                    venue_qty=str(venue_qty),
+                    reason="an expired option delivered while the run was down",
+                )
+                continue
             journal.record_reconciliation(ts_ms, name, iid, ledger_qty, venue_qty, "refused_start")
             problems.append(f"{iid}: the venue holds {venue_qty}, the journal {ledger_qty}")
     journal.flush()
@@ -206,6 +218,12 @@ async def position_mismatches(
             if not _matches(instruments[iid], venue_qty, ledger_qty):
                 out.append((iid, ledger_qty, venue_qty))
     return out
+
+
+def _delivered(inst: Instrument, venue_qty: Decimal, ts_ms: int) -> bool:
+    """An option past its expiry at ``ts_ms`` that the venue no longer holds: delivered, its
+    booking at the venue's delivery price still to come."""
+    return inst.is_option and venue_qty == 0 and OptionSpec.parse(inst.id.symbol).expiry_ms <= ts_ms
 
 
 def _matches(inst: Instrument, venue_qty: Decimal, ledger_qty: Decimal) -> bool:
