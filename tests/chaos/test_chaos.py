@@ -52,6 +52,7 @@ def survived(tmp_path_factory: pytest.TempPathFactory) -> Figures:
         kill_kinds=("idle", "startup"),
         operator_repair=False,
         max_wall_s=120.0,
+        leg_budget_s=300.0,
     )
     figures, table = run_chaos(config)
     print(f"\nchaos run (workdir {workdir}):\n{table}")  # shown with -s / on failure
@@ -90,6 +91,11 @@ def test_no_pair_is_left_unbalanced(survived: Figures) -> None:
     assert survived.opening_halts == 0
 
 
+def test_no_pair_stays_unbalanced_past_its_budget(survived: Figures) -> None:
+    """Time with the agent up (a kill to the restarted agent's check is not counted)."""
+    assert survived.unbalanced_past_budget == 0, survived.notes
+
+
 def test_reaction_times_are_measured(survived: Figures) -> None:
     """Printed, not asserted: unknown outcome -> lookup (the desk looks up at once) and mark
     breach -> order (the next mark tick: drift_check = "ratio")."""
@@ -108,6 +114,7 @@ def test_a_kill_between_the_legs_of_a_pair_is_recovered(tmp_path: Path) -> None:
         kill_kinds=("between_legs",),
         operator_repair=False,
         max_wall_s=60.0,
+        leg_budget_s=300.0,
     )
     figures, table = run_chaos(config)
     print(f"\nchaos run (workdir {tmp_path}):\n{table}")
