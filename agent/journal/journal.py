@@ -548,6 +548,32 @@ class Journal:
             )
         return out
 
+    def intent_booked(
+        self, strategy: str, intent_id: str
+    ) -> tuple[bool, dict[str, tuple[InstrumentId, Decimal]]]:
+        """Whether the strategy flagged intent ``intent_id`` opening (False when the journal
+        has no row of it), and per order of it (client order id) its instrument and the signed
+        base units booked (Σ side × qty of its fills; 0 for an order without fills). Commits
+        what is pending first."""
+        self.flush()
+        flag = self._store.query(
+            "SELECT opening FROM intents WHERE strategy = ? AND intent_id = ? ORDER BY id DESC"
+            " LIMIT 1",
+            (strategy, intent_id),
+        )
+        booked: dict[str, tuple[InstrumentId, Decimal]] = {}
+        for cid, instrument in self._store.query(
+            "SELECT DISTINCT client_order_id, instrument FROM orders"
+            " WHERE strategy = ? AND intent_id = ?",
+            (strategy, intent_id),
+        ):
+            fills = self._store.query(
+                "SELECT side, qty FROM fills WHERE client_order_id = ?", (cid,)
+            )
+            qty = sum((Side(side).sign * Decimal(q) for side, q in fills), Decimal(0))
+            booked[str(cid)] = (InstrumentId.parse(str(instrument)), qty)
+        return (bool(flag[0][0]) if flag else False), booked
+
     def order_record(self, client_order_id: str) -> OrderRecord | None:
         """The latest state and the fills of one order, None if the journal has no row for
         ``client_order_id`` (commits what is pending first)."""
