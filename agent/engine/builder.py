@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence, Set
 from contextlib import AsyncExitStack
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,11 @@ from agent.engine.safety import SafetyGuard
 from agent.engine.venue_health import VenueHealth
 from agent.errors import JournalError
 from agent.execution.executor import Executor
-from agent.execution.plan import client_order_id, reducing
-from agent.execution.unresolved import UnresolvedOrder, settle_with_journal
+from agent.execution.unresolved import (
+    UnresolvedOrder,
+    cut_intent_reverses,
+    settle_with_journal,
+)
 from agent.journal.files import check_run_path, journal_exists, move_aside
 from agent.journal.journal import Journal
 from agent.journal.lock import JournalLock
@@ -54,7 +56,6 @@ from venues.model import (
     InstrumentKind,
     OrderRequest,
     OrderType,
-    Side,
     TimeInForce,
     VenueFees,
 )
@@ -408,52 +409,21 @@ def _unanswered_orders(parts: EngineParts, last_step_ms: int, adopted: Set[str])
 def _abandon_cut_intents(
     parts: EngineParts, unanswered: Sequence[UnresolvedOrder], known: Set[str], last_step_ms: int
 ) -> None:
-    """An opening intent the killed run was still sending (an opening leg unanswered) is
-    abandoned whole, as the run would have abandoned it (:func:`agent.execution.pairs.
-    abandon_legs`): the unanswered leg's late fill is reversed like every late fill of an
-    opening leg, so what its other legs booked is owed back too — else the leg answered before
-    the kill stays alone and nothing tracks the pair (open pairs are not in the checkpoint).
-    Per instrument, the reverse owed is minus what the intent will hold once its unanswered
-    orders resolve: an unwind or reverse completes to what it asked, an opening order keeps
-    only what it had booked. Owed as an entry of the unresolved orders (leg ``r<i>``, sent
-    reduce-only as ``r<i>f`` with the next prices); an intent with an order the checkpoint
-    already follows is left as it is."""
-    by_intent: dict[tuple[str, str], list[UnresolvedOrder]] = {}
-    for order in unanswered:
-        by_intent.setdefault((order.strategy, order.intent_id), []).append(order)
-    for (strategy, intent_id), orders in sorted(by_intent.items()):
-        if all(reducing(o.leg, o.request) for o in orders):
-            continue  # an unwind or exit cut short: it completes on its own
-        opening, booked = parts.journal.intent_booked(strategy, intent_id)
-        if not opening or set(booked) & known:
-            continue
-        cut = {o.client_order_id: o for o in orders}
-        held: dict[InstrumentId, Decimal] = {}
-        for cid, (iid, qty) in booked.items():
-            cut_order = cut.get(cid)
-            if cut_order is not None and reducing(cut_order.leg, cut_order.request):
-                qty = cut_order.ordered_qty
-            held[iid] = held.get(iid, Decimal(0)) + qty
-        for index, (iid, qty) in enumerate(sorted(held.items(), key=lambda h: str(h[0]))):
-            if qty == 0 or iid not in parts.instruments:
-                continue
-            leg = f"r{index}"
-            side = Side.SELL if qty > 0 else Side.BUY
-            request = OrderRequest(
-                client_order_id(strategy, intent_id, leg, 0), iid, side, abs(qty)
-            )
-            owed = UnresolvedOrder(
-                strategy, intent_id, leg, request, frozenset(), Decimal(0), last_step_ms
-            )
-            parts.executor.unresolved.add(replace(owed, reverse_qty=-qty))
-            log.warning(
-                "cut_intent_abandoned",
-                strategy=strategy,
-                intent_id=intent_id,
-                instrument=str(iid),
-                reverse_qty=str(-qty),
-                message="an opening intent cut by the restart: what it holds is unwound",
-            )
+    """The opening intents the killed run was still sending are abandoned whole
+    (:func:`agent.execution.unresolved.cut_intent_reverses`): what they hold is owed back as
+    reverses among the unresolved orders."""
+    for owed in cut_intent_reverses(
+        unanswered, parts.journal, known, parts.instruments.keys(), last_step_ms
+    ):
+        parts.executor.unresolved.add(owed)
+        log.warning(
+            "cut_intent_abandoned",
+            strategy=owed.strategy,
+            intent_id=owed.intent_id,
+            instrument=str(owed.request.instrument_id),
+            reverse_qty=str(owed.reverse_qty),
+            message="an opening intent cut by the restart: what it holds is unwound",
+        )
 
 
 def _write_meta(parts: EngineParts, first_ms: int) -> None:

@@ -272,6 +272,71 @@ class OrderRecords(Protocol):
     def order_record(self, client_order_id: str) -> OrderRecord | None: ...
 
 
+class IntentBooked(Protocol):
+    """What :func:`cut_intent_reverses` reads of the journal."""
+
+    def intent_booked(
+        self, strategy: str, intent_id: str
+    ) -> tuple[bool, dict[str, tuple[InstrumentId, Decimal]]]: ...
+
+
+def cut_intent_reverses(
+    unanswered: Iterable[UnresolvedOrder],
+    journal: IntentBooked,
+    known: Collection[str],
+    instruments: Collection[InstrumentId],
+    since_ms: int,
+) -> list[UnresolvedOrder]:
+    """Reverses owed for the opening intents a killed run was still sending, so each is
+    abandoned whole as the run would have abandoned it (:func:`agent.execution.pairs.
+    abandon_legs`).
+
+    A restart reverses the late fill of an unanswered opening leg (:meth:`UnresolvedOrder.
+    reverse_after_qty`); what the intent's other orders booked must then come back too, else
+    the leg answered before the kill stays alone (open pairs are not in the checkpoint). Per
+    instrument the reverse owed is minus what the intent will hold once its ``unanswered``
+    orders resolve: an unwind or reverse among them completes to what it asked, an opening
+    order keeps only what it had booked. Skipped: an intent whose unanswered orders all reduce
+    (it completes on its own), one the strategy did not flag opening (an exit is never
+    unwound), one with an order in ``known`` (the checkpoint already follows it), an
+    instrument not in ``instruments``.
+
+    Returns
+    -------
+    list[UnresolvedOrder]
+        One per (intent, instrument) with something to reverse: leg ``r<i>`` (its reverse is
+        sent reduce-only as ``r<i>f``), ``reverse_qty`` set, ``since_ms``.
+    """
+    by_intent: dict[tuple[str, str], list[UnresolvedOrder]] = {}
+    for order in unanswered:
+        by_intent.setdefault((order.strategy, order.intent_id), []).append(order)
+    owed: list[UnresolvedOrder] = []
+    for (strategy, intent_id), orders in sorted(by_intent.items()):
+        if all(reducing(o.leg, o.request) for o in orders):
+            continue
+        opening, booked = journal.intent_booked(strategy, intent_id)
+        if not opening or any(cid in known for cid in booked):
+            continue
+        cut = {o.client_order_id: o for o in orders}
+        held: dict[InstrumentId, Decimal] = {}
+        for cid, (iid, qty) in booked.items():
+            cut_order = cut.get(cid)
+            if cut_order is not None and reducing(cut_order.leg, cut_order.request):
+                qty = cut_order.ordered_qty
+            held[iid] = held.get(iid, ZERO) + qty
+        for index, (iid, qty) in enumerate(sorted(held.items(), key=lambda h: str(h[0]))):
+            if qty == 0 or iid not in instruments:
+                continue
+            leg = f"r{index}"
+            side = Side.SELL if qty > 0 else Side.BUY
+            request = OrderRequest(
+                client_order_id(strategy, intent_id, leg, 0), iid, side, abs(qty)
+            )
+            entry = UnresolvedOrder(strategy, intent_id, leg, request, frozenset(), ZERO, since_ms)
+            owed.append(replace(entry, reverse_qty=-qty))
+    return owed
+
+
 def settle_with_journal(orders: UnresolvedOrders, records: OrderRecords, max_attempts: int) -> None:
     """Bring a resumed checkpoint's unresolved orders up to what the journal says happened.
 
