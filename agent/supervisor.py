@@ -430,7 +430,9 @@ class Supervisor:
         self._engine = engine
         account = AccountFeed(trading) if live else None
         timers = FollowUpTimers(engine.unresolved_order_ids)
-        engine.executor.between_intents = partial(engine.work_between_intents, timers.take)
+        engine.executor.between_intents = partial(
+            engine.work_between_intents, timers.take, self._clock.now_ms
+        )
         return _run_live(engine, feed, self._stop, account=account, timers=timers, guard=guard)
 
     async def _open_live_sources(

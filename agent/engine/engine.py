@@ -486,14 +486,17 @@ class Engine:
         await self.executor.follow_up(now_ms, self.market.prices, only=tick.order_ids)
         self._commit_between_steps()
 
-    async def work_between_intents(self, due: Callable[[int], Sequence[str]]) -> None:
+    async def work_between_intents(
+        self, due: Callable[[int], Sequence[str]], wall_now_ms: Callable[[], int]
+    ) -> None:
         """During a step (live, :attr:`agent.execution.executor.Executor.between_intents`),
         before each intent: the unresolved orders ``due(now_ms)`` names (the follow-up timers
         that fell due, :meth:`agent.live.timers.FollowUpTimers.take`) are looked up, their
         fills booked and their reverse sent, and the pairs past their naked budget are
         completed or unwound — instead of after the step, which may send intents for a long
-        time."""
-        now_ms = self.clock.now_ms()
+        time. ``now_ms`` is the wall clock's (``wall_now_ms``, epoch ms): the engine's own
+        clock stands at the step's time while the step runs."""
+        now_ms = max(self.clock.now_ms(), wall_now_ms())
         order_ids = due(now_ms)
         if order_ids:
             self.between_steps.timed_lookups += len(order_ids)
