@@ -58,7 +58,7 @@ import structlog
 
 from agent.engine.marketdata import MarketData
 from agent.engine.option_expiry import book_option_expiry
-from agent.engine.options import settle_option_expiries
+from agent.engine.options import settle_option_expiries, with_option_prices
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from strategies.base import PairIntent
@@ -66,7 +66,7 @@ from strategies.options.black_scholes import MS_PER_DAY
 from strategies.options.chain import OptionChain, venue_chain
 from venues.base import DeliveryPriceSource, OptionChainSource
 from venues.errors import VenueError
-from venues.model import Instrument, InstrumentId, InstrumentKind, OptionSpec, base_asset
+from venues.model import Instrument, InstrumentId, OptionSpec, base_asset
 from venues.paper import PaperVenue
 
 __all__ = ["LiveOptionChains"]
@@ -198,18 +198,13 @@ class LiveOptionChains:
         ValueError
             An option leg that no current chain lists.
         """
-        added: dict[InstrumentId, float] = {}
-        for intent in intents:
-            for leg in intent.legs:
-                iid = leg.instrument_id
-                if iid.kind is not InstrumentKind.OPTION or iid in prices:
-                    continue
-                if iid not in self._listed:
-                    self._list(iid, ts_ms)
-                price = self._market.price(iid)
-                if price is not None:
-                    added[iid] = price
-        return {**prices, **added} if added else prices
+        return with_option_prices(
+            intents,
+            prices,
+            self._market,
+            lambda iid: iid in self._listed,
+            lambda iid: self._list(iid, ts_ms),
+        )
 
     def _list(self, iid: InstrumentId, ts_ms: int) -> None:
         for underlying, chain in self._chains.items():

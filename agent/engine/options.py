@@ -33,7 +33,7 @@ option chain disabled (the default), so a run without it is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 import structlog
@@ -170,20 +170,13 @@ class OptionMarket:
         ValueError
             An option leg that no current chain lists (unknown venue, underlying or terms).
         """
-        added: dict[InstrumentId, float] = {}
-        for intent in intents:
-            for leg in intent.legs:
-                iid = leg.instrument_id
-                if iid.kind is not InstrumentKind.OPTION or iid in prices:
-                    continue
-                if iid not in self._instruments:
-                    self._list(iid, ts_ms)
-                price = self._market.price(iid)
-                if price is not None:
-                    added[iid] = price
-        if not added:
-            return prices
-        return {**prices, **added}
+        return with_option_prices(
+            intents,
+            prices,
+            self._market,
+            lambda iid: iid in self._instruments,
+            lambda iid: self._list(iid, ts_ms),
+        )
 
     def restore(self, option_ids: Iterable[InstrumentId], last_step_ms: int) -> None:
         """List again, after a restart, the options a resumed journal traded (before the paper
@@ -297,6 +290,31 @@ class OptionMarket:
             portfolio=self._portfolio,
             journal=self._journal,
         )
+
+
+def with_option_prices(
+    intents: Sequence[PairIntent],
+    prices: Mapping[InstrumentId, float],
+    market: MarketData,
+    listed: Callable[[InstrumentId], bool],
+    list_option: Callable[[InstrumentId], None],
+) -> Mapping[InstrumentId, float]:
+    """``prices`` (quote units, USD) with the price of every option leg of ``intents`` it
+    lacks: an option not ``listed`` yet is listed first (``list_option``, which raises
+    ``ValueError`` when no chain lists it), then priced from ``market``. Shared by the model
+    chain (:class:`OptionMarket`) and the live one (:mod:`agent.engine.live_options`)."""
+    added: dict[InstrumentId, float] = {}
+    for intent in intents:
+        for leg in intent.legs:
+            iid = leg.instrument_id
+            if iid.kind is not InstrumentKind.OPTION or iid in prices:
+                continue
+            if not listed(iid):
+                list_option(iid)
+            price = market.price(iid)
+            if price is not None:
+                added[iid] = price
+    return {**prices, **added} if added else prices
 
 
 def settle_option_expiries(
