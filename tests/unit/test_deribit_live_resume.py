@@ -228,7 +228,8 @@ async def test_an_expiry_around_the_restart_is_booked_at_the_delivery_price(
     fake = DeribitFake()
     fake.seed_price(INVERSE, D(INDEX_USD))
     open_ms = fake.now_ms // HOUR_MS * HOUR_MS + HOUR_MS
-    expiry = (open_ms // DAY_MS + 2) * DAY_MS + 8 * HOUR_MS
+    # 08:00 UTC, 56–80 h after the open whatever the hour: beyond the 48 h roll threshold
+    expiry = (open_ms // DAY_MS + 3) * DAY_MS + 8 * HOUR_MS
     call = _listed(fake, expiry, 50_000, OptionType.CALL)
     put = _listed(fake, expiry, 50_000, OptionType.PUT)
     fake.prices[call], fake.prices[put] = D("0.04"), D("0.035")
