@@ -39,6 +39,7 @@ from agent.execution.unresolved import (
     UnresolvedOrder,
     cut_intent_reverses,
     settle_with_journal,
+    unanswered_orders,
 )
 from agent.journal.files import check_run_path, journal_exists, move_aside
 from agent.journal.journal import Journal
@@ -55,8 +56,6 @@ from venues.model import (
     InstrumentId,
     InstrumentKind,
     OrderRequest,
-    OrderType,
-    TimeInForce,
     VenueFees,
 )
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
@@ -362,48 +361,28 @@ def _unanswered_orders(parts: EngineParts, last_step_ms: int, adopted: Set[str])
     """Orders the earlier run journaled (written ahead, durable) but never saw answered — it
     was killed between sending and booking, possibly between the two legs of a pair — join
     the unresolved orders, so the start looks them up before reconciling positions: a fill is
-    booked (and, as for every late fill, reversed reduce-only at the first step), an order the
-    venue never received is dropped. The checkpoint's own unresolved orders are kept as they
-    are, and the post-only orders the maker desk re-adopted (``adopted``, client order ids)
-    are its own to follow."""
+    booked, an order the venue never received is dropped; what it left is settled at the
+    first step with a price (:func:`agent.execution.unresolved.unanswered_orders`: reversed
+    for an opening intent, whose rest is abandoned by :func:`_abandon_cut_intents`; completed
+    for any other). The checkpoint's own unresolved orders are kept as they are, and the
+    post-only orders the maker desk re-adopted (``adopted``, client order
+    ids) are its own to follow."""
     known = {o.client_order_id for o in parts.executor.unresolved} | adopted
-    unanswered: list[UnresolvedOrder] = []
-    for row in parts.journal.orders_without_outcome():
-        if row.client_order_id in known:
-            continue
-        request = OrderRequest(
-            client_order_id=row.client_order_id,
-            instrument_id=row.instrument_id,
-            side=row.side,
-            qty=row.qty,
-            order_type=OrderType(row.order_type),
-            limit_price=row.limit_price,
-            time_in_force=TimeInForce.IOC,  # every order the agent sends is IOC
-            reduce_only=row.reduce_only,
-        )
-        order = UnresolvedOrder(
-            strategy=row.strategy,
-            intent_id=row.intent_id,
-            leg=row.leg,
-            request=request,
-            booked_trade_ids=row.booked_trade_ids,
-            booked_qty=row.booked_qty,
-            since_ms=max(row.ts_ms, last_step_ms),
-            attempt=row.attempt,
-        )
+    unanswered = unanswered_orders(parts.journal, known, last_step_ms)
+    for order, status in unanswered:
         parts.executor.unresolved.add(order)
-        unanswered.append(order)
         log.warning(
             "unanswered_order_resumed",
-            client_order_id=row.client_order_id,
-            strategy=row.strategy,
-            intent_id=row.intent_id,
-            instrument=str(row.instrument_id),
-            status=row.status,
+            client_order_id=order.client_order_id,
+            strategy=order.strategy,
+            intent_id=order.intent_id,
+            instrument=str(order.request.instrument_id),
+            status=status,
+            completes=order.completes,
             message="sent before the restart without a journaled answer; looked up now",
         )
 
-    _abandon_cut_intents(parts, unanswered, known, last_step_ms)
+    _abandon_cut_intents(parts, [o for o, _ in unanswered], known, last_step_ms)
 
 
 def _abandon_cut_intents(

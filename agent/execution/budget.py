@@ -9,27 +9,30 @@ later one until it is balanced (at most ``[execution] max_attempts`` rounds of o
 1. when it first goes past its budget, its orders whose outcome is unknown are looked up at
    once rather than at the next hourly step (:func:`agent.execution.unresolved.follow_up`
    for that intent only): what they filled is booked, and a late fill of an opening leg is
-   reversed reduce-only as usual (later lookups stay with the hourly follow-up);
+   reversed reduce-only as usual, an exit's leg completed (later lookups stay with the
+   follow-up timers and the hourly follow-up);
 2. if it is still unbalanced, it is **completed** when it can be: no order of the pair has an
-   unknown outcome (another fill may still come) and the venue did not refuse the last order
-   of any lagging leg (below the most complete leg's fraction of the plan). The lagging legs
-   are then sent up to the leading leg's fraction (leg ``<n>bc``), rounded *up* to a whole
-   lot: rounded down, a lagging leg with a coarse lot (0.001 BTC, about 100 USD) would stay
-   short of the fraction by up to a lot, the leading leg (0.1 XRP lots) would keep an excess
-   of many of its own lots, and the pair would stay "unbalanced" with nothing left a round
-   could send (a faulty replay kept such a 28 USD residual for 67 h). Rounded up, every
-   completed leg ends less than one of its own lots past the leading fraction, which is
-   balanced. Otherwise it is
-   **unwound**: every leading leg (above the least complete leg's fraction) without an order
-   of unknown outcome is sent back reduce-only to that fraction (leg ``<n>bu``). An **exit**
+   unknown outcome (another fill may still come) or a reverse still to send (the follow-up
+   sends it), and the venue did not refuse the last order of any lagging leg (below the most
+   complete leg's fraction of the plan). The lagging legs are then sent up to the leading
+   leg's fraction (leg ``<n>bc``), rounded *up* to a whole lot: rounded down, a lagging leg
+   with a coarse lot (0.001 BTC, about 100 USD) would stay short of the fraction by up to a
+   lot, the leading leg (0.1 XRP lots) would keep an excess of many of its own lots, and the
+   pair would stay "unbalanced" with nothing left a round could send (a faulty replay kept
+   such a 28 USD residual for 67 h). Rounded up, every completed leg ends less than one of its
+   own lots past the leading fraction, which is balanced. Otherwise it is **unwound**: every
+   leading leg (above the least complete leg's fraction) without an order of unknown outcome
+   or an owed reverse is sent back reduce-only to that fraction (leg ``<n>bu``). An **exit**
    (every order of the pair shrinks its strategy's position) is only ever completed, even
    after a refusal: unwinding a close would reopen the leg it closed. Its completion is not
    sent reduce-only — a venue's position nets every strategy's, so a strategy's close may
    look like an increase there — it only ever shrinks the strategy's own position.
 
 Both are market IOC orders (aggressive: they take liquidity), with the round as the client
-order id's attempt, booked like any leg. A pair that cannot be balanced (every leg blocked,
-or out of rounds) is reported once to a person (``pair_unwind_failed``) and stays tracked.
+order id's attempt, booked like any leg. A pair that cannot be balanced now (every leg
+blocked: refused, or its own orders still followed up; or out of rounds) is reported once to a
+person (``pair_unwind_failed``) and stays tracked; the next check acts on what the follow-up
+found.
 Balanced pairs with nothing left to resolve are journaled
 (:meth:`~agent.execution.exposure.ExposureBook.settle`).
 """
@@ -100,7 +103,7 @@ async def _force(
     if pair.forced >= desk.max_attempts:
         _cannot_balance(desk, pair, now_ms, "out_of_rounds")
         return
-    blocked = desk.unresolved.unknown_instruments(pair.strategy, pair.intent_id)
+    blocked = desk.unresolved.pending_instruments(pair.strategy, pair.intent_id)
     if pair.closing:  # an exit: finish closing what lags; never reopen a leg
         orders = _completion(pair, blocked, refused_ok=True)
         # not reduce-only: the venue's position nets every strategy's, so a strategy's close

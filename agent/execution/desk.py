@@ -218,8 +218,11 @@ class OrderDesk:
         """Keep an order whose outcome is unknown (``ack`` None, or its fills so far booked)
         for :meth:`follow_up`; ``pair_client_id`` for a leg of a native pair order;
         ``attempt`` the order's own (it names the order's reverse); ``watch_only`` for one the
-        venue did not know right after its send failed (:attr:`UnresolvedOrder.watch_only`)."""
+        venue did not know right after its send failed (:attr:`UnresolvedOrder.watch_only`).
+        An order of a tracked exit pair is kept to be completed, never reversed
+        (:attr:`UnresolvedOrder.completes`)."""
         fills = ack.fills if ack is not None else ()
+        pair = self.exposure.get(strategy, intent_id)
         self.unresolved.add(
             UnresolvedOrder(
                 strategy=strategy,
@@ -232,6 +235,7 @@ class OrderDesk:
                 pair_client_id=pair_client_id,
                 attempt=attempt,
                 watch_only=watch_only,
+                completes=pair is not None and pair.closing,
             )
         )
         log.warning(

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import structlog
 
 from agent.execution.plan import client_order_id, reducing
-from agent.journal.journal import OrderRecord
+from agent.journal.journal import OpenOrderRow, OrderRecord
 from agent.notify import AlertSink, reverse_incomplete_notice, stuck_order_notice
 from venues.base import Venue
 from venues.errors import OrderNotFound, OrderRejected, VenueError
@@ -99,6 +99,12 @@ class UnresolvedOrder:
         processed late, so it is looked up until ``[execution] not_found_grace_s`` has passed.
         Not an unknown outcome for the pair's decisions (:meth:`UnresolvedOrders.intents`);
         a late fill is reversed whole (:meth:`reverse_after_qty`).
+    completes : bool
+        The order belongs to an intent that is only ever completed, never unwound: an exit
+        (every order shrinks the strategy's position; undoing one leg of a close would reopen
+        it while the other stays closed) or, on resume, any intent the strategy did not flag
+        opening that the killed run was still sending. Its outcome is completed like an
+        unwind's (:meth:`reverse_after_qty`), not reversed.
     """
 
     strategy: str
@@ -114,6 +120,7 @@ class UnresolvedOrder:
     pair_client_id: str | None = None
     attempt: int = 0
     watch_only: bool = False
+    completes: bool = False
 
     @property
     def reverse_leg(self) -> str:
@@ -134,14 +141,15 @@ class UnresolvedOrder:
     def reverse_after(self, late_fills: Iterable[Fill]) -> Decimal:
         """Signed qty to send reduce-only once the order is final and ``late_fills`` (its
         fills not booked before) are booked: an opening/adjusting leg's late fills are
-        unwound (``-late``); an unwind order is completed (``ordered - booked - late``)."""
+        unwound (``-late``); an unwind order, or one of an intent that only completes
+        (:attr:`completes`: an exit), is completed (``ordered - booked - late``)."""
         return self.reverse_after_qty(sum((f.side.sign * f.qty for f in late_fills), ZERO))
 
     def reverse_after_qty(self, late_qty: Decimal) -> Decimal:
         """:meth:`reverse_after` from the signed base units of the late fills (a watched
         order's late fill is reversed whole: execution already acted as if it was not
         placed)."""
-        if reducing(self.leg, self.request) and not self.watch_only:
+        if (self.completes or reducing(self.leg, self.request)) and not self.watch_only:
             return self.ordered_qty - self.booked_qty - late_qty
         return -late_qty
 
@@ -170,6 +178,7 @@ class UnresolvedOrder:
             "pair_client_id": self.pair_client_id,
             "attempt": self.attempt,
             "watch_only": self.watch_only,
+            "completes": self.completes,
         }
 
     @classmethod
@@ -209,6 +218,7 @@ class UnresolvedOrder:
             pair_client_id=raw.get("pair_client_id"),
             attempt=int(raw.get("attempt", 0)),  # a checkpoint written before it: 0
             watch_only=bool(raw.get("watch_only", False)),
+            completes=bool(raw.get("completes", False)),  # a checkpoint written before it
         )
 
 
@@ -237,15 +247,14 @@ class UnresolvedOrders:
         on as if they were never placed)."""
         return {(o.strategy, o.intent_id) for o in self._orders.values() if not o.watch_only}
 
-    def unknown_instruments(self, strategy: str, intent_id: str) -> set[InstrumentId]:
-        """Instruments of ``intent_id``'s orders whose outcome is still unknown (not yet
-        resolved: they may still fill)."""
+    def pending_instruments(self, strategy: str, intent_id: str) -> set[InstrumentId]:
+        """Instruments of ``intent_id``'s orders still kept: outcome unknown (they may still
+        fill) or resolved with a reverse still to send (the follow-up sends it; an order sent
+        beside it for the same leg would move the leg twice). Watched orders aside."""
         return {
             o.request.instrument_id
             for o in self._orders.values()
-            if (o.strategy, o.intent_id) == (strategy, intent_id)
-            and o.reverse_qty is None
-            and not o.watch_only
+            if (o.strategy, o.intent_id) == (strategy, intent_id) and not o.watch_only
         }
 
     def failed_lookup(self, client_order_id: str) -> int:
@@ -278,6 +287,65 @@ class IntentBooked(Protocol):
     def intent_booked(
         self, strategy: str, intent_id: str
     ) -> tuple[bool, dict[str, tuple[InstrumentId, Decimal]]]: ...
+
+
+class UnansweredRows(Protocol):
+    """What :func:`unanswered_orders` reads of the journal
+    (:class:`agent.journal.journal.Journal`)."""
+
+    def orders_without_outcome(self) -> list[OpenOrderRow]: ...
+
+    def intent_opening(self, strategy: str, intent_id: str) -> bool | None: ...
+
+
+def unanswered_orders(
+    journal: UnansweredRows, known: Collection[str], last_step_ms: int
+) -> list[tuple[UnresolvedOrder, str]]:
+    """The orders a killed run journaled (written ahead) but never saw answered, as unresolved
+    orders for the restart to look up, each with its latest journaled status.
+
+    An order of an intent the strategy flagged opening keeps the usual rule: its late fill is
+    reversed (and the rest of its intent abandoned, :func:`cut_intent_reverses`). An order of
+    any other intent the journal holds — an exit, an adjustment, a drift re-hedge, whose other
+    legs the killed run may already have sent — is completed to what it asked
+    (:attr:`UnresolvedOrder.completes`): reversing one leg of a close would reopen it while
+    the other stays closed, and the pairs the killed run was tracking are not in the
+    checkpoint. Skipped: client order ids in ``known`` (already followed).
+
+    ``since_ms`` is the later of the order's journaled time and ``last_step_ms`` (epoch ms):
+    the not-found grace counts from the restart's view of the send.
+    """
+    out: list[tuple[UnresolvedOrder, str]] = []
+    opening: dict[tuple[str, str], bool | None] = {}
+    for row in journal.orders_without_outcome():
+        if row.client_order_id in known:
+            continue
+        key = (row.strategy, row.intent_id)
+        if key not in opening:
+            opening[key] = journal.intent_opening(*key)
+        request = OrderRequest(
+            client_order_id=row.client_order_id,
+            instrument_id=row.instrument_id,
+            side=row.side,
+            qty=row.qty,
+            order_type=OrderType(row.order_type),
+            limit_price=row.limit_price,
+            time_in_force=TimeInForce.IOC,  # every order the agent sends is IOC
+            reduce_only=row.reduce_only,
+        )
+        order = UnresolvedOrder(
+            strategy=row.strategy,
+            intent_id=row.intent_id,
+            leg=row.leg,
+            request=request,
+            booked_trade_ids=row.booked_trade_ids,
+            booked_qty=row.booked_qty,
+            since_ms=max(row.ts_ms, last_step_ms),
+            attempt=row.attempt,
+            completes=opening[key] is False,
+        )
+        out.append((order, row.status))
+    return out
 
 
 def cut_intent_reverses(

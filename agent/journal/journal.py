@@ -555,12 +555,7 @@ class Journal:
         has no row of it), and per order of it (client order id) its instrument and the signed
         base units booked (Σ side × qty of its fills; 0 for an order without fills). Commits
         what is pending first."""
-        self.flush()
-        flag = self._store.query(
-            "SELECT opening FROM intents WHERE strategy = ? AND intent_id = ? ORDER BY id DESC"
-            " LIMIT 1",
-            (strategy, intent_id),
-        )
+        opening = self.intent_opening(strategy, intent_id)
         booked: dict[str, tuple[InstrumentId, Decimal]] = {}
         for cid, instrument in self._store.query(
             "SELECT DISTINCT client_order_id, instrument FROM orders"
@@ -572,7 +567,18 @@ class Journal:
             )
             qty = sum((Side(side).sign * Decimal(q) for side, q in fills), Decimal(0))
             booked[str(cid)] = (InstrumentId.parse(str(instrument)), qty)
-        return (bool(flag[0][0]) if flag else False), booked
+        return bool(opening), booked
+
+    def intent_opening(self, strategy: str, intent_id: str) -> bool | None:
+        """Whether the strategy flagged intent ``intent_id`` opening (its latest row), None
+        when the journal has no row of it. Commits what is pending first."""
+        self.flush()
+        flag = self._store.query(
+            "SELECT opening FROM intents WHERE strategy = ? AND intent_id = ? ORDER BY id DESC"
+            " LIMIT 1",
+            (strategy, intent_id),
+        )
+        return bool(flag[0][0]) if flag else None
 
     def order_record(self, client_order_id: str) -> OrderRecord | None:
         """The latest state and the fills of one order, None if the journal has no row for

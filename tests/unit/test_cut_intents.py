@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from agent.execution.plan import client_order_id
-from agent.execution.unresolved import UnresolvedOrder, cut_intent_reverses
+from agent.execution.unresolved import UnresolvedOrder, cut_intent_reverses, unanswered_orders
 from agent.journal.journal import Journal
 from strategies.base import PairIntent, TargetPosition
 from venues.model import (
@@ -99,3 +99,41 @@ def test_exits_reducing_orders_and_followed_intents_are_left_alone() -> None:
         followed = {btc.client_order_id} if known else set()
         cut = [_unanswered(leg, eth)]
         assert cut_intent_reverses(cut, journal, followed, {BTC, ETH}, 5_000) == [], leg
+
+
+# ---- the killed run's unanswered orders, as the restart follows them -------------------------
+
+
+def test_an_unanswered_leg_of_an_exit_is_completed_and_of_an_opening_reversed() -> None:
+    """Before: the restart reversed the late fill of an exit's unanswered leg as an opening
+    leg's — the close undone on that leg while the other stayed closed (a chaos run's
+    ``flip-…-close`` left unbalanced 950 s)."""
+    for opening, completes in ((False, True), (True, False)):
+        journal = _journal(opening)
+        btc = _request("0", BTC, Side.SELL, "0.1")
+        eth = _request("1", ETH, Side.BUY, "2")
+        _sent(journal, "0", btc)
+        _sent(journal, "1", eth)
+        _filled(journal, eth)  # answered before the kill; the BTC leg never was
+
+        ((order, status),) = unanswered_orders(journal, set(), 5_000)
+
+        assert (order.client_order_id, status, order.completes) == (
+            btc.client_order_id,
+            "pending_new",
+            completes,
+        )
+        assert order.since_ms == 5_000
+        # found filled late: an exit's leg keeps it, an opening leg's is reversed
+        assert order.reverse_after_qty(D("-0.1")) == (D(0) if completes else D("0.1"))
+        # found never placed: an exit's leg is sent again, an opening leg's is dropped
+        assert order.reverse_after_qty(D(0)) == (D("-0.1") if completes else D(0))
+        restored = UnresolvedOrder.from_json(order.to_json())
+        assert restored == order  # the flag survives the checkpoint
+
+
+def test_orders_already_followed_are_not_taken_again() -> None:
+    journal = _journal(False)
+    btc = _request("0", BTC, Side.SELL, "0.1")
+    _sent(journal, "0", btc)
+    assert unanswered_orders(journal, {btc.client_order_id}, 5_000) == []

@@ -617,6 +617,46 @@ async def test_an_exit_that_cannot_complete_stays_closed_and_the_budget_complete
     assert row["unhedged_usd_s"] == pytest.approx(5_000.0)
 
 
+async def test_an_exit_leg_found_filled_late_is_kept_not_reversed() -> None:
+    """Before: the BTC close, filled but unanswered, was taken for an opening leg's late fill
+    and bought back at the follow-up: the close undone on one leg, ETH left closed alone."""
+    rig = make_rig()
+    await rig.run(pair())  # hold 0.1 BTC / -2 ETH
+    placed = len(rig.venue.placed)
+    rig.venue.place[BTC] = ["timeout_after_fill"]  # the BTC close lands, unseen
+    rig.venue.lookup[BTC] = ["timeout"]
+
+    outcome = await rig.executor.execute(STRATEGY, exit_pair(), PRICES, T0_MS)
+    assert outcome.status == "partial"
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1")}  # the ledger still holds it
+
+    await rig.executor.follow_up(T0_MS + 2_000, PRICES)
+
+    sent = [r.client_order_id for r in rig.venue.placed[placed:]]
+    assert sent == [cid("0", 0, "x-1"), cid("1", 0, "x-1")]  # nothing reverses the close
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+    assert len(rig.executor.unresolved) == 0
+
+
+async def test_an_exit_leg_found_never_placed_is_completed() -> None:
+    rig = make_rig(execution=ExecutionConfig(not_found_grace_s=1.0))
+    await rig.run(pair())
+    placed = len(rig.venue.placed)
+    rig.venue.place[BTC] = ["lost"]  # the BTC close never reaches the book ...
+    rig.venue.lookup[BTC] = ["timeout"]  # ... and the lookup cannot tell
+
+    await rig.executor.execute(STRATEGY, exit_pair(), PRICES, T0_MS)
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1")}
+
+    await rig.executor.follow_up(T0_MS + 2_000, PRICES)  # past the 1 s grace: never placed
+
+    forced = [(r.client_order_id, r.side, r.qty) for r in rig.venue.placed[placed + 2 :]]
+    assert forced == [(cid("0f", 0, "x-1"), Side.SELL, D("0.1"))]  # the close, completed
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+
+
 async def test_a_completion_rounds_the_lagging_leg_up_to_a_whole_lot() -> None:
     """BTC (lot 0.001 = 50 USD) lags ETH (lot 0.01 = 25 USD) at half its plan: 0.0025 BTC is
     missing. Rounded down (0.002) ETH would keep 0.02 ETH (two lots) beyond BTC's 0.4 and the
