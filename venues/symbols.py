@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import msgspec
+
 from venues.base import AccountEvent, AccountSetup, MarketStreamSource, Venue
 from venues.model import (
     Balance,
@@ -104,6 +106,8 @@ class RenamedVenue:
         changes: dict[str, Any] = {"instrument_id": self._common(item.instrument_id)}
         if isinstance(item, OrderAck):
             changes["fills"] = tuple(self._out(f) for f in item.fills)
+        if isinstance(item, msgspec.Struct):  # MarkPrice, FundingRate (venues.model)
+            return msgspec.structs.replace(item, **changes)  # type: ignore[return-value]
         out: Any = dataclasses.replace(item, **changes)
         return out  # type: ignore[no-any-return]
 

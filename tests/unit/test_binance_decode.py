@@ -3,7 +3,7 @@
 The reference is ``parse_ws_mark_price(json.loads(raw))`` (itself tested against the
 fixtures in test_binance_parse.py). For every frame, valid or not, the typed path must give
 the same updates or raise the same error with the same message; valid frames must take the
-typed path (a ``MarkFrame`` straight from ``decode_mark_frame``).
+typed path (a ``MarkFrame``, a tuple, straight from ``decode_mark_frame``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from venues.binance.decode import MarkFrame, decode_mark_frame, mark_updates_of
+from venues.binance.decode import PERP_IDS, PerpIds, decode_mark_frame, mark_updates_of
 from venues.binance.parse import parse_ws_mark_price
 from venues.errors import ProtocolError
 from venues.model import InstrumentId, InstrumentKind
@@ -48,7 +48,7 @@ def typed(raw: str | bytes) -> tuple[str, object]:
 def test_fixture_frames_take_the_typed_path_and_equal_the_reference(name: str) -> None:
     raw = (FIXTURES / f"{name}.json").read_bytes()
     decoded = decode_mark_frame(raw, INTERVALS)
-    assert type(decoded) is MarkFrame
+    assert type(decoded) is tuple  # a MarkFrame: the typed path
     assert list(decoded) == parse_ws_mark_price(json.loads(raw), INTERVALS)
     ((mark, funding),) = decoded
     # Independent of both parsers: the fixture's numbers and the 4 h interval given.
@@ -63,7 +63,7 @@ def test_many_events_and_default_interval() -> None:
     events = [{**EVENT, "s": f"S{k}USDT", "p": f"{k}.5", "E": EVENT["E"] + k} for k in range(1, 50)]
     raw = json.dumps({"stream": "!markPrice@arr@1s", "data": events})
     decoded = decode_mark_frame(raw)
-    assert type(decoded) is MarkFrame
+    assert type(decoded) is tuple  # a MarkFrame: the typed path
     assert [m.mark_price for m, _ in decoded] == [k + 0.5 for k in range(1, 50)]
     assert {f.interval_s for _, f in decoded} == {8 * 3600}
 
@@ -138,11 +138,59 @@ def test_every_frame_gives_the_reference_outcome(name: str, raw: str) -> None:
     assert typed(raw.encode()) == expected
 
 
-def test_malformed_frames_raise_protocol_error_naming_the_field() -> None:
-    with pytest.raises(ProtocolError, match="field 'p' is not a finite decimal number: 'abc'"):
-        mark_updates_of(decode_mark_frame(json.dumps(_variant(p="abc"))))
-    with pytest.raises(ProtocolError, match="field 'e' is 'kline'"):
-        mark_updates_of(decode_mark_frame(json.dumps(_variant(e="kline"))))
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        (_variant(p="abc"), "field 'p' is not a finite decimal number: 'abc'"),
+        (_variant(e="kline"), "field 'e' is 'kline', not 'markPriceUpdate'"),
+        (_variant(p=_ABSENT), r"markPriceUpdate\[BTCUSDT\]: field 'p' missing"),
+        (_variant(T="1562306400000"), "field 'T' must be an integer"),
+        (_variant(i="Infinity"), "field 'i' is not a finite decimal number"),
+        (_variant(s="BTC:USDT"), "field 's' is not a symbol: 'BTC:USDT'"),
+    ],
+)
+@pytest.mark.parametrize("envelope", [False, True])
+def test_malformed_frames_raise_protocol_error_naming_the_field(
+    event: dict[str, Any], message: str, envelope: bool
+) -> None:
+    frame = {"stream": "btcusdt@markPrice@1s", "data": event} if envelope else event
+    with pytest.raises(ProtocolError, match=message):
+        mark_updates_of(decode_mark_frame(json.dumps(frame).encode()))
+
+
+def test_delivery_contracts_are_skipped_on_the_typed_path() -> None:
+    delivery = {**EVENT, "s": "BTCUSDT_260626"}
+    decoded = decode_mark_frame(json.dumps({"stream": "!markPrice@arr", "data": [delivery, EVENT]}))
+    assert type(decoded) is tuple
+    assert [m.instrument_id.symbol for m, _ in decoded] == ["BTCUSDT"]
+    assert (
+        decode_mark_frame(json.dumps({"stream": "btcusdt_260626@markPrice", "data": delivery}))
+        == ()
+    )
+
+
+def test_each_symbol_id_is_built_once_and_shared() -> None:
+    first = decode_mark_frame(json.dumps({"stream": "s", "data": _variant(s="IDONCEUSDT")}))
+    again = decode_mark_frame(json.dumps({"stream": "s", "data": _variant(s="IDONCEUSDT")}))
+    assert type(first) is tuple
+    assert type(again) is tuple
+    ((mark, funding),), ((mark_again, funding_again),) = first, again
+    assert mark.instrument_id == "binance:perp:IDONCEUSDT"
+    assert mark.instrument_id is funding.instrument_id is mark_again.instrument_id
+    assert funding_again.instrument_id is PERP_IDS["IDONCEUSDT"]
+
+
+def test_perp_ids_are_bounded_and_refuse_impossible_symbols() -> None:
+    ids = PerpIds(max_symbols=2)
+    assert ids["AUSDT"] == InstrumentId("binance", InstrumentKind.PERP, "AUSDT")
+    assert ids["AUSDT_260626"] is None  # delivery contract
+    assert len(ids) == 2
+    assert ids["BUSDT"] == "binance:perp:BUSDT"
+    assert list(ids) == ["BUSDT"]  # full: started over
+    for bad in ("", "A:B"):
+        with pytest.raises(ValueError, match="bad instrument id parts"):
+            ids[bad]
+    assert list(ids) == ["BUSDT"]
 
 
 def test_a_subscription_answer_is_left_as_json() -> None:

@@ -339,6 +339,38 @@ async def test_market_stream_interleaves_marks_and_predicted_funding_from_one_co
     assert server.connections == 1
 
 
+async def test_malformed_mark_frame_is_protocol_error_naming_the_field(
+    router: respx.MockRouter,
+) -> None:
+    """The live mark stream decodes with the typed decoder (venues.binance.decode): a good
+    frame is yielded, a malformed one stops the stream with the parser's ProtocolError."""
+
+    async def good_then_bad(ws: ServerConnection, server: ScriptedServer) -> None:
+        await subscribed(ws, server)
+        await send(
+            ws,
+            mark_frame("BTCUSDT", T0_MS + 1000, "100.1"),
+            mark_frame("BTCUSDT", T0_MS + 2000, "1O0.2"),  # letter O
+        )
+        await ws.wait_closed()
+
+    router.get("/fapi/v1/fundingInfo").respond(json=[])
+    seen: list[MarkPrice] = []
+
+    async def collect(marks: AsyncGenerator[MarkPrice, None]) -> None:
+        async with aclosing(marks) as items:
+            async for mark in items:
+                seen.append(mark)  # noqa: PERF401 -- kept when the stream then raises
+
+    message = r"markPriceUpdate\[BTCUSDT\]: field 'p' is not a finite decimal number: '1O0.2'"
+    async with running(PathServer([good_then_bad]), "") as url:
+        venue = make_venue(router, settings(url), Recorder())
+        with pytest.raises(ProtocolError, match=message):
+            await collect(venue.stream_marks([BTC]))
+        await venue.close()
+    assert [(m.ts_event_ms - T0_MS, m.mark_price) for m in seen] == [(1000, 100.1)]
+
+
 async def test_refused_subscription_is_protocol_error(router: respx.MockRouter) -> None:
     async def refuse(ws: ServerConnection, server: ScriptedServer) -> None:
         await server.recv(ws)

@@ -4,39 +4,56 @@ The mark stream is the hottest input of a live run (one frame per symbol per sec
 symbols per connection). :func:`decode_mark_frame` turns a raw frame into the same
 ``(MarkPrice, FundingRate)`` pairs as ``json.loads`` followed by
 :func:`venues.binance.parse.parse_ws_mark_price`, without building a ``dict`` per event or a
-``Decimal`` per number: msgspec decodes the bytes into a typed struct (JSON integers for the
-times, strings for the numbers), and each number string becomes a float with ``float()``,
-which rounds exactly as ``float(Decimal(text))`` does.
+``Decimal`` per number: one reused ``msgspec.json.Decoder`` decodes the bytes into typed
+structs in C (the combined-stream envelope the live client receives, else a bare event or
+array; JSON integers for the times, strings for the numbers, the event type checked as the
+literal ``markPriceUpdate``), each number string becomes a float with ``float()``, which
+rounds exactly as ``float(Decimal(text))`` does, and each symbol's
+:class:`~venues.model.InstrumentId` is built once (:data:`PERP_IDS`). Under 1 µs of one core
+per single-event frame, value types included (``benchmarks/ws_ingest.py``).
 
 Only frames whose every event is certainly valid take that path. Anything else (another
-frame shape, a missing or mistyped field, a number that is not finite, a symbol the
-reference parser would refuse, text that is not JSON) is decoded again by ``json.loads`` and
-:func:`~venues.binance.parse.parse_ws_mark_price`, so malformed frames raise the same
-:class:`~venues.errors.ProtocolError` (and ``json.JSONDecodeError`` for non-JSON) with the
-same message as before.
+frame shape, a missing or mistyped field, another event type, a number that is not finite,
+a symbol the reference parser would refuse, text that is not JSON) is decoded again by
+``json.loads`` and :func:`~venues.binance.parse.parse_ws_mark_price`, so malformed frames
+raise the same :class:`~venues.errors.ProtocolError` naming the field (and
+``json.JSONDecodeError`` for non-JSON) with the same message as before.
 
 Source: Binance USDⓈ-M "Mark Price Stream"
 https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams/Mark-Price-Stream
-(frame layout; numbers are JSON strings, times JSON integers); msgspec
-https://jcristharif.com/msgspec/ (typed decoding).
+(frame layout; numbers are JSON strings, times JSON integers) and "Websocket Market
+Streams" (the combined-stream envelope)
+https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams;
+msgspec https://jcristharif.com/msgspec/ (typed decoding, structs).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from math import isfinite
+from typing import Any, Literal
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET
 
 from venues.binance.constants import DEFAULT_FUNDING_INTERVAL_S, VENUE
 from venues.binance.parse import parse_ws_mark_price
 from venues.model import FundingRate, InstrumentId, InstrumentKind, MarkPrice
 
-__all__ = ["MarkFrame", "MarkUpdates", "decode_mark_frame", "mark_updates_of"]
+__all__ = [
+    "PERP_IDS",
+    "MarkFrame",
+    "MarkUpdates",
+    "PerpIds",
+    "decode_mark_frame",
+    "mark_updates_of",
+]
 
-MarkUpdates = list[tuple[MarkPrice, FundingRate]]
+MarkUpdates = Sequence[tuple[MarkPrice, FundingRate]]
+MarkFrame = tuple[tuple[MarkPrice, FundingRate], ...]
+"""The updates of a frame :func:`decode_mark_frame` decoded: a ``tuple``, which JSON never
+decodes to, so it is told from a frame left as JSON by its type alone."""
+
 _MS_PER_S = 1000
 _NO_INTERVALS: Mapping[str, int] = {}
 
@@ -44,7 +61,7 @@ _NO_INTERVALS: Mapping[str, int] = {}
 class _MarkEvent(msgspec.Struct, gc=False):
     """One ``markPriceUpdate`` event; unknown fields (``P`` ...) are ignored."""
 
-    e: str
+    e: Literal["markPriceUpdate"]
     E: int
     s: str
     p: str
@@ -53,48 +70,74 @@ class _MarkEvent(msgspec.Struct, gc=False):
     T: int
 
 
-class _Frame(msgspec.Struct, gc=False):
-    """A combined-stream envelope (``stream`` and ``data``) or a bare event (the rest).
+class _Envelope(msgspec.Struct, gc=False):
+    """A combined-stream envelope: ``stream`` and ``data`` both present (the reference
+    parser unwraps exactly those; a ``null`` in either fails the decoding)."""
 
-    Absent fields are ``UNSET``; a JSON ``null`` fails the decoding (the reference parser
-    tells absent from null, so such frames go its way)."""
-
-    stream: str | UnsetType = UNSET
-    data: _MarkEvent | list[_MarkEvent] | UnsetType = UNSET
-    e: str | UnsetType = UNSET
-    E: int | UnsetType = UNSET
-    s: str | UnsetType = UNSET
-    p: str | UnsetType = UNSET
-    i: str | UnsetType = UNSET
-    r: str | UnsetType = UNSET
-    T: int | UnsetType = UNSET
+    stream: str
+    data: _MarkEvent | list[_MarkEvent]
 
 
-_DECODER = msgspec.json.Decoder(_Frame | list[_MarkEvent])
+class _BareEvent(_MarkEvent, gc=False):
+    """A single event without the envelope (a raw ``/ws/<symbol>@markPrice`` stream);
+    ``stream`` and ``data`` are read only to tell it from an envelope the typed decoding
+    refused (``UNSET`` when absent)."""
+
+    stream: Any = UNSET
+    data: Any = UNSET
 
 
-class MarkFrame(list[tuple[MarkPrice, FundingRate]]):
-    """The ``(MarkPrice, FundingRate)`` updates of a frame :func:`decode_mark_frame` decoded
-    (a ``list``: a type of its own only to tell it from a frame left as JSON)."""
-
-    __slots__ = ()
+_DECODE = msgspec.json.Decoder(_Envelope | list[_MarkEvent]).decode
+_DECODE_BARE = msgspec.json.Decoder(_BareEvent).decode
 
 
 class _Unsure(Exception):
     """The typed path cannot vouch for this frame: decode it the reference way."""
 
 
+class PerpIds(dict[str, InstrumentId | None]):
+    """Binance perp symbol → its :class:`~venues.model.InstrumentId`, built on first lookup
+    and then shared by every update of that symbol.
+
+    A delivery symbol (``_YYMMDD`` suffix) maps to ``None`` (the mark parsers skip those
+    contracts). At most ``max_symbols`` entries: full, it starts over (Binance USD-M lists
+    some hundreds of symbols, so only a stream of made-up symbols could fill it).
+
+    Raises
+    ------
+    ValueError
+        On looking up a symbol no id can have (empty, or with a ``:``); nothing is stored.
+    """
+
+    __slots__ = ("max_symbols",)
+
+    def __init__(self, max_symbols: int = 8192) -> None:
+        super().__init__()
+        self.max_symbols = max_symbols
+
+    def __missing__(self, symbol: str) -> InstrumentId | None:
+        iid = None if "_" in symbol else InstrumentId(VENUE, InstrumentKind.PERP, symbol)
+        if len(self) >= self.max_symbols:
+            self.clear()
+        self[symbol] = iid
+        return iid
+
+
+PERP_IDS = PerpIds()
+"""The ids of the symbols :func:`decode_mark_frame` has seen (one per symbol, shared)."""
+
+
 def decode_mark_frame(
     raw: str | bytes, funding_intervals_s: Mapping[str, int] | None = None
 ) -> MarkFrame | object:
-    """A raw websocket frame → :class:`MarkFrame` for a mark frame, else the decoded JSON.
+    """A raw websocket frame → :data:`MarkFrame` for a mark frame, else the decoded JSON.
 
-    A well-formed ``<symbol>@markPrice[@1s]`` event, ``!markPrice@arr`` array, or either
-    inside a combined-stream envelope gives a :class:`MarkFrame` (a list) equal to
+    A well-formed ``<symbol>@markPrice[@1s]`` event or ``!markPrice@arr`` array inside a
+    combined-stream envelope, or bare, gives a :data:`MarkFrame` (a tuple) equal to
     ``parse_ws_mark_price(json.loads(raw), funding_intervals_s)``. Any other frame
-    (subscription answers, malformed or unusual frames) comes back as ``json.loads(raw)``
-    for the caller's usual handling (:func:`mark_updates_of` raises the reference
-    parser's error for a malformed mark frame).
+    (subscription answers, malformed or unusual frames) comes back as
+    ``json.loads(raw)`` for the caller's usual handling (:func:`mark_updates_of` raises the
+    reference parser's error for a malformed mark frame).
 
     Parameters
     ----------
@@ -113,54 +156,70 @@ def decode_mark_frame(
     json.JSONDecodeError
         If ``raw`` is not JSON (as ``json.loads``).
     """
+    intervals = _NO_INTERVALS if funding_intervals_s is None else funding_intervals_s
     try:
-        return _typed_updates(_DECODER.decode(raw), funding_intervals_s)
-    except (msgspec.DecodeError, _Unsure, ValueError):  # ValueError: float("") and the like
-        frame: object = json.loads(raw)
-        return frame
+        frame = _DECODE(raw)
+        events = frame.data if type(frame) is _Envelope else frame
+        if type(events) is _MarkEvent:  # one symbol's stream: the common frame, unrolled
+            symbol = events.s
+            iid = PERP_IDS[symbol]
+            if iid is None:
+                return ()
+            mark_price, index_price, rate = float(events.p), float(events.i), float(events.r)
+            if (mark_price + index_price + rate) * 0.0 != 0.0:  # inf or nan among them
+                raise _Unsure  # the reference parser's "not a finite decimal" / "overflows"
+            interval_s = intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_S)
+            ts_funding_ms = events.T
+            return (
+                (
+                    MarkPrice(iid, mark_price, events.E, index_price),
+                    FundingRate(
+                        iid, rate, interval_s, ts_funding_ms, ts_funding_ms + interval_s * _MS_PER_S
+                    ),
+                ),
+            )
+        return _events_updates(events, intervals)  # type: ignore[arg-type]
+    except msgspec.DecodeError:
+        try:
+            return _events_updates((_bare_event(raw),), intervals)
+        except (msgspec.DecodeError, _Unsure, ValueError):
+            pass
+    except (_Unsure, ValueError):  # ValueError: float(""), a symbol with ":" and the like
+        pass
+    decoded: object = json.loads(raw)
+    return decoded
 
 
 def mark_updates_of(
     frame: MarkFrame | object, funding_intervals_s: Mapping[str, int] | None = None
 ) -> MarkUpdates:
-    """The updates of a :func:`decode_mark_frame` result: the :class:`MarkFrame` itself, or
+    """The updates of a :func:`decode_mark_frame` result: the :data:`MarkFrame` itself, or
     :func:`~venues.binance.parse.parse_ws_mark_price` of a frame it left as JSON.
 
     Raises
     ------
     ProtocolError
-        If the frame is not a well-formed ``markPriceUpdate`` frame (the reference message).
+        If the frame is not a well-formed ``markPriceUpdate`` frame (the reference message,
+        naming the field).
     """
-    if isinstance(frame, MarkFrame):
+    if type(frame) is tuple:
         return frame
     return parse_ws_mark_price(frame, funding_intervals_s)
 
 
-def _typed_updates(
-    frame: _Frame | list[_MarkEvent], intervals_s: Mapping[str, int] | None
-) -> MarkFrame:
-    """The updates of a typed frame; :class:`_Unsure` if it is not certainly valid."""
-    events: Sequence[_MarkEvent]
-    if isinstance(frame, list):
-        events = frame
-    elif not isinstance(frame.stream, UnsetType) and not isinstance(frame.data, UnsetType):
-        events = frame.data if isinstance(frame.data, list) else (frame.data,)
-    elif isinstance(frame.stream, UnsetType) and isinstance(frame.data, UnsetType):
-        events = (_bare_event(frame),)
-    else:
-        raise _Unsure
-    intervals = _NO_INTERVALS if intervals_s is None else intervals_s
-    out = MarkFrame()
+def _events_updates(events: Sequence[_MarkEvent], intervals: Mapping[str, int]) -> MarkFrame:
+    """The updates of typed events (``!markPrice@arr``, a bare event); :class:`_Unsure`
+    unless certainly valid."""
+    ids = PERP_IDS
+    out = []
     for event in events:
         symbol = event.s
-        if "_" in symbol:  # delivery contract (_YYMMDD), skipped as by the reference parser
+        iid = ids[symbol]
+        if iid is None:
             continue
-        if event.e != "markPriceUpdate" or not symbol or ":" in symbol:
-            raise _Unsure
         mark_price, index_price, rate = float(event.p), float(event.i), float(event.r)
-        if not (isfinite(mark_price) and isfinite(index_price) and isfinite(rate)):
-            raise _Unsure  # the reference parser's "not a finite decimal" / "overflows"
-        iid = _IDS.get(symbol) or _perp_id(symbol)
+        if (mark_price + index_price + rate) * 0.0 != 0.0:
+            raise _Unsure
         interval_s = intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_S)
         ts_funding_ms = event.T
         out.append(
@@ -171,29 +230,13 @@ def _typed_updates(
                 ),
             )
         )
-    return out
+    return tuple(out)
 
 
-def _bare_event(frame: _Frame) -> _MarkEvent:
-    """The event of a frame without an envelope; :class:`_Unsure` if a field is missing."""
-    e, ts_ms, s, p, i, r, t_ms = frame.e, frame.E, frame.s, frame.p, frame.i, frame.r, frame.T
-    if (
-        isinstance(e, UnsetType)
-        or isinstance(ts_ms, UnsetType)
-        or isinstance(s, UnsetType)
-        or isinstance(p, UnsetType)
-        or isinstance(i, UnsetType)
-        or isinstance(r, UnsetType)
-        or isinstance(t_ms, UnsetType)
-    ):
+def _bare_event(raw: str | bytes) -> _BareEvent:
+    """The typed event of a frame without an envelope; :class:`_Unsure` if it has both
+    ``stream`` and ``data`` (an envelope to the reference parser, which unwraps it)."""
+    event = _DECODE_BARE(raw)
+    if event.stream is not UNSET and event.data is not UNSET:
         raise _Unsure
-    return _MarkEvent(e, ts_ms, s, p, i, r, t_ms)
-
-
-_IDS: dict[str, InstrumentId] = {}
-
-
-def _perp_id(symbol: str) -> InstrumentId:
-    """``binance:perp:<symbol>``, kept in ``_IDS`` so each symbol's id is built once."""
-    iid = _IDS[symbol] = InstrumentId(VENUE, InstrumentKind.PERP, symbol)
-    return iid
+    return event

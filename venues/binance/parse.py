@@ -378,6 +378,8 @@ def _mark_event(
             "markPriceUpdate", f"field 'e' is {event.get('e')!r}, not 'markPriceUpdate'"
         )
     symbol = text_field(event, "s", "markPriceUpdate")
+    if ":" in symbol:  # no instrument id can hold it (InstrumentId would raise ValueError)
+        raise payload_error("markPriceUpdate", f"field 's' is not a symbol: {symbol!r}")
     where = f"markPriceUpdate[{symbol}]"
     iid = instrument_id(symbol, InstrumentKind.PERP)
     interval_s = _interval(funding_intervals_s, symbol)
