@@ -19,15 +19,14 @@ import pytest
 from tests.chaos.driver import ChaosConfig, faketime_available, run_chaos
 from tests.chaos.invariants import Figures
 
-INTERMITTENT = (
-    "known, intermittent (issue 10 open): on a loaded machine (x600 virtual time makes every "
-    "call time out) a pair left one-legged by a failed unwind or a refused reverse can stay "
-    "unbalanced until the strategy's next hourly step, and the run may end before it; the "
-    "harness prints the episodes. The invariants are kept as tests so a run that meets them "
-    "shows XPASS"
+COMPRESSED_BUDGET = (
+    "at x600 the 300 s budget is 0.5 s of real time: on a loaded machine scheduling alone can "
+    "exceed it (seen once at load 5 on 2 cores: 365 s, a lookup that timed out twice, each "
+    "10 s venue timeout being 17 ms real). benchmarks/chaos.py at x120 is the measure of this "
+    "invariant (10,628 paired orders, 50 SIGKILLs: 0 past the budget); the figure is printed "
+    "here and a run that meets it shows XPASS"
 )
 pytestmark = [
-    pytest.mark.xfail(reason=INTERMITTENT, strict=False),
     pytest.mark.chaos,
     pytest.mark.timeout(600),
     pytest.mark.skipif(
@@ -91,6 +90,7 @@ def test_no_pair_is_left_unbalanced(survived: Figures) -> None:
     assert survived.opening_halts == 0
 
 
+@pytest.mark.xfail(reason=COMPRESSED_BUDGET, strict=False)
 def test_no_pair_stays_unbalanced_past_its_budget(survived: Figures) -> None:
     """Time with the agent up (a kill to the restarted agent's check is not counted)."""
     assert survived.unbalanced_past_budget == 0, survived.notes
