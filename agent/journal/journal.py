@@ -15,9 +15,11 @@ resumed from its last committed step.
 
 A **durable** journal (``Journal.open(..., durable=True)``; the builder opens one for
 ``mode = "live"``) commits the write-ahead rows as they are recorded, before the method returns,
-with ``synchronous=FULL``: an intent and each order request before the order is sent (the
-caller records them first), each order state, fill and funding payment (with its allocations)
-as it arrives. Each such commit is fsynced: neither a killed process nor a power loss (on a disk
+with ``synchronous=FULL``: each order request before the order is sent (the caller records
+it first), its intent in the same commit as the intent's first order request (one fsync, not
+two, on the way from a decision to its first order; an intent that sends nothing rides along
+with the next commit), each order state, fill and funding payment (with its allocations) as it
+arrives. Each such commit is fsynced: neither a killed process nor a power loss (on a disk
 that honours fsync) loses a row the agent acted on. The other rows (snapshots, alerts, strategy
 state, risk events) ride along with the next commit.
 
@@ -278,13 +280,13 @@ class Journal:
             self._store.append("run_meta", (key, str(value)))
 
     def record_intent(self, ts_ms: int, strategy: str, intent: PairIntent) -> None:
-        """A pair intent, journaled before any of its orders is sent (committed on return if
-        durable)."""
+        """A pair intent, journaled before any of its orders is sent; a durable journal commits
+        it with the intent's first order request (:meth:`record_order_request`), before that
+        order leaves."""
         legs = [{"instrument": str(leg.instrument_id), "target_qty": leg.target_qty}
                 for leg in intent.legs]  # fmt: skip
         row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
         self._store.append("intents", row)
-        self._store.commit_ahead()
 
     def record_order_request(
         self,

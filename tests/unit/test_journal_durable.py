@@ -121,10 +121,10 @@ def test_each_write_ahead_row_is_committed_as_it_is_recorded(tmp_path: Path) -> 
         journal.record_intent(
             1_000, "carry", PairIntent("i1", (TargetPosition(PERP, -0.5),), "enter")
         )
-        assert (visible("intents"), visible("alerts")) == (1, 1)
+        assert visible("intents") == 0  # committed with its first order request: one fsync
         request = OrderRequest("cid-1", PERP, Side.SELL, Decimal("0.5"))
         journal.record_order_request(1_000, "carry", "i1", "1", 0, request)
-        assert visible("orders") == 1
+        assert (visible("intents"), visible("orders"), visible("alerts")) == (1, 1, 1)
         ack = OrderAck("cid-1", "v1", PERP, Side.SELL, OrderStatus.FILLED, Decimal("0.5"),
                        Decimal("0.5"), Decimal(100), 2_000, (_fill(),))  # fmt: skip
         journal.record_order_ack(2_000, ack)
