@@ -25,6 +25,7 @@ perps for their expected alpha and hedges their market exposure with the same pe
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
@@ -77,6 +78,9 @@ class BetaHedgerStrategy:
         self._perps = {
             b: InstrumentId(config.venue, InstrumentKind.PERP, f"{b}USDT") for b in bases
         }
+        self._bases = bases  # the panel's columns, in order
+        self._perp_ids = [self._perps[b] for b in bases]
+        self._market_column = bases.index(self._market_base)
         self._inventory = {
             InstrumentId(config.venue, InstrumentKind.PERP, s): usd
             for s, usd in sorted(config.inventory_usd.items())
@@ -183,18 +187,18 @@ class BetaHedgerStrategy:
     def _betas(self, snapshot: MarketSnapshot) -> dict[str, float]:
         """Beta of each base to the market base; NaN where unknown."""
         window = self.config.beta_window_bars
-        bases = list(self._perps)
+        bases, all_closes = self._bases, snapshot.closes
         panel = np.full((window + 1, len(bases)), np.nan)
-        for k, base in enumerate(bases):
-            closes = snapshot.closes.get(self._perps[base])
+        for k, iid in enumerate(self._perp_ids):
+            closes = all_closes.get(iid)
             if closes is not None and len(closes) > 0:
                 tail = closes[-(window + 1) :]
                 panel[window + 1 - len(tail) :, k] = tail
         with np.errstate(divide="ignore", invalid="ignore"):
             returns = np.diff(np.log(np.where(panel > 0, panel, np.nan)), axis=0)
-        market = returns[:, bases.index(self._market_base)]
+        market = returns[:, self._market_column]
         betas = betas_to_market(returns, market, self.config.beta_min_obs)
-        return {b: float(v) for b, v in zip(bases, betas, strict=True)}
+        return dict(zip(bases, betas.tolist(), strict=True))
 
 
 def _merge(
@@ -226,8 +230,12 @@ def _option_deltas(
     return deltas
 
 
+@functools.lru_cache(maxsize=4096)
 def _base_of(iid: InstrumentId) -> str:
-    """The underlying asset: an option's base from its terms, else from the symbol."""
+    """The underlying asset: an option's base from its terms, else from the symbol.
+
+    Memoized (ids are immutable, the answer depends on the id alone): every cycle asks for
+    every held instrument; bounded, as options listed over a long live run are many."""
     if iid.kind is InstrumentKind.OPTION:
         try:
             return OptionSpec.parse(iid.symbol).base

@@ -103,29 +103,78 @@ def leg_view(
     now_ms: int,
     lookback_ms: int,
     means: rates.MeanRateCache | None = None,
+    forecasts: ForecastCache | None = None,
 ) -> LegView:
     """Build the :class:`LegView` of ``base`` on ``venue`` from the snapshot and rate book.
 
     The forecast's spacing is the announced gap ``ts_next_funding_ms − ts_funding_ms`` (it
     reflects an interval change before the next settlement), else ``interval_s``. ``means``
-    (optional) memoizes the mean rates across cycles; the view is the same without it.
+    (optional) memoizes the mean rates and ``forecasts`` (optional) the latest rate and
+    forecast across cycles; the view is the same without them.
     """
     iid = perp_id(venue, base)
     price = usable_price(snapshot, iid)
     funding = fresh_funding(snapshot, iid, now_ms)
     if funding is None:
         return LegView(venue, iid, None, None, price)
-    latest = funding_rate_per_hour(funding.rate, funding.interval_s)
     if means is None:
-        mean = rates.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
+        mean = rates.mean_rate_per_hour(book, iid, now_ms, lookback_ms)
     else:
-        mean = means.mean_rate_per_hour(book, str(iid), now_ms, lookback_ms)
+        mean = means.mean_rate_per_hour(book, iid, now_ms, lookback_ms)
+    if forecasts is None:
+        latest, forecast = leg_forecast(funding, mean)
+    else:
+        latest, forecast = forecasts.leg_forecast(iid, funding, mean)
+    return LegView(venue, iid, latest, forecast, price)
+
+
+def leg_forecast(
+    funding: FundingRate, mean: float | None
+) -> tuple[float, signals.LegForecast | None]:
+    """``(latest rate, forecast)`` of a perp with fresh ``funding`` and carry estimate ``mean``
+    (fraction / h; ``None``: not ready, no forecast), as :func:`leg_view` puts in its view.
+
+    Raises
+    ------
+    ValueError
+        If the rate or ``mean`` is not finite or the interval is not positive.
+    """
+    latest = funding_rate_per_hour(funding.rate, funding.interval_s)
     if mean is None:
-        return LegView(venue, iid, latest, None, price)
+        return latest, None
     gap_s = (funding.ts_next_funding_ms - funding.ts_funding_ms) // 1000
     interval_s = gap_s if gap_s > 0 else funding.interval_s
-    forecast = signals.LegForecast(latest, mean, funding.ts_next_funding_ms, interval_s)
-    return LegView(venue, iid, latest, forecast, price)
+    return latest, signals.LegForecast(latest, mean, funding.ts_next_funding_ms, interval_s)
+
+
+class ForecastCache:
+    """Memo of :func:`leg_forecast` per perp over the cycles of one strategy instance.
+
+    A perp's latest rate and forecast depend only on its latest funding (the same object
+    until the next settlement arrives) and its mean rate (the same object while
+    :class:`~strategies.cross_venue_arb.rates.MeanRateCache` reuses it): a cycle given both
+    very objects again gets the previous cycle's values, otherwise they are rebuilt. The
+    forecast is immutable, so results are exactly those of :func:`leg_forecast`. Not part of
+    the strategy's state (nothing to journal).
+    """
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[
+            str, tuple[FundingRate, float | None, float, signals.LegForecast | None]
+        ] = {}
+
+    def leg_forecast(
+        self, key: str, funding: FundingRate, mean: float | None
+    ) -> tuple[float, signals.LegForecast | None]:
+        """:func:`leg_forecast` of ``funding`` and ``mean`` for the perp ``key``, memoized."""
+        cached = self._memo.get(key)
+        if cached is not None and cached[0] is funding and cached[1] is mean:
+            return cached[2], cached[3]
+        latest, forecast = leg_forecast(funding, mean)
+        self._memo[key] = (funding, mean, latest, forecast)
+        return latest, forecast
 
 
 def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:
@@ -135,19 +184,22 @@ def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:
     Ties go to the venue listed first; equal means give a pair with a zero spread. ``None``
     with fewer than two ready legs.
     """
-    ready = [leg for leg in legs if leg.forecast is not None]
+    # One pass each (every symbol, every cycle): a strict comparison keeps the first listed
+    # of equal means. Forecast means are finite (LegForecast checks), so this is a total order.
+    ready = [(leg, leg.forecast.mean_rate_per_hour) for leg in legs if leg.forecast is not None]
     if len(ready) < 2:
         return None
-    order = {id(leg): k for k, leg in enumerate(ready)}
-    long = min(ready, key=lambda leg: (_mean(leg), order[id(leg)]))
-    others = [leg for leg in ready if leg is not long]
-    short = max(others, key=lambda leg: (_mean(leg), -order[id(leg)]))
+    long, long_mean = ready[0]
+    for leg, mean in ready[1:]:
+        if mean < long_mean:
+            long, long_mean = leg, mean
+    short: LegView | None = None
+    short_mean = -math.inf
+    for leg, mean in ready:
+        if leg is not long and (short is None or mean > short_mean):
+            short, short_mean = leg, mean
+    assert short is not None  # two ready legs, one of them not the long
     return long, short
-
-
-def _mean(leg: LegView) -> float:
-    mean = leg.mean_rate_per_hour
-    return math.nan if mean is None else mean
 
 
 def common_lot_qty(snapshot: MarketSnapshot, ids: Sequence[InstrumentId], raw_qty: float) -> float:

@@ -10,6 +10,9 @@ are kept.
 
 from __future__ import annotations
 
+import bisect
+import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -49,10 +52,10 @@ def record(book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> b
     ValueError
         If ``interval_s`` is not positive.
     """
-    key = str(funding.instrument_id)
-    entry = book.get(key)
+    entry = book.get(funding.instrument_id)  # an InstrumentId is its str (same hash, equal)
     if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
         return False
+    key = str(funding.instrument_id)
     rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
     start_ms = funding.ts_funding_ms - funding.interval_s * 1000
     settlement = Settlement(funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
@@ -94,6 +97,21 @@ def _weighted_mean(window: Sequence[Settlement]) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class _Columns:
+    """One book entry's settlements as columns, for windows by bisection.
+
+    Built only for an entry whose stamps strictly increase and whose rates and intervals
+    pass :func:`signals.weighted_mean_rate_per_hour`'s checks (what :func:`record` writes);
+    ``paid_frac`` holds each ``rate_per_hour × interval_h`` as that function multiplies them.
+    """
+
+    entry: PerpRates
+    ts_ms: list[int]
+    paid_frac: list[float]
+    hours: list[float]
+
+
+@dataclass(frozen=True, slots=True)
 class _CachedMean:
     """A mean of one book entry, valid while the window's cut ``now − lookback`` stays in
     ``[cut_from_ms, cut_until_ms)`` (no settlement enters or leaves the window there)."""
@@ -111,14 +129,23 @@ class MeanRateCache:
     settlement leaves the lookback window; in between, a cycle reuses the previous cycle's
     value instead of re-filtering and re-summing the window (the arbitrage asks for every
     symbol on every venue every hour). Entries are immutable, so the memo holds the entry it
-    was computed from and is used only for that very object: results are exactly those of
-    :func:`mean_rate_per_hour`. Not part of the strategy's state (nothing to journal).
+    was computed from and is used only for that very object.
+
+    When the value must be recomputed, an entry whose stamps strictly increase (every entry
+    :func:`record` writes) is kept as columns (:class:`_Columns`): the window is found by
+    bisection and summed by ``math.fsum`` over a slice, and the next entry of that perp —
+    the same settlement objects, the oldest ones dropped, one appended — extends the columns
+    instead of rebuilding them (hourly venues replace their entry every hour). ``fsum`` is
+    correctly rounded, so the sums, and the results, are exactly those of
+    :func:`mean_rate_per_hour`; any other entry takes that function's own path. Not part of
+    the strategy's state (nothing to journal).
     """
 
-    __slots__ = ("_memo",)
+    __slots__ = ("_columns", "_memo")
 
     def __init__(self) -> None:
         self._memo: dict[str, _CachedMean] = {}
+        self._columns: dict[str, _Columns | None] = {}
 
     def mean_rate_per_hour(
         self, book: Mapping[str, PerpRates], key: str, now_ms: int, lookback_ms: int
@@ -135,20 +162,93 @@ class MeanRateCache:
             and cached.cut_from_ms <= cut_ms < cached.cut_until_ms
         ):
             return cached.mean
-        # One pass: the window {s : ts > cut} (as _window) and the cuts it holds for — every
-        # cut at or above the newest stamp outside it and below the oldest stamp inside it.
-        inside: list[Settlement] = []
-        cut_from_ms, cut_until_ms = -_FOREVER_MS, _FOREVER_MS
-        for s in entry.settlements:
-            if s.ts_funding_ms > cut_ms:
-                inside.append(s)
-                cut_until_ms = min(cut_until_ms, s.ts_funding_ms)
-            else:
-                cut_from_ms = max(cut_from_ms, s.ts_funding_ms)
-        window = inside or list(entry.settlements[-1:])
-        mean = _weighted_mean(window)
-        self._memo[key] = _CachedMean(entry, cut_from_ms, cut_until_ms, mean)
-        return mean
+        columns = self._columns_of(key, entry)
+        cached = _scan_mean(entry, cut_ms) if columns is None else _columns_mean(columns, cut_ms)
+        self._memo[key] = cached
+        return cached.mean
+
+    def _columns_of(self, key: str, entry: PerpRates) -> _Columns | None:
+        """The columns of ``entry`` (None: not strictly increasing or not valid), extended
+        from the perp's previous entry when it shares its settlements."""
+        previous = self._columns.get(key)
+        if previous is not None and previous.entry is entry:
+            return previous
+        columns = None if previous is None else _extended(previous, entry)
+        if columns is None:
+            columns = _columns(entry)
+        self._columns[key] = columns
+        return columns
+
+
+def _scan_mean(entry: PerpRates, cut_ms: int) -> _CachedMean:
+    """The window ``{s : ts > cut}`` (as :func:`_window`), its mean and the cuts it holds
+    for — every cut at or above the newest stamp outside it and below the oldest stamp
+    inside it — in one pass over any entry."""
+    inside: list[Settlement] = []
+    cut_from_ms, cut_until_ms = -_FOREVER_MS, _FOREVER_MS
+    for s in entry.settlements:
+        if s.ts_funding_ms > cut_ms:
+            inside.append(s)
+            cut_until_ms = min(cut_until_ms, s.ts_funding_ms)
+        else:
+            cut_from_ms = max(cut_from_ms, s.ts_funding_ms)
+    window = inside or list(entry.settlements[-1:])
+    return _CachedMean(entry, cut_from_ms, cut_until_ms, _weighted_mean(window))
+
+
+def _columns_mean(columns: _Columns, cut_ms: int) -> _CachedMean:
+    """:func:`_scan_mean` over columns: the window is the suffix after the cut (stamps
+    strictly increase), or the latest settlement when that is empty."""
+    ts = columns.ts_ms
+    start = bisect.bisect_right(ts, cut_ms)  # first stamp > cut
+    cut_from_ms = ts[start - 1] if start > 0 else -_FOREVER_MS
+    if start < len(ts):
+        cut_until_ms = ts[start]
+    else:
+        cut_until_ms, start = _FOREVER_MS, len(ts) - 1
+    paid = math.fsum(columns.paid_frac[start:])
+    mean = paid / math.fsum(columns.hours[start:])
+    return _CachedMean(columns.entry, cut_from_ms, cut_until_ms, mean)
+
+
+def _columns(entry: PerpRates) -> _Columns | None:
+    """Columns of ``entry``, or None when it is empty, its stamps do not strictly increase or
+    a rate or interval would fail :func:`signals.weighted_mean_rate_per_hour`'s checks."""
+    settlements = entry.settlements
+    if not settlements:
+        return None
+    ts = [s.ts_funding_ms for s in settlements]
+    rates_ph = [s.rate_per_hour for s in settlements]
+    hours = [s.interval_h for s in settlements]
+    if not (all(map(operator.lt, ts, ts[1:])) and _valid(rates_ph, hours)):
+        return None
+    return _Columns(entry, ts, list(map(operator.mul, rates_ph, hours)), hours)
+
+
+def _extended(previous: _Columns, entry: PerpRates) -> _Columns | None:
+    """Columns of ``entry`` from those of the perp's previous entry when ``entry`` holds the
+    previous settlements (the very objects) with the oldest ``drop`` of them removed and one
+    newer settlement appended — what :func:`record` writes; None otherwise."""
+    old, new = previous.entry.settlements, entry.settlements
+    drop = len(old) + 1 - len(new)
+    if not (0 <= drop <= len(old)) or not all(map(operator.is_, new[:-1], old[drop:])):
+        return None
+    latest = new[-1]
+    if old and not latest.ts_funding_ms > old[-1].ts_funding_ms:
+        return None
+    if not _valid((latest.rate_per_hour,), (latest.interval_h,)):
+        return None
+    return _Columns(
+        entry,
+        [*previous.ts_ms[drop:], latest.ts_funding_ms],
+        [*previous.paid_frac[drop:], latest.rate_per_hour * latest.interval_h],
+        [*previous.hours[drop:], latest.interval_h],
+    )
+
+
+def _valid(rates_ph: Sequence[float], hours: Sequence[float]) -> bool:
+    """Whether :func:`signals.weighted_mean_rate_per_hour` accepts these values."""
+    return all(map(math.isfinite, rates_ph)) and all(math.isfinite(h) and h > 0 for h in hours)
 
 
 _FOREVER_MS = 2**63

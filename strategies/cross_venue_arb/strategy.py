@@ -76,6 +76,7 @@ from strategies.cross_venue_arb.config import CrossVenueArbConfig
 from strategies.cross_venue_arb.market import (
     BINANCE,
     Candidate,
+    ForecastCache,
     LegView,
     common_lot_qty,
     extreme_legs,
@@ -139,6 +140,12 @@ class CrossVenueArbStrategy:
         self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
         self.history_bars = max(1, config.adv_window_h)  # the ADV window's closes and volumes
         self._means = rates.MeanRateCache()
+        self._forecasts = ForecastCache()
+        # Per symbol, its perp on every venue: built once, asked for every cycle.
+        self._perps = tuple(
+            (base, tuple((venue, perp_id(venue, base)) for venue in config.venues))
+            for base in config.symbols
+        )
 
     @classmethod
     def from_config(cls, name: str, config: CrossVenueArbConfig, context: StrategyContext) -> Self:
@@ -249,9 +256,10 @@ class CrossVenueArbStrategy:
     def _record_all(self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int) -> int:
         """Record each unseen settlement of every traded perp once; returns how many."""
         recorded = 0
-        for base in self.config.symbols:
-            for venue in self.config.venues:
-                funding = snapshot.funding.get(perp_id(venue, base))
+        all_funding = snapshot.funding
+        for _, perps in self._perps:
+            for _, iid in perps:
+                funding = all_funding.get(iid)
                 if funding is None or funding.interval_s <= 0:
                     continue
                 if math.isfinite(funding.rate):
@@ -261,12 +269,13 @@ class CrossVenueArbStrategy:
     def _legs_view(
         self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int
     ) -> dict[str, dict[str, LegView]]:
+        lookback_ms, means, forecasts = self._lookback_ms, self._means, self._forecasts
         return {
             base: {
-                venue: leg_view(snapshot, book, venue, base, now_ms, self._lookback_ms, self._means)
-                for venue in self.config.venues
+                venue: leg_view(snapshot, book, venue, base, now_ms, lookback_ms, means, forecasts)
+                for venue, _ in perps
             }
-            for base in self.config.symbols
+            for base, perps in self._perps
         }
 
     # -- exits and holds -----------------------------------------------------------------------
@@ -360,24 +369,37 @@ class CrossVenueArbStrategy:
         self, legs: Legs, positions: Positions, skip: Collection[str], now_ms: int
     ) -> list[Candidate]:
         """The extreme pair of every symbol not held and not in ``skip`` (exited or dropped
-        this cycle: no exit and re-entry in one cycle), widest mean spread first (ties by
-        symbol)."""
+        this cycle: no exit and re-entry in one cycle) whose mean spread passes rule (a),
+        widest first (ties by symbol).
+
+        A pair at or below ``entry_spread_8h_frac`` is neither entered nor counted as refused
+        by the settlement rule (both need rule (a)), so its carry is not computed (every
+        symbol, every cycle)."""
         pairs: list[Candidate] = []
+        threshold = self.config.entry_spread_8h_frac
         for base, views in legs.items():
             if base in positions or base in skip:
                 continue
             extremes = extreme_legs([views[v] for v in self.config.venues])
-            if extremes is not None:
-                pairs.append(self._candidate(base, *extremes, now_ms))
+            if extremes is None:
+                continue
+            long, short = extremes
+            if long.forecast is None or short.forecast is None:  # extreme_legs: ready legs
+                raise ValueError(f"{base}: a candidate leg has no funding forecast")
+            spread = signals.spread_8h_frac(
+                short.forecast.mean_rate_per_hour, long.forecast.mean_rate_per_hour
+            )
+            if spread > threshold:
+                pairs.append(self._candidate(base, long, short, spread, now_ms))
         return sorted(pairs, key=lambda c: (-c.spread_8h_frac, c.symbol))
 
-    def _candidate(self, base: str, long: LegView, short: LegView, now_ms: int) -> Candidate:
+    def _candidate(
+        self, base: str, long: LegView, short: LegView, spread: float, now_ms: int
+    ) -> Candidate:
+        """The candidate of a pair of ready legs whose mean spread (8 h) is ``spread``."""
         if long.forecast is None or short.forecast is None:  # extreme_legs returns ready legs
             raise ValueError(f"{base}: a candidate leg has no funding forecast")
         horizon_h = self.config.holding_horizon_h
-        spread = signals.spread_8h_frac(
-            short.forecast.mean_rate_per_hour, long.forecast.mean_rate_per_hour
-        )
         funding = signals.expected_pair_funding_frac(
             long.forecast, short.forecast, now_ms, horizon_h
         )

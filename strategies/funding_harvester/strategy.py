@@ -171,6 +171,10 @@ class FundingHarvesterStrategy:
         self.cadence_s = config.cadence_s
         self.history_bars = max(2, config.adv_window_h)
         self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {}
+        # Per symbol, the rate history an estimate was computed from and that estimate: a
+        # history is replaced (never mutated) on a new settlement, so between settlements the
+        # hourly cycles reuse it (same value). Not part of the state (nothing to journal).
+        self._estimate_memo: dict[str, tuple[tuple[float, ...], _Estimate]] = {}
 
     @classmethod
     def from_config(
@@ -563,14 +567,21 @@ class FundingHarvesterStrategy:
         """Carry estimates of symbols with a full lookback of settled rates."""
         estimates: dict[str, _Estimate] = {}
         lookback = self.config.rate_lookback_settlements
+        memo = self._estimate_memo
         for symbol in markets:
             entry = rates.get(symbol)
             history = () if entry is None else entry.rates_per_hour
             if len(history) < lookback:
                 continue
+            cached = memo.get(symbol)
+            if cached is not None and cached[0] is history:
+                estimates[symbol] = cached[1]
+                continue
             mean = signals.mean_rate_per_hour(history[-lookback:])
             net_apr = signals.net_carry_apr(mean, self.config.holding_horizon_h, self.costs)
-            estimates[symbol] = _Estimate(symbol, mean, history[-1], net_apr)
+            estimate = _Estimate(symbol, mean, history[-1], net_apr)
+            estimates[symbol] = estimate
+            memo[symbol] = (history, estimate)
         return estimates
 
     def _candidates(
