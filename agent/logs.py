@@ -28,7 +28,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -168,7 +168,18 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     and tuples are searched recursively. ``None`` stays ``None`` (nothing to hide) and the
     ``event`` name is never touched.
     """
-    return {key: _redacted(key, value) for key, value in event_dict.items()}
+    plain, sensitive = _PLAIN_TYPES, _is_sensitive_name
+    out = {}
+    for key, value in event_dict.items():
+        # the common field first: a plain value (or None, or the event name) under a key that
+        # names no credential is kept as it is (what _redacted returns for it)
+        if type(value) in plain and (
+            value is None or key == "event" or not (isinstance(key, str) and sensitive(key))
+        ):
+            out[key] = value
+        else:
+            out[key] = _redacted(key, value)
+    return out
 
 
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -294,9 +305,8 @@ def _add_logger_name(logger: WrappedLogger, _method: str, event_dict: EventDict)
 
 def _first_keys(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """Put ``ts``, ``level``, ``logger``, ``event`` first so lines read well in a pager."""
-    ordered: MutableMapping[str, Any] = {k: event_dict[k] for k in _FIRST_KEYS if k in event_dict}
-    ordered.update((k, v) for k, v in event_dict.items() if k not in ordered)
-    return dict(ordered)
+    first = {k: event_dict[k] for k in _FIRST_KEYS if k in event_dict}
+    return {**first, **event_dict}  # the first keys keep their places, the rest follow in order
 
 
 def _json_default(value: Any) -> Any:

@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python benchmarks/vs_nautilus.py                        # three workloads, both engines
     python benchmarks/vs_nautilus.py --repeat 3             # best of three per engine/workload
     python benchmarks/vs_nautilus.py --nautilus-python /opt/nt/bin/python   # NT in another env
+    python benchmarks/vs_nautilus.py --no-nautilus          # zerobeta alone (no anchor)
 
 The workloads of issue 14's table: 10 Binance perps (the bundled 1h klines,
 ``venues/replay/data/binance/perp``) × the 8,760 hourly bars of 2025 (87,600 bars), a trivial
@@ -29,8 +30,8 @@ per workload and engine: bars/s (87,600 over the timed span), the load time (dat
 up before the timed span), orders sent, peak RSS; then per workload the ratios against the goals
 of issue 14 — bars/s ≥ 5× NautilusTrader's with no orders and one every 100 bars, ≥ 20× with
 one every 10 bars, peak RSS ≤ 1/5 of its — and ms/order (the timed span's growth over the
-no-order workload, per order). Without NautilusTrader the anchor is skipped with a message and
-zerobeta's figures are printed alone.
+no-order workload, per order). Without NautilusTrader (or with ``--no-nautilus``) the anchor
+is skipped with a message and zerobeta's figures are printed alone.
 """
 
 from __future__ import annotations
@@ -387,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
         default=sys.executable,
         help="interpreter with nautilus_trader==1.221.0 (default: this one)",
     )
+    parser.add_argument(
+        "--no-nautilus",
+        action="store_true",
+        help="skip the NautilusTrader anchor: zerobeta's figures alone",
+    )
     parser.add_argument("--child", choices=("zerobeta", "nautilus"), help=argparse.SUPPRESS)
     parser.add_argument("--every", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -401,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     zb: dict[int, Figures] = {}
     nt: dict[int, Figures] = {}
-    have_nautilus = True
+    have_nautilus = not args.no_nautilus
     for every in WORKLOADS:
         zb_runs, nt_runs = [], []
         for _ in range(args.repeat):
@@ -415,7 +421,9 @@ def main(argv: list[str] | None = None) -> None:
         zb[every] = best(zb_runs)
         if nt_runs:
             nt[every] = best(nt_runs)
-    if not have_nautilus:
+    if args.no_nautilus:
+        print("NautilusTrader anchor skipped (--no-nautilus); zerobeta alone:")
+    elif not have_nautilus:
         print(
             f"NautilusTrader is not installed in {args.nautilus_python}: the anchor is skipped "
             "(pip install -e '.[bench]' or --nautilus-python PATH); zerobeta alone:"

@@ -55,6 +55,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
+from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -673,22 +674,27 @@ class Engine:
 
     def _apply_prices(self, step: MarketStep) -> None:
         ts_ms, market, paper_of = step.ts_ms, self.market, self._paper_of
-        for iid, close in step.closes.items():
-            market.on_close(iid, close, ts_ms)
-            venue = paper_of[iid]
+        closes = step.closes
+        sourced = [
+            (iid, price)
+            for iid, source in self.price_source.items()
+            if (price := closes.get(source)) is not None
+        ]
+        market.on_closes(closes.items(), ts_ms)
+        market.on_closes(sourced, ts_ms)
+        # each paper venue's prices in one call (closes first, then the sourced ones)
+        by_venue: dict[PaperVenue, list[tuple[InstrumentId, float]]] = {}
+        for item in chain(closes.items(), sourced):
+            venue = paper_of[item[0]]
             if venue is not None:
-                venue.update_price(iid, close)
-        for iid, source in self.price_source.items():
-            price = step.closes.get(source)
-            if price is not None:
-                market.on_close(iid, price, ts_ms)
-                venue = paper_of[iid]
-                if venue is not None:
-                    venue.update_price(iid, price)
+                prices = by_venue.get(venue)
+                if prices is None:
+                    prices = by_venue[venue] = []
+                prices.append(item)
+        for venue, prices in by_venue.items():
+            venue.update_prices(prices)
         instruments = self.instruments
-        for iid, volume in step.volumes.items():
-            if iid in instruments:
-                market.on_volume(iid, volume)
+        market.on_volumes((i, v) for i, v in step.volumes.items() if i in instruments)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
         carried = self.market.carry_closes(step.ts_ms)

@@ -19,8 +19,9 @@ the hour's closes), aligned with the closes: hours before an instrument's first 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -96,6 +97,10 @@ class MarketData:
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
         self._volume_pending: dict[InstrumentId, float] = {}
         self._volumes: dict[InstrumentId, _History] = {}
+        # snapshot()'s restriction per tuple of requested ids, valid while the version stands
+        # (bumped when an instrument or a volume history is added)
+        self._layouts: dict[tuple[InstrumentId, ...], tuple[int, _Layout]] = {}
+        self._layout_version = 0
 
     @property
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
@@ -115,6 +120,26 @@ class MarketData:
         self._price_ts_ms[instrument_id] = ts_ms
         self._close_ts_ms[instrument_id] = ts_ms
         history.append(close)
+
+    def on_closes(self, closes: Iterable[tuple[InstrumentId, float]], ts_ms: int) -> None:
+        """:meth:`on_close` of each (instrument, close) of ``closes``, in order (one step's
+        closes, quote units, at ``ts_ms``).
+
+        Raises
+        ------
+        ValueError
+            At the first instrument that is not tracked (the closes before it are recorded).
+        """
+        histories, prices = self._history, self._prices
+        price_ts_ms, close_ts_ms = self._price_ts_ms, self._close_ts_ms
+        for instrument_id, close in closes:
+            history = histories.get(instrument_id)
+            if history is None:
+                history = self._tracked_history(instrument_id)  # raises
+            prices[instrument_id] = close
+            price_ts_ms[instrument_id] = ts_ms
+            close_ts_ms[instrument_id] = ts_ms
+            history.append(close)
 
     def carry_closes(self, ts_ms: int) -> list[InstrumentId]:
         """Forward-fill the hour ``ts_ms`` for every instrument that has history but no close
@@ -152,6 +177,24 @@ class MarketData:
             raise ValueError(f"volume of {instrument_id} must be finite and >= 0, got {volume!r}")
         self._volume_pending[instrument_id] = self._volume_pending.get(instrument_id, 0.0) + volume
 
+    def on_volumes(self, volumes: Iterable[tuple[InstrumentId, float]]) -> None:
+        """:meth:`on_volume` of each (instrument, volume) of ``volumes``, in order.
+
+        Raises
+        ------
+        ValueError
+            At the first untracked instrument or bad volume (those before it are recorded).
+        """
+        histories, pending = self._history, self._volume_pending
+        for instrument_id, volume in volumes:
+            if instrument_id not in histories:
+                self._tracked_history(instrument_id)  # raises
+            if not (math.isfinite(volume) and volume >= 0):
+                raise ValueError(
+                    f"volume of {instrument_id} must be finite and >= 0, got {volume!r}"
+                )
+            pending[instrument_id] = pending.get(instrument_id, 0.0) + volume
+
     def close_volumes(self) -> None:
         """Append the hour's volume (the sum :meth:`on_volume` gathered, 0 without a bar) to the
         volume history of every instrument that has one, aligned with its close history (call
@@ -159,13 +202,15 @@ class MarketData:
         for the hours before it."""
         for instrument_id in self._volume_pending.keys() - self._volumes.keys():
             self._volumes[instrument_id] = _History()
+            self._layout_version += 1
+        closes, pending = self._history, self._volume_pending
         for instrument_id, history in self._volumes.items():
-            n_closes = len(self._history[instrument_id])
-            while len(history) < n_closes - 1:
+            n_closes = closes[instrument_id]._n
+            while history._n < n_closes - 1:
                 history.append(math.nan)
-            if len(history) < n_closes:
-                history.append(self._volume_pending.get(instrument_id, 0.0))
-        self._volume_pending.clear()
+            if history._n < n_closes:
+                history.append(pending.get(instrument_id, 0.0))
+        pending.clear()
 
     def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
         """Record an intra-bar price (mark or trade), quote units; history is not touched.
@@ -231,6 +276,7 @@ class MarketData:
             return
         self._instrument_map[instrument.id] = instrument
         self._history[instrument.id] = _History()
+        self._layout_version += 1
         self._listed_options.setdefault(underlying, []).append(instrument)
 
     def _with_options(self, ids: list[InstrumentId], ts_ms: int) -> list[InstrumentId]:
@@ -256,22 +302,21 @@ class MarketData:
         self, ts_ms: int, instrument_ids: Iterable[InstrumentId], history_bars: int
     ) -> MarketSnapshot:
         """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each."""
-        instruments = self._instrument_map
-        ids = [i for i in instrument_ids if i in instruments]
-        if self._listed_options:
-            ids = self._with_options(ids, ts_ms)
-        all_prices, histories = self._prices, self._history
-        prices = {i: all_prices[i] for i in ids if i in all_prices}
+        ids, instruments, histories, volumes = self._layout_of(instrument_ids, ts_ms)
+        all_prices, funding = self._prices, self._funding
         fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
         price_ts_ms = self._price_ts_ms
-        stale = frozenset(i for i in ids if price_ts_ms.get(i, -(2**62)) < fresh_from_ms)
+        never = -(2**62)
+        n = history_bars
+        # closes and volumes: views made when read (strategies read few of them; a snapshot
+        # that made them all spent most of its time on views nobody read)
         return MarketSnapshot(
             ts_ms=ts_ms,
-            instruments={i: instruments[i] for i in ids},
-            prices=prices,
-            funding={i: self._funding[i] for i in ids if i in self._funding},
-            closes={i: histories[i].tail(history_bars) for i in ids},
-            stale=stale,
+            instruments=dict(instruments),
+            prices={i: all_prices[i] for i in ids if i in all_prices},
+            funding={i: funding[i] for i in ids if i in funding},
+            closes=_Tails(histories, n),
+            stale=frozenset([i for i in ids if price_ts_ms.get(i, never) < fresh_from_ms]),
             predicted_funding=(
                 {i: self._predicted[i] for i in ids if i in self._predicted}
                 if self._predicted
@@ -280,5 +325,75 @@ class MarketData:
             option_chains=(
                 {i: self._chains[i] for i in ids if i in self._chains} if self._chains else {}
             ),
-            volumes={i: self._volumes[i].tail(history_bars) for i in ids if i in self._volumes},
+            volumes=_Tails(volumes, n),
         )
+
+    def _layout_of(self, instrument_ids: Iterable[InstrumentId], ts_ms: int) -> _Layout:
+        """The tracked ids among ``instrument_ids`` (with the listed options of their
+        underlyings), their instruments and their close and volume histories; kept per tuple
+        of ids (a strategy asks for the same ones every cycle) until an instrument or a volume
+        history is added."""
+        key = instrument_ids if isinstance(instrument_ids, tuple) else None
+        if key is not None and not self._listed_options:
+            kept = self._layouts.get(key)
+            if kept is not None and kept[0] == self._layout_version:
+                return kept[1]
+        instruments = self._instrument_map
+        ids = [i for i in instrument_ids if i in instruments]
+        if self._listed_options:
+            ids = self._with_options(ids, ts_ms)
+        histories, volumes = self._history, self._volumes
+        layout = _Layout(
+            ids,
+            {i: instruments[i] for i in ids},
+            {i: histories[i] for i in ids},
+            {i: volumes[i] for i in ids if i in volumes},
+        )
+        if key is not None and not self._listed_options:
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            self._layouts[key] = (self._layout_version, layout)
+        return layout
+
+
+class _Tails(Mapping[InstrumentId, FloatArray]):
+    """The last ``n`` values of each history as they stood when the snapshot was taken
+    (:meth:`_History.tail`), a read-only view made when read: later appends do not show (the
+    length is taken now; a buffer only grows by copying, so the values before it never
+    change)."""
+
+    __slots__ = ("_ends", "_histories", "_n")
+
+    def __init__(self, histories: Mapping[InstrumentId, _History], n: int) -> None:
+        self._histories = histories
+        self._ends = {iid: history._n for iid, history in histories.items()}
+        self._n = n
+
+    def __getitem__(self, instrument_id: InstrumentId) -> FloatArray:
+        end = self._ends[instrument_id]
+        return self._histories[instrument_id]._ro[max(0, end - self._n) : end]
+
+    def get(self, instrument_id: InstrumentId, default: Any = None) -> Any:
+        return self[instrument_id] if instrument_id in self._ends else default
+
+    def __contains__(self, instrument_id: object) -> bool:
+        return instrument_id in self._ends
+
+    def __iter__(self) -> Iterator[InstrumentId]:
+        return iter(self._ends)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+
+class _Layout(NamedTuple):
+    """What :meth:`MarketData.snapshot` restricts to, for one set of requested ids."""
+
+    ids: list[InstrumentId]
+    instruments: dict[InstrumentId, Instrument]
+    histories: dict[InstrumentId, _History]
+    volumes: dict[InstrumentId, _History]
+
+
+_MAX_LAYOUTS = 64
+"""Layouts kept by :meth:`MarketData._layout_of` (one per strategy in practice)."""

@@ -54,7 +54,7 @@ from typing import Any, NamedTuple, Self
 from agent.errors import JournalError
 from agent.journal.schema import MEMORY, SCHEMA, SCHEMA_VERSION, STREAM_COLUMNS, TABLES
 from agent.journal.store import JournalStore
-from agent.portfolio.ledger import PnlStreams, Portfolio
+from agent.portfolio.ledger import PnlStreams, Portfolio, PortfolioSnapshot
 from strategies.base import Alert, PairIntent
 from venues.model import (
     Fill,
@@ -208,6 +208,10 @@ class Journal:
         self._store = store
         self._orders: dict[str, _OrderContext] = {}
         self._seq = _max_seq(store)
+        # the text of the last equity snapshot written, by the snapshot it came from (the
+        # ledger hands out the same object until something changes): an hour in which nothing
+        # moved writes the same texts without converting them again
+        self._snapshot_texts: tuple[PortfolioSnapshot, _SnapshotTexts] | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
@@ -368,13 +372,16 @@ class Journal:
         """Equity, P&L streams and exposures of ``portfolio`` (USD); per-strategy streams too
         unless ``strategies`` is False. ``btc_price`` in USD, for the summary's beta."""
         snap = portfolio.snapshot_rows()
-        pnl = snap.pnl
-        row = (ts_ms, str(snap.equity_usd), str(snap.initial_equity_usd), *_stream_texts(pnl),
-               str(snap.gross_notional_usd), str(snap.net_delta_usd), btc_price)  # fmt: skip
-        self._store.append("equity_snapshots", row)
+        if self._snapshot_texts is not None and self._snapshot_texts[0] is snap:
+            texts = self._snapshot_texts[1]
+        else:
+            texts = _snapshot_texts(snap)
+            self._snapshot_texts = (snap, texts)
+        head, streams, tail = texts.totals
+        self._store.append("equity_snapshots", (ts_ms, *head, *streams, *tail, btc_price))
         if strategies:
-            for name, streams in pnl.by_strategy.items():
-                self._store.append("strategy_pnl_snapshots", (ts_ms, name, *_stream_texts(streams)))
+            for name, strategy_streams in texts.by_strategy:
+                self._store.append("strategy_pnl_snapshots", (ts_ms, name, *strategy_streams))
 
     def record_risk_event(
         self,
@@ -759,6 +766,21 @@ def _max_seq(store: JournalStore) -> int:
         " (SELECT seq FROM fills UNION ALL SELECT seq FROM funding_payments)"
     )
     return int(rows[0][0])
+
+
+class _SnapshotTexts(NamedTuple):
+    """An equity snapshot's columns as exact text: (equity, initial equity), the streams,
+    (gross notional, net delta); and each strategy's streams."""
+
+    totals: tuple[tuple[str, str], tuple[str, ...], tuple[str, str]]
+    by_strategy: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _snapshot_texts(snap: PortfolioSnapshot) -> _SnapshotTexts:
+    head = (str(snap.equity_usd), str(snap.initial_equity_usd))
+    tail = (str(snap.gross_notional_usd), str(snap.net_delta_usd))
+    by_strategy = tuple((name, _stream_texts(s)) for name, s in snap.pnl.by_strategy.items())
+    return _SnapshotTexts((head, _stream_texts(snap.pnl), tail), by_strategy)
 
 
 def _stream_texts(streams: PnlStreams) -> tuple[str, ...]:

@@ -64,10 +64,10 @@ from agent.portfolio.pnl import (
     PnlReport,
     PnlStreams,
     PortfolioSnapshot,
+    VenueCells,
     compute_pnl,
     leg_cells,
     leg_streams,
-    pnl_cells,
 )
 from agent.portfolio.positions import PositionBook
 from strategies.base import PortfolioView
@@ -115,8 +115,9 @@ class Portfolio:
             self.initial_equity_usd: Decimal = sum(self._cash.values(), ZERO)
         self._book = PositionBook()
         self._flows: dict[tuple[str, InstrumentId], Flows] = {}  # per leg
-        self._version = 0  # bumped by every booking and mark; keys the cached P&L report
+        self._version = 0  # bumped by every booking and changed mark; keys the cached P&L report
         self._pnl_cache: tuple[int, PnlReport] | None = None
+        self._venue_cells = VenueCells()  # pnl()'s cells, the closed instruments' part kept
         self._equity_cache: tuple[int, Decimal] | None = None
         self._snapshot_cache: tuple[int, PortfolioSnapshot] | None = None
         # to_view's float positions (per strategy, None = net) as of _book.trades trades
@@ -222,19 +223,29 @@ class Portfolio:
     def mark(self, prices: Mapping[InstrumentId, Decimal]) -> None:
         """Update mark prices (quote units = USD); the last mark per instrument is kept.
 
+        A mark equal to the one kept, digit for digit (same value and exponent), changes
+        nothing: when every price is such a mark (or there is none: nothing held), the cached
+        equity, P&L and snapshot stay valid.
+
         Raises
         ------
         ValueError
             If a price is not positive (an option's may be 0) or outside the ledger's digit
             bounds.
         """
+        marks = self._book.marks_view()
+        changed: dict[InstrumentId, Decimal] = {}
         for iid, price in prices.items():
             check_digits(f"mark price of {iid}", price)
             # an expired option's last mark is its settlement at intrinsic value, possibly 0
             if not (price > 0 or (price == 0 and iid.kind is InstrumentKind.OPTION)):
                 raise ValueError(f"mark price of {iid} must be positive, got {price}")
-        self._book.set_marks(prices)
-        self._version += 1
+            kept = marks.get(iid)
+            if kept is None or kept.compare_total(price) != 0:
+                changed[iid] = price
+        if changed:
+            self._book.set_marks(changed)
+            self._version += 1
 
     def set_option_deltas(self, delta_usd: Mapping[InstrumentId, Decimal]) -> None:
         """Set the USD delta per unit of options (Black-76 Δ × forward, USD per coin of
@@ -310,10 +321,11 @@ class Portfolio:
     def pnl(self) -> PnlReport:
         """P&L by stream with per-strategy and per-venue breakdowns (see module docstring).
 
-        Cached until the next fill, funding payment or mark.
+        Cached until the next fill, funding payment or mark that changes one.
         """
         if self._pnl_cache is None or self._pnl_cache[0] != self._version:
-            cells = pnl_cells(self._book.lots(), self._flows, self._book.marks_view())
+            book, flows = self._book, self._flows
+            cells = self._venue_cells.cells(book.lots(), flows, book.marks_view(), book.trades)
             self._pnl_cache = (self._version, compute_pnl(cells, self._cash))
         return self._pnl_cache[1]
 

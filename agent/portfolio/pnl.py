@@ -53,15 +53,14 @@ class PnlStreams:
     total_usd: Decimal = field(init=False)
 
     def __post_init__(self) -> None:
-        with localcontext(EXACT_CONTEXT):
-            total = (
-                self.price_spot_usd
-                + self.price_perp_usd
-                + self.funding_usd
-                - self.fees_usd
-                - self.slippage_usd
-            )
+        add, subtract = _TOTAL_CONTEXT.add, _TOTAL_CONTEXT.subtract  # no context switch
+        total = add(add(self.price_spot_usd, self.price_perp_usd), self.funding_usd)
+        total = subtract(subtract(total, self.fees_usd), self.slippage_usd)
         object.__setattr__(self, "total_usd", total)  # frozen: set once, here
+
+
+_TOTAL_CONTEXT = EXACT_CONTEXT.copy()
+"""The ledger's exact context, for :class:`PnlStreams` totals (a copy: its flags are its own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,21 +150,172 @@ def _cells(
     """Stream values per (strategy, ``where(instrument)``) in the ``Cell`` layout."""
     cells: dict[tuple[str, _Where], Cell] = {}
     with localcontext(EXACT_CONTEXT):
-        for iid, holders in lots.items():
-            mark = marks[iid]
-            price_index = 1 if iid.kind is InstrumentKind.PERP else 0
-            for strategy, lot in holders.items():
-                cell = cells.setdefault((strategy, where(iid)), [ZERO] * 7)
-                unrealized = lot.qty * mark - lot.basis_usd
-                cell[price_index] += lot.realized_usd + unrealized
-                cell[5] += lot.realized_usd
-                cell[6] += unrealized
-        for (strategy, iid), flow in flows.items():
-            cell = cells.setdefault((strategy, where(iid)), [ZERO] * 7)
-            cell[2] += flow.funding_usd
-            cell[3] += flow.fees_usd
-            cell[4] += flow.slippage_usd
+        _add_lots(cells, lots.items(), marks, where)
+        _add_flows(cells, flows.items(), where)
     return cells
+
+
+def _add_lots(
+    cells: dict[tuple[str, _Where], Cell],
+    lots: Iterable[tuple[InstrumentId, Mapping[str, Lot]]],
+    marks: Mapping[InstrumentId, Decimal],
+    where: Callable[[InstrumentId], _Where],
+) -> None:
+    """Add the price streams of ``lots`` (per instrument, per strategy) at ``marks`` to
+    ``cells`` (call inside the ledger's context)."""
+    for iid, holders in lots:
+        mark = marks[iid]
+        price_index = 1 if iid.kind is InstrumentKind.PERP else 0
+        at = where(iid)
+        for strategy, lot in holders.items():
+            cell = cells.get((strategy, at))
+            if cell is None:
+                cell = cells[(strategy, at)] = [ZERO] * 7
+            realized = lot.realized_usd
+            unrealized = lot.qty * mark - lot.basis_usd
+            cell[price_index] += realized + unrealized
+            cell[5] += realized
+            cell[6] += unrealized
+
+
+def _add_flows(
+    cells: dict[tuple[str, _Where], Cell],
+    flows: Iterable[tuple[Leg, Flows]],
+    where: Callable[[InstrumentId], _Where],
+) -> None:
+    """Add the non-price streams of ``flows`` (per leg) to ``cells`` (call inside the ledger's
+    context)."""
+    for (strategy, iid), flow in flows:
+        key = (strategy, where(iid))
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = [ZERO] * 7
+        cell[2] += flow.funding_usd
+        cell[3] += flow.fees_usd
+        cell[4] += flow.slippage_usd
+
+
+class VenueCells:
+    """:func:`pnl_cells` for a ledger that asks at every snapshot, with the closed
+    instruments' part kept between calls.
+
+    An instrument in which every lot is flat (qty 0) carries only realized P&L and the flows
+    its legs booked: nothing marks it while no one holds it, and only a trade changes a lot or
+    a leg's fees and slippage, so its part of the cells stays what it was until the next trade
+    (``trades``: :attr:`~agent.portfolio.positions.PositionBook.trades`), a new mark object
+    for it, a new leg, or new funding on one of its legs (a payment the ledger could not
+    attribute). That part is summed once and kept — at the second call after a trade: the
+    call right after one sums everything, so a ledger that trades every step does not sort its
+    instruments at every call for nothing — and each call copies it and adds the instruments
+    with an open lot: their lots, and their legs' flows summed per cell (:class:`_FlowSums`:
+    fees and slippage once per trade, funding again when it changed). Every sum is exact (the
+    ledger's 150-digit context, bounded inputs: :mod:`agent.portfolio.exact`), so the grouping
+    changes neither a value nor its exponent: the cells equal :func:`pnl_cells`'s, digit for
+    digit.
+    """
+
+    __slots__ = (
+        "_closed_cells",
+        "_closed_funding",
+        "_closed_marks",
+        "_legs",
+        "_open_flows",
+        "_open_lots",
+        "_trades",
+    )
+
+    def __init__(self) -> None:
+        self._trades = -1
+        self._legs = -1
+        self._closed_marks: dict[InstrumentId, Decimal] = {}
+        self._closed_funding: list[tuple[Flows, Decimal]] = []
+        self._closed_cells: dict[tuple[str, str], Cell] = {}
+        self._open_lots: list[tuple[InstrumentId, Mapping[str, Lot]]] = []
+        self._open_flows: dict[tuple[str, str], _FlowSums] = {}
+
+    def cells(
+        self,
+        lots: Mapping[InstrumentId, Mapping[str, Lot]],
+        flows: Mapping[Leg, Flows],
+        marks: Mapping[InstrumentId, Decimal],
+        trades: int,
+    ) -> dict[tuple[str, str], Cell]:
+        """:func:`pnl_cells` of ``lots``, ``flows`` and ``marks`` (the book's, after
+        ``trades`` trades: lots change only with it)."""
+        if trades != self._trades:  # a trade since the last call: sum it all, keep nothing
+            self._trades = trades
+            self._legs = -1  # split at the next call without a trade in between
+            return _cells(lots, flows, marks, _venue)
+        if (
+            len(flows) != self._legs
+            or any(marks[iid] is not mark for iid, mark in self._closed_marks.items())
+            or any(flow.funding_usd is not funding for flow, funding in self._closed_funding)
+        ):
+            self._split(lots, flows, marks)
+        cells = {key: cell.copy() for key, cell in self._closed_cells.items()}
+        with localcontext(EXACT_CONTEXT):
+            _add_lots(cells, self._open_lots, marks, _venue)
+            for key, sums in self._open_flows.items():
+                cell = cells.get(key)
+                if cell is None:
+                    cell = cells[key] = [ZERO] * 7
+                cell[2] += sums.funding()
+                cell[3] += sums.fees_usd
+                cell[4] += sums.slippage_usd
+        return cells
+
+    def _split(
+        self,
+        lots: Mapping[InstrumentId, Mapping[str, Lot]],
+        flows: Mapping[Leg, Flows],
+        marks: Mapping[InstrumentId, Decimal],
+    ) -> None:
+        """Sort the instruments into closed and open and sum the closed ones' part."""
+        open_ids = {i for i, h in lots.items() if any(lot.qty != 0 for lot in h.values())}
+        closed_lots = [(i, h) for i, h in lots.items() if i not in open_ids]
+        closed_flows = [(leg, f) for leg, f in flows.items() if leg[1] not in open_ids]
+        self._open_lots = [(i, h) for i, h in lots.items() if i in open_ids]
+        by_cell: dict[tuple[str, str], list[Flows]] = {}
+        for (strategy, iid), flow in flows.items():
+            if iid in open_ids:
+                by_cell.setdefault((strategy, iid.venue), []).append(flow)
+        self._open_flows = {key: _FlowSums(legs) for key, legs in by_cell.items()}
+        self._closed_marks = {iid: marks[iid] for iid, _ in closed_lots}
+        self._closed_funding = [(f, f.funding_usd) for _, f in closed_flows]
+        self._closed_cells = {}
+        with localcontext(EXACT_CONTEXT):
+            _add_lots(self._closed_cells, closed_lots, marks, _venue)
+            _add_flows(self._closed_cells, closed_flows, _venue)
+        self._legs = len(flows)
+
+
+class _FlowSums:
+    """The flows of one cell's legs on open instruments (:class:`VenueCells`), summed: fees
+    and slippage once (only a trade changes them, and a trade makes the cells sort their
+    instruments again), funding again only when a leg's funding changed (by its object: a
+    booking replaces it)."""
+
+    __slots__ = ("_funding_usd", "_fundings", "_legs", "fees_usd", "slippage_usd")
+
+    def __init__(self, legs: list[Flows]) -> None:
+        self._legs = legs
+        self._fundings: list[Decimal] = []
+        self._funding_usd = ZERO
+        with localcontext(EXACT_CONTEXT):
+            self.fees_usd = sum((leg.fees_usd for leg in legs), ZERO)
+            self.slippage_usd = sum((leg.slippage_usd for leg in legs), ZERO)
+        self.funding()
+
+    def funding(self) -> Decimal:
+        """Σ funding of the legs, USD (call inside the ledger's context)."""
+        fundings = [leg.funding_usd for leg in self._legs]
+        if len(fundings) != len(self._fundings) or any(
+            now is not then for now, then in zip(fundings, self._fundings, strict=True)
+        ):
+            with localcontext(EXACT_CONTEXT):
+                self._funding_usd = sum(fundings, ZERO)
+            self._fundings = fundings
+        return self._funding_usd
 
 
 def pnl_cells(
@@ -187,6 +337,10 @@ def leg_cells(
     return _cells(lots, flows, marks, _instrument)
 
 
+_ZEROS: Cell = [ZERO] * 7
+"""An empty cell (read-only use)."""
+
+
 def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) -> PnlReport:
     """Sum ``cells`` (per strategy and venue) into totals and per-strategy and per-venue
     breakdowns; every venue in ``venues`` (the cash accounts) appears in ``by_venue``."""
@@ -195,12 +349,11 @@ def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) ->
         by_venue: dict[str, Cell] = {v: [ZERO] * 7 for v in venues}
         total: Cell = [ZERO] * 7
         for (strategy, venue), cell in sorted(cells.items()):
-            of_strategy = by_strategy.setdefault(strategy, [ZERO] * 7)
-            of_venue = by_venue.setdefault(venue, [ZERO] * 7)
-            for i, value in enumerate(cell):
-                of_strategy[i] += value
-                of_venue[i] += value
-                total[i] += value
+            of_strategy = by_strategy.get(strategy, _ZEROS)
+            of_venue = by_venue.get(venue, _ZEROS)
+            by_strategy[strategy] = [a + b for a, b in zip(of_strategy, cell, strict=True)]
+            by_venue[venue] = [a + b for a, b in zip(of_venue, cell, strict=True)]
+            total = [a + b for a, b in zip(total, cell, strict=True)]
     return PnlReport(
         price_spot_usd=total[0],
         price_perp_usd=total[1],

@@ -299,3 +299,37 @@ def test_bad_arguments_are_refused() -> None:
         bad = PairIntent("i", (TargetPosition(PERP, float("nan")),), "enter")
         with pytest.raises(ValueError, match="JSON"):
             journal.record_intent(0, "s", bad)
+
+
+def test_an_equity_snapshot_of_an_unchanged_ledger_writes_the_same_texts(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    portfolio = Portfolio(CASH)
+    portfolio.apply_fill("carry", fill(PERP, Side.SELL, "0.5", "100.9", "0.04", "101", 1),
+                         InstrumentKind.PERP)  # fmt: skip
+    with Journal.open(path) as journal:
+        portfolio.mark({PERP: D("104.5")})
+        journal.record_equity_snapshot(1_000, portfolio, 104.5)
+        portfolio.mark({PERP: D("104.5")})  # nothing moved
+        journal.record_equity_snapshot(2_000, portfolio, 104.5)
+        portfolio.mark({PERP: D("103")})
+        journal.record_equity_snapshot(3_000, portfolio, 103.0)
+    conn = sqlite3.connect(path)
+    equity = conn.execute(
+        "SELECT ts_ms, equity_usd, unrealized_usd, btc_price FROM equity_snapshots ORDER BY ts_ms"
+    ).fetchall()
+    by_strategy = conn.execute(
+        "SELECT ts_ms, strategy, total_pnl_usd FROM strategy_pnl_snapshots ORDER BY ts_ms"
+    ).fetchall()
+    conn.close()
+    # cash 15,000 + 50.45 − 0.04; position −0.5 × mark; unrealized −0.5 × mark + 50.5
+    assert equity == [
+        (1_000, "14998.16", "-1.75", 104.5),
+        (2_000, "14998.16", "-1.75", 104.5),
+        (3_000, "14998.91", "-1.0", 103.0),
+    ]
+    # total = price − fees − slippage (sold 0.5 at 100.9 against 101: 0.05 adverse)
+    assert by_strategy == [
+        (1_000, "carry", "-1.84"),
+        (2_000, "carry", "-1.84"),
+        (3_000, "carry", "-1.09"),
+    ]

@@ -193,3 +193,89 @@ def test_carrying_is_once_per_hour_and_skips_instruments_without_history() -> No
     snap = md.snapshot(T0_MS + 2 * HOUR_MS, [BTC, ETH], history_bars=10)
     assert snap.closes[BTC].tolist() == [100.0, 100.0, 104.0]
     assert snap.closes[ETH].shape == (0,)
+
+
+def test_on_closes_records_each_close_as_on_close_does() -> None:
+    one_by_one, batched = (
+        MarketData(INSTRUMENTS, STALE_AFTER_MS),
+        MarketData(INSTRUMENTS, STALE_AFTER_MS),
+    )
+    for hour in range(3):
+        closes = [(BTC, 100.0 + hour), (ETH, 10.0 + hour)]
+        for iid, close in closes:
+            one_by_one.on_close(iid, close, T0_MS + hour * HOUR_MS)
+        batched.on_closes(closes, T0_MS + hour * HOUR_MS)
+    for md in (one_by_one, batched):
+        snap = md.snapshot(T0_MS + 2 * HOUR_MS, (BTC, ETH), 5)
+        assert snap.closes[BTC].tolist() == [100.0, 101.0, 102.0]
+        assert snap.closes[ETH].tolist() == [10.0, 11.0, 12.0]
+        assert dict(snap.prices) == {BTC: 102.0, ETH: 12.0}
+        assert md.carry_closes(T0_MS + 2 * HOUR_MS) == []  # both closed this hour
+
+
+def test_on_closes_refuses_an_untracked_instrument_after_recording_those_before() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    with pytest.raises(ValueError, match="bybit:perp:SOLUSDT"):
+        md.on_closes([(BTC, 100.0), (UNTRACKED, 5.0), (ETH, 10.0)], T0_MS)
+    assert md.price(BTC) == 100.0
+    assert md.price(UNTRACKED) is None
+    assert md.price(ETH) is None
+
+
+def test_on_volumes_adds_to_the_hour_as_on_volume_does_and_checks_each() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_closes([(BTC, 100.0), (ETH, 10.0)], T0_MS)
+    md.on_volumes([(BTC, 2.0), (BTC, 3.5), (ETH, 1.0)])
+    md.close_volumes()
+    snap = md.snapshot(T0_MS, (BTC, ETH), 3)
+    assert snap.volumes[BTC].tolist() == [5.5]
+    assert snap.volumes[ETH].tolist() == [1.0]
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        md.on_volumes([(BTC, -1.0)])
+    with pytest.raises(ValueError, match="bybit:perp:SOLUSDT"):
+        md.on_volumes([(UNTRACKED, 1.0)])
+
+
+def test_a_repeated_request_sees_volume_histories_and_options_added_since() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    ids = (BTC, ETH)
+    md.on_closes([(BTC, 100.0), (ETH, 10.0)], T0_MS)
+    md.close_volumes()
+    assert dict(md.snapshot(T0_MS, ids, 2).volumes) == {}
+    md.on_closes([(BTC, 101.0), (ETH, 11.0)], T0_MS + HOUR_MS)
+    md.on_volume(ETH, 4.0)  # ETH's first volume: a new volume history
+    md.close_volumes()
+    snap = md.snapshot(T0_MS + HOUR_MS, ids, 2)
+    assert set(snap.volumes) == {ETH}
+    assert np.isnan(snap.volumes[ETH][0])
+    assert snap.volumes[ETH][1] == 4.0
+    assert snap.closes[BTC].tolist() == [100.0, 101.0]
+    option = InstrumentId("deribit", InstrumentKind.OPTION, "BTC-27DEC24-100000-C")
+    listed = Instrument(option, "BTC", "USD", D("0.1"), D("0.1"), D("0.1"), D("0"), D(1), 0)
+    md.list_option(BTC, listed)
+    with_option = md.snapshot(T0_MS + HOUR_MS, ids, 2)
+    assert set(with_option.instruments) == {BTC, ETH, option}
+    assert set(with_option.closes) == {BTC, ETH, option}
+
+
+def test_closes_read_after_later_closes_and_buffer_growth_are_those_of_the_snapshot() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    for hour in range(10):
+        md.on_closes([(BTC, float(hour))], T0_MS + hour * HOUR_MS)
+        md.on_volumes([(BTC, 100.0 + hour)])
+        md.close_volumes()
+    snap = md.snapshot(T0_MS + 9 * HOUR_MS, (BTC, ETH), history_bars=4)
+    for hour in range(10, 3_010):  # the buffers (1,024 slots at first) grow twice
+        md.on_closes([(BTC, float(hour))], T0_MS + hour * HOUR_MS)
+        md.on_volumes([(BTC, 1.0)])
+        md.close_volumes()
+    assert snap.closes[BTC].tolist() == [6.0, 7.0, 8.0, 9.0]  # read only now
+    assert snap.volumes[BTC].tolist() == [106.0, 107.0, 108.0, 109.0]
+    assert not snap.closes[BTC].flags.writeable
+    assert snap.closes[ETH].shape == (0,)
+    assert snap.closes.get(UNTRACKED) is None
+    assert snap.volumes.get(ETH) is None  # ETH has no volume history
+    assert (list(snap.closes), len(snap.closes), BTC in snap.closes) == ([BTC, ETH], 2, True)
+    assert list(snap.volumes) == [BTC]
+    with pytest.raises(KeyError):
+        snap.closes[UNTRACKED]

@@ -580,6 +580,36 @@ def test_update_price_validates_input() -> None:
         venue.update_price(InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP"), 1.0)
 
 
+async def test_update_prices_sets_each_price_as_update_price_does() -> None:
+    one_by_one, batched = make_venue(), make_venue()
+    prices = [(PERP, 60000.1), (SPOT, 59990.0), (ETH, 3000.25), (PERP, 60001.5)]
+    for iid, value in prices:
+        one_by_one.update_price(iid, value)
+    batched.update_prices(prices)
+    ids = [PERP, SPOT, ETH]
+    assert await batched.fetch_quotes(ids) == await one_by_one.fetch_quotes(ids)
+    assert [q.bid for q in await batched.fetch_quotes(ids)] == [60001.5, 59990.0, 3000.25]
+
+
+async def test_update_prices_publishes_marks_when_someone_listens() -> None:
+    venue = make_venue()
+    stream = venue.stream_marks([PERP, ETH])
+    venue.update_prices([(SPOT, 1.0), (PERP, 60000.0), (ETH, 3000.0)])
+    assert await next_event(stream) == MarkPrice(PERP, 60000.0, T0_MS)
+    assert await next_event(stream) == MarkPrice(ETH, 3000.0, T0_MS)
+
+
+async def test_update_prices_validates_each_price_and_keeps_those_before() -> None:
+    venue = make_venue()
+    with pytest.raises(ValueError, match="finite"):
+        venue.update_prices([(PERP, 60000.0), (ETH, float("inf")), (SPOT, 5.0)])
+    assert [q.bid for q in await venue.fetch_quotes([PERP])] == [60000.0]
+    with pytest.raises(VenueUnavailable):  # never priced: the batch stopped at ETH
+        await venue.fetch_quotes([SPOT])
+    with pytest.raises(ValueError, match="not on venue"):
+        venue.update_prices([(InstrumentId("okx", InstrumentKind.PERP, "BTC-USDT-SWAP"), 1.0)])
+
+
 def test_config_and_instruments_are_validated() -> None:
     with pytest.raises(ValueError, match="perp_leverage") as info:
         PaperVenueConfig(

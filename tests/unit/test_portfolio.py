@@ -388,3 +388,22 @@ def test_net_delta_counts_an_option_at_its_delta_not_its_premium() -> None:
     assert p.gross_notional_usd() == D("0.2") * D("5703.70") + D("0.1") * D(94000)  # unchanged
     with pytest.raises(ValueError, match="not an option"):
         p.set_option_deltas({PERP: D(1)})
+
+
+def test_a_mark_equal_digit_for_digit_keeps_the_cached_report_another_exponent_does_not() -> None:
+    portfolio = Portfolio(CASH)
+    # sold 0.5 at reference 101: qty -0.5, basis -50.5
+    sold = fill(PERP, Side.SELL, "0.5", "100.9", "0.04", "101")
+    portfolio.apply_fill("carry", sold, InstrumentKind.PERP)
+    portfolio.mark({PERP: D("104.5")})
+    report = portfolio.pnl()
+    assert str(report.unrealized_usd) == "-1.75"  # -0.5 × 104.5 + 50.5
+    portfolio.mark({PERP: D("104.5")})  # the same digits: nothing changed
+    portfolio.mark({})  # nothing held marked
+    assert portfolio.pnl() is report
+    portfolio.mark({PERP: D("104.50")})  # the same value, another exponent: another text
+    again = portfolio.pnl()
+    assert again is not report
+    assert str(again.unrealized_usd) == "-1.750"
+    portfolio.mark({PERP: D("103")})
+    assert portfolio.pnl().unrealized_usd == D("-1")  # -51.5 + 50.5

@@ -166,6 +166,29 @@ class PaperVenue:
             if instrument_id in wanted:
                 stream.push(mark)
 
+    def update_prices(self, prices: Iterable[tuple[InstrumentId, float]]) -> None:
+        """:meth:`update_price` of each (instrument, price) of ``prices``, in order (one
+        step's closes: the driver's per-bar path).
+
+        Raises
+        ------
+        ValueError
+            At the first instrument not on this venue or price not finite and > 0 (the prices
+            before it are set).
+        """
+        if self._mark_subs:  # somebody listens: a mark per price
+            for instrument_id, price in prices:
+                self.update_price(instrument_id, price)
+            return
+        instruments, current = self._instruments, self._prices
+        for instrument_id, price in prices:
+            if instrument_id not in instruments:
+                self._known(instrument_id)  # raises
+            value = float(price)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"price for {instrument_id} must be finite and > 0, got {price!r}")
+            current[instrument_id] = Decimal(repr(value))
+
     @property
     def has_resting(self) -> bool:
         """Whether any post-only order rests on the book (the driver then feeds its bars)."""
