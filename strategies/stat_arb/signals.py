@@ -340,7 +340,11 @@ def _near_ties(ic: FloatArray) -> IntArray:
     bad = ~np.all(np.isfinite(ic), axis=1)
     if ic.shape[1] >= 2:
         best_two = np.partition(ic, 1, axis=1)[:, :2]
-        bad |= ~(best_two[:, 1] - best_two[:, 0] >= AIC_TIE_TOL)
+        # inf - inf (two lags with an infinite criterion, e.g. -inf: a perfect fit) is NaN,
+        # which the comparison sends to the exact re-scoring like any non-finite value
+        with np.errstate(invalid="ignore"):
+            gap = best_two[:, 1] - best_two[:, 0]
+        bad |= ~(gap >= AIC_TIE_TOL)
     return np.flatnonzero(bad).astype(np.intp)
 
 
