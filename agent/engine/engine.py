@@ -288,8 +288,16 @@ class Engine:
         """``mode = "live"`` start: book what orders a previous run could not resolve filled
         (their reverse goes out at the first step with prices), then compare every position with
         the venues (raises ``ReconciliationError`` on a difference) and start reading the
-        venues' funding payment history."""
-        await self.executor.follow_up(now_ms)
+        venues' funding payment history.
+
+        A resumed run commits the late fills it booked together with a checkpoint listing the
+        reverses they leave owed (one transaction): killed before its first step, the next
+        start would otherwise find those orders final in the journal — no longer unanswered —
+        and nothing would send their reverses (a chaos run left a pair one-legged for an hour
+        so)."""
+        with self.journal.atomic():
+            await self.executor.follow_up(now_ms)
+            self._commit_between_steps()
         await self.positions.reconcile_at_start(now_ms)
         self.funding.start_collecting(now_ms)
 
