@@ -420,8 +420,8 @@ def settle_with_journal(orders: UnresolvedOrders, records: OrderRecords, max_att
       (:meth:`UnresolvedOrder.reverse_after_qty`); nothing to reverse → dropped;
     - an owed reverse whose client order id the journal holds was sent: not final there →
       dropped here (it is followed up under its own id, :meth:`Journal.orders_without_outcome`);
-      final → what it filled is taken off, the rest owed as the next attempt (as
-      :func:`_send_reverse` does), or reported incomplete when refused or out of attempts;
+      final (refused included) → what it filled is taken off, the rest owed as the next
+      attempt (as :func:`_send_reverse` does), or reported incomplete when out of attempts;
     - an owed reverse the journal does not know → kept, sent at the first step with a price.
     """
     for order in list(orders):
@@ -472,7 +472,7 @@ def _settled(
         attempt = order.reverse_attempt + 1
         if left == 0:
             return None
-        if record.status == OrderStatus.REJECTED.value or attempt >= max_attempts:
+        if attempt >= max_attempts:
             log.error(
                 "unresolved_order_reverse_incomplete",
                 strategy=order.strategy,
@@ -630,7 +630,10 @@ async def _send_reverse(
     desk: FollowUpDesk, order: UnresolvedOrder, price: float, ts_ms: int
 ) -> None:
     """Send ``order.reverse_qty`` reduce-only (leg ``<leg>f``); what it does not fill is
-    sent again at the next step, up to ``max_attempts``."""
+    sent again at the next follow-up (live: within seconds, on the follow-up timers; a replay:
+    the next step), up to ``max_attempts`` — also after the venue refused it: a reverse only
+    takes risk off, and a refusal may pass (margin freed, a transient reject); a chaos run
+    left a pair one-legged for an hour behind one refused reverse."""
     assert order.reverse_qty is not None
     result = await desk.send_reduce_only(order, order.reverse_qty, price, ts_ms)
     desk.unresolved.drop(order.client_order_id)
@@ -639,9 +642,10 @@ async def _send_reverse(
     filled = result.side.sign * result.filled_qty if isinstance(result, OrderAck) else ZERO
     left = order.reverse_qty - filled
     attempt = order.reverse_attempt + 1
-    if left != 0 and retryable(result) and attempt < desk.max_attempts:
+    again = retryable(result) or isinstance(result, OrderRejected)
+    if left != 0 and again and attempt < desk.max_attempts:
         desk.unresolved.add(replace(order, reverse_qty=left, reverse_attempt=attempt))
-    elif left != 0:  # refused, or out of attempts: the position check reports the rest
+    elif left != 0:  # out of attempts: the position check reports the rest
         log.error(
             "unresolved_order_reverse_incomplete",
             strategy=order.strategy,

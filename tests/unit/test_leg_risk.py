@@ -657,6 +657,26 @@ async def test_an_exit_leg_found_never_placed_is_completed() -> None:
     assert await rig.venue_positions() == {}
 
 
+async def test_a_refused_reverse_is_sent_again_at_the_next_follow_up() -> None:
+    """Before: one refusal of the reverse dropped it, and the late fill stayed until the
+    strategy's next cycle (a chaos run: a pair one-legged for an hour)."""
+    rig = make_rig()
+    rig.venue.place[BTC] = ["timeout_after_fill", "reject", "fill"]
+    rig.venue.lookup[BTC] = ["timeout"]
+    single = PairIntent("i-1", (TargetPosition(BTC, 0.1),), "enter", True)
+    assert (await rig.run(single)).status == "partial"  # the outcome is unknown
+
+    await rig.executor.follow_up(T0_MS + 1_000, PRICES)  # filled late; its reverse refused
+    assert rig.portfolio.positions(STRATEGY) == {BTC: D("0.1")}
+    await rig.executor.follow_up(T0_MS + 2_000, PRICES)  # the reverse's next attempt
+
+    sent = [(r.client_order_id, r.side, r.qty) for r in rig.venue.placed[1:]]
+    assert sent == [(cid("0f", 0), Side.SELL, D("0.1")), (cid("0f", 1), Side.SELL, D("0.1"))]
+    assert rig.portfolio.positions(STRATEGY) == {}
+    assert await rig.venue_positions() == {}
+    assert len(rig.executor.unresolved) == 0
+
+
 async def test_a_completion_rounds_the_lagging_leg_up_to_a_whole_lot() -> None:
     """BTC (lot 0.001 = 50 USD) lags ETH (lot 0.01 = 25 USD) at half its plan: 0.0025 BTC is
     missing. Rounded down (0.002) ETH would keep 0.02 ETH (two lots) beyond BTC's 0.4 and the

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from agent.config import AgentConfig, AlertsConfig, RiskConfig
+from agent.config import AgentConfig, AlertsConfig, ExecutionConfig, RiskConfig
 from agent.engine.builder import build_engine, claim_journal
 from agent.engine.engine import Engine
 from agent.execution.unresolved import STUCK_AFTER_LOOKUPS
@@ -282,13 +282,18 @@ async def test_a_late_fill_that_cannot_be_reversed_notifies(clock: FakeClock) ->
     sender, alerts = fake_dispatcher(clock)
     rig = make_rig()
     rig.executor.desk.alerts = alerts
-    rig.venue.place[ETH] = ["timeout_after_fill", "reject"]  # the reverse is refused
+    attempts = ExecutionConfig().max_attempts
+    # the reverse is refused at every attempt (a refusal alone is tried again)
+    rig.venue.place[ETH] = ["timeout_after_fill"] + ["reject"] * attempts
     rig.venue.lookup[ETH] = ["timeout"]
     await rig.run(pair(0.1, -2.0))
     await alerts.flush()
     sender.taken()
-    await rig.executor.follow_up(T0_MS + H, PRICES)
-    await alerts.flush()
+    for k in range(attempts):
+        await rig.executor.follow_up(T0_MS + H + k * 1_000, PRICES)
+        await alerts.flush()
+        if k + 1 < attempts:
+            assert sender.taken() == []  # not yet: tried again at the next follow-up
     [(title, body, _)] = sender.taken()
     assert title.endswith("unresolved_order_reverse_incomplete")
     assert "binance:perp:ETHUSDT: 2.0 of a late fill could not be reversed" in body

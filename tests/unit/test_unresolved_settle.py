@@ -129,15 +129,22 @@ def test_a_reverse_that_filled_whole_leaves_nothing_owed() -> None:
     assert _settle(journal, order) == []
 
 
-def test_a_refused_reverse_is_not_sent_again() -> None:
+def test_a_refused_reverse_is_owed_again_until_out_of_attempts() -> None:
+    """A reverse only takes risk off and a refusal may pass: it is sent again as the next
+    attempt (before, it was dropped and a pair stayed one-legged until the next cycle)."""
     journal = _journal()
     order = _opening_leg()
     _sent(journal, "0", 0, order.request)
     _answered(journal, order.request, OrderStatus.FILLED, "0.1")
-    reverse = _request("0f", 0, Side.SELL, "0.1", reduce_only=True)
-    _sent(journal, "0f", 0, reverse)
-    journal.record_order_rejected(2_500, reverse, "-2022", "ReduceOnly Order is rejected")
-    assert _settle(journal, order) == []  # the position check reports the rest
+    for attempt in range(MAX_ATTEMPTS):
+        reverse = _request("0f", attempt, Side.SELL, "0.1", reduce_only=True)
+        _sent(journal, "0f", attempt, reverse)
+        journal.record_order_rejected(2_500, reverse, "-2019", "Margin is insufficient.")
+        kept = _settle(journal, order)
+        if attempt + 1 < MAX_ATTEMPTS:
+            assert [(k.reverse_qty, k.reverse_attempt) for k in kept] == [(D("-0.1"), attempt + 1)]
+        else:
+            assert kept == []  # out of attempts: the position check reports the rest
 
 
 def test_the_walk_follows_several_attempts_of_the_reverse() -> None:
