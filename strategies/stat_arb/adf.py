@@ -48,6 +48,32 @@ _TAU_SMALLP = np.array([2.92, 1.5012, 3.9796]) * np.array([1, 1, 1e-2])
 _TAU_LARGEP = np.array([2.1945, 6.4695, -2.9198, -4.2377]) * np.array([1, 1e-1, 1e-1, 1e-2])
 
 
+_SMALLP_HIGH_FIRST = tuple(_TAU_SMALLP[::-1].tolist())
+_LARGEP_HIGH_FIRST = tuple(_TAU_LARGEP[::-1].tolist())
+
+
+def _horner(coeffs: tuple[float, ...], x: FloatArray) -> FloatArray:
+    """``np.polyval(coeffs, x)`` for finite ``x`` (highest degree first), without its wrapper:
+    polyval starts from ``0·x + c₀ = c₀`` and steps ``y·x + c``, the same float operations."""
+    y = coeffs[0] * x + coeffs[1]
+    for c in coeffs[2:]:
+        y = y * x + c
+    return np.asarray(y, dtype=np.float64)
+
+
+def _mackinnon_one(stat: float) -> float:
+    """:func:`mackinnon_pvalue_coint` of one statistic (NaN gives NaN, as there)."""
+    if stat > _TAU_MAX:
+        return 1.0
+    if stat < _TAU_MIN:
+        return 0.0
+    coeffs = _SMALLP_HIGH_FIRST if stat <= _TAU_STAR else _LARGEP_HIGH_FIRST
+    y = coeffs[0] * stat + coeffs[1]
+    for c in coeffs[2:]:
+        y = y * stat + c
+    return float(ndtr(y))
+
+
 def adf_default_maxlag(n_obs: int) -> int:
     """Default largest ADF lag of ``adfuller`` for a series of ``n_obs`` values.
 
@@ -84,10 +110,12 @@ def mackinnon_pvalue_coint(adf_stat: FloatArray) -> FloatArray:
         p-values in ``[0, 1]``, same shape.
     """
     stat = np.asarray(adf_stat, dtype=np.float64)
+    if stat.size == 1:  # one pair (the hourly health watch): the same operations on a float
+        return np.full(stat.shape, _mackinnon_one(float(stat.reshape(-1)[0])))
     # Clipping only affects values the cut-offs below override; it keeps ±inf out of polyval.
     inside = np.clip(stat, _TAU_MIN, _TAU_MAX)
-    small = ndtr(np.polyval(_TAU_SMALLP[::-1], inside))
-    large = ndtr(np.polyval(_TAU_LARGEP[::-1], inside))
+    small = ndtr(_horner(_SMALLP_HIGH_FIRST, inside))
+    large = ndtr(_horner(_LARGEP_HIGH_FIRST, inside))
     p = np.where(stat <= _TAU_STAR, small, large)
     p = np.where(stat < _TAU_MIN, 0.0, p)
     return np.asarray(np.where(stat > _TAU_MAX, 1.0, p), dtype=np.float64)
@@ -120,9 +148,11 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
         raise ValueError(f"half_life_bars needs at least 3 values per spread, got {s.shape}")
     if not np.all(np.isfinite(s)):
         raise ValueError("half_life_bars: spread contains NaN or inf")
-    lagged = s[..., :-1] - s[..., :-1].mean(axis=-1, keepdims=True)
-    delta = np.diff(s, axis=-1)
-    delta = delta - delta.mean(axis=-1, keepdims=True)
+    # x.mean(axis=-1, keepdims=True) without its wrapper: the same sum, then / count.
+    head = s[..., :-1]
+    lagged = head - np.add.reduce(head, axis=-1, keepdims=True) / head.shape[-1]
+    delta = s[..., 1:] - head  # np.diff(s, axis=-1)
+    delta = delta - np.add.reduce(delta, axis=-1, keepdims=True) / delta.shape[-1]
     sxx = np.einsum("...t,...t->...", lagged, lagged)
     sxy = np.einsum("...t,...t->...", lagged, delta)
     kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)

@@ -41,6 +41,8 @@ from strategies.state_json import JsonObject
 
 _WATCH_KEYS = ("lags", "half_life_bars", "kalman")
 
+_add_reduce = np.add.reduce  # the pairwise sum behind ndarray.mean, without its wrapper
+
 
 @dataclass(frozen=True, slots=True)
 class PairWatch:
@@ -139,18 +141,24 @@ def rolling_engle_granger(
         )
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(np.isfinite(gam))):
         raise ValueError("rolling_engle_granger: log closes or hedge ratios are not finite")
-    if a.shape[0] and (lag_arr.min() < 0 or a.shape[1] - 2 - 2 * int(lag_arr.max()) < 1):
-        raise ValueError(f"lags {lag_arr.tolist()} do not fit a window of {a.shape[1]} bars")
-    ya = a - a.mean(axis=1, keepdims=True)
-    xb = b - b.mean(axis=1, keepdims=True)
+    lag_list: list[int] = lag_arr.tolist()
+    if lag_list and (min(lag_list) < 0 or a.shape[1] - 2 - 2 * max(lag_list) < 1):
+        raise ValueError(f"lags {lag_list} do not fit a window of {a.shape[1]} bars")
+    # a.mean(axis=1, keepdims=True) without its wrapper: the same sum, then / n_bars.
+    ya = a - _add_reduce(a, axis=1, keepdims=True) / a.shape[1]
+    xb = b - _add_reduce(b, axis=1, keepdims=True) / b.shape[1]
     sxx = np.einsum("pt,pt->p", xb, xb)
     gamma = np.einsum("pt,pt->p", ya, xb) / sxx
     resid = ya - gamma[:, None] * xb
     rsq = 1.0 - np.einsum("pt,pt->p", resid, resid) / np.einsum("pt,pt->p", ya, ya)
-    stat = np.empty(a.shape[0])
-    for lag in np.unique(lag_arr).tolist():
-        rows = np.flatnonzero(lag_arr == lag)
-        stat[rows] = adf_tstat(resid[rows], int(lag))
+    distinct = set(lag_list)
+    if len(distinct) == 1:  # the usual batch: one test, no gather and scatter of rows
+        stat = adf_tstat(resid, lag_list[0])
+    else:
+        stat = np.empty(a.shape[0])
+        for lag in sorted(distinct):
+            rows = np.flatnonzero(lag_arr == lag)
+            stat[rows] = adf_tstat(resid[rows], lag)
     stat = np.where(rsq >= COLLINEAR_RSQ, -np.inf, stat)
     return RollingTest(
         hedge_ratio=gamma,

@@ -10,7 +10,7 @@ finite, positive and have at least ``calibration_bars`` closes, and each such sy
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,8 @@ def market_view(
 ) -> MarketView:
     """Usable prices and log closes (fresh, finite, positive, long enough) and betas.
 
-    One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour.
+    One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour. The
+    betas (:class:`LazyBetas`) are computed when first read.
     """
     n, depth = config.calibration_bars, history_bars
     candidates: list[tuple[str, float, FloatArray]] = []
@@ -68,10 +69,49 @@ def market_view(
     }
     window = config.beta_window_bars
     if window + 1 <= depth:
-        betas = _panel_betas(logs_panel[-(window + 1) :, finite], list(logs), config)
+        rows = logs_panel[-(window + 1) :]
+        betas = LazyBetas(lambda: _panel_betas(rows[:, finite], list(logs), config))
     else:
-        betas = _betas(logs, config)
+        betas = LazyBetas(lambda: _betas(logs, config))
     return MarketView(prices=prices, log_closes=logs, betas=betas)
+
+
+class LazyBetas(Mapping[str, float]):
+    """The betas of a view, computed on first use (a cycle reads them only to enter a pair).
+
+    ``compute`` returns the betas of every usable symbol (:func:`_panel_betas` or
+    :func:`_betas`); it runs at most once per view (twice at worst under a race, with the same
+    result: it is pure), so the values are exactly those of an eager computation.
+    """
+
+    __slots__ = ("_betas", "_compute")
+
+    def __init__(self, compute: Callable[[], dict[str, float]]) -> None:
+        self._compute = compute
+        self._betas: dict[str, float] | None = None
+
+    def _values(self) -> dict[str, float]:
+        betas = self._betas
+        if betas is None:
+            betas = self._betas = self._compute()
+        return betas
+
+    @property
+    def computed(self) -> bool:
+        """Whether the betas were computed (read) already."""
+        return self._betas is not None
+
+    def __getitem__(self, symbol: str) -> float:
+        return self._values()[symbol]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
+
+    def __repr__(self) -> str:
+        return f"LazyBetas({self._values()!r})"
 
 
 def _panel_betas(

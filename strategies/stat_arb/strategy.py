@@ -92,7 +92,7 @@ from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.fit import refit_state
 from strategies.stat_arb.health import HealthReport
 from strategies.stat_arb.market import MarketView, market_view
-from strategies.stat_arb.signals import spread_zscore
+from strategies.stat_arb.signals import sample_std, spread_zscore
 from strategies.stat_arb.state import OpenPair, PairCandidate, StatArbState
 from strategies.stat_arb.watch import check_candidate, watch_open_pairs
 from venues.model import HOUR_MS, HOUR_S, InstrumentId, InstrumentKind
@@ -483,7 +483,7 @@ class StatArbStrategy:
             return math.nan, None
         n = c.calibration_bars
         spread = view.log_closes[a][-n:] - gamma * view.log_closes[b][-n:]
-        vol = float(np.std(np.diff(spread), ddof=1))
+        vol = sample_std(spread[1:] - spread[:-1])  # np.std(np.diff(spread), ddof=1)
         if c.drift_noisy_spread_vol_h_frac == 0 or not math.isfinite(vol):
             return vol, None
         noisy = vol > c.drift_noisy_spread_vol_h_frac

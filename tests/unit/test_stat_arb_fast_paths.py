@@ -1,0 +1,350 @@
+"""The stat-arb decision's fast paths give the very bits of the computation they replace.
+
+Issue 14: the hourly :meth:`StatArbStrategy.decide` was made cheaper without changing the
+journal. Each shortcut — ``np.add.reduce`` in place of the ``mean``/``std`` wrappers
+(``sample_std`` for ``np.std(ddof=1)``), the Horner steps in place of ``np.polyval``, one
+ADF test for a batch that shares its lag, betas computed only when read — is checked here
+against the former code, written out in the test, on random inputs that reach its edges.
+Equality is of the bits (``float.hex`` / raw bytes), never approximate; then whole decisions
+along real bars are compared with the former code patched in.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from strategies.base import MarketSnapshot, PortfolioView
+from strategies.stat_arb import adf, health, market, strategy, watch
+from strategies.stat_arb.adf import adf_tstat, half_life_bars, mackinnon_pvalue_coint
+from strategies.stat_arb.config import StatArbConfig
+from strategies.stat_arb.health import RollingTest, rolling_engle_granger
+from strategies.stat_arb.market import LazyBetas, market_view
+from strategies.stat_arb.signals import COLLINEAR_RSQ, sample_std, spread_zscore
+from strategies.stat_arb.state import StatArbState
+from strategies.stat_arb.strategy import StatArbStrategy
+from venues.model import InstrumentId, InstrumentKind
+from venues.replay.loader import load_klines
+
+DATA = Path(__file__).parents[2] / "venues" / "replay" / "data" / "binance" / "perp"
+
+
+def bits(x: Any) -> bytes:
+    """The exact bytes of a float or float64 array (distinguishes −0.0, NaN payloads)."""
+    return np.asarray(x, dtype=np.float64).tobytes()
+
+
+# ------------------------------------------------------------ the former code, verbatim
+
+
+def former_spread_zscore(a: np.ndarray, b: np.ndarray, gamma: float, window: int) -> float:
+    spread = a[-window:] - gamma * b[-window:]
+    std = float(np.std(spread, ddof=1))
+    if std == 0.0:
+        return 0.0
+    return float((spread[-1] - spread.mean()) / std)
+
+
+def former_half_life_bars(s: np.ndarray) -> np.ndarray:
+    lagged = s[..., :-1] - s[..., :-1].mean(axis=-1, keepdims=True)
+    delta = np.diff(s, axis=-1)
+    delta = delta - delta.mean(axis=-1, keepdims=True)
+    sxx = np.einsum("...t,...t->...", lagged, lagged)
+    sxy = np.einsum("...t,...t->...", lagged, delta)
+    kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    out = np.full_like(kappa, np.inf)
+    np.divide(math.log(2.0), kappa, out=out, where=kappa > 0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def former_mackinnon(stat: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    stat = np.asarray(stat, dtype=np.float64)
+    inside = np.clip(stat, -18.86, 0.92)
+    small_p = np.array([2.92, 1.5012, 3.9796]) * np.array([1, 1, 1e-2])
+    large_p = np.array([2.1945, 6.4695, -2.9198, -4.2377]) * np.array([1, 1e-1, 1e-1, 1e-2])
+    small = ndtr(np.polyval(small_p[::-1], inside))
+    large = ndtr(np.polyval(large_p[::-1], inside))
+    p = np.where(stat <= -2.62, small, large)
+    p = np.where(stat < -18.86, 0.0, p)
+    return np.asarray(np.where(stat > 0.92, 1.0, p), dtype=np.float64)
+
+
+def former_rolling_engle_granger(
+    a: np.ndarray, b: np.ndarray, lags: list[int], gamma_fit: list[float]
+) -> RollingTest:
+    lag_arr = np.asarray(lags, dtype=np.intp)
+    gam = np.asarray(gamma_fit, dtype=np.float64)
+    ya = a - a.mean(axis=1, keepdims=True)
+    xb = b - b.mean(axis=1, keepdims=True)
+    sxx = np.einsum("pt,pt->p", xb, xb)
+    gamma = np.einsum("pt,pt->p", ya, xb) / sxx
+    resid = ya - gamma[:, None] * xb
+    rsq = 1.0 - np.einsum("pt,pt->p", resid, resid) / np.einsum("pt,pt->p", ya, ya)
+    stat = np.empty(a.shape[0])
+    for lag in np.unique(lag_arr).tolist():
+        rows = np.flatnonzero(lag_arr == lag)
+        stat[rows] = adf_tstat(resid[rows], int(lag))
+    stat = np.where(rsq >= COLLINEAR_RSQ, -np.inf, stat)
+    return RollingTest(
+        hedge_ratio=gamma,
+        adf_stat=stat,
+        p_value=former_mackinnon(stat),
+        half_life_bars=former_half_life_bars(a - gam[:, None] * b),
+    )
+
+
+# ------------------------------------------------------------------ kernels, bit for bit
+
+
+def _walks(rng: np.random.Generator, n_pairs: int, n_bars: int) -> tuple[np.ndarray, ...]:
+    """Log-price windows of ``n_pairs`` pairs at random levels and volatilities, some
+    cointegrated (B = A / γ + noise), some not."""
+    scale = rng.choice([1e-5, 1e-3, 0.02, 0.08], size=(n_pairs, 1))
+    level = rng.choice([-3.0, 0.5, 11.0], size=(n_pairs, 1))
+    log_a = level + np.cumsum(rng.normal(0.0, 1.0, (n_pairs, n_bars)) * scale, axis=1)
+    gamma = rng.uniform(-2.0, 3.0, n_pairs)
+    noise = rng.normal(0.0, 1.0, (n_pairs, n_bars)) * scale * rng.uniform(0.1, 3.0)
+    walk = np.cumsum(rng.normal(0.0, 1.0, (n_pairs, n_bars)) * scale, axis=1)
+    follower = log_a / gamma[:, None]
+    mixed = np.where(rng.random((n_pairs, 1)) < 0.5, follower, walk)
+    return log_a, mixed + noise + level, gamma
+
+
+def test_spread_zscore_is_the_former_computation_bit_for_bit() -> None:
+    rng = np.random.default_rng(14)
+    constant_seen = 0
+    for _ in range(400):
+        n = int(rng.integers(2, 420))
+        log_a, log_b, gammas = _walks(rng, 1, n)
+        window = int(rng.integers(2, n + 1))
+        gamma = float(gammas[0])
+        if rng.random() < 0.05:  # a constant spread: z is 0.0
+            log_a[0, :], log_b[0, :], gamma = 1.25, 0.5, 0.5
+            constant_seen += 1
+        got = spread_zscore(log_a[0], log_b[0], gamma, window)
+        want = former_spread_zscore(log_a[0], log_b[0], gamma, window)
+        assert type(got) is float
+        assert got.hex() == want.hex(), (n, window, gamma)
+    assert constant_seen > 0
+
+
+def test_sample_std_is_np_std_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(500):
+        n = int(rng.integers(3, 600))
+        scale = float(rng.choice([1e-9, 1e-4, 0.02, 3.0, 1e6]))
+        x = rng.normal(float(rng.choice([0.0, -7.5, 11.0])), scale, n)
+        if rng.random() < 0.5:
+            x = np.diff(np.cumsum(x))  # hourly returns, as the drift class feeds it
+        got, want = sample_std(x), float(np.std(x, ddof=1))
+        assert type(got) is float
+        assert got.hex() == want.hex(), n
+    assert sample_std(np.full(7, 0.3)) == 0.0
+    assert sample_std(np.array([1.0, 2.0])).hex() == float(np.std([1.0, 2.0], ddof=1)).hex()
+    with pytest.raises(ValueError, match="at least 2 values"):
+        sample_std(np.array([1.0]))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_spread_zscore_still_rejects_non_finite_input(bad: float) -> None:
+    a = np.linspace(1.0, 2.0, 50)
+    b = np.linspace(3.0, 2.0, 50)
+    a[-3] = bad
+    with pytest.raises(ValueError, match="not finite"):
+        spread_zscore(a, b, 1.0, 20)
+    with pytest.raises(ValueError, match="not finite"):
+        spread_zscore(np.linspace(1.0, 2.0, 50), b, bad, 20)
+
+
+def test_half_life_is_the_former_computation_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    infinite_seen = finite_seen = 0
+    for _ in range(200):
+        n_pairs, n_bars = int(rng.integers(1, 6)), int(rng.integers(3, 400))
+        log_a, log_b, gamma = _walks(rng, n_pairs, n_bars)
+        spread = log_a - gamma[:, None] * log_b
+        if rng.random() < 0.1:
+            spread[0] = 2.0  # constant: no regressor variation, inf
+        for s in (spread, spread[0]):
+            got, want = half_life_bars(s), former_half_life_bars(s)
+            assert got.shape == want.shape
+            assert bits(got) == bits(want)
+            infinite_seen += int(np.isinf(got).sum())
+            finite_seen += int(np.isfinite(got).sum())
+    assert infinite_seen > 0
+    assert finite_seen > 0
+
+
+def test_mackinnon_p_value_is_the_former_computation_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    edges = [-np.inf, -100.0, -18.86, -18.859, -2.62, -2.6199, 0.0, 0.92, 0.9201, 5.0, np.inf]
+    stats = np.concatenate([edges, [np.nan], rng.uniform(-25.0, 3.0, 5000)])
+    assert bits(mackinnon_pvalue_coint(stats)) == bits(former_mackinnon(stats))
+    for k, s in enumerate(stats[:600]):  # one at a time (a float path), as the watch asks
+        one = np.array([s]).reshape([(), (1,), (1, 1)][k % 3])
+        got = mackinnon_pvalue_coint(one)
+        assert got.shape == one.shape
+        assert got.dtype == np.float64
+        assert bits(got) == bits(former_mackinnon(one)), s
+
+
+def test_rolling_engle_granger_is_the_former_computation_bit_for_bit() -> None:
+    rng = np.random.default_rng(21)
+    for trial in range(150):
+        n_pairs = int(rng.integers(1, 5))
+        n_bars = int(rng.integers(30, 300))
+        log_a, log_b, gamma = _walks(rng, n_pairs, n_bars)
+        same_lag = trial % 2 == 0  # one lag for the batch (the fast path) or mixed lags
+        lags = [int(rng.integers(0, 5))] * n_pairs if same_lag else rng.integers(0, 5, n_pairs)
+        lags = [int(x) for x in lags]
+        if trial % 10 == 0:
+            log_b[0] = 0.25 + 2.0 * log_a[0]  # collinear: -inf statistic, p 0
+        got = rolling_engle_granger(log_a, log_b, lags, gamma.tolist())
+        want = former_rolling_engle_granger(log_a, log_b, lags, gamma.tolist())
+        for field in ("hedge_ratio", "adf_stat", "p_value", "half_life_bars"):
+            assert bits(getattr(got, field)) == bits(getattr(want, field)), (trial, field)
+
+
+def test_rolling_engle_granger_still_rejects_lags_that_do_not_fit() -> None:
+    a = np.cumsum(np.ones((2, 12)), axis=1)
+    with pytest.raises(ValueError, match="do not fit"):
+        rolling_engle_granger(a, a * 0.5 + 1.0, [0, 5], [1.0, 1.0])
+    with pytest.raises(ValueError, match="do not fit"):
+        rolling_engle_granger(a, a * 0.5 + 1.0, [-1, 0], [1.0, 1.0])
+
+
+# --------------------------------------------------------------------- lazy betas
+
+
+def _snapshot(rng: np.random.Generator, lengths: dict[str, int], depth: int) -> Any:
+    ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in lengths}
+    closes = {
+        ids[s]: np.exp(np.cumsum(rng.normal(0.0, 0.01, n))) * (10 + k)
+        for k, (s, n) in enumerate(lengths.items())
+    }
+    snap = MarketSnapshot(
+        ts_ms=0,
+        instruments={},
+        prices={i: float(c[-1]) for i, c in closes.items()},
+        funding={},
+        closes={i: c[-depth:] for i, c in closes.items()},
+    )
+    return snap, ids
+
+
+@pytest.mark.parametrize("beta_window_bars", [63, 300])
+def test_lazy_betas_are_the_eager_ones_and_wait_to_be_read(beta_window_bars: int) -> None:
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT"]
+    config = StatArbConfig(
+        symbols=symbols, calibration_bars=252, beta_window_bars=beta_window_bars, beta_min_obs=20
+    )
+    depth = max(config.calibration_bars, beta_window_bars) + 1
+    lengths = dict(zip(symbols, [2_000, 252, 260, 280, 1_000], strict=True))
+    snap, ids = _snapshot(np.random.default_rng(5), lengths, depth)
+    view = market_view(snap, ids, config, depth)
+    assert isinstance(view.betas, LazyBetas)
+    assert not view.betas.computed
+    # The former eager computation, from the same panel the view was built on.
+    logs_panel = np.full((depth, len(symbols)), np.nan)
+    for k, s in enumerate(symbols):
+        logs = view.log_closes[s]
+        logs_panel[depth - len(logs) :, k] = logs
+    if beta_window_bars + 1 <= depth:
+        usable = np.ones(len(symbols), dtype=bool)
+        window = logs_panel[-(beta_window_bars + 1) :, usable]
+        want = market._panel_betas(window, symbols, config)
+    else:
+        want = market._betas(view.log_closes, config)
+    got = dict(view.betas)
+    assert view.betas.computed
+    assert list(got) == symbols
+    assert all(bits(got[s]) == bits(want[s]) for s in symbols)
+    assert math.isfinite(got["ETHUSDT"])
+    assert len(view.betas) == len(symbols)
+    assert view.betas["SOLUSDT"] == got["SOLUSDT"]
+
+
+# ------------------------------------------------------ whole decisions along real bars
+
+
+def _real_closes(symbols: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    series = {s: load_klines(DATA / f"{s}_1h.csv.gz") for s in symbols}
+    ts = np.asarray(series[symbols[0]].ts_open_ms)
+    return ts, {s: np.asarray(k.close, dtype=np.float64) for s, k in series.items()}
+
+
+def _walk_decisions(
+    config: StatArbConfig, ts: np.ndarray, closes: dict[str, np.ndarray]
+) -> list[str]:
+    """Refit weekly and decide hourly over 5 weeks; the repr of every decision."""
+    strat = StatArbStrategy(config)
+    ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in closes}
+    state = StatArbState()
+    out: list[str] = []
+    depth = strat.history_bars
+    start = config.calibration_bars + 24
+    for t in range(start, start + 5 * 168):
+        now = int(ts[t])
+        snap = MarketSnapshot(
+            ts_ms=now,
+            instruments={},
+            prices={ids[s]: float(c[t]) for s, c in closes.items()},
+            funding={},
+            closes={ids[s]: c[max(0, t + 1 - depth) : t + 1] for s, c in closes.items()},
+        )
+        if (t - start) % 168 == 0:
+            state = strat.refit(snap, state, now)
+        positions: dict[InstrumentId, float] = {}
+        for r in state.open.values():
+            positions[ids[r.a]] = r.direction * r.qty_a
+            positions[ids[r.b]] = -r.direction * r.qty_b
+        decision = strat.decide(snap, PortfolioView(1e5, 5e4, positions), state, now)
+        state = decision.state
+        out.append(repr((decision.intents, decision.alerts, decision.diagnostics, state)))
+    return out
+
+
+def test_decisions_along_real_bars_equal_those_of_the_former_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five weeks of hourly decisions with weekly re-tests on eight real perps, once with the
+    fast paths and once with the former code patched in (eager betas included): the same
+    intents, alerts, diagnostics and states, to the last bit of every float."""
+    symbols = [
+        "BTCUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "BNBUSDT",
+        "XRPUSDT",
+        "DOGEUSDT",
+        "ADAUSDT",
+        "LTCUSDT",
+    ]
+    ts, closes = _real_closes(symbols)
+    config = StatArbConfig(symbols=symbols, entry_z=1.5, exit_z=0.3, max_pairs=2)
+    fast = _walk_decisions(config, ts, closes)
+
+    real_market_view = market.market_view
+
+    def eager_view(*args: Any) -> Any:
+        view = real_market_view(*args)
+        dict(view.betas)  # computed at once, as before
+        return view
+
+    monkeypatch.setattr(strategy, "market_view", eager_view)
+    monkeypatch.setattr(strategy, "spread_zscore", former_spread_zscore)
+    monkeypatch.setattr(watch, "rolling_engle_granger", former_rolling_engle_granger)
+    monkeypatch.setattr(adf, "mackinnon_pvalue_coint", former_mackinnon)
+    monkeypatch.setattr(health, "mackinnon_pvalue_coint", former_mackinnon)
+    former = _walk_decisions(config, ts, closes)
+    assert fast == former
+    held = sum("'hold'" in d for d in fast)
+    entered = sum("'enter'" in d for d in fast)
+    assert held > 50
+    assert entered > 2
