@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 import structlog
 
 from agent.engine.funding_reconcile import FundingReconciler
-from agent.engine.funding_schedule import FundingScheduleRegistry, to_alert
+from agent.engine.funding_schedule import FundingScheduleRegistry, IntervalChange, to_alert
 from agent.engine.marketdata import MarketData
 from agent.execution import events
 from agent.journal.journal import Journal
@@ -131,23 +131,27 @@ class FundingDesk:
         an interval change is alerted, and each paper venue settles its perps' positions. Live:
         positions and prices at this step are remembered and the payments booked earlier
         whose settled rate is now known are reconciled (:mod:`agent.engine.funding_reconcile`)."""
-        self.reconciler.note_step(ts_ms, self._market.prices)
+        reconciler = self.reconciler
+        reconciler.note_step(ts_ms, self._market.prices)
+        # bound once per step: this loop runs for every settled rate of the run
+        observe = self.schedule.observe
+        on_funding = self._market.on_funding
+        note_rate = reconciler.note_rate if reconciler.active else None
+        paper = self._paper
         for rate in rates:
-            change = self.schedule.observe(rate)
+            change = observe(rate)
             if change is not None:
-                alert = to_alert(change)
-                log.warning(alert.kind, message=alert.message, **alert.fields)
-                self._journal.record_alert(change.ts_ms, SUPERVISOR, alert)
-                self._alerts.notify(Notice.from_alert(alert, change.ts_ms))
-            self._market.on_funding(rate)
-            self.reconciler.note_rate(rate)
-            venue = self._paper.get(rate.instrument_id.venue)
+                self._alert_interval_change(change)
+            on_funding(rate)
+            if note_rate is not None:
+                note_rate(rate)
+            venue = paper.get(rate.instrument_id.venue)
             if venue is None:
                 continue
             payment = venue.settle_funding(rate)
             if payment is not None:
                 self.book(ts_ms, payment)
-        self.reconciler.reconcile(ts_ms)
+        reconciler.reconcile(ts_ms)
 
     async def collect(self, ts_ms: int) -> None:
         """Book the funding each live venue paid or charged the account since the last look,
@@ -195,6 +199,12 @@ class FundingDesk:
             self._booked.add((payment.instrument_id, payment.ts_funding_ms))
             venue = payment.instrument_id.venue
             self._since_ms[venue] = max(self._since_ms.get(venue, 0), payment.ts_funding_ms)
+
+    def _alert_interval_change(self, change: IntervalChange) -> None:
+        alert = to_alert(change)
+        log.warning(alert.kind, message=alert.message, **alert.fields)
+        self._journal.record_alert(change.ts_ms, SUPERVISOR, alert)
+        self._alerts.notify(Notice.from_alert(alert, change.ts_ms))
 
     def _mark_booked(self, payment: FundingPayment) -> bool:
         key = (payment.instrument_id, payment.ts_funding_ms)

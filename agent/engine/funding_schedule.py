@@ -167,19 +167,26 @@ class FundingScheduleRegistry:
             than the last one observed for this perp.
         """
         iid = rate.instrument_id
-        _check_rate(rate)
-        sched = self._schedules.setdefault(iid, _Schedule())
+        ts_ms = rate.ts_funding_ms
+        sched = self._schedules.get(iid)
+        if sched is None:
+            # only a perp gets a schedule (here and in register), so a known one needs no check
+            _check_perp(iid)
+            _check_times(rate)
+            sched = self._schedules[iid] = _Schedule()
+        else:
+            _check_times(rate)
         last = sched.last_ts_ms
-        if last is not None and rate.ts_funding_ms <= last:
-            if rate.ts_funding_ms == last:
+        if last is not None and ts_ms <= last:
+            if ts_ms == last:
                 return None
             raise ValueError(
-                f"funding schedule: settlement of {iid} at {rate.ts_funding_ms} ms is before "
+                f"funding schedule: settlement of {iid} at {ts_ms} ms is before "
                 f"the last one observed at {last} ms"
             )
-        gap_s = rate.interval_s if last is None else _rounded_gap_s(iid, rate.ts_funding_ms - last)
+        gap_s = rate.interval_s if last is None else _rounded_gap_s(iid, ts_ms - last)
         old_observed_s, sched.observed_s = sched.observed_s, gap_s
-        sched.last_ts_ms = rate.ts_funding_ms
+        sched.last_ts_ms = ts_ms
         sched.next_ts_ms = rate.ts_next_funding_ms
         if sched.grace:  # the last period of the interval the listing replaced
             sched.grace = False
@@ -295,11 +302,17 @@ def to_alert(change: IntervalChange) -> Alert:
     return Alert(ALERT_KIND, message, fields)
 
 
-def _check_rate(rate: FundingRate) -> None:
-    iid = rate.instrument_id
+def _check_perp(iid: InstrumentId) -> None:
     if iid.kind is not InstrumentKind.PERP:
         raise ValueError(f"funding schedule: {iid} is not a perp")
-    _check_positive(iid, "interval_s", rate.interval_s)
+
+
+def _check_times(rate: FundingRate) -> None:
+    iid = rate.instrument_id
+    if rate.interval_s <= 0:
+        raise ValueError(
+            f"funding schedule: {iid} interval_s must be positive, got {rate.interval_s}"
+        )
     if rate.ts_next_funding_ms <= rate.ts_funding_ms:
         raise ValueError(
             f"funding schedule: {iid} ts_next_funding_ms {rate.ts_next_funding_ms} is not after "

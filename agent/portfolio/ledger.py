@@ -202,13 +202,15 @@ class Portfolio:
         self._require_account(iid.venue)
         if not math.isfinite(payment.rate) or not payment.amount_usd.is_finite():
             raise ValueError(f"funding payment for {iid} has a non-finite rate or amount")
-        check_digits(f"funding mark price of {iid}", payment.mark_price)
+        mark = payment.mark_price
+        check_digits(f"funding mark price of {iid}", mark)
         rate = Decimal(repr(payment.rate))
         holders = self._book.holders(iid)
         with localcontext(EXACT_CONTEXT):
+            neg_rate = -rate
             amount = at_booking_resolution(payment.amount_usd)
             shares = {
-                s: at_booking_resolution(-rate * lot.qty * payment.mark_price)
+                s: at_booking_resolution(neg_rate * lot.qty * mark)
                 for s, lot in sorted(holders.items())
                 if lot.qty != 0
             }
@@ -455,8 +457,13 @@ class Portfolio:
         self, instrument_id: InstrumentId, amount_usd: Decimal, shares: Mapping[str, Decimal]
     ) -> None:
         self._cash[instrument_id.venue] += amount_usd
+        flows = self._flows
         for strategy, share in shares.items():
-            self._flow(strategy, instrument_id).funding_usd += share
+            leg = (strategy, instrument_id)
+            flow = flows.get(leg)
+            if flow is None:  # not setdefault: no Flows built per payment for a known leg
+                flow = flows[leg] = Flows()
+            flow.funding_usd += share
         if amount_usd > 0:
             self.funding_received_usd += amount_usd
         else:

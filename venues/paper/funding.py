@@ -63,13 +63,16 @@ class FundingBook:
         price known.
         """
         iid = funding.instrument_id
+        ts_funding_ms = funding.ts_funding_ms
         last = self.last.get(iid)
-        if last is not None and funding.ts_funding_ms <= last.ts_funding_ms:
+        if last is not None and ts_funding_ms <= last.ts_funding_ms:
             return None
         self.last[iid] = funding
-        history = self.history.setdefault(iid, deque())
+        history = self.history.get(iid)
+        if history is None:
+            history = self.history[iid] = deque()
         history.append(funding)
-        horizon_ms = funding.ts_funding_ms - self.retention_ms
+        horizon_ms = ts_funding_ms - self.retention_ms
         while history[0].ts_funding_ms < horizon_ms:
             history.popleft()
         if qty == 0:

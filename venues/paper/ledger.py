@@ -146,7 +146,8 @@ class Ledger:
 
     def qty(self, instrument_id: InstrumentId) -> Decimal:
         """Signed quantity held, base units (0 when nothing is held)."""
-        return self.holdings.get(instrument_id, Holding()).qty
+        holding = self.holdings.get(instrument_id)
+        return _ZERO if holding is None else holding.qty
 
     def book(
         self, instrument_id: InstrumentId, signed_qty: Decimal, price: Decimal, fee_usd: Decimal
