@@ -55,7 +55,6 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -267,7 +266,7 @@ class Engine:
         self._breaker_flatten_pending = False
         self._ratio_drift = self.cfg.execution.drift_check == "ratio"
         self.between_steps = BetweenSteps()
-        self._paper_of = _PaperOf(self.paper)
+        self._paper_of = PaperOf(self.paper)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -691,18 +690,14 @@ class Engine:
         market.on_closes(closes.items(), ts_ms)
         market.on_closes(sourced, ts_ms)
         # each paper venue's prices in one call (closes first, then the sourced ones)
-        by_venue: dict[PaperVenue, list[tuple[InstrumentId, float]]] = {}
-        for item in chain(closes.items(), sourced):
-            venue = paper_of[item[0]]
-            if venue is not None:
-                prices = by_venue.get(venue)
-                if prices is None:
-                    prices = by_venue[venue] = []
-                prices.append(item)
-        for venue, prices in by_venue.items():
-            venue.update_prices(prices)
-        instruments = self.instruments
-        market.on_volumes((i, v) for i, v in step.volumes.items() if i in instruments)
+        items = [*closes.items(), *sourced]
+        for venue, indexes in paper_of.groups(tuple([iid for iid, _ in items])):
+            venue.update_prices([items[k] for k in indexes])
+        instruments, volumes = self.instruments, step.volumes
+        if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
+            market.on_volumes(volumes.items())
+        else:
+            market.on_volumes((i, v) for i, v in volumes.items() if i in instruments)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
         carried = self.market.carry_closes(step.ts_ms)
@@ -752,15 +747,32 @@ class Engine:
         self.journal.record_equity_snapshot(ts_ms, self.portfolio, reference_price)
 
 
-class _PaperOf(dict[InstrumentId, PaperVenue | None]):
+class PaperOf(dict[InstrumentId, PaperVenue | None]):
     """Each instrument's paper venue (None live, or for a venue without one), looked up once
     per instrument instead of by venue name on every close and mark (the per-bar path): index
-    it (``paper_of[iid]``), ``get`` does not fill it."""
+    it (``paper_of[iid]``), ``get`` does not fill it. :meth:`groups` splits a step's
+    instruments by paper venue."""
 
     def __init__(self, paper: Mapping[str, PaperVenue]) -> None:
         super().__init__()
         self._paper = paper
+        self._grouped: tuple[InstrumentId, ...] | None = None
+        self._groups: list[tuple[PaperVenue, list[int]]] = []
 
     def __missing__(self, iid: InstrumentId) -> PaperVenue | None:
         venue = self[iid] = self._paper.get(iid.venue)
         return venue
+
+    def groups(self, ids: tuple[InstrumentId, ...]) -> list[tuple[PaperVenue, list[int]]]:
+        """The positions in ``ids`` of each paper venue's instruments, in order, venues in
+        the order they first appear (instruments without a paper venue left out). Kept for
+        the last ``ids``: a replay names the same instruments in the same order every hour;
+        other ``ids`` are grouped anew (an instrument's paper venue never changes)."""
+        if ids != self._grouped:
+            groups: dict[PaperVenue, list[int]] = {}
+            for index, iid in enumerate(ids):
+                venue = self[iid]
+                if venue is not None:
+                    groups.setdefault(venue, []).append(index)
+            self._grouped, self._groups = ids, list(groups.items())
+        return self._groups

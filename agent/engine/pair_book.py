@@ -30,10 +30,11 @@ class PairBook:
     def record(self, strategy: str, intents: Iterable[PairIntent]) -> None:
         """``strategy`` decided ``intents``: each intent's instruments form the pair of each
         of them (the last intent naming an instrument wins)."""
+        pairs = self._pairs
         for intent in intents:
-            pair = frozenset(leg.instrument_id for leg in intent.legs)
+            pair = frozenset([leg.instrument_id for leg in intent.legs])
             for iid in pair:
-                self._pairs[(strategy, iid)] = pair
+                pairs[(strategy, iid)] = pair
 
     def pair_of(
         self, strategy: str, instrument_id: InstrumentId, held: Collection[InstrumentId]

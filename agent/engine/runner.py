@@ -318,8 +318,9 @@ class StrategyRunner:
 
     def _journal_state(self, slot: StrategySlot[Any], ts_ms: int) -> None:
         """Journal the slot's state if it changed since it was last journaled (states are frozen
-        dataclasses without NaN: ``!=`` is a change of their JSON)."""
-        if slot.state != slot.journaled_state:
+        dataclasses without NaN: ``!=`` is a change of their JSON; the very state journaled,
+        returned again by a cycle that changed nothing, is no change)."""
+        if slot.state is not slot.journaled_state and slot.state != slot.journaled_state:
             slot.journaled_state = slot.state
             slot.state_journaled_ms = ts_ms
             self._journal.record_strategy_state(ts_ms, slot.strategy.name, slot.state.to_json())

@@ -62,6 +62,14 @@ class PlannedLeg:
 class IntentPlanner:
     """Plans the orders of an intent against one strategy's positions in ``portfolio``.
 
+    Strategies restate the targets of what they hold every cycle, and almost always nothing
+    needs trading. The planner remembers, per strategy and instruments (in leg order), the
+    last plan in which no leg was off target: its targets, drift threshold and the positions
+    it saw. An intent with the same targets and threshold while those positions are the same
+    plans to nothing again, whatever the prices (they only size legs that are off target), so
+    it is answered without the Decimal arithmetic (:meth:`plan`). A changed position, target
+    or threshold, or an instrument no longer loaded, plans in full.
+
     Parameters
     ----------
     instruments : Mapping[InstrumentId, Instrument]
@@ -79,6 +87,8 @@ class IntentPlanner:
         self._instruments = instruments
         self._portfolio = portfolio
         self._drift = _dec(drift_frac)
+        self._within_drift: dict[tuple[str, tuple[InstrumentId, ...]], _WithinDrift] = {}
+        """Per (strategy, instruments in leg order), the last plan with every leg within drift."""
 
     def plan(
         self, strategy: str, intent: PairIntent, prices: Mapping[InstrumentId, float]
@@ -114,13 +124,27 @@ class IntentPlanner:
         # Each leg's own position (not the strategy's whole book: the drift check plans every
         # standing pair at every mark tick).
         position_qty = self._portfolio.position_qty
+        legs = intent.legs
+        ids = tuple([leg.instrument_id for leg in legs])
+        positions = tuple([position_qty(strategy, iid) for iid in ids])
+        seen = (tuple([leg.target_qty for leg in legs]), intent.drift_frac, positions)
+        if self._within_drift.get((strategy, ids)) == seen and all(
+            map(self._instruments.__contains__, ids)
+        ):
+            return []  # every leg within drift at these very positions: nothing to do
         drift = self._drift if intent.drift_frac is None else _dec(intent.drift_frac)
         planned: list[PlannedLeg] = []
-        for index, leg in enumerate(intent.legs):
-            instrument, target = self._checked_leg(intent, leg)
-            current = position_qty(strategy, leg.instrument_id) or Decimal(0)
+        within_drift = True
+        instruments = self._instruments
+        for index, leg in enumerate(legs):
+            instrument = instruments.get(leg.instrument_id)
+            if instrument is None or not math.isfinite(leg.target_qty):
+                instrument = self._checked_leg(intent, leg)  # raises, naming what is wrong
+            target = _dec(leg.target_qty)
+            current = positions[index] or Decimal(0)
             if not _off_target(current, target, drift):
                 continue
+            within_drift = False
             price = prices.get(leg.instrument_id)
             if price is None or not math.isfinite(price) or price <= 0:
                 log.warning(
@@ -134,9 +158,15 @@ class IntentPlanner:
             delta = self._order_qty(instrument, current, target, float(price))
             if delta:
                 planned.append(PlannedLeg(index, instrument, delta, float(price)))
+        if within_drift:
+            if len(self._within_drift) >= _WITHIN_DRIFT_MAX:
+                self._within_drift.clear()  # bounded: a long live run names many sets
+            self._within_drift[(strategy, ids)] = seen
         return planned
 
-    def _checked_leg(self, intent: PairIntent, leg: TargetPosition) -> tuple[Instrument, Decimal]:
+    def _checked_leg(self, intent: PairIntent, leg: TargetPosition) -> Instrument:
+        """The leg's instrument; ValueError naming a leg whose instrument is not loaded or
+        whose target is not finite."""
         instrument = self._instruments.get(leg.instrument_id)
         if instrument is None:
             raise ValueError(
@@ -147,7 +177,7 @@ class IntentPlanner:
                 f"intent {intent.intent_id}: target_qty of {leg.instrument_id} is "
                 f"{leg.target_qty!r}, not a finite number"
             )
-        return instrument, _dec(leg.target_qty)
+        return instrument
 
     def _order_qty(
         self, instrument: Instrument, current: Decimal, target: Decimal, price: float
@@ -162,6 +192,14 @@ class IntentPlanner:
         if rounded < instrument.min_qty or notional < instrument.min_notional_usd:
             return Decimal(0)
         return rounded if delta > 0 else -rounded
+
+
+_WITHIN_DRIFT_MAX = 4096
+"""Most (strategy, instruments) plans remembered as within drift (then all forgotten)."""
+
+_WithinDrift = tuple[tuple[float, ...], float | None, tuple[Decimal, ...]]
+"""A plan in which no leg was off target: its legs' targets, the intent's own ``drift_frac``
+(None = the planner's) and the positions it saw (base units), in leg order."""
 
 
 def _off_target(current: Decimal, target: Decimal, drift: Decimal) -> bool:

@@ -38,10 +38,10 @@ being how far the legs' notional ratio moved, so the hourly drift rule
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from strategies.base import PairIntent, TargetPosition
 from venues.model import InstrumentId
@@ -96,8 +96,11 @@ class StandingTargets:
         still working): then the earlier targets keep standing, so the drift check takes the
         legs it left off them back at the next mark tick instead of at the next cycle (an
         exit that failed keeps nothing: that would reopen what it closed)."""
-        named = {leg.instrument_id for leg in intent.legs}
-        priced = _priced(intent.legs, prices)
+        legs = intent.legs
+        # each leg's price (None when missing), keyed and ordered as the legs name them
+        seen = {leg.instrument_id: prices.get(leg.instrument_id) for leg in legs}
+        named = frozenset(seen)
+        priced = _all_priced(seen.values())
         reached = status in REACHED and (status == "filled" or priced)
         keep_earlier = (
             not reached
@@ -108,12 +111,12 @@ class StandingTargets:
         if pairs is not None and not keep_earlier:
             for key in [k for k in pairs if not k.isdisjoint(named)]:
                 del pairs[key]
-        if reached and any(leg.target_qty != 0 for leg in intent.legs):
-            seen = {leg.instrument_id: prices[leg.instrument_id] for leg in intent.legs}
+        if reached and any(leg.target_qty != 0 for leg in legs):
+            set_at = cast(dict[InstrumentId, float], seen)  # priced: no None among them
             standing = StandingPair(
-                intent.legs, MappingProxyType(seen) if priced else {}, intent.drift_frac
+                legs, MappingProxyType(set_at) if priced else {}, intent.drift_frac
             )
-            self._pairs.setdefault(strategy, {})[frozenset(named)] = standing
+            self._pairs.setdefault(strategy, {})[named] = standing
         elif pairs is not None and not pairs:
             del self._pairs[strategy]
 
@@ -206,6 +209,14 @@ def _priced(legs: Legs, prices: Mapping[InstrumentId, float]) -> bool:
     the want of one, its targets not reached)."""
     for leg in legs:
         price = prices.get(leg.instrument_id)
+        if price is None or not math.isfinite(price) or price <= 0:
+            return False
+    return True
+
+
+def _all_priced(leg_prices: Iterable[float | None]) -> bool:
+    """:func:`_priced` on the legs' prices already looked up (None = no price)."""
+    for price in leg_prices:
         if price is None or not math.isfinite(price) or price <= 0:
             return False
     return True
