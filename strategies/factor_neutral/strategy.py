@@ -88,9 +88,40 @@ from strategies.factor_neutral.signals import (
     zscore,
 )
 from strategies.factor_neutral.state import Book, FactorNeutralState, SizedBook
-from venues.model import HOUR_S, InstrumentId, InstrumentKind, funding_rate_per_hour
+from venues.model import (
+    HOUR_S,
+    FundingRate,
+    InstrumentId,
+    InstrumentKind,
+    funding_rate_per_hour,
+)
 
 IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True, slots=True)
+class _BookLegs:
+    """What :meth:`FactorNeutralStrategy.decide` derives from the stored book alone: its
+    non-zero weights and their symbols, sorted (the legs when nothing outside the book is
+    held)."""
+
+    book: Book
+    weights: dict[str, float]
+    symbols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SizedLegs:
+    """The target legs of a sized book over ``symbols`` (sorted): each symbol's target
+    quantity (0 for a held perp outside the book), its beta (0 when unknown) and the legs."""
+
+    sized: SizedBook
+    book: Book
+    symbols: tuple[str, ...]
+    ids: tuple[InstrumentId, ...]
+    qty: tuple[float, ...]
+    betas: tuple[float, ...]
+    legs: tuple[TargetPosition, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +164,21 @@ class FactorNeutralStrategy:
         self.history_bars = max(self.history_bars, config.adv_window_h)
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
         self._id_set = frozenset(self._ids.values())
+        self._symbol_of = {iid: s for s, iid in self._ids.items()}
+        # What decide derives from the (immutable) book and sizing in the state, kept while
+        # the state holds the same objects (a refit or a re-sizing replaces them). Not part of
+        # the state (nothing to journal).
+        self._book_legs: _BookLegs | None = None
+        self._sized_legs: _SizedLegs | None = None
+        # The settled rates of the last legs and their rates per hour (None when a leg had no
+        # usable rate), kept while the same legs see the same rates (they change once per
+        # settlement, the prices every cycle).
+        self._carry_rates: (
+            tuple[
+                tuple[InstrumentId, ...], tuple[FundingRate | None, ...], tuple[float, ...] | None
+            ]
+            | None
+        ) = None
 
     @classmethod
     def from_config(cls, name: str, config: FactorNeutralConfig, context: StrategyContext) -> Self:
@@ -356,21 +402,25 @@ class FactorNeutralStrategy:
             the refit's pending alerts, emitted once.
         """
         alerts = list(state.pending_alerts)
-        new_state = replace(state, pending_alerts=())
+        new_state = replace(state, pending_alerts=()) if alerts else state
         book = state.book
         if book is None:
             return Decision((), new_state, tuple(alerts), {"fitted": 0})
-        held = {i.symbol: q for i, q in portfolio.positions.items() if i in self._id_set and q}
-        weights = {s: w for s, w in book.weights.items() if w != 0.0}
-        legs_syms = sorted(set(weights) | set(held))
-        unpriced = sorted(s for s in legs_syms if self._price_problem(snapshot, self._ids[s]))
+        symbol_of = self._symbol_of
+        held = {symbol_of[i]: q for i, q in portfolio.positions.items() if i in symbol_of and q}
+        book_legs = self._legs_of_book(book)
+        weights = book_legs.weights
+        if held.keys() <= weights.keys():
+            legs_syms = book_legs.symbols
+        else:
+            legs_syms = tuple(sorted(weights.keys() | held.keys()))
+        prices, unpriced = self._usable_prices(snapshot, legs_syms)
         if unpriced:
             message = f"no usable price for {unpriced}; book not re-emitted this cycle"
             alerts.append(
                 Alert("factor_neutral_price_missing", message, {"symbols": ",".join(unpriced)})
             )
             return Decision((), new_state, tuple(alerts), {"fitted": 1, "unpriced": len(unpriced)})
-        prices = {s: float(snapshot.prices[self._ids[s]]) for s in legs_syms}
         sized = state.sized
         reason = "rebalance"
         if sized is None or sized.fitted_at_ms != book.fitted_at_ms:
@@ -382,12 +432,59 @@ class FactorNeutralStrategy:
             sized = self._size(book, weights, prices, snapshot, alerts)
             new_state = replace(new_state, sized=sized)
             reason = "rebalance_delta"
-        targets = {s: sized.qty.get(s, 0.0) for s in legs_syms}
-        legs = tuple(TargetPosition(self._ids[s], q) for s, q in targets.items())
-        opening = any(_grows(held.get(s, 0.0), q) for s, q in targets.items())
-        intent = PairIntent(f"rebalance-{now_ms}", legs, reason, opening=opening)
+        targets = self._legs_of_sizing(sized, book, legs_syms)
+        held_qty = [held.get(s, 0.0) for s in legs_syms]
+        opening = any(map(_grows, held_qty, targets.qty))
+        intent = PairIntent(f"rebalance-{now_ms}", targets.legs, reason, opening=opening)
         diagnostics = self._diagnostics(book, targets, held, prices, snapshot)
         return Decision((intent,), new_state, tuple(alerts), diagnostics)
+
+    def _legs_of_book(self, book: Book) -> _BookLegs:
+        """The book's non-zero weights and their sorted symbols; kept while ``book`` is the
+        same object."""
+        kept = self._book_legs
+        if kept is not None and kept.book is book:
+            return kept
+        weights = {s: w for s, w in book.weights.items() if w != 0.0}
+        kept = _BookLegs(book, weights, tuple(sorted(weights)))
+        self._book_legs = kept
+        return kept
+
+    def _legs_of_sizing(self, sized: SizedBook, book: Book, symbols: tuple[str, ...]) -> _SizedLegs:
+        """Targets, betas and legs of ``sized`` over ``symbols``; kept while the sizing and the
+        book are the same objects and the symbols the same."""
+        kept = self._sized_legs
+        if (
+            kept is not None
+            and kept.sized is sized
+            and kept.book is book
+            and kept.symbols == symbols
+        ):
+            return kept
+        qty = tuple(sized.qty.get(s, 0.0) for s in symbols)
+        betas = tuple(book.betas.get(s, 0.0) for s in symbols)
+        ids = tuple(self._ids[s] for s in symbols)
+        legs = tuple(map(TargetPosition, ids, qty))
+        kept = _SizedLegs(sized, book, symbols, ids, qty, betas, legs)
+        self._sized_legs = kept
+        return kept
+
+    def _usable_prices(
+        self, snapshot: MarketSnapshot, symbols: Sequence[str]
+    ) -> tuple[dict[str, float], list[str]]:
+        """Prices of ``symbols`` (quote units) and, sorted, those without a usable price
+        (:meth:`_price_problem`: stale, missing, not finite or not positive)."""
+        ids, stale, price_by_id = self._ids, snapshot.stale, snapshot.prices
+        prices: dict[str, float] = {}
+        unpriced: list[str] = []
+        for sym in symbols:
+            iid = ids[sym]
+            price = price_by_id.get(iid)
+            if iid in stale or price is None or not (math.isfinite(price) and price > 0):
+                unpriced.append(sym)
+            else:
+                prices[sym] = float(price)
+        return prices, sorted(unpriced)
 
     def _size(
         self,
@@ -435,48 +532,71 @@ class FactorNeutralStrategy:
     def _diagnostics(
         self,
         book: Book,
-        targets: Mapping[str, float],
+        targets: _SizedLegs,
         held: Mapping[str, float],
         prices: Mapping[str, float],
         snapshot: MarketSnapshot,
     ) -> dict[str, float | int | str]:
-        """Expected alpha, target gross / net / beta exposure, held gross, funding carry."""
+        """Expected alpha, target gross / net / beta exposure, held gross, funding carry.
+
+        Sums run over the legs in ``targets.symbols`` order (held ones in ``held`` order) with
+        the same float operations whatever the shape of the inputs, so the figures are the
+        same bits from one implementation to the next (``sum`` left to right, ``math.fsum``
+        exactly rounded)."""
         capital = self.config.capital_usd
-        notional = {s: q * prices[s] for s, q in targets.items()}
-        betas = book.betas
+        notional = [q * prices[s] for s, q in zip(targets.symbols, targets.qty, strict=True)]
         diagnostics: dict[str, float | int | str] = {
             "fitted": 1,
             "fitted_at_ms": book.fitted_at_ms,
             "method": book.method,
             "expected_alpha": _round(float(book.expected_alpha), 9),
-            "n_long": sum(1 for v in notional.values() if v > 0),
-            "n_short": sum(1 for v in notional.values() if v < 0),
-            "target_gross_frac": _round(sum(abs(v) for v in notional.values()) / capital, 9),
-            "target_net_usd": _round(math.fsum(notional.values()), 6),
+            "n_long": len([v for v in notional if v > 0]),
+            "n_short": len([v for v in notional if v < 0]),
+            "target_gross_frac": _round(sum(map(abs, notional)) / capital, 9),
+            "target_net_usd": _round(math.fsum(notional), 6),
             "target_beta_usd": _round(
-                math.fsum(v * betas.get(s, 0.0) for s, v in notional.items()), 6
+                math.fsum([v * b for v, b in zip(notional, targets.betas, strict=True)]), 6
             ),
             "held_gross_frac": _round(
-                sum(abs(q * prices[s]) for s, q in held.items()) / capital, 9
+                sum([abs(q * prices[s]) for s, q in held.items()]) / capital, 9
             ),
         }
-        carry = self._funding_usd_per_h(notional, snapshot)
+        carry = self._funding_usd_per_h(targets.ids, notional, snapshot)
         if carry is not None:
             diagnostics["target_funding_usd_per_h"] = _round(carry, 6)
         return diagnostics
 
     def _funding_usd_per_h(
-        self, notional: Mapping[str, float], snapshot: MarketSnapshot
+        self, ids: tuple[InstrumentId, ...], notional: Sequence[float], snapshot: MarketSnapshot
     ) -> float | None:
-        """Funding the target book would receive per hour at the last settled rates, USD/h
-        (``−Σ notional · r/h``); None when a leg has no funding rate."""
+        """Funding the target book (``notional`` USD per perp of ``ids``) would receive per hour
+        at the last settled rates, USD/h (``−Σ notional · r/h``, left to right); None when a
+        leg has no funding rate."""
+        rates = self._rates_per_hour(ids, snapshot)
+        if rates is None:
+            return None
         total = 0.0
-        for sym, value in notional.items():
-            funding = snapshot.funding.get(self._ids[sym])
-            if funding is None or funding.interval_s <= 0:
-                return None
-            total -= value * funding_rate_per_hour(funding.rate, funding.interval_s)
+        for value, rate_per_hour in zip(notional, rates, strict=True):
+            total -= value * rate_per_hour
         return total
+
+    def _rates_per_hour(
+        self, ids: tuple[InstrumentId, ...], snapshot: MarketSnapshot
+    ) -> tuple[float, ...] | None:
+        """Last settled funding rate per hour of each perp of ``ids`` (fraction / h), None when
+        one has none (or a non-positive interval); those of the last call again while the same
+        perps have the same settled rates."""
+        settled = tuple(map(snapshot.funding.get, ids))
+        kept = self._carry_rates
+        if kept is not None and ids == kept[0] and settled == kept[1]:
+            return kept[2]
+        rates: tuple[float, ...] | None = None
+        if all(f is not None and f.interval_s > 0 for f in settled):
+            rates = tuple(
+                funding_rate_per_hour(f.rate, f.interval_s) for f in settled if f is not None
+            )
+        self._carry_rates = (ids, settled, rates)
+        return rates
 
 
 def _log_window(closes: FloatArray | None, n: int) -> FloatArray:

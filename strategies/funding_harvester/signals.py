@@ -82,7 +82,7 @@ def mean_rate_per_hour(rates_per_hour: Sequence[float]) -> float:
     """
     if not rates_per_hour:
         raise ValueError("rates_per_hour is empty: no settled funding rate to average")
-    if not all(math.isfinite(r) for r in rates_per_hour):
+    if not all(map(math.isfinite, rates_per_hour)):
         raise ValueError(f"rates_per_hour holds a non-finite value: {list(rates_per_hour)!r}")
     return math.fsum(rates_per_hour) / len(rates_per_hour)
 
@@ -344,8 +344,14 @@ def basis_converged(
     ValueError
         If ``take_frac`` is outside ``[0, 1)`` or an input is not finite.
     """
-    values = (entry_basis_frac, basis, take_frac, round_trip_cost)
-    if not all(math.isfinite(v) for v in values):
+    isfinite = math.isfinite
+    if not (
+        isfinite(entry_basis_frac)
+        and isfinite(basis)
+        and isfinite(take_frac)
+        and isfinite(round_trip_cost)
+    ):
+        values = (entry_basis_frac, basis, take_frac, round_trip_cost)
         raise ValueError(f"basis_converged inputs must be finite, got {values!r}")
     if not 0.0 <= take_frac < 1.0:
         raise ValueError(f"take_frac must be in [0, 1), got {take_frac!r}")

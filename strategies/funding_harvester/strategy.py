@@ -87,13 +87,12 @@ Positions = dict[str, HarvestPosition]
 
 @dataclass(frozen=True, slots=True)
 class _Market:
-    """What one cycle knows about one symbol; prices ``None`` when missing or stale."""
+    """What one cycle knows about one symbol's prices; ``None`` when missing or stale."""
 
     spot_id: InstrumentId
     perp_id: InstrumentId
     spot_price: float | None
     perp_price: float | None
-    funding_fresh: bool
 
     @property
     def basis_frac(self) -> float | None:
@@ -103,12 +102,61 @@ class _Market:
         return signals.basis_frac(self.perp_price, self.spot_price)
 
 
+class _MarketViews:
+    """This cycle's :class:`_Market` of each configured symbol, built on first use and kept for
+    the cycle (a cycle reads the views of its open positions and of the symbols worth entering
+    only, so most symbols never need one), and whether a symbol's funding is fresh.
+    ``get`` returns None for an unconfigured symbol."""
+
+    __slots__ = ("_ids", "_now_ms", "_snapshot", "_views")
+
+    def __init__(
+        self,
+        snapshot: MarketSnapshot,
+        now_ms: int,
+        ids: Mapping[str, tuple[InstrumentId, InstrumentId]],
+    ) -> None:
+        self._snapshot = snapshot
+        self._now_ms = now_ms
+        self._ids = ids  # configured symbol -> (spot id, perp id)
+        self._views: dict[str, _Market] = {}
+
+    def get(self, symbol: str) -> _Market | None:
+        """The view of ``symbol`` this cycle, or None when it is not configured."""
+        view = self._views.get(symbol)
+        if view is None:
+            ids = self._ids.get(symbol)
+            if ids is None:
+                return None
+            snapshot, (spot_id, perp_id) = self._snapshot, ids
+            view = _Market(
+                spot_id=spot_id,
+                perp_id=perp_id,
+                spot_price=_usable_price(snapshot, spot_id),
+                perp_price=_usable_price(snapshot, perp_id),
+            )
+            self._views[symbol] = view
+        return view
+
+    def funding_fresh(self, market: _Market) -> bool:
+        """Whether the perp of ``market`` has fresh funding now: present, not stale, finite and
+        not older than two intervals (:func:`strategies.common.funding_is_stale`)."""
+        snapshot, perp_id = self._snapshot, market.perp_id
+        funding = snapshot.funding.get(perp_id)
+        return (
+            funding is not None
+            and perp_id not in snapshot.stale
+            and math.isfinite(funding.rate)
+            and not funding_is_stale(funding.ts_funding_ms, funding.interval_s, self._now_ms)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _Cycle:
     """What one ``decide`` call works with: market views, the rate histories after recording,
     the symbols that recorded a settlement this cycle, the alerts raised and the time."""
 
-    markets: Mapping[str, _Market]
+    markets: _MarketViews
     rates: Mapping[str, RateHistory]
     recorded: frozenset[str]
     alerts: list[Alert]
@@ -123,6 +171,17 @@ class _Estimate:
     rate_per_hour: float
     latest_rate_per_hour: float
     net_apr_frac: float
+    worth_entering: bool
+    """:func:`signals.should_enter` of this estimate at the configured ``min_net_apr_frac``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Estimates:
+    """Carry estimates of every symbol with a full lookback, in config order, and the best one
+    by (net APR, symbol) (None without any)."""
+
+    by_symbol: Mapping[str, _Estimate]
+    best: _Estimate | None
 
 
 def _usable_price(snapshot: MarketSnapshot, instrument_id: InstrumentId) -> float | None:
@@ -167,14 +226,42 @@ class FundingHarvesterStrategy:
     ) -> None:
         self.name = name
         self.config = config
-        self.costs = costs
+        self._costs = costs
+        self._round_trip_cost_frac = signals.round_trip_cost_frac(costs)
         self.cadence_s = config.cadence_s
         self.history_bars = max(2, config.adv_window_h)
-        self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {}
-        # Per symbol, the rate history an estimate was computed from and that estimate: a
-        # history is replaced (never mutated) on a new settlement, so between settlements the
-        # hourly cycles reuse it (same value). Not part of the state (nothing to journal).
+        self._id_cache: dict[str, tuple[InstrumentId, InstrumentId]] = {
+            symbol: (
+                InstrumentId(config.venue, InstrumentKind.SPOT, symbol),
+                InstrumentId(config.venue, InstrumentKind.PERP, symbol),
+            )
+            for symbol in config.symbols
+        }
+        self._configured_ids = dict(self._id_cache)  # configured symbols only
+        self._base_of = {symbol: base_asset(symbol) for symbol in config.symbols}
+        # Caches, none part of the state (nothing to journal). A rate history (and the rates
+        # mapping holding them) is replaced, never mutated, on a new settlement, so between
+        # settlements the hourly cycles reuse what was computed from the same objects:
+        # - per symbol, the history an estimate was computed from and that estimate;
         self._estimate_memo: dict[str, tuple[tuple[float, ...], _Estimate]] = {}
+        # - the rates mapping the last estimates were computed from and those estimates;
+        self._estimates_memo: tuple[Mapping[str, RateHistory], _Estimates] | None = None
+        # - per symbol, the entry basis of its last basis-stop level and that level;
+        self._stop_level_memo: dict[str, tuple[float, float]] = {}
+        # - per symbol, the quantity of its last holding legs and those legs (immutable);
+        self._legs_memo: dict[str, tuple[float, tuple[TargetPosition, TargetPosition]]] = {}
+        # - the perps' settled rates (in config order) of the last cycle and the histories it
+        #   returned after recording them: the same rates into the same histories record
+        #   nothing again (every one was recorded or skipped then).
+        self._perp_ids = tuple(perp_id for _, perp_id in self._configured_ids.values())
+        self._recorded_memo: tuple[tuple[FundingRate | None, ...], Mapping[str, RateHistory]]
+        self._recorded_memo = ((), {})
+
+    @property
+    def costs(self) -> signals.LegCosts:
+        """The venue's fees and slippage (read-only: the cost figures and the estimates derived
+        from them are kept for the strategy's life)."""
+        return self._costs
 
     @classmethod
     def from_config(
@@ -262,18 +349,24 @@ class FundingHarvesterStrategy:
             has enough history), ``open_positions``, ``entries``, ``exits``, ``candidates``,
             ``settlements_recorded``.
         """
-        rates: Rates = dict(state.rates)
         positions: Positions = dict(state.positions)
-        markets = {s: self._market(snapshot, s, now_ms) for s in self.config.symbols}
+        markets = _MarketViews(snapshot, now_ms, self._configured_ids)
         alerts: list[Alert] = []
-        recorded = self._record_all(snapshot, rates, positions, alerts)
+        rates, recorded = self._record_all(snapshot, state.rates, positions, alerts)
         self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
         cycle = _Cycle(markets, rates, recorded, alerts, now_ms)
         exits = self._exits(cycle, positions)
         holds = self._holds(positions, portfolio.positions, markets, alerts, now_ms)
-        estimates = self._estimates(markets, rates)
-        blocked = {s for s in self.config.symbols if base_asset(s) in portfolio.blocked_bases}
-        candidates = self._candidates(markets, estimates, positions, exited={*exits, *blocked})
+        estimates = self._estimates(rates)
+        blocked_bases = portfolio.blocked_bases
+        blocked = (
+            {s for s, base in self._base_of.items() if base in blocked_bases}
+            if blocked_bases
+            else set()
+        )
+        candidates = self._candidates(
+            markets, estimates.by_symbol, positions, exited={*exits, *blocked}
+        )
         entries = self._enter(snapshot, cycle, candidates, positions)
         diagnostics: dict[str, float | int | str] = {
             "open_positions": len(positions),
@@ -282,59 +375,62 @@ class FundingHarvesterStrategy:
             "candidates": len(candidates),
             "settlements_recorded": len(recorded),
         }
-        if estimates:
-            best = max(estimates.values(), key=lambda e: (e.net_apr_frac, e.symbol))
+        best = estimates.best
+        if best is not None:
             diagnostics["best_net_apr_frac"] = best.net_apr_frac
             diagnostics["best_symbol"] = best.symbol
         intents = (*exits.values(), *holds, *entries)
         new_state = FundingHarvesterState(rates=rates, positions=positions)
         return Decision(intents, new_state, tuple(alerts), diagnostics)
 
-    # -- market view -------------------------------------------------------------------------
-
-    def _market(self, snapshot: MarketSnapshot, symbol: str, now_ms: int) -> _Market:
-        spot_id, perp_id = self._ids(symbol)
-        funding = snapshot.funding.get(perp_id)
-        fresh = (
-            funding is not None
-            and perp_id not in snapshot.stale
-            and math.isfinite(funding.rate)
-            and not funding_is_stale(funding.ts_funding_ms, funding.interval_s, now_ms)
-        )
-        return _Market(
-            spot_id=spot_id,
-            perp_id=perp_id,
-            spot_price=_usable_price(snapshot, spot_id),
-            perp_price=_usable_price(snapshot, perp_id),
-            funding_fresh=fresh,
-        )
-
     # -- settlements ---------------------------------------------------------------------------
 
     def _record_all(
-        self, snapshot: MarketSnapshot, rates: Rates, positions: Positions, alerts: list[Alert]
-    ) -> frozenset[str]:
-        """Record each unseen settlement once; returns the symbols that recorded one."""
-        recorded: set[str] = set()
-        for symbol in self.config.symbols:
-            funding = snapshot.funding.get(self._ids(symbol)[1])
-            if funding is None or not math.isfinite(funding.rate):
+        self,
+        snapshot: MarketSnapshot,
+        rates: Mapping[str, RateHistory],
+        positions: Positions,
+        alerts: list[Alert],
+    ) -> tuple[Mapping[str, RateHistory], frozenset[str]]:
+        """Record each unseen settlement once; returns the rate histories after recording and
+        the symbols that recorded one. The histories are ``rates`` itself when nothing was
+        recorded (the usual hourly cycle between settlements), else a new mapping: ``rates``
+        is never mutated."""
+        funding_by_id = snapshot.funding
+        settled = tuple(map(funding_by_id.get, self._perp_ids))
+        seen, recorded_into = self._recorded_memo
+        if rates is recorded_into and settled == seen:
+            return rates, frozenset()
+        recorded: list[str] = []
+        updated: Rates | None = None  # the copy of ``rates``, made on the first record
+        for symbol, (_, perp_id) in self._configured_ids.items():  # symbols are unique
+            funding = funding_by_id.get(perp_id)
+            if funding is None:
                 continue
-            if self._record(symbol, funding, rates, positions, alerts):
-                recorded.add(symbol)
-        return frozenset(recorded)
+            entry = rates.get(symbol)
+            if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
+                continue  # seen already
+            if not math.isfinite(funding.rate):
+                continue
+            if updated is None:
+                updated = dict(rates)
+            self._record(symbol, funding, entry, updated, positions, alerts)
+            recorded.append(symbol)
+        after = rates if updated is None else updated
+        self._recorded_memo = (settled, after)
+        return after, frozenset(recorded)
 
     def _record(
         self,
         symbol: str,
         funding: FundingRate,
+        entry: RateHistory | None,
         rates: Rates,
         positions: Positions,
         alerts: list[Alert],
-    ) -> bool:
-        entry = rates.get(symbol)
-        if entry is not None and funding.ts_funding_ms <= entry.last_funding_ms:
-            return False
+    ) -> None:
+        """Record ``funding``, newer than ``entry`` (the symbol's history, None before its first
+        settlement), into ``rates``, and count it against an open position."""
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
         keep = max(self.config.rate_lookback_settlements, self.config.funding_median_settlements)
         history = () if entry is None else entry.rates_per_hour
@@ -342,7 +438,6 @@ class FundingHarvesterStrategy:
         position = positions.get(symbol)
         if position is not None:
             positions[symbol] = self._count_adverse(symbol, funding, position, alerts)
-        return True
 
     def _count_adverse(
         self, symbol: str, funding: FundingRate, position: HarvestPosition, alerts: list[Alert]
@@ -400,14 +495,12 @@ class FundingHarvesterStrategy:
         basis = None if market is None else market.basis_frac
         if basis is not None:
             entry_basis = position.entry_basis_frac
-            level = signals.basis_stop_level(
-                entry_basis, cfg.basis_stop_mult, cfg.basis_stop_floor_bps
-            )
+            level = self._basis_stop_level(symbol, entry_basis)
             if basis > level:
                 cycle.alerts.append(_basis_alert(symbol, entry_basis, basis, level))
                 return "exit_basis_stop"
             if cfg.basis_take_enabled:
-                cost = signals.round_trip_cost_frac(self.costs)
+                cost = self._round_trip_cost_frac
                 if signals.basis_converged(entry_basis, basis, cfg.basis_take_frac, cost):
                     cycle.alerts.append(
                         _converged_alert(symbol, entry_basis, basis, cfg.basis_take_frac, cost)
@@ -418,6 +511,19 @@ class FundingHarvesterStrategy:
         if signals.max_holding_exit(position.entry_ms, cycle.now_ms, cfg.max_holding_h):
             return "exit_max_holding"
         return None
+
+    def _basis_stop_level(self, symbol: str, entry_basis_frac: float) -> float:
+        """:func:`signals.basis_stop_level` of a position of ``symbol`` entered at
+        ``entry_basis_frac``; the level of the symbol's last call again for the same entry."""
+        kept = self._stop_level_memo.get(symbol)
+        if kept is not None and kept[0] == entry_basis_frac:
+            return kept[1]
+        cfg = self.config
+        level = signals.basis_stop_level(
+            entry_basis_frac, cfg.basis_stop_mult, cfg.basis_stop_floor_bps
+        )
+        self._stop_level_memo[symbol] = (entry_basis_frac, level)
+        return level
 
     def _flip_exit(
         self, symbol: str, position: HarvestPosition, market: _Market | None, cycle: _Cycle
@@ -521,7 +627,7 @@ class FundingHarvesterStrategy:
         self,
         positions: Positions,
         held: Mapping[InstrumentId, float],
-        markets: Mapping[str, _Market],
+        markets: _MarketViews,
         alerts: list[Alert],
         now_ms: int,
     ) -> list[PairIntent]:
@@ -555,20 +661,29 @@ class FundingHarvesterStrategy:
         return net_delta_frac(((spot_qty, market.spot_price), (perp_qty, market.perp_price)))
 
     def _legs(self, symbol: str, qty: float) -> tuple[TargetPosition, TargetPosition]:
-        """Equal base quantity on both legs: spot ``+qty``, perp ``−qty`` (delta-neutral)."""
+        """Equal base quantity on both legs: spot ``+qty``, perp ``−qty`` (delta-neutral); the
+        (immutable) legs of the symbol's last call again while ``qty`` is the same."""
+        kept = self._legs_memo.get(symbol)
+        if kept is not None and kept[0] == qty:
+            return kept[1]
         spot_id, perp_id = self._ids(symbol)
-        return (TargetPosition(spot_id, qty), TargetPosition(perp_id, -qty))
+        legs = (TargetPosition(spot_id, qty), TargetPosition(perp_id, -qty))
+        self._legs_memo[symbol] = (qty, legs)
+        return legs
 
     # -- entries -----------------------------------------------------------------------------
 
-    def _estimates(
-        self, markets: Mapping[str, _Market], rates: Mapping[str, RateHistory]
-    ) -> dict[str, _Estimate]:
-        """Carry estimates of symbols with a full lookback of settled rates."""
+    def _estimates(self, rates: Mapping[str, RateHistory]) -> _Estimates:
+        """Carry estimates of the configured symbols with a full lookback of settled rates;
+        those of the last call again when ``rates`` is the same (never mutated) mapping."""
+        kept = self._estimates_memo
+        if kept is not None and kept[0] is rates:
+            return kept[1]
         estimates: dict[str, _Estimate] = {}
-        lookback = self.config.rate_lookback_settlements
+        cfg = self.config
+        lookback = cfg.rate_lookback_settlements
         memo = self._estimate_memo
-        for symbol in markets:
+        for symbol in cfg.symbols:
             entry = rates.get(symbol)
             history = () if entry is None else entry.rates_per_hour
             if len(history) < lookback:
@@ -578,15 +693,20 @@ class FundingHarvesterStrategy:
                 estimates[symbol] = cached[1]
                 continue
             mean = signals.mean_rate_per_hour(history[-lookback:])
-            net_apr = signals.net_carry_apr(mean, self.config.holding_horizon_h, self.costs)
-            estimate = _Estimate(symbol, mean, history[-1], net_apr)
+            net_apr = signals.net_carry_apr(mean, cfg.holding_horizon_h, self.costs)
+            latest = history[-1]
+            worth = signals.should_enter(latest, net_apr, cfg.min_net_apr_frac)
+            estimate = _Estimate(symbol, mean, latest, net_apr, worth)
             estimates[symbol] = estimate
             memo[symbol] = (history, estimate)
-        return estimates
+        best = max(estimates.values(), key=lambda e: (e.net_apr_frac, e.symbol), default=None)
+        result = _Estimates(estimates, best)
+        self._estimates_memo = (rates, result)
+        return result
 
     def _candidates(
         self,
-        markets: Mapping[str, _Market],
+        markets: _MarketViews,
         estimates: Mapping[str, _Estimate],
         positions: Positions,
         exited: Collection[str],
@@ -595,15 +715,12 @@ class FundingHarvesterStrategy:
         symbols not to enter this cycle (just exited, or blocked by the flip monitor)."""
         chosen: list[_Estimate] = []
         for symbol, estimate in estimates.items():
-            market = markets[symbol]
-            if symbol in positions or symbol in exited or market.basis_frac is None:
+            if not estimate.worth_entering or symbol in positions or symbol in exited:
                 continue
-            if not market.funding_fresh:
+            market = markets.get(symbol)
+            if market is None or market.basis_frac is None or not markets.funding_fresh(market):
                 continue
-            if signals.should_enter(
-                estimate.latest_rate_per_hour, estimate.net_apr_frac, self.config.min_net_apr_frac
-            ):
-                chosen.append(estimate)
+            chosen.append(estimate)
         return sorted(chosen, key=lambda e: (-e.net_apr_frac, e.symbol))
 
     def _enter(
@@ -620,7 +737,9 @@ class FundingHarvesterStrategy:
         for estimate in candidates:
             if len(positions) >= self.config.max_positions:
                 break
-            market = cycle.markets[estimate.symbol]
+            market = cycle.markets.get(estimate.symbol)
+            if market is None:  # for the type checker: candidates are configured symbols
+                continue
             spot_price, perp_price, basis = market.spot_price, market.perp_price, market.basis_frac
             if spot_price is None or perp_price is None or basis is None:  # for the type checker
                 continue

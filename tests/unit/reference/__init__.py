@@ -1,0 +1,1 @@
+"""Straightforward implementations kept as references for the fast paths' tests."""
