@@ -2,7 +2,8 @@
 thing everywhere): rolling beta to the market, funding-rate staleness, the fee-aware
 funding-flip close rule, average daily volume and the short-size cap, stressed-correlation
 sizing and the net delta of a hedged book (with the alerts the ADV cap and the delta rule
-journal, one layout for every strategy that applies them).
+journal, one layout for every strategy that applies them); and the log-close panel a strategy
+keeps between cycles (:class:`LogClosePanel`), moved on by one row per hourly bar.
 
 Sources (SEEDS.md): "Funding-flip monitor ... fee-aware: do not churn on one noisy
 settlement"; "Short-side risks: cap short size (e.g. 2% of average daily volume)"; "Size for
@@ -13,7 +14,8 @@ stressed correlation (e.g. assume 0.4 when pairs normally show 0.8)"; "rebalance
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -64,6 +66,9 @@ def betas_to_market(
         raise ValueError(f"need log_returns (n, k) and market (n,), got {r.shape}, {m.shape}")
     if min_obs < 2:
         raise ValueError(f"min_obs must be >= 2, got {min_obs}")
+    observed = r.shape[0] >= min_obs and r.flags.c_contiguous
+    if observed and np.isfinite(r).all() and np.isfinite(m).all():
+        return _betas_all_observed(r, m)
     mask = np.isfinite(r) & np.isfinite(m)[:, None]
     count = mask.sum(axis=0)
     safe_count = np.maximum(count, 1)
@@ -77,6 +82,155 @@ def betas_to_market(
     beta = np.full(r.shape[1], np.nan)
     np.divide(cov, var, out=beta, where=known)
     return beta
+
+
+def _betas_all_observed(r: FloatArray, m: FloatArray) -> FloatArray:
+    """:func:`betas_to_market` when every return is finite and ``r`` is C-contiguous with at
+    least ``min_obs`` rows: the masked computation with its masks left out. Every mask is all
+    true, so its ``np.where`` copies are the arrays themselves (C order, as the copies are)
+    and the counts are ``n``; the sums, the centred arrays handed to ``einsum`` and the betas
+    are the same floats (a test compares them bit for bit)."""
+    n = r.shape[0]
+    m0 = np.empty_like(r)
+    m0[...] = m[:, None]
+    rc = r - r.sum(axis=0) / n
+    mc = m0 - m0.sum(axis=0) / n
+    cov = np.einsum("tk,tk->k", rc, mc)
+    var = np.einsum("tk,tk->k", mc, mc)
+    beta = np.full(r.shape[1], np.nan)
+    np.divide(cov, var, out=beta, where=var > 0)
+    return beta
+
+
+def usable_logs(closes: FloatArray) -> FloatArray:
+    """``log(close)`` where a close is finite and positive, NaN elsewhere (same shape).
+
+    Element by element: a value is the same float whatever array it is computed in (numpy's
+    ``log`` loop is one vector kernel for contiguous input, the tail included), which is what
+    lets :class:`LogClosePanel` log one new row instead of the whole panel.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(np.isfinite(closes) & (closes > 0), closes, np.nan))
+
+
+class LogClosePanel:
+    """The usable log closes (:func:`usable_logs`) of ``k`` series over their last ``depth``
+    bars, kept between cycles: shape ``(depth, k)``, oldest row first, a series shorter than
+    ``depth`` NaN-padded at the top.
+
+    :meth:`update` compares the new tails with the previous ones: when every series only moved
+    on by one bar (its first ``depth − 1`` closes equal the previous last ones) it logs the new
+    row alone and appends it; otherwise (first call, another number or order of series, a
+    history rewritten or more than one bar later, a NaN close in the window, as NaN equals
+    nothing) it rebuilds the whole panel. Equal closes have equal bits but for ``±0.0``, whose
+    logs are both NaN, so either way the panel is exactly ``usable_logs`` of the closes panel
+    (a test compares them bit for bit). The panel returned by an earlier call is never written
+    again (rows are appended past it; when the buffer is full a new one is allocated), so a
+    caller may hold it.
+
+    Parameters
+    ----------
+    depth : int
+        Rows of the panel (bars), ``≥ 2``.
+
+    Raises
+    ------
+    ValueError
+        If ``depth < 2``.
+    """
+
+    _SPARE_ROWS = 256  # rows appended before the buffer is re-allocated
+
+    def __init__(self, depth: int) -> None:
+        if depth < 2:
+            raise ValueError(f"LogClosePanel depth must be >= 2, got {depth}")
+        self._depth = depth
+        self._lock = threading.Lock()
+        self._closes: FloatArray | None = None  # (k, depth) closes of the last update
+        self._buffer: FloatArray = np.empty((0, 0))  # (rows, k) log closes; window at _start
+        self._start = 0
+        self._bad_row: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        # _bad_row[j]: buffer row of the newest non-finite log close of series j (−1: none)
+
+    @property
+    def depth(self) -> int:
+        """Rows of the panel, bars."""
+        return self._depth
+
+    def update(self, tails: Sequence[FloatArray]) -> FloatArray:
+        """The ``(depth, k)`` panel of ``tails`` (one close history per series, oldest first,
+        at most ``depth`` long, the newest close last; an empty one gives a NaN column).
+
+        Raises
+        ------
+        ValueError
+            If a tail is longer than ``depth`` or not one-dimensional.
+        """
+        depth = self._depth
+        if tails and set(map(len, tails)) == {depth}:
+            closes = np.array(tails, dtype=np.float64, ndmin=2)
+            if closes.ndim != 2:
+                raise ValueError(f"tails must be one-dimensional, got shape {closes.shape[1:]}")
+        else:
+            closes = np.full((len(tails), depth), np.nan)
+            for j, tail in enumerate(tails):
+                if len(tail) > depth or np.ndim(tail) != 1:
+                    raise ValueError(f"tail {j} has shape {np.shape(tail)}, want (<= {depth},)")
+                if len(tail):
+                    closes[j, depth - len(tail) :] = tail
+        with self._lock:
+            previous = self._closes
+            self._closes = closes
+            if (
+                previous is not None
+                and previous.shape == closes.shape
+                and bool((closes[:, :-1] == previous[:, 1:]).all())
+            ):
+                self._append(np.ascontiguousarray(closes[:, -1]))
+            else:
+                self._rebuild(usable_logs(np.ascontiguousarray(closes.T)))
+            return self._buffer[self._start : self._start + depth]
+
+    def finite_rows(self, rows: int) -> npt.NDArray[np.bool_]:
+        """Whether each series' log closes are all finite over the panel's last ``rows`` rows
+        (as of the last :meth:`update`), shape ``(k,)``: ``np.isfinite(panel[-rows:]).all(0)``.
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` is not in ``[1, depth]``.
+        """
+        if not 1 <= rows <= self._depth:
+            raise ValueError(f"rows must be in [1, {self._depth}], got {rows}")
+        with self._lock:
+            first_row = self._start + self._depth - rows
+            return np.asarray(self._bad_row < first_row)
+
+    def _rebuild(self, logs: FloatArray) -> None:
+        depth, k = logs.shape
+        self._buffer = np.empty((depth + self._SPARE_ROWS, k))
+        self._buffer[:depth] = logs
+        self._start = 0
+        bad = ~np.isfinite(logs)
+        newest_bad = depth - 1 - np.argmax(bad[::-1], axis=0)
+        self._bad_row = np.where(bad.any(axis=0), newest_bad, -1).astype(np.int64)
+
+    def _append(self, closes: FloatArray) -> None:
+        """Append the log closes of the newest bar (``closes``: shape ``(k,)``, contiguous)."""
+        # All finite and positive (the usual hour): np.log alone is usable_logs, no NaN to mark.
+        all_usable = all(math.isfinite(c) and c > 0 for c in closes.tolist())
+        row = np.log(closes) if all_usable else usable_logs(closes)
+        depth, end = self._depth, self._start + self._depth
+        if end == self._buffer.shape[0]:  # full: carry the window over to a new buffer
+            buffer = np.empty_like(self._buffer)
+            buffer[: depth - 1] = self._buffer[end - depth + 1 : end]
+            self._bad_row = self._bad_row - (end - depth + 1)
+            self._buffer, self._start, end = buffer, 0, depth - 1
+        else:
+            self._start += 1
+        self._buffer[end] = row
+        if not all_usable:
+            self._bad_row[~np.isfinite(row)] = end
 
 
 def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 from strategies.base import (
     Alert,
     Decision,
+    FloatArray,
     MarketSnapshot,
     PairIntent,
     PortfolioView,
@@ -44,7 +45,7 @@ from strategies.base import (
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.beta_hedger.state import BetaHedgerState
-from strategies.common import betas_to_market
+from strategies.common import LogClosePanel, betas_to_market
 from strategies.options.held_delta import chain_for, held_option_delta
 from venues.model import InstrumentId, InstrumentKind, OptionSpec, base_asset
 
@@ -81,6 +82,8 @@ class BetaHedgerStrategy:
         self._bases = bases  # the panel's columns, in order
         self._perp_ids = [self._perps[b] for b in bases]
         self._market_column = bases.index(self._market_base)
+        # the perps' log closes, kept between cycles (each hour logs only its new closes)
+        self._log_panel = LogClosePanel(config.beta_window_bars + 1)
         self._inventory = {
             InstrumentId(config.venue, InstrumentKind.PERP, s): usd
             for s, usd in sorted(config.inventory_usd.items())
@@ -185,20 +188,22 @@ class BetaHedgerStrategy:
         return targets
 
     def _betas(self, snapshot: MarketSnapshot) -> dict[str, float]:
-        """Beta of each base to the market base; NaN where unknown."""
-        window = self.config.beta_window_bars
-        bases, all_closes = self._bases, snapshot.closes
-        panel = np.full((window + 1, len(bases)), np.nan)
-        for k, iid in enumerate(self._perp_ids):
-            closes = all_closes.get(iid)
-            if closes is not None and len(closes) > 0:
-                tail = closes[-(window + 1) :]
-                panel[window + 1 - len(tail) :, k] = tail
-        with np.errstate(divide="ignore", invalid="ignore"):
-            returns = np.diff(np.log(np.where(panel > 0, panel, np.nan)), axis=0)
+        """Beta of each base to the market base; NaN where unknown.
+
+        The returns are ``np.diff`` of the perps' last ``beta_window_bars + 1`` log closes
+        (the strategy's :class:`~strategies.common.LogClosePanel`, NaN where a close is
+        missing, not finite or not positive)."""
+        depth = self._log_panel.depth
+        all_closes, no_closes = snapshot.closes, _NO_CLOSES
+        tails = [all_closes.get(iid, no_closes)[-depth:] for iid in self._perp_ids]
+        returns = np.diff(self._log_panel.update(tails), axis=0)
         market = returns[:, self._market_column]
         betas = betas_to_market(returns, market, self.config.beta_min_obs)
-        return dict(zip(bases, betas.tolist(), strict=True))
+        return dict(zip(self._bases, betas.tolist(), strict=True))
+
+
+_NO_CLOSES: FloatArray = np.empty(0)
+"""The close history of a perp the snapshot has none of (its column is NaN)."""
 
 
 def _merge(
@@ -218,6 +223,8 @@ def _option_deltas(
     snapshot does not carry the instrument: the model chain's and Deribit's options)."""
     chains = list(snapshot.option_chains.values())
     deltas: dict[InstrumentId, float] = {}
+    if not chains:  # no chain lists any option: no delta is known
+        return deltas
     for iid, qty in held.items():
         chain = chain_for(chains, iid) if qty else None
         if chain is None:

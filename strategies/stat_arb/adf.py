@@ -146,7 +146,7 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
     s = np.asarray(spread, dtype=np.float64)
     if s.ndim == 0 or s.shape[-1] < 3:
         raise ValueError(f"half_life_bars needs at least 3 values per spread, got {s.shape}")
-    if not np.all(np.isfinite(s)):
+    if not np.isfinite(s).all():
         raise ValueError("half_life_bars: spread contains NaN or inf")
     # x.mean(axis=-1, keepdims=True) without its wrapper: the same sum, then / count.
     head = s[..., :-1]
@@ -174,7 +174,7 @@ def lagged_design(resid: FloatArray, lags: int, sample_lags: int, level_first: b
     ``Δε_t``. ``level_first`` puts the level before the lags (nested-AIC order), else after.
     """
     n_pairs, n_bars = resid.shape
-    diff = np.diff(resid, axis=1)
+    diff = resid[:, 1:] - resid[:, :-1]  # np.diff(resid, axis=1) without its wrapper
     nobs = n_bars - 1 - sample_lags
     design = np.empty((n_pairs, nobs, lags + 2))
     first_lag = 1 if level_first else 0
@@ -212,6 +212,21 @@ def nested_rss_from_r(r_factor: FloatArray) -> FloatArray:
 def qr_r(design: FloatArray) -> FloatArray:
     """Upper triangular factor R of a batch of designs, shape ``(n_pairs, width, width)``."""
     return np.asarray(np.linalg.qr(design, mode="r"), dtype=np.float64)
+
+
+def qr_upper(design: FloatArray) -> FloatArray:
+    """The factor R of :func:`qr_r` in the upper triangle of a batch of designs, shape
+    ``(n_pairs, width, width)`` (for ``nobs ≥ width``), without zeroing what lies below it.
+
+    The same LAPACK factorization as ``np.linalg.qr(design, mode="r")`` (numpy runs one
+    ``geqrf`` for every mode and ``"r"`` only applies ``triu`` to its output): ``mode="raw"``
+    returns that output transposed (``h``, shape ``(..., width, nobs)``), whose upper
+    triangle, transposed back, is R to the bit. Entries below the diagonal are Householder
+    reflector data, not zeros: read only ``[i, j]`` with ``i ≤ j``.
+    """
+    h, _ = np.linalg.qr(design, mode="raw")
+    width = design.shape[-1]
+    return np.asarray(np.swapaxes(h, -1, -2)[..., :width, :], dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,7 +424,7 @@ def adf_tstat(resid: FloatArray, lags: int) -> FloatArray:
     ``R[k, y] sign(R[k, k]) / σ`` with ``σ = |R[y, y]| / sqrt(nobs − lags − 1)``.
     """
     design = lagged_design(resid, lags, lags, level_first=False)
-    r_factor = qr_r(design)
+    r_factor = qr_upper(design)  # the entries read below are on or above the diagonal
     df_resid = design.shape[1] - lags - 1
     num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
     sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(df_resid)

@@ -139,7 +139,7 @@ def rolling_engle_granger(
             f"need log_a, log_b of one shape (n_pairs, n_bars) and n_pairs lags and gammas, "
             f"got {a.shape}, {b.shape}, {lag_arr.shape}, {gam.shape}"
         )
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and np.all(np.isfinite(gam))):
+    if not (np.isfinite(a).all() and np.isfinite(b).all() and np.isfinite(gam).all()):
         raise ValueError("rolling_engle_granger: log closes or hedge ratios are not finite")
     lag_list: list[int] = lag_arr.tolist()
     if lag_list and (min(lag_list) < 0 or a.shape[1] - 2 - 2 * max(lag_list) < 1):

@@ -3,8 +3,9 @@
 From a snapshot: the prices (quote units) and log closes of the symbols that are fresh,
 finite, positive and have at least ``calibration_bars`` closes, and each such symbol's beta to
 ``market_symbol`` over the last ``beta_window_bars`` hourly log returns
-(:func:`strategies.common.betas_to_market`). Pure helpers of
-:mod:`strategies.stat_arb.strategy`; no state is modified here.
+(:func:`strategies.common.betas_to_market`). Helpers of :mod:`strategies.stat_arb.strategy`;
+the only thing modified here is the strategy's log-close panel
+(:class:`strategies.common.LogClosePanel`, a cache whose result is always the batch one).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from strategies.base import FloatArray, MarketSnapshot
-from strategies.common import betas_to_market
+from strategies.common import LogClosePanel, betas_to_market
 from strategies.stat_arb.config import StatArbConfig
 from venues.model import InstrumentId
 
@@ -36,35 +36,49 @@ def market_view(
     ids: Mapping[str, InstrumentId],
     config: StatArbConfig,
     history_bars: int,
+    panel: LogClosePanel | None = None,
 ) -> MarketView:
     """Usable prices and log closes (fresh, finite, positive, long enough) and betas.
 
-    One ``(history_bars, k)`` panel and one ``log`` per cycle: this runs every hour. The
-    betas (:class:`LazyBetas`) are computed when first read.
+    The log closes are the columns of one ``(history_bars, k)`` panel: ``panel``, the
+    strategy's :class:`~strategies.common.LogClosePanel` kept between cycles (it logs only the
+    new hour's closes when the others did not change), or a new one. The betas
+    (:class:`LazyBetas`) are computed when first read.
+
+    Raises
+    ------
+    ValueError
+        If ``panel`` is not ``history_bars`` deep.
     """
     n, depth = config.calibration_bars, history_bars
-    candidates: list[tuple[str, float, FloatArray]] = []
+    if panel is None:
+        panel = LogClosePanel(depth)
+    elif panel.depth != depth:
+        raise ValueError(f"panel depth {panel.depth} != history_bars {depth}")
+    symbols: list[str] = []
+    prices_now: list[float] = []
+    tails: list[FloatArray] = []
+    stale, all_prices, all_closes = snapshot.stale, snapshot.prices, snapshot.closes
     for sym, iid in ids.items():
-        price = snapshot.prices.get(iid)
-        closes = snapshot.closes.get(iid)
-        if iid in snapshot.stale or price is None or not (math.isfinite(price) and price > 0):
+        price = all_prices.get(iid)
+        closes = all_closes.get(iid)
+        if iid in stale or price is None or not (math.isfinite(price) and price > 0):
             continue
         if closes is None or len(closes) < n:
             continue
-        candidates.append((sym, float(price), closes[-depth:]))
-    if not candidates:
+        symbols.append(sym)
+        prices_now.append(float(price))
+        tails.append(closes[-depth:])
+    if not symbols:
         return MarketView(prices={}, log_closes={}, betas={})
-    panel = np.full((depth, len(candidates)), np.nan)
-    for k, (_, _, tail) in enumerate(candidates):
-        panel[depth - len(tail) :, k] = tail
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs_panel = np.log(np.where(np.isfinite(panel) & (panel > 0), panel, np.nan))
-    finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(logs_panel[-n:]).all(axis=0))
-    usable = [bool(ok) for ok in finite]
-    prices = {sym: p for (sym, p, _), ok in zip(candidates, usable, strict=True) if ok}
+    logs_panel = panel.update(tails)
+    finite = panel.finite_rows(n)  # np.isfinite(logs_panel[-n:]).all(axis=0)
+    usable: list[bool] = finite.tolist()
+    prices = {sym: p for sym, p, ok in zip(symbols, prices_now, usable, strict=True) if ok}
+    columns = logs_panel.T  # columns[k] is logs_panel[:, k]
     logs = {
-        sym: logs_panel[depth - len(tail) :, k]
-        for k, (sym, _, tail) in enumerate(candidates)
+        sym: columns[k] if len(tail) == depth else columns[k, depth - len(tail) :]
+        for k, (sym, tail) in enumerate(zip(symbols, tails, strict=True))
         if usable[k]
     }
     window = config.beta_window_bars

@@ -87,7 +87,12 @@ from strategies.base import (
     StrategyContext,
     TargetPosition,
 )
-from strategies.common import short_qty_cap, snapshot_adv_usd, stressed_corr_scale
+from strategies.common import (
+    LogClosePanel,
+    short_qty_cap,
+    snapshot_adv_usd,
+    stressed_corr_scale,
+)
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.fit import refit_state
 from strategies.stat_arb.health import HealthReport
@@ -136,6 +141,8 @@ class StatArbStrategy:
         self._view_bars = max(config.calibration_bars, config.beta_window_bars) + 1
         self.history_bars = max(self._view_bars, config.adv_window_h)
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+        # the view's log closes, kept between cycles (each hour logs only its new closes)
+        self._log_panel = LogClosePanel(self._view_bars)
 
     @classmethod
     def from_config(cls, name: str, config: StatArbConfig, context: StrategyContext) -> Self:
@@ -220,7 +227,7 @@ class StatArbStrategy:
         if fit is None:
             new_state = StatArbState(fit=None, open=opened)
             return Decision(intents=(), state=new_state, diagnostics={"fitted": 0})
-        view = market_view(snapshot, self._ids, self.config, self._view_bars)
+        view = market_view(snapshot, self._ids, self.config, self._view_bars, self._log_panel)
         health: dict[str, HealthReport] = {}
         if self.config.health_check:
             opened, health = watch_open_pairs(self.config, opened, view, now_ms // HOUR_MS)

@@ -44,9 +44,9 @@ def watch_open_pairs(
     keys = [k for k, r in sorted(opened.items()) if r.a in view.prices and r.b in view.prices]
     if not keys:
         return records, {}
-    for key in keys:
+    windows = [_windows(view, records[key].a, records[key].b, n) for key in keys]
+    for key, (log_a, log_b) in zip(keys, windows, strict=True):
         record = records[key]
-        log_a, log_b = _windows(view, record.a, record.b, n)
         if record.watch is None:
             watch = _started_watch(config, record.hedge_ratio, log_a, log_b, bar_h)
         else:
@@ -54,7 +54,6 @@ def watch_open_pairs(
             watch = replace(record.watch, kalman=kalman)
         records[key] = replace(record, watch=watch)
     pairs = [records[k] for k in keys]
-    windows = [_windows(view, r.a, r.b, n) for r in pairs]
     test = rolling_engle_granger(
         np.stack([w[0] for w in windows]),
         np.stack([w[1] for w in windows]),

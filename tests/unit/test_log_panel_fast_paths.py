@@ -1,0 +1,305 @@
+"""The log-close panel kept between cycles and the other shortcuts of issue 14 (stat arb, beta
+hedger, ``strategies.common``) give the very bits of the computation they replace.
+
+:class:`~strategies.common.LogClosePanel` logs only the new hour's closes when the others did
+not change; it is compared here, bit for bit, with the former batch computation (written out
+in the test) along walks that append bars, rewrite old ones, change the set of series, shorten
+histories and carry non-finite or non-positive closes, for longer than its buffer. The masked
+beta estimator's all-observed shortcut, the ADF factor read from numpy's raw QR output and the
+strategies' whole decisions (kept panel against a fresh one every hour) are checked the same
+way. Equality is of the raw bytes, never approximate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from strategies.base import MarketSnapshot, PortfolioView
+from strategies.beta_hedger.config import BetaHedgerConfig
+from strategies.beta_hedger.state import BetaHedgerState
+from strategies.beta_hedger.strategy import BetaHedgerStrategy
+from strategies.common import LogClosePanel, betas_to_market, usable_logs
+from strategies.stat_arb.adf import adf_tstat, lagged_design, qr_r, qr_upper
+from strategies.stat_arb.config import StatArbConfig
+from strategies.stat_arb.market import market_view
+from venues.model import InstrumentId, InstrumentKind
+
+
+def bits(x: Any) -> bytes:
+    """The exact bytes of a float or float64 array (distinguishes −0.0, NaN payloads)."""
+    return np.asarray(x, dtype=np.float64).tobytes()
+
+
+# ------------------------------------------------------------ the former code, verbatim
+
+
+def former_log_panel(tails: list[np.ndarray], depth: int) -> np.ndarray:
+    """stat_arb.market.market_view's panel before issue 14."""
+    panel = np.full((depth, len(tails)), np.nan)
+    for k, tail in enumerate(tails):
+        if len(tail):
+            panel[depth - len(tail) :, k] = tail
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.where(np.isfinite(panel) & (panel > 0), panel, np.nan))
+
+
+def former_betas_to_market(r: np.ndarray, m: np.ndarray, min_obs: int) -> np.ndarray:
+    mask = np.isfinite(r) & np.isfinite(m)[:, None]
+    count = mask.sum(axis=0)
+    safe_count = np.maximum(count, 1)
+    r0 = np.where(mask, r, 0.0)
+    m0 = np.where(mask, m[:, None], 0.0)
+    rc = np.where(mask, r0 - r0.sum(axis=0) / safe_count, 0.0)
+    mc = np.where(mask, m0 - m0.sum(axis=0) / safe_count, 0.0)
+    cov = np.einsum("tk,tk->k", rc, mc)
+    var = np.einsum("tk,tk->k", mc, mc)
+    known = (count >= min_obs) & (var > 0)
+    beta = np.full(r.shape[1], np.nan)
+    np.divide(cov, var, out=beta, where=known)
+    return beta
+
+
+def former_hedger_betas(
+    closes: dict[InstrumentId, np.ndarray], ids: list[InstrumentId], window: int, min_obs: int
+) -> np.ndarray:
+    """beta_hedger.strategy.BetaHedgerStrategy._betas before issue 14 (market in column 0)."""
+    panel = np.full((window + 1, len(ids)), np.nan)
+    for k, iid in enumerate(ids):
+        c = closes.get(iid)
+        if c is not None and len(c) > 0:
+            tail = c[-(window + 1) :]
+            panel[window + 1 - len(tail) :, k] = tail
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.diff(np.log(np.where(panel > 0, panel, np.nan)), axis=0)
+    return former_betas_to_market(returns, returns[:, 0], min_obs)
+
+
+def former_adf_tstat(resid: np.ndarray, lags: int) -> np.ndarray:
+    n_pairs, n_bars = resid.shape
+    diff = np.diff(resid, axis=1)
+    design = np.empty((n_pairs, n_bars - 1 - lags, lags + 2))
+    design[:, :, lags] = resid[:, lags : n_bars - 1]
+    for lag in range(1, lags + 1):
+        design[:, :, lag - 1] = diff[:, lags - lag : n_bars - 1 - lag]
+    design[:, :, lags + 1] = diff[:, lags:]
+    r_factor = np.linalg.qr(design, mode="r")
+    num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
+    sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(design.shape[1] - lags - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = num / sigma
+    return np.where(np.isnan(stat), 0.0, stat)
+
+
+# -------------------------------------------------------------------- LogClosePanel
+
+
+def _walk_histories(
+    rng: np.random.Generator, n_series: int, n_bars: int, dirty: bool
+) -> np.ndarray:
+    """Random-walk closes, shape (n_series, n_bars); ``dirty`` sprinkles NaN, ±inf, 0 and
+    negative closes."""
+    closes = np.exp(np.cumsum(rng.normal(0.0, 0.01, (n_series, n_bars)), axis=1)) * 50.0
+    if dirty:
+        spots = rng.random(closes.shape) < 0.01
+        closes[spots] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0], size=int(spots.sum()))
+    return closes
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_panel_is_the_former_batch_panel_along_a_walk(seed: int) -> None:
+    """Appends, rewrites, new series, short histories and bad closes, over 2.5 buffers."""
+    rng = np.random.default_rng(seed)
+    depth = int(rng.integers(2, 40))
+    n_series = int(rng.integers(1, 7))
+    steps = 2 * (depth + LogClosePanel._SPARE_ROWS) + 50
+    history = _walk_histories(rng, n_series + 1, steps + depth, dirty=seed % 2 == 1)
+    panel = LogClosePanel(depth)
+    held: list[tuple[np.ndarray, bytes]] = []
+    columns = list(range(n_series))
+    appended = 0
+    previous = panel.update([history[j, :1] for j in columns])
+    for t in range(1, steps):
+        event = rng.random()
+        if event < 0.02:  # an old bar of one series is corrected
+            j = int(rng.integers(0, n_series + 1))
+            history[j, max(0, t - int(rng.integers(1, depth + 1)))] *= 1.001
+        elif event < 0.03:  # another set (or order) of series
+            columns = list(rng.permutation(n_series + 1)[: int(rng.integers(1, n_series + 2))])
+        ends = [t if rng.random() > 0.01 else max(0, t - 1) for _ in columns]
+        tails = [
+            history[j, max(0, end - depth) : end] for j, end in zip(columns, ends, strict=True)
+        ]
+        got = panel.update(tails)
+        appended += np.shares_memory(got, previous)  # one row appended to the same buffer
+        previous = got
+        want = former_log_panel(tails, depth)
+        assert got.shape == want.shape
+        assert bits(got) == bits(want), t
+        for rows in {1, depth, int(rng.integers(1, depth + 1))}:
+            assert bits(panel.finite_rows(rows)) == bits(np.isfinite(want[-rows:]).all(axis=0))
+        if t % 37 == 0:
+            held.append((got, bits(got)))
+    assert appended > steps // 2  # the walk does exercise the one-row path
+    assert all(bits(p) == b for p, b in held)  # a panel handed out is never written again
+
+
+def test_a_rewritten_bar_rebuilds_the_panel() -> None:
+    """The shift check is what keeps the panel exact: a history corrected one bar back (with
+    the newest bar appended as usual) must show the corrected close."""
+    closes = np.array([[10.0, 11.0, 12.0, 13.0, 14.0]])
+    panel = LogClosePanel(3)
+    panel.update([closes[0, :3]])
+    corrected = closes.copy()
+    corrected[0, 2] = 20.0  # the bar before the new one was rewritten
+    got = panel.update([corrected[0, 1:4]])
+    assert bits(got) == bits(former_log_panel([corrected[0, 1:4]], 3))
+    assert got[1, 0] == np.log(20.0)
+
+
+def test_the_same_tails_again_give_the_same_panel() -> None:
+    panel = LogClosePanel(4)
+    tails = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([5.0, 6.0])]
+    first = panel.update(tails).copy()
+    assert bits(panel.update(tails)) == bits(first) == bits(former_log_panel(tails, 4))
+
+
+def test_panel_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="depth"):
+        LogClosePanel(1)
+    panel = LogClosePanel(3)
+    with pytest.raises(ValueError, match="tail 0"):
+        panel.update([np.ones(4)])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        panel.update([np.ones((3, 2))])
+    panel.update([np.ones(3)])
+    with pytest.raises(ValueError, match="rows"):
+        panel.finite_rows(4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.floats(min_value=1e-300, max_value=1e300),
+        ),
+        min_size=1,
+        max_size=70,
+    )
+)
+def test_one_row_logs_are_the_batch_logs(values: list[float]) -> None:
+    """The appended row (np.log of a contiguous row, or usable_logs when a close is bad) has
+    the bits of the same closes logged inside a whole panel."""
+    row = np.array(values)
+    panel = LogClosePanel(2)
+    previous = np.full(len(values), 3.0)
+    panel.update(list(np.column_stack([np.full(len(values), 2.0), previous])))
+    got = panel.update(list(np.column_stack([previous, row])))
+    whole = former_log_panel(list(np.column_stack([previous, row])), 2)
+    assert bits(got) == bits(whole)
+    assert bits(got[-1]) == bits(usable_logs(row))
+
+
+# ------------------------------------------------------------------- betas_to_market
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(2, 80),
+    st.integers(1, 20),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["finite", "nan", "fortran", "constant_market"]),
+)
+def test_betas_are_the_former_masked_computation(n: int, k: int, seed: int, kind: str) -> None:
+    rng = np.random.default_rng(seed)
+    r = rng.normal(0.0, 0.02, (n, k)) * rng.choice([1e-8, 1.0, 1e6])
+    m = rng.normal(0.0, 0.02, n)
+    if kind == "nan":
+        r[rng.random((n, k)) < 0.1] = np.nan
+        m[rng.random(n) < 0.05] = np.inf
+    elif kind == "fortran":
+        r = np.asfortranarray(r)
+    elif kind == "constant_market":
+        m[:] = 0.01
+    min_obs = int(rng.integers(2, n + 2))
+    assert bits(betas_to_market(r, m, min_obs)) == bits(former_betas_to_market(r, m, min_obs))
+
+
+# ------------------------------------------------------------------------ ADF factor
+
+
+@pytest.mark.parametrize("lags", [0, 1, 3])
+def test_adf_tstat_reads_the_same_r_as_qr_mode_r(lags: int) -> None:
+    rng = np.random.default_rng(lags)
+    for n_pairs, n_bars in [(1, 30), (3, 252), (2, 12)]:
+        resid = np.cumsum(rng.normal(size=(n_pairs, n_bars)), axis=1) * 0.01
+        design = lagged_design(resid, lags, lags, level_first=False)
+        upper = np.triu(np.ones((lags + 2, lags + 2), dtype=bool))
+        assert bits(qr_upper(design)[:, upper]) == bits(qr_r(design)[:, upper])
+        assert bits(adf_tstat(resid, lags)) == bits(former_adf_tstat(resid, lags))
+
+
+# --------------------------------------------------- whole computations, kept vs fresh
+
+
+def _snapshot(closes: dict[InstrumentId, np.ndarray], t: int, depth: int) -> MarketSnapshot:
+    return MarketSnapshot(
+        ts_ms=t * 3_600_000,
+        instruments={},
+        prices={i: float(c[t]) for i, c in closes.items()},
+        funding={},
+        closes={i: c[max(0, t + 1 - depth) : t + 1] for i, c in closes.items()},
+    )
+
+
+def test_market_view_with_a_kept_panel_is_the_fresh_view() -> None:
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+    config = StatArbConfig(symbols=symbols, calibration_bars=60, beta_window_bars=20)
+    depth = 61
+    ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in symbols}
+    rng = np.random.default_rng(3)
+    history = _walk_histories(rng, len(symbols), 500, dirty=False)
+    history[2, 200] = np.nan  # SOL unusable for calibration_bars hours
+    closes = {ids[s]: history[k] for k, s in enumerate(symbols)}
+    panel = LogClosePanel(depth)
+    for t in range(40, 500):
+        snap = _snapshot(closes, t, depth)
+        kept, fresh = (
+            market_view(snap, ids, config, depth, panel),
+            market_view(snap, ids, config, depth),
+        )
+        assert kept.prices == fresh.prices
+        assert list(kept.log_closes) == list(fresh.log_closes)
+        assert all(bits(kept.log_closes[s]) == bits(fresh.log_closes[s]) for s in kept.prices)
+        assert all(kept.log_closes[s].strides == fresh.log_closes[s].strides for s in kept.prices)
+        assert bits([kept.betas[s] for s in kept.betas]) == bits(list(fresh.betas.values()))
+    assert "SOLUSDT" in kept.prices
+
+
+def test_beta_hedger_decisions_with_a_kept_panel_are_the_former_ones() -> None:
+    """The hedger along 700 hours (the buffer rolls over): one instance against a fresh one
+    every hour, and its betas against the former batch computation."""
+    universe = ["BTC", "ETH", "SOL", "XRP"]
+    config = BetaHedgerConfig(universe=universe, beta_window_bars=30, beta_min_obs=10)
+    ids = [InstrumentId("binance", InstrumentKind.PERP, f"{b}USDT") for b in universe]
+    rng = np.random.default_rng(11)
+    history = _walk_histories(rng, len(universe), 700, dirty=True)
+    history[0] = np.exp(np.cumsum(rng.normal(0.0, 0.01, 700))) * 50.0  # BTC stays clean
+    closes = {iid: history[k] for k, iid in enumerate(ids)}
+    closes.pop(ids[3])  # XRP has no closes: unknown beta
+    kept = BetaHedgerStrategy(config)
+    positions = {ids[1]: 2.0, ids[2]: -3.0, ids[3]: 1.0}
+    portfolio = PortfolioView(1e5, 5e4, {}, net_positions=positions)
+    for t in range(1, 700):
+        snap = _snapshot(closes, t, kept.history_bars)
+        got = kept.decide(snap, portfolio, BetaHedgerState(), t * 3_600_000)
+        fresh = BetaHedgerStrategy(config).decide(snap, portfolio, BetaHedgerState(), t * 3_600_000)
+        assert repr(got) == repr(fresh)
+        want = former_hedger_betas(snap.closes, ids, 30, 10)
+        assert bits(list(kept._betas(snap).values())) == bits(want)
