@@ -54,7 +54,6 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 import structlog
@@ -711,7 +710,7 @@ class Engine:
     def _mark(self) -> None:
         held = self.portfolio.positions()
         prices = self.market.prices
-        self.portfolio.mark({i: Decimal(repr(prices[i])) for i in held if i in prices})
+        self.portfolio.mark_floats({i: prices[i] for i in held if i in prices})
 
     def _check_breakers(self, ts_ms: int) -> None:
         for event in self.risk.update_equity(ts_ms, float(self.portfolio.equity_usd())):

@@ -779,19 +779,18 @@ class _SnapshotTexts(NamedTuple):
 def _snapshot_texts(snap: PortfolioSnapshot) -> _SnapshotTexts:
     head = (str(snap.equity_usd), str(snap.initial_equity_usd))
     tail = (str(snap.gross_notional_usd), str(snap.net_delta_usd))
-    by_strategy = tuple((name, _stream_texts(s)) for name, s in snap.pnl.by_strategy.items())
+    by_strategy = tuple([(name, _stream_texts(s)) for name, s in snap.pnl.by_strategy.items()])
     return _SnapshotTexts((head, _stream_texts(snap.pnl), tail), by_strategy)
 
 
 def _stream_texts(streams: PnlStreams) -> tuple[str, ...]:
     """The ``STREAM_COLUMNS`` columns of ``streams`` as exact text."""
     return tuple(
-        str(v)
-        for v in (
+        map(str, (
             streams.price_spot_usd, streams.price_perp_usd, streams.funding_usd,
             streams.fees_usd, streams.slippage_usd, streams.total_usd,
             streams.realized_usd, streams.unrealized_usd,
-        )
+        ))
     )  # fmt: skip
 
 

@@ -87,6 +87,11 @@ __all__ = [
 UNATTRIBUTED = "unattributed"
 """Pseudo-strategy that receives funding the ledger cannot attribute to a position."""
 
+_FLOAT_MARK_MIN = 1e-23
+_FLOAT_MARK_MAX = 1e29
+"""Float marks in ``[_FLOAT_MARK_MIN, _FLOAT_MARK_MAX)`` are within the digit bounds
+(:meth:`Portfolio.mark_floats`)."""
+
 
 class Portfolio:
     """The single source of truth for positions, cash and P&L.
@@ -123,6 +128,7 @@ class Portfolio:
         # to_view's float positions (per strategy, None = net) as of _book.trades trades
         self._float_views: dict[str | None, dict[InstrumentId, float]] = {}
         self._float_views_at = -1
+        self._float_equity = (-1, 0.0)  # to_view's float equity as of _version
         self.fill_counts: dict[str, int] = {}
         self.fees_paid_usd = ZERO
         self.funding_received_usd = ZERO
@@ -235,13 +241,41 @@ class Portfolio:
             If a price is not positive (an option's may be 0) or outside the ledger's digit
             bounds.
         """
-        marks = self._book.marks_view()
-        changed: dict[InstrumentId, Decimal] = {}
         for iid, price in prices.items():
             check_digits(f"mark price of {iid}", price)
             # an expired option's last mark is its settlement at intrinsic value, possibly 0
             if not (price > 0 or (price == 0 and iid.kind is InstrumentKind.OPTION)):
                 raise ValueError(f"mark price of {iid} must be positive, got {price}")
+        self._set_marks(prices)
+
+    def mark_floats(self, prices: Mapping[InstrumentId, float]) -> None:
+        """:meth:`mark` with float prices (the market data's, quote units): each becomes
+        ``Decimal(repr(price))``, the Decimal of its shortest repr.
+
+        A finite price in ``[1e-23, 1e29)`` needs no digit check: its repr has at most 17
+        significant digits, so its Decimal has at most 39 decimal places and is below 1e30
+        (the ledger's bounds); any other price goes through :meth:`mark`'s checks.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`mark`.
+        """
+        marks: dict[InstrumentId, Decimal] = {}
+        for iid, price in prices.items():
+            value = Decimal(repr(price))
+            if not _FLOAT_MARK_MIN <= price < _FLOAT_MARK_MAX:
+                check_digits(f"mark price of {iid}", value)
+                if not (value > 0 or (value == 0 and iid.kind is InstrumentKind.OPTION)):
+                    raise ValueError(f"mark price of {iid} must be positive, got {value}")
+            marks[iid] = value
+        self._set_marks(marks)
+
+    def _set_marks(self, prices: Mapping[InstrumentId, Decimal]) -> None:
+        """Keep the checked ``prices`` that differ (digit for digit) from the marks kept."""
+        marks = self._book.marks_view()
+        changed: dict[InstrumentId, Decimal] = {}
+        for iid, price in prices.items():
             kept = marks.get(iid)
             if kept is None or kept.compare_total(price) != 0:
                 changed[iid] = price
@@ -311,9 +345,9 @@ class Portfolio:
         """Cash of ``venue`` plus its positions at their marks, USD (0 for an unknown venue)."""
         with localcontext(EXACT_CONTEXT):
             value = self._cash.get(venue, ZERO)
-            for iid, qty in self._book.net_positions().items():
+            for iid, market_value in self._book.market_values().items():
                 if iid.venue == venue:
-                    value += qty * self._book.mark_of(iid)
+                    value += market_value
             return value
 
     def cash_usd(self) -> dict[str, Decimal]:
@@ -368,7 +402,7 @@ class Portfolio:
         if self._snapshot_cache is None or self._snapshot_cache[0] != self._version:
             values = self._book.market_values().values()
             with localcontext(EXACT_CONTEXT):
-                gross = sum((abs(v) for v in values), ZERO)
+                gross = sum(map(abs, values), ZERO)
             net = self._book.net_delta_usd()
             equity = self.equity_usd()
             snap = PortfolioSnapshot(equity, self.initial_equity_usd, self.pnl(), gross, net)
@@ -427,7 +461,9 @@ class Portfolio:
         """Float view for ``strategy``: equity, its capital (equity × ``capital_frac``), its
         own positions and the portfolio's net positions (base units), and the base assets it
         must not open (``blocked_bases``)."""
-        equity = float(self.equity_usd())
+        if self._float_equity[0] != self._version:  # equity changes only with the version
+            self._float_equity = (self._version, float(self.equity_usd()))
+        equity = self._float_equity[1]
         if self._float_views_at != self._book.trades:  # positions change only with a trade
             self._float_views.clear()
             self._float_views_at = self._book.trades

@@ -13,9 +13,10 @@ venue and portfolio totals; the legs of a strategy add up to its P&L exactly
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from operator import is_not
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -196,42 +197,56 @@ def _add_flows(
 
 
 class VenueCells:
-    """:func:`pnl_cells` for a ledger that asks at every snapshot, with the closed
-    instruments' part kept between calls.
+    """:func:`pnl_cells` for a ledger that asks at every snapshot, with everything but the
+    marks of the open lots and the funding of their legs kept between calls.
 
     An instrument in which every lot is flat (qty 0) carries only realized P&L and the flows
     its legs booked: nothing marks it while no one holds it, and only a trade changes a lot or
     a leg's fees and slippage, so its part of the cells stays what it was until the next trade
     (``trades``: :attr:`~agent.portfolio.positions.PositionBook.trades`), a new mark object
     for it, a new leg, or new funding on one of its legs (a payment the ledger could not
-    attribute). That part is summed once and kept — at the second call after a trade: the
-    call right after one sums everything, so a ledger that trades every step does not sort its
-    instruments at every call for nothing — and each call copies it and adds the instruments
-    with an open lot: their lots, and their legs' flows summed per cell (:class:`_FlowSums`:
-    fees and slippage once per trade, funding again when it changed). Every sum is exact (the
-    ledger's 150-digit context, bounded inputs: :mod:`agent.portfolio.exact`), so the grouping
-    changes neither a value nor its exponent: the cells equal :func:`pnl_cells`'s, digit for
-    digit.
+    attribute). Of an instrument with an open lot, only ``qty × mark`` of each lot and the
+    funding of its legs change between trades: the lots' realized P&L and cost basis and the
+    legs' fees and slippage are summed once into the kept part too. That part is summed at the
+    second call after a trade (the call right after one sums everything, so a ledger that
+    trades every step does not sort its instruments at every call for nothing); each call
+    copies it and adds each open-instrument lot's ``qty × mark`` (to its price stream and to
+    unrealized) and the funding of each open-instrument leg (funding is booked most hours:
+    added at every call, not kept). Every sum is exact (the ledger's 150-digit context,
+    bounded inputs: :mod:`agent.portfolio.exact`), so the grouping changes neither a value nor
+    its exponent (the exponent of an exact sum or difference is the least of its terms',
+    ``ZERO``'s included): the cells equal :func:`pnl_cells`'s, digit for digit.
     """
 
     __slots__ = (
-        "_closed_cells",
-        "_closed_funding",
-        "_closed_marks",
+        "_closed_flows",
+        "_closed_ids",
+        "_kept_funding",
+        "_kept_marks",
+        "_kept_rows",
+        "_keys",
         "_legs",
         "_open_flows",
-        "_open_lots",
+        "_open_terms",
         "_trades",
     )
 
     def __init__(self) -> None:
         self._trades = -1
         self._legs = -1
-        self._closed_marks: dict[InstrumentId, Decimal] = {}
-        self._closed_funding: list[tuple[Flows, Decimal]] = []
-        self._closed_cells: dict[tuple[str, str], Cell] = {}
-        self._open_lots: list[tuple[InstrumentId, Mapping[str, Lot]]] = []
-        self._open_flows: dict[tuple[str, str], _FlowSums] = {}
+        # what the kept part was summed at: the closed instruments' mark objects and the
+        # funding objects of their legs (a booking or a mark replaces the object)
+        self._closed_ids: list[InstrumentId] = []
+        self._kept_marks: list[Decimal] = []
+        self._closed_flows: list[Flows] = []
+        self._kept_funding: list[Decimal] = []
+        # the kept part: each cell's key and row (same order)
+        self._keys: list[tuple[str, str]] = []
+        self._kept_rows: list[Cell] = []
+        # each open-instrument lot: (its row, price stream index, qty, instrument)
+        self._open_terms: list[tuple[int, int, Decimal, InstrumentId]] = []
+        # each open-instrument leg: (its row, flows)
+        self._open_flows: list[tuple[int, Flows]] = []
 
     def cells(
         self,
@@ -241,28 +256,27 @@ class VenueCells:
         trades: int,
     ) -> dict[tuple[str, str], Cell]:
         """:func:`pnl_cells` of ``lots``, ``flows`` and ``marks`` (the book's, after
-        ``trades`` trades: lots change only with it)."""
+        ``trades`` trades: lots, and legs' fees and slippage, change only with it)."""
         if trades != self._trades:  # a trade since the last call: sum it all, keep nothing
             self._trades = trades
             self._legs = -1  # split at the next call without a trade in between
             return _cells(lots, flows, marks, _venue)
         if (
             len(flows) != self._legs
-            or any(marks[iid] is not mark for iid, mark in self._closed_marks.items())
-            or any(flow.funding_usd is not funding for flow, funding in self._closed_funding)
+            or any(map(is_not, [marks[iid] for iid in self._closed_ids], self._kept_marks))
+            or any(map(is_not, [f.funding_usd for f in self._closed_flows], self._kept_funding))
         ):
             self._split(lots, flows, marks)
-        cells = {key: cell.copy() for key, cell in self._closed_cells.items()}
+        rows = [row[:] for row in self._kept_rows]
         with localcontext(EXACT_CONTEXT):
-            _add_lots(cells, self._open_lots, marks, _venue)
-            for key, sums in self._open_flows.items():
-                cell = cells.get(key)
-                if cell is None:
-                    cell = cells[key] = [ZERO] * 7
-                cell[2] += sums.funding()
-                cell[3] += sums.fees_usd
-                cell[4] += sums.slippage_usd
-        return cells
+            for row_index, price_index, qty, iid in self._open_terms:
+                value = qty * marks[iid]
+                row = rows[row_index]
+                row[price_index] += value
+                row[6] += value
+            for row_index, flow in self._open_flows:
+                rows[row_index][2] += flow.funding_usd
+        return dict(zip(self._keys, rows, strict=True))
 
     def _split(
         self,
@@ -270,52 +284,48 @@ class VenueCells:
         flows: Mapping[Leg, Flows],
         marks: Mapping[InstrumentId, Decimal],
     ) -> None:
-        """Sort the instruments into closed and open and sum the closed ones' part."""
+        """Sort the instruments into closed and open and sum the kept part."""
         open_ids = {i for i, h in lots.items() if any(lot.qty != 0 for lot in h.values())}
         closed_lots = [(i, h) for i, h in lots.items() if i not in open_ids]
         closed_flows = [(leg, f) for leg, f in flows.items() if leg[1] not in open_ids]
-        self._open_lots = [(i, h) for i, h in lots.items() if i in open_ids]
-        by_cell: dict[tuple[str, str], list[Flows]] = {}
-        for (strategy, iid), flow in flows.items():
-            if iid in open_ids:
-                by_cell.setdefault((strategy, iid.venue), []).append(flow)
-        self._open_flows = {key: _FlowSums(legs) for key, legs in by_cell.items()}
-        self._closed_marks = {iid: marks[iid] for iid, _ in closed_lots}
-        self._closed_funding = [(f, f.funding_usd) for _, f in closed_flows]
-        self._closed_cells = {}
+        self._closed_ids = [iid for iid, _ in closed_lots]
+        self._kept_marks = [marks[iid] for iid in self._closed_ids]
+        self._closed_flows = [f for _, f in closed_flows]
+        self._kept_funding = [f.funding_usd for f in self._closed_flows]
+        kept: dict[tuple[str, str], Cell] = {}
+        open_lots: list[tuple[tuple[str, str], int, Decimal, InstrumentId]] = []
+        open_flows: list[tuple[tuple[str, str], Flows]] = []
         with localcontext(EXACT_CONTEXT):
-            _add_lots(self._closed_cells, closed_lots, marks, _venue)
-            _add_flows(self._closed_cells, closed_flows, _venue)
+            _add_lots(kept, closed_lots, marks, _venue)
+            _add_flows(kept, closed_flows, _venue)
+            for iid, holders in lots.items():
+                if iid not in open_ids:
+                    continue
+                price_index = 1 if iid.kind is InstrumentKind.PERP else 0
+                for strategy, lot in holders.items():
+                    key = (strategy, iid.venue)
+                    cell = kept.get(key)
+                    if cell is None:
+                        cell = kept[key] = [ZERO] * 7
+                    cell[price_index] += lot.realized_usd - lot.basis_usd
+                    cell[5] += lot.realized_usd
+                    cell[6] -= lot.basis_usd
+                    open_lots.append((key, price_index, lot.qty, iid))
+            for (strategy, iid), flow in flows.items():
+                if iid in open_ids:
+                    key = (strategy, iid.venue)
+                    cell = kept.get(key)
+                    if cell is None:
+                        cell = kept[key] = [ZERO] * 7
+                    cell[3] += flow.fees_usd
+                    cell[4] += flow.slippage_usd
+                    open_flows.append((key, flow))
+        self._keys = list(kept)
+        self._kept_rows = list(kept.values())
+        row_of = {key: index for index, key in enumerate(self._keys)}
+        self._open_terms = [(row_of[key], p, qty, iid) for key, p, qty, iid in open_lots]
+        self._open_flows = [(row_of[key], flow) for key, flow in open_flows]
         self._legs = len(flows)
-
-
-class _FlowSums:
-    """The flows of one cell's legs on open instruments (:class:`VenueCells`), summed: fees
-    and slippage once (only a trade changes them, and a trade makes the cells sort their
-    instruments again), funding again only when a leg's funding changed (by its object: a
-    booking replaces it)."""
-
-    __slots__ = ("_funding_usd", "_fundings", "_legs", "fees_usd", "slippage_usd")
-
-    def __init__(self, legs: list[Flows]) -> None:
-        self._legs = legs
-        self._fundings: list[Decimal] = []
-        self._funding_usd = ZERO
-        with localcontext(EXACT_CONTEXT):
-            self.fees_usd = sum((leg.fees_usd for leg in legs), ZERO)
-            self.slippage_usd = sum((leg.slippage_usd for leg in legs), ZERO)
-        self.funding()
-
-    def funding(self) -> Decimal:
-        """Σ funding of the legs, USD (call inside the ledger's context)."""
-        fundings = [leg.funding_usd for leg in self._legs]
-        if len(fundings) != len(self._fundings) or any(
-            now is not then for now, then in zip(fundings, self._fundings, strict=True)
-        ):
-            with localcontext(EXACT_CONTEXT):
-                self._funding_usd = sum(fundings, ZERO)
-            self._fundings = fundings
-        return self._funding_usd
 
 
 def pnl_cells(
@@ -337,23 +347,22 @@ def leg_cells(
     return _cells(lots, flows, marks, _instrument)
 
 
-_ZEROS: Cell = [ZERO] * 7
-"""An empty cell (read-only use)."""
-
-
 def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) -> PnlReport:
     """Sum ``cells`` (per strategy and venue) into totals and per-strategy and per-venue
-    breakdowns; every venue in ``venues`` (the cash accounts) appears in ``by_venue``."""
+    breakdowns, both sorted by name; every venue in ``venues`` (the cash accounts) appears in
+    ``by_venue``, whose sums are taken at its first read (:class:`_VenueStreams`: the
+    journal's snapshots never read it). Every sum starts from ``ZERO`` and is exact (the
+    ledger's context), so the order of the cells changes neither a value nor its exponent."""
     with localcontext(EXACT_CONTEXT):
-        by_strategy: dict[str, Cell] = {}
-        by_venue: dict[str, Cell] = {v: [ZERO] * 7 for v in venues}
+        by_strategy = {s: [ZERO] * 7 for s in sorted({s for s, _ in cells})}
+        for (strategy, _), cell in cells.items():
+            of_strategy = by_strategy[strategy]
+            for i, value in enumerate(cell):
+                of_strategy[i] += value
         total: Cell = [ZERO] * 7
-        for (strategy, venue), cell in sorted(cells.items()):
-            of_strategy = by_strategy.get(strategy, _ZEROS)
-            of_venue = by_venue.get(venue, _ZEROS)
-            by_strategy[strategy] = [a + b for a, b in zip(of_strategy, cell, strict=True)]
-            by_venue[venue] = [a + b for a, b in zip(of_venue, cell, strict=True)]
-            total = [a + b for a, b in zip(total, cell, strict=True)]
+        for row in by_strategy.values():
+            for i, value in enumerate(row):
+                total[i] += value
     return PnlReport(
         price_spot_usd=total[0],
         price_perp_usd=total[1],
@@ -363,8 +372,47 @@ def compute_pnl(cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) ->
         realized_usd=total[5],
         unrealized_usd=total[6],
         by_strategy=MappingProxyType({s: _streams(c) for s, c in by_strategy.items()}),
-        by_venue=MappingProxyType({v: _streams(c) for v, c in sorted(by_venue.items())}),
+        by_venue=_VenueStreams(cells, venues),
     )
+
+
+class _VenueStreams(Mapping[str, PnlStreams]):
+    """:attr:`PnlReport.by_venue`, read-only: the streams of each venue (sorted by name),
+    summed from a copy of the cells at the first read, as :func:`compute_pnl` sums its
+    strategies (every snapshot builds a report; only reports read the venues)."""
+
+    __slots__ = ("_cells", "_streams", "_venues")
+
+    def __init__(self, cells: Mapping[tuple[str, str], Cell], venues: Iterable[str]) -> None:
+        self._cells = [(venue, tuple(cell)) for (_, venue), cell in cells.items()]
+        self._venues = tuple(venues)
+        self._streams: dict[str, PnlStreams] | None = None
+
+    def _summed(self) -> dict[str, PnlStreams]:
+        if self._streams is None:
+            by_venue = {
+                v: [ZERO] * 7 for v in sorted({*self._venues, *(v for v, _ in self._cells)})
+            }
+            with localcontext(EXACT_CONTEXT):
+                for venue, cell in self._cells:
+                    of_venue = by_venue[venue]
+                    for i, value in enumerate(cell):
+                        of_venue[i] += value
+            self._streams = {v: _streams(c) for v, c in by_venue.items()}
+            self._cells = []
+        return self._streams
+
+    def __getitem__(self, venue: str) -> PnlStreams:
+        return self._summed()[venue]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._summed())
+
+    def __len__(self) -> int:
+        return len(self._summed())
+
+    def __repr__(self) -> str:
+        return repr(self._summed())
 
 
 def leg_streams(cells: Mapping[Leg, Cell]) -> dict[str, dict[InstrumentId, PnlStreams]]:

@@ -29,7 +29,16 @@ class PositionBook:
     Starts empty; :class:`agent.portfolio.ledger.Portfolio` books fills and marks into it.
     """
 
-    __slots__ = ("_lots", "_marks", "_net", "_option_delta_usd", "_positions_of", "trades")
+    __slots__ = (
+        "_lots",
+        "_market_values",
+        "_marks",
+        "_net",
+        "_open_net",
+        "_option_delta_usd",
+        "_positions_of",
+        "trades",
+    )
 
     def __init__(self) -> None:
         self._lots: dict[InstrumentId, dict[str, Lot]] = {}
@@ -39,6 +48,10 @@ class PositionBook:
         # positions(strategy) until the next trade: every strategy's cycle, plan and risk
         # check asks, and only a trade changes them.
         self._positions_of: dict[str, dict[InstrumentId, Decimal]] = {}
+        # net_positions() until the next trade, market_values() until the next trade or mark:
+        # the engine, the risk checks and every snapshot ask several times a step.
+        self._open_net: dict[InstrumentId, Decimal] | None = None
+        self._market_values: dict[InstrumentId, Decimal] | None = None
         self.trades = 0
         """Trades booked so far: positions (own and net) change only when it does."""
 
@@ -57,6 +70,8 @@ class PositionBook:
         the instrument's mark becomes ``reference``, the latest price seen. Call inside the
         ledger's context."""
         self._positions_of.clear()
+        self._open_net = None
+        self._market_values = None
         self.trades += 1
         lot = self._lots.setdefault(instrument_id, {}).setdefault(strategy, Lot())
         trade_lot(lot, sign, qty, reference)
@@ -66,6 +81,7 @@ class PositionBook:
     def set_marks(self, prices: Mapping[InstrumentId, Decimal]) -> None:
         """Replace the marks of ``prices``' instruments (quote units, checked by the ledger)."""
         self._marks.update(prices)
+        self._market_values = None
 
     def set_option_deltas(self, delta_usd: Mapping[InstrumentId, Decimal]) -> None:
         """Replace the USD delta per unit (Δ × forward, USD per coin of option) of
@@ -201,10 +217,19 @@ class PositionBook:
         return sum(float(v) / gross * betas[bases[i]] for i, v in values.items())
 
     def net_positions(self) -> dict[InstrumentId, Decimal]:
-        """Non-zero net signed positions, base units."""
-        return {iid: qty for iid, qty in self._net.items() if qty != 0}
+        """Non-zero net signed positions, base units (a copy)."""
+        return dict(self._held())
 
     def market_values(self) -> dict[InstrumentId, Decimal]:
-        """Signed net qty × mark per held instrument, USD."""
-        with localcontext(EXACT_CONTEXT):
-            return {iid: q * self._marks[iid] for iid, q in self.net_positions().items()}
+        """Signed net qty × mark per held instrument, USD (a copy)."""
+        if self._market_values is None:
+            marks = self._marks
+            with localcontext(EXACT_CONTEXT):
+                self._market_values = {iid: q * marks[iid] for iid, q in self._held().items()}
+        return dict(self._market_values)
+
+    def _held(self) -> dict[InstrumentId, Decimal]:
+        """The non-zero net positions, kept until the next trade (read-only use)."""
+        if self._open_net is None:
+            self._open_net = {iid: qty for iid, qty in self._net.items() if qty != 0}
+        return self._open_net

@@ -163,9 +163,9 @@ class Ledger:
     def positions(self, now_ms: int) -> list[Position]:
         """Non-zero holdings; entry = average cost, mark = current price, sorted by id; a perp's
         liquidation price from :meth:`liquidation_prices` (None for spot)."""
-        liquidation = self.liquidation_prices()
+        liquidation, prices = self.liquidation_prices(), self._prices
         return [
-            Position(iid, h.qty, h.entry_price(), self._prices[iid], now_ms, liquidation.get(iid))
+            Position(iid, h.qty, h.entry_price(), prices[iid], now_ms, liquidation.get(iid))
             for iid, h in sorted(self.holdings.items())
             if h.qty != 0
         ]
@@ -174,21 +174,25 @@ class Ledger:
         """Each open perp's liquidation price at current prices (:func:`cross_liquidation_price`
         with this account's excess margin); perps that cannot be liquidated are left out.
         Quote units."""
+        return {iid: price for iid, _, _, price in self.perp_readings() if price is not None}
+
+    def perp_readings(self) -> list[tuple[InstrumentId, Decimal, Decimal, Decimal | None]]:
+        """Each open perp as ``(id, signed qty, current price, liquidation price or None)``
+        (base units, quote units: the perp figures of :meth:`positions`, without building
+        positions), sorted by id."""
         perps: list[tuple[InstrumentId, Decimal, Decimal]] = []
-        excess = self.collateral_usd
+        excess, mmr, prices, perp_ids = self.collateral_usd, self._mmr, self._prices, self._perp_ids
         for iid, holding in self.holdings.items():
             qty = holding.qty
-            if qty == 0 or iid not in self._perp_ids:
+            if qty == 0 or iid not in perp_ids:
                 continue
-            price = self._prices[iid]
-            excess += qty * price - holding.cost_usd - abs(qty) * price * self._mmr
+            price = prices[iid]
+            excess += qty * price - holding.cost_usd - abs(qty) * price * mmr
             perps.append((iid, qty, price))
-        out: dict[InstrumentId, Decimal] = {}
-        for iid, qty, price in perps:
-            liquidation = cross_liquidation_price(qty, price, excess, self._mmr)
-            if liquidation is not None:
-                out[iid] = liquidation
-        return out
+        return [
+            (iid, qty, price, cross_liquidation_price(qty, price, excess, mmr))
+            for iid, qty, price in sorted(perps)
+        ]
 
     def maintenance_margin_usd(self) -> Decimal:
         """Σ |perp notional| × maintenance margin rate at current prices, USD."""
@@ -232,15 +236,17 @@ class Ledger:
     def free_margin_frac(self) -> float | None:
         """``available / equity`` in one pass over the holdings; None when equity ≤ 0."""
         unrealized = spot = perp_notional = _ZERO
+        prices, perp_ids = self._prices, self._perp_ids
         for iid, holding in self.holdings.items():
-            if holding.qty == 0:
+            qty = holding.qty
+            if qty == 0:
                 continue
-            price = self._prices[iid]
-            if self._instruments[iid].is_perp:
-                unrealized += holding.qty * price - holding.cost_usd
-                perp_notional += abs(holding.qty) * price
+            price = prices[iid]
+            if iid in perp_ids:
+                unrealized += qty * price - holding.cost_usd
+                perp_notional += abs(qty) * price
             else:
-                spot += holding.qty * price
+                spot += qty * price
         equity = self.collateral_usd + spot + unrealized
         if equity <= 0:
             return None

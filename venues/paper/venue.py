@@ -500,6 +500,12 @@ class PaperVenue:
         id."""
         return self._ledger.positions(self._now_ms())
 
+    def perp_readings(self) -> list[tuple[InstrumentId, Decimal, Decimal, Decimal | None]]:
+        """Each open perp as ``(id, signed qty, current price, modelled liquidation price or
+        None)``, sorted by id: the figures :meth:`fetch_positions` reports of the perps,
+        without building positions."""
+        return self._ledger.perp_readings()
+
     async def fetch_balances(self) -> list[Balance]:
         """USD collateral as ``USDT`` (available = max(0, collateral + unrealized − used
         margin)), then each spot base asset held (summed over its spot instruments)."""
