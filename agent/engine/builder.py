@@ -144,7 +144,12 @@ async def build_engine(
         portfolio = Portfolio({**live_cash_usd, RESERVE: Decimal(0)})
     else:
         portfolio = Portfolio(_initial_cash(cfg, paper))
-    market = MarketData(instruments, cfg.market_data.stale_after_s * 1000)
+    # the longest close history a snapshot asks for: the strategies' windows, the option
+    # chain's realized-volatility window (agent.engine.options), 1 for the flip monitor
+    keep_bars = max(
+        [s.history_bars for s in strategies] + [cfg.option_chain.realized_window_bars + 1]
+    )
+    market = MarketData(instruments, cfg.market_data.stale_after_s * 1000, keep_bars)
     leverage = {n: float(v.perp_leverage) for n, v in cfg.venues.items()}
     risk = RiskEngine(cfg.risk, leverage, float(portfolio.initial_equity_usd))
     executor = Executor(

@@ -2,7 +2,9 @@
 
 Fed by the replay driver (or live streams): bar closes, mark prices, funding settlements and,
 live, the venues' predicted funding rates (kept apart from the settled ones).
-History is kept in growable float64 buffers so a snapshot hands out zero-copy views.
+History is kept in growable float64 buffers so a snapshot hands out zero-copy views; with
+``keep_bars`` (the longest window any consumer reads) only the last values are kept, so
+memory does not grow with the length of the run.
 
 Histories stay **hour-aligned**: strategies right-align close series by their tails (the last
 ``n`` closes of every instrument are taken to be the same ``n`` hours), so an hour in which an
@@ -35,26 +37,51 @@ _INITIAL_CAPACITY = 1024
 class _History:
     """Append-only float64 buffer with amortized O(1) appends and view slicing.
 
-    ``_ro`` is a read-only view of the whole buffer (remade when the buffer grows): a slice
-    of it is read-only too, so :meth:`tail` hands out views without setting flags on each.
+    ``_ro`` is a read-only view of the whole buffer (remade when the buffer is replaced): a
+    slice of it is read-only too, so :meth:`tail` hands out views without setting flags on
+    each. The buffer is replaced, never changed in place below ``_n``, so views handed out
+    keep their values. With ``keep`` (values, > 0) only the last ``keep`` values are sure to
+    be kept: a full buffer at least twice that long is replaced by one of the same size
+    holding the last ``keep`` values (``_dropped`` counts the values dropped, so
+    ``_dropped + _n`` is the number ever appended); without it the buffer doubles.
     """
 
-    __slots__ = ("_buf", "_n", "_ro")
+    __slots__ = ("_buf", "_dropped", "_keep", "_n", "_ro")
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int | None = None) -> None:
         self._buf = np.empty(_INITIAL_CAPACITY, dtype=np.float64)
         self._n = 0
         self._ro = _read_only(self._buf)
+        self._keep = keep
+        self._dropped = 0
 
     def append(self, value: float) -> None:
         if self._n == self._buf.shape[0]:
-            self._buf = np.concatenate([self._buf, np.empty_like(self._buf)])
-            self._ro = _read_only(self._buf)
-        self._buf[self._n] = value
-        self._n += 1
+            self._make_room()
+        n = self._n
+        self._buf[n] = value
+        self._n = n + 1
+
+    def _make_room(self) -> None:
+        """Called on a full buffer: a new one holding the last ``keep`` values when the
+        buffer is at least twice that long, else one twice as long holding them all."""
+        buf, n, keep = self._buf, self._n, self._keep
+        if keep is not None and n >= 2 * keep:
+            self._buf = np.empty_like(buf)
+            self._buf[:keep] = buf[n - keep : n]
+            self._dropped += n - keep
+            self._n = keep
+        else:
+            self._buf = np.concatenate([buf, np.empty_like(buf)])
+        self._ro = _read_only(self._buf)
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def total(self) -> int:
+        """How many values were ever appended (some may be dropped, see ``keep``)."""
+        return self._dropped + self._n
 
     def last(self) -> float:
         """The newest value (the history is not empty)."""
@@ -81,9 +108,26 @@ class MarketData:
         Every instrument the agent tracks.
     stale_after_ms : int
         A price older than this at snapshot time marks the instrument stale.
+    keep_bars : int | None
+        The longest close or volume history any snapshot will ask for (> 0): older values
+        may be dropped (memory bounded by it, whatever the length of the run) and a
+        snapshot asking for more raises ``ValueError``. None (default): everything is kept.
+
+    Raises
+    ------
+    ValueError
+        If ``keep_bars`` is not positive.
     """
 
-    def __init__(self, instruments: Mapping[InstrumentId, Instrument], stale_after_ms: int) -> None:
+    def __init__(
+        self,
+        instruments: Mapping[InstrumentId, Instrument],
+        stale_after_ms: int,
+        keep_bars: int | None = None,
+    ) -> None:
+        if keep_bars is not None and keep_bars <= 0:
+            raise ValueError(f"keep_bars must be > 0 or None, got {keep_bars}")
+        self._keep_bars = keep_bars
         self._instrument_map = dict(instruments)
         self._instruments = MappingProxyType(self._instrument_map)
         self._stale_after_ms = stale_after_ms
@@ -92,7 +136,7 @@ class MarketData:
         self._close_ts_ms: dict[InstrumentId, int] = {}
         self._funding: dict[InstrumentId, FundingRate] = {}
         self._predicted: dict[InstrumentId, FundingRate] = {}
-        self._history: dict[InstrumentId, _History] = {i: _History() for i in instruments}
+        self._history: dict[InstrumentId, _History] = {i: _History(keep_bars) for i in instruments}
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
         self._volume_pending: dict[InstrumentId, float] = {}
@@ -101,6 +145,13 @@ class MarketData:
         # (bumped when an instrument or a volume history is added)
         self._layouts: dict[tuple[InstrumentId, ...], tuple[int, _Layout]] = {}
         self._layout_version = 0
+        # Bumped by every method that changes a history's length or a price time: the part of
+        # a snapshot that does not depend on the requested ids (history lengths, stale
+        # instruments) is built once per version and time and shared by the snapshots taken
+        # until the next change (the strategies' cycles of one step). Funding, predictions and
+        # chains are read afresh by every snapshot.
+        self._version = 0
+        self._shared: _Shared | None = None
 
     @property
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
@@ -116,6 +167,7 @@ class MarketData:
             If ``instrument_id`` is not tracked (nothing is recorded).
         """
         history = self._tracked_history(instrument_id)
+        self._version += 1
         self._prices[instrument_id] = close
         self._price_ts_ms[instrument_id] = ts_ms
         self._close_ts_ms[instrument_id] = ts_ms
@@ -132,6 +184,7 @@ class MarketData:
         """
         histories, prices = self._history, self._prices
         price_ts_ms, close_ts_ms = self._price_ts_ms, self._close_ts_ms
+        self._version += 1
         for instrument_id, close in closes:
             history = histories.get(instrument_id)
             if history is None:
@@ -139,7 +192,12 @@ class MarketData:
             prices[instrument_id] = close
             price_ts_ms[instrument_id] = ts_ms
             close_ts_ms[instrument_id] = ts_ms
-            history.append(close)
+            # _History.append inlined: this loop runs for every close of every step
+            if history._n == history._buf.shape[0]:
+                history._make_room()
+            n = history._n
+            history._buf[n] = close
+            history._n = n + 1
 
     def carry_closes(self, ts_ms: int) -> list[InstrumentId]:
         """Forward-fill the hour ``ts_ms`` for every instrument that has history but no close
@@ -153,13 +211,13 @@ class MarketData:
         list[InstrumentId]
             The instruments carried, in the order of their first close.
         """
-        carried = []
-        for instrument_id, close_ts_ms in self._close_ts_ms.items():
-            if close_ts_ms < ts_ms:
+        carried = [i for i, close_ts_ms in self._close_ts_ms.items() if close_ts_ms < ts_ms]
+        if carried:
+            self._version += 1
+            for instrument_id in carried:
                 history = self._history[instrument_id]
                 history.append(history.last())
                 self._close_ts_ms[instrument_id] = ts_ms
-                carried.append(instrument_id)
         return carried
 
     def on_volume(self, instrument_id: InstrumentId, volume: float) -> None:
@@ -200,15 +258,22 @@ class MarketData:
         volume history of every instrument that has one, aligned with its close history (call
         after the hour's closes and :meth:`carry_closes`); a first volume is preceded by NaN
         for the hours before it."""
+        self._version += 1
         for instrument_id in self._volume_pending.keys() - self._volumes.keys():
-            self._volumes[instrument_id] = _History()
+            self._volumes[instrument_id] = _History(self._keep_bars)
             self._layout_version += 1
         closes, pending = self._history, self._volume_pending
         for instrument_id, history in self._volumes.items():
-            n_closes = closes[instrument_id]._n
-            while history._n < n_closes - 1:
+            n = history._n
+            close_history = closes[instrument_id]
+            n_closes = close_history._dropped + close_history._n
+            if history._dropped + n == n_closes - 1 and n < history._buf.shape[0]:
+                history._buf[n] = pending.get(instrument_id, 0.0)  # the usual hour, inlined
+                history._n = n + 1
+                continue
+            while history.total < n_closes - 1:
                 history.append(math.nan)
-            if history._n < n_closes:
+            if history.total < n_closes:
                 history.append(pending.get(instrument_id, 0.0))
         pending.clear()
 
@@ -221,6 +286,7 @@ class MarketData:
             If ``instrument_id`` is not tracked (nothing is recorded).
         """
         self._tracked_history(instrument_id)
+        self._version += 1
         self._prices[instrument_id] = price
         self._price_ts_ms[instrument_id] = ts_ms
 
@@ -274,8 +340,9 @@ class MarketData:
         underlying until it expires. Listing it again does nothing."""
         if instrument.id in self._instrument_map:
             return
+        self._version += 1
         self._instrument_map[instrument.id] = instrument
-        self._history[instrument.id] = _History()
+        self._history[instrument.id] = _History(self._keep_bars)
         self._layout_version += 1
         self._listed_options.setdefault(underlying, []).append(instrument)
 
@@ -301,22 +368,33 @@ class MarketData:
     def snapshot(
         self, ts_ms: int, instrument_ids: Iterable[InstrumentId], history_bars: int
     ) -> MarketSnapshot:
-        """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each."""
-        ids, instruments, histories, volumes = self._layout_of(instrument_ids, ts_ms)
+        """Immutable view restricted to ``instrument_ids`` with ``history_bars`` closes each.
+
+        Raises
+        ------
+        ValueError
+            If ``history_bars`` is more than the ``keep_bars`` the data was made with.
+        """
+        if self._keep_bars is not None and history_bars > self._keep_bars:
+            raise ValueError(
+                f"a snapshot of {history_bars} bars asked of market data keeping {self._keep_bars}"
+            )
+        layout = self._layout_of(instrument_ids, ts_ms)
+        shared = self._shared_at(ts_ms)
         all_prices, funding = self._prices, self._funding
-        fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
-        price_ts_ms = self._price_ts_ms
-        never = -(2**62)
-        n = history_bars
+        priced = layout.present_in(all_prices, _PRICED)
+        funded = layout.present_in(funding, _FUNDED)
+        stale = shared.stale
+        ids = layout.ids
         # closes and volumes: views made when read (strategies read few of them; a snapshot
         # that made them all spent most of its time on views nobody read)
         return MarketSnapshot(
             ts_ms=ts_ms,
-            instruments=dict(instruments),
-            prices={i: all_prices[i] for i in ids if i in all_prices},
-            funding={i: funding[i] for i in ids if i in funding},
-            closes=_Tails(histories, n),
-            stale=frozenset([i for i in ids if price_ts_ms.get(i, never) < fresh_from_ms]),
+            instruments=dict(layout.instruments),
+            prices={i: all_prices[i] for i in priced},
+            funding={i: funding[i] for i in funded},
+            closes=_Tails(layout.histories, shared.close_ends, history_bars),
+            stale=stale & layout.id_set if stale else stale,
             predicted_funding=(
                 {i: self._predicted[i] for i in ids if i in self._predicted}
                 if self._predicted
@@ -325,8 +403,29 @@ class MarketData:
             option_chains=(
                 {i: self._chains[i] for i in ids if i in self._chains} if self._chains else {}
             ),
-            volumes=_Tails(volumes, n),
+            volumes=_Tails(layout.volumes, shared.volume_ends, history_bars),
         )
+
+    def _shared_at(self, ts_ms: int) -> _Shared:
+        """What every snapshot at ``ts_ms`` shares whatever ids it asks for: each history's
+        length and the stale instruments among all tracked ones; kept until the data changes
+        (``_version``) or a snapshot at another time is asked for."""
+        shared = self._shared
+        if shared is not None and shared.version == self._version and shared.ts_ms == ts_ms:
+            return shared
+        fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
+        price_ts_ms = self._price_ts_ms
+        never = -(2**62)
+        shared = self._shared = _Shared(
+            version=self._version,
+            ts_ms=ts_ms,
+            close_ends={i: (history._ro, history._n) for i, history in self._history.items()},
+            volume_ends={i: (history._ro, history._n) for i, history in self._volumes.items()},
+            stale=frozenset(
+                [i for i in self._instrument_map if price_ts_ms.get(i, never) < fresh_from_ms]
+            ),
+        )
+        return shared
 
     def _layout_of(self, instrument_ids: Iterable[InstrumentId], ts_ms: int) -> _Layout:
         """The tracked ids among ``instrument_ids`` (with the listed options of their
@@ -357,42 +456,91 @@ class MarketData:
 
 
 class _Tails(Mapping[InstrumentId, FloatArray]):
-    """The last ``n`` values of each history as they stood when the snapshot was taken
-    (:meth:`_History.tail`), a read-only view made when read: later appends do not show (the
-    length is taken now; a buffer only grows by copying, so the values before it never
-    change)."""
+    """The last ``n`` values of each of ``histories`` as they stood when the snapshot was
+    taken, a read-only view made when read: ``ends`` holds each history's buffer (read-only
+    view) and length at snapshot time (for these histories and maybe more). Later appends do
+    not show: a buffer is replaced, never changed below that length."""
 
     __slots__ = ("_ends", "_histories", "_n")
 
-    def __init__(self, histories: Mapping[InstrumentId, _History], n: int) -> None:
+    def __init__(
+        self,
+        histories: Mapping[InstrumentId, _History],
+        ends: Mapping[InstrumentId, tuple[FloatArray, int]],
+        n: int,
+    ) -> None:
         self._histories = histories
-        self._ends = {iid: history._n for iid, history in histories.items()}
+        self._ends = ends
         self._n = n
 
     def __getitem__(self, instrument_id: InstrumentId) -> FloatArray:
-        end = self._ends[instrument_id]
-        return self._histories[instrument_id]._ro[max(0, end - self._n) : end]
+        if instrument_id not in self._histories:
+            raise KeyError(instrument_id)
+        ro, end = self._ends[instrument_id]
+        start = end - self._n
+        return ro[start if start > 0 else 0 : end]
 
     def get(self, instrument_id: InstrumentId, default: Any = None) -> Any:
-        return self[instrument_id] if instrument_id in self._ends else default
+        if instrument_id not in self._histories:
+            return default
+        ro, end = self._ends[instrument_id]
+        start = end - self._n
+        return ro[start if start > 0 else 0 : end]
 
     def __contains__(self, instrument_id: object) -> bool:
-        return instrument_id in self._ends
+        return instrument_id in self._histories
 
     def __iter__(self) -> Iterator[InstrumentId]:
-        return iter(self._ends)
+        return iter(self._histories)
 
     def __len__(self) -> int:
-        return len(self._ends)
+        return len(self._histories)
 
 
-class _Layout(NamedTuple):
+class _Shared(NamedTuple):
+    """The part of the snapshots taken at ``ts_ms`` while the data stands at ``version`` that
+    does not depend on the requested ids (:meth:`MarketData._shared_at`)."""
+
+    version: int
+    ts_ms: int
+    close_ends: dict[InstrumentId, tuple[FloatArray, int]]
+    volume_ends: dict[InstrumentId, tuple[FloatArray, int]]
+    stale: frozenset[InstrumentId]
+
+
+_PRICED = 0
+_FUNDED = 1
+
+
+class _Layout:
     """What :meth:`MarketData.snapshot` restricts to, for one set of requested ids."""
 
-    ids: list[InstrumentId]
-    instruments: dict[InstrumentId, Instrument]
-    histories: dict[InstrumentId, _History]
-    volumes: dict[InstrumentId, _History]
+    __slots__ = ("_present", "histories", "id_set", "ids", "instruments", "volumes")
+
+    def __init__(
+        self,
+        ids: list[InstrumentId],
+        instruments: dict[InstrumentId, Instrument],
+        histories: dict[InstrumentId, _History],
+        volumes: dict[InstrumentId, _History],
+    ) -> None:
+        self.ids = ids
+        self.id_set = frozenset(ids)
+        self.instruments = instruments
+        self.histories = histories
+        self.volumes = volumes
+        # per kind (_PRICED, _FUNDED): (key count of the mapping, the ids among its keys)
+        self._present: list[tuple[int, list[InstrumentId]]] = [(-1, []), (-1, [])]
+
+    def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> list[InstrumentId]:
+        """``ids`` that are keys of ``mapping`` (the prices for ``_PRICED``, the funding rates
+        for ``_FUNDED``), in order. Those mappings only ever gain keys, so their key count
+        names their key set: the list is recomputed only when the count changed."""
+        count, ids = self._present[kind]
+        if count != len(mapping):
+            ids = [i for i in self.ids if i in mapping]
+            self._present[kind] = (len(mapping), ids)
+        return ids
 
 
 _MAX_LAYOUTS = 64

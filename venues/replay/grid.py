@@ -60,6 +60,12 @@ class Frame:
         )
 
 
+STEPS_PER_BLOCK = 1024
+"""Steps whose closes and settlements are turned into Python values at once while a replay
+iterates (:meth:`FundingTable.per_step`, ``ReplayDataset.steps``): bounds that memory
+whatever the window and the number of symbols."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class FundingTable:
     """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``."""
@@ -74,20 +80,30 @@ class FundingTable:
     notes: tuple[DataNote, ...] = ()
 
     def per_step(self, ts_close_ms: list[int]) -> Iterator[tuple[FundingRate, ...]]:
-        rows = zip(
-            [self.ids[s] for s in self.series.tolist()],
-            self.rate.tolist(),
-            self.interval_s.tolist(),
-            self.ts_next_ms.tolist(),
-            self.mark_price.tolist(),
-            strict=True,
-        )
-        offsets = np.diff(self.offsets).tolist()
-        for ts, count in zip(ts_close_ms, offsets, strict=True):
-            yield tuple(
-                FundingRate(iid, rate, interval, ts, ts_next, mark)
-                for iid, rate, interval, ts_next, mark in (next(rows) for _ in range(count))
+        """Each step's settlements as :class:`FundingRate` values (settlement time the
+        step's close ``ts_close_ms[row]``), step after step; the columns are turned into
+        Python values :data:`STEPS_PER_BLOCK` steps at a time, not for the whole window."""
+        offsets: list[int] = self.offsets.tolist()
+        counts = np.diff(self.offsets).tolist()
+        if len(counts) != len(ts_close_ms):
+            raise ValueError(f"{len(ts_close_ms)} step times for {len(counts)} steps")
+        ids = self.ids
+        for start in range(0, len(ts_close_ms), STEPS_PER_BLOCK):
+            stop = min(start + STEPS_PER_BLOCK, len(ts_close_ms))
+            lo, hi = offsets[start], offsets[stop]
+            rows = zip(
+                [ids[s] for s in self.series[lo:hi].tolist()],
+                self.rate[lo:hi].tolist(),
+                self.interval_s[lo:hi].tolist(),
+                self.ts_next_ms[lo:hi].tolist(),
+                self.mark_price[lo:hi].tolist(),
+                strict=True,
             )
+            for ts, count in zip(ts_close_ms[start:stop], counts[start:stop], strict=True):
+                yield tuple(
+                    FundingRate(iid, rate, interval, ts, ts_next, mark)
+                    for iid, rate, interval, ts_next, mark in (next(rows) for _ in range(count))
+                )
 
 
 def build_frame(

@@ -59,7 +59,13 @@ from venues.replay.catalog import (
     resolve_data_dir,
     resolve_symbols,
 )
-from venues.replay.grid import Frame, FundingTable, build_frame, build_funding_table
+from venues.replay.grid import (
+    STEPS_PER_BLOCK,
+    Frame,
+    FundingTable,
+    build_frame,
+    build_funding_table,
+)
 from venues.replay.guards import (
     DataGuards,
     DataNote,
@@ -302,16 +308,21 @@ class ReplayDataset:
         """
         frame = self._frame
         ts_list: list[int] = frame.ts_close_ms.tolist()
-        closes = frame.close.tolist()
-        present = frame.present.tolist()
         complete: list[bool] = np.all(frame.present, axis=1).tolist()
         funding = self._funding.per_step(ts_list)
-        for row, ts in enumerate(ts_list):
-            if complete[row]:
-                row_closes = dict(zip(frame.ids, closes[row], strict=True))
-            else:
-                row_closes = _present_only(frame.ids, closes[row], present[row])
-            yield ReplayStep(ts, MappingProxyType(row_closes), next(funding), frame, row)
+        # Python floats made a block of rows at a time: the whole matrix as lists would hold
+        # 32 bytes per cell for the whole replay (hundreds of MB with hundreds of symbols).
+        for start in range(0, len(ts_list), STEPS_PER_BLOCK):
+            stop = start + STEPS_PER_BLOCK
+            closes = frame.close[start:stop].tolist()
+            present = frame.present[start:stop].tolist()
+            for offset, ts in enumerate(ts_list[start:stop]):
+                row = start + offset
+                if complete[row]:
+                    row_closes = dict(zip(frame.ids, closes[offset], strict=True))
+                else:
+                    row_closes = _present_only(frame.ids, closes[offset], present[offset])
+                yield ReplayStep(ts, MappingProxyType(row_closes), next(funding), frame, row)
 
     def closes_matrix(self, ids: Sequence[InstrumentId]) -> FloatArray:
         """Close prices of ``ids`` on the step grid, resolved through :meth:`price_source`.

@@ -1,0 +1,312 @@
+"""Market data fast paths: the snapshot parts shared between the snapshots of one step, the
+per-request id lists and the inlined appends, against a plain model of the same operations.
+
+Every snapshot is compared with what a straightforward bookkeeping of the operations gives
+(prices, settled funding, stale set, close and volume tails); snapshots are taken several
+times at the same time stamp between mutations, so a mutation that forgot to invalidate the
+shared part (``MarketData._version``) or a request's id lists shows up as a stale value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal as D
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.engine import marketdata
+from agent.engine.marketdata import MarketData
+from strategies.base import MarketSnapshot
+from strategies.options.chain import OptionChain
+from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind
+
+IDS = [InstrumentId("binance", InstrumentKind.PERP, f"S{k}USDT") for k in range(6)]
+INSTRUMENTS = {
+    i: Instrument(i, i.symbol[:-4], "USDT", D("0.1"), D("0.001"), D("0.001"), D("5"), D(1), 28_800)
+    for i in IDS
+}
+T0_MS = 1_700_006_400_000
+HOUR_MS = 3_600_000
+STALE_AFTER_MS = 2 * HOUR_MS
+OPTION = InstrumentId("deribit", InstrumentKind.OPTION, "S0-27DEC99-100000-C")
+
+
+def rate(iid: InstrumentId, value: float, ts_funding_ms: int) -> FundingRate:
+    return FundingRate(iid, value, 28_800, ts_funding_ms, ts_funding_ms + 28_800_000)
+
+
+@dataclass
+class Model:
+    """What a snapshot must show, kept the plain way."""
+
+    prices: dict[InstrumentId, float] = field(default_factory=dict)
+    price_ts_ms: dict[InstrumentId, int] = field(default_factory=dict)
+    closes: dict[InstrumentId, list[float]] = field(default_factory=dict)
+    funding: dict[InstrumentId, FundingRate] = field(default_factory=dict)
+    volumes: dict[InstrumentId, list[float]] = field(default_factory=dict)
+    pending: dict[InstrumentId, float] = field(default_factory=dict)
+
+    def expected(
+        self, ts_ms: int, ids: list[InstrumentId], n: int
+    ) -> tuple[
+        dict[InstrumentId, float],
+        dict[InstrumentId, FundingRate],
+        set[InstrumentId],
+        dict[InstrumentId, list[float]],
+        dict[InstrumentId, list[float]],
+    ]:
+        prices = {i: self.prices[i] for i in ids if i in self.prices}
+        funding = {i: self.funding[i] for i in ids if i in self.funding}
+        stale = {i for i in ids if self.price_ts_ms.get(i, -(2**62)) < ts_ms - STALE_AFTER_MS}
+        closes = {i: self.closes.get(i, [])[-n:] if n else [] for i in ids}
+        volumes = {i: self.volumes[i][-n:] if n else [] for i in ids if i in self.volumes}
+        return prices, funding, stale, closes, volumes
+
+
+def bits(values: list[float]) -> list[str]:
+    return [float(v).hex() for v in values]
+
+
+def assert_matches(snap: MarketSnapshot, expected: tuple[object, ...]) -> None:
+    prices, funding, stale, closes, volumes = expected
+    assert dict(snap.prices) == prices
+    assert list(snap.prices) == list(prices)  # type: ignore[call-overload]
+    assert dict(snap.funding) == funding
+    assert set(snap.stale) == stale
+    assert set(snap.closes) == set(closes)  # type: ignore[call-overload]
+    for iid, values in closes.items():  # type: ignore[attr-defined]
+        assert bits(snap.closes[iid].tolist()) == bits(values)
+        assert snap.closes.get(iid) is not None
+    assert set(snap.volumes) == set(volumes)  # type: ignore[call-overload]
+    for iid, values in volumes.items():  # type: ignore[attr-defined]
+        assert bits(snap.volumes[iid].tolist()) == bits(values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_snapshots_match_a_plain_model_through_random_operations(data: st.DataObject) -> None:
+    run_against_model(data, MarketData(INSTRUMENTS, STALE_AFTER_MS), max_bars=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_snapshots_keeping_few_bars_match_the_model_while_old_values_are_dropped(
+    data: st.DataObject,
+) -> None:
+    # buffers of 2 values: doubled to 8, then replaced by the last 3 values every 5 appends
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(marketdata, "_INITIAL_CAPACITY", 2)
+        md = MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=3)
+    run_against_model(data, md, max_bars=3)
+
+
+def run_against_model(data: st.DataObject, md: MarketData, max_bars: int) -> None:
+    model = Model()
+    kept: list[tuple[MarketSnapshot, tuple[object, ...]]] = []
+    ts_ms = T0_MS
+    requests = [tuple(IDS), tuple(IDS[:3]), (IDS[4], IDS[1]), (IDS[5],)]
+    finite = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
+    for _ in range(data.draw(st.integers(1, 40))):
+        op = data.draw(st.sampled_from(["closes", "price", "funding", "hour", "snap", "snap"]))
+        if op == "closes":
+            chosen = data.draw(st.lists(st.sampled_from(IDS), unique=True, max_size=6))
+            values = [data.draw(finite) for _ in chosen]
+            md.on_closes(list(zip(chosen, values, strict=True)), ts_ms)
+            for iid, close in zip(chosen, values, strict=True):
+                model.prices[iid], model.price_ts_ms[iid] = close, ts_ms
+                model.closes.setdefault(iid, []).append(close)
+        elif op == "price":
+            iid, price = data.draw(st.sampled_from(IDS)), data.draw(finite)
+            md.on_price(iid, price, ts_ms)
+            model.prices[iid], model.price_ts_ms[iid] = price, ts_ms
+        elif op == "funding":
+            iid = data.draw(st.sampled_from(IDS))
+            funding = rate(iid, data.draw(st.floats(-0.01, 0.01)), ts_ms)
+            md.on_funding(funding)
+            model.funding[iid] = funding
+        elif op == "hour":  # the hour ends: carry, volumes; the next hour starts
+            carried = md.carry_closes(ts_ms)
+            for iid in carried:
+                model.closes[iid].append(model.closes[iid][-1])
+            volumes = {i: data.draw(finite) for i in data.draw(st.lists(st.sampled_from(IDS)))}
+            md.on_volumes(list(volumes.items()))
+            md.close_volumes()
+            for iid in volumes:
+                model.volumes.setdefault(iid, [])
+            for iid, history in model.volumes.items():
+                n_closes = len(model.closes.get(iid, []))
+                history.extend([math.nan] * max(0, n_closes - 1 - len(history)))
+                if len(history) < n_closes:
+                    history.append(volumes.get(iid, 0.0))
+            ts_ms += HOUR_MS * data.draw(st.integers(1, 3))
+        else:
+            ids = data.draw(st.sampled_from(requests))
+            n = data.draw(st.integers(0, max_bars))
+            snap = md.snapshot(ts_ms, ids, n)
+            expected = model.expected(ts_ms, list(ids), n)
+            assert_matches(snap, expected)
+            kept.append((snap, expected))
+    for snap, expected in kept:  # later closes and buffer growth do not show in earlier ones
+        assert_matches(snap, expected)
+
+
+def _md_with_history() -> MarketData:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_closes([(IDS[0], 100.0), (IDS[1], 10.0)], T0_MS)
+    md.on_volumes([(IDS[0], 5.0)])
+    md.close_volumes()
+    return md
+
+
+def _option_chain() -> OptionChain:
+    empty = np.zeros(0)
+    return OptionChain(
+        underlying=IDS[0],
+        venue="deribit",
+        base="S0",
+        ts_ms=T0_MS,
+        forward_usd=100.0,
+        expiry_ms=np.zeros(0, dtype=np.int64),
+        strike_usd=empty,
+        is_call=np.zeros(0, dtype=np.bool_),
+        iv_frac=empty,
+        price_usd=empty,
+        lot_step_coin=0.1,
+        greeks=None,
+    )
+
+
+MUTATIONS: dict[str, tuple[Callable[[MarketData], object], Callable[[MarketSnapshot], object]]] = {
+    "on_close": (
+        lambda md: md.on_close(IDS[0], 101.0, T0_MS),
+        lambda s: (s.prices[IDS[0]], s.closes[IDS[0]].tolist()),
+    ),
+    "on_closes": (
+        lambda md: md.on_closes([(IDS[2], 7.0)], T0_MS),
+        lambda s: (s.prices.get(IDS[2]), s.closes[IDS[2]].tolist(), IDS[2] in s.stale),
+    ),
+    "carry_closes": (
+        lambda md: md.carry_closes(T0_MS + HOUR_MS),
+        lambda s: s.closes[IDS[1]].tolist(),
+    ),
+    "on_price": (lambda md: md.on_price(IDS[3], 3.0, T0_MS), lambda s: IDS[3] in s.stale),
+    "on_funding": (lambda md: md.on_funding(rate(IDS[0], 1e-4, T0_MS)), lambda s: dict(s.funding)),
+    "on_predicted_funding": (
+        lambda md: md.on_predicted_funding(rate(IDS[0], 2e-4, T0_MS + HOUR_MS)),
+        lambda s: dict(s.predicted_funding),
+    ),
+    "set_option_chain": (
+        lambda md: md.set_option_chain(_option_chain()),
+        lambda s: set(s.option_chains),
+    ),
+    "list_option": (
+        lambda md: md.list_option(
+            IDS[0], Instrument(OPTION, "S0", "USD", D("0.1"), D("0.1"), D("0.1"), D("0"), D(1), 0)
+        ),
+        lambda s: (set(s.instruments), OPTION in s.stale, set(s.closes)),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_a_snapshot_after_a_change_at_the_same_time_sees_the_change(name: str) -> None:
+    mutate, read = MUTATIONS[name]
+    ids = tuple(IDS)
+    fresh = _md_with_history()
+    ts_ms = T0_MS + HOUR_MS
+    mutate(fresh)
+    want = read(fresh.snapshot(ts_ms, ids, 5))  # no earlier snapshot: nothing kept
+    md = _md_with_history()
+    before = read(md.snapshot(ts_ms, ids, 5))
+    md.snapshot(ts_ms, ids[:2], 1)  # and another request at the same time
+    mutate(md)
+    assert read(md.snapshot(ts_ms, ids, 5)) == want
+    assert want != before  # the change is visible in what was read
+
+
+def test_volumes_closed_after_a_snapshot_at_the_same_time_show_in_the_next() -> None:
+    md = _md_with_history()
+    md.on_closes([(IDS[0], 101.0)], T0_MS + HOUR_MS)
+    assert md.snapshot(T0_MS + HOUR_MS, (IDS[0],), 5).volumes[IDS[0]].tolist() == [5.0]
+    md.on_volumes([(IDS[0], 2.0)])
+    md.close_volumes()
+    assert md.snapshot(T0_MS + HOUR_MS, (IDS[0],), 5).volumes[IDS[0]].tolist() == [5.0, 2.0]
+
+
+def test_drop_option_chain_at_the_same_time_hides_the_chain() -> None:
+    md = _md_with_history()
+    md.set_option_chain(_option_chain())
+    assert set(md.snapshot(T0_MS, (IDS[0],), 1).option_chains) == {IDS[0]}
+    md.drop_option_chain(IDS[0])
+    assert dict(md.snapshot(T0_MS, (IDS[0],), 1).option_chains) == {}
+
+
+def test_a_request_sees_instruments_priced_and_funded_since_its_last_snapshot() -> None:
+    md = _md_with_history()
+    ids = (IDS[0], IDS[4])
+    first = md.snapshot(T0_MS, ids, 1)
+    assert set(first.prices) == {IDS[0]}
+    assert dict(first.funding) == {}
+    md.on_price(IDS[4], 4.0, T0_MS)
+    md.on_funding(rate(IDS[4], 3e-4, T0_MS))
+    second = md.snapshot(T0_MS, ids, 1)
+    assert dict(second.prices) == {IDS[0]: 100.0, IDS[4]: 4.0}
+    assert set(second.funding) == {IDS[4]}
+    assert set(first.prices) == {IDS[0]}  # the earlier snapshot keeps its own dicts
+
+
+def test_the_same_step_shares_history_lengths_but_a_new_time_rebuilds_stale() -> None:
+    md = _md_with_history()
+    at_close = md.snapshot(T0_MS, (IDS[0],), 1)
+    later = md.snapshot(T0_MS + 3 * HOUR_MS, (IDS[0],), 1)  # no change, later time
+    assert IDS[0] not in at_close.stale
+    assert IDS[0] in later.stale
+
+
+def test_inlined_appends_grow_the_buffer_and_keep_every_value() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(size=(2_500, 2))
+    for hour, (a, b) in enumerate(values):
+        md.on_closes([(IDS[0], float(a))], T0_MS + hour * HOUR_MS)
+        md.on_volumes([(IDS[0], float(b))])
+        md.carry_closes(T0_MS + hour * HOUR_MS)
+        md.close_volumes()
+    snap = md.snapshot(T0_MS + 2_499 * HOUR_MS, (IDS[0],), 10_000)
+    assert bits(snap.closes[IDS[0]].tolist()) == bits(values[:, 0].tolist())
+    assert bits(snap.volumes[IDS[0]].tolist()) == bits(values[:, 1].tolist())
+
+
+def test_keeping_bars_drops_old_values_but_not_those_snapshots_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(marketdata, "_INITIAL_CAPACITY", 8)
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=4)
+    values = [float(v) for v in range(1, 41)]
+    held = []
+    for hour, value in enumerate(values):
+        md.on_closes([(IDS[0], value)], T0_MS + hour * HOUR_MS)
+        md.on_volumes([(IDS[0], value * 10)])
+        md.close_volumes()
+        held.append(md.snapshot(T0_MS + hour * HOUR_MS, (IDS[0],), 4))
+    for hour, snap in enumerate(held):  # read after many later drops
+        assert snap.closes[IDS[0]].tolist() == values[max(0, hour - 3) : hour + 1]
+        assert snap.volumes[IDS[0]].tolist() == [
+            v * 10 for v in values[max(0, hour - 3) : hour + 1]
+        ]
+    # the buffer never grew past 8 values (doubling would have reached 64)
+    assert md.snapshot(T0_MS + 40 * HOUR_MS, (IDS[0],), 4).closes[IDS[0]].base.shape == (8,)
+
+
+def test_a_snapshot_longer_than_the_bars_kept_is_refused() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=10)
+    md.snapshot(T0_MS, (IDS[0],), 10)
+    with pytest.raises(ValueError, match="11 bars asked of market data keeping 10"):
+        md.snapshot(T0_MS, (IDS[0],), 11)
+    with pytest.raises(ValueError, match="keep_bars must be > 0"):
+        MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=0)
