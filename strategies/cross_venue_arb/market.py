@@ -179,26 +179,34 @@ class ForecastCache:
 
 def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:
     """``(long, short)``: the ready leg with the lowest mean rate and, among the others, the
-    one with the highest.
+    one with the highest (:func:`extreme_indices` of their means).
 
     Ties go to the venue listed first; equal means give a pair with a zero spread. ``None``
     with fewer than two ready legs.
     """
-    # One pass each (every symbol, every cycle): a strict comparison keeps the first listed
-    # of equal means. Forecast means are finite (LegForecast checks), so this is a total order.
-    ready = [(leg, leg.forecast.mean_rate_per_hour) for leg in legs if leg.forecast is not None]
+    pair = extreme_indices([leg.mean_rate_per_hour for leg in legs])
+    return None if pair is None else (legs[pair[0]], legs[pair[1]])
+
+
+def extreme_indices(means: Sequence[float | None]) -> tuple[int, int] | None:
+    """``(long, short)`` positions in ``means`` (fraction / h; ``None``: leg not ready): the
+    lowest mean and, among the others, the highest; ties to the first listed. ``None`` with
+    fewer than two ready legs."""
+    # One pass each (every symbol with a changed leg, every cycle): a strict comparison keeps
+    # the first listed of equal means. Forecast means are finite (LegForecast checks), so this
+    # is a total order.
+    ready = [(k, mean) for k, mean in enumerate(means) if mean is not None]
     if len(ready) < 2:
         return None
     long, long_mean = ready[0]
-    for leg, mean in ready[1:]:
+    for k, mean in ready[1:]:
         if mean < long_mean:
-            long, long_mean = leg, mean
-    short: LegView | None = None
+            long, long_mean = k, mean
+    short = -1
     short_mean = -math.inf
-    for leg, mean in ready:
-        if leg is not long and (short is None or mean > short_mean):
-            short, short_mean = leg, mean
-    assert short is not None  # two ready legs, one of them not the long
+    for k, mean in ready:
+        if k != long and (short < 0 or mean > short_mean):
+            short, short_mean = k, mean
     return long, short
 
 

@@ -15,6 +15,7 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from strategies.cross_venue_arb import signals
 from strategies.cross_venue_arb.state import PerpRates, Settlement
@@ -22,6 +23,9 @@ from venues.model import HOUR_MS, HOUR_S, FundingRate, funding_rate_per_hour
 
 Book = dict[str, PerpRates]
 """A cycle's working copy of the rate book: entries are replaced, never mutated."""
+
+NEVER_MS: Final = 2**63
+"""An instant (a window's cut, a decision time) no cycle reaches."""
 
 
 def record(book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> bool:
@@ -96,7 +100,7 @@ def _weighted_mean(window: Sequence[Settlement]) -> float | None:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen (cheaper to build, every settlement); never mutated
 class _Columns:
     """One book entry's settlements as columns, for windows by bisection.
 
@@ -111,7 +115,7 @@ class _Columns:
     hours: list[float]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen (cheaper to build, every settlement); never mutated
 class _CachedMean:
     """A mean of one book entry, valid while the window's cut ``now − lookback`` stays in
     ``[cut_from_ms, cut_until_ms)`` (no settlement enters or leaves the window there)."""
@@ -151,21 +155,78 @@ class MeanRateCache:
         self, book: Mapping[str, PerpRates], key: str, now_ms: int, lookback_ms: int
     ) -> float | None:
         """:func:`mean_rate_per_hour` of ``book[key]`` at ``now_ms``, memoized (same value)."""
+        return self.mean_until(book, key, now_ms, lookback_ms)[0]
+
+    def mean_until(
+        self, book: Mapping[str, PerpRates], key: str, now_ms: int, lookback_ms: int
+    ) -> tuple[float | None, int]:
+        """``(mean, until_ms)``: :func:`mean_rate_per_hour` of ``book[key]`` at ``now_ms``
+        (memoized, same value) and the first later decision time, epoch ms, at which it may
+        differ for the same entry: the value holds for every time in ``[now_ms, until_ms)``
+        while ``book[key]`` is the same (:data:`NEVER_MS` without an entry)."""
         entry = book.get(key)
-        if entry is None or entry.history_start_ms > now_ms - lookback_ms:
-            return None
+        if entry is None:
+            return None, NEVER_MS
+        ready_ms = entry.history_start_ms + lookback_ms
+        if now_ms < ready_ms:  # history_start_ms > now_ms − lookback_ms: not ready
+            return None, ready_ms
         cut_ms = now_ms - lookback_ms
         cached = self._memo.get(key)
-        if (
+        if not (
             cached is not None
             and cached.entry is entry
             and cached.cut_from_ms <= cut_ms < cached.cut_until_ms
         ):
-            return cached.mean
-        columns = self._columns_of(key, entry)
-        cached = _scan_mean(entry, cut_ms) if columns is None else _columns_mean(columns, cut_ms)
-        self._memo[key] = cached
-        return cached.mean
+            columns = self._columns_of(key, entry)
+            cached = (
+                _scan_mean(entry, cut_ms) if columns is None else _columns_mean(columns, cut_ms)
+            )
+            self._memo[key] = cached
+        # The same window while the cut stays below the oldest stamp inside it.
+        return cached.mean, cached.cut_until_ms + lookback_ms
+
+    def record(self, book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> bool:
+        """:func:`record` (the same entry written, the same result), cheaper when the perp's
+        current entry has columns here (a mean was taken of it) and the new settlement is
+        newer than its every stamp: stamps then strictly increase, so the kept window is the
+        suffix after the cut (found by bisection, not a scan), and the new entry's columns are
+        the kept ones plus the new settlement (the next mean rebuilds nothing).
+
+        Raises
+        ------
+        ValueError
+            If ``interval_s`` is not positive.
+        """
+        key = funding.instrument_id  # an InstrumentId is its str: the same slot as record's key
+        entry = book.get(key)
+        columns = self._columns.get(key)
+        if entry is None or columns is None or columns.entry is not entry:
+            return record(book, funding, now_ms, lookback_ms)  # (a new key is written as a str)
+        if funding.ts_funding_ms <= entry.last_funding_ms:
+            return False
+        rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
+        settlement = Settlement(funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
+        interval_h = settlement.interval_h
+        valid = math.isfinite(rate_per_hour) and math.isfinite(interval_h) and interval_h > 0
+        if not (valid and settlement.ts_funding_ms > columns.ts_ms[-1]):  # as _valid checks
+            return record(book, funding, now_ms, lookback_ms)
+        start = bisect.bisect_right(columns.ts_ms, now_ms - lookback_ms)  # first kept stamp
+        written = PerpRates(
+            last_funding_ms=settlement.ts_funding_ms,
+            history_start_ms=entry.history_start_ms,
+            settlements=(*entry.settlements[start:], settlement),
+        )
+        book[key] = written
+        ts_ms, paid_frac, hours = (
+            columns.ts_ms[start:],
+            columns.paid_frac[start:],
+            columns.hours[start:],
+        )
+        ts_ms.append(settlement.ts_funding_ms)
+        paid_frac.append(rate_per_hour * interval_h)
+        hours.append(interval_h)
+        self._columns[key] = _Columns(written, ts_ms, paid_frac, hours)
+        return True
 
     def _columns_of(self, key: str, entry: PerpRates) -> _Columns | None:
         """The columns of ``entry`` (None: not strictly increasing or not valid), extended
@@ -185,7 +246,7 @@ def _scan_mean(entry: PerpRates, cut_ms: int) -> _CachedMean:
     for — every cut at or above the newest stamp outside it and below the oldest stamp
     inside it — in one pass over any entry."""
     inside: list[Settlement] = []
-    cut_from_ms, cut_until_ms = -_FOREVER_MS, _FOREVER_MS
+    cut_from_ms, cut_until_ms = -NEVER_MS, NEVER_MS
     for s in entry.settlements:
         if s.ts_funding_ms > cut_ms:
             inside.append(s)
@@ -201,11 +262,11 @@ def _columns_mean(columns: _Columns, cut_ms: int) -> _CachedMean:
     strictly increase), or the latest settlement when that is empty."""
     ts = columns.ts_ms
     start = bisect.bisect_right(ts, cut_ms)  # first stamp > cut
-    cut_from_ms = ts[start - 1] if start > 0 else -_FOREVER_MS
+    cut_from_ms = ts[start - 1] if start > 0 else -NEVER_MS
     if start < len(ts):
         cut_until_ms = ts[start]
     else:
-        cut_until_ms, start = _FOREVER_MS, len(ts) - 1
+        cut_until_ms, start = NEVER_MS, len(ts) - 1
     paid = math.fsum(columns.paid_frac[start:])
     mean = paid / math.fsum(columns.hours[start:])
     return _CachedMean(columns.entry, cut_from_ms, cut_until_ms, mean)
@@ -249,10 +310,6 @@ def _extended(previous: _Columns, entry: PerpRates) -> _Columns | None:
 def _valid(rates_ph: Sequence[float], hours: Sequence[float]) -> bool:
     """Whether :func:`signals.weighted_mean_rate_per_hour` accepts these values."""
     return all(map(math.isfinite, rates_ph)) and all(math.isfinite(h) and h > 0 for h in hours)
-
-
-_FOREVER_MS = 2**63
-"""A cut no window reaches."""
 
 
 def lookback_ms(lookback_h: float) -> int:

@@ -55,7 +55,6 @@ The state (:class:`~strategies.cross_venue_arb.state.CrossVenueArbState`: the ra
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
@@ -73,14 +72,12 @@ from strategies.base import (
 from strategies.common import adv_capped_short_qty, delta_rebalance_alert, net_delta_frac
 from strategies.cross_venue_arb import rates, signals
 from strategies.cross_venue_arb.config import CrossVenueArbConfig
+from strategies.cross_venue_arb.legs import LegBoard
 from strategies.cross_venue_arb.market import (
     BINANCE,
     Candidate,
-    ForecastCache,
     LegView,
     common_lot_qty,
-    extreme_legs,
-    leg_view,
     perp_id,
     usable_price,
 )
@@ -89,7 +86,8 @@ from venues.model import HOUR_MS, InstrumentId
 
 Positions = dict[str, ArbPosition]
 """A cycle's working copy of the state's open positions, keyed by base asset."""
-Legs = Mapping[str, Mapping[str, LegView]]  # symbol -> venue -> view
+PositionViews = Mapping[str, tuple[LegView | None, LegView | None]]
+"""The views of each open position's (long, short) legs this cycle, keyed by base asset."""
 
 
 def _is_opening(legs: Sequence[TargetPosition], held: Mapping[InstrumentId, float]) -> bool:
@@ -139,12 +137,9 @@ class CrossVenueArbStrategy:
         self.cadence_s = config.cadence_s
         self._lookback_ms = rates.lookback_ms(config.rate_lookback_h)
         self.history_bars = max(1, config.adv_window_h)  # the ADV window's closes and volumes
-        self._means = rates.MeanRateCache()
-        self._forecasts = ForecastCache()
-        # Per symbol, its perp on every venue: built once, asked for every cycle.
-        self._perps = tuple(
-            (base, tuple((venue, perp_id(venue, base)) for venue in config.venues))
-            for base in config.symbols
+        # Every leg's view across cycles, updated where an input changed (issue 14).
+        self._legs = LegBoard(
+            config.symbols, config.venues, self._lookback_ms, config.entry_spread_8h_frac
         )
 
     @classmethod
@@ -228,14 +223,14 @@ class CrossVenueArbStrategy:
         """
         book: rates.Book = dict(state.rates)
         positions: Positions = dict(state.positions)
-        recorded = self._record_all(snapshot, book, now_ms)
-        legs = self._legs_view(snapshot, book, now_ms)
+        recorded = self._legs.advance(snapshot, state.rates, book, now_ms)
         alerts: list[Alert] = []
         dropped = self._drop_unfilled(positions, portfolio.positions, alerts, now_ms)
-        exits = self._exits(legs, positions, alerts, now_ms)
-        holds = self._holds(positions, portfolio.positions, legs, alerts, now_ms)
+        views = {base: self._position_legs(snapshot, base, p) for base, p in positions.items()}
+        exits = self._exits(views, positions, alerts, now_ms)
+        holds = self._holds(views, positions, portfolio.positions, alerts, now_ms)
         skip = {*exits, *dropped, *portfolio.blocked_bases}  # blocked: flip-monitor cooldown
-        pairs = self._pairs(legs, positions, skip, now_ms)
+        pairs = self._pairs(snapshot, positions, skip, now_ms)
         chosen = [c for c in pairs if self._passes(c)]
         entries = self._enter(snapshot, chosen, positions, alerts, now_ms)
         diagnostics: dict[str, float | int | str] = {
@@ -246,37 +241,12 @@ class CrossVenueArbStrategy:
             "refused_settlement": sum(1 for c in pairs if self._refused_by_settlement(c)),
             "settlements_recorded": recorded,
         }
-        diagnostics.update(_best_spread(legs))
+        best = self._legs.best_spread()
+        if best is not None:
+            diagnostics.update(best_spread_8h_frac=best[0], best_symbol=best[1])
         intents = (*exits.values(), *holds, *entries)
         new_state = CrossVenueArbState(rates=book, positions=positions)
         return Decision(intents, new_state, tuple(alerts), diagnostics)
-
-    # -- funding -------------------------------------------------------------------------------
-
-    def _record_all(self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int) -> int:
-        """Record each unseen settlement of every traded perp once; returns how many."""
-        recorded = 0
-        all_funding = snapshot.funding
-        for _, perps in self._perps:
-            for _, iid in perps:
-                funding = all_funding.get(iid)
-                if funding is None or funding.interval_s <= 0:
-                    continue
-                if math.isfinite(funding.rate):
-                    recorded += rates.record(book, funding, now_ms, self._lookback_ms)
-        return recorded
-
-    def _legs_view(
-        self, snapshot: MarketSnapshot, book: rates.Book, now_ms: int
-    ) -> dict[str, dict[str, LegView]]:
-        lookback_ms, means, forecasts = self._lookback_ms, self._means, self._forecasts
-        return {
-            base: {
-                venue: leg_view(snapshot, book, venue, base, now_ms, lookback_ms, means, forecasts)
-                for venue, _ in perps
-            }
-            for base, perps in self._perps
-        }
 
     # -- exits and holds -----------------------------------------------------------------------
 
@@ -309,12 +279,22 @@ class CrossVenueArbStrategy:
                 alerts.append(Alert("cross_venue_arb_entry_unfilled", message, fields))
         return dropped
 
+    def _position_legs(
+        self, snapshot: MarketSnapshot, base: str, position: ArbPosition
+    ) -> tuple[LegView | None, LegView | None]:
+        """The views of a position's legs this cycle; ``None`` for a venue or symbol no longer
+        configured."""
+        return (
+            self._legs.view(snapshot, base, position.long),
+            self._legs.view(snapshot, base, position.short),
+        )
+
     def _exits(
-        self, legs: Legs, positions: Positions, alerts: list[Alert], now_ms: int
+        self, views: PositionViews, positions: Positions, alerts: list[Alert], now_ms: int
     ) -> dict[str, PairIntent]:
         exits: dict[str, PairIntent] = {}
         for base, position in sorted(positions.items()):
-            long, short = _position_legs(legs, base, position)
+            long, short = views[base]
             long_rate = None if long is None else long.latest_rate_per_hour
             short_rate = None if short is None else short.latest_rate_per_hour
             held_h = (now_ms - position.entry_ms) / HOUR_MS
@@ -340,9 +320,9 @@ class CrossVenueArbStrategy:
 
     def _holds(
         self,
+        views: PositionViews,
         positions: Positions,
         held: Mapping[InstrumentId, float],
-        views: Legs,
         alerts: list[Alert],
         now_ms: int,
     ) -> list[PairIntent]:
@@ -354,7 +334,7 @@ class CrossVenueArbStrategy:
             long_id, short_id = _position_ids(base, position)
             legs = _target_legs(long_id, short_id, position.qty)
             opening = _is_opening(legs, held)
-            delta = _held_delta(held, _position_legs(views, base, position))
+            delta = _held_delta(held, views[base])
             intent_id = f"{base}-{now_ms}"
             if delta is not None and delta[1] > band:
                 alerts.append(delta_rebalance_alert(base, delta[0], delta[1], band))
@@ -366,7 +346,7 @@ class CrossVenueArbStrategy:
     # -- entries -------------------------------------------------------------------------------
 
     def _pairs(
-        self, legs: Legs, positions: Positions, skip: Collection[str], now_ms: int
+        self, snapshot: MarketSnapshot, positions: Positions, skip: Collection[str], now_ms: int
     ) -> list[Candidate]:
         """The extreme pair of every symbol not held and not in ``skip`` (exited or dropped
         this cycle: no exit and re-entry in one cycle) whose mean spread passes rule (a),
@@ -374,23 +354,16 @@ class CrossVenueArbStrategy:
 
         A pair at or below ``entry_spread_8h_frac`` is neither entered nor counted as refused
         by the settlement rule (both need rule (a)), so its carry is not computed (every
-        symbol, every cycle)."""
+        symbol, every cycle): the board lists the symbols above it."""
         pairs: list[Candidate] = []
-        threshold = self.config.entry_spread_8h_frac
-        for base, views in legs.items():
+        for base in self._legs.wide_symbols():
             if base in positions or base in skip:
                 continue
-            extremes = extreme_legs([views[v] for v in self.config.venues])
-            if extremes is None:
-                continue
-            long, short = extremes
-            if long.forecast is None or short.forecast is None:  # extreme_legs: ready legs
-                raise ValueError(f"{base}: a candidate leg has no funding forecast")
-            spread = signals.spread_8h_frac(
-                short.forecast.mean_rate_per_hour, long.forecast.mean_rate_per_hour
-            )
-            if spread > threshold:
-                pairs.append(self._candidate(base, long, short, spread, now_ms))
+            pair = self._legs.extreme_pair(snapshot, base)
+            if pair is None:  # a wide symbol has an extreme pair
+                raise ValueError(f"{base}: listed above the entry spread without a pair")
+            spread, long, short = pair
+            pairs.append(self._candidate(base, long, short, spread, now_ms))
         return sorted(pairs, key=lambda c: (-c.spread_8h_frac, c.symbol))
 
     def _candidate(
@@ -504,14 +477,6 @@ def _position_ids(base: str, position: ArbPosition) -> tuple[InstrumentId, Instr
     return perp_id(position.long, base), perp_id(position.short, base)
 
 
-def _position_legs(
-    legs: Legs, base: str, position: ArbPosition
-) -> tuple[LegView | None, LegView | None]:
-    """The views of a position's legs; ``None`` for a venue no longer configured."""
-    views = legs.get(base, {})
-    return views.get(position.long), views.get(position.short)
-
-
 def _mean_spread(long: LegView | None, short: LegView | None) -> float | None:
     if long is None or short is None:
         return None
@@ -526,18 +491,6 @@ def _target_legs(
 ) -> tuple[TargetPosition, TargetPosition]:
     """Equal base quantity: ``+qty`` on the long venue's perp, ``−qty`` on the short one's."""
     return TargetPosition(long_id, qty), TargetPosition(short_id, -qty)
-
-
-def _best_spread(legs: Legs) -> dict[str, float | int | str]:
-    best: tuple[float, str] | None = None
-    for base, views in legs.items():
-        extremes = extreme_legs(list(views.values()))
-        if extremes is None:
-            continue
-        spread = _mean_spread(*extremes)
-        if spread is not None and (best is None or (spread, base) > best):
-            best = (spread, base)
-    return {} if best is None else {"best_spread_8h_frac": best[0], "best_symbol": best[1]}
 
 
 def _flip_alert(
