@@ -16,15 +16,19 @@ its ``ts_next_funding_ms`` the next settlement in the file (``ts + interval`` fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
 from venues.replay.catalog import BINANCE, binance_perp_of
 from venues.replay.guards import DataNote
 from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
+
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -115,92 +119,195 @@ def build_frame(
     """The close grid of ``klines`` (bars ``interval_ms`` long) inside ``[start_ms, end_ms]``.
 
     Raises ``ValueError`` when nothing is requested or no bar closes in the window."""
-    if not klines:
-        raise ValueError("nothing to replay: no perp or spot symbols requested")
-    nonempty = [k for k in klines.values() if len(k)]
-    if not nonempty:  # every file was cut to the window and none has a bar in it
-        raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
-    step = interval_ms
-    lo = min(int(k.ts_open_ms[0]) for k in nonempty) + step
-    hi = max(int(k.ts_open_ms[-1]) for k in nonempty) + step
-    if start_ms is not None:
-        lo = max(lo, -(-start_ms // step) * step)
-    if end_ms is not None:
-        hi = min(hi, end_ms // step * step)
-    if lo > hi:
-        raise ValueError(f"no bar closes in the window [{start_ms}, {end_ms}]")
-    grid = np.arange(lo, hi + step, step, dtype=np.int64)
-    shape = (grid.shape[0], len(klines))
-    mats = [np.full(shape, np.nan) for _ in range(5)]
-    for col, series in enumerate(klines.values()):
+    builder = FrameBuilder(tuple(klines), start_ms, end_ms, interval_ms)
+    for iid, series in klines.items():
+        builder.add(iid, series)
+    return builder.build()
+
+
+class FrameBuilder:
+    """Builds a :class:`Frame` one series at a time, so a caller can load a file, write it into
+    the frame and free it before the next: the load holds the frame plus one series, never
+    every series at once.
+
+    The matrices span the close grid of the series added so far (from the first to the last
+    close of any of them, clipped to ``[start_ms, end_ms]``); a series reaching beyond it
+    widens them, one matrix at a time. :meth:`build` gives the same frame as laying every
+    series on the final grid at once.
+
+    Parameters
+    ----------
+    ids : tuple[InstrumentId, ...]
+        The frame's columns, in order; each must be added once.
+    start_ms, end_ms : int | None
+        Inclusive bounds on the bar close time, epoch ms UTC; None: unbounded.
+    interval_ms : int
+        Bar length and grid step, ms.
+    """
+
+    def __init__(
+        self,
+        ids: tuple[InstrumentId, ...],
+        start_ms: int | None,
+        end_ms: int | None,
+        interval_ms: int = HOUR_MS,
+    ) -> None:
+        self._ids = ids
+        self._column = {iid: j for j, iid in enumerate(ids)}
+        self._added: set[InstrumentId] = set()
+        self._step = interval_ms
+        self._start_ms, self._end_ms = start_ms, end_ms
+        self._span_ms: tuple[int, int] | None = None  # first, last close of any series, unclipped
+        self._lo_ms = 0  # close time of row 0 of the matrices
+        self._mats: list[FloatArray] = [np.full((0, len(ids)), np.nan) for _ in range(5)]
+
+    def add(self, iid: InstrumentId, series: KlineSeries) -> None:
+        """Write ``series``' bars into column ``iid`` (widening the grid if they reach beyond).
+
+        Raises ``KeyError`` for an id not among the columns, ``ValueError`` for one added twice.
+        """
+        col = self._column[iid]
+        if iid in self._added:
+            raise ValueError(f"{iid} added twice to the frame")
+        self._added.add(iid)
+        if not len(series):
+            return
+        step = self._step
+        first, last = int(series.ts_open_ms[0]) + step, int(series.ts_open_ms[-1]) + step
+        if self._span_ms is not None:
+            first, last = min(self._span_ms[0], first), max(self._span_ms[1], last)
+        self._span_ms = (first, last)
+        lo, hi = self._bounds_ms(self._span_ms)
+        self._widen(lo, hi)
         close_ms = series.ts_open_ms + step
         keep = (close_ms >= lo) & (close_ms <= hi)
-        rows = (close_ms[keep] - lo) // step
+        rows = (close_ms[keep] - self._lo_ms) // step
         fields = (series.open, series.high, series.low, series.close, series.volume)
-        for mat, values in zip(mats, fields, strict=True):
+        for mat, values in zip(self._mats, fields, strict=True):
             mat[rows, col] = values[keep]
-    o, h, low, c, v = mats
-    return Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c), step)
+
+    def build(self) -> Frame:
+        """The frame of every series added (the matrices are handed over, not copied).
+
+        Raises ``ValueError`` when there are no columns, a column was never added, or no bar
+        closes in the window."""
+        if not self._ids:
+            raise ValueError("nothing to replay: no perp or spot symbols requested")
+        missing = [str(i) for i in self._ids if i not in self._added]
+        if missing:
+            raise ValueError(f"series never added to the frame: {', '.join(missing)}")
+        window = f"[{self._start_ms}, {self._end_ms}]"
+        if self._span_ms is None:  # every file was cut to the window, none has a bar
+            raise ValueError(f"no bar closes in the window {window}")
+        lo, hi = self._bounds_ms(self._span_ms)
+        if lo > hi:
+            raise ValueError(f"no bar closes in the window {window}")
+        step = self._step
+        grid = np.arange(lo, hi + step, step, dtype=np.int64)
+        o, h, low, c, v = self._mats
+        return Frame(self._ids, grid, o, h, low, c, v, ~np.isnan(c), step)
+
+    def _bounds_ms(self, span_ms: tuple[int, int]) -> tuple[int, int]:
+        """The grid's first and last close for the series' ``span_ms`` (``lo > hi``: empty)."""
+        step, (lo, hi) = self._step, span_ms
+        if self._start_ms is not None:
+            lo = max(lo, -(-self._start_ms // step) * step)
+        if self._end_ms is not None:
+            hi = min(hi, self._end_ms // step * step)
+        return lo, hi
+
+    def _widen(self, lo_ms: int, hi_ms: int) -> None:
+        """Grow the matrices to rows ``lo_ms .. hi_ms`` (the grid only ever widens)."""
+        step = self._step
+        n_rows = max(0, (hi_ms - lo_ms) // step + 1)
+        old_rows = self._mats[0].shape[0]
+        if n_rows == old_rows and (lo_ms == self._lo_ms or n_rows == 0):
+            return
+        shift = (self._lo_ms - lo_ms) // step if old_rows else 0
+        for k, old in enumerate(self._mats):  # one matrix at a time: one extra copy at most
+            new = np.full((n_rows, len(self._ids)), np.nan)
+            new[shift : shift + old_rows] = old
+            self._mats[k] = new
+            del old, new
+        self._lo_ms = lo_ms
 
 
 def build_funding_table(
     frame: Frame, series: Mapping[InstrumentId, FundingSeries], *, emit_binance: bool
 ) -> FundingTable:
+    """The settlements of ``series`` inside ``frame``'s window (module docstring).
+
+    Built one column at a time: each series keeps only its step rows, the mask of the
+    settlements kept and their marks; then each field is gathered, sorted by (step, series)
+    and stored before the next, so at most one field's unsorted and sorted copies coexist."""
     ids = tuple(i for i in series if emit_binance or i.venue != BINANCE)
     column = {iid: j for j, iid in enumerate(frame.ids)}
-    last_close = _last_close(frame)
     notes: list[DataNote] = []
     parts = [
-        _window_settlements(
-            frame, last_close, iid, series[iid], column[binance_perp_of(iid)], k, notes
-        )
-        for k, iid in enumerate(ids)
+        _window_settlements(frame, iid, series[iid], column[binance_perp_of(iid)], notes)
+        for iid in ids
     ]
-    merged = [np.concatenate([p[f] for p in parts]) for f in range(6)] if parts else None
     n_steps = frame.ts_close_ms.shape[0]
-    if merged is None:
+    if not parts:
         empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
         offsets = np.zeros(n_steps + 1, np.int64)
         return FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
-    row, ser, rate, interval, ts_next, mark = merged
+    row = np.concatenate([p.row for p in parts])
+    counts = [p.row.shape[0] for p in parts]
+    ser = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
     order = np.lexsort((ser, row))
     offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
-    return FundingTable(
-        ids,
-        ser[order],
-        rate[order],
-        interval[order],
-        ts_next[order],
-        mark[order],
-        offsets,
-        tuple(notes),
-    )
+    del row
+    fs_of = [series[iid] for iid in ids]
+
+    def gathered(values: Callable[[int], npt.NDArray[_T]]) -> npt.NDArray[_T]:
+        return np.concatenate([values(k) for k in range(len(parts))])[order]
+
+    rate = gathered(lambda k: fs_of[k].rate[parts[k].keep])
+    interval_s = gathered(lambda k: fs_of[k].interval_s[parts[k].keep])
+    ts_next_ms = gathered(lambda k: _next_settlement_ms(fs_of[k])[parts[k].keep])
+    mark = gathered(lambda k: parts[k].mark)
+    return FundingTable(ids, ser[order], rate, interval_s, ts_next_ms, mark, offsets, tuple(notes))
 
 
-def _last_close(frame: Frame) -> FloatArray:
-    """Each column's close carried forward over missing bars (NaN before its first bar)."""
-    n = frame.close.shape[0]
-    idx = np.where(frame.present, np.arange(n)[:, None], -1)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    filled = np.take_along_axis(frame.close, np.maximum(idx, 0), axis=0)
+@dataclass(frozen=True, slots=True, eq=False)
+class _Settlements:
+    """One series' settlements inside the window: their step rows, the mask of those kept
+    over the file's settlements ``(n,)`` and their marks (quote units)."""
+
+    row: IntArray
+    keep: BoolArray
+    mark: FloatArray
+
+
+def _next_settlement_ms(fs: FundingSeries) -> IntArray:
+    """Each settlement's next one in the file, epoch ms UTC (``ts + interval`` for the last)."""
+    ts = fs.ts_funding_ms
+    return np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
+
+
+def _last_close(frame: Frame, col: int) -> FloatArray:
+    """Column ``col``'s close carried forward over missing bars (NaN before its first bar),
+    shape ``(n_steps,)``."""
+    present = frame.present[:, col]
+    idx = np.where(present, np.arange(present.shape[0]), -1)
+    np.maximum.accumulate(idx, out=idx)
+    filled = frame.close[np.maximum(idx, 0), col]
     out: FloatArray = np.where(idx >= 0, filled, np.nan)
     return out
 
 
 def _window_settlements(
     frame: Frame,
-    last_close: FloatArray,
     iid: InstrumentId,
     fs: FundingSeries,
     perp_col: int,
-    series_idx: int,
     notes: list[DataNote],
-) -> tuple[IntArray, IntArray, FloatArray, IntArray, IntArray, FloatArray]:
-    """Settlements inside the window: (row, series, rate, interval, next, mark); one at an
-    hour without a Binance perp bar is kept with the recorded mark or the last close (noted);
-    skipped only when neither exists (no close before it yet)."""
+) -> _Settlements:
+    """Settlements inside the window; one at an hour without a Binance perp bar is kept with
+    the recorded mark or the last close (noted); skipped only when neither exists (no close
+    before it yet)."""
     ts = fs.ts_funding_ms
-    ts_next = np.append(ts[1:], ts[-1] + fs.interval_s[-1] * 1000)
     lo = int(frame.ts_close_ms[0])
     n_steps = frame.ts_close_ms.shape[0]
     row = (ts - lo) // frame.interval_ms  # settlements fall on the hour, a step of every grid
@@ -211,7 +318,7 @@ def _window_settlements(
     mark = np.where(
         recorded,
         fs.mark_price,
-        np.where(present, frame.close[row, perp_col], last_close[row, perp_col]),
+        np.where(present, frame.close[row, perp_col], _last_close(frame, perp_col)[row]),
     )
     keep = inside & ~np.isnan(mark)
     for i in np.flatnonzero(keep & ~present).tolist():
@@ -225,5 +332,4 @@ def _window_settlements(
                 f"marked {float(mark[i])} ({source})",
             )
         )
-    series = np.full(int(keep.sum()), series_idx, dtype=np.int64)
-    return row[keep], series, fs.rate[keep], fs.interval_s[keep], ts_next[keep], mark[keep]
+    return _Settlements(row[keep], keep, mark[keep])

@@ -311,8 +311,8 @@ def _parse_rows(
         rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, comments=None, ndmin=1)
     except ValueError:
         return _parse_exact(path, body, names, optional_last=optional_last)
-    values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64)
-    return rows["ts"].astype(np.int64), values
+    values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64, copy=False)
+    return rows["ts"].astype(np.int64, copy=False), values
 
 
 def _needs_exact_pass(body: str) -> bool:

@@ -62,8 +62,8 @@ from venues.replay.catalog import (
 from venues.replay.grid import (
     STEPS_PER_BLOCK,
     Frame,
+    FrameBuilder,
     FundingTable,
-    build_frame,
     build_funding_table,
 )
 from venues.replay.guards import (
@@ -224,16 +224,17 @@ class ReplayDataset:
         perps = resolve_symbols(root, perp_symbols, InstrumentKind.PERP, bar_interval)
         spots = resolve_symbols(root, spot_symbols, InstrumentKind.SPOT, bar_interval)
         notes: list[DataNote] = []
-        klines: dict[InstrumentId, KlineSeries] = {}
-        for kind, symbols in ((InstrumentKind.PERP, perps), (InstrumentKind.SPOT, spots)):
-            for symbol in symbols:
-                iid = binance_id(symbol, kind)
-                path = kline_path(root, symbol, kind.value, bar_interval)
-                window = (start_ms, end_ms)
-                loaded = load_klines(path, bar_ms)
-                guarded = guard_prices(path, loaded, iid, guards, notes, window)
-                klines[iid] = klines_between(guarded, start_ms, end_ms)  # the window only
-        frame = build_frame(klines, start_ms, end_ms, bar_ms)
+        kinds = ((InstrumentKind.PERP, perps), (InstrumentKind.SPOT, spots))
+        kline_files = [(binance_id(sym, kind), sym, kind) for kind, syms in kinds for sym in syms]
+        builder = FrameBuilder(tuple(iid for iid, _, _ in kline_files), start_ms, end_ms, bar_ms)
+        for iid, symbol, kind in kline_files:  # one series in memory at a time, then the frame
+            path = kline_path(root, symbol, kind.value, bar_interval)
+            loaded = load_klines(path, bar_ms)
+            guarded = guard_prices(path, loaded, iid, guards, notes, (start_ms, end_ms))
+            builder.add(iid, klines_between(guarded, start_ms, end_ms))  # the window only
+            del loaded, guarded
+        frame = builder.build()
+        del builder
         files = load_funding_files(root, perps, venues)
         for iid, (path, fs) in files.items():
             cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
