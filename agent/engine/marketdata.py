@@ -365,6 +365,16 @@ class MarketData:
         """Latest prices (read-only view)."""
         return MappingProxyType(self._prices)
 
+    def funding_of(self, instrument_id: InstrumentId) -> FundingRate | None:
+        """Newest settled funding rate of ``instrument_id`` (what a snapshot holding it shows
+        in ``MarketSnapshot.funding``), or None before the first."""
+        return self._funding.get(instrument_id)
+
+    def predicted_funding_of(self, instrument_id: InstrumentId) -> FundingRate | None:
+        """Newest predicted funding rate of ``instrument_id`` (what a snapshot holding it shows
+        in ``MarketSnapshot.predicted_funding``), or None when none was streamed."""
+        return self._predicted.get(instrument_id)
+
     def snapshot(
         self, ts_ms: int, instrument_ids: Iterable[InstrumentId], history_bars: int
     ) -> MarketSnapshot:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic
 
 import structlog
@@ -46,11 +47,45 @@ from strategies.base import (
     TargetPosition,
 )
 from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
-from venues.model import InstrumentId
+from venues.model import FundingRate, InstrumentId
 
 log = structlog.get_logger("zerobeta.engine")
 
 _NEVER_MS = -(2**62)
+_FOREVER_MS = 2**62
+
+
+@dataclass(frozen=True, slots=True)
+class _QuietReview:
+    """A funding-flip review that changed nothing (no close, no alert, the state it was given
+    came back), with what it was made of (:meth:`StrategyRunner.guard_funding_flips`).
+
+    Attributes
+    ----------
+    monitor : FundingFlipMonitor
+        The monitor that reviewed.
+    state : FlipMonitorState
+        The state it reviewed and returned (the same object is expected next time).
+    ts_ms : int
+        Review time, epoch ms UTC.
+    next_cooldown_end_ms : int
+        The earliest end of a cooldown in ``state``, epoch ms UTC (``_FOREVER_MS`` when none):
+        from then on the review would expire it.
+    positions : dict[str, dict[InstrumentId, Decimal]]
+        Each guarded strategy's non-zero positions, base units (exact).
+    funding : dict[InstrumentId, tuple[FundingRate | None, FundingRate | None]]
+        Per instrument held, its settled and predicted funding rates.
+    blocked : Mapping[str, frozenset[str]]
+        Per owner, the base assets the review blocks.
+    """
+
+    monitor: FundingFlipMonitor
+    state: FlipMonitorState
+    ts_ms: int
+    next_cooldown_end_ms: int
+    positions: dict[str, dict[InstrumentId, Decimal]]
+    funding: dict[InstrumentId, tuple[FundingRate | None, FundingRate | None]]
+    blocked: Mapping[str, frozenset[str]]
 
 
 @dataclass
@@ -127,6 +162,7 @@ class StrategyRunner:
         self._state_every_ms = state_every_s * 1000
         self._alerts = alerts
         self._options = options
+        self._quiet_review: _QuietReview | None = None  # see guard_funding_flips
 
     @property
     def names(self) -> list[str]:
@@ -236,20 +272,57 @@ class StrategyRunner:
         """The funding-flip monitor's review at ``ts_ms`` (each step, and live on every
         predicted-funding update between steps): its alerts journaled, the closes it orders
         executed for their owners, the assets it blocks updated. True when its state changed
-        (a settlement counted, a prediction acted on, a cooldown set or expired)."""
+        (a settlement counted, a prediction acted on, a cooldown set or expired).
+
+        A review that changed nothing (no close, no alert, the state it was given) is kept
+        (:class:`_QuietReview`); while the guarded positions, the settled and predicted
+        funding of the held instruments and the monitor's state stay as they were, time does
+        not go back and no cooldown ends, the review would change nothing again (it depends on
+        time only through the cooldowns' ends and the predictions already past), so it is not
+        run: most steps."""
         if self.monitor is None:
             return False
         monitor = self.monitor
+        market = self._market
+        exact_positions = {
+            name: self._portfolio.positions(name) for name in monitor.config.guarded_strategies
+        }
+        held = {i for p in exact_positions.values() for i in p}
+        funding = {i: (market.funding_of(i), market.predicted_funding_of(i)) for i in held}
+        quiet = self._quiet_review
+        if (
+            quiet is not None
+            and quiet.monitor is monitor
+            and quiet.state is self.monitor_state
+            and quiet.ts_ms <= ts_ms < quiet.next_cooldown_end_ms
+            and quiet.positions == exact_positions
+            and quiet.funding == funding
+        ):
+            self.blocked = quiet.blocked
+            return False
+        self._quiet_review = None
         positions = {
-            name: {i: float(q) for i, q in self._portfolio.positions(name).items() if q}
-            for name in monitor.config.guarded_strategies
+            name: {i: float(q) for i, q in p.items() if q} for name, p in exact_positions.items()
         }
         held = {i for p in positions.values() for i in p}
-        snapshot = self._market.snapshot(ts_ms, held, 1)
+        snapshot = market.snapshot(ts_ms, held, 1)
         decision = monitor.review(positions, snapshot, self.monitor_state, ts_ms)
         changed = decision.state != self.monitor_state
         if changed:
             self._journal.record_strategy_state(ts_ms, monitor.name, decision.state.to_json())
+        elif not decision.alerts and not decision.closes:
+            self._quiet_review = _QuietReview(
+                monitor=monitor,
+                state=decision.state,
+                ts_ms=ts_ms,
+                next_cooldown_end_ms=min(
+                    (u for bases in decision.state.cooldowns.values() for u in bases.values()),
+                    default=_FOREVER_MS,
+                ),
+                positions=exact_positions,
+                funding=funding,
+                blocked=decision.blocked,
+            )
         self.monitor_state = decision.state
         self.blocked = decision.blocked
         for alert in decision.alerts:
