@@ -102,29 +102,21 @@ def leg_view(
     base: str,
     now_ms: int,
     lookback_ms: int,
-    means: rates.MeanRateCache | None = None,
-    forecasts: ForecastCache | None = None,
 ) -> LegView:
     """Build the :class:`LegView` of ``base`` on ``venue`` from the snapshot and rate book.
 
     The forecast's spacing is the announced gap ``ts_next_funding_ms − ts_funding_ms`` (it
-    reflects an interval change before the next settlement), else ``interval_s``. ``means``
-    (optional) memoizes the mean rates and ``forecasts`` (optional) the latest rate and
-    forecast across cycles; the view is the same without them.
+    reflects an interval change before the next settlement), else ``interval_s``. The
+    strategy keeps these views across cycles in a
+    :class:`~strategies.cross_venue_arb.legs.LegBoard`, which gives exactly this view.
     """
     iid = perp_id(venue, base)
     price = usable_price(snapshot, iid)
     funding = fresh_funding(snapshot, iid, now_ms)
     if funding is None:
         return LegView(venue, iid, None, None, price)
-    if means is None:
-        mean = rates.mean_rate_per_hour(book, iid, now_ms, lookback_ms)
-    else:
-        mean = means.mean_rate_per_hour(book, iid, now_ms, lookback_ms)
-    if forecasts is None:
-        latest, forecast = leg_forecast(funding, mean)
-    else:
-        latest, forecast = forecasts.leg_forecast(iid, funding, mean)
+    mean = rates.mean_rate_per_hour(book, iid, now_ms, lookback_ms)
+    latest, forecast = leg_forecast(funding, mean)
     return LegView(venue, iid, latest, forecast, price)
 
 
@@ -145,36 +137,6 @@ def leg_forecast(
     gap_s = (funding.ts_next_funding_ms - funding.ts_funding_ms) // 1000
     interval_s = gap_s if gap_s > 0 else funding.interval_s
     return latest, signals.LegForecast(latest, mean, funding.ts_next_funding_ms, interval_s)
-
-
-class ForecastCache:
-    """Memo of :func:`leg_forecast` per perp over the cycles of one strategy instance.
-
-    A perp's latest rate and forecast depend only on its latest funding (the same object
-    until the next settlement arrives) and its mean rate (the same object while
-    :class:`~strategies.cross_venue_arb.rates.MeanRateCache` reuses it): a cycle given both
-    very objects again gets the previous cycle's values, otherwise they are rebuilt. The
-    forecast is immutable, so results are exactly those of :func:`leg_forecast`. Not part of
-    the strategy's state (nothing to journal).
-    """
-
-    __slots__ = ("_memo",)
-
-    def __init__(self) -> None:
-        self._memo: dict[
-            str, tuple[FundingRate, float | None, float, signals.LegForecast | None]
-        ] = {}
-
-    def leg_forecast(
-        self, key: str, funding: FundingRate, mean: float | None
-    ) -> tuple[float, signals.LegForecast | None]:
-        """:func:`leg_forecast` of ``funding`` and ``mean`` for the perp ``key``, memoized."""
-        cached = self._memo.get(key)
-        if cached is not None and cached[0] is funding and cached[1] is mean:
-            return cached[2], cached[3]
-        latest, forecast = leg_forecast(funding, mean)
-        self._memo[key] = (funding, mean, latest, forecast)
-        return latest, forecast
 
 
 def extreme_legs(legs: Sequence[LegView]) -> tuple[LegView, LegView] | None:

@@ -28,10 +28,8 @@ from strategies.cross_venue_arb import (
     signals,
 )
 from strategies.cross_venue_arb.market import (
-    ForecastCache,
     LegView,
     extreme_legs,
-    leg_forecast,
     perp_id,
 )
 from strategies.cross_venue_arb.state import PerpRates, Settlement
@@ -160,32 +158,6 @@ def test_mean_rate_cache_raises_as_the_plain_mean_on_a_bad_rate() -> None:
         rates.mean_rate_per_hour(book, "x", 2 * H_MS, 24 * H_MS)
     with pytest.raises(ValueError, match="rate_per_hour must be finite"):
         cache.mean_rate_per_hour(book, "x", 2 * H_MS, 24 * H_MS)
-
-
-# ------------------------------------------------------------- cross-venue forecast memo
-
-
-def test_forecast_cache_equals_leg_forecast_and_follows_new_objects() -> None:
-    iid = perp_id("bybit", "ETH")
-    cache = ForecastCache()
-    first = FundingRate(iid, 1e-4, 28_800, T0_MS, T0_MS + 28_800_000)
-    mean = 2e-5
-    assert cache.leg_forecast(iid, first, mean) == leg_forecast(first, mean)
-    latest, forecast = cache.leg_forecast(iid, first, mean)
-    assert latest == pytest.approx(1e-4 / 8, rel=1e-12)
-    assert forecast == signals.LegForecast(latest, 2e-5, T0_MS + 28_800_000, 28_800)
-    # A new settlement (new object) with an announced hourly gap: rebuilt, not reused.
-    second = FundingRate(iid, -3e-5, 28_800, T0_MS + 28_800_000, T0_MS + 32_400_000)
-    latest, forecast = cache.leg_forecast(iid, second, mean)
-    assert latest == pytest.approx(-3e-5 / 8, rel=1e-12)
-    assert forecast is not None
-    assert forecast.interval_s == 3_600
-    # A new mean object (the window moved) with the same funding: rebuilt.
-    latest, forecast = cache.leg_forecast(iid, second, 5e-6)
-    assert forecast is not None
-    assert forecast.mean_rate_per_hour == 5e-6
-    # Not ready: no forecast, the latest rate still given.
-    assert cache.leg_forecast(iid, second, None) == (latest, None)
 
 
 # ------------------------------------------------------------------------ extreme legs
