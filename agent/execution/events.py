@@ -25,38 +25,6 @@ from venues.model import Fill, FundingPayment, InstrumentId, OrderAck, OrderRequ
 
 log = structlog.get_logger("zerobeta.trades")
 
-_bound: tuple[Any, Any, Any, Any, Any] | None = None
-"""The logger ``_bound_log`` bound last, after the configuration it was bound on."""
-
-
-def _bound_log() -> Any:
-    """``log`` bound once per structlog configuration (for the once-per-payment
-    ``funding_settled``).
-
-    The module's lazy proxy assembles a new bound logger at every call (loggers are not cached,
-    so a reconfiguration takes effect); this one is kept until any of the configuration's
-    processors, wrapper class, logger factory or context class is replaced (by
-    ``configure_logging``, ``structlog.configure``, ``structlog.testing.capture_logs``), then
-    bound again. The configuration objects are held, so an identity match is the same
-    configuration.
-    """
-    global _bound
-    config = structlog.get_config()
-    processors, wrapper = config["processors"], config["wrapper_class"]
-    factory, context = config["logger_factory"], config["context_class"]
-    cached = _bound
-    if (
-        cached is not None
-        and cached[0] is processors
-        and cached[1] is wrapper
-        and cached[2] is factory
-        and cached[3] is context
-    ):
-        return cached[4]
-    bound = log.bind()
-    _bound = (processors, wrapper, factory, context, bound)
-    return bound
-
 
 def _keys(
     iid: InstrumentId,
@@ -156,7 +124,7 @@ def funding_settled(
     if not info_enabled():
         return
     holders = [s for s, amount in allocations.items() if amount != 0]
-    _bound_log().info(
+    log.info(
         "funding_settled",
         **_keys(
             payment.instrument_id,

@@ -3,8 +3,8 @@ gave.
 
 Each fast path is compared with the code it replaced, kept here as the reference (the ledger's
 funding split, the paper venue's funding book), on random inputs; the schedule's skipped perp
-check and the funding event's logger bound once per logging configuration each get a test that
-fails if their guard is removed.
+check gets a test that fails if its guard is removed, and the funding event's line is checked
+to follow every logging configuration with its audit keys in order.
 """
 
 from __future__ import annotations
