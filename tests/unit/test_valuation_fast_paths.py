@@ -156,7 +156,7 @@ def test_kept_cells_equal_a_fresh_sum_through_trades_marks_and_funding() -> None
     kept = VenueCells()
     last_trades = -1
     seen = {"kept": 0, "open funding": 0, "closed funding": 0, "closed mark": 0}
-    for _ in range(2_500):
+    for _ in range(3_000):
         action = rng.random()
         with localcontext(EXACT_CONTEXT):
             if action < 0.12:  # a trade: opens, grows, shrinks, flips or closes a lot
@@ -199,6 +199,7 @@ def test_kept_cells_equal_a_fresh_sum_through_trades_marks_and_funding() -> None
         expected = old_compute_texts(pnl_cells(lots, flows, marks), venues)
         assert report_texts(compute_pnl(got, venues)) == expected
     assert all(count > 20 for count in seen.values()), seen
+    assert trades > 300
 
 
 def test_the_position_book_s_kept_views_follow_trades_and_marks() -> None:
