@@ -202,21 +202,26 @@ class RiskEngine:
             self._day_open_equity_usd = equity_usd
             self.daily_halted = False
             self._tripped.pop("daily_drawdown", None)
-        self._peak_equity_usd = max(self._peak_equity_usd, equity_usd)
+        if equity_usd > self._peak_equity_usd:  # max(peak, equity), as ever
+            self._peak_equity_usd = equity_usd
         events: list[BreakerEvent] = []
-        daily_dd = _drawdown(equity_usd, self._day_open_equity_usd)
-        if not self.daily_halted and daily_dd >= self._cfg.daily_drawdown_frac:
-            self.daily_halted = True
-            events.append(
-                BreakerEvent("daily_drawdown", self._cfg.daily_drawdown_frac, daily_dd, ts_ms)
-            )
-        total_dd = _drawdown(equity_usd, self._peak_equity_usd)
-        if not self.total_halted and total_dd >= self._cfg.total_drawdown_frac:
-            self.total_halted = True
-            events.append(
-                BreakerEvent("total_drawdown", self._cfg.total_drawdown_frac, total_dd, ts_ms)
-            )
-        self._tripped.update((e.rule, e) for e in events)
+        cfg = self._cfg
+        if not self.daily_halted:  # a halted breaker's drawdown is not needed
+            daily_dd = _drawdown(equity_usd, self._day_open_equity_usd)
+            if daily_dd >= cfg.daily_drawdown_frac:
+                self.daily_halted = True
+                events.append(
+                    BreakerEvent("daily_drawdown", cfg.daily_drawdown_frac, daily_dd, ts_ms)
+                )
+        if not self.total_halted:
+            total_dd = _drawdown(equity_usd, self._peak_equity_usd)
+            if total_dd >= cfg.total_drawdown_frac:
+                self.total_halted = True
+                events.append(
+                    BreakerEvent("total_drawdown", cfg.total_drawdown_frac, total_dd, ts_ms)
+                )
+        if events:
+            self._tripped.update((e.rule, e) for e in events)
         return events
 
     def check(

@@ -666,7 +666,12 @@ class Engine:
         another's closes (``price_source``) fill from its bar. A step without bars (live
         data: closes and marks only) fills nothing: live-paper maker orders end at their
         deadline as taker."""
-        if not any(v.has_resting for v in self.paper.values()) or not isinstance(step, BarsStep):
+        for paper_venue in self.paper.values():
+            if paper_venue.has_resting:
+                break
+        else:
+            return  # no resting order (the usual step)
+        if not isinstance(step, BarsStep):
             return
         bars = {bar.instrument_id: bar for bar in step.bars}
         for iid, source in self.price_source.items():
@@ -679,19 +684,26 @@ class Engine:
                 venue.fill_resting(bar)
 
     def _apply_prices(self, step: MarketStep) -> None:
-        ts_ms, market, paper_of = step.ts_ms, self.market, self._paper_of
+        ts_ms, market = step.ts_ms, self.market
         closes = step.closes
-        sourced = [
-            (iid, price)
-            for iid, source in self.price_source.items()
-            if (price := closes.get(source)) is not None
-        ]
         market.on_closes(closes.items(), ts_ms)
-        market.on_closes(sourced, ts_ms)
-        # each paper venue's prices in one call (closes first, then the sourced ones)
-        items = [*closes.items(), *sourced]
-        for venue, indexes in paper_of.groups(tuple([iid for iid, _ in items])):
-            venue.update_prices([items[k] for k in indexes])
+        items = [*closes.items()]
+        ids: tuple[InstrumentId, ...] = (*closes,)
+        if self.price_source:  # instruments priced by another's closes, after the closes
+            sourced = [
+                (iid, price)
+                for iid, source in self.price_source.items()
+                if (price := closes.get(source)) is not None
+            ]
+            market.on_closes(sourced, ts_ms)
+            items += sourced
+            ids += tuple([iid for iid, _ in sourced])
+        # each paper venue's prices in one call
+        for venue, indexes in self._paper_of.groups(ids):
+            # ascending positions: as many as items means every one, in order
+            venue.update_prices(
+                items if len(indexes) == len(items) else [items[k] for k in indexes]
+            )
         instruments, volumes = self.instruments, step.volumes
         if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
             market.on_volumes(volumes.items())
@@ -699,18 +711,20 @@ class Engine:
             market.on_volumes((i, v) for i, v in volumes.items() if i in instruments)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
-        carried = self.market.carry_closes(step.ts_ms)
-        self.market.close_volumes()
-        self.closes_carried += len(carried)
-        started = [str(i) for i in carried if i not in self._carried_last_step]
-        if started:
-            log.warning("close_carried_forward", ts_ms=step.ts_ms, instruments=started)
-        self._carried_last_step = frozenset(carried)
+        carried = market.carry_closes(ts_ms)
+        market.close_volumes()
+        if carried or self._carried_last_step:
+            self.closes_carried += len(carried)
+            started = [str(i) for i in carried if i not in self._carried_last_step]
+            if started:
+                log.warning("close_carried_forward", ts_ms=ts_ms, instruments=started)
+            self._carried_last_step = frozenset(carried)
 
     def _mark(self) -> None:
         held = self.portfolio.positions()
-        prices = self.market.prices
-        self.portfolio.mark_floats({i: prices[i] for i in held if i in prices})
+        if held:  # nothing held, nothing to mark
+            prices = self.market.prices
+            self.portfolio.mark_floats({i: prices[i] for i in held if i in prices})
 
     def _check_breakers(self, ts_ms: int) -> None:
         for event in self.risk.update_equity(ts_ms, float(self.portfolio.equity_usd())):

@@ -135,12 +135,16 @@ class MarketData:
         self._price_ts_ms: dict[InstrumentId, int] = {}
         self._close_ts_ms: dict[InstrumentId, int] = {}
         self._funding: dict[InstrumentId, FundingRate] = {}
+        self._funding_version = 0  # bumped whenever a rate is stored (a layout's funding dict)
         self._predicted: dict[InstrumentId, FundingRate] = {}
         self._history: dict[InstrumentId, _History] = {i: _History(keep_bars) for i in instruments}
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
         self._volume_pending: dict[InstrumentId, float] = {}
         self._volumes: dict[InstrumentId, _History] = {}
+        # (instrument, volume history, close history) of each volume history, in order: made
+        # again whenever close_volumes adds a volume history (the only place one is added)
+        self._volume_pairs: list[tuple[InstrumentId, _History, _History]] = []
         # snapshot()'s restriction per tuple of requested ids, valid while the version stands
         # (bumped when an instrument or a volume history is added)
         self._layouts: dict[tuple[InstrumentId, ...], tuple[int, _Layout]] = {}
@@ -211,7 +215,10 @@ class MarketData:
         list[InstrumentId]
             The instruments carried, in the order of their first close.
         """
-        carried = [i for i, close_ts_ms in self._close_ts_ms.items() if close_ts_ms < ts_ms]
+        close_ts = self._close_ts_ms
+        if not close_ts or min(close_ts.values()) >= ts_ms:
+            return []  # every instrument with history has its close at ts_ms (the usual hour)
+        carried = [i for i, close_ts_ms in close_ts.items() if close_ts_ms < ts_ms]
         if carried:
             self._version += 1
             for instrument_id in carried:
@@ -243,14 +250,11 @@ class MarketData:
         ValueError
             At the first untracked instrument or bad volume (those before it are recorded).
         """
-        histories, pending = self._history, self._volume_pending
+        histories, pending, inf = self._history, self._volume_pending, math.inf
         for instrument_id, volume in volumes:
-            if instrument_id not in histories:
-                self._tracked_history(instrument_id)  # raises
-            if not (math.isfinite(volume) and volume >= 0):
-                raise ValueError(
-                    f"volume of {instrument_id} must be finite and >= 0, got {volume!r}"
-                )
+            if instrument_id not in histories or not 0.0 <= volume < inf:  # NaN compares False
+                self.on_volume(instrument_id, volume)  # raises
+                continue
             pending[instrument_id] = pending.get(instrument_id, 0.0) + volume
 
     def close_volumes(self) -> None:
@@ -259,13 +263,18 @@ class MarketData:
         after the hour's closes and :meth:`carry_closes`); a first volume is preceded by NaN
         for the hours before it."""
         self._version += 1
-        for instrument_id in self._volume_pending.keys() - self._volumes.keys():
-            self._volumes[instrument_id] = _History(self._keep_bars)
-            self._layout_version += 1
-        closes, pending = self._history, self._volume_pending
-        for instrument_id, history in self._volumes.items():
+        pending = self._volume_pending
+        if not self._volumes.keys() >= pending.keys():
+            for instrument_id in pending.keys() - self._volumes.keys():
+                self._volumes[instrument_id] = _History(self._keep_bars)
+                self._layout_version += 1
+            closes = self._history
+            self._volume_pairs = [
+                (instrument_id, history, closes[instrument_id])
+                for instrument_id, history in self._volumes.items()
+            ]
+        for instrument_id, history, close_history in self._volume_pairs:
             n = history._n
-            close_history = closes[instrument_id]
             n_closes = close_history._dropped + close_history._n
             if history._dropped + n == n_closes - 1 and n < history._buf.shape[0]:
                 history._buf[n] = pending.get(instrument_id, 0.0)  # the usual hour, inlined
@@ -305,6 +314,7 @@ class MarketData:
         current = self._funding.get(funding.instrument_id)
         if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
             self._funding[funding.instrument_id] = funding
+            self._funding_version += 1
 
     def on_predicted_funding(self, funding: FundingRate) -> None:
         """Record a venue's predicted rate of a coming settlement (live streams; settlement
@@ -391,9 +401,15 @@ class MarketData:
             )
         layout = self._layout_of(instrument_ids, ts_ms)
         shared = self._shared_at(ts_ms)
-        all_prices, funding = self._prices, self._funding
+        if layout.captured_in is not shared:  # its histories' ends, once per version and time
+            close_ends, volume_ends = shared.close_ends, shared.volume_ends
+            for i, history in layout.histories.items():
+                close_ends[i] = (history._ro, history._n)
+            for i, history in layout.volumes.items():
+                volume_ends[i] = (history._ro, history._n)
+            layout.captured_in = shared
+        all_prices = self._prices
         priced = layout.present_in(all_prices, _PRICED)
-        funded = layout.present_in(funding, _FUNDED)
         stale = shared.stale
         ids = layout.ids
         # closes and volumes: views made when read (strategies read few of them; a snapshot
@@ -402,7 +418,7 @@ class MarketData:
             ts_ms=ts_ms,
             instruments=dict(layout.instruments),
             prices={i: all_prices[i] for i in priced},
-            funding={i: funding[i] for i in funded},
+            funding=dict(self._funding_of(layout)),  # a copy: each snapshot has its own dicts
             closes=_Tails(layout.histories, shared.close_ends, history_bars),
             stale=stale & layout.id_set if stale else stale,
             predicted_funding=(
@@ -416,24 +432,44 @@ class MarketData:
             volumes=_Tails(layout.volumes, shared.volume_ends, history_bars),
         )
 
+    def _funding_of(self, layout: _Layout) -> dict[InstrumentId, FundingRate]:
+        """The settled funding of ``layout``'s ids (in their order), kept in the layout until a
+        rate is stored (``_funding_version``: settlements come every few hours)."""
+        version, rates = layout.funding
+        if version != self._funding_version:
+            funding = self._funding
+            rates = {i: funding[i] for i in layout.present_in(funding, _FUNDED)}
+            layout.funding = (self._funding_version, rates)
+        return rates
+
     def _shared_at(self, ts_ms: int) -> _Shared:
-        """What every snapshot at ``ts_ms`` shares whatever ids it asks for: each history's
-        length and the stale instruments among all tracked ones; kept until the data changes
+        """What every snapshot at ``ts_ms`` shares whatever ids it asks for: the stale
+        instruments among all tracked ones, and the ends of the histories the snapshots read
+        (filled by :meth:`snapshot` for each layout, the first time it is asked for under this
+        version and time: the histories do not change meanwhile); kept until the data changes
         (``_version``) or a snapshot at another time is asked for."""
         shared = self._shared
         if shared is not None and shared.version == self._version and shared.ts_ms == ts_ms:
             return shared
         fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
         price_ts_ms = self._price_ts_ms
-        never = -(2**62)
+        if len(price_ts_ms) == len(self._instrument_map) and (
+            not price_ts_ms or min(price_ts_ms.values()) >= fresh_from_ms
+        ):
+            # every tracked instrument is priced (the keys of price_ts_ms are tracked ones), none
+            # before fresh_from_ms: none is stale (the usual step of a replay)
+            stale: frozenset[InstrumentId] = frozenset()
+        else:
+            never = -(2**62)
+            stale = frozenset(
+                [i for i in self._instrument_map if price_ts_ms.get(i, never) < fresh_from_ms]
+            )
         shared = self._shared = _Shared(
             version=self._version,
             ts_ms=ts_ms,
-            close_ends={i: (history._ro, history._n) for i, history in self._history.items()},
-            volume_ends={i: (history._ro, history._n) for i, history in self._volumes.items()},
-            stale=frozenset(
-                [i for i in self._instrument_map if price_ts_ms.get(i, never) < fresh_from_ms]
-            ),
+            close_ends={},
+            volume_ends={},
+            stale=stale,
         )
         return shared
 
@@ -514,6 +550,8 @@ class _Shared(NamedTuple):
     version: int
     ts_ms: int
     close_ends: dict[InstrumentId, tuple[FloatArray, int]]
+    """Buffer (read-only view) and length of the close histories of the layouts captured so
+    far (only ever added to while the version stands: a snapshot reads its own ids)."""
     volume_ends: dict[InstrumentId, tuple[FloatArray, int]]
     stale: frozenset[InstrumentId]
 
@@ -525,7 +563,16 @@ _FUNDED = 1
 class _Layout:
     """What :meth:`MarketData.snapshot` restricts to, for one set of requested ids."""
 
-    __slots__ = ("_present", "histories", "id_set", "ids", "instruments", "volumes")
+    __slots__ = (
+        "_present",
+        "captured_in",
+        "funding",
+        "histories",
+        "id_set",
+        "ids",
+        "instruments",
+        "volumes",
+    )
 
     def __init__(
         self,
@@ -541,6 +588,10 @@ class _Layout:
         self.volumes = volumes
         # per kind (_PRICED, _FUNDED): (key count of the mapping, the ids among its keys)
         self._present: list[tuple[int, list[InstrumentId]]] = [(-1, []), (-1, [])]
+        self.captured_in: _Shared | None = None
+        """The shared part that holds these histories' ends (:meth:`MarketData.snapshot`)."""
+        self.funding: tuple[int, dict[InstrumentId, FundingRate]] = (-1, {})
+        """``(funding version, rates)`` (:meth:`MarketData._funding_of`)."""
 
     def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> list[InstrumentId]:
         """``ids`` that are keys of ``mapping`` (the prices for ``_PRICED``, the funding rates

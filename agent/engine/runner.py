@@ -354,17 +354,17 @@ class StrategyRunner:
         prices = snapshot.prices
         if self._options is not None:  # options first named now become instruments
             prices = self._options.list_for(decision.intents, prices, ts_ms)
-        outcomes = [
-            await self._executor.execute(
+        traded = 0
+        for intent in decision.intents:
+            outcome = await self._executor.execute(
                 strategy.name,
                 intent,
                 prices,
                 ts_ms,
                 urgent=intent.reason == FLATTEN_REASON,  # a breaker flatten goes as taker
             )
-            for intent in decision.intents
-        ]
-        traded = sum(1 for o in outcomes if o.orders_sent)
+            if outcome.orders_sent:
+                traded += 1
         slot.intents += traded
         self._journal_decision(slot, decision, ts_ms, traded > 0)
         if debug_enabled():  # binding a logger for a dropped line costs more than the cycle

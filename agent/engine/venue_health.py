@@ -165,6 +165,12 @@ class VenueHealth:
 
     def review(self) -> list[HealthChange]:
         """The venues that became unhealthy or recovered since the last review, by name."""
+        if self._newest_marks is None and not self.unhealthy:
+            for record in self._channels.values():
+                if record.failing_since_ms is not None:
+                    break
+            else:
+                return []  # nothing failing, no stream to judge, none unhealthy: no change
         now = self.now_ms()
         changes = []
         for venue in sorted(self._venues()):

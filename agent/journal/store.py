@@ -48,6 +48,7 @@ class JournalStore:
         self._atomic_depth = 0
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self._pending_rows = 0
+        self._version_cursor: sqlite3.Cursor | None = None  # of data_version
 
     @classmethod
     def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
@@ -171,6 +172,7 @@ class JournalStore:
         try:
             self.flush()
         finally:
+            self._version_cursor = None
             self._conn.close()
             self._conn = None
 
@@ -213,8 +215,11 @@ class JournalStore:
         JournalError
             If the journal is closed or the pragma fails.
         """
+        cursor = self._version_cursor
+        if cursor is None:  # one cursor for every look (the engine looks at every step)
+            cursor = self._version_cursor = self._connection().cursor()
         try:
-            return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
+            return int(cursor.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error as err:
             raise JournalError(f"read failed: {err}", path=self._path) from err
 

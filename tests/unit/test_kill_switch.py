@@ -97,3 +97,11 @@ def test_write_halt_record_refuses_what_is_not_a_journal(tmp_path: Path) -> None
     text.write_text("hello")
     with pytest.raises(JournalError):
         write_halt_record(text, HaltRecord.by_this_process(None, 1))
+
+
+def test_data_version_of_a_closed_journal_raises(tmp_path: Path) -> None:
+    journal = Journal.open(tmp_path / "j.sqlite")
+    journal.data_version()
+    journal.close()
+    with pytest.raises(JournalError, match="closed"):
+        journal.data_version()

@@ -310,3 +310,115 @@ def test_a_snapshot_longer_than_the_bars_kept_is_refused() -> None:
         md.snapshot(T0_MS, (IDS[0],), 11)
     with pytest.raises(ValueError, match="keep_bars must be > 0"):
         MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=0)
+
+
+# ---- the per-step fast paths: no stale instrument, nothing to carry, the volume histories' pairs
+
+
+def _priced_md(ts_ms: int) -> MarketData:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_closes([(i, 10.0 + k) for k, i in enumerate(IDS)], ts_ms)
+    return md
+
+
+def test_every_instrument_fresh_is_no_stale_one_but_one_priced_long_ago_is() -> None:
+    md = _priced_md(T0_MS)
+    assert md.snapshot(T0_MS + STALE_AFTER_MS, tuple(IDS), 1).stale == frozenset()
+    later_ms = T0_MS + 3 * HOUR_MS
+    md.on_closes([(i, 20.0) for i in IDS[1:]], later_ms)  # every instrument priced, IDS[0] old
+    assert md.snapshot(later_ms, tuple(IDS), 1).stale == {IDS[0]}
+
+
+def test_an_instrument_never_priced_is_stale_while_every_other_is_fresh() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    md.on_closes([(i, 10.0) for i in IDS[1:]], T0_MS)
+    assert md.snapshot(T0_MS, tuple(IDS), 1).stale == {IDS[0]}
+
+
+def test_a_full_hour_carries_nothing_and_a_missing_close_is_carried() -> None:
+    md = _priced_md(T0_MS)
+    assert md.carry_closes(T0_MS) == []
+    next_ms = T0_MS + HOUR_MS
+    md.on_closes([(i, 30.0) for i in IDS if i != IDS[2]], next_ms)
+    assert md.carry_closes(next_ms) == [IDS[2]]
+    assert md.snapshot(next_ms, tuple(IDS), 2).closes[IDS[2]].tolist() == [12.0, 12.0]
+    assert md.carry_closes(next_ms) == []  # the same hour again: nothing
+
+
+def test_a_volume_history_started_later_is_closed_every_hour_too() -> None:
+    """``close_volumes`` walks a list of (id, volume history, close history) made again when a
+    volume history is added: an instrument whose first volume comes later is closed with the
+    others from then on (NaN before its first volume)."""
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    a, b = IDS[0], IDS[1]
+    for hour in range(4):
+        ts_ms = T0_MS + hour * HOUR_MS
+        md.on_closes([(a, 1.0), (b, 2.0)], ts_ms)
+        md.carry_closes(ts_ms)
+        volumes = [(a, 1.5 + hour)] + ([(b, 7.0 + hour)] if hour >= 2 else [])
+        md.on_volumes(volumes)
+        md.close_volumes()
+    snap = md.snapshot(T0_MS + 3 * HOUR_MS, (a, b), 4)
+    assert bits(snap.volumes[a].tolist()) == bits([1.5, 2.5, 3.5, 4.5])
+    assert bits(snap.volumes[b].tolist()) == bits([math.nan, math.nan, 9.0, 10.0])
+
+
+def test_a_bad_volume_in_a_batch_is_refused_naming_it() -> None:
+    md = _priced_md(T0_MS)
+    for bad in (math.nan, math.inf, -1.0):
+        with pytest.raises(ValueError, match="volume of binance:perp:S1USDT"):
+            md.on_volumes([(IDS[0], 1.0), (IDS[1], bad)])
+    untracked = InstrumentId("binance", InstrumentKind.PERP, "NOPEUSDT")
+    with pytest.raises(ValueError, match="untracked"):
+        md.on_volumes([(untracked, 1.0)])
+
+
+@pytest.mark.parametrize(
+    ("before", "batch", "expected"),
+    [
+        ([], [(0, 1.5), (1, 2.0)], {0: 1.5, 1: 2.0}),  # the usual hour
+        ([], [(0, 1.0), (0, 2.5)], {0: 3.5}),  # an instrument twice: summed
+        ([(0, 1.0)], [(0, 2.5), (1, 4.0)], {0: 3.5, 1: 4.0}),  # after a sub-hour bar: summed
+        ([], [(0, -0.0), (1, 0.0)], {0: 0.0, 1: 0.0}),  # 0.0 + -0.0 is 0.0, as ever
+        ([], [(0, 1e308), (1, 1e308)], {0: 1e308, 1: 1e308}),  # large volumes
+    ],
+)
+def test_volumes_are_the_hour_s_sum_of_each_instrument(
+    before: list[tuple[int, float]], batch: list[tuple[int, float]], expected: dict[int, float]
+) -> None:
+    md = _priced_md(T0_MS)
+    for k, volume in before:
+        md.on_volume(IDS[k], volume)
+    md.on_volumes([(IDS[k], v) for k, v in batch])
+    md.close_volumes()
+    snap = md.snapshot(T0_MS, tuple(IDS), 1)
+    assert {IDS.index(i): bits(v.tolist()) for i, v in snap.volumes.items()} == {
+        k: bits([v]) for k, v in expected.items()
+    }
+
+
+def test_a_bad_volume_leaves_those_before_it_recorded() -> None:
+    md = _priced_md(T0_MS)
+    with pytest.raises(ValueError, match="S1USDT"):
+        md.on_volumes([(IDS[0], 2.0), (IDS[1], math.nan), (IDS[2], 3.0)])
+    md.close_volumes()
+    assert set(md.snapshot(T0_MS, tuple(IDS), 1).volumes) == {IDS[0]}
+
+
+def test_a_newer_rate_of_an_instrument_already_funded_shows_in_the_next_snapshot() -> None:
+    """The layout keeps its funding dict until a rate is stored: a newer rate of the same
+    instrument (the key set unchanged) shows at once; each snapshot has its own dict."""
+    md = _priced_md(T0_MS)
+    ids = (IDS[0], IDS[1])
+    md.on_funding(rate(IDS[0], 1e-4, T0_MS))
+    first = md.snapshot(T0_MS, ids, 1)
+    newer = rate(IDS[0], -2e-4, T0_MS + HOUR_MS)
+    md.on_funding(newer)
+    second = md.snapshot(T0_MS, ids, 1)
+    assert second.funding == {IDS[0]: newer}
+    assert first.funding == {IDS[0]: rate(IDS[0], 1e-4, T0_MS)}
+    md.on_funding(rate(IDS[0], 5e-4, T0_MS))  # older than the one kept: ignored
+    third = md.snapshot(T0_MS, ids, 1)
+    assert third.funding == {IDS[0]: newer}
+    third.funding.clear()  # type: ignore[attr-defined]
+    assert md.snapshot(T0_MS, ids, 1).funding == {IDS[0]: newer}

@@ -142,3 +142,13 @@ def test_steps_in_small_blocks_are_those_of_one_block(
     assert sum(len(funding) for _, _, funding, _ in whole) > 60
     for block in (1, 3, 7, 16):
         assert run(block) == whole
+    # each step's volumes (rows with every bar and rows missing some) are the recorded ones
+    expected: dict[int, dict[InstrumentId, str]] = {}
+    for iid in dataset.instruments():
+        if iid.venue != "binance":
+            continue  # priced by the Binance perp: no bars of its own
+        series = dataset.kline_series(iid)
+        for open_ms, volume in zip(series.ts_open_ms.tolist(), series.volume.tolist(), strict=True):
+            expected.setdefault(open_ms + HOUR_MS, {})[iid] = volume.hex()
+    for ts_ms, _, _, volumes in whole:
+        assert dict(volumes) == expected[ts_ms]  # type: ignore[call-overload]

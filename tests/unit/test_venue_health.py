@@ -4,6 +4,8 @@ stream silence, recovery, and the checkpoint. A settable clock, no sleeps."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.engine.venue_health import (
     MARKS,
@@ -156,3 +158,40 @@ def test_a_malformed_checkpoint_is_refused(health: VenueHealth) -> None:
         health.restore({"unhealthy_venues": "bybit"})
     health.restore({})  # a checkpoint written before venue health: none
     assert health.unhealthy == set()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(
+        st.tuples(
+            st.sampled_from(["call", "review", "restore", "wait"]),
+            st.sampled_from(["bybit", "okx"]),
+            st.booleans(),
+            st.integers(0, 200_000),
+        ),
+        max_size=30,
+    )
+)
+def test_review_with_nothing_failing_is_the_full_review(
+    events: list[tuple[str, str, bool, int]],
+) -> None:
+    """``review`` returns at once when no channel is failing, no stream is watched and no venue
+    is unhealthy: the same changes and unhealthy set, review after review, as a venue health
+    that judges an (empty) mark stream and so always reviews every venue."""
+    clock = Clock()
+    fast, full = VenueHealth(AFTER_S, clock.now_ms), VenueHealth(AFTER_S, clock.now_ms)
+    full.watch_streams(dict)  # no marks: changes nothing but the path taken
+    for kind, venue, failed, wait_ms in events:
+        if kind == "call":
+            for health in (fast, full):
+                health.record(venue, down(venue) if failed else None)
+        elif kind == "review":
+            assert fast.review() == full.review()
+            assert fast.unhealthy == full.unhealthy
+        elif kind == "restore":
+            for health in (fast, full):
+                health.restore({"unhealthy_venues": [venue] if failed else []})
+        else:
+            clock.ms += wait_ms
+    assert fast.review() == full.review()
+    assert fast.unhealthy == full.unhealthy

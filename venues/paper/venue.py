@@ -79,6 +79,7 @@ from venues.paper.funding import FundingBook
 from venues.paper.ledger import COLLATERAL_ASSET, Ledger
 from venues.paper.options import settle_expired
 from venues.paper.orders import OrderDesk
+from venues.paper.prices import PriceBook
 from venues.paper.rules import CODE_BAD_SYMBOL
 from venues.paper.streams import PaperStream
 
@@ -115,7 +116,7 @@ class PaperVenue:
         self._instruments = dict(instruments)
         self._now_ms = now_ms
         self._error_venue = f"paper:{config.name}"
-        self._prices: dict[InstrumentId, Decimal] = {}
+        self._prices = PriceBook()  # floats in, Decimal(repr(price)) out when read
         self._ledger = Ledger(
             config.initial_collateral_usd,
             self._instruments,
@@ -146,7 +147,8 @@ class PaperVenue:
     def update_price(self, instrument_id: InstrumentId, price: float) -> None:
         """Set the current price (last trade / mark), quote units, and publish a mark.
 
-        Converted with ``Decimal(repr(float(price)))``, so ``60000.1`` is exactly 60000.1.
+        Fills, margin and valuations read it as ``Decimal(repr(float(price)))``, so ``60000.1``
+        is exactly 60000.1 (made when first read: :class:`~venues.paper.prices.PriceBook`).
 
         Raises
         ------
@@ -156,9 +158,9 @@ class PaperVenue:
         if instrument_id not in self._instruments:
             self._known(instrument_id)  # raises
         value = float(price)
-        if not (math.isfinite(value) and value > 0):
+        if not 0.0 < value < math.inf:  # finite and > 0 (NaN compares False)
             raise ValueError(f"price for {instrument_id} must be finite and > 0, got {price!r}")
-        self._prices[instrument_id] = Decimal(repr(value))
+        self._prices.set(instrument_id, value)
         if not self._mark_subs:
             return  # nobody listens (a replay): no mark to build
         mark = MarkPrice(instrument_id, value, self._now_ms())
@@ -180,14 +182,17 @@ class PaperVenue:
             for instrument_id, price in prices:
                 self.update_price(instrument_id, price)
             return
-        instruments, current = self._instruments, self._prices
-        for instrument_id, price in prices:
-            if instrument_id not in instruments:
-                self._known(instrument_id)  # raises
-            value = float(price)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"price for {instrument_id} must be finite and > 0, got {price!r}")
-            current[instrument_id] = Decimal(repr(value))
+        pairs = prices if isinstance(prices, list) else list(prices)
+        instruments, inf = self._instruments, math.inf
+        for instrument_id, price in pairs:
+            # a float of this venue, finite and > 0 (NaN compares False): set as given
+            if instrument_id not in instruments or type(price) is not float or not 0 < price < inf:
+                break
+        else:
+            self._prices.set_many(pairs)  # the usual step: every price checked
+            return
+        for instrument_id, price in pairs:  # one by one: converted, the first bad one raises
+            self.update_price(instrument_id, price)
 
     @property
     def has_resting(self) -> bool:

@@ -120,18 +120,18 @@ class ReplayStep:
     funding: tuple[FundingRate, ...] = field(repr=False)
     _frame: Frame = field(repr=False, compare=False)
     _row: int = field(repr=False, compare=False)
+    _present_row: list[bool] | None = field(repr=False, compare=False)  # None: every column
 
     @property
     def volumes(self) -> Mapping[InstrumentId, float]:
         """Traded volume of each recorded bar closing at ``ts_ms`` (the klines' ``volume``
-        column), base units; an instrument with no bar this step is absent. Built on each
-        access."""
-        frame, row = self._frame, self._row
-        present = frame.present[row].tolist()
-        values = frame.volume[row].tolist()
-        return MappingProxyType(
-            {iid: v for iid, ok, v in zip(frame.ids, present, values, strict=True) if ok}
-        )
+        column), base units; an instrument with no bar this step is absent. Read-only; built
+        on each access."""
+        frame, present = self._frame, self._present_row
+        values = frame.volume[self._row].tolist()
+        if present is None:
+            return MappingProxyType(dict(zip(frame.ids, values, strict=True)))
+        return MappingProxyType(_present_only(frame.ids, values, present))
 
     @property
     def bars(self) -> tuple[Bar, ...]:
@@ -319,11 +319,20 @@ class ReplayDataset:
             present = frame.present[start:stop].tolist()
             for offset, ts in enumerate(ts_list[start:stop]):
                 row = start + offset
+                present_row: list[bool] | None = None
                 if complete[row]:
                     row_closes = dict(zip(frame.ids, closes[offset], strict=True))
                 else:
-                    row_closes = _present_only(frame.ids, closes[offset], present[offset])
-                yield ReplayStep(ts, MappingProxyType(row_closes), next(funding), frame, row)
+                    present_row = present[offset]
+                    row_closes = _present_only(frame.ids, closes[offset], present_row)
+                yield ReplayStep(
+                    ts,
+                    MappingProxyType(row_closes),
+                    next(funding),
+                    frame,
+                    row,
+                    present_row,
+                )
 
     def closes_matrix(self, ids: Sequence[InstrumentId]) -> FloatArray:
         """Close prices of ``ids`` on the step grid, resolved through :meth:`price_source`.
@@ -379,6 +388,6 @@ class ReplayDataset:
 
 
 def _present_only(
-    ids: Sequence[InstrumentId], closes: list[float], present: list[bool]
+    ids: Sequence[InstrumentId], values: list[float], present: list[bool]
 ) -> dict[InstrumentId, float]:
-    return {iid: c for iid, c, ok in zip(ids, closes, present, strict=True) if ok}
+    return {iid: v for iid, v, ok in zip(ids, values, present, strict=True) if ok}
