@@ -196,7 +196,9 @@ async def build_engine(
     safety = SafetyGuard(
         cfg.risk,
         health=health,
-        liquidation=LiquidationWatch(cfg.risk.liquidation_distance_frac, on_venue_result),
+        liquidation=LiquidationWatch(
+            cfg.risk.liquidation_distance_frac, on_venue_result, perp_readers=paper
+        ),
         pairs=runner.pairs,
         venues=venues,
         executor=executor,

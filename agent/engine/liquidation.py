@@ -9,7 +9,9 @@ the mark is past it), per instrument the agent holds, from the venue's own posit
   mark; a venue that reports none (Purple Flea; a position that cannot be liquidated) gives no
   distance;
 - paper and replay: the paper venue's model (cross margin, Binance's formula with the venue's
-  flat ``maintenance_margin_frac``: :mod:`venues.paper.ledger`) at its current price.
+  flat ``maintenance_margin_frac``: :mod:`venues.paper.ledger`) at its current price, read
+  from its perp figures (:meth:`PerpReader.perp_readings`: the numbers its positions carry,
+  without building them and their entry prices at every step).
 
 The venues are cross-margin accounts: a liquidation price belongs to the venue's net position
 in an instrument (every strategy's share of it). :class:`LiquidationWatch` keeps the latest
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -43,6 +45,16 @@ RECOVERY_MULT = 2.0
 
 VenueResult = Callable[[str, BaseException | None], None]
 """Told the outcome of each position read, by venue (:meth:`VenueHealth.record`)."""
+
+
+class PerpReader(Protocol):
+    """A venue that reads its open perps without building positions (the paper venue:
+    :meth:`venues.paper.PaperVenue.perp_readings`)."""
+
+    def perp_readings(self) -> list[tuple[InstrumentId, Decimal, Decimal, Decimal | None]]:
+        """Each open perp as ``(id, signed qty, current price, liquidation price or None)``
+        (base units, quote units), sorted by id: the perp figures of ``fetch_positions``."""
+        ...
 
 
 def distance_frac(
@@ -97,11 +109,21 @@ class LiquidationWatch:
         ``[risk] liquidation_distance_frac`` (> 0; 0 turns the guard off before this).
     on_venue_result : VenueResult | None
         Told every position read's outcome (the venue health), or None.
+    perp_readers : Mapping[str, PerpReader]
+        The venues (by name) whose perps are read with ``perp_readings`` instead of
+        ``fetch_positions`` (the paper venues: same figures, never a ``VenueError``); empty
+        live.
     """
 
-    def __init__(self, limit_frac: float, on_venue_result: VenueResult | None = None) -> None:
+    def __init__(
+        self,
+        limit_frac: float,
+        on_venue_result: VenueResult | None = None,
+        perp_readers: Mapping[str, PerpReader] | None = None,
+    ) -> None:
         self.limit_frac = limit_frac
         self.on_venue_result = on_venue_result
+        self._perp_readers: Mapping[str, PerpReader] = perp_readers or {}
         self.distances: dict[InstrumentId, LegDistance] = {}
         """The latest distance of every held perp (a venue that could not be read keeps its
         previous ones)."""
@@ -122,6 +144,15 @@ class LiquidationWatch:
         for name in sorted({i.venue for i in perps}):
             venue = venues.get(name)
             if venue is None:
+                continue
+            reader = self._perp_readers.get(name)
+            if reader is not None:  # the same figures as its positions', none built
+                self._report(name, None)
+                read.add(name)
+                for iid, qty, mark, liquidation in reader.perp_readings():
+                    if iid in perps:
+                        distance = distance_frac(qty, mark, liquidation)
+                        fresh[iid] = LegDistance(iid, qty, mark, liquidation, distance, ts_ms)
                 continue
             try:
                 positions = await venue.fetch_positions()

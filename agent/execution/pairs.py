@@ -324,20 +324,20 @@ async def _send_round(
     attempt: int,
     ts_ms: int,
 ) -> int:
-    """Send what is left of each leg concurrently as ``attempt``; returns orders sent."""
-    results = await asyncio.gather(
-        *(
-            desk.send_leg(
-                strategy,
-                intent_id,
-                str(leg.planned.leg),
-                replace(leg.planned, delta_qty=leg.remaining_qty),
-                attempt,
-                ts_ms,
-            )
-            for leg in legs
+    """Send what is left of each leg concurrently as ``attempt``; returns orders sent. A
+    single leg is sent in the caller's task (nothing to overlap: no task built for it)."""
+    sends = [
+        desk.send_leg(
+            strategy,
+            intent_id,
+            str(leg.planned.leg),
+            replace(leg.planned, delta_qty=leg.remaining_qty),
+            attempt,
+            ts_ms,
         )
-    )
+        for leg in legs
+    ]
+    results = [await sends[0]] if len(sends) == 1 else await asyncio.gather(*sends)
     for leg, result in zip(legs, results, strict=True):
         leg.record(result)
     return len(legs)

@@ -799,5 +799,13 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _json(value: Any, *, strict: bool = True) -> str:
-    """Canonical JSON (sorted keys, compact); ``strict`` refuses NaN/inf with ValueError."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=not strict)
+    """Canonical JSON (sorted keys, compact); ``strict`` refuses NaN/inf with ValueError.
+
+    ``json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=not strict)``, from
+    an encoder built once (``dumps`` builds one per call when given options: the journal
+    encodes an intent and a strategy state per step)."""
+    return (_STRICT_JSON if strict else _LENIENT_JSON).encode(value)
+
+
+_STRICT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+_LENIENT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True)
