@@ -37,13 +37,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, StrategySection
-from agent.control.server import ControlSurface
 from agent.engine.builder import build_engine, claim_journal, journal_path
 from agent.engine.engine import Engine
 from agent.engine.venue_health import newest_mark_ms
@@ -84,6 +83,9 @@ from venues.replay.catalog import (
 from venues.replay.guards import DataGuards, DataNote
 from venues.replay.loader import DataFileError
 from venues.replay.source import BINANCE, ReplayDataset, ReplayStep, available_symbols
+
+if TYPE_CHECKING:
+    from agent.control.server import ControlSurface
 
 log = structlog.get_logger("zerobeta.supervisor")
 
@@ -276,7 +278,12 @@ class Supervisor:
         if self._cfg.market_data.source == "replay":
             _check_replay_config(self._cfg, self._strategies)  # config errors: nothing left
         lock = claim_journal(self._cfg, stack)  # then: before any data or venue
-        self.control = await ControlSurface.open(self._cfg, stack)
+        if self._cfg.control.http_enabled(self._cfg.market_data.source):
+            # Imported here, where the endpoint is served: prometheus_client and the rest of
+            # the control surface stay off the import path of runs without one.
+            from agent.control.server import ControlSurface
+
+            self.control = await ControlSurface.open(self._cfg, stack)
         if self._cfg.market_data.source == "live":
             return await self._live_driver(stack, lock)
         return await self._replay_driver(stack, lock)

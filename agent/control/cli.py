@@ -22,10 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-import httpx
-
 from agent.config import AgentConfig, load_config
-from agent.control.server import wall_ms
 from agent.control.status import RiskLimits, read_status, status_to_dict
 from agent.control.status_text import format_status
 from agent.errors import JournalError
@@ -67,6 +64,10 @@ def run_cli(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     if not path.is_file():
         print(f"zerobeta: no journal at {path}", file=err)
         return EXIT_USAGE
+    # Imported here, when the command runs: the control surface (and prometheus_client under
+    # it) stays off the import path of the other commands.
+    from agent.control.server import wall_ms
+
     limits = None
     if config is not None:
         limits = RiskLimits(config.risk.daily_drawdown_frac, config.risk.total_drawdown_frac)
@@ -119,6 +120,8 @@ def fetch_live(
     url = endpoint_url(config)
     if url is None:
         return None, "this configuration serves no endpoint with a known port ([control])"
+    import httpx  # only when an agent is asked: off the import path of the other commands
+
     try:
         answer = httpx.get(url, timeout=LIVE_TIMEOUT_S)
         data = answer.json()

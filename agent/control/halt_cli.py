@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from agent.config import load_config
-from agent.control.server import wall_ms
 from agent.errors import JournalError
 from agent.journal.halt import HaltMode, HaltRecord, write_halt_record
 
@@ -82,6 +81,10 @@ def run_cli(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     if not path.is_file():
         print(f"zerobeta: no journal at {path}", file=err)
         return EXIT_USAGE
+    # Imported here, when the command runs: the control surface (and prometheus_client under
+    # it) stays off the import path of the other commands.
+    from agent.control.server import wall_ms
+
     record = HaltRecord.by_this_process(args.mode, wall_ms())
     try:
         write_halt_record(path, record)

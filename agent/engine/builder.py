@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence, Set
 from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -25,10 +25,8 @@ from agent.config import AgentConfig, config_hash
 from agent.engine.engine import Engine, EngineParts
 from agent.engine.funding import FundingDesk
 from agent.engine.liquidation import LiquidationWatch
-from agent.engine.live_options import LiveOptionChains
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
-from agent.engine.options import OptionMarket
 from agent.engine.resume import Resumed, funding_payments, load_resume, restore_paper_venues
 from agent.engine.runner import StrategyRunner
 from agent.engine.safety import SafetyGuard
@@ -61,6 +59,10 @@ from venues.model import (
 from venues.paper import PaperPairVenue, PaperVenue, PaperVenueConfig
 from venues.paper.faults import LegFaults
 from venues.registry import venue_spec
+
+if TYPE_CHECKING:
+    from agent.engine.live_options import LiveOptionChains
+    from agent.engine.options import OptionMarket
 
 log = structlog.get_logger("zerobeta.engine")
 
@@ -173,14 +175,7 @@ async def build_engine(
     )
     options = None
     if cfg.option_chain.enabled and live_venues is None and live_options is None:
-        options = OptionMarket(
-            cfg.option_chain,
-            instruments=instruments,
-            market=market,
-            paper=paper,
-            portfolio=portfolio,
-            journal=journal,
-        )
+        options = _option_market(cfg, instruments, market, paper, portfolio, journal)
     runner = StrategyRunner(
         strategies,
         _flip_monitor(cfg),
@@ -292,6 +287,10 @@ def _live_option_chains(
     if not chains:
         return None
     log.info("live_option_chains", underlyings=[str(i) for i in chains])
+    # Imported here, where the feature is built: the options engine (and scipy under its pricing)
+    # stays off the import path of runs without options.
+    from agent.engine.live_options import LiveOptionChains
+
     return LiveOptionChains(
         chains,
         instruments=instruments,
@@ -303,6 +302,29 @@ def _live_option_chains(
         strike_range_frac=cfg.option_chain.strike_range_frac,
         lot_step_coin=Decimal(repr(cfg.option_chain.lot_step_coin)),
         price_tick_usd=Decimal(repr(cfg.option_chain.price_tick_usd)),
+    )
+
+
+def _option_market(
+    cfg: AgentConfig,
+    instruments: dict[InstrumentId, Instrument],
+    market: MarketData,
+    paper: Mapping[str, PaperVenue],
+    portfolio: Portfolio,
+    journal: Journal,
+) -> OptionMarket:
+    """The simulated option market of ``[option_chain]`` on recorded data."""
+    # Imported here, where the feature is built: the options engine (and scipy under its pricing)
+    # stays off the import path of runs without options.
+    from agent.engine.options import OptionMarket
+
+    return OptionMarket(
+        cfg.option_chain,
+        instruments=instruments,
+        market=market,
+        paper=paper,
+        portfolio=portfolio,
+        journal=journal,
     )
 
 

@@ -54,7 +54,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -62,10 +62,8 @@ from agent.clock import ReplayClock
 from agent.config import AgentConfig
 from agent.engine.funding import SUPERVISOR, FundingDesk
 from agent.engine.kill_switch import KillSwitch
-from agent.engine.live_options import LiveOptionChains
 from agent.engine.margin_watch import MarginWatch
 from agent.engine.marketdata import MarketData
-from agent.engine.options import OptionMarket
 from agent.engine.resume import CHECKPOINT_VERSION, RESUME_KEY
 from agent.engine.runner import StrategyRunner
 from agent.engine.safety import SafetyGuard
@@ -80,6 +78,10 @@ from agent.risk import RiskEngine
 from venues.base import Venue
 from venues.model import Bar, FundingRate, Instrument, InstrumentId
 from venues.paper import PaperVenue
+
+if TYPE_CHECKING:
+    from agent.engine.live_options import LiveOptionChains
+    from agent.engine.options import OptionMarket
 
 __all__ = ["BetweenSteps", "Engine", "EngineParts", "MarketStep", "MarksUpdate"]
 

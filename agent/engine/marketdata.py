@@ -23,13 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from strategies.base import FloatArray, MarketSnapshot
-from strategies.options.chain import OptionChain
 from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec
+
+if TYPE_CHECKING:
+    from strategies.options.chain import OptionChain
 
 _INITIAL_CAPACITY = 1024
 

@@ -23,13 +23,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 import structlog
 
-from agent.engine.live_options import LiveOptionChains
 from agent.engine.marketdata import MarketData
-from agent.engine.options import OptionMarket
 from agent.engine.pair_book import PairBook
 from agent.errors import JournalError
 from agent.execution.executor import Executor
@@ -48,6 +46,10 @@ from strategies.base import (
 )
 from strategies.flip_monitor import FlipMonitorState, FundingFlipMonitor
 from venues.model import FundingRate, InstrumentId
+
+if TYPE_CHECKING:
+    from agent.engine.live_options import LiveOptionChains
+    from agent.engine.options import OptionMarket
 
 log = structlog.get_logger("zerobeta.engine")
 

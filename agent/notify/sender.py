@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Final, Protocol
 from urllib.parse import unquote
 
-import apprise
 from pydantic import SecretStr
 
 from agent.errors import ConfigError
@@ -47,11 +46,6 @@ REDACTED_LOGGERS: Final = (
 
 _SEPARATORS: Final = re.compile(r"[/:@?&=#,;\s]+")
 _SCHEME: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]{0,15})://")
-_NOTIFY_TYPES: Final = {
-    Severity.INFO: apprise.NotifyType.INFO,
-    Severity.WARNING: apprise.NotifyType.WARNING,
-    Severity.ERROR: apprise.NotifyType.FAILURE,
-}
 
 
 class NoticeSender(Protocol):
@@ -149,8 +143,17 @@ class AppriseSender:
         self._filter = _RedactingFilter(self.redact)
         for name in REDACTED_LOGGERS:  # before apprise parses a URL: it logs bad ones
             logging.getLogger(name).addFilter(self._filter)
+        # Imported here, where a sender is built (a run with ``[alerts] urls``): apprise loads
+        # its hundred plugins, which no other run needs.
+        import apprise
+
         asset = apprise.AppriseAsset(storage_mode=apprise.PersistentStoreMode.MEMORY)
-        self._apprise = apprise.Apprise(asset=asset)
+        self._apprise: apprise.Apprise = apprise.Apprise(asset=asset)
+        self._notify_types = {
+            Severity.INFO: apprise.NotifyType.INFO,
+            Severity.WARNING: apprise.NotifyType.WARNING,
+            Severity.ERROR: apprise.NotifyType.FAILURE,
+        }
         self._executor: ThreadPoolExecutor | None = None
         self._shut = False
         unusable = [(i, url_scheme(u)) for i, u in enumerate(listed, 1) if not self._add(u)]
@@ -177,7 +180,7 @@ class AppriseSender:
             self._apprise.notify,
             body=self.redact(body),
             title=self.redact(title),
-            notify_type=_NOTIFY_TYPES[severity],
+            notify_type=self._notify_types[severity],
         )
         if self._executor is None or self._shut:
             raise RuntimeError("AppriseSender.send after shutdown")

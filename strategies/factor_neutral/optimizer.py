@@ -53,8 +53,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from strategies.base import FloatArray
 
@@ -288,11 +286,13 @@ def _solve_lp(p: _Problem, upper: FloatArray | None = None) -> FloatArray | None
     ``upper`` (shape ``(2n,)``) overrides the upper bounds ``M`` of ``[p, m]``; a zero
     there fixes the sign of an asset.
     """
+    from scipy import optimize  # at first use: a run without the factor-neutral book never loads it
+
     a_eq, b_eq, a_ub, b_ub = _split_rows(p)
     bounds = np.column_stack(
         [np.zeros(2 * p.n), np.full(2 * p.n, p.max_weight) if upper is None else upper]
     )
-    res = linprog(
+    res = optimize.linprog(
         np.concatenate([-p.alpha, p.alpha]),
         A_ub=a_ub if a_ub.shape[0] else None,
         b_ub=b_ub if a_ub.shape[0] else None,
@@ -318,6 +318,8 @@ def _solve_lp(p: _Problem, upper: FloatArray | None = None) -> FloatArray | None
 
 def _solve_milp(p: _Problem) -> tuple[FloatArray, bool]:
     """Weights from the exact MILP (sign binaries), and whether optimality was proven."""
+    from scipy import optimize, sparse  # at first use: a run without the book never loads them
+
     n, big_m = p.n, p.max_weight
     a_eq, b_eq, a_ub, b_ub = _split_rows(p)
     no_z = sparse.csr_array((a_eq.shape[0], n))
@@ -329,16 +331,17 @@ def _solve_milp(p: _Problem) -> tuple[FloatArray, bool]:
         ]
     )
     constraints = [
-        LinearConstraint(sparse.hstack([sparse.csr_array(a_eq), no_z]), b_eq, b_eq),
-        LinearConstraint(link, -np.inf, np.concatenate([np.zeros(n), np.full(n, big_m)])),
+        optimize.LinearConstraint(sparse.hstack([sparse.csr_array(a_eq), no_z]), b_eq, b_eq),
+        optimize.LinearConstraint(link, -np.inf, np.concatenate([np.zeros(n), np.full(n, big_m)])),
     ]
     if a_ub.shape[0]:
         rows = sparse.hstack([sparse.csr_array(a_ub), sparse.csr_array((a_ub.shape[0], n))])
-        constraints.append(LinearConstraint(rows, -np.inf, b_ub))
-    res = milp(
+        constraints.append(optimize.LinearConstraint(rows, -np.inf, b_ub))
+    upper = np.concatenate([np.full(2 * n, big_m), np.ones(n)])
+    res = optimize.milp(
         np.concatenate([-p.alpha, p.alpha, np.zeros(n)]),
         integrality=np.concatenate([np.zeros(2 * n), np.ones(n)]),
-        bounds=Bounds(np.zeros(3 * n), np.concatenate([np.full(2 * n, big_m), np.ones(n)])),
+        bounds=optimize.Bounds(np.zeros(3 * n), upper),
         constraints=constraints,
         options={"mip_rel_gap": MIP_REL_GAP, "node_limit": MIP_NODE_LIMIT},
     )

@@ -46,7 +46,6 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -127,8 +126,10 @@ class _Black76:
         self.pdf_d1 = _INV_SQRT_2PI * np.exp(-0.5 * self.d1 * self.d1)
 
     def price(self, is_call: npt.NDArray[np.bool_]) -> FloatArray:
-        call = self.forward * ndtr(self.d1) - self.strike * ndtr(self.d2)
-        put = self.strike * ndtr(-self.d2) - self.forward * ndtr(-self.d1)
+        from scipy import special  # at first use: a run without option pricing never loads it
+
+        call = self.forward * special.ndtr(self.d1) - self.strike * special.ndtr(self.d2)
+        put = self.strike * special.ndtr(-self.d2) - self.forward * special.ndtr(-self.d1)
         return np.asarray(self.discount * np.where(is_call, call, put), dtype=np.float64)
 
 
@@ -196,9 +197,11 @@ def delta(
     ValueError
         As :func:`price_usd`.
     """
+    from scipy import special  # at first use: a run without option pricing never loads it
+
     flags = _call_flags(is_call)
     m = _Black76(forward_usd, strike_usd, t_years, iv_frac, rate_frac)
-    n_d1 = ndtr(m.d1)
+    n_d1 = special.ndtr(m.d1)
     return np.asarray(m.discount * np.where(flags, n_d1, n_d1 - 1.0), dtype=np.float64)
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from scipy.optimize import brentq
-
 from strategies.options.black_scholes import price_usd
 
 IV_FLOOR_FRAC: Final[float] = 1e-4
@@ -57,6 +55,8 @@ def implied_vol_frac(
         one that needs a volatility outside [``IV_FLOOR_FRAC``, ``IV_CEILING_FRAC``]; invalid
         model inputs (as ``price_usd``).
     """
+    from scipy import optimize  # at first use: a run without implied volatility never loads it
+
     if not math.isfinite(option_price_usd):
         raise ValueError(f"option_price_usd must be finite, got {option_price_usd!r}")
 
@@ -75,5 +75,5 @@ def implied_vol_frac(
             f"{IV_FLOOR_FRAC}..{IV_CEILING_FRAC} give ({floor_usd!r}..{ceiling_usd!r} USD) "
             f"for forward_usd={forward_usd!r}, strike_usd={strike_usd!r}, t_years={t_years!r}"
         )
-    root: float = brentq(excess_usd, IV_FLOOR_FRAC, IV_CEILING_FRAC, xtol=tolerance_frac)
+    root: float = optimize.brentq(excess_usd, IV_FLOOR_FRAC, IV_CEILING_FRAC, xtol=tolerance_frac)
     return float(root)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -63,6 +62,8 @@ def _horner(coeffs: tuple[float, ...], x: FloatArray) -> FloatArray:
 
 def _mackinnon_one(stat: float) -> float:
     """:func:`mackinnon_pvalue_coint` of one statistic (NaN gives NaN, as there)."""
+    from scipy import special  # at first use: a run without p-values never loads it
+
     if stat > _TAU_MAX:
         return 1.0
     if stat < _TAU_MIN:
@@ -71,7 +72,7 @@ def _mackinnon_one(stat: float) -> float:
     y = coeffs[0] * stat + coeffs[1]
     for c in coeffs[2:]:
         y = y * stat + c
-    return float(ndtr(y))
+    return float(special.ndtr(y))
 
 
 def adf_default_maxlag(n_obs: int) -> int:
@@ -109,13 +110,15 @@ def mackinnon_pvalue_coint(adf_stat: FloatArray) -> FloatArray:
     FloatArray
         p-values in ``[0, 1]``, same shape.
     """
+    from scipy import special  # at first use: a run without p-values never loads it
+
     stat = np.asarray(adf_stat, dtype=np.float64)
     if stat.size == 1:  # one pair (the hourly health watch): the same operations on a float
         return np.full(stat.shape, _mackinnon_one(float(stat.reshape(-1)[0])))
     # Clipping only affects values the cut-offs below override; it keeps ±inf out of polyval.
     inside = np.clip(stat, _TAU_MIN, _TAU_MAX)
-    small = ndtr(_horner(_SMALLP_HIGH_FIRST, inside))
-    large = ndtr(_horner(_LARGEP_HIGH_FIRST, inside))
+    small = special.ndtr(_horner(_SMALLP_HIGH_FIRST, inside))
+    large = special.ndtr(_horner(_LARGEP_HIGH_FIRST, inside))
     p = np.where(stat <= _TAU_STAR, small, large)
     p = np.where(stat < _TAU_MIN, 0.0, p)
     return np.asarray(np.where(stat > _TAU_MAX, 1.0, p), dtype=np.float64)

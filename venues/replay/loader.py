@@ -20,7 +20,6 @@ that runs whenever the fast path cannot vouch for a file; a bad file always rais
 from __future__ import annotations
 
 import gzip
-import io
 import math
 import re
 import zlib
@@ -307,8 +306,11 @@ def _parse_rows(
     if optional_last:
         text = text.replace(",\n", ",nan\n")
     dtype = np.dtype([("ts", np.int64), *((n, np.float64) for n in names[1:])])
+    # The lines as a list, not an io.StringIO: that one holds the text as 4-byte characters
+    # (~3.5 MB for a year of hourly bars) and parses at half the speed; the values are the
+    # same. Only "\n" separates lines here (_needs_exact_pass), as splitlines() splits.
     try:
-        rows = np.loadtxt(io.StringIO(text), delimiter=",", dtype=dtype, comments=None, ndmin=1)
+        rows = np.loadtxt(text.splitlines(), delimiter=",", dtype=dtype, comments=None, ndmin=1)
     except ValueError:
         return _parse_exact(path, body, names, optional_last=optional_last)
     values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64, copy=False)
