@@ -31,6 +31,9 @@ FloatArray = npt.NDArray[np.float64]
 HOURS_PER_DAY = 24
 _BPS = 1e-4
 
+_add_reduce = np.add.reduce  # the reduction behind ndarray.sum, without its wrapper
+_all_true = np.logical_and.reduce  # the reduction behind ndarray.all, without its wrapper
+
 
 def betas_to_market(
     log_returns: FloatArray, market_log_returns: FloatArray, min_obs: int = 20
@@ -93,8 +96,9 @@ def _betas_all_observed(r: FloatArray, m: FloatArray) -> FloatArray:
     n = r.shape[0]
     m0 = np.empty_like(r)
     m0[...] = m[:, None]
-    rc = r - r.sum(axis=0) / n
-    mc = m0 - m0.sum(axis=0) / n
+    # r.sum(axis=0) without its wrapper: the same reduction
+    rc = r - _add_reduce(r, axis=0) / n
+    mc = m0 - _add_reduce(m0, axis=0) / n
     cov = np.einsum("tk,tk->k", rc, mc)
     var = np.einsum("tk,tk->k", mc, mc)
     beta = np.full(r.shape[1], np.nan)
@@ -184,7 +188,7 @@ class LogClosePanel:
             if (
                 previous is not None
                 and previous.shape == closes.shape
-                and bool((closes[:, :-1] == previous[:, 1:]).all())
+                and _moved_on_by_one_bar(closes, previous)
             ):
                 self._append(np.ascontiguousarray(closes[:, -1]))
             else:
@@ -218,7 +222,8 @@ class LogClosePanel:
     def _append(self, closes: FloatArray) -> None:
         """Append the log closes of the newest bar (``closes``: shape ``(k,)``, contiguous)."""
         # All finite and positive (the usual hour): np.log alone is usable_logs, no NaN to mark.
-        all_usable = all(math.isfinite(c) and c > 0 for c in closes.tolist())
+        # 0 < c < inf is false for NaN, ±inf and c ≤ 0: "finite and positive", in one pass.
+        all_usable = bool(_all_true((closes > 0) & (closes < math.inf)))
         row = np.log(closes) if all_usable else usable_logs(closes)
         depth, end = self._depth, self._start + self._depth
         if end == self._buffer.shape[0]:  # full: carry the window over to a new buffer
@@ -231,6 +236,18 @@ class LogClosePanel:
         self._buffer[end] = row
         if not all_usable:
             self._bad_row[~np.isfinite(row)] = end
+
+
+def _moved_on_by_one_bar(closes: FloatArray, previous: FloatArray) -> bool:
+    """``bool((closes[:, :-1] == previous[:, 1:]).all())`` for two C-contiguous ``(k, depth)``
+    arrays, compared as one contiguous run: ``closes.ravel()[:-1]`` against
+    ``previous.ravel()[1:]`` pairs every ``closes[j, t]`` with ``previous[j, t + 1]`` and, at
+    ``t = depth − 1``, ``closes[j, −1]`` with ``previous[j + 1, 0]``: closes the rule does not
+    compare, so those entries are set true (a test compares both forms on random panels)."""
+    depth = closes.shape[1]
+    equal = np.equal(closes.ravel()[:-1], previous.ravel()[1:])
+    equal[depth - 1 :: depth] = True
+    return bool(_all_true(equal))
 
 
 def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:

@@ -131,12 +131,14 @@ class BetaHedgerStrategy:
         hedger's own hedge and inventory). Returns no intent when the portfolio beta is
         within ``rebalance_beta_frac`` and there is no inventory to hold.
         """
-        betas = self._betas(snapshot)
-        prices = {b: snapshot.prices.get(i, math.nan) for b, i in self._perps.items()}
         inventory = self._inventory_targets(snapshot)
         own = dict(portfolio.positions)
         others = {i: q - own.get(i, 0.0) for i, q in portfolio.net_positions.items()}
         held = _merge(others, own)
+        bases = self._read_bases(held, inventory)
+        betas = self._betas(snapshot, bases)
+        all_prices = snapshot.prices
+        prices = {b: all_prices.get(self._perps[b], math.nan) for b in bases}
         deltas = _option_deltas(snapshot, held, now_ms)
         exposure, gross, unknown = _exposure(held, betas, prices, deltas)
         beta_frac = exposure / gross if gross > 0 else 0.0
@@ -187,19 +189,42 @@ class BetaHedgerStrategy:
                 targets[iid] = usd / price
         return targets
 
-    def _betas(self, snapshot: MarketSnapshot) -> dict[str, float]:
-        """Beta of each base to the market base; NaN where unknown.
+    def _read_bases(
+        self, held: Mapping[InstrumentId, float], inventory: Mapping[InstrumentId, float]
+    ) -> list[str]:
+        """The universe's bases a cycle reads a beta and a price of, sorted: those of the
+        instruments held (by any strategy, ``held`` holding every instrument of
+        ``net_positions``) or in the inventory, and the market base. A base's beta does not
+        depend on which other bases are estimated with it (column by column, the same floats;
+        a test compares), so the others are left out: with N bases held the cost is theirs."""
+        read = {_base_of(iid) for iid in held}
+        read.update(_base_of(iid) for iid in inventory)
+        read.add(self._market_base)
+        perps = self._perps
+        return sorted(base for base in read if base in perps)
+
+    def _betas(
+        self, snapshot: MarketSnapshot, bases: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Beta of each of ``bases`` (sorted, with the market base; default: the universe) to
+        the market base; NaN where unknown.
 
         The returns are ``np.diff`` of the perps' last ``beta_window_bars + 1`` log closes
         (the strategy's :class:`~strategies.common.LogClosePanel`, NaN where a close is
-        missing, not finite or not positive)."""
+        missing, not finite or not positive; it rebuilds itself when ``bases`` change)."""
+        if bases is None:
+            bases, perp_ids, market_column = self._bases, self._perp_ids, self._market_column
+        else:
+            perp_ids = [self._perps[base] for base in bases]
+            market_column = bases.index(self._market_base)
         depth = self._log_panel.depth
         all_closes, no_closes = snapshot.closes, _NO_CLOSES
-        tails = [all_closes.get(iid, no_closes)[-depth:] for iid in self._perp_ids]
-        returns = np.diff(self._log_panel.update(tails), axis=0)
-        market = returns[:, self._market_column]
+        tails = [all_closes.get(iid, no_closes)[-depth:] for iid in perp_ids]
+        logs = self._log_panel.update(tails)
+        returns = logs[1:] - logs[:-1]  # np.diff(logs, axis=0) without its wrapper
+        market = returns[:, market_column]
         betas = betas_to_market(returns, market, self.config.beta_min_obs)
-        return dict(zip(self._bases, betas.tolist(), strict=True))
+        return dict(zip(bases, betas.tolist(), strict=True))
 
 
 _NO_CLOSES: FloatArray = np.empty(0)

@@ -86,10 +86,12 @@ def _candidates(
 ) -> tuple[PairCandidate, ...]:
     """Best-ranked qualifying pairs that avoid symbols of open pairs, as state records (their
     statistics recomputed by QR, :func:`refit_exact`, so stored values are reproducible)."""
-    free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
+    # the pairs, in scan order, with neither symbol busy (one look-up per symbol, not per pair)
+    busy_column = np.array([sym in busy for sym in symbols], dtype=bool)
+    free = np.flatnonzero(~(busy_column[scan.i] | busy_column[scan.j])).astype(np.intp)
     chosen = _select(
         config,
-        scan.take(np.asarray(free, dtype=np.intp)),
+        scan.take(free),
         max_pairs=config.max_pairs,
         one_per_asset=config.one_pair_per_asset,
     )

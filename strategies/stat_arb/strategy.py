@@ -71,8 +71,9 @@ the last fit and the open pairs with their watch records) and its JSON layout ar
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -115,6 +116,13 @@ class _Step:
     retired: bool = False  # relationship broke: leaves the candidates until the re-test
 
 
+_NO_VIEW = MarketView(
+    prices=MappingProxyType({}), log_closes=MappingProxyType({}), betas=MappingProxyType({})
+)
+"""The view of a cycle with no open pair and no candidate: no price, close or beta is read
+(the strategy's log-close panel, not updated that hour, rebuilds itself on the next view)."""
+
+
 def pair_key(a: str, b: str) -> str:
     """Key of the pair (A, B) in the strategy state: ``"A-B"``."""
     return f"{a}-{b}"
@@ -141,6 +149,7 @@ class StatArbStrategy:
         self._view_bars = max(config.calibration_bars, config.beta_window_bars) + 1
         self.history_bars = max(self._view_bars, config.adv_window_h)
         self._ids = {s: InstrumentId(config.venue, InstrumentKind.PERP, s) for s in config.symbols}
+        self._rank = {s: k for k, s in enumerate(self._ids)}  # configuration order
         # the view's log closes, kept between cycles (each hour logs only its new closes)
         self._log_panel = LogClosePanel(self._view_bars)
 
@@ -227,7 +236,11 @@ class StatArbStrategy:
         if fit is None:
             new_state = StatArbState(fit=None, open=opened)
             return Decision(intents=(), state=new_state, diagnostics={"fitted": 0})
-        view = market_view(snapshot, self._ids, self.config, self._view_bars, self._log_panel)
+        view_ids = self._view_ids(opened.values(), fit.pairs)
+        if view_ids:
+            view = market_view(snapshot, view_ids, self.config, self._view_bars, self._log_panel)
+        else:  # nothing to watch, hold or enter (a quarter of the hours): the view goes unread
+            view = _NO_VIEW
         health: dict[str, HealthReport] = {}
         if self.config.health_check:
             opened, health = watch_open_pairs(self.config, opened, view, now_ms // HOUR_MS)
@@ -258,6 +271,22 @@ class StatArbStrategy:
             alerts=tuple(s.alert for s in all_steps if s.alert is not None),
             diagnostics=diagnostics,
         )
+
+    def _view_ids(
+        self, opened: Iterable[OpenPair], candidates: Iterable[PairCandidate]
+    ) -> dict[str, InstrumentId]:
+        """The configured symbols a cycle reads (in configuration order): the legs of the open
+        pairs and of the candidates, and ``market_symbol`` for their betas; none when there is
+        no pair. A symbol's price, log closes and beta do not depend on which other symbols
+        the view holds (the betas are column by column, the same floats; a test compares),
+        so the others are left out: with N symbols the view costs a few columns, not N."""
+        legs = {sym for pair in opened for sym in (pair.a, pair.b)}
+        legs.update(sym for pair in candidates for sym in (pair.a, pair.b))
+        if not legs:
+            return {}
+        legs.add(self.config.market_symbol)
+        known = sorted((self._rank[sym], sym) for sym in legs if sym in self._rank)
+        return {sym: self._ids[sym] for _, sym in known}
 
     def _drop_unfilled(
         self, opened: Mapping[str, OpenPair], portfolio: PortfolioView, now_ms: int

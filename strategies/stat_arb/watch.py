@@ -54,9 +54,10 @@ def watch_open_pairs(
             watch = replace(record.watch, kalman=kalman)
         records[key] = replace(record, watch=watch)
     pairs = [records[k] for k in keys]
+    # np.array of equal-length rows: the (n_pairs, n) copy np.stack makes, without its wrapper
     test = rolling_engle_granger(
-        np.stack([w[0] for w in windows]),
-        np.stack([w[1] for w in windows]),
+        np.array([w[0] for w in windows]),
+        np.array([w[1] for w in windows]),
         [_watch_of(r).lags for r in pairs],
         [r.hedge_ratio for r in pairs],
     )

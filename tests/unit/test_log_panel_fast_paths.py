@@ -162,6 +162,38 @@ def test_a_rewritten_bar_rebuilds_the_panel() -> None:
     assert got[1, 0] == np.log(20.0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 9),
+    st.integers(2, 12),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["none", "kept", "newest", "last_kept"]),
+)
+def test_the_shift_check_compares_exactly_the_closes_kept(
+    k: int, depth: int, seed: int, change: str
+) -> None:
+    """The shift check reads the ``(k, depth)`` closes as one run, whose entries at the row
+    junctions pair the newest close with the next series' dropped oldest one: neither is
+    compared. A change in any kept close must rebuild (new buffer), while the newest closes are
+    free (one row appended); the panel is the batch one either way."""
+    rng = np.random.default_rng(seed)
+    history = np.exp(rng.normal(0.0, 0.01, (k, depth + 1)).cumsum(axis=1)) * 50.0
+    panel = LogClosePanel(depth)
+    before = panel.update(list(history[:, :depth]))
+    new = history[:, 1:].copy()
+    j = int(rng.integers(0, k))
+    if change == "kept":  # any close both windows hold
+        new[j, int(rng.integers(0, depth - 1))] *= 1.001
+    elif change == "last_kept":  # the one next to a junction
+        new[j, depth - 2] *= 1.001
+    elif change == "newest":
+        new[j, depth - 1] = -new[j, depth - 1]  # even a bad newest close appends
+    got = panel.update(list(new))
+    assert bits(got) == bits(former_log_panel(list(new), depth))
+    rebuilt = change in ("kept", "last_kept")
+    assert np.shares_memory(got, before) is not rebuilt
+
+
 def test_the_same_tails_again_give_the_same_panel() -> None:
     panel = LogClosePanel(4)
     tails = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([5.0, 6.0])]
@@ -303,3 +335,63 @@ def test_beta_hedger_decisions_with_a_kept_panel_are_the_former_ones() -> None:
         assert repr(got) == repr(fresh)
         want = former_hedger_betas(snap.closes, ids, 30, 10)
         assert bits(list(kept._betas(snap).values())) == bits(want)
+
+
+def test_beta_hedger_reading_only_held_bases_decides_as_reading_all() -> None:
+    """The hedger estimates the betas of the bases held (and the market) only: along 600
+    hours of changing holdings (some bases outside the universe, one without closes, an
+    inventory perp), its decisions equal those of a hedger estimating every base's beta,
+    and its betas are those of the former batch computation."""
+    universe = ["BTC", "ETH", "SOL", "XRP", "ADA", "DOGE", "LTC"]
+    config = BetaHedgerConfig(
+        universe=universe,
+        beta_window_bars=30,
+        beta_min_obs=10,
+        inventory_usd={"ADAUSDT": 500.0},
+    )
+    ids = [InstrumentId("binance", InstrumentKind.PERP, f"{b}USDT") for b in universe]
+    rng = np.random.default_rng(5)
+    history = _walk_histories(rng, len(universe), 600, dirty=True)
+    history[0] = np.exp(np.cumsum(rng.normal(0.0, 0.01, 600))) * 50.0  # BTC stays clean
+    closes = {iid: history[k] for k, iid in enumerate(ids)}
+    closes.pop(ids[3])  # XRP has no closes: unknown beta
+    outside = InstrumentId("bybit", InstrumentKind.PERP, "TONUSDT")  # not in the universe
+    limited, every = BetaHedgerStrategy(config), BetaHedgerStrategy(config)
+    all_bases = sorted(universe)
+    widths: set[int] = set()
+    positions: dict[InstrumentId, float] = {}
+    for t in range(1, 600):
+        if t % 17 == 1:  # holdings change
+            held = rng.choice(len(ids), size=int(rng.integers(0, len(ids))), replace=False)
+            positions = {ids[k]: float(rng.normal()) for k in held.tolist()}
+            if rng.random() < 0.5:
+                positions[outside] = 1.0
+        snap = _snapshot(closes, t, limited.history_bars)
+        portfolio = PortfolioView(1e5, 5e4, {}, net_positions=positions)
+        now = t * 3_600_000
+        got = limited.decide(snap, portfolio, BetaHedgerState(), now)
+        read = limited._read_bases({**positions}, {ids[4]: 1.0})
+        widths.add(len(read))
+        want = _decide_reading_every_base(every, all_bases, snap, portfolio, now)
+        assert repr(got) == repr(want), t
+        betas = limited._betas(snap, read)
+        former = former_hedger_betas(snap.closes, ids, 30, 10)
+        assert bits([betas[b] for b in read]) == bits([former[universe.index(b)] for b in read])
+    assert len(widths) > 3  # the panel did change its width with the holdings
+    assert min(widths) < len(universe)  # and it did leave bases out
+
+
+def _decide_reading_every_base(
+    hedger: BetaHedgerStrategy,
+    all_bases: list[str],
+    snap: MarketSnapshot,
+    portfolio: PortfolioView,
+    now_ms: int,
+) -> Any:
+    """``hedger.decide`` with every base of the universe read (the former rule)."""
+    original = hedger._read_bases
+    hedger._read_bases = lambda held, inventory: all_bases  # type: ignore[method-assign]
+    try:
+        return hedger.decide(snap, portfolio, BetaHedgerState(), now_ms)
+    finally:
+        hedger._read_bases = original  # type: ignore[method-assign]

@@ -12,6 +12,7 @@ along real bars are compared with the former code patched in.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,20 @@ import numpy as np
 import pytest
 
 from strategies.base import MarketSnapshot, PortfolioView
-from strategies.stat_arb import adf, health, market, strategy, watch
+from strategies.stat_arb import adf, fit, health, market, strategy, watch
 from strategies.stat_arb.adf import adf_tstat, half_life_bars, mackinnon_pvalue_coint
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.health import RollingTest, rolling_engle_granger
 from strategies.stat_arb.market import LazyBetas, market_view
-from strategies.stat_arb.signals import COLLINEAR_RSQ, sample_std, spread_zscore
-from strategies.stat_arb.state import StatArbState
+from strategies.stat_arb.signals import (
+    COLLINEAR_RSQ,
+    PairScan,
+    refit_exact,
+    sample_std,
+    scan_pairs,
+    spread_zscore,
+)
+from strategies.stat_arb.state import PairCandidate, StatArbState
 from strategies.stat_arb.strategy import StatArbStrategy
 from venues.model import InstrumentId, InstrumentKind
 from venues.replay.loader import load_klines
@@ -192,6 +200,14 @@ def test_mackinnon_p_value_is_the_former_computation_bit_for_bit() -> None:
         assert got.shape == one.shape
         assert got.dtype == np.float64
         assert bits(got) == bits(former_mackinnon(one)), s
+    # a few at a time (the float path up to 8, the array path above), in several shapes
+    for size in range(2, 12):
+        for start in range(0, 400, size):
+            few = stats[start : start + size]
+            shaped = few.reshape((1, -1)) if start % 2 else few
+            got = mackinnon_pvalue_coint(shaped)
+            assert got.shape == shaped.shape
+            assert bits(got) == bits(former_mackinnon(shaped)), few
 
 
 def test_rolling_engle_granger_is_the_former_computation_bit_for_bit() -> None:
@@ -348,3 +364,192 @@ def test_decisions_along_real_bars_equal_those_of_the_former_code(
     entered = sum("'enter'" in d for d in fast)
     assert held > 50
     assert entered > 2
+
+
+def test_an_idle_hour_reads_no_market_and_later_views_stay_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a fit but no open pair and no candidate, ``decide`` builds no market view (its
+    log-close panel skips those hours); its decisions, idle or not, are those of a new
+    strategy (a new panel) every hour, over three weeks of real bars with idle stretches."""
+    symbols = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT", "DOGEUSDT"]
+    ts, closes = _real_closes(symbols)
+    config = StatArbConfig(symbols=symbols, entry_z=1.5, exit_z=0.3, max_pairs=2)
+    ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in symbols}
+    viewed: list[int] = []
+    real_market_view = strategy.market_view
+
+    def counting_view(snapshot: MarketSnapshot, *args: Any) -> Any:
+        viewed.append(snapshot.ts_ms)
+        return real_market_view(snapshot, *args)
+
+    monkeypatch.setattr(strategy, "market_view", counting_view)
+    kept = StatArbStrategy(config)
+    state = StatArbState()
+    start = config.calibration_bars + 24
+    idle_hours = busy_hours = 0
+    for t in range(start, start + 3 * 168):
+        now = int(ts[t])
+        snap = MarketSnapshot(
+            ts_ms=now,
+            instruments={},
+            prices={ids[s]: float(c[t]) for s, c in closes.items()},
+            funding={},
+            closes={
+                ids[s]: c[max(0, t + 1 - kept.history_bars) : t + 1] for s, c in closes.items()
+            },
+        )
+        if (t - start) % 168 == 0:
+            state = kept.refit(snap, state, now)
+        assert state.fit is not None
+        idle = (t // 9) % 3 == 0  # stretches of 9 idle hours
+        given = replace(state, fit=replace(state.fit, pairs=()), open={}) if idle else state
+        positions: dict[InstrumentId, float] = {}
+        for r in given.open.values():
+            positions[ids[r.a]] = r.direction * r.qty_a
+            positions[ids[r.b]] = -r.direction * r.qty_b
+        portfolio = PortfolioView(1e5, 5e4, positions)
+        viewed.clear()
+        got = kept.decide(snap, portfolio, given, now)
+        assert given.fit is not None
+        assert (viewed == []) is (not given.open and not given.fit.pairs)
+        want = StatArbStrategy(config).decide(snap, portfolio, given, now)
+        assert repr(got) == repr(want)
+        if idle:
+            idle_hours += 1
+            assert got.intents == ()
+            assert got.alerts == ()
+            assert got.diagnostics == {
+                "fitted": 1,
+                "candidate_pairs": 0,
+                "open_pairs": 0,
+                "open_pairs_unfilled": 0,
+                "beta_exposure_usd": 0.0,
+            }
+        else:
+            busy_hours += 1
+            state = got.state
+    assert idle_hours > 100
+    assert busy_hours > 100
+
+
+def former_candidates(
+    config: StatArbConfig,
+    scan: PairScan,
+    symbols: list[str],
+    busy: set[str],
+    log_panel: np.ndarray,
+) -> tuple[PairCandidate, ...]:
+    """stat_arb.fit._candidates before issue 14 (a set per pair)."""
+    free = [k for k in range(len(scan)) if not {symbols[scan.i[k]], symbols[scan.j[k]]} & busy]
+    chosen = fit._select(
+        config,
+        scan.take(np.asarray(free, dtype=np.intp)),
+        max_pairs=config.max_pairs,
+        one_per_asset=config.one_pair_per_asset,
+    )
+    chosen = refit_exact(log_panel, chosen)
+    return tuple(fit._pair_record(chosen, k, symbols) for k in range(len(chosen)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_candidates_skip_busy_symbols_as_the_former_code(seed: int) -> None:
+    """The free pairs found by one look-up per symbol are those of the former set test, in
+    the same order: the same candidates for random busy sets (none, some, all symbols)."""
+    rng = np.random.default_rng(seed)
+    n_assets = int(rng.integers(2, 14))
+    symbols = [f"S{k}USDT" for k in range(n_assets)]
+    common = np.cumsum(rng.normal(0.0, 0.01, (300, 1)), axis=0)
+    log_panel = np.cumsum(rng.normal(0.0, 0.01, (300, n_assets)), axis=0) + common
+    config = StatArbConfig(symbols=symbols, market_symbol=symbols[0], p_value_max=0.5, max_pairs=4)
+    scan = scan_pairs(log_panel)
+    assert fit._candidates(config, scan, symbols, set(), log_panel)  # there are some
+    for size in {0, 1, n_assets // 2, n_assets}:
+        busy = {*rng.choice(symbols, size=size, replace=False).tolist(), "OTHERUSDT"}
+        got = fit._candidates(config, scan, symbols, busy, log_panel)
+        want = former_candidates(config, scan, symbols, busy, log_panel)
+        assert repr(got) == repr(want)
+        assert not {s for c in got for s in (c.a, c.b)} & busy
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_view_of_some_symbols_is_the_full_view_of_them(seed: int) -> None:
+    """Prices, log closes and (lazy) betas of a symbol do not depend on which other symbols
+    the view holds: a view of a random subset (with or without the market symbol, some
+    symbols unusable) against the view of every symbol, bit for bit."""
+    rng = np.random.default_rng(seed)
+    n_symbols = int(rng.integers(2, 25))
+    symbols = [f"S{k}USDT" for k in range(n_symbols)]
+    window = int(rng.choice([20, 63, 80]))  # 80: beyond the panel (the per-column path)
+    config = StatArbConfig(
+        symbols=symbols, market_symbol=symbols[0], calibration_bars=60, beta_window_bars=window
+    )
+    depth = 61
+    ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in symbols}
+    history = np.exp(np.cumsum(rng.normal(0.0, 0.01, (n_symbols, 200)), axis=1)) * 30.0
+    history *= rng.choice([1e-4, 1.0, 1e4], size=(n_symbols, 1))
+    for k in rng.choice(n_symbols, size=n_symbols // 4, replace=False).tolist():
+        history[k, int(rng.integers(140, 200))] = np.nan  # unusable for a while
+    closes = {ids[s]: history[k] for k, s in enumerate(symbols)}
+    for t in range(120, 200, 7):
+        snap = MarketSnapshot(
+            ts_ms=t * 3_600_000,
+            instruments={},
+            prices={i: float(c[t]) for i, c in closes.items()},
+            funding={},
+            closes={i: c[max(0, t + 1 - depth) : t + 1] for i, c in closes.items()},
+        )
+        full = market_view(snap, ids, config, depth)
+        chosen = sorted(rng.choice(n_symbols, size=int(rng.integers(1, n_symbols + 1))))
+        some = {symbols[k]: ids[symbols[k]] for k in chosen}
+        part = market_view(snap, some, config, depth)
+        assert list(part.prices) == [s for s in full.prices if s in some]
+        assert all(part.prices[s] == full.prices[s] for s in part.prices)
+        assert all(bits(part.log_closes[s]) == bits(full.log_closes[s]) for s in part.prices)
+        if symbols[0] in part.prices:
+            assert bits([part.betas[s] for s in part.prices]) == bits(
+                [full.betas[s] for s in part.prices]
+            )
+        else:
+            assert all(math.isnan(part.betas[s]) for s in part.prices)
+
+
+def test_decisions_reading_only_their_symbols_equal_those_reading_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five weeks of decisions on eight real perps with the view limited to the pairs' legs
+    and the market (the panel rebuilt as the set changes), and with every symbol in it."""
+    symbols = [
+        "BTCUSDT",
+        "ETHUSDT",
+        "SOLUSDT",
+        "BNBUSDT",
+        "XRPUSDT",
+        "DOGEUSDT",
+        "ADAUSDT",
+        "LTCUSDT",
+    ]
+    ts, closes = _real_closes(symbols)
+    config = StatArbConfig(symbols=symbols, entry_z=1.5, exit_z=0.3, max_pairs=2)
+    widths: list[int] = []
+    real_market_view = strategy.market_view
+
+    def counting_view(snapshot: MarketSnapshot, ids: dict[str, Any], *args: Any) -> Any:
+        widths.append(len(ids))
+        return real_market_view(snapshot, ids, *args)
+
+    monkeypatch.setattr(strategy, "market_view", counting_view)
+    limited = _walk_decisions(config, ts, closes)
+    assert widths
+    assert max(widths) < len(symbols)  # the view does leave symbols out
+    widths.clear()
+
+    def every_symbol(self: StatArbStrategy, opened: Any, candidates: Any) -> dict[str, Any]:
+        pairs = [*opened, *candidates]
+        return dict(self._ids) if pairs else {}
+
+    monkeypatch.setattr(StatArbStrategy, "_view_ids", every_symbol)
+    every = _walk_decisions(config, ts, closes)
+    assert set(widths) == {len(symbols)}
+    assert limited == every
+    assert sum("'enter'" in d for d in limited) > 2
