@@ -1,8 +1,9 @@
 """The replay's price-jump guard (venues/replay/guards.py ``price_jumps``) computes the local
-volatility of every screened row in blocks (``np.median`` over a sliding window) instead of one
-``robust_sigma`` call per row: its verdicts must be those of the rule written out row by row —
-here a reference loop over the same definition, on a real bundled file (every row of a volatile
-stretch screened, with a tight limit) and on the same file with injected 100x closes."""
+volatility of every screened row in blocks (sliding windows sorted, their middles taken)
+instead of one ``robust_sigma`` call per row: its verdicts must be those of the rule written
+out row by row — here a reference loop over the same definition, on a real bundled file (every
+row of a volatile stretch screened, with a tight limit) and on the same file with injected 100x
+closes."""
 
 from __future__ import annotations
 

@@ -280,7 +280,9 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         raise DataFileError(path, line, "not UTF-8 text") from e
-    return text.replace("\r\n", "\n")
+    # A one-character search first: a two-character one over this text (a "\n" every ~57
+    # characters) costs ~0.5 ms per year of hourly bars, 20x the decode.
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 def _split_header(
@@ -300,27 +302,30 @@ def _parse_rows(
     path: Path, body: str, names: tuple[str, ...], *, optional_last: bool
 ) -> tuple[IntArray, FloatArray]:
     """Parse data rows: column 0 as int64, the rest as float64 ``(n, len(names) - 1)``."""
-    if _needs_exact_pass(body):
+    if not _is_plain(body):
         return _parse_exact(path, body, names, optional_last=optional_last)
     text = body if body.endswith("\n") else body + "\n"
     if optional_last:
         text = text.replace(",\n", ",nan\n")
-    dtype = np.dtype([("ts", np.int64), *((n, np.float64) for n in names[1:])])
     # The lines as a list, not an io.StringIO: that one holds the text as 4-byte characters
     # (~3.5 MB for a year of hourly bars) and parses at half the speed; the values are the
-    # same. Only "\n" separates lines here (_needs_exact_pass), as splitlines() splits.
+    # same. Only "\n" separates lines here (_is_plain), as splitlines() splits.
+    lines = text.splitlines()
+    if not all(lines):  # an empty line: loadtxt would skip it, the exact pass names it
+        return _parse_exact(path, body, names, optional_last=optional_last)
+    dtype = np.dtype([("ts", np.int64), *((n, np.float64) for n in names[1:])])
     try:
-        rows = np.loadtxt(text.splitlines(), delimiter=",", dtype=dtype, comments=None, ndmin=1)
+        rows = np.loadtxt(lines, delimiter=",", dtype=dtype, comments=None, ndmin=1)
     except ValueError:
         return _parse_exact(path, body, names, optional_last=optional_last)
     values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64, copy=False)
     return rows["ts"].astype(np.int64, copy=False), values
 
 
-def _needs_exact_pass(body: str) -> bool:
-    if not body.isascii() or "\n\n" in body or body.startswith("\n"):
-        return True
-    return bool(body.encode("ascii").translate(None, _PLAIN_BYTES))
+def _is_plain(body: str) -> bool:
+    """Whether ``body`` holds only the characters of :data:`_PLAIN_BYTES` (empty lines are
+    looked for in the split lines: searching the text for "\n\n" costs ~0.5 ms a file)."""
+    return body.isascii() and not body.encode("ascii").translate(None, _PLAIN_BYTES)
 
 
 def _parse_exact(

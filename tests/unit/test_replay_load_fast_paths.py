@@ -1,0 +1,330 @@
+"""Fast paths of the replay's data load (issue 14), each against the straightforward computation
+on random inputs:
+
+- the price-jump guard's volatility (venues/replay/guards.py): full windows sorted in blocks and
+  their middles taken (``sorted_medians``) must give ``np.median``'s bits; the windows shorter
+  than ``vol_window_bars`` at a file's start come from one sorted list grown a move at a time
+  (``prefix_sigmas``) and must give ``robust_sigma``'s bits; the verdicts, judged row by row only
+  where a move beats its limit or follows a flagged row, must be the rule's, NaN gaps included;
+- the loader's parse (venues/replay/loader.py), which now skips the CRLF rewrite when a file has
+  no carriage return and finds empty lines in the split lines: every value must have the bits of
+  Python's ``int``/``float`` of its text (what the exact pass computes), whatever the number's
+  spelling, line endings or compression, and an empty line anywhere is still refused at its line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from venues.model import HOUR_MS
+from venues.replay.guards import (
+    DataGuards,
+    prefix_sigmas,
+    price_jumps,
+    robust_sigma,
+    sorted_medians,
+)
+from venues.replay.loader import DataFileError, bundled_data_dir, load_funding, load_klines
+
+KLINE_FILES = sorted(bundled_data_dir().glob("binance/*/*_1h.csv.gz"))
+
+# ------------------------------------------------------------------ volatility of the guard
+
+
+def _same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or float(a).hex() == float(b).hex()
+
+
+# Moves as the guard sees them (absolute log returns), with the values that test a median:
+# zeros, ties, infinities and NaN gaps.
+_MOVE = st.one_of(
+    st.floats(min_value=0.0, max_value=0.5, allow_nan=False),
+    st.sampled_from([0.0, 1e-4, 0.01, 0.01, 0.3, math.inf, math.nan]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    width=st.integers(1, 40),
+    data=st.data(),
+)
+def test_sorted_medians_have_the_bits_of_np_median(
+    rows: int, width: int, data: st.DataObject
+) -> None:
+    values = np.array(
+        data.draw(st.lists(_MOVE, min_size=rows * width, max_size=rows * width)), dtype=np.float64
+    ).reshape(rows, width)
+    expected = np.median(values, axis=1)
+    got = sorted_medians(np.sort(values, axis=1))
+    assert got.shape == expected.shape
+    assert all(_same_float(g, e) for g, e in zip(got.tolist(), expected.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("path", KLINE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_guard_volatility_of_every_bundled_row_has_the_bits_of_robust_sigma(
+    path: Path,
+) -> None:
+    """Every row of every bundled file, as the replay loads them: the 168-bar windows through
+    ``sorted_medians``, the shorter ones at the start through ``prefix_sigmas``."""
+    abs_ret = np.abs(np.diff(np.log(load_klines(path).close)))
+    windows = np.lib.stride_tricks.sliding_window_view(abs_ret, 168)
+    expected = np.median(windows, axis=1)
+    assert sorted_medians(np.sort(windows, axis=1)).tobytes() == expected.tobytes()
+    got = prefix_sigmas(abs_ret, list(range(1, 168)))
+    assert got == [robust_sigma(abs_ret[:n]) for n in range(1, 168)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(moves=st.lists(_MOVE, min_size=1, max_size=200), data=st.data())
+def test_prefix_sigmas_have_the_bits_of_robust_sigma(
+    moves: list[float], data: st.DataObject
+) -> None:
+    abs_ret = np.array(moves, dtype=np.float64)
+    lengths = sorted(
+        data.draw(st.lists(st.integers(1, len(moves)), min_size=1, max_size=len(moves)))
+    )  # ascending, repeats allowed
+    got = prefix_sigmas(abs_ret, lengths)
+    expected = [robust_sigma(abs_ret[:n]) for n in lengths]
+    assert all(_same_float(g, e) for g, e in zip(got, expected, strict=True))
+
+
+def test_prefix_sigmas_refuse_an_empty_prefix_and_lengths_out_of_order() -> None:
+    with pytest.raises(ValueError, match="at least one move"):
+        robust_sigma(np.empty(0))
+    with pytest.raises(ValueError, match="at least one move"):
+        prefix_sigmas(np.ones(3), [0, 2])
+    with pytest.raises(ValueError, match="ascending"):
+        prefix_sigmas(np.ones(3), [2, 1])
+
+
+class _Series:
+    """The part of a ``KlineSeries`` the guard reads: its closes and length."""
+
+    def __init__(self, close: np.ndarray) -> None:
+        self.close = close
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+def _reference_jumps(close: np.ndarray, k: float, window: int) -> list[int]:
+    """The guard as written before its fast paths: one ``robust_sigma`` (``np.median``) per
+    screened row, every screened row judged from the last accepted close."""
+    log_close = np.log(close)
+    abs_ret = np.abs(np.diff(log_close))
+    flagged: list[int] = []
+    for row in (np.flatnonzero(abs_ret > k * 1e-4) + 1).tolist():
+        if row <= 24:
+            continue
+        sigma = robust_sigma(abs_ret[max(0, row - 1 - window) : row - 1])
+        ref = row - 1
+        while ref in flagged:
+            ref -= 1
+        if abs(float(log_close[row] - log_close[ref])) > k * sigma:
+            flagged.append(row)
+    return flagged
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 420),
+    window=st.sampled_from([1, 2, 3, 7, 24, 60, 168, 500]),
+    k=st.sampled_from([2.0, 5.0, 30.0, 100.0]),
+    vol=st.sampled_from([0.0, 1e-5, 1e-3, 0.02]),
+    seed=st.integers(0, 2**32 - 1),
+    spikes=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(1, 4), st.sampled_from([100.0, 0.01, 1.5, 3.0])),
+        max_size=4,
+    ),
+    gaps=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 3)), max_size=3),
+)
+def test_price_jumps_flag_the_rows_of_the_row_by_row_rule(
+    n: int,
+    window: int,
+    k: float,
+    vol: float,
+    seed: int,
+    spikes: list[tuple[float, int, float]],
+    gaps: list[tuple[float, int]],
+) -> None:
+    """Windows shorter than ``window`` (short files, the first rows), multi-bar spikes (the row
+    after a flagged one is judged from an older close), flat series and NaN gaps."""
+    rng = np.random.default_rng(seed)
+    close = np.exp(np.cumsum(rng.normal(0.0, vol, n))) * 100.0
+    for where, length, factor in spikes:
+        start = int(where * (n - 1))
+        close[start : start + length] *= factor
+    for where, length in gaps:
+        start = int(where * (n - 1))
+        close[start : start + length] = np.nan
+    guards = DataGuards(price_jump_max_sigmas=k, vol_window_bars=window)
+    got = price_jumps(_Series(close), guards)  # type: ignore[arg-type]
+    assert got == _reference_jumps(close, k, window)
+
+
+def test_a_three_bar_spike_is_flagged_on_every_bar_like_the_rule() -> None:
+    """The rows after a flagged one are judged from the close before the spike: each of the
+    three 100x bars is flagged (none of them is a reference), the return to the old level is
+    not."""
+    rng = np.random.default_rng(3)
+    close = np.exp(np.cumsum(rng.normal(0.0, 0.01, 400))) * 100.0
+    close[300:303] *= 100.0
+    expected = _reference_jumps(close, 100.0, 168)
+    assert expected == [300, 301, 302]
+    assert price_jumps(_Series(close), DataGuards()) == expected  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------- loader parse
+
+T0 = 1_729_670_400_000
+
+
+@st.composite
+def _number_text(draw: st.DrawFn, *, positive: bool) -> str:
+    """A decimal as a recorder might spell it: any of the forms the exact pass accepts."""
+    digits = st.text("0123456789", min_size=1, max_size=9)
+    whole = draw(digits)
+    if positive and not whole.strip("0"):
+        whole += "1"
+    form = draw(st.sampled_from(["int", "frac", "dot_end", "dot_start", "exp", "repr"]))
+    if form == "int":
+        text = whole
+    elif form == "frac":
+        text = f"{whole}.{draw(digits)}"
+    elif form == "dot_end":
+        text = f"{whole}."
+    elif form == "dot_start":
+        frac = draw(digits)
+        text = f".{frac if not positive or frac.strip('0') else frac + '3'}"
+    elif form == "exp":
+        text = f"{whole}{draw(st.sampled_from('eE'))}{draw(st.sampled_from(['', '+', '-']))}"
+        text += str(draw(st.integers(0, 30)))
+    else:
+        text = repr(draw(st.floats(min_value=1e-8, max_value=1e12)))
+    sign = draw(st.sampled_from(["", "+"] if positive else ["", "+", "-"]))
+    return sign + text
+
+
+def _write(tmp_path: Path, name: str, lines: list[str], crlf: bool, final: bool, gz: bool) -> Path:
+    text = ("\r\n" if crlf else "\n").join(lines) + (("\r\n" if crlf else "\n") if final else "")
+    path = tmp_path / (name + (".csv.gz" if gz else ".csv"))
+    path.write_bytes(gzip.compress(text.encode()) if gz else text.encode())
+    return path
+
+
+def _bits(values: list[float]) -> bytes:
+    return np.array(values, dtype=np.float64).tobytes()
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prices=st.lists(
+        st.lists(_number_text(positive=True), min_size=4, max_size=4), min_size=1, max_size=30
+    ),
+    volumes=st.lists(st.one_of(_number_text(positive=True), st.sampled_from(["0", "-0", "-0.0"]))),
+    ts_spelling=st.sampled_from(["{}", "+{}", "000{}"]),
+    crlf=st.booleans(),
+    final=st.booleans(),
+    gz=st.booleans(),
+)
+def test_klines_load_to_the_bits_of_python_float_of_each_field(
+    tmp_path: Path,
+    prices: list[list[str]],
+    volumes: list[str],
+    ts_spelling: str,
+    crlf: bool,
+    final: bool,
+    gz: bool,
+) -> None:
+    lines = ["open_time_ms,open,high,low,close,volume"]
+    expected: list[tuple[int, float, float, float, float, float]] = []
+    for i, four in enumerate(prices):
+        by_value = sorted(four, key=float)  # low, open, close, high: a valid bar
+        lo, o, c, h = by_value
+        v = volumes[i % len(volumes)] if volumes else "1"
+        ts = T0 + i * HOUR_MS
+        lines.append(",".join([ts_spelling.format(ts), o, h, lo, c, v]))
+        expected.append((ts, float(o), float(h), float(lo), float(c), float(v)))
+    if any(not math.isfinite(x) for row in expected for x in row[1:]):
+        return  # 1e30-style overflows are refused (test_replay_loader); not this test's case
+    series = load_klines(_write(tmp_path, "k_1h", lines, crlf, final, gz))
+    ts, o, h, lo, c, v = zip(*expected, strict=True)
+    assert series.ts_open_ms.tolist() == list(ts)
+    assert series.open.tobytes() == _bits(list(o))
+    assert series.high.tobytes() == _bits(list(h))
+    assert series.low.tobytes() == _bits(list(lo))
+    assert series.close.tobytes() == _bits(list(c))
+    assert series.volume.tobytes() == _bits(list(v))
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rates=st.lists(_number_text(positive=False), min_size=2, max_size=30),
+    marks=st.one_of(st.none(), st.lists(st.one_of(st.just(""), _number_text(positive=True)))),
+    jitter_ms=st.lists(st.integers(0, 1_799_999)),
+    crlf=st.booleans(),
+    final=st.booleans(),
+    gz=st.booleans(),
+)
+def test_funding_loads_to_the_bits_of_python_float_of_each_field(
+    tmp_path: Path,
+    rates: list[str],
+    marks: list[str] | None,
+    jitter_ms: list[int],
+    crlf: bool,
+    final: bool,
+    gz: bool,
+) -> None:
+    with_mark = marks is not None
+    lines = ["funding_time_ms,funding_rate" + (",mark_price" if with_mark else "")]
+    expected_ts, expected_rate, expected_mark = [], [], []
+    for i, rate in enumerate(rates):
+        ts = T0 + i * 8 * HOUR_MS + (jitter_ms[i % len(jitter_ms)] if jitter_ms else 0)
+        mark = marks[i % len(marks)] if marks else ""
+        lines.append(f"{ts},{rate}" + (f",{mark}" if with_mark else ""))
+        expected_ts.append((ts + HOUR_MS // 2) // HOUR_MS * HOUR_MS)
+        expected_rate.append(float(rate))
+        expected_mark.append(float(mark) if mark else math.nan)
+    if not all(math.isfinite(x) for x in expected_rate + expected_mark if x == x):
+        return  # overflows are refused (test_replay_loader); not this test's case
+    series = load_funding(_write(tmp_path, "f", lines, crlf, final, gz), "binance")
+    assert series.ts_funding_ms.tolist() == expected_ts
+    assert series.rate.tobytes() == _bits(expected_rate)
+    if with_mark:
+        assert series.mark_price.tobytes() == _bits(expected_mark)
+    else:
+        assert np.isnan(series.mark_price).all()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.integers(1, 12), at=st.integers(0, 12), crlf=st.booleans(), final=st.booleans())
+def test_an_empty_line_anywhere_is_refused_at_its_line(
+    tmp_path: Path, rows: int, at: int, crlf: bool, final: bool
+) -> None:
+    """Before the first row, between rows or after the last one (``\\n\\n`` at the end):
+    numpy.loadtxt would skip it; the loader names it."""
+    lines = [f"{T0 + i * HOUR_MS},10,12,9,11,100" for i in range(rows)]
+    at = min(at, rows)
+    if at == rows and not final:
+        final = True  # an empty last line needs the line break after it to be a line
+    lines.insert(at, "")
+    path = _write(
+        tmp_path, "k_1h", ["open_time_ms,open,high,low,close,volume", *lines], crlf, final, False
+    )
+    with pytest.raises(DataFileError) as info:
+        load_klines(path)
+    assert (info.value.line, info.value.reason) == (at + 2, "empty line")
