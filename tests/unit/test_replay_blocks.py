@@ -22,12 +22,14 @@ IDS = tuple(InstrumentId("bybit", InstrumentKind.PERP, f"S{k}USDT") for k in ran
 def whole_window_per_step(
     table: FundingTable, ts_close_ms: list[int]
 ) -> Iterator[tuple[FundingRate, ...]]:
-    """``FundingTable.per_step`` as it was: every column turned into Python values at once."""
+    """``FundingTable.per_step`` as it was: every column turned into Python values at once
+    (the next settlement's time from the step's time and the table's gap)."""
+    step_ms = np.repeat(np.array(ts_close_ms, dtype=np.int64), np.diff(table.offsets))
     rows = zip(
         [table.ids[s] for s in table.series.tolist()],
         table.rate.tolist(),
         table.interval_s.tolist(),
-        table.ts_next_ms.tolist(),
+        (step_ms + table.to_next_ms).tolist(),
         table.mark_price.tolist(),
         strict=True,
     )
@@ -48,7 +50,7 @@ def random_table(rng: np.random.Generator, n_steps: int) -> FundingTable:
         series=rng.integers(0, len(IDS), size=m),
         rate=rng.normal(scale=1e-4, size=m),
         interval_s=rng.choice([3_600, 14_400, 28_800], size=m),
-        ts_next_ms=rng.integers(0, 2**40, size=m),
+        to_next_ms=rng.integers(0, 2**40, size=m),
         mark_price=mark,
         offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
     )

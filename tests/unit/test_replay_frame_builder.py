@@ -29,8 +29,10 @@ from venues.replay.loader import (
     IntArray,
     KlineSeries,
     bundled_data_dir,
+    load_funding,
     load_klines,
 )
+from venues.replay.scaled import PriceMatrix
 from venues.replay.source import ReplayDataset
 
 T0_MS = 1_700_000_000_000 // HOUR_MS * HOUR_MS
@@ -62,21 +64,31 @@ def reference_frame(
         for mat, values in zip(mats, fields, strict=True):
             mat[rows, col] = values[keep]
     o, h, low, c, v = mats
-    return Frame(tuple(klines), grid, o, h, low, c, v, ~np.isnan(c), step)
+    prices = (PriceMatrix(m.shape, floats=m) for m in (o, h, low, c))  # float64 as they were
+    return Frame(tuple(klines), grid, *prices, v, ~np.isnan(c), step)
 
 
 def random_series(rng: np.random.Generator) -> KlineSeries:
-    """Bars over a random span (possibly empty) with random gaps and random floats."""
+    """Bars over a random span (possibly empty) with random gaps; prices random floats or
+    (mostly) random decimals of 0 to 9 places as a file's text parses to (so the frame holds
+    both int32 scaled and float64 price matrices)."""
     start_h = int(rng.integers(0, 60))
     hours = np.arange(start_h, start_h + int(rng.integers(0, 80)))
     hours = hours[rng.random(hours.shape[0]) < 0.8]
     n = hours.shape[0]
-    close = rng.lognormal(size=n)
+    if rng.random() < 0.3:
+        close = rng.lognormal(size=n)
+        opens, highs, lows = rng.lognormal(size=n), close * 1.1, close * 0.9
+    else:
+        places = int(rng.integers(0, 10))
+        opens, highs, lows, close = (
+            rng.integers(-(10**8), 10**9, size=n) / 10**places for _ in range(4)
+        )
     return KlineSeries(
         T0_MS + hours.astype(np.int64) * HOUR_MS,
-        rng.lognormal(size=n),
-        close * 1.1,
-        close * 0.9,
+        opens,
+        highs,
+        lows,
         close,
         rng.exponential(size=n),
     )
@@ -103,7 +115,7 @@ def frame_bits(frame: Frame) -> list[object]:
         frame.ts_close_ms.tolist(),
         frame.present.tolist(),
         frame.interval_ms,
-        *([[float(x).hex() for x in row] for row in m.tolist()] for m in mats),
+        *([[float(x).hex() for x in row] for row in np.asarray(m).tolist()] for m in mats),
     ]
 
 
@@ -166,6 +178,10 @@ def test_builder_refuses_a_column_added_twice_unknown_or_missing() -> None:
     assert str(other) in str(raised.value)
     with pytest.raises(ValueError, match="nothing to replay"):
         FrameBuilder((), None, None).build()
+    builder.add(other, one)
+    builder.build()
+    with pytest.raises(ValueError, match="built already"):  # the matrices were handed over
+        builder.build()
 
 
 # ---- the funding table -------------------------------------------------------------------
@@ -175,7 +191,7 @@ def reference_last_close(frame: Frame) -> FloatArray:
     n = frame.close.shape[0]
     idx = np.where(frame.present, np.arange(n)[:, None], -1)
     np.maximum.accumulate(idx, axis=0, out=idx)
-    filled = np.take_along_axis(frame.close, np.maximum(idx, 0), axis=0)
+    filled = np.take_along_axis(np.asarray(frame.close), np.maximum(idx, 0), axis=0)
     out: FloatArray = np.where(idx >= 0, filled, np.nan)
     return out
 
@@ -219,7 +235,7 @@ def reference_table(
                     f"marked {float(mark[i])} ({source})",
                 )
             )
-        ser = np.full(int(keep.sum()), k, dtype=np.int64)
+        ser = np.full(int(keep.sum()), k, dtype=np.int32)  # int32 now, as interval_s below
         parts.append(
             (row[keep], ser, fs.rate[keep], fs.interval_s[keep], ts_next[keep], mark[keep])
         )
@@ -229,7 +245,13 @@ def reference_table(
     order = np.lexsort((ser, row))
     offsets = np.searchsorted(row[order], np.arange(frame.close.shape[0] + 1)).astype(np.int64)
     table = FundingTable(
-        ids, ser[order], rate[order], interval[order], ts_next[order], mark[order], offsets
+        ids,
+        ser[order],
+        rate[order],
+        interval[order].astype(np.int32),
+        (ts_next - frame.ts_close_ms[row])[order].astype(np.int32),  # now from the step, int32
+        mark[order],
+        offsets,
     )
     return table, notes
 
@@ -251,19 +273,20 @@ def random_funding(rng: np.random.Generator) -> FundingSeries:
     )
 
 
-def table_bits(table: FundingTable) -> list[object]:
+def table_bits(table: FundingTable, frame: Frame) -> list[object]:
+    step_ms = np.repeat(frame.ts_close_ms, np.diff(table.offsets))
     return [
         table.ids,
         table.series.tolist(),
         [x.hex() for x in table.rate.tolist()],
         table.interval_s.tolist(),
-        table.ts_next_ms.tolist(),
+        (step_ms + table.to_next_ms).tolist(),  # the next settlement's time
         [x.hex() for x in table.mark_price.tolist()],
         table.offsets.tolist(),
         table.series.dtype,
         table.rate.dtype,
         table.interval_s.dtype,
-        table.ts_next_ms.dtype,
+        table.to_next_ms.dtype,
         table.offsets.dtype,
     ]
 
@@ -291,8 +314,28 @@ def test_funding_table_built_a_field_at_a_time_is_the_table_built_at_once(
         return
     expected, notes = reference_table(frame, series)
     table = build_funding_table(frame, series, emit_binance=True)
-    assert table_bits(table) == table_bits(expected)
+    assert table_bits(table, frame) == table_bits(expected, frame)
     assert list(table.notes) == notes
+
+
+def test_an_interval_beyond_int32_keeps_the_intervals_int64() -> None:
+    perp = InstrumentId("binance", InstrumentKind.PERP, "S0USDT")
+    price = np.array([1.5, 2.5])
+    bars = KlineSeries(T0_MS + np.arange(2, dtype=np.int64) * HOUR_MS, *([price] * 5))
+    frame = build_frame({perp: bars}, None, None)
+    ts = T0_MS + np.array([1, 2], dtype=np.int64) * HOUR_MS
+    huge_s = 2**31  # one more than int32 holds
+    for last_s, dtype in ((3600, np.int32), (huge_s, np.int64)):
+        fs = FundingSeries(
+            "bybit", ts, np.array([1e-4, 2e-4]), np.full(2, np.nan), np.array([3600, last_s])
+        )
+        table = build_funding_table(
+            frame, {InstrumentId("bybit", InstrumentKind.PERP, "S0USDT"): fs}, emit_binance=True
+        )
+        assert table.interval_s.dtype == dtype
+        assert table.interval_s.tolist() == [3600, last_s]
+        assert table.series.dtype == np.int32
+        assert table.to_next_ms.tolist() == [HOUR_MS, last_s * 1000]  # from each's step
 
 
 def test_bundled_bars_read_back_are_the_files_floats() -> None:
@@ -310,3 +353,28 @@ def test_bundled_bars_read_back_are_the_files_floats() -> None:
         for field in ("open", "high", "low", "close", "volume"):
             got = [x.hex() for x in getattr(read, field).tolist()]
             assert got == [x.hex() for x in getattr(recorded, field).tolist()], field
+
+
+def test_funding_series_is_the_file_cut_to_the_window_read_again() -> None:
+    """The dataset keeps no funding file's settlements after the load; ``funding_series``
+    reads the file again and cuts it as the load did (the window and a week's margin)."""
+    data = bundled_data_dir()
+    start_ms, end_ms = 1_759_276_800_000, 1_761_955_200_000  # October 2025
+    dataset = ReplayDataset.load(
+        perp_symbols=["BTC"], spot_symbols=[], start_ms=start_ms, end_ms=end_ms
+    )
+    for venue, symbol in (("binance", "BTCUSDT"), ("bybit", "BTCUSDT"), ("hyperliquid", "BTC")):
+        whole = load_funding(data / venue / "funding" / f"{symbol}.csv.gz", venue)
+        week_ms = 7 * 24 * HOUR_MS
+        keep = (whole.ts_funding_ms >= start_ms - week_ms) & (
+            whole.ts_funding_ms <= end_ms + week_ms
+        )
+        got = dataset.funding_series(InstrumentId(venue, InstrumentKind.PERP, symbol))
+        assert 0 < len(got) < len(whole)
+        assert got.ts_funding_ms.tolist() == whole.ts_funding_ms[keep].tolist()
+        assert got.interval_s.tolist() == whole.interval_s[keep].tolist()
+        assert [x.hex() for x in got.rate.tolist()] == [x.hex() for x in whole.rate[keep].tolist()]
+        marks = [x.hex() for x in whole.mark_price[keep].tolist()]
+        assert [x.hex() for x in got.mark_price.tolist()] == marks
+    with pytest.raises(KeyError, match="no funding loaded"):
+        dataset.funding_series(InstrumentId("bybit", InstrumentKind.PERP, "ETHUSDT"))

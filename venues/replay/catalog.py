@@ -26,7 +26,6 @@ from venues.registry import replay_funding_venues
 from venues.replay.instruments_file import InstrumentRules, instruments_path, read_rules
 from venues.replay.intervals import BAR_INTERVALS_S, DEFAULT_INTERVAL, interval_ms, kline_stem
 from venues.replay.loader import (
-    FloatArray,
     FundingSeries,
     IntArray,
     KlineSeries,
@@ -35,12 +34,14 @@ from venues.replay.loader import (
     load_klines,
 )
 from venues.replay.rules import LotRules, hyperliquid_rules
+from venues.replay.scaled import PriceMatrix
 
 
 class PriceGrid(Protocol):
     """What building the instruments reads of the price grid (:class:`venues.replay.grid.Frame`):
     the instruments in column order, the bar close times (epoch ms UTC, shape ``(n,)``) and
-    the closes (quote units, shape ``(n, len(ids))``, NaN where a bar is missing)."""
+    the closes (quote units, shape ``(n, len(ids))``, NaN where a bar is missing; a column read
+    ``close[:, j]`` gives float64)."""
 
     @property
     def ids(self) -> tuple[InstrumentId, ...]: ...
@@ -49,7 +50,7 @@ class PriceGrid(Protocol):
     def ts_close_ms(self) -> IntArray: ...
 
     @property
-    def close(self) -> FloatArray: ...
+    def close(self) -> PriceMatrix: ...
 
 
 BINANCE: Final = "binance"

@@ -2,9 +2,10 @@
 
 :class:`_Frame`: the grid of bar close times (epoch ms UTC, one step per bar interval — hourly
 for the bundled 1h files, every minute for 1m files — from the first to the last close of the
-loaded klines, restricted to the requested window) and one ``(n_steps, k)`` float64 matrix per
-OHLCV field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of its close
-``t + interval``.
+loaded klines, restricted to the requested window) and one ``(n_steps, k)`` matrix per OHLCV
+field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of its close
+``t + interval``. The four price matrices are :class:`~venues.replay.scaled.PriceMatrix` (int32
+scaled decimals where that reads back bit for bit, else float64), the volumes float64.
 
 :class:`_FundingTable`: the settlements inside the window as flat arrays sorted by (step,
 series), with per-step offsets, so the replay loop only walks them. A settlement sits on the step
@@ -27,21 +28,25 @@ from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
 from venues.replay.catalog import BINANCE, binance_perp_of
 from venues.replay.guards import DataNote
 from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
+from venues.replay.scaled import PriceMatrix
 
 _T = TypeVar("_T", bound=np.generic)
+IndexArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
+"""Integers of the funding table: int32 when every value fits, else int64."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Frame:
     """Recorded bars on the close grid (a step every ``interval_ms``); matrices
-    ``(n_steps, k)`` float64, NaN = no bar."""
+    ``(n_steps, k)``, NaN = no bar: prices as :class:`PriceMatrix` (a read gives float64),
+    volumes float64; ``present`` where the close is not NaN."""
 
     ids: tuple[InstrumentId, ...]
     ts_close_ms: IntArray
-    open: FloatArray
-    high: FloatArray
-    low: FloatArray
-    close: FloatArray
+    open: PriceMatrix
+    high: PriceMatrix
+    low: PriceMatrix
+    close: PriceMatrix
     volume: FloatArray
     present: BoolArray
     interval_ms: int = HOUR_MS
@@ -72,13 +77,15 @@ whatever the window and the number of symbols."""
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FundingTable:
-    """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``."""
+    """Settlements inside the window, sorted by (step, instrument); arrays ``(m,)``
+    (``series`` int32; ``interval_s`` and ``to_next_ms``, the time from the settlement's
+    step to the next settlement in its file, int32 when every value fits, else int64)."""
 
     ids: tuple[InstrumentId, ...]
-    series: IntArray
+    series: IndexArray
     rate: FloatArray
-    interval_s: IntArray
-    ts_next_ms: IntArray
+    interval_s: IndexArray
+    to_next_ms: IndexArray
     mark_price: FloatArray
     offsets: IntArray
     notes: tuple[DataNote, ...] = ()
@@ -99,14 +106,14 @@ class FundingTable:
                 [ids[s] for s in self.series[lo:hi].tolist()],
                 self.rate[lo:hi].tolist(),
                 self.interval_s[lo:hi].tolist(),
-                self.ts_next_ms[lo:hi].tolist(),
+                self.to_next_ms[lo:hi].tolist(),
                 self.mark_price[lo:hi].tolist(),
                 strict=True,
             )
             for ts, count in zip(ts_close_ms[start:stop], counts[start:stop], strict=True):
                 yield tuple(
-                    FundingRate(iid, rate, interval, ts, ts_next, mark)
-                    for iid, rate, interval, ts_next, mark in (next(rows) for _ in range(count))
+                    FundingRate(iid, rate, interval, ts, ts + to_next, mark)
+                    for iid, rate, interval, to_next, mark in (next(rows) for _ in range(count))
                 )
 
 
@@ -187,10 +194,14 @@ class FrameBuilder:
             mat[rows, col] = values[keep]
 
     def build(self) -> Frame:
-        """The frame of every series added (the matrices are handed over, not copied).
+        """The frame of every series added; call it once. The volumes are handed over, not
+        copied; each price matrix is encoded (:meth:`PriceMatrix.encode`) and its float64 freed
+        before the next is, so the build holds one extra int32 matrix at most.
 
-        Raises ``ValueError`` when there are no columns, a column was never added, or no bar
-        closes in the window."""
+        Raises ``ValueError`` when there are no columns, a column was never added, no bar
+        closes in the window, or the frame was built already."""
+        if not self._mats:
+            raise ValueError("the frame was built already")
         if not self._ids:
             raise ValueError("nothing to replay: no perp or spot symbols requested")
         missing = [str(i) for i in self._ids if i not in self._added]
@@ -204,8 +215,14 @@ class FrameBuilder:
             raise ValueError(f"no bar closes in the window {window}")
         step = self._step
         grid = np.arange(lo, hi + step, step, dtype=np.int64)
-        o, h, low, c, v = self._mats
-        return Frame(self._ids, grid, o, h, low, c, v, ~np.isnan(c), step)
+        mats, self._mats = self._mats, []
+        present = ~np.isnan(mats[3])
+        volume = mats.pop()
+        prices = []
+        while mats:  # each float64 matrix freed once encoded (unless it stays float64)
+            prices.append(PriceMatrix.encode(mats.pop(0)))
+        o, h, low, c = prices
+        return Frame(self._ids, grid, o, h, low, c, volume, present, step)
 
     def _bounds_ms(self, span_ms: tuple[int, int]) -> tuple[int, int]:
         """The grid's first and last close for the series' ``span_ms`` (``lo > hi``: empty)."""
@@ -249,12 +266,12 @@ def build_funding_table(
     ]
     n_steps = frame.ts_close_ms.shape[0]
     if not parts:
-        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0)
+        empty_i32, empty_f = np.zeros(0, np.int32), np.zeros(0)
         offsets = np.zeros(n_steps + 1, np.int64)
-        return FundingTable(ids, empty_i, empty_f, empty_i, empty_i, empty_f, offsets)
+        return FundingTable(ids, empty_i32, empty_f, empty_i32, empty_i32, empty_f, offsets)
     row = np.concatenate([p.row for p in parts])
     counts = [p.row.shape[0] for p in parts]
-    ser = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+    ser = np.repeat(np.arange(len(ids), dtype=np.int32), counts)
     order = np.lexsort((ser, row))
     offsets = np.searchsorted(row[order], np.arange(n_steps + 1)).astype(np.int64)
     del row
@@ -264,10 +281,21 @@ def build_funding_table(
         return np.concatenate([values(k) for k in range(len(parts))])[order]
 
     rate = gathered(lambda k: fs_of[k].rate[parts[k].keep])
-    interval_s = gathered(lambda k: fs_of[k].interval_s[parts[k].keep])
-    ts_next_ms = gathered(lambda k: _next_settlement_ms(fs_of[k])[parts[k].keep])
+    interval_s = _narrowed(gathered(lambda k: fs_of[k].interval_s[parts[k].keep]))
+    step_ms = frame.ts_close_ms
+    to_next_ms = _narrowed(
+        gathered(lambda k: _next_settlement_ms(fs_of[k])[parts[k].keep] - step_ms[parts[k].row])
+    )
     mark = gathered(lambda k: parts[k].mark)
-    return FundingTable(ids, ser[order], rate, interval_s, ts_next_ms, mark, offsets, tuple(notes))
+    return FundingTable(ids, ser[order], rate, interval_s, to_next_ms, mark, offsets, tuple(notes))
+
+
+def _narrowed(values: IntArray) -> IndexArray:
+    """``values`` as int32 when each fits (same integers), else as they are."""
+    info = np.iinfo(np.int32)
+    if values.size and (int(values.min()) < info.min or int(values.max()) > info.max):
+        return values
+    return values.astype(np.int32)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -81,6 +81,7 @@ from venues.replay.loader import (
     KlineSeries,
     funding_between,
     klines_between,
+    load_funding,
     load_klines,
 )
 
@@ -154,12 +155,16 @@ class ReplayDataset:
         frame: Frame,
         funding: FundingTable,
         instruments: Mapping[InstrumentId, Instrument],
-        funding_series: Mapping[InstrumentId, FundingSeries],
+        funding_files: Mapping[InstrumentId, Path],
+        window_ms: tuple[int | None, int | None],
     ) -> None:
         self._frame = frame
         self._funding = funding
         self.build_instruments = MappingProxyType(dict(instruments))
-        self._funding_series = MappingProxyType(dict(funding_series))
+        # The funding files' settlements are not kept (the table holds what the replay reads);
+        # funding_series reads a file again.
+        self._funding_files = MappingProxyType(dict(funding_files))
+        self._window_ms = window_ms
         self._column = {iid: j for j, iid in enumerate(frame.ids)}
         self.notes: tuple[DataNote, ...] = ()
         """What the data guards changed or found (:mod:`venues.replay.guards`), by time."""
@@ -240,19 +245,22 @@ class ReplayDataset:
             cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
             check_funding_cap(path, fs, cap)
         series = {}
+        paths: dict[InstrumentId, Path] = {}
         for iid, (path, fs) in files.items():
             cut = funding_between(fs, start_ms, end_ms)  # the window (and a margin) only
             if len(cut):
-                series[iid] = cut
+                series[iid], paths[iid] = cut, path
             else:
                 message = f"{iid}: {path} has no settlement near the window; it pays no funding"
                 notes.append(
                     DataNote(int(frame.ts_close_ms[0]), "funding_starts_late", str(iid), message)
                 )
+        del files  # the whole files: only their cuts are used from here
         notes += funding_start_notes(int(frame.ts_close_ms[0]), series)
         table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
         notes += table.notes
-        dataset = cls(frame, table, build_instruments(root, frame, series), series)
+        instruments = build_instruments(root, frame, series)
+        dataset = cls(frame, table, instruments, paths, (start_ms, end_ms))
         dataset.notes = tuple(sorted(notes, key=lambda n: (n.ts_ms, n.instrument, n.kind)))
         return dataset
 
@@ -367,17 +375,22 @@ class ReplayDataset:
         return KlineSeries(ts_open, o, h, low, c, v, f.interval_ms)
 
     def funding_series(self, instrument_id: InstrumentId) -> FundingSeries:
-        """Every settlement of the perp's funding file, untrimmed by the window.
+        """The settlements of the perp's funding file inside the window and a week either
+        side of it (:func:`~venues.replay.loader.funding_between`), as loaded; read from the
+        file again on each call (the dataset keeps only the settlements it replays).
 
         Raises
         ------
         KeyError
             If no funding was loaded for the instrument.
+        venues.replay.loader.DataFileError
+            If the file no longer parses.
         """
         try:
-            return self._funding_series[instrument_id]
+            path = self._funding_files[instrument_id]
         except KeyError:
             raise KeyError(f"no funding loaded for {instrument_id}") from None
+        return funding_between(load_funding(path, instrument_id.venue), *self._window_ms)
 
     def _instrument(self, instrument_id: InstrumentId) -> Instrument:
         try:
