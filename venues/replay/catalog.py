@@ -165,10 +165,14 @@ def load_funding_files(
     return out
 
 
-def funding_cap_frac(root: Path, iid: InstrumentId, default_frac: float) -> float:
-    """The cap on ``|funding rate|`` per interval of perp ``iid``: its ``instruments.csv``
-    ``funding_cap_frac``, else ``default_frac``."""
-    row = read_rules(instruments_path(root, iid.venue)).get((iid.kind, iid.symbol))
+def funding_cap_frac(
+    rules: Mapping[tuple[InstrumentKind, str], InstrumentRules],
+    iid: InstrumentId,
+    default_frac: float,
+) -> float:
+    """The cap on ``|funding rate|`` per interval of perp ``iid``: its ``funding_cap_frac`` in
+    ``rules`` (its venue's ``instruments.csv``, :func:`read_rules`), else ``default_frac``."""
+    row = rules.get((iid.kind, iid.symbol))
     if row is None or row.funding_cap_frac is None:
         return default_frac
     return float(row.funding_cap_frac)

@@ -73,6 +73,7 @@ from venues.replay.guards import (
     funding_start_notes,
     guard_prices,
 )
+from venues.replay.instruments_file import instruments_path, read_rules
 from venues.replay.intervals import DEFAULT_INTERVAL, REPLAY_INTERVALS, interval_ms
 from venues.replay.loader import (
     FloatArray,
@@ -241,8 +242,9 @@ class ReplayDataset:
         frame = builder.build()
         del builder
         files = load_funding_files(root, perps, venues)
-        for iid, (path, fs) in files.items():
-            cap = funding_cap_frac(root, iid, guards.funding_cap_default_frac)
+        rules = {v: read_rules(instruments_path(root, v)) for v in {i.venue for i in files}}
+        for iid, (path, fs) in files.items():  # each venue's instruments.csv read once
+            cap = funding_cap_frac(rules[iid.venue], iid, guards.funding_cap_default_frac)
             check_funding_cap(path, fs, cap)
         series = {}
         paths: dict[InstrumentId, Path] = {}
