@@ -100,19 +100,28 @@ def _weighted_mean(window: Sequence[Settlement]) -> float | None:
     )
 
 
-@dataclass(slots=True)  # not frozen (cheaper to build, every settlement); never mutated
+_COMPACT_MIN_ROWS: Final = 64
+"""Rows dropped from the front of a perp's columns before they are deleted (amortized)."""
+
+
+@dataclass(slots=True)  # mutable: advanced in place by MeanRateCache.record
 class _Columns:
     """One book entry's settlements as columns, for windows by bisection.
 
     Built only for an entry whose stamps strictly increase and whose rates and intervals
     pass :func:`signals.weighted_mean_rate_per_hour`'s checks (what :func:`record` writes);
     ``paid_frac`` holds each ``rate_per_hour × interval_h`` as that function multiplies them.
+    The entry's settlements are the rows from ``first`` on (``entry.settlements[i]`` is row
+    ``first + i``); the rows before ``first`` are settlements of the perp's earlier entries
+    that left the window, kept until enough of them pile up to be deleted at once
+    (:meth:`MeanRateCache.record` then appends a settlement instead of copying the window).
     """
 
     entry: PerpRates
     ts_ms: list[int]
     paid_frac: list[float]
     hours: list[float]
+    first: int = 0
 
 
 @dataclass(slots=True)  # not frozen (cheaper to build, every settlement); never mutated
@@ -190,7 +199,9 @@ class MeanRateCache:
         current entry has columns here (a mean was taken of it) and the new settlement is
         newer than its every stamp: stamps then strictly increase, so the kept window is the
         suffix after the cut (found by bisection, not a scan), and the new entry's columns are
-        the kept ones plus the new settlement (the next mean rebuilds nothing).
+        the kept ones plus the new settlement: the perp's columns are advanced in place (the
+        settlement appended, the rows that left the window skipped), so the next mean
+        rebuilds nothing and no window is copied but the entry's own tuple.
 
         Raises
         ------
@@ -208,24 +219,25 @@ class MeanRateCache:
         settlement = Settlement(funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
         interval_h = settlement.interval_h
         valid = math.isfinite(rate_per_hour) and math.isfinite(interval_h) and interval_h > 0
-        if not (valid and settlement.ts_funding_ms > columns.ts_ms[-1]):  # as _valid checks
+        ts_ms, first = columns.ts_ms, columns.first
+        if not (valid and settlement.ts_funding_ms > ts_ms[-1]):  # as _valid checks
             return record(book, funding, now_ms, lookback_ms)
-        start = bisect.bisect_right(columns.ts_ms, now_ms - lookback_ms)  # first kept stamp
+        start = bisect.bisect_right(ts_ms, now_ms - lookback_ms, first)  # first kept row
         written = PerpRates(
             last_funding_ms=settlement.ts_funding_ms,
             history_start_ms=entry.history_start_ms,
-            settlements=(*entry.settlements[start:], settlement),
+            settlements=(*entry.settlements[start - first :], settlement),
         )
         book[key] = written
-        ts_ms, paid_frac, hours = (
-            columns.ts_ms[start:],
-            columns.paid_frac[start:],
-            columns.hours[start:],
-        )
+        # The columns of the entry replaced are not needed again: advanced in place.
+        paid_frac, hours = columns.paid_frac, columns.hours
         ts_ms.append(settlement.ts_funding_ms)
         paid_frac.append(rate_per_hour * interval_h)
         hours.append(interval_h)
-        self._columns[key] = _Columns(written, ts_ms, paid_frac, hours)
+        if start >= _COMPACT_MIN_ROWS and 2 * start >= len(ts_ms):
+            del ts_ms[:start], paid_frac[:start], hours[:start]
+            start = 0
+        columns.entry, columns.first = written, start
         return True
 
     def _columns_of(self, key: str, entry: PerpRates) -> _Columns | None:
@@ -260,9 +272,9 @@ def _scan_mean(entry: PerpRates, cut_ms: int) -> _CachedMean:
 def _columns_mean(columns: _Columns, cut_ms: int) -> _CachedMean:
     """:func:`_scan_mean` over columns: the window is the suffix after the cut (stamps
     strictly increase), or the latest settlement when that is empty."""
-    ts = columns.ts_ms
-    start = bisect.bisect_right(ts, cut_ms)  # first stamp > cut
-    cut_from_ms = ts[start - 1] if start > 0 else -NEVER_MS
+    ts, first = columns.ts_ms, columns.first
+    start = bisect.bisect_right(ts, cut_ms, first)  # first row of the entry stamped > cut
+    cut_from_ms = ts[start - 1] if start > first else -NEVER_MS
     if start < len(ts):
         cut_until_ms = ts[start]
     else:
@@ -299,11 +311,12 @@ def _extended(previous: _Columns, entry: PerpRates) -> _Columns | None:
         return None
     if not _valid((latest.rate_per_hour,), (latest.interval_h,)):
         return None
+    kept = previous.first + drop  # the previous entry's first row kept
     return _Columns(
         entry,
-        [*previous.ts_ms[drop:], latest.ts_funding_ms],
-        [*previous.paid_frac[drop:], latest.rate_per_hour * latest.interval_h],
-        [*previous.hours[drop:], latest.interval_h],
+        [*previous.ts_ms[kept:], latest.ts_funding_ms],
+        [*previous.paid_frac[kept:], latest.rate_per_hour * latest.interval_h],
+        [*previous.hours[kept:], latest.interval_h],
     )
 
 

@@ -10,9 +10,10 @@ JSON layout, version 1 (the layout written before the state was typed; it has no
                           "entry_spread_8h_frac": float, "entry_net_apr_frac": float}}}
 
 A settlement is a 3-array: ``ts_funding_ms`` an int, ``rate_per_hour`` and ``interval_h``
-floats. :meth:`CrossVenueArbState.to_json` writes version 1 exactly (same keys in the same
-order, ints as ints, floats as floats), so a journal written by this code reads like one
-written before.
+floats (:meth:`CrossVenueArbState.to_json` gives each as the :class:`Settlement` tuple itself,
+which the json encoder writes as that array). :meth:`CrossVenueArbState.to_json` writes
+version 1 exactly (same keys in the same order, ints as ints, floats as floats), so a journal
+written by this code reads like one written before.
 
 Versioning: a future layout writes ``"version": 2`` (an integer) at the top level;
 :meth:`CrossVenueArbState.from_json` dispatches on ``data.get("version", 1)`` and keeps reading
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from strategies.state_json import (
     VERSION_KEY,
@@ -37,9 +38,12 @@ from strategies.state_json import (
 _ROOT = "cross_venue_arb state"
 
 
-@dataclass(frozen=True, slots=True)
-class Settlement:
-    """One settled funding rate of a perp.
+class Settlement(NamedTuple):
+    """One settled funding rate of a perp: an immutable ``(ts_funding_ms, rate_per_hour,
+    interval_h)`` tuple, which is also its version-1 JSON array — the json encoder writes a
+    tuple as an array — so a journaled state's rows are the settlements themselves, not a
+    list built per settlement each time the state is journaled (the whole book, every
+    changed cycle).
 
     Attributes
     ----------
@@ -55,9 +59,10 @@ class Settlement:
     rate_per_hour: float
     interval_h: float
 
-    def to_json(self) -> list[Any]:
-        """Version-1 array ``[ts_funding_ms, rate_per_hour, interval_h]``."""
-        return [self.ts_funding_ms, self.rate_per_hour, self.interval_h]
+    def to_json(self) -> tuple[int, float, float]:
+        """Version-1 array ``[ts_funding_ms, rate_per_hour, interval_h]``: the settlement
+        itself (a tuple, encoded as that array)."""
+        return self
 
     @classmethod
     def from_json(cls, data: object, path: str) -> Self:
@@ -96,7 +101,8 @@ class PerpRates:
         return {
             "last_funding_ms": self.last_funding_ms,
             "history_start_ms": self.history_start_ms,
-            "settlements": [s.to_json() for s in self.settlements],
+            # Each settlement is its own JSON array (Settlement.to_json): nothing built per row.
+            "settlements": list(self.settlements),
         }
 
     @classmethod

@@ -10,6 +10,7 @@ view from ``leg_view``), compared bit for bit (``float.hex``) at every cycle.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -409,6 +410,78 @@ def test_mean_cache_record_takes_the_plain_path_for_an_out_of_order_settlement()
         assert _hex(cache.mean_rate_per_hour(fast, key, t_ms, lookback_ms)) == _hex(expected)
 
 
+_STEP = st.tuples(
+    st.sampled_from(["record", "record", "record", "record", "older", "mean", "json"]),
+    st.integers(0, 40),  # how late the settlement is, hours (0: on time), or which older entry
+    st.sampled_from([1, 1, 1, 8]),  # interval, hours
+    st.floats(-1e-4, 1e-4, allow_nan=False),
+)
+
+
+@given(steps=st.lists(_STEP, min_size=1, max_size=400), lookback_h=st.sampled_from([2, 20, 90]))
+def test_mean_cache_columns_advanced_in_place_match_the_plain_book(
+    steps: list[tuple[str, int, int, float]], lookback_h: int
+) -> None:
+    """``MeanRateCache.record`` advances a perp's columns in place (rows appended, the front
+    skipped, deleted once 64 pile up): on twin books — the plain one written by
+    ``rates.record`` — the same entries and the plain mean's bits after any sequence of on-time
+    and late settlements, entries replaced by their JSON round trip, and an *older* entry of
+    the perp coming back (an earlier state decided again) after the columns moved past it:
+    the cache must then not use the columns it advanced (they belong to the newest entry)."""
+    iid = perp_id("hyperliquid", "SOL")
+    key = str(iid)
+    lookback_ms = lookback_h * H_MS
+    cache = rates.MeanRateCache()
+    fast: dict[str, PerpRates] = {}
+    plain: dict[str, PerpRates] = {}
+    seen: list[PerpRates] = []
+    now_ms = T0_MS
+    for op, n, interval_h, rate in steps:
+        now_ms += H_MS
+        if op == "older" and seen:
+            fast[key] = plain[key] = seen[-1 - n % len(seen)]
+        elif op == "json" and key in fast:
+            fast[key] = plain[key] = PerpRates.from_json(fast[key].to_json(), key)
+        elif op == "record":
+            ts_ms = now_ms - (n * H_MS if n > 30 else 0)
+            funding = FundingRate(iid, rate, interval_h * 3600, ts_ms, ts_ms + interval_h * H_MS)
+            assert cache.record(fast, funding, now_ms, lookback_ms) == rates.record(
+                plain, funding, now_ms, lookback_ms
+            )
+            assert _book_json(fast) == _book_json(plain)
+        if key in fast:
+            seen.append(fast[key])
+        if key in fast and op != "older":  # (a mean would rebuild the older entry's columns)
+            expected = rates.mean_rate_per_hour(plain, key, now_ms, lookback_ms)
+            got = cache.mean_rate_per_hour(fast, key, now_ms, lookback_ms)
+            assert _hex(got) == _hex(expected)
+
+
+def test_mean_cache_columns_compact_and_stay_exact_over_a_long_run() -> None:
+    """Thousands of hourly settlements through the in-place columns: the rows skipped at the
+    front are deleted (the columns stay a bounded multiple of the window: memory does not
+    grow with the run) and every mean keeps the plain bits, across the deletions."""
+    iid = perp_id("hyperliquid", "ETH")
+    key = str(iid)
+    lookback_ms = 24 * H_MS
+    rng = random.Random(11)
+    cache = rates.MeanRateCache()
+    fast: dict[str, PerpRates] = {}
+    plain: dict[str, PerpRates] = {}
+    longest = 0
+    for h in range(3_000):
+        now_ms = T0_MS + h * H_MS
+        funding = FundingRate(iid, rng.uniform(-1e-4, 1e-4), 3600, now_ms, now_ms + H_MS)
+        assert cache.record(fast, funding, now_ms, lookback_ms)
+        rates.record(plain, funding, now_ms, lookback_ms)
+        expected = rates.mean_rate_per_hour(plain, key, now_ms, lookback_ms)
+        assert _hex(cache.mean_rate_per_hour(fast, key, now_ms, lookback_ms)) == _hex(expected)
+        columns = cache._columns.get(key)  # none until a mean was taken (24 h: ready)
+        longest = max(longest, 0 if columns is None else len(columns.ts_ms))
+    assert fast == plain
+    assert 24 < longest <= 2 * 64 + 24  # compacted, never the whole history
+
+
 def test_strategy_with_its_board_decides_as_a_fresh_instance_every_cycle() -> None:
     """Hourly decisions (hourly Hyperliquid, 8 h others, feed gaps, stale flags, missing
     prices) with the state now and then resumed from its JSON (new objects) or decided again
@@ -472,3 +545,48 @@ def test_strategy_with_its_board_decides_as_a_fresh_instance_every_cycle() -> No
         h += 1
     assert entered > 0
     assert exited > 0
+
+
+# ------------------------------------------------------------- the state's JSON (journaled)
+
+
+def _journal_text(value: object) -> str:
+    """What the journal writes for a state (``agent.journal``'s lenient canonical JSON)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def _old_state_json(state: CrossVenueArbState) -> dict[str, object]:
+    """``CrossVenueArbState.to_json`` before settlements were tuples: a list per row."""
+    return {
+        "rates": {
+            key: {
+                "last_funding_ms": entry.last_funding_ms,
+                "history_start_ms": entry.history_start_ms,
+                "settlements": [
+                    [s.ts_funding_ms, s.rate_per_hour, s.interval_h] for s in entry.settlements
+                ],
+            }
+            for key, entry in state.rates.items()
+        },
+        "positions": {base: p.to_json() for base, p in state.positions.items()},
+    }
+
+
+_RATE = st.one_of(st.floats(-1e-3, 1e-3), st.floats(allow_nan=True, allow_infinity=True))
+_SETTLEMENT = st.builds(
+    Settlement, st.integers(-(2**62), 2**62), _RATE, st.sampled_from([0.5, 1.0, 4.0, 8.0, 1.5])
+)
+_ENTRY = st.builds(
+    PerpRates, st.integers(0, 2**60), st.integers(-(2**60), 2**60), st.lists(_SETTLEMENT).map(tuple)
+)
+
+
+@given(book=st.dictionaries(st.sampled_from(["a:perp:X", "b:perp:Y", "c:perp:Z"]), _ENTRY))
+def test_state_json_text_is_the_list_layouts_text(book: dict[str, PerpRates]) -> None:
+    """A settlement is its own JSON array (a tuple): the journaled text is byte for byte the
+    one of the list-per-row layout, for any book (non-finite rates, −0.0, big stamps), and
+    the state read back writes it again (NaN: equal text, not equal values)."""
+    state = CrossVenueArbState(rates=book)
+    assert _journal_text(state.to_json()) == _journal_text(_old_state_json(state))
+    text = _journal_text(state.to_json())
+    assert _journal_text(CrossVenueArbState.from_json(json.loads(text)).to_json()) == text

@@ -173,7 +173,8 @@ def test_version_1_key_order_and_number_types() -> None:
     assert list(xv) == ["rates", "positions"]
     book = xv["rates"]["binance:perp:AVAXUSDT"]
     assert list(book) == ["last_funding_ms", "history_start_ms", "settlements"]
-    assert book["settlements"] == [[T_MS - 28_800_000, 5.7e-06, 8.0]]
+    # Each settlement is a tuple (its own JSON array): compared as the encoder writes it.
+    assert json.dumps(book["settlements"]) == json.dumps([[T_MS - 28_800_000, 5.7e-06, 8.0]])
     assert list(xv["positions"]["AVAX"]) == [
         "long", "short", "entry_ms", "qty", "entry_spread_8h_frac", "entry_net_apr_frac",
     ]  # fmt: skip
