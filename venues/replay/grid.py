@@ -1,13 +1,13 @@
 """The recorded bars and funding settlements laid on the replay's step grid.
 
-:class:`_Frame`: the grid of bar close times (epoch ms UTC, one step per bar interval — hourly
+:class:`Frame`: the grid of bar close times (epoch ms UTC, one step per bar interval — hourly
 for the bundled 1h files, every minute for 1m files — from the first to the last close of the
 loaded klines, restricted to the requested window) and one ``(n_steps, k)`` matrix per OHLCV
 field, NaN where a series has no bar; a bar opening at ``t`` sits on the row of its close
 ``t + interval``. The four price matrices are :class:`~venues.replay.scaled.PriceMatrix` (int32
 scaled decimals where that reads back bit for bit, else float64), the volumes float64.
 
-:class:`_FundingTable`: the settlements inside the window as flat arrays sorted by (step,
+:class:`FundingTable`: the settlements inside the window as flat arrays sorted by (step,
 series), with per-step offsets, so the replay loop only walks them. A settlement sits on the step
 whose time equals its rounded settlement time (rounded by :mod:`venues.replay.loader`); it is
 skipped before the first close, after the last, or where the Binance perp of its base asset has
