@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from agent.engine.marketdata import MarketData
@@ -164,6 +166,55 @@ def test_batched_price_jump_sigmas_flag_the_same_rows(window: int) -> None:
             assert got == expected
             flagged_any += bool(got)
     assert flagged_any > 0  # the comparison saw flagged rows, not only empty lists
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(2, 420),
+    window=st.sampled_from([1, 2, 3, 7, 24, 60, 168, 500]),
+    k=st.sampled_from([2.0, 5.0, 30.0, 100.0]),
+    vol=st.sampled_from([0.0, 1e-5, 1e-3, 0.02]),
+    seed=st.integers(0, 2**32 - 1),
+    spikes=st.lists(
+        st.tuples(st.floats(0, 1), st.integers(1, 4), st.sampled_from([100.0, 0.01, 1.5, 3.0])),
+        max_size=4,
+    ),
+    gaps=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 3)), max_size=3),
+)
+def test_price_jumps_flag_the_rows_of_the_row_by_row_rule(
+    n: int,
+    window: int,
+    k: float,
+    vol: float,
+    seed: int,
+    spikes: list[tuple[float, int, float]],
+    gaps: list[tuple[float, int]],
+) -> None:
+    """Windows shorter than ``window`` (short files, the first rows), multi-bar spikes (the row
+    after a flagged one is judged from an older close), flat series and NaN gaps."""
+    rng = np.random.default_rng(seed)
+    close = np.exp(np.cumsum(rng.normal(0.0, vol, n))) * 100.0
+    for where, length, factor in spikes:
+        start = int(where * (n - 1))
+        close[start : start + length] *= factor
+    for where, length in gaps:
+        start = int(where * (n - 1))
+        close[start : start + length] = np.nan
+    guards = DataGuards(price_jump_max_sigmas=k, vol_window_bars=window)
+    got = price_jumps(_Series(close), guards)  # type: ignore[arg-type]
+    assert got == _reference_jumps(close, k, window)
+
+
+def test_a_three_bar_spike_is_flagged_on_every_bar_like_the_rule() -> None:
+    """The rows after a flagged one are judged from the close before the spike: each of the
+    three 100x bars is flagged (none of them is a reference), the return to the old level is
+    not."""
+    rng = np.random.default_rng(3)
+    close = np.exp(np.cumsum(rng.normal(0.0, 0.01, 400))) * 100.0
+    close[300:303] *= 100.0
+    expected = _reference_jumps(close, 100.0, 168)
+    assert expected == [300, 301, 302]
+    assert price_jumps(_Series(close), DataGuards()) == expected  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------- stat-arb betas panel

@@ -4,8 +4,8 @@ on random inputs:
 - the price-jump guard's volatility (venues/replay/guards.py): full windows sorted in blocks and
   their middles taken (``sorted_medians``) must give ``np.median``'s bits; the windows shorter
   than ``vol_window_bars`` at a file's start come from one sorted list grown a move at a time
-  (``prefix_sigmas``) and must give ``robust_sigma``'s bits; the verdicts, judged row by row only
-  where a move beats its limit or follows a flagged row, must be the rule's, NaN gaps included;
+  (``prefix_sigmas``) and must give ``robust_sigma``'s bits (the guard's verdicts against the
+  row-by-row rule are in ``test_replay_fast_paths.py``, beside the rule written out once);
 - the loader's parse (venues/replay/loader.py), which now skips the CRLF rewrite when a file has
   no carriage return and finds empty lines in the split lines: every value must have the bits of
   Python's ``int``/``float`` of its text (what the exact pass computes), whatever the number's
@@ -25,9 +25,7 @@ from hypothesis import strategies as st
 
 from venues.model import HOUR_MS
 from venues.replay.guards import (
-    DataGuards,
     prefix_sigmas,
-    price_jumps,
     robust_sigma,
     sorted_medians,
 )
@@ -103,83 +101,6 @@ def test_prefix_sigmas_refuse_an_empty_prefix_and_lengths_out_of_order() -> None
         prefix_sigmas(np.ones(3), [0, 2])
     with pytest.raises(ValueError, match="ascending"):
         prefix_sigmas(np.ones(3), [2, 1])
-
-
-class _Series:
-    """The part of a ``KlineSeries`` the guard reads: its closes and length."""
-
-    def __init__(self, close: np.ndarray) -> None:
-        self.close = close
-
-    def __len__(self) -> int:
-        return len(self.close)
-
-
-def _reference_jumps(close: np.ndarray, k: float, window: int) -> list[int]:
-    """The guard as written before its fast paths: one ``robust_sigma`` (``np.median``) per
-    screened row, every screened row judged from the last accepted close."""
-    log_close = np.log(close)
-    abs_ret = np.abs(np.diff(log_close))
-    flagged: list[int] = []
-    for row in (np.flatnonzero(abs_ret > k * 1e-4) + 1).tolist():
-        if row <= 24:
-            continue
-        sigma = robust_sigma(abs_ret[max(0, row - 1 - window) : row - 1])
-        ref = row - 1
-        while ref in flagged:
-            ref -= 1
-        if abs(float(log_close[row] - log_close[ref])) > k * sigma:
-            flagged.append(row)
-    return flagged
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    n=st.integers(2, 420),
-    window=st.sampled_from([1, 2, 3, 7, 24, 60, 168, 500]),
-    k=st.sampled_from([2.0, 5.0, 30.0, 100.0]),
-    vol=st.sampled_from([0.0, 1e-5, 1e-3, 0.02]),
-    seed=st.integers(0, 2**32 - 1),
-    spikes=st.lists(
-        st.tuples(st.floats(0, 1), st.integers(1, 4), st.sampled_from([100.0, 0.01, 1.5, 3.0])),
-        max_size=4,
-    ),
-    gaps=st.lists(st.tuples(st.floats(0, 1), st.integers(1, 3)), max_size=3),
-)
-def test_price_jumps_flag_the_rows_of_the_row_by_row_rule(
-    n: int,
-    window: int,
-    k: float,
-    vol: float,
-    seed: int,
-    spikes: list[tuple[float, int, float]],
-    gaps: list[tuple[float, int]],
-) -> None:
-    """Windows shorter than ``window`` (short files, the first rows), multi-bar spikes (the row
-    after a flagged one is judged from an older close), flat series and NaN gaps."""
-    rng = np.random.default_rng(seed)
-    close = np.exp(np.cumsum(rng.normal(0.0, vol, n))) * 100.0
-    for where, length, factor in spikes:
-        start = int(where * (n - 1))
-        close[start : start + length] *= factor
-    for where, length in gaps:
-        start = int(where * (n - 1))
-        close[start : start + length] = np.nan
-    guards = DataGuards(price_jump_max_sigmas=k, vol_window_bars=window)
-    got = price_jumps(_Series(close), guards)  # type: ignore[arg-type]
-    assert got == _reference_jumps(close, k, window)
-
-
-def test_a_three_bar_spike_is_flagged_on_every_bar_like_the_rule() -> None:
-    """The rows after a flagged one are judged from the close before the spike: each of the
-    three 100x bars is flagged (none of them is a reference), the return to the old level is
-    not."""
-    rng = np.random.default_rng(3)
-    close = np.exp(np.cumsum(rng.normal(0.0, 0.01, 400))) * 100.0
-    close[300:303] *= 100.0
-    expected = _reference_jumps(close, 100.0, 168)
-    assert expected == [300, 301, 302]
-    assert price_jumps(_Series(close), DataGuards()) == expected  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------- loader parse
