@@ -16,7 +16,6 @@ import contextlib
 import json
 import random
 import sqlite3
-from collections.abc import Mapping
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from agent.execution.pairs import send_pair
 from agent.execution.plan import PlannedLeg
 from agent.journal.journal import Journal
 from strategies.base import PairIntent, TargetPosition
+from tests.support.paper import binance_paper_venue
 from venues.errors import InsufficientMargin, InvalidOrder
 from venues.model import (
     Instrument,
@@ -40,35 +40,14 @@ from venues.model import (
     OrderStatus,
     Position,
     Side,
-    VenueFees,
 )
-from venues.paper import PaperVenue, PaperVenueConfig
+from venues.paper import PaperVenue
 
 IDS = [
     InstrumentId("binance", kind, symbol)
     for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 ]
-
-
-def paper_venue(prices: Mapping[InstrumentId, float]) -> PaperVenue:
-    instruments = {
-        i: Instrument(i, i.symbol.removesuffix("USDT"), "USDT", D("0.01"), D("0.001"),
-                      D("0.001"), D(5), D(1), 28_800)
-        for i in IDS
-    }  # fmt: skip
-    config = PaperVenueConfig(
-        name="binance",
-        initial_collateral_usd=D(20_000),
-        perp_fees=VenueFees(D("0.0002"), D("0.0005")),
-        spot_fees=VenueFees(D("0.001"), D("0.001")),
-        slippage_bps=D(0),
-        perp_leverage=D(5),
-        maintenance_margin_frac=D("0.005"),
-    )
-    venue = PaperVenue(config, instruments, lambda: 1_700_000_000_000)
-    venue.update_prices(prices.items())
-    return venue
 
 
 class PositionsOnly:
@@ -90,7 +69,7 @@ async def test_liquidation_watch_reads_paper_perps_as_their_positions_say() -> N
     positions, and both tell the venue health of a good read."""
     rng = random.Random(14)
     prices = {i: rng.uniform(10, 3_000) for i in IDS}
-    venue = paper_venue(prices)
+    venue = binance_paper_venue(IDS, prices)
     positions_only = PositionsOnly(venue)
     told: dict[str, list[str]] = {"fast": [], "slow": []}
     fast = LiquidationWatch(

@@ -39,6 +39,7 @@ from agent.portfolio.pnl import (
     pnl_cells,
 )
 from agent.portfolio.positions import PositionBook
+from tests.support.paper import binance_paper_venue
 from venues.errors import InsufficientMargin
 from venues.model import (
     Fill,
@@ -48,9 +49,7 @@ from venues.model import (
     Liquidity,
     OrderRequest,
     Side,
-    VenueFees,
 )
-from venues.paper import PaperVenue, PaperVenueConfig
 from venues.paper.ledger import Ledger
 
 IDS = [
@@ -335,27 +334,6 @@ def test_venue_equity_is_cash_plus_the_venue_s_positions_at_their_marks() -> Non
             assert str(portfolio.venue_equity_usd(venue)) == str(expected)
 
 
-def _paper(cls: type[PaperVenue], prices: dict[InstrumentId, float]) -> PaperVenue:
-    ids = [i for i in IDS if i.venue == "binance"]
-    instruments = {
-        i: Instrument(i, "BTC" if "BTC" in i.symbol else "ETH", "USDT", D("0.01"), D("0.001"),
-                      D("0.001"), D(5), D(1), 28_800)
-        for i in ids
-    }  # fmt: skip
-    config = PaperVenueConfig(
-        name="binance",
-        initial_collateral_usd=D(20_000),
-        perp_fees=VenueFees(D("0.0002"), D("0.0005")),
-        spot_fees=VenueFees(D("0.001"), D("0.001")),
-        slippage_bps=D(0),
-        perp_leverage=D(5),
-        maintenance_margin_frac=D("0.005"),
-    )
-    venue = cls(config, instruments, lambda: 1_700_000_000_000)
-    venue.update_prices(prices.items())
-    return venue
-
-
 async def test_paper_perp_readings_are_the_perps_of_fetch_positions() -> None:
     """The perp readings (numbers, no positions built: what the paper ledger's liquidation
     prices are computed from) equal the perps ``fetch_positions`` reports, digit for digit,
@@ -363,7 +341,7 @@ async def test_paper_perp_readings_are_the_perps_of_fetch_positions() -> None:
     rng = random.Random(13)
     ids = [i for i in IDS if i.venue == "binance"]
     prices = {i: rng.uniform(1_000, 3_000) for i in ids}
-    fast = _paper(PaperVenue, prices)
+    fast = binance_paper_venue(ids, prices)
     seen_perps, seen_liquidation = 0, False
     for step in range(120):
         iid = rng.choice(ids)
