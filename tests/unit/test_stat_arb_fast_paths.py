@@ -326,22 +326,26 @@ def _walk_decisions(
     return out
 
 
+REAL_PERPS = (
+    "BTCUSDT",
+    "ETHUSDT",
+    "SOLUSDT",
+    "BNBUSDT",
+    "XRPUSDT",
+    "DOGEUSDT",
+    "ADAUSDT",
+    "LTCUSDT",
+)
+"""Eight bundled Binance perps whose real hourly closes the decision walks replay."""
+
+
 def test_decisions_along_real_bars_equal_those_of_the_former_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Five weeks of hourly decisions with weekly re-tests on eight real perps, once with the
     fast paths and once with the former code patched in (eager betas included): the same
     intents, alerts, diagnostics and states, to the last bit of every float."""
-    symbols = [
-        "BTCUSDT",
-        "ETHUSDT",
-        "SOLUSDT",
-        "BNBUSDT",
-        "XRPUSDT",
-        "DOGEUSDT",
-        "ADAUSDT",
-        "LTCUSDT",
-    ]
+    symbols = list(REAL_PERPS)
     ts, closes = _real_closes(symbols)
     config = StatArbConfig(symbols=symbols, entry_z=1.5, exit_z=0.3, max_pairs=2)
     fast = _walk_decisions(config, ts, closes)
@@ -519,16 +523,7 @@ def test_decisions_reading_only_their_symbols_equal_those_reading_all(
 ) -> None:
     """Five weeks of decisions on eight real perps with the view limited to the pairs' legs
     and the market (the panel rebuilt as the set changes), and with every symbol in it."""
-    symbols = [
-        "BTCUSDT",
-        "ETHUSDT",
-        "SOLUSDT",
-        "BNBUSDT",
-        "XRPUSDT",
-        "DOGEUSDT",
-        "ADAUSDT",
-        "LTCUSDT",
-    ]
+    symbols = list(REAL_PERPS)
     ts, closes = _real_closes(symbols)
     config = StatArbConfig(symbols=symbols, entry_z=1.5, exit_z=0.3, max_pairs=2)
     widths: list[int] = []
