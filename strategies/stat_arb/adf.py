@@ -30,6 +30,7 @@ tests", Queen's University WP 1227. statsmodels 0.15 ``tsa.stattools.adfuller``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,10 +65,9 @@ def _horner(coeffs: tuple[float, ...], x: FloatArray) -> FloatArray:
     return np.asarray(y, dtype=np.float64)
 
 
-def _mackinnon_one(stat: float) -> float:
-    """:func:`mackinnon_pvalue_coint` of one statistic (NaN gives NaN, as there)."""
-    from scipy import special  # at first use: a run without p-values never loads it
-
+def _mackinnon_one(stat: float, ndtr: Callable[[float], float]) -> float:
+    """:func:`mackinnon_pvalue_coint` of one statistic (NaN gives NaN, as there); ``ndtr`` is
+    ``scipy.special.ndtr``, imported once by the caller for its whole batch."""
     if stat > _TAU_MAX:
         return 1.0
     if stat < _TAU_MIN:
@@ -76,7 +76,7 @@ def _mackinnon_one(stat: float) -> float:
     y = coeffs[0] * stat + coeffs[1]
     for c in coeffs[2:]:
         y = y * stat + c
-    return float(special.ndtr(y))
+    return float(ndtr(y))
 
 
 def adf_default_maxlag(n_obs: int) -> int:
@@ -118,7 +118,7 @@ def mackinnon_pvalue_coint(adf_stat: FloatArray) -> FloatArray:
 
     stat = np.asarray(adf_stat, dtype=np.float64)
     if stat.size <= _FEW_STATS:  # the hourly health watch: the same operations on floats
-        p_values = [_mackinnon_one(value) for value in stat.reshape(-1).tolist()]
+        p_values = [_mackinnon_one(value, special.ndtr) for value in stat.reshape(-1).tolist()]
         return np.array(p_values, dtype=np.float64).reshape(stat.shape)
     # Clipping only affects values the cut-offs below override; it keeps ±inf out of polyval.
     inside = np.clip(stat, _TAU_MIN, _TAU_MAX)
