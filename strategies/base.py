@@ -44,8 +44,9 @@ class StrategyState(Protocol):
     the one last journaled), and no state holds a NaN (which would compare unequal to itself).
     """
 
-    def to_json(self) -> dict[str, Any]:
-        """The state as a JSON-able dict in its current layout (what the journal stores)."""
+    def to_json(self) -> dict[str, Any] | str:
+        """The state as a JSON-able dict in its current layout (what the journal stores), or
+        as its JSON text (stored as it is: the journal's canonical encoding of that dict)."""
         ...
 
 

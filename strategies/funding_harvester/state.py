@@ -11,8 +11,10 @@ Version 2 (``"version": 2``) is version 1 where a position record may also carry
 ``"entry_rate_per_hour": float`` and ``"normal_rate_per_hour": float``: a high-funding entry's
 latest settled rate and the trailing median rate at entry (the funding-normalized exit).
 :meth:`FundingHarvesterState.to_json` writes version 2 only when a position has them; a state
-without is written as version 1 exactly (same keys in the same order, ints as ints, floats as
-floats), so a journal written by this code reads like one written before.
+without is written as version 1 exactly (the journal's text of that layout, byte for byte:
+same keys, ints as ints, floats as floats), so a journal written by this code reads like one
+written before. It gives that JSON text (keys sorted, compact, as the journal encodes a
+dict), built from fragments each encoded once (:mod:`strategies.state_text`).
 
 Versioning: a layout after 1 writes ``"version": N`` (an integer) at the top level;
 :meth:`FundingHarvesterState.from_json` dispatches on ``data.get("version", 1)`` and keeps
@@ -31,6 +33,7 @@ from strategies.state_json import (
     as_float,
     decode_layout,
 )
+from strategies.state_text import WindowTexts, encode, object_text
 
 _ROOT = "funding_harvester state"
 
@@ -58,6 +61,13 @@ class RateHistory:
             "last_funding_ms": self.last_funding_ms,
             "rates_per_hour": list(self.rates_per_hour),
         }
+
+    def json_text(self, rates_text: str) -> str:
+        """The JSON text of :meth:`to_json` given ``rates_text``, the text of
+        ``rates_per_hour`` (:meth:`~strategies.state_text.WindowTexts.array_text`)."""
+        return object_text(
+            {"last_funding_ms": encode(self.last_funding_ms), "rates_per_hour": rates_text}
+        )
 
     @classmethod
     def from_json(cls, data: object, path: str) -> Self:
@@ -156,21 +166,35 @@ class FundingHarvesterState:
         Recorded funding per symbol (``BTCUSDT``).
     positions : Mapping[str, HarvestPosition]
         Open positions per symbol.
+    texts : WindowTexts | None
+        The row texts :meth:`to_json` reuses (the strategy passes one per instance to every
+        state it decides; None: encoded in full). Not part of the state's value (not
+        compared, not journaled).
     """
 
     rates: Mapping[str, RateHistory] = field(default_factory=dict)
     positions: Mapping[str, HarvestPosition] = field(default_factory=dict)
+    texts: WindowTexts | None = field(default=None, compare=False, repr=False)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> str:
         """The state in layout version 1, or 2 when a position is a high-funding entry (see the
-        module docstring)."""
-        data: dict[str, Any] = {
-            "rates": {s: r.to_json() for s, r in self.rates.items()},
-            "positions": {s: p.to_json() for s, p in self.positions.items()},
+        module docstring), as the journal's JSON text: byte-identical to
+        ``json.dumps(layout, sort_keys=True, separators=(",", ":"), allow_nan=True)`` of the
+        layout dict, each rate encoded once across the states sharing :attr:`texts`
+        (:class:`~strategies.state_text.WindowTexts`)."""
+        texts = self.texts if self.texts is not None else WindowTexts()
+        members = {
+            "rates": object_text(
+                {
+                    s: r.json_text(texts.array_text(s, r.rates_per_hour))
+                    for s, r in self.rates.items()
+                }
+            ),
+            "positions": encode({s: p.to_json() for s, p in self.positions.items()}),
         }
         if any(p.high_funding for p in self.positions.values()):
-            data[VERSION_KEY] = 2
-        return data
+            members[VERSION_KEY] = encode(2)
+        return object_text(members)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Self:

@@ -70,6 +70,7 @@ from strategies.funding_harvester.state import (
     HarvestPosition,
     RateHistory,
 )
+from strategies.state_text import WindowTexts
 from venues.model import (
     FundingRate,
     InstrumentId,
@@ -256,6 +257,8 @@ class FundingHarvesterStrategy:
         self._perp_ids = tuple(perp_id for _, perp_id in self._configured_ids.values())
         self._recorded_memo: tuple[tuple[FundingRate | None, ...], Mapping[str, RateHistory]]
         self._recorded_memo = ((), {})
+        # The journal texts of the rate rows, shared by every state decided here (issue 14).
+        self._state_texts = WindowTexts()
 
     @property
     def costs(self) -> signals.LegCosts:
@@ -380,7 +383,7 @@ class FundingHarvesterStrategy:
             diagnostics["best_net_apr_frac"] = best.net_apr_frac
             diagnostics["best_symbol"] = best.symbol
         intents = (*exits.values(), *holds, *entries)
-        new_state = FundingHarvesterState(rates=rates, positions=positions)
+        new_state = FundingHarvesterState(rates=rates, positions=positions, texts=self._state_texts)
         return Decision(intents, new_state, tuple(alerts), diagnostics)
 
     # -- settlements ---------------------------------------------------------------------------
@@ -434,7 +437,9 @@ class FundingHarvesterStrategy:
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
         keep = max(self.config.rate_lookback_settlements, self.config.funding_median_settlements)
         history = () if entry is None else entry.rates_per_hour
-        rates[symbol] = RateHistory(funding.ts_funding_ms, (*history, rate_per_hour)[-keep:])
+        # The last ``keep`` of history + (rate,), copied once: its last keep − 1 and the rate.
+        kept = history[max(0, len(history) - keep + 1) :]
+        rates[symbol] = RateHistory(funding.ts_funding_ms, (*kept, rate_per_hour))
         position = positions.get(symbol)
         if position is not None:
             positions[symbol] = self._count_adverse(symbol, funding, position, alerts)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 import math
 import statistics
 from decimal import ROUND_DOWN, Decimal
@@ -376,6 +377,6 @@ def test_a_high_rate_without_a_lower_history_is_an_ordinary_entry() -> None:
     position = entered.state.positions["BTCUSDT"]
     assert position.normal_rate_per_hour == pytest.approx(0.00001 / 8)
     assert position.entry_rate_per_hour == pytest.approx(0.001 / 8)
-    again = FundingHarvesterState.from_json(entered.state.to_json())  # layout version 2
+    again = FundingHarvesterState.from_json(json.loads(entered.state.to_json()))  # version 2
     assert again == entered.state
-    assert entered.state.to_json()["version"] == 2
+    assert json.loads(entered.state.to_json())["version"] == 2

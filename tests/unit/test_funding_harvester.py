@@ -506,7 +506,8 @@ def test_decide_does_not_mutate_input_and_state_is_json() -> None:
     frozen = copy.deepcopy(state.to_json())
     decision = step(strategy, state, T0_MS + 8 * H_MS, -0.0001, T0_MS + 8 * H_MS)
     assert state.to_json() == frozen
-    data = json.loads(json.dumps(decision.state.to_json(), allow_nan=False))
+    data = json.loads(decision.state.to_json())
+    json.dumps(data, allow_nan=False)  # finite numbers only
     assert FundingHarvesterState.from_json(data) == decision.state
 
 
@@ -551,3 +552,25 @@ def test_blocked_base_is_not_entered() -> None:
     assert strategy.decide(market, blocked, strategy.initial_state(), T0_MS).intents == ()
     free = strategy.decide(market, book(), strategy.initial_state(), T0_MS)
     assert [i.reason for i in free.intents] == ["enter"]
+
+
+@given(
+    lookback=st.integers(1, 4),
+    median=st.integers(1, 4),
+    rates_8h=st.lists(st.floats(-1e-3, 1e-3), min_size=1, max_size=9),
+)
+def test_history_keeps_the_last_settlements_in_order(
+    lookback: int, median: int, rates_8h: list[float]
+) -> None:
+    """Each symbol's history is the last ``max(rate_lookback_settlements,
+    funding_median_settlements)`` rates per hour, oldest first — ``(*history, rate)[-keep:]``,
+    what the recording wrote before it copied the kept rates once."""
+    strategy = make(rate_lookback_settlements=lookback, funding_median_settlements=median)
+    state = strategy.initial_state()
+    per_hour: list[float] = []
+    for k, rate in enumerate(rates_8h):
+        ts_ms = T0_MS + k * 8 * H_MS
+        state = step(strategy, state, ts_ms, rate, ts_ms).state
+        per_hour.append(rate * 3600 / H8_S)  # venues.model.funding_rate_per_hour
+        expected = tuple(per_hour)[-max(lookback, median) :]
+        assert state.rates["BTCUSDT"].rates_per_hour == expected

@@ -1,0 +1,101 @@
+"""A strategy state's journal text built from cached fragments (issue 14).
+
+The journal stores a state as canonical JSON: ``json.dumps(value, sort_keys=True,
+separators=(",", ":"), allow_nan=True)`` (``agent.journal.journal._json(strict=False)``), and
+keeps a JSON *text* a state's ``to_json`` returns as it is. A state whose bulk is a window of
+settled rates per perp — re-encoded in full each time the state is journaled, although only
+its newest rows are new — builds that text here instead: every value is encoded by the stdlib
+``json`` encoder with those very settings (no hand-written encoder), and the fragments are
+joined the way that encoder joins them (``{`` key ``:`` value ``,`` … ``}`` with the keys
+sorted, ``[`` item ``,`` … ``]``), so the text is byte-identical to the encoding of the
+equivalent dict. :class:`WindowTexts` keeps the texts of each window's rows, so a row is
+encoded once however many times its window is journaled.
+
+Reference: https://docs.python.org/3/library/json.html#json.JSONEncoder
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from operator import is_
+from typing import Final
+
+_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=True)
+"""The journal's lenient canonical encoder (``agent.journal.journal._json(strict=False)``)."""
+
+
+def encode(value: object) -> str:
+    """``value`` (JSON-able) as the journal encodes it: sorted keys, compact, NaN allowed."""
+    return _ENCODER.encode(value)
+
+
+def object_text(members: Mapping[str, str]) -> str:
+    """The text of a JSON object whose member ``k`` has the JSON text ``members[k]``: what
+    :func:`encode` writes for ``{k: json.loads(members[k])}`` (keys sorted, compact)."""
+    return "{" + ",".join([_key_text(k) + ":" + members[k] for k in sorted(members)]) + "}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_text(key: str) -> str:
+    """An object key's JSON text (keys repeat every state: field names, symbols, perps)."""
+    return _ENCODER.encode(key)
+
+
+def array_text(item_texts: Sequence[str]) -> str:
+    """The text of a JSON array whose items have the JSON texts ``item_texts`` (compact)."""
+    return "[" + ",".join(item_texts) + "]"
+
+
+class WindowTexts:
+    """The JSON array texts of sliding windows, one per key, each row encoded once.
+
+    :meth:`array_text` of a key's window reuses the row texts of the window it was last given
+    for that key where the new window holds *the very same row objects* (checked by identity:
+    equal values may encode differently, ``0.0`` and ``-0.0``): a window that dropped its
+    oldest rows and appended newer ones (what a rate book writes each settlement) encodes
+    only the appended rows. Rows are immutable (floats, tuples of numbers), so the text of a
+    row object never changes; any other window is encoded in full. Not part of a state's
+    value (nothing to compare or journal).
+    """
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        # key -> (the window last given, its row texts, its array text)
+        self._memo: dict[str, tuple[Sequence[object], list[str], str]] = {}
+
+    def array_text(self, key: str, rows: Sequence[object]) -> str:
+        """``encode(list(rows))`` for the window ``rows`` of ``key`` (see the class docstring).
+
+        Raises
+        ------
+        TypeError
+            If a row is not JSON-able.
+        """
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] is rows:
+            return memo[2]
+        texts = _reused_texts(memo, rows)
+        texts.extend(map(_ENCODER.encode, rows[len(texts) :]))
+        text = array_text(texts)
+        self._memo[key] = (rows, texts, text)
+        return text
+
+
+def _reused_texts(
+    memo: tuple[Sequence[object], list[str], str] | None, rows: Sequence[object]
+) -> list[str]:
+    """The texts of the first rows of ``rows`` that are the newest rows of the memo's window
+    (the very objects, in order); empty when ``rows`` does not start inside that window."""
+    if memo is None or not rows:
+        return []
+    old, old_texts = memo[0], memo[1]
+    first = rows[0]
+    for drop in range(len(old)):  # rows dropped from the front: usually a few
+        # map stops at the shorter: the kept rows old[drop:] against the first rows of rows
+        kept = len(old) - drop
+        if old[drop] is first and kept <= len(rows) and all(map(is_, rows, old[drop:])):
+            return old_texts[drop:]
+    return []

@@ -1,0 +1,153 @@
+"""The funding harvester's journal text from cached fragments (strategies.state_text) against the
+journal's own encoding of the equivalent dict (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.journal.journal import Journal
+from strategies.cross_venue_arb.state import Settlement
+from strategies.funding_harvester.state import (
+    FundingHarvesterState,
+    HarvestPosition,
+    RateHistory,
+)
+from strategies.state_text import WindowTexts, array_text, encode, object_text
+
+
+def journal_text(value: object) -> str:
+    """What ``agent.journal``'s ``_json(strict=False)`` writes for ``value``."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+_FLOAT = st.one_of(st.floats(-1e-3, 1e-3), st.floats(allow_nan=True, allow_infinity=True))
+
+
+@given(st.dictionaries(st.text(max_size=6), st.one_of(st.integers(), _FLOAT, st.text())))
+def test_object_and_array_texts_are_the_journals(members: dict[str, object]) -> None:
+    """Joined fragments are byte for byte the encoding of the dict and of the list."""
+    texts = {k: encode(v) for k, v in members.items()}
+    assert object_text(texts) == journal_text(members)
+    assert array_text([encode(v) for v in members.values()]) == journal_text(list(members.values()))
+
+
+@given(
+    st.lists(_FLOAT, max_size=12),
+    st.lists(st.tuples(st.integers(0, 6), st.lists(_FLOAT, max_size=5)), max_size=12),
+)
+def test_sliding_windows_give_the_journals_text(
+    start: list[float], moves: list[tuple[int, list[float]]]
+) -> None:
+    """A window that drops rows from the front and appends new ones (the same row objects
+    kept, as a rate book writes them), or is replaced outright, encodes as ``json.dumps`` of
+    the list at every step, for any floats (NaN, ±inf, −0.0)."""
+    texts = WindowTexts()
+    window = tuple(start)
+    assert texts.array_text("k", window) == journal_text(list(window))
+    for drop, appended in moves:
+        if drop == 6:  # replaced: equal values, new objects
+            window = tuple(float(repr(x)) if math.isfinite(x) else x * 1.0 for x in window)
+        else:
+            window = (*window[drop:], *appended)
+        assert texts.array_text("k", window) == journal_text(list(window))
+        assert texts.array_text("k", window) == journal_text(list(window))  # memo hit
+
+
+def test_a_row_is_reused_only_when_it_is_the_very_object() -> None:
+    """Rows are matched by identity, not equality: ``-0.0 == 0.0`` but encodes differently,
+    so a window of equal but other rows is encoded again (fails if the memo compared
+    values, or if a replaced window's texts were not renewed)."""
+    texts = WindowTexts()
+    assert texts.array_text("k", (0.0, 1.5)) == "[0.0,1.5]"
+    assert texts.array_text("k", (-0.0, 1.5)) == "[-0.0,1.5]"
+    rows = (Settlement(1, 0.0, 8.0), Settlement(2, 1e-5, 8.0))
+    assert texts.array_text("s", rows) == "[[1,0.0,8.0],[2,1e-05,8.0]]"
+    slid = (rows[1], Settlement(3, -0.0, 1.0))
+    assert texts.array_text("s", slid) == "[[2,1e-05,8.0],[3,-0.0,1.0]]"
+    other = (Settlement(2, -0.0, 8.0), Settlement(3, -0.0, 1.0))  # equal to slid, not same
+    assert other == (Settlement(2, -0.0, 8.0), slid[1])
+    assert texts.array_text("s", other) == "[[2,-0.0,8.0],[3,-0.0,1.0]]"
+    assert texts.array_text("t", slid) == "[[2,1e-05,8.0],[3,-0.0,1.0]]"  # keys apart
+
+
+def _fh_layout(state: FundingHarvesterState) -> dict[str, object]:
+    """The harvester's state as the dict written before it gave its text."""
+    data: dict[str, object] = {
+        "rates": {s: r.to_json() for s, r in state.rates.items()},
+        "positions": {s: p.to_json() for s, p in state.positions.items()},
+    }
+    if any(p.high_funding for p in state.positions.values()):
+        data["version"] = 2
+    return data
+
+
+_HISTORY = st.builds(RateHistory, st.integers(), st.lists(_FLOAT, max_size=8).map(tuple))
+_HARVEST = st.builds(
+    HarvestPosition, st.integers(), _FLOAT, _FLOAT, _FLOAT, st.integers(0, 5),
+    st.none() | _FLOAT, st.none() | _FLOAT,
+)  # fmt: skip
+_SYMBOLS = st.sampled_from(["BTCUSDT", "ETHUSDT", 'É"X\\'])  # escaped in JSON
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.dictionaries(_SYMBOLS, _HISTORY),
+            st.dictionaries(st.sampled_from(["BTCUSDT", "SOLUSDT"]), _HARVEST),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_harvester_state_text_is_the_journals_encoding(
+    states: list[tuple[dict[str, RateHistory], dict[str, HarvestPosition]]],
+) -> None:
+    """Any sequence of harvester states sharing one :class:`WindowTexts` (versions 1 and 2;
+    each history slid from the one before — its oldest rates dropped, new ones appended — or
+    new) gives the journal's text of the layout dict, cached or not."""
+    texts = WindowTexts()
+    previous: dict[str, RateHistory] = {}
+    for rates, positions in states:
+        slid = {
+            s: RateHistory(r.last_funding_ms, (*old.rates_per_hour[2:], *r.rates_per_hour))
+            for s, r in rates.items()
+            if (old := previous.get(s)) is not None
+        }
+        rates = {**rates, **slid}
+        state = FundingHarvesterState(rates=rates, positions=positions, texts=texts)
+        text = state.to_json()
+        assert text == journal_text(_fh_layout(state))
+        assert text == FundingHarvesterState(rates=rates, positions=positions).to_json()
+        previous = rates
+
+
+def test_the_text_cache_is_not_part_of_the_state() -> None:
+    """A state equals itself with and without a cache (the runner compares states to journal
+    them)."""
+    rates = {"BTCUSDT": RateHistory(1, (1e-5,))}
+    with_cache = FundingHarvesterState(rates=rates, texts=WindowTexts())
+    assert with_cache == FundingHarvesterState(rates=rates)
+
+
+def test_the_journal_stores_the_text_as_it_stores_the_dict(tmp_path: Path) -> None:
+    """The real journal keeps the text a state gives byte for byte what it writes for the
+    layout dict: the encoder settings here are the journal's (``_json(strict=False)``)."""
+    rates = {
+        "BTCUSDT": RateHistory(8, (1e-5, -0.0, math.inf, 3e-4)),
+        'ÉTH"USDT': RateHistory(9, (math.nan, 2.5e-7)),
+    }
+    state = FundingHarvesterState(rates=rates, texts=WindowTexts())
+    path = tmp_path / "j.sqlite"
+    journal = Journal.open(path)
+    journal.record_strategy_state(1, "as_dict", _fh_layout(state))
+    journal.record_strategy_state(1, "as_text", state.to_json())
+    journal.close()
+    with sqlite3.connect(path) as conn:
+        stored = dict(conn.execute("SELECT strategy, state_json FROM strategy_state").fetchall())
+    assert stored["as_text"] == stored["as_dict"]
