@@ -32,7 +32,13 @@ HOURS_PER_DAY = 24
 _BPS = 1e-4
 
 _add_reduce = np.add.reduce  # the reduction behind ndarray.sum, without its wrapper
-_all_true = np.logical_and.reduce  # the reduction behind ndarray.all, without its wrapper
+
+
+def all_true(flags: npt.NDArray[np.bool_] | np.bool_) -> bool:
+    """``bool(flags.all())``, any shape: every flag true, as one ``np.count_nonzero`` pass (a
+    plain C count, cheaper per call than the ``logical_and`` reduction behind ``.all``; the
+    hourly paths ask this several times a cycle)."""
+    return int(np.count_nonzero(flags)) == flags.size
 
 
 def betas_to_market(
@@ -70,7 +76,7 @@ def betas_to_market(
     if min_obs < 2:
         raise ValueError(f"min_obs must be >= 2, got {min_obs}")
     observed = r.shape[0] >= min_obs and r.flags.c_contiguous
-    if observed and np.isfinite(r).all() and np.isfinite(m).all():
+    if observed and all_true(np.isfinite(r)) and all_true(np.isfinite(m)):
         return _betas_all_observed(r, m)
     mask = np.isfinite(r) & np.isfinite(m)[:, None]
     count = mask.sum(axis=0)
@@ -92,7 +98,8 @@ def _betas_all_observed(r: FloatArray, m: FloatArray) -> FloatArray:
     least ``min_obs`` rows: the masked computation with its masks left out. Every mask is all
     true, so its ``np.where`` copies are the arrays themselves (C order, as the copies are)
     and the counts are ``n``; the sums, the centred arrays handed to ``einsum`` and the betas
-    are the same floats (a test compares them bit for bit)."""
+    are the same floats (a test compares them bit for bit). When the market moved (every
+    ``var > 0``, the usual window) ``cov / var`` is the masked division with nothing masked."""
     n = r.shape[0]
     m0 = np.empty_like(r)
     m0[...] = m[:, None]
@@ -101,8 +108,11 @@ def _betas_all_observed(r: FloatArray, m: FloatArray) -> FloatArray:
     mc = m0 - _add_reduce(m0, axis=0) / n
     cov = np.einsum("tk,tk->k", rc, mc)
     var = np.einsum("tk,tk->k", mc, mc)
+    moved = var > 0
+    if all_true(moved):
+        return np.asarray(cov / var, dtype=np.float64)
     beta = np.full(r.shape[1], np.nan)
-    np.divide(cov, var, out=beta, where=var > 0)
+    np.divide(cov, var, out=beta, where=moved)
     return beta
 
 
@@ -223,7 +233,7 @@ class LogClosePanel:
         """Append the log closes of the newest bar (``closes``: shape ``(k,)``, contiguous)."""
         # All finite and positive (the usual hour): np.log alone is usable_logs, no NaN to mark.
         # 0 < c < inf is false for NaN, ±inf and c ≤ 0: "finite and positive", in one pass.
-        all_usable = bool(_all_true((closes > 0) & (closes < math.inf)))
+        all_usable = all_true((closes > 0) & (closes < math.inf))
         row = np.log(closes) if all_usable else usable_logs(closes)
         depth, end = self._depth, self._start + self._depth
         if end == self._buffer.shape[0]:  # full: carry the window over to a new buffer
@@ -247,7 +257,7 @@ def _moved_on_by_one_bar(closes: FloatArray, previous: FloatArray) -> bool:
     depth = closes.shape[1]
     equal = np.equal(closes.ravel()[:-1], previous.ravel()[1:])
     equal[depth - 1 :: depth] = True
-    return bool(_all_true(equal))
+    return all_true(equal)
 
 
 def funding_is_stale(ts_funding_ms: int, interval_s: int, now_ms: int) -> bool:
@@ -548,11 +558,11 @@ def net_delta_frac(legs: Iterable[tuple[float, float]]) -> tuple[float, float]:
     tuple[float, float]
         (net delta, USD; ``|delta| / position value``, 0 for an empty book).
     """
-    pairs = list(legs)
-    delta = math.fsum(q * p for q, p in pairs)
-    if not pairs:
+    notionals = [q * p for q, p in legs]  # each leg's product once, for both sums
+    delta = math.fsum(notionals)
+    if not notionals:
         return 0.0, 0.0
-    value = math.fsum(abs(q * p) for q, p in pairs) / len(pairs)
+    value = math.fsum(map(abs, notionals)) / len(notionals)
     return delta, (abs(delta) / value if value > 0 else 0.0)
 
 

@@ -197,11 +197,10 @@ class BetaHedgerStrategy:
         ``net_positions``) or in the inventory, and the market base. A base's beta does not
         depend on which other bases are estimated with it (column by column, the same floats;
         a test compares), so the others are left out: with N bases held the cost is theirs."""
-        read = {_base_of(iid) for iid in held}
-        read.update(_base_of(iid) for iid in inventory)
+        read = set(map(_base_of, held))
+        read.update(map(_base_of, inventory))
         read.add(self._market_base)
-        perps = self._perps
-        return sorted(base for base in read if base in perps)
+        return sorted(read.intersection(self._perps))
 
     def _betas(
         self, snapshot: MarketSnapshot, bases: Sequence[str] | None = None
@@ -276,6 +275,13 @@ def _base_of(iid: InstrumentId) -> str:
     return base_asset(iid.symbol)
 
 
+@functools.lru_cache(maxsize=4096)
+def _terms_of(iid: InstrumentId) -> tuple[str, bool]:
+    """(:func:`_base_of` ``iid``, whether ``iid`` is an option): what :func:`_exposure` reads
+    of every held instrument every cycle, memoized as :func:`_base_of` is."""
+    return _base_of(iid), iid.kind is InstrumentKind.OPTION
+
+
 def _exposure(
     positions: Mapping[InstrumentId, float],
     betas: Mapping[str, float],
@@ -286,13 +292,14 @@ def _exposure(
     beta or price, or options with an unknown delta — by symbol)."""
     exposure = gross = 0.0
     unknown: set[str] = set()
+    nan = math.nan
     for iid, qty in positions.items():
         if not qty:
             continue
-        base = _base_of(iid)
-        price, beta = prices.get(base, math.nan), betas.get(base, math.nan)
+        base, is_option = _terms_of(iid)
+        price, beta = prices.get(base, nan), betas.get(base, nan)
         unit_delta = 1.0
-        if iid.kind is InstrumentKind.OPTION:
+        if is_option:
             if iid not in option_deltas:
                 unknown.add(iid.symbol)
                 continue

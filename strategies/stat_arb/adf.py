@@ -36,6 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from strategies.common import all_true
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
@@ -154,7 +156,7 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
     s = np.asarray(spread, dtype=np.float64)
     if s.ndim == 0 or s.shape[-1] < 3:
         raise ValueError(f"half_life_bars needs at least 3 values per spread, got {s.shape}")
-    if not np.isfinite(s).all():
+    if not all_true(np.isfinite(s)):
         raise ValueError("half_life_bars: spread contains NaN or inf")
     # x.mean(axis=-1, keepdims=True) without its wrapper: the same sum, then / count.
     head = s[..., :-1]
@@ -163,9 +165,16 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
     delta = delta - np.add.reduce(delta, axis=-1, keepdims=True) / delta.shape[-1]
     sxx = np.einsum("...t,...t->...", lagged, lagged)
     sxy = np.einsum("...t,...t->...", lagged, delta)
-    kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=sxx > 0)
+    varies = sxx > 0
+    if all_true(varies):  # the usual spread: the masked divisions, nothing masked
+        kappa = -(sxy / sxx)
+    else:
+        kappa = -np.divide(sxy, sxx, out=np.zeros_like(sxy), where=varies)
+    reverts = kappa > 0
+    if all_true(reverts):
+        return np.asarray(math.log(2.0) / kappa, dtype=np.float64)
     out = np.full_like(kappa, np.inf)
-    np.divide(math.log(2.0), kappa, out=out, where=kappa > 0)
+    np.divide(math.log(2.0), kappa, out=out, where=reverts)
     return np.asarray(out, dtype=np.float64)
 
 

@@ -33,6 +33,7 @@ from typing import Any, Self
 import numpy as np
 
 from strategies.base import FloatArray
+from strategies.common import all_true
 from strategies.stat_arb.adf import adf_tstat, half_life_bars, mackinnon_pvalue_coint
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.kalman import KalmanHedge, hedge_drift_sigma
@@ -139,7 +140,8 @@ def rolling_engle_granger(
             f"need log_a, log_b of one shape (n_pairs, n_bars) and n_pairs lags and gammas, "
             f"got {a.shape}, {b.shape}, {lag_arr.shape}, {gam.shape}"
         )
-    if not (np.isfinite(a).all() and np.isfinite(b).all() and np.isfinite(gam).all()):
+    finite = all_true(np.isfinite(a)) and all_true(np.isfinite(b))
+    if not (finite and all_true(np.isfinite(gam))):
         raise ValueError("rolling_engle_granger: log closes or hedge ratios are not finite")
     lag_list: list[int] = lag_arr.tolist()
     if lag_list and (min(lag_list) < 0 or a.shape[1] - 2 - 2 * max(lag_list) < 1):

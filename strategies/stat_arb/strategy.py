@@ -360,8 +360,9 @@ class StatArbStrategy:
         qty_b = record.hedge_ratio * record.qty_a * view.prices[a] / view.prices[b]
         held_b = record.qty_b
         if abs(qty_b - held_b) <= self.config.resize_band_frac * abs(held_b):
-            qty_b = held_b
-        new_record = replace(record, qty_b=qty_b)
+            new_record = record  # within the band: B stays as held
+        else:
+            new_record = replace(record, qty_b=qty_b)
         drift = self._drift_class(record.a, record.b, record.hedge_ratio, view)[1]
         intent = self._pair_intent(new_record, now_ms, reason="hold", drift_frac=drift)
         return _Step(intent=intent, record=new_record)

@@ -21,10 +21,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies.base import MarketSnapshot, PortfolioView
+from strategies.beta_hedger import strategy as hedger_module
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.beta_hedger.state import BetaHedgerState
 from strategies.beta_hedger.strategy import BetaHedgerStrategy
-from strategies.common import LogClosePanel, betas_to_market, usable_logs
+from strategies.common import (
+    LogClosePanel,
+    all_true,
+    betas_to_market,
+    net_delta_frac,
+    usable_logs,
+)
 from strategies.stat_arb.adf import adf_tstat, lagged_design, qr_r, qr_upper
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.market import market_view
@@ -246,7 +253,7 @@ def test_one_row_logs_are_the_batch_logs(values: list[float]) -> None:
     st.integers(2, 80),
     st.integers(1, 20),
     st.integers(0, 2**32 - 1),
-    st.sampled_from(["finite", "nan", "fortran", "constant_market"]),
+    st.sampled_from(["finite", "nan", "fortran", "constant_market", "still_market"]),
 )
 def test_betas_are_the_former_masked_computation(n: int, k: int, seed: int, kind: str) -> None:
     rng = np.random.default_rng(seed)
@@ -259,8 +266,111 @@ def test_betas_are_the_former_masked_computation(n: int, k: int, seed: int, kind
         r = np.asfortranarray(r)
     elif kind == "constant_market":
         m[:] = 0.01
+    elif kind == "still_market":  # var exactly 0: every beta unknown, the masked division
+        m[:] = 0.0
     min_obs = int(rng.integers(2, n + 2))
     assert bits(betas_to_market(r, m, min_obs)) == bits(former_betas_to_market(r, m, min_obs))
+
+
+def test_betas_of_a_market_that_did_not_move_are_unknown() -> None:
+    r = np.random.default_rng(5).normal(0.0, 0.02, (30, 4))
+    assert np.isnan(betas_to_market(r, np.zeros(30), 20)).all()
+    assert not np.isnan(betas_to_market(r, r[:, 0].copy(), 20)).any()
+
+
+# ------------------------------------------------------------------------- all_true
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), max_size=3),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+def test_all_true_is_ndarray_all(shape: list[int], p_false: float, seed: int) -> None:
+    flags = np.random.default_rng(seed).random(shape) >= p_false
+    assert all_true(flags) is bool(flags.all())
+    assert all_true(flags.T) is bool(flags.all())  # any memory order
+    assert all_true(np.bool_(True))
+    assert not all_true(np.bool_(False))
+    assert all_true(np.ones((3, 0), dtype=bool))  # nothing to be false
+
+
+# ------------------------------------------------------------------- net_delta_frac
+
+
+def former_net_delta_frac(legs: list[tuple[float, float]]) -> tuple[float, float]:
+    pairs = list(legs)
+    delta = math.fsum(q * p for q, p in pairs)
+    if not pairs:
+        return 0.0, 0.0
+    value = math.fsum(abs(q * p) for q, p in pairs) / len(pairs)
+    return delta, (abs(delta) / value if value > 0 else 0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e9, 1e9, allow_subnormal=True), st.floats(0.0, 1e7, allow_subnormal=True)
+        ),
+        max_size=5,
+    )
+)
+def test_net_delta_frac_is_the_former_computation(legs: list[tuple[float, float]]) -> None:
+    got, want = net_delta_frac(iter(legs)), former_net_delta_frac(legs)
+    assert [x.hex() for x in got] == [x.hex() for x in want]
+
+
+# ------------------------------------------------------------- the hedger's exposure
+
+
+def former_exposure(
+    positions: dict[InstrumentId, float],
+    betas: dict[str, float],
+    prices: dict[str, float],
+    option_deltas: dict[InstrumentId, float],
+) -> tuple[float, float, list[str]]:
+    exposure = gross = 0.0
+    unknown: set[str] = set()
+    for iid, qty in positions.items():
+        if not qty:
+            continue
+        base = hedger_module._base_of(iid)
+        price, beta = prices.get(base, math.nan), betas.get(base, math.nan)
+        unit_delta = 1.0
+        if iid.kind is InstrumentKind.OPTION:
+            if iid not in option_deltas:
+                unknown.add(iid.symbol)
+                continue
+            unit_delta = option_deltas[iid]
+        if not (price > 0 and math.isfinite(beta)):
+            unknown.add(base)
+            continue
+        exposure += qty * unit_delta * price * beta
+        gross += abs(qty * unit_delta) * price
+    return exposure, gross, sorted(unknown)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_hedger_exposure_is_the_former_loop(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bases = ["BTC", "ETH", "SOL", "XRP"]
+    ids = [
+        *(InstrumentId("binance", InstrumentKind.PERP, f"{b}USDT") for b in bases),
+        *(InstrumentId("bybit", InstrumentKind.SPOT, f"{b}USDT") for b in bases),
+        InstrumentId("deribit", InstrumentKind.OPTION, "BTC-27JUN25-60000-C"),
+        InstrumentId("deribit", InstrumentKind.OPTION, "ETH-27JUN25-3000-P"),
+        InstrumentId("deribit", InstrumentKind.OPTION, "not-an-option-name"),
+    ]
+    chosen = rng.permutation(len(ids))[: rng.integers(0, len(ids) + 1)]
+    positions = {ids[k]: float(rng.choice([0.0, rng.normal(0.0, 5.0)])) for k in chosen}
+    betas = {b: float(rng.choice([math.nan, rng.normal(1.0, 0.5)])) for b in bases[:3]}
+    prices = {b: float(rng.choice([math.nan, 0.0, rng.uniform(0.5, 9e4)])) for b in bases}
+    deltas = {ids[8]: float(rng.uniform(0.0, 1.0))} if rng.random() < 0.5 else {}
+    got = hedger_module._exposure(positions, betas, prices, deltas)
+    want = former_exposure(positions, betas, prices, deltas)
+    assert (got[0].hex(), got[1].hex(), got[2]) == (want[0].hex(), want[1].hex(), want[2])
 
 
 # ------------------------------------------------------------------------ ADF factor

@@ -189,6 +189,49 @@ def test_half_life_is_the_former_computation_bit_for_bit() -> None:
     assert finite_seen > 0
 
 
+def test_half_life_batches_reverting_or_not_are_the_former_computation() -> None:
+    """Every spread reverting (the unmasked divisions), one flat or drifting away (the masked
+    ones), alone and in a batch: the same bits either way."""
+    rng = np.random.default_rng(11)
+    t = np.arange(200.0)
+    reverting = np.zeros((3, 200))
+    for row in range(3):  # AR(1), phi 0.9: κ > 0
+        for k in range(1, 200):
+            reverting[row, k] = 0.9 * reverting[row, k - 1] + rng.normal(0.0, 0.01)
+    exploding = 1e-3 * 1.05**t  # ΔS grows with S: κ < 0
+    flat = np.full(200, 0.7)  # no variation of S_{t-1}: sxx 0
+    batches = [
+        reverting,
+        reverting[0],
+        np.vstack([reverting[:2], exploding]),
+        np.vstack([flat, reverting[1]]),
+        exploding,
+        flat,
+    ]
+    for spread in batches:
+        got, want = half_life_bars(spread), former_half_life_bars(spread)
+        assert got.shape == want.shape
+        assert bits(got) == bits(want)
+    assert np.isfinite(half_life_bars(reverting)).all()
+    assert np.isinf(half_life_bars(np.vstack([flat, exploding]))).all()
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_half_life_and_rolling_test_still_reject_non_finite_input(bad: float) -> None:
+    rng = np.random.default_rng(2)
+    log_a, log_b, gamma = _walks(rng, 2, 60)
+    spoilt = log_a.copy()
+    spoilt[1, 7] = bad
+    with pytest.raises(ValueError, match="NaN or inf"):
+        half_life_bars(spoilt)
+    with pytest.raises(ValueError, match="not finite"):
+        rolling_engle_granger(spoilt, log_b, [1, 1], gamma.tolist())
+    with pytest.raises(ValueError, match="not finite"):
+        rolling_engle_granger(log_a, spoilt, [1, 1], gamma.tolist())
+    with pytest.raises(ValueError, match="not finite"):
+        rolling_engle_granger(log_a, log_b, [1, 1], [1.0, bad])
+
+
 def test_mackinnon_p_value_is_the_former_computation_bit_for_bit() -> None:
     rng = np.random.default_rng(3)
     edges = [-np.inf, -100.0, -18.86, -18.859, -2.62, -2.6199, 0.0, 0.92, 0.9201, 5.0, np.inf]
