@@ -40,6 +40,8 @@ from venues.model import InstrumentId, InstrumentKind, Position
 
 log = structlog.get_logger("zerobeta.liquidation")
 
+_ZERO = Decimal(0)  # compared with Decimal operands (an int is converted at every comparison)
+
 RECOVERY_MULT = 2.0
 """An instrument stays low until its distance is back at this multiple of the limit."""
 
@@ -63,10 +65,23 @@ def distance_frac(
     """``|mark − liquidation| / mark``, fraction, for a liquidation price on the position's
     losing side (below the mark for a long, above it for a short); 0 when the mark is already
     past it; None without a liquidation price, a position or a positive mark."""
-    if liquidation_price is None or mark_price <= 0 or qty == 0:
+    if liquidation_price is None or mark_price <= _ZERO or qty == _ZERO:
         return None
-    gap = mark_price - liquidation_price if qty > 0 else liquidation_price - mark_price
-    return max(0.0, float(gap / mark_price))
+    gap = mark_price - liquidation_price if qty > _ZERO else liquidation_price - mark_price
+    distance = float(gap / mark_price)
+    return distance if distance > 0.0 else 0.0  # max(0.0, distance): 0.0 for -0.0 and NaN
+
+
+Reading = tuple[Decimal, Decimal, Decimal | None, float | None, int]
+"""One perp's reading: the venue's net position (signed base units), its mark and liquidation
+price (quote units; None: none), the distance (fraction; None without a liquidation price)
+and when it was read (epoch ms UTC): :class:`LegDistance`'s fields after the id."""
+
+
+def reading_of(position: Position, ts_ms: int) -> Reading:
+    """The reading of a venue position read at ``ts_ms`` (epoch ms UTC)."""
+    qty, mark, liquidation = position.qty, position.mark_price, position.liquidation_price
+    return qty, mark, liquidation, distance_frac(qty, mark, liquidation), ts_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +100,7 @@ class LegDistance:
     @classmethod
     def of(cls, position: Position, ts_ms: int) -> LegDistance:
         """The distance of a venue position read at ``ts_ms``."""
-        iid, qty, mark = position.instrument_id, position.qty, position.mark_price
-        liquidation = position.liquidation_price
-        return cls(iid, qty, mark, liquidation, distance_frac(qty, mark, liquidation), ts_ms)
+        return cls(position.instrument_id, *reading_of(position, ts_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +137,22 @@ class LiquidationWatch:
         self.limit_frac = limit_frac
         self.on_venue_result = on_venue_result
         self._perp_readers: Mapping[str, PerpReader] = perp_readers or {}
-        self.distances: dict[InstrumentId, LegDistance] = {}
-        """The latest distance of every held perp (a venue that could not be read keeps its
-        previous ones)."""
+        # each held perp's latest reading (:data:`Reading`), its LegDistance built when read
+        self._readings: dict[InstrumentId, Reading] = {}
+        self._distances: dict[InstrumentId, LegDistance] | None = {}
         self.low: dict[InstrumentId, float] = {}
         """Low instruments → the distance that made them low (fraction)."""
         self._unread: set[str] = set()
+        self._perp_venue = _PerpVenue()
+
+    @property
+    def distances(self) -> dict[InstrumentId, LegDistance]:
+        """The latest distance of every held perp (a venue that could not be read keeps its
+        previous ones), built from the readings at the first read after a :meth:`measure`
+        (the checks read only the distances; status and the checkpoint read these)."""
+        if self._distances is None:
+            self._distances = {i: LegDistance(i, *r) for i, r in self._readings.items()}
+        return self._distances
 
     async def measure(
         self, venues: Mapping[str, Venue], held: Mapping[InstrumentId, Decimal], ts_ms: int
@@ -137,11 +160,12 @@ class LiquidationWatch:
         """Read the positions of every venue where ``held`` (the ledger's net positions) has a
         perp, into :attr:`distances` (the perps held). Never raises ``VenueError`` (logged,
         the venue's readings kept as they were)."""
-        perps = {i for i, q in held.items() if q and i.kind is InstrumentKind.PERP}
+        perp_venue = self._perp_venue
+        perps = {i: v for i, q in held.items() if q and (v := perp_venue[i]) is not None}
         read: set[str] = set()
-        fresh: dict[InstrumentId, LegDistance] = {}
+        fresh: dict[InstrumentId, Reading] = {}
         self._unread = set()
-        for name in sorted({i.venue for i in perps}):
+        for name in sorted(set(perps.values())):
             venue = venues.get(name)
             if venue is None:
                 continue
@@ -152,7 +176,7 @@ class LiquidationWatch:
                 for iid, qty, mark, liquidation in reader.perp_readings():
                     if iid in perps:
                         distance = distance_frac(qty, mark, liquidation)
-                        fresh[iid] = LegDistance(iid, qty, mark, liquidation, distance, ts_ms)
+                        fresh[iid] = (qty, mark, liquidation, distance, ts_ms)
                 continue
             try:
                 positions = await venue.fetch_positions()
@@ -165,16 +189,19 @@ class LiquidationWatch:
             read.add(name)
             for position in positions:
                 if position.instrument_id in perps:
-                    fresh[position.instrument_id] = LegDistance.of(position, ts_ms)
-        kept = {i: d for i, d in self.distances.items() if i in perps and i.venue not in read}
-        self.distances = kept | fresh
+                    fresh[position.instrument_id] = reading_of(position, ts_ms)
+        kept = {i: r for i, r in self._readings.items() if i in perps and perps[i] not in read}
+        self._readings = kept | fresh
+        self._distances = None
 
     def review(self) -> LiquidationReview:
         """Update the low set from :attr:`distances` (module docstring)."""
+        limit, readings = self.limit_frac, self._readings
+        low_ids = [i for i, r in readings.items() if r[3] is not None and r[3] < limit]
+        distances = self._distances
         below = tuple(
-            d
-            for _, d in sorted(self.distances.items())
-            if d.distance_frac is not None and d.distance_frac < self.limit_frac
+            LegDistance(i, *readings[i]) if distances is None else distances[i]
+            for i in sorted(low_ids)
         )
         entered = tuple(d for d in below if d.instrument_id not in self.low)
         for leg in entered:
@@ -206,16 +233,26 @@ class LiquidationWatch:
         self.low = {InstrumentId.parse(str(i)): float(d) for i, d in low.items()}
 
     def _recovered(self, iid: InstrumentId) -> bool:
-        reading = self.distances.get(iid)
+        reading = self._readings.get(iid)
         if reading is None:
             return iid.venue not in self._unread  # no longer held (unless unread: keep)
-        if reading.distance_frac is None:
+        distance = reading[3]
+        if distance is None:
             return True  # the venue reports no liquidation price any more
-        return reading.distance_frac >= RECOVERY_MULT * self.limit_frac
+        return distance >= RECOVERY_MULT * self.limit_frac
 
     def _report(self, venue: str, error: BaseException | None) -> None:
         if self.on_venue_result is not None:
             self.on_venue_result(venue, error)
+
+
+class _PerpVenue(dict[InstrumentId, str | None]):
+    """Each instrument's venue if it is a perp, else None, looked up once per instrument (an
+    id's parts never change): index it (``perp_venue[iid]``)."""
+
+    def __missing__(self, iid: InstrumentId) -> str | None:
+        venue = self[iid] = iid.venue if iid.kind is InstrumentKind.PERP else None
+        return venue
 
 
 def _reading(leg: LegDistance) -> list[Any]:

@@ -147,6 +147,8 @@ class PositionBook:
         An option whose delta was never set counts at its market value (qty × mark)."""
         deltas = self._option_delta_usd
         with localcontext(EXACT_CONTEXT):
+            if not deltas:  # no option delta set: every value counts as it is, same order
+                return sum(self.market_values().values(), ZERO)
             return sum(
                 (
                     self._net[iid] * deltas[iid] if iid in deltas else value

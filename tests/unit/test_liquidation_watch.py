@@ -4,12 +4,22 @@ Venues here are stand-ins answering ``fetch_positions`` with set positions."""
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from agent.engine.liquidation import LiquidationWatch
-from venues.errors import VenueUnavailable
+from agent.engine.liquidation import (
+    RECOVERY_MULT,
+    LegDistance,
+    LiquidationReview,
+    LiquidationWatch,
+    _PerpVenue,
+    distance_frac,
+)
+from venues.errors import VenueError, VenueUnavailable
 from venues.model import InstrumentId, InstrumentKind, Position
 
 BTC = InstrumentId("binance", InstrumentKind.PERP, "BTCUSDT")
@@ -112,3 +122,138 @@ async def test_checkpoint_round_trip_and_a_malformed_one() -> None:
         again.restore({"low_instruments": [str(BTC)]})
     with pytest.raises(ValueError, match="venue:kind:SYMBOL"):
         again.restore({"low_instruments": {"BTCUSDT": 0.05}})
+
+
+class OldWatch:
+    """The watch as it was before its readings were kept as tuples (``LegDistance`` built at
+    every measure, the checks sorting every distance): the reference for the random run."""
+
+    def __init__(self, limit_frac: float) -> None:
+        self.limit_frac = limit_frac
+        self.distances: dict[InstrumentId, LegDistance] = {}
+        self.low: dict[InstrumentId, float] = {}
+        self.unread: set[str] = set()
+
+    async def measure(
+        self, venues: dict[str, Positions], held: dict[InstrumentId, D], ts_ms: int
+    ) -> None:
+        perps = {i for i, q in held.items() if q and i.kind is InstrumentKind.PERP}
+        read: set[str] = set()
+        fresh: dict[InstrumentId, LegDistance] = {}
+        self.unread = set()
+        for name in sorted({i.venue for i in perps}):
+            venue = venues.get(name)
+            if venue is None:
+                continue
+            try:
+                positions = await venue.fetch_positions()
+            except VenueError:
+                self.unread.add(name)
+                continue
+            read.add(name)
+            for position in positions:
+                if position.instrument_id in perps:
+                    fresh[position.instrument_id] = LegDistance.of(position, ts_ms)
+        kept = {i: d for i, d in self.distances.items() if i in perps and i.venue not in read}
+        self.distances = kept | fresh
+
+    def review(self) -> LiquidationReview:
+        below = tuple(
+            d
+            for _, d in sorted(self.distances.items())
+            if d.distance_frac is not None and d.distance_frac < self.limit_frac
+        )
+        entered = tuple(d for d in below if d.instrument_id not in self.low)
+        for leg in entered:
+            self.low[leg.instrument_id] = leg.distance_frac or 0.0
+        left = tuple(iid for iid in sorted(self.low) if self._recovered(iid))
+        for iid in left:
+            del self.low[iid]
+        return LiquidationReview(entered, below, left)
+
+    def _recovered(self, iid: InstrumentId) -> bool:
+        reading = self.distances.get(iid)
+        if reading is None:
+            return iid.venue not in self.unread
+        if reading.distance_frac is None:
+            return True
+        return reading.distance_frac >= RECOVERY_MULT * self.limit_frac
+
+
+RANDOM_IDS = [
+    InstrumentId(venue, kind, symbol)
+    for venue in ("binance", "bybit", "okx")
+    for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+]
+
+
+async def test_kept_readings_give_what_rebuilding_every_distance_gave() -> None:
+    """Through random holdings, marks, liquidation prices (none, near, far, past), venues
+    that fail to answer and reads of ``distances`` at random moments (built, then dropped by
+    the next measure), the watch gives the old watch's distances, checks and low set. Fails if
+    a measure does not drop the distances built from the readings before it."""
+    rng = random.Random(21)
+    new, old = LiquidationWatch(LIMIT), OldWatch(LIMIT)
+    venues = {name: Positions() for name in ("binance", "bybit", "okx")}
+    built_then_replaced = 0
+    for ts_ms in range(400):
+        held = {i: D(rng.choice((-3, -1, 0, 1, 2))) for i in rng.sample(RANDOM_IDS, 9)}
+        for name, venue in venues.items():
+            venue.error = VenueUnavailable("502", venue=name) if rng.random() < 0.1 else None
+            venue.positions = []
+            for iid, qty in held.items():
+                if iid.venue != name or iid.kind is not InstrumentKind.PERP or not qty:
+                    continue
+                mark = D(repr(round(rng.uniform(50, 150), rng.randint(0, 6))))
+                gap = D(repr(round(rng.uniform(-0.05, 0.4), rng.randint(1, 8)))) * mark
+                liquidation = None if rng.random() < 0.1 else mark - gap if qty > 0 else mark + gap
+                venue.positions.append(Position(iid, qty, mark, mark, ts_ms, liquidation))
+        before = dict(new.distances) if rng.random() < 0.5 else None  # built now, or not
+        await new.measure(venues, held, ts_ms)  # type: ignore[arg-type]
+        await old.measure(venues, held, ts_ms)  # type: ignore[arg-type]
+        if rng.random() < 0.5:
+            assert new.distances == old.distances
+            assert [str(d.liquidation_price) for d in new.distances.values()] == [
+                str(d.liquidation_price) for d in old.distances.values()
+            ]
+            built_then_replaced += before is not None and before != new.distances
+        assert new.review() == old.review()
+        assert new.low == old.low
+        assert new.distances == old.distances
+    assert built_then_replaced > 50
+
+
+def test_an_instrument_s_perp_venue_is_its_venue_for_a_perp_and_none_otherwise() -> None:
+    perp_venue = _PerpVenue()
+    for _ in range(2):  # looked up, then kept
+        for iid in RANDOM_IDS:
+            expected = iid.venue if iid.kind is InstrumentKind.PERP else None
+            assert perp_venue[iid] == expected
+    assert len(perp_venue) == len(RANDOM_IDS)
+
+
+def old_distance_frac(qty: D, mark_price: D, liquidation_price: D | None) -> float | None:
+    """``distance_frac`` as it was (int comparisons, ``max``)."""
+    if liquidation_price is None or mark_price <= 0 or qty == 0:
+        return None
+    gap = mark_price - liquidation_price if qty > 0 else liquidation_price - mark_price
+    return max(0.0, float(gap / mark_price))
+
+
+decimals = st.decimals(min_value=-1e6, max_value=1e6, allow_nan=False, places=12)
+
+
+@given(decimals, decimals, st.none() | decimals)
+def test_distance_frac_gives_the_old_bits(qty: D, mark: D, liquidation: D | None) -> None:
+    new, old = distance_frac(qty, mark, liquidation), old_distance_frac(qty, mark, liquidation)
+    assert (None if new is None else new.hex()) == (None if old is None else old.hex())
+
+
+def test_distance_frac_at_the_edges() -> None:
+    assert distance_frac(D(1), D(100), D(100)) == 0.0  # at the price: 0, not -0.0
+    assert str(distance_frac(D(-1), D(100), D(100))) == "0.0"
+    assert distance_frac(D(1), D(100), D(120)) == 0.0  # past it
+    assert distance_frac(D(0), D(100), D(90)) is None
+    assert distance_frac(D(1), D(0), D(90)) is None
+    assert distance_frac(D(1), D(100), D(90)) == 0.1

@@ -224,6 +224,45 @@ def test_the_position_book_s_kept_views_follow_trades_and_marks() -> None:
     assert book.market_values() == {eth: D(-30)}
 
 
+def old_net_delta_texts(book: PositionBook, deltas: Mapping[InstrumentId, D]) -> str:
+    """``net_delta_usd`` as it was (every value through the option check), as text."""
+    with localcontext(EXACT_CONTEXT):
+        return str(
+            sum(
+                (
+                    book.net_qty()[iid] * deltas[iid] if iid in deltas else value
+                    for iid, value in book.market_values().items()
+                ),
+                ZERO,
+            )
+        )
+
+
+def test_net_delta_without_option_deltas_is_the_old_sum_digit_for_digit() -> None:
+    """Random books (marks of varying exponents, positions opened, flipped and closed): the
+    sum without option deltas equals the old one's text; once an option delta is set, the
+    option counts at it (fails if the fast path kept being taken)."""
+    rng = random.Random(31)
+    option = InstrumentId("okx", InstrumentKind.OPTION, "BTC-USD-250328-60000-C")
+    with_option_delta = 0
+    for _ in range(60):
+        book = PositionBook()
+        deltas: dict[InstrumentId, D] = {}
+        for step in range(40):
+            iid = rng.choice([*IDS, option])
+            with localcontext(EXACT_CONTEXT):
+                qty = D(repr(round(rng.uniform(0.001, 5), rng.randint(0, 4)))) or D("0.5")
+                book.book_trade(rng.choice(STRATEGIES[:3]), iid, rng.choice((-1, 1)), qty,
+                                price(rng))  # fmt: skip
+            book.set_marks({i: price(rng) for i in rng.sample(IDS, 4)})
+            if step == 30 and book.net_qty().get(option):
+                deltas[option] = D("0.25")
+                book.set_option_deltas(deltas)
+            assert str(book.net_delta_usd()) == old_net_delta_texts(book, deltas)
+        with_option_delta += bool(deltas)
+    assert with_option_delta > 5
+
+
 def _portfolio() -> Portfolio:
     portfolio = Portfolio({"binance": D(10_000)})
     for i, iid in enumerate(IDS[:4]):
