@@ -54,7 +54,7 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import structlog
 
@@ -688,27 +688,29 @@ class Engine:
     def _apply_prices(self, step: MarketStep) -> None:
         ts_ms, market = step.ts_ms, self.market
         closes = step.closes
-        market.on_closes(closes.items(), ts_ms)
-        items = [*closes.items()]
-        ids: tuple[InstrumentId, ...] = (*closes,)
-        if self.price_source:  # instruments priced by another's closes, after the closes
-            sourced = [
-                (iid, price)
-                for iid, source in self.price_source.items()
-                if (price := closes.get(source)) is not None
-            ]
-            market.on_closes(sourced, ts_ms)
-            items += sourced
-            ids += tuple([iid for iid, _ in sourced])
+        sourced = self._sourced_closes(closes) if self.price_source else {}
+        items = [*closes.items(), *sourced.items()]
+        ids: tuple[InstrumentId, ...] = (*closes, *sourced)
+        if sourced and closes.keys().isdisjoint(sourced):  # the usual step: in one call
+            market.on_closes(dict(items), ts_ms)
+        else:
+            market.on_closes(closes, ts_ms)
+            if sourced:  # instruments priced by another's closes, after the closes
+                market.on_closes(sourced, ts_ms)
         # each paper venue's prices in one call
         for venue, indexes in self._paper_of.groups(ids):
-            # ascending positions: as many as items means every one, in order
-            venue.update_prices(
-                items if len(indexes) == len(items) else [items[k] for k in indexes]
-            )
+            # ascending distinct positions: as many as items means every one, in order; as
+            # many as their span means a run of consecutive items (a venue's, the usual step)
+            first, last = indexes[0], indexes[-1]
+            if len(indexes) == len(items):
+                venue.update_prices(items)
+            elif last - first + 1 == len(indexes):
+                venue.update_prices(items[first : last + 1])
+            else:
+                venue.update_prices([items[k] for k in indexes])
         instruments, volumes = self.instruments, step.volumes
         if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
-            market.on_volumes(volumes.items())
+            market.on_volumes(volumes)
         else:
             market.on_volumes((i, v) for i, v in volumes.items() if i in instruments)
         # An hour without a close keeps every history hour-aligned by repeating the previous
@@ -721,6 +723,15 @@ class Engine:
             if started:
                 log.warning("close_carried_forward", ts_ms=ts_ms, instruments=started)
             self._carried_last_step = frozenset(carried)
+
+    def _sourced_closes(self, closes: Mapping[InstrumentId, float]) -> dict[InstrumentId, float]:
+        """The closes of the instruments priced by another's (``price_source``), in its order:
+        their source's close, those whose source has none left out."""
+        price_source = self.price_source
+        prices = list(map(closes.get, price_source.values()))
+        if not all(prices):  # a source without a close this step (or a close of 0)
+            return {i: p for i, p in zip(price_source, prices, strict=True) if p is not None}
+        return dict(zip(price_source, cast("list[float]", prices), strict=True))
 
     def _mark(self) -> None:
         held = self.portfolio.positions()

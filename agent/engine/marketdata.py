@@ -2,9 +2,10 @@
 
 Fed by the replay driver (or live streams): bar closes, mark prices, funding settlements and,
 live, the venues' predicted funding rates (kept apart from the settled ones).
-History is kept in growable float64 buffers so a snapshot hands out zero-copy views; with
-``keep_bars`` (the longest window any consumer reads) only the last values are kept, so
-memory does not grow with the length of the run.
+History is kept in one growable float64 buffer, a row per instrument, so a step's closes are
+appended by one numpy assignment whatever the number of instruments and a snapshot hands out
+zero-copy views; with ``keep_bars`` (the longest window any consumer reads) only the last values
+are kept, so memory does not grow with the length of the run.
 
 Histories stay **hour-aligned**: strategies right-align close series by their tails (the last
 ``n`` closes of every instrument are taken to be the same ``n`` hours), so an hour in which an
@@ -22,10 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
+from operator import itemgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from strategies.base import FloatArray, MarketSnapshot
 from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec
@@ -33,66 +37,119 @@ from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec
 if TYPE_CHECKING:
     from strategies.options.chain import OptionChain
 
+IntArray = npt.NDArray[np.int64]
+_V = TypeVar("_V")
+
 _INITIAL_CAPACITY = 1024
+_NEVER_MS = -(2**62)
+"""Price time of an instrument not priced yet (stale at any time)."""
+_UNCLOSED_MS = 2**62
+"""Close time of an instrument without a close yet (never carried)."""
 
 
-class _History:
-    """Append-only float64 buffer with amortized O(1) appends and view slicing.
+class _Histories:
+    """Append-only float64 histories, one per row of a 2-D buffer ``(rows, capacity)``, with
+    amortized O(1) appends (one step's values of many rows in one numpy assignment) and view
+    slicing; row ``r`` holds ``_n[r]`` values, oldest first, contiguous.
 
     ``_ro`` is a read-only view of the whole buffer (remade when the buffer is replaced): a
-    slice of it is read-only too, so :meth:`tail` hands out views without setting flags on
-    each. The buffer is replaced, never changed in place below ``_n``, so views handed out
-    keep their values. With ``keep`` (values, > 0) only the last ``keep`` values are sure to
-    be kept: a full buffer at least twice that long is replaced by one of the same size
-    holding the last ``keep`` values (``_dropped`` counts the values dropped, so
-    ``_dropped + _n`` is the number ever appended); without it the buffer doubles.
+    slice of it is read-only too, so tails are handed out without setting flags on each. The
+    buffer is replaced, never changed in place below a row's length, so views handed out keep
+    their values. When an append finds a row full: with ``keep`` (values, > 0) and a capacity
+    at least 5/4 of that, the buffer is replaced by one of the same size holding each row's last
+    ``keep`` values (``_dropped`` counts a row's values dropped, so ``_dropped + _n`` is the
+    number ever appended to it); else the capacity doubles. Each value is copied at most 4
+    times on average, and the buffer (one for every instrument, replaced at once) stays under
+    2.5 ``keep`` values a row (1024 a row for the 800 the default strategies keep).
     """
 
-    __slots__ = ("_buf", "_dropped", "_keep", "_n", "_ro")
+    __slots__ = ("_buf", "_dropped", "_keep", "_longest", "_n", "_ro")
 
     def __init__(self, keep: int | None = None) -> None:
-        self._buf = np.empty(_INITIAL_CAPACITY, dtype=np.float64)
-        self._n = 0
+        self._buf: FloatArray = np.empty((0, _INITIAL_CAPACITY), dtype=np.float64)
+        self._n: IntArray = np.zeros(0, dtype=np.int64)
+        self._dropped: IntArray = np.zeros(0, dtype=np.int64)
         self._ro = _read_only(self._buf)
         self._keep = keep
-        self._dropped = 0
+        # at least the longest row's length (an append adds at most 1 to it): the rows are
+        # looked at for a full one only when this reaches the capacity
+        self._longest = 0
 
-    def append(self, value: float) -> None:
-        if self._n == self._buf.shape[0]:
+    def add_rows(self, count: int) -> int:
+        """Add ``count`` empty rows; returns the index of the first. The buffer has room for
+        more rows than it holds (doubled when full), so rows added one by one (listed
+        options) copy it only now and then."""
+        first = len(self._n)
+        if first + count > self._buf.shape[0]:
+            buf = np.empty((max(first + count, 2 * first), self._buf.shape[1]), dtype=np.float64)
+            buf[:first] = self._buf[:first]
+            self._buf, self._ro = buf, _read_only(buf)
+        self._n = np.concatenate([self._n, np.zeros(count, dtype=np.int64)])
+        self._dropped = np.concatenate([self._dropped, np.zeros(count, dtype=np.int64)])
+        return first
+
+    def append(self, rows: IntArray, values: FloatArray) -> None:
+        """Append ``values[k]`` to row ``rows[k]`` for every k (``rows`` distinct)."""
+        if self._longest >= self._buf.shape[1]:
+            self._room_checked()
+        ends = self._n[rows]
+        self._buf[rows, ends] = values
+        self._n[rows] = ends + 1
+        self._longest += 1
+
+    def append_one(self, row: int, value: float) -> None:
+        """Append ``value`` to row ``row``."""
+        if self._longest >= self._buf.shape[1]:
+            self._room_checked()
+        n = int(self._n[row])
+        self._buf[row, n] = value
+        self._n[row] = n + 1
+        self._longest = max(self._longest, n + 1)
+
+    def _room_checked(self) -> None:
+        """Make room when a row is full; ``_longest`` the longest row's length again."""
+        if len(self._n) and self._n.max() == self._buf.shape[1]:
             self._make_room()
-        n = self._n
-        self._buf[n] = value
-        self._n = n + 1
+        self._longest = int(self._n.max()) if len(self._n) else 0
 
     def _make_room(self) -> None:
-        """Called on a full buffer: a new one holding the last ``keep`` values when the
-        buffer is at least twice that long, else one twice as long holding them all."""
-        buf, n, keep = self._buf, self._n, self._keep
-        if keep is not None and n >= 2 * keep:
+        """Called when a row is full: a buffer of the same size holding each row's last
+        ``keep`` values when the capacity is at least 5/4 of ``keep``, else one twice as
+        wide holding them all."""
+        buf, keep = self._buf, self._keep
+        capacity = buf.shape[1]
+        if keep is not None and 4 * capacity >= 5 * keep:
             self._buf = np.empty_like(buf)
-            self._buf[:keep] = buf[n - keep : n]
-            self._dropped += n - keep
-            self._n = keep
+            ends: list[int] = self._n.tolist()
+            for row, n in enumerate(ends):
+                kept = min(n, keep)
+                self._buf[row, :kept] = buf[row, n - kept : n]
+            self._dropped += self._n - np.minimum(self._n, keep)
+            self._n = np.minimum(self._n, keep)
         else:
-            self._buf = np.concatenate([buf, np.empty_like(buf)])
+            self._buf = np.empty((buf.shape[0], 2 * capacity), dtype=np.float64)
+            self._buf[: len(self._n), :capacity] = buf[: len(self._n)]
         self._ro = _read_only(self._buf)
 
-    def __len__(self) -> int:
-        return self._n
-
-    @property
-    def total(self) -> int:
-        """How many values were ever appended (some may be dropped, see ``keep``)."""
+    def totals(self) -> IntArray:
+        """How many values were ever appended to each row (some may be dropped)."""
         return self._dropped + self._n
 
-    def last(self) -> float:
-        """The newest value (the history is not empty)."""
-        return float(self._buf[self._n - 1])
+    def last(self, rows: IntArray) -> FloatArray:
+        """The newest value of each of ``rows`` (none empty)."""
+        return self._buf[rows, self._n[rows] - 1]
 
-    def tail(self, n: int) -> FloatArray:
-        """The last ``n`` values (all when fewer), oldest first: a read-only view."""
-        end = self._n
-        return self._ro[max(0, end - n) : end]
+    def ends(self) -> tuple[FloatArray, list[int]]:
+        """The buffer (read-only view) and every row's length now: the tails as they stand."""
+        return self._ro, self._n.tolist()
+
+
+def _is_mapping(
+    values: Mapping[InstrumentId, float] | Iterable[tuple[InstrumentId, float]],
+) -> bool:
+    """Whether ``values`` is a mapping; a dict or a step's read-only one is told by its type
+    (an ABC check costs more than the rest of a small step's bookkeeping)."""
+    return isinstance(values, (dict, MappingProxyType, Mapping))
 
 
 def _read_only(buf: FloatArray) -> FloatArray:
@@ -134,19 +191,49 @@ class MarketData:
         self._instruments = MappingProxyType(self._instrument_map)
         self._stale_after_ms = stale_after_ms
         self._prices: dict[InstrumentId, float] = {}
-        self._price_ts_ms: dict[InstrumentId, int] = {}
-        self._close_ts_ms: dict[InstrumentId, int] = {}
         self._funding: dict[InstrumentId, FundingRate] = {}
         self._funding_version = 0  # bumped whenever a rate is stored (a layout's funding dict)
         self._predicted: dict[InstrumentId, FundingRate] = {}
-        self._history: dict[InstrumentId, _History] = {i: _History(keep_bars) for i in instruments}
+        # Per tracked instrument, a row (in the order tracked) of: its close history (one
+        # buffer, appended once a step), its price time (_NEVER_MS before the first price), its
+        # last close time (_UNCLOSED_MS before the first close) and the rank of its first
+        # close among the instruments' first closes.
+        self._closes = _Histories(keep_bars)
+        self._close_row: dict[InstrumentId, int] = {}
+        # A time every price time is (every tracked instrument priced then), or every close
+        # time of the instruments with a close is, else None (then the arrays are looked at):
+        # set by on_closes when it names them all (the usual step), None after any other
+        # change of those times.
+        self._all_priced_at_ms: int | None = None
+        self._all_closed_at_ms: int | None = None
+        self._row_ids: list[InstrumentId] = []
+        self._price_ts_ms: IntArray = np.zeros(0, dtype=np.int64)
+        self._close_ts_ms: IntArray = np.zeros(0, dtype=np.int64)
+        self._first_close_rank: IntArray = np.zeros(0, dtype=np.int64)
+        self._closed = 0  # instruments with a close (the next first close's rank)
+        self._add_close_rows(list(self._instrument_map))
+        # the rows of each tuple of ids on_closes or on_volumes was given (all tracked,
+        # distinct): never stale, an instrument's row never changes once it is tracked
+        self._rows_of_ids: dict[tuple[InstrumentId, ...], IntArray] = {}
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
-        self._volume_pending: dict[InstrumentId, float] = {}
-        self._volumes: dict[InstrumentId, _History] = {}
-        # (instrument, volume history, close history) of each volume history, in order: made
-        # again whenever close_volumes adds a volume history (the only place one is added)
-        self._volume_pairs: list[tuple[InstrumentId, _History, _History]] = []
+        self._volume_pending: dict[InstrumentId, float] = {}  # the hour's volume so far
+        # the volume histories, a row each for the instruments whose bars carry a volume, their
+        # ids in row order and the close row of each (close_volumes adds them, the only place
+        # one is added)
+        self._volumes = _Histories(keep_bars)
+        self._volume_row: dict[InstrumentId, int] = {}
+        self._volume_ids: list[InstrumentId] = []
+        self._volume_close_rows: IntArray = np.zeros(0, dtype=np.int64)
+        self._volume_rows: IntArray = np.zeros(0, dtype=np.int64)  # 0, 1, ... (every row)
+        # After close_volumes every volume history is as long as its close history. What
+        # appended closes since tells whether each is one longer now without looking: the
+        # on_closes naming every instrument with a close, counted; any other append of a close
+        # (on_close, on_closes naming fewer, carry_closes) noted; and whether every instrument
+        # with a volume history had a close at the last close_volumes.
+        self._full_closes = 0
+        self._closes_irregular = False
+        self._volume_rows_closed = True
         # snapshot()'s restriction per tuple of requested ids, valid while the version stands
         # (bumped when an instrument or a volume history is added)
         self._layouts: dict[tuple[InstrumentId, ...], tuple[int, _Layout]] = {}
@@ -158,6 +245,17 @@ class MarketData:
         # chains are read afresh by every snapshot.
         self._version = 0
         self._shared: _Shared | None = None
+
+    def _add_close_rows(self, ids: list[InstrumentId]) -> None:
+        count = len(ids)
+        first = self._closes.add_rows(count)
+        self._close_row.update(zip(ids, range(first, first + count), strict=True))
+        self._row_ids += ids
+        self._all_priced_at_ms = None  # the new ones are not priced
+        grow = np.concatenate
+        self._price_ts_ms = grow([self._price_ts_ms, np.full(count, _NEVER_MS, dtype=np.int64)])
+        self._close_ts_ms = grow([self._close_ts_ms, np.full(count, _UNCLOSED_MS, dtype=np.int64)])
+        self._first_close_rank = grow([self._first_close_rank, np.zeros(count, dtype=np.int64)])
 
     @property
     def instruments(self) -> Mapping[InstrumentId, Instrument]:
@@ -172,38 +270,78 @@ class MarketData:
         ValueError
             If ``instrument_id`` is not tracked (nothing is recorded).
         """
-        history = self._tracked_history(instrument_id)
+        row = self._tracked_row(instrument_id)
         self._version += 1
         self._prices[instrument_id] = close
-        self._price_ts_ms[instrument_id] = ts_ms
-        self._close_ts_ms[instrument_id] = ts_ms
-        history.append(close)
+        self._price_ts_ms[row] = ts_ms
+        self._all_priced_at_ms = self._all_closed_at_ms = None
+        self._closes_irregular = True
+        if self._close_ts_ms[row] == _UNCLOSED_MS:
+            self._first_close_rank[row] = self._closed
+            self._closed += 1
+        self._close_ts_ms[row] = ts_ms
+        self._closes.append_one(row, close)
 
-    def on_closes(self, closes: Iterable[tuple[InstrumentId, float]], ts_ms: int) -> None:
-        """:meth:`on_close` of each (instrument, close) of ``closes``, in order (one step's
-        closes, quote units, at ``ts_ms``).
+    def on_closes(
+        self,
+        closes: Mapping[InstrumentId, float] | Iterable[tuple[InstrumentId, float]],
+        ts_ms: int,
+    ) -> None:
+        """:meth:`on_close` of each (instrument, close) of ``closes`` (a mapping or pairs), in
+        order (one step's closes, quote units, at ``ts_ms``).
 
         Raises
         ------
         ValueError
             At the first instrument that is not tracked (the closes before it are recorded).
         """
-        histories, prices = self._history, self._prices
-        price_ts_ms, close_ts_ms = self._price_ts_ms, self._close_ts_ms
+        if _is_mapping(closes):
+            mapping = cast("Mapping[InstrumentId, float]", closes)
+            ids: tuple[InstrumentId, ...] = tuple(mapping)
+            values: list[float] = list(mapping.values())
+        else:
+            pairs = list(cast("Iterable[tuple[InstrumentId, float]]", closes))
+            ids, values = tuple([p[0] for p in pairs]), [p[1] for p in pairs]
+        rows = self._rows_of(ids)
+        if rows is None:  # an untracked instrument or one named twice: one by one
+            for instrument_id, close in zip(ids, values, strict=True):
+                self.on_close(instrument_id, close, ts_ms)
+            return
         self._version += 1
-        for instrument_id, close in closes:
-            history = histories.get(instrument_id)
-            if history is None:
-                history = self._tracked_history(instrument_id)  # raises
-            prices[instrument_id] = close
-            price_ts_ms[instrument_id] = ts_ms
-            close_ts_ms[instrument_id] = ts_ms
-            # _History.append inlined: this loop runs for every close of every step
-            if history._n == history._buf.shape[0]:
-                history._make_room()
-            n = history._n
-            history._buf[n] = close
-            history._n = n + 1
+        self._prices.update(zip(ids, values, strict=True))
+        self._price_ts_ms[rows] = ts_ms
+        close_ts_ms = self._close_ts_ms
+        if self._closed < len(close_ts_ms):  # an instrument without a close yet: first ones?
+            first = rows[close_ts_ms[rows] == _UNCLOSED_MS]
+            self._first_close_rank[first] = np.arange(self._closed, self._closed + len(first))
+            self._closed += len(first)
+        close_ts_ms[rows] = ts_ms
+        self._closes.append(rows, np.array(values, dtype=np.float64))
+        # rows distinct, each with a close now: as many as there are such (or tracked ones)
+        # means all of them
+        if len(rows) == self._closed:
+            self._all_closed_at_ms = ts_ms
+            self._full_closes += 1
+        else:
+            self._all_closed_at_ms = None
+            self._closes_irregular = True
+        self._all_priced_at_ms = ts_ms if len(rows) == len(self._row_ids) else None
+
+    def _rows_of(self, ids: tuple[InstrumentId, ...]) -> IntArray | None:
+        """The rows of ``ids``, or None if one is untracked or named twice; kept per tuple (a
+        replay names the same instruments every step; an instrument keeps its row)."""
+        rows = self._rows_of_ids.get(ids)
+        if rows is not None:
+            return rows
+        close_row, distinct = self._close_row, set(ids)
+        if not close_row.keys() >= distinct or len(distinct) != len(ids):
+            return None
+        rows = np.array([close_row[i] for i in ids], dtype=np.int64)
+        rows.flags.writeable = False
+        if len(self._rows_of_ids) >= _MAX_LAYOUTS:
+            self._rows_of_ids.clear()
+        self._rows_of_ids[ids] = rows
+        return rows
 
     def carry_closes(self, ts_ms: int) -> list[InstrumentId]:
         """Forward-fill the hour ``ts_ms`` for every instrument that has history but no close
@@ -217,17 +355,20 @@ class MarketData:
         list[InstrumentId]
             The instruments carried, in the order of their first close.
         """
-        close_ts = self._close_ts_ms
-        if not close_ts or min(close_ts.values()) >= ts_ms:
+        close_ts_ms = self._close_ts_ms  # _UNCLOSED_MS (never less) without a close yet
+        closed_at_ms = self._all_closed_at_ms
+        if (closed_at_ms is not None and closed_at_ms >= ts_ms) or (
+            not len(close_ts_ms) or close_ts_ms.min() >= ts_ms
+        ):
             return []  # every instrument with history has its close at ts_ms (the usual hour)
-        carried = [i for i, close_ts_ms in close_ts.items() if close_ts_ms < ts_ms]
-        if carried:
-            self._version += 1
-            for instrument_id in carried:
-                history = self._history[instrument_id]
-                history.append(history.last())
-                self._close_ts_ms[instrument_id] = ts_ms
-        return carried
+        rows = np.flatnonzero(close_ts_ms < ts_ms)
+        rows = rows[np.argsort(self._first_close_rank[rows], kind="stable")]
+        self._version += 1
+        self._closes.append(rows, self._closes.last(rows))
+        close_ts_ms[rows] = ts_ms  # (_all_closed_at_ms stays true: set, none was carried)
+        self._closes_irregular = True
+        row_ids = self._row_ids
+        return [row_ids[row] for row in rows.tolist()]
 
     def on_volume(self, instrument_id: InstrumentId, volume: float) -> None:
         """Add a bar's traded volume (base units, finite, ≥ 0) to the current hour of
@@ -239,22 +380,30 @@ class MarketData:
             If ``instrument_id`` is not tracked or ``volume`` is negative or not finite
             (nothing is recorded).
         """
-        self._tracked_history(instrument_id)
+        self._tracked_row(instrument_id)
         if not (math.isfinite(volume) and volume >= 0):
             raise ValueError(f"volume of {instrument_id} must be finite and >= 0, got {volume!r}")
         self._volume_pending[instrument_id] = self._volume_pending.get(instrument_id, 0.0) + volume
 
-    def on_volumes(self, volumes: Iterable[tuple[InstrumentId, float]]) -> None:
-        """:meth:`on_volume` of each (instrument, volume) of ``volumes``, in order.
+    def on_volumes(
+        self, volumes: Mapping[InstrumentId, float] | Iterable[tuple[InstrumentId, float]]
+    ) -> None:
+        """:meth:`on_volume` of each (instrument, volume) of ``volumes`` (a mapping or pairs),
+        in order.
 
         Raises
         ------
         ValueError
             At the first untracked instrument or bad volume (those before it are recorded).
         """
-        histories, pending, inf = self._history, self._volume_pending, math.inf
-        for instrument_id, volume in volumes:
-            if instrument_id not in histories or not 0.0 <= volume < inf:  # NaN compares False
+        pairs = (
+            cast("Mapping[InstrumentId, float]", volumes).items()
+            if _is_mapping(volumes)
+            else cast("Iterable[tuple[InstrumentId, float]]", volumes)
+        )
+        rows, pending, inf = self._close_row, self._volume_pending, math.inf
+        for instrument_id, volume in pairs:
+            if instrument_id not in rows or not 0.0 <= volume < inf:  # NaN compares False
                 self.on_volume(instrument_id, volume)  # raises
                 continue
             pending[instrument_id] = pending.get(instrument_id, 0.0) + volume
@@ -265,28 +414,45 @@ class MarketData:
         after the hour's closes and :meth:`carry_closes`); a first volume is preceded by NaN
         for the hours before it."""
         self._version += 1
-        pending = self._volume_pending
-        if not self._volumes.keys() >= pending.keys():
-            for instrument_id in pending.keys() - self._volumes.keys():
-                self._volumes[instrument_id] = _History(self._keep_bars)
-                self._layout_version += 1
-            closes = self._history
-            self._volume_pairs = [
-                (instrument_id, history, closes[instrument_id])
-                for instrument_id, history in self._volumes.items()
-            ]
-        for instrument_id, history, close_history in self._volume_pairs:
-            n = history._n
-            n_closes = close_history._dropped + close_history._n
-            if history._dropped + n == n_closes - 1 and n < history._buf.shape[0]:
-                history._buf[n] = pending.get(instrument_id, 0.0)  # the usual hour, inlined
-                history._n = n + 1
-                continue
-            while history.total < n_closes - 1:
-                history.append(math.nan)
-            if history.total < n_closes:
-                history.append(pending.get(instrument_id, 0.0))
+        # one close more for each volume history since the last call, known without looking
+        one_more = self._volume_rows_closed and self._full_closes == 1
+        one_more = one_more and not self._closes_irregular
+        self._full_closes, self._closes_irregular = 0, False
+        pending, volume_row = self._volume_pending, self._volume_row
+        if not volume_row.keys() >= pending.keys():  # first volumes: a volume history each
+            one_more = False
+            new = [i for i in pending if i not in volume_row]
+            first = self._volumes.add_rows(len(new))
+            volume_row.update(zip(new, range(first, first + len(new)), strict=True))
+            self._volume_ids += new
+            close_row = self._close_row
+            self._volume_close_rows = np.array(
+                [close_row[i] for i in self._volume_ids], dtype=np.int64
+            )
+            self._volume_rows = np.arange(len(self._volume_ids), dtype=np.int64)
+            self._layout_version += 1
+        ids = self._volume_ids
+        hour = np.fromiter(map(pending.get, ids, repeat(0.0)), dtype=np.float64, count=len(ids))
         pending.clear()
+        close_rows = self._volume_close_rows
+        if not len(close_rows):
+            return
+        volumes = self._volumes
+        if one_more:  # the usual hour: one value each
+            volumes.append(self._volume_rows, hour)
+            return
+        self._volume_rows_closed = bool((self._close_ts_ms[close_rows] != _UNCLOSED_MS).all())
+        n_closes = self._closes.totals()[close_rows]
+        totals = volumes.totals()
+        if (n_closes - totals == 1).all():  # one value each
+            volumes.append(self._volume_rows, hour)
+            return
+        pairs = zip(totals.tolist(), n_closes.tolist(), strict=True)
+        for row, (total, n_close) in enumerate(pairs):
+            for _ in range(n_close - 1 - total):
+                volumes.append_one(row, math.nan)
+            if max(total, n_close - 1) < n_close:
+                volumes.append_one(row, float(hour[row]))
 
     def on_price(self, instrument_id: InstrumentId, price: float, ts_ms: int) -> None:
         """Record an intra-bar price (mark or trade), quote units; history is not touched.
@@ -296,19 +462,20 @@ class MarketData:
         ValueError
             If ``instrument_id`` is not tracked (nothing is recorded).
         """
-        self._tracked_history(instrument_id)
+        row = self._tracked_row(instrument_id)
         self._version += 1
         self._prices[instrument_id] = price
-        self._price_ts_ms[instrument_id] = ts_ms
+        self._price_ts_ms[row] = ts_ms
+        self._all_priced_at_ms = None
 
-    def _tracked_history(self, instrument_id: InstrumentId) -> _History:
-        history = self._history.get(instrument_id)
-        if history is None:
+    def _tracked_row(self, instrument_id: InstrumentId) -> int:
+        row = self._close_row.get(instrument_id)
+        if row is None:
             raise ValueError(
                 f"price for untracked instrument {instrument_id}; MarketData tracks "
                 f"{', '.join(sorted(map(str, self._instruments)))}"
             )
-        return history
+        return row
 
     def on_funding(self, funding: FundingRate) -> None:
         """Record a settled funding rate; keeps the newest per instrument
@@ -329,7 +496,7 @@ class MarketData:
         ValueError
             If ``funding.instrument_id`` is not tracked (nothing is recorded).
         """
-        self._tracked_history(funding.instrument_id)
+        self._tracked_row(funding.instrument_id)
         current = self._predicted.get(funding.instrument_id)
         if current is None or funding.ts_funding_ms >= current.ts_funding_ms:
             self._predicted[funding.instrument_id] = funding
@@ -354,7 +521,7 @@ class MarketData:
             return
         self._version += 1
         self._instrument_map[instrument.id] = instrument
-        self._history[instrument.id] = _History(self._keep_bars)
+        self._add_close_rows([instrument.id])
         self._layout_version += 1
         self._listed_options.setdefault(underlying, []).append(instrument)
 
@@ -403,15 +570,6 @@ class MarketData:
             )
         layout = self._layout_of(instrument_ids, ts_ms)
         shared = self._shared_at(ts_ms)
-        if layout.captured_in is not shared:  # its histories' ends, once per version and time
-            close_ends, volume_ends = shared.close_ends, shared.volume_ends
-            for i, history in layout.histories.items():
-                close_ends[i] = (history._ro, history._n)
-            for i, history in layout.volumes.items():
-                volume_ends[i] = (history._ro, history._n)
-            layout.captured_in = shared
-        all_prices = self._prices
-        priced = layout.present_in(all_prices, _PRICED)
         stale = shared.stale
         ids = layout.ids
         # closes and volumes: views made when read (strategies read few of them; a snapshot
@@ -419,9 +577,9 @@ class MarketData:
         return MarketSnapshot(
             ts_ms=ts_ms,
             instruments=dict(layout.instruments),
-            prices={i: all_prices[i] for i in priced},
+            prices=layout.present_in(self._prices, _PRICED).pick(self._prices),
             funding=dict(self._funding_of(layout)),  # a copy: each snapshot has its own dicts
-            closes=_Tails(layout.histories, shared.close_ends, history_bars),
+            closes=_Tails(layout.close_rows, *shared.closes, history_bars),
             stale=stale & layout.id_set if stale else stale,
             predicted_funding=(
                 {i: self._predicted[i] for i in ids if i in self._predicted}
@@ -431,7 +589,7 @@ class MarketData:
             option_chains=(
                 {i: self._chains[i] for i in ids if i in self._chains} if self._chains else {}
             ),
-            volumes=_Tails(layout.volumes, shared.volume_ends, history_bars),
+            volumes=_Tails(layout.volume_rows, *shared.volumes, history_bars),
         )
 
     def _funding_of(self, layout: _Layout) -> dict[InstrumentId, FundingRate]:
@@ -439,47 +597,43 @@ class MarketData:
         rate is stored (``_funding_version``: settlements come every few hours)."""
         version, rates = layout.funding
         if version != self._funding_version:
-            funding = self._funding
-            rates = {i: funding[i] for i in layout.present_in(funding, _FUNDED)}
+            rates = layout.present_in(self._funding, _FUNDED).pick(self._funding)
             layout.funding = (self._funding_version, rates)
         return rates
 
     def _shared_at(self, ts_ms: int) -> _Shared:
         """What every snapshot at ``ts_ms`` shares whatever ids it asks for: the stale
-        instruments among all tracked ones, and the ends of the histories the snapshots read
-        (filled by :meth:`snapshot` for each layout, the first time it is asked for under this
-        version and time: the histories do not change meanwhile); kept until the data changes
-        (``_version``) or a snapshot at another time is asked for."""
+        instruments among all tracked ones, and the ends of the close and volume histories
+        (the buffers and every row's length: the histories do not change meanwhile); kept
+        until the data changes (``_version``) or a snapshot at another time is asked for."""
         shared = self._shared
         if shared is not None and shared.version == self._version and shared.ts_ms == ts_ms:
             return shared
         fresh_from_ms = ts_ms - self._stale_after_ms  # stale: price time before this
-        price_ts_ms = self._price_ts_ms
-        if len(price_ts_ms) == len(self._instrument_map) and (
-            not price_ts_ms or min(price_ts_ms.values()) >= fresh_from_ms
+        price_ts_ms = self._price_ts_ms  # _NEVER_MS before the first price: stale
+        priced_at_ms = self._all_priced_at_ms
+        if (priced_at_ms is not None and priced_at_ms >= fresh_from_ms) or (
+            not len(price_ts_ms) or price_ts_ms.min() >= fresh_from_ms
         ):
-            # every tracked instrument is priced (the keys of price_ts_ms are tracked ones), none
-            # before fresh_from_ms: none is stale (the usual step of a replay)
-            stale: frozenset[InstrumentId] = frozenset()
+            stale: frozenset[InstrumentId] = frozenset()  # the usual step of a replay
         else:
-            never = -(2**62)
-            stale = frozenset(
-                [i for i in self._instrument_map if price_ts_ms.get(i, never) < fresh_from_ms]
-            )
+            row_ids = self._row_ids
+            stale_rows = np.flatnonzero(price_ts_ms < fresh_from_ms).tolist()
+            stale = frozenset([row_ids[row] for row in stale_rows])
         shared = self._shared = _Shared(
             version=self._version,
             ts_ms=ts_ms,
-            close_ends={},
-            volume_ends={},
+            closes=self._closes.ends(),
+            volumes=self._volumes.ends(),
             stale=stale,
         )
         return shared
 
     def _layout_of(self, instrument_ids: Iterable[InstrumentId], ts_ms: int) -> _Layout:
         """The tracked ids among ``instrument_ids`` (with the listed options of their
-        underlyings), their instruments and their close and volume histories; kept per tuple
-        of ids (a strategy asks for the same ones every cycle) until an instrument or a volume
-        history is added."""
+        underlyings), their instruments and the rows of their close and volume histories;
+        kept per tuple of ids (a strategy asks for the same ones every cycle) until an
+        instrument or a volume history is added."""
         key = instrument_ids if isinstance(instrument_ids, tuple) else None
         if key is not None and not self._listed_options:
             kept = self._layouts.get(key)
@@ -489,12 +643,12 @@ class MarketData:
         ids = [i for i in instrument_ids if i in instruments]
         if self._listed_options:
             ids = self._with_options(ids, ts_ms)
-        histories, volumes = self._history, self._volumes
+        close_row, volume_row = self._close_row, self._volume_row
         layout = _Layout(
             ids,
             {i: instruments[i] for i in ids},
-            {i: histories[i] for i in ids},
-            {i: volumes[i] for i in ids if i in volumes},
+            {i: close_row[i] for i in ids},
+            {i: volume_row[i] for i in ids if i in volume_row},
         )
         if key is not None and not self._listed_options:
             if len(self._layouts) >= _MAX_LAYOUTS:
@@ -504,45 +658,43 @@ class MarketData:
 
 
 class _Tails(Mapping[InstrumentId, FloatArray]):
-    """The last ``n`` values of each of ``histories`` as they stood when the snapshot was
-    taken, a read-only view made when read: ``ends`` holds each history's buffer (read-only
-    view) and length at snapshot time (for these histories and maybe more). Later appends do
-    not show: a buffer is replaced, never changed below that length."""
+    """The last ``n`` values of each history of ``rows`` (instrument -> row of ``buffer``) as
+    they stood when the snapshot was taken, a read-only view made when read: ``buffer`` is the
+    histories' buffer (read-only view) and ``ends`` every row's length at snapshot time. Later
+    appends do not show: a buffer is replaced, never changed below those lengths."""
 
-    __slots__ = ("_ends", "_histories", "_n")
+    __slots__ = ("_buffer", "_ends", "_n", "_rows")
 
     def __init__(
-        self,
-        histories: Mapping[InstrumentId, _History],
-        ends: Mapping[InstrumentId, tuple[FloatArray, int]],
-        n: int,
+        self, rows: Mapping[InstrumentId, int], buffer: FloatArray, ends: list[int], n: int
     ) -> None:
-        self._histories = histories
+        self._rows = rows
+        self._buffer = buffer
         self._ends = ends
         self._n = n
 
     def __getitem__(self, instrument_id: InstrumentId) -> FloatArray:
-        if instrument_id not in self._histories:
-            raise KeyError(instrument_id)
-        ro, end = self._ends[instrument_id]
+        row = self._rows[instrument_id]  # KeyError when not held
+        end = self._ends[row]
         start = end - self._n
-        return ro[start if start > 0 else 0 : end]
+        return self._buffer[row, start if start > 0 else 0 : end]
 
     def get(self, instrument_id: InstrumentId, default: Any = None) -> Any:
-        if instrument_id not in self._histories:
+        row = self._rows.get(instrument_id)
+        if row is None:
             return default
-        ro, end = self._ends[instrument_id]
+        end = self._ends[row]
         start = end - self._n
-        return ro[start if start > 0 else 0 : end]
+        return self._buffer[row, start if start > 0 else 0 : end]
 
     def __contains__(self, instrument_id: object) -> bool:
-        return instrument_id in self._histories
+        return instrument_id in self._rows
 
     def __iter__(self) -> Iterator[InstrumentId]:
-        return iter(self._histories)
+        return iter(self._rows)
 
     def __len__(self) -> int:
-        return len(self._histories)
+        return len(self._rows)
 
 
 class _Shared(NamedTuple):
@@ -551,10 +703,10 @@ class _Shared(NamedTuple):
 
     version: int
     ts_ms: int
-    close_ends: dict[InstrumentId, tuple[FloatArray, int]]
-    """Buffer (read-only view) and length of the close histories of the layouts captured so
-    far (only ever added to while the version stands: a snapshot reads its own ids)."""
-    volume_ends: dict[InstrumentId, tuple[FloatArray, int]]
+    closes: tuple[FloatArray, list[int]]
+    """The close histories' buffer (read-only view) and every row's length."""
+    volumes: tuple[FloatArray, list[int]]
+    """The same of the volume histories."""
     stale: frozenset[InstrumentId]
 
 
@@ -562,49 +714,67 @@ _PRICED = 0
 _FUNDED = 1
 
 
+class _Present:
+    """The ids of a layout that are keys of a mapping, in order, and a getter of their values
+    (one C call instead of a lookup per id)."""
+
+    __slots__ = ("_get", "ids")
+
+    def __init__(self, ids: list[InstrumentId]) -> None:
+        self.ids = ids
+        self._get = itemgetter(*ids) if len(ids) > 1 else None
+
+    def pick(self, mapping: Mapping[InstrumentId, _V]) -> dict[InstrumentId, _V]:
+        """A new dict of ``ids`` and their values in ``mapping`` (each a key of it), in order."""
+        ids = self.ids
+        if self._get is None:
+            return {i: mapping[i] for i in ids}
+        return dict(zip(ids, self._get(mapping), strict=True))
+
+
 class _Layout:
     """What :meth:`MarketData.snapshot` restricts to, for one set of requested ids."""
 
     __slots__ = (
         "_present",
-        "captured_in",
+        "close_rows",
         "funding",
-        "histories",
         "id_set",
         "ids",
         "instruments",
-        "volumes",
+        "volume_rows",
     )
 
     def __init__(
         self,
         ids: list[InstrumentId],
         instruments: dict[InstrumentId, Instrument],
-        histories: dict[InstrumentId, _History],
-        volumes: dict[InstrumentId, _History],
+        close_rows: dict[InstrumentId, int],
+        volume_rows: dict[InstrumentId, int],
     ) -> None:
         self.ids = ids
         self.id_set = frozenset(ids)
         self.instruments = instruments
-        self.histories = histories
-        self.volumes = volumes
+        self.close_rows = close_rows
+        """Each id's row in the close histories."""
+        self.volume_rows = volume_rows
+        """The row in the volume histories of each id that has one."""
         # per kind (_PRICED, _FUNDED): (key count of the mapping, the ids among its keys)
-        self._present: list[tuple[int, list[InstrumentId]]] = [(-1, []), (-1, [])]
-        self.captured_in: _Shared | None = None
-        """The shared part that holds these histories' ends (:meth:`MarketData.snapshot`)."""
+        self._present: list[tuple[int, _Present]] = [(-1, _Present([])), (-1, _Present([]))]
         self.funding: tuple[int, dict[InstrumentId, FundingRate]] = (-1, {})
         """``(funding version, rates)`` (:meth:`MarketData._funding_of`)."""
 
-    def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> list[InstrumentId]:
+    def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> _Present:
         """``ids`` that are keys of ``mapping`` (the prices for ``_PRICED``, the funding rates
         for ``_FUNDED``), in order. Those mappings only ever gain keys, so their key count
-        names their key set: the list is recomputed only when the count changed."""
-        count, ids = self._present[kind]
+        names their key set: the ids are looked up again only when the count changed."""
+        count, present = self._present[kind]
         if count != len(mapping):
-            ids = [i for i in self.ids if i in mapping]
-            self._present[kind] = (len(mapping), ids)
-        return ids
+            present = _Present([i for i in self.ids if i in mapping])
+            self._present[kind] = (len(mapping), present)
+        return present
 
 
 _MAX_LAYOUTS = 64
-"""Layouts kept by :meth:`MarketData._layout_of` (one per strategy in practice)."""
+"""Layouts kept by :meth:`MarketData._layout_of` (one per strategy in practice), and tuples of
+ids kept by :meth:`MarketData._rows_of`."""

@@ -50,6 +50,7 @@ class Model:
     funding: dict[InstrumentId, FundingRate] = field(default_factory=dict)
     volumes: dict[InstrumentId, list[float]] = field(default_factory=dict)
     pending: dict[InstrumentId, float] = field(default_factory=dict)
+    close_ts_ms: dict[InstrumentId, int] = field(default_factory=dict)  # in first-close order
 
     def expected(
         self, ts_ms: int, ids: list[InstrumentId], n: int
@@ -95,10 +96,22 @@ def test_snapshots_match_a_plain_model_through_random_operations(data: st.DataOb
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
+def test_snapshots_match_the_model_while_small_buffers_double_with_rows_of_uneven_length(
+    data: st.DataObject,
+) -> None:
+    # rows 2 values wide, doubled whenever one row is full, the others shorter
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(marketdata, "_INITIAL_CAPACITY", 2)
+        md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    run_against_model(data, md, max_bars=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
 def test_snapshots_keeping_few_bars_match_the_model_while_old_values_are_dropped(
     data: st.DataObject,
 ) -> None:
-    # buffers of 2 values: doubled to 8, then replaced by the last 3 values every 5 appends
+    # rows of 2 values: doubled to 4, then replaced by the last 3 values at every append
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(marketdata, "_INITIAL_CAPACITY", 2)
         md = MarketData(INSTRUMENTS, STALE_AFTER_MS, keep_bars=3)
@@ -111,15 +124,39 @@ def run_against_model(data: st.DataObject, md: MarketData, max_bars: int) -> Non
     ts_ms = T0_MS
     requests = [tuple(IDS), tuple(IDS[:3]), (IDS[4], IDS[1]), (IDS[5],)]
     finite = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False)
+    # a volume: mostly good, now and then one that must be refused (and what follows it)
+    volume = st.one_of(
+        finite, finite, finite, st.just(0.0), st.just(-0.0), st.just(-1.0), st.just(math.nan)
+    )
     for _ in range(data.draw(st.integers(1, 40))):
-        op = data.draw(st.sampled_from(["closes", "price", "funding", "hour", "snap", "snap"]))
-        if op == "closes":
+        op = data.draw(
+            st.sampled_from(["closes", "price", "funding", "volumes", "hour", "snap", "snap"])
+        )
+        if op == "closes":  # a mapping (the driver's step) or pairs, maybe naming one twice
             chosen = data.draw(st.lists(st.sampled_from(IDS), unique=True, max_size=6))
+            if chosen and data.draw(st.booleans()):
+                chosen.append(data.draw(st.sampled_from(chosen)))
             values = [data.draw(finite) for _ in chosen]
-            md.on_closes(list(zip(chosen, values, strict=True)), ts_ms)
-            for iid, close in zip(chosen, values, strict=True):
+            pairs = list(zip(chosen, values, strict=True))
+            as_mapping = len(set(chosen)) == len(chosen) and data.draw(st.booleans())
+            md.on_closes(dict(pairs) if as_mapping else pairs, ts_ms)
+            for iid, close in pairs:
                 model.prices[iid], model.price_ts_ms[iid] = close, ts_ms
                 model.closes.setdefault(iid, []).append(close)
+                model.close_ts_ms[iid] = ts_ms
+        elif op == "volumes":  # a mapping or pairs, several per hour add up
+            chosen = data.draw(st.lists(st.sampled_from(IDS), unique=True, max_size=6))
+            values = [data.draw(volume) for _ in chosen]
+            pairs = list(zip(chosen, values, strict=True))
+            try:
+                md.on_volumes(dict(pairs) if data.draw(st.booleans()) else pairs)
+            except ValueError:
+                refused = next(k for k, v in enumerate(values) if not 0.0 <= v < math.inf)
+                pairs = pairs[:refused]  # those before the first bad one are recorded
+            else:
+                assert all(0.0 <= v < math.inf for v in values)
+            for iid, value in pairs:
+                model.pending[iid] = model.pending.get(iid, 0.0) + value
         elif op == "price":
             iid, price = data.draw(st.sampled_from(IDS)), data.draw(finite)
             md.on_price(iid, price, ts_ms)
@@ -131,18 +168,23 @@ def run_against_model(data: st.DataObject, md: MarketData, max_bars: int) -> Non
             model.funding[iid] = funding
         elif op == "hour":  # the hour ends: carry, volumes; the next hour starts
             carried = md.carry_closes(ts_ms)
+            assert carried == [i for i, t in model.close_ts_ms.items() if t < ts_ms]
             for iid in carried:
                 model.closes[iid].append(model.closes[iid][-1])
+                model.close_ts_ms[iid] = ts_ms
             volumes = {i: data.draw(finite) for i in data.draw(st.lists(st.sampled_from(IDS)))}
             md.on_volumes(list(volumes.items()))
             md.close_volumes()
-            for iid in volumes:
+            for iid, value in volumes.items():
+                model.pending[iid] = model.pending.get(iid, 0.0) + value
+            for iid in model.pending:
                 model.volumes.setdefault(iid, [])
             for iid, history in model.volumes.items():
                 n_closes = len(model.closes.get(iid, []))
                 history.extend([math.nan] * max(0, n_closes - 1 - len(history)))
                 if len(history) < n_closes:
-                    history.append(volumes.get(iid, 0.0))
+                    history.append(model.pending.get(iid, 0.0))
+            model.pending.clear()
             ts_ms += HOUR_MS * data.draw(st.integers(1, 3))
         else:
             ids = data.draw(st.sampled_from(requests))
@@ -299,8 +341,9 @@ def test_keeping_bars_drops_old_values_but_not_those_snapshots_hold(
         assert snap.volumes[IDS[0]].tolist() == [
             v * 10 for v in values[max(0, hour - 3) : hour + 1]
         ]
-    # the buffer never grew past 8 values (doubling would have reached 64)
-    assert md.snapshot(T0_MS + 40 * HOUR_MS, (IDS[0],), 4).closes[IDS[0]].base.shape == (8,)
+    # the buffer (a row per instrument) never grew past 8 values a row (doubling: 64)
+    buffer = md.snapshot(T0_MS + 40 * HOUR_MS, (IDS[0],), 4).closes[IDS[0]].base
+    assert buffer.shape == (len(IDS), 8)
 
 
 def test_a_snapshot_longer_than_the_bars_kept_is_refused() -> None:
@@ -422,3 +465,101 @@ def test_a_newer_rate_of_an_instrument_already_funded_shows_in_the_next_snapshot
     assert third.funding == {IDS[0]: newer}
     third.funding.clear()  # type: ignore[attr-defined]
     assert md.snapshot(T0_MS, ids, 1).funding == {IDS[0]: newer}
+
+
+def test_a_close_or_price_older_than_a_full_step_shows_after_it() -> None:
+    # a step naming every instrument lets carrying and staleness skip looking at each time;
+    # a later close or price stamped earlier than that step must undo it
+    md = _priced_md(T0_MS + 3 * HOUR_MS)
+    md.on_close(IDS[0], 9.0, T0_MS)  # stamped earlier: its close is 3 h old
+    assert md.carry_closes(T0_MS + 3 * HOUR_MS) == [IDS[0]]
+    md = _priced_md(T0_MS + 3 * HOUR_MS)
+    md.on_price(IDS[1], 9.0, T0_MS)  # stamped earlier: its price is 3 h old, stale
+    assert md.snapshot(T0_MS + 3 * HOUR_MS, tuple(IDS), 1).stale == {IDS[1]}
+    md = _priced_md(T0_MS + 3 * HOUR_MS)
+    md.on_closes([(IDS[2], 9.0)], T0_MS)  # a step naming one instrument, stamped earlier
+    assert md.carry_closes(T0_MS + 3 * HOUR_MS) == [IDS[2]]
+    assert md.snapshot(T0_MS + 3 * HOUR_MS, tuple(IDS), 1).stale == {IDS[2]}
+
+
+def test_an_option_listed_after_a_full_step_is_stale_until_priced() -> None:
+    md = _priced_md(T0_MS)
+    option = Instrument(OPTION, "S0", "USD", D("0.1"), D("0.1"), D("0.1"), D("0"), D(1), 0)
+    md.list_option(IDS[0], option)
+    assert md.snapshot(T0_MS, (IDS[0],), 1).stale == {OPTION}
+    md.on_price(OPTION, 1.0, T0_MS)
+    assert md.snapshot(T0_MS, (IDS[0],), 1).stale == frozenset()
+
+
+# ---- the volume histories' usual hour, told without looking at the histories: every other
+# way closes were appended since the last close_volumes must take the way that looks
+
+
+def _play(steps: list[tuple[str, int, list[InstrumentId]]]) -> None:
+    """Apply ``steps`` (op, hour, ids) to market data and to the plain model, then compare
+    their volume and close tails: ``full``/``closes`` on_closes of ``ids`` (mapping), ``close``
+    on_close of each, ``carry`` carry_closes, ``hour`` volumes of ``ids`` then close_volumes."""
+    md, model = MarketData(INSTRUMENTS, STALE_AFTER_MS), Model()
+    for op, hour, ids in steps:
+        ts_ms = T0_MS + hour * HOUR_MS
+        if op in ("closes", "close"):
+            values = {i: 10.0 + hour + k for k, i in enumerate(ids)}
+            if op == "closes":
+                md.on_closes(values, ts_ms)
+            for iid, close in values.items():
+                if op == "close":
+                    md.on_close(iid, close, ts_ms)
+                model.closes.setdefault(iid, []).append(close)
+                model.close_ts_ms[iid] = ts_ms
+                model.prices[iid], model.price_ts_ms[iid] = close, ts_ms
+        elif op == "carry":
+            for iid in md.carry_closes(ts_ms):
+                model.closes[iid].append(model.closes[iid][-1])
+                model.close_ts_ms[iid] = ts_ms
+        else:
+            volumes = {i: 1.0 + hour + k for k, i in enumerate(ids)}
+            md.on_volumes(volumes)
+            md.close_volumes()
+            for iid in volumes:
+                model.volumes.setdefault(iid, [])
+            for iid, history in model.volumes.items():
+                n_closes = len(model.closes.get(iid, []))
+                history.extend([math.nan] * max(0, n_closes - 1 - len(history)))
+                if len(history) < n_closes:
+                    history.append(volumes.get(iid, 0.0))
+    last_ms = T0_MS + max(hour for _, hour, _ in steps) * HOUR_MS
+    assert_matches(md.snapshot(last_ms, tuple(IDS), 10), model.expected(last_ms, IDS, 10))
+
+
+ALL = IDS[:4]  # the instruments with a close in these steps
+
+
+@pytest.mark.parametrize(
+    "between",
+    [
+        [("closes", 1, ALL), ("closes", 2, ALL)],  # two steps naming every one
+        [("closes", 1, ALL), ("close", 1, [IDS[0]])],  # one of them closed twice
+        [("closes", 1, ALL), ("closes", 1, [IDS[1]])],  # and by a step naming it alone
+        [("closes", 1, ALL), ("carry", 2, [])],  # every one carried to the next hour too
+        [("closes", 1, ALL)],  # the usual hour
+        [],  # no close at all
+    ],
+)
+def test_volumes_stay_aligned_whatever_appended_closes_since_the_last_hour(
+    between: list[tuple[str, int, list[InstrumentId]]],
+) -> None:
+    start = [("closes", 0, ALL), ("hour", 0, ALL)]
+    _play([*start, *between, ("hour", 3, ALL)])
+
+
+def test_a_volume_of_an_instrument_without_a_close_waits_for_its_closes() -> None:
+    _play(
+        [
+            ("closes", 0, ALL),
+            ("hour", 0, [*ALL, IDS[5]]),  # IDS[5] has a volume but no close
+            ("closes", 1, ALL),
+            ("hour", 1, ALL),
+            ("closes", 2, [*ALL, IDS[5]]),
+            ("hour", 2, [*ALL, IDS[5]]),
+        ]
+    )
