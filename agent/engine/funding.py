@@ -64,6 +64,7 @@ class FundingDesk:
         Where payments and interval-change alerts are journaled.
     paper : Mapping[str, PaperVenue]
         Simulated venues by name; they settle the rates of their perps (empty in live mode).
+        The desk keeps a copy: venues added to the mapping later are not used.
     live : Mapping[str, Venue]
         Real venues by name whose payment history is collected (empty in paper mode).
     first_ms : int
@@ -98,7 +99,8 @@ class FundingDesk:
         self._market = market
         self._portfolio = portfolio
         self._journal = journal
-        self._paper = paper
+        self._paper = dict(paper)  # the desk's own copy: _paper_of_id is derived from it
+        self._paper_of_id: dict[InstrumentId, PaperVenue | None] = {}
         self._live = live
         self._alerts = alerts
         self._booked: set[tuple[InstrumentId, int]] = set()
@@ -137,7 +139,7 @@ class FundingDesk:
         observe = self.schedule.observe
         on_funding = self._market.on_funding
         note_rate = reconciler.note_rate if reconciler.active else None
-        paper = self._paper
+        paper_of_id = self._paper_of_id
         for rate in rates:
             change = observe(rate)
             if change is not None:
@@ -145,7 +147,10 @@ class FundingDesk:
             on_funding(rate)
             if note_rate is not None:
                 note_rate(rate)
-            venue = paper.get(rate.instrument_id.venue)
+            try:
+                venue = paper_of_id[rate.instrument_id]
+            except KeyError:
+                venue = self._paper_venue_of(rate.instrument_id)
             if venue is None:
                 continue
             payment = venue.settle_funding(rate)
@@ -205,6 +210,13 @@ class FundingDesk:
         log.warning(alert.kind, message=alert.message, **alert.fields)
         self._journal.record_alert(change.ts_ms, SUPERVISOR, alert)
         self._alerts.notify(Notice.from_alert(alert, change.ts_ms))
+
+    def _paper_venue_of(self, instrument_id: InstrumentId) -> PaperVenue | None:
+        """The paper venue that settles ``instrument_id``'s funding (None: not simulated),
+        remembered per id: the venue is a function of the id and of the desk's own copy of
+        the paper venues, which never changes."""
+        venue = self._paper_of_id[instrument_id] = self._paper.get(instrument_id.venue)
+        return venue
 
     def _mark_booked(self, payment: FundingPayment) -> bool:
         key = (payment.instrument_id, payment.ts_funding_ms)

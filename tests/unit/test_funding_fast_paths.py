@@ -20,6 +20,7 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.engine.funding import FundingDesk
 from agent.engine.funding_schedule import FundingScheduleRegistry
 from agent.execution import events
 from agent.logs import configure_logging
@@ -329,3 +330,96 @@ def test_funding_event_line_has_the_audit_keys_in_order() -> None:
         "venue", "instrument", "strategy", "qty", "price", "ts_ms", "amount_usd", "rate",
         "interval_s", "funding_ts_ms", "allocations_usd",
     ]  # fmt: skip
+
+
+# ---- the desk's paper venue per instrument id ----------------------------------------------
+
+
+class _RecordingVenue:
+    """A paper venue stand-in: records the rates it is asked to settle, pays nothing."""
+
+    def __init__(self) -> None:
+        self.settled: list[InstrumentId] = []
+
+    def settle_funding(self, rate: FundingRate) -> None:
+        self.settled.append(rate.instrument_id)
+
+
+class _Market:
+    def __init__(self) -> None:
+        self.prices: dict[InstrumentId, float] = {}
+
+    def on_funding(self, rate: FundingRate) -> None:
+        pass
+
+
+class _Journal:
+    def record_alert(self, *_args: object) -> None:
+        pass  # an id seen again after a longer gap: an interval change, alerted
+
+
+def _desk(paper: dict[str, _RecordingVenue]) -> FundingDesk:
+    return FundingDesk(
+        {},
+        _Market(),
+        None,
+        _Journal(),
+        paper=paper,
+        live={},
+        first_ms=T0_MS,  # type: ignore[arg-type]
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    venues=st.lists(st.sampled_from(["binance", "bybit", "okx"]), min_size=1, max_size=30),
+    paper_names=st.sets(st.sampled_from(["binance", "bybit", "okx"])),
+)
+def test_desk_settles_each_rate_on_its_venues_paper_venue(
+    venues: list[str], paper_names: set[str]
+) -> None:
+    """Each rate goes to the paper venue named by its id's venue (none when not simulated),
+    as ``paper.get(rate.instrument_id.venue)`` did, whatever ids were seen before."""
+    paper = {name: _RecordingVenue() for name in paper_names}
+    desk = _desk(paper)
+    expected: dict[str, list[InstrumentId]] = {name: [] for name in paper_names}
+    ts_ms = T0_MS
+    for step, venue in enumerate(venues):
+        iid = InstrumentId(venue, InstrumentKind.PERP, "BTCUSDT" if step % 2 else "ETHUSDT")
+        ts_ms += HOUR_MS
+        desk.settle(ts_ms, [FundingRate(iid, 0.0001, 3600, ts_ms, ts_ms + HOUR_MS)])
+        if venue in paper:
+            expected[venue].append(iid)
+    assert {name: venue.settled for name, venue in paper.items()} == expected
+
+
+def test_desk_keeps_the_paper_venues_it_was_given() -> None:
+    """The per-id venue map is derived from the desk's own copy of the paper venues: a venue
+    added to the caller's mapping later is not used, before or after an id was seen (fails if
+    the desk reads the caller's mapping)."""
+    binance, bybit = _RecordingVenue(), _RecordingVenue()
+    paper = {"binance": binance}
+    desk = _desk(paper)
+    paper["bybit"] = bybit
+    bybit_perp = InstrumentId("bybit", InstrumentKind.PERP, "BTCUSDT")
+    desk.settle(T0_MS, [FundingRate(PERP, 0.0001, 3600, T0_MS, T0_MS + HOUR_MS)])
+    desk.settle(T0_MS, [FundingRate(bybit_perp, 0.0001, 3600, T0_MS, T0_MS + HOUR_MS)])
+    assert binance.settled == [PERP]
+    assert bybit.settled == []
+
+
+@pytest.mark.parametrize(
+    ("interval_s", "next_offset_ms", "message"),
+    [(0, HOUR_MS, "interval_s must be positive, got 0"), (3600, 0, "ts_next_funding_ms")],
+)
+def test_schedule_checks_a_known_perps_rate(
+    interval_s: int, next_offset_ms: int, message: str
+) -> None:
+    """A perp with a schedule already: a bad rate still raises, naming the field (fails if the
+    inlined guard in front of the full check is removed)."""
+    registry = FundingScheduleRegistry()
+    registry.observe(FundingRate(PERP, 0.0001, 3600, T0_MS, T0_MS + HOUR_MS))
+    ts_ms = T0_MS + HOUR_MS
+    with pytest.raises(ValueError, match=message):
+        registry.observe(FundingRate(PERP, 0.0001, interval_s, ts_ms, ts_ms + next_offset_ms))
+    assert registry.observe(FundingRate(PERP, 0.0001, 3600, ts_ms, ts_ms + HOUR_MS)) is None

@@ -86,8 +86,9 @@ def _boom() -> ZeroDivisionError:
 
 
 _KEYS = st.sampled_from(
-    ["event", "qty", "price_usd", "api_key", "Secret", "token_count", "nested", "name", "ts_ms"]
-)
+    ["event", "qty", "price_usd", "api_key", "Secret", "token_count", "nested", "name", "ts_ms",
+     "ts", "level"]
+)  # fmt: skip
 _LEAVES = st.one_of(
     st.none(),
     st.booleans(),

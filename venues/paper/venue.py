@@ -233,7 +233,9 @@ class PaperVenue:
             finite, or a position is open with no mark price known.
         """
         iid = funding.instrument_id
-        if not self._known(iid).is_perp:
+        instrument = self._instruments.get(iid)
+        if instrument is None or not instrument.is_perp:
+            self._known(iid)  # raises for an instrument not on this venue
             raise ValueError(f"funding settled on {iid}, which is not a perp")
         if funding.interval_s <= 0 or not math.isfinite(funding.rate):
             raise ValueError(f"bad funding for {iid}: {funding.rate!r} per {funding.interval_s}s")
