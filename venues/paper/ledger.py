@@ -260,18 +260,32 @@ class Ledger:
             if h.qty != 0 and self._instruments[iid].is_perp
         ]
 
+    def _perp_sums(self) -> tuple[Decimal, Decimal]:
+        """(Σ perp unrealized P&L, Σ |perp notional|) at current prices, USD, in one pass over
+        the open perp holdings (every order's funds check reads both)."""
+        unrealized = notional = _ZERO
+        prices, perp_ids = self._prices, self._perp_ids
+        for iid, holding in self.holdings.items():
+            qty = holding.qty
+            if qty == 0 or iid not in perp_ids:
+                continue
+            price = prices[iid]
+            unrealized += qty * price - holding.cost_usd
+            notional += abs(qty) * price
+        return unrealized, notional
+
     def unrealized_usd(self) -> Decimal:
         """Σ perp unrealized P&L at current prices, USD."""
-        return sum((h.qty * price - h.cost_usd for h, price in self._perps()), _ZERO)
+        return self._perp_sums()[0]
 
     def used_margin_usd(self) -> Decimal:
         """Σ |perp notional| / leverage at current prices, USD."""
-        notional = sum((abs(h.qty) * price for h, price in self._perps()), _ZERO)
-        return notional / self._perp_leverage
+        return self._perp_sums()[1] / self._perp_leverage
 
     def available_usd(self) -> Decimal:
         """Collateral + unrealized − used margin, USD (may be negative)."""
-        return self.collateral_usd + self.unrealized_usd() - self.used_margin_usd()
+        unrealized, notional = self._perp_sums()
+        return self.collateral_usd + unrealized - notional / self._perp_leverage
 
     def spot_value_usd(self) -> Decimal:
         """Σ spot qty × current price, USD."""
