@@ -11,10 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from decimal import Decimal as D
 
-from venues.model import Instrument, InstrumentId, VenueFees
+from venues.model import Instrument, InstrumentId, InstrumentKind, VenueFees
 from venues.paper import PaperVenue, PaperVenueConfig
 
 NOW_MS = 1_700_000_000_000
+
+BINANCE_IDS = [
+    InstrumentId("binance", kind, symbol)
+    for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+]
+"""Binance's BTC, ETH and SOL perps, then their spots: the instruments the order-path tests
+trade on :func:`binance_paper_venue`."""
 
 
 def binance_paper_venue(

@@ -29,14 +29,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import agent.execution.desk as desk_module
 from agent.config import ExecutionConfig
 from agent.execution.desk import OrderDesk
 from agent.execution.plan import PlannedLeg, client_order_id
 from agent.journal.journal import Journal
 from agent.portfolio.ledger import Portfolio
 from strategies.base import PairIntent, TargetPosition
-from tests.support.paper import binance_paper_venue
+from tests.support.paper import BINANCE_IDS, binance_paper_venue
 from venues.errors import OrderNotFound, OrderRejected
 from venues.model import (
     InstrumentId,
@@ -49,11 +48,7 @@ from venues.model import (
 from venues.paper import PaperVenue
 from venues.paper.pairs import PaperPairVenue
 
-IDS = [
-    InstrumentId("binance", kind, symbol)
-    for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
-    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-]
+IDS = BINANCE_IDS
 PERP_BTC = IDS[0]
 
 
@@ -170,7 +165,7 @@ async def test_the_desk_sends_to_an_inline_venue_without_a_deadline(
         deadlines.append(delay)
         return real_timeout(delay)
 
-    monkeypatch.setattr(desk_module.asyncio, "timeout", counting_timeout)
+    monkeypatch.setattr(asyncio, "timeout", counting_timeout)  # what the desk calls
     prices = {i: 100.0 for i in IDS}
     paper = binance_paper_venue(IDS, prices)
     desk = make_desk(paper)

@@ -29,7 +29,7 @@ from agent.execution.pairs import send_pair
 from agent.execution.plan import PlannedLeg
 from agent.journal.journal import Journal
 from strategies.base import PairIntent, TargetPosition
-from tests.support.paper import binance_paper_venue
+from tests.support.paper import BINANCE_IDS, binance_paper_venue
 from venues.errors import InsufficientMargin, InvalidOrder
 from venues.model import (
     Instrument,
@@ -43,11 +43,7 @@ from venues.model import (
 )
 from venues.paper import PaperVenue
 
-IDS = [
-    InstrumentId("binance", kind, symbol)
-    for kind in (InstrumentKind.PERP, InstrumentKind.SPOT)
-    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-]
+IDS = BINANCE_IDS
 
 
 class PositionsOnly:
