@@ -62,9 +62,8 @@ class OrderDesk:
     portfolio : Portfolio
     journal : Journal
     config : ExecutionConfig
-        ``leg_timeout_s`` (s, per venue call; not armed around a paper venue's order, which
-        is answered within the call: :meth:`_place`), ``max_attempts`` (attempts per leg, the
-        first included).
+        ``leg_timeout_s`` (s, per venue call), ``max_attempts`` (attempts per leg, the first
+        included).
 
     Attributes
     ----------
@@ -163,7 +162,8 @@ class OrderDesk:
         venue = self._venues[planned.instrument.id.venue]
         sent_s = time.perf_counter()
         try:
-            ack = await self._place(venue, request)
+            async with asyncio.timeout(self._cfg.leg_timeout_s):
+                ack = await venue.place_order(request)
         except PostOnlyWouldCross as err:
             self._answered(planned.instrument.id.venue, sent_s)
             self._journal.record_order_rejected(ts_ms, request, err.code, err.reason)
@@ -202,18 +202,6 @@ class OrderDesk:
         if not ack.status.is_final and post_only_price is None:  # an IOC still working
             self.keep_unresolved(strategy, intent_id, leg, request, ack, ts_ms, attempt=attempt)
         return ack
-
-    async def _place(self, venue: Venue, request: OrderRequest) -> OrderAck:
-        """The venue's answer to ``request`` within ``leg_timeout_s`` (else ``TimeoutError``).
-
-        A venue whose class answers within the call (``places_orders_inline``: the paper
-        venue, in-process, never suspending) is called without a deadline: one could never
-        fire there (a timer only runs when the task suspends), and arming and cancelling its
-        timer cost about a quarter of what the paper fill does."""
-        if getattr(type(venue), "places_orders_inline", False):
-            return await venue.place_order(request)
-        async with asyncio.timeout(self._cfg.leg_timeout_s):
-            return await venue.place_order(request)
 
     def keep_unresolved(
         self,

@@ -6,9 +6,7 @@
 - :meth:`venues.paper.ledger.Ledger.available_usd` in one pass: the same ``Decimal`` (value
   and digits) as collateral + :meth:`unrealized_usd` − :meth:`used_margin_usd` through random
   trades and prices;
-- the order desk sends to a paper venue (``places_orders_inline``) without a deadline and to
-  any other venue, a paper subclass that overrides ``place_order`` included, with one; and a
-  venue that never answers still times out;
+- a venue that never answers times out, and the order is looked up and watched;
 - an intent's legs journaled as the text ``json.dumps`` gives, for float, int and NumPy
   targets, and NaN and infinities refused.
 """
@@ -42,11 +40,9 @@ from venues.model import (
     InstrumentKind,
     OrderAck,
     OrderRequest,
-    OrderStatus,
     Side,
 )
 from venues.paper import PaperVenue
-from venues.paper.pairs import PaperPairVenue
 
 IDS = BINANCE_IDS
 PERP_BTC = IDS[0]
@@ -122,22 +118,6 @@ class SlowPaper(PaperVenue):
         return await super().place_order(request)
 
 
-class DeclaredPaper(PaperVenue):
-    """A subclass that overrides ``place_order`` and says it still answers inline."""
-
-    places_orders_inline = True
-
-    async def place_order(self, request: OrderRequest) -> OrderAck:
-        return await super().place_order(request)
-
-
-def test_only_paper_venues_that_answer_in_the_call_are_inline() -> None:
-    assert PaperVenue.places_orders_inline is True
-    assert PaperPairVenue.places_orders_inline is True  # inherits place_order
-    assert SlowPaper.places_orders_inline is False  # overrides it: may suspend
-    assert DeclaredPaper.places_orders_inline is True
-
-
 def make_desk(venue: PaperVenue, timeout_s: float = 5.0) -> OrderDesk:
     return OrderDesk(
         {"binance": venue},
@@ -155,36 +135,7 @@ def slow_paper(prices: dict[InstrumentId, float]) -> SlowPaper:
     return venue
 
 
-async def test_the_desk_sends_to_an_inline_venue_without_a_deadline(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    deadlines: list[float] = []
-    real_timeout = asyncio.timeout
-
-    def counting_timeout(delay: float) -> Any:
-        deadlines.append(delay)
-        return real_timeout(delay)
-
-    monkeypatch.setattr(asyncio, "timeout", counting_timeout)  # what the desk calls
-    prices = {i: 100.0 for i in IDS}
-    paper = binance_paper_venue(IDS, prices)
-    desk = make_desk(paper)
-    planned = PlannedLeg(0, paper._instruments[PERP_BTC], D("0.5"), 100.0)
-    ack = await desk.send_leg("s", "i-1", "0", planned, 0, 1)
-    assert isinstance(ack, OrderAck)
-    assert ack.status is OrderStatus.FILLED
-    assert deadlines == []  # in-process: no timer armed
-
-    slow = slow_paper(prices)
-    slow.gate.set()
-    desk = make_desk(slow, timeout_s=7.0)
-    ack = await desk.send_leg("s", "i-1", "0", planned, 0, 1)
-    assert isinstance(ack, OrderAck)
-    assert ack.status is OrderStatus.FILLED
-    assert deadlines == [7.0]  # overriding place_order: sent under the deadline
-
-
-async def test_a_paper_subclass_that_never_answers_still_times_out() -> None:
+async def test_a_venue_that_never_answers_times_out() -> None:
     slow = slow_paper({i: 100.0 for i in IDS})  # the gate never opens
     desk = make_desk(slow, timeout_s=0.001)
     planned = PlannedLeg(0, slow._instruments[PERP_BTC], D("0.5"), 100.0)

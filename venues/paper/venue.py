@@ -55,7 +55,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, ClassVar
 
 from venues.base import AccountEvent
 from venues.errors import VenueError, VenueUnavailable
@@ -102,24 +101,7 @@ class PaperVenue:
     ------
     ValueError
         If an instrument's key differs from its id or it belongs to another venue.
-
-    Attributes
-    ----------
-    places_orders_inline : ClassVar[bool]
-        True: :meth:`place_order` answers within the call, never suspending (no I/O), so a
-        deadline around it could never fire and the order desk sends without one. A subclass
-        that overrides ``place_order`` is False unless it declares otherwise
-        (:meth:`__init_subclass__`).
     """
-
-    places_orders_inline: ClassVar[bool] = True
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass overriding ``place_order`` may suspend in it: not inline unless it says
-        so itself."""
-        super().__init_subclass__(**kwargs)
-        if "place_order" in cls.__dict__ and "places_orders_inline" not in cls.__dict__:
-            cls.places_orders_inline = False
 
     def __init__(
         self,
