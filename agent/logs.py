@@ -29,7 +29,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -210,20 +210,6 @@ keys in the same order every time it is written (the answer depends on the keys 
 _SAFE_KEYS_MAX = 4096
 
 
-def _redact_owned(mapping: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
-    """:func:`_redacted_mapping` for a mapping the caller owns (a fresh copy): its values are
-    replaced in place instead of in a second copy."""
-    keys = tuple(mapping)
-    if not _names_no_credential(keys):
-        return _redacted_mapping(mapping)
-    plain = _PLAIN_TYPES
-    for key in keys:
-        value = mapping[key]
-        if type(value) not in plain:
-            mapping[key] = _redacted(key, value)
-    return mapping
-
-
 def _names_no_credential(keys: tuple[Any, ...]) -> bool:
     """True when every key is a ``str`` naming no credential (cached per key tuple)."""
     if keys in _SAFE_KEYS:
@@ -355,8 +341,7 @@ class JsonLineRenderer:
     ``exception`` for ``exc_info``, ``ts``/``level``/``logger``/``event`` first, one JSON
     object (``Decimal`` as a number, non-ASCII kept), under journald the ``<N>`` priority
     prefix. One call per line instead of eight, one reused JSON encoder instead of one per
-    line (the replay writes some 30,000 lines), and a line without ``stack_info``/``exc_info``
-    redacted in the one copy that puts its first keys first.
+    line (the replay writes some 30,000 lines).
 
     Parameters
     ----------
@@ -368,11 +353,7 @@ class JsonLineRenderer:
         self._syslog_prefix = syslog_prefix
         self._stack_info = _stack_info_renderer()
         self._exceptions = _exception_renderer()
-        # check_circular off: redaction has already copied every dict, list and tuple
-        # recursively (a cycle raises RecursionError there), so the encoder never meets one
-        self._encode = json.JSONEncoder(
-            default=_json_default, ensure_ascii=False, check_circular=False
-        ).encode
+        self._encode = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
         # structlog.processors.add_log_level
@@ -385,24 +366,13 @@ class JsonLineRenderer:
         event_dict = _add_logger_name(logger, method, event_dict)
         # TimeStamper(fmt="iso", utc=True, key="ts")
         event_dict["ts"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
-        if "stack_info" in event_dict or "exc_info" in event_dict:
-            event_dict = self._with_stack_or_exception(logger, method, event_dict)
-        else:
-            # the common line: _first_keys's copy is redacted in place (redaction works key by
-            # key, so it gives the same values before or after the keys are reordered)
-            event_dict = _redact_owned(_first_keys(logger, method, event_dict))
-        line: str = self._encode(event_dict)
-        return _syslog_prefix(logger, method, line) if self._syslog_prefix else line
-
-    def _with_stack_or_exception(
-        self, logger: WrappedLogger, method: str, event_dict: EventDict
-    ) -> EventDict:
         if "stack_info" in event_dict:  # StackInfoRenderer pops it, adds a stack when true
             event_dict = self._stack_info(logger, method, event_dict)
         event_dict = redact_secrets(logger, method, event_dict)
         if "exc_info" in event_dict:  # ExceptionRenderer pops it, renders an exception
             event_dict = self._exceptions(logger, method, event_dict)
-        return _first_keys(logger, method, event_dict)
+        line: str = self._encode(_first_keys(logger, method, event_dict))
+        return _syslog_prefix(logger, method, line) if self._syslog_prefix else line
 
 
 def _route_stdlib(
