@@ -338,25 +338,34 @@ def _real_closes(symbols: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]
     return ts, {s: np.asarray(k.close, dtype=np.float64) for s, k in series.items()}
 
 
+def _bar_snapshot(
+    closes: dict[InstrumentId, np.ndarray], t: int, depth: int, ts_ms: int
+) -> MarketSnapshot:
+    """The market at bar ``t`` of ``closes`` (quote units, hourly): each instrument's close
+    at ``t`` as its price and its last ``depth`` closes up to ``t`` as its history."""
+    return MarketSnapshot(
+        ts_ms=ts_ms,
+        instruments={},
+        prices={i: float(c[t]) for i, c in closes.items()},
+        funding={},
+        closes={i: c[max(0, t + 1 - depth) : t + 1] for i, c in closes.items()},
+    )
+
+
 def _walk_decisions(
     config: StatArbConfig, ts: np.ndarray, closes: dict[str, np.ndarray]
 ) -> list[str]:
     """Refit weekly and decide hourly over 5 weeks; the repr of every decision."""
     strat = StatArbStrategy(config)
     ids = {s: InstrumentId("binance", InstrumentKind.PERP, s) for s in closes}
+    by_id = {ids[s]: c for s, c in closes.items()}
     state = StatArbState()
     out: list[str] = []
     depth = strat.history_bars
     start = config.calibration_bars + 24
     for t in range(start, start + 5 * 168):
         now = int(ts[t])
-        snap = MarketSnapshot(
-            ts_ms=now,
-            instruments={},
-            prices={ids[s]: float(c[t]) for s, c in closes.items()},
-            funding={},
-            closes={ids[s]: c[max(0, t + 1 - depth) : t + 1] for s, c in closes.items()},
-        )
+        snap = _bar_snapshot(by_id, t, depth, now)
         if (t - start) % 168 == 0:
             state = strat.refit(snap, state, now)
         positions: dict[InstrumentId, float] = {}
@@ -431,21 +440,14 @@ def test_an_idle_hour_reads_no_market_and_later_views_stay_exact(
         return real_market_view(snapshot, *args)
 
     monkeypatch.setattr(strategy, "market_view", counting_view)
+    by_id = {ids[s]: c for s, c in closes.items()}
     kept = StatArbStrategy(config)
     state = StatArbState()
     start = config.calibration_bars + 24
     idle_hours = busy_hours = 0
     for t in range(start, start + 3 * 168):
         now = int(ts[t])
-        snap = MarketSnapshot(
-            ts_ms=now,
-            instruments={},
-            prices={ids[s]: float(c[t]) for s, c in closes.items()},
-            funding={},
-            closes={
-                ids[s]: c[max(0, t + 1 - kept.history_bars) : t + 1] for s, c in closes.items()
-            },
-        )
+        snap = _bar_snapshot(by_id, t, kept.history_bars, now)
         if (t - start) % 168 == 0:
             state = kept.refit(snap, state, now)
         assert state.fit is not None
@@ -539,13 +541,7 @@ def test_a_view_of_some_symbols_is_the_full_view_of_them(seed: int) -> None:
         history[k, int(rng.integers(140, 200))] = np.nan  # unusable for a while
     closes = {ids[s]: history[k] for k, s in enumerate(symbols)}
     for t in range(120, 200, 7):
-        snap = MarketSnapshot(
-            ts_ms=t * 3_600_000,
-            instruments={},
-            prices={i: float(c[t]) for i, c in closes.items()},
-            funding={},
-            closes={i: c[max(0, t + 1 - depth) : t + 1] for i, c in closes.items()},
-        )
+        snap = _bar_snapshot(closes, t, depth, t * 3_600_000)
         full = market_view(snap, ids, config, depth)
         chosen = sorted(rng.choice(n_symbols, size=int(rng.integers(1, n_symbols + 1))))
         some = {symbols[k]: ids[symbols[k]] for k in chosen}
