@@ -41,6 +41,7 @@ IntArray = npt.NDArray[np.int64]
 _V = TypeVar("_V")
 
 _INITIAL_CAPACITY = 1024
+"""Values a history buffer holds per row (bars) before it first grows."""
 _NEVER_MS = -(2**62)
 """Price time of an instrument not priced yet (stale at any time)."""
 _UNCLOSED_MS = 2**62
