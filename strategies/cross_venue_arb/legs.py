@@ -93,6 +93,7 @@ class LegBoard:
         "_book",
         "_entry_spread_8h_frac",
         "_expiries",
+        "_expiry_ms",
         "_extremes",
         "_fresh",
         "_funding",
@@ -147,7 +148,11 @@ class LegBoard:
         self._means: list[float | None] = [None] * n_legs
         self._views: dict[int, LegView] = {}
         self._until_ms = [NEVER_MS] * n_legs  # each leg's inputs valid before this instant
-        self._expiries: list[tuple[int, int]] = []  # heap of (until_ms, leg); stale rows skipped
+        # The legs whose inputs may change at each instant (a leg recomputed since is skipped
+        # there), and a heap of those instants: the legs of a venue's settlement expire
+        # together, so one pop per instant instead of one per leg.
+        self._expiries: dict[int, list[int]] = {}
+        self._expiry_ms: list[int] = []
         self._extremes: list[tuple[int, int] | None] = [None] * len(self._symbols)  # legs
         self._spreads: list[float | None] = [None] * len(self._symbols)
         self._wide: set[int] = set()  # symbols whose spread is above the entry threshold
@@ -200,11 +205,9 @@ class LegBoard:
             dirty.update(k for k in map(self._index.get, stale ^ self._stale) if k is not None)
         self._stale = stale
         dirty.update(self._expired(now_ms))
-        for k in sorted(dirty):  # grid order: a bad leg fails the cycle as leg_view would
-            self._refresh_leg(k, snapshot, book, now_ms)
+        self._refresh_legs(sorted(dirty), snapshot, book, now_ms)
         n_venues = len(self._venues)
-        for s in sorted({k // n_venues for k in dirty}):
-            self._refresh_symbol(s)
+        self._refresh_symbols(sorted({k // n_venues for k in dirty}))
         self._book, self._now_ms = book, now_ms
         return recorded
 
@@ -212,71 +215,99 @@ class LegBoard:
         """Record the current funding of ``legs`` (in order) into ``book``; adds the legs whose
         entry was replaced to ``dirty``; returns how many settlements were recorded."""
         recorded = 0
+        current, index = self._funding, self._index
+        record, lookback_ms = self._mean_cache.record, self._lookback_ms
         for k in legs:
-            funding = self._funding[k]
+            funding = current[k]
             if funding is None or funding.interval_s <= 0 or not math.isfinite(funding.rate):
                 continue
-            if self._mean_cache.record(book, funding, now_ms, self._lookback_ms):
+            if record(book, funding, now_ms, lookback_ms):
                 recorded += 1
-                replaced = self._index.get(funding.instrument_id)  # the entry it replaced
+                replaced = index.get(funding.instrument_id)  # the entry it replaced
                 if replaced is not None:
                     dirty.add(replaced)
         return recorded
 
     def _expired(self, now_ms: int) -> list[int]:
         """The legs whose view's validity ended at or before ``now_ms``."""
-        expiries, until_ms = self._expiries, self._until_ms
+        expiries, instants, until_ms = self._expiries, self._expiry_ms, self._until_ms
         expired: list[int] = []
-        while expiries and expiries[0][0] <= now_ms:
-            when_ms, k = heapq.heappop(expiries)
-            if until_ms[k] == when_ms:  # else superseded by a later recomputation
-                expired.append(k)
+        while instants and instants[0] <= now_ms:
+            when_ms = heapq.heappop(instants)
+            # A leg whose until_ms moved was recomputed since: superseded there.
+            expired.extend(k for k in expiries.pop(when_ms) if until_ms[k] == when_ms)
         return expired
 
-    def _refresh_leg(
-        self, k: int, snapshot: MarketSnapshot, book: Mapping[str, PerpRates], now_ms: int
+    def _refresh_legs(
+        self,
+        legs: Sequence[int],
+        snapshot: MarketSnapshot,
+        book: Mapping[str, PerpRates],
+        now_ms: int,
     ) -> None:
-        """Recompute leg ``k``'s fresh funding and mean rate (the inputs of its view, as
-        :func:`leg_view` takes them) and until when they hold."""
-        iid = self._ids[k]
-        funding = fresh_funding(snapshot, iid, now_ms)
-        mean: float | None = None
-        until_ms = NEVER_MS  # absent, stale or unusable funding changes only with its inputs
-        if funding is not None:
-            mean, mean_until_ms = self._mean_cache.mean_until(book, iid, now_ms, self._lookback_ms)
-            _check_forecast(funding, mean)
-            until_ms = min(funding_stale_from_ms(funding), mean_until_ms)
-        self._fresh[k], self._means[k] = funding, mean
-        self._views.pop(k, None)
-        self._until_ms[k] = until_ms
-        if until_ms < NEVER_MS:
-            heapq.heappush(self._expiries, (until_ms, k))
+        """Recompute the fresh funding and mean rate of ``legs`` (the inputs of their views,
+        as :func:`leg_view` takes them) and until when they hold, in the order given (grid
+        order: a bad leg fails the cycle as :func:`leg_view` would)."""
+        ids, fresh, means, views = self._ids, self._fresh, self._means, self._views
+        until, expiries, instants = self._until_ms, self._expiries, self._expiry_ms
+        mean_until, lookback_ms = self._mean_cache.mean_until, self._lookback_ms
+        for k in legs:
+            iid = ids[k]
+            funding = fresh_funding(snapshot, iid, now_ms)
+            mean: float | None = None
+            until_ms = NEVER_MS  # absent, stale or unusable funding changes only with its inputs
+            if funding is not None:
+                mean, mean_until_ms = mean_until(book, iid, now_ms, lookback_ms)
+                if mean is not None:  # (no forecast to check without a mean)
+                    _check_forecast(funding, mean)
+                until_ms = min(funding_stale_from_ms(funding), mean_until_ms)
+            fresh[k], means[k] = funding, mean
+            views.pop(k, None)
+            until[k] = until_ms
+            if until_ms < NEVER_MS:
+                expiring = expiries.get(until_ms)
+                if expiring is None:
+                    expiries[until_ms] = [k]
+                    heapq.heappush(instants, until_ms)
+                else:
+                    expiring.append(k)
 
-    def _refresh_symbol(self, s: int) -> None:
-        """Recompute symbol ``s``'s extreme pair, its spread and the best spread."""
-        first = s * len(self._venues)
-        means = self._means[first : first + len(self._venues)]
-        pair = extreme_indices(means)
-        spread: float | None = None
-        if pair is not None:
-            long_mean, short_mean = means[pair[0]], means[pair[1]]
-            if long_mean is None or short_mean is None:  # extreme_indices returns ready legs
-                raise ValueError(f"{self._symbols[s]}: an extreme leg has no mean rate")
-            spread = signals.spread_8h_frac(short_mean, long_mean)
-            pair = (first + pair[0], first + pair[1])
-        self._extremes[s], self._spreads[s] = pair, spread
-        if spread is not None and spread > self._entry_spread_8h_frac:
-            self._wide.add(s)
-        else:
-            self._wide.discard(s)
-        base, best = self._symbols[s], self._best
-        if best is not None and best[1] == base:
-            # The best symbol's spread changed: still the best only if it did not fall.
-            self._best = (
-                (spread, base) if spread is not None and spread >= best[0] else self._full_best()
-            )
-        elif spread is not None and (best is None or (spread, base) > best):
-            self._best = (spread, base)
+    def _refresh_symbols(self, symbols: Sequence[int]) -> None:
+        """Recompute the extreme pair and spread of ``symbols`` (in order), and the best
+        spread."""
+        n_venues, means_of, extremes, spreads = (
+            len(self._venues),
+            self._means,
+            self._extremes,
+            self._spreads,
+        )
+        names, wide, threshold = self._symbols, self._wide, self._entry_spread_8h_frac
+        for s in symbols:
+            first = s * n_venues
+            means = means_of[first : first + n_venues]
+            pair = extreme_indices(means)
+            spread: float | None = None
+            if pair is not None:
+                long_mean, short_mean = means[pair[0]], means[pair[1]]
+                if long_mean is None or short_mean is None:  # extreme_indices gives ready legs
+                    raise ValueError(f"{names[s]}: an extreme leg has no mean rate")
+                spread = signals.spread_8h_frac(short_mean, long_mean)
+                pair = (first + pair[0], first + pair[1])
+            extremes[s], spreads[s] = pair, spread
+            if spread is not None and spread > threshold:
+                wide.add(s)
+            else:
+                wide.discard(s)
+            base, best = names[s], self._best
+            if best is not None and best[1] == base:
+                # The best symbol's spread changed: still the best only if it did not fall.
+                self._best = (
+                    (spread, base)
+                    if spread is not None and spread >= best[0]
+                    else self._full_best()
+                )
+            elif spread is not None and (best is None or (spread, base) > best):
+                self._best = (spread, base)
 
     def _full_best(self) -> tuple[float, str] | None:
         best: tuple[float, str] | None = None

@@ -154,22 +154,29 @@ def extreme_indices(means: Sequence[float | None]) -> tuple[int, int] | None:
     """``(long, short)`` positions in ``means`` (fraction / h; ``None``: leg not ready): the
     lowest mean and, among the others, the highest; ties to the first listed. ``None`` with
     fewer than two ready legs."""
-    # One pass each (every symbol with a changed leg, every cycle): a strict comparison keeps
-    # the first listed of equal means. Forecast means are finite (LegForecast checks), so this
-    # is a total order.
-    ready = [(k, mean) for k, mean in enumerate(means) if mean is not None]
-    if len(ready) < 2:
-        return None
-    long, long_mean = ready[0]
-    for k, mean in ready[1:]:
+    # One pass (every symbol with a changed leg, every cycle): strict comparisons keep the
+    # first listed of equal means. Forecast means are finite (LegForecast checks), so this is
+    # a total order. The first highest mean is the short leg unless it is the long leg
+    # itself, which happens only when every ready mean is equal: the short leg is then the
+    # first ready leg after it (the first ready leg other than the long one).
+    long = short = second = -1
+    long_mean = short_mean = 0.0
+    for k, mean in enumerate(means):
+        if mean is None:
+            continue
+        if long < 0:
+            long = short = k
+            long_mean = short_mean = mean
+            continue
+        if second < 0:
+            second = k
         if mean < long_mean:
             long, long_mean = k, mean
-    short = -1
-    short_mean = -math.inf
-    for k, mean in ready:
-        if k != long and (short < 0 or mean > short_mean):
+        elif mean > short_mean:
             short, short_mean = k, mean
-    return long, short
+    if second < 0:
+        return None
+    return long, (second if short == long else short)
 
 
 def common_lot_qty(snapshot: MarketSnapshot, ids: Sequence[InstrumentId], raw_qty: float) -> float:

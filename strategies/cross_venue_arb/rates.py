@@ -106,7 +106,8 @@ _COMPACT_MIN_ROWS: Final = 64
 
 @dataclass(slots=True)  # mutable: advanced in place by MeanRateCache.record
 class _Columns:
-    """One book entry's settlements as columns, for windows by bisection.
+    """One book entry's settlements as columns, for windows by bisection, and the memo of
+    the latest mean taken of that entry.
 
     Built only for an entry whose stamps strictly increase and whose rates and intervals
     pass :func:`signals.weighted_mean_rate_per_hour`'s checks (what :func:`record` writes);
@@ -115,6 +116,14 @@ class _Columns:
     ``first + i``); the rows before ``first`` are settlements of the perp's earlier entries
     that left the window, kept until enough of them pile up to be deleted at once
     (:meth:`MeanRateCache.record` then appends a settlement instead of copying the window).
+    Every row from ``equal_hours_from`` on has the last row's interval (a venue's interval
+    rarely changes): a window inside that run sums its hours as ``n × interval_h``
+    (:func:`_take_mean`).
+
+    ``mean`` is the mean of ``entry`` for every window cut ``now − lookback`` in
+    ``[cut_from_ms, cut_until_ms)`` (no settlement enters or leaves the window there); the
+    range is empty (:data:`_NO_CUTS`) until a mean of this entry is taken, and emptied again
+    whenever ``entry`` is replaced.
     """
 
     entry: PerpRates
@@ -122,12 +131,22 @@ class _Columns:
     paid_frac: list[float]
     hours: list[float]
     first: int = 0
+    equal_hours_from: int = 0
+    mean: float | None = None
+    cut_from_ms: int = NEVER_MS
+    cut_until_ms: int = -NEVER_MS
 
 
-@dataclass(slots=True)  # not frozen (cheaper to build, every settlement); never mutated
+_NO_CUTS: Final = (NEVER_MS, -NEVER_MS)
+"""``(cut_from_ms, cut_until_ms)`` of a :class:`_Columns` memo that holds for no cut."""
+
+
+@dataclass(slots=True)  # not frozen (cheaper to build); never mutated
 class _CachedMean:
-    """A mean of one book entry, valid while the window's cut ``now − lookback`` stays in
-    ``[cut_from_ms, cut_until_ms)`` (no settlement enters or leaves the window there)."""
+    """A mean of one book entry without columns (stamps not increasing, or a value
+    :func:`signals.weighted_mean_rate_per_hour` refuses), valid while the window's cut
+    ``now − lookback`` stays in ``[cut_from_ms, cut_until_ms)`` (no settlement enters or
+    leaves the window there)."""
 
     entry: PerpRates
     cut_from_ms: int
@@ -146,12 +165,15 @@ class MeanRateCache:
 
     When the value must be recomputed, an entry whose stamps strictly increase (every entry
     :func:`record` writes) is kept as columns (:class:`_Columns`): the window is found by
-    bisection and summed by ``math.fsum`` over a slice, and the next entry of that perp —
-    the same settlement objects, the oldest ones dropped, one appended — extends the columns
-    instead of rebuilding them (hourly venues replace their entry every hour). ``fsum`` is
-    correctly rounded, so the sums, and the results, are exactly those of
-    :func:`mean_rate_per_hour`; any other entry takes that function's own path. Not part of
-    the strategy's state (nothing to journal).
+    bisection and summed by ``math.fsum`` over a slice (the hours of a window of equal
+    intervals as ``n × interval_h``, the same correctly rounded sum), and the next entry of
+    that perp — the same settlement objects, the oldest ones dropped, one appended — extends
+    the columns instead of rebuilding them (hourly venues replace their entry every hour).
+    ``fsum`` is correctly rounded, so the sums, and the results, are exactly those of
+    :func:`mean_rate_per_hour`; any other entry takes that function's own path. The memo of
+    an entry with columns is kept in its columns (one look-up per perp, nothing built per
+    mean), that of any other entry in a :class:`_CachedMean`. Not part of the strategy's state
+    (nothing to journal).
     """
 
     __slots__ = ("_columns", "_memo")
@@ -180,19 +202,24 @@ class MeanRateCache:
         if now_ms < ready_ms:  # history_start_ms > now_ms − lookback_ms: not ready
             return None, ready_ms
         cut_ms = now_ms - lookback_ms
-        cached = self._memo.get(key)
-        if not (
-            cached is not None
-            and cached.entry is entry
-            and cached.cut_from_ms <= cut_ms < cached.cut_until_ms
-        ):
-            columns = self._columns_of(key, entry)
-            cached = (
-                _scan_mean(entry, cut_ms) if columns is None else _columns_mean(columns, cut_ms)
-            )
-            self._memo[key] = cached
         # The same window while the cut stays below the oldest stamp inside it.
-        return cached.mean, cached.cut_until_ms + lookback_ms
+        columns = self._columns.get(key)
+        if columns is None or columns.entry is not entry:
+            cached = self._memo.get(key)
+            if (
+                cached is not None
+                and cached.entry is entry
+                and cached.cut_from_ms <= cut_ms < cached.cut_until_ms
+            ):
+                return cached.mean, cached.cut_until_ms + lookback_ms
+            columns = self._columns_of(key, entry)
+            if columns is None:
+                cached = _scan_mean(entry, cut_ms)
+                self._memo[key] = cached
+                return cached.mean, cached.cut_until_ms + lookback_ms
+        if not columns.cut_from_ms <= cut_ms < columns.cut_until_ms:
+            _take_mean(columns, cut_ms)
+        return columns.mean, columns.cut_until_ms + lookback_ms
 
     def record(self, book: Book, funding: FundingRate, now_ms: int, lookback_ms: int) -> bool:
         """:func:`record` (the same entry written, the same result), cheaper when the perp's
@@ -223,21 +250,26 @@ class MeanRateCache:
         if not (valid and settlement.ts_funding_ms > ts_ms[-1]):  # as _valid checks
             return record(book, funding, now_ms, lookback_ms)
         start = bisect.bisect_right(ts_ms, now_ms - lookback_ms, first)  # first kept row
+        # (last_funding_ms, history_start_ms, settlements), positional: keywords cost more
         written = PerpRates(
-            last_funding_ms=settlement.ts_funding_ms,
-            history_start_ms=entry.history_start_ms,
-            settlements=(*entry.settlements[start - first :], settlement),
+            settlement.ts_funding_ms,
+            entry.history_start_ms,
+            (*entry.settlements[start - first :], settlement),
         )
         book[key] = written
         # The columns of the entry replaced are not needed again: advanced in place.
         paid_frac, hours = columns.paid_frac, columns.hours
+        if interval_h != hours[-1]:  # the new row starts a run of equal intervals
+            columns.equal_hours_from = len(hours)
         ts_ms.append(settlement.ts_funding_ms)
         paid_frac.append(rate_per_hour * interval_h)
         hours.append(interval_h)
         if start >= _COMPACT_MIN_ROWS and 2 * start >= len(ts_ms):
             del ts_ms[:start], paid_frac[:start], hours[:start]
+            columns.equal_hours_from = max(0, columns.equal_hours_from - start)
             start = 0
         columns.entry, columns.first = written, start
+        columns.cut_from_ms, columns.cut_until_ms = _NO_CUTS  # no mean of `written` taken yet
         return True
 
     def _columns_of(self, key: str, entry: PerpRates) -> _Columns | None:
@@ -269,8 +301,9 @@ def _scan_mean(entry: PerpRates, cut_ms: int) -> _CachedMean:
     return _CachedMean(entry, cut_from_ms, cut_until_ms, _weighted_mean(window))
 
 
-def _columns_mean(columns: _Columns, cut_ms: int) -> _CachedMean:
-    """:func:`_scan_mean` over columns: the window is the suffix after the cut (stamps
+def _take_mean(columns: _Columns, cut_ms: int) -> None:
+    """Take the mean of ``columns.entry`` at the window cut ``cut_ms`` into the columns' memo:
+    :func:`_scan_mean` over columns, whose window is the suffix after the cut (stamps
     strictly increase), or the latest settlement when that is empty."""
     ts, first = columns.ts_ms, columns.first
     start = bisect.bisect_right(ts, cut_ms, first)  # first row of the entry stamped > cut
@@ -280,8 +313,15 @@ def _columns_mean(columns: _Columns, cut_ms: int) -> _CachedMean:
     else:
         cut_until_ms, start = NEVER_MS, len(ts) - 1
     paid = math.fsum(columns.paid_frac[start:])
-    mean = paid / math.fsum(columns.hours[start:])
-    return _CachedMean(columns.entry, cut_from_ms, cut_until_ms, mean)
+    hours = columns.hours
+    # n equal positive intervals: the exact sum n·h rounded once, as fsum rounds it (n is an
+    # exact float, IEEE multiplication is correctly rounded); fsum when the product overflows.
+    hours_sum = (len(hours) - start) * hours[-1] if start >= columns.equal_hours_from else math.inf
+    if hours_sum == math.inf:
+        hours_sum = math.fsum(hours[start:])
+    mean = paid / hours_sum
+    # The memo's range is set with its mean only: a sum that raised leaves no memo behind.
+    columns.mean, columns.cut_from_ms, columns.cut_until_ms = mean, cut_from_ms, cut_until_ms
 
 
 def _columns(entry: PerpRates) -> _Columns | None:
@@ -295,7 +335,8 @@ def _columns(entry: PerpRates) -> _Columns | None:
     hours = [s.interval_h for s in settlements]
     if not (all(map(operator.lt, ts, ts[1:])) and _valid(rates_ph, hours)):
         return None
-    return _Columns(entry, ts, list(map(operator.mul, rates_ph, hours)), hours)
+    paid_frac = list(map(operator.mul, rates_ph, hours))
+    return _Columns(entry, ts, paid_frac, hours, equal_hours_from=_equal_hours_from(hours))
 
 
 def _extended(previous: _Columns, entry: PerpRates) -> _Columns | None:
@@ -312,12 +353,22 @@ def _extended(previous: _Columns, entry: PerpRates) -> _Columns | None:
     if not _valid((latest.rate_per_hour,), (latest.interval_h,)):
         return None
     kept = previous.first + drop  # the previous entry's first row kept
+    hours = [*previous.hours[kept:], latest.interval_h]
     return _Columns(
         entry,
         [*previous.ts_ms[kept:], latest.ts_funding_ms],
         [*previous.paid_frac[kept:], latest.rate_per_hour * latest.interval_h],
-        [*previous.hours[kept:], latest.interval_h],
+        hours,
+        equal_hours_from=_equal_hours_from(hours),
     )
+
+
+def _equal_hours_from(hours: Sequence[float]) -> int:
+    """The first row of the run of rows at the end of ``hours`` (not empty) equal to its last."""
+    last, row = hours[-1], len(hours) - 1
+    while row > 0 and hours[row - 1] == last:
+        row -= 1
+    return row
 
 
 def _valid(rates_ph: Sequence[float], hours: Sequence[float]) -> bool:
