@@ -688,26 +688,31 @@ class Engine:
     def _apply_prices(self, step: MarketStep) -> None:
         ts_ms, market = step.ts_ms, self.market
         closes = step.closes
-        sourced = self._sourced_closes(closes) if self.price_source else {}
-        items = [*closes.items(), *sourced.items()]
-        ids: tuple[InstrumentId, ...] = (*closes, *sourced)
-        if sourced and closes.keys().isdisjoint(sourced):  # the usual step: in one call
-            market.on_closes(dict(items), ts_ms)
+        sourced_ids, sourced_prices = self._sourced_closes(closes)
+        # the step's prices as two columns (ids, prices), the closes then the sourced ones
+        ids: tuple[InstrumentId, ...] = (*closes, *sourced_ids)
+        prices = [*closes.values(), *sourced_prices]
+        if not sourced_ids or closes.keys().isdisjoint(sourced_ids):  # the usual step
+            market.on_close_columns(ids, prices, ts_ms)
         else:
             market.on_closes(closes, ts_ms)
-            if sourced:  # instruments priced by another's closes, after the closes
-                market.on_closes(sourced, ts_ms)
+            # instruments priced by another's closes, after the closes
+            market.on_close_columns(sourced_ids, sourced_prices, ts_ms)
         # each paper venue's prices in one call
         for venue, indexes in self._paper_of.groups(ids):
-            # ascending distinct positions: as many as items means every one, in order; as
-            # many as their span means a run of consecutive items (a venue's, the usual step)
+            # ascending distinct positions: as many as their span means a run of consecutive
+            # items (a venue's, the usual step; or every one)
             first, last = indexes[0], indexes[-1]
-            if len(indexes) == len(items):
-                venue.update_prices(items)
-            elif last - first + 1 == len(indexes):
-                venue.update_prices(items[first : last + 1])
+            if last - first + 1 == len(indexes):
+                if len(indexes) == len(ids):
+                    venue.update_price_columns(ids, prices)
+                else:
+                    stop = last + 1
+                    venue.update_price_columns(ids[first:stop], prices[first:stop])
             else:
-                venue.update_prices([items[k] for k in indexes])
+                venue.update_price_columns(
+                    tuple([ids[k] for k in indexes]), [prices[k] for k in indexes]
+                )
         instruments, volumes = self.instruments, step.volumes
         if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
             market.on_volumes(volumes)
@@ -724,14 +729,18 @@ class Engine:
                 log.warning("close_carried_forward", ts_ms=ts_ms, instruments=started)
             self._carried_last_step = frozenset(carried)
 
-    def _sourced_closes(self, closes: Mapping[InstrumentId, float]) -> dict[InstrumentId, float]:
-        """The closes of the instruments priced by another's (``price_source``), in its order:
-        their source's close, those whose source has none left out."""
+    def _sourced_closes(
+        self, closes: Mapping[InstrumentId, float]
+    ) -> tuple[tuple[InstrumentId, ...], list[float]]:
+        """The instruments priced by another's closes (``price_source``), in its order, and
+        their closes (their source's close) as two columns; those whose source has no close
+        left out (none without ``price_source``)."""
         price_source = self.price_source
         prices = list(map(closes.get, price_source.values()))
         if not all(prices):  # a source without a close this step (or a close of 0)
-            return {i: p for i, p in zip(price_source, prices, strict=True) if p is not None}
-        return dict(zip(price_source, cast("list[float]", prices), strict=True))
+            kept = [(i, p) for i, p in zip(price_source, prices, strict=True) if p is not None]
+            return tuple([i for i, _ in kept]), [p for _, p in kept]
+        return tuple(price_source), cast("list[float]", prices)
 
     def _mark(self) -> None:
         held = self.portfolio.positions()

@@ -22,7 +22,7 @@ the hour's closes), aligned with the closes: hours before an instrument's first 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 from types import MappingProxyType
@@ -64,13 +64,12 @@ class _Histories:
     2.5 ``keep`` values a row (1024 a row for the 800 the default strategies keep).
     """
 
-    __slots__ = ("_buf", "_dropped", "_keep", "_longest", "_n", "_ro")
+    __slots__ = ("_buf", "_dropped", "_flat", "_keep", "_longest", "_n", "_ro")
 
     def __init__(self, keep: int | None = None) -> None:
-        self._buf: FloatArray = np.empty((0, _INITIAL_CAPACITY), dtype=np.float64)
+        self._set_buffer(np.empty((0, _INITIAL_CAPACITY), dtype=np.float64))
         self._n: IntArray = np.zeros(0, dtype=np.int64)
         self._dropped: IntArray = np.zeros(0, dtype=np.int64)
-        self._ro = _read_only(self._buf)
         self._keep = keep
         # at least the longest row's length (an append adds at most 1 to it): the rows are
         # looked at for a full one only when this reaches the capacity
@@ -84,7 +83,7 @@ class _Histories:
         if first + count > self._buf.shape[0]:
             buf = np.empty((max(first + count, 2 * first), self._buf.shape[1]), dtype=np.float64)
             buf[:first] = self._buf[:first]
-            self._buf, self._ro = buf, _read_only(buf)
+            self._set_buffer(buf)
         self._n = np.concatenate([self._n, np.zeros(count, dtype=np.int64)])
         self._dropped = np.concatenate([self._dropped, np.zeros(count, dtype=np.int64)])
         return first
@@ -94,7 +93,9 @@ class _Histories:
         if self._longest >= self._buf.shape[1]:
             self._room_checked()
         ends = self._n[rows]
-        self._buf[rows, ends] = values
+        # written through the flat view: the same cells as ``_buf[rows, ends]``, at a
+        # third of the cost of a two-array index
+        self._flat[rows * self._buf.shape[1] + ends] = values
         self._n[rows] = ends + 1
         self._longest += 1
 
@@ -120,17 +121,25 @@ class _Histories:
         buf, keep = self._buf, self._keep
         capacity = buf.shape[1]
         if keep is not None and 4 * capacity >= 5 * keep:
-            self._buf = np.empty_like(buf)
+            new = np.empty(buf.shape, dtype=np.float64)
             ends: list[int] = self._n.tolist()
             for row, n in enumerate(ends):
                 kept = min(n, keep)
-                self._buf[row, :kept] = buf[row, n - kept : n]
+                new[row, :kept] = buf[row, n - kept : n]
             self._dropped += self._n - np.minimum(self._n, keep)
             self._n = np.minimum(self._n, keep)
         else:
-            self._buf = np.empty((buf.shape[0], 2 * capacity), dtype=np.float64)
-            self._buf[: len(self._n), :capacity] = buf[: len(self._n)]
-        self._ro = _read_only(self._buf)
+            new = np.empty((buf.shape[0], 2 * capacity), dtype=np.float64)
+            new[: len(self._n), :capacity] = buf[: len(self._n)]
+        self._set_buffer(new)
+
+    def _set_buffer(self, buf: FloatArray) -> None:
+        """Make ``buf`` (C-contiguous, as ``np.empty`` makes it) the buffer, with its read-only
+        view and its flat view (the same memory, a row after another)."""
+        if not buf.flags.c_contiguous:  # never: then reshape would copy, not view
+            raise AssertionError("history buffer is not C-contiguous")
+        self._buf, self._ro = buf, _read_only(buf)
+        self._flat = buf.reshape(-1)
 
     def totals(self) -> IntArray:
         """How many values were ever appended to each row (some may be dropped)."""
@@ -151,6 +160,18 @@ def _is_mapping(
     """Whether ``values`` is a mapping; a dict or a step's read-only one is told by its type
     (an ABC check costs more than the rest of a small step's bookkeeping)."""
     return isinstance(values, (dict, MappingProxyType, Mapping))
+
+
+def _all_positive_floats(values: Iterable[object]) -> bool:
+    """Whether every one of ``values`` is a float, finite and > 0 (NaN compares False; a zero
+    is not: -0.0 and 0.0 differ in bits)."""
+    inf = math.inf
+    for value in values:  # a loop: all() of a generator costs twice as much
+        if type(value) is not float or not 0.0 < value < inf:
+            break
+    else:
+        return True
+    return False
 
 
 def _read_only(buf: FloatArray) -> FloatArray:
@@ -303,13 +324,30 @@ class MarketData:
         else:
             pairs = list(cast("Iterable[tuple[InstrumentId, float]]", closes))
             ids, values = tuple([p[0] for p in pairs]), [p[1] for p in pairs]
+        self.on_close_columns(ids, values, ts_ms)
+
+    def on_close_columns(
+        self, ids: tuple[InstrumentId, ...], closes: Sequence[float], ts_ms: int
+    ) -> None:
+        """:meth:`on_closes` of the pairs ``zip(ids, closes)`` (``closes[k]`` the close of
+        ``ids[k]``, quote units, at ``ts_ms``) given as two columns of the same length: the
+        driver's per-bar path, which has them so (no pairs or mapping built for the call).
+
+        Raises
+        ------
+        ValueError
+            At the first instrument that is not tracked (the closes before it are recorded),
+            or if the columns differ in length (nothing is recorded).
+        """
+        if len(ids) != len(closes):
+            raise ValueError(f"on_close_columns: {len(ids)} ids but {len(closes)} closes")
         rows = self._rows_of(ids)
         if rows is None:  # an untracked instrument or one named twice: one by one
-            for instrument_id, close in zip(ids, values, strict=True):
+            for instrument_id, close in zip(ids, closes, strict=True):
                 self.on_close(instrument_id, close, ts_ms)
             return
         self._version += 1
-        self._prices.update(zip(ids, values, strict=True))
+        self._prices.update(zip(ids, closes, strict=True))
         self._price_ts_ms[rows] = ts_ms
         close_ts_ms = self._close_ts_ms
         if self._closed < len(close_ts_ms):  # an instrument without a close yet: first ones?
@@ -317,7 +355,7 @@ class MarketData:
             self._first_close_rank[first] = np.arange(self._closed, self._closed + len(first))
             self._closed += len(first)
         close_ts_ms[rows] = ts_ms
-        self._closes.append(rows, np.array(values, dtype=np.float64))
+        self._closes.append(rows, np.array(closes, dtype=np.float64))
         # rows distinct, each with a close now: as many as there are such (or tracked ones)
         # means all of them
         if len(rows) == self._closed:
@@ -397,12 +435,21 @@ class MarketData:
         ValueError
             At the first untracked instrument or bad volume (those before it are recorded).
         """
+        rows, pending, inf = self._close_row, self._volume_pending, math.inf
+        if (
+            not pending  # the hour's first volumes
+            and isinstance(volumes, (dict, MappingProxyType))  # (a step's: copied fast)
+            and rows.keys() >= volumes.keys()
+        ):
+            hour = volumes.copy()
+            if _all_positive_floats(hour.values()):  # 0.0 + volume (one by one) is volume
+                self._volume_pending = hour
+                return
         pairs = (
             cast("Mapping[InstrumentId, float]", volumes).items()
             if _is_mapping(volumes)
             else cast("Iterable[tuple[InstrumentId, float]]", volumes)
         )
-        rows, pending, inf = self._close_row, self._volume_pending, math.inf
         for instrument_id, volume in pairs:
             if instrument_id not in rows or not 0.0 <= volume < inf:  # NaN compares False
                 self.on_volume(instrument_id, volume)  # raises

@@ -46,8 +46,10 @@ class _Venue:
     name: str
     received: list[list[tuple[InstrumentId, float]]] = field(default_factory=list)
 
-    def update_prices(self, prices: list[tuple[InstrumentId, float]]) -> None:
-        self.received.append(list(prices))
+    def update_price_columns(self, ids: tuple[InstrumentId, ...], prices: list[float]) -> None:
+        assert type(ids) is tuple
+        assert len(ids) == len(prices)
+        self.received.append(list(zip(ids, prices, strict=True)))
 
 
 @dataclass(frozen=True)

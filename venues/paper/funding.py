@@ -75,7 +75,7 @@ class FundingBook:
         horizon_ms = ts_funding_ms - self.retention_ms
         while history[0].ts_funding_ms < horizon_ms:
             history.popleft()
-        if qty == 0:
+        if not qty:  # flat (a Decimal zero, either sign)
             return None
         mark = funding_mark(funding, prices)
         amount = -Decimal(repr(funding.rate)) * qty * mark

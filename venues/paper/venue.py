@@ -136,6 +136,10 @@ class PaperVenue:
         )
         self._mark_subs: dict[PaperStream[MarkPrice], frozenset[InstrumentId]] = {}
         self._account_subs: dict[PaperStream[AccountEvent], None] = {}
+        # the venue's perps (settle_funding's check): fixed at construction, as only options
+        # are ever added (list_option)
+        self._perp_ids = frozenset(i for i, inst in self._instruments.items() if inst.is_perp)
+        self._ids_on_venue: tuple[InstrumentId, ...] = ()  # the last ids _on_venue found so
 
     # ------------------------------------------------------------------ driver side
 
@@ -169,8 +173,7 @@ class PaperVenue:
                 stream.push(mark)
 
     def update_prices(self, prices: Iterable[tuple[InstrumentId, float]]) -> None:
-        """:meth:`update_price` of each (instrument, price) of ``prices``, in order (one
-        step's closes: the driver's per-bar path).
+        """:meth:`update_price` of each (instrument, price) of ``prices``, in order.
 
         Raises
         ------
@@ -178,21 +181,48 @@ class PaperVenue:
             At the first instrument not on this venue or price not finite and > 0 (the prices
             before it are set).
         """
-        if self._mark_subs:  # somebody listens: a mark per price
-            for instrument_id, price in prices:
-                self.update_price(instrument_id, price)
-            return
-        pairs = prices if isinstance(prices, list) else list(prices)
-        instruments, inf = self._instruments, math.inf
-        for instrument_id, price in pairs:
-            # a float of this venue, finite and > 0 (NaN compares False): set as given
-            if instrument_id not in instruments or type(price) is not float or not 0 < price < inf:
-                break
-        else:
-            self._prices.set_many(pairs)  # the usual step: every price checked
-            return
-        for instrument_id, price in pairs:  # one by one: converted, the first bad one raises
+        pairs = list(prices)
+        self.update_price_columns(tuple([p[0] for p in pairs]), [p[1] for p in pairs])
+
+    def update_price_columns(
+        self, instrument_ids: tuple[InstrumentId, ...], prices: Sequence[float]
+    ) -> None:
+        """:meth:`update_price` of ``instrument_ids[k]`` at ``prices[k]`` for each k, in order
+        (one step's closes as two columns of the same length: the driver's per-bar path).
+
+        Raises
+        ------
+        ValueError
+            At the first instrument not on this venue or price not finite and > 0 (the prices
+            before it are set), or if the columns differ in length (nothing is set).
+        """
+        if len(instrument_ids) != len(prices):
+            raise ValueError(
+                f"update_price_columns: {len(instrument_ids)} ids but {len(prices)} prices"
+            )
+        if not self._mark_subs and self._on_venue(instrument_ids):
+            inf = math.inf
+            for price in prices:
+                # a float, finite and > 0 (NaN compares False): set as given
+                if type(price) is not float or not 0.0 < price < inf:
+                    break
+            else:
+                self._prices.set_many(zip(instrument_ids, prices, strict=True))  # the usual step
+                return
+        # somebody listens (a mark per price) or one to convert or refuse: one by one
+        for instrument_id, price in zip(instrument_ids, prices, strict=True):
             self.update_price(instrument_id, price)
+
+    def _on_venue(self, instrument_ids: tuple[InstrumentId, ...]) -> bool:
+        """Whether every one of ``instrument_ids`` is on this venue; the last tuple found so
+        is kept (a replay names the same ones every step), which stays true: instruments are
+        only ever added to a venue (:meth:`list_option`), never removed."""
+        if instrument_ids == self._ids_on_venue:
+            return True
+        if not all(map(self._instruments.__contains__, instrument_ids)):
+            return False
+        self._ids_on_venue = instrument_ids
+        return True
 
     @property
     def has_resting(self) -> bool:
@@ -233,8 +263,7 @@ class PaperVenue:
             finite, or a position is open with no mark price known.
         """
         iid = funding.instrument_id
-        instrument = self._instruments.get(iid)
-        if instrument is None or not instrument.is_perp:
+        if iid not in self._perp_ids:
             self._known(iid)  # raises for an instrument not on this venue
             raise ValueError(f"funding settled on {iid}, which is not a perp")
         if funding.interval_s <= 0 or not math.isfinite(funding.rate):
