@@ -261,18 +261,9 @@ class RiskEngine:
             # on one instrument, a close can raise the *net* exposure, and refusing it would
             # leave the strategy's leg orphaned (unhedged, owned by no open trade).
             return None
-        if self.halted:
-            rule = (
-                "total_drawdown"
-                if self.total_halted
-                else "daily_drawdown"
-                if self.daily_halted
-                else next(r for r in _HALT_RULES if r in self._tripped)
-            )
-            event = self._tripped[rule]
-            return RiskRejected(
-                event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
-            )
+        blocked = self.opening_blocked()
+        if blocked is not None:
+            return blocked
         refused = self._refused_leg(legs, positions)
         if refused is not None:
             return refused
@@ -293,6 +284,28 @@ class RiskEngine:
         for leg in legs:
             marks.setdefault(leg.instrument_id, leg.price_usd)
         return self._exposure_rules(legs, positions, after, marks, max(equity_usd, 1e-9))
+
+    def opening_blocked(self) -> RiskRejected | None:
+        """The refusal every opening intent gets while :attr:`halted` (a tripped breaker or a
+        :meth:`halt`; what :meth:`check` returns for one, whatever its legs), else None.
+
+        The rule reported is ``total_drawdown`` if tripped, else ``daily_drawdown``, else the
+        halt's; its limit and value are the breaker's at the trip (the drawdown that tripped
+        it). The executor asks this first, so an intent refused by a halt is not measured
+        against the exposure rules it would never reach."""
+        if not self.halted:
+            return None
+        rule = (
+            "total_drawdown"
+            if self.total_halted
+            else "daily_drawdown"
+            if self.daily_halted
+            else next(r for r in _HALT_RULES if r in self._tripped)
+        )
+        event = self._tripped[rule]
+        return RiskRejected(
+            event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
+        )
 
     def _refused_leg(
         self, legs: Sequence[LegDelta], positions: Mapping[InstrumentId, Decimal]

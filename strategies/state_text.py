@@ -78,7 +78,7 @@ class WindowTexts:
         if memo is not None and memo[0] is rows:
             return memo[2]
         texts = _reused_texts(memo, rows)
-        texts.extend(map(_ENCODER.encode, rows[len(texts) :]))
+        texts.extend(_row_texts(rows[len(texts) :]))
         text = array_text(texts)
         self._memo[key] = (rows, texts, text)
         return text
@@ -99,3 +99,12 @@ def _reused_texts(
         if old[drop] is first and kept <= len(rows) and all(map(is_, rows, old[drop:])):
             return old_texts[drop:]
     return []
+
+
+def _row_texts(rows: Sequence[object]) -> list[str]:
+    """Each row's JSON text, as :func:`encode` writes it. Rows that are all numbers (``int``,
+    ``float``: a rate book's appended rates) are encoded in one encoder call and the array
+    split at its commas (a number's text never holds one); other rows one call each."""
+    if len(rows) > 1 and all(type(row) is float or type(row) is int for row in rows):
+        return _ENCODER.encode(list(rows))[1:-1].split(",")
+    return list(map(_ENCODER.encode, rows))

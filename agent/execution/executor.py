@@ -338,6 +338,13 @@ class Executor:
                 out.append((strategy, intent))
         return out
 
+    def _shrinks_own(self, strategy: str, planned: Iterable[PlannedLeg]) -> bool:
+        """Whether every planned order only shrinks ``strategy``'s own position toward flat."""
+        own = self._portfolio.positions(strategy)
+        return all(
+            shrinks_position(own.get(p.instrument.id, Decimal(0)), p.delta_qty) for p in planned
+        )
+
     async def _execute(
         self,
         strategy: str,
@@ -349,19 +356,21 @@ class Executor:
         planned = self.plan(strategy, intent, prices)
         if not planned:
             return IntentOutcome(intent.intent_id, "skipped", 0)
-        own = self._portfolio.positions(strategy)
         # Only an intent whose every order shrinks the strategy's own position toward flat is
         # a close; whatever the strategy flagged, anything else is checked as opening.
-        closing = not intent.opening and all(
-            shrinks_position(own.get(p.instrument.id, Decimal(0)), p.delta_qty) for p in planned
-        )
-        rejection = self._risk.check(
-            [LegDelta(p.instrument.id, p.delta_qty, p.price) for p in planned],
-            self._portfolio.positions(),
-            prices,
-            float(self._portfolio.equity_usd()),
-            not closing,
-        )
+        closing = not intent.opening and self._shrinks_own(strategy, planned)
+        # A halt refuses every opening intent whatever its legs: the same refusal check()
+        # returns, without measuring the book's exposure (the halted replay plans and refuses
+        # an intent per strategy and cycle).
+        rejection = None if closing else self._risk.opening_blocked()
+        if rejection is None:
+            rejection = self._risk.check(
+                [LegDelta(p.instrument.id, p.delta_qty, p.price) for p in planned],
+                self._portfolio.positions(),
+                prices,
+                float(self._portfolio.equity_usd()),
+                not closing,
+            )
         self._journal.record_intent(ts_ms, strategy, intent)
         if rejection is not None:
             self.risk_rejections += 1

@@ -137,15 +137,17 @@ class IntentPlanner:
         within_drift = True
         instruments = self._instruments
         for index, leg in enumerate(legs):
-            instrument = instruments.get(leg.instrument_id)
-            if instrument is None or not math.isfinite(leg.target_qty):
+            iid, target_qty = leg.instrument_id, leg.target_qty
+            instrument = instruments.get(iid)
+            if instrument is None or not math.isfinite(target_qty):
                 instrument = self._checked_leg(intent, leg)  # raises, naming what is wrong
-            target = _dec(leg.target_qty)
-            current = positions[index] or Decimal(0)
+            # A zero target only closes (0 and -0.0 alike): its Decimal is never needed.
+            target = _ZERO if target_qty == 0 else _dec(target_qty)
+            current = positions[index] or _ZERO
             if not _off_target(current, target, drift):
                 continue
             within_drift = False
-            price = prices.get(leg.instrument_id)
+            price = prices.get(iid)
             if price is None or not math.isfinite(price) or price <= 0:
                 log.warning(
                     "intent_skipped_no_price",
@@ -155,9 +157,10 @@ class IntentPlanner:
                     price=price,
                 )
                 return []
-            delta = self._order_qty(instrument, current, target, float(price))
+            price = float(price)
+            delta = self._order_qty(instrument, current, target, price)
             if delta:
-                planned.append(PlannedLeg(index, instrument, delta, float(price)))
+                planned.append(PlannedLeg(index, instrument, delta, price))
         if within_drift:
             if len(self._within_drift) >= _WITHIN_DRIFT_MAX:
                 self._within_drift.clear()  # bounded: a long live run names many sets
@@ -188,11 +191,14 @@ class IntentPlanner:
         delta = target - current
         step = instrument.lot_step
         rounded = (abs(delta) / step).to_integral_value(rounding=ROUND_DOWN) * step
-        notional = rounded * _dec(price)
-        if rounded < instrument.min_qty or notional < instrument.min_notional_usd:
-            return Decimal(0)
+        # The notional (a Decimal of the price) only for an order above the minimum qty.
+        if rounded < instrument.min_qty or rounded * _dec(price) < instrument.min_notional_usd:
+            return _ZERO
         return rounded if delta > 0 else -rounded
 
+
+_ZERO = Decimal(0)
+"""Zero (exponent 0), what ``Decimal(0)`` makes: a flat position, a zero target, no order."""
 
 _WITHIN_DRIFT_MAX = 4096
 """Most (strategy, instruments) plans remembered as within drift (then all forgotten)."""

@@ -287,7 +287,8 @@ class Journal:
         """A pair intent, journaled before any of its orders is sent; a durable journal commits
         it with the intent's first order request (:meth:`record_order_request`), before that
         order leaves."""
-        legs = [{"instrument": str(leg.instrument_id), "target_qty": leg.target_qty}
+        # An InstrumentId is its text (a str subclass): the encoder writes it as that string.
+        legs = [{"instrument": leg.instrument_id, "target_qty": leg.target_qty}
                 for leg in intent.legs]  # fmt: skip
         row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
         self._store.append("intents", row)

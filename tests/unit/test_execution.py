@@ -29,7 +29,7 @@ from agent.execution.unresolved import STUCK_AFTER_LOOKUPS, UnresolvedOrders
 from agent.journal.journal import Journal
 from agent.live.timers import FollowUpTimers
 from agent.portfolio.ledger import Portfolio
-from agent.risk import RiskEngine
+from agent.risk import LegDelta, RiskEngine
 from strategies.base import PairIntent, TargetPosition
 from venues.errors import InsufficientMargin, RequestTimeout
 from venues.model import (
@@ -942,6 +942,41 @@ async def test_a_risk_rejected_intent_sends_nothing_and_is_journaled() -> None:
         (T0_MS, "max_order_notional_usd", 10_000.0, 12_500.0, STRATEGY, "i-1", str(BTC))
     ]
     assert rig.executor.risk_rejections == 1
+    assert rig.portfolio.positions(STRATEGY) == {}
+
+
+async def test_a_halt_refuses_an_opening_intent_as_the_risk_check_does_without_measuring_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a breaker halts, an opening intent is refused with the breaker's rule, limit and
+    drawdown (what RiskEngine.check returns for it), journaled as intent + risk event, without
+    the exposure check (the halted replay refuses one intent per strategy and cycle); a close
+    still goes out."""
+    rig = make_rig()
+    hold(BTC, "0.02", rig.portfolio)
+    rig.risk.update_equity(T0_MS, 85_000.0)  # 15 % below the 100,000 USD peak: total breaker
+    intent = pair(0.1, -2.0)
+    legs = rig.executor.plan(STRATEGY, intent, PRICES)
+    deltas = [LegDelta(p.instrument.id, p.delta_qty, p.price) for p in legs]
+    direct = rig.risk.check(deltas, rig.portfolio.positions(), PRICES, 85_000.0, True)
+    assert direct is not None
+
+    def measured(*_: object) -> None:
+        raise AssertionError("a halted opening intent was measured against the exposure rules")
+
+    monkeypatch.setattr(rig.risk, "check", measured)
+    outcome = await rig.run(intent)
+    assert outcome == IntentOutcome("i-1", "risk_rejected", 0, "total_drawdown")
+    assert (direct.rule, direct.limit, direct.value) == ("total_drawdown", 0.10, 1.0 - 0.85)
+    events = [
+        (e["rule"], e["limit_value"], e["value"], e["detail"]) for e in rig.rows("risk_events")
+    ]
+    assert events == [(direct.rule, direct.limit, direct.value, direct.detail)]
+    assert [row[3] for row in rig.journal.dump_rows("intents")] == ["i-1"]
+    assert rig.venue.placed == []
+    monkeypatch.undo()
+    closed = await rig.run(PairIntent("c", (TargetPosition(BTC, 0.0),), "exit", opening=False))
+    assert closed.status == "filled"
     assert rig.portfolio.positions(STRATEGY) == {}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.errors import AgentError, JournalError
 from agent.journal.journal import SCHEMA_VERSION, TABLES, Journal, PairExposureTotals
@@ -299,6 +302,25 @@ def test_bad_arguments_are_refused() -> None:
         bad = PairIntent("i", (TargetPosition(PERP, float("nan")),), "enter")
         with pytest.raises(ValueError, match="JSON"):
             journal.record_intent(0, "s", bad)
+
+
+_TARGET = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@given(st.lists(st.tuples(st.sampled_from([SPOT, PERP, ETH]), _TARGET), min_size=1, max_size=25))
+def test_intent_legs_are_the_json_of_the_instruments_text(
+    legs: list[tuple[InstrumentId, float]],
+) -> None:
+    """The legs column is ``json.dumps`` (sorted keys, compact) of each leg's instrument as
+    its plain text and its target, whatever the id type handed to the encoder (an InstrumentId
+    is a str subclass: encoded as that text, never through ``repr``)."""
+    intent = PairIntent("i", tuple(TargetPosition(i, q) for i, q in legs), "enter")
+    with Journal.open(":memory:") as journal:
+        journal.record_intent(0, "s", intent)
+        (row,) = journal.dump_rows("intents")
+    expected = [{"instrument": str.__str__(i), "target_qty": q} for i, q in legs]
+    assert row[-1] == json.dumps(expected, sort_keys=True, separators=(",", ":"))
+    assert [leg["instrument"] for leg in json.loads(row[-1])] == [str(i) for i, _ in legs]
 
 
 def test_an_equity_snapshot_of_an_unchanged_ledger_writes_the_same_texts(tmp_path: Path) -> None:

@@ -345,3 +345,43 @@ def test_a_leg_near_liquidation_refuses_only_what_grows_it() -> None:
     assert check(risk, [(BYBIT_BTC, "1")], short) is None  # another instrument
     with pytest.raises(ValueError, match="unknown refusal rule"):
         risk.refuse_opening_on("kill_switch", "binance", 0.0, 0.0)
+
+
+def test_opening_blocked_is_the_refusal_check_gives_every_opening_intent_while_halted() -> None:
+    """What the executor asks first (:meth:`RiskEngine.opening_blocked`) is, field by field,
+    the refusal :meth:`RiskEngine.check` returns for any opening intent, halted by each kind of
+    halt in turn, and None once nothing halts (check then measures the exposure rules)."""
+    risk = engine(max_order_notional_usd=1_000.0)
+    assert risk.opening_blocked() is None
+    risk.halt(DAY0_MS, value=-0.25)  # a position mismatch
+    risk.update_equity(DAY0_MS, 94_000.0)  # 6 % below the day's open: daily breaker (5 %)
+    risk.update_equity(DAY0_MS + HOUR_MS, 80_000.0)  # 20 % below the peak: total breaker (10 %)
+    expected = [
+        ("total_drawdown", 0.10, 0.20),
+        ("daily_drawdown", 0.05, 0.06),
+        ("position_mismatch", 0.0, -0.25),
+    ]
+    for rule, limit, value in expected:
+        blocked = risk.opening_blocked()
+        assert_rejected(blocked, rule, limit, value, "circuit breaker active; opening blocked")
+        # Any legs: an order over max_order_notional_usd is refused by the halt all the same.
+        for legs in ([(BTC, "0.01")], [(BTC, "1"), (ETH, "-20")]):
+            refused = check(risk, legs)
+            assert refused is not None
+            assert blocked is not None
+            assert _fields(refused) == _fields(blocked)
+            assert str(refused) == str(blocked)
+        if rule == "total_drawdown":
+            tripped = {k: v for k, v in risk.state()["tripped"].items() if k != rule}
+            risk.restore({**risk.state(), "tripped": tripped})
+        elif rule == "daily_drawdown":
+            risk.update_equity(DAY0_MS + DAY_MS, EQUITY_USD)  # next UTC day: the daily one lifts
+    risk.resume_opening()
+    assert risk.opening_blocked() is None
+    assert_rejected(
+        check(risk, [(BTC, "1")]), "max_order_notional_usd", 1_000.0, 50_000.0, str(BTC)
+    )
+
+
+def _fields(rejection: RiskRejected) -> tuple[str, float, float, str]:
+    return (rejection.rule, rejection.limit, rejection.value, rejection.detail)

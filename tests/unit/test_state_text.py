@@ -76,6 +76,41 @@ def test_a_row_is_reused_only_when_it_is_the_very_object() -> None:
     assert texts.array_text("t", slid) == "[[2,1e-05,8.0],[3,-0.0,1.0]]"  # keys apart
 
 
+_ROW = st.one_of(
+    _FLOAT,
+    st.integers(),
+    st.booleans(),  # an int to isinstance, "true" to JSON: not taken for a number
+    st.none(),
+    st.text(alphabet=',[]"1.', max_size=4),  # commas inside a row's text
+    st.tuples(st.integers(), _FLOAT),
+)
+
+
+@given(
+    st.lists(_ROW, max_size=8),
+    st.lists(st.tuples(st.integers(0, 5), st.lists(_ROW, max_size=5)), max_size=10),
+)
+def test_appended_rows_of_any_kind_give_the_journals_text(
+    start: list[object], moves: list[tuple[int, list[object]]]
+) -> None:
+    """Appended rows are encoded together when all are numbers (one encoder call, split at
+    the commas no number's text holds) and one by one otherwise: for any mix of numbers,
+    booleans, null, strings holding commas and arrays, the window is ``json.dumps`` of the
+    list (fails if a text with a comma, or ``true``, were split as numbers are)."""
+    texts = WindowTexts()
+    window = tuple(start)
+    assert texts.array_text("k", window) == journal_text(list(window))
+    for drop, appended in moves:
+        window = (*window[drop:], *appended)
+        assert texts.array_text("k", window) == journal_text(list(window))
+    numbers = (1, 2.5, -0.0, math.nan, -math.inf, 10**20, 1e-7)
+    assert (
+        texts.array_text("n", numbers) == "[1,2.5,-0.0,NaN,-Infinity,100000000000000000000,1e-07]"
+    )
+    assert texts.array_text("b", (True, 1, False)) == "[true,1,false]"
+    assert texts.array_text("s", ("a,b", 1.0)) == '["a,b",1.0]'
+
+
 def _fh_layout(state: FundingHarvesterState) -> dict[str, object]:
     """The harvester's state as the dict written before it gave its text."""
     data: dict[str, object] = {
