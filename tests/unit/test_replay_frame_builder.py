@@ -142,6 +142,58 @@ def test_frame_built_a_series_at_a_time_is_the_frame_of_all_series_at_once(
     assert frame_bits(build_frame(klines, start_ms, end_ms)) == frame_bits(expected)
 
 
+def held_arrays(matrix: PriceMatrix) -> list[object]:
+    """What a price matrix holds, to the bit: its kind, codes and scales, or its floats."""
+    if matrix.is_scaled:
+        codes, scale = matrix._codes, matrix._scale
+        assert codes is not None
+        assert scale is not None
+        return ["scaled", codes.tolist(), scale.view(np.int64).tolist()]
+    return ["float64", np.asarray(matrix).view(np.int64).tolist()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 6), gapless=st.booleans())
+def test_the_price_matrices_built_are_those_encoded_from_the_float_matrices(
+    seed: int, k: int, gapless: bool
+) -> None:
+    """The builder encodes each price column as it is added (never holding the float64
+    matrices); the result holds what ``PriceMatrix.encode`` makes of the float64 matrices laid
+    at once — int32 codes and scales where they were int32, the floats where not — whether a
+    series has gaps (written by index) or none (written as a slice)."""
+    rng = np.random.default_rng(seed)
+    klines = random_klines(rng, k)
+    if gapless:
+        klines = {iid: no_gaps(s) for iid, s in klines.items()}
+    start_ms, end_ms = random_window(rng)
+    try:
+        expected = reference_frame(klines, start_ms, end_ms)
+    except ValueError:
+        return
+    builder = FrameBuilder(tuple(klines), start_ms, end_ms)
+    for j in rng.permutation(k).tolist():
+        iid = list(klines)[j]
+        builder.add(iid, klines[iid])
+    frame = builder.build()
+    for got, floats in zip(
+        (frame.open, frame.high, frame.low, frame.close),
+        (expected.open, expected.high, expected.low, expected.close),
+        strict=True,
+    ):
+        assert held_arrays(got) == held_arrays(PriceMatrix.encode(np.asarray(floats)))
+    assert frame.present.tolist() == expected.present.tolist()
+    assert frame.volume.view(np.int64).tolist() == expected.volume.view(np.int64).tolist()
+
+
+def no_gaps(series: KlineSeries) -> KlineSeries:
+    """``series`` with its bars moved onto consecutive hours from its first."""
+    if not len(series):
+        return series
+    first = int(series.ts_open_ms[0])
+    ts = first + np.arange(len(series), dtype=np.int64) * HOUR_MS
+    return KlineSeries(ts, series.open, series.high, series.low, series.close, series.volume)
+
+
 def test_the_grid_widens_before_and_after_the_first_series() -> None:
     ids = tuple(InstrumentId("binance", InstrumentKind.PERP, f"S{j}USDT") for j in range(3))
 

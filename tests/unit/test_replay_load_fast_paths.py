@@ -25,7 +25,10 @@ from hypothesis import strategies as st
 
 from venues.model import HOUR_MS
 from venues.replay.guards import (
+    DataGuards,
+    calm_rows,
     prefix_sigmas,
+    price_jumps,
     robust_sigma,
     sorted_medians,
 )
@@ -249,3 +252,132 @@ def test_an_empty_line_anywhere_is_refused_at_its_line(
     with pytest.raises(DataFileError) as info:
         load_klines(path)
     assert (info.value.line, info.value.reason) == (at + 2, "empty line")
+
+
+# ------------------------------------------------- moves the guard proves calm without a median
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    moves=st.lists(_MOVE, min_size=2, max_size=260),
+    window=st.sampled_from([1, 2, 3, 7, 24, 168]),
+    k=st.sampled_from([1.0, 2.0, 5.0, 100.0]),
+)
+def test_a_move_proved_calm_is_within_k_sigmas_of_its_window(
+    moves: list[float], window: int, k: float
+) -> None:
+    """``calm_rows`` never calls a move calm that the median rule would flag: for each row it
+    marks, ``move > k x robust_sigma(window)`` is false (NaN medians included)."""
+    abs_ret = np.array(moves, dtype=np.float64)
+    rows = np.arange(1, abs_ret.shape[0] + 1)
+    calm = calm_rows(abs_ret, rows, window, k)
+    for row in rows[calm].tolist():
+        sigma = robust_sigma(abs_ret[row - 1 - window : row - 1])
+        assert not abs_ret[row - 1] > k * sigma, (row, sigma)
+
+
+def test_most_screened_bundled_moves_are_proved_calm() -> None:
+    """What the proof is for: on the bundled files nearly every move the guard screens (over
+    1 %) needs no median."""
+    screened = proved = 0
+    for path in KLINE_FILES:
+        abs_ret = np.abs(np.diff(np.log(load_klines(path).close)))
+        rows = np.flatnonzero(abs_ret > 100 * 1e-4) + 1
+        rows = rows[rows > 168]
+        screened += rows.shape[0]
+        proved += int(calm_rows(abs_ret, rows, 168, 100.0).sum())
+    assert screened > 10_000
+    assert proved > 0.95 * screened
+
+
+def test_a_calm_move_after_a_spike_is_judged_with_its_own_volatility() -> None:
+    """The bar after a flagged one is judged from the close before the spike, so a move that
+    was proved calm from its previous close needs its volatility after all: a 3-bar 100x
+    spike in a volatile series whose middle bars move over 1 % between themselves (screened,
+    proved calm) is flagged on every bar, as by the row-by-row rule."""
+    rng = np.random.default_rng(7)
+    close = np.exp(np.cumsum(rng.normal(0.0, 0.02, 400))) * 100.0
+    close[300:303] *= 100.0
+    close[301] = close[300] * 1.05  # a 5 % move inside the spike
+    close[302] = close[301] * 1.05
+    abs_ret = np.abs(np.diff(np.log(close)))
+    assert calm_rows(abs_ret, np.array([301, 302]), 168, 100.0).tolist() == [True, True]
+    assert price_jumps(_Series(close), DataGuards()) == [300, 301, 302]  # type: ignore[arg-type]
+
+
+class _Series:
+    """The part of a ``KlineSeries`` the guard reads: its closes and length."""
+
+    def __init__(self, close: np.ndarray) -> None:
+        self.close = close
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 168])
+def test_the_calm_bound_is_the_rules_own_product_at_its_edge(window: int) -> None:
+    """A window of equal moves t (its median, and the moves' first quartile, is t): a move of
+    exactly ``k x (1.4826 x t)`` is calm (the rule does not flag it), the next float up is
+    not (the rule flags it)."""
+    t, k = 0.001, 100.0
+    edge = k * (1.4826 * t)
+    for move, calm in ((edge, True), (float(np.nextafter(edge, np.inf)), False)):
+        abs_ret = np.array([t] * window + [move])
+        row = window + 1
+        assert calm_rows(abs_ret, np.array([row]), window, k).tolist() == [calm]
+        assert (move > k * robust_sigma(abs_ret[:window])) is not calm
+
+
+# ------------------------------------------------- kline checks made column by column
+
+
+def _reference_bar_error(values: np.ndarray) -> tuple[int, str] | None:
+    """The first (line, reason) of the non-finite / non-positive checks as written before,
+    row-wise over the ``(n, 5)`` matrix (other checks cannot fail on the rows drawn below)."""
+    bad_value = ~np.isfinite(values).all(axis=1)
+    bad_price = (values[:, :4] <= 0).any(axis=1)
+    found = []
+    if bad_value.any():
+        i = int(np.argmax(bad_value))
+        found.append((i, f"non-finite value in row {values[i].tolist()}"))
+    if bad_price.any():
+        i = int(np.argmax(bad_price))
+        found.append((i, f"non-positive price in {values[i, :4].tolist()}"))
+    if not found:
+        return None
+    row, reason = min(found, key=lambda f: f[0])  # stable: the non-finite check wins a tie
+    return row + 2, reason
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cells=st.lists(
+        st.tuples(
+            st.sampled_from(["5", "1e999", "-1e999", "0", "-2", "0.0"]),
+            st.sampled_from(["5", "1e999", "-1e999", "0"]),  # never a finite negative volume
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_non_finite_and_non_positive_bars_are_named_as_by_the_row_wise_checks(
+    tmp_path: Path, cells: list[tuple[str, str]]
+) -> None:
+    """Bars of equal open, high, low and close (so only these two checks can fail), some
+    cells infinite, zero or negative, in any column and row: the error's line and reason are
+    those of the row-wise checks over the whole matrix, the first failing row winning."""
+    rows = [[price] * 4 + [volume] for price, volume in cells]  # o = h = l = c
+    lines = ["open_time_ms,open,high,low,close,volume"] + [
+        f"{T0 + i * HOUR_MS}," + ",".join(r) for i, r in enumerate(rows)
+    ]
+    path = _write(tmp_path, "bars_1h", lines, crlf=False, final=True, gz=False)
+    expected = _reference_bar_error(np.array([[float(x) for x in r] for r in rows]))
+    if expected is None:
+        load_klines(path)
+        return
+    with pytest.raises(DataFileError) as info:
+        load_klines(path)
+    assert (info.value.line, info.value.reason) == expected

@@ -16,7 +16,7 @@ from venues.model import HOUR_MS, InstrumentId, InstrumentKind
 from venues.replay.catalog import available_symbols, kline_path
 from venues.replay.grid import build_frame
 from venues.replay.loader import bundled_data_dir, load_klines
-from venues.replay.scaled import MAX_DECIMALS, PriceMatrix
+from venues.replay.scaled import MAX_DECIMALS, PriceMatrix, PriceMatrixBuilder
 
 INT32_MAX = 2**31 - 1
 
@@ -160,3 +160,65 @@ def test_bundled_prices_are_held_scaled_and_read_back_as_the_files_floats() -> N
         rows = (series.ts_open_ms + HOUR_MS - frame.ts_close_ms[0]) // HOUR_MS
         for name in ("open", "high", "low", "close"):
             assert bits(getattr(frame, name)[rows, col]) == bits(getattr(series, name)), name
+
+
+# ---- built a column at a time (venues.replay.scaled.PriceMatrixBuilder) --------------------
+
+
+def held_arrays(matrix: PriceMatrix) -> list[object]:
+    """What the matrix holds, to the bit: its kind, codes and scales, or its floats."""
+    if matrix.is_scaled:
+        return ["scaled", matrix._codes.tolist(), bits(matrix._scale)]  # type: ignore[union-attr]
+    return ["float64", np.asarray(matrix._floats).view(np.int64).tolist()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=matrices(), seed=st.integers(0, 2**32 - 1))
+def test_a_matrix_built_a_column_at_a_time_holds_what_encode_makes_of_the_floats(
+    values: np.ndarray, seed: int
+) -> None:
+    """Columns written in a random order, each over a random run of the final rows (a slice)
+    or a random subset of them (an index array), the matrix widened before and after its rows
+    between writes, some columns never written: the builder holds exactly what
+    ``PriceMatrix.encode`` makes of the float64 matrix the same writes fill (int32 codes and
+    scales, or, from a column without an exact scale on, the floats)."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = values.shape
+    reference = np.full((n_rows, n_cols), np.nan)
+    builder = PriceMatrixBuilder(n_cols)
+    lo = hi = int(rng.integers(0, n_rows + 1))  # the final rows the builder spans: [lo, hi)
+    for col in rng.permutation(n_cols)[: int(rng.integers(0, n_cols + 1))].tolist():
+        first = int(rng.integers(0, n_rows))
+        last = int(rng.integers(first, n_rows))
+        new_lo, new_hi = min(lo, first), max(hi, last + 1)
+        if (new_lo, new_hi) != (lo, hi):
+            builder.widen(new_hi - new_lo, lo - new_lo)
+            lo, hi = new_lo, new_hi
+        assert builder.n_rows == hi - lo
+        final_rows = np.arange(first, last + 1)
+        if rng.random() < 0.5:
+            at: object = slice(first - lo, last + 1 - lo)
+        else:
+            final_rows = final_rows[rng.random(final_rows.shape[0]) < 0.7]
+            at = final_rows - lo
+        builder.put(at, col, values[final_rows, col])  # type: ignore[arg-type]
+        reference[final_rows, col] = values[final_rows, col]
+    builder.widen(n_rows, lo)
+    built = builder.build()
+    expected = PriceMatrix.encode(reference)
+    assert built.shape == expected.shape
+    assert held_arrays(built) == held_arrays(expected)
+    assert built.present().tolist() == (~np.isnan(reference)).tolist()
+
+
+def test_a_column_without_an_exact_scale_turns_the_built_matrix_float64_from_then_on() -> None:
+    builder = PriceMatrixBuilder(3)
+    builder.widen(2, 0)
+    builder.put(slice(0, 2), 0, np.array([1.5, 2.25]))
+    builder.put(np.array([1]), 1, np.array([0.1 + 0.2]))  # no k <= 9 holds it
+    builder.put(slice(0, 1), 2, np.array([7.0]))
+    built = builder.build()
+    assert not built.is_scaled
+    expected = [[1.5, np.nan, 7.0], [2.25, 0.1 + 0.2, np.nan]]
+    assert bits(built) == bits(np.array(expected))
+    assert built.present().tolist() == [[True, False, True], [True, True, False]]

@@ -28,7 +28,7 @@ from venues.model import HOUR_MS, Bar, FundingRate, InstrumentId
 from venues.replay.catalog import BINANCE, binance_perp_of
 from venues.replay.guards import DataNote
 from venues.replay.loader import BoolArray, FloatArray, FundingSeries, IntArray, KlineSeries
-from venues.replay.scaled import PriceMatrix
+from venues.replay.scaled import PriceMatrix, PriceMatrixBuilder
 
 _T = TypeVar("_T", bound=np.generic)
 IndexArray = npt.NDArray[np.int32] | npt.NDArray[np.int64]
@@ -166,7 +166,10 @@ class FrameBuilder:
         self._start_ms, self._end_ms = start_ms, end_ms
         self._span_ms: tuple[int, int] | None = None  # first, last close of any series, unclipped
         self._lo_ms = 0  # close time of row 0 of the matrices
-        self._mats: list[FloatArray] = [np.full((0, len(ids)), np.nan) for _ in range(5)]
+        # open, high, low, close: encoded a column at a time (never a float64 matrix of them)
+        self._prices = [PriceMatrixBuilder(len(ids)) for _ in range(4)]
+        self._volume: FloatArray = np.full((0, len(ids)), np.nan)
+        self._built = False
 
     def add(self, iid: InstrumentId, series: KlineSeries) -> None:
         """Write ``series``' bars into column ``iid`` (widening the grid if they reach beyond).
@@ -189,18 +192,23 @@ class FrameBuilder:
         close_ms = series.ts_open_ms + step
         keep = (close_ms >= lo) & (close_ms <= hi)
         rows = (close_ms[keep] - self._lo_ms) // step
-        fields = (series.open, series.high, series.low, series.close, series.volume)
-        for mat, values in zip(self._mats, fields, strict=True):
-            mat[rows, col] = values[keep]
+        at: IntArray | slice = rows
+        if rows.shape[0] and bool((np.diff(rows) == 1).all()):  # no gap: a slice writes faster
+            at = slice(int(rows[0]), int(rows[-1]) + 1)
+        prices = (series.open, series.high, series.low, series.close)
+        for matrix, values in zip(self._prices, prices, strict=True):
+            matrix.put(at, col, values[keep])
+        self._volume[at, col] = series.volume[keep]
 
     def build(self) -> Frame:
-        """The frame of every series added; call it once. The volumes are handed over, not
-        copied; each price matrix is encoded (:meth:`PriceMatrix.encode`) and its float64 freed
-        before the next is, so the build holds one extra int32 matrix at most.
+        """The frame of every series added; call it once. The matrices are handed over, not
+        copied (the prices were encoded a column at a time as they were added:
+        :class:`~venues.replay.scaled.PriceMatrixBuilder`, the matrices
+        :meth:`PriceMatrix.encode` makes of the float64 ones).
 
         Raises ``ValueError`` when there are no columns, a column was never added, no bar
         closes in the window, or the frame was built already."""
-        if not self._mats:
+        if self._built:
             raise ValueError("the frame was built already")
         if not self._ids:
             raise ValueError("nothing to replay: no perp or spot symbols requested")
@@ -215,14 +223,11 @@ class FrameBuilder:
             raise ValueError(f"no bar closes in the window {window}")
         step = self._step
         grid = np.arange(lo, hi + step, step, dtype=np.int64)
-        mats, self._mats = self._mats, []
-        present = ~np.isnan(mats[3])
-        volume = mats.pop()
-        prices = []
-        while mats:  # each float64 matrix freed once encoded (unless it stays float64)
-            prices.append(PriceMatrix.encode(mats.pop(0)))
-        o, h, low, c = prices
-        return Frame(self._ids, grid, o, h, low, c, volume, present, step)
+        self._built = True
+        o, h, low, c = (matrix.build() for matrix in self._prices)
+        volume, self._volume = self._volume, np.zeros((0, 0))
+        self._prices = []
+        return Frame(self._ids, grid, o, h, low, c, volume, c.present(), step)
 
     def _bounds_ms(self, span_ms: tuple[int, int]) -> tuple[int, int]:
         """The grid's first and last close for the series' ``span_ms`` (``lo > hi``: empty)."""
@@ -237,15 +242,15 @@ class FrameBuilder:
         """Grow the matrices to rows ``lo_ms .. hi_ms`` (the grid only ever widens)."""
         step = self._step
         n_rows = max(0, (hi_ms - lo_ms) // step + 1)
-        old_rows = self._mats[0].shape[0]
+        old_rows = self._volume.shape[0]
         if n_rows == old_rows and (lo_ms == self._lo_ms or n_rows == 0):
             return
         shift = (self._lo_ms - lo_ms) // step if old_rows else 0
-        for k, old in enumerate(self._mats):  # one matrix at a time: one extra copy at most
-            new = np.full((n_rows, len(self._ids)), np.nan)
-            new[shift : shift + old_rows] = old
-            self._mats[k] = new
-            del old, new
+        for matrix in self._prices:  # one matrix at a time: one extra copy at most
+            matrix.widen(n_rows, shift)
+        volume = np.full((n_rows, len(self._ids)), np.nan)
+        volume[shift : shift + old_rows] = self._volume
+        self._volume = volume
         self._lo_ms = lo_ms
 
 
@@ -343,11 +348,10 @@ def _window_settlements(
     row = np.where(inside, row, 0)
     present = frame.present[row, perp_col]
     recorded = ~np.isnan(fs.mark_price)
-    mark = np.where(
-        recorded,
-        fs.mark_price,
-        np.where(present, frame.close[row, perp_col], _last_close(frame, perp_col)[row]),
-    )
+    mark = np.where(recorded, fs.mark_price, np.where(present, frame.close[row, perp_col], np.nan))
+    carried = inside & ~recorded & ~present  # the only rows that need the last close
+    if carried.any():
+        mark[carried] = _last_close(frame, perp_col)[row[carried]]
     keep = inside & ~np.isnan(mark)
     for i in np.flatnonzero(keep & ~present).tolist():
         source = "the recorded mark price" if recorded[i] else "the last close before it"

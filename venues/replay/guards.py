@@ -142,12 +142,16 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
     # window before the row) is computed for those rows alone.
     screen = np.flatnonzero(abs_ret > k * SIGMA_FLOOR) + 1
     screen = screen[screen > _MIN_VOL_BARS]  # too little history to judge before
-    sigmas = _window_sigmas(abs_ret, screen, window)
+    # Most of those moves are provably within k × sigma without the median (calm_rows); the
+    # others' volatility is computed (NaN: not computed, see below).
+    known = ~calm_rows(abs_ret, screen, window, k)
+    sigmas = np.full(len(screen), np.nan)
+    sigmas[known] = _window_sigmas(abs_ret, screen[known], window)
     # Judged from the previous close, a row's verdict is its own move against k × sigma (the
     # same subtraction and product as below): only those rows, and the row after each flagged
     # one (whose reference walks back past it), go through the rule one at a time.
     rows = screen.tolist()
-    todo = np.flatnonzero(abs_ret[screen - 1] > k * sigmas).tolist()  # ascending: a heap
+    todo = np.flatnonzero(known & (abs_ret[screen - 1] > k * sigmas)).tolist()  # a heap
     flagged: list[int] = []
     judged = -1
     while todo:
@@ -159,11 +163,40 @@ def price_jumps(series: KlineSeries, guards: DataGuards) -> list[int]:
         ref = row - 1  # the last accepted close: a flagged bar is no reference
         while ref in flagged:
             ref -= 1
+        if not known[i]:  # a calm move after a flagged bar: its volatility is needed now
+            sigmas[i] = _window_sigmas(abs_ret, screen[i : i + 1], window)[0]
+            known[i] = True
         if abs(float(log_close[row] - log_close[ref])) > k * float(sigmas[i]):
             flagged.append(row)
             if i + 1 < len(rows):
                 heapq.heappush(todo, i + 1)
     return flagged
+
+
+def calm_rows(
+    abs_ret: npt.NDArray[np.float64], rows: npt.NDArray[np.intp], window: int, k: float
+) -> npt.NDArray[np.bool_]:
+    """Which of ``rows`` (each with a whole window of moves before it) have a move
+    ``abs_ret[row - 1]`` provably not beyond ``k`` × the :func:`_window_sigmas` of its row,
+    found without that median: where at least ``window // 2 + 1`` of the window's moves are
+    ``>= t``, both middle values of the sorted window are, so its median is ``>= t`` (a NaN
+    median compares false, as a calm move), and, float rounding being monotone, ``k ×
+    max(1.4826 × median, floor) >= k × (1.4826 × t)``, the bound the move is held to. ``t``,
+    the moves' first quartile, is only a choice: it keeps most windows above the count and
+    the bound (~150 quartile moves) far above ordinary moves."""
+    calm = np.zeros(len(rows), dtype=np.bool_)
+    finite = abs_ret[~np.isnan(abs_ret)]
+    if window <= 0 or finite.size == 0:
+        return calm
+    t = float(np.partition(finite, finite.size // 4)[finite.size // 4])
+    if not t > 0:
+        return calm
+    at_least_t = np.concatenate(([0], np.cumsum(abs_ret >= t)))  # [j]: among abs_ret[:j]
+    ends = rows - 1  # the window of a row: abs_ret[row - 1 - window : row - 1]
+    count = at_least_t[ends] - at_least_t[np.maximum(ends - window, 0)]
+    full = ends >= window
+    calm[:] = full & (count >= window // 2 + 1) & (abs_ret[ends] <= k * (MAD_TO_SIGMA * t))
+    return calm
 
 
 _SIGMA_BLOCK_ROWS: Final = 512

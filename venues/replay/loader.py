@@ -168,9 +168,11 @@ def load_klines(path: Path | str, interval_ms: int = HOUR_MS) -> KlineSeries:
     path = Path(path)
     _, body = _split_header(path, _read_text(path), (KLINE_HEADER,))
     ts, values = _parse_rows(path, body, KLINE_HEADER, optional_last=False)
-    _validate_klines(path, ts, values, interval_ms)
-    o, h, lo, c, v = (_frozen(values[:, i]) for i in range(5))
-    return KlineSeries(_frozen(ts), o, h, lo, c, v, interval_ms)
+    ts = _frozen(ts)
+    columns = tuple(_frozen(values[:, i]) for i in range(5))  # contiguous: checked faster
+    _validate_klines(path, ts, columns, interval_ms)
+    o, h, lo, c, v = columns
+    return KlineSeries(ts, o, h, lo, c, v, interval_ms)
 
 
 def load_funding(path: Path | str, venue: str) -> FundingSeries:
@@ -293,7 +295,7 @@ def _split_header(
     if columns not in headers:
         expected = " or ".join(repr(",".join(h)) for h in headers)
         raise DataFileError(path, 1, f"wrong header {head!r}, expected {expected}")
-    if not body.strip("\n"):
+    if not body.lstrip("\n"):  # only newlines (lstrip copies nothing from a usual body)
         raise DataFileError(path, 1, "no data rows after the header")
     return columns, body
 
@@ -318,8 +320,10 @@ def _parse_rows(
         rows = np.loadtxt(lines, delimiter=",", dtype=dtype, comments=None, ndmin=1)
     except ValueError:
         return _parse_exact(path, body, names, optional_last=optional_last)
-    values = np.column_stack([rows[n] for n in names[1:]]).astype(np.float64, copy=False)
-    return rows["ts"].astype(np.int64, copy=False), values
+    # Every field is 8 bytes: the rows seen as a (n, columns) float64 matrix, less the time
+    # column, are the values (a view: the caller copies the columns it keeps).
+    values = rows.view(np.float64).reshape(rows.shape[0], len(names))[:, 1:]
+    return rows["ts"], values
 
 
 def _is_plain(body: str) -> bool:
@@ -395,20 +399,29 @@ def _order_checks(name: str, ts: IntArray) -> list[Check]:
     ]
 
 
-def _validate_klines(path: Path, ts: IntArray, values: FloatArray, interval_ms: int) -> None:
-    o, h, lo, c, v = (values[:, i] for i in range(5))
+def _validate_klines(
+    path: Path, ts: IntArray, columns: tuple[FloatArray, ...], interval_ms: int
+) -> None:
+    """Check the bars; ``columns``: open, high, low, close, volume (each ``(n,)``)."""
+    o, h, lo, c, v = columns
     low_bound = np.minimum(o, c)
     high_bound = np.maximum(o, c)
-    bad_value = np.asarray(~np.isfinite(values).all(axis=1), dtype=np.bool_)
-    bad_price = np.asarray((values[:, :4] <= 0).any(axis=1), dtype=np.bool_)
+    # Column by column: the same rows as a row-wise all/any over a (n, 5) matrix, ~10x faster.
+    bad_value = ~(np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c))
+    bad_value |= ~np.isfinite(v)
+    bad_price = (o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0)
+
+    def row(i: int, width: int = 5) -> list[float]:
+        return [float(column[i]) for column in columns[:width]]
+
     checks: list[Check] = [
         (
             ts % interval_ms != 0,
             lambda i: f"open_time_ms {ts[i]} is not a multiple of {interval_ms}",
         ),
         *_order_checks("open_time_ms", ts),
-        (bad_value, lambda i: f"non-finite value in row {values[i].tolist()}"),
-        (bad_price, lambda i: f"non-positive price in {values[i, :4].tolist()}"),
+        (bad_value, lambda i: f"non-finite value in row {row(i)}"),
+        (bad_price, lambda i: f"non-positive price in {row(i, 4)}"),
         (lo > low_bound, lambda i: f"low {lo[i]} > min(open, close) {low_bound[i]}"),
         (h < high_bound, lambda i: f"high {h[i]} < max(open, close) {high_bound[i]}"),
         (v < 0, lambda i: f"negative volume {v[i]}"),

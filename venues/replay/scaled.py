@@ -113,12 +113,93 @@ class PriceMatrix:
             return floats
         return _decode(self._codes[key], np.broadcast_to(self._scale, self.shape)[key])
 
+    def present(self) -> npt.NDArray[np.bool_]:
+        """Where the matrix is not NaN, ``(n_rows, n_cols)`` bool (``~np.isnan`` of it,
+        without decoding it)."""
+        if self._codes is not None:
+            held: npt.NDArray[np.bool_] = self._codes != NAN_CODE
+            return held
+        assert self._floats is not None
+        return ~np.isnan(self._floats)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> FloatArray:
         whole = self[:, :]
         return whole if dtype is None else whole.astype(dtype)
 
     def __len__(self) -> int:
         return self.shape[0]
+
+
+class PriceMatrixBuilder:
+    """Builds the :class:`PriceMatrix` of a float64 matrix written a column at a time, without
+    ever holding that float64 matrix: each column is encoded as it is written (its own scale,
+    found as :meth:`PriceMatrix.encode` finds it), so :meth:`build` gives, to the bit, the
+    matrix :meth:`PriceMatrix.encode` makes of the float64 matrix the same writes would fill —
+    int32 codes while every column written has an exact scale, else (from the first column
+    without one) the float64 values themselves.
+
+    The matrix starts ``(0, n_cols)``; :meth:`widen` grows it (NaN in the new rows); a column
+    must be written once (:meth:`put`); a column never written is all NaN (scale ``1.0``, the
+    scale :meth:`PriceMatrix.encode` gives such a column).
+    """
+
+    __slots__ = ("_codes", "_floats", "_scale")
+
+    def __init__(self, n_cols: int) -> None:
+        self._codes: Int32Array | None = np.full((0, n_cols), NAN_CODE, np.int32)
+        self._scale = np.ones(n_cols, np.float64)
+        self._floats: FloatArray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the matrix so far."""
+        held = self._codes if self._codes is not None else self._floats
+        assert held is not None
+        return int(held.shape[0])
+
+    def widen(self, n_rows: int, shift: int) -> None:
+        """Grow to ``n_rows`` rows, the current rows moved down by ``shift`` (NaN elsewhere);
+        ``shift + current rows <= n_rows``."""
+        if self._codes is not None:
+            codes = np.full((n_rows, self._codes.shape[1]), NAN_CODE, np.int32)
+            codes[shift : shift + self._codes.shape[0]] = self._codes
+            self._codes = codes
+        else:
+            assert self._floats is not None
+            floats = np.full((n_rows, self._floats.shape[1]), np.nan)
+            floats[shift : shift + self._floats.shape[0]] = self._floats
+            self._floats = floats
+
+    def put(self, rows: npt.NDArray[np.int64] | slice, col: int, values: FloatArray) -> None:
+        """Write ``values`` (float64, ``(m,)``) into column ``col`` at ``rows`` (``m`` rows of
+        the matrix, or a slice of ``m`` rows); the column's other cells stay NaN."""
+        if self._codes is not None:
+            found = _encode_block(values[:, np.newaxis])
+            if found is not None:
+                codes, scale = found
+                self._codes[rows, col] = codes[:, 0]
+                self._scale[col] = scale[0]
+                return
+            self._to_floats()  # this column has no exact scale: the whole matrix stays float64
+        assert self._floats is not None
+        self._floats[rows, col] = values
+
+    def build(self) -> PriceMatrix:
+        """The matrix written (hands its arrays over: the builder is not to be used after)."""
+        if self._codes is not None:
+            codes = self._codes
+            return PriceMatrix(
+                (int(codes.shape[0]), int(codes.shape[1])), codes=codes, scale=self._scale
+            )
+        assert self._floats is not None
+        floats = self._floats
+        return PriceMatrix((int(floats.shape[0]), int(floats.shape[1])), floats=floats)
+
+    def _to_floats(self) -> None:
+        """Hold the float64 values from now on: the codes written read back bit for bit."""
+        assert self._codes is not None
+        self._floats = _decode(self._codes, np.broadcast_to(self._scale, self._codes.shape))
+        self._codes = None
 
 
 def _decode(codes: Int32Array, scale: FloatArray) -> FloatArray:
