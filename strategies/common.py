@@ -398,9 +398,12 @@ def adv_usd(closes: FloatArray, volumes: FloatArray, window_h: int) -> float | N
     c = np.asarray(closes[-window_h:], dtype=np.float64)
     v = np.asarray(volumes[-window_h:], dtype=np.float64)
     traded = c * v
-    if not np.isfinite(traded).all():
+    total = float(traded.sum())
+    # A non-finite product makes the sum non-finite, so a finite sum needs no scan of the
+    # window; a non-finite one is an overflow of finite products or a non-finite value.
+    if not math.isfinite(total) and not np.isfinite(traded).all():
         return None
-    return float(traded.sum()) * HOURS_PER_DAY / window_h
+    return total * HOURS_PER_DAY / window_h
 
 
 def snapshot_adv_usd(

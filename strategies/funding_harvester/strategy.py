@@ -43,7 +43,7 @@ import statistics
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NamedTuple, Self
 
 from pydantic import BaseModel
 
@@ -86,9 +86,9 @@ Positions = dict[str, HarvestPosition]
 """A cycle's working copy of the state's open positions."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Market:
-    """What one cycle knows about one symbol's prices; ``None`` when missing or stale."""
+class _Market(NamedTuple):
+    """What one cycle knows about one symbol's prices; ``None`` when missing or stale (a
+    NamedTuple: built for many symbols every cycle, cheaper than a frozen dataclass)."""
 
     spot_id: InstrumentId
     perp_id: InstrumentId
@@ -105,9 +105,9 @@ class _Market:
 
 class _MarketViews:
     """This cycle's :class:`_Market` of each configured symbol, built on first use and kept for
-    the cycle (a cycle reads the views of its open positions and of the symbols worth entering
-    only, so most symbols never need one), and whether a symbol's funding is fresh.
-    ``get`` returns None for an unconfigured symbol."""
+    the cycle (a cycle reads the views of its open positions and of the symbols it enters
+    only, so most symbols never need one), whether a symbol can be entered and whether a
+    perp's funding is fresh. ``get`` returns None for an unconfigured symbol."""
 
     __slots__ = ("_ids", "_now_ms", "_snapshot", "_views")
 
@@ -139,10 +139,24 @@ class _MarketViews:
             self._views[symbol] = view
         return view
 
-    def funding_fresh(self, market: _Market) -> bool:
-        """Whether the perp of ``market`` has fresh funding now: present, not stale, finite and
-        not older than two intervals (:func:`strategies.common.funding_is_stale`)."""
-        snapshot, perp_id = self._snapshot, market.perp_id
+    def enterable(self, symbol: str) -> bool:
+        """Whether ``symbol`` can be entered now: configured, both prices usable (a basis) and
+        its perp's funding fresh (:meth:`funding_fresh`); what :meth:`get`'s view would say,
+        without building a view for each symbol tried (most are not entered)."""
+        ids = self._ids.get(symbol)
+        if ids is None:
+            return False
+        snapshot, (spot_id, perp_id) = self._snapshot, ids
+        return (
+            _usable_price(snapshot, spot_id) is not None
+            and _usable_price(snapshot, perp_id) is not None
+            and self.funding_fresh(perp_id)
+        )
+
+    def funding_fresh(self, perp_id: InstrumentId) -> bool:
+        """Whether ``perp_id`` has fresh funding now: present, not stale, finite and not older
+        than two intervals (:func:`strategies.common.funding_is_stale`)."""
+        snapshot = self._snapshot
         funding = snapshot.funding.get(perp_id)
         return (
             funding is not None
@@ -164,9 +178,9 @@ class _Cycle:
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Estimate:
-    """Carry estimate of one symbol this cycle."""
+class _Estimate(NamedTuple):
+    """Carry estimate of one symbol this cycle (a NamedTuple: one per symbol at every
+    settlement, cheaper than a frozen dataclass)."""
 
     symbol: str
     rate_per_hour: float
@@ -178,11 +192,13 @@ class _Estimate:
 
 @dataclass(frozen=True, slots=True)
 class _Estimates:
-    """Carry estimates of every symbol with a full lookback, in config order, and the best one
-    by (net APR, symbol) (None without any)."""
+    """Carry estimates of the symbols with a full lookback: the best one by (net APR, symbol)
+    (None without any), and those worth entering ranked best net APR first (ties by symbol):
+    the order candidates are tried in, computed once per estimates (they change only with the
+    rate histories) instead of sorting the candidates every cycle."""
 
-    by_symbol: Mapping[str, _Estimate]
     best: _Estimate | None
+    worth_ranked: tuple[_Estimate, ...]
 
 
 def _usable_price(snapshot: MarketSnapshot, instrument_id: InstrumentId) -> float | None:
@@ -368,7 +384,7 @@ class FundingHarvesterStrategy:
             else set()
         )
         candidates = self._candidates(
-            markets, estimates.by_symbol, positions, exited={*exits, *blocked}
+            markets, estimates.worth_ranked, positions, exited={*exits, *blocked}
         )
         entries = self._enter(snapshot, cycle, candidates, positions)
         diagnostics: dict[str, float | int | str] = {
@@ -705,28 +721,31 @@ class FundingHarvesterStrategy:
             estimates[symbol] = estimate
             memo[symbol] = (history, estimate)
         best = max(estimates.values(), key=lambda e: (e.net_apr_frac, e.symbol), default=None)
-        result = _Estimates(estimates, best)
+        worth_entering = [e for e in estimates.values() if e.worth_entering]
+        ranked = tuple(sorted(worth_entering, key=lambda e: (-e.net_apr_frac, e.symbol)))
+        result = _Estimates(best, ranked)
         self._estimates_memo = (rates, result)
         return result
 
     def _candidates(
         self,
         markets: _MarketViews,
-        estimates: Mapping[str, _Estimate],
+        worth_ranked: Sequence[_Estimate],
         positions: Positions,
         exited: Collection[str],
     ) -> list[_Estimate]:
-        """Symbols worth entering now, best net APR first (ties by symbol); ``exited`` are
-        symbols not to enter this cycle (just exited, or blocked by the flip monitor)."""
+        """Symbols worth entering now, best net APR first (ties by symbol): those of
+        ``worth_ranked`` (the estimates worth entering, in that order) not held, not in
+        ``exited`` (just exited, or blocked by the flip monitor) and with both prices usable
+        and fresh funding."""
         chosen: list[_Estimate] = []
-        for symbol, estimate in estimates.items():
-            if not estimate.worth_entering or symbol in positions or symbol in exited:
+        for estimate in worth_ranked:
+            symbol = estimate.symbol
+            if symbol in positions or symbol in exited:
                 continue
-            market = markets.get(symbol)
-            if market is None or market.basis_frac is None or not markets.funding_fresh(market):
-                continue
-            chosen.append(estimate)
-        return sorted(chosen, key=lambda e: (-e.net_apr_frac, e.symbol))
+            if markets.enterable(symbol):
+                chosen.append(estimate)
+        return chosen
 
     def _enter(
         self,
@@ -806,12 +825,12 @@ def _common_lot_qty(snapshot: MarketSnapshot, market: _Market, raw_qty: float) -
     """Round ``raw_qty`` down to the coarser lot step of the two legs, so both legs trade the
     same base quantity after execution rounds each to its own step (steps are powers of ten
     on the venues we trade, so the coarser one is a multiple of the finer)."""
-    steps = [
-        snapshot.instruments[i].lot_step
-        for i in (market.spot_id, market.perp_id)
-        if i in snapshot.instruments
-    ]
-    step = max(steps, default=Decimal(0))
+    instruments = snapshot.instruments
+    step = Decimal(0)  # the coarser step of the legs listed, 0 (no rounding) without one
+    for instrument_id in (market.spot_id, market.perp_id):
+        instrument = instruments.get(instrument_id)
+        if instrument is not None and instrument.lot_step > step:
+            step = instrument.lot_step
     if step <= 0:
         return raw_qty
     lots = (Decimal(repr(raw_qty)) / step).to_integral_value(rounding=ROUND_DOWN)
