@@ -22,27 +22,12 @@ from hypothesis import strategies as st
 from strategies.base import MarketSnapshot, PortfolioView
 from strategies.common import HOURS_PER_DAY, adv_usd
 from strategies.funding_harvester.config import FundingHarvesterConfig
-from strategies.funding_harvester.signals import LegCosts
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
+from tests.support.harvester import COSTS, H8_S, H_MS, T0_MS, pid, sid
 from tests.unit.reference.funding_harvester_f6fff63 import (
     FundingHarvesterStrategy as ReferenceHarvester,
 )
-from venues.model import FundingRate, Instrument, InstrumentId, InstrumentKind
-
-VENUE = "binance"
-T0_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC
-H_MS = 3_600_000
-H8_S = 28_800
-COSTS = LegCosts(spot_taker_fee_bps=10.0, perp_taker_fee_bps=5.0, slippage_bps=2.0)
-
-
-def sid(symbol: str) -> InstrumentId:
-    return InstrumentId(VENUE, InstrumentKind.SPOT, symbol)
-
-
-def pid(symbol: str) -> InstrumentId:
-    return InstrumentId(VENUE, InstrumentKind.PERP, symbol)
-
+from venues.model import FundingRate, Instrument, InstrumentId
 
 # -- ADV -----------------------------------------------------------------------------------------
 

@@ -32,25 +32,13 @@ from strategies.funding_harvester.state import (
     RateHistory,
 )
 from strategies.funding_harvester.strategy import FundingHarvesterStrategy
+from tests.support.harvester import COSTS, H8_S, H_MS, T0_MS, pid, sid
 from tests.unit.reference.funding_harvester_f6fff63 import (
     FundingHarvesterStrategy as ReferenceHarvester,
 )
-from venues.model import FundingRate, InstrumentId, InstrumentKind, funding_rate_per_hour
+from venues.model import FundingRate, InstrumentId, funding_rate_per_hour
 
-VENUE = "binance"
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
-T0_MS = 1_735_689_600_000  # 2025-01-01 00:00 UTC
-H_MS = 3_600_000
-H8_S = 28_800
-COSTS = LegCosts(spot_taker_fee_bps=10.0, perp_taker_fee_bps=5.0, slippage_bps=2.0)
-
-
-def sid(symbol: str) -> InstrumentId:
-    return InstrumentId(VENUE, InstrumentKind.SPOT, symbol)
-
-
-def pid(symbol: str) -> InstrumentId:
-    return InstrumentId(VENUE, InstrumentKind.PERP, symbol)
 
 
 def settlement(symbol: str, rate: float, ts_ms: int) -> FundingRate:
