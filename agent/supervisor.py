@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from agent import collector
+from agent import blas, collector
 from agent.clock import Clock, LiveClock
 from agent.config import AgentConfig, StrategySection
 from agent.engine.builder import build_engine, claim_journal, journal_path
@@ -253,6 +253,7 @@ class Supervisor:
             systemd = SystemdNotifier.from_env()
             async with self.alerts.reporting(self._clock.now_ms), AsyncExitStack() as stack:
                 stack.enter_context(collector.run_pace())
+                stack.enter_context(blas.run_threads())
                 try:
                     driver = await self._start(stack)
                 except ShutdownRequested:
