@@ -20,6 +20,8 @@ pickling and immutability; copy one with changes by ``msgspec.structs.replace``,
 from __future__ import annotations
 
 import functools
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -615,6 +617,20 @@ def _utc_date(ts_ms: int) -> date:
 def _expiry_ms(year: int, month: int, day: int) -> int:
     expiry = datetime(year, month, day, OPTION_EXPIRY_HOUR_UTC, tzinfo=UTC)
     return int(expiry.timestamp()) * 1000
+
+
+def all_positive_floats(values: Iterable[object]) -> bool:
+    """Whether every one of ``values`` is a ``float``, finite and > 0 — a price as given,
+    nothing to convert or refuse (NaN compares False; a zero is not: ``-0.0`` and ``0.0``
+    differ in bits). A step's prices and volumes are checked with it before being taken in
+    one call."""
+    inf = math.inf
+    for value in values:  # a loop: all() of a generator costs twice as much
+        if type(value) is not float or not 0.0 < value < inf:
+            break
+    else:
+        return True
+    return False
 
 
 def liquidation_price_or_none(price: Decimal | None) -> Decimal | None:

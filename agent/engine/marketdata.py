@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from strategies.base import FloatArray, MarketSnapshot
-from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec
+from venues.model import FundingRate, Instrument, InstrumentId, OptionSpec, all_positive_floats
 
 if TYPE_CHECKING:
     from strategies.options.chain import OptionChain
@@ -160,18 +160,6 @@ def _is_mapping(
     """Whether ``values`` is a mapping; a dict or a step's read-only one is told by its type
     (an ABC check costs more than the rest of a small step's bookkeeping)."""
     return isinstance(values, (dict, MappingProxyType, Mapping))
-
-
-def _all_positive_floats(values: Iterable[object]) -> bool:
-    """Whether every one of ``values`` is a float, finite and > 0 (NaN compares False; a zero
-    is not: -0.0 and 0.0 differ in bits)."""
-    inf = math.inf
-    for value in values:  # a loop: all() of a generator costs twice as much
-        if type(value) is not float or not 0.0 < value < inf:
-            break
-    else:
-        return True
-    return False
 
 
 def _read_only(buf: FloatArray) -> FloatArray:
@@ -442,7 +430,7 @@ class MarketData:
             and rows.keys() >= volumes.keys()
         ):
             hour = volumes.copy()
-            if _all_positive_floats(hour.values()):  # 0.0 + volume (one by one) is volume
+            if all_positive_floats(hour.values()):  # 0.0 + volume (one by one) is volume
                 self._volume_pending = hour
                 return
         pairs = (

@@ -73,6 +73,7 @@ from venues.model import (
     Position,
     Quote,
     TimeInForce,
+    all_positive_floats,
 )
 from venues.paper.config import PaperVenueConfig
 from venues.paper.funding import FundingBook
@@ -200,15 +201,9 @@ class PaperVenue:
             raise ValueError(
                 f"update_price_columns: {len(instrument_ids)} ids but {len(prices)} prices"
             )
-        if not self._mark_subs and self._on_venue(instrument_ids):
-            inf = math.inf
-            for price in prices:
-                # a float, finite and > 0 (NaN compares False): set as given
-                if type(price) is not float or not 0.0 < price < inf:
-                    break
-            else:
-                self._prices.set_many(zip(instrument_ids, prices, strict=True))  # the usual step
-                return
+        if not self._mark_subs and self._on_venue(instrument_ids) and all_positive_floats(prices):
+            self._prices.set_many(zip(instrument_ids, prices, strict=True))  # the usual step
+            return
         # somebody listens (a mark per price) or one to convert or refuse: one by one
         for instrument_id, price in zip(instrument_ids, prices, strict=True):
             self.update_price(instrument_id, price)
