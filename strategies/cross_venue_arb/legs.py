@@ -275,13 +275,9 @@ class LegBoard:
     def _refresh_symbols(self, symbols: Sequence[int]) -> None:
         """Recompute the extreme pair and spread of ``symbols`` (in order), and the best
         spread."""
-        n_venues, means_of, extremes, spreads = (
-            len(self._venues),
-            self._means,
-            self._extremes,
-            self._spreads,
-        )
-        names, wide, threshold = self._symbols, self._wide, self._entry_spread_8h_frac
+        n_venues, means_of = len(self._venues), self._means
+        extremes, spreads, wide = self._extremes, self._spreads, self._wide
+        names, threshold = self._symbols, self._entry_spread_8h_frac
         for s in symbols:
             first = s * n_venues
             means = means_of[first : first + n_venues]
