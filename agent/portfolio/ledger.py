@@ -361,7 +361,9 @@ class Portfolio:
         """
         if self._pnl_cache is None or self._pnl_cache[0] != self._version:
             book, flows = self._book, self._flows
-            cells = self._venue_cells.cells(book.lots(), flows, book.marks_view(), book.trades)
+            cells = self._venue_cells.cells(
+                book.lots(), flows, book.marks_view(), book.trades, book.traded_at
+            )
             self._pnl_cache = (self._version, compute_pnl(cells, self._cash))
         return self._pnl_cache[1]
 

@@ -196,6 +196,34 @@ def _add_flows(
         cell[4] += flow.slippage_usd
 
 
+class _Row:
+    """One cell (strategy, venue) of :class:`VenueCells`: its kept part and what each call adds
+    to it."""
+
+    __slots__ = (
+        "closed_flows",
+        "closed_ids",
+        "kept",
+        "kept_funding",
+        "kept_marks",
+        "open_flows",
+        "open_terms",
+    )
+
+    def __init__(self) -> None:
+        self.kept: Cell = [ZERO] * 7
+        # each open-instrument lot: (price stream index, qty, instrument)
+        self.open_terms: list[tuple[int, Decimal, InstrumentId]] = []
+        # each open-instrument leg (its funding is added at every call)
+        self.open_flows: list[Flows] = []
+        # what ``kept`` was summed at: the closed instruments' mark objects and the funding
+        # objects of their legs (a booking or a mark replaces the object)
+        self.closed_ids: list[InstrumentId] = []
+        self.kept_marks: list[Decimal] = []
+        self.closed_flows: list[Flows] = []
+        self.kept_funding: list[Decimal] = []
+
+
 class VenueCells:
     """:func:`pnl_cells` for a ledger that asks at every snapshot, with everything but the
     marks of the open lots and the funding of their legs kept between calls.
@@ -203,19 +231,28 @@ class VenueCells:
     An instrument in which every lot is flat (qty 0) carries only realized P&L and the flows
     its legs booked: nothing marks it while no one holds it, and only a trade changes a lot or
     a leg's fees and slippage, so its part of the cells stays what it was until the next trade
-    (``trades``: :attr:`~agent.portfolio.positions.PositionBook.trades`), a new mark object
-    for it, a new leg, or new funding on one of its legs (a payment the ledger could not
-    attribute). Of an instrument with an open lot, only ``qty × mark`` of each lot and the
-    funding of its legs change between trades: the lots' realized P&L and cost basis and the
-    legs' fees and slippage are summed once into the kept part too. That part is summed at the
-    second call after a trade (the call right after one sums everything, so a ledger that
-    trades every step does not sort its instruments at every call for nothing); each call
-    copies it and adds each open-instrument lot's ``qty × mark`` (to its price stream and to
-    unrealized) and the funding of each open-instrument leg (funding is booked most hours:
-    added at every call, not kept). Every sum is exact (the ledger's 150-digit context,
-    bounded inputs: :mod:`agent.portfolio.exact`), so the grouping changes neither a value nor
-    its exponent (the exponent of an exact sum or difference is the least of its terms',
-    ``ZERO``'s included): the cells equal :func:`pnl_cells`'s, digit for digit.
+    in it, a new mark object for it, a new leg, or new funding on one of its legs (a payment
+    the ledger could not attribute). Of an instrument with an open lot, only ``qty × mark`` of
+    each lot and the funding of its legs change between trades: the lots' realized P&L and
+    cost basis and the legs' fees and slippage are summed once into the kept part too. Each
+    call copies the kept part of every cell and adds each open-instrument lot's ``qty × mark``
+    (to its price stream and to unrealized) and the funding of each open-instrument leg
+    (funding is booked most hours: added at every call, not kept).
+
+    The kept part is summed cell by cell (strategy, venue). A trade changes only the lot it
+    books and that lot's leg (``traded_at``: the trade count at each lot's last trade,
+    :attr:`~agent.portfolio.positions.PositionBook.traded_at`), so the call after trades sums
+    again the kept part of the cells of the lots they booked, their instruments sorted anew
+    into open and closed, and keeps the other cells: their lots and legs did not change, and
+    their part of an instrument that opened or closed stays valid as it was summed (a flat lot
+    kept at a mark object that has not been replaced, or a lot's ``qty × mark`` added at every
+    call). A new leg, a new mark object for a closed instrument of a cell or new funding on a
+    closed leg sums every cell's kept part. Without ``traded_at`` (which lots changed is
+    unknown), the call after a trade sums everything and the next one every cell's kept part.
+    Every sum is exact (the ledger's 150-digit context, bounded inputs:
+    :mod:`agent.portfolio.exact`), so the grouping changes neither a value nor its exponent
+    (the exponent of an exact sum or difference is the least of its terms', ``ZERO``'s
+    included): the cells equal :func:`pnl_cells`'s, digit for digit.
     """
 
     __slots__ = (
@@ -223,30 +260,26 @@ class VenueCells:
         "_closed_ids",
         "_kept_funding",
         "_kept_marks",
-        "_kept_rows",
-        "_keys",
         "_legs",
-        "_open_flows",
-        "_open_terms",
+        "_members",
+        "_open_ids",
+        "_rows",
         "_trades",
     )
 
     def __init__(self) -> None:
         self._trades = -1
-        self._legs = -1
-        # what the kept part was summed at: the closed instruments' mark objects and the
-        # funding objects of their legs (a booking or a mark replaces the object)
+        self._legs = -1  # the legs the cells were summed with; -1: sum them at the next call
+        self._rows: dict[tuple[str, str], _Row] = {}
+        # each cell's instruments (its lots' and legs')
+        self._members: dict[tuple[str, str], dict[InstrumentId, None]] = {}
+        self._open_ids: set[InstrumentId] = set()
+        # every cell's closed instruments and legs and the objects it was summed at, in one
+        # list each (checked at every call)
         self._closed_ids: list[InstrumentId] = []
         self._kept_marks: list[Decimal] = []
         self._closed_flows: list[Flows] = []
         self._kept_funding: list[Decimal] = []
-        # the kept part: each cell's key and row (same order)
-        self._keys: list[tuple[str, str]] = []
-        self._kept_rows: list[Cell] = []
-        # each open-instrument lot: (its row, price stream index, qty, instrument)
-        self._open_terms: list[tuple[int, int, Decimal, InstrumentId]] = []
-        # each open-instrument leg: (its row, flows)
-        self._open_flows: list[tuple[int, Flows]] = []
 
     def cells(
         self,
@@ -254,29 +287,36 @@ class VenueCells:
         flows: Mapping[Leg, Flows],
         marks: Mapping[InstrumentId, Decimal],
         trades: int,
+        traded_at: Mapping[Leg, int] | None = None,
     ) -> dict[tuple[str, str], Cell]:
         """:func:`pnl_cells` of ``lots``, ``flows`` and ``marks`` (the book's, after
-        ``trades`` trades: lots, and legs' fees and slippage, change only with it)."""
-        if trades != self._trades:  # a trade since the last call: sum it all, keep nothing
-            self._trades = trades
-            self._legs = -1  # split at the next call without a trade in between
-            return _cells(lots, flows, marks, _venue)
+        ``trades`` trades: lots, and legs' fees and slippage, change only with it;
+        ``traded_at``: the trade count at each lot's last trade, None if unknown)."""
+        if trades != self._trades:
+            since, self._trades = self._trades, trades
+            if traded_at is None:  # which lots traded is unknown: sum it all, keep nothing
+                self._legs = -1  # split at the next call without a trade in between
+                return _cells(lots, flows, marks, _venue)
+            if len(flows) == self._legs:  # else a new leg: every cell is summed below
+                self._resum(lots, flows, marks, [leg for leg, n in traded_at.items() if n > since])
         if (
             len(flows) != self._legs
             or any(map(is_not, [marks[iid] for iid in self._closed_ids], self._kept_marks))
             or any(map(is_not, [f.funding_usd for f in self._closed_flows], self._kept_funding))
         ):
             self._split(lots, flows, marks)
-        rows = [row[:] for row in self._kept_rows]
+        cells: dict[tuple[str, str], Cell] = {}
         with localcontext(EXACT_CONTEXT):
-            for row_index, price_index, qty, iid in self._open_terms:
-                value = qty * marks[iid]
-                row = rows[row_index]
-                row[price_index] += value
-                row[6] += value
-            for row_index, flow in self._open_flows:
-                rows[row_index][2] += flow.funding_usd
-        return dict(zip(self._keys, rows, strict=True))
+            for key, part in self._rows.items():
+                row = part.kept[:]
+                for price_index, qty, iid in part.open_terms:
+                    value = qty * marks[iid]
+                    row[price_index] += value
+                    row[6] += value
+                for flow in part.open_flows:
+                    row[2] += flow.funding_usd
+                cells[key] = row
+        return cells
 
     def _split(
         self,
@@ -284,48 +324,95 @@ class VenueCells:
         flows: Mapping[Leg, Flows],
         marks: Mapping[InstrumentId, Decimal],
     ) -> None:
-        """Sort the instruments into closed and open and sum the kept part."""
-        open_ids = {i for i, h in lots.items() if any(lot.qty != 0 for lot in h.values())}
-        closed_lots = [(i, h) for i, h in lots.items() if i not in open_ids]
-        closed_flows = [(leg, f) for leg, f in flows.items() if leg[1] not in open_ids]
-        self._closed_ids = [iid for iid, _ in closed_lots]
-        self._kept_marks = [marks[iid] for iid in self._closed_ids]
-        self._closed_flows = [f for _, f in closed_flows]
-        self._kept_funding = [f.funding_usd for f in self._closed_flows]
-        kept: dict[tuple[str, str], Cell] = {}
-        open_lots: list[tuple[tuple[str, str], int, Decimal, InstrumentId]] = []
-        open_flows: list[tuple[tuple[str, str], Flows]] = []
+        """Sort the instruments into closed and open and sum every cell's kept part."""
+        members: dict[tuple[str, str], dict[InstrumentId, None]] = {}
+        for iid, holders in lots.items():
+            for strategy in holders:
+                members.setdefault((strategy, iid.venue), {})[iid] = None
+        for strategy, iid in flows:
+            members.setdefault((strategy, iid.venue), {})[iid] = None
+        self._members = members
+        self._open_ids = {i for i, h in lots.items() if any(lot.qty != 0 for lot in h.values())}
         with localcontext(EXACT_CONTEXT):
-            _add_lots(kept, closed_lots, marks, _venue)
-            _add_flows(kept, closed_flows, _venue)
-            for iid, holders in lots.items():
-                if iid not in open_ids:
-                    continue
-                price_index = 1 if iid.kind is InstrumentKind.PERP else 0
-                for strategy, lot in holders.items():
-                    key = (strategy, iid.venue)
-                    cell = kept.get(key)
-                    if cell is None:
-                        cell = kept[key] = [ZERO] * 7
-                    cell[price_index] += lot.realized_usd - lot.basis_usd
-                    cell[5] += lot.realized_usd
-                    cell[6] -= lot.basis_usd
-                    open_lots.append((key, price_index, lot.qty, iid))
-            for (strategy, iid), flow in flows.items():
-                if iid in open_ids:
-                    key = (strategy, iid.venue)
-                    cell = kept.get(key)
-                    if cell is None:
-                        cell = kept[key] = [ZERO] * 7
-                    cell[3] += flow.fees_usd
-                    cell[4] += flow.slippage_usd
-                    open_flows.append((key, flow))
-        self._keys = list(kept)
-        self._kept_rows = list(kept.values())
-        row_of = {key: index for index, key in enumerate(self._keys)}
-        self._open_terms = [(row_of[key], p, qty, iid) for key, p, qty, iid in open_lots]
-        self._open_flows = [(row_of[key], flow) for key, flow in open_flows]
+            self._rows = {key: self._row(key, lots, flows, marks) for key in members}
+        self._gather_closed()
         self._legs = len(flows)
+
+    def _resum(
+        self,
+        lots: Mapping[InstrumentId, Mapping[str, Lot]],
+        flows: Mapping[Leg, Flows],
+        marks: Mapping[InstrumentId, Decimal],
+        traded: Iterable[Leg],
+    ) -> None:
+        """Sum again the kept part of the cells of the ``traded`` lots (strategy, instrument),
+        no new leg since the last sum (a trade adds at most a lot)."""
+        touched: dict[tuple[str, str], None] = {}
+        for strategy, iid in traded:
+            if any(lot.qty != 0 for lot in lots[iid].values()):
+                self._open_ids.add(iid)
+            else:
+                self._open_ids.discard(iid)
+            key = (strategy, iid.venue)
+            self._members.setdefault(key, {})[iid] = None  # a new lot: maybe a new cell
+            touched[key] = None
+        with localcontext(EXACT_CONTEXT):
+            for key in touched:
+                self._rows[key] = self._row(key, lots, flows, marks)
+        self._gather_closed()
+
+    def _row(
+        self,
+        key: tuple[str, str],
+        lots: Mapping[InstrumentId, Mapping[str, Lot]],
+        flows: Mapping[Leg, Flows],
+        marks: Mapping[InstrumentId, Decimal],
+    ) -> _Row:
+        """The kept part of cell ``key`` (call inside the ledger's context)."""
+        strategy = key[0]
+        part = _Row()
+        kept = part.kept
+        for iid in self._members[key]:
+            price_index = 1 if iid.kind is InstrumentKind.PERP else 0
+            holders = lots.get(iid)
+            lot = None if holders is None else holders.get(strategy)
+            flow = flows.get((strategy, iid))
+            if iid in self._open_ids:
+                if lot is not None:
+                    kept[price_index] += lot.realized_usd - lot.basis_usd
+                    kept[5] += lot.realized_usd
+                    kept[6] -= lot.basis_usd
+                    part.open_terms.append((price_index, lot.qty, iid))
+                if flow is not None:
+                    kept[3] += flow.fees_usd
+                    kept[4] += flow.slippage_usd
+                    part.open_flows.append(flow)
+                continue
+            if lot is not None:
+                mark = marks[iid]
+                realized = lot.realized_usd
+                unrealized = lot.qty * mark - lot.basis_usd
+                kept[price_index] += realized + unrealized
+                kept[5] += realized
+                kept[6] += unrealized
+                part.closed_ids.append(iid)
+                part.kept_marks.append(mark)
+            if flow is not None:
+                kept[2] += flow.funding_usd
+                kept[3] += flow.fees_usd
+                kept[4] += flow.slippage_usd
+                part.closed_flows.append(flow)
+                part.kept_funding.append(flow.funding_usd)
+        return part
+
+    def _gather_closed(self) -> None:
+        """Every cell's closed instruments and legs, and what it was summed at, in one list
+        each (a cell summed earlier keeps the objects it was summed at)."""
+        rows = self._rows.values()
+        self._closed_ids = [iid for part in rows for iid in part.closed_ids]
+        self._kept_marks = [mark for part in rows for mark in part.kept_marks]
+        self._closed_flows = [flow for part in rows for flow in part.closed_flows]
+        self._kept_funding = [funding for part in rows for funding in part.kept_funding]
 
 
 def pnl_cells(

@@ -37,6 +37,7 @@ class PositionBook:
         "_open_net",
         "_option_delta_usd",
         "_positions_of",
+        "traded_at",
         "trades",
     )
 
@@ -54,6 +55,9 @@ class PositionBook:
         self._market_values: dict[InstrumentId, Decimal] | None = None
         self.trades = 0
         """Trades booked so far: positions (own and net) change only when it does."""
+        self.traded_at: dict[tuple[str, InstrumentId], int] = {}
+        """:attr:`trades` as of the last trade of each lot (strategy, instrument): a lot
+        changes only then."""
 
     # ---- booking (the ledger's) ----------------------------------------------------------
 
@@ -73,6 +77,7 @@ class PositionBook:
         self._open_net = None
         self._market_values = None
         self.trades += 1
+        self.traded_at[(strategy, instrument_id)] = self.trades
         lot = self._lots.setdefault(instrument_id, {}).setdefault(strategy, Lot())
         trade_lot(lot, sign, qty, reference)
         self._net[instrument_id] = self._net.get(instrument_id, ZERO) + sign * qty
