@@ -50,8 +50,10 @@ _TAU_SMALLP = np.array([2.92, 1.5012, 3.9796]) * np.array([1, 1, 1e-2])
 _TAU_LARGEP = np.array([2.1945, 6.4695, -2.9198, -4.2377]) * np.array([1, 1e-1, 1e-1, 1e-2])
 
 
-#: Batches up to this size get their p-values one float at a time (:func:`_mackinnon_one`,
-#: a few µs less than the array path for the few open pairs of the hourly watch).
+#: Batches up to this size get their p-values, ADF t-values and half-lives one float at a
+#: time once the sums are in (:func:`_mackinnon_one`, :func:`_tstat_one`,
+#: :func:`_half_life_one`): a few µs less each than the array path for the few open pairs of
+#: the hourly watch, the same float operations (tests compare the bits).
 _FEW_STATS = 8
 
 _SMALLP_HIGH_FIRST = tuple(_TAU_SMALLP[::-1].tolist())
@@ -165,6 +167,10 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
     delta = delta - np.add.reduce(delta, axis=-1, keepdims=True) / delta.shape[-1]
     sxx = np.einsum("...t,...t->...", lagged, lagged)
     sxy = np.einsum("...t,...t->...", lagged, delta)
+    if sxx.size <= _FEW_STATS:  # the hourly health watch: the same operations on floats
+        pairs = zip(sxx.reshape(-1).tolist(), sxy.reshape(-1).tolist(), strict=True)
+        values = [_half_life_one(xx, xy) for xx, xy in pairs]
+        return np.array(values, dtype=np.float64).reshape(sxx.shape)
     varies = sxx > 0
     if all_true(varies):  # the usual spread: the masked divisions, nothing masked
         kappa = -(sxy / sxx)
@@ -176,6 +182,14 @@ def half_life_bars(spread: FloatArray) -> FloatArray:
     out = np.full_like(kappa, np.inf)
     np.divide(math.log(2.0), kappa, out=out, where=reverts)
     return np.asarray(out, dtype=np.float64)
+
+
+def _half_life_one(sxx: float, sxy: float) -> float:
+    """:func:`half_life_bars` of one spread from its ``Σ x²`` and ``Σ x y`` (centred ``S_{t-1}``
+    and ``ΔS_t``), the array path's operations on floats: ``κ = −(sxy / sxx)`` (``−0.0`` when
+    ``S_{t-1}`` does not vary), ``ln 2 / κ`` when ``κ > 0``, else ``inf``."""
+    kappa = -(sxy / sxx) if sxx > 0.0 else -0.0
+    return math.log(2.0) / kappa if kappa > 0.0 else math.inf
 
 
 def residuals(centred: FloatArray, ii: IntArray, jj: IntArray, gamma: FloatArray) -> FloatArray:
@@ -443,9 +457,37 @@ def adf_tstat(resid: FloatArray, lags: int) -> FloatArray:
     design = lagged_design(resid, lags, lags, level_first=False)
     r_factor = qr_upper(design)  # the entries read below are on or above the diagonal
     df_resid = design.shape[1] - lags - 1
+    if r_factor.shape[0] <= _FEW_STATS:  # the hourly health watch: the same operations on floats
+        level_row: list[list[float]] = r_factor[:, lags, lags : lags + 2].tolist()
+        r_yy: list[float] = r_factor[:, lags + 1, lags + 1].tolist()
+        root_df = math.sqrt(df_resid)
+        rows = zip(level_row, r_yy, strict=True)
+        stats = [_tstat_one(kk, ky, yy, root_df) for (kk, ky), yy in rows]
+        return np.array(stats, dtype=np.float64)
     num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
     sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(df_resid)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = num / sigma
     # 0/0 means a rank-deficient regression: report no evidence of cointegration.
     return np.asarray(np.where(np.isnan(stat), 0.0, stat), dtype=np.float64)
+
+
+def _tstat_one(r_kk: float, r_ky: float, r_yy: float, root_df: float) -> float:
+    """:func:`adf_tstat`'s statistic of one pair from its ``R[k, k]``, ``R[k, y]``, ``R[y, y]``
+    and ``sqrt(nobs − lags − 1)``, the array path's operations on floats: ``np.sign`` (``+0.0``
+    for ``±0``, NaN for NaN), ``|R[y, y]| / root_df``, IEEE division (``±inf`` or NaN by zero,
+    where Python would raise) and NaN reported as 0."""
+    if r_kk > 0.0:
+        sign = 1.0
+    elif r_kk < 0.0:
+        sign = -1.0
+    else:
+        sign = 0.0 if r_kk == 0.0 else math.nan
+    num = r_ky * sign
+    sigma = abs(r_yy) / root_df
+    if math.isnan(num) or (num == 0.0 and sigma == 0.0):  # NaN, or numpy's 0 / 0
+        return 0.0
+    if sigma == 0.0:  # +0.0 (an absolute value): numpy's x / +0.0
+        return math.copysign(math.inf, num)
+    stat = num / sigma
+    return 0.0 if math.isnan(stat) else stat

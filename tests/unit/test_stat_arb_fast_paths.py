@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strategies.base import MarketSnapshot, PortfolioView
 from strategies.stat_arb import adf, fit, health, market, strategy, watch
@@ -83,6 +85,26 @@ def former_mackinnon(stat: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(stat > 0.92, 1.0, p), dtype=np.float64)
 
 
+def former_adf_tstat(resid: np.ndarray, lags: int) -> np.ndarray:
+    n_pairs, n_bars = resid.shape
+    diff = np.diff(resid, axis=1)
+    design = np.empty((n_pairs, n_bars - 1 - lags, lags + 2))
+    design[:, :, lags] = resid[:, lags : n_bars - 1]
+    for lag in range(1, lags + 1):
+        design[:, :, lag - 1] = diff[:, lags - lag : n_bars - 1 - lag]
+    design[:, :, lags + 1] = diff[:, lags:]
+    r_factor = np.linalg.qr(design, mode="r")
+    return former_tstat_of_r(r_factor, lags, design.shape[1] - lags - 1)
+
+
+def former_tstat_of_r(r_factor: np.ndarray, lags: int, df_resid: int) -> np.ndarray:
+    num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
+    sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(df_resid)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = num / sigma
+    return np.where(np.isnan(stat), 0.0, stat)
+
+
 def former_rolling_engle_granger(
     a: np.ndarray, b: np.ndarray, lags: list[int], gamma_fit: list[float]
 ) -> RollingTest:
@@ -97,7 +119,7 @@ def former_rolling_engle_granger(
     stat = np.empty(a.shape[0])
     for lag in np.unique(lag_arr).tolist():
         rows = np.flatnonzero(lag_arr == lag)
-        stat[rows] = adf_tstat(resid[rows], int(lag))
+        stat[rows] = former_adf_tstat(resid[rows], int(lag))
     stat = np.where(rsq >= COLLINEAR_RSQ, -np.inf, stat)
     return RollingTest(
         hedge_ratio=gamma,
@@ -173,8 +195,9 @@ def test_spread_zscore_still_rejects_non_finite_input(bad: float) -> None:
 def test_half_life_is_the_former_computation_bit_for_bit() -> None:
     rng = np.random.default_rng(7)
     infinite_seen = finite_seen = 0
-    for _ in range(200):
-        n_pairs, n_bars = int(rng.integers(1, 6)), int(rng.integers(3, 400))
+    for trial in range(200):
+        n_pairs = int(rng.integers(1, 6)) if trial % 3 else int(rng.integers(7, 16))
+        n_bars = int(rng.integers(3, 400))
         log_a, log_b, gamma = _walks(rng, n_pairs, n_bars)
         spread = log_a - gamma[:, None] * log_b
         if rng.random() < 0.1:
@@ -207,6 +230,8 @@ def test_half_life_batches_reverting_or_not_are_the_former_computation() -> None
         np.vstack([flat, reverting[1]]),
         exploding,
         flat,
+        np.vstack([reverting, reverting, reverting]),  # above the float path: array division
+        np.vstack([reverting, reverting, flat, exploding, reverting]),  # ... and masked ones
     ]
     for spread in batches:
         got, want = half_life_bars(spread), former_half_life_bars(spread)
@@ -253,10 +278,72 @@ def test_mackinnon_p_value_is_the_former_computation_bit_for_bit() -> None:
             assert bits(got) == bits(former_mackinnon(shaped)), few
 
 
+def test_adf_tstat_is_the_former_computation_bit_for_bit() -> None:
+    """One to a dozen series (the float path up to 8, the array path above), at every lag the
+    watch uses, with rank-deficient rows (all zero: 0/0; a straight line: a zero residual)."""
+    rng = np.random.default_rng(31)
+    zero_seen = 0
+    for trial in range(300):
+        n_pairs, lags = int(rng.integers(1, 13)), int(rng.integers(0, 6))
+        n_bars = int(rng.integers(2 * lags + 4, 300))
+        resid = np.cumsum(rng.normal(size=(n_pairs, n_bars)), axis=1) * rng.choice([1e-6, 0.01])
+        if trial % 4 == 0:
+            resid[int(rng.integers(n_pairs))] = 0.0
+        if trial % 4 == 1:
+            resid[int(rng.integers(n_pairs))] = np.linspace(-1.0, 1.0, n_bars)
+        got, want = adf_tstat(resid, lags), former_adf_tstat(resid, lags)
+        assert got.shape == want.shape == (n_pairs,)
+        assert bits(got) == bits(want), (trial, n_pairs, lags)
+        zero_seen += int((got == 0.0).sum())
+    assert zero_seen > 0
+
+
+_EDGES = [0.0, -0.0, math.nan, math.inf, -math.inf, 5e-324, -1e-300, 1e300, -2.5, 0.75]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    r_kk=st.one_of(st.sampled_from(_EDGES), st.floats(allow_nan=True, allow_infinity=True)),
+    r_ky=st.one_of(st.sampled_from(_EDGES), st.floats(allow_nan=True, allow_infinity=True)),
+    r_yy=st.one_of(st.sampled_from(_EDGES), st.floats(allow_nan=True, allow_infinity=True)),
+    lags=st.integers(0, 3),
+    nobs=st.integers(6, 400),
+)
+def test_tstat_of_one_pair_is_the_array_arithmetic_on_any_r(
+    r_kk: float, r_ky: float, r_yy: float, lags: int, nobs: int
+) -> None:
+    """The float path's sign, division by zero (±inf, NaN) and NaN-to-0 are numpy's."""
+    r_factor = np.zeros((1, lags + 2, lags + 2))
+    r_factor[0, lags, lags], r_factor[0, lags, lags + 1] = r_kk, r_ky
+    r_factor[0, lags + 1, lags + 1] = r_yy
+    df_resid = nobs - lags - 1
+    got = adf._tstat_one(r_kk, r_ky, r_yy, math.sqrt(df_resid))
+    with np.errstate(all="ignore"):  # inf · 0 (R of a finite design is finite)
+        want = former_tstat_of_r(r_factor, lags, df_resid)
+    assert bits(got) == bits(want)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    sxx=st.one_of(st.sampled_from(_EDGES), st.floats(min_value=0.0, allow_infinity=True)),
+    sxy=st.one_of(st.sampled_from(_EDGES), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_half_life_of_one_spread_is_the_array_arithmetic_on_any_sums(
+    sxx: float, sxy: float
+) -> None:
+    """The float path's κ (−0.0 when S does not vary) and ``ln 2 / κ`` or inf are numpy's."""
+    xx, xy = np.array([sxx]), np.array([sxy])
+    with np.errstate(all="ignore"):
+        kappa = -np.divide(xy, xx, out=np.zeros_like(xy), where=xx > 0)
+        want = np.full_like(kappa, np.inf)
+        np.divide(math.log(2.0), kappa, out=want, where=kappa > 0)
+    assert bits(adf._half_life_one(sxx, sxy)) == bits(want)
+
+
 def test_rolling_engle_granger_is_the_former_computation_bit_for_bit() -> None:
     rng = np.random.default_rng(21)
     for trial in range(150):
-        n_pairs = int(rng.integers(1, 5))
+        n_pairs = int(rng.integers(1, 5)) if trial % 3 else int(rng.integers(6, 14))
         n_bars = int(rng.integers(30, 300))
         log_a, log_b, gamma = _walks(rng, n_pairs, n_bars)
         same_lag = trial % 2 == 0  # one lag for the batch (the fast path) or mixed lags
