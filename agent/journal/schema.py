@@ -255,7 +255,19 @@ def _migrate(
     )
 
 
-def insert_sql(table: str) -> str:
+def insert_sql(table: str, rows: int = 1) -> str:
+    """``INSERT`` of ``rows`` rows of ``table`` (one ``VALUES`` group of ``?`` per row, the
+    columns of :data:`SCHEMA` after ``id``, in order); its parameters are the rows' columns
+    one after the other.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` < 1.
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
     names = [name for name, _ in SCHEMA[table]]
-    marks = ", ".join("?" * len(names))
-    return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 - constants
+    group = f"({', '.join('?' * len(names))})"
+    values = ", ".join([group] * rows)
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {values}"  # noqa: S608 - constants

@@ -12,14 +12,29 @@ queries after a flush.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from agent.errors import JournalError
-from agent.journal.schema import MEMORY, TABLES, configure_connection, ensure_schema, insert_sql
+from agent.journal.schema import (
+    MEMORY,
+    SCHEMA,
+    TABLES,
+    configure_connection,
+    ensure_schema,
+    insert_sql,
+)
+
+ROWS_PER_INSERT = 100
+"""Rows one ``INSERT`` of a flush carries (a multi-row ``VALUES``), fewer where SQLite's limit
+on bound parameters is lower: SQLite runs a statement's per-execution work (the AUTOINCREMENT
+counter's update among it) once per statement, so a replay's batch commits with about a third
+less CPU per row than with one statement per row. Ids and rows are the same either way: the
+rows of a ``VALUES`` list are inserted in order."""
 
 
 class JournalStore:
@@ -49,6 +64,10 @@ class JournalStore:
         self._pending: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self._pending_rows = 0
         self._version_cursor: sqlite3.Cursor | None = None  # of data_version
+        most = connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = {
+            table: max(1, min(ROWS_PER_INSERT, most // len(SCHEMA[table]))) for table in TABLES
+        }
 
     @classmethod
     def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
@@ -123,7 +142,7 @@ class JournalStore:
             conn.execute("BEGIN")
             for table, rows in self._pending.items():
                 if rows:
-                    conn.executemany(insert_sql(table), rows)
+                    self._insert(conn, table, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             if conn.in_transaction:
@@ -222,6 +241,19 @@ class JournalStore:
             return int(cursor.execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.Error as err:
             raise JournalError(f"read failed: {err}", path=self._path) from err
+
+    def _insert(
+        self, conn: sqlite3.Connection, table: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert ``rows`` into ``table`` in order: whole groups of ``_rows_per_insert`` rows
+        by one multi-row statement each (:data:`ROWS_PER_INSERT`), the rest one by one."""
+        per = self._rows_per_insert[table]
+        whole = len(rows) - len(rows) % per
+        if whole:
+            groups = (tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per))
+            conn.executemany(insert_sql(table, per), groups)
+        if whole < len(rows):
+            conn.executemany(insert_sql(table), rows[whole:])
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
