@@ -28,6 +28,7 @@ from strategies.beta_hedger.strategy import BetaHedgerStrategy
 from strategies.common import (
     LogClosePanel,
     all_true,
+    betas_to_column,
     betas_to_market,
     net_delta_frac,
     usable_logs,
@@ -270,6 +271,50 @@ def test_betas_are_the_former_masked_computation(n: int, k: int, seed: int, kind
         m[:] = 0.0
     min_obs = int(rng.integers(2, n + 2))
     assert bits(betas_to_market(r, m, min_obs)) == bits(former_betas_to_market(r, m, min_obs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 80),
+    st.integers(1, 20),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["finite", "nan", "fortran", "still_market", "nan_market", "huge"]),
+)
+def test_betas_to_a_column_are_the_former_masked_computation(
+    n: int, k: int, seed: int, kind: str
+) -> None:
+    """betas_to_column (no (n, k) market copy, one einsum, var read off the market's own
+    covariance) against the former code handed the market column, bit for bit: every path,
+    a market that did not move (0 / 0 would be another NaN), sums that overflow."""
+    rng = np.random.default_rng(seed)
+    column = int(rng.integers(0, k))
+    r = rng.normal(0.0, 0.02, (n, k)) * rng.choice([1e-8, 1.0, 1e6])
+    if kind == "nan":
+        r[rng.random((n, k)) < 0.1] = np.nan
+    elif kind == "fortran":
+        r = np.asfortranarray(r)
+    elif kind == "still_market":  # var exactly 0: every beta unknown
+        r[:, column] = 0.01
+    elif kind == "nan_market":
+        r[int(rng.integers(0, n)), column] = np.inf
+    elif kind == "huge":  # squares and sums overflow to inf (and inf - inf to NaN)
+        r *= 1e160
+    min_obs = int(rng.integers(2, n + 2))
+    with np.errstate(all="ignore"):
+        got = betas_to_column(r, column, min_obs)
+        want = former_betas_to_market(r, r[:, column].copy(), min_obs)
+    assert bits(got) == bits(want)
+
+
+def test_betas_to_column_rejects_bad_arguments() -> None:
+    r = np.ones((30, 3))
+    for column in (-1, 3):
+        with pytest.raises(ValueError, match="column"):
+            betas_to_column(r, column)
+    with pytest.raises(ValueError, match="column"):
+        betas_to_column(np.ones(30), 0)
+    with pytest.raises(ValueError, match="min_obs"):
+        betas_to_column(r, 0, min_obs=1)
 
 
 def test_betas_of_a_market_that_did_not_move_are_unknown() -> None:
