@@ -27,6 +27,7 @@ from strategies.beta_hedger.state import BetaHedgerState
 from strategies.beta_hedger.strategy import BetaHedgerStrategy
 from strategies.common import (
     LogClosePanel,
+    _moved_on_by_one_bar,
     all_true,
     betas_to_column,
     betas_to_market,
@@ -207,6 +208,36 @@ def test_the_same_tails_again_give_the_same_panel() -> None:
     tails = [np.array([1.0, 2.0, 3.0, 4.0]), np.array([5.0, 6.0])]
     first = panel.update(tails).copy()
     assert bits(panel.update(tails)) == bits(first) == bits(former_log_panel(tails, 4))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 6),
+    st.integers(2, 9),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["shifted", "one_kept_changed", "newest_changed", "specials"]),
+)
+def test_the_shift_check_is_the_array_comparison(k: int, depth: int, seed: int, case: str) -> None:
+    """_moved_on_by_one_bar (one contiguous run, the row junctions set true) against the
+    comparison it stands for, on panels that did move on by one bar, that differ in one kept
+    close or in a newest one only, and on closes drawn from NaN, ±inf, ±0.0 and two plain
+    values (NaN equals nothing, -0.0 equals 0.0)."""
+    rng = np.random.default_rng(seed)
+    history = rng.normal(50.0, 1.0, (k, depth + 1))
+    if case == "specials":
+        specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 2.0])
+        history = specials[rng.integers(0, len(specials), (k, depth + 1))]
+    previous, closes = history[:, :-1].copy(), history[:, 1:].copy()
+    if k and case == "one_kept_changed":
+        closes[int(rng.integers(0, k)), int(rng.integers(0, depth - 1))] += 1.0
+    elif k and case == "newest_changed":
+        closes[int(rng.integers(0, k)), depth - 1] += 1.0
+    want = bool((closes[:, :-1] == previous[:, 1:]).all())
+    assert _moved_on_by_one_bar(closes, previous) is want
+    if case in ("shifted", "newest_changed"):
+        assert want
+    elif case == "one_kept_changed":
+        assert want is (k == 0)
 
 
 def test_panel_rejects_bad_arguments() -> None:
