@@ -174,7 +174,8 @@ def _betas_to_column_all_observed(r: FloatArray, market_column: int) -> FloatArr
     ``(n, k)`` market copy: that copy's columns are the market column itself, so its centred
     columns are ``rc[:, market_column]`` (the same sums, per column in the same order) and every
     ``var`` is ``cov[market_column]``; ``einsum`` over ``'tk,t->k'`` sums each column's
-    products in the order ``'tk,tk->k'`` does (tests compare every step bit for bit)."""
+    products in the order ``'tk,tk->k'`` does (tests compare the betas with the former
+    computation's, bit for bit, over random panels of many shapes)."""
     rc = r - _add_reduce(r, axis=0) / r.shape[0]
     cov = np.einsum("tk,t->k", rc, rc[:, market_column])
     var = cov[market_column]
