@@ -48,6 +48,8 @@ def betas_to_market(
 
     Uses, per asset, the rows where both its return and the market return are finite
     (SEEDS.md, "Beta estimation": rolling window of log returns, at least 20 observations).
+    When the market is one of the assets, :func:`betas_to_column` gives the same floats for
+    less work.
 
     Parameters
     ----------
@@ -73,11 +75,62 @@ def betas_to_market(
     m = np.asarray(market_log_returns, dtype=np.float64)
     if r.ndim != 2 or m.ndim != 1 or r.shape[0] != m.shape[0]:
         raise ValueError(f"need log_returns (n, k) and market (n,), got {r.shape}, {m.shape}")
+    _check_min_obs(min_obs)
+    if _all_observed(r, min_obs) and all_true(np.isfinite(m)):
+        return _betas_all_observed(r, m)
+    return _masked_betas(r, m, min_obs)
+
+
+def betas_to_column(log_returns: FloatArray, market_column: int, min_obs: int = 20) -> FloatArray:
+    """:func:`betas_to_market` of ``log_returns`` to its own column ``market_column`` (the
+    market is one of the assets, its beta 1): the same floats (a test compares them bit for
+    bit), with less work when every return is known.
+
+    Parameters
+    ----------
+    log_returns : FloatArray
+        Shape ``(n, k)``, float64 log returns (NaN marks a missing observation).
+    market_column : int
+        Column of the market (BTC), in ``[0, k)``.
+    min_obs : int
+        Fewest joint observations for a beta, ``≥ 2``.
+
+    Returns
+    -------
+    FloatArray
+        Shape ``(k,)``, as :func:`betas_to_market`.
+
+    Raises
+    ------
+    ValueError
+        If ``log_returns`` is not two-dimensional, ``market_column`` is out of range or
+        ``min_obs < 2``.
+    """
+    r = np.asarray(log_returns, dtype=np.float64)
+    if r.ndim != 2 or not 0 <= market_column < r.shape[1]:
+        raise ValueError(
+            f"need log_returns (n, k) and a column in [0, k), got {r.shape}, {market_column}"
+        )
+    _check_min_obs(min_obs)
+    if _all_observed(r, min_obs):
+        return _betas_to_column_all_observed(r, market_column)
+    return _masked_betas(r, r[:, market_column], min_obs)
+
+
+def _check_min_obs(min_obs: int) -> None:
     if min_obs < 2:
         raise ValueError(f"min_obs must be >= 2, got {min_obs}")
-    observed = r.shape[0] >= min_obs and r.flags.c_contiguous
-    if observed and all_true(np.isfinite(r)) and all_true(np.isfinite(m)):
-        return _betas_all_observed(r, m)
+
+
+def _all_observed(r: FloatArray, min_obs: int) -> bool:
+    """Whether the all-observed shortcuts apply to ``r`` (``(n, k)``): at least ``min_obs``
+    rows, C-contiguous (the masked path's copies are), every return finite."""
+    return r.shape[0] >= min_obs and r.flags.c_contiguous and all_true(np.isfinite(r))
+
+
+def _masked_betas(r: FloatArray, m: FloatArray, min_obs: int) -> FloatArray:
+    """:func:`betas_to_market`'s computation: each asset over the rows where its return and
+    the market's are finite."""
     mask = np.isfinite(r) & np.isfinite(m)[:, None]
     count = mask.sum(axis=0)
     safe_count = np.maximum(count, 1)
@@ -114,6 +167,21 @@ def _betas_all_observed(r: FloatArray, m: FloatArray) -> FloatArray:
     beta = np.full(r.shape[1], np.nan)
     np.divide(cov, var, out=beta, where=moved)
     return beta
+
+
+def _betas_to_column_all_observed(r: FloatArray, market_column: int) -> FloatArray:
+    """:func:`_betas_all_observed` of ``r`` to its column ``market_column``, without the
+    ``(n, k)`` market copy: that copy's columns are the market column itself, so its centred
+    columns are ``rc[:, market_column]`` (the same sums, per column in the same order) and every
+    ``var`` is ``cov[market_column]``; ``einsum`` over ``'tk,t->k'`` sums each column's
+    products in the order ``'tk,tk->k'`` does (tests compare the betas with the former
+    computation's, bit for bit, over random panels of many shapes)."""
+    rc = r - _add_reduce(r, axis=0) / r.shape[0]
+    cov = np.einsum("tk,t->k", rc, rc[:, market_column])
+    var = cov[market_column]
+    if var > 0:  # the market moved: every beta known
+        return np.asarray(cov / var, dtype=np.float64)
+    return np.full(r.shape[1], np.nan)
 
 
 def usable_logs(closes: FloatArray) -> FloatArray:

@@ -45,7 +45,7 @@ from strategies.base import (
 from strategies.base import TargetPosition as Target
 from strategies.beta_hedger.config import BetaHedgerConfig
 from strategies.beta_hedger.state import BetaHedgerState
-from strategies.common import LogClosePanel, betas_to_market
+from strategies.common import LogClosePanel, betas_to_column
 from strategies.options.held_delta import chain_for, held_option_delta
 from venues.model import InstrumentId, InstrumentKind, OptionSpec, base_asset
 
@@ -221,8 +221,7 @@ class BetaHedgerStrategy:
         tails = [all_closes.get(iid, no_closes)[-depth:] for iid in perp_ids]
         logs = self._log_panel.update(tails)
         returns = logs[1:] - logs[:-1]  # np.diff(logs, axis=0) without its wrapper
-        market = returns[:, market_column]
-        betas = betas_to_market(returns, market, self.config.beta_min_obs)
+        betas = betas_to_column(returns, market_column, self.config.beta_min_obs)
         return dict(zip(bases, betas.tolist(), strict=True))
 
 

@@ -27,7 +27,9 @@ from strategies.beta_hedger.state import BetaHedgerState
 from strategies.beta_hedger.strategy import BetaHedgerStrategy
 from strategies.common import (
     LogClosePanel,
+    _moved_on_by_one_bar,
     all_true,
+    betas_to_column,
     betas_to_market,
     net_delta_frac,
     usable_logs,
@@ -208,6 +210,36 @@ def test_the_same_tails_again_give_the_same_panel() -> None:
     assert bits(panel.update(tails)) == bits(first) == bits(former_log_panel(tails, 4))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 6),
+    st.integers(2, 9),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["shifted", "one_kept_changed", "newest_changed", "specials"]),
+)
+def test_the_shift_check_is_the_array_comparison(k: int, depth: int, seed: int, case: str) -> None:
+    """_moved_on_by_one_bar (one contiguous run, the row junctions set true) against the
+    comparison it stands for, on panels that did move on by one bar, that differ in one kept
+    close or in a newest one only, and on closes drawn from NaN, ±inf, ±0.0 and two plain
+    values (NaN equals nothing, -0.0 equals 0.0)."""
+    rng = np.random.default_rng(seed)
+    history = rng.normal(50.0, 1.0, (k, depth + 1))
+    if case == "specials":
+        specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, 2.0])
+        history = specials[rng.integers(0, len(specials), (k, depth + 1))]
+    previous, closes = history[:, :-1].copy(), history[:, 1:].copy()
+    if k and case == "one_kept_changed":
+        closes[int(rng.integers(0, k)), int(rng.integers(0, depth - 1))] += 1.0
+    elif k and case == "newest_changed":
+        closes[int(rng.integers(0, k)), depth - 1] += 1.0
+    want = bool((closes[:, :-1] == previous[:, 1:]).all())
+    assert _moved_on_by_one_bar(closes, previous) is want
+    if case in ("shifted", "newest_changed"):
+        assert want
+    elif case == "one_kept_changed":
+        assert want is (k == 0)
+
+
 def test_panel_rejects_bad_arguments() -> None:
     with pytest.raises(ValueError, match="depth"):
         LogClosePanel(1)
@@ -270,6 +302,60 @@ def test_betas_are_the_former_masked_computation(n: int, k: int, seed: int, kind
         m[:] = 0.0
     min_obs = int(rng.integers(2, n + 2))
     assert bits(betas_to_market(r, m, min_obs)) == bits(former_betas_to_market(r, m, min_obs))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 80),
+    st.integers(1, 20),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["finite", "nan", "fortran", "still_market", "nan_market", "huge"]),
+)
+def test_betas_to_a_column_are_the_former_masked_computation(
+    n: int, k: int, seed: int, kind: str
+) -> None:
+    """betas_to_column (no (n, k) market copy, one einsum, var read off the market's own
+    covariance) against the former code handed the market column, bit for bit: every path,
+    a market that did not move (0 / 0 would be another NaN), sums that overflow."""
+    rng = np.random.default_rng(seed)
+    column = int(rng.integers(0, k))
+    r = rng.normal(0.0, 0.02, (n, k)) * rng.choice([1e-8, 1.0, 1e6])
+    if kind == "nan":
+        r[rng.random((n, k)) < 0.1] = np.nan
+    elif kind == "fortran":
+        r = np.asfortranarray(r)
+    elif kind == "still_market":  # var exactly 0: every beta unknown
+        r[:, column] = 0.01
+    elif kind == "nan_market":
+        r[int(rng.integers(0, n)), column] = np.inf
+    elif kind == "huge":  # squares and sums overflow to inf (and inf - inf to NaN)
+        r *= 1e160
+    min_obs = int(rng.integers(2, n + 2))
+    with np.errstate(all="ignore"):
+        got = betas_to_column(r, column, min_obs)
+        want = former_betas_to_market(r, r[:, column].copy(), min_obs)
+    assert bits(got) == bits(want)
+
+
+@pytest.mark.parametrize(("n", "k"), [(63, 200), (1000, 250), (300, 1), (9, 2), (2, 17)])
+def test_betas_to_a_column_of_large_and_thin_panels(n: int, k: int) -> None:
+    """Shapes past the hypothesis ranges (numpy's loops may change with the size: a single
+    column reduces pairwise, many columns row by row): still the former bits, every column."""
+    r = np.random.default_rng(n * k).normal(0.0, 0.02, (n, k))
+    for column in sorted({0, k // 2, k - 1}):
+        got = betas_to_column(r, column, 2)
+        assert bits(got) == bits(former_betas_to_market(r, r[:, column].copy(), 2))
+
+
+def test_betas_to_column_rejects_bad_arguments() -> None:
+    r = np.ones((30, 3))
+    for column in (-1, 3):
+        with pytest.raises(ValueError, match="column"):
+            betas_to_column(r, column)
+    with pytest.raises(ValueError, match="column"):
+        betas_to_column(np.ones(30), 0)
+    with pytest.raises(ValueError, match="min_obs"):
+        betas_to_column(r, 0, min_obs=1)
 
 
 def test_betas_of_a_market_that_did_not_move_are_unknown() -> None:
