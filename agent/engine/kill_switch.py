@@ -7,9 +7,11 @@ only when another connection committed to the journal since the last look (SQLit
 data_version``: one pragma, no query, in the common case), and at most once every
 :data:`LOOK_EVERY_S` of monotonic time (a replay steps far faster than an operator types; the
 pragma costs ~8-17 µs, a tenth of a step of a small replay). A halt committed at time ``t`` is
-therefore applied at the first step or mark tick at or after ``t + LOOK_EVERY_S`` at the latest
-— live, where mark ticks are ``live_mark_every_s`` (≥ 5 s) apart, that is the first tick after
-the commit, as without the limit. A record it has not applied yet:
+therefore applied by the first step or mark tick at or after ``t + LOOK_EVERY_S`` (monotonic)
+at the latest: as if committed ``LOOK_EVERY_S`` later, no more. Live, where a look comes at
+every mark tick (``live_mark_every_s`` ≥ 5 s apart) and hourly step, the worst case goes from
+``live_mark_every_s`` to ``live_mark_every_s + LOOK_EVERY_S``; a step or tick within
+``LOOK_EVERY_S`` of the previous look does not look again. A record it has not applied yet:
 
 - a halt in mode ``reduce_only``: the risk engine refuses every opening intent (rule
   ``kill_switch``); closes, unwinds and the reverses of unresolved orders go on;
