@@ -113,6 +113,10 @@ class LiquidationReview:
     left: tuple[InstrumentId, ...]
 
 
+_NO_CHANGE = LiquidationReview((), (), ())
+"""The review of a watch without readings or low instruments (immutable: shared)."""
+
+
 class LiquidationWatch:
     """The distance to liquidation of every held perp, with the low set's hysteresis.
 
@@ -160,6 +164,9 @@ class LiquidationWatch:
         """Read the positions of every venue where ``held`` (the ledger's net positions) has a
         perp, into :attr:`distances` (the perps held). Never raises ``VenueError`` (logged,
         the venue's readings kept as they were)."""
+        if not held and not self._readings:  # nothing held, nothing kept: no venue to read
+            self._unread = set()
+            return
         perp_venue = self._perp_venue
         perps = {i: v for i, q in held.items() if q and (v := perp_venue[i]) is not None}
         read: set[str] = set()
@@ -196,6 +203,8 @@ class LiquidationWatch:
 
     def review(self) -> LiquidationReview:
         """Update the low set from :attr:`distances` (module docstring)."""
+        if not self._readings and not self.low:  # no perp held, none low: nothing changes
+            return _NO_CHANGE
         limit, readings = self.limit_frac, self._readings
         low_ids = [i for i, r in readings.items() if r[3] is not None and r[3] < limit]
         distances = self._distances

@@ -4,7 +4,9 @@ on_shutdown``) on real replays.
 The halt is written by the CLI between two replay steps: the replay's step iterator is wrapped
 so that a hook runs when step ``k`` is handed to the driver, i.e. after step ``k - 1`` completed
 and before step ``k`` runs — no sleeps, no threads. Expected values come from the journal's raw
-rows (``sqlite3``), positions rebuilt here from the fills.
+rows (``sqlite3``), positions rebuilt here from the fills. The kill switch looks at the journal
+at every step here (:data:`agent.engine.kill_switch.LOOK_EVERY_S` 0), as it does live, where
+mark ticks are seconds apart: a replay's steps are a millisecond apart.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from agent.cli import main
 from agent.config import AgentConfig, load_config
 from agent.control.status import read_status
 from agent.control.status_text import format_status
+from agent.engine import kill_switch
 from agent.engine.engine import Engine
 from agent.logs import configure_logging
 from agent.supervisor import RunResult, Supervisor
@@ -35,6 +38,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 START = date(2025, 9, 1)
 HALT_AT_MS = 1_757_721_600_000  # 2025-09-13T00:00Z: every strategy has traded by then
 END = date(2025, 9, 25)
+
+
+@pytest.fixture(autouse=True)
+def _look_at_every_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kill_switch, "LOOK_EVERY_S", 0.0)
 
 
 def _config(

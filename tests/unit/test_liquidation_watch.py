@@ -124,6 +124,25 @@ async def test_checkpoint_round_trip_and_a_malformed_one() -> None:
         again.restore({"low_instruments": {"BTCUSDT": 0.05}})
 
 
+async def test_nothing_held_drops_the_readings_and_lets_the_low_legs_leave() -> None:
+    """The shortcuts of a watch holding nothing: a measure with nothing held still drops the
+    readings kept (fails without its ``not self._readings`` guard), and a review without
+    readings still lets the low instruments leave (fails without its ``not self.low``)."""
+    watch = LiquidationWatch(LIMIT)
+    binance = Positions(short_btc("105"))  # 5 %: low
+    await watch.measure({"binance": binance}, {BTC: D(-1)}, 1)  # type: ignore[dict-item]
+    assert watch.review().entered[0].instrument_id == BTC
+    await watch.measure({"binance": binance}, {}, 2)  # type: ignore[dict-item]
+    assert watch.distances == {}
+    assert watch.review() == LiquidationReview((), (), (BTC,))
+    assert watch.low == {}
+    await watch.measure({"binance": binance}, {}, 3)  # type: ignore[dict-item]
+    assert watch.review() == LiquidationReview((), (), ())
+    assert binance.reads == 1
+    watch.restore({"low_instruments": {str(BTC): 0.05}})  # low from a checkpoint, nothing read
+    assert watch.review() == LiquidationReview((), (), (BTC,))
+
+
 class OldWatch:
     """The watch as it was before its readings were kept as tuples (``LegDistance`` built at
     every measure, the checks sorting every distance): the reference for the random run."""
@@ -191,14 +210,17 @@ RANDOM_IDS = [
 async def test_kept_readings_give_what_rebuilding_every_distance_gave() -> None:
     """Through random holdings, marks, liquidation prices (none, near, far, past), venues
     that fail to answer and reads of ``distances`` at random moments (built, then dropped by
-    the next measure), the watch gives the old watch's distances, checks and low set. Fails if
-    a measure does not drop the distances built from the readings before it."""
+    the next measure), and steps holding nothing, the watch gives the old watch's distances,
+    checks and low set. Fails if a measure does not drop the distances built from the readings
+    before it."""
     rng = random.Random(21)
     new, old = LiquidationWatch(LIMIT), OldWatch(LIMIT)
     venues = {name: Positions() for name in ("binance", "bybit", "okx")}
     built_then_replaced = 0
     for ts_ms in range(400):
         held = {i: D(rng.choice((-3, -1, 0, 1, 2))) for i in rng.sample(RANDOM_IDS, 9)}
+        if rng.random() < 0.15:  # nothing held (the watch's shortcuts), now and then in a row
+            held = {}
         for name, venue in venues.items():
             venue.error = VenueUnavailable("502", venue=name) if rng.random() < 0.1 else None
             venue.positions = []

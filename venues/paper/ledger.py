@@ -19,18 +19,26 @@ current price — Binance's USDⓈ-M cross-margin formula with a flat rate (main
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from venues.model import AccountSummary, Balance, Instrument, InstrumentId, Position
 
-__all__ = ["COLLATERAL_ASSET", "Holding", "Ledger", "cross_liquidation_price"]
+__all__ = [
+    "COLLATERAL_ASSET",
+    "Holding",
+    "Ledger",
+    "cross_liquidation_price",
+    "cross_liquidation_prices",
+]
 
 COLLATERAL_ASSET = "USDT"
 """Asset code of the USD collateral in :meth:`PaperVenue.fetch_balances`."""
 
 _ZERO = Decimal(0)
+_K = TypeVar("_K")
 
 
 @dataclass(slots=True)
@@ -83,7 +91,7 @@ def cross_liquidation_price(
     margin* ``E = WB + Σ unrealized − Σ maintenance margin`` (all at current prices), the same
     equation reads ``LP = P − Side1 × E / (Position1 × (1 − Side1 × MMR1))``: the price move of
     this contract alone that takes the margin balance down to the maintenance margin. One pass
-    over the account gives ``E``, then each contract's price.
+    over the account gives ``E``, then each contract's price (:func:`cross_liquidation_prices`).
 
     Parameters
     ----------
@@ -103,12 +111,30 @@ def cross_liquidation_price(
         The price, or None when flat or when it is ≤ 0 (a long the account can carry to a zero
         price: it cannot be liquidated).
     """
-    if qty == 0:
-        return None
-    side = 1 if qty > 0 else -1
-    move = excess_margin_usd / (abs(qty) * (1 - side * maintenance_margin_frac))
-    liquidation = price - side * move
-    return liquidation if liquidation > 0 else None
+    ((_, _, _, liquidation),) = cross_liquidation_prices(
+        [(None, qty, price)], excess_margin_usd, maintenance_margin_frac
+    )
+    return liquidation
+
+
+def cross_liquidation_prices(
+    perps: Iterable[tuple[_K, Decimal, Decimal]],
+    excess_margin_usd: Decimal,
+    maintenance_margin_frac: Decimal,
+) -> list[tuple[_K, Decimal, Decimal, Decimal | None]]:
+    """:func:`cross_liquidation_price` of each ``(key, qty, price)`` of one account's perps
+    (signed base units, quote units), as ``(key, qty, price, liquidation price or None)`` in
+    the same order; ``1 − Side × MMR`` is worked out once for each side, not per perp."""
+    divisor = {side: 1 - side * maintenance_margin_frac for side in (1, -1)}
+    readings: list[tuple[_K, Decimal, Decimal, Decimal | None]] = []
+    for key, qty, price in perps:
+        if qty == 0:
+            readings.append((key, qty, price, None))
+            continue
+        side = 1 if qty > 0 else -1
+        liquidation = price - side * (excess_margin_usd / (abs(qty) * divisor[side]))
+        readings.append((key, qty, price, liquidation if liquidation > 0 else None))
+    return readings
 
 
 class Ledger:
@@ -187,12 +213,10 @@ class Ledger:
             if qty == 0 or iid not in perp_ids:
                 continue
             price = prices[iid]
-            excess += qty * price - holding.cost_usd - abs(qty) * price * mmr
+            notional = qty * price  # abs(notional) is abs(qty) * price: rounding is sign-symmetric
+            excess += notional - holding.cost_usd - abs(notional) * mmr
             perps.append((iid, qty, price))
-        return [
-            (iid, qty, price, cross_liquidation_price(qty, price, excess, mmr))
-            for iid, qty, price in sorted(perps)
-        ]
+        return cross_liquidation_prices(sorted(perps), excess, mmr)
 
     def maintenance_margin_usd(self) -> Decimal:
         """Σ |perp notional| × maintenance margin rate at current prices, USD."""
@@ -241,12 +265,12 @@ class Ledger:
             qty = holding.qty
             if qty == 0:
                 continue
-            price = prices[iid]
+            value = qty * prices[iid]
             if iid in perp_ids:
-                unrealized += qty * price - holding.cost_usd
-                perp_notional += abs(qty) * price
+                unrealized += value - holding.cost_usd
+                perp_notional += abs(value)  # abs(qty) * price, to the digit
             else:
-                spot += qty * price
+                spot += value
         equity = self.collateral_usd + spot + unrealized
         if equity <= 0:
             return None
@@ -269,9 +293,9 @@ class Ledger:
             qty = holding.qty
             if qty == 0 or iid not in perp_ids:
                 continue
-            price = prices[iid]
-            unrealized += qty * price - holding.cost_usd
-            notional += abs(qty) * price
+            value = qty * prices[iid]
+            unrealized += value - holding.cost_usd
+            notional += abs(value)  # abs(qty) * price, to the digit
         return unrealized, notional
 
     def unrealized_usd(self) -> Decimal:
