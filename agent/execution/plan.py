@@ -87,6 +87,7 @@ class IntentPlanner:
         self._instruments = instruments
         self._portfolio = portfolio
         self._drift = _dec(drift_frac)
+        self._drift_frac = float(drift_frac)
         self._within_drift: dict[tuple[str, tuple[InstrumentId, ...]], _WithinDrift] = {}
         """Per (strategy, instruments in leg order), the last plan with every leg within drift."""
 
@@ -132,7 +133,7 @@ class IntentPlanner:
             map(self._instruments.__contains__, ids)
         ):
             return []  # every leg within drift at these very positions: nothing to do
-        drift = self._drift if intent.drift_frac is None else _dec(intent.drift_frac)
+        drift, drift_frac = self._drift_of(intent)
         planned: list[PlannedLeg] = []
         within_drift = True
         instruments = self._instruments
@@ -141,9 +142,12 @@ class IntentPlanner:
             instrument = instruments.get(iid)
             if instrument is None or not math.isfinite(target_qty):
                 instrument = self._checked_leg(intent, leg)  # raises, naming what is wrong
+            current = positions[index] or _ZERO
+            # Most legs are well within drift: told apart in floats, without the Decimals.
+            if target_qty != 0 and _surely_within(float(current), target_qty, drift_frac):
+                continue
             # A zero target only closes (0 and -0.0 alike): its Decimal is never needed.
             target = _ZERO if target_qty == 0 else _dec(target_qty)
-            current = positions[index] or _ZERO
             if not _off_target(current, target, drift):
                 continue
             within_drift = False
@@ -166,6 +170,13 @@ class IntentPlanner:
                 self._within_drift.clear()  # bounded: a long live run names many sets
             self._within_drift[(strategy, ids)] = seen
         return planned
+
+    def _drift_of(self, intent: PairIntent) -> tuple[Decimal, float]:
+        """The drift threshold of ``intent`` (its own, else the planner's), as the exact Decimal
+        and as the float it came from (fraction of target)."""
+        if intent.drift_frac is None:
+            return self._drift, self._drift_frac
+        return _dec(intent.drift_frac), float(intent.drift_frac)
 
     def _checked_leg(self, intent: PairIntent, leg: TargetPosition) -> Instrument:
         """The leg's instrument; ValueError naming a leg whose instrument is not loaded or
@@ -213,6 +224,30 @@ def _off_target(current: Decimal, target: Decimal, drift: Decimal) -> bool:
     if target == 0:
         return current != 0
     return abs(target - current) > drift * abs(target)
+
+
+_FLOAT_MARGIN = 1e-12
+"""Relative margin of :func:`_surely_within`, far above the rounding of its float arithmetic
+(a few units of 2**-53 of the magnitudes involved)."""
+
+_FLOAT_FLOOR = 1e-300
+"""Absolute margin of :func:`_surely_within`: covers the rounding of subnormal floats, which
+is absolute (up to 2**-1074), not relative."""
+
+
+def _surely_within(current: float, target: float, drift: float) -> bool:
+    """True only when :func:`_off_target` is False on the exact values: the leg is within drift
+    by more than float rounding could account for (False: not sure, decide in Decimals).
+
+    ``current`` is the position's float (``float(Decimal)``, correctly rounded), ``target`` the
+    leg's non-zero finite target and ``drift`` the threshold's float (both as floats: their
+    Decimals, the shortest repr, are within half an ulp of them). Each side of
+    ``|target - current| <= drift × |target|`` is then within a few ulps of ``|target| +
+    |current|`` of its exact value; the margins are far wider. An infinite or NaN
+    intermediate (a position beyond float range) makes the comparison False."""
+    scale = abs(target) + abs(current)
+    gap = abs(target - current) + _FLOAT_MARGIN * scale + _FLOAT_FLOOR
+    return gap < drift * abs(target) * (1.0 - _FLOAT_MARGIN)
 
 
 def order_request(

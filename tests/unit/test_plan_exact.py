@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.execution.plan import IntentPlanner
+from agent.execution.plan import IntentPlanner, _surely_within
 from strategies.base import PairIntent, TargetPosition
 from venues.model import Instrument, InstrumentId, InstrumentKind
 
@@ -119,3 +119,67 @@ def test_plans_are_the_straightforward_computation_to_the_digit(
     assert [(i, iid, str(q), q.as_tuple(), p.hex()) for i, iid, q, p in got] == [
         (i, iid, str(q), q.as_tuple(), p.hex()) for i, iid, q, p in expected
     ]
+
+
+# ---- the float fast path of the drift check (plan._surely_within) ------------------------------
+
+
+def test_a_leg_off_target_by_less_than_a_float_can_tell_still_trades() -> None:
+    """0.89999999999999999999 is off a target of 1 by just over 10 %: in floats (0.9) it looks
+    within, so only the margin of the fast path sends it to the exact check."""
+    current = D("0.89999999999999999999")
+    assert abs(D("1.0") - current) > D("0.1") * D("1.0")  # off target, exactly
+    assert 1.0 - float(current) < 0.1  # within, in floats
+    assert not _surely_within(float(current), 1.0, 0.1)
+    intent = PairIntent("i", (TargetPosition(BTC, 1.0),), "enter")
+    planner: Any = IntentPlanner(INSTRUMENTS, _Positions({BTC: current}), 0.1)  # type: ignore[arg-type]
+    planned = planner.plan(STRATEGY, intent, {BTC: 50_000.0})
+    assert [(p.instrument.id, str(p.delta_qty)) for p in planned] == [(BTC, "0.100")]
+
+
+_DRIFTS = st.one_of(
+    st.sampled_from([1e-9, 0.05, 0.1, 0.5, 0.999, 1.0, 2.0]),
+    st.floats(1e-12, 10.0, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    target=st.one_of(
+        st.sampled_from([1.0, -1.0, 0.1, 1e-9, -12.5, 1e12, 5e-324, 1e-310]),
+        st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: x != 0),
+    ),
+    drift=_DRIFTS,
+    side=st.sampled_from([-1, 1]),
+    nudge_digits=st.integers(-30, 30),
+    nudge_places=st.integers(10, 40),
+)
+def test_surely_within_only_when_exactly_within(
+    target: float, drift: float, side: int, nudge_digits: int, nudge_places: int
+) -> None:
+    """Positions at the very edge of the drift band (target × (1 ± drift), nudged in the
+    20th-40th significant digit): the fast path never calls within what is exactly off."""
+    exact_target, exact_drift = _dec(target), _dec(drift)
+    edge = exact_target - side * exact_drift * abs(exact_target)
+    if edge == 0:
+        nudge = Decimal(nudge_digits).scaleb(-nudge_places)
+    else:
+        nudge = edge * Decimal(nudge_digits).scaleb(-nudge_places)
+    current = edge + nudge
+    if _surely_within(float(current), target, drift):
+        assert not (abs(exact_target - current) > exact_drift * abs(exact_target))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    target=st.floats(-1e6, 1e6, allow_nan=False).filter(lambda x: x != 0),
+    current=st.decimals(-2e6, 2e6, places=12, allow_nan=False, allow_infinity=False),
+    drift=_DRIFTS,
+)
+def test_surely_within_agrees_with_the_exact_check(
+    target: float, current: Decimal, drift: float
+) -> None:
+    exact_target, exact_drift = _dec(target), _dec(drift)
+    off = abs(exact_target - current) > exact_drift * abs(exact_target)
+    if _surely_within(float(current), target, drift):
+        assert not off
