@@ -72,6 +72,7 @@ __all__ = [
     "PENDING_NEW",
     "SCHEMA_VERSION",
     "TABLES",
+    "EquityMark",
     "EquityPoint",
     "InstrumentIds",
     "Journal",
@@ -193,6 +194,14 @@ class EquityPoint(NamedTuple):
     unrealized_usd: Decimal
     gross_notional_usd: Decimal
     net_delta_usd: Decimal
+    btc_price: float | None
+
+
+class EquityMark(NamedTuple):
+    """An equity snapshot's agent time (epoch ms), equity (USD) and BTC price (USD)."""
+
+    ts_ms: int
+    equity_usd: Decimal
     btc_price: float | None
 
 
@@ -631,6 +640,15 @@ class Journal:
         names = [c for c, _ in SCHEMA["equity_snapshots"]]
         rows = self._store.query(f"SELECT {', '.join(names)} FROM equity_snapshots ORDER BY id")  # noqa: S608 - column names are constants
         return [EquityPoint._make((row[0], *map(Decimal, row[1:-1]), row[-1])) for row in rows]
+
+    def equity_curve(self) -> list[EquityMark]:
+        """Every equity snapshot's time, equity and BTC price, oldest first: the columns of
+        :meth:`equity_series` the summary's statistics read (its P&L streams are neither
+        fetched nor converted to Decimal)."""
+        rows = self._store.query(
+            "SELECT ts_ms, equity_usd, btc_price FROM equity_snapshots ORDER BY id"
+        )
+        return [EquityMark(ts_ms, Decimal(equity), btc) for ts_ms, equity, btc in rows]
 
     def latest_strategy_pnl(self) -> dict[str, PnlStreams]:
         """Each strategy's P&L streams from its latest snapshot, USD."""

@@ -5,7 +5,9 @@ decoding, value for value (the summary's figures are computed from them):
   against ``InstrumentId.parse`` of every row's text;
 - :meth:`Journal.iter_fills` and :meth:`Journal.iter_funding_payments` against the former
   row-by-row decoding, kept here;
-  on a random run's journal.
+- :meth:`Journal.equity_curve` against the same columns of :meth:`Journal.equity_series`;
+- :func:`agent.reporting.report.build_summary` against the summary built from the former feed
+  (``equity_series``) on a random run's journal.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from hypothesis import strategies as st
 from agent.journal.journal import (
     FILLS_IN_BOOKING_ORDER_SQL,
     FUNDING_IN_BOOKING_ORDER_SQL,
+    EquityMark,
     InstrumentIds,
     Journal,
     JournalFill,
     JournalFunding,
 )
 from agent.portfolio.ledger import Portfolio
+from agent.reporting.report import build_summary
+from agent.reporting.summary import format_summary, summary_to_dict
 from venues.model import (
     Fill,
     FundingPayment,
@@ -178,7 +183,7 @@ def _write_run(path: Path, seed: int) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1))
-def test_readers_equal_the_former_decoding(seed: int) -> None:
+def test_readers_and_summary_equal_the_former_decoding(seed: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "run.sqlite"
         _write_run(path, seed)
@@ -190,3 +195,39 @@ def test_readers_equal_the_former_decoding(seed: int) -> None:
             assert list(journal.iter_fills()) == [_former_fill(r) for r in fill_rows]
             payments = list(journal.iter_funding_payments())
             assert payments == [_former_funding(r) for r in funding_rows]
+            series = journal.equity_series()
+            curve = journal.equity_curve()
+            assert curve == [EquityMark(p.ts_ms, p.equity_usd, p.btc_price) for p in series]
+            # digit for digit: same exponents too (the ledger check compares Decimals)
+            assert [str(m.equity_usd) for m in curve] == [str(p.equity_usd) for p in series]
+        summary = build_summary(path)
+        with pytest.MonkeyPatch.context() as patch:  # the summary fed as before: equity_series
+            patch.setattr(Journal, "equity_curve", _curve_from_series)
+            former = build_summary(path)
+    assert summary_to_dict(summary) == summary_to_dict(former)
+    assert format_summary(summary) == format_summary(former)
+    assert summary == former
+
+
+def _curve_from_series(journal: Journal) -> list[EquityMark]:
+    return [EquityMark(p.ts_ms, p.equity_usd, p.btc_price) for p in journal.equity_series()]
+
+
+def test_the_equity_curve_is_the_series_columns_in_row_order() -> None:
+    """Rows in the order written (a resumed run's step before its killed run's tick), a
+    snapshot without a BTC price, equities of different exponents."""
+    with Journal.open(":memory:") as journal:
+        portfolio = Portfolio({"binance": D("1000.50")})
+        for ts_ms, btc in ((3_000, 50_000.5), (2_000, None), (4_000, 51_000.0)):
+            journal.record_equity_snapshot(ts_ms, portfolio, btc)
+            fill = Fill(IDS[0], f"c{ts_ms}", "v", f"t{ts_ms}", Side.BUY, D("0.010"), D("100.25"),
+                        D("0.0001"), Liquidity.TAKER, ts_ms)  # fmt: skip
+            portfolio.apply_fill("carry", fill, InstrumentKind.PERP)
+        curve = journal.equity_curve()
+        assert curve == [
+            EquityMark(3_000, D("1000.50"), 50_000.5),
+            EquityMark(2_000, D("1000.4999"), None),  # the 0.0001 USD fee
+            EquityMark(4_000, D("1000.4998"), 51_000.0),
+        ]
+        assert curve == _curve_from_series(journal)
+        assert [str(m.equity_usd) for m in curve] == ["1000.50", "1000.49990", "1000.49980"]
