@@ -72,7 +72,9 @@ __all__ = [
     "PENDING_NEW",
     "SCHEMA_VERSION",
     "TABLES",
+    "EquityMark",
     "EquityPoint",
+    "InstrumentIds",
     "Journal",
     "JournalError",
     "JournalFill",
@@ -192,6 +194,14 @@ class EquityPoint(NamedTuple):
     unrealized_usd: Decimal
     gross_notional_usd: Decimal
     net_delta_usd: Decimal
+    btc_price: float | None
+
+
+class EquityMark(NamedTuple):
+    """An equity snapshot's agent time (epoch ms), equity (USD) and BTC price (USD)."""
+
+    ts_ms: int
+    equity_usd: Decimal
     btc_price: float | None
 
 
@@ -521,8 +531,9 @@ class Journal:
 
     def iter_fills(self) -> Iterator[JournalFill]:
         """Every fill in booking order."""
+        ids = InstrumentIds()
         for row in self._store.query(FILLS_IN_BOOKING_ORDER_SQL):
-            yield fill_from_row(row)
+            yield fill_from_row(row, ids)
 
     def orders_without_outcome(self) -> list[OpenOrderRow]:
         """Orders whose latest journaled state is not final (``pending_new`` written ahead of
@@ -608,14 +619,9 @@ class Journal:
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""
-        sql = "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty,"
-        sql += " mark_price, amount_usd FROM funding_payments ORDER BY seq"
-        for row in self._store.query(sql):
-            payment = FundingPayment(
-                InstrumentId.parse(row[2]), row[3], row[4], row[5],
-                Decimal(row[6]), Decimal(row[7]), Decimal(row[8]),
-            )  # fmt: skip
-            yield JournalFunding(row[0], row[1], payment)
+        ids = InstrumentIds()
+        for row in self._store.query(FUNDING_IN_BOOKING_ORDER_SQL):
+            yield funding_from_row(row, ids)
 
     def ledger_events(self) -> Iterator[tuple[str, Fill] | FundingPayment]:
         """Fills (as ``(strategy, fill)``) and funding payments merged in booking order, for
@@ -634,6 +640,15 @@ class Journal:
         names = [c for c, _ in SCHEMA["equity_snapshots"]]
         rows = self._store.query(f"SELECT {', '.join(names)} FROM equity_snapshots ORDER BY id")  # noqa: S608 - column names are constants
         return [EquityPoint._make((row[0], *map(Decimal, row[1:-1]), row[-1])) for row in rows]
+
+    def equity_curve(self) -> list[EquityMark]:
+        """Every equity snapshot's time, equity and BTC price, oldest first: the columns of
+        :meth:`equity_series` the summary's statistics read (its P&L streams are neither
+        fetched nor converted to Decimal)."""
+        rows = self._store.query(
+            "SELECT ts_ms, equity_usd, btc_price FROM equity_snapshots ORDER BY id"
+        )
+        return [EquityMark(ts_ms, Decimal(equity), btc) for ts_ms, equity, btc in rows]
 
     def latest_strategy_pnl(self) -> dict[str, PnlStreams]:
         """Each strategy's P&L streams from its latest snapshot, USD."""
@@ -739,15 +754,43 @@ FILLS_IN_BOOKING_ORDER_SQL = (
 reader of the file, ``zerobeta status``, runs the same query on its own connection)."""
 
 
-def fill_from_row(row: Sequence[Any]) -> JournalFill:
-    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`."""
-    return JournalFill(row[0], row[1], row[2], _fill(row))
+FUNDING_IN_BOOKING_ORDER_SQL = (
+    "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty, mark_price,"
+    " amount_usd FROM funding_payments ORDER BY seq"
+)
+"""Every funding payment in booking order, in the column order :func:`funding_from_row`
+reads."""
 
 
-def _fill(row: Sequence[Any]) -> Fill:
+class InstrumentIds(dict[str, InstrumentId]):
+    """The :class:`InstrumentId` of each instrument text met while reading rows, parsed once
+    (``ids[text]`` is ``InstrumentId.parse(text)``): a journal names a few instruments in
+    thousands of rows. Raises ``ValueError`` as ``parse`` does."""
+
+    def __missing__(self, text: str) -> InstrumentId:
+        iid = self[text] = InstrumentId.parse(text)
+        return iid
+
+
+def fill_from_row(row: Sequence[Any], ids: InstrumentIds | None = None) -> JournalFill:
+    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`; ``ids``, when
+    given, parses its instrument (share one across the rows of a read)."""
+    return JournalFill(row[0], row[1], row[2], _fill(row, InstrumentIds() if ids is None else ids))
+
+
+def funding_from_row(row: Sequence[Any], ids: InstrumentIds) -> JournalFunding:
+    """A :class:`JournalFunding` from a row of :data:`FUNDING_IN_BOOKING_ORDER_SQL`; ``ids``
+    parses its instrument (share one across the rows of a read)."""
+    payment = FundingPayment(
+        ids[row[2]], row[3], row[4], row[5], Decimal(row[6]), Decimal(row[7]), Decimal(row[8])
+    )
+    return JournalFunding(row[0], row[1], payment)
+
+
+def _fill(row: Sequence[Any], ids: InstrumentIds) -> Fill:
     """A ``Fill`` from an ``iter_fills`` row (columns from ``seq`` on)."""
     return Fill(
-        instrument_id=InstrumentId.parse(row[6]),
+        instrument_id=ids[row[6]],
         client_order_id=row[3],
         venue_order_id=row[4],
         trade_id=row[5],

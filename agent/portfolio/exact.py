@@ -78,13 +78,31 @@ def trade_lot(lot: Lot, sign: int, qty: Decimal, reference: Decimal) -> None:
 
 
 def check_digits(what: str, value: Decimal) -> None:
-    """Refuse a number the exact ledger cannot hold (see the module docstring)."""
+    """Refuse a number the exact ledger cannot hold (see the module docstring): raise
+    :func:`digits_error` unless :func:`within_digit_bounds`."""
+    if not within_digit_bounds(value):
+        raise digits_error(what, value)
+
+
+def within_digit_bounds(value: Decimal) -> bool:
+    """True for a finite Decimal the exact ledger can hold: at most 40 decimal places and
+    magnitude below 1e30 (see the module docstring)."""
     if not isinstance(value, Decimal) or not value.is_finite():
-        raise ValueError(f"{what} must be a finite Decimal, got {value!r}")
-    exponent = value.as_tuple().exponent
-    too_fine = isinstance(exponent, int) and exponent < _MIN_EXPONENT
-    if too_fine or value.adjusted() > _MAX_ADJUSTED:
-        raise ValueError(f"{what} {value} has more than 40 decimal places or is >= 1e30")
+        return False
+    exponent = value.as_tuple().exponent  # an int: the value is finite
+    return (
+        isinstance(exponent, int)
+        and exponent >= _MIN_EXPONENT
+        and value.adjusted() <= _MAX_ADJUSTED
+    )
+
+
+def digits_error(what: str, value: object) -> ValueError:
+    """The ``ValueError`` refusing ``value`` (``what`` names it), a number outside
+    :func:`within_digit_bounds`; a hot caller builds ``what`` only when it refuses."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        return ValueError(f"{what} must be a finite Decimal, got {value!r}")
+    return ValueError(f"{what} {value} has more than 40 decimal places or is >= 1e30")
 
 
 def at_booking_resolution(amount_usd: Decimal) -> Decimal:

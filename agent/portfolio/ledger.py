@@ -56,7 +56,9 @@ from agent.portfolio.exact import (
     ZERO,
     at_booking_resolution,
     check_digits,
+    digits_error,
     ledger_context,
+    within_digit_bounds,
 )
 from agent.portfolio.pnl import (
     Flows,
@@ -205,11 +207,13 @@ class Portfolio:
             price is out of the ledger's digit bounds.
         """
         iid = payment.instrument_id
-        self._require_account(iid.venue)
+        venue = iid.venue
+        self._require_account(venue)
         if not math.isfinite(payment.rate) or not payment.amount_usd.is_finite():
             raise ValueError(f"funding payment for {iid} has a non-finite rate or amount")
         mark = payment.mark_price
-        check_digits(f"funding mark price of {iid}", mark)
+        if not within_digit_bounds(mark):  # (the message is built only for an error)
+            raise digits_error(f"funding mark price of {iid}", mark)
         rate = Decimal(repr(payment.rate))
         holders = self._book.holders(iid)
         with localcontext(EXACT_CONTEXT):
@@ -224,7 +228,7 @@ class Portfolio:
             if residual != 0:
                 shares[UNATTRIBUTED] = shares.get(UNATTRIBUTED, ZERO) + residual
                 self._record_discrepancy(payment, residual)
-            self._book_funding(iid, amount, shares)
+            self._book_funding(iid, venue, amount, shares)
         self._version += 1
         return shares
 
@@ -492,9 +496,13 @@ class Portfolio:
         return self._flows.setdefault((strategy, instrument_id), Flows())
 
     def _book_funding(
-        self, instrument_id: InstrumentId, amount_usd: Decimal, shares: Mapping[str, Decimal]
+        self,
+        instrument_id: InstrumentId,
+        venue: str,
+        amount_usd: Decimal,
+        shares: Mapping[str, Decimal],
     ) -> None:
-        self._cash[instrument_id.venue] += amount_usd
+        self._cash[venue] += amount_usd
         flows = self._flows
         for strategy, share in shares.items():
             leg = (strategy, instrument_id)
@@ -528,8 +536,10 @@ def _check_fill(strategy: str, fill: Fill, kind: InstrumentKind) -> None:
         raise ValueError(f"fill {fill.trade_id}: kind {kind} but instrument {fill.instrument_id}")
     ref = fill.price if fill.reference_price is None else fill.reference_price
     for name, value in (("qty", fill.qty), ("price", fill.price), ("reference_price", ref)):
-        check_digits(f"fill {fill.trade_id} {name}", value)
+        if not within_digit_bounds(value):  # (the message is built only for an error)
+            raise digits_error(f"fill {fill.trade_id} {name}", value)
         # An option's price may be 0: a worthless option settled at expiry (intrinsic 0).
         if not (value > 0 or (value == 0 and name != "qty" and kind is InstrumentKind.OPTION)):
             raise ValueError(f"fill {fill.trade_id} on {fill.instrument_id}: {name} {value} <= 0")
-    check_digits(f"fill {fill.trade_id} fee_usd", fill.fee_usd)
+    if not within_digit_bounds(fill.fee_usd):
+        raise digits_error(f"fill {fill.trade_id} fee_usd", fill.fee_usd)

@@ -4,7 +4,7 @@
 figures always come from what was journaled: the ledger is rebuilt from the journaled fills and
 funding payments (``Portfolio.replay``) and marked at the run's final marks (its P&L by
 stream, strategy, venue and leg: :mod:`agent.reporting.pnl_breakdown`), and the statistics
-come from the equity snapshots.
+come from the equity snapshots (their times, equity and BTC price: ``Journal.equity_curve``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def build_summary(journal_path: Path, wall_time_s: float | None = None) -> RunSu
             for k, v in json.loads(meta.get("final_marks_json", "{}")).items()
         }
         portfolio = Portfolio.replay(cash, journal.ledger_events(), marks)
-        points = journal.equity_series()
+        points = journal.equity_curve()
         counts = journal.counts()
         exposure = journal.pair_exposure_by_strategy()
         greeks = greeks_attribution(journal.latest_strategy_states())

@@ -28,7 +28,15 @@ from decimal import Decimal
 from pathlib import Path
 
 from agent.errors import AgentError, JournalError
-from agent.journal.journal import FILLS_IN_BOOKING_ORDER_SQL, JournalFill, fill_from_row
+from agent.journal.journal import (
+    FILLS_IN_BOOKING_ORDER_SQL,
+    FUNDING_IN_BOOKING_ORDER_SQL,
+    InstrumentIds,
+    JournalFill,
+    JournalFunding,
+    fill_from_row,
+    funding_from_row,
+)
 from agent.journal.schema import SCHEMA_VERSION
 from agent.portfolio.ledger import Portfolio
 from venues.model import Fill, FundingPayment, InstrumentId
@@ -142,10 +150,8 @@ def read_run_ledger(journal_path: Path) -> RunLedger | None:
     )
 
 
-def _last_times(
-    fills: list[TaggedFill], payments: list[tuple[int, int, FundingPayment]]
-) -> list[int | None]:
-    return [fills[-1].booked.ts_ms if fills else None, payments[-1][1] if payments else None]
+def _last_times(fills: list[TaggedFill], payments: list[JournalFunding]) -> list[int | None]:
+    return [fills[-1].booked.ts_ms if fills else None, payments[-1].ts_ms if payments else None]
 
 
 def _finished(meta: dict[str, str], row_times: list[int | None]) -> bool:
@@ -202,24 +208,18 @@ def _tagged_fills(conn: sqlite3.Connection) -> list[TaggedFill]:
             (strategy, intent_id), tuple(leg["instrument"] for leg in json.loads(legs_json))
         )
     result = []
+    ids = InstrumentIds()
     for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL):
-        booked = fill_from_row(row)
+        booked = fill_from_row(row, ids)
         intent_id = intent_of.get(booked.fill.client_order_id, "")
         own = (str(booked.fill.instrument_id),)
         result.append(TaggedFill(booked, intent_id, legs.get((booked.strategy, intent_id), own)))
     return result
 
 
-def _payments(conn: sqlite3.Connection) -> list[tuple[int, int, FundingPayment]]:
-    sql = "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty,"
-    sql += " mark_price, amount_usd FROM funding_payments ORDER BY seq"
-    return [
-        (row[0], row[1], FundingPayment(
-            InstrumentId.parse(row[2]), row[3], row[4], row[5],
-            Decimal(row[6]), Decimal(row[7]), Decimal(row[8]),
-        ))
-        for row in conn.execute(sql)
-    ]  # fmt: skip
+def _payments(conn: sqlite3.Connection) -> list[JournalFunding]:
+    ids = InstrumentIds()
+    return [funding_from_row(row, ids) for row in conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)]
 
 
 def _shares(conn: sqlite3.Connection) -> list[FundingShare]:
@@ -231,7 +231,7 @@ def _shares(conn: sqlite3.Connection) -> list[FundingShare]:
 
 
 def _events(
-    fills: list[TaggedFill], payments: list[tuple[int, int, FundingPayment]]
+    fills: list[TaggedFill], payments: list[JournalFunding]
 ) -> Iterator[tuple[str, Fill] | FundingPayment]:
     """Fills and funding payments merged in booking order (as ``Journal.ledger_events``)."""
     tagged: Iterator[tuple[int, tuple[str, Fill] | FundingPayment]] = (
