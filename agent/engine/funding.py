@@ -27,7 +27,7 @@ settlement) and the gap journaled, and alerted past ``[risk] funding_gap_alert_b
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import structlog
 
@@ -66,7 +66,8 @@ class FundingDesk:
         Simulated venues by name; they settle the rates of their perps (empty in live mode).
         The desk keeps a copy: venues added to the mapping later are not used.
     live : Mapping[str, Venue]
-        Real venues by name whose payment history is collected (empty in paper mode).
+        Real venues by name whose payment history is collected (empty in paper mode). The
+        desk keeps a copy, as of ``paper``: venues added to the mapping later are not read.
     first_ms : int
         Start of the run, epoch ms UTC: every perp's listed funding interval is registered
         with the schedule at this time.
@@ -101,7 +102,7 @@ class FundingDesk:
         self._journal = journal
         self._paper = dict(paper)  # the desk's own copy: _paper_of_id is derived from it
         self._paper_of_id: dict[InstrumentId, PaperVenue | None] = {}
-        self._live = live
+        self._live = dict(live)  # the desk's own copy: the reconciler is active iff non-empty
         self._alerts = alerts
         self._booked: set[tuple[InstrumentId, int]] = set()
         self._since_ms: dict[str, int] = {}
@@ -134,11 +135,23 @@ class FundingDesk:
         positions and prices at this step are remembered and the payments booked earlier
         whose settled rate is now known are reconciled (:mod:`agent.engine.funding_reconcile`)."""
         reconciler = self.reconciler
-        reconciler.note_step(ts_ms, self._market.prices)
+        live = reconciler.active  # paper mode reconciles nothing: no step or rate to note
+        if live:
+            reconciler.note_step(ts_ms, self._market.prices)
+        if rates:  # most steps settle nothing (an 8h perp settles one hour in eight)
+            self._settle_rates(ts_ms, rates, reconciler.note_rate if live else None)
+        if live:
+            reconciler.reconcile(ts_ms)
+
+    def _settle_rates(
+        self,
+        ts_ms: int,
+        rates: Iterable[FundingRate],
+        note_rate: Callable[[FundingRate], None] | None,
+    ) -> None:
         # bound once per step: this loop runs for every settled rate of the run
         observe = self.schedule.observe
         on_funding = self._market.on_funding
-        note_rate = reconciler.note_rate if reconciler.active else None
         paper_of_id = self._paper_of_id
         for rate in rates:
             change = observe(rate)
@@ -156,12 +169,13 @@ class FundingDesk:
             payment = venue.settle_funding(rate)
             if payment is not None:
                 self.book(ts_ms, payment)
-        reconciler.reconcile(ts_ms)
 
     async def collect(self, ts_ms: int) -> None:
         """Book the funding each live venue paid or charged the account since the last look,
         oldest first (nothing in paper mode). Never raises ``VenueError``: a failed read is
         logged and the same window read again at the next step."""
+        if not self._live:
+            return  # paper mode: no history to read, no payment to reconcile (reconciler idle)
         for name, venue in sorted(self._live.items()):
             since_ms = self._since_ms.get(name, ts_ms)
             try:

@@ -30,6 +30,7 @@ from venues.model import (
     Fill,
     FundingPayment,
     FundingRate,
+    Instrument,
     InstrumentId,
     InstrumentKind,
     Liquidity,
@@ -423,3 +424,104 @@ def test_schedule_checks_a_known_perps_rate(
     with pytest.raises(ValueError, match=message):
         registry.observe(FundingRate(PERP, 0.0001, interval_s, ts_ms, ts_ms + next_offset_ms))
     assert registry.observe(FundingRate(PERP, 0.0001, 3600, ts_ms, ts_ms + HOUR_MS)) is None
+
+
+# ---- the desk's live-only work per step ----------------------------------------------------
+
+
+PERP_INSTRUMENT = Instrument(PERP, "BTC", "USDT", D("0.1"), D("0.001"), D("0.001"), D(5))
+
+
+class _LiveVenue:
+    """A live venue stand-in whose payment history is ``payments`` (read whole each time)."""
+
+    def __init__(self) -> None:
+        self.payments: list[FundingPayment] = []
+        self.reads = 0
+
+    async def fetch_funding_payments(self, since_ms: int) -> list[FundingPayment]:
+        self.reads += 1
+        return [p for p in self.payments if p.ts_funding_ms >= since_ms]
+
+
+class _RecordingJournal:
+    """Journal stand-in: the funding rows and reconciliations, with their agent time."""
+
+    def __init__(self) -> None:
+        self.funding: list[tuple[int, FundingPayment]] = []
+        self.reconciliations: list[tuple[int, dict[str, object]]] = []
+
+    def record_funding(self, ts_ms: int, payment: FundingPayment, *_args: object) -> None:
+        self.funding.append((ts_ms, payment))
+
+    def record_funding_reconciliation(
+        self, ts_ms: int, payment: FundingPayment, **fields: object
+    ) -> None:
+        self.reconciliations.append((ts_ms, fields))
+
+    def record_alert(self, *_args: object) -> None:
+        pass
+
+
+def _live_desk(
+    portfolio: Portfolio, market: _Market, journal: _RecordingJournal, live: dict[str, _LiveVenue]
+) -> FundingDesk:
+    return FundingDesk(
+        {PERP: PERP_INSTRUMENT},
+        market,  # type: ignore[arg-type]
+        portfolio,
+        journal,  # type: ignore[arg-type]
+        paper={},
+        live=live,  # type: ignore[arg-type]
+        first_ms=T0_MS,
+    )
+
+
+async def test_a_live_desk_notes_each_step_and_reconciles_when_the_rate_arrives() -> None:
+    """Live mode: the position at the settlement's step is what a payment is reconciled
+    against, and a payment booked before its rate is known is reconciled by the ``settle``
+    that brings the rate, before any ``collect`` (fails if the desk skips the reconciler's
+    per-step work in live mode: no row, or the later position)."""
+    portfolio = Portfolio({"binance": D(1_000)})
+    portfolio.apply_fill("alpha", _fill(0, D(2), D(100)), InstrumentKind.PERP)
+    market, journal, venue = _Market(), _RecordingJournal(), _LiveVenue()
+    market.prices[PERP] = 100.0
+    desk = _live_desk(portfolio, market, journal, {"binance": venue})
+    desk.start_collecting(T0_MS)
+
+    desk.settle(T0_MS, [])  # the step of the settlement: 2 held at 100
+    payment = FundingPayment(PERP, T0_MS, 0.0001, 3600, D(2), D(100), D("-0.021"))
+    venue.payments.append(payment)
+    await desk.collect(T0_MS)  # booked; its settled rate is not known yet
+    assert journal.funding == [(T0_MS, payment)]
+    assert journal.reconciliations == []
+
+    portfolio.apply_fill("alpha", _fill(0, D(3), D(100)), InstrumentKind.PERP)  # now 5 held
+    market.prices[PERP] = 150.0
+    rate = FundingRate(PERP, 0.0001, 3600, T0_MS, T0_MS + HOUR_MS)  # no mark: the step's price
+    desk.settle(T0_MS + HOUR_MS, [rate])
+
+    [(ts_ms, fields)] = journal.reconciliations
+    expected_usd = -D("0.0001") * D(2) * D("100.0")
+    assert ts_ms == T0_MS + HOUR_MS
+    assert fields["position_qty"] == D(2)
+    assert fields["mark_price"] == D("100.0")
+    assert fields["expected_usd"] == expected_usd
+    assert fields["gap_bps"] == float((D("-0.021") - expected_usd) / D(200) * 10_000)
+
+
+async def test_a_paper_desk_reads_no_history_and_keeps_its_own_live_venues() -> None:
+    """Paper mode (no live venue): ``collect`` books nothing and reconciles nothing; the desk
+    keeps its own copy of the live venues, so one added to the caller's mapping later is
+    never read (as the reconciler, built with the same copy, never reconciles it)."""
+    portfolio = Portfolio({"binance": D(1_000)})
+    market, journal, venue = _Market(), _RecordingJournal(), _LiveVenue()
+    live: dict[str, _LiveVenue] = {}
+    desk = _live_desk(portfolio, market, journal, live)
+    live["binance"] = venue
+    venue.payments.append(FundingPayment(PERP, T0_MS, 0.0001, 3600, D(1), D(100), D("-0.01")))
+    desk.settle(T0_MS, [FundingRate(PERP, 0.0001, 3600, T0_MS, T0_MS + HOUR_MS)])
+    await desk.collect(T0_MS)
+    assert venue.reads == 0
+    assert (journal.funding, journal.reconciliations, desk.payments) == ([], [], 0)
+    assert not desk.reconciler.active
