@@ -24,9 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import repeat
-from operator import itemgetter
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
     from strategies.options.chain import OptionChain
 
 IntArray = npt.NDArray[np.int64]
-_V = TypeVar("_V")
 
 _INITIAL_CAPACITY = 1024
 """Values a history buffer holds per row (bars) before it first grows."""
@@ -608,12 +606,13 @@ class MarketData:
         shared = self._shared_at(ts_ms)
         stale = shared.stale
         ids = layout.ids
+        prices = self._prices
         # closes and volumes: views made when read (strategies read few of them; a snapshot
         # that made them all spent most of its time on views nobody read)
         return MarketSnapshot(
             ts_ms=ts_ms,
             instruments=dict(layout.instruments),
-            prices=layout.present_in(self._prices, _PRICED).pick(self._prices),
+            prices={i: prices[i] for i in layout.present_in(prices, _PRICED)},
             funding=dict(self._funding_of(layout)),  # a copy: each snapshot has its own dicts
             closes=_Tails(layout.close_rows, *shared.closes, history_bars),
             stale=stale & layout.id_set if stale else stale,
@@ -633,7 +632,8 @@ class MarketData:
         rate is stored (``_funding_version``: settlements come every few hours)."""
         version, rates = layout.funding
         if version != self._funding_version:
-            rates = layout.present_in(self._funding, _FUNDED).pick(self._funding)
+            funding = self._funding
+            rates = {i: funding[i] for i in layout.present_in(funding, _FUNDED)}
             layout.funding = (self._funding_version, rates)
         return rates
 
@@ -750,24 +750,6 @@ _PRICED = 0
 _FUNDED = 1
 
 
-class _Present:
-    """The ids of a layout that are keys of a mapping, in order, and a getter of their values
-    (one C call instead of a lookup per id)."""
-
-    __slots__ = ("_get", "ids")
-
-    def __init__(self, ids: list[InstrumentId]) -> None:
-        self.ids = ids
-        self._get = itemgetter(*ids) if len(ids) > 1 else None
-
-    def pick(self, mapping: Mapping[InstrumentId, _V]) -> dict[InstrumentId, _V]:
-        """A new dict of ``ids`` and their values in ``mapping`` (each a key of it), in order."""
-        ids = self.ids
-        if self._get is None:
-            return {i: mapping[i] for i in ids}
-        return dict(zip(ids, self._get(mapping), strict=True))
-
-
 class _Layout:
     """What :meth:`MarketData.snapshot` restricts to, for one set of requested ids."""
 
@@ -796,17 +778,17 @@ class _Layout:
         self.volume_rows = volume_rows
         """The row in the volume histories of each id that has one."""
         # per kind (_PRICED, _FUNDED): (key count of the mapping, the ids among its keys)
-        self._present: list[tuple[int, _Present]] = [(-1, _Present([])), (-1, _Present([]))]
+        self._present: list[tuple[int, list[InstrumentId]]] = [(-1, []), (-1, [])]
         self.funding: tuple[int, dict[InstrumentId, FundingRate]] = (-1, {})
         """``(funding version, rates)`` (:meth:`MarketData._funding_of`)."""
 
-    def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> _Present:
+    def present_in(self, mapping: Mapping[InstrumentId, object], kind: int) -> list[InstrumentId]:
         """``ids`` that are keys of ``mapping`` (the prices for ``_PRICED``, the funding rates
         for ``_FUNDED``), in order. Those mappings only ever gain keys, so their key count
         names their key set: the ids are looked up again only when the count changed."""
         count, present = self._present[kind]
         if count != len(mapping):
-            present = _Present([i for i in self.ids if i in mapping])
+            present = [i for i in self.ids if i in mapping]
             self._present[kind] = (len(mapping), present)
         return present
 

@@ -307,7 +307,9 @@ class StrategyRunner:
             name: {i: float(q) for i, q in p.items() if q} for name, p in exact_positions.items()
         }
         held = {i for p in positions.values() for i in p}
-        snapshot = market.snapshot(ts_ms, held, 1)
+        # as a tuple (in the set's order): the market data keeps its layout for the next
+        # review of the same holdings (a funding settlement changes the rates, not the ids)
+        snapshot = market.snapshot(ts_ms, tuple(held), 1)
         decision = monitor.review(positions, snapshot, self.monitor_state, ts_ms)
         changed = decision.state != self.monitor_state
         if changed:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from strategies.base import FloatArray, MarketSnapshot
-from strategies.common import LogClosePanel, betas_to_market
+from strategies.common import LogClosePanel, betas_to_column, betas_to_market
 from strategies.stat_arb.config import StatArbConfig
 from venues.model import InstrumentId
 
@@ -137,10 +137,11 @@ def _panel_betas(
     :func:`_tail_returns` pads them, and every return is the same float."""
     if config.market_symbol not in symbols:
         return {sym: math.nan for sym in symbols}
-    # C order, as the column_stack of _betas: betas_to_market's sums run in memory order.
+    # C order, as the column_stack of _betas: the betas' sums run in memory order.
     returns = np.ascontiguousarray(np.diff(logs_window, axis=0))
-    market = np.ascontiguousarray(returns[:, symbols.index(config.market_symbol)])
-    betas = betas_to_market(returns, market, min_obs=config.beta_min_obs)
+    # the market is one of the columns: betas_to_column, the floats of betas_to_market
+    column = symbols.index(config.market_symbol)
+    betas = betas_to_column(returns, column, min_obs=config.beta_min_obs)
     return {sym: float(b) for sym, b in zip(symbols, betas, strict=True)}
 
 

@@ -34,6 +34,7 @@ from strategies.common import (
     net_delta_frac,
     usable_logs,
 )
+from strategies.stat_arb import market as stat_arb_market
 from strategies.stat_arb.adf import adf_tstat, lagged_design, qr_r, qr_upper
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.market import market_view
@@ -345,6 +346,57 @@ def test_betas_to_a_column_of_large_and_thin_panels(n: int, k: int) -> None:
     for column in sorted({0, k // 2, k - 1}):
         got = betas_to_column(r, column, 2)
         assert bits(got) == bits(former_betas_to_market(r, r[:, column].copy(), 2))
+
+
+def former_panel_betas(
+    logs_window: np.ndarray, symbols: list[str], config: StatArbConfig
+) -> dict[str, float]:
+    """stat_arb.market._panel_betas before it called betas_to_column (the market handed to
+    betas_to_market as a C-contiguous copy of its column)."""
+    if config.market_symbol not in symbols:
+        return {sym: math.nan for sym in symbols}
+    returns = np.ascontiguousarray(np.diff(logs_window, axis=0))
+    market = np.ascontiguousarray(returns[:, symbols.index(config.market_symbol)])
+    betas = betas_to_market(returns, market, min_obs=config.beta_min_obs)
+    return {sym: float(b) for sym, b in zip(symbols, betas, strict=True)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(2, 70),
+    st.integers(1, 8),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["finite", "short_histories", "nan", "still_market", "no_market"]),
+)
+def test_stat_arb_panel_betas_are_the_former_ones(rows: int, k: int, seed: int, kind: str) -> None:
+    """stat arb's betas of the log panel's window (the market one of its columns, found by
+    name, anywhere): the former betas_to_market call's bits, NaN-padded histories (the masked
+    path), a market that did not move, no market column at all."""
+    rng = np.random.default_rng(seed)
+    names = [f"S{j}USDT" for j in range(k)]
+    market_col = int(rng.integers(0, k))
+    names[market_col] = "BTCUSDT"
+    if kind == "no_market":
+        names[market_col] = "ZZZUSDT"
+    logs = np.cumsum(rng.normal(0.0, 0.01, (rows, k)), axis=0) + rng.uniform(0, 5, k)
+    if kind == "short_histories":  # some columns' rows before their history are NaN
+        for j in range(k):
+            logs[: int(rng.integers(0, rows)), j] = np.nan
+    elif kind == "nan":
+        logs[rng.random((rows, k)) < 0.05] = np.nan
+    elif kind == "still_market":
+        logs[:, market_col] = 1.5
+    config = StatArbConfig(
+        symbols=["BTCUSDT", "ETHUSDT"],
+        market_symbol="BTCUSDT",
+        beta_window_bars=80,
+        beta_min_obs=int(rng.integers(2, rows + 2)),
+    )
+    with np.errstate(all="ignore"):
+        got = stat_arb_market._panel_betas(logs, names, config)
+        want = former_panel_betas(logs, names, config)
+    assert list(got) == list(want) == names
+    assert all(bits(got[s]) == bits(want[s]) for s in names)
 
 
 def test_betas_to_column_rejects_bad_arguments() -> None:
