@@ -38,6 +38,7 @@ from strategies.stat_arb import market as stat_arb_market
 from strategies.stat_arb.adf import adf_tstat, lagged_design, qr_r, qr_upper
 from strategies.stat_arb.config import StatArbConfig
 from strategies.stat_arb.market import market_view
+from tests.support.adf_oracle import former_adf_tstat
 from venues.model import InstrumentId, InstrumentKind
 
 
@@ -88,22 +89,6 @@ def former_hedger_betas(
     with np.errstate(divide="ignore", invalid="ignore"):
         returns = np.diff(np.log(np.where(panel > 0, panel, np.nan)), axis=0)
     return former_betas_to_market(returns, returns[:, 0], min_obs)
-
-
-def former_adf_tstat(resid: np.ndarray, lags: int) -> np.ndarray:
-    n_pairs, n_bars = resid.shape
-    diff = np.diff(resid, axis=1)
-    design = np.empty((n_pairs, n_bars - 1 - lags, lags + 2))
-    design[:, :, lags] = resid[:, lags : n_bars - 1]
-    for lag in range(1, lags + 1):
-        design[:, :, lag - 1] = diff[:, lags - lag : n_bars - 1 - lag]
-    design[:, :, lags + 1] = diff[:, lags:]
-    r_factor = np.linalg.qr(design, mode="r")
-    num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
-    sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(design.shape[1] - lags - 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = num / sigma
-    return np.where(np.isnan(stat), 0.0, stat)
 
 
 # -------------------------------------------------------------------- LogClosePanel

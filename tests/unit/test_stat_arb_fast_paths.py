@@ -37,6 +37,7 @@ from strategies.stat_arb.signals import (
 )
 from strategies.stat_arb.state import PairCandidate, StatArbState
 from strategies.stat_arb.strategy import StatArbStrategy
+from tests.support.adf_oracle import former_adf_tstat, former_tstat_of_r
 from venues.model import InstrumentId, InstrumentKind
 from venues.replay.loader import load_klines
 
@@ -83,26 +84,6 @@ def former_mackinnon(stat: np.ndarray) -> np.ndarray:
     p = np.where(stat <= -2.62, small, large)
     p = np.where(stat < -18.86, 0.0, p)
     return np.asarray(np.where(stat > 0.92, 1.0, p), dtype=np.float64)
-
-
-def former_adf_tstat(resid: np.ndarray, lags: int) -> np.ndarray:
-    n_pairs, n_bars = resid.shape
-    diff = np.diff(resid, axis=1)
-    design = np.empty((n_pairs, n_bars - 1 - lags, lags + 2))
-    design[:, :, lags] = resid[:, lags : n_bars - 1]
-    for lag in range(1, lags + 1):
-        design[:, :, lag - 1] = diff[:, lags - lag : n_bars - 1 - lag]
-    design[:, :, lags + 1] = diff[:, lags:]
-    r_factor = np.linalg.qr(design, mode="r")
-    return former_tstat_of_r(r_factor, lags, design.shape[1] - lags - 1)
-
-
-def former_tstat_of_r(r_factor: np.ndarray, lags: int, df_resid: int) -> np.ndarray:
-    num = r_factor[:, lags, lags + 1] * np.sign(r_factor[:, lags, lags])
-    sigma = np.abs(r_factor[:, lags + 1, lags + 1]) / math.sqrt(df_resid)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        stat = num / sigma
-    return np.where(np.isnan(stat), 0.0, stat)
 
 
 def former_rolling_engle_granger(
