@@ -27,7 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import JournalError
-from agent.journal.journal import FILLS_IN_BOOKING_ORDER_SQL, JournalFill, fill_from_row
+from agent.journal.journal import (
+    FILLS_IN_BOOKING_ORDER_SQL,
+    FUNDING_IN_BOOKING_ORDER_SQL,
+    InstrumentIds,
+    JournalFill,
+    JournalFunding,
+    fill_from_row,
+    funding_from_row,
+)
 from agent.journal.schema import STREAM_COLUMNS
 from agent.portfolio.ledger import ledger_context
 from venues.model import Fill, FundingPayment, InstrumentId
@@ -360,33 +368,16 @@ def _strategy_streams(
 
 
 def _fills(conn: sqlite3.Connection) -> list[JournalFill]:
-    return [fill_from_row(row) for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL)]
+    ids = InstrumentIds()
+    return [fill_from_row(row, ids) for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL)]
 
 
-def _payments(conn: sqlite3.Connection) -> list[tuple[int, int, FundingPayment]]:
-    sql = "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty,"
-    sql += " mark_price, amount_usd FROM funding_payments ORDER BY seq"
-    return [
-        (
-            row[0],
-            row[1],
-            FundingPayment(
-                InstrumentId.parse(row[2]),
-                row[3],
-                row[4],
-                row[5],
-                Decimal(row[6]),
-                Decimal(row[7]),
-                Decimal(row[8]),
-            ),
-        )
-        for row in conn.execute(sql)
-    ]
+def _payments(conn: sqlite3.Connection) -> list[JournalFunding]:
+    ids = InstrumentIds()
+    return [funding_from_row(row, ids) for row in conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)]
 
 
-def _merge(
-    fills: list[JournalFill], payments: list[tuple[int, int, FundingPayment]]
-) -> list[LedgerEvent]:
+def _merge(fills: list[JournalFill], payments: list[JournalFunding]) -> list[LedgerEvent]:
     """Fills and payments in booking order (``seq``: one counter over both tables)."""
     keyed: list[tuple[int, LedgerEvent]] = [(f.seq, (f.strategy, f.fill)) for f in fills]
     keyed += [(seq, payment) for seq, _, payment in payments]
@@ -450,7 +441,7 @@ def _latest_funding(conn: sqlite3.Connection) -> dict[InstrumentId, LatestFundin
 def _prices(
     meta: Mapping[str, str],
     fills: list[JournalFill],
-    payments: list[tuple[int, int, FundingPayment]],
+    payments: list[JournalFunding],
 ) -> dict[InstrumentId, PriceSeen]:
     """The newest price per instrument: a fill's reference price, a settlement's mark, or the
     final marks of a finished run, whichever is newest (final marks win a tie)."""

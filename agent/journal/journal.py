@@ -772,10 +772,10 @@ class InstrumentIds(dict[str, InstrumentId]):
         return iid
 
 
-def fill_from_row(row: Sequence[Any], ids: InstrumentIds | None = None) -> JournalFill:
-    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`; ``ids``, when
-    given, parses its instrument (share one across the rows of a read)."""
-    return JournalFill(row[0], row[1], row[2], _fill(row, InstrumentIds() if ids is None else ids))
+def fill_from_row(row: Sequence[Any], ids: InstrumentIds) -> JournalFill:
+    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`; ``ids`` parses
+    its instrument (share one across the rows of a read)."""
+    return JournalFill(row[0], row[1], row[2], _fill(row, ids))
 
 
 def funding_from_row(row: Sequence[Any], ids: InstrumentIds) -> JournalFunding:
