@@ -172,11 +172,17 @@ def _add_lots(
             cell = cells.get((strategy, at))
             if cell is None:
                 cell = cells[(strategy, at)] = [ZERO] * 7
-            realized = lot.realized_usd
-            unrealized = lot.qty * mark - lot.basis_usd
-            cell[price_index] += realized + unrealized
-            cell[5] += realized
-            cell[6] += unrealized
+            _add_lot(cell, price_index, lot, mark)
+
+
+def _add_lot(cell: Cell, price_index: int, lot: Lot, mark: Decimal) -> None:
+    """Add one lot's realized and unrealized P&L at ``mark`` to ``cell`` (its price stream,
+    ``price_index``, and the realized / unrealized columns), USD."""
+    realized = lot.realized_usd
+    unrealized = lot.qty * mark - lot.basis_usd
+    cell[price_index] += realized + unrealized
+    cell[5] += realized
+    cell[6] += unrealized
 
 
 def _add_flows(
@@ -191,9 +197,14 @@ def _add_flows(
         cell = cells.get(key)
         if cell is None:
             cell = cells[key] = [ZERO] * 7
-        cell[2] += flow.funding_usd
-        cell[3] += flow.fees_usd
-        cell[4] += flow.slippage_usd
+        _add_flow(cell, flow)
+
+
+def _add_flow(cell: Cell, flow: Flows) -> None:
+    """Add one leg's funding, fees and slippage to ``cell``, USD."""
+    cell[2] += flow.funding_usd
+    cell[3] += flow.fees_usd
+    cell[4] += flow.slippage_usd
 
 
 class _Row:
@@ -390,17 +401,11 @@ class VenueCells:
                 continue
             if lot is not None:
                 mark = marks[iid]
-                realized = lot.realized_usd
-                unrealized = lot.qty * mark - lot.basis_usd
-                kept[price_index] += realized + unrealized
-                kept[5] += realized
-                kept[6] += unrealized
+                _add_lot(kept, price_index, lot, mark)
                 part.closed_ids.append(iid)
                 part.kept_marks.append(mark)
             if flow is not None:
-                kept[2] += flow.funding_usd
-                kept[3] += flow.fees_usd
-                kept[4] += flow.slippage_usd
+                _add_flow(kept, flow)
                 part.closed_flows.append(flow)
                 part.kept_funding.append(flow.funding_usd)
         return part
