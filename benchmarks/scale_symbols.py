@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python benchmarks/scale_symbols.py                   # full bundled window, N = 15 50 100 200
     python benchmarks/scale_symbols.py --days 90         # the last 90 days before 2026-03-01
     python benchmarks/scale_symbols.py --symbols 15 50   # some N only
+    python benchmarks/scale_symbols.py --symbols 200 --days 90 --keep-journal /tmp/j.sqlite
 
 The bundled data has 15 Binance perps (10 with spot klines; Bybit and Hyperliquid funding for
 13). N = 15 is the bundled data as it is; above 15 the data folder (built in a temporary
@@ -234,10 +235,13 @@ def overrides(root: Path, bases: list[str], journal: Path, days: int | None) -> 
     }
 
 
-def run_child(n: int, days: int | None) -> Run:
-    """Build the folder and replay it in this process."""
+def run_child(n: int, days: int | None, keep_journal: Path | None = None) -> Run:
+    """Build the folder and replay it in this process; the journal copied to
+    ``keep_journal`` when given (to compare two revisions' results row by row with
+    ``benchmarks/journal_diff.py``)."""
     import asyncio
     import os
+    import shutil
 
     from agent.config import load_config
     from agent.logs import configure_logging
@@ -257,6 +261,8 @@ def run_child(n: int, days: int | None) -> Run:
         start = time.perf_counter()
         result = asyncio.run(Supervisor(config).run())
         total_s = time.perf_counter() - start
+        if keep_journal is not None:
+            shutil.copyfile(Path(tmp) / "journal.sqlite", keep_journal)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     orders = result.counters["orders_sent"]
     return Run(n, result.steps, total_s, result.wall_time_s, orders, peak)
@@ -277,10 +283,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--days", type=int, default=None, help="window of the last DAYS before 2026-03-01"
     )
+    parser.add_argument(
+        "--keep-journal",
+        type=Path,
+        default=None,
+        help="with one N: copy that run's journal to this path (for journal_diff.py)",
+    )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.keep_journal is not None and len(args.symbols) != 1 and args.child is None:
+        parser.error("--keep-journal needs exactly one N in --symbols")
     if args.child is not None:
-        print(json.dumps(asdict(run_child(args.child, args.days))))
+        print(json.dumps(asdict(run_child(args.child, args.days, args.keep_journal))))
         return
     window = "the full bundled window" if args.days is None else f"the last {args.days} days"
     print(f"shipped agent.toml, all strategies, {window}; each N in a process of its own")
@@ -291,6 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         cmd = [sys.executable, str(Path(__file__)), "--child", str(n)]
         if args.days is not None:
             cmd += ["--days", str(args.days)]
+        if args.keep_journal is not None:
+            cmd += ["--keep-journal", str(args.keep_journal.resolve())]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
         if done.returncode != 0:
             raise RuntimeError(f"N = {n} failed:\n{done.stderr[-4000:]}")
