@@ -9,7 +9,9 @@ its newest rows are new — builds that text here instead: every value is encode
 joined the way that encoder joins them (``{`` key ``:`` value ``,`` … ``}`` with the keys
 sorted, ``[`` item ``,`` … ``]``), so the text is byte-identical to the encoding of the
 equivalent dict. :class:`WindowTexts` keeps the texts of each window's rows, so a row is
-encoded once however many times its window is journaled.
+encoded once however many times its window is journaled, and encodes the new rows of all the
+windows of a state in one encoder call; :class:`ObjectLayout` joins the members of the many
+objects that share one set of keys (a record per symbol) without sorting those keys again.
 
 Reference: https://docs.python.org/3/library/json.html#json.JSONEncoder
 """
@@ -48,14 +50,47 @@ def array_text(item_texts: Sequence[str]) -> str:
     return "[" + ",".join(item_texts) + "]"
 
 
+class ObjectLayout:
+    """The texts of JSON objects that all have the members ``keys`` (many records of one
+    kind): :meth:`text` of the member texts is :func:`object_text` of the mapping
+    ``{keys[i]: member_texts[i]}``, the keys sorted and their texts built once here.
+
+    Raises
+    ------
+    ValueError
+        If ``keys`` holds a key twice.
+    """
+
+    __slots__ = ("_template",)
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"an object's keys are unique, got {list(keys)}")
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        # a str.format template: each key's text (its braces doubled, literal) then the
+        # position of its member's text among the arguments
+        members = [_literal(_key_text(keys[i])) + ":{" + str(i) + "}" for i in order]
+        self._template = "{{" + ",".join(members) + "}}"
+
+    def text(self, member_texts: Sequence[str]) -> str:
+        """The object whose member ``keys[i]`` has the JSON text ``member_texts[i]``."""
+        return self._template.format(*member_texts)
+
+
+def _literal(text: str) -> str:
+    """``text`` as literal text of a :meth:`str.format` template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 class WindowTexts:
     """The JSON array texts of sliding windows, one per key, each row encoded once.
 
-    :meth:`array_text` of a key's window reuses the row texts of the window it was last given
-    for that key where the new window holds *the very same row objects* (checked by identity:
-    equal values may encode differently, ``0.0`` and ``-0.0``): a window that dropped its
-    oldest rows and appended newer ones (what a rate book writes each settlement) encodes
-    only the appended rows. Rows are immutable (floats, tuples of numbers), so the text of a
+    :meth:`array_texts` of the windows of some keys reuses the row texts of the window last
+    given for each key where the new window holds *the very same row objects* (checked by
+    identity: equal values may encode differently, ``0.0`` and ``-0.0``): a window that
+    dropped its oldest rows and appended newer ones (what a rate book writes each
+    settlement) encodes only the appended rows, those of all the windows together
+    (:func:`value_texts`). Rows are immutable (floats, tuples of numbers), so the text of a
     row object never changes; any other window is encoded in full. Not part of a state's
     value (nothing to compare or journal).
     """
@@ -74,14 +109,41 @@ class WindowTexts:
         TypeError
             If a row is not JSON-able.
         """
-        memo = self._memo.get(key)
-        if memo is not None and memo[0] is rows:
-            return memo[2]
-        texts = _reused_texts(memo, rows)
-        texts.extend(_row_texts(rows[len(texts) :]))
-        text = array_text(texts)
-        self._memo[key] = (rows, texts, text)
-        return text
+        return self.array_texts({key: rows})[key]
+
+    def array_texts(self, windows: Mapping[str, Sequence[object]]) -> dict[str, str]:
+        """``{key: encode(list(rows))}`` for each window ``rows`` of ``windows`` (see the
+        class docstring), in the order of ``windows``.
+
+        Raises
+        ------
+        TypeError
+            If a row is not JSON-able.
+        """
+        memos = self._memo
+        texts: dict[str, str] = {}
+        # windows with new rows: (key, rows, their reused row texts), the new rows in order
+        pending: list[tuple[str, Sequence[object], list[str]]] = []
+        new_rows: list[object] = []
+        for key, rows in windows.items():
+            memo = memos.get(key)
+            if memo is not None and memo[0] is rows:
+                texts[key] = memo[2]
+                continue
+            reused = _reused_texts(memo, rows)
+            pending.append((key, rows, reused))
+            new_rows.extend(rows[len(reused) :])
+            texts[key] = ""  # its place in the order of ``windows``
+        start = 0
+        new_texts = value_texts(new_rows)
+        for key, rows, row_texts in pending:
+            end = start + len(rows) - len(row_texts)
+            row_texts.extend(new_texts[start:end])
+            start = end
+            text = array_text(row_texts)
+            memos[key] = (rows, row_texts, text)
+            texts[key] = text
+        return texts
 
 
 def _reused_texts(
@@ -101,10 +163,11 @@ def _reused_texts(
     return []
 
 
-def _row_texts(rows: Sequence[object]) -> list[str]:
-    """Each row's JSON text, as :func:`encode` writes it. Rows that are all numbers (``int``,
-    ``float``: a rate book's appended rates) are encoded in one encoder call and the array
-    split at its commas (a number's text never holds one); other rows one call each."""
-    if len(rows) > 1 and all(type(row) is float or type(row) is int for row in rows):
-        return _ENCODER.encode(list(rows))[1:-1].split(",")
-    return list(map(_ENCODER.encode, rows))
+def value_texts(values: Sequence[object]) -> list[str]:
+    """Each value's JSON text, as :func:`encode` writes it. Values that are all numbers
+    (``int``, ``float``: a rate book's appended rates, settlement times) are encoded in one
+    encoder call and the array split at its commas (a number's text never holds one); other
+    values one call each."""
+    if len(values) > 1 and all(type(v) is float or type(v) is int for v in values):
+        return _ENCODER.encode(list(values))[1:-1].split(",")
+    return list(map(_ENCODER.encode, values))

@@ -33,7 +33,7 @@ from strategies.state_json import (
     as_float,
     decode_layout,
 )
-from strategies.state_text import WindowTexts, encode, object_text
+from strategies.state_text import ObjectLayout, WindowTexts, encode, object_text, value_texts
 
 _ROOT = "funding_harvester state"
 
@@ -62,13 +62,6 @@ class RateHistory:
             "rates_per_hour": list(self.rates_per_hour),
         }
 
-    def json_text(self, rates_text: str) -> str:
-        """The JSON text of :meth:`to_json` given ``rates_text``, the text of
-        ``rates_per_hour`` (:meth:`~strategies.state_text.WindowTexts.array_text`)."""
-        return object_text(
-            {"last_funding_ms": encode(self.last_funding_ms), "rates_per_hour": rates_text}
-        )
-
     @classmethod
     def from_json(cls, data: object, path: str) -> Self:
         """Decode a version-1 record at ``path``; ``ValueError`` naming the field if malformed."""
@@ -81,6 +74,10 @@ class RateHistory:
                 for k, r in enumerate(obj.list_field("rates_per_hour"))
             ),
         )
+
+
+_RATE_HISTORY_LAYOUT = ObjectLayout(("last_funding_ms", "rates_per_hour"))
+"""The text of a :meth:`RateHistory.to_json` record from its members' texts, in that order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +178,16 @@ class FundingHarvesterState:
         module docstring), as the journal's JSON text: byte-identical to
         ``json.dumps(layout, sort_keys=True, separators=(",", ":"), allow_nan=True)`` of the
         layout dict, each rate encoded once across the states sharing :attr:`texts`
-        (:class:`~strategies.state_text.WindowTexts`)."""
+        (:class:`~strategies.state_text.WindowTexts`), the new rates and the settlement
+        times of all symbols each in one encoder call."""
         texts = self.texts if self.texts is not None else WindowTexts()
+        rates = self.rates
+        arrays = texts.array_texts({s: r.rates_per_hour for s, r in rates.items()})
+        times = value_texts([r.last_funding_ms for r in rates.values()])  # in one call
+        record_text = _RATE_HISTORY_LAYOUT.text
         members = {
             "rates": object_text(
-                {
-                    s: r.json_text(texts.array_text(s, r.rates_per_hour))
-                    for s, r in self.rates.items()
-                }
+                {s: record_text((t, arrays[s])) for s, t in zip(rates, times, strict=True)}
             ),
             "positions": encode({s: p.to_json() for s, p in self.positions.items()}),
         }

@@ -8,6 +8,7 @@ import math
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,7 +19,14 @@ from strategies.funding_harvester.state import (
     HarvestPosition,
     RateHistory,
 )
-from strategies.state_text import WindowTexts, array_text, encode, object_text
+from strategies.state_text import (
+    ObjectLayout,
+    WindowTexts,
+    array_text,
+    encode,
+    object_text,
+    value_texts,
+)
 
 
 def journal_text(value: object) -> str:
@@ -186,3 +194,62 @@ def test_the_journal_stores_the_text_as_it_stores_the_dict(tmp_path: Path) -> No
     with sqlite3.connect(path) as conn:
         stored = dict(conn.execute("SELECT strategy, state_json FROM strategy_state").fetchall())
     assert stored["as_text"] == stored["as_dict"]
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcd"), st.lists(_ROW, max_size=6), min_size=1),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from("abcde"), st.tuples(st.integers(0, 7), st.lists(_ROW, max_size=4))
+        ),
+        max_size=6,
+    ),
+)
+def test_windows_given_together_give_each_its_journal_text(
+    start: dict[str, list[object]], moves: list[dict[str, tuple[int, list[object]]]]
+) -> None:
+    """Many windows given together, each slid by its own number of dropped and appended rows
+    (none: the very window again; 7: replaced by equal rows that are other objects; a key
+    new or absent), their new rows encoded in one call and handed back to each window: every
+    window's text is ``json.dumps`` of its list, as when given alone (fails if a window took
+    another's new rows, or the rows of a replaced window were reused)."""
+    together, alone = WindowTexts(), WindowTexts()
+    windows = {k: tuple(v) for k, v in start.items()}
+    for move in [{}, *moves]:
+        for key, (drop, appended) in move.items():
+            old = windows.get(key, ())
+            if drop == 7:
+                windows[key] = tuple(json.loads(journal_text(list(old))))
+            elif drop or appended:
+                windows[key] = (*old[drop:], *appended)
+        given = {k: w for k, w in windows.items() if k in move or not move}
+        texts = together.array_texts(given)
+        assert list(texts) == list(given)
+        for key, window in given.items():
+            expected = journal_text(list(window))
+            assert texts[key] == expected
+            assert alone.array_text(key, window) == expected
+
+
+@given(st.lists(_ROW, max_size=8))
+def test_value_texts_are_each_values_journal_text(values: list[object]) -> None:
+    """Each value's text, numbers batched in one call or not."""
+    assert value_texts(values) == [journal_text(v) for v in values]
+
+
+_KEY = st.text(alphabet='ab{}"\\:,é%0', max_size=4)
+
+
+@given(st.lists(st.tuples(_KEY, _ROW), max_size=5, unique_by=lambda m: m[0]))
+def test_object_layout_is_the_journals_object(members: list[tuple[str, object]]) -> None:
+    """An object built from a layout is the journal's text of the dict, for keys that hold
+    the template's braces, quotes, escapes and ``%``, in any order."""
+    layout = ObjectLayout([k for k, _ in members])
+    text = layout.text([encode(v) for _, v in members])
+    assert text == journal_text(dict(members))
+    assert text == object_text({k: encode(v) for k, v in members})
+
+
+def test_object_layout_refuses_a_key_twice() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        ObjectLayout(("a", "b", "a"))
