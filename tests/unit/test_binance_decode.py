@@ -2,19 +2,25 @@
 
 The reference is ``parse_ws_mark_price(json.loads(raw))`` (itself tested against the
 fixtures in test_binance_parse.py). For every frame, valid or not, the typed path must give
-the same updates or raise the same error with the same message; valid frames must take the
-typed path (a ``MarkFrame``, a tuple, straight from ``decode_mark_frame``).
+the same updates, every float bit for bit (the sign of a zero included), or raise the same
+error with the same message; valid frames must take the typed path (a ``MarkFrame``, a
+tuple, straight from ``decode_mark_frame``).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import struct
+from collections.abc import Sequence
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import astuple
 
 from venues.binance.decode import PERP_IDS, PerpIds, decode_mark_frame, mark_updates_of
 from venues.binance.parse import parse_ws_mark_price
@@ -26,10 +32,19 @@ INTERVALS = {"BTCUSDT": 14_400}
 EVENT: dict[str, Any] = json.loads((FIXTURES / "ws_mark_price_btcusdt.json").read_text())
 
 
+def _exact(updates: Sequence[tuple[Any, Any]]) -> list[object]:
+    """The updates with every float as its hex text: equal only if equal bit for bit
+    (``0.0 == -0.0``, but their hex texts differ)."""
+    return [
+        tuple(tuple(v.hex() if type(v) is float else v for v in astuple(value)) for value in update)
+        for update in updates
+    ]
+
+
 def reference(raw: str | bytes) -> tuple[str, object]:
-    """("ok", updates) or ("error", (type, message)) of the reference path."""
+    """("ok", exact updates) or ("error", (type, message)) of the reference path."""
     try:
-        return "ok", parse_ws_mark_price(json.loads(raw), INTERVALS)
+        return "ok", _exact(parse_ws_mark_price(json.loads(raw), INTERVALS))
     except (ProtocolError, ValueError) as e:
         return "error", (type(e), str(e))
 
@@ -37,7 +52,7 @@ def reference(raw: str | bytes) -> tuple[str, object]:
 def typed(raw: str | bytes) -> tuple[str, object]:
     """The same for the typed path, as the live stream runs it (decode, then updates)."""
     try:
-        return "ok", list(mark_updates_of(decode_mark_frame(raw, INTERVALS), INTERVALS))
+        return "ok", _exact(mark_updates_of(decode_mark_frame(raw, INTERVALS), INTERVALS))
     except (ProtocolError, ValueError) as e:
         return "error", (type(e), str(e))
 
@@ -210,3 +225,98 @@ _NUMBER_TEXT = st.one_of(
 def test_any_number_text_gives_the_reference_outcome(p: str, i: str, r: str, t: int) -> None:
     raw = json.dumps({"stream": "s", "data": _variant(p=p, i=i, r=r, T=t)})
     assert typed(raw) == reference(raw)
+
+
+# --- the three numbers of a single-event frame, read as one JSON array -------------------
+
+# Strings float() (and Decimal) read but JSON's number grammar refuses, or that JSON reads
+# with another sign of zero, or that would break the array apart: each must give the
+# reference outcome, and the frame must still take the typed path where it is valid.
+NUMBER_STRINGS = [
+    "+1.5", "1_000.5", ".5", "5.", "007", "1e5", "1E+05", " 1.5", "1.5\t", "\n2", "\u00a03",
+    "1\u000b", "\u0661\u0662", "-0", "-0.0", "-0e7", "0", "0.00000000", "-1e-400", "1e-400",
+    "5e-324", "1e400", "-1e400", "inf", "NaN", "1,2", "1,", ",1", "1]", "[1", "1 2", "", "0x10",
+    "\ud800", "1" + "0" * 400, "0." + "0" * 400 + "1",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["p", "i", "r"])
+@pytest.mark.parametrize("text", NUMBER_STRINGS)
+def test_number_strings_json_refuses_or_signs_differently_give_the_reference(
+    where: str, text: str
+) -> None:
+    raw = json.dumps({"stream": "s", "data": _variant(**{where: text})})
+    expected = reference(raw)
+    assert typed(raw) == expected  # bit for bit: "-0" must stay -0.0
+    if expected[0] == "ok":  # valid: decoded by the typed path, not by json.loads
+        assert type(decode_mark_frame(raw, INTERVALS)) is tuple
+
+
+def test_negative_zeros_keep_their_sign() -> None:
+    # Independent of the reference parser: IEEE's -0.0 for each spelling of minus zero.
+    raw = json.dumps({"stream": "s", "data": _variant(p="-0", i="-0.0", r="-0e3")})
+    ((mark, funding),) = mark_updates_of(decode_mark_frame(raw))
+    assert math.copysign(1.0, mark.mark_price) == -1.0
+    assert mark.index_price is not None
+    assert math.copysign(1.0, mark.index_price) == -1.0
+    assert math.copysign(1.0, funding.rate) == -1.0
+
+
+def _double(bits: int) -> float:
+    (value,) = struct.unpack("<d", struct.pack("<Q", bits))
+    return float(value)
+
+
+@st.composite
+def _hard_decimal_text(draw: st.DrawFn) -> str:
+    """Decimal text where rounding to a double is hardest: the exact midpoint of two
+    adjacent doubles (a tie, rounded to even), a hair above or below it, or it cut to 17-40
+    significant digits; over normal and subnormal doubles and the top of the range (the
+    midpoint above the largest double overflows)."""
+    x = _double(draw(st.integers(0, 0x7FEFFFFFFFFFFFFF)))
+    above = (
+        Decimal(2) ** 1024
+        if x == _double(0x7FEFFFFFFFFFFFFF)
+        else Decimal(math.nextafter(x, math.inf))
+    )
+    with localcontext() as ctx:
+        ctx.prec = 2000  # exact: a midpoint has at most 1,075 significant digits
+        mid = (Decimal(x) + above) / 2
+        hair = Decimal(1).scaleb(mid.adjusted() - draw(st.integers(20, 60)))
+        kind = draw(st.sampled_from(["tie", "above", "below", "cut"]))
+        if kind == "above":
+            mid += hair
+        elif kind == "below":
+            mid -= hair
+        elif kind == "cut":
+            ctx.prec = draw(st.integers(17, 40))
+            mid = +mid
+    sign = draw(st.sampled_from(["", "-"]))
+    return sign + str(mid).replace("E", draw(st.sampled_from(["E", "e"])))
+
+
+_JSON_NUMBER_TEXT = st.one_of(
+    _hard_decimal_text(),
+    st.from_regex(r"\A-?[1-9][0-9]{16,39}(\.[0-9]{1,40})?([eE][+\-]?[0-9]{1,3})?\Z"),
+    st.from_regex(r"\A-?0\.[0-9]{1,40}([eE]-3[0-3][0-9])?\Z"),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(p=_JSON_NUMBER_TEXT, i=_JSON_NUMBER_TEXT, r=_JSON_NUMBER_TEXT)
+def test_json_numbers_round_as_float_does(p: str, i: str, r: str) -> None:
+    # The one msgspec decoding of "[p,i,r]" must round each string exactly as float() and
+    # float(Decimal(text)) do, on the strings where rounding is hardest.
+    raw = json.dumps({"stream": "s", "data": _variant(p=p, i=i, r=r)})
+    expected = reference(raw)
+    assert typed(raw) == expected
+    if all(math.isfinite(float(text)) for text in (p, i, r)):
+        decoded = decode_mark_frame(raw)
+        assert type(decoded) is tuple
+        ((mark, funding),) = decoded
+        assert (mark.mark_price.hex(), funding.rate.hex()) == (float(p).hex(), float(r).hex())
+        assert mark.index_price is not None
+        assert mark.index_price.hex() == float(i).hex()
+    else:  # overflow: the reference's error ("overflows a float")
+        assert expected[0] == "error"
