@@ -243,18 +243,25 @@ class MeanRateCache:
         if funding.ts_funding_ms <= entry.last_funding_ms:
             return False
         rate_per_hour = funding_rate_per_hour(funding.rate, funding.interval_s)
-        settlement = Settlement(funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
+        # tuple.__new__(cls, fields) is what a NamedTuple's own __new__ does, without the
+        # Python-level call of that __new__ (~0.3 µs each; two tuples per settlement recorded).
+        settlement: Settlement = tuple.__new__(
+            Settlement, (funding.ts_funding_ms, rate_per_hour, funding.interval_s / HOUR_S)
+        )
         interval_h = settlement.interval_h
         valid = math.isfinite(rate_per_hour) and math.isfinite(interval_h) and interval_h > 0
         ts_ms, first = columns.ts_ms, columns.first
         if not (valid and settlement.ts_funding_ms > ts_ms[-1]):  # as _valid checks
             return record(book, funding, now_ms, lookback_ms)
         start = bisect.bisect_right(ts_ms, now_ms - lookback_ms, first)  # first kept row
-        # (last_funding_ms, history_start_ms, settlements), positional: keywords cost more
-        written = PerpRates(
-            settlement.ts_funding_ms,
-            entry.history_start_ms,
-            (*entry.settlements[start - first :], settlement),
+        # (last_funding_ms, history_start_ms, settlements)
+        written: PerpRates = tuple.__new__(
+            PerpRates,
+            (
+                settlement.ts_funding_ms,
+                entry.history_start_ms,
+                (*entry.settlements[start - first :], settlement),
+            ),
         )
         book[key] = written
         # The columns of the entry replaced are not needed again: advanced in place.

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Sequence
@@ -164,6 +165,40 @@ def test_a_changed_interval_is_not_summed_as_the_run_before_it() -> None:
     eight_h_paid = (8e-4 * 3600 / 28_800) * 8.0
     expected = math.fsum([1e-4 * 1.0] + [one_h_paid] * 10 + [eight_h_paid]) / 19.0
     assert _hex(cache.mean_rate_per_hour(book, key, now_ms, lookback_ms)) == _hex(expected)
+
+
+# ------------------------------------------------------- the entry MeanRateCache.record writes
+
+
+@given(
+    rates_ph=st.lists(st.floats(-1e-3, 1e-3, allow_nan=False), min_size=1, max_size=60),
+    interval_h=st.sampled_from([1, 4, 8]),
+)
+def test_mean_cache_record_builds_the_named_tuples_record_builds(
+    rates_ph: list[float], interval_h: int
+) -> None:
+    """The entries the columns' path writes (built by ``tuple.__new__``, the window sliced and
+    extended) are ``PerpRates`` of ``Settlement`` rows, equal field for field to those
+    ``rates.record`` writes, with the same JSON text."""
+    iid = perp_id("hyperliquid", "BTC")
+    key = str(iid)
+    lookback_ms = 10 * H_MS
+    cache = rates.MeanRateCache()
+    ready = PerpRates(T0_MS, T0_MS - 100 * H_MS, (Settlement(T0_MS, 1e-5, float(interval_h)),))
+    fast: dict[str, PerpRates] = {key: ready}  # ready: each mean builds or keeps the columns
+    plain: dict[str, PerpRates] = {key: ready}
+    for h, rate in enumerate(rates_ph, start=1):
+        now_ms = T0_MS + h * interval_h * H_MS
+        funding = FundingRate(iid, rate, interval_h * 3600, now_ms, now_ms + interval_h * H_MS)
+        assert cache.record(fast, funding, now_ms, lookback_ms)
+        assert rates.record(plain, funding, now_ms, lookback_ms)
+        assert cache.mean_rate_per_hour(fast, key, now_ms, lookback_ms) is not None  # columns
+        entry = fast[key]
+        assert type(entry) is PerpRates
+        assert all(type(s) is Settlement for s in entry.settlements)
+        assert type(entry.settlements) is tuple
+        assert entry == plain[key]
+        assert json.dumps(entry.to_json()) == json.dumps(plain[key].to_json())
 
 
 # ----------------------------------------------------------------- the memo in the columns
