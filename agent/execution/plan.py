@@ -137,6 +137,8 @@ class IntentPlanner:
         kept = self._kept.get(key)
         if kept is not None and kept[0] == seen and self._still_holds(kept[1], ids, positions):
             off_legs = kept[1]  # sized when it was kept
+            if not off_legs:
+                return []  # every leg within drift at these very positions: nothing to do
         else:
             unpriced, off_legs = self._off_legs(strategy, intent, positions, prices)
             if unpriced:
@@ -168,7 +170,7 @@ class IntentPlanner:
         instruments = self._instruments
         if not all(map(instruments.__contains__, ids)):
             return False
-        return all(
+        return not off_legs or all(
             (positions[leg] or _ZERO) is current and instruments[ids[leg]] is instrument
             for leg, instrument, current, _, _ in off_legs
         )
