@@ -89,8 +89,6 @@ class RiskEngine:
         }
         self.daily_halted = False
         self.total_halted = False
-        self._blocked: tuple[BreakerEvent, RiskRejected] | None = None
-        """The refusal :meth:`opening_blocked` last returned, with the event it reports."""
 
     @property
     def halted(self) -> bool:
@@ -294,8 +292,7 @@ class RiskEngine:
         The rule reported is ``total_drawdown`` if tripped, else ``daily_drawdown``, else the
         halt's; its limit and value are the breaker's at the trip (the drawdown that tripped
         it). The executor asks this first, so an intent refused by a halt is not measured
-        against the exposure rules it would never reach. While the same event is reported,
-        the same refusal object is returned (a halted replay asks for every intent)."""
+        against the exposure rules it would never reach."""
         if not self.halted:
             return None
         rule = (
@@ -306,13 +303,9 @@ class RiskEngine:
             else next(r for r in _HALT_RULES if r in self._tripped)
         )
         event = self._tripped[rule]
-        blocked = self._blocked
-        if blocked is None or blocked[0] is not event:
-            refusal = RiskRejected(
-                event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
-            )
-            blocked = self._blocked = (event, refusal)
-        return blocked[1]
+        return RiskRejected(
+            event.rule, event.limit, event.value, "circuit breaker active; opening blocked"
+        )
 
     def _refused_leg(
         self, legs: Sequence[LegDelta], positions: Mapping[InstrumentId, Decimal]

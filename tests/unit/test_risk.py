@@ -383,22 +383,5 @@ def test_opening_blocked_is_the_refusal_check_gives_every_opening_intent_while_h
     )
 
 
-def test_a_breaker_tripped_again_is_reported_with_its_new_drawdown() -> None:
-    """The refusal is kept while the same trip holds (one object, asked for every intent of a
-    halted replay) and reports the new trip of the same rule the next day."""
-    risk = engine(total_drawdown_frac=0.5)
-    risk.update_equity(DAY0_MS, 94_000.0)  # 6 % below the day's open: daily breaker (5 %)
-    first = risk.opening_blocked()
-    assert_rejected(first, "daily_drawdown", 0.05, 0.06, "circuit breaker active; opening blocked")
-    assert risk.opening_blocked() is first
-    risk.update_equity(DAY0_MS + DAY_MS, 94_000.0)  # next UTC day: lifts, opens at 94,000
-    assert risk.opening_blocked() is None
-    risk.update_equity(DAY0_MS + DAY_MS + HOUR_MS, 86_480.0)  # 8 % below the new day's open
-    assert_rejected(
-        risk.opening_blocked(), "daily_drawdown", 0.05, 0.08,
-        "circuit breaker active; opening blocked",
-    )  # fmt: skip
-
-
 def _fields(rejection: RiskRejected) -> tuple[str, float, float, str]:
     return (rejection.rule, rejection.limit, rejection.value, rejection.detail)
