@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
+from time import time_ns
 from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
@@ -341,7 +342,8 @@ class JsonLineRenderer:
     ``exception`` for ``exc_info``, ``ts``/``level``/``logger``/``event`` first, one JSON
     object (``Decimal`` as a number, non-ASCII kept), under journald the ``<N>`` priority
     prefix. One call per line instead of eight, one reused JSON encoder instead of one per
-    line (the replay writes some 30,000 lines).
+    line (the replay writes some 30,000 lines), the date and time of day of ``ts`` formatted
+    once per second (:meth:`_timestamp`).
 
     Parameters
     ----------
@@ -354,6 +356,9 @@ class JsonLineRenderer:
         self._stack_info = _stack_info_renderer()
         self._exceptions = _exception_renderer()
         self._encode = json.JSONEncoder(default=_json_default, ensure_ascii=False).encode
+        self._second: tuple[int | None, str] = (None, "")
+        """The last whole second stamped (epoch s, UTC) and its ``YYYY-MM-DDTHH:MM:SS``
+        (one tuple: a thread sees both or neither of a new second's)."""
 
     def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> str:
         # structlog.processors.add_log_level
@@ -364,8 +369,7 @@ class JsonLineRenderer:
         else:
             event_dict["level"] = method
         event_dict = _add_logger_name(logger, method, event_dict)
-        # TimeStamper(fmt="iso", utc=True, key="ts")
-        event_dict["ts"] = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+        event_dict["ts"] = self._timestamp()
         if "stack_info" in event_dict:  # StackInfoRenderer pops it, adds a stack when true
             event_dict = self._stack_info(logger, method, event_dict)
         event_dict = redact_secrets(logger, method, event_dict)
@@ -373,6 +377,20 @@ class JsonLineRenderer:
             event_dict = self._exceptions(logger, method, event_dict)
         line: str = self._encode(_first_keys(logger, method, event_dict))
         return _syslog_prefix(logger, method, line) if self._syslog_prefix else line
+
+    def _timestamp(self) -> str:
+        """The wall clock now as ``TimeStamper(fmt="iso", utc=True)`` writes it:
+        ``datetime.now(tz=UTC).isoformat()`` with ``Z`` for ``+00:00``, microseconds
+        (``.ffffff``) omitted when zero. The same clock, truncated to the microsecond as
+        ``datetime.now`` does; the date and time of day (``datetime.isoformat``, a few µs) are
+        formatted again only when the second changes."""
+        second, microsecond = divmod(time_ns() // 1000, 1_000_000)
+        known, text = self._second
+        if second != known:
+            # the text up to the seconds: what isoformat writes before "+00:00"
+            text = datetime.fromtimestamp(second, tz=UTC).isoformat()[:-6]
+            self._second = (second, text)
+        return f"{text}.{microsecond:06d}Z" if microsecond else text + "Z"
 
 
 def _route_stdlib(

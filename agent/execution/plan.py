@@ -62,13 +62,17 @@ class PlannedLeg:
 class IntentPlanner:
     """Plans the orders of an intent against one strategy's positions in ``portfolio``.
 
-    Strategies restate the targets of what they hold every cycle, and almost always nothing
-    needs trading. The planner remembers, per strategy and instruments (in leg order), the
-    last plan in which no leg was off target: its targets, drift threshold and the positions
-    it saw. An intent with the same targets and threshold while those positions are the same
-    plans to nothing again, whatever the prices (they only size legs that are off target), so
-    it is answered without the Decimal arithmetic (:meth:`plan`). A changed position, target
-    or threshold, or an instrument no longer loaded, plans in full.
+    Strategies restate the targets of what they hold every cycle: almost always nothing needs
+    trading, and while a halt refuses every opening intent the same orders are planned hour
+    after hour. The planner remembers, per strategy and instruments (in leg order), its last
+    plan: the targets, drift threshold and positions it saw and, for every leg off target,
+    its order as far as prices do not enter it (:data:`_OffLeg`). An intent with the same
+    targets and threshold while those positions are the same plans from that memory: each
+    such leg's price checked and its order's notional measured at it, without the drift
+    check and the rounding (:meth:`plan`). A changed position, target or threshold, or an
+    instrument no longer loaded (or, for a plan with a leg off target, a position or
+    instrument replaced by another object, even an equal one: the order's digits follow the
+    position's), plans in full.
 
     Parameters
     ----------
@@ -88,8 +92,8 @@ class IntentPlanner:
         self._portfolio = portfolio
         self._drift = _dec(drift_frac)
         self._drift_frac = float(drift_frac)
-        self._within_drift: dict[tuple[str, tuple[InstrumentId, ...]], _WithinDrift] = {}
-        """Per (strategy, instruments in leg order), the last plan with every leg within drift."""
+        self._kept: dict[tuple[str, tuple[InstrumentId, ...]], _KeptPlan] = {}
+        """Per (strategy, instruments in leg order), the last plan made in full."""
 
     def plan(
         self, strategy: str, intent: PairIntent, prices: Mapping[InstrumentId, float]
@@ -129,15 +133,69 @@ class IntentPlanner:
         ids = tuple([leg.instrument_id for leg in legs])
         positions = tuple([position_qty(strategy, iid) for iid in ids])
         seen = (tuple([leg.target_qty for leg in legs]), intent.drift_frac, positions)
-        if self._within_drift.get((strategy, ids)) == seen and all(
-            map(self._instruments.__contains__, ids)
-        ):
-            return []  # every leg within drift at these very positions: nothing to do
-        drift, drift_frac = self._drift_of(intent)
+        key = (strategy, ids)
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] == seen and self._still_holds(kept[1], ids, positions):
+            off_legs = kept[1]  # sized when it was kept
+            if not off_legs:
+                return []  # every leg within drift at these very positions: nothing to do
+        else:
+            unpriced, off_legs = self._off_legs(strategy, intent, positions, prices)
+            if unpriced:
+                return []  # a leg that must trade has no price: neither leg
+            if len(self._kept) >= _KEPT_MAX:
+                self._kept.clear()  # bounded: a long live run names many sets
+            self._kept[key] = (seen, off_legs)
         planned: list[PlannedLeg] = []
-        within_drift = True
+        for leg, instrument, _, delta_qty, notional_qty in off_legs:
+            price = _usable_price(strategy, intent, ids[leg], prices)
+            if price is None:
+                return []  # a leg that must trade has no price: neither leg
+            if delta_qty and (
+                notional_qty is None or not notional_qty * _dec(price) < instrument.min_notional_usd
+            ):
+                planned.append(PlannedLeg(leg, instrument, delta_qty, price))
+        return planned
+
+    def _still_holds(
+        self,
+        off_legs: tuple[_OffLeg, ...],
+        ids: tuple[InstrumentId, ...],
+        positions: tuple[Decimal, ...],
+    ) -> bool:
+        """Whether a kept plan whose targets, threshold and positions equal the intent's
+        still answers it at ``positions``: every instrument loaded and, for a leg off target,
+        the very position and instrument objects it was sized with (an equal position of other
+        digits, ``1.0`` and ``1.00``, can round to an order of other digits)."""
         instruments = self._instruments
-        for index, leg in enumerate(legs):
+        if not all(map(instruments.__contains__, ids)):
+            return False
+        return not off_legs or all(
+            (positions[leg] or _ZERO) is current and instruments[ids[leg]] is instrument
+            for leg, instrument, current, _, _ in off_legs
+        )
+
+    def _off_legs(
+        self,
+        strategy: str,
+        intent: PairIntent,
+        positions: tuple[Decimal, ...],
+        prices: Mapping[InstrumentId, float],
+    ) -> tuple[bool, tuple[_OffLeg, ...]]:
+        """The legs of ``intent`` off target at ``positions`` (base units, in leg order),
+        sized, in leg order; first True (and the legs so far) on reaching one without a
+        usable price (:func:`_usable_price`, which logs it): each leg is priced before it is
+        sized, and before the next leg is looked at.
+
+        Raises
+        ------
+        ValueError
+            On reaching a leg whose instrument is not loaded or whose target is not finite.
+        """
+        drift, drift_frac = self._drift_of(intent)
+        instruments = self._instruments
+        off_legs: list[_OffLeg] = []
+        for index, leg in enumerate(intent.legs):
             iid, target_qty = leg.instrument_id, leg.target_qty
             instrument = instruments.get(iid)
             if instrument is None or not math.isfinite(target_qty):
@@ -150,26 +208,10 @@ class IntentPlanner:
             target = _ZERO if target_qty == 0 else _dec(target_qty)
             if not _off_target(current, target, drift):
                 continue
-            within_drift = False
-            price = prices.get(iid)
-            if price is None or not math.isfinite(price) or price <= 0:
-                log.warning(
-                    "intent_skipped_no_price",
-                    strategy=strategy,
-                    intent_id=intent.intent_id,
-                    instrument=str(leg.instrument_id),
-                    price=price,
-                )
-                return []
-            price = float(price)
-            delta = self._order_qty(instrument, current, target, price)
-            if delta:
-                planned.append(PlannedLeg(index, instrument, delta, price))
-        if within_drift:
-            if len(self._within_drift) >= _WITHIN_DRIFT_MAX:
-                self._within_drift.clear()  # bounded: a long live run names many sets
-            self._within_drift[(strategy, ids)] = seen
-        return planned
+            if _usable_price(strategy, intent, iid, prices) is None:
+                return True, tuple(off_legs)
+            off_legs.append(_sized(index, instrument, current, target))
+        return False, tuple(off_legs)
 
     def _drift_of(self, intent: PairIntent) -> tuple[Decimal, float]:
         """The drift threshold of ``intent`` (its own, else the planner's), as the exact Decimal
@@ -193,30 +235,61 @@ class IntentPlanner:
             )
         return instrument
 
-    def _order_qty(
-        self, instrument: Instrument, current: Decimal, target: Decimal, price: float
-    ) -> Decimal:
-        """Signed order qty on the lot step, or 0 when below the minimums (closes go whole)."""
-        if target == 0:
-            return -current
-        delta = target - current
-        step = instrument.lot_step
-        rounded = (abs(delta) / step).to_integral_value(rounding=ROUND_DOWN) * step
-        # The notional (a Decimal of the price) only for an order above the minimum qty.
-        if rounded < instrument.min_qty or rounded * _dec(price) < instrument.min_notional_usd:
-            return _ZERO
-        return rounded if delta > 0 else -rounded
-
 
 _ZERO = Decimal(0)
 """Zero (exponent 0), what ``Decimal(0)`` makes: a flat position, a zero target, no order."""
 
-_WITHIN_DRIFT_MAX = 4096
-"""Most (strategy, instruments) plans remembered as within drift (then all forgotten)."""
 
-_WithinDrift = tuple[tuple[float, ...], float | None, tuple[Decimal, ...]]
-"""A plan in which no leg was off target: its legs' targets, the intent's own ``drift_frac``
-(None = the planner's) and the positions it saw (base units), in leg order."""
+_Seen = tuple[tuple[float, ...], float | None, tuple[Decimal, ...]]
+"""What a plan saw: its legs' targets, the intent's own ``drift_frac`` (None = the
+planner's) and the positions (base units), in leg order."""
+
+_OffLeg = tuple[int, Instrument, Decimal, Decimal, Decimal | None]
+"""A leg off target and its order as far as prices do not enter it (:func:`_sized`): leg
+index within the intent; instrument; the strategy's position it was sized at (base units,
+:data:`_ZERO` when flat); signed order qty on the lot step (base units; 0: no order); the
+order's qty whose notional at the price must reach the minimum (None: no check)."""
+
+_KeptPlan = tuple[_Seen, tuple[_OffLeg, ...]]
+"""A plan made in full: what it saw (:data:`_Seen`) and its legs off target, sized, in leg
+order."""
+
+
+def _sized(leg: int, instrument: Instrument, current: Decimal, target: Decimal) -> _OffLeg:
+    """A leg off target with its order: the signed qty on the lot step (0 below the minimum
+    qty; a close goes whole) and the qty whose notional at the price must reach the minimum
+    (None: a close, or no order)."""
+    if target == 0:
+        return (leg, instrument, current, -current, None)
+    delta = target - current
+    step = instrument.lot_step
+    rounded = (abs(delta) / step).to_integral_value(rounding=ROUND_DOWN) * step
+    if rounded < instrument.min_qty:
+        return (leg, instrument, current, _ZERO, None)
+    # The notional (a Decimal of the price) only for an order above the minimum qty.
+    return (leg, instrument, current, rounded if delta > 0 else -rounded, rounded)
+
+
+def _usable_price(
+    strategy: str, intent: PairIntent, iid: InstrumentId, prices: Mapping[InstrumentId, float]
+) -> float | None:
+    """The price of a leg that must trade (quote units), or None, logged, when it has no
+    finite positive price (the whole intent is then skipped)."""
+    price = prices.get(iid)
+    if price is None or not math.isfinite(price) or price <= 0:
+        log.warning(
+            "intent_skipped_no_price",
+            strategy=strategy,
+            intent_id=intent.intent_id,
+            instrument=str(iid),
+            price=price,
+        )
+        return None
+    return float(price)
+
+
+_KEPT_MAX = 4096
+"""Most (strategy, instruments) plans remembered (then all forgotten)."""
 
 
 def _off_target(current: Decimal, target: Decimal, drift: Decimal) -> bool:

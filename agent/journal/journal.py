@@ -55,7 +55,7 @@ from agent.errors import JournalError
 from agent.journal.schema import MEMORY, SCHEMA, SCHEMA_VERSION, STREAM_COLUMNS, TABLES
 from agent.journal.store import JournalStore
 from agent.portfolio.ledger import PnlStreams, Portfolio, PortfolioSnapshot
-from strategies.base import Alert, PairIntent
+from strategies.base import Alert, PairIntent, TargetPosition
 from venues.model import (
     Fill,
     FundingPayment,
@@ -222,6 +222,10 @@ class Journal:
         # ledger hands out the same object until something changes): an hour in which nothing
         # moved writes the same texts without converting them again
         self._snapshot_texts: tuple[PortfolioSnapshot, _SnapshotTexts] | None = None
+        # per strategy, the legs of its last intent and their JSON: a strategy that restates
+        # the same targets hands the same tuple again (factor_neutral, every hour between its
+        # rebalances), written without encoding them again
+        self._intent_legs: dict[str, tuple[tuple[TargetPosition, ...], str]] = {}
 
     @classmethod
     def open(cls, path: Path | str, *, batch_rows: int = 10_000, durable: bool = False) -> Self:
@@ -297,10 +301,15 @@ class Journal:
         """A pair intent, journaled before any of its orders is sent; a durable journal commits
         it with the intent's first order request (:meth:`record_order_request`), before that
         order leaves."""
-        # An InstrumentId is its text (a str subclass): the encoder writes it as that string.
-        legs = [{"instrument": leg.instrument_id, "target_qty": leg.target_qty}
-                for leg in intent.legs]  # fmt: skip
-        row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), _json(legs))
+        legs = intent.legs
+        kept = self._intent_legs.get(strategy)
+        if kept is not None and kept[0] is legs:
+            legs_json = kept[1]  # the very tuple (immutable, of frozen legs): the same text
+        else:
+            legs_json = _legs_json(legs)
+            if type(legs) is tuple:  # not a list a strategy could change in place
+                self._intent_legs[strategy] = (legs, legs_json)
+        row = (ts_ms, strategy, intent.intent_id, intent.reason, int(intent.opening), legs_json)
         self._store.append("intents", row)
 
     def record_order_request(
@@ -836,6 +845,13 @@ def _stream_texts(streams: PnlStreams) -> tuple[str, ...]:
             streams.realized_usd, streams.unrealized_usd,
         ))
     )  # fmt: skip
+
+
+def _legs_json(legs: Sequence[TargetPosition]) -> str:
+    """An intent's legs as journaled: ``[{"instrument": ..., "target_qty": ...}, ...]``."""
+    # An InstrumentId is its text (a str subclass): the encoder writes it as that string.
+    return _json([{"instrument": leg.instrument_id, "target_qty": leg.target_qty}
+                  for leg in legs])  # fmt: skip
 
 
 def _text(value: Decimal | None) -> str | None:

@@ -323,6 +323,62 @@ def test_intent_legs_are_the_json_of_the_instruments_text(
     assert [leg["instrument"] for leg in json.loads(row[-1])] == [str(i) for i, _ in legs]
 
 
+def _oracle_legs_json(legs: tuple[TargetPosition, ...]) -> str:
+    expected = [{"instrument": str.__str__(leg.instrument_id), "target_qty": leg.target_qty}
+                for leg in legs]  # fmt: skip
+    return json.dumps(expected, sort_keys=True, separators=(",", ":"))
+
+
+_LEGS = st.lists(
+    st.builds(
+        TargetPosition, st.sampled_from([SPOT, PERP, ETH]), st.sampled_from([0.0, -0.0, 1.5])
+    ),
+    min_size=1,
+    max_size=3,
+).map(tuple)
+
+
+@given(
+    pool=st.lists(_LEGS, min_size=1, max_size=4),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.integers(0, 3), st.booleans()), max_size=12
+    ),
+)
+def test_restated_legs_are_written_as_their_json(
+    pool: list[tuple[TargetPosition, ...]], steps: list[tuple[str, int, bool]]
+) -> None:
+    """Intents that hand the same legs tuple again (kept text) or an equal new one (0.0 and
+    -0.0 are equal, their texts are not) or other legs: each row is its legs' JSON."""
+    with Journal.open(":memory:") as journal:
+        expected = []
+        for strategy, index, fresh in steps:
+            legs = pool[index % len(pool)]
+            if fresh:
+                legs = tuple(TargetPosition(leg.instrument_id, leg.target_qty) for leg in legs)
+            journal.record_intent(0, strategy, PairIntent("i", legs, "enter"))
+            expected.append(_oracle_legs_json(legs))
+        assert [row[-1] for row in journal.dump_rows("intents")] == expected
+
+
+def test_equal_legs_of_another_zero_sign_are_written_as_theirs() -> None:
+    with Journal.open(":memory:") as journal:
+        for target in (0.0, -0.0, 0.0):
+            journal.record_intent(0, "s", PairIntent("i", (TargetPosition(PERP, target),), "x"))
+        rows = [row[-1] for row in journal.dump_rows("intents")]
+    assert [row.split(":")[-1] for row in rows] == ["0.0}]", "-0.0}]", "0.0}]"]
+
+
+def test_legs_of_a_list_are_encoded_each_time() -> None:
+    legs = [TargetPosition(PERP, 1.0)]
+    intent = PairIntent("i", legs, "enter")  # type: ignore[arg-type]  # a strategy's slip
+    with Journal.open(":memory:") as journal:
+        journal.record_intent(0, "s", intent)
+        legs[0] = TargetPosition(PERP, 2.0)
+        journal.record_intent(1, "s", intent)
+        rows = [row[-1] for row in journal.dump_rows("intents")]
+    assert [json.loads(row)[0]["target_qty"] for row in rows] == [1.0, 2.0]
+
+
 def test_an_equity_snapshot_of_an_unchanged_ledger_writes_the_same_texts(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     portfolio = Portfolio(CASH)

@@ -47,10 +47,18 @@ class _FrozenDatetime(dt.datetime):
         )
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _frozen_ns() -> int:
+    """The frozen instant in epoch ns, plus 999 ns below its microsecond (truncated away)."""
+    return (_FROZEN[0] - _EPOCH) // dt.timedelta(microseconds=1) * 1000 + 999
+
+
 @pytest.fixture(autouse=True)
 def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Both pipelines read the same fixed wall clock (structlog's TimeStamper and ours)."""
-    monkeypatch.setattr("agent.logs.datetime", _FrozenDatetime)
+    monkeypatch.setattr("agent.logs.time_ns", _frozen_ns)
     monkeypatch.setattr(
         "structlog.processors.datetime",
         types.SimpleNamespace(datetime=_FrozenDatetime, timezone=dt.timezone),
@@ -138,6 +146,49 @@ def test_fused_line_is_the_chains_line(
     got = JsonLineRenderer()(_Named(), method, copy.copy(event_dict))
     assert got == expected
     assert "hunter2" not in got
+
+
+def _earlier_timestamp(epoch_ns: int) -> str:
+    """The former ``ts``: ``datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")`` of the
+    instant (``datetime.now`` truncates to the microsecond)."""
+    now = _EPOCH + dt.timedelta(microseconds=epoch_ns // 1000)
+    return now.isoformat().replace("+00:00", "Z")
+
+
+_LAST_SECOND_S = (dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC) - _EPOCH).total_seconds()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start_ns=st.integers(0, int(_LAST_SECOND_S) * 10**9 - 10 * 10**9),
+    steps_ns=st.lists(
+        st.one_of(
+            st.integers(-(10**9), 3 * 10**9),  # within the second, to the next ones, back
+            st.sampled_from([0, 1, 999, 1000, 10**9 - 1, 10**9, -(10**9) - 1]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_timestamp_is_the_earlier_timestamp(start_ns: int, steps_ns: list[int]) -> None:
+    """One renderer over a sequence of instants (its per-second text reused and renewed)."""
+    renderer = JsonLineRenderer()
+    now_ns = [start_ns]
+    for step in steps_ns:
+        now_ns[0] = max(0, now_ns[0] + step)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("agent.logs.time_ns", lambda: now_ns[0])
+            assert renderer._timestamp() == _earlier_timestamp(now_ns[0])
+
+
+def test_timestamp_reads_the_wall_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real clocks, not the frozen one
+    renderer = JsonLineRenderer()
+    before = dt.datetime.now(tz=dt.UTC)
+    stamps = [renderer._timestamp() for _ in range(3)]
+    after = dt.datetime.now(tz=dt.UTC)
+    for stamp in stamps:
+        assert before <= dt.datetime.fromisoformat(stamp) <= after
 
 
 def test_syslog_prefix_comes_first() -> None:
