@@ -54,7 +54,9 @@ import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
+from functools import partial
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -268,6 +270,7 @@ class Engine:
         self._ratio_drift = self.cfg.execution.drift_check == "ratio"
         self.between_steps = BetweenSteps()
         self._paper_of = PaperOf(self.paper)
+        self._close_columns = CloseColumns(self.price_source)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -688,16 +691,16 @@ class Engine:
     def _apply_prices(self, step: MarketStep) -> None:
         ts_ms, market = step.ts_ms, self.market
         closes = step.closes
-        sourced_ids, sourced_prices = self._sourced_closes(closes)
         # the step's prices as two columns (ids, prices), the closes then the sourced ones
-        ids: tuple[InstrumentId, ...] = (*closes, *sourced_ids)
-        prices = [*closes.values(), *sourced_prices]
-        if not sourced_ids or closes.keys().isdisjoint(sourced_ids):  # the usual step
+        columns = self._close_columns
+        prices = columns.prices(closes)
+        ids = columns.ids
+        if not columns.overlap:  # the usual step
             market.on_close_columns(ids, prices, ts_ms)
         else:
             market.on_closes(closes, ts_ms)
             # instruments priced by another's closes, after the closes
-            market.on_close_columns(sourced_ids, sourced_prices, ts_ms)
+            market.on_close_columns(columns.sourced_ids, prices[len(closes) :], ts_ms)
         # each paper venue's prices in one call
         for venue, indexes in self._paper_of.groups(ids):
             # ascending distinct positions: as many as their span means a run of consecutive
@@ -728,19 +731,6 @@ class Engine:
             if started:
                 log.warning("close_carried_forward", ts_ms=ts_ms, instruments=started)
             self._carried_last_step = frozenset(carried)
-
-    def _sourced_closes(
-        self, closes: Mapping[InstrumentId, float]
-    ) -> tuple[tuple[InstrumentId, ...], list[float]]:
-        """The instruments priced by another's closes (``price_source``), in its order, and
-        their closes (their source's close) as two columns; those whose source has no close
-        left out (none without ``price_source``)."""
-        price_source = self.price_source
-        prices = list(map(closes.get, price_source.values()))
-        if not all(prices):  # a source without a close this step (or a close of 0)
-            kept = [(i, p) for i, p in zip(price_source, prices, strict=True) if p is not None]
-            return tuple([i for i, _ in kept]), [p for _, p in kept]
-        return tuple(price_source), cast("list[float]", prices)
 
     def _mark(self) -> None:
         held = self.portfolio.positions()
@@ -811,3 +801,58 @@ class PaperOf(dict[InstrumentId, PaperVenue | None]):
                     groups.setdefault(venue, []).append(index)
             self._grouped, self._groups = ids, list(groups.items())
         return self._groups
+
+
+class CloseColumns:
+    """A step's closes and the closes of the instruments priced by another's
+    (``price_source``: their source's close) as two columns: the ids (:attr:`ids`, the
+    closes' then the sourced ones in ``price_source``'s order, those whose source has no close
+    left out) and their prices (:meth:`prices`). What depends only on the closes' ids — the
+    ids, the positions of the sources among the closes, whether a sourced instrument has a
+    close of its own (:attr:`overlap`) — is kept for the last ids: a replay names the same
+    instruments in the same order every hour (the ids are then the same tuple every step).
+    ``price_source`` is read when the ids change: it must not change meanwhile."""
+
+    def __init__(self, price_source: Mapping[InstrumentId, InstrumentId]) -> None:
+        self._price_source = price_source
+        self._keys: tuple[InstrumentId, ...] | None = None
+        self._sources: Callable[[list[float]], Sequence[float]] = _none_sourced
+        self.ids: tuple[InstrumentId, ...] = ()
+        """The closes' ids, then the sourced ones (of the last :meth:`prices`)."""
+        self.sourced_ids: tuple[InstrumentId, ...] = ()
+        """The sourced ids alone."""
+        self.overlap = False
+        """Whether a sourced id has a close of its own (then it is priced twice, the sourced
+        price last)."""
+
+    def prices(self, closes: Mapping[InstrumentId, float]) -> list[float]:
+        """The prices of :attr:`ids` (quote units): ``closes``' values, then each sourced
+        instrument's source's close; the ids are laid out anew when the closes' differ."""
+        keys = tuple(closes)
+        if keys != self._keys:
+            self._lay_out(keys)
+        values = list(closes.values())
+        return [*values, *self._sources(values)]
+
+    def _lay_out(self, keys: tuple[InstrumentId, ...]) -> None:
+        position = {iid: k for k, iid in enumerate(keys)}
+        sourced = [(i, position[s]) for i, s in self._price_source.items() if s in position]
+        self._keys = keys
+        self.sourced_ids = tuple([i for i, _ in sourced])
+        self.ids = (*keys, *self.sourced_ids)
+        self.overlap = not position.keys().isdisjoint(self.sourced_ids)
+        positions = [k for _, k in sourced]
+        if len(positions) > 1:  # itemgetter of one position returns the value, not a tuple
+            self._sources = itemgetter(*positions)
+        elif positions:
+            self._sources = partial(_one_sourced, positions[0])
+        else:
+            self._sources = _none_sourced
+
+
+def _none_sourced(values: list[float]) -> Sequence[float]:
+    return ()
+
+
+def _one_sourced(position: int, values: list[float]) -> Sequence[float]:
+    return (values[position],)

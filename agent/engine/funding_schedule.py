@@ -85,6 +85,9 @@ class _Schedule:
     last_ts_ms: int | None = None
     next_ts_ms: int | None = None
     grace: bool = False
+    rounded_gap: tuple[int, int] | None = None
+    """The last gap rounded, ms, and its rounding, s (``_rounded_gap_s``: kept for the next
+    settlement, as a perp's gaps repeat)."""
 
 
 class FundingScheduleRegistry:
@@ -184,7 +187,16 @@ class FundingScheduleRegistry:
                 f"funding schedule: settlement of {iid} at {ts_ms} ms is before "
                 f"the last one observed at {last} ms"
             )
-        gap_s = rate.interval_s if last is None else _rounded_gap_s(iid, ts_ms - last)
+        if last is None:
+            gap_s = rate.interval_s
+        else:
+            gap_ms = ts_ms - last
+            rounded = sched.rounded_gap
+            if rounded is not None and rounded[0] == gap_ms:  # the last gap again (usual)
+                gap_s = rounded[1]
+            else:  # (long-int divisions: a third of observe's instructions when done each time)
+                gap_s = _rounded_gap_s(iid, gap_ms)
+                sched.rounded_gap = (gap_ms, gap_s)
         old_observed_s, sched.observed_s = sched.observed_s, gap_s
         sched.last_ts_ms = ts_ms
         sched.next_ts_ms = rate.ts_next_funding_ms

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.engine.engine import Engine, PaperOf
+from agent.engine.engine import CloseColumns, Engine, PaperOf
 from agent.engine.marketdata import MarketData
 from venues.model import Instrument, InstrumentId, InstrumentKind
 
@@ -66,6 +66,7 @@ def _engine(paper: dict[str, Any], price_source: dict[InstrumentId, InstrumentId
         "market": MarketData(INSTRUMENTS, 2 * HOUR_MS),
         "price_source": price_source,
         "_paper_of": PaperOf(paper),
+        "_close_columns": CloseColumns(price_source),
         "instruments": INSTRUMENTS,
         "closes_carried": 0,
         "_carried_last_step": frozenset(),

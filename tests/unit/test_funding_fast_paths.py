@@ -13,6 +13,7 @@ import io
 import json
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal, localcontext
 
 import pytest
@@ -20,6 +21,7 @@ import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.engine import funding_schedule as fs
 from agent.engine.funding import FundingDesk
 from agent.engine.funding_schedule import FundingScheduleRegistry
 from agent.execution import events
@@ -263,6 +265,71 @@ def test_schedule_checks_the_times_of_every_settlement_of_a_known_perp() -> None
     with pytest.raises(ValueError, match="interval_s must be positive"):
         registry.observe(_rate(ETH, T0_MS, interval_s=-1))
     assert registry.interval_s(ETH) is None
+
+
+def _reference_observe(registry: FundingScheduleRegistry, rate: FundingRate) -> object:
+    """``FundingScheduleRegistry.observe`` before its gap memo (issue 14, session 18): every
+    gap rounded anew (``_rounded_gap_s``); the registry's schedules are used as they are."""
+    iid = rate.instrument_id
+    ts_ms = rate.ts_funding_ms
+    sched = registry._schedules.get(iid)
+    if sched is None:
+        fs._check_perp(iid)
+        fs._check_times(rate)
+        sched = registry._schedules[iid] = fs._Schedule()
+    else:
+        fs._check_times(rate)
+    last = sched.last_ts_ms
+    if last is not None and ts_ms <= last:
+        if ts_ms == last:
+            return None
+        raise ValueError("older settlement")
+    gap_s = rate.interval_s if last is None else fs._rounded_gap_s(iid, ts_ms - last)
+    old_observed_s, sched.observed_s = sched.observed_s, gap_s
+    sched.last_ts_ms = ts_ms
+    sched.next_ts_ms = rate.ts_next_funding_ms
+    if sched.grace:
+        sched.grace = False
+        if gap_s == old_observed_s:
+            return None
+    if sched.interval_s is None or gap_s == sched.interval_s:
+        sched.interval_s = gap_s
+        return None
+    return registry._change(sched, iid, rate.ts_funding_ms, gap_s, "settlement")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gaps=st.lists(
+        st.tuples(
+            st.sampled_from([1, 4, 6, 8]),  # hours
+            st.integers(-400, 400),  # stamp jitter, ms
+            st.sampled_from([ETH, PERP]),
+            st.sampled_from([None, 3_600, 28_800]),  # listed interval (re-registered), if any
+        ),
+        max_size=40,
+    )
+)
+def test_schedule_gap_memo_observes_as_rounding_every_gap(
+    gaps: list[tuple[int, int, InstrumentId, int | None]],
+) -> None:
+    """The observed interval of a settlement whose gap equals its perp's last gap is that
+    gap's rounding again: the changes, intervals and next settlements are those of rounding
+    every gap (fails if the memo's guard, the equal gap, is removed: gaps vary here)."""
+    registry, reference = FundingScheduleRegistry(), FundingScheduleRegistry()
+    now_ms = {PERP: T0_MS, ETH: T0_MS}
+    for hours, jitter_ms, iid, listed_s in gaps:
+        if listed_s is not None:
+            inst = Instrument(iid, "X", "USDT", D("0.1"), D("0.001"), D("0.001"), D(5), D(1))
+            inst = replace(inst, funding_interval_s=listed_s)
+            assert registry.register(inst, now_ms[iid]) == reference.register(inst, now_ms[iid])
+        now_ms[iid] += hours * HOUR_MS
+        rate = FundingRate(iid, 0.0001, 3_600, now_ms[iid] + jitter_ms, now_ms[iid] + HOUR_MS)
+        assert registry.observe(rate) == _reference_observe(reference, rate)
+        for perp in (PERP, ETH):
+            assert registry.interval_s(perp) == reference.interval_s(perp)
+            assert registry.next_settlement_ms(perp) == reference.next_settlement_ms(perp)
+    assert registry.changes == reference.changes
 
 
 # ---- the funding event's logger ----------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import TypeVar
 
 import numpy as np
@@ -114,9 +115,13 @@ class FundingTable:
                 strict=True,
             )
             for ts, count in zip(ts_close_ms[start:stop], counts[start:stop], strict=True):
+                # a list comprehension over the step's rows (islice), then a tuple: no
+                # generator resumed per rate (a fifth fewer instructions than a generator's)
                 yield tuple(
-                    FundingRate(iid, rate, interval, ts, ts + to_next, mark)
-                    for iid, rate, interval, to_next, mark in (next(rows) for _ in range(count))
+                    [
+                        FundingRate(iid, rate, interval, ts, ts + to_next, mark)
+                        for iid, rate, interval, to_next, mark in islice(rows, count)
+                    ]
                 )
 
 
