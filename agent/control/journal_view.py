@@ -30,11 +30,10 @@ from agent.errors import JournalError
 from agent.journal.journal import (
     FILLS_IN_BOOKING_ORDER_SQL,
     FUNDING_IN_BOOKING_ORDER_SQL,
-    InstrumentIds,
     JournalFill,
     JournalFunding,
-    fill_from_row,
-    funding_from_row,
+    fills_from_rows,
+    funding_from_rows,
 )
 from agent.journal.schema import STREAM_COLUMNS
 from agent.portfolio.ledger import ledger_context
@@ -368,13 +367,11 @@ def _strategy_streams(
 
 
 def _fills(conn: sqlite3.Connection) -> list[JournalFill]:
-    ids = InstrumentIds()
-    return [fill_from_row(row, ids) for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL)]
+    return list(fills_from_rows(conn.execute(FILLS_IN_BOOKING_ORDER_SQL)))
 
 
 def _payments(conn: sqlite3.Connection) -> list[JournalFunding]:
-    ids = InstrumentIds()
-    return [funding_from_row(row, ids) for row in conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)]
+    return list(funding_from_rows(conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)))
 
 
 def _merge(fills: list[JournalFill], payments: list[JournalFunding]) -> list[LedgerEvent]:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -540,9 +540,7 @@ class Journal:
 
     def iter_fills(self) -> Iterator[JournalFill]:
         """Every fill in booking order."""
-        ids = InstrumentIds()
-        for row in self._store.query(FILLS_IN_BOOKING_ORDER_SQL):
-            yield fill_from_row(row, ids)
+        yield from fills_from_rows(self._store.query(FILLS_IN_BOOKING_ORDER_SQL))
 
     def orders_without_outcome(self) -> list[OpenOrderRow]:
         """Orders whose latest journaled state is not final (``pending_new`` written ahead of
@@ -628,9 +626,7 @@ class Journal:
 
     def iter_funding_payments(self) -> Iterator[JournalFunding]:
         """Every funding payment in booking order."""
-        ids = InstrumentIds()
-        for row in self._store.query(FUNDING_IN_BOOKING_ORDER_SQL):
-            yield funding_from_row(row, ids)
+        yield from funding_from_rows(self._store.query(FUNDING_IN_BOOKING_ORDER_SQL))
 
     def ledger_events(self) -> Iterator[tuple[str, Fill] | FundingPayment]:
         """Fills (as ``(strategy, fill)``) and funding payments merged in booking order, for
@@ -759,7 +755,7 @@ FILLS_IN_BOOKING_ORDER_SQL = (
     "SELECT seq, ts_ms, strategy, client_order_id, venue_order_id, trade_id, instrument,"
     " side, qty, price, fee_usd, reference_price, liquidity, ts_event_ms FROM fills ORDER BY seq"
 )
-"""Every fill in booking order, in the column order :func:`fill_from_row` reads (a read-only
+"""Every fill in booking order, in the column order :func:`fills_from_rows` reads (a read-only
 reader of the file, ``zerobeta status``, runs the same query on its own connection)."""
 
 
@@ -767,8 +763,8 @@ FUNDING_IN_BOOKING_ORDER_SQL = (
     "SELECT seq, ts_ms, instrument, ts_funding_ms, rate, interval_s, position_qty, mark_price,"
     " amount_usd FROM funding_payments ORDER BY seq"
 )
-"""Every funding payment in booking order, in the column order :func:`funding_from_row`
-reads."""
+"""Every funding payment in booking order, in the column order
+:func:`funding_from_rows` reads."""
 
 
 class InstrumentIds(dict[str, InstrumentId]):
@@ -781,19 +777,23 @@ class InstrumentIds(dict[str, InstrumentId]):
         return iid
 
 
-def fill_from_row(row: Sequence[Any], ids: InstrumentIds) -> JournalFill:
-    """A :class:`JournalFill` from a row of :data:`FILLS_IN_BOOKING_ORDER_SQL`; ``ids`` parses
-    its instrument (share one across the rows of a read)."""
-    return JournalFill(row[0], row[1], row[2], _fill(row, ids))
+def fills_from_rows(rows: Iterable[Sequence[Any]]) -> Iterator[JournalFill]:
+    """A :class:`JournalFill` of each row of :data:`FILLS_IN_BOOKING_ORDER_SQL`, in order; each
+    instrument text parsed once across the rows (:class:`InstrumentIds`)."""
+    ids = InstrumentIds()
+    for row in rows:
+        yield JournalFill(row[0], row[1], row[2], _fill(row, ids))
 
 
-def funding_from_row(row: Sequence[Any], ids: InstrumentIds) -> JournalFunding:
-    """A :class:`JournalFunding` from a row of :data:`FUNDING_IN_BOOKING_ORDER_SQL`; ``ids``
-    parses its instrument (share one across the rows of a read)."""
-    payment = FundingPayment(
-        ids[row[2]], row[3], row[4], row[5], Decimal(row[6]), Decimal(row[7]), Decimal(row[8])
-    )
-    return JournalFunding(row[0], row[1], payment)
+def funding_from_rows(rows: Iterable[Sequence[Any]]) -> Iterator[JournalFunding]:
+    """A :class:`JournalFunding` of each row of :data:`FUNDING_IN_BOOKING_ORDER_SQL`, in order;
+    each instrument text parsed once across the rows (:class:`InstrumentIds`)."""
+    ids = InstrumentIds()
+    for row in rows:
+        payment = FundingPayment(
+            ids[row[2]], row[3], row[4], row[5], Decimal(row[6]), Decimal(row[7]), Decimal(row[8])
+        )
+        yield JournalFunding(row[0], row[1], payment)
 
 
 def _fill(row: Sequence[Any], ids: InstrumentIds) -> Fill:

@@ -31,11 +31,10 @@ from agent.errors import AgentError, JournalError
 from agent.journal.journal import (
     FILLS_IN_BOOKING_ORDER_SQL,
     FUNDING_IN_BOOKING_ORDER_SQL,
-    InstrumentIds,
     JournalFill,
     JournalFunding,
-    fill_from_row,
-    funding_from_row,
+    fills_from_rows,
+    funding_from_rows,
 )
 from agent.journal.schema import SCHEMA_VERSION
 from agent.portfolio.ledger import Portfolio
@@ -208,9 +207,7 @@ def _tagged_fills(conn: sqlite3.Connection) -> list[TaggedFill]:
             (strategy, intent_id), tuple(leg["instrument"] for leg in json.loads(legs_json))
         )
     result = []
-    ids = InstrumentIds()
-    for row in conn.execute(FILLS_IN_BOOKING_ORDER_SQL):
-        booked = fill_from_row(row, ids)
+    for booked in fills_from_rows(conn.execute(FILLS_IN_BOOKING_ORDER_SQL)):
         intent_id = intent_of.get(booked.fill.client_order_id, "")
         own = (str(booked.fill.instrument_id),)
         result.append(TaggedFill(booked, intent_id, legs.get((booked.strategy, intent_id), own)))
@@ -218,8 +215,7 @@ def _tagged_fills(conn: sqlite3.Connection) -> list[TaggedFill]:
 
 
 def _payments(conn: sqlite3.Connection) -> list[JournalFunding]:
-    ids = InstrumentIds()
-    return [funding_from_row(row, ids) for row in conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)]
+    return list(funding_from_rows(conn.execute(FUNDING_IN_BOOKING_ORDER_SQL)))
 
 
 def _shares(conn: sqlite3.Connection) -> list[FundingShare]:
