@@ -148,9 +148,9 @@ def _payment(rng: random.Random, portfolio: Portfolio, ts_ms: int) -> FundingPay
 
 
 def _write_run(path: Path, seed: int) -> None:
-    """A random run's journal, as the engine writes it: fills, funding payments (some the
-    ledger cannot fully attribute), marks, equity snapshots (one written after a later one
-    at times: a resumed run), run metadata and final marks."""
+    """A random run's journal, as the engine writes it: fills (on two instruments at least),
+    funding payments (some the ledger cannot fully attribute), marks, equity snapshots (one
+    written after a later one at times: a resumed run), run metadata and final marks."""
     rng = random.Random(seed)
     portfolio = Portfolio(CASH)
     t0_ms = 1_700_000_000_000
@@ -160,6 +160,11 @@ def _write_run(path: Path, seed: int) -> None:
         snapshots = [t0_ms + 6 * 3_600_000 * step for step in range(rng.randint(2, 40))]
         if len(snapshots) > 3 and rng.random() < 0.5:
             snapshots[-2], snapshots[-3] = snapshots[-3], snapshots[-2]
+        for j, iid in enumerate(rng.sample(IDS, 2)):  # two instruments at least: ids shared
+            fill = _fill(rng, 100_000 + j, iid)
+            strategy = rng.choice(STRATEGIES)
+            portfolio.apply_fill(strategy, fill, iid.kind)
+            journal.record_fill(snapshots[0], strategy, fill)
         for n, ts_ms in enumerate(snapshots):
             for k in range(rng.randint(0, 3)):
                 if rng.random() < 0.6:
