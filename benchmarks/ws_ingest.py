@@ -120,7 +120,7 @@ def typed(frames: list[bytes]) -> None:
 
 def struct_only(frames: list[bytes]) -> None:
     """msgspec into the wire struct, nothing else."""
-    dec = msgspec.json.Decoder(decode._Envelope | list[decode._MarkEvent]).decode
+    dec = msgspec.json.Decoder(decode._Envelope).decode
     for raw in frames:
         dec(raw)
 

@@ -192,20 +192,38 @@ def test_each_symbol_id_is_built_once_and_shared() -> None:
     ((mark, funding),), ((mark_again, funding_again),) = first, again
     assert mark.instrument_id == "binance:perp:IDONCEUSDT"
     assert mark.instrument_id is funding.instrument_id is mark_again.instrument_id
-    assert funding_again.instrument_id is PERP_IDS["IDONCEUSDT"]
+    assert funding_again.instrument_id is PERP_IDS.by_symbol["IDONCEUSDT"]
 
 
 def test_perp_ids_are_bounded_and_refuse_impossible_symbols() -> None:
     ids = PerpIds(max_symbols=2)
-    assert ids["AUSDT"] == InstrumentId("binance", InstrumentKind.PERP, "AUSDT")
-    assert ids["AUSDT_260626"] is None  # delivery contract
-    assert len(ids) == 2
-    assert ids["BUSDT"] == "binance:perp:BUSDT"
-    assert list(ids) == ["BUSDT"]  # full: started over
+    assert ids.id_of("AUSDT") == InstrumentId("binance", InstrumentKind.PERP, "AUSDT")
+    assert ids.id_of("AUSDT") is ids.id_of("AUSDT")  # built once
+    assert ids.id_of("AUSDT_260626") is None  # delivery contract
+    assert len(ids.by_symbol) == 2
+    assert ids.id_of("BUSDT") == "binance:perp:BUSDT"
+    assert list(ids.by_symbol) == ["BUSDT"]  # full: started over
     for bad in ("", "A:B"):
         with pytest.raises(ValueError, match="bad instrument id parts"):
-            ids[bad]
-    assert list(ids) == ["BUSDT"]
+            ids.id_of(bad)
+    assert list(ids.by_symbol) == ["BUSDT"]
+
+
+@pytest.mark.parametrize(
+    ("intervals", "interval_s"),
+    [(None, 8 * 3600), ({}, 8 * 3600), ({"ETHUSDT": 3600}, 8 * 3600), ({"BTCUSDT": 3600}, 3600)],
+)
+def test_single_event_interval_is_the_given_one_else_8_hours(
+    intervals: dict[str, int] | None, interval_s: int
+) -> None:
+    # Independent of the reference parser: the fixture's T plus the interval, in ms.
+    raw = json.dumps({"stream": "btcusdt@markPrice@1s", "data": EVENT})
+    decoded = decode_mark_frame(raw, intervals)
+    assert type(decoded) is tuple  # the typed path
+    ((_, funding),) = mark_updates_of(decoded, intervals)
+    assert funding.interval_s == interval_s
+    assert funding.ts_funding_ms == 1562306400000
+    assert funding.ts_next_funding_ms == 1562306400000 + interval_s * 1000
 
 
 def test_a_subscription_answer_is_left_as_json() -> None:

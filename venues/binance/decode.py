@@ -4,13 +4,14 @@ The mark stream is the hottest input of a live run (one frame per symbol per sec
 symbols per connection). :func:`decode_mark_frame` turns a raw frame into the same
 ``(MarkPrice, FundingRate)`` pairs as ``json.loads`` followed by
 :func:`venues.binance.parse.parse_ws_mark_price`, without building a ``dict`` per event or a
-``Decimal`` per number: one reused ``msgspec.json.Decoder`` decodes the bytes into typed
-structs in C (the combined-stream envelope the live client receives, else a bare event or
-array; JSON integers for the times, strings for the numbers, the event type checked as the
-literal ``markPriceUpdate``), each number string becomes the float ``float()`` gives, which
-rounds exactly as ``float(Decimal(text))`` does, and each symbol's
-:class:`~venues.model.InstrumentId` is built once (:data:`PERP_IDS`). About 1 µs of one core
-per single-event frame, value types included (``benchmarks/ws_ingest.py``).
+``Decimal`` per number: reused ``msgspec.json.Decoder`` s decode the bytes into typed
+structs in C (first as the one-event combined-stream envelope the live client receives, a
+decoder of that single type; a frame it refuses then as an array, in an envelope or bare,
+then as a bare event; JSON integers for the times, strings for the numbers, the event type
+checked as the literal ``markPriceUpdate``), each number string becomes the float
+``float()`` gives, which rounds exactly as ``float(Decimal(text))`` does, and each symbol's
+:class:`~venues.model.InstrumentId` is built once (:data:`PERP_IDS`). About 0.95 µs of one
+core per single-event frame, value types included (``benchmarks/ws_ingest.py``).
 
 A single-event frame (the live client's ``<symbol>@markPrice@1s``) reads its three number
 strings in one more strict msgspec decoding, of the text ``[p,i,r]`` as three JSON floats,
@@ -82,11 +83,20 @@ class _MarkEvent(msgspec.Struct, gc=False):
 
 
 class _Envelope(msgspec.Struct, gc=False):
-    """A combined-stream envelope: ``stream`` and ``data`` both present (the reference
-    parser unwraps exactly those; a ``null`` in either fails the decoding)."""
+    """A combined-stream envelope around one event (``<symbol>@markPrice@1s``, the live
+    client's frame): ``stream`` and ``data`` both present (the reference parser unwraps
+    exactly those; a ``null`` in either fails the decoding)."""
 
     stream: str
-    data: _MarkEvent | list[_MarkEvent]
+    data: _MarkEvent
+
+
+class _ArrayEnvelope(msgspec.Struct, gc=False):
+    """A combined-stream envelope around an array of events (``!markPrice@arr``), as
+    :class:`_Envelope`."""
+
+    stream: str
+    data: list[_MarkEvent]
 
 
 class _BareEvent(_MarkEvent, gc=False):
@@ -98,7 +108,8 @@ class _BareEvent(_MarkEvent, gc=False):
     data: Any = UNSET
 
 
-_DECODE = msgspec.json.Decoder(_Envelope | list[_MarkEvent]).decode
+_DECODE = msgspec.json.Decoder(_Envelope).decode
+_DECODE_ARRAY = msgspec.json.Decoder(_ArrayEnvelope | list[_MarkEvent]).decode
 _DECODE_BARE = msgspec.json.Decoder(_BareEvent).decode
 _DECODE_NUMBERS = msgspec.json.Decoder(tuple[float, float, float]).decode
 
@@ -107,7 +118,7 @@ class _Unsure(Exception):
     """The typed path cannot vouch for this frame: decode it the reference way."""
 
 
-class PerpIds(dict[str, InstrumentId | None]):
+class PerpIds:
     """Binance perp symbol → its :class:`~venues.model.InstrumentId`, built on first lookup
     and then shared by every update of that symbol.
 
@@ -115,23 +126,39 @@ class PerpIds(dict[str, InstrumentId | None]):
     contracts). At most ``max_symbols`` entries: full, it starts over (Binance USD-M lists
     some hundreds of symbols, so only a stream of made-up symbols could fill it).
 
-    Raises
-    ------
-    ValueError
-        On looking up a symbol no id can have (empty, or with a ``:``); nothing is stored.
+    Attributes
+    ----------
+    by_symbol : dict[str, InstrumentId | None]
+        The ids built so far, a plain ``dict``: the hot path looks a symbol up there (a
+        plain dict's lookup is the fastest) and calls :meth:`id_of` only on a miss.
+    max_symbols : int
+        The most entries ``by_symbol`` keeps.
     """
 
-    __slots__ = ("max_symbols",)
+    __slots__ = ("by_symbol", "max_symbols")
 
     def __init__(self, max_symbols: int = 8192) -> None:
-        super().__init__()
+        self.by_symbol: dict[str, InstrumentId | None] = {}
         self.max_symbols = max_symbols
 
-    def __missing__(self, symbol: str) -> InstrumentId | None:
+    def id_of(self, symbol: str) -> InstrumentId | None:
+        """The id of ``symbol`` (``None`` for a delivery symbol), built and kept on first
+        lookup.
+
+        Raises
+        ------
+        ValueError
+            If no id can have ``symbol`` (empty, or with a ``:``); nothing is stored.
+        """
+        by_symbol = self.by_symbol
+        try:
+            return by_symbol[symbol]
+        except KeyError:
+            pass
         iid = None if "_" in symbol else InstrumentId(VENUE, InstrumentKind.PERP, symbol)
-        if len(self) >= self.max_symbols:
-            self.clear()
-        self[symbol] = iid
+        if len(by_symbol) >= self.max_symbols:
+            by_symbol.clear()
+        by_symbol[symbol] = iid
         return iid
 
 
@@ -168,44 +195,42 @@ def decode_mark_frame(
     json.JSONDecodeError
         If ``raw`` is not JSON (as ``json.loads``).
     """
-    intervals = _NO_INTERVALS if funding_intervals_s is None else funding_intervals_s
     try:
-        frame = _DECODE(raw)
-        events = frame.data if type(frame) is _Envelope else frame
-        if type(events) is _MarkEvent:  # one symbol's stream: the common frame, unrolled
-            symbol = events.s
-            iid = PERP_IDS[symbol]
-            if iid is None:
-                return ()
-            try:  # the three number strings as one JSON array (module docstring)
-                mark_price, index_price, rate = _DECODE_NUMBERS(
-                    f"[{events.p},{events.i},{events.r}]"
-                )
-            except ValueError:  # not three JSON numbers: float() decides
-                mark_price, index_price, rate = _floats(events)
-            else:
-                if not (mark_price and index_price and rate):  # "-0" decodes as +0.0
-                    mark_price, index_price, rate = _floats(events)
-            interval_s = intervals.get(symbol, DEFAULT_FUNDING_INTERVAL_S)
-            ts_funding_ms = events.T
-            return (
-                (
-                    MarkPrice(iid, mark_price, events.E, index_price),
-                    FundingRate(
-                        iid, rate, interval_s, ts_funding_ms, ts_funding_ms + interval_s * _MS_PER_S
-                    ),
-                ),
-            )
-        return _events_updates(events, intervals)  # type: ignore[arg-type]
+        event = _DECODE(raw).data  # one event in an envelope: the common frame, unrolled
     except msgspec.DecodeError:
+        return _other_frame(raw, funding_intervals_s)
+    try:
+        symbol = event.s
         try:
-            return _events_updates((_bare_event(raw),), intervals)
-        except (msgspec.DecodeError, _Unsure, ValueError):
-            pass
+            iid = PERP_IDS.by_symbol[symbol]
+        except KeyError:
+            iid = PERP_IDS.id_of(symbol)
+        if iid is None:
+            return ()
+        try:  # the three number strings as one JSON array (module docstring)
+            mark_price, index_price, rate = _DECODE_NUMBERS(f"[{event.p},{event.i},{event.r}]")
+        except ValueError:  # not three JSON numbers: float() decides
+            mark_price, index_price, rate = _floats(event)
+        else:
+            if not (mark_price and index_price and rate):  # "-0" decodes as +0.0
+                mark_price, index_price, rate = _floats(event)
+        interval_s = (
+            DEFAULT_FUNDING_INTERVAL_S
+            if funding_intervals_s is None
+            else funding_intervals_s.get(symbol, DEFAULT_FUNDING_INTERVAL_S)
+        )
+        ts_funding_ms = event.T
+        return (
+            (
+                MarkPrice(iid, mark_price, event.E, index_price),
+                FundingRate(
+                    iid, rate, interval_s, ts_funding_ms, ts_funding_ms + interval_s * _MS_PER_S
+                ),
+            ),
+        )
     except (_Unsure, ValueError):  # ValueError: float(""), a symbol with ":" and the like
-        pass
-    decoded: object = json.loads(raw)
-    return decoded
+        decoded: object = json.loads(raw)
+        return decoded
 
 
 def mark_updates_of(
@@ -225,14 +250,33 @@ def mark_updates_of(
     return parse_ws_mark_price(frame, funding_intervals_s)
 
 
+def _other_frame(raw: str | bytes, funding_intervals_s: Mapping[str, int] | None) -> object:
+    """:func:`decode_mark_frame` of a frame that is not one event in an envelope: an array
+    of events (in an envelope or bare), a bare event, or other JSON."""
+    intervals = _NO_INTERVALS if funding_intervals_s is None else funding_intervals_s
+    try:
+        frame = _DECODE_ARRAY(raw)
+        events = frame.data if isinstance(frame, _ArrayEnvelope) else frame
+        return _events_updates(events, intervals)
+    except msgspec.DecodeError:
+        try:
+            return _events_updates((_bare_event(raw),), intervals)
+        except (msgspec.DecodeError, _Unsure, ValueError):
+            pass
+    except (_Unsure, ValueError):
+        pass
+    decoded: object = json.loads(raw)
+    return decoded
+
+
 def _events_updates(events: Sequence[_MarkEvent], intervals: Mapping[str, int]) -> MarkFrame:
     """The updates of typed events (``!markPrice@arr``, a bare event); :class:`_Unsure`
     unless certainly valid."""
-    ids = PERP_IDS
+    id_of = PERP_IDS.id_of
     out = []
     for event in events:
         symbol = event.s
-        iid = ids[symbol]
+        iid = id_of(symbol)
         if iid is None:
             continue
         mark_price, index_price, rate = _floats(event)
