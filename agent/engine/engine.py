@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 import structlog
 
@@ -77,6 +77,7 @@ from agent.live.steps import AccountTick, FundingTick, TimerTick
 from agent.notify import DISCARD, AlertSink, Notice, Severity, breaker_notice
 from agent.portfolio.ledger import Portfolio
 from agent.risk import RiskEngine
+from strategies.base import FloatArray
 from venues.base import Venue
 from venues.model import Bar, FundingRate, Instrument, InstrumentId
 from venues.paper import PaperVenue
@@ -123,6 +124,15 @@ class BarsStep(Protocol):
     @property
     def bars(self) -> tuple[Bar, ...]:
         """The bars closing at the step's time."""
+        ...
+
+
+class VolumeColumnsStep(Protocol):
+    """A step that also gives its volumes as two columns (``ReplayStep``)."""
+
+    def volume_columns(self) -> tuple[tuple[InstrumentId, ...], FloatArray]:
+        """The pairs of ``volumes`` in its order: the ids and their volumes (base units,
+        float64 ``(n,)``)."""
         ...
 
 
@@ -271,6 +281,7 @@ class Engine:
         self.between_steps = BetweenSteps()
         self._paper_of = PaperOf(self.paper)
         self._close_columns = CloseColumns(self.price_source)
+        self._tracked_ids: tuple[InstrumentId, ...] | None = None  # (_all_tracked)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -716,11 +727,7 @@ class Engine:
                 venue.update_price_columns(
                     tuple([ids[k] for k in indexes]), [prices[k] for k in indexes]
                 )
-        instruments, volumes = self.instruments, step.volumes
-        if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
-            market.on_volumes(volumes)
-        else:
-            market.on_volumes((i, v) for i, v in volumes.items() if i in instruments)
+        self._apply_volumes(step)
         # An hour without a close keeps every history hour-aligned by repeating the previous
         # close (logged when an instrument starts missing, not every hour it stays missing).
         carried = market.carry_closes(ts_ms)
@@ -731,6 +738,34 @@ class Engine:
             if started:
                 log.warning("close_carried_forward", ts_ms=ts_ms, instruments=started)
             self._carried_last_step = frozenset(carried)
+
+    def _apply_volumes(self, step: MarketStep) -> None:
+        """The step's volumes into the market data, those of instruments the run does not track
+        left out: a replay step's as its two columns when every one is tracked (the usual
+        step), else as pairs."""
+        market, instruments = self.market, self.instruments
+        if hasattr(step, "volume_columns"):
+            ids, values = cast("VolumeColumnsStep", step).volume_columns()
+            if self._all_tracked(ids):
+                market.on_volume_columns(ids, values)
+                return
+        volumes = step.volumes
+        if instruments.keys() >= volumes.keys():  # every volume's instrument is tracked
+            market.on_volumes(volumes)
+        else:
+            market.on_volumes((i, v) for i, v in volumes.items() if i in instruments)
+
+    def _all_tracked(self, ids: tuple[InstrumentId, ...]) -> bool:
+        """Whether every one of ``ids`` is an instrument of the run; the last ids found so are
+        kept (a replay names the same ones every step; instruments are only ever added, a
+        listed option, so they stay so)."""
+        kept = self._tracked_ids
+        if kept is not None and (kept is ids or kept == ids):
+            return True
+        if not self.instruments.keys() >= set(ids):
+            return False
+        self._tracked_ids = ids
+        return True
 
     def _mark(self) -> None:
         held = self.portfolio.positions()

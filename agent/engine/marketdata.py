@@ -226,6 +226,13 @@ class MarketData:
         self._chains: dict[InstrumentId, OptionChain] = {}
         self._listed_options: dict[InstrumentId, list[Instrument]] = {}
         self._volume_pending: dict[InstrumentId, float] = {}  # the hour's volume so far
+        # or, when the hour's only volumes came as columns of ids that all have a volume
+        # history (on_volume_columns), the volume rows of those ids and their volumes: folded
+        # into _volume_pending by any other volume of the hour
+        self._volume_column: tuple[IntArray, FloatArray] | None = None
+        # the volume rows of each tuple of ids on_volume_columns was given (all with a volume
+        # history, distinct): never stale, an instrument's volume row never changes
+        self._volume_rows_of_ids: dict[tuple[InstrumentId, ...], IntArray] = {}
         # the volume histories, a row each for the instruments whose bars carry a volume, their
         # ids in row order and the close row of each (close_volumes adds them, the only place
         # one is added)
@@ -408,6 +415,8 @@ class MarketData:
         self._tracked_row(instrument_id)
         if not (math.isfinite(volume) and volume >= 0):
             raise ValueError(f"volume of {instrument_id} must be finite and >= 0, got {volume!r}")
+        if self._volume_column is not None:
+            self._fold_volume_column()
         self._volume_pending[instrument_id] = self._volume_pending.get(instrument_id, 0.0) + volume
 
     def on_volumes(
@@ -421,6 +430,8 @@ class MarketData:
         ValueError
             At the first untracked instrument or bad volume (those before it are recorded).
         """
+        if self._volume_column is not None:
+            self._fold_volume_column()
         rows, pending, inf = self._close_row, self._volume_pending, math.inf
         if (
             not pending  # the hour's first volumes
@@ -441,6 +452,54 @@ class MarketData:
                 self.on_volume(instrument_id, volume)  # raises
                 continue
             pending[instrument_id] = pending.get(instrument_id, 0.0) + volume
+
+    def on_volume_columns(self, ids: tuple[InstrumentId, ...], volumes: FloatArray) -> None:
+        """:meth:`on_volumes` of the pairs ``zip(ids, volumes)`` (``volumes[k]`` the volume of
+        ``ids[k]``, base units, float64 ``(n,)``) given as two columns: the replay's per-step
+        path. The hour's first volumes, every one finite and > 0, of distinct ids that all have
+        a volume history (the usual hour) are kept as they are, the column appended by
+        :meth:`close_volumes` (what adding them to the hour one by one would give: 0.0 +
+        volume is volume); any others are added pair by pair as :meth:`on_volumes` adds them.
+
+        Raises
+        ------
+        ValueError
+            As :meth:`on_volumes`, or if the columns differ in length (nothing is recorded).
+        """
+        if len(ids) != len(volumes):
+            raise ValueError(f"on_volume_columns: {len(ids)} ids but {len(volumes)} volumes")
+        if not self._volume_pending and self._volume_column is None:
+            rows = self._volume_rows_of(ids)
+            if rows is not None and bool(((volumes > 0.0) & (volumes < math.inf)).all()):
+                self._volume_column = (rows, volumes)
+                return
+        self.on_volumes(zip(ids, volumes.tolist(), strict=True))
+
+    def _volume_rows_of(self, ids: tuple[InstrumentId, ...]) -> IntArray | None:
+        """The volume rows of ``ids``, or None if one has no volume history or is named twice;
+        kept per tuple (a replay names the same ids every step; an instrument keeps its
+        row)."""
+        rows = self._volume_rows_of_ids.get(ids)
+        if rows is not None:
+            return rows
+        volume_row, distinct = self._volume_row, set(ids)
+        if not volume_row.keys() >= distinct or len(distinct) != len(ids):
+            return None
+        rows = np.array([volume_row[i] for i in ids], dtype=np.int64)
+        if len(self._volume_rows_of_ids) >= _MAX_LAYOUTS:
+            self._volume_rows_of_ids.clear()
+        self._volume_rows_of_ids[ids] = rows
+        return rows
+
+    def _fold_volume_column(self) -> None:
+        """Turn the hour's volumes kept as a column into the pending pairs, in its order (as
+        :meth:`on_volumes` would have kept them), before another volume is added."""
+        assert self._volume_column is not None  # callers checked
+        rows, volumes = self._volume_column
+        self._volume_column = None
+        volume_ids = self._volume_ids
+        ids = [volume_ids[row] for row in rows.tolist()]
+        self._volume_pending = dict(zip(ids, volumes.tolist(), strict=True))
 
     def close_volumes(self) -> None:
         """Append the hour's volume (the sum :meth:`on_volume` gathered, 0 without a bar) to the
@@ -466,8 +525,14 @@ class MarketData:
             self._volume_rows = np.arange(len(self._volume_ids), dtype=np.int64)
             self._layout_version += 1
         ids = self._volume_ids
-        hour = np.fromiter(map(pending.get, ids, repeat(0.0)), dtype=np.float64, count=len(ids))
-        pending.clear()
+        column, self._volume_column = self._volume_column, None
+        if column is None:
+            hour = np.fromiter(map(pending.get, ids, repeat(0.0)), np.float64, count=len(ids))
+            pending.clear()
+        else:  # (nothing pending: every one of the column's ids has a volume row)
+            rows, values = column
+            hour = np.zeros(len(ids), dtype=np.float64)
+            hour[rows] = values
         close_rows = self._volume_close_rows
         if not len(close_rows):
             return

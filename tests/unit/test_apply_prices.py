@@ -11,6 +11,7 @@ from decimal import Decimal as D
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,6 +34,7 @@ SOURCED = {  # priced by the Binance perp of the same symbol; bybit's and dydx's
     for symbol in SYMBOLS
     for venue in ("bybit", "dydx")
 }
+UNTRACKED = InstrumentId("binance", InstrumentKind.PERP, "DOGEUSDT")
 INSTRUMENTS = {
     i: Instrument(i, i.symbol[:3], "USDT", D("0.1"), D("0.001"), D("0.001"), D("5"), D(1), 28_800)
     for i in [*RECORDED, *SOURCED]
@@ -59,6 +61,16 @@ class _Step:
     volumes: MappingProxyType[InstrumentId, float]
 
 
+@dataclass(frozen=True)
+class _ColumnsStep(_Step):
+    """A step that also gives its volumes as two columns, as ``ReplayStep`` does."""
+
+    ids: tuple[InstrumentId, ...]
+
+    def volume_columns(self) -> tuple[tuple[InstrumentId, ...], np.ndarray]:
+        return self.ids, np.array([self.volumes[i] for i in self.ids], dtype=np.float64)
+
+
 def _engine(paper: dict[str, Any], price_source: dict[InstrumentId, InstrumentId]) -> Any:
     """An engine holding only what applying a step's prices reads (no venues, no journal)."""
     engine = Engine.__new__(Engine)
@@ -70,6 +82,7 @@ def _engine(paper: dict[str, Any], price_source: dict[InstrumentId, InstrumentId
         "instruments": INSTRUMENTS,
         "closes_carried": 0,
         "_carried_last_step": frozenset(),
+        "_tracked_ids": None,
     }
     for name, value in parts.items():
         setattr(engine, name, value)
@@ -100,11 +113,14 @@ def test_a_step_prices_the_market_and_each_paper_venue_as_the_plain_bookkeeping(
         )
         closes = {i: data.draw(price) for i in chosen}
         volumes = {i: data.draw(price) for i in chosen}
+        if data.draw(st.booleans()):  # a volume of an instrument the run does not track
+            volumes[UNTRACKED] = data.draw(price)
         for venue in paper.values():
             venue.received.clear()
-        Engine._apply_prices(
-            engine, _Step(ts_ms, MappingProxyType(closes), MappingProxyType(volumes))
-        )
+        step = _Step(ts_ms, MappingProxyType(closes), MappingProxyType(volumes))
+        if data.draw(st.booleans()):  # the volumes as columns too (the replay's step)
+            step = _ColumnsStep(step.ts_ms, step.closes, step.volumes, tuple(volumes))
+        Engine._apply_prices(engine, step)
 
         # the straightforward bookkeeping: the closes, then the sourced ones with a close
         sourced = [(i, closes[s]) for i, s in price_source.items() if s in closes]
@@ -126,3 +142,6 @@ def test_a_step_prices_the_market_and_each_paper_venue_as_the_plain_bookkeeping(
         for iid in RECORDED:
             if iid in volumes:
                 assert snap.volumes[iid].tolist()[-1] == volumes[iid]
+            elif iid in snap.volumes:
+                assert snap.volumes[iid].tolist()[-1] == 0.0
+        assert UNTRACKED not in snap.volumes

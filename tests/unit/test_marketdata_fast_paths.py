@@ -148,8 +148,12 @@ def run_against_model(data: st.DataObject, md: MarketData, max_bars: int) -> Non
             chosen = data.draw(st.lists(st.sampled_from(IDS), unique=True, max_size=6))
             values = [data.draw(volume) for _ in chosen]
             pairs = list(zip(chosen, values, strict=True))
+            form = data.draw(st.sampled_from(["mapping", "pairs", "columns"]))
             try:
-                md.on_volumes(dict(pairs) if data.draw(st.booleans()) else pairs)
+                if form == "columns":  # the replay's step (on_volume_columns)
+                    md.on_volume_columns(tuple(chosen), np.array(values, dtype=np.float64))
+                else:
+                    md.on_volumes(dict(pairs) if form == "mapping" else pairs)
             except ValueError:
                 refused = next(k for k, v in enumerate(values) if not 0.0 <= v < math.inf)
                 pairs = pairs[:refused]  # those before the first bad one are recorded
@@ -173,7 +177,10 @@ def run_against_model(data: st.DataObject, md: MarketData, max_bars: int) -> Non
                 model.closes[iid].append(model.closes[iid][-1])
                 model.close_ts_ms[iid] = ts_ms
             volumes = {i: data.draw(finite) for i in data.draw(st.lists(st.sampled_from(IDS)))}
-            md.on_volumes(list(volumes.items()))
+            if data.draw(st.booleans()):
+                md.on_volumes(list(volumes.items()))
+            else:
+                md.on_volume_columns(tuple(volumes), np.array(list(volumes.values())))
             md.close_volumes()
             for iid, value in volumes.items():
                 model.pending[iid] = model.pending.get(iid, 0.0) + value
@@ -563,3 +570,96 @@ def test_a_volume_of_an_instrument_without_a_close_waits_for_its_closes() -> Non
             ("hour", 2, [*ALL, IDS[5]]),
         ]
     )
+
+
+# ---- a step's volumes as two columns (on_volume_columns, the replay's per-step path)
+
+
+def _hours_of_volumes(feeds: list[Callable[[MarketData], None]]) -> dict[InstrumentId, list[str]]:
+    """Every instrument's volume history (bits) after one hour per feed: the hour's closes of
+    every instrument, then the feed's volumes, then the hour closed."""
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    for hour, feed in enumerate(feeds):
+        md.on_closes([(i, 10.0) for i in IDS], T0_MS + hour * HOUR_MS)
+        feed(md)
+        md.close_volumes()
+    snap = md.snapshot(T0_MS + len(feeds) * HOUR_MS, tuple(IDS), len(feeds))
+    return {i: bits(snap.volumes[i].tolist()) for i in snap.volumes}
+
+
+def _columns(pairs: list[tuple[InstrumentId, float]]) -> Callable[[MarketData], None]:
+    ids, values = tuple(p[0] for p in pairs), np.array([p[1] for p in pairs], dtype=np.float64)
+    return lambda md: md.on_volume_columns(ids, values)
+
+
+def _pairs(pairs: list[tuple[InstrumentId, float]]) -> Callable[[MarketData], None]:
+    return lambda md: md.on_volumes(list(pairs))
+
+
+def _both(*feeds: Callable[[MarketData], None]) -> Callable[[MarketData], None]:
+    def feed(md: MarketData) -> None:
+        for one in feeds:
+            one(md)
+
+    return feed
+
+
+FIRST = [(IDS[0], 1.5), (IDS[1], 2.5), (IDS[2], 4.0)]  # the first hour: volume histories made
+SHUFFLED = [(IDS[2], 3.0), (IDS[0], 0.25)]  # other ids, another order, one missing (0.0)
+
+
+@pytest.mark.parametrize(
+    "hour_two",
+    [
+        [(IDS[2], 3.0), (IDS[0], 0.25)],
+        [(IDS[0], -0.0), (IDS[1], 2.0)],  # -0.0 adds to 0.0 as 0.0, not -0.0
+        [(IDS[0], 0.0), (IDS[1], 2.0)],
+        [(IDS[0], 1.0), (IDS[3], 2.0)],  # IDS[3]'s first volume: a history added
+        [(IDS[1], 1.0), (IDS[1], 2.0)],  # named twice: both add up
+        [],
+    ],
+)
+def test_volume_columns_record_what_the_same_pairs_record(
+    hour_two: list[tuple[InstrumentId, float]],
+) -> None:
+    got = _hours_of_volumes([_columns(FIRST), _columns(hour_two), _columns(SHUFFLED)])
+    expected = _hours_of_volumes([_pairs(FIRST), _pairs(hour_two), _pairs(SHUFFLED)])
+    assert got == expected
+
+
+def test_volume_columns_after_other_volumes_of_the_hour_add_to_them() -> None:
+    """A column given while pairs of the hour are pending (sub-hour bars) is added to them."""
+    second = _both(_pairs([(IDS[0], 1.0)]), _columns(SHUFFLED))
+    got = _hours_of_volumes([_columns(FIRST), second])
+    assert got[IDS[0]] == bits([1.5, 1.25])
+    plain = _both(_pairs([(IDS[0], 1.0)]), _pairs(SHUFFLED))
+    assert got == _hours_of_volumes([_pairs(FIRST), plain])
+
+
+def test_volumes_after_a_column_of_the_hour_add_to_it() -> None:
+    """Pairs or one volume given after the hour's column (kept as a column) add to it."""
+    for later in (
+        _pairs([(IDS[2], 0.5), (IDS[4], 8.0)]),
+        lambda md: md.on_volume(IDS[2], 0.5),
+        _columns([(IDS[2], 0.5)]),
+    ):
+        got = _hours_of_volumes([_columns(FIRST), _both(_columns(SHUFFLED), later)])
+        assert got[IDS[2]] == bits([4.0, 3.5])
+        assert got[IDS[0]] == bits([1.5, 0.25])
+        assert got[IDS[1]] == bits([2.5, 0.0])
+
+
+def test_a_bad_volume_in_columns_is_refused_naming_it_after_those_before() -> None:
+    md = _priced_md(T0_MS)
+    md.on_volume_columns((IDS[0], IDS[1]), np.array([1.0, 2.0]))
+    md.close_volumes()  # both have a volume history: the column is looked at
+    for bad in (math.nan, math.inf, -1.0):
+        with pytest.raises(ValueError, match="volume of binance:perp:S1USDT"):
+            md.on_volume_columns((IDS[0], IDS[1]), np.array([1.0, bad]))
+    with pytest.raises(ValueError, match="1 ids but 2 volumes"):
+        md.on_volume_columns((IDS[0],), np.array([1.0, 2.0]))
+    md.on_closes([(i, 10.0) for i in IDS], T0_MS + HOUR_MS)
+    md.close_volumes()
+    snap = md.snapshot(T0_MS + HOUR_MS, (IDS[0], IDS[1]), 2)
+    assert snap.volumes[IDS[0]].tolist() == [1.0, 3.0]  # the 1.0 before each bad one
+    assert snap.volumes[IDS[1]].tolist() == [2.0, 0.0]

@@ -353,3 +353,38 @@ def test_missing_bar_drops_close_but_keeps_its_settlement(tmp_path: Path) -> Non
         t0 + 3 * HOUR_MS, "settlement_without_bar", "hyperliquid:perp:BTC",
     )  # fmt: skip
     assert "101.0 (the last close before it)" in note.message
+
+
+def _columns_are_the_volumes(step: ReplayStep) -> None:
+    ids, values = step.volume_columns()
+    assert type(ids) is tuple
+    assert values.dtype == np.float64
+    assert not values.flags.writeable
+    got = list(zip(ids, values.tolist(), strict=True))
+    assert got == list(step.volumes.items())  # the same pairs in the same order
+    assert [float(v).hex() for _, v in got] == [float(v).hex() for v in step.volumes.values()]
+
+
+def test_volume_columns_are_the_volumes_of_every_bundled_step(
+    full_steps: list[ReplayStep],
+) -> None:
+    for step in full_steps:
+        _columns_are_the_volumes(step)
+
+
+def test_volume_columns_of_a_step_with_a_missing_bar_leave_it_out(tmp_path: Path) -> None:
+    t0 = ms("2025-09-01T00:00:00")
+    _bundled_rules(tmp_path)
+    for symbol, skip in (("BTCUSDT", 2), ("ETHUSDT", 4)):
+        rows = [f"{t0 + i * HOUR_MS},100,110,99,100,{5 + i}" for i in range(6) if i != skip]
+        _write(
+            tmp_path / f"binance/perp/{symbol}_1h.csv",
+            "open_time_ms,open,high,low,close,volume\n" + "\n".join(rows),
+        )
+    ds = ReplayDataset.load(
+        tmp_path, perp_symbols=["BTCUSDT", "ETHUSDT"], spot_symbols=[], funding_venues=()
+    )
+    steps = list(ds.steps())
+    for step in steps:
+        _columns_are_the_volumes(step)
+    assert [len(s.volume_columns()[0]) for s in steps] == [2, 2, 1, 2, 1, 2]

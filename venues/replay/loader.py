@@ -12,9 +12,11 @@ Two file kinds, both CSV (optionally gzip-compressed, ``.csv.gz``), UTF-8, one h
 
 The bundled files and their provenance are described in ``venues/replay/data/PROVENANCE.md``.
 
-Parsing has a fast path (``numpy.loadtxt``) for clean files and an exact line-by-line pass
-that runs whenever the fast path cannot vouch for a file; a bad file always raises
-:class:`DataFileError` naming the file, the 1-based line (the header is line 1) and the reason.
+Parsing has two fast paths for clean files — the rows read as JSON arrays of numbers
+(``msgspec``, correctly rounded like ``float()``), else ``numpy.loadtxt`` — and an exact
+line-by-line pass that runs whenever the fast paths cannot vouch for a file; a bad file always
+raises :class:`DataFileError` naming the file, the 1-based line (the header is line 1) and the
+reason.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from itertools import chain
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -307,8 +312,12 @@ def _parse_rows(
     if not _is_plain(body):
         return _parse_exact(path, body, names, optional_last=optional_last)
     text = body if body.endswith("\n") else body + "\n"
-    if optional_last:
+    if optional_last and ",\n" in text:  # an empty last field: no JSON number
         text = text.replace(",\n", ",nan\n")
+    else:
+        parsed = _parse_json_rows(text, len(names))
+        if parsed is not None:
+            return parsed
     # The lines as a list, not an io.StringIO: that one holds the text as 4-byte characters
     # (~3.5 MB for a year of hourly bars) and parses at half the speed; the values are the
     # same. Only "\n" separates lines here (_is_plain), as splitlines() splits.
@@ -324,6 +333,36 @@ def _parse_rows(
     # column, are the values (a view: the caller copies the columns it keeps).
     values = rows.view(np.float64).reshape(rows.shape[0], len(names))[:, 1:]
     return rows["ts"], values
+
+
+def _parse_json_rows(text: str, columns: int) -> tuple[IntArray, FloatArray] | None:
+    """The rows of ``text`` (plain, each line ending in "\\n") read as JSON arrays of
+    ``columns`` numbers, the first an integer: the time column as int64 ``(n,)`` and the rest
+    as float64 ``(n, columns - 1)``, the values ``numpy.loadtxt`` reads; None when a line is not
+    such an array (an empty field or line, a number JSON does not write such as ``+1``,
+    ``.5``, ``1.`` or ``01``, a time that is not an integer or not below 2**53 in magnitude,
+    a value beyond the float range) or holds a field ``-0`` (read as 0.0, not -0.0): then
+    the other paths decide. A year of hourly bars: ~7.7 ms against loadtxt's ~11."""
+    if ",-0," in text or ",-0\n" in text:
+        return None
+    try:
+        rows = _row_decoder(columns).decode("[[" + text[:-1].replace("\n", "],[") + "]]")
+        # every value as a float64, the time's too: exact below 2**53, checked below
+        flat = np.fromiter(chain.from_iterable(rows), np.float64, columns * len(rows))
+    except (msgspec.DecodeError, OverflowError):
+        return None
+    table = flat.reshape(len(rows), columns)
+    times = table[:, 0]
+    if not (np.abs(times) < 2.0**53).all():
+        return None
+    return times.astype(np.int64), table[:, 1:]
+
+
+@cache
+def _row_decoder(columns: int) -> msgspec.json.Decoder[Any]:
+    """Decoder of a JSON array of rows of ``columns`` numbers, the first an integer."""
+    row: Any = tuple[(int, *(float,) * (columns - 1))]  # type: ignore[misc]
+    return msgspec.json.Decoder(list[row])
 
 
 def _is_plain(body: str) -> bool:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from types import MappingProxyType
 
@@ -134,6 +135,17 @@ class ReplayStep:
         if present is None:
             return MappingProxyType(dict(zip(frame.ids, values, strict=True)))
         return MappingProxyType(_present_only(frame.ids, values, present))
+
+    def volume_columns(self) -> tuple[tuple[InstrumentId, ...], FloatArray]:
+        """:attr:`volumes` as two columns, the same pairs in the same order: the ids and their
+        volumes (base units, float64 ``(n,)``, read-only). A step with every bar hands out the
+        frame's ids and a view of its row (the same tuple every such step: nothing built)."""
+        frame, present = self._frame, self._present_row
+        ids, values = frame.ids, frame.volume[self._row]  # a view of the row
+        if present is not None:
+            ids, values = tuple(compress(ids, present)), values[np.array(present, dtype=np.bool_)]
+        values.flags.writeable = False
+        return ids, values
 
     @property
     def bars(self) -> tuple[Bar, ...]:
