@@ -45,6 +45,7 @@ from agent.reporting.analysis import (
     DAYS_PER_YEAR,
     DEFAULT_THRESHOLDS,
     MIN_REGRESSION_OBS,
+    NO_PRICED_SNAPSHOTS,
     NeutralityStats,
     NeutralityThresholds,
     daily_series,
@@ -68,7 +69,6 @@ STRATEGY_RETURN_DEFINITION = (
     "day close (contribution to the portfolio return)"
 )
 _NEVER_TRADED = "no P&L snapshots in the journal: the strategy never traded"
-_NO_SNAPSHOTS = "no equity snapshots with a BTC price in the journal"
 _CONSTANT_PNL = "P&L never changed between UTC day closes (no position held over a close)"
 _RETURN_DEFINITION_SHORT = "Δ strategy P&L / portfolio equity at the previous UTC day close"
 _KEY_WIDTH = 18
@@ -197,7 +197,7 @@ def build_neutrality_report(
     except ValueError as err:
         raise JournalError(f"malformed snapshots: {err}", path=str(journal_path)) from err
     pnl_usd = float(eq[-1]) - data.initial_equity_usd if eq.size else 0.0
-    reason = None if eq.size else _NO_SNAPSHOTS
+    reason = None if eq.size else NO_PRICED_SNAPSHOTS
     portfolio = _entry(
         PORTFOLIO,
         daily.equity_returns_frac,
@@ -236,7 +236,7 @@ def _strategy_entry(
     returns = strategy_daily_returns(ts, eq, pnl)
     reason = None
     if ts.size == 0:
-        reason = _NO_SNAPSHOTS
+        reason = NO_PRICED_SNAPSHOTS
     elif returns.size >= MIN_REGRESSION_OBS and np.ptp(returns) == 0.0:
         reason = _CONSTANT_PNL
     return _entry(
