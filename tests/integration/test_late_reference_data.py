@@ -16,6 +16,7 @@ import json
 import math
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,22 @@ BTC_FROM_MS = START_MS + 3 * DAY_MS  # the BTC perp's first bar opens 2026-01-04
 WINDOW = {"START": "2026-01-01", "END": "2026-01-12"}
 
 
-def _late_btc_data(root: Path) -> Path:
+def _btc_data(root: Path, keep: Callable[[int], bool]) -> Path:
+    """The bundled data with only the BTC perp bars whose open time passes ``keep``."""
     data = root / "data"
     shutil.copytree(DATA_DIR, data)
     path = data / "binance" / "perp" / "BTCUSDT_1h.csv.gz"
     with gzip.open(path, "rt", newline="") as f:
         rows = list(csv.reader(f))
-    kept = [rows[0], *(r for r in rows[1:] if int(r[0]) >= BTC_FROM_MS)]
+    kept = [rows[0], *(r for r in rows[1:] if keep(int(r[0])))]
     assert 1 < len(kept) < len(rows)
     with gzip.open(path, "wt", newline="") as f:
         csv.writer(f, lineterminator="\n").writerows(kept)
     return data
+
+
+def _late_btc_data(root: Path) -> Path:
+    return _btc_data(root, lambda open_ms: open_ms >= BTC_FROM_MS)
 
 
 def _snapshots(journal: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,6 +69,16 @@ def _day_close_returns(ts: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]
     return [c[last][1:] / c[last][:-1] - 1.0 for c in columns]
 
 
+def _window_env(monkeypatch: pytest.MonkeyPatch, data: Path, journal: Path) -> list[str]:
+    monkeypatch.setenv("ZEROBETA_MARKET_DATA__DATA_DIR", str(data))
+    for key, value in WINDOW.items():
+        monkeypatch.setenv(f"ZEROBETA_MARKET_DATA__{key}", value)
+    monkeypatch.setenv("ZEROBETA_JOURNAL__PATH", str(journal))
+    monkeypatch.setenv("ZEROBETA_LOGGING__LEVEL", "warning")
+    monkeypatch.setenv("ZEROBETA_LOGGING__FORMAT", "console")
+    return ["--config", str(AGENT_TOML)]
+
+
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Any:
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
@@ -72,13 +88,7 @@ def test_a_reference_starting_late_is_reported_not_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = tmp_path / "late.sqlite"
-    monkeypatch.setenv("ZEROBETA_MARKET_DATA__DATA_DIR", str(_late_btc_data(tmp_path)))
-    for key, value in WINDOW.items():
-        monkeypatch.setenv(f"ZEROBETA_MARKET_DATA__{key}", value)
-    monkeypatch.setenv("ZEROBETA_JOURNAL__PATH", str(journal))
-    monkeypatch.setenv("ZEROBETA_LOGGING__LEVEL", "warning")
-    monkeypatch.setenv("ZEROBETA_LOGGING__FORMAT", "console")
-    config = ["--config", str(AGENT_TOML)]
+    config = _window_env(monkeypatch, _late_btc_data(tmp_path), journal)
 
     assert main(["run", *config]) == 0
     assert "neutrality vs BTC" in capsys.readouterr().out
@@ -121,3 +131,43 @@ def test_a_reference_starting_late_is_reported_not_refused(
     assert '<img alt="equity and drawdown"' in html.read_text(encoding="utf-8")
     assert main(["status", *config, "--no-live"]) == 0
     assert "finished" in capsys.readouterr().out
+
+
+def test_a_reference_whose_data_ends_is_unknown_once_stale_and_not_traded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The BTC perp's recorded bars end 2026-01-08 00:00 (a delisting): from the time its last
+    close is older than stale_after_s (agent.toml: 7200 s) the snapshots carry no BTC price —
+    not the frozen last close, whose zero returns would bias the beta — and nothing trades it
+    (the beta hedger's hedge perp) at that frozen price."""
+    journal = tmp_path / "ends.sqlite"
+    ends_ms = START_MS + 7 * DAY_MS
+    config = _window_env(monkeypatch, _btc_data(tmp_path, lambda t: t < ends_ms), journal)
+    assert main(["run", *config]) == 0
+    capsys.readouterr()
+    stale_from_ms = ends_ms + 2 * 3_600_000  # the last close is at ends_ms; stale after 2 h
+    ts, equity, btc = _snapshots(journal)
+    assert np.isfinite(btc[ts <= stale_from_ms]).all()
+    assert np.isnan(btc[ts > stale_from_ms]).all()
+    assert (ts > stale_from_ms).sum() > 24 * 3
+    with sqlite3.connect(journal) as conn:
+        late = conn.execute(
+            "SELECT count(*) FROM fills WHERE instrument = 'binance:perp:BTCUSDT' AND ts_ms > ?",
+            (stale_from_ms,),
+        ).fetchone()[0]
+        earlier = conn.execute(
+            "SELECT count(*) FROM fills WHERE instrument = 'binance:perp:BTCUSDT'"
+        ).fetchone()[0]
+    assert late == 0
+    assert earlier > 0  # the hedge traded while BTC had prices
+
+    summary = _json(capsys, ["summary", *config, "--json"])
+    report = _json(capsys, ["report", *config, "--json"])
+    assert report["performance"] == summary["performance"]
+    priced = np.isfinite(btc)
+    rp, rm = _day_close_returns(ts[priced], equity[priced], btc[priced])
+    neutrality = summary["performance"]["neutrality"]
+    assert neutrality["n_obs"] == rp.size
+    beta = np.cov(rp, rm)[0, 1] / np.var(rm, ddof=1)
+    assert neutrality["beta"] == pytest.approx(beta, rel=1e-9)
+    assert main(["status", *config, "--no-live"]) == 0
