@@ -158,8 +158,14 @@ def test_a_reference_whose_data_ends_is_unknown_once_stale_and_not_traded(
         earlier = conn.execute(
             "SELECT count(*) FROM fills WHERE instrument = 'binance:perp:BTCUSDT'"
         ).fetchone()[0]
+        last_pnl = dict(
+            conn.execute(
+                "SELECT strategy, total_pnl_usd FROM strategy_pnl_snapshots WHERE ts_ms ="
+                " (SELECT max(ts_ms) FROM strategy_pnl_snapshots) ORDER BY id"
+            ).fetchall()
+        )
     assert late == 0
-    assert earlier > 0  # the hedge traded while BTC had prices
+    assert earlier > 0  # BTC traded while it had prices (the beta hedger would trade it later)
 
     summary = _json(capsys, ["summary", *config, "--json"])
     report = _json(capsys, ["report", *config, "--json"])
@@ -170,4 +176,8 @@ def test_a_reference_whose_data_ends_is_unknown_once_stale_and_not_traded(
     assert neutrality["n_obs"] == rp.size
     beta = np.cov(rp, rm)[0, 1] / np.var(rm, ddof=1)
     assert neutrality["beta"] == pytest.approx(beta, rel=1e-9)
+    # the P&L the report states is the run's, at its last snapshot, not at the last BTC price
+    assert report["portfolio"]["pnl_usd"] == pytest.approx(equity[-1] - 100_000, abs=1e-6)
+    for name, entry in report["strategies"].items():
+        assert entry["pnl_usd"] == pytest.approx(float(last_pnl.get(name, 0.0)), abs=1e-9)
     assert main(["status", *config, "--no-live"]) == 0
