@@ -216,6 +216,8 @@ class Strategy(Protocol[StateT]):
         How often ``decide`` runs, seconds.
     refit_every_s : int | None
         How often ``refit`` runs (heavy fits, in a worker thread), seconds; None if never.
+        While none of its instruments has ``history_bars`` closes it refits every cycle; an
+        instrument getting them later (listed during the run) brings the next refit forward.
     history_bars : int
         How many hourly closes ``decide``/``refit`` need.
     """

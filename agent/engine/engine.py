@@ -803,7 +803,7 @@ class Engine:
     def _snapshot(self, ts_ms: int) -> None:
         self.last_snapshot_ms = ts_ms
         self.portfolio.check_identity()
-        reference_price = self.market.price(self.reference_instrument)
+        reference_price = self.market.fresh_price(self.reference_instrument, ts_ms)
         self.journal.record_equity_snapshot(ts_ms, self.portfolio, reference_price)
 
 

@@ -638,6 +638,15 @@ class MarketData:
         """Latest price, quote units, or None before the first one."""
         return self._prices.get(instrument_id)
 
+    def fresh_price(self, instrument_id: InstrumentId, ts_ms: int) -> float | None:
+        """Latest price, quote units, or None before the first one and while it is stale at
+        ``ts_ms`` (older than ``stale_after_ms``: what a snapshot at ``ts_ms`` lists in
+        ``stale``), e.g. after the instrument's recorded data ended."""
+        row = self._close_row.get(instrument_id)
+        if row is None or self._price_ts_ms[row] < ts_ms - self._stale_after_ms:
+            return None
+        return self._prices.get(instrument_id)
+
     @property
     def prices(self) -> Mapping[InstrumentId, float]:
         """Latest prices (read-only view)."""

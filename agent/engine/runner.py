@@ -9,7 +9,10 @@ the base assets it blocks per owner strategy, and the breaker's flatten request.
    behalf of their owner strategies (their P&L stays theirs), and block the asset for a cooldown
    (live also between steps, on the venues' predicted rates: :meth:`StrategyRunner.
    guard_funding_flips`);
-2. runs each strategy that is due, in order: refit when due (in a worker thread), ``decide``,
+2. runs each strategy that is due, in order: refit when due (in a worker thread: every
+   ``refit_every_s``, every cycle while none of its instruments has its full history, and at
+   once when an instrument that lacked it at the last refit has it, e.g. a symbol listed during
+   the run), ``decide``,
    record which legs its intents trade together (:class:`~agent.engine.pair_book.PairBook`),
    replace the decision by a flatten when a tripped breaker asked for one, execute the intents,
    journal alerts and the state (when it traded, else at most every ``state_every_s``); one
@@ -101,6 +104,9 @@ class StrategySlot(Generic[StateT]):
     next_refit_ms: int = 0
     cycles: int = 0
     intents: int = 0
+    awaiting_history: frozenset[InstrumentId] = frozenset()
+    """Instruments without their full history at the last refit while others had theirs (a
+    symbol listed later): the strategy refits again as soon as one of them has it."""
     instruments: tuple[InstrumentId, ...] = ()
     journaled_state: StateT | None = None
     state_journaled_ms: int = _NEVER_MS
@@ -227,13 +233,11 @@ class StrategyRunner:
 
     def checkpoint(self) -> dict[str, Any]:
         """The runner's part of a resume checkpoint (JSON-able): ``schedule`` (per strategy
-        ``[next_decide_ms, next_refit_ms, cycles, intents]``), ``monitor_state``, ``blocked``
-        and ``pending_flatten``."""
+        ``[next_decide_ms, next_refit_ms, cycles, intents]``, then the instruments whose full
+        history its refit awaits, when there are any), ``monitor_state``, ``blocked`` and
+        ``pending_flatten``."""
         return {
-            "schedule": {
-                s.strategy.name: [s.next_decide_ms, s.next_refit_ms, s.cycles, s.intents]
-                for s in self.slots
-            },
+            "schedule": {s.strategy.name: _schedule(s) for s in self.slots},
             "monitor_state": self.monitor_state.to_json() if self.monitor else {},
             "blocked": {k: sorted(v) for k, v in sorted(self.blocked.items())},
             "pending_flatten": self._flatten_requested,
@@ -258,8 +262,12 @@ class StrategyRunner:
                     slot.state = slot.strategy.load_state(states[name])
                     slot.journaled_state = slot.state
                 if name in schedule:
+                    times, awaiting = schedule[name][:4], schedule[name][4:]
                     slot.next_decide_ms, slot.next_refit_ms, slot.cycles, slot.intents = (
-                        int(v) for v in schedule[name]
+                        int(v) for v in times
+                    )
+                    slot.awaiting_history = frozenset(
+                        InstrumentId.parse(i) for ids in awaiting for i in ids
                     )
             if self.monitor is not None and checkpoint.get("monitor_state"):
                 self.monitor_state = self.monitor.load_state(checkpoint["monitor_state"])
@@ -341,12 +349,18 @@ class StrategyRunner:
         strategy = slot.strategy
         slot.next_decide_ms = ts_ms + strategy.cadence_s * 1000
         snapshot = self._market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
-        if strategy.refit_every_s is not None and ts_ms >= slot.next_refit_ms:
+        if strategy.refit_every_s is not None and (
+            ts_ms >= slot.next_refit_ms
+            or _history_arrived(snapshot, slot.awaiting_history, strategy.history_bars)
+        ):
             slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
-            if _history_complete(snapshot, strategy.history_bars):
-                # Until every instrument has its full history the fit is provisional: refit
-                # next cycle instead of waiting a whole refit period.
+            short = _history_short(snapshot, strategy.history_bars)
+            if len(short) < len(snapshot.closes):
+                # Some instrument has its full history: the next refit is a period away, or
+                # sooner when one of the others gets its full history (a symbol listed later
+                # joins then). While none has it the fit is provisional: refit next cycle.
                 slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
+                slot.awaiting_history = short
         blocked = self.blocked.get(strategy.name, frozenset())
         view = self._portfolio.to_view(strategy.name, 1.0, blocked)
         decision = strategy.decide(snapshot, view, slot.state, ts_ms)
@@ -407,8 +421,24 @@ FLATTEN_REASON = "breaker_flatten"
 """Reason of the intent that flattens a strategy halted by a breaker."""
 
 
-def _history_complete(snapshot: MarketSnapshot, history_bars: int) -> bool:
-    return all(len(closes) >= history_bars for closes in snapshot.closes.values())
+def _schedule(slot: StrategySlot[Any]) -> list[Any]:
+    """A slot's ``schedule`` entry of a checkpoint (see :meth:`StrategyRunner.checkpoint`)."""
+    entry: list[Any] = [slot.next_decide_ms, slot.next_refit_ms, slot.cycles, slot.intents]
+    if slot.awaiting_history:
+        entry.append(sorted(str(i) for i in slot.awaiting_history))
+    return entry
+
+
+def _history_short(snapshot: MarketSnapshot, history_bars: int) -> frozenset[InstrumentId]:
+    """The snapshot's instruments with fewer than ``history_bars`` closes."""
+    return frozenset(i for i, closes in snapshot.closes.items() if len(closes) < history_bars)
+
+
+def _history_arrived(
+    snapshot: MarketSnapshot, awaited: frozenset[InstrumentId], history_bars: int
+) -> bool:
+    """Whether one of the ``awaited`` instruments now has ``history_bars`` closes."""
+    return any(len(snapshot.closes.get(i, ())) >= history_bars for i in awaited)
 
 
 def _flatten_decision(

@@ -14,7 +14,10 @@ Degenerate runs (no snapshots, fewer than :data:`MIN_DAYS` UTC days, constant eq
 strategy that never traded, constant market prices) never raise: the affected statistics are
 NaN and a ``reason`` field says why; the summary prints them as ``n/a``.
 Malformed input (mismatched lengths, NaN/inf, non-positive equity or prices, unsorted
-timestamps) raises :class:`ValueError` naming the problem.
+timestamps) raises :class:`ValueError` naming the problem. A NaN BTC price is not malformed: it
+marks a snapshot taken before the reference instrument had a price (its data starts after the
+window's first step); the equity statistics use every snapshot, the neutrality only those with
+a BTC price.
 
 Formulas (SEEDS.md "Measuring neutrality after the fact"): ex-post beta is the OLS slope of
 daily portfolio returns on daily BTC returns, ``r_p = α + β r_m + ε``, with the classical
@@ -43,6 +46,7 @@ from agent.reporting.analysis_types import (
     MIN_DAYS,
     MIN_REGRESSION_OBS,
     MS_PER_DAY,
+    NO_PRICED_SNAPSHOTS,
     PNL_STREAMS,
     DailySeries,
     FloatArray,
@@ -67,6 +71,7 @@ __all__ = [
     "MIN_DAYS",
     "MIN_REGRESSION_OBS",
     "MS_PER_DAY",
+    "NO_PRICED_SNAPSHOTS",
     "PNL_STREAMS",
     "DailySeries",
     "FloatArray",
@@ -101,10 +106,19 @@ def performance_stats(
     Calmar are NaN; with constant equity Sharpe, Calmar and neutrality are NaN; ``reason``
     says which applies.
 
+    The equity statistics (``n_days``, total return, drawdown, Sharpe, CAGR, Calmar) use every
+    snapshot. The neutrality uses only the snapshots with a BTC price — their UTC-day closes
+    and returns, as ``zerobeta report``'s portfolio entry
+    (:mod:`agent.reporting.neutrality_report`) — so snapshots taken before the reference
+    instrument had a price are left out of the beta, not refused; with snapshots but none
+    priced it is unavailable with reason :data:`NO_PRICED_SNAPSHOTS`.
+
     Parameters
     ----------
-    ts_ms, equity_usd, btc_price_usd : array_like, shape (n,)
+    ts_ms, equity_usd : array_like, shape (n,)
         As for :func:`daily_series` (``n`` may be 0).
+    btc_price_usd : array_like, shape (n,), float64
+        BTC (reference) price at each snapshot, USD, > 0, or NaN where unknown.
     risk_free_annual : float
         Risk-free rate for the Sharpe ratio, fraction per year.
     rolling_window : int
@@ -119,17 +133,23 @@ def performance_stats(
     Raises
     ------
     ValueError
-        Malformed snapshots (see :func:`daily_series`).
+        Malformed snapshots (see :func:`daily_series`): mismatched lengths, times going back,
+        NaN/inf or <= 0 equity, inf or <= 0 BTC price.
     """
     ts, eq, btc = snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
     daily = daily_series(ts, eq, btc)
     n_days = int(daily.ts_day_ms.size)
-    neutrality = ex_post_beta(
-        daily.equity_returns_frac,
-        daily.btc_returns_frac,
-        rolling_window=rolling_window,
-        thresholds=thresholds,
-    )
+    priced = np.isfinite(btc)
+    if n_days and not priced.any():
+        neutrality = NeutralityStats.unavailable(NO_PRICED_SNAPSHOTS, 0, rolling_window)
+    else:
+        market = daily_series(ts[priced], eq[priced], btc[priced])
+        neutrality = ex_post_beta(
+            market.equity_returns_frac,
+            market.btc_returns_frac,
+            rolling_window=rolling_window,
+            thresholds=thresholds,
+        )
     if n_days == 0:
         nan = math.nan
         return PerformanceStats(

@@ -3,7 +3,10 @@
 The frozen results (:class:`DailySeries`, :class:`NeutralityStats`, :class:`PerformanceStats`),
 the neutrality thresholds (SEEDS.md defaults), the unit constants (epoch ms, 365-day year) and
 the validation that turns malformed input (mismatched lengths, NaN/inf, non-positive equity or
-prices, unsorted timestamps) into a :class:`ValueError` naming the problem.
+prices, unsorted timestamps) into a :class:`ValueError` naming the problem. A snapshot's BTC
+(reference) price may be NaN: the reference instrument had no price yet at that step (its data
+starts after the window's first step); the statistics then measure neutrality on the
+snapshots that have one (:data:`NO_PRICED_SNAPSHOTS` when none has).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ PNL_STREAMS = (
     "total_usd",
 )
 """P&L stream names, in the order the summary prints them."""
+NO_PRICED_SNAPSHOTS = "no equity snapshots with a BTC price in the journal"
+"""Why neutrality is unavailable when no equity snapshot has a BTC (reference) price."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,10 +54,11 @@ class DailySeries:
     equity_usd : ndarray, shape (d,), float64
         Last equity snapshot of each day, USD.
     btc_price_usd : ndarray, shape (d,), float64
-        BTC price at that same snapshot, USD.
+        BTC price at that same snapshot, USD; NaN where that snapshot has none.
     equity_returns_frac, btc_returns_frac : ndarray, shape (d - 1,), float64
         Simple returns between consecutive day closes (``x[i+1] / x[i] − 1``). Days without a
-        snapshot are skipped, so a return can span more than one calendar day.
+        snapshot are skipped, so a return can span more than one calendar day. A BTC return
+        next to a close without a BTC price is NaN.
     """
 
     ts_day_ms: IntArray
@@ -210,19 +216,21 @@ class PerformanceStats:
 # Input validation
 
 
-def as_float_1d(values: npt.ArrayLike, name: str) -> FloatArray:
+def as_float_1d(values: npt.ArrayLike, name: str, *, allow_nan: bool = False) -> FloatArray:
+    """``values`` as a 1-D float64 array; ValueError naming ``name`` and the first bad index
+    if not 1-D or holding inf (or NaN, unless ``allow_nan``)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    bad = np.flatnonzero(~np.isfinite(arr))
+    bad = np.flatnonzero(np.isinf(arr) if allow_nan else ~np.isfinite(arr))
     if bad.size:
         raise ValueError(f"{name} has a non-finite value at index {bad[0]}: {arr[bad[0]]}")
     return arr
 
 
-def _as_positive_1d(values: npt.ArrayLike, name: str) -> FloatArray:
-    arr = as_float_1d(values, name)
-    bad = np.flatnonzero(arr <= 0.0)
+def _as_positive_1d(values: npt.ArrayLike, name: str, *, allow_nan: bool = False) -> FloatArray:
+    arr = as_float_1d(values, name, allow_nan=allow_nan)
+    bad = np.flatnonzero(arr <= 0.0)  # NaN <= 0 is False: a missing price passes here
     if bad.size:
         raise ValueError(f"{name} must be > 0; index {bad[0]} holds {arr[bad[0]]}")
     return arr
@@ -254,9 +262,18 @@ def paired_returns(
 def snapshot_arrays(
     ts_ms: npt.ArrayLike, equity_usd: npt.ArrayLike, btc_price_usd: npt.ArrayLike
 ) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Checked equity snapshots: times (int64 epoch ms, non-decreasing), equity (USD, finite,
+    > 0) and BTC price (USD, > 0, or NaN where unknown), all shape (n,).
+
+    Raises
+    ------
+    ValueError
+        Mismatched lengths, non-integer or decreasing times, NaN/inf or <= 0 equity, inf or
+        <= 0 BTC price.
+    """
     ts = _as_ts_ms(ts_ms)
     eq = _as_positive_1d(equity_usd, "equity_usd")
-    btc = _as_positive_1d(btc_price_usd, "btc_price_usd")
+    btc = _as_positive_1d(btc_price_usd, "btc_price_usd", allow_nan=True)
     if not ts.shape == eq.shape == btc.shape:
         raise ValueError(
             f"ts_ms {ts.shape}, equity_usd {eq.shape} and btc_price_usd {btc.shape} differ"

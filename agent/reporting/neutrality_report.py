@@ -45,6 +45,7 @@ from agent.reporting.analysis import (
     DAYS_PER_YEAR,
     DEFAULT_THRESHOLDS,
     MIN_REGRESSION_OBS,
+    NO_PRICED_SNAPSHOTS,
     NeutralityStats,
     NeutralityThresholds,
     daily_series,
@@ -68,7 +69,6 @@ STRATEGY_RETURN_DEFINITION = (
     "day close (contribution to the portfolio return)"
 )
 _NEVER_TRADED = "no P&L snapshots in the journal: the strategy never traded"
-_NO_SNAPSHOTS = "no equity snapshots with a BTC price in the journal"
 _CONSTANT_PNL = "P&L never changed between UTC day closes (no position held over a close)"
 _RETURN_DEFINITION_SHORT = "Δ strategy P&L / portfolio equity at the previous UTC day close"
 _KEY_WIDTH = 18
@@ -87,8 +87,9 @@ class NeutralityEntry:
     name : str
         Strategy name, or :data:`PORTFOLIO`.
     pnl_usd : float
-        Cumulative P&L since the run start at the last day close, USD (portfolio: equity −
-        initial equity; 0.0 for a strategy that never traded).
+        Cumulative P&L since the run start at the last equity snapshot (with or without a BTC
+        price), USD (portfolio: equity − initial equity; 0.0 for a strategy that never
+        traded).
     n_pnl_snapshots : int
         Journal rows behind the series (equity snapshots for the portfolio, the strategy's
         ``strategy_pnl_snapshots`` rows otherwise).
@@ -191,13 +192,16 @@ def build_neutrality_report(
         daily = daily_series(ts, eq, btc)
         names = sorted(set(data.strategies) | set(data.strategy_pnl))
         strategies = tuple(
-            _strategy_entry(n, data.strategy_pnl.get(n), ts, eq, daily.btc_returns_frac, settings)
+            _strategy_entry(
+                n, data.strategy_pnl.get(n), ts, eq, daily.btc_returns_frac, settings, data.ts_ms
+            )
             for n in names
         )
     except ValueError as err:
         raise JournalError(f"malformed snapshots: {err}", path=str(journal_path)) from err
-    pnl_usd = float(eq[-1]) - data.initial_equity_usd if eq.size else 0.0
-    reason = None if eq.size else _NO_SNAPSHOTS
+    # the P&L at the last snapshot, priced or not (the reference's data may end first)
+    pnl_usd = float(data.equity_usd[-1]) - data.initial_equity_usd if data.ts_ms.size else 0.0
+    reason = None if eq.size else NO_PRICED_SNAPSHOTS
     portfolio = _entry(
         PORTFOLIO,
         daily.equity_returns_frac,
@@ -227,16 +231,19 @@ def _strategy_entry(
     eq: FloatArray,
     btc_returns: FloatArray,
     settings: _Settings,
+    all_ts: IntArray,
 ) -> NeutralityEntry:
+    """``ts``/``eq``: the snapshots with a BTC price; ``all_ts``: every snapshot's time."""
     if pnl is None:
         empty = np.empty(0)
         return _entry(name, empty, empty, settings, pnl_usd=0.0, n_rows=0, reason=_NEVER_TRADED)
     n_rows = int(pnl.ts_ms.size)
-    pnl_usd = float(pnl.total_usd[-1]) if ts.size == 0 else float(pnl_as_of(ts[-1:], pnl)[0])
+    last_ts = all_ts[-1:]  # empty without any snapshot: the last P&L row
+    pnl_usd = float(pnl_as_of(last_ts, pnl)[0]) if last_ts.size else float(pnl.total_usd[-1])
     returns = strategy_daily_returns(ts, eq, pnl)
     reason = None
     if ts.size == 0:
-        reason = _NO_SNAPSHOTS
+        reason = NO_PRICED_SNAPSHOTS
     elif returns.size >= MIN_REGRESSION_OBS and np.ptp(returns) == 0.0:
         reason = _CONSTANT_PNL
     return _entry(

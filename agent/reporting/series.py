@@ -46,7 +46,9 @@ def daily_series(
     equity_usd : array_like, shape (n,), float64
         Portfolio equity at each snapshot, USD, finite and > 0.
     btc_price_usd : array_like, shape (n,), float64
-        BTC price at each snapshot, USD, finite and > 0.
+        BTC price at each snapshot, USD, > 0, or NaN where unknown (the reference instrument
+        had no price yet); a regression on BTC returns takes the snapshots with a price only
+        (as :func:`agent.reporting.analysis.performance_stats` does).
 
     Returns
     -------
@@ -57,7 +59,8 @@ def daily_series(
     Raises
     ------
     ValueError
-        Mismatched lengths, non-integer or decreasing timestamps, NaN/inf or values <= 0.
+        Mismatched lengths, non-integer or decreasing timestamps, NaN/inf or <= 0 equity,
+        inf or <= 0 BTC price.
     """
     ts, eq, btc = snapshot_arrays(ts_ms, equity_usd, btc_price_usd)
     day_ms = ts // MS_PER_DAY * MS_PER_DAY

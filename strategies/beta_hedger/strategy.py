@@ -16,7 +16,8 @@ Each cycle (SEEDS.md "Beta estimation and hedging"):
 3. when ``|portfolio beta| > rebalance_beta_frac``, the hedge target is the quantity of the
    hedge perp that brings ``E`` to zero: ``h* = h − E / (P_hedge · β_hedge)`` with ``h`` the
    hedger's current hedge. Otherwise the hedge is left alone (execution also ignores changes
-   below its drift threshold).
+   below its drift threshold), and so it is while the hedge perp's price is stale
+   (``snapshot.stale``: e.g. its recorded data ended), not traded on.
 
 ``hedge_inventory`` mode (``inventory_usd`` not empty): the hedger also holds the configured
 perps for their expected alpha and hedges their market exposure with the same perp — the
@@ -142,7 +143,9 @@ class BetaHedgerStrategy:
         deltas = _option_deltas(snapshot, held, now_ms)
         exposure, gross, unknown = _exposure(held, betas, prices, deltas)
         beta_frac = exposure / gross if gross > 0 else 0.0
-        target = self._hedge_target(others, inventory, own, betas, prices, beta_frac, deltas)
+        target = None
+        if self._hedge not in snapshot.stale:  # a stale price is not traded on
+            target = self._hedge_target(others, inventory, own, betas, prices, beta_frac, deltas)
         legs = [Target(i, q) for i, q in inventory.items()]
         if target is not None:
             legs.append(Target(self._hedge, target))

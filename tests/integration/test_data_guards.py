@@ -194,3 +194,42 @@ def test_a_funding_file_that_starts_late_is_warned_and_journaled(
     first_ms = (int(lines[400].split(",")[0]) + HOUR_MS // 2) // HOUR_MS * HOUR_MS
     assert f"{(first_ms - ds.window_ms()[0]) // HOUR_MS} h after its prices" in note.message
     assert "pays and earns no funding" in note.message
+
+
+def test_funding_lateness_is_measured_from_the_perps_own_first_price(data: Path) -> None:
+    """ETH listed during the window: every ETH file starts at the same hour, so its funding is
+    not late (no note); with its Bybit funding starting 40 settlements later the note counts
+    the hours from ETH's first bar close, not from the window's first bar."""
+    listed = {
+        name: data / name
+        for name in (
+            "binance/perp/ETHUSDT_1h.csv.gz",
+            "binance/spot/ETHUSDT_1h.csv.gz",
+            "binance/funding/ETHUSDT.csv.gz",
+            "bybit/funding/ETHUSDT.csv.gz",
+        )
+    }
+    start_ms = 1_760_000_400_000  # 2025-10-09 09:00 UTC: a settlement-free hour
+    for path in listed.values():
+        lines = _lines(path)
+        _write_lines(
+            path, [lines[0], *(ln for ln in lines[1:] if int(ln.split(",")[0]) >= start_ms)]
+        )
+    load = dict(
+        perp_symbols=["BTCUSDT", "ETHUSDT"], spot_symbols=[], funding_venues=["binance", "bybit"]
+    )
+    window = dict(start_ms=start_ms - 30 * 24 * HOUR_MS, end_ms=start_ms + 60 * 24 * HOUR_MS)
+    ds = ReplayDataset.load(data, **load, **window)  # type: ignore[arg-type]
+    assert ds.window_ms()[0] < start_ms  # the window's first bar is 30 days before ETH's
+    assert [n for n in ds.notes if n.kind == "funding_starts_late"] == []
+
+    bybit = listed["bybit/funding/ETHUSDT.csv.gz"]
+    lines = _lines(bybit)
+    _write_lines(bybit, [lines[0], *lines[41:]])
+    ds = ReplayDataset.load(data, **load, **window)  # type: ignore[arg-type]
+    (note,) = [n for n in ds.notes if n.kind == "funding_starts_late"]
+    first_close_ms = start_ms + HOUR_MS  # ETH's first bar opens at start_ms
+    first_funding_ms = (int(lines[41].split(",")[0]) + HOUR_MS // 2) // HOUR_MS * HOUR_MS
+    assert note.instrument == "bybit:perp:ETHUSDT"
+    assert note.ts_ms == first_close_ms
+    assert f"{(first_funding_ms - first_close_ms) // HOUR_MS} h after its prices" in note.message

@@ -321,6 +321,104 @@ def test_performance_stats_uses_raw_drawdown_and_daily_sharpe() -> None:
     assert p.annualized_return_frac == pytest.approx(1.05 ** (365 / span_days) - 1, rel=1e-9)
 
 
+# --- snapshots without a BTC (reference) price ------------------------------------------------
+
+
+def _day_closes(ts: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """Each column at the last snapshot of each UTC day (a plain loop over the days)."""
+    day = ts // 86_400_000
+    last = [int(np.flatnonzero(day == d)[-1]) for d in np.unique(day)]
+    return [c[last] for c in columns]
+
+
+def _late_reference_snapshots() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """40 days hourly: no BTC price for the first 5 days and 3 hours (the reference's data
+    starts late), nor at the last hour of day 20 (a gap), so that day's priced close is
+    22:00."""
+    rng = np.random.default_rng(7)
+    ts = _hourly(40)
+    btc = 40_000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.004, ts.size)))
+    equity = 100_000.0 * np.exp(np.cumsum(0.1 * np.diff(np.log(btc), prepend=np.log(btc[0]))))
+    equity *= np.exp(np.cumsum(rng.normal(0.0, 0.001, ts.size)))
+    btc[: 5 * 24 + 3] = math.nan
+    btc[20 * 24 + 23] = math.nan
+    return ts, equity, btc
+
+
+def test_performance_stats_equity_from_every_snapshot_beta_from_the_priced_ones() -> None:
+    ts, equity, btc = _late_reference_snapshots()
+    p = performance_stats(ts, equity, btc)
+    # equity statistics: every snapshot
+    assert p.n_days == 40
+    assert p.total_return_frac == pytest.approx(equity[-1] / equity[0] - 1, rel=1e-12)
+    peak = np.maximum.accumulate(equity)
+    assert p.max_drawdown_frac == pytest.approx(float(np.max((peak - equity) / peak)), rel=1e-12)
+    (eq_close,) = _day_closes(ts, equity)
+    r = eq_close[1:] / eq_close[:-1] - 1
+    assert p.sharpe == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365), rel=1e-9)
+    span_days = (ts[-1] - ts[0]) / 86_400_000
+    cagr = (equity[-1] / equity[0]) ** (365 / span_days) - 1
+    assert p.annualized_return_frac == pytest.approx(cagr, rel=1e-9)
+    # neutrality: the snapshots with a BTC price only, their own day closes
+    keep = np.isfinite(btc)
+    e_close, b_close = _day_closes(ts[keep], equity[keep], btc[keep])
+    assert e_close.size == 35
+    rp, rm = e_close[1:] / e_close[:-1] - 1, b_close[1:] / b_close[:-1] - 1
+    fit = sm.OLS(rp, sm.add_constant(rm)).fit()
+    n = p.neutrality
+    assert n.reason is None
+    assert n.n_obs == 34
+    assert n.beta == pytest.approx(fit.params[1], rel=1e-9)
+    assert n.beta_pvalue == pytest.approx(fit.pvalues[1], rel=1e-6)
+    assert n.r_squared == pytest.approx(fit.rsquared, rel=1e-9)
+    assert n.alpha_annualized == pytest.approx(fit.params[0] * 365, rel=1e-9)
+    rolling = [
+        np.cov(rp[i - 20 : i + 1], rm[i - 20 : i + 1])[0, 1] / np.var(rm[i - 20 : i + 1], ddof=1)
+        for i in range(20, rp.size)
+    ]
+    assert n.rolling_beta_mean == pytest.approx(float(np.mean(rolling)), rel=1e-9)
+
+
+def test_performance_stats_with_no_priced_snapshot_has_equity_stats_and_no_beta() -> None:
+    ts = _hourly(5)
+    equity = 10_000.0 + np.arange(ts.size, dtype=float)
+    p = performance_stats(ts, equity, np.full(ts.size, math.nan))
+    assert p.n_days == 5
+    assert p.total_return_frac == pytest.approx((equity[-1] - 10_000.0) / 10_000.0)
+    assert p.max_drawdown_frac == 0.0
+    (eq_close,) = _day_closes(ts, equity)
+    r = eq_close[1:] / eq_close[:-1] - 1
+    assert p.sharpe == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(365), rel=1e-9)
+    assert p.neutrality.reason == "no equity snapshots with a BTC price in the journal"
+    assert p.neutrality.n_obs == 0
+    assert math.isnan(p.neutrality.beta)
+
+
+def test_daily_series_nan_btc_price_gives_nan_btc_returns_next_to_it() -> None:
+    ts = np.array([_ms(2024, 1, d, 12) for d in (1, 2, 3, 4)], dtype=np.int64)
+    d = daily_series(ts, [100.0, 110.0, 99.0, 99.0], [math.nan, 40_000.0, 44_000.0, math.nan])
+    assert d.equity_returns_frac.tolist() == pytest.approx([0.1, -0.1, 0.0])
+    assert math.isnan(d.btc_returns_frac[0])
+    assert d.btc_returns_frac[1] == pytest.approx(0.1)
+    assert math.isnan(d.btc_returns_frac[2])
+
+
+@pytest.mark.parametrize(
+    ("equity", "btc", "match"),
+    [
+        ([1.0, 1.0, 1.0], [1.0, math.inf, 1.0], "btc_price_usd has a non-finite value at index 1"),
+        ([1.0, 1.0, 1.0], [math.nan, -math.inf, 1.0], "btc_price_usd has a non-finite"),
+        ([1.0, 1.0, 1.0], [math.nan, 0.0, 1.0], "btc_price_usd must be > 0; index 1"),
+        ([1.0, math.nan, 1.0], [1.0, 1.0, 1.0], "equity_usd has a non-finite value at index 1"),
+    ],
+)
+def test_performance_stats_still_refuses_inf_and_non_positive_prices(
+    equity: list[float], btc: list[float], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        performance_stats(np.array([1, 2, 3], dtype=np.int64), equity, btc)
+
+
 # --- formatting ------------------------------------------------------------------------------
 
 

@@ -101,6 +101,28 @@ def test_flat_portfolio_closes_a_leftover_hedge() -> None:
     assert intent.legs[0].target_qty == 0.0
 
 
+def test_a_stale_hedge_perp_is_not_traded_on() -> None:
+    """Its recorded data ended (or its feed stopped): the hedge is held, not resized at the
+    last price; it trades again once the price is fresh."""
+    closes = market()
+    net = {perp("ETHUSDT"): 2.0, perp("BTCUSDT"): -0.01}
+    own = {perp("BTCUSDT"): -0.01}
+    fresh = snapshot(closes)
+    stale = MarketSnapshot(
+        ts_ms=NOW_MS,
+        instruments={},
+        prices=fresh.prices,
+        funding={},
+        closes=closes,
+        stale=frozenset({perp("BTCUSDT")}),
+    )
+    assert hedger().decide(stale, view(net, own), {}, NOW_MS).intents == ()
+    (intent,) = hedger().decide(fresh, view(net, own), {}, NOW_MS).intents
+    p = fresh.prices
+    expected = -(2.0 * p[perp("ETHUSDT")] * 2.0) / p[perp("BTCUSDT")]
+    assert intent.legs[0].target_qty == pytest.approx(expected, rel=1e-9)
+
+
 def test_unknown_beta_is_said_and_excluded() -> None:
     closes = market()
     closes[perp("SOLUSDT")] = closes[perp("SOLUSDT")][-10:]  # 9 returns < 20

@@ -279,3 +279,18 @@ def test_closes_read_after_later_closes_and_buffer_growth_are_those_of_the_snaps
     assert list(snap.volumes) == [BTC]
     with pytest.raises(KeyError):
         snap.closes[UNTRACKED]
+
+
+def test_fresh_price_is_none_before_the_first_price_and_while_stale() -> None:
+    md = MarketData(INSTRUMENTS, STALE_AFTER_MS)
+    assert md.fresh_price(BTC, T0_MS) is None  # no price yet
+    assert md.fresh_price(UNTRACKED, T0_MS) is None
+    feed(md, BTC, [100.0, 101.0])  # last close at T0 + 1 h
+    last_ms = T0_MS + HOUR_MS
+    assert md.fresh_price(BTC, last_ms + STALE_AFTER_MS) == 101.0  # exactly stale_after: fresh
+    assert md.fresh_price(BTC, last_ms + STALE_AFTER_MS + 1) is None
+    assert BTC in md.snapshot(last_ms + STALE_AFTER_MS + 1, [BTC], 1).stale  # the same rule
+    assert BTC not in md.snapshot(last_ms + STALE_AFTER_MS, [BTC], 1).stale
+    assert md.price(BTC) == 101.0  # the latest price is still known
+    md.on_price(BTC, 102.0, last_ms + 3 * HOUR_MS)
+    assert md.fresh_price(BTC, last_ms + 3 * HOUR_MS) == 102.0

@@ -23,9 +23,11 @@ guards refuse or repair them, and say so:
    marked with the recorded mark price, else the last close before it, and a
    :class:`DataNote` (``settlement_without_bar``) says so — the replay journals it as an alert.
 4. **Funding that starts after the prices** (:func:`funding_start_notes`): a funding file whose
-   first settlement comes more than one interval after the window's first bar leaves positions
-   opened before it paying nothing; a :class:`DataNote` (``funding_starts_late``) names the
-   instrument, the first settlement and the hours without funding.
+   first settlement comes more than one interval after the perp's first price in the window
+   (its Binance perp's first bar close: the window's first bar, or later for a symbol listed
+   during it) leaves positions opened before it paying nothing; a :class:`DataNote`
+   (``funding_starts_late``, at that first price) names the instrument, the first settlement
+   and the hours without funding.
 
 Errors: :class:`~venues.replay.loader.DataFileError` (the CLI exits 2 naming file and line).
 """
@@ -35,7 +37,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -359,20 +361,24 @@ def guard_prices(
 
 
 def funding_start_notes(
-    first_bar_close_ms: int, series: dict[InstrumentId, FundingSeries]
+    first_price_ms: Mapping[InstrumentId, int], series: dict[InstrumentId, FundingSeries]
 ) -> list[DataNote]:
     """Guard 4: a note per funding series whose first settlement comes more than one interval
-    after the first bar close of the window (positions before it pay no funding)."""
+    after its perp's first price in the window (``first_price_ms``, epoch ms; a perp without
+    one has no position to pay on and no note), when positions held pay no funding."""
     notes = []
     for iid, fs in series.items():
+        priced_ms = first_price_ms.get(iid)
+        if priced_ms is None:
+            continue
         first = int(fs.ts_funding_ms[0])
         interval_ms = int(fs.interval_s[0]) * 1000
-        if first - first_bar_close_ms > interval_ms:
-            hours = (first - first_bar_close_ms) // HOUR_MS
+        if first - priced_ms > interval_ms:
+            hours = (first - priced_ms) // HOUR_MS
             when = datetime.fromtimestamp(first / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
             notes.append(
                 DataNote(
-                    first_bar_close_ms,
+                    priced_ms,
                     "funding_starts_late",
                     str(iid),
                     f"{iid}: funding data starts {when}, {hours} h after its prices; a position "

@@ -35,7 +35,7 @@ holds :class:`ReplayStep` and :class:`ReplayDataset`, the API the rest of the ag
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from pathlib import Path
@@ -52,6 +52,7 @@ from venues.replay.catalog import (
     USDT,
     available_symbols,
     binance_id,
+    binance_perp_of,
     build_instruments,
     check_venues,
     funding_cap_frac,
@@ -270,7 +271,7 @@ class ReplayDataset:
                     DataNote(int(frame.ts_close_ms[0]), "funding_starts_late", str(iid), message)
                 )
         del files  # the whole files: only their cuts are used from here
-        notes += funding_start_notes(int(frame.ts_close_ms[0]), series)
+        notes += funding_start_notes(_first_price_ms(frame, series), series)
         table = build_funding_table(frame, series, emit_binance=BINANCE in venues)
         notes += table.notes
         instruments = build_instruments(root, frame, series)
@@ -418,3 +419,18 @@ def _present_only(
     ids: Sequence[InstrumentId], values: list[float], present: list[bool]
 ) -> dict[InstrumentId, float]:
     return {iid: v for iid, v, ok in zip(ids, values, present, strict=True) if ok}
+
+
+def _first_price_ms(frame: Frame, perps: Iterable[InstrumentId]) -> dict[InstrumentId, int]:
+    """Each perp's first price in ``frame``: its Binance perp's first bar close (epoch ms);
+    perps never priced in the window are left out."""
+    column = {iid: j for j, iid in enumerate(frame.ids)}
+    first: dict[InstrumentId, int] = {}
+    for iid in perps:
+        j = column.get(binance_perp_of(iid))
+        if j is None:
+            continue
+        priced = np.flatnonzero(frame.present[:, j])
+        if priced.size:
+            first[iid] = int(frame.ts_close_ms[priced[0]])
+    return first
