@@ -355,10 +355,11 @@ class StrategyRunner:
         ):
             slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
             short = _history_short(snapshot, strategy.history_bars)
-            if len(short) < len(snapshot.closes):
-                # Some instrument has its full history: the next refit is a period away, or
-                # sooner when one of the others gets its full history (a symbol listed later
-                # joins then). While none has it the fit is provisional: refit next cycle.
+            if not short or len(short) < len(snapshot.closes):
+                # Some instrument (or none is asked for) has its full history: the next refit
+                # is a period away, or sooner when one of the others gets its full history (a
+                # symbol listed later joins then). While none has it the fit is provisional:
+                # refit next cycle.
                 slot.next_refit_ms = ts_ms + strategy.refit_every_s * 1000
                 slot.awaiting_history = short
         blocked = self.blocked.get(strategy.name, frozenset())
