@@ -8,7 +8,10 @@ Usage (from the repository root)::
 Frames: ``<symbol>@markPrice@1s`` events in the combined-stream envelope, as the live client
 receives them (``tests/fixtures/binance-usdm/ws_mark_price_combined.json`` layout), for
 ``--symbols`` symbols with prices, rates and times varying per frame (seed ``--seed``), as
-``bytes``. Paths timed, each over the same frames:
+``bytes``. Every path is given a funding-interval mapping as the live client passes one (a plain
+``dict``: the recorded ``GET /fapi/v1/fundingInfo`` answer of the test fixtures, which lists only
+symbols with an adjusted interval, plus every tenth synthetic symbol at 4 h), so most lookups
+miss and take the 8 h default, as on Binance. Paths timed, each over the same frames:
 
 - ``reference``: ``json.loads`` + :func:`venues.binance.parse.parse_ws_mark_price` (every
   number validated as a ``Decimal``, then converted to float) — the path before msgspec;
@@ -56,10 +59,21 @@ import msgspec  # noqa: E402
 
 from venues.binance import decode  # noqa: E402
 from venues.binance.decode import decode_mark_frame, mark_updates_of  # noqa: E402
-from venues.binance.parse import parse_ws_mark_price  # noqa: E402
+from venues.binance.parse import parse_funding_info, parse_ws_mark_price  # noqa: E402
 from venues.model import FundingRate, MarkPrice  # noqa: E402
 
 GOAL_MSGS_S = 1_000_000
+FUNDING_INFO = ROOT / "tests" / "fixtures" / "binance-usdm" / "funding_info.json"
+INTERVALS_S: dict[str, int] = {}
+"""The funding-interval mapping every path is given (:func:`funding_intervals_s`)."""
+
+
+def funding_intervals_s(n_symbols: int) -> dict[str, int]:
+    """Symbol → funding interval, s, as the live client builds it (``parse_funding_info`` of
+    the recorded ``fundingInfo`` answer), plus every tenth synthetic symbol at 4 h."""
+    intervals = parse_funding_info(json.loads(FUNDING_INFO.read_text()))
+    intervals.update({f"SYM{k}USDT": 4 * 3_600 for k in range(0, n_symbols, 10)})
+    return intervals
 
 
 def make_frames(n_frames: int, n_symbols: int, seed: int) -> list[bytes]:
@@ -99,9 +113,9 @@ def best_rate(run: Callable[[list[Any]], object], frames: list[Any], repeat: int
 
 def reference(frames: list[bytes]) -> None:
     """json.loads + the Decimal-validating parser."""
-    loads, parse = json.loads, parse_ws_mark_price
+    loads, parse, intervals = json.loads, parse_ws_mark_price, INTERVALS_S
     for raw in frames:
-        parse(loads(raw))
+        parse(loads(raw), intervals)
 
 
 def json_only(frames: list[bytes]) -> None:
@@ -113,9 +127,9 @@ def json_only(frames: list[bytes]) -> None:
 
 def typed(frames: list[bytes]) -> None:
     """The typed path of the live client."""
-    dec, updates_of = decode_mark_frame, mark_updates_of
+    dec, updates_of, intervals = decode_mark_frame, mark_updates_of, INTERVALS_S
     for raw in frames:
-        updates_of(dec(raw))
+        updates_of(dec(raw, intervals), intervals)
 
 
 def struct_only(frames: list[bytes]) -> None:
@@ -161,15 +175,18 @@ def main() -> None:
     args = parser.parse_args()
 
     frames = make_frames(args.frames, args.symbols, args.seed)
+    INTERVALS_S.update(funding_intervals_s(args.symbols))
     for raw in frames:  # every frame takes the typed path (a tuple) and equals the reference
-        decoded = decode_mark_frame(raw)
+        decoded = decode_mark_frame(raw, INTERVALS_S)
         assert type(decoded) is tuple
-        assert list(mark_updates_of(decoded)) == parse_ws_mark_price(json.loads(raw))
+        reference_updates = parse_ws_mark_price(json.loads(raw), INTERVALS_S)
+        assert list(mark_updates_of(decoded, INTERVALS_S)) == reference_updates
 
     print(
         f"frames            : {len(frames)} combined-stream markPriceUpdate, "
         f"{args.symbols} symbols, {sum(map(len, frames)) / len(frames):.0f} bytes mean"
     )
+    print(f"funding intervals : {len(INTERVALS_S)} symbols mapped (the live client's dict)")
     print(f"cpu count         : {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
     print(f"timing            : CPU time, best of {args.repeat}")
     rates = {
