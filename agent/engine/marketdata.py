@@ -166,6 +166,28 @@ def _read_only(buf: FloatArray) -> FloatArray:
     return view
 
 
+def _kept_rows(
+    ids: tuple[InstrumentId, ...],
+    row_of: Mapping[InstrumentId, int],
+    kept: dict[tuple[InstrumentId, ...], IntArray],
+) -> IntArray | None:
+    """The rows ``row_of`` gives ``ids`` (int64 ``(n,)``, read-only), or None if one has no row
+    or is named twice; kept in ``kept`` per tuple (at most :data:`_MAX_LAYOUTS` tuples, then it
+    starts over): a row is never reassigned, so a kept one never goes stale."""
+    rows = kept.get(ids)
+    if rows is not None:
+        return rows
+    distinct = set(ids)
+    if not row_of.keys() >= distinct or len(distinct) != len(ids):
+        return None
+    rows = np.array([row_of[i] for i in ids], dtype=np.int64)
+    rows.flags.writeable = False
+    if len(kept) >= _MAX_LAYOUTS:
+        kept.clear()
+    kept[ids] = rows
+    return rows
+
+
 class MarketData:
     """Latest prices, funding and close history per instrument.
 
@@ -362,18 +384,7 @@ class MarketData:
     def _rows_of(self, ids: tuple[InstrumentId, ...]) -> IntArray | None:
         """The rows of ``ids``, or None if one is untracked or named twice; kept per tuple (a
         replay names the same instruments every step; an instrument keeps its row)."""
-        rows = self._rows_of_ids.get(ids)
-        if rows is not None:
-            return rows
-        close_row, distinct = self._close_row, set(ids)
-        if not close_row.keys() >= distinct or len(distinct) != len(ids):
-            return None
-        rows = np.array([close_row[i] for i in ids], dtype=np.int64)
-        rows.flags.writeable = False
-        if len(self._rows_of_ids) >= _MAX_LAYOUTS:
-            self._rows_of_ids.clear()
-        self._rows_of_ids[ids] = rows
-        return rows
+        return _kept_rows(ids, self._close_row, self._rows_of_ids)
 
     def carry_closes(self, ts_ms: int) -> list[InstrumentId]:
         """Forward-fill the hour ``ts_ms`` for every instrument that has history but no close
@@ -479,17 +490,7 @@ class MarketData:
         """The volume rows of ``ids``, or None if one has no volume history or is named twice;
         kept per tuple (a replay names the same ids every step; an instrument keeps its
         row)."""
-        rows = self._volume_rows_of_ids.get(ids)
-        if rows is not None:
-            return rows
-        volume_row, distinct = self._volume_row, set(ids)
-        if not volume_row.keys() >= distinct or len(distinct) != len(ids):
-            return None
-        rows = np.array([volume_row[i] for i in ids], dtype=np.int64)
-        if len(self._volume_rows_of_ids) >= _MAX_LAYOUTS:
-            self._volume_rows_of_ids.clear()
-        self._volume_rows_of_ids[ids] = rows
-        return rows
+        return _kept_rows(ids, self._volume_row, self._volume_rows_of_ids)
 
     def _fold_volume_column(self) -> None:
         """Turn the hour's volumes kept as a column into the pending pairs, in its order (as
