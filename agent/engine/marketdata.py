@@ -643,8 +643,7 @@ class MarketData:
         """Latest price, quote units, or None before the first one and while it is stale at
         ``ts_ms`` (older than ``stale_after_ms``: what a snapshot at ``ts_ms`` lists in
         ``stale``), e.g. after the instrument's recorded data ended."""
-        row = self._close_row.get(instrument_id)
-        if row is None or self._price_ts_ms[row] < ts_ms - self._stale_after_ms:
+        if instrument_id not in self._close_row or instrument_id in self._shared_at(ts_ms).stale:
             return None
         return self._prices.get(instrument_id)
 
