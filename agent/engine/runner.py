@@ -351,7 +351,10 @@ class StrategyRunner:
         snapshot = self._market.snapshot(ts_ms, slot.instruments, strategy.history_bars)
         if strategy.refit_every_s is not None and (
             ts_ms >= slot.next_refit_ms
-            or _history_arrived(snapshot, slot.awaiting_history, strategy.history_bars)
+            or (
+                slot.awaiting_history
+                and _history_arrived(snapshot, slot.awaiting_history, strategy.history_bars)
+            )
         ):
             slot.state = await asyncio.to_thread(strategy.refit, snapshot, slot.state, ts_ms)
             short = _history_short(snapshot, strategy.history_bars)
